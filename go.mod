@@ -1,0 +1,3 @@
+module github.com/voicegw/voicegw
+
+go 1.26

@@ -1,0 +1,84 @@
+package layering
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestModuleFollowsImportRules lists every package of the module (with its
+// test imports) through `go list` and checks the rules of DESIGN.md.
+func TestModuleFollowsImportRules(t *testing.T) {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Imports,TestImports,XTestImports", "./...")
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var pkgs []Package
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p struct {
+			ImportPath                         string
+			Imports, TestImports, XTestImports []string
+		}
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decode go list output: %v", err)
+		}
+		imps := append(append(p.Imports, p.TestImports...), p.XTestImports...)
+		pkgs = append(pkgs, Package{ImportPath: p.ImportPath, Imports: imps})
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found only %d packages; the check would prove nothing", len(pkgs))
+	}
+	for _, v := range Check(pkgs) {
+		t.Error(v)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	m := Module + "/"
+	for _, tc := range []struct {
+		name string
+		pkgs []Package
+		want []string
+	}{
+		{"allowed imports", []Package{
+			{m + "recording", []string{m + "media", m + "storage", m + "internal/secret", "fmt"}},
+			{m + "siprec/metadata", []string{m + "siprec", m + "sip", m + "media/sdp"}},
+			{m + "examples/gateway", []string{m + "recording", m + "insights", m + "tenancy"}},
+			{m + "insights", []string{m + "rbac"}},
+			{m + "tenancy", []string{m + "storage"}},
+		}, nil},
+		{"media may not import recording", []Package{{m + "media", []string{m + "recording"}}}, []string{m + "media>" + m + "recording"}},
+		{"nothing imports examples", []Package{{m + "siprec", []string{m + "examples/gateway"}}}, []string{m + "siprec>" + m + "examples/gateway"}},
+		{"internal imports nothing above", []Package{{m + "internal/x", []string{m + "media", m + "internal/y"}}}, []string{m + "internal/x>" + m + "media"}},
+		{"sub-package follows its top level", []Package{{m + "storage/s3", []string{m + "tenancy"}}}, []string{m + "storage/s3>" + m + "tenancy"}},
+		{"unknown top level is a violation", []Package{{m + "util", []string{m + "internal/x"}}}, []string{m + "util>" + m + "internal/x"}},
+		{"insights may not import tenancy", []Package{{m + "insights", []string{m + "tenancy"}}}, []string{m + "insights>" + m + "tenancy"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, v := range Check(tc.pkgs) {
+				got = append(got, v.From+">"+v.To)
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("Check = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
