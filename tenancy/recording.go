@@ -2,6 +2,9 @@ package tenancy
 
 import (
 	"path"
+	"reflect"
+
+	"github.com/voicegw/voicegw/storage/bucketconfig"
 )
 
 // AudioFormat is the container of a call recording.
@@ -23,14 +26,26 @@ type RecordingConfig struct {
 	Enabled bool `json:"enabled"`
 	// Format is FormatWAV (the default when empty) or FormatMP3.
 	Format AudioFormat `json:"format"`
+	// Bucket is where recordings are uploaded: the bucket configuration of
+	// package storage (storage.Config is the same type). Required when
+	// Enabled. Its secrets marshal masked; stores keep them through
+	// MarshalStored.
+	Bucket bucketconfig.Config `json:"bucket"`
 	// RecordAllCalls records the calls of every application of the account;
 	// otherwise each application's own RecordAllCalls decides.
 	RecordAllCalls bool `json:"record_all_calls"`
 }
 
-func (r *RecordingConfig) clone() RecordingConfig { return *r }
+func (r *RecordingConfig) clone() RecordingConfig {
+	c := *r
+	c.Bucket = r.Bucket.Clone()
+	return c
+}
 
-func (r *RecordingConfig) equal(o *RecordingConfig) bool { return *r == *o }
+func (r *RecordingConfig) equal(o *RecordingConfig) bool {
+	return r.Enabled == o.Enabled && r.Format == o.Format && r.RecordAllCalls == o.RecordAllCalls &&
+		reflect.DeepEqual(r.Bucket, o.Bucket)
+}
 
 func (r *RecordingConfig) normalize() {
 	if r.Format == "" {
@@ -45,7 +60,29 @@ func (r *RecordingConfig) validate() []error {
 	default:
 		errs = append(errs, invalid("account", "recording.format", string(r.Format), `must be "wav" or "mp3"`))
 	}
+	switch {
+	case r.Bucket.IsZero() && r.Enabled:
+		errs = append(errs, invalid("account", "recording.bucket", "", "required when recording is enabled"))
+	case !r.Bucket.IsZero():
+		if err := r.Bucket.Validate(); err != nil {
+			errs = append(errs, bucketErrors(err)...)
+		}
+	}
 	return errs
+}
+
+// bucketErrors turns the bucket's field errors into account field errors
+// named recording.bucket.FIELD.
+func bucketErrors(err error) []error {
+	fes := bucketconfig.FieldErrors(err)
+	if len(fes) == 0 {
+		return []error{&FieldError{Entity: "account", Field: "recording.bucket", Reason: err.Error(), Err: ErrInvalid}}
+	}
+	out := make([]error, 0, len(fes))
+	for _, fe := range fes {
+		out = append(out, &FieldError{Entity: "account", Field: "recording.bucket." + fe.Field, Value: fe.Value, Reason: fe.Reason, Err: ErrInvalid})
+	}
+	return out
 }
 
 // RecordingDecision says whether a call is recorded, and how.
@@ -107,5 +144,13 @@ func RecordingKey(account, application SID, sessionID string, f AudioFormat) str
 }
 
 // keepSecrets keeps the stored bucket credentials where the submitted
-// configuration carries them masked or empty.
-func (r *RecordingConfig) keepSecrets(stored *RecordingConfig) {}
+// configuration carries them masked or empty (bucketconfig.Config.Merge; it
+// refuses to keep a secret whose endpoint changed).
+func (r *RecordingConfig) keepSecrets(stored *RecordingConfig) error {
+	merged, err := stored.Bucket.Merge(r.Bucket)
+	if err != nil {
+		return joinErrs(bucketErrors(err))
+	}
+	r.Bucket = merged
+	return nil
+}

@@ -226,7 +226,9 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account) (*Account, error)
 	n.Normalize()
 	n.WebhookSecret = cur.WebhookSecret.Keep(n.WebhookSecret)
 	n.PreviousWebhookSecret, n.PreviousWebhookSecretUntil = cur.PreviousWebhookSecret, cur.PreviousWebhookSecretUntil
-	n.Recording.keepSecrets(&cur.Recording)
+	if err := n.Recording.keepSecrets(&cur.Recording); err != nil {
+		return nil, err
+	}
 	n.CreatedAt = cur.CreatedAt
 	if err := n.Validate(); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package storetest
 import (
 	"testing"
 
+	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -22,6 +23,16 @@ func FullAccount() *tenancy.Account {
 			Enabled:        true,
 			Format:         tenancy.FormatMP3,
 			RecordAllCalls: true,
+			Bucket: bucketconfig.Config{
+				Vendor: bucketconfig.VendorS3,
+				S3: &bucketconfig.S3{
+					Bucket:          "recordings-full",
+					Region:          "eu-central-1",
+					AccessKeyID:     "AKIAIOSFODNN7EXAMPLE",
+					SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+					Tags:            bucketconfig.Tags{{Name: "team", Value: "voice"}, {Name: "env", Value: "prod"}},
+				},
+			},
 		},
 		CallAttachedData: []tenancy.CADField{
 			{Name: "tenant_field_org_id", Value: "Interaction.organizationId"},
@@ -34,4 +45,8 @@ func FullAccount() *tenancy.Account {
 // round trip through the store in plain form.
 func CheckRecordingSecrets(t *testing.T, in, got *tenancy.Account) {
 	t.Helper()
+	want := in.Recording.Bucket.S3.SecretAccessKey
+	if got.Recording.Bucket.S3 == nil || got.Recording.Bucket.S3.SecretAccessKey.Reveal() != want.Reveal() {
+		t.Fatal("the bucket's secret access key did not survive the store in plain form")
+	}
 }
