@@ -2,13 +2,16 @@ package sqlitestore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/voicegw/voicegw/internal/sqlitedb"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/sqlitestore"
 	"github.com/voicegw/voicegw/tenancy/storetest"
@@ -111,5 +114,135 @@ func TestUniqueAcrossConnections(t *testing.T) {
 	}
 	if wins != 1 {
 		t.Fatalf("%d creations of one realm from two connections succeeded, want 1", wins)
+	}
+}
+
+func openDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sqlitedb.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestLimiterConformance(t *testing.T) {
+	storetest.RunLimiterTests(t, func(t *testing.T) tenancy.SessionLimiter {
+		l, err := sqlitestore.NewLimiter(context.Background(), openDB(t, filepath.Join(t.TempDir(), "l.db")), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	})
+}
+
+func TestUsageConformance(t *testing.T) {
+	storetest.RunUsageTests(t, func(t *testing.T) tenancy.UsageCounter {
+		c, err := sqlitestore.NewUsageCounter(context.Background(), openDB(t, filepath.Join(t.TempDir(), "u.db")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	})
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Two limiters over two connections to one file stand for two gateway
+// instances: they share the count, and the leases of an instance that stops
+// renewing expire.
+func TestLimiterSharedAndLeases(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "limits.db")
+	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	gw1, err := sqlitestore.NewLimiter(ctx, openDB(t, path), &sqlitestore.LimiterOptions{Holder: "gw1", TTL: time.Minute, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw2, err := sqlitestore.NewLimiter(ctx, openDB(t, path), &sqlitestore.LimiterOptions{Holder: "gw2", TTL: time.Minute, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := tenancy.NewSID()
+	if err := gw1.Acquire(ctx, acct, "call-1", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw2.Acquire(ctx, acct, "call-2", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw2.Acquire(ctx, acct, "call-3", 2); !errors.Is(err, tenancy.ErrLimitReached) {
+		t.Fatalf("third call across two instances: %v, want ErrLimitReached", err)
+	}
+	// gw2 keeps renewing, gw1 "dies".
+	clk.Add(40 * time.Second)
+	if n, err := gw2.Renew(ctx); err != nil || n != 1 {
+		t.Fatalf("Renew = %d, %v", n, err)
+	}
+	clk.Add(30 * time.Second) // gw1's lease is 70 s old: expired
+	if n, _ := gw2.InUse(ctx, acct); n != 1 {
+		t.Fatalf("InUse after gw1's lease expired = %d, want 1", n)
+	}
+	if err := gw2.Acquire(ctx, acct, "call-3", 2); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	if err := gw1.Acquire(ctx, acct, "call-4", 2); !errors.Is(err, tenancy.ErrLimitReached) {
+		t.Fatalf("gw2's renewed lease must still count: %v", err)
+	}
+	if err := gw2.Release(ctx, acct, "call-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw1.Acquire(ctx, acct, "call-4", 2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLimiterRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := openDB(t, ":memory:")
+	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	const ttl = 30 * time.Millisecond // Run ticks every 10 ms of real time
+	l, err := sqlitestore.NewLimiter(ctx, db, &sqlitestore.LimiterOptions{TTL: ttl, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := tenancy.NewSID()
+	if err := l.Acquire(ctx, acct, "long-call", 1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	// The call outlives five TTLs of the (fake) clock: Run keeps renewing.
+	for range 5 {
+		clk.Add(2 * ttl / 3)
+		want := clk.Now().Add(ttl).UnixMicro()
+		for {
+			var exp int64
+			if err := db.QueryRowContext(ctx, `SELECT expires_at FROM tenancy_session_leases`).Scan(&exp); err != nil {
+				t.Fatal(err)
+			}
+			if exp == want {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if n, err := l.InUse(ctx, acct); err != nil || n != 1 {
+		t.Fatalf("lease lost while Run renews it: %d, %v", n, err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
 	}
 }
