@@ -193,9 +193,13 @@ func TestSMTPTestAgainstChasquid(t *testing.T) {
 			tenancy.SMTPTestOptions{}, tenancy.ErrSMTPTLS, tenancy.SMTPTestResult{}, false},
 		{"implicit TLS, untrusted", with(func(s *tenancy.SMTPSettings) { s.Port, s.Secure = tlsPort, true }),
 			tenancy.SMTPTestOptions{}, tenancy.ErrSMTPTLS, tenancy.SMTPTestResult{}, false},
-		{"wrong password", with(func(s *tenancy.SMTPSettings) { s.Port, s.SkipCertificateCheck, s.Password = subPort, true, "wrong-password" }),
+		{"wrong password", with(func(s *tenancy.SMTPSettings) {
+			s.Port, s.SkipCertificateCheck, s.Password = subPort, true, "wrong-password"
+		}),
 			tenancy.SMTPTestOptions{}, tenancy.ErrSMTPAuth, tenancy.SMTPTestResult{}, false},
-		{"unknown user", with(func(s *tenancy.SMTPSettings) { s.Port, s.SkipCertificateCheck, s.Username = subPort, true, "nobody@example.test" }),
+		{"unknown user", with(func(s *tenancy.SMTPSettings) {
+			s.Port, s.SkipCertificateCheck, s.Username = subPort, true, "nobody@example.test"
+		}),
 			tenancy.SMTPTestOptions{}, tenancy.ErrSMTPAuth, tenancy.SMTPTestResult{}, false},
 		{"test message delivered", with(func(s *tenancy.SMTPSettings) { s.Host, s.Port = "localhost", subPort }),
 			tenancy.SMTPTestOptions{RootCAs: cq.roots, To: smtpUser}, nil, tenancy.SMTPTestResult{TLS: true, AuthMechanism: "PLAIN", Sent: true}, true},
