@@ -361,6 +361,18 @@ func (s *KeyStore) Lookup(ctx context.Context, presented string) (*APIKey, error
 	return k, nil
 }
 
+// KeyAccount returns the account and scope of the key whose secret is
+// presented (the Insights API scopes its results with them: an Account key
+// sees only its account). It is Lookup with a narrower result; refusals wrap
+// ErrInvalidKey.
+func (s *KeyStore) KeyAccount(ctx context.Context, presented string) (account string, scope Scope, err error) {
+	k, err := s.Lookup(ctx, presented)
+	if err != nil {
+		return "", 0, err
+	}
+	return k.Account, k.Scope, nil
+}
+
 // Principal returns the principal of a key: its scope and tenant, with the
 // privileges of its service type (none for a service type no longer
 // configured).

@@ -390,6 +390,12 @@ func RunKeyTests(t *testing.T, nd func(t *testing.T) rbac.KeyDriver) {
 		if k.ID != ck.ID || k.Account != "acct-a" || k.Scope != rbac.ScopeAccount {
 			t.Fatalf("Lookup = %+v", k)
 		}
+		if acct, scope, err := s.KeyAccount(ctx, plain); err != nil || acct != "acct-a" || scope != rbac.ScopeAccount {
+			t.Fatalf("KeyAccount = %q, %v, %v", acct, scope, err)
+		}
+		if _, _, err := s.KeyAccount(ctx, plain+"x"); !errors.Is(err, rbac.ErrInvalidKey) {
+			t.Fatalf("KeyAccount(wrong) = %v", err)
+		}
 		p, _, err := s.Authenticate(ctx, plain)
 		if err != nil || p.Account != "acct-a" || p.Privileges != rbac.DefaultServiceTypes()["insights"] || p.Subject != "key:"+ck.ID {
 			t.Fatalf("Authenticate = %+v, %v", p, err)
