@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,8 @@ import (
 // chasquid (Debian package chasquid, a complete MTA) for STARTTLS, implicit
 // TLS, AUTH PLAIN and delivery of the test message, and aiosmtpd (Debian
 // package python3-aiosmtpd) for AUTH LOGIN, which chasquid does not offer.
-// Both run unprivileged on free loopback ports; no mock server is involved.
+// Both run unprivileged on free loopback ports; no mock server is involved
+// (testdata/aiosmtpd_server.py only configures aiosmtpd).
 
 const (
 	smtpUser = "notify@example.test"
@@ -250,14 +252,27 @@ func findAiosmtpd(t *testing.T) string {
 	return ""
 }
 
-func TestSMTPTestAuthLoginAgainstAiosmtpd(t *testing.T) {
-	testenv.Short(t, "starts an SMTP server")
+type aiosmtpd struct {
+	port  int
+	roots *x509.CertPool
+	mu    sync.Mutex
+	auths []string
+}
+
+func (a *aiosmtpd) authAttempts() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.auths...)
+}
+
+// startAiosmtpd runs testdata/aiosmtpd_server.py in mode "login" or "plain".
+func startAiosmtpd(t *testing.T, mode string) *aiosmtpd {
+	t.Helper()
 	py := findAiosmtpd(t)
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	roots := writeCert(t, certPath, keyPath)
-	port := testenv.FreePort(t)
-	cmd := exec.Command(py, "testdata/aiosmtpd_login.py", fmt.Sprint(port), certPath, keyPath, smtpUser, smtpPass)
+	srv := &aiosmtpd{roots: writeCert(t, certPath, keyPath), port: testenv.FreePort(t)}
+	cmd := exec.Command(py, "testdata/aiosmtpd_server.py", mode, fmt.Sprint(srv.port), certPath, keyPath, smtpUser, smtpPass)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	logPath := filepath.Join(dir, "stderr")
@@ -268,7 +283,14 @@ func TestSMTPTestAuthLoginAgainstAiosmtpd(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() {
-		_, _ = bufio.NewReader(stdout).ReadString('\n')
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m, ok := strings.CutPrefix(sc.Text(), "AUTH "); ok {
+				srv.mu.Lock()
+				srv.auths = append(srv.auths, m)
+				srv.mu.Unlock()
+			}
+		}
 		_ = cmd.Wait()
 		close(done)
 	}()
@@ -276,12 +298,18 @@ func TestSMTPTestAuthLoginAgainstAiosmtpd(t *testing.T) {
 		_ = stdin.Close()
 		_ = cmd.Process.Kill()
 		<-done
+		logf.Close()
 	})
-	waitListening(t, fmt.Sprintf("127.0.0.1:%d", port), done, logPath)
+	waitListening(t, fmt.Sprintf("127.0.0.1:%d", srv.port), done, logPath)
+	return srv
+}
 
+func TestSMTPTestAuthLoginAgainstAiosmtpd(t *testing.T) {
+	testenv.Short(t, "starts an SMTP server")
+	srv := startAiosmtpd(t, "login")
 	ctx := context.Background()
-	s := tenancy.SMTPSettings{Host: "localhost", Port: port, Username: smtpUser, Password: smtpPass, MailFrom: smtpUser}
-	res, err := s.Test(ctx, &tenancy.SMTPTestOptions{RootCAs: roots, To: "ops@example.test"})
+	s := tenancy.SMTPSettings{Host: "localhost", Port: srv.port, Username: smtpUser, Password: smtpPass, MailFrom: smtpUser}
+	res, err := s.Test(ctx, &tenancy.SMTPTestOptions{RootCAs: srv.roots, To: "ops@example.test"})
 	if err != nil {
 		t.Fatalf("Test: %v", err)
 	}
@@ -289,8 +317,28 @@ func TestSMTPTestAuthLoginAgainstAiosmtpd(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	s.Password = "wrong-password-entirely"
-	if _, err := s.Test(ctx, &tenancy.SMTPTestOptions{RootCAs: roots, Timeout: 3 * time.Second}); !errors.Is(err, tenancy.ErrSMTPAuth) || !strings.Contains(err.Error(), "535") {
+	if _, err := s.Test(ctx, &tenancy.SMTPTestOptions{RootCAs: srv.roots}); !errors.Is(err, tenancy.ErrSMTPAuth) || !strings.Contains(err.Error(), "535") {
 		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+// A server that offers AUTH without any TLS: Test refuses before sending the
+// password, and the server sees no authentication attempt.
+func TestSMTPRefusesCleartextPassword(t *testing.T) {
+	testenv.Short(t, "starts an SMTP server")
+	srv := startAiosmtpd(t, "plain")
+	s := tenancy.SMTPSettings{Host: "127.0.0.1", Port: srv.port, Username: smtpUser, Password: smtpPass, MailFrom: smtpUser}
+	_, err := s.Test(context.Background(), nil)
+	if !errors.Is(err, tenancy.ErrSMTPInsecure) {
+		t.Fatalf("Test = %v, want ErrSMTPInsecure", err)
+	}
+	// Without credentials the same server passes (nothing secret is sent).
+	s.Username, s.Password = "", ""
+	if res, err := s.Test(context.Background(), &tenancy.SMTPTestOptions{To: "ops@example.test"}); err != nil || res.TLS || !res.Sent {
+		t.Fatalf("Test without credentials = %+v, %v", res, err)
+	}
+	if got := srv.authAttempts(); len(got) != 0 {
+		t.Fatalf("the client authenticated over cleartext: %v", got)
 	}
 }
 
@@ -345,52 +393,5 @@ func TestSMTPValidate(t *testing.T) {
 	}
 	if p := (&tenancy.SMTPSettings{}).EffectivePort(); p != 587 {
 		t.Errorf("default port %d", p)
-	}
-}
-
-func TestSMTPRefusesCleartextPassword(t *testing.T) {
-	// A listener that greets and offers neither STARTTLS nor TLS: Test must
-	// stop before AUTH. This is the one place a scripted peer stands in for
-	// a server: no real SMTP server here can be told to drop STARTTLS.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		r := bufio.NewReader(c)
-		fmt.Fprint(c, "220 plain ESMTP\r\n")
-		var seen strings.Builder
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				break
-			}
-			seen.WriteString(line)
-			switch {
-			case strings.HasPrefix(line, "EHLO"):
-				fmt.Fprint(c, "250-plain\r\n250 AUTH PLAIN LOGIN\r\n")
-			case strings.HasPrefix(line, "QUIT"):
-				fmt.Fprint(c, "221 bye\r\n")
-			default:
-				fmt.Fprint(c, "250 ok\r\n")
-			}
-		}
-		got <- seen.String()
-	}()
-	_, port := hostPort(t, ln.Addr().String())
-	s := tenancy.SMTPSettings{Host: "127.0.0.1", Port: port, Username: "u", Password: "cleartext-never", MailFrom: "a@example.com"}
-	_, err = s.Test(context.Background(), nil)
-	if !errors.Is(err, tenancy.ErrSMTPInsecure) {
-		t.Fatalf("Test = %v, want ErrSMTPInsecure", err)
-	}
-	if seen := <-got; strings.Contains(seen, "AUTH") {
-		t.Fatalf("client sent AUTH over cleartext:\n%s", seen)
 	}
 }
