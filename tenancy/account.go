@@ -235,9 +235,11 @@ func (a *Account) Validate() error {
 
 // ChangedFields returns the names of the fields that differ between old and
 // updated (Field* constants; "recording" for any change of the recording
-// configuration). With old nil (a creation) it returns the fields updated
-// sets to a non-zero value. rbac refuses Admin-only fields among them to
-// other scopes.
+// configuration). Secrets submitted masked or empty count as unchanged, as
+// Store.UpdateAccount keeps them. With old nil (a creation) it returns the
+// fields updated sets to a non-zero value. Before Store.UpdateAccount, an
+// API refuses the Admin-only fields among them to other scopes with
+// rbac.CheckFields(principal, rbac.AccountFieldRules(), changed).
 func ChangedFields(old, updated *Account) []string {
 	if old == nil {
 		old = &Account{}
@@ -254,12 +256,16 @@ func ChangedFields(old, updated *Account) []string {
 	add(old.MaxUnits != updated.MaxUnits, FieldMaxUnits)
 	add(old.LicensedSessions != updated.LicensedSessions, FieldLicensedSessions)
 	add(old.SIPRealm != updated.SIPRealm, FieldSIPRealm)
-	add(!old.WebhookSecret.Equal(updated.WebhookSecret) && !updated.WebhookSecret.IsZero(), FieldWebhookSecret)
+	add(!old.WebhookSecret.Keep(updated.WebhookSecret).Equal(old.WebhookSecret), FieldWebhookSecret)
 	add(old.DeviceCallsApplication != updated.DeviceCallsApplication, FieldDeviceCallsApplication)
 	add(old.SIPRECApplication != updated.SIPRECApplication, FieldSIPRECApplication)
 	add(old.RegistrationWebhook != updated.RegistrationWebhook, FieldRegistrationWebhook)
 	add(old.QueueEventWebhook != updated.QueueEventWebhook, FieldQueueEventWebhook)
-	add(!old.Recording.equal(&updated.Recording), FieldRecording)
+	rec := updated.Recording.clone()
+	if merged, err := old.Recording.Bucket.Merge(rec.Bucket); err == nil {
+		rec.Bucket = merged // masked secrets submitted back are no change
+	}
+	add(!old.Recording.equal(&rec), FieldRecording)
 	add(!cadEqual(old.CallAttachedData, updated.CallAttachedData), FieldCallAttachedData)
 	return out
 }

@@ -274,6 +274,7 @@ func TestChangedFields(t *testing.T) {
 		{"realm and recording", func(a *tenancy.Account) { a.SIPRealm = "x.example.com"; a.Recording.Bucket = s3Bucket() }, []string{"sip_realm", "recording"}},
 		{"webhook secret", func(a *tenancy.Account) { a.WebhookSecret = "whsec_bbbbbbbbbbbbbbbbbbbb" }, []string{"webhook_secret"}},
 		{"webhook secret left empty", func(a *tenancy.Account) { a.WebhookSecret = "" }, nil},
+		{"webhook secret submitted masked", func(a *tenancy.Account) { a.WebhookSecret = tenancy.Secret(a.WebhookSecret.Mask()) }, nil},
 		{"CAD", func(a *tenancy.Account) { a.CallAttachedData = []tenancy.CADField{{Name: "x", Value: "A.b"}} }, []string{"call_attached_data"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -283,6 +284,13 @@ func TestChangedFields(t *testing.T) {
 				t.Fatalf("ChangedFields = %v, want %v", got, tc.want)
 			}
 		})
+	}
+	withBucket := base.Clone()
+	withBucket.Recording.Bucket = s3Bucket()
+	masked := withBucket.Clone()
+	masked.Recording.Bucket = masked.Recording.Bucket.Masked()
+	if got := tenancy.ChangedFields(withBucket, masked); got != nil {
+		t.Fatalf("bucket submitted masked: %v", got)
 	}
 	created := tenancy.ChangedFields(nil, &tenancy.Account{Name: "New", Unit: tenancy.UnitSessions, LicensedSessions: 10})
 	if !reflect.DeepEqual(created, []string{"name", "licensed_sessions"}) {
