@@ -7,9 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -168,6 +171,7 @@ type KeyStoreOptions struct {
 type KeyStore struct {
 	d        KeyDriver
 	pepper   []byte
+	macs     sync.Pool // of hash.Hash: HMAC-SHA256 keyed with pepper
 	services map[string]Privileges
 	validity time.Duration
 	now      func() time.Time
@@ -198,7 +202,9 @@ func NewKeyStore(d KeyDriver, opts *KeyStoreOptions) *KeyStore {
 	for k, v := range o.ServiceTypes {
 		services[k] = v
 	}
-	return &KeyStore{d: d, pepper: pepper, services: services, validity: o.DefaultValidity, now: o.Clock, log: o.Logger}
+	ks := &KeyStore{d: d, pepper: pepper, services: services, validity: o.DefaultValidity, now: o.Clock, log: o.Logger}
+	ks.macs.New = func() any { return hmac.New(sha256.New, ks.pepper) }
+	return ks
 }
 
 // Close closes the driver; later calls fail with ErrClosed.
@@ -218,10 +224,12 @@ func (s *KeyStore) ok() error {
 
 // HashSecret returns the stored hash of a secret under this store's pepper.
 func (s *KeyStore) HashSecret(secret string) [32]byte {
-	m := hmac.New(sha256.New, s.pepper)
-	m.Write([]byte(secret))
+	m := s.macs.Get().(hash.Hash)
+	m.Reset()
+	_, _ = io.WriteString(m, secret)
 	var out [32]byte
 	m.Sum(out[:0])
+	s.macs.Put(m)
 	return out
 }
 
