@@ -54,16 +54,21 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 // in memory and in SQLite (a file in WAL mode).
 func BenchmarkKeyLookup(b *testing.B) {
 	ctx := context.Background()
-	sq, err := sqlitestore.Open(ctx, filepath.Join(b.TempDir(), "rbac.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, bc := range []struct {
 		name string
-		d    rbac.KeyDriver
-	}{{"memory", memstore.New()}, {"sqlite", sq}} {
+		open func(b *testing.B) rbac.KeyDriver
+	}{
+		{"memory", func(*testing.B) rbac.KeyDriver { return memstore.New() }},
+		{"sqlite", func(b *testing.B) rbac.KeyDriver {
+			d, err := sqlitestore.Open(ctx, filepath.Join(b.TempDir(), "rbac.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return d
+		}},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s := rbac.NewKeyStore(bc.d, nil)
+			s := rbac.NewKeyStore(bc.open(b), nil)
 			defer s.Close()
 			var secret string
 			for i := range 1000 {

@@ -15,32 +15,38 @@ import (
 // account with 100 calls in progress.
 func BenchmarkLimiter(b *testing.B) {
 	ctx := context.Background()
-	db, err := sqlitedb.Open(ctx, filepath.Join(b.TempDir(), "limits.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	sq, err := sqlitestore.NewLimiter(ctx, db, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, bc := range []struct {
 		name string
-		l    tenancy.SessionLimiter
-	}{{"local", &tenancy.LocalLimiter{}}, {"sqlite", sq}} {
+		open func(b *testing.B) tenancy.SessionLimiter
+	}{
+		{"local", func(*testing.B) tenancy.SessionLimiter { return &tenancy.LocalLimiter{} }},
+		{"sqlite", func(b *testing.B) tenancy.SessionLimiter {
+			db, err := sqlitedb.Open(ctx, filepath.Join(b.TempDir(), "limits.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = db.Close() })
+			l, err := sqlitestore.NewLimiter(ctx, db, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return l
+		}},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
+			l := bc.open(b)
 			acct := tenancy.NewSID()
 			for i := range 100 {
-				if err := bc.l.Acquire(ctx, acct, "busy-"+time.Duration(i).String(), 1000); err != nil {
+				if err := l.Acquire(ctx, acct, "busy-"+time.Duration(i).String(), 1000); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := bc.l.Acquire(ctx, acct, "call", 1000); err != nil {
+				if err := l.Acquire(ctx, acct, "call", 1000); err != nil {
 					b.Fatal(err)
 				}
-				if err := bc.l.Release(ctx, acct, "call"); err != nil {
+				if err := l.Release(ctx, acct, "call"); err != nil {
 					b.Fatal(err)
 				}
 			}
