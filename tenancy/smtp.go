@@ -338,10 +338,12 @@ type plainAuth struct {
 	pass Secret
 }
 
+// Start implements smtp.Auth: the initial response carries the credentials.
 func (a *plainAuth) Start(*smtp.ServerInfo) (string, []byte, error) {
 	return "PLAIN", []byte("\x00" + a.user + "\x00" + a.pass.Reveal()), nil
 }
 
+// Next implements smtp.Auth; PLAIN expects no challenge.
 func (a *plainAuth) Next(_ []byte, more bool) ([]byte, error) {
 	if more {
 		return nil, errors.New("unexpected server challenge after AUTH PLAIN")
@@ -357,11 +359,13 @@ type loginAuth struct {
 	step int
 }
 
+// Start implements smtp.Auth.
 func (a *loginAuth) Start(*smtp.ServerInfo) (string, []byte, error) {
 	a.step = 0
 	return "LOGIN", nil, nil
 }
 
+// Next implements smtp.Auth: the username, then the password.
 func (a *loginAuth) Next(challenge []byte, more bool) ([]byte, error) {
 	if !more {
 		return nil, nil
