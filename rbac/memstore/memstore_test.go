@@ -1,0 +1,17 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/memstore"
+	"github.com/voicegw/voicegw/rbac/storetest"
+)
+
+func TestMemberConformance(t *testing.T) {
+	storetest.RunMemberTests(t, func(*testing.T) rbac.MemberDriver { return memstore.New() })
+}
+
+func TestKeyConformance(t *testing.T) {
+	storetest.RunKeyTests(t, func(*testing.T) rbac.KeyDriver { return memstore.New() })
+}

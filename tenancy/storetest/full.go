@@ -1,0 +1,52 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/voicegw/voicegw/storage/bucketconfig"
+	"github.com/voicegw/voicegw/tenancy"
+)
+
+// FullAccount returns an account with every field set, for round-trip tests.
+func FullAccount() *tenancy.Account {
+	return &tenancy.Account{
+		Name:                "Full Account",
+		ServiceProvider:     "sp-1",
+		Unit:                tenancy.UnitMinutes,
+		MaxUnits:            5000,
+		LicensedSessions:    40,
+		SIPRealm:            "sip.full.example.com",
+		WebhookSecret:       "whsec_initial_secret_0123456789",
+		RegistrationWebhook: "https://hooks.example.com/register?x=1",
+		QueueEventWebhook:   "http://hooks.example.com/queue",
+		Recording: tenancy.RecordingConfig{
+			Enabled:        true,
+			Format:         tenancy.FormatMP3,
+			RecordAllCalls: true,
+			Bucket: bucketconfig.Config{
+				Vendor: bucketconfig.VendorS3,
+				S3: &bucketconfig.S3{
+					Bucket:          "recordings-full",
+					Region:          "eu-central-1",
+					AccessKeyID:     "AKIAIOSFODNN7EXAMPLE",
+					SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+					Tags:            bucketconfig.Tags{{Name: "team", Value: "voice"}, {Name: "env", Value: "prod"}},
+				},
+			},
+		},
+		CallAttachedData: []tenancy.CADField{
+			{Name: "tenant_field_org_id", Value: "Interaction.organizationId"},
+			{Name: "tenant_field_status", Value: "Interaction.status"},
+		},
+	}
+}
+
+// CheckRecordingSecrets checks that the bucket credentials of in survived a
+// round trip through the store in plain form.
+func CheckRecordingSecrets(t *testing.T, in, got *tenancy.Account) {
+	t.Helper()
+	want := in.Recording.Bucket.S3.SecretAccessKey
+	if got.Recording.Bucket.S3 == nil || got.Recording.Bucket.S3.SecretAccessKey.Reveal() != want.Reveal() {
+		t.Fatal("the bucket's secret access key did not survive the store in plain form")
+	}
+}
