@@ -5,7 +5,8 @@
 #   ./scripts/test.sh              # everything
 #   ./scripts/test.sh ./media/...  # one package tree
 #
-# Tools: sipp (Debian sip-tester), lame + libmp3lame0, sox (Debian), and
+# Tools: sipp (Debian sip-tester), lame + libmp3lame0, sox, chasquid and
+# python3-aiosmtpd (real SMTP servers for tenancy's tests; Debian), and
 # Azurite (npm). Without root or sudo the script warns and goes on; tests whose
 # tool is missing then skip (or fail under CI=true).
 set -euo pipefail
@@ -27,6 +28,9 @@ apt_missing=()
 command -v sipp >/dev/null 2>&1 || apt_missing+=(sip-tester)
 command -v lame >/dev/null 2>&1 || apt_missing+=(lame)
 command -v sox >/dev/null 2>&1 || apt_missing+=(sox)
+command -v chasquid >/dev/null 2>&1 || apt_missing+=(chasquid)
+# Debian's python3, not a pyenv one earlier on PATH: the SMTP tests run it.
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || apt_missing+=(python3-aiosmtpd)
 if ! { ldconfig -p 2>/dev/null || true; } | grep -q 'libmp3lame\.so\.0'; then
 	apt_missing+=(libmp3lame0)
 fi
