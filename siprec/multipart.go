@@ -21,7 +21,7 @@ type Part struct {
 	// ContentType and ContentDisposition are the part's header values as
 	// written (parameters included); "" when absent.
 	ContentType        string
-	ContentDisposition string
+	ContentDisposition string // see ContentType
 	// Body is the part's content: everything between the blank line after
 	// its headers and the line break before the next delimiter.
 	Body []byte

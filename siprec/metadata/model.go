@@ -66,15 +66,15 @@ type Recording struct {
 
 // Group is a communication session group (<group group_id>, RFC 7865 §6.2).
 type Group struct {
-	ID               string
-	AssociateTime    time.Time
-	DisassociateTime time.Time
-	Extensions       []Extension
+	ID               string      // group_id
+	AssociateTime    time.Time   // when the group was associated with the recording
+	DisassociateTime time.Time   // when it stopped being associated
+	Extensions       []Extension // unknown child elements
 }
 
 // Session is a communication session (<session session_id>, RFC 7865 §6.3).
 type Session struct {
-	ID string
+	ID string // session_id
 	// SIPSessionIDs are the <sipSessionID> values (RFC 7989 Session-ID
 	// header values of the CS).
 	SIPSessionIDs []string
@@ -82,63 +82,63 @@ type Session struct {
 	Reasons []Reason
 	// GroupRef is the group_id of the group the CS belongs to (<group-ref>).
 	GroupRef  string
-	StartTime time.Time
+	StartTime time.Time // when the CS started
 	// StopTime is set when the CS has ended.
 	StopTime   time.Time
-	Extensions []Extension
+	Extensions []Extension // unknown child elements
 }
 
 // Reason is a <reason protocol cause> element of a session: the reason the CS
 // was terminated, as in a SIP Reason header (RFC 3326).
 type Reason struct {
-	Protocol string
-	Cause    string
-	Text     string
+	Protocol string // protocol attribute, "SIP" or "Q.850"
+	Cause    string // cause attribute, such as "200"
+	Text     string // the reason text
 }
 
 // Participant is a party of a communication session (<participant
 // participant_id>, RFC 7865 §6.5).
 type Participant struct {
-	ID string
+	ID string // participant_id
 	// NameIDs are the participant's addresses of record and display names.
 	NameIDs []NameID
 	// Send and Recv are stream IDs given directly in <participant> (the
 	// draft-era form; RFC 7865 puts them in <participantstreamassoc>). Both
 	// are taken into account by ParticipantStreams.
 	Send       []string
-	Recv       []string
-	Extensions []Extension
+	Recv       []string    // see Send
+	Extensions []Extension // unknown child elements
 }
 
 // NameID is a participant's address of record with its display names
 // (<nameID aor>).
 type NameID struct {
-	AOR   string
-	Names []Name
+	AOR   string // aor attribute: a SIP, SIPS or tel URI
+	Names []Name // display names, one per language
 }
 
 // Name is a display name with its language (<name xml:lang>).
 type Name struct {
-	Lang string
-	Text string
+	Lang string // xml:lang, "" when absent
+	Text string // the name
 }
 
 // Stream is a media stream (<stream stream_id session_id>, RFC 7865 §6.7).
 type Stream struct {
-	ID        string
-	SessionID string
+	ID        string // stream_id
+	SessionID string // session_id of the CS the stream belongs to
 	// Label is the a=label (RFC 4574) of the SDP m-line carrying the stream.
 	Label      string
-	Extensions []Extension
+	Extensions []Extension // unknown child elements
 }
 
 // SessionRecordingAssoc associates a communication session with the recording
 // session (<sessionrecordingassoc session_id>, RFC 7865 §6.4).
 type SessionRecordingAssoc struct {
-	SessionID        string
-	AssociateTime    time.Time
-	DisassociateTime time.Time
-	Extensions       []Extension
+	SessionID        string      // session_id
+	AssociateTime    time.Time   // when recording of the CS started
+	DisassociateTime time.Time   // when it ended
+	Extensions       []Extension // unknown child elements
 }
 
 // ParticipantSessionAssoc associates a participant with a communication
@@ -146,31 +146,31 @@ type SessionRecordingAssoc struct {
 // An empty SessionID (a shape some clients send) means every session of the
 // participant.
 type ParticipantSessionAssoc struct {
-	ParticipantID    string
-	SessionID        string
-	AssociateTime    time.Time
-	DisassociateTime time.Time
+	ParticipantID    string    // participant_id
+	SessionID        string    // session_id, "" for every session
+	AssociateTime    time.Time // when the participant joined
+	DisassociateTime time.Time // when it left
 	// Params are the <param pname pval> capabilities of the participant in
 	// the CS (RFC 7865 §6.6.1).
 	Params     []Param
-	Extensions []Extension
+	Extensions []Extension // unknown child elements
 }
 
 // Param is a <param pname pval> of a participantsessionassoc.
 type Param struct {
-	Name  string
-	Value string
+	Name  string // pname
+	Value string // pval
 }
 
 // ParticipantStreamAssoc lists the streams a participant sends and receives
 // (<participantstreamassoc participant_id>, RFC 7865 §6.8).
 type ParticipantStreamAssoc struct {
-	ParticipantID    string
-	Send             []string
-	Recv             []string
-	AssociateTime    time.Time
-	DisassociateTime time.Time
-	Extensions       []Extension
+	ParticipantID    string      // participant_id
+	Send             []string    // stream IDs the participant sends
+	Recv             []string    // stream IDs the participant receives
+	AssociateTime    time.Time   // when the association started
+	DisassociateTime time.Time   // when it ended (see State.Apply)
+	Extensions       []Extension // unknown child elements
 }
 
 // IsPartial reports whether the document is a partial update.

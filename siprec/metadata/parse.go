@@ -29,16 +29,17 @@ var (
 // what the bad value was. errors.Is(err, ErrSyntax / ErrNotRecording /
 // ErrInvalidValue) tells which kind it is.
 type ParseError struct {
-	Line, Column int
+	Line, Column int // where the error was found (1-based)
 	// Element is the name of the element being read, when known.
 	Element string
 	// Value is the offending value, when there is one.
 	Value string
 	// Detail says more, for syntax errors.
 	Detail string
-	Err    error
+	Err    error // ErrSyntax, ErrNotRecording or ErrInvalidValue
 }
 
+// Error describes the error with its position and value.
 func (e *ParseError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Err.Error())
@@ -594,6 +595,7 @@ func (p *parser) recording(r *Recording) error {
 			}
 			seenMode = true
 			switch {
+			case s == "": // <datamode/>: as if absent
 			case strings.EqualFold(s, string(Complete)):
 				r.DataMode = Complete
 			case strings.EqualFold(s, string(Partial)):

@@ -22,6 +22,7 @@ type LabelError struct {
 	Unlabelled []string
 }
 
+// Error names the labels and streams at fault.
 func (e *LabelError) Error() string {
 	var parts []string
 	if len(e.NotOffered) > 0 {
@@ -84,7 +85,7 @@ type ParticipantStreams struct {
 	Active bool
 	// Send and Recv are stream labels, in document order.
 	Send []string
-	Recv []string
+	Recv []string // see Send
 }
 
 // ParticipantStreams says, for every participant, on which stream labels it

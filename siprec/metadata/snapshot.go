@@ -8,7 +8,7 @@ import "fmt"
 type RequestSnapshot struct {
 	// Reason is the <requestreason>, with its xml:lang.
 	Reason     Name
-	Extensions []Extension
+	Extensions []Extension // unknown child elements
 }
 
 // ParseRequestSnapshot reads a <requestsnapshot> document, with the same

@@ -145,6 +145,7 @@ var kindNames = [...]string{
 	RecordingIDChanged:       "recording-id-changed",
 }
 
+// String returns the kind's name, such as "participant-left".
 func (k ChangeKind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
 		return kindNames[k]
@@ -154,7 +155,7 @@ func (k ChangeKind) String() string {
 
 // Change is one change reported by State.Apply.
 type Change struct {
-	Kind ChangeKind
+	Kind ChangeKind // what changed
 	// ID is the group, session, participant or stream the change is about.
 	ID string
 	// SessionID is the communication session concerned, when known.
@@ -170,6 +171,7 @@ type Change struct {
 	Value string
 }
 
+// String describes the change on one line, for logs.
 func (c Change) String() string {
 	var b strings.Builder
 	b.WriteString(c.Kind.String())
