@@ -97,6 +97,15 @@ func TestParseTolerance(t *testing.T) {
 			},
 		},
 		{
+			name: "empty datamode is complete",
+			doc:  `<recording><datamode/></recording>`,
+			check: func(t *testing.T, r *Recording) {
+				if r.DataMode != Complete {
+					t.Errorf("datamode = %q", r.DataMode)
+				}
+			},
+		},
+		{
 			name: "no namespace at all",
 			doc:  "<recording>\n<participant participant_id='p'><nameID aor='sip:a@b'/></participant>\n</recording>",
 			check: func(t *testing.T, r *Recording) {
