@@ -7,4 +7,32 @@
 // starts, stops, pauses and resumes recording of a call to one or more
 // recording servers in parallel. The metadata model (application/rs-metadata+xml)
 // and multipart/mixed bodies are shared by both.
+//
+// # Metadata
+//
+// The RFC 7865 model lives in the sub-package [metadata]: [metadata.Parse]
+// (tolerant of what recording clients in the field send),
+// [metadata.Recording.Marshal] (canonical), [metadata.State] (partial updates
+// merged, changes reported), [metadata.Recording.CheckLabels] and
+// [metadata.Recording.ParticipantStreams] (the relation to the SDP's a=label
+// values), [metadata.NewComplete] (the document a client sends) and the
+// recording ID extension ([metadata.Recording.RecordingID]).
+//
+// # Bodies
+//
+// A SIPREC INVITE carries a multipart/mixed body with an application/sdp part
+// and an application/rs-metadata+xml part marked Content-Disposition:
+// recording-session (RFC 7866 §8.1). [ParseBody] reads it (and the SDP-only or
+// metadata-only bodies of later requests), tolerating quoted or bare
+// boundaries, CRLF or LF line ends, a preamble and an epilogue, the
+// application/rs-metadata type, and a missing closing delimiter. Its errors
+// map to SIP responses: [ErrMalformedBody], [ErrNoMetadata], [ErrNoSDP] and
+// [ErrBadMetadata] to 400, [ErrMetadataTooLarge] to 413,
+// [ErrUnsupportedBody] to 415. [BuildBody] writes the body of a client's
+// request with CRLF line ends and a random boundary. [ParseMultipart] and
+// [BuildMultipart] are the lower-level part splitting and writing.
+//
+// RFC 7866: https://www.rfc-editor.org/rfc/rfc7866 ·
+// RFC 7865: https://www.rfc-editor.org/rfc/rfc7865 ·
+// RFC 8068: https://www.rfc-editor.org/rfc/rfc8068
 package siprec
