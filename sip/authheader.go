@@ -405,6 +405,7 @@ func (p *digestParser) unquoted() (string, error) {
 }
 
 func (p *digestParser) quoted() (string, error) {
+	open := p.i
 	p.i++ // opening quote
 	var b strings.Builder
 	start := p.i
@@ -441,6 +442,7 @@ func (p *digestParser) quoted() (string, error) {
 			p.i++
 		}
 	}
+	p.i = open
 	return "", p.errorf("unterminated quoted string")
 }
 

@@ -372,7 +372,7 @@ func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, 
 	src := sourceOf(req)
 	id.Source = src
 	now := g.now()
-	log := g.log.With("method", string(req.Method), "source", src.String(), "call_id", callID(req))
+	log := &reqLog{g: g, ctx: ctx, req: req, src: src}
 	respond := func(code int, reason string) *sipgosip.Response {
 		if req.IsAck() {
 			return nil
@@ -398,7 +398,7 @@ func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, 
 		tenant.Realm = realm
 	}
 	id.Tenant, id.Realm = tenant.ID, tenant.Realm
-	log = log.With("tenant", tenant.ID)
+	log.tenant = tenant.ID
 	if !tenant.Allowlist.Allows(src.Addr()) {
 		log.Info("refused: source not on the tenant's allowlist")
 		return id, respond(sipgosip.StatusForbidden, "Forbidden"), ErrSourceRefused
@@ -428,7 +428,7 @@ func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, 
 		log.Info("bad request: malformed credentials", "error", err)
 		return id, respond(sipgosip.StatusBadRequest, "Bad Request"), err
 	}
-	log = log.With("username", auth.Username)
+	log.user = auth.Username
 	if err := checkDigestURI(req, auth.URI, tenant.Realm); err != nil {
 		log.Info("bad request: digest uri", "uri", auth.URI, "error", err)
 		return id, respond(sipgosip.StatusBadRequest, "Bad Request"), err
@@ -473,6 +473,38 @@ func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, 
 		return id, respond(sipgosip.StatusInternalServerError, "Server Internal Error"), err
 	}
 }
+
+// reqLog logs a line about one request with its common attributes, built
+// only when the level is enabled (a Guard on a busy server should not pay
+// for Debug lines nobody reads).
+type reqLog struct {
+	g      *Guard
+	ctx    context.Context
+	req    *sipgosip.Request
+	src    netip.AddrPort
+	tenant string
+	user   string
+}
+
+func (l *reqLog) log(level slog.Level, msg string, args ...any) {
+	if !l.g.log.Enabled(l.ctx, level) {
+		return
+	}
+	attrs := make([]any, 0, 10+len(args))
+	attrs = append(attrs, "method", string(l.req.Method), "source", l.src.String(), "call_id", callID(l.req))
+	if l.tenant != "" {
+		attrs = append(attrs, "tenant", l.tenant)
+	}
+	if l.user != "" {
+		attrs = append(attrs, "username", l.user)
+	}
+	l.g.log.Log(l.ctx, level, msg, append(attrs, args...)...)
+}
+
+func (l *reqLog) Debug(msg string, args ...any) { l.log(slog.LevelDebug, msg, args...) }
+func (l *reqLog) Info(msg string, args ...any)  { l.log(slog.LevelInfo, msg, args...) }
+func (l *reqLog) Warn(msg string, args ...any)  { l.log(slog.LevelWarn, msg, args...) }
+func (l *reqLog) Error(msg string, args ...any) { l.log(slog.LevelError, msg, args...) }
 
 // challenge builds 401 (REGISTER) or 407 (other methods) with one header
 // per offered algorithm.

@@ -429,3 +429,74 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// BenchmarkGuardCheck measures the Guard's per-request work outside the
+// network: a REGISTER without credentials (challenge: 401 with three
+// WWW-Authenticate headers) and a REGISTER with a right answer (allowlist,
+// tenant lookup, header parse, digest verification, nonce count).
+func BenchmarkGuardCheck(b *testing.B) {
+	list, _ := ParseAllowlist("127.0.0.0/8, 10.0.0.0/8")
+	tenants := Tenants{"127.0.0.1": {ID: "acme", Realm: "example.test", Allowlist: list, Credentials: Users{"alice": testPassword}}}
+	newReq := func() *sipgosip.Request {
+		req := sipgosip.NewRequest(sipgosip.REGISTER, sipgosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5060})
+		req.SetSource("127.0.0.1:5070")
+		via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1", Port: 5070}
+		via.Params.Add("branch", "z9hG4bK1")
+		req.AppendHeader(via)
+		from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "alice", Host: "example.test"}}
+		from.Params.Add("tag", "1")
+		req.AppendHeader(from)
+		req.AppendHeader(&sipgosip.ToHeader{Address: sipgosip.Uri{Scheme: "sip", User: "alice", Host: "example.test"}})
+		cid := sipgosip.CallIDHeader("bench")
+		req.AppendHeader(&cid)
+		req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: 1, MethodName: sipgosip.REGISTER})
+		return req
+	}
+	ctx := context.Background()
+	b.Run("challenge", func(b *testing.B) {
+		g, err := NewGuard(GuardConfig{Tenants: tenants})
+		if err != nil {
+			b.Fatal(err)
+		}
+		req := newReq()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, res, _ := g.Check(ctx, req); res == nil || res.StatusCode != 401 {
+				b.Fatal("no challenge")
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "challenges/s")
+	})
+	for _, alg := range []Algorithm{MD5, SHA256, SHA512256} {
+		b.Run("verify/"+string(alg), func(b *testing.B) {
+			g, err := NewGuard(GuardConfig{Tenants: tenants, Digest: DigestConfig{Algorithms: []Algorithm{alg}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			const n = 4096
+			reqs := make([]*sipgosip.Request, n)
+			var ch Challenge
+			for i := range reqs {
+				if i%1024 == 0 {
+					ch = g.DigestServer().Challenges("example.test", false)[0]
+				}
+				a := answer(b, ch, "REGISTER", "sip:127.0.0.1:5060", "alice", testPassword, i%1024+1, true)
+				reqs[i] = newReq()
+				reqs[i].AppendHeader(sipgosip.NewHeader("Authorization", a.String()))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i > 0 && i%n == 0 {
+					b.StopTimer()
+					g.digest.nc = ncTable{lifetime: g.digest.lifetime, max: 1 << 20}
+					b.StartTimer()
+				}
+				if _, _, err := g.Check(ctx, reqs[i%n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+		})
+	}
+}
