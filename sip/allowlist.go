@@ -285,6 +285,7 @@ type EntryError struct {
 	Reason string
 }
 
+// Error returns "entry N \"text\": reason".
 func (e EntryError) Error() string {
 	return fmt.Sprintf("entry %d %q: %s", e.Position, e.Text, e.Reason)
 }
@@ -301,6 +302,7 @@ type AllowlistError struct {
 // maxErrorsShown bounds how many entries Error() spells out; Entries keeps all.
 const maxErrorsShown = 20
 
+// Error lists the bad entries (the first 20, then how many more).
 func (e *AllowlistError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sip: allowlist has %d bad entr", len(e.Entries))

@@ -58,7 +58,7 @@ type Authorization struct {
 // ParseAuthorization parses the value of an Authorization or
 // Proxy-Authorization header. A scheme other than Digest gives ErrNotDigest;
 // a Digest header that breaks the grammar, repeats a parameter, or has an nc
-// that is not 8 hex digits gives ErrMalformedHeader, with the position and
+// that is not 8 hex digits gives ErrMalformedHeader, with the position (0-based byte offset) and
 // the offending text. Missing parameters are not an error here: the
 // verifier decides what it needs.
 func ParseAuthorization(v string) (Authorization, error) {
@@ -156,8 +156,8 @@ func (a Authorization) String() string {
 	return b.String()
 }
 
-// LogValue-friendly summary without the response (a hash of the password):
-// used in log lines.
+// summary describes the answer for log lines, without the response (a
+// hash of the password).
 func (a Authorization) summary() string {
 	return fmt.Sprintf("username=%q realm=%q uri=%q algorithm=%q qop=%q nc=%08x", a.Username, a.Realm, a.URI, a.Algorithm, a.QOP, a.NC)
 }

@@ -121,6 +121,8 @@ type RunError struct {
 // tail bounds each output quoted in an error.
 const tail = 4000
 
+// Error describes the failure and quotes sipp's command line, its log of
+// unexpected messages, stderr and stdout (the last few KB of each).
 func (e *RunError) Error() string {
 	r := e.Result
 	var b strings.Builder
