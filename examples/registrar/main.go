@@ -256,6 +256,10 @@ func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
 		_, p, _ := net.SplitHostPort(pc.LocalAddr().String())
 		l, err := net.Listen("tcp", net.JoinHostPort(host, p))
 		if err == nil {
+			if u, ok := pc.(*net.UDPConn); ok {
+				// absorb bursts rather than drop them (capped by net.core.rmem_max)
+				_ = u.SetReadBuffer(4 << 20)
+			}
 			return pc, l, nil
 		}
 		_ = pc.Close()

@@ -4,7 +4,7 @@
 //
 // Run from the module root:
 //
-//	go run ./examples/registrar/loadtest [-transport udp|tcp] [-step 10s] [-start 200] [-max 50000]
+//	go run ./examples/registrar/loadtest [-transport udp|tcp] [-step 10s] [-start 200] [-max 50000] [-settle 5s]
 //
 // It builds examples/registrar, starts it as its own process
 // (-realm example.test -user alice:secret -allow 127.0.0.1 -algorithm MD5),
@@ -65,6 +65,7 @@ func run(ctx context.Context) error {
 	stepDur := flag.Duration("step", 10*time.Second, "how long each rate is held")
 	start := flag.Int("start", 200, "first rate, registrations/s")
 	maxRate := flag.Int("max", 50000, "highest rate tried")
+	settle := flag.Duration("settle", 5*time.Second, "pause between steps")
 	scenario := flag.String("scenario", "examples/registrar/testdata/register_auth.xml", "sipp scenario")
 	flag.Parse()
 
@@ -100,7 +101,17 @@ func run(ctx context.Context) error {
 	defer stopRegistrar()
 	fmt.Printf("registrar at %s (%s), sipp %s, %d CPUs, %s per step\n", addr, strings.ToUpper(*transport), sipp, runtime.NumCPU(), *stepDur)
 
+	first := true
 	try := func(rate int) (step, error) {
+		if !first {
+			// let the registrar drain what the previous step left
+			select {
+			case <-time.After(*settle):
+			case <-ctx.Done():
+				return step{}, ctx.Err()
+			}
+		}
+		first = false
 		s := step{rate: rate, calls: rate * int(stepDur.Seconds())}
 		res, err := sipptest.Exec(ctx, sipp, sipptest.Options{
 			Scenario:  *scenario,
