@@ -48,6 +48,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// sipgo logs some connection bookkeeping through its package default
+	// logger; give it the same format as ours. (A program may set globals,
+	// a library may not; run does not, so tests can start several.)
+	sipgosip.SetDefaultLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "sipgo"))
 	err := run(ctx, os.Args[1:], os.Stderr, nil)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -157,9 +161,6 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(addr s
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	// sipgo logs some connection bookkeeping through its package default
-	// logger; send it to ours (a program may set globals, a library not).
-	sipgosip.SetDefaultLogger(log.With("component", "sipgo"))
 	if len(cfg.users) == 0 {
 		log.Warn("no -user given: nobody can register")
 	}
