@@ -1,0 +1,96 @@
+package sipptest
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voicegw/voicegw/internal/testenv"
+)
+
+// TestUACAgainstUAS runs sipp's own default UAC and UAS scenarios (dumped
+// with sipp -sd into testdata) against each other, over UDP and TCP.
+func TestUACAgainstUAS(t *testing.T) {
+	for _, tr := range []Transport{UDP, TCP} {
+		t.Run(string(tr), func(t *testing.T) {
+			uas := Start(t, Options{Scenario: "testdata/uas.xml", Transport: tr, Timeout: 30 * time.Second})
+			time.Sleep(300 * time.Millisecond) // let the UAS bind before the UAC sends
+			res, err := Run(t, Options{Scenario: "testdata/uac.xml", Remote: uas.Addr(), Transport: tr, Timeout: 30 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != 0 || res.Successful != 1 || res.Failed != 0 {
+				t.Fatalf("UAC result: exit %d, successful %d, failed %d", res.ExitCode, res.Successful, res.Failed)
+			}
+			ures, err := uas.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ures.Successful != 1 {
+				t.Fatalf("UAS counted %d successful calls", ures.Successful)
+			}
+		})
+	}
+}
+
+// TestFailureQuotesOutput: a UAC sending to a port where nobody answers
+// fails, and the error carries sipp's own account of the failure.
+func TestFailureQuotesOutput(t *testing.T) {
+	nobody := testenv.FreePort(t)
+	res, err := Run(t, Options{
+		Scenario: "testdata/uac.xml",
+		Remote:   "127.0.0.1:" + strconv.Itoa(nobody),
+		Args:     []string{"-recv_timeout", "300", "-max_retrans", "1", "-ap", "hunter2"},
+		Timeout:  30 * time.Second,
+	})
+	var re *RunError
+	if !errors.As(err, &re) || !errors.Is(err, ErrFailed) {
+		t.Fatalf("err = %v, want a *RunError matching ErrFailed", err)
+	}
+	if res.ExitCode != 1 || res.Failed != 1 || res.Successful != 0 {
+		t.Fatalf("result: exit %d, successful %d, failed %d", res.ExitCode, res.Successful, res.Failed)
+	}
+	msg := err.Error()
+	for _, want := range []string{"exit status 1", "command: sipp -sf", "--- stdout ---", "Failed call"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not contain %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "hunter2") || strings.Contains(strings.Join(res.Args, " "), "hunter2") {
+		t.Error("the -ap password appears in the error or Result.Args")
+	}
+}
+
+// TestTimeoutKills: a UAS that never gets a call is killed at the timeout.
+func TestTimeoutKills(t *testing.T) {
+	start := time.Now()
+	_, err := Run(t, Options{Scenario: "testdata/uas.xml", Timeout: time.Second})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Fatalf("sipp was not killed at the timeout")
+	}
+}
+
+func TestOptionsErrors(t *testing.T) {
+	path := Path(t)
+	if _, err := Launch(t.Context(), path, Options{}); err == nil {
+		t.Error("empty scenario accepted")
+	}
+	if _, err := Launch(t.Context(), path, Options{Scenario: "testdata/nope.xml"}); err == nil {
+		t.Error("missing scenario accepted")
+	}
+}
+
+func TestParseStats(t *testing.T) {
+	s, f := parseStats([]byte("A;SuccessfulCall(C);FailedCall(C);\n1;2;3;\n4;5;6;\n"))
+	if s != 5 || f != 6 {
+		t.Fatalf("parseStats = %d, %d", s, f)
+	}
+	if s, f := parseStats([]byte("header only")); s != -1 || f != -1 {
+		t.Fatalf("parseStats(header only) = %d, %d", s, f)
+	}
+}

@@ -1,0 +1,527 @@
+package sip
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voicegw/voicegw/internal/secret"
+)
+
+// Secret is a string whose printed forms are redacted: passwords, stored
+// HA1 values, nonce keys and webhook secrets. See internal/secret.
+type Secret = secret.String
+
+// Algorithm is a digest algorithm (RFC 7616 §3.2, RFC 8760).
+type Algorithm string
+
+// The algorithms a DigestServer offers and checks. The -sess variants are
+// not supported.
+const (
+	MD5       Algorithm = "MD5"
+	SHA256    Algorithm = "SHA-256"
+	SHA512256 Algorithm = "SHA-512-256"
+)
+
+// ErrUnknownAlgorithm is returned by ParseAlgorithm.
+var ErrUnknownAlgorithm = errors.New("sip: unknown digest algorithm")
+
+// ParseAlgorithm returns the Algorithm named by s, case-insensitively
+// ("md5", "SHA-256", "sha-512-256").
+func ParseAlgorithm(s string) (Algorithm, error) {
+	for _, a := range []Algorithm{MD5, SHA256, SHA512256} {
+		if strings.EqualFold(s, string(a)) {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("%w %q (want MD5, SHA-256 or SHA-512-256)", ErrUnknownAlgorithm, s)
+}
+
+func (a Algorithm) newHash() hash.Hash {
+	switch a {
+	case SHA256:
+		return sha256.New()
+	case SHA512256:
+		return sha512.New512_256()
+	default:
+		return md5.New()
+	}
+}
+
+func (a Algorithm) size() int {
+	if a == MD5 {
+		return md5.Size
+	}
+	return sha256.Size
+}
+
+// HA1 returns hex(H(username ":" realm ":" password)), the value a
+// credential store may keep instead of the password (RFC 7616 §3.4.2).
+func (a Algorithm) HA1(username, realm string, password Secret) Secret {
+	return Secret(hashHex(a.newHash(), username, ":", realm, ":", password.Reveal()))
+}
+
+func hashHex(h hash.Hash, parts ...string) string {
+	h.Reset()
+	for _, p := range parts {
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Errors of digest verification; match them with errors.Is. The Guard maps
+// each to one SIP answer (documented on Guard).
+var (
+	// ErrMissingParam: a parameter the computation needs is absent
+	// (username, realm, nonce, uri, response; cnonce and nc with qop).
+	ErrMissingParam = errors.New("sip: digest answer lacks a parameter")
+	// ErrUnsupported: an algorithm or qop the server did not offer, or userhash.
+	ErrUnsupported = errors.New("sip: digest answer uses something not offered")
+	// ErrRealmMismatch: the answer is for another realm.
+	ErrRealmMismatch = errors.New("sip: digest realm does not match")
+	// ErrBadNonce: the nonce was not issued by this server for this realm.
+	ErrBadNonce = errors.New("sip: digest nonce not issued here")
+	// ErrStaleNonce: the nonce has expired but the credentials were right;
+	// the client should retry with a fresh nonce (stale=true).
+	ErrStaleNonce = errors.New("sip: digest nonce expired")
+	// ErrBadCredentials: wrong password or unknown user. The two are
+	// deliberately the same error, so nothing can tell them apart.
+	ErrBadCredentials = errors.New("sip: digest credentials rejected")
+	// ErrReplay: a nonce count that is not higher than one already accepted
+	// for the same nonce.
+	ErrReplay = errors.New("sip: digest nonce count replayed")
+	// ErrUnknownUser is what a CredentialSource returns for a user it does
+	// not know. The verifier turns it into ErrBadCredentials.
+	ErrUnknownUser = errors.New("sip: unknown user")
+)
+
+// Credential is what a CredentialSource knows of one user in one realm:
+// the plaintext password, or HA1 values per algorithm, or both (HA1 wins).
+type Credential struct {
+	// Password is the plaintext password; empty when only HA1 is stored.
+	Password Secret
+	// HA1 maps an algorithm to hex(H(username:realm:password)) for it (see
+	// Algorithm.HA1). A store that keeps HA1 only must keep it for every
+	// algorithm the server offers; an answer with another algorithm fails.
+	HA1 map[Algorithm]Secret
+}
+
+// CredentialSource looks up users' credentials; a tenant store can back it.
+type CredentialSource interface {
+	// Credential returns the credential of username in realm, or an error
+	// wrapping ErrUnknownUser. Other errors mean the store failed.
+	Credential(ctx context.Context, realm, username string) (Credential, error)
+}
+
+// CredentialFunc adapts a function to CredentialSource.
+type CredentialFunc func(ctx context.Context, realm, username string) (Credential, error)
+
+// Credential calls f.
+func (f CredentialFunc) Credential(ctx context.Context, realm, username string) (Credential, error) {
+	return f(ctx, realm, username)
+}
+
+// Users is a CredentialSource of plaintext passwords by username, the same
+// in every realm (seed 002's one "SIP Username" and "SIP Password" per
+// account, or a small static list).
+type Users map[string]Secret
+
+// Credential implements CredentialSource.
+func (u Users) Credential(_ context.Context, _, username string) (Credential, error) {
+	p, ok := u[username]
+	if !ok {
+		return Credential{}, fmt.Errorf("%w %q", ErrUnknownUser, username)
+	}
+	return Credential{Password: p}, nil
+}
+
+// DigestAnswer is a client's answer to a challenge, as a ResponseChecker
+// sees it.
+type DigestAnswer struct {
+	// Method is the SIP method of the request (the A2 method).
+	Method string
+	// Algorithm is the answer's algorithm (MD5 when the header had none).
+	Algorithm Algorithm
+	// Auth is the parsed header.
+	Auth Authorization
+}
+
+// A ResponseChecker decides whether the response of a digest answer is
+// right: nil when it is, an error wrapping ErrBadCredentials when it is not,
+// any other error when it cannot tell (a store or webhook failure). The
+// DigestServer has already checked the nonce, realm and algorithm.
+type ResponseChecker interface {
+	CheckResponse(ctx context.Context, a DigestAnswer) error
+}
+
+// CheckCredentials returns the ResponseChecker that computes the expected
+// response from src and compares it in constant time. An unknown user costs
+// the same hashing as a known one and fails with the same error.
+func CheckCredentials(src CredentialSource) ResponseChecker { return localChecker{src} }
+
+type localChecker struct{ src CredentialSource }
+
+// dummyHA1 stands in for an unknown user's HA1, so the work done is the same.
+const dummyHA1 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+func (c localChecker) CheckResponse(ctx context.Context, a DigestAnswer) error {
+	known := true
+	cred, err := c.src.Credential(ctx, a.Auth.Realm, a.Auth.Username)
+	switch {
+	case errors.Is(err, ErrUnknownUser):
+		known = false
+	case err != nil:
+		return fmt.Errorf("sip: credential lookup: %w", err)
+	}
+	h := a.Algorithm.newHash()
+	ha1, ok := cred.HA1[a.Algorithm]
+	switch {
+	case ok && len(ha1) == 2*a.Algorithm.size():
+		ha1 = Secret(strings.ToLower(ha1.Reveal()))
+	case cred.Password != "":
+		ha1 = Secret(hashHex(h, a.Auth.Username, ":", a.Auth.Realm, ":", cred.Password.Reveal()))
+	default:
+		known = false
+		ha1 = Secret(dummyHA1[:2*a.Algorithm.size()])
+	}
+	want := expectedResponse(h, a, ha1.Reveal())
+	got := make([]byte, a.Algorithm.size())
+	n, err := hex.Decode(got, []byte(a.Auth.Response))
+	match := subtle.ConstantTimeCompare(want, got) == 1 && err == nil && n == len(got) && len(a.Auth.Response) == 2*len(got)
+	if !match || !known {
+		return ErrBadCredentials
+	}
+	return nil
+}
+
+// expectedResponse computes the response of RFC 7616 §3.4.1 (qop=auth) or
+// RFC 2069 (no qop), with A2 = method ":" digest-uri as written.
+func expectedResponse(h hash.Hash, a DigestAnswer, ha1 string) []byte {
+	ha2 := hashHex(h, a.Method, ":", a.Auth.URI)
+	h.Reset()
+	h.Write([]byte(ha1))
+	h.Write([]byte{':'})
+	h.Write([]byte(a.Auth.Nonce))
+	h.Write([]byte{':'})
+	if a.Auth.QOP != "" {
+		var nc [8]byte
+		hex.Encode(nc[:], binary.BigEndian.AppendUint32(nil, a.Auth.NC))
+		h.Write(nc[:])
+		h.Write([]byte{':'})
+		h.Write([]byte(a.Auth.CNonce))
+		h.Write([]byte{':'})
+		h.Write([]byte(a.Auth.QOP))
+		h.Write([]byte{':'})
+	}
+	h.Write([]byte(ha2))
+	return h.Sum(nil)
+}
+
+// DigestConfig configures a DigestServer. The zero value works.
+type DigestConfig struct {
+	// Algorithms are offered one challenge each, in this order. Clients
+	// such as sipp answer the first challenge only (and only MD5), so put
+	// MD5 first for them. Default: SHA-512-256, SHA-256, MD5 (strongest first).
+	Algorithms []Algorithm
+	// NonceKey is the HMAC-SHA256 key of the nonces. Servers that share it
+	// accept each other's nonces. Default: 32 random bytes, new each time
+	// the server is created (nonces issued before a restart then get a
+	// fresh challenge).
+	NonceKey Secret
+	// NonceLifetime is how long a nonce is good for; after it, a right
+	// answer gets stale=true. Default: 60 s. The memory kept for nonce
+	// counts grows with the authentication rate times twice this lifetime.
+	NonceLifetime time.Duration
+	// RequireQop refuses answers in the RFC 2069 form (no qop, and so no
+	// nonce count to protect against replay within the nonce lifetime).
+	// Default false: such answers are accepted.
+	RequireQop bool
+	// MaxTrackedNonces bounds the nonces whose counts are remembered. When
+	// it is reached the older half is forgotten and nonces issued before
+	// then are treated as expired (stale=true), so replays stay impossible.
+	// Default 1<<20 (about 50 MB at most).
+	MaxTrackedNonces int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// DigestServer issues digest challenges and verifies answers (RFC 3261
+// §22.4, RFC 7616, RFC 8760). Nonces are stateless: a nonce carries its
+// issue time and a random salt, with an HMAC over them and the realm, so
+// any server holding the key can check it without storing it. The only
+// state is the highest nonce count accepted per nonce, kept for at most two
+// nonce lifetimes, which rejects replayed counts. It is safe for
+// concurrent use.
+type DigestServer struct {
+	algs       []Algorithm
+	key        []byte
+	lifetime   time.Duration
+	requireQop bool
+	now        func() time.Time
+	nc         ncTable
+}
+
+// DefaultAlgorithms is the offer when DigestConfig.Algorithms is empty.
+func DefaultAlgorithms() []Algorithm { return []Algorithm{SHA512256, SHA256, MD5} }
+
+// NewDigestServer returns a DigestServer for cfg. It fails for an unknown or
+// repeated algorithm.
+func NewDigestServer(cfg DigestConfig) (*DigestServer, error) {
+	d := &DigestServer{
+		algs:       cfg.Algorithms,
+		lifetime:   cfg.NonceLifetime,
+		requireQop: cfg.RequireQop,
+		now:        cfg.Now,
+	}
+	if len(d.algs) == 0 {
+		d.algs = DefaultAlgorithms()
+	}
+	seen := map[Algorithm]bool{}
+	for _, a := range d.algs {
+		if _, err := ParseAlgorithm(string(a)); err != nil || seen[a] {
+			if seen[a] {
+				return nil, fmt.Errorf("sip: digest algorithm %q offered twice", a)
+			}
+			return nil, err
+		}
+		seen[a] = true
+	}
+	d.algs = append([]Algorithm(nil), d.algs...)
+	if d.lifetime <= 0 {
+		d.lifetime = 60 * time.Second
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if cfg.NonceKey != "" {
+		d.key = []byte(cfg.NonceKey.Reveal())
+	} else {
+		d.key = make([]byte, 32)
+		_, _ = rand.Read(d.key)
+	}
+	maxNonces := cfg.MaxTrackedNonces
+	if maxNonces <= 0 {
+		maxNonces = 1 << 20
+	}
+	d.nc = ncTable{lifetime: d.lifetime, max: maxNonces}
+	return d, nil
+}
+
+// Algorithms returns the offered algorithms in order.
+func (d *DigestServer) Algorithms() []Algorithm { return append([]Algorithm(nil), d.algs...) }
+
+// nonce layout: 8 bytes issue time (Unix ns), 8 random bytes, 16 bytes MAC.
+const (
+	nonceRawLen = 32
+	nonceMACLen = 16
+)
+
+var nonceEncoding = base64.RawURLEncoding
+
+// NewNonce returns a fresh nonce for realm.
+func (d *DigestServer) NewNonce(realm string) string {
+	var raw [nonceRawLen]byte
+	binary.BigEndian.PutUint64(raw[:8], uint64(d.now().UnixNano()))
+	_, _ = rand.Read(raw[8:16])
+	copy(raw[16:], d.mac(realm, raw[:16]))
+	return nonceEncoding.EncodeToString(raw[:])
+}
+
+func (d *DigestServer) mac(realm string, body []byte) []byte {
+	m := hmac.New(sha256.New, d.key)
+	m.Write(body)
+	m.Write([]byte(realm))
+	return m.Sum(nil)[:nonceMACLen]
+}
+
+// checkNonce returns the nonce's MAC (the key of its count) and issue time.
+func (d *DigestServer) checkNonce(realm, nonce string) (key [nonceMACLen]byte, issued int64, err error) {
+	var raw [nonceRawLen]byte
+	if nonceEncoding.EncodedLen(nonceRawLen) != len(nonce) {
+		return key, 0, ErrBadNonce
+	}
+	if n, err := nonceEncoding.Decode(raw[:], []byte(nonce)); err != nil || n != nonceRawLen {
+		return key, 0, ErrBadNonce
+	}
+	if !hmac.Equal(raw[16:], d.mac(realm, raw[:16])) {
+		return key, 0, ErrBadNonce
+	}
+	copy(key[:], raw[16:])
+	return key, int64(binary.BigEndian.Uint64(raw[:8])), nil
+}
+
+// Challenges returns one challenge per offered algorithm, in order, all
+// with the same fresh nonce and qop="auth"; stale marks them stale=true.
+func (d *DigestServer) Challenges(realm string, stale bool) []Challenge {
+	nonce := d.NewNonce(realm)
+	out := make([]Challenge, len(d.algs))
+	for i, a := range d.algs {
+		out[i] = Challenge{Realm: realm, Nonce: nonce, Stale: stale, Algorithm: string(a), QOP: []string{"auth"}}
+	}
+	return out
+}
+
+// clockSkew is how far in the future a nonce's issue time may be (servers
+// sharing a key have slightly different clocks).
+const clockSkew = 5 * time.Second
+
+// Verify checks a digest answer to a challenge of realm for a request with
+// method, deciding the response with check. It returns nil when the answer
+// is right, otherwise an error matching one of ErrMissingParam,
+// ErrUnsupported, ErrRealmMismatch, ErrBadNonce, ErrBadCredentials,
+// ErrStaleNonce or ErrReplay, or the checker's own failure. The order is:
+// the answer's form, realm, algorithm, the nonce's MAC, the response, the
+// nonce's age, then the nonce count (recorded only for a right answer).
+// The digest-uri is used as written; checking it against the request is
+// the caller's job (the Guard does it).
+func (d *DigestServer) Verify(ctx context.Context, method, realm string, auth Authorization, check ResponseChecker) error {
+	ans := DigestAnswer{Method: method, Auth: auth}
+	if err := d.checkForm(auth); err != nil {
+		return err
+	}
+	if auth.Realm != realm {
+		return fmt.Errorf("%w: answer for %q, expected %q", ErrRealmMismatch, auth.Realm, realm)
+	}
+	alg, err := d.algorithm(auth.Algorithm)
+	if err != nil {
+		return err
+	}
+	ans.Algorithm = alg
+	key, issued, err := d.checkNonce(realm, auth.Nonce)
+	if err != nil {
+		return err
+	}
+	if err := check.CheckResponse(ctx, ans); err != nil {
+		return err
+	}
+	now := d.now()
+	age := now.Sub(time.Unix(0, issued))
+	if age < -clockSkew {
+		return fmt.Errorf("%w: issued %s in the future", ErrBadNonce, -age)
+	}
+	if age > d.lifetime {
+		return fmt.Errorf("%w: %s old, lifetime %s", ErrStaleNonce, age.Round(time.Millisecond), d.lifetime)
+	}
+	if auth.QOP == "" {
+		if d.nc.belowFloor(issued) {
+			return fmt.Errorf("%w: forgotten to bound memory", ErrStaleNonce)
+		}
+		return nil
+	}
+	return d.nc.accept(now, key, issued, auth.NC)
+}
+
+func (d *DigestServer) checkForm(a Authorization) error {
+	var missing []string
+	for _, p := range []struct{ name, v string }{
+		{"username", a.Username}, {"realm", a.Realm}, {"nonce", a.Nonce}, {"uri", a.URI}, {"response", a.Response},
+	} {
+		if p.v == "" {
+			missing = append(missing, p.name)
+		}
+	}
+	if a.QOP != "" {
+		if a.CNonce == "" {
+			missing = append(missing, "cnonce")
+		}
+		if a.NC == 0 {
+			missing = append(missing, "nc")
+		}
+	}
+	if missing != nil {
+		return fmt.Errorf("%w: %s", ErrMissingParam, strings.Join(missing, ", "))
+	}
+	switch {
+	case a.QOP == "" && d.requireQop:
+		return fmt.Errorf("%w: answer without qop (RFC 2069 form) refused", ErrUnsupported)
+	case a.QOP != "" && !strings.EqualFold(a.QOP, "auth"):
+		return fmt.Errorf("%w: qop %q", ErrUnsupported, a.QOP)
+	}
+	for _, p := range a.Params {
+		if strings.EqualFold(p.Name, "userhash") && strings.EqualFold(p.Value, "true") {
+			return fmt.Errorf("%w: userhash", ErrUnsupported)
+		}
+	}
+	return nil
+}
+
+func (d *DigestServer) algorithm(s string) (Algorithm, error) {
+	if s == "" {
+		s = string(MD5)
+	}
+	for _, a := range d.algs {
+		if strings.EqualFold(s, string(a)) {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("%w: algorithm %q", ErrUnsupported, s)
+}
+
+// ncTable remembers the highest nonce count accepted per nonce. Entries live
+// in two generations rotated every nonce lifetime, so an entry is kept at
+// least as long as its nonce is valid and at most about twice that.
+type ncTable struct {
+	mu        sync.Mutex
+	lifetime  time.Duration
+	max       int
+	cur, prev map[[nonceMACLen]byte]uint32
+	rotated   time.Time
+	// curNewest/prevNewest: newest issue time recorded in each generation;
+	// floor: nonces issued at or before it were forgotten early.
+	curNewest, prevNewest, floor int64
+}
+
+func (t *ncTable) belowFloor(issued int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.floor != 0 && issued <= t.floor
+}
+
+func (t *ncTable) accept(now time.Time, key [nonceMACLen]byte, issued int64, nc uint32) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cur == nil {
+		t.cur, t.rotated = make(map[[nonceMACLen]byte]uint32), now
+	}
+	switch since := now.Sub(t.rotated); {
+	case since >= 2*t.lifetime:
+		t.prev, t.cur, t.prevNewest, t.curNewest = nil, make(map[[nonceMACLen]byte]uint32), 0, 0
+		t.rotated = now
+	case since >= t.lifetime:
+		t.prev, t.cur, t.prevNewest, t.curNewest = t.cur, make(map[[nonceMACLen]byte]uint32), t.curNewest, 0
+		t.rotated = now
+	}
+	if t.floor != 0 && issued <= t.floor {
+		return fmt.Errorf("%w: forgotten to bound memory", ErrStaleNonce)
+	}
+	last, ok := t.cur[key]
+	if !ok {
+		last = t.prev[key]
+	}
+	if nc <= last {
+		return fmt.Errorf("%w: nc %08x after %08x", ErrReplay, nc, last)
+	}
+	if len(t.cur) >= t.max/2 {
+		// forget the older generation early; everything it may have held
+		// becomes stale so none of it can be replayed
+		t.floor = max(t.floor, t.prevNewest)
+		t.prev, t.cur, t.prevNewest, t.curNewest = t.cur, make(map[[nonceMACLen]byte]uint32), t.curNewest, 0
+		t.rotated = now
+	}
+	t.cur[key] = nc
+	t.curNewest = max(t.curNewest, issued)
+	return nil
+}

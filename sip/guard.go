@@ -1,0 +1,633 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipgosip "github.com/emiago/sipgo/sip"
+)
+
+// Handler is a SIP request handler that takes a context: sipgo's
+// RequestHandler with a ctx first. Guard.Wrap puts the caller's Identity in
+// that ctx. Convert with Handler.Sipgo and FromSipgo.
+type Handler func(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction)
+
+// Sipgo adapts h to a sipgo handler, for sipgo.Server.OnRequest and
+// friends. Each request's context derives from ctx (cancel it to tell
+// running handlers the server is stopping) and is cancelled when the
+// handler returns. It is not cancelled when the transaction ends: watch
+// tx.Done() for that.
+func (h Handler) Sipgo(ctx context.Context) sipgo.RequestHandler {
+	return func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		h(rctx, req, tx)
+	}
+}
+
+// FromSipgo adapts a sipgo handler to Handler; the context is ignored.
+func FromSipgo(h sipgo.RequestHandler) Handler {
+	return func(_ context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) { h(req, tx) }
+}
+
+// PassedBy says how a request got through the Guard.
+type PassedBy uint8
+
+// The ways through the Guard. Only PassedDigest authenticates a user.
+const (
+	// PassedDigest: the digest answer was verified; Identity.User is set.
+	PassedDigest PassedBy = iota + 1
+	// PassedNoDigest: the tenant does not use digest (Tenant.NoDigest); only
+	// its allowlist was checked.
+	PassedNoDigest
+	// PassedMethod: the method is in GuardConfig.AllowlistOnlyMethods.
+	PassedMethod
+	// PassedInDialog: an in-dialog request passed after the allowlist
+	// (GuardConfig.PassInDialog); the dialog owner must check the dialog.
+	PassedInDialog
+	// PassedUnchallengeable: ACK or CANCEL, which cannot be challenged
+	// (RFC 3261 §22.1); only the allowlist was checked.
+	PassedUnchallengeable
+)
+
+// String returns the name of the way through.
+func (p PassedBy) String() string {
+	switch p {
+	case PassedDigest:
+		return "digest"
+	case PassedNoDigest:
+		return "no-digest"
+	case PassedMethod:
+		return "allowlist-only-method"
+	case PassedInDialog:
+		return "in-dialog"
+	case PassedUnchallengeable:
+		return "ack-cancel"
+	}
+	return "none"
+}
+
+// Identity is who sent a request that passed the Guard.
+type Identity struct {
+	// User is the digest username; empty unless PassedBy is PassedDigest.
+	User string
+	// Tenant is the tenant's ID.
+	Tenant string
+	// Realm is the tenant's realm (the challenge realm).
+	Realm string
+	// Source is the transport address the request came from.
+	Source netip.AddrPort
+	// Algorithm is the digest algorithm used (PassedDigest only).
+	Algorithm Algorithm
+	// PassedBy says which check let the request through.
+	PassedBy PassedBy
+}
+
+// LogValue implements slog.LogValuer.
+func (id Identity) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("user", id.User), slog.String("tenant", id.Tenant), slog.String("realm", id.Realm),
+		slog.String("source", id.Source.String()), slog.String("passed_by", id.PassedBy.String()))
+}
+
+type identityKey struct{}
+
+// ContextWithIdentity returns ctx carrying id (what Guard.Wrap does; useful
+// in tests of handlers that read the identity).
+func ContextWithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// IdentityFrom returns the Identity the Guard put in ctx.
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok
+}
+
+// ErrUnknownTenant is what a TenantLookup returns for a realm it does not serve.
+var ErrUnknownTenant = errors.New("sip: no tenant for realm")
+
+// Tenant is what the Guard needs to know of one tenant.
+type Tenant struct {
+	// ID identifies the tenant to handlers (Identity.Tenant).
+	ID string
+	// Realm is the digest realm challenges carry. Default: the realm the
+	// lookup was asked for.
+	Realm string
+	// Allowlist refuses sources outside it (403); empty allows all.
+	Allowlist Allowlist
+	// Credentials checks digest answers locally. Used when Webhook is nil.
+	// A tenant with neither (and not NoDigest) authenticates nobody.
+	Credentials CredentialSource
+	// Webhook, when set, decides digest answers instead of Credentials.
+	Webhook *Webhook
+	// NoDigest lets requests through after the allowlist without a digest
+	// challenge (seed 002: digest is needed only when the caller side uses
+	// it). Default false: digest is required.
+	NoDigest bool
+}
+
+// TenantLookup finds the tenant serving a realm; a tenant store backs it.
+type TenantLookup interface {
+	// LookupTenant returns the tenant for realm (lower case, as the
+	// GuardConfig.Realm function returned it) or an error wrapping
+	// ErrUnknownTenant. Other errors mean the lookup failed.
+	LookupTenant(ctx context.Context, realm string) (Tenant, error)
+}
+
+// TenantFunc adapts a function to TenantLookup.
+type TenantFunc func(ctx context.Context, realm string) (Tenant, error)
+
+// LookupTenant calls f.
+func (f TenantFunc) LookupTenant(ctx context.Context, realm string) (Tenant, error) {
+	return f(ctx, realm)
+}
+
+// Tenants is a static TenantLookup keyed by lower-case realm.
+type Tenants map[string]Tenant
+
+// LookupTenant implements TenantLookup.
+func (t Tenants) LookupTenant(_ context.Context, realm string) (Tenant, error) {
+	v, ok := t[strings.ToLower(realm)]
+	if !ok {
+		return Tenant{}, fmt.Errorf("%w %q", ErrUnknownTenant, realm)
+	}
+	return v, nil
+}
+
+// SingleTenant serves every realm with t (a single-tenant server such as
+// examples/registrar). Set t.Realm, or challenges carry whatever host the
+// request named.
+func SingleTenant(t Tenant) TenantLookup {
+	return TenantFunc(func(context.Context, string) (Tenant, error) { return t, nil })
+}
+
+// RequestURIHost returns the lower-case host of the Request-URI: the
+// default way the Guard picks a request's realm.
+func RequestURIHost(req *sipgosip.Request) string { return strings.ToLower(req.Recipient.Host) }
+
+// FromHost returns the lower-case host of the From URI (the caller's
+// domain), for GuardConfig.Realm when tenants are told apart by caller.
+func FromHost(req *sipgosip.Request) string {
+	if f := req.From(); f != nil {
+		return strings.ToLower(f.Address.Host)
+	}
+	return ""
+}
+
+// LockoutConfig configures the temporary block of source addresses after
+// repeated failures. The zero value gives the defaults.
+type LockoutConfig struct {
+	// MaxFailures is how many failed digest answers (wrong password,
+	// unknown user, replayed nonce count) from one source within Window
+	// start a block. Default 5; negative disables blocking.
+	MaxFailures int
+	// Window is the period failures are counted in, from the first one.
+	// Default 1 minute.
+	Window time.Duration
+	// Block is how long a blocked source is refused (403). Default 5 minutes.
+	Block time.Duration
+	// MaxSources bounds the sources tracked. Default 65536.
+	MaxSources int
+}
+
+// GuardConfig configures a Guard. Only Tenants is required.
+type GuardConfig struct {
+	// Tenants finds the tenant of a request's realm. Required.
+	Tenants TenantLookup
+	// Realm returns the realm a request is for. Default RequestURIHost:
+	// the Request-URI names the domain the request is addressed to (the
+	// registrar's domain for a REGISTER, RFC 3261 §10.2), which is what a
+	// multi-tenant server is reached by; To and From are not used, as they
+	// are not protected by the digest. FromHost is the alternative.
+	Realm func(*sipgosip.Request) string
+	// Digest configures challenges and verification.
+	Digest DigestConfig
+	// Lockout configures blocking after repeated failures.
+	Lockout LockoutConfig
+	// PassInDialog lets in-dialog requests (a To tag and a method other
+	// than REGISTER: BYE, re-INVITE, UPDATE, INFO…) through after the
+	// allowlist without a challenge, for peers such as sipp that do not
+	// send credentials inside a dialog. The handler (the dialog owner) must
+	// answer 481 for a dialog it does not know, or anyone on the allowlist
+	// could send such requests. Default false: they are challenged.
+	PassInDialog bool
+	// AllowlistOnlyMethods pass after the allowlist without a challenge,
+	// for example OPTIONS keepalives. Default none.
+	AllowlistOnlyMethods []sipgosip.RequestMethod
+	// Webhook calls tenants' registration webhooks.
+	Webhook WebhookClient
+	// Logger receives the Guard's log lines. Nil discards. Passwords, HA1,
+	// nonce keys and the response parameter are never logged.
+	Logger *slog.Logger
+	// Now is the clock of the lockout and, unless Digest.Now is set, of the
+	// nonces. Default time.Now.
+	Now func() time.Time
+}
+
+// Errors returned by Guard.Check for refused requests; each comes with its
+// SIP answer. Digest verification errors (ErrBadCredentials, ErrStaleNonce…)
+// are returned as they are.
+var (
+	// ErrSourceRefused: the source address is not on the tenant's allowlist (403).
+	ErrSourceRefused = errors.New("sip: source address not on the allowlist")
+	// ErrSourceBlocked: the source address is blocked after repeated failures (403).
+	ErrSourceBlocked = errors.New("sip: source address temporarily blocked")
+	// ErrNoCredentials: the request carried no digest answer for the realm
+	// (401 or 407 challenge).
+	ErrNoCredentials = errors.New("sip: no credentials for the realm")
+	// ErrDigestURI: the digest uri is not a SIP URI of this request (400).
+	ErrDigestURI = errors.New("sip: digest uri does not match the request")
+)
+
+// Guard is SIP access control in front of request handlers (seed 002,
+// "SIP"). For each request, in order:
+//
+//  1. a source address blocked after repeated failures: 403 Forbidden;
+//  2. the tenant, looked up by realm (GuardConfig.Realm): an unknown realm
+//     gets the same 403 as a refused address, so realms cannot be probed;
+//  3. the tenant's allowlist: 403 Forbidden;
+//  4. ACK and CANCEL pass (they cannot be challenged, RFC 3261 §22.1), as do
+//     AllowlistOnlyMethods, in-dialog requests with PassInDialog, and
+//     tenants with NoDigest;
+//  5. digest: a REGISTER without a valid answer gets 401 with one
+//     WWW-Authenticate per offered algorithm, other methods 407 with
+//     Proxy-Authenticate. Either header is read on any method.
+//
+// Answers to digest outcomes:
+//
+//	no answer for the realm, non-Digest scheme      401/407 fresh challenge
+//	wrong password or unknown user (identical)      401/407 fresh challenge, counts a failure
+//	replayed nonce count                            401/407 fresh challenge, counts a failure
+//	expired nonce with right credentials            401/407 with stale=true
+//	nonce not issued here, other realm/algorithm    401/407 fresh challenge
+//	malformed header, missing parameter, bad uri    400 Bad Request
+//	webhook timeout or bad answer                   503 Service Unavailable (logged with the reason)
+//	credential store or tenant lookup failure       500 Server Internal Error
+//
+// ACK is never answered; a refused ACK is dropped.
+//
+// The digest uri must be a sip: or sips: URI whose host is the
+// Request-URI's host or the tenant's realm (case-insensitive; user part,
+// port and parameters are not compared). HA2 is computed over the uri as
+// the client wrote it. This accepts sipp, whose uri is always
+// sip:REMOTE_IP:REMOTE_PORT, and refuses an answer computed for another
+// server.
+//
+// A Guard is safe for concurrent use.
+type Guard struct {
+	tenants      TenantLookup
+	realm        func(*sipgosip.Request) string
+	digest       *DigestServer
+	lock         *lockout
+	passInDialog bool
+	methods      map[sipgosip.RequestMethod]bool
+	webhook      *WebhookClient
+	log          *slog.Logger
+	now          func() time.Time
+}
+
+// NewGuard returns a Guard for cfg.
+func NewGuard(cfg GuardConfig) (*Guard, error) {
+	if cfg.Tenants == nil {
+		return nil, errors.New("sip: GuardConfig.Tenants is required")
+	}
+	g := &Guard{
+		tenants:      cfg.Tenants,
+		realm:        cfg.Realm,
+		passInDialog: cfg.PassInDialog,
+		methods:      map[sipgosip.RequestMethod]bool{},
+		log:          cfg.Logger,
+		now:          cfg.Now,
+	}
+	if g.realm == nil {
+		g.realm = RequestURIHost
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if cfg.Digest.Now == nil {
+		cfg.Digest.Now = g.now
+	}
+	d, err := NewDigestServer(cfg.Digest)
+	if err != nil {
+		return nil, err
+	}
+	g.digest = d
+	for _, m := range cfg.AllowlistOnlyMethods {
+		g.methods[m] = true
+	}
+	g.lock = newLockout(cfg.Lockout)
+	wh := cfg.Webhook
+	if wh.Logger == nil {
+		wh.Logger = g.log
+	}
+	if wh.Now == nil {
+		wh.Now = g.now
+	}
+	g.webhook = &wh
+	return g, nil
+}
+
+// DigestServer returns the Guard's digest server.
+func (g *Guard) DigestServer() *DigestServer { return g.digest }
+
+// Blocked reports whether addr is blocked after repeated failures now.
+func (g *Guard) Blocked(addr netip.Addr) bool { return g.lock.blocked(addr, g.now()) }
+
+// Wrap returns a Handler that checks each request and calls next with the
+// caller's Identity in ctx (see IdentityFrom) when it passes; otherwise it
+// sends the Guard's answer itself.
+func (g *Guard) Wrap(next Handler) Handler {
+	return func(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		id, res, err := g.Check(ctx, req)
+		if err != nil {
+			if res != nil && tx != nil {
+				if rerr := tx.Respond(res); rerr != nil {
+					g.log.Warn("sending the guard's answer failed", "status", res.StatusCode, "error", rerr)
+				}
+			}
+			return
+		}
+		next(ContextWithIdentity(ctx, id), req, tx)
+	}
+}
+
+// Check applies the Guard to req. It returns the caller's Identity and a nil
+// error when the request may pass; otherwise the error says why (matching
+// the sentinels documented on Guard) and res is the answer to send (nil for
+// ACK, which gets none).
+func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, res *sipgosip.Response, err error) {
+	src := sourceOf(req)
+	id.Source = src
+	now := g.now()
+	log := &reqLog{g: g, ctx: ctx, req: req, src: src}
+	respond := func(code int, reason string) *sipgosip.Response {
+		if req.IsAck() {
+			return nil
+		}
+		return sipgosip.NewResponseFromRequest(req, code, reason, nil)
+	}
+
+	if g.lock.blocked(src.Addr(), now) {
+		log.Debug("refused: source blocked after repeated failures")
+		return id, respond(sipgosip.StatusForbidden, "Forbidden"), ErrSourceBlocked
+	}
+	realm := g.realm(req)
+	tenant, err := g.tenants.LookupTenant(ctx, realm)
+	if err != nil {
+		if errors.Is(err, ErrUnknownTenant) {
+			log.Info("refused: no tenant for realm", "realm", realm)
+			return id, respond(sipgosip.StatusForbidden, "Forbidden"), err
+		}
+		log.Error("tenant lookup failed", "realm", realm, "error", err)
+		return id, respond(sipgosip.StatusInternalServerError, "Server Internal Error"), fmt.Errorf("sip: tenant lookup for %q: %w", realm, err)
+	}
+	if tenant.Realm == "" {
+		tenant.Realm = realm
+	}
+	id.Tenant, id.Realm = tenant.ID, tenant.Realm
+	log.tenant = tenant.ID
+	if !tenant.Allowlist.Allows(src.Addr()) {
+		log.Info("refused: source not on the tenant's allowlist")
+		return id, respond(sipgosip.StatusForbidden, "Forbidden"), ErrSourceRefused
+	}
+
+	switch {
+	case req.IsAck() || req.IsCancel():
+		id.PassedBy = PassedUnchallengeable
+		return id, nil, nil
+	case g.methods[req.Method]:
+		id.PassedBy = PassedMethod
+		return id, nil, nil
+	case g.passInDialog && inDialog(req):
+		id.PassedBy = PassedInDialog
+		return id, nil, nil
+	case tenant.NoDigest:
+		id.PassedBy = PassedNoDigest
+		return id, nil, nil
+	}
+
+	auth, err := g.findAnswer(req, tenant.Realm)
+	if err != nil {
+		if errors.Is(err, ErrNoCredentials) {
+			log.Debug("challenged: no credentials for the realm", "realm", tenant.Realm)
+			return id, g.challenge(req, tenant.Realm, false), err
+		}
+		log.Info("bad request: malformed credentials", "error", err)
+		return id, respond(sipgosip.StatusBadRequest, "Bad Request"), err
+	}
+	log.user = auth.Username
+	if err := checkDigestURI(req, auth.URI, tenant.Realm); err != nil {
+		log.Info("bad request: digest uri", "uri", auth.URI, "error", err)
+		return id, respond(sipgosip.StatusBadRequest, "Bad Request"), err
+	}
+
+	var check ResponseChecker
+	switch {
+	case tenant.Webhook != nil:
+		check = g.webhook.Checker(*tenant.Webhook, src, registerExpires(req), tenant.ID)
+	case tenant.Credentials != nil:
+		check = CheckCredentials(tenant.Credentials)
+	default:
+		log.Warn("tenant has neither credentials nor a webhook; nobody can authenticate")
+		check = CheckCredentials(Users{})
+	}
+	err = g.digest.Verify(ctx, string(req.Method), tenant.Realm, auth, check)
+	switch {
+	case err == nil:
+		id.User, id.Algorithm, id.PassedBy = auth.Username, algorithmOf(auth), PassedDigest
+		log.Debug("authenticated")
+		return id, nil, nil
+	case errors.Is(err, ErrStaleNonce):
+		log.Debug("challenged: stale nonce", "reason", err.Error())
+		return id, g.challenge(req, tenant.Realm, true), err
+	case errors.Is(err, ErrBadCredentials), errors.Is(err, ErrReplay):
+		if g.lock.fail(src.Addr(), now) {
+			log.Warn("source blocked after repeated authentication failures", "for", g.lock.block.String())
+		}
+		log.Info("authentication failed", "reason", err.Error(), "answer", auth.summary())
+		return id, g.challenge(req, tenant.Realm, false), err
+	case errors.Is(err, ErrMissingParam):
+		log.Info("bad request: incomplete credentials", "reason", err.Error())
+		return id, respond(sipgosip.StatusBadRequest, "Bad Request"), err
+	case errors.Is(err, ErrUnsupported), errors.Is(err, ErrRealmMismatch), errors.Is(err, ErrBadNonce):
+		log.Debug("challenged: answer not acceptable", "reason", err.Error())
+		return id, g.challenge(req, tenant.Realm, false), err
+	case errors.Is(err, ErrWebhookFailed):
+		// the webhook client logged why
+		return id, respond(sipgosip.StatusServiceUnavailable, "Service Unavailable"), err
+	default:
+		log.Error("credential check failed", "error", err)
+		return id, respond(sipgosip.StatusInternalServerError, "Server Internal Error"), err
+	}
+}
+
+// reqLog logs a line about one request with its common attributes, built
+// only when the level is enabled (a Guard on a busy server should not pay
+// for Debug lines nobody reads).
+type reqLog struct {
+	g      *Guard
+	ctx    context.Context
+	req    *sipgosip.Request
+	src    netip.AddrPort
+	tenant string
+	user   string
+}
+
+func (l *reqLog) log(level slog.Level, msg string, args ...any) {
+	if !l.g.log.Enabled(l.ctx, level) {
+		return
+	}
+	attrs := make([]any, 0, 10+len(args))
+	attrs = append(attrs, "method", string(l.req.Method), "source", l.src.String(), "call_id", callID(l.req))
+	if l.tenant != "" {
+		attrs = append(attrs, "tenant", l.tenant)
+	}
+	if l.user != "" {
+		attrs = append(attrs, "username", l.user)
+	}
+	l.g.log.Log(l.ctx, level, msg, append(attrs, args...)...)
+}
+
+func (l *reqLog) Debug(msg string, args ...any) { l.log(slog.LevelDebug, msg, args...) }
+func (l *reqLog) Info(msg string, args ...any)  { l.log(slog.LevelInfo, msg, args...) }
+func (l *reqLog) Warn(msg string, args ...any)  { l.log(slog.LevelWarn, msg, args...) }
+func (l *reqLog) Error(msg string, args ...any) { l.log(slog.LevelError, msg, args...) }
+
+// challenge builds 401 (REGISTER) or 407 (other methods) with one header
+// per offered algorithm.
+func (g *Guard) challenge(req *sipgosip.Request, realm string, stale bool) *sipgosip.Response {
+	code, reason, header := sipgosip.StatusProxyAuthRequired, "Proxy Authentication Required", "Proxy-Authenticate"
+	if req.Method == sipgosip.REGISTER {
+		code, reason, header = sipgosip.StatusUnauthorized, "Unauthorized", "WWW-Authenticate"
+	}
+	res := sipgosip.NewResponseFromRequest(req, code, reason, nil)
+	for _, ch := range g.digest.Challenges(realm, stale) {
+		res.AppendHeader(sipgosip.NewHeader(header, ch.String()))
+	}
+	return res
+}
+
+// findAnswer returns the Digest answer for realm among the request's
+// Authorization and Proxy-Authorization headers (the one a challenge of
+// this method would ask for first). A malformed Digest header is an
+// error; other schemes are skipped.
+func (g *Guard) findAnswer(req *sipgosip.Request, realm string) (Authorization, error) {
+	names := [2]string{"Proxy-Authorization", "Authorization"}
+	if req.Method == sipgosip.REGISTER {
+		names[0], names[1] = names[1], names[0]
+	}
+	for _, name := range names {
+		for _, h := range req.GetHeaders(name) {
+			a, err := ParseAuthorization(h.Value())
+			switch {
+			case errors.Is(err, ErrNotDigest):
+				continue
+			case err != nil:
+				return Authorization{}, fmt.Errorf("%s: %w", name, err)
+			case a.Realm == realm:
+				return a, nil
+			}
+		}
+	}
+	return Authorization{}, ErrNoCredentials
+}
+
+// maxDigestURILen bounds the digest uri accepted.
+const maxDigestURILen = 1024
+
+func checkDigestURI(req *sipgosip.Request, uri, realm string) error {
+	if len(uri) > maxDigestURILen {
+		return fmt.Errorf("%w: %d bytes long", ErrDigestURI, len(uri))
+	}
+	scheme, _, ok := strings.Cut(uri, ":")
+	if !ok || (!strings.EqualFold(scheme, "sip") && !strings.EqualFold(scheme, "sips")) {
+		return fmt.Errorf("%w: %q is not a sip: or sips: URI", ErrDigestURI, clip(uri))
+	}
+	var u sipgosip.Uri
+	if err := sipgosip.ParseUri(uri, &u); err != nil || u.Host == "" {
+		return fmt.Errorf("%w: %q does not parse as a SIP URI", ErrDigestURI, clip(uri))
+	}
+	host := strings.Trim(u.Host, "[]")
+	if strings.EqualFold(host, strings.Trim(req.Recipient.Host, "[]")) || strings.EqualFold(host, realm) {
+		return nil
+	}
+	return fmt.Errorf("%w: host %q is neither the Request-URI host %q nor the realm %q", ErrDigestURI, clip(host), req.Recipient.Host, realm)
+}
+
+func algorithmOf(a Authorization) Algorithm {
+	if alg, err := ParseAlgorithm(a.Algorithm); err == nil {
+		return alg
+	}
+	return MD5
+}
+
+// inDialog reports whether req is sent inside a dialog: a To tag, and not a
+// REGISTER (which never is).
+func inDialog(req *sipgosip.Request) bool {
+	if req.Method == sipgosip.REGISTER {
+		return false
+	}
+	to := req.To()
+	return to != nil && to.Params.Has("tag")
+}
+
+// sourceOf returns the transport source of req (the connection's remote
+// address, or the top Via for a request built locally). IPv4-mapped
+// addresses are unmapped.
+func sourceOf(req *sipgosip.Request) netip.AddrPort {
+	s := req.Source()
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	p, _ := strconv.ParseUint(port, 10, 16)
+	return netip.AddrPortFrom(a.Unmap(), uint16(p))
+}
+
+func callID(req *sipgosip.Request) string {
+	if c := req.CallID(); c != nil {
+		return c.Value()
+	}
+	return ""
+}
+
+// registerExpires returns the expiry a REGISTER asks for: its Expires
+// header, else the first Contact's expires parameter; nil otherwise.
+func registerExpires(req *sipgosip.Request) *int {
+	if req.Method != sipgosip.REGISTER {
+		return nil
+	}
+	if h := req.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n >= 0 {
+			return &n
+		}
+	}
+	if c := req.Contact(); c != nil {
+		if v, ok := c.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				return &n
+			}
+		}
+	}
+	return nil
+}

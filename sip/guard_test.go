@@ -1,0 +1,502 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	sipgosip "github.com/emiago/sipgo/sip"
+)
+
+// tenantsFor serves realm 127.0.0.1 (the Request-URI host the tests use)
+// as tenant "acme" with digest realm example.test and user alice.
+func tenantsFor(t *testing.T, allow string) Tenants {
+	t.Helper()
+	list, err := ParseAllowlist(allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Tenants{"127.0.0.1": {ID: "acme", Realm: "example.test", Allowlist: list, Credentials: Users{"alice": testPassword}}}
+}
+
+var transports = []string{"UDP", "TCP"}
+
+// TestGuardWithSipgoClient drives the Guard with sipgo's client over UDP and TCP.
+func TestGuardWithSipgoClient(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			t.Run("REGISTER challenged then accepted", func(t *testing.T) {
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, "")})
+				c := newClient(t, s, tr)
+				req := c.request(sipgosip.REGISTER, "", "127.0.0.1")
+				res := c.do(req)
+				if res.StatusCode != 401 || res.Reason != "Unauthorized" {
+					t.Fatalf("first REGISTER: %d %s, want 401", res.StatusCode, res.Reason)
+				}
+				chs := challenges(t, res)
+				if len(chs) != 3 || chs[0].Algorithm != "SHA-512-256" || chs[1].Algorithm != "SHA-256" || chs[2].Algorithm != "MD5" {
+					t.Fatalf("challenges not strongest first: %v", chs)
+				}
+				for _, ch := range chs {
+					if ch.Realm != "example.test" || ch.Stale || len(ch.QOP) != 1 || ch.QOP[0] != "auth" || ch.Nonce != chs[0].Nonce {
+						t.Fatalf("challenge %v", ch)
+					}
+				}
+				if res.GetHeader("Proxy-Authenticate") != nil {
+					t.Fatal("REGISTER got a Proxy-Authenticate")
+				}
+				res = c.auth(req, res, "alice", testPassword)
+				if res.StatusCode != 200 {
+					t.Fatalf("REGISTER with credentials: %d %s", res.StatusCode, res.Reason)
+				}
+				got := s.seen()
+				if len(got) != 1 || !got[0].ok || got[0].method != sipgosip.REGISTER {
+					t.Fatalf("handler saw %+v", got)
+				}
+				id := got[0].id
+				if id.User != "alice" || id.Tenant != "acme" || id.Realm != "example.test" || id.PassedBy != PassedDigest ||
+					id.Algorithm != SHA512256 || id.Source.Addr() != netip.MustParseAddr("127.0.0.1") || id.Source.Port() == 0 {
+					t.Fatalf("identity %+v", id)
+				}
+				s.checkLogsClean(t, sentResponse(req))
+			})
+
+			t.Run("INVITE challenged with 407 then accepted", func(t *testing.T) {
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, "")})
+				c := newClient(t, s, tr)
+				req := c.request(sipgosip.INVITE, "bob", "127.0.0.1")
+				res := c.do(req)
+				if res.StatusCode != 407 || res.Reason != "Proxy Authentication Required" || len(challenges(t, res)) != 3 || res.GetHeader("WWW-Authenticate") != nil {
+					t.Fatalf("first INVITE: %s", res.StartLine())
+				}
+				res = c.auth(req, res, "alice", testPassword)
+				if res.StatusCode != 200 {
+					t.Fatalf("INVITE with credentials: %s", res.StartLine())
+				}
+				if err := c.c.WriteRequest(inDialogRequest(c, req, res, sipgosip.ACK)); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, func() bool { return len(s.seen()) >= 2 })
+				invites := 0
+				for _, x := range s.seen() {
+					switch {
+					case x.method == sipgosip.INVITE && x.id.User == "alice" && x.id.PassedBy == PassedDigest:
+						invites++
+					case x.method == sipgosip.ACK && x.id.PassedBy == PassedUnchallengeable && x.id.Tenant == "acme":
+					default:
+						t.Fatalf("handler saw %+v", x)
+					}
+				}
+				if invites != 1 {
+					t.Fatalf("handler saw %d authenticated INVITEs", invites)
+				}
+				// in-dialog BYE without credentials: challenged by default
+				bye := inDialogRequest(c, req, res, sipgosip.BYE)
+				if res := c.do(bye); res.StatusCode != 407 {
+					t.Fatalf("in-dialog BYE without credentials: %s, want 407", res.StartLine())
+				}
+				s.checkLogsClean(t, sentResponse(req))
+			})
+
+			t.Run("wrong password and unknown user get identical answers", func(t *testing.T) {
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, "")})
+				c := newClient(t, s, tr)
+				var answers []*sipgosip.Response
+				var sent []string
+				for _, cred := range [][2]string{{"alice", "guess"}, {"mallory", testPassword}} {
+					req := c.request(sipgosip.REGISTER, "", "127.0.0.1")
+					res := c.auth(req, c.do(req), cred[0], cred[1])
+					answers = append(answers, res)
+					sent = append(sent, sentResponse(req))
+				}
+				a, b := shape(t, answers[0]), shape(t, answers[1])
+				if a != b {
+					t.Fatalf("answers differ:\nwrong password: %s\nunknown user:   %s", a, b)
+				}
+				if answers[0].StatusCode != 401 {
+					t.Fatalf("wrong password: %s", answers[0].StartLine())
+				}
+				if len(s.seen()) != 0 {
+					t.Fatal("handler reached")
+				}
+				logs := s.logs.String()
+				if strings.Count(logs, "authentication failed") != 2 {
+					t.Fatalf("want two failure log lines:\n%s", logs)
+				}
+				s.checkLogsClean(t, sent...)
+			})
+
+			t.Run("replayed nonce count", func(t *testing.T) {
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, "")})
+				c := newClient(t, s, tr)
+				req := c.request(sipgosip.REGISTER, "", "127.0.0.1")
+				if res := c.auth(req, c.do(req), "alice", testPassword); res.StatusCode != 200 {
+					t.Fatalf("REGISTER: %s", res.StartLine())
+				}
+				res := c.resend(req) // same Authorization, nc=00000001 again
+				if res.StatusCode != 401 || len(challenges(t, res)) != 3 {
+					t.Fatalf("replay: %s, want a fresh 401 challenge", res.StartLine())
+				}
+				if len(s.seen()) != 1 {
+					t.Fatalf("handler reached %d times", len(s.seen()))
+				}
+				if !strings.Contains(s.logs.String(), "nonce count replayed") {
+					t.Fatalf("no replay log line:\n%s", s.logs.String())
+				}
+			})
+
+			t.Run("expired nonce gets stale=true, then a fresh one passes", func(t *testing.T) {
+				clock := newFakeClock()
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, ""), Now: clock.Now, Digest: DigestConfig{NonceLifetime: time.Minute}})
+				c := newClient(t, s, tr)
+				req := c.request(sipgosip.REGISTER, "", "127.0.0.1")
+				res := c.do(req)
+				clock.Advance(90 * time.Second)
+				res = c.auth(req, res, "alice", testPassword)
+				chs := challenges(t, res)
+				if res.StatusCode != 401 || len(chs) != 3 || !chs[0].Stale {
+					t.Fatalf("answer with an expired nonce: %s %v, want 401 stale=true", res.StartLine(), chs)
+				}
+				if res := c.auth(req, res, "alice", testPassword); res.StatusCode != 200 {
+					t.Fatalf("answer to the stale challenge: %s", res.StartLine())
+				}
+				// wrong password with an expired nonce: no stale=true
+				req = c.request(sipgosip.REGISTER, "", "127.0.0.1")
+				res = c.do(req)
+				clock.Advance(90 * time.Second)
+				res = c.auth(req, res, "alice", "guess")
+				if chs := challenges(t, res); res.StatusCode != 401 || chs[0].Stale {
+					t.Fatalf("wrong password, expired nonce: %s %v", res.StartLine(), chs)
+				}
+			})
+
+			t.Run("refused source gets 403, like an unknown realm", func(t *testing.T) {
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, "10.0.0.0/8, 2001:db8::/32")})
+				c := newClient(t, s, tr)
+				res := c.do(c.request(sipgosip.REGISTER, "", "127.0.0.1"))
+				if res.StatusCode != 403 || res.GetHeader("WWW-Authenticate") != nil {
+					t.Fatalf("refused source: %s", res.StartLine())
+				}
+				unknown := c.do(c.request(sipgosip.REGISTER, "", "unknown.test"))
+				if shape(t, res) != shape(t, unknown) {
+					t.Fatalf("refused source and unknown realm answer differently:\n%s\n%s", shape(t, res), shape(t, unknown))
+				}
+				if len(s.seen()) != 0 {
+					t.Fatal("handler reached")
+				}
+				if !strings.Contains(s.logs.String(), "not on the tenant's allowlist") {
+					t.Fatalf("no log line:\n%s", s.logs.String())
+				}
+			})
+
+			t.Run("malformed Authorization headers", func(t *testing.T) {
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, "")})
+				c := newClient(t, s, tr)
+				nonce := challenges(t, c.do(c.request(sipgosip.REGISTER, "", "127.0.0.1")))[0].Nonce
+				tests := []struct {
+					header string
+					want   int
+				}{
+					{`Digest username="alice`, 400},
+					{`Digest username="alice", username="bob"`, 400},
+					{`Digest realm="example.test", nc=1`, 400},
+					{`Digest realm="example.test"`, 400},
+					{`Digest username="alice", realm="example.test", nonce="` + nonce + `", uri="sip:127.0.0.1", qop=auth, response="00"`, 400},
+					{`Digest username="alice", realm="example.test", nonce="` + nonce + `", uri="http://127.0.0.1/", response="00"`, 400},
+					{`Digest username="alice", realm="example.test", nonce="` + nonce + `", uri="sip:evil.test", response="00"`, 400},
+					{`Digest username="alice", realm="example.test", nonce="bogus", uri="sip:127.0.0.1", response="00"`, 401},
+					{`Digest username="alice", realm="other.test", nonce="bogus", uri="sip:127.0.0.1", response="00"`, 401},
+					{`Digest username="alice", realm="example.test", nonce="` + nonce + `", uri="sip:127.0.0.1", response="00", algorithm=SHA-1`, 401},
+					{`Basic YWxpY2U6c2VjcmV0`, 401},
+				}
+				if tr == "TCP" { // too big for a UDP datagram
+					tests = append(tests, struct {
+						header string
+						want   int
+					}{`Digest ` + strings.Repeat("x", 9000), 400})
+				}
+				for _, tt := range tests {
+					req := c.request(sipgosip.REGISTER, "", "127.0.0.1")
+					req.AppendHeader(sipgosip.NewHeader("Authorization", tt.header))
+					if res := c.do(req); res.StatusCode != tt.want {
+						t.Errorf("Authorization: %.60s → %s, want %d", tt.header, res.StartLine(), tt.want)
+					}
+				}
+				if len(s.seen()) != 0 {
+					t.Fatal("handler reached")
+				}
+				if s.guard.Blocked(netip.MustParseAddr("127.0.0.1")) {
+					t.Fatal("malformed requests counted as password guesses")
+				}
+			})
+
+			t.Run("lockout after repeated failures", func(t *testing.T) {
+				clock := newFakeClock()
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, ""), Now: clock.Now, Lockout: LockoutConfig{MaxFailures: 3, Block: 10 * time.Minute}})
+				c := newClient(t, s, tr)
+				for i := range 3 {
+					req := c.request(sipgosip.REGISTER, "", "127.0.0.1")
+					if res := c.auth(req, c.do(req), "alice", "guess"); res.StatusCode != 401 {
+						t.Fatalf("guess %d: %s", i, res.StartLine())
+					}
+				}
+				if !s.guard.Blocked(netip.MustParseAddr("127.0.0.1")) {
+					t.Fatal("source not blocked after 3 failures")
+				}
+				res := c.do(c.request(sipgosip.REGISTER, "", "127.0.0.1"))
+				if res.StatusCode != 403 {
+					t.Fatalf("blocked source: %s, want 403", res.StartLine())
+				}
+				if !strings.Contains(s.logs.String(), "source blocked after repeated authentication failures") {
+					t.Fatalf("no block log line:\n%s", s.logs.String())
+				}
+				clock.Advance(11 * time.Minute)
+				req := c.request(sipgosip.REGISTER, "", "127.0.0.1")
+				if res := c.auth(req, c.do(req), "alice", testPassword); res.StatusCode != 200 {
+					t.Fatalf("after the block: %s", res.StartLine())
+				}
+			})
+
+			t.Run("PassInDialog lets in-dialog requests through", func(t *testing.T) {
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, ""), PassInDialog: true})
+				c := newClient(t, s, tr)
+				req := c.request(sipgosip.INVITE, "bob", "127.0.0.1")
+				res := c.auth(req, c.do(req), "alice", testPassword)
+				if res.StatusCode != 200 {
+					t.Fatalf("INVITE: %s", res.StartLine())
+				}
+				_ = c.c.WriteRequest(inDialogRequest(c, req, res, sipgosip.ACK))
+				if res := c.do(inDialogRequest(c, req, res, sipgosip.BYE)); res.StatusCode != 200 {
+					t.Fatalf("in-dialog BYE: %s", res.StartLine())
+				}
+				// a REGISTER with a To tag is still challenged
+				reg := c.request(sipgosip.REGISTER, "", "127.0.0.1")
+				reg.To().Params.Add("tag", "x")
+				if res := c.do(reg); res.StatusCode != 401 {
+					t.Fatalf("REGISTER with To tag: %s", res.StartLine())
+				}
+				// (sipgo may hand a late ACK of the 407 to the handler as well)
+				var bye *seen
+				for _, x := range s.seen() {
+					if x.method == sipgosip.BYE {
+						bye = &x
+					}
+				}
+				if bye == nil || bye.id.PassedBy != PassedInDialog || bye.id.User != "" || bye.id.Tenant != "acme" {
+					t.Fatalf("BYE identity %+v", bye)
+				}
+			})
+
+			t.Run("CANCEL passes without a challenge", func(t *testing.T) {
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, "")})
+				c := newClient(t, s, tr)
+				if res := c.do(c.request(sipgosip.CANCEL, "bob", "127.0.0.1")); res.StatusCode != 200 {
+					t.Fatalf("CANCEL: %s", res.StartLine())
+				}
+				if got := s.seen(); len(got) != 1 || got[0].id.PassedBy != PassedUnchallengeable {
+					t.Fatalf("CANCEL: %+v", got)
+				}
+			})
+
+			t.Run("allowlist-only methods and no-digest tenants", func(t *testing.T) {
+				tenants := tenantsFor(t, "127.0.0.0/8")
+				open := tenants["127.0.0.1"]
+				open.ID, open.NoDigest = "open", true
+				tenants["localhost"] = open
+				s := startServer(t, GuardConfig{Tenants: tenants, AllowlistOnlyMethods: []sipgosip.RequestMethod{sipgosip.OPTIONS}})
+				c := newClient(t, s, tr)
+				if res := c.do(c.request(sipgosip.OPTIONS, "", "127.0.0.1")); res.StatusCode != 200 {
+					t.Fatalf("OPTIONS: %s", res.StartLine())
+				}
+				if res := c.do(c.request(sipgosip.MESSAGE, "bob", "127.0.0.1")); res.StatusCode != 407 {
+					t.Fatalf("MESSAGE: %s", res.StartLine())
+				}
+				if res := c.do(c.request(sipgosip.MESSAGE, "bob", "localhost")); res.StatusCode != 200 {
+					t.Fatalf("MESSAGE to the no-digest tenant: %s", res.StartLine())
+				}
+				got := s.seen()
+				if len(got) != 2 || got[0].id.PassedBy != PassedMethod || got[1].id.PassedBy != PassedNoDigest || got[1].id.Tenant != "open" {
+					t.Fatalf("seen %+v", got)
+				}
+			})
+		})
+	}
+}
+
+func TestGuardTenantWithoutCredentialsAuthenticatesNobody(t *testing.T) {
+	s := startServer(t, GuardConfig{Tenants: Tenants{"127.0.0.1": {ID: "empty"}}})
+	c := newClient(t, s, "UDP")
+	req := c.request(sipgosip.REGISTER, "", "127.0.0.1")
+	res := c.do(req)
+	if chs := challenges(t, res); res.StatusCode != 401 || chs[0].Realm != "127.0.0.1" {
+		t.Fatalf("%s %v", res.StartLine(), chs)
+	}
+	if res := c.auth(req, res, "alice", testPassword); res.StatusCode != 401 {
+		t.Fatalf("%s", res.StartLine())
+	}
+}
+
+func TestGuardLookupFailure(t *testing.T) {
+	s := startServer(t, GuardConfig{Tenants: TenantFunc(func(context.Context, string) (Tenant, error) {
+		return Tenant{}, errors.New("store unreachable")
+	})})
+	c := newClient(t, s, "UDP")
+	if res := c.do(c.request(sipgosip.REGISTER, "", "127.0.0.1")); res.StatusCode != 500 {
+		t.Fatalf("%s", res.StartLine())
+	}
+}
+
+func TestNewGuardNeedsTenants(t *testing.T) {
+	if _, err := NewGuard(GuardConfig{}); err == nil {
+		t.Fatal("NewGuard without Tenants succeeded")
+	}
+}
+
+func TestCheckDigestURI(t *testing.T) {
+	req := sipgosip.NewRequest(sipgosip.INVITE, sipgosip.Uri{Scheme: "sip", User: "bob", Host: "Gw.Example.test", Port: 5060})
+	for uri, ok := range map[string]bool{
+		"sip:bob@gw.example.test":              true,
+		"sip:gw.example.test:5070;transport=t": true,
+		"SIPS:example.test":                    true, // the realm
+		"sip:127.0.0.1:5060":                   false,
+		"tel:+15550100":                        false,
+		"sip:":                                 false,
+		"/dir/index.html":                      false,
+		"sip:bob@gw.example.test" + strings.Repeat("a", 2000): false,
+	} {
+		err := checkDigestURI(req, uri, "example.test")
+		if (err == nil) != ok || (err != nil && !errors.Is(err, ErrDigestURI)) {
+			t.Errorf("checkDigestURI(%.40q) = %v, want ok=%v", uri, err, ok)
+		}
+	}
+}
+
+// inDialogRequest builds a request inside the dialog INVITE req / 2xx res
+// established.
+func inDialogRequest(c *testClient, req *sipgosip.Request, res *sipgosip.Response, m sipgosip.RequestMethod) *sipgosip.Request {
+	target := req.Recipient
+	if ct := res.Contact(); ct != nil {
+		target = ct.Address
+	}
+	r := sipgosip.NewRequest(m, target)
+	r.SetTransport(c.tr)
+	r.SetDestination(c.s.addr)
+	from, to, callID := *req.From(), *res.To(), *req.CallID()
+	r.AppendHeader(&from)
+	r.AppendHeader(&to)
+	r.AppendHeader(&callID)
+	seq := req.CSeq().SeqNo + 1
+	if m == sipgosip.ACK {
+		seq-- // the ACK of a 2xx carries the INVITE's number
+	}
+	r.AppendHeader(&sipgosip.CSeqHeader{SeqNo: seq, MethodName: m})
+	return r
+}
+
+var nonceParam = regexp.MustCompile(`nonce="[^"]*"`)
+
+// shape is a response with what must differ removed: tags, nonces, the
+// per-request headers.
+func shape(t *testing.T, res *sipgosip.Response) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(res.StartLine())
+	for _, h := range res.Headers() {
+		b.WriteString("\n" + h.Name() + ": ")
+		switch strings.ToLower(h.Name()) {
+		case "www-authenticate", "proxy-authenticate":
+			b.WriteString(nonceParam.ReplaceAllString(h.Value(), `nonce="…"`))
+		case "via", "from", "to", "call-id", "cseq":
+			// per request
+		default:
+			b.WriteString(h.Value())
+		}
+	}
+	return b.String()
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// BenchmarkGuardCheck measures the Guard's per-request work outside the
+// network: a REGISTER without credentials (challenge: 401 with three
+// WWW-Authenticate headers) and a REGISTER with a right answer (allowlist,
+// tenant lookup, header parse, digest verification, nonce count).
+func BenchmarkGuardCheck(b *testing.B) {
+	list, _ := ParseAllowlist("127.0.0.0/8, 10.0.0.0/8")
+	tenants := Tenants{"127.0.0.1": {ID: "acme", Realm: "example.test", Allowlist: list, Credentials: Users{"alice": testPassword}}}
+	newReq := func() *sipgosip.Request {
+		req := sipgosip.NewRequest(sipgosip.REGISTER, sipgosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5060})
+		req.SetSource("127.0.0.1:5070")
+		via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1", Port: 5070}
+		via.Params.Add("branch", "z9hG4bK1")
+		req.AppendHeader(via)
+		from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "alice", Host: "example.test"}}
+		from.Params.Add("tag", "1")
+		req.AppendHeader(from)
+		req.AppendHeader(&sipgosip.ToHeader{Address: sipgosip.Uri{Scheme: "sip", User: "alice", Host: "example.test"}})
+		cid := sipgosip.CallIDHeader("bench")
+		req.AppendHeader(&cid)
+		req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: 1, MethodName: sipgosip.REGISTER})
+		return req
+	}
+	ctx := context.Background()
+	b.Run("challenge", func(b *testing.B) {
+		g, err := NewGuard(GuardConfig{Tenants: tenants})
+		if err != nil {
+			b.Fatal(err)
+		}
+		req := newReq()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, res, _ := g.Check(ctx, req); res == nil || res.StatusCode != 401 {
+				b.Fatal("no challenge")
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "challenges/s")
+	})
+	for _, alg := range []Algorithm{MD5, SHA256, SHA512256} {
+		b.Run("verify/"+string(alg), func(b *testing.B) {
+			g, err := NewGuard(GuardConfig{Tenants: tenants, Digest: DigestConfig{Algorithms: []Algorithm{alg}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			const n = 4096
+			reqs := make([]*sipgosip.Request, n)
+			var ch Challenge
+			for i := range reqs {
+				if i%1024 == 0 {
+					ch = g.DigestServer().Challenges("example.test", false)[0]
+				}
+				a := answer(b, ch, "REGISTER", "sip:127.0.0.1:5060", "alice", testPassword, i%1024+1, true)
+				reqs[i] = newReq()
+				reqs[i].AppendHeader(sipgosip.NewHeader("Authorization", a.String()))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i > 0 && i%n == 0 {
+					b.StopTimer()
+					g.digest.nc = ncTable{lifetime: g.digest.lifetime, max: 1 << 20}
+					b.StartTimer()
+				}
+				if _, _, err := g.Check(ctx, reqs[i%n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+		})
+	}
+}
