@@ -119,12 +119,11 @@ type lameEncoder struct {
 	mp3      []byte // output of the last call
 }
 
-// newEncoder creates a LAME handle for interleaved PCM16 at inRate with the
-// given channels, encoding CBR at kbps with LAME's quality q to outRate
-// (LAME resamples when the two differ), able to take maxFrames frames per
-// call. The stream starts with a placeholder for the LAME/Info tag (see
-// lametag).
-func (l *LAME) newEncoder(inRate, outRate, channels, kbps, q, maxFrames int) (*lameEncoder, error) {
+// newEncoder creates a LAME handle for interleaved PCM16 at rate with the
+// given channels, encoding CBR at kbps with LAME's quality q, able to take
+// maxFrames frames per call. The stream starts with a placeholder for the
+// LAME/Info tag (see lametag).
+func (l *LAME) newEncoder(rate, channels, kbps, q, maxFrames int) (*lameEncoder, error) {
 	l.initMu.Lock()
 	defer l.initMu.Unlock()
 	gfp, _, _ := purego.SyscallN(l.fn.init)
@@ -136,8 +135,8 @@ func (l *LAME) newEncoder(inRate, outRate, channels, kbps, q, maxFrames int) (*l
 		mode = lameMono
 	}
 	set := func(fn uintptr, v int) { purego.SyscallN(fn, gfp, uintptr(v)) }
-	set(l.fn.setInRate, inRate)
-	set(l.fn.setOutRate, outRate)
+	set(l.fn.setInRate, rate)
+	set(l.fn.setOutRate, rate)
 	set(l.fn.setChannels, channels)
 	set(l.fn.setMode, mode)
 	set(l.fn.setVBR, 0) // vbr_off: constant bit rate
@@ -147,16 +146,11 @@ func (l *LAME) newEncoder(inRate, outRate, channels, kbps, q, maxFrames int) (*l
 	set(l.fn.setID3, 0)    // no ID3 tags: the first frame is at offset 0
 	if rc, _, _ := purego.SyscallN(l.fn.initParams, gfp); int32(rc) < 0 {
 		purego.SyscallN(l.fn.close, gfp)
-		return nil, fmt.Errorf("%w: lame_init_params refused %d Hz to %d Hz, %d channels, %d kbps, quality %d (code %d)",
-			ErrBadConfig, inRate, outRate, channels, kbps, q, int32(rc))
+		return nil, fmt.Errorf("%w: lame_init_params refused %d Hz, %d channels, %d kbps, quality %d (code %d)",
+			ErrBadConfig, rate, channels, kbps, q, int32(rc))
 	}
-	// LAME's worst case for n samples is 1.25n + 7200 bytes (n counted at
-	// the output rate when LAME resamples).
-	n := maxFrames
-	if outRate > inRate {
-		n = maxFrames*outRate/inRate + 1
-	}
-	return &lameEncoder{l: l, gfp: gfp, channels: channels, mp3: make([]byte, n*5/4+7200)}, nil
+	// LAME's worst case for n samples is 1.25n + 7200 bytes.
+	return &lameEncoder{l: l, gfp: gfp, channels: channels, mp3: make([]byte, maxFrames*5/4+7200)}, nil
 }
 
 // encode encodes the interleaved frames of pcm and returns the MP3 bytes

@@ -9,19 +9,21 @@ import (
 	"os"
 )
 
-// MP3Config configures MP3 recordings. The zero value gives 16 kHz CBR at
-// 32 kbps with LAME quality 5.
+// MP3Config configures MP3 recordings. The zero value gives, for 8 kHz
+// streams, 16 kHz constant bit rate at 48 kbit/s with LAME quality 5.
 type MP3Config struct {
-	// SampleRate of the MP3 file. Default 16000: 8 kHz streams are
-	// upsampled 2× by this package, so the file is MPEG-2, which every
-	// decoder reads (8 kHz would be MPEG-2.5, which hajimehoshi/go-mp3 and
-	// some players cannot decode). Any MPEG rate is accepted (8000, 11025,
-	// 12000, 16000, 22050, 24000, 32000, 44100, 48000); for rates other than
-	// the stream rate or twice it, LAME resamples.
+	// SampleRate of the MP3 file: the streams' rate or twice it. Default
+	// twice the streams' rate, 16000 for 8 kHz streams: this package
+	// upsamples 2× itself, so the file is MPEG-2, which every decoder reads
+	// (8 kHz would be MPEG-2.5, which hajimehoshi/go-mp3 and some players
+	// cannot decode). Other rates are refused: LAME's own resampler would
+	// make the file's length inexact.
 	SampleRate int
-	// Bitrate in kbit/s, constant. Default 32. It must be a Layer III
-	// bitrate of the file's MPEG version: 8–160 for 16–24 kHz and below,
-	// 32–320 for 32–48 kHz.
+	// Bitrate in kbit/s, constant. Default 48. It must be a Layer III
+	// bitrate of the file's MPEG version: 8–160 for 24 kHz and below,
+	// 32–320 for 32–48 kHz. At 16 kHz, below 40 kbit/s a frame has no room
+	// for LAME's tag, so the file does not record its exact length and
+	// players add about 70 ms (encoder delay and padding).
 	Bitrate int
 	// Quality is LAME's algorithm quality, 1 (best, slowest) to 9 (fastest);
 	// 0 means the default, 5. (LAME's own -q 0 is not offered: it costs
@@ -76,9 +78,9 @@ func mp3VersionForRate(rate int) int {
 	return -1
 }
 
-func (c MP3Config) withDefaults() MP3Config {
+func (c MP3Config) withDefaults(streamRate int) MP3Config {
 	if c.SampleRate == 0 {
-		c.SampleRate = 16000
+		c.SampleRate = 2 * streamRate
 	}
 	if c.Bitrate == 0 {
 		c.Bitrate = 48
@@ -89,10 +91,13 @@ func (c MP3Config) withDefaults() MP3Config {
 	return c
 }
 
-func (c MP3Config) validate() error {
+func (c MP3Config) validate(streamRate int) error {
 	v := mp3VersionForRate(c.SampleRate)
 	if v < 0 {
 		return fmt.Errorf("%w: MP3.SampleRate %d is not an MPEG sample rate", ErrBadConfig, c.SampleRate)
+	}
+	if c.SampleRate != streamRate && c.SampleRate != 2*streamRate {
+		return fmt.Errorf("%w: MP3.SampleRate %d is neither the streams' rate %d nor twice it", ErrBadConfig, c.SampleRate, streamRate)
 	}
 	ok := false
 	for i := 1; i < 15; i++ {
@@ -398,13 +403,11 @@ type mp3Sink struct {
 
 func newMP3Sink(f *os.File, l *LAME, c MP3Config, channels, rate, maxFrames, bufSize int, sync bool) (*mp3Sink, error) {
 	s := &mp3Sink{out: fileOut{f: f, buf: make([]byte, 0, bufSize)}, sync: sync}
-	in := rate
 	if c.SampleRate == 2*rate {
 		s.up = newUpsampler2(channels, maxFrames)
 		s.upBuf = make([]int16, 2*(maxFrames+hbTaps)*channels)
-		in = c.SampleRate
 	}
-	enc, err := l.newEncoder(in, c.SampleRate, channels, c.Bitrate, c.Quality, 2*maxFrames+hbTaps)
+	enc, err := l.newEncoder(c.SampleRate, channels, c.Bitrate, c.Quality, 2*maxFrames+hbTaps)
 	if err != nil {
 		return nil, err
 	}

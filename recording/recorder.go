@@ -273,8 +273,8 @@ func (c Config) resolve() (Config, error) {
 		return c, fmt.Errorf("%w: FlushInterval %v (want at least 10ms)", ErrBadConfig, c.FlushInterval)
 	}
 	if c.Format == MP3 {
-		c.MP3 = c.MP3.withDefaults()
-		if err := c.MP3.validate(); err != nil {
+		c.MP3 = c.MP3.withDefaults(c.SampleRate)
+		if err := c.MP3.validate(c.SampleRate); err != nil {
 			return c, err
 		}
 	}
