@@ -117,6 +117,10 @@ type lameEncoder struct {
 	gfp      uintptr
 	channels int
 	mp3      []byte // output of the last call
+	// args holds the arguments of a call: a variadic argument list built
+	// at the call would escape to the heap (purego.SyscallN keeps it), one
+	// allocation per packet; this one is allocated once with the encoder.
+	args *[6]uintptr
 }
 
 // newEncoder creates a LAME handle for interleaved PCM16 at rate with the
@@ -150,7 +154,7 @@ func (l *LAME) newEncoder(rate, channels, kbps, q, maxFrames int) (*lameEncoder,
 			ErrBadConfig, rate, channels, kbps, q, int32(rc))
 	}
 	// LAME's worst case for n samples is 1.25n + 7200 bytes.
-	return &lameEncoder{l: l, gfp: gfp, channels: channels, mp3: make([]byte, maxFrames*5/4+7200)}, nil
+	return &lameEncoder{l: l, gfp: gfp, channels: channels, mp3: make([]byte, maxFrames*5/4+7200), args: new([6]uintptr)}, nil
 }
 
 // encode encodes the interleaved frames of pcm and returns the MP3 bytes
@@ -162,11 +166,14 @@ func (e *lameEncoder) encode(pcm []int16) ([]byte, error) {
 	}
 	p := uintptr(unsafe.Pointer(&pcm[0]))
 	out := uintptr(unsafe.Pointer(&e.mp3[0]))
+	a := e.args
 	var rc uintptr
 	if e.channels == 2 {
-		rc, _, _ = purego.SyscallN(e.l.fn.encodeInterleaved, e.gfp, p, uintptr(frames), out, uintptr(len(e.mp3)))
+		*a = [6]uintptr{e.gfp, p, uintptr(frames), out, uintptr(len(e.mp3))}
+		rc, _, _ = purego.SyscallN(e.l.fn.encodeInterleaved, a[:5]...)
 	} else {
-		rc, _, _ = purego.SyscallN(e.l.fn.encode, e.gfp, p, p, uintptr(frames), out, uintptr(len(e.mp3)))
+		*a = [6]uintptr{e.gfp, p, p, uintptr(frames), out, uintptr(len(e.mp3))}
+		rc, _, _ = purego.SyscallN(e.l.fn.encode, a[:6]...)
 	}
 	runtime.KeepAlive(pcm)
 	runtime.KeepAlive(e.mp3)
@@ -180,7 +187,9 @@ func (e *lameEncoder) encode(pcm []int16) ([]byte, error) {
 // flush ends the stream: it encodes what LAME still buffers, padded to a
 // whole frame.
 func (e *lameEncoder) flush() ([]byte, error) {
-	rc, _, _ := purego.SyscallN(e.l.fn.flush, e.gfp, uintptr(unsafe.Pointer(&e.mp3[0])), uintptr(len(e.mp3)))
+	a := e.args
+	*a = [6]uintptr{e.gfp, uintptr(unsafe.Pointer(&e.mp3[0])), uintptr(len(e.mp3))}
+	rc, _, _ := purego.SyscallN(e.l.fn.flush, a[:3]...)
 	runtime.KeepAlive(e.mp3)
 	n := int(int32(rc))
 	if n < 0 || n > len(e.mp3) {
@@ -192,7 +201,9 @@ func (e *lameEncoder) flush() ([]byte, error) {
 // lametag returns the final LAME/Info tag frame (after flush), which
 // replaces the placeholder at the start of the file.
 func (e *lameEncoder) lametag() []byte {
-	rc, _, _ := purego.SyscallN(e.l.fn.lametag, e.gfp, uintptr(unsafe.Pointer(&e.mp3[0])), uintptr(len(e.mp3)))
+	a := e.args
+	*a = [6]uintptr{e.gfp, uintptr(unsafe.Pointer(&e.mp3[0])), uintptr(len(e.mp3))}
+	rc, _, _ := purego.SyscallN(e.l.fn.lametag, a[:3]...)
 	runtime.KeepAlive(e.mp3)
 	if rc > uintptr(len(e.mp3)) {
 		return nil

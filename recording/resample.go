@@ -5,14 +5,14 @@ package recording
 // hajimehoshi/go-mp3 and some players cannot decode).
 //
 // It is a half-band interpolator: even output samples are the input samples
-// themselves, odd ones a 16-tap symmetric FIR (a Kaiser-windowed sinc,
-// β = 4) over the 8 input samples on each side. Against the images that a
-// 2× upsampling creates, it keeps −76 dB at 1 kHz, −82 dB at 3 kHz and −49 dB
-// at 3.4 kHz, the top of the telephone band, with the pass band flat within
-// 0.05 dB; that costs 8 multiply-adds per output sample, far below what
-// LAME spends on the same sample. The filter looks 8 input samples ahead;
-// Close pushes zeros through it, so the output has exactly twice the
-// samples of the input and no delay.
+// themselves, odd ones a 24-tap symmetric FIR (a Kaiser-windowed sinc,
+// β = 6) over the 12 input samples on each side. Over the telephone band
+// (up to 3.4 kHz) the images that 2× upsampling creates stay below −60 dB
+// and the pass band is flat within 0.01 dB; that costs 12 multiply-adds
+// per output sample, a small fraction of what LAME spends on the same
+// sample. The filter looks 12 input samples ahead; flush pushes zeros
+// through it, so the output has exactly twice the samples of the input and
+// no delay.
 type upsampler2 struct {
 	channels int
 	// x holds, per channel, the K-1 samples before the next centre followed
@@ -22,19 +22,23 @@ type upsampler2 struct {
 }
 
 // hbTaps is K: the half-length of the interpolation filter.
-const hbTaps = 8
+const hbTaps = 12
 
 // Half-band coefficients c_k for the taps at ±(k+½) input samples, summing
 // to ½ on each side (unity gain at DC).
 const (
-	hb0 = 0.6360308604118012
-	hb1 = -0.20204347005227
-	hb2 = 0.10990706394234026
-	hb3 = -0.06745786876014635
-	hb4 = 0.042446835447840406
-	hb5 = -0.02615557564813053
-	hb6 = 0.015207137775530016
-	hb7 = -0.007934983116965099
+	hb0  = 0.63425441419994255
+	hb1  = -0.20411358094767471
+	hb2  = 0.11408098795132006
+	hb3  = -0.073142939315918601
+	hb4  = 0.049101954410076191
+	hb5  = -0.033238344312633325
+	hb6  = 0.02220298928814483
+	hb7  = -0.014397850822685384
+	hb8  = 0.0089176746619666868
+	hb9  = -0.0051687285935457248
+	hb10 = 0.0027146637954289705
+	hb11 = -0.0012112403144214411
 )
 
 // newUpsampler2 returns an upsampler for the given channel count that
@@ -98,9 +102,11 @@ func (u *upsampler2) emit(out []int16) int {
 		for i := 0; i < ready; i++ {
 			j := hbTaps - 1 + i // centre
 			even := x[j]
-			odd := hb0*(x[j]+x[j+1]) + hb1*(x[j-1]+x[j+2]) + hb2*(x[j-2]+x[j+3]) +
-				hb3*(x[j-3]+x[j+4]) + hb4*(x[j-4]+x[j+5]) + hb5*(x[j-5]+x[j+6]) +
-				hb6*(x[j-6]+x[j+7]) + hb7*(x[j-7]+x[j+8])
+			w := x[j-11 : j+13 : j+13] // the 24 taps; one bounds check
+			odd := hb0*(w[11]+w[12]) + hb1*(w[10]+w[13]) + hb2*(w[9]+w[14]) +
+				hb3*(w[8]+w[15]) + hb4*(w[7]+w[16]) + hb5*(w[6]+w[17]) +
+				hb6*(w[5]+w[18]) + hb7*(w[4]+w[19]) + hb8*(w[3]+w[20]) +
+				hb9*(w[2]+w[21]) + hb10*(w[1]+w[22]) + hb11*(w[0]+w[23])
 			out[o] = int16(even)
 			out[o+ch] = sat16f(odd)
 			o += 2 * ch
