@@ -41,11 +41,11 @@ func TestOneHourCall(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	type fate uint8
 	const (
-		delivered fate = iota
-		lostGap        // lost, media reports a gap
-		lostSilent     // lost, nothing reported
-		late           // delivered one slot late
-		dup            // delivered, and again three slots later
+		delivered  fate = iota
+		lostGap         // lost, media reports a gap
+		lostSilent      // lost, nothing reported
+		late            // delivered one slot late
+		dup             // delivered, and again three slots later
 	)
 	fates := [2][]fate{make([]fate, slots), make([]fate, nB)}
 	for s := range fates {
