@@ -31,6 +31,7 @@ type lameFuncs struct {
 	init, close, initParams                         uintptr
 	setInRate, setOutRate, setChannels, setMode     uintptr
 	setBrate, setQuality, setVBR, setVbrTag, setID3 uintptr
+	setLowpass                                      uintptr
 	encode, encodeInterleaved, flush, lametag       uintptr
 	delay, padding                                  uintptr
 }
@@ -77,7 +78,7 @@ func OpenLAME(path string) (*LAME, error) {
 		{&l.fn.setChannels, "lame_set_num_channels"}, {&l.fn.setMode, "lame_set_mode"},
 		{&l.fn.setBrate, "lame_set_brate"}, {&l.fn.setQuality, "lame_set_quality"},
 		{&l.fn.setVBR, "lame_set_VBR"}, {&l.fn.setVbrTag, "lame_set_bWriteVbrTag"},
-		{&l.fn.setID3, "lame_set_write_id3tag_automatic"},
+		{&l.fn.setID3, "lame_set_write_id3tag_automatic"}, {&l.fn.setLowpass, "lame_set_lowpassfreq"},
 		{&l.fn.encode, "lame_encode_buffer"}, {&l.fn.encodeInterleaved, "lame_encode_buffer_interleaved"},
 		{&l.fn.flush, "lame_encode_flush"}, {&l.fn.lametag, "lame_get_lametag_frame"},
 		{&l.fn.delay, "lame_get_encoder_delay"}, {&l.fn.padding, "lame_get_encoder_padding"},
@@ -124,10 +125,11 @@ type lameEncoder struct {
 }
 
 // newEncoder creates a LAME handle for interleaved PCM16 at rate with the
-// given channels, encoding CBR at kbps with LAME's quality q, able to take
-// maxFrames frames per call. The stream starts with a placeholder for the
-// LAME/Info tag (see lametag).
-func (l *LAME) newEncoder(rate, channels, kbps, q, maxFrames int) (*lameEncoder, error) {
+// given channels, encoding CBR at kbps with LAME's quality q and a lowpass
+// at lowpass Hz (0: LAME's default for the bitrate), able to take maxFrames
+// frames per call. The stream starts with a placeholder for the LAME/Info
+// tag (see lametag).
+func (l *LAME) newEncoder(rate, channels, kbps, q, lowpass, maxFrames int) (*lameEncoder, error) {
 	l.initMu.Lock()
 	defer l.initMu.Unlock()
 	gfp, _, _ := purego.SyscallN(l.fn.init)
@@ -148,6 +150,9 @@ func (l *LAME) newEncoder(rate, channels, kbps, q, maxFrames int) (*lameEncoder,
 	set(l.fn.setQuality, q)
 	set(l.fn.setVbrTag, 1) // Info tag: exact length and gapless playback
 	set(l.fn.setID3, 0)    // no ID3 tags: the first frame is at offset 0
+	if lowpass > 0 {
+		set(l.fn.setLowpass, lowpass)
+	}
 	if rc, _, _ := purego.SyscallN(l.fn.initParams, gfp); int32(rc) < 0 {
 		purego.SyscallN(l.fn.close, gfp)
 		return nil, fmt.Errorf("%w: lame_init_params refused %d Hz, %d channels, %d kbps, quality %d (code %d)",

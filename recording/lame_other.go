@@ -24,7 +24,7 @@ func (l *LAME) Version() string { return "" }
 
 type lameEncoder struct{}
 
-func (l *LAME) newEncoder(rate, channels, kbps, q, maxFrames int) (*lameEncoder, error) {
+func (l *LAME) newEncoder(rate, channels, kbps, q, lowpass, maxFrames int) (*lameEncoder, error) {
 	return nil, ErrMP3Unavailable
 }
 

@@ -16,8 +16,10 @@ type MP3Config struct {
 	// twice the streams' rate, 16000 for 8 kHz streams: this package
 	// upsamples 2× itself, so the file is MPEG-2, which every decoder reads
 	// (8 kHz would be MPEG-2.5, which hajimehoshi/go-mp3 and some players
-	// cannot decode). Other rates are refused: LAME's own resampler would
-	// make the file's length inexact.
+	// cannot decode), and sets LAME's lowpass to 95% of the streams'
+	// Nyquist frequency (3.8 kHz for 8 kHz streams), where the audio ends.
+	// Other rates are refused: LAME's own resampler would make the file's
+	// length inexact.
 	SampleRate int
 	// Bitrate in kbit/s, constant. Default 48. It must be a Layer III
 	// bitrate of the file's MPEG version: 8–160 for 24 kHz and below,
@@ -403,11 +405,15 @@ type mp3Sink struct {
 
 func newMP3Sink(f *os.File, l *LAME, c MP3Config, channels, rate, maxFrames, bufSize int, sync bool) (*mp3Sink, error) {
 	s := &mp3Sink{out: fileOut{f: f, buf: make([]byte, 0, bufSize)}, sync: sync}
+	lowpass := 0
 	if c.SampleRate == 2*rate {
 		s.up = newUpsampler2(channels, maxFrames)
 		s.upBuf = make([]int16, 2*(maxFrames+hbTaps)*channels)
+		// Above the streams' Nyquist frequency there is only what is left
+		// of the upsampling images: LAME need not spend bits or time there.
+		lowpass = rate / 2 * 95 / 100
 	}
-	enc, err := l.newEncoder(c.SampleRate, channels, c.Bitrate, c.Quality, 2*maxFrames+hbTaps)
+	enc, err := l.newEncoder(c.SampleRate, channels, c.Bitrate, c.Quality, lowpass, 2*maxFrames+hbTaps)
 	if err != nil {
 		return nil, err
 	}
