@@ -396,24 +396,33 @@ func repairMP3(f *os.File, size int64) (RepairResult, error) {
 // frames to a file. At close it writes the LAME/Info tag over the
 // placeholder frame at the start of the file.
 type mp3Sink struct {
-	out   fileOut
-	enc   *lameEncoder
-	up    *upsampler2 // nil unless the file rate is twice the stream rate
-	upBuf []int16
+	out fileOut
+	enc *lameEncoder
+	up  *upsampler2 // nil unless the file rate is twice the stream rate
+	// pcm holds audio at the file rate waiting for LAME: it is encoded a
+	// frame's worth (1152 samples per channel) at a time, as the lame
+	// command does, which costs LAME less than a call per packet.
+	pcm   []int16
+	batch int
 	sync  bool
 }
 
+// mp3Batch is how many frames (samples per channel) go to LAME per call.
+const mp3Batch = 1152
+
 func newMP3Sink(f *os.File, l *LAME, c MP3Config, channels, rate, maxFrames, bufSize int, sync bool) (*mp3Sink, error) {
-	s := &mp3Sink{out: fileOut{f: f, buf: make([]byte, 0, bufSize)}, sync: sync}
+	s := &mp3Sink{out: fileOut{f: f, buf: make([]byte, 0, bufSize)}, sync: sync, batch: mp3Batch * channels}
 	lowpass := 0
+	most := maxFrames // frames one write adds at the file rate
 	if c.SampleRate == 2*rate {
 		s.up = newUpsampler2(channels, maxFrames)
-		s.upBuf = make([]int16, 2*(maxFrames+hbTaps)*channels)
+		most = 2 * (maxFrames + hbTaps)
 		// Above the streams' Nyquist frequency there is only what is left
 		// of the upsampling images: LAME need not spend bits or time there.
 		lowpass = rate / 2 * 95 / 100
 	}
-	enc, err := l.newEncoder(c.SampleRate, channels, c.Bitrate, c.Quality, lowpass, 2*maxFrames+hbTaps)
+	s.pcm = make([]int16, 0, (mp3Batch+most)*channels)
+	enc, err := l.newEncoder(c.SampleRate, channels, c.Bitrate, c.Quality, lowpass, mp3Batch+most)
 	if err != nil {
 		return nil, err
 	}
@@ -423,10 +432,21 @@ func newMP3Sink(f *os.File, l *LAME, c MP3Config, channels, rate, maxFrames, buf
 
 func (s *mp3Sink) write(pcm []int16) error {
 	if s.up != nil {
-		n := s.up.process(pcm, s.upBuf)
-		pcm = s.upBuf[:n]
+		n := s.up.process(pcm, s.pcm[len(s.pcm):cap(s.pcm)])
+		s.pcm = s.pcm[:len(s.pcm)+n]
+	} else {
+		s.pcm = append(s.pcm, pcm...)
 	}
-	b, err := s.enc.encode(pcm)
+	if len(s.pcm) >= s.batch {
+		return s.encode()
+	}
+	return nil
+}
+
+// encode hands the waiting audio to LAME and its output to the file.
+func (s *mp3Sink) encode() error {
+	b, err := s.enc.encode(s.pcm)
+	s.pcm = s.pcm[:0]
 	if err != nil {
 		return err
 	}
@@ -434,6 +454,9 @@ func (s *mp3Sink) write(pcm []int16) error {
 }
 
 func (s *mp3Sink) flush() error {
+	if err := s.encode(); err != nil {
+		return err
+	}
 	if err := s.out.spill(); err != nil {
 		return err
 	}
@@ -447,10 +470,11 @@ func (s *mp3Sink) close() (int64, error) {
 	defer s.enc.close()
 	err := func() error {
 		if s.up != nil {
-			n := s.up.flush(s.upBuf)
-			if err := s.write0(s.upBuf[:n]); err != nil {
-				return err
-			}
+			n := s.up.flush(s.pcm[len(s.pcm):cap(s.pcm)])
+			s.pcm = s.pcm[:len(s.pcm)+n]
+		}
+		if err := s.encode(); err != nil {
+			return err
 		}
 		b, err := s.enc.flush()
 		if err != nil {
@@ -473,15 +497,6 @@ func (s *mp3Sink) close() (int64, error) {
 		err = cerr
 	}
 	return s.out.end, err
-}
-
-// write0 encodes already upsampled samples.
-func (s *mp3Sink) write0(pcm []int16) error {
-	b, err := s.enc.encode(pcm)
-	if err != nil {
-		return err
-	}
-	return s.out.write(b)
 }
 
 func (s *mp3Sink) abort() {

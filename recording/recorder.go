@@ -47,9 +47,9 @@ type Config struct {
 	// may sit in memory before it is written to the file and, for WAV, the
 	// header is rewritten to declare it. A process that dies loses at most
 	// the last FlushInterval of audio already delivered for every stream
-	// (plus, for MP3, the 1–2 frames LAME holds), and up to Window more
-	// when a stream lagged. Call Flush to write out at other moments.
-	// Default 1s; at least 10ms.
+	// (plus, for MP3, what LAME holds back: about 2 frames, 150 ms at
+	// 16 kHz), and up to Window more when a stream lagged. Call Flush to
+	// write out at other moments. Default 1s; at least 10ms.
 	FlushInterval time.Duration
 	// Sync makes every flush also fsync the file, so audio survives a
 	// power failure too, not only a process crash. Default false: a
@@ -87,7 +87,7 @@ const (
 	chunkFrames = 256
 	// wavBufSize and mp3BufSize are the file write buffers.
 	wavBufSize = 8 << 10
-	mp3BufSize = 4 << 10
+	mp3BufSize = 2 << 10
 )
 
 // Recorder turns 1..N streams of PCM16 into one recording file whose
