@@ -1,0 +1,300 @@
+package recording
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkRecord measures a two-party call recorded as fast as one core
+// can: one op is one 20 ms packet from each party (write, mix, encode,
+// file write). xRT is the real-time factor per core: seconds of call
+// recorded per second of CPU time the process used (user + system, so the
+// kernel's file writes and the garbage collector count; unlike ns/op it
+// does not grow when other processes share the machine). Files are rotated
+// every 30 minutes of call.
+func BenchmarkRecord(b *testing.B) {
+	for _, f := range []Format{WAV, MP3} {
+		b.Run(f.String(), func(b *testing.B) {
+			var l *LAME
+			if f == MP3 {
+				l = requireLAME(b)
+			}
+			dir := b.TempDir()
+			pa, pb := tone(1000, 8000, rate8k, 0, 160), tone(600, 8000, rate8k, 0, 160)
+			var r *Recorder
+			var n int
+			open := func() {
+				var err error
+				n++
+				r, err = New(filepath.Join(dir, fmt.Sprintf("b%d%s", n, f.Ext())), Config{Format: f, LAME: l, Streams: twoStreams(), Start: t0})
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = r.Stream(0).StartAt(0)
+				_ = r.Stream(1).StartAt(0)
+			}
+			open()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			var k int64
+			for range b.N {
+				if k == 90000 {
+					b.StopTimer()
+					res, err := r.Stop()
+					if err != nil {
+						b.Fatal(err)
+					}
+					_ = os.Remove(res.Path)
+					open()
+					k = 0
+					b.StartTimer()
+				}
+				if err := r.Stream(0).Write(k*160, pa); err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Stream(1).Write(k*160, pb); err != nil {
+					b.Fatal(err)
+				}
+				k++
+			}
+			b.StopTimer()
+			used := (cpuTime() - cpu0).Seconds()
+			if used <= 0 {
+				used = b.Elapsed().Seconds()
+			}
+			b.ReportMetric(float64(b.N)*0.020/used, "xRT")
+			_, _ = r.Stop()
+		})
+	}
+}
+
+// BenchmarkHeapPerRecording keeps 200 two-party recordings active at once
+// (2 s of audio each, so every buffer is in use) and reports the Go heap
+// each holds, and the resident memory each adds to the process (which
+// includes LAME's own C allocations for MP3, outside the Go heap).
+func BenchmarkHeapPerRecording(b *testing.B) {
+	const n = 200
+	for _, f := range []Format{WAV, MP3} {
+		b.Run(f.String(), func(b *testing.B) {
+			var l *LAME
+			if f == MP3 {
+				l = requireLAME(b)
+			}
+			pcm := tone(1000, 8000, rate8k, 0, 160)
+			var heap, rss float64
+			for i := range b.N {
+				dir := b.TempDir()
+				recs := make([]*Recorder, n)
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				rss0 := residentBytes()
+				for j := range recs {
+					r, err := New(filepath.Join(dir, fmt.Sprintf("r%d-%d%s", i, j, f.Ext())), Config{Format: f, LAME: l, Streams: twoStreams(), Start: t0})
+					if err != nil {
+						b.Fatal(err)
+					}
+					_ = r.Stream(0).StartAt(0)
+					_ = r.Stream(1).StartAt(0)
+					for k := int64(0); k < 100; k++ {
+						_ = r.Stream(0).Write(k*160, pcm)
+						_ = r.Stream(1).Write(k*160, pcm)
+					}
+					recs[j] = r
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				heap += float64(after.HeapAlloc-before.HeapAlloc) / n
+				rss += float64(residentBytes()-rss0) / n
+				for _, r := range recs {
+					_, _ = r.Stop()
+				}
+			}
+			b.ReportMetric(heap/float64(b.N), "heapB/rec")
+			b.ReportMetric(rss/float64(b.N), "rssB/rec")
+		})
+	}
+}
+
+// residentBytes returns the process's resident set size from /proc, or 0.
+func residentBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// Benchmarks for the side-by-side comparison with the lame command (see
+// BENCHMARKS.md): run the test binary with -test.benchtime=1x so that one
+// op is one whole file, and time the process from outside.
+//
+//	RECORDING_BENCH_IN=in16k.raw RECORDING_BENCH_OUT=out.mp3 recording.test -test.run='^$' -test.bench=BenchmarkEncodeRawFile -test.benchtime=1x
+//
+// BenchmarkEncodeRawFile encodes raw 16 kHz stereo PCM16 (little-endian)
+// with LAME through this package, 1152 frames per call as the lame command
+// reads its input (RECORDING_BENCH_FRAMES changes that), CBR 48 kbit/s,
+// quality 5, LAME's default lowpass (RECORDING_BENCH_LOWPASS=Hz sets one):
+// the same work as
+//
+//	lame -r -s 16 --bitwidth 16 --signed --little-endian -m s -b 48 -q 5 --noreplaygain in16k.raw out.mp3
+func BenchmarkEncodeRawFile(b *testing.B) {
+	in, out := os.Getenv("RECORDING_BENCH_IN"), os.Getenv("RECORDING_BENCH_OUT")
+	if in == "" || out == "" {
+		b.Skip("set RECORDING_BENCH_IN (raw 16 kHz stereo s16le) and RECORDING_BENCH_OUT")
+	}
+	l := requireLAME(b)
+	for range b.N {
+		src, err := os.Open(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dst, err := os.Create(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		frames := 1152
+		if v, err := strconv.Atoi(os.Getenv("RECORDING_BENCH_FRAMES")); err == nil && v > 0 {
+			frames = v
+		}
+		lowpass := 0
+		if v, err := strconv.Atoi(os.Getenv("RECORDING_BENCH_LOWPASS")); err == nil {
+			lowpass = v
+		}
+		enc, err := l.newEncoder(16000, 2, 48, 5, lowpass, frames)
+		if err != nil {
+			b.Fatal(err)
+		}
+		br := bufio.NewReaderSize(src, 1<<16)
+		bw := bufio.NewWriterSize(dst, 1<<16)
+		raw := make([]byte, frames*4)
+		pcm := make([]int16, frames*2)
+		for {
+			n, err := io.ReadFull(br, raw)
+			for i := 0; i < n/2; i++ {
+				pcm[i] = int16(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
+			}
+			if n >= 4 {
+				mp3, eerr := enc.encode(pcm[:n/4*2])
+				if eerr != nil {
+					b.Fatal(eerr)
+				}
+				_, _ = bw.Write(mp3)
+			}
+			if err != nil {
+				break
+			}
+		}
+		tail, err := enc.flush()
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = bw.Write(tail)
+		if err := bw.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		if tag := enc.lametag(); len(tag) > 0 {
+			_, _ = dst.WriteAt(tag, 0)
+		}
+		enc.close()
+		_ = src.Close()
+		if err := dst.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRecordRawFile records raw 8 kHz stereo PCM16 as a two-party call
+// to MP3 through the whole recorder (two streams fed 20 ms packets, mixed,
+// upsampled to 16 kHz by this package, encoded like BenchmarkEncodeRawFile):
+// the full cost of an MP3 recording, to compare with lame encoding the same
+// audio already at 16 kHz with the same lowpass (--lowpass 3.8).
+//
+//	RECORDING_BENCH_IN=in8k.raw RECORDING_BENCH_OUT=out.mp3 recording.test -test.run='^$' -test.bench=BenchmarkRecordRawFile -test.benchtime=1x
+func BenchmarkRecordRawFile(b *testing.B) {
+	in, out := os.Getenv("RECORDING_BENCH_IN"), os.Getenv("RECORDING_BENCH_OUT")
+	if in == "" || out == "" {
+		b.Skip("set RECORDING_BENCH_IN (raw 8 kHz stereo s16le) and RECORDING_BENCH_OUT")
+	}
+	l := requireLAME(b)
+	for range b.N {
+		_ = os.Remove(out)
+		src, err := os.Open(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := New(out, Config{Format: MP3, LAME: l, Streams: twoStreams(), Start: time.Now()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = r.Stream(0).StartAt(0)
+		_ = r.Stream(1).StartAt(0)
+		br := bufio.NewReaderSize(src, 1<<16)
+		raw := make([]byte, 160*4)
+		left, right := make([]int16, 160), make([]int16, 160)
+		for k := int64(0); ; k++ {
+			n, err := io.ReadFull(br, raw)
+			f := n / 4
+			for i := 0; i < f; i++ {
+				left[i] = int16(uint16(raw[4*i]) | uint16(raw[4*i+1])<<8)
+				right[i] = int16(uint16(raw[4*i+2]) | uint16(raw[4*i+3])<<8)
+			}
+			if f > 0 {
+				_ = r.Stream(0).Write(k*160, left[:f])
+				_ = r.Stream(1).Write(k*160, right[:f])
+			}
+			if err != nil {
+				break
+			}
+		}
+		_ = src.Close()
+		if _, err := r.Stop(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUpsampleRawFile upsamples raw 8 kHz stereo PCM16 to 16 kHz with
+// this package's half-band filter: it makes the input that lame gets in
+// the side-by-side comparison of the whole MP3 path (the same PCM the
+// recorder hands to LAME).
+//
+//	RECORDING_BENCH_IN=in8k.raw RECORDING_BENCH_OUT=in16k_ours.raw recording.test -test.run='^$' -test.bench=BenchmarkUpsampleRawFile -test.benchtime=1x
+func BenchmarkUpsampleRawFile(b *testing.B) {
+	in, out := os.Getenv("RECORDING_BENCH_IN"), os.Getenv("RECORDING_BENCH_OUT")
+	if in == "" || out == "" {
+		b.Skip("set RECORDING_BENCH_IN (raw 8 kHz stereo s16le) and RECORDING_BENCH_OUT")
+	}
+	for range b.N {
+		raw, err := os.ReadFile(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pcm := make([]int16, len(raw)/2)
+		for i := range pcm {
+			pcm[i] = int16(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
+		}
+		up := upsample(pcm, 2, 160)
+		res := make([]byte, 2*len(up))
+		for i, v := range up {
+			res[2*i], res[2*i+1] = byte(v), byte(uint16(v)>>8)
+		}
+		if err := os.WriteFile(out, res, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

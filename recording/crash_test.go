@@ -1,0 +1,157 @@
+package recording
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/voicegw/voicegw/internal/testenv"
+)
+
+const (
+	crashDirEnv    = "RECORDING_CRASH_CHILD_DIR"
+	crashFormatEnv = "RECORDING_CRASH_CHILD_FORMAT"
+	crashFlush     = 500 * time.Millisecond
+	crashPackets   = 371 // 7.42 s of call
+)
+
+var crashID = ID{Account: "AC9", Application: "AP9", Session: "killed"}
+
+// TestCrashChild is the recording process of TestCrash: it records a
+// two-party call, says how much it fed, and waits for the call to go on
+// until it is killed. It does nothing in a normal test run.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashDirEnv)
+	if dir == "" {
+		t.Skip("helper process of TestCrash")
+	}
+	format, err := ParseFormat(os.Getenv(crashFormatEnv))
+	must(t, err)
+	d, err := OpenDir(DirConfig{Path: dir})
+	must(t, err)
+	r, err := d.Create(crashID, Config{Format: format, Streams: twoStreams(), FlushInterval: crashFlush, Start: t0})
+	must(t, err)
+	a := feeder{t, r.Stream(0), rate8k, 1000, 10000}
+	b := feeder{t, r.Stream(1), rate8k, 600, 10000}
+	must(t, a.s.StartAt(0))
+	must(t, b.s.StartAt(0))
+	for k := int64(0); k < crashPackets; k++ {
+		a.send(k*160, 160)
+		b.send(k*160, 160)
+	}
+	fmt.Printf("fed %d\n", crashPackets*160)
+	time.Sleep(time.Minute) // the call goes on; the parent kills us first
+	t.Error("not killed")
+}
+
+// TestCrash kills a recording process with SIGKILL mid-call. The file it
+// leaves is a valid WAV as it is (MP3: whole frames but the last), holds
+// the audio fed up to the kill within one flush interval, and Dir.Recover
+// in the next process repairs it and uploads it.
+func TestCrash(t *testing.T) {
+	testenv.Short(t, "starts child processes")
+	for _, format := range []Format{WAV, MP3} {
+		t.Run(format.String(), func(t *testing.T) {
+			if format == MP3 {
+				requireLAME(t)
+			}
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
+			cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashFormatEnv+"="+format.String())
+			out, err := cmd.StdoutPipe()
+			must(t, err)
+			cmd.Stderr = os.Stderr
+			must(t, cmd.Start())
+			fed := -1
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if v, ok := strings.CutPrefix(sc.Text(), "fed "); ok {
+					fed, _ = strconv.Atoi(v)
+					break
+				}
+			}
+			if fed < 0 {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatal("the recording process never said how much it fed")
+			}
+			must(t, cmd.Process.Signal(syscall.SIGKILL))
+			err = cmd.Wait()
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("the child was not killed by SIGKILL: %v", err)
+			}
+
+			part := filepath.Join(dir, "AC9", "AP9", "killed"+format.Ext()+".part")
+			flushFrames := int(durationToFrames(crashFlush, rate8k))
+			fedSec := float64(fed) / rate8k
+			if format == WAV {
+				// Valid as it is, before any repair: the header declares the
+				// audio up to the last flush.
+				w := readWAV(t, part)
+				t.Logf("fed %d frames; the killed process's file declares %d", fed, w.frames())
+				if w.frames() < fed-flushFrames || w.frames() > fed {
+					t.Errorf("before repair, go-audio/wav reads %d frames; fed %d, flush interval %d", w.frames(), fed, flushFrames)
+				}
+				if _, _, n := soxInfo(t, part); int(n) != w.frames() {
+					t.Errorf("before repair, sox reads %d frames, go-audio/wav %d", n, w.frames())
+				}
+			}
+
+			bucket := newDirBucket(t)
+			d, err := OpenDir(DirConfig{Path: dir, Uploader: bucket})
+			must(t, err)
+			recs, err := d.Recover(t.Context())
+			must(t, err)
+			if len(recs) != 1 || !recs[0].Uploaded || recs[0].Repair == nil {
+				t.Fatalf("Recover: %+v", recs)
+			}
+			obj := bucket.path(crashID.Key(format))
+			if format == WAV {
+				w := readWAV(t, obj)
+				t.Logf("after repair: %d frames (%d bytes of a partial frame cut)", w.frames(), recs[0].Repair.Truncated)
+				if w.frames() < fed-flushFrames || w.frames() > fed {
+					t.Fatalf("recovered WAV has %d frames; fed %d, flush interval %d", w.frames(), fed, flushFrames)
+				}
+				m := newModel(2, w.frames())
+				m.put(0, 0, tone(1000, 10000, rate8k, 0, w.frames()))
+				m.put(1, 0, tone(600, 10000, rate8k, 0, w.frames()))
+				m.compare(t, w)
+				if _, ch, n := soxInfo(t, obj); ch != 2 || int(n) != w.frames() {
+					t.Errorf("sox: %d channels, %d frames", ch, n)
+				}
+				if rms, _, f := soxStat(t, obj, 2, fedSec-1, 0.4); rms < 0.15 || abs(f-600) > 30 {
+					t.Errorf("sox: the callee's last second: RMS %.3f at %d Hz", rms, f)
+				}
+				return
+			}
+			// MP3: no LAME tag (it is written at Stop), so the length counts
+			// the placeholder frame, the encoder delay and padding: allow
+			// 150 ms more, and LAME's own buffer (up to 2 frames) less.
+			lo, hi := fedSec-crashFlush.Seconds()-0.08, fedSec+0.15
+			m := decodeGoMP3(t, obj)
+			t.Logf("fed %.3f s; go-mp3 decodes %.3f s from the repaired MP3 (%d bytes cut)", fedSec, float64(len(m.left))/16000, recs[0].Repair.Truncated)
+			if d := float64(len(m.left)) / 16000; d < lo || d > hi {
+				t.Errorf("go-mp3 decodes %.3f s; fed %.3f s, want %.3f..%.3f", d, fedSec, lo, hi)
+			}
+			end := float64(len(m.left))/16000 - 0.15
+			for ch, x := range [][]int16{m.left, m.right} {
+				f := []float64{1000, 600}[ch]
+				if l := level(window(x, 16000, end-1, end), 16000, f); l < 8000 {
+					t.Errorf("go-mp3: channel %d, last second: %.0f Hz level %.0f", ch, f, l)
+				}
+			}
+			dec := lameDecode(t, obj)
+			_, ch, n := soxInfo(t, dec)
+			if d := float64(n) / 16000; ch != 2 || d < lo || d > hi {
+				t.Errorf("lame --decode: %d channels, %.3f s; want 2, %.3f..%.3f", ch, d, lo, hi)
+			}
+		})
+	}
+}
