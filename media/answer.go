@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -79,9 +80,13 @@ func Answer(offer *SessionDescription, cfg AnswerConfig) (*SessionDescription, e
 	if origin.Address == "" {
 		origin.Address = cfg.Address.String()
 	}
+	name := cfg.SessionName
+	if name == "" {
+		name = "-"
+	}
 	ans := &SessionDescription{
 		Origin:      origin,
-		SessionName: cfg.SessionName,
+		SessionName: name,
 		Address:     cfg.Address,
 		Media:       make([]Media, len(offer.Media)),
 	}
@@ -100,6 +105,7 @@ func Answer(offer *SessionDescription, cfg AnswerConfig) (*SessionDescription, e
 				Type:      om.Type,
 				Protocol:  om.Protocol,
 				Formats:   append([]string(nil), formats...),
+				Codecs:    staticCodecs(formats),
 				Address:   cfg.Address,
 				Label:     om.Label,
 				Direction: Inactive,
@@ -113,12 +119,17 @@ func Answer(offer *SessionDescription, cfg AnswerConfig) (*SessionDescription, e
 		if port <= 0 || port > 65535 {
 			return nil, fmt.Errorf("%w: AnswerConfig.Port returned %d for m-line %d", ErrInvalidConfig, port, i)
 		}
+		formats := make([]string, len(codecs))
+		for j, c := range codecs {
+			formats[j] = strconv.Itoa(int(c.PayloadType))
+		}
 		want := om.Direction.Mirror()
 		dir := directionOf(want.Sends() && cfg.Direction.Sends(), want.Receives() && cfg.Direction.Receives())
 		ans.Media[i] = Media{
 			Type:      om.Type,
 			Port:      port,
 			Protocol:  om.Protocol,
+			Formats:   formats,
 			Codecs:    codecs,
 			Address:   cfg.Address,
 			Label:     om.Label,
@@ -134,6 +145,20 @@ func Answer(offer *SessionDescription, cfg AnswerConfig) (*SessionDescription, e
 		return nil, fmt.Errorf("%w: %s", ErrNoUsableCodec, strings.Join(reasons, "; "))
 	}
 	return ans, nil
+}
+
+// staticCodecs returns the codecs a parser infers for formats written
+// without a=rtpmap lines: those of RFC 3551's static payload types.
+func staticCodecs(formats []string) []Codec {
+	var out []Codec
+	for _, f := range formats {
+		if pt, ok := parsePayloadType(f); ok {
+			if c, ok := staticCodec(pt); ok {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // negotiate returns the codecs of om this side accepts, in the offer's order,

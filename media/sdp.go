@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -210,12 +211,21 @@ func ParseSDP(b []byte) (*SessionDescription, error) {
 // Unmarshal parses an SDP body into d, replacing its contents. Errors wrap
 // ErrMalformedSDP.
 func (d *SessionDescription) Unmarshal(b []byte) error {
-	if len(strings.TrimSpace(string(b))) == 0 {
-		return fmt.Errorf("%w: empty body", ErrMalformedSDP)
+	if !strings.HasPrefix(strings.TrimLeft(string(b), " \t\r\n"), "v=") {
+		return fmt.Errorf("%w: the body does not start with a v= line", ErrMalformedSDP)
+	}
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return fmt.Errorf("%w: NUL byte at offset %d", ErrMalformedSDP, i)
+	}
+	if i := strayCR(b); i >= 0 {
+		return fmt.Errorf("%w: carriage return without line feed at offset %d", ErrMalformedSDP, i)
 	}
 	var sd psdp.SessionDescription
 	if err := sd.UnmarshalString(string(b)); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformedSDP, err)
+	}
+	if sd.Origin.UnicastAddress == "" {
+		return fmt.Errorf("%w: no o= line", ErrMalformedSDP)
 	}
 	out := SessionDescription{
 		Origin: Origin{
@@ -242,6 +252,9 @@ func (d *SessionDescription) Unmarshal(b []byte) error {
 	sessDir := SendRecv
 	dirSeen := false
 	for _, a := range sd.Attributes {
+		if noName(a.Key) {
+			continue
+		}
 		if dir, ok := parseDirection(a.Key); ok {
 			// The first session-level direction is the default of every m=
 			// line; Marshal writes it on each line, so none is kept here.
@@ -262,6 +275,20 @@ func (d *SessionDescription) Unmarshal(b []byte) error {
 	}
 	*d = out
 	return nil
+}
+
+// noName reports an attribute line without a name ("a=" or "a=:x"), which
+// is dropped: there is nothing to keep.
+func noName(key string) bool { return key == "" || key[0] == ':' }
+
+// strayCR returns the offset of a CR not followed by LF, or -1.
+func strayCR(b []byte) int {
+	for i, c := range b {
+		if c == '\r' && (i+1 == len(b) || b[i+1] != '\n') {
+			return i
+		}
+	}
+	return -1
 }
 
 func parseConnection(c *psdp.ConnectionInformation) (netip.Addr, error) {
@@ -314,9 +341,9 @@ func parseMedia(md *psdp.MediaDescription, sessAddr netip.Addr, sessDir Directio
 	for i, a := range attrs {
 		switch a.Key {
 		case "rtpmap", "fmtp":
-			ptStr, _, _ := strings.Cut(strings.TrimSpace(a.Value), " ")
+			ptStr, params, _ := strings.Cut(strings.TrimSpace(a.Value), " ")
 			pt, ok := parsePayloadType(ptStr)
-			if !ok {
+			if !ok || (a.Key == "fmtp" && strings.TrimSpace(params) == "") {
 				continue
 			}
 			idx := firstRtpmap
@@ -337,8 +364,8 @@ func parseMedia(md *psdp.MediaDescription, sessAddr netip.Addr, sessDir Directio
 			m.PTime = time.Duration(ms) * time.Millisecond
 			ptimeSeen, consumed[i] = true, true
 		case "label":
-			if !labelSeen {
-				m.Label = strings.TrimSpace(a.Value)
+			if v := strings.TrimSpace(a.Value); !labelSeen && v != "" {
+				m.Label = v
 				labelSeen, consumed[i] = true, true
 			}
 		default:
@@ -371,7 +398,7 @@ func parseMedia(md *psdp.MediaDescription, sessAddr netip.Addr, sessDir Directio
 		m.Codecs = append(m.Codecs, c)
 	}
 	for i, a := range attrs {
-		if !consumed[i] {
+		if !consumed[i] && !noName(a.Key) {
 			m.Attributes = append(m.Attributes, Attribute{Key: a.Key, Value: a.Value})
 		}
 	}
@@ -380,7 +407,7 @@ func parseMedia(md *psdp.MediaDescription, sessAddr netip.Addr, sessDir Directio
 
 func parsePayloadType(s string) (uint8, bool) {
 	v, err := strconv.ParseUint(s, 10, 8)
-	if err != nil || v > 127 {
+	if err != nil || v > 127 || strconv.FormatUint(v, 10) != s { // "00", "+0" are not payload types
 		return 0, false
 	}
 	return uint8(v), true
@@ -565,7 +592,7 @@ func containsFormat(formats []string, pt uint8) bool {
 
 func marshalAttributes(dst []psdp.Attribute, attrs []Attribute) ([]psdp.Attribute, error) {
 	for _, a := range attrs {
-		if a.Key == "" || strings.ContainsAny(a.Key, ": \t\r\n") {
+		if a.Key == "" || strings.ContainsAny(a.Key, ":\r\n\x00") {
 			return nil, fmt.Errorf("%w: attribute name %q", ErrMalformedSDP, a.Key)
 		}
 		if err := checkLine("attribute "+a.Key, a.Value); err != nil {

@@ -183,7 +183,7 @@ func TestSenderDTMFAndSkip(t *testing.T) {
 	src := tone(1000, 8000, 320)
 	steps := []func() error{
 		func() error { return s.WritePCM(src) },                        // 1000, 1001
-		func() error { return s.WriteDTMF('7', 110*time.Millisecond) }, // 1002..1007: 160, 320, 480, 640, 880 E ×3
+		func() error { return s.WriteDTMF('7', 110*time.Millisecond) }, // 1002..1009: 160, 320, 480, 640, 800, 880 E ×3
 		func() error { return s.WritePCM(src[:160]) },                  // 1010
 		func() error { s.Skip(800); return nil },
 		func() error { return s.WritePCM(src[:160]) }, // 1011, marker
