@@ -11,32 +11,20 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-
-	"github.com/voicegw/voicegw/internal/testenv"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
-// allocate returns an endpoint on loopback from a pool over a range found
-// free (other developers' tests run on this machine at the same time).
+// allocate returns an endpoint on loopback on a port the system chose
+// (other developers' tests run on this machine at the same time).
 func allocate(t testing.TB) *Endpoint {
 	t.Helper()
-	var lastErr error
-	for range 10 {
-		p := testenv.FreeUDPPortPair(t)
-		pool, err := NewPortPool(PortPoolConfig{Address: loopback, MinPort: p, MaxPort: p + 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ep, err := pool.Allocate()
-		if err == nil {
-			t.Cleanup(func() { _ = ep.Close() })
-			return ep
-		}
-		lastErr = err
+	ep, err := Listen(loopback)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no endpoint: %v", lastErr)
-	return nil
+	t.Cleanup(func() { _ = ep.Close() })
+	return ep
 }
 
 // recorder is a Handler that keeps a trace of what it receives and checks

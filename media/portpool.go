@@ -113,8 +113,8 @@ func bindPair(addr netip.Addr, port int) (rtp, rtcp *net.UDPConn, err error) {
 		network = "udp6"
 	}
 	rtp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port))))
-	if err != nil {
-		return nil, nil, err
+	if err != nil || port == 0 {
+		return rtp, nil, err
 	}
 	rtcp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port+1))))
 	if err != nil {
@@ -122,6 +122,33 @@ func bindPair(addr netip.Addr, port int) (rtp, rtcp *net.UDPConn, err error) {
 		return nil, nil, err
 	}
 	return rtp, rtcp, nil
+}
+
+// Listen binds an RTP endpoint outside any pool: an even port chosen by the
+// operating system on addr, with the next port reserved for RTCP. It suits
+// tests and clients that need no configured range (a PortPool is what a
+// server uses). Close releases both ports.
+func Listen(addr netip.Addr) (*Endpoint, error) {
+	if !addr.IsValid() {
+		addr = netip.IPv4Unspecified()
+	}
+	for range 100 {
+		rtp, _, err := bindPair(addr, 0)
+		if err != nil {
+			return nil, fmt.Errorf("media: binding an RTP port on %v: %w", addr, err)
+		}
+		port := rtp.LocalAddr().(*net.UDPAddr).Port
+		_ = rtp.Close()
+		if port%2 != 0 || port >= 65535 {
+			continue
+		}
+		rtp, rtcp, err := bindPair(addr, port)
+		if err != nil {
+			continue // taken meanwhile, or its RTCP port is busy
+		}
+		return &Endpoint{rtp: rtp, rtcp: rtcp, local: netip.AddrPortFrom(addr, uint16(port)), idx: -1}, nil
+	}
+	return nil, fmt.Errorf("%w: no even port with a free RTCP port on %v after 100 tries", ErrNoFreePort, addr)
 }
 
 // Endpoint is one allocated RTP port with its RTCP port reserved. A Receiver

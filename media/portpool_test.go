@@ -215,3 +215,21 @@ func TestPortPoolConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestListen(t *testing.T) {
+	for range 5 {
+		e, err := Listen(loopback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Port()%2 != 0 || bindable(e.Port()) || bindable(e.Port()+1) {
+			t.Errorf("port %d: odd, or it or its RTCP port not held", e.Port())
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bindable(e.Port()) {
+			t.Errorf("port %d still held after Close", e.Port())
+		}
+	}
+}
