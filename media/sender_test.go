@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -265,5 +266,46 @@ func TestSenderPlay(t *testing.T) {
 	rec.check(t)
 	if !equalPCM(rec.pcm, g711RoundTrip(EncodingPCMU, src)) {
 		t.Error("played samples differ")
+	}
+}
+
+// TestSenderForkAndSetRemote forwards G.711 bytes as they are (the SIPREC
+// client's fork) and follows a re-INVITE that moved the recorder's port.
+func TestSenderForkAndSetRemote(t *testing.T) {
+	rx1, rec1 := startReceiver(t, ReceiverConfig{})
+	rx2, rec2 := startReceiver(t, ReceiverConfig{})
+	s, err := NewSender(allocate(t), rx1.LocalAddr(), SenderConfig{Sequence: 10, Timestamp: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SamplesPerPacket() != 160 {
+		t.Fatalf("SamplesPerPacket %d", s.SamplesPerPacket())
+	}
+	leg := make([]byte, 640) // the call leg's PCMU, forwarded in odd chunks
+	EncodePCMU(leg, tone(350, 9000, 640))
+	for _, chunk := range [][]byte{leg[:100], leg[100:320]} {
+		if err := s.WriteEncoded(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStats(t, rx1, "two packets", func(st Stats) bool { return st.Received == 2 })
+	s.SetRemote(rx2.LocalAddr())
+	if err := s.WriteEncoded(leg[320:]); err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, rx2, "two packets", func(st Stats) bool { return st.Received == 2 })
+	_ = rx1.Close()
+	_ = rx2.Close()
+	rec1.check(t)
+	rec2.check(t)
+	if got := rec1.Trace() + " | " + rec2.Trace(); got != "a10@0 a11@160 | a12@0 a13@160" {
+		t.Errorf("traces %s", got)
+	}
+	if !bytes.Equal(append(rec1.audio[0].Payload, rec1.audio[1].Payload...), leg[:320]) ||
+		!bytes.Equal(append(rec2.audio[0].Payload, rec2.audio[1].Payload...), leg[320:]) {
+		t.Error("the forwarded bytes changed on the way")
+	}
+	if rec2.audio[0].Timestamp != 1320 || rec2.audio[0].SSRC != s.SSRC() {
+		t.Errorf("after SetRemote: timestamp %d SSRC %d", rec2.audio[0].Timestamp, rec2.audio[0].SSRC)
 	}
 }
