@@ -132,7 +132,8 @@ func (s *stream) process(b []byte, from netip.AddrPort, at time.Time) {
 		}
 		return
 	}
-	if err := s.rp.Unmarshal(b); err != nil || s.rp.Version != 2 {
+	// The cheap checks first: pion's errors allocate, and junk may flood.
+	if len(b) < 12 || b[0]>>6 != 2 || s.rp.Unmarshal(b) != nil {
 		s.st.Malformed++
 		if s.st.Malformed == 1 {
 			s.log.Debug("media: malformed RTP packet dropped", "from", from, "len", len(b))
