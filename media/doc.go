@@ -1,19 +1,90 @@
-// Package media receives and sends telephone audio over RTP.
+// Package media receives and sends telephone audio over RTP: the layer below
+// SIP that a voice gateway, a SIPREC recording server (SRS) and a SIPREC
+// recording client (SRC) share.
 //
-// It owns the pieces a voice gateway needs below the signalling layer:
+// It covers:
 //
-//   - SDP offer/answer for audio (RFC 4566, RFC 3264) on top of pion/sdp/v3:
-//     PCMU (0), PCMA (8) and telephone-event (RFC 4733), several labelled
-//     m=audio lines as SIPREC (RFC 7866) offers them, direction mirroring.
-//   - RTP receive (RFC 3550) on UDP endpoints taken from a port pool: source
-//     latching, SSRC changes, sequence wrap-around, a reorder buffer, duplicate
-//     suppression and per-stream statistics (received, lost, duplicates, out of
-//     order, interarrival jitter).
-//   - G.711 μ-law and A-law decoding to 16-bit PCM and back, with lost packets
-//     and timestamp jumps delivered as explicit gaps so a recorder can fill
-//     silence of the exact length.
-//   - RFC 4733 telephone-event (DTMF) decoding, one event per key press.
-//   - RTP send: packetizing PCM or G.711 at the negotiated ptime.
+//   - SDP offer/answer for audio (RFC 4566, RFC 3264) on pion/sdp/v3:
+//     ParseSDP and SessionDescription.Marshal for offers and answers, Answer
+//     to answer an offer. PCMU (0), PCMA (8) and telephone-event (RFC 4733);
+//     several labelled m=audio lines (a=label, RFC 4574) as SIPREC offers
+//     them (RFC 7866); directions mirrored (sendonly → recvonly, inactive →
+//     inactive); the offer's codec order and ptime kept. ErrMalformedSDP
+//     and ErrNoUsableCodec say why an offer cannot be answered.
+//   - RTP ports (RFC 3550 §11): a PortPool hands out Endpoints, an even RTP
+//     port with the next port reserved for RTCP, from a configured range;
+//     ErrNoFreePort when it is exhausted.
+//   - RTP receive (RFC 3550): a Receiver latches the first valid source,
+//     drops strangers' and malformed packets, follows SSRC changes and
+//     16-bit sequence wrap-around, reorders (configurable depth), removes
+//     duplicates, decodes G.711 μ-law and A-law (zaf/g711) and RFC 4733
+//     DTMF, and keeps the statistics of RFC 3550 §6.4.1 and Appendix A
+//     (received, expected, lost, duplicates, out of order, interarrival
+//     jitter) plus strangers, malformed and ignored packets.
+//   - RTP send: a Sender packetizes PCM or G.711 at the negotiated ptime
+//     with consecutive sequence numbers, timestamps, its own SSRC and the
+//     marker bit, and sends RFC 4733 DTMF.
 //
-// The package imports nothing else of voicegw; recording and siprec build on it.
+// # The stream timeline
+//
+// A Receiver delivers to its Handler, in order, Audio (decoded PCM of one
+// packet), Gap (a stretch without audio, with its exact length in samples)
+// and DTMF (one per key press). Audio and Gap lay out one continuous sample
+// timeline per stream at SampleRate (8000 Hz): it starts at 0 with the first
+// sample delivered, and each delivery starts where the previous one ended.
+// The Arrival of the Audio at Position 0 (also Stats.FirstArrival) is the
+// wall-clock time of the stream's first sample, so a recorder places a
+// stream that starts late, and writes silence of Gap.Samples for each gap,
+// and its file stays true to the wall clock.
+//
+// Gaps are sized by RTP timestamps, which are exact whatever was lost:
+// lost packets (GapLoss) and silence suppression (GapSilence) give the
+// timestamp difference. Arrival time sizes the gap instead when timestamps
+// cannot be trusted: when a new SSRC takes over or the sequence restarts
+// (GapSourceChange), and when the timestamp jump disagrees with the arrival
+// time by more than ReceiverConfig.MaxTimestampSkew, 1 s by default
+// (GapResync: a sender that reset its clock does not produce an hour of
+// silence, and one that stopped its clock during a pause does not lose the
+// pause). Arrival-sized gaps are rounded to whole packets.
+//
+// Slices passed to a Handler (Audio.PCM, Audio.Payload) are valid only
+// during the call: the Receiver reuses its buffers, which is why its
+// per-packet path does not allocate.
+//
+// # Using it
+//
+// A recording server answers an offer and receives each stream:
+//
+//	offer, err := media.ParseSDP(body)                 // ErrMalformedSDP → 400
+//	eps := map[int]*media.Endpoint{}
+//	answer, err := media.Answer(offer, media.AnswerConfig{
+//		Address:   ip,
+//		Direction: media.RecvOnly,
+//		Port: func(i int, m *media.Media) (int, error) {
+//			ep, err := pool.Allocate()                // ErrNoFreePort → 503
+//			if err != nil {
+//				return 0, err
+//			}
+//			eps[i] = ep
+//			return ep.Port(), nil
+//		},
+//	})                                                 // ErrNoUsableCodec → 488
+//	for i, ep := range eps {
+//		rx, _ := media.NewReceiver(ep, media.ReceiverConfig{Handler: h, Codecs: answer.Media[i].Codecs})
+//		go rx.Run(ctx)
+//	}
+//	reply, _ := answer.Marshal()                      // application/sdp
+//
+// On a re-INVITE it answers again with the ports it has, calls
+// Receiver.SetCodecs with the new codecs and Receiver.Relatch when the
+// remote moved; on BYE it closes the Receivers, which frees their ports.
+//
+// A recording client fills in a SessionDescription (one sendonly m= line per
+// stream, labelled), marshals it, parses the answer, and sends each stream
+// with a Sender to the answered Media.RTPAddr() using Media.AudioCodec() and
+// Media.PTime.
+//
+// The package imports nothing else of voicegw; recording and siprec build on
+// it. It keeps no global state; loggers are injected through the
+// configurations.
 package media

@@ -1,0 +1,225 @@
+package media_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/voicegw/voicegw/media"
+)
+
+// A SIPREC recording server (SRS) answers a recording client's offer: one
+// recvonly line per offered line, labels kept, a port from the pool per
+// accepted stream.
+func ExampleAnswer() {
+	offer, err := media.ParseSDP([]byte("v=0\r\n" +
+		"o=SRC 2890844526 2890844526 IN IP4 198.51.100.1\r\n" +
+		"s=-\r\n" +
+		"c=IN IP4 198.51.100.1\r\n" +
+		"t=0 0\r\n" +
+		"m=audio 6000 RTP/AVP 8 0 101\r\n" +
+		"a=rtpmap:101 telephone-event/8000\r\n" +
+		"a=ptime:20\r\n" +
+		"a=label:1\r\n" +
+		"a=sendonly\r\n" +
+		"m=audio 6002 RTP/AVP 0\r\n" +
+		"a=label:2\r\n" +
+		"a=sendonly\r\n"))
+	if err != nil {
+		fmt.Println("400:", err) // errors.Is(err, media.ErrMalformedSDP)
+		return
+	}
+	answer, err := media.Answer(offer, media.AnswerConfig{
+		Address:   netip.MustParseAddr("192.0.2.10"),
+		Origin:    media.Origin{Username: "srs", SessionID: 1, SessionVersion: 1},
+		Direction: media.RecvOnly,
+		Port: func(i int, m *media.Media) (int, error) {
+			// A server allocates from its PortPool here:
+			//   ep, err := pool.Allocate(); ...; return ep.Port(), nil
+			return 20000 + 2*i, nil
+		},
+	})
+	switch {
+	case errors.Is(err, media.ErrNoUsableCodec):
+		fmt.Println("488:", err)
+		return
+	case errors.Is(err, media.ErrNoFreePort):
+		fmt.Println("503:", err)
+		return
+	case err != nil:
+		fmt.Println("500:", err)
+		return
+	}
+	body, _ := answer.Marshal()
+	fmt.Print(strings.ReplaceAll(string(body), "\r\n", "\n"))
+	// Output:
+	// v=0
+	// o=srs 1 1 IN IP4 192.0.2.10
+	// s=-
+	// c=IN IP4 192.0.2.10
+	// t=0 0
+	// m=audio 20000 RTP/AVP 8 0 101
+	// a=rtpmap:8 PCMA/8000
+	// a=rtpmap:0 PCMU/8000
+	// a=rtpmap:101 telephone-event/8000
+	// a=fmtp:101 0-16
+	// a=ptime:20
+	// a=label:1
+	// a=recvonly
+	// m=audio 20002 RTP/AVP 0
+	// a=rtpmap:0 PCMU/8000
+	// a=label:2
+	// a=recvonly
+}
+
+// A SIPREC recording client (SRC) offers one sendonly line per forked
+// stream, and pauses with a re-offer of the same session marked inactive.
+func ExampleSessionDescription_Marshal() {
+	offer := &media.SessionDescription{
+		Origin:  media.Origin{Username: "src", SessionID: 42, SessionVersion: 1},
+		Address: netip.MustParseAddr("192.0.2.20"),
+		Media: []media.Media{
+			{Type: "audio", Port: 10000, Codecs: media.DefaultCodecs()[:2], PTime: 20 * time.Millisecond, Label: "caller", Direction: media.SendOnly},
+			{Type: "audio", Port: 10002, Codecs: media.DefaultCodecs()[:2], PTime: 20 * time.Millisecond, Label: "callee", Direction: media.SendOnly},
+		},
+	}
+	// Pause: same session, next version, every stream inactive.
+	offer.Origin.SessionVersion++
+	for i := range offer.Media {
+		offer.Media[i].Direction = media.Inactive
+	}
+	body, err := offer.Marshal()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Print(strings.ReplaceAll(string(body), "\r\n", "\n"))
+	// Output:
+	// v=0
+	// o=src 42 2 IN IP4 192.0.2.20
+	// s=-
+	// c=IN IP4 192.0.2.20
+	// t=0 0
+	// m=audio 10000 RTP/AVP 0 8
+	// a=rtpmap:0 PCMU/8000
+	// a=rtpmap:8 PCMA/8000
+	// a=ptime:20
+	// a=label:caller
+	// a=inactive
+	// m=audio 10002 RTP/AVP 0 8
+	// a=rtpmap:0 PCMU/8000
+	// a=rtpmap:8 PCMA/8000
+	// a=ptime:20
+	// a=label:callee
+	// a=inactive
+}
+
+// The whole media path on loopback: an RTP port, a Receiver with a
+// handler, a Sender playing a tone with a DTMF digit, then the statistics.
+func ExampleReceiver() {
+	// A server allocates from its pool: pool.Allocate(), and answers 503
+	// when errors.Is(err, media.ErrNoFreePort). Here, any free loopback port.
+	ep, err := media.Listen(netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var samples, gaps int64
+	rx, err := media.NewReceiver(ep, media.ReceiverConfig{
+		Codecs: media.DefaultCodecs(), // in a server: the answer's Media[i].Codecs
+		Handler: media.HandlerFuncs{
+			Audio: func(a media.Audio) {
+				// a.PCM is valid only during the call: copy or write it out.
+				samples += int64(len(a.PCM))
+			},
+			Gap: func(g media.Gap) {
+				fmt.Printf("gap at %d: %d samples (%s)\n", g.Position, g.Samples, g.Reason)
+				gaps += g.Samples
+			},
+			DTMF: func(d media.DTMF) {
+				fmt.Printf("DTMF %c at %d for %v\n", d.Digit, d.Position, d.Duration())
+			},
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	done := make(chan error, 1)
+	go func() { done <- rx.Run(context.Background()) }()
+
+	// The far end: a Sender on its own endpoint, sending to ours.
+	src, err := media.Listen(netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer src.Close()
+	tx, err := media.NewSender(src, rx.LocalAddr(), media.SenderConfig{}) // PCMU, 20 ms
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pcm := make([]int16, 800) // 100 ms of 440 Hz
+	for i := range pcm {
+		pcm[i] = int16(8000 * math.Sin(2*math.Pi*440*float64(i)/media.SampleRate))
+	}
+	_ = tx.WritePCM(pcm)                        // 5 packets
+	_ = tx.WriteDTMF('5', 100*time.Millisecond) // 7 packets (3 end packets)
+	_ = tx.WritePCM(pcm)                        // 5 packets
+
+	for deadline := time.Now().Add(5 * time.Second); rx.Stats().Received < 17 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	_ = rx.Close() // stops Run, delivers what is pending, frees the port
+	<-done
+	st := rx.Stats()
+	fmt.Printf("samples %d, gaps %d, timeline %v\n", samples, gaps, media.SamplesToDuration(samples+gaps))
+	fmt.Printf("received %d, lost %d, duplicates %d, DTMF %d\n", st.Received, st.Lost, st.Duplicates, st.DTMFEvents)
+	// Output:
+	// DTMF 5 at 800 for 100ms
+	// gap at 800: 800 samples (silence)
+	// samples 1600, gaps 800, timeline 300ms
+	// received 17, lost 0, duplicates 0, DTMF 1
+}
+
+// A server's RTP ports come from a pool over a configured range: even RTP
+// ports, each with its RTCP port reserved. (Not run: tests here never bind
+// fixed ports.)
+func ExamplePortPool() {
+	pool, err := media.NewPortPool(media.PortPoolConfig{
+		Address: netip.MustParseAddr("127.0.0.1"),
+		MinPort: 30000,
+		MaxPort: 39999,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(pool.Size(), "RTP/RTCP pairs")
+	ep, err := pool.Allocate()
+	if errors.Is(err, media.ErrNoFreePort) {
+		fmt.Println("answer 503:", err)
+		return
+	}
+	defer ep.Close() // or hand it to NewReceiver, whose Close closes it
+	fmt.Println("m=audio", ep.Port(), "RTP/AVP 0 8 101; in use:", pool.InUse())
+}
+
+// Telephone events are wire types with the pion method set.
+func ExampleTelephoneEvent() {
+	ev := media.TelephoneEvent{Event: 11, End: true, Volume: 10, Duration: 800}
+	buf := make([]byte, ev.MarshalSize())
+	n, _ := ev.MarshalTo(buf)
+	fmt.Printf("% x\n", buf[:n])
+	var back media.TelephoneEvent
+	_ = back.Unmarshal(buf)
+	fmt.Printf("%c end=%v %d samples\n", media.EventDigit(back.Event), back.End, back.Duration)
+	// Output:
+	// 0b 8a 03 20
+	// # end=true 800 samples
+}

@@ -1,0 +1,202 @@
+package media
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// PortPoolConfig configures a PortPool. The zero value binds all IPv4
+// addresses on ports 10000-20000.
+type PortPoolConfig struct {
+	// Address is the local address endpoints bind to; default 0.0.0.0 (every
+	// IPv4 address). Use 127.0.0.1 in tests and the media address of the
+	// host in production.
+	Address netip.Addr
+	// MinPort and MaxPort bound the range, both included; default 10000 and
+	// 20000. RTP uses the even ports of the range, each with the next odd
+	// port for RTCP (RFC 3550 §11), so the range must hold at least one
+	// pair: MinPort rounded up to even, plus one, at most MaxPort.
+	MinPort, MaxPort int
+	// Logger receives allocation failures; nil discards.
+	Logger *slog.Logger
+}
+
+// PortPool hands out RTP endpoints from a port range: each Endpoint is an
+// even RTP port bound to a UDP socket with the next odd port bound too,
+// reserved for RTCP. Allocation goes round the range, so a port just released
+// is the last to be reused (late packets of a finished call do not reach the
+// next one), and skips ports that another process holds. It is safe for
+// concurrent use.
+type PortPool struct {
+	addr   netip.Addr
+	min    int // first even RTP port
+	pairs  int
+	log    *slog.Logger
+	mu     sync.Mutex
+	used   []bool
+	cursor int
+	inUse  int
+}
+
+// NewPortPool validates cfg and returns a pool. No port is bound until
+// Allocate. A range without a pair gives an error wrapping ErrInvalidConfig.
+func NewPortPool(cfg PortPoolConfig) (*PortPool, error) {
+	addr := cfg.Address
+	if !addr.IsValid() {
+		addr = netip.IPv4Unspecified()
+	}
+	lo, hi := cfg.MinPort, cfg.MaxPort
+	if lo == 0 && hi == 0 {
+		lo, hi = 10000, 20000
+	}
+	if lo < 1 || hi > 65535 || lo > hi {
+		return nil, fmt.Errorf("%w: RTP port range %d-%d", ErrInvalidConfig, cfg.MinPort, cfg.MaxPort)
+	}
+	first := lo + lo%2
+	pairs := (hi - first + 1) / 2
+	if pairs < 1 {
+		return nil, fmt.Errorf("%w: RTP port range %d-%d holds no even RTP port with its RTCP port", ErrInvalidConfig, lo, hi)
+	}
+	return &PortPool{addr: addr, min: first, pairs: pairs, log: logger(cfg.Logger), used: make([]bool, pairs)}, nil
+}
+
+// Size returns the number of RTP/RTCP pairs in the range.
+func (p *PortPool) Size() int { return p.pairs }
+
+// InUse returns the number of endpoints allocated and not yet closed.
+func (p *PortPool) InUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inUse
+}
+
+// Allocate binds the next free even port of the range and the odd port after
+// it, and returns them as an Endpoint. When every pair is in use (by this
+// pool or another process) it returns an error wrapping ErrNoFreePort.
+func (p *PortPool) Allocate() (*Endpoint, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.pairs {
+		idx := (p.cursor + i) % p.pairs
+		if p.used[idx] {
+			continue
+		}
+		port := p.min + 2*idx
+		rtp, rtcp, err := bindPair(p.addr, port)
+		if err != nil {
+			continue // held by another process
+		}
+		p.used[idx] = true
+		p.inUse++
+		p.cursor = (idx + 1) % p.pairs
+		return &Endpoint{rtp: rtp, rtcp: rtcp, local: netip.AddrPortFrom(p.addr, uint16(port)), pool: p, idx: idx}, nil
+	}
+	p.log.Warn("media: RTP port pool exhausted", "address", p.addr, "min", p.min, "pairs", p.pairs, "in_use", p.inUse)
+	return nil, fmt.Errorf("%w: all %d RTP/RTCP pairs of %v ports %d-%d are in use", ErrNoFreePort, p.pairs, p.addr, p.min, p.min+2*p.pairs-1)
+}
+
+func (p *PortPool) release(idx int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.used[idx] {
+		p.used[idx] = false
+		p.inUse--
+	}
+}
+
+func bindPair(addr netip.Addr, port int) (rtp, rtcp *net.UDPConn, err error) {
+	network := "udp4"
+	if addr.Is6() && !addr.Is4In6() {
+		network = "udp6"
+	}
+	rtp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port))))
+	if err != nil || port == 0 {
+		return rtp, nil, err
+	}
+	rtcp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port+1))))
+	if err != nil {
+		_ = rtp.Close()
+		return nil, nil, err
+	}
+	return rtp, rtcp, nil
+}
+
+// Listen binds an RTP endpoint outside any pool: an even port chosen by the
+// operating system on addr, with the next port reserved for RTCP. It suits
+// tests and clients that need no configured range (a PortPool is what a
+// server uses). Close releases both ports.
+func Listen(addr netip.Addr) (*Endpoint, error) {
+	if !addr.IsValid() {
+		addr = netip.IPv4Unspecified()
+	}
+	for range 100 {
+		rtp, _, err := bindPair(addr, 0)
+		if err != nil {
+			return nil, fmt.Errorf("media: binding an RTP port on %v: %w", addr, err)
+		}
+		port := rtp.LocalAddr().(*net.UDPAddr).Port
+		_ = rtp.Close()
+		if port%2 != 0 || port >= 65535 {
+			continue
+		}
+		rtp, rtcp, err := bindPair(addr, port)
+		if err != nil {
+			continue // taken meanwhile, or its RTCP port is busy
+		}
+		return &Endpoint{rtp: rtp, rtcp: rtcp, local: netip.AddrPortFrom(addr, uint16(port)), idx: -1}, nil
+	}
+	return nil, fmt.Errorf("%w: no even port with a free RTCP port on %v after 100 tries", ErrNoFreePort, addr)
+}
+
+// Endpoint is one allocated RTP port with its RTCP port reserved. A Receiver
+// reads from it; a Sender may send from it (symmetric RTP, so the far end
+// sees packets come from the port the SDP advertised). Close returns both
+// ports to the pool.
+type Endpoint struct {
+	rtp, rtcp *net.UDPConn
+	local     netip.AddrPort
+	pool      *PortPool
+	idx       int
+	once      sync.Once
+	closeErr  error
+}
+
+// Port returns the RTP port, the one to write on the m= line.
+func (e *Endpoint) Port() int { return int(e.local.Port()) }
+
+// LocalAddr returns the bound RTP address.
+func (e *Endpoint) LocalAddr() netip.AddrPort { return e.local }
+
+// WriteToUDPAddrPort sends one datagram from the RTP port; it makes an
+// Endpoint a PacketWriter for a Sender.
+func (e *Endpoint) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return e.rtp.WriteToUDPAddrPort(b, addr)
+}
+
+// Close closes both sockets and returns the pair to its pool. It is safe to
+// call more than once.
+func (e *Endpoint) Close() error {
+	e.once.Do(func() {
+		err1 := e.rtp.Close()
+		err2 := e.rtcp.Close()
+		if e.pool != nil {
+			e.pool.release(e.idx)
+		}
+		if err1 != nil {
+			e.closeErr = err1
+		} else {
+			e.closeErr = err2
+		}
+	})
+	return e.closeErr
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}

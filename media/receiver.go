@@ -1,0 +1,295 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ReceiverConfig configures a Receiver. The zero value works: it accepts
+// PCMU/0, PCMA/8 and telephone-event/101, reorders up to 5 packets and
+// discards what it decodes (statistics only).
+type ReceiverConfig struct {
+	// Handler receives the decoded audio, the gaps and the DTMF events; nil
+	// discards them.
+	Handler Handler
+
+	// Codecs is the payload type table: packets of other payload types are
+	// counted in Stats.Ignored and never latch the source. Default
+	// DefaultCodecs(). Pass the Codecs of the negotiated m= line (the
+	// answer's). SetCodecs changes it on a running Receiver.
+	Codecs []Codec
+
+	// ReorderDepth is how many packets may wait for a missing one before it
+	// is declared lost; default 5. A negative value disables reordering:
+	// packets are delivered as they come and a late one is dropped.
+	ReorderDepth int
+
+	// ReorderWait is how long a packet may wait for a missing predecessor
+	// before it is declared lost, even when fewer than ReorderDepth packets
+	// wait; default ReorderDepth × 20 ms.
+	ReorderWait time.Duration
+
+	// MaxTimestampSkew bounds how far the RTP timestamp may disagree with
+	// the arrival time before the arrival time wins (see Gap and
+	// GapResync); default 1 s. A sender that resets its clock, or stops it
+	// during a pause, then gives a gap of the wall-clock time that passed,
+	// not of what its timestamps claim.
+	MaxTimestampSkew time.Duration
+
+	// Now returns the arrival time of a packet; default time.Now. Tests and
+	// simulations set it to make arrival-time rules deterministic.
+	Now func() time.Time
+
+	// Logger receives source latching and changes (Info) and the first
+	// dropped packet of each kind (Debug); nil discards.
+	Logger *slog.Logger
+}
+
+// Receiver receives one RTP stream (RFC 3550) on an Endpoint: it latches the
+// first valid source and drops packets from other addresses, follows SSRC
+// changes and sequence wrap-around, reorders and removes duplicates, decodes
+// G.711 to PCM, decodes RFC 4733 DTMF, and delivers audio, gaps and events
+// on a continuous per-stream sample timeline to its Handler.
+//
+// The per-packet path does not allocate once buffers have grown to the
+// stream's packet size.
+//
+// Typical use:
+//
+//	ep, err := pool.Allocate()            // port for the SDP answer
+//	rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h, Codecs: answer.Media[i].Codecs})
+//	go rx.Run(ctx)
+//	...
+//	rx.Close()                            // stops Run, flushes, frees the port
+type Receiver struct {
+	ep  *Endpoint
+	s   *stream // owned by the goroutine in Run
+	now func() time.Time
+	buf []byte
+
+	ctl      atomic.Bool // control changes are pending
+	stopping atomic.Bool
+
+	mu        sync.Mutex
+	snap      Stats
+	newCodecs []Codec
+	hasCodecs bool
+	relatch   bool
+	running   bool
+	gen       int // counts Runs, so a late cancellation stops only its own
+	closed    bool
+	done      chan struct{}
+}
+
+// NewReceiver returns a Receiver reading from ep, which it owns from now on:
+// Close closes it. Call Run to start receiving.
+func NewReceiver(ep *Endpoint, cfg ReceiverConfig) (*Receiver, error) {
+	if ep == nil {
+		return nil, fmt.Errorf("%w: nil Endpoint", ErrInvalidConfig)
+	}
+	sc, codecs, err := resolveConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Receiver{ep: ep, s: newStream(sc, codecs), now: now, buf: make([]byte, 2048)}, nil
+}
+
+func resolveConfig(cfg ReceiverConfig) (streamConfig, []Codec, error) {
+	sc := streamConfig{handler: cfg.Handler, log: logger(cfg.Logger)}
+	if sc.handler == nil {
+		sc.handler = HandlerFuncs{}
+	}
+	switch {
+	case cfg.ReorderDepth == 0:
+		sc.depth = 5
+	case cfg.ReorderDepth < 0:
+		sc.depth = 0
+	case cfg.ReorderDepth > 1024:
+		return sc, nil, fmt.Errorf("%w: ReorderDepth %d is over 1024", ErrInvalidConfig, cfg.ReorderDepth)
+	default:
+		sc.depth = cfg.ReorderDepth
+	}
+	sc.wait = cfg.ReorderWait
+	if sc.wait <= 0 {
+		sc.wait = time.Duration(max(sc.depth, 1)) * 20 * time.Millisecond
+	}
+	sc.skew = cfg.MaxTimestampSkew
+	if sc.skew <= 0 {
+		sc.skew = time.Second
+	}
+	codecs := cfg.Codecs
+	if len(codecs) == 0 {
+		codecs = DefaultCodecs()
+	}
+	return sc, codecs, nil
+}
+
+// LocalAddr returns the address the Receiver listens on.
+func (r *Receiver) LocalAddr() netip.AddrPort { return r.ep.LocalAddr() }
+
+// Stats returns the stream's statistics as of the last packet processed.
+// It is safe to call at any time, from any goroutine, including a Handler.
+func (r *Receiver) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snap
+}
+
+// SetCodecs replaces the payload type table, for instance after a
+// re-INVITE changed the codecs. It takes effect before the next packet.
+func (r *Receiver) SetCodecs(codecs []Codec) {
+	r.mu.Lock()
+	r.newCodecs = append([]Codec(nil), codecs...)
+	r.hasCodecs = true
+	r.mu.Unlock()
+	r.ctl.Store(true)
+}
+
+// Relatch forgets the latched source address: the next valid packet from
+// any address becomes the source. Call it when a re-INVITE changed the
+// remote address or port. A new address with the same SSRC continues the
+// stream seamlessly; a new SSRC is a source change.
+func (r *Receiver) Relatch() {
+	r.mu.Lock()
+	r.relatch = true
+	r.mu.Unlock()
+	r.ctl.Store(true)
+}
+
+// Run reads and processes packets until ctx is done or Close is called, then
+// delivers what is still pending (packets held for reordering, an unfinished
+// DTMF event) and returns nil. It returns another error only when reading
+// the socket fails. Handler methods are called from Run's goroutine. Run may
+// be called again after it returned; it returns ErrRunning while running and
+// ErrClosed after Close.
+func (r *Receiver) Run(ctx context.Context) error {
+	r.mu.Lock()
+	switch {
+	case r.closed:
+		r.mu.Unlock()
+		return ErrClosed
+	case r.running:
+		r.mu.Unlock()
+		return ErrRunning
+	}
+	r.running = true
+	r.gen++
+	gen := r.gen
+	r.done = make(chan struct{})
+	r.stopping.Store(false)
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.running = false
+		close(r.done)
+		r.mu.Unlock()
+	}()
+	stop := context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.running && r.gen == gen { // not a later Run
+			r.interrupt()
+		}
+	})
+	defer stop()
+
+	conn := r.ep.rtp
+	var armed time.Time // read deadline currently set
+	rearm := true
+	var err error
+	for {
+		var dl time.Time
+		if due := r.s.due(); !due.IsZero() {
+			dl = time.Now().Add(due.Sub(r.now()))
+		}
+		if rearm || !dl.Equal(armed) {
+			_ = conn.SetReadDeadline(dl)
+			armed, rearm = dl, false
+		}
+		if r.stopping.Load() {
+			break
+		}
+		n, from, rerr := conn.ReadFromUDPAddrPort(r.buf)
+		if rerr != nil {
+			if r.stopping.Load() {
+				break
+			}
+			var ne net.Error
+			if errors.As(rerr, &ne) && ne.Timeout() {
+				r.s.expire(r.now())
+				r.publish()
+				rearm = true
+				continue
+			}
+			if !errors.Is(rerr, net.ErrClosed) {
+				err = fmt.Errorf("media: reading RTP on %v: %w", r.ep.LocalAddr(), rerr)
+			}
+			break
+		}
+		if r.ctl.Load() {
+			r.applyControl()
+		}
+		r.s.process(r.buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), r.now())
+		r.publish()
+	}
+	r.s.flush()
+	r.publish()
+	return err
+}
+
+// interrupt makes a blocked read return.
+func (r *Receiver) interrupt() {
+	r.stopping.Store(true)
+	_ = r.ep.rtp.SetReadDeadline(time.Unix(1, 0))
+}
+
+func (r *Receiver) applyControl() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ctl.Store(false)
+	if r.hasCodecs {
+		r.s.setCodecs(r.newCodecs)
+		r.hasCodecs, r.newCodecs = false, nil
+	}
+	if r.relatch {
+		r.s.relatch()
+		r.relatch = false
+	}
+}
+
+func (r *Receiver) publish() {
+	st := r.s.stats()
+	r.mu.Lock()
+	r.snap = st
+	r.mu.Unlock()
+}
+
+// Close stops Run (waiting for it to deliver what is pending and return)
+// and closes the Endpoint, which returns its ports to the pool. It is safe
+// to call more than once, but not from a Handler.
+func (r *Receiver) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	running, done := r.running, r.done
+	r.mu.Unlock()
+	if running {
+		r.interrupt()
+		<-done
+	}
+	return r.ep.Close()
+}
