@@ -21,6 +21,7 @@
 package bucketconfig
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -931,6 +932,11 @@ func ParseConnectionString(s Secret) (ConnectionString, error) {
 		return cs, errors.New("the connection string has neither AccountKey nor SharedAccessSignature")
 	case hasKey && cs.Get("AccountName") == "":
 		return cs, errors.New("the connection string has an AccountKey but no AccountName")
+	}
+	if k := cs.Get("AccountKey"); k != "" {
+		if _, err := base64.StdEncoding.DecodeString(k); err != nil {
+			return cs, errors.New("the connection string's AccountKey is not base64 (copy it again from the portal)")
+		}
 	}
 	if ep := cs.Get("BlobEndpoint"); ep != "" {
 		if u, err := url.Parse(ep); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
