@@ -103,7 +103,18 @@ func (b *Bucket) Upload(ctx context.Context, key string, content io.ReaderAt, si
 		return &OpError{Op: "write", Bucket: b.String(), Key: key, Err: fmt.Errorf("negative size %d", size)}
 	}
 	u := upload{key: key, content: content, size: size, contentType: o.ContentType, tags: tags, uploadID: o.UploadID}
-	return b.retry(ctx, "write", key, func(ctx context.Context) error { return b.put(ctx, &u) })
+	tried := false
+	return b.retry(ctx, "write", key, func(ctx context.Context) error {
+		if tried && u.uploadID != "" {
+			// The last try may have landed with its answer lost: do not
+			// store the object twice.
+			if ok, _ := b.Landed(ctx, key, size, u.uploadID); ok {
+				return nil
+			}
+		}
+		tried = true
+		return b.put(ctx, &u)
+	})
 }
 
 // finalError marks a failure that was retried already at a finer grain.

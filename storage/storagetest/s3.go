@@ -2,10 +2,14 @@ package storagetest
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -54,6 +58,8 @@ type S3Server struct {
 	srv     *http.Server
 	writes  map[string]int // "bucket/key" -> completed object writes
 	failPut int            // answer the next failPut object writes with 503
+	drop    int            // store the next drop object writes, then cut the connection
+	discard bool
 }
 
 // NewS3Server starts an S3 server on 127.0.0.1 (a free port) and stops it
@@ -151,6 +157,25 @@ func (s *S3Server) FailNextWrites(n int) {
 	s.mu.Unlock()
 }
 
+// DropNextResponses makes the next n object writes (PutObject,
+// CompleteMultipartUpload) be stored, and then the connection closed before
+// the answer is sent: the client cannot know that the write landed.
+func (s *S3Server) DropNextResponses(n int) {
+	s.mu.Lock()
+	s.drop = n
+	s.mu.Unlock()
+}
+
+// DiscardBodies makes PutObject and UploadPart read the body (after the
+// signature check) and throw it away instead of storing it, answering 200
+// with the body's MD5 as ETag: a sink that measures a client without the
+// server's own copy of the object. Objects written so are not readable.
+func (s *S3Server) DiscardBodies(on bool) {
+	s.mu.Lock()
+	s.discard = on
+	s.mu.Unlock()
+}
+
 // Stop closes the listener and every connection: the endpoint refuses
 // connections until Start. Objects are kept.
 func (s *S3Server) Stop() {
@@ -210,12 +235,39 @@ func (s *S3Server) handler(next http.Handler) http.Handler {
 				return
 			}
 		}
+		s.mu.Lock()
+		discard := s.discard && isObjectWrite
+		drop := s.drop > 0 && (isObjectWrite && q.Get("uploadId") == "" || isComplete)
+		if drop {
+			s.drop--
+		}
+		s.mu.Unlock()
+		if discard {
+			h := md5.New()
+			if _, err := io.Copy(h, r.Body); err != nil {
+				writeS3Error(w, http.StatusBadRequest, "IncompleteBody", err.Error())
+				return
+			}
+			w.Header().Set("ETag", `"`+hex.EncodeToString(h.Sum(nil))+`"`)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		if drop {
+			rec.ResponseWriter = httptest.NewRecorder()
+		}
 		next.ServeHTTP(rec, r)
 		if (isObjectWrite && q.Get("uploadId") == "" || isComplete) && rec.code == http.StatusOK && !rec.errorBody {
 			s.mu.Lock()
 			s.writes[strings.TrimPrefix(r.URL.Path, "/")]++
 			s.mu.Unlock()
+		}
+		if drop {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+				}
+			}
 		}
 	})
 }
