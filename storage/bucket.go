@@ -360,9 +360,12 @@ func (b *Bucket) Close() error { return b.bkt.Close() }
 
 // Attributes is what a bucket reports about one object.
 type Attributes struct {
-	Size        int64
+	// Size is the object's size in bytes.
+	Size int64
+	// ContentType is the object's content type.
 	ContentType string
-	ModTime     time.Time
+	// ModTime is when the object was last written.
+	ModTime time.Time
 	// Metadata holds the object's metadata (for GCS, file and memory also
 	// the tags, which are stored as metadata). Keys are lowercase.
 	Metadata map[string]string

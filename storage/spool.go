@@ -69,15 +69,22 @@ type EnqueueOptions struct {
 type Item struct {
 	// ID names the item in the spool directory and is the upload's
 	// UploadID (object metadata voicegw-upload-id).
-	ID          string    `json:"id"`
-	Key         string    `json:"key"`
-	Target      string    `json:"target,omitempty"`
-	ContentType string    `json:"content_type"`
-	Tags        Tags      `json:"tags,omitempty"`
-	Size        int64     `json:"size"`
-	Enqueued    time.Time `json:"enqueued"`
+	ID string `json:"id"`
+	// Key is the object key the recording is uploaded to.
+	Key string `json:"key"`
+	// Target chooses the bucket through SpoolConfig.Resolve.
+	Target string `json:"target,omitempty"`
+	// ContentType of the object.
+	ContentType string `json:"content_type"`
+	// Tags added to the bucket's configured tags.
+	Tags Tags `json:"tags,omitempty"`
+	// Size of the recording in bytes.
+	Size int64 `json:"size"`
+	// Enqueued is when Enqueue accepted the recording.
+	Enqueued time.Time `json:"enqueued"`
 	// Attempts counts the tries so far (over restarts).
-	Attempts    int       `json:"attempts"`
+	Attempts int `json:"attempts"`
+	// LastAttempt is when the last try started.
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
 	// LastError says why the last try failed (no secrets).
 	LastError string `json:"last_error,omitempty"`

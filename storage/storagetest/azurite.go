@@ -31,6 +31,7 @@ const (
 // Blob Storage emulator, which checks Shared Key signatures and SAS tokens
 // like Azure does.
 type Azurite struct {
+	// Port is the blob service's loopback port.
 	Port int
 	cmd  *exec.Cmd
 	out  *lockedBuffer

@@ -46,13 +46,16 @@ import (
 // visible to the AWS SDK's HeadObject as the X-Amz-Tagging response header;
 // Tagging reads them that way.
 type S3Server struct {
-	t         testing.TB
-	backend   *s3mem.Backend
-	faker     *gofakes3.GoFakeS3
-	addr      string
-	KeyID     string
+	t       testing.TB
+	backend *s3mem.Backend
+	faker   *gofakes3.GoFakeS3
+	addr    string
+	// KeyID is the one access key ID the server accepts.
+	KeyID string
+	// SecretKey is its secret access key.
 	SecretKey storage.Secret
-	Region    string
+	// Region is the region signatures must name.
+	Region string
 
 	mu      sync.Mutex
 	srv     *http.Server
