@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -119,6 +120,8 @@ type Spool struct {
 	log  *slog.Logger
 	lock *os.File
 	wake chan struct{}
+
+	running atomic.Bool
 
 	mu     sync.Mutex
 	items  map[string]*Item
@@ -430,10 +433,17 @@ func (s *Spool) markNonEmpty() {
 	}
 }
 
+// ErrSpoolRunning is returned by Run when the spool already runs.
+var ErrSpoolRunning = errors.New("storage: spool is already running")
+
 // Run uploads waiting items until ctx ends; then it stops the uploads in
-// flight (their items stay in the spool) and returns nil. Run at most once
-// at a time.
+// flight (their items stay in the spool), waits for them, and returns nil.
+// A second Run while one runs returns ErrSpoolRunning.
 func (s *Spool) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrSpoolRunning
+	}
+	defer s.running.Store(false)
 	sem := make(chan struct{}, s.cfg.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()

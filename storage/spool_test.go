@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -500,3 +501,90 @@ func TestRecordingKey(t *testing.T) {
 		}
 	}
 }
+
+// Cancelling Run's context stops an upload in flight: Run returns, the item
+// stays (with its attempt counted) and lands on the next Run.
+func TestSpoolShutdownMidUpload(t *testing.T) {
+	// A server that accepts connections and never answers: the upload
+	// hangs until its context ends.
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	srv := storagetest.NewS3Server(t)
+	srv.CreateBucket("recordings")
+	hangCfg := srv.Config("recordings", nil)
+	hangCfg.S3Compatible.Endpoint = "http://" + hung.Addr().String()
+	hangBucket, err := storage.Open(context.Background(), hangCfg, fastOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hangBucket.Close()
+
+	dir, src := t.TempDir(), t.TempDir()
+	sp := openSpool(t, dir, storage.SpoolConfig{Bucket: hangBucket})
+	name, content := recording(t, src, "call.wav", 2*time.Second)
+	it, err := sp.Enqueue(context.Background(), name, "AC1/AP1/RE1.wav", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sp.Run(ctx) }()
+	waitFor(t, "the upload to start", func() bool { got, _ := sp.Inspect(it.ID); return got.Uploading })
+	if err := sp.Run(context.Background()); !errors.Is(err, storage.ErrSpoolRunning) {
+		t.Fatalf("second Run = %v, want ErrSpoolRunning", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	got, ok := sp.Inspect(it.ID)
+	if !ok || got.Uploading || got.Attempts != 1 {
+		t.Fatalf("after shutdown: %+v (present %v)", got, ok)
+	}
+	if len(spoolFiles(t, dir)) != 2 {
+		t.Fatalf("files after shutdown: %v", spoolFiles(t, dir))
+	}
+	_ = sp.Close()
+
+	good := openS3(t, srv, "recordings")
+	sp2 := openSpool(t, dir, storage.SpoolConfig{Bucket: good})
+	defer sp2.Close()
+	run(t, sp2)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := sp2.WaitEmpty(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(objectBytes(t, good, "AC1/AP1/RE1.wav"), content) || srv.Writes("recordings", "AC1/AP1/RE1.wav") != 1 {
+		t.Fatal("the recording did not land exactly once after the restart")
+	}
+}
+
+func openMemory(t *testing.T) *storage.Bucket {
+	t.Helper()
+	b, err := storage.Open(context.Background(), storage.Config{Vendor: storage.VendorMemory}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func storageSpoolConfig(b *storage.Bucket) storage.SpoolConfig { return storage.SpoolConfig{Bucket: b} }

@@ -131,6 +131,30 @@ func RunConformance(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("UploadIDFindsTheObject", func(t *testing.T) {
+		// What the Spool relies on to store a file once: the upload ID is
+		// kept with the object and found again.
+		b := open(t, h.Options)
+		key := "AC1/AP1/" + randomID() + ".wav"
+		body := WAV(8000, 1, time.Second)
+		id := "0000000000000001-" + randomID()
+		if ok, err := b.Landed(ctx, key, int64(len(body)), id); ok || err != nil {
+			t.Fatalf("Landed before the upload = %v, %v", ok, err)
+		}
+		if err := b.Upload(ctx, key, bytes.NewReader(body), int64(len(body)), &storage.UploadOptions{UploadID: id}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			size int64
+			id   string
+			want bool
+		}{{int64(len(body)), id, true}, {int64(len(body)), id + "x", false}, {int64(len(body)) - 1, id, false}, {int64(len(body)), "", false}} {
+			if ok, err := b.Landed(ctx, key, tc.size, tc.id); ok != tc.want || err != nil {
+				t.Errorf("Landed(size %d, id %q) = %v, %v; want %v", tc.size, tc.id, ok, err, tc.want)
+			}
+		}
+	})
+
 	t.Run("MP3ContentType", func(t *testing.T) {
 		b := open(t, h.Options)
 		key := "AC1/AP1/" + randomID() + ".mp3"
