@@ -17,8 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/voicegw/voicegw/storage/bucketconfig"
+	"unicode/utf8"
 )
 
 // ErrSpoolLocked is returned by OpenSpool when another Spool (in this or
@@ -254,7 +253,7 @@ func (s *Spool) Enqueue(ctx context.Context, name, key string, opts *EnqueueOpti
 	if err := ValidateKey(key); err != nil {
 		return Item{}, err
 	}
-	if err := bucketconfig.ValidateTags(VendorMemory, "tags", o.Tags); err != nil {
+	if err := checkTagShape(o.Tags); err != nil {
 		return Item{}, err
 	}
 	if o.ContentType == "" {
@@ -525,7 +524,15 @@ func (s *Spool) try(ctx context.Context, it *Item) {
 	snap := *it
 	s.mu.Unlock()
 	b, err := s.bucketFor(ctx, snap.Target)
-	if err == nil && snap.Attempts > 0 {
+	if err != nil {
+		if ctx.Err() != nil {
+			s.release(it)
+			return
+		}
+		s.fail(it, err, true)
+		return
+	}
+	if snap.Attempts > 0 {
 		// An earlier try may have landed with its answer lost (or the
 		// process stopped before removing the files): ask the bucket.
 		// An error here (a write-only policy) just means: upload again.
@@ -534,22 +541,20 @@ func (s *Spool) try(ctx context.Context, it *Item) {
 			return
 		}
 	}
-	if err == nil {
-		snap.Attempts++
-		snap.LastAttempt = time.Now().UTC()
-		// Persist the attempt before it starts, so a restart knows to
-		// check the bucket first.
-		if werr := s.writeManifest(&snap); werr != nil {
-			err = werr
-		} else {
-			s.mu.Lock()
-			it.Attempts, it.LastAttempt = snap.Attempts, snap.LastAttempt
-			s.mu.Unlock()
-			err = b.UploadFile(ctx, snap.Key, s.dataPath(snap.ID), &UploadOptions{
-				ContentType: snap.ContentType, Tags: snap.Tags, UploadID: snap.ID,
-			})
-		}
+	snap.Attempts++
+	snap.LastAttempt = time.Now().UTC()
+	// Persist the attempt before it starts, so a restart knows to check
+	// the bucket first.
+	if err := s.writeManifest(&snap); err != nil {
+		s.fail(it, err, true)
+		return
 	}
+	s.mu.Lock()
+	it.Attempts, it.LastAttempt = snap.Attempts, snap.LastAttempt
+	s.mu.Unlock()
+	err = b.UploadFile(ctx, snap.Key, s.dataPath(snap.ID), &UploadOptions{
+		ContentType: snap.ContentType, Tags: snap.Tags, UploadID: snap.ID,
+	})
 	if err == nil {
 		s.finish(it, b, false)
 		return
@@ -559,7 +564,7 @@ func (s *Spool) try(ctx context.Context, it *Item) {
 		s.release(it)
 		return
 	}
-	s.fail(it, err)
+	s.fail(it, err, false)
 }
 
 func (s *Spool) bucketFor(ctx context.Context, target string) (*Bucket, error) {
@@ -602,9 +607,15 @@ func (s *Spool) finish(it *Item, b *Bucket, byCheck bool) {
 	}
 }
 
-func (s *Spool) fail(it *Item, err error) {
+// fail records a failed try; uncounted is true when the try failed before
+// it was counted (no bucket), so that the backoff still grows.
+func (s *Spool) fail(it *Item, err error, uncounted bool) {
 	s.mu.Lock()
 	it.Uploading = false
+	if uncounted {
+		it.Attempts++
+		it.LastAttempt = time.Now().UTC()
+	}
 	it.LastError = scrub(err.Error())
 	it.Reason = ""
 	if kind, _ := classify(err); kind != nil && kind != errServer {
@@ -686,6 +697,25 @@ func newItemID() string {
 	var r [6]byte
 	_, _ = rand.Read(r[:])
 	return fmt.Sprintf("%016x-%s", time.Now().UnixNano(), hex.EncodeToString(r[:]))
+}
+
+// checkTagShape checks what holds for every vendor: named, unique, UTF-8.
+// The vendor's own limits are checked when the item is uploaded.
+func checkTagShape(tags Tags) error {
+	seen := map[string]bool{}
+	for i, t := range tags {
+		field := fmt.Sprintf("tags[%d].name", i)
+		switch {
+		case t.Name == "":
+			return &FieldError{Field: field, Reason: "a tag needs a name", Err: ErrMissingField}
+		case !utf8.ValidString(t.Name) || !utf8.ValidString(t.Value):
+			return &FieldError{Field: field, Value: t.Name, Reason: "tags are UTF-8 text", Err: ErrInvalidField}
+		case seen[t.Name]:
+			return &FieldError{Field: field, Value: t.Name, Reason: "same name as an earlier tag", Err: ErrInvalidField}
+		}
+		seen[t.Name] = true
+	}
+	return nil
 }
 
 // RecordingKey returns the object key of a recording,

@@ -105,6 +105,19 @@ func spoolFiles(t *testing.T, dir string) []string {
 	return out
 }
 
+// itemFiles lists the data and manifest files, leaving out a manifest
+// being rewritten right now (*.tmp) by a running spool.
+func itemFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, f := range spoolFiles(t, dir) {
+		if !strings.HasSuffix(f, ".tmp") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func objectBytes(t *testing.T, b *storage.Bucket, key string) []byte {
 	t.Helper()
 	r, err := b.NewReader(context.Background(), key)
@@ -157,7 +170,7 @@ func TestSpoolBucketDownThenBack(t *testing.T) {
 	if got.Reason != storage.ErrUnreachable.Error() || got.Key != key || got.Size != int64(len(content)) {
 		t.Fatalf("Inspect = %+v; want reason %q", got, storage.ErrUnreachable)
 	}
-	if files := spoolFiles(t, dir); len(files) != 2 {
+	if files := itemFiles(t, dir); len(files) != 2 {
 		t.Fatalf("spool directory holds %v; want the data and its manifest", files)
 	}
 	if list := sp.List(); len(list) != 1 || list[0].ID != it.ID {
@@ -561,6 +574,7 @@ func TestSpoolShutdownMidUpload(t *testing.T) {
 	if len(spoolFiles(t, dir)) != 2 {
 		t.Fatalf("files after shutdown: %v", spoolFiles(t, dir))
 	}
+
 	_ = sp.Close()
 
 	good := openS3(t, srv, "recordings")
@@ -588,3 +602,32 @@ func openMemory(t *testing.T) *storage.Bucket {
 }
 
 func storageSpoolConfig(b *storage.Bucket) storage.SpoolConfig { return storage.SpoolConfig{Bucket: b} }
+
+// A target whose bucket cannot be resolved (no configuration) keeps its
+// recording, and the retries slow down.
+func TestSpoolUnresolvableTargetBacksOff(t *testing.T) {
+	dir, src := t.TempDir(), t.TempDir()
+	errNoConfig := errors.New("account AC9 has no recording configuration")
+	sp := openSpool(t, dir, storage.SpoolConfig{
+		Resolve:    func(context.Context, string) (*storage.Bucket, error) { return nil, errNoConfig },
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Hour,
+	})
+	defer sp.Close()
+	name, _ := recording(t, src, "call.wav", time.Second)
+	it, err := sp.Enqueue(context.Background(), name, "AC9/AP1/RE1.wav", &storage.EnqueueOptions{Target: "AC9", Tags: storage.Tags{{Name: "cost center", Value: "a b"}}})
+	if err != nil {
+		t.Fatalf("Enqueue with an S3-style tag: %v", err)
+	}
+	run(t, sp)
+	waitFor(t, "three tries", func() bool { got, _ := sp.Inspect(it.ID); return got.Attempts >= 3 })
+	got, _ := sp.Inspect(it.ID)
+	if !strings.Contains(got.LastError, "no recording configuration") {
+		t.Fatalf("LastError = %q", got.LastError)
+	}
+	if wait := time.Until(got.NextAttempt); wait < 30*time.Millisecond {
+		t.Fatalf("next try in %v after %d failures; the backoff does not grow", wait, got.Attempts)
+	}
+	if _, err := os.Stat(filepath.Join(dir, it.ID+".data")); err != nil {
+		t.Fatalf("the recording left the spool: %v", err)
+	}
+}
