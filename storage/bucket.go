@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/azureblob"
 	"gocloud.dev/blob/fileblob"
@@ -161,7 +162,7 @@ func Open(ctx context.Context, cfg Config, opts *Options) (*Bucket, error) {
 	switch cfg.Vendor {
 	case VendorS3:
 		c := cfg.S3
-		b.s3 = newS3Client(c.Region, c.AccessKeyID, c.SecretAccessKey, "", false, true, o.HTTPClient)
+		b.s3 = newS3Client(c.Region, c.AccessKeyID, c.SecretAccessKey, "", false, true, o.HTTPClient, o.Logger)
 		b.s3Bucket, b.s3Amazon = c.Bucket, true
 		b.bkt, err = s3blob.OpenBucket(ctx, b.s3, c.Bucket, &s3blob.Options{RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported})
 	case VendorS3Compatible:
@@ -170,7 +171,7 @@ func Open(ctx context.Context, cfg Config, opts *Options) (*Bucket, error) {
 		if region == "" {
 			region = bucketconfig.DefaultS3CompatibleRegion
 		}
-		b.s3 = newS3Client(region, c.AccessKeyID, c.SecretAccessKey, c.Endpoint, c.PathStyle, false, o.HTTPClient)
+		b.s3 = newS3Client(region, c.AccessKeyID, c.SecretAccessKey, c.Endpoint, c.PathStyle, false, o.HTTPClient, o.Logger)
 		b.s3Bucket = c.Bucket
 		b.bkt, err = s3blob.OpenBucket(ctx, b.s3, c.Bucket, &s3blob.Options{RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired})
 	case VendorGCS:
@@ -202,12 +203,14 @@ func Open(ctx context.Context, cfg Config, opts *Options) (*Bucket, error) {
 // newS3Client builds an S3 client with static credentials. The SDK's own
 // retries are off: Upload and the Spool retry with their own policy, so a
 // failure is not retried twice over.
-func newS3Client(region, keyID string, secretKey Secret, endpoint string, pathStyle, amazon bool, hc *http.Client) *s3.Client {
+func newS3Client(region, keyID string, secretKey Secret, endpoint string, pathStyle, amazon bool, hc *http.Client, log *slog.Logger) *s3.Client {
 	cfg := aws.Config{
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider(keyID, secretKey.Reveal(), ""),
 		HTTPClient:  hc,
 		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+		// The SDK's warnings go to our logger, not to stderr.
+		Logger: sdkLogger{log},
 	}
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if endpoint != "" {
@@ -222,6 +225,17 @@ func newS3Client(region, keyID string, secretKey Secret, endpoint string, pathSt
 			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		}
 	})
+}
+
+// sdkLogger passes the AWS SDK's log lines to slog.
+type sdkLogger struct{ l *slog.Logger }
+
+func (s sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	s.l.Log(context.Background(), level, "storage: aws sdk: "+scrub(fmt.Sprintf(format, v...)))
 }
 
 const gcsScope = "https://www.googleapis.com/auth/devstorage.read_write"

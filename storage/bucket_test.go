@@ -279,7 +279,7 @@ func TestOpenURL(t *testing.T) {
 		t.Setenv("AWS_ACCESS_KEY_ID", srv.KeyID)
 		t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey.Reveal())
 		t.Setenv("AWS_SESSION_TOKEN", "")
-		u := "s3://recordings?region=us-east-1&use_path_style=true&request_checksum_calculation=when_required&endpoint=" + url.QueryEscape(srv.Endpoint())
+		u := "s3://recordings?region=us-east-1&use_path_style=true&request_checksum_calculation=when_required&response_checksum_validation=when_required&endpoint=" + url.QueryEscape(srv.Endpoint())
 		b, err := storage.OpenURL(ctx, u, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -184,7 +184,7 @@ func TestAmazonChecksumModeUploads(t *testing.T) {
 	srv := newTestS3(t)
 	b := &Bucket{vendor: VendorS3, name: "recordings", s3Bucket: "recordings", s3Amazon: true,
 		opts: (&Options{S3PartSize: 5 << 20}).resolved()}
-	b.s3 = newS3Client("us-east-1", srv.keyID, srv.secret, srv.endpoint, true, true, b.opts.HTTPClient)
+	b.s3 = newS3Client("us-east-1", srv.keyID, srv.secret, srv.endpoint, true, true, b.opts.HTTPClient, b.opts.Logger)
 	for _, size := range []int{1000, 11 << 20} {
 		body := bytes.Repeat([]byte("voicegw!"), size/8)
 		u := &upload{key: fmt.Sprintf("AC1/AP1/%d.wav", size), content: bytes.NewReader(body), size: int64(len(body)), contentType: ContentTypeWAV,

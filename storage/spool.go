@@ -285,8 +285,9 @@ func (s *Spool) Enqueue(ctx context.Context, name, key string, opts *EnqueueOpti
 		return Item{}, err
 	}
 	_ = syncDir(s.cfg.Dir)
+	held := it // the spool's own copy; workers change it
 	s.mu.Lock()
-	s.items[it.ID] = &it
+	s.items[it.ID] = &held
 	s.markNonEmpty()
 	s.mu.Unlock()
 	s.log.Info("storage: recording spooled", slog.String("id", it.ID), slog.String("key", key), slog.Int64("size", it.Size))
@@ -611,7 +612,6 @@ func (s *Spool) finish(it *Item, b *Bucket, byCheck bool) {
 // it was counted (no bucket), so that the backoff still grows.
 func (s *Spool) fail(it *Item, err error, uncounted bool) {
 	s.mu.Lock()
-	it.Uploading = false
 	if uncounted {
 		it.Attempts++
 		it.LastAttempt = time.Now().UTC()
@@ -625,9 +625,12 @@ func (s *Spool) fail(it *Item, err error, uncounted bool) {
 	it.NextAttempt = time.Now().Add(wait).UTC()
 	snap := *it
 	s.mu.Unlock()
+	// Still marked uploading while the manifest is written, so no other
+	// worker takes the item (and writes its manifest) meanwhile.
 	if werr := s.writeManifest(&snap); werr != nil {
 		s.log.Error("storage: spool manifest not updated", slog.String("id", snap.ID), slog.Any("error", werr))
 	}
+	s.release(it)
 	s.log.Warn("storage: recording upload failed; will retry", slog.String("id", snap.ID), slog.String("key", snap.Key),
 		slog.Int("attempts", snap.Attempts), slog.Duration("retry_in", wait), slog.String("error", snap.LastError))
 }
@@ -653,11 +656,11 @@ func (s *Spool) writeManifest(it *Item) error {
 	if err != nil {
 		return err
 	}
-	tmp := s.manifestPath(it.ID) + tmpExt
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := os.CreateTemp(s.cfg.Dir, it.ID+manifestExt+".*"+tmpExt)
 	if err != nil {
 		return fmt.Errorf("storage: spool manifest: %w", err)
 	}
+	tmp := f.Name()
 	if _, err := f.Write(b); err != nil {
 		_ = f.Close()
 		_ = os.Remove(tmp)
