@@ -256,6 +256,7 @@ func openGCS(ctx context.Context, c *GCSConfig, hc *http.Client) (*blob.Bucket, 
 	if err != nil {
 		return nil, err
 	}
+	client.Timeout = hc.Timeout
 	gopts := &gcsblob.Options{GoogleAccessID: sk.ClientEmail, PrivateKey: []byte(sk.PrivateKey.Reveal())}
 	if c.Endpoint != "" {
 		gopts.ClientOptions = append(gopts.ClientOptions, option.WithEndpoint(c.Endpoint))

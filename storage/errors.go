@@ -37,6 +37,9 @@ var (
 	// ErrUnreachable: the vendor's endpoint could not be reached (DNS,
 	// refused or reset connection, timeout, TLS failure).
 	ErrUnreachable = errors.New("endpoint unreachable")
+	// ErrWrongRegion: the bucket exists in another region than configured
+	// (S3 PermanentRedirect, or a signature scoped to the wrong region).
+	ErrWrongRegion = errors.New("bucket is in another region")
 	// ErrNotFound: the object does not exist.
 	ErrNotFound = errors.New("object not found")
 	// ErrNotSupported: the vendor does not offer what was asked (signed
@@ -62,7 +65,7 @@ func classify(err error) (kind error, transient bool) {
 	if err == nil {
 		return nil, false
 	}
-	for _, k := range []error{ErrBadCredentials, ErrPermissionDenied, ErrNoSuchBucket, ErrUnreachable, ErrNotFound, ErrNotSupported, ErrInvalidKey, ErrInvalidConfig, ErrClosed} {
+	for _, k := range []error{ErrBadCredentials, ErrPermissionDenied, ErrNoSuchBucket, ErrWrongRegion, ErrUnreachable, ErrNotFound, ErrNotSupported, ErrInvalidKey, ErrInvalidConfig, ErrClosed} {
 		if errors.Is(err, k) {
 			return k, k == ErrUnreachable
 		}
@@ -74,7 +77,15 @@ func classify(err error) (kind error, transient bool) {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
-		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "TokenRefreshRequired", "InvalidSecurity", "AuthorizationHeaderMalformed":
+		case "PermanentRedirect", "IllegalLocationConstraintException":
+			return ErrWrongRegion, false
+		case "AuthorizationHeaderMalformed":
+			// "the region 'us-east-1' is wrong; expecting 'eu-west-1'"
+			if strings.Contains(ae.ErrorMessage(), "region") {
+				return ErrWrongRegion, false
+			}
+			return ErrBadCredentials, false
+		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "TokenRefreshRequired", "InvalidSecurity":
 			return ErrBadCredentials, false
 		case "AccessDenied", "AllAccessDisabled", "AccountProblem":
 			return ErrPermissionDenied, false
@@ -242,6 +253,8 @@ func hintFor(kind error) string {
 		return "the credentials are valid; grant them put, get, tag and delete on the bucket"
 	case ErrNoSuchBucket:
 		return "check the bucket name and region, or create the bucket"
+	case ErrWrongRegion:
+		return "set the region the bucket was created in"
 	case ErrUnreachable:
 		return "check the endpoint, the network and the firewall"
 	}

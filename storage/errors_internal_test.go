@@ -32,6 +32,13 @@ func s3err(status int, code string) error {
 	}}
 }
 
+func s3errMsg(status int, code, msg string) error {
+	return &smithy.OperationError{ServiceID: "S3", OperationName: "PutObject", Err: &awshttp.ResponseError{
+		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
+			Err: &smithy.GenericAPIError{Code: code, Message: msg}},
+	}}
+}
+
 func azerr(status int, code, statusLine string) error {
 	return &azcore.ResponseError{ErrorCode: code, StatusCode: status, RawResponse: &http.Response{StatusCode: status, Status: statusLine}}
 }
@@ -49,6 +56,9 @@ func TestClassify(t *testing.T) {
 		{"s3 no bucket", s3err(404, "NoSuchBucket"), ErrNoSuchBucket, false},
 		{"s3 no key", s3err(404, "NoSuchKey"), ErrNotFound, false},
 		{"s3 slow down", s3err(503, "SlowDown"), errServer, true},
+		{"s3 other region", s3err(301, "PermanentRedirect"), ErrWrongRegion, false},
+		{"s3 region in signature", s3errMsg(400, "AuthorizationHeaderMalformed", "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'"), ErrWrongRegion, false},
+		{"s3 malformed header", s3errMsg(400, "AuthorizationHeaderMalformed", "The authorization header is malformed"), ErrBadCredentials, false},
 		{"s3 500 without code", s3err(500, ""), errServer, true},
 		{"azure wrong key", azerr(403, "AuthenticationFailed", "403 Server failed to authenticate the request."), ErrBadCredentials, false},
 		{"azurite wrong key", azerr(403, "AuthorizationFailure", "403 Server failed to authenticate the request. Make sure ..."), ErrBadCredentials, false},

@@ -30,8 +30,8 @@ const (
 //
 // The error is an *OpError whose Op names the step that failed (StepWrite,
 // StepRead, StepDelete) and which matches the cause with errors.Is:
-// ErrBadCredentials, ErrPermissionDenied, ErrNoSuchBucket, ErrUnreachable,
-// ErrVerifyFailed. Its message says what to check and holds no secret.
+// ErrBadCredentials, ErrPermissionDenied, ErrNoSuchBucket, ErrWrongRegion,
+// ErrUnreachable, ErrVerifyFailed. Its message says what to check and holds no secret.
 func (b *Bucket) Test(ctx context.Context) error {
 	var rnd [12]byte
 	_, _ = rand.Read(rnd[:])
