@@ -72,11 +72,20 @@ func project(v any, paths [][]string) (any, bool) {
 // Evaluate runs q over sessions by a full scan, without an index: the
 // reference semantics every index driver must agree with (the conformance
 // suite compares drivers with it), and a simple way to query a few sessions
-// held in memory. accountID restricts to one account when not empty.
+// held in memory. accountID restricts to one account when not empty. As
+// with Index.Put, a later session with the same account ID and ID replaces an
+// earlier one.
 func Evaluate(sessions []*Session, accountID string, q *Query) (*Result, error) {
 	cq, err := Compile(accountID, q)
 	if err != nil {
 		return nil, err
+	}
+	type docKey struct{ account, id string }
+	last := map[docKey]int{}
+	for i, s := range sessions {
+		if s != nil {
+			last[docKey{s.AccountID, s.ID}] = i
+		}
 	}
 	type cand struct {
 		doc   driver.Document
@@ -84,10 +93,13 @@ func Evaluate(sessions []*Session, accountID string, q *Query) (*Result, error) 
 		score int
 	}
 	var cands []cand
-	for _, s := range sessions {
+	for i, s := range sessions {
 		doc, err := Document(s)
 		if err != nil {
 			return nil, err
+		}
+		if last[docKey{s.AccountID, s.ID}] != i {
+			continue
 		}
 		if cq.AccountID != "" && doc.AccountID != cq.AccountID {
 			continue
