@@ -510,13 +510,13 @@ func testClose(t *testing.T, open Opener) {
 // and random queries.
 func testRandom(t *testing.T, open Opener) {
 	rng := rand.New(rand.NewPCG(7, 11))
-	sessions := RandomSessions(rng, 300)
+	sessions := RandomSessions(rng, 250)
 	idx := insights.NewIndex(open(t))
 	t.Cleanup(func() { _ = idx.Close() })
 	if err := idx.Put(context.Background(), sessions...); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 400 {
+	for i := range 250 {
 		q := RandomQuery(rng)
 		account := []string{"", "acct-r0", "acct-r1", "acct-r2"}[rng.IntN(4)]
 		got, err := idx.Search(context.Background(), account, q)
