@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/voicegw/voicegw/insights/driver"
 )
@@ -363,6 +364,9 @@ func (f Filter) Validate() error {
 			if c.Value.Kind < driver.Number || c.Value.Kind > driver.Bool {
 				return invalid(ErrInvalidFilter, fmt.Sprintf("insights: filter_by %s[%d]: %s on %q has no string, number or boolean value", l.key, i, c.Kind, c.Field))
 			}
+			if c.Value.Kind == driver.String && !utf8.ValidString(c.Value.Text) {
+				return invalid(ErrInvalidFilter, fmt.Sprintf("insights: filter_by %s[%d]: value %q is not valid UTF-8", l.key, i, c.Value.Text))
+			}
 			if c.Kind == KindMatch && IsIDField(c.Field) {
 				return invalid(ErrMatchOnIDField, fmt.Sprintf("insights: filter_by %s[%d]: %s is an ID field and accepts only term, not match", l.key, i, c.Field))
 			}
@@ -380,7 +384,9 @@ func jsonError(param string, b []byte, err error) error {
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		off := int(se.Offset)
+		// Offset counts the bytes read, the bad one included: report the
+		// bad byte's own 0-based offset.
+		off := max(0, int(se.Offset)-1)
 		lo := max(0, off-12)
 		hi := min(len(b), off+8)
 		return invalid(kind, fmt.Sprintf("insights: %s is not valid JSON at offset %d (near %q): %v", param, off, string(b[lo:hi]), err))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits of a query.
@@ -195,6 +196,9 @@ func fmtSpan(d time.Duration) string {
 func checkPath(p string) error {
 	if p == "" {
 		return fmt.Errorf("empty field path")
+	}
+	if !utf8.ValidString(p) {
+		return fmt.Errorf("field path %q is not valid UTF-8", p)
 	}
 	for seg := range strings.SplitSeq(p, ".") {
 		if seg == "" {
