@@ -6,8 +6,9 @@
 // time in microseconds, the JSON document); insights_terms is an inverted
 // index (path, typed value, session) of every leaf value, insights_tokens
 // one of the analyzed tokens, both WITHOUT ROWID tables whose primary keys
-// are the postings, with a second index by session for sorting on any field
-// and for deletes. A query is one SELECT over these tables: the date range
+// are the postings. insights_terms has a second index by session, for
+// sorting on any field and for deletes; a session's tokens are deleted by
+// their keys, which its row keeps (one index less to write at ingest). A query is one SELECT over these tables: the date range
 // and account on insights_sessions, each term and match clause an
 // IN-subquery, the sort on columns or on the smallest/largest value of a
 // path.
@@ -18,11 +19,15 @@
 package sqliteindex
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +45,7 @@ CREATE TABLE insights_sessions (
 	id      TEXT NOT NULL,
 	start   INTEGER NOT NULL,
 	doc     BLOB NOT NULL,
+	tokens  BLOB NOT NULL,
 	UNIQUE (account, id)
 );
 CREATE INDEX insights_sessions_start ON insights_sessions (start);
@@ -62,7 +68,6 @@ CREATE TABLE insights_tokens (
 	sid INTEGER NOT NULL,
 	PRIMARY KEY (pid, tok, sid)
 ) WITHOUT ROWID;
-CREATE INDEX insights_tokens_sid ON insights_tokens (sid);
 `}
 
 // Open opens (creating if needed) the SQLite database at path (":memory:"
@@ -227,17 +232,22 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 	if err := d.pathIDs(ctx, docs); err != nil {
 		return fmt.Errorf("sqliteindex: %w", err)
 	}
-	tx, err := d.db.BeginTx(ctx, nil)
+	conn, err := d.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqliteindex: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	del, err := tx.PrepareContext(ctx, `DELETE FROM insights_sessions WHERE account = ? AND id = ? RETURNING sid`)
+	del, err := tx.PrepareContext(ctx, `DELETE FROM insights_sessions WHERE account = ? AND id = ? RETURNING sid, tokens`)
 	if err != nil {
 		return fmt.Errorf("sqliteindex: %w", err)
 	}
 	defer del.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO insights_sessions(account, id, start, doc) VALUES (?, ?, ?, ?)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO insights_sessions(account, id, start, doc, tokens) VALUES (?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("sqliteindex: %w", err)
 	}
@@ -246,19 +256,23 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 	for i := range docs {
 		doc := &docs[i]
 		var old int64
-		switch err := del.QueryRowContext(ctx, doc.AccountID, doc.ID).Scan(&old); {
+		var oldTokens []byte
+		switch err := del.QueryRowContext(ctx, doc.AccountID, doc.ID).Scan(&old, &oldTokens); {
 		case err == nil:
 			// The replaced session's postings may still be buffered.
 			if err := w.flush(ctx); err != nil {
 				return err
 			}
-			if err := deletePostings(ctx, tx, old); err != nil {
+			if err := deletePostings(ctx, tx, old, oldTokens); err != nil {
 				return err
 			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("sqliteindex: replace %q: %w", doc.ID, err)
 		}
-		r, err := ins.ExecContext(ctx, doc.AccountID, doc.ID, doc.Start, doc.JSON)
+		d.mu.RLock()
+		keys := tokenKeys(d.paths, doc.Tokens)
+		d.mu.RUnlock()
+		r, err := ins.ExecContext(ctx, doc.AccountID, doc.ID, doc.Start, doc.JSON, keys)
 		if err != nil {
 			return fmt.Errorf("sqliteindex: insert %q: %w", doc.ID, err)
 		}
@@ -287,48 +301,151 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 	return nil
 }
 
-// batchWriter inserts postings with multi-row INSERTs.
+// batchWriter buffers postings and inserts them in key order (B-tree
+// pages are then written in sequence, not at random), without duplicates,
+// with multi-row INSERTs.
 type batchWriter struct {
-	tx          *sql.Tx
-	terms, toks []any
+	tx    *sql.Tx
+	terms []termRow
+	toks  []tokenRow
 }
 
-const batchRows = 300 // 900 parameters per statement
+type termRow struct {
+	pid int64
+	v   any
+	sid int64
+}
 
-func (w *batchWriter) term(pid int64, v any, sid int64) { w.terms = append(w.terms, pid, v, sid) }
+type tokenRow struct {
+	pid int64
+	tok string
+	sid int64
+}
+
+const (
+	batchRows = 300     // rows per INSERT (900 parameters)
+	flushRows = 200_000 // rows buffered before a flush
+)
+
+func (w *batchWriter) term(pid int64, v any, sid int64) {
+	w.terms = append(w.terms, termRow{pid, v, sid})
+}
+
 func (w *batchWriter) token(pid int64, t string, sid int64) {
-	w.toks = append(w.toks, pid, t, sid)
+	w.toks = append(w.toks, tokenRow{pid, t, sid})
 }
 
 func (w *batchWriter) flushIfFull(ctx context.Context) error {
-	if len(w.terms) >= 3*batchRows || len(w.toks) >= 3*batchRows {
+	if len(w.terms)+len(w.toks) >= flushRows {
 		return w.flush(ctx)
 	}
 	return nil
 }
 
-func (w *batchWriter) flush(ctx context.Context) error {
-	for _, b := range []struct {
-		table string
-		args  *[]any
-	}{{"insights_terms(pid, v, sid)", &w.terms}, {"insights_tokens(pid, tok, sid)", &w.toks}} {
-		args := *b.args
-		for len(args) > 0 {
-			n := min(len(args)/3, batchRows)
-			q := "INSERT OR IGNORE INTO " + b.table + " VALUES " + strings.TrimSuffix(strings.Repeat("(?,?,?),", n), ",")
-			if _, err := w.tx.ExecContext(ctx, q, args[:3*n]...); err != nil {
-				return fmt.Errorf("sqliteindex: insert postings: %w", err)
-			}
-			args = args[3*n:]
-		}
-		*b.args = (*b.args)[:0]
+// class orders SQLite storage classes: numbers, text, blobs.
+func class(v any) int {
+	switch v.(type) {
+	case int64, float64:
+		return 0
+	case string:
+		return 1
 	}
+	return 2
+}
+
+// compareSQL orders two values as SQLite does (BINARY collation).
+func compareSQL(a, b any) int {
+	if ca, cb := class(a), class(b); ca != cb {
+		return cmp.Compare(ca, cb)
+	}
+	switch x := a.(type) {
+	case int64:
+		if y, ok := b.(int64); ok {
+			return cmp.Compare(x, y)
+		}
+		return cmp.Compare(float64(x), b.(float64))
+	case float64:
+		if y, ok := b.(int64); ok {
+			return cmp.Compare(x, float64(y))
+		}
+		return cmp.Compare(x, b.(float64))
+	case string:
+		return strings.Compare(x, b.(string))
+	}
+	return bytes.Compare(a.([]byte), b.([]byte))
+}
+
+func (w *batchWriter) flush(ctx context.Context) error {
+	slices.SortFunc(w.terms, func(a, b termRow) int {
+		return cmp.Or(cmp.Compare(a.pid, b.pid), compareSQL(a.v, b.v), cmp.Compare(a.sid, b.sid))
+	})
+	w.terms = slices.CompactFunc(w.terms, func(a, b termRow) bool {
+		return a.pid == b.pid && a.sid == b.sid && compareSQL(a.v, b.v) == 0
+	})
+	slices.SortFunc(w.toks, func(a, b tokenRow) int {
+		return cmp.Or(cmp.Compare(a.pid, b.pid), strings.Compare(a.tok, b.tok), cmp.Compare(a.sid, b.sid))
+	})
+	w.toks = slices.Compact(w.toks)
+	args := make([]any, 0, 3*batchRows)
+	insert := func(table string, n int) error {
+		q := "INSERT OR IGNORE INTO " + table + " VALUES " + strings.TrimSuffix(strings.Repeat("(?,?,?),", n), ",")
+		if _, err := w.tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("sqliteindex: insert postings: %w", err)
+		}
+		args = args[:0]
+		return nil
+	}
+	for i, r := range w.terms {
+		args = append(args, r.pid, r.v, r.sid)
+		if len(args) == 3*batchRows || i == len(w.terms)-1 {
+			if err := insert("insights_terms(pid, v, sid)", len(args)/3); err != nil {
+				return err
+			}
+		}
+	}
+	for i, r := range w.toks {
+		args = append(args, r.pid, r.tok, r.sid)
+		if len(args) == 3*batchRows || i == len(w.toks)-1 {
+			if err := insert("insights_tokens(pid, tok, sid)", len(args)/3); err != nil {
+				return err
+			}
+		}
+	}
+	w.terms, w.toks = w.terms[:0], w.toks[:0]
 	return nil
 }
 
-func deletePostings(ctx context.Context, tx *sql.Tx, sid int64) error {
-	for _, q := range []string{`DELETE FROM insights_terms WHERE sid = ?`, `DELETE FROM insights_tokens WHERE sid = ?`} {
-		if _, err := tx.ExecContext(ctx, q, sid); err != nil {
+// tokenKeys encodes the (path ID, token) keys of a session's tokens:
+// uvarint path ID, uvarint length, token bytes, repeated.
+func tokenKeys(paths map[string]int64, tokens []driver.Field) []byte {
+	b := make([]byte, 0, 16*len(tokens))
+	for _, f := range tokens {
+		b = binary.AppendUvarint(b, uint64(paths[f.Path]))
+		b = binary.AppendUvarint(b, uint64(len(f.Value.Text)))
+		b = append(b, f.Value.Text...)
+	}
+	return b
+}
+
+// deletePostings removes a session's terms (by the session index) and
+// tokens (by their keys).
+func deletePostings(ctx context.Context, tx *sql.Tx, sid int64, keys []byte) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM insights_terms WHERE sid = ?`, sid); err != nil {
+		return fmt.Errorf("sqliteindex: delete postings: %w", err)
+	}
+	for len(keys) > 0 {
+		pid, n := binary.Uvarint(keys)
+		if n <= 0 {
+			return errors.New("sqliteindex: corrupt token keys")
+		}
+		keys = keys[n:]
+		l, n := binary.Uvarint(keys)
+		if n <= 0 || uint64(len(keys)-n) < l {
+			return errors.New("sqliteindex: corrupt token keys")
+		}
+		tok := string(keys[n : n+int(l)])
+		keys = keys[n+int(l):]
+		if _, err := tx.ExecContext(ctx, `DELETE FROM insights_tokens WHERE pid = ? AND tok = ? AND sid = ?`, int64(pid), tok, sid); err != nil {
 			return fmt.Errorf("sqliteindex: delete postings: %w", err)
 		}
 	}
@@ -382,18 +499,20 @@ func (d *Driver) Delete(ctx context.Context, account, id string, from, to int64)
 		q += ` AND account = ?`
 		args = append(args, account)
 	}
-	rows, err := tx.QueryContext(ctx, q+` RETURNING sid`, args...)
+	rows, err := tx.QueryContext(ctx, q+` RETURNING sid, tokens`, args...)
 	if err != nil {
 		return fmt.Errorf("sqliteindex: delete: %w", err)
 	}
 	var sids []int64
+	var keys [][]byte
 	for rows.Next() {
 		var sid int64
-		if err := rows.Scan(&sid); err != nil {
+		var k []byte
+		if err := rows.Scan(&sid, &k); err != nil {
 			rows.Close()
 			return fmt.Errorf("sqliteindex: delete: %w", err)
 		}
-		sids = append(sids, sid)
+		sids, keys = append(sids, sid), append(keys, k)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -402,20 +521,38 @@ func (d *Driver) Delete(ctx context.Context, account, id string, from, to int64)
 	if len(sids) == 0 {
 		return driver.ErrNotFound
 	}
-	for _, sid := range sids {
-		if err := deletePostings(ctx, tx, sid); err != nil {
+	for i, sid := range sids {
+		if err := deletePostings(ctx, tx, sid, keys[i]); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
 }
 
-// Search implements driver.Driver with one count and one page query.
+// rangeCap bounds the counting of the date range when choosing where a
+// query starts.
+const rangeCap = 50000
+
+// Search implements driver.Driver. Like the in-memory driver it starts from
+// the smallest source of candidates: the date range (index on account and
+// start), the posting list of the most selective must clause, or the union
+// of the should clauses when one is required; sizes are counted with a cap
+// first. Every other clause is an EXISTS probe of a posting's primary key.
 func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, error) {
+	conn, err := d.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	src, err := d.source(ctx, conn, q)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
 	var b sqlBuilder
-	where := b.where(d, q)
+	from := b.from(d, q, src)
+	where := b.where(d, q, src)
 	var total int
-	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM insights_sessions s WHERE `+where, b.args...).Scan(&total); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+where, b.args...).Scan(&total); err != nil {
 		return nil, fmt.Errorf("sqliteindex: count: %w", err)
 	}
 	res := &driver.Result{Total: total}
@@ -424,7 +561,7 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	}
 	order := b.order(d, q)
 	b.args = append(b.args, q.Limit, q.Offset)
-	rows, err := d.db.QueryContext(ctx, `SELECT s.doc FROM insights_sessions s WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, b.args...)
+	rows, err := conn.QueryContext(ctx, `SELECT s.doc FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqliteindex: search: %w", err)
 	}
@@ -442,53 +579,189 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	return res, nil
 }
 
+// Where a query starts: the date range, a must clause, or the should union.
+const (
+	fromRange  = -1
+	fromShould = -2
+)
+
+// source picks the smallest source of candidates.
+func (d *Driver) source(ctx context.Context, conn *sql.Conn, q *driver.Query) (int, error) {
+	if len(q.Must) == 0 && (q.MinimumShouldMatch == 0 || len(q.Should) == 0) {
+		return fromRange, nil
+	}
+	var b sqlBuilder
+	rq := `SELECT count(*) FROM (SELECT 1 FROM insights_sessions s WHERE ` + b.rangeCond(q) + ` LIMIT ?)`
+	var best int
+	if err := conn.QueryRowContext(ctx, rq, append(b.args, rangeCap)...).Scan(&best); err != nil {
+		return 0, err
+	}
+	src := fromRange
+	count := func(sub string, args []any) (int, error) {
+		var n int
+		err := conn.QueryRowContext(ctx, `SELECT count(*) FROM (`+sub+` LIMIT ?)`, append(args, best)...).Scan(&n)
+		return n, err
+	}
+	for i := range q.Must {
+		var cb sqlBuilder
+		sub, ok := cb.posting(d, &q.Must[i])
+		if !ok {
+			return i, nil // nothing can match: start from the empty clause
+		}
+		n, err := count(sub, cb.args)
+		if err != nil {
+			return 0, err
+		}
+		if n < best {
+			best, src = n, i
+		}
+	}
+	if len(q.Must) == 0 {
+		var cb sqlBuilder
+		var subs []string
+		for i := range q.Should {
+			if sub, ok := cb.posting(d, &q.Should[i]); ok {
+				subs = append(subs, sub)
+			}
+		}
+		if len(subs) == 0 {
+			return fromShould, nil
+		}
+		n, err := count(strings.Join(subs, " UNION "), cb.args)
+		if err != nil {
+			return 0, err
+		}
+		if n < best {
+			src = fromShould
+		}
+	}
+	return src, nil
+}
+
+// conn returns a connection with a page cache fit for large indexes.
+func (d *Driver) conn(ctx context.Context) (*sql.Conn, error) {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA cache_size = -65536`); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("sqliteindex: %w", err)
+	}
+	return conn, nil
+}
+
 // sqlBuilder collects SQL text and its arguments.
 type sqlBuilder struct {
 	args []any
 }
 
-// clause returns a boolean SQL expression for one clause.
-func (b *sqlBuilder) clause(d *Driver, c *driver.Clause) string {
+// posting returns a SELECT of the session IDs a clause names; ok is false
+// when no session can match (an unknown path, a match without tokens).
+func (b *sqlBuilder) posting(d *Driver, c *driver.Clause) (string, bool) {
+	pid, ok := d.pid(c.Path)
+	if !ok || len(c.Values) == 0 {
+		return "", false
+	}
+	table, col, vals := clauseValues(c)
+	b.args = append(b.args, pid)
+	b.args = append(b.args, vals...)
+	return "SELECT sid FROM " + table + " WHERE pid = ? AND " + col + " IN (" + placeholders(len(vals)) + ")", true
+}
+
+// exists returns a boolean SQL expression: does session s match c.
+func (b *sqlBuilder) exists(d *Driver, c *driver.Clause) string {
 	pid, ok := d.pid(c.Path)
 	if !ok || len(c.Values) == 0 {
 		return "0"
 	}
-	var vals []any
-	table, col := "insights_terms", "v"
+	table, col, vals := clauseValues(c)
+	b.args = append(b.args, pid)
+	b.args = append(b.args, vals...)
+	return "EXISTS (SELECT 1 FROM " + table + " p WHERE p.pid = ? AND p." + col + " IN (" + placeholders(len(vals)) + ") AND p.sid = s.sid)"
+}
+
+func clauseValues(c *driver.Clause) (table, col string, vals []any) {
 	if c.Kind == driver.Match {
-		table, col = "insights_tokens", "tok"
 		for _, v := range c.Values {
 			vals = append(vals, v.Text)
 		}
-	} else {
-		for _, v := range c.Values {
-			vals = append(vals, probes(v)...)
-		}
+		return "insights_tokens", "tok", vals
 	}
-	b.args = append(b.args, pid)
-	b.args = append(b.args, vals...)
-	return "s.sid IN (SELECT sid FROM " + table + " WHERE pid = ? AND " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",") + "))"
+	for _, v := range c.Values {
+		vals = append(vals, probes(v)...)
+	}
+	return "insights_terms", "v", vals
 }
 
-func (b *sqlBuilder) where(d *Driver, q *driver.Query) string {
-	parts := []string{"s.start BETWEEN ? AND ?"}
-	b.args = append(b.args, q.From, q.To)
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+func (b *sqlBuilder) rangeCond(q *driver.Query) string {
 	if q.AccountID != "" {
-		parts = append(parts, "s.account = ?")
-		b.args = append(b.args, q.AccountID)
+		b.args = append(b.args, q.AccountID, q.From, q.To)
+		return "s.account = ? AND s.start BETWEEN ? AND ?"
 	}
+	b.args = append(b.args, q.From, q.To)
+	return "s.start BETWEEN ? AND ?"
+}
+
+// from returns the FROM clause: the sessions, or a posting joined to them.
+func (b *sqlBuilder) from(d *Driver, q *driver.Query, src int) string {
+	var sub string
+	switch src {
+	case fromRange:
+		return "insights_sessions s"
+	case fromShould:
+		var subs []string
+		for i := range q.Should {
+			if p, ok := b.posting(d, &q.Should[i]); ok {
+				subs = append(subs, p)
+			}
+		}
+		if len(subs) == 0 {
+			return "insights_sessions s"
+		}
+		sub = strings.Join(subs, " UNION ")
+	default:
+		p, ok := b.posting(d, &q.Must[src])
+		if !ok {
+			return "insights_sessions s"
+		}
+		sub = "SELECT DISTINCT sid FROM (" + p + ")"
+	}
+	return "(" + sub + ") c CROSS JOIN insights_sessions s ON s.sid = c.sid"
+}
+
+func (b *sqlBuilder) where(d *Driver, q *driver.Query, src int) string {
+	parts := []string{b.rangeCond(q)}
 	for i := range q.Must {
-		parts = append(parts, b.clause(d, &q.Must[i]))
+		if i == src {
+			if _, ok := d.pid(q.Must[i].Path); ok && len(q.Must[i].Values) > 0 {
+				continue // the source itself
+			}
+		}
+		parts = append(parts, b.exists(d, &q.Must[i]))
 	}
 	for i := range q.MustNot {
-		parts = append(parts, "NOT "+b.clause(d, &q.MustNot[i]))
+		parts = append(parts, "NOT "+b.exists(d, &q.MustNot[i]))
 	}
-	if q.MinimumShouldMatch > 0 && len(q.Should) > 0 {
+	if q.MinimumShouldMatch > 0 && len(q.Should) > 0 && src != fromShould {
 		var or []string
 		for i := range q.Should {
-			or = append(or, b.clause(d, &q.Should[i]))
+			or = append(or, b.exists(d, &q.Should[i]))
 		}
 		parts = append(parts, "("+strings.Join(or, " OR ")+")")
+	}
+	if src == fromShould {
+		any := false
+		for i := range q.Should {
+			if _, ok := d.pid(q.Should[i].Path); ok && len(q.Should[i].Values) > 0 {
+				any = true
+			}
+		}
+		if !any {
+			parts = append(parts, "0")
+		}
 	}
 	return strings.Join(parts, " AND ")
 }
@@ -508,9 +781,9 @@ func (b *sqlBuilder) order(d *Driver, q *driver.Query) string {
 			}
 			var sum []string
 			for i := range q.Should {
-				sum = append(sum, "("+b.clause(d, &q.Should[i])+")")
+				sum = append(sum, b.exists(d, &q.Should[i]))
 			}
-			keys = append(keys, "("+strings.Join(sum, "+")+")"+dir)
+			keys = append(keys, "("+strings.Join(sum, " + ")+")"+dir)
 		case "session_start_time":
 			keys = append(keys, "s.start"+dir)
 		case "id":
