@@ -208,36 +208,13 @@ func checkPath(p string) error {
 	return nil
 }
 
-// IDFields are the ID fields of seed 004, which accept only term clauses,
-// plus the ID fields voicegw adds (agent_id, channel_data.recording_id,
-// channel_data.sip_call_id). Paths under tags. and parameters. are ID
-// fields too (seed 004's tags.<tag_name> and parameters.<parameter_name>).
-var IDFields = []string{
-	"api_key", "id", "source", "destination", "account_id", "channel",
-	"agent_information.id", "agent_information.version_id", "agent_information.name",
-	"agent_information.voice", "agent_information.language",
-	"flow_data.collected_tags.tag", "flow_data.collected_tags.category",
-	"flow_data.collected_parameters.name", "flow_data.collected_parameters.type",
-	"flow_data.collected_parameters.audio_url",
-	"flow_path.node_id", "flow_path.request_id", "flow_path.type",
-	"flow_path.tags.tag", "flow_path.tags.category",
-	"flow_path.context.execution_parameters.name", "flow_path.context.execution_parameters.type",
-	"flow_path.context.execution_parameters.audio_url",
-	"flow_path.context.url", "flow_path.request.payload", "flow_path.request.url",
-	"flow_path.request.headers", "flow_path.request.verb", "flow_path.response.payload",
-	"tags_list.tag", "tags_list.category", "tags_list.count",
-	"params_list.name", "params_list.type", "params_list.value", "params_list.audio_url",
-	"flow_path.context.altered_parameters.alteration_source",
-	"flow_path.context.altered_parameters.audio_duration",
-	"flow_path.context.altered_parameters.audio_url",
-	"flow_path.context.altered_parameters.entity",
-	"flow_path.context.altered_parameters.name",
-	"flow_path.context.altered_parameters.value",
-	"flow_path.context.altered_parameters.value_text",
-	"channel_data.audio_url", "channel_data.call_status", "channel_data.duration",
-	"channel_data.status_code", "status", "session_end_time",
-	// voicegw's additions.
-	"agent_id", "channel_data.recording_id", "channel_data.sip_call_id",
+// IDFields returns the ID fields of seed 004, which accept only term
+// clauses, plus the ID fields voicegw adds (agent_id,
+// channel_data.recording_id, channel_data.sip_call_id). Paths under tags.
+// and parameters. are ID fields too (seed 004's tags.<tag_name> and
+// parameters.<parameter_name>).
+func IDFields() []string {
+	return []string{"api_key", "id", "source", "destination", "account_id", "channel", "agent_information.id", "agent_information.version_id", "agent_information.name", "agent_information.voice", "agent_information.language", "flow_data.collected_tags.tag", "flow_data.collected_tags.category", "flow_data.collected_parameters.name", "flow_data.collected_parameters.type", "flow_data.collected_parameters.audio_url", "flow_path.node_id", "flow_path.request_id", "flow_path.type", "flow_path.tags.tag", "flow_path.tags.category", "flow_path.context.execution_parameters.name", "flow_path.context.execution_parameters.type", "flow_path.context.execution_parameters.audio_url", "flow_path.context.url", "flow_path.request.payload", "flow_path.request.url", "flow_path.request.headers", "flow_path.request.verb", "flow_path.response.payload", "tags_list.tag", "tags_list.category", "tags_list.count", "params_list.name", "params_list.type", "params_list.value", "params_list.audio_url", "flow_path.context.altered_parameters.alteration_source", "flow_path.context.altered_parameters.audio_duration", "flow_path.context.altered_parameters.audio_url", "flow_path.context.altered_parameters.entity", "flow_path.context.altered_parameters.name", "flow_path.context.altered_parameters.value", "flow_path.context.altered_parameters.value_text", "channel_data.audio_url", "channel_data.call_status", "channel_data.duration", "channel_data.status_code", "status", "session_end_time", "agent_id", "channel_data.recording_id", "channel_data.sip_call_id"}
 }
 
 // IsIDField reports whether path is an ID field: match clauses on it are
@@ -246,36 +223,113 @@ func IsIDField(path string) bool {
 	if strings.HasPrefix(path, "tags.") || strings.HasPrefix(path, "parameters.") {
 		return true
 	}
-	return idFieldSet[path]
+	switch path {
+	case "api_key",
+		"id",
+		"source",
+		"destination",
+		"account_id",
+		"channel",
+		"agent_information.id",
+		"agent_information.version_id",
+		"agent_information.name",
+		"agent_information.voice",
+		"agent_information.language",
+		"flow_data.collected_tags.tag",
+		"flow_data.collected_tags.category",
+		"flow_data.collected_parameters.name",
+		"flow_data.collected_parameters.type",
+		"flow_data.collected_parameters.audio_url",
+		"flow_path.node_id",
+		"flow_path.request_id",
+		"flow_path.type",
+		"flow_path.tags.tag",
+		"flow_path.tags.category",
+		"flow_path.context.execution_parameters.name",
+		"flow_path.context.execution_parameters.type",
+		"flow_path.context.execution_parameters.audio_url",
+		"flow_path.context.url",
+		"flow_path.request.payload",
+		"flow_path.request.url",
+		"flow_path.request.headers",
+		"flow_path.request.verb",
+		"flow_path.response.payload",
+		"tags_list.tag",
+		"tags_list.category",
+		"tags_list.count",
+		"params_list.name",
+		"params_list.type",
+		"params_list.value",
+		"params_list.audio_url",
+		"flow_path.context.altered_parameters.alteration_source",
+		"flow_path.context.altered_parameters.audio_duration",
+		"flow_path.context.altered_parameters.audio_url",
+		"flow_path.context.altered_parameters.entity",
+		"flow_path.context.altered_parameters.name",
+		"flow_path.context.altered_parameters.value",
+		"flow_path.context.altered_parameters.value_text",
+		"channel_data.audio_url",
+		"channel_data.call_status",
+		"channel_data.duration",
+		"channel_data.status_code",
+		"status",
+		"session_end_time",
+		"agent_id",
+		"channel_data.recording_id",
+		"channel_data.sip_call_id":
+		return true
+	}
+	return false
 }
 
-var idFieldSet = func() map[string]bool {
-	m := make(map[string]bool, len(IDFields))
-	for _, f := range IDFields {
-		m[f] = true
+// objectLeaf reports whether p is a path of Session that holds objects (or
+// arrays of objects), which cannot be sorted on, and names a leaf under it.
+func objectLeaf(p string) (string, bool) {
+	switch p {
+	case "agent_information":
+		return "agent_information.name", true
+	case "channel_data":
+		return "channel_data.duration", true
+	case "flow_data":
+		return "flow_data.collected_tags.tag", true
+	case "flow_data.collected_tags":
+		return "flow_data.collected_tags.tag", true
+	case "flow_data.collected_parameters":
+		return "flow_data.collected_parameters.name", true
+	case "flow_data.injected_parameters":
+		return "flow_data.injected_parameters.name", true
+	case "flow_path":
+		return "flow_path.type", true
+	case "flow_path.request":
+		return "flow_path.request.url", true
+	case "flow_path.response":
+		return "flow_path.response.code", true
+	case "flow_path.context":
+		return "flow_path.context.url", true
+	case "flow_path.context.status":
+		return "flow_path.context.status.code", true
+	case "flow_path.context.execution_parameters":
+		return "flow_path.context.execution_parameters.name", true
+	case "flow_path.context.altered_parameters":
+		return "flow_path.context.altered_parameters.name", true
+	case "flow_path.tags":
+		return "flow_path.tags.tag", true
+	case "transcription":
+		return "transcription.user", true
+	case "tags":
+		return "tags.<category>.<tag>", true
+	case "tags_list":
+		return "tags_list.tag", true
+	case "params":
+		return "params.<name>.value", true
+	case "params_list":
+		return "params_list.name", true
 	}
-	return m
-}()
-
-// objectPaths are the paths of Session that hold objects or arrays of
-// objects, which cannot be sorted on.
-var objectPaths = map[string]string{
-	"agent_information": "agent_information.name", "channel_data": "channel_data.duration",
-	"flow_data": "flow_data.collected_tags.tag", "flow_data.collected_tags": "flow_data.collected_tags.tag",
-	"flow_data.collected_parameters": "flow_data.collected_parameters.name",
-	"flow_data.injected_parameters":  "flow_data.injected_parameters.name",
-	"flow_path":                      "flow_path.type", "flow_path.request": "flow_path.request.url",
-	"flow_path.response": "flow_path.response.code", "flow_path.context": "flow_path.context.url",
-	"flow_path.context.status":               "flow_path.context.status.code",
-	"flow_path.context.execution_parameters": "flow_path.context.execution_parameters.name",
-	"flow_path.context.altered_parameters":   "flow_path.context.altered_parameters.name",
-	"flow_path.tags":                         "flow_path.tags.tag", "transcription": "transcription.user",
-	"tags": "tags.<category>.<tag>", "tags_list": "tags_list.tag", "params": "params.<name>.value",
-	"params_list": "params_list.name",
+	return "", false
 }
 
 func isObjectPath(p string) bool {
-	if _, ok := objectPaths[p]; ok {
+	if _, ok := objectLeaf(p); ok {
 		return true
 	}
 	for _, prefix := range []string{"tags.", "params."} {
@@ -287,7 +341,7 @@ func isObjectPath(p string) bool {
 }
 
 func exampleLeaf(p string) string {
-	if l, ok := objectPaths[p]; ok {
+	if l, ok := objectLeaf(p); ok {
 		return l
 	}
 	if strings.HasPrefix(p, "params.") {

@@ -238,14 +238,13 @@ type StepStatus struct {
 	Message string `json:"message"`
 }
 
-// sessionFields is the set of top-level JSON names of Session.
-var sessionFields = map[string]bool{
-	"id": true, "account_id": true, "api_key": true, "status": true, "language": true,
-	"channel": true, "source": true, "destination": true, "session_start_time": true,
-	"session_end_time": true, "agent_id": true, "agent_information": true,
-	"channel_data": true, "transcription": true, "tags": true, "tags_list": true,
-	"params": true, "params_list": true, "request_ids": true, "flow_data": true,
-	"flow_path": true,
+// isSessionField reports whether k is a top-level JSON name of Session.
+func isSessionField(k string) bool {
+	switch k {
+	case "id", "account_id", "api_key", "status", "language", "channel", "source", "destination", "session_start_time", "session_end_time", "agent_id", "agent_information", "channel_data", "transcription", "tags", "tags_list", "params", "params_list", "request_ids", "flow_data", "flow_path":
+		return true
+	}
+	return false
 }
 
 // sessionJSON has Session's fields without its methods.
@@ -260,7 +259,7 @@ func (s Session) MarshalJSON() ([]byte, error) {
 	}
 	keys := make([]string, 0, len(s.Extra))
 	for k := range s.Extra {
-		if !sessionFields[k] {
+		if !isSessionField(k) {
 			keys = append(keys, k)
 		}
 	}
@@ -298,7 +297,7 @@ func (s *Session) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("insights: session document: %w", err)
 	}
 	for k, raw := range all {
-		if sessionFields[k] {
+		if isSessionField(k) {
 			continue
 		}
 		if v.Extra == nil {

@@ -13,7 +13,6 @@ package memindex
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"sort"
 	"strconv"
@@ -36,9 +35,6 @@ func NewDriver() *Driver {
 		cols:     map[uint32]*column{},
 	}
 }
-
-// errClosed is returned after Close.
-var errClosed = errors.New("memindex: closed")
 
 type docKey struct{ account, id string }
 
@@ -111,7 +107,7 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return errClosed
+		return insights.ErrClosed
 	}
 	for i := range docs {
 		d.put(&docs[i])
@@ -348,7 +344,7 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed {
-		return nil, errClosed
+		return nil, insights.ErrClosed
 	}
 	acc, accOK := uint32(0), true
 	if q.AccountID != "" {
@@ -541,7 +537,7 @@ func (d *Driver) Get(ctx context.Context, account, id string, from, to int64) ([
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed {
-		return nil, errClosed
+		return nil, insights.ErrClosed
 	}
 	for _, ord := range d.lookup(account, id) {
 		if d.start[ord] >= from && d.start[ord] <= to {
@@ -556,7 +552,7 @@ func (d *Driver) Find(ctx context.Context, account, id string) ([]byte, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed {
-		return nil, errClosed
+		return nil, insights.ErrClosed
 	}
 	for _, ord := range d.lookup(account, id) {
 		return d.docs[ord], nil
@@ -569,7 +565,7 @@ func (d *Driver) Delete(ctx context.Context, account, id string, from, to int64)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return errClosed
+		return insights.ErrClosed
 	}
 	n := 0
 	for _, ord := range d.lookup(account, id) {

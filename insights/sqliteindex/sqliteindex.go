@@ -37,8 +37,9 @@ import (
 	"github.com/voicegw/voicegw/internal/sqlitedb"
 )
 
-// schema is applied by sqlitedb.Migrate under the name "insights".
-var schema = []string{`
+// schemaV1 is version 1 of the schema, applied by sqlitedb.Migrate under
+// the name "insights".
+const schemaV1 = `
 CREATE TABLE insights_sessions (
 	sid     INTEGER PRIMARY KEY,
 	account TEXT NOT NULL,
@@ -68,7 +69,7 @@ CREATE TABLE insights_tokens (
 	sid INTEGER NOT NULL,
 	PRIMARY KEY (pid, tok, sid)
 ) WITHOUT ROWID;
-`}
+`
 
 // Open opens (creating if needed) the SQLite database at path (":memory:"
 // for a private in-memory one) and returns an index over it.
@@ -110,7 +111,7 @@ func NewDriver(ctx context.Context, path string) (*Driver, error) {
 }
 
 func newDriver(ctx context.Context, db *sql.DB, own bool) (*Driver, error) {
-	if err := sqlitedb.Migrate(ctx, db, "insights", schema); err != nil {
+	if err := sqlitedb.Migrate(ctx, db, "insights", []string{schemaV1}); err != nil {
 		return nil, fmt.Errorf("sqliteindex: %w", err)
 	}
 	d := &Driver{db: db, own: own, paths: map[string]int64{}}
