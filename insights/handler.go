@@ -147,8 +147,12 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 		h.fail(w, r, http.StatusUnauthorized, "missing "+KeyHeader+" header", ErrUnauthorized)
 		return "", false
 	}
-	if h.keys == nil || h.idx == nil {
-		h.fail(w, r, http.StatusUnauthorized, "invalid API key", errors.New("insights: handler has no KeyVerifier or Index"))
+	if h.keys == nil {
+		h.fail(w, r, http.StatusUnauthorized, "invalid API key", errors.New("insights: handler has no KeyVerifier"))
+		return "", false
+	}
+	if h.idx == nil {
+		h.fail(w, r, http.StatusInternalServerError, "internal error", errors.New("insights: handler has no Index"))
 		return "", false
 	}
 	account, err := h.keys.VerifyKey(r.Context(), key)

@@ -258,3 +258,22 @@ func TestHTTPDeleteAndGet(t *testing.T) {
 		t.Fatalf("find after delete: %d", status)
 	}
 }
+
+func TestHandlerMisconfigured(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    insights.HandlerConfig
+		status int
+	}{
+		{"no KeyVerifier", insights.HandlerConfig{Index: memindex.New()}, 401},
+		{"no Index", insights.HandlerConfig{Keys: insights.StaticKeys{"k": "a"}}, 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(insights.NewHandler(tc.cfg))
+			defer srv.Close()
+			if status, body := do(t, "GET", srv.URL+"/insights/sessions/search/x", "k"); status != tc.status {
+				t.Fatalf("status %d %s, want %d", status, body, tc.status)
+			}
+		})
+	}
+}

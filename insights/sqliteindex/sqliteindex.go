@@ -138,6 +138,12 @@ type Driver struct {
 
 	mu    sync.RWMutex // guards paths
 	paths map[string]int64
+
+	// wmu serializes this process's writes: SQLite has one writer, and a
+	// connection waiting for the write lock holds a read snapshot that
+	// keeps the WAL from being checkpointed, so it would grow without
+	// bound under concurrent Puts.
+	wmu sync.Mutex
 }
 
 // pathIDs makes sure every path of docs has an ID, committing new ones in
@@ -230,6 +236,8 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 	if len(docs) == 0 {
 		return nil
 	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
 	if err := d.pathIDs(ctx, docs); err != nil {
 		return fmt.Errorf("sqliteindex: %w", err)
 	}
@@ -489,6 +497,8 @@ func (d *Driver) one(ctx context.Context, q string, args ...any) ([]byte, error)
 
 // Delete implements driver.Driver.
 func (d *Driver) Delete(ctx context.Context, account, id string, from, to int64) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqliteindex: %w", err)
