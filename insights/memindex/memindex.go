@@ -389,6 +389,10 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	switch src {
 	case -1:
 		cands = d.byTime[lo:hi]
+		if len(d.pending) > 0 {
+			// Put after prepare: not merged yet, filtered by time below.
+			cands = append(slices.Clip(cands), d.pending...)
+		}
 	case -2:
 		cands = union(should...)
 	default:
@@ -440,8 +444,7 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	return res, nil
 }
 
-// sort orders hits by q.Sort; only the first Offset+Limit need be in
-// order, so large hit lists are cut down by a partial selection first.
+// sort orders hits by q.Sort (which ends with a unique tiebreak).
 func (d *Driver) sort(hits []hit, q *driver.Query) {
 	cmp := func(a, b hit) int {
 		for _, k := range q.Sort {
@@ -480,6 +483,9 @@ func (d *Driver) compare(a, b hit, k driver.SortKey) int {
 			return 0
 		}
 		col := d.cols[pid]
+		if col == nil {
+			return 0 // the path appeared after prepare (a concurrent Put): ties
+		}
 		av, bv := col.lo, col.lo
 		if k.Desc {
 			av, bv = col.hi, col.hi
