@@ -100,7 +100,7 @@ type flattened struct {
 func flatten(doc []byte) (flattened, error) {
 	w := walker{doc: doc, paths: make(map[string]string, 48)}
 	w.skipSpace()
-	if err := w.value(nil); err != nil {
+	if err := w.value(nil, true); err != nil {
 		return flattened{}, err
 	}
 	slices.SortFunc(w.out.tokens, func(a, b driver.Field) int {
@@ -149,7 +149,9 @@ func (w *walker) path(p []byte) string {
 	return s
 }
 
-func (w *walker) value(path []byte) error {
+// value reads one value at path; root is true for the document itself
+// (its members' paths are their bare keys, and a scalar there has no path).
+func (w *walker) value(path []byte, root bool) error {
 	if w.pos >= len(w.doc) {
 		return w.errorf("unexpected end")
 	}
@@ -174,11 +176,11 @@ func (w *walker) value(path []byte) error {
 			w.pos++
 			w.skipSpace()
 			sub := path
-			if len(sub) > 0 {
+			if !root {
 				sub = append(sub, '.')
 			}
 			sub = append(sub, key...)
-			if err := w.value(sub[:len(sub):len(sub)]); err != nil {
+			if err := w.value(sub[:len(sub):len(sub)], false); err != nil {
 				return err
 			}
 			w.skipSpace()
@@ -203,7 +205,7 @@ func (w *walker) value(path []byte) error {
 		}
 		for {
 			w.skipSpace()
-			if err := w.value(path); err != nil {
+			if err := w.value(path, root); err != nil {
 				return err
 			}
 			w.skipSpace()
@@ -224,7 +226,9 @@ func (w *walker) value(path []byte) error {
 		if err != nil {
 			return err
 		}
-		w.leaf(path, StringValue(s))
+		if !root {
+			w.leaf(path, StringValue(s))
+		}
 		return nil
 	case c == 'n':
 		return w.literal("null")
@@ -232,13 +236,17 @@ func (w *walker) value(path []byte) error {
 		if err := w.literal("true"); err != nil {
 			return err
 		}
-		w.leaf(path, BoolValue(true))
+		if !root {
+			w.leaf(path, BoolValue(true))
+		}
 		return nil
 	case c == 'f':
 		if err := w.literal("false"); err != nil {
 			return err
 		}
-		w.leaf(path, BoolValue(false))
+		if !root {
+			w.leaf(path, BoolValue(false))
+		}
 		return nil
 	default:
 		start := w.pos
@@ -249,7 +257,9 @@ func (w *walker) value(path []byte) error {
 		if err != nil || start == w.pos {
 			return w.errorf("bad number %q", w.doc[start:w.pos])
 		}
-		w.leaf(path, v)
+		if !root {
+			w.leaf(path, v)
+		}
 		return nil
 	}
 }
@@ -290,9 +300,6 @@ func (w *walker) str() (string, error) {
 }
 
 func (w *walker) leaf(pathb []byte, v Value) {
-	if len(pathb) == 0 {
-		return // a scalar document has no field
-	}
 	path := w.path(pathb)
 	w.out.terms = append(w.out.terms, driver.Field{Path: path, Value: v})
 	if IsIDField(path) {

@@ -160,20 +160,20 @@ func referenceTerms(t *testing.T, doc []byte) []driver.Field {
 		t.Fatal(err)
 	}
 	var out []driver.Field
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
+	var walk func(path string, root bool, v any)
+	walk = func(path string, root bool, v any) {
 		switch x := v.(type) {
 		case map[string]any:
 			for k, e := range x {
 				p := k
-				if path != "" {
+				if !root {
 					p = path + "." + k
 				}
-				walk(p, e)
+				walk(p, false, e)
 			}
 		case []any:
 			for _, e := range x {
-				walk(path, e)
+				walk(path, root, e)
 			}
 		case string:
 			out = append(out, driver.Field{Path: path, Value: StringValue(x)})
@@ -183,7 +183,7 @@ func referenceTerms(t *testing.T, doc []byte) []driver.Field {
 			out = append(out, driver.Field{Path: path, Value: ValueOf(x)})
 		}
 	}
-	walk("", v)
+	walk("", true, v)
 	return sortedFields(out)
 }
 
