@@ -562,30 +562,59 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	var b sqlBuilder
 	from := b.from(d, q, src)
 	where := b.where(d, q, src)
-	var total int
-	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+where, b.args...).Scan(&total); err != nil {
-		return nil, fmt.Errorf("sqliteindex: count: %w", err)
-	}
-	res := &driver.Result{Total: total}
-	if q.Offset >= total {
-		return res, nil
-	}
+	nWhere := len(b.args)
 	order := b.order(d, q)
 	b.args = append(b.args, q.Limit, q.Offset)
-	rows, err := conn.QueryContext(ctx, `SELECT s.doc FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, b.args...)
+	// One pass gives the page's sessions and the total (a window over every
+	// match); the documents are read for the page only.
+	rows, err := conn.QueryContext(ctx, `SELECT s.sid, count(*) OVER () FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	var sids []any
+	total := -1
+	for rows.Next() {
+		var sid int64
+		if err := rows.Scan(&sid, &total); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqliteindex: search: %w", err)
+		}
+		sids = append(sids, sid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	if total < 0 { // an empty page: count on its own
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+where, b.args[:nWhere]...).Scan(&total); err != nil {
+			return nil, fmt.Errorf("sqliteindex: count: %w", err)
+		}
+	}
+	res := &driver.Result{Total: total}
+	if len(sids) == 0 {
+		return res, nil
+	}
+	docs := make(map[int64][]byte, len(sids))
+	rows, err = conn.QueryContext(ctx, `SELECT sid, doc FROM insights_sessions WHERE sid IN (`+placeholders(len(sids))+`)`, sids...)
 	if err != nil {
 		return nil, fmt.Errorf("sqliteindex: search: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var sid int64
 		var doc []byte
-		if err := rows.Scan(&doc); err != nil {
+		if err := rows.Scan(&sid, &doc); err != nil {
 			return nil, fmt.Errorf("sqliteindex: search: %w", err)
 		}
-		res.Docs = append(res.Docs, doc)
+		docs[sid] = doc
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	for _, sid := range sids {
+		if doc, ok := docs[sid.(int64)]; ok { // else deleted meanwhile
+			res.Docs = append(res.Docs, doc)
+		}
 	}
 	return res, nil
 }
