@@ -3,6 +3,7 @@ package memindex_test
 import (
 	"context"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -39,6 +40,10 @@ func BenchmarkQuery1M(b *testing.B) {
 	}
 	b.Logf("loaded %d sessions in %s (%.0f sessions/s), %.0f CPU-µs/session", n, time.Since(t0).Round(time.Millisecond),
 		float64(n)/time.Since(t0).Seconds(), float64(insightstest.CPUTime()-c0)/float64(n)/1e3)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.Logf("live heap after load: %.2f GiB (%.0f bytes/session)", float64(ms.HeapAlloc)/(1<<30), float64(ms.HeapAlloc)/float64(n))
 	for _, nq := range insightstest.BenchmarkQueries() {
 		b.Run(nq.Name, func(b *testing.B) {
 			res, err := idx.Search(ctx, nq.Account, nq.Query)

@@ -562,17 +562,29 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	var b sqlBuilder
 	from := b.from(d, q, src)
 	where := b.where(d, q, src)
-	nWhere := len(b.args)
+	total := 0
+	if q.Offset > 0 {
+		// A later page: count first, since the page may be past the end.
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+where, b.args...).Scan(&total); err != nil {
+			return nil, fmt.Errorf("sqliteindex: count: %w", err)
+		}
+		if q.Offset >= total {
+			return &driver.Result{Total: total}, nil
+		}
+	}
 	order := b.order(d, q)
 	b.args = append(b.args, q.Limit, q.Offset)
-	// One pass gives the page's sessions and the total (a window over every
-	// match); the documents are read for the page only.
-	rows, err := conn.QueryContext(ctx, `SELECT s.sid, count(*) OVER () FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, b.args...)
+	// The first page gets its sessions and the total in one pass (a window
+	// over every match); the documents are read for the page only.
+	cols := "s.sid, count(*) OVER ()"
+	if q.Offset > 0 {
+		cols = "s.sid, " + strconv.Itoa(total)
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT `+cols+` FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqliteindex: search: %w", err)
 	}
 	var sids []any
-	total := -1
 	for rows.Next() {
 		var sid int64
 		if err := rows.Scan(&sid, &total); err != nil {
@@ -584,11 +596,6 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqliteindex: search: %w", err)
-	}
-	if total < 0 { // an empty page: count on its own
-		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+where, b.args[:nWhere]...).Scan(&total); err != nil {
-			return nil, fmt.Errorf("sqliteindex: count: %w", err)
-		}
 	}
 	res := &driver.Result{Total: total}
 	if len(sids) == 0 {
