@@ -8,10 +8,14 @@
 // one of the analyzed tokens, both WITHOUT ROWID tables whose primary keys
 // are the postings. insights_terms has a second index by session, for
 // sorting on any field and for deletes; a session's tokens are deleted by
-// their keys, which its row keeps (one index less to write at ingest). A query is one SELECT over these tables: the date range
-// and account on insights_sessions, each term and match clause an
-// IN-subquery, the sort on columns or on the smallest/largest value of a
-// path.
+// their keys, which its row keeps (one index less to write at ingest).
+//
+// A query starts from its smallest source of candidates (the date range on
+// the (account, start) index, the posting list of its most selective must
+// clause, or the union of its should clauses), probes every other clause
+// with EXISTS on a posting's primary key, sorts on columns or on the
+// smallest/largest value of a path, and reads the documents of the page
+// only. Writes are serialized within the process.
 //
 // Values keep their JSON type in SQLite (INTEGER/REAL, TEXT, and BLOB for
 // booleans), so sorting orders numbers numerically, and types sort numbers,
