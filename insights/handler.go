@@ -20,10 +20,25 @@ type Secret = secret.String
 // KeyHeader is the header that carries the API key (seed 004).
 const KeyHeader = "X-Vgai-Key"
 
-// KeyVerifier checks an API key and returns the account it belongs to. The
-// rbac package's API keys plug in here (directly, or through
-// KeyVerifierFunc). Any error rejects the request with 401; a key must map
-// to a non-empty account.
+// AllAccounts is the account a KeyVerifier returns for a key that may see
+// every account (an administrator's). An empty account is refused.
+const AllAccounts = "*"
+
+// KeyVerifier checks an API key and returns the account it belongs to. Any
+// error rejects the request with 401; a key must map to a non-empty account
+// or to AllAccounts. The rbac package's API keys plug in through
+// KeyVerifierFunc, for example:
+//
+//	insights.KeyVerifierFunc(func(ctx context.Context, key insights.Secret) (string, error) {
+//		account, scope, err := keyStore.KeyAccount(ctx, key.Reveal())
+//		if err != nil {
+//			return "", err
+//		}
+//		if scope == rbac.ScopeAdmin {
+//			return insights.AllAccounts, nil
+//		}
+//		return account, nil
+//	})
 type KeyVerifier interface {
 	VerifyKey(ctx context.Context, key Secret) (accountID string, err error)
 }
@@ -74,7 +89,8 @@ type HandlerConfig struct {
 //	DELETE /insights/sessions/{id}?session_start_time=…
 //
 // Every request needs X-Vgai-Key; the key's account scopes it, so a key
-// never sees another account's sessions. Status codes: 200 (search, get,
+// never sees another account's sessions (unless its KeyVerifier grants it
+// AllAccounts). Status codes: 200 (search, get,
 // find) and 204 (delete); 401 for a missing or rejected key and for invalid
 // parameters (as seed 004 documents); 404 for a session not found (and for
 // unknown paths); 405 for another method; 500 when the index fails. Error
@@ -159,6 +175,9 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 	if err != nil || account == "" {
 		h.fail(w, r, http.StatusUnauthorized, "invalid API key", err)
 		return "", false
+	}
+	if account == AllAccounts {
+		return "", true // the index reads "" as every account
 	}
 	return account, true
 }

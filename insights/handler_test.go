@@ -33,7 +33,8 @@ func server(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	if err := idx.Put(context.Background(), odd); err != nil {
 		t.Fatal(err)
 	}
-	keys := insights.StaticKeys{"key-1": insightstest.Account, "key-2": insightstest.OtherAccount}
+	keys := insights.StaticKeys{"key-1": insightstest.Account, "key-2": insightstest.OtherAccount,
+		"key-admin": insights.AllAccounts, "key-no-account": ""}
 	var logs bytes.Buffer
 	h := insights.NewHandler(insights.HandlerConfig{
 		Index: idx,
@@ -189,6 +190,11 @@ func TestHTTPAccountIsolation(t *testing.T) {
 	if _, err := insights.NewClient(srv.URL, "key-1").Get(ctx, "s-a1", insights.Day(2020, 9, 15)); err != nil {
 		t.Fatalf("the owner lost its session: %v", err)
 	}
+	admin := insights.NewClient(srv.URL, "key-admin")
+	res, err = admin.Search(ctx, &insights.Query{From: insights.Day(2020, 9, 16), To: insights.Day(2020, 9, 16)})
+	if ids := hitIDs(t, res); err != nil || !slices.Equal(ids, []string{"s-a4", "s-b1", "s-a3"}) {
+		t.Fatalf("an AllAccounts key sees %v (%v)", ids, err)
+	}
 }
 
 func TestHTTPErrors(t *testing.T) {
@@ -201,6 +207,7 @@ func TestHTTPErrors(t *testing.T) {
 	}{
 		{"no key", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "", 401, "X-Vgai-Key"},
 		{"bad key", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "super-secret-wrong-key", 401, "invalid API key"},
+		{"key without an account", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "key-no-account", 401, "invalid API key"},
 		{"key store error", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "key-broken-store", 401, "invalid API key"},
 		{"bad key before not found", "GET", srv.URL + "/insights/sessions/search/nope", "wrong", 401, "invalid API key"},
 		{"61 days", "GET", search + "from_date=2020-09-01&to_date=2020-11-01", "key-1", 401, "more than 60 days"},
