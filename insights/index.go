@@ -1,6 +1,7 @@
 package insights
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -202,7 +203,7 @@ func (x *Index) GetJSON(ctx context.Context, accountID, id string, start Bound) 
 	if err != nil {
 		return nil, fmt.Errorf("insights: get session %q on %s: %w", id, start.Start().Format("2006-01-02"), err)
 	}
-	return raw, nil
+	return bytes.Clone(raw), nil
 }
 
 // Find returns the session with this ID whatever day it started, or
@@ -224,7 +225,7 @@ func (x *Index) FindJSON(ctx context.Context, accountID, id string) (json.RawMes
 	if err != nil {
 		return nil, fmt.Errorf("insights: find session %q: %w", id, err)
 	}
-	return raw, nil
+	return bytes.Clone(raw), nil
 }
 
 // Delete removes the session with this ID that started on the day of
@@ -270,6 +271,8 @@ func finish(q *Query, res *driver.Result) (*Result, error) {
 				return nil, err
 			}
 			d = p
+		} else {
+			d = bytes.Clone(d) // drivers may hand out their own storage
 		}
 		out.Hits = append(out.Hits, Hit(d))
 	}

@@ -33,6 +33,7 @@ func RunConformanceTests(t *testing.T, open Opener) {
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, open) })
 	t.Run("MatchesEvaluate", func(t *testing.T) { testRandom(t, open) })
 	t.Run("Close", func(t *testing.T) { testClose(t, open) })
+	t.Run("ResultsAreCopies", func(t *testing.T) { testCopies(t, open) })
 }
 
 // newIndex opens a driver, wraps it and indexes the fixtures.
@@ -625,4 +626,34 @@ func RandomQuery(rng *rand.Rand) *insights.Query {
 		q.Fields = []string{"id", "channel_data"}
 	}
 	return q
+}
+
+// testCopies: changing what Search, Get and Find returned does not change
+// the index.
+func testCopies(t *testing.T, open Opener) {
+	idx := newIndex(t, open)
+	ctx := context.Background()
+	q := parseRaw(t, septRange+`filter_by={"must":[{"term":{"id":"s-a1"}}]}`)
+	res, err := idx.Search(ctx, Account, q)
+	if err != nil || len(res.Hits) != 1 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	clear(res.Hits[0])
+	raw, err := idx.GetJSON(ctx, Account, "s-a1", insights.Day(2020, 9, 15))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(raw)
+	raw, err = idx.FindJSON(ctx, Account, "s-a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(raw)
+	res, err = idx.Search(ctx, Account, q)
+	if err != nil || len(res.Hits) != 1 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if s, err := res.Hits[0].Session(); err != nil || s.ID != "s-a1" {
+		t.Fatalf("the index changed with a returned result: %v %q", err, res.Hits[0])
+	}
 }
