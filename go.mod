@@ -19,6 +19,7 @@ require (
 	github.com/johannesboyne/gofakes3 v1.2.0
 	github.com/pion/rtp v1.10.6
 	github.com/pion/sdp/v3 v3.0.20
+	github.com/rivo/uniseg v0.4.7
 	github.com/zaf/g711 v1.4.0
 	gocloud.dev v0.47.0
 	golang.org/x/oauth2 v0.36.0
