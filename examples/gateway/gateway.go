@@ -289,7 +289,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 // health reports the gateway's state for /healthz.
 func (g *Gateway) health() health {
-	h := health{Status: "ok", SessionsActive: g.srs.active(), Spooled: g.spool.Len(), UptimeSeconds: int64(time.Since(g.started) / time.Second)}
+	h := health{Status: "ok", SessionsActive: g.srs.activeSessions(), Spooled: g.spool.Len(), UptimeSeconds: int64(time.Since(g.started) / time.Second)}
 	if g.closing.Load() {
 		h.Status = "shutting_down"
 	}

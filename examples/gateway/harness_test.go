@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,6 +84,10 @@ type gwOptions struct {
 	Config string
 	// Ports reuses the ports of an earlier gateway (a restart).
 	Ports *gwProc
+	// ShutdownTimeout is shutdown.timeout; default 20s.
+	ShutdownTimeout time.Duration
+	// SIP is YAML added to the generated sip mapping ("default_account: x").
+	SIP string
 	// Args are extra command-line arguments.
 	Args []string
 }
@@ -110,11 +115,13 @@ func startGateway(t *testing.T, o gwOptions) *gwProc {
 	}
 	cfg := fmt.Sprintf(`data_dir: %s
 log: {level: debug}
-sip: {listen: 127.0.0.1:%d}
+sip:
+  listen: 127.0.0.1:%d
+%s
 http: {listen: 127.0.0.1:%d}
 rtp: {address: 127.0.0.1, ports: %d-%d}
-shutdown: {timeout: 20s}
-`, p.dataDir, p.sipPort, p.httpPort, p.rtpLo, p.rtpHi) + o.Config
+shutdown: {timeout: %s}
+`, p.dataDir, p.sipPort, indent(o.SIP, "  "), p.httpPort, p.rtpLo, p.rtpHi, cmp.Or(o.ShutdownTimeout, 20*time.Second)) + o.Config
 	p.cfgPath = filepath.Join(t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(p.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -135,6 +142,8 @@ shutdown: {timeout: 20s}
 		}
 		if t.Failed() {
 			t.Logf("gateway stderr (last 8 KB):\n%s", tail(p.stderr.String(), 8<<10))
+		} else if os.Getenv("GATEWAY_TEST_LOG") != "" {
+			t.Logf("gateway stderr:\n%s", p.stderr.String())
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
@@ -165,7 +174,9 @@ func tail(s string, n int) string {
 	return s
 }
 
-func (p *gwProc) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", p.httpPort, path) }
+func (p *gwProc) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", p.httpPort, path)
+}
 
 func (p *gwProc) sipAddr() string { return fmt.Sprintf("127.0.0.1:%d", p.sipPort) }
 
@@ -283,4 +294,16 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// indent puts prefix before every line of s.
+func indent(s, prefix string) string {
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = prefix + lines[i]
+	}
+	return strings.Join(lines, "\n")
 }

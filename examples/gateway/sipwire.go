@@ -46,6 +46,9 @@ func (g *Gateway) guarded(next sip.Handler) sip.Handler {
 		ctx = sip.ContextWithIdentity(ctx, id)
 		if initial {
 			out := &callOutcome{}
+			if g.closing.Load() {
+				out.reason = "shutting_down"
+			}
 			ctx = context.WithValue(ctx, outcomeKey{}, out)
 			tx = &observedTx{ServerTransaction: tx, g: g, out: out}
 		}

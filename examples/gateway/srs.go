@@ -1,3 +1,5 @@
+//go:build !siprecserver
+
 package main
 
 import (
@@ -53,4 +55,4 @@ func (s *srs) shutdown(ctx context.Context) int { return 0 }
 
 func (s *srs) close() { _ = s.ua.Close() }
 
-func (s *srs) active() int { return 0 }
+func (s *srs) activeSessions() int { return 0 }
