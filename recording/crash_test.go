@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/internal/testenv"
+	"github.com/voicegw/voicegw/storage"
+	"github.com/voicegw/voicegw/storage/storagetest"
 )
 
 const (
@@ -62,7 +64,7 @@ func TestCrash(t *testing.T) {
 			if format == MP3 {
 				requireLAME(t)
 			}
-			dir := t.TempDir()
+			dir := filepath.Join(t.TempDir(), "rec")
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
 			cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashFormatEnv+"="+format.String())
 			out, err := cmd.StdoutPipe()
@@ -104,15 +106,26 @@ func TestCrash(t *testing.T) {
 				}
 			}
 
-			bucket := newDirBucket(t)
-			d, err := OpenDir(DirConfig{Path: dir, Uploader: bucket})
+			// The next process: its spool uploads to S3 (the in-process
+			// server of storagetest), and Recover hands it the repaired file.
+			srv := storagetest.NewS3Server(t)
+			srv.CreateBucket("recordings")
+			bucket, err := storage.Open(t.Context(), srv.Config("recordings", nil), fastRetry)
+			must(t, err)
+			defer bucket.Close()
+			up := &SpoolUploader{Spool: startSpool(t, filepath.Join(filepath.Dir(dir), "spool"), storage.SpoolConfig{Bucket: bucket}).Spool}
+			d, err := OpenDir(DirConfig{Path: dir, Uploader: up})
 			must(t, err)
 			recs, err := d.Recover(t.Context())
 			must(t, err)
 			if len(recs) != 1 || !recs[0].Uploaded || recs[0].Repair == nil {
 				t.Fatalf("Recover: %+v", recs)
 			}
-			obj := bucket.path(crashID.Key(format))
+			landed(t, up, crashID.Key(format))
+			if n := srv.Writes("recordings", crashID.Key(format)); n != 1 {
+				t.Errorf("the recovered recording was written %d times to S3, want 1", n)
+			}
+			obj := download(t, bucket, crashID.Key(format))
 			if format == WAV {
 				w := readWAV(t, obj)
 				t.Logf("after repair: %d frames (%d bytes of a partial frame cut)", w.frames(), recs[0].Repair.Truncated)

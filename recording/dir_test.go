@@ -1,61 +1,16 @@
 package recording
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/voicegw/voicegw/storage"
 )
-
-// dirBucket is the test's stand-in for a bucket behind storage's spool.
-// Package storage is being written at the same time as this one, so these
-// tests use the recorder's own Uploader interface with a bucket that is a
-// local directory (what storage's file bucket is) and can be taken down.
-type dirBucket struct {
-	root string
-	mu   sync.Mutex
-	down bool
-	puts map[string]int
-	ct   map[string]string
-}
-
-func newDirBucket(t *testing.T) *dirBucket {
-	return &dirBucket{root: t.TempDir(), puts: map[string]int{}, ct: map[string]string{}}
-}
-
-func (b *dirBucket) Upload(ctx context.Context, o Object) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.down {
-		return errors.New("bucket unreachable: connection refused")
-	}
-	data, err := os.ReadFile(o.Path)
-	if err != nil {
-		return err
-	}
-	if int64(len(data)) != o.Size {
-		return errors.New("size mismatch")
-	}
-	dst := filepath.Join(b.root, filepath.FromSlash(o.Key))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return err
-	}
-	if err := os.WriteFile(dst, data, 0o600); err != nil {
-		return err
-	}
-	b.puts[o.Key]++
-	b.ct[o.Key] = o.ContentType
-	return nil
-}
-
-func (b *dirBucket) setDown(v bool) { b.mu.Lock(); b.down = v; b.mu.Unlock() }
-
-func (b *dirBucket) path(key string) string { return filepath.Join(b.root, filepath.FromSlash(key)) }
 
 // recordTone records secs seconds of a 1 kHz tone on one stream.
 func recordTone(t *testing.T, r *Recorder, secs int) {
@@ -67,6 +22,9 @@ func recordTone(t *testing.T, r *Recorder, secs int) {
 	}
 }
 
+// TestDirFinishUploads: Finish hands the finished file to a real storage
+// spool, which puts it in a real (file) bucket under the recording's key
+// with its content type and tags; nothing stays behind.
 func TestDirFinishUploads(t *testing.T) {
 	for _, f := range []Format{WAV, MP3} {
 		t.Run(f.String(), func(t *testing.T) {
@@ -74,8 +32,13 @@ func TestDirFinishUploads(t *testing.T) {
 			if f == MP3 {
 				l = requireLAME(t)
 			}
-			bucket := newDirBucket(t)
-			d, err := OpenDir(DirConfig{Path: t.TempDir(), Uploader: bucket})
+			root := t.TempDir()
+			bucket, bucketDir := fileBucket(t)
+			sp := startSpool(t, filepath.Join(root, "spool"), storage.SpoolConfig{Bucket: bucket})
+			up := &SpoolUploader{Spool: sp.Spool, Tags: func(o Object) storage.Tags {
+				return storage.Tags{{Name: "session", Value: o.ID.Session}}
+			}}
+			d, err := OpenDir(DirConfig{Path: filepath.Join(root, "rec"), Uploader: up})
 			must(t, err)
 			id := ID{Account: "AC42", Application: "AP7", Session: "c0ffee"}
 			r, err := d.Create(id, Config{Format: f, LAME: l, Start: t0})
@@ -87,82 +50,93 @@ func TestDirFinishUploads(t *testing.T) {
 			res, err := r.Finish(t.Context())
 			must(t, err)
 			key := "AC42/AP7/c0ffee" + f.Ext()
-			if res.Key != key || !res.Uploaded || res.Duration != 2*time.Second || res.Format != f || res.ID != id {
-				t.Fatalf("Result %+v; want key %s uploaded, 2 s", res, key)
+			if res.Key != key || !res.Uploaded || res.Duration != 2*time.Second || res.Format != f || res.ID != id || res.Channels != 1 {
+				t.Fatalf("Result %+v; want key %s uploaded, 2 s, mono", res, key)
 			}
-			if bucket.puts[key] != 1 || bucket.ct[key] != f.ContentType() {
-				t.Fatalf("bucket: %v puts, content type %q", bucket.puts, bucket.ct[key])
+			notExist(t, res.Path)
+			landed(t, up, key)
+			attrs, err := bucket.Attributes(t.Context(), key)
+			must(t, err)
+			if attrs.ContentType != f.ContentType() || attrs.Size != res.Size || attrs.Metadata["session"] != "c0ffee" {
+				t.Errorf("object attributes %+v; want %s, %d bytes, tag session=c0ffee", attrs, f.ContentType(), res.Size)
 			}
-			info, err := Inspect(bucket.path(key))
+			// The file bucket stores the object as a file under its key.
+			info, err := Inspect(filepath.Join(bucketDir, "AC42", "AP7", "c0ffee"+f.Ext()))
 			must(t, err)
 			if info.Duration != 2*time.Second || info.Size != res.Size {
 				t.Errorf("the object in the bucket: %+v, want 2 s and %d bytes", info, res.Size)
 			}
-			if _, err := os.Stat(res.Path); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("local file still there after upload: %v", err)
+			if left := spoolFiles(t, sp.dir); len(left) != 0 {
+				t.Errorf("spool still holds %v", left)
 			}
-			// Finishing again is harmless and reported; nothing is uploaded twice.
+			// Finishing again is harmless and reported; nothing is enqueued twice.
 			res2, err := r.Finish(t.Context())
-			if !errors.Is(err, ErrStopped) || res2 != res || bucket.puts[key] != 1 {
-				t.Errorf("second Finish: %+v, %v, %d puts", res2, err, bucket.puts[key])
+			if !errors.Is(err, ErrStopped) || res2 != res || sp.Len() != 0 {
+				t.Errorf("second Finish: %+v, %v, %d items spooled", res2, err, sp.Len())
 			}
 		})
 	}
 }
 
-// TestDirBucketDown: when the bucket is down the finished file stays in the
-// directory, nothing is lost, and a later Finish uploads it exactly once.
-func TestDirBucketDown(t *testing.T) {
-	bucket := newDirBucket(t)
-	bucket.setDown(true)
-	d, err := OpenDir(DirConfig{Path: t.TempDir(), Uploader: bucket})
+// TestDirUploaderFails: when the Uploader refuses the file (here the
+// spool is closed: the process is shutting down) the finished file stays
+// in the directory, nothing is lost, and a later Finish hands it over
+// exactly once.
+func TestDirUploaderFails(t *testing.T) {
+	root := t.TempDir()
+	bucket, _ := fileBucket(t)
+	spoolDir := filepath.Join(root, "spool")
+	closed := startSpool(t, spoolDir, storage.SpoolConfig{Bucket: bucket})
+	closed.stop(t)
+	up := &SpoolUploader{Spool: closed.Spool}
+	d, err := OpenDir(DirConfig{Path: filepath.Join(root, "rec"), Uploader: up})
 	must(t, err)
 	id := ID{"AC1", "AP1", "S1"}
 	r, err := d.Create(id, Config{Start: t0})
 	must(t, err)
 	recordTone(t, r, 1)
 	res, err := r.Finish(t.Context())
-	if !errors.Is(err, ErrUpload) || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "AC1/AP1/S1.wav") {
-		t.Fatalf("Finish with the bucket down: %v; want ErrUpload naming the key and the cause", err)
+	if !errors.Is(err, ErrUpload) || !errors.Is(err, storage.ErrClosed) || !strings.Contains(err.Error(), "AC1/AP1/S1.wav") {
+		t.Fatalf("Finish with the spool closed: %v; want ErrUpload naming the key and wrapping storage.ErrClosed", err)
 	}
 	if res.Uploaded || res.Path != d.FilePath(id, WAV) {
 		t.Fatalf("Result %+v; want not uploaded, at %s", res, d.FilePath(id, WAV))
 	}
 	if w := readWAV(t, res.Path); w.frames() != 8000 {
-		t.Fatalf("the spooled file has %d frames, want 8000", w.frames())
-	}
-	if len(bucket.puts) != 0 {
-		t.Fatal("something reached a bucket that is down")
+		t.Fatalf("the waiting file has %d frames, want 8000", w.frames())
 	}
 	// The same recording cannot be started again while it waits.
 	if _, err := d.Create(id, Config{}); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("Create of a recording waiting for upload: %v, want fs.ErrExist", err)
 	}
-	bucket.setDown(false)
+	up.Spool = startSpool(t, spoolDir, storage.SpoolConfig{Bucket: bucket}).Spool
 	res, err = r.Finish(t.Context())
 	must(t, err)
-	if !res.Uploaded || bucket.puts["AC1/AP1/S1.wav"] != 1 {
-		t.Fatalf("after the bucket came back: %+v, %v puts", res, bucket.puts)
+	if !res.Uploaded {
+		t.Fatalf("after the spool came back: %+v", res)
 	}
-	if _, err := os.Stat(res.Path); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("local file still there after upload: %v", err)
-	}
-	if w := readWAV(t, bucket.path("AC1/AP1/S1.wav")); w.frames() != 8000 {
+	notExist(t, res.Path)
+	landed(t, up, "AC1/AP1/S1.wav")
+	if w := readWAV(t, download(t, bucket, "AC1/AP1/S1.wav")); w.frames() != 8000 {
 		t.Errorf("uploaded file has %d frames, want 8000", w.frames())
 	}
 }
 
 // TestDirRecover: after a crash (a recording never stopped, another one
-// finished but not uploaded) a new process repairs and uploads both, and a
-// recording still active in this process is left alone.
+// finished but not handed over) a new process repairs both and they end up
+// in the bucket through the spool; a recording still active in this
+// process is left alone.
 func TestDirRecover(t *testing.T) {
-	root := t.TempDir()
-	bucket := newDirBucket(t)
-	bucket.setDown(true)
-	d1, err := OpenDir(DirConfig{Path: root, Uploader: bucket})
+	root := filepath.Join(t.TempDir(), "rec")
+	spoolDir := filepath.Join(filepath.Dir(root), "spool")
+	bucket, _ := fileBucket(t)
+	closed := startSpool(t, spoolDir, storage.SpoolConfig{Bucket: bucket})
+	closed.stop(t)
+	up := &SpoolUploader{Spool: closed.Spool}
+	d1, err := OpenDir(DirConfig{Path: root, Uploader: up})
 	must(t, err)
 
-	// Finished, upload failed.
+	// Finished, hand-over failed.
 	done, err := d1.Create(ID{"AC1", "AP1", "done"}, Config{Start: t0})
 	must(t, err)
 	recordTone(t, done, 1)
@@ -186,7 +160,8 @@ func TestDirRecover(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(root, "AC1", "x", ".hidden.wav"), []byte("x"), 0o600))
 
 	// In this process the cut recording is still active: Recover leaves it.
-	bucket.setDown(false)
+	sp := startSpool(t, spoolDir, storage.SpoolConfig{Bucket: bucket})
+	up.Spool = sp.Spool
 	recs, err := d1.Recover(t.Context())
 	must(t, err)
 	if len(recs) != 1 || recs[0].Key != "AC1/AP1/done.wav" || !recs[0].Uploaded || recs[0].Repair != nil {
@@ -195,14 +170,15 @@ func TestDirRecover(t *testing.T) {
 	if _, err := os.Stat(cut.Path()); err != nil {
 		t.Fatalf("Recover touched an active recording: %v", err)
 	}
+	landed(t, up, "AC1/AP1/done.wav")
 
-	// A new process (the old one crashed): the bucket is down at first.
-	bucket.setDown(true)
-	d2, err := OpenDir(DirConfig{Path: root, Uploader: bucket})
+	// A new process (the old one crashed): its spool is not open yet.
+	sp.stop(t)
+	d2, err := OpenDir(DirConfig{Path: root, Uploader: up})
 	must(t, err)
 	recs, err = d2.Recover(t.Context())
 	if !errors.Is(err, ErrUpload) || len(recs) != 1 {
-		t.Fatalf("Recover with the bucket down: %+v, %v", recs, err)
+		t.Fatalf("Recover with the spool closed: %+v, %v", recs, err)
 	}
 	rc := recs[0]
 	if rc.Key != "AC1/AP2/cut.wav" || rc.Repair == nil || !rc.Repair.Changed || rc.Repair.Truncated != 1 || rc.Uploaded || !errors.Is(rc.Err, ErrUpload) {
@@ -211,22 +187,23 @@ func TestDirRecover(t *testing.T) {
 	if rc.Info.Duration != 2*time.Second || rc.Path != d2.FilePath(ID{"AC1", "AP2", "cut"}, WAV) {
 		t.Errorf("recovered file: %+v at %s", rc.Info, rc.Path)
 	}
-	// The bucket is back: the next Recover uploads it, once.
-	bucket.setDown(false)
+	// The spool is open: the next Recover hands it over, and it lands.
+	up.Spool = startSpool(t, spoolDir, storage.SpoolConfig{Bucket: bucket}).Spool
 	recs, err = d2.Recover(t.Context())
 	must(t, err)
-	if len(recs) != 1 || !recs[0].Uploaded || recs[0].Repair != nil || bucket.puts["AC1/AP2/cut.wav"] != 1 {
-		t.Fatalf("second Recover: %+v, puts %v", recs, bucket.puts)
+	if len(recs) != 1 || !recs[0].Uploaded || recs[0].Repair != nil {
+		t.Fatalf("second Recover: %+v", recs)
 	}
-	w := readWAV(t, bucket.path("AC1/AP2/cut.wav"))
+	landed(t, up, "AC1/AP2/cut.wav")
+	w := readWAV(t, download(t, bucket, "AC1/AP2/cut.wav"))
 	m := newModel(1, 16000)
 	m.put(0, 0, tone(1000, 8000, rate8k, 0, 16000))
 	m.compare(t, w)
+	if w := readWAV(t, download(t, bucket, "AC1/AP1/done.wav")); w.frames() != 8000 {
+		t.Errorf("done.wav in the bucket has %d frames, want 8000", w.frames())
+	}
 	if recs, err := d2.Recover(t.Context()); err != nil || len(recs) != 0 {
 		t.Errorf("third Recover: %+v, %v; want nothing left", recs, err)
-	}
-	if bucket.puts["AC1/AP1/done.wav"] != 1 {
-		t.Errorf("puts %v", bucket.puts)
 	}
 }
 
