@@ -927,7 +927,12 @@ type Result struct {
 	Paused time.Duration
 	// Size of the file in bytes.
 	Size int64
-	// Uploaded is true once the Uploader has accepted the file.
+	// Uploaded is true once the Uploader has accepted the file (Finish
+	// succeeded). With a SpoolUploader that means the file is in the
+	// storage spool, synced to disk, and the spool uploads it in the
+	// background until the bucket confirms it: the object will be at Key,
+	// but may not be yet. SpoolUploader.Wait or SpoolConfig.OnUploaded
+	// tell when the bucket has it.
 	Uploaded bool
 }
 
