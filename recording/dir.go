@@ -158,9 +158,9 @@ func (d *Dir) upload(ctx context.Context, id ID, f Format, path string, size int
 		return fmt.Errorf("%w: %s: %w", ErrUpload, obj.Key, err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		d.log.Warn("recording uploaded but the local file could not be removed", "key", obj.Key, "path", path, "err", err)
+		d.log.Warn("recording handed to the uploader but the local file could not be removed", "key", obj.Key, "path", path, "err", err)
 	}
-	d.log.Info("recording uploaded", "key", obj.Key, "size", size)
+	d.log.Info("recording handed to the uploader", "key", obj.Key, "size", size)
 	return nil
 }
 

@@ -24,10 +24,15 @@ import (
 // starts late in the file, by its arrival time; from there every Audio is
 // written at its Position and every Gap is silence of exactly its Samples,
 // so lost packets, silence suppression and a sender's pause keep the file
-// true to the call. Create the recording (Dir.Create or New, whose
-// Config.Start defaults to now) before the Receivers start: a stream whose
-// first packet arrived before the recording's start loses the samples that
-// lie before it.
+// true to the call. (A packet's first sample was captured a packet's length
+// before it left its sender, so every stream sits one ptime, 20 ms usually,
+// later in the file than it was spoken; parties with the same ptime stay
+// aligned to each other. Placing by arrival rather than arrival less the
+// ptime keeps a stream whose first packet comes within a ptime of the
+// recording's start from losing its first samples.) Create the recording
+// (Dir.Create or New, whose Config.Start defaults to now) before the
+// Receivers start: audio that lies before the recording's start is dropped
+// (Stream.Stats counts it as late).
 //
 // DTMF events are counted and otherwise ignored: RFC 4733 events replace
 // audio, and the Receiver reports the stretch they covered as a Gap, so it
@@ -121,8 +126,8 @@ func (h *MediaHandler) HandleGap(g media.Gap) {
 // media.Handler.
 func (h *MediaHandler) HandleDTMF(media.DTMF) { h.dtmf.Add(1) }
 
-// place starts the stream, if it has not started, so that stream position
-// pos is at wall-clock time at. The recorder's lock is held. A stream that
+// place starts the stream, if it has not started, so that the sample at
+// stream position pos is at wall-clock time at. The recorder's lock is held. A stream that
 // can no longer start is left to write, whose error is a sentinel (no
 // allocation for each refused packet).
 func (h *MediaHandler) place(at time.Time, pos int64) error {

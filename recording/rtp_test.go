@@ -147,6 +147,94 @@ type callResult struct {
 	err error
 }
 
+// legs are a call's RTP legs: per stream of a recording, a Receiver whose
+// handler is the stream's MediaHandler, and a Sender sending to it through
+// a lossyWriter.
+type legs struct {
+	rxs  []*media.Receiver
+	txs  []*media.Sender
+	ws   []*lossyWriter
+	runs sync.WaitGroup
+	mu   sync.Mutex
+	err  error // of the Receivers' Run
+}
+
+// openLegs connects n streams of rec; close releases everything.
+func openLegs(rec *Recorder, n int) (*legs, error) {
+	l := &legs{}
+	for i := range n {
+		h, err := rec.Stream(i).MediaHandler()
+		if err != nil {
+			return l, err
+		}
+		ep, err := media.Listen(loopback)
+		if err != nil {
+			return l, err
+		}
+		rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h})
+		if err != nil {
+			_ = ep.Close()
+			return l, err
+		}
+		l.rxs = append(l.rxs, rx)
+		l.runs.Add(1)
+		go func() {
+			defer l.runs.Done()
+			if err := rx.Run(context.Background()); err != nil {
+				l.mu.Lock()
+				l.err = errors.Join(l.err, fmt.Errorf("Receiver.Run: %w", err))
+				l.mu.Unlock()
+			}
+		}()
+		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+		if err != nil {
+			return l, err
+		}
+		w := &lossyWriter{conn: conn}
+		l.ws = append(l.ws, w)
+		tx, err := media.NewSender(w, rx.LocalAddr(), media.SenderConfig{})
+		if err != nil {
+			return l, err
+		}
+		l.txs = append(l.txs, tx)
+	}
+	return l, nil
+}
+
+// delivered waits until Receiver i delivered a timeline of n samples.
+func (l *legs) delivered(ctx context.Context, i int, n int64) error {
+	for {
+		st := l.rxs[i].Stats()
+		if st.Samples+st.GapSamples == n {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stream %d: %d of %d samples delivered: %w", i, st.Samples+st.GapSamples, n, ctx.Err())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// hangUp closes the Receivers (they deliver what they hold), as a gateway
+// does on BYE, and returns their final statistics.
+func (l *legs) hangUp() ([]media.Stats, error) {
+	var out []media.Stats
+	var err error
+	for _, rx := range l.rxs {
+		err = errors.Join(err, rx.Close())
+		out = append(out, rx.Stats())
+	}
+	l.runs.Wait()
+	return out, errors.Join(err, l.err)
+}
+
+func (l *legs) close() {
+	_, _ = l.hangUp()
+	for _, w := range l.ws {
+		_ = w.conn.Close()
+	}
+}
+
 // runCall sends the parties' RTP to Receivers whose handlers are rec's
 // MediaHandlers: the first party at once, the second lateBy after the
 // first party's first packet arrived. When both are done and every packet
@@ -156,54 +244,18 @@ type callResult struct {
 func runCall(ctx context.Context, rec *Recorder, parties []party, lateBy time.Duration) (res callResult) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var rxs []*media.Receiver
-	var runs sync.WaitGroup
 	var errMu sync.Mutex
 	fail := func(err error) {
 		errMu.Lock()
 		res.err = errors.Join(res.err, err)
 		errMu.Unlock()
 	}
-	defer func() {
-		for _, rx := range rxs {
-			_ = rx.Close()
-		}
-		runs.Wait()
-	}()
-	txs := make([]*media.Sender, len(parties))
-	ws := make([]*lossyWriter, len(parties))
-	for i := range parties {
-		h, err := rec.Stream(i).MediaHandler()
-		if err != nil {
-			return callResult{err: err}
-		}
-		ep, err := media.Listen(loopback)
-		if err != nil {
-			return callResult{err: err}
-		}
-		rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h})
-		if err != nil {
-			_ = ep.Close()
-			return callResult{err: err}
-		}
-		rxs = append(rxs, rx)
-		runs.Add(1)
-		go func() {
-			defer runs.Done()
-			if err := rx.Run(context.Background()); err != nil {
-				fail(fmt.Errorf("Receiver.Run: %w", err))
-			}
-		}()
-		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
-		if err != nil {
-			return callResult{err: err}
-		}
-		defer conn.Close()
-		ws[i] = &lossyWriter{conn: conn}
-		if txs[i], err = media.NewSender(ws[i], rx.LocalAddr(), media.SenderConfig{}); err != nil {
-			return callResult{err: err}
-		}
+	l, err := openLegs(rec, len(parties))
+	defer l.close()
+	if err != nil {
+		return callResult{err: err}
 	}
+	rxs, txs, ws := l.rxs, l.txs, l.ws
 
 	var sends sync.WaitGroup
 	for i, p := range parties {
@@ -228,24 +280,16 @@ func runCall(ctx context.Context, rec *Recorder, parties []party, lateBy time.Du
 	}
 	sends.Wait()
 	for i, p := range parties {
-		for {
-			st := rxs[i].Stats()
-			if st.Samples+st.GapSamples == p.samples() {
-				break
-			}
-			if ctx.Err() != nil {
-				fail(fmt.Errorf("%s: %d of %d samples delivered: %w", p.label, st.Samples+st.GapSamples, p.samples(), ctx.Err()))
-				return res
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	for _, rx := range rxs {
-		if err := rx.Close(); err != nil {
+		if err := l.delivered(ctx, i, p.samples()); err != nil {
 			fail(err)
+			return res
 		}
-		res.rx = append(res.rx, rx.Stats())
 	}
+	stats, err := l.hangUp()
+	if err != nil {
+		fail(err)
+	}
+	res.rx = stats
 	return res
 }
 
@@ -395,6 +439,7 @@ func (g *gateway) fetch(t *testing.T, account, key, contentType, session string)
 // were lost or suppressed.
 func TestRTPToBucket(t *testing.T) {
 	testenv.Short(t, "sends 3 s of real-time RTP per call")
+	t.Parallel() // real time, little CPU: overlaps with TestRTPPauseResume
 	g := newGateway(t)
 	caller := party{label: "caller", freq: 1000, packets: 150, actions: map[int]packetAction{
 		40: losePacket, 41: losePacket, 42: losePacket, 43: losePacket, 44: losePacket, // 100 ms lost
@@ -593,4 +638,105 @@ func rms(x []int16) float64 {
 		sum += float64(v) * float64(v)
 	}
 	return math.Sqrt(sum / float64(max(len(x), 1)))
+}
+
+// TestRTPPauseResume: a SIPREC pause over real RTP. Both parties talk for
+// 1 s; the recording client then sends a re-INVITE with a=inactive (the
+// gateway calls Pause) and stops sending for 0.5 s while its clock runs,
+// then resumes (Resume) and both talk for 1 s more. With PauseCut the
+// paused stretch of the call's timeline — from the Pause to the Resume —
+// is cut out of the file and nothing else is.
+func TestRTPPauseResume(t *testing.T) {
+	testenv.Short(t, "sends 2.5 s of real-time RTP")
+	t.Parallel()
+	g := newGateway(t)
+	id := ID{Account: accountFile, Application: "AP1", Session: "paused"}
+	rec, err := g.dir.Create(id, Config{Streams: twoStreams(), PauseMode: PauseCut})
+	must(t, err)
+	l, err := openLegs(rec, 2)
+	defer l.close()
+	must(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	const before, paused, after = 50, 25, 50 // packets
+	freqs := []float64{1000, 600}
+	start := time.Now()
+	send := func(k int) {
+		time.Sleep(time.Until(start.Add(time.Duration(k) * ptime)))
+		for i, tx := range l.txs {
+			must(t, tx.WritePCM(tone(freqs[i], rtpAmp, rate8k, int64(k)*spp, spp)))
+		}
+	}
+	for k := range before {
+		send(k)
+	}
+	for i := range l.rxs {
+		must(t, l.delivered(ctx, i, before*spp))
+	}
+	pauseAt := time.Now()
+	must(t, rec.Pause(pauseAt))
+	for _, tx := range l.txs {
+		tx.Skip(paused * spp) // the sender's clock runs while it sends nothing
+	}
+	time.Sleep(time.Until(start.Add((before + paused) * ptime)))
+	resumeAt := time.Now()
+	must(t, rec.Resume(resumeAt))
+	for k := before + paused; k < before+paused+after; k++ {
+		send(k)
+	}
+	for i := range l.rxs {
+		must(t, l.delivered(ctx, i, (before+paused+after)*spp))
+	}
+	stats, err := l.hangUp()
+	must(t, err)
+	res, err := rec.Finish(t.Context())
+	must(t, err)
+
+	// The call's timeline, uncut: each party at its first arrival, silent
+	// while it sent nothing.
+	var offsets [2]int64
+	var frames int64
+	for i, s := range rec.Streams() {
+		offsets[i] = s.Stats().Offset
+		if want := durationToFrames(stats[i].FirstArrival.Sub(rec.Start()), rate8k); offsets[i] != want {
+			t.Fatalf("stream %d at %d, want %d (its first arrival)", i, offsets[i], want)
+		}
+		if stats[i].GapSamples != paused*spp {
+			t.Fatalf("stream %d: media reported %d samples of gap, want %d", i, stats[i].GapSamples, paused*spp)
+		}
+		frames = max(frames, offsets[i]+(before+paused+after)*spp)
+	}
+	call := newModel(2, int(frames))
+	for i := range 2 {
+		for k := 0; k < before+paused+after; k++ {
+			if k < before || k >= before+paused {
+				pos := int64(k) * spp
+				call.put(i, offsets[i]+pos, g711(tone(freqs[i], rtpAmp, rate8k, pos, spp)))
+			}
+		}
+	}
+	// The cut: from the Pause to the Resume, as the gateway timed them,
+	// except that a pause cannot start before what the recorder had
+	// already written out (the audio both parties had delivered).
+	p0 := max(durationToFrames(pauseAt.Sub(rec.Start()), rate8k), min(offsets[0], offsets[1])+before*spp)
+	p1 := max(durationToFrames(resumeAt.Sub(rec.Start()), rate8k), p0)
+	if res.Paused != framesToDuration(p1-p0, rate8k) {
+		t.Fatalf("Result.Paused %v, want %v (from the Pause to the Resume)", res.Paused, framesToDuration(p1-p0, rate8k))
+	}
+	m := newModel(2, int(frames-(p1-p0)))
+	for c := range m {
+		copy(m[c], call[c][:p0])
+		copy(m[c][p0:], call[c][p1:])
+	}
+	if want := framesToDuration(frames-(p1-p0), rate8k); res.Duration != want {
+		t.Fatalf("Result.Duration %v, want %v", res.Duration, want)
+	}
+	t.Logf("paused from %v to %v of the call; the file is %v", framesToDuration(p0, rate8k), framesToDuration(p1, rate8k), res.Duration)
+	landed(t, g.uploader, res.Key)
+	obj := g.fetch(t, accountFile, res.Key, "audio/wav", id.Session)
+	m.compare(t, readWAV(t, obj))
+	if _, ch, n := soxInfo(t, obj); ch != 2 || n != int64(len(m[0])) {
+		t.Errorf("sox: %d channels, %d samples; want 2, %d", ch, n, len(m[0]))
+	}
 }
