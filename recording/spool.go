@@ -21,10 +21,11 @@ import (
 // SESSION_ID.wav|mp3, the content type audio/wav or audio/mpeg, and the
 // account SID as the Target, so that SpoolConfig.Resolve picks the
 // account's bucket (with SpoolConfig.Bucket every recording goes to that
-// one bucket). Enqueue moves the file into the spool directory and syncs it
-// to disk before it returns, so when Upload (and so Finish) returns nil the
-// recording is safe locally and no longer in the Dir; the spool removes it
-// only once the bucket has it. Nothing is deleted before the bucket has it:
+// one bucket). Enqueue moves the file (which Stop or Repair synced) into
+// the spool directory beside a manifest, and syncs both to disk before it
+// returns, so when Upload (and so Finish) returns nil the recording is safe
+// locally and no longer in the Dir; the spool removes it only once the
+// bucket has it. Nothing is deleted before the bucket has it:
 // while the bucket is unreachable the file waits in the spool, across
 // restarts (OpenSpool reads it back), and lands once the bucket is back.
 //
