@@ -29,7 +29,8 @@ type Object struct {
 }
 
 // Uploader stores finished recordings, typically in the account's bucket:
-// SpoolUploader hands them to package storage's spool, which retries until
+// package recording/spool's Uploader hands them to package storage's spool,
+// which retries until
 // the bucket has the file. One Uploader serves a whole Dir; it can route by
 // Object.ID.Account.
 //
@@ -54,8 +55,8 @@ func (f UploaderFunc) Upload(ctx context.Context, obj Object) error { return f(c
 type DirConfig struct {
 	// Path of the directory; created if missing. Required.
 	Path string
-	// Uploader receives finished recordings: a *SpoolUploader in a
-	// gateway (keep Path and the spool directory on the same file system,
+	// Uploader receives finished recordings: a *spool.Uploader (package
+	// recording/spool) in a gateway (keep Path and the spool directory on the same file system,
 	// so that handing a file over is a rename). Default nil: Finish
 	// returns ErrNoUploader and files stay in the directory.
 	Uploader Uploader
@@ -177,7 +178,7 @@ type Recovered struct {
 	// Info describes the file.
 	Info Info
 	// Uploaded is true when the Uploader accepted the file (see
-	// Result.Uploaded: with a SpoolUploader, queued in the spool).
+	// Result.Uploaded: with a spool.Uploader, queued in the spool).
 	Uploaded bool
 	// Err is why the file could not be repaired or uploaded; the file
 	// stays for the next Recover.

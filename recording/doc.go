@@ -16,9 +16,9 @@
 //
 //	// At start-up: the spool uploads what waited before a restart, and
 //	// Recover repairs what a crash cut off and hands it to the spool.
-//	spool, _ := storage.OpenSpool(storage.SpoolConfig{Dir: "/var/spool/voicegw/upload", Resolve: bucketOfAccount})
-//	go spool.Run(ctx)
-//	uploader := &recording.SpoolUploader{Spool: spool}
+//	sp, _ := storage.OpenSpool(storage.SpoolConfig{Dir: "/var/spool/voicegw/upload", Resolve: bucketOfAccount})
+//	go sp.Run(ctx)
+//	uploader := &spool.Uploader{Spool: sp} // package recording/spool
 //	dir, _ := recording.OpenDir(recording.DirConfig{Path: "/var/spool/voicegw/rec", Uploader: uploader})
 //	dir.Recover(ctx)
 //
@@ -51,7 +51,7 @@
 // ACCOUNT_SID/APPLICATION_SID/SESSION_ID.wav|mp3 as soon as the bucket
 // accepts it: the spool retries an unreachable bucket for as long as it
 // takes, across restarts, and removes its copy only once the bucket
-// confirmed the upload. SpoolConfig.OnUploaded (or SpoolUploader.Wait)
+// confirmed the upload. SpoolConfig.OnUploaded (or the Uploader's Wait)
 // says when that happened.
 //
 // # Timeline
@@ -138,12 +138,14 @@
 // accepted it; on failure the file stays and the error wraps ErrUpload.
 // Dir.Recover, run at start-up, repairs every recording a crash cut off
 // and uploads every finished file still waiting. The Uploader is an
-// interface: SpoolUploader is the one a gateway uses (Spool.Enqueue moves
-// the file into package storage's spool, which retries until the bucket
-// confirms it; the account SID is the spool's Target, so SpoolConfig.Resolve
-// picks the account's bucket); UploaderFunc adapts anything else, such as a
-// synchronous Bucket.UploadFile. The Dir and the spool directory belong on
-// the same file system, so that the hand-over is a rename.
+// interface. The one a gateway uses is package recording/spool's: it hands
+// the file to package storage's spool (a rename into the spool directory),
+// which retries until the bucket confirms it, with the account SID as the
+// spool's Target, so that SpoolConfig.Resolve picks the account's bucket.
+// It lives in a package of its own so that a program using recording alone
+// does not link the buckets' clients. UploaderFunc adapts anything else,
+// such as a synchronous Bucket.UploadFile. The Dir and the spool directory
+// belong on the same file system, so that the hand-over is a rename.
 //
 // # Cost
 //

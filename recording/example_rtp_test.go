@@ -14,6 +14,7 @@ import (
 
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/recording/spool"
 	"github.com/voicegw/voicegw/storage"
 )
 
@@ -36,16 +37,16 @@ func ExampleMediaHandler() {
 		log.Fatal(err)
 	}
 	defer bucket.Close()
-	spool, err := storage.OpenSpool(storage.SpoolConfig{Dir: filepath.Join(root, "upload"), Bucket: bucket})
+	sp, err := storage.OpenSpool(storage.SpoolConfig{Dir: filepath.Join(root, "upload"), Bucket: bucket})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer spool.Close()
+	defer sp.Close()
 	runCtx, stopSpool := context.WithCancel(ctx)
 	spoolDone := make(chan error, 1)
-	go func() { spoolDone <- spool.Run(runCtx) }()
+	go func() { spoolDone <- sp.Run(runCtx) }()
 	defer func() { stopSpool(); <-spoolDone }()
-	uploader := &recording.SpoolUploader{Spool: spool}
+	uploader := &spool.Uploader{Spool: sp}
 	dir, err := recording.OpenDir(recording.DirConfig{Path: filepath.Join(root, "rec"), Uploader: uploader})
 	if err != nil {
 		log.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"github.com/voicegw/voicegw/media"
 )
 
+var loopback = netip.MustParseAddr("127.0.0.1")
+
 // TestMediaHandlerTimeline feeds MediaHandlers what a media.Receiver
 // delivers and checks the file sample by sample: a stream is placed at the
 // Arrival of its Position 0, gaps are silence of exactly their length, a

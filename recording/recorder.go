@@ -928,11 +928,11 @@ type Result struct {
 	// Size of the file in bytes.
 	Size int64
 	// Uploaded is true once the Uploader has accepted the file (Finish
-	// succeeded). With a SpoolUploader that means the file is in the
-	// storage spool, synced to disk, and the spool uploads it in the
-	// background until the bucket confirms it: the object will be at Key,
-	// but may not be yet. SpoolUploader.Wait or SpoolConfig.OnUploaded
-	// tell when the bucket has it.
+	// succeeded). With package recording/spool's Uploader that means the
+	// file is in the storage spool, synced to disk, and the spool uploads
+	// it in the background until the bucket confirms it: the object will
+	// be at Key, but may not be yet. SpoolConfig.OnUploaded (or the
+	// Uploader's Wait) tells when the bucket has it.
 	Uploaded bool
 }
 

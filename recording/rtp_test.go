@@ -1,4 +1,4 @@
-package recording
+package recording_test
 
 import (
 	"context"
@@ -19,6 +19,8 @@ import (
 
 	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/media"
+	. "github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/recording/spool"
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/storage/storagetest"
 )
@@ -134,7 +136,7 @@ func (p party) play(ctx context.Context, tx *media.Sender, w *lossyWriter) error
 			continue
 		}
 		w.next(a)
-		if err := tx.WritePCM(tone(p.freq, rtpAmp, rate8k, int64(k)*spp, spp)); err != nil {
+		if err := tx.WritePCM(Tone(p.freq, rtpAmp, Rate8k, int64(k)*spp, spp)); err != nil {
 			return fmt.Errorf("%s: packet %d: %w", p.label, k, err)
 		}
 	}
@@ -315,14 +317,14 @@ type stretch struct {
 
 // expectation builds the exact content of the stereo WAV file (party i in
 // channel i, placed at offsets[i]) and its stretches of tone and silence.
-func expectation(parties []party, offsets []int64) (model, []stretch) {
+func expectation(parties []party, offsets []int64) (Model, []stretch) {
 	var frames int64
 	for i, p := range parties {
 		frames = max(frames, offsets[i]+p.samples())
 	}
-	m := newModel(2, int(frames))
+	m := NewModel(2, int(frames))
 	var ss []stretch
-	sec := func(n int64) float64 { return float64(n) / rate8k }
+	sec := func(n int64) float64 { return float64(n) / Rate8k }
 	for i, p := range parties {
 		o := offsets[i]
 		if o > 0 {
@@ -333,7 +335,7 @@ func expectation(parties []party, offsets []int64) (model, []stretch) {
 			if k < p.packets {
 				pos := int64(k) * spp
 				if !p.silent(k) {
-					m.put(i, o+pos, g711(tone(p.freq, rtpAmp, rate8k, pos, spp)))
+					m.Put(i, o+pos, g711(Tone(p.freq, rtpAmp, Rate8k, pos, spp)))
 				}
 				if !p.silent(k) == runOn {
 					continue
@@ -360,7 +362,7 @@ type gateway struct {
 	s3       *storagetest.S3Server
 	buckets  map[string]*storage.Bucket // by account
 	spool    *testSpool
-	uploader *SpoolUploader
+	uploader *spool.Uploader
 	dir      *Dir
 }
 
@@ -374,7 +376,7 @@ func newGateway(t *testing.T) *gateway {
 	g := &gateway{s3: storagetest.NewS3Server(t), buckets: map[string]*storage.Bucket{}}
 	g.s3.CreateBucket("recordings")
 	s3b, err := storage.Open(t.Context(), g.s3.Config("recordings", storage.Tags{{Name: "team", Value: "voice"}}), fastRetry)
-	must(t, err)
+	Must(t, err)
 	t.Cleanup(func() { _ = s3b.Close() })
 	g.buckets[accountS3] = s3b
 	g.buckets[accountFile], _ = fileBucket(t)
@@ -386,11 +388,11 @@ func newGateway(t *testing.T) *gateway {
 			return nil, fmt.Errorf("no bucket configured for account %q", account)
 		},
 	})
-	g.uploader = &SpoolUploader{Spool: g.spool.Spool, Tags: func(o Object) storage.Tags {
+	g.uploader = &spool.Uploader{Spool: g.spool.Spool, Tags: func(o Object) storage.Tags {
 		return storage.Tags{{Name: "session", Value: o.ID.Session}}
 	}}
 	g.dir, err = OpenDir(DirConfig{Path: filepath.Join(root, "rec"), Uploader: g.uploader})
-	must(t, err)
+	Must(t, err)
 	return g
 }
 
@@ -404,16 +406,16 @@ func (g *gateway) fetch(t *testing.T, account, key, contentType, session string)
 	switch account {
 	case accountS3:
 		out, err := g.s3.Client().GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("recordings"), Key: aws.String(key)})
-		must(t, err)
+		Must(t, err)
 		defer out.Body.Close()
 		b, err := io.ReadAll(out.Body)
-		must(t, err)
-		must(t, os.WriteFile(path, b, 0o600))
+		Must(t, err)
+		Must(t, os.WriteFile(path, b, 0o600))
 		if ct := aws.ToString(out.ContentType); ct != contentType {
 			t.Errorf("S3 object content type %q, want %q", ct, contentType)
 		}
 		tags, err := g.s3.Tagging(t.Context(), "recordings", key)
-		must(t, err)
+		Must(t, err)
 		if tags["session"] != session || tags["team"] != "voice" {
 			t.Errorf("S3 object tags %v, want session=%s and the bucket's team=voice", tags, session)
 		}
@@ -423,7 +425,7 @@ func (g *gateway) fetch(t *testing.T, account, key, contentType, session string)
 	case accountFile:
 		b := g.buckets[accountFile]
 		attrs, err := b.Attributes(t.Context(), key)
-		must(t, err)
+		Must(t, err)
 		if attrs.ContentType != contentType || attrs.Metadata["session"] != session {
 			t.Errorf("file bucket object: %+v; want %s, session=%s", attrs, contentType, session)
 		}
@@ -463,19 +465,19 @@ func TestRTPToBucket(t *testing.T) {
 	}
 	cases := []*callCase{{format: WAV, account: accountS3}, {format: WAV, account: accountFile}}
 	var l *LAME
-	if lame, err := lameOnce(); err == nil {
+	if lame, err := LameOnce(); err == nil {
 		l = lame
 		cases = append(cases, &callCase{format: MP3, account: accountS3}, &callCase{format: MP3, account: accountFile})
 	} else {
-		t.Run("mp3", func(t *testing.T) { requireLAME(t) }) // skips, or fails under CI
+		t.Run("mp3", func(t *testing.T) { RequireLAME(t) }) // skips, or fails under CI
 	}
 	// The calls run at the same time, as on a gateway.
 	var calls sync.WaitGroup
 	for _, tc := range cases {
 		tc.id = ID{Account: tc.account, Application: "AP1", Session: "call-" + tc.format.String()}
 		var err error
-		tc.rec, err = g.dir.Create(tc.id, Config{Format: tc.format, LAME: l, Streams: twoStreams()})
-		must(t, err)
+		tc.rec, err = g.dir.Create(tc.id, Config{Format: tc.format, LAME: l, Streams: TwoStreams()})
+		Must(t, err)
 		calls.Add(1)
 		go func() {
 			defer calls.Done()
@@ -487,7 +489,7 @@ func TestRTPToBucket(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.format.String()+"/"+tc.account, func(t *testing.T) {
 			rec, call, id := tc.rec, tc.call, tc.id
-			must(t, call.err)
+			Must(t, call.err)
 
 			// What media saw: the loss, the suppression, the reordering.
 			for i, p := range parties {
@@ -502,7 +504,7 @@ func TestRTPToBucket(t *testing.T) {
 			offsets := make([]int64, len(parties))
 			for i, s := range rec.Streams() {
 				st := s.Stats()
-				want := durationToFrames(call.rx[i].FirstArrival.Sub(rec.Start()), rate8k)
+				want := DurationToFrames(call.rx[i].FirstArrival.Sub(rec.Start()), Rate8k)
 				if !st.Started || st.Offset != want || st.Samples != parties[i].samples()-int64(parties[i].count(losePacket)+parties[i].count(suppressPacket))*spp {
 					t.Fatalf("stream %d: %+v; want started at sample %d (its first arrival)", i, st, want)
 				}
@@ -512,16 +514,16 @@ func TestRTPToBucket(t *testing.T) {
 				}
 				offsets[i] = st.Offset
 			}
-			if late := framesToDuration(offsets[1]-offsets[0], rate8k); late < lateBy-time.Millisecond {
+			if late := FramesToDuration(offsets[1]-offsets[0], Rate8k); late < lateBy-time.Millisecond {
 				t.Fatalf("the callee starts %v after the caller in the file, want at least %v", late, lateBy)
 			}
-			t.Logf("caller at %v, callee at %v into the recording", framesToDuration(offsets[0], rate8k), framesToDuration(offsets[1], rate8k))
+			t.Logf("caller at %v, callee at %v into the recording", FramesToDuration(offsets[0], Rate8k), FramesToDuration(offsets[1], Rate8k))
 			m, stretches := expectation(parties, offsets)
 			frames := int64(len(m[0]))
 
 			res, err := rec.Finish(t.Context())
-			must(t, err)
-			wantDur := framesToDuration(frames, rate8k)
+			Must(t, err)
+			wantDur := FramesToDuration(frames, Rate8k)
 			if res.Key != id.Key(tc.format) || !res.Uploaded || res.Format != tc.format || res.Channels != 2 || res.Duration != wantDur {
 				t.Fatalf("Result %+v; want %s, uploaded, 2 channels, %v", res, id.Key(tc.format), wantDur)
 			}
@@ -529,7 +531,7 @@ func TestRTPToBucket(t *testing.T) {
 			landed(t, g.uploader, res.Key)
 			obj := g.fetch(t, tc.account, res.Key, tc.format.ContentType(), id.Session)
 			info, err := Inspect(obj)
-			must(t, err)
+			Must(t, err)
 			if info.Size != res.Size || info.Duration != wantDur || info.Channels != 2 || info.Format != tc.format {
 				t.Fatalf("Inspect of the object: %+v; want %d bytes, %v, stereo %s", info, res.Size, wantDur, tc.format)
 			}
@@ -544,14 +546,14 @@ func TestRTPToBucket(t *testing.T) {
 
 // checkRTPWAV checks the WAV object sample by sample (go-audio/wav) and
 // with sox: length, channels, the tones and the silences.
-func checkRTPWAV(t *testing.T, path string, m model, stretches []stretch) {
-	w := readWAV(t, path)
-	if w.rate != rate8k {
-		t.Fatalf("go-audio/wav: %d Hz", w.rate)
+func checkRTPWAV(t *testing.T, path string, m Model, stretches []stretch) {
+	w := ReadWAV(t, path)
+	if w.Rate() != Rate8k {
+		t.Fatalf("go-audio/wav: %d Hz", w.Rate())
 	}
-	m.compare(t, w)
-	rate, ch, n := soxInfo(t, path)
-	if rate != rate8k || ch != 2 || n != int64(len(m[0])) {
+	m.Compare(t, w)
+	rate, ch, n := SoxInfo(t, path)
+	if rate != Rate8k || ch != 2 || n != int64(len(m[0])) {
 		t.Errorf("sox --i: %d Hz, %d channels, %d samples; want 8000, 2, %d", rate, ch, n, len(m[0]))
 	}
 	const edge = 0.005
@@ -559,8 +561,8 @@ func checkRTPWAV(t *testing.T, path string, m model, stretches []stretch) {
 		if s.to-s.from < 0.06 {
 			continue // sox's frequency estimate needs some length; the sample comparison covered it
 		}
-		rms, _, freq := soxStat(t, path, s.ch+1, s.from+edge, s.to-s.from-2*edge)
-		if s.on && (rms < 0.18 || abs(freq-int(s.freq)) > 30) {
+		rms, _, freq := SoxStat(t, path, s.ch+1, s.from+edge, s.to-s.from-2*edge)
+		if s.on && (rms < 0.18 || Abs(freq-int(s.freq)) > 30) {
 			t.Errorf("sox: %s: RMS %.3f at %d Hz in channel %d, want the %.0f Hz tone", s.what, rms, freq, s.ch+1, s.freq)
 		}
 		if !s.on && rms != 0 {
@@ -579,40 +581,40 @@ func checkRTPMP3(t *testing.T, path string, frames, lateOffset int64, stretches 
 	const edge = 0.04
 	long := func(s stretch) bool { return s.to-s.from >= 0.1 }
 	t.Run("go-mp3", func(t *testing.T) {
-		m, _ := goMP3Audio(t, path)
-		if m.rate != 16000 || int64(len(m.left)) != 2*frames {
-			t.Fatalf("go-mp3: %d Hz, %d samples; want 16000 Hz, %d", m.rate, len(m.left), 2*frames)
+		m := GoMP3Audio(t, path)
+		if m.Rate != 16000 || int64(len(m.Left)) != 2*frames {
+			t.Fatalf("go-mp3: %d Hz, %d samples; want 16000 Hz, %d", m.Rate, len(m.Left), 2*frames)
 		}
-		chans := [][]int16{m.left, m.right}
+		chans := [][]int16{m.Left, m.Right}
 		for _, s := range stretches {
 			if !long(s) {
 				continue
 			}
-			x := window(chans[s.ch], 16000, s.from+edge, s.to-edge)
-			other := level(window(chans[1-s.ch], 16000, s.from+edge, s.to-edge), 16000, s.freq)
-			if l := level(x, 16000, s.freq); s.on && (l < 0.75*rtpAmp || other > 300) {
+			x := Window(chans[s.ch], 16000, s.from+edge, s.to-edge)
+			other := Level(Window(chans[1-s.ch], 16000, s.from+edge, s.to-edge), 16000, s.freq)
+			if l := Level(x, 16000, s.freq); s.on && (l < 0.75*rtpAmp || other > 300) {
 				t.Errorf("go-mp3: %s: %.0f Hz level %.0f in channel %d (want ~%d), %.0f in the other", s.what, s.freq, l, s.ch, rtpAmp, other)
 			}
 			// Silence: no trace of the party's tone, and only the codec's
 			// noise (its peaks near a transient reach a few hundred).
-			if l, r := level(x, 16000, s.freq), rms(x); !s.on && (l > 100 || r > 150) {
+			if l, r := Level(x, 16000, s.freq), rms(x); !s.on && (l > 100 || r > 150) {
 				t.Errorf("go-mp3: %s: %.0f Hz level %.0f, RMS %.0f in channel %d, want silence", s.what, s.freq, l, r, s.ch)
 			}
 		}
 		onset := -1
-		for i, v := range m.right {
+		for i, v := range m.Right {
 			if v > 2000 || v < -2000 {
 				onset = i
 				break
 			}
 		}
 		if d := int64(onset) - 2*lateOffset; d < -16 || d > 16 {
-			t.Errorf("callee onset at sample %d (%.4f s), want %.4f s ± 1 ms", onset, float64(onset)/16000, float64(lateOffset)/rate8k)
+			t.Errorf("callee onset at sample %d (%.4f s), want %.4f s ± 1 ms", onset, float64(onset)/16000, float64(lateOffset)/Rate8k)
 		}
 	})
 	t.Run("lame --decode and sox", func(t *testing.T) {
-		dec := lameDecode(t, path)
-		rate, ch, n := soxInfo(t, dec)
+		dec := LameDecode(t, path)
+		rate, ch, n := SoxInfo(t, dec)
 		if rate != 16000 || ch != 2 || n != 2*frames {
 			t.Errorf("sox --i of lame's output: %d Hz, %d channels, %d samples; want 16000, 2, %d", rate, ch, n, 2*frames)
 		}
@@ -620,8 +622,8 @@ func checkRTPMP3(t *testing.T, path string, frames, lateOffset int64, stretches 
 			if !long(s) {
 				continue
 			}
-			rms, _, freq := soxStat(t, dec, s.ch+1, s.from+edge, s.to-s.from-2*edge)
-			if s.on && (rms < 0.18 || abs(freq-int(s.freq)) > 40) {
+			rms, _, freq := SoxStat(t, dec, s.ch+1, s.from+edge, s.to-s.from-2*edge)
+			if s.on && (rms < 0.18 || Abs(freq-int(s.freq)) > 40) {
 				t.Errorf("%s: RMS %.3f at %d Hz in channel %d, want the %.0f Hz tone", s.what, rms, freq, s.ch+1, s.freq)
 			}
 			if !s.on && rms > 0.005 {
@@ -651,11 +653,11 @@ func TestRTPPauseResume(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t)
 	id := ID{Account: accountFile, Application: "AP1", Session: "paused"}
-	rec, err := g.dir.Create(id, Config{Streams: twoStreams(), PauseMode: PauseCut})
-	must(t, err)
+	rec, err := g.dir.Create(id, Config{Streams: TwoStreams(), PauseMode: PauseCut})
+	Must(t, err)
 	l, err := openLegs(rec, 2)
 	defer l.close()
-	must(t, err)
+	Must(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 
@@ -665,33 +667,33 @@ func TestRTPPauseResume(t *testing.T) {
 	send := func(k int) {
 		time.Sleep(time.Until(start.Add(time.Duration(k) * ptime)))
 		for i, tx := range l.txs {
-			must(t, tx.WritePCM(tone(freqs[i], rtpAmp, rate8k, int64(k)*spp, spp)))
+			Must(t, tx.WritePCM(Tone(freqs[i], rtpAmp, Rate8k, int64(k)*spp, spp)))
 		}
 	}
 	for k := range before {
 		send(k)
 	}
 	for i := range l.rxs {
-		must(t, l.delivered(ctx, i, before*spp))
+		Must(t, l.delivered(ctx, i, before*spp))
 	}
 	pauseAt := time.Now()
-	must(t, rec.Pause(pauseAt))
+	Must(t, rec.Pause(pauseAt))
 	for _, tx := range l.txs {
 		tx.Skip(paused * spp) // the sender's clock runs while it sends nothing
 	}
 	time.Sleep(time.Until(start.Add((before + paused) * ptime)))
 	resumeAt := time.Now()
-	must(t, rec.Resume(resumeAt))
+	Must(t, rec.Resume(resumeAt))
 	for k := before + paused; k < before+paused+after; k++ {
 		send(k)
 	}
 	for i := range l.rxs {
-		must(t, l.delivered(ctx, i, (before+paused+after)*spp))
+		Must(t, l.delivered(ctx, i, (before+paused+after)*spp))
 	}
 	stats, err := l.hangUp()
-	must(t, err)
+	Must(t, err)
 	res, err := rec.Finish(t.Context())
-	must(t, err)
+	Must(t, err)
 
 	// The call's timeline, uncut: each party at its first arrival, silent
 	// while it sent nothing.
@@ -699,7 +701,7 @@ func TestRTPPauseResume(t *testing.T) {
 	var frames int64
 	for i, s := range rec.Streams() {
 		offsets[i] = s.Stats().Offset
-		if want := durationToFrames(stats[i].FirstArrival.Sub(rec.Start()), rate8k); offsets[i] != want {
+		if want := DurationToFrames(stats[i].FirstArrival.Sub(rec.Start()), Rate8k); offsets[i] != want {
 			t.Fatalf("stream %d at %d, want %d (its first arrival)", i, offsets[i], want)
 		}
 		if stats[i].GapSamples != paused*spp {
@@ -707,36 +709,36 @@ func TestRTPPauseResume(t *testing.T) {
 		}
 		frames = max(frames, offsets[i]+(before+paused+after)*spp)
 	}
-	call := newModel(2, int(frames))
+	call := NewModel(2, int(frames))
 	for i := range 2 {
 		for k := 0; k < before+paused+after; k++ {
 			if k < before || k >= before+paused {
 				pos := int64(k) * spp
-				call.put(i, offsets[i]+pos, g711(tone(freqs[i], rtpAmp, rate8k, pos, spp)))
+				call.Put(i, offsets[i]+pos, g711(Tone(freqs[i], rtpAmp, Rate8k, pos, spp)))
 			}
 		}
 	}
 	// The cut: from the Pause to the Resume, as the gateway timed them,
 	// except that a pause cannot start before what the recorder had
 	// already written out (the audio both parties had delivered).
-	p0 := max(durationToFrames(pauseAt.Sub(rec.Start()), rate8k), min(offsets[0], offsets[1])+before*spp)
-	p1 := max(durationToFrames(resumeAt.Sub(rec.Start()), rate8k), p0)
-	if res.Paused != framesToDuration(p1-p0, rate8k) {
-		t.Fatalf("Result.Paused %v, want %v (from the Pause to the Resume)", res.Paused, framesToDuration(p1-p0, rate8k))
+	p0 := max(DurationToFrames(pauseAt.Sub(rec.Start()), Rate8k), min(offsets[0], offsets[1])+before*spp)
+	p1 := max(DurationToFrames(resumeAt.Sub(rec.Start()), Rate8k), p0)
+	if res.Paused != FramesToDuration(p1-p0, Rate8k) {
+		t.Fatalf("Result.Paused %v, want %v (from the Pause to the Resume)", res.Paused, FramesToDuration(p1-p0, Rate8k))
 	}
-	m := newModel(2, int(frames-(p1-p0)))
+	m := NewModel(2, int(frames-(p1-p0)))
 	for c := range m {
 		copy(m[c], call[c][:p0])
 		copy(m[c][p0:], call[c][p1:])
 	}
-	if want := framesToDuration(frames-(p1-p0), rate8k); res.Duration != want {
+	if want := FramesToDuration(frames-(p1-p0), Rate8k); res.Duration != want {
 		t.Fatalf("Result.Duration %v, want %v", res.Duration, want)
 	}
-	t.Logf("paused from %v to %v of the call; the file is %v", framesToDuration(p0, rate8k), framesToDuration(p1, rate8k), res.Duration)
+	t.Logf("paused from %v to %v of the call; the file is %v", FramesToDuration(p0, Rate8k), FramesToDuration(p1, Rate8k), res.Duration)
 	landed(t, g.uploader, res.Key)
 	obj := g.fetch(t, accountFile, res.Key, "audio/wav", id.Session)
-	m.compare(t, readWAV(t, obj))
-	if _, ch, n := soxInfo(t, obj); ch != 2 || n != int64(len(m[0])) {
+	m.Compare(t, ReadWAV(t, obj))
+	if _, ch, n := SoxInfo(t, obj); ch != 2 || n != int64(len(m[0])) {
 		t.Errorf("sox: %d channels, %d samples; want 2, %d", ch, n, len(m[0]))
 	}
 }

@@ -1,4 +1,4 @@
-package recording
+package recording_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/recording/spool"
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/storage/storagetest"
 )
@@ -23,32 +25,32 @@ func TestBucketDownAtFinish(t *testing.T) {
 	srv := storagetest.NewS3Server(t)
 	srv.CreateBucket("recordings")
 	bucket, err := storage.Open(t.Context(), srv.Config("recordings", nil), fastRetry)
-	must(t, err)
+	Must(t, err)
 	defer bucket.Close()
 	root := t.TempDir()
 	spoolDir := filepath.Join(root, "spool")
 	sp := startSpool(t, spoolDir, storage.SpoolConfig{Bucket: bucket})
-	up := &SpoolUploader{Spool: sp.Spool}
+	up := &spool.Uploader{Spool: sp.Spool}
 	d, err := OpenDir(DirConfig{Path: filepath.Join(root, "rec"), Uploader: up})
-	must(t, err)
+	Must(t, err)
 
 	srv.Stop() // the bucket goes down
 	id := ID{"AC1", "AP1", "down"}
 	const key = "AC1/AP1/down.wav"
-	r, err := d.Create(id, Config{Start: t0, Streams: twoStreams()})
-	must(t, err)
-	a := feeder{t, r.Stream(0), rate8k, 1000, 10000}
-	b := feeder{t, r.Stream(1), rate8k, 600, 10000}
-	must(t, a.s.StartAt(0))
-	must(t, b.s.StartAt(4000))
+	r, err := d.Create(id, Config{Start: T0, Streams: TwoStreams()})
+	Must(t, err)
+	a := NewFeeder(t, r.Stream(0), 1000, 10000)
+	b := NewFeeder(t, r.Stream(1), 600, 10000)
+	Must(t, a.Stream().StartAt(0))
+	Must(t, b.Stream().StartAt(4000))
 	for k := int64(0); k < 100; k++ {
-		a.send(k*160, 160)
+		a.Send(k*160, 160)
 		if k < 75 {
-			b.send(k*160, 160)
+			b.Send(k*160, 160)
 		}
 	}
 	res, err := r.Finish(t.Context())
-	must(t, err)
+	Must(t, err)
 	if !res.Uploaded || res.Key != key || res.Duration != 2*time.Second || res.Channels != 2 {
 		t.Fatalf("Finish with the bucket down: %+v; want handed to the spool, 2 s stereo", res)
 	}
@@ -99,75 +101,9 @@ func TestBucketDownAtFinish(t *testing.T) {
 	if left := spoolFiles(t, spoolDir); len(left) != 0 {
 		t.Errorf("the spool still holds %v", left)
 	}
-	w := readWAV(t, download(t, bucket, key))
-	m := newModel(2, 16000)
-	m.put(0, 0, tone(1000, 10000, rate8k, 0, 16000))
-	m.put(1, 4000, tone(600, 10000, rate8k, 0, 12000))
-	m.compare(t, w)
-}
-
-// TestSpoolUploader: the key, content type, target and tags the spool is
-// given; a SpoolUploader without a spool; Wait for a key that does not
-// wait.
-func TestSpoolUploader(t *testing.T) {
-	root := t.TempDir()
-	mem, err := storage.Open(t.Context(), storage.Config{Vendor: storage.VendorMemory}, nil)
-	must(t, err)
-	defer mem.Close()
-	var targets []string
-	sp, err := storage.OpenSpool(storage.SpoolConfig{Dir: filepath.Join(root, "spool"), Resolve: func(ctx context.Context, target string) (*storage.Bucket, error) {
-		targets = append(targets, target)
-		return mem, nil
-	}})
-	must(t, err)
-	defer sp.Close()
-	up := &SpoolUploader{
-		Spool:  sp,
-		Target: func(id ID) string { return "tenant-" + id.Account },
-		Tags:   func(o Object) storage.Tags { return storage.Tags{{Name: "format", Value: o.Format.String()}} },
-	}
-	d, err := OpenDir(DirConfig{Path: filepath.Join(root, "rec"), Uploader: up})
-	must(t, err)
-	r, err := d.Create(ID{"AC7", "AP7", "S7"}, Config{Start: t0})
-	must(t, err)
-	recordTone(t, r, 1)
-	res, err := r.Finish(t.Context())
-	must(t, err)
-	items := sp.List() // the spool is not running: the item waits
-	if len(items) != 1 {
-		t.Fatalf("spool holds %+v", items)
-	}
-	it := items[0]
-	if it.Key != "AC7/AP7/S7.wav" || it.ContentType != "audio/wav" || it.Target != "tenant-AC7" || it.Size != res.Size ||
-		len(it.Tags) != 1 || it.Tags[0] != (storage.Tag{Name: "format", Value: "wav"}) {
-		t.Errorf("spool item %+v", it)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
-	if err := up.Wait(ctx, it.Key); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Wait with the spool not running: %v", err)
-	}
-	cancel()
-	if err := up.Wait(t.Context(), "AC7/AP7/other.wav"); err != nil {
-		t.Errorf("Wait for a key not in the spool: %v", err)
-	}
-	if len(targets) != 0 {
-		t.Errorf("the spool resolved %v without running", targets)
-	}
-
-	var none SpoolUploader
-	if err := none.Upload(t.Context(), Object{}); !errors.Is(err, ErrBadConfig) {
-		t.Errorf("Upload without a spool: %v", err)
-	}
-	if err := none.Wait(t.Context(), "a/b/c.wav"); !errors.Is(err, ErrBadConfig) {
-		t.Errorf("Wait without a spool: %v", err)
-	}
-	// A key the spool refuses leaves the file where it is.
-	bad := Object{Path: filepath.Join(root, "x.wav"), Key: "/abs/key.wav"}
-	must(t, os.WriteFile(bad.Path, []byte("RIFF"), 0o600))
-	if err := up.Upload(t.Context(), bad); !errors.Is(err, storage.ErrInvalidKey) {
-		t.Errorf("Upload of a bad key: %v, want storage.ErrInvalidKey", err)
-	}
-	if _, err := os.Stat(bad.Path); err != nil {
-		t.Errorf("the refused file: %v", err)
-	}
+	w := ReadWAV(t, download(t, bucket, key))
+	m := NewModel(2, 16000)
+	m.Put(0, 0, Tone(1000, 10000, Rate8k, 0, 16000))
+	m.Put(1, 4000, Tone(600, 10000, Rate8k, 0, 12000))
+	m.Compare(t, w)
 }

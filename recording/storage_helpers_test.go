@@ -1,4 +1,4 @@
-package recording
+package recording_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/recording/spool"
 	"github.com/voicegw/voicegw/storage"
 )
 
@@ -28,7 +30,7 @@ func fileBucket(t testing.TB) (*storage.Bucket, string) {
 	t.Helper()
 	root := t.TempDir()
 	b, err := storage.Open(context.Background(), storage.Config{Vendor: storage.VendorFile, File: &storage.FileConfig{Dir: root}}, fastRetry)
-	must(t, err)
+	Must(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	return b, root
 }
@@ -54,7 +56,7 @@ func startSpool(t testing.TB, dir string, cfg storage.SpoolConfig) *testSpool {
 		cfg.MaxBackoff = 100 * time.Millisecond
 	}
 	sp, err := storage.OpenSpool(cfg)
-	must(t, err)
+	Must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testSpool{Spool: sp, dir: dir, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- sp.Run(ctx) }()
@@ -79,7 +81,7 @@ func (s *testSpool) stop(t testing.TB) {
 func spoolFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	es, err := os.ReadDir(dir)
-	must(t, err)
+	Must(t, err)
 	var out []string
 	for _, e := range es {
 		if e.Name() != ".lock" {
@@ -94,15 +96,15 @@ func spoolFiles(t testing.TB, dir string) []string {
 func download(t testing.TB, b *storage.Bucket, key string) string {
 	t.Helper()
 	r, err := b.NewReader(context.Background(), key)
-	must(t, err)
+	Must(t, err)
 	defer r.Close()
 	path := filepath.Join(t.TempDir(), filepath.Base(key))
 	f, err := os.Create(path)
-	must(t, err)
+	Must(t, err)
 	if _, err := io.Copy(f, r); err != nil {
 		t.Fatal(err)
 	}
-	must(t, f.Close())
+	Must(t, f.Close())
 	return path
 }
 
@@ -120,12 +122,12 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // landed waits (at most 20 s) until the uploader's spool no longer holds key.
-func landed(t testing.TB, up *SpoolUploader, key string) {
+func landed(t testing.TB, up *spool.Uploader, key string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := up.Wait(ctx, key); err != nil {
-		t.Fatalf("SpoolUploader.Wait(%s): %v", key, err)
+		t.Fatalf("spool.Uploader.Wait(%s): %v", key, err)
 	}
 }
 

@@ -1,21 +1,22 @@
-package recording
+package spool
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/storage"
 )
 
-// SpoolUploader is the Uploader of a gateway: it hands each finished
+// Uploader is the recording.Uploader of a gateway: it hands each finished
 // recording to a storage.Spool, which uploads it to its bucket in the
 // background, retrying until the bucket confirms it, and survives restarts.
 //
-//	spool, _ := storage.OpenSpool(storage.SpoolConfig{Dir: "/var/spool/voicegw/upload", Resolve: bucketOfAccount})
-//	go spool.Run(ctx)
+//	sp, _ := storage.OpenSpool(storage.SpoolConfig{Dir: "/var/spool/voicegw/upload", Resolve: bucketOfAccount})
+//	go sp.Run(ctx)
 //	dir, _ := recording.OpenDir(recording.DirConfig{Path: "/var/spool/voicegw/rec",
-//		Uploader: &recording.SpoolUploader{Spool: spool}})
+//		Uploader: &spool.Uploader{Spool: sp}})
 //
 // Upload calls Spool.Enqueue with the object key ACCOUNT_SID/APPLICATION_SID/
 // SESSION_ID.wav|mp3, the content type audio/wav or audio/mpeg, and the
@@ -23,10 +24,10 @@ import (
 // account's bucket (with SpoolConfig.Bucket every recording goes to that
 // one bucket). Enqueue moves the file (which Stop or Repair synced) into
 // the spool directory beside a manifest, and syncs both to disk before it
-// returns, so when Upload (and so Finish) returns nil the recording is safe
-// locally and no longer in the Dir; the spool removes it only once the
-// bucket has it. Nothing is deleted before the bucket has it:
-// while the bucket is unreachable the file waits in the spool, across
+// returns, so when Upload (and so Recorder.Finish) returns nil the
+// recording is safe locally and no longer in the Dir; the spool removes it
+// only once the bucket has it. Nothing is deleted before the bucket has
+// it: while the bucket is unreachable the file waits in the spool, across
 // restarts (OpenSpool reads it back), and lands once the bucket is back.
 //
 // Result.Uploaded (and Recovered.Uploaded) therefore means "queued in the
@@ -42,26 +43,26 @@ import (
 // be uploaded twice, to the same key, harmlessly).
 //
 // The fields are read at each Upload; set them before the Dir is used.
-type SpoolUploader struct {
+type Uploader struct {
 	// Spool receives the recordings. Required.
 	Spool *storage.Spool
 	// Target returns the spool target of a recording, the argument of
 	// SpoolConfig.Resolve. Default: the account SID, id.Account.
-	Target func(id ID) string
+	Target func(id recording.ID) string
 	// Tags returns tags stored with a recording's object, besides the
 	// bucket's configured tags (storage.EnqueueOptions.Tags). Default: none.
-	Tags func(obj Object) storage.Tags
+	Tags func(obj recording.Object) storage.Tags
 }
 
-var _ Uploader = (*SpoolUploader)(nil)
+var _ recording.Uploader = (*Uploader)(nil)
 
-// Upload hands obj to the spool (see SpoolUploader). Its errors are the
+// Upload hands obj to the spool (see Uploader). Its errors are the
 // spool's: a key or tags the spool refuses, a closed spool
 // (storage.ErrClosed), a file system failure; the file then stays where it
 // is.
-func (u *SpoolUploader) Upload(ctx context.Context, obj Object) error {
+func (u *Uploader) Upload(ctx context.Context, obj recording.Object) error {
 	if u == nil || u.Spool == nil {
-		return fmt.Errorf("%w: SpoolUploader without a Spool", ErrBadConfig)
+		return fmt.Errorf("%w: spool.Uploader without a Spool", recording.ErrBadConfig)
 	}
 	target := obj.ID.Account
 	if u.Target != nil {
@@ -77,7 +78,8 @@ func (u *SpoolUploader) Upload(ctx context.Context, obj Object) error {
 	return err
 }
 
-// Wait blocks until nothing waits in the spool for key (a Result.Key):
+// Wait blocks until nothing waits in the spool for key (a
+// recording.Result.Key):
 // after Finish or Recover handed the recording to the spool, that is when
 // the bucket has confirmed it. It returns nil at once for a key that is not
 // in the spool. When ctx ends first it returns an error that wraps ctx's
@@ -87,9 +89,9 @@ func (u *SpoolUploader) Upload(ctx context.Context, obj Object) error {
 // 500 ms). A gateway that reports recordings as stored uses
 // SpoolConfig.OnUploaded instead, which also covers what waited across a
 // restart.
-func (u *SpoolUploader) Wait(ctx context.Context, key string) error {
+func (u *Uploader) Wait(ctx context.Context, key string) error {
 	if u == nil || u.Spool == nil {
-		return fmt.Errorf("%w: SpoolUploader without a Spool", ErrBadConfig)
+		return fmt.Errorf("%w: spool.Uploader without a Spool", recording.ErrBadConfig)
 	}
 	every := 10 * time.Millisecond
 	t := time.NewTimer(every)
@@ -102,10 +104,10 @@ func (u *SpoolUploader) Wait(ctx context.Context, key string) error {
 		select {
 		case <-ctx.Done():
 			if it.LastError != "" {
-				return fmt.Errorf("recording: %s still waits in the spool after %d tries (last: %s): %w",
+				return fmt.Errorf("recording/spool: %s still waits in the spool after %d tries (last: %s): %w",
 					key, it.Attempts, it.LastError, ctx.Err())
 			}
-			return fmt.Errorf("recording: %s still waits in the spool after %d tries: %w", key, it.Attempts, ctx.Err())
+			return fmt.Errorf("recording/spool: %s still waits in the spool after %d tries: %w", key, it.Attempts, ctx.Err())
 		case <-t.C:
 		}
 		every = min(2*every, 500*time.Millisecond)
@@ -114,7 +116,7 @@ func (u *SpoolUploader) Wait(ctx context.Context, key string) error {
 }
 
 // pending returns the spool's item for key, if one waits.
-func (u *SpoolUploader) pending(key string) (storage.Item, bool) {
+func (u *Uploader) pending(key string) (storage.Item, bool) {
 	for _, it := range u.Spool.List() {
 		if it.Key == key {
 			return it, true
