@@ -8,7 +8,6 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/recording"
-	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -140,17 +139,4 @@ func (g *Gateway) sendWebhook(ctx context.Context, e *journalEntry, doc *insight
 	}
 	g.metrics.webhooks.WithLabelValues("failed").Inc()
 	g.log.Warn("session webhook failed", "session", e.SessionID, "account", acct.Name, "tries", webhookTries, "error", err)
-}
-
-// spoolUploader hands finished recordings to the upload spool, targeting the
-// account's bucket (storage.SpoolConfig.Resolve gets the account SID).
-type spoolUploader struct{ spool *storage.Spool }
-
-func newSpoolUploader(sp *storage.Spool) recording.Uploader { return spoolUploader{sp} }
-
-// Upload implements recording.Uploader: Enqueue moves the file into the
-// spool (a rename: same file system) and syncs it before returning.
-func (u spoolUploader) Upload(ctx context.Context, obj recording.Object) error {
-	_, err := u.spool.Enqueue(ctx, obj.Path, obj.Key, &storage.EnqueueOptions{ContentType: obj.ContentType, Target: obj.ID.Account})
-	return err
 }

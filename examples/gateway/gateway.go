@@ -19,6 +19,7 @@ import (
 
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/recording/spool"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/tenancy"
@@ -116,7 +117,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	}
 	if g.dir, err = recording.OpenDir(recording.DirConfig{
 		Path:     cfg.path(recordingsDir),
-		Uploader: newSpoolUploader(g.spool),
+		Uploader: &spool.Uploader{Spool: g.spool},
 		Logger:   log.With("component", "recording"),
 	}); err != nil {
 		return nil, fmt.Errorf("recording directory: %w", err)
