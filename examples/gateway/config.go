@@ -109,6 +109,9 @@ type RTPConfig struct {
 // HTTPConfig configures the HTTP API.
 type HTTPConfig struct {
 	Listen string `yaml:"listen"`
+	// PProf serves Go's profiler at /debug/pprof/ (for capacity work; do
+	// not expose it beyond the host).
+	PProf bool `yaml:"pprof"`
 }
 
 // RecordingGlobal holds the recording settings shared by every account.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,8 +27,15 @@ type health struct {
 //	GET /insights/sessions…       the Insights API of seed 004 (X-Vgai-Key)
 //	GET /healthz                  200 {"status":"ok",…}; 503 while shutting down
 //	GET /metrics                  Prometheus metrics
-func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, m *metrics, healthOf func() health, log *slog.Logger) http.Handler {
+//	/debug/pprof/…                Go's profiler, with http.pprof only
+func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, m *metrics, healthOf func() health, withPProf bool, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	if withPProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	}
 	mux.Handle("/insights/", insights.NewHandler(insights.HandlerConfig{
 		Index:  idx,
 		Keys:   apiKeyVerifier(keys),
