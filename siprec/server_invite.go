@@ -133,7 +133,6 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 	sess.identity, sess.hasIdentity = sip.IdentityFrom(ctx)
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	sess.origin = answer.Origin
 
 	// Ports, then the streams' receivers, which own them from then on.
 	eps := make([]*media.Endpoint, len(answer.Media))
@@ -168,6 +167,7 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 	}
 	setAddress(answer, addr)
 	sess.mediaAddr = addr
+	sess.origin = answer.Origin
 	sess.streams = make([]*Stream, len(answer.Media))
 	for i := range answer.Media {
 		if eps[i] == nil {
