@@ -216,7 +216,8 @@ func (s *Server) Register(ctx context.Context, srv *sipgo.Server, wrap ...func(s
 //	415                 a body type that is neither SDP, metadata nor multipart
 //	488                 more m-lines than Config.MaxStreams, or no m-line with a usable codec
 //	the Policy's code   the Policy (or the SinkFactory) rejected it (*Rejection; other errors 500)
-//	503                 no free RTP port, or the Server is shutting down
+//	503                 no free RTP port, or the Server is shutting down (with Retry-After)
+//	513                 over UDP, an answer larger than sipgo sends over UDP (ErrAnswerTooLarge)
 //	200                 application/sdp: one m-line per offered m-line, recvonly (inactive for inactive), labels kept
 //
 // 4xx answers carry a Warning header (399) that says what was wrong.
@@ -439,6 +440,8 @@ func responseFor(err error) (int, string, []sipgosip.Header) {
 		code = 488
 	case errors.Is(err, media.ErrNoFreePort):
 		return 503, "", []sipgosip.Header{sipgosip.NewHeader("Retry-After", "5")}
+	case errors.Is(err, ErrAnswerTooLarge):
+		return 513, "", []sipgosip.Header{warning(err.Error())}
 	case errors.Is(err, ErrServerClosed):
 		return 503, "", []sipgosip.Header{sipgosip.NewHeader("Retry-After", "30")}
 	}

@@ -283,6 +283,21 @@ func (s *Server) reoffer(_ context.Context, sess *Session, req *sipgosip.Request
 			return
 		}
 	}
+	var answer []byte
+	switch {
+	case plan != nil:
+		answer = plan.body
+	case req.IsInvite(): // a refresh or an offerless re-INVITE: the current SDP
+		answer = sess.answerBody
+	}
+	res := s.answerResponse(sess, req, answer)
+	if err := fitsUDP(sess.transport, res); err != nil {
+		if plan != nil {
+			plan.discard()
+		}
+		s.reject(tx, req, err)
+		return
+	}
 	if body.Metadata != nil {
 		sess.applyMetadata(body.Metadata)
 	}
@@ -293,11 +308,6 @@ func (s *Server) reoffer(_ context.Context, sess *Session, req *sipgosip.Request
 		sess.remoteTarget = *c.Address.Clone()
 	}
 	sess.touch()
-	var answer []byte
-	if plan != nil || req.IsInvite() {
-		answer = sess.answerBody
-	}
-	res := s.answerResponse(sess, req, answer)
 	if !req.IsInvite() {
 		if err := tx.Respond(res); err != nil {
 			s.log.Debug("siprec: response not sent", "method", string(req.Method), "session", sess.id, "error", err)
@@ -371,13 +381,18 @@ func (s *Server) plan(sess *Session, offer *media.SessionDescription) (*mediaPla
 		}
 	}
 	if err != nil {
-		for _, ep := range p.fresh {
-			_ = ep.Close()
-		}
+		p.discard()
 		return nil, err
 	}
 	p.answer = answer
 	return p, nil
+}
+
+// discard frees the ports a plan allocated.
+func (p *mediaPlan) discard() {
+	for _, ep := range p.fresh {
+		_ = ep.Close()
+	}
 }
 
 // commit applies a planned answer: removed streams stop, new ones start,

@@ -51,7 +51,7 @@ type srsEnv struct {
 // below the ephemeral range, so that parallel tests (and the other
 // packages' tests on this machine) rarely meet; the pool skips ports held
 // by anyone else.
-func srsPool(t *testing.T, pairs int) *media.PortPool {
+func srsPool(t testing.TB, pairs int) *media.PortPool {
 	t.Helper()
 	lo := 20000 + 2*rand.IntN(4500)
 	p, err := media.NewPortPool(media.PortPoolConfig{

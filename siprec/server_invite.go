@@ -232,6 +232,11 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 		return
 	}
 	res := s.answerResponse(sess, req, sess.answerBody)
+	if err := fitsUDP(sess.transport, res); err != nil {
+		sess.endLocked(EndError)
+		s.reject(tx, req, err)
+		return
+	}
 	p := sess.expectAck(cseq(req))
 	if err := tx.Respond(res); err != nil {
 		reason := EndError
@@ -422,4 +427,23 @@ func allPaused(streams []*Stream) bool {
 		}
 	}
 	return true
+}
+
+// ErrAnswerTooLarge: the 2xx answer is larger than sipgo sends over UDP
+// (sip.UDPMTUSize less 200 bytes, 1300 by default): too many streams for
+// UDP. 513, so the client retries over TCP.
+var ErrAnswerTooLarge = errors.New("siprec: answer too large for UDP")
+
+// fitsUDP checks a response against sipgo's UDP write limit, which would
+// otherwise drop it silently (the client would retransmit its INVITE for
+// 32 s).
+func fitsUDP(transport string, res *sipgosip.Response) error {
+	if transport != "UDP" {
+		return nil
+	}
+	limit := sipgosip.UDPMTUSize - 200
+	if n := len(res.String()); n > limit {
+		return fmt.Errorf("%w: %d bytes, the limit is %d: use TCP", ErrAnswerTooLarge, n, limit)
+	}
+	return nil
 }

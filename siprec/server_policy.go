@@ -138,6 +138,8 @@ func statusPhrase(code int) string {
 		return "Not Implemented"
 	case 503:
 		return "Service Unavailable"
+	case 513:
+		return "Message Too Large"
 	case 600:
 		return "Busy Everywhere"
 	case 603:
