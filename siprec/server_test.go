@@ -360,8 +360,10 @@ func TestSRSNextHandler(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if !slices.Equal(seen, []string{"INVITE", "ACK", "BYE"}) && !slices.Equal(seen, []string{"INVITE", "BYE"}) {
-		t.Errorf("next handler saw %v", seen)
+	// The ACK of the 486 may reach the handler too, at any moment.
+	got := slices.DeleteFunc(slices.Clone(seen), func(m string) bool { return m == "ACK" })
+	if !slices.Equal(got, []string{"INVITE", "BYE"}) {
+		t.Errorf("next handler saw %v, want the INVITE and the BYE", seen)
 	}
 	if n := e.sinks.count(); n != 0 {
 		t.Errorf("%d recording sessions made", n)
