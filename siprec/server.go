@@ -125,7 +125,8 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*Session
 	closing  bool
-	wg       sync.WaitGroup // goroutines the Server started
+	busy     int             // INVITE setups and goroutines of the Server under way
+	idle     []chan struct{} // closed when busy drops to 0 (Shutdown waits on them)
 }
 
 // NewServer returns a Server for cfg. It fails only when the default port
@@ -288,10 +289,13 @@ func (s *Server) inDialog(ctx context.Context, req *sipgosip.Request, tx sipgosi
 
 // Shutdown stops the Server taking sessions (new INVITEs get 503 with
 // Retry-After) and ends every active session with EndShutdown, telling its
-// sink and, unless Config.NoByeOnShutdown, sending its client a BYE. It
-// returns when all of that is done, or with ctx's error when ctx ends first
-// (the sessions are ended all the same; only BYEs may be cut short).
-// Requests of ended sessions get 481 (or go to Config.Next).
+// sink and, unless Config.NoByeOnShutdown, sending its client a BYE. INVITEs
+// being set up at that moment are refused with 503 and their sinks, if
+// made, told EndShutdown too. Shutdown returns when all of that is done and
+// every goroutine of the Server has returned, or with ctx's error when ctx
+// ends first (the sessions are ended all the same; only BYEs and setups may
+// still be under way). Later requests of ended sessions get 481 (or go to
+// Config.Next). Shutdown may be called more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -312,13 +316,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}()
 	}
 	ended.Wait()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
+	s.mu.Lock()
+	if s.busy == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	idle := make(chan struct{})
+	s.idle = append(s.idle, idle)
+	s.mu.Unlock()
 	select {
-	case <-done:
+	case <-idle:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -367,19 +374,38 @@ func (s *Server) remove(sess *Session) {
 	}
 }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
-
 // goroutine runs f in a goroutine that Shutdown waits for.
 func (s *Server) goroutine(f func()) {
-	s.wg.Add(1)
+	s.track(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.track(-1)
 		f()
 	}()
+}
+
+// track counts work under way that Shutdown waits for.
+func (s *Server) track(delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.busy += delta
+	if s.busy == 0 {
+		for _, ch := range s.idle {
+			close(ch)
+		}
+		s.idle = nil
+	}
+}
+
+// enter counts an INVITE setup under way, unless the Server is shutting
+// down; the caller calls track(-1) when done.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.busy++
+	return true
 }
 
 // allowValue is the Allow header of the Server's answers.

@@ -3,11 +3,19 @@ package siprec
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/voicegw/voicegw/internal/sipptest"
+	"github.com/voicegw/voicegw/media"
 )
 
 // srsFakeTx is a ServerTransaction without a network, for the handler
@@ -197,5 +205,119 @@ func BenchmarkServerInvite(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), name+"s/s")
 			_ = srs.Shutdown(ctx)
 		})
+	}
+}
+
+// BenchmarkServerSippLoad measures sessions over loopback with sipp as the
+// recording client (testdata/srs_load.xml: the SIPREC INVITE of
+// siprec_src.xml, ACK, BYE at once, no RTP), UDP, sipp offering calls at
+// SRS_LOAD_RATE per second (default 1000) with at most 100 open at a time.
+// Run it with -benchtime Nx (sipp makes N calls); every call must succeed.
+func BenchmarkServerSippLoad(b *testing.B) {
+	sipptest.Path(b)
+	rate := os.Getenv("SRS_LOAD_RATE")
+	if rate == "" {
+		rate = "1000"
+	}
+	srs, err := NewServer(Config{
+		Ports:  srsPool(b, 2000),
+		Logger: srsDiscard,
+		Sinks: SinkFactoryFunc(func(context.Context, *Session) (SessionSink, error) {
+			return NopSink{}, nil
+		}),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := srsServe(b, srs)
+	scenario, err := filepath.Abs(filepath.Join("testdata", "srs_load.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	res, err := sipptest.Run(b, sipptest.Options{
+		Scenario: scenario,
+		Remote:   addr,
+		Calls:    b.N,
+		Args:     []string{"-s", "srs", "-key", "mp2", "6004", "-r", rate, "-l", "100", "-buff_size", "4194304"},
+		Timeout:  5 * time.Minute,
+	})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Successful != b.N {
+		b.Fatalf("%d of %d calls succeeded", res.Successful, b.N)
+	}
+	b.ReportMetric(float64(b.N)/res.Elapsed.Seconds(), "sessions/s")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srs.Shutdown(ctx)
+}
+
+// srsServe serves srs on a sipgo server on 127.0.0.1 (UDP and TCP) for
+// the rest of the benchmark or test, and returns its address.
+func srsServe(tb testing.TB, srs *Server) string {
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(srsDiscard)),
+		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(srsDiscard)),
+	)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	server, err := sipgo.NewServer(ua, sipgo.WithServerLogger(srsDiscard))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := srs.Register(context.Background(), server); err != nil {
+		tb.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go func() { _ = server.ServeUDP(pc) }()
+	tb.Cleanup(func() {
+		_ = ua.Close()
+		_ = pc.Close()
+	})
+	return pc.LocalAddr().String()
+}
+
+// srsCount counts deliveries without keeping anything.
+type srsCount struct{ audio, gap, dtmf int }
+
+func (c *srsCount) HandleAudio(media.Audio) { c.audio++ }
+func (c *srsCount) HandleGap(media.Gap)     { c.gap++ }
+func (c *srsCount) HandleDTMF(media.DTMF)   { c.dtmf++ }
+
+// TestSRSGatePerPacket: the per-packet path between a Receiver and the sink
+// does not allocate, recording or paused, and a paused stream's audio
+// becomes a gap of the same length.
+func TestSRSGatePerPacket(t *testing.T) {
+	c := &srsCount{}
+	st := &Stream{handler: c}
+	g := gate{st}
+	a := media.Audio{Position: 160, PCM: make([]int16, 160), Arrival: time.Now()}
+	for _, paused := range []bool{false, true} {
+		st.paused.Store(paused)
+		if n := testing.AllocsPerRun(1000, func() {
+			g.HandleAudio(a)
+			g.HandleGap(media.Gap{Position: 320, Samples: 160})
+			g.HandleDTMF(media.DTMF{Digit: '1', Arrival: a.Arrival})
+		}); n != 0 {
+			t.Errorf("paused %v: %v allocations per packet", paused, n)
+		}
+	}
+	if c.audio != 1001 || c.gap != 2*1001+1001 || c.dtmf != 1001 {
+		t.Errorf("delivered %+v, want 1001 audio (recording), 3003 gaps (1001 paused audio), 1001 DTMF (recording)", *c)
+	}
+	// Audio that arrived before a resume is still gapped after it.
+	st.paused.Store(false)
+	st.resumeAt.Store(a.Arrival.Add(time.Millisecond).UnixNano())
+	g.HandleAudio(a)
+	if c.audio != 1001 {
+		t.Error("audio that arrived during the pause was delivered after the resume")
 	}
 }

@@ -46,10 +46,11 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 		s.respond(tx, req, 420, "", nil, sipgosip.NewHeader("Unsupported", strings.Join(bad, ", ")))
 		return
 	}
-	if s.isClosing() {
+	if !s.enter() {
 		s.reject(tx, req, ErrServerClosed)
 		return
 	}
+	defer s.track(-1)
 	if err == nil && body.Metadata == nil {
 		err = fmt.Errorf("%w: the INVITE is marked as SIPREC but has no %s part", ErrNoMetadata, ContentTypeMetadata)
 	}
