@@ -33,6 +33,11 @@ var (
 	// ErrServerClosed: the Server is shutting down and takes no new session.
 	// 503.
 	ErrServerClosed = errors.New("siprec: server shutting down")
+	// ErrAnswerTooLarge: over UDP, the 2xx answer is larger than sipgo sends
+	// (UDPMTUSize of github.com/emiago/sipgo/sip less 200 bytes, 1300 by
+	// default): too many streams for UDP. 513, so the client retries over
+	// TCP.
+	ErrAnswerTooLarge = errors.New("siprec: answer too large for UDP")
 )
 
 // Config configures a Server. The zero value works: it receives RTP on
@@ -460,7 +465,8 @@ func responseFor(err error) (int, string, []sipgosip.Header) {
 	case errors.Is(err, ErrUnsupportedBody):
 		code = 415
 	case errors.Is(err, ErrMalformedBody), errors.Is(err, ErrNoMetadata), errors.Is(err, ErrNoSDP),
-		errors.Is(err, ErrBadMetadata), errors.Is(err, media.ErrMalformedSDP), errors.Is(err, errLabels):
+		errors.Is(err, ErrBadMetadata), errors.Is(err, media.ErrMalformedSDP), errors.Is(err, errLabels),
+		errors.Is(err, errBadRequest):
 		code = 400
 	case errors.Is(err, ErrTooManyStreams), errors.Is(err, media.ErrNoUsableCodec):
 		code = 488

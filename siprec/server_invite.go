@@ -17,9 +17,13 @@ import (
 	"github.com/voicegw/voicegw/siprec/metadata"
 )
 
-// errLabels wraps a metadata label mismatch refused under
-// Config.StrictLabels (400).
-var errLabels = errors.New("siprec: metadata and SDP labels disagree")
+// Errors answered 400 that callers need not match: a metadata label
+// mismatch refused under Config.StrictLabels, and requests SIP itself
+// forbids (an INVITE without Contact).
+var (
+	errLabels     = errors.New("siprec: metadata and SDP labels disagree")
+	errBadRequest = errors.New("siprec: bad request")
+)
 
 // placeholderPort is the port of accepted lines in the draft answer made
 // before the Policy is asked; the real ports replace it.
@@ -62,7 +66,7 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 		return
 	}
 	if req.Contact() == nil {
-		s.reject(tx, req, fmt.Errorf("%w: the INVITE has no Contact header", ErrMalformedBody))
+		s.reject(tx, req, fmt.Errorf("%w: the INVITE has no Contact header", errBadRequest))
 		return
 	}
 	offer, err := media.ParseSDP(body.SDP)
@@ -129,6 +133,10 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 		release = func() {}
 	}
 	release = sync.OnceFunc(release)
+	if canceled.Load() {
+		release()
+		return
+	}
 
 	sess := s.newSession(req, o, adm.Value, release, received)
 	sess.identity, sess.hasIdentity = sip.IdentityFrom(ctx)
@@ -429,11 +437,6 @@ func allPaused(streams []*Stream) bool {
 	}
 	return true
 }
-
-// ErrAnswerTooLarge: the 2xx answer is larger than sipgo sends over UDP
-// (sip.UDPMTUSize less 200 bytes, 1300 by default): too many streams for
-// UDP. 513, so the client retries over TCP.
-var ErrAnswerTooLarge = errors.New("siprec: answer too large for UDP")
 
 // fitsUDP checks a response against sipgo's UDP write limit, which would
 // otherwise drop it silently (the client would retransmit its INVITE for

@@ -15,8 +15,9 @@ type SinkFactory interface {
 	// policy accepted it and RTP ports were allocated, before the answer is
 	// sent. s already knows its streams (Session.Streams), metadata,
 	// participants, recording ID and whether it starts paused. ctx is
-	// cancelled when the client sends CANCEL. An error rejects the INVITE
-	// with 500, or with the code of a *Rejection it wraps.
+	// cancelled when the client sends CANCEL, and when the call returns: do
+	// not keep it. An error rejects the INVITE with 500, or with the code of
+	// a *Rejection it wraps.
 	NewSession(ctx context.Context, s *Session) (SessionSink, error)
 }
 
