@@ -184,9 +184,10 @@ func (s *Server) Methods() []sipgosip.RequestMethod {
 
 // Register makes srv send the Server's methods (see Methods) to Handle,
 // wrapped by each wrap in order (the first is outermost; pass a
-// sip.Guard's Wrap), with request contexts derived from ctx. When
-// Config.Client is nil it also gives the Server a client on srv's user
-// agent, for the BYEs it sends.
+// sip.Guard's Wrap), with request contexts derived from ctx. It replaces
+// srv's handlers of those methods: a gateway that also serves ordinary calls
+// puts their handling in Config.Next. When Config.Client is nil it also
+// gives the Server a client on srv's user agent, for the BYEs it sends.
 //
 //	srs.Register(ctx, sipgoServer, guard.Wrap)
 func (s *Server) Register(ctx context.Context, srv *sipgo.Server, wrap ...func(sip.Handler) sip.Handler) error {
@@ -315,6 +316,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ended.Add(1)
 		go func() {
 			defer ended.Done()
+			// RFC 3261 §15: no BYE before the ACK of the 2xx (or its timeout).
+			sess.settle(ctx)
 			if sess.end(EndShutdown) && !s.cfg.NoByeOnShutdown {
 				s.sendBye(ctx, sess)
 			}

@@ -43,6 +43,28 @@ func (sess *Session) ack(req *sipgosip.Request) {
 	}
 }
 
+// settle waits until the session's setup is over and its last 2xx has its
+// ACK (or the ACK timeout, or ctx, ends the wait): what RFC 3261 §15 asks
+// before a BYE.
+func (sess *Session) settle(ctx context.Context) {
+	sess.mu.Lock() // held by a setup or re-offer under way: wait for it
+	sess.info.RLock()
+	p := sess.pending
+	sess.info.RUnlock()
+	sess.mu.Unlock()
+	if p == nil {
+		return
+	}
+	t := time.NewTimer(sess.srv.ackWait)
+	defer t.Stop()
+	select {
+	case <-p.acked:
+	case <-sess.done:
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
 // touch records offer/answer activity, which the media timeout counts as
 // activity.
 func (sess *Session) touch() {

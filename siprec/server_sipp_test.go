@@ -386,3 +386,39 @@ func TestSRSCancelSipp(t *testing.T) {
 		})
 	}
 }
+
+// TestSRSShutdownByeSipp: Shutdown ends a session with a BYE that sipp (the
+// client) takes as a BYE of its dialog, after its ACK; over UDP and TCP.
+func TestSRSShutdownByeSipp(t *testing.T) {
+	sipptest.Path(t)
+	for _, tr := range []sipptest.Transport{sipptest.UDP, sipptest.TCP} {
+		t.Run(string(tr), func(t *testing.T) {
+			t.Parallel()
+			e := newSRSEnv(t, Config{})
+			dir := srsSippDir(t, "srs_server_bye.xml")
+			mp, mp2 := srsMediaPorts(t)
+			p := sipptest.Start(t, sipptest.Options{
+				Scenario:  filepath.Join(dir, "srs_server_bye.xml"),
+				Remote:    e.addr,
+				Transport: tr,
+				Dir:       dir,
+				Args:      []string{"-s", "srs", "-mp", strconv.Itoa(mp), "-key", "mp2", strconv.Itoa(mp2)},
+				Timeout:   30 * time.Second,
+			})
+			k := e.sinks.wait(t)
+			srsEventually(t, "the session registered", func() bool { return len(e.srs.Sessions()) == 1 })
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if err := e.srs.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			if r := k.waitEnd(t); r != EndShutdown {
+				t.Errorf("end reason %v", r)
+			}
+			e.waitPortsFree()
+		})
+	}
+}
