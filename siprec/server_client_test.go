@@ -72,6 +72,7 @@ func newSRSClient(t *testing.T, e *srsEnv) *srsClient {
 	cl.port = l.Addr().(*net.TCPAddr).Port
 	go func() { _ = srv.ServeTCP(l) }()
 	t.Cleanup(func() {
+		e.shutdown() // first, so that the server's BYEs find the client
 		_ = ua.Close()
 		_ = l.Close()
 	})

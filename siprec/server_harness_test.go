@@ -106,15 +106,20 @@ func newSRSEnv(t *testing.T, cfg Config, wrap ...func(sip.Handler) sip.Handler) 
 	go func() { _ = server.ServeUDP(pc) }()
 	go func() { _ = server.ServeTCP(l) }()
 	t.Cleanup(func() {
-		// The test's clients may be gone already: their BYEs are not waited for long.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srs.Shutdown(ctx)
+		e.shutdown()
 		_ = ua.Close()
 		_ = pc.Close()
 		_ = l.Close()
 	})
 	return e
+}
+
+// shutdown shuts the Server down (again), not waiting long for BYEs to
+// clients that may be gone.
+func (e *srsEnv) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = e.srs.Shutdown(ctx)
 }
 
 // srsListenBoth listens on one loopback port for UDP and TCP.
