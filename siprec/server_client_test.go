@@ -173,7 +173,7 @@ func (cl *srsClient) offerRequest(method sipgosip.RequestMethod, offer *media.Se
 	return cl.request(method, ct, body)
 }
 
-// answerOf parses the SDP of a 2xx.
+// srsAnswerOf checks that res is a 200 with an SDP answer and parses it.
 func srsAnswerOf(t *testing.T, res *sipgosip.Response) *media.SessionDescription {
 	t.Helper()
 	if res.StatusCode != 200 {
@@ -275,7 +275,7 @@ func (l *srsLeg) send(t *testing.T, answer *media.SessionDescription, i int, ssr
 	return s
 }
 
-// g711 returns what pcm becomes through codec c and back.
+// srsThrough returns what pcm becomes through G.711 encoding c and back.
 func srsThrough(c media.Encoding, pcm []int16) []int16 {
 	b := make([]byte, len(pcm))
 	out := make([]int16, len(pcm))

@@ -50,7 +50,8 @@ func (k *srsSink) digits(label string) string {
 	return b.String()
 }
 
-// waitAudio waits until a label has received n samples (audio and gaps).
+// waitTimeline waits until a label's timeline (audio and gaps) reaches n
+// samples.
 func (k *srsSink) waitTimeline(t *testing.T, label string, n int64) {
 	t.Helper()
 	srsEventually(t, "the timeline of label "+label, func() bool {
@@ -253,8 +254,6 @@ func TestSRSRefusedReofferLeavesSession(t *testing.T) {
 	ans := srsAnswerOf(t, cl.invite(srsOfferOf(1, legs...), srsMetadataFor("", "1", "2"), false))
 	k := e.sinks.wait(t)
 
-	g729 := media.Codec{PayloadType: 18, Encoding: 0, ClockRate: 8000}
-	_ = g729
 	noCodec := srsOfferOf(2, legs...)
 	for i := range noCodec.Media {
 		noCodec.Media[i].Codecs = nil
