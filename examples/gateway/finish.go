@@ -56,6 +56,9 @@ func (g *Gateway) finishSession(e *journalEntry, rec *recording.Recorder, end ti
 	var sum *recordingSummary
 	if rec != nil {
 		res, err := rec.Finish(ctx)
+		if late := rec.Stats().Late; late > 0 {
+			g.metrics.lateSamples.Add(float64(late))
+		}
 		switch {
 		case err == nil:
 			g.metrics.recordingsWritten.WithLabelValues(res.Format.String()).Inc()

@@ -23,6 +23,7 @@ type metrics struct {
 	recordingsUploaded prometheus.Counter
 	recordingErrors    *prometheus.CounterVec // stage
 	uploadErrors       prometheus.Counter
+	lateSamples        prometheus.Counter
 	webhooks           *prometheus.CounterVec // result
 	rtp                *rtpCollector
 }
@@ -52,11 +53,15 @@ func newMetrics() *metrics {
 	m.uploadErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "voicegw_upload_errors_total", Help: "Failed upload attempts of spooled recordings (each is retried until the bucket has it).",
 	})
+	m.lateSamples = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "voicegw_recording_late_samples_total",
+		Help: "Samples the recorders dropped because they came after their place in the file was written (a stream more than the recorder's window behind).",
+	})
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegw_webhooks_total", Help: "Session webhooks sent, by result (ok, failed).",
 	}, []string{"result"})
 	for _, c := range []prometheus.Collector{m.sessionsActive, m.calls, m.sessionsEnded, m.recordingsWritten,
-		m.recordingsUploaded, m.recordingErrors, m.uploadErrors, m.webhooks, m.rtp,
+		m.recordingsUploaded, m.recordingErrors, m.uploadErrors, m.lateSamples, m.webhooks, m.rtp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}

@@ -18,8 +18,10 @@
 //     received every packet siprec-load sent;
 //   - siprec-load's own sender kept up (no late frames skipped), so the
 //     offered load was what it should be;
-//   - every session has a recording in the bucket: a valid stereo WAV whose
-//     length matches its session's document (start to BYE) within 0.5 s.
+//   - the recorders dropped no audio (voicegw_recording_late_samples_total);
+//   - every session has a recording in the bucket: a valid stereo WAV that
+//     runs from its session's start to the moment siprec-load stopped
+//     sending (the same for every session), within 0.3 s.
 //
 // A level passes when every check holds. The report gives, per level, the
 // gateway's CPU in % of one core, its CPU seconds per call-second (calls per
@@ -48,6 +50,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -309,6 +312,10 @@ loop:
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	dropped, _ := metric(base, "voicegw_recording_late_samples_total")
+	if dropped > 0 {
+		r.problems = append(r.problems, fmt.Sprintf("the recorders dropped %v samples that came too late", dropped))
+	}
 	lost, _ := metric(base, "voicegw_rtp_packets_lost_total")
 	late, _ := metric(base, "voicegw_rtp_packets_late_total")
 	received, _ := metric(base, "voicegw_rtp_packets_received_total")
@@ -351,12 +358,26 @@ func parseSummary(s string, r *result) {
 	r.loadCPU, _ = strconv.ParseFloat(m[6], 64)
 }
 
-// checkRecordings checks every recording in the bucket against its session
-// document and returns how many are complete.
+// checkRecordings checks every recording in the bucket and returns how many
+// are complete. siprec-load stops the RTP of every session at the same
+// moment and then sends the BYEs (64 at a time), so a complete recording is a
+// valid stereo WAV that runs from its session's start (the session document's
+// start time, which is the recording's first sample) to that common moment:
+// every recording must end within 0.3 s of the median end. A recording cut
+// short, or one whose audio stopped being written, ends early.
 func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, error) {
 	cl := insights.NewClient(base, insights.Secret(apiKey))
-	complete := 0
+	type rec struct {
+		rel string
+		end time.Time
+	}
+	var recs []rec
 	bad := 0
+	report := func(rel, problem string) {
+		if bad++; bad <= 5 {
+			r.problems = append(r.problems, rel+": "+problem)
+		}
+	}
 	err := filepath.WalkDir(bucket, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || filepath.Ext(path) != ".wav" {
 			return err
@@ -367,31 +388,40 @@ func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, 
 			return err
 		}
 		info, err := recording.Inspect(path)
-		var problem string
 		switch {
 		case err != nil:
-			problem = err.Error()
+			report(rel, err.Error())
+			return nil
 		case info.Channels != 2:
-			problem = fmt.Sprintf("%d channels", info.Channels)
-		default:
-			s, err := cl.Find(ctx, id.Session)
-			if err != nil {
-				problem = "session document: " + err.Error()
-				break
-			}
-			call := time.Duration(s.ChannelData.Duration) * time.Millisecond
-			if diff := call - info.Duration; diff > 500*time.Millisecond || diff < -500*time.Millisecond {
-				problem = fmt.Sprintf("recording %s, session %s", info.Duration, call)
-			}
+			report(rel, fmt.Sprintf("%d channels", info.Channels))
+			return nil
 		}
-		if problem == "" {
-			complete++
-		} else if bad++; bad <= 5 {
-			r.problems = append(r.problems, rel+": "+problem)
+		s, err := cl.Find(ctx, id.Session)
+		if err != nil {
+			report(rel, "session document: "+err.Error())
+			return nil
 		}
+		recs = append(recs, rec{rel, s.SessionStartTime.Time.Add(info.Duration)})
 		return nil
 	})
-	return complete, err
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	ends := make([]time.Time, len(recs))
+	for i, x := range recs {
+		ends[i] = x.end
+	}
+	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
+	median := ends[len(ends)/2]
+	complete := 0
+	for _, x := range recs {
+		if d := x.end.Sub(median); d < -300*time.Millisecond || d > 300*time.Millisecond {
+			report(x.rel, fmt.Sprintf("ends %v from the others (the RTP of every session stopped at once)", d.Round(time.Millisecond)))
+			continue
+		}
+		complete++
+	}
+	return complete, nil
 }
 
 // procCPU returns the CPU seconds (user + system) of process pid so far.
