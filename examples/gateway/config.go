@@ -504,6 +504,9 @@ func (c *Config) validate() []Problem {
 	} else if a.Is6() && !a.Is4In6() {
 		add("rtp.address", "%q: IPv6 RTP is not supported by this gateway yet", c.RTP.Address)
 	}
+	if a, err := netip.ParseAddr(c.RTP.Address); err == nil && a.IsUnspecified() && c.SIP.MediaAddress == "" {
+		add("sip.media_address", "missing: rtp.address %s listens on every address, so the address to put in SDP answers must be given", c.RTP.Address)
+	}
 	if _, _, err := parsePortRange(c.RTP.Ports); err != "" {
 		add("rtp.ports", "%q: %s", c.RTP.Ports, err)
 	}

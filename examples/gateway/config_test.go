@@ -110,6 +110,7 @@ func TestConfigErrors(t *testing.T) {
 		{"algorithm", "sip:\n  digest:\n    algorithms: [MD5, SHA-1]", "sip.digest.algorithms[1]", `"SHA-1"`},
 		{"media address", "sip:\n  media_address: 0.0.0.0", "sip.media_address", "specific IP"},
 		{"rtp address", "rtp:\n  address: here", "rtp.address", "IP address"},
+		{"rtp on every address", "rtp:\n  address: 0.0.0.0", "sip.media_address", "missing"},
 		{"rtp ports", "rtp:\n  ports: 20000", "rtp.ports", "MIN-MAX"},
 		{"rtp ports low", "rtp:\n  ports: 80-90", "rtp.ports", "1024-65535"},
 		{"http listen", "http:\n  listen: :80:80", "http.listen", "host:port"},

@@ -234,7 +234,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}()
 	goBG(func(ctx context.Context) { _ = g.spool.Run(ctx) })
 	goBG(func(ctx context.Context) { _ = g.st.limiter.Run(ctx) })
-	goBG(func(ctx context.Context) { g.metrics.watchSpool(ctx, g.spool, 2*time.Second) })
+	goBG(func(ctx context.Context) { g.metrics.watchSpool(ctx, g.spool, time.Second) })
 
 	// Before taking calls: repair what a crash cut off, store the documents
 	// of sessions it interrupted, upload what waits.
@@ -274,7 +274,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-sctx.Done():
-		g.log.Warn("shutdown timeout: some recordings were not finalized; they are repaired at the next start")
+		g.log.Warn("shutdown timeout: some ended sessions were not completed (recording, document or webhook); the next start completes them")
 	}
 	if err := g.spool.WaitEmpty(sctx); err != nil {
 		g.log.Warn("shutdown: recordings left in the spool; they are uploaded at the next start", "waiting", g.spool.Len())

@@ -16,8 +16,9 @@
 //   - no RTP packet was lost or arrived too late (the gateway's
 //     voicegw_rtp_packets_lost_total and _late_total), and the gateway
 //     received every packet siprec-load sent;
-//   - siprec-load's own sender kept up (no late frames skipped), so the
-//     offered load was what it should be;
+//   - siprec-load's own sender kept up: it skipped at most 1% of its frames
+//     (it skips frames when it falls 60 ms behind; more means the offered
+//     load was not what it should be);
 //   - the recorders dropped no audio (voicegw_recording_late_samples_total);
 //   - every session has a recording in the bucket: a valid stereo WAV that
 //     runs from its session's start to the moment siprec-load stopped
@@ -133,6 +134,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		for _, p := range r.problems {
 			fmt.Fprintln(out, "        ", p)
 		}
+		for _, p := range r.notes {
+			fmt.Fprintln(out, "         note:", p)
+		}
 		if !r.ok() {
 			break
 		}
@@ -153,6 +157,7 @@ type result struct {
 	callSeconds             float64       // calls × steady seconds
 	loadCPU                 float64       // % of one core, whole run
 	problems                []string
+	notes                   []string
 }
 
 func (r *result) ok() bool { return len(r.problems) == 0 }
@@ -329,8 +334,17 @@ loop:
 	if r.sent > 0 && r.received < r.sent {
 		r.problems = append(r.problems, fmt.Sprintf("siprec-load sent %d RTP packets, the gateway received %d", r.sent, r.received))
 	}
+	// siprec-load skips frames when its sender falls 60 ms behind (a CPU
+	// hiccup on a shared machine): the streams then carry a timestamp jump,
+	// which the gateway records as silence; the offered load is a little
+	// lower. Up to 1% of the frames it is noted, beyond it the level fails.
 	if r.loadLate > 0 {
-		r.problems = append(r.problems, fmt.Sprintf("siprec-load skipped %d late frames: the load generator itself ran out of CPU", r.loadLate))
+		msg := fmt.Sprintf("siprec-load skipped %d late frames (%.2f%% of those sent): its sender fell behind", r.loadLate, 100*float64(r.loadLate)/float64(max(r.sent, 1)))
+		if r.loadLate*100 > r.sent {
+			r.problems = append(r.problems, msg+"; the load generator ran out of CPU")
+		} else {
+			r.notes = append(r.notes, msg)
+		}
 	}
 	r.complete, err = checkRecordings(ctx, base, bucket, r)
 	if err != nil {
