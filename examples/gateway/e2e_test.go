@@ -19,6 +19,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/internal/sipptest"
+	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -142,8 +143,10 @@ const (
 // the signed webhook, and the metrics.
 func TestEndToEnd(t *testing.T) {
 	sipptest.Path(t)
-	client := siprecClient(t)
-	_ = client
+	if _, err := recording.OpenLAME(""); err != nil {
+		testenv.Missing(t, "LAME's shared library (MP3 recordings)", "apt-get install -y libmp3lame0")
+	}
+	siprecClient(t)
 	hooks := newWebhookReceiver(t, hookSecret)
 	wavBucket, mp3Bucket := t.TempDir(), t.TempDir()
 	gw := startGateway(t, gwOptions{SIP: "default_account: mp3", Config: fmt.Sprintf(`
