@@ -71,12 +71,13 @@ func main() {
 }
 
 type options struct {
-	levels   []int
-	duration time.Duration
-	rate     float64
-	pprof    string
-	keep     bool
-	rtpPorts string
+	levels     []int
+	duration   time.Duration
+	rate       float64
+	pprof      string
+	keep       bool
+	rtpPorts   string
+	gomaxprocs int
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -88,6 +89,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.pprof, "pprof", "", "directory for a CPU profile of the gateway at each level")
 	fs.BoolVar(&o.keep, "keep", false, "keep each level's data directory (printed)")
 	fs.StringVar(&o.rtpPorts, "rtp-ports", "20000-59999", "the gateway's RTP port range")
+	fs.IntVar(&o.gomaxprocs, "gateway-gomaxprocs", 0, "GOMAXPROCS of the gateway (default: every core)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,8 +120,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "machine: %d cores (GOMAXPROCS of both programs), %s/%s; each call: 2 streams of 20 ms PCMU, stereo WAV, digest over TCP\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(out, "%-7s %-7s %-6s %-9s %-6s %-7s %-10s %-12s %-13s %-10s %-9s %s\n",
-		"calls", "started", "failed", "rtp lost", "late", "ld late", "recordings", "gateway CPU", "CPU s/call·s", "calls/core", "load CPU", "result")
+	fmt.Fprintf(out, "%-7s %-7s %-6s %-9s %-6s %-7s %-10s %-12s %-13s %-10s %-8s %-9s %s\n",
+		"calls", "started", "failed", "rtp lost", "late", "ld late", "recordings", "gateway CPU", "CPU s/call·s", "calls/core", "RSS MiB", "load CPU", "result")
 	best := 0
 	for _, n := range o.levels {
 		r, err := trial(ctx, bin, n, o)
@@ -127,9 +129,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("%d calls: %w", n, err)
 		}
 		perCallSecond := r.gatewayCPU / r.callSeconds
-		fmt.Fprintf(out, "%-7d %-7d %-6d %-9d %-6d %-7d %-10s %-12s %-13.2e %-10.0f %-9s %s\n",
+		fmt.Fprintf(out, "%-7d %-7d %-6d %-9d %-6d %-7d %-10s %-12s %-13.2e %-10.0f %-8.0f %-9s %s\n",
 			n, r.started, r.failed, r.lost, r.late, r.loadLate, fmt.Sprintf("%d/%d", r.complete, r.started),
-			fmt.Sprintf("%.0f%%", 100*r.gatewayCPU/r.steady.Seconds()), perCallSecond, 1/perCallSecond,
+			fmt.Sprintf("%.0f%%", 100*r.gatewayCPU/r.steady.Seconds()), perCallSecond, 1/perCallSecond, r.rssMiB,
 			fmt.Sprintf("%.0f%%", r.loadCPU), r.verdict())
 		for _, p := range r.problems {
 			fmt.Fprintln(out, "        ", p)
@@ -156,6 +158,7 @@ type result struct {
 	steady                  time.Duration // its length
 	callSeconds             float64       // calls × steady seconds
 	loadCPU                 float64       // % of one core, whole run
+	rssMiB                  float64       // the gateway's resident memory at the end of the steady state
 	problems                []string
 	notes                   []string
 }
@@ -209,6 +212,9 @@ accounts:
 	var gwLog bytes.Buffer
 	gw := exec.Command(filepath.Join(bin, "gateway"), "-config", cfgPath)
 	gw.Stdout, gw.Stderr = &gwLog, &gwLog
+	if o.gomaxprocs > 0 {
+		gw.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", o.gomaxprocs))
+	}
 	if err := gw.Start(); err != nil {
 		return nil, err
 	}
@@ -288,6 +294,7 @@ loop:
 				r.steady = now.Sub(steadyFrom)
 				r.gatewayCPU = procCPU(gw.Process.Pid) - cpuFrom
 				r.callSeconds = float64(n) * r.steady.Seconds()
+				r.rssMiB = procRSS(gw.Process.Pid)
 			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -453,6 +460,21 @@ func procCPU(pid int) float64 {
 	utime, _ := strconv.ParseFloat(f[11], 64)
 	stime, _ := strconv.ParseFloat(f[12], 64)
 	return (utime + stime) / clockTicks()
+}
+
+// procRSS returns the resident memory of process pid in MiB.
+func procRSS(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }
 
 // clockTicks is sysconf(_SC_CLK_TCK), the unit of /proc/PID/stat times.
