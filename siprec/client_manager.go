@@ -173,11 +173,11 @@ type StreamStatus struct {
 // A recorded call stays one session for licensing: a Manager reports the
 // dialogs and streams it opens (Recorders) but counts nothing.
 type Manager struct {
-	c     *Client
-	cfg   ManagerConfig
-	call  metadata.Call
-	log   *slog.Logger
-	forks []*Fork
+	c      *Client
+	cfg    ManagerConfig
+	call   metadata.Call
+	log    *slog.Logger
+	forks  []*Fork
 	paused atomic.Bool // the call's recording is paused: nothing is sent
 
 	opMu sync.Mutex // serialises Start, Stop, Pause, Resume
@@ -618,16 +618,16 @@ type recorder struct {
 
 // recStream is one fork towards one recorder.
 type recStream struct {
-	rec     *recorder
-	fork    *Fork
-	w       media.PacketWriter
-	port    int
-	free    func()
-	remote  atomic.Bool // the recorder receives (its direction is recvonly or sendrecv)
-	leg     atomic.Pointer[forkLeg]
-	codec   media.Codec // the fields below: r.mu held
-	ptime   time.Duration
-	dst     netip.AddrPort
+	rec    *recorder
+	fork   *Fork
+	w      media.PacketWriter
+	port   int
+	free   func()
+	remote atomic.Bool // the recorder receives (its direction is recvonly or sendrecv)
+	leg    atomic.Pointer[forkLeg]
+	codec  media.Codec // the fields below: r.mu held
+	ptime  time.Duration
+	dst    netip.AddrPort
 }
 
 // allocate gets an RTP endpoint per stream.
