@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voicegw/voicegw/internal/testenv"
 )
 
 // One recorder (sipp) accepts; both streams reach the recorder's media
@@ -349,4 +351,106 @@ func TestClientNoAnswerIsCancelled(t *testing.T) {
 		t.Errorf("results = %v", results)
 	}
 	srv.wait(t) // sipp saw the CANCEL and had its 487 ACKed
+}
+
+// Pause and resume when recorders refuse re-INVITEs: with one of two
+// refusing, the pause holds (nothing is sent to either) and the refusal is
+// reported; with every recorder refusing, the pause is rolled back and the
+// audio flows again.
+func TestClientPauseRefused(t *testing.T) {
+	c, _ := newTestClient(t, ClientConfig{})
+	t.Run("one of two refuses", func(t *testing.T) {
+		ok1, ok2, no1, no2 := newSink(t), newSink(t), newSink(t), newSink(t)
+		okSRS := startSRS(t, "srs_uas.xml", map[string]string{"srs_p1": itoa(ok1.port()), "srs_p2": itoa(ok2.port())})
+		noSRS := startSRS(t, "srs_noreinvite.xml", map[string]string{"srs_p1": itoa(no1.port()), "srs_p2": itoa(no2.port())})
+		m := newTestManager(t, c, ManagerConfig{})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		if _, err := m.Start(ctx, StartRequest{Recorders: URIList{okSRS.uri, noSRS.uri}}); err != nil {
+			t.Fatal(err)
+		}
+		done := pump(ctx, m)
+		no1.waitSamples(t, 800)
+		res, err := m.Pause(ctx)
+		if err != nil || !res[0].OK() || res[1].StatusCode != 488 || !errors.Is(res[1].Err, ErrRefused) {
+			t.Fatalf("Pause = %v, %v: want the first accepted, the second refused with 488", res, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		a, _, _ := ok1.samples()
+		b, _, _ := no1.samples()
+		time.Sleep(300 * time.Millisecond)
+		if a2, _, _ := ok1.samples(); len(a2) != len(a) {
+			t.Error("audio reached the recorder that accepted the pause")
+		}
+		if b2, _, _ := no1.samples(); len(b2) != len(b) {
+			t.Error("audio reached the recorder that refused the pause while the call is paused")
+		}
+		if _, err := m.Resume(ctx); err != nil { // the first accepts, the second refuses but never stopped
+			t.Fatal(err)
+		}
+		ok1.waitSamples(t, len(a)+800)
+		no1.waitSamples(t, len(b)+800)
+		if _, err := m.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		<-done
+		okSRS.wait(t)
+		noSRS.wait(t)
+	})
+	t.Run("all refuse", func(t *testing.T) {
+		s1, s2 := newSink(t), newSink(t)
+		srv := startSRS(t, "srs_noreinvite.xml", map[string]string{"srs_p1": itoa(s1.port()), "srs_p2": itoa(s2.port())})
+		m := newTestManager(t, c, ManagerConfig{})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		if _, err := m.Start(ctx, StartRequest{Recorders: URIList{srv.uri}}); err != nil {
+			t.Fatal(err)
+		}
+		done := pump(ctx, m)
+		_, err := m.Pause(ctx)
+		if !errors.Is(err, ErrAllRecordersFailed) || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "488") {
+			t.Fatalf("Pause = %v, want ErrAllRecordersFailed with the 488", err)
+		}
+		if m.Paused() {
+			t.Fatal("Paused() after a pause every recorder refused: not rolled back")
+		}
+		n, _, _ := s1.samples()
+		s1.waitSamples(t, len(n)+1600) // the audio still flows
+		if _, err := m.Resume(ctx); !errors.Is(err, ErrNotPaused) {
+			t.Errorf("Resume after the rolled-back pause = %v, want ErrNotPaused", err)
+		}
+		if _, err := m.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		<-done
+		srv.wait(t)
+	})
+}
+
+// The project's reference sipp recording server (testdata/siprec_srs_uas.xml,
+// unchanged from the shared peers) accepts the client's INVITE: it checks
+// the SIPREC markers, answers stream 1 on sipp's own media port and stream
+// 2 on ours, which hears the second tone.
+func TestClientAgainstPeerScenario(t *testing.T) {
+	c, _ := newTestClient(t, ClientConfig{})
+	s2 := newSink(t)
+	srv := startSRS(t, "siprec_srs_uas.xml", map[string]string{"srs_p2": itoa(s2.port())}, "-mp", itoa(testenv.FreeUDPPortPair(t)))
+	m := newTestManager(t, c, ManagerConfig{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if _, err := m.Start(ctx, StartRequest{Recorders: URIList{srv.uri}}); err != nil {
+		t.Fatal(err)
+	}
+	done := pump(ctx, m)
+	if f := frequency(s2.waitSamples(t, 2400)[800:]); f < 860 || f > 900 {
+		t.Errorf("stream 2: %.0f Hz, want 880 Hz", f)
+	}
+	if _, err := m.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	srv.wait(t)
 }
