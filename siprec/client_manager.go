@@ -757,6 +757,9 @@ func (r *recorder) redirect(ctx context.Context, op string, dir media.Direction)
 	d, t := r.d, r.target
 	sdp, err := r.sdpLocked(dir)
 	r.mu.Unlock()
+	if d == nil {
+		return RecorderResult{URI: r.uri, Err: &RecorderError{URI: r.uri, Op: op, Err: ErrNotRecording}}
+	}
 	res := RecorderResult{URI: r.uri, Target: t, CallID: d.callID}
 	fail := func(code int, reason string, err error) RecorderResult {
 		res.StatusCode = code
@@ -795,6 +798,10 @@ func (r *recorder) stop(ctx context.Context) RecorderResult {
 	r.mu.Lock()
 	d, t := r.d, r.target
 	r.mu.Unlock()
+	if d == nil {
+		r.release()
+		return RecorderResult{URI: r.uri}
+	}
 	res := RecorderResult{URI: r.uri, Target: t, CallID: d.callID}
 	ctx, cancel := r.m.c.waitCtx(ctx)
 	defer cancel()
