@@ -2,6 +2,8 @@ package siprec
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -68,7 +70,7 @@ func newDialog(c *Client, h dialogHandler, uri URI, t Target, host netip.Addr) (
 	d := &dialog{
 		c:         c,
 		h:         h,
-		callID:    sip.GenerateBranchN(24),
+		callID:    newCallID(),
 		localTag:  sip.GenerateTagN(16),
 		reqURI:    req,
 		transport: sipTransport(t.Transport),
@@ -83,6 +85,13 @@ func newDialog(c *Client, h dialogHandler, uri URI, t Target, host netip.Addr) (
 	toURI.Headers = nil
 	d.to = &sip.ToHeader{Address: toURI}
 	return d, nil
+}
+
+// newCallID returns a random Call-ID: 32 hex digits.
+func newCallID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
 }
 
 // hostString writes an address as a URI host (IPv6 bracketed).
