@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	mrand "math/rand/v2"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -60,6 +61,7 @@ type dialog struct {
 	authCount  int
 	confirmed  bool
 	ended      bool
+	offering   bool // our re-INVITE is pending: a re-INVITE from the server gets 491
 }
 
 func newDialog(c *Client, h dialogHandler, uri URI, t Target, host netip.Addr) (*dialog, error) {
@@ -120,6 +122,9 @@ func (d *dialog) contactHeader() *sip.ContactHeader {
 func (d *dialog) contactLocked() *sip.ContactHeader {
 	if d.contact == nil {
 		u := sip.Uri{Scheme: "sip", User: d.c.cfg.FromUser, Host: hostString(d.host), Port: int(d.c.addr.Port())}
+		if d.transport == "TLS" {
+			u.Scheme = "sips" // RFC 3261 §12.1.2: a SIPS dialog has a SIPS Contact
+		}
 		if d.transport != "UDP" {
 			u.UriParams = sip.NewParams()
 			u.UriParams.Add("transport", strings.ToLower(d.transport))
@@ -288,6 +293,16 @@ func (d *dialog) request(ctx context.Context, build func() *sip.Request) (*sip.R
 	for attempt := 0; ; attempt++ {
 		req := build()
 		d.prepare(req)
+		if req.IsInvite() {
+			d.mu.Lock()
+			d.offering = d.confirmed
+			d.mu.Unlock()
+			defer func() {
+				d.mu.Lock()
+				d.offering = false
+				d.mu.Unlock()
+			}()
+		}
 		r := d.transact(ctx, req)
 		if r.err != nil {
 			if req.IsInvite() && r.tx != nil && ctx.Err() != nil {
@@ -454,14 +469,32 @@ func (d *dialog) bye(ctx context.Context) (*sip.Response, error) {
 	})
 }
 
-// reinvite sends a new offer in the dialog.
+// reinvite sends a new offer in the dialog. On 491 (the server's own
+// offer crossed ours) it tries once more after 2.1 to 4 s, as the owner of
+// the Call-ID does (RFC 3261 §14.1), when ctx leaves the time.
 func (d *dialog) reinvite(ctx context.Context, body []byte, ctype string) (*sip.Response, error) {
-	return d.request(ctx, func() *sip.Request {
+	build := func() *sip.Request {
 		req := d.newRequest(sip.INVITE)
 		req.AppendHeader(sip.NewHeader("Require", "siprec"))
 		setBody(req, body, ctype)
 		return req
-	})
+	}
+	res, err := d.request(ctx, build)
+	if err != nil || res.StatusCode != 491 {
+		return res, err
+	}
+	wait := 2100*time.Millisecond + time.Duration(mrand.Int64N(int64(1900*time.Millisecond)))
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait+time.Second {
+		return res, nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return res, nil
+	case <-t.C:
+	}
+	return d.request(ctx, build)
 }
 
 // isEnded reports whether the dialog has ended (BYE sent or received).
@@ -514,6 +547,13 @@ func (d *dialog) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 func (d *dialog) answerOffer(req *sip.Request, tx sip.ServerTransaction) {
 	if !d.checkCSeq(req) {
 		d.c.respond(req, tx, 500, "CSeq Out of Order", nil, sip.NewHeader("Retry-After", "1"))
+		return
+	}
+	d.mu.Lock()
+	glare := d.offering
+	d.mu.Unlock()
+	if glare { // RFC 3261 §14.2: our own offer is pending
+		d.c.respond(req, tx, 491, "Request Pending", nil)
 		return
 	}
 	if ct := req.Contact(); ct != nil && req.IsInvite() {

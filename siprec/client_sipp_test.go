@@ -454,3 +454,25 @@ func TestClientAgainstPeerScenario(t *testing.T) {
 	<-done
 	srv.wait(t)
 }
+
+// Glare: the recorder's re-INVITE crosses our pause re-INVITE; we answer
+// it 491 Request Pending (RFC 3261 §14.2) and our pause goes through.
+func TestClientReInviteGlare(t *testing.T) {
+	c, _ := newTestClient(t, ClientConfig{})
+	s1, s2 := newSink(t), newSink(t)
+	srv := startSRS(t, "srs_glare.xml", map[string]string{"srs_p1": itoa(s1.port()), "srs_p2": itoa(s2.port())})
+	m := newTestManager(t, c, ManagerConfig{})
+	if _, err := m.Start(t.Context(), StartRequest{Recorders: URIList{srv.uri}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := m.Pause(t.Context()); err != nil || res[0].StatusCode != 200 {
+		t.Fatalf("Pause = %v, %v", res, err)
+	}
+	if _, err := m.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv.wait(t)
+	if msgs := srv.messages(); !strings.Contains(msgs, "SIP/2.0 491 Request Pending") {
+		t.Errorf("no 491 to the crossing re-INVITE:\n%s", tail(msgs, 4000))
+	}
+}
