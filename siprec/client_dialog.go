@@ -185,7 +185,7 @@ func (d *dialog) newRequest(method sip.RequestMethod) *sip.Request {
 
 func (d *dialog) via() *sip.ViaHeader {
 	v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: d.transport,
-		Host: d.host.String(), Port: int(d.c.addr.Port()), Params: sip.NewParams()}
+		Host: hostString(d.host), Port: int(d.c.addr.Port()), Params: sip.NewParams()}
 	v.Params.Add("branch", sip.GenerateBranchN(16))
 	return v
 }

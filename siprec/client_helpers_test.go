@@ -217,8 +217,14 @@ type srs struct {
 }
 
 // startSRS starts sipp with scenario (in testdata) as a recording server on
-// TCP; keys are -key name value pairs.
+// TCP on 127.0.0.1; keys are -key name value pairs.
 func startSRS(t *testing.T, scenario string, keys map[string]string, extra ...string) *srs {
+	t.Helper()
+	return startSRSOn(t, "127.0.0.1", scenario, keys, extra...)
+}
+
+// startSRSOn is startSRS on another loopback address (::1).
+func startSRSOn(t *testing.T, ip, scenario string, keys map[string]string, extra ...string) *srs {
 	t.Helper()
 	dir := t.TempDir()
 	msgs := filepath.Join(dir, "messages.log")
@@ -233,12 +239,13 @@ func startSRS(t *testing.T, scenario string, keys map[string]string, extra ...st
 	p := sipptest.Start(t, sipptest.Options{
 		Scenario:  scenario,
 		Transport: sipptest.TCP,
+		LocalIP:   ip,
 		Dir:       dir,
 		Args:      args,
 		Timeout:   30 * time.Second,
 	})
 	s := &srs{p: p, dir: dir, msgs: msgs}
-	s.uri = MustParseURI(fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", p.LocalPort()))
+	s.uri = MustParseURI(fmt.Sprintf("sip:srs@%s;transport=tcp", p.Addr()))
 	waitListening(t, p.Addr())
 	return s
 }
@@ -294,6 +301,9 @@ func waitListening(t testing.TB, addr string) {
 		if err != nil {
 			time.Sleep(500 * time.Millisecond)
 			return
+		}
+		if b6, err := os.ReadFile("/proc/net/tcp6"); err == nil {
+			b = append(b, b6...)
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Fields(line)

@@ -3,6 +3,8 @@ package siprec
 import (
 	"context"
 	"errors"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -474,5 +476,29 @@ func TestClientReInviteGlare(t *testing.T) {
 	srv.wait(t)
 	if msgs := srv.messages(); !strings.Contains(msgs, "SIP/2.0 491 Request Pending") {
 		t.Errorf("no 491 to the crossing re-INVITE:\n%s", tail(msgs, 4000))
+	}
+}
+
+// Over IPv6 loopback: Via, Contact and the Request-URI carry bracketed
+// addresses, and sipp accepts and ends the session.
+func TestClientIPv6(t *testing.T) {
+	if l, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		_ = l.Close()
+	}
+	c, _ := newTestClient(t, ClientConfig{ListenAddr: netip.MustParseAddrPort("[::1]:0")})
+	s1, s2 := newSink(t), newSink(t)
+	srv := startSRSOn(t, "::1", "srs_uas.xml", map[string]string{"srs_p1": itoa(s1.port()), "srs_p2": itoa(s2.port())})
+	m := newTestManager(t, c, ManagerConfig{})
+	if _, err := m.Start(t.Context(), StartRequest{Recorders: URIList{srv.uri}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv.wait(t)
+	if missing, ok := containsAll(srv.messages(), "INVITE sip:srs@[::1]:", "Via: SIP/2.0/TCP [::1]:", "Contact: <sip:src@[::1]:", "c=IN IP6 ::1"); !ok {
+		t.Errorf("the INVITE lacks %q:\n%s", missing, tail(srv.messages(), 3000))
 	}
 }
