@@ -572,7 +572,6 @@ func (d *dialog) answerOffer(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.AppendHeader(d.contactHeader())
-	res.AppendHeader(sip.NewHeader("Require", "siprec"))
 	setBody(res, body, rtype)
 	if err := tx.Respond(res); err != nil {
 		d.c.log.Debug("siprec client: cannot answer re-INVITE", "call_id", d.callID, "error", err)

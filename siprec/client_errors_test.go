@@ -55,7 +55,7 @@ func TestManagerSeedErrors(t *testing.T) {
 		req := StartRequest{Recorders: URIList{srv.uri}, RecordingID: "rec-1"}
 		first := make(chan error, 1)
 		go func() { _, err := m.Start(t.Context(), req); first <- err }()
-		time.Sleep(200 * time.Millisecond) // the INVITE is out, the recorder not yet answering
+		waitStarting(t, m) // the recorder takes 600 ms to answer
 		_, err := m.Start(t.Context(), req)
 		if !errors.Is(err, ErrDuplicateStart) || !strings.Contains(err.Error(), "discarding duplicate startCallRecording request") {
 			t.Fatalf("Start during a start = %v, want ErrDuplicateStart", err)
@@ -94,7 +94,8 @@ func TestManagerSeedErrors(t *testing.T) {
 			_, err := m.Start(context.Background(), StartRequest{Recorders: URIList{srv.uri}})
 			started <- err
 		}()
-		time.Sleep(200 * time.Millisecond)
+		waitStarting(t, m)
+		time.Sleep(100 * time.Millisecond) // the INVITE is out and ringing
 		if _, err := m.Stop(t.Context()); err != nil {
 			t.Errorf("Stop during a start = %v, want nil (the start is cancelled)", err)
 		}

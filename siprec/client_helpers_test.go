@@ -327,3 +327,19 @@ func containsAll(s string, subs ...string) (string, bool) {
 	}
 	return "", true
 }
+
+// waitStarting waits until a Start of m is in progress.
+func waitStarting(t testing.TB, m *Manager) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		m.stMu.Lock()
+		starting := m.starting
+		m.stMu.Unlock()
+		if starting {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("no Start in progress")
+}

@@ -95,6 +95,15 @@ func newController(t *testing.T, s *sbc) *controller {
 // returns the response.
 func (c *controller) info(callID string, headers ...string) *sipgosip.Response {
 	c.t.Helper()
+	res, err := c.tryInfo(callID, headers...)
+	if err != nil {
+		c.t.Fatalf("INFO %v: %v", headers, err)
+	}
+	return res
+}
+
+// tryInfo is info for other goroutines than the test's.
+func (c *controller) tryInfo(callID string, headers ...string) (*sipgosip.Response, error) {
 	host, port, _ := net.SplitHostPort(c.sbc.addr)
 	var p int
 	fmt.Sscan(port, &p)
@@ -113,11 +122,7 @@ func (c *controller) info(callID string, headers ...string) *sipgosip.Response {
 	}
 	ctx, cancel := context.WithTimeout(c.t.Context(), 15*time.Second)
 	defer cancel()
-	res, err := c.c.Do(ctx, req)
-	if err != nil {
-		c.t.Fatalf("INFO %v: %v", headers, err)
-	}
-	return res
+	return c.c.Do(ctx, req)
 }
 
 // slowAccepting returns a copy of srs_uas.xml that waits d before
@@ -195,8 +200,23 @@ func TestInfoAdapter(t *testing.T) {
 	// once.
 	start := []string{"X-Reason: startCallRecording", "X-Srs-Url: " + slow.uri.String(), "X-Srs-Recording-ID: rec-7"}
 	first := make(chan *sipgosip.Response, 1)
-	go func() { first <- fs.info("call-3", start...) }()
-	time.Sleep(250 * time.Millisecond)
+	go func() {
+		res, err := fs.tryInfo("call-3", start...)
+		if err != nil {
+			res = sipgosip.NewResponse(0, err.Error())
+		}
+		first <- res
+	}()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		s.mu.Lock()
+		m := s.ms["call-3"]
+		s.mu.Unlock()
+		if m != nil {
+			waitStarting(t, m)
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	check(step{"duplicate start in progress", "call-3", start, 400, "Duplicate Start Discarded", "", "discarding duplicate startCallRecording request for a call"}, fs.info("call-3", start...))
 	check(step{"start", "call-3", start, 200, "OK", "", "startCallRecording"}, <-first)
 	for _, st := range []step{
