@@ -557,9 +557,9 @@ func (m *Manager) setPaused(ctx context.Context, pause bool) ([]RecorderResult, 
 	m.stMu.Lock()
 	recs := append([]*recorder(nil), m.recs...)
 	m.stMu.Unlock()
-	op, dir := "resume", media.SendOnly
+	op, done, dir := "resume", "resumed", media.SendOnly
 	if pause {
-		op, dir = "pause", media.Inactive
+		op, done, dir = "pause", "paused", media.Inactive
 	}
 	switch {
 	case len(recs) == 0:
@@ -594,7 +594,7 @@ func (m *Manager) setPaused(ctx context.Context, pause bool) ([]RecorderResult, 
 	if !pause {
 		m.paused.Store(false)
 	}
-	m.log.Info("siprec: recording "+map[bool]string{true: "paused", false: "resumed"}[pause], "accepted", len(results)-len(errs), "recorders", len(recs))
+	m.log.Info("siprec: recording "+done, "accepted", len(results)-len(errs), "recorders", len(recs))
 	return results, nil
 }
 
