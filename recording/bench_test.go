@@ -2,15 +2,21 @@ package recording
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/voicegw/voicegw/media"
 )
 
 // BenchmarkRecord measures a two-party call recorded as fast as one core
@@ -296,5 +302,154 @@ func BenchmarkUpsampleRawFile(b *testing.B) {
 		if err := os.WriteFile(out, res, 0o644); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkMediaHandler compares feeding a two-party WAV recording through
+// the MediaHandlers (as a media.Receiver does, through the media.Handler
+// interface) with calling Stream.Write directly: one op is one 20 ms packet
+// of each party. The difference is the adapter's cost per packet.
+func BenchmarkMediaHandler(b *testing.B) {
+	pa, pb := tone(1000, 8000, rate8k, 0, 160), tone(600, 8000, rate8k, 0, 160)
+	for _, via := range []string{"Stream.Write", "MediaHandler"} {
+		b.Run(via, func(b *testing.B) {
+			dir := b.TempDir()
+			var r *Recorder
+			var ha, hb media.Handler
+			n := 0
+			open := func() {
+				var err error
+				n++
+				r, err = New(filepath.Join(dir, fmt.Sprintf("b%d.wav", n)), Config{Streams: twoStreams(), Start: t0})
+				if err != nil {
+					b.Fatal(err)
+				}
+				a, _ := r.Stream(0).MediaHandler()
+				c, _ := r.Stream(1).MediaHandler()
+				ha, hb = a, c
+				if via == "Stream.Write" {
+					_ = r.Stream(0).StartAt(0)
+					_ = r.Stream(1).StartAt(0)
+				}
+			}
+			open()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			var k int64
+			for range b.N {
+				if k == 90000 { // a new file every 30 minutes of call
+					b.StopTimer()
+					res, _ := r.Stop()
+					_ = os.Remove(res.Path)
+					open()
+					k = 0
+					b.StartTimer()
+				}
+				if via == "MediaHandler" {
+					at := t0.Add(time.Duration(k) * 20 * time.Millisecond)
+					ha.HandleAudio(media.Audio{Position: k * 160, PCM: pa, Arrival: at})
+					hb.HandleAudio(media.Audio{Position: k * 160, PCM: pb, Arrival: at})
+				} else {
+					_ = r.Stream(0).Write(k*160, pa)
+					_ = r.Stream(1).Write(k*160, pb)
+				}
+				k++
+			}
+			b.StopTimer()
+			used := (cpuTime() - cpu0).Seconds()
+			if used <= 0 {
+				used = b.Elapsed().Seconds()
+			}
+			b.ReportMetric(float64(b.N)*0.020/used, "xRT")
+			if st := r.Stream(0).Stats(); st.Late != 0 {
+				b.Fatalf("late samples: %+v", st)
+			}
+			_, _ = r.Stop()
+		})
+	}
+}
+
+// BenchmarkRTPToWAV measures the recording server's real path per RTP
+// packet: media.Senders send two parties' G.711 over loopback to two
+// media.Receivers, whose handlers discard the audio (handler=discard) or
+// are the MediaHandlers of a two-party WAV recording (handler=record). One
+// op is one 20 ms packet; sender and receivers run in this process, so
+// cpu-µs/packet (CPU time of the process, user + system, per packet)
+// includes sending. The difference between the two is what recording adds
+// to receiving; streams/core is 1 s / (cpu per packet × 50 packets).
+func BenchmarkRTPToWAV(b *testing.B) {
+	g711 := make([]byte, 160)
+	media.EncodePCMU(g711, tone(1000, 8000, rate8k, 0, 160))
+	for _, mode := range []string{"discard", "record"} {
+		b.Run("handler="+mode, func(b *testing.B) {
+			r, err := New(filepath.Join(b.TempDir(), "rtp.wav"), Config{Streams: twoStreams()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _, _ = r.Stop() }()
+			var rxs [2]*media.Receiver
+			var txs [2]*media.Sender
+			var runs sync.WaitGroup
+			for i := range rxs {
+				var h media.Handler = media.HandlerFuncs{}
+				if mode == "record" {
+					h, _ = r.Stream(i).MediaHandler()
+				}
+				ep, err := media.Listen(loopback)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h})
+				if err != nil {
+					b.Fatal(err)
+				}
+				rxs[i] = rx
+				runs.Add(1)
+				go func() { defer runs.Done(); _ = rx.Run(context.Background()) }()
+				conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer conn.Close()
+				if txs[i], err = media.NewSender(conn, rx.LocalAddr(), media.SenderConfig{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			defer func() {
+				for _, rx := range rxs {
+					_ = rx.Close()
+				}
+				runs.Wait()
+			}()
+			const window = 64 // packets in flight per stream, well under the socket buffer
+			received := func() uint64 { return rxs[0].Stats().Received + rxs[1].Stats().Received }
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := range b.N {
+				if err := txs[i&1].WriteEncoded(g711); err != nil {
+					b.Fatal(err)
+				}
+				if i%window == window-1 {
+					for received()+window < uint64(i+1) {
+						time.Sleep(20 * time.Microsecond)
+					}
+				}
+			}
+			for deadline := time.Now().Add(10 * time.Second); received() < uint64(b.N) && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Microsecond)
+			}
+			b.StopTimer()
+			used := cpuTime() - cpu0
+			if got := received(); got < uint64(b.N) {
+				b.Logf("%d of %d packets arrived", got, b.N)
+			}
+			perPacket := float64(used.Microseconds()) / float64(b.N)
+			b.ReportMetric(perPacket, "cpu-µs/packet")
+			if perPacket > 0 {
+				b.ReportMetric(1e6/perPacket/50, "streams/core")
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package recording
+package recording_test
 
 import (
 	"bufio"
@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/internal/testenv"
+	. "github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/recording/spool"
+	"github.com/voicegw/voicegw/storage"
+	"github.com/voicegw/voicegw/storage/storagetest"
 )
 
 const (
@@ -33,18 +37,18 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("helper process of TestCrash")
 	}
 	format, err := ParseFormat(os.Getenv(crashFormatEnv))
-	must(t, err)
+	Must(t, err)
 	d, err := OpenDir(DirConfig{Path: dir})
-	must(t, err)
-	r, err := d.Create(crashID, Config{Format: format, Streams: twoStreams(), FlushInterval: crashFlush, Start: t0})
-	must(t, err)
-	a := feeder{t, r.Stream(0), rate8k, 1000, 10000}
-	b := feeder{t, r.Stream(1), rate8k, 600, 10000}
-	must(t, a.s.StartAt(0))
-	must(t, b.s.StartAt(0))
+	Must(t, err)
+	r, err := d.Create(crashID, Config{Format: format, Streams: TwoStreams(), FlushInterval: crashFlush, Start: T0})
+	Must(t, err)
+	a := NewFeeder(t, r.Stream(0), 1000, 10000)
+	b := NewFeeder(t, r.Stream(1), 600, 10000)
+	Must(t, a.Stream().StartAt(0))
+	Must(t, b.Stream().StartAt(0))
 	for k := int64(0); k < crashPackets; k++ {
-		a.send(k*160, 160)
-		b.send(k*160, 160)
+		a.Send(k*160, 160)
+		b.Send(k*160, 160)
 	}
 	fmt.Printf("fed %d\n", crashPackets*160)
 	time.Sleep(time.Minute) // the call goes on; the parent kills us first
@@ -60,15 +64,15 @@ func TestCrash(t *testing.T) {
 	for _, format := range []Format{WAV, MP3} {
 		t.Run(format.String(), func(t *testing.T) {
 			if format == MP3 {
-				requireLAME(t)
+				RequireLAME(t)
 			}
-			dir := t.TempDir()
+			dir := filepath.Join(t.TempDir(), "rec")
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
 			cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashFormatEnv+"="+format.String())
 			out, err := cmd.StdoutPipe()
-			must(t, err)
+			Must(t, err)
 			cmd.Stderr = os.Stderr
-			must(t, cmd.Start())
+			Must(t, cmd.Start())
 			fed := -1
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
@@ -82,51 +86,62 @@ func TestCrash(t *testing.T) {
 				_ = cmd.Wait()
 				t.Fatal("the recording process never said how much it fed")
 			}
-			must(t, cmd.Process.Signal(syscall.SIGKILL))
+			Must(t, cmd.Process.Signal(syscall.SIGKILL))
 			err = cmd.Wait()
 			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 				t.Fatalf("the child was not killed by SIGKILL: %v", err)
 			}
 
 			part := filepath.Join(dir, "AC9", "AP9", "killed"+format.Ext()+".part")
-			flushFrames := int(durationToFrames(crashFlush, rate8k))
-			fedSec := float64(fed) / rate8k
+			flushFrames := int(DurationToFrames(crashFlush, Rate8k))
+			fedSec := float64(fed) / Rate8k
 			if format == WAV {
 				// Valid as it is, before any repair: the header declares the
 				// audio up to the last flush.
-				w := readWAV(t, part)
-				t.Logf("fed %d frames; the killed process's file declares %d", fed, w.frames())
-				if w.frames() < fed-flushFrames || w.frames() > fed {
-					t.Errorf("before repair, go-audio/wav reads %d frames; fed %d, flush interval %d", w.frames(), fed, flushFrames)
+				w := ReadWAV(t, part)
+				t.Logf("fed %d frames; the killed process's file declares %d", fed, w.Frames())
+				if w.Frames() < fed-flushFrames || w.Frames() > fed {
+					t.Errorf("before repair, go-audio/wav reads %d frames; fed %d, flush interval %d", w.Frames(), fed, flushFrames)
 				}
-				if _, _, n := soxInfo(t, part); int(n) != w.frames() {
-					t.Errorf("before repair, sox reads %d frames, go-audio/wav %d", n, w.frames())
+				if _, _, n := SoxInfo(t, part); int(n) != w.Frames() {
+					t.Errorf("before repair, sox reads %d frames, go-audio/wav %d", n, w.Frames())
 				}
 			}
 
-			bucket := newDirBucket(t)
-			d, err := OpenDir(DirConfig{Path: dir, Uploader: bucket})
-			must(t, err)
+			// The next process: its spool uploads to S3 (the in-process
+			// server of storagetest), and Recover hands it the repaired file.
+			srv := storagetest.NewS3Server(t)
+			srv.CreateBucket("recordings")
+			bucket, err := storage.Open(t.Context(), srv.Config("recordings", nil), fastRetry)
+			Must(t, err)
+			defer bucket.Close()
+			up := &spool.Uploader{Spool: startSpool(t, filepath.Join(filepath.Dir(dir), "spool"), storage.SpoolConfig{Bucket: bucket}).Spool}
+			d, err := OpenDir(DirConfig{Path: dir, Uploader: up})
+			Must(t, err)
 			recs, err := d.Recover(t.Context())
-			must(t, err)
+			Must(t, err)
 			if len(recs) != 1 || !recs[0].Uploaded || recs[0].Repair == nil {
 				t.Fatalf("Recover: %+v", recs)
 			}
-			obj := bucket.path(crashID.Key(format))
+			landed(t, up, crashID.Key(format))
+			if n := srv.Writes("recordings", crashID.Key(format)); n != 1 {
+				t.Errorf("the recovered recording was written %d times to S3, want 1", n)
+			}
+			obj := download(t, bucket, crashID.Key(format))
 			if format == WAV {
-				w := readWAV(t, obj)
-				t.Logf("after repair: %d frames (%d bytes of a partial frame cut)", w.frames(), recs[0].Repair.Truncated)
-				if w.frames() < fed-flushFrames || w.frames() > fed {
-					t.Fatalf("recovered WAV has %d frames; fed %d, flush interval %d", w.frames(), fed, flushFrames)
+				w := ReadWAV(t, obj)
+				t.Logf("after repair: %d frames (%d bytes of a partial frame cut)", w.Frames(), recs[0].Repair.Truncated)
+				if w.Frames() < fed-flushFrames || w.Frames() > fed {
+					t.Fatalf("recovered WAV has %d frames; fed %d, flush interval %d", w.Frames(), fed, flushFrames)
 				}
-				m := newModel(2, w.frames())
-				m.put(0, 0, tone(1000, 10000, rate8k, 0, w.frames()))
-				m.put(1, 0, tone(600, 10000, rate8k, 0, w.frames()))
-				m.compare(t, w)
-				if _, ch, n := soxInfo(t, obj); ch != 2 || int(n) != w.frames() {
+				m := NewModel(2, w.Frames())
+				m.Put(0, 0, Tone(1000, 10000, Rate8k, 0, w.Frames()))
+				m.Put(1, 0, Tone(600, 10000, Rate8k, 0, w.Frames()))
+				m.Compare(t, w)
+				if _, ch, n := SoxInfo(t, obj); ch != 2 || int(n) != w.Frames() {
 					t.Errorf("sox: %d channels, %d frames", ch, n)
 				}
-				if rms, _, f := soxStat(t, obj, 2, fedSec-1, 0.4); rms < 0.15 || abs(f-600) > 30 {
+				if rms, _, f := SoxStat(t, obj, 2, fedSec-1, 0.4); rms < 0.15 || Abs(f-600) > 30 {
 					t.Errorf("sox: the callee's last second: RMS %.3f at %d Hz", rms, f)
 				}
 				return
@@ -135,20 +150,20 @@ func TestCrash(t *testing.T) {
 			// the placeholder frame, the encoder delay and padding: allow
 			// 150 ms more, and LAME's own buffer (up to 2 frames) less.
 			lo, hi := fedSec-crashFlush.Seconds()-0.08, fedSec+0.15
-			m := decodeGoMP3(t, obj)
-			t.Logf("fed %.3f s; go-mp3 decodes %.3f s from the repaired MP3 (%d bytes cut)", fedSec, float64(len(m.left))/16000, recs[0].Repair.Truncated)
-			if d := float64(len(m.left)) / 16000; d < lo || d > hi {
+			m := DecodeGoMP3(t, obj)
+			t.Logf("fed %.3f s; go-mp3 decodes %.3f s from the repaired MP3 (%d bytes cut)", fedSec, float64(len(m.Left))/16000, recs[0].Repair.Truncated)
+			if d := float64(len(m.Left)) / 16000; d < lo || d > hi {
 				t.Errorf("go-mp3 decodes %.3f s; fed %.3f s, want %.3f..%.3f", d, fedSec, lo, hi)
 			}
-			end := float64(len(m.left))/16000 - 0.15
-			for ch, x := range [][]int16{m.left, m.right} {
+			end := float64(len(m.Left))/16000 - 0.15
+			for ch, x := range [][]int16{m.Left, m.Right} {
 				f := []float64{1000, 600}[ch]
-				if l := level(window(x, 16000, end-1, end), 16000, f); l < 8000 {
+				if l := Level(Window(x, 16000, end-1, end), 16000, f); l < 8000 {
 					t.Errorf("go-mp3: channel %d, last second: %.0f Hz level %.0f", ch, f, l)
 				}
 			}
-			dec := lameDecode(t, obj)
-			_, ch, n := soxInfo(t, dec)
+			dec := LameDecode(t, obj)
+			_, ch, n := SoxInfo(t, dec)
 			if d := float64(n) / 16000; ch != 2 || d < lo || d > hi {
 				t.Errorf("lame --decode: %d channels, %.3f s; want 2, %.3f..%.3f", ch, d, lo, hi)
 			}

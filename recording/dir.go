@@ -28,9 +28,11 @@ type Object struct {
 	Size        int64
 }
 
-// Uploader stores finished recordings, typically in the account's bucket
-// through package storage (whose spool retries until the bucket has the
-// file). One Uploader serves a whole Dir; it can route by Object.ID.Account.
+// Uploader stores finished recordings, typically in the account's bucket:
+// package recording/spool's Uploader hands them to package storage's spool,
+// which retries until
+// the bucket has the file. One Uploader serves a whole Dir; it can route by
+// Object.ID.Account.
 //
 // Upload returns nil only when the file is safe: in the bucket, or in a
 // durable spool of the uploader's own (moved or copied there). The
@@ -53,8 +55,10 @@ func (f UploaderFunc) Upload(ctx context.Context, obj Object) error { return f(c
 type DirConfig struct {
 	// Path of the directory; created if missing. Required.
 	Path string
-	// Uploader receives finished recordings. Default nil: Finish returns
-	// ErrNoUploader and files stay in the directory.
+	// Uploader receives finished recordings: a *spool.Uploader (package
+	// recording/spool) in a gateway (keep Path and the spool directory on the same file system,
+	// so that handing a file over is a rename). Default nil: Finish
+	// returns ErrNoUploader and files stay in the directory.
 	Uploader Uploader
 	// Logger receives events; nil discards.
 	Logger *slog.Logger
@@ -155,9 +159,9 @@ func (d *Dir) upload(ctx context.Context, id ID, f Format, path string, size int
 		return fmt.Errorf("%w: %s: %w", ErrUpload, obj.Key, err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		d.log.Warn("recording uploaded but the local file could not be removed", "key", obj.Key, "path", path, "err", err)
+		d.log.Warn("recording handed to the uploader but the local file could not be removed", "key", obj.Key, "path", path, "err", err)
 	}
-	d.log.Info("recording uploaded", "key", obj.Key, "size", size)
+	d.log.Info("recording handed to the uploader", "key", obj.Key, "size", size)
 	return nil
 }
 
@@ -173,7 +177,8 @@ type Recovered struct {
 	Repair *RepairResult
 	// Info describes the file.
 	Info Info
-	// Uploaded is true when the Uploader accepted the file.
+	// Uploaded is true when the Uploader accepted the file (see
+	// Result.Uploaded: with a spool.Uploader, queued in the spool).
 	Uploaded bool
 	// Err is why the file could not be repaired or uploaded; the file
 	// stays for the next Recover.

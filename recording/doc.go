@@ -1,13 +1,58 @@
 // Package recording turns the decoded audio of 1..N streams of a call into
 // one time-aligned recording file — WAV or MP3 — and gets it into a bucket.
 //
-// It is media-agnostic: a stream is fed 16-bit PCM at a known sample rate
-// and explicit gaps, each on the stream's own continuous timeline of
-// samples (for RTP, RFC 3550 §5.1, the unwrapped timestamp minus the first
-// one; G.711, RFC 3551 §4.5.14, is 8000 samples per second). How a gateway
-// gets that audio (package media, a SIPREC session of RFC 7866) and which
-// calls it records (tenancy's policy) are not this package's job: it
-// records what it is told to.
+// A stream is fed 16-bit PCM at a known sample rate and explicit gaps,
+// each on the stream's own continuous timeline of samples (for RTP, RFC
+// 3550 §5.1, the unwrapped timestamp minus the first one; G.711, RFC 3551
+// §4.5.14, is 8000 samples per second). Stream.MediaHandler connects a
+// stream to package media's Receiver, which delivers exactly that; any
+// other source can call Stream.Write and Stream.Gap itself. Which calls are
+// recorded (tenancy's policy) is not this package's job: it records what
+// it is told to.
+//
+// # From RTP to the bucket
+//
+// A SIPREC recording server (RFC 7866) records each session like this:
+//
+//	// At start-up: the spool uploads what waited before a restart, and
+//	// Recover repairs what a crash cut off and hands it to the spool.
+//	sp, _ := storage.OpenSpool(storage.SpoolConfig{Dir: "/var/spool/voicegw/upload", Resolve: bucketOfAccount})
+//	go sp.Run(ctx)
+//	uploader := &spool.Uploader{Spool: sp} // package recording/spool
+//	dir, _ := recording.OpenDir(recording.DirConfig{Path: "/var/spool/voicegw/rec", Uploader: uploader})
+//	dir.Recover(ctx)
+//
+//	// INVITE: one recorder per session, one stream per labelled m-line,
+//	// created before the Receivers start.
+//	rec, _ := dir.Create(recording.ID{Account: acc, Application: app, Session: sid},
+//		recording.Config{Format: recording.WAV, Streams: []recording.StreamConfig{{Label: "1"}, {Label: "2"}}})
+//	for i := range rec.Streams() {
+//		h, _ := rec.Stream(i).MediaHandler()
+//		rx, _ := media.NewReceiver(ep[i], media.ReceiverConfig{Handler: h, Codecs: answer.Media[i].Codecs})
+//		go rx.Run(ctx)
+//	}
+//
+//	// re-INVITE with a=inactive, then a=sendonly again.
+//	rec.Pause(time.Now())
+//	rec.Resume(time.Now())
+//
+//	// BYE: close the Receivers (they deliver what they hold), then Finish:
+//	// the file is finalized and handed to the spool, and the Result is the
+//	// session record's recording (key, duration, size, format, channels).
+//	for _, rx := range receivers { rx.Close() }
+//	res, err := rec.Finish(ctx)
+//
+// Each MediaHandler places its stream on the recording's timeline at the
+// arrival of its first packet (so a party that starts late starts late in
+// the file), writes every packet at its RTP position and every gap media
+// reports (loss, silence suppression, a source change) as silence of its
+// exact length, without allocating. Finish returning nil means the file is
+// safe in the spool, synced to disk, and will be in the bucket under
+// ACCOUNT_SID/APPLICATION_SID/SESSION_ID.wav|mp3 as soon as the bucket
+// accepts it: the spool retries an unreachable bucket for as long as it
+// takes, across restarts, and removes its copy only once the bucket
+// confirmed the upload. SpoolConfig.OnUploaded (or the Uploader's Wait)
+// says when that happened.
 //
 // # Timeline
 //
@@ -93,13 +138,19 @@
 // accepted it; on failure the file stays and the error wraps ErrUpload.
 // Dir.Recover, run at start-up, repairs every recording a crash cut off
 // and uploads every finished file still waiting. The Uploader is an
-// interface of this package: a gateway wires package storage's spool into
-// it (Spool.Enqueue moves the file into the spool, which retries until the
-// bucket confirms it).
+// interface. The one a gateway uses is package recording/spool's: it hands
+// the file to package storage's spool (a rename into the spool directory),
+// which retries until the bucket confirms it, with the account SID as the
+// spool's Target, so that SpoolConfig.Resolve picks the account's bucket.
+// It lives in a package of its own so that a program using recording alone
+// does not link the buckets' clients. UploaderFunc adapts anything else,
+// such as a synchronous Bucket.UploadFile. The Dir and the spool directory
+// belong on the same file system, so that the hand-over is a rename.
 //
 // # Cost
 //
-// Per-packet calls do not allocate. An active two-party recording holds
+// Per-packet calls (Stream.Write, Stream.Gap, and MediaHandler's, and so
+// the whole path from media's socket to the file) do not allocate. An active two-party recording holds
 // about 44 KiB of Go heap for WAV and 57 KiB for MP3 (with the default
 // 1 s Window), plus, for MP3, LAME's own memory. One core records WAV at
 // over 10,000 times real time; MP3 runs at the speed of the lame command

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/recording/spool"
+	"github.com/voicegw/voicegw/storage"
 )
 
 // A two-party call: each party's decoded audio goes to its own stream, the
@@ -49,9 +51,10 @@ func Example() {
 	// Output: wav 2 channels 2.02s 64684 bytes
 }
 
-// A Dir holds recordings until the bucket has them: Finish uploads under
-// the key ACCOUNT/APPLICATION/SESSION.wav, and Recover, at start-up,
-// repairs recordings cut off by a crash and uploads what is still waiting.
+// A Dir holds recordings until the bucket has them: Finish hands the file
+// to the spool under the key ACCOUNT/APPLICATION/SESSION.wav, and Recover,
+// at start-up, repairs recordings cut off by a crash and hands over what
+// is still waiting.
 func ExampleDir() {
 	root, err := os.MkdirTemp("", "recording-example")
 	if err != nil {
@@ -60,12 +63,25 @@ func ExampleDir() {
 	defer os.RemoveAll(root)
 	ctx := context.Background()
 
-	uploader := recording.UploaderFunc(func(ctx context.Context, o recording.Object) error {
-		// A gateway hands o.Path to package storage (its spool) here.
-		fmt.Println("upload", o.Key, o.ContentType, o.Size, "bytes")
-		return nil
-	})
-	dir, err := recording.OpenDir(recording.DirConfig{Path: root, Uploader: uploader})
+	// The bucket (memory here; S3, GCS, Azure or a directory in production)
+	// behind a spool that uploads in the background.
+	bucket, err := storage.Open(ctx, storage.Config{Vendor: storage.VendorMemory}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer bucket.Close()
+	sp, err := storage.OpenSpool(storage.SpoolConfig{Dir: filepath.Join(root, "upload"), Bucket: bucket})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sp.Close()
+	runCtx, stopSpool := context.WithCancel(ctx)
+	spoolDone := make(chan error, 1)
+	go func() { spoolDone <- sp.Run(runCtx) }()
+	defer func() { stopSpool(); <-spoolDone }()
+
+	uploader := &spool.Uploader{Spool: sp}
+	dir, err := recording.OpenDir(recording.DirConfig{Path: filepath.Join(root, "rec"), Uploader: uploader})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -103,16 +119,68 @@ func ExampleDir() {
 	if err := rec.Resume(start.Add(3 * time.Second)); errors.Is(err, recording.ErrNotPaused) {
 		fmt.Println("resume:", err)
 	}
-	res, err := rec.Finish(ctx) // BYE
+	res, err := rec.Finish(ctx) // BYE: the file is in the spool now
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(res.Key, res.Duration, "paused", res.Paused, "uploaded", res.Uploaded)
+	fmt.Println(res.Key, res.Duration, "paused", res.Paused, res.Size, "bytes, handed over:", res.Uploaded)
+
+	// Wait until the bucket has confirmed it (a gateway would rather use
+	// SpoolConfig.OnUploaded).
+	if err := uploader.Wait(ctx, res.Key); err != nil {
+		log.Fatal(err)
+	}
+	attrs, err := bucket.Attributes(ctx, res.Key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("in the bucket:", attrs.ContentType, attrs.Size, "bytes")
 	// Output:
 	// recovered 0
 	// resume: recording: not paused
-	// upload AC1/AP1/S1.wav audio/wav 96044 bytes
-	// AC1/AP1/S1.wav 3s paused 1s uploaded true
+	// AC1/AP1/S1.wav 3s paused 1s 96044 bytes, handed over: true
+	// in the bucket: audio/wav 96044 bytes
+}
+
+// An Uploader that uploads at once, without a spool: Finish returns only
+// when the bucket has the file (and fails, leaving the file in the Dir for
+// a later Finish or Recover, when it cannot be reached).
+func ExampleUploaderFunc() {
+	root, err := os.MkdirTemp("", "recording-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	ctx := context.Background()
+	bucket, err := storage.Open(ctx, storage.Config{Vendor: storage.VendorMemory}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer bucket.Close()
+
+	upload := recording.UploaderFunc(func(ctx context.Context, o recording.Object) error {
+		return bucket.UploadFile(ctx, o.Key, o.Path, &storage.UploadOptions{ContentType: o.ContentType})
+	})
+	dir, err := recording.OpenDir(recording.DirConfig{Path: root, Uploader: upload})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec, err := dir.Create(recording.ID{Account: "AC1", Application: "AP1", Session: "S2"}, recording.Config{Format: recording.WAV})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = rec.Stream(0).StartAt(0)
+	_ = rec.Stream(0).Write(0, make([]int16, 8000)) // one second
+	res, err := rec.Finish(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	attrs, err := bucket.Attributes(ctx, res.Key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Key, res.Duration, res.Channels, "channel, in the bucket:", attrs.Size == res.Size)
+	// Output: AC1/AP1/S2.wav 1s 1 channel, in the bucket: true
 }
 
 // Loading LAME once, for every MP3 recording of the process.

@@ -167,6 +167,8 @@ type Stream struct {
 	samples    int64
 	late       int64
 	dup        int64
+	// media feeds the stream from a media.Receiver (see MediaHandler).
+	media MediaHandler
 }
 
 // New creates the file at path (which must not exist) and returns a
@@ -201,7 +203,9 @@ func newRecorder(path, finalPath string, d *Dir, id ID, cfg Config) (*Recorder, 
 	r.mix = make([]int16, chunkFrames*r.channels)
 	r.pauses = make([]span, 0, 4)
 	for i, sc := range cfg.Streams {
-		r.streams = append(r.streams, &Stream{r: r, index: i, label: sc.Label, ring: make([]int16, r.w), cov: make([]uint64, r.w/64)})
+		s := &Stream{r: r, index: i, label: sc.Label, ring: make([]int16, r.w), cov: make([]uint64, r.w/64)}
+		s.media.s = s
+		r.streams = append(r.streams, s)
 	}
 
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
@@ -425,9 +429,14 @@ func (s *Stream) check() error {
 // position was already delivered, are dropped and counted in
 // Stream.Stats (Late, Duplicate). Write keeps no reference to pcm.
 func (s *Stream) Write(pos int64, pcm []int16) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	return s.write(pos, pcm)
+}
+
+// write is Write with the recorder's lock held.
+func (s *Stream) write(pos int64, pcm []int16) error {
 	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if err := s.check(); err != nil {
 		return err
 	}
@@ -454,9 +463,14 @@ func (s *Stream) Write(pos int64, pcm []int16) error {
 // are silence, and the recorder need not wait for them. Audio delivered for
 // those positions, before or after the Gap, is kept.
 func (s *Stream) Gap(pos int64, n int) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	return s.gap(pos, n)
+}
+
+// gap is Gap with the recorder's lock held.
+func (s *Stream) gap(pos int64, n int) error {
 	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if err := s.check(); err != nil {
 		return err
 	}
@@ -913,7 +927,12 @@ type Result struct {
 	Paused time.Duration
 	// Size of the file in bytes.
 	Size int64
-	// Uploaded is true once the Uploader has accepted the file.
+	// Uploaded is true once the Uploader has accepted the file (Finish
+	// succeeded). With package recording/spool's Uploader that means the
+	// file is in the storage spool, synced to disk, and the spool uploads
+	// it in the background until the bucket confirms it: the object will
+	// be at Key, but may not be yet. SpoolConfig.OnUploaded (or the
+	// Uploader's Wait) tells when the bucket has it.
 	Uploaded bool
 }
 

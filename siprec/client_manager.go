@@ -431,7 +431,7 @@ func (m *Manager) startOne(ctx context.Context, u URI, md *metadata.Recording, r
 			}
 			break
 		}
-		if err := r.applyAnswer(resp.Body(), contentType(resp)); err != nil {
+		if err := r.applyAnswer(resp.Body(), bodyType(resp)); err != nil {
 			r.release()
 			bctx, stop := m.c.waitCtx(context.WithoutCancel(ctx))
 			_, _ = d.bye(bctx)
@@ -449,7 +449,8 @@ func (m *Manager) startOne(ctx context.Context, u URI, md *metadata.Recording, r
 	return fail(code, reason, lastErr)
 }
 
-func contentType(m interface{ ContentType() *sip.ContentTypeHeader }) string {
+// bodyType returns a message's Content-Type value, "" when absent.
+func bodyType(m interface{ ContentType() *sip.ContentTypeHeader }) string {
 	if h := m.ContentType(); h != nil {
 		return h.Value()
 	}
@@ -783,7 +784,7 @@ func (r *recorder) redirect(ctx context.Context, op string, dir media.Direction)
 		}
 		return fail(resp.StatusCode, resp.Reason, ErrRefused)
 	}
-	if err := r.applyAnswer(resp.Body(), contentType(resp)); err != nil {
+	if err := r.applyAnswer(resp.Body(), bodyType(resp)); err != nil {
 		return fail(resp.StatusCode, resp.Reason, err)
 	}
 	r.mu.Lock()

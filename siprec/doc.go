@@ -32,6 +32,23 @@
 // request with CRLF line ends and a random boundary. [ParseMultipart] and
 // [BuildMultipart] are the lower-level part splitting and writing.
 //
+// # Recording server
+//
+// [Server] is the SRS. It plugs into a sipgo server ([Server.Register], or
+// [Server.Handle] as a sip.Handler behind a sip.Guard), asks a [Policy]
+// whether to take each SIPREC INVITE, answers with plain application/sdp (one
+// recvonly m-line per offered m-line, labels kept), receives each stream with
+// package media, and hands the session to a [SessionSink] made by a
+// [SinkFactory]: each stream's decoded audio through a media.Handler, and
+// pause, resume, metadata changes, added and removed streams and the end.
+// Over UDP, sipgo reads messages of up to 32 KiB (a SIPREC INVITE is about
+// 3 KB) but sends none over 1300 bytes (UDPMTUSize of
+// github.com/emiago/sipgo/sip less 200, a process-wide variable): the
+// Server's answers fit for up to about 6 streams (10 without
+// telephone-event), and a larger one is refused with 513
+// ([ErrAnswerTooLarge]) so the client retries over TCP; a program that wants
+// more over UDP raises that variable in its main.
+//
 // # Recording client
 //
 // [Client] is the SIP user agent of a recording client (SRC); [Client.NewManager]

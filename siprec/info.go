@@ -125,7 +125,7 @@ func (a *InfoAdapter) Handle(ctx context.Context, req *sipgosip.Request, tx sipg
 		list, err := ParseURIList(srs)
 		if err != nil {
 			log.Warn("startCallRecording request has an invalid X-Srs-Url header", "x_srs_url", srs, "error", err)
-			respond(503, "Service Unavailable", warning(err))
+			respond(503, "Service Unavailable", warning(err.Error()))
 			return
 		}
 		id := headerValue(req, HeaderRecordingID)
@@ -136,7 +136,7 @@ func (a *InfoAdapter) Handle(ctx context.Context, req *sipgosip.Request, tx sipg
 			respond(400, "Duplicate Start Discarded")
 		case err != nil:
 			log.Warn("siprec: startCallRecording failed", "x_srs_url", srs, "recording_id", id, "error", err)
-			respond(503, "Service Unavailable", warning(err))
+			respond(503, "Service Unavailable", warning(err.Error()))
 		default:
 			log.Info("siprec: startCallRecording", "x_srs_url", srs, "recording_id", id, "accepted", accepted(results), "recorders", len(results))
 			respond(200, "OK")
@@ -167,7 +167,7 @@ func (a *InfoAdapter) Handle(ctx context.Context, req *sipgosip.Request, tx sipg
 			respond(400, reason)
 		case err != nil:
 			log.Warn("siprec: "+command+" failed", "error", err)
-			respond(503, "Service Unavailable", warning(err))
+			respond(503, "Service Unavailable", warning(err.Error()))
 		default:
 			log.Info("siprec: "+command, "accepted", accepted(results), "recorders", len(results))
 			respond(200, "OK")
@@ -181,15 +181,6 @@ func headerValue(req *sipgosip.Request, name string) string {
 		return strings.TrimSpace(h.Value())
 	}
 	return ""
-}
-
-// warning is a Warning header (RFC 3261 §20.43, code 399) carrying err.
-func warning(err error) sipgosip.Header {
-	text := strings.NewReplacer(`"`, "'", "\r", " ", "\n", " ").Replace(err.Error())
-	if len(text) > 300 {
-		text = text[:300] + "…"
-	}
-	return sipgosip.NewHeader("Warning", `399 voicegw "`+text+`"`)
 }
 
 func accepted(results []RecorderResult) int {

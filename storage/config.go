@@ -58,3 +58,7 @@ var (
 	// not the durable encoding.
 	ErrNotStoredForm = bucketconfig.ErrNotStoredForm
 )
+
+// FieldErrors returns every *FieldError in an error of Validate (or Merge),
+// in order, so a form can show one message per field.
+func FieldErrors(err error) []*FieldError { return bucketconfig.FieldErrors(err) }

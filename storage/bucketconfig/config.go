@@ -21,6 +21,7 @@
 package bucketconfig
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,7 +186,9 @@ func FieldErrors(err error) []*FieldError {
 // applied as S3 object tagging, Azure blob index tags, GCS object metadata,
 // and blob metadata for the local directory and memory.
 type Tag struct {
-	Name  string `json:"name" yaml:"name"`
+	// Name of the tag (S3 and Azure: at most 128 characters).
+	Name string `json:"name" yaml:"name"`
+	// Value of the tag (S3 and Azure: at most 256 characters).
 	Value string `json:"value" yaml:"value"`
 }
 
@@ -343,12 +346,18 @@ type Config struct {
 	// Vendor chooses the section that applies. Required.
 	Vendor Vendor `json:"vendor" yaml:"vendor"`
 
-	S3           *S3           `json:"s3,omitempty" yaml:"s3,omitempty"`
+	// S3 is the section of VendorS3.
+	S3 *S3 `json:"s3,omitempty" yaml:"s3,omitempty"`
+	// S3Compatible is the section of VendorS3Compatible.
 	S3Compatible *S3Compatible `json:"s3_compatible,omitempty" yaml:"s3_compatible,omitempty"`
-	GCS          *GCS          `json:"gcs,omitempty" yaml:"gcs,omitempty"`
-	Azure        *Azure        `json:"azure,omitempty" yaml:"azure,omitempty"`
-	File         *File         `json:"file,omitempty" yaml:"file,omitempty"`
-	Memory       *Memory       `json:"memory,omitempty" yaml:"memory,omitempty"`
+	// GCS is the section of VendorGCS.
+	GCS *GCS `json:"gcs,omitempty" yaml:"gcs,omitempty"`
+	// Azure is the section of VendorAzure.
+	Azure *Azure `json:"azure,omitempty" yaml:"azure,omitempty"`
+	// File is the section of VendorFile.
+	File *File `json:"file,omitempty" yaml:"file,omitempty"`
+	// Memory is the section of VendorMemory (optional: it only holds tags).
+	Memory *Memory `json:"memory,omitempty" yaml:"memory,omitempty"`
 }
 
 // IsZero reports whether c configures no bucket at all.
@@ -854,12 +863,18 @@ func validateTags(field string, t Tags, r tagRules) []*FieldError {
 
 // ServiceKey is what package storage needs from a GCS service account key.
 type ServiceKey struct {
-	Type         string `json:"type"`
-	ProjectID    string `json:"project_id"`
+	// Type is "service_account".
+	Type string `json:"type"`
+	// ProjectID is the Google Cloud project of the account.
+	ProjectID string `json:"project_id"`
+	// PrivateKeyID names the key pair.
 	PrivateKeyID string `json:"private_key_id"`
-	PrivateKey   Secret `json:"private_key"`
-	ClientEmail  string `json:"client_email"`
-	TokenURI     string `json:"token_uri"`
+	// PrivateKey is the PEM private key; it signs token requests and URLs.
+	PrivateKey Secret `json:"private_key"`
+	// ClientEmail is the service account's address.
+	ClientEmail string `json:"client_email"`
+	// TokenURI is the OAuth 2.0 token endpoint the key is exchanged at.
+	TokenURI string `json:"token_uri"`
 }
 
 // ParseServiceKey checks that k is the JSON key of a service account and
@@ -931,6 +946,11 @@ func ParseConnectionString(s Secret) (ConnectionString, error) {
 		return cs, errors.New("the connection string has neither AccountKey nor SharedAccessSignature")
 	case hasKey && cs.Get("AccountName") == "":
 		return cs, errors.New("the connection string has an AccountKey but no AccountName")
+	}
+	if k := cs.Get("AccountKey"); k != "" {
+		if _, err := base64.StdEncoding.DecodeString(k); err != nil {
+			return cs, errors.New("the connection string's AccountKey is not base64 (copy it again from the portal)")
+		}
 	}
 	if ep := cs.Get("BlobEndpoint"); ep != "" {
 		if u, err := url.Parse(ep); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

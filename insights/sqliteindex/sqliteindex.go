@@ -1,0 +1,872 @@
+// Package sqliteindex is the durable session index driver on SQLite
+// (modernc.org/sqlite, pure Go, no cgo), opened through internal/sqlitedb
+// (WAL, busy timeout, versioned migrations).
+//
+// Schema: insights_sessions holds one row per session (account, id, start
+// time in microseconds, the JSON document); insights_terms is an inverted
+// index (path, typed value, session) of every leaf value, insights_tokens
+// one of the analyzed tokens, both WITHOUT ROWID tables whose primary keys
+// are the postings. insights_terms has a second index by session, for
+// sorting on any field and for deletes; a session's tokens are deleted by
+// their keys, which its row keeps (one index less to write at ingest).
+//
+// A query starts from its smallest source of candidates (the date range on
+// the (account, start) index, the posting list of its most selective must
+// clause, or the union of its should clauses), probes every other clause
+// with EXISTS on a posting's primary key, sorts on columns or on the
+// smallest/largest value of a path, and reads the documents of the page
+// only. Writes are serialized within the process.
+//
+// Values keep their JSON type in SQLite (INTEGER/REAL, TEXT, and BLOB for
+// booleans), so sorting orders numbers numerically, and types sort numbers,
+// strings, booleans, as driver.Compare does.
+package sqliteindex
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/insights/driver"
+	"github.com/voicegw/voicegw/internal/sqlitedb"
+)
+
+// schemaV1 is version 1 of the schema, applied by sqlitedb.Migrate under
+// the name "insights".
+const schemaV1 = `
+CREATE TABLE insights_sessions (
+	sid     INTEGER PRIMARY KEY,
+	account TEXT NOT NULL,
+	id      TEXT NOT NULL,
+	start   INTEGER NOT NULL,
+	doc     BLOB NOT NULL,
+	tokens  BLOB NOT NULL,
+	UNIQUE (account, id)
+);
+CREATE INDEX insights_sessions_start ON insights_sessions (start);
+CREATE INDEX insights_sessions_account_start ON insights_sessions (account, start);
+CREATE INDEX insights_sessions_id ON insights_sessions (id);
+CREATE TABLE insights_paths (
+	pid  INTEGER PRIMARY KEY,
+	path TEXT NOT NULL UNIQUE
+);
+CREATE TABLE insights_terms (
+	pid INTEGER NOT NULL,
+	v   NOT NULL,
+	sid INTEGER NOT NULL,
+	PRIMARY KEY (pid, v, sid)
+) WITHOUT ROWID;
+CREATE INDEX insights_terms_sid ON insights_terms (sid, pid, v);
+CREATE TABLE insights_tokens (
+	pid INTEGER NOT NULL,
+	tok TEXT NOT NULL,
+	sid INTEGER NOT NULL,
+	PRIMARY KEY (pid, tok, sid)
+) WITHOUT ROWID;
+`
+
+// Open opens (creating if needed) the SQLite database at path (":memory:"
+// for a private in-memory one) and returns an index over it.
+func Open(ctx context.Context, path string) (*insights.Index, error) {
+	db, err := sqlitedb.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDriver(ctx, db, true)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return insights.NewIndex(d), nil
+}
+
+// OpenDB returns an index over an open database (for example one shared
+// with other voicegw stores); closing the index does not close db.
+func OpenDB(ctx context.Context, db *sql.DB) (*insights.Index, error) {
+	d, err := newDriver(ctx, db, false)
+	if err != nil {
+		return nil, err
+	}
+	return insights.NewIndex(d), nil
+}
+
+// NewDriver opens the driver itself, for tests and wrapping.
+func NewDriver(ctx context.Context, path string) (*Driver, error) {
+	db, err := sqlitedb.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDriver(ctx, db, true)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func newDriver(ctx context.Context, db *sql.DB, own bool) (*Driver, error) {
+	if err := sqlitedb.Migrate(ctx, db, "insights", []string{schemaV1}); err != nil {
+		return nil, fmt.Errorf("sqliteindex: %w", err)
+	}
+	d := &Driver{db: db, own: own, paths: map[string]int64{}}
+	rows, err := db.QueryContext(ctx, `SELECT pid, path FROM insights_paths`)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: load paths: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int64
+		var p string
+		if err := rows.Scan(&pid, &p); err != nil {
+			return nil, fmt.Errorf("sqliteindex: load paths: %w", err)
+		}
+		d.paths[p] = pid
+	}
+	return d, rows.Err()
+}
+
+// Driver implements driver.Driver on SQLite.
+type Driver struct {
+	db  *sql.DB
+	own bool
+
+	mu    sync.RWMutex // guards paths
+	paths map[string]int64
+
+	// wmu serializes this process's writes: SQLite has one writer, and a
+	// connection waiting for the write lock holds a read snapshot that
+	// keeps the WAL from being checkpointed, so it would grow without
+	// bound under concurrent Puts.
+	wmu sync.Mutex
+}
+
+// pathIDs makes sure every path of docs has an ID, committing new ones in
+// their own transaction so the cache never holds an ID the database lacks.
+func (d *Driver) pathIDs(ctx context.Context, docs []driver.Document) error {
+	var missing []string
+	seen := map[string]bool{}
+	d.mu.RLock()
+	for i := range docs {
+		for _, fs := range [][]driver.Field{docs[i].Terms, docs[i].Tokens} {
+			for _, f := range fs {
+				if _, ok := d.paths[f.Path]; !ok && !seen[f.Path] {
+					seen[f.Path] = true
+					missing = append(missing, f.Path)
+				}
+			}
+		}
+	}
+	d.mu.RUnlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	found := map[string]int64{}
+	for _, p := range missing {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO insights_paths(path) VALUES (?)`, p); err != nil {
+			return err
+		}
+		var pid int64
+		if err := tx.QueryRowContext(ctx, `SELECT pid FROM insights_paths WHERE path = ?`, p).Scan(&pid); err != nil {
+			return err
+		}
+		found[p] = pid
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for p, pid := range found {
+		d.paths[p] = pid
+	}
+	return nil
+}
+
+func (d *Driver) pid(p string) (int64, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	pid, ok := d.paths[p]
+	return pid, ok
+}
+
+// sqlValue is the SQLite value of a leaf: INTEGER or REAL for numbers,
+// TEXT for strings, a one-byte BLOB for booleans.
+func sqlValue(v driver.Value) any {
+	switch v.Kind {
+	case driver.Number:
+		if i, err := strconv.ParseInt(v.Text, 10, 64); err == nil {
+			return i
+		}
+		return v.Num
+	case driver.Bool:
+		if v.Text == "true" {
+			return []byte{1}
+		}
+		return []byte{0}
+	}
+	return v.Text
+}
+
+// probes lists the SQLite values a term's text equals, whatever its kind.
+func probes(v driver.Value) []any {
+	out := []any{v.Text}
+	switch v.Text {
+	case "true", "false":
+		return append(out, sqlValue(insights.ValueOf(v.Text == "true")))
+	}
+	if n := insights.ValueOf(json.Number(v.Text)); n.Kind == driver.Number && n.Text == v.Text {
+		out = append(out, sqlValue(n))
+	}
+	return out
+}
+
+// Put implements driver.Driver, in one transaction.
+func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if err := d.pathIDs(ctx, docs); err != nil {
+		return fmt.Errorf("sqliteindex: %w", err)
+	}
+	conn, err := d.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqliteindex: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	del, err := tx.PrepareContext(ctx, `DELETE FROM insights_sessions WHERE account = ? AND id = ? RETURNING sid, tokens`)
+	if err != nil {
+		return fmt.Errorf("sqliteindex: %w", err)
+	}
+	defer del.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO insights_sessions(account, id, start, doc, tokens) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("sqliteindex: %w", err)
+	}
+	defer ins.Close()
+	w := &batchWriter{tx: tx}
+	for i := range docs {
+		doc := &docs[i]
+		var old int64
+		var oldTokens []byte
+		switch err := del.QueryRowContext(ctx, doc.AccountID, doc.ID).Scan(&old, &oldTokens); {
+		case err == nil:
+			// The replaced session's postings may still be buffered.
+			if err := w.flush(ctx); err != nil {
+				return err
+			}
+			if err := deletePostings(ctx, tx, old, oldTokens); err != nil {
+				return err
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqliteindex: replace %q: %w", doc.ID, err)
+		}
+		d.mu.RLock()
+		keys := tokenKeys(d.paths, doc.Tokens)
+		d.mu.RUnlock()
+		r, err := ins.ExecContext(ctx, doc.AccountID, doc.ID, doc.Start, doc.JSON, keys)
+		if err != nil {
+			return fmt.Errorf("sqliteindex: insert %q: %w", doc.ID, err)
+		}
+		sid, err := r.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("sqliteindex: insert %q: %w", doc.ID, err)
+		}
+		d.mu.RLock()
+		for _, f := range doc.Terms {
+			w.term(d.paths[f.Path], sqlValue(f.Value), sid)
+		}
+		for _, f := range doc.Tokens {
+			w.token(d.paths[f.Path], f.Value.Text, sid)
+		}
+		d.mu.RUnlock()
+		if err := w.flushIfFull(ctx); err != nil {
+			return err
+		}
+	}
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqliteindex: commit: %w", err)
+	}
+	return nil
+}
+
+// batchWriter buffers postings and inserts them in key order (B-tree
+// pages are then written in sequence, not at random), without duplicates,
+// with multi-row INSERTs.
+type batchWriter struct {
+	tx    *sql.Tx
+	terms []termRow
+	toks  []tokenRow
+}
+
+type termRow struct {
+	pid int64
+	v   any
+	sid int64
+}
+
+type tokenRow struct {
+	pid int64
+	tok string
+	sid int64
+}
+
+const (
+	batchRows = 300     // rows per INSERT (900 parameters)
+	flushRows = 200_000 // rows buffered before a flush
+)
+
+func (w *batchWriter) term(pid int64, v any, sid int64) {
+	w.terms = append(w.terms, termRow{pid, v, sid})
+}
+
+func (w *batchWriter) token(pid int64, t string, sid int64) {
+	w.toks = append(w.toks, tokenRow{pid, t, sid})
+}
+
+func (w *batchWriter) flushIfFull(ctx context.Context) error {
+	if len(w.terms)+len(w.toks) >= flushRows {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+// class orders SQLite storage classes: numbers, text, blobs.
+func class(v any) int {
+	switch v.(type) {
+	case int64, float64:
+		return 0
+	case string:
+		return 1
+	}
+	return 2
+}
+
+// compareSQL orders two values as SQLite does (BINARY collation).
+func compareSQL(a, b any) int {
+	if ca, cb := class(a), class(b); ca != cb {
+		return cmp.Compare(ca, cb)
+	}
+	switch x := a.(type) {
+	case int64:
+		if y, ok := b.(int64); ok {
+			return cmp.Compare(x, y)
+		}
+		return cmp.Compare(float64(x), b.(float64))
+	case float64:
+		if y, ok := b.(int64); ok {
+			return cmp.Compare(x, float64(y))
+		}
+		return cmp.Compare(x, b.(float64))
+	case string:
+		return strings.Compare(x, b.(string))
+	}
+	return bytes.Compare(a.([]byte), b.([]byte))
+}
+
+func (w *batchWriter) flush(ctx context.Context) error {
+	slices.SortFunc(w.terms, func(a, b termRow) int {
+		return cmp.Or(cmp.Compare(a.pid, b.pid), compareSQL(a.v, b.v), cmp.Compare(a.sid, b.sid))
+	})
+	w.terms = slices.CompactFunc(w.terms, func(a, b termRow) bool {
+		return a.pid == b.pid && a.sid == b.sid && compareSQL(a.v, b.v) == 0
+	})
+	slices.SortFunc(w.toks, func(a, b tokenRow) int {
+		return cmp.Or(cmp.Compare(a.pid, b.pid), strings.Compare(a.tok, b.tok), cmp.Compare(a.sid, b.sid))
+	})
+	w.toks = slices.Compact(w.toks)
+	args := make([]any, 0, 3*batchRows)
+	insert := func(table string, n int) error {
+		q := "INSERT OR IGNORE INTO " + table + " VALUES " + strings.TrimSuffix(strings.Repeat("(?,?,?),", n), ",")
+		if _, err := w.tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("sqliteindex: insert postings: %w", err)
+		}
+		args = args[:0]
+		return nil
+	}
+	for i, r := range w.terms {
+		args = append(args, r.pid, r.v, r.sid)
+		if len(args) == 3*batchRows || i == len(w.terms)-1 {
+			if err := insert("insights_terms(pid, v, sid)", len(args)/3); err != nil {
+				return err
+			}
+		}
+	}
+	for i, r := range w.toks {
+		args = append(args, r.pid, r.tok, r.sid)
+		if len(args) == 3*batchRows || i == len(w.toks)-1 {
+			if err := insert("insights_tokens(pid, tok, sid)", len(args)/3); err != nil {
+				return err
+			}
+		}
+	}
+	w.terms, w.toks = w.terms[:0], w.toks[:0]
+	return nil
+}
+
+// tokenKeys encodes the (path ID, token) keys of a session's tokens:
+// uvarint path ID, uvarint length, token bytes, repeated.
+func tokenKeys(paths map[string]int64, tokens []driver.Field) []byte {
+	b := make([]byte, 0, 16*len(tokens))
+	for _, f := range tokens {
+		b = binary.AppendUvarint(b, uint64(paths[f.Path]))
+		b = binary.AppendUvarint(b, uint64(len(f.Value.Text)))
+		b = append(b, f.Value.Text...)
+	}
+	return b
+}
+
+// deletePostings removes a session's terms (by the session index) and
+// tokens (by their keys).
+func deletePostings(ctx context.Context, tx *sql.Tx, sid int64, keys []byte) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM insights_terms WHERE sid = ?`, sid); err != nil {
+		return fmt.Errorf("sqliteindex: delete postings: %w", err)
+	}
+	for len(keys) > 0 {
+		pid, n := binary.Uvarint(keys)
+		if n <= 0 {
+			return errors.New("sqliteindex: corrupt token keys")
+		}
+		keys = keys[n:]
+		l, n := binary.Uvarint(keys)
+		if n <= 0 || uint64(len(keys)-n) < l {
+			return errors.New("sqliteindex: corrupt token keys")
+		}
+		tok := string(keys[n : n+int(l)])
+		keys = keys[n+int(l):]
+		if _, err := tx.ExecContext(ctx, `DELETE FROM insights_tokens WHERE pid = ? AND tok = ? AND sid = ?`, int64(pid), tok, sid); err != nil {
+			return fmt.Errorf("sqliteindex: delete postings: %w", err)
+		}
+	}
+	return nil
+}
+
+// Get implements driver.Driver.
+func (d *Driver) Get(ctx context.Context, account, id string, from, to int64) ([]byte, error) {
+	q := `SELECT doc FROM insights_sessions WHERE id = ? AND start BETWEEN ? AND ?`
+	args := []any{id, from, to}
+	if account != "" {
+		q += ` AND account = ?`
+		args = append(args, account)
+	}
+	return d.one(ctx, q+` ORDER BY sid LIMIT 1`, args...)
+}
+
+// Find implements driver.Driver.
+func (d *Driver) Find(ctx context.Context, account, id string) ([]byte, error) {
+	q := `SELECT doc FROM insights_sessions WHERE id = ?`
+	args := []any{id}
+	if account != "" {
+		q += ` AND account = ?`
+		args = append(args, account)
+	}
+	return d.one(ctx, q+` ORDER BY sid LIMIT 1`, args...)
+}
+
+func (d *Driver) one(ctx context.Context, q string, args ...any) ([]byte, error) {
+	var doc []byte
+	err := d.db.QueryRowContext(ctx, q, args...).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, driver.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: %w", err)
+	}
+	return doc, nil
+}
+
+// Delete implements driver.Driver.
+func (d *Driver) Delete(ctx context.Context, account, id string, from, to int64) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqliteindex: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	q := `DELETE FROM insights_sessions WHERE id = ? AND start BETWEEN ? AND ?`
+	args := []any{id, from, to}
+	if account != "" {
+		q += ` AND account = ?`
+		args = append(args, account)
+	}
+	rows, err := tx.QueryContext(ctx, q+` RETURNING sid, tokens`, args...)
+	if err != nil {
+		return fmt.Errorf("sqliteindex: delete: %w", err)
+	}
+	var sids []int64
+	var keys [][]byte
+	for rows.Next() {
+		var sid int64
+		var k []byte
+		if err := rows.Scan(&sid, &k); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqliteindex: delete: %w", err)
+		}
+		sids, keys = append(sids, sid), append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqliteindex: delete: %w", err)
+	}
+	if len(sids) == 0 {
+		return driver.ErrNotFound
+	}
+	for i, sid := range sids {
+		if err := deletePostings(ctx, tx, sid, keys[i]); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// rangeCap bounds the counting of the date range when choosing where a
+// query starts.
+const rangeCap = 50000
+
+// Search implements driver.Driver. Like the in-memory driver it starts from
+// the smallest source of candidates: the date range (index on account and
+// start), the posting list of the most selective must clause, or the union
+// of the should clauses when one is required; sizes are counted with a cap
+// first. Every other clause is an EXISTS probe of a posting's primary key.
+func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, error) {
+	conn, err := d.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	src, err := d.source(ctx, conn, q)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	var b sqlBuilder
+	from := b.from(d, q, src)
+	where := b.where(d, q, src)
+	total := 0
+	if q.Offset > 0 {
+		// A later page: count first, since the page may be past the end.
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+where, b.args...).Scan(&total); err != nil {
+			return nil, fmt.Errorf("sqliteindex: count: %w", err)
+		}
+		if q.Offset >= total {
+			return &driver.Result{Total: total}, nil
+		}
+	}
+	order := b.order(d, q)
+	b.args = append(b.args, q.Limit, q.Offset)
+	// The first page gets its sessions and the total in one pass (a window
+	// over every match); the documents are read for the page only.
+	cols := "s.sid, count(*) OVER ()"
+	if q.Offset > 0 {
+		cols = "s.sid, " + strconv.Itoa(total)
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT `+cols+` FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	var sids []any
+	for rows.Next() {
+		var sid int64
+		if err := rows.Scan(&sid, &total); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqliteindex: search: %w", err)
+		}
+		sids = append(sids, sid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	res := &driver.Result{Total: total}
+	if len(sids) == 0 {
+		return res, nil
+	}
+	docs := make(map[int64][]byte, len(sids))
+	rows, err = conn.QueryContext(ctx, `SELECT sid, doc FROM insights_sessions WHERE sid IN (`+placeholders(len(sids))+`)`, sids...)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sid int64
+		var doc []byte
+		if err := rows.Scan(&sid, &doc); err != nil {
+			return nil, fmt.Errorf("sqliteindex: search: %w", err)
+		}
+		docs[sid] = doc
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqliteindex: search: %w", err)
+	}
+	for _, sid := range sids {
+		if doc, ok := docs[sid.(int64)]; ok { // else deleted meanwhile
+			res.Docs = append(res.Docs, doc)
+		}
+	}
+	return res, nil
+}
+
+// Where a query starts: the date range, a must clause, or the should union.
+const (
+	fromRange  = -1
+	fromShould = -2
+)
+
+// source picks the smallest source of candidates.
+func (d *Driver) source(ctx context.Context, conn *sql.Conn, q *driver.Query) (int, error) {
+	if len(q.Must) == 0 && (q.MinimumShouldMatch == 0 || len(q.Should) == 0) {
+		return fromRange, nil
+	}
+	var b sqlBuilder
+	rq := `SELECT count(*) FROM (SELECT 1 FROM insights_sessions s WHERE ` + b.rangeCond(q) + ` LIMIT ?)`
+	var best int
+	if err := conn.QueryRowContext(ctx, rq, append(b.args, rangeCap)...).Scan(&best); err != nil {
+		return 0, err
+	}
+	src := fromRange
+	count := func(sub string, args []any) (int, error) {
+		var n int
+		err := conn.QueryRowContext(ctx, `SELECT count(*) FROM (`+sub+` LIMIT ?)`, append(args, best)...).Scan(&n)
+		return n, err
+	}
+	for i := range q.Must {
+		var cb sqlBuilder
+		sub, ok := cb.posting(d, &q.Must[i])
+		if !ok {
+			return i, nil // nothing can match: start from the empty clause
+		}
+		n, err := count(sub, cb.args)
+		if err != nil {
+			return 0, err
+		}
+		if n < best {
+			best, src = n, i
+		}
+	}
+	if len(q.Must) == 0 {
+		var cb sqlBuilder
+		var subs []string
+		for i := range q.Should {
+			if sub, ok := cb.posting(d, &q.Should[i]); ok {
+				subs = append(subs, sub)
+			}
+		}
+		if len(subs) == 0 {
+			return fromShould, nil
+		}
+		n, err := count(strings.Join(subs, " UNION "), cb.args)
+		if err != nil {
+			return 0, err
+		}
+		if n < best {
+			src = fromShould
+		}
+	}
+	return src, nil
+}
+
+// conn returns a connection with a page cache fit for large indexes.
+func (d *Driver) conn(ctx context.Context) (*sql.Conn, error) {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqliteindex: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA cache_size = -65536`); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("sqliteindex: %w", err)
+	}
+	return conn, nil
+}
+
+// sqlBuilder collects SQL text and its arguments.
+type sqlBuilder struct {
+	args []any
+}
+
+// posting returns a SELECT of the session IDs a clause names; ok is false
+// when no session can match (an unknown path, a match without tokens).
+func (b *sqlBuilder) posting(d *Driver, c *driver.Clause) (string, bool) {
+	pid, ok := d.pid(c.Path)
+	if !ok || len(c.Values) == 0 {
+		return "", false
+	}
+	table, col, vals := clauseValues(c)
+	b.args = append(b.args, pid)
+	b.args = append(b.args, vals...)
+	return "SELECT sid FROM " + table + " WHERE pid = ? AND " + col + " IN (" + placeholders(len(vals)) + ")", true
+}
+
+// exists returns a boolean SQL expression: does session s match c.
+func (b *sqlBuilder) exists(d *Driver, c *driver.Clause) string {
+	pid, ok := d.pid(c.Path)
+	if !ok || len(c.Values) == 0 {
+		return "0"
+	}
+	table, col, vals := clauseValues(c)
+	b.args = append(b.args, pid)
+	b.args = append(b.args, vals...)
+	return "EXISTS (SELECT 1 FROM " + table + " p WHERE p.pid = ? AND p." + col + " IN (" + placeholders(len(vals)) + ") AND p.sid = s.sid)"
+}
+
+func clauseValues(c *driver.Clause) (table, col string, vals []any) {
+	if c.Kind == driver.Match {
+		for _, v := range c.Values {
+			vals = append(vals, v.Text)
+		}
+		return "insights_tokens", "tok", vals
+	}
+	for _, v := range c.Values {
+		vals = append(vals, probes(v)...)
+	}
+	return "insights_terms", "v", vals
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+func (b *sqlBuilder) rangeCond(q *driver.Query) string {
+	if q.AccountID != "" {
+		b.args = append(b.args, q.AccountID, q.From, q.To)
+		return "s.account = ? AND s.start BETWEEN ? AND ?"
+	}
+	b.args = append(b.args, q.From, q.To)
+	return "s.start BETWEEN ? AND ?"
+}
+
+// from returns the FROM clause: the sessions, or a posting joined to them.
+func (b *sqlBuilder) from(d *Driver, q *driver.Query, src int) string {
+	var sub string
+	switch src {
+	case fromRange:
+		return "insights_sessions s"
+	case fromShould:
+		var subs []string
+		for i := range q.Should {
+			if p, ok := b.posting(d, &q.Should[i]); ok {
+				subs = append(subs, p)
+			}
+		}
+		if len(subs) == 0 {
+			return "insights_sessions s"
+		}
+		sub = strings.Join(subs, " UNION ")
+	default:
+		p, ok := b.posting(d, &q.Must[src])
+		if !ok {
+			return "insights_sessions s"
+		}
+		sub = "SELECT DISTINCT sid FROM (" + p + ")"
+	}
+	return "(" + sub + ") c CROSS JOIN insights_sessions s ON s.sid = c.sid"
+}
+
+func (b *sqlBuilder) where(d *Driver, q *driver.Query, src int) string {
+	parts := []string{b.rangeCond(q)}
+	for i := range q.Must {
+		if i == src {
+			if _, ok := d.pid(q.Must[i].Path); ok && len(q.Must[i].Values) > 0 {
+				continue // the source itself
+			}
+		}
+		parts = append(parts, b.exists(d, &q.Must[i]))
+	}
+	for i := range q.MustNot {
+		parts = append(parts, "NOT "+b.exists(d, &q.MustNot[i]))
+	}
+	if q.MinimumShouldMatch > 0 && len(q.Should) > 0 && src != fromShould {
+		var or []string
+		for i := range q.Should {
+			or = append(or, b.exists(d, &q.Should[i]))
+		}
+		parts = append(parts, "("+strings.Join(or, " OR ")+")")
+	}
+	if src == fromShould {
+		any := false
+		for i := range q.Should {
+			if _, ok := d.pid(q.Should[i].Path); ok && len(q.Should[i].Values) > 0 {
+				any = true
+			}
+		}
+		if !any {
+			parts = append(parts, "0")
+		}
+	}
+	return strings.Join(parts, " AND ")
+}
+
+func (b *sqlBuilder) order(d *Driver, q *driver.Query) string {
+	var keys []string
+	for _, k := range q.Sort {
+		dir := " ASC"
+		agg := "min"
+		if k.Desc {
+			dir, agg = " DESC", "max"
+		}
+		switch k.Path {
+		case driver.ScorePath:
+			if len(q.Should) == 0 {
+				continue // every score is 0
+			}
+			var sum []string
+			for i := range q.Should {
+				sum = append(sum, b.exists(d, &q.Should[i]))
+			}
+			keys = append(keys, "("+strings.Join(sum, " + ")+")"+dir)
+		case "session_start_time":
+			keys = append(keys, "s.start"+dir)
+		case "id":
+			keys = append(keys, "s.id"+dir)
+		case "account_id":
+			keys = append(keys, "NULLIF(s.account, '')"+dir+" NULLS LAST")
+		default:
+			pid, ok := d.pid(k.Path)
+			if !ok {
+				continue // nobody has the field
+			}
+			b.args = append(b.args, pid)
+			keys = append(keys, "(SELECT "+agg+"(t.v) FROM insights_terms t WHERE t.sid = s.sid AND t.pid = ?)"+dir+" NULLS LAST")
+		}
+	}
+	keys = append(keys, "s.sid")
+	return strings.Join(keys, ", ")
+}
+
+// As implements driver.Driver: **sql.DB gives the database.
+func (d *Driver) As(i any) bool {
+	p, ok := i.(**sql.DB)
+	if ok {
+		*p = d.db
+	}
+	return ok
+}
+
+// Close implements driver.Driver; it closes the database if Open opened it.
+func (d *Driver) Close() error {
+	if !d.own {
+		return nil
+	}
+	return d.db.Close()
+}

@@ -1,0 +1,166 @@
+package recording
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/voicegw/voicegw/media"
+)
+
+// MediaHandler feeds one Stream from a media.Receiver: it is the
+// media.Handler of the Receiver that receives that stream's RTP, so a
+// stream's packets go from the socket into the recording without a copy
+// of their own (Stream.Write copies media's short-lived PCM buffer into the
+// stream's window) and without an allocation.
+//
+// The timeline rule is media's: a Receiver delivers one continuous sample
+// timeline per stream, starting at 0 with the first sample delivered, and
+// the Arrival of that first Audio is the wall-clock time of the stream's
+// sample 0. The first delivery therefore places the stream on the
+// recording's timeline with Stream.Start(Arrival) (unless the stream was
+// placed already, with Start or StartAt), so a party whose RTP starts late
+// starts late in the file, by its arrival time; from there every Audio is
+// written at its Position and every Gap is silence of exactly its Samples,
+// so lost packets, silence suppression and a sender's pause keep the file
+// true to the call. (A packet's first sample was captured a packet's length
+// before it left its sender, so every stream sits one ptime, 20 ms usually,
+// later in the file than it was spoken; parties with the same ptime stay
+// aligned to each other. Placing by arrival rather than arrival less the
+// ptime keeps a stream whose first packet comes within a ptime of the
+// recording's start from losing its first samples.) Create the recording
+// (Dir.Create or New, whose Config.Start defaults to now) before the
+// Receivers start: audio that lies before the recording's start is dropped
+// (Stream.Stats counts it as late).
+//
+// DTMF events are counted and otherwise ignored: RFC 4733 events replace
+// audio, and the Receiver reports the stretch they covered as a Gap, so it
+// is silence in the file. A gateway that wants the digits wraps the handler:
+//
+//	h, _ := rec.Stream(i).MediaHandler()
+//	handler := media.HandlerFuncs{Audio: h.HandleAudio, Gap: h.HandleGap, DTMF: onDigit}
+//
+// Deliveries after Recorder.Stop, Finish or Stream.End, or after a write
+// failure, are refused and counted (MediaStats.Refused): a Receiver still
+// running when the call's BYE finished the recording does no harm. The
+// failure itself is what Stop and Finish return; the first refusal for
+// another reason than a stopped recording is also logged.
+//
+// Its methods are called by the Receiver's goroutine; Stats may be called
+// from any goroutine.
+type MediaHandler struct {
+	s       *Stream
+	audio   atomic.Int64
+	gaps    atomic.Int64
+	dtmf    atomic.Int64
+	refused atomic.Int64
+	warned  atomic.Bool
+}
+
+var _ media.Handler = (*MediaHandler)(nil)
+
+// MediaHandler returns the handler that feeds s from a media.Receiver
+// (always the same one for a stream):
+//
+//	h, err := rec.Stream(i).MediaHandler()
+//	rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h, Codecs: answer.Media[i].Codecs})
+//
+// Package media decodes G.711 at media.SampleRate (8000 Hz): a recording
+// configured with another Config.SampleRate cannot take its audio, and
+// MediaHandler returns an error wrapping ErrBadConfig. It returns the same
+// for a nil Stream (Recorder.Stream with an index out of range).
+func (s *Stream) MediaHandler() (*MediaHandler, error) {
+	if s == nil {
+		return nil, fmt.Errorf("%w: MediaHandler of a stream that does not exist", ErrBadConfig)
+	}
+	if s.r.rate != media.SampleRate {
+		return nil, fmt.Errorf("%w: stream %d (%q): package media delivers %d Hz audio, the recording is %d Hz",
+			ErrBadConfig, s.index, s.label, media.SampleRate, s.r.rate)
+	}
+	return &s.media, nil
+}
+
+// Stream returns the stream the handler feeds.
+func (h *MediaHandler) Stream() *Stream { return h.s }
+
+// HandleAudio writes one packet's decoded audio at its position, placing
+// the stream on the recording's timeline first if this is its first
+// delivery (see MediaHandler). It implements media.Handler.
+func (h *MediaHandler) HandleAudio(a media.Audio) {
+	h.audio.Add(1)
+	s := h.s
+	s.r.mu.Lock()
+	err := h.place(a.Arrival, a.Position)
+	if err == nil {
+		err = s.write(a.Position, a.PCM)
+	}
+	s.r.mu.Unlock()
+	if err != nil {
+		h.refuse(err)
+	}
+}
+
+// HandleGap makes g.Samples samples from g.Position silence, at once (the
+// recorder need not wait for them). It implements media.Handler.
+func (h *MediaHandler) HandleGap(g media.Gap) {
+	h.gaps.Add(1)
+	s := h.s
+	s.r.mu.Lock()
+	// A Receiver delivers a Gap just before the Audio that follows it, never
+	// first; should a source do so, the sample after the gap is now.
+	var err error
+	if !s.started {
+		err = h.place(time.Now(), g.Position+g.Samples)
+	}
+	if err == nil {
+		err = s.gap(g.Position, int(g.Samples))
+	}
+	s.r.mu.Unlock()
+	if err != nil {
+		h.refuse(err)
+	}
+}
+
+// HandleDTMF counts the event; see MediaHandler. It implements
+// media.Handler.
+func (h *MediaHandler) HandleDTMF(media.DTMF) { h.dtmf.Add(1) }
+
+// place starts the stream, if it has not started, so that the sample at
+// stream position pos is at wall-clock time at. The recorder's lock is held. A stream that
+// can no longer start is left to write, whose error is a sentinel (no
+// allocation for each refused packet).
+func (h *MediaHandler) place(at time.Time, pos int64) error {
+	s, r := h.s, h.s.r
+	if s.started || s.ended || r.stopped || r.err != nil {
+		return nil
+	}
+	return s.startAt(r.position(at) - pos)
+}
+
+// refuse counts a delivery the stream did not take, and logs the first one
+// that is not due to a stopped recording.
+func (h *MediaHandler) refuse(err error) {
+	h.refused.Add(1)
+	if errors.Is(err, ErrStopped) || h.warned.Swap(true) {
+		return
+	}
+	s := h.s
+	s.r.log.Warn("recording: media refused by the stream; further refusals are counted, not logged",
+		"path", s.r.path, "stream", s.index, "label", s.label, "err", err)
+}
+
+// MediaStats counts what a MediaHandler received.
+type MediaStats struct {
+	// Audio, Gaps and DTMF count the deliveries of each kind.
+	Audio, Gaps, DTMF int64
+	// Refused counts Audio and Gap deliveries the stream did not take:
+	// after Stop, Finish or Stream.End, or after a write failure. Late and
+	// duplicate audio is counted by Stream.Stats instead.
+	Refused int64
+}
+
+// Stats returns the handler's counters.
+func (h *MediaHandler) Stats() MediaStats {
+	return MediaStats{Audio: h.audio.Load(), Gaps: h.gaps.Load(), DTMF: h.dtmf.Load(), Refused: h.refused.Load()}
+}

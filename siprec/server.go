@@ -1,0 +1,622 @@
+package siprec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/sip"
+)
+
+// DefaultMaxStreams is the most m-lines a SIPREC offer may have when
+// Config.MaxStreams is 0. A two-party call has two; a conference or a
+// recorded video call a few more.
+const DefaultMaxStreams = 8
+
+// Errors of the recording server. Each maps to one SIP response (see
+// Server.Handle).
+var (
+	// ErrTooManyStreams: the offer has more m-lines than Config.MaxStreams.
+	// 488.
+	ErrTooManyStreams = errors.New("siprec: more m-lines than the server accepts")
+	// ErrServerClosed: the Server is shutting down and takes no new session.
+	// 503.
+	ErrServerClosed = errors.New("siprec: server shutting down")
+	// ErrAnswerTooLarge: over UDP, the 2xx answer is larger than sipgo sends
+	// (UDPMTUSize of github.com/emiago/sipgo/sip less 200 bytes, 1300 by
+	// default): too many streams for UDP. 513, so the client retries over
+	// TCP.
+	ErrAnswerTooLarge = errors.New("siprec: answer too large for UDP")
+)
+
+// Config configures a Server. The zero value works: it receives RTP on
+// 0.0.0.0, ports 10000-20000, accepts every SIPREC INVITE, discards the
+// audio (statistics only) and answers 421 to other INVITEs.
+type Config struct {
+	// Ports hands out the RTP ports of the streams. Default: a pool for
+	// media.PortPoolConfig{} (every IPv4 address, ports 10000-20000).
+	Ports *media.PortPool
+	// MediaAddress is the address written on the answer's c= line. Default:
+	// the address the RTP ports are bound to when it is a specific one,
+	// else the host of the INVITE's Request-URI when it is an IP address;
+	// an INVITE for which neither gives an address is answered 500. Set it
+	// when the pool binds every address.
+	MediaAddress netip.Addr
+	// Codecs are the codecs accepted; default media.DefaultCodecs() (PCMU,
+	// PCMA, telephone-event).
+	Codecs []media.Codec
+	// Receiver is the template of every stream's media.ReceiverConfig
+	// (reorder depth and wait, timestamp skew, clock). Its Handler, Codecs
+	// and Logger are set by the Server.
+	Receiver media.ReceiverConfig
+	// Policy admits or rejects each SIPREC INVITE. Default: admit all.
+	Policy Policy
+	// Sinks creates the sink of each session. Default: every session gets
+	// a NopSink (audio is received, counted and discarded).
+	Sinks SinkFactory
+	// Next handles what is not SIPREC: INVITEs that are neither marked as
+	// SIPREC nor carry metadata, and requests of dialogs the Server does not
+	// know. Default nil: such INVITEs get 421 Extension Required (Require:
+	// siprec), other out-of-dialog requests 405, in-dialog requests 481.
+	Next sip.Handler
+	// MaxStreams is the most m-lines an offer may have (488 beyond).
+	// Default DefaultMaxStreams.
+	MaxStreams int
+	// MaxMetadataSize is the largest metadata part accepted, in bytes (413
+	// beyond). 0 means DefaultMaxMetadataSize; negative means no limit.
+	MaxMetadataSize int
+	// StrictLabels rejects (400) an INVITE whose metadata names a stream
+	// label that no m-line of the offer carries. Default false: the
+	// mismatch is logged and the session accepted.
+	StrictLabels bool
+	// Contact is the URI of the Contact header of the Server's answers,
+	// written with the +sip.srs feature tag (RFC 7866 §6.1.2). Default:
+	// sip:srs@ the INVITE's Request-URI host and port, with the transport
+	// parameter for transports other than UDP.
+	Contact sipgosip.Uri
+	// AckTimeout is how long a 2xx answer to an INVITE or re-INVITE waits
+	// for its ACK (retransmitted over UDP meanwhile) before the session is
+	// ended with EndNoAck and a BYE. Default 64×T1 (32 s), RFC 3261
+	// §13.3.1.4.
+	AckTimeout time.Duration
+	// MediaTimeout ends a session (EndMediaTimeout, with a BYE) when no RTP
+	// has arrived on any of its streams for this long while it is not
+	// paused: a client that vanished without BYE does not hold its session
+	// (and its licence) forever. Default 0: no media timeout.
+	MediaTimeout time.Duration
+	// Client sends the BYEs of the Server (Shutdown, ACK and media
+	// timeouts). Default: Register sets one on the sipgo server's user
+	// agent; without one, sessions end without BYE.
+	Client *sipgo.Client
+	// NoByeOnShutdown makes Shutdown end sessions without sending BYE.
+	// Default false: each client gets a BYE, so it knows the recording
+	// stopped.
+	NoByeOnShutdown bool
+	// Logger receives session starts and ends, rejections and failures;
+	// nil discards.
+	Logger *slog.Logger
+	// Now is the clock of session times and pause/resume events. Default
+	// time.Now.
+	Now func() time.Time
+}
+
+// Server is a SIPREC recording server (SRS, RFC 7866): it accepts recording
+// sessions from recording clients (SBCs, PBXs), answers each labelled
+// stream with a recvonly m-line, receives the RTP through package media and
+// hands each session to a SessionSink. It plugs into a sipgo server through
+// Handle (a sip.Handler, so a sip.Guard can wrap it) or Register.
+//
+// A Server is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	ports   *media.PortPool
+	now     func() time.Time
+	rxNow   func() time.Time // the receivers' clock, which stamps Arrival
+	client  atomic.Pointer[sipgo.Client]
+	ackWait time.Duration
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	closing  bool
+	busy     int             // INVITE setups and goroutines of the Server under way
+	idle     []chan struct{} // closed when busy drops to 0 (Shutdown waits on them)
+}
+
+// NewServer returns a Server for cfg. It fails only when the default port
+// pool cannot be made.
+func NewServer(cfg Config) (*Server, error) {
+	s := &Server{cfg: cfg, sessions: make(map[string]*Session)}
+	s.log = cfg.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.ports = cfg.Ports
+	if s.ports == nil {
+		p, err := media.NewPortPool(media.PortPoolConfig{Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("siprec: default port pool: %w", err)
+		}
+		s.ports = p
+	}
+	s.now = cfg.Now
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.rxNow = cfg.Receiver.Now
+	if s.rxNow == nil {
+		s.rxNow = time.Now
+	}
+	if s.cfg.MaxStreams <= 0 {
+		s.cfg.MaxStreams = DefaultMaxStreams
+	}
+	if s.cfg.Codecs == nil {
+		s.cfg.Codecs = media.DefaultCodecs()
+	}
+	s.ackWait = cfg.AckTimeout
+	if s.ackWait <= 0 {
+		s.ackWait = 64 * sipgosip.T1
+	}
+	if cfg.Client != nil {
+		s.client.Store(cfg.Client)
+	}
+	return s, nil
+}
+
+// Methods returns the SIP methods the Server handles, those Register
+// registers: INVITE, ACK, BYE, CANCEL, UPDATE and OPTIONS (RFC 7866 §7).
+func (s *Server) Methods() []sipgosip.RequestMethod {
+	return []sipgosip.RequestMethod{
+		sipgosip.INVITE, sipgosip.ACK, sipgosip.BYE, sipgosip.CANCEL, sipgosip.UPDATE, sipgosip.OPTIONS,
+	}
+}
+
+// Register makes srv send the Server's methods (see Methods) to Handle,
+// wrapped by each wrap in order (the first is outermost; pass a
+// sip.Guard's Wrap), with request contexts derived from ctx. It replaces
+// srv's handlers of those methods: a gateway that also serves ordinary calls
+// puts their handling in Config.Next. When Config.Client is nil it also
+// gives the Server a client on srv's user agent, for the BYEs it sends.
+//
+//	srs.Register(ctx, sipgoServer, guard.Wrap)
+func (s *Server) Register(ctx context.Context, srv *sipgo.Server, wrap ...func(sip.Handler) sip.Handler) error {
+	if s.client.Load() == nil {
+		c, err := sipgo.NewClient(srv.UserAgent, sipgo.WithClientLogger(s.log))
+		if err != nil {
+			return fmt.Errorf("siprec: client for BYE: %w", err)
+		}
+		s.client.CompareAndSwap(nil, c)
+	}
+	h := sip.Handler(s.Handle)
+	for i := len(wrap) - 1; i >= 0; i-- {
+		h = wrap[i](h)
+	}
+	sh := h.Sipgo(ctx)
+	for _, m := range s.Methods() {
+		srv.OnRequest(m, sh)
+	}
+	return nil
+}
+
+// Handle is the Server's sip.Handler: it handles the requests of recording
+// sessions and passes the rest to Config.Next.
+//
+// Initial INVITE: it is SIPREC when it has Require: siprec, or a Contact
+// with the +sip.src feature tag, or a metadata part in its body (RFC 7866
+// §6.1 asks for the first two; some clients send only one). Such an
+// INVITE is answered:
+//
+//	420 Bad Extension   Require names an option other than siprec (Unsupported lists them)
+//	400 Bad Request     no metadata, unparseable metadata, malformed body or SDP, no SDP
+//	413                 metadata over Config.MaxMetadataSize
+//	415                 a body type that is neither SDP, metadata nor multipart
+//	488                 more m-lines than Config.MaxStreams, or no m-line with a usable codec
+//	the Policy's code   the Policy (or the SinkFactory) rejected it (*Rejection; other errors 500)
+//	503                 no free RTP port, or the Server is shutting down (with Retry-After)
+//	513                 over UDP, an answer larger than sipgo sends over UDP (ErrAnswerTooLarge)
+//	200                 application/sdp: one m-line per offered m-line, recvonly (inactive for inactive), labels kept
+//
+// 4xx answers carry a Warning header (399) that says what was wrong.
+// In-dialog: re-INVITE and UPDATE are new offers (a=inactive pauses,
+// sendonly resumes, new ports and codecs are followed, new m-lines add
+// streams, port 0 removes one) and may carry metadata (merged, reported to
+// the sink); a session refresh gets the same answer; BYE ends the session;
+// OPTIONS gets 200; requests of unknown dialogs go to Config.Next, or get 481.
+func (s *Server) Handle(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+	inDialog := toTag(req) != ""
+	switch req.Method {
+	case sipgosip.INVITE:
+		if inDialog {
+			s.inDialog(ctx, req, tx)
+			return
+		}
+		s.invite(ctx, req, tx)
+	case sipgosip.UPDATE, sipgosip.BYE:
+		s.inDialog(ctx, req, tx)
+	case sipgosip.ACK:
+		if sess := s.lookup(req); sess != nil {
+			sess.ack(req)
+			return
+		}
+		if s.cfg.Next != nil {
+			s.cfg.Next(ctx, req, tx)
+		}
+	case sipgosip.OPTIONS:
+		if inDialog {
+			s.inDialog(ctx, req, tx)
+			return
+		}
+		s.respond(tx, req, 200, "", nil, s.capabilityHeaders()...)
+	default: // CANCEL of no pending INVITE (sipgo answers the others), other methods
+		if s.cfg.Next != nil {
+			s.cfg.Next(ctx, req, tx)
+			return
+		}
+		if req.IsCancel() || inDialog {
+			s.respond(tx, req, 481, "", nil)
+			return
+		}
+		s.respond(tx, req, 405, "", nil, sipgosip.NewHeader("Allow", allowValue))
+	}
+}
+
+// inDialog finds the session of an in-dialog request and handles the
+// request, or hands it to Config.Next, or answers 481.
+func (s *Server) inDialog(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+	sess := s.lookup(req)
+	if sess == nil {
+		if s.cfg.Next != nil {
+			s.cfg.Next(ctx, req, tx)
+			return
+		}
+		s.respond(tx, req, 481, "", nil)
+		return
+	}
+	switch req.Method {
+	case sipgosip.BYE:
+		s.bye(sess, req, tx)
+	case sipgosip.OPTIONS:
+		s.respond(tx, req, 200, "", nil, s.capabilityHeaders()...)
+	default: // INVITE, UPDATE
+		s.reoffer(ctx, sess, req, tx)
+	}
+}
+
+// Shutdown stops the Server taking sessions (new INVITEs get 503 with
+// Retry-After) and ends every active session with EndShutdown, telling its
+// sink and, unless Config.NoByeOnShutdown, sending its client a BYE. INVITEs
+// being set up at that moment are refused with 503 and their sinks, if
+// made, told EndShutdown too. Shutdown returns when all of that is done and
+// every goroutine of the Server has returned, or with ctx's error when ctx
+// ends first (the sessions are ended all the same; only BYEs and setups may
+// still be under way). Later requests of ended sessions get 481 (or go to
+// Config.Next). Shutdown may be called more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	active := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		active = append(active, sess)
+	}
+	s.mu.Unlock()
+
+	var ended sync.WaitGroup
+	for _, sess := range active {
+		ended.Add(1)
+		go func() {
+			defer ended.Done()
+			// RFC 3261 §15: no BYE before the ACK of the 2xx (or its timeout).
+			sess.settle(ctx)
+			if sess.end(EndShutdown) && !s.cfg.NoByeOnShutdown {
+				s.sendBye(ctx, sess)
+			}
+		}()
+	}
+	ended.Wait()
+	s.mu.Lock()
+	if s.busy == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	idle := make(chan struct{})
+	s.idle = append(s.idle, idle)
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Sessions returns the active sessions.
+func (s *Server) Sessions() []*Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		out = append(out, sess)
+	}
+	return out
+}
+
+// lookup returns the session of an in-dialog request, or nil.
+func (s *Server) lookup(req *sipgosip.Request) *Session {
+	local := toTag(req)
+	if local == "" {
+		return nil
+	}
+	key := dialogKey(callID(req), local, fromTag(req))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[key]
+}
+
+// add registers a session's dialog, unless the Server is shutting down.
+func (s *Server) add(sess *Session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return ErrServerClosed
+	}
+	s.sessions[sess.key] = sess
+	return nil
+}
+
+func (s *Server) remove(sess *Session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[sess.key] == sess {
+		delete(s.sessions, sess.key)
+	}
+}
+
+// goroutine runs f in a goroutine that Shutdown waits for.
+func (s *Server) goroutine(f func()) {
+	s.track(1)
+	go func() {
+		defer s.track(-1)
+		f()
+	}()
+}
+
+// track counts work under way that Shutdown waits for.
+func (s *Server) track(delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.busy += delta
+	if s.busy == 0 {
+		for _, ch := range s.idle {
+			close(ch)
+		}
+		s.idle = nil
+	}
+}
+
+// enter counts an INVITE setup under way, unless the Server is shutting
+// down; the caller calls track(-1) when done.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.busy++
+	return true
+}
+
+// allowValue is the Allow header of the Server's answers.
+const allowValue = "INVITE, ACK, BYE, CANCEL, UPDATE, OPTIONS"
+
+// capabilityHeaders are the headers of an OPTIONS answer (RFC 3261 §11.2).
+func (s *Server) capabilityHeaders() []sipgosip.Header {
+	return []sipgosip.Header{
+		sipgosip.NewHeader("Allow", allowValue),
+		sipgosip.NewHeader("Accept", "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"),
+		sipgosip.NewHeader("Supported", "siprec"),
+	}
+}
+
+// respond sends a response built from req; reason "" is the standard phrase.
+func (s *Server) respond(tx sipgosip.ServerTransaction, req *sipgosip.Request, code int, reason string, body []byte, headers ...sipgosip.Header) {
+	if reason == "" {
+		reason = statusPhrase(code)
+	}
+	res := sipgosip.NewResponseFromRequest(req, code, reason, body)
+	for _, h := range headers {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("siprec: response not sent", "code", code, "method", string(req.Method), "call_id", callID(req), "error", err)
+	}
+}
+
+// reject answers req with the response err maps to, and logs why.
+func (s *Server) reject(tx sipgosip.ServerTransaction, req *sipgosip.Request, err error) {
+	code, reason, headers := responseFor(err)
+	s.log.Info("siprec: request rejected", "method", string(req.Method), "call_id", callID(req),
+		"code", code, "error", err)
+	s.respond(tx, req, code, reason, nil, headers...)
+}
+
+// responseFor maps an error to its SIP response: code, reason phrase
+// ("" for the standard one) and extra headers.
+func responseFor(err error) (int, string, []sipgosip.Header) {
+	var rej *Rejection
+	if errors.As(err, &rej) && rej.Code >= 300 && rej.Code <= 699 {
+		var hs []sipgosip.Header
+		if rej.RetryAfter > 0 {
+			hs = append(hs, sipgosip.NewHeader("Retry-After", strconv.Itoa(int((rej.RetryAfter+time.Second-1)/time.Second))))
+		}
+		return rej.Code, rej.Reason, hs
+	}
+	code := 500
+	switch {
+	case errors.Is(err, ErrMetadataTooLarge):
+		code = 413
+	case errors.Is(err, ErrUnsupportedBody):
+		code = 415
+	case errors.Is(err, ErrMalformedBody), errors.Is(err, ErrNoMetadata), errors.Is(err, ErrNoSDP),
+		errors.Is(err, ErrBadMetadata), errors.Is(err, media.ErrMalformedSDP), errors.Is(err, errLabels),
+		errors.Is(err, errBadRequest):
+		code = 400
+	case errors.Is(err, ErrTooManyStreams), errors.Is(err, media.ErrNoUsableCodec):
+		code = 488
+	case errors.Is(err, media.ErrNoFreePort):
+		return 503, "", []sipgosip.Header{sipgosip.NewHeader("Retry-After", "5")}
+	case errors.Is(err, ErrAnswerTooLarge):
+		return 513, "", []sipgosip.Header{warning(err.Error())}
+	case errors.Is(err, ErrServerClosed):
+		return 503, "", []sipgosip.Header{sipgosip.NewHeader("Retry-After", "30")}
+	}
+	if code >= 500 {
+		return code, "", nil // the details stay in the log
+	}
+	return code, "", []sipgosip.Header{warning(err.Error())}
+}
+
+// warning returns a Warning header (RFC 3261 §20.43) with code 399
+// (miscellaneous) carrying text.
+func warning(text string) sipgosip.Header {
+	if len(text) > 200 {
+		text = text[:200]
+	}
+	text = strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 {
+			return '\''
+		}
+		return r
+	}, text)
+	return sipgosip.NewHeader("Warning", `399 voicegw "`+text+`"`)
+}
+
+// Header helpers.
+
+func toTag(req *sipgosip.Request) string {
+	if h := req.To(); h != nil {
+		t, _ := h.Params.Get("tag")
+		return t
+	}
+	return ""
+}
+
+func fromTag(req *sipgosip.Request) string {
+	if h := req.From(); h != nil {
+		t, _ := h.Params.Get("tag")
+		return t
+	}
+	return ""
+}
+
+func callID(req *sipgosip.Request) string {
+	if h := req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+func cseq(req *sipgosip.Request) uint32 {
+	if h := req.CSeq(); h != nil {
+		return h.SeqNo
+	}
+	return 0
+}
+
+func dialogKey(callID, local, remote string) string {
+	return callID + "\x00" + local + "\x00" + remote
+}
+
+// optionTags returns the option tags of every header named name
+// (comma-separated, in several headers or one), lower-cased.
+func optionTags(req *sipgosip.Request, name string) []string {
+	var out []string
+	for _, h := range req.GetHeaders(name) {
+		for _, t := range strings.Split(h.Value(), ",") {
+			if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// unsupported returns the option tags of the request's Require header that
+// the Server does not support (RFC 3261 §8.2.2.3): all but siprec.
+func unsupported(req *sipgosip.Request) []string {
+	var out []string
+	for _, t := range optionTags(req, "Require") {
+		if t != "siprec" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// markedSIPREC reports whether an INVITE says it is SIPREC: Require: siprec
+// or a Contact with the +sip.src feature tag (RFC 7866 §6.1.1).
+func markedSIPREC(req *sipgosip.Request) bool {
+	for _, t := range optionTags(req, "Require") {
+		if t == "siprec" {
+			return true
+		}
+	}
+	if c := req.Contact(); c != nil {
+		for _, kv := range c.Params {
+			if strings.EqualFold(kv.K, "+sip.src") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// contentType returns the request's Content-Type value, "" when absent.
+func contentType(req *sipgosip.Request) string {
+	if h := req.ContentType(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+// sourceAddr returns the transport address a request came from.
+func sourceAddr(req *sipgosip.Request) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// The headers a recording ID is read from when the metadata has none, in
+// this order.
+const (
+	headerRecordingID    = "X-Recording-ID"
+	headerSrsRecordingID = "X-Srs-Recording-ID"
+)
+
+// recordingIDOf returns the recording ID of an INVITE: from its metadata,
+// else from its headers.
+func recordingIDOf(req *sipgosip.Request, md string) string {
+	if md != "" {
+		return md
+	}
+	for _, name := range [...]string{headerRecordingID, headerSrsRecordingID} {
+		if h := req.GetHeader(name); h != nil {
+			if v := strings.TrimSpace(h.Value()); v != "" {
+				return v
+			}
+		}
+	}
+	return ""
+}
