@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -332,7 +333,7 @@ func (m *Manager) Start(ctx context.Context, req StartRequest) ([]RecorderResult
 	results := make([]RecorderResult, len(req.Recorders))
 	var wg sync.WaitGroup
 	for i, u := range req.Recorders {
-		wg.Go(func() { results[i] = m.startOne(sctx, u, md, req.RecordingID) })
+		wg.Go(func() { results[i] = m.startOne(sctx, i, u, md, req.RecordingID) })
 	}
 	wg.Wait()
 
@@ -352,7 +353,7 @@ func (m *Manager) Start(ctx context.Context, req StartRequest) ([]RecorderResult
 }
 
 // startOne opens the dialog to one recorder.
-func (m *Manager) startOne(ctx context.Context, u URI, md *metadata.Recording, recordingID string) RecorderResult {
+func (m *Manager) startOne(ctx context.Context, index int, u URI, md *metadata.Recording, recordingID string) RecorderResult {
 	ctx, cancel := m.c.waitCtx(ctx)
 	defer cancel()
 	res := RecorderResult{URI: u}
@@ -365,7 +366,7 @@ func (m *Manager) startOne(ctx context.Context, u URI, md *metadata.Recording, r
 	if err != nil {
 		return fail(0, "", err)
 	}
-	r := &recorder{m: m, uri: u, sessID: rand.Uint64N(1 << 62), dir: media.SendOnly}
+	r := &recorder{m: m, index: index, uri: u, sessID: rand.Uint64N(1 << 62), dir: media.SendOnly}
 	r.sending.Store(true)
 	if err := r.allocate(); err != nil {
 		return fail(0, "", err)
@@ -457,10 +458,16 @@ func bodyType(m interface{ ContentType() *sip.ContentTypeHeader }) string {
 	return ""
 }
 
-// add makes r live: its streams receive the forks' audio.
+// add makes r live: its streams receive the forks' audio. The live
+// recorders stay in the order of the Start request, so that results and
+// Recorders() follow it.
 func (m *Manager) add(r *recorder) {
 	m.stMu.Lock()
-	m.recs = append(m.recs, r)
+	i := len(m.recs)
+	for i > 0 && m.recs[i-1].index > r.index {
+		i--
+	}
+	m.recs = slices.Insert(m.recs, i, r)
 	m.refreshLocked()
 	m.stMu.Unlock()
 }
@@ -602,6 +609,7 @@ func (m *Manager) setPaused(ctx context.Context, pause bool) ([]RecorderResult, 
 // recorder is one recording server's dialog in a call.
 type recorder struct {
 	m       *Manager
+	index   int // position in the Start request
 	uri     URI
 	sessID  uint64
 	streams []*recStream // one per fork, in the forks' order
