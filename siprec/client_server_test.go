@@ -4,11 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/voicegw/voicegw/media"
 )
+
+// clientSRSConfig is the Server configuration of these tests: a port pool
+// of 128 pairs between 30000 and 32767, away from the 20000-29999 range
+// that other programs on this machine (gateway capacity runs) fill; the
+// pool skips ports held by anyone else.
+func clientSRSConfig(t *testing.T) Config {
+	t.Helper()
+	lo := 30000 + 2*rand.IntN(250)
+	p, err := media.NewPortPool(media.PortPoolConfig{Address: netip.MustParseAddr("127.0.0.1"), MinPort: lo, MaxPort: lo + 255})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{Ports: p}
+}
 
 // sinkPCM joins a label's audio deliveries at a srsSink.
 func sinkPCM(k *srsSink, label string) []int16 {
@@ -26,7 +42,7 @@ func sinkPCM(k *srsSink, label string) []int16 {
 // and Stop ends the session with BYE. The URI has no transport: the INVITE
 // is too large for UDP and moves to TCP by itself.
 func TestClientAgainstServer(t *testing.T) {
-	e := newSRSEnv(t, Config{})
+	e := newSRSEnv(t, clientSRSConfig(t))
 	c, _ := newTestClient(t, ClientConfig{})
 	m := newTestManager(t, c, ManagerConfig{})
 	ctx, cancel := context.WithCancel(t.Context())
@@ -114,8 +130,8 @@ func TestClientAgainstServer(t *testing.T) {
 // and each server hanging up: its BYE reaches the client's Contact, the
 // recorder's dialog ends; when both have, the call stops recording.
 func TestClientAgainstServerHangUp(t *testing.T) {
-	e := newSRSEnv(t, Config{})
-	other := newSRSEnv(t, Config{})
+	e := newSRSEnv(t, clientSRSConfig(t))
+	other := newSRSEnv(t, clientSRSConfig(t))
 	c, _ := newTestClient(t, ClientConfig{})
 	ended := make(chan RecorderStatus, 2)
 	m := newTestManager(t, c, ManagerConfig{OnRecorderEnded: func(s RecorderStatus) { ended <- s }})
