@@ -49,6 +49,23 @@
 // ([ErrAnswerTooLarge]) so the client retries over TCP; a program that wants
 // more over UDP raises that variable in its main.
 //
+// # Recording client
+//
+// [Client] is the SIP user agent of a recording client (SRC); [Client.NewManager]
+// gives each call a [Manager] whose Start, Pause, Resume and Stop open,
+// re-INVITE (a=inactive / a=sendonly) and end a SIPREC dialog with every
+// recording server of a [URIList] in parallel (RFC 7866 §6), located with
+// RFC 3263 ([Resolve], through an injectable [Resolver]). [ParseURIList]
+// accepts only sip: and sips: URIs. Each labelled stream of the call is a
+// [Fork] that sends the leg's audio to every live recorder with its own SSRC,
+// nothing while paused, without allocating. Errors are those of seed 003
+// ([ErrAlreadyStarted], [ErrDuplicateStart], [ErrNoRecorderURL],
+// [ErrInvalidURI], [ErrNotRecording]...); [InfoAdapter] answers the
+// call controller's startCallRecording / stopCallRecording / pauseCallRecording
+// / resumeCallRecording INFO requests. A recorded call stays one licensed
+// session: nothing here counts the recording dialogs or streams.
+// RFC 3263: https://www.rfc-editor.org/rfc/rfc3263.
+//
 // RFC 7866: https://www.rfc-editor.org/rfc/rfc7866 ·
 // RFC 7865: https://www.rfc-editor.org/rfc/rfc7865 ·
 // RFC 8068: https://www.rfc-editor.org/rfc/rfc8068
