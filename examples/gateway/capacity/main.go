@@ -78,6 +78,7 @@ type options struct {
 	keep       bool
 	rtpPorts   string
 	gomaxprocs int
+	format     string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -90,8 +91,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.keep, "keep", false, "keep each level's data directory (printed)")
 	fs.StringVar(&o.rtpPorts, "rtp-ports", "20000-59999", "the gateway's RTP port range")
 	fs.IntVar(&o.gomaxprocs, "gateway-gomaxprocs", 0, "GOMAXPROCS of the gateway (default: every core)")
+	fs.StringVar(&o.format, "format", "wav", "recording format: wav or mp3")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.format != "wav" && o.format != "mp3" {
+		return fmt.Errorf("-format %q: want wav or mp3", o.format)
 	}
 	for _, f := range strings.Split(*levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -118,8 +123,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("go build ./examples/%s: %v\n%s", p, err, b)
 		}
 	}
-	fmt.Fprintf(out, "machine: %d cores (GOMAXPROCS of both programs), %s/%s; each call: 2 streams of 20 ms PCMU, stereo WAV, digest over TCP\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(out, "machine: %d cores (GOMAXPROCS of both programs), %s/%s; each call: 2 streams of 20 ms PCMU, stereo %s, digest over TCP\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.ToUpper(o.format))
 	fmt.Fprintf(out, "%-7s %-7s %-6s %-9s %-6s %-7s %-10s %-12s %-13s %-10s %-8s %-9s %s\n",
 		"calls", "started", "failed", "rtp lost", "late", "ld late", "recordings", "gateway CPU", "CPU s/call·s", "calls/core", "RSS MiB", "load CPU", "result")
 	best := 0
@@ -202,9 +207,9 @@ accounts:
   - name: %s
     sip_realm: load.test
     sip: {users: [{username: %s, password: %s}]}
-    recording: {enabled: true, format: wav, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
+    recording: {enabled: true, format: %s, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
     api_keys: [{name: capacity, secret: %s}]
-`, data, sipPort, account, httpPort, o.pprof != "", o.rtpPorts, account, user, password, bucket, apiKey)
+`, data, sipPort, account, httpPort, o.pprof != "", o.rtpPorts, account, user, password, o.format, bucket, apiKey)
 	cfgPath := filepath.Join(data, "gateway.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -314,7 +319,7 @@ loop:
 	for {
 		active, _ := metric(base, "voicegw_sessions_active")
 		spooled, _ := metric(base, "voicegw_recordings_spooled")
-		written, _ := metric(base, `voicegw_recordings_written_total{format="wav"}`)
+		written, _ := metric(base, `voicegw_recordings_written_total{format="`+o.format+`"}`)
 		if active == 0 && spooled == 0 && int(written) >= r.started {
 			break
 		}
@@ -380,7 +385,7 @@ func parseSummary(s string, r *result) {
 }
 
 // checkRecordings checks every recording in the bucket and returns how many
-// are complete. siprec-load stops the RTP of every session at the same
+// are complete. (An MP3 file's length is exact through its LAME tag.) siprec-load stops the RTP of every session at the same
 // moment and then sends the BYEs (64 at a time), so a complete recording is a
 // valid stereo WAV that runs from its session's start (the session document's
 // start time, which is the recording's first sample) to that common moment:
@@ -400,7 +405,7 @@ func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, 
 		}
 	}
 	err := filepath.WalkDir(bucket, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || filepath.Ext(path) != ".wav" {
+		if err != nil || d.IsDir() || (filepath.Ext(path) != ".wav" && filepath.Ext(path) != ".mp3") {
 			return err
 		}
 		rel, _ := filepath.Rel(bucket, path)
