@@ -18,12 +18,14 @@
 // in the spool for the next start). A second signal exits at once; the next
 // start repairs what was cut off.
 //
-// The code is split by concern: config.go (configuration), state.go (SQLite
-// stores, accounts from the configuration, the demo account), tenants.go and
-// sipwire.go (SIP access control), srs.go (the SIPREC policy and the
-// recording sink), finish.go (session documents and webhooks), recover.go
-// (after a crash), buckets.go (each account's bucket), httpapi.go and
-// metrics.go (HTTP), gateway.go (wiring and shutdown).
+// The code is split by concern: config.go (configuration, defaults.yaml),
+// state.go (SQLite stores, accounts from the configuration, the demo
+// account), welcome.go (what a first start prints), tenants.go and sipwire.go
+// (SIP access control per account), srs.go (the SIPREC policy and the
+// recording sink), journal.go (what a crash must not lose), finish.go
+// (session documents and webhooks), recover.go (after a crash), buckets.go
+// (each account's bucket), httpapi.go and metrics.go (HTTP), gateway.go
+// (wiring and shutdown). capacity/ is the capacity harness.
 package main
 
 import (
