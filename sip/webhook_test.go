@@ -42,11 +42,11 @@ type registrationApp struct {
 func (a *registrationApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
-		http.Error(w, "bad request", 400)
+		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
 	if err := signing.Verify(r.Header.Get(SignatureHeader), body, time.Now(), 0, []byte(webhookSecret)); err != nil {
-		http.Error(w, "bad signature: "+err.Error(), 401)
+		http.Error(w, "bad signature: "+err.Error(), http.StatusUnauthorized)
 		return
 	}
 	var req WebhookRequest

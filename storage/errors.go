@@ -172,6 +172,7 @@ func classify(err error) (kind error, transient bool) {
 	return nil, false
 }
 
+//lint:ignore ST1008 kind is a classification of a failure, not a failure of byStatus
 func byStatus(code int) (kind error, transient bool, ok bool) {
 	switch {
 	case code == http.StatusUnauthorized:
