@@ -295,10 +295,11 @@ type Guard struct {
 	now          func() time.Time
 }
 
-// NewGuard returns a Guard for cfg.
+// NewGuard returns a Guard for cfg. A config that cannot work fails with
+// ErrInvalidConfig.
 func NewGuard(cfg GuardConfig) (*Guard, error) {
 	if cfg.Tenants == nil {
-		return nil, errors.New("sip: GuardConfig.Tenants is required")
+		return nil, fmt.Errorf("%w: GuardConfig.Tenants is required", ErrInvalidConfig)
 	}
 	g := &Guard{
 		tenants:      cfg.Tenants,
