@@ -3,6 +3,7 @@ package sqlitedb
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -139,5 +140,24 @@ func TestMemory(t *testing.T) {
 	var n int
 	if err := other.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'm'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("another :memory: database sees table m: n = %d, %v", n, err)
+	}
+}
+
+func TestOpenPathWithURICharacters(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, name := range []string{"a?b.db", "c#d.db", "e%20f.db"} {
+		path := filepath.Join(dir, name)
+		db, err := Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", path, err)
+		}
+		if err := Migrate(ctx, db, "x", []string{`CREATE TABLE x (v)`}); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("Open(%q) did not create that file: %v", path, err)
+		}
 	}
 }
