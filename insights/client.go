@@ -36,6 +36,7 @@ type APIError struct {
 	Message string
 }
 
+// Error implements error: the status code and the server's message.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("insights: HTTP %d: %s", e.StatusCode, e.Message)
 }

@@ -59,8 +59,10 @@ func (s SortField) String() string {
 	return s.Field + ":asc"
 }
 
-// Asc and Desc build sort items.
-func Asc(field string) SortField  { return SortField{Field: field} }
+// Asc builds an ascending sort item for field.
+func Asc(field string) SortField { return SortField{Field: field} }
+
+// Desc builds a descending sort item for field.
 func Desc(field string) SortField { return SortField{Field: field, Desc: true} }
 
 // Bound is one end of a date range: a calendar date (a whole UTC day) or an

@@ -44,7 +44,7 @@ func TestReceiveFromSipp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sipp: %v\n%s", err, out)
 	}
-	st := waitStats(t, rx, "50 packets from sipp", func(st Stats) bool { return st.Received >= 50 })
+	waitStats(t, rx, "50 packets from sipp", func(st Stats) bool { return st.Received >= 50 })
 	if err := rx.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestReceiveFromSipp(t *testing.T) {
 	if !equalPCM(rec.pcm, want) {
 		t.Fatalf("decoded %d samples, want the %d of the file sipp streamed", len(rec.pcm), len(want))
 	}
-	st = rx.Stats()
+	st := rx.Stats()
 	checkStats(t, st, map[string]uint64{"Received": 50, "Lost": 0, "Duplicates": 0, "GapSamples": 0, "Samples": SampleRate, "SSRC": 0xCA110000})
 	if rec.audio[0].PayloadType != 0 {
 		t.Errorf("payload type %d", rec.audio[0].PayloadType)

@@ -3,6 +3,8 @@ package rbac
 import (
 	"errors"
 	"fmt"
+
+	"github.com/voicegw/voicegw/internal/errwalk"
 )
 
 // Errors of this package; match them with errors.Is.
@@ -62,29 +64,7 @@ func (e *FieldError) Error() string {
 func (e *FieldError) Unwrap() error { return e.Err }
 
 // FieldErrors returns every FieldError inside err, in order.
-func FieldErrors(err error) []*FieldError {
-	var out []*FieldError
-	var walk func(error)
-	walk = func(e error) {
-		if e == nil {
-			return
-		}
-		if fe, ok := e.(*FieldError); ok {
-			out = append(out, fe)
-			return
-		}
-		switch u := e.(type) {
-		case interface{ Unwrap() []error }:
-			for _, x := range u.Unwrap() {
-				walk(x)
-			}
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap())
-		}
-	}
-	walk(err)
-	return out
-}
+func FieldErrors(err error) []*FieldError { return errwalk.All[*FieldError](err) }
 
 func invalid(entity, field, value, reason string) *FieldError {
 	return &FieldError{Entity: entity, Field: field, Value: value, Reason: reason, Err: ErrInvalid}

@@ -216,12 +216,6 @@ func (e *lameEncoder) lametag() []byte {
 	return e.mp3[:rc]
 }
 
-// delay returns LAME's encoder delay in samples.
-func (e *lameEncoder) delay() int {
-	rc, _, _ := purego.SyscallN(e.l.fn.delay, e.gfp)
-	return int(int32(rc))
-}
-
 // close frees the handle.
 func (e *lameEncoder) close() {
 	if e.gfp != 0 {

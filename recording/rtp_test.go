@@ -45,6 +45,8 @@ const (
 type packetAction uint8
 
 const (
+	// sendPacket (the zero value): sent as is.
+	//lint:ignore U1000 named for the reader; actions default to it
 	sendPacket packetAction = iota
 	// losePacket: the Sender sends it (its sequence number is used) but it
 	// is dropped before the socket: packet loss (media's GapLoss).

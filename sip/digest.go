@@ -106,6 +106,9 @@ var (
 	// ErrUnknownUser is what a CredentialSource returns for a user it does
 	// not know. The verifier turns it into ErrBadCredentials.
 	ErrUnknownUser = errors.New("sip: unknown user")
+	// ErrInvalidConfig: a DigestConfig or GuardConfig that cannot work (an
+	// unknown or repeated algorithm, no Tenants). The message names the field.
+	ErrInvalidConfig = errors.New("sip: invalid configuration")
 )
 
 // Credential is what a CredentialSource knows of one user in one realm:
@@ -277,8 +280,9 @@ type DigestServer struct {
 // DefaultAlgorithms is the offer when DigestConfig.Algorithms is empty.
 func DefaultAlgorithms() []Algorithm { return []Algorithm{SHA512256, SHA256, MD5} }
 
-// NewDigestServer returns a DigestServer for cfg. It fails for an unknown or
-// repeated algorithm.
+// NewDigestServer returns a DigestServer for cfg. It fails with
+// ErrInvalidConfig for an unknown (also ErrUnknownAlgorithm) or repeated
+// algorithm.
 func NewDigestServer(cfg DigestConfig) (*DigestServer, error) {
 	d := &DigestServer{
 		algs:       cfg.Algorithms,
@@ -293,9 +297,9 @@ func NewDigestServer(cfg DigestConfig) (*DigestServer, error) {
 	for _, a := range d.algs {
 		if _, err := ParseAlgorithm(string(a)); err != nil || seen[a] {
 			if seen[a] {
-				return nil, fmt.Errorf("sip: digest algorithm %q offered twice", a)
+				return nil, fmt.Errorf("%w: DigestConfig.Algorithms offers %q twice", ErrInvalidConfig, a)
 			}
-			return nil, err
+			return nil, fmt.Errorf("%w: DigestConfig.Algorithms: %w", ErrInvalidConfig, err)
 		}
 		seen[a] = true
 	}

@@ -273,10 +273,21 @@ func TestDigestStoreFailureIsNotBadCredentials(t *testing.T) {
 }
 
 func TestNewDigestServerErrors(t *testing.T) {
-	for _, algs := range [][]Algorithm{{"MD4"}, {MD5, MD5}} {
-		if _, err := NewDigestServer(DigestConfig{Algorithms: algs}); err == nil {
-			t.Errorf("algorithms %v accepted", algs)
-		}
+	for _, tc := range []struct {
+		name  string
+		algs  []Algorithm
+		also  error
+		names string
+	}{
+		{"unknown", []Algorithm{SHA256, "MD4"}, ErrUnknownAlgorithm, `"MD4"`},
+		{"twice", []Algorithm{MD5, SHA256, MD5}, ErrInvalidConfig, `"MD5" twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewDigestServer(DigestConfig{Algorithms: tc.algs})
+			if !errors.Is(err, ErrInvalidConfig) || !errors.Is(err, tc.also) || !strings.Contains(err.Error(), tc.names) {
+				t.Fatalf("algorithms %v: err = %v, want ErrInvalidConfig naming %s", tc.algs, err, tc.names)
+			}
+		})
 	}
 	if _, err := ParseAlgorithm("sha-512-256"); err != nil {
 		t.Error(err)

@@ -295,10 +295,11 @@ type Guard struct {
 	now          func() time.Time
 }
 
-// NewGuard returns a Guard for cfg.
+// NewGuard returns a Guard for cfg. A config that cannot work fails with
+// ErrInvalidConfig.
 func NewGuard(cfg GuardConfig) (*Guard, error) {
 	if cfg.Tenants == nil {
-		return nil, errors.New("sip: GuardConfig.Tenants is required")
+		return nil, fmt.Errorf("%w: GuardConfig.Tenants is required", ErrInvalidConfig)
 	}
 	g := &Guard{
 		tenants:      cfg.Tenants,
@@ -476,7 +477,8 @@ func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, 
 
 // reqLog logs a line about one request with its common attributes, built
 // only when the level is enabled (a Guard on a busy server should not pay
-// for Debug lines nobody reads).
+// for Debug lines nobody reads). It lives on Check's stack for one request;
+// ctx is that request's, never kept beyond the call.
 type reqLog struct {
 	g      *Guard
 	ctx    context.Context

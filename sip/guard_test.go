@@ -351,8 +351,12 @@ func TestGuardLookupFailure(t *testing.T) {
 }
 
 func TestNewGuardNeedsTenants(t *testing.T) {
-	if _, err := NewGuard(GuardConfig{}); err == nil {
-		t.Fatal("NewGuard without Tenants succeeded")
+	if _, err := NewGuard(GuardConfig{}); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "Tenants") {
+		t.Fatalf("NewGuard without Tenants = %v, want ErrInvalidConfig naming Tenants", err)
+	}
+	_, err := NewGuard(GuardConfig{Tenants: Tenants{}, Digest: DigestConfig{Algorithms: []Algorithm{MD5, MD5}}})
+	if !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("NewGuard with a bad DigestConfig = %v, want ErrInvalidConfig", err)
 	}
 }
 

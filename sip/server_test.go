@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -270,10 +269,4 @@ func challenges(t *testing.T, res *sipgosip.Response) []Challenge {
 		out = append(out, c)
 	}
 	return out
-}
-
-func portOf(addr string) int {
-	_, p, _ := net.SplitHostPort(addr)
-	n, _ := strconv.Atoi(p)
-	return n
 }

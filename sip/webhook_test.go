@@ -10,6 +10,7 @@ import (
 	"errors"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -42,11 +43,11 @@ type registrationApp struct {
 func (a *registrationApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
-		http.Error(w, "bad request", 400)
+		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
 	if err := signing.Verify(r.Header.Get(SignatureHeader), body, time.Now(), 0, []byte(webhookSecret)); err != nil {
-		http.Error(w, "bad signature: "+err.Error(), 401)
+		http.Error(w, "bad signature: "+err.Error(), http.StatusUnauthorized)
 		return
 	}
 	var req WebhookRequest
@@ -108,6 +109,13 @@ func (a *registrationApp) requests() []WebhookRequest {
 }
 
 func TestWebhookClientAnswers(t *testing.T) {
+	// A loopback port nobody listens on: bound, then closed (no fixed port).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := l.Addr().String()
+	_ = l.Close()
 	tests := []struct {
 		name    string
 		app     *registrationApp
@@ -126,7 +134,7 @@ func TestWebhookClientAnswers(t *testing.T) {
 		{name: "too large", app: &registrationApp{body: `{"status":"ok","x":"` + strings.Repeat("a", 70000) + `"}`}, want: ErrWebhookFailed, logLine: "larger than"},
 		{name: "timeout", app: &registrationApp{delay: 5 * time.Second}, want: ErrWebhookFailed, logLine: "no answer within 200ms"},
 		{name: "bad URL", url: func(string) string { return "ftp://example.test/hook" }, want: ErrWebhookFailed, logLine: "not an http or https URL"},
-		{name: "connection refused", url: func(string) string { return "http://127.0.0.1:1/hook?token=abc" }, want: ErrWebhookFailed, logLine: "hook?REDACTED"},
+		{name: "connection refused", url: func(string) string { return "http://" + refused + "/hook?token=abc" }, want: ErrWebhookFailed, logLine: "hook?REDACTED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -13,17 +11,10 @@ import (
 )
 
 // clientSRSConfig is the Server configuration of these tests: a port pool
-// of 128 pairs between 30000 and 32767, away from the 20000-29999 range
-// that other programs on this machine (gateway capacity runs) fill; the
-// pool skips ports held by anyone else.
+// of 128 free pairs between 30000 and 32767 (see freePortPool).
 func clientSRSConfig(t *testing.T) Config {
 	t.Helper()
-	lo := 30000 + 2*rand.IntN(250)
-	p, err := media.NewPortPool(media.PortPoolConfig{Address: netip.MustParseAddr("127.0.0.1"), MinPort: lo, MaxPort: lo + 255})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Config{Ports: p}
+	return Config{Ports: freePortPool(t, 30000, 32768, 128)}
 }
 
 // sinkPCM joins a label's audio deliveries at a srsSink.

@@ -49,18 +49,43 @@ type srsEnv struct {
 
 // srsPool returns a port pool of n pairs on 127.0.0.1 at a random place
 // below the ephemeral range, so that parallel tests (and the other
-// packages' tests on this machine) rarely meet; the pool skips ports held
-// by anyone else.
+// packages' tests on this machine) rarely meet. A range whose ports are not
+// all free right now (another program holds them) is passed over for
+// another, so a busy machine cannot turn a test into a 503.
 func srsPool(t testing.TB, pairs int) *media.PortPool {
 	t.Helper()
-	lo := 20000 + 2*rand.IntN(4500)
-	p, err := media.NewPortPool(media.PortPoolConfig{
-		Address: netip.MustParseAddr("127.0.0.1"), MinPort: lo, MaxPort: lo + 2*pairs - 1,
-	})
-	if err != nil {
-		t.Fatal(err)
+	return freePortPool(t, 10000, 30000, pairs)
+}
+
+// freePortPool returns a pool of pairs port pairs inside [min, max) whose
+// every pair could be allocated when it was made.
+func freePortPool(t testing.TB, min, max, pairs int) *media.PortPool {
+	t.Helper()
+	for range 50 {
+		lo := min + 2*rand.IntN((max-min-2*pairs)/2)
+		p, err := media.NewPortPool(media.PortPoolConfig{
+			Address: netip.MustParseAddr("127.0.0.1"), MinPort: lo, MaxPort: lo + 2*pairs - 1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps := make([]*media.Endpoint, 0, pairs)
+		for range pairs {
+			ep, err := p.Allocate()
+			if err != nil {
+				break
+			}
+			eps = append(eps, ep)
+		}
+		for _, ep := range eps {
+			_ = ep.Close()
+		}
+		if len(eps) == pairs {
+			return p
+		}
 	}
-	return p
+	t.Fatalf("no range of %d free port pairs in [%d, %d) after 50 tries", pairs, min, max)
+	return nil
 }
 
 // newSRSEnv starts a Server for cfg. cfg.Ports defaults to a 32-pair

@@ -88,6 +88,11 @@ func TestSRSInitialInactive(t *testing.T) {
 		t.Fatal(err)
 	}
 	k.waitTimeline(t, "1", 1600)
+	// The gate judges by the time a packet is read from the socket: wait
+	// until the receiver has read the key press before resuming, or a
+	// slow reader would rightly count it as pressed after the resume.
+	st, _ := k.sess.Stream("1")
+	srsEventually(t, "the paused key press read", func() bool { return st.Stats().DTMFEvents >= 1 })
 	if n := k.audioSamples("1"); n != 0 {
 		t.Errorf("%d samples of audio sent while paused reached the sink", n)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"gocloud.dev/blob"
 
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/storage/storagetest"
@@ -344,5 +346,77 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 	defer b.Close()
 	if _, err := b.SignedURL(context.Background(), "a.wav", time.Hour); !errors.Is(err, storage.ErrNotSupported) {
 		t.Fatalf("SignedURL with a SAS connection string = %v, want ErrNotSupported", err)
+	}
+}
+
+// tamperingTransport changes what the bucket sends back for GETs of probe
+// objects, so that Test's read-back step sees a real S3 answer it must
+// refuse.
+type tamperingTransport struct {
+	// remove, when set, deletes the object (through the S3 server's own
+	// client) before the GET goes out: the server answers NoSuchKey.
+	remove func(key string)
+}
+
+func (tt tamperingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	_, key, probe := strings.Cut(r.URL.Path, "/"+storage.ProbePrefix)
+	if r.Method != http.MethodGet || !probe {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	if tt.remove != nil {
+		tt.remove(storage.ProbePrefix + key)
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	res, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil || res.StatusCode != http.StatusOK {
+		return res, err
+	}
+	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(bytes.ToUpper(body))) // same length, other bytes
+	return res, nil
+}
+
+// TestTestReadBackFails: Test reports ErrVerifyFailed at the read step when
+// the probe cannot be read back or reads back different bytes, and leaves
+// no probe object behind.
+func TestTestReadBackFails(t *testing.T) {
+	srv := storagetest.NewS3Server(t)
+	srv.CreateBucket("recordings")
+	for _, tc := range []struct {
+		name    string
+		tamper  tamperingTransport
+		mention string
+	}{
+		{"different bytes", tamperingTransport{}, "different bytes"},
+		{"not found after the write", tamperingTransport{remove: func(key string) {
+			if _, err := srv.Client().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String("recordings"), Key: aws.String(key)}); err != nil {
+				t.Errorf("deleting the probe behind Test's back: %v", err)
+			}
+		}}, "cannot be read back"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			b, err := storage.Open(ctx, srv.Config("recordings", nil), &storage.Options{HTTPClient: &http.Client{Transport: tc.tamper}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			err = b.Test(ctx)
+			var oe *storage.OpError
+			if !errors.Is(err, storage.ErrVerifyFailed) || !errors.As(err, &oe) || oe.Op != storage.StepRead {
+				t.Fatalf("Test = %v, want ErrVerifyFailed at %q", err, storage.StepRead)
+			}
+			if !strings.Contains(err.Error(), tc.mention) {
+				t.Fatalf("error does not say %q: %v", tc.mention, err)
+			}
+			it := b.Blob().List(&blob.ListOptions{Prefix: storage.ProbePrefix})
+			if obj, err := it.Next(ctx); err != io.EOF {
+				t.Fatalf("a probe object was left behind: %+v, %v", obj, err)
+			}
+		})
 	}
 }

@@ -26,7 +26,8 @@
 //
 //   - Test: write, read back and delete a probe object; the *OpError names
 //     the step and matches ErrBadCredentials, ErrPermissionDenied,
-//     ErrNoSuchBucket, ErrWrongRegion or ErrUnreachable.
+//     ErrNoSuchBucket, ErrWrongRegion, ErrUnreachable, or ErrVerifyFailed
+//     when the probe cannot be read back as written.
 //   - UploadFile / Upload: streaming (S3 parts are read from the file as
 //     they are sent; GCS and Azure hold one Options.ChunkSize buffer),
 //     content type audio/wav or audio/mpeg from the key, the configured tags

@@ -172,6 +172,7 @@ func classify(err error) (kind error, transient bool) {
 	return nil, false
 }
 
+//lint:ignore ST1008 kind is a classification of a failure, not a failure of byStatus
 func byStatus(code int) (kind error, transient bool, ok bool) {
 	switch {
 	case code == http.StatusUnauthorized:
@@ -273,10 +274,24 @@ func opError(op, bucket, key string, err error) error {
 	return &OpError{Op: op, Bucket: bucket, Key: key, Kind: kind, Err: err}
 }
 
+// noted puts our own words in front of a vendor error, in a form describe
+// keeps (a plain fmt.Errorf wrapper would be dropped with the vendor's text).
+type noted struct {
+	note string
+	err  error
+}
+
+func (n *noted) Error() string { return n.note + ": " + n.err.Error() }
+func (n *noted) Unwrap() error { return n.err }
+
 // describe returns a short, secret-free description of a vendor error.
 func describe(err error) string {
 	if err == nil {
 		return "<nil>"
+	}
+	var n *noted
+	if errors.As(err, &n) {
+		return scrub(n.note) + ": " + describe(n.err)
 	}
 	var oe *OpError
 	if errors.As(err, &oe) {

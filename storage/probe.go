@@ -105,7 +105,7 @@ func (b *Bucket) stepError(step, key string, err error) error {
 		e.Kind = ErrNoSuchBucket
 	case step == StepRead && e.Kind == ErrNotFound:
 		e.Kind = ErrVerifyFailed
-		e.Err = fmt.Errorf("the probe object was written but cannot be read back: %w", cause)
+		e.Err = &noted{note: "the probe object was written but cannot be read back", err: cause}
 	}
 	return e
 }

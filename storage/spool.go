@@ -340,6 +340,8 @@ func copyFile(ctx context.Context, from, to string) error {
 	return out.Close()
 }
 
+// ctxReader stops copyFile's io.Copy once ctx is done. It holds ctx only
+// for that one call (an io.Reader has no ctx parameter to take it by).
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader

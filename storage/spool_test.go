@@ -463,6 +463,27 @@ func TestSpoolEnqueueRefusesBadInput(t *testing.T) {
 	}
 }
 
+// TestSpoolEnqueueAfterClose: a closed spool refuses new files with
+// ErrClosed and leaves them where they are.
+func TestSpoolEnqueueAfterClose(t *testing.T) {
+	dir, src := t.TempDir(), t.TempDir()
+	b, _ := storage.Open(context.Background(), storage.Config{Vendor: storage.VendorMemory}, nil)
+	sp := openSpool(t, dir, storage.SpoolConfig{Bucket: b})
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	name, _ := recording(t, src, "call.wav", time.Second)
+	if _, err := sp.Enqueue(context.Background(), name, "a/b.wav", nil); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("Enqueue after Close = %v, want ErrClosed", err)
+	}
+	if _, err := os.Stat(name); err != nil {
+		t.Fatalf("the refused file was moved: %v", err)
+	}
+	if files := spoolFiles(t, dir); len(files) != 0 {
+		t.Fatalf("a refused enqueue left files: %v", files)
+	}
+}
+
 // What a crash can leave in the directory: a half-written temporary file is
 // removed, a manifest without data (the move never happened) is removed, and
 // data without a manifest is never deleted.

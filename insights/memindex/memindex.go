@@ -383,7 +383,7 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 			n += size(ps)
 		}
 		if n < best {
-			best, src = n, -2
+			src = -2
 		}
 	}
 	switch src {

@@ -43,6 +43,7 @@ type Violation struct {
 	From, To string
 }
 
+// String says which import breaks the rules.
 func (v Violation) String() string {
 	return fmt.Sprintf("%s imports %s, which DESIGN.md does not allow", v.From, v.To)
 }

@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,7 +201,7 @@ type Process struct {
 	stderr   bytes.Buffer
 	start    time.Time
 	cancel   context.CancelFunc
-	ctx      context.Context
+	timedOut atomic.Bool // killed because the run's deadline passed
 	waitOnce sync.Once
 	res      *Result
 	err      error
@@ -256,8 +257,14 @@ func Launch(ctx context.Context, path string, o Options) (*Process, error) {
 	args = append(args, o.Args...)
 
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	p := &Process{opts: o, args: args, cancel: cancel, ctx: ctx}
+	p := &Process{opts: o, args: args, cancel: cancel}
 	p.cmd = exec.CommandContext(ctx, path, args...)
+	p.cmd.Cancel = func() error {
+		// Called only while sipp runs: a timeout, or Kill / the caller's
+		// cancellation (context.Canceled).
+		p.timedOut.Store(errors.Is(ctx.Err(), context.DeadlineExceeded))
+		return p.cmd.Process.Kill()
+	}
 	p.cmd.Dir = o.Dir
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
@@ -283,8 +290,8 @@ func (p *Process) Addr() string {
 func (p *Process) Wait() (*Result, error) {
 	p.waitOnce.Do(func() {
 		werr := p.cmd.Wait()
-		timedOut := errors.Is(p.ctx.Err(), context.DeadlineExceeded)
 		p.cancel()
+		timedOut := p.timedOut.Load()
 		r := &Result{
 			Args:       maskPassword(p.args),
 			ExitCode:   p.cmd.ProcessState.ExitCode(),

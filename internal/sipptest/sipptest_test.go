@@ -63,15 +63,30 @@ func TestFailureQuotesOutput(t *testing.T) {
 	}
 }
 
-// TestTimeoutKills: a UAS that never gets a call is killed at the timeout.
+// TestTimeoutKills: a UAS that never gets a call is killed at the timeout
+// (without the kill, it would wait for a call until the test binary's own
+// timeout).
 func TestTimeoutKills(t *testing.T) {
-	start := time.Now()
-	_, err := Run(t, Options{Scenario: "testdata/uas.xml", Timeout: time.Second})
+	res, err := Run(t, Options{Scenario: "testdata/uas.xml", Timeout: time.Second})
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
-	if time.Since(start) > 20*time.Second {
-		t.Fatalf("sipp was not killed at the timeout")
+	if res.ExitCode != -1 {
+		t.Fatalf("exit code %d, want -1 (killed by a signal)", res.ExitCode)
+	}
+}
+
+// TestKillIsNotATimeout: a run stopped by Kill (or the caller's context)
+// is not reported as a timeout.
+func TestKillIsNotATimeout(t *testing.T) {
+	p := Start(t, Options{Scenario: "testdata/uas.xml", Timeout: time.Minute})
+	p.Kill()
+	res, err := p.Wait()
+	if errors.Is(err, ErrTimeout) || !errors.Is(err, ErrFailed) {
+		t.Fatalf("err = %v, want ErrFailed and not ErrTimeout", err)
+	}
+	if res.ExitCode != -1 {
+		t.Fatalf("exit code %d, want -1 (killed by a signal)", res.ExitCode)
 	}
 }
 

@@ -36,7 +36,7 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
+	dsn := "file:" + escapePath(path) + "?" + q.Encode()
 	db, err := sql.Open(DriverName, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedb: open %q: %w", path, err)
@@ -50,6 +50,13 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("sqlitedb: open %q: %w", path, err)
 	}
 	return db, nil
+}
+
+// escapePath percent-encodes the characters that would end or change the
+// path part of an SQLite URI filename ("?" starts the query, "#" the
+// fragment, "%" an escape); SQLite decodes them again when it opens the file.
+func escapePath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }
 
 // Migrate brings the schema named name up to date: steps[i] is the SQL that

@@ -3,7 +3,9 @@ package sqlitedb
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -84,13 +86,78 @@ func TestOpenEmptyPath(t *testing.T) {
 	}
 }
 
+// TestMemory: ":memory:" is one database for every user of the *sql.DB
+// (a second query while the first holds the connection waits for it, and
+// does not open a new, empty database), and private to that *sql.DB.
 func TestMemory(t *testing.T) {
-	db, err := Open(context.Background(), ":memory:")
+	ctx := context.Background()
+	db, err := Open(ctx, ":memory:")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := Migrate(context.Background(), db, "m", []string{`CREATE TABLE m (v)`}); err != nil {
+	if err := Migrate(ctx, db, "m", []string{`CREATE TABLE m (v TEXT)`}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO m VALUES('x')`); err != nil {
+		t.Fatal(err)
+	}
+
+	rows, err := db.QueryContext(ctx, `SELECT v FROM m`) // holds the connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		v   string
+		err error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		var a answer
+		a.err = db.QueryRowContext(ctx, `SELECT v FROM m`).Scan(&a.v)
+		got <- a
+	}()
+	var a answer
+	for waiting := false; !waiting; {
+		select {
+		case a = <-got:
+			t.Fatalf("second query ran beside the first on another connection: %q, %v", a.v, a.err)
+		default:
+			waiting = db.Stats().WaitCount > 0
+			runtime.Gosched()
+		}
+	}
+	_ = rows.Close()
+	if a = <-got; a.err != nil || a.v != "x" {
+		t.Fatalf("second query = %q, %v; want the row written before", a.v, a.err)
+	}
+
+	other, err := Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var n int
+	if err := other.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'm'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("another :memory: database sees table m: n = %d, %v", n, err)
+	}
+}
+
+func TestOpenPathWithURICharacters(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, name := range []string{"a?b.db", "c#d.db", "e%20f.db"} {
+		path := filepath.Join(dir, name)
+		db, err := Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", path, err)
+		}
+		if err := Migrate(ctx, db, "x", []string{`CREATE TABLE x (v)`}); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("Open(%q) did not create that file: %v", path, err)
+		}
 	}
 }

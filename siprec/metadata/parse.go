@@ -117,11 +117,14 @@ func newParser(doc []byte) (*parser, error) {
 	return &parser{src: src, d: d, bindings: make([]binding, 0, 4), open: make([]openElem, 0, 8)}, nil
 }
 
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+// utf8BOM is the UTF-8 byte-order mark (a constant: no package-level slice).
+const utf8BOM = "\xEF\xBB\xBF"
 
 // toUTF8 removes a byte-order mark and converts ISO-8859-1 documents.
 func toUTF8(doc []byte) ([]byte, error) {
-	doc = bytes.TrimPrefix(doc, utf8BOM)
+	if len(doc) >= len(utf8BOM) && string(doc[:len(utf8BOM)]) == utf8BOM {
+		doc = doc[len(utf8BOM):]
+	}
 	enc := declaredEncoding(doc)
 	switch strings.ToLower(enc) {
 	case "", "utf-8", "utf8", "us-ascii", "ascii":

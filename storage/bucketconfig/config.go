@@ -5,7 +5,8 @@
 // to the operator, the merge of a submitted form that keeps stored secrets,
 // and an explicit durable encoding for stores.
 //
-// The package imports only the standard library, so configuration stores
+// The package imports only the standard library (and two small internal
+// helpers), so configuration stores
 // (the tenancy package, a gateway's config file loader) can embed these types
 // without linking any cloud SDK. Package storage re-exports every name here
 // (storage.Config is bucketconfig.Config) and turns a Config into a bucket.
@@ -35,6 +36,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/voicegw/voicegw/internal/errwalk"
 	"github.com/voicegw/voicegw/internal/secret"
 )
 
@@ -158,29 +160,7 @@ func invalid(field, value, reason string) *FieldError {
 
 // FieldErrors returns every *FieldError in err (which may be a joined error),
 // in order; a form shows one message per field.
-func FieldErrors(err error) []*FieldError {
-	var out []*FieldError
-	var walk func(error)
-	walk = func(e error) {
-		if e == nil {
-			return
-		}
-		if fe, ok := e.(*FieldError); ok {
-			out = append(out, fe)
-			return
-		}
-		switch u := e.(type) {
-		case interface{ Unwrap() []error }:
-			for _, x := range u.Unwrap() {
-				walk(x)
-			}
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap())
-		}
-	}
-	walk(err)
-	return out
-}
+func FieldErrors(err error) []*FieldError { return errwalk.All[*FieldError](err) }
 
 // Tag is one name/value pair the operator attaches to every recording. It is
 // applied as S3 object tagging, Azure blob index tags, GCS object metadata,
