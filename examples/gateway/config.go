@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -732,13 +731,4 @@ func parsePortRange(s string) (lo, hi int, problem string) {
 		return 0, 0, "the range must hold at least two RTP/RTCP pairs"
 	}
 	return lo, hi, ""
-}
-
-// redactURL drops a password from a URL before it goes into a message.
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
-		return u
-	}
-	return p.Redacted()
 }
