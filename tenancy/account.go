@@ -42,6 +42,8 @@ const (
 	FieldQueueEventWebhook      = "queue_event_webhook"
 	FieldRecording              = "recording"
 	FieldCallAttachedData       = "call_attached_data"
+	FieldSIP                    = "sip"
+	FieldSessionWebhook         = "session_webhook"
 )
 
 // maxNameLen bounds account and application names (in bytes).
@@ -95,6 +97,15 @@ type Account struct {
 	// QueueEventWebhook is notified when a member joins or leaves a queue;
 	// an absolute http or https URL, or "".
 	QueueEventWebhook string `json:"queue_event_webhook,omitempty"`
+	// SessionWebhook is notified (signed, see WebhookSender) of the
+	// account's recording sessions: a gateway POSTs an event when a session
+	// ends, with its session document. An absolute http or https URL, or
+	// "". It is neither the registration webhook (which decides SIP
+	// credentials) nor the queue event webhook.
+	SessionWebhook string `json:"session_webhook,omitempty"`
+	// SIP is how the account's SIP peers are let in: IP allowlist and digest
+	// users (seed 002 "SIP").
+	SIP SIPAccess `json:"sip,omitzero"`
 	// Recording is the account's call recording configuration.
 	Recording RecordingConfig `json:"recording"`
 	// CallAttachedData maps field names to value sources for the key-value
@@ -116,6 +127,7 @@ func (a *Account) Clone() *Account {
 	c := *a
 	c.CallAttachedData = append([]CADField(nil), a.CallAttachedData...)
 	c.Recording = a.Recording.clone()
+	c.SIP = a.SIP.clone()
 	return &c
 }
 
@@ -160,6 +172,8 @@ func (a *Account) Normalize() {
 	a.SIPRealm = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(a.SIPRealm)), ".")
 	a.RegistrationWebhook = strings.TrimSpace(a.RegistrationWebhook)
 	a.QueueEventWebhook = strings.TrimSpace(a.QueueEventWebhook)
+	a.SessionWebhook = strings.TrimSpace(a.SessionWebhook)
+	a.SIP.normalize()
 	if a.Unit == "" {
 		a.Unit = UnitSessions
 	}
@@ -219,6 +233,7 @@ func (a *Account) Validate() error {
 	for _, f := range []struct{ name, url string }{
 		{FieldRegistrationWebhook, a.RegistrationWebhook},
 		{FieldQueueEventWebhook, a.QueueEventWebhook},
+		{FieldSessionWebhook, a.SessionWebhook},
 	} {
 		if f.url != "" {
 			if reason := checkWebhookURL(f.url); reason != "" {
@@ -226,6 +241,7 @@ func (a *Account) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, a.SIP.validate()...)
 	errs = append(errs, a.Recording.validate()...)
 	if err := ValidateCallAttachedData(a.CallAttachedData); err != nil {
 		errs = append(errs, err)
@@ -261,6 +277,10 @@ func ChangedFields(old, updated *Account) []string {
 	add(old.SIPRECApplication != updated.SIPRECApplication, FieldSIPRECApplication)
 	add(old.RegistrationWebhook != updated.RegistrationWebhook, FieldRegistrationWebhook)
 	add(old.QueueEventWebhook != updated.QueueEventWebhook, FieldQueueEventWebhook)
+	add(old.SessionWebhook != updated.SessionWebhook, FieldSessionWebhook)
+	sipAccess := updated.SIP.clone()
+	sipAccess.keepSecrets(&old.SIP) // masked passwords submitted back are no change
+	add(!old.SIP.equal(&sipAccess), FieldSIP)
 	rec := updated.Recording.clone()
 	if merged, err := old.Recording.Bucket.Merge(rec.Bucket); err == nil {
 		rec.Bucket = merged // masked secrets submitted back are no change

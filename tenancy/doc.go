@@ -21,6 +21,18 @@
 // change fails with ErrConflict instead of being lost. The SIP guard finds an
 // account by realm with Store.AccountByRealm.
 //
+// # SIP access
+//
+// Account.SIP holds what seed 002 ("SIP") lets an operator configure for the
+// account's SIP peers: the IP allowlist (entries as text, in package sip's
+// forms; this package checks their shape only and a SIP server parses them
+// with sip.ParseAllowlistEntries) and the SIP users with their digest
+// passwords (Secret; kept in plain form by the stores through
+// SIPAccess.MarshalStored, since a digest server needs them). Masked or empty
+// passwords submitted to Store.UpdateAccount keep the stored password of the
+// same username. Account.SessionWebhook is the URL a gateway notifies, signed,
+// of the account's recording sessions (one event when a session ends).
+//
 // # Recording policy
 //
 // Decide applies seeds 000/001: nothing is recorded unless the account's

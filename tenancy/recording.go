@@ -1,8 +1,10 @@
 package tenancy
 
 import (
+	"net/url"
 	"path"
 	"reflect"
+	"strings"
 
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 )
@@ -31,6 +33,13 @@ type RecordingConfig struct {
 	// Enabled. Its secrets marshal masked; stores keep them through
 	// MarshalStored.
 	Bucket bucketconfig.Config `json:"bucket"`
+	// BucketURL is the alternative to Bucket for operators who already
+	// configure buckets as gocloud.dev URLs: s3://BUCKET?region=...,
+	// gs://BUCKET, azblob://CONTAINER, file:///ABSOLUTE/DIR, mem://.
+	// Credentials then come from the gateway's environment, as gocloud.dev
+	// documents for each scheme (see storage.OpenURL), so it suits
+	// single-tenant deployments. At most one of Bucket and BucketURL is set.
+	BucketURL string `json:"bucket_url,omitempty"`
 	// RecordAllCalls records the calls of every application of the account;
 	// otherwise each application's own RecordAllCalls decides.
 	RecordAllCalls bool `json:"record_all_calls"`
@@ -44,10 +53,11 @@ func (r *RecordingConfig) clone() RecordingConfig {
 
 func (r *RecordingConfig) equal(o *RecordingConfig) bool {
 	return r.Enabled == o.Enabled && r.Format == o.Format && r.RecordAllCalls == o.RecordAllCalls &&
-		reflect.DeepEqual(r.Bucket, o.Bucket)
+		r.BucketURL == o.BucketURL && reflect.DeepEqual(r.Bucket, o.Bucket)
 }
 
 func (r *RecordingConfig) normalize() {
+	r.BucketURL = strings.TrimSpace(r.BucketURL)
 	if r.Format == "" {
 		r.Format = FormatWAV
 	}
@@ -61,6 +71,12 @@ func (r *RecordingConfig) validate() []error {
 		errs = append(errs, invalid("account", "recording.format", string(r.Format), `must be "wav" or "mp3"`))
 	}
 	switch {
+	case r.BucketURL != "" && !r.Bucket.IsZero():
+		errs = append(errs, invalid("account", "recording.bucket_url", r.BucketURL, "give either bucket or bucket_url, not both"))
+	case r.BucketURL != "":
+		if reason := checkBucketURL(r.BucketURL); reason != "" {
+			errs = append(errs, invalid("account", "recording.bucket_url", redactURL(r.BucketURL), reason))
+		}
 	case r.Bucket.IsZero() && r.Enabled:
 		errs = append(errs, invalid("account", "recording.bucket", "", "required when recording is enabled"))
 	case !r.Bucket.IsZero():
@@ -69,6 +85,32 @@ func (r *RecordingConfig) validate() []error {
 		}
 	}
 	return errs
+}
+
+// checkBucketURL returns why u is not a bucket URL of a scheme package
+// storage opens, or "".
+func checkBucketURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "not a URL"
+	}
+	if p.User != nil {
+		return "must not carry credentials (they come from the environment)"
+	}
+	switch p.Scheme {
+	case "s3", "gs", "azblob":
+		if p.Host == "" {
+			return "no bucket name (" + p.Scheme + "://BUCKET)"
+		}
+	case "file":
+		if p.Host != "" && p.Host != "localhost" || !strings.HasPrefix(p.Path, "/") || p.Path == "/" {
+			return "want file:///ABSOLUTE/DIRECTORY"
+		}
+	case "mem":
+	default:
+		return "scheme must be s3, gs, azblob, file or mem"
+	}
+	return ""
 }
 
 // bucketErrors turns the bucket's field errors into account field errors

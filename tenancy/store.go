@@ -211,7 +211,8 @@ func (s *Store) Accounts(ctx context.Context, serviceProvider string) ([]*Accoun
 // the revision read; a concurrent change makes it fail with ErrConflict.
 //
 // Secrets submitted in their masked form (as shown back to the operator) or
-// empty keep the stored value, so a form saved without retyping a secret does
+// empty keep the stored value (the webhook secret, bucket credentials, and
+// the password of a SIP user of the same username), so a form saved without retyping a secret does
 // not erase it. The previous webhook secret is kept (only
 // RotateWebhookSecret changes it). SID and CreatedAt cannot change.
 func (s *Store) UpdateAccount(ctx context.Context, a *Account) (*Account, error) {
@@ -229,6 +230,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account) (*Account, error)
 	if err := n.Recording.keepSecrets(&cur.Recording); err != nil {
 		return nil, err
 	}
+	n.SIP.keepSecrets(&cur.SIP)
 	n.CreatedAt = cur.CreatedAt
 	if err := n.Validate(); err != nil {
 		return nil, err

@@ -5,9 +5,10 @@
 // by UNIQUE indexes; revision checks, the checks on selected applications and
 // deletions run in IMMEDIATE transactions, so they hold under concurrent
 // writers in one process and across processes sharing the database file on
-// one host (WAL mode). Secrets are stored in plain form (webhook secrets, and
-// bucket credentials through bucketconfig.Config.MarshalStored): protect the
-// file as you would a credentials file.
+// one host (WAL mode). Secrets are stored in plain form (webhook secrets,
+// bucket credentials through bucketconfig.Config.MarshalStored, SIP passwords
+// through tenancy.SIPAccess.MarshalStored): protect the file as you would a
+// credentials file.
 package sqlitestore
 
 import (
@@ -64,7 +65,10 @@ CREATE TABLE tenancy_applications (
 	created_at       INTEGER NOT NULL,
 	updated_at       INTEGER NOT NULL,
 	UNIQUE(account_sid, name)
-);`}
+);`, `
+ALTER TABLE tenancy_accounts ADD COLUMN session_webhook TEXT NOT NULL DEFAULT '';
+ALTER TABLE tenancy_accounts ADD COLUMN sip TEXT NOT NULL DEFAULT '';
+ALTER TABLE tenancy_accounts ADD COLUMN rec_bucket_url TEXT NOT NULL DEFAULT '';`}
 
 // Driver is the SQLite tenancy.Driver.
 type Driver struct {
@@ -122,7 +126,8 @@ func (d *Driver) check() error {
 const accountCols = `sid, name, service_provider, unit, max_units, licensed_sessions, sip_realm,
 	webhook_secret, prev_webhook_secret, prev_webhook_secret_until, device_calls_application,
 	siprec_application, registration_webhook, queue_event_webhook, rec_enabled, rec_format,
-	rec_bucket, rec_all_calls, call_attached_data, revision, created_at, updated_at`
+	rec_bucket, rec_all_calls, call_attached_data, revision, created_at, updated_at,
+	session_webhook, sip, rec_bucket_url`
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
@@ -160,6 +165,14 @@ func accountArgs(a *tenancy.Account) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	sipAccess := ""
+	if !a.SIP.IsZero() {
+		b, err := a.SIP.MarshalStored()
+		if err != nil {
+			return nil, err
+		}
+		sipAccess = string(b)
+	}
 	var prevUntil any
 	if !a.PreviousWebhookSecretUntil.IsZero() {
 		prevUntil = micros(a.PreviousWebhookSecretUntil)
@@ -170,6 +183,7 @@ func accountArgs(a *tenancy.Account) ([]any, error) {
 		string(a.DeviceCallsApplication), string(a.SIPRECApplication), a.RegistrationWebhook,
 		a.QueueEventWebhook, b2i(a.Recording.Enabled), string(a.Recording.Format), bucket,
 		b2i(a.Recording.RecordAllCalls), string(cadJSON), a.Revision, micros(a.CreatedAt), micros(a.UpdatedAt),
+		a.SessionWebhook, sipAccess, a.Recording.BucketURL,
 	}, nil
 }
 
@@ -184,12 +198,14 @@ func scanAccount(row scanner) (*tenancy.Account, error) {
 		prevUntil         sql.NullInt64
 		device, siprec    string
 		bucket, cad       string
+		sipAccess         string
 		enabled, all      int
 		created, updated  int64
 	)
 	err := row.Scan(&sid, &a.Name, &a.ServiceProvider, &unit, &a.MaxUnits, &a.LicensedSessions, &realm,
 		&secret, &prev, &prevUntil, &device, &siprec, &a.RegistrationWebhook, &a.QueueEventWebhook,
-		&enabled, &format, &bucket, &all, &cad, &a.Revision, &created, &updated)
+		&enabled, &format, &bucket, &all, &cad, &a.Revision, &created, &updated,
+		&a.SessionWebhook, &sipAccess, &a.Recording.BucketURL)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +223,11 @@ func scanAccount(row scanner) (*tenancy.Account, error) {
 			return nil, fmt.Errorf("sqlitestore: account %s: bucket configuration: %w", sid, err)
 		}
 		a.Recording.Bucket = c
+	}
+	if sipAccess != "" {
+		if err := a.SIP.UnmarshalStored([]byte(sipAccess)); err != nil {
+			return nil, fmt.Errorf("sqlitestore: account %s: SIP access: %w", sid, err)
+		}
 	}
 	if err := json.Unmarshal([]byte(cad), &a.CallAttachedData); err != nil {
 		return nil, fmt.Errorf("sqlitestore: account %s: call attached data: %w", sid, err)
@@ -245,7 +266,7 @@ func (d *Driver) CreateAccount(ctx context.Context, a *tenancy.Account) error {
 		return err
 	}
 	_, err = d.db.ExecContext(ctx, `INSERT INTO tenancy_accounts(`+accountCols+`)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
 	return mapErr(err, "account", a.Name, a.SIPRealm)
 }
 

@@ -72,6 +72,7 @@ func TestDurableAcrossReopen(t *testing.T) {
 		t.Fatalf("after reopen:\n got %#v\nwant %#v", got, a)
 	}
 	storetest.CheckRecordingSecrets(t, in, got)
+	storetest.CheckSIPSecrets(t, in, got)
 	gotApp, err := s2.Application(ctx, app.SID)
 	if err != nil || !reflect.DeepEqual(gotApp, app) {
 		t.Fatalf("application after reopen: %+v, %v", gotApp, err)
@@ -246,3 +247,84 @@ func TestLimiterRun(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 }
+
+// TestMigrationFromVersion1 opens a database written by the first schema
+// (before SIP access, the session webhook and bucket URLs) and checks that its
+// accounts read back unchanged, with the new fields empty and writable.
+func TestMigrationFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sqlitedb.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlitedb.Migrate(ctx, db, sqlitestore.SchemaName, schemaV1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO tenancy_accounts(sid, name, unit, max_units, licensed_sessions,
+		sip_realm, webhook_secret, rec_enabled, rec_format, rec_all_calls, revision, created_at, updated_at)
+		VALUES('2f4b8a3e-93c1-4c59-9d0e-6a1d52b7f0c4', 'old', 'sessions', 0, 3, 'old.example.com',
+		'whsec_old_secret_0123456789', 0, 'wav', 0, 1, 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	d, err := sqlitestore.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := tenancy.NewStore(d, nil)
+	a, err := s.AccountByName(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.LicensedSessions != 3 || a.SIPRealm != "old.example.com" || !a.SIP.IsZero() || a.SessionWebhook != "" || a.Recording.BucketURL != "" {
+		t.Fatalf("migrated account: %+v", a)
+	}
+	a.SIP.Users = []tenancy.SIPUser{{Username: "u", Password: "password-123"}}
+	a.SessionWebhook = "https://example.com/hook"
+	if _, err := s.UpdateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.AccountByName(ctx, "old")
+	if got.SessionWebhook != "https://example.com/hook" || got.SIP.Users[0].Password.Reveal() != "password-123" {
+		t.Fatalf("after update: %+v", got)
+	}
+	_ = db.Close()
+}
+
+// schemaV1 is the first schema step of the driver, as released.
+var schemaV1 = []string{`
+CREATE TABLE tenancy_accounts (
+	sid                       TEXT PRIMARY KEY,
+	name                      TEXT NOT NULL UNIQUE,
+	service_provider          TEXT NOT NULL DEFAULT '',
+	unit                      TEXT NOT NULL,
+	max_units                 INTEGER NOT NULL,
+	licensed_sessions         INTEGER NOT NULL,
+	sip_realm                 TEXT UNIQUE,
+	webhook_secret            TEXT NOT NULL,
+	prev_webhook_secret       TEXT NOT NULL DEFAULT '',
+	prev_webhook_secret_until INTEGER,
+	device_calls_application  TEXT NOT NULL DEFAULT '',
+	siprec_application        TEXT NOT NULL DEFAULT '',
+	registration_webhook      TEXT NOT NULL DEFAULT '',
+	queue_event_webhook       TEXT NOT NULL DEFAULT '',
+	rec_enabled               INTEGER NOT NULL,
+	rec_format                TEXT NOT NULL,
+	rec_bucket                TEXT NOT NULL DEFAULT '',
+	rec_all_calls             INTEGER NOT NULL,
+	call_attached_data        TEXT NOT NULL DEFAULT '[]',
+	revision                  INTEGER NOT NULL,
+	created_at                INTEGER NOT NULL,
+	updated_at                INTEGER NOT NULL
+);
+CREATE INDEX tenancy_accounts_sp ON tenancy_accounts(service_provider, name);
+CREATE TABLE tenancy_applications (
+	sid              TEXT PRIMARY KEY,
+	account_sid      TEXT NOT NULL REFERENCES tenancy_accounts(sid) ON DELETE CASCADE,
+	name             TEXT NOT NULL,
+	record_all_calls INTEGER NOT NULL,
+	revision         INTEGER NOT NULL,
+	created_at       INTEGER NOT NULL,
+	updated_at       INTEGER NOT NULL,
+	UNIQUE(account_sid, name)
+);`}

@@ -19,6 +19,14 @@ func FullAccount() *tenancy.Account {
 		WebhookSecret:       "whsec_initial_secret_0123456789",
 		RegistrationWebhook: "https://hooks.example.com/register?x=1",
 		QueueEventWebhook:   "http://hooks.example.com/queue",
+		SessionWebhook:      "https://hooks.example.com/sessions",
+		SIP: tenancy.SIPAccess{
+			Users: []tenancy.SIPUser{
+				{Username: "sbc-1", Password: "first-sip-password-1"},
+				{Username: "pbx.main", Password: "second-sip-password-2"},
+			},
+			Allowlist: []string{"203.0.113.7", "198.51.100.*", "192.0.2.0/24", "10.1.1.10-10.1.1.20", "2001:db8::/32"},
+		},
 		Recording: tenancy.RecordingConfig{
 			Enabled:        true,
 			Format:         tenancy.FormatMP3,
@@ -38,6 +46,20 @@ func FullAccount() *tenancy.Account {
 			{Name: "tenant_field_org_id", Value: "Interaction.organizationId"},
 			{Name: "tenant_field_status", Value: "Interaction.status"},
 		},
+	}
+}
+
+// CheckSIPSecrets checks that the SIP passwords of in survived a round trip
+// through the store in plain form.
+func CheckSIPSecrets(t *testing.T, in, got *tenancy.Account) {
+	t.Helper()
+	if len(got.SIP.Users) != len(in.SIP.Users) {
+		t.Fatalf("SIP users: got %d, want %d", len(got.SIP.Users), len(in.SIP.Users))
+	}
+	for i, u := range in.SIP.Users {
+		if g := got.SIP.Users[i]; g.Username != u.Username || g.Password.Reveal() != u.Password.Reveal() {
+			t.Fatalf("SIP user %d (%q) did not survive the store with its password in plain form", i, u.Username)
+		}
 	}
 }
 

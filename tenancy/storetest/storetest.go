@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -160,6 +161,19 @@ func testValidation(t *testing.T, nd NewDriver) {
 		{"bad format", tenancy.Account{Name: "x", Recording: tenancy.RecordingConfig{Format: "ogg"}}, "recording.format"},
 		{"duplicate CAD", tenancy.Account{Name: "x", CallAttachedData: []tenancy.CADField{{Name: "a", Value: "Interaction.status"}, {Name: "a", Value: "Interaction.id"}}}, "call_attached_data[1].name"},
 		{"unknown application selected", tenancy.Account{Name: "x", SIPRECApplication: tenancy.NewSID()}, "siprec_application"},
+		{"session webhook relative", tenancy.Account{Name: "x", SessionWebhook: "/sessions"}, "session_webhook"},
+		{"SIP username missing", tenancy.Account{Name: "x", SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Password: "long-enough-password"}}}}, "sip.users[0].username"},
+		{"SIP username with a space", tenancy.Account{Name: "x", SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "a b", Password: "long-enough-password"}}}}, "sip.users[0].username"},
+		{"SIP username twice", tenancy.Account{Name: "x", SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{
+			{Username: "a", Password: "long-enough-password"}, {Username: "a", Password: "long-enough-password"}}}}, "sip.users[1].username"},
+		{"SIP password missing", tenancy.Account{Name: "x", SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "a"}}}}, "sip.users[0].password"},
+		{"SIP password short", tenancy.Account{Name: "x", SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "a", Password: "short"}}}}, "sip.users[0].password"},
+		{"allowlist entry empty", tenancy.Account{Name: "x", SIP: tenancy.SIPAccess{Allowlist: []string{"10.0.0.1", " "}}}, "sip.allowlist[1]"},
+		{"allowlist entry not an address", tenancy.Account{Name: "x", SIP: tenancy.SIPAccess{Allowlist: []string{"example.com"}}}, "sip.allowlist[0]"},
+		{"bucket URL bad scheme", tenancy.Account{Name: "x", Recording: tenancy.RecordingConfig{BucketURL: "ftp://b"}}, "recording.bucket_url"},
+		{"bucket URL relative file", tenancy.Account{Name: "x", Recording: tenancy.RecordingConfig{BucketURL: "file://relative/dir"}}, "recording.bucket_url"},
+		{"bucket and bucket URL", tenancy.Account{Name: "x", Recording: tenancy.RecordingConfig{BucketURL: "mem://",
+			Bucket: bucketconfig.Config{Vendor: bucketconfig.VendorMemory}}}, "recording.bucket_url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.CreateAccount(ctx, &tc.a)
@@ -305,6 +319,46 @@ func testUpdate(t *testing.T, nd NewDriver) {
 	if _, err := s.UpdateAccount(ctx, &tenancy.Account{SID: tenancy.NewSID(), Name: "ghost"}); !errors.Is(err, tenancy.ErrNotFound) {
 		t.Fatalf("update missing: %v", err)
 	}
+	testUpdateSIPPasswords(t, s)
+}
+
+// testUpdateSIPPasswords: SIP passwords submitted masked or empty keep the
+// stored password of the same username; a new one replaces it; a new user
+// needs a password.
+func testUpdateSIPPasswords(t *testing.T, s *tenancy.Store) {
+	ctx := context.Background()
+	a := mustCreate(t, s, &tenancy.Account{Name: "SIP users", SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{
+		{Username: "alice", Password: "alice-password-1"}, {Username: "bob", Password: "bob-password-22"}}}})
+	if tenancy.ChangedFields(a, a.Clone()) != nil {
+		t.Fatalf("no change reported as %v", tenancy.ChangedFields(a, a.Clone()))
+	}
+	upd := a.Clone()
+	upd.SIP.Users[0].Password = tenancy.Secret(a.SIP.Users[0].Password.Mask())
+	upd.SIP.Users[1].Password = ""
+	if ch := tenancy.ChangedFields(a, upd); len(ch) != 0 {
+		t.Fatalf("masked and empty passwords reported as changes: %v", ch)
+	}
+	upd.SIP.Users[1].Password = "bob-new-password"
+	upd.SIP.Allowlist = []string{"127.0.0.1"}
+	if ch := tenancy.ChangedFields(a, upd); len(ch) != 1 || ch[0] != tenancy.FieldSIP {
+		t.Fatalf("changed fields %v, want [sip]", ch)
+	}
+	got, err := s.UpdateAccount(ctx, upd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SIP.Users[0].Password.Reveal() != "alice-password-1" || got.SIP.Users[1].Password.Reveal() != "bob-new-password" {
+		t.Fatal("SIP passwords after update: masked one not kept, or new one not stored")
+	}
+	stored, _ := s.Account(ctx, a.SID)
+	CheckSIPSecrets(t, got, stored)
+	if len(stored.SIP.Allowlist) != 1 || stored.SIP.Allowlist[0] != "127.0.0.1" {
+		t.Fatalf("allowlist %q", stored.SIP.Allowlist)
+	}
+	nu := stored.Clone()
+	nu.SIP.Users = append(nu.SIP.Users, tenancy.SIPUser{Username: "carol"})
+	_, err = s.UpdateAccount(ctx, nu)
+	wantField(t, err, tenancy.ErrInvalid, "sip.users[2].password")
 }
 
 func testRotate(t *testing.T, nd NewDriver) {
@@ -486,6 +540,15 @@ func testRoundTrip(t *testing.T, nd NewDriver) {
 		t.Fatal("secrets were not kept in plain form")
 	}
 	CheckRecordingSecrets(t, in, got)
+	CheckSIPSecrets(t, in, got)
+
+	// The other form of a bucket: a URL.
+	u := mustCreate(t, s, &tenancy.Account{Name: "URL bucket", Recording: tenancy.RecordingConfig{
+		Enabled: true, BucketURL: "s3://recordings?region=eu-west-1"}})
+	gotURL, err := s.Account(ctx, u.SID)
+	if err != nil || gotURL.Recording.BucketURL != "s3://recordings?region=eu-west-1" || !gotURL.Recording.Bucket.IsZero() {
+		t.Fatalf("bucket URL round trip: %+v, %v", gotURL.Recording, err)
+	}
 }
 
 func testConcurrentNames(t *testing.T, nd NewDriver) {

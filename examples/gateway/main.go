@@ -1,0 +1,128 @@
+// Command gateway is voicegw's reference voice gateway: a multi-tenant
+// SIPREC recording server (RFC 7866) that records each call to WAV or MP3,
+// uploads it to the account's bucket, keeps a session document of it for the
+// Insights API, and tells the account's webhook.
+//
+//	go run ./examples/gateway                      # built-in defaults, demo account
+//	go run ./examples/gateway -config gateway.yaml # see gateway.example.yaml
+//	go run ./examples/gateway -config gateway.yaml -check
+//
+// With no configuration it listens for SIP on 127.0.0.1:5060 (UDP and TCP),
+// takes RTP ports from 127.0.0.1:20000-39999, serves HTTP on 127.0.0.1:8080
+// (the Insights API, /healthz, /metrics) and keeps its state in ./data. On
+// the first start it creates a demo account and prints, once, its SIP
+// credentials, an API key and the commands to place a test call and query it.
+//
+// SIGINT or SIGTERM shuts it down gracefully: new calls are refused, active
+// sessions get a BYE and their recordings are finalized and uploaded (or left
+// in the spool for the next start). A second signal exits at once; the next
+// start repairs what was cut off.
+//
+// The code is split by concern: config.go (configuration, defaults.yaml),
+// state.go (SQLite stores, accounts from the configuration, the demo
+// account), welcome.go (what a first start prints), tenants.go and sipwire.go
+// (SIP access control per account), srs.go (the SIPREC policy and the
+// recording sink), journal.go (what a crash must not lose), finish.go
+// (session documents and webhooks), recover.go (after a crash), buckets.go
+// (each account's bucket), httpapi.go and metrics.go (HTTP), gateway.go
+// (wiring and shutdown). capacity/ is the capacity harness.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	sipgosip "github.com/emiago/sipgo/sip"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		// A second signal does not wait for the graceful shutdown. One that
+		// comes within a second of the first is the same event delivered
+		// twice (a terminal's Ctrl-C reaches the whole process group, go run
+		// included; timeout(1) signals the child and its group).
+		first := time.Now()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		for range again {
+			if time.Since(first) > time.Second {
+				break
+			}
+		}
+		fmt.Fprintln(os.Stderr, "gateway: second signal, exiting now (the next start repairs and uploads what was cut off)")
+		os.Exit(130)
+	}()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var ce *ConfigError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ce), errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// run parses the command line, loads the configuration and runs the gateway
+// until ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration `file` (YAML or JSON, see examples/gateway/gateway.example.yaml); default: built-in defaults")
+	check := fs.Bool("check", false, "check the configuration, print the problems or \"configuration OK\", and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, err := LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *check {
+		fmt.Fprintln(stdout, "configuration OK")
+		return nil
+	}
+	log := newLogger(cfg.Log, stderr)
+	// sipgo's package-level settings: a program may set them, a library may not
+	sipgosip.UDPMTUSize = cfg.SIP.MaxUDPMessageSize + 200 // sipgo refuses len > UDPMTUSize-200
+	sipgosip.SetDefaultLogger(newLogger(LogConfig{Level: "warn", Format: cfg.Log.Format}, stderr).With("component", "sipgo"))
+
+	g, err := newGateway(ctx, cfg, log, stdout)
+	if err != nil {
+		return err
+	}
+	defer g.close()
+	return g.Run(ctx)
+}
+
+// newLogger returns the gateway's logger.
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
