@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voicegw/voicegw/internal/redact"
 	"github.com/voicegw/voicegw/internal/signing"
 )
 
@@ -96,7 +97,7 @@ func (c *WebhookClient) Check(ctx context.Context, hook Webhook, req WebhookRequ
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("webhook", redactURL(hook.URL), "username", req.Username, "realm", req.Realm, "method", req.Method)
+	log = log.With("webhook", redact.URL(hook.URL), "username", req.Username, "realm", req.Realm, "method", req.Method)
 	err := c.call(ctx, hook, req)
 	switch {
 	case err == nil:
@@ -112,7 +113,7 @@ func (c *WebhookClient) Check(ctx context.Context, hook Webhook, req WebhookRequ
 func (c *WebhookClient) call(ctx context.Context, hook Webhook, req WebhookRequest) error {
 	u, err := url.Parse(hook.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: URL %q is not an http or https URL", ErrWebhookFailed, redactURL(hook.URL))
+		return fmt.Errorf("%w: URL %q is not an http or https URL", ErrWebhookFailed, redact.URL(hook.URL))
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -146,12 +147,12 @@ func (c *WebhookClient) call(ctx context.Context, hook Webhook, req WebhookReque
 		if ctx.Err() == context.DeadlineExceeded {
 			return fmt.Errorf("%w: no answer within %s", ErrWebhookFailed, timeout)
 		}
-		return fmt.Errorf("%w: %v", ErrWebhookFailed, redactErr(err, hook.URL))
+		return fmt.Errorf("%w: %v", ErrWebhookFailed, redact.Error(err, hook.URL))
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxWebhookAnswer+1))
 	if err != nil {
-		return fmt.Errorf("%w: reading the answer: %v", ErrWebhookFailed, redactErr(err, hook.URL))
+		return fmt.Errorf("%w: reading the answer: %v", ErrWebhookFailed, redact.Error(err, hook.URL))
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		return fmt.Errorf("%w: HTTP status %d", ErrWebhookFailed, res.StatusCode)
@@ -209,23 +210,4 @@ func (w webhookChecker) CheckResponse(ctx context.Context, a DigestAnswer) error
 		req.NC = fmt.Sprintf("%08x", a.Auth.NC)
 	}
 	return w.c.Check(ctx, w.hook, req)
-}
-
-// redactURL drops user information and the query (which may hold tokens).
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	u.Fragment = ""
-	return u.String()
-}
-
-// redactErr keeps net/http errors, which quote the URL, free of its secrets.
-func redactErr(err error, rawURL string) string {
-	return strings.ReplaceAll(err.Error(), rawURL, redactURL(rawURL))
 }

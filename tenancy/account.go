@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voicegw/voicegw/internal/redact"
 	"github.com/voicegw/voicegw/internal/secret"
 )
 
@@ -237,7 +238,7 @@ func (a *Account) Validate() error {
 	} {
 		if f.url != "" {
 			if reason := checkWebhookURL(f.url); reason != "" {
-				errs = append(errs, invalid(e, f.name, redactURL(f.url), reason))
+				errs = append(errs, invalid(e, f.name, redact.URL(f.url), reason))
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voicegw/voicegw/internal/redact"
 	"github.com/voicegw/voicegw/internal/signing"
 )
 
@@ -131,7 +132,7 @@ func (s *WebhookSender) client() *http.Client {
 func (s *WebhookSender) Post(ctx context.Context, url, contentType string, body []byte, secrets ...Secret) (*WebhookResponse, error) {
 	keys := reveal(secrets)
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("webhook %s: %w", redactURL(url), ErrNoSecret)
+		return nil, fmt.Errorf("webhook %s: %w", redact.URL(url), ErrNoSecret)
 	}
 	now := time.Now
 	if s.Clock != nil {
@@ -139,7 +140,7 @@ func (s *WebhookSender) Post(ctx context.Context, url, contentType string, body 
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: %w", redactURL(url), err)
+		return nil, fmt.Errorf("webhook %s: %w", redact.URL(url), redact.Error(err, url))
 	}
 	req.Header.Set("Content-Type", contentType)
 	ua := s.UserAgent
@@ -150,7 +151,7 @@ func (s *WebhookSender) Post(ctx context.Context, url, contentType string, body 
 	req.Header.Set(SignatureHeader, signing.Sign(now(), body, keys...))
 	resp, err := s.client().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: %w", redactURL(url), err)
+		return nil, fmt.Errorf("webhook %s: %w", redact.URL(url), redact.Error(err, url))
 	}
 	defer resp.Body.Close()
 	limit := s.MaxResponseBytes
@@ -159,15 +160,15 @@ func (s *WebhookSender) Post(ctx context.Context, url, contentType string, body 
 	}
 	rb, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: reading response: %w", redactURL(url), err)
+		return nil, fmt.Errorf("webhook %s: reading response: %w", redact.URL(url), redact.Error(err, url))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
 	out := &WebhookResponse{StatusCode: resp.StatusCode, Header: resp.Header, Body: rb}
 	if s.Logger != nil {
-		s.Logger.DebugContext(ctx, "tenancy: webhook sent", "url", redactURL(url), "status", resp.StatusCode, "bytes", len(body))
+		s.Logger.DebugContext(ctx, "tenancy: webhook sent", "url", redact.URL(url), "status", resp.StatusCode, "bytes", len(body))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return out, &WebhookStatusError{URL: redactURL(url), StatusCode: resp.StatusCode}
+		return out, &WebhookStatusError{URL: redact.URL(url), StatusCode: resp.StatusCode}
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -288,4 +289,29 @@ func FuzzParseSignatureHeader(f *testing.F) {
 			t.Fatalf("canonical form not stable: %q vs %q", s2.String(), canon)
 		}
 	})
+}
+
+// A webhook URL may carry a token in its query or a password: neither may
+// reach the error a failed POST returns (net/http quotes the URL).
+func TestSenderErrorHidesURLSecrets(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: the POST fails with connection refused
+	url := "http://hook-user:hook-pass@" + addr + "/events?token=tok-s3cret"
+	var s tenancy.WebhookSender
+	_, err = s.Post(context.Background(), url, "application/json", []byte(`{}`), tenancy.Secret("whsec_0123456789"))
+	if err == nil {
+		t.Fatal("POST to a closed port succeeded")
+	}
+	for _, leak := range []string{"tok-s3cret", "hook-pass"} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("error %q holds %q", err, leak)
+		}
+	}
+	if !strings.Contains(err.Error(), addr) {
+		t.Errorf("error %q does not say which host failed", err)
+	}
 }

@@ -1,0 +1,66 @@
+// Package redact keeps the secrets a URL may carry out of logs and errors:
+// webhook URLs often hold a password (https://user:pass@host) or a token in
+// the query (https://host/hook?token=…).
+package redact
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+)
+
+// URL returns raw with its user information dropped, its query replaced by
+// "REDACTED" and its fragment dropped. A value that does not parse as a URL
+// is not echoed at all.
+func URL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User = nil
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery = "REDACTED"
+		u.ForceQuery = false
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
+}
+
+// Error returns err with every mention of raw replaced by URL(raw), keeping
+// err matchable: net/http wraps failures in a *url.Error quoting the URL
+// (with only its password masked), and the result still unwraps to the
+// original cause, minus that *url.Error whose fields would hold the URL.
+func Error(err error, raw string) error {
+	if err == nil {
+		return err
+	}
+	msg := err.Error()
+	quoted := []string{raw}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		quoted = append(quoted, ue.URL)
+	}
+	changed := false
+	for _, q := range quoted {
+		if q != "" && strings.Contains(msg, q) {
+			msg = strings.ReplaceAll(msg, q, URL(q))
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	cause := err
+	if ue != nil && ue == err {
+		cause = ue.Err
+	}
+	return &redacted{msg: msg, err: cause}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }
