@@ -3,6 +3,8 @@ package tenancy
 import (
 	"errors"
 	"fmt"
+
+	"github.com/voicegw/voicegw/internal/errwalk"
 )
 
 // Errors returned by this package; match them with errors.Is. Most arrive
@@ -57,29 +59,7 @@ func (e *FieldError) Unwrap() error { return e.Err }
 
 // FieldErrors returns every FieldError inside err (validation returns all the
 // fields at fault at once, joined with errors.Join), in order.
-func FieldErrors(err error) []*FieldError {
-	var out []*FieldError
-	var walk func(error)
-	walk = func(e error) {
-		if e == nil {
-			return
-		}
-		if fe, ok := e.(*FieldError); ok {
-			out = append(out, fe)
-			return
-		}
-		switch u := e.(type) {
-		case interface{ Unwrap() []error }:
-			for _, x := range u.Unwrap() {
-				walk(x)
-			}
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap())
-		}
-	}
-	walk(err)
-	return out
-}
+func FieldErrors(err error) []*FieldError { return errwalk.All[*FieldError](err) }
 
 // invalid builds a validation FieldError.
 func invalid(entity, field, value, reason string) *FieldError {
