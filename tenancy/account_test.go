@@ -356,3 +356,22 @@ func TestApplicationValidate(t *testing.T) {
 		}
 	}
 }
+
+// A bucket field that is missing says so: the account's FieldError matches
+// both tenancy.ErrInvalid and storage's own ErrMissingField.
+func TestBucketFieldKeepsStorageSentinel(t *testing.T) {
+	b := s3Bucket()
+	b.S3.Region = ""
+	a := tenancy.Account{Name: "Acme", Recording: tenancy.RecordingConfig{Enabled: true, Bucket: b}}
+	fes := tenancy.FieldErrors(a.Validate())
+	if len(fes) != 1 {
+		t.Fatalf("field errors %v, want one", fes)
+	}
+	fe := fes[0]
+	if !errors.Is(fe, tenancy.ErrInvalid) || !errors.Is(fe, bucketconfig.ErrMissingField) {
+		t.Fatalf("%v: matches ErrInvalid %v, ErrMissingField %v; want both", fe, errors.Is(fe, tenancy.ErrInvalid), errors.Is(fe, bucketconfig.ErrMissingField))
+	}
+	if !strings.Contains(fe.Error(), "recording.bucket.s3.region") || !strings.Contains(fe.Error(), "missing") {
+		t.Fatalf("message %q does not name the field and say it is missing", fe)
+	}
+}

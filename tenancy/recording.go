@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"errors"
 	"net/url"
 	"path"
 	"reflect"
@@ -122,7 +123,16 @@ func bucketErrors(err error) []error {
 	}
 	out := make([]error, 0, len(fes))
 	for _, fe := range fes {
-		out = append(out, &FieldError{Entity: "account", Field: "recording.bucket." + fe.Field, Value: fe.Value, Reason: fe.Reason, Err: ErrInvalid})
+		reason := fe.Reason
+		switch {
+		case reason == "" && fe.Err != nil:
+			reason = fe.Err.Error()
+		case errors.Is(fe.Err, bucketconfig.ErrMissingField) && !strings.Contains(reason, "missing"):
+			reason = "missing: " + reason
+		}
+		// Both sentinels match: ErrInvalid, and storage's own
+		// (bucketconfig.ErrMissingField or ErrInvalidField).
+		out = append(out, &FieldError{Entity: "account", Field: "recording.bucket." + fe.Field, Value: fe.Value, Reason: reason, Err: errors.Join(ErrInvalid, fe.Err)})
 	}
 	return out
 }
