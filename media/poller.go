@@ -33,7 +33,7 @@ type PollerConfig struct {
 	// A 20 ms stream rarely has more than one packet waiting, and a
 	// recvmmsg that finds one costs more than a recvfrom; a larger batch
 	// helps streams that arrive in bursts. Datagrams left behind are read
-	// at once, in the same round.
+	// in the next round.
 	Batch int
 
 	// Logger receives failures of the workers (Warn); nil discards.

@@ -202,7 +202,6 @@ type pollWorker struct {
 	bufs  [][]byte
 	n     int
 	rerr  syscall.Errno
-	full  bool // a read filled its batch: the socket may hold more
 
 	idleFn func(uintptr) bool // idle, made once
 	waited bool
@@ -450,7 +449,9 @@ const idleRounds = 32
 
 // loop runs rounds until the Poller is closed. While packets come it polls
 // once per round interval, without blocking; when idleRounds rounds found
-// nothing it waits in Go's poller for the next packet.
+// nothing it waits in Go's poller for the next packet. A round that took
+// every event one epoll_wait returns, or that lasted the whole interval,
+// is followed by the next at once: the worker is behind.
 func (w *pollWorker) loop() {
 	defer w.p.wg.Done()
 	idle := 0
@@ -469,6 +470,7 @@ func (w *pollWorker) loop() {
 			w.timers(start)
 		}
 		switch {
+		case n == len(w.events):
 		case w.p.interval > 0 && (n > 0 || idle < idleRounds):
 			// Let packets gather before the next round.
 			time.Sleep(w.p.interval - time.Since(start))
@@ -539,29 +541,19 @@ func (w *pollWorker) idle(uintptr) bool {
 }
 
 // round processes the n events epoll_wait returned, then the timers that
-// are due; while sockets are left with datagrams (a batch filled up, or
-// more were ready than one epoll_wait takes) it polls again.
+// are due. A socket left with datagrams (a batch filled up) is
+// level-triggered: the next round takes it again.
 func (w *pollWorker) round(n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for {
-		w.full = false
-		for i := range n {
-			ev := &w.events[i]
-			idx := ev.Fd
-			if idx < 0 || int(idx) >= len(w.slots) {
-				continue // wakeSlot: stop is set
-			}
-			if sl := &w.slots[idx]; sl.r != nil && sl.gen == ev.Pad {
-				w.serve(idx, sl)
-			}
+	for i := range n {
+		ev := &w.events[i]
+		idx := ev.Fd
+		if idx < 0 || int(idx) >= len(w.slots) {
+			continue // wakeSlot: stop is set
 		}
-		if !w.full && n < len(w.events) || w.stop.Load() {
-			break
-		}
-		var err error
-		if n, err = w.poll(); err != nil || n == 0 {
-			break
+		if sl := &w.slots[idx]; sl.r != nil && sl.gen == ev.Pad {
+			w.serve(idx, sl)
 		}
 	}
 	if !w.earliest.IsZero() {
@@ -647,9 +639,6 @@ func (w *pollWorker) serve(idx int32, sl *pollSlot) {
 	default:
 		w.drop(idx, fmt.Errorf("media: reading RTP on %v: %w", r.ep.LocalAddr(), os.NewSyscallError("recvfrom", w.rerr)))
 		return
-	}
-	if w.n == len(w.msgs) {
-		w.full = true
 	}
 	for i := range w.n {
 		if r.ctl.Load() {
