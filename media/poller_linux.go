@@ -45,6 +45,10 @@ import (
 // Timers (the reorder wait, the DTMF timeout) are checked after each round,
 // and are the deadline of an idle wait.
 //
+// Closing an Endpoint closes its descriptor, which takes it out of the
+// epoll set without an event: rawSocket.close signals the Receiver's Run
+// (rawSocket.wake), which deregisters and returns nil.
+//
 // A rawSocket is read-locked while a read or write uses its descriptor and
 // write-locked to close it, so a descriptor number is never used after it
 // was closed (and perhaps reused). Each registration's epoll data is its
@@ -63,6 +67,10 @@ type rawSocket struct {
 	inet6  bool         // an AF_INET6 socket
 	local  netip.AddrPort
 	closed bool
+	// wake is the wake-up channel of the polled Receiver that registered
+	// the socket (nil before): close signals it, because closing the
+	// descriptor removes it from the worker's epoll set without an event.
+	wake chan struct{}
 }
 
 // detachRTP takes e's RTP socket out of Go's network poller (once) and
@@ -158,7 +166,14 @@ func (s *rawSocket) close() error {
 	s.closed = true
 	fd := s.fd
 	s.fd = -1
-	return unix.Close(fd)
+	err := unix.Close(fd)
+	if s.wake != nil {
+		select { // the Receiver's Run ends, as its read would fail without a Poller
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return err
 }
 
 func putPort(p *uint16, port uint16) {
@@ -321,6 +336,9 @@ func (p *Poller) register(r *Receiver) (bool, error) {
 		}
 		return false, fmt.Errorf("media: poller: %w", err)
 	}
+	sock.mu.Lock()
+	sock.wake = r.wake // closing the socket ends Run
+	sock.mu.Unlock()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
