@@ -79,7 +79,15 @@ type PollerConfig struct {
 // ReceiverConfig.Poller is portable.
 //
 // Close the Poller after its Receivers: Run of a Receiver whose Poller was
-// closed returns an error wrapping ErrClosed. A Poller is safe for
+// closed returns an error wrapping ErrClosed (nil when Run was asked to
+// stop, by its context or Close, before the Poller's Close reached it). On
+// systems other than Linux, where the Receivers read their own sockets,
+// Poller.Close does not stop them and their Run does not return ErrClosed.
+// Poller.Close must not be called from a Handler (it waits for the
+// workers, one of which waits for the Handler).
+//
+// A Poller must be made by NewPoller: on Linux, Run of a Receiver on a
+// Poller{} returns an error wrapping ErrInvalidConfig. A Poller is safe for
 // concurrent use.
 type Poller struct {
 	log      *slog.Logger
@@ -128,8 +136,9 @@ func (p *Poller) Native() bool { return p.native() }
 func (p *Poller) Workers() int { return len(p.workers) }
 
 // Close stops the workers. Receivers still running on it stop: their Run
-// delivers what is pending and returns an error wrapping ErrClosed. Close is
-// safe to call more than once.
+// delivers what is pending and returns an error wrapping ErrClosed (on
+// Linux; elsewhere they go on reading their sockets). Close is safe to call
+// more than once, but not from a Handler.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closed {

@@ -221,7 +221,8 @@ type pollWorker struct {
 	idleFn func(uintptr) bool // idle, made once
 	waited bool
 
-	count int // Receivers registered; guarded by p.mu
+	count   int   // Receivers registered; guarded by p.mu
+	failure error // why the worker stopped (it takes no Receiver); guarded by p.mu
 
 	// mu is held while the worker processes a round; it guards the slots
 	// and the pollState of the worker's Receivers.
@@ -344,11 +345,24 @@ func (p *Poller) register(r *Receiver) (bool, error) {
 		p.mu.Unlock()
 		return false, errPollerClosed()
 	}
+	if len(p.workers) == 0 {
+		p.mu.Unlock()
+		return false, fmt.Errorf("%w: the Receiver's Poller was not made by NewPoller", ErrInvalidConfig)
+	}
 	var w *pollWorker
+	var failure error
 	for _, x := range p.workers {
+		if x.failure != nil {
+			failure = x.failure
+			continue
+		}
 		if w == nil || x.count < w.count {
 			w = x
 		}
+	}
+	if w == nil {
+		p.mu.Unlock()
+		return false, fmt.Errorf("%w: every worker of the Receiver's Poller failed: %w", ErrClosed, failure)
 	}
 	w.count++
 	p.mu.Unlock()
@@ -586,7 +600,7 @@ func (w *pollWorker) fail(err error) {
 	w.p.log.Warn("media: poller worker failed; its receivers stop", "error", err)
 	err = fmt.Errorf("media: poller: %w", err)
 	w.p.mu.Lock()
-	w.count = 1 << 30 // never chosen again
+	w.failure = err // never chosen again
 	w.p.mu.Unlock()
 	w.mu.Lock()
 	for i := range w.slots {

@@ -296,6 +296,9 @@ func (r *Receiver) runPolled(ctx context.Context) error {
 	case <-r.wake:
 	}
 	err := r.poller.deregister(r)
+	if errors.Is(err, ErrClosed) && (ctx.Err() != nil || r.stopping.Load()) {
+		err = nil // asked to stop before the Poller's Close reached this Receiver
+	}
 	r.s.flush()
 	r.publish()
 	return err

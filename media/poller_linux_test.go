@@ -1,0 +1,148 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// These tests look inside the Linux Poller's workers (their lock, their
+// epoll descriptor) to put them in the state a defect needs, without
+// relying on timing.
+
+// TestPollerRegisterErrors: a Poller not made by NewPoller, or whose
+// workers all failed, cannot take a Receiver; Run says why.
+func TestPollerRegisterErrors(t *testing.T) {
+	t.Run("zero Poller", func(t *testing.T) {
+		p := &Poller{}
+		rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		if err := runWithin(t, rx, context.Background()); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("Run on a Poller{} = %v, want ErrInvalidConfig", err)
+		}
+		if err := p.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("every worker failed", func(t *testing.T) {
+		p := newTestPoller(t, 1)
+		w := p.workers[0]
+		rx1, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx1.Close()
+		done := make(chan error, 1)
+		go func() { done <- rx1.Run(context.Background()) }()
+		pe := newPeer(t, rx1.LocalAddr())
+		pe.raw(rtpPacket(t, ssrcA, 1, 0, 0, false, pattern(1, 160)))
+		waitStats(t, rx1, "the first packet", func(st Stats) bool { return st.Received == 1 })
+		// Break the worker's epoll descriptor (a descriptor that is not an
+		// epoll instance takes its number, so epoll_wait fails with EINVAL);
+		// keep the instance itself open, so that a worker waiting in Go's
+		// poller wakes for the next packet.
+		keep, err := unix.Dup(w.epfd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer null.Close()
+		if err := unix.Dup3(int(null.Fd()), w.epfd, unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = unix.Close(keep) }) // after the Poller's Close
+		pe.raw(rtpPacket(t, ssrcA, 2, 160, 0, false, pattern(2, 160)))
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "epoll_wait") {
+				t.Errorf("Run of a Receiver on the failed worker = %v, want the epoll_wait error", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after its worker failed")
+		}
+		rx2, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx2.Close()
+		err = runWithin(t, rx2, context.Background())
+		if !errors.Is(err, ErrClosed) || !errors.Is(err, unix.EINVAL) {
+			t.Errorf("Run on a Poller whose workers failed = %v, want ErrClosed and the workers' failure", err)
+		}
+	})
+}
+
+// runWithin runs rx and fails the test if Run does not return within 5 s.
+func runWithin(t *testing.T, rx *Receiver, ctx context.Context) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- rx.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+		return nil
+	}
+}
+
+// TestPollerStopBeforePollerClose: a Run asked to stop (context or Close)
+// returns nil even when the Poller is closed before Run has left its
+// worker. The worker's lock is held so that the Poller's drop of the
+// Receiver (done here as Poller.Close does it) comes between the request
+// and Run's deregistration.
+func TestPollerStopBeforePollerClose(t *testing.T) {
+	for _, how := range []string{"context", "Close"} {
+		t.Run(how, func(t *testing.T) {
+			p := newTestPoller(t, 1)
+			w := p.workers[0]
+			rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rx.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- rx.Run(ctx) }()
+			newPeer(t, rx.LocalAddr()).raw(rtpPacket(t, ssrcA, 1, 0, 0, false, pattern(1, 160)))
+			waitStats(t, rx, "the first packet", func(st Stats) bool { return st.Received == 1 })
+			w.mu.Lock()
+			closed := make(chan error, 1)
+			if how == "context" {
+				cancel()
+			} else {
+				go func() { closed <- rx.Close() }()
+				for !rx.stopping.Load() {
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
+			w.drop(rx.ps.slot, errPollerClosed())
+			w.mu.Unlock()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run = %v, want nil (the stop was asked before the Poller closed)", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Run did not return")
+			}
+			if how == "Close" {
+				if err := <-closed; err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
