@@ -32,8 +32,11 @@ type PollerConfig struct {
 	// 1 (the default) reads with recvfrom, more with recvmmsg; at most 64.
 	// A 20 ms stream rarely has more than one packet waiting, and a
 	// recvmmsg that finds one costs more than a recvfrom; a larger batch
-	// helps streams that arrive in bursts. Datagrams left behind are read
-	// in the next round.
+	// helps streams that arrive in bursts. A read that fills the batch is
+	// followed by another, up to 64 datagrams per socket per round (with a
+	// batch of one, only when the previous round read the socket too: a
+	// burst's first packet is read in one round, the rest in the next);
+	// more are read in the next round.
 	Batch int
 
 	// Logger receives failures of the workers (Warn); nil discards.

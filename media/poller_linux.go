@@ -197,6 +197,7 @@ type pollSlot struct {
 	gen     int32
 	due     time.Time // wall-clock time the Receiver's timers are due; zero when none
 	pending bool      // the slot is in the worker's pending list
+	last    uint64    // the round that last read the socket
 }
 
 type pollWorker struct {
@@ -232,6 +233,7 @@ type pollWorker struct {
 	pending  []int32   // slots whose due may be set
 	earliest time.Time // earliest due among pending (may be early, never late)
 	gen      int32
+	rounds   uint64 // rounds with events so far
 }
 
 func (p *Poller) native() bool { return true }
@@ -452,7 +454,7 @@ func (w *pollWorker) alloc(r *Receiver) int32 {
 	}
 	w.gen++
 	sl := &w.slots[idx]
-	sl.r, sl.gen, sl.due = r, w.gen, time.Time{}
+	sl.r, sl.gen, sl.due, sl.last = r, w.gen, time.Time{}, 0
 	return idx
 }
 
@@ -573,11 +575,13 @@ func (w *pollWorker) idle(uintptr) bool {
 }
 
 // round processes the n events epoll_wait returned, then the timers that
-// are due. A socket left with datagrams (a batch filled up) is
-// level-triggered: the next round takes it again.
+// are due. A socket is read until it is empty, up to drainMax datagrams
+// (with a batch of one: when the previous round read it too), and one left
+// with datagrams is level-triggered: the next round takes it again.
 func (w *pollWorker) round(n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.rounds++
 	for i := range n {
 		ev := &w.events[i]
 		idx := ev.Fd
@@ -650,34 +654,61 @@ func (w *pollWorker) read(fd int) {
 	}
 }
 
+// drainMax is the most datagrams a round reads from one socket: a socket
+// whose read filled the batch is read again, up to this, so that a burst
+// is read at once (its arrival times are when it came, and the packet the
+// others wait for is not left in the socket past the reorder wait), while
+// one flooded socket cannot hold up the others for long.
+//
+// With a batch of one (recvfrom) every read fills the batch, and a second
+// read would find most sockets empty (a 20 ms stream has one packet per
+// round), which costs a system call per packet. So such a socket is read
+// again only when the previous round read it too: the first round of a
+// burst reads one packet, the next round reads the rest.
+const drainMax = 64
+
 // serve reads and processes what slot idx's socket holds; w.mu is held.
 func (w *pollWorker) serve(idx int32, sl *pollSlot) {
 	r := sl.r
 	sock := r.ps.sock
-	sock.mu.RLock()
-	if sock.closed {
-		sock.mu.RUnlock()
-		// The Endpoint was closed under the running Receiver: Run ends
-		// without error, as when its read returns net.ErrClosed.
-		w.drop(idx, nil)
-		return
+	limit := drainMax
+	if len(w.msgs) == 1 && sl.last+1 != w.rounds {
+		limit = 1 // not backlogged, most likely (see drainMax)
 	}
-	w.read(sock.fd)
-	sock.mu.RUnlock()
-	switch w.rerr {
-	case 0:
-	case unix.EAGAIN:
-		return // taken already (level-triggered events may be stale)
-	default:
-		w.drop(idx, fmt.Errorf("media: reading RTP on %v: %w", r.ep.LocalAddr(), os.NewSyscallError("recvfrom", w.rerr)))
-		return
-	}
-	for i := range w.n {
-		if r.ctl.Load() {
-			r.applyControl()
+	sl.last = w.rounds
+	got := 0
+	for got < limit {
+		sock.mu.RLock()
+		if sock.closed {
+			sock.mu.RUnlock()
+			// The Endpoint was closed under the running Receiver: Run ends
+			// without error, as when its read returns net.ErrClosed.
+			w.drop(idx, nil)
+			return
 		}
-		m := &w.msgs[i]
-		r.s.process(w.bufs[i][:m.Len], sockaddrAddrPort(&w.names[i]), r.now())
+		w.read(sock.fd)
+		sock.mu.RUnlock()
+		if w.rerr == unix.EAGAIN {
+			break // drained, or a stale level-triggered event
+		}
+		if w.rerr != 0 {
+			w.drop(idx, fmt.Errorf("media: reading RTP on %v: %w", r.ep.LocalAddr(), os.NewSyscallError("recvfrom", w.rerr)))
+			return
+		}
+		for i := range w.n {
+			if r.ctl.Load() {
+				r.applyControl()
+			}
+			m := &w.msgs[i]
+			r.s.process(w.bufs[i][:m.Len], sockaddrAddrPort(&w.names[i]), r.now())
+		}
+		got += w.n
+		if w.n < len(w.msgs) {
+			break // recvmmsg stopped at the empty socket
+		}
+	}
+	if got == 0 {
+		return
 	}
 	r.publish()
 	w.schedule(idx, sl)

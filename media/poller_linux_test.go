@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -14,6 +15,48 @@ import (
 // These tests look inside the Linux Poller's workers (their lock, their
 // epoll descriptor) to put them in the state a defect needs, without
 // relying on timing.
+
+// TestPollerDrainsBurst holds the worker while a burst lands in one
+// socket, the packet the others wait for last: the worker must read the
+// burst in one round (with a batch of one: two, the first reading one
+// packet), so the missing packet is found before the reorder timer (30 ms;
+// a round per packet would take 59 ms at least) declares it lost.
+func TestPollerDrainsBurst(t *testing.T) {
+	for _, tc := range []struct{ batch, rounds int }{{1, 2}, {8, 1}} {
+		t.Run(fmt.Sprintf("batch=%d", tc.batch), func(t *testing.T) {
+			p, err := NewPoller(PollerConfig{Workers: 1, Batch: tc.batch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = p.Close() })
+			w := p.workers[0]
+			rx, rec := startReceiver(t, ReceiverConfig{ReorderDepth: 64, ReorderWait: 30 * time.Millisecond, Poller: p, Handler: &recorder{strict: true}})
+			pe := newPeer(t, rx.LocalAddr())
+			send := func(seq uint16) { pe.raw(rtpPacket(t, ssrcA, seq, uint32(seq)*160, 0, false, pattern(seq, 160))) }
+			send(1)
+			waitStats(t, rx, "the first packet", func(st Stats) bool { return st.Received == 1 })
+			w.mu.Lock() // no round can read the socket until the burst is in it
+			for seq := uint16(3); seq <= 60; seq++ {
+				send(seq)
+			}
+			send(2)
+			before := w.rounds
+			w.mu.Unlock()
+			waitStats(t, rx, "60 packets", func(st Stats) bool { return st.Received == 60 })
+			w.mu.Lock()
+			rounds := int(w.rounds - before)
+			w.mu.Unlock()
+			if rounds > tc.rounds {
+				t.Errorf("the burst took %d rounds to read, want %d at most", rounds, tc.rounds)
+			}
+			rec.check(t)
+			checkStats(t, rx.Stats(), map[string]uint64{"Lost": 0, "Late": 0, "Samples": 60 * 160, "GapSamples": 0})
+			if t.Failed() {
+				t.Log(rec.Trace())
+			}
+		})
+	}
+}
 
 // TestPollerRegisterErrors: a Poller not made by NewPoller, or whose
 // workers all failed, cannot take a Receiver; Run says why.
