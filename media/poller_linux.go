@@ -38,7 +38,10 @@ import (
 //     The Endpoint keeps sending from the socket (rawSocket.writeTo) and
 //     closes it;
 //   - for the same reason the epoll descriptor is in Go's poller only while
-//     the worker waits there (a duplicate, registered for one wait);
+//     the worker waits there: a second epoll instance per worker is in Go's
+//     poller from the start, and holds the first one only during an idle
+//     wait (see waitIdle), so going idle costs an epoll_ctl, not a new
+//     registration in Go's poller;
 //   - the worker never blocks its thread in a system call, which would
 //     make the runtime's monitor retake and hand off its P, over and over.
 //
@@ -219,8 +222,21 @@ type pollWorker struct {
 	n     int
 	rerr  syscall.Errno
 
-	idleFn func(uintptr) bool // idle, made once
-	waited bool
+	// The idle wait (waitIdle), used only by the worker goroutine but
+	// idleWaits. idleFile is a second epoll instance, in Go's network
+	// poller from the start; it holds epfd only while the worker waits
+	// (armed), so that datagrams that come while the worker polls on its
+	// own wake no thread.
+	idleFile  *os.File
+	idlefd    int
+	idleRC    syscall.RawConn
+	idleFn    func(uintptr) bool // idle, made once
+	armed     bool               // epfd is in idlefd
+	deadline  time.Time          // idleFile's read deadline
+	dlStale   bool               // the deadline expired: set it again
+	idleN     int                // events the idle wait's poll took
+	idleErr   error              // its error
+	idleWaits atomic.Uint64      // waits that parked, for tests
 
 	count   int   // Receivers registered; guarded by p.mu
 	failure error // why the worker stopped (it takes no Receiver); guarded by p.mu
@@ -274,13 +290,28 @@ func (p *Poller) newWorker() (*pollWorker, error) {
 		_ = unix.Close(wakefd)
 		return nil, fmt.Errorf("media: poller: epoll_ctl: %w", err)
 	}
-	// Non-blocking, so that os makes its duplicates pollable (waitIdle).
-	if err := unix.SetNonblock(epfd, true); err != nil {
+	idlefd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err == nil {
+		// Non-blocking, so that os puts it in Go's network poller.
+		if err = unix.SetNonblock(idlefd, true); err != nil {
+			_ = unix.Close(idlefd)
+		}
+	}
+	if err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wakefd)
+		return nil, fmt.Errorf("media: poller: idle epoll instance: %w", err)
+	}
+	idleFile := os.NewFile(uintptr(idlefd), "media-poller-idle")
+	idleRC, err := idleFile.SyscallConn()
+	if err != nil {
+		_ = idleFile.Close()
 		_ = unix.Close(epfd)
 		_ = unix.Close(wakefd)
 		return nil, fmt.Errorf("media: poller: %w", err)
 	}
-	w := &pollWorker{p: p, epfd: epfd, wakefd: wakefd, events: make([]unix.EpollEvent, pollEvents)}
+	w := &pollWorker{p: p, epfd: epfd, wakefd: wakefd, events: make([]unix.EpollEvent, pollEvents),
+		idleFile: idleFile, idlefd: idlefd, idleRC: idleRC}
 	w.idleFn = w.idle
 	b := p.batch
 	w.msgs = make([]unix.Mmsghdr, b)
@@ -303,9 +334,10 @@ func (w *pollWorker) closeFDs() {
 	w.epmu.Lock()
 	defer w.epmu.Unlock()
 	if w.epfd >= 0 {
+		_ = w.idleFile.Close()
 		_ = unix.Close(w.epfd)
 		_ = unix.Close(w.wakefd)
-		w.epfd, w.wakefd = -1, -1
+		w.epfd, w.wakefd, w.idlefd = -1, -1, -1
 	}
 }
 
@@ -478,23 +510,21 @@ func (w *pollWorker) drop(idx int32, err error) {
 }
 
 // idleRounds is how many rounds in a row must find nothing before a worker
-// stops polling and waits for a packet.
+// with a positive round interval stops polling and waits for a packet.
 const idleRounds = 32
 
 // loop runs rounds until the Poller is closed. While packets come it polls
 // once per round interval, without blocking; when idleRounds rounds found
-// nothing it waits in Go's poller for the next packet. A round that took
-// every event one epoll_wait returns, or that lasted the whole interval,
-// is followed by the next at once: the worker is behind.
+// nothing (with no pause between rounds: when one round found nothing) it
+// waits in Go's poller for the next packet. A round that took every event
+// one epoll_wait returns, or that lasted the whole interval, is followed
+// by the next at once: the worker is behind.
 func (w *pollWorker) loop() {
 	defer w.p.wg.Done()
 	idle := 0
-	for !w.stop.Load() {
-		n, err := w.poll()
-		if err != nil {
-			w.fail(fmt.Errorf("epoll_wait: %w", err))
-			return
-		}
+	woke := false // n is from an idle wait
+	n, err := w.poll()
+	for err == nil && !w.stop.Load() {
 		start := time.Now()
 		if n > 0 {
 			idle = 0
@@ -505,13 +535,32 @@ func (w *pollWorker) loop() {
 		}
 		switch {
 		case n == len(w.events):
+			w.disarm()
+			n, err = w.poll()
 		case w.p.interval > 0 && (n > 0 || idle < idleRounds):
 			// Let packets gather before the next round.
+			w.disarm()
 			time.Sleep(w.p.interval - time.Since(start))
-		case n == 0:
-			w.waitIdle()
+			n, err = w.poll()
+		case w.p.interval < 0 && n > 0:
+			// No pause. Right after a wake-up the next poll most likely
+			// finds nothing (sparse packets) and the worker waits again:
+			// it stays armed for that wait. Two busy rounds in a row
+			// disarm it.
+			if !woke {
+				w.disarm()
+			}
+			n, err = w.poll()
+		default:
+			n, err = w.waitIdle()
 			idle = 0
+			woke = true
+			continue
 		}
+		woke = false
+	}
+	if err != nil {
+		w.fail(fmt.Errorf("epoll_wait: %w", err))
 	}
 }
 
@@ -539,39 +588,74 @@ func (w *pollWorker) timers(now time.Time) {
 }
 
 // waitIdle waits until a socket is readable, the earliest timer is due or
-// the Poller is closed. It parks in Go's network poller on a duplicate of
-// the epoll descriptor, registered for this wait only: registered while
-// the worker polls on its own, it would wake the runtime's idle thread for
-// every datagram.
-func (w *pollWorker) waitIdle() {
-	dup, err := unix.FcntlInt(uintptr(w.epfd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		time.Sleep(max(w.p.interval, time.Millisecond)) // out of descriptors: poll
-		return
-	}
-	f := os.NewFile(uintptr(dup), "media-poller") // non-blocking: pollable
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
+// the Poller is closed, and returns the events it took (0 for a timer).
+// It parks in Go's network poller on idleFile, the epoll instance that
+// holds epfd while the worker is armed; arming costs one epoll_ctl, and
+// nothing is allocated.
+//
+// No wake-up is lost although Go's poller is edge-triggered: epfd is in
+// idleFile before the wait begins, and the wait (idle, called by
+// RawConn.Read once Go's poller has forgotten earlier notifications) polls
+// epfd before it parks. A datagram that came before that poll is in its
+// result; one that comes after it makes epfd, then idleFile, readable,
+// which Go's poller reports to the parked (or parking) wait.
+func (w *pollWorker) waitIdle() (int, error) {
+	if !w.armed {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN}
+		if err := unix.EpollCtl(w.idlefd, unix.EPOLL_CTL_ADD, w.epfd, &ev); err != nil {
+			return w.pollLater()
+		}
+		w.armed = true
 	}
 	w.mu.Lock()
 	due := w.earliest
 	w.mu.Unlock()
-	if !due.IsZero() {
-		_ = f.SetReadDeadline(due)
+	if w.dlStale || !due.Equal(w.deadline) {
+		if err := w.idleFile.SetReadDeadline(due); err != nil {
+			return w.pollLater()
+		}
+		w.deadline, w.dlStale = due, false
 	}
-	w.waited = false
-	_ = rc.Read(w.idleFn) // nil when readable; a deadline or closed error otherwise
+	w.idleN, w.idleErr = 0, nil
+	err := w.idleRC.Read(w.idleFn)
+	switch {
+	case w.idleErr != nil:
+		return 0, w.idleErr
+	case err == nil:
+		return w.idleN, nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.dlStale = true
+		return 0, nil
+	}
+	return w.pollLater()
 }
 
-// idle is the RawConn.Read callback of waitIdle: wait once, then return.
+// idle is the RawConn.Read callback of waitIdle: it polls, and asks to
+// park when nothing is ready.
 func (w *pollWorker) idle(uintptr) bool {
-	if w.waited {
+	n, err := w.poll()
+	if err != nil || n > 0 {
+		w.idleN, w.idleErr = n, err
 		return true
 	}
-	w.waited = true
+	w.idleWaits.Add(1)
 	return false
+}
+
+// pollLater is waitIdle when the worker cannot wait in Go's poller: it
+// polls after a pause.
+func (w *pollWorker) pollLater() (int, error) {
+	time.Sleep(max(w.p.interval, time.Millisecond))
+	return w.poll()
+}
+
+// disarm takes epfd out of idleFile, so that the datagrams that come
+// while the worker polls on its own do not wake Go's poller.
+func (w *pollWorker) disarm() {
+	if w.armed {
+		_ = unix.EpollCtl(w.idlefd, unix.EPOLL_CTL_DEL, w.epfd, nil)
+		w.armed = false
+	}
 }
 
 // round processes the n events epoll_wait returned, then the timers that

@@ -13,8 +13,52 @@ import (
 )
 
 // These tests look inside the Linux Poller's workers (their lock, their
-// epoll descriptor) to put them in the state a defect needs, without
-// relying on timing.
+// epoll descriptor, their idle waits) to put them in the state a defect
+// needs, without relying on timing.
+
+// TestPollerIdleWaitDoesNotAllocate sends sparse packets to a Receiver on
+// a Poller with no pause between rounds: after each packet the worker finds
+// nothing and waits in Go's network poller, and each packet wakes it. Going
+// idle and waking must not allocate (it happens once per packet here, and
+// per packet for any stream whose packets are further apart than the idle
+// rounds).
+func TestPollerIdleWaitDoesNotAllocate(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	p, err := NewPoller(PollerConfig{Workers: 1, RoundInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	w := p.workers[0]
+	rx, _ := startReceiver(t, ReceiverConfig{Handler: &nopHandler{}, Poller: p})
+	pe := newPeer(t, rx.LocalAddr())
+	pkt := rtpPacket(t, ssrcA, 0, 0, 0, false, pattern(0, 160))
+	sent := 0
+	send := func() {
+		waits := w.idleWaits.Load()
+		rewrite(pkt, uint16(sent), uint32(sent*160))
+		if _, err := pe.conn.WriteToUDPAddrPort(pkt, pe.to); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		deadline := time.Now().Add(5 * time.Second)
+		// The packet is processed, and the worker waits again.
+		for rx.Stats().Datagrams < uint64(sent) || w.idleWaits.Load() == waits {
+			if time.Now().After(deadline) {
+				t.Fatalf("packet %d: %d datagrams, %d idle waits (%d before it)", sent, rx.Stats().Datagrams, w.idleWaits.Load(), waits)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	for range 20 {
+		send()
+	}
+	if n := testing.AllocsPerRun(200, send); n != 0 {
+		t.Errorf("%v allocations per packet that wakes an idle worker", n)
+	}
+}
 
 // TestPollerDrainsBurst holds the worker while a burst lands in one
 // socket, the packet the others wait for last: the worker must read the
