@@ -233,3 +233,14 @@ func TestPollerStopBeforePollerClose(t *testing.T) {
 		})
 	}
 }
+
+// workerLoads returns how many Receivers each of p's workers serves.
+func workerLoads(p *Poller) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := make([]int, len(p.workers))
+	for i, w := range p.workers {
+		n[i] = w.count
+	}
+	return n
+}
