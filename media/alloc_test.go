@@ -91,28 +91,30 @@ func checkReceiveAllocs(t *testing.T, messy bool) {
 // TestReceiverUDPDoesNotAllocate checks the whole receive loop over a real
 // socket (read, process, statistics) allocates nothing per packet once warm.
 func TestReceiverUDPDoesNotAllocate(t *testing.T) {
-	if testing.CoverMode() != "" {
-		t.Skip("coverage instrumentation allocates")
-	}
-	h := &nopHandler{}
-	rx, _ := startReceiver(t, ReceiverConfig{Handler: h})
-	p := newPeer(t, rx.LocalAddr())
-	pkt := rtpPacket(t, ssrcA, 0, 0, 0, false, pattern(0, 160))
-	sent := 0
-	send := func() {
-		rewrite(pkt, uint16(sent), uint32(sent*160))
-		if _, err := p.conn.WriteToUDPAddrPort(pkt, p.to); err != nil {
-			t.Fatal(err)
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		if testing.CoverMode() != "" {
+			t.Skip("coverage instrumentation allocates")
 		}
-		sent++
-		for rx.Stats().Datagrams < uint64(sent) {
-			time.Sleep(50 * time.Microsecond)
+		h := &nopHandler{}
+		rx, _ := startReceiver(t, ReceiverConfig{Handler: h, Poller: poller})
+		p := newPeer(t, rx.LocalAddr())
+		pkt := rtpPacket(t, ssrcA, 0, 0, 0, false, pattern(0, 160))
+		sent := 0
+		send := func() {
+			rewrite(pkt, uint16(sent), uint32(sent*160))
+			if _, err := p.conn.WriteToUDPAddrPort(pkt, p.to); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+			for rx.Stats().Datagrams < uint64(sent) {
+				time.Sleep(50 * time.Microsecond)
+			}
 		}
-	}
-	for range 50 {
-		send()
-	}
-	if n := testing.AllocsPerRun(200, send); n != 0 {
-		t.Errorf("%v allocations per packet (sender, receiver and the test's wait together)", n)
-	}
+		for range 50 {
+			send()
+		}
+		if n := testing.AllocsPerRun(200, send); n != 0 {
+			t.Errorf("%v allocations per packet (sender, receiver and the test's wait together)", n)
+		}
+	})
 }

@@ -21,6 +21,10 @@
 //     DTMF, and keeps the statistics of RFC 3550 §6.4.1 and Appendix A
 //     (received, expected, lost, duplicates, out of order, interarrival
 //     jitter) plus strangers, malformed and ignored packets.
+//   - Many streams on few goroutines: a Poller (ReceiverConfig.Poller)
+//     receives the RTP of many Receivers on one worker per core, with epoll
+//     and one read per packet on Linux, instead of a goroutine woken for
+//     every packet; see Poller.
 //   - RTP send: a Sender packetizes PCM or G.711 at the negotiated ptime
 //     with consecutive sequence numbers, timestamps, its own SSRC and the
 //     marker bit, and sends RFC 4733 DTMF.

@@ -137,9 +137,11 @@ type DTMF struct {
 func (d DTMF) Duration() time.Duration { return SamplesToDuration(int64(d.Samples)) }
 
 // Handler receives what a Receiver decodes. The three methods are called
-// from the goroutine running Receiver.Run, one at a time, in timeline order;
-// they must return quickly (they hold up reading the socket) and must not
-// call Receiver.Close. Slices passed in are valid only during the call.
+// from the goroutine running Receiver.Run, or from a worker of the
+// Receiver's Poller, one at a time, in timeline order; they must return
+// quickly (they hold up reading the socket, and with a Poller the sockets
+// of other Receivers too) and must not call Receiver.Close. Slices passed
+// in are valid only during the call.
 type Handler interface {
 	HandleAudio(a Audio)
 	HandleGap(g Gap)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/voicegw/voicegw/media"
@@ -185,6 +186,75 @@ func ExampleReceiver() {
 	// gap at 800: 800 samples (silence)
 	// samples 1600, gaps 800, timeline 300ms
 	// received 17, lost 0, duplicates 0, DTMF 1
+}
+
+// A server receiving many streams runs their Receivers on one Poller: a few
+// workers (one per core by default) read every socket and call the
+// Handlers, instead of a goroutine woken for each packet. The Receivers are
+// used as without it.
+func ExamplePoller() {
+	poller, err := media.NewPoller(media.PollerConfig{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer poller.Close() // after the Receivers
+
+	const streams = 3
+	var mu sync.Mutex
+	samples := map[int]int{}
+	var rxs []*media.Receiver
+	var runs sync.WaitGroup
+	for i := range streams {
+		ep, err := media.Listen(netip.MustParseAddr("127.0.0.1")) // in a server: pool.Allocate()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		rx, err := media.NewReceiver(ep, media.ReceiverConfig{
+			Poller: poller,
+			// Called on a worker of the Poller, serially for one stream,
+			// concurrently with other streams on other workers: quick, and
+			// synchronized.
+			Handler: media.HandlerFuncs{Audio: func(a media.Audio) {
+				mu.Lock()
+				samples[i] += len(a.PCM)
+				mu.Unlock()
+			}},
+		})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		rxs = append(rxs, rx)
+		runs.Add(1)
+		go func() { defer runs.Done(); _ = rx.Run(context.Background()) }()
+	}
+
+	src, err := media.Listen(netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer src.Close()
+	for _, rx := range rxs {
+		tx, _ := media.NewSender(src, rx.LocalAddr(), media.SenderConfig{})
+		_ = tx.WritePCM(make([]int16, 800)) // 5 packets of 20 ms
+	}
+	for _, rx := range rxs {
+		for deadline := time.Now().Add(5 * time.Second); rx.Stats().Received < 5 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		_ = rx.Close()
+	}
+	runs.Wait()
+	for i := range streams {
+		fmt.Printf("stream %d: %d samples\n", i, samples[i])
+	}
+	// Output:
+	// stream 0: 800 samples
+	// stream 1: 800 samples
+	// stream 2: 800 samples
 }
 
 // A server's RTP ports come from a pool over a configured range: even RTP

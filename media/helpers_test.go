@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -114,10 +115,14 @@ func (r *recorder) check(t testing.TB) {
 }
 
 // startReceiver allocates an endpoint and runs a Receiver on it until the
-// test ends.
+// test ends. Its Handler is cfg.Handler, or a recorder it returns (set
+// the recorder's fields before: the Handler runs on another goroutine).
 func startReceiver(t testing.TB, cfg ReceiverConfig) (*Receiver, *recorder) {
 	t.Helper()
-	rec := &recorder{}
+	rec, ok := cfg.Handler.(*recorder)
+	if !ok {
+		rec = &recorder{}
+	}
 	if cfg.Handler == nil {
 		cfg.Handler = rec
 	}
@@ -136,6 +141,29 @@ func startReceiver(t testing.TB, cfg ReceiverConfig) (*Receiver, *recorder) {
 		}
 	})
 	return rx, rec
+}
+
+// receivePaths runs f once for each way a Receiver reads its socket: in
+// the goroutine running Run (p is nil), and on a Poller's workers (one
+// Poller with two workers, shared by every Receiver of the subtest).
+func receivePaths(t *testing.T, f func(t *testing.T, p *Poller)) {
+	t.Helper()
+	t.Run("goroutine", func(t *testing.T) { f(t, nil) })
+	t.Run("poller", func(t *testing.T) { f(t, newTestPoller(t, 2)) })
+}
+
+// newTestPoller returns a Poller closed when the test ends.
+func newTestPoller(t testing.TB, workers int) *Poller {
+	t.Helper()
+	p, err := NewPoller(PollerConfig{Workers: workers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	if runtime.GOOS == "linux" && (!p.Native() || p.Workers() != workers) {
+		t.Fatalf("Poller on Linux: Native %v, %d workers", p.Native(), p.Workers())
+	}
+	return p
 }
 
 // waitStats polls rx until cond holds, failing after 5 s.

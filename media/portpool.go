@@ -162,6 +162,12 @@ type Endpoint struct {
 	idx       int
 	once      sync.Once
 	closeErr  error
+
+	// mu guards the switch of the RTP socket to raw: a Receiver on a
+	// native Poller takes the socket out of Go's network poller (rtp is
+	// then closed and raw holds the socket's own descriptor).
+	mu  sync.RWMutex
+	raw *rawSocket
 }
 
 // Port returns the RTP port, the one to write on the m= line.
@@ -173,6 +179,11 @@ func (e *Endpoint) LocalAddr() netip.AddrPort { return e.local }
 // WriteToUDPAddrPort sends one datagram from the RTP port; it makes an
 // Endpoint a PacketWriter for a Sender.
 func (e *Endpoint) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.raw != nil {
+		return e.raw.writeTo(b, addr)
+	}
 	return e.rtp.WriteToUDPAddrPort(b, addr)
 }
 
@@ -180,7 +191,14 @@ func (e *Endpoint) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error
 // call more than once.
 func (e *Endpoint) Close() error {
 	e.once.Do(func() {
-		err1 := e.rtp.Close()
+		e.mu.Lock()
+		var err1 error
+		if e.raw != nil {
+			err1 = e.raw.close()
+		} else {
+			err1 = e.rtp.Close()
+		}
+		e.mu.Unlock()
 		err2 := e.rtcp.Close()
 		if e.pool != nil {
 			e.pool.release(e.idx)

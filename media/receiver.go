@@ -50,7 +50,16 @@ type ReceiverConfig struct {
 	// Logger receives source latching and changes (Info) and the first
 	// dropped packet of each kind (Debug); nil discards.
 	Logger *slog.Logger
+
+	// Poller, when set, receives the stream on one of the Poller's workers
+	// instead of in the goroutine running Run; the Handler is then called
+	// from that worker (see Poller). Default nil: Run reads the socket.
+	Poller *Poller
 }
+
+// rtpBufSize is the largest datagram read; longer ones are truncated (and
+// are not RTP this package can use).
+const rtpBufSize = 2048
 
 // Receiver receives one RTP stream (RFC 3550) on an Endpoint: it latches the
 // first valid source and drops packets from other addresses, follows SSRC
@@ -69,10 +78,14 @@ type ReceiverConfig struct {
 //	...
 //	rx.Close()                            // stops Run, flushes, frees the port
 type Receiver struct {
-	ep  *Endpoint
-	s   *stream // owned by the goroutine in Run
-	now func() time.Time
-	buf []byte
+	ep     *Endpoint
+	s      *stream // owned by the goroutine in Run, or by the Poller's worker while registered
+	now    func() time.Time
+	buf    []byte // read buffer without a Poller, made by the first Run
+	poller *Poller
+	polled bool          // the Poller's workers read the socket
+	wake   chan struct{} // with a Poller: ends Run's wait (Close, a failed socket)
+	ps     pollState     // registration with the Poller; guarded by the worker's mu
 
 	ctl      atomic.Bool // control changes are pending
 	stopping atomic.Bool
@@ -102,7 +115,12 @@ func NewReceiver(ep *Endpoint, cfg ReceiverConfig) (*Receiver, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Receiver{ep: ep, s: newStream(sc, codecs), now: now, buf: make([]byte, 2048)}, nil
+	r := &Receiver{ep: ep, s: newStream(sc, codecs), now: now, poller: cfg.Poller}
+	if r.poller != nil && r.poller.native() {
+		r.polled = true
+		r.wake = make(chan struct{}, 1)
+	}
+	return r, nil
 }
 
 func resolveConfig(cfg ReceiverConfig) (streamConfig, []Codec, error) {
@@ -170,9 +188,10 @@ func (r *Receiver) Relatch() {
 // Run reads and processes packets until ctx is done or Close is called, then
 // delivers what is still pending (packets held for reordering, an unfinished
 // DTMF event) and returns nil. It returns another error only when reading
-// the socket fails. Handler methods are called from Run's goroutine. Run may
-// be called again after it returned; it returns ErrRunning while running and
-// ErrClosed after Close.
+// the socket fails, or when the Receiver's Poller was closed (an error
+// wrapping ErrClosed). Handler methods are called from Run's goroutine, or
+// from a worker of ReceiverConfig.Poller. Run may be called again after it
+// returned; it returns ErrRunning while running and ErrClosed after Close.
 func (r *Receiver) Run(ctx context.Context) error {
 	r.mu.Lock()
 	switch {
@@ -188,6 +207,12 @@ func (r *Receiver) Run(ctx context.Context) error {
 	gen := r.gen
 	r.done = make(chan struct{})
 	r.stopping.Store(false)
+	if r.polled {
+		select { // a wake-up left from an earlier Run
+		case <-r.wake:
+		default:
+		}
+	}
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
@@ -195,6 +220,9 @@ func (r *Receiver) Run(ctx context.Context) error {
 		close(r.done)
 		r.mu.Unlock()
 	}()
+	if r.polled {
+		return r.runPolled(ctx)
+	}
 	stop := context.AfterFunc(ctx, func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -203,7 +231,14 @@ func (r *Receiver) Run(ctx context.Context) error {
 		}
 	})
 	defer stop()
+	return r.runSocket()
+}
 
+// runSocket is Run without a Poller: this goroutine reads the socket.
+func (r *Receiver) runSocket() error {
+	if r.buf == nil {
+		r.buf = make([]byte, rtpBufSize)
+	}
 	conn := r.ep.rtp
 	var armed time.Time // read deadline currently set
 	rearm := true
@@ -248,10 +283,43 @@ func (r *Receiver) Run(ctx context.Context) error {
 	return err
 }
 
-// interrupt makes a blocked read return.
+// runPolled is Run with a Poller: a worker reads the socket and processes
+// the packets while this goroutine waits for the end.
+func (r *Receiver) runPolled(ctx context.Context) error {
+	if ok, err := r.poller.register(r); !ok {
+		r.s.flush()
+		r.publish()
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-r.wake:
+	}
+	err := r.poller.deregister(r)
+	if errors.Is(err, ErrClosed) && (ctx.Err() != nil || r.stopping.Load()) {
+		err = nil // asked to stop before the Poller's Close reached this Receiver
+	}
+	r.s.flush()
+	r.publish()
+	return err
+}
+
+// interrupt makes a blocked read (or a polled Run's wait) return.
 func (r *Receiver) interrupt() {
 	r.stopping.Store(true)
+	if r.polled {
+		r.wakeRun()
+		return
+	}
 	_ = r.ep.rtp.SetReadDeadline(time.Unix(1, 0))
+}
+
+// wakeRun ends the wait of a polled Run.
+func (r *Receiver) wakeRun() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (r *Receiver) applyControl() {
@@ -277,7 +345,8 @@ func (r *Receiver) publish() {
 
 // Close stops Run (waiting for it to deliver what is pending and return)
 // and closes the Endpoint, which returns its ports to the pool. It is safe
-// to call more than once, but not from a Handler.
+// to call more than once, but not from a Handler (with a Poller: not from
+// the Handler of any Receiver on the same Poller).
 func (r *Receiver) Close() error {
 	r.mu.Lock()
 	if r.closed {

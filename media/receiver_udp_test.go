@@ -287,48 +287,49 @@ func TestReceiverScenarios(t *testing.T) {
 			stats: map[string]uint64{"Ignored": 1, "Malformed": 0, "Received": 2},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			clk := newFakeClock()
-			rx, rec := startReceiver(t, ReceiverConfig{ReorderDepth: tc.depth, Now: clk.Now})
-			rec.strict = true
-			peers := []*peer{newPeer(t, rx.LocalAddr()), newPeer(t, rx.LocalAddr())}
-			for i, s := range tc.steps {
-				after := s.after
-				if after == 0 {
-					after = 20 * time.Millisecond
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				clk := newFakeClock()
+				rx, rec := startReceiver(t, ReceiverConfig{ReorderDepth: tc.depth, Now: clk.Now, Poller: poller, Handler: &recorder{strict: true}})
+				peers := []*peer{newPeer(t, rx.LocalAddr()), newPeer(t, rx.LocalAddr())}
+				for i, s := range tc.steps {
+					after := s.after
+					if after == 0 {
+						after = 20 * time.Millisecond
+					}
+					clk.Advance(after)
+					b := s.raw
+					if b == nil {
+						ssrc, n, payload := s.ssrc, s.n, s.payload
+						if ssrc == 0 {
+							ssrc = ssrcA
+						}
+						if n == 0 {
+							n = 160
+						}
+						if payload == nil {
+							payload = pattern(s.seq, n)
+						}
+						b = rtpPacket(t, ssrc, s.seq, s.ts, s.pt, s.marker, payload)
+					}
+					peers[s.from].raw(b)
+					// One packet at a time, so that each has its arrival time.
+					want := uint64(i + 1)
+					waitStats(t, rx, "the datagram processed", func(st Stats) bool { return st.Datagrams == want })
 				}
-				clk.Advance(after)
-				b := s.raw
-				if b == nil {
-					ssrc, n, payload := s.ssrc, s.n, s.payload
-					if ssrc == 0 {
-						ssrc = ssrcA
-					}
-					if n == 0 {
-						n = 160
-					}
-					if payload == nil {
-						payload = pattern(s.seq, n)
-					}
-					b = rtpPacket(t, ssrc, s.seq, s.ts, s.pt, s.marker, payload)
+				if err := rx.Close(); err != nil {
+					t.Fatal(err)
 				}
-				peers[s.from].raw(b)
-				// One packet at a time, so that each has its arrival time.
-				want := uint64(i + 1)
-				waitStats(t, rx, "the datagram processed", func(st Stats) bool { return st.Datagrams == want })
-			}
-			if err := rx.Close(); err != nil {
-				t.Fatal(err)
-			}
-			rec.check(t)
-			if got := rec.Trace(); got != tc.trace {
-				t.Errorf("trace\n got: %s\nwant: %s", got, tc.trace)
-			}
-			checkStats(t, rx.Stats(), tc.stats)
-		})
-	}
+				rec.check(t)
+				if got := rec.Trace(); got != tc.trace {
+					t.Errorf("trace\n got: %s\nwant: %s", got, tc.trace)
+				}
+				checkStats(t, rx.Stats(), tc.stats)
+			})
+		}
+	})
 }
 
 // checkStats compares the named fields of st.

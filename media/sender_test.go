@@ -136,80 +136,84 @@ func equalPCM(a, b []int16) bool {
 // TestToneOverLoopback sends a known tone with a Sender to a Receiver over
 // real UDP sockets and compares the decoded samples.
 func TestToneOverLoopback(t *testing.T) {
-	for _, enc := range []Encoding{EncodingPCMU, EncodingPCMA} {
-		t.Run(enc.String(), func(t *testing.T) {
-			t.Parallel()
-			rx, rec := startReceiver(t, ReceiverConfig{})
-			ep := allocate(t) // send from an endpoint: symmetric RTP
-			pt := uint8(PayloadTypePCMU)
-			if enc == EncodingPCMA {
-				pt = PayloadTypePCMA
-			}
-			s, err := NewSender(ep, rx.LocalAddr(), SenderConfig{Codec: Codec{PayloadType: pt, Encoding: enc, ClockRate: 8000}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			src := tone(440, 12000, SampleRate) // 1 s: 50 packets
-			if err := s.WritePCM(src); err != nil {
-				t.Fatal(err)
-			}
-			waitStats(t, rx, "50 packets", func(st Stats) bool { return st.Received == 50 })
-			if err := rx.Close(); err != nil {
-				t.Fatal(err)
-			}
-			rec.check(t)
-			if !equalPCM(rec.pcm, g711RoundTrip(enc, src)) {
-				t.Errorf("decoded %d samples differ from the G.711 round trip of the tone", len(rec.pcm))
-			}
-			st := rx.Stats()
-			checkStats(t, st, map[string]uint64{"Received": 50, "Expected": 50, "Lost": 0, "Samples": 8000, "GapSamples": 0, "SSRC": uint64(s.SSRC())})
-			if st.Source != ep.LocalAddr() {
-				t.Errorf("latched %v, want the sender's endpoint %v", st.Source, ep.LocalAddr())
-			}
-			if len(rec.audio) != 50 || !rec.audio[0].Marker || rec.audio[1].Marker {
-				t.Errorf("%d packets; marker on the first only expected", len(rec.audio))
-			}
-		})
-	}
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		for _, enc := range []Encoding{EncodingPCMU, EncodingPCMA} {
+			t.Run(enc.String(), func(t *testing.T) {
+				t.Parallel()
+				rx, rec := startReceiver(t, ReceiverConfig{Poller: poller})
+				ep := allocate(t) // send from an endpoint: symmetric RTP
+				pt := uint8(PayloadTypePCMU)
+				if enc == EncodingPCMA {
+					pt = PayloadTypePCMA
+				}
+				s, err := NewSender(ep, rx.LocalAddr(), SenderConfig{Codec: Codec{PayloadType: pt, Encoding: enc, ClockRate: 8000}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				src := tone(440, 12000, SampleRate) // 1 s: 50 packets
+				if err := s.WritePCM(src); err != nil {
+					t.Fatal(err)
+				}
+				waitStats(t, rx, "50 packets", func(st Stats) bool { return st.Received == 50 })
+				if err := rx.Close(); err != nil {
+					t.Fatal(err)
+				}
+				rec.check(t)
+				if !equalPCM(rec.pcm, g711RoundTrip(enc, src)) {
+					t.Errorf("decoded %d samples differ from the G.711 round trip of the tone", len(rec.pcm))
+				}
+				st := rx.Stats()
+				checkStats(t, st, map[string]uint64{"Received": 50, "Expected": 50, "Lost": 0, "Samples": 8000, "GapSamples": 0, "SSRC": uint64(s.SSRC())})
+				if st.Source != ep.LocalAddr() {
+					t.Errorf("latched %v, want the sender's endpoint %v", st.Source, ep.LocalAddr())
+				}
+				if len(rec.audio) != 50 || !rec.audio[0].Marker || rec.audio[1].Marker {
+					t.Errorf("%d packets; marker on the first only expected", len(rec.audio))
+				}
+			})
+		}
+	})
 }
 
 // TestSenderDTMFAndSkip sends audio, a DTMF key press and a skipped stretch
 // and checks what the Receiver makes of them.
 func TestSenderDTMFAndSkip(t *testing.T) {
-	rx, rec := startReceiver(t, ReceiverConfig{})
-	s, err := NewSender(newPeer(t, rx.LocalAddr()).conn, rx.LocalAddr(), SenderConfig{Sequence: 1000, Timestamp: 8000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := tone(1000, 8000, 320)
-	steps := []func() error{
-		func() error { return s.WritePCM(src) },                        // 1000, 1001
-		func() error { return s.WriteDTMF('7', 110*time.Millisecond) }, // 1002..1009: 160, 320, 480, 640, 800, 880 E ×3
-		func() error { return s.WritePCM(src[:160]) },                  // 1010
-		func() error { s.Skip(800); return nil },
-		func() error { return s.WritePCM(src[:160]) }, // 1011, marker
-	}
-	for _, f := range steps {
-		if err := f(); err != nil {
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		rx, rec := startReceiver(t, ReceiverConfig{Poller: poller})
+		s, err := NewSender(newPeer(t, rx.LocalAddr()).conn, rx.LocalAddr(), SenderConfig{Sequence: 1000, Timestamp: 8000})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	waitStats(t, rx, "12 packets", func(st Stats) bool { return st.Received == 12 })
-	if err := rx.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rec.check(t)
-	const want = "a1000@0 a1001@160 d7@320+880E g880@320:silence a1010@1200 g800@1360:silence a1011@2160"
-	if got := rec.Trace(); got != want {
-		t.Errorf("trace\n got: %s\nwant: %s", got, want)
-	}
-	if d := rec.dtmf[0]; d.Duration() != 110*time.Millisecond || d.Volume != 10 || d.Event != 7 {
-		t.Errorf("DTMF %+v", d)
-	}
-	if a := rec.audio[len(rec.audio)-1]; !a.Marker {
-		t.Error("no marker bit on the packet after Skip")
-	}
-	checkStats(t, rx.Stats(), map[string]uint64{"Lost": 0, "DTMFEvents": 1})
+		src := tone(1000, 8000, 320)
+		steps := []func() error{
+			func() error { return s.WritePCM(src) },                        // 1000, 1001
+			func() error { return s.WriteDTMF('7', 110*time.Millisecond) }, // 1002..1009: 160, 320, 480, 640, 800, 880 E ×3
+			func() error { return s.WritePCM(src[:160]) },                  // 1010
+			func() error { s.Skip(800); return nil },
+			func() error { return s.WritePCM(src[:160]) }, // 1011, marker
+		}
+		for _, f := range steps {
+			if err := f(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitStats(t, rx, "12 packets", func(st Stats) bool { return st.Received == 12 })
+		if err := rx.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rec.check(t)
+		const want = "a1000@0 a1001@160 d7@320+880E g880@320:silence a1010@1200 g800@1360:silence a1011@2160"
+		if got := rec.Trace(); got != want {
+			t.Errorf("trace\n got: %s\nwant: %s", got, want)
+		}
+		if d := rec.dtmf[0]; d.Duration() != 110*time.Millisecond || d.Volume != 10 || d.Event != 7 {
+			t.Errorf("DTMF %+v", d)
+		}
+		if a := rec.audio[len(rec.audio)-1]; !a.Marker {
+			t.Error("no marker bit on the packet after Skip")
+		}
+		checkStats(t, rx.Stats(), map[string]uint64{"Lost": 0, "DTMFEvents": 1})
+	})
 }
 
 func TestSenderErrors(t *testing.T) {
@@ -252,60 +256,64 @@ func TestSenderErrors(t *testing.T) {
 // TestSenderPlay plays 200 ms paced and checks that it all arrives, in
 // order, on one timeline (no timing assertion).
 func TestSenderPlay(t *testing.T) {
-	rx, rec := startReceiver(t, ReceiverConfig{})
-	s, err := NewSender(newPeer(t, rx.LocalAddr()).conn, rx.LocalAddr(), SenderConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := tone(440, 8000, 1600+80)
-	if err := s.Play(context.Background(), src); err != nil {
-		t.Fatal(err)
-	}
-	waitStats(t, rx, "11 packets", func(st Stats) bool { return st.Received == 11 })
-	_ = rx.Close()
-	rec.check(t)
-	if !equalPCM(rec.pcm, g711RoundTrip(EncodingPCMU, src)) {
-		t.Error("played samples differ")
-	}
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		rx, rec := startReceiver(t, ReceiverConfig{Poller: poller})
+		s, err := NewSender(newPeer(t, rx.LocalAddr()).conn, rx.LocalAddr(), SenderConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := tone(440, 8000, 1600+80)
+		if err := s.Play(context.Background(), src); err != nil {
+			t.Fatal(err)
+		}
+		waitStats(t, rx, "11 packets", func(st Stats) bool { return st.Received == 11 })
+		_ = rx.Close()
+		rec.check(t)
+		if !equalPCM(rec.pcm, g711RoundTrip(EncodingPCMU, src)) {
+			t.Error("played samples differ")
+		}
+	})
 }
 
 // TestSenderForkAndSetRemote forwards G.711 bytes as they are (the SIPREC
 // client's fork) and follows a re-INVITE that moved the recorder's port.
 func TestSenderForkAndSetRemote(t *testing.T) {
-	rx1, rec1 := startReceiver(t, ReceiverConfig{})
-	rx2, rec2 := startReceiver(t, ReceiverConfig{})
-	s, err := NewSender(allocate(t), rx1.LocalAddr(), SenderConfig{Sequence: 10, Timestamp: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.SamplesPerPacket() != 160 {
-		t.Fatalf("SamplesPerPacket %d", s.SamplesPerPacket())
-	}
-	leg := make([]byte, 640) // the call leg's PCMU, forwarded in odd chunks
-	EncodePCMU(leg, tone(350, 9000, 640))
-	for _, chunk := range [][]byte{leg[:100], leg[100:320]} {
-		if err := s.WriteEncoded(chunk); err != nil {
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		rx1, rec1 := startReceiver(t, ReceiverConfig{Poller: poller})
+		rx2, rec2 := startReceiver(t, ReceiverConfig{Poller: poller})
+		s, err := NewSender(allocate(t), rx1.LocalAddr(), SenderConfig{Sequence: 10, Timestamp: 1000})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	waitStats(t, rx1, "two packets", func(st Stats) bool { return st.Received == 2 })
-	s.SetRemote(rx2.LocalAddr())
-	if err := s.WriteEncoded(leg[320:]); err != nil {
-		t.Fatal(err)
-	}
-	waitStats(t, rx2, "two packets", func(st Stats) bool { return st.Received == 2 })
-	_ = rx1.Close()
-	_ = rx2.Close()
-	rec1.check(t)
-	rec2.check(t)
-	if got := rec1.Trace() + " | " + rec2.Trace(); got != "a10@0 a11@160 | a12@0 a13@160" {
-		t.Errorf("traces %s", got)
-	}
-	if !bytes.Equal(append(rec1.audio[0].Payload, rec1.audio[1].Payload...), leg[:320]) ||
-		!bytes.Equal(append(rec2.audio[0].Payload, rec2.audio[1].Payload...), leg[320:]) {
-		t.Error("the forwarded bytes changed on the way")
-	}
-	if rec2.audio[0].Timestamp != 1320 || rec2.audio[0].SSRC != s.SSRC() {
-		t.Errorf("after SetRemote: timestamp %d SSRC %d", rec2.audio[0].Timestamp, rec2.audio[0].SSRC)
-	}
+		if s.SamplesPerPacket() != 160 {
+			t.Fatalf("SamplesPerPacket %d", s.SamplesPerPacket())
+		}
+		leg := make([]byte, 640) // the call leg's PCMU, forwarded in odd chunks
+		EncodePCMU(leg, tone(350, 9000, 640))
+		for _, chunk := range [][]byte{leg[:100], leg[100:320]} {
+			if err := s.WriteEncoded(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitStats(t, rx1, "two packets", func(st Stats) bool { return st.Received == 2 })
+		s.SetRemote(rx2.LocalAddr())
+		if err := s.WriteEncoded(leg[320:]); err != nil {
+			t.Fatal(err)
+		}
+		waitStats(t, rx2, "two packets", func(st Stats) bool { return st.Received == 2 })
+		_ = rx1.Close()
+		_ = rx2.Close()
+		rec1.check(t)
+		rec2.check(t)
+		if got := rec1.Trace() + " | " + rec2.Trace(); got != "a10@0 a11@160 | a12@0 a13@160" {
+			t.Errorf("traces %s", got)
+		}
+		if !bytes.Equal(append(rec1.audio[0].Payload, rec1.audio[1].Payload...), leg[:320]) ||
+			!bytes.Equal(append(rec2.audio[0].Payload, rec2.audio[1].Payload...), leg[320:]) {
+			t.Error("the forwarded bytes changed on the way")
+		}
+		if rec2.audio[0].Timestamp != 1320 || rec2.audio[0].SSRC != s.SSRC() {
+			t.Errorf("after SetRemote: timestamp %d SSRC %d", rec2.audio[0].Timestamp, rec2.audio[0].SSRC)
+		}
+	})
 }

@@ -98,34 +98,38 @@ func TestTimelineProperty(t *testing.T) {
 // ReorderWait, on a live Receiver (the missing packet never comes and the
 // stream is not closed).
 func TestReorderWait(t *testing.T) {
-	rx, rec := startReceiver(t, ReceiverConfig{ReorderDepth: 50, ReorderWait: 30 * time.Millisecond})
-	p := newPeer(t, rx.LocalAddr())
-	p.raw(rtpPacket(t, ssrcA, 1, 0, 0, false, pattern(1, 160)))
-	p.raw(rtpPacket(t, ssrcA, 3, 320, 0, false, pattern(3, 160)))
-	waitStats(t, rx, "packet 3 released", func(st Stats) bool { return st.Samples == 320 })
-	if got, want := rec.Trace(), "a1@0 g160@160:loss a3@320"; got != want {
-		t.Errorf("trace %q, want %q", got, want)
-	}
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		rx, rec := startReceiver(t, ReceiverConfig{ReorderDepth: 50, ReorderWait: 30 * time.Millisecond, Poller: poller})
+		p := newPeer(t, rx.LocalAddr())
+		p.raw(rtpPacket(t, ssrcA, 1, 0, 0, false, pattern(1, 160)))
+		p.raw(rtpPacket(t, ssrcA, 3, 320, 0, false, pattern(3, 160)))
+		waitStats(t, rx, "packet 3 released", func(st Stats) bool { return st.Samples == 320 })
+		if got, want := rec.Trace(), "a1@0 g160@160:loss a3@320"; got != want {
+			t.Errorf("trace %q, want %q", got, want)
+		}
+	})
 }
 
 // TestDTMFTimeout checks that an event whose end packets never come is
 // delivered one second after its last packet, on a live Receiver.
 func TestDTMFTimeout(t *testing.T) {
-	clk := newFakeClock()
-	rx, rec := startReceiver(t, ReceiverConfig{Now: clk.Now})
-	p := newPeer(t, rx.LocalAddr())
-	p.raw(rtpPacket(t, ssrcA, 1, 0, PayloadTypeTelephoneEvent, true, eventPayload(t, 9, false, 160)))
-	waitStats(t, rx, "event packet", func(st Stats) bool { return st.Received == 1 })
-	clk.Advance(999 * time.Millisecond)
-	time.Sleep(20 * time.Millisecond)
-	if st := rx.Stats(); st.DTMFEvents != 0 {
-		t.Fatal("event delivered before its timeout")
-	}
-	clk.Advance(time.Millisecond)
-	waitStats(t, rx, "event timed out", func(st Stats) bool { return st.DTMFEvents == 1 })
-	if got, want := rec.Trace(), "d9@0+160"; got != want {
-		t.Errorf("trace %q, want %q", got, want)
-	}
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		clk := newFakeClock()
+		rx, rec := startReceiver(t, ReceiverConfig{Now: clk.Now, Poller: poller})
+		p := newPeer(t, rx.LocalAddr())
+		p.raw(rtpPacket(t, ssrcA, 1, 0, PayloadTypeTelephoneEvent, true, eventPayload(t, 9, false, 160)))
+		waitStats(t, rx, "event packet", func(st Stats) bool { return st.Received == 1 })
+		clk.Advance(999 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+		if st := rx.Stats(); st.DTMFEvents != 0 {
+			t.Fatal("event delivered before its timeout")
+		}
+		clk.Advance(time.Millisecond)
+		waitStats(t, rx, "event timed out", func(st Stats) bool { return st.DTMFEvents == 1 })
+		if got, want := rec.Trace(), "d9@0+160"; got != want {
+			t.Errorf("trace %q, want %q", got, want)
+		}
+	})
 }
 
 // TestLongDTMFEvent follows an event over two segments (RFC 4733 §2.5.1.3).
@@ -149,65 +153,69 @@ func TestLongDTMFEvent(t *testing.T) {
 // TestRelatchAndSetCodecs follows a re-INVITE: the remote port changes
 // (Relatch) and the codec changes from PCMU to PCMA on payload type 8.
 func TestRelatchAndSetCodecs(t *testing.T) {
-	rx, rec := startReceiver(t, ReceiverConfig{Codecs: []Codec{{PayloadType: 0, Encoding: EncodingPCMU, ClockRate: 8000}}})
-	a, b := newPeer(t, rx.LocalAddr()), newPeer(t, rx.LocalAddr())
-	a.raw(rtpPacket(t, ssrcA, 1, 0, 0, false, pattern(1, 160)))
-	b.raw(rtpPacket(t, ssrcA, 2, 160, 8, false, pattern(2, 160))) // stranger, and PCMA not accepted yet
-	waitStats(t, rx, "two datagrams", func(st Stats) bool { return st.Datagrams == 2 })
-	rx.Relatch()
-	rx.SetCodecs([]Codec{{PayloadType: 8, Encoding: EncodingPCMA, ClockRate: 8000}})
-	b.raw(rtpPacket(t, ssrcA, 2, 160, 8, false, pattern(2, 160)))
-	a.raw(rtpPacket(t, ssrcA, 3, 320, 8, false, pattern(3, 160)))
-	b.raw(rtpPacket(t, ssrcA, 3, 320, 8, false, pattern(3, 160)))
-	waitStats(t, rx, "five datagrams", func(st Stats) bool { return st.Datagrams == 5 })
-	_ = rx.Close()
-	rec.check(t)
-	if got, want := rec.Trace(), "a1@0 a2@160 a3@320"; got != want {
-		t.Errorf("trace %q, want %q", got, want)
-	}
-	if rec.audio[1].Encoding != EncodingPCMA {
-		t.Errorf("packet 2 decoded as %v", rec.audio[1].Encoding)
-	}
-	checkStats(t, rx.Stats(), map[string]uint64{"Strangers": 2, "SourceChanges": 0, "Received": 3, "Lost": 0})
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		rx, rec := startReceiver(t, ReceiverConfig{Codecs: []Codec{{PayloadType: 0, Encoding: EncodingPCMU, ClockRate: 8000}}, Poller: poller})
+		a, b := newPeer(t, rx.LocalAddr()), newPeer(t, rx.LocalAddr())
+		a.raw(rtpPacket(t, ssrcA, 1, 0, 0, false, pattern(1, 160)))
+		b.raw(rtpPacket(t, ssrcA, 2, 160, 8, false, pattern(2, 160))) // stranger, and PCMA not accepted yet
+		waitStats(t, rx, "two datagrams", func(st Stats) bool { return st.Datagrams == 2 })
+		rx.Relatch()
+		rx.SetCodecs([]Codec{{PayloadType: 8, Encoding: EncodingPCMA, ClockRate: 8000}})
+		b.raw(rtpPacket(t, ssrcA, 2, 160, 8, false, pattern(2, 160)))
+		a.raw(rtpPacket(t, ssrcA, 3, 320, 8, false, pattern(3, 160)))
+		b.raw(rtpPacket(t, ssrcA, 3, 320, 8, false, pattern(3, 160)))
+		waitStats(t, rx, "five datagrams", func(st Stats) bool { return st.Datagrams == 5 })
+		_ = rx.Close()
+		rec.check(t)
+		if got, want := rec.Trace(), "a1@0 a2@160 a3@320"; got != want {
+			t.Errorf("trace %q, want %q", got, want)
+		}
+		if rec.audio[1].Encoding != EncodingPCMA {
+			t.Errorf("packet 2 decoded as %v", rec.audio[1].Encoding)
+		}
+		checkStats(t, rx.Stats(), map[string]uint64{"Strangers": 2, "SourceChanges": 0, "Received": 3, "Lost": 0})
+	})
 }
 
 func TestReceiverLifecycle(t *testing.T) {
-	rx, err := NewReceiver(allocate(t), ReceiverConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rx.Run(ctx) }()
-	// Once a packet has been processed, the goroutine's Run is running.
-	newPeer(t, rx.LocalAddr()).raw(rtpPacket(t, ssrcA, 1, 0, 0, false, pattern(1, 160)))
-	waitStats(t, rx, "the packet processed", func(st Stats) bool { return st.Datagrams == 1 })
-	if err := rx.Run(ctx); !errors.Is(err, ErrRunning) {
-		t.Fatalf("second Run = %v, want ErrRunning", err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run after cancel = %v, want nil", err)
-	}
-	// Run again, stopped by Close this time.
-	go func() { done <- rx.Run(context.Background()) }()
-	time.Sleep(10 * time.Millisecond)
-	if err := rx.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
-		t.Fatalf("Run after Close = %v", err)
-	}
-	if err := rx.Run(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Run after Close = %v, want ErrClosed", err)
-	}
-	if err := rx.Close(); err != nil {
-		t.Fatalf("second Close = %v", err)
-	}
-	if _, err := NewReceiver(nil, ReceiverConfig{}); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("NewReceiver(nil) = %v", err)
-	}
-	if _, err := NewReceiver(allocate(t), ReceiverConfig{ReorderDepth: 5000}); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("ReorderDepth 5000: %v", err)
-	}
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: poller})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- rx.Run(ctx) }()
+		// Once a packet has been processed, the goroutine's Run is running.
+		newPeer(t, rx.LocalAddr()).raw(rtpPacket(t, ssrcA, 1, 0, 0, false, pattern(1, 160)))
+		waitStats(t, rx, "the packet processed", func(st Stats) bool { return st.Datagrams == 1 })
+		if err := rx.Run(ctx); !errors.Is(err, ErrRunning) {
+			t.Fatalf("second Run = %v, want ErrRunning", err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run after cancel = %v, want nil", err)
+		}
+		// Run again, stopped by Close this time.
+		go func() { done <- rx.Run(context.Background()) }()
+		time.Sleep(10 * time.Millisecond)
+		if err := rx.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
+			t.Fatalf("Run after Close = %v", err)
+		}
+		if err := rx.Run(context.Background()); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Run after Close = %v, want ErrClosed", err)
+		}
+		if err := rx.Close(); err != nil {
+			t.Fatalf("second Close = %v", err)
+		}
+		if _, err := NewReceiver(nil, ReceiverConfig{}); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("NewReceiver(nil) = %v", err)
+		}
+		if _, err := NewReceiver(allocate(t), ReceiverConfig{ReorderDepth: 5000}); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("ReorderDepth 5000: %v", err)
+		}
+	})
 }

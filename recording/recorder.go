@@ -85,8 +85,11 @@ const (
 	maxStreams = 64
 	// chunkFrames is how many frames are mixed and encoded per step.
 	chunkFrames = 256
-	// wavBufSize and mp3BufSize are the file write buffers.
-	wavBufSize = 8 << 10
+	// wavBufSize and mp3BufSize are the file write buffers. 16 KiB is half
+	// a second of 8 kHz stereo: two data writes a second, with the flush
+	// (and header) each FlushInterval; the heap of a two-party WAV
+	// recording stays under 64 KiB (BenchmarkHeapPerRecording).
+	wavBufSize = 16 << 10
 	mp3BufSize = 2 << 10
 )
 
@@ -748,6 +751,17 @@ func (r *Recorder) consume(ri, n int64) {
 // mixFrames fills frames (n interleaved frames) from the rings at ri.
 func (r *Recorder) mixFrames(ri, n int64, frames []int16) {
 	ch := r.channels
+	if ch == 2 && len(r.route[0]) == 1 && len(r.route[1]) == 1 {
+		// One stream per channel, the usual two-party call: interleave.
+		a := r.streams[r.route[0][0]].ring[ri : ri+n]
+		b := r.streams[r.route[1][0]].ring[ri : ri+n]
+		b = b[:len(a)]
+		for i, v := range a {
+			f := frames[2*i : 2*i+2 : 2*i+2]
+			f[0], f[1] = v, b[i]
+		}
+		return
+	}
 	for c := 0; c < ch; c++ {
 		route := r.route[c]
 		switch len(route) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"unsafe"
 )
 
 // Why our own WAV writer instead of github.com/go-audio/wav's Encoder:
@@ -210,14 +211,33 @@ func (s *wavSink) write(pcm []int16) error {
 			return err
 		}
 		n := min(len(space)/2, len(pcm))
-		for i, v := range pcm[:n] {
-			binary.LittleEndian.PutUint16(space[2*i:], uint16(v))
-		}
+		putPCM16LE(space[:2*n], pcm[:n])
 		s.out.commit(2 * n)
 		s.data += int64(2 * n)
 		pcm = pcm[n:]
 	}
 	return nil
+}
+
+// putPCM16LE stores pcm in dst (2×len(pcm) bytes) as little-endian 16-bit
+// samples: a copy on a little-endian machine, byte by byte elsewhere.
+func putPCM16LE(dst []byte, pcm []int16) {
+	if len(pcm) == 0 {
+		return
+	}
+	if littleEndian() {
+		copy(dst, unsafe.Slice((*byte)(unsafe.Pointer(&pcm[0])), 2*len(pcm)))
+		return
+	}
+	for i, v := range pcm {
+		binary.LittleEndian.PutUint16(dst[2*i:], uint16(v))
+	}
+}
+
+// littleEndian reports whether the machine stores the low byte first.
+func littleEndian() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
 }
 
 // flush writes the buffered data, then the header declaring it.

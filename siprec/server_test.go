@@ -179,7 +179,22 @@ func TestSRSSessionRefresh(t *testing.T) {
 // stream; port 0 removes one.
 func TestSRSFollowsOfferChanges(t *testing.T) {
 	t.Parallel()
-	e := newSRSEnv(t, Config{})
+	t.Run("goroutine per stream", func(t *testing.T) { t.Parallel(); srsFollowsOfferChanges(t, nil) })
+	t.Run("poller", func(t *testing.T) {
+		t.Parallel()
+		// Config.Receiver.Poller passes to every stream's Receiver: the
+		// streams are received on the Poller's workers.
+		p, err := media.NewPoller(media.PollerConfig{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() }) // after the server's shutdown (registered later, run first)
+		srsFollowsOfferChanges(t, p)
+	})
+}
+
+func srsFollowsOfferChanges(t *testing.T, p *media.Poller) {
+	e := newSRSEnv(t, Config{Receiver: media.ReceiverConfig{Poller: p}})
 	cl := newSRSClient(t, e)
 	legs := srsLegs(t, "1", "2")
 	ans := srsAnswerOf(t, cl.invite(srsOfferOf(1, legs...), srsMetadataFor("", "1", "2"), false))

@@ -35,13 +35,15 @@ func (f SinkFactoryFunc) NewSession(ctx context.Context, s *Session) (SessionSin
 // Calls of the event methods (everything but the media.Handler that
 // AddStream returns) are made one at a time, in the order things happened.
 // The media.Handler of each stream is called from that stream's receive
-// goroutine (see media.Handler), concurrently with other streams' handlers
-// and with the event methods. End is the last call: when it is made every
-// stream's receiver has stopped and delivered what it held, so no handler
-// call follows or overlaps it.
+// goroutine (see media.Handler), or from a worker of the media.Poller set in
+// Config.Receiver, concurrently with other streams' handlers and with the
+// event methods; one stream's calls never overlap. End is the last call:
+// when it is made every stream's receiver has stopped and delivered what it
+// held, so no handler call follows or overlaps it.
 //
 // Methods must return quickly: event methods hold up the SIP answer, audio
-// handlers hold up reading the socket. Session and Stream getters may be
+// handlers hold up reading the socket (with a Poller, the sockets of every
+// stream on the same worker). Session and Stream getters may be
 // called from any method.
 type SessionSink interface {
 	// AddStream is called for every stream the session receives: those

@@ -103,6 +103,13 @@ type RTPConfig struct {
 	// Ports is the range "MIN-MAX"; each stream takes an even port and the
 	// odd one after it.
 	Ports string `yaml:"ports"`
+	// Poller receives every stream's RTP on a few shared workers
+	// (media.Poller: epoll and recvmmsg on Linux) instead of a goroutine
+	// per stream; default true. It has no effect on other systems.
+	Poller bool `yaml:"poller"`
+	// PollerWorkers is the number of workers; default 0: one per core
+	// (GOMAXPROCS).
+	PollerWorkers int `yaml:"poller_workers"`
 }
 
 // HTTPConfig configures the HTTP API.
@@ -508,6 +515,9 @@ func (c *Config) validate() []Problem {
 	}
 	if _, _, err := parsePortRange(c.RTP.Ports); err != "" {
 		add("rtp.ports", "%q: %s", c.RTP.Ports, err)
+	}
+	if c.RTP.PollerWorkers < 0 || c.RTP.PollerWorkers > 1024 {
+		add("rtp.poller_workers", "%d: want 1 to 1024, or 0 for one per core", c.RTP.PollerWorkers)
 	}
 
 	if err := checkListen(c.HTTP.Listen); err != "" {

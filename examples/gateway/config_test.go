@@ -32,7 +32,8 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.SIP.Listen != "127.0.0.1:5060" || c.HTTP.Listen != "127.0.0.1:8080" || c.DataDir != "./data" ||
-		c.RTP.Address != "127.0.0.1" || !c.Demo || len(c.SIP.Transports) != 2 || c.SIP.MaxUDPMessageSize <= 1300 {
+		c.RTP.Address != "127.0.0.1" || !c.Demo || len(c.SIP.Transports) != 2 || c.SIP.MaxUDPMessageSize <= 1300 ||
+		!c.RTP.Poller || c.RTP.PollerWorkers != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if c.SIP.Digest.Algorithms[0] != "MD5" {
@@ -113,6 +114,8 @@ func TestConfigErrors(t *testing.T) {
 		{"rtp on every address", "rtp:\n  address: 0.0.0.0", "sip.media_address", "missing"},
 		{"rtp ports", "rtp:\n  ports: 20000", "rtp.ports", "MIN-MAX"},
 		{"rtp ports low", "rtp:\n  ports: 80-90", "rtp.ports", "1024-65535"},
+		{"rtp poller workers", "rtp:\n  poller_workers: -1", "rtp.poller_workers", "1 to 1024"},
+		{"rtp poller", "rtp:\n  poller: sometimes", "rtp.poller", "not a valid boolean"},
 		{"http listen", "http:\n  listen: :80:80", "http.listen", "host:port"},
 		{"log level", "log:\n  level: loud", "log.level", "debug, info"},
 		{"mp3 bitrate", "recording:\n  mp3_bitrate: 320", "recording.mp3_bitrate", "8 to 160"},

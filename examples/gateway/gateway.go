@@ -51,6 +51,7 @@ type Gateway struct {
 	dir      *recording.Dir
 	lame     *recording.LAME // nil when libmp3lame cannot be loaded
 	ports    *media.PortPool
+	poller   *media.Poller // nil when rtp.poller is off
 	tenants  *tenantLookup
 	guard    *sip.Guard
 	webhooks *tenancy.WebhookSender
@@ -128,6 +129,15 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		Address: netip.MustParseAddr(cfg.RTP.Address), MinPort: lo, MaxPort: hi, Logger: log.With("component", "rtp"),
 	}); err != nil {
 		return nil, fmt.Errorf("rtp: %w", err)
+	}
+	if cfg.RTP.Poller {
+		// A few workers read every stream's socket (epoll, recvmmsg) and
+		// run its receive path, and so the recorder's handler, inline.
+		if g.poller, err = media.NewPoller(media.PollerConfig{
+			Workers: cfg.RTP.PollerWorkers, Logger: log.With("component", "rtp"),
+		}); err != nil {
+			return nil, fmt.Errorf("rtp poller: %w", err)
+		}
 	}
 
 	g.tenants = newTenantLookup(g.st.tenants, def, log.With("component", "tenants"))
@@ -324,6 +334,9 @@ func (g *Gateway) close() {
 	}
 	if g.st != nil {
 		g.st.close()
+	}
+	if g.poller != nil {
+		_ = g.poller.Close() // after the sessions: their receivers have stopped
 	}
 }
 

@@ -48,6 +48,7 @@ func (g *Gateway) newSRS() (*srs, error) {
 		MediaAddress: netip.MustParseAddr(addr),
 		Policy:       siprec.PolicyFunc(s.admit),
 		Sinks:        siprec.SinkFactoryFunc(s.newSession),
+		Receiver:     media.ReceiverConfig{Poller: g.poller},
 		AckTimeout:   g.cfg.SIP.AckTimeout,
 		MediaTimeout: g.cfg.SIP.MediaTimeout,
 		Logger:       g.log.With("component", "siprec"),

@@ -30,7 +30,8 @@
 // The gateway and the load generator share the machine's cores.
 //
 // -pprof DIR writes a 20 s CPU profile of the gateway during the steady state
-// of each level (go tool pprof DIR/gateway-N.pprof).
+// of each level (go tool pprof DIR/gateway-N.pprof). -poller=false runs the
+// gateway with rtp.poller off (a goroutine per stream), for comparison.
 package main
 
 import (
@@ -79,6 +80,7 @@ type options struct {
 	rtpPorts   string
 	gomaxprocs int
 	format     string
+	poller     bool
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -92,6 +94,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.rtpPorts, "rtp-ports", "20000-59999", "the gateway's RTP port range")
 	fs.IntVar(&o.gomaxprocs, "gateway-gomaxprocs", 0, "GOMAXPROCS of the gateway (default: every core)")
 	fs.StringVar(&o.format, "format", "wav", "recording format: wav or mp3")
+	fs.BoolVar(&o.poller, "poller", true, "receive RTP on the gateway's media.Poller (rtp.poller); false: a goroutine per stream")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -123,8 +126,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("go build ./examples/%s: %v\n%s", p, err, b)
 		}
 	}
-	fmt.Fprintf(out, "machine: %d cores (GOMAXPROCS of both programs), %s/%s; each call: 2 streams of 20 ms PCMU, stereo %s, digest over TCP\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.ToUpper(o.format))
+	fmt.Fprintf(out, "machine: %d cores (GOMAXPROCS of both programs), %s/%s; each call: 2 streams of 20 ms PCMU, stereo %s, digest over TCP; RTP poller %v\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.ToUpper(o.format), o.poller)
 	fmt.Fprintf(out, "%-7s %-7s %-6s %-9s %-6s %-7s %-10s %-12s %-13s %-10s %-8s %-9s %s\n",
 		"calls", "started", "failed", "rtp lost", "late", "ld late", "recordings", "gateway CPU", "CPU s/call·s", "calls/core", "RSS MiB", "load CPU", "result")
 	best := 0
@@ -201,7 +204,7 @@ func trial(ctx context.Context, bin string, n int, o options) (*result, error) {
 log: {level: warn}
 sip: {listen: 127.0.0.1:%d, transports: [tcp, udp], default_account: %s}
 http: {listen: 127.0.0.1:%d, pprof: %v}
-rtp: {address: 127.0.0.1, ports: %s}
+rtp: {address: 127.0.0.1, ports: %s, poller: %v}
 shutdown: {timeout: 120s}
 accounts:
   - name: %s
@@ -209,7 +212,7 @@ accounts:
     sip: {users: [{username: %s, password: %s}]}
     recording: {enabled: true, format: %s, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
     api_keys: [{name: capacity, secret: %s}]
-`, data, sipPort, account, httpPort, o.pprof != "", o.rtpPorts, account, user, password, o.format, bucket, apiKey)
+`, data, sipPort, account, httpPort, o.pprof != "", o.rtpPorts, o.poller, account, user, password, o.format, bucket, apiKey)
 	cfgPath := filepath.Join(data, "gateway.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err

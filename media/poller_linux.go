@@ -1,0 +1,860 @@
+//go:build linux
+
+package media
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// How the Linux Poller works.
+//
+// Each worker owns an epoll instance (level-triggered) holding the RTP
+// sockets of its Receivers, and one goroutine. While packets come, the
+// goroutine runs one round per round interval (1 ms by default): it takes
+// every ready socket with epoll_wait (without blocking), reads each
+// (recvfrom, or recvmmsg for a batch) and runs the Receivers' processing
+// right there, then sleeps out the rest of the interval. So one round
+// takes the packets of many sockets, and the costs of waiting and waking
+// are paid per round, not per packet. When a few rounds in a row found
+// nothing, the worker parks in Go's network poller until a packet comes.
+//
+// Nothing may wake a thread for each datagram:
+//   - the sockets must not stay in Go's network poller, which would wake
+//     the runtime's idle thread for every datagram. A Receiver registering
+//     with a worker takes its Endpoint's RTP socket out of it: it
+//     duplicates the descriptor and closes the net.UDPConn (which removes
+//     it from Go's poller; the socket stays open through the duplicate).
+//     The Endpoint keeps sending from the socket (rawSocket.writeTo) and
+//     closes it;
+//   - for the same reason the epoll descriptor is in Go's poller only while
+//     the worker waits there: a second epoll instance per worker is in Go's
+//     poller from the start, and holds the first one only during an idle
+//     wait (see waitIdle), so going idle costs an epoll_ctl, not a new
+//     registration in Go's poller;
+//   - the worker never blocks its thread in a system call, which would
+//     make the runtime's monitor retake and hand off its P, over and over.
+//
+// Timers (the reorder wait, the DTMF timeout) are checked after each round,
+// and are the deadline of an idle wait.
+//
+// Closing an Endpoint closes its descriptor, which takes it out of the
+// epoll set without an event: rawSocket.close signals the Receiver's Run
+// (rawSocket.wake), which deregisters and returns nil.
+//
+// A rawSocket is read-locked while a read or write uses its descriptor and
+// write-locked to close it, so a descriptor number is never used after it
+// was closed (and perhaps reused). Each registration's epoll data is its
+// slot index and a generation, so a stale event (of a socket deregistered
+// since epoll_wait returned it) is recognized and skipped.
+
+const (
+	pollEvents = 512 // ready sockets taken per epoll_wait
+	wakeSlot   = -1  // epoll data of the eventfd that wakes a worker to stop
+)
+
+// rawSocket is a UDP socket's descriptor outside Go's network poller.
+type rawSocket struct {
+	mu     sync.RWMutex // read-held while fd is in use; write-held to close it
+	fd     int          // -1 once closed
+	inet6  bool         // an AF_INET6 socket
+	local  netip.AddrPort
+	closed bool
+	// wake is the wake-up channel of the polled Receiver that registered
+	// the socket (nil before): close signals it, because closing the
+	// descriptor removes it from the worker's epoll set without an event.
+	wake chan struct{}
+}
+
+// detachRTP takes e's RTP socket out of Go's network poller (once) and
+// returns its descriptor.
+func (e *Endpoint) detachRTP() (*rawSocket, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.raw != nil {
+		return e.raw, nil
+	}
+	rc, err := e.rtp.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err // closed
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("media: duplicating the RTP socket of %v: %w", e.local, derr)
+	}
+	// Closing the UDPConn removes its descriptor from Go's poller; the
+	// socket stays open through fd.
+	if err := e.rtp.Close(); err != nil {
+		_ = unix.Close(fd)
+		return nil, err
+	}
+	a := e.local.Addr()
+	e.raw = &rawSocket{fd: fd, inet6: a.Is6() && !a.Is4In6(), local: e.local}
+	return e.raw, nil
+}
+
+// writeTo sends one datagram to addr (the Endpoint's WriteToUDPAddrPort
+// once the socket is raw). It waits up to a second for room in the send
+// buffer, as Go's poller would.
+func (s *rawSocket) writeTo(b []byte, addr netip.AddrPort) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, s.opError("write", addr, net.ErrClosed)
+	}
+	var sa4 unix.RawSockaddrInet4
+	var sa6 unix.RawSockaddrInet6
+	var sa unsafe.Pointer
+	var salen uintptr
+	ip := addr.Addr()
+	switch {
+	case s.inet6:
+		sa6.Family = unix.AF_INET6
+		sa6.Addr = ip.As16()
+		putPort(&sa6.Port, addr.Port())
+		sa, salen = unsafe.Pointer(&sa6), unix.SizeofSockaddrInet6
+	case ip.Unmap().Is4():
+		sa4.Family = unix.AF_INET
+		sa4.Addr = ip.Unmap().As4()
+		putPort(&sa4.Port, addr.Port())
+		sa, salen = unsafe.Pointer(&sa4), unix.SizeofSockaddrInet4
+	default:
+		return 0, s.opError("write", addr, unix.EAFNOSUPPORT)
+	}
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	for tries := 0; ; tries++ {
+		_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(p), uintptr(len(b)), 0, uintptr(sa), salen)
+		switch {
+		case e == 0:
+			return len(b), nil
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN && tries < 3:
+			fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
+			_, _ = unix.Poll(fds, 1000)
+			continue
+		}
+		return 0, s.opError("write", addr, os.NewSyscallError("sendto", e))
+	}
+}
+
+func (s *rawSocket) opError(op string, addr netip.AddrPort, err error) error {
+	return &net.OpError{Op: op, Net: "udp", Source: net.UDPAddrFromAddrPort(s.local), Addr: net.UDPAddrFromAddrPort(addr), Err: err}
+}
+
+// close closes the descriptor once no read or write uses it.
+func (s *rawSocket) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	fd := s.fd
+	s.fd = -1
+	err := unix.Close(fd)
+	if s.wake != nil {
+		select { // the Receiver's Run ends, as its read would fail without a Poller
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+func putPort(p *uint16, port uint16) {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	b[0], b[1] = byte(port>>8), byte(port)
+}
+
+// pollState is a Receiver's registration with a worker; it is guarded by
+// the worker's mu.
+type pollState struct {
+	w    *pollWorker // nil when not registered
+	slot int32
+	gen  int32
+	sock *rawSocket
+	gone bool  // the worker dropped the registration (socket closed or failing, Poller closed)
+	err  error // why, for Run to return
+}
+
+type pollSlot struct {
+	r       *Receiver
+	gen     int32
+	due     time.Time // wall-clock time the Receiver's timers are due; zero when none
+	pending bool      // the slot is in the worker's pending list
+	last    uint64    // the round that last read the socket
+}
+
+type pollWorker struct {
+	p *Poller
+
+	// epfd is read-held while epoll_ctl or epoll_wait use epfd, and
+	// write-held to close it.
+	epmu   sync.RWMutex
+	epfd   int // -1 once closed
+	wakefd int // eventfd: written to make the worker stop
+	stop   atomic.Bool
+	events []unix.EpollEvent
+
+	// read state, used only by the worker goroutine
+	msgs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6
+	bufs  [][]byte
+	n     int
+	rerr  syscall.Errno
+
+	// The idle wait (waitIdle), used only by the worker goroutine but
+	// idleWaits. idleFile is a second epoll instance, in Go's network
+	// poller from the start; it holds epfd only while the worker waits
+	// (armed), so that datagrams that come while the worker polls on its
+	// own wake no thread.
+	idleFile  *os.File
+	idlefd    int
+	idleRC    syscall.RawConn
+	idleFn    func(uintptr) bool // idle, made once
+	armed     bool               // epfd is in idlefd
+	deadline  time.Time          // idleFile's read deadline
+	dlStale   bool               // the deadline expired: set it again
+	idleN     int                // events the idle wait's poll took
+	idleErr   error              // its error
+	idleWaits atomic.Uint64      // waits that parked, for tests
+
+	count   int   // Receivers registered; guarded by p.mu
+	failure error // why the worker stopped (it takes no Receiver); guarded by p.mu
+
+	// mu is held while the worker processes a round; it guards the slots
+	// and the pollState of the worker's Receivers.
+	mu       sync.Mutex
+	slots    []pollSlot
+	free     []int32
+	pending  []int32   // slots whose due may be set
+	earliest time.Time // earliest due among pending (may be early, never late)
+	gen      int32
+	rounds   uint64 // rounds with events so far
+}
+
+func (p *Poller) native() bool { return true }
+
+func (p *Poller) start(n int) error {
+	for range n {
+		w, err := p.newWorker()
+		if err != nil {
+			for _, w := range p.workers {
+				w.closeFDs()
+			}
+			p.workers = nil
+			return err
+		}
+		p.workers = append(p.workers, w)
+	}
+	for _, w := range p.workers {
+		p.wg.Add(1)
+		go w.loop()
+	}
+	return nil
+}
+
+func (p *Poller) newWorker() (*pollWorker, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("media: poller: epoll_create1: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("media: poller: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	ev.Fd = wakeSlot
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wakefd)
+		return nil, fmt.Errorf("media: poller: epoll_ctl: %w", err)
+	}
+	idlefd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err == nil {
+		// Non-blocking, so that os puts it in Go's network poller.
+		if err = unix.SetNonblock(idlefd, true); err != nil {
+			_ = unix.Close(idlefd)
+		}
+	}
+	if err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wakefd)
+		return nil, fmt.Errorf("media: poller: idle epoll instance: %w", err)
+	}
+	idleFile := os.NewFile(uintptr(idlefd), "media-poller-idle")
+	idleRC, err := idleFile.SyscallConn()
+	if err != nil {
+		_ = idleFile.Close()
+		_ = unix.Close(epfd)
+		_ = unix.Close(wakefd)
+		return nil, fmt.Errorf("media: poller: %w", err)
+	}
+	w := &pollWorker{p: p, epfd: epfd, wakefd: wakefd, events: make([]unix.EpollEvent, pollEvents),
+		idleFile: idleFile, idlefd: idlefd, idleRC: idleRC}
+	w.idleFn = w.idle
+	b := p.batch
+	w.msgs = make([]unix.Mmsghdr, b)
+	w.iovs = make([]unix.Iovec, b)
+	w.names = make([]unix.RawSockaddrInet6, b)
+	w.bufs = make([][]byte, b)
+	slab := make([]byte, b*rtpBufSize)
+	for i := range b {
+		w.bufs[i] = slab[i*rtpBufSize : (i+1)*rtpBufSize : (i+1)*rtpBufSize]
+		w.iovs[i].Base = &w.bufs[i][0]
+		w.iovs[i].SetLen(rtpBufSize)
+		w.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&w.names[i]))
+		w.msgs[i].Hdr.Iov = &w.iovs[i]
+		w.msgs[i].Hdr.SetIovlen(1)
+	}
+	return w, nil
+}
+
+func (w *pollWorker) closeFDs() {
+	w.epmu.Lock()
+	defer w.epmu.Unlock()
+	if w.epfd >= 0 {
+		_ = w.idleFile.Close()
+		_ = unix.Close(w.epfd)
+		_ = unix.Close(w.wakefd)
+		w.epfd, w.wakefd, w.idlefd = -1, -1, -1
+	}
+}
+
+func (p *Poller) stop() {
+	for _, w := range p.workers {
+		w.stop.Store(true)
+		one := [8]byte{1}
+		_, _ = unix.Write(w.wakefd, one[:])
+	}
+	p.wg.Wait()
+	for _, w := range p.workers {
+		w.closeFDs()
+		w.mu.Lock()
+		for i := range w.slots {
+			if w.slots[i].r != nil {
+				w.drop(int32(i), errPollerClosed())
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// register takes r's RTP socket out of Go's poller and adds it to the least
+// loaded worker. It returns false without an error when the socket is
+// closed already.
+func (p *Poller) register(r *Receiver) (bool, error) {
+	sock, err := r.ep.detachRTP()
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			return false, nil // an Endpoint closed under its Receiver ends Run without error
+		}
+		return false, fmt.Errorf("media: poller: %w", err)
+	}
+	sock.mu.Lock()
+	sock.wake = r.wake // closing the socket ends Run
+	sock.mu.Unlock()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return false, errPollerClosed()
+	}
+	if len(p.workers) == 0 {
+		p.mu.Unlock()
+		return false, fmt.Errorf("%w: the Receiver's Poller was not made by NewPoller", ErrInvalidConfig)
+	}
+	var w *pollWorker
+	var failure error
+	for _, x := range p.workers {
+		if x.failure != nil {
+			failure = x.failure
+			continue
+		}
+		if w == nil || x.count < w.count {
+			w = x
+		}
+	}
+	if w == nil {
+		p.mu.Unlock()
+		return false, fmt.Errorf("%w: every worker of the Receiver's Poller failed: %w", ErrClosed, failure)
+	}
+	w.count++
+	p.mu.Unlock()
+	w.mu.Lock()
+	idx := w.alloc(r)
+	gen := w.slots[idx].gen
+	r.ps = pollState{w: w, slot: idx, gen: gen, sock: sock}
+	w.mu.Unlock()
+	if err := w.ctl(unix.EPOLL_CTL_ADD, sock, idx, gen); err != nil {
+		w.mu.Lock()
+		if !r.ps.gone {
+			w.release(idx)
+		}
+		r.ps = pollState{}
+		w.mu.Unlock()
+		p.unregistered(w)
+		switch {
+		case errors.Is(err, net.ErrClosed):
+			return false, nil
+		case errors.Is(err, os.ErrClosed):
+			return false, errPollerClosed()
+		}
+		return false, fmt.Errorf("media: poller: registering RTP socket %v: %w", r.ep.LocalAddr(), err)
+	}
+	return true, nil
+}
+
+func (p *Poller) unregistered(w *pollWorker) {
+	p.mu.Lock()
+	w.count--
+	p.mu.Unlock()
+}
+
+// deregister removes r from its worker, waiting for a round that processes
+// it to end, and returns the error that made the worker drop it, if any.
+func (p *Poller) deregister(r *Receiver) error {
+	w := r.ps.w
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	gone, sock, idx, gen := r.ps.gone, r.ps.sock, r.ps.slot, r.ps.gen
+	w.mu.Unlock()
+	if !gone {
+		// An error means the socket or the epoll instance is closed, which
+		// removed the registration already.
+		_ = w.ctl(unix.EPOLL_CTL_DEL, sock, idx, gen)
+	}
+	w.mu.Lock()
+	if !r.ps.gone {
+		w.release(idx)
+	}
+	err := r.ps.err
+	r.ps = pollState{}
+	w.mu.Unlock()
+	p.unregistered(w)
+	return err
+}
+
+// ctl adds or deletes a socket, holding both descriptors open. It returns
+// net.ErrClosed for a closed socket and os.ErrClosed for a closed worker.
+func (w *pollWorker) ctl(op int, sock *rawSocket, idx, gen int32) error {
+	w.epmu.RLock()
+	defer w.epmu.RUnlock()
+	if w.epfd < 0 {
+		return os.ErrClosed
+	}
+	sock.mu.RLock()
+	defer sock.mu.RUnlock()
+	if sock.closed {
+		return net.ErrClosed
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	ev.Fd, ev.Pad = idx, gen
+	return unix.EpollCtl(w.epfd, op, sock.fd, &ev)
+}
+
+// alloc takes a free slot for r; w.mu is held.
+func (w *pollWorker) alloc(r *Receiver) int32 {
+	var idx int32
+	if n := len(w.free); n > 0 {
+		idx = w.free[n-1]
+		w.free = w.free[:n-1]
+	} else {
+		w.slots = append(w.slots, pollSlot{})
+		idx = int32(len(w.slots) - 1)
+	}
+	w.gen++
+	sl := &w.slots[idx]
+	sl.r, sl.gen, sl.due, sl.last = r, w.gen, time.Time{}, 0
+	return idx
+}
+
+// release frees slot idx; w.mu is held. The slot may stay in the pending
+// list (with its pending flag), which the next sweep cleans up.
+func (w *pollWorker) release(idx int32) {
+	sl := &w.slots[idx]
+	sl.r, sl.due = nil, time.Time{}
+	w.free = append(w.free, idx)
+}
+
+// drop ends the registration of slot idx from the worker's side (the
+// socket failed or was closed, or the Poller was closed) and wakes the
+// Receiver's Run; w.mu is held.
+func (w *pollWorker) drop(idx int32, err error) {
+	r := w.slots[idx].r
+	_ = w.ctl(unix.EPOLL_CTL_DEL, r.ps.sock, idx, r.ps.gen)
+	w.release(idx)
+	r.ps.gone, r.ps.err = true, err
+	r.wakeRun()
+}
+
+// idleRounds is how many rounds in a row must find nothing before a worker
+// with a positive round interval stops polling and waits for a packet.
+const idleRounds = 32
+
+// loop runs rounds until the Poller is closed. While packets come it polls
+// once per round interval, without blocking; when idleRounds rounds found
+// nothing (with no pause between rounds: when one round found nothing) it
+// waits in Go's poller for the next packet. A round that took every event
+// one epoll_wait returns, or that lasted the whole interval, is followed
+// by the next at once: the worker is behind.
+func (w *pollWorker) loop() {
+	defer w.p.wg.Done()
+	idle := 0
+	woke := false // n is from an idle wait
+	n, err := w.poll()
+	for err == nil && !w.stop.Load() {
+		start := time.Now()
+		if n > 0 {
+			idle = 0
+			w.round(n)
+		} else {
+			idle++
+			w.timers(start)
+		}
+		switch {
+		case n == len(w.events):
+			w.disarm()
+			n, err = w.poll()
+		case w.p.interval > 0 && (n > 0 || idle < idleRounds):
+			// Let packets gather before the next round.
+			w.disarm()
+			time.Sleep(w.p.interval - time.Since(start))
+			n, err = w.poll()
+		case w.p.interval < 0 && n > 0:
+			// No pause. Right after a wake-up the next poll most likely
+			// finds nothing (sparse packets) and the worker waits again:
+			// it stays armed for that wait. Two busy rounds in a row
+			// disarm it.
+			if !woke {
+				w.disarm()
+			}
+			n, err = w.poll()
+		default:
+			n, err = w.waitIdle()
+			idle = 0
+			woke = true
+			continue
+		}
+		woke = false
+	}
+	if err != nil {
+		w.fail(fmt.Errorf("epoll_wait: %w", err))
+	}
+}
+
+// poll takes the ready sockets without blocking.
+func (w *pollWorker) poll() (int, error) {
+	for {
+		n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(w.epfd), uintptr(unsafe.Pointer(&w.events[0])), uintptr(len(w.events)), 0, 0, 0)
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, e
+	}
+}
+
+// timers fires the timers due at now.
+func (w *pollWorker) timers(now time.Time) {
+	w.mu.Lock()
+	if !w.earliest.IsZero() && !now.Before(w.earliest) {
+		w.sweep(now)
+	}
+	w.mu.Unlock()
+}
+
+// waitIdle waits until a socket is readable, the earliest timer is due or
+// the Poller is closed, and returns the events it took (0 for a timer).
+// It parks in Go's network poller on idleFile, the epoll instance that
+// holds epfd while the worker is armed; arming costs one epoll_ctl, and
+// nothing is allocated.
+//
+// No wake-up is lost although Go's poller is edge-triggered: epfd is in
+// idleFile before the wait begins, and the wait (idle, called by
+// RawConn.Read once Go's poller has forgotten earlier notifications) polls
+// epfd before it parks. A datagram that came before that poll is in its
+// result; one that comes after it makes epfd, then idleFile, readable,
+// which Go's poller reports to the parked (or parking) wait.
+func (w *pollWorker) waitIdle() (int, error) {
+	if !w.armed {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN}
+		if err := unix.EpollCtl(w.idlefd, unix.EPOLL_CTL_ADD, w.epfd, &ev); err != nil {
+			return w.pollLater()
+		}
+		w.armed = true
+	}
+	w.mu.Lock()
+	due := w.earliest
+	w.mu.Unlock()
+	if w.dlStale || !due.Equal(w.deadline) {
+		if err := w.idleFile.SetReadDeadline(due); err != nil {
+			return w.pollLater()
+		}
+		w.deadline, w.dlStale = due, false
+	}
+	w.idleN, w.idleErr = 0, nil
+	err := w.idleRC.Read(w.idleFn)
+	switch {
+	case w.idleErr != nil:
+		return 0, w.idleErr
+	case err == nil:
+		return w.idleN, nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.dlStale = true
+		return 0, nil
+	}
+	return w.pollLater()
+}
+
+// idle is the RawConn.Read callback of waitIdle: it polls, and asks to
+// park when nothing is ready.
+func (w *pollWorker) idle(uintptr) bool {
+	n, err := w.poll()
+	if err != nil || n > 0 {
+		w.idleN, w.idleErr = n, err
+		return true
+	}
+	w.idleWaits.Add(1)
+	return false
+}
+
+// pollLater is waitIdle when the worker cannot wait in Go's poller: it
+// polls after a pause.
+func (w *pollWorker) pollLater() (int, error) {
+	time.Sleep(max(w.p.interval, time.Millisecond))
+	return w.poll()
+}
+
+// disarm takes epfd out of idleFile, so that the datagrams that come
+// while the worker polls on its own do not wake Go's poller.
+func (w *pollWorker) disarm() {
+	if w.armed {
+		_ = unix.EpollCtl(w.idlefd, unix.EPOLL_CTL_DEL, w.epfd, nil)
+		w.armed = false
+	}
+}
+
+// round processes the n events epoll_wait returned, then the timers that
+// are due. A socket is read until it is empty, up to drainMax datagrams
+// (with a batch of one: when the previous round read it too), and one left
+// with datagrams is level-triggered: the next round takes it again.
+func (w *pollWorker) round(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.rounds++
+	for i := range n {
+		ev := &w.events[i]
+		idx := ev.Fd
+		if idx < 0 || int(idx) >= len(w.slots) {
+			continue // wakeSlot: stop is set
+		}
+		if sl := &w.slots[idx]; sl.r != nil && sl.gen == ev.Pad {
+			w.serve(idx, sl)
+		}
+	}
+	if !w.earliest.IsZero() {
+		if now := time.Now(); !now.Before(w.earliest) {
+			w.sweep(now)
+		}
+	}
+}
+
+// fail drops every Receiver of a worker that cannot go on.
+func (w *pollWorker) fail(err error) {
+	w.p.log.Warn("media: poller worker failed; its receivers stop", "error", err)
+	err = fmt.Errorf("media: poller: %w", err)
+	w.p.mu.Lock()
+	w.failure = err // never chosen again
+	w.p.mu.Unlock()
+	w.mu.Lock()
+	for i := range w.slots {
+		if w.slots[i].r != nil {
+			w.drop(int32(i), err)
+		}
+	}
+	w.mu.Unlock()
+}
+
+// read receives up to a batch of datagrams from socket fd without
+// blocking. A batch of one is a recvfrom, which costs less than a recvmmsg
+// of one.
+func (w *pollWorker) read(fd int) {
+	if len(w.msgs) == 1 {
+		namelen := uint32(unix.SizeofSockaddrInet6)
+		for {
+			n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&w.bufs[0][0])), uintptr(len(w.bufs[0])),
+				unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&w.names[0])), uintptr(unsafe.Pointer(&namelen)))
+			if e == unix.EINTR {
+				continue
+			}
+			if e != 0 {
+				w.n, w.rerr = 0, e
+				return
+			}
+			w.n, w.rerr = 1, 0
+			w.msgs[0].Len = uint32(n)
+			return
+		}
+	}
+	for i := range w.msgs {
+		w.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		w.msgs[i].Hdr.Flags = 0
+	}
+	for {
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&w.msgs[0])), uintptr(len(w.msgs)), unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			w.n, w.rerr = 0, e
+			return
+		}
+		w.n, w.rerr = int(n), 0
+		return
+	}
+}
+
+// drainMax is the most datagrams a round reads from one socket: a socket
+// whose read filled the batch is read again, up to this, so that a burst
+// is read at once (its arrival times are when it came, and the packet the
+// others wait for is not left in the socket past the reorder wait), while
+// one flooded socket cannot hold up the others for long.
+//
+// With a batch of one (recvfrom) every read fills the batch, and a second
+// read would find most sockets empty (a 20 ms stream has one packet per
+// round), which costs a system call per packet. So such a socket is read
+// again only when the previous round read it too: the first round of a
+// burst reads one packet, the next round reads the rest.
+const drainMax = 64
+
+// serve reads and processes what slot idx's socket holds; w.mu is held.
+func (w *pollWorker) serve(idx int32, sl *pollSlot) {
+	r := sl.r
+	sock := r.ps.sock
+	limit := drainMax
+	if len(w.msgs) == 1 && sl.last+1 != w.rounds {
+		limit = 1 // not backlogged, most likely (see drainMax)
+	}
+	sl.last = w.rounds
+	got := 0
+	for got < limit {
+		sock.mu.RLock()
+		if sock.closed {
+			sock.mu.RUnlock()
+			// The Endpoint was closed under the running Receiver: Run ends
+			// without error, as when its read returns net.ErrClosed.
+			w.drop(idx, nil)
+			return
+		}
+		w.read(sock.fd)
+		sock.mu.RUnlock()
+		if w.rerr == unix.EAGAIN {
+			break // drained, or a stale level-triggered event
+		}
+		if w.rerr != 0 {
+			w.drop(idx, fmt.Errorf("media: reading RTP on %v: %w", r.ep.LocalAddr(), os.NewSyscallError("recvfrom", w.rerr)))
+			return
+		}
+		for i := range w.n {
+			if r.ctl.Load() {
+				r.applyControl()
+			}
+			m := &w.msgs[i]
+			r.s.process(w.bufs[i][:m.Len], sockaddrAddrPort(&w.names[i]), r.now())
+		}
+		got += w.n
+		if w.n < len(w.msgs) {
+			break // recvmmsg stopped at the empty socket
+		}
+	}
+	if got == 0 {
+		return
+	}
+	r.publish()
+	w.schedule(idx, sl)
+}
+
+// schedule records when slot idx's timers are due; w.mu is held.
+func (w *pollWorker) schedule(idx int32, sl *pollSlot) {
+	r := sl.r
+	due := r.s.due()
+	if due.IsZero() {
+		sl.due = time.Time{}
+		return
+	}
+	sl.due = time.Now().Add(due.Sub(r.now()))
+	if !sl.pending {
+		sl.pending = true
+		w.pending = append(w.pending, idx)
+	}
+	if w.earliest.IsZero() || sl.due.Before(w.earliest) {
+		w.earliest = sl.due
+	}
+}
+
+// sweep fires the timers due at now and recomputes the earliest; w.mu is
+// held.
+func (w *pollWorker) sweep(now time.Time) {
+	w.earliest = time.Time{}
+	keep := w.pending[:0]
+	for _, idx := range w.pending {
+		sl := &w.slots[idx]
+		if sl.r != nil && !sl.due.IsZero() && !now.Before(sl.due) {
+			r := sl.r
+			r.s.expire(r.now())
+			r.publish()
+			sl.due = time.Time{}
+			if due := r.s.due(); !due.IsZero() {
+				sl.due = time.Now().Add(due.Sub(r.now()))
+			}
+		}
+		if sl.r == nil || sl.due.IsZero() {
+			sl.pending = false
+			continue
+		}
+		keep = append(keep, idx)
+		if w.earliest.IsZero() || sl.due.Before(w.earliest) {
+			w.earliest = sl.due
+		}
+	}
+	clear(w.pending[len(keep):])
+	w.pending = keep
+}
+
+// sockaddrAddrPort converts a received source address.
+func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		p := (*[2]byte)(unsafe.Pointer(&sa4.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case unix.AF_INET6:
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
+	}
+	return netip.AddrPort{}
+}
