@@ -15,7 +15,9 @@ import (
 )
 
 // ErrNotFound is returned by Get, Find and Delete when no session matches.
-var ErrNotFound = errors.New("insights: session not found")
+// Its text names no package: the insights Index wraps it in an error that
+// does ("insights: get session ...: session not found").
+var ErrNotFound = errors.New("session not found")
 
 // Kind is the JSON type of a leaf value. Kinds order values of different
 // types in a sort: numbers, then strings, then booleans (the order SQLite

@@ -363,6 +363,8 @@ func testGetFindDelete(t *testing.T, open Opener) {
 	}
 	if _, err := idx.Find(ctx, OtherAccount, "s-a5"); !errors.Is(err, insights.ErrNotFound) {
 		t.Fatalf("Find in another account: %v", err)
+	} else if msg := err.Error(); strings.Count(msg, "insights:") != 1 || !strings.Contains(msg, `"s-a5"`) {
+		t.Fatalf("Find in another account: error %q, want the ID and the package named once", msg)
 	}
 	if _, err := idx.Get(ctx, Account, "s-a1", insights.Bound{}); !errors.Is(err, insights.ErrInvalidQuery) {
 		t.Fatalf("Get without start: %v", err)
