@@ -447,6 +447,12 @@ func (p *Poller) deregister(r *Receiver) error {
 	}
 	w.mu.Lock()
 	if !r.ps.gone {
+		// What reached the socket before the stop is part of the stream:
+		// a worker that had not come round to it yet reads it now (a
+		// Receiver reading its own socket would have read it already).
+		w.serveUpTo(idx, &w.slots[idx], drainMax)
+	}
+	if !r.ps.gone {
 		w.release(idx)
 	}
 	err := r.ps.err
@@ -753,13 +759,20 @@ const drainMax = 64
 
 // serve reads and processes what slot idx's socket holds; w.mu is held.
 func (w *pollWorker) serve(idx int32, sl *pollSlot) {
-	r := sl.r
-	sock := r.ps.sock
 	limit := drainMax
 	if len(w.msgs) == 1 && sl.last+1 != w.rounds {
 		limit = 1 // not backlogged, most likely (see drainMax)
 	}
 	sl.last = w.rounds
+	w.serveUpTo(idx, sl, limit)
+}
+
+// serveUpTo reads and processes up to limit datagrams (more when a batch
+// read overshoots) of slot idx's socket, stopping when it is empty; w.mu is
+// held.
+func (w *pollWorker) serveUpTo(idx int32, sl *pollSlot, limit int) {
+	r := sl.r
+	sock := r.ps.sock
 	got := 0
 	for got < limit {
 		sock.mu.RLock()

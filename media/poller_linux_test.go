@@ -244,3 +244,58 @@ func workerLoads(p *Poller) []int {
 	}
 	return n
 }
+
+// TestPollerStopReadsWhatCame checks that the datagrams already in a polled
+// Receiver's socket when it is stopped are read and delivered, as a
+// Receiver reading its own socket would have: a worker that had not come
+// round to them (here: the socket is taken out of its epoll set, so it never
+// will) must not lose the end of the stream.
+func TestPollerStopReadsWhatCame(t *testing.T) {
+	for _, how := range []string{"context", "Close"} {
+		t.Run(how, func(t *testing.T) {
+			p := newTestPoller(t, 1)
+			w := p.workers[0]
+			rec := &recorder{}
+			rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p, Handler: rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rx.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- rx.Run(ctx) }()
+			peer := newPeer(t, rx.LocalAddr())
+			peer.raw(rtpPacket(t, ssrcA, 1, 0, 0, false, pattern(1, 160)))
+			waitStats(t, rx, "the first packet", func(st Stats) bool { return st.Received == 1 })
+			w.mu.Lock()
+			if err := w.ctl(unix.EPOLL_CTL_DEL, rx.ps.sock, rx.ps.slot, rx.ps.gen); err != nil {
+				w.mu.Unlock()
+				t.Fatal(err)
+			}
+			w.mu.Unlock()
+			const more = 5
+			for i := range uint16(more) {
+				seq := 2 + i
+				peer.raw(rtpPacket(t, ssrcA, seq, uint32(seq-1)*160, 0, false, pattern(seq, 160)))
+			}
+			// On loopback the datagrams are in the socket when the sends return.
+			if how == "context" {
+				cancel()
+			} else if err := rx.Close(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Run = %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Run did not return")
+			}
+			if st := rx.Stats(); st.Received != 1+more || st.Lost != 0 {
+				t.Fatalf("after the stop: received %d, lost %d; want %d and 0 (the datagrams in the socket)", st.Received, st.Lost, 1+more)
+			}
+		})
+	}
+}
