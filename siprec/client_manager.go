@@ -925,12 +925,12 @@ func (r *recorder) acked(sdp []byte) {
 // ended implements dialogHandler: the recording server hung up. Only its
 // dialog ends.
 func (r *recorder) ended() {
+	st := r.status() // before release frees the streams (and their counters)
 	live := r.m.remove(r)
 	r.release()
 	if !live {
 		return
 	}
-	st := r.status()
 	r.m.log.Info("siprec: recording server ended its dialog", "uri", r.uri.String(), "call_id", st.CallID)
 	if r.m.cfg.OnRecorderEnded != nil {
 		r.m.cfg.OnRecorderEnded(st)

@@ -215,6 +215,11 @@ func TestClientRecorderHangsUp(t *testing.T) {
 		if s.URI != leave.uri || s.CallID == "" {
 			t.Errorf("OnRecorderEnded(%+v), want the recorder at %s", s, leave.uri)
 		}
+		// The status is the dialog's last: what was sent to it still counts
+		// (leave1 received at least 800 samples, 5 packets).
+		if len(s.Streams) != 2 || s.Streams[0].Packets < 5 || s.Streams[1].Packets < 5 {
+			t.Errorf("OnRecorderEnded streams %+v, want 2 with the packets sent to them", s.Streams)
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the recorder's BYE did not end its dialog")
 	}
