@@ -127,6 +127,7 @@ type load struct {
 	started, failed, hungUp atomic.Int64
 	frames                  atomic.Int64 // frames written to forks (one per stream per 20 ms)
 	late                    atomic.Int64 // frames skipped because a sender fell behind
+	endedPackets            atomic.Int64 // RTP packets sent to recorders that hung up
 	lastErr                 atomic.Pointer[string]
 }
 
@@ -208,6 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	wg.Go(func() { l.progress(runCtx, cpu0, wall0) })
 	l.starter(runCtx)
 	wg.Wait()
+	rtpStopped := time.Now() // the media goroutines sent their last frames
 
 	// Stop every session (BYE), in parallel, and wait for starts in flight.
 	for {
@@ -247,6 +249,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"packets sent %d (%.0f/s), late frames skipped %d; CPU %.1f%% of one core (%v) over %v\n",
 		l.started.Load(), l.failed.Load(), l.hungUp.Load(), stopped.Load(), stopFailed.Load(), stopTook.Round(time.Millisecond),
 		packets, float64(packets)/elapsed.Seconds(), l.late.Load(), 100*cpu.Seconds()/elapsed.Seconds(), cpu.Round(time.Millisecond), elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "rtp stopped: %s\n", rtpStopped.Format(time.RFC3339Nano))
 	if e := l.lastErr.Load(); e != nil {
 		fmt.Fprintln(stdout, "last start error:", *e)
 	}
@@ -300,7 +303,8 @@ func (l *load) startOne(ctx context.Context, sh *shard) {
 			{AOR: "sip:caller@load.invalid", Label: "1"},
 			{AOR: "sip:callee@load.invalid", Label: "2"},
 		}},
-		OnRecorderEnded: func(siprec.RecorderStatus) {
+		OnRecorderEnded: func(st siprec.RecorderStatus) {
+			l.endedPackets.Add(sentPackets(st))
 			if !m.Recording() {
 				l.hungUp.Add(1)
 				l.remove(m)
@@ -382,15 +386,23 @@ func (l *load) send(ctx context.Context, sh *shard) {
 	}
 }
 
-// packets sums the RTP packets the sessions up sent.
+// packets sums the RTP packets sent so far: to the recorders of the
+// sessions up, and to those that hung up (whose sessions were replaced).
 func (l *load) packets() int64 {
-	var n int64
+	n := l.endedPackets.Load()
 	for _, m := range l.all(false) {
 		for _, r := range m.Recorders() {
-			for _, s := range r.Streams {
-				n += int64(s.Packets)
-			}
+			n += sentPackets(r)
 		}
+	}
+	return n
+}
+
+// sentPackets sums the RTP packets sent to one recorder.
+func sentPackets(r siprec.RecorderStatus) int64 {
+	var n int64
+	for _, s := range r.Streams {
+		n += int64(s.Packets)
 	}
 	return n
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -10,8 +12,16 @@ import (
 	"testing"
 	"time"
 
+	sipgosip "github.com/emiago/sipgo/sip"
+
 	"github.com/voicegw/voicegw/internal/sipptest"
 )
+
+func TestMain(m *testing.M) {
+	// main silences sipgo's package logger; the tests call run directly.
+	sipgosip.SetDefaultLogger(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}
 
 // A short run against sipp as the recording server (the siprec tests'
 // scenario, any number of calls): the sessions come up at the rate, stay
@@ -71,5 +81,50 @@ func TestLoadUsage(t *testing.T) {
 		if code := run(t.Context(), tc.args, &out, &errs); code != 2 || !strings.Contains(errs.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errs.String(), tc.want)
 		}
+	}
+}
+
+// A recording server that hangs up every session after 1 s (sipp
+// srs_bye.xml): siprec-load replaces the sessions, and the packets sent to
+// the recorders that hung up still count in "packets sent".
+func TestLoadCountsPacketsOfHungUpSessions(t *testing.T) {
+	discard, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer discard.Close()
+	port := strconv.Itoa(discard.LocalAddr().(*net.UDPAddr).Port)
+	p := sipptest.Start(t, sipptest.Options{
+		Scenario:  filepath.Join("..", "..", "siprec", "testdata", "srs_bye.xml"),
+		Transport: sipptest.TCP,
+		Calls:     10,
+		Args:      []string{"-key", "srs_p1", port, "-key", "srs_p2", port, "-d", "1000"},
+	})
+	time.Sleep(300 * time.Millisecond)
+	uri := fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", p.LocalPort())
+
+	var out, errs strings.Builder
+	code := run(t.Context(), []string{"-srs", uri, "-calls", "5", "-rate", "100/s", "-duration", "1800ms"}, &out, &errs)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errs.String())
+	}
+	m := regexp.MustCompile(`hung up by the recorder (\d+),.*packets sent (\d+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no summary in:\n%s", out.String())
+	}
+	hungUp, _ := strconv.Atoi(m[1])
+	sent, _ := strconv.Atoi(m[2])
+	if hungUp != 5 {
+		t.Fatalf("%d sessions hung up by the recorder, want 5\n%s", hungUp, out.String())
+	}
+	// 5 sessions × 2 streams × 50 packets/s: about 1 s to the recorders
+	// that hung up and about 0.75 s to their replacements, never more than
+	// 5 sessions at once for 1.8 s. Counting only the replacements would
+	// give about 375.
+	if sent < 5*100*15/10 || sent > 5*100*19/10 {
+		t.Errorf("%d packets sent, want about 875 (between 750 and 950)\n%s", sent, out.String())
+	}
+	if !regexp.MustCompile(`(?m)^rtp stopped: \S+$`).MatchString(out.String()) {
+		t.Errorf("no \"rtp stopped:\" line:\n%s", out.String())
 	}
 }
