@@ -38,12 +38,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -52,11 +54,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-audio/wav"
+	"github.com/hajimehoshi/go-mp3"
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/recording"
@@ -81,6 +85,7 @@ type options struct {
 	gomaxprocs int
 	format     string
 	poller     bool
+	pin        bool
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -95,11 +100,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.gomaxprocs, "gateway-gomaxprocs", 0, "GOMAXPROCS of the gateway (default: every core)")
 	fs.StringVar(&o.format, "format", "wav", "recording format: wav or mp3")
 	fs.BoolVar(&o.poller, "poller", true, "receive RTP on the gateway's media.Poller (rtp.poller); false: a goroutine per stream")
+	fs.BoolVar(&o.pin, "pin", false, "give the gateway one core of its own (taskset -c 0, GOMAXPROCS=1) and siprec-load the others: the level found is the calls one core records")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.format != "wav" && o.format != "mp3" {
 		return fmt.Errorf("-format %q: want wav or mp3", o.format)
+	}
+	if o.pin {
+		if runtime.NumCPU() < 2 {
+			return fmt.Errorf("-pin needs 2 cores or more, this machine has %d", runtime.NumCPU())
+		}
+		if _, err := exec.LookPath("taskset"); err != nil {
+			return fmt.Errorf("-pin needs taskset (apt-get install -y util-linux): %w", err)
+		}
+		o.gomaxprocs = 1
 	}
 	for _, f := range strings.Split(*levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -126,8 +141,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("go build ./examples/%s: %v\n%s", p, err, b)
 		}
 	}
-	fmt.Fprintf(out, "machine: %d cores (GOMAXPROCS of both programs), %s/%s; each call: 2 streams of 20 ms PCMU, stereo %s, digest over TCP; RTP poller %v\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.ToUpper(o.format), o.poller)
+	cores := fmt.Sprintf("%d cores shared by both programs", runtime.NumCPU())
+	if o.pin {
+		cores = fmt.Sprintf("%d cores: the gateway on core 0 (GOMAXPROCS=1), siprec-load on the others", runtime.NumCPU())
+	}
+	fmt.Fprintf(out, "machine: %s, %s/%s; each call: 2 streams of 20 ms PCMU, stereo %s, digest over TCP; RTP poller %v\n",
+		cores, runtime.GOOS, runtime.GOARCH, strings.ToUpper(o.format), o.poller)
 	fmt.Fprintf(out, "%-7s %-7s %-6s %-9s %-6s %-7s %-10s %-12s %-13s %-10s %-8s %-9s %s\n",
 		"calls", "started", "failed", "rtp lost", "late", "ld late", "recordings", "gateway CPU", "CPU s/call·s", "calls/core", "RSS MiB", "load CPU", "result")
 	best := 0
@@ -167,6 +186,7 @@ type result struct {
 	callSeconds             float64       // calls × steady seconds
 	loadCPU                 float64       // % of one core, whole run
 	rssMiB                  float64       // the gateway's resident memory at the end of the steady state
+	rtpStopped              time.Time     // when siprec-load sent its last frames
 	problems                []string
 	notes                   []string
 }
@@ -218,7 +238,7 @@ accounts:
 		return nil, err
 	}
 	var gwLog bytes.Buffer
-	gw := exec.Command(filepath.Join(bin, "gateway"), "-config", cfgPath)
+	gw := pinned(o.pin, "0", filepath.Join(bin, "gateway"), "-config", cfgPath)
 	gw.Stdout, gw.Stderr = &gwLog, &gwLog
 	if o.gomaxprocs > 0 {
 		gw.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", o.gomaxprocs))
@@ -242,10 +262,13 @@ accounts:
 	}
 
 	// the load
-	load := exec.CommandContext(ctx, filepath.Join(bin, "siprec-load"),
+	load := pinned(o.pin, fmt.Sprintf("1-%d", runtime.NumCPU()-1), filepath.Join(bin, "siprec-load"),
 		"-srs", fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", sipPort),
 		"-calls", strconv.Itoa(n), "-rate", strconv.FormatFloat(o.rate, 'f', -1, 64),
 		"-duration", o.duration.String(), "-user", user, "-password", password)
+	if o.pin {
+		load.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", runtime.NumCPU()-1))
+	}
 	stdout, err := load.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -255,6 +278,8 @@ accounts:
 	if err := load.Start(); err != nil {
 		return nil, err
 	}
+	stopLoad := context.AfterFunc(ctx, func() { _ = load.Process.Kill() })
+	defer stopLoad()
 	r := &result{}
 	// Steady state: from the first second all n sessions are up at the
 	// gateway, to a second before siprec-load stops them (it stops at
@@ -284,8 +309,11 @@ loop:
 			if !ok {
 				break loop
 			}
-			if strings.HasPrefix(line, "summary:") {
+			switch {
+			case strings.HasPrefix(line, "summary:"):
 				summary = line
+			case strings.HasPrefix(line, "rtp stopped: "):
+				r.rtpStopped, _ = time.Parse(time.RFC3339Nano, strings.TrimPrefix(line, "rtp stopped: "))
 			}
 		case <-tick.C:
 			now := time.Now()
@@ -320,26 +348,30 @@ loop:
 	// the gateway finishes every session and uploads every recording
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		active, _ := metric(base, "voicegw_sessions_active")
-		spooled, _ := metric(base, "voicegw_recordings_spooled")
-		written, _ := metric(base, `voicegw_recordings_written_total{format="`+o.format+`"}`)
-		if active == 0 && spooled == 0 && int(written) >= r.started {
+		v, err := metrics(base, "voicegw_sessions_active", "voicegw_recordings_spooled",
+			`voicegw_recordings_written_total{format="`+o.format+`"}`)
+		if err == nil && v[0] == 0 && v[1] == 0 && int(v[2]) >= r.started {
 			break
 		}
 		if time.Now().After(deadline) {
-			r.problems = append(r.problems, fmt.Sprintf("after 3 min: %v sessions still active, %v recordings spooled, %v written", active, spooled, written))
+			if err != nil {
+				r.problems = append(r.problems, "after 3 min: the gateway's gauges: "+err.Error())
+			} else {
+				r.problems = append(r.problems, fmt.Sprintf("after 3 min: %v sessions still active, %v recordings spooled, %v written", v[0], v[1], v[2]))
+			}
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	dropped, _ := metric(base, "voicegw_recording_late_samples_total")
-	if dropped > 0 {
+	counters, err := metrics(base, "voicegw_recording_late_samples_total", "voicegw_rtp_packets_lost_total",
+		"voicegw_rtp_packets_late_total", "voicegw_rtp_packets_received_total")
+	if err != nil {
+		r.problems = append(r.problems, "the gateway's counters: "+err.Error())
+	}
+	if dropped := counters[0]; dropped > 0 {
 		r.problems = append(r.problems, fmt.Sprintf("the recorders dropped %v samples that came too late", dropped))
 	}
-	lost, _ := metric(base, "voicegw_rtp_packets_lost_total")
-	late, _ := metric(base, "voicegw_rtp_packets_late_total")
-	received, _ := metric(base, "voicegw_rtp_packets_received_total")
-	r.lost, r.late, r.received = int64(lost), int64(late), int64(received)
+	r.lost, r.late, r.received = int64(counters[1]), int64(counters[2]), int64(counters[3])
 	if r.failed > 0 || r.hungUp > 0 {
 		r.problems = append(r.problems, fmt.Sprintf("%d sessions failed to start, %d were hung up by the gateway", r.failed, r.hungUp))
 	}
@@ -388,20 +420,22 @@ func parseSummary(s string, r *result) {
 }
 
 // checkRecordings checks every recording in the bucket and returns how many
-// are complete. (An MP3 file's length is exact through its LAME tag.) siprec-load stops the RTP of every session at the same
-// moment and then sends the BYEs (64 at a time), so a complete recording is a
-// valid stereo WAV that runs from its session's start (the session document's
-// start time, which is the recording's first sample) to that common moment:
-// every recording must end within 0.3 s of the median end. A recording cut
-// short, or one whose audio stopped being written, ends early.
+// are complete. siprec-load stops the RTP of every session at the same
+// moment (it prints when: "rtp stopped") and then sends the BYEs, 64 at a
+// time, so a complete recording is a valid stereo file that runs from its
+// session's start (the session document's start time, which is the
+// recording's first sample) to that moment, within 0.3 s (an MP3 file's
+// length is exact through its LAME tag), and that holds siprec-load's
+// 400 Hz tone in both channels (checked over one second in the middle). A
+// recording cut short, or one whose audio stopped being written, ends
+// early; one that lost a stream is silent in its channel.
 func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, error) {
-	cl := insights.NewClient(base, insights.Secret(apiKey))
-	type rec struct {
-		rel string
-		end time.Time
+	if r.rtpStopped.IsZero() {
+		r.problems = append(r.problems, "siprec-load did not say when it stopped the RTP")
+		return 0, nil
 	}
-	var recs []rec
-	bad := 0
+	cl := insights.NewClient(base, insights.Secret(apiKey))
+	bad, complete := 0, 0
 	report := func(rel, problem string) {
 		if bad++; bad <= 5 {
 			r.problems = append(r.problems, rel+": "+problem)
@@ -430,27 +464,77 @@ func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, 
 			report(rel, "session document: "+err.Error())
 			return nil
 		}
-		recs = append(recs, rec{rel, s.SessionStartTime.Time.Add(info.Duration)})
-		return nil
-	})
-	if err != nil || len(recs) == 0 {
-		return 0, err
-	}
-	ends := make([]time.Time, len(recs))
-	for i, x := range recs {
-		ends[i] = x.end
-	}
-	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
-	median := ends[len(ends)/2]
-	complete := 0
-	for _, x := range recs {
-		if d := x.end.Sub(median); d < -300*time.Millisecond || d > 300*time.Millisecond {
-			report(x.rel, fmt.Sprintf("ends %v from the others (the RTP of every session stopped at once)", d.Round(time.Millisecond)))
-			continue
+		end := s.SessionStartTime.Time.Add(info.Duration)
+		if d := end.Sub(r.rtpStopped); d < -300*time.Millisecond || d > 300*time.Millisecond {
+			report(rel, fmt.Sprintf("ends %v from the moment siprec-load stopped the RTP", d.Round(time.Millisecond)))
+			return nil
+		}
+		rms, err := middleRMS(path, info)
+		if err != nil {
+			report(rel, "reading the audio: "+err.Error())
+			return nil
+		}
+		// The tone is 8000 peak (RMS 5,657); G.711 and MP3 keep it within a few %.
+		if rms[0] < 4000 || rms[1] < 4000 {
+			report(rel, fmt.Sprintf("the tone is missing in the middle of the call: RMS %.0f left, %.0f right (want about 5,657)", rms[0], rms[1]))
+			return nil
 		}
 		complete++
+		return nil
+	})
+	return complete, err
+}
+
+// middleRMS returns the RMS of each channel of a stereo recording over one
+// second in its middle.
+func middleRMS(path string, info recording.Info) ([2]float64, error) {
+	var rms [2]float64
+	f, err := os.Open(path)
+	if err != nil {
+		return rms, err
 	}
-	return complete, nil
+	defer f.Close()
+	rate := info.SampleRate
+	var pcm io.Reader // interleaved 16-bit little-endian stereo at rate
+	switch info.Format {
+	case recording.WAV:
+		d := wav.NewDecoder(f)
+		if err := d.FwdToPCM(); err != nil {
+			return rms, err
+		}
+		pcm = d.PCMChunk
+	case recording.MP3:
+		d, err := mp3.NewDecoder(f) // always 16-bit stereo at the file's rate
+		if err != nil {
+			return rms, err
+		}
+		rate, pcm = d.SampleRate(), d
+	default:
+		return rms, fmt.Errorf("format %v", info.Format)
+	}
+	frames := int64(rate)
+	skip := (info.Frames - frames) / 2
+	if skip < 0 {
+		return rms, fmt.Errorf("%d frames: shorter than a second", info.Frames)
+	}
+	if _, err := io.CopyN(io.Discard, pcm, skip*4); err != nil {
+		return rms, err
+	}
+	buf := make([]byte, frames*4)
+	if _, err := io.ReadFull(pcm, buf); err != nil {
+		return rms, err
+	}
+	var sum [2]float64
+	for i := 0; i+3 < len(buf); i += 4 {
+		for c := range 2 {
+			v := float64(int16(binary.LittleEndian.Uint16(buf[i+2*c:])))
+			sum[c] += v * v
+		}
+	}
+	for c := range 2 {
+		rms[c] = math.Sqrt(sum[c] / float64(frames))
+	}
+	return rms, nil
 }
 
 // procCPU returns the CPU seconds (user + system) of process pid so far.
@@ -497,20 +581,54 @@ func clockTicks() float64 {
 
 // metric returns one sample of the gateway's /metrics.
 func metric(base, sample string) (float64, error) {
+	v, err := metrics(base, sample)
+	return v[0], err
+}
+
+// metrics returns samples of the gateway's /metrics, in order; a sample
+// the gateway does not expose is an error (its value reads 0).
+func metrics(base string, samples ...string) ([]float64, error) {
+	v := make([]float64, len(samples))
 	res, err := http.Get(base + "/metrics")
 	if err != nil {
-		return 0, err
+		return v, err
 	}
 	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return v, fmt.Errorf("GET /metrics: %s", res.Status)
+	}
+	found := make([]bool, len(samples))
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, sample+" ") {
-			return strconv.ParseFloat(strings.TrimSpace(line[len(sample)+1:]), 64)
+		for i, sample := range samples {
+			if !found[i] && strings.HasPrefix(line, sample+" ") {
+				if v[i], err = strconv.ParseFloat(strings.TrimSpace(line[len(sample)+1:]), 64); err != nil {
+					return v, fmt.Errorf("/metrics: %s: %w", sample, err)
+				}
+				found[i] = true
+			}
 		}
 	}
-	return 0, sc.Err()
+	if err := sc.Err(); err != nil {
+		return v, fmt.Errorf("reading /metrics: %w", err)
+	}
+	for i, ok := range found {
+		if !ok {
+			return v, fmt.Errorf("/metrics has no sample %s", samples[i])
+		}
+	}
+	return v, nil
+}
+
+// pinned is a command for name and args, run on the given CPUs (taskset
+// -c) when pin is set.
+func pinned(pin bool, cpus, name string, args ...string) *exec.Cmd {
+	if pin {
+		return exec.Command("taskset", append([]string{"-c", cpus, name}, args...)...)
+	}
+	return exec.Command(name, args...)
 }
 
 // profile saves a 20 s CPU profile of the gateway.
