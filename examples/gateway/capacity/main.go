@@ -20,14 +20,19 @@
 //     (it skips frames when it falls 60 ms behind; more means the offered
 //     load was not what it should be);
 //   - the recorders dropped no audio (voicegw_recording_late_samples_total);
-//   - every session has a recording in the bucket: a valid stereo WAV that
-//     runs from its session's start to the moment siprec-load stopped
-//     sending (the same for every session), within 0.3 s.
+//   - every session has a recording in the bucket: a valid stereo WAV (or
+//     MP3) that runs from its session's start to the moment siprec-load
+//     stopped sending (it prints that moment: the same for every session),
+//     within 0.3 s, and holds siprec-load's 400 Hz tone in both channels
+//     (its RMS over one second in the middle of the call).
 //
-// A level passes when every check holds. The report gives, per level, the
-// gateway's CPU in % of one core, its CPU seconds per call-second (calls per
-// core = 1 / that), and siprec-load's CPU; and the largest level that passed.
-// The gateway and the load generator share the machine's cores.
+// A level passes when every check holds; a counter the gateway does not
+// expose fails it. The report gives, per level, the gateway's CPU in % of
+// one core, its CPU seconds per call-second (calls per core = 1 / that),
+// and siprec-load's CPU; and the largest level that passed. The gateway
+// and the load generator share the machine's cores, unless -pin gives the
+// gateway core 0 of its own (taskset, GOMAXPROCS=1) and siprec-load the
+// others: the largest level is then what one core records.
 //
 // -pprof DIR writes a 20 s CPU profile of the gateway during the steady state
 // of each level (go tool pprof DIR/gateway-N.pprof). -poller=false runs the
