@@ -1,9 +1,13 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"gocloud.dev/blob/fileblob"
 
@@ -118,4 +122,89 @@ func TestConformanceMemory(t *testing.T) {
 			return a.Metadata, nil
 		},
 	})
+}
+
+// Amazon S3 (VendorS3) has no endpoint setting: Open sends every request to
+// https://BUCKET.s3.REGION.amazonaws.com, with virtual-hosted addressing and
+// CRC32 trailing checksums in aws-chunked bodies (the SDK's form for https).
+// Tests have no network, so the configuration's HTTP client
+// (Options.HTTPClient, S3Server.AmazonHTTPClient) carries those requests,
+// unchanged but for the scheme, to the in-process S3 server on loopback. The
+// server checks the SigV4 signature made for the amazonaws.com host, decodes
+// the aws-chunked body and verifies its checksum, and serves the request as
+// gofakes3's path-style one. Everything above the transport is what runs
+// against Amazon.
+func TestConformanceAmazonS3(t *testing.T) {
+	srv := storagetest.NewS3Server(t)
+	srv.CreateBucket("recordings")
+	hc := srv.AmazonHTTPClient()
+	wrong := srv.AmazonConfig("recordings", confTags)
+	wrong.S3.SecretAccessKey = "not-the-secret-key-at-all-0123456789"
+	storagetest.RunConformance(t, storagetest.Harness{
+		Config:           srv.AmazonConfig("recordings", confTags),
+		Options:          &storage.Options{HTTPClient: hc},
+		WrongCredentials: wrong,
+		MissingBucket:    srv.AmazonConfig("no-such-bucket", confTags),
+		// Unreachable: Amazon configurations have no endpoint; see below.
+		VendorTags: func(ctx context.Context, key string) (map[string]string, error) {
+			return srv.Tagging(ctx, "recordings", key)
+		},
+		SignedURLs: true,
+		HTTPClient: hc,
+	})
+
+	t.Run("RequestsAreAmazons", func(t *testing.T) {
+		// What the server saw is Amazon's form, not S3-compatible's: the
+		// virtual-hosted host and a verified trailing CRC32.
+		var seen []string
+		rec := &recordingTransport{next: hc.Transport, seen: &seen}
+		b, err := storage.Open(context.Background(), srv.AmazonConfig("recordings", confTags), &storage.Options{HTTPClient: &http.Client{Transport: rec}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		body := storagetest.WAV(8000, 1, time.Second)
+		if err := b.Upload(context.Background(), "AC1/AP1/amazon.wav", bytes.NewReader(body), int64(len(body)), nil); err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != 1 || seen[0] != "PUT https://recordings.s3.us-east-1.amazonaws.com/AC1/AP1/amazon.wav?x-id=PutObject STREAMING-UNSIGNED-PAYLOAD-TRAILER x-amz-checksum-crc32 checksum-answered" {
+			t.Fatalf("requests: %q", seen)
+		}
+		if srv.Writes("recordings", "AC1/AP1/amazon.wav") != 1 {
+			t.Fatalf("server counted %d writes", srv.Writes("recordings", "AC1/AP1/amazon.wav"))
+		}
+	})
+
+	t.Run("UnreachableAmazon", func(t *testing.T) {
+		// Amazon itself unreachable: the transport's connection is refused.
+		down := storagetest.NewS3Server(t)
+		client := down.AmazonHTTPClient()
+		down.Stop()
+		opts := &storage.Options{HTTPClient: client, Retry: storage.RetryPolicy{Attempts: 1}}
+		err := storage.Test(context.Background(), srv.AmazonConfig("recordings", confTags), opts)
+		if !errors.Is(err, storage.ErrUnreachable) {
+			t.Fatalf("Test = %v, want ErrUnreachable", err)
+		}
+	})
+}
+
+// recordingTransport notes each request's method, URL, payload hash and
+// trailer, and whether the answer carried the trailer's checksum.
+type recordingTransport struct {
+	next http.RoundTripper
+	seen *[]string
+}
+
+func (r *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	tr := req.Header.Get("X-Amz-Trailer")
+	answered := "no-checksum-answer"
+	if tr != "" && resp.Header.Get(tr) != "" {
+		answered = "checksum-answered"
+	}
+	*r.seen = append(*r.seen, req.Method+" "+req.URL.String()+" "+req.Header.Get("X-Amz-Content-Sha256")+" "+tr+" "+answered)
+	return resp, nil
 }

@@ -55,6 +55,10 @@ type Harness struct {
 	// SignedURLs is true when the vendor signs playback URLs; the suite then
 	// fetches one with plain HTTP. Otherwise it expects ErrNotSupported.
 	SignedURLs bool
+	// HTTPClient fetches the signed URLs. Default: http.DefaultClient.
+	// Amazon S3's links name amazonaws.com hosts: pass
+	// S3Server.AmazonHTTPClient.
+	HTTPClient *http.Client
 }
 
 // RunConformance runs the suite against h. Every vendor must pass all of it.
@@ -302,11 +306,11 @@ func RunConformance(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatalf("SignedURL: %v", err)
 		}
-		status, body := httpGet(t, link)
+		status, body := httpGet(t, h.HTTPClient, link)
 		if status != http.StatusOK || !bytes.Equal(body, content) {
 			t.Fatalf("GET signed URL: %d, %d bytes (want 200 and %d bytes)", status, len(body), len(content))
 		}
-		if status, _ := httpGet(t, tamper(link)); status != http.StatusForbidden {
+		if status, _ := httpGet(t, h.HTTPClient, tamper(link)); status != http.StatusForbidden {
 			t.Fatalf("GET of a tampered signed URL: %d, want 403", status)
 		}
 	})
@@ -331,9 +335,12 @@ func tamper(link string) string {
 	return u.String()
 }
 
-func httpGet(t *testing.T, link string) (int, []byte) {
+func httpGet(t *testing.T, c *http.Client, link string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(link)
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Get(link)
 	if err != nil {
 		t.Fatalf("GET %s: %v", link, err)
 	}

@@ -31,7 +31,10 @@ import (
 )
 
 // S3Server is an in-process S3 server: github.com/johannesboyne/gofakes3
-// behind an AWS Signature Version 4 check, on a loopback port.
+// behind an AWS Signature Version 4 check, on a loopback port. It serves
+// path-style requests at Endpoint (S3-compatible configurations, Config) and
+// Amazon's virtual-hosted requests through AmazonHTTPClient (Amazon S3
+// configurations, AmazonConfig).
 //
 // gofakes3 accepts any credentials; the check in front of it recomputes each
 // request's signature (header or presigned query) with the AWS SDK's own
@@ -220,6 +223,11 @@ func (s *S3Server) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if code, msg := s.verify(r); code != "" {
 			writeS3Error(w, http.StatusForbidden, code, msg)
+			return
+		}
+		toPathStyle(r)
+		if code, msg := decodeAWSChunked(w, r); code != "" {
+			writeS3Error(w, http.StatusBadRequest, code, msg)
 			return
 		}
 		q := r.URL.Query()
