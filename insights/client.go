@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Client calls the Insights HTTP API (NewHandler's, or any server of seed
@@ -28,12 +30,15 @@ func NewClient(baseURL string, key Secret) *Client {
 	return &Client{BaseURL: baseURL, Key: key}
 }
 
-// APIError is a non-2xx answer of the API. It matches ErrUnauthorized (401)
-// and ErrNotFound (404) with errors.Is.
+// APIError is a non-2xx answer of the API. It matches ErrUnauthorized (401),
+// ErrForbidden (403), ErrNotFound (404) and ErrUnavailable (503) with
+// errors.Is.
 type APIError struct {
 	StatusCode int
 	// Message is the server's error message.
 	Message string
+	// RetryAfter is the server's Retry-After (in seconds), 0 when absent.
+	RetryAfter time.Duration
 }
 
 // Error implements error: the status code and the server's message.
@@ -46,10 +51,25 @@ func (e *APIError) Unwrap() error {
 	switch e.StatusCode {
 	case http.StatusUnauthorized:
 		return ErrUnauthorized
+	case http.StatusForbidden:
+		return ErrForbidden
 	case http.StatusNotFound:
 		return ErrNotFound
+	case http.StatusServiceUnavailable:
+		return ErrUnavailable
 	}
 	return nil
+}
+
+// Retryable reports whether the same request may succeed later unchanged:
+// 429, 502, 503 and 504. The client does not retry by itself; wait
+// RetryAfter (when set) before retrying.
+func (e *APIError) Retryable() bool {
+	switch e.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // Search runs a query (validated locally first, so a bad query fails with
@@ -128,7 +148,11 @@ func (c *Client) do(ctx context.Context, method, path, rawQuery string, out any)
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
 			msg = e.Error
 		}
-		return &APIError{StatusCode: resp.StatusCode, Message: msg}
+		ae := &APIError{StatusCode: resp.StatusCode, Message: msg}
+		if n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && n > 0 {
+			ae.RetryAfter = time.Duration(n) * time.Second
+		}
+		return ae
 	}
 	if out == nil {
 		return nil

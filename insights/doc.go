@@ -34,8 +34,12 @@
 //     GET /insights/sessions/{id}/parameters, GET
 //     /insights/sessions/search/{id} and DELETE /insights/sessions/{id},
 //     checking X-Vgai-Key through a KeyVerifier (the rbac package's API
-//     keys plug in) and scoping every request to the key's account. Client
-//     calls the same API.
+//     keys plug in), scoping every request to the key's account (or, for a
+//     service provider's or administrator's key, the account named in
+//     X-Vgai-Account within its reach) and authorizing it with rbac:
+//     Interaction Read to search, get and find, Interaction Delete to
+//     delete (403 otherwise; 503 when the key store is down). Client calls
+//     the same API.
 //
 // # Semantics (Elasticsearch's)
 //

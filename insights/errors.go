@@ -9,7 +9,8 @@ import (
 // Errors callers can match with errors.Is. Every error returned by this
 // package wraps one of them, with context naming the bad value. The HTTP API
 // answers 401 for ErrInvalidQuery (and the errors that wrap it) and for
-// ErrUnauthorized, and 404 for ErrNotFound, as seed 004 documents.
+// ErrUnauthorized, and 404 for ErrNotFound, as seed 004 documents; 403 for
+// ErrForbidden and 503 for ErrUnavailable.
 var (
 	// ErrInvalidQuery is wrapped by every validation error of a query.
 	ErrInvalidQuery = errors.New("insights: invalid query")
@@ -41,6 +42,12 @@ var (
 	ErrNotFound = driver.ErrNotFound
 	// ErrUnauthorized: a missing or rejected X-Vgai-Key.
 	ErrUnauthorized = errors.New("insights: unauthorized")
+	// ErrForbidden: a valid key that may not do this (it lacks the
+	// privilege, or the account is outside its reach). HTTP 403.
+	ErrForbidden = errors.New("insights: forbidden")
+	// ErrUnavailable: the server could not answer for now (its key store
+	// is down); the request may be retried. HTTP 503.
+	ErrUnavailable = errors.New("insights: service unavailable")
 	// ErrClosed: the index is closed.
 	ErrClosed = errors.New("insights: index closed")
 )

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/voicegw/voicegw/internal/secret"
+	"github.com/voicegw/voicegw/rbac"
 )
 
 // Secret is a string that never prints: API keys travel in it (see
@@ -20,43 +23,49 @@ type Secret = secret.String
 // KeyHeader is the header that carries the API key (seed 004).
 const KeyHeader = "X-Vgai-Key"
 
-// AllAccounts is the account a KeyVerifier returns for a key that may see
-// every account (an administrator's). An empty account is refused.
+// AccountHeader names the account a request is about, for keys that reach
+// more than one account: a service provider's key must name one of its
+// provider's accounts; an administrator's key may name one (without it, it
+// sees every account). An account key may omit it or name its own account.
+const AccountHeader = "X-Vgai-Account"
+
+// AllAccounts, as a StaticKeys value, makes a key an administrator's: it
+// sees every account.
 const AllAccounts = "*"
 
-// KeyVerifier checks an API key and returns the account it belongs to. Any
-// error rejects the request with 401; a key must map to a non-empty account
-// or to AllAccounts. The rbac package's API keys plug in through
-// KeyVerifierFunc, for example:
+// KeyVerifier checks an API key and returns the principal holding it: its
+// scope, tenant and privileges, which the handler authorizes every request
+// against (Interaction Read for search, get and find; Interaction Delete for
+// delete). A key that is refused (unknown, expired, revoked) must return an
+// error wrapping ErrUnauthorized or rbac.ErrInvalidKey: 401. Any other
+// error means the verifier could not answer (its store is down): 503, so
+// clients retry rather than drop a valid key. rbac's KeyStore plugs in
+// through KeyVerifierFunc:
 //
-//	insights.KeyVerifierFunc(func(ctx context.Context, key insights.Secret) (string, error) {
-//		account, scope, err := keyStore.KeyAccount(ctx, key.Reveal())
-//		if err != nil {
-//			return "", err
-//		}
-//		if scope == rbac.ScopeAdmin {
-//			return insights.AllAccounts, nil
-//		}
-//		return account, nil
+//	insights.KeyVerifierFunc(func(ctx context.Context, key insights.Secret) (*rbac.Principal, error) {
+//		p, _, err := keyStore.Authenticate(ctx, key.Reveal())
+//		return p, err
 //	})
 type KeyVerifier interface {
-	VerifyKey(ctx context.Context, key Secret) (accountID string, err error)
+	VerifyKey(ctx context.Context, key Secret) (*rbac.Principal, error)
 }
 
 // KeyVerifierFunc adapts a function to KeyVerifier.
-type KeyVerifierFunc func(ctx context.Context, key Secret) (string, error)
+type KeyVerifierFunc func(ctx context.Context, key Secret) (*rbac.Principal, error)
 
 // VerifyKey calls f.
-func (f KeyVerifierFunc) VerifyKey(ctx context.Context, key Secret) (string, error) {
+func (f KeyVerifierFunc) VerifyKey(ctx context.Context, key Secret) (*rbac.Principal, error) {
 	return f(ctx, key)
 }
 
 // StaticKeys is a KeyVerifier over a fixed map from key to account ID, for
-// tests and small deployments. Comparison is constant time per key.
+// tests and small deployments. Each key may read and delete its account's
+// sessions (AllAccounts: every account's, as an administrator). Comparison is
+// constant time per key.
 type StaticKeys map[string]string
 
 // VerifyKey looks the key up.
-func (m StaticKeys) VerifyKey(_ context.Context, key Secret) (string, error) {
+func (m StaticKeys) VerifyKey(_ context.Context, key Secret) (*rbac.Principal, error) {
 	account := ""
 	for k, a := range m {
 		if key.Equal(Secret(k)) {
@@ -64,9 +73,31 @@ func (m StaticKeys) VerifyKey(_ context.Context, key Secret) (string, error) {
 		}
 	}
 	if account == "" {
-		return "", ErrUnauthorized
+		return nil, ErrUnauthorized
 	}
-	return account, nil
+	p := &rbac.Principal{Subject: "static key", Scope: rbac.ScopeAccount, Account: account}
+	if account == AllAccounts {
+		p.Scope, p.Account = rbac.ScopeAdmin, ""
+	}
+	p.Privileges.Grant(rbac.EntityInteraction, rbac.ActionRead|rbac.ActionDelete)
+	return p, nil
+}
+
+// AccountResolver returns the service provider of an account, so that a
+// service provider's key can be authorized for the account it names in
+// AccountHeader. An account that does not exist returns an error wrapping
+// ErrNotFound (answered 403, like another provider's account, so a key
+// cannot probe which accounts exist); any other error answers 503.
+type AccountResolver interface {
+	ServiceProvider(ctx context.Context, account string) (string, error)
+}
+
+// AccountResolverFunc adapts a function to AccountResolver.
+type AccountResolverFunc func(ctx context.Context, account string) (string, error)
+
+// ServiceProvider calls f.
+func (f AccountResolverFunc) ServiceProvider(ctx context.Context, account string) (string, error) {
+	return f(ctx, account)
 }
 
 // HandlerConfig configures NewHandler.
@@ -75,6 +106,13 @@ type HandlerConfig struct {
 	Index *Index
 	// Keys checks X-Vgai-Key. Required: with nil every request gets 401.
 	Keys KeyVerifier
+	// Authorizer decides whether the key's principal may read or delete
+	// the sessions of the account. Default: rbac.Policy.
+	Authorizer rbac.Authorizer
+	// Accounts finds an account's service provider, for service provider
+	// keys naming an account in AccountHeader. Default: nil, and service
+	// provider keys get 403.
+	Accounts AccountResolver
 	// Logger receives one line per failed request (never the key); nil
 	// discards.
 	Logger *slog.Logger
@@ -88,27 +126,39 @@ type HandlerConfig struct {
 //	GET    /insights/sessions/search/{id}
 //	DELETE /insights/sessions/{id}?session_start_time=…
 //
-// Every request needs X-Vgai-Key; the key's account scopes it, so a key
-// never sees another account's sessions (unless its KeyVerifier grants it
-// AllAccounts). Status codes: 200 (search, get,
-// find) and 204 (delete); 401 for a missing or rejected key and for invalid
-// parameters (as seed 004 documents); 404 for a session not found (and for
-// unknown paths); 405 for another method; 500 when the index fails. Error
-// bodies are {"error": "<message>"}. /insights/sessions/search/{id} wins
-// over /insights/sessions/{id}/parameters for the path
+// Every request needs X-Vgai-Key; the key's principal scopes it, so a key
+// never sees another account's sessions: an account key works on its own
+// account, a service provider's key on the one of its provider's accounts
+// named in AccountHeader, an administrator's key on the account named there
+// or, without it, on every account. The principal must also hold the
+// privilege (Interaction Read for search, get and find; Interaction Delete
+// for delete). Status codes: 200 (search, get, find) and 204 (delete); 401
+// for a missing or rejected key and for invalid parameters (as seed 004
+// documents); 403 for a key that may not do this (lacks the privilege, or
+// names an account outside its reach); 404 for a session not found (and for
+// unknown paths); 405 for another method; 503 (with Retry-After) when the
+// key store cannot answer; 500 when the index fails. Error bodies are
+// {"error": "<message>"}. /insights/sessions/search/{id} wins over
+// /insights/sessions/{id}/parameters for the path
 // /insights/sessions/search/parameters.
 func NewHandler(cfg HandlerConfig) http.Handler {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &handler{idx: cfg.Index, keys: cfg.Keys, log: log}
+	az := cfg.Authorizer
+	if az == nil {
+		az = rbac.Policy{}
+	}
+	return &handler{idx: cfg.Index, keys: cfg.Keys, az: az, accounts: cfg.Accounts, log: log}
 }
 
 type handler struct {
-	idx  *Index
-	keys KeyVerifier
-	log  *slog.Logger
+	idx      *Index
+	keys     KeyVerifier
+	az       rbac.Authorizer
+	accounts AccountResolver
+	log      *slog.Logger
 }
 
 const basePath = "/insights/sessions"
@@ -131,7 +181,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var route func(context.Context, http.ResponseWriter, *http.Request, string, []string)
-	method := http.MethodGet
+	method, action := http.MethodGet, rbac.ActionRead
 	switch {
 	case len(segs) == 0:
 		route = h.search
@@ -140,7 +190,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(segs) == 2 && segs[1] == "parameters":
 		route = h.get
 	case len(segs) == 1:
-		route, method = h.delete, http.MethodDelete
+		route, method, action = h.delete, http.MethodDelete, rbac.ActionDelete
 	default:
 		h.fail(w, r, http.StatusNotFound, "no such endpoint", nil)
 		return
@@ -150,14 +200,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed here", nil)
 		return
 	}
-	account, ok := h.authenticate(w, r)
+	account, ok := h.authorize(w, r, action)
 	if !ok {
 		return
 	}
 	route(r.Context(), w, r, account, segs)
 }
 
-func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+// authorize checks the key, finds the account the request is about and asks
+// the Authorizer whether the key's principal may do action on its sessions.
+// It returns the account to scope the index with ("" for every account).
+func (h *handler) authorize(w http.ResponseWriter, r *http.Request, action rbac.Action) (string, bool) {
 	key := Secret(strings.TrimSpace(r.Header.Get(KeyHeader)))
 	if key.IsZero() {
 		h.fail(w, r, http.StatusUnauthorized, "missing "+KeyHeader+" header", ErrUnauthorized)
@@ -171,15 +224,67 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 		h.fail(w, r, http.StatusInternalServerError, "internal error", errors.New("insights: handler has no Index"))
 		return "", false
 	}
-	account, err := h.keys.VerifyKey(r.Context(), key)
-	if err != nil || account == "" {
+	ctx := r.Context()
+	p, err := h.keys.VerifyKey(ctx, key)
+	switch {
+	case err != nil && (errors.Is(err, ErrUnauthorized) || errors.Is(err, rbac.ErrInvalidKey)):
 		h.fail(w, r, http.StatusUnauthorized, "invalid API key", err)
 		return "", false
+	case err != nil:
+		h.unavailable(w, r, "the API key store is unavailable, retry later", err)
+		return "", false
+	case p == nil || !p.Scope.Valid() || (p.Scope == rbac.ScopeAccount && p.Account == ""):
+		h.fail(w, r, http.StatusUnauthorized, "invalid API key", fmt.Errorf("%w: the key's principal has no scope or no account", ErrUnauthorized))
+		return "", false
 	}
-	if account == AllAccounts {
-		return "", true // the index reads "" as every account
+	named := strings.TrimSpace(r.Header.Get(AccountHeader))
+	t := rbac.Target{ServiceProvider: p.ServiceProvider, Account: p.Account}
+	switch {
+	case p.Scope == rbac.ScopeAdmin && named == "":
+		t = rbac.Target{} // every account: the platform, which only admins reach
+	case p.Scope == rbac.ScopeAccount && (named == "" || named == p.Account):
+		// its own account
+	case named == "":
+		h.fail(w, r, http.StatusForbidden, "a service provider's API key must name an account in the "+AccountHeader+" header",
+			fmt.Errorf("%w: %s without %s", ErrForbidden, p.Subject, AccountHeader))
+		return "", false
+	case p.Scope == rbac.ScopeServiceProvider:
+		if h.accounts == nil {
+			h.fail(w, r, http.StatusForbidden, "this server does not accept service provider API keys",
+				fmt.Errorf("%w: no AccountResolver configured", ErrForbidden))
+			return "", false
+		}
+		sp, err := h.accounts.ServiceProvider(ctx, named)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			sp = "" // answered as out of reach below: existence is not revealed
+		case err != nil:
+			h.unavailable(w, r, "the account store is unavailable, retry later", err)
+			return "", false
+		}
+		t = rbac.Target{ServiceProvider: sp, Account: named}
+	default: // an admin naming an account, or an account key naming another one
+		t = rbac.Target{Account: named}
 	}
-	return account, true
+	req := rbac.Request{Target: t, Entity: rbac.EntityInteraction, Action: action}
+	switch d := h.az.Decide(p, req); d {
+	case rbac.Allow:
+		return t.Account, true
+	case rbac.DenyPrivilege:
+		verb := "read"
+		if action == rbac.ActionDelete {
+			verb = "delete"
+		}
+		h.fail(w, r, http.StatusForbidden, "this API key may not "+verb+" sessions (its service type does not grant "+action.String()+" on interactions)",
+			&rbac.DeniedError{Subject: p.Subject, Request: req, Decision: d})
+	default:
+		msg := "account " + strconv.Quote(t.Account) + " is outside this API key's reach"
+		if t.Account == "" {
+			msg = "this API key may not act on every account"
+		}
+		h.fail(w, r, http.StatusForbidden, msg, &rbac.DeniedError{Subject: p.Subject, Request: req, Decision: d})
+	}
+	return "", false
 }
 
 func (h *handler) search(ctx context.Context, w http.ResponseWriter, r *http.Request, account string, _ []string) {
@@ -251,6 +356,12 @@ func (h *handler) error(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		h.fail(w, r, http.StatusInternalServerError, "internal error", err)
 	}
+}
+
+// unavailable answers 503 with a Retry-After: the request may succeed later.
+func (h *handler) unavailable(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	w.Header().Set("Retry-After", "1")
+	h.fail(w, r, http.StatusServiceUnavailable, msg, err)
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string, err error) {

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/insightstest"
 	"github.com/voicegw/voicegw/insights/memindex"
+	"github.com/voicegw/voicegw/rbac"
 )
 
 // server starts the Insights API on loopback over the fixtures.
@@ -35,14 +38,40 @@ func server(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	}
 	keys := insights.StaticKeys{"key-1": insightstest.Account, "key-2": insightstest.OtherAccount,
 		"key-admin": insights.AllAccounts, "key-no-account": ""}
+	// Keys with the privileges of rbac's default service types.
+	types := rbac.DefaultServiceTypes()
+	principals := map[string]*rbac.Principal{
+		"key-webhook":     {Subject: "key:webhook", Scope: rbac.ScopeAccount, Account: insightstest.Account, Privileges: types["webhook"]},
+		"key-sip":         {Subject: "key:sip", Scope: rbac.ScopeAccount, Account: insightstest.Account, Privileges: types["sip"]},
+		"key-sp-1":        {Subject: "key:sp", Scope: rbac.ScopeServiceProvider, ServiceProvider: "sp-1", Privileges: types["api"]},
+		"key-sp-1-reader": {Subject: "key:spr", Scope: rbac.ScopeServiceProvider, ServiceProvider: "sp-1", Privileges: types["insights"]},
+		"key-scopeless":   {Subject: "key:scopeless", Account: insightstest.Account, Privileges: types["api"]},
+	}
 	var logs bytes.Buffer
 	h := insights.NewHandler(insights.HandlerConfig{
 		Index: idx,
-		Keys: insights.KeyVerifierFunc(func(ctx context.Context, key insights.Secret) (string, error) {
-			if key.Reveal() == "key-broken-store" {
-				return "", errors.New("key store unavailable")
+		Keys: insights.KeyVerifierFunc(func(ctx context.Context, key insights.Secret) (*rbac.Principal, error) {
+			switch key.Reveal() {
+			case "key-broken-store":
+				return nil, errors.New("key store unavailable: connection refused")
+			case "key-revoked":
+				return nil, fmt.Errorf("lookup: %w", rbac.ErrKeyRevoked)
+			}
+			if p, ok := principals[key.Reveal()]; ok {
+				return p, nil
 			}
 			return keys.VerifyKey(ctx, key)
+		}),
+		Accounts: insights.AccountResolverFunc(func(_ context.Context, account string) (string, error) {
+			switch account {
+			case insightstest.Account:
+				return "sp-1", nil
+			case insightstest.OtherAccount:
+				return "sp-2", nil
+			case "acct-store-down":
+				return "", errors.New("account store unavailable")
+			}
+			return "", fmt.Errorf("account %q: %w", account, insights.ErrNotFound)
 		}),
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
@@ -53,6 +82,14 @@ func server(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 
 func do(t *testing.T, method, u, key string) (int, []byte) {
 	t.Helper()
+	status, b, _ := doAs(t, method, u, key, "")
+	return status, b
+}
+
+// doAs is do with an AccountHeader (when account is not empty); it also
+// returns the response's headers.
+func doAs(t *testing.T, method, u, key, account string) (int, []byte, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(method, u, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -60,13 +97,16 @@ func do(t *testing.T, method, u, key string) (int, []byte) {
 	if key != "" {
 		req.Header.Set(insights.KeyHeader, key)
 	}
+	if account != "" {
+		req.Header.Set(insights.AccountHeader, account)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp.StatusCode, b, resp.Header
 }
 
 func TestHTTPSearchSeedExample(t *testing.T) {
@@ -208,7 +248,10 @@ func TestHTTPErrors(t *testing.T) {
 		{"no key", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "", 401, "X-Vgai-Key"},
 		{"bad key", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "super-secret-wrong-key", 401, "invalid API key"},
 		{"key without an account", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "key-no-account", 401, "invalid API key"},
-		{"key store error", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "key-broken-store", 401, "invalid API key"},
+		{"key store error", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "key-broken-store", 503, "unavailable"},
+		{"key store error on delete", "DELETE", srv.URL + "/insights/sessions/s-a1?session_start_time=2020-09-15", "key-broken-store", 503, "unavailable"},
+		{"revoked key", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "key-revoked", 401, "invalid API key"},
+		{"key without a scope", "GET", search + "from_date=2020-09-15&to_date=2020-09-16", "key-scopeless", 401, "invalid API key"},
 		{"bad key before not found", "GET", srv.URL + "/insights/sessions/search/nope", "wrong", 401, "invalid API key"},
 		{"61 days", "GET", search + "from_date=2020-09-01&to_date=2020-11-01", "key-1", 401, "more than 60 days"},
 		{"reversed", "GET", search + "from_date=2020-09-17&to_date=2020-09-15", "key-1", 401, "before from_date"},
@@ -282,5 +325,99 @@ func TestHandlerMisconfigured(t *testing.T) {
 				t.Fatalf("status %d %s, want %d", status, body, tc.status)
 			}
 		})
+	}
+}
+
+// TestHTTPPrivileges: a key may do only what its principal's privileges and
+// reach allow, whatever account it names.
+func TestHTTPPrivileges(t *testing.T) {
+	srv, logs := server(t)
+	search := srv.URL + "/insights/sessions?from_date=2020-09-15&to_date=2020-09-17"
+	get := srv.URL + "/insights/sessions/s-a1/parameters?session_start_time=2020-09-15"
+	find := srv.URL + "/insights/sessions/search/s-a1"
+	del := srv.URL + "/insights/sessions/s-a1?session_start_time=2020-09-15"
+	for _, tc := range []struct {
+		name, method, url, key, account string
+		status                          int
+		mention                         string
+	}{
+		{"read-only key searches", "GET", search, "key-webhook", "", 200, ""},
+		{"read-only key gets", "GET", get, "key-webhook", "", 200, ""},
+		{"read-only key finds", "GET", find, "key-webhook", "", 200, ""},
+		{"read-only key deletes", "DELETE", del, "key-webhook", "", 403, "may not delete sessions"},
+		{"sip key searches", "GET", search, "key-sip", "", 403, "may not read sessions"},
+		{"sip key finds", "GET", find, "key-sip", "", 403, "may not read sessions"},
+		{"sip key deletes", "DELETE", del, "key-sip", "", 403, "may not delete sessions"},
+		{"account key naming its own account", "GET", find, "key-1", insightstest.Account, 200, ""},
+		{"account key naming another account", "GET", find, "key-2", insightstest.Account, 403, `"acct-1" is outside`},
+		{"account key of another account", "GET", find, "key-2", "", 404, "not found"},
+		{"account key of another account deletes", "DELETE", del, "key-2", "", 404, "not found"},
+		{"provider key without an account", "GET", search, "key-sp-1", "", 403, insights.AccountHeader},
+		{"provider key, its provider's account", "GET", find, "key-sp-1", insightstest.Account, 200, ""},
+		{"provider key, another provider's account", "GET", srv.URL + "/insights/sessions/search/s-b1", "key-sp-1", insightstest.OtherAccount, 403, `"acct-2" is outside`},
+		{"provider key, unknown account", "GET", find, "key-sp-1", "acct-nobody", 403, `"acct-nobody" is outside`},
+		{"provider key, account store down", "GET", find, "key-sp-1", "acct-store-down", 503, "unavailable"},
+		{"read-only provider key deletes", "DELETE", del, "key-sp-1-reader", insightstest.Account, 403, "may not delete sessions"},
+		{"admin key naming an account", "GET", srv.URL + "/insights/sessions/search/s-b1", "key-admin", insightstest.Account, 404, "not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body, _ := doAs(t, tc.method, tc.url, tc.key, tc.account)
+			if status != tc.status {
+				t.Fatalf("status %d %s, want %d", status, body, tc.status)
+			}
+			var e struct{ Error string }
+			if tc.mention != "" && (json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, tc.mention)) {
+				t.Fatalf("body %s does not mention %q", body, tc.mention)
+			}
+		})
+	}
+	// Nothing was deleted by the refused keys.
+	if status, body := do(t, "GET", get, "key-1"); status != 200 {
+		t.Fatalf("s-a1 after refused deletes: %d %s", status, body)
+	}
+	if !strings.Contains(logs.String(), "privilege not granted") {
+		t.Fatalf("the refusal's reason is not logged: %s", logs)
+	}
+	// A provider key with the privilege deletes in its provider's account.
+	if status, body, _ := doAs(t, "DELETE", del, "key-sp-1", insightstest.Account); status != 204 {
+		t.Fatalf("provider key delete: %d %s", status, body)
+	}
+	if status, _ := do(t, "GET", get, "key-1"); status != 404 {
+		t.Fatalf("s-a1 after the provider's delete: %d", status)
+	}
+}
+
+// TestHTTPClientStatuses: the client maps 403 and 503 to errors callers can
+// match, and tells a retryable failure.
+func TestHTTPClientStatuses(t *testing.T) {
+	srv, _ := server(t)
+	ctx := context.Background()
+	err := insights.NewClient(srv.URL, "key-webhook").Delete(ctx, "s-a1", insights.Day(2020, 9, 15))
+	var apiErr *insights.APIError
+	if !errors.Is(err, insights.ErrForbidden) || !errors.As(err, &apiErr) || apiErr.StatusCode != 403 || apiErr.Retryable() {
+		t.Fatalf("read-only key deleting: %v", err)
+	}
+	if !strings.Contains(err.Error(), "may not delete sessions") {
+		t.Fatalf("403 error does not say why: %v", err)
+	}
+	_, err = insights.NewClient(srv.URL, "key-broken-store").Find(ctx, "s-a1")
+	if !errors.Is(err, insights.ErrUnavailable) || errors.Is(err, insights.ErrUnauthorized) || !errors.As(err, &apiErr) ||
+		!apiErr.Retryable() || apiErr.RetryAfter != time.Second {
+		t.Fatalf("key store down: %v (%+v)", err, apiErr)
+	}
+	_, err = insights.NewClient(srv.URL, "wrong").Find(ctx, "s-a1")
+	if !errors.As(err, &apiErr) || apiErr.Retryable() {
+		t.Fatalf("401 is retryable: %v", err)
+	}
+	// The status codes a client must not retry, and those it may.
+	for code, want := range map[int]bool{400: false, 401: false, 403: false, 404: false, 500: false, 429: true, 502: true, 503: true, 504: true} {
+		if got := (&insights.APIError{StatusCode: code}).Retryable(); got != want {
+			t.Errorf("Retryable(%d) = %v", code, got)
+		}
+	}
+	// The handler's 503 carries Retry-After.
+	status, _, hdr := doAs(t, "GET", srv.URL+"/insights/sessions/search/s-a1", "key-broken-store", "")
+	if n, err := strconv.Atoi(hdr.Get("Retry-After")); status != 503 || err != nil || n < 1 {
+		t.Fatalf("503 without Retry-After: %d %q", status, hdr.Get("Retry-After"))
 	}
 }

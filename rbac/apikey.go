@@ -266,9 +266,12 @@ func checkGivenSecret(v string) string {
 
 // Create creates an API key and returns it with its secret (generated, or
 // nk.Secret). When creator is not nil, the key's owner must lie within the
-// creator's reach and its scope must not be broader than the creator's
-// (ErrForbidden otherwise); the creator's Subject is the default
-// CreatorEmail.
+// creator's reach, its scope must not be broader than the creator's, and
+// the privileges of its service type must all be held by the creator (a
+// member cannot mint a key that does more than the member may):
+// ErrForbidden otherwise, naming the first privilege the creator lacks. The
+// creator's Subject is the default CreatorEmail. A nil creator is the
+// trusted caller (configuration, bootstrapping) and is not checked.
 func (s *KeyStore) Create(ctx context.Context, nk NewAPIKey, creator *Principal) (*CreatedKey, error) {
 	if err := s.ok(); err != nil {
 		return nil, err
@@ -328,6 +331,10 @@ func (s *KeyStore) Create(ctx context.Context, nk NewAPIKey, creator *Principal)
 		if !creator.Scope.Valid() || creator.Scope < k.Scope || !Reaches(creator, Target{ServiceProvider: k.ServiceProvider, Account: k.Account}) {
 			return nil, fmt.Errorf("%w: %s (%s scope) may not create a %s-scope key for service provider %q, account %q",
 				ErrForbidden, creator.Subject, creator.Scope, k.Scope, k.ServiceProvider, k.Account)
+		}
+		if lacking := creator.Privileges.Lacking(s.services[k.ServiceType]); lacking != "" {
+			return nil, fmt.Errorf("%w: %s may not create a key of service type %q: it grants %s, which %s does not hold",
+				ErrForbidden, creator.Subject, k.ServiceType, lacking, creator.Subject)
 		}
 	}
 	k.ID = newID()

@@ -247,3 +247,33 @@ func TestDefaultServiceTypes(t *testing.T) {
 		t.Fatalf("api: %+v", api)
 	}
 }
+
+func TestPrivilegesContains(t *testing.T) {
+	var read, readDelete, metrics rbac.Privileges
+	read.Grant(rbac.EntityInteraction, rbac.ActionRead)
+	readDelete.Grant(rbac.EntityInteraction, rbac.ActionRead|rbac.ActionDelete)
+	metrics.Advanced = rbac.ReadInteractionMetrics
+	for _, tc := range []struct {
+		name    string
+		p, q    rbac.Privileges
+		lacking string
+	}{
+		{"nothing within nothing", rbac.Privileges{}, rbac.Privileges{}, ""},
+		{"nothing within read", read, rbac.Privileges{}, ""},
+		{"read within read", read, read, ""},
+		{"read within read+delete", readDelete, read, ""},
+		{"delete beyond read", read, readDelete, "delete interaction"},
+		{"everything beyond nothing", rbac.Privileges{}, rbac.AllPrivileges(), "read organization"},
+		{"advanced beyond entities", rbac.AllPrivileges(), metrics, ""},
+		{"advanced lacking", readDelete, metrics, "advanced privilege read_interaction_metrics"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.p.Contains(tc.q); got != (tc.lacking == "") {
+				t.Fatalf("Contains = %v", got)
+			}
+			if got := tc.p.Lacking(tc.q); got != tc.lacking {
+				t.Fatalf("Lacking = %q, want %q", got, tc.lacking)
+			}
+		})
+	}
+}

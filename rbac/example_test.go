@@ -48,12 +48,20 @@ func ExampleKeyStore() {
 	keys := memstore.NewKeyStore(nil)
 	defer keys.Close()
 
-	creator := &rbac.Principal{Subject: "ann@example.com", Scope: rbac.ScopeAccount, Account: "acct-a"}
+	// Ann's role lets her read interactions, usage and their metrics: what
+	// an "insights" key grants, and no more.
+	var analyst rbac.Privileges
+	analyst.Grant(rbac.EntityInteraction, rbac.ActionRead).Grant(rbac.EntityUsage, rbac.ActionRead)
+	analyst.Advanced = rbac.ReadInteractionMetrics
+	creator := &rbac.Principal{Subject: "ann@example.com", Scope: rbac.ScopeAccount, Account: "acct-a", Privileges: analyst}
 	ck, err := keys.Create(ctx, rbac.NewAPIKey{Name: "CRM sync", ServiceType: "insights", Account: "acct-a"}, creator)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	// An "api" key would do more than Ann may: refused.
+	_, err = keys.Create(ctx, rbac.NewAPIKey{Name: "everything", ServiceType: "api", Account: "acct-a"}, creator)
+	fmt.Println(errors.Is(err, rbac.ErrForbidden))
 	// ck.Secret.Reveal() is shown to the operator once; the store keeps a hash.
 	k, err := keys.Lookup(ctx, ck.Secret.Reveal())
 	fmt.Println(k.Name, k.Account, k.Scope, k.CreatorEmail, err)
@@ -62,6 +70,7 @@ func ExampleKeyStore() {
 	_, err = keys.Lookup(ctx, ck.Secret.Reveal())
 	fmt.Println(errors.Is(err, rbac.ErrInvalidKey))
 	// Output:
+	// true
 	// CRM sync acct-a account ann@example.com <nil>
 	// true
 }

@@ -261,6 +261,40 @@ func (p *Privileges) Allows(e Entity, a Action) bool {
 	return e < NumEntities && p.Entities[e]&a == a
 }
 
+// Contains reports whether p grants everything q grants (q is a subset of
+// p). It does not allocate.
+func (p *Privileges) Contains(q Privileges) bool {
+	for i, a := range q.Entities {
+		if p.Entities[i]&a != a {
+			return false
+		}
+	}
+	return p.Advanced&q.Advanced == q.Advanced
+}
+
+// Lacking returns "" when p contains q, else the first privilege of q that p
+// lacks, for an error message: "delete billing" or "advanced privilege
+// change_llm".
+func (p *Privileges) Lacking(q Privileges) string {
+	for i, a := range q.Entities {
+		if miss := a &^ p.Entities[i]; miss != 0 {
+			for _, n := range actionNames {
+				if miss&n.a != 0 {
+					return n.name + " " + entityNames[i]
+				}
+			}
+		}
+	}
+	if miss := q.Advanced &^ p.Advanced; miss != 0 {
+		for _, n := range advancedNames {
+			if miss&n.a != 0 {
+				return "advanced privilege " + n.name
+			}
+		}
+	}
+	return ""
+}
+
 // privilegesJSON is the JSON form:
 //
 //	{"entities": {"organization": ["read", "update"], ...},

@@ -250,7 +250,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// of sessions it interrupted, upload what waits.
 	g.recover(ctx)
 
-	httpSrv := newHTTPServer(newHTTPHandler(g.st.index, g.st.keys, g.metrics, g.health, g.cfg.HTTP.PProf, g.log), g.log.With("component", "http"))
+	httpSrv := newHTTPServer(newHTTPHandler(g.st.index, g.st.keys, g.st.tenants, g.metrics, g.health, g.cfg.HTTP.PProf, g.log), g.log.With("component", "http"))
 	errc := make(chan error, 3)
 	go func() {
 		if err := httpSrv.Serve(g.httpLis); !errors.Is(err, http.ErrServerClosed) {

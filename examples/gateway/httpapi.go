@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/tenancy"
 )
 
 // health is what GET /healthz reports.
@@ -28,7 +31,7 @@ type health struct {
 //	GET /healthz                  200 {"status":"ok",…}; 503 while shutting down
 //	GET /metrics                  Prometheus metrics
 //	/debug/pprof/…                Go's profiler, with http.pprof only
-func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, m *metrics, healthOf func() health, withPProf bool, log *slog.Logger) http.Handler {
+func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, tenants *tenancy.Store, m *metrics, healthOf func() health, withPProf bool, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	if withPProf {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -37,9 +40,10 @@ func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, m *metrics, health
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	}
 	mux.Handle("/insights/", insights.NewHandler(insights.HandlerConfig{
-		Index:  idx,
-		Keys:   apiKeyVerifier(keys),
-		Logger: log.With("component", "insights"),
+		Index:    idx,
+		Keys:     apiKeyVerifier(keys),
+		Accounts: accountResolver(tenants),
+		Logger:   log.With("component", "insights"),
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := healthOf()
@@ -54,19 +58,31 @@ func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, m *metrics, health
 	return mux
 }
 
-// apiKeyVerifier checks X-Vgai-Key against rbac's API keys: an account key
-// sees its own account's sessions, an administrator's key every account's
-// (the adapter insights.KeyVerifier documents).
+// apiKeyVerifier checks X-Vgai-Key against rbac's API keys and returns the
+// key's principal: the Insights handler authorizes every request with its
+// scope and the privileges of its service type (an "insights" or "webhook"
+// key reads, only a key granting Interaction Delete deletes). A key store
+// that fails answers 503 (its errors do not wrap rbac.ErrInvalidKey).
 func apiKeyVerifier(keys *rbac.KeyStore) insights.KeyVerifier {
-	return insights.KeyVerifierFunc(func(ctx context.Context, key insights.Secret) (string, error) {
-		account, scope, err := keys.KeyAccount(ctx, key.Reveal())
+	return insights.KeyVerifierFunc(func(ctx context.Context, key insights.Secret) (*rbac.Principal, error) {
+		p, _, err := keys.Authenticate(ctx, key.Reveal())
+		return p, err
+	})
+}
+
+// accountResolver tells the Insights handler an account's service provider,
+// so a service provider's key may query the accounts of its provider (named
+// in X-Vgai-Account).
+func accountResolver(tenants *tenancy.Store) insights.AccountResolver {
+	return insights.AccountResolverFunc(func(ctx context.Context, account string) (string, error) {
+		a, err := tenants.Account(ctx, tenancy.SID(account))
+		if errors.Is(err, tenancy.ErrNotFound) {
+			return "", fmt.Errorf("%w: %w", insights.ErrNotFound, err)
+		}
 		if err != nil {
 			return "", err
 		}
-		if scope == rbac.ScopeAdmin {
-			return insights.AllAccounts, nil
-		}
-		return account, nil
+		return a.ServiceProvider, nil
 	})
 }
 

@@ -30,7 +30,8 @@ func ExampleOpen() {
 		return
 	}
 	keys := rbac.NewKeyStore(d, opts) // d is also a rbac.MemberDriver
-	creator := &rbac.Principal{Subject: "ann@example.com", Scope: rbac.ScopeAccount, Account: "acct-a"}
+	// The creator must hold what the key's service type grants.
+	creator := &rbac.Principal{Subject: "ann@example.com", Scope: rbac.ScopeAccount, Account: "acct-a", Privileges: rbac.AllPrivileges()}
 	ck, err := keys.Create(ctx, rbac.NewAPIKey{Name: "CRM sync", ServiceType: "insights", Account: "acct-a"}, creator)
 	if err != nil {
 		fmt.Println(err)

@@ -556,9 +556,21 @@ func RunKeyTests(t *testing.T, nd func(t *testing.T) rbac.KeyDriver) {
 
 	t.Run("Creator", func(t *testing.T) {
 		s, _ := open(t, nil)
-		acctA := &rbac.Principal{Subject: "ann@example.com", Scope: rbac.ScopeAccount, ServiceProvider: "sp-1", Account: "acct-a"}
-		sp1 := &rbac.Principal{Subject: "sp@example.com", Scope: rbac.ScopeServiceProvider, ServiceProvider: "sp-1"}
-		admin := &rbac.Principal{Subject: "root@example.com", Scope: rbac.ScopeAdmin}
+		all := rbac.AllPrivileges()
+		var readInteractions rbac.Privileges
+		readInteractions.Grant(rbac.EntityInteraction, rbac.ActionRead)
+		// every entity action, none of the advanced privileges: exactly
+		// what the "api" service type grants
+		noAdvanced := all
+		noAdvanced.Advanced = 0
+		acctA := &rbac.Principal{Subject: "ann@example.com", Scope: rbac.ScopeAccount, ServiceProvider: "sp-1", Account: "acct-a", Privileges: all}
+		acctExact := &rbac.Principal{Subject: "eve@example.com", Scope: rbac.ScopeAccount, ServiceProvider: "sp-1", Account: "acct-a", Privileges: noAdvanced}
+		acctReader := &rbac.Principal{Subject: "rita@example.com", Scope: rbac.ScopeAccount, ServiceProvider: "sp-1", Account: "acct-a", Privileges: readInteractions}
+		acctNone := &rbac.Principal{Subject: "nick@example.com", Scope: rbac.ScopeAccount, ServiceProvider: "sp-1", Account: "acct-a"}
+		sp1 := &rbac.Principal{Subject: "sp@example.com", Scope: rbac.ScopeServiceProvider, ServiceProvider: "sp-1", Privileges: all}
+		spReader := &rbac.Principal{Subject: "spr@example.com", Scope: rbac.ScopeServiceProvider, ServiceProvider: "sp-1", Privileges: readInteractions}
+		admin := &rbac.Principal{Subject: "root@example.com", Scope: rbac.ScopeAdmin, Privileges: all}
+		adminNone := &rbac.Principal{Subject: "noroot@example.com", Scope: rbac.ScopeAdmin}
 		for i, tc := range []struct {
 			name    string
 			creator *rbac.Principal
@@ -575,6 +587,16 @@ func RunKeyTests(t *testing.T, nd func(t *testing.T) rbac.KeyDriver) {
 			{"provider, admin key", sp1, rbac.NewAPIKey{ServiceType: "api", Scope: rbac.ScopeAdmin}, rbac.ErrForbidden},
 			{"admin, any account", admin, rbac.NewAPIKey{ServiceType: "api", Account: "acct-z"}, nil},
 			{"admin, admin key", admin, rbac.NewAPIKey{ServiceType: "api", Scope: rbac.ScopeAdmin}, nil},
+			// The service type's privileges must be within the creator's.
+			{"member holding exactly the api privileges", acctExact, rbac.NewAPIKey{ServiceType: "api", Account: "acct-a", ServiceProvider: "sp-1"}, nil},
+			{"member without insights metrics, insights key", acctExact, rbac.NewAPIKey{ServiceType: "insights", Account: "acct-a", ServiceProvider: "sp-1"}, rbac.ErrForbidden},
+			{"read-only member, api key", acctReader, rbac.NewAPIKey{ServiceType: "api", Account: "acct-a", ServiceProvider: "sp-1"}, rbac.ErrForbidden},
+			{"read-only member, webhook key", acctReader, rbac.NewAPIKey{ServiceType: "webhook", Account: "acct-a", ServiceProvider: "sp-1"}, nil},
+			{"read-only member, sip key", acctReader, rbac.NewAPIKey{ServiceType: "sip", Account: "acct-a", ServiceProvider: "sp-1"}, rbac.ErrForbidden},
+			{"member without privileges, webhook key", acctNone, rbac.NewAPIKey{ServiceType: "webhook", Account: "acct-a", ServiceProvider: "sp-1"}, rbac.ErrForbidden},
+			{"read-only provider, api key for its account", spReader, rbac.NewAPIKey{ServiceType: "api", Account: "acct-b", ServiceProvider: "sp-1"}, rbac.ErrForbidden},
+			{"admin without privileges, api key", adminNone, rbac.NewAPIKey{ServiceType: "api", Account: "acct-z"}, rbac.ErrForbidden},
+			{"admin, insights key", admin, rbac.NewAPIKey{ServiceType: "insights", Account: "acct-z"}, nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				tc.key.Name = fmt.Sprint("key ", i)
@@ -587,6 +609,20 @@ func RunKeyTests(t *testing.T, nd func(t *testing.T) rbac.KeyDriver) {
 				}
 			})
 		}
+		t.Run("refusal names the service type and the lacking privilege", func(t *testing.T) {
+			var billing rbac.Privileges
+			billing.Grant(rbac.EntityBilling, rbac.ActionRead)
+			s, _ := open(t, &rbac.KeyStoreOptions{ServiceTypes: map[string]rbac.Privileges{"billing-admin": *billing.Grant(rbac.EntityBilling, rbac.ActionDelete)}})
+			reader := *acctReader
+			reader.Privileges.Grant(rbac.EntityBilling, rbac.ActionRead)
+			_, err := s.Create(ctx, rbac.NewAPIKey{Name: "b", ServiceType: "billing-admin", Account: "acct-a"}, &reader)
+			if !errors.Is(err, rbac.ErrForbidden) || !strings.Contains(err.Error(), `"billing-admin"`) || !strings.Contains(err.Error(), "delete billing") {
+				t.Fatalf("Create = %v, want ErrForbidden naming \"billing-admin\" and delete billing", err)
+			}
+			if keys, _ := s.Keys(ctx, rbac.Owner{Scope: rbac.ScopeAccount, Account: "acct-a"}); len(keys) != 0 {
+				t.Fatalf("a refused key was stored: %+v", keys)
+			}
+		})
 	})
 
 	t.Run("CrossAccount", func(t *testing.T) {
