@@ -9,7 +9,9 @@
 //     wildcard 203.0.113.* and 10.1.*.*, CIDR, range
 //     203.0.113.10-203.0.113.20, IPv6 address and prefix). An empty list
 //     allows every address; a malformed entry is an error naming it, never
-//     an "allow". Lookups binary-search merged ranges and do not allocate.
+//     an "allow": the list returned with a parse error is DenyAll, which
+//     refuses every address. Lookups binary-search merged ranges and do not
+//     allocate.
 //   - Authorization and Challenge: the Digest header values (RFC 3261
 //     §20.7, §20.27, §20.28, §20.44, §25.1; RFC 7616 §3.3–3.4), parsed and
 //     printed losslessly.
