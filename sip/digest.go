@@ -171,14 +171,24 @@ type ResponseChecker interface {
 }
 
 // CheckCredentials returns the ResponseChecker that computes the expected
-// response from src and compares it in constant time. An unknown user costs
-// the same hashing as a known one and fails with the same error.
-func CheckCredentials(src CredentialSource) ResponseChecker { return localChecker{src} }
+// response from src and compares it in constant time. Every check does the
+// same hashing whatever the user: one HA1 hash (an unknown user's is
+// computed from a stand-in password, with the answer's algorithm; a stored
+// HA1 is used but a stand-in is still hashed), then HA2 and the response.
+// An unknown user fails with the same error as a wrong password.
+func CheckCredentials(src CredentialSource) ResponseChecker { return localChecker{src: src} }
 
-type localChecker struct{ src CredentialSource }
+type localChecker struct {
+	src CredentialSource
+	// newHash makes the hash of an algorithm; nil is Algorithm.newHash.
+	// Tests count hash computations through it.
+	newHash func(Algorithm) hash.Hash
+}
 
-// dummyHA1 stands in for an unknown user's HA1, so the work done is the same.
-const dummyHA1 = "0000000000000000000000000000000000000000000000000000000000000000"
+// dummyPassword stands in for the password of an unknown user (and of a
+// user known by a stored HA1), so every check hashes an HA1 of the usual
+// size: username ":" realm ":" a password.
+const dummyPassword = "voicegw-dummy-password"
 
 func (c localChecker) CheckResponse(ctx context.Context, a DigestAnswer) error {
 	known := true
@@ -189,18 +199,26 @@ func (c localChecker) CheckResponse(ctx context.Context, a DigestAnswer) error {
 	case err != nil:
 		return fmt.Errorf("sip: credential lookup: %w", err)
 	}
-	h := a.Algorithm.newHash()
-	ha1, ok := cred.HA1[a.Algorithm]
-	switch {
-	case ok && len(ha1) == 2*a.Algorithm.size():
-		ha1 = Secret(strings.ToLower(ha1.Reveal()))
-	case cred.Password != "":
-		ha1 = Secret(hashHex(h, a.Auth.Username, ":", a.Auth.Realm, ":", cred.Password.Reveal()))
-	default:
-		known = false
-		ha1 = Secret(dummyHA1[:2*a.Algorithm.size()])
+	newHash := c.newHash
+	if newHash == nil {
+		newHash = Algorithm.newHash
 	}
-	want := expectedResponse(h, a, ha1.Reveal())
+	h := newHash(a.Algorithm)
+	stored, haveHA1 := cred.HA1[a.Algorithm]
+	haveHA1 = haveHA1 && len(stored) == 2*a.Algorithm.size()
+	password := cred.Password.Reveal()
+	if haveHA1 || password == "" {
+		if !haveHA1 {
+			known = false // unknown user, or nothing usable stored for this algorithm
+		}
+		password = dummyPassword
+	}
+	// exactly one HA1 hash on every path
+	ha1 := hashHex(h, a.Auth.Username, ":", a.Auth.Realm, ":", password)
+	if haveHA1 {
+		ha1 = strings.ToLower(stored.Reveal())
+	}
+	want := expectedResponse(h, a, ha1)
 	got := make([]byte, a.Algorithm.size())
 	n, err := hex.Decode(got, []byte(a.Auth.Response))
 	match := subtle.ConstantTimeCompare(want, got) == 1 && err == nil && n == len(got) && len(a.Auth.Response) == 2*len(got)

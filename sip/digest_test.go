@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -371,4 +373,77 @@ func ExampleDigestServer() {
 	// Output:
 	// WWW-Authenticate: Digest realm="example.test", nonce="…", algorithm=SHA-256, qop="auth"
 	// WWW-Authenticate: Digest realm="example.test", nonce="…", algorithm=MD5, qop="auth"
+}
+
+// countingHash records each hash computation (the input written between a
+// Reset and a Sum) of the hash it wraps.
+type countingHash struct {
+	hash.Hash
+	alg    Algorithm
+	input  []byte
+	inputs *[]string
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.input = append(c.input, p...)
+	return c.Hash.Write(p)
+}
+
+func (c *countingHash) Reset() { c.input = c.input[:0]; c.Hash.Reset() }
+
+func (c *countingHash) Sum(b []byte) []byte {
+	*c.inputs = append(*c.inputs, string(c.input))
+	return c.Hash.Sum(b)
+}
+
+// TestCheckCredentialsSameWorkForUnknownUser checks that an unknown user
+// costs the same hash computations as a known one with a wrong password
+// (plaintext or stored HA1): three, of the answer's algorithm, the first an
+// HA1 over username:realm:password, and fails with the same error.
+func TestCheckCredentialsSameWorkForUnknownUser(t *testing.T) {
+	ha1Store := CredentialFunc(func(_ context.Context, realm, user string) (Credential, error) {
+		if user != "alice" {
+			return Credential{}, ErrUnknownUser
+		}
+		return Credential{HA1: map[Algorithm]Secret{MD5: MD5.HA1(user, realm, "secret"), SHA256: SHA256.HA1(user, realm, "secret"), SHA512256: SHA512256.HA1(user, realm, "secret")}}, nil
+	})
+	for _, alg := range []Algorithm{MD5, SHA256, SHA512256} {
+		for _, c := range []struct {
+			name string
+			src  CredentialSource
+			user string
+		}{
+			{"known user, wrong password", alice, "alice"},
+			{"unknown user", alice, "mallory"},
+			{"known user by HA1, wrong password", ha1Store, "alice"},
+			{"unknown user, HA1 store", ha1Store, "mallory"},
+		} {
+			t.Run(string(alg)+"/"+c.name, func(t *testing.T) {
+				var inputs []string
+				var algs []Algorithm
+				check := localChecker{src: c.src, newHash: func(a Algorithm) hash.Hash {
+					algs = append(algs, a)
+					return &countingHash{Hash: a.newHash(), alg: a, inputs: &inputs}
+				}}
+				ans := DigestAnswer{Method: "REGISTER", Algorithm: alg, Auth: Authorization{
+					Username: c.user, Realm: "example.test", Nonce: "n", URI: "sip:example.test", QOP: "auth", NC: 1, CNonce: "c",
+					Response: strings.Repeat("0", 2*alg.size())}}
+				if err := check.CheckResponse(context.Background(), ans); err != ErrBadCredentials {
+					t.Fatalf("err = %v, want ErrBadCredentials itself", err)
+				}
+				if len(inputs) != 3 {
+					t.Fatalf("%d hash computations %q, want 3 (HA1, HA2, response)", len(inputs), inputs)
+				}
+				if !slices.Equal(algs, []Algorithm{alg}) {
+					t.Fatalf("hashes made for %v, want %v", algs, alg)
+				}
+				if prefix := c.user + ":example.test:"; !strings.HasPrefix(inputs[0], prefix) || len(inputs[0]) == len(prefix) {
+					t.Fatalf("HA1 input %q, want %s<password>", inputs[0], prefix)
+				}
+				if inputs[1] != "REGISTER:sip:example.test" {
+					t.Fatalf("HA2 input %q", inputs[1])
+				}
+			})
+		}
+	}
 }
