@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -281,8 +282,12 @@ type DigestConfig struct {
 
 // DigestServer issues digest challenges and verifies answers (RFC 3261
 // §22.4, RFC 7616, RFC 8760). Nonces are stateless: a nonce carries its
-// issue time and a random salt, with an HMAC over them and the realm, so
-// any server holding the key can check it without storing it. The only
+// issue time and a random salt, with an HMAC over them, the realm and the
+// source address it was issued to (ChallengesFor, VerifyFrom), so any
+// server holding the key can check it without storing it. A nonce answered
+// from another address than the one it was sent to is ErrBadNonce: a client
+// cannot take a nonce at its own address and answer it under a spoofed
+// source (over UDP) to have failures counted against that source. The only
 // state is the highest nonce count accepted per nonce, kept for at most two
 // nonce lifetimes, which rejects replayed counts. It is safe for
 // concurrent use.
@@ -353,24 +358,45 @@ const (
 
 var nonceEncoding = base64.RawURLEncoding
 
-// NewNonce returns a fresh nonce for realm.
-func (d *DigestServer) NewNonce(realm string) string {
+// NewNonce returns a fresh nonce for realm, bound to no source address (see
+// NewNonceFor).
+func (d *DigestServer) NewNonce(realm string) string { return d.NewNonceFor(realm, netip.Addr{}) }
+
+// NewNonceFor returns a fresh nonce for realm, good only in answers from
+// source (an IPv4-mapped address counts as its IPv4 one, zones are
+// ignored). The zero netip.Addr binds it to no source: it is then good only
+// in answers verified without a source (Verify).
+func (d *DigestServer) NewNonceFor(realm string, source netip.Addr) string {
 	var raw [nonceRawLen]byte
 	binary.BigEndian.PutUint64(raw[:8], uint64(d.now().UnixNano()))
 	_, _ = rand.Read(raw[8:16])
-	copy(raw[16:], d.mac(realm, raw[:16]))
+	copy(raw[16:], d.mac(realm, source, raw[:16]))
 	return nonceEncoding.EncodeToString(raw[:])
 }
 
-func (d *DigestServer) mac(realm string, body []byte) []byte {
+// mac is HMAC-SHA256(key, body || source || realm), truncated, where source
+// is one byte (0 none, 4 or 6) and the 16 bytes of the address, so the
+// fields cannot run into each other.
+func (d *DigestServer) mac(realm string, source netip.Addr, body []byte) []byte {
+	var src [17]byte
+	if source.IsValid() {
+		source = source.Unmap()
+		src[0] = 6
+		if source.Is4() {
+			src[0] = 4
+		}
+		a16 := source.As16()
+		copy(src[1:], a16[:])
+	}
 	m := hmac.New(sha256.New, d.key)
 	m.Write(body)
+	m.Write(src[:])
 	m.Write([]byte(realm))
 	return m.Sum(nil)[:nonceMACLen]
 }
 
 // checkNonce returns the nonce's MAC (the key of its count) and issue time.
-func (d *DigestServer) checkNonce(realm, nonce string) (key [nonceMACLen]byte, issued int64, err error) {
+func (d *DigestServer) checkNonce(realm string, source netip.Addr, nonce string) (key [nonceMACLen]byte, issued int64, err error) {
 	var raw [nonceRawLen]byte
 	if nonceEncoding.EncodedLen(nonceRawLen) != len(nonce) {
 		return key, 0, ErrBadNonce
@@ -378,7 +404,7 @@ func (d *DigestServer) checkNonce(realm, nonce string) (key [nonceMACLen]byte, i
 	if n, err := nonceEncoding.Decode(raw[:], []byte(nonce)); err != nil || n != nonceRawLen {
 		return key, 0, ErrBadNonce
 	}
-	if !hmac.Equal(raw[16:], d.mac(realm, raw[:16])) {
+	if !hmac.Equal(raw[16:], d.mac(realm, source, raw[:16])) {
 		return key, 0, ErrBadNonce
 	}
 	copy(key[:], raw[16:])
@@ -387,8 +413,15 @@ func (d *DigestServer) checkNonce(realm, nonce string) (key [nonceMACLen]byte, i
 
 // Challenges returns one challenge per offered algorithm, in order, all
 // with the same fresh nonce and qop="auth"; stale marks them stale=true.
+// The nonce is bound to no source address (see ChallengesFor).
 func (d *DigestServer) Challenges(realm string, stale bool) []Challenge {
-	nonce := d.NewNonce(realm)
+	return d.ChallengesFor(realm, netip.Addr{}, stale)
+}
+
+// ChallengesFor is Challenges with a nonce bound to source, the address the
+// challenge is sent to: only VerifyFrom with the same source accepts it.
+func (d *DigestServer) ChallengesFor(realm string, source netip.Addr, stale bool) []Challenge {
+	nonce := d.NewNonceFor(realm, source)
 	out := make([]Challenge, len(d.algs))
 	for i, a := range d.algs {
 		out[i] = Challenge{Realm: realm, Nonce: nonce, Stale: stale, Algorithm: string(a), QOP: []string{"auth"}}
@@ -408,8 +441,17 @@ const clockSkew = 5 * time.Second
 // the answer's form, realm, algorithm, the nonce's MAC, the response, the
 // nonce's age, then the nonce count (recorded only for a right answer).
 // The digest-uri is used as written; checking it against the request is
-// the caller's job (the Guard does it).
+// the caller's job (the Guard does it). Only nonces bound to no source
+// (NewNonce, Challenges) pass; see VerifyFrom.
 func (d *DigestServer) Verify(ctx context.Context, method, realm string, auth Authorization, check ResponseChecker) error {
+	return d.VerifyFrom(ctx, method, realm, netip.Addr{}, auth, check)
+}
+
+// VerifyFrom is Verify for an answer received from source: a nonce issued
+// to another address (or to none) fails with ErrBadNonce before the
+// response is checked, so it says nothing about the credentials and is no
+// failure of source's.
+func (d *DigestServer) VerifyFrom(ctx context.Context, method, realm string, source netip.Addr, auth Authorization, check ResponseChecker) error {
 	ans := DigestAnswer{Method: method, Auth: auth}
 	if err := d.checkForm(auth); err != nil {
 		return err
@@ -422,7 +464,7 @@ func (d *DigestServer) Verify(ctx context.Context, method, realm string, auth Au
 		return err
 	}
 	ans.Algorithm = alg
-	key, issued, err := d.checkNonce(realm, auth.Nonce)
+	key, issued, err := d.checkNonce(realm, source, auth.Nonce)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -445,5 +446,47 @@ func TestCheckCredentialsSameWorkForUnknownUser(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDigestNonceBoundToSource checks that a nonce issued to one address is
+// accepted only from it (its IPv4-mapped form included), and that a nonce
+// bound to no address is accepted only without one.
+func TestDigestNonceBoundToSource(t *testing.T) {
+	ctx := context.Background()
+	d := newTestDigest(t, DigestConfig{Algorithms: []Algorithm{MD5}})
+	a4, a6 := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7")
+	none := netip.Addr{}
+	for _, c := range []struct {
+		name       string
+		issued, at netip.Addr
+		want       error
+	}{
+		{"same IPv4", a4, a4, nil},
+		{"IPv4-mapped form", a4, netip.MustParseAddr("::ffff:203.0.113.7"), nil},
+		{"same IPv6", a6, a6, nil},
+		{"unbound", none, none, nil},
+		{"other IPv4", a4, netip.MustParseAddr("203.0.113.8"), ErrBadNonce},
+		{"IPv4 nonce from IPv6", a4, a6, ErrBadNonce},
+		{"other IPv6", a6, netip.MustParseAddr("2001:db8::8"), ErrBadNonce},
+		{"bound nonce without source", a4, none, ErrBadNonce},
+		{"unbound nonce from a source", none, a4, ErrBadNonce},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ch := d.ChallengesFor("example.test", c.issued, false)[0]
+			a := answer(t, ch, "REGISTER", "sip:example.test", "alice", "secret", 1, true)
+			err := d.VerifyFrom(ctx, "REGISTER", "example.test", c.at, a, CheckCredentials(alice))
+			if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			if c.want != nil {
+				// a wrong password with such a nonce is the same nonce error,
+				// never a credential failure
+				wrong := answer(t, ch, "REGISTER", "sip:example.test", "alice", "guess", 2, true)
+				if err := d.VerifyFrom(ctx, "REGISTER", "example.test", c.at, wrong, CheckCredentials(alice)); !errors.Is(err, ErrBadNonce) {
+					t.Fatalf("wrong password: %v, want ErrBadNonce", err)
+				}
+			}
+		})
 	}
 }
