@@ -293,32 +293,7 @@ func TestReceiverScenarios(t *testing.T) {
 				t.Parallel()
 				clk := newFakeClock()
 				rx, rec := startReceiver(t, ReceiverConfig{ReorderDepth: tc.depth, Now: clk.Now, Poller: poller, Handler: &recorder{strict: true}})
-				peers := []*peer{newPeer(t, rx.LocalAddr()), newPeer(t, rx.LocalAddr())}
-				for i, s := range tc.steps {
-					after := s.after
-					if after == 0 {
-						after = 20 * time.Millisecond
-					}
-					clk.Advance(after)
-					b := s.raw
-					if b == nil {
-						ssrc, n, payload := s.ssrc, s.n, s.payload
-						if ssrc == 0 {
-							ssrc = ssrcA
-						}
-						if n == 0 {
-							n = 160
-						}
-						if payload == nil {
-							payload = pattern(s.seq, n)
-						}
-						b = rtpPacket(t, ssrc, s.seq, s.ts, s.pt, s.marker, payload)
-					}
-					peers[s.from].raw(b)
-					// One packet at a time, so that each has its arrival time.
-					want := uint64(i + 1)
-					waitStats(t, rx, "the datagram processed", func(st Stats) bool { return st.Datagrams == want })
-				}
+				sendSteps(t, rx, clk, tc.steps)
 				if err := rx.Close(); err != nil {
 					t.Fatal(err)
 				}
@@ -333,6 +308,39 @@ func TestReceiverScenarios(t *testing.T) {
 }
 
 // checkStats compares the named fields of st.
+// sendSteps sends steps to rx from two peers, one datagram at a time,
+// advancing clk by each step's after (default 20 ms) before it, so that each
+// packet has a known arrival time.
+func sendSteps(t *testing.T, rx *Receiver, clk *fakeClock, steps []step) {
+	t.Helper()
+	peers := []*peer{newPeer(t, rx.LocalAddr()), newPeer(t, rx.LocalAddr())}
+	for i, s := range steps {
+		after := s.after
+		if after == 0 {
+			after = 20 * time.Millisecond
+		}
+		clk.Advance(after)
+		b := s.raw
+		if b == nil {
+			ssrc, n, payload := s.ssrc, s.n, s.payload
+			if ssrc == 0 {
+				ssrc = ssrcA
+			}
+			if n == 0 {
+				n = 160
+			}
+			if payload == nil {
+				payload = pattern(s.seq, n)
+			}
+			b = rtpPacket(t, ssrc, s.seq, s.ts, s.pt, s.marker, payload)
+		}
+		peers[s.from].raw(b)
+		// One packet at a time, so that each has its arrival time.
+		want := uint64(i + 1)
+		waitStats(t, rx, "the datagram processed", func(st Stats) bool { return st.Datagrams == want })
+	}
+}
+
 func checkStats(t testing.TB, st Stats, want map[string]uint64) {
 	t.Helper()
 	v := reflect.ValueOf(st)

@@ -14,6 +14,11 @@ import (
 // entry; match it with errors.Is.
 var ErrAllowlistEntry = errors.New("sip: bad allowlist entry")
 
+// ErrDenyAll is returned by MarshalText for the list of DenyAll (and of a
+// failed parse): it has no text form, and writing it as "" would turn it
+// into the empty list, which allows every address.
+var ErrDenyAll = errors.New("sip: a deny-all allowlist has no text form")
+
 // EntryKind says how an allowlist entry was written.
 type EntryKind uint8
 
@@ -364,7 +369,10 @@ func to32(a netip.Addr) uint32 {
 
 // Allowlist is an immutable list of address entries (seed 002, "IP
 // Whitelist"). The empty list, and the zero Allowlist, allow every address;
-// a non-empty list allows exactly the addresses of its entries.
+// a non-empty list allows exactly the addresses of its entries. The list of
+// DenyAll allows no address at all: it is what every parsing function
+// returns with its error, so a caller that ignores the error refuses
+// everybody instead of allowing everybody.
 //
 // Lookups binary-search merged, sorted ranges (one table per family), so
 // they take O(log n) time and do not allocate. An Allowlist is safe for
@@ -373,10 +381,19 @@ type Allowlist struct {
 	entries []Entry
 	v4      []v4Range
 	v6      []v6Range
+	deny    bool // DenyAll: refuses every address
 }
 
+// DenyAll returns a list that allows no address (IsEmpty reports false for
+// it, DeniesAll true). It is the list returned, with the error, by
+// NewAllowlist, ParseAllowlist and ParseAllowlistEntries when the input is
+// malformed; use it directly where a tenant must refuse every request, for
+// example while its configured list is broken.
+func DenyAll() Allowlist { return Allowlist{deny: true} }
+
 // NewAllowlist builds an allowlist from parsed entries. Invalid (zero)
-// entries are refused with an *AllowlistError.
+// entries are refused with an *AllowlistError, and the list returned with it
+// is DenyAll.
 func NewAllowlist(entries ...Entry) (Allowlist, error) {
 	var bad []EntryError
 	for i, e := range entries {
@@ -385,7 +402,7 @@ func NewAllowlist(entries ...Entry) (Allowlist, error) {
 		}
 	}
 	if bad != nil {
-		return Allowlist{}, &AllowlistError{Entries: bad}
+		return DenyAll(), &AllowlistError{Entries: bad}
 	}
 	return build(slices.Clone(entries)), nil
 }
@@ -397,7 +414,8 @@ func NewAllowlist(entries ...Entry) (Allowlist, error) {
 // are skipped and not counted, but a text made of separators only is an
 // error, never the empty list that would allow everyone. Every malformed
 // entry is reported in one *AllowlistError, by position (counting the
-// non-blank entries from 1) and text.
+// non-blank entries from 1) and text; the list returned with the error is
+// DenyAll.
 func ParseAllowlist(text string) (Allowlist, error) {
 	if strings.TrimSpace(text) == "" {
 		return Allowlist{}, nil
@@ -410,7 +428,7 @@ func ParseAllowlist(text string) (Allowlist, error) {
 	}
 	if len(fields) == 0 {
 		// separators and nothing else: refuse rather than allow everyone
-		return Allowlist{}, &AllowlistError{Entries: []EntryError{{Position: 1, Text: text, Reason: "no entry between the separators"}}}
+		return DenyAll(), &AllowlistError{Entries: []EntryError{{Position: 1, Text: text, Reason: "no entry between the separators"}}}
 	}
 	return ParseAllowlistEntries(fields)
 }
@@ -429,8 +447,9 @@ func splitList(text string) []string {
 
 // ParseAllowlistEntries parses one entry per element (the form of a list
 // stored in JSON or entered row by row). Every malformed entry, blank ones
-// included, is reported in one *AllowlistError. An empty slice is the empty
-// list, which allows every address.
+// included, is reported in one *AllowlistError, and the list returned with
+// it is DenyAll. An empty slice is the empty list, which allows every
+// address.
 func ParseAllowlistEntries(entries []string) (Allowlist, error) {
 	parsed := make([]Entry, 0, len(entries))
 	var bad []EntryError
@@ -443,7 +462,7 @@ func ParseAllowlistEntries(entries []string) (Allowlist, error) {
 		parsed = append(parsed, e)
 	}
 	if bad != nil {
-		return Allowlist{}, &AllowlistError{Entries: bad}
+		return DenyAll(), &AllowlistError{Entries: bad}
 	}
 	return build(parsed), nil
 }
@@ -507,16 +526,24 @@ func build(entries []Entry) Allowlist {
 // Len returns the number of entries.
 func (a Allowlist) Len() int { return len(a.entries) }
 
-// IsEmpty reports whether the list has no entries (and so allows every address).
-func (a Allowlist) IsEmpty() bool { return len(a.entries) == 0 }
+// IsEmpty reports whether the list has no entries and so allows every
+// address. It is false for DenyAll, which has no entries either.
+func (a Allowlist) IsEmpty() bool { return len(a.entries) == 0 && !a.deny }
+
+// DeniesAll reports whether a is the list of DenyAll (or of a failed
+// parse), which allows no address.
+func (a Allowlist) DeniesAll() bool { return a.deny }
 
 // Entries returns a copy of the entries in the order they were given.
 func (a Allowlist) Entries() []Entry { return slices.Clone(a.entries) }
 
-// Allows reports whether a request from addr may pass: true when the list is
-// empty, otherwise whether an entry contains addr. An invalid addr is
-// allowed only by the empty list. It does not allocate.
+// Allows reports whether a request from addr may pass: false for DenyAll,
+// true when the list is empty, otherwise whether an entry contains addr. An
+// invalid addr is allowed only by the empty list. It does not allocate.
 func (a Allowlist) Allows(addr netip.Addr) bool {
+	if a.deny {
+		return false
+	}
 	return len(a.entries) == 0 || a.Contains(addr)
 }
 
@@ -556,7 +583,8 @@ func (a Allowlist) Contains(addr netip.Addr) bool {
 }
 
 // String returns the entries joined by commas, each in its written form;
-// ParseAllowlist(a.String()) gives back the same entries. The empty list is "".
+// ParseAllowlist(a.String()) gives back the same entries. The empty list is
+// "", and so is DenyAll, which has no text form (see MarshalText).
 func (a Allowlist) String() string {
 	var b strings.Builder
 	for i, e := range a.entries {
@@ -578,18 +606,27 @@ func (a Allowlist) Strings() []string {
 	return out
 }
 
-// Equal reports whether a and b have the same entries in the same order.
-func (a Allowlist) Equal(b Allowlist) bool { return slices.Equal(a.entries, b.entries) }
+// Equal reports whether a and b have the same entries in the same order
+// (and are both DenyAll or both not).
+func (a Allowlist) Equal(b Allowlist) bool {
+	return a.deny == b.deny && slices.Equal(a.entries, b.entries)
+}
 
-// MarshalText implements encoding.TextMarshaler with the String form.
-func (a Allowlist) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+// MarshalText implements encoding.TextMarshaler with the String form. It
+// refuses DenyAll with ErrDenyAll: its String "" would read back as the
+// empty list, which allows every address.
+func (a Allowlist) MarshalText() ([]byte, error) {
+	if a.deny {
+		return nil, ErrDenyAll
+	}
+	return []byte(a.String()), nil
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler with ParseAllowlist.
+// On error *a becomes DenyAll, so a list that failed to load refuses every
+// address.
 func (a *Allowlist) UnmarshalText(text []byte) error {
 	v, err := ParseAllowlist(string(text))
-	if err != nil {
-		return err
-	}
 	*a = v
-	return nil
+	return err
 }

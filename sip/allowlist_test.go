@@ -351,6 +351,71 @@ func TestNewAllowlistRefusesZeroEntry(t *testing.T) {
 	}
 }
 
+// probeAddrs are addresses of both families, a mapped one and an invalid
+// one, which a list that failed to parse must all refuse.
+var probeAddrs = []netip.Addr{
+	netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("255.255.255.255"),
+	netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1"), netip.MustParseAddr("2001:db8::7"),
+	netip.MustParseAddr("::ffff:10.0.0.1"), {},
+}
+
+// assertDeniesAll fails unless a refuses every probe address and does not
+// look like the (allow-all) empty list.
+func assertDeniesAll(t *testing.T, what string, a Allowlist) {
+	t.Helper()
+	if a.IsEmpty() || !a.DeniesAll() {
+		t.Fatalf("%s: IsEmpty() = %v, DeniesAll() = %v; want false, true", what, a.IsEmpty(), a.DeniesAll())
+	}
+	for _, x := range probeAddrs {
+		if a.Allows(x) {
+			t.Fatalf("%s: allows %v", what, x)
+		}
+	}
+}
+
+// TestFailedParseDeniesAll checks that every way to build a list returns,
+// with its error, a list that refuses every address, so a caller ignoring
+// the error never allows everybody.
+func TestFailedParseDeniesAll(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		build func() (Allowlist, error)
+	}{
+		{"ParseAllowlist bad entry", func() (Allowlist, error) { return ParseAllowlist("10.0.0.1,nope") }},
+		{"ParseAllowlist separators only", func() (Allowlist, error) { return ParseAllowlist(",\n,") }},
+		{"ParseAllowlistEntries bad entry", func() (Allowlist, error) { return ParseAllowlistEntries([]string{"2001:db8::/200"}) }},
+		{"ParseAllowlistEntries blank entry", func() (Allowlist, error) { return ParseAllowlistEntries([]string{"10.0.0.1", " "}) }},
+		{"NewAllowlist zero entry", func() (Allowlist, error) { return NewAllowlist(Entry{}) }},
+		{"UnmarshalText bad entry", func() (Allowlist, error) {
+			var a Allowlist
+			err := a.UnmarshalText([]byte("10.0.0.300"))
+			return a, err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := c.build()
+			if !errors.Is(err, ErrAllowlistEntry) {
+				t.Fatalf("err = %v, want ErrAllowlistEntry", err)
+			}
+			assertDeniesAll(t, c.name, a)
+		})
+	}
+}
+
+func TestDenyAll(t *testing.T) {
+	d := DenyAll()
+	assertDeniesAll(t, "DenyAll()", d)
+	if d.Len() != 0 || d.Equal(Allowlist{}) || !d.Equal(DenyAll()) {
+		t.Fatalf("DenyAll: Len %d, equal to the empty list %v", d.Len(), d.Equal(Allowlist{}))
+	}
+	if b, err := d.MarshalText(); !errors.Is(err, ErrDenyAll) {
+		t.Fatalf("MarshalText of DenyAll = %q, %v; want ErrDenyAll (\"\" would read back as allow-all)", b, err)
+	}
+	if (Allowlist{}).DeniesAll() || !(Allowlist{}).Allows(netip.MustParseAddr("203.0.113.7")) {
+		t.Fatalf("the zero Allowlist must still allow every address")
+	}
+}
+
 func TestAllowsDoesNotAllocate(t *testing.T) {
 	a := benchList(1000)
 	v4 := netip.MustParseAddr("10.20.30.40")
@@ -384,9 +449,11 @@ func FuzzParseAllowlist(f *testing.F) {
 					t.Fatalf("bad entry %+v outside list of %d", e, n)
 				}
 			}
-			if !a.IsEmpty() {
+			if a.Len() != 0 {
 				t.Fatalf("failed parse returned entries")
 			}
+			// nothing malformed is ever treated as "allow"
+			assertDeniesAll(t, fmt.Sprintf("ParseAllowlist(%q)", s), a)
 			return
 		}
 		b, err := ParseAllowlist(a.String())

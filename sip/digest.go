@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -171,14 +172,24 @@ type ResponseChecker interface {
 }
 
 // CheckCredentials returns the ResponseChecker that computes the expected
-// response from src and compares it in constant time. An unknown user costs
-// the same hashing as a known one and fails with the same error.
-func CheckCredentials(src CredentialSource) ResponseChecker { return localChecker{src} }
+// response from src and compares it in constant time. Every check does the
+// same hashing whatever the user: one HA1 hash (an unknown user's is
+// computed from a stand-in password, with the answer's algorithm; a stored
+// HA1 is used but a stand-in is still hashed), then HA2 and the response.
+// An unknown user fails with the same error as a wrong password.
+func CheckCredentials(src CredentialSource) ResponseChecker { return localChecker{src: src} }
 
-type localChecker struct{ src CredentialSource }
+type localChecker struct {
+	src CredentialSource
+	// newHash makes the hash of an algorithm; nil is Algorithm.newHash.
+	// Tests count hash computations through it.
+	newHash func(Algorithm) hash.Hash
+}
 
-// dummyHA1 stands in for an unknown user's HA1, so the work done is the same.
-const dummyHA1 = "0000000000000000000000000000000000000000000000000000000000000000"
+// dummyPassword stands in for the password of an unknown user (and of a
+// user known by a stored HA1), so every check hashes an HA1 of the usual
+// size: username ":" realm ":" a password.
+const dummyPassword = "voicegw-dummy-password"
 
 func (c localChecker) CheckResponse(ctx context.Context, a DigestAnswer) error {
 	known := true
@@ -189,18 +200,26 @@ func (c localChecker) CheckResponse(ctx context.Context, a DigestAnswer) error {
 	case err != nil:
 		return fmt.Errorf("sip: credential lookup: %w", err)
 	}
-	h := a.Algorithm.newHash()
-	ha1, ok := cred.HA1[a.Algorithm]
-	switch {
-	case ok && len(ha1) == 2*a.Algorithm.size():
-		ha1 = Secret(strings.ToLower(ha1.Reveal()))
-	case cred.Password != "":
-		ha1 = Secret(hashHex(h, a.Auth.Username, ":", a.Auth.Realm, ":", cred.Password.Reveal()))
-	default:
-		known = false
-		ha1 = Secret(dummyHA1[:2*a.Algorithm.size()])
+	newHash := c.newHash
+	if newHash == nil {
+		newHash = Algorithm.newHash
 	}
-	want := expectedResponse(h, a, ha1.Reveal())
+	h := newHash(a.Algorithm)
+	stored, haveHA1 := cred.HA1[a.Algorithm]
+	haveHA1 = haveHA1 && len(stored) == 2*a.Algorithm.size()
+	password := cred.Password.Reveal()
+	if haveHA1 || password == "" {
+		if !haveHA1 {
+			known = false // unknown user, or nothing usable stored for this algorithm
+		}
+		password = dummyPassword
+	}
+	// exactly one HA1 hash on every path
+	ha1 := hashHex(h, a.Auth.Username, ":", a.Auth.Realm, ":", password)
+	if haveHA1 {
+		ha1 = strings.ToLower(stored.Reveal())
+	}
+	want := expectedResponse(h, a, ha1)
 	got := make([]byte, a.Algorithm.size())
 	n, err := hex.Decode(got, []byte(a.Auth.Response))
 	match := subtle.ConstantTimeCompare(want, got) == 1 && err == nil && n == len(got) && len(a.Auth.Response) == 2*len(got)
@@ -263,8 +282,12 @@ type DigestConfig struct {
 
 // DigestServer issues digest challenges and verifies answers (RFC 3261
 // §22.4, RFC 7616, RFC 8760). Nonces are stateless: a nonce carries its
-// issue time and a random salt, with an HMAC over them and the realm, so
-// any server holding the key can check it without storing it. The only
+// issue time and a random salt, with an HMAC over them, the realm and the
+// source address it was issued to (ChallengesFor, VerifyFrom), so any
+// server holding the key can check it without storing it. A nonce answered
+// from another address than the one it was sent to is ErrBadNonce: a client
+// cannot take a nonce at its own address and answer it under a spoofed
+// source (over UDP) to have failures counted against that source. The only
 // state is the highest nonce count accepted per nonce, kept for at most two
 // nonce lifetimes, which rejects replayed counts. It is safe for
 // concurrent use.
@@ -335,24 +358,45 @@ const (
 
 var nonceEncoding = base64.RawURLEncoding
 
-// NewNonce returns a fresh nonce for realm.
-func (d *DigestServer) NewNonce(realm string) string {
+// NewNonce returns a fresh nonce for realm, bound to no source address (see
+// NewNonceFor).
+func (d *DigestServer) NewNonce(realm string) string { return d.NewNonceFor(realm, netip.Addr{}) }
+
+// NewNonceFor returns a fresh nonce for realm, good only in answers from
+// source (an IPv4-mapped address counts as its IPv4 one, zones are
+// ignored). The zero netip.Addr binds it to no source: it is then good only
+// in answers verified without a source (Verify).
+func (d *DigestServer) NewNonceFor(realm string, source netip.Addr) string {
 	var raw [nonceRawLen]byte
 	binary.BigEndian.PutUint64(raw[:8], uint64(d.now().UnixNano()))
 	_, _ = rand.Read(raw[8:16])
-	copy(raw[16:], d.mac(realm, raw[:16]))
+	copy(raw[16:], d.mac(realm, source, raw[:16]))
 	return nonceEncoding.EncodeToString(raw[:])
 }
 
-func (d *DigestServer) mac(realm string, body []byte) []byte {
+// mac is HMAC-SHA256(key, body || source || realm), truncated, where source
+// is one byte (0 none, 4 or 6) and the 16 bytes of the address, so the
+// fields cannot run into each other.
+func (d *DigestServer) mac(realm string, source netip.Addr, body []byte) []byte {
+	var src [17]byte
+	if source.IsValid() {
+		source = source.Unmap()
+		src[0] = 6
+		if source.Is4() {
+			src[0] = 4
+		}
+		a16 := source.As16()
+		copy(src[1:], a16[:])
+	}
 	m := hmac.New(sha256.New, d.key)
 	m.Write(body)
+	m.Write(src[:])
 	m.Write([]byte(realm))
 	return m.Sum(nil)[:nonceMACLen]
 }
 
 // checkNonce returns the nonce's MAC (the key of its count) and issue time.
-func (d *DigestServer) checkNonce(realm, nonce string) (key [nonceMACLen]byte, issued int64, err error) {
+func (d *DigestServer) checkNonce(realm string, source netip.Addr, nonce string) (key [nonceMACLen]byte, issued int64, err error) {
 	var raw [nonceRawLen]byte
 	if nonceEncoding.EncodedLen(nonceRawLen) != len(nonce) {
 		return key, 0, ErrBadNonce
@@ -360,7 +404,7 @@ func (d *DigestServer) checkNonce(realm, nonce string) (key [nonceMACLen]byte, i
 	if n, err := nonceEncoding.Decode(raw[:], []byte(nonce)); err != nil || n != nonceRawLen {
 		return key, 0, ErrBadNonce
 	}
-	if !hmac.Equal(raw[16:], d.mac(realm, raw[:16])) {
+	if !hmac.Equal(raw[16:], d.mac(realm, source, raw[:16])) {
 		return key, 0, ErrBadNonce
 	}
 	copy(key[:], raw[16:])
@@ -369,8 +413,15 @@ func (d *DigestServer) checkNonce(realm, nonce string) (key [nonceMACLen]byte, i
 
 // Challenges returns one challenge per offered algorithm, in order, all
 // with the same fresh nonce and qop="auth"; stale marks them stale=true.
+// The nonce is bound to no source address (see ChallengesFor).
 func (d *DigestServer) Challenges(realm string, stale bool) []Challenge {
-	nonce := d.NewNonce(realm)
+	return d.ChallengesFor(realm, netip.Addr{}, stale)
+}
+
+// ChallengesFor is Challenges with a nonce bound to source, the address the
+// challenge is sent to: only VerifyFrom with the same source accepts it.
+func (d *DigestServer) ChallengesFor(realm string, source netip.Addr, stale bool) []Challenge {
+	nonce := d.NewNonceFor(realm, source)
 	out := make([]Challenge, len(d.algs))
 	for i, a := range d.algs {
 		out[i] = Challenge{Realm: realm, Nonce: nonce, Stale: stale, Algorithm: string(a), QOP: []string{"auth"}}
@@ -390,8 +441,17 @@ const clockSkew = 5 * time.Second
 // the answer's form, realm, algorithm, the nonce's MAC, the response, the
 // nonce's age, then the nonce count (recorded only for a right answer).
 // The digest-uri is used as written; checking it against the request is
-// the caller's job (the Guard does it).
+// the caller's job (the Guard does it). Only nonces bound to no source
+// (NewNonce, Challenges) pass; see VerifyFrom.
 func (d *DigestServer) Verify(ctx context.Context, method, realm string, auth Authorization, check ResponseChecker) error {
+	return d.VerifyFrom(ctx, method, realm, netip.Addr{}, auth, check)
+}
+
+// VerifyFrom is Verify for an answer received from source: a nonce issued
+// to another address (or to none) fails with ErrBadNonce before the
+// response is checked, so it says nothing about the credentials and is no
+// failure of source's.
+func (d *DigestServer) VerifyFrom(ctx context.Context, method, realm string, source netip.Addr, auth Authorization, check ResponseChecker) error {
 	ans := DigestAnswer{Method: method, Auth: auth}
 	if err := d.checkForm(auth); err != nil {
 		return err
@@ -404,7 +464,7 @@ func (d *DigestServer) Verify(ctx context.Context, method, realm string, auth Au
 		return err
 	}
 	ans.Algorithm = alg
-	key, issued, err := d.checkNonce(realm, auth.Nonce)
+	key, issued, err := d.checkNonce(realm, source, auth.Nonce)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -371,4 +374,119 @@ func ExampleDigestServer() {
 	// Output:
 	// WWW-Authenticate: Digest realm="example.test", nonce="…", algorithm=SHA-256, qop="auth"
 	// WWW-Authenticate: Digest realm="example.test", nonce="…", algorithm=MD5, qop="auth"
+}
+
+// countingHash records each hash computation (the input written between a
+// Reset and a Sum) of the hash it wraps.
+type countingHash struct {
+	hash.Hash
+	alg    Algorithm
+	input  []byte
+	inputs *[]string
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.input = append(c.input, p...)
+	return c.Hash.Write(p)
+}
+
+func (c *countingHash) Reset() { c.input = c.input[:0]; c.Hash.Reset() }
+
+func (c *countingHash) Sum(b []byte) []byte {
+	*c.inputs = append(*c.inputs, string(c.input))
+	return c.Hash.Sum(b)
+}
+
+// TestCheckCredentialsSameWorkForUnknownUser checks that an unknown user
+// costs the same hash computations as a known one with a wrong password
+// (plaintext or stored HA1): three, of the answer's algorithm, the first an
+// HA1 over username:realm:password, and fails with the same error.
+func TestCheckCredentialsSameWorkForUnknownUser(t *testing.T) {
+	ha1Store := CredentialFunc(func(_ context.Context, realm, user string) (Credential, error) {
+		if user != "alice" {
+			return Credential{}, ErrUnknownUser
+		}
+		return Credential{HA1: map[Algorithm]Secret{MD5: MD5.HA1(user, realm, "secret"), SHA256: SHA256.HA1(user, realm, "secret"), SHA512256: SHA512256.HA1(user, realm, "secret")}}, nil
+	})
+	for _, alg := range []Algorithm{MD5, SHA256, SHA512256} {
+		for _, c := range []struct {
+			name string
+			src  CredentialSource
+			user string
+		}{
+			{"known user, wrong password", alice, "alice"},
+			{"unknown user", alice, "mallory"},
+			{"known user by HA1, wrong password", ha1Store, "alice"},
+			{"unknown user, HA1 store", ha1Store, "mallory"},
+		} {
+			t.Run(string(alg)+"/"+c.name, func(t *testing.T) {
+				var inputs []string
+				var algs []Algorithm
+				check := localChecker{src: c.src, newHash: func(a Algorithm) hash.Hash {
+					algs = append(algs, a)
+					return &countingHash{Hash: a.newHash(), alg: a, inputs: &inputs}
+				}}
+				ans := DigestAnswer{Method: "REGISTER", Algorithm: alg, Auth: Authorization{
+					Username: c.user, Realm: "example.test", Nonce: "n", URI: "sip:example.test", QOP: "auth", NC: 1, CNonce: "c",
+					Response: strings.Repeat("0", 2*alg.size())}}
+				if err := check.CheckResponse(context.Background(), ans); err != ErrBadCredentials {
+					t.Fatalf("err = %v, want ErrBadCredentials itself", err)
+				}
+				if len(inputs) != 3 {
+					t.Fatalf("%d hash computations %q, want 3 (HA1, HA2, response)", len(inputs), inputs)
+				}
+				if !slices.Equal(algs, []Algorithm{alg}) {
+					t.Fatalf("hashes made for %v, want %v", algs, alg)
+				}
+				if prefix := c.user + ":example.test:"; !strings.HasPrefix(inputs[0], prefix) || len(inputs[0]) == len(prefix) {
+					t.Fatalf("HA1 input %q, want %s<password>", inputs[0], prefix)
+				}
+				if inputs[1] != "REGISTER:sip:example.test" {
+					t.Fatalf("HA2 input %q", inputs[1])
+				}
+			})
+		}
+	}
+}
+
+// TestDigestNonceBoundToSource checks that a nonce issued to one address is
+// accepted only from it (its IPv4-mapped form included), and that a nonce
+// bound to no address is accepted only without one.
+func TestDigestNonceBoundToSource(t *testing.T) {
+	ctx := context.Background()
+	d := newTestDigest(t, DigestConfig{Algorithms: []Algorithm{MD5}})
+	a4, a6 := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7")
+	none := netip.Addr{}
+	for _, c := range []struct {
+		name       string
+		issued, at netip.Addr
+		want       error
+	}{
+		{"same IPv4", a4, a4, nil},
+		{"IPv4-mapped form", a4, netip.MustParseAddr("::ffff:203.0.113.7"), nil},
+		{"same IPv6", a6, a6, nil},
+		{"unbound", none, none, nil},
+		{"other IPv4", a4, netip.MustParseAddr("203.0.113.8"), ErrBadNonce},
+		{"IPv4 nonce from IPv6", a4, a6, ErrBadNonce},
+		{"other IPv6", a6, netip.MustParseAddr("2001:db8::8"), ErrBadNonce},
+		{"bound nonce without source", a4, none, ErrBadNonce},
+		{"unbound nonce from a source", none, a4, ErrBadNonce},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ch := d.ChallengesFor("example.test", c.issued, false)[0]
+			a := answer(t, ch, "REGISTER", "sip:example.test", "alice", "secret", 1, true)
+			err := d.VerifyFrom(ctx, "REGISTER", "example.test", c.at, a, CheckCredentials(alice))
+			if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			if c.want != nil {
+				// a wrong password with such a nonce is the same nonce error,
+				// never a credential failure
+				wrong := answer(t, ch, "REGISTER", "sip:example.test", "alice", "guess", 2, true)
+				if err := d.VerifyFrom(ctx, "REGISTER", "example.test", c.at, wrong, CheckCredentials(alice)); !errors.Is(err, ErrBadNonce) {
+					t.Fatalf("wrong password: %v, want ErrBadNonce", err)
+				}
+			}
+		})
+	}
 }

@@ -9,14 +9,17 @@
 //     wildcard 203.0.113.* and 10.1.*.*, CIDR, range
 //     203.0.113.10-203.0.113.20, IPv6 address and prefix). An empty list
 //     allows every address; a malformed entry is an error naming it, never
-//     an "allow". Lookups binary-search merged ranges and do not allocate.
+//     an "allow": the list returned with a parse error is DenyAll, which
+//     refuses every address. Lookups binary-search merged ranges and do not
+//     allocate.
 //   - Authorization and Challenge: the Digest header values (RFC 3261
 //     §20.7, §20.27, §20.28, §20.44, §25.1; RFC 7616 §3.3–3.4), parsed and
 //     printed losslessly.
 //   - DigestServer: server-side digest authentication (RFC 3261 §22.4,
 //     RFC 7616, RFC 8760) with MD5, SHA-256 and SHA-512-256, several
 //     challenges strongest first (order configurable), qop=auth and the
-//     RFC 2069 form, stateless HMAC nonces with expiry and stale=true,
+//     RFC 2069 form, stateless HMAC nonces (bound to the realm and to the
+//     source address they were sent to) with expiry and stale=true,
 //     nonce-count replay rejection, constant-time comparison, and the same
 //     error for an unknown user as for a wrong password. Credentials come
 //     from a CredentialSource (plaintext password or stored HA1 per
@@ -55,7 +58,9 @@
 //     for dialogs it does not know.
 //   - Lockout: failed digest answers (wrong password, unknown user, replayed
 //     nonce count) are counted per source address (IPv6 per /64); too many
-//     within a window block the source (403) for a while.
+//     within a window block the source (403) for a while. A nonce is good
+//     only from the address it was sent to, so an answer under a spoofed
+//     source (UDP) gets a fresh challenge and counts no failure against it.
 //   - sipp answers only MD5 and only the first challenge: offer MD5 first
 //     (DigestConfig.Algorithms) for it.
 //   - Passwords, HA1 values, nonce keys and webhook secrets are Secret

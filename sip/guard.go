@@ -269,6 +269,7 @@ var (
 //	replayed nonce count                            401/407 fresh challenge, counts a failure
 //	expired nonce with right credentials            401/407 with stale=true
 //	nonce not issued here, other realm/algorithm    401/407 fresh challenge
+//	nonce issued to another source address          401/407 fresh challenge (no failure counted)
 //	malformed header, missing parameter, bad uri    400 Bad Request
 //	webhook timeout or bad answer                   503 Service Unavailable (logged with the reason)
 //	credential store or tenant lookup failure       500 Server Internal Error
@@ -424,7 +425,7 @@ func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, 
 	if err != nil {
 		if errors.Is(err, ErrNoCredentials) {
 			log.Debug("challenged: no credentials for the realm", "realm", tenant.Realm)
-			return id, g.challenge(req, tenant.Realm, false), err
+			return id, g.challenge(req, src.Addr(), tenant.Realm, false), err
 		}
 		log.Info("bad request: malformed credentials", "error", err)
 		return id, respond(sipgosip.StatusBadRequest, "Bad Request"), err
@@ -445,7 +446,7 @@ func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, 
 		log.Warn("tenant has neither credentials nor a webhook; nobody can authenticate")
 		check = CheckCredentials(Users{})
 	}
-	err = g.digest.Verify(ctx, string(req.Method), tenant.Realm, auth, check)
+	err = g.digest.VerifyFrom(ctx, string(req.Method), tenant.Realm, src.Addr(), auth, check)
 	switch {
 	case err == nil:
 		id.User, id.Algorithm, id.PassedBy = auth.Username, algorithmOf(auth), PassedDigest
@@ -453,19 +454,19 @@ func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, 
 		return id, nil, nil
 	case errors.Is(err, ErrStaleNonce):
 		log.Debug("challenged: stale nonce", "reason", err.Error())
-		return id, g.challenge(req, tenant.Realm, true), err
+		return id, g.challenge(req, src.Addr(), tenant.Realm, true), err
 	case errors.Is(err, ErrBadCredentials), errors.Is(err, ErrReplay):
 		if g.lock.fail(src.Addr(), now) {
 			log.Warn("source blocked after repeated authentication failures", "for", g.lock.block.String())
 		}
 		log.Info("authentication failed", "reason", err.Error(), "answer", auth.summary())
-		return id, g.challenge(req, tenant.Realm, false), err
+		return id, g.challenge(req, src.Addr(), tenant.Realm, false), err
 	case errors.Is(err, ErrMissingParam):
 		log.Info("bad request: incomplete credentials", "reason", err.Error())
 		return id, respond(sipgosip.StatusBadRequest, "Bad Request"), err
 	case errors.Is(err, ErrUnsupported), errors.Is(err, ErrRealmMismatch), errors.Is(err, ErrBadNonce):
 		log.Debug("challenged: answer not acceptable", "reason", err.Error())
-		return id, g.challenge(req, tenant.Realm, false), err
+		return id, g.challenge(req, src.Addr(), tenant.Realm, false), err
 	case errors.Is(err, ErrWebhookFailed):
 		// the webhook client logged why
 		return id, respond(sipgosip.StatusServiceUnavailable, "Service Unavailable"), err
@@ -509,14 +510,15 @@ func (l *reqLog) Warn(msg string, args ...any)  { l.log(slog.LevelWarn, msg, arg
 func (l *reqLog) Error(msg string, args ...any) { l.log(slog.LevelError, msg, args...) }
 
 // challenge builds 401 (REGISTER) or 407 (other methods) with one header
-// per offered algorithm.
-func (g *Guard) challenge(req *sipgosip.Request, realm string, stale bool) *sipgosip.Response {
+// per offered algorithm, their nonce bound to source (the address the
+// answer goes to), so only answers from there can count as its failures.
+func (g *Guard) challenge(req *sipgosip.Request, source netip.Addr, realm string, stale bool) *sipgosip.Response {
 	code, reason, header := sipgosip.StatusProxyAuthRequired, "Proxy Authentication Required", "Proxy-Authenticate"
 	if req.Method == sipgosip.REGISTER {
 		code, reason, header = sipgosip.StatusUnauthorized, "Unauthorized", "WWW-Authenticate"
 	}
 	res := sipgosip.NewResponseFromRequest(req, code, reason, nil)
-	for _, ch := range g.digest.Challenges(realm, stale) {
+	for _, ch := range g.digest.ChallengesFor(realm, source, stale) {
 		res.AppendHeader(sipgosip.NewHeader(header, ch.String()))
 	}
 	return res

@@ -94,7 +94,7 @@ func TestGuardWithSipp(t *testing.T) {
 				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, ""), Digest: sippDigest})
 				// sipp increments nc itself, so the test computes one answer
 				// for a nonce of this server and has sipp send it twice
-				ch := Challenge{Realm: "example.test", Nonce: s.guard.DigestServer().NewNonce("example.test"), Algorithm: "MD5", QOP: []string{"auth"}}
+				ch := Challenge{Realm: "example.test", Nonce: s.guard.DigestServer().NewNonceFor("example.test", netip.MustParseAddr("127.0.0.1")), Algorithm: "MD5", QOP: []string{"auth"}}
 				a := answer(t, ch, "REGISTER", "sip:"+s.addr, "alice", testPassword, 1, true)
 				runSipp(t, s, tr, "register_replay.xml", "-s", "alice", "-key", "auth", a.String())
 				if len(s.seen()) != 1 || !strings.Contains(s.logs.String(), "nonce count replayed") {

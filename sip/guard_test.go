@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -434,6 +435,108 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
+// TestGuardSpoofedSourceIsNotLockedOut plays an attacker who takes a nonce
+// at its own address and sends wrong answers under the (spoofed, over UDP)
+// source of a PBX, to have the PBX blocked: each gets a fresh challenge, no
+// failure is counted against the PBX, and the PBX still authenticates. The
+// same wrong answers with a nonce sent to the PBX itself do block it (the
+// lockout is on).
+func TestGuardSpoofedSourceIsNotLockedOut(t *testing.T) {
+	pbxList, err := ParseAllowlist("10.0.0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants := Tenants{
+		"a.test": {ID: "a", Realm: "a.test", Allowlist: pbxList, Credentials: Users{"pbx": testPassword}},
+		"b.test": {ID: "b", Realm: "b.test", Credentials: Users{"alice": testPassword}}, // open to every address
+	}
+	pbx, attacker := "10.0.0.5:5060", "192.0.2.66:5060"
+	seq := uint32(0)
+	request := func(realm, source, header string) *sipgosip.Request {
+		seq++
+		req := sipgosip.NewRequest(sipgosip.REGISTER, sipgosip.Uri{Scheme: "sip", Host: realm})
+		req.SetSource(source)
+		via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "192.0.2.1", Port: 5060}
+		via.Params.Add("branch", fmt.Sprintf("z9hG4bK%d", seq))
+		req.AppendHeader(via)
+		from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "x", Host: realm}}
+		from.Params.Add("tag", "1")
+		req.AppendHeader(from)
+		req.AppendHeader(&sipgosip.ToHeader{Address: sipgosip.Uri{Scheme: "sip", User: "x", Host: realm}})
+		cid := sipgosip.CallIDHeader("spoof")
+		req.AppendHeader(&cid)
+		req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: seq, MethodName: sipgosip.REGISTER})
+		if header != "" {
+			req.AppendHeader(sipgosip.NewHeader("Authorization", header))
+		}
+		return req
+	}
+	challenge := func(g *Guard, realm, source string) Challenge {
+		t.Helper()
+		_, res, err := g.Check(context.Background(), request(realm, source, ""))
+		if !errors.Is(err, ErrNoCredentials) || res == nil || res.StatusCode != 401 {
+			t.Fatalf("first REGISTER from %s: %v %v", source, res, err)
+		}
+		ch, err := ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	const maxFailures = 3
+	newGuard := func() *Guard {
+		g, err := NewGuard(GuardConfig{Tenants: tenants, Digest: DigestConfig{Algorithms: []Algorithm{MD5}}, Lockout: LockoutConfig{MaxFailures: maxFailures, Block: time.Hour}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	ctx := context.Background()
+
+	t.Run("nonce taken at another address", func(t *testing.T) {
+		g := newGuard()
+		ch := challenge(g, "b.test", attacker)
+		for i := range maxFailures + 2 {
+			a := answer(t, ch, "REGISTER", "sip:b.test", "alice", "guess", i+1, true)
+			_, res, err := g.Check(ctx, request("b.test", pbx, a.String()))
+			if !errors.Is(err, ErrBadNonce) || res == nil || res.StatusCode != 401 || res.GetHeader("WWW-Authenticate") == nil {
+				t.Fatalf("spoofed answer %d: %v, err %v; want a fresh 401 challenge and ErrBadNonce", i, res, err)
+			}
+			if fresh, _ := ParseChallenge(res.GetHeader("WWW-Authenticate").Value()); fresh.Nonce == ch.Nonce || fresh.Stale {
+				t.Fatalf("spoofed answer %d: challenge %+v is not a fresh one", i, fresh)
+			}
+		}
+		if g.Blocked(netip.MustParseAddr("10.0.0.5")) {
+			t.Fatal("the PBX is blocked by answers sent under its address with a nonce it never got")
+		}
+		// even the right password does not pass with a nonce sent elsewhere
+		a := answer(t, ch, "REGISTER", "sip:b.test", "alice", testPassword, 100, true)
+		if _, _, err := g.Check(ctx, request("b.test", pbx, a.String())); !errors.Is(err, ErrBadNonce) {
+			t.Fatalf("right password with another address's nonce: %v, want ErrBadNonce", err)
+		}
+		// the PBX itself goes through the RFC 3261 exchange as usual
+		pch := challenge(g, "a.test", pbx)
+		a = answer(t, pch, "REGISTER", "sip:a.test", "pbx", testPassword, 1, true)
+		if id, _, err := g.Check(ctx, request("a.test", pbx, a.String())); err != nil || id.User != "pbx" || id.PassedBy != PassedDigest {
+			t.Fatalf("PBX after the attack: %+v, %v", id, err)
+		}
+	})
+
+	t.Run("nonce sent to the source itself", func(t *testing.T) {
+		g := newGuard()
+		ch := challenge(g, "b.test", pbx)
+		for i := range maxFailures {
+			a := answer(t, ch, "REGISTER", "sip:b.test", "alice", "guess", i+1, true)
+			if _, _, err := g.Check(ctx, request("b.test", pbx, a.String())); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("wrong answer %d: %v, want ErrBadCredentials", i, err)
+			}
+		}
+		if !g.Blocked(netip.MustParseAddr("10.0.0.5")) {
+			t.Fatal("not blocked after repeated failures with its own nonce")
+		}
+	})
+}
+
 // BenchmarkGuardCheck measures the Guard's per-request work outside the
 // network: a REGISTER without credentials (challenge: 401 with three
 // WWW-Authenticate headers) and a REGISTER with a right answer (allowlist,
@@ -482,7 +585,7 @@ func BenchmarkGuardCheck(b *testing.B) {
 			var ch Challenge
 			for i := range reqs {
 				if i%1024 == 0 {
-					ch = g.DigestServer().Challenges("example.test", false)[0]
+					ch = g.DigestServer().ChallengesFor("example.test", netip.MustParseAddr("127.0.0.1"), false)[0]
 				}
 				a := answer(b, ch, "REGISTER", "sip:127.0.0.1:5060", "alice", testPassword, i%1024+1, true)
 				reqs[i] = newReq()

@@ -90,8 +90,7 @@ func (l *tenantLookup) tenantOf(acct *tenancy.Account) sip.Tenant {
 	al, err := sip.ParseAllowlistEntries(acct.SIP.Allowlist)
 	if err != nil {
 		l.log.Error("account allowlist does not parse: refusing every request of the account", "account", acct.Name, "error", err)
-		// a list that contains nothing routable: 0.0.0.0/32 matches no real source
-		al, _ = sip.ParseAllowlistEntries([]string{"0.0.0.0"})
+		al = sip.DenyAll()
 	}
 	t.Allowlist = al
 	return t
