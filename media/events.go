@@ -223,7 +223,8 @@ type Stats struct {
 	// first source.
 	SourceChanges uint64
 
-	// Jitter is the RFC 3550 A.8 interarrival jitter of audio packets.
+	// Jitter is the RFC 3550 A.8 interarrival jitter of audio packets, of
+	// the current source (it starts again from zero when the SSRC changes).
 	Jitter time.Duration
 	// JitterUnits is Jitter in timestamp units, as an RTCP report carries it.
 	JitterUnits uint32

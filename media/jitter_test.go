@@ -46,16 +46,14 @@ func paced(ssrc uint32, seq uint16, ts uint32, n int, first time.Duration, gaps 
 // of one timestamp unit), over real UDP sockets with a fake clock, and what
 // happens when the source changes: the step from the old source's last
 // packet to the new source's first is no transit (its timestamp jump would
-// otherwise add a huge D). The estimate itself carries over to the new
-// source (jitterCarriesOver); RFC 3550 keeps one per SSRC, which would
-// restart it from zero.
+// otherwise add a huge D), and the estimate starts again from zero, as
+// RFC 3550 keeps one per SSRC.
 func TestReceiverJitter(t *testing.T) {
 	type phase struct {
 		steps      []step
 		arrivals   []time.Duration
 		timestamps []uint32
 	}
-	const jitterCarriesOver = true // the receiver's current behaviour, see above
 	mk := func(steps []step, arr []time.Duration, ts []uint32) phase { return phase{steps, arr, ts} }
 	ms := time.Millisecond
 	tests := []struct {
@@ -66,16 +64,17 @@ func TestReceiverJitter(t *testing.T) {
 		{"steady 20 ms", []phase{mk(paced(ssrcA, 100, 0, 20, 20*ms, 20*ms))}, 0},
 		// every D is |80 - 160| or |240 - 160| = 80: J converges to 80
 		{"alternately 10 and 30 ms", []phase{mk(paced(ssrcA, 100, 0, 80, 20*ms, 10*ms, 30*ms))}, 80},
-		// the old source leaves J near 80 (60 packets); the new one's
-		// packets have D = 40, and the jump between them does not count
+		// the old source's J (near 80 after 60 packets) is forgotten; the
+		// new one's packets have D = 40 (7 transits: the jump between the
+		// sources does not count)
 		{"SSRC change", []phase{
 			mk(paced(ssrcA, 100, 0, 60, 20*ms, 10*ms, 30*ms)),
 			mk(paced(ssrcB, 9000, 5_000_000, 8, 20*ms, 15*ms, 25*ms)),
-		}, 40 + (80*(1-math.Pow(15.0/16, 59))-40)*math.Pow(15.0/16, 7)},
+		}, 40 * (1 - math.Pow(15.0/16, 7))},
 		{"steady after an SSRC change", []phase{
 			mk(paced(ssrcA, 100, 0, 60, 20*ms, 10*ms, 30*ms)),
 			mk(paced(ssrcB, 9000, 5_000_000, 5, 20*ms, 20*ms)),
-		}, 80 * (1 - math.Pow(15.0/16, 59)) * math.Pow(15.0/16, 4)},
+		}, 0},
 	}
 	receivePaths(t, func(t *testing.T, poller *Poller) {
 		for _, tc := range tests {
@@ -90,10 +89,7 @@ func TestReceiverJitter(t *testing.T) {
 				sendSteps(t, rx, clk, steps)
 				var want float64
 				for _, p := range tc.phases {
-					if !jitterCarriesOver {
-						want = 0
-					}
-					want = rfcJitter(want, p.arrivals, p.timestamps)
+					want = rfcJitter(0, p.arrivals, p.timestamps) // one estimate per SSRC
 				}
 				if math.Abs(want-tc.want) > 3 {
 					t.Fatalf("test data: RFC jitter %.2f, expected about %.2f", want, tc.want)

@@ -412,6 +412,7 @@ func (s *stream) changeSource(ssrc uint32, why string) {
 	s.recvCur, s.dupsCur = 0, 0
 	s.missing = 0
 	s.jInit = false
+	s.jitter = 0 // RFC 3550 keeps the jitter per source
 	s.tl.newSource = s.tl.started
 }
 
