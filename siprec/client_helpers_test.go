@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,7 +178,17 @@ func tone(hz float64, n int) []int16 {
 // second, ...) in real time, 20 ms at a time, until ctx ends. The first
 // fork is fed G.711 μ-law (WriteEncoded), the others PCM (WritePCM).
 func pump(ctx context.Context, m *Manager) <-chan struct{} {
+	done, _ := pumpCounted(ctx, m)
+	return done
+}
+
+// pumpCounted is pump, also counting the frames it wrote (or that the
+// forks skipped while paused): a ticker that falls behind on a loaded
+// machine writes fewer than wall time suggests, so timing checks count
+// frames, not time.
+func pumpCounted(ctx context.Context, m *Manager) (<-chan struct{}, *atomic.Int64) {
 	done := make(chan struct{})
+	frames := new(atomic.Int64)
 	go func() {
 		defer close(done)
 		forks := m.Forks()
@@ -198,6 +209,7 @@ func pump(ctx context.Context, m *Manager) <-chan struct{} {
 					_ = f.WritePCM(frame)
 				}
 			}
+			frames.Add(1)
 			select {
 			case <-ctx.Done():
 				return
@@ -205,7 +217,7 @@ func pump(ctx context.Context, m *Manager) <-chan struct{} {
 			}
 		}
 	}()
-	return done
+	return done, frames
 }
 
 // srs is a sipp recording server for one call, over TCP.
