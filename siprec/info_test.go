@@ -168,6 +168,8 @@ func TestInfoAdapter(t *testing.T) {
 		{"start with an empty X-Srs-Url", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: "}, 400, "Missing X-Srs-Url", "", "startCallRecording request is missing X-Srs-Url header"},
 		{"start with a WebSocket URL", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: wss://siprec.example.com"}, 503, "Service Unavailable", "WebSocket URLs (wss://) are not supported", "invalid X-Srs-Url"},
 		{"start with an HTTPS URL", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: https://siprec.example.com"}, 503, "", "HTTP URLs", "invalid X-Srs-Url"},
+		{"start with a password in the URI", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: sip:src:hunter2@srs.example.com"}, 503, "", `'sip:src:***@srs.example.com' (item 1, column 8): a password in the URI`, `x_srs_url=sip:src:***@srs.example.com`},
+		{"start with a password split by a comma", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: sip:srs1.example.com, sip:src:hunter,2@srs.example.com"}, 503, "", `'sip:src:***@srs.example.com' (item 2, column 26): a password in the URI`, `x_srs_url="sip:srs1.example.com, sip:***@srs.example.com"`},
 		{"start with a bare host", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: 10.0.0.5"}, 503, "", "the sip: or sips: scheme is missing", "invalid X-Srs-Url"},
 		{"stop when not recording", "call-1", []string{"X-Reason: stopCallRecording"}, 400, "Not Recording", "", "discarding stopCallRecording request because we are not recording"},
 		{"pause when not recording", "call-1", []string{"X-Reason: pauseCallRecording"}, 400, "Not Recording", "", "discarding invalid pauseCallRecording request"},
@@ -185,6 +187,11 @@ func TestInfoAdapter(t *testing.T) {
 			if h := res.GetHeader("Warning"); h == nil || !strings.Contains(h.Value(), st.warning) {
 				t.Errorf("%s: Warning %v, want one saying %q", st.name, h, st.warning)
 			}
+		}
+		// A password given in X-Srs-Url shows nowhere: not in the
+		// response (its Warning), not in the log.
+		if strings.Contains(res.String(), "hunter") || strings.Contains(s.logs.String(), "hunter") {
+			t.Errorf("%s: the password shows in the response or the log:\n%s\n%s", st.name, res, s.logs)
 		}
 		if st.log != "" && !strings.Contains(s.logs.String(), st.log) {
 			t.Errorf("%s: no log line %q in\n%s", st.name, st.log, s.logs)
