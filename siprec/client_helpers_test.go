@@ -245,7 +245,7 @@ func startSRSOn(t *testing.T, ip, scenario string, keys map[string]string, extra
 		Timeout:   30 * time.Second,
 	})
 	s := &srs{p: p, dir: dir, msgs: msgs}
-	s.uri = MustParseURI(fmt.Sprintf("sip:srs@%s;transport=tcp", p.Addr()))
+	s.uri = mustParseURI(fmt.Sprintf("sip:srs@%s;transport=tcp", p.Addr()))
 	waitListening(t, p.Addr())
 	return s
 }

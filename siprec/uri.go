@@ -86,25 +86,6 @@ func ParseURI(s string) (URI, error) {
 	return parseURI(t, 1, off)
 }
 
-// MustParseURI is ParseURI for tests and constants: it panics on error.
-func MustParseURI(s string) URI {
-	u, err := ParseURI(s)
-	if err != nil {
-		panic(err)
-	}
-	return u
-}
-
-// MustParseURIList is ParseURIList for tests and constants: it panics on
-// error.
-func MustParseURIList(s string) URIList {
-	l, err := ParseURIList(s)
-	if err != nil {
-		panic(err)
-	}
-	return l
-}
-
 // ParseURIList parses a single recording server URI or a comma-separated
 // list of them ("sip:srs1.example.com,sip:srs2.example.com"), as the Call
 // Recording Server field and the X-Srs-Url header carry them. Spaces around

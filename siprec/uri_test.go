@@ -244,7 +244,7 @@ func TestURIText(t *testing.T) {
 		SRS  URI     `json:"srs"`
 		List URIList `json:"list"`
 	}
-	in := config{SRS: MustParseURI("sip:srs.example.com;transport=tcp"), List: MustParseURIList("sip:a.example.com,sips:b.example.com")}
+	in := config{SRS: mustParseURI("sip:srs.example.com;transport=tcp"), List: mustParseURIList("sip:a.example.com,sips:b.example.com")}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
@@ -272,7 +272,7 @@ func TestURIText(t *testing.T) {
 		t.Errorf("flag with an HTTP URL: %v", err)
 	}
 
-	u := MustParseURI("sip:srs.example.com;transport=TCP;lr;maddr=10.0.0.1")
+	u := mustParseURI("sip:srs.example.com;transport=TCP;lr;maddr=10.0.0.1")
 	if v, ok := u.Param("LR"); !ok || v != "" {
 		t.Errorf("Param(LR) = %q, %v", v, ok)
 	}
@@ -282,7 +282,25 @@ func TestURIText(t *testing.T) {
 	if _, ok := u.Param("ttl"); ok {
 		t.Error("Param(ttl) present")
 	}
-	if a, ok := MustParseURI("sip:[::ffff:10.0.0.1]").Addr(); !ok || a != netip.MustParseAddr("::ffff:10.0.0.1") {
+	if a, ok := mustParseURI("sip:[::ffff:10.0.0.1]").Addr(); !ok || a != netip.MustParseAddr("::ffff:10.0.0.1") {
 		t.Errorf("Addr of a mapped address = %v", a)
 	}
+}
+
+// mustParseURI is ParseURI for tests: it panics on error.
+func mustParseURI(s string) URI {
+	u, err := ParseURI(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+// mustParseURIList is ParseURIList for tests: it panics on error.
+func mustParseURIList(s string) URIList {
+	l, err := ParseURIList(s)
+	if err != nil {
+		panic(err)
+	}
+	return l
 }
