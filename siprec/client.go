@@ -60,7 +60,7 @@ type ClientConfig struct {
 	// (401 or 407, RFC 3261 §22.2; MD5, SHA-256, SHA-512-256). Empty: no
 	// credentials, a challenge is a refusal.
 	Username string
-	Password Secret
+	Password Secret // a Secret: masked in every printed form
 	// FromUser is the user part of the From and Contact URIs; default
 	// DefaultFromUser ("src").
 	FromUser string

@@ -67,7 +67,7 @@ func BenchmarkStartStop(b *testing.B) {
 		Args:      []string{"-key", "srs_p1", port, "-key", "srs_p2", port, "-max_socket", "1000"},
 	})
 	waitListening(b, p.Addr())
-	uri := MustParseURI("sip:srs@" + p.Addr() + ";transport=tcp")
+	uri := mustParseURI("sip:srs@" + p.Addr() + ";transport=tcp")
 	b.SetParallelism(8) // 16 goroutines on 2 cores
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

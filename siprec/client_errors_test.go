@@ -34,7 +34,7 @@ func TestManagerSeedErrors(t *testing.T) {
 		if _, err := idle.Start(t.Context(), StartRequest{Recorders: URIList{{}}}); !errors.Is(err, ErrInvalidURI) {
 			t.Errorf("Start with a zero URI = %v, want ErrInvalidURI", err)
 		}
-		u := MustParseURI("sip:127.0.0.1:5060")
+		u := mustParseURI("sip:127.0.0.1:5060")
 		if _, err := idle.Start(t.Context(), StartRequest{Recorders: URIList{u, u}}); !errors.Is(err, ErrInvalidURI) {
 			t.Errorf("Start with a recorder twice = %v, want ErrInvalidURI", err)
 		}

@@ -43,7 +43,11 @@ func ExampleParseURIList() {
 // sips:) and the URI's port (or 5060 / 5061).
 func ExampleResolve() {
 	for _, s := range []string{"sip:192.0.2.10", "sip:192.0.2.10:5080;transport=tcp", "sips:[2001:db8::10]"} {
-		targets, err := siprec.Resolve(context.Background(), nil, siprec.MustParseURI(s))
+		uri, err := siprec.ParseURI(s)
+		if err != nil {
+			log.Fatal(err)
+		}
+		targets, err := siprec.Resolve(context.Background(), nil, uri)
 		fmt.Println(targets, err)
 	}
 	// Output:

@@ -34,6 +34,21 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+// Len returns how many bytes were logged so far: since(Len()) is what a
+// step logs.
+func (l *logBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Len()
+}
+
+// since returns what was logged after the first n bytes.
+func (l *logBuffer) since(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()[n:]
+}
+
 func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -257,7 +272,7 @@ func startSRSOn(t *testing.T, ip, scenario string, keys map[string]string, extra
 		Timeout:   30 * time.Second,
 	})
 	s := &srs{p: p, dir: dir, msgs: msgs}
-	s.uri = MustParseURI(fmt.Sprintf("sip:srs@%s;transport=tcp", p.Addr()))
+	s.uri = mustParseURI(fmt.Sprintf("sip:srs@%s;transport=tcp", p.Addr()))
 	waitListening(t, p.Addr())
 	return s
 }

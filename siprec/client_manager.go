@@ -63,12 +63,15 @@ var (
 // Pause, Resume or Stop. Err is ErrRefused, ErrNoAnswer, ErrBadAnswer, an
 // ErrResolve error or a transport error.
 type RecorderError struct {
+	// URI is the recording server, as Start was given it.
 	URI        URI
 	Op         string // "start", "pause", "resume" or "stop"
 	Target     Target // the address last tried; zero when none
 	StatusCode int    // the final SIP response; 0 when none came
 	Reason     string // its reason phrase
-	Err        error
+	// Err is what happened: ErrRefused, ErrNoAnswer, ErrBadAnswer, an
+	// ErrResolve error or a transport error; match it with errors.Is.
+	Err error
 }
 
 // Error names the operation, the recorder and what happened.
@@ -90,6 +93,7 @@ func (e *RecorderError) Unwrap() error { return e.Err }
 
 // RecorderResult is the outcome of an operation at one recording server.
 type RecorderResult struct {
+	// URI is the recording server, as Start was given it.
 	URI URI
 	// Target is the address that answered (or was last tried).
 	Target Target
@@ -144,24 +148,38 @@ type ManagerConfig struct {
 
 // RecorderStatus describes one live (or just ended) recording server dialog.
 type RecorderStatus struct {
-	URI    URI
+	// URI is the recording server, as Start was given it.
+	URI URI
+	// Target is the address the dialog was established with.
 	Target Target
+	// CallID is the SIPREC dialog's Call-ID ("" before a dialog exists).
 	CallID string
 	// Sending is false while the dialog's negotiated direction is inactive
 	// (paused) or the recorder asked not to receive.
 	Sending bool
+	// Streams are the forked streams of this dialog, one per labelled
+	// party of ManagerConfig.Call (Fork).
 	Streams []StreamStatus
 }
 
 // StreamStatus is one forked stream towards one recording server.
 type StreamStatus struct {
+	// Label is the stream's a=label, the one the metadata names.
 	Label string
 	// Remote is where the recorder answered to receive the stream; invalid
 	// when it rejected the stream.
-	Remote  netip.AddrPort
-	Codec   media.Codec
-	SSRC    uint32
+	Remote netip.AddrPort
+	// Codec is the codec negotiated with this recorder (zero when the
+	// stream was rejected).
+	Codec media.Codec
+	// SSRC is the RTP SSRC of this forked stream: each recorder's copy
+	// of each stream has its own.
+	SSRC uint32
+	// Packets counts the RTP packets sent on this stream to this recorder.
 	Packets uint64
+	// Sending reports whether packets go out now: the dialog is sending
+	// (RecorderStatus.Sending) and the recorder accepted to receive the
+	// stream.
 	Sending bool
 }
 

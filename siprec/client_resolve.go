@@ -37,6 +37,7 @@ const (
 // Target is one place to send a recording server's INVITE to: an address
 // and the transport RFC 3263 chose for it.
 type Target struct {
+	// Addr is the IP address and port to send to.
 	Addr      netip.AddrPort
 	Transport string // TransportUDP, TransportTCP or TransportTLS
 }

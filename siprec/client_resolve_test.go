@@ -225,7 +225,7 @@ func TestResolve(t *testing.T) {
 	} {
 		t.Run(tc.uri, func(t *testing.T) {
 			before := len(dns.log())
-			got, err := Resolve(t.Context(), r, MustParseURI(tc.uri))
+			got, err := Resolve(t.Context(), r, mustParseURI(tc.uri))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -249,7 +249,7 @@ func TestResolve(t *testing.T) {
 	}
 
 	t.Run("unknown host", func(t *testing.T) {
-		_, err := Resolve(t.Context(), r, MustParseURI("sip:nowhere.test"))
+		_, err := Resolve(t.Context(), r, mustParseURI("sip:nowhere.test"))
 		var de *net.DNSError
 		if !errors.Is(err, ErrResolve) || !errors.As(err, &de) || !de.IsNotFound || !strings.Contains(err.Error(), "nowhere.test") {
 			t.Errorf("Resolve(nowhere.test) = %v, want ErrResolve naming the host, wrapping a not-found DNSError", err)
@@ -262,7 +262,7 @@ func TestResolve(t *testing.T) {
 			"sip:192.0.2.1:5080;transport=tcp": "tcp:192.0.2.1:5080",
 			"sips:[2001:db8::1]":               "tls:[2001:db8::1]:5061",
 		} {
-			got, err := Resolve(t.Context(), noDNS{t}, MustParseURI(uri))
+			got, err := Resolve(t.Context(), noDNS{t}, mustParseURI(uri))
 			if err != nil || len(got) != 1 || got[0].String() != want {
 				t.Errorf("Resolve(%s) = %v, %v, want %s", uri, got, err, want)
 			}
@@ -286,7 +286,7 @@ func TestClientResolvesRecorderByName(t *testing.T) {
 	dns.addA("sipp.recorder.test", "127.0.0.1")
 	dns.addA("recorder.test", "192.0.2.1") // not used: SRV comes first
 	m := newTestManager(t, c, ManagerConfig{})
-	res, err := m.Start(t.Context(), StartRequest{Recorders: MustParseURIList("sip:recorder.test;transport=tcp")})
+	res, err := m.Start(t.Context(), StartRequest{Recorders: mustParseURIList("sip:recorder.test;transport=tcp")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestClientAgainstServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
-	uri := MustParseURI(fmt.Sprintf("sip:srs@127.0.0.1:%d", e.port))
+	uri := mustParseURI(fmt.Sprintf("sip:srs@127.0.0.1:%d", e.port))
 	res, err := m.Start(ctx, StartRequest{Recorders: URIList{uri}, RecordingID: "rec-srs-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +128,8 @@ func TestClientAgainstServerHangUp(t *testing.T) {
 	m := newTestManager(t, c, ManagerConfig{OnRecorderEnded: func(s RecorderStatus) { ended <- s }})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	a := MustParseURI(fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", e.port))
-	b := MustParseURI(fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", other.port))
+	a := mustParseURI(fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", e.port))
+	b := mustParseURI(fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", other.port))
 	if _, err := m.Start(ctx, StartRequest{Recorders: URIList{a, b}}); err != nil {
 		t.Fatal(err)
 	}

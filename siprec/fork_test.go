@@ -16,7 +16,7 @@ func liveRecorders(t testing.TB, c *Client, m *Manager, n int, codec media.Codec
 	t.Helper()
 	var sinks []*net.UDPConn
 	for range n {
-		r := &recorder{m: m, uri: MustParseURI("sip:127.0.0.1"), dir: media.SendOnly, host: netip.MustParseAddr("127.0.0.1")}
+		r := &recorder{m: m, uri: mustParseURI("sip:127.0.0.1"), dir: media.SendOnly, host: netip.MustParseAddr("127.0.0.1")}
 		r.sending.Store(true)
 		if err := r.allocate(); err != nil {
 			t.Fatal(err)

@@ -124,7 +124,9 @@ func (a *InfoAdapter) Handle(ctx context.Context, req *sipgosip.Request, tx sipg
 		}
 		list, err := ParseURIList(srs)
 		if err != nil {
-			log.Warn("startCallRecording request has an invalid X-Srs-Url header", "x_srs_url", srs, "error", err)
+			// The URI may hold a password (refused, but given): the log
+			// and the error (URIError.Input) show it masked.
+			log.Warn("startCallRecording request has an invalid X-Srs-Url header", "x_srs_url", maskPassword(srs), "error", err)
 			respond(503, "Service Unavailable", warning(err.Error()))
 			return
 		}

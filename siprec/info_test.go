@@ -168,6 +168,8 @@ func TestInfoAdapter(t *testing.T) {
 		{"start with an empty X-Srs-Url", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: "}, 400, "Missing X-Srs-Url", "", "startCallRecording request is missing X-Srs-Url header"},
 		{"start with a WebSocket URL", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: wss://siprec.example.com"}, 503, "Service Unavailable", "WebSocket URLs (wss://) are not supported", "invalid X-Srs-Url"},
 		{"start with an HTTPS URL", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: https://siprec.example.com"}, 503, "", "HTTP URLs", "invalid X-Srs-Url"},
+		{"start with a password in the URI", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: sip:src:hunter2@srs.example.com"}, 503, "", `'sip:src:***@srs.example.com' (item 1, column 8): a password in the URI`, `x_srs_url=sip:src:***@srs.example.com`},
+		{"start with a password split by a comma", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: sip:srs1.example.com, sip:src:hunter,2@srs.example.com"}, 503, "", `'sip:src:***@srs.example.com' (item 2, column 26): a password in the URI`, `x_srs_url="sip:srs1.example.com, sip:***@srs.example.com"`},
 		{"start with a bare host", "call-1", []string{"X-Reason: startCallRecording", "X-Srs-Url: 10.0.0.5"}, 503, "", "the sip: or sips: scheme is missing", "invalid X-Srs-Url"},
 		{"stop when not recording", "call-1", []string{"X-Reason: stopCallRecording"}, 400, "Not Recording", "", "discarding stopCallRecording request because we are not recording"},
 		{"pause when not recording", "call-1", []string{"X-Reason: pauseCallRecording"}, 400, "Not Recording", "", "discarding invalid pauseCallRecording request"},
@@ -176,7 +178,10 @@ func TestInfoAdapter(t *testing.T) {
 		{"unknown call", "unknown-1", []string{"X-Reason: stopCallRecording"}, 481, "", "", "request for an unknown call"},
 		{"another X-Reason", "call-1", []string{"X-Reason: muteCall"}, 400, "Unsupported X-Reason", "", ""},
 	}
-	check := func(st step, res *sipgosip.Response) {
+	// check checks a step's response, and the log lines written since mark
+	// (the log's length when the step began): a line an earlier step wrote
+	// does not count.
+	check := func(st step, res *sipgosip.Response, mark int) {
 		t.Helper()
 		if res.StatusCode != st.code || !strings.Contains(res.Reason, st.phrase) {
 			t.Errorf("%s: %d %s, want %d %s", st.name, res.StatusCode, res.Reason, st.code, st.phrase)
@@ -186,12 +191,18 @@ func TestInfoAdapter(t *testing.T) {
 				t.Errorf("%s: Warning %v, want one saying %q", st.name, h, st.warning)
 			}
 		}
-		if st.log != "" && !strings.Contains(s.logs.String(), st.log) {
-			t.Errorf("%s: no log line %q in\n%s", st.name, st.log, s.logs)
+		// A password given in X-Srs-Url shows nowhere: not in the
+		// response (its Warning), not in the log.
+		if strings.Contains(res.String(), "hunter") || strings.Contains(s.logs.String(), "hunter") {
+			t.Errorf("%s: the password shows in the response or the log:\n%s\n%s", st.name, res, s.logs)
+		}
+		if logged := s.logs.since(mark); st.log != "" && !strings.Contains(logged, st.log) {
+			t.Errorf("%s: no log line %q in the step's log:\n%s", st.name, st.log, logged)
 		}
 	}
 	for _, st := range steps {
-		check(st, fs.info(st.callID, st.headers...))
+		mark := s.logs.Len()
+		check(st, fs.info(st.callID, st.headers...), mark)
 	}
 	refuser.wait(t)
 
@@ -200,6 +211,7 @@ func TestInfoAdapter(t *testing.T) {
 	// once.
 	start := []string{"X-Reason: startCallRecording", "X-Srs-Url: " + slow.uri.String(), "X-Srs-Recording-ID: rec-7"}
 	first := make(chan *sipgosip.Response, 1)
+	startMark := s.logs.Len()
 	go func() {
 		res, err := fs.tryInfo("call-3", start...)
 		if err != nil {
@@ -217,17 +229,19 @@ func TestInfoAdapter(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	check(step{"duplicate start in progress", "call-3", start, 400, "Duplicate Start Discarded", "", "discarding duplicate startCallRecording request for a call"}, fs.info("call-3", start...))
-	check(step{"start", "call-3", start, 200, "OK", "", "startCallRecording"}, <-first)
+	mark := s.logs.Len()
+	check(step{"duplicate start in progress", "call-3", start, 400, "Duplicate Start Discarded", "", "discarding duplicate startCallRecording request for a call"}, fs.info("call-3", start...), mark)
+	check(step{"start", "call-3", start, 200, "OK", "", `msg="siprec: startCallRecording" call_id=call-3 command=startCallRecording x_srs_url="` + slow.uri.String() + `" recording_id=rec-7 accepted=1 recorders=1`}, <-first, startMark)
 	for _, st := range []step{
 		{"start when started", "call-3", start, 400, "Duplicate Start Discarded", "", "Cannot start recording when recording is already started"},
-		{"pause", "call-3", []string{"X-Reason: pauseCallRecording"}, 200, "OK", "", ""},
+		{"pause", "call-3", []string{"X-Reason: pauseCallRecording"}, 200, "OK", "", `msg="siprec: pauseCallRecording" call_id=call-3 command=pauseCallRecording accepted=1 recorders=1`},
 		{"pause when paused", "call-3", []string{"X-Reason: pauseCallRecording"}, 400, "Already Paused", "", "discarding invalid pauseCallRecording request"},
-		{"resume", "call-3", []string{"X-Reason: resumeCallRecording"}, 200, "OK", "", ""},
+		{"resume", "call-3", []string{"X-Reason: resumeCallRecording"}, 200, "OK", "", `msg="siprec: resumeCallRecording" call_id=call-3 command=resumeCallRecording accepted=1 recorders=1`},
 		{"resume when not paused", "call-3", []string{"X-Reason: resumeCallRecording"}, 400, "Not Paused", "", "discarding invalid resumeCallRecording request"},
-		{"stop", "call-3", []string{"X-Reason: stopCallRecording"}, 200, "OK", "", "stopCallRecording"},
+		{"stop", "call-3", []string{"X-Reason: stopCallRecording"}, 200, "OK", "", `msg="siprec: stopCallRecording" call_id=call-3`},
 	} {
-		check(st, fs.info(st.callID, st.headers...))
+		mark := s.logs.Len()
+		check(st, fs.info(st.callID, st.headers...), mark)
 	}
 	slow.wait(t)
 	if msgs := slow.messages(); strings.Count(msgs, "INVITE sip:") != 3 || !strings.Contains(msgs, "X-Srs-Recording-ID: rec-7") {

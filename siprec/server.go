@@ -216,9 +216,10 @@ func (s *Server) Register(ctx context.Context, srv *sipgo.Server, wrap ...func(s
 // sessions and passes the rest to Config.Next.
 //
 // Initial INVITE: it is SIPREC when it has Require: siprec, or a Contact
-// with the +sip.src feature tag, or a metadata part in its body (RFC 7866
-// §6.1 asks for the first two; some clients send only one). Such an
-// INVITE is answered:
+// with the +sip.src feature tag (RFC 7866 §6.1 asks for both; some clients
+// send only one); it must then carry a metadata part. An INVITE with
+// neither marker goes to Config.Next, even with a metadata part in its
+// body. A SIPREC INVITE is answered:
 //
 //	420 Bad Extension   Require names an option other than siprec (Unsupported lists them)
 //	400 Bad Request     no metadata, unparseable metadata, malformed body or SDP, no SDP

@@ -32,19 +32,15 @@ const placeholderPort = 9
 // invite handles an initial INVITE.
 func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 	received := s.now()
-	marked := markedSIPREC(req)
-	ct := contentType(req)
-	if !marked && !strings.HasPrefix(mediaType(ct), "multipart/") {
+	// Only the markers make an INVITE SIPREC (RFC 7866 §6.1): an unmarked
+	// INVITE goes to Next, whatever its body (a multipart body with
+	// metadata included), so an ordinary call is never taken for a
+	// recording session.
+	if !markedSIPREC(req) {
 		s.notSIPREC(ctx, req, tx)
 		return
 	}
-	body, err := ParseBody(ct, req.Body(), &BodyOptions{MaxMetadataSize: s.cfg.MaxMetadataSize})
-	hasMetadata := (err == nil && body.Metadata != nil) ||
-		errors.Is(err, ErrMetadataTooLarge) || errors.Is(err, ErrBadMetadata)
-	if !marked && !hasMetadata {
-		s.notSIPREC(ctx, req, tx)
-		return
-	}
+	body, err := ParseBody(contentType(req), req.Body(), &BodyOptions{MaxMetadataSize: s.cfg.MaxMetadataSize})
 	if bad := unsupported(req); len(bad) > 0 {
 		s.log.Info("siprec: request rejected", "method", "INVITE", "call_id", callID(req), "code", 420, "unsupported", bad)
 		s.respond(tx, req, 420, "", nil, sipgosip.NewHeader("Unsupported", strings.Join(bad, ", ")))

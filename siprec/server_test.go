@@ -389,6 +389,61 @@ func TestSRSNextHandler(t *testing.T) {
 	}
 }
 
+// TestSRSMarkers: an INVITE is SIPREC when it has Require: siprec or the
+// +sip.src Contact feature tag (either one is enough); with neither it goes
+// to Config.Next even when its body is multipart with a metadata part.
+func TestSRSMarkers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name             string
+		require, srcTag  bool
+		wantCode         int
+		wantNext, wantSS int32 // next handler INVITEs, sessions made
+	}{
+		{"Require and +sip.src", true, true, 200, 0, 1},
+		{"+sip.src only", false, true, 200, 0, 1},
+		{"Require only", true, false, 200, 0, 1},
+		{"neither, multipart with metadata", false, false, 486, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var nexts atomic.Int32
+			next := func(_ context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+				if req.IsInvite() {
+					nexts.Add(1)
+				}
+				if !req.IsAck() {
+					_ = tx.Respond(sipgosip.NewResponseFromRequest(req, 486, "Busy Here", nil))
+				}
+			}
+			e := newSRSEnv(t, Config{Next: next})
+			cl := newSRSClient(t, e)
+			req := cl.offerRequest(sipgosip.INVITE, srsOfferOf(1, srsLegs(t, "1")...), srsMetadataFor("", "1"))
+			if !tc.require {
+				req.RemoveHeader("Require")
+			}
+			if !tc.srcTag {
+				req.Contact().Params = nil
+			}
+			if !strings.HasPrefix(req.ContentType().Value(), "multipart/mixed") {
+				t.Fatalf("the INVITE's body is %s, want multipart with metadata", req.ContentType().Value())
+			}
+			res := cl.do(req, false)
+			if res.StatusCode != tc.wantCode {
+				t.Errorf("%d %s, want %d", res.StatusCode, res.Reason, tc.wantCode)
+			}
+			if tc.wantCode == 200 {
+				e.sinks.wait(t)
+			}
+			if n := nexts.Load(); n != tc.wantNext {
+				t.Errorf("the next handler got %d INVITEs, want %d", n, tc.wantNext)
+			}
+			if n := e.sinks.count(); n != int(tc.wantSS) {
+				t.Errorf("%d recording sessions made, want %d", n, tc.wantSS)
+			}
+		})
+	}
+}
+
 func mustMarshal(t *testing.T, d *media.SessionDescription) []byte {
 	t.Helper()
 	b, err := d.Marshal()

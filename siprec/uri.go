@@ -29,13 +29,17 @@ const acceptedForms = "use sip:host[:port][;params] or sips:host[:port][;params]
 // URIError is the error of ParseURI and ParseURIList: which URI of the list
 // is wrong, where, and why. It matches ErrInvalidURI.
 type URIError struct {
-	// Input is the URI as given (one item of a list, spaces trimmed).
+	// Input is the URI as given (one item of a list, spaces trimmed), with
+	// the password of a user:password@ part replaced by "***" (see
+	// maskPassword), so that the error can be logged and sent back.
 	Input string
 	// Item is the 1-based position of the URI in a comma-separated list
 	// (1 for a single URI).
 	Item int
-	// Column is the 1-based byte position in the whole input where the
-	// problem was found.
+	// Column is the 1-based byte position in the whole input (as given,
+	// before masking) where the problem was found. An input with a password
+	// is refused at the ':' before the password, which masking keeps in
+	// place, so the column points at the same character in Input.
 	Column int
 	// Reason says what is wrong.
 	Reason string
@@ -82,15 +86,6 @@ func ParseURI(s string) (URI, error) {
 	return parseURI(t, 1, off)
 }
 
-// MustParseURI is ParseURI for tests and constants: it panics on error.
-func MustParseURI(s string) URI {
-	u, err := ParseURI(s)
-	if err != nil {
-		panic(err)
-	}
-	return u
-}
-
 // ParseURIList parses a single recording server URI or a comma-separated
 // list of them ("sip:srs1.example.com,sip:srs2.example.com"), as the Call
 // Recording Server field and the X-Srs-Url header carry them. Spaces around
@@ -114,10 +109,16 @@ func ParseURIList(s string) (URIList, error) {
 		t := strings.TrimSpace(raw)
 		off := start + strings.Index(raw, t)
 		if t == "" {
+			if perr := splitPassword(s, start, end, item); perr != nil {
+				return nil, perr
+			}
 			return nil, &URIError{Input: t, Item: item, Column: start + 1, Reason: "the list has an empty item (two commas in a row, or a comma at the start or end)"}
 		}
 		u, err := parseURI(t, item, off)
 		if err != nil {
+			if perr := splitPassword(s, start, end, item); perr != nil {
+				return nil, perr
+			}
 			return nil, err
 		}
 		for _, prev := range list {
@@ -133,11 +134,33 @@ func ParseURIList(s string) (URIList, error) {
 	}
 }
 
+// splitPassword returns the error for item number item of the list s, which
+// is s[start:end], when a password crosses the item's bounds: a password
+// with a ',' is split by the list syntax, and the item's own error would
+// quote a piece of it. The error names the URI with its password masked,
+// from the item to the '@', and its column is the ':' before the password. It returns nil when no password crosses.
+func splitPassword(s string, start, end, item int) *URIError {
+	for _, sp := range passwordSpans(s) {
+		colon := sp[0] - 1
+		if colon >= end || sp[1] < start || colon >= start && sp[1] < end {
+			continue // after the item, before it, or inside it
+		}
+		uriEnd := len(s)
+		if i := strings.IndexByte(s[sp[1]:], ','); i >= 0 {
+			uriEnd = sp[1] + i
+		}
+		uriStart := strings.LastIndexByte(s[:min(start, colon)], ',') + 1
+		return &URIError{Input: maskPassword(strings.TrimSpace(s[uriStart:uriEnd])), Item: item, Column: colon + 1,
+			Reason: "a password in the URI (user:password@) is not accepted"}
+	}
+	return nil
+}
+
 // parseURI parses s (trimmed), which starts at byte off of the whole input
 // and is item number item of it.
 func parseURI(s string, item, off int) (URI, error) {
 	fail := func(at int, format string, args ...any) (URI, error) {
-		return URI{}, &URIError{Input: s, Item: item, Column: off + at + 1, Reason: fmt.Sprintf(format, args...)}
+		return URI{}, &URIError{Input: maskPassword(s), Item: item, Column: off + at + 1, Reason: fmt.Sprintf(format, args...)}
 	}
 	colon := strings.IndexByte(s, ':')
 	scheme := ""
@@ -166,7 +189,7 @@ func parseURI(s string, item, off int) (URI, error) {
 		if h := strings.TrimPrefix(hostOf(s), "["); h != "" && (h[0] >= '0' && h[0] <= '9' || strings.Contains(h, ":")) {
 			what = "a bare IP address"
 		}
-		return fail(0, "%s is not a SIP URI: the sip: or sips: scheme is missing (write sip:%s)", what, s)
+		return fail(0, "%s is not a SIP URI: the sip: or sips: scheme is missing (write sip:%s)", what, maskPassword(s))
 	case scheme == "tel":
 		return fail(0, "a tel: URI names a phone number, not a recording server")
 	default:
@@ -175,6 +198,14 @@ func parseURI(s string, item, off int) (URI, error) {
 
 	u := URI{secure: scheme == "sips"}
 	pos := colon + 1 // index in s of what rest starts with
+	// A password is refused first, before anything after it, so that the
+	// error's column points before the part maskPassword hides.
+	userinfo, _, _ := strings.Cut(rest, "?")
+	if at := strings.LastIndexByte(userinfo, '@'); at >= 0 {
+		if i := strings.IndexByte(userinfo[:at], ':'); i >= 0 {
+			return fail(pos+i, "a password in the URI (user:password@) is not accepted")
+		}
+	}
 	if q := strings.IndexByte(rest, '?'); q >= 0 {
 		return fail(pos+q, "URI headers (%q) are not accepted in a recording server URI", rest[q:])
 	}
@@ -183,9 +214,6 @@ func parseURI(s string, item, off int) (URI, error) {
 		user := rest[:at]
 		if user == "" {
 			return fail(pos, "the user part before '@' is empty")
-		}
-		if i := strings.IndexByte(user, ':'); i >= 0 {
-			return fail(pos+i, "a password in the URI (user:password@) is not accepted")
 		}
 		if i := badUserChar(user); i >= 0 {
 			return fail(pos+i, "the user part %q has a character not allowed in a SIP URI (%q)", user, user[i])
@@ -260,6 +288,65 @@ func parseURI(s string, item, off int) (URI, error) {
 	return u, nil
 }
 
+// maskPassword returns s, a recording server URI or a comma-separated list
+// of them as given, with the password of every user:password@ part replaced
+// by "***" ("sip:src:***@srs.example.com"), so that a refused input can be
+// logged or quoted in an error. It masks generously (see passwordSpans).
+func maskPassword(s string) string {
+	spans := passwordSpans(s)
+	if len(spans) == 0 {
+		return s
+	}
+	var b strings.Builder
+	done := 0
+	for _, sp := range spans {
+		b.WriteString(s[done:sp[0]])
+		b.WriteString("***")
+		done = sp[1]
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// passwordSpans returns the [start, end) byte ranges of s that may hold a
+// password: for every '@', from after the first ':' that follows the scheme
+// (the first "sip:", "sips:" or "scheme://" since the previous '@', or the
+// previous '@' itself when there is none) up to the '@'. So a password is
+// found even in a URI without a scheme, or one that holds a ',' (RFC 3261
+// allows it) and is split by the list syntax.
+func passwordSpans(s string) [][2]int {
+	var spans [][2]int
+	from := 0
+	for {
+		at := strings.IndexByte(s[from:], '@')
+		if at < 0 {
+			return spans
+		}
+		at += from
+		start := userinfoStart(s, from, at)
+		if c := strings.IndexByte(s[start:at], ':'); c >= 0 {
+			spans = append(spans, [2]int{start + c + 1, at})
+		}
+		from = at + 1
+	}
+}
+
+// userinfoStart returns where the user part that ends at s[at] starts: after
+// the first "sip:", "sips:" or "//" in s[from:at], else at from.
+func userinfoStart(s string, from, at int) int {
+	seg := strings.ToLower(s[from:at])
+	start := -1
+	for _, m := range []string{"sip:", "sips:", "//"} {
+		if i := strings.Index(seg, m); i >= 0 && (start < 0 || i+len(m) < start) {
+			start = i + len(m)
+		}
+	}
+	if start < 0 {
+		return from
+	}
+	return from + start
+}
+
 type paramError struct {
 	at     int
 	reason string
@@ -310,16 +397,6 @@ func canonParams(params string, secure bool) (string, *paramError) {
 		at += len(p) + 1
 	}
 	return b.String(), nil
-}
-
-// MustParseURIList is ParseURIList for tests and constants: it panics on
-// error.
-func MustParseURIList(s string) URIList {
-	l, err := ParseURIList(s)
-	if err != nil {
-		panic(err)
-	}
-	return l
 }
 
 // IsValid reports whether u was parsed (the zero URI is not valid).

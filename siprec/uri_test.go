@@ -112,13 +112,78 @@ func TestParseURIRefused(t *testing.T) {
 				t.Errorf("error %q does not say %q", msg, tc.why)
 			}
 			// Every error names the input and says what is accepted.
-			if !strings.Contains(msg, `"`+strings.TrimSpace(tc.in)+`"`) || !strings.Contains(msg, "use sip:host[:port][;params] or sips:host") {
+			if !strings.Contains(msg, `"`+maskPassword(strings.TrimSpace(tc.in))+`"`) || !strings.Contains(msg, "use sip:host[:port][;params] or sips:host") {
 				t.Errorf("error %q does not name the input and the accepted forms", msg)
 			}
 			if ue.Item != tc.item || ue.Column != tc.col {
 				t.Errorf("item %d column %d, want item %d column %d", ue.Item, ue.Column, tc.item, tc.col)
 			}
 		})
+	}
+}
+
+// A refused URI with a password is quoted with the password masked, in the
+// error's Input and text, with the column still pointing at the ':' before
+// the mask.
+func TestURIErrorMasksPassword(t *testing.T) {
+	for _, tc := range []struct {
+		in        string
+		input     string // the error's Input
+		item, col int
+	}{
+		{"sip:src:hunter2@srs.example.com", "sip:src:***@srs.example.com", 1, 8},
+		{"  SIPS:src:hunter2@srs.example.com;transport=tcp", "SIPS:src:***@srs.example.com;transport=tcp", 1, 11},
+		{"sip:src:hunter2@srs.example.com?subject=x", "sip:src:***@srs.example.com?subject=x", 1, 8},
+		{"sip:src:hunter2@srs_bad.example.com", "sip:src:***@srs_bad.example.com", 1, 8},
+		{"sip:srs1.example.com, sip:src:hunter2@srs2.example.com", "sip:src:***@srs2.example.com", 2, 30},
+		{"src:hunter2@srs.example.com", "src:***@srs.example.com", 1, 1},
+		{"https://src:hunter2@srs.example.com", "https://src:***@srs.example.com", 1, 1},
+		{"wss://src:hunter2@srs.example.com", "wss://src:***@srs.example.com", 1, 1},
+		{"sip:src:hunter2@srs.example.com,sip:other@srs.example.com", "sip:src:***@srs.example.com", 1, 8},
+		// RFC 3261 allows ',' in a password: the list syntax splits it,
+		// and neither piece may show.
+		{"sip:src:hun,ter2@srs.example.com", "sip:src:***@srs.example.com", 1, 8},
+		{"sip:src:5060,hunter2@srs.example.com", "sip:src:***@srs.example.com", 2, 8},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			_, err := ParseURIList(tc.in)
+			var ue *URIError
+			if !errors.As(err, &ue) {
+				t.Fatalf("ParseURIList(%q) = %v, want a *URIError", tc.in, err)
+			}
+			for _, secret := range []string{"hunter2", "hun", "ter2"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the error shows the password (%q): %v", secret, err)
+				}
+			}
+			if ue.Input != tc.input || ue.Item != tc.item || ue.Column != tc.col {
+				t.Errorf("Input %q item %d column %d, want %q item %d column %d", ue.Input, ue.Item, ue.Column, tc.input, tc.item, tc.col)
+			}
+			if !strings.Contains(err.Error(), `"`+tc.input+`"`) {
+				t.Errorf("the error %q does not quote the masked input", err)
+			}
+			// The column points at the same character of the input as
+			// given and of the masked Input.
+			mask := strings.Index(ue.Input, "***")
+			inputAt := strings.Index(tc.in, ue.Input[:mask]) // where Input starts in tc.in
+			if i := ue.Column - 1 - inputAt; inputAt < 0 || i < 0 || i >= mask || ue.Input[i] != tc.in[ue.Column-1] {
+				t.Errorf("column %d is not the same character in the input %q and in Input %q", ue.Column, tc.in, ue.Input)
+			}
+			if strings.Contains(tc.in, "@") && strings.HasPrefix(tc.in, "sip") {
+				if _, err := ParseURI(tc.in); err != nil && strings.Contains(err.Error(), "hunter2") {
+					t.Errorf("ParseURI's error shows the password: %v", err)
+				}
+			}
+		})
+	}
+	for in, want := range map[string]string{
+		"sip:a.example.com,sip:src:hunter2@b.example.com": "sip:a.example.com,sip:***@b.example.com",
+		"sip:src:hunter2@a.example.com,sip:b.example.com": "sip:src:***@a.example.com,sip:b.example.com",
+		"sip:src@a.example.com:5060;transport=tcp":        "sip:src@a.example.com:5060;transport=tcp",
+	} {
+		if got := maskPassword(in); got != want {
+			t.Errorf("maskPassword(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
@@ -179,7 +244,7 @@ func TestURIText(t *testing.T) {
 		SRS  URI     `json:"srs"`
 		List URIList `json:"list"`
 	}
-	in := config{SRS: MustParseURI("sip:srs.example.com;transport=tcp"), List: MustParseURIList("sip:a.example.com,sips:b.example.com")}
+	in := config{SRS: mustParseURI("sip:srs.example.com;transport=tcp"), List: mustParseURIList("sip:a.example.com,sips:b.example.com")}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +272,7 @@ func TestURIText(t *testing.T) {
 		t.Errorf("flag with an HTTP URL: %v", err)
 	}
 
-	u := MustParseURI("sip:srs.example.com;transport=TCP;lr;maddr=10.0.0.1")
+	u := mustParseURI("sip:srs.example.com;transport=TCP;lr;maddr=10.0.0.1")
 	if v, ok := u.Param("LR"); !ok || v != "" {
 		t.Errorf("Param(LR) = %q, %v", v, ok)
 	}
@@ -217,7 +282,25 @@ func TestURIText(t *testing.T) {
 	if _, ok := u.Param("ttl"); ok {
 		t.Error("Param(ttl) present")
 	}
-	if a, ok := MustParseURI("sip:[::ffff:10.0.0.1]").Addr(); !ok || a != netip.MustParseAddr("::ffff:10.0.0.1") {
+	if a, ok := mustParseURI("sip:[::ffff:10.0.0.1]").Addr(); !ok || a != netip.MustParseAddr("::ffff:10.0.0.1") {
 		t.Errorf("Addr of a mapped address = %v", a)
 	}
+}
+
+// mustParseURI is ParseURI for tests: it panics on error.
+func mustParseURI(s string) URI {
+	u, err := ParseURI(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+// mustParseURIList is ParseURIList for tests: it panics on error.
+func mustParseURIList(s string) URIList {
+	l, err := ParseURIList(s)
+	if err != nil {
+		panic(err)
+	}
+	return l
 }

@@ -63,9 +63,13 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
+	var srs string
 	fs := flag.NewFlagSet("siprec-client", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.TextVar(&c.srs, "srs", siprec.URIList(nil), "recording server `URI`, or a comma-separated list of them (sip: or sips:)")
+	// -srs is parsed after the flags, not as a flag.TextVar: the flag
+	// package would quote the raw value in its error, and with it a
+	// password given in the URI. ParseURIList's error masks it.
+	fs.StringVar(&srs, "srs", "", "recording server `URI`, or a comma-separated list of them (sip: or sips:)")
 	fs.StringVar(&c.user, "user", "", "digest user name for recorders that challenge")
 	fs.StringVar(&c.password, "password", "", "digest password")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "how long to record")
@@ -75,6 +79,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.resumeAt, "resume-at", 0, "resume the recording at this time (0: no resume)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if strings.TrimSpace(srs) != "" {
+		list, err := siprec.ParseURIList(srs)
+		if err != nil {
+			return c, fmt.Errorf("-srs: %w", err)
+		}
+		c.srs = list
 	}
 	switch {
 	case fs.NArg() > 0:

@@ -175,6 +175,7 @@ func TestUsage(t *testing.T) {
 		{[]string{}, "-srs is required"},
 		{[]string{"-srs", "wss://siprec.example.com"}, "WebSocket URLs (wss://) are not supported"},
 		{[]string{"-srs", "siprec.example.com"}, "the sip: or sips: scheme is missing"},
+		{[]string{"-srs", "sip:src:hunter2@srs.example.com"}, `"sip:src:***@srs.example.com" (item 1, column 8): a password in the URI`},
 		{[]string{"-srs", "sip:127.0.0.1", "-resume-at", "2s"}, "-resume-at needs -pause-at"},
 		{[]string{"-srs", "sip:127.0.0.1", "-duration", "2s", "-pause-at", "3s"}, "must be within -duration"},
 		{[]string{"-srs", "sip:127.0.0.1", "-audio", "/nonexistent.wav"}, "-audio"},
@@ -182,6 +183,9 @@ func TestUsage(t *testing.T) {
 		code, _, errs := runClient(t, tc.args...)
 		if code != 2 || !strings.Contains(errs, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errs, tc.want)
+		}
+		if strings.Contains(errs, "hunter2") {
+			t.Errorf("%v: stderr shows the password: %q", tc.args, errs)
 		}
 	}
 }
