@@ -92,7 +92,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	c := config{calls: 100, rate: 50, duration: 30 * time.Second, report: time.Second}
 	fs := flag.NewFlagSet("siprec-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.TextVar(&c.srs, "srs", siprec.URIList(nil), "recording server `URI` (or a comma-separated list: every session records to each)")
+	// -srs is parsed after the flags, not as a flag.TextVar: the flag
+	// package would quote the raw value, password included, in its error.
+	var srs string
+	fs.StringVar(&srs, "srs", "", "recording server `URI` (or a comma-separated list: every session records to each)")
 	fs.IntVar(&c.calls, "calls", c.calls, "concurrent sessions to keep up")
 	fs.Var(rateFlag{&c.rate}, "rate", "sessions started per second (`R` or R/s)")
 	fs.DurationVar(&c.duration, "duration", c.duration, "how long to run, from the start")
@@ -100,6 +103,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.password, "password", "", "digest password")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if strings.TrimSpace(srs) != "" {
+		list, err := siprec.ParseURIList(srs) // its errors mask a password
+		if err != nil {
+			return c, fmt.Errorf("-srs: %w", err)
+		}
+		c.srs = list
 	}
 	switch {
 	case fs.NArg() > 0:

@@ -76,10 +76,14 @@ func TestLoadUsage(t *testing.T) {
 		{[]string{"-srs", "https://srs.example.com"}, "HTTP URLs"},
 		{[]string{"-srs", "sip:127.0.0.1", "-rate", "fast"}, "not a positive rate"},
 		{[]string{"-srs", "sip:127.0.0.1", "-calls", "0"}, "-calls 0"},
+		{[]string{"-srs", "sip:src:hunter2@127.0.0.1"}, "password"},
 	} {
 		var out, errs strings.Builder
 		if code := run(t.Context(), tc.args, &out, &errs); code != 2 || !strings.Contains(errs.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errs.String(), tc.want)
+		}
+		if strings.Contains(errs.String(), "hunter2") {
+			t.Errorf("%v: stderr shows the password: %q", tc.args, errs.String())
 		}
 	}
 }
