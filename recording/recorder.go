@@ -51,6 +51,13 @@ type Config struct {
 	// 16 kHz), and up to Window more when a stream lagged. Call Flush to
 	// write out at other moments. Default 1s; at least 10ms.
 	FlushInterval time.Duration
+	// MaxDrift is how far a stream fed by a MediaHandler may run ahead of
+	// or behind the wall clock (its packets' Arrival) before the handler
+	// corrects it: a sender whose clock runs fast or slow puts its RTP
+	// positions off the call's time by 100 ms an hour for every 28 ppm.
+	// Default 10ms (half a 20 ms packet: 80 samples at 8 kHz); negative
+	// turns the correction off (positions are then taken as given).
+	MaxDrift time.Duration
 	// Sync makes every flush also fsync the file, so audio survives a
 	// power failure too, not only a process crash. Default false: a
 	// finished file is always fsynced, an active one is left to the OS.
@@ -127,6 +134,7 @@ type Recorder struct {
 
 	flushFrames int64
 	sinceFlush  int64
+	maxDrift    int64 // Config.MaxDrift in samples; 0: no drift correction
 	mix         []int16
 	sink        sink
 	err         error // sticky write failure
@@ -203,6 +211,9 @@ func newRecorder(path, finalPath string, d *Dir, id ID, cfg Config) (*Recorder, 
 	r.w = int64(1) << bits.Len64(uint64(wf-1))
 	r.mask = r.w - 1
 	r.flushFrames = max(1, durationToFrames(cfg.FlushInterval, cfg.SampleRate))
+	if cfg.MaxDrift > 0 {
+		r.maxDrift = max(1, durationToFrames(cfg.MaxDrift, cfg.SampleRate))
+	}
 	r.mix = make([]int16, chunkFrames*r.channels)
 	r.pauses = make([]span, 0, 4)
 	for i, sc := range cfg.Streams {
@@ -278,6 +289,12 @@ func (c Config) resolve() (Config, error) {
 	}
 	if c.FlushInterval < 10*time.Millisecond {
 		return c, fmt.Errorf("%w: FlushInterval %v (want at least 10ms)", ErrBadConfig, c.FlushInterval)
+	}
+	if c.MaxDrift == 0 {
+		c.MaxDrift = 10 * time.Millisecond
+	}
+	if c.MaxDrift > c.Window/2 {
+		return c, fmt.Errorf("%w: MaxDrift %v (want at most half the Window, %v)", ErrBadConfig, c.MaxDrift, c.Window/2)
 	}
 	if c.Format == MP3 {
 		c.MP3 = c.MP3.withDefaults(c.SampleRate)
