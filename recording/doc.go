@@ -113,7 +113,10 @@
 // of audio by default) the buffered data is written and then the header
 // rewritten to declare exactly the data in the file. The file on disk is
 // therefore a valid WAV at every moment, holding all audio up to the last
-// flush; a process that dies loses at most the last FlushInterval, and
+// flush; a process that dies loses at most the last FlushInterval, plus
+// up to Config.Window when a stream that has not ended sent nothing for a
+// while (silence suppression without a Gap yet: the recorder waits up to
+// the Window for it before writing the others' audio), and
 // Repair (run by Dir.Recover) recovers whatever of it reached the file,
 // cutting off a partial frame.
 //

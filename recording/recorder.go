@@ -48,8 +48,12 @@ type Config struct {
 	// header is rewritten to declare it. A process that dies loses at most
 	// the last FlushInterval of audio already delivered for every stream
 	// (plus, for MP3, what LAME holds back: about 2 frames, 150 ms at
-	// 16 kHz), and up to Window more when a stream lagged. Call Flush to
-	// write out at other moments. Default 1s; at least 10ms.
+	// 16 kHz), and up to Window more when a stream lagged: the bound is
+	// FlushInterval + Window while a stream that has not ended sends
+	// nothing (silence suppression before its Gap comes), since the
+	// recorder waits up to the Window for it. The interval counts timeline
+	// time, so it is not a wall-clock deadline either. Call Flush to write
+	// out at other moments. Default 1s; at least 10ms.
 	FlushInterval time.Duration
 	// MaxDrift is how far a stream fed by a MediaHandler may run ahead of
 	// or behind the wall clock (its packets' Arrival) before the handler
@@ -106,6 +110,11 @@ const (
 // own receive goroutine.
 //
 // Per-packet calls (Stream.Write, Stream.Gap) do not allocate.
+//
+// Crash safety: audio every stream has delivered reaches the file within
+// Config.FlushInterval of timeline; while a stream that has not ended
+// delivers nothing, the others' audio waits up to Config.Window more, so a
+// process that dies loses at most FlushInterval + Window of audio.
 type Recorder struct {
 	mu sync.Mutex
 
