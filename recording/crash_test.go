@@ -22,6 +22,7 @@ import (
 const (
 	crashDirEnv    = "RECORDING_CRASH_CHILD_DIR"
 	crashFormatEnv = "RECORDING_CRASH_CHILD_FORMAT"
+	crashSilentEnv = "RECORDING_CRASH_CHILD_SILENT"
 	crashFlush     = 500 * time.Millisecond
 	crashPackets   = 371 // 7.42 s of call
 )
@@ -46,9 +47,12 @@ func TestCrashChild(t *testing.T) {
 	b := NewFeeder(t, r.Stream(1), 600, 10000)
 	Must(t, a.Stream().StartAt(0))
 	Must(t, b.Stream().StartAt(0))
+	silent := os.Getenv(crashSilentEnv) != "" // the callee sends nothing (silence suppression)
 	for k := int64(0); k < crashPackets; k++ {
 		a.Send(k*160, 160)
-		b.Send(k*160, 160)
+		if !silent {
+			b.Send(k*160, 160)
+		}
 	}
 	fmt.Printf("fed %d\n", crashPackets*160)
 	time.Sleep(time.Minute) // the call goes on; the parent kills us first
@@ -67,31 +71,7 @@ func TestCrash(t *testing.T) {
 				RequireLAME(t)
 			}
 			dir := filepath.Join(t.TempDir(), "rec")
-			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
-			cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashFormatEnv+"="+format.String())
-			out, err := cmd.StdoutPipe()
-			Must(t, err)
-			cmd.Stderr = os.Stderr
-			Must(t, cmd.Start())
-			fed := -1
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if v, ok := strings.CutPrefix(sc.Text(), "fed "); ok {
-					fed, _ = strconv.Atoi(v)
-					break
-				}
-			}
-			if fed < 0 {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				t.Fatal("the recording process never said how much it fed")
-			}
-			Must(t, cmd.Process.Signal(syscall.SIGKILL))
-			err = cmd.Wait()
-			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("the child was not killed by SIGKILL: %v", err)
-			}
-
+			fed := recordAndKill(t, dir, format, false)
 			part := filepath.Join(dir, "AC9", "AP9", "killed"+format.Ext()+".part")
 			flushFrames := int(DurationToFrames(crashFlush, Rate8k))
 			fedSec := float64(fed) / Rate8k
@@ -169,4 +149,64 @@ func TestCrash(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordAndKill runs TestCrashChild recording into dir, waits until it has
+// fed its call, kills it with SIGKILL and returns the frames it fed.
+func recordAndKill(t *testing.T, dir string, format Format, silent bool) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashFormatEnv+"="+format.String())
+	if silent {
+		cmd.Env = append(cmd.Env, crashSilentEnv+"=1")
+	}
+	out, err := cmd.StdoutPipe()
+	Must(t, err)
+	cmd.Stderr = os.Stderr
+	Must(t, cmd.Start())
+	fed := -1
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "fed "); ok {
+			fed, _ = strconv.Atoi(v)
+			break
+		}
+	}
+	if fed < 0 {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatal("the recording process never said how much it fed")
+	}
+	Must(t, cmd.Process.Signal(syscall.SIGKILL))
+	err = cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed by SIGKILL: %v", err)
+	}
+	return fed
+}
+
+// TestCrashSilentStream kills a recording process mid-call while one party
+// sends nothing (silence suppression, no Gap yet): the recorder waits for
+// that party up to the Window before writing the other's audio, so the
+// file holds the audio fed up to the kill within FlushInterval + Window
+// (the bound Config.FlushInterval documents), not within FlushInterval
+// alone; what it holds is the talking party's audio beside silence.
+func TestCrashSilentStream(t *testing.T) {
+	testenv.Short(t, "starts a child process")
+	dir := filepath.Join(t.TempDir(), "rec")
+	fed := recordAndKill(t, dir, WAV, true)
+	part := filepath.Join(dir, "AC9", "AP9", "killed.wav.part")
+	flushFrames := int(DurationToFrames(crashFlush, Rate8k))
+	const windowFrames = 8192 // the default Window, 1 s, rounded up to a power of two
+	w := ReadWAV(t, part)
+	t.Logf("fed %d frames to one stream, the other silent; the killed process's file declares %d", fed, w.Frames())
+	if w.Frames() < fed-flushFrames-windowFrames || w.Frames() > fed {
+		t.Errorf("go-audio/wav reads %d frames; fed %d, flush interval %d, window %d", w.Frames(), fed, flushFrames, windowFrames)
+	}
+	if w.Frames() == 0 {
+		t.Fatal("nothing written")
+	}
+	m := NewModel(2, w.Frames())
+	m.Put(0, 0, Tone(1000, 10000, Rate8k, 0, w.Frames()))
+	m.Compare(t, w)
 }

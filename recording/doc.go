@@ -44,7 +44,8 @@
 //
 // Each MediaHandler places its stream on the recording's timeline at the
 // arrival of its first packet (so a party that starts late starts late in
-// the file), writes every packet at its RTP position and every gap media
+// the file), writes every packet at its RTP position (corrected for the
+// sender's clock drift) and every gap media
 // reports (loss, silence suppression, a source change) as silence of its
 // exact length, without allocating. Finish returning nil means the file is
 // safe in the spool, synced to disk, and will be in the bucket under
@@ -67,9 +68,17 @@
 // "silence here" so the recorder need not wait for it. Because positions
 // are sample counts, two parties stay sample-aligned for any length of
 // call (a simulated one-hour call with loss, reordering, duplicates and a
-// pause is checked frame by frame in the tests). A sender whose clock runs
-// off the wall clock is the stream source's business: its positions are
-// taken as given.
+// pause is checked frame by frame in the tests). A sender's sample clock
+// is not the wall clock, though: 100 ppm off is 360 ms an hour. A
+// MediaHandler keeps its stream on the wall clock by the packets' Arrival:
+// when the lowest (arrival − position) over the last 4 s (jitter only
+// delays arrivals) shows the stream more than Config.MaxDrift (10 ms)
+// ahead or behind, it drops samples at the start of the next packet or
+// inserts silence before it, so two parties stay within a packet of each
+// other and of the wall clock for any length of call, and an accurate
+// clock is never corrected however jittery its network (see MediaHandler).
+// Positions given to Stream.Write and Stream.Gap directly are taken as
+// given.
 //
 // The recorder writes a stretch of the timeline out once every stream
 // that has not ended has delivered it; when one stream gets a Window
@@ -104,7 +113,10 @@
 // of audio by default) the buffered data is written and then the header
 // rewritten to declare exactly the data in the file. The file on disk is
 // therefore a valid WAV at every moment, holding all audio up to the last
-// flush; a process that dies loses at most the last FlushInterval, and
+// flush; a process that dies loses at most the last FlushInterval, plus
+// up to Config.Window when a stream that has not ended sent nothing for a
+// while (silence suppression without a Gap yet: the recorder waits up to
+// the Window for it before writing the others' audio), and
 // Repair (run by Dir.Recover) recovers whatever of it reached the file,
 // cutting off a partial frame.
 //

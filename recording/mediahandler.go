@@ -3,6 +3,7 @@ package recording
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,31 @@ import (
 // Receivers start: audio that lies before the recording's start is dropped
 // (Stream.Stats counts it as late).
 //
+// # Sender clock drift
+//
+// Positions are the sender's sample clock, which is not the wall clock: a
+// phone whose clock runs 100 ppm fast sends 360 ms (18 packets) more audio
+// an hour than an hour holds, and two parties at +50 and -50 ppm drift
+// apart as much. The handler therefore keeps each stream on the wall clock
+// by its packets' Arrival. Network jitter only ever delays an arrival, so
+// the lowest value of (arrival − position), over a sliding window of the
+// last 4 s of arrivals, follows the sender's clock and ignores the jitter;
+// its value over the first full window (at least 1 s of audio in it) is
+// the stream's reference. When the stream's positions then run more than
+// Config.MaxDrift (10 ms by default: half a 20 ms packet) ahead of that
+// reference, the handler drops that many samples at the start of the next
+// packet (at most one packet's worth per correction: the cut lies at a
+// packet boundary); when they fall as far behind, it inserts that much
+// silence before the next packet. Either way every later position of the
+// stream moves by the same amount (MediaStats.Dropped and Inserted count
+// the samples), so a stream ends within MaxDrift (plus the window's
+// estimation error, a sample or two) of the wall clock however long the
+// call. A stream with an accurate clock is never corrected however
+// jittery its network, as long as the jitter's lowest delay recurs
+// within the window (any packet stream does: a 4 s window holds 200
+// packets). Audio without an Arrival (zero time) is taken as given, and a
+// negative Config.MaxDrift turns the correction off.
+//
 // DTMF events are counted and otherwise ignored: RFC 4733 events replace
 // audio, and the Receiver reports the stretch they covered as a Gap, so it
 // is silence in the file. A gateway that wants the digits wraps the handler:
@@ -50,12 +76,93 @@ import (
 // Its methods are called by the Receiver's goroutine; Stats may be called
 // from any goroutine.
 type MediaHandler struct {
-	s       *Stream
-	audio   atomic.Int64
-	gaps    atomic.Int64
-	dtmf    atomic.Int64
-	refused atomic.Int64
-	warned  atomic.Bool
+	s        *Stream
+	audio    atomic.Int64
+	gaps     atomic.Int64
+	dtmf     atomic.Int64
+	refused  atomic.Int64
+	dropped  atomic.Int64
+	inserted atomic.Int64
+	warned   atomic.Bool
+	// drift is guarded by the recorder's lock.
+	drift drift
+}
+
+const (
+	// driftBuckets × driftBucket is the sliding window over which the
+	// lowest (arrival − position) is taken: 8 × 0.5 s.
+	driftBuckets = 8
+	// driftBucketDiv: a bucket is SampleRate/driftBucketDiv samples of
+	// wall-clock time.
+	driftBucketDiv = 2
+	// driftMinAudioDiv: the window must hold at least SampleRate /
+	// driftMinAudioDiv samples of audio (1 s) to be trusted.
+	driftMinAudioDiv = 1
+)
+
+// drift follows how a stream's positions run against the wall clock (see
+// MediaHandler). Values are samples; e is the wall-clock time of a
+// packet's arrival since the stream's sample 0, less its position.
+type drift struct {
+	// shift is added to every position the handler receives.
+	shift int64
+	// base is the lowest e over the first full window.
+	base     int64
+	haveBase bool
+	tracking bool
+	// cur is the number of the current bucket (wall-clock time since the
+	// stream's sample 0, in buckets); low[i] and n[i] are the lowest e and
+	// the samples of audio that arrived in bucket i mod driftBuckets.
+	cur int64
+	low [driftBuckets]int64
+	n   [driftBuckets]int64
+}
+
+// correction records the arrival of audio at pos (n samples) at wall
+// position w (samples since the stream's sample 0) and returns how many
+// samples to insert (positive) or drop (negative) before it; 0 mostly.
+func (d *drift) correction(w, pos, n, rate, limit int64) int64 {
+	e := w - pos
+	b := max(w, 0) / max(1, rate/driftBucketDiv)
+	if !d.tracking {
+		d.tracking = true
+		d.cur = b
+		for i := range d.low {
+			d.low[i], d.n[i] = math.MaxInt64, 0
+		}
+	}
+	if b > d.cur {
+		for i := d.cur + 1; i <= min(b, d.cur+driftBuckets); i++ {
+			d.low[i%driftBuckets], d.n[i%driftBuckets] = math.MaxInt64, 0
+		}
+		d.cur = b
+	}
+	j := d.cur % driftBuckets
+	d.low[j] = min(d.low[j], e)
+	d.n[j] += n
+	low, audio := int64(math.MaxInt64), int64(0)
+	for i := range d.low {
+		low = min(low, d.low[i])
+		audio += d.n[i]
+	}
+	if audio < rate/driftMinAudioDiv {
+		return 0
+	}
+	if !d.haveBase {
+		if d.cur >= driftBuckets {
+			d.base, d.haveBase = low, true
+		}
+		return 0
+	}
+	// dev > 0: the positions (shifted) run behind the wall clock.
+	dev := low - d.base - d.shift
+	switch {
+	case dev > limit:
+		return min(dev, n)
+	case dev < -limit:
+		return -min(-dev, n)
+	}
+	return 0
 }
 
 var _ media.Handler = (*MediaHandler)(nil)
@@ -90,12 +197,28 @@ func (h *MediaHandler) Stream() *Stream { return h.s }
 func (h *MediaHandler) HandleAudio(a media.Audio) {
 	h.audio.Add(1)
 	s := h.s
-	s.r.mu.Lock()
+	r := s.r
+	r.mu.Lock()
 	err := h.place(a.Arrival, a.Position)
-	if err == nil {
-		err = s.write(a.Position, a.PCM)
+	pos, pcm := a.Position+h.drift.shift, a.PCM
+	if err == nil && r.maxDrift > 0 && s.started && !a.Arrival.IsZero() && len(pcm) > 0 {
+		w := r.position(a.Arrival) - s.offset
+		switch c := h.drift.correction(w, a.Position, int64(len(pcm)), int64(r.rate), r.maxDrift); {
+		case c > 0: // slow sender: silence before the packet
+			err = s.gap(pos, int(c))
+			pos += c
+			h.drift.shift += c
+			h.inserted.Add(c)
+		case c < 0: // fast sender: the packet's first -c samples go
+			pcm = pcm[-c:]
+			h.drift.shift += c
+			h.dropped.Add(-c)
+		}
 	}
-	s.r.mu.Unlock()
+	if err == nil {
+		err = s.write(pos, pcm)
+	}
+	r.mu.Unlock()
 	if err != nil {
 		h.refuse(err)
 	}
@@ -114,7 +237,7 @@ func (h *MediaHandler) HandleGap(g media.Gap) {
 		err = h.place(time.Now(), g.Position+g.Samples)
 	}
 	if err == nil {
-		err = s.gap(g.Position, int(g.Samples))
+		err = s.gap(g.Position+h.drift.shift, int(g.Samples))
 	}
 	s.r.mu.Unlock()
 	if err != nil {
@@ -158,9 +281,14 @@ type MediaStats struct {
 	// after Stop, Finish or Stream.End, or after a write failure. Late and
 	// duplicate audio is counted by Stream.Stats instead.
 	Refused int64
+	// Dropped and Inserted count the samples the drift correction took out
+	// of a sender whose clock runs fast, and the silence it put in for one
+	// whose clock runs slow (see MediaHandler).
+	Dropped, Inserted int64
 }
 
 // Stats returns the handler's counters.
 func (h *MediaHandler) Stats() MediaStats {
-	return MediaStats{Audio: h.audio.Load(), Gaps: h.gaps.Load(), DTMF: h.dtmf.Load(), Refused: h.refused.Load()}
+	return MediaStats{Audio: h.audio.Load(), Gaps: h.gaps.Load(), DTMF: h.dtmf.Load(), Refused: h.refused.Load(),
+		Dropped: h.dropped.Load(), Inserted: h.inserted.Load()}
 }

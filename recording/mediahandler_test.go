@@ -180,7 +180,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 }
 
 // TestMediaHandlerNoAllocations: a packet through the handler — audio,
-// gaps, the mix and the file writes — allocates nothing, called through
+// gaps, drift correction, the mix and the file writes — allocates nothing, called through
 // the media.Handler interface as a Receiver calls it.
 func TestMediaHandlerNoAllocations(t *testing.T) {
 	if raceEnabled {
@@ -199,7 +199,8 @@ func TestMediaHandlerNoAllocations(t *testing.T) {
 		} else {
 			a.HandleAudio(media.Audio{Position: k * 160, PCM: pa, Arrival: at})
 		}
-		b.HandleAudio(media.Audio{Position: k * 160, PCM: pb, Arrival: at})
+		// b's clock runs 1000 ppm fast: its drift is corrected on the way.
+		b.HandleAudio(media.Audio{Position: k * 160, PCM: pb, Arrival: t0.Add(time.Duration(k) * 19980 * time.Microsecond)})
 		if k%100 == 50 {
 			b.HandleDTMF(media.DTMF{Event: 1, Digit: '1'})
 		}
@@ -213,6 +214,9 @@ func TestMediaHandlerNoAllocations(t *testing.T) {
 	}
 	if st := ha.Stats(); st.Refused != 0 {
 		t.Errorf("refused %d", st.Refused)
+	}
+	if st := hb.Stats(); st.Dropped == 0 {
+		t.Errorf("the drift correction was not exercised: %+v", st)
 	}
 	_, err := r.Stop()
 	must(t, err)

@@ -48,9 +48,20 @@ type Config struct {
 	// header is rewritten to declare it. A process that dies loses at most
 	// the last FlushInterval of audio already delivered for every stream
 	// (plus, for MP3, what LAME holds back: about 2 frames, 150 ms at
-	// 16 kHz), and up to Window more when a stream lagged. Call Flush to
-	// write out at other moments. Default 1s; at least 10ms.
+	// 16 kHz), and up to Window more when a stream lagged: the bound is
+	// FlushInterval + Window while a stream that has not ended sends
+	// nothing (silence suppression before its Gap comes), since the
+	// recorder waits up to the Window for it. The interval counts timeline
+	// time, so it is not a wall-clock deadline either. Call Flush to write
+	// out at other moments. Default 1s; at least 10ms.
 	FlushInterval time.Duration
+	// MaxDrift is how far a stream fed by a MediaHandler may run ahead of
+	// or behind the wall clock (its packets' Arrival) before the handler
+	// corrects it: a sender whose clock runs fast or slow puts its RTP
+	// positions off the call's time by 100 ms an hour for every 28 ppm.
+	// Default 10ms (half a 20 ms packet: 80 samples at 8 kHz); negative
+	// turns the correction off (positions are then taken as given).
+	MaxDrift time.Duration
 	// Sync makes every flush also fsync the file, so audio survives a
 	// power failure too, not only a process crash. Default false: a
 	// finished file is always fsynced, an active one is left to the OS.
@@ -99,6 +110,11 @@ const (
 // own receive goroutine.
 //
 // Per-packet calls (Stream.Write, Stream.Gap) do not allocate.
+//
+// Crash safety: audio every stream has delivered reaches the file within
+// Config.FlushInterval of timeline; while a stream that has not ended
+// delivers nothing, the others' audio waits up to Config.Window more, so a
+// process that dies loses at most FlushInterval + Window of audio.
 type Recorder struct {
 	mu sync.Mutex
 
@@ -127,6 +143,7 @@ type Recorder struct {
 
 	flushFrames int64
 	sinceFlush  int64
+	maxDrift    int64 // Config.MaxDrift in samples; 0: no drift correction
 	mix         []int16
 	sink        sink
 	err         error // sticky write failure
@@ -203,6 +220,9 @@ func newRecorder(path, finalPath string, d *Dir, id ID, cfg Config) (*Recorder, 
 	r.w = int64(1) << bits.Len64(uint64(wf-1))
 	r.mask = r.w - 1
 	r.flushFrames = max(1, durationToFrames(cfg.FlushInterval, cfg.SampleRate))
+	if cfg.MaxDrift > 0 {
+		r.maxDrift = max(1, durationToFrames(cfg.MaxDrift, cfg.SampleRate))
+	}
 	r.mix = make([]int16, chunkFrames*r.channels)
 	r.pauses = make([]span, 0, 4)
 	for i, sc := range cfg.Streams {
@@ -278,6 +298,12 @@ func (c Config) resolve() (Config, error) {
 	}
 	if c.FlushInterval < 10*time.Millisecond {
 		return c, fmt.Errorf("%w: FlushInterval %v (want at least 10ms)", ErrBadConfig, c.FlushInterval)
+	}
+	if c.MaxDrift == 0 {
+		c.MaxDrift = 10 * time.Millisecond
+	}
+	if c.MaxDrift > c.Window/2 {
+		return c, fmt.Errorf("%w: MaxDrift %v (want at most half the Window, %v)", ErrBadConfig, c.MaxDrift, c.Window/2)
 	}
 	if c.Format == MP3 {
 		c.MP3 = c.MP3.withDefaults(c.SampleRate)
