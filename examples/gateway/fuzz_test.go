@@ -199,6 +199,11 @@ func checkConfigRoundTrip(t *testing.T, data []byte, c *Config) {
 // failure is a *ConfigError (each problem naming a key) unless the input is
 // the built-in defaults' own failure, and that a valid configuration written
 // back as a file parses to the same configuration.
+//
+// Run it with a short minimization, or new inputs as large as the example
+// file keep both workers minimizing for a minute each:
+//
+//	go test -run '^$' -fuzz FuzzParseConfig -fuzztime 20s -fuzzminimizetime 50x ./examples/gateway/
 func FuzzParseConfig(f *testing.F) {
 	for _, s := range configSeeds(f) {
 		f.Add(s)
