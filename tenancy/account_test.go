@@ -87,18 +87,53 @@ func TestAccountValidate(t *testing.T) {
 }
 
 func TestValidationErrorsNeverShowSecrets(t *testing.T) {
-	a := tenancy.Account{Name: "Acme", WebhookSecret: "tooshort", RegistrationWebhook: "ftp://user:hunter2-password@h/x"}
-	err := a.Validate()
-	if err == nil {
-		t.Fatal("invalid account accepted")
-	}
-	for _, leak := range []string{"tooshort", "hunter2-password"} {
-		if strings.Contains(err.Error(), leak) {
-			t.Fatalf("error %q shows %q", err, leak)
-		}
-	}
-	if !strings.Contains(err.Error(), "registration_webhook") || !strings.Contains(err.Error(), "webhook_secret") {
-		t.Fatalf("error %q does not name the fields", err)
+	for _, tc := range []struct {
+		name   string
+		a      tenancy.Account
+		leaks  []string
+		fields []string
+	}{
+		{
+			name:   "webhook secret and webhook URL password",
+			a:      tenancy.Account{Name: "Acme", WebhookSecret: "tooshort", RegistrationWebhook: "ftp://user:hunter2-password@h/x"},
+			leaks:  []string{"tooshort", "hunter2-password"},
+			fields: []string{"registration_webhook", "webhook_secret"},
+		},
+		{
+			name:   "bucket and bucket_url both given",
+			a:      tenancy.Account{Name: "Acme", Recording: tenancy.RecordingConfig{BucketURL: "s3://AKIA:SECRETKEY1@bucket", Bucket: s3Bucket()}},
+			leaks:  []string{"AKIA", "SECRETKEY1", "bPxRfiCYEXAMPLEKEY"},
+			fields: []string{"recording.bucket_url"},
+		},
+		{
+			name:   "unparsable bucket_url with credentials",
+			a:      tenancy.Account{Name: "Acme", Recording: tenancy.RecordingConfig{BucketURL: "s3://AKIA:SECRETKEY1@bucket/%zz"}},
+			leaks:  []string{"AKIA", "SECRETKEY1"},
+			fields: []string{"recording.bucket_url"},
+		},
+		{
+			name:   "bucket_url with credentials",
+			a:      tenancy.Account{Name: "Acme", Recording: tenancy.RecordingConfig{BucketURL: "s3://AKIA:SECRETKEY1@bucket"}},
+			leaks:  []string{"AKIA", "SECRETKEY1"},
+			fields: []string{"recording.bucket_url"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.a.Validate()
+			if err == nil {
+				t.Fatal("invalid account accepted")
+			}
+			for _, leak := range tc.leaks {
+				if strings.Contains(err.Error(), leak) {
+					t.Fatalf("error %q shows %q", err, leak)
+				}
+			}
+			for _, f := range tc.fields {
+				if !strings.Contains(err.Error(), f) {
+					t.Fatalf("error %q does not name the field %s", err, f)
+				}
+			}
+		})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/voicegw/voicegw/internal/redact"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 )
 
@@ -73,10 +74,10 @@ func (r *RecordingConfig) validate() []error {
 	}
 	switch {
 	case r.BucketURL != "" && !r.Bucket.IsZero():
-		errs = append(errs, invalid("account", "recording.bucket_url", r.BucketURL, "give either bucket or bucket_url, not both"))
+		errs = append(errs, invalid("account", "recording.bucket_url", redact.URL(r.BucketURL), "give either bucket or bucket_url, not both"))
 	case r.BucketURL != "":
 		if reason := checkBucketURL(r.BucketURL); reason != "" {
-			errs = append(errs, invalid("account", "recording.bucket_url", redactURL(r.BucketURL), reason))
+			errs = append(errs, invalid("account", "recording.bucket_url", redact.URL(r.BucketURL), reason))
 		}
 	case r.Bucket.IsZero() && r.Enabled:
 		errs = append(errs, invalid("account", "recording.bucket", "", "required when recording is enabled"))

@@ -103,12 +103,3 @@ func checkWebhookURL(u string) string {
 	}
 	return ""
 }
-
-// redactURL drops a password from a URL before it goes into an error.
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
-		return u
-	}
-	return p.Redacted()
-}

@@ -397,9 +397,10 @@ func keyPaths(root *yaml.Node) nodePaths {
 				walk(c, ip)
 			}
 		case yaml.AliasNode:
-			if n.Alias != nil {
-				walk(n.Alias, path)
-			}
+			// Not followed: an alias may refer to a node that holds it
+			// (endless) or repeat one many times over (a few lines
+			// expanding to billions of nodes). Its anchor, which comes
+			// first in the file, was walked already and maps its lines.
 		}
 	}
 	walk(root, "")
