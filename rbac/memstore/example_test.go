@@ -46,7 +46,12 @@ func ExampleNewKeyStore() {
 	keys := memstore.NewKeyStore(nil)
 	defer keys.Close()
 
-	creator := &rbac.Principal{Subject: "ann@example.com", Scope: rbac.ScopeAccount, Account: "acct-a"}
+	// A key never grants more than its creator holds: Ann may read
+	// interactions, usage and their metrics, what an "insights" key grants.
+	var analyst rbac.Privileges
+	analyst.Grant(rbac.EntityInteraction, rbac.ActionRead).Grant(rbac.EntityUsage, rbac.ActionRead)
+	analyst.Advanced = rbac.ReadInteractionMetrics
+	creator := &rbac.Principal{Subject: "ann@example.com", Scope: rbac.ScopeAccount, Account: "acct-a", Privileges: analyst}
 	ck, err := keys.Create(ctx, rbac.NewAPIKey{Name: "CRM sync", ServiceType: "insights", Account: "acct-a"}, creator)
 	if err != nil {
 		fmt.Println(err)
