@@ -1,11 +1,15 @@
 package siprec_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
+	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -58,10 +62,16 @@ func ExampleResolve() {
 
 // A gateway records a call: one Client for the process, a Manager per
 // call, the call legs' audio written to the Manager's forks as it comes.
+// The recording server here is the package's own Server, in process
+// (recordingServer); its sink tells what the server saw.
 func ExampleManager() {
+	sink := newEventSink()
+	recorder, shutdown := recordingServer(sink)
+	defer shutdown()
+
 	client, err := siprec.NewClient(siprec.ClientConfig{
-		ListenAddr: netip.MustParseAddrPort("192.0.2.1:5070"),
-		Username:   "src", Password: siprec.Secret("secret"), // for recorders that challenge
+		ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"), // a port the system picks
+		// Username, Password: siprec.Secret(...) for recorders that challenge.
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -79,33 +89,66 @@ func ExampleManager() {
 		log.Fatal(err)
 	}
 	ctx := context.Background()
-	recorders, _ := siprec.ParseURIList("sip:srs1.example.com;transport=tcp,sip:srs2.example.com")
-	results, err := m.Start(ctx, siprec.StartRequest{Recorders: recorders, RecordingID: "rec-2024-0001"})
+	// Recorders usually come from ParseURIList (the Call Recording Server
+	// field, or an X-Srs-Url header): "sip:srs1.example.com;transport=tcp,...".
+	results, err := m.Start(ctx, siprec.StartRequest{Recorders: siprec.URIList{recorder}, RecordingID: "rec-2024-0001"})
 	for _, r := range results {
-		fmt.Println(r) // one line per recorder: accepted, or why not
+		fmt.Println("recorder accepted:", r.OK(), r.StatusCode) // r.String() also names the address
 	}
 	if err != nil {
 		log.Fatal(err) // no recorder accepted
 	}
+	fmt.Println(sink.next(), "|", sink.next())
+	fmt.Println("recording:", m.Recording(), "paused:", m.Paused())
 
-	// The media path calls this for every packet of the caller's leg.
-	caller, _ := m.Fork("1")
-	var packet []byte // 160 bytes of μ-law, 20 ms
-	_ = caller.WriteEncoded(media.EncodingPCMU, packet)
+	// The media path calls WriteEncoded for every packet of each leg: 20 ms
+	// of μ-law (silence here), until the server has heard every stream.
+	frame := bytes.Repeat([]byte{0xff}, 160)
+	for i := 0; i < 250 && !sink.heardAll("1", "2"); i++ { // at most 5 s
+		for _, f := range m.Forks() {
+			_ = f.WriteEncoded(media.EncodingPCMU, frame)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Println("server heard every stream:", sink.heardAll("1", "2"))
 
-	_, _ = m.Pause(ctx) // re-INVITE a=inactive: nothing is sent
-	_, _ = m.Resume(ctx)
-	_, _ = m.Stop(ctx) // BYE to every recorder
+	if _, err := m.Pause(ctx); err != nil { // re-INVITE a=inactive: nothing is sent
+		log.Fatal(err)
+	}
+	fmt.Println("paused:", m.Paused(), "|", sink.next())
+	if _, err := m.Resume(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("paused:", m.Paused(), "|", sink.next())
+	if _, err := m.Stop(ctx); err != nil { // BYE to every recorder
+		log.Fatal(err)
+	}
+	fmt.Println("recording:", m.Recording(), "|", sink.next())
+	// Output:
+	// recorder accepted: true 200
+	// server: stream 1 | server: stream 2
+	// recording: true paused: false
+	// server heard every stream: true
+	// paused: true | server: pause
+	// paused: false | server: resume
+	// recording: false | server: end, bye
 }
 
 // The SBC side of the Call Recording Node: INFO requests with X-Reason
-// startCallRecording, stopCallRecording... go to the call's Manager.
+// startCallRecording, stopCallRecording... go to the call's Manager. Here
+// a call controller (sendInfo) sends them to the SBC's sipgo server
+// (infoServer), and an in-process recording server records.
 func ExampleInfoAdapter() {
-	client, err := siprec.NewClient(siprec.ClientConfig{})
+	recorder, shutdown := recordingServer(newEventSink())
+	defer shutdown()
+	client, err := siprec.NewClient(siprec.ClientConfig{ListenAddr: netip.MustParseAddrPort("127.0.0.1:0")})
 	if err != nil {
 		log.Fatal(err)
 	}
-	calls := map[string]*siprec.Manager{} // by Call-ID, filled as calls arrive
+	defer client.Close()
+
+	m, _ := client.NewManager(siprec.ManagerConfig{})
+	calls := map[string]*siprec.Manager{"call-1": m} // by Call-ID, filled as calls arrive
 	adapter := &siprec.InfoAdapter{
 		Manager: func(_ context.Context, req *sipgosip.Request) (*siprec.Manager, error) {
 			if m, ok := calls[req.CallID().Value()]; ok {
@@ -114,10 +157,182 @@ func ExampleInfoAdapter() {
 			return nil, errors.New("unknown call")
 		},
 	}
-	ua, _ := sipgo.NewUA()
-	srv, _ := sipgo.NewServer(ua)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx := context.Background()
+	// srv.OnInfo(sip.Handler(adapter.Handle).Sipgo(ctx)), or guard.Wrap(adapter.Handle).
+	sbc, stop := infoServer(sip.Handler(adapter.Handle).Sipgo(ctx))
+	defer stop()
+
+	for _, cmd := range []struct{ callID, reason, srsURL string }{
+		{"call-1", siprec.ReasonStart, recorder.String()},
+		{"call-1", siprec.ReasonStart, recorder.String()}, // a duplicate
+		{"call-1", siprec.ReasonPause, ""},
+		{"call-1", siprec.ReasonResume, ""},
+		{"call-1", siprec.ReasonStop, ""},
+		{"call-1", siprec.ReasonStop, ""}, // no longer recording
+		{"call-2", siprec.ReasonStop, ""}, // a call the gateway does not know
+	} {
+		res, err := sendInfo(ctx, sbc, cmd.callID, cmd.reason, cmd.srsURL)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(cmd.callID, cmd.reason+":", res.StatusCode, res.Reason)
+	}
+	// Output:
+	// call-1 startCallRecording: 200 OK
+	// call-1 startCallRecording: 400 Duplicate Start Discarded
+	// call-1 pauseCallRecording: 200 OK
+	// call-1 resumeCallRecording: 200 OK
+	// call-1 stopCallRecording: 200 OK
+	// call-1 stopCallRecording: 400 Not Recording
+	// call-2 stopCallRecording: 481 Call/Transaction Does Not Exist
+}
+
+// eventSink is the recording server's sink in these examples: it reports
+// what the server saw, in order (next), and whether audio arrived on a
+// stream (heardAll).
+type eventSink struct {
+	siprec.NopSink
+	events chan string
+	mu     sync.Mutex
+	heard  map[string]bool // by label
+}
+
+func newEventSink() *eventSink {
+	return &eventSink{events: make(chan string, 64), heard: map[string]bool{}}
+}
+
+func (s *eventSink) AddStream(st *siprec.Stream) media.Handler {
+	label := st.Label()
+	s.events <- "server: stream " + label
+	return media.HandlerFuncs{Audio: func(media.Audio) {
+		s.mu.Lock()
+		s.heard[label] = true
+		s.mu.Unlock()
+	}}
+}
+
+func (s *eventSink) Pause(time.Time)  { s.events <- "server: pause" }
+func (s *eventSink) Resume(time.Time) { s.events <- "server: resume" }
+func (s *eventSink) End(reason siprec.EndReason, _ time.Time) {
+	s.events <- "server: end, " + reason.String()
+}
+
+// next returns the server's next event, waiting at most 5 s.
+func (s *eventSink) next() string {
+	select {
+	case e := <-s.events:
+		return e
+	case <-time.After(5 * time.Second):
+		return "no event"
+	}
+}
+
+func (s *eventSink) heardAll(labels ...string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range labels {
+		if !s.heard[l] {
+			return false
+		}
+	}
+	return true
+}
+
+// quietUA is a sipgo user agent on 127.0.0.1 that logs nothing.
+func quietUA() *sipgo.UserAgent {
+	quiet := slog.New(slog.DiscardHandler)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(quiet)),
+		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(quiet)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return ua
+}
+
+// recordingServer starts a recording server (a siprec.Server on a sipgo
+// server) on 127.0.0.1, over TCP on a port the system picks, its sessions
+// going to sink. It returns the server's URI and a function that shuts it
+// down.
+func recordingServer(sink siprec.SessionSink) (siprec.URI, func()) {
+	ports, err := media.NewPortPool(media.PortPoolConfig{Address: netip.MustParseAddr("127.0.0.1"), MinPort: 32000, MaxPort: 32999})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srs, err := siprec.NewServer(siprec.Config{
+		Ports: ports,
+		Sinks: siprec.SinkFactoryFunc(func(context.Context, *siprec.Session) (siprec.SessionSink, error) { return sink, nil }),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ua := quietUA()
+	server, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := srs.Register(ctx, server); err != nil {
+		log.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() { _ = server.ServeTCP(l) }()
+	uri, err := siprec.ParseURI(fmt.Sprintf("sip:srs@%s;transport=tcp", l.Addr()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return uri, func() {
+		_ = srs.Shutdown(ctx)
+		_ = l.Close()
+		_ = ua.Close()
+	}
+}
+
+// infoServer starts the SBC's sipgo server on 127.0.0.1 (UDP, a port the
+// system picks) with onInfo answering INFO requests. It returns the
+// server's address and a function that stops it.
+func infoServer(onInfo sipgo.RequestHandler) (netip.AddrPort, func()) {
+	ua := quietUA()
+	server, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	server.OnInfo(onInfo)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() { _ = server.ServeUDP(pc) }()
+	return pc.LocalAddr().(*net.UDPAddr).AddrPort(), func() { _ = pc.Close(); _ = ua.Close() }
+}
+
+// sendInfo is the call controller: it sends the SBC an INFO in call
+// callID's dialog with X-Reason reason and, when set, X-Srs-Url srsURL,
+// and returns the final response.
+func sendInfo(ctx context.Context, sbc netip.AddrPort, callID, reason, srsURL string) (*sipgosip.Response, error) {
+	ua := quietUA()
+	defer ua.Close()
+	c, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return nil, err
+	}
+	req := sipgosip.NewRequest(sipgosip.INFO, sipgosip.Uri{Scheme: "sip", User: "sbc", Host: sbc.Addr().String(), Port: int(sbc.Port())})
+	cid := sipgosip.CallIDHeader(callID)
+	req.AppendHeader(&cid)
+	from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "controller", Host: "127.0.0.1"}}
+	from.Params.Add("tag", "controller-tag")
+	req.AppendHeader(from)
+	to := &sipgosip.ToHeader{Address: sipgosip.Uri{Scheme: "sip", User: "sbc", Host: sbc.Addr().String()}}
+	to.Params.Add("tag", "sbc-tag")
+	req.AppendHeader(to)
+	req.AppendHeader(sipgosip.NewHeader(siprec.HeaderReason, reason))
+	if srsURL != "" {
+		req.AppendHeader(sipgosip.NewHeader(siprec.HeaderSrsURL, srsURL))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	srv.OnInfo(sip.Handler(adapter.Handle).Sipgo(ctx)) // or guard.Wrap(adapter.Handle)
-	_ = client
+	return c.Do(ctx, req)
 }
