@@ -169,15 +169,40 @@ func Start(t testing.TB, o Options) *Process {
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
-	if o.LocalPort == 0 {
-		o.LocalPort = testenv.FreePort(t)
+	auto := o.LocalPort == 0
+	for attempt := 0; ; attempt++ {
+		if auto {
+			o.LocalPort = testenv.FreePort(t)
+		}
+		p, err := Launch(context.Background(), path, o)
+		if err != nil {
+			t.Fatalf("sipptest: %v", err)
+		}
+		if auto && attempt < portRetries && p.lostPort() {
+			// A free port is free when picked; another test's socket can
+			// take it before sipp binds it.
+			t.Logf("sipptest: port %d was taken before sipp bound it; trying another", o.LocalPort)
+			continue
+		}
+		t.Cleanup(p.Kill)
+		return p
 	}
-	p, err := Launch(context.Background(), path, o)
-	if err != nil {
-		t.Fatalf("sipptest: %v", err)
+}
+
+// portRetries is how many times Start replaces a port it picked that was
+// taken before sipp could bind it.
+const portRetries = 3
+
+// lostPort reports whether sipp exited at once because its SIP port was
+// taken (errno 98, EADDRINUSE, on the main socket).
+func (p *Process) lostPort() bool {
+	select {
+	case <-p.exited:
+	case <-time.After(100 * time.Millisecond):
+		return false
 	}
-	t.Cleanup(p.Kill)
-	return p
+	r, _ := p.Wait()
+	return strings.Contains(r.Stderr+r.ErrorLog, "Unable to bind main socket, errno = 98")
 }
 
 // Exec runs sipp at path to completion, like Run but without a test: the
@@ -203,6 +228,7 @@ type Process struct {
 	cancel   context.CancelFunc
 	timedOut atomic.Bool // killed because the run's deadline passed
 	waitOnce sync.Once
+	exited   chan struct{} // closed when sipp has exited and res is set
 	res      *Result
 	err      error
 }
@@ -257,7 +283,7 @@ func Launch(ctx context.Context, path string, o Options) (*Process, error) {
 	args = append(args, o.Args...)
 
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	p := &Process{opts: o, args: args, cancel: cancel}
+	p := &Process{opts: o, args: args, cancel: cancel, exited: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, path, args...)
 	p.cmd.Cancel = func() error {
 		// Called only while sipp runs: a timeout, or Kill / the caller's
@@ -274,6 +300,10 @@ func Launch(ctx context.Context, path string, o Options) (*Process, error) {
 		cancel()
 		return nil, fmt.Errorf("sipptest: start sipp: %w", err)
 	}
+	go func() {
+		_, _ = p.Wait()
+		close(p.exited)
+	}()
 	return p, nil
 }
 

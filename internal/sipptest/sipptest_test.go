@@ -2,6 +2,7 @@ package sipptest
 
 import (
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,5 +108,49 @@ func TestParseStats(t *testing.T) {
 	}
 	if s, f := parseStats([]byte("header only")); s != -1 || f != -1 {
 		t.Fatalf("parseStats(header only) = %d, %d", s, f)
+	}
+}
+
+// TestLostPort: sipp whose SIP port another socket holds exits at once,
+// and lostPort says so (Start then picks another port); a sipp that bound
+// its port is not mistaken for one that lost it.
+func TestLostPort(t *testing.T) {
+	path := Path(t)
+	for _, tr := range []Transport{UDP, TCP} {
+		t.Run(string(tr), func(t *testing.T) {
+			port := testenv.FreePort(t)
+			addr := "127.0.0.1:" + strconv.Itoa(port)
+			if tr == UDP {
+				c, err := net.ListenPacket("udp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+			} else {
+				l, err := net.Listen("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Close()
+			}
+			p, err := Launch(t.Context(), path, Options{Scenario: "testdata/uas.xml", Transport: tr, LocalPort: port, Dir: t.TempDir(), Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Kill()
+			if !p.lostPort() {
+				r, err := p.Wait()
+				t.Fatalf("lostPort = false for a port held by another socket; sipp: %v %+v", err, r)
+			}
+
+			q, err := Launch(t.Context(), path, Options{Scenario: "testdata/uas.xml", Transport: tr, LocalPort: testenv.FreePort(t), Dir: t.TempDir(), Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Kill()
+			if q.lostPort() {
+				t.Fatal("lostPort = true for a sipp that bound its port")
+			}
+		})
 	}
 }
