@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/voicegw/voicegw/internal/sqlitedb"
@@ -68,9 +67,8 @@ CREATE TABLE rbac_api_keys (
 
 // Driver is the SQLite rbac.MemberDriver and rbac.KeyDriver.
 type Driver struct {
-	db     *sql.DB
-	owned  bool
-	closed atomic.Bool
+	db *sql.DB
+	st *sqlitedb.Store
 }
 
 var (
@@ -81,26 +79,21 @@ var (
 // Open opens (creating if needed) the database at path (":memory:" for a
 // private in-memory one) and brings the schema up to date. Close closes it.
 func Open(ctx context.Context, path string) (*Driver, error) {
-	db, err := sqlitedb.Open(ctx, path)
+	st, err := sqlitedb.OpenStore(ctx, path, SchemaName, schema)
 	if err != nil {
 		return nil, err
 	}
-	d, err := New(ctx, db)
-	if err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	d.owned = true
-	return d, nil
+	return &Driver{db: st.DB(), st: st}, nil
 }
 
 // New uses db, opened with internal/sqlitedb.Open (the tenancy stores may
 // share it), and brings the schema up to date. Close leaves db open.
 func New(ctx context.Context, db *sql.DB) (*Driver, error) {
-	if err := sqlitedb.Migrate(ctx, db, SchemaName, schema); err != nil {
+	st, err := sqlitedb.NewStore(ctx, db, SchemaName, schema)
+	if err != nil {
 		return nil, err
 	}
-	return &Driver{db: db}, nil
+	return &Driver{db: db, st: st}, nil
 }
 
 // DB returns the database.
@@ -108,42 +101,28 @@ func (d *Driver) DB() *sql.DB { return d.db }
 
 // Close implements both driver interfaces.
 func (d *Driver) Close() error {
-	if d.closed.Swap(true) || !d.owned {
-		return nil
-	}
-	return d.db.Close()
+	return d.st.Close()
 }
 
 func (d *Driver) check() error {
-	if d.closed.Load() {
+	if d.st.Closed() {
 		return rbac.ErrClosed
 	}
 	return nil
 }
 
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
 func nullTime(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return micros(t)
+	return sqlitedb.Micros(t)
 }
 
 func readTime(v sql.NullInt64) time.Time {
 	if !v.Valid {
 		return time.Time{}
 	}
-	return fromMicros(v.Int64)
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
+	return sqlitedb.FromMicros(v.Int64)
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -160,7 +139,7 @@ func scanRole(row scanner) (*rbac.Role, error) {
 	if err := json.Unmarshal([]byte(priv), &r.Privileges); err != nil {
 		return nil, fmt.Errorf("sqlitestore: role %s: privileges: %w", r.ID, err)
 	}
-	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+	r.CreatedAt, r.UpdatedAt = sqlitedb.FromMicros(created), sqlitedb.FromMicros(updated)
 	return &r, nil
 }
 
@@ -181,7 +160,7 @@ func (d *Driver) CreateRole(ctx context.Context, r *rbac.Role) error {
 		return err
 	}
 	_, err = d.db.ExecContext(ctx, `INSERT INTO rbac_roles(`+roleCols+`) VALUES(?,?,?,?,?,?,?)`,
-		r.ID, r.Account, r.Name, string(priv), r.Revision, micros(r.CreatedAt), micros(r.UpdatedAt))
+		r.ID, r.Account, r.Name, string(priv), r.Revision, sqlitedb.Micros(r.CreatedAt), sqlitedb.Micros(r.UpdatedAt))
 	if sqlitedb.IsConstraint(err) {
 		return rbac.Taken("role", "name", r.Name)
 	}
@@ -240,7 +219,7 @@ func (d *Driver) UpdateRole(ctx context.Context, r *rbac.Role, wantRevision int6
 		return fmt.Errorf("role %q at revision %d, update from %d: %w", r.ID, rev, wantRevision, rbac.ErrConflict)
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE rbac_roles SET name = ?, privileges = ?, revision = ?, updated_at = ? WHERE id = ?`,
-		r.Name, string(priv), r.Revision, micros(r.UpdatedAt), r.ID)
+		r.Name, string(priv), r.Revision, sqlitedb.Micros(r.UpdatedAt), r.ID)
 	if sqlitedb.IsConstraint(err) {
 		return rbac.Taken("role", "name", r.Name)
 	} else if err != nil {
@@ -287,7 +266,7 @@ func scanMember(row scanner) (*rbac.Member, error) {
 		return nil, err
 	}
 	m.Scope, m.RoleID = rbac.Scope(scope), role.String
-	m.CreatedAt, m.UpdatedAt = fromMicros(created), fromMicros(updated)
+	m.CreatedAt, m.UpdatedAt = sqlitedb.FromMicros(created), sqlitedb.FromMicros(updated)
 	return &m, nil
 }
 
@@ -321,8 +300,8 @@ func (d *Driver) CreateMember(ctx context.Context, m *rbac.Member) error {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO rbac_members(`+memberCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
-		m.ID, m.Email, m.FirstName, m.LastName, uint8(m.Scope), m.ServiceProvider, m.Account, nullString(m.RoleID),
-		m.Revision, micros(m.CreatedAt), micros(m.UpdatedAt))
+		m.ID, m.Email, m.FirstName, m.LastName, uint8(m.Scope), m.ServiceProvider, m.Account, sqlitedb.NullString(m.RoleID),
+		m.Revision, sqlitedb.Micros(m.CreatedAt), sqlitedb.Micros(m.UpdatedAt))
 	if sqlitedb.IsConstraint(err) {
 		return rbac.Taken("member", "email", m.Email)
 	} else if err != nil {
@@ -392,8 +371,8 @@ func (d *Driver) UpdateMember(ctx context.Context, m *rbac.Member, wantRevision 
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE rbac_members SET email = ?, first_name = ?, last_name = ?, scope = ?,
 		service_provider = ?, account_sid = ?, role_id = ?, revision = ?, updated_at = ? WHERE id = ?`,
-		m.Email, m.FirstName, m.LastName, uint8(m.Scope), m.ServiceProvider, m.Account, nullString(m.RoleID),
-		m.Revision, micros(m.UpdatedAt), m.ID)
+		m.Email, m.FirstName, m.LastName, uint8(m.Scope), m.ServiceProvider, m.Account, sqlitedb.NullString(m.RoleID),
+		m.Revision, sqlitedb.Micros(m.UpdatedAt), m.ID)
 	if sqlitedb.IsConstraint(err) {
 		return rbac.Taken("member", "email", m.Email)
 	} else if err != nil {
@@ -434,7 +413,7 @@ func scanKey(row scanner) (*rbac.APIKey, error) {
 	}
 	copy(k.Hash[:], hash)
 	k.Scope = rbac.Scope(scope)
-	k.CreatedAt, k.ValidUntil, k.RevokedAt = fromMicros(created), readTime(valid), readTime(revoked)
+	k.CreatedAt, k.ValidUntil, k.RevokedAt = sqlitedb.FromMicros(created), readTime(valid), readTime(revoked)
 	return &k, nil
 }
 
@@ -445,7 +424,7 @@ func (d *Driver) CreateKey(ctx context.Context, k *rbac.APIKey) error {
 	}
 	_, err := d.db.ExecContext(ctx, `INSERT INTO rbac_api_keys(`+keyCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
 		k.ID, k.Name, k.ServiceType, uint8(k.Scope), k.ServiceProvider, k.Account, k.CreatorEmail,
-		micros(k.CreatedAt), nullTime(k.ValidUntil), nullTime(k.RevokedAt), k.Masked, k.Hash[:])
+		sqlitedb.Micros(k.CreatedAt), nullTime(k.ValidUntil), nullTime(k.RevokedAt), k.Masked, k.Hash[:])
 	if sqlitedb.IsConstraint(err) {
 		if strings.Contains(err.Error(), "rbac_api_keys.hash") {
 			return rbac.Taken("api_key", "secret", "")
@@ -503,7 +482,7 @@ func (d *Driver) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	if err := d.check(); err != nil {
 		return err
 	}
-	res, err := d.db.ExecContext(ctx, `UPDATE rbac_api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, micros(at), id)
+	res, err := d.db.ExecContext(ctx, `UPDATE rbac_api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, sqlitedb.Micros(at), id)
 	if err != nil {
 		return err
 	}

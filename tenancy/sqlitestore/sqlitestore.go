@@ -18,8 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/voicegw/voicegw/internal/sqlitedb"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
@@ -72,9 +70,8 @@ ALTER TABLE tenancy_accounts ADD COLUMN rec_bucket_url TEXT NOT NULL DEFAULT '';
 
 // Driver is the SQLite tenancy.Driver.
 type Driver struct {
-	db     *sql.DB
-	owned  bool
-	closed atomic.Bool
+	db *sql.DB
+	st *sqlitedb.Store
 }
 
 var _ tenancy.Driver = (*Driver)(nil)
@@ -83,26 +80,21 @@ var _ tenancy.Driver = (*Driver)(nil)
 // a private in-memory database) and brings its schema up to date. Close
 // closes the database.
 func Open(ctx context.Context, path string) (*Driver, error) {
-	db, err := sqlitedb.Open(ctx, path)
+	st, err := sqlitedb.OpenStore(ctx, path, SchemaName, schema)
 	if err != nil {
 		return nil, err
 	}
-	d, err := New(ctx, db)
-	if err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	d.owned = true
-	return d, nil
+	return &Driver{db: st.DB(), st: st}, nil
 }
 
 // New uses db, opened with internal/sqlitedb.Open (other stores may share it),
 // and brings the schema up to date. Close leaves db open.
 func New(ctx context.Context, db *sql.DB) (*Driver, error) {
-	if err := sqlitedb.Migrate(ctx, db, SchemaName, schema); err != nil {
+	st, err := sqlitedb.NewStore(ctx, db, SchemaName, schema)
+	if err != nil {
 		return nil, err
 	}
-	return &Driver{db: db}, nil
+	return &Driver{db: db, st: st}, nil
 }
 
 // DB returns the database.
@@ -110,14 +102,11 @@ func (d *Driver) DB() *sql.DB { return d.db }
 
 // Close implements tenancy.Driver.
 func (d *Driver) Close() error {
-	if d.closed.Swap(true) || !d.owned {
-		return nil
-	}
-	return d.db.Close()
+	return d.st.Close()
 }
 
 func (d *Driver) check() error {
-	if d.closed.Load() {
+	if d.st.Closed() {
 		return tenancy.ErrClosed
 	}
 	return nil
@@ -128,17 +117,6 @@ const accountCols = `sid, name, service_provider, unit, max_units, licensed_sess
 	siprec_application, registration_webhook, queue_event_webhook, rec_enabled, rec_format,
 	rec_bucket, rec_all_calls, call_attached_data, revision, created_at, updated_at,
 	session_webhook, sip, rec_bucket_url`
-
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
 
 func b2i(b bool) int {
 	if b {
@@ -175,14 +153,14 @@ func accountArgs(a *tenancy.Account) ([]any, error) {
 	}
 	var prevUntil any
 	if !a.PreviousWebhookSecretUntil.IsZero() {
-		prevUntil = micros(a.PreviousWebhookSecretUntil)
+		prevUntil = sqlitedb.Micros(a.PreviousWebhookSecretUntil)
 	}
 	return []any{
 		string(a.SID), a.Name, a.ServiceProvider, string(a.Unit), a.MaxUnits, a.LicensedSessions,
-		nullString(a.SIPRealm), a.WebhookSecret.Reveal(), a.PreviousWebhookSecret.Reveal(), prevUntil,
+		sqlitedb.NullString(a.SIPRealm), a.WebhookSecret.Reveal(), a.PreviousWebhookSecret.Reveal(), prevUntil,
 		string(a.DeviceCallsApplication), string(a.SIPRECApplication), a.RegistrationWebhook,
 		a.QueueEventWebhook, b2i(a.Recording.Enabled), string(a.Recording.Format), bucket,
-		b2i(a.Recording.RecordAllCalls), string(cadJSON), a.Revision, micros(a.CreatedAt), micros(a.UpdatedAt),
+		b2i(a.Recording.RecordAllCalls), string(cadJSON), a.Revision, sqlitedb.Micros(a.CreatedAt), sqlitedb.Micros(a.UpdatedAt),
 		a.SessionWebhook, sipAccess, a.Recording.BucketURL,
 	}, nil
 }
@@ -212,7 +190,7 @@ func scanAccount(row scanner) (*tenancy.Account, error) {
 	a.SID, a.Unit, a.SIPRealm = tenancy.SID(sid), tenancy.Unit(unit), realm.String
 	a.WebhookSecret, a.PreviousWebhookSecret = tenancy.Secret(secret), tenancy.Secret(prev)
 	if prevUntil.Valid {
-		a.PreviousWebhookSecretUntil = fromMicros(prevUntil.Int64)
+		a.PreviousWebhookSecretUntil = sqlitedb.FromMicros(prevUntil.Int64)
 	}
 	a.DeviceCallsApplication, a.SIPRECApplication = tenancy.SID(device), tenancy.SID(siprec)
 	a.Recording.Enabled, a.Recording.RecordAllCalls = enabled != 0, all != 0
@@ -235,7 +213,7 @@ func scanAccount(row scanner) (*tenancy.Account, error) {
 	if len(a.CallAttachedData) == 0 {
 		a.CallAttachedData = nil
 	}
-	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
+	a.CreatedAt, a.UpdatedAt = sqlitedb.FromMicros(created), sqlitedb.FromMicros(updated)
 	return &a, nil
 }
 
@@ -411,7 +389,7 @@ func scanApp(row scanner) (*tenancy.Application, error) {
 		return nil, err
 	}
 	a.SID, a.Account, a.RecordAllCalls = tenancy.SID(sid), tenancy.SID(acct), all != 0
-	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
+	a.CreatedAt, a.UpdatedAt = sqlitedb.FromMicros(created), sqlitedb.FromMicros(updated)
 	return &a, nil
 }
 
@@ -422,7 +400,7 @@ func (d *Driver) CreateApplication(ctx context.Context, app *tenancy.Application
 	}
 	_, err := d.db.ExecContext(ctx, `INSERT INTO tenancy_applications(`+appCols+`) VALUES(?,?,?,?,?,?,?)`,
 		string(app.SID), string(app.Account), app.Name, b2i(app.RecordAllCalls), app.Revision,
-		micros(app.CreatedAt), micros(app.UpdatedAt))
+		sqlitedb.Micros(app.CreatedAt), sqlitedb.Micros(app.UpdatedAt))
 	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
 		return fmt.Errorf("account %q: %w", app.Account, tenancy.ErrNotFound)
 	}
@@ -487,7 +465,7 @@ func (d *Driver) UpdateApplication(ctx context.Context, app *tenancy.Application
 		return fmt.Errorf("sqlitestore: application %q cannot change account: %w", app.SID, tenancy.ErrInvalid)
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE tenancy_applications SET name = ?, record_all_calls = ?, revision = ?, updated_at = ? WHERE sid = ?`,
-		app.Name, b2i(app.RecordAllCalls), app.Revision, micros(app.UpdatedAt), string(app.SID))
+		app.Name, b2i(app.RecordAllCalls), app.Revision, sqlitedb.Micros(app.UpdatedAt), string(app.SID))
 	if err != nil {
 		return mapErr(err, "application", app.Name, "")
 	}
