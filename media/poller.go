@@ -65,8 +65,9 @@ type PollerConfig struct {
 // closes as before.
 //
 // Threading: a Receiver's Handler is called from the worker that serves it,
-// not from the goroutine running Run. Its calls stay serial and in timeline
-// order, but the Handlers of the other Receivers on the same worker wait
+// not from the goroutine running Run (except for the datagrams still in the
+// socket when Run stops, which Run's goroutine reads and delivers holding
+// the worker's lock). Its calls stay serial and in timeline order, but the Handlers of the other Receivers on the same worker wait
 // meanwhile, so they must be quick (a recorder's are: they copy samples
 // into a buffer). A Handler must not call Close on any Receiver of the same
 // Poller (Close waits for the worker, which waits for the Handler).
