@@ -12,7 +12,7 @@ import (
 // "2f4b8a3e-93c1-4c59-9d0e-6a1d52b7f0c4".
 func New() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	_, _ = rand.Read(b[:])  // crypto/rand.Read never fails (Go 1.24+)
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // variant 10 (RFC 9562)
 	var s [36]byte
