@@ -1,6 +1,13 @@
 // Package sqliteindex is the durable session index driver on SQLite
 // (modernc.org/sqlite, pure Go, no cgo), opened through internal/sqlitedb
-// (WAL, busy timeout, versioned migrations).
+// (WAL, busy timeout, versioned migrations, files of mode 0600, a bounded
+// number of connections).
+//
+// Constructors, as in every voicegw driver package: OpenIndex opens a
+// database file and returns the portable *insights.Index (closing it closes
+// the file); NewIndex does the same on a database opened by OpenDB and
+// perhaps shared with other stores, which closing leaves open; OpenDriver
+// and NewDriver return the driver itself.
 //
 // Schema: insights_sessions holds one row per session (account, id, start
 // time in microseconds, the JSON document); insights_terms is an inverted
@@ -75,33 +82,39 @@ CREATE TABLE insights_tokens (
 ) WITHOUT ROWID;
 `
 
-// Open opens (creating if needed) the SQLite database at path (":memory:"
-// for a private in-memory one) and returns an index over it.
-func Open(ctx context.Context, path string) (*insights.Index, error) {
-	db, err := sqlitedb.Open(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	d, err := newDriver(ctx, db, true)
-	if err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	return insights.NewIndex(d), nil
-}
+// OpenDB opens (creating if needed) the SQLite database at path the way
+// every voicegw store needs it (WAL journal, busy timeout, immediate
+// transactions, files of mode 0600 whatever the directory's, at most
+// sqlitedb's few connections, kept open while idle), for NewIndex and
+// NewDriver, and for the other voicegw SQLite packages (rbac/sqlitestore,
+// tenancy/sqlitestore) that may share it. ":memory:" is a private in-memory
+// database (one connection).
+func OpenDB(ctx context.Context, path string) (*sql.DB, error) { return sqlitedb.Open(ctx, path) }
 
-// OpenDB returns an index over an open database (for example one shared
-// with other voicegw stores); closing the index does not close db.
-func OpenDB(ctx context.Context, db *sql.DB) (*insights.Index, error) {
-	d, err := newDriver(ctx, db, false)
+// OpenIndex opens (creating if needed) the database at path (":memory:"
+// for a private in-memory one) and returns an index over it; closing the
+// index closes the database.
+func OpenIndex(ctx context.Context, path string) (*insights.Index, error) {
+	d, err := OpenDriver(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	return insights.NewIndex(d), nil
 }
 
-// NewDriver opens the driver itself, for tests and wrapping.
-func NewDriver(ctx context.Context, path string) (*Driver, error) {
+// NewIndex returns an index over db, opened with OpenDB and perhaps shared
+// with other voicegw stores; closing the index leaves db open.
+func NewIndex(ctx context.Context, db *sql.DB) (*insights.Index, error) {
+	d, err := NewDriver(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return insights.NewIndex(d), nil
+}
+
+// OpenDriver is OpenIndex's driver itself, for conformance suites and
+// wrapping; Close closes the database.
+func OpenDriver(ctx context.Context, path string) (*Driver, error) {
 	db, err := sqlitedb.Open(ctx, path)
 	if err != nil {
 		return nil, err
@@ -112,6 +125,11 @@ func NewDriver(ctx context.Context, path string) (*Driver, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// NewDriver is NewIndex's driver itself; Close leaves db open.
+func NewDriver(ctx context.Context, db *sql.DB) (*Driver, error) {
+	return newDriver(ctx, db, false)
 }
 
 func newDriver(ctx context.Context, db *sql.DB, own bool) (*Driver, error) {
@@ -1118,7 +1136,8 @@ func (d *Driver) As(i any) bool {
 	return ok
 }
 
-// Close implements driver.Driver; it closes the database if Open opened it.
+// Close implements driver.Driver; it closes the database if OpenDriver (or
+// OpenIndex) opened it.
 func (d *Driver) Close() error {
 	if !d.own {
 		return nil
