@@ -12,13 +12,20 @@ import (
 
 func Example() {
 	ctx := context.Background()
-	// A file path in production; ":memory:" is a private in-memory database.
-	d, err := sqlitestore.Open(ctx, ":memory:")
+	// A file path in production (OpenDB, then NewStore, NewLimiter and
+	// rbac's stores on the same database); ":memory:" is a private
+	// in-memory database.
+	db, err := sqlitestore.OpenDB(ctx, ":memory:")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	s := tenancy.NewStore(d, nil)
+	defer db.Close()
+	s, err := sqlitestore.NewStore(ctx, db, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer s.Close()
 
 	acct, err := s.CreateAccount(ctx, &tenancy.Account{Name: "Acme", SIPRealm: "sip.acme.example", LicensedSessions: 2})
@@ -32,12 +39,12 @@ func Example() {
 	// Two gateway instances share one session count through the same
 	// database (the same file, in production). Each instance runs
 	// gw.Run(ctx) in a goroutine to renew its leases.
-	gw1, err := sqlitestore.NewLimiter(ctx, d.DB(), &sqlitestore.LimiterOptions{Holder: "gw1", TTL: time.Minute})
+	gw1, err := sqlitestore.NewLimiter(ctx, db, &sqlitestore.LimiterOptions{Holder: "gw1", TTL: time.Minute})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	gw2, _ := sqlitestore.NewLimiter(ctx, d.DB(), &sqlitestore.LimiterOptions{Holder: "gw2", TTL: time.Minute})
+	gw2, _ := sqlitestore.NewLimiter(ctx, db, &sqlitestore.LimiterOptions{Holder: "gw2", TTL: time.Minute})
 
 	fmt.Println(gw1.Acquire(ctx, acct.SID, "call-1", acct.SessionLimit()))
 	fmt.Println(gw2.Acquire(ctx, acct.SID, "call-2", acct.SessionLimit()))
