@@ -291,7 +291,7 @@ func ChangedFields(old, updated *Account) []string {
 	add(old.QueueEventWebhook != updated.QueueEventWebhook, FieldQueueEventWebhook)
 	add(old.SessionWebhook != updated.SessionWebhook, FieldSessionWebhook)
 	sipAccess := updated.SIP.clone()
-	sipAccess.keepSecrets(&old.SIP) // passwords submitted empty are no change,
+	sipAccess.keepSecrets(&old.SIP)                               // passwords submitted empty are no change,
 	sipAccess.unchangedPasswords(&old.SIP, updated.DigestRealm()) // nor the same ones again
 	add(!old.SIP.equal(&sipAccess), FieldSIP)
 	rec := updated.Recording.clone()

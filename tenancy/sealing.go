@@ -134,7 +134,7 @@ func CreateSealingKey(path string) (*SealingKey, error) {
 // database that lives only in memory too).
 func NewRandomSealingKey() *SealingKey {
 	raw := make([]byte, SealingKeySize)
-	_, _ = rand.Read(raw) // never fails (Go 1.24+)
+	_, _ = rand.Read(raw)      // never fails (Go 1.24+)
 	k, _ := NewSealingKey(raw) // the size is right
 	return k
 }

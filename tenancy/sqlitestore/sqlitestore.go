@@ -303,7 +303,9 @@ func (d *Driver) sealClearRows(ctx context.Context) (int, error) {
 	if _, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
 		return 0, err
 	}
-	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA secure_delete = `+strconv.Itoa(secureDelete)) }()
+	defer func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA secure_delete = `+strconv.Itoa(secureDelete))
+	}()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
