@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"hash"
-	"io"
 	"log/slog"
 	"math"
 	"sort"
@@ -207,7 +206,7 @@ type KeyStoreOptions struct {
 type KeyStore struct {
 	d        KeyDriver
 	pepper   []byte
-	macs     sync.Pool // of hash.Hash: HMAC-SHA256 keyed with pepper
+	macs     sync.Pool // of *macState: HMAC-SHA256 keyed with pepper
 	services map[string]Privileges
 	validity time.Duration
 	now      func() time.Time
@@ -239,7 +238,7 @@ func NewKeyStore(d KeyDriver, opts *KeyStoreOptions) *KeyStore {
 		services[k] = v
 	}
 	ks := &KeyStore{d: d, pepper: pepper, services: services, validity: o.DefaultValidity, now: o.Clock, log: o.Logger}
-	ks.macs.New = func() any { return hmac.New(sha256.New, ks.pepper) }
+	ks.macs.New = func() any { return &macState{h: hmac.New(sha256.New, ks.pepper), in: make([]byte, 0, MaxSecretLen)} }
 	return ks
 }
 
@@ -258,13 +257,22 @@ func (s *KeyStore) ok() error {
 	return nil
 }
 
+// macState is a pooled HMAC with the buffers hashing a secret needs, so
+// that a key check allocates nothing to hash.
+type macState struct {
+	h   hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
+}
+
 // HashSecret returns the stored hash of a secret under this store's pepper.
 func (s *KeyStore) HashSecret(secret string) [32]byte {
-	m := s.macs.Get().(hash.Hash)
-	m.Reset()
-	_, _ = io.WriteString(m, secret)
-	var out [32]byte
-	m.Sum(out[:0])
+	m := s.macs.Get().(*macState)
+	m.h.Reset()
+	m.in = append(m.in[:0], secret...)
+	m.h.Write(m.in)
+	out := [32]byte(m.h.Sum(m.sum[:0]))
+	clear(m.in)
 	s.macs.Put(m)
 	return out
 }
