@@ -33,7 +33,7 @@ const placeholderPort = 9
 // ask the Policy (admit), set up the session's media (setupMedia), make its
 // sink (attachSink), answer and wait for the ACK (answer). A CANCEL may come
 // at any step until the answer is sent: the steps after it are skipped and
-// what was set up is undone.
+// what was set up is undone. Every refusal is reported to Config.OnReject.
 func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 	received := s.now()
 	// Only the markers make an INVITE SIPREC (RFC 7866 §6.1): an unmarked
@@ -47,56 +47,67 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 	if bad := unsupported(req); len(bad) > 0 {
 		s.log.Info("siprec: request rejected", "method", "INVITE", "call_id", callID(req), "code", 420, "unsupported", bad)
 		s.respond(tx, req, 420, "", nil, sipgosip.NewHeader("Unsupported", strings.Join(bad, ", ")))
+		s.rejected(ctx, req, 420, ReasonBadExtension)
 		return
 	}
 	if !s.enter() {
-		s.reject(tx, req, ErrServerClosed)
+		s.refuse(ctx, tx, req, ErrServerClosed, "")
 		return
 	}
 	defer s.track(-1)
 	o, answer, err := s.checkInvite(req)
 	if err != nil {
-		s.reject(tx, req, err)
+		s.refuse(ctx, tx, req, err, "")
 		return
 	}
 
-	// From here a CANCEL ends the Policy's and the sink factory's ctx.
+	// From here a CANCEL ends the Policy's and the sink constructor's ctx.
 	var canceled atomic.Bool
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if !tx.OnCancel(func(*sipgosip.Request) { canceled.Store(true); cancel() }) {
-		return // canceled or terminated already: sipgo answered
+		// canceled or terminated already: sipgo answered, if anyone
+		if errors.Is(tx.Err(), sipgosip.ErrTransactionCanceled) {
+			s.rejected(ctx, req, 487, ReasonCancelled)
+		}
+		return
+	}
+	cancelled := func() bool {
+		if !canceled.Load() {
+			return false
+		}
+		s.log.Info("siprec: INVITE canceled", "call_id", o.CallID)
+		s.rejected(ctx, req, 487, ReasonCancelled)
+		return true
 	}
 	adm, err := s.admit(pctx, o)
 	if err != nil {
-		if canceled.Load() {
-			s.log.Info("siprec: INVITE canceled", "call_id", o.CallID)
-			return
+		if !cancelled() {
+			s.refuse(ctx, tx, req, err, ReasonPolicy)
 		}
-		s.reject(tx, req, err)
 		return
 	}
-	if canceled.Load() {
+	if cancelled() {
 		adm.Release()
 		return
 	}
 
-	sess := s.newSession(req, o, adm.Value, adm.Release, received)
+	sess := s.newSession(req, o, adm.Release, received)
 	sess.identity, sess.hasIdentity = sip.IdentityFrom(ctx)
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if err := s.setupMedia(sess, o.SDP, answer); err != nil {
-		s.reject(tx, req, err)
+		s.refuse(ctx, tx, req, err, "")
 		return
 	}
-	if err := s.attachSink(pctx, sess); err != nil {
+	if err := s.attachSink(pctx, sess, adm.Sink); err != nil {
 		sess.endLocked(EndError)
-		if !canceled.Load() {
-			s.reject(tx, req, err)
+		if !cancelled() {
+			s.refuse(ctx, tx, req, err, ReasonSink)
 		}
 		return
 	}
-	s.answer(sess, tx, &canceled)
+	s.answer(ctx, sess, tx, cancelled)
 }
 
 // checkInvite parses and checks a SIPREC INVITE: its body (metadata and
@@ -146,7 +157,7 @@ func (s *Server) checkInvite(req *sipgosip.Request) (*Offer, *media.SessionDescr
 	return &Offer{
 		Request:     req,
 		CallID:      callID(req),
-		Source:      sourceAddr(req),
+		Source:      sip.SourceOf(req),
 		SDP:         offer,
 		Metadata:    md,
 		RecordingID: recordingIDOf(req, md.RecordingID()),
@@ -228,13 +239,17 @@ func (s *Server) setupMedia(sess *Session, offer, answer *media.SessionDescripti
 	return nil
 }
 
-// attachSink makes the session's sink (Config.Sinks, else a NopSink) and
-// gives it the streams. ctx ends with a CANCEL. sess.mu is held.
-func (s *Server) attachSink(ctx context.Context, sess *Session) error {
+// attachSink makes the session's sink (the Admission's constructor, else
+// Config.Sinks, else a NopSink) and gives it the streams. ctx ends with a
+// CANCEL. sess.mu is held.
+func (s *Server) attachSink(ctx context.Context, sess *Session, newSink func(context.Context, *Session) (SessionSink, error)) error {
+	if newSink == nil && s.cfg.Sinks != nil {
+		newSink = s.cfg.Sinks.NewSession
+	}
 	var sink SessionSink = NopSink{}
-	if s.cfg.Sinks != nil {
+	if newSink != nil {
 		var err error
-		if sink, err = s.cfg.Sinks.NewSession(ctx, sess); err != nil {
+		if sink, err = newSink(ctx, sess); err != nil {
 			return err
 		}
 		if sink == nil {
@@ -252,12 +267,13 @@ func (s *Server) attachSink(ctx context.Context, sess *Session) error {
 
 // answer registers the session's dialog, starts its streams and sends the
 // 2xx, then leaves the wait for the ACK (await2xx) and the media timeout
-// to goroutines. sess.mu is held.
-func (s *Server) answer(sess *Session, tx sipgosip.ServerTransaction, canceled *atomic.Bool) {
+// to goroutines. cancelled reports (and logs) a CANCEL that came. sess.mu
+// is held.
+func (s *Server) answer(ctx context.Context, sess *Session, tx sipgosip.ServerTransaction, cancelled func() bool) {
 	req := sess.invite
 	if err := s.add(sess); err != nil {
 		sess.endLocked(EndShutdown)
-		s.reject(tx, req, err)
+		s.refuse(ctx, tx, req, err, "")
 		return
 	}
 	for _, st := range sess.streams {
@@ -265,21 +281,25 @@ func (s *Server) answer(sess *Session, tx sipgosip.ServerTransaction, canceled *
 			s.run(sess, st)
 		}
 	}
-	if canceled.Load() {
+	if cancelled() {
 		sess.endLocked(EndCancel)
 		return
 	}
 	res := s.answerResponse(sess, req, sess.answerBody)
 	if err := fitsUDP(sess.transport, res); err != nil {
 		sess.endLocked(EndError)
-		s.reject(tx, req, err)
+		s.refuse(ctx, tx, req, err, "")
 		return
 	}
 	p := sess.expectAck(cseq(req))
 	if err := tx.Respond(res); err != nil {
 		reason := EndError
-		if canceled.Load() || errors.Is(err, sipgosip.ErrTransactionCanceled) {
+		switch {
+		case cancelled():
 			reason = EndCancel
+		case errors.Is(err, sipgosip.ErrTransactionCanceled):
+			reason = EndCancel
+			s.rejected(ctx, req, 487, ReasonCancelled)
 		}
 		s.log.Info("siprec: answer not sent", "call_id", sess.callID, "session", sess.id, "error", err)
 		sess.endLocked(reason)
@@ -304,17 +324,17 @@ func (s *Server) notSIPREC(ctx context.Context, req *sipgosip.Request, tx sipgos
 		return
 	}
 	s.respond(tx, req, 421, "", nil, sipgosip.NewHeader("Require", "siprec"))
+	s.rejected(ctx, req, 421, ReasonNotSIPREC)
 }
 
 // newSession makes the Session of an admitted INVITE.
-func (s *Server) newSession(req *sipgosip.Request, o *Offer, value any, release func(), received time.Time) *Session {
+func (s *Server) newSession(req *sipgosip.Request, o *Offer, release func(), received time.Time) *Session {
 	sess := &Session{
 		srv:          s,
 		id:           newSessionID(),
 		callID:       o.CallID,
 		start:        received,
 		invite:       req,
-		value:        value,
 		transport:    strings.ToUpper(req.Transport()),
 		source:       o.Source,
 		localTag:     newTag(),
@@ -326,7 +346,7 @@ func (s *Server) newSession(req *sipgosip.Request, o *Offer, value any, release 
 		remoteTarget: *req.Contact().Address.Clone(),
 		recordingID:  o.RecordingID,
 	}
-	sess.key = dialogKey(sess.callID, sess.localTag, sess.remoteTag)
+	sess.key = dialogID{callID: sess.callID, local: sess.localTag, remote: sess.remoteTag}
 	for _, h := range req.GetHeaders("Record-Route") {
 		sess.routeSet = append(sess.routeSet, h.Value())
 	}
