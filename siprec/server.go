@@ -52,46 +52,46 @@ var (
 
 // The reasons Config.OnReject reports, one per kind of final non-2xx
 // answer the Server gives an initial INVITE. A Policy's or sink
-// constructor's *Rejection reports its Cause instead of ReasonPolicy or
-// ReasonSink when it has one.
+// constructor's *Rejection reports its Cause instead of RejectPolicy or
+// RejectSink when it has one.
 const (
-	// ReasonNotSIPREC: 421, an INVITE without the SIPREC markers and no
+	// RejectNotSIPREC: 421, an INVITE without the SIPREC markers and no
 	// Config.Next to take it.
-	ReasonNotSIPREC = "not_siprec"
-	// ReasonBadExtension: 420, Require names an option other than siprec.
-	ReasonBadExtension = "bad_extension"
-	// ReasonBadRequest: 400, malformed body, SDP or metadata, no SDP, no
+	RejectNotSIPREC = "not_siprec"
+	// RejectBadExtension: 420, Require names an option other than siprec.
+	RejectBadExtension = "bad_extension"
+	// RejectBadRequest: 400, malformed body, SDP or metadata, no SDP, no
 	// metadata, no Contact, or labels that disagree under
 	// Config.StrictLabels.
-	ReasonBadRequest = "bad_request"
-	// ReasonMetadataTooLarge: 413, metadata over Config.MaxMetadataSize.
-	ReasonMetadataTooLarge = "metadata_too_large"
-	// ReasonUnsupportedBody: 415, a body type the Server does not take.
-	ReasonUnsupportedBody = "unsupported_body"
-	// ReasonTooManyStreams: 488, more m-lines than Config.MaxStreams.
-	ReasonTooManyStreams = "too_many_streams"
-	// ReasonNoUsableCodec: 488, no m-line with a codec of Config.Codecs.
-	ReasonNoUsableCodec = "no_usable_codec"
-	// ReasonPolicy: the Policy refused (its Rejection's code, or 500 for
+	RejectBadRequest = "bad_request"
+	// RejectMetadataTooLarge: 413, metadata over Config.MaxMetadataSize.
+	RejectMetadataTooLarge = "metadata_too_large"
+	// RejectUnsupportedBody: 415, a body type the Server does not take.
+	RejectUnsupportedBody = "unsupported_body"
+	// RejectTooManyStreams: 488, more m-lines than Config.MaxStreams.
+	RejectTooManyStreams = "too_many_streams"
+	// RejectNoUsableCodec: 488, no m-line with a codec of Config.Codecs.
+	RejectNoUsableCodec = "no_usable_codec"
+	// RejectPolicy: the Policy refused (its Rejection's code, or 500 for
 	// another error).
-	ReasonPolicy = "policy"
-	// ReasonSink: the sink constructor (Admission.Sink or Config.Sinks)
+	RejectPolicy = "policy"
+	// RejectSink: the sink constructor (Admission.Sink or Config.Sinks)
 	// refused (its Rejection's code, or 500 for another error).
-	ReasonSink = "sink"
-	// ReasonNoRTPPort: 503, no free RTP port.
-	ReasonNoRTPPort = "no_rtp_port"
-	// ReasonShuttingDown: 503, the Server is shutting down.
-	ReasonShuttingDown = "shutting_down"
-	// ReasonAnswerTooLarge: 513, over UDP an answer larger than sipgo
+	RejectSink = "sink"
+	// RejectNoRTPPort: 503, no free RTP port.
+	RejectNoRTPPort = "no_rtp_port"
+	// RejectShuttingDown: 503, the Server is shutting down.
+	RejectShuttingDown = "shutting_down"
+	// RejectAnswerTooLarge: 513, over UDP an answer larger than sipgo
 	// sends (ErrAnswerTooLarge).
-	ReasonAnswerTooLarge = "answer_too_large"
-	// ReasonServerError: 500, the session could not be set up (no media
+	RejectAnswerTooLarge = "answer_too_large"
+	// RejectServerError: 500, the session could not be set up (no media
 	// address, a receiver that could not start).
-	ReasonServerError = "server_error"
-	// ReasonCancelled: 487, the client sent CANCEL before the answer. The
+	RejectServerError = "server_error"
+	// RejectCancelled: 487, the client sent CANCEL before the answer. The
 	// 487 is sent by sipgo's transaction layer when the CANCEL arrives;
 	// it is reported once the Server has given the INVITE up.
-	ReasonCancelled = "cancelled"
+	RejectCancelled = "cancelled"
 )
 
 // Config configures a Server. The zero value works: it receives RTP on
@@ -119,8 +119,9 @@ type Config struct {
 	Receiver media.ReceiverConfig
 	// Policy admits or rejects each SIPREC INVITE. Default: admit all.
 	Policy Policy
-	// Sinks creates the sink of each session. Default: every session gets
-	// a NopSink (audio is received, counted and discarded).
+	// Sinks creates the sink of each session whose Admission has no Sink
+	// of its own. Default: such sessions get a NopSink (audio is received,
+	// counted and discarded).
 	Sinks SinkFactory
 	// Next handles what is not SIPREC: INVITEs that are neither marked as
 	// SIPREC nor carry metadata, and requests of dialogs the Server does not
@@ -173,7 +174,7 @@ type Config struct {
 	// OnReject, when set, is called for each final non-2xx answer the
 	// Server gives an initial INVITE, with the handler's ctx (the
 	// sip.Identity when guarded), the INVITE, the status code and a stable
-	// reason (the Reason constants, or a *Rejection's Cause): what a
+	// reason (the Reject constants, or a *Rejection's Cause): what a
 	// gateway counts in its metrics without wrapping the transaction.
 	// Answers of Config.Next and of a sip.Guard in front are not reported.
 	// It is called on the request's goroutine, after the answer was handed
@@ -301,7 +302,7 @@ func (s *Server) Register(ctx context.Context, srv *sipgo.Server, wrap ...func(s
 //	413                 metadata over Config.MaxMetadataSize
 //	415                 a body type that is neither SDP, metadata nor multipart
 //	488                 more m-lines than Config.MaxStreams, or no m-line with a usable codec
-//	the Policy's code   the Policy (or the SinkFactory) rejected it (*Rejection; other errors 500)
+//	the Policy's code   the Policy (or the sink constructor) rejected it (*Rejection; other errors 500)
 //	503                 no free RTP port, or the Server is shutting down (with Retry-After)
 //	513                 over UDP, an answer larger than sipgo sends over UDP (ErrAnswerTooLarge)
 //	200                 application/sdp: one m-line per offered m-line, recvonly (inactive for inactive), labels kept
@@ -589,7 +590,7 @@ func (s *Server) reject(tx sipgosip.ServerTransaction, req *sipgosip.Request, er
 
 // refuse answers an initial INVITE with the response err maps to, and
 // reports it to Config.OnReject; by names what refused it when err is
-// not the Server's own (ReasonPolicy, ReasonSink), "" otherwise.
+// not the Server's own (RejectPolicy, RejectSink), "" otherwise.
 func (s *Server) refuse(ctx context.Context, tx sipgosip.ServerTransaction, req *sipgosip.Request, err error, by string) {
 	s.reject(tx, req, err)
 	if s.cfg.OnReject != nil {
@@ -617,24 +618,24 @@ func rejectReason(err error, by string) string {
 	}
 	switch {
 	case errors.Is(err, ErrMetadataTooLarge):
-		return ReasonMetadataTooLarge
+		return RejectMetadataTooLarge
 	case errors.Is(err, ErrUnsupportedBody):
-		return ReasonUnsupportedBody
+		return RejectUnsupportedBody
 	case errors.Is(err, ErrTooManyStreams):
-		return ReasonTooManyStreams
+		return RejectTooManyStreams
 	case errors.Is(err, media.ErrNoUsableCodec):
-		return ReasonNoUsableCodec
+		return RejectNoUsableCodec
 	case errors.Is(err, media.ErrNoFreePort):
-		return ReasonNoRTPPort
+		return RejectNoRTPPort
 	case errors.Is(err, ErrAnswerTooLarge):
-		return ReasonAnswerTooLarge
+		return RejectAnswerTooLarge
 	case errors.Is(err, ErrServerClosed):
-		return ReasonShuttingDown
+		return RejectShuttingDown
 	}
 	if code, _, _ := responseFor(err); code == 400 {
-		return ReasonBadRequest
+		return RejectBadRequest
 	}
-	return ReasonServerError
+	return RejectServerError
 }
 
 // responseFor maps an error to its SIP response: code, reason phrase

@@ -147,7 +147,7 @@ func TestSRSAnswerTooLargeForUDP(t *testing.T) {
 				t.Fatalf("%d, want %d (%d bytes)", got, c.code, len(tx.last().String()))
 			}
 			if c.code == 513 {
-				rejects.want(t, "513 "+ReasonAnswerTooLarge)
+				rejects.want(t, "513 "+RejectAnswerTooLarge)
 			} else {
 				rejects.want(t)
 			}

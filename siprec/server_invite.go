@@ -47,7 +47,7 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 	if bad := unsupported(req); len(bad) > 0 {
 		s.log.Info("siprec: request rejected", "method", "INVITE", "call_id", callID(req), "code", 420, "unsupported", bad)
 		s.respond(tx, req, 420, "", nil, sipgosip.NewHeader("Unsupported", strings.Join(bad, ", ")))
-		s.rejected(ctx, req, 420, ReasonBadExtension)
+		s.rejected(ctx, req, 420, RejectBadExtension)
 		return
 	}
 	if !s.enter() {
@@ -68,7 +68,7 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 	if !tx.OnCancel(func(*sipgosip.Request) { canceled.Store(true); cancel() }) {
 		// canceled or terminated already: sipgo answered, if anyone
 		if errors.Is(tx.Err(), sipgosip.ErrTransactionCanceled) {
-			s.rejected(ctx, req, 487, ReasonCancelled)
+			s.rejected(ctx, req, 487, RejectCancelled)
 		}
 		return
 	}
@@ -77,13 +77,13 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 			return false
 		}
 		s.log.Info("siprec: INVITE canceled", "call_id", o.CallID)
-		s.rejected(ctx, req, 487, ReasonCancelled)
+		s.rejected(ctx, req, 487, RejectCancelled)
 		return true
 	}
 	adm, err := s.admit(pctx, o)
 	if err != nil {
 		if !cancelled() {
-			s.refuse(ctx, tx, req, err, ReasonPolicy)
+			s.refuse(ctx, tx, req, err, RejectPolicy)
 		}
 		return
 	}
@@ -103,7 +103,7 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 	if err := s.attachSink(pctx, sess, adm.Sink); err != nil {
 		sess.endLocked(EndError)
 		if !cancelled() {
-			s.refuse(ctx, tx, req, err, ReasonSink)
+			s.refuse(ctx, tx, req, err, RejectSink)
 		}
 		return
 	}
@@ -299,7 +299,7 @@ func (s *Server) answer(ctx context.Context, sess *Session, tx sipgosip.ServerTr
 			reason = EndCancel
 		case errors.Is(err, sipgosip.ErrTransactionCanceled):
 			reason = EndCancel
-			s.rejected(ctx, req, 487, ReasonCancelled)
+			s.rejected(ctx, req, 487, RejectCancelled)
 		}
 		s.log.Info("siprec: answer not sent", "call_id", sess.callID, "session", sess.id, "error", err)
 		sess.endLocked(reason)
@@ -324,7 +324,7 @@ func (s *Server) notSIPREC(ctx context.Context, req *sipgosip.Request, tx sipgos
 		return
 	}
 	s.respond(tx, req, 421, "", nil, sipgosip.NewHeader("Require", "siprec"))
-	s.rejected(ctx, req, 421, ReasonNotSIPREC)
+	s.rejected(ctx, req, 421, RejectNotSIPREC)
 }
 
 // newSession makes the Session of an admitted INVITE.

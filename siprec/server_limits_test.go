@@ -35,7 +35,7 @@ func TestSRSMetadataLimitTCP(t *testing.T) {
 		}
 	}
 	e.sinks.wait(t)
-	rejects.want(t, "413 "+ReasonMetadataTooLarge)
+	rejects.want(t, "413 "+RejectMetadataTooLarge)
 }
 
 // srsSizedBody returns a multipart SIPREC body with sdp and a metadata part

@@ -83,8 +83,8 @@ type Rejection struct {
 	RetryAfter time.Duration
 	// Cause is a stable, machine-readable name of why (such as
 	// "licensed_sessions"), reported to Config.OnReject as its reason, for
-	// metrics and logs. Default: ReasonPolicy for a Policy's rejection,
-	// ReasonSink for a sink constructor's.
+	// metrics and logs. Default: RejectPolicy for a Policy's rejection,
+	// RejectSink for a sink constructor's.
 	Cause string
 }
 

@@ -274,19 +274,19 @@ func TestSRSRejectionsSipp(t *testing.T) {
 	multipart := "multipart/mixed;boundary=b0undary"
 	overDefault := srsPadMetadata(t, md, DefaultMaxMetadataSize+1024)
 	cases := []srsRejectCase{
-		{name: "no metadata", ContentType: "application/sdp", Body: srsSDP, Code: 400, Check: "Warning: 399 voicegw \"siprec: no recording metadata", Reason: ReasonBadRequest},
-		{name: "unparseable metadata", ContentType: multipart, Body: srsMultipart(srsSDP, "<recording xmlns='urn:ietf:params:xml:ns:recording:1'><datamode>complete</datamode><session session_id=x>"), Code: 400, Check: "Warning: 399 voicegw \"siprec: unparseable recording metadata", Reason: ReasonBadRequest},
-		{name: "metadata only", ContentType: multipart, Body: "--b0undary\nContent-Type: application/rs-metadata+xml\nContent-Disposition: recording-session\n\n" + md + "\n--b0undary--\n", Code: 400, Check: "no SDP", Reason: ReasonBadRequest},
-		{name: "metadata over the limit", cfg: func(*testing.T) Config { return Config{MaxMetadataSize: 1024} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 413, Reason: ReasonMetadataTooLarge},
+		{name: "no metadata", ContentType: "application/sdp", Body: srsSDP, Code: 400, Check: "Warning: 399 voicegw \"siprec: no recording metadata", Reason: RejectBadRequest},
+		{name: "unparseable metadata", ContentType: multipart, Body: srsMultipart(srsSDP, "<recording xmlns='urn:ietf:params:xml:ns:recording:1'><datamode>complete</datamode><session session_id=x>"), Code: 400, Check: "Warning: 399 voicegw \"siprec: unparseable recording metadata", Reason: RejectBadRequest},
+		{name: "metadata only", ContentType: multipart, Body: "--b0undary\nContent-Type: application/rs-metadata+xml\nContent-Disposition: recording-session\n\n" + md + "\n--b0undary--\n", Code: 400, Check: "no SDP", Reason: RejectBadRequest},
+		{name: "metadata over the limit", cfg: func(*testing.T) Config { return Config{MaxMetadataSize: 1024} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 413, Reason: RejectMetadataTooLarge},
 		// The default limit is answerable on both transports (issue 14
 		// item 8: with 64 KiB, sipgo dropped the request over UDP and
 		// closed the TCP connection, unanswered).
-		{name: "metadata over the default limit, UDP", ContentType: multipart, Body: srsMultipart(srsSDP, overDefault), Code: 413, Reason: ReasonMetadataTooLarge, Check: "limit " + strconv.Itoa(DefaultMaxMetadataSize)},
-		{name: "metadata over the default limit, TCP", Transport: sipptest.TCP, ContentType: multipart, Body: srsMultipart(srsSDP, overDefault), Code: 413, Reason: ReasonMetadataTooLarge, Check: "limit " + strconv.Itoa(DefaultMaxMetadataSize)},
-		{name: "more m-lines than the limit", cfg: func(*testing.T) Config { return Config{MaxStreams: 1} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 488, Check: "the offer has 2 m-lines, the limit is 1", Reason: ReasonTooManyStreams},
-		{name: "no usable codec", ContentType: multipart, Body: srsMultipart(strings.ReplaceAll(strings.ReplaceAll(srsSDP, "RTP/AVP 0", "RTP/AVP 18"), "0 PCMU/8000", "18 G729/8000"), md), Code: 488, Check: "no common audio codec", Reason: ReasonNoUsableCodec},
-		{name: "no free RTP port", cfg: func(t *testing.T) Config { return Config{Ports: srsPool(t, 1)} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 503, Check: "Retry-After: 5", Reason: ReasonNoRTPPort},
-		{name: "unsupported Require", Headers: "Require: siprec, 100rel\nRequire: x-foo", ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 420, Check: "Unsupported: 100rel, x-foo", Reason: ReasonBadExtension},
+		{name: "metadata over the default limit, UDP", ContentType: multipart, Body: srsMultipart(srsSDP, overDefault), Code: 413, Reason: RejectMetadataTooLarge, Check: "limit " + strconv.Itoa(DefaultMaxMetadataSize)},
+		{name: "metadata over the default limit, TCP", Transport: sipptest.TCP, ContentType: multipart, Body: srsMultipart(srsSDP, overDefault), Code: 413, Reason: RejectMetadataTooLarge, Check: "limit " + strconv.Itoa(DefaultMaxMetadataSize)},
+		{name: "more m-lines than the limit", cfg: func(*testing.T) Config { return Config{MaxStreams: 1} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 488, Check: "the offer has 2 m-lines, the limit is 1", Reason: RejectTooManyStreams},
+		{name: "no usable codec", ContentType: multipart, Body: srsMultipart(strings.ReplaceAll(strings.ReplaceAll(srsSDP, "RTP/AVP 0", "RTP/AVP 18"), "0 PCMU/8000", "18 G729/8000"), md), Code: 488, Check: "no common audio codec", Reason: RejectNoUsableCodec},
+		{name: "no free RTP port", cfg: func(t *testing.T) Config { return Config{Ports: srsPool(t, 1)} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 503, Check: "Retry-After: 5", Reason: RejectNoRTPPort},
+		{name: "unsupported Require", Headers: "Require: siprec, 100rel\nRequire: x-foo", ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 420, Check: "Unsupported: 100rel, x-foo", Reason: RejectBadExtension},
 		{name: "policy rejects", cfg: func(*testing.T) Config {
 			return Config{Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
 				return Admission{}, &Rejection{Code: 403, Reason: "Tenant Over Licence", RetryAfter: 90 * time.Second, Cause: "over_licence"}
@@ -296,12 +296,12 @@ func TestSRSRejectionsSipp(t *testing.T) {
 			return Config{Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
 				return Admission{}, Reject(486, "")
 			})}
-		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 486, Reason: ReasonPolicy},
+		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 486, Reason: RejectPolicy},
 		{name: "policy fails", cfg: func(*testing.T) Config {
 			return Config{Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
 				return Admission{}, errors.New("tenant store down")
 			})}
-		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 500, Reason: ReasonPolicy},
+		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 500, Reason: RejectPolicy},
 		{name: "sink constructor refuses", cfg: func(*testing.T) Config {
 			return Config{Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
 				return Admission{Sink: func(context.Context, *Session) (SessionSink, error) {
@@ -309,7 +309,7 @@ func TestSRSRejectionsSipp(t *testing.T) {
 				}}, nil
 			})}
 		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 480, Reason: "recording_failed"},
-		{name: "not SIPREC and no next handler", Headers: "Supported: timer", NoSrcTag: true, ContentType: "application/sdp", Body: srsSDP, Code: 421, Check: "Require: siprec", Reason: ReasonNotSIPREC},
+		{name: "not SIPREC and no next handler", Headers: "Supported: timer", NoSrcTag: true, ContentType: "application/sdp", Body: srsSDP, Code: 421, Check: "Require: siprec", Reason: RejectNotSIPREC},
 	}
 	tmpl := template.Must(template.ParseFiles(filepath.Join("testdata", "srs_reject.xml.tmpl")))
 	for _, c := range cases {
@@ -427,7 +427,7 @@ func TestSRSCancelSipp(t *testing.T) {
 			if n := len(e.srs.Sessions()); n != 0 {
 				t.Errorf("%d sessions left", n)
 			}
-			rejects.want(t, "487 "+ReasonCancelled)
+			rejects.want(t, "487 "+RejectCancelled)
 		})
 	}
 }

@@ -494,7 +494,7 @@ func TestSRSShutdown(t *testing.T) {
 	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Errorf("INVITE after Shutdown: %d (Retry-After %v), want 503 with Retry-After", res.StatusCode, res.GetHeader("Retry-After"))
 	}
-	rejects.want(t, "503 "+ReasonShuttingDown)
+	rejects.want(t, "503 "+RejectShuttingDown)
 	if res := clients[0].do(clients[0].request(sipgosip.BYE, "", nil), false); res.StatusCode != 481 {
 		t.Errorf("BYE after Shutdown: %d, want 481", res.StatusCode)
 	}
@@ -683,7 +683,7 @@ func TestSRSSinkRefuses(t *testing.T) {
 	if released.Load() != 1 || e.pool.InUse() != 0 || len(e.srs.Sessions()) != 0 {
 		t.Errorf("after the refusal: released %d, ports %d, sessions %d", released.Load(), e.pool.InUse(), len(e.srs.Sessions()))
 	}
-	rejects.want(t, "480 "+ReasonSink)
+	rejects.want(t, "480 "+RejectSink)
 }
 
 // TestSRSMediaAddress: the c= line of the answer.
