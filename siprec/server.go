@@ -151,7 +151,11 @@ type Config struct {
 	// Contact is the URI of the Contact header of the Server's answers,
 	// written with the +sip.srs feature tag (RFC 7866 §6.1.2). Default:
 	// sip:srs@ the INVITE's Request-URI host and port, with the transport
-	// parameter for transports other than UDP.
+	// parameter for transports other than UDP. The client sends its
+	// in-dialog requests to this URI: behind a sip.Guard that picks the
+	// tenant by Request-URI host and is not given the Server as its dialog
+	// owner, a fixed Contact must name a host of the session's own tenant,
+	// or those requests speak for another tenant and get 481 (see Handle).
 	Contact sipgosip.Uri
 	// AckTimeout is how long a 2xx answer to an INVITE or re-INVITE waits
 	// for its ACK (retransmitted over UDP meanwhile) before the session is
