@@ -8,17 +8,6 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 )
 
-// DialogOwner knows the dialogs a handler holds, so that a Guard can check
-// an in-dialog request against the tenant that owns the dialog rather than
-// the tenant its Request-URI names (siprec.Server is one).
-type DialogOwner interface {
-	// DialogIdentity returns the Identity the dialog of req (matched by
-	// Call-ID, To tag and From tag) was established with: tenant, realm,
-	// user when it was digest-authenticated, and the source of the request
-	// that created it. It reports false for a dialog it does not know.
-	DialogIdentity(req *sipgosip.Request) (Identity, bool)
-}
-
 // SourceOf returns the transport address req came from: the remote address
 // of the connection or datagram it arrived on, as sipgo's transport
 // recorded it. For a request built or parsed locally, which has none, it

@@ -37,18 +37,42 @@ func ownerTenants(t *testing.T) sip.Tenants {
 // SIP (TCP): a session of tenant acme is recording; a client of tenant
 // globex, from another address (127.0.0.2, outside acme's allowlist), who
 // learnt the session's Call-ID and tags, sends in its dialog a re-INVITE
-// with a=inactive, an UPDATE and a BYE addressed to globex's realm. The
-// Guard (PassInDialog, no dialog owner) passes them as globex's; the Server
-// refuses each as a request of an unknown dialog (481): the session is
+// with a=inactive, an UPDATE and a BYE addressed to globex's realm. Behind
+// a Guard given the Server as its dialog owner (GuardConfig.Dialogs), the
+// Guard refuses them by acme's allowlist (403). Behind a Guard without one
+// (PassInDialog), they pass as globex's and the Server itself refuses each
+// as a request of an unknown dialog (481). Either way the session is
 // neither paused nor ended and keeps recording, and acme's own client then
 // pauses, resumes and ends it as usual.
 func TestSRSInDialogOtherTenant(t *testing.T) {
 	t.Parallel()
-	guard, err := sip.NewGuard(sip.GuardConfig{Tenants: ownerTenants(t), PassInDialog: true, Logger: srsDiscard})
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name    string
+		dialogs bool
+		code    int
+	}{
+		{"guard with the Server as dialog owner", true, 403},
+		{"guard without a dialog owner", false, 481},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var srs *Server // the Guard asks it, once made
+			cfg := sip.GuardConfig{Tenants: ownerTenants(t), PassInDialog: true, Logger: srsDiscard}
+			if c.dialogs {
+				cfg.Dialogs = sip.DialogOwnerFunc(func(req *sipgosip.Request) (sip.Identity, bool) { return srs.DialogIdentity(req) })
+			}
+			guard, err := sip.NewGuard(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newSRSEnv(t, Config{}, guard.Wrap)
+			srs = e.srs
+			srsInDialogAttack(t, e, c.code)
+		})
 	}
-	e := newSRSEnv(t, Config{}, guard.Wrap)
+}
+
+func srsInDialogAttack(t *testing.T, e *srsEnv, code int) {
 	victim := newSRSClient(t, e)
 	legs := srsLegs(t, "1", "2")
 	ans := srsAnswerOf(t, victim.invite(srsOfferOf(1, legs...), srsMetadataFor("", "1", "2"), false))
@@ -67,8 +91,8 @@ func TestSRSInDialogOtherTenant(t *testing.T) {
 		attacker.offerRequest(sipgosip.UPDATE, srsOfferOf(8, paused...), nil),
 		attacker.request(sipgosip.BYE, "", nil),
 	} {
-		if res := attacker.do(req, true); res.StatusCode != 481 {
-			t.Errorf("%s from another tenant: %d %s, want 481", req.Method, res.StatusCode, res.Reason)
+		if res := attacker.do(req, true); res.StatusCode != code {
+			t.Errorf("%s from another tenant: %d %s, want %d", req.Method, res.StatusCode, res.Reason, code)
 		}
 	}
 	if k.sess.Paused() || k.sess.Ended() {
