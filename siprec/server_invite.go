@@ -72,7 +72,7 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 		}
 		return
 	}
-	cancelled := func() bool {
+	gotCancel := func() bool {
 		if !canceled.Load() {
 			return false
 		}
@@ -82,12 +82,12 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 	}
 	adm, err := s.admit(pctx, o)
 	if err != nil {
-		if !cancelled() {
+		if !gotCancel() {
 			s.refuse(ctx, tx, req, err, RejectPolicy)
 		}
 		return
 	}
-	if cancelled() {
+	if gotCancel() {
 		adm.Release()
 		return
 	}
@@ -102,12 +102,12 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 	}
 	if err := s.attachSink(pctx, sess, adm.Sink); err != nil {
 		sess.endLocked(EndError)
-		if !cancelled() {
+		if !gotCancel() {
 			s.refuse(ctx, tx, req, err, RejectSink)
 		}
 		return
 	}
-	s.answer(ctx, sess, tx, cancelled)
+	s.answer(ctx, sess, tx, gotCancel)
 }
 
 // checkInvite parses and checks a SIPREC INVITE: its body (metadata and
@@ -267,9 +267,9 @@ func (s *Server) attachSink(ctx context.Context, sess *Session, newSink func(con
 
 // answer registers the session's dialog, starts its streams and sends the
 // 2xx, then leaves the wait for the ACK (await2xx) and the media timeout
-// to goroutines. cancelled reports (and logs) a CANCEL that came. sess.mu
+// to goroutines. gotCancel reports (and logs) a CANCEL that came. sess.mu
 // is held.
-func (s *Server) answer(ctx context.Context, sess *Session, tx sipgosip.ServerTransaction, cancelled func() bool) {
+func (s *Server) answer(ctx context.Context, sess *Session, tx sipgosip.ServerTransaction, gotCancel func() bool) {
 	req := sess.invite
 	if err := s.add(sess); err != nil {
 		sess.endLocked(EndShutdown)
@@ -281,7 +281,7 @@ func (s *Server) answer(ctx context.Context, sess *Session, tx sipgosip.ServerTr
 			s.run(sess, st)
 		}
 	}
-	if cancelled() {
+	if gotCancel() {
 		sess.endLocked(EndCancel)
 		return
 	}
@@ -295,7 +295,7 @@ func (s *Server) answer(ctx context.Context, sess *Session, tx sipgosip.ServerTr
 	if err := tx.Respond(res); err != nil {
 		reason := EndError
 		switch {
-		case cancelled():
+		case gotCancel():
 			reason = EndCancel
 		case errors.Is(err, sipgosip.ErrTransactionCanceled):
 			reason = EndCancel
