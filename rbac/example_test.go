@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"time"
 
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/memstore"
@@ -123,4 +125,26 @@ func ExampleCheckSecretStrength() {
 	// rbac: api_key field secret: has 1 distinct characters, fewer than 10
 	// rbac: api_key field secret: too weak (about 73 bits, at least 96 wanted): make it longer or mix letters, digits and punctuation
 	// <nil>
+}
+
+// An API that checks credentials throttles each source address's failures:
+// ten in a row, then one a second (the defaults); a valid credential gives
+// its reservation back.
+func ExampleFailureLimiter() {
+	failures := rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: 2})
+	src := netip.MustParseAddr("203.0.113.9")
+	check := func(valid bool) string {
+		ok, wait := failures.Reserve(src)
+		if !ok {
+			return fmt.Sprintf("429, retry after %v", wait.Round(time.Second))
+		}
+		if valid {
+			failures.Refund(src)
+			return "200"
+		}
+		return "401"
+	}
+	fmt.Println(check(true), check(false), check(false), check(false), check(true))
+	// Output:
+	// 200 401 401 429, retry after 1s 429, retry after 1s
 }

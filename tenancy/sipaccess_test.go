@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -148,4 +149,15 @@ func TestBucketURLValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The digests a store keeps of a SIP password, for a digest server (package
+// sip's Credential.HA1 takes them by algorithm).
+func ExampleNewDigestHA1() {
+	acct := &tenancy.Account{Name: "Acme", SIPRealm: "sip.acme.example"}
+	h := tenancy.NewDigestHA1("alice", acct.DigestRealm(), "alice-secret-password")
+	md5, _ := h.For(tenancy.DigestMD5)
+	fmt.Println(h.Realm, len(md5.Reveal()), md5) // printed, a digest is redacted
+	// Output:
+	// sip.acme.example 32 [REDACTED]
 }
