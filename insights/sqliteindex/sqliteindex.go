@@ -82,10 +82,14 @@ CREATE TABLE insights_tokens (
 ) WITHOUT ROWID;
 `
 
+// MaxConns bounds the connections OpenDB keeps to one database (the same
+// bound in every voicegw SQLite package).
+const MaxConns = sqlitedb.MaxConns
+
 // OpenDB opens (creating if needed) the SQLite database at path the way
 // every voicegw store needs it (WAL journal, busy timeout, immediate
 // transactions, files of mode 0600 whatever the directory's, at most
-// sqlitedb's few connections, kept open while idle), for NewIndex and
+// MaxConns connections, kept open while idle), for NewIndex and
 // NewDriver, and for the other voicegw SQLite packages (rbac/sqlitestore,
 // tenancy/sqlitestore) that may share it. ":memory:" is a private in-memory
 // database (one connection).

@@ -89,7 +89,8 @@ var (
 	_ rbac.KeyDriver    = (*Driver)(nil)
 )
 
-// MaxConns bounds the connections OpenDB keeps to one database.
+// MaxConns bounds the connections OpenDB keeps to one database (the same
+// bound in every voicegw SQLite package).
 const MaxConns = sqlitedb.MaxConns
 
 // OpenDB opens (creating if needed) the SQLite database at path the way

@@ -137,10 +137,14 @@ type Options struct {
 	KeyFile string
 }
 
+// MaxConns bounds the connections OpenDB keeps to one database (the same
+// bound in every voicegw SQLite package).
+const MaxConns = sqlitedb.MaxConns
+
 // OpenDB opens (creating if needed) the SQLite database at path the way
 // every voicegw store needs it (WAL journal, busy timeout, foreign keys,
 // immediate transactions, files of mode 0600 whatever the directory's, at
-// most a few connections, kept open while idle), for NewStore, NewDriver,
+// most MaxConns connections, kept open while idle), for NewStore, NewDriver,
 // NewLimiter and NewUsageCounter, and for the other voicegw SQLite packages
 // (rbac/sqlitestore, insights/sqliteindex), which may share it. ":memory:"
 // is a private in-memory database (one connection).
