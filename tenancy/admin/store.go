@@ -356,7 +356,10 @@ func (s *Store) SMTP(ctx context.Context, owner string) (*SMTPConfig, error) {
 
 // PutSMTP validates and stores the SMTP settings of owner. c.Revision must
 // be the revision read (0 when none exist yet). A password submitted masked
-// or empty keeps the stored one (a form saved without retyping it).
+// or empty keeps the stored one (a form saved without retyping it), unless
+// the server or username changed: then it must be typed again
+// (tenancy.ErrInvalid naming "password"), so a stored password never goes to
+// a server it was not entered for.
 func (s *Store) PutSMTP(ctx context.Context, owner string, c *SMTPConfig) (*SMTPConfig, error) {
 	if err := s.ok(); err != nil {
 		return nil, err
@@ -368,8 +371,8 @@ func (s *Store) PutSMTP(ctx context.Context, owner string, c *SMTPConfig) (*SMTP
 	n.NotificationBCC = strings.TrimSpace(n.NotificationBCC)
 	n.SupportEmail = strings.TrimSpace(n.SupportEmail)
 	if cur, err := s.d.GetSMTP(ctx, owner); err == nil {
-		if n.Username != "" {
-			n.Password = cur.Password.Keep(n.Password)
+		if err := keepSMTPPassword(&cur.SMTPSettings, &n.SMTPSettings); err != nil {
+			return nil, err
 		}
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("SMTP settings of %q: %w", owner, err)
