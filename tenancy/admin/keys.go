@@ -228,7 +228,9 @@ func (h *Handler) createKey(rc *reqCtx) {
 		return
 	}
 	ck, err := h.cfg.Keys.Create(rc.ctx, rbac.NewAPIKey{
-		Name: req.Name, ServiceType: req.ServiceType, Scope: o.scope, ServiceProvider: o.sp, Account: o.sid,
+		// An account key carries its account's service provider, so a
+		// service provider's caller reaches the key's owner.
+		Name: req.Name, ServiceType: req.ServiceType, Scope: o.scope, ServiceProvider: o.target.ServiceProvider, Account: o.sid,
 		CreatorEmail: rc.caller.Email, ValidUntil: req.ValidUntil,
 	}, rc.p)
 	if err != nil {

@@ -142,7 +142,7 @@ func (p *Problem) Unwrap() error {
 }
 
 // Field returns the problem of the field named path, if listed.
-func (p *Problem) Field(path string) (FieldProblem, bool) {
+func (p Problem) Field(path string) (FieldProblem, bool) {
 	for _, f := range p.Errors {
 		if f.Field == path {
 			return f, true
