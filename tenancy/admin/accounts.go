@@ -183,10 +183,7 @@ func (h *Handler) createAccount(rc *reqCtx) {
 		a.ServiceProvider = rc.p.ServiceProvider
 	}
 	target := rbac.Target{ServiceProvider: a.ServiceProvider}
-	if !rc.authorize(rc.reachable(target), target, "service provider") {
-		return
-	}
-	if a.ServiceProvider != "" {
+	if a.ServiceProvider != "" && rc.p.Scope != rbac.ScopeAccount {
 		found, err := rc.providerExists(a.ServiceProvider)
 		if err != nil {
 			rc.fromError(err, nil)
@@ -197,6 +194,9 @@ func (h *Handler) createAccount(rc *reqCtx) {
 				FieldProblem{Field: "service_provider", Value: a.ServiceProvider, Detail: "no such service provider"}), nil)
 			return
 		}
+	}
+	if !rc.authorize(rc.reachable(target), target, "service provider") {
+		return
 	}
 	a.Normalize()
 	if _, ok := rc.checkAccountChange(nil, &a, rbac.ActionCreate, nil); !ok {

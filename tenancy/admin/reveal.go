@@ -42,6 +42,9 @@ func revealValue(v reflect.Value) (any, error) {
 			reflect.PointerTo(v.Type()).Implements(marshalerType) && v.CanAddr()) {
 		b, err := json.Marshal(v.Interface())
 		if err != nil {
+			if v.IsZero() {
+				return nil, nil // an unset value (rbac.Scope 0): null, the server's default
+			}
 			return nil, err
 		}
 		return json.RawMessage(b), nil
