@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -232,3 +233,5 @@ func (e *env) world() world {
 		a1: mk("A1", "sp1", "a1.example.com"), a2: mk("A2", "sp1", "a2.example.com"), b1: mk("B1", "sp2", "b1.example.com"),
 		platformAcct: mk("P", "", "p.example.com")}
 }
+
+func errorsAs[T error](err error, target *T) bool { return errors.As(err, target) }
