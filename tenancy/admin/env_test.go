@@ -235,3 +235,11 @@ func (e *env) world() world {
 }
 
 func errorsAs[T error](err error, target *T) bool { return errors.As(err, target) }
+
+func httptestServer(t *testing.T, h http.Handler) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/admin/", h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}

@@ -189,10 +189,17 @@ func testSMTP(t *testing.T, nd NewDriver) {
 	// Saved back with the masked password: the stored one is kept.
 	masked := *got
 	masked.Password = tenancy.Secret(got.Password.Mask())
-	masked.Port = 587
+	masked.SupportEmail = "support@example.com"
 	again, err := s.PutSMTP(ctx, "", &masked)
-	if err != nil || again.Revision != 2 || again.Password.Reveal() != "plain-Passw0rd" || again.Port != 587 {
+	if err != nil || again.Revision != 2 || again.Password.Reveal() != "plain-Passw0rd" || again.SupportEmail != "support@example.com" {
 		t.Fatalf("PutSMTP with the masked password = %+v, %v", again, err)
+	}
+	// The masked password is not kept for another server.
+	moved := *again
+	moved.Password = tenancy.Secret(got.Password.Mask())
+	moved.Port = 587
+	if _, err := s.PutSMTP(ctx, "", &moved); !errors.Is(err, tenancy.ErrInvalid) {
+		t.Fatalf("masked password with another port = %v, want tenancy.ErrInvalid", err)
 	}
 	if _, err := s.PutSMTP(ctx, "", got); !errors.Is(err, admin.ErrConflict) {
 		t.Fatalf("stale PutSMTP = %v, want ErrConflict", err)
