@@ -480,7 +480,9 @@ func (h *Handler) patchRecording(rc *reqCtx) {
 		}
 		cur.Recording = next.RecordingConfig
 		return cur, true
-	}, func(a *tenancy.Account) any { return RecordingSettings{RecordingConfig: a.Recording, Revision: a.Revision} })
+	}, func(a *tenancy.Account) any {
+		return RecordingSettings{RecordingConfig: a.Recording, Revision: a.Revision}
+	})
 }
 
 // BucketTestResult is the answer of POST .../recording/test: whether the

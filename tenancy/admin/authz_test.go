@@ -193,10 +193,10 @@ func TestPrivilegeMatrix(t *testing.T) {
 		body any
 	}
 	calls := map[string]func() call{
-		"GET /me":                    func() call { return call{"/me", nil} },
-		"GET /api-key-service-types": func() call { return call{"/api-key-service-types", nil} },
-		"GET /service-providers":     func() call { return call{"/service-providers", nil} },
-		"POST /service-providers":    func() call { return call{"/service-providers", map[string]any{"name": "New " + randomSuffix()}} },
+		"GET /me":                     func() call { return call{"/me", nil} },
+		"GET /api-key-service-types":  func() call { return call{"/api-key-service-types", nil} },
+		"GET /service-providers":      func() call { return call{"/service-providers", nil} },
+		"POST /service-providers":     func() call { return call{"/service-providers", map[string]any{"name": "New " + randomSuffix()}} },
 		"GET /service-providers/{id}": func() call { return call{"/service-providers/sp1", nil} },
 		"PATCH /service-providers/{id}": func() call {
 			return call{"/service-providers/sp1", map[string]any{"description": "d" + randomSuffix()}}
@@ -206,10 +206,12 @@ func TestPrivilegeMatrix(t *testing.T) {
 			_, _ = e.store.CreateProvider(ctx, &admin.ServiceProvider{ID: id, Name: id})
 			return call{"/service-providers/" + id, nil}
 		},
-		"GET /accounts":                      func() call { return call{"/accounts", nil} },
-		"POST /accounts":                     func() call { return call{"/accounts", map[string]any{"name": "N" + randomSuffix()}} },
-		"GET /accounts/{sid}":                func() call { return call{"/accounts/" + a1, nil} },
-		"PATCH /accounts/{sid}":              func() call { return call{"/accounts/" + a1, map[string]any{"queue_event_webhook": "https://q.example.com/" + randomSuffix()}} },
+		"GET /accounts":       func() call { return call{"/accounts", nil} },
+		"POST /accounts":      func() call { return call{"/accounts", map[string]any{"name": "N" + randomSuffix()}} },
+		"GET /accounts/{sid}": func() call { return call{"/accounts/" + a1, nil} },
+		"PATCH /accounts/{sid}": func() call {
+			return call{"/accounts/" + a1, map[string]any{"queue_event_webhook": "https://q.example.com/" + randomSuffix()}}
+		},
 		"DELETE /accounts/{sid}": func() call {
 			a, _ := e.tenants.CreateAccount(ctx, &tenancy.Account{Name: "Doomed " + randomSuffix(), ServiceProvider: "sp1"})
 			return call{"/accounts/" + string(a.SID), nil}
@@ -222,8 +224,10 @@ func TestPrivilegeMatrix(t *testing.T) {
 		"POST /accounts/{sid}/recording/test": func() call {
 			return call{"/accounts/" + a1 + "/recording/test", map[string]any{"bucket": map[string]any{"vendor": "memory"}}}
 		},
-		"GET /accounts/{sid}/sip":   func() call { return call{"/accounts/" + a1 + "/sip", nil} },
-		"PATCH /accounts/{sid}/sip": func() call { return call{"/accounts/" + a1 + "/sip", map[string]any{"allowlist": []string{"203.0.113." + randomSuffix()}}} },
+		"GET /accounts/{sid}/sip": func() call { return call{"/accounts/" + a1 + "/sip", nil} },
+		"PATCH /accounts/{sid}/sip": func() call {
+			return call{"/accounts/" + a1 + "/sip", map[string]any{"allowlist": []string{"203.0.113." + randomSuffix()}}}
+		},
 		"POST /accounts/{sid}/sip/users": func() call {
 			return call{"/accounts/" + a1 + "/sip/users", map[string]any{"username": "u" + randomSuffix(), "password": "a-Passw0rd-1"}}
 		},
@@ -243,9 +247,11 @@ func TestPrivilegeMatrix(t *testing.T) {
 		"PUT /accounts/{sid}/call-attached-data": func() call {
 			return call{"/accounts/" + a1 + "/call-attached-data", map[string]any{"fields": []any{map[string]any{"name": "f" + randomSuffix(), "value": "Interaction.status"}}}}
 		},
-		"GET /accounts/{sid}/applications":        func() call { return call{"/accounts/" + a1 + "/applications", nil} },
-		"POST /accounts/{sid}/applications":       func() call { return call{"/accounts/" + a1 + "/applications", map[string]any{"name": "a" + randomSuffix()}} },
-		"GET /accounts/{sid}/applications/{app}":  func() call { return call{"/accounts/" + a1 + "/applications/" + string(app.SID), nil} },
+		"GET /accounts/{sid}/applications": func() call { return call{"/accounts/" + a1 + "/applications", nil} },
+		"POST /accounts/{sid}/applications": func() call {
+			return call{"/accounts/" + a1 + "/applications", map[string]any{"name": "a" + randomSuffix()}}
+		},
+		"GET /accounts/{sid}/applications/{app}": func() call { return call{"/accounts/" + a1 + "/applications/" + string(app.SID), nil} },
 		"PATCH /accounts/{sid}/applications/{app}": func() call {
 			return call{"/accounts/" + a1 + "/applications/" + string(app.SID), map[string]any{"name": "app" + randomSuffix()}}
 		},
@@ -253,31 +259,39 @@ func TestPrivilegeMatrix(t *testing.T) {
 			x, _ := e.tenants.CreateApplication(ctx, &tenancy.Application{Account: w.a1.SID, Name: "x" + randomSuffix()})
 			return call{"/accounts/" + a1 + "/applications/" + string(x.SID), nil}
 		},
-		"GET /api-keys":               func() call { return call{"/api-keys?account_sid=" + a1, nil} },
-		"POST /api-keys":              func() call { return call{"/api-keys", map[string]any{"name": "k" + randomSuffix(), "service_type": "none", "account_sid": a1}} },
-		"GET /api-keys/{id}":          func() call { return call{"/api-keys/" + keyID(), nil} },
-		"DELETE /api-keys/{id}":       func() call { return call{"/api-keys/" + keyID(), nil} },
-		"POST /api-keys/{id}/revoke":  func() call { return call{"/api-keys/" + keyID() + "/revoke", nil} },
-		"GET /roles":                  func() call { return call{"/roles?account_sid=" + a1, nil} },
-		"POST /roles":                 func() call { return call{"/roles", map[string]any{"name": "r" + randomSuffix(), "account_sid": a1}} },
-		"GET /roles/{id}":             func() call { return call{"/roles/" + role.ID, nil} },
-		"PATCH /roles/{id}":           func() call { return call{"/roles/" + role.ID, map[string]any{"name": "r" + randomSuffix()}} },
+		"GET /api-keys": func() call { return call{"/api-keys?account_sid=" + a1, nil} },
+		"POST /api-keys": func() call {
+			return call{"/api-keys", map[string]any{"name": "k" + randomSuffix(), "service_type": "none", "account_sid": a1}}
+		},
+		"GET /api-keys/{id}":         func() call { return call{"/api-keys/" + keyID(), nil} },
+		"DELETE /api-keys/{id}":      func() call { return call{"/api-keys/" + keyID(), nil} },
+		"POST /api-keys/{id}/revoke": func() call { return call{"/api-keys/" + keyID() + "/revoke", nil} },
+		"GET /roles":                 func() call { return call{"/roles?account_sid=" + a1, nil} },
+		"POST /roles":                func() call { return call{"/roles", map[string]any{"name": "r" + randomSuffix(), "account_sid": a1}} },
+		"GET /roles/{id}":            func() call { return call{"/roles/" + role.ID, nil} },
+		"PATCH /roles/{id}":          func() call { return call{"/roles/" + role.ID, map[string]any{"name": "r" + randomSuffix()}} },
 		"DELETE /roles/{id}": func() call {
 			r, _ := e.members.CreateRole(ctx, &rbac.Role{Account: a1, Name: "d" + randomSuffix()})
 			return call{"/roles/" + r.ID, nil}
 		},
-		"GET /members":       func() call { return call{"/members?account_sid=" + a1, nil} },
-		"POST /members":      func() call { return call{"/members", map[string]any{"email": "n" + randomSuffix() + "@example.com", "account_sid": a1}} },
-		"GET /members/{id}":  func() call { return call{"/members/" + member.ID, nil} },
+		"GET /members": func() call { return call{"/members?account_sid=" + a1, nil} },
+		"POST /members": func() call {
+			return call{"/members", map[string]any{"email": "n" + randomSuffix() + "@example.com", "account_sid": a1}}
+		},
+		"GET /members/{id}":   func() call { return call{"/members/" + member.ID, nil} },
 		"PATCH /members/{id}": func() call { return call{"/members/" + member.ID, map[string]any{"first_name": "F" + randomSuffix()}} },
 		"DELETE /members/{id}": func() call {
 			m, _ := e.members.CreateMember(ctx, &rbac.Member{Email: "d" + randomSuffix() + "@example.com", Scope: rbac.ScopeAccount, Account: a1})
 			return call{"/members/" + m.ID, nil}
 		},
-		"GET /smtp":       func() call { return call{"/smtp", nil} },
-		"PUT /smtp":       func() call { return call{"/smtp", map[string]any{"host": "smtp" + randomSuffix() + ".example.com", "mail_from": "noreply@example.com"}} },
-		"POST /smtp/test": func() call { return call{"/smtp/test", map[string]any{"settings": map[string]any{"host": "127.0.0.1", "port": 1, "mail_from": "a@example.com"}}} },
-		"GET /audit":      func() call { return call{"/audit", nil} },
+		"GET /smtp": func() call { return call{"/smtp", nil} },
+		"PUT /smtp": func() call {
+			return call{"/smtp", map[string]any{"host": "smtp" + randomSuffix() + ".example.com", "mail_from": "noreply@example.com"}}
+		},
+		"POST /smtp/test": func() call {
+			return call{"/smtp/test", map[string]any{"settings": map[string]any{"host": "127.0.0.1", "port": 1, "mail_from": "a@example.com"}}}
+		},
+		"GET /audit": func() call { return call{"/audit", nil} },
 	}
 	var tested int
 	for _, e2 := range rbac.Entities() {
@@ -313,4 +327,7 @@ func TestPrivilegeMatrix(t *testing.T) {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}

@@ -485,7 +485,9 @@ func (c *Client) DeleteMember(ctx context.Context, id string, rev int64) error {
 
 // SMTP reads the platform's SMTP settings (password masked; revision 0 when
 // none were saved).
-func (c *Client) SMTP(ctx context.Context) (*SMTPConfig, error) { return getJSON[SMTPConfig](ctx, c, "/smtp", nil) }
+func (c *Client) SMTP(ctx context.Context) (*SMTPConfig, error) {
+	return getJSON[SMTPConfig](ctx, c, "/smtp", nil)
+}
 
 // SetSMTP replaces the platform's SMTP settings read at revision rev (0 for
 // the first save).

@@ -209,9 +209,9 @@ func (e *env) takeChanges() []admin.Change {
 
 // world is a small platform: two service providers, each with accounts.
 type world struct {
-	sp1, sp2       string
-	a1, a2, b1     *tenancy.Account // a1, a2 of sp1; b1 of sp2
-	platformAcct   *tenancy.Account // no service provider
+	sp1, sp2     string
+	a1, a2, b1   *tenancy.Account // a1, a2 of sp1; b1 of sp2
+	platformAcct *tenancy.Account // no service provider
 }
 
 func (e *env) world() world {
