@@ -42,7 +42,9 @@ type Config struct {
 	// (tenancy/admin/memstore, tenancy/admin/sqlitestore). Required.
 	Store *Store
 	// Authenticator finds the caller of each request. Default:
-	// KeyAuthenticator{Keys: Keys} (Authorization: Bearer, X-Vgai-Key).
+	// KeyAuthenticator{Keys: Keys} (Authorization: Bearer, X-Vgai-Key),
+	// verifying through Keys' own VerifyKey when it has one
+	// (insights.KeyVerifier).
 	Authenticator Authenticator
 	// Authorizer decides every request. Default: rbac.Policy.
 	Authorizer rbac.Authorizer
@@ -129,7 +131,13 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{cfg: cfg, auth: cfg.Authenticator, az: cfg.Authorizer, log: cfg.Logger}
 	if h.auth == nil {
-		h.auth = KeyAuthenticator{Keys: cfg.Keys}
+		ka := KeyAuthenticator{Keys: cfg.Keys}
+		// A KeyStore that verifies keys itself (rate-limiting failed
+		// checks) is used as the verifier.
+		if v, ok := any(cfg.Keys).(insights.KeyVerifier); ok {
+			ka.Verifier = v
+		}
+		h.auth = ka
 	}
 	if h.az == nil {
 		h.az = rbac.Policy{}

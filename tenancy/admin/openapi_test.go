@@ -146,6 +146,7 @@ func TestOpenAPIServed(t *testing.T) {
 // TestOpenAPIValid checks the document against the OpenAPI 3.1 schema with
 // an independent validator (openapi-spec-validator, Python).
 func TestOpenAPIValid(t *testing.T) {
+	testenv.Short(t, "runs an external validator (about 15 s)")
 	py := ""
 	for _, cand := range []string{"python3", "python3.11", "/usr/bin/python3"} {
 		if exec.Command(cand, "-c", "import openapi_spec_validator").Run() == nil {
