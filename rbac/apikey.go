@@ -287,6 +287,13 @@ func (s *KeyStore) ServiceTypes() []string {
 	return out
 }
 
+// ServiceTypePrivileges returns the privileges a key of service type name
+// grants, and false for a service type this store does not accept.
+func (s *KeyStore) ServiceTypePrivileges(name string) (Privileges, bool) {
+	p, ok := s.services[name]
+	return p, ok
+}
+
 // MaskSecret returns the form of a secret shown after creation: its first
 // and last four characters around eight X (the length is not revealed).
 func MaskSecret(secret string) string {

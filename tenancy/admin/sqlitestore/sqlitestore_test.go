@@ -32,7 +32,7 @@ func TestSharedDatabaseAndReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	td, err := tsqlite.New(ctx, db)
+	td, err := tsqlite.NewDriver(ctx, db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
