@@ -130,7 +130,7 @@ func TestOnSQLite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ad, err := adminsqlite.New(ctx, db)
+		ad, err := adminsqlite.NewDriver(ctx, db, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,7 +53,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"strings"
 
 	"github.com/voicegw/voicegw/internal/sqlitedb"
@@ -104,11 +103,7 @@ CREATE TABLE tenancy_applications (
 ALTER TABLE tenancy_accounts ADD COLUMN session_webhook TEXT NOT NULL DEFAULT '';
 ALTER TABLE tenancy_accounts ADD COLUMN sip TEXT NOT NULL DEFAULT '';
 ALTER TABLE tenancy_accounts ADD COLUMN rec_bucket_url TEXT NOT NULL DEFAULT '';`, `
-ALTER TABLE tenancy_accounts ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
-CREATE TABLE tenancy_sealing (
-	id     INTEGER PRIMARY KEY CHECK (id = 1),
-	key_id TEXT NOT NULL
-);`}
+ALTER TABLE tenancy_accounts ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;`}
 
 // Driver is the SQLite tenancy.Driver.
 type Driver struct {
@@ -208,7 +203,7 @@ func newDriver(ctx context.Context, st *sqlitedb.Store, opts *Options) (*Driver,
 		o = *opts
 	}
 	d := &Driver{db: st.DB(), st: st}
-	key, err := d.sealingKey(ctx, &o)
+	key, err := SealingKeyFor(ctx, d.db, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -223,28 +218,47 @@ func newDriver(ctx context.Context, st *sqlitedb.Store, opts *Options) (*Driver,
 	return d, nil
 }
 
+// sealingSchema is the table where a database records the fingerprint of
+// its sealing key; every store that seals secrets in the database (this
+// driver, tenancy/admin's SQLite driver) shares it, and so the key.
+const sealingSchema = `CREATE TABLE IF NOT EXISTS tenancy_sealing (
+	id     INTEGER PRIMARY KEY CHECK (id = 1),
+	key_id TEXT NOT NULL
+)`
+
 // recordedKey returns the fingerprint of the key the database's secrets are
-// sealed with ("" before the first sealing key) and whether any secret is
-// sealed.
-func (d *Driver) recordedKey(ctx context.Context) (string, error) {
+// sealed with, "" before the first sealing.
+func recordedKey(ctx context.Context, db *sql.DB) (string, error) {
 	var id string
-	err := d.db.QueryRowContext(ctx, `SELECT key_id FROM tenancy_sealing WHERE id = 1`).Scan(&id)
+	err := db.QueryRowContext(ctx, `SELECT key_id FROM tenancy_sealing WHERE id = 1`).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
 	return id, err
 }
 
-// sealingKey finds the key (see Options) and checks it against the one the
-// database records, recording it on first use.
-func (d *Driver) sealingKey(ctx context.Context, o *Options) (*tenancy.SealingKey, error) {
-	recorded, err := d.recordedKey(ctx)
+// SealingKeyFor returns the key that seals the secrets of db (opened with
+// OpenDB), found as Options says (the key given, or the key file, by default
+// beside the database, made on first use), after checking it against the
+// fingerprint the database records (recording it on first use). Another
+// store of the same database that seals secrets (tenancy/admin's SQLite
+// driver) uses it to share the key. Errors: tenancy.ErrWrongSealingKey,
+// tenancy.ErrNoSealingKey. opts may be nil.
+func SealingKeyFor(ctx context.Context, db *sql.DB, opts *Options) (*tenancy.SealingKey, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if _, err := db.ExecContext(ctx, sealingSchema); err != nil {
+		return nil, fmt.Errorf("sqlitestore: sealing key: %w", err)
+	}
+	recorded, err := recordedKey(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: sealing key: %w", err)
 	}
 	key := o.SealingKey
 	if key == nil {
-		file, err := sqlitedb.FilePath(ctx, d.db)
+		file, err := sqlitedb.FilePath(ctx, db)
 		if err != nil {
 			return nil, err
 		}
@@ -274,10 +288,10 @@ func (d *Driver) sealingKey(ctx context.Context, o *Options) (*tenancy.SealingKe
 	}
 	if recorded == "" {
 		// First use: record the key (another process may have won the race).
-		if _, err := d.db.ExecContext(ctx, `INSERT INTO tenancy_sealing(id, key_id) VALUES (1, ?) ON CONFLICT(id) DO NOTHING`, key.ID()); err != nil {
+		if _, err := db.ExecContext(ctx, `INSERT INTO tenancy_sealing(id, key_id) VALUES (1, ?) ON CONFLICT(id) DO NOTHING`, key.ID()); err != nil {
 			return nil, fmt.Errorf("sqlitestore: sealing key: %w", err)
 		}
-		if recorded, err = d.recordedKey(ctx); err != nil {
+		if recorded, err = recordedKey(ctx, db); err != nil {
 			return nil, fmt.Errorf("sqlitestore: sealing key: %w", err)
 		}
 	}
@@ -295,54 +309,34 @@ func (d *Driver) sealClearRows(ctx context.Context) (int, error) {
 	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM tenancy_accounts WHERE sealed = 0`).Scan(&pending); err != nil || pending == 0 {
 		return 0, err
 	}
-	conn, err := d.db.Conn(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	var secureDelete int
-	if err := conn.QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&secureDelete); err != nil {
-		return 0, err
-	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
-		return 0, err
-	}
-	defer func() {
-		_, _ = conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA secure_delete = `+strconv.Itoa(secureDelete))
-	}()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, `SELECT `+accountCols+` FROM tenancy_accounts WHERE sealed = 0`)
-	if err != nil {
-		return 0, err
-	}
-	var clear []*tenancy.Account
-	for rows.Next() {
-		a, err := d.scanAccount(rows)
+	n := 0
+	err := sqlitedb.Scrub(ctx, d.db, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+accountCols+` FROM tenancy_accounts WHERE sealed = 0`)
 		if err != nil {
-			rows.Close()
-			return 0, err
+			return err
 		}
-		clear = append(clear, a)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	for _, a := range clear {
-		if err := d.updateRow(ctx, tx, a); err != nil {
-			return 0, fmt.Errorf("sqlitestore: sealing account %s: %w", a.SID, err)
+		var clear []*tenancy.Account
+		for rows.Next() {
+			a, err := d.scanAccount(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			clear = append(clear, a)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, err
-	}
-	// The clear values' pages leave the WAL.
-	_, _ = conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
-	return len(clear), nil
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, a := range clear {
+			if err := d.updateRow(ctx, tx, a); err != nil {
+				return fmt.Errorf("sqlitestore: sealing account %s: %w", a.SID, err)
+			}
+		}
+		n = len(clear)
+		return nil
+	})
+	return n, err
 }
 
 // DB returns the database.
