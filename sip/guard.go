@@ -300,6 +300,8 @@ var (
 //	no answer for the realm, non-Digest scheme      401/407 fresh challenge
 //	wrong password or unknown user (identical)      401/407 fresh challenge, counts a failure
 //	replayed nonce count                            401/407 fresh challenge, counts a failure
+//	answer without qop (RFC 2069), by default       401/407 fresh challenge (Digest.AllowRFC2069)
+//	a qop-less answer accepted before               401/407 fresh challenge, counts a failure
 //	expired nonce with right credentials            401/407 with stale=true
 //	nonce not issued here, other realm/algorithm    401/407 fresh challenge
 //	nonce issued to another source address          401/407 fresh challenge (no failure counted)
