@@ -35,7 +35,8 @@ type Decision struct {
 	Err error
 	// Code is the status code of the Guard's answer (401, 403, 407…); 0
 	// when the request passed on to the handler or when the Guard sends
-	// nothing (an ACK is never answered).
+	// nothing: an ACK is never answered, and over UDP an answer that
+	// cannot fit GuardConfig.MaxAmplification is not sent.
 	Code int
 	// InitialInvite is true for an INVITE without a To tag (a new call).
 	InitialInvite bool
@@ -91,6 +92,9 @@ const (
 	// ReasonDialogSource: an ACK or CANCEL from another address than its
 	// digest-authenticated dialog's (CANCEL 403, ACK dropped).
 	ReasonDialogSource = "dialog_source_mismatch"
+	// ReasonStatelessACK: the ACK of an answer the Guard sent; dropped
+	// (ErrStatelessACK).
+	ReasonStatelessACK = "stateless_ack"
 )
 
 // initialInvite reports whether req is an INVITE that starts a dialog (no

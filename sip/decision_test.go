@@ -43,8 +43,8 @@ func (d *decisions) count() int {
 func testRequest(method sipgosip.RequestMethod, host, source, toTag string) *sipgosip.Request {
 	req := sipgosip.NewRequest(method, sipgosip.Uri{Scheme: "sip", User: "srs", Host: host})
 	req.SetSource(source)
-	req.SetTransport("UDP")
-	via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "192.0.2.1", Port: 5060}
+	req.SetTransport("TCP")
+	via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "TCP", Host: "192.0.2.1", Port: 5060}
 	via.Params.Add("branch", sipgosip.GenerateBranch())
 	req.AppendHeader(via)
 	from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "src", Host: "example.test"}}

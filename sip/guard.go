@@ -244,6 +244,18 @@ type GuardConfig struct {
 	// AllowlistOnlyMethods pass after the allowlist without a challenge,
 	// for example OPTIONS keepalives. Default none.
 	AllowlistOnlyMethods []sipgosip.RequestMethod
+	// MaxAmplification bounds, over UDP, each answer of the Guard to this
+	// many times the size of the request it answers, so a request sent
+	// under a victim's address (a reflection attack) cannot make the
+	// Guard send the victim much more than the attacker sent. A 401/407
+	// keeps as many of its challenges as fit, in the offered order and
+	// at least the first (so offer first the algorithm every client
+	// supports, MD5, when clients send small requests); an answer that
+	// cannot fit is not sent. The request counts as its most compact
+	// writing (compact header names), never more than it took on the
+	// wire. Default 1.5; negative: no bound. Answers over TCP and TLS
+	// are not bounded: their source cannot be spoofed.
+	MaxAmplification float64
 	// Webhook calls tenants' registration webhooks.
 	Webhook WebhookClient
 	// Logger receives the Guard's log lines. Nil discards. Passwords, HA1,
@@ -309,7 +321,10 @@ var (
 //	webhook timeout or bad answer                   503 Service Unavailable (logged with the reason)
 //	credential store or tenant lookup failure       500 Server Internal Error
 //
-// ACK is never answered; a refused ACK is dropped.
+// ACK is never answered; a refused ACK is dropped, and so, before anything
+// else, is the ACK of an answer the Guard sent (ErrStatelessACK). Wrap
+// sends every answer statelessly (RespondStateless), and over UDP no
+// answer is larger than GuardConfig.MaxAmplification times its request.
 //
 // The digest uri must be a sip: or sips: URI whose host is the
 // Request-URI's host or the tenant's realm (case-insensitive; user part,
@@ -327,6 +342,8 @@ type Guard struct {
 	passInDialog bool
 	dialogs      DialogOwner
 	onDecision   func(context.Context, *sipgosip.Request, Decision)
+	amplify      float64
+	tags         statelessTags
 	methods      map[sipgosip.RequestMethod]bool
 	webhook      *WebhookClient
 	log          *slog.Logger
@@ -345,12 +362,17 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		passInDialog: cfg.PassInDialog,
 		dialogs:      cfg.Dialogs,
 		onDecision:   cfg.OnDecision,
+		amplify:      cfg.MaxAmplification,
+		tags:         newStatelessTags(),
 		methods:      map[sipgosip.RequestMethod]bool{},
 		log:          cfg.Logger,
 		now:          cfg.Now,
 	}
 	if g.realm == nil {
 		g.realm = RequestURIHost
+	}
+	if g.amplify == 0 {
+		g.amplify = DefaultMaxAmplification
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -387,15 +409,19 @@ func (g *Guard) DigestServer() *DigestServer { return g.digest }
 // Blocked reports whether addr is blocked after repeated failures now.
 func (g *Guard) Blocked(addr netip.Addr) bool { return g.lock.blocked(addr, g.now()) }
 
+// DefaultMaxAmplification is GuardConfig.MaxAmplification's default.
+const DefaultMaxAmplification = 1.5
+
 // Wrap returns a Handler that checks each request and calls next with the
 // caller's Identity in ctx (see IdentityFrom) when it passes; otherwise it
-// sends the Guard's answer itself.
+// sends the Guard's answer itself, statelessly (RespondStateless): once,
+// never retransmitted, with no transaction state kept.
 func (g *Guard) Wrap(next Handler) Handler {
 	return func(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 		id, res, err := g.Check(ctx, req)
 		if err != nil {
 			if res != nil && tx != nil {
-				if rerr := tx.Respond(res); rerr != nil {
+				if rerr := RespondStateless(tx, res); rerr != nil {
 					g.log.Warn("sending the guard's answer failed", "status", res.StatusCode, "error", rerr)
 				}
 			}
@@ -408,10 +434,22 @@ func (g *Guard) Wrap(next Handler) Handler {
 // Check applies the Guard to req. It returns the caller's Identity and a nil
 // error when the request may pass; otherwise the error says why (matching
 // the sentinels documented on Guard) and res is the answer to send (nil for
-// ACK, which gets none). GuardConfig.OnDecision, when set, is called with
-// the outcome before Check returns.
+// ACK, which gets none, and over UDP for an answer that cannot fit
+// GuardConfig.MaxAmplification). An answer to a request without a To tag
+// carries a To tag of the Guard's, by which Check recognises its ACK and
+// drops it (ErrStatelessACK) before any other check. GuardConfig.OnDecision,
+// when set, is called with the outcome before Check returns.
 func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, res *sipgosip.Response, err error) {
 	v := g.decide(ctx, req)
+	if v.res != nil {
+		g.tags.mark(req, v.res)
+		if g.amplify > 0 && strings.EqualFold(req.Transport(), "UDP") {
+			v.res = fitAmplification(req, v.res, g.amplify)
+			if v.res == nil && g.log.Enabled(ctx, slog.LevelDebug) {
+				g.log.Debug("answer not sent: it would exceed the amplification bound", "method", string(req.Method), "source", v.id.Source.String(), "reason", v.reason)
+			}
+		}
+	}
 	if g.onDecision != nil {
 		d := Decision{Identity: v.id, Err: v.err, Reason: v.reason, InitialInvite: initialInvite(req)}
 		if v.res != nil {
@@ -436,6 +474,11 @@ func (g *Guard) decide(ctx context.Context, req *sipgosip.Request) verdict {
 	now := g.now()
 	log := &reqLog{g: g, ctx: ctx, req: req, src: src}
 
+	if g.tags.ackOfOurs(req) {
+		log.Debug("dropped: ACK of an answer sent statelessly")
+		v.err, v.reason = ErrStatelessACK, ReasonStatelessACK
+		return v
+	}
 	if g.lock.blocked(src.Addr(), now) {
 		log.Debug("refused: source blocked after repeated failures")
 		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonSourceBlocked, ErrSourceBlocked)
