@@ -28,7 +28,8 @@ type LogFilterConfig struct {
 	Now func() time.Time
 }
 
-// Defaults of LogFilterConfig.
+// Defaults of LogFilterConfig. DefaultLogInterval is also the least time
+// between two lines of one kind of a Listener's and a PacketConn's.
 const (
 	DefaultLogMaxValueLen = 200
 	DefaultLogBurst       = 10
