@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -474,7 +473,7 @@ type verdict struct {
 }
 
 func (g *Guard) decide(ctx context.Context, req *sipgosip.Request) verdict {
-	src := sourceOf(req)
+	src := SourceOf(req)
 	v := verdict{id: Identity{Source: src}}
 	now := g.now()
 	log := &reqLog{g: g, ctx: ctx, req: req, src: src}
@@ -784,26 +783,6 @@ func inDialog(req *sipgosip.Request) bool {
 	}
 	to := req.To()
 	return to != nil && to.Params.Has("tag")
-}
-
-// sourceOf returns the transport source of req (the connection's remote
-// address, or the top Via for a request built locally). IPv4-mapped
-// addresses are unmapped.
-func sourceOf(req *sipgosip.Request) netip.AddrPort {
-	s := req.Source()
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	p, _ := strconv.ParseUint(port, 10, 16)
-	return netip.AddrPortFrom(a.Unmap(), uint16(p))
 }
 
 func callID(req *sipgosip.Request) string {
