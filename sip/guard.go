@@ -255,9 +255,10 @@ type GuardConfig struct {
 	// challenge): real requests carry more than that (Max-Forwards,
 	// Contact, a body) and their answers stay within the bound (sipp's
 	// INVITE: 1.3x; a 300-byte REGISTER: one challenge, 1.1x), while a
-	// request crafted to the least sipgo accepts gets its smallest answer,
-	// about 2.5x its size (QUIC allows 3x towards an address it has not
-	// validated, RFC 9000 §8). So offer first the algorithm all clients
+	// request crafted small gets its smallest answer (one challenge), up
+	// to about 2.5x its size (QUIC allows 3x towards an address it has not
+	// validated, RFC 9000 §8), where sipgo's retransmissions made it 12
+	// answers. So offer first the algorithm all clients
 	// support (MD5) when clients send small requests over UDP. Default
 	// 1.5; negative: no bound. Answers over TCP and TLS are not bounded:
 	// their source cannot be spoofed.
