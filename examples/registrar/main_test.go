@@ -18,6 +18,7 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/internal/sipptest"
+	"github.com/voicegw/voicegw/sip"
 )
 
 func TestParseFlagsErrors(t *testing.T) {
@@ -330,4 +331,41 @@ func TestRegistrarAllowlist(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// FuzzParseUsers: whatever the input, parseUsers never puts a password in
+// an error; and users written back as name:password lines parse to the
+// same users (the round trip).
+func FuzzParseUsers(f *testing.F) {
+	f.Add("alice:secret\n# comment\n\nbob:a:b\n")
+	f.Add("x=y\n:z\n")
+	f.Add("dup:1\ndup:2\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		users := sip.Users{}
+		err := parseUsers(strings.NewReader(text), "input", users)
+		if err != nil {
+			for _, line := range strings.Split(text, "\n") {
+				if _, pw, ok := strings.Cut(line, ":"); ok && len(strings.TrimSpace(pw)) > 6 && strings.Contains(err.Error(), strings.TrimSpace(pw)) && !strings.Contains(line[:strings.Index(line, ":")], strings.TrimSpace(pw)) {
+					t.Fatalf("a password is in the error %q", err)
+				}
+			}
+			return
+		}
+		var b strings.Builder
+		for name, pw := range users {
+			b.WriteString(name + ":" + pw.Reveal() + "\n")
+		}
+		again := sip.Users{}
+		if err := parseUsers(strings.NewReader(b.String()), "again", again); err != nil {
+			t.Fatalf("users written back do not parse: %v\n%q", err, b.String())
+		}
+		if len(again) != len(users) {
+			t.Fatalf("%d users, %d after the round trip", len(users), len(again))
+		}
+		for name, pw := range users {
+			if again[name].Reveal() != pw.Reveal() {
+				t.Fatalf("user %q changed in the round trip", name)
+			}
+		}
+	})
 }

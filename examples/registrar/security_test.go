@@ -252,6 +252,17 @@ func TestSecurityConnectionFlood(t *testing.T) {
 	}
 	p.registers(sipptest.TCP)
 	p.registers(sipptest.UDP)
+	// the flood is logged in a few lines, not one per connection
+	var loud []string
+	for _, line := range strings.Split(p.logs.String(), "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			loud = append(loud, line)
+		}
+	}
+	if len(loud) > 10 {
+		t.Fatalf("%d warning and error lines:\n%s", len(loud), strings.Join(loud, "\n"))
+	}
+	t.Logf("warnings and errors logged: %q", loud)
 }
 
 // TestSecurityPerSourceCap: one attacker (one source) holds at most
