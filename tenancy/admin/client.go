@@ -483,6 +483,13 @@ func (c *Client) DeleteMember(ctx context.Context, id string, rev int64) error {
 	return c.do(ctx, http.MethodDelete, "/members/"+seg(id), nil, nil, rev, nil)
 }
 
+// SetMemberPassword sets the password member id signs in with (only its
+// hash is stored). The caller must hold every privilege of the member's
+// role.
+func (c *Client) SetMemberPassword(ctx context.Context, id string, password tenancy.Secret) error {
+	return c.do(ctx, http.MethodPut, "/members/"+seg(id)+"/password", nil, MemberPassword{Password: password}, 0, nil)
+}
+
 // SMTP reads the platform's SMTP settings (password masked; revision 0 when
 // none were saved).
 func (c *Client) SMTP(ctx context.Context) (*SMTPConfig, error) {
