@@ -36,6 +36,10 @@ func Allowed() map[string][]string {
 		"insights":  {"rbac", "internal"},
 		// The admin API (the top floor of DESIGN.md) lives under tenancy.
 		"tenancy/admin": {"tenancy", "rbac", "storage", "insights", "internal"},
+		// The console: built only on the admin and Insights APIs (their
+		// types come from tenancy, rbac and storage's bucket configuration);
+		// its tests use storage's test servers.
+		"tenancy/admin/console": {"tenancy/admin", "insights", "tenancy", "rbac", "storage/bucketconfig", "storage/storagetest", "internal"},
 		"internal":      {"internal"},
 		"examples":      {"*"},
 	}

@@ -1,0 +1,2 @@
+// Package console is the operators' web console of a voicegw gateway.
+package console
