@@ -40,8 +40,8 @@ func Allowed() map[string][]string {
 		// types come from tenancy, rbac and storage's bucket configuration);
 		// its tests use storage's test servers.
 		"tenancy/admin/console": {"tenancy/admin", "insights", "tenancy", "rbac", "storage/bucketconfig", "storage/storagetest", "internal"},
-		"internal":      {"internal"},
-		"examples":      {"*"},
+		"internal":              {"internal"},
+		"examples":              {"*"},
 	}
 }
 

@@ -93,13 +93,13 @@ func privilegesFromForm(f url.Values) rbac.Privileges {
 }
 
 type membersView struct {
-	SID     tenancy.SID
-	Owner   string
-	Members []memberRow
-	Roles   []rbac.Role
-	New     rbac.Member
-	Grid    privGrid
-	RoleName string
+	SID                           tenancy.SID
+	Owner                         string
+	Members                       []memberRow
+	Roles                         []rbac.Role
+	New                           rbac.Member
+	Grid                          privGrid
+	RoleName                      string
 	CanCreate, CanEdit, CanDelete bool
 }
 
@@ -228,10 +228,10 @@ func (c *Console) createRole(q *req) {
 }
 
 type roleView struct {
-	Role    *rbac.Role
-	Grid    privGrid
-	SID     tenancy.SID
-	CanEdit bool
+	Role      *rbac.Role
+	Grid      privGrid
+	SID       tenancy.SID
+	CanEdit   bool
 	CanDelete bool
 }
 

@@ -33,9 +33,9 @@ func (c *Console) routes() {
 		"POST accounts/{sid}":        c.saveAccount,
 		"POST accounts/{sid}/rotate": c.rotateSecret,
 
-		"GET applications":              c.applications,
-		"POST applications":             c.createApplication,
-		"POST applications/{app}":       c.saveApplication,
+		"GET applications":               c.applications,
+		"POST applications":              c.createApplication,
+		"POST applications/{app}":        c.saveApplication,
 		"POST applications/{app}/delete": c.deleteApplication,
 
 		"GET sip":                        c.sip,

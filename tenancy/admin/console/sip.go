@@ -13,10 +13,10 @@ import (
 // SIP users and the IP allowlist (seed 002 "SIP").
 
 type sipView struct {
-	SID                          tenancy.SID
-	Settings                     *admin.SIPSettings
-	Allowlist                    string
-	Username                     string
+	SID                           tenancy.SID
+	Settings                      *admin.SIPSettings
+	Allowlist                     string
+	Username                      string
 	CanCreate, CanEdit, CanDelete bool
 }
 
