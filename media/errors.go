@@ -27,6 +27,34 @@ var (
 	// an RFC 4733 telephone-event shorter than 4 bytes.
 	ErrMalformedPacket = errors.New("media: malformed packet")
 
+	// ErrUnsupportedCrypto reports an a=crypto line (RFC 4568) this package
+	// cannot protect RTP with: an unknown crypto-suite, a key of the wrong
+	// length, a lifetime over 2^48, several master keys, a session
+	// parameter it does not implement; or an SDES answer that does not
+	// match its offer. The error names the value, never the key. Answering
+	// an offer, such a line is skipped; a SIP server answers 488 when no
+	// line is left.
+	ErrUnsupportedCrypto = errors.New("media: unsupported SRTP crypto")
+
+	// ErrSRTPRequired reports a line offered in clear (RTP/AVP) to an
+	// Answer whose SDESConfig.Require is set. A SIP server answers 488.
+	ErrSRTPRequired = errors.New("media: SRTP required")
+
+	// ErrSRTPAuth reports an SRTP packet whose authentication tag is wrong
+	// (RFC 3711 §3.4): forged, corrupted, or protected with another key (or
+	// an MKI this context does not know). It is dropped.
+	ErrSRTPAuth = errors.New("media: SRTP authentication failed")
+
+	// ErrSRTPReplay reports an SRTP packet whose index was already
+	// received, or is older than the replay window (RFC 3711 §3.3.2). It
+	// is dropped.
+	ErrSRTPReplay = errors.New("media: SRTP replayed packet")
+
+	// ErrSRTPKeyExpired reports that the master key protected as many
+	// packets as its lifetime allows (RFC 3711 §9.2, RFC 4568 §6.1): the
+	// stream must be re-keyed by a new offer/answer.
+	ErrSRTPKeyExpired = errors.New("media: SRTP master key lifetime reached")
+
 	// ErrRunning is returned by Receiver.Run when it is already running.
 	ErrRunning = errors.New("media: receiver already running")
 

@@ -46,6 +46,7 @@ type streamConfig struct {
 	wait    time.Duration
 	skew    time.Duration
 	log     *slog.Logger
+	srtp    *SRTPContext // decrypts before parsing; nil: plain RTP
 }
 
 // stream is the socket-free receive path of one RTP stream: latching,
@@ -131,6 +132,11 @@ func (s *stream) process(b []byte, from netip.AddrPort, at time.Time) {
 			s.st.Ignored++
 		}
 		return
+	}
+	if s.srtp != nil {
+		if b = s.unprotect(b, from); b == nil {
+			return // dropped and counted: forged, replayed, malformed
+		}
 	}
 	// The cheap checks first: pion's errors allocate, and junk may flood.
 	if len(b) < 12 || b[0]>>6 != 2 || s.rp.Unmarshal(b) != nil {

@@ -1,0 +1,217 @@
+package media
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// srtpBatch holds consecutive SRTP packets protected ahead of time, so
+// that a benchmark or an allocation test decrypts fresh ones (a replayed
+// packet would be refused).
+type srtpBatch struct {
+	tx   *SRTPContext
+	seq  uint16
+	pkt  []byte   // clear template
+	enc  [][]byte // protected, ready
+	bufs [][]byte // what Decrypt works on (copies of enc)
+}
+
+func newSRTPBatch(t testing.TB, tx *SRTPContext, n int) *srtpBatch {
+	b := &srtpBatch{tx: tx, pkt: rtpPacket(t, ssrcA, 0, 0, 0, false, pattern(0, 160))}
+	b.enc = make([][]byte, n)
+	b.bufs = make([][]byte, n)
+	for i := range b.enc {
+		b.enc[i] = make([]byte, 0, len(b.pkt)+tx.Overhead())
+		b.bufs[i] = make([]byte, len(b.pkt)+tx.Overhead())
+	}
+	return b
+}
+
+// refill protects the next len(enc) packets.
+func (b *srtpBatch) refill(t testing.TB) {
+	for i := range b.enc {
+		rewrite(b.pkt, b.seq, uint32(b.seq)*160)
+		b.seq++
+		out, err := b.tx.Encrypt(b.enc[i][:0], b.pkt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.enc[i] = out
+		copy(b.bufs[i], out)
+	}
+}
+
+// BenchmarkSRTPDecrypt: authenticate and decrypt one 20 ms PCMU packet
+// (160 bytes of payload) in place, per suite: the cost SRTP adds per
+// received packet.
+func BenchmarkSRTPDecrypt(b *testing.B) {
+	for _, suite := range SupportedCryptoSuites() {
+		b.Run(string(suite), func(b *testing.B) {
+			tx, rx, _ := srtpPair(b, suite, SRTPConfig{})
+			batch := newSRTPBatch(b, tx, 4096)
+			b.ReportAllocs()
+			b.SetBytes(160)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k := i % len(batch.bufs)
+				if k == 0 {
+					b.StopTimer()
+					batch.refill(b)
+					b.StartTimer()
+				}
+				if _, err := rx.Decrypt(batch.bufs[k]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+		})
+	}
+}
+
+// BenchmarkSRTPEncrypt: protect one 20 ms PCMU packet in place.
+func BenchmarkSRTPEncrypt(b *testing.B) {
+	for _, suite := range SupportedCryptoSuites() {
+		b.Run(string(suite), func(b *testing.B) {
+			tx, _, _ := srtpPair(b, suite, SRTPConfig{})
+			pkt := rtpPacket(b, ssrcA, 0, 0, 0, false, pattern(0, 160))
+			buf := make([]byte, len(pkt), len(pkt)+tx.Overhead())
+			b.ReportAllocs()
+			b.SetBytes(160)
+			for i := 0; b.Loop(); i++ {
+				rewrite(pkt, uint16(i), uint32(i)*160)
+				copy(buf, pkt)
+				if _, err := tx.Encrypt(buf[:0], buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+		})
+	}
+}
+
+// BenchmarkReceivePathSRTP: BenchmarkReceivePath (parse, latch, sequence,
+// reorder, jitter, decode, timeline, handler) with SRTP
+// (AES_CM_128_HMAC_SHA1_80) decryption in front: the whole per-packet
+// receive cost of an SRTP stream, without the socket.
+func BenchmarkReceivePathSRTP(b *testing.B) {
+	tx, rx, _ := srtpPair(b, SuiteAESCM128HMACSHA1_80, SRTPConfig{})
+	h := &nopHandler{}
+	sc, codecs, _ := resolveConfig(ReceiverConfig{Handler: h, SRTP: rx})
+	s := newStream(sc, codecs)
+	batch := newSRTPBatch(b, tx, 4096)
+	at := time.Unix(1700000000, 0)
+	b.ReportAllocs()
+	b.SetBytes(160)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := i % len(batch.bufs)
+		if k == 0 {
+			b.StopTimer()
+			batch.refill(b)
+			b.StartTimer()
+		}
+		at = at.Add(20 * time.Millisecond)
+		s.process(batch.bufs[k], srcAddr, at)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+	if h.samples == 0 || s.st.AuthFailures != 0 {
+		b.Fatalf("nothing decoded, or %d authentication failures", s.st.AuthFailures)
+	}
+}
+
+// TestSRTPDoesNotAllocate: the SRTP per-packet paths allocate nothing once
+// warm: decrypting a valid packet, refusing a replayed one and a forged one
+// (for an SSRC already authenticated; a forged GCM packet costs pion's
+// error wrapping), the receive path with SRTP, and the Sender encrypting
+// audio and DTMF.
+func TestSRTPDoesNotAllocate(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	for _, suite := range SupportedCryptoSuites() {
+		t.Run(string(suite), func(t *testing.T) {
+			tx, rx, _ := srtpPair(t, suite, SRTPConfig{})
+			batch := newSRTPBatch(t, tx, 300)
+			batch.refill(t)
+			for i := range 50 { // warm up: the SSRC's state is created here
+				if _, err := rx.Decrypt(batch.bufs[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			next := 50
+			if n := testing.AllocsPerRun(200, func() {
+				if _, err := rx.Decrypt(batch.bufs[next]); err != nil {
+					t.Fatal(err)
+				}
+				next++
+			}); n != 0 {
+				t.Errorf("%v allocations per decrypted packet", n)
+			}
+			forged := bytes.Clone(batch.enc[299])
+			replayed := bytes.Clone(batch.enc[10])
+			work := make([]byte, len(forged))
+			if n := testing.AllocsPerRun(100, func() {
+				copy(work, replayed)
+				if _, err := rx.Decrypt(work); err != ErrSRTPReplay {
+					t.Fatal(err)
+				}
+			}); n != 0 {
+				t.Errorf("%v allocations per replayed packet", n)
+			}
+			// pion/srtp v3.1.3 wraps a GCM authentication failure with
+			// fmt.Errorf (4 allocations); its AES-CM path allocates nothing.
+			budget := map[CryptoSuite]float64{SuiteAEADAES128GCM: 4, SuiteAEADAES256GCM: 4}[suite]
+			if n := testing.AllocsPerRun(100, func() {
+				copy(work, forged)
+				work[len(work)-1] ^= 1
+				if _, err := rx.Decrypt(work); err != ErrSRTPAuth {
+					t.Fatal(err)
+				}
+			}); n > budget {
+				t.Errorf("%v allocations per forged packet, budget %v", n, budget)
+			}
+		})
+	}
+	t.Run("receive path", func(t *testing.T) {
+		tx, rx, _ := srtpPair(t, SuiteAESCM128HMACSHA1_80, SRTPConfig{})
+		h := &nopHandler{}
+		sc, codecs, _ := resolveConfig(ReceiverConfig{Handler: h, SRTP: rx})
+		s := newStream(sc, codecs)
+		batch := newSRTPBatch(t, tx, 400)
+		batch.refill(t)
+		at := time.Unix(1700000000, 0)
+		next := 0
+		feed := func() {
+			at = at.Add(20 * time.Millisecond)
+			s.process(batch.bufs[next], srcAddr, at)
+			next++
+		}
+		for range 100 {
+			feed()
+		}
+		if n := testing.AllocsPerRun(200, feed); n != 0 {
+			t.Errorf("%v allocations per packet", n)
+		}
+		if st := s.stats(); st.Received != 301 || h.samples == 0 { // AllocsPerRun runs once more
+			t.Fatalf("stats %+v", st)
+		}
+	})
+	t.Run("send", func(t *testing.T) {
+		tx, _, _ := srtpPair(t, SuiteAESCM128HMACSHA1_80, SRTPConfig{})
+		s, err := NewSender(&discard{}, netip.MustParseAddrPort("127.0.0.1:9"), SenderConfig{SRTP: tx})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcm := tone(440, 1000, 100)
+		if n := testing.AllocsPerRun(200, func() { _ = s.WritePCM(pcm) }); n != 0 {
+			t.Errorf("%v allocations per write", n)
+		}
+		if n := testing.AllocsPerRun(20, func() { _ = s.WriteDTMF('1', 100*time.Millisecond) }); n != 0 {
+			t.Errorf("%v allocations per DTMF", n)
+		}
+	})
+}
