@@ -3,14 +3,18 @@ package media
 import "errors"
 
 // Errors callers can match with errors.Is. Every error returned by this
-// package wraps one of them with context naming the bad value.
+// package wraps one of them with context naming the bad value, except on
+// the per-packet SRTP path: SRTPContext.Decrypt and Encrypt return
+// ErrMalformedPacket, ErrSRTPAuth, ErrSRTPReplay and ErrSRTPKeyExpired
+// themselves, so that a refused packet costs no allocation.
 var (
 	// ErrMalformedSDP reports an SDP body that cannot be parsed (RFC 4566), or
 	// a description that cannot be marshalled. A SIP server answers 400.
 	ErrMalformedSDP = errors.New("media: malformed SDP")
 
 	// ErrNoUsableCodec reports an offer in which no m=audio line can be
-	// accepted: none offers PCMU or PCMA over RTP/AVP on a non-zero port.
+	// accepted: none offers PCMU or PCMA over RTP/AVP (or RTP/SAVP with a
+	// usable a=crypto line, with AnswerConfig.SDES) on a non-zero port.
 	// A SIP server answers 488 Not Acceptable Here.
 	ErrNoUsableCodec = errors.New("media: no usable codec in offer")
 

@@ -440,8 +440,9 @@ func parseRtpmap(pt uint8, value string) (Codec, bool) {
 
 // Marshal writes d as an SDP body with CRLF line endings (v=0, o=, s=, c=,
 // t=0 0, then each m= line with its c= when it differs from the session's,
-// a=rtpmap and a=fmtp for every codec, a=ptime, a=label, the direction and
-// the kept attributes). Errors wrap ErrMalformedSDP and name the bad field.
+// a=rtpmap and a=fmtp for every codec, a=ptime, a=label, the direction, the
+// a=crypto lines — keys included — and the kept attributes). Errors wrap
+// ErrMalformedSDP and name the bad field.
 func (d *SessionDescription) Marshal() ([]byte, error) {
 	if err := checkLine("origin username", d.Origin.Username); err != nil {
 		return nil, err

@@ -126,8 +126,8 @@ func BenchmarkReceivePathSRTP(b *testing.B) {
 // TestSRTPDoesNotAllocate: the SRTP per-packet paths allocate nothing once
 // warm: decrypting a valid packet, refusing a replayed one and a forged one
 // (for an SSRC already authenticated; a forged GCM packet costs pion's
-// error wrapping), the receive path with SRTP, and the Sender encrypting
-// audio and DTMF.
+// error wrapping, one of a new SSRC pion's state for it), the receive path
+// with SRTP, and the Sender encrypting audio and DTMF.
 func TestSRTPDoesNotAllocate(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage instrumentation allocates")
@@ -173,6 +173,18 @@ func TestSRTPDoesNotAllocate(t *testing.T) {
 				}
 			}); n > budget {
 				t.Errorf("%v allocations per forged packet, budget %v", n, budget)
+			}
+			// A forged packet of an SSRC never authenticated costs pion one
+			// more: the state it builds for the SSRC and drops.
+			stranger := protect(t, tx, rtpPacket(t, ssrcA+1, 1, 0, 0, false, pattern(1, 160)))
+			if n := testing.AllocsPerRun(100, func() {
+				copy(work, stranger)
+				work[len(work)-1] ^= 1
+				if _, err := rx.Decrypt(work); err != ErrSRTPAuth {
+					t.Fatal(err)
+				}
+			}); n > budget+1 {
+				t.Errorf("%v allocations per forged packet of a new SSRC, budget %v", n, budget+1)
 			}
 		})
 	}
