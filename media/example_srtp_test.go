@@ -65,7 +65,7 @@ func Example_srtp() {
 		return
 	}
 	fmt.Println("answer:", answer.Media[0].Protocol, answer.Media[0].Crypto[0]) // printing never shows a key
-	rxSRTP, err := media.NewSRTPContext(keys.Offer, media.SRTPConfig{}) // the SRC's key
+	rxSRTP, err := media.NewSRTPContext(keys.Offer, media.SRTPConfig{})         // the SRC's key
 	if err != nil {
 		fmt.Println(err)
 		return
