@@ -126,6 +126,11 @@
 //		rx, _ := media.NewReceiver(ep, media.ReceiverConfig{Handler: h, Codecs: answer.Media[i].Codecs, SRTP: srtp})
 //	}
 //
+// On a re-INVITE the server answers again with SDES and calls Rekey on each
+// Receiver's context with the newly agreed offered line: the same key is no
+// change; a new key takes over from the peer's first packet under it, the
+// old one staying accepted for the packets in flight until then.
+//
 // A recording client offers media.OfferCrypto() (a fresh key per suite) in
 // each stream's Media.Crypto with Protocol media.ProtoSRTP, checks the
 // answer with NegotiatedSDES (which refuses an answer that does not follow

@@ -106,7 +106,7 @@ func NewSender(w PacketWriter, remote netip.AddrPort, cfg SenderConfig) (*Sender
 		if err := cfg.SRTP.claim(); err != nil {
 			return nil, err
 		}
-		overhead = cfg.SRTP.Overhead()
+		overhead = srtpMaxOverhead // whatever key a Rekey brings
 	}
 	s := &Sender{
 		srtp:    cfg.SRTP,

@@ -1,8 +1,11 @@
 package media
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pion/rtp"
@@ -24,6 +27,10 @@ const (
 	maxWindow     = 1024
 )
 
+// srtpMaxOverhead is the most bytes SRTP adds to a packet: a 16-byte tag
+// and the longest MKI.
+const srtpMaxOverhead = 16 + maxMKILength
+
 // direction of an SRTPContext, fixed by its first use.
 const (
 	srtpUnused uint32 = iota
@@ -40,21 +47,37 @@ const (
 // Encrypt refuse the direction a context was not first used in.
 //
 // Decrypt authenticates before it decrypts, drops replays with its own
-// window per SSRC, and counts packets against the key's lifetime. SRTCP is
-// not implemented: this package does not read RTCP.
+// window per SSRC, and counts packets against the key's lifetime. Rekey
+// changes the key when a re-INVITE changed it. SRTCP is not implemented:
+// this package does not read RTCP.
 //
-// An SRTPContext is not safe for concurrent use; a Receiver or Sender
-// serializes its use.
+// Decrypt and Encrypt are not safe for concurrent use (a Receiver or
+// Sender serializes them); Rekey, Suite and Overhead may be called from
+// any goroutine.
 type SRTPContext struct {
+	cfg     SRTPConfig
+	cur     *srtpKey // the key in use
+	old     *srtpKey // decrypting after a Rekey: the previous key, until the new one authenticates a packet
+	hdr     rtp.Header
+	scratch []byte // a packet's copy while two keys are tried
+	dir     uint32
+	claimed atomic.Bool
+
+	next   atomic.Pointer[srtpKey] // installed by Rekey, taken by the next Decrypt or Encrypt
+	latest atomic.Pointer[srtpKey] // the most recent key, current or pending
+	rekey  sync.Mutex
+}
+
+// srtpKey is one master key in use: pion's context for it, its lifetime,
+// and the receive state of each SSRC it authenticated.
+type srtpKey struct {
 	ctx      *srtp.Context
 	suite    CryptoSuite
-	hdr      rtp.Header // reused by pion: no allocation per packet
-	overhead int        // authentication tag + MKI bytes per packet
+	id       [sha256.Size]byte // identifies the key and its parameters (Rekey to the same key is no change)
+	overhead int               // authentication tag + MKI bytes per packet
 	window   uint64
 	lifetime uint64
 	used     uint64 // packets protected or accepted with the key
-	dir      uint32
-	claimed  atomic.Bool
 
 	// replay state of each SSRC authenticated so far; last is the most
 	// recent (looked up first)
@@ -66,15 +89,25 @@ type SRTPContext struct {
 // Crypto.Validate; errors wrap ErrUnsupportedCrypto) or ErrInvalidConfig
 // for a bad cfg.
 func NewSRTPContext(c Crypto, cfg SRTPConfig) (*SRTPContext, error) {
+	if cfg.ReplayWindow != 0 && (cfg.ReplayWindow < minWindow || cfg.ReplayWindow > maxWindow) {
+		return nil, fmt.Errorf("%w: SRTPConfig.ReplayWindow %d is not between %d and %d", ErrInvalidConfig, cfg.ReplayWindow, minWindow, maxWindow)
+	}
+	k, err := newSRTPKey(c, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx := &SRTPContext{cfg: cfg, cur: k}
+	ctx.latest.Store(k)
+	return ctx, nil
+}
+
+func newSRTPKey(c Crypto, cfg SRTPConfig) (*srtpKey, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	window := cfg.ReplayWindow
-	switch {
-	case window == 0:
+	if window == 0 {
 		window = defaultWindow
-	case window < minWindow || window > maxWindow:
-		return nil, fmt.Errorf("%w: SRTPConfig.ReplayWindow %d is not between %d and %d", ErrInvalidConfig, window, minWindow, maxWindow)
 	}
 	if wsh, _ := c.windowHint(); wsh > window {
 		window = wsh
@@ -94,9 +127,14 @@ func NewSRTPContext(c Crypto, cfg SRTPConfig) (*SRTPContext, error) {
 	if lifetime == 0 {
 		lifetime = maxLifetime
 	}
-	return &SRTPContext{
+	h := sha256.New()
+	h.Write([]byte(info.name))
+	h.Write(key)
+	_ = binary.Write(h, binary.BigEndian, [4]uint64{k.MKI, uint64(k.MKILength), lifetime, uint64(window)})
+	return &srtpKey{
 		ctx:      ctx,
 		suite:    info.name,
+		id:       [sha256.Size]byte(h.Sum(nil)),
 		overhead: info.tagLen + k.MKILength,
 		window:   uint64(window),
 		lifetime: lifetime,
@@ -104,12 +142,52 @@ func NewSRTPContext(c Crypto, cfg SRTPConfig) (*SRTPContext, error) {
 	}, nil
 }
 
-// Suite returns the crypto-suite of the context.
-func (c *SRTPContext) Suite() CryptoSuite { return c.suite }
+// Suite returns the crypto-suite of the context's key (the latest one
+// given to Rekey).
+func (c *SRTPContext) Suite() CryptoSuite { return c.latest.Load().suite }
 
 // Overhead returns how many bytes SRTP adds to an RTP packet: the
-// authentication tag and the MKI.
-func (c *SRTPContext) Overhead() int { return c.overhead }
+// authentication tag and the MKI (of the latest key).
+func (c *SRTPContext) Overhead() int { return c.latest.Load().overhead }
+
+// Rekey makes the context use the key of c from the next packet on: the
+// new key of a re-INVITE (RFC 4568 §7.1.4), or of an answer to one. A key
+// equal to the current one (same suite, key, lifetime, MKI and window) is
+// no change, so a caller may Rekey with every new offer or answer. It is
+// safe to call while a Receiver or Sender uses the context.
+//
+// A new key is a new crypto context: its rollover counter and replay
+// state start from zero (RFC 4568 §7.1.4), as the peer's do. Decrypting,
+// the previous key stays accepted until a packet authenticates with the new
+// one, since packets sent before the change may still be in flight; after
+// that, a packet of the old key fails authentication. Errors wrap
+// ErrUnsupportedCrypto; the context then keeps its key.
+func (c *SRTPContext) Rekey(cr Crypto) error {
+	k, err := newSRTPKey(cr, c.cfg)
+	if err != nil {
+		return err
+	}
+	c.rekey.Lock()
+	defer c.rekey.Unlock()
+	if c.latest.Load().id == k.id {
+		return nil
+	}
+	c.next.Store(k)
+	c.latest.Store(k)
+	return nil
+}
+
+// takeNext installs a key given to Rekey.
+func (c *SRTPContext) takeNext() {
+	k := c.next.Swap(nil)
+	if k == nil {
+		return
+	}
+	if c.dir == srtpDecrypting && c.old == nil {
+		c.old = c.cur // a second Rekey before any packet keeps the oldest
+	}
+	c.cur = k
+}
 
 // claim reserves c for one Receiver or Sender.
 func (c *SRTPContext) claim() error {
@@ -136,38 +214,65 @@ func (c *SRTPContext) Decrypt(pkt []byte) ([]byte, error) {
 		}
 		c.dir = srtpDecrypting
 	}
+	if c.next.Load() != nil {
+		c.takeNext()
+	}
 	n, err := c.hdr.Unmarshal(pkt)
-	if err != nil || c.hdr.Version != 2 || len(pkt) < n+c.overhead {
+	if err != nil || c.hdr.Version != 2 {
 		return nil, ErrMalformedPacket
 	}
-	if c.used >= c.lifetime {
+	if c.old == nil {
+		return c.cur.decrypt(pkt, n, &c.hdr)
+	}
+	// After a Rekey: the new key first, then the old one on a copy (a
+	// failed GCM open may have overwritten pkt).
+	c.scratch = append(c.scratch[:0], pkt...)
+	out, err := c.cur.decrypt(pkt, n, &c.hdr)
+	if err == nil {
+		c.old = nil
+		return out, nil
+	}
+	copy(pkt, c.scratch)
+	if out, oerr := c.old.decrypt(pkt, n, &c.hdr); oerr != ErrSRTPAuth && oerr != ErrMalformedPacket {
+		return out, oerr // opened with the old key, or replayed or expired under it
+	}
+	return nil, err
+}
+
+// decrypt is Decrypt with one key, for a packet whose header (n bytes) is
+// parsed in hdr.
+func (k *srtpKey) decrypt(pkt []byte, n int, hdr *rtp.Header) ([]byte, error) {
+	if len(pkt) < n+k.overhead {
+		return nil, ErrMalformedPacket
+	}
+	if k.used >= k.lifetime {
 		return nil, ErrSRTPKeyExpired
 	}
-	ssrc, seq := c.hdr.SSRC, c.hdr.SequenceNumber
-	src := c.last
+	ssrc, seq := hdr.SSRC, hdr.SequenceNumber
+	src := k.last
 	if src == nil || src.ssrc != ssrc {
-		src = c.sources[ssrc]
+		src = k.sources[ssrc]
 	}
 	var roc uint32
 	var diff int64
 	if src != nil {
 		roc, diff = src.estimate(seq)
-		if src.replayed(uint64(roc)<<16|uint64(seq), c.window) {
+		if src.replayed(uint64(roc)<<16|uint64(seq), k.window) {
 			return nil, ErrSRTPReplay
 		}
 	}
-	out, err := c.ctx.DecryptRTP(pkt, pkt, &c.hdr)
+	out, err := k.ctx.DecryptRTP(pkt, pkt, hdr)
 	if err != nil {
 		return nil, ErrSRTPAuth
 	}
 	if src == nil { // the first authenticated packet of this SSRC
 		src = &srtpSource{ssrc: ssrc}
-		c.sources[ssrc] = src
+		k.sources[ssrc] = src
 		roc, diff = src.estimate(seq)
 	}
 	src.accept(seq, roc, diff)
-	c.last = src
-	c.used++
+	k.last = src
+	k.used++
 	return out, nil
 }
 
@@ -183,14 +288,18 @@ func (c *SRTPContext) Encrypt(dst, pkt []byte) ([]byte, error) {
 		}
 		c.dir = srtpEncrypting
 	}
-	if c.used >= c.lifetime {
+	if c.next.Load() != nil {
+		c.takeNext()
+	}
+	k := c.cur
+	if k.used >= k.lifetime {
 		return nil, ErrSRTPKeyExpired
 	}
-	out, err := c.ctx.EncryptRTP(dst, pkt, &c.hdr)
+	out, err := k.ctx.EncryptRTP(dst, pkt, &c.hdr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: SRTP protect: %v", ErrMalformedPacket, err)
 	}
-	c.used++
+	k.used++
 	return out, nil
 }
 

@@ -161,9 +161,20 @@ func TestSRTPFromLibsrtp(t *testing.T) {
 		line, _ := remote.Marshal()
 		fromLibsrtp(t, SuiteAESCM128HMACSHA1_80, sdesOffer(t, line+"|2^20|1:4 WSH=256"), nil, "00000001")
 	})
+	t.Run("re-key", func(t *testing.T) {
+		// A re-INVITE changed the SBC's key (a new crypto context, RFC 4568
+		// §7.1.4) after the sequence wrapped, while the old key's packets
+		// were on the way: those still open until the new key's first.
+		remote, _ := NewCrypto(1, SuiteAESCM128HMACSHA1_80)
+		line, _ := remote.Marshal()
+		fromLibsrtp(t, SuiteAESCM128HMACSHA1_80, sdesOffer(t, line), nil, "", rekeyAt(50))
+	})
 }
 
-func fromLibsrtp(t *testing.T, suite CryptoSuite, offer *SessionDescription, poller *Poller, mki string) {
+// rekeyAt makes fromLibsrtp change the key from packet i on.
+type rekeyAt int
+
+func fromLibsrtp(t *testing.T, suite CryptoSuite, offer *SessionDescription, poller *Poller, mki string, rekey ...rekeyAt) {
 	ans, err := Answer(offer, AnswerConfig{
 		Address: loopback, Direction: RecvOnly, SDES: &SDESConfig{Require: true},
 		Port: func(int, *Media) (int, error) { return 40002, nil },
@@ -210,10 +221,26 @@ func fromLibsrtp(t *testing.T, suite CryptoSuite, offer *SessionDescription, pol
 			clear = append(clear, [2]any{"clear", 10})
 		}
 	}
+	key2, rekeyFrom := "", 0
+	if len(rekey) > 0 {
+		rekeyFrom = int(rekey[0])
+		// The re-INVITE's line, and the Rekey it leads to, before the old
+		// key's last packets arrive.
+		next, _ := NewCrypto(keys.Offer.Tag, suite)
+		if err := ctx.Rekey(next); err != nil {
+			t.Fatal(err)
+		}
+		key2 = base64.StdEncoding.EncodeToString(next.Keys[0].Key.Reveal())
+		for i, op := range script {
+			if op[0] == "send" && op[1].(int) >= int(rekey[0]) {
+				script[i][0] = "send2"
+			}
+		}
+	}
 	send := func(to netip.AddrPort, script [][2]any) {
 		p := startLibsrtpPeer(t, map[string]any{
 			"mode": "send", "suite": string(suite), "key": base64.StdEncoding.EncodeToString(keys.Offer.Keys[0].Key.Reveal()),
-			"to": []any{to.Addr().String(), to.Port()}, "packets": hexPkts, "script": script, "mki": mki,
+			"key2": key2, "key2_from": rekeyFrom, "to": []any{to.Addr().String(), to.Port()}, "packets": hexPkts, "script": script, "mki": mki,
 		})
 		var res struct{ Sent int }
 		p.read(t, &res)
@@ -231,9 +258,15 @@ func fromLibsrtp(t *testing.T, suite CryptoSuite, offer *SessionDescription, pol
 	st, pst = secure.Stats(), plain.Stats()
 	srec.check(t)
 	prec.check(t)
-	if st.AuthFailures != 2 || st.Replayed != 2 || st.Received != n || st.Lost != 0 || st.Malformed != 0 || st.DTMFEvents != 1 {
-		t.Errorf("SRTP stats: %d authentication failures, %d replayed (want 2 and 2), %d received of %d, %d lost, %d malformed, %d DTMF",
-			st.AuthFailures, st.Replayed, st.Received, n, st.Lost, st.Malformed, st.DTMFEvents)
+	wantAuth, wantReplay := uint64(2), uint64(2)
+	if len(rekey) > 0 {
+		// Packet 40 replayed after the new key's first packet: the old key
+		// is no longer accepted, so it fails authentication.
+		wantAuth, wantReplay = 3, 1
+	}
+	if st.AuthFailures != wantAuth || st.Replayed != wantReplay || st.Received != n || st.Lost != 0 || st.Malformed != 0 || st.DTMFEvents != 1 {
+		t.Errorf("SRTP stats: %d authentication failures, %d replayed (want %d and %d), %d received of %d, %d lost, %d malformed, %d DTMF",
+			st.AuthFailures, st.Replayed, wantAuth, wantReplay, st.Received, n, st.Lost, st.Malformed, st.DTMFEvents)
 	}
 	if pst.Received != n || pst.DTMFEvents != 1 {
 		t.Errorf("clear stats %+v", pst)

@@ -147,12 +147,12 @@ func TestSRTPRolloverAgreesWithPion(t *testing.T) {
 		if _, err := rx.Decrypt(enc[j]); err != nil {
 			t.Fatalf("packet %d (seq %d): %v", j, start+uint16(j), err)
 		}
-		src := rx.sources[ssrcA]
-		if roc, ok := rx.ctx.ROC(ssrcA); !ok || roc != uint32(src.index>>16) {
+		src := rx.cur.sources[ssrcA]
+		if roc, ok := rx.cur.ctx.ROC(ssrcA); !ok || roc != uint32(src.index>>16) {
 			t.Fatalf("after packet %d: our rollover counter %d, pion's %d", j, src.index>>16, roc)
 		}
 	}
-	if got, want := rx.sources[ssrcA].index, uint64(start)+uint64(len(enc))-1; got != want {
+	if got, want := rx.cur.sources[ssrcA].index, uint64(start)+uint64(len(enc))-1; got != want {
 		t.Fatalf("highest index %d, want %d (rollover counter %d)", got, want, want>>16)
 	}
 }
@@ -323,4 +323,122 @@ func TestSRTPStream(t *testing.T) {
 	if len(rec.audio) != 10 || rec.pos != 1600 {
 		t.Fatalf("%d packets delivered, timeline %d", len(rec.audio), rec.pos)
 	}
+}
+
+// TestSRTPRekey: after Rekey a decrypting context still opens packets of
+// the old key until the first one of the new key authenticates, then only
+// the new key's; a Rekey to the same key changes nothing (the replay state
+// stays); a bad line leaves the key as it was; an encrypting context
+// protects the next packet with the new key, of another suite too.
+func TestSRTPRekey(t *testing.T) {
+	for _, suites := range [][2]CryptoSuite{
+		{SuiteAESCM128HMACSHA1_80, SuiteAESCM128HMACSHA1_80},
+		{SuiteAEADAES128GCM, SuiteAEADAES256GCM}, // a failed GCM open overwrites the packet
+		{SuiteAESCM128HMACSHA1_32, SuiteAEADAES128GCM},
+	} {
+		t.Run(string(suites[0])+"→"+string(suites[1]), func(t *testing.T) {
+			txA, rx, a := srtpPair(t, suites[0], SRTPConfig{})
+			b, _ := NewCrypto(2, suites[1])
+			txB, _, _ := srtpPairOf(t, b, SRTPConfig{})
+			pkt := func(tx *SRTPContext, seq uint16) []byte {
+				return protect(t, tx, rtpPacket(t, ssrcA, seq, uint32(seq)*160, 0, false, pattern(seq, 160)))
+			}
+			open := func(b []byte) error {
+				_, err := rx.Decrypt(bytes.Clone(b))
+				return err
+			}
+			for seq := range uint16(5) {
+				if err := open(pkt(txA, seq)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := rx.Rekey(b); err != nil {
+				t.Fatal(err)
+			}
+			if rx.Suite() != suites[1] {
+				t.Errorf("Suite() = %s after Rekey", rx.Suite())
+			}
+			inFlight := pkt(txA, 5)
+			if err := open(inFlight); err != nil {
+				t.Fatalf("a packet of the old key in flight: %v", err)
+			}
+			if err := open(inFlight); err != ErrSRTPReplay {
+				t.Fatalf("the old key's packet again: %v, want ErrSRTPReplay", err)
+			}
+			forged := pkt(txB, 6)
+			forged[len(forged)-1] ^= 1
+			if err := open(forged); err != ErrSRTPAuth {
+				t.Fatalf("forged under two keys: %v", err)
+			}
+			first := pkt(txB, 6)
+			if err := open(first); err != nil {
+				t.Fatalf("the new key's first packet: %v", err)
+			}
+			if err := open(pkt(txA, 7)); err != ErrSRTPAuth {
+				t.Fatalf("the old key after the new one authenticated: %v, want ErrSRTPAuth", err)
+			}
+			if err := rx.Rekey(b); err != nil { // the same key again: a re-INVITE that kept it
+				t.Fatal(err)
+			}
+			if err := open(first); err != ErrSRTPReplay {
+				t.Fatalf("a replay after a Rekey to the same key: %v, want ErrSRTPReplay", err)
+			}
+			bad := b
+			bad.Suite = "F8_128_HMAC_SHA1_80"
+			if err := rx.Rekey(bad); !errors.Is(err, ErrUnsupportedCrypto) {
+				t.Fatalf("Rekey to an unsupported line: %v", err)
+			}
+			if err := open(pkt(txB, 8)); err != nil {
+				t.Fatalf("the key after a refused Rekey: %v", err)
+			}
+
+			// Encrypting: the next packet is the new key's.
+			if err := txA.Rekey(b); err != nil {
+				t.Fatal(err)
+			}
+			_, rxB, _ := srtpPairOf(t, b, SRTPConfig{})
+			if _, err := rxB.Decrypt(pkt(txA, 9)); err != nil {
+				t.Fatalf("after an encrypting Rekey: %v", err)
+			}
+			_ = a
+		})
+	}
+}
+
+// TestSRTPRekeyWhileReceiving: Rekey from another goroutine while a
+// Receiver on a Poller decrypts (run with -race): every packet of either
+// key is delivered.
+func TestSRTPRekeyWhileReceiving(t *testing.T) {
+	receivePaths(t, func(t *testing.T, poller *Poller) {
+		txA, rx, _ := srtpPair(t, SuiteAESCM128HMACSHA1_80, SRTPConfig{})
+		b, _ := NewCrypto(2, SuiteAESCM128HMACSHA1_80)
+		txB, _, _ := srtpPairOf(t, b, SRTPConfig{})
+		r, rec := startReceiver(t, ReceiverConfig{SRTP: rx, Poller: poller})
+		p := newPeer(t, r.LocalAddr())
+		rekeyed := make(chan error, 1)
+		for seq := range uint16(100) {
+			tx := txA
+			if seq == 20 {
+				go func() { rekeyed <- rx.Rekey(b) }()
+			}
+			if seq >= 60 {
+				if seq == 60 {
+					if err := <-rekeyed; err != nil {
+						t.Fatal(err)
+					}
+				}
+				tx = txB
+			}
+			p.raw(protect(t, tx, rtpPacket(t, ssrcA, seq, uint32(seq)*160, 0, false, pattern(seq, 160))))
+			if seq%10 == 9 {
+				waitStats(t, r, "packets", func(s Stats) bool { return s.Datagrams == uint64(seq)+1 })
+			}
+		}
+		st := waitStats(t, r, "100 packets", func(s Stats) bool { return s.Datagrams == 100 })
+		if st.Received != 100 || st.AuthFailures != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		_ = r.Close()
+		rec.check(t)
+	})
 }

@@ -9,6 +9,9 @@ It reads one JSON request on stdin and writes JSON lines on stdout.
 
 protects every RTP packet with libsrtp in order, then plays the script:
   ["send", i]          the protected packet i
+  ["send2", i]         packet i protected with "key2", a new master key from
+                       packet "key2_from" on: a new crypto context, whose
+                       rollover counter starts at zero (RFC 4568 7.1.4)
   ["forge_tag", i]     packet i with its last byte (in the tag) flipped
   ["forge_payload", i] packet i with a payload byte flipped (tag kept)
   ["replay", i]        packet i again, byte for byte
@@ -55,16 +58,25 @@ def emit(obj):
     sys.stdout.flush()
 
 
-def send(req):
-    s, tag = session(req, pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+def protect_all(req, key, clear):
+    s, tag = session(dict(req, key=key), pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
     mki = bytes.fromhex(req.get("mki", ""))
-    clear = [bytes.fromhex(p) for p in req["packets"]]
     prot = []
     for p in clear:
         b = bytes(s.protect(p))
         if mki:  # RFC 3711 3.1: ... payload | MKI | authentication tag
             b = b[: len(b) - tag] + mki + b[len(b) - tag:]
         prot.append(b)
+    return prot
+
+
+def send(req):
+    clear = [bytes.fromhex(p) for p in req["packets"]]
+    prot = protect_all(req, req["key"], clear)
+    prot2 = []
+    if req.get("key2"):
+        start = req["key2_from"]
+        prot2 = [None] * start + protect_all(req, req["key2"], clear[start:])
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     to = (req["to"][0], req["to"][1])
     sent = 0
@@ -74,6 +86,8 @@ def send(req):
             continue
         if op == "send" or op == "replay":
             b = prot[i]
+        elif op == "send2":
+            b = prot2[i]
         elif op == "forge_tag":
             b = bytearray(prot[i])
             b[-1] ^= 0x01
