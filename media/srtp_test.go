@@ -186,6 +186,23 @@ func TestSRTPLifetime(t *testing.T) {
 	if _, err := rx.Decrypt(last); err != ErrSRTPKeyExpired {
 		t.Fatalf("17th packet accepted: %v", err)
 	}
+
+	// A Sender says so, and sends nothing more.
+	out := &capture{}
+	tx3, _, _ := srtpPairOf(t, c, SRTPConfig{})
+	s, err := NewSender(out, srcAddr, SenderConfig{SRTP: tx3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WritePCM(make([]int16, 16*160)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WritePCM(make([]int16, 160)); !errors.Is(err, ErrSRTPKeyExpired) {
+		t.Fatalf("the Sender's 17th packet: %v, want ErrSRTPKeyExpired", err)
+	}
+	if len(out.pkts) != 16 || s.Stats().Packets != 16 {
+		t.Fatalf("%d packets sent", len(out.pkts))
+	}
 }
 
 func TestSRTPMKI(t *testing.T) {
