@@ -255,7 +255,7 @@ func (h *MediaHandler) HandleDTMF(media.DTMF) { h.dtmf.Add(1) }
 // allocation for each refused packet).
 func (h *MediaHandler) place(at time.Time, pos int64) error {
 	s, r := h.s, h.s.r
-	if s.started || s.ended || r.stopped || r.err != nil {
+	if s.started || s.ended || r.stopped || r.out.err != nil {
 		return nil
 	}
 	return s.startAt(r.position(at) - pos)
@@ -270,7 +270,7 @@ func (h *MediaHandler) refuse(err error) {
 	}
 	s := h.s
 	s.r.log.Warn("recording: media refused by the stream; further refusals are counted, not logged",
-		"path", s.r.path, "stream", s.index, "label", s.label, "err", err)
+		"path", s.r.Path(), "stream", s.index, "label", s.label, "err", err)
 }
 
 // MediaStats counts what a MediaHandler received.

@@ -291,7 +291,7 @@ func TestWriteFailureIsSticky(t *testing.T) {
 		t.Skip("no /dev/full on this system")
 	}
 	r, _ := newTestRecorder(t, Config{})
-	ws := r.sink.(*wavSink)
+	ws := r.out.files[0].sink.(*wavSink)
 	good := ws.out.f
 	ws.out.f = full // the disk is full from now on
 	s := r.Stream(0)
@@ -319,7 +319,7 @@ func TestWriteFailureIsSticky(t *testing.T) {
 // TestWAVTooLarge: a WAV never grows past what its 32-bit sizes describe.
 func TestWAVTooLarge(t *testing.T) {
 	r, path := newTestRecorder(t, Config{})
-	ws := r.sink.(*wavSink)
+	ws := r.out.files[0].sink.(*wavSink)
 	ws.data = maxWAVData - 100 // as if 37 hours were written
 	s := r.Stream(0)
 	must(t, s.StartAt(0))
