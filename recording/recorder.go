@@ -172,7 +172,7 @@ func newRecorder(path, finalPath string, d *Dir, id ID, cfg Config) (*Recorder, 
 		s.media.s = s
 		r.streams = append(r.streams, s)
 	}
-	r.out = writer{log: cfg.Logger, flushFrames: max(1, durationToFrames(cfg.FlushInterval, cfg.SampleRate))}
+	r.out = writer{log: cfg.Logger, flushFrames: max(1, durationToFrames(cfg.FlushInterval, cfg.SampleRate)), failed: make(chan struct{})}
 	f, err := createFile(path, finalPath, newMixer(routes(cfg)), cfg, lame)
 	if err != nil {
 		return nil, err
@@ -290,6 +290,40 @@ func (r *Recorder) Channels() int { return r.out.files[0].mix.channels }
 
 // Format returns the file format.
 func (r *Recorder) Format() Format { return r.format }
+
+// Failed returns a channel that is closed when the recording can no longer
+// be written: writing its file failed (a full disk, an I/O error; Err
+// wraps ErrWrite and the operating system's error) or the WAV file reached
+// its 4 GiB limit (ErrTooLarge). From then on the recording takes no more
+// audio (MediaHandler counts refusals) and every call returns the error;
+// the file holds what was written before, and Stop still finalizes it. A
+// gateway ends the call's recording session when it fires, for a SIPREC
+// session with a BYE carrying a Reason, so that the recording client knows
+// (and can fail over to another recorder) instead of talking to a recorder
+// that writes nothing:
+//
+//	select {
+//	case <-rec.Failed():
+//		// e.g. siprec: sess.Hangup(ctx, 500, "recording failed")
+//		log.Error("recording failed", "err", rec.Err())
+//	case <-sessionEnded:
+//	}
+//
+// The failure shows as soon as a write is refused: audio goes to the file
+// through a 16 KiB buffer (half a second of 8 kHz stereo WAV) and at every
+// Config.FlushInterval, so within FlushInterval of audio of the disk
+// filling up. Stop's own failures to finalize the file are what Stop
+// returns; they do not close the channel. The channel is the same for
+// every call.
+func (r *Recorder) Failed() <-chan struct{} { return r.out.failed }
+
+// Err returns why the recording can no longer be written (an error
+// wrapping ErrWrite or ErrTooLarge), or nil while it can; see Failed.
+func (r *Recorder) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out.err
+}
 
 // Start returns the wall-clock time of the file's first sample.
 func (r *Recorder) Start() time.Time { return r.start }

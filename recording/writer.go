@@ -53,6 +53,7 @@ type writer struct {
 	sinceFlush  int64
 	frames      int64 // frames written to each file
 	err         error
+	failed      chan struct{} // closed with the first failure
 }
 
 // mix fills each file's frames for n timeline positions from ring index
@@ -94,10 +95,14 @@ func (w *writer) flush() error {
 	return nil
 }
 
-// fail records a write failure; it is returned from then on.
+// fail records a write failure, which is returned from then on, and
+// closes the failed channel.
 func (w *writer) fail(f *recFile, err error) error {
 	if !errors.Is(err, ErrTooLarge) {
 		err = fmt.Errorf("%w: %s: %w", ErrWrite, f.path, err)
+	}
+	if w.err == nil {
+		close(w.failed)
 	}
 	w.err = err
 	w.log.Warn("recording write failed", "path", f.path, "err", err)
