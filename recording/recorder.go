@@ -445,21 +445,26 @@ type Stats struct {
 	Paused time.Duration
 	// Late counts samples of every stream dropped as late or duplicate.
 	Late int64
+	// Ahead counts samples of every stream dropped for lying more than the
+	// Window ahead of the wall clock (StreamStats.Ahead).
+	Ahead int64
 }
 
 // Stats returns the recording's counters.
 func (r *Recorder) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var late int64
+	var late, ahead int64
 	for _, s := range r.streams {
 		late += s.late
+		ahead += s.ahead
 	}
 	return Stats{
 		Written:  framesToDuration(r.out.frames, r.rate),
 		Timeline: framesToDuration(r.head, r.rate),
 		Paused:   framesToDuration(r.pauses.total, r.rate),
 		Late:     late,
+		Ahead:    ahead,
 	}
 }
 

@@ -27,6 +27,7 @@ type Stream struct {
 	samples    int64
 	late       int64
 	dup        int64
+	ahead      int64
 	// media feeds the stream from a media.Receiver (see MediaHandler).
 	media MediaHandler
 }
@@ -286,6 +287,11 @@ type StreamStats struct {
 	// Duplicate counts samples dropped because the packet's every position
 	// had been delivered already (and not yet written out).
 	Duplicate int64
+	// Ahead counts samples a MediaHandler dropped because their position
+	// lay more than the Window ahead of their arrival time on the
+	// recording's timeline: timestamps that run faster than time, or a
+	// sender faster than real time (see MediaHandler).
+	Ahead int64
 	// Ended is true after End.
 	Ended bool
 }
@@ -294,5 +300,5 @@ type StreamStats struct {
 func (s *Stream) Stats() StreamStats {
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
-	return StreamStats{Label: s.label, Started: s.started, Offset: s.offset, Samples: s.samples, Late: s.late, Duplicate: s.dup, Ended: s.ended}
+	return StreamStats{Label: s.label, Started: s.started, Offset: s.offset, Samples: s.samples, Late: s.late, Duplicate: s.dup, Ahead: s.ahead, Ended: s.ended}
 }
