@@ -111,6 +111,32 @@
 // one channel. Mixed samples are summed and saturate at the int16 limits
 // instead of wrapping around.
 //
+// A SIPREC session may carry, besides each party's own stream, a mixed
+// stream: one stream whose metadata lists several participants (RFC 7865),
+// the parties already mixed by the recording client. Mixing it into both
+// parties' channels, what LayoutAuto does with a third stream, loses the
+// separation of the parties. Two layouts keep it:
+//
+//   - LayoutPerStream: one channel per stream, in the order of
+//     Config.Streams, nothing mixed. Parties A and B and the mixed stream
+//     M make a 3-channel WAV (A, B, M). At most 8 channels; MP3 holds 2.
+//   - StreamConfig.Separate: the stream goes to a mono file of its own,
+//     call.LABEL.wav beside call.wav (in a Dir: SESSION.LABEL.wav, key
+//     ACCOUNT/APPLICATION/SESSION.LABEL.wav), on the same timeline, with
+//     the same pauses, flushes, crash repair and upload; Result.Separate
+//     describes it. Parties A and B stay a stereo file and M is its own.
+//     Works for WAV and MP3.
+//
+// The layout is the caller's choice, made per recording when the streams
+// are declared: a SIPREC gateway reads the metadata, and for a stream with
+// several participants declares it Separate (or lists it last with
+// LayoutPerStream); a stream per participant keeps the stereo layout:
+//
+//	rec, _ := dir.Create(id, recording.Config{Streams: []recording.StreamConfig{
+//		{Label: "1"}, {Label: "2"},          // the parties: left and right
+//		{Label: "3", Separate: true},        // the mixed stream: SESSION.3.wav
+//	}})
+//
 // # Pause and resume
 //
 // Recorder.Pause and Recorder.Resume take the wall-clock time of the
