@@ -100,8 +100,9 @@ type StreamConfig struct {
 	// file is the recording's, with ".LABEL" before the extension
 	// (call.wav: call.LABEL.wav; in a Dir, SESSION.LABEL.wav, uploaded
 	// under the key ACCOUNT/APPLICATION/SESSION.LABEL.wav), or ".sN" (N the
-	// stream's index) when the label is empty or holds anything but
-	// letters, digits, '-', '_' and '+'. It is written, flushed, paused,
+	// stream's index) when the label is empty, longer than 64 bytes, or
+	// holds anything but letters, digits, '-', '_' and '+'. It is written,
+	// flushed, paused,
 	// finalized, uploaded and recovered like the recording's file, on the
 	// same timeline; Result.Separate describes it. At least one stream must
 	// not be Separate.
