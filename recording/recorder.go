@@ -102,10 +102,9 @@ type StreamConfig struct {
 	// under the key ACCOUNT/APPLICATION/SESSION.LABEL.wav), or ".sN" (N the
 	// stream's index) when the label is empty, longer than 64 bytes, or
 	// holds anything but letters, digits, '-', '_' and '+'. It is written,
-	// flushed, paused,
-	// finalized, uploaded and recovered like the recording's file, on the
-	// same timeline; Result.Separate describes it. At least one stream must
-	// not be Separate.
+	// flushed, paused, finalized, uploaded and recovered like the
+	// recording's file, on the same timeline; Result.Separate describes it.
+	// At least one stream must not be Separate.
 	Separate bool
 }
 
