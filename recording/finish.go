@@ -131,7 +131,9 @@ func (r *Recorder) Finish(ctx context.Context) (Result, error) {
 			continue
 		}
 		if err := r.up.dir.upload(ctx, f.id, fr.Format, fr.Path, fr.Size); err != nil {
-			return r.Result(), err
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.resultLocked(), err
 		}
 		r.mu.Lock()
 		f.uploaded = true
@@ -149,17 +151,8 @@ func (r *Recorder) Finish(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-// Result returns the Result of a stopped recording (as Stop and Finish
-// return it, with what was uploaded so far), or the zero Result before
-// Stop.
-func (r *Recorder) Result() Result {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.resultLocked()
-}
-
-// resultLocked returns a copy of the Result that later uploads do not
-// change.
+// resultLocked returns a copy of the Result (with what was uploaded so
+// far) that later uploads do not change. The recorder's lock is held.
 func (r *Recorder) resultLocked() Result {
 	res := r.result
 	res.Separate = append([]Result(nil), r.result.Separate...)
