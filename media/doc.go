@@ -209,9 +209,10 @@
 // packet, in place, before anything else looks at it: a forged packet
 // (Stats.AuthFailures), a replayed one or one older than the replay window
 // of 128 packets (Stats.Replayed), and one past the key's lifetime
-// (Stats.KeyExpired) are dropped, never delivered and never latch the
-// source; a packet from a stranger is dropped without spending a
-// decryption on it. The replay window is this package's own, per SSRC,
+// (Stats.KeyExpired) are dropped, never delivered, and never latch the
+// source nor count among the packets in a row that latching waits for; a
+// packet from an address that may not send is dropped before any
+// decryption. The replay window is this package's own, per SSRC,
 // over the same packet index pion authenticates with. Decrypting allocates
 // nothing per packet (BenchmarkSRTPDecrypt, TestSRTPDoesNotAllocate); only
 // refusing a forged GCM packet costs pion/srtp 4 small allocations, and a

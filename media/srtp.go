@@ -371,15 +371,12 @@ func (s *srtpSource) accept(seq uint16, roc uint32, diff int64) {
 }
 
 // unprotect is the receive path's SRTP step: stream.process calls it, when
-// the Receiver has an SRTPContext, before it parses the packet. It returns
+// the Receiver has an SRTPContext, after the address check (a stranger's
+// packet costs no decryption) and before it parses the packet. It returns
 // the decrypted packet, or nil when the packet was dropped and counted
-// (malformed, forged, replayed, over the key's lifetime). A packet from a
-// stranger (not the latched source) is returned as it is, for process to
-// drop and count without spending a decryption on it.
+// (malformed, forged, replayed, over the key's lifetime): such a packet
+// never takes part in latching.
 func (s *stream) unprotect(b []byte, from netip.AddrPort) []byte {
-	if s.latched && from != s.source {
-		return b
-	}
 	out, err := s.srtp.Decrypt(b)
 	if err == nil {
 		return out
