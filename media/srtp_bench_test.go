@@ -186,8 +186,8 @@ func BenchmarkReceivePathSRTP(b *testing.B) {
 // error wrapping, one of a new SSRC pion's state for it), the receive path
 // with SRTP, and the Sender encrypting audio and DTMF.
 func TestSRTPDoesNotAllocate(t *testing.T) {
-	if testing.CoverMode() != "" {
-		t.Skip("coverage instrumentation allocates")
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("coverage instrumentation and the race detector allocate")
 	}
 	for _, suite := range SupportedCryptoSuites() {
 		t.Run(string(suite), func(t *testing.T) {
