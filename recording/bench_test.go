@@ -181,7 +181,7 @@ func BenchmarkEncodeRawFile(b *testing.B) {
 		if v, err := strconv.Atoi(os.Getenv("RECORDING_BENCH_LOWPASS")); err == nil {
 			lowpass = v
 		}
-		enc, err := l.newEncoder(16000, 2, 48, 5, lowpass, frames)
+		enc, err := l.newEncoder(lameParams{rate: 16000, channels: 2, kbps: 48, quality: 5, lowpass: lowpass, maxFrames: frames})
 		if err != nil {
 			b.Fatal(err)
 		}
