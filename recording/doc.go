@@ -167,7 +167,7 @@
 //
 // Per-packet calls (Stream.Write, Stream.Gap, and MediaHandler's, and so
 // the whole path from media's socket to the file) do not allocate. An active two-party recording holds
-// about 53 KiB of Go heap for WAV and 57 KiB for MP3 (with the default
+// about 53 KiB of Go heap for WAV and 54 KiB for MP3 (with the default
 // 1 s Window), plus, for MP3, LAME's own memory. One core records WAV at
 // over 10,000 times real time; MP3 runs at the speed of the lame command
 // itself. See BENCHMARKS.md.
