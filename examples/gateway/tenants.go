@@ -82,10 +82,7 @@ func (l *tenantLookup) lookup(ctx context.Context, realm string, def tenancy.SID
 // tenantOf turns an account into what the Guard needs. An allowlist that
 // does not parse refuses everybody (it never falls back to "allow all").
 func (l *tenantLookup) tenantOf(acct *tenancy.Account) sip.Tenant {
-	realm := acct.SIPRealm
-	if realm == "" {
-		realm = acct.Name
-	}
+	realm := acct.DigestRealm() // the realm of the stored digests
 	t := sip.Tenant{ID: string(acct.SID), Realm: realm, Credentials: sipUsers(acct.SIP.Users)}
 	al, err := sip.ParseAllowlistEntries(acct.SIP.Allowlist)
 	if err != nil {
@@ -96,14 +93,17 @@ func (l *tenantLookup) tenantOf(acct *tenancy.Account) sip.Tenant {
 	return t
 }
 
-// sipUsers is the account's users as a sip.CredentialSource.
+// sipUsers is the account's users as a sip.CredentialSource: the stores
+// keep their digests (HA1) for the account's digest realm, never the
+// passwords.
 type sipUsers []tenancy.SIPUser
 
 // Credential implements sip.CredentialSource.
 func (u sipUsers) Credential(_ context.Context, _, username string) (sip.Credential, error) {
 	for _, x := range u {
 		if x.Username == username {
-			return sip.Credential{Password: sip.Secret(x.Password.Reveal())}, nil
+			return sip.Credential{HA1: map[sip.Algorithm]sip.Secret{
+				sip.MD5: x.HA1.MD5, sip.SHA256: x.HA1.SHA256, sip.SHA512256: x.HA1.SHA512256}}, nil
 		}
 	}
 	return sip.Credential{}, sip.ErrUnknownUser
