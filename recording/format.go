@@ -63,7 +63,8 @@ type Format uint8
 const (
 	// WAV is RIFF WAVE with 16-bit linear PCM at the streams' sample rate.
 	WAV Format = iota
-	// MP3 is MPEG audio layer III encoded by LAME (16 kHz by default).
+	// MP3 is MPEG audio layer III encoded by LAME (at the streams' rate by
+	// default: 8 kHz MPEG-2.5 for G.711; see MP3Config).
 	MP3
 )
 

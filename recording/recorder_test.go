@@ -507,7 +507,7 @@ func TestConfigErrors(t *testing.T) {
 		{"mp3 rate", Config{Format: MP3, MP3: MP3Config{SampleRate: 17000}}, "MP3.SampleRate 17000"},
 		{"mp3 rate not 1× or 2×", Config{Format: MP3, MP3: MP3Config{SampleRate: 22050}}, "MP3.SampleRate 22050 is neither"},
 		{"mp3 bitrate", Config{Format: MP3, MP3: MP3Config{Bitrate: 33}}, "MP3.Bitrate 33"},
-		{"mp3 bitrate for the rate", Config{Format: MP3, SampleRate: 16000, MP3: MP3Config{Bitrate: 8}}, "MP3.Bitrate 8 kbit/s is not a Layer III bitrate at 32000 Hz"},
+		{"mp3 bitrate for the rate", Config{Format: MP3, SampleRate: 16000, MP3: MP3Config{SampleRate: 32000, Bitrate: 8}}, "MP3.Bitrate 8 kbit/s is not a Layer III bitrate at 32000 Hz"},
 		{"mp3 quality", Config{Format: MP3, MP3: MP3Config{Quality: 10}}, "MP3.Quality 10"},
 		{"every stream separate", Config{Streams: []StreamConfig{{Separate: true}, {Separate: true}}}, "every one of the 2 Streams is Separate"},
 		{"separate files with one name", Config{Streams: []StreamConfig{{}, {Label: "m", Separate: true}, {Label: "m", Separate: true}}},
