@@ -34,25 +34,11 @@ type chrome struct {
 	base  string
 }
 
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	testenv.Missing(t, "Chromium", "apt-get install -y chromium")
-	return ""
-}
-
 func newChrome(t *testing.T, w *world) *chrome {
 	t.Helper()
 	testenv.Short(t, "starts Chromium")
 	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.ExecPath(testenv.RequireTool(t, "chromium", "apt-get install -y chromium")),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
