@@ -30,12 +30,16 @@ type req struct {
 
 // account returns the account the page works on: an account member's own;
 // for service provider and admin members the one named by the "account"
-// query or form value, else the one chosen last ("" for none).
+// query or form value (which it remembers), else the one chosen last (""
+// for none: every account, for an admin).
 func (q *req) account() string {
 	if q.p.Scope == rbac.ScopeAccount {
 		return q.p.Account
 	}
-	if a := strings.TrimSpace(q.r.FormValue("account")); a != "" {
+	_ = q.r.FormValue("account") // parses the query and the form
+	if v, ok := q.r.Form["account"]; ok && len(v) > 0 {
+		// Present, even empty: an admin's "All accounts" is "".
+		a := strings.TrimSpace(v[0])
 		q.c.sessions.setAccount(q.s, a)
 		return a
 	}
