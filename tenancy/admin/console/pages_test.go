@@ -264,10 +264,10 @@ func TestCallsSearch(t *testing.T) {
 	b := w.browser()
 	b.mustSignIn(w.ann.Email)
 	for q, want := range map[string][]string{
-		"status=in_progress":        {"15550003333"},
-		"status=ended":              {"15550001111"},
+		"status=in_progress":         {"15550003333"},
+		"status=ended":               {"15550001111"},
 		"destination=%2B15550002222": {"15550001111"},
-		"":                          {"15550001111", "15550003333"},
+		"":                           {"15550001111", "15550003333"},
 	} {
 		p := b.get("/console/calls?" + q)
 		for _, s := range []string{"15550001111", "15550003333"} {
@@ -289,8 +289,6 @@ func TestCallsSearch(t *testing.T) {
 		}
 	}
 }
-
-
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
