@@ -111,7 +111,10 @@ func (c *chrome) shot(name string) {
 	if c.shots == "" {
 		return
 	}
-	png := run(c, chromedp.FullScreenshot(100))
+	png, err := compactPNG(run(c, chromedp.FullScreenshot(100)))
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	if err := os.MkdirAll(c.shots, 0o755); err != nil {
 		c.t.Fatal(err)
 	}
