@@ -88,7 +88,7 @@ func axes(b *strings.Builder, days []dayPoint, top, step float64, unit func(floa
 	slot := (chartW - padL - padR) / float64(len(days))
 	every := max(1, (len(days)+7)/8)
 	for i, d := range days {
-		if i%every != 0 && i != len(days)-1 {
+		if (len(days)-1-i)%every != 0 { // evenly spaced, ending on the last day
 			continue
 		}
 		x := padL + slot*(float64(i)+0.5)
@@ -140,7 +140,7 @@ func durationChart(days []dayPoint) string {
 		}
 	}
 	svgOpen(&b, "duration-chart", "Average call duration per day", fmt.Sprintf("The average duration of each day's calls, %d days with calls, longest average %s.", n, fmtDuration(int64(peak*1000))))
-	top, step := niceMax(peak)
+	top, step := niceDuration(peak)
 	axes(&b, days, top, step, func(v float64) string { return fmtDuration(int64(v * 1000)) })
 	plotH := chartH - padT - padB
 	slot := (chartW - padL - padR) / float64(max(1, len(days)))
@@ -156,4 +156,19 @@ func durationChart(days []dayPoint) string {
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// niceDuration returns an axis top and step in seconds for a peak in
+// seconds: steps of round durations (10 s … 1 h), at most five of them.
+func niceDuration(peak float64) (float64, float64) {
+	if peak <= 0 {
+		return 60, 15
+	}
+	for _, step := range []float64{10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600} {
+		if step*5 >= peak {
+			return step * math.Ceil(peak/step), step
+		}
+	}
+	step := 3600 * math.Ceil(peak/5/3600)
+	return step * math.Ceil(peak/step), step
 }

@@ -63,3 +63,11 @@ func TestNiceMax(t *testing.T) {
 		}
 	}
 }
+
+func TestNiceDuration(t *testing.T) {
+	for _, tc := range []struct{ peak, top, step float64 }{{0, 60, 15}, {41, 50, 10}, {163, 180, 60}, {500, 600, 120}, {7200, 7200, 1800}, {40000, 43200, 10800}} {
+		if top, step := niceDuration(tc.peak); top != tc.top || step != tc.step {
+			t.Errorf("niceDuration(%v) = %v, %v; want %v, %v", tc.peak, top, step, tc.top, tc.step)
+		}
+	}
+}
