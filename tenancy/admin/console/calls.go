@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/rbac"
@@ -296,8 +295,8 @@ func (c *Console) recordingFile(q *req) {
 	if q.r.URL.Query().Get("download") != "" && d.ChannelData.AudioURL != "" {
 		q.w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(d.ChannelData.AudioURL)}))
 	}
-	// The browser may cache the audio it fetched for this session (it
-	// seeks with Range requests) but nobody else may.
-	q.w.Header().Set("Cache-Control", "private, max-age="+strconv.Itoa(int(time.Hour/time.Second)))
+	// A recording stays in no cache (a shared computer keeps nothing after
+	// sign-out); the player fetches the ranges it seeks to.
+	q.w.Header().Set("Cache-Control", "no-store")
 	c.playback.ServeRecording(q.w, q.r.WithContext(q.ctx), d)
 }
