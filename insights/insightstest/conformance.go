@@ -34,6 +34,10 @@ func RunConformanceTests(t *testing.T, open Opener) {
 	t.Run("MatchesEvaluate", func(t *testing.T) { testRandom(t, open) })
 	t.Run("Close", func(t *testing.T) { testClose(t, open) })
 	t.Run("ResultsAreCopies", func(t *testing.T) { testCopies(t, open) })
+	t.Run("Aggregations", func(t *testing.T) { testAggregations(t, open) })
+	t.Run("AggregationTimeZones", func(t *testing.T) { testAggregationTimeZones(t, open) })
+	t.Run("AggregationsMatchEvaluate", func(t *testing.T) { testAggregationsMatchEvaluate(t, open) })
+	t.Run("Usage", func(t *testing.T) { testUsage(t, open) })
 }
 
 // newIndex opens a driver, wraps it and indexes the fixtures.
@@ -136,6 +140,9 @@ func semanticCases() []queryCase {
 			raw: f(`{"must":[{"term":{"no.such.field":"x"}}]}`), ids: nil, total: 0},
 		{name: "should without must requires one", account: Account,
 			raw: f(`{"should":[{"term":{"request_ids":"22"}},{"term":{"request_ids":"44"}}]}`), ids: []string{"s-a4", "s-a2", "s-a1"}, total: 3},
+		// One should clause whose tokens a session holds twice over: one hit.
+		{name: "should match with several tokens of one session", account: Account,
+			raw: f(`{"should":[{"match":{"transcription.client":"please listen"}}]}`), ids: []string{"s-a1"}, total: 1},
 		{name: "should with must_not and no must requires one", account: Account,
 			raw: f(`{"must_not":[{"term":{"flow_data.collected_tags.tag":"invalid"}}],"should":[{"term":{"flow_data.collected_tags.tag":"cat"}}]}`), ids: []string{"s-a2", "s-a1"}, total: 2},
 		{name: "single clause object instead of a list", account: Account,

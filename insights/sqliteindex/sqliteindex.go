@@ -772,7 +772,9 @@ func (b *sqlBuilder) from(d *Driver, q *driver.Query, src int) string {
 		if len(subs) == 0 {
 			return "insights_sessions s"
 		}
-		sub = strings.Join(subs, " UNION ")
+		// A posting lists a session once per matching value (a match
+		// clause's tokens); UNION removes repeats only between clauses.
+		sub = "SELECT DISTINCT sid FROM (" + strings.Join(subs, " UNION ") + ")"
 	default:
 		p, ok := b.posting(d, &q.Must[src])
 		if !ok {
