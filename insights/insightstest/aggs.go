@@ -259,7 +259,7 @@ func percentileLines(name string, vals []float64, percents []float64) []string {
 }
 
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
-func endOf(t time.Time) time.Time            { return t.AddDate(0, 0, 1).Add(-time.Microsecond) }
+func endOf(t time.Time) time.Time              { return t.AddDate(0, 0, 1).Add(-time.Microsecond) }
 
 type aggCase struct {
 	name    string
@@ -441,10 +441,10 @@ func dstSessions() []*insights.Session {
 		}
 	}
 	h := func(y int, m time.Month, d, hh int) time.Time { return time.Date(y, m, d, hh, 0, 0, 0, time.UTC) }
-	add(h(2021, 3, 13, 20), h(2021, 3, 15, 4), h(2021, 3, 14, 5), h(2021, 3, 14, 9))   // change at 07:00Z
-	add(h(2021, 11, 6, 20), h(2021, 11, 8, 4), h(2021, 11, 7, 4), h(2021, 11, 7, 8))  // change at 06:00Z
-	add(h(2021, 10, 25, 0), h(2021, 10, 25, 1), time.Time{}, time.Time{})             // a Monday
-	add(h(2021, 10, 31, 23), h(2021, 11, 1, 0), time.Time{}, time.Time{})             // a Sunday, 19:00 local
+	add(h(2021, 3, 13, 20), h(2021, 3, 15, 4), h(2021, 3, 14, 5), h(2021, 3, 14, 9)) // change at 07:00Z
+	add(h(2021, 11, 6, 20), h(2021, 11, 8, 4), h(2021, 11, 7, 4), h(2021, 11, 7, 8)) // change at 06:00Z
+	add(h(2021, 10, 25, 0), h(2021, 10, 25, 1), time.Time{}, time.Time{})            // a Monday
+	add(h(2021, 10, 31, 23), h(2021, 11, 1, 0), time.Time{}, time.Time{})            // a Sunday, 19:00 local
 	return out
 }
 
