@@ -250,6 +250,9 @@ func (p *aggPlan) finishHistogram(r driver.AggResult) (AggregationResult, error)
 		if b.Slot < p.slotLo || b.Slot > p.slotHi || (i > 0 && b.Slot <= r.Buckets[i-1].Slot) {
 			return out, fmt.Errorf("insights: the index returned date histogram buckets out of order or outside the range")
 		}
+		if len(b.Subs) != len(p.subs) {
+			return out, fmt.Errorf("insights: the index returned %d sub-aggregation results for %d", len(b.Subs), len(p.subs))
+		}
 	}
 	add := func(slot int64, count int, subs []driver.AggResult) error {
 		start, exists := p.slotStart(slot)
@@ -258,8 +261,8 @@ func (p *aggPlan) finishHistogram(r driver.AggResult) (AggregationResult, error)
 		}
 		var sub AggregationResults
 		var err error
-		if subs == nil {
-			subs = make([]driver.AggResult, len(p.subs))
+		if count == 0 {
+			subs = make([]driver.AggResult, len(p.subs)) // an empty bucket
 		}
 		if sub, err = finishAggs(p.subs, subs); err != nil {
 			return err

@@ -244,7 +244,7 @@ func jsonString(raw json.RawMessage) (string, error) {
 
 func jsonInt(raw json.RawMessage) (int, error) {
 	var num json.Number
-	if err := json.Unmarshal(raw, &num); err != nil {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] == '"' || json.Unmarshal(t, &num) != nil {
 		return 0, fmt.Errorf("%s is not an integer", truncate(raw))
 	}
 	i, err := strconv.ParseInt(string(num), 10, 32)
