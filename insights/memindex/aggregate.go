@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"sort"
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/driver"
@@ -137,9 +138,26 @@ func (d *Driver) Aggregate(ctx context.Context, q *driver.Query) (*driver.Result
 	if d.closed {
 		return nil, insights.ErrClosed
 	}
-	var docs []uint32
+	// Every match lies in the date range: its size bounds the list.
+	lo := sort.Search(len(d.byTime), func(i int) bool { return d.start[d.byTime[i]] >= q.From })
+	hi := sort.Search(len(d.byTime), func(i int) bool { return d.start[d.byTime[i]] > q.To })
+	buf := d.getBuf(hi - lo + len(d.pending))
+	defer d.bufs.Put(buf)
+	docs := (*buf)[:0]
 	d.match(q, func(ord uint32, _ int) { docs = append(docs, ord) })
+	*buf = docs
 	return &driver.Result{Total: len(docs), Aggs: d.aggregate(docs, q.Aggs)}, nil
+}
+
+// getBuf returns an empty list with room for n documents, from the pool
+// when it has one that large. Put it back when done with what it holds.
+func (d *Driver) getBuf(n int) *[]uint32 {
+	if p, ok := d.bufs.Get().(*[]uint32); ok && cap(*p) >= n {
+		*p = (*p)[:0]
+		return p
+	}
+	b := make([]uint32, 0, n)
+	return &b
 }
 
 func (d *Driver) aggregate(docs []uint32, aggs []driver.Agg) []driver.AggResult {
@@ -180,7 +198,8 @@ func (d *Driver) termsAgg(docs []uint32, a *driver.Agg) driver.AggResult {
 	// Count in an array when the dictionary is not much larger than the
 	// documents, else in a map (a high-cardinality field in a few).
 	var buckets []driver.Bucket
-	if len(f.dict) <= 4*len(docs)+1024 {
+	dense := len(f.dict) <= 4*len(docs)+1024
+	if dense {
 		counts := make([]int32, len(f.dict))
 		for _, ord := range docs {
 			for _, id := range f.values(ord) {
@@ -205,17 +224,46 @@ func (d *Driver) termsAgg(docs []uint32, a *driver.Agg) driver.AggResult {
 	}
 	kept, other := driver.TopTerms(buckets, a.Size)
 	if len(a.Subs) > 0 {
-		pos := make(map[uint32]int, len(kept))
-		for k, b := range kept {
-			pos[uint32(b.Slot)] = k
+		// Gather the documents of each kept bucket: a value ID's bucket
+		// from an array when the counts were, else from a map.
+		var posArr []int32
+		var posMap map[uint32]int32
+		if dense {
+			posArr = make([]int32, len(f.dict))
+			for i := range posArr {
+				posArr[i] = -1
+			}
+		} else {
+			posMap = make(map[uint32]int32, len(kept))
 		}
+		total := 0
+		for _, b := range kept {
+			total += b.DocCount
+		}
+		buf := d.getBuf(total)
+		defer d.bufs.Put(buf)
+		all := (*buf)[:total]
 		lists := make([][]uint32, len(kept))
+		at := 0
 		for k, b := range kept {
-			lists[k] = make([]uint32, 0, b.DocCount)
+			if dense {
+				posArr[b.Slot] = int32(k)
+			} else {
+				posMap[uint32(b.Slot)] = int32(k)
+			}
+			lists[k] = all[at:at:at+b.DocCount]
+			at += b.DocCount
 		}
 		for _, ord := range docs {
 			for _, id := range f.values(ord) {
-				if k, ok := pos[id]; ok {
+				k, ok := int32(-1), false
+				if dense {
+					k = posArr[id]
+					ok = k >= 0
+				} else {
+					k, ok = posMap[id]
+				}
+				if ok {
 					lists[k] = append(lists[k], ord)
 				}
 			}
@@ -242,6 +290,36 @@ func (d *Driver) histogram(docs []uint32, a *driver.Agg) driver.AggResult {
 		}
 		return iv.Slot(d.start[ord])
 	}
+	// Documents from a range scan come in time order, and then (in every
+	// zone but those whose clocks go back across a bucket boundary) their
+	// slots never decrease: each bucket is a run of docs, found in one pass.
+	var r driver.AggResult
+	var starts []int
+	inOrder := true
+	for i, ord := range docs {
+		s := slot(ord)
+		if n := len(r.Buckets); n > 0 {
+			if last := &r.Buckets[n-1]; last.Slot == s {
+				last.DocCount++
+				continue
+			} else if s < last.Slot {
+				inOrder = false
+				break
+			}
+		}
+		r.Buckets = append(r.Buckets, driver.Bucket{Slot: s, DocCount: 1})
+		starts = append(starts, i)
+	}
+	if inOrder {
+		if len(a.Subs) > 0 {
+			for i := range r.Buckets {
+				b := &r.Buckets[i]
+				b.Subs = d.aggregate(docs[starts[i]:starts[i]+b.DocCount], a.Subs)
+			}
+		}
+		return r
+	}
+	r = driver.AggResult{}
 	lo, hi := slot(docs[0]), slot(docs[0])
 	for _, ord := range docs[1:] {
 		s := slot(ord)
@@ -251,7 +329,6 @@ func (d *Driver) histogram(docs []uint32, a *driver.Agg) driver.AggResult {
 	for _, ord := range docs {
 		counts[slot(ord)-lo+1]++
 	}
-	var r driver.AggResult
 	for i, n := range counts[1:] {
 		if n > 0 {
 			r.Buckets = append(r.Buckets, driver.Bucket{Slot: lo + int64(i), DocCount: n})
@@ -264,7 +341,9 @@ func (d *Driver) histogram(docs []uint32, a *driver.Agg) driver.AggResult {
 	for i := 1; i < len(counts); i++ {
 		counts[i] += counts[i-1]
 	}
-	sorted := make([]uint32, len(docs))
+	buf := d.getBuf(len(docs))
+	defer d.bufs.Put(buf)
+	sorted := (*buf)[:len(docs)]
 	for _, ord := range docs {
 		s := slot(ord) - lo
 		sorted[counts[s]] = ord

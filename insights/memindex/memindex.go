@@ -81,6 +81,9 @@ type Driver struct {
 	// fwd holds, per path ID, every document's values (for aggregations),
 	// built on first use and kept up to date by put.
 	fwd map[uint32]*forward
+	// bufs holds *[]uint32 for aggregations' lists of documents, reused
+	// so that a large query does not allocate (and fault in) fresh memory.
+	bufs sync.Pool
 }
 
 func (d *Driver) pathID(p string) uint32 {

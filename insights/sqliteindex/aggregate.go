@@ -76,7 +76,8 @@ type level struct {
 	pid   int64
 	iv    *driver.Interval
 	// restrict, for terms, lists the values of the buckets kept at this
-	// level (when few), to skip the others' rows early.
+	// level, when they are few and the buckets left out hold more
+	// sessions than they do, to skip the others' rows early.
 	restrict []any
 }
 
@@ -106,7 +107,10 @@ func (e *aggEval) query(levels []level, cols, join, tail string) (string, []any)
 	var conds []string
 	for i, l := range levels {
 		if l.terms && l.restrict != nil {
-			conds = append(conds, fmt.Sprintf("t%d.v IN (%s)", i, placeholders(len(l.restrict))))
+			// The unary + keeps the plan: filter the joined rows, do not
+			// start from the postings of these values (a slower plan
+			// when they hold most sessions).
+			conds = append(conds, fmt.Sprintf("+t%d.v IN (%s)", i, placeholders(len(l.restrict))))
 			args = append(args, l.restrict...)
 		}
 	}
@@ -261,8 +265,11 @@ func (e *aggEval) buckets(ctx context.Context, levels []level, a *driver.Agg, ta
 	}
 	var kept []any
 	seen := map[string]bool{}
+	keptDocs, otherDocs := 0, 0
 	for prefix, t := range targets {
+		otherDocs += t.Other
 		for bi := range t.Buckets {
+			keptDocs += t.Buckets[bi].DocCount
 			b := &t.Buckets[bi]
 			b.Subs = make([]driver.AggResult, len(a.Subs))
 			var own any = b.Slot
@@ -279,8 +286,8 @@ func (e *aggEval) buckets(ctx context.Context, levels []level, a *driver.Agg, ta
 			}
 		}
 	}
-	if a.Kind == driver.AggTerms && len(kept) <= maxRestrict {
-		all[d].restrict = kept
+	if a.Kind == driver.AggTerms && len(kept) <= maxRestrict && otherDocs > keptDocs {
+		all[d].restrict = kept // the sub-aggregations skip most rows early
 	}
 	for j := range a.Subs {
 		if err := e.node(ctx, all, &a.Subs[j], children[j]); err != nil {
