@@ -251,7 +251,7 @@ func (d *Driver) termsAgg(docs []uint32, a *driver.Agg) driver.AggResult {
 			} else {
 				posMap[uint32(b.Slot)] = int32(k)
 			}
-			lists[k] = all[at:at:at+b.DocCount]
+			lists[k] = all[at : at : at+b.DocCount]
 			at += b.DocCount
 		}
 		for _, ord := range docs {
