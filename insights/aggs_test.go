@@ -52,6 +52,15 @@ func TestParseAggregationsExamples(t *testing.T) {
 	if as, err := ParseAggregations([]byte(`{}`)); err != nil || as != nil {
 		t.Fatalf("{} = %v, %v; want no aggregations", as, err)
 	}
+	// The URL queries of the package documentation and the README.
+	for _, raw := range []string{
+		`from_date=2025-03-02&to_date=2025-03-31&page_size=0&aggs={"calls_per_day":{"date_histogram":{"field":"session_start_time","calendar_interval":"day","extended_bounds":{"min":"2025-03-02","max":"2025-03-31"}},"aggs":{"by_status":{"terms":{"field":"status"}}}}}`,
+		`from_date=2025-03-01&to_date=2025-03-31&page_size=0&aggs={"per_application":{"terms":{"field":"agent_id","size":100},"aggs":{"avg_duration":{"avg":{"field":"channel_data.duration"}}}}}`,
+	} {
+		if q, err := ParseURLQuery(raw); err != nil || !q.NoHits || len(q.Aggs) != 1 {
+			t.Fatalf("%s: %v", raw, err)
+		}
+	}
 }
 
 func TestAggregationErrors(t *testing.T) {
