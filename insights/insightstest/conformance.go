@@ -468,6 +468,8 @@ func testConcurrent(t *testing.T, open Opener) {
 	idx := newIndex(t, open)
 	ctx := context.Background()
 	q := parseRaw(t, `from_date=2020-07-01&to_date=2020-07-01&sort_by=channel_data.duration:desc&filter_by={"must":[{"match":{"transcription.client":"hello"}}]}`)
+	aq := parseRaw(t, `from_date=2020-07-01&to_date=2020-07-01&page_size=0&filter_by={"must":[{"match":{"transcription.client":"hello"}}]}`+
+		`&aggs={"hours":{"date_histogram":{"field":"session_start_time","calendar_interval":"hour"},"aggs":{"d":{"terms":{"field":"channel_data.duration","size":1}},"sum":{"sum":{"field":"channel_data.duration"}}}}}`)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := range 4 {
@@ -484,8 +486,12 @@ func testConcurrent(t *testing.T, open Opener) {
 			}
 		})
 		wg.Go(func() {
-			for range 25 {
-				if _, err := idx.Search(ctx, Account, q); err != nil {
+			for i := range 25 {
+				qq := q
+				if i%2 == 1 {
+					qq = aq
+				}
+				if _, err := idx.Search(ctx, Account, qq); err != nil {
 					errs <- err
 					return
 				}
@@ -500,6 +506,20 @@ func testConcurrent(t *testing.T, open Opener) {
 	res, err := idx.Search(ctx, Account, q)
 	if err != nil || res.Total != 100 {
 		t.Fatalf("after concurrent puts: %v, total %d", err, res.Total)
+	}
+	res, err = idx.Search(ctx, Account, aq)
+	if err != nil || res.Total != 100 {
+		t.Fatalf("aggregations after concurrent puts: %v, total %d", err, res.Total)
+	}
+	var per []string
+	for _, b := range res.Aggregations["hours"].Buckets {
+		per = append(per, fmt.Sprintf("%d:%d:%v", b.DocCount, b.Aggregations["d"].Buckets[0].DocCount, *b.Aggregations["sum"].Value))
+	}
+	// Hour w holds minutes 0..24 of writer w: durations 0..24 (24 with a
+	// duration, since 0 is omitted), summing to 300; the top duration has
+	// one session.
+	if !slices.Equal(per, []string{"25:1:300", "25:1:300", "25:1:300", "25:1:300"}) {
+		t.Fatalf("aggregations after concurrent puts: %v", per)
 	}
 }
 
