@@ -27,7 +27,7 @@ import (
 func rbacServer(t *testing.T) (*httptest.Server, *insights.Index, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	idx := memindex.New()
+	idx := insights.NewIndex(memindex.NewDriver())
 	t.Cleanup(func() { _ = idx.Close() })
 	if err := idx.Put(ctx, insightstest.Fixtures()...); err != nil {
 		t.Fatal(err)

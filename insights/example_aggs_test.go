@@ -13,7 +13,7 @@ import (
 // exampleIndex holds a few recorded calls of account AC1 in March 2025:
 // applications AP1 and AP2, one call still in progress.
 func exampleIndex() *insights.Index {
-	idx := memindex.New()
+	idx := insights.NewIndex(memindex.NewDriver())
 	start := time.Date(2025, 3, 28, 9, 0, 0, 0, time.UTC)
 	for i, c := range []struct {
 		app  string

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/insightstest"
 	"github.com/voicegw/voicegw/insights/memindex"
 )
@@ -20,7 +21,7 @@ func BenchmarkAggregate1M(b *testing.B) {
 	ctx := context.Background()
 	n := benchSessions(b)
 	gen := insightstest.NewGenerator(1, n).Within(insightstest.AggregationSpan())
-	idx := memindex.New()
+	idx := insights.NewIndex(memindex.NewDriver())
 	defer idx.Close()
 	t0, c0 := time.Now(), insightstest.CPUTime()
 	if err := gen.Load(ctx, idx, 2000, 2); err != nil {

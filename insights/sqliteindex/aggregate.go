@@ -25,6 +25,10 @@ import (
 // sorted values of each bucket. Every query runs in one read transaction,
 // so the levels agree with each other and with Total.
 func (d *Driver) Aggregate(ctx context.Context, q *driver.Query) (*driver.Result, error) {
+	// The order of the hits is of no use here (and a score would cost joins).
+	unsorted := *q
+	unsorted.Sort = nil
+	q = &unsorted
 	conn, err := d.conn(ctx)
 	if err != nil {
 		return nil, err
@@ -70,7 +74,7 @@ type aggEval struct {
 
 // level is one bucket level above an aggregation: a terms level joins
 // insights_terms as t<i>; a date histogram level reads the local time h<i>
-// computed with the matching sessions.
+// computed with the matching sessions (am).
 type level struct {
 	terms bool
 	pid   int64
@@ -96,10 +100,10 @@ func (e *aggEval) query(levels []level, cols, join, tail string) (string, []any)
 			fmt.Fprintf(&sb, ", s.start + %s - %d AS h%d", offsetSQL(l.iv), l.iv.Origin, i)
 		}
 	}
-	sb.WriteString(" FROM " + from + " WHERE " + where + ") m")
+	sb.WriteString(" FROM " + from + " WHERE " + where + ") am")
 	for i, l := range levels {
 		if l.terms {
-			fmt.Fprintf(&sb, " JOIN insights_terms t%d ON t%d.sid = m.sid AND t%d.pid = %d", i, i, i, l.pid)
+			fmt.Fprintf(&sb, " JOIN insights_terms t%d ON t%d.sid = am.sid AND t%d.pid = %d", i, i, i, l.pid)
 		}
 	}
 	sb.WriteString(join)
@@ -146,7 +150,7 @@ func keySQL(i int, l level) string {
 		return fmt.Sprintf("t%d.v", i)
 	}
 	w := l.iv.Width
-	return fmt.Sprintf("((m.h%d - ((m.h%d %% %d) + %d) %% %d) / %d)", i, i, w, w, w, w)
+	return fmt.Sprintf("((am.h%d - ((am.h%d %% %d) + %d) %% %d) / %d)", i, i, w, w, w, w)
 }
 
 // keyCols returns "k0 expr AS k0, …" and "k0, k1, …" for the levels.
@@ -323,7 +327,7 @@ func (e *aggEval) metrics(ctx context.Context, levels []level, a *driver.Agg, ta
 	if len(names) > 0 {
 		tail = " GROUP BY " + strings.Join(names, ", ")
 	}
-	text, args := e.query(levels, strings.Join(cols, ", "), " JOIN insights_terms x ON x.sid = m.sid AND x.pid = "+strconv.FormatInt(pid, 10)+numbersOnly, tail)
+	text, args := e.query(levels, strings.Join(cols, ", "), " JOIN insights_terms x ON x.sid = am.sid AND x.pid = "+strconv.FormatInt(pid, 10)+numbersOnly, tail)
 	rows, err := e.conn.QueryContext(ctx, text, args...)
 	if err != nil {
 		return err
@@ -362,7 +366,7 @@ func (e *aggEval) percentiles(ctx context.Context, levels []level, a *driver.Agg
 	}
 	sel, names := keyCols(levels)
 	cols := append(sel, "x.v")
-	text, args := e.query(levels, strings.Join(cols, ", "), " JOIN insights_terms x ON x.sid = m.sid AND x.pid = "+strconv.FormatInt(pid, 10)+numbersOnly,
+	text, args := e.query(levels, strings.Join(cols, ", "), " JOIN insights_terms x ON x.sid = am.sid AND x.pid = "+strconv.FormatInt(pid, 10)+numbersOnly,
 		" ORDER BY "+strings.Join(append(names, "x.v"), ", "))
 	rows, err := e.conn.QueryContext(ctx, text, args...)
 	if err != nil {
