@@ -47,7 +47,6 @@ func (g *Gateway) newSRS() (*srs, error) {
 		Ports:        g.ports,
 		MediaAddress: netip.MustParseAddr(addr),
 		Policy:       siprec.PolicyFunc(s.admit),
-		Sinks:        siprec.SinkFactoryFunc(s.newSession),
 		Receiver:     media.ReceiverConfig{Poller: g.poller},
 		AckTimeout:   g.cfg.SIP.AckTimeout,
 		MediaTimeout: g.cfg.SIP.MediaTimeout,
@@ -90,7 +89,7 @@ func (s *srs) close() { _ = s.ua.Close() }
 // activeSessions returns the sessions in progress.
 func (s *srs) activeSessions() int { return int(s.active.Load()) }
 
-// admitted is what admit attaches to a session (siprec.Admission.Value).
+// admitted is what admit hands to the session's sink (siprec.Admission.Sink).
 type admitted struct {
 	account *tenancy.Account
 	app     *tenancy.Application
@@ -156,7 +155,9 @@ func (s *srs) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, err
 		format = tenancy.FormatWAV
 	}
 	a := &admitted{account: acct, app: app, format: format, lease: lease}
-	return siprec.Admission{Value: a, Release: func() {
+	return siprec.Admission{Sink: func(ctx context.Context, sess *siprec.Session) (siprec.SessionSink, error) {
+		return s.newSession(ctx, sess, a)
+	}, Release: func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := g.st.limiter.Release(ctx, acct.SID, lease); err != nil {
@@ -168,12 +169,8 @@ func (s *srs) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, err
 // newSession starts recording a session the policy admitted: one file for
 // the session (a stereo WAV or MP3 for two streams, the first m-line on the
 // left), and a journal row so that a crash cannot lose the session.
-func (s *srs) newSession(ctx context.Context, sess *siprec.Session) (siprec.SessionSink, error) {
+func (s *srs) newSession(ctx context.Context, sess *siprec.Session, a *admitted) (siprec.SessionSink, error) {
 	g := s.g
-	a, ok := sess.Value().(*admitted)
-	if !ok {
-		return nil, siprec.Reject(500, "")
-	}
 	src, dst := parties(sess.Participants())
 	e := &journalEntry{
 		SessionID: sess.ID(), Account: string(a.account.SID), Application: appSID(a.app),
