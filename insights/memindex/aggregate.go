@@ -224,8 +224,8 @@ func (d *Driver) termsAgg(docs []uint32, a *driver.Agg) driver.AggResult {
 	}
 	kept, other := driver.TopTerms(buckets, a.Size)
 	if len(a.Subs) > 0 {
-		// Gather the documents of each kept bucket: a value ID's bucket
-		// from an array when the counts were, else from a map.
+		// A value ID's kept bucket: from an array when the counts were,
+		// else from a map.
 		var posArr []int32
 		var posMap map[uint32]int32
 		if dense {
@@ -236,46 +236,122 @@ func (d *Driver) termsAgg(docs []uint32, a *driver.Agg) driver.AggResult {
 		} else {
 			posMap = make(map[uint32]int32, len(kept))
 		}
-		total := 0
-		for _, b := range kept {
-			total += b.DocCount
-		}
-		buf := d.getBuf(total)
-		defer d.bufs.Put(buf)
-		all := (*buf)[:total]
-		lists := make([][]uint32, len(kept))
-		at := 0
 		for k, b := range kept {
 			if dense {
 				posArr[b.Slot] = int32(k)
 			} else {
 				posMap[uint32(b.Slot)] = int32(k)
 			}
-			lists[k] = all[at : at : at+b.DocCount]
-			at += b.DocCount
 		}
-		for _, ord := range docs {
-			for _, id := range f.values(ord) {
-				k, ok := int32(-1), false
-				if dense {
-					k = posArr[id]
-					ok = k >= 0
-				} else {
-					k, ok = posMap[id]
-				}
-				if ok {
-					lists[k] = append(lists[k], ord)
-				}
+		bucketOf := func(id uint32) (int32, bool) {
+			if dense {
+				k := posArr[id]
+				return k, k >= 0
 			}
+			k, ok := posMap[id]
+			return k, ok
 		}
-		for k := range kept {
-			kept[k].Subs = d.aggregate(lists[k], a.Subs)
+		if onlyMetrics(a.Subs) {
+			d.metricsByBucket(docs, f, bucketOf, kept, a.Subs)
+		} else {
+			d.gather(docs, f, bucketOf, kept, a.Subs)
 		}
 	}
 	for k := range kept {
 		kept[k].Slot = 0 // it carried the value ID
 	}
 	return driver.AggResult{Buckets: kept, Other: other}
+}
+
+func onlyMetrics(aggs []driver.Agg) bool {
+	for i := range aggs {
+		if aggs[i].Kind == driver.AggTerms || aggs[i].Kind == driver.AggDateHistogram {
+			return false
+		}
+	}
+	return true
+}
+
+// metricsByBucket evaluates metric sub-aggregations of the kept terms
+// buckets in one pass over docs, in their order: the columns are read in
+// sequence, where evaluating bucket after bucket would read them scattered
+// once per bucket (a cache miss per session at a million sessions).
+func (d *Driver) metricsByBucket(docs []uint32, f *forward, bucketOf func(uint32) (int32, bool), kept []driver.Bucket, subs []driver.Agg) {
+	cols := make([]*forward, len(subs))
+	ms := make([][]driver.Metrics, len(subs))
+	vals := make([][][]float64, len(subs))
+	for j := range subs {
+		cols[j] = d.column(subs[j].Path)
+		ms[j] = make([]driver.Metrics, len(kept))
+		if subs[j].Kind == driver.AggPercentiles {
+			vals[j] = make([][]float64, len(kept))
+		}
+	}
+	for _, ord := range docs {
+		for _, id := range f.values(ord) {
+			k, ok := bucketOf(id)
+			if !ok {
+				continue
+			}
+			for j := range subs {
+				c := cols[j]
+				if c == nil {
+					continue
+				}
+				for _, vid := range c.values(ord) {
+					v := c.num[vid]
+					switch {
+					case math.IsNaN(v):
+					case vals[j] != nil:
+						vals[j][k] = append(vals[j][k], v)
+					default:
+						if subs[j].RoundUp > 0 {
+							v = driver.CeilDiv(v, subs[j].RoundUp)
+						}
+						ms[j][k].Add(v)
+					}
+				}
+			}
+		}
+	}
+	for k := range kept {
+		kept[k].Subs = make([]driver.AggResult, len(subs))
+		for j := range subs {
+			if vals[j] != nil {
+				kept[k].Subs[j] = driver.PercentilesResult(vals[j][k], subs[j].Percents)
+			} else {
+				kept[k].Subs[j] = ms[j][k].Result()
+			}
+		}
+	}
+}
+
+// gather collects the documents of each kept terms bucket (a counting
+// sort) and evaluates the sub-aggregations over each.
+func (d *Driver) gather(docs []uint32, f *forward, bucketOf func(uint32) (int32, bool), kept []driver.Bucket, subs []driver.Agg) {
+	total := 0
+	for _, b := range kept {
+		total += b.DocCount
+	}
+	buf := d.getBuf(total)
+	defer d.bufs.Put(buf)
+	all := (*buf)[:total]
+	lists := make([][]uint32, len(kept))
+	at := 0
+	for k, b := range kept {
+		lists[k] = all[at : at : at+b.DocCount]
+		at += b.DocCount
+	}
+	for _, ord := range docs {
+		for _, id := range f.values(ord) {
+			if k, ok := bucketOf(id); ok {
+				lists[k] = append(lists[k], ord)
+			}
+		}
+	}
+	for k := range kept {
+		kept[k].Subs = d.aggregate(lists[k], subs)
+	}
 }
 
 func (d *Driver) histogram(docs []uint32, a *driver.Agg) driver.AggResult {
