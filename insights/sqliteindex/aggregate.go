@@ -103,7 +103,11 @@ func (e *aggEval) query(levels []level, cols, join, tail string) (string, []any)
 	sb.WriteString(" FROM " + from + " WHERE " + where + ") am")
 	for i, l := range levels {
 		if l.terms {
-			fmt.Fprintf(&sb, " JOIN insights_terms t%d ON t%d.sid = am.sid AND t%d.pid = %d", i, i, i, l.pid)
+			// CROSS JOIN keeps the matching sessions the outer loop:
+			// with statistics of a large index, SQLite would rather read
+			// the field's postings and look every session up by rowid
+			// (random reads of the documents' table; 7× slower at 1M).
+			fmt.Fprintf(&sb, " CROSS JOIN insights_terms t%d ON t%d.sid = am.sid AND t%d.pid = %d", i, i, i, l.pid)
 		}
 	}
 	sb.WriteString(join)
@@ -327,7 +331,7 @@ func (e *aggEval) metrics(ctx context.Context, levels []level, a *driver.Agg, ta
 	if len(names) > 0 {
 		tail = " GROUP BY " + strings.Join(names, ", ")
 	}
-	text, args := e.query(levels, strings.Join(cols, ", "), " JOIN insights_terms x ON x.sid = am.sid AND x.pid = "+strconv.FormatInt(pid, 10)+numbersOnly, tail)
+	text, args := e.query(levels, strings.Join(cols, ", "), " CROSS JOIN insights_terms x ON x.sid = am.sid AND x.pid = "+strconv.FormatInt(pid, 10)+numbersOnly, tail)
 	rows, err := e.conn.QueryContext(ctx, text, args...)
 	if err != nil {
 		return err
@@ -366,7 +370,7 @@ func (e *aggEval) percentiles(ctx context.Context, levels []level, a *driver.Agg
 	}
 	sel, names := keyCols(levels)
 	cols := append(sel, "x.v")
-	text, args := e.query(levels, strings.Join(cols, ", "), " JOIN insights_terms x ON x.sid = am.sid AND x.pid = "+strconv.FormatInt(pid, 10)+numbersOnly,
+	text, args := e.query(levels, strings.Join(cols, ", "), " CROSS JOIN insights_terms x ON x.sid = am.sid AND x.pid = "+strconv.FormatInt(pid, 10)+numbersOnly,
 		" ORDER BY "+strings.Join(append(names, "x.v"), ", "))
 	rows, err := e.conn.QueryContext(ctx, text, args...)
 	if err != nil {
