@@ -1,0 +1,130 @@
+package srs
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/siprec"
+)
+
+// recorderConfig returns the configuration of a session's recording: tmpl
+// with the session's start, the format, and one recorder stream per stream
+// of the initial offer, in m-line order (so the first m-line is the left
+// channel of a stereo file); and the map from m-line index to recorder
+// stream.
+func recorderConfig(tmpl recording.Config, sess *siprec.Session, f recording.Format, log *slog.Logger) (recording.Config, map[int]int) {
+	cfg := tmpl
+	cfg.Format = f
+	cfg.Start = sess.Start()
+	cfg.Logger = log
+	cfg.Streams = nil
+	index := map[int]int{}
+	for i, st := range sess.Streams() {
+		cfg.Streams = append(cfg.Streams, recording.StreamConfig{Label: st.Label()})
+		index[st.Index()] = i
+	}
+	return cfg, index
+}
+
+// recorderSink feeds a session's streams into its recorder: the part of a
+// siprec.SessionSink that every recording sink shares. UpdateMetadata and
+// End are the embedding sink's.
+type recorderSink struct {
+	siprec.NopSink
+	rec   *recording.Recorder
+	index map[int]int // m-line index → recorder stream
+	log   *slog.Logger
+	// added and removed, when set, are told about each stream fed into
+	// the recorder and each that stops.
+	added, removed func(st *siprec.Stream)
+
+	mu      sync.Mutex
+	streams []*siprec.Stream // those feeding the recorder and not removed
+}
+
+// startRecorder makes the sink of a session just created: rec paused when
+// the session starts paused (an initial a=inactive).
+func newRecorderSink(sess *siprec.Session, rec *recording.Recorder, index map[int]int, log *slog.Logger) *recorderSink {
+	if sess.Paused() {
+		_ = rec.Pause(sess.Start())
+	}
+	return &recorderSink{rec: rec, index: index, log: log}
+}
+
+// AddStream feeds a stream of the initial offer into its stream of the
+// recording. Streams a re-INVITE adds later are not recorded (the file's
+// layout is fixed at the start); they are logged.
+func (k *recorderSink) AddStream(st *siprec.Stream) media.Handler {
+	i, ok := k.index[st.Index()]
+	if !ok {
+		k.log.Warn("a stream added during the session is not recorded", "label", st.Label())
+		return nil
+	}
+	h, err := k.rec.Stream(i).MediaHandler()
+	if err != nil {
+		k.log.Error("stream cannot be recorded", "label", st.Label(), "error", err)
+		return nil
+	}
+	k.mu.Lock()
+	k.streams = append(k.streams, st)
+	k.mu.Unlock()
+	if k.added != nil {
+		k.added(st)
+	}
+	return h
+}
+
+// RemoveStream ends the stream's part of the recording (silence from now).
+func (k *recorderSink) RemoveStream(st *siprec.Stream, _ time.Time) {
+	if i, ok := k.index[st.Index()]; ok {
+		_ = k.rec.Stream(i).End()
+	}
+	k.forget(st)
+}
+
+func (k *recorderSink) forget(st *siprec.Stream) {
+	k.mu.Lock()
+	found := false
+	for i, x := range k.streams {
+		if x == st {
+			k.streams = append(k.streams[:i], k.streams[i+1:]...)
+			found = true
+			break
+		}
+	}
+	k.mu.Unlock()
+	if found && k.removed != nil {
+		k.removed(st)
+	}
+}
+
+// endStreams tells removed about every stream still feeding the recorder,
+// at the session's end.
+func (k *recorderSink) endStreams() {
+	k.mu.Lock()
+	left := k.streams
+	k.streams = nil
+	k.mu.Unlock()
+	if k.removed != nil {
+		for _, st := range left {
+			k.removed(st)
+		}
+	}
+}
+
+// Pause and Resume follow a=inactive and a=sendonly re-INVITEs.
+func (k *recorderSink) Pause(at time.Time) {
+	if err := k.rec.Pause(at); err != nil {
+		k.log.Debug("pause", "error", err)
+	}
+}
+
+// Resume resumes the recording at at.
+func (k *recorderSink) Resume(at time.Time) {
+	if err := k.rec.Resume(at); err != nil {
+		k.log.Debug("resume", "error", err)
+	}
+}

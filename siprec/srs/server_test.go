@@ -1,0 +1,172 @@
+package srs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/siprec"
+	"github.com/voicegw/voicegw/storage/bucketconfig"
+	"github.com/voicegw/voicegw/tenancy"
+)
+
+// recordingAccount returns an account recording WAV into dir, with one SIP
+// user and a session webhook.
+func recordingAccount(name, dir, hook string) *tenancy.Account {
+	return &tenancy.Account{
+		Name: name, SIPRealm: name + ".test", SessionWebhook: hook,
+		SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "src", Password: tenancy.Secret(name + "-password-1")}}},
+		Recording: tenancy.RecordingConfig{Enabled: true, Format: tenancy.FormatWAV,
+			Bucket: bucketconfig.Config{Vendor: bucketconfig.VendorFile, File: &bucketconfig.File{Dir: dir}}},
+	}
+}
+
+// TestServerRecordsCall: a recording client with digest credentials
+// records a two-party call through the Server; the stereo WAV lands in the
+// account's bucket under ACCOUNT/APPLICATION/SESSION.wav with each party
+// on its channel, the session document is stored (ended, status OK, the
+// parties, the Call-ID and recording ID), the signed webhook arrives once
+// (after a failed try), the licence is back, and the Observer heard each
+// step once.
+func TestServerRecordsCall(t *testing.T) {
+	bucket := t.TempDir()
+	secret := tenancy.Secret("whsec_srs_test_secret_0123456789")
+	hooks := newWebhooks(t, secret)
+	hooks.fail = 1
+	acct := recordingAccount("acme", bucket, hooks.srv.URL)
+	acct.WebhookSecret = secret
+	acct.LicensedSessions = 1
+	// The answer's Contact is the server's IP address: the client's BYE
+	// goes there (sipgo resolves names with the system's DNS), and the
+	// default account takes requests addressed to the IP address.
+	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{acct}, Default: "acme", ContactIP: true})
+
+	c, res, err := ts.dial(t, "acme.test", "src", "acme-password-1", "rec-42")
+	if err != nil {
+		t.Fatalf("Start: %v %v", res, err)
+	}
+	waitFor(t, "the session", func() bool { return ts.ActiveSessions() == 1 })
+	c.send(1500 * time.Millisecond)
+	c.stop(t)
+	waitFor(t, "the upload", func() bool { return len(filesIn(t, bucket)) == 1 })
+	waitFor(t, "the webhook", func() bool { return len(hooks.received()) == 1 })
+
+	var key, path string
+	for k, p := range filesIn(t, bucket) {
+		key, path = k, p
+	}
+	id, f, err := recording.ParseKey(key)
+	if err != nil || f != recording.WAV || id.Account != string(acct.SID) || id.Application != string(acct.SIPRECApplication) {
+		t.Fatalf("object key %q: %+v %v %v", key, id, f, err)
+	}
+	stereoTones(t, path, time.Second)
+
+	doc, err := ts.index.Find(context.Background(), string(acct.SID), id.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd := doc.ChannelData
+	if doc.Status != insights.StatusEnded || cd.AudioURL != key || cd.StatusCode == nil || *cd.StatusCode != insights.StatusCodeOK ||
+		doc.Source != "alice@example.com" || doc.Destination != "bob@example.com" || cd.RecordingID != "rec-42" || cd.SIPCallID == "" {
+		t.Fatalf("session document %+v", doc)
+	}
+
+	var ev WebhookEvent
+	if err := json.Unmarshal([]byte(hooks.received()[0]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Event != WebhookEventSessionEnded || ev.SessionID != id.Session || ev.AccountSID != string(acct.SID) ||
+		ev.Recording == nil || ev.Recording.Key != key || !ev.Recording.Spooled || ev.Recording.Channels != 2 || ev.Session == nil {
+		t.Fatalf("webhook event %+v", ev)
+	}
+	if hooks.bad != 0 {
+		t.Fatalf("%d webhook requests did not verify", hooks.bad)
+	}
+
+	// the account's one licence is free again
+	c2, _, err := ts.dial(t, "acme.test", "src", "acme-password-1", "")
+	if err != nil {
+		t.Fatalf("a second call after the first ended: %v", err)
+	}
+	c2.stop(t)
+	waitFor(t, "both sessions completed and uploaded", func() bool {
+		return ts.events.count("completed err=false") == 2 && ts.events.count("uploaded") == 2
+	})
+	for _, want := range []string{"refused challenged credentials_required 407", "started acme", "stream+ 1", "stream+ 2",
+		"stream- 1", "stream- 2", "ended bye", "recorded wav err=<nil>", "uploaded", "webhook err=false"} {
+		if !ts.events.has(want) {
+			t.Errorf("the observer did not hear %q:\n%s", want, ts.events)
+		}
+	}
+	if n := ts.events.count("started acme"); n != 2 {
+		t.Errorf("%d sessions started, want 2", n)
+	}
+	if s := ts.Spool().Len(); s != 0 {
+		t.Errorf("%d recordings left in the spool", s)
+	}
+	if p, _ := ts.Server.journal.Pending(context.Background()); len(p) != 0 {
+		t.Errorf("%d sessions left in the journal", len(p))
+	}
+}
+
+// TestServerRefusals: each way a call is refused gets its SIP answer and is
+// reported once with its reason: a wrong password, a realm no account has,
+// an account that records nothing, the licensed sessions in use.
+func TestServerRefusals(t *testing.T) {
+	busy := recordingAccount("busy", t.TempDir(), "")
+	busy.LicensedSessions = 1
+	silent := recordingAccount("silent", t.TempDir(), "")
+	silent.Recording.Enabled = false
+	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{busy, silent}})
+
+	holder, _, err := ts.dial(t, "busy.test", "src", "busy-password-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// its BYE would go to the IP address, which no account serves
+	defer func() { _, _ = holder.m.Stop(context.Background()) }()
+
+	for _, tc := range []struct {
+		name, host, user, password string
+		code                       int
+		reason                     Reason
+	}{
+		{"wrong password", "busy.test", "src", "not-the-password", 407, ReasonBadCredentials},
+		{"unknown realm", "nobody.test", "src", "x", 403, ReasonUnknownRealm},
+		{"not recorded", "silent.test", "src", "silent-password-1", 403, ReasonNotRecorded},
+		{"licensed sessions", "busy.test", "src", "busy-password-1", 486, ReasonLicensedSessions},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(ts.events.refusals)
+			_, res, err := ts.dial(t, tc.host, tc.user, tc.password, "")
+			if !errors.Is(err, siprec.ErrAllRecordersFailed) || len(res) != 1 {
+				t.Fatalf("Start: %v %v, want a refusal", res, err)
+			}
+			var refused *Refusal
+			ts.events.mu.Lock()
+			for _, r := range ts.events.refusals[before:] {
+				if r.Result == Refused {
+					refused = &r
+				}
+			}
+			n := len(ts.events.refusals) - before
+			ts.events.mu.Unlock()
+			if refused == nil || refused.Reason != tc.reason || refused.Code != res[0].StatusCode {
+				t.Fatalf("reported %+v for a %d answer, want reason %s", refused, res[0].StatusCode, tc.reason)
+			}
+			if tc.code != 407 && res[0].StatusCode != tc.code {
+				t.Fatalf("answered %d, want %d", res[0].StatusCode, tc.code)
+			}
+			// one report per INVITE: a challenge for the first (without
+			// credentials), and a refusal for each answer of the client
+			// (it answers a fresh challenge once more)
+			if n > 3 {
+				t.Fatalf("%d reports for one call:\n%s", n, ts.events)
+			}
+		})
+	}
+}
