@@ -614,12 +614,6 @@ func (a *AccountConfig) validate(prefix string) []Problem {
 			add("recording.bucket."+fe.Field, "%s", msg)
 		}
 	}
-	switch rec.Format {
-	case "", "wav", "mp3":
-	default:
-		// reported by tenancy as recording.format
-	}
-
 	apps := map[string]int{}
 	for i, app := range a.Applications {
 		n := strings.TrimSpace(app.Name)
