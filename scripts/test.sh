@@ -6,8 +6,11 @@
 #   ./scripts/test.sh ./media/...  # one package tree
 #
 # Tools: sipp (Debian sip-tester), lame + libmp3lame0, sox, chasquid and
-# python3-aiosmtpd (real SMTP servers for tenancy's tests; Debian), and
-# Azurite (npm). Without root or sudo the script warns and goes on; tests whose
+# python3-aiosmtpd (real SMTP servers for tenancy's tests; Debian), postgresql
+# (the PostgreSQL drivers' tests start their own server), chromium (the
+# console's browser tests), python3-pylibsrtp (libsrtp2, the independent SRTP
+# peer), kamailio (the SIP load harness's anchor), prometheus (promtool checks
+# metrics and alert rules), and Azurite (npm). Without root or sudo the script warns and goes on; tests whose
 # tool is missing then skip (or fail under CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +34,11 @@ command -v sox >/dev/null 2>&1 || apt_missing+=(sox)
 command -v chasquid >/dev/null 2>&1 || apt_missing+=(chasquid)
 # Debian's python3, not a pyenv one earlier on PATH: the SMTP tests run it.
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || apt_missing+=(python3-aiosmtpd)
+{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; } || apt_missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+/usr/bin/python3 -c 'import pylibsrtp' >/dev/null 2>&1 || apt_missing+=(python3-pylibsrtp)
+command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || apt_missing+=(kamailio)
+command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)
 if ! { ldconfig -p 2>/dev/null || true; } | grep -q 'libmp3lame\.so\.0'; then
 	apt_missing+=(libmp3lame0)
 fi
