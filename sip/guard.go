@@ -219,10 +219,43 @@ type GuardConfig struct {
 	// send credentials inside a dialog. The handler (the dialog owner) must
 	// answer 481 for a dialog it does not know, or anyone on the allowlist
 	// could send such requests. Default false: they are challenged.
+	// Ignored when Dialogs is set.
 	PassInDialog bool
+	// Dialogs, when set, decides in-dialog requests (a To tag, not
+	// REGISTER) by the dialog they belong to instead of by their
+	// Request-URI (it replaces PassInDialog). For a dialog the owner knows,
+	// the request is checked against the owner's tenant (looked up by the
+	// owner Identity's Realm): that tenant's allowlist (403), and, when the
+	// dialog was digest-authenticated (Identity.User set) and the request
+	// comes from another IP address than the dialog's initial request
+	// (Identity.Source), digest credentials of that same user (407;
+	// another user's are refused with 403, and an ACK or CANCEL, which
+	// cannot be challenged, is refused). It then passes with the owner's
+	// Identity, Source set to the request's and PassedBy PassedInDialog.
+	// A request for a dialog the owner does not know passes as
+	// PassedInDialog with no tenant: the owner answers it 481. Default nil.
+	Dialogs DialogOwner
+	// OnDecision, when set, is called once for every request the Guard
+	// decides (by Check, and so by Wrap), before the answer is sent, with
+	// the outcome: a caller counts refusals by Decision.Reason and
+	// initial INVITEs without re-implementing Wrap. It runs on the request's
+	// goroutine and must not block. Default nil.
+	OnDecision func(ctx context.Context, req *sipgosip.Request, d Decision)
 	// AllowlistOnlyMethods pass after the allowlist without a challenge,
 	// for example OPTIONS keepalives. Default none.
 	AllowlistOnlyMethods []sipgosip.RequestMethod
+	// MaxAmplification bounds, over UDP, each answer of the Guard to this
+	// many times the size of the request it answers, so a request sent
+	// under a victim's address (a reflection attack) cannot make the
+	// Guard send the victim much more than the attacker sent. A 401/407
+	// keeps as many of its challenges as fit, in the offered order and
+	// at least the first (so offer first the algorithm every client
+	// supports, MD5, when clients send small requests); an answer that
+	// cannot fit is not sent. The request counts as its most compact
+	// writing (compact header names), never more than it took on the
+	// wire. Default 1.5; negative: no bound. Answers over TCP and TLS
+	// are not bounded: their source cannot be spoofed.
+	MaxAmplification float64
 	// Webhook calls tenants' registration webhooks.
 	Webhook WebhookClient
 	// Logger receives the Guard's log lines. Nil discards. Passwords, HA1,
@@ -246,19 +279,31 @@ var (
 	ErrNoCredentials = errors.New("sip: no credentials for the realm")
 	// ErrDigestURI: the digest uri is not a SIP URI of this request (400).
 	ErrDigestURI = errors.New("sip: digest uri does not match the request")
+	// ErrDialogUser: an in-dialog request from another address than its
+	// dialog's carried valid credentials of another user than the one who
+	// authenticated the dialog (403).
+	ErrDialogUser = errors.New("sip: in-dialog request authenticated as another user than the dialog's")
+	// ErrDialogSource: an ACK or CANCEL (which cannot be challenged) came
+	// from another address than its digest-authenticated dialog's (CANCEL
+	// 403, ACK dropped).
+	ErrDialogSource = errors.New("sip: unauthenticated ACK or CANCEL from another address than its dialog's")
 )
 
 // Guard is SIP access control in front of request handlers (seed 002,
 // "SIP"). For each request, in order:
 //
 //  1. a source address blocked after repeated failures: 403 Forbidden;
-//  2. the tenant, looked up by realm (GuardConfig.Realm): an unknown realm
+//  2. with GuardConfig.Dialogs, an in-dialog request is decided by its
+//     dialog's owner's Identity (see GuardConfig.Dialogs): the dialog's
+//     tenant's allowlist (403), and from another address than the
+//     dialog's, the dialog's user's credentials (407; another user 403);
+//  3. the tenant, looked up by realm (GuardConfig.Realm): an unknown realm
 //     gets the same 403 as a refused address, so realms cannot be probed;
-//  3. the tenant's allowlist: 403 Forbidden;
-//  4. ACK and CANCEL pass (they cannot be challenged, RFC 3261 §22.1), as do
+//  4. the tenant's allowlist: 403 Forbidden;
+//  5. ACK and CANCEL pass (they cannot be challenged, RFC 3261 §22.1), as do
 //     AllowlistOnlyMethods, in-dialog requests with PassInDialog, and
 //     tenants with NoDigest;
-//  5. digest: a REGISTER without a valid answer gets 401 with one
+//  6. digest: a REGISTER without a valid answer gets 401 with one
 //     WWW-Authenticate per offered algorithm, other methods 407 with
 //     Proxy-Authenticate. Either header is read on any method.
 //
@@ -267,6 +312,8 @@ var (
 //	no answer for the realm, non-Digest scheme      401/407 fresh challenge
 //	wrong password or unknown user (identical)      401/407 fresh challenge, counts a failure
 //	replayed nonce count                            401/407 fresh challenge, counts a failure
+//	answer without qop (RFC 2069), by default       401/407 fresh challenge (Digest.AllowRFC2069)
+//	a qop-less answer accepted before               401/407 fresh challenge, counts a failure
 //	expired nonce with right credentials            401/407 with stale=true
 //	nonce not issued here, other realm/algorithm    401/407 fresh challenge
 //	nonce issued to another source address          401/407 fresh challenge (no failure counted)
@@ -274,7 +321,10 @@ var (
 //	webhook timeout or bad answer                   503 Service Unavailable (logged with the reason)
 //	credential store or tenant lookup failure       500 Server Internal Error
 //
-// ACK is never answered; a refused ACK is dropped.
+// ACK is never answered; a refused ACK is dropped, and so, before anything
+// else, is the ACK of an answer the Guard sent (ErrStatelessACK). Wrap
+// sends every answer statelessly (RespondStateless), and over UDP no
+// answer is larger than GuardConfig.MaxAmplification times its request.
 //
 // The digest uri must be a sip: or sips: URI whose host is the
 // Request-URI's host or the tenant's realm (case-insensitive; user part,
@@ -290,6 +340,10 @@ type Guard struct {
 	digest       *DigestServer
 	lock         *lockout
 	passInDialog bool
+	dialogs      DialogOwner
+	onDecision   func(context.Context, *sipgosip.Request, Decision)
+	amplify      float64
+	tags         statelessTags
 	methods      map[sipgosip.RequestMethod]bool
 	webhook      *WebhookClient
 	log          *slog.Logger
@@ -306,12 +360,19 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		tenants:      cfg.Tenants,
 		realm:        cfg.Realm,
 		passInDialog: cfg.PassInDialog,
+		dialogs:      cfg.Dialogs,
+		onDecision:   cfg.OnDecision,
+		amplify:      cfg.MaxAmplification,
+		tags:         newStatelessTags(),
 		methods:      map[sipgosip.RequestMethod]bool{},
 		log:          cfg.Logger,
 		now:          cfg.Now,
 	}
 	if g.realm == nil {
 		g.realm = RequestURIHost
+	}
+	if g.amplify == 0 {
+		g.amplify = DefaultMaxAmplification
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -348,15 +409,19 @@ func (g *Guard) DigestServer() *DigestServer { return g.digest }
 // Blocked reports whether addr is blocked after repeated failures now.
 func (g *Guard) Blocked(addr netip.Addr) bool { return g.lock.blocked(addr, g.now()) }
 
+// DefaultMaxAmplification is GuardConfig.MaxAmplification's default.
+const DefaultMaxAmplification = 1.5
+
 // Wrap returns a Handler that checks each request and calls next with the
 // caller's Identity in ctx (see IdentityFrom) when it passes; otherwise it
-// sends the Guard's answer itself.
+// sends the Guard's answer itself, statelessly (RespondStateless): once,
+// never retransmitted, with no transaction state kept.
 func (g *Guard) Wrap(next Handler) Handler {
 	return func(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 		id, res, err := g.Check(ctx, req)
 		if err != nil {
 			if res != nil && tx != nil {
-				if rerr := tx.Respond(res); rerr != nil {
+				if rerr := RespondStateless(tx, res); rerr != nil {
 					g.log.Warn("sending the guard's answer failed", "status", res.StatusCode, "error", rerr)
 				}
 			}
@@ -369,71 +434,180 @@ func (g *Guard) Wrap(next Handler) Handler {
 // Check applies the Guard to req. It returns the caller's Identity and a nil
 // error when the request may pass; otherwise the error says why (matching
 // the sentinels documented on Guard) and res is the answer to send (nil for
-// ACK, which gets none).
+// ACK, which gets none, and over UDP for an answer that cannot fit
+// GuardConfig.MaxAmplification). An answer to a request without a To tag
+// carries a To tag of the Guard's, by which Check recognises its ACK and
+// drops it (ErrStatelessACK) before any other check. GuardConfig.OnDecision,
+// when set, is called with the outcome before Check returns.
 func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, res *sipgosip.Response, err error) {
+	v := g.decide(ctx, req)
+	if v.res != nil {
+		g.tags.mark(req, v.res)
+		if g.amplify > 0 && strings.EqualFold(req.Transport(), "UDP") {
+			v.res = fitAmplification(req, v.res, g.amplify)
+			if v.res == nil && g.log.Enabled(ctx, slog.LevelDebug) {
+				g.log.Debug("answer not sent: it would exceed the amplification bound", "method", string(req.Method), "source", v.id.Source.String(), "reason", v.reason)
+			}
+		}
+	}
+	if g.onDecision != nil {
+		d := Decision{Identity: v.id, Err: v.err, Reason: v.reason, InitialInvite: initialInvite(req)}
+		if v.res != nil {
+			d.Code = v.res.StatusCode
+		}
+		g.onDecision(ctx, req, d)
+	}
+	return v.id, v.res, v.err
+}
+
+// verdict is what decide concluded about one request.
+type verdict struct {
+	id     Identity
+	res    *sipgosip.Response // the answer; nil when passed, and for ACK
+	err    error              // nil when passed
+	reason string             // a Reason constant when refused
+}
+
+func (g *Guard) decide(ctx context.Context, req *sipgosip.Request) verdict {
 	src := sourceOf(req)
-	id.Source = src
+	v := verdict{id: Identity{Source: src}}
 	now := g.now()
 	log := &reqLog{g: g, ctx: ctx, req: req, src: src}
-	respond := func(code int, reason string) *sipgosip.Response {
-		if req.IsAck() {
-			return nil
-		}
-		return sipgosip.NewResponseFromRequest(req, code, reason, nil)
-	}
 
+	if g.tags.ackOfOurs(req) {
+		log.Debug("dropped: ACK of an answer sent statelessly")
+		v.err, v.reason = ErrStatelessACK, ReasonStatelessACK
+		return v
+	}
 	if g.lock.blocked(src.Addr(), now) {
 		log.Debug("refused: source blocked after repeated failures")
-		return id, respond(sipgosip.StatusForbidden, "Forbidden"), ErrSourceBlocked
+		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonSourceBlocked, ErrSourceBlocked)
+	}
+	if g.dialogs != nil && inDialog(req) {
+		owner, known := g.dialogs.DialogIdentity(req)
+		if !known {
+			// the owner answers 481 for a dialog it does not know
+			log.Debug("in-dialog request for a dialog its owner does not know: passed on")
+			v.id.PassedBy = PassedInDialog
+			return v
+		}
+		return g.decideInDialog(ctx, req, v, owner, log)
 	}
 	realm := g.realm(req)
-	tenant, err := g.tenants.LookupTenant(ctx, realm)
-	if err != nil {
-		if errors.Is(err, ErrUnknownTenant) {
-			log.Info("refused: no tenant for realm", "realm", realm)
-			return id, respond(sipgosip.StatusForbidden, "Forbidden"), err
-		}
-		log.Error("tenant lookup failed", "realm", realm, "error", err)
-		return id, respond(sipgosip.StatusInternalServerError, "Server Internal Error"), fmt.Errorf("sip: tenant lookup for %q: %w", realm, err)
+	tenant, ok := g.tenant(ctx, req, realm, &v, log)
+	if !ok {
+		return v
 	}
-	if tenant.Realm == "" {
-		tenant.Realm = realm
-	}
-	id.Tenant, id.Realm = tenant.ID, tenant.Realm
-	log.tenant = tenant.ID
 	if !tenant.Allowlist.Allows(src.Addr()) {
 		log.Info("refused: source not on the tenant's allowlist")
-		return id, respond(sipgosip.StatusForbidden, "Forbidden"), ErrSourceRefused
+		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonSourceNotAllowed, ErrSourceRefused)
 	}
 
 	switch {
 	case req.IsAck() || req.IsCancel():
-		id.PassedBy = PassedUnchallengeable
-		return id, nil, nil
+		v.id.PassedBy = PassedUnchallengeable
+		return v
 	case g.methods[req.Method]:
-		id.PassedBy = PassedMethod
-		return id, nil, nil
+		v.id.PassedBy = PassedMethod
+		return v
 	case g.passInDialog && inDialog(req):
-		id.PassedBy = PassedInDialog
-		return id, nil, nil
+		v.id.PassedBy = PassedInDialog
+		return v
 	case tenant.NoDigest:
-		id.PassedBy = PassedNoDigest
-		return id, nil, nil
+		v.id.PassedBy = PassedNoDigest
+		return v
 	}
 
+	auth, ok := g.digestCheck(ctx, req, tenant, &v, log)
+	if !ok {
+		return v
+	}
+	v.id.User, v.id.Algorithm, v.id.PassedBy = auth.Username, algorithmOf(auth), PassedDigest
+	log.Debug("authenticated")
+	return v
+}
+
+// decideInDialog checks a request of a dialog its owner knows against the
+// owner's tenant (GuardConfig.Dialogs).
+func (g *Guard) decideInDialog(ctx context.Context, req *sipgosip.Request, v verdict, owner Identity, log *reqLog) verdict {
+	src := v.id.Source
+	tenant, ok := g.tenant(ctx, req, owner.Realm, &v, log)
+	if !ok {
+		return v
+	}
+	if !tenant.Allowlist.Allows(src.Addr()) {
+		log.Info("refused: in-dialog request from a source not on the dialog's tenant's allowlist")
+		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonSourceNotAllowed, ErrSourceRefused)
+	}
+	passed := owner
+	passed.Tenant, passed.Realm, passed.Source, passed.PassedBy = tenant.ID, tenant.Realm, src, PassedInDialog
+	if owner.User == "" || src.Addr() == owner.Source.Addr().Unmap().WithZone("") {
+		return verdict{id: passed}
+	}
+	// an authenticated dialog, reached from another address: the request
+	// must prove it comes from the same user
+	log.user = owner.User
+	if req.IsAck() || req.IsCancel() {
+		log.Info("refused: ACK or CANCEL from another address than its authenticated dialog's", "dialog_source", owner.Source.String())
+		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonDialogSource, ErrDialogSource)
+	}
+	auth, ok := g.digestCheck(ctx, req, tenant, &v, log)
+	if !ok {
+		return v
+	}
+	if auth.Username != owner.User {
+		log.Warn("refused: in-dialog request authenticated as another user than the dialog's", "dialog_user", owner.User)
+		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonDialogUser, ErrDialogUser)
+	}
+	log.Debug("in-dialog request from another address authenticated as the dialog's user")
+	return verdict{id: passed}
+}
+
+// tenant looks up the tenant of realm into v (ID and realm of v.id); when
+// that fails it fills v with the refusal and returns false.
+func (g *Guard) tenant(ctx context.Context, req *sipgosip.Request, realm string, v *verdict, log *reqLog) (Tenant, bool) {
+	tenant, err := g.tenants.LookupTenant(ctx, realm)
+	if err != nil {
+		if errors.Is(err, ErrUnknownTenant) {
+			log.Info("refused: no tenant for realm", "realm", realm)
+			*v = v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonUnknownRealm, err)
+			return Tenant{}, false
+		}
+		log.Error("tenant lookup failed", "realm", realm, "error", err)
+		*v = v.refuse(req, sipgosip.StatusInternalServerError, "Server Internal Error", ReasonServerError, fmt.Errorf("sip: tenant lookup for %q: %w", realm, err))
+		return Tenant{}, false
+	}
+	if tenant.Realm == "" {
+		tenant.Realm = realm
+	}
+	v.id.Tenant, v.id.Realm = tenant.ID, tenant.Realm
+	log.tenant = tenant.ID
+	return tenant, true
+}
+
+// digestCheck finds and verifies the request's digest answer for tenant.
+// When it is not a right answer it fills v with the refusal or challenge
+// and returns false.
+func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant Tenant, v *verdict, log *reqLog) (Authorization, bool) {
+	src := v.id.Source
 	auth, err := g.findAnswer(req, tenant.Realm)
 	if err != nil {
 		if errors.Is(err, ErrNoCredentials) {
 			log.Debug("challenged: no credentials for the realm", "realm", tenant.Realm)
-			return id, g.challenge(req, src.Addr(), tenant.Realm, false), err
+			*v = v.challenge(g, req, tenant.Realm, false, ReasonCredentialsRequired, err)
+			return auth, false
 		}
 		log.Info("bad request: malformed credentials", "error", err)
-		return id, respond(sipgosip.StatusBadRequest, "Bad Request"), err
+		*v = v.refuse(req, sipgosip.StatusBadRequest, "Bad Request", ReasonBadRequest, err)
+		return auth, false
 	}
-	log.user = auth.Username
+	if log.user == "" {
+		log.user = auth.Username
+	}
 	if err := checkDigestURI(req, auth.URI, tenant.Realm); err != nil {
 		log.Info("bad request: digest uri", "uri", auth.URI, "error", err)
-		return id, respond(sipgosip.StatusBadRequest, "Bad Request"), err
+		*v = v.refuse(req, sipgosip.StatusBadRequest, "Bad Request", ReasonBadRequest, err)
+		return auth, false
 	}
 
 	var check ResponseChecker
@@ -449,31 +623,50 @@ func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, 
 	err = g.digest.VerifyFrom(ctx, string(req.Method), tenant.Realm, src.Addr(), auth, check)
 	switch {
 	case err == nil:
-		id.User, id.Algorithm, id.PassedBy = auth.Username, algorithmOf(auth), PassedDigest
-		log.Debug("authenticated")
-		return id, nil, nil
+		return auth, true
 	case errors.Is(err, ErrStaleNonce):
 		log.Debug("challenged: stale nonce", "reason", err.Error())
-		return id, g.challenge(req, src.Addr(), tenant.Realm, true), err
+		*v = v.challenge(g, req, tenant.Realm, true, ReasonStaleNonce, err)
 	case errors.Is(err, ErrBadCredentials), errors.Is(err, ErrReplay):
-		if g.lock.fail(src.Addr(), now) {
+		if g.lock.fail(src.Addr(), g.now()) {
 			log.Warn("source blocked after repeated authentication failures", "for", g.lock.block.String())
 		}
 		log.Info("authentication failed", "reason", err.Error(), "answer", auth.summary())
-		return id, g.challenge(req, src.Addr(), tenant.Realm, false), err
+		reason := ReasonBadCredentials
+		if errors.Is(err, ErrReplay) {
+			reason = ReasonNonceReplay
+		}
+		*v = v.challenge(g, req, tenant.Realm, false, reason, err)
 	case errors.Is(err, ErrMissingParam):
 		log.Info("bad request: incomplete credentials", "reason", err.Error())
-		return id, respond(sipgosip.StatusBadRequest, "Bad Request"), err
+		*v = v.refuse(req, sipgosip.StatusBadRequest, "Bad Request", ReasonBadRequest, err)
 	case errors.Is(err, ErrUnsupported), errors.Is(err, ErrRealmMismatch), errors.Is(err, ErrBadNonce):
 		log.Debug("challenged: answer not acceptable", "reason", err.Error())
-		return id, g.challenge(req, src.Addr(), tenant.Realm, false), err
+		*v = v.challenge(g, req, tenant.Realm, false, ReasonCredentialsNotForUs, err)
 	case errors.Is(err, ErrWebhookFailed):
 		// the webhook client logged why
-		return id, respond(sipgosip.StatusServiceUnavailable, "Service Unavailable"), err
+		*v = v.refuse(req, sipgosip.StatusServiceUnavailable, "Service Unavailable", ReasonUnavailable, err)
 	default:
 		log.Error("credential check failed", "error", err)
-		return id, respond(sipgosip.StatusInternalServerError, "Server Internal Error"), err
+		*v = v.refuse(req, sipgosip.StatusInternalServerError, "Server Internal Error", ReasonServerError, err)
 	}
+	return auth, false
+}
+
+// refuse returns v refused with code (no answer to an ACK).
+func (v verdict) refuse(req *sipgosip.Request, code int, text, reason string, err error) verdict {
+	v.err, v.reason = err, reason
+	if !req.IsAck() {
+		v.res = sipgosip.NewResponseFromRequest(req, code, text, nil)
+	}
+	return v
+}
+
+// challenge returns v refused with a 401 or 407 challenge.
+func (v verdict) challenge(g *Guard, req *sipgosip.Request, realm string, stale bool, reason string, err error) verdict {
+	v.err, v.reason = err, reason
+	v.res = g.challenge(req, v.id.Source.Addr(), realm, stale)
+	return v
 }
 
 // reqLog logs a line about one request with its common attributes, built
