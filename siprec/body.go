@@ -19,9 +19,21 @@ const (
 	DispositionRecordingSession = "recording-session"
 )
 
-// DefaultMaxMetadataSize is the metadata size limit when BodyOptions gives
-// none: 64 KiB, about twenty times what a two-party call's metadata takes.
-const DefaultMaxMetadataSize = 64 << 10
+// DefaultMaxMetadataSize is the metadata size limit when BodyOptions (or
+// the Server's Config) gives none: 16 KiB, about eight times what a
+// two-party call's metadata takes (a conference adds about 1 KB per
+// participant).
+//
+// It is chosen so that a recording server can answer 413 to metadata over
+// it on both transports, with sipgo's default sizes: a SIPREC INVITE whose
+// metadata is just over 16 KiB is about 18 KB, inside the 32 KiB that
+// sipgo reads of a UDP datagram (TransportBufferReadSize) and the 65,535
+// bytes it takes of a TCP message (ParseMaxMessageLength). A request over
+// those sizes never reaches the Server: sipgo drops the datagram unanswered
+// (the client retransmits, then times out) or closes the TCP connection
+// without an answer. So the Server answers 413 to metadata from 16 KiB + 1
+// up to about 31 KB over UDP and about 63 KB over TCP, and nothing beyond.
+const DefaultMaxMetadataSize = 16 << 10
 
 // Errors of ParseBody (besides ErrMalformedBody). The response code is what a
 // recording server answers.

@@ -145,7 +145,7 @@ func TestParseBodyErrors(t *testing.T) {
 		{"metadata with the wrong root", "multipart/mixed;boundary=b", mp(ContentTypeMetadata, "<html/>"), nil, []error{ErrBadMetadata, metadata.ErrNotRecording}, "html"},
 		{"metadata with a bad value", ContentTypeMetadataLegacy, "<recording><datamode>maybe</datamode></recording>", nil, []error{ErrBadMetadata, metadata.ErrInvalidValue}, `"maybe"`},
 		{"metadata over the set limit", "multipart/mixed;boundary=b", mp(ContentTypeMetadata, md), &BodyOptions{MaxMetadataSize: 1000}, []error{ErrMetadataTooLarge}, "limit 1000"},
-		{"metadata over the default limit", ContentTypeMetadata, big, nil, []error{ErrMetadataTooLarge}, "limit 65536"},
+		{"metadata over the default limit", ContentTypeMetadata, big, nil, []error{ErrMetadataTooLarge}, "limit 16384"},
 		{"unsupported content type", "text/plain", "hello", nil, []error{ErrUnsupportedBody}, `"text/plain"`},
 		{"body without content type", "", testSDP, nil, []error{ErrUnsupportedBody}, "(none)"},
 	}

@@ -38,9 +38,27 @@
 // [Server.Handle] as a sip.Handler behind a sip.Guard), asks a [Policy]
 // whether to take each SIPREC INVITE, answers with plain application/sdp (one
 // recvonly m-line per offered m-line, labels kept), receives each stream with
-// package media, and hands the session to a [SessionSink] made by a
-// [SinkFactory]: each stream's decoded audio through a media.Handler, and
-// pause, resume, metadata changes, added and removed streams and the end.
+// package media, and hands the session to a [SessionSink] made by the
+// [Admission]'s Sink constructor (a closure of the Policy, which carries
+// the tenant's account to the sink typed) or a [SinkFactory]: each stream's
+// decoded audio through a media.Handler, and pause, resume, metadata
+// changes, added and removed streams and the end. [Config.OnReject]
+// reports each refusal of an initial INVITE with a stable reason (the
+// Reject constants), for metrics. [Session.Hangup] ends a session from the
+// server side with a BYE carrying a Reason header (RFC 3326), so that the
+// client can fail over when the recording cannot go on.
+//
+// A request sent in a session's dialog acts on it only when it speaks for
+// the session's tenant (the sip.Identity the INVITE was admitted with);
+// others are answered as for an unknown dialog (481). The Server is a
+// sip.DialogOwner ([Server.DialogIdentity]): a sip.Guard given it checks
+// in-dialog requests against the owner's tenant (allowlist, digest user)
+// rather than the tenant their Request-URI names.
+//
+// Metadata over [Config.MaxMetadataSize] ([DefaultMaxMetadataSize], 16 KiB)
+// is answered 413 over UDP and TCP; a request larger than sipgo reads (32
+// KiB per UDP datagram, 65,535 bytes per TCP message by default) never
+// reaches the Server and gets no answer at all.
 // Over UDP, sipgo reads messages of up to 32 KiB (a SIPREC INVITE is about
 // 3 KB) but sends none over 1300 bytes (UDPMTUSize of
 // github.com/emiago/sipgo/sip less 200, a process-wide variable): the

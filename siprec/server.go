@@ -38,6 +38,60 @@ var (
 	// default): too many streams for UDP. 513, so the client retries over
 	// TCP.
 	ErrAnswerTooLarge = errors.New("siprec: answer too large for UDP")
+	// ErrSessionEnded: Session.Hangup of a session that is already over
+	// (or was never answered).
+	ErrSessionEnded = errors.New("siprec: session already ended")
+	// ErrNoClient: Session.Hangup ended the session but had no SIP client
+	// to send its BYE with (Config.Client is nil and Register was not
+	// called).
+	ErrNoClient = errors.New("siprec: no SIP client to send the BYE")
+	// ErrInvalidCause: Session.Hangup was given a Reason cause that is not
+	// a SIP final status code (200 to 699).
+	ErrInvalidCause = errors.New("siprec: Reason cause is not a SIP final status code")
+)
+
+// The reasons Config.OnReject reports, one per kind of final non-2xx
+// answer the Server gives an initial INVITE. A Policy's or sink
+// constructor's *Rejection reports its Cause instead of RejectPolicy or
+// RejectSink when it has one.
+const (
+	// RejectNotSIPREC: 421, an INVITE without the SIPREC markers and no
+	// Config.Next to take it.
+	RejectNotSIPREC = "not_siprec"
+	// RejectBadExtension: 420, Require names an option other than siprec.
+	RejectBadExtension = "bad_extension"
+	// RejectBadRequest: 400, malformed body, SDP or metadata, no SDP, no
+	// metadata, no Contact, or labels that disagree under
+	// Config.StrictLabels.
+	RejectBadRequest = "bad_request"
+	// RejectMetadataTooLarge: 413, metadata over Config.MaxMetadataSize.
+	RejectMetadataTooLarge = "metadata_too_large"
+	// RejectUnsupportedBody: 415, a body type the Server does not take.
+	RejectUnsupportedBody = "unsupported_body"
+	// RejectTooManyStreams: 488, more m-lines than Config.MaxStreams.
+	RejectTooManyStreams = "too_many_streams"
+	// RejectNoUsableCodec: 488, no m-line with a codec of Config.Codecs.
+	RejectNoUsableCodec = "no_usable_codec"
+	// RejectPolicy: the Policy refused (its Rejection's code, or 500 for
+	// another error).
+	RejectPolicy = "policy"
+	// RejectSink: the sink constructor (Admission.Sink or Config.Sinks)
+	// refused (its Rejection's code, or 500 for another error).
+	RejectSink = "sink"
+	// RejectNoRTPPort: 503, no free RTP port.
+	RejectNoRTPPort = "no_rtp_port"
+	// RejectShuttingDown: 503, the Server is shutting down.
+	RejectShuttingDown = "shutting_down"
+	// RejectAnswerTooLarge: 513, over UDP an answer larger than sipgo
+	// sends (ErrAnswerTooLarge).
+	RejectAnswerTooLarge = "answer_too_large"
+	// RejectServerError: 500, the session could not be set up (no media
+	// address, a receiver that could not start).
+	RejectServerError = "server_error"
+	// RejectCancelled: 487, the client sent CANCEL before the answer. The
+	// 487 is sent by sipgo's transaction layer when the CANCEL arrives;
+	// it is reported once the Server has given the INVITE up.
+	RejectCancelled = "cancelled"
 )
 
 // Config configures a Server. The zero value works: it receives RTP on
@@ -65,19 +119,30 @@ type Config struct {
 	Receiver media.ReceiverConfig
 	// Policy admits or rejects each SIPREC INVITE. Default: admit all.
 	Policy Policy
-	// Sinks creates the sink of each session. Default: every session gets
-	// a NopSink (audio is received, counted and discarded).
+	// Sinks creates the sink of each session whose Admission has no Sink
+	// of its own. Default: such sessions get a NopSink (audio is received,
+	// counted and discarded).
 	Sinks SinkFactory
 	// Next handles what is not SIPREC: INVITEs that are neither marked as
 	// SIPREC nor carry metadata, and requests of dialogs the Server does not
-	// know. Default nil: such INVITEs get 421 Extension Required (Require:
-	// siprec), other out-of-dialog requests 405, in-dialog requests 481.
+	// know (or that another tenant sent: see Server.Handle). Default nil:
+	// such INVITEs get 421 Extension Required (Require: siprec), other
+	// out-of-dialog requests 405, in-dialog requests 481.
 	Next sip.Handler
 	// MaxStreams is the most m-lines an offer may have (488 beyond).
 	// Default DefaultMaxStreams.
 	MaxStreams int
 	// MaxMetadataSize is the largest metadata part accepted, in bytes (413
 	// beyond). 0 means DefaultMaxMetadataSize; negative means no limit.
+	// The 413 can only be sent for a request the transport delivered:
+	// sipgo reads a UDP datagram into a buffer of TransportBufferReadSize
+	// (32 KiB by default) and drops a larger one unanswered, and closes a
+	// TCP connection whose message exceeds ParseMaxMessageLength (65,535
+	// bytes) without an answer; both are variables of
+	// github.com/emiago/sipgo/sip that only a program may change. A limit
+	// near or above those sizes is never answered 413: the client sees a
+	// timeout (UDP) or a closed connection (TCP) instead. The default
+	// leaves room for a 413 on both transports.
 	MaxMetadataSize int
 	// StrictLabels rejects (400) an INVITE whose metadata names a stream
 	// label that no m-line of the offer carries. Default false: the
@@ -86,7 +151,11 @@ type Config struct {
 	// Contact is the URI of the Contact header of the Server's answers,
 	// written with the +sip.srs feature tag (RFC 7866 §6.1.2). Default:
 	// sip:srs@ the INVITE's Request-URI host and port, with the transport
-	// parameter for transports other than UDP.
+	// parameter for transports other than UDP. The client sends its
+	// in-dialog requests to this URI: behind a sip.Guard that picks the
+	// tenant by Request-URI host and is not given the Server as its dialog
+	// owner, a fixed Contact must name a host of the session's own tenant,
+	// or those requests speak for another tenant and get 481 (see Handle).
 	Contact sipgosip.Uri
 	// AckTimeout is how long a 2xx answer to an INVITE or re-INVITE waits
 	// for its ACK (retransmitted over UDP meanwhile) before the session is
@@ -98,14 +167,23 @@ type Config struct {
 	// paused: a client that vanished without BYE does not hold its session
 	// (and its licence) forever. Default 0: no media timeout.
 	MediaTimeout time.Duration
-	// Client sends the BYEs of the Server (Shutdown, ACK and media
-	// timeouts). Default: Register sets one on the sipgo server's user
+	// Client sends the BYEs of the Server (Shutdown, Session.Hangup, ACK
+	// and media timeouts). Default: Register sets one on the sipgo server's user
 	// agent; without one, sessions end without BYE.
 	Client *sipgo.Client
 	// NoByeOnShutdown makes Shutdown end sessions without sending BYE.
 	// Default false: each client gets a BYE, so it knows the recording
 	// stopped.
 	NoByeOnShutdown bool
+	// OnReject, when set, is called for each final non-2xx answer the
+	// Server gives an initial INVITE, with the handler's ctx (the
+	// sip.Identity when guarded), the INVITE, the status code and a stable
+	// reason (the Reject constants, or a *Rejection's Cause): what a
+	// gateway counts in its metrics without wrapping the transaction.
+	// Answers of Config.Next and of a sip.Guard in front are not reported.
+	// It is called on the request's goroutine, after the answer was handed
+	// to the transaction, and must return quickly. Default nil.
+	OnReject func(ctx context.Context, req *sipgosip.Request, code int, reason string)
 	// Logger receives session starts and ends, rejections and failures;
 	// nil discards.
 	Logger *slog.Logger
@@ -131,16 +209,18 @@ type Server struct {
 	ackWait time.Duration
 
 	mu       sync.Mutex
-	sessions map[string]*Session
+	sessions map[dialogID]*Session
 	closing  bool
 	busy     int             // INVITE setups and goroutines of the Server under way
 	idle     []chan struct{} // closed when busy drops to 0 (Shutdown waits on them)
 }
 
+var _ sip.DialogOwner = (*Server)(nil)
+
 // NewServer returns a Server for cfg. It fails only when the default port
 // pool cannot be made.
 func NewServer(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, sessions: make(map[string]*Session)}
+	s := &Server{cfg: cfg, sessions: make(map[dialogID]*Session)}
 	s.log = cfg.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -226,17 +306,30 @@ func (s *Server) Register(ctx context.Context, srv *sipgo.Server, wrap ...func(s
 //	413                 metadata over Config.MaxMetadataSize
 //	415                 a body type that is neither SDP, metadata nor multipart
 //	488                 more m-lines than Config.MaxStreams, or no m-line with a usable codec
-//	the Policy's code   the Policy (or the SinkFactory) rejected it (*Rejection; other errors 500)
+//	the Policy's code   the Policy (or the sink constructor) rejected it (*Rejection; other errors 500)
 //	503                 no free RTP port, or the Server is shutting down (with Retry-After)
 //	513                 over UDP, an answer larger than sipgo sends over UDP (ErrAnswerTooLarge)
 //	200                 application/sdp: one m-line per offered m-line, recvonly (inactive for inactive), labels kept
 //
-// 4xx answers carry a Warning header (399) that says what was wrong.
+// 4xx answers carry a Warning header (399) that says what was wrong; each
+// of these answers is reported to Config.OnReject.
+//
 // In-dialog: re-INVITE and UPDATE are new offers (a=inactive pauses,
 // sendonly resumes, new ports and codecs are followed, new m-lines add
 // streams, port 0 removes one) and may carry metadata (merged, reported to
 // the sink); a session refresh gets the same answer; BYE ends the session;
 // OPTIONS gets 200; requests of unknown dialogs go to Config.Next, or get 481.
+//
+// A request belongs to a session when its Call-ID, To tag and From tag are
+// the session's dialog's and it speaks for the session's tenant: the
+// sip.Identity in ctx has the Tenant of the one the INVITE was admitted with
+// (Session.Identity), or neither has an Identity (no sip.Guard). Anything
+// else is treated as a request of an unknown dialog (481, or Config.Next; an
+// ACK is dropped), so that a tenant who learnt another's dialog identifiers
+// can neither pause, update nor end its recording. A sip.Guard given the
+// Server as its GuardConfig.Dialogs (see DialogIdentity) checks such
+// requests against the owner's tenant before they get here; this check
+// holds without one.
 func (s *Server) Handle(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 	inDialog := toTag(req) != ""
 	switch req.Method {
@@ -249,7 +342,7 @@ func (s *Server) Handle(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 	case sipgosip.UPDATE, sipgosip.BYE:
 		s.inDialog(ctx, req, tx)
 	case sipgosip.ACK:
-		if sess := s.lookup(req); sess != nil {
+		if sess := s.dialogOf(ctx, req); sess != nil {
 			sess.ack(req)
 			return
 		}
@@ -278,7 +371,7 @@ func (s *Server) Handle(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 // inDialog finds the session of an in-dialog request and handles the
 // request, or hands it to Config.Next, or answers 481.
 func (s *Server) inDialog(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
-	sess := s.lookup(req)
+	sess := s.dialogOf(ctx, req)
 	if sess == nil {
 		if s.cfg.Next != nil {
 			s.cfg.Next(ctx, req, tx)
@@ -323,7 +416,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			// RFC 3261 §15: no BYE before the ACK of the 2xx (or its timeout).
 			sess.settle(ctx)
 			if sess.end(EndShutdown) && !s.cfg.NoByeOnShutdown {
-				s.sendBye(ctx, sess)
+				_ = s.sendBye(ctx, sess, nil)
 			}
 		}()
 	}
@@ -355,16 +448,61 @@ func (s *Server) Sessions() []*Session {
 	return out
 }
 
-// lookup returns the session of an in-dialog request, or nil.
+// dialogID identifies a session's dialog (RFC 3261 §12): the Call-ID, the
+// local tag (the To tag of the client's requests) and the remote tag (their
+// From tag).
+type dialogID struct{ callID, local, remote string }
+
+// lookup returns the session whose dialog req is sent in (Call-ID, To tag,
+// From tag), whoever sent it, or nil.
 func (s *Server) lookup(req *sipgosip.Request) *Session {
 	local := toTag(req)
 	if local == "" {
 		return nil
 	}
-	key := dialogKey(callID(req), local, fromTag(req))
+	id := dialogID{callID: callID(req), local: local, remote: fromTag(req)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[key]
+	return s.sessions[id]
+}
+
+// dialogOf returns the session an in-dialog request may act on: the one
+// whose dialog it is sent in, when ctx speaks for the session's tenant
+// (see Handle); else nil, as for an unknown dialog.
+func (s *Server) dialogOf(ctx context.Context, req *sipgosip.Request) *Session {
+	sess := s.lookup(req)
+	if sess == nil {
+		return nil
+	}
+	id, ok := sip.IdentityFrom(ctx)
+	if ok == sess.hasIdentity && (!ok || id.Tenant == sess.identity.Tenant) {
+		return sess
+	}
+	s.log.Warn("siprec: in-dialog request for another tenant's session refused", "method", string(req.Method),
+		"call_id", sess.callID, "session", sess.id, "session_tenant", sess.identity.Tenant,
+		"request_tenant", id.Tenant, "source", sip.SourceOf(req))
+	return nil
+}
+
+// DialogIdentity implements sip.DialogOwner: for a request sent in the
+// dialog of an active session (same Call-ID, To tag and From tag), it
+// returns the sip.Identity the session's INVITE was admitted with (tenant,
+// realm, digest user when there was one) with Source set to the INVITE's
+// source, and true. It reports false for a dialog it does not know, and for
+// a session admitted without a sip.Guard in front (no Identity to check
+// against). Give the Server to the Guard (GuardConfig.Dialogs) so that an
+// in-dialog request is checked against its dialog's tenant (allowlist, digest
+// user) rather than the tenant its Request-URI names.
+func (s *Server) DialogIdentity(req *sipgosip.Request) (sip.Identity, bool) {
+	sess := s.lookup(req)
+	if sess == nil || !sess.hasIdentity {
+		return sip.Identity{}, false
+	}
+	id := sess.identity
+	if sess.source.IsValid() {
+		id.Source = sess.source
+	}
+	return id, true
 }
 
 // add registers a session's dialog, unless the Server is shutting down.
@@ -454,6 +592,56 @@ func (s *Server) reject(tx sipgosip.ServerTransaction, req *sipgosip.Request, er
 	s.respond(tx, req, code, reason, nil, headers...)
 }
 
+// refuse answers an initial INVITE with the response err maps to, and
+// reports it to Config.OnReject; by names what refused it when err is
+// not the Server's own (RejectPolicy, RejectSink), "" otherwise.
+func (s *Server) refuse(ctx context.Context, tx sipgosip.ServerTransaction, req *sipgosip.Request, err error, by string) {
+	s.reject(tx, req, err)
+	if s.cfg.OnReject != nil {
+		code, _, _ := responseFor(err)
+		s.cfg.OnReject(ctx, req, code, rejectReason(err, by))
+	}
+}
+
+// rejected reports to Config.OnReject an answer sent without refuse.
+func (s *Server) rejected(ctx context.Context, req *sipgosip.Request, code int, reason string) {
+	if s.cfg.OnReject != nil {
+		s.cfg.OnReject(ctx, req, code, reason)
+	}
+}
+
+// rejectReason names the refusal err stands for (see the Reason
+// constants); by is the reason of a Policy's or sink's error.
+func rejectReason(err error, by string) string {
+	var rej *Rejection
+	if errors.As(err, &rej) && rej.Cause != "" {
+		return rej.Cause
+	}
+	if by != "" {
+		return by
+	}
+	switch {
+	case errors.Is(err, ErrMetadataTooLarge):
+		return RejectMetadataTooLarge
+	case errors.Is(err, ErrUnsupportedBody):
+		return RejectUnsupportedBody
+	case errors.Is(err, ErrTooManyStreams):
+		return RejectTooManyStreams
+	case errors.Is(err, media.ErrNoUsableCodec):
+		return RejectNoUsableCodec
+	case errors.Is(err, media.ErrNoFreePort):
+		return RejectNoRTPPort
+	case errors.Is(err, ErrAnswerTooLarge):
+		return RejectAnswerTooLarge
+	case errors.Is(err, ErrServerClosed):
+		return RejectShuttingDown
+	}
+	if code, _, _ := responseFor(err); code == 400 {
+		return RejectBadRequest
+	}
+	return RejectServerError
+}
+
 // responseFor maps an error to its SIP response: code, reason phrase
 // ("" for the standard one) and extra headers.
 func responseFor(err error) (int, string, []sipgosip.Header) {
@@ -537,10 +725,6 @@ func cseq(req *sipgosip.Request) uint32 {
 	return 0
 }
 
-func dialogKey(callID, local, remote string) string {
-	return callID + "\x00" + local + "\x00" + remote
-}
-
 // optionTags returns the option tags of every header named name
 // (comma-separated, in several headers or one), lower-cased.
 func optionTags(req *sipgosip.Request, name string) []string {
@@ -591,15 +775,6 @@ func contentType(req *sipgosip.Request) string {
 		return h.Value()
 	}
 	return ""
-}
-
-// sourceAddr returns the transport address a request came from.
-func sourceAddr(req *sipgosip.Request) netip.AddrPort {
-	ap, err := netip.ParseAddrPort(req.Source())
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // The headers a recording ID is read from when the metadata has none, in

@@ -130,8 +130,10 @@ func TestSRSAnswerTooLargeForUDP(t *testing.T) {
 		{"TCP", 14, 200},
 	} {
 		t.Run(fmt.Sprintf("%s %d streams", c.transport, c.streams), func(t *testing.T) {
+			var rejects srsRejects
 			srs, err := NewServer(Config{Ports: srsPool(t, 16), MaxStreams: 16, Logger: srsDiscard, NoByeOnShutdown: true,
-				AckTimeout: 50 * time.Millisecond}) // no ACK comes: do not hold Shutdown up
+				AckTimeout: 50 * time.Millisecond, // no ACK comes: do not hold Shutdown up
+				OnReject:   rejects.onReject})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,6 +145,11 @@ func TestSRSAnswerTooLargeForUDP(t *testing.T) {
 			srs.Handle(t.Context(), msg.(*sipgosip.Request), tx)
 			if got := tx.last().StatusCode; got != c.code {
 				t.Fatalf("%d, want %d (%d bytes)", got, c.code, len(tx.last().String()))
+			}
+			if c.code == 513 {
+				rejects.want(t, "513 "+RejectAnswerTooLarge)
+			} else {
+				rejects.want(t)
 			}
 			_ = srs.Shutdown(t.Context())
 		})

@@ -26,7 +26,8 @@ type srsClient struct {
 	t    *testing.T
 	e    *srsEnv
 	c    *sipgo.Client
-	port int // the client's own SIP port (its Contact)
+	ip   string // the client's own address
+	port int    // the client's own SIP port (its Contact)
 
 	mu   sync.Mutex
 	byes []*sipgosip.Request
@@ -37,19 +38,33 @@ type srsClient struct {
 	to      *sipgosip.ToHeader // with the server's tag once answered
 	cseq    uint32
 	headers []sipgosip.Header // extra headers of the next INVITE
+	// uriHost is the host of the Request-URI (the realm a sip.Guard picks
+	// the tenant by); default 127.0.0.1.
+	uriHost string
 }
 
 func newSRSClient(t *testing.T, e *srsEnv) *srsClient {
 	t.Helper()
+	return newSRSClientAt(t, e, "127.0.0.1")
+}
+
+// newSRSClientAt returns a client whose SIP (and own server) is on ip, a
+// loopback address: 127.0.0.2 stands for another host.
+func newSRSClientAt(t *testing.T, e *srsEnv, ip string) *srsClient {
+	t.Helper()
 	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentHostname(ip),
 		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(srsDiscard)),
 		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(srsDiscard)),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientLogger(srsDiscard))
+	opts := []sipgo.ClientOption{sipgo.WithClientHostname(ip), sipgo.WithClientLogger(srsDiscard)}
+	if ip != "127.0.0.1" {
+		opts = append(opts, sipgo.WithClientConnectionAddr(ip+":0"))
+	}
+	c, err := sipgo.NewClient(ua, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +80,11 @@ func newSRSClient(t *testing.T, e *srsEnv) *srsClient {
 		cl.mu.Unlock()
 		_ = tx.Respond(sipgosip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", ip+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	cl.ip = ip
 	cl.port = l.Addr().(*net.TCPAddr).Port
 	go func() { _ = srv.ServeTCP(l) }()
 	t.Cleanup(func() {
@@ -88,10 +104,14 @@ func (cl *srsClient) byeCount() int {
 // request builds a request of the client's dialog (out of dialog until the
 // INVITE was answered).
 func (cl *srsClient) request(method sipgosip.RequestMethod, contentType string, body []byte) *sipgosip.Request {
-	req := sipgosip.NewRequest(method, sipgosip.Uri{Scheme: "sip", User: "srs", Host: "127.0.0.1", Port: cl.e.port})
+	host := cl.uriHost
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	req := sipgosip.NewRequest(method, sipgosip.Uri{Scheme: "sip", User: "srs", Host: host, Port: cl.e.port})
 	req.SetTransport("TCP")
 	req.SetDestination(cl.e.addr)
-	from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "src", Host: "127.0.0.1"}, Params: sipgosip.NewParams()}
+	from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "src", Host: cl.ip}, Params: sipgosip.NewParams()}
 	from.Params.Add("tag", cl.fromTag)
 	req.AppendHeader(from)
 	to := cl.to
@@ -106,7 +126,7 @@ func (cl *srsClient) request(method sipgosip.RequestMethod, contentType string, 
 	}
 	req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: cl.cseq, MethodName: method})
 	contact := &sipgosip.ContactHeader{
-		Address: sipgosip.Uri{Scheme: "sip", User: "src", Host: "127.0.0.1", Port: cl.port, UriParams: sipgosip.HeaderParams{{K: "transport", V: "tcp"}}},
+		Address: sipgosip.Uri{Scheme: "sip", User: "src", Host: cl.ip, Port: cl.port, UriParams: sipgosip.HeaderParams{{K: "transport", V: "tcp"}}},
 		Params:  sipgosip.HeaderParams{{K: "+sip.src", V: ""}},
 	}
 	req.AppendHeader(contact)

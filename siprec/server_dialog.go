@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
@@ -212,24 +214,83 @@ func (s *Server) byeInBackground(sess *Session) {
 	s.goroutine(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 64*sipgosip.T1)
 		defer cancel()
-		s.sendBye(ctx, sess)
+		_ = s.sendBye(ctx, sess, nil)
 	})
 }
 
-// sendBye sends BYE in the session's dialog (RFC 3261 §15.1.1) and waits for
-// the answer.
-func (s *Server) sendBye(ctx context.Context, sess *Session) {
+// Hangup ends the session from the server side: the sink gets End with
+// EndHangup (its streams stopped, its Admission released), then the client
+// gets a BYE carrying a Reason header (RFC 3326) with cause, a SIP status
+// code from 200 to 699, and text, such as
+//
+//	Reason: SIP ;cause=500;text="Recording failed"
+//
+// so that it knows why and can fail over to another recording server.
+// A gateway calls it when it can no longer record the session (the disk is
+// full, the recorder failed). text is optional; quotes, backslashes and
+// control characters in it are replaced, and it is cut at 200 bytes.
+//
+// Hangup waits, bounded by ctx, for a setup or re-INVITE under way and for
+// the ACK of the last 2xx (RFC 3261 §15), then for the BYE's final answer.
+// It returns nil once the client answered the BYE (whatever the code: the
+// dialog is over either way); ErrSessionEnded when the session was already
+// over; ErrInvalidCause for a bad cause (nothing is done); ErrNoClient
+// when the Server has no client to send the BYE with, or the BYE's error
+// (ctx's included) when it got no answer: the session is ended in those
+// cases all the same.
+//
+// Call it from a goroutine of your own: not from the session's SessionSink
+// methods or stream handlers, which run under the session's lock or on the
+// receive goroutines Hangup waits for.
+func (sess *Session) Hangup(ctx context.Context, cause int, text string) error {
+	if cause < 200 || cause > 699 {
+		return fmt.Errorf("%w: %d", ErrInvalidCause, cause)
+	}
+	srv := sess.srv
+	sess.settle(ctx)
+	if !sess.end(EndHangup) {
+		return fmt.Errorf("%w: session %s", ErrSessionEnded, sess.id)
+	}
+	srv.log.Info("siprec: session hung up", "session", sess.id, "call_id", sess.callID, "cause", cause, "text", text)
+	return srv.sendBye(ctx, sess, reasonHeader(cause, text))
+}
+
+// reasonHeader returns a Reason header (RFC 3326 §2) of protocol SIP.
+func reasonHeader(cause int, text string) sipgosip.Header {
+	v := "SIP ;cause=" + strconv.Itoa(cause)
+	if text != "" {
+		if len(text) > 200 {
+			text = text[:200]
+		}
+		text = strings.Map(func(r rune) rune {
+			if r == '"' || r == '\\' || r < 0x20 || r == 0x7f || r == utf8.RuneError {
+				return '\''
+			}
+			return r
+		}, text)
+		v += `;text="` + text + `"`
+	}
+	return sipgosip.NewHeader("Reason", v)
+}
+
+// sendBye sends BYE in the session's dialog (RFC 3261 §15.1.1), with
+// header when not nil, and waits for the final answer.
+func (s *Server) sendBye(ctx context.Context, sess *Session, header sipgosip.Header) error {
 	c := s.client.Load()
 	if c == nil {
-		return
+		return ErrNoClient
 	}
 	bye := sess.byeRequest()
+	if header != nil {
+		bye.AppendHeader(header)
+	}
 	res, err := c.Do(ctx, bye, sipgo.ClientRequestAddVia)
 	if err != nil {
 		s.log.Info("siprec: BYE failed", "session", sess.id, "call_id", sess.callID, "error", err)
-		return
+		return fmt.Errorf("siprec: BYE of session %s: %w", sess.id, err)
 	}
 	s.log.Debug("siprec: BYE answered", "session", sess.id, "code", res.StatusCode)
+	return nil
 }
 
 // byeRequest builds the Server's BYE: From and To of the dialog seen from

@@ -40,9 +40,17 @@ func (p *printSink) End(reason siprec.EndReason, _ time.Time) {
 	p.ended <- reason // printed by the example, after the client's lines
 }
 
-// A recording server on a sipgo server: a policy that admits the session,
-// a sink per session, and a recording client (sipgo's, standing for an SBC)
-// that sends a SIPREC INVITE with two labelled streams and ends with BYE.
+// account is what a gateway's policy looks up for each INVITE (its tenant's
+// recording settings) and hands to the session's sink, typed.
+type account struct {
+	name   string
+	format string
+}
+
+// A recording server on a sipgo server: a policy that admits the session
+// and gives it a sink that knows its account, and a recording client
+// (sipgo's, standing for an SBC) that sends a SIPREC INVITE with two
+// labelled streams and ends with BYE.
 func ExampleServer() {
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
@@ -55,13 +63,20 @@ func ExampleServer() {
 	srs, err := siprec.NewServer(siprec.Config{
 		Ports: ports,
 		Policy: siprec.PolicyFunc(func(ctx context.Context, o *siprec.Offer) (siprec.Admission, error) {
-			// A gateway looks up the tenant here (sip.IdentityFrom(ctx) when
-			// a sip.Guard is in front) and counts a licensed session.
-			fmt.Println("policy: admit", len(o.SDP.Media), "streams")
-			return siprec.Admission{Release: func() { close(released) }}, nil
-		}),
-		Sinks: siprec.SinkFactoryFunc(func(ctx context.Context, s *siprec.Session) (siprec.SessionSink, error) {
-			return sink, nil
+			// A gateway looks up the tenant's account here
+			// (sip.IdentityFrom(ctx) when a sip.Guard is in front) and
+			// counts a licensed session.
+			acct := &account{name: "demo", format: "wav"}
+			fmt.Println("policy: admit", len(o.SDP.Media), "streams for account", acct.name)
+			return siprec.Admission{
+				// The sink constructor closes over the account: no
+				// lookup again, no type assertion.
+				Sink: func(ctx context.Context, s *siprec.Session) (siprec.SessionSink, error) {
+					fmt.Println("sink: recording", s.CallID() != "", "as", acct.format)
+					return sink, nil
+				},
+				Release: func() { close(released) },
+			}, nil
 		}),
 		Logger: quiet,
 	})
@@ -145,7 +160,8 @@ func ExampleServer() {
 	// The gateway's graceful shutdown.
 	_ = srs.Shutdown(ctx)
 	// Output:
-	// policy: admit 2 streams
+	// policy: admit 2 streams for account demo
+	// sink: recording true as wav
 	// sink: stream 1 from sip:alice@example.com
 	// sink: stream 2 from sip:bob@example.com
 	// client: 200 application/sdp

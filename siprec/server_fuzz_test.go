@@ -15,7 +15,8 @@ import (
 // parses itself). Properties: exactly one final response, with one of the
 // codes Handle documents; a 200 carries application/sdp with as many
 // m-lines as the offer and a session; and once the sessions are over, every
-// RTP port is back in the pool.
+// RTP port is back in the pool. Config.OnReject is told of every answer
+// but a 200, once, with its code, and of nothing else.
 func FuzzServerInvite(f *testing.F) {
 	inv := string(srsRawInvite(f, 2, "TCP", "fuzz"))
 	i := strings.Index(inv, "\r\n\r\n")
@@ -33,7 +34,14 @@ func FuzzServerInvite(f *testing.F) {
 	f.Add("", "")
 
 	pool := srsPool(f, 64)
-	srs, err := NewServer(Config{Ports: pool, Logger: srsDiscard, NoByeOnShutdown: true})
+	var reported []int
+	srs, err := NewServer(Config{Ports: pool, Logger: srsDiscard, NoByeOnShutdown: true,
+		OnReject: func(_ context.Context, _ *sipgosip.Request, code int, reason string) {
+			if reason == "" {
+				code = -code // no reason: fails the comparison below
+			}
+			reported = append(reported, code)
+		}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -55,10 +63,18 @@ func FuzzServerInvite(f *testing.F) {
 		}
 		req := msg.(*sipgosip.Request)
 		tx := newSRSFakeTx()
+		reported = reported[:0]
 		srs.Handle(context.Background(), req, tx)
 		codes := tx.codes()
 		if len(codes) != 1 || !slices.Contains(allowed, codes[0]) {
 			t.Fatalf("responses %v to Content-Type %q", codes, contentType)
+		}
+		var refusals []int
+		if codes[0] != 200 {
+			refusals = codes
+		}
+		if !slices.Equal(reported, refusals) {
+			t.Fatalf("answered %v, OnReject told %v", codes, reported)
 		}
 		if codes[0] != 200 {
 			return

@@ -184,6 +184,30 @@ func srsEventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// srsRejects records what Config.OnReject is told, as "CODE reason".
+type srsRejects struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *srsRejects) onReject(_ context.Context, _ *sipgosip.Request, code int, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, fmt.Sprintf("%d %s", code, reason))
+}
+
+// want waits for the first report and checks that the reports are exactly
+// want.
+func (r *srsRejects) want(t *testing.T, want ...string) {
+	t.Helper()
+	srsEventually(t, "OnReject", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.got) >= len(want) })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Equal(r.got, want) {
+		t.Errorf("OnReject got %q, want %q", r.got, want)
+	}
+}
+
 // srsSinks is a SinkFactory that records every session it is given.
 type srsSinks struct {
 	// before, when set, runs first in NewSession; an error refuses the

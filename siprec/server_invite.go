@@ -29,7 +29,11 @@ var (
 // before the Policy is asked; the real ports replace it.
 const placeholderPort = 9
 
-// invite handles an initial INVITE.
+// invite handles an initial INVITE, in steps: check it (checkInvite),
+// ask the Policy (admit), set up the session's media (setupMedia), make its
+// sink (attachSink), answer and wait for the ACK (answer). A CANCEL may come
+// at any step until the answer is sent: the steps after it are skipped and
+// what was set up is undone. Every refusal is reported to Config.OnReject.
 func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 	received := s.now()
 	// Only the markers make an INVITE SIPREC (RFC 7866 §6.1): an unmarked
@@ -40,42 +44,98 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 		s.notSIPREC(ctx, req, tx)
 		return
 	}
-	body, err := ParseBody(contentType(req), req.Body(), &BodyOptions{MaxMetadataSize: s.cfg.MaxMetadataSize})
 	if bad := unsupported(req); len(bad) > 0 {
 		s.log.Info("siprec: request rejected", "method", "INVITE", "call_id", callID(req), "code", 420, "unsupported", bad)
 		s.respond(tx, req, 420, "", nil, sipgosip.NewHeader("Unsupported", strings.Join(bad, ", ")))
+		s.rejected(ctx, req, 420, RejectBadExtension)
 		return
 	}
 	if !s.enter() {
-		s.reject(tx, req, ErrServerClosed)
+		s.refuse(ctx, tx, req, ErrServerClosed, "")
 		return
 	}
 	defer s.track(-1)
-	if err == nil && body.Metadata == nil {
-		err = fmt.Errorf("%w: the INVITE is marked as SIPREC but has no %s part", ErrNoMetadata, ContentTypeMetadata)
-	}
-	if err == nil && body.SDP == nil {
-		err = fmt.Errorf("%w: a recording server needs the offer in the INVITE", ErrNoSDP)
-	}
+	o, answer, err := s.checkInvite(req)
 	if err != nil {
-		s.reject(tx, req, err)
+		s.refuse(ctx, tx, req, err, "")
 		return
+	}
+
+	// From here a CANCEL ends the Policy's and the sink constructor's ctx.
+	var canceled atomic.Bool
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if !tx.OnCancel(func(*sipgosip.Request) { canceled.Store(true); cancel() }) {
+		// canceled or terminated already: sipgo answered, if anyone
+		if errors.Is(tx.Err(), sipgosip.ErrTransactionCanceled) {
+			s.rejected(ctx, req, 487, RejectCancelled)
+		}
+		return
+	}
+	gotCancel := func() bool {
+		if !canceled.Load() {
+			return false
+		}
+		s.log.Info("siprec: INVITE canceled", "call_id", o.CallID)
+		s.rejected(ctx, req, 487, RejectCancelled)
+		return true
+	}
+	adm, err := s.admit(pctx, o)
+	if err != nil {
+		if !gotCancel() {
+			s.refuse(ctx, tx, req, err, RejectPolicy)
+		}
+		return
+	}
+	if gotCancel() {
+		adm.Release()
+		return
+	}
+
+	sess := s.newSession(req, o, adm.Release, received)
+	sess.identity, sess.hasIdentity = sip.IdentityFrom(ctx)
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if err := s.setupMedia(sess, o.SDP, answer); err != nil {
+		s.refuse(ctx, tx, req, err, "")
+		return
+	}
+	if err := s.attachSink(pctx, sess, adm.Sink); err != nil {
+		sess.endLocked(EndError)
+		if !gotCancel() {
+			s.refuse(ctx, tx, req, err, RejectSink)
+		}
+		return
+	}
+	s.answer(ctx, sess, tx, gotCancel)
+}
+
+// checkInvite parses and checks a SIPREC INVITE: its body (metadata and
+// SDP both required), Contact, SDP and stream limit, and answers the offer
+// once with a placeholder port, which says whether any line is usable (488)
+// before the Policy is asked and ports are taken. It returns the Offer and
+// that draft answer; an error is answered as responseFor maps it.
+func (s *Server) checkInvite(req *sipgosip.Request) (*Offer, *media.SessionDescription, error) {
+	body, err := ParseBody(contentType(req), req.Body(), &BodyOptions{MaxMetadataSize: s.cfg.MaxMetadataSize})
+	if err != nil {
+		return nil, nil, err
+	}
+	if body.Metadata == nil {
+		return nil, nil, fmt.Errorf("%w: the INVITE is marked as SIPREC but has no %s part", ErrNoMetadata, ContentTypeMetadata)
+	}
+	if body.SDP == nil {
+		return nil, nil, fmt.Errorf("%w: a recording server needs the offer in the INVITE", ErrNoSDP)
 	}
 	if req.Contact() == nil {
-		s.reject(tx, req, fmt.Errorf("%w: the INVITE has no Contact header", errBadRequest))
-		return
+		return nil, nil, fmt.Errorf("%w: the INVITE has no Contact header", errBadRequest)
 	}
 	offer, err := media.ParseSDP(body.SDP)
 	if err != nil {
-		s.reject(tx, req, err)
-		return
+		return nil, nil, err
 	}
 	if n := len(offer.Media); n > s.cfg.MaxStreams {
-		s.reject(tx, req, fmt.Errorf("%w: the offer has %d m-lines, the limit is %d", ErrTooManyStreams, n, s.cfg.MaxStreams))
-		return
+		return nil, nil, fmt.Errorf("%w: the offer has %d m-lines, the limit is %d", ErrTooManyStreams, n, s.cfg.MaxStreams)
 	}
-	// Answer once with a placeholder port: it says whether any line is
-	// usable (488) before the Policy is asked and ports are taken.
 	origin := media.Origin{Username: "-", SessionID: randomSessionID(), SessionVersion: 1}
 	answer, err := media.Answer(offer, media.AnswerConfig{
 		Address:   netip.IPv4Unspecified(),
@@ -85,90 +145,74 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 		Port:      func(int, *media.Media) (int, error) { return placeholderPort, nil },
 	})
 	if err != nil {
-		s.reject(tx, req, err)
-		return
+		return nil, nil, err
 	}
 	md := body.Metadata
 	if err := md.CheckLabels(offeredLabels(offer)); err != nil {
 		if s.cfg.StrictLabels {
-			s.reject(tx, req, fmt.Errorf("%w: %w", errLabels, err))
-			return
+			return nil, nil, fmt.Errorf("%w: %w", errLabels, err)
 		}
 		s.log.Warn("siprec: metadata and SDP labels disagree", "call_id", callID(req), "error", err)
 	}
-
-	// The Policy. Its ctx ends with a CANCEL.
-	var canceled atomic.Bool
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if !tx.OnCancel(func(*sipgosip.Request) { canceled.Store(true); cancel() }) {
-		return // canceled or terminated already: sipgo answered
-	}
-	o := &Offer{
+	return &Offer{
 		Request:     req,
 		CallID:      callID(req),
-		Source:      sourceAddr(req),
+		Source:      sip.SourceOf(req),
 		SDP:         offer,
 		Metadata:    md,
 		RecordingID: recordingIDOf(req, md.RecordingID()),
-	}
+	}, answer, nil
+}
+
+// admit asks the Policy (none admits all). The Admission it returns has a
+// Release that is safe to call more than once.
+func (s *Server) admit(ctx context.Context, o *Offer) (Admission, error) {
 	var adm Admission
 	if s.cfg.Policy != nil {
-		adm, err = s.cfg.Policy.Admit(pctx, o)
-		if err != nil {
-			if canceled.Load() {
-				s.log.Info("siprec: INVITE canceled", "call_id", o.CallID)
-				return
-			}
-			s.reject(tx, req, err)
-			return
+		var err error
+		if adm, err = s.cfg.Policy.Admit(ctx, o); err != nil {
+			return Admission{}, err
 		}
 	}
-	release := adm.Release
-	if release == nil {
-		release = func() {}
+	if adm.Release == nil {
+		adm.Release = func() {}
 	}
-	release = sync.OnceFunc(release)
-	if canceled.Load() {
-		release()
-		return
-	}
+	adm.Release = sync.OnceFunc(adm.Release)
+	return adm, nil
+}
 
-	sess := s.newSession(req, o, adm.Value, release, received)
-	sess.identity, sess.hasIdentity = sip.IdentityFrom(ctx)
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
-
-	// Ports, then the streams' receivers, which own them from then on.
+// setupMedia takes an RTP port for each accepted m-line of the draft
+// answer, makes each stream and its receiver (which owns the port from
+// then on), and writes the answer's address and body into sess. On error
+// what it took is given back (sess ended, or its Admission released when
+// no stream was made yet). sess.mu is held.
+func (s *Server) setupMedia(sess *Session, offer, answer *media.SessionDescription) error {
 	eps := make([]*media.Endpoint, len(answer.Media))
+	closeFrom := func(i int) {
+		for _, e := range eps[i:] {
+			if e != nil {
+				_ = e.Close()
+			}
+		}
+	}
 	for i := range answer.Media {
 		if answer.Media[i].Rejected() {
 			continue
 		}
 		ep, err := s.ports.Allocate()
 		if err != nil {
-			for _, e := range eps {
-				if e != nil {
-					_ = e.Close()
-				}
-			}
-			release()
-			s.reject(tx, req, fmt.Errorf("siprec: port for m-line %d (label %q): %w", i, answer.Media[i].Label, err))
-			return
+			closeFrom(0)
+			sess.release()
+			return fmt.Errorf("siprec: port for m-line %d (label %q): %w", i, answer.Media[i].Label, err)
 		}
 		eps[i] = ep
 		answer.Media[i].Port = ep.Port()
 	}
-	addr := s.mediaAddress(req, eps)
+	addr := s.mediaAddress(sess.invite, eps)
 	if !addr.IsValid() {
-		for _, e := range eps {
-			if e != nil {
-				_ = e.Close()
-			}
-		}
-		release()
-		s.reject(tx, req, errors.New("siprec: no media address: set Config.MediaAddress (the RTP ports are bound to every address and the Request-URI host is not an IP address)"))
-		return
+		closeFrom(0)
+		sess.release()
+		return errors.New("siprec: no media address: set Config.MediaAddress (the RTP ports are bound to every address and the Request-URI host is not an IP address)")
 	}
 	setAddress(answer, addr)
 	sess.mediaAddr = addr
@@ -180,36 +224,33 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 		}
 		st, err := s.newStream(sess, i, &answer.Media[i], &offer.Media[i], eps[i])
 		if err != nil {
-			for _, e := range eps[i:] {
-				if e != nil {
-					_ = e.Close()
-				}
-			}
+			closeFrom(i)
 			sess.endLocked(EndError)
-			s.reject(tx, req, err)
-			return
+			return err
 		}
 		sess.streams[i] = st
 	}
 	sess.paused = allPaused(sess.streams)
-	sess.answerBody, err = answer.Marshal()
-	if err != nil {
+	var err error
+	if sess.answerBody, err = answer.Marshal(); err != nil {
 		sess.endLocked(EndError)
-		s.reject(tx, req, err)
-		return
+		return err
 	}
+	return nil
+}
 
-	// The sink.
+// attachSink makes the session's sink (the Admission's constructor, else
+// Config.Sinks, else a NopSink) and gives it the streams. ctx ends with a
+// CANCEL. sess.mu is held.
+func (s *Server) attachSink(ctx context.Context, sess *Session, newSink func(context.Context, *Session) (SessionSink, error)) error {
+	if newSink == nil && s.cfg.Sinks != nil {
+		newSink = s.cfg.Sinks.NewSession
+	}
 	var sink SessionSink = NopSink{}
-	if s.cfg.Sinks != nil {
-		sink, err = s.cfg.Sinks.NewSession(pctx, sess)
-		if err != nil {
-			sess.endLocked(EndError)
-			if canceled.Load() {
-				return
-			}
-			s.reject(tx, req, err)
-			return
+	if newSink != nil {
+		var err error
+		if sink, err = newSink(ctx, sess); err != nil {
+			return err
 		}
 		if sink == nil {
 			sink = NopSink{}
@@ -221,10 +262,18 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 			st.handler = sink.AddStream(st)
 		}
 	}
+	return nil
+}
 
+// answer registers the session's dialog, starts its streams and sends the
+// 2xx, then leaves the wait for the ACK (await2xx) and the media timeout
+// to goroutines. gotCancel reports (and logs) a CANCEL that came. sess.mu
+// is held.
+func (s *Server) answer(ctx context.Context, sess *Session, tx sipgosip.ServerTransaction, gotCancel func() bool) {
+	req := sess.invite
 	if err := s.add(sess); err != nil {
 		sess.endLocked(EndShutdown)
-		s.reject(tx, req, err)
+		s.refuse(ctx, tx, req, err, "")
 		return
 	}
 	for _, st := range sess.streams {
@@ -232,21 +281,25 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 			s.run(sess, st)
 		}
 	}
-	if canceled.Load() {
+	if gotCancel() {
 		sess.endLocked(EndCancel)
 		return
 	}
 	res := s.answerResponse(sess, req, sess.answerBody)
 	if err := fitsUDP(sess.transport, res); err != nil {
 		sess.endLocked(EndError)
-		s.reject(tx, req, err)
+		s.refuse(ctx, tx, req, err, "")
 		return
 	}
 	p := sess.expectAck(cseq(req))
 	if err := tx.Respond(res); err != nil {
 		reason := EndError
-		if canceled.Load() || errors.Is(err, sipgosip.ErrTransactionCanceled) {
+		switch {
+		case gotCancel():
 			reason = EndCancel
+		case errors.Is(err, sipgosip.ErrTransactionCanceled):
+			reason = EndCancel
+			s.rejected(ctx, req, 487, RejectCancelled)
 		}
 		s.log.Info("siprec: answer not sent", "call_id", sess.callID, "session", sess.id, "error", err)
 		sess.endLocked(reason)
@@ -271,17 +324,17 @@ func (s *Server) notSIPREC(ctx context.Context, req *sipgosip.Request, tx sipgos
 		return
 	}
 	s.respond(tx, req, 421, "", nil, sipgosip.NewHeader("Require", "siprec"))
+	s.rejected(ctx, req, 421, RejectNotSIPREC)
 }
 
 // newSession makes the Session of an admitted INVITE.
-func (s *Server) newSession(req *sipgosip.Request, o *Offer, value any, release func(), received time.Time) *Session {
+func (s *Server) newSession(req *sipgosip.Request, o *Offer, release func(), received time.Time) *Session {
 	sess := &Session{
 		srv:          s,
 		id:           newSessionID(),
 		callID:       o.CallID,
 		start:        received,
 		invite:       req,
-		value:        value,
 		transport:    strings.ToUpper(req.Transport()),
 		source:       o.Source,
 		localTag:     newTag(),
@@ -293,7 +346,7 @@ func (s *Server) newSession(req *sipgosip.Request, o *Offer, value any, release 
 		remoteTarget: *req.Contact().Address.Clone(),
 		recordingID:  o.RecordingID,
 	}
-	sess.key = dialogKey(sess.callID, sess.localTag, sess.remoteTag)
+	sess.key = dialogID{callID: sess.callID, local: sess.localTag, remote: sess.remoteTag}
 	for _, h := range req.GetHeaders("Record-Route") {
 		sess.routeSet = append(sess.routeSet, h.Value())
 	}

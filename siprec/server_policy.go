@@ -53,9 +53,16 @@ type Offer struct {
 
 // Admission is a Policy's acceptance of an Offer.
 type Admission struct {
-	// Value is attached to the session (Session.Value): whatever the gateway
-	// wants to find again in its sink, such as the tenant's account.
-	Value any
+	// Sink, when set, makes the session's sink instead of Config.Sinks.
+	// A Policy returns a closure here that carries what it looked up for
+	// this offer (the tenant's account, its recording settings, a licence
+	// lease) to the sink, typed: nothing is attached to the Session and
+	// asserted back. It is called once, as SinkFactory.NewSession is (after
+	// RTP ports were allocated, before the answer is sent; ctx ends with a
+	// CANCEL and when the call returns); an error rejects the INVITE with
+	// 500, or with the code of a *Rejection it wraps; a nil sink is a
+	// NopSink.
+	Sink func(ctx context.Context, s *Session) (SessionSink, error)
 	// Release, when set, is called exactly once when the admitted offer is
 	// over, however it ended: the session's End, or a failure or CANCEL
 	// between admission and answer. A gateway counting licensed sessions
@@ -74,6 +81,11 @@ type Rejection struct {
 	// RetryAfter, when positive, adds a Retry-After header (seconds), for
 	// 480, 486, 503 or 600.
 	RetryAfter time.Duration
+	// Cause is a stable, machine-readable name of why (such as
+	// "licensed_sessions"), reported to Config.OnReject as its reason, for
+	// metrics and logs. Default: RejectPolicy for a Policy's rejection,
+	// RejectSink for a sink constructor's.
+	Cause string
 }
 
 // Reject returns a *Rejection with code and reason (or the standard phrase

@@ -225,6 +225,10 @@ type srsRejectCase struct {
 	Check string
 	// NoSrcTag leaves the +sip.src feature tag out of the Contact.
 	NoSrcTag bool
+	// Reason is what Config.OnReject must be told (once, with Code).
+	Reason string
+	// Transport is sipp's; default UDP.
+	Transport sipptest.Transport
 }
 
 const srsSDP = `v=0
@@ -268,26 +272,44 @@ func TestSRSRejectionsSipp(t *testing.T) {
 	sipptest.Path(t)
 	md := srsMetadataXML(t)
 	multipart := "multipart/mixed;boundary=b0undary"
+	overDefault := srsPadMetadata(t, md, DefaultMaxMetadataSize+1024)
 	cases := []srsRejectCase{
-		{name: "no metadata", ContentType: "application/sdp", Body: srsSDP, Code: 400, Check: "Warning: 399 voicegw \"siprec: no recording metadata"},
-		{name: "unparseable metadata", ContentType: multipart, Body: srsMultipart(srsSDP, "<recording xmlns='urn:ietf:params:xml:ns:recording:1'><datamode>complete</datamode><session session_id=x>"), Code: 400, Check: "Warning: 399 voicegw \"siprec: unparseable recording metadata"},
-		{name: "metadata only", ContentType: multipart, Body: "--b0undary\nContent-Type: application/rs-metadata+xml\nContent-Disposition: recording-session\n\n" + md + "\n--b0undary--\n", Code: 400, Check: "no SDP"},
-		{name: "metadata over the limit", cfg: func(*testing.T) Config { return Config{MaxMetadataSize: 1024} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 413},
-		{name: "more m-lines than the limit", cfg: func(*testing.T) Config { return Config{MaxStreams: 1} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 488, Check: "the offer has 2 m-lines, the limit is 1"},
-		{name: "no usable codec", ContentType: multipart, Body: srsMultipart(strings.ReplaceAll(strings.ReplaceAll(srsSDP, "RTP/AVP 0", "RTP/AVP 18"), "0 PCMU/8000", "18 G729/8000"), md), Code: 488, Check: "no common audio codec"},
-		{name: "no free RTP port", cfg: func(t *testing.T) Config { return Config{Ports: srsPool(t, 1)} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 503, Check: "Retry-After: 5"},
-		{name: "unsupported Require", Headers: "Require: siprec, 100rel\nRequire: x-foo", ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 420, Check: "Unsupported: 100rel, x-foo"},
+		{name: "no metadata", ContentType: "application/sdp", Body: srsSDP, Code: 400, Check: "Warning: 399 voicegw \"siprec: no recording metadata", Reason: RejectBadRequest},
+		{name: "unparseable metadata", ContentType: multipart, Body: srsMultipart(srsSDP, "<recording xmlns='urn:ietf:params:xml:ns:recording:1'><datamode>complete</datamode><session session_id=x>"), Code: 400, Check: "Warning: 399 voicegw \"siprec: unparseable recording metadata", Reason: RejectBadRequest},
+		{name: "metadata only", ContentType: multipart, Body: "--b0undary\nContent-Type: application/rs-metadata+xml\nContent-Disposition: recording-session\n\n" + md + "\n--b0undary--\n", Code: 400, Check: "no SDP", Reason: RejectBadRequest},
+		{name: "metadata over the limit", cfg: func(*testing.T) Config { return Config{MaxMetadataSize: 1024} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 413, Reason: RejectMetadataTooLarge},
+		// The default limit is answerable on both transports (issue 14
+		// item 8: with 64 KiB, sipgo dropped the request over UDP and
+		// closed the TCP connection, unanswered).
+		{name: "metadata over the default limit, UDP", ContentType: multipart, Body: srsMultipart(srsSDP, overDefault), Code: 413, Reason: RejectMetadataTooLarge, Check: "limit " + strconv.Itoa(DefaultMaxMetadataSize)},
+		{name: "metadata over the default limit, TCP", Transport: sipptest.TCP, ContentType: multipart, Body: srsMultipart(srsSDP, overDefault), Code: 413, Reason: RejectMetadataTooLarge, Check: "limit " + strconv.Itoa(DefaultMaxMetadataSize)},
+		{name: "more m-lines than the limit", cfg: func(*testing.T) Config { return Config{MaxStreams: 1} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 488, Check: "the offer has 2 m-lines, the limit is 1", Reason: RejectTooManyStreams},
+		{name: "no usable codec", ContentType: multipart, Body: srsMultipart(strings.ReplaceAll(strings.ReplaceAll(srsSDP, "RTP/AVP 0", "RTP/AVP 18"), "0 PCMU/8000", "18 G729/8000"), md), Code: 488, Check: "no common audio codec", Reason: RejectNoUsableCodec},
+		{name: "no free RTP port", cfg: func(t *testing.T) Config { return Config{Ports: srsPool(t, 1)} }, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 503, Check: "Retry-After: 5", Reason: RejectNoRTPPort},
+		{name: "unsupported Require", Headers: "Require: siprec, 100rel\nRequire: x-foo", ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 420, Check: "Unsupported: 100rel, x-foo", Reason: RejectBadExtension},
 		{name: "policy rejects", cfg: func(*testing.T) Config {
 			return Config{Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
-				return Admission{}, &Rejection{Code: 403, Reason: "Tenant Over Licence", RetryAfter: 90 * time.Second}
+				return Admission{}, &Rejection{Code: 403, Reason: "Tenant Over Licence", RetryAfter: 90 * time.Second, Cause: "over_licence"}
 			})}
-		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 403, Check: "Retry-After: 90"},
+		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 403, Check: "Retry-After: 90", Reason: "over_licence"},
+		{name: "policy rejects without a cause", cfg: func(*testing.T) Config {
+			return Config{Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
+				return Admission{}, Reject(486, "")
+			})}
+		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 486, Reason: RejectPolicy},
 		{name: "policy fails", cfg: func(*testing.T) Config {
 			return Config{Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
 				return Admission{}, errors.New("tenant store down")
 			})}
-		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 500},
-		{name: "not SIPREC and no next handler", Headers: "Supported: timer", NoSrcTag: true, ContentType: "application/sdp", Body: srsSDP, Code: 421, Check: "Require: siprec"},
+		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 500, Reason: RejectPolicy},
+		{name: "sink constructor refuses", cfg: func(*testing.T) Config {
+			return Config{Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
+				return Admission{Sink: func(context.Context, *Session) (SessionSink, error) {
+					return nil, &Rejection{Code: 480, Cause: "recording_failed"}
+				}}, nil
+			})}
+		}, ContentType: multipart, Body: srsMultipart(srsSDP, md), Code: 480, Reason: "recording_failed"},
+		{name: "not SIPREC and no next handler", Headers: "Supported: timer", NoSrcTag: true, ContentType: "application/sdp", Body: srsSDP, Code: 421, Check: "Require: siprec", Reason: RejectNotSIPREC},
 	}
 	tmpl := template.Must(template.ParseFiles(filepath.Join("testdata", "srs_reject.xml.tmpl")))
 	for _, c := range cases {
@@ -297,6 +319,8 @@ func TestSRSRejectionsSipp(t *testing.T) {
 			if c.cfg != nil {
 				cfg = c.cfg(t)
 			}
+			var rejects srsRejects
+			cfg.OnReject = rejects.onReject
 			var released atomic.Int32
 			if cfg.Policy == nil {
 				cfg.Policy = PolicyFunc(func(context.Context, *Offer) (Admission, error) {
@@ -320,9 +344,14 @@ func TestSRSRejectionsSipp(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "reject.xml"), buf.Bytes(), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := runSRSSipp(t, e, dir, "reject.xml", sipptest.UDP); err != nil {
+			tr := c.Transport
+			if tr == "" {
+				tr = sipptest.UDP
+			}
+			if _, err := runSRSSipp(t, e, dir, "reject.xml", tr); err != nil {
 				t.Fatal(err)
 			}
+			rejects.want(t, strconv.Itoa(c.Code)+" "+c.Reason)
 			if n := e.sinks.count(); n != 0 {
 				t.Errorf("%d sessions were made", n)
 			}
@@ -334,6 +363,19 @@ func TestSRSRejectionsSipp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// srsPadMetadata returns md with an XML comment before its end tag that
+// makes it about n bytes long (sipp strips the indentation and writes CRLF
+// line ends).
+func srsPadMetadata(t *testing.T, md string, n int) string {
+	t.Helper()
+	end := strings.LastIndex(md, "</recording>")
+	pad := n - len(md) - len("<!--\n-->")
+	if end < 0 || pad <= 0 {
+		t.Fatalf("cannot pad %d bytes of metadata to %d", len(md), n)
+	}
+	return md[:end] + "<!--" + strings.TrimSpace(strings.Repeat(strings.Repeat("x", 99)+"\n", pad/100+1)[:pad]) + "-->\n" + md[end:]
 }
 
 // indent indents every line by 6 spaces, as sipp scenarios write messages.
@@ -360,11 +402,13 @@ func TestSRSCancelSipp(t *testing.T) {
 				<-ctx.Done() // the CANCEL
 				return nil
 			}
+			var rejects srsRejects
 			e := newSRSEnv(t, Config{
 				Sinks: sinks,
 				Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
 					return Admission{Release: func() { released.Add(1) }}, nil
 				}),
+				OnReject: rejects.onReject,
 			})
 			e.sinks = sinks
 			dir := srsSippDir(t, "srs_cancel.xml")
@@ -383,6 +427,7 @@ func TestSRSCancelSipp(t *testing.T) {
 			if n := len(e.srs.Sessions()); n != 0 {
 				t.Errorf("%d sessions left", n)
 			}
+			rejects.want(t, "487 "+RejectCancelled)
 		})
 	}
 }

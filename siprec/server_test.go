@@ -458,9 +458,10 @@ func mustMarshal(t *testing.T, d *media.SessionDescription) []byte {
 func TestSRSShutdown(t *testing.T) {
 	t.Parallel()
 	var released atomic.Int32
+	var rejects srsRejects
 	e := newSRSEnv(t, Config{Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
 		return Admission{Release: func() { released.Add(1) }}, nil
-	})})
+	}), OnReject: rejects.onReject})
 	var clients []*srsClient
 	var sinks []*srsSink
 	for range 2 {
@@ -493,6 +494,7 @@ func TestSRSShutdown(t *testing.T) {
 	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Errorf("INVITE after Shutdown: %d (Retry-After %v), want 503 with Retry-After", res.StatusCode, res.GetHeader("Retry-After"))
 	}
+	rejects.want(t, "503 "+RejectShuttingDown)
 	if res := clients[0].do(clients[0].request(sipgosip.BYE, "", nil), false); res.StatusCode != 481 {
 		t.Errorf("BYE after Shutdown: %d, want 481", res.StatusCode)
 	}
@@ -543,9 +545,11 @@ func TestSRSRecordingID(t *testing.T) {
 
 // TestSRSBehindGuard composes the server as a gateway does: sip.Guard in
 // front (the tenant's allowlist), the Policy reading the caller's identity
-// and attaching a value, the sink reading both back.
+// and handing its typed account to the sink through Admission.Sink, which
+// is used instead of Config.Sinks.
 func TestSRSBehindGuard(t *testing.T) {
 	t.Parallel()
+	type account struct{ name string }
 	cases := []struct {
 		name      string
 		allowlist string
@@ -570,14 +574,28 @@ func TestSRSBehindGuard(t *testing.T) {
 				t.Fatal(err)
 			}
 			var released atomic.Int32
+			var sinkAccount atomic.Pointer[account]
+			sinks := newSRSSinks()
 			policy := PolicyFunc(func(ctx context.Context, o *Offer) (Admission, error) {
 				id, ok := sip.IdentityFrom(ctx)
 				if !ok || id.Tenant != "acme" {
 					return Admission{}, Reject(403, "No Tenant")
 				}
-				return Admission{Value: "account-of-" + id.Tenant, Release: func() { released.Add(1) }}, nil
+				acct := &account{name: "account-of-" + id.Tenant}
+				return Admission{
+					Sink: func(ctx context.Context, s *Session) (SessionSink, error) {
+						sinkAccount.Store(acct)
+						return sinks.NewSession(ctx, s)
+					},
+					Release: func() { released.Add(1) },
+				}, nil
 			})
-			e := newSRSEnv(t, Config{Policy: policy}, guard.Wrap)
+			unused := SinkFactoryFunc(func(context.Context, *Session) (SessionSink, error) {
+				t.Error("Config.Sinks called for a session whose Admission has a Sink")
+				return nil, Reject(500, "")
+			})
+			e := newSRSEnv(t, Config{Policy: policy, Sinks: unused}, guard.Wrap)
+			e.sinks = sinks
 			cl := newSRSClient(t, e)
 			res := cl.invite(srsOfferOf(1, srsLegs(t, "1")...), srsMetadataFor("", "1"), false)
 			if res.StatusCode != c.code {
@@ -591,8 +609,8 @@ func TestSRSBehindGuard(t *testing.T) {
 			if !ok || id.Tenant != "acme" || id.PassedBy != sip.PassedNoDigest {
 				t.Errorf("session identity %+v %v", id, ok)
 			}
-			if v := k.sess.Value(); v != "account-of-acme" {
-				t.Errorf("session value %v", v)
+			if a := sinkAccount.Load(); a == nil || a.name != "account-of-acme" {
+				t.Errorf("the sink constructor got account %v", a)
 			}
 			cl.do(cl.request(sipgosip.BYE, "", nil), false)
 			k.waitEnd(t)
@@ -650,9 +668,10 @@ func TestSRSSinkRefuses(t *testing.T) {
 	sinks.before = func(context.Context, *Session) error {
 		return errors.Join(errors.New("disk full"), &Rejection{Code: 480, RetryAfter: time.Minute})
 	}
+	var rejects srsRejects
 	e := newSRSEnv(t, Config{Sinks: sinks, Policy: PolicyFunc(func(context.Context, *Offer) (Admission, error) {
 		return Admission{Release: func() { released.Add(1) }}, nil
-	})})
+	}), OnReject: rejects.onReject})
 	cl := newSRSClient(t, e)
 	res := cl.invite(srsOfferOf(1, srsLegs(t, "1", "2")...), srsMetadataFor("", "1", "2"), false)
 	if res.StatusCode != 480 {
@@ -664,6 +683,7 @@ func TestSRSSinkRefuses(t *testing.T) {
 	if released.Load() != 1 || e.pool.InUse() != 0 || len(e.srs.Sessions()) != 0 {
 		t.Errorf("after the refusal: released %d, ports %d, sessions %d", released.Load(), e.pool.InUse(), len(e.srs.Sessions()))
 	}
+	rejects.want(t, "480 "+RejectSink)
 }
 
 // TestSRSMediaAddress: the c= line of the answer.
@@ -684,7 +704,7 @@ func TestSRSMediaAddress(t *testing.T) {
 
 func TestEndReasonString(t *testing.T) {
 	for r, want := range map[EndReason]string{EndBye: "bye", EndCancel: "cancel", EndShutdown: "shutdown", EndNoAck: "no-ack",
-		EndMediaError: "media-error", EndMediaTimeout: "media-timeout", EndError: "error", 0: "unknown"} {
+		EndMediaError: "media-error", EndMediaTimeout: "media-timeout", EndError: "error", EndHangup: "hangup", 0: "unknown"} {
 		if got := r.String(); got != want {
 			t.Errorf("%d: %q, want %q", r, got, want)
 		}

@@ -30,10 +30,9 @@ type Session struct {
 	invite      *sipgosip.Request
 	identity    sip.Identity
 	hasIdentity bool
-	value       any
 	transport   string
 	source      netip.AddrPort
-	key         string // dialog key in Server.sessions
+	key         dialogID // in Server.sessions
 	localTag    string
 	remoteTag   string
 	mediaAddr   netip.Addr
@@ -86,11 +85,9 @@ func (s *Session) Transport() string { return s.transport }
 func (s *Session) Source() netip.AddrPort { return s.source }
 
 // Identity returns who sent the INVITE, when the handler was wrapped by a
-// sip.Guard.
+// sip.Guard: the identity the session was admitted with, which every
+// request of its dialog must speak for (see Server.DialogIdentity).
 func (s *Session) Identity() (sip.Identity, bool) { return s.identity, s.hasIdentity }
-
-// Value returns the Admission.Value the Policy attached.
-func (s *Session) Value() any { return s.value }
 
 // Metadata returns a copy of the session's current metadata: the initial
 // document with every later update applied (metadata.State).

@@ -17,7 +17,8 @@ type SinkFactory interface {
 	// participants, recording ID and whether it starts paused. ctx is
 	// cancelled when the client sends CANCEL, and when the call returns: do
 	// not keep it. An error rejects the INVITE with 500, or with the code of
-	// a *Rejection it wraps.
+	// a *Rejection it wraps. It is not called for a session whose
+	// Admission has a Sink: that constructor is called instead.
 	NewSession(ctx context.Context, s *Session) (SessionSink, error)
 }
 
@@ -119,6 +120,11 @@ const (
 	// EndError: the session could not be set up after the sink was created
 	// (the answer could not be sent).
 	EndError
+	// EndHangup: the gateway ended the session (Session.Hangup), for
+	// example because its recording can no longer be written; the Server
+	// sent BYE with a Reason header, so the client can fail over to
+	// another recording server.
+	EndHangup
 )
 
 // String returns the reason's name, such as "bye".
@@ -138,6 +144,8 @@ func (r EndReason) String() string {
 		return "media-timeout"
 	case EndError:
 		return "error"
+	case EndHangup:
+		return "hangup"
 	}
 	return "unknown"
 }

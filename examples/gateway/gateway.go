@@ -124,9 +124,6 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		Guard: sip.GuardConfig{
 			Digest:  sip.DigestConfig{Algorithms: algs, NonceLifetime: cfg.SIP.Digest.NonceLifetime},
 			Lockout: sip.LockoutConfig{MaxFailures: cfg.SIP.Lockout.MaxFailures, Window: cfg.SIP.Lockout.Window, Block: cfg.SIP.Lockout.Block},
-			// recording clients (sipp among them) send BYE and re-INVITE without
-			// credentials; the SIPREC server answers 481 for dialogs it does not know
-			PassInDialog:         true,
 			AllowlistOnlyMethods: []sipgosip.RequestMethod{sipgosip.OPTIONS},
 		},
 		SIPREC: siprec.Config{

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/voicegw/voicegw/recording"
@@ -23,29 +24,29 @@ const releaseTimeout = 5 * time.Second
 // session (the limiter; 486 past the limit, 503 when it cannot decide).
 func (s *Server) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, error) {
 	if s.closing.Load() {
-		return s.refuse(o, "", ReasonShuttingDown, &siprec.Rejection{Code: 503, RetryAfter: 30 * time.Second}, nil)
+		return s.refuse(o, "", ReasonShuttingDown, &siprec.Rejection{Code: 503, RetryAfter: 30 * time.Second})
 	}
 	id, ok := sip.IdentityFrom(ctx)
 	if !ok || id.Tenant == "" {
-		return s.refuse(o, "", ReasonNoTenant, siprec.Reject(403, ""), nil)
+		return s.refuse(o, "", ReasonNoTenant, siprec.Reject(403, ""))
 	}
 	sid := tenancy.SID(id.Tenant)
 	acct, err := s.tenants.Account(ctx, sid)
 	if err != nil {
 		s.log.Error("reading the account failed", "account", sid, "error", err)
-		return s.refuse(o, sid, ReasonServerError, siprec.Reject(500, ""), err)
+		return s.refuse(o, sid, ReasonServerError, siprec.Reject(500, ""))
 	}
 	var app *tenancy.Application
 	if acct.SIPRECApplication != "" {
 		if app, err = s.cfg.Tenants.Application(ctx, acct.SIPRECApplication); err != nil && !errors.Is(err, tenancy.ErrNotFound) {
 			s.log.Error("reading the application failed", "account", sid, "account_name", acct.Name, "error", err)
-			return s.refuse(o, sid, ReasonServerError, siprec.Reject(500, ""), err)
+			return s.refuse(o, sid, ReasonServerError, siprec.Reject(500, ""))
 		}
 	}
 	dec := tenancy.Decide(acct, app)
 	if !dec.Record {
 		s.log.Info("not recording", "account", sid, "account_name", acct.Name, "why", dec.Reason)
-		return s.refuse(o, sid, ReasonNotRecorded, siprec.Reject(403, "Recording Not Enabled"), nil)
+		return s.refuse(o, sid, ReasonNotRecorded, siprec.Reject(403, "Recording Not Enabled"))
 	}
 	if app == nil {
 		// the account records all calls but has no SIPREC application: the
@@ -61,7 +62,7 @@ func (s *Server) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, 
 		} else {
 			s.log.Error("licensed-sessions limiter failed", "account", sid, "account_name", acct.Name, "error", err)
 		}
-		return s.refuse(o, sid, reason, siprec.Reject(code, phrase), err)
+		return s.refuse(o, sid, reason, siprec.Reject(code, phrase))
 	}
 	format := dec.Format
 	if format == tenancy.FormatMP3 && s.lame == nil {
@@ -69,20 +70,22 @@ func (s *Server) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, 
 		format = tenancy.FormatWAV
 	}
 	adm := &Admission{Account: acct, Application: app, Format: format, Lease: lease}
-	return admission(s, adm, func() {
+	sink := func(ctx context.Context, sess *siprec.Session) (siprec.SessionSink, error) {
+		return s.newSession(ctx, sess, adm)
+	}
+	return siprec.Admission{Sink: sink, Release: func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
 		if err := s.limiter.Release(ctx, acct.SID, lease); err != nil {
 			s.log.Warn("releasing a licensed session failed", "account", sid, "account_name", acct.Name, "error", err)
 		}
-	}), nil
+	}}, nil
 }
 
-// refuse records why the admission refused o (the Observer hears of it
-// with the response code, see reportRefusal) and returns the rejection.
-func (s *Server) refuse(o *siprec.Offer, sid tenancy.SID, reason Reason, rej *siprec.Rejection, err error) (siprec.Admission, error) {
-	s.refusals.Store(o.Request, Refusal{Result: Refused, Reason: reason, Code: rej.Code, Err: err, Account: sid,
-		CallID: o.CallID, Source: o.Source, Request: o.Request})
+// refuse logs why the admission refused o and returns the rejection, whose
+// Cause the SIPREC server reports to the Observer (onReject).
+func (s *Server) refuse(o *siprec.Offer, sid tenancy.SID, reason Reason, rej *siprec.Rejection) (siprec.Admission, error) {
+	rej.Cause = string(reason)
 	s.log.Info("call refused", "reason", reason, "code", rej.Code, "call_id", o.CallID, "source", o.Source, "account", sid)
 	return siprec.Admission{}, rej
 }
@@ -98,10 +101,8 @@ func (s *Server) newSession(ctx context.Context, sess *siprec.Session, adm *Admi
 	}}
 	ss.log = s.log.With(logAttrs(&ss.entry, adm.Account.Name)...)
 	refuse := func(reason Reason, code int, err error) (siprec.SessionSink, error) {
-		req := sess.Request()
-		s.refusals.Store(req, Refusal{Result: Refused, Reason: reason, Code: code, Err: err, Account: adm.Account.SID,
-			CallID: sess.CallID(), Source: sess.Source(), Request: req})
-		return nil, siprec.Reject(code, "")
+		ss.log.Error("call refused", "reason", reason, "code", code, "error", err)
+		return nil, &siprec.Rejection{Code: code, Cause: string(reason)}
 	}
 	format := recording.WAV
 	if adm.Format == tenancy.FormatMP3 {
@@ -110,14 +111,12 @@ func (s *Server) newSession(ctx context.Context, sess *siprec.Session, adm *Admi
 	cfg, index := recorderConfig(s.cfg.Recording, sess, format, ss.log)
 	rec, err := s.dir.Create(recording.ID{Account: ss.entry.Account, Application: ss.entry.Application, Session: ss.entry.SessionID}, cfg)
 	if err != nil {
-		ss.log.Error("cannot start the recording", "error", err)
-		return refuse(ReasonRecordingFailed, 500, err)
+		return refuse(ReasonRecordingFailed, 500, fmt.Errorf("starting the recording: %w", err))
 	}
 	ss.rec = rec
 	if err := s.journal.Save(ctx, &ss.entry); err != nil {
 		_ = rec.Abort()
-		ss.log.Error("cannot journal the session", "error", err)
-		return refuse(ReasonServerError, 500, err)
+		return refuse(ReasonServerError, 500, fmt.Errorf("journaling the session: %w", err))
 	}
 	k := &sessionSink{recorderSink: newRecorderSink(sess, rec, index, ss.log), srv: s, ss: ss}
 	k.added = func(st *siprec.Stream) { s.streamAdded(ss, st) }

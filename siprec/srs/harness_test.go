@@ -237,7 +237,6 @@ func startServer(t *testing.T, o serverOptions) *testServer {
 		Observer:         ts.events,
 		Logger:           testLogger(t),
 	}
-	cfg.Guard.PassInDialog = true
 	if o.ContactIP {
 		cfg.SIPREC.Contact = sipgosip.Uri{Scheme: "sip", User: "srs", Host: "127.0.0.1", Port: int(ts.sipAddr.Port()),
 			UriParams: sipgosip.HeaderParams{{K: "transport", V: "tcp"}}}

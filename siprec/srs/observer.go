@@ -107,39 +107,22 @@ const (
 	Challenged Result = "challenged"
 )
 
-// Reason says why a call was not taken, in words fit for a metric label.
+// Reason says why a call was not taken, in words fit for a metric label:
+// one of the Guard's (sip.ReasonCredentialsRequired, sip.ReasonBadCredentials,
+// sip.ReasonSourceNotAllowed, sip.ReasonUnknownRealm…), of the SIPREC
+// server's (siprec.RejectBadRequest, siprec.RejectShuttingDown…), or of the
+// admission (the constants below).
 type Reason string
 
-// The reasons a call is not taken.
+// The reasons the admission refuses a call.
 const (
-	// By the Guard.
-	ReasonCredentialsRequired Reason = "credentials_required"   // challenged: no credentials
-	ReasonStaleNonce          Reason = "stale_nonce"            // challenged: the nonce expired
-	ReasonCredentialsNotForUs Reason = "credentials_not_for_us" // challenged: another realm, algorithm or a nonce not ours
-	ReasonSourceNotAllowed    Reason = "source_not_allowed"     // 403: outside the account's allowlist
-	ReasonSourceBlocked       Reason = "source_blocked"         // 403: locked out after repeated failures
-	ReasonUnknownRealm        Reason = "unknown_realm"          // 403: no account for the realm
-	ReasonBadCredentials      Reason = "bad_credentials"        // refused: wrong user or password
-	ReasonNonceReplay         Reason = "nonce_replay"           // refused: a replayed digest answer
-
-	// By the admission.
-	ReasonShuttingDown       Reason = "shutting_down"       // 503: Shutdown was called
+	ReasonShuttingDown       Reason = "shutting_down"       // 503: Shutdown was called (siprec.RejectShuttingDown)
 	ReasonNoTenant           Reason = "no_tenant"           // 403: no Guard identity (a misconfigured handler)
 	ReasonNotRecorded        Reason = "not_recorded"        // 403: the account records no call of its SIPREC application
 	ReasonLicensedSessions   Reason = "licensed_sessions"   // 486: the account's licensed sessions are all in use
 	ReasonLimiterUnavailable Reason = "limiter_unavailable" // 503: the limiter could not decide
 	ReasonRecordingFailed    Reason = "recording_failed"    // 500: the recording file could not be created
 	ReasonServerError        Reason = "server_error"        // 500: a store or journal failed
-
-	// By the SIPREC server (siprec.Server.Handle documents each code).
-	ReasonBadRequest           Reason = "bad_request"            // 400
-	ReasonMetadataTooLarge     Reason = "metadata_too_large"     // 413
-	ReasonUnsupportedMediaType Reason = "unsupported_media_type" // 415
-	ReasonBadExtension         Reason = "bad_extension"          // 420
-	ReasonNotSIPREC            Reason = "not_siprec"             // 421
-	ReasonCancelled            Reason = "cancelled"              // 487
-	ReasonNotAcceptable        Reason = "not_acceptable"         // 488
-	ReasonUnavailable          Reason = "unavailable"            // 503
 )
 
 // Refusal describes an initial INVITE that was not taken.
@@ -150,8 +133,8 @@ type Refusal struct {
 	Reason Reason
 	// Code is the SIP status code answered (0 when nothing was sent).
 	Code int
-	// Err is the error behind the refusal, when there is one (the Guard's,
-	// matching the sip package's sentinels, or the admission's).
+	// Err is the Guard's error (matching the sip package's sentinels) for
+	// a refusal of the Guard; nil otherwise (the log says more).
 	Err error
 	// Account is the account the call was for, when it was known.
 	Account tenancy.SID

@@ -106,13 +106,17 @@ type Config struct {
 	Listeners   []net.Listener
 	// Guard is the template of the sip.Guard in front of the SIPREC server
 	// (allowlist, then digest): digest algorithms, nonce lifetime, lockout,
-	// PassInDialog, AllowlistOnlyMethods. Tenants defaults to the
-	// TenantCache and Logger to Logger.
+	// AllowlistOnlyMethods, amplification bound. Tenants defaults to the
+	// TenantCache and Logger to Logger; Dialogs is the SIPREC server (an
+	// in-dialog request is checked against its session's account); an
+	// OnDecision of the template is called after the Server's.
 	Guard sip.GuardConfig
 	// SIPREC is the template of the siprec.Server: RTP ports, media
-	// address, receiver (set Receiver.Poller for a media.Poller; close it
-	// after Close), ACK and media timeouts, stream limits. Policy and Sinks
-	// are the Server's; Logger defaults to Logger.
+	// address, RTP latching, receiver (set Receiver.Poller for a
+	// media.Poller; close it after Close), ACK and media timeouts, stream
+	// and metadata limits. Policy is the Server's (Sinks is not used: each
+	// admission makes its session's sink); Logger defaults to Logger; an
+	// OnReject of the template is called after the Server's.
 	SIPREC siprec.Config
 	// Recording is the template of every recording: FlushInterval, Window,
 	// MP3 settings, LAME. Format, Streams, Start and Logger are set per
@@ -331,10 +335,21 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("srs: recording directory: %w", err)
 	}
 
+	rc := cfg.SIPREC
+	rc.Policy = siprec.PolicyFunc(s.admit)
+	rc.OnReject = s.onReject(rc.OnReject)
+	if rc.Logger == nil {
+		rc.Logger = s.log.With("component", "siprec")
+	}
+	if s.rec, err = siprec.NewServer(rc); err != nil {
+		return nil, fmt.Errorf("srs: %w", err)
+	}
 	gc := cfg.Guard
 	if gc.Tenants == nil {
 		gc.Tenants = s.tenants
 	}
+	gc.Dialogs = s.rec
+	gc.OnDecision = s.onDecision(gc.OnDecision)
 	if gc.Logger == nil {
 		gc.Logger = s.log.With("component", "guard")
 	}
@@ -342,22 +357,12 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("srs: guard: %w", err)
 	}
 
-	rc := cfg.SIPREC
-	rc.Policy = siprec.PolicyFunc(s.admit)
-	rc.Sinks = sinkFactory(s)
-	if rc.Logger == nil {
-		rc.Logger = s.log.With("component", "siprec")
-	}
-	if s.rec, err = siprec.NewServer(rc); err != nil {
-		return nil, fmt.Errorf("srs: %w", err)
-	}
-
 	if s.sip = cfg.SIP; s.sip == nil {
 		if s.ua, s.sip, err = newSIPServer(s.cfg.UserAgent, s.log.With("component", "sipgo")); err != nil {
 			return nil, fmt.Errorf("srs: sip: %w", err)
 		}
 	}
-	if err := s.rec.Register(s.bg, s.sip, s.guarded); err != nil {
+	if err := s.rec.Register(s.bg, s.sip, s.guard.Wrap); err != nil {
 		return nil, fmt.Errorf("srs: %w", err)
 	}
 	return s, nil

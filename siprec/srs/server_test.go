@@ -9,6 +9,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
@@ -133,12 +134,12 @@ func TestServerRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name, host, user, password string
 		code                       int
-		reason                     Reason
+		reason                     string
 	}{
-		{"wrong password", "busy.test", "src", "not-the-password", 407, ReasonBadCredentials},
-		{"unknown realm", "nobody.test", "src", "x", 403, ReasonUnknownRealm},
-		{"not recorded", "silent.test", "src", "silent-password-1", 403, ReasonNotRecorded},
-		{"licensed sessions", "busy.test", "src", "busy-password-1", 486, ReasonLicensedSessions},
+		{"wrong password", "busy.test", "src", "not-the-password", 407, sip.ReasonBadCredentials},
+		{"unknown realm", "nobody.test", "src", "x", 403, sip.ReasonUnknownRealm},
+		{"not recorded", "silent.test", "src", "silent-password-1", 403, string(ReasonNotRecorded)},
+		{"licensed sessions", "busy.test", "src", "busy-password-1", 486, string(ReasonLicensedSessions)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(ts.events.refusals)
@@ -155,7 +156,7 @@ func TestServerRefusals(t *testing.T) {
 			}
 			n := len(ts.events.refusals) - before
 			ts.events.mu.Unlock()
-			if refused == nil || refused.Reason != tc.reason || refused.Code != res[0].StatusCode {
+			if refused == nil || string(refused.Reason) != tc.reason || refused.Code != res[0].StatusCode {
 				t.Fatalf("reported %+v for a %d answer, want reason %s", refused, res[0].StatusCode, tc.reason)
 			}
 			if tc.code != 407 && res[0].StatusCode != tc.code {
