@@ -12,10 +12,12 @@
 //     inactive); the offer's codec order and ptime kept. ErrMalformedSDP
 //     and ErrNoUsableCodec say why an offer cannot be answered.
 //   - RTP ports (RFC 3550 §11): a PortPool hands out Endpoints, an even RTP
-//     port with the next port reserved for RTCP, from a configured range;
-//     ErrNoFreePort when it is exhausted.
-//   - RTP receive (RFC 3550): a Receiver latches the first valid source,
-//     drops strangers' and malformed packets, follows SSRC changes and
+//     port with the next port reserved for RTCP, picked at random from a
+//     configured range; ErrNoFreePort when it is exhausted.
+//   - RTP receive (RFC 3550): a Receiver latches a source only where the
+//     SDP (or, relaxed, the SIP signalling) says the sender is, and only
+//     after a few packets in a row, drops strangers' and malformed
+//     packets, follows SSRC changes and
 //     16-bit sequence wrap-around, reorders (configurable depth), removes
 //     duplicates, decodes G.711 μ-law and A-law (zaf/g711) and RFC 4733
 //     DTMF, and keeps the statistics of RFC 3550 §6.4.1 and Appendix A
@@ -51,9 +53,57 @@
 // silence, and one that stopped its clock during a pause does not lose the
 // pause). Arrival-sized gaps are rounded to whole packets.
 //
+// Whatever the timestamps say, the timeline never runs ahead of the
+// arrival clock by more than MaxTimestampSkew: each of the rules above
+// compares a packet with the previous one only, so a sender whose
+// timestamps jump by just under the skew with every packet (or that sends
+// faster than real time) would otherwise move the timeline on by up to the
+// skew per packet — 500 packets in 0.56 s made a 499 s recording. A packet
+// that would start more than MaxTimestampSkew after the arrival clock
+// (the latest arrival, counted from that of position 0) is dropped, and a
+// gap that would end there is cut; both are counted in Stats.Ahead and
+// Stats.AheadSamples, and a sender that drops back to real time goes on
+// from where the timeline is. The fuzz test FuzzTimeline checks the bound
+// for arbitrary sequence numbers, timestamps and arrival times.
+//
 // Slices passed to a Handler (Audio.PCM, Audio.Payload) are valid only
 // during the call: the Receiver reuses its buffers, which is why its
 // per-packet path does not allocate.
+//
+// # Who may send: RTP latching
+//
+// RTP has no authentication of its own (SRTP is what adds it), so a
+// Receiver decides by address whose packets are the stream. What is
+// checked:
+//
+//   - The address. ReceiverConfig.Remote is where the SDP offer said the
+//     RTP comes from (its c= address and m= port). With the default
+//     LatchStrict only that address and port may become the source
+//     (rtpengine's strict source, Asterisk's strictrtp). LatchRelaxed also
+//     accepts any port of ReceiverConfig.Signalling, the address the SIP
+//     INVITE came from, for senders behind a NAT whose SDP names a private
+//     address; LatchAny accepts any address (no protection). A Receiver
+//     without a Remote has nothing to check and accepts any address.
+//   - Consecutive packets. A source latches only after
+//     ReceiverConfig.LatchPackets (DefaultLatchPackets, 4) usable packets
+//     in a row with no packet of another allowed address in between; its
+//     held packets are then delivered, so the wait loses nothing.
+//   - After latching, every packet from another address is dropped before
+//     it is parsed (a comparison per packet, whatever the flood) and
+//     counted in Stats.Strangers, until Receiver.SetRemote (a re-INVITE
+//     moved the sender) or Receiver.Relatch.
+//   - The ports. A PortPool picks each pair at random (crypto/rand) among
+//     the pairs free the longest, so the ports of the next call cannot be
+//     guessed from those of the last one and sprayed with RTP before its
+//     sender starts.
+//
+// The operator's knobs: the Latching mode (strict by default; relaxed for
+// NATed senders; any only on trusted networks), LatchPackets, and the
+// port range. In package siprec they are Config.Latching and the Config's
+// media.ReceiverConfig template; the server sets Remote and Signalling
+// of each stream from the offer and the INVITE. A high Stats.Strangers
+// with nothing received is a sender that is not where its SDP says (try
+// relaxed), or someone else sending to the port.
 //
 // # Using it
 //
@@ -74,14 +124,20 @@
 //		},
 //	})                                                 // ErrNoUsableCodec → 488
 //	for i, ep := range eps {
-//		rx, _ := media.NewReceiver(ep, media.ReceiverConfig{Handler: h, Codecs: answer.Media[i].Codecs})
+//		rx, _ := media.NewReceiver(ep, media.ReceiverConfig{
+//			Handler:    h,
+//			Codecs:     answer.Media[i].Codecs,
+//			Remote:     offer.Media[i].RTPAddr(), // only the SDP's sender latches
+//			Signalling: inviteSource,             // for Latching: media.LatchRelaxed
+//		})
 //		go rx.Run(ctx)
 //	}
 //	reply, _ := answer.Marshal()                      // application/sdp
 //
 // On a re-INVITE it answers again with the ports it has, calls
-// Receiver.SetCodecs with the new codecs and Receiver.Relatch when the
-// remote moved; on BYE it closes the Receivers, which frees their ports.
+// Receiver.SetCodecs with the new codecs and Receiver.SetRemote when the
+// offer's address or port changed; on BYE it closes the Receivers, which
+// frees their ports.
 //
 // A recording client fills in a SessionDescription (one sendonly m= line per
 // stream, labelled), marshals it, parses the answer, and sends each stream

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -383,7 +384,7 @@ func BenchmarkRTPToWAV(b *testing.B) {
 	media.EncodePCMU(g711, tone(1000, 8000, rate8k, 0, 160))
 	for _, mode := range []string{"discard", "record"} {
 		b.Run("handler="+mode, func(b *testing.B) {
-			r, err := New(filepath.Join(b.TempDir(), "rtp.wav"), Config{Streams: twoStreams()})
+			r, err := New(filepath.Join(b.TempDir(), "rtp.wav"), Config{Streams: twoStreams(), Start: t0})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -391,7 +392,16 @@ func BenchmarkRTPToWAV(b *testing.B) {
 			var rxs [2]*media.Receiver
 			var txs [2]*media.Sender
 			var runs sync.WaitGroup
+			// The packets go many times faster than real time: each
+			// receiver's clock moves 20 ms per packet sent, so that the
+			// timeline is not ahead of it (media drops what would be:
+			// media.Stats.Ahead). A packet is stamped when it is read, up
+			// to the window of packets in flight later than it was sent,
+			// the first one too: the skew allows 10 s.
+			var clocks [2]atomic.Int64
 			for i := range rxs {
+				clocks[i].Store(t0.UnixNano())
+				clock := &clocks[i]
 				var h media.Handler = media.HandlerFuncs{}
 				if mode == "record" {
 					h, _ = r.Stream(i).MediaHandler()
@@ -400,18 +410,19 @@ func BenchmarkRTPToWAV(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h})
+				conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer conn.Close()
+				rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h, Remote: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+					Now: func() time.Time { return time.Unix(0, clock.Load()) }, MaxTimestampSkew: 10 * time.Second})
 				if err != nil {
 					b.Fatal(err)
 				}
 				rxs[i] = rx
 				runs.Add(1)
 				go func() { defer runs.Done(); _ = rx.Run(context.Background()) }()
-				conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer conn.Close()
 				if txs[i], err = media.NewSender(conn, rx.LocalAddr(), media.SenderConfig{}); err != nil {
 					b.Fatal(err)
 				}
@@ -428,6 +439,7 @@ func BenchmarkRTPToWAV(b *testing.B) {
 			b.ResetTimer()
 			cpu0 := cpuTime()
 			for i := range b.N {
+				clocks[i&1].Add(int64(20 * time.Millisecond))
 				if err := txs[i&1].WriteEncoded(g711); err != nil {
 					b.Fatal(err)
 				}
@@ -444,6 +456,11 @@ func BenchmarkRTPToWAV(b *testing.B) {
 			used := cpuTime() - cpu0
 			if got := received(); got < uint64(b.N) {
 				b.Logf("%d of %d packets arrived", got, b.N)
+			}
+			if mode == "record" && b.N > 200 {
+				if st := rxs[0].Stats(); st.Ahead > 0 {
+					b.Fatalf("%d packets dropped as ahead of the clock", st.Ahead)
+				}
 			}
 			perPacket := float64(used.Microseconds()) / float64(b.N)
 			b.ReportMetric(perPacket, "cpu-µs/packet")

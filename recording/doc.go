@@ -80,6 +80,22 @@
 // Positions given to Stream.Write and Stream.Gap directly are taken as
 // given.
 //
+// # The wall clock bounds the timeline
+//
+// What is checked: a MediaHandler writes no audio or gap more than the
+// Window (1.024 s by default) ahead of its arrival time on the recording's
+// timeline, whatever the RTP timestamps say; the excess is dropped and
+// counted in StreamStats.Ahead and Stats.Ahead. A recording fed by
+// MediaHandlers is therefore never longer than the wall-clock time from
+// Config.Start to the latest packet's arrival plus the Window: 500 packets
+// in 0.56 s whose timestamps each jumped almost a second once made a
+// 499 s, 16 MB file; now it is at most 1.6 s. The fuzz target
+// FuzzRTPTimeline checks the bound for arbitrary sequence numbers,
+// timestamps and arrival times through a real media.Receiver. The
+// operator's knob is Config.Window (which also bounds how far streams may
+// run apart); package media's ReceiverConfig.MaxTimestampSkew bounds the
+// receive path's own timeline the same way.
+//
 // The recorder writes a stretch of the timeline out once every stream
 // that has not ended has delivered it; when one stream gets a Window
 // ahead of another (or of a stream declared but not yet started), the
@@ -135,6 +151,21 @@
 // some players cannot decode. At Stop the LAME/Info tag is written over
 // its placeholder frame, so decoders know the exact length and skip the
 // encoder delay.
+//
+// # Write failures
+//
+// A recording whose file can no longer be written (a full disk, an I/O
+// error, a WAV at its 4 GiB limit) fails at once and says so:
+// Recorder.Failed is closed, Recorder.Err returns an error wrapping
+// ErrWrite (or ErrTooLarge) and the system's error, every later call
+// returns it, and MediaHandlers refuse further audio. The file keeps what
+// reached it (valid up to the last flush) and Stop still finalizes it; if
+// even that fails, it stays as NAME.part for Dir.Recover, which a gateway
+// may run again once space returns. Failures show as soon as a write is
+// refused: within the 16 KiB write buffer and Config.FlushInterval of
+// audio. A gateway waits on Failed and ends the session, for SIPREC with a
+// BYE carrying a Reason (RFC 3326), so that the recording client can fail
+// over to another recorder.
 //
 // # Directory, upload and recovery
 //

@@ -192,3 +192,40 @@ func ExampleOpenLAME() {
 	}
 	_ = recording.Config{Format: recording.MP3, LAME: lame}
 }
+
+// A gateway watches each recording for a write failure (a full disk) and
+// ends the call's recording session when it happens, so that the
+// recording client hears of it (a SIPREC BYE with a Reason) instead of
+// streaming to a recorder that writes nothing.
+func ExampleRecorder_Failed() {
+	dir, err := os.MkdirTemp("", "recording-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	rec, err := recording.New(filepath.Join(dir, "call.wav"), recording.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sessionEnded := make(chan struct{})
+	watched := make(chan string)
+	go func() {
+		select {
+		case <-rec.Failed():
+			// errors.Is(rec.Err(), recording.ErrWrite): end the session,
+			// e.g. siprec's sess.Hangup(ctx, 500, "recording failed").
+			watched <- "recording failed: " + rec.Err().Error()
+		case <-sessionEnded:
+			watched <- "session ended; recording error: " + fmt.Sprint(rec.Err())
+		}
+	}()
+	_ = rec.Stream(0).StartAt(0)
+	_ = rec.Stream(0).Write(0, make([]int16, 8000)) // 1 s of audio
+	close(sessionEnded)                             // the BYE
+	fmt.Println(<-watched)
+	res, err := rec.Stop()
+	fmt.Println(res.Duration, err)
+	// Output:
+	// session ended; recording error: <nil>
+	// 1s <nil>
+}

@@ -34,10 +34,13 @@ var (
 	ErrStreamEnded = errors.New("recording: stream ended")
 	// ErrWrite reports that the recording file could not be written (disk
 	// full, I/O error). It is sticky: every later call returns it too, and
-	// the file holds what was written before the failure.
+	// the file holds what was written before the failure. Recorder.Failed
+	// is closed when it happens and Recorder.Err returns it, so a gateway
+	// ends the session at once rather than at its next call.
 	ErrWrite = errors.New("recording: writing the recording file failed")
 	// ErrTooLarge reports that a WAV file would exceed the 4 GiB limit of
-	// its 32-bit RIFF sizes (about 37 hours of 8 kHz stereo).
+	// its 32-bit RIFF sizes (about 37 hours of 8 kHz stereo). Like
+	// ErrWrite it is sticky and closes Recorder.Failed.
 	ErrTooLarge = errors.New("recording: WAV file would exceed 4 GiB")
 	// ErrNoUploader is returned by Finish when the recording has nowhere to
 	// be uploaded (created by New, or by a Dir without an Uploader). The
