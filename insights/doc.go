@@ -25,9 +25,11 @@
 //     JSON in filter_by and project_fields); Query.ElasticsearchRequest
 //     writes the _search body (bool query, from/size, sort, _source).
 //   - Index is the portable index type over a driver.Driver: memindex (in
-//     memory, inverted indexes) and sqliteindex (durable, SQLite). Both
-//     pass insightstest.RunConformanceTests, which runs every example query
-//     of seed 004 against fixtures with their expected hits. Evaluate runs a
+//     memory, inverted indexes; memindex.NewIndex) and sqliteindex
+//     (durable, SQLite; sqliteindex.OpenIndex, or NewIndex over a shared
+//     database). Both pass insightstest.RunConformanceTests, which runs
+//     every example query of seed 004 against fixtures with their expected
+//     hits, and queries at the clause limit (MaxClauses). Evaluate runs a
 //     query over a slice of sessions by a full scan: the reference
 //     semantics.
 //   - NewHandler serves GET /insights/sessions,
@@ -38,8 +40,10 @@
 //     service provider's or administrator's key, the account named in
 //     X-Vgai-Account within its reach) and authorizing it with rbac:
 //     Interaction Read to search, get and find, Interaction Delete to
-//     delete (403 otherwise; 503 when the key store is down). Client calls
-//     the same API.
+//     delete (403 otherwise; 503 when the key store is down). A source
+//     address that sends too many missing or wrong keys gets 429 with
+//     Retry-After (an rbac.FailureLimiter), its keys unchecked until it
+//     waited. Client calls the same API.
 //
 // # Semantics (Elasticsearch's)
 //

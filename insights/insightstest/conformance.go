@@ -34,6 +34,7 @@ func RunConformanceTests(t *testing.T, open Opener) {
 	t.Run("MatchesEvaluate", func(t *testing.T) { testRandom(t, open) })
 	t.Run("Close", func(t *testing.T) { testClose(t, open) })
 	t.Run("ResultsAreCopies", func(t *testing.T) { testCopies(t, open) })
+	t.Run("ClauseLimits", func(t *testing.T) { testClauseLimits(t, open) })
 }
 
 // newIndex opens a driver, wraps it and indexes the fixtures.

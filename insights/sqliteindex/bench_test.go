@@ -37,7 +37,7 @@ func benchDB(b *testing.B, n int) *insights.Index {
 	}
 	path := filepath.Join(dir, fmt.Sprintf("voicegw-insights-bench-v1-%d.db", n))
 	if _, err := os.Stat(path); err == nil {
-		idx, err := sqliteindex.Open(ctx, path)
+		idx, err := sqliteindex.OpenIndex(ctx, path)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func benchDB(b *testing.B, n int) *insights.Index {
 	for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm"} {
 		_ = os.Remove(p)
 	}
-	idx, err := sqliteindex.Open(ctx, tmp)
+	idx, err := sqliteindex.OpenIndex(ctx, tmp)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func benchDB(b *testing.B, n int) *insights.Index {
 	if err := os.Rename(tmp, path); err != nil {
 		b.Fatal(err)
 	}
-	idx, err = sqliteindex.Open(ctx, path)
+	idx, err = sqliteindex.OpenIndex(ctx, path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func BenchmarkQuery1M(b *testing.B) {
 // transaction each) into a growing database file.
 func BenchmarkIngest(b *testing.B) {
 	ctx := context.Background()
-	idx, err := sqliteindex.Open(ctx, filepath.Join(b.TempDir(), "ingest.db"))
+	idx, err := sqliteindex.OpenIndex(ctx, filepath.Join(b.TempDir(), "ingest.db"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,51 +11,37 @@ import (
 // Module is the module path the rules apply to.
 const Module = "github.com/voicegw/voicegw"
 
-// Allowed returns, for each layer, the packages of the module it may import
-// besides itself (its own sub-packages included), as paths relative to the
-// module: an entry allows that package and the packages under it ("storage"
-// allows storage/bucketconfig; "storage/bucketconfig" allows only that one).
-// "internal" is the internal/... tree; "*" means anything.
+// Allowed returns, for each top-level package, the packages of the module it
+// may import besides itself (its own sub-packages included), as paths
+// relative to the module: an entry allows that package and the packages
+// under it ("storage" allows storage/bucketconfig; "storage/bucketconfig"
+// allows only that one). "internal" is the internal/... tree; "*" means
+// anything. A top-level name missing here is a violation: new top-level
+// packages must be added to DESIGN.md and here.
 //
-// A layer is a top-level package, or a sub-package that sits above its
-// top level (siprec/srs, the recording server, builds on siprec and more):
-// a package belongs to the longest layer its path starts with, and a layer
-// inside another is not part of it (siprec may not import siprec/srs unless
-// its rule says so). A top-level name missing here is a violation: new
-// top-level packages must be added to DESIGN.md and here.
+// A key may also be a sub-package ("tenancy/admin", the top floor of
+// DESIGN.md living under a lower package): its rule then governs it and the
+// packages under it instead of its top level's. The most specific key wins,
+// and packages governed by different keys are checked against each other
+// like different top levels (tenancy may not import tenancy/admin, siprec
+// may not import siprec/srs).
 func Allowed() map[string][]string {
 	return map[string][]string{
-		"media":      {"internal"},
-		"recording":  {"media", "storage", "internal"},
-		"storage":    {"internal"},
-		"sip":        {"internal"},
-		"siprec":     {"media", "sip", "internal"},
-		"siprec/srs": {"media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
-		"tenancy":    {"storage/bucketconfig", "internal"}, // storage's config types only
-		"rbac":       {"internal"},
-		"insights":   {"rbac", "internal"},
-		"internal":   {"internal"},
-		"examples":   {"*"},
+		"media":     {"internal"},
+		"recording": {"media", "storage", "internal"},
+		"storage":   {"internal"},
+		"sip":       {"internal"},
+		"siprec":    {"media", "sip", "internal"},
+		"tenancy":   {"storage/bucketconfig", "internal"}, // storage's config types only
+		"rbac":      {"internal"},
+		"insights":  {"rbac", "internal"},
+		// The top floor of DESIGN.md: the admin API lives under tenancy, the
+		// recording server under siprec.
+		"tenancy/admin": {"tenancy", "rbac", "storage", "insights", "internal"},
+		"siprec/srs":    {"media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
+		"internal":      {"internal"},
+		"examples":      {"*"},
 	}
-}
-
-// Layer returns the layer (a key of Allowed) a package inside the module
-// belongs to: the longest key its path relative to the module is or starts
-// with, else its top-level name. It returns "" for a path outside the
-// module, "." for the module root.
-func Layer(importPath string) string {
-	top := TopLevel(importPath)
-	if top == "" || top == "." {
-		return top
-	}
-	rel := strings.TrimPrefix(importPath, Module+"/")
-	best := top
-	for k := range Allowed() {
-		if len(k) > len(best) && (rel == k || strings.HasPrefix(rel, k+"/")) {
-			best = k
-		}
-	}
-	return best
 }
 
 // Package is what the checker needs to know of one package.
@@ -94,13 +80,13 @@ func Check(pkgs []Package) []Violation {
 	var out []Violation
 	rules := Allowed()
 	for _, p := range pkgs {
-		from := Layer(p.ImportPath)
+		from := ruleKey(rules, p.ImportPath)
 		if from == "" {
 			continue
 		}
 		allowed, known := rules[from]
 		for _, imp := range p.Imports {
-			to := Layer(imp)
+			to := ruleKey(rules, imp)
 			if to == "" || (known && to == from) {
 				continue
 			}
@@ -116,6 +102,29 @@ func Check(pkgs []Package) []Violation {
 		return out[i].To < out[j].To
 	})
 	return out
+}
+
+// Layer returns the key of Allowed that governs a package of the module
+// (see ruleKey): "siprec/srs" for siprec/srs/x, "siprec" for
+// siprec/metadata; "" outside the module, "." for its root.
+func Layer(importPath string) string { return ruleKey(Allowed(), importPath) }
+
+// ruleKey returns the key of rules that governs importPath: the longest
+// key that is the package's path relative to the module or a path prefix of
+// it, else its top level; "" outside the module.
+func ruleKey(rules map[string][]string, importPath string) string {
+	top := TopLevel(importPath)
+	if top == "" || top == "." {
+		return top
+	}
+	rel := strings.TrimPrefix(importPath, Module+"/")
+	best := top
+	for k := range rules {
+		if len(k) > len(best) && (rel == k || strings.HasPrefix(rel, k+"/")) {
+			best = k
+		}
+	}
+	return best
 }
 
 // permits reports whether rel, an import path relative to the module, is

@@ -90,6 +90,14 @@ func TestCheck(t *testing.T) {
 		{"internal imports nothing above", []Package{{m + "internal/x", []string{m + "media", m + "internal/y"}}}, []string{m + "internal/x>" + m + "media"}},
 		{"sub-package follows its top level", []Package{{m + "storage/s3", []string{m + "tenancy"}}}, []string{m + "storage/s3>" + m + "tenancy"}},
 		{"unknown top level is a violation", []Package{{m + "util", []string{m + "internal/x"}}}, []string{m + "util>" + m + "internal/x"}},
+		{"the admin API under tenancy takes its own rule", []Package{
+			{m + "tenancy/admin", []string{m + "tenancy", m + "rbac", m + "storage", m + "insights", m + "tenancy/admin/memstore"}},
+			{m + "tenancy/admin/sqlitestore", []string{m + "tenancy/admin", m + "internal/sqlitedb"}},
+		}, nil},
+		{"tenancy may not import the admin API, nor the admin API sip", []Package{
+			{m + "tenancy/memstore", []string{m + "tenancy/admin"}},
+			{m + "tenancy/admin", []string{m + "sip"}},
+		}, []string{m + "tenancy/admin>" + m + "sip", m + "tenancy/memstore>" + m + "tenancy/admin"}},
 		{"insights may not import tenancy", []Package{{m + "insights", []string{m + "tenancy"}}}, []string{m + "insights>" + m + "tenancy"}},
 		{"the recording server builds on the layers below it", []Package{
 			{m + "siprec/srs", []string{m + "siprec", m + "siprec/metadata", m + "recording", m + "recording/spool", m + "storage",

@@ -43,9 +43,9 @@
 // srs is the top floor of voicegw's recording side: it imports media, sip,
 // siprec, recording, storage, tenancy, rbac and insights, and nothing
 // imports it but programs (examples/gateway is built on it). Its public
-// API needs no internal package: SQLite databases are opened by
-// [OpenSQLiteJournal] or by database/sql with the "sqlite" driver of
-// modernc.org/sqlite.
+// API needs no internal package: the journal's SQLite database is opened by
+// [OpenSQLiteJournal], or shared with the tenancy store through
+// tenancy/sqlitestore.OpenDB and [NewSQLiteJournal].
 //
 // RFC 7866: https://www.rfc-editor.org/rfc/rfc7866
 package srs

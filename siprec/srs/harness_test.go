@@ -176,7 +176,7 @@ func startServer(t *testing.T, o serverOptions) *testServer {
 		ts.tenants, _ = newStore(t)
 	}
 	if ts.index == nil {
-		ts.index = memindex.New()
+		ts.index = memindex.NewIndex()
 		t.Cleanup(func() { _ = ts.index.Close() })
 	}
 	var def tenancy.SID

@@ -120,7 +120,8 @@ type SQLiteJournal struct {
 
 // NewSQLiteJournal returns a Journal in db and brings its schema up to date.
 // db is a database/sql handle of the "sqlite" driver (modernc.org/sqlite),
-// possibly shared with other stores (tenancy's, rbac's); Close does not
+// best opened by an OpenDB of voicegw's SQLite drivers (such as
+// tenancy/sqlitestore.OpenDB) and shared with their stores; Close does not
 // close it.
 func NewSQLiteJournal(ctx context.Context, db *sql.DB) (*SQLiteJournal, error) {
 	if err := sqlitedb.Migrate(ctx, db, JournalSchemaName, journalSchema); err != nil {

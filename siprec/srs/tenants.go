@@ -196,10 +196,7 @@ func (c *TenantCache) Account(ctx context.Context, sid tenancy.SID) (*tenancy.Ac
 // tenantOf turns an account into what the Guard needs. An allowlist that
 // does not parse refuses everybody (it never falls back to "allow all").
 func (c *TenantCache) tenantOf(acct *tenancy.Account) sip.Tenant {
-	realm := acct.SIPRealm
-	if realm == "" {
-		realm = acct.Name
-	}
+	realm := acct.DigestRealm() // the realm of the stored digests
 	t := sip.Tenant{ID: string(acct.SID), Realm: realm, Credentials: sipUsers(acct.SIP.Users)}
 	al, err := sip.ParseAllowlistEntries(acct.SIP.Allowlist)
 	if err != nil {
@@ -211,14 +208,17 @@ func (c *TenantCache) tenantOf(acct *tenancy.Account) sip.Tenant {
 	return t
 }
 
-// sipUsers is an account's SIP users as a sip.CredentialSource.
+// sipUsers is an account's SIP users as a sip.CredentialSource: the
+// stores keep their digests (HA1) for the account's digest realm, never the
+// passwords.
 type sipUsers []tenancy.SIPUser
 
 // Credential implements sip.CredentialSource.
 func (u sipUsers) Credential(_ context.Context, _, username string) (sip.Credential, error) {
 	for _, x := range u {
 		if x.Username == username {
-			return sip.Credential{Password: sip.Secret(x.Password.Reveal())}, nil
+			return sip.Credential{HA1: map[sip.Algorithm]sip.Secret{
+				sip.MD5: x.HA1.MD5, sip.SHA256: x.HA1.SHA256, sip.SHA512256: x.HA1.SHA512256}}, nil
 		}
 	}
 	return sip.Credential{}, sip.ErrUnknownUser

@@ -61,7 +61,7 @@ func (c *clock) add(d time.Duration) {
 
 func newStore(t *testing.T) (*tenancy.Store, *countingDriver) {
 	t.Helper()
-	d := &countingDriver{Driver: memstore.New()}
+	d := &countingDriver{Driver: memstore.NewDriver()}
 	st := tenancy.NewStore(d, nil)
 	t.Cleanup(func() { _ = st.Close() })
 	return st, d

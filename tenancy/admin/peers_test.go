@@ -1,0 +1,356 @@
+package admin_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voicegw/voicegw/internal/testenv"
+	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/storage"
+	"github.com/voicegw/voicegw/storage/storagetest"
+	"github.com/voicegw/voicegw/tenancy"
+	"github.com/voicegw/voicegw/tenancy/admin"
+)
+
+// The SMTP test runs against the real SMTP servers tenancy's tests run:
+// chasquid (Debian package chasquid) for STARTTLS, AUTH PLAIN and delivery,
+// aiosmtpd (python3-aiosmtpd, configured by tenancy/testdata) for a server
+// without TLS. The bucket test runs against storage's test servers: the
+// in-process S3 and GCS servers and Azurite (npm).
+
+const (
+	smtpUser = "notify@example.test"
+	smtpPass = "s3cret-Passw0rd-for-test"
+)
+
+func writeCert(t *testing.T, certPath, keyPath string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	_ = os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	_ = os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
+}
+
+func waitListening(t *testing.T, addr string, done <-chan struct{}, logPath string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("server exited before listening on %s:\n%s", addr, log)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(logPath)
+	t.Fatalf("server not listening on %s after 15 s:\n%s", addr, log)
+}
+
+type chasquid struct {
+	port  int
+	roots *x509.CertPool
+	inbox string
+}
+
+// startChasquid runs chasquid on loopback with one user and a delivery
+// agent that appends local mail to an inbox file (as tenancy's tests do).
+func startChasquid(t *testing.T) *chasquid {
+	t.Helper()
+	bin := testenv.RequireTool(t, "chasquid", "apt-get install -y chasquid")
+	util := testenv.RequireTool(t, "chasquid-util", "apt-get install -y chasquid")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "conf")
+	for _, d := range []string{"certs/localhost", "domains/example.test"} {
+		if err := os.MkdirAll(filepath.Join(conf, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cq := &chasquid{roots: writeCert(t, filepath.Join(conf, "certs/localhost/fullchain.pem"), filepath.Join(conf, "certs/localhost/privkey.pem")),
+		port: testenv.FreePort(t), inbox: filepath.Join(dir, "inbox")}
+	cfg := fmt.Sprintf(`hostname: "localhost"
+smtp_address: "127.0.0.1:%d"
+submission_address: "127.0.0.1:%d"
+submission_over_tls_address: "127.0.0.1:%d"
+data_dir: %q
+mail_log_path: %q
+mail_delivery_agent_bin: "/bin/sh"
+mail_delivery_agent_args: "-c"
+mail_delivery_agent_args: "cat >> %s"
+`, testenv.FreePort(t), cq.port, testenv.FreePort(t), filepath.Join(dir, "data"), filepath.Join(dir, "mail.log"), cq.inbox)
+	if err := os.WriteFile(filepath.Join(conf, "chasquid.conf"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(util, "-C="+conf, "user-add", smtpUser, "--password="+smtpPass).CombinedOutput(); err != nil {
+		t.Fatalf("chasquid-util user-add: %v\n%s", err, out)
+	}
+	logPath := filepath.Join(dir, "chasquid.log")
+	logf, _ := os.Create(logPath)
+	cmd := exec.Command(bin, "-config_dir="+conf, "-logfile="+logPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done; logf.Close() })
+	waitListening(t, fmt.Sprintf("127.0.0.1:%d", cq.port), done, logPath)
+	return cq
+}
+
+func TestSMTPSettingsAgainstChasquid(t *testing.T) {
+	testenv.Short(t, "starts an SMTP server")
+	cq := startChasquid(t)
+	e := newEnv(t, func(c *admin.Config) { c.SMTPTestOptions = &tenancy.SMTPTestOptions{RootCAs: cq.roots} })
+	ctx := context.Background()
+	c := e.client(e.admin)
+
+	settings := tenancy.SMTPSettings{Host: "localhost", Port: cq.port, Username: smtpUser, Password: smtpPass, MailFrom: "Voice Gateway <" + smtpUser + ">"}
+	// Test before saving, with delivery.
+	res, err := c.TestSMTP(ctx, admin.SMTPTestRequest{Settings: &settings, To: smtpUser})
+	if err != nil || !res.OK || !res.TLS || res.AuthMechanism != "PLAIN" || !res.Sent {
+		t.Fatalf("TestSMTP = %+v, %v", res, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(cq.inbox)
+		if strings.Contains(string(b), "Subject: voicegw SMTP settings test") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("test message not delivered; inbox:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Save, read back masked, test the stored settings.
+	saved, err := c.SetSMTP(ctx, settings, 0)
+	if err != nil || saved.Revision != 1 {
+		t.Fatalf("SetSMTP = %+v, %v", saved, err)
+	}
+	got, _ := c.SMTP(ctx)
+	if got.Password.Reveal() == smtpPass || got.Host != "localhost" {
+		t.Fatalf("SMTP read back %+v (password must be masked)", got)
+	}
+	if res, err := c.TestSMTP(ctx, admin.SMTPTestRequest{}); err != nil || !res.OK {
+		t.Fatalf("testing the stored settings: %+v, %v", res, err)
+	}
+	// The form sent back with the masked password keeps the stored one.
+	masked := got.SMTPSettings
+	masked.SupportEmail = "help@example.test"
+	if res, err := c.TestSMTP(ctx, admin.SMTPTestRequest{Settings: &masked}); err != nil || !res.OK {
+		t.Fatalf("testing with the masked password: %+v, %v", res, err)
+	}
+	if _, err := c.SetSMTP(ctx, masked, got.Revision); err != nil {
+		t.Fatal(err)
+	}
+	// Wrong password: the test runs and says why, without the password.
+	wrong := settings
+	wrong.Password = "wrong-Passw0rd-xyz"
+	res, err = c.TestSMTP(ctx, admin.SMTPTestRequest{Settings: &wrong})
+	if err != nil || res.OK || res.Code != "auth" || strings.Contains(res.Error, "wrong-Passw0rd-xyz") {
+		t.Fatalf("wrong password: %+v, %v", res, err)
+	}
+	// Untrusted certificate, nothing listening.
+	e2 := newEnv(t)
+	res, _ = e2.client(e2.admin).TestSMTP(ctx, admin.SMTPTestRequest{Settings: &settings})
+	if res.OK || res.Code != "tls" {
+		t.Fatalf("untrusted certificate: %+v", res)
+	}
+	closed := settings
+	closed.Port = testenv.FreePort(t)
+	if res, _ := c.TestSMTP(ctx, admin.SMTPTestRequest{Settings: &closed}); res.OK || res.Code != "dial" {
+		t.Fatalf("nothing listening: %+v", res)
+	}
+	// A masked password is never sent to another server.
+	elsewhere := got.SMTPSettings
+	elsewhere.Host = "127.0.0.2"
+	_, err = c.TestSMTP(ctx, admin.SMTPTestRequest{Settings: &elsewhere})
+	var p *admin.Problem
+	if !errorsAs(err, &p) || p.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("masked password to another host: %v", err)
+	}
+	if _, ok := p.Field("password"); !ok {
+		t.Fatalf("refusal does not name the password: %v", err)
+	}
+	if _, err := c.SetSMTP(ctx, elsewhere, 2); !errorsAs(err, &p) || p.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("saving a masked password for another host: %v", err)
+	}
+	// Only the platform (Admin) reaches SMTP settings.
+	w := e.world()
+	spKey := e.key(rbac.ScopeServiceProvider, w.sp1, "", "all")
+	e.do(http.MethodGet, "/smtp", spKey, nil).must(t, http.StatusForbidden)
+	e.do(http.MethodPost, "/smtp/test", spKey, nil).must(t, http.StatusForbidden)
+}
+
+// findAiosmtpd returns a python3 that can import aiosmtpd.
+func findAiosmtpd(t *testing.T) string {
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import aiosmtpd").Run() == nil {
+			return py
+		}
+	}
+	testenv.Missing(t, "python3 module aiosmtpd", "apt-get install -y python3-aiosmtpd")
+	return ""
+}
+
+// A server without TLS: the test refuses to send the password in clear.
+func TestSMTPInsecureServer(t *testing.T) {
+	testenv.Short(t, "starts an SMTP server")
+	py := findAiosmtpd(t)
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeCert(t, certPath, keyPath)
+	port := testenv.FreePort(t)
+	cmd := exec.Command(py, "../testdata/aiosmtpd_server.py", "plain", fmt.Sprint(port), certPath, keyPath, smtpUser, smtpPass)
+	stdin, _ := cmd.StdinPipe()
+	logPath := filepath.Join(dir, "log")
+	logf, _ := os.Create(logPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Process.Kill(); <-done; logf.Close() })
+	waitListening(t, fmt.Sprintf("127.0.0.1:%d", port), done, logPath)
+
+	e := newEnv(t)
+	s := tenancy.SMTPSettings{Host: "127.0.0.1", Port: port, Username: smtpUser, Password: smtpPass, MailFrom: smtpUser}
+	res, err := e.client(e.admin).TestSMTP(context.Background(), admin.SMTPTestRequest{Settings: &s})
+	if err != nil || res.OK || res.Code != "insecure" {
+		t.Fatalf("cleartext server: %+v, %v", res, err)
+	}
+}
+
+func TestRecordingBucketAgainstTestServers(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	ctx := context.Background()
+	c := e.client(e.key(rbac.ScopeAccount, "", string(w.a1.SID), "all"))
+
+	s3 := storagetest.NewS3Server(t)
+	s3.CreateBucket("recordings")
+	gcs := storagetest.NewGCSServer(t)
+	gcs.CreateBucket("recordings")
+	type tc struct {
+		name string
+		cfg  storage.Config
+		ok   bool
+		code string
+	}
+	cases := []tc{
+		{"S3-compatible", s3.Config("recordings", nil), true, ""},
+		{"S3-compatible, missing bucket", s3.Config("nothere", nil), false, "no_such_bucket"},
+		{"S3-compatible, wrong secret", func() storage.Config {
+			cfg := s3.Config("recordings", nil)
+			cfg.S3Compatible.SecretAccessKey = "wrong/secret/key/0123456789abcdefghij"
+			return cfg
+		}(), false, "bad_credentials"},
+		{"GCS", gcs.Config("recordings", nil), true, ""},
+		{"GCS, wrong service key", func() storage.Config {
+			cfg := gcs.Config("recordings", nil)
+			cfg.GCS.ServiceKey = gcs.WrongServiceKey()
+			return cfg
+		}(), false, "bad_credentials"},
+		{"S3-compatible, unreachable", func() storage.Config {
+			cfg := s3.Config("recordings", nil)
+			cfg.S3Compatible.Endpoint = storagetest.UnreachableEndpoint(t)
+			return cfg
+		}(), false, "unreachable"},
+	}
+	if !testing.Short() {
+		az := storagetest.StartAzurite(t)
+		az.CreateContainer(t, "recordings")
+		cases = append(cases,
+			tc{"Azurite", az.Config("recordings", nil), true, ""},
+			tc{"Azurite, wrong key", func() storage.Config {
+				cfg := az.Config("recordings", nil)
+				cfg.Azure.ConnectionString = az.WrongConnectionString()
+				return cfg
+			}(), false, "bad_credentials"})
+	}
+	for _, x := range cases {
+		t.Run(x.name, func(t *testing.T) {
+			res, err := c.TestRecording(ctx, w.a1.SID, &tenancy.RecordingConfig{Bucket: x.cfg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK != x.ok || res.Code != x.code {
+				t.Fatalf("probe = %+v, want ok=%v code=%q", res, x.ok, x.code)
+			}
+			if !x.ok && (res.Step == "" || res.Error == "") {
+				t.Fatalf("a failed probe says neither step nor why: %+v", res)
+			}
+			for _, secret := range []string{"wrong/secret/key", s3.SecretKey.Reveal(), "PRIVATE KEY"} {
+				if strings.Contains(res.Error, secret) {
+					t.Fatalf("the probe's error reveals a secret: %s", res.Error)
+				}
+			}
+		})
+	}
+	// Saved, then tested as stored; then the masked form sent back tests
+	// with the stored secret.
+	rec, err := c.UpdateRecording(ctx, w.a1.SID, admin.RecordingPatch{Enabled: ptr(true), Bucket: ptr(s3.Config("recordings", nil))}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(rec.Bucket.S3Compatible.SecretAccessKey.Reveal(), s3.SecretKey.Reveal()) {
+		t.Fatalf("the bucket secret comes back in plain form: %+v", rec.Bucket.S3Compatible)
+	}
+	if res, err := c.TestRecording(ctx, w.a1.SID, nil); err != nil || !res.OK {
+		t.Fatalf("stored configuration: %+v, %v", res, err)
+	}
+	if res, err := c.TestRecording(ctx, w.a1.SID, &rec.RecordingConfig); err != nil || !res.OK {
+		t.Fatalf("masked configuration sent back: %+v, %v", res, err)
+	}
+	// The masked secret is not sent to another endpoint.
+	moved := rec.RecordingConfig
+	moved.Bucket = rec.Bucket.Clone()
+	moved.Bucket.S3Compatible.Endpoint = "http://127.0.0.1:1"
+	_, err = c.TestRecording(ctx, w.a1.SID, &moved)
+	var p *admin.Problem
+	if !errorsAs(err, &p) || p.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("masked secret with another endpoint: %v", err)
+	}
+	// Nothing configured: 422 says so.
+	if _, err := c.TestRecording(ctx, w.a2.SID, nil); err == nil {
+		t.Fatal("testing an account without a bucket passed")
+	}
+}
