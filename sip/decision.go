@@ -35,8 +35,7 @@ type Decision struct {
 	Err error
 	// Code is the status code of the Guard's answer (401, 403, 407…); 0
 	// when the request passed on to the handler or when the Guard sends
-	// nothing: an ACK is never answered, and over UDP an answer that
-	// cannot fit GuardConfig.MaxAmplification is not sent.
+	// nothing (an ACK is never answered).
 	Code int
 	// InitialInvite is true for an INVITE without a To tag (a new call).
 	InitialInvite bool

@@ -64,7 +64,7 @@ func testRequest(method sipgosip.RequestMethod, host, source, toTag string) *sip
 // addAnswer adds a digest answer of user to a challenge of g for req.
 func addAnswer(t *testing.T, g *Guard, req *sipgosip.Request, realm, user, pass string) {
 	t.Helper()
-	ch := g.DigestServer().ChallengesFor(realm, sourceOf(req).Addr(), false)[0]
+	ch := g.DigestServer().ChallengesFor(realm, SourceOf(req).Addr(), false)[0]
 	a := answer(t, ch, string(req.Method), "sip:srs@"+req.Recipient.Host, user, pass, 1, true)
 	name := "Proxy-Authorization"
 	if req.Method == sipgosip.REGISTER {

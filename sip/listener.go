@@ -480,9 +480,11 @@ func (c *limitedConn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// Close closes the connection and gives back its place.
+// Close closes the connection and gives back its place. Closing again is
+// a no-op with a nil error: the Listener closes a connection at a timeout
+// before sipgo does, and sipgo would log the second Close's error.
 func (c *limitedConn) Close() error {
-	err := net.ErrClosed
+	var err error
 	c.closeMu.Do(func() {
 		err = c.Conn.Close()
 		c.l.release(c.key)

@@ -144,10 +144,12 @@ func messageSize(res *sipgosip.Response) int {
 	return int(c)
 }
 
-// fitAmplification returns res cut to at most factor × the size of req
-// (an unreliable transport's reflection bound): written with compact
+// fitAmplification cuts res towards factor × the size of req (an
+// unreliable transport's reflection bound): it is written with compact
 // header names, and a challenge keeps as many of its challenge headers as
-// fit, in order, at least one; an answer that cannot fit is nil.
+// fit, in order, at least one. What an answer must carry (the copied
+// headers, one challenge) is never cut: a request too small for it gets
+// the smallest answer.
 func fitAmplification(req *sipgosip.Request, res *sipgosip.Response, factor float64) *sipgosip.Response {
 	res.CompactHeaders = true
 	budget := int(factor * float64(minWireSize(req)))
@@ -162,7 +164,7 @@ func fitAmplification(req *sipgosip.Request, res *sipgosip.Response, factor floa
 	case sipgosip.StatusProxyAuthRequired:
 		name = "Proxy-Authenticate"
 	default:
-		return nil
+		return res
 	}
 	// drop challenges from the end until the answer fits, keeping one
 	var chs []sipgosip.Header
@@ -177,9 +179,6 @@ func fitAmplification(req *sipgosip.Request, res *sipgosip.Response, factor floa
 		var c countWriter
 		chs[keep].StringWrite(&c)
 		size -= int(c) + 2
-	}
-	if size > budget {
-		return nil
 	}
 	if keep < len(chs) {
 		// RemoveHeader takes the first of a name: take them all, put back the kept
