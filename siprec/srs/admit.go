@@ -121,6 +121,7 @@ func (s *Server) newSession(ctx context.Context, sess *siprec.Session, adm *Admi
 	k := &sessionSink{recorderSink: newRecorderSink(sess, rec, index, ss.log), srv: s, ss: ss}
 	k.added = func(st *siprec.Stream) { s.streamAdded(ss, st) }
 	k.removed = func(st *siprec.Stream) { s.streamRemoved(ss, st) }
+	k.watchFailure(s.bg, sess)
 	s.active.Add(1)
 	s.obs.SessionStarted(ss)
 	// Issue 17: the session document "in_progress" is stored here, when

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,6 +282,7 @@ type call struct {
 	client *siprec.Client
 	m      *siprec.Manager
 	ended  chan siprec.RecorderStatus // the recorder ended the dialog
+	hungUp atomic.Bool                // the recorder ended the dialog: send stops
 }
 
 // loopbackResolver resolves every name to 127.0.0.1.
@@ -313,7 +315,7 @@ func (ts *testServer) dial(t *testing.T, host, user, password, recordingID strin
 		Call: metadata.Call{Parties: []metadata.Party{
 			{AOR: "sip:alice@example.com", Label: "1"}, {AOR: "sip:bob@example.com", Label: "2"},
 		}},
-		OnRecorderEnded: func(st siprec.RecorderStatus) { c.ended <- st },
+		OnRecorderEnded: func(st siprec.RecorderStatus) { c.hungUp.Store(true); c.ended <- st },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +333,7 @@ func (c *call) send(d time.Duration) {
 	var phase [2]float64
 	pcm := make([]int16, 160)
 	start := time.Now()
-	for i := 0; time.Duration(i)*20*time.Millisecond < d; i++ {
+	for i := 0; time.Duration(i)*20*time.Millisecond < d && !c.hungUp.Load(); i++ {
 		for k, f := range c.m.Forks() {
 			freq := 440.0 * float64(k+1)
 			for j := range pcm {

@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	"github.com/voicegw/voicegw/insights/driver"
 	"github.com/voicegw/voicegw/insights/memindex"
 	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -222,4 +227,64 @@ func TestServerShutdown(t *testing.T) {
 	if _, _, err := ts.dial(t, "bye.test", "src", "bye-password-1", ""); err == nil {
 		t.Fatal("a call after Shutdown was taken")
 	}
+}
+
+// diskFullChild is set in the environment of the child process that
+// TestServerHangsUpWhenDiskFull runs.
+const diskFullChild = "VOICEGW_SRS_DISKFULL_CHILD"
+
+// TestServerHangsUpWhenDiskFull: when a recording can no longer be written
+// mid-call (the disk is full), the Server ends the session with a BYE (the
+// client hears of it while it is still sending, so it can fail over), the
+// session ends as EndHangup and its document says the recording failed.
+// The test runs itself again in a child process whose file size limit
+// (RLIMIT_FSIZE, which needs no privilege) is 96 KiB, about 3 s of 8 kHz
+// stereo WAV: the kernel refuses the write past it, as a full disk does.
+func TestServerHangsUpWhenDiskFull(t *testing.T) {
+	if os.Getenv(diskFullChild) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestServerHangsUpWhenDiskFull$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), diskFullChild+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestServerHangsUpWhenDiskFull") {
+			t.Fatalf("child process: %v\n%s", err, out)
+		}
+		return
+	}
+	const limit = 96 << 10
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	acct := recordingAccount("full", "", "")
+	acct.Recording.Bucket = bucketconfig.Config{Vendor: bucketconfig.VendorMemory, Memory: &bucketconfig.Memory{}}
+	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{acct}, Default: "full", ContactIP: true, Journal: NewMemoryJournal()})
+	c, _, err := ts.dial(t, "full.test", "src", "full-password-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan struct{})
+	go func() { defer close(sent); c.send(10 * time.Second) }()
+	select {
+	case <-c.ended:
+	case <-sent:
+		t.Fatal("10 s of audio past a 96 KiB file size limit and the server did not end the session")
+	}
+	waitFor(t, "the session completed", func() bool { return ts.events.count("completed err=false") == 1 })
+	if !ts.events.has("ended hangup") {
+		t.Fatalf("events:\n%s", ts.events)
+	}
+	ts.events.mu.Lock()
+	rep := ts.events.reports[0]
+	var id string
+	for k := range ts.events.completed {
+		id = k
+	}
+	ts.events.mu.Unlock()
+	if !errors.Is(rep.Err, recording.ErrWrite) {
+		t.Fatalf("recording report: %+v, want an error wrapping recording.ErrWrite", rep)
+	}
+	doc, err := ts.index.Find(context.Background(), string(acct.SID), id)
+	if err != nil || doc.ChannelData.StatusCode == nil || *doc.ChannelData.StatusCode != insights.StatusCodeError {
+		t.Fatalf("document %+v, %v; want status error", doc, err)
+	}
+	<-sent
 }

@@ -1,6 +1,8 @@
 package srs
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -43,6 +45,33 @@ type recorderSink struct {
 
 	mu      sync.Mutex
 	streams []*siprec.Stream // those feeding the recorder and not removed
+
+	ended    chan struct{} // closed at the session's end (endStreams)
+	endedOne sync.Once
+}
+
+// hangupTimeout bounds the BYE of a session whose recording failed.
+const hangupTimeout = 10 * time.Second
+
+// watchFailure ends the session with a BYE carrying "Reason: SIP
+// ;cause=500;text="Recording failed"" when its recording can no longer be
+// written (a full disk, an I/O error: recording.Recorder.Failed), so that
+// the recording client knows and can fail over to another recorder rather
+// than send audio nobody writes. It stops watching when the session ends.
+func (k *recorderSink) watchFailure(ctx context.Context, sess *siprec.Session) {
+	go func() {
+		select {
+		case <-k.rec.Failed():
+		case <-k.ended:
+			return
+		}
+		k.log.Error("the recording can no longer be written: ending the session with a BYE", "error", k.rec.Err())
+		hctx, cancel := context.WithTimeout(ctx, hangupTimeout)
+		defer cancel()
+		if err := sess.Hangup(hctx, 500, "Recording failed"); err != nil && !errors.Is(err, siprec.ErrSessionEnded) {
+			k.log.Warn("the BYE of the failed recording got no answer", "error", err)
+		}
+	}()
 }
 
 // startRecorder makes the sink of a session just created: rec paused when
@@ -51,7 +80,7 @@ func newRecorderSink(sess *siprec.Session, rec *recording.Recorder, index map[in
 	if sess.Paused() {
 		_ = rec.Pause(sess.Start())
 	}
-	return &recorderSink{rec: rec, index: index, log: log}
+	return &recorderSink{rec: rec, index: index, log: log, ended: make(chan struct{})}
 }
 
 // AddStream feeds a stream of the initial offer into its stream of the
@@ -104,6 +133,7 @@ func (k *recorderSink) forget(st *siprec.Stream) {
 // endStreams tells removed about every stream still feeding the recorder,
 // at the session's end.
 func (k *recorderSink) endStreams() {
+	k.endedOne.Do(func() { close(k.ended) })
 	k.mu.Lock()
 	left := k.streams
 	k.streams = nil

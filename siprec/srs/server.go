@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/internal/fdlimit"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/recording/spool"
 	"github.com/voicegw/voicegw/sip"
@@ -94,16 +96,32 @@ type Config struct {
 	UploadMaxBackoff time.Duration
 	// SIP is the sipgo server the Server registers its handlers on (INVITE,
 	// ACK, BYE, CANCEL, UPDATE, OPTIONS). Default: a server on a user agent
-	// of its own, named UserAgent, closed by Close.
+	// of its own, named UserAgent, logging through sip.FilterLogger, with a
+	// parser for TCP.MaxMessageSize; closed by Close.
 	SIP *sipgo.Server
 	// UserAgent is the User-Agent of the default SIP server. Default
 	// DefaultUserAgent.
 	UserAgent string
 	// PacketConns (UDP) and Listeners (TCP) are served by Serve, which
-	// closes them when it returns. Default none: serve SIP yourself
+	// closes them when it returns. Each is put behind the edge defences of
+	// package sip first (a sip.PacketConn configured by UDP, a sip.Listener
+	// by TCP) unless it already is one. Default none: serve SIP yourself
 	// (sipgo.Server.ServeUDP and friends).
 	PacketConns []net.PacketConn
 	Listeners   []net.Listener
+	// TCP is the template of the sip.Listener in front of each listener:
+	// connection caps in total and per source, message and idle timeouts,
+	// the size limit. Its zero value is sip's defaults, but for MaxConns:
+	// sip.DefaultMaxConns or half the process's open-file limit, whichever
+	// is smaller (each call takes five descriptors: RTP and RTCP sockets,
+	// the file); and InUse: "the address has a session in progress", so an
+	// idle connection that carries a long recording is not closed before
+	// its BYE.
+	TCP sip.ListenerConfig
+	// UDP is the template of the sip.PacketConn in front of each packet
+	// connection (source filter, size limit); its zero value is sip's
+	// defaults.
+	UDP sip.PacketConnConfig
 	// Guard is the template of the sip.Guard in front of the SIPREC server
 	// (allowlist, then digest): digest algorithms, nonce lifetime, lockout,
 	// AllowlistOnlyMethods, amplification bound. Tenants defaults to the
@@ -358,7 +376,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	if s.sip = cfg.SIP; s.sip == nil {
-		if s.ua, s.sip, err = newSIPServer(s.cfg.UserAgent, s.log.With("component", "sipgo")); err != nil {
+		if s.ua, s.sip, err = newSIPServer(s.cfg.UserAgent, s.cfg.TCP.MaxMessageSize, s.log.With("component", "sipgo")); err != nil {
 			return nil, fmt.Errorf("srs: sip: %w", err)
 		}
 	}
@@ -436,10 +454,14 @@ func ListenSIP(addr string, udp, tcp bool) (net.PacketConn, net.Listener, error)
 	return nil, nil, fmt.Errorf("srs: no port free for both UDP and TCP on %s", host)
 }
 
-// newSIPServer makes a sipgo user agent and server logging to log.
-func newSIPServer(name string, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
+// newSIPServer makes a sipgo user agent and server logging to log through
+// sip's filter (no digest material, bounded excerpts, rate-limited), with a
+// parser for messages up to maxMessage bytes.
+func newSIPServer(name string, maxMessage int, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
+	log = sip.FilterLogger(log, sip.LogFilterConfig{})
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(name),
+		sipgo.WithUserAgentParser(sip.NewSipgoParser(maxMessage)),
 		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(log)),
 		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(log)),
 	)
@@ -497,10 +519,35 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.goBackground(s.retryLoop)
 	}
 	errc := make(chan error, len(s.cfg.PacketConns)+len(s.cfg.Listeners))
-	for _, pc := range s.cfg.PacketConns {
+	for i, pc := range s.cfg.PacketConns {
+		if _, ok := pc.(*sip.PacketConn); !ok {
+			uc := s.cfg.UDP
+			if uc.Logger == nil {
+				uc.Logger = s.log.With("component", "transport")
+			}
+			pc = sip.NewPacketConn(pc, uc)
+			s.cfg.PacketConns[i] = pc
+		}
 		go func() { errc <- s.sip.ServeUDP(pc) }()
 	}
-	for _, l := range s.cfg.Listeners {
+	for i, l := range s.cfg.Listeners {
+		if _, ok := l.(*sip.Listener); !ok {
+			tc := s.cfg.TCP
+			if tc.Logger == nil {
+				tc.Logger = s.log.With("component", "transport")
+			}
+			if tc.InUse == nil {
+				tc.InUse = s.hasSessionFrom
+			}
+			if tc.MaxConns == 0 {
+				tc.MaxConns = sip.DefaultMaxConns
+				if lim, err := fdlimit.Get(); err == nil && lim.Soft > 0 {
+					tc.MaxConns = min(tc.MaxConns, fdlimit.ConnBudget(lim, int(lim.Soft/2)))
+				}
+			}
+			l = sip.NewListener(l, tc)
+			s.cfg.Listeners[i] = l
+		}
 		go func() { errc <- s.sip.ServeTCP(l) }()
 	}
 	close(s.ready)
@@ -627,6 +674,17 @@ func (s *Server) release() error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// hasSessionFrom reports whether a session in progress was set up from
+// remote (a TCP connection that carries it stays open while idle).
+func (s *Server) hasSessionFrom(remote netip.AddrPort) bool {
+	for _, sess := range s.rec.Sessions() {
+		if sess.Source() == remote {
+			return true
+		}
+	}
+	return false
 }
 
 // goFinish runs f on a goroutine Shutdown waits for, unless the Server

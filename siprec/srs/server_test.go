@@ -147,15 +147,21 @@ func TestServerRefusals(t *testing.T) {
 			if !errors.Is(err, siprec.ErrAllRecordersFailed) || len(res) != 1 {
 				t.Fatalf("Start: %v %v, want a refusal", res, err)
 			}
+			// the report follows the answer (OnReject runs after it was
+			// handed to the transaction)
 			var refused *Refusal
-			ts.events.mu.Lock()
-			for _, r := range ts.events.refusals[before:] {
-				if r.Result == Refused {
-					refused = &r
+			var n int
+			waitFor(t, "the refusal reported", func() bool {
+				ts.events.mu.Lock()
+				defer ts.events.mu.Unlock()
+				for _, r := range ts.events.refusals[before:] {
+					if r.Result == Refused {
+						refused = &r
+					}
 				}
-			}
-			n := len(ts.events.refusals) - before
-			ts.events.mu.Unlock()
+				n = len(ts.events.refusals) - before
+				return refused != nil
+			})
 			if refused == nil || string(refused.Reason) != tc.reason || refused.Code != res[0].StatusCode {
 				t.Fatalf("reported %+v for a %d answer, want reason %s", refused, res[0].StatusCode, tc.reason)
 			}

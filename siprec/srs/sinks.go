@@ -82,8 +82,10 @@ func (f *FileSinks) NewSession(_ context.Context, s *siprec.Session) (siprec.Ses
 	if err != nil {
 		return nil, fmt.Errorf("srs: %w", err)
 	}
-	return &finishingSink{recorderSink: newRecorderSink(s, rec, index, log), sess: s, wg: &f.wg,
-		finish: func(context.Context) (recording.Result, error) { return rec.Stop() }, done: f.cfg.OnRecorded}, nil
+	k := &finishingSink{recorderSink: newRecorderSink(s, rec, index, log), sess: s, wg: &f.wg,
+		finish: func(context.Context) (recording.Result, error) { return rec.Stop() }, done: f.cfg.OnRecorded}
+	k.watchFailure(context.Background(), s)
+	return k, nil
 }
 
 // Wait waits until every session that ended has its file finalized, or
@@ -219,8 +221,10 @@ func (u *UploadSinks) NewSession(_ context.Context, s *siprec.Session) (siprec.S
 	if err != nil {
 		return nil, fmt.Errorf("srs: %w", err)
 	}
-	return &finishingSink{recorderSink: newRecorderSink(s, rec, index, log), sess: s, wg: &u.wg,
-		finish: rec.Finish, done: u.cfg.OnRecorded}, nil
+	k := &finishingSink{recorderSink: newRecorderSink(s, rec, index, log), sess: s, wg: &u.wg,
+		finish: rec.Finish, done: u.cfg.OnRecorded}
+	k.watchFailure(context.Background(), s)
+	return k, nil
 }
 
 // Run repairs the recordings a crash cut off and hands what waits in the
