@@ -14,6 +14,7 @@ import (
 
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/fdlimit"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/sip"
@@ -65,6 +66,11 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	}
 	if g.httpLis, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	// as many file descriptors as the system lets the process have (the
+	// recording server caps SIP connections within half of them)
+	if lim, err := fdlimit.Raise(); err != nil && !errors.Is(err, fdlimit.ErrUnsupported) {
+		log.Warn("could not raise the open-file limit", "soft", lim.Soft, "error", err)
 	}
 	if g.st, err = openState(ctx, cfg, log); err != nil {
 		return nil, err
@@ -121,9 +127,10 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		UploadWorkers:    4,
 		UploadMaxBackoff: time.Minute,
 		UserAgent:        "voicegw-gateway",
+		UDP:              sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize},
 		Guard: sip.GuardConfig{
-			Digest:  sip.DigestConfig{Algorithms: algs, NonceLifetime: cfg.SIP.Digest.NonceLifetime},
-			Lockout: sip.LockoutConfig{MaxFailures: cfg.SIP.Lockout.MaxFailures, Window: cfg.SIP.Lockout.Window, Block: cfg.SIP.Lockout.Block},
+			Digest:               sip.DigestConfig{Algorithms: algs, NonceLifetime: cfg.SIP.Digest.NonceLifetime},
+			Lockout:              sip.LockoutConfig{MaxFailures: cfg.SIP.Lockout.MaxFailures, Window: cfg.SIP.Lockout.Window, Block: cfg.SIP.Lockout.Block},
 			AllowlistOnlyMethods: []sipgosip.RequestMethod{sipgosip.OPTIONS},
 		},
 		SIPREC: siprec.Config{

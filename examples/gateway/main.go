@@ -40,6 +40,8 @@ import (
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/voicegw/voicegw/sip"
 )
 
 func main() {
@@ -104,7 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := newLogger(cfg.Log, stderr)
 	// sipgo's package-level settings: a program may set them, a library may not
 	sipgosip.UDPMTUSize = cfg.SIP.MaxUDPMessageSize + 200 // sipgo refuses len > UDPMTUSize-200
-	sipgosip.SetDefaultLogger(newLogger(LogConfig{Level: "warn", Format: cfg.Log.Format}, stderr).With("component", "sipgo"))
+	sipgosip.TransportBufferReadSize = 65535              // read datagrams whole: sip.PacketConn answers 513 past the limit
+	sipgosip.SetDefaultLogger(sip.FilterLogger(newLogger(LogConfig{Level: "warn", Format: cfg.Log.Format}, stderr).With("component", "sipgo"), sip.LogFilterConfig{}))
 
 	g, err := newGateway(ctx, cfg, log, stdout)
 	if err != nil {
