@@ -480,6 +480,20 @@ func newSIPServer(name string, maxMessage int, log *slog.Logger) (*sipgo.UserAge
 // read: call its Invalidate after changing an account.
 func (s *Server) TenantCache() *TenantCache { return s.tenants }
 
+// Invalidate drops what the Server cached of the accounts sids: their
+// tenants (realm lookups, allowlists, SIP users: every realm, so a changed
+// realm stops resolving at once), the accounts the admission and webhooks
+// read, and their open buckets (the next upload opens the bucket the
+// account names now). Call it when an account changed, for example from an
+// admin API's change notifier; the TenantCache's TTL only bounds changes
+// made where no one calls it.
+func (s *Server) Invalidate(sids ...tenancy.SID) {
+	s.tenants.Invalidate(sids...)
+	if s.buckets != nil {
+		s.buckets.Invalidate(sids...)
+	}
+}
+
 // SIP returns the sipgo server the Server's handlers are registered on.
 func (s *Server) SIP() *sipgo.Server { return s.sip }
 

@@ -177,3 +177,47 @@ func TestServerRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestServerInvalidate: a change to an account takes effect at the next
+// call once Invalidate is called, without waiting for the cache's TTL: a
+// user added to the account can record at once, and the next recording
+// goes to the bucket the account names now.
+func TestServerInvalidate(t *testing.T) {
+	ctx := context.Background()
+	old, fresh := t.TempDir(), t.TempDir()
+	acct := recordingAccount("live", old, "")
+	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{acct}, Default: "live", ContactIP: true,
+		Edit: func(c *Config) {
+			c.TenantCache = NewTenantCache(c.Tenants, &TenantCacheOptions{Default: c.DefaultAccount, TTL: time.Hour})
+		}})
+	c, _, err := ts.dial(t, "live.test", "src", "live-password-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.stop(t)
+	waitFor(t, "the first recording", func() bool { return len(filesIn(t, old)) == 1 })
+
+	cur, err := ts.tenants.Account(ctx, acct.SID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd := cur.Clone()
+	upd.Recording.Bucket.File.Dir = fresh
+	upd.SIP.Users = append(upd.SIP.Users, tenancy.SIPUser{Username: "new", Password: "new-user-password-1"})
+	if _, err := ts.tenants.UpdateAccount(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ts.dial(t, "live.test", "new", "new-user-password-1", ""); err == nil {
+		t.Fatal("the new user got in before Invalidate: the test proves nothing")
+	}
+	ts.Invalidate(acct.SID)
+	c, _, err = ts.dial(t, "live.test", "new", "new-user-password-1", "")
+	if err != nil {
+		t.Fatalf("the new user after Invalidate: %v", err)
+	}
+	c.stop(t)
+	waitFor(t, "the recording in the new bucket", func() bool { return len(filesIn(t, fresh)) == 1 })
+	if n := len(filesIn(t, old)); n != 1 {
+		t.Fatalf("%d recordings in the old bucket, want 1", n)
+	}
+}
