@@ -88,8 +88,10 @@ func (f *FileSinks) NewSession(_ context.Context, s *siprec.Session) (siprec.Ses
 	return k, nil
 }
 
-// Wait waits until every session that ended has its file finalized, or
-// until ctx ends.
+// Wait waits until every session whose end the SIPREC server has reported
+// has its file finalized, or until ctx ends. (A client may see the 200 to
+// its BYE just before the server reports the end; OnRecorded tells of each
+// file.)
 func (f *FileSinks) Wait(ctx context.Context) error { return waitGroup(ctx, &f.wg) }
 
 // finishingSink records a session and, at its end, finishes the recording
@@ -240,8 +242,9 @@ func (u *UploadSinks) Run(ctx context.Context) error {
 	return nil
 }
 
-// Wait waits until every session that ended has its file finalized and
-// uploaded, or until ctx ends. Run must be running.
+// Wait waits until every session whose end the SIPREC server has reported
+// has its file finalized and uploaded, or until ctx ends (see
+// FileSinks.Wait; OnUploaded tells of each file). Run must be running.
 func (u *UploadSinks) Wait(ctx context.Context) error {
 	if err := waitGroup(ctx, &u.wg); err != nil {
 		return err
