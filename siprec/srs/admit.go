@@ -159,8 +159,8 @@ func (k *sessionSink) End(reason siprec.EndReason, at time.Time) {
 	s, ss := k.srv, k.ss
 	k.endStreams()
 	s.active.Add(-1)
-	s.obs.SessionEnded(ss, reason)
 	if reason == siprec.EndCancel {
+		s.obs.SessionEnded(ss, reason)
 		// never answered: no call to record
 		_ = ss.rec.Abort()
 		ctx, cancel := context.WithTimeout(s.bg, releaseTimeout)
@@ -169,10 +169,19 @@ func (k *sessionSink) End(reason siprec.EndReason, at time.Time) {
 		ss.log.Info("session cancelled before it was answered")
 		return
 	}
+	// Counted as finishing before anyone hears of the end, so that a
+	// Shutdown called on hearing of it waits for the finishing.
 	status := statusOf(reason)
-	if !s.goFinish(func() { s.finish(ss, at, reason.String(), status) }) {
+	finishing := s.beginFinish()
+	s.obs.SessionEnded(ss, reason)
+	if !finishing {
 		ss.log.Warn("the server stopped: the session is completed at the next start")
+		return
 	}
+	go func() {
+		defer s.finDone()
+		s.finish(ss, at, reason.String(), status)
+	}()
 }
 
 // randomToken returns n random bytes in base64url (no padding).

@@ -64,7 +64,7 @@ func statusOf(reason siprec.EndReason) int {
 
 // finish completes a session that ended: its recording is finalized and
 // handed to the spool, its document stored and the account's webhook told.
-// It runs on its own goroutine (goFinish) so the SIP side never waits for
+// It runs on its own goroutine (counted by beginFinish) so the SIP side never waits for
 // it. A step that fails is logged and reported; the journal entry stays
 // until the document is stored, so a retry (RetryInterval, or the next
 // start) completes what was left.

@@ -208,7 +208,7 @@ type Server struct {
 	inFlight  sync.Map    // session ID → struct{}: being finished now
 	refusals  sync.Map    // *sipgosip.Request → Refusal: why the admission refused it
 
-	// ended sessions being finished (goFinish)
+	// ended sessions being finished (beginFinish, finDone)
 	finMu      sync.Mutex
 	finN       int
 	finWaiters []chan struct{}
@@ -701,19 +701,15 @@ func (s *Server) hasSessionFrom(remote netip.AddrPort) bool {
 	return false
 }
 
-// goFinish runs f on a goroutine Shutdown waits for, unless the Server
-// stopped (the journal keeps the session for the next start).
-func (s *Server) goFinish(f func()) bool {
+// beginFinish counts one more finishing under way, unless the Server
+// stopped; the caller calls finDone when it is over.
+func (s *Server) beginFinish() bool {
 	s.finMu.Lock()
 	defer s.finMu.Unlock()
 	if s.finClosed {
 		return false
 	}
 	s.finN++
-	go func() {
-		defer s.finDone()
-		f()
-	}()
 	return true
 }
 
