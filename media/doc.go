@@ -30,6 +30,11 @@
 //   - RTP send: a Sender packetizes PCM or G.711 at the negotiated ptime
 //     with consecutive sequence numbers, timestamps, its own SSRC and the
 //     marker bit, and sends RFC 4733 DTMF.
+//   - SRTP keyed by SDES (RFC 3711, RFC 4568, RFC 7714) on pion/srtp:
+//     a=crypto lines parsed and written (Crypto, Media.Crypto), RTP/SAVP
+//     offers answered (AnswerConfig.SDES) and answers checked
+//     (NegotiatedSDES), and an SRTPContext per direction that a Receiver
+//     decrypts with and a Sender encrypts with; see "SRTP with SDES".
 //
 // # The stream timeline
 //
@@ -143,6 +148,75 @@
 // stream, labelled), marshals it, parses the answer, and sends each stream
 // with a Sender to the answered Media.RTPAddr() using Media.AudioCodec() and
 // Media.PTime.
+//
+// # SRTP with SDES
+//
+// SDES (RFC 4568) carries SRTP master keys in the SDP itself: an RTP/SAVP
+// m= line lists a=crypto lines, each a tag, a crypto-suite and an inline
+// key. The offerer lists one line per suite it accepts, each with its own
+// key; the answerer takes the first line it supports, in the offer's order,
+// and answers with the same tag and suite and a fresh key of its own. Each
+// side encrypts what it sends with its own key; the other decrypts with it.
+//
+// The keys are in the SDP: an offer or answer with a=crypto must only
+// travel over TLS (SIPS). This package cannot see the signalling; the SIP
+// layer (siprec) refuses a=crypto received over clear signalling and never
+// sends it there, unless explicitly allowed for testing. Keys never reach a
+// log or an error from here: Crypto, CryptoKey and MasterKey print
+// redacted under fmt, slog and JSON; only Crypto.Marshal and
+// SessionDescription.Marshal write them.
+//
+// A recording server answers with SDES and decrypts each stream:
+//
+//	answer, err := media.Answer(offer, media.AnswerConfig{
+//		Address: ip, Direction: media.RecvOnly, Port: port,
+//		SDES:    &media.SDESConfig{Require: account.RequireSRTP}, // clear offer: ErrSRTPRequired → 488
+//	})                                                // no usable a=crypto: ErrUnsupportedCrypto → 488
+//	for i, ep := range eps {
+//		var srtp *media.SRTPContext
+//		if answer.Media[i].Protocol == media.ProtoSRTP {
+//			keys, err := media.NegotiatedSDES(&offer.Media[i], &answer.Media[i])
+//			...
+//			srtp, err = media.NewSRTPContext(keys.Offer, media.SRTPConfig{}) // the client's key
+//		}
+//		rx, _ := media.NewReceiver(ep, media.ReceiverConfig{Handler: h, Codecs: answer.Media[i].Codecs, SRTP: srtp})
+//	}
+//
+// On a re-INVITE the server answers again with SDES and calls Rekey on each
+// Receiver's context with the newly agreed offered line: the same key is no
+// change; a new key takes over from the peer's first packet under it, the
+// old one staying accepted for the packets in flight until then.
+//
+// A recording client offers media.OfferCrypto() (a fresh key per suite) in
+// each stream's Media.Crypto with Protocol media.ProtoSRTP, checks the
+// answer with NegotiatedSDES (which refuses an answer that does not follow
+// RFC 4568 §5.1.2), and sends with
+// SenderConfig{SRTP: NewSRTPContext(keys.Offer, ...)}: its own key, one
+// per forked stream.
+//
+// Supported: the suites AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32,
+// AEAD_AES_128_GCM and AEAD_AES_256_GCM, each checked against libsrtp2 in
+// both directions; a key lifetime up to 2^48 packets (enforced: the key
+// protects no more); one MKI of 1 to 128 bytes; the session parameters WSH
+// (widens the replay window) and FEC_ORDER=FEC_SRTP. Refused, with an
+// error wrapping ErrUnsupportedCrypto that names the value: other suites
+// (F8, AES-192/256-CM), several keys on one line (MKI key switching), and
+// the session parameters KDR, UNENCRYPTED_SRTP, UNENCRYPTED_SRTCP,
+// UNAUTHENTICATED_SRTP, FEC_KEY and unknown ones. Not implemented: SRTCP
+// (this package does not read RTCP), DTLS-SRTP and MIKEY keying.
+//
+// A Receiver with ReceiverConfig.SRTP authenticates and decrypts every
+// packet, in place, before anything else looks at it: a forged packet
+// (Stats.AuthFailures), a replayed one or one older than the replay window
+// of 128 packets (Stats.Replayed), and one past the key's lifetime
+// (Stats.KeyExpired) are dropped, never delivered, and never latch the
+// source nor count among the packets in a row that latching waits for; a
+// packet from an address that may not send is dropped before any
+// decryption. The replay window is this package's own, per SSRC,
+// over the same packet index pion authenticates with. Decrypting allocates
+// nothing per packet (BenchmarkSRTPDecrypt, TestSRTPDoesNotAllocate); only
+// refusing a forged GCM packet costs pion/srtp 4 small allocations, and a
+// forged packet of an SSRC never authenticated 1 more.
 //
 // The package imports nothing else of voicegw; recording and siprec build on
 // it. It keeps no global state; loggers are injected through the

@@ -235,6 +235,14 @@ type Stats struct {
 	// first source.
 	SourceChanges uint64
 
+	// AuthFailures, Replayed and KeyExpired count SRTP packets dropped
+	// (ReceiverConfig.SRTP): their authentication tag did not verify
+	// (forged, corrupted, another key); their index was already received
+	// or is older than the replay window — with SRTP a duplicate is caught
+	// here, before Duplicates; the master key's lifetime was used up.
+	// None of them is delivered, counted in Received or latches a source.
+	AuthFailures, Replayed, KeyExpired uint64
+
 	// Jitter is the RFC 3550 A.8 interarrival jitter of audio packets, of
 	// the current source (it starts again from zero when the SSRC changes).
 	Jitter time.Duration

@@ -91,6 +91,15 @@ type ReceiverConfig struct {
 	// instead of in the goroutine running Run; the Handler is then called
 	// from that worker (see Poller). Default nil: Run reads the socket.
 	Poller *Poller
+
+	// SRTP, when set, makes the stream SRTP (RFC 3711): every packet is
+	// authenticated and decrypted with this context, made from the
+	// remote's a=crypto line, before anything else looks at it; forged,
+	// replayed and expired-key packets are dropped and counted in Stats
+	// (AuthFailures, Replayed, KeyExpired) and never latch the source.
+	// The context belongs to this Receiver from now on. Default nil:
+	// plain RTP.
+	SRTP *SRTPContext
 }
 
 // rtpBufSize is the largest datagram read; longer ones are truncated (and
@@ -155,6 +164,11 @@ func NewReceiver(ep *Endpoint, cfg ReceiverConfig) (*Receiver, error) {
 	if now == nil {
 		now = time.Now
 	}
+	if cfg.SRTP != nil {
+		if err := cfg.SRTP.claim(); err != nil {
+			return nil, err
+		}
+	}
 	r := &Receiver{ep: ep, s: newStream(sc, codecs), now: now, poller: cfg.Poller}
 	if r.poller != nil && r.poller.native() {
 		r.polled = true
@@ -164,7 +178,7 @@ func NewReceiver(ep *Endpoint, cfg ReceiverConfig) (*Receiver, error) {
 }
 
 func resolveConfig(cfg ReceiverConfig) (streamConfig, []Codec, error) {
-	sc := streamConfig{handler: cfg.Handler, log: logger(cfg.Logger)}
+	sc := streamConfig{handler: cfg.Handler, log: logger(cfg.Logger), srtp: cfg.SRTP}
 	if sc.handler == nil {
 		sc.handler = HandlerFuncs{}
 	}

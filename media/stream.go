@@ -47,6 +47,7 @@ type streamConfig struct {
 	skew    time.Duration
 	latch   latchConfig
 	log     *slog.Logger
+	srtp    *SRTPContext // decrypts before parsing; nil: plain RTP
 }
 
 // stream is the socket-free receive path of one RTP stream: latching,
@@ -141,6 +142,11 @@ func (s *stream) process(b []byte, from netip.AddrPort, at time.Time) {
 	if len(b) >= 2 && b[0]>>6 == 2 && b[1] >= 192 && b[1] <= 223 {
 		s.st.Ignored++
 		return
+	}
+	if s.srtp != nil {
+		if b = s.unprotect(b, from); b == nil {
+			return // dropped and counted: forged, replayed, malformed
+		}
 	}
 	// The cheap checks first: pion's errors allocate, and junk may flood.
 	if len(b) < 12 || b[0]>>6 != 2 || s.rp.Unmarshal(b) != nil {

@@ -182,7 +182,7 @@ func BenchmarkEncodeRawFile(b *testing.B) {
 		if v, err := strconv.Atoi(os.Getenv("RECORDING_BENCH_LOWPASS")); err == nil {
 			lowpass = v
 		}
-		enc, err := l.newEncoder(16000, 2, 48, 5, lowpass, frames)
+		enc, err := l.newEncoder(lameParams{rate: 16000, channels: 2, kbps: 48, quality: 5, lowpass: lowpass, maxFrames: frames})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -226,10 +226,15 @@ func BenchmarkEncodeRawFile(b *testing.B) {
 }
 
 // BenchmarkRecordRawFile records raw 8 kHz stereo PCM16 as a two-party call
-// to MP3 through the whole recorder (two streams fed 20 ms packets, mixed,
-// upsampled to 16 kHz by this package, encoded like BenchmarkEncodeRawFile):
-// the full cost of an MP3 recording, to compare with lame encoding the same
-// audio already at 16 kHz with the same lowpass (--lowpass 3.8).
+// to MP3 through the whole recorder with the default MP3Config (two streams
+// fed 20 ms packets, mixed, encoded at 8 kHz, 48 kbit/s, quality 7, 1152
+// frames per LAME call): the full cost of an MP3 recording, to compare with
+// lame encoding the same audio with the same settings,
+//
+//	lame -r -s 8 --bitwidth 16 --signed --little-endian -m s -b 48 -q 7 --noreplaygain in8k.raw out.mp3
+//
+// (RECORDING_BENCH_RATE=16000 records at 16 kHz, this package upsampling,
+// to compare with lame given that PCM; see BenchmarkUpsampleRawFile).
 //
 //	RECORDING_BENCH_IN=in8k.raw RECORDING_BENCH_OUT=out.mp3 recording.test -test.run='^$' -test.bench=BenchmarkRecordRawFile -test.benchtime=1x
 func BenchmarkRecordRawFile(b *testing.B) {
@@ -244,7 +249,11 @@ func BenchmarkRecordRawFile(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := New(out, Config{Format: MP3, LAME: l, Streams: twoStreams(), Start: time.Now()})
+		var mc MP3Config
+		if v, err := strconv.Atoi(os.Getenv("RECORDING_BENCH_RATE")); err == nil {
+			mc.SampleRate = v
+		}
+		r, err := New(out, Config{Format: MP3, LAME: l, MP3: mc, Streams: twoStreams(), Start: time.Now()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package recording
 import (
 	"context"
 	"errors"
-	"os"
 	"sync"
 	"time"
 )
@@ -35,6 +34,14 @@ type Result struct {
 	// be at Key, but may not be yet. SpoolConfig.OnUploaded (or the
 	// Uploader's Wait) tells when the bucket has it.
 	Uploaded bool
+	// Label is the label of the stream of a Separate file; empty for the
+	// recording's own file.
+	Label string
+	// Separate describes the files of the streams recorded on their own
+	// (StreamConfig.Separate), in the order of Config.Streams: each a mono
+	// file of the same format, rate and duration, with its own ID (the
+	// session's, SESSION.LABEL), Key, Path, Size and Uploaded.
+	Separate []Result
 }
 
 // upload is where Finish sends a recording made through a Dir: the Dir's
@@ -48,44 +55,54 @@ type upload struct {
 
 // Stop ends the recording: it writes out everything the streams delivered
 // (up to the furthest position any stream reached), finalizes the file
-// (WAV header, MP3 flush and LAME tag), fsyncs and closes it. For a
-// recording of a Dir the file is then renamed from NAME.part to NAME. A
-// second Stop returns the same Result and ErrStopped. After a write
-// failure Stop still closes the file and returns the failure.
+// (WAV header, MP3 flush and LAME tag), fsyncs and closes it, and the files
+// of Separate streams likewise. For a recording of a Dir each file is then
+// renamed from NAME.part to NAME. A second Stop returns the same Result and
+// ErrStopped. After a write failure Stop still closes the files and
+// returns the failure.
 func (r *Recorder) Stop() (Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
-		return r.result, ErrStopped
+		return r.resultLocked(), ErrStopped
 	}
 	werr := r.advance(r.end())
 	r.stopped = true
-	f := r.out.files[0]
-	path, size, ferr := f.finish()
-	if werr == nil || !errors.Is(ferr, ErrWrite) {
-		werr = errors.Join(werr, ferr)
+	for i, f := range r.out.files {
+		path, size, ferr := f.finish()
+		if werr == nil || !errors.Is(ferr, ErrWrite) {
+			werr = errors.Join(werr, ferr)
+		}
+		if r.up.dir != nil {
+			r.up.dir.release(f.path)
+		}
+		res := Result{
+			ID: f.id, Path: path, Format: r.format, Channels: f.mix.channels, SampleRate: f.rate, Label: f.label,
+			Duration: framesToDuration(r.out.frames, r.rate), Paused: framesToDuration(r.pauses.total, r.rate), Size: size,
+		}
+		if r.up.dir != nil {
+			res.Key = f.id.Key(r.format)
+		}
+		if i == 0 {
+			r.result = res
+		} else {
+			r.result.Separate = append(r.result.Separate, res)
+		}
 	}
-	if r.up.dir != nil {
-		r.up.dir.release(f.path)
-	}
-	r.result = Result{
-		ID: r.up.id, Path: path, Format: r.format, Channels: f.mix.channels, SampleRate: f.rate,
-		Duration: framesToDuration(r.out.frames, r.rate), Paused: framesToDuration(r.pauses.total, r.rate), Size: size,
-	}
-	if r.up.dir != nil {
-		r.result.Key = r.up.id.Key(r.format)
-	}
-	r.log.Info("recording stopped", "path", path, "duration", r.result.Duration, "size", size, "err", werr)
-	return r.result, werr
+	r.log.Info("recording stopped", "path", r.result.Path, "duration", r.result.Duration, "size", r.result.Size,
+		"separate", len(r.result.Separate), "err", werr)
+	return r.resultLocked(), werr
 }
 
 // Finish stops the recording (see Stop) and uploads the file through its
-// Dir's Uploader under its key ACCOUNT/APPLICATION/SESSION.wav|mp3; the
-// local file is removed only after the Uploader accepted it. When the
-// upload fails the finalized file stays in the Dir and the error wraps
-// ErrUpload: call Finish again, or Dir.Recover later. After a successful
-// Finish, another Finish or Stop returns the Result and ErrStopped. A
-// recording made by New has nowhere to go: Finish returns ErrNoUploader.
+// Dir's Uploader under its key ACCOUNT/APPLICATION/SESSION.wav|mp3, and the
+// files of Separate streams under theirs (SESSION.LABEL.wav|mp3); a local
+// file is removed only after the Uploader accepted it. When an upload
+// fails the finalized files not yet uploaded stay in the Dir and the error
+// wraps ErrUpload: call Finish again (it uploads only what is left), or
+// Dir.Recover later. After a successful Finish, another Finish or Stop
+// returns the Result and ErrStopped. A recording made by New has nowhere
+// to go: Finish returns ErrNoUploader.
 func (r *Recorder) Finish(ctx context.Context) (Result, error) {
 	r.up.mu.Lock()
 	defer r.up.mu.Unlock()
@@ -102,18 +119,47 @@ func (r *Recorder) Finish(ctx context.Context) (Result, error) {
 	if r.up.dir == nil || r.up.dir.up == nil {
 		return res, ErrNoUploader
 	}
-	if err := r.up.dir.upload(ctx, r.up.id, res.Format, res.Path, res.Size); err != nil {
-		return res, err
+	for i, f := range r.out.files {
+		fr := &res
+		if i > 0 {
+			fr = &res.Separate[i-1]
+		}
+		r.mu.Lock()
+		done := f.uploaded
+		r.mu.Unlock()
+		if done {
+			continue
+		}
+		if err := r.up.dir.upload(ctx, f.id, fr.Format, fr.Path, fr.Size); err != nil {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.resultLocked(), err
+		}
+		r.mu.Lock()
+		f.uploaded = true
+		if i == 0 {
+			r.result.Uploaded = true
+		} else {
+			r.result.Separate[i-1].Uploaded = true
+		}
+		r.mu.Unlock()
 	}
 	r.mu.Lock()
 	r.up.done = true
-	r.result.Uploaded = true
-	res = r.result
+	res = r.resultLocked()
 	r.mu.Unlock()
 	return res, nil
 }
 
-// Abort stops the recording without finalizing it and removes its file.
+// resultLocked returns a copy of the Result (with what was uploaded so
+// far) that later uploads do not change. The recorder's lock is held.
+func (r *Recorder) resultLocked() Result {
+	res := r.result
+	res.Separate = append([]Result(nil), r.result.Separate...)
+	return res
+}
+
+// Abort stops the recording without finalizing it and removes its files.
 // It is for a recording that must not be kept; a crash-safe stop is Stop.
 func (r *Recorder) Abort() error {
 	r.mu.Lock()
@@ -122,10 +168,11 @@ func (r *Recorder) Abort() error {
 		return ErrStopped
 	}
 	r.stopped = true
-	f := r.out.files[0]
-	f.sink.abort()
+	err := r.out.abort()
 	if r.up.dir != nil {
-		r.up.dir.release(f.path)
+		for _, f := range r.out.files {
+			r.up.dir.release(f.path)
+		}
 	}
-	return os.Remove(f.path)
+	return err
 }

@@ -15,28 +15,32 @@ func newMixer(route [][]int) mixer {
 	return mixer{channels: len(route), route: route, frames: make([]int16, chunkFrames*len(route))}
 }
 
-// routes decides the channels of the main file and which streams feed
-// each (see Layout).
+// routes decides the channels of the recording's file and which streams
+// feed each (see Layout). Separate streams have files of their own.
 func routes(cfg Config) [][]int {
+	main := mainStreams(cfg.Streams)
 	layout := cfg.Layout
 	if layout == LayoutAuto {
 		layout = LayoutStereo
-		if len(cfg.Streams) == 1 {
+		if len(main) == 1 {
 			layout = LayoutMono
 		}
 	}
-	if layout == LayoutMono {
-		route := [][]int{nil}
-		for i := range cfg.Streams {
-			route[0] = append(route[0], i)
+	switch layout {
+	case LayoutMono:
+		return [][]int{main}
+	case LayoutPerStream:
+		route := make([][]int, len(main))
+		for c, i := range main {
+			route[c] = []int{i}
 		}
 		return route
 	}
 	route := [][]int{nil, nil}
-	for i, s := range cfg.Streams {
-		ch := s.Channel
+	for k, i := range main {
+		ch := cfg.Streams[i].Channel
 		if ch == ChannelAuto {
-			switch i {
+			switch k {
 			case 0:
 				ch = ChannelLeft
 			case 1:

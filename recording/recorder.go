@@ -7,6 +7,9 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,7 +21,9 @@ type Config struct {
 	Format Format
 	// Layout of the channels. Default LayoutAuto: mono for one stream,
 	// stereo with one party per channel for two, and for more the rule of
-	// LayoutStereo (third and later streams on both channels).
+	// LayoutStereo (third and later streams on both channels);
+	// LayoutPerStream gives each stream a channel of its own. Streams
+	// with StreamConfig.Separate are not in this file and do not count.
 	Layout Layout
 	// Streams declares the streams, in order; the first is the left
 	// channel of a stereo file. Default: one stream. At most 64.
@@ -88,6 +93,19 @@ type StreamConfig struct {
 	// Channel places the stream in a stereo file (ignored in a mono one).
 	// Default ChannelAuto (see LayoutStereo).
 	Channel Channel
+	// Separate records the stream to a mono file of its own instead of
+	// into the recording's file: for a SIPREC mixed stream (one stream
+	// carrying several participants) next to the parties' own streams, so
+	// that it is kept without being mixed into the parties' channels. The
+	// file is the recording's, with ".LABEL" before the extension
+	// (call.wav: call.LABEL.wav; in a Dir, SESSION.LABEL.wav, uploaded
+	// under the key ACCOUNT/APPLICATION/SESSION.LABEL.wav), or ".sN" (N the
+	// stream's index) when the label is empty, longer than 64 bytes, or
+	// holds anything but letters, digits, '-', '_' and '+'. It is written,
+	// flushed, paused, finalized, uploaded and recovered like the
+	// recording's file, on the same timeline; Result.Separate describes it.
+	// At least one stream must not be Separate.
+	Separate bool
 }
 
 const (
@@ -177,10 +195,71 @@ func newRecorder(path, finalPath string, d *Dir, id ID, cfg Config) (*Recorder, 
 	if err != nil {
 		return nil, err
 	}
+	f.id = id
 	r.out.files = append(r.out.files, f)
+	for i, sc := range cfg.Streams {
+		if !sc.Separate {
+			continue
+		}
+		suffix := separateSuffix(i, sc.Label)
+		f, err := createFile(withSuffix(path, suffix), withSuffix(finalPath, suffix), newMixer([][]int{{i}}), cfg, lame)
+		if err != nil {
+			r.out.abort()
+			return nil, err
+		}
+		f.label, f.id = sc.Label, id
+		if id != (ID{}) {
+			f.id.Session += "." + suffix
+		}
+		r.out.files = append(r.out.files, f)
+	}
 	r.log.Debug("recording started", "path", path, "format", r.format.String(), "channels", f.mix.channels,
-		"streams", len(r.streams), "rate", r.rate)
+		"streams", len(r.streams), "files", len(r.out.files), "rate", r.rate)
 	return r, nil
+}
+
+// mainStreams returns the indexes of the streams recorded into the
+// recording's own file.
+func mainStreams(streams []StreamConfig) []int {
+	var main []int
+	for i, s := range streams {
+		if !s.Separate {
+			main = append(main, i)
+		}
+	}
+	return main
+}
+
+// separateSuffix names the file of Separate stream i: its label when that
+// is a safe name (letters, digits, '-', '_', '+'; at most 64 bytes), else
+// "sN". A label comes from the peer's SDP: it never reaches a path as is.
+func separateSuffix(i int, label string) string {
+	ok := label != "" && len(label) <= 64
+	for j := 0; ok && j < len(label); j++ {
+		c := label[j]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '+'
+	}
+	if ok {
+		return label
+	}
+	return "s" + strconv.Itoa(i)
+}
+
+// withSuffix inserts "."+suffix before the extension of p (and before a
+// ".part" that follows it): call.wav → call.LABEL.wav. An empty p stays
+// empty.
+func withSuffix(p, suffix string) string {
+	if p == "" {
+		return ""
+	}
+	part := strings.HasSuffix(p, partExt)
+	p = strings.TrimSuffix(p, partExt)
+	ext := filepath.Ext(p)
+	p = strings.TrimSuffix(p, ext) + "." + suffix + ext
+	if part {
+		p += partExt
+	}
+	return p
 }
 
 // createFile creates the file at path (which must not exist) and its
@@ -211,7 +290,7 @@ func (c Config) resolve() (Config, error) {
 	if !c.Format.valid() {
 		return c, fmt.Errorf("%w: Format %d", ErrBadConfig, uint8(c.Format))
 	}
-	if c.Layout > LayoutStereo {
+	if c.Layout > LayoutPerStream {
 		return c, fmt.Errorf("%w: Layout %d", ErrBadConfig, uint8(c.Layout))
 	}
 	if c.PauseMode > PauseCut {
@@ -237,6 +316,32 @@ func (c Config) resolve() (Config, error) {
 		if s.Channel > ChannelBoth {
 			return c, fmt.Errorf("%w: Streams[%d] (%q) Channel %d", ErrBadConfig, i, s.Label, uint8(s.Channel))
 		}
+		if c.Layout == LayoutPerStream && s.Channel != ChannelAuto && !s.Separate {
+			return c, fmt.Errorf("%w: Streams[%d] (%q) Channel %v: LayoutPerStream gives each stream its own channel",
+				ErrBadConfig, i, s.Label, s.Channel)
+		}
+	}
+	main := mainStreams(c.Streams)
+	switch {
+	case len(main) == 0:
+		return c, fmt.Errorf("%w: every one of the %d Streams is Separate: the recording's file would have no channel", ErrBadConfig, len(c.Streams))
+	case c.Layout == LayoutPerStream && len(main) > maxChannels:
+		return c, fmt.Errorf("%w: LayoutPerStream with %d streams (at most %d channels)", ErrBadConfig, len(main), maxChannels)
+	case c.Layout == LayoutPerStream && c.Format == MP3 && len(main) > 2:
+		return c, fmt.Errorf("%w: LayoutPerStream with %d streams in an MP3 file (at most 2 channels; record the others Separate, or use WAV)",
+			ErrBadConfig, len(main))
+	}
+	seen := map[string]int{}
+	for i, s := range c.Streams {
+		if !s.Separate {
+			continue
+		}
+		suffix := separateSuffix(i, s.Label)
+		if j, dup := seen[suffix]; dup {
+			return c, fmt.Errorf("%w: Streams[%d] and Streams[%d] are both Separate with the label %q: their files would have the same name",
+				ErrBadConfig, j, i, s.Label)
+		}
+		seen[suffix] = i
 	}
 	if c.Start.IsZero() {
 		c.Start = time.Now()
@@ -285,7 +390,8 @@ func (r *Recorder) Stream(i int) *Stream {
 // Path returns the file being written.
 func (r *Recorder) Path() string { return r.out.files[0].path }
 
-// Channels returns 1 or 2.
+// Channels returns the number of channels of the recording's file: 1 or 2,
+// or with LayoutPerStream one per stream (Separate streams excluded).
 func (r *Recorder) Channels() int { return r.out.files[0].mix.channels }
 
 // Format returns the file format.

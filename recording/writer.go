@@ -23,6 +23,13 @@ type recFile struct {
 	mix       mixer
 	sink      sink
 	rate      int // of the file (MP3 may be resampled)
+	// A file of a Separate stream: the stream's label, and the ID it is
+	// uploaded under (SESSION.SUFFIX).
+	label string
+	id    ID
+	// uploaded: the Uploader accepted the file; guarded by the recorder's
+	// lock.
+	uploaded bool
 }
 
 // finish finalizes and closes the file, then moves it to its final path;
@@ -41,6 +48,19 @@ func (f *recFile) finish() (path string, size int64, err error) {
 		}
 	}
 	return path, size, err
+}
+
+// abort closes the files without finalizing them and removes them; it
+// returns the first failure to remove one.
+func (w *writer) abort() error {
+	var err error
+	for _, f := range w.files {
+		f.sink.abort()
+		if rerr := os.Remove(f.path); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return err
 }
 
 // writer writes the mixed timeline to a recording's files, in step, and

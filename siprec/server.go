@@ -113,8 +113,10 @@ type Config struct {
 	// Latching says which senders each stream's RTP is accepted from:
 	// media.LatchStrict (the default) only the address and port of the
 	// offer's c= and m= lines; media.LatchRelaxed also any port of the
-	// address the INVITE came from, for recording clients behind a NAT;
-	// media.LatchAny any address (trusted networks only). See
+	// address the INVITE came from (its transport source: behind a SIP
+	// proxy, the proxy's), for recording clients behind a NAT;
+	// media.LatchAny any address (trusted networks only). A re-INVITE that
+	// changes the offer's address moves the expected source with it. See
 	// media.Latching.
 	Latching media.Latching
 	// Receiver is the template of every stream's media.ReceiverConfig

@@ -526,7 +526,7 @@ func (c *Config) validate() []Problem {
 	}
 	switch {
 	case c.Record.MP3Bitrate < 8 || c.Record.MP3Bitrate > 160:
-		add("recording.mp3_bitrate", "%d: want 8 to 160 kbit/s (16 kHz MP3)", c.Record.MP3Bitrate)
+		add("recording.mp3_bitrate", "%d: want 8 to 160 kbit/s (8 kHz MP3)", c.Record.MP3Bitrate)
 	}
 	if c.Record.FlushInterval < 10*time.Millisecond || c.Record.FlushInterval > time.Minute {
 		add("recording.flush_interval", "%s: want 10ms to 1m", c.Record.FlushInterval)
