@@ -300,6 +300,13 @@ func (loopbackResolver) LookupNetIP(context.Context, string, string) ([]netip.Ad
 // (a realm, resolved to 127.0.0.1, or the IP address), over TCP.
 func (ts *testServer) dial(t *testing.T, host, user, password, recordingID string) (*call, []siprec.RecorderResult, error) {
 	t.Helper()
+	return ts.dialCall(t, host, user, password, recordingID, []metadata.Party{
+		{AOR: "sip:alice@example.com", Label: "1"}, {AOR: "sip:bob@example.com", Label: "2"},
+	})
+}
+
+func (ts *testServer) dialCall(t *testing.T, host, user, password, recordingID string, parties []metadata.Party) (*call, []siprec.RecorderResult, error) {
+	t.Helper()
 	cl, err := siprec.NewClient(siprec.ClientConfig{
 		ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),
 		Username:   user, Password: siprec.Secret(password),
@@ -312,9 +319,7 @@ func (ts *testServer) dial(t *testing.T, host, user, password, recordingID strin
 	t.Cleanup(func() { _ = cl.Close() })
 	c := &call{client: cl, ended: make(chan siprec.RecorderStatus, 1)}
 	c.m, err = cl.NewManager(siprec.ManagerConfig{
-		Call: metadata.Call{Parties: []metadata.Party{
-			{AOR: "sip:alice@example.com", Label: "1"}, {AOR: "sip:bob@example.com", Label: "2"},
-		}},
+		Call:            metadata.Call{Parties: parties},
 		OnRecorderEnded: func(st siprec.RecorderStatus) { c.hungUp.Store(true); c.ended <- st },
 	})
 	if err != nil {

@@ -16,7 +16,10 @@ import (
 // with the session's start, the format, and one recorder stream per stream
 // of the initial offer, in m-line order (so the first m-line is the left
 // channel of a stereo file); and the map from m-line index to recorder
-// stream.
+// stream. A mixed stream (the metadata names several participants sending
+// on it) next to others is recorded to a file of its own
+// (recording.StreamConfig.Separate: SESSION.LABEL.wav), so that it is kept
+// without being mixed into the parties' channels.
 func recorderConfig(tmpl recording.Config, sess *siprec.Session, f recording.Format, log *slog.Logger) (recording.Config, map[int]int) {
 	cfg := tmpl
 	cfg.Format = f
@@ -24,9 +27,21 @@ func recorderConfig(tmpl recording.Config, sess *siprec.Session, f recording.For
 	cfg.Logger = log
 	cfg.Streams = nil
 	index := map[int]int{}
-	for i, st := range sess.Streams() {
-		cfg.Streams = append(cfg.Streams, recording.StreamConfig{Label: st.Label()})
+	streams := sess.Streams()
+	separate := 0
+	for i, st := range streams {
+		sc := recording.StreamConfig{Label: st.Label()}
+		if len(streams) > 1 && len(st.Senders()) > 1 {
+			sc.Separate = true
+			separate++
+		}
+		cfg.Streams = append(cfg.Streams, sc)
 		index[st.Index()] = i
+	}
+	if separate == len(streams) { // only mixed streams: they are the recording
+		for i := range cfg.Streams {
+			cfg.Streams[i].Separate = false
+		}
 	}
 	return cfg, index
 }

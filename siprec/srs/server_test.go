@@ -4,13 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
+	"net"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
+	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec"
+	"github.com/voicegw/voicegw/siprec/metadata"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -219,5 +229,125 @@ func TestServerInvalidate(t *testing.T) {
 	waitFor(t, "the recording in the new bucket", func() bool { return len(filesIn(t, fresh)) == 1 })
 	if n := len(filesIn(t, old)); n != 1 {
 		t.Fatalf("%d recordings in the old bucket, want 1", n)
+	}
+}
+
+// TestServerMixedStream: a third stream that the metadata says carries
+// two participants (a conference mix: RFC 7865 lets several participants
+// send one stream) is recorded to a file of its own, uploaded beside the
+// parties' stereo file (SESSION.3.wav), not mixed into their channels. The
+// INVITE and RTP are written by hand (siprec.Client sends one party per
+// stream); the Guard lets the call in without digest.
+func TestServerMixedStream(t *testing.T) {
+	ctx := context.Background()
+	bucket := t.TempDir()
+	acct := recordingAccount("mix", bucket, "")
+	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{acct}, Edit: func(c *Config) {
+		c.Guard.Tenants = sip.SingleTenant(sip.Tenant{ID: string(acct.SID), Realm: "mix.test", NoDigest: true})
+	}})
+
+	// the client's three RTP sockets, one per labelled m-line
+	offer := &media.SessionDescription{Address: netip.MustParseAddr("127.0.0.1")}
+	var conns []*net.UDPConn
+	for _, label := range []string{"1", "2", "3"} {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		conns = append(conns, c)
+		offer.Media = append(offer.Media, media.Media{Type: "audio", Port: c.LocalAddr().(*net.UDPAddr).Port, Protocol: "RTP/AVP",
+			Codecs: media.DefaultCodecs()[:1], Label: label, Direction: media.SendOnly})
+	}
+	sdp, err := offer.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := metadata.NewComplete(metadata.Call{Parties: []metadata.Party{
+		{AOR: "sip:alice@example.com", Label: "1"}, {AOR: "sip:bob@example.com", Label: "2"},
+		{ID: "carol", AOR: "sip:carol@example.com", Label: "3", StreamID: "mixed"},
+	}})
+	md.Participants = append(md.Participants, metadata.Participant{ID: "dave", Send: []string{"mixed"}})
+	contentType, body, err := siprec.BuildBody(sdp, md, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ua.Close() })
+	client, err := sipgo.NewClient(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invite := sipgosip.NewRequest(sipgosip.INVITE, sipgosip.Uri{Scheme: "sip", User: "srs", Host: "127.0.0.1", Port: int(ts.sipAddr.Port())})
+	invite.SetTransport("TCP")
+	invite.AppendHeader(&sipgosip.ContactHeader{Address: sipgosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5064},
+		Params: sipgosip.HeaderParams{{K: "+sip.src"}}})
+	invite.AppendHeader(sipgosip.NewHeader("Require", "siprec"))
+	invite.AppendHeader(sipgosip.NewHeader("Content-Type", contentType))
+	invite.SetBody(body)
+	res, err := client.Do(ctx, invite)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("INVITE: %v %v", res, err)
+	}
+	answer, err := media.ParseSDP(res.Body())
+	if err != nil || len(answer.Media) != 3 {
+		t.Fatalf("answer %v, %v", answer, err)
+	}
+	inDialog := func(method sipgosip.RequestMethod, seq uint32) *sipgosip.Request {
+		req := sipgosip.NewRequest(method, invite.Recipient)
+		req.SetTransport("TCP")
+		req.AppendHeader(sipgosip.HeaderClone(invite.From()))
+		req.AppendHeader(sipgosip.HeaderClone(res.To()))
+		req.AppendHeader(sipgosip.HeaderClone(invite.CallID()))
+		req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: seq, MethodName: method})
+		return req
+	}
+	if err := client.WriteRequest(inDialog(sipgosip.ACK, invite.CSeq().SeqNo)); err != nil {
+		t.Fatal(err)
+	}
+
+	// 1.2 s of 440, 880 and 660 Hz in real time, PCMU, 20 ms packets
+	pcm, ulaw := make([]int16, 160), make([]byte, 160)
+	start := time.Now()
+	for k := range 60 {
+		for i, c := range conns {
+			for j := range pcm {
+				pcm[j] = int16(8000 * math.Sin(2*math.Pi*[]float64{440, 880, 660}[i]*float64(k*160+j)/8000))
+			}
+			media.EncodePCMU(ulaw, pcm)
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(k), Timestamp: uint32(k * 160),
+				SSRC: uint32(1000 + i)}, Payload: ulaw}
+			b, _ := pkt.Marshal()
+			dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: answer.Media[i].Port}
+			if _, err := c.WriteToUDP(b, dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Until(start.Add(time.Duration(k+1) * 20 * time.Millisecond)))
+	}
+	if bye, err := client.Do(ctx, inDialog(sipgosip.BYE, invite.CSeq().SeqNo+1)); err != nil || bye.StatusCode != 200 {
+		t.Fatalf("BYE: %v %v", bye, err)
+	}
+
+	waitFor(t, "two files in the bucket", func() bool { return len(filesIn(t, bucket)) == 2 })
+	var mainFile, mixed string
+	for key, path := range filesIn(t, bucket) {
+		if strings.HasSuffix(key, ".3.wav") {
+			mixed = path
+		} else {
+			mainFile = path
+		}
+	}
+	if mainFile == "" || mixed == "" {
+		t.Fatalf("files %v, want SESSION.wav and SESSION.3.wav", filesIn(t, bucket))
+	}
+	stereoTones(t, mainFile, time.Second) // 440 and 880 Hz alone: no 660 Hz mixed in
+	info, err := recording.Inspect(mixed)
+	if err != nil || info.Channels != 1 || info.Duration < time.Second {
+		t.Fatalf("the mixed stream's file: %+v, %v", info, err)
 	}
 }
