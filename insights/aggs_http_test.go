@@ -51,10 +51,7 @@ func rbacServer(t *testing.T) (*httptest.Server, *insights.Index, map[string]str
 	providers := map[string]string{insightstest.Account: "sp-1", insightstest.SeedAccount: "sp-1", insightstest.OtherAccount: "sp-2"}
 	h := insights.NewHandler(insights.HandlerConfig{
 		Index: idx,
-		Keys: insights.KeyVerifierFunc(func(ctx context.Context, key insights.Secret) (*rbac.Principal, error) {
-			p, _, err := keys.Authenticate(ctx, key.Reveal())
-			return p, err
-		}),
+		Keys:  keys, // rbac's KeyStore is an insights.KeyVerifier
 		Accounts: insights.AccountResolverFunc(func(_ context.Context, account string) (string, error) {
 			if sp, ok := providers[account]; ok {
 				return sp, nil

@@ -31,12 +31,14 @@
 //     JSON in filter_by, project_fields and aggs); Query.ElasticsearchRequest
 //     writes the _search body (bool query, from/size, sort, _source, aggs).
 //   - Index is the portable index type over a driver.Driver: memindex (in
-//     memory, inverted indexes) and sqliteindex (durable, SQLite). Both
-//     pass insightstest.RunConformanceTests, which runs every example query
-//     of seed 004 against fixtures with their expected hits, and
-//     aggregation cases whose results the suite computes by its own loops
-//     over the fixtures. Evaluate runs a query over a slice of sessions by a
-//     full scan: the reference semantics.
+//     memory, inverted indexes; memindex.NewIndex) and sqliteindex
+//     (durable, SQLite; sqliteindex.OpenIndex, or NewIndex over a shared
+//     database). Both pass insightstest.RunConformanceTests, which runs
+//     every example query of seed 004 against fixtures with their expected
+//     hits, queries at the clause limit (MaxClauses), and aggregation cases
+//     whose results the suite computes by its own loops over the fixtures.
+//     Evaluate runs a query over a slice of sessions by a full scan: the
+//     reference semantics.
 //   - Index.Usage reports the minutes and sessions of each account per day
 //     (seed 002's Usage entity; minutes billed per session rounded up, as
 //     tenancy bills them), computed as an aggregation by the driver.
@@ -51,7 +53,10 @@
 //     Interaction Delete to delete (403 otherwise; 503 when the key store
 //     is down). GET /insights/usage serves Index.Usage to keys with Usage
 //     Read (a service provider's key without X-Vgai-Account sees every
-//     account of its provider). Client calls the same API.
+//     account of its provider). A source address that sends too many
+//     missing or wrong keys gets 429 with Retry-After (an
+//     rbac.FailureLimiter), its keys unchecked until it waited. Client
+//     calls the same API.
 //
 // # Aggregations
 //

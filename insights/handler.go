@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/voicegw/voicegw/internal/secret"
 	"github.com/voicegw/voicegw/rbac"
@@ -39,13 +41,8 @@ const AllAccounts = "*"
 // delete). A key that is refused (unknown, expired, revoked) must return an
 // error wrapping ErrUnauthorized or rbac.ErrInvalidKey: 401. Any other
 // error means the verifier could not answer (its store is down): 503, so
-// clients retry rather than drop a valid key. rbac's KeyStore plugs in
-// through KeyVerifierFunc:
-//
-//	insights.KeyVerifierFunc(func(ctx context.Context, key insights.Secret) (*rbac.Principal, error) {
-//		p, _, err := keyStore.Authenticate(ctx, key.Reveal())
-//		return p, err
-//	})
+// clients retry rather than drop a valid key. rbac's *KeyStore is a
+// KeyVerifier as it is (HandlerConfig{Keys: keyStore}).
 type KeyVerifier interface {
 	VerifyKey(ctx context.Context, key Secret) (*rbac.Principal, error)
 }
@@ -61,7 +58,8 @@ func (f KeyVerifierFunc) VerifyKey(ctx context.Context, key Secret) (*rbac.Princ
 // StaticKeys is a KeyVerifier over a fixed map from key to account ID, for
 // tests and small deployments. Each key may read and delete its account's
 // sessions and read its usage (AllAccounts: every account's, as an
-// administrator). Comparison is constant time per key.
+// administrator). Comparison is
+// constant time per key.
 type StaticKeys map[string]string
 
 // VerifyKey looks the key up.
@@ -113,6 +111,21 @@ type HandlerConfig struct {
 	// keys naming an account in AccountHeader. Default: nil, and service
 	// provider keys get 403.
 	Accounts AccountResolver
+	// FailedKeys throttles the failed key checks (a missing or refused
+	// key) of each source address: past its allowance a source gets 429
+	// Too Many Requests with Retry-After, and the keys it sends are not
+	// checked at all until it has waited. Share one limiter between every
+	// API of the process that checks credentials, so that a source's
+	// failures count across them. Default: rbac.NewFailureLimiter with its
+	// defaults (10 failures in a row, then one a second), private to this
+	// handler.
+	FailedKeys *rbac.FailureLimiter
+	// ClientAddr returns the address a request comes from, by which
+	// FailedKeys counts. Default: the IP address of r.RemoteAddr (the zero
+	// Addr when it has none). Behind a reverse proxy, return the client
+	// address the proxy reports, and only when the request comes from a
+	// proxy you trust.
+	ClientAddr func(r *http.Request) netip.Addr
 	// Logger receives one line per failed request (never the key); nil
 	// discards.
 	Logger *slog.Logger
@@ -145,8 +158,10 @@ type HandlerConfig struct {
 // for a missing or rejected key and for invalid parameters (as seed 004
 // documents); 403 for a key that may not do this (lacks the privilege, or
 // names an account outside its reach); 404 for a session not found (and for
-// unknown paths); 405 for another method; 503 (with Retry-After) when the
-// key store cannot answer; 500 when the index fails. Error bodies are
+// unknown paths); 405 for another method; 429 (with Retry-After) for a
+// source address that sent too many missing or wrong keys (see FailedKeys);
+// 503 (with Retry-After) when the key store cannot answer; 500 when the
+// index fails. Error bodies are
 // {"error": "<message>"}. /insights/sessions/search/{id} wins over
 // /insights/sessions/{id}/parameters for the path
 // /insights/sessions/search/parameters.
@@ -159,7 +174,24 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	if az == nil {
 		az = rbac.Policy{}
 	}
-	return &handler{idx: cfg.Index, keys: cfg.Keys, az: az, accounts: cfg.Accounts, log: log}
+	failed := cfg.FailedKeys
+	if failed == nil {
+		failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{})
+	}
+	addr := cfg.ClientAddr
+	if addr == nil {
+		addr = remoteAddr
+	}
+	return &handler{idx: cfg.Index, keys: cfg.Keys, az: az, accounts: cfg.Accounts, failed: failed, addr: addr, log: log}
+}
+
+// remoteAddr is the IP address of r.RemoteAddr.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr()
 }
 
 type handler struct {
@@ -167,6 +199,8 @@ type handler struct {
 	keys     KeyVerifier
 	az       rbac.Authorizer
 	accounts AccountResolver
+	failed   *rbac.FailureLimiter
+	addr     func(*http.Request) netip.Addr
 	log      *slog.Logger
 }
 
@@ -227,17 +261,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // account of its service provider (Target.ServiceProvider set).
 func (h *handler) authorize(w http.ResponseWriter, r *http.Request, entity rbac.Entity, action rbac.Action, wholeProvider bool) (rbac.Target, bool) {
 	fail := rbac.Target{}
+	if h.idx == nil {
+		h.fail(w, r, http.StatusInternalServerError, "internal error", errors.New("insights: handler has no Index"))
+		return fail, false
+	}
+	// A source that failed too often waits, and what it sends meanwhile is
+	// not checked; a failed check keeps the reservation, anything else
+	// gives it back.
+	src := h.addr(r)
+	if ok, wait := h.failed.Reserve(src); !ok {
+		secs := max(1, int((wait+time.Second-1)/time.Second))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		h.fail(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many missing or invalid API keys from this address: retry in %d s", secs),
+			fmt.Errorf("%w: source %s throttled for %v", ErrUnauthorized, src, wait))
+		return fail, false
+	}
 	key := Secret(strings.TrimSpace(r.Header.Get(KeyHeader)))
 	if key.IsZero() {
 		h.fail(w, r, http.StatusUnauthorized, "missing "+KeyHeader+" header", ErrUnauthorized)
 		return fail, false
 	}
 	if h.keys == nil {
+		h.failed.Refund(src) // the server's fault, not the client's
 		h.fail(w, r, http.StatusUnauthorized, "invalid API key", errors.New("insights: handler has no KeyVerifier"))
-		return fail, false
-	}
-	if h.idx == nil {
-		h.fail(w, r, http.StatusInternalServerError, "internal error", errors.New("insights: handler has no Index"))
 		return fail, false
 	}
 	ctx := r.Context()
@@ -247,12 +293,14 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, entity rbac.
 		h.fail(w, r, http.StatusUnauthorized, "invalid API key", err)
 		return fail, false
 	case err != nil:
+		h.failed.Refund(src)
 		h.unavailable(w, r, "the API key store is unavailable, retry later", err)
 		return fail, false
 	case p == nil || !p.Scope.Valid() || (p.Scope == rbac.ScopeAccount && p.Account == ""):
 		h.fail(w, r, http.StatusUnauthorized, "invalid API key", fmt.Errorf("%w: the key's principal has no scope or no account", ErrUnauthorized))
 		return fail, false
 	}
+	h.failed.Refund(src)
 	named := strings.TrimSpace(r.Header.Get(AccountHeader))
 	t := rbac.Target{ServiceProvider: p.ServiceProvider, Account: p.Account}
 	switch {

@@ -28,7 +28,7 @@ type Index struct {
 }
 
 // NewIndex returns an Index over drv. Drivers' packages offer constructors
-// that call it (memindex.New, sqliteindex.Open).
+// that call it (memindex.NewIndex, sqliteindex.OpenIndex, sqliteindex.NewIndex).
 func NewIndex(drv driver.Driver) *Index { return &Index{drv: drv} }
 
 // Result is one page of a search: the response of GET /insights/sessions.

@@ -91,6 +91,9 @@ const (
 	// ReasonDialogSource: an ACK or CANCEL from another address than its
 	// digest-authenticated dialog's (CANCEL 403, ACK dropped).
 	ReasonDialogSource = "dialog_source_mismatch"
+	// ReasonStatelessACK: the ACK of an answer the Guard sent; dropped
+	// (ErrStatelessACK).
+	ReasonStatelessACK = "stateless_ack"
 )
 
 // initialInvite reports whether req is an INVITE that starts a dialog (no

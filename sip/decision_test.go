@@ -43,8 +43,8 @@ func (d *decisions) count() int {
 func testRequest(method sipgosip.RequestMethod, host, source, toTag string) *sipgosip.Request {
 	req := sipgosip.NewRequest(method, sipgosip.Uri{Scheme: "sip", User: "srs", Host: host})
 	req.SetSource(source)
-	req.SetTransport("UDP")
-	via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "192.0.2.1", Port: 5060}
+	req.SetTransport("TCP")
+	via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "TCP", Host: "192.0.2.1", Port: 5060}
 	via.Params.Add("branch", sipgosip.GenerateBranch())
 	req.AppendHeader(via)
 	from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "src", Host: "example.test"}}
@@ -64,7 +64,7 @@ func testRequest(method sipgosip.RequestMethod, host, source, toTag string) *sip
 // addAnswer adds a digest answer of user to a challenge of g for req.
 func addAnswer(t *testing.T, g *Guard, req *sipgosip.Request, realm, user, pass string) {
 	t.Helper()
-	ch := g.DigestServer().ChallengesFor(realm, sourceOf(req).Addr(), false)[0]
+	ch := g.DigestServer().ChallengesFor(realm, SourceOf(req).Addr(), false)[0]
 	a := answer(t, ch, string(req.Method), "sip:srs@"+req.Recipient.Host, user, pass, 1, true)
 	name := "Proxy-Authorization"
 	if req.Method == sipgosip.REGISTER {
@@ -286,5 +286,50 @@ func TestGuardOnDecision(t *testing.T) {
 	}
 	if d := rec.last(t); !d.Passed() || !d.InitialInvite || d.Identity.User != "alice" || d.Identity.PassedBy != PassedDigest || d.Code != 0 {
 		t.Fatalf("decision %+v", d)
+	}
+}
+
+// TestGuardRFC2069Replay sends one qop-less answer six times (issue 14
+// item 5): refused by default; with AllowRFC2069 accepted once, then each
+// repeat is challenged again and counted as a failure.
+func TestGuardRFC2069Replay(t *testing.T) {
+	ctx := context.Background()
+	for _, allow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "default", true: "AllowRFC2069"}[allow], func(t *testing.T) {
+			var rec decisions
+			g, err := NewGuard(GuardConfig{
+				Tenants:    Tenants{"acme.test": {ID: "acme", Realm: "acme.test", Credentials: Users{"alice": testPassword}}},
+				Digest:     DigestConfig{Algorithms: []Algorithm{MD5}, AllowRFC2069: allow},
+				Lockout:    LockoutConfig{MaxFailures: -1},
+				OnDecision: rec.record,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := testRequest(sipgosip.REGISTER, "acme.test", "192.0.2.1:5060", "")
+			ch := g.DigestServer().ChallengesFor("acme.test", netip.MustParseAddr("192.0.2.1"), false)[0]
+			header := answer(t, ch, "REGISTER", "sip:srs@acme.test", "alice", testPassword, 1, false).String()
+			passed := 0
+			for i := range 6 {
+				req := first.Clone()
+				req.AppendHeader(sipgosip.NewHeader("Authorization", header))
+				_, res, err := g.Check(ctx, req)
+				if err == nil {
+					passed++
+					continue
+				}
+				d := rec.last(t)
+				want := ReasonCredentialsNotForUs
+				if allow {
+					want = ReasonNonceReplay
+				}
+				if res == nil || res.StatusCode != 401 || d.Reason != want {
+					t.Fatalf("use %d: %v %v, reason %q, want a 401 challenge, %q", i+1, res, err, d.Reason, want)
+				}
+			}
+			if want := map[bool]int{false: 0, true: 1}[allow]; passed != want {
+				t.Fatalf("the same qop-less answer passed %d times, want %d", passed, want)
+			}
+		})
 	}
 }

@@ -267,14 +267,22 @@ type DigestConfig struct {
 	// answer gets stale=true. Default: 60 s. The memory kept for nonce
 	// counts grows with the authentication rate times twice this lifetime.
 	NonceLifetime time.Duration
-	// RequireQop refuses answers in the RFC 2069 form (no qop, and so no
-	// nonce count to protect against replay within the nonce lifetime).
-	// Default false: such answers are accepted.
-	RequireQop bool
-	// MaxTrackedNonces bounds the nonces whose counts are remembered. When
-	// it is reached the older half is forgotten and nonces issued before
-	// then are treated as expired (stale=true), so replays stay impossible.
-	// Default 1<<20 (about 50 MB at most).
+	// AllowRFC2069 accepts answers in the RFC 2069 form (no qop, so no
+	// cnonce and no nonce count) from clients too old for qop=auth. Such an
+	// answer is the same bytes every time it is computed for the same
+	// request, so anyone who sees it can send it again while its nonce
+	// lives: with this option the server remembers every qop-less answer
+	// it accepted (keyed by nonce and response, for two nonce lifetimes,
+	// within MaxTrackedNonces) and refuses the same answer a second time
+	// with ErrReplay. Default false: qop=auth is required and a qop-less
+	// answer is refused with ErrUnsupported (the Guard answers it with a
+	// fresh challenge). Challenges always offer qop="auth".
+	AllowRFC2069 bool
+	// MaxTrackedNonces bounds the nonces whose counts are remembered (and,
+	// with AllowRFC2069, separately, the qop-less answers). When it is
+	// reached the older half is forgotten and nonces issued before then
+	// are treated as expired (stale=true), so replays stay impossible.
+	// Default 1<<20 (about 50 MB at most per table).
 	MaxTrackedNonces int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -289,15 +297,19 @@ type DigestConfig struct {
 // cannot take a nonce at its own address and answer it under a spoofed
 // source (over UDP) to have failures counted against that source. The only
 // state is the highest nonce count accepted per nonce, kept for at most two
-// nonce lifetimes, which rejects replayed counts. It is safe for
-// concurrent use.
+// nonce lifetimes, which rejects replayed counts (and, with AllowRFC2069,
+// the qop-less answers accepted, which rejects their replays). It is safe
+// for concurrent use.
 type DigestServer struct {
-	algs       []Algorithm
-	key        []byte
-	lifetime   time.Duration
-	requireQop bool
-	now        func() time.Time
-	nc         ncTable
+	algs      []Algorithm
+	key       []byte
+	lifetime  time.Duration
+	allow2069 bool
+	now       func() time.Time
+	nc        ncTable
+	// rfc2069 remembers the qop-less answers accepted (AllowRFC2069): key
+	// SHA-256(nonce MAC, response)[:16], count 1.
+	rfc2069 ncTable
 }
 
 // DefaultAlgorithms is the offer when DigestConfig.Algorithms is empty.
@@ -308,10 +320,10 @@ func DefaultAlgorithms() []Algorithm { return []Algorithm{SHA512256, SHA256, MD5
 // algorithm.
 func NewDigestServer(cfg DigestConfig) (*DigestServer, error) {
 	d := &DigestServer{
-		algs:       cfg.Algorithms,
-		lifetime:   cfg.NonceLifetime,
-		requireQop: cfg.RequireQop,
-		now:        cfg.Now,
+		algs:      cfg.Algorithms,
+		lifetime:  cfg.NonceLifetime,
+		allow2069: cfg.AllowRFC2069,
+		now:       cfg.Now,
 	}
 	if len(d.algs) == 0 {
 		d.algs = DefaultAlgorithms()
@@ -344,6 +356,7 @@ func NewDigestServer(cfg DigestConfig) (*DigestServer, error) {
 		maxNonces = 1 << 20
 	}
 	d.nc = ncTable{lifetime: d.lifetime, max: maxNonces}
+	d.rfc2069 = ncTable{lifetime: d.lifetime, max: maxNonces}
 	return d, nil
 }
 
@@ -480,8 +493,11 @@ func (d *DigestServer) VerifyFrom(ctx context.Context, method, realm string, sou
 		return fmt.Errorf("%w: %s old, lifetime %s", ErrStaleNonce, age.Round(time.Millisecond), d.lifetime)
 	}
 	if auth.QOP == "" {
-		if d.nc.belowFloor(issued) {
-			return fmt.Errorf("%w: forgotten to bound memory", ErrStaleNonce)
+		// an RFC 2069 answer (AllowRFC2069): good once
+		if err := d.rfc2069.accept(now, answerKey(key, auth.Response), issued, 1); errors.Is(err, ErrReplay) {
+			return fmt.Errorf("%w: the same qop-less (RFC 2069) answer was accepted before", ErrReplay)
+		} else if err != nil {
+			return err
 		}
 		return nil
 	}
@@ -509,8 +525,8 @@ func (d *DigestServer) checkForm(a Authorization) error {
 		return fmt.Errorf("%w: %s", ErrMissingParam, strings.Join(missing, ", "))
 	}
 	switch {
-	case a.QOP == "" && d.requireQop:
-		return fmt.Errorf("%w: answer without qop (RFC 2069 form) refused", ErrUnsupported)
+	case a.QOP == "" && !d.allow2069:
+		return fmt.Errorf("%w: answer without qop (RFC 2069 form) refused; qop=auth is required", ErrUnsupported)
 	case a.QOP != "" && !strings.EqualFold(a.QOP, "auth"):
 		return fmt.Errorf("%w: qop %q", ErrUnsupported, a.QOP)
 	}
@@ -532,6 +548,24 @@ func (d *DigestServer) algorithm(s string) (Algorithm, error) {
 		}
 	}
 	return "", fmt.Errorf("%w: algorithm %q", ErrUnsupported, s)
+}
+
+// answerKey identifies a qop-less answer: its nonce (by MAC) and response,
+// case-insensitively (hex digits).
+func answerKey(nonce [nonceMACLen]byte, response string) [nonceMACLen]byte {
+	h := sha256.New()
+	h.Write(nonce[:])
+	var buf [128]byte
+	r := append(buf[:0], response...)
+	for i, c := range r {
+		if 'A' <= c && c <= 'Z' {
+			r[i] = c + 'a' - 'A'
+		}
+	}
+	h.Write(r)
+	var out [nonceMACLen]byte
+	copy(out[:], h.Sum(buf[:0]))
+	return out
 }
 
 // ncTable remembers the highest nonce count accepted per nonce. Entries live

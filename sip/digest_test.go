@@ -103,7 +103,7 @@ var alice = Users{"alice": "secret"}
 
 func TestDigestVerifyEveryAlgorithm(t *testing.T) {
 	ctx := context.Background()
-	d := newTestDigest(t, DigestConfig{})
+	d := newTestDigest(t, DigestConfig{AllowRFC2069: true})
 	chs := d.Challenges("example.test", false)
 	if len(chs) != 3 || chs[0].Algorithm != "SHA-512-256" || chs[1].Algorithm != "SHA-256" || chs[2].Algorithm != "MD5" {
 		t.Fatalf("default offer not strongest first: %+v", chs)
@@ -241,13 +241,79 @@ func TestDigestRejects(t *testing.T) {
 	}
 }
 
-func TestDigestRequireQop(t *testing.T) {
-	d := newTestDigest(t, DigestConfig{RequireQop: true})
-	ch := d.Challenges("example.test", false)[0]
-	a := answer(t, ch, "INVITE", "sip:bob@example.test", "alice", "secret", 1, false)
-	if err := d.Verify(context.Background(), "INVITE", "example.test", a, CheckCredentials(alice)); !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("RFC 2069 answer with RequireQop: %v", err)
-	}
+// TestDigestRFC2069 is the replay of issue 14 item 5: the same qop-less
+// answer sent again. By default such answers are refused; allowed, each is
+// accepted once.
+func TestDigestRFC2069(t *testing.T) {
+	ctx := context.Background()
+	t.Run("refused by default", func(t *testing.T) {
+		d := newTestDigest(t, DigestConfig{})
+		ch := d.Challenges("example.test", false)[0]
+		if len(ch.QOP) != 1 || ch.QOP[0] != "auth" {
+			t.Fatalf("challenge %v does not offer qop=auth", ch)
+		}
+		a := answer(t, ch, "INVITE", "sip:bob@example.test", "alice", "secret", 1, false)
+		if err := d.Verify(ctx, "INVITE", "example.test", a, CheckCredentials(alice)); !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("RFC 2069 answer: %v, want ErrUnsupported", err)
+		}
+		// qop=auth answers pass
+		if err := d.Verify(ctx, "INVITE", "example.test", answer(t, ch, "INVITE", "sip:bob@example.test", "alice", "secret", 1, true), CheckCredentials(alice)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("allowed: each answer once", func(t *testing.T) {
+		d := newTestDigest(t, DigestConfig{AllowRFC2069: true, Algorithms: []Algorithm{MD5}})
+		ch := d.Challenges("example.test", false)[0]
+		a := answer(t, ch, "INVITE", "sip:bob@example.test", "alice", "secret", 1, false)
+		if err := d.Verify(ctx, "INVITE", "example.test", a, CheckCredentials(alice)); err != nil {
+			t.Fatalf("first use: %v", err)
+		}
+		for i := range 5 {
+			if err := d.Verify(ctx, "INVITE", "example.test", a, CheckCredentials(alice)); !errors.Is(err, ErrReplay) {
+				t.Fatalf("replay %d: %v, want ErrReplay", i+1, err)
+			}
+		}
+		upper := a
+		upper.Response = strings.ToUpper(a.Response)
+		if err := d.Verify(ctx, "INVITE", "example.test", upper, CheckCredentials(alice)); !errors.Is(err, ErrReplay) {
+			t.Fatalf("replay in upper case: %v, want ErrReplay", err)
+		}
+		// the same nonce for another request is another answer
+		b := answer(t, ch, "BYE", "sip:bob@example.test", "alice", "secret", 1, false)
+		if err := d.Verify(ctx, "BYE", "example.test", b, CheckCredentials(alice)); err != nil {
+			t.Fatalf("another request with the same nonce: %v", err)
+		}
+		// a wrong answer is not remembered, and a replay is checked after the password
+		wrong := answer(t, ch, "INVITE", "sip:carol@example.test", "alice", "guess", 1, false)
+		for range 2 {
+			if err := d.Verify(ctx, "INVITE", "example.test", wrong, CheckCredentials(alice)); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("wrong password: %v", err)
+			}
+		}
+	})
+	t.Run("bounded memory", func(t *testing.T) {
+		clock := newFakeClock()
+		d := newTestDigest(t, DigestConfig{AllowRFC2069: true, Algorithms: []Algorithm{MD5}, MaxTrackedNonces: 4, Now: clock.Now})
+		var first Authorization
+		for i := range 6 {
+			clock.Advance(time.Millisecond)
+			ch := d.Challenges("example.test", false)[0]
+			a := answer(t, ch, "INVITE", "sip:bob@example.test", "alice", "secret", 1, false)
+			if i == 0 {
+				first = a
+			}
+			if err := d.Verify(ctx, "INVITE", "example.test", a, CheckCredentials(alice)); err != nil {
+				t.Fatalf("answer %d: %v", i, err)
+			}
+		}
+		if n := len(d.rfc2069.cur) + len(d.rfc2069.prev); n > 4 {
+			t.Fatalf("%d answers remembered, bound 4", n)
+		}
+		// the first answer was forgotten to bound memory: it is stale, not accepted
+		if err := d.Verify(ctx, "INVITE", "example.test", first, CheckCredentials(alice)); !errors.Is(err, ErrStaleNonce) && !errors.Is(err, ErrReplay) {
+			t.Fatalf("forgotten answer replayed: %v", err)
+		}
+	})
 }
 
 func TestDigestHA1OnlyForOtherAlgorithm(t *testing.T) {

@@ -51,6 +51,7 @@ func ExampleGuard_Check() {
 		Tenants: sip.SingleTenant(sip.Tenant{ID: "acme", Realm: "example.test", Credentials: sip.Users{"alice": "secret"}}),
 	})
 	req := sipgosip.NewRequest(sipgosip.REGISTER, sipgosip.Uri{Scheme: "sip", Host: "example.test"})
+	req.SetTransport("TCP") // over UDP a request this small would get fewer challenges: see GuardConfig.MaxAmplification
 	req.SetSource("192.0.2.10:5060")
 
 	_, res, err := guard.Check(context.Background(), req)
@@ -101,6 +102,7 @@ func ExampleGuardConfig_onDecision() {
 	})
 	for _, source := range []string{"192.0.2.10:5060", "203.0.113.9:5060"} {
 		req := sipgosip.NewRequest(sipgosip.INVITE, sipgosip.Uri{Scheme: "sip", User: "srs", Host: "example.test"})
+		req.SetTransport("TCP")
 		req.SetSource(source)
 		_, res, _ := guard.Check(context.Background(), req)
 		fmt.Println(source, res.StartLine())
@@ -140,6 +142,7 @@ func ExampleGuardConfig_dialogs() {
 		to := &sipgosip.ToHeader{Address: sipgosip.Uri{Scheme: "sip", Host: "other.test"}}
 		to.Params.Add("tag", "t1")
 		req.AppendHeader(to)
+		req.SetTransport("TCP")
 		req.SetSource(source)
 		id, res, err := guard.Check(context.Background(), req)
 		if err != nil {

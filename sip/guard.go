@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -244,6 +243,26 @@ type GuardConfig struct {
 	// AllowlistOnlyMethods pass after the allowlist without a challenge,
 	// for example OPTIONS keepalives. Default none.
 	AllowlistOnlyMethods []sipgosip.RequestMethod
+	// MaxAmplification bounds, over UDP, the Guard's answers against the
+	// requests they answer, so a request sent under a victim's address (a
+	// reflection attack) makes the Guard send the victim little more than
+	// the attacker sent: a 401/407 keeps, of its challenges after the
+	// first, only those that fit within MaxAmplification times the size
+	// of the request (taken as its most compact writing, compact header
+	// names, never more than it took on the wire), and every answer is
+	// written with compact header names. What an answer must carry is
+	// never left out (the request's Via, From, To, Call-ID and CSeq, one
+	// challenge): real requests carry more than that (Max-Forwards,
+	// Contact, a body) and their answers stay within the bound (sipp's
+	// INVITE: 1.3x; a 300-byte REGISTER: one challenge, 1.1x), while a
+	// request crafted small gets its smallest answer (one challenge), up
+	// to about 2.5x its size (QUIC allows 3x towards an address it has not
+	// validated, RFC 9000 §8), where sipgo's retransmissions made it 12
+	// answers. So offer first the algorithm all clients
+	// support (MD5) when clients send small requests over UDP. Default
+	// 1.5; negative: no bound. Answers over TCP and TLS are not bounded:
+	// their source cannot be spoofed.
+	MaxAmplification float64
 	// Webhook calls tenants' registration webhooks.
 	Webhook WebhookClient
 	// Logger receives the Guard's log lines. Nil discards. Passwords, HA1,
@@ -300,6 +319,8 @@ var (
 //	no answer for the realm, non-Digest scheme      401/407 fresh challenge
 //	wrong password or unknown user (identical)      401/407 fresh challenge, counts a failure
 //	replayed nonce count                            401/407 fresh challenge, counts a failure
+//	answer without qop (RFC 2069), by default       401/407 fresh challenge (Digest.AllowRFC2069)
+//	a qop-less answer accepted before               401/407 fresh challenge, counts a failure
 //	expired nonce with right credentials            401/407 with stale=true
 //	nonce not issued here, other realm/algorithm    401/407 fresh challenge
 //	nonce issued to another source address          401/407 fresh challenge (no failure counted)
@@ -307,7 +328,11 @@ var (
 //	webhook timeout or bad answer                   503 Service Unavailable (logged with the reason)
 //	credential store or tenant lookup failure       500 Server Internal Error
 //
-// ACK is never answered; a refused ACK is dropped.
+// ACK is never answered; a refused ACK is dropped, and so, before anything
+// else, is the ACK of an answer the Guard sent (ErrStatelessACK). Wrap
+// sends every answer statelessly (RespondStateless), and over UDP cuts
+// challenges that would make an answer larger than
+// GuardConfig.MaxAmplification times its request.
 //
 // The digest uri must be a sip: or sips: URI whose host is the
 // Request-URI's host or the tenant's realm (case-insensitive; user part,
@@ -325,6 +350,8 @@ type Guard struct {
 	passInDialog bool
 	dialogs      DialogOwner
 	onDecision   func(context.Context, *sipgosip.Request, Decision)
+	amplify      float64
+	tags         statelessTags
 	methods      map[sipgosip.RequestMethod]bool
 	webhook      *WebhookClient
 	log          *slog.Logger
@@ -343,12 +370,17 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		passInDialog: cfg.PassInDialog,
 		dialogs:      cfg.Dialogs,
 		onDecision:   cfg.OnDecision,
+		amplify:      cfg.MaxAmplification,
+		tags:         newStatelessTags(),
 		methods:      map[sipgosip.RequestMethod]bool{},
 		log:          cfg.Logger,
 		now:          cfg.Now,
 	}
 	if g.realm == nil {
 		g.realm = RequestURIHost
+	}
+	if g.amplify == 0 {
+		g.amplify = DefaultMaxAmplification
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -385,15 +417,19 @@ func (g *Guard) DigestServer() *DigestServer { return g.digest }
 // Blocked reports whether addr is blocked after repeated failures now.
 func (g *Guard) Blocked(addr netip.Addr) bool { return g.lock.blocked(addr, g.now()) }
 
+// DefaultMaxAmplification is GuardConfig.MaxAmplification's default.
+const DefaultMaxAmplification = 1.5
+
 // Wrap returns a Handler that checks each request and calls next with the
 // caller's Identity in ctx (see IdentityFrom) when it passes; otherwise it
-// sends the Guard's answer itself.
+// sends the Guard's answer itself, statelessly (RespondStateless): once,
+// never retransmitted, with no transaction state kept.
 func (g *Guard) Wrap(next Handler) Handler {
 	return func(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 		id, res, err := g.Check(ctx, req)
 		if err != nil {
 			if res != nil && tx != nil {
-				if rerr := tx.Respond(res); rerr != nil {
+				if rerr := RespondStateless(tx, res); rerr != nil {
 					g.log.Warn("sending the guard's answer failed", "status", res.StatusCode, "error", rerr)
 				}
 			}
@@ -406,10 +442,19 @@ func (g *Guard) Wrap(next Handler) Handler {
 // Check applies the Guard to req. It returns the caller's Identity and a nil
 // error when the request may pass; otherwise the error says why (matching
 // the sentinels documented on Guard) and res is the answer to send (nil for
-// ACK, which gets none). GuardConfig.OnDecision, when set, is called with
-// the outcome before Check returns.
+// ACK, which gets none; over UDP it is cut to GuardConfig.MaxAmplification).
+// An answer to a request without a To tag
+// carries a To tag of the Guard's, by which Check recognises its ACK and
+// drops it (ErrStatelessACK) before any other check. GuardConfig.OnDecision,
+// when set, is called with the outcome before Check returns.
 func (g *Guard) Check(ctx context.Context, req *sipgosip.Request) (id Identity, res *sipgosip.Response, err error) {
 	v := g.decide(ctx, req)
+	if v.res != nil {
+		g.tags.mark(req, v.res)
+		if g.amplify > 0 && strings.EqualFold(req.Transport(), "UDP") {
+			v.res = fitAmplification(req, v.res, g.amplify)
+		}
+	}
 	if g.onDecision != nil {
 		d := Decision{Identity: v.id, Err: v.err, Reason: v.reason, InitialInvite: initialInvite(req)}
 		if v.res != nil {
@@ -429,11 +474,16 @@ type verdict struct {
 }
 
 func (g *Guard) decide(ctx context.Context, req *sipgosip.Request) verdict {
-	src := sourceOf(req)
+	src := SourceOf(req)
 	v := verdict{id: Identity{Source: src}}
 	now := g.now()
 	log := &reqLog{g: g, ctx: ctx, req: req, src: src}
 
+	if g.tags.ackOfOurs(req) {
+		log.Debug("dropped: ACK of an answer sent statelessly")
+		v.err, v.reason = ErrStatelessACK, ReasonStatelessACK
+		return v
+	}
 	if g.lock.blocked(src.Addr(), now) {
 		log.Debug("refused: source blocked after repeated failures")
 		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonSourceBlocked, ErrSourceBlocked)
@@ -734,26 +784,6 @@ func inDialog(req *sipgosip.Request) bool {
 	}
 	to := req.To()
 	return to != nil && to.Params.Has("tag")
-}
-
-// sourceOf returns the transport source of req (the connection's remote
-// address, or the top Via for a request built locally). IPv4-mapped
-// addresses are unmapped.
-func sourceOf(req *sipgosip.Request) netip.AddrPort {
-	s := req.Source()
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	p, _ := strconv.ParseUint(port, 10, 16)
-	return netip.AddrPortFrom(a.Unmap(), uint16(p))
 }
 
 func callID(req *sipgosip.Request) string {

@@ -31,7 +31,8 @@ func TestGuardWithSipgoClient(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			t.Run("REGISTER challenged then accepted", func(t *testing.T) {
-				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, "")})
+				// the whole offer: see TestGuardAmplification for UDP's bound
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, ""), MaxAmplification: -1})
 				c := newClient(t, s, tr)
 				req := c.request(sipgosip.REGISTER, "", "127.0.0.1")
 				res := c.do(req)
@@ -67,7 +68,7 @@ func TestGuardWithSipgoClient(t *testing.T) {
 			})
 
 			t.Run("INVITE challenged with 407 then accepted", func(t *testing.T) {
-				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, "")})
+				s := startServer(t, GuardConfig{Tenants: tenantsFor(t, ""), MaxAmplification: -1})
 				c := newClient(t, s, tr)
 				req := c.request(sipgosip.INVITE, "bob", "127.0.0.1")
 				res := c.do(req)
@@ -466,6 +467,9 @@ func TestGuardSpoofedSourceIsNotLockedOut(t *testing.T) {
 		cid := sipgosip.CallIDHeader("spoof")
 		req.AppendHeader(&cid)
 		req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: seq, MethodName: sipgosip.REGISTER})
+		req.AppendHeader(sipgosip.NewHeader("Max-Forwards", "70"))
+		req.AppendHeader(&sipgosip.ContactHeader{Address: sipgosip.Uri{Scheme: "sip", User: "x", Host: "192.0.2.1", Port: 5060}})
+		addUAHeaders(req)
 		if header != "" {
 			req.AppendHeader(sipgosip.NewHeader("Authorization", header))
 		}
@@ -557,6 +561,12 @@ func BenchmarkGuardCheck(b *testing.B) {
 		cid := sipgosip.CallIDHeader("bench")
 		req.AppendHeader(&cid)
 		req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: 1, MethodName: sipgosip.REGISTER})
+		// the rest of sipp's REGISTER (register_auth.xml), so that over UDP
+		// the 401 fits GuardConfig.MaxAmplification
+		req.AppendHeader(sipgosip.NewHeader("Max-Forwards", "70"))
+		req.AppendHeader(&sipgosip.ContactHeader{Address: sipgosip.Uri{Scheme: "sip", User: "alice", Host: "127.0.0.1", Port: 5070}})
+		req.AppendHeader(sipgosip.NewHeader("Expires", "3600"))
+		req.AppendHeader(sipgosip.NewHeader("User-Agent", "SIPp register_auth"))
 		return req
 	}
 	ctx := context.Background()

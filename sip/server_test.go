@@ -191,10 +191,20 @@ func (c *testClient) request(method sipgosip.RequestMethod, user, host string) *
 	req.AppendHeader(from)
 	req.AppendHeader(&sipgosip.ToHeader{Address: sipgosip.Uri{Scheme: "sip", User: orDefault(user, "alice"), Host: "example.test"}})
 	req.AppendHeader(&sipgosip.ContactHeader{Address: sipgosip.Uri{Scheme: "sip", User: "alice", Host: "127.0.0.1", Port: 5999}})
+	addUAHeaders(req)
 	if method == sipgosip.REGISTER {
 		req.AppendHeader(sipgosip.NewHeader("Expires", "600"))
 	}
 	return req
+}
+
+// addUAHeaders adds what a phone's requests carry besides the headers a
+// transaction needs (requests of that size are what the amplification
+// bound, GuardConfig.MaxAmplification, lets get every challenge over UDP).
+func addUAHeaders(req *sipgosip.Request) {
+	req.AppendHeader(sipgosip.NewHeader("User-Agent", "voicegw-test/1.0"))
+	req.AppendHeader(sipgosip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, MESSAGE"))
+	req.AppendHeader(sipgosip.NewHeader("Supported", "replaces, timer"))
 }
 
 func orDefault(s, d string) string {

@@ -2,9 +2,8 @@
 // package's Guard: IP allowlist, then digest authentication, then a
 // registrar (RFC 3261 §10.3) that keeps bindings in memory.
 //
-//	go run ./examples/registrar -listen 127.0.0.1:5060 -realm example.test \
-//	    -user alice:secret [-user bob:pw ...] [-allow 127.0.0.1,10.0.0.*] \
-//	    [-algorithm MD5|SHA-256]
+//	REGISTRAR_USERS='alice:secret' go run ./examples/registrar -listen 127.0.0.1:5060 \
+//	    -realm example.test [-users FILE] [-allow 127.0.0.1,10.0.0.*] [-algorithm MD5|SHA-256]
 //
 // It listens on UDP and TCP at the -listen address (port 0 picks one free
 // port for both). Every request passes the Guard first: a source outside
@@ -19,6 +18,44 @@
 //   - every other request is challenged (407) and, authenticated, answered
 //     501 Not Implemented (CANCEL: 481, ACK: nothing).
 //
+// # Users
+//
+// Users come from a file (-users FILE) and from the environment variable
+// REGISTRAR_USERS, never from the command line, which every local user
+// can read in /proc/PID/cmdline (the -user flag of earlier versions is
+// refused with a message saying so). Both hold one "name:password" per
+// line; blank lines and lines starting with # are skipped; a password may
+// contain colons. A file readable by other users than its owner gets a
+// warning (chmod 600 it). The program removes REGISTRAR_USERS from its
+// environment once read, so processes it starts do not inherit it.
+//
+// # At the edge
+//
+// The registrar is meant to face the internet (see the sip package's
+// documentation for each defence):
+//
+//   - it raises its open-file limit to the hard limit at start and caps
+//     its TCP connections below it (-max-conns, default the limit less 64,
+//     at most 4096), in total and per source (-max-conns-per-source,
+//     default 128); accept errors such as "too many open files" are
+//     survived;
+//   - -allow is applied before sipgo parses anything: a refused source's
+//     TCP connection is closed at accept and its UDP datagrams are dropped
+//     unanswered;
+//   - a TCP connection must deliver a complete message within
+//     -message-timeout (default 30 s) and is closed after -idle-timeout
+//     (default 2 h) without a message or keep-alive;
+//   - messages over -max-message-size (default 65,535 bytes) are answered
+//     513 over either transport, and UDP datagrams up to that size are
+//     read whole (sipgo's 32 KiB read buffer is raised);
+//   - qop=auth is required; -allow-rfc2069 accepts the qop-less answers
+//     of old clients, each once;
+//   - the Guard's challenges and refusals go out once, never
+//     retransmitted, and over UDP never more than 1.5 times the size of
+//     the request;
+//   - what sipgo logs is filtered: no digest material, bounded excerpts,
+//     repeated lines rate-limited.
+//
 // The registrar serves one realm and accepts any Request-URI host, so it
 // can be reached by IP address (as sipp does). -algorithm takes one
 // algorithm or a comma-separated list, offered in that order; the default
@@ -27,6 +64,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -34,25 +72,46 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/fdlimit"
 	"github.com/voicegw/voicegw/sip"
 )
+
+// usersEnv is the environment variable that may hold users.
+const usersEnv = "REGISTRAR_USERS"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A program may set sipgo's package variables, a library may not; run
+	// does not, so tests can start several.
+	//
 	// sipgo logs some connection bookkeeping through its package default
-	// logger; give it the same format as ours. (A program may set globals,
-	// a library may not; run does not, so tests can start several.)
-	sipgosip.SetDefaultLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "sipgo"))
-	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	// logger: filter it like the rest of what sipgo logs.
+	stderr := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	sipgosip.SetDefaultLogger(sip.FilterLogger(stderr.With("component", "sipgo"), sip.LogFilterConfig{}))
+	// read UDP datagrams whole up to the largest payload (sipgo reads 32
+	// KiB by default and hands on the rest cut); sip.PacketConn answers
+	// 513 above -max-message-size.
+	sipgosip.TransportBufferReadSize = 65535
+
+	users := os.Getenv(usersEnv)
+	_ = os.Unsetenv(usersEnv) // not for the processes this one might start
+	err := run(ctx, os.Args[1:], func(k string) string {
+		if k == usersEnv {
+			return users
+		}
+		return ""
+	}, os.Stderr, nil)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
@@ -69,55 +128,50 @@ var errUsage = errors.New("usage")
 
 // config is the parsed command line.
 type config struct {
-	listen     string
-	realm      string
-	users      sip.Users
-	allow      sip.Allowlist
-	algorithms []sip.Algorithm
+	listen       string
+	realm        string
+	users        sip.Users
+	usersFile    string // empty: none
+	allow        sip.Allowlist
+	algorithms   []sip.Algorithm
+	allow2069    bool
+	maxConns     int // 0: from the open-file limit
+	perSource    int
+	msgTimeout   time.Duration
+	idleTimeout  time.Duration
+	maxMessage   int
+	warnings     []string // said once logging is up
+	usersSources []string
 }
 
-// userFlag collects repeated -user name:password values.
-type userFlag struct {
-	users sip.Users
-	n     int
-	err   error // kept here: the flag package would quote the value, password and all
-}
+// userFlag refuses -user: passwords on the command line are visible to
+// every local user in /proc/PID/cmdline.
+type userFlag struct{ err error }
 
 func (u *userFlag) String() string { return "" }
 
-func (u *userFlag) Set(v string) error {
-	u.n++
-	name, pw, ok := strings.Cut(v, ":")
-	var err error
-	switch {
-	case !ok:
-		err = fmt.Errorf("-user #%d: want name:password (value not shown)", u.n)
-	case name == "":
-		err = fmt.Errorf("-user #%d: empty user name", u.n)
-	case pw == "":
-		err = fmt.Errorf("-user #%d (%q): empty password", u.n, name)
-	default:
-		if _, dup := u.users[name]; dup {
-			err = fmt.Errorf("-user #%d: user %q given twice", u.n, name)
-		}
-	}
-	if err != nil {
-		u.err = errors.Join(u.err, err)
-		return nil
-	}
-	u.users[name] = sip.Secret(pw)
+func (u *userFlag) Set(string) error {
+	// the value is not quoted: it holds a password
+	u.err = fmt.Errorf("-user was removed: a password on the command line is visible to every local user (/proc/PID/cmdline); put name:password lines in -users FILE (chmod 600) or in %s", usersEnv)
 	return nil
 }
 
-func parseFlags(args []string, out io.Writer) (config, error) {
+func parseFlags(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	fs := flag.NewFlagSet("registrar", flag.ContinueOnError)
 	fs.SetOutput(out)
 	listen := fs.String("listen", "127.0.0.1:5060", "UDP and TCP address to listen on (port 0: any free port)")
 	realm := fs.String("realm", "", "digest realm (required), for example example.test")
-	users := &userFlag{users: sip.Users{}}
-	fs.Var(users, "user", "user `name:password`; repeat for more users")
+	usersFile := fs.String("users", "", "`file` of users, one name:password per line (also: the "+usersEnv+" environment variable)")
+	user := &userFlag{}
+	fs.Var(user, "user", "removed: refused (use -users FILE or "+usersEnv+")")
 	allow := fs.String("allow", "", "comma-separated allowlist: 203.0.113.7, 10.0.0.*, 192.0.2.0/24, 10.1.1.1-10.1.1.9, IPv6 address or prefix (default: every address)")
 	algs := fs.String("algorithm", "", "digest algorithm(s) to offer, in order: MD5, SHA-256, SHA-512-256, or a comma-separated list (default SHA-512-256,SHA-256,MD5)")
+	allow2069 := fs.Bool("allow-rfc2069", false, "accept digest answers without qop (RFC 2069) from old clients, each answer once (default: qop=auth required)")
+	maxConns := fs.Int("max-conns", 0, "most TCP connections open at once (default: the open-file limit less 64, at most 4096)")
+	perSource := fs.Int("max-conns-per-source", sip.DefaultMaxConnsPerSource, "most TCP connections of one source address (IPv6: /64)")
+	msgTimeout := fs.Duration("message-timeout", sip.DefaultMessageTimeout, "time a TCP connection has to deliver a complete message (the first from connecting)")
+	idleTimeout := fs.Duration("idle-timeout", sip.DefaultIdleTimeout, "TCP connections without a message or keep-alive for this long are closed (negative: never)")
+	maxMessage := fs.Int("max-message-size", sip.DefaultMaxMessageSize, "largest SIP message in bytes; larger ones are answered 513")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, err
@@ -127,15 +181,24 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	if users.err != nil {
-		return config{}, fmt.Errorf("%w: %v", errUsage, users.err)
+	if user.err != nil {
+		return config{}, fmt.Errorf("%w: %v", errUsage, user.err)
 	}
-	c := config{listen: *listen, realm: *realm, users: users.users}
+	c := config{
+		listen: *listen, realm: *realm, users: sip.Users{}, usersFile: *usersFile, allow2069: *allow2069,
+		maxConns: *maxConns, perSource: *perSource, msgTimeout: *msgTimeout, idleTimeout: *idleTimeout, maxMessage: *maxMessage,
+	}
 	if c.realm == "" {
 		return config{}, fmt.Errorf("%w: -realm is required", errUsage)
 	}
 	if _, _, err := net.SplitHostPort(c.listen); err != nil {
 		return config{}, fmt.Errorf("%w: -listen %q: %v", errUsage, c.listen, err)
+	}
+	if c.maxMessage <= 0 || c.maxMessage > 1<<24 {
+		return config{}, fmt.Errorf("%w: -max-message-size %d: want 1 to 16777216", errUsage, c.maxMessage)
+	}
+	if c.msgTimeout <= 0 {
+		return config{}, fmt.Errorf("%w: -message-timeout %s: want a positive duration", errUsage, c.msgTimeout)
 	}
 	var err error
 	if c.allow, err = sip.ParseAllowlist(*allow); err != nil {
@@ -150,19 +213,88 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 			c.algorithms = append(c.algorithms, alg)
 		}
 	}
+	if c.usersFile != "" {
+		f, err := os.Open(c.usersFile)
+		if err != nil {
+			return config{}, fmt.Errorf("%w: -users: %v", errUsage, err)
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
+			c.warnings = append(c.warnings, fmt.Sprintf("the users file %s is readable by other users than its owner (mode %04o): chmod 600 it", c.usersFile, st.Mode().Perm()))
+		}
+		if err := parseUsers(f, c.usersFile, c.users); err != nil {
+			return config{}, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		c.usersSources = append(c.usersSources, c.usersFile)
+	}
+	if v := getenv(usersEnv); v != "" {
+		if err := parseUsers(strings.NewReader(v), usersEnv, c.users); err != nil {
+			return config{}, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		c.usersSources = append(c.usersSources, usersEnv)
+	}
 	return c, nil
 }
 
-// run parses args, serves until ctx is done, and returns. ready, when not
-// nil, is called with the bound address once both transports listen.
-func run(ctx context.Context, args []string, logOut io.Writer, ready func(addr string)) error {
-	cfg, err := parseFlags(args, logOut)
+// parseUsers reads name:password lines from r into users. Errors name the
+// origin and line, never the password.
+func parseUsers(r io.Reader, origin string, users sip.Users) error {
+	sc := bufio.NewScanner(r)
+	var errs []error
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, pw, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		switch _, dup := users[name]; {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s line %d: want name:password (line not shown)", origin, n))
+		case name == "":
+			errs = append(errs, fmt.Errorf("%s line %d: empty user name", origin, n))
+		case pw == "":
+			errs = append(errs, fmt.Errorf("%s line %d (%q): empty password", origin, n, name))
+		case dup:
+			errs = append(errs, fmt.Errorf("%s line %d: user %q given twice", origin, n, name))
+		default:
+			users[name] = sip.Secret(pw)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", origin, err))
+	}
+	return errors.Join(errs...)
+}
+
+// run parses args, serves until ctx is done, and returns. getenv reads the
+// environment (REGISTRAR_USERS). ready, when not nil, is called with the
+// bound address once both transports listen.
+func run(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer, ready func(addr string)) error {
+	cfg, err := parseFlags(args, getenv, logOut)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	for _, w := range cfg.warnings {
+		log.Warn(w)
+	}
 	if len(cfg.users) == 0 {
-		log.Warn("no -user given: nobody can register")
+		log.Warn("no users (-users FILE or " + usersEnv + "): nobody can register")
+	}
+
+	// file descriptors: as many as the system lets this process have, and
+	// TCP connections capped below that
+	lim, err := fdlimit.Raise()
+	if err != nil && !errors.Is(err, fdlimit.ErrUnsupported) {
+		log.Warn("could not raise the open-file limit", "error", err)
+	}
+	maxConns := cfg.maxConns
+	if maxConns == 0 {
+		maxConns = sip.DefaultMaxConns
+		if lim.Soft > 0 {
+			maxConns = min(maxConns, fdlimit.ConnBudget(lim, 64))
+		}
 	}
 
 	guard, err := sip.NewGuard(sip.GuardConfig{
@@ -172,7 +304,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(addr s
 			Allowlist:   cfg.allow,
 			Credentials: cfg.users,
 		}),
-		Digest:               sip.DigestConfig{Algorithms: cfg.algorithms},
+		Digest:               sip.DigestConfig{Algorithms: cfg.algorithms, AllowRFC2069: cfg.allow2069},
 		AllowlistOnlyMethods: []sipgosip.RequestMethod{sipgosip.OPTIONS},
 		Logger:               log.With("component", "guard"),
 	})
@@ -180,16 +312,18 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(addr s
 		return err
 	}
 
+	sipgoLog := sip.FilterLogger(log.With("component", "sipgo"), sip.LogFilterConfig{})
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("voicegw-registrar"),
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(log.With("component", "sipgo"))),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(log.With("component", "sipgo"))),
+		sipgo.WithUserAgentParser(sip.NewSipgoParser(cfg.maxMessage)),
+		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(sipgoLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(sipgoLog)),
 	)
 	if err != nil {
 		return err
 	}
 	defer ua.Close()
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log.With("component", "sipgo")))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sipgoLog))
 	if err != nil {
 		return err
 	}
@@ -201,13 +335,27 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(addr s
 	srv.OnCancel(guard.Wrap(answer(481, "Call/Transaction Does Not Exist")).Sipgo(ctx))
 	srv.OnNoRoute(guard.Wrap(answer(501, "Not Implemented")).Sipgo(ctx))
 
-	pc, l, err := listenBoth(cfg.listen)
+	rawPC, rawL, err := listenBoth(cfg.listen)
 	if err != nil {
 		return err
 	}
+	var allow func(netip.Addr) bool
+	if !cfg.allow.IsEmpty() {
+		allow = cfg.allow.Allows
+	}
+	transportLog := log.With("component", "transport")
+	pc := sip.NewPacketConn(rawPC, sip.PacketConnConfig{Allow: allow, MaxMessageSize: cfg.maxMessage, Logger: transportLog})
+	l := sip.NewListener(rawL, sip.ListenerConfig{
+		Allow: allow, MaxConns: maxConns, MaxConnsPerSource: cfg.perSource,
+		MessageTimeout: cfg.msgTimeout, IdleTimeout: cfg.idleTimeout, MaxMessageSize: cfg.maxMessage,
+		Logger: transportLog,
+	})
 	addr := pc.LocalAddr().String()
 	log.Info("listening", "udp", addr, "tcp", l.Addr().String(), "realm", cfg.realm,
-		"users", len(cfg.users), "allowlist", cfg.allow.String(), "algorithms", guard.DigestServer().Algorithms())
+		"users", len(cfg.users), "users_from", strings.Join(cfg.usersSources, ","), "allowlist", cfg.allow.String(),
+		"algorithms", guard.DigestServer().Algorithms(), "rfc2069", cfg.allow2069,
+		"fd_soft", lim.Soft, "fd_hard", lim.Hard, "max_conns", maxConns, "max_conns_per_source", cfg.perSource,
+		"message_timeout", cfg.msgTimeout, "idle_timeout", cfg.idleTimeout, "max_message_size", cfg.maxMessage)
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.ServeUDP(pc) }()
@@ -217,7 +365,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(addr s
 	}
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		log.Info("shutting down", "tcp", l.Stats(), "udp", pc.Stats())
 		_ = pc.Close()
 		_ = l.Close()
 		return nil
@@ -228,13 +376,14 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(addr s
 	}
 }
 
-// answer returns a handler that answers every request with code (ACK excepted).
+// answer returns a handler that answers every request with code (ACK
+// excepted), statelessly: none of these answers creates state.
 func answer(code int, reason string) sip.Handler {
 	return func(_ context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 		if req.IsAck() {
 			return
 		}
-		_ = tx.Respond(sipgosip.NewResponseFromRequest(req, code, reason, nil))
+		_ = sip.RespondStateless(tx, sipgosip.NewResponseFromRequest(req, code, reason, nil))
 	}
 }
 

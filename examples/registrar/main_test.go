@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,26 +18,40 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/internal/sipptest"
+	"github.com/voicegw/voicegw/sip"
 )
 
 func TestParseFlagsErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	tests := []struct {
 		args []string
+		env  string
 		want string
 	}{
-		{[]string{}, "-realm is required"},
-		{[]string{"-realm", "x", "-user", "bob=hunter2"}, "-user #1: want name:password (value not shown)"},
-		{[]string{"-realm", "x", "-user", "a:1", "-user", ":pw"}, "-user #2: empty user name"},
-		{[]string{"-realm", "x", "-user", "a:1", "-user", "a:2"}, `user "a" given twice`},
-		{[]string{"-realm", "x", "-allow", "10.0.0.1, 10.*.1.*, nope"}, `entry 2 " 10.*.1.*": wildcard octets must come last (10.1.*.*); entry 3 " nope": not an IP address`},
-		{[]string{"-realm", "x", "-algorithm", "SHA-1"}, `unknown digest algorithm "SHA-1"`},
-		{[]string{"-realm", "x", "-listen", "nowhere"}, `-listen "nowhere"`},
-		{[]string{"-realm", "x", "extra"}, `unexpected argument "extra"`},
+		{[]string{}, "", "-realm is required"},
+		{[]string{"-realm", "x", "-user", "bob:hunter2"}, "", "-user was removed: a password on the command line is visible"},
+		{[]string{"-realm", "x", "-users", file("u1", "bob=hunter2\n")}, "", "line 1: want name:password (line not shown)"},
+		{[]string{"-realm", "x", "-users", file("u2", "# users\n\na:1\n:hunter2\n")}, "", "line 4: empty user name"},
+		{[]string{"-realm", "x"}, "a:1\na:hunter2", usersEnv + ` line 2: user "a" given twice`},
+		{[]string{"-realm", "x", "-users", file("u3", "a:hunter2\n")}, "a:1", usersEnv + ` line 1: user "a" given twice`},
+		{[]string{"-realm", "x", "-users", filepath.Join(dir, "missing")}, "", "no such file"},
+		{[]string{"-realm", "x", "-allow", "10.0.0.1, 10.*.1.*, nope"}, "", `entry 2 " 10.*.1.*": wildcard octets must come last (10.1.*.*); entry 3 " nope": not an IP address`},
+		{[]string{"-realm", "x", "-algorithm", "SHA-1"}, "", `unknown digest algorithm "SHA-1"`},
+		{[]string{"-realm", "x", "-listen", "nowhere"}, "", `-listen "nowhere"`},
+		{[]string{"-realm", "x", "-max-message-size", "0"}, "", `-max-message-size 0`},
+		{[]string{"-realm", "x", "extra"}, "", `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := parseFlags(tt.args, &out)
+			_, err := parseFlags(tt.args, envWith(tt.env), &out)
 			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want usage error containing %q", err, tt.want)
 			}
@@ -44,9 +60,28 @@ func TestParseFlagsErrors(t *testing.T) {
 			}
 		})
 	}
-	c, err := parseFlags([]string{"-realm", "example.test", "-user", "alice:a:b", "-algorithm", "MD5, sha-256"}, &bytes.Buffer{})
-	if err != nil || c.users["alice"].Reveal() != "a:b" || len(c.algorithms) != 2 || c.algorithms[1] != "SHA-256" {
+	c, err := parseFlags([]string{"-realm", "example.test", "-users", file("ok", "# team\nalice:a:b\n\n  bob : pw \n"), "-algorithm", "MD5, sha-256"}, envWith("carol:c"), &bytes.Buffer{})
+	if err != nil || c.users["alice"].Reveal() != "a:b" || c.users["bob"].Reveal() != " pw" || c.users["carol"].Reveal() != "c" || len(c.algorithms) != 2 || c.algorithms[1] != "SHA-256" {
 		t.Fatalf("%+v %v", c, err)
+	}
+	// a users file others can read: a warning, not a refusal
+	loose := file("loose", "alice:pw\n")
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err = parseFlags([]string{"-realm", "x", "-users", loose}, envWith(""), &bytes.Buffer{})
+	if err != nil || len(c.warnings) != 1 || !strings.Contains(c.warnings[0], "chmod 600") {
+		t.Fatalf("%+v %v", c.warnings, err)
+	}
+}
+
+// envWith is an environment holding REGISTRAR_USERS=users (when not empty).
+func envWith(users string) func(string) string {
+	return func(k string) string {
+		if k == usersEnv {
+			return users
+		}
+		return ""
 	}
 }
 
@@ -67,15 +102,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startRegistrar runs the registrar in-process on a free port.
-func startRegistrar(t *testing.T, args ...string) (addr string, logs *syncBuffer) {
+// startRegistrar runs the registrar in-process on a free port, with users
+// (name:password lines) in REGISTRAR_USERS.
+func startRegistrar(t *testing.T, users string, args ...string) (addr string, logs *syncBuffer) {
 	t.Helper()
 	logs = &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), logs, func(a string) { ready <- a })
+		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), envWith(users), logs, func(a string) { ready <- a })
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -95,7 +131,7 @@ func startRegistrar(t *testing.T, args ...string) (addr string, logs *syncBuffer
 
 func TestRegistrarWithSipp(t *testing.T) {
 	sipptest.Path(t)
-	addr, logs := startRegistrar(t, "-realm", "example.test", "-user", "alice:s3cr3t-Pw", "-allow", "127.0.0.1", "-algorithm", "MD5")
+	addr, logs := startRegistrar(t, "alice:s3cr3t-Pw", "-realm", "example.test", "-allow", "127.0.0.1", "-algorithm", "MD5")
 	for _, tr := range []sipptest.Transport{sipptest.UDP, sipptest.TCP} {
 		t.Run(string(tr), func(t *testing.T) {
 			res, err := sipptest.Run(t, sipptest.Options{
@@ -186,7 +222,7 @@ func contactsOf(res *sipgosip.Response) []string {
 // TestRegistrarBindings: the Contact lines go out as raw header text, so
 // the registrar sees them through sipgo's parser as a peer would send them.
 func TestRegistrarBindings(t *testing.T) {
-	addr, logs := startRegistrar(t, "-realm", "example.test", "-user", "alice:pw-Alice", "-user", "bob:pw-Bob")
+	addr, logs := startRegistrar(t, "alice:pw-Alice\nbob:pw-Bob", "-realm", "example.test")
 	c := newClient(t, addr)
 
 	res := c.register("alice", "pw-Alice", []string{"<sip:alice@192.0.2.1:5060>", "<sip:alice@192.0.2.2:5060>;expires=120"}, "600")
@@ -231,7 +267,7 @@ func TestRegistrarBindings(t *testing.T) {
 }
 
 func TestRegistrarOtherRequests(t *testing.T) {
-	addr, logs := startRegistrar(t, "-realm", "example.test", "-user", "alice:pw-Alice", "-user", "bob:pw-Bob")
+	addr, logs := startRegistrar(t, "alice:pw-Alice\nbob:pw-Bob", "-realm", "example.test")
 	c := newClient(t, addr)
 	ctx := context.Background()
 
@@ -268,12 +304,68 @@ func TestRegistrarOtherRequests(t *testing.T) {
 	}
 }
 
+// TestRegistrarAllowlist: a source outside -allow reaches nothing: its
+// datagrams are dropped before sipgo parses them (no answer at all), its
+// TCP connections are closed at accept.
 func TestRegistrarAllowlist(t *testing.T) {
-	addr, _ := startRegistrar(t, "-realm", "example.test", "-user", "alice:pw", "-allow", "10.0.0.*, 2001:db8::/32")
+	addr, _ := startRegistrar(t, "alice:pw", "-realm", "example.test", "-allow", "10.0.0.*, 2001:db8::/32")
 	c := newClient(t, addr)
 	opt := sipgosip.NewRequest(sipgosip.OPTIONS, sipgosip.Uri{Scheme: "sip", Host: "example.test", Port: c.port})
 	opt.SetDestination(c.addr)
-	if res, err := c.c.Do(context.Background(), opt); err != nil || res.StatusCode != 403 {
-		t.Fatalf("OPTIONS from a refused source: %v %v", res, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if res, err := c.c.Do(ctx, opt); err == nil {
+		t.Fatalf("OPTIONS from a refused source answered: %s", res.StartLine())
 	}
+	tc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	_ = tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := tc.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("TCP connection from a refused source not closed: %v", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// FuzzParseUsers: whatever the input, parseUsers never puts a password in
+// an error; and users written back as name:password lines parse to the
+// same users (the round trip).
+func FuzzParseUsers(f *testing.F) {
+	f.Add("alice:secret\n# comment\n\nbob:a:b\n")
+	f.Add("x=y\n:z\n")
+	f.Add("dup:1\ndup:2\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		users := sip.Users{}
+		err := parseUsers(strings.NewReader(text), "input", users)
+		if err != nil {
+			for _, line := range strings.Split(text, "\n") {
+				if _, pw, ok := strings.Cut(line, ":"); ok && len(strings.TrimSpace(pw)) > 6 && strings.Contains(err.Error(), strings.TrimSpace(pw)) && !strings.Contains(line[:strings.Index(line, ":")], strings.TrimSpace(pw)) {
+					t.Fatalf("a password is in the error %q", err)
+				}
+			}
+			return
+		}
+		var b strings.Builder
+		for name, pw := range users {
+			b.WriteString(name + ":" + pw.Reveal() + "\n")
+		}
+		again := sip.Users{}
+		if err := parseUsers(strings.NewReader(b.String()), "again", again); err != nil {
+			t.Fatalf("users written back do not parse: %v\n%q", err, b.String())
+		}
+		if len(again) != len(users) {
+			t.Fatalf("%d users, %d after the round trip", len(users), len(again))
+		}
+		for name, pw := range users {
+			if again[name].Reveal() != pw.Reveal() {
+				t.Fatalf("user %q changed in the round trip", name)
+			}
+		}
+	})
 }

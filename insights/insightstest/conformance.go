@@ -38,6 +38,7 @@ func RunConformanceTests(t *testing.T, open Opener) {
 	t.Run("AggregationTimeZones", func(t *testing.T) { testAggregationTimeZones(t, open) })
 	t.Run("AggregationsMatchEvaluate", func(t *testing.T) { testAggregationsMatchEvaluate(t, open) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open) })
+	t.Run("ClauseLimits", func(t *testing.T) { testClauseLimits(t, open) })
 }
 
 // newIndex opens a driver, wraps it and indexes the fixtures.

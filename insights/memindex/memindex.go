@@ -23,10 +23,10 @@ import (
 	"github.com/voicegw/voicegw/insights/driver"
 )
 
-// New returns an empty in-memory index.
-func New() *insights.Index { return insights.NewIndex(NewDriver()) }
+// NewIndex returns an empty in-memory index: insights.NewIndex(NewDriver()).
+func NewIndex() *insights.Index { return insights.NewIndex(NewDriver()) }
 
-// NewDriver returns the driver itself, for tests and for wrapping.
+// NewDriver returns the driver itself, for conformance suites and wrapping.
 func NewDriver() *Driver {
 	return &Driver{
 		keys:     map[docKey]uint32{},
@@ -52,7 +52,7 @@ type column struct {
 	has    []bool
 }
 
-// Driver implements driver.Driver in memory. Use New for an *insights.Index.
+// Driver implements driver.Driver in memory. Use NewIndex for an *insights.Index.
 type Driver struct {
 	mu     sync.RWMutex
 	closed bool

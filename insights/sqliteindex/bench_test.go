@@ -45,7 +45,7 @@ func openBenchDB(b *testing.B, name string, gen *insightstest.Generator) *insigh
 	}
 	path := filepath.Join(dir, name)
 	if _, err := os.Stat(path); err == nil {
-		idx, err := sqliteindex.Open(ctx, path)
+		idx, err := sqliteindex.OpenIndex(ctx, path)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -61,7 +61,7 @@ func openBenchDB(b *testing.B, name string, gen *insightstest.Generator) *insigh
 	for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm"} {
 		_ = os.Remove(p)
 	}
-	idx, err := sqliteindex.Open(ctx, tmp)
+	idx, err := sqliteindex.OpenIndex(ctx, tmp)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func openBenchDB(b *testing.B, name string, gen *insightstest.Generator) *insigh
 	if err := os.Rename(tmp, path); err != nil {
 		b.Fatal(err)
 	}
-	idx, err = sqliteindex.Open(ctx, path)
+	idx, err = sqliteindex.OpenIndex(ctx, path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func BenchmarkQuery1M(b *testing.B) {
 // transaction each) into a growing database file.
 func BenchmarkIngest(b *testing.B) {
 	ctx := context.Background()
-	idx, err := sqliteindex.Open(ctx, filepath.Join(b.TempDir(), "ingest.db"))
+	idx, err := sqliteindex.OpenIndex(ctx, filepath.Join(b.TempDir(), "ingest.db"))
 	if err != nil {
 		b.Fatal(err)
 	}

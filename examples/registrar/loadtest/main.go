@@ -7,7 +7,8 @@
 //	go run ./examples/registrar/loadtest [-transport udp|tcp] [-step 10s] [-start 200] [-max 50000] [-settle 5s]
 //
 // It builds examples/registrar, starts it as its own process
-// (-realm example.test -user alice:secret -allow 127.0.0.1 -algorithm MD5),
+// (-realm example.test -allow 127.0.0.1 -algorithm MD5, user alice:secret
+// in REGISTRAR_USERS),
 // and runs sipp's register_auth.xml scenario against it: each call is
 // REGISTER → 401 → REGISTER with Authorization → 200, so two transactions
 // and one digest verification per call. Each step runs sipp at a fixed
@@ -194,7 +195,8 @@ func startRegistrar(ctx context.Context, bin string) (addr string, stop func(), 
 	}
 	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cmd := exec.CommandContext(ctx, bin, "-listen", addr, "-realm", "example.test",
-		"-user", "alice:secret", "-allow", "127.0.0.1", "-algorithm", "MD5")
+		"-allow", "127.0.0.1", "-algorithm", "MD5")
+	cmd.Env = append(os.Environ(), "REGISTRAR_USERS=alice:secret")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return "", nil, err

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package fdlimit
+
+func get() (Limits, error)   { return Limits{}, ErrUnsupported }
+func raise() (Limits, error) { return Limits{}, ErrUnsupported }
