@@ -21,6 +21,7 @@ import (
 	"github.com/voicegw/voicegw/internal/sipptest"
 	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -59,7 +60,7 @@ func runClient(ctx context.Context, t *testing.T, gw *gwProc, args ...string) *e
 type webhookReceiver struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
-	events []sessionEnded
+	events []srs.WebhookEvent
 	bad    int
 }
 
@@ -68,7 +69,7 @@ func newWebhookReceiver(t *testing.T, secret string) *webhookReceiver {
 	v := &tenancy.WebhookVerifier{Secrets: []tenancy.Secret{tenancy.Secret(secret)}}
 	verified := v.Middleware(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		var ev sessionEnded
+		var ev srs.WebhookEvent
 		if err := json.Unmarshal(b, &ev); err != nil {
 			rw.WriteHeader(400)
 			return
@@ -95,7 +96,7 @@ func newWebhookReceiver(t *testing.T, secret string) *webhookReceiver {
 	return w
 }
 
-func (w *webhookReceiver) event(id string) (sessionEnded, bool) {
+func (w *webhookReceiver) event(id string) (srs.WebhookEvent, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, e := range w.events {
@@ -103,7 +104,7 @@ func (w *webhookReceiver) event(id string) (sessionEnded, bool) {
 			return e, true
 		}
 	}
-	return sessionEnded{}, false
+	return srs.WebhookEvent{}, false
 }
 
 // recordings returns the recordings in a local bucket directory, by key.

@@ -43,7 +43,13 @@ func parseTemplates(prefix string) (*templates, error) {
 		"has":      func(a rbac.Action, want rbac.Action) bool { return a.Has(want) },
 		"hasAdv":   func(a rbac.Advanced, want rbac.Advanced) bool { return a.Has(want) },
 		"add":      func(a, b int) int { return a + b },
-		"svg":      func(s string) template.HTML { return template.HTML(s) }, // charts built by chart.go from numbers only
+		"avgDuration": func(ms *float64) string {
+			if ms == nil {
+				return ""
+			}
+			return fmtDuration(int64(*ms))
+		},
+		"svg": func(s string) template.HTML { return template.HTML(s) }, // charts built by chart.go from numbers only
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html")
 	if err != nil {
