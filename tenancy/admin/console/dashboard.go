@@ -86,7 +86,9 @@ func (c *Console) dashboard(q *req) {
 	for _, b := range res.Aggregations["status"].Buckets {
 		names = append(names, b.Key.Text)
 	}
-	sort.Slice(names, func(i, j int) bool { return statusRank(names[i]) < statusRank(names[j]) || statusRank(names[i]) == statusRank(names[j]) && names[i] < names[j] })
+	sort.Slice(names, func(i, j int) bool {
+		return statusRank(names[i]) < statusRank(names[j]) || statusRank(names[i]) == statusRank(names[j]) && names[i] < names[j]
+	})
 	for i, n := range names {
 		index[n] = i
 		v.Series = append(v.Series, series{Name: n, Color: palette(n, i)})
