@@ -18,7 +18,6 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/sqliteindex"
-	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/rbac"
 	rbacsqlite "github.com/voicegw/voicegw/rbac/sqlitestore"
 	"github.com/voicegw/voicegw/storage/storagetest"
@@ -303,4 +302,3 @@ func (b *browser) cookie(name string) string {
 	return ""
 }
 
-var _ = testenv.InCI
