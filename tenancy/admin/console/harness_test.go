@@ -42,6 +42,7 @@ type world struct {
 	tenants *tenancy.Store
 	keys    *rbac.KeyStore
 	members *rbac.MemberStore
+	audit   *admin.Store
 	idx     *insights.Index
 	logs    *syncBuffer
 
@@ -102,6 +103,7 @@ func newWorld(t *testing.T, opts ...worldOptions) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.audit = store
 	if w.idx, err = sqliteindex.OpenIndex(ctx, filepath.Join(dir, "insights.db")); err != nil {
 		t.Fatal(err)
 	}

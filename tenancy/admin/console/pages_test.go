@@ -12,6 +12,7 @@ import (
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/storage/storagetest"
 	"github.com/voicegw/voicegw/tenancy"
+	"github.com/voicegw/voicegw/tenancy/admin"
 )
 
 // post sends a form of the page at from with the page's CSRF token.
@@ -116,6 +117,23 @@ func TestAccountForms(t *testing.T) {
 	}
 	if strings.Contains(p.body, s3.SecretKey.Reveal()) {
 		t.Fatal("the recording page shows the secret")
+	}
+	// Every change went through the admin API as Ann: its audit log says so.
+	recs, err := w.audit.Audit(ctx, admin.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if r.Actor != w.ann.Email || r.ActorEmail != w.ann.Email {
+			t.Errorf("audit record %s by %q (%q), want Ann", r.Action, r.Actor, r.ActorEmail)
+		}
+		seen[r.Action] = true
+	}
+	for _, a := range []string{"application.create", "application.update", "application.delete", "account.recording.update"} {
+		if !seen[a] {
+			t.Errorf("no audit record %s; have %v", a, seen)
+		}
 	}
 }
 
