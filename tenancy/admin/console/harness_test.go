@@ -303,4 +303,3 @@ func (b *browser) cookie(name string) string {
 	}
 	return ""
 }
-
