@@ -1,7 +1,9 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/voicegw/voicegw/storage/storagetest"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
+	"github.com/voicegw/voicegw/tenancy/admin/console"
 )
 
 // post sends a form of the page at from with the page's CSRF token.
@@ -315,4 +318,40 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// LinkPlayback: a document whose playable link is a path of the gateway is
+// served in-process with the player's Range header; one without a link
+// answers 404.
+func TestLinkPlaybackPath(t *testing.T) {
+	var gotRange string
+	var wav []byte
+	w := newWorld(t, worldOptions{edit: func(c *console.Config) {
+		c.Playback = console.LinkPlayback{Fields: []string{"playback_url"}, Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			gotRange = r.Header.Get("Range")
+			if r.URL.Path != "/recordings/a.wav" {
+				http.NotFound(rw, r)
+				return
+			}
+			rw.Header().Set("Content-Type", "audio/wav")
+			http.ServeContent(rw, r, "a.wav", time.Time{}, bytes.NewReader(wav))
+		})}
+	}})
+	wav = w.wav
+	doc := *w.callA
+	doc.Extra = map[string]json.RawMessage{"playback_url": json.RawMessage(`"/recordings/a.wav"`)}
+	if err := w.idx.Put(context.Background(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	b := w.browser()
+	b.mustSignIn(w.ann.Email)
+	p := b.do(http.MethodGet, "/console/calls/"+w.callA.ID+"/recording", nil, "Range", "bytes=4-7")
+	if p.status != http.StatusPartialContent || p.body != string(w.wav[4:8]) || gotRange != "bytes=4-7" {
+		t.Fatalf("in-process playback: %d %q, range %q", p.status, p.body, gotRange)
+	}
+	bob := w.browser()
+	bob.mustSignIn(w.bob.Email)
+	if p := bob.get("/console/calls/" + w.callB.ID + "/recording"); p.status != http.StatusNotFound {
+		t.Fatalf("a document without a link: %d", p.status)
+	}
 }

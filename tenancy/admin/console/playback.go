@@ -58,10 +58,13 @@ func (d *SessionDocument) Field(dotted string) any {
 	return v
 }
 
-// DefaultPlayableLinkFields are the JSON paths LinkPlayback looks for a
-// playable link in, in order: the names issue 17's playback proposes for
-// the session document. The first holding a non-empty string wins.
-var DefaultPlayableLinkFields = []string{"channel_data.playback_url", "channel_data.audio_link", "channel_data.playable_url"}
+// DefaultPlayableLinkFields returns the JSON paths LinkPlayback looks for a
+// playable link in, in order: the names proposed for the session
+// document's playable link (issue 17). The first holding a non-empty string
+// wins.
+func DefaultPlayableLinkFields() []string {
+	return []string{"channel_data.playback_url", "channel_data.audio_link", "channel_data.playable_url"}
+}
 
 // LinkPlayback plays the link the session document carries:
 //   - an absolute http or https URL (a bucket's time-limited signed URL) is
@@ -74,7 +77,7 @@ var DefaultPlayableLinkFields = []string{"channel_data.playback_url", "channel_d
 // A document without a link answers 404.
 type LinkPlayback struct {
 	// Fields are the JSON paths of the link. Default:
-	// DefaultPlayableLinkFields.
+	// DefaultPlayableLinkFields().
 	Fields []string
 	// Handler serves links that are paths (the gateway's mux). Default:
 	// nil, and such links answer 404.
@@ -85,7 +88,7 @@ type LinkPlayback struct {
 func (p LinkPlayback) ServeRecording(w http.ResponseWriter, r *http.Request, doc *SessionDocument) {
 	fields := p.Fields
 	if len(fields) == 0 {
-		fields = DefaultPlayableLinkFields
+		fields = DefaultPlayableLinkFields()
 	}
 	link := ""
 	for _, f := range fields {
