@@ -104,6 +104,16 @@ type HandlerConfig struct {
 	Index *Index
 	// Keys checks X-Vgai-Key. Required: with nil every request gets 401.
 	Keys KeyVerifier
+	// Authenticate, when set, is asked first for the principal of each
+	// request, for a program that authenticates its users itself: the
+	// console calls this API in-process as its signed-in member. A
+	// principal it returns is authorized exactly as an API key's would be,
+	// and no key is read (nor counted by FailedKeys); nil, nil falls
+	// through to X-Vgai-Key; an error answers 503. It must return only a
+	// principal the program authenticated, such as a value it put in the
+	// request's context, never one it read unchecked from what the client
+	// sent. Default: nil, API keys only.
+	Authenticate func(r *http.Request) (*rbac.Principal, error)
 	// Authorizer decides whether the key's principal may read or delete
 	// the sessions of the account. Default: rbac.Policy.
 	Authorizer rbac.Authorizer
@@ -148,7 +158,7 @@ type HandlerConfig struct {
 // per day (see Index.Usage) and needs Usage Read; there a service
 // provider's key without AccountHeader sees every account of its provider.
 //
-// Every request needs X-Vgai-Key; the key's principal scopes it, so a key
+// Every request needs X-Vgai-Key (or a principal found by HandlerConfig.Authenticate); the key's principal scopes it, so a key
 // never sees another account's sessions: an account key works on its own
 // account, a service provider's key on the one of its provider's accounts
 // named in AccountHeader, an administrator's key on the account named there
@@ -182,7 +192,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	if addr == nil {
 		addr = remoteAddr
 	}
-	return &handler{idx: cfg.Index, keys: cfg.Keys, az: az, accounts: cfg.Accounts, failed: failed, addr: addr, log: log}
+	return &handler{idx: cfg.Index, keys: cfg.Keys, authn: cfg.Authenticate, az: az, accounts: cfg.Accounts, failed: failed, addr: addr, log: log}
 }
 
 // remoteAddr is the IP address of r.RemoteAddr.
@@ -197,6 +207,7 @@ func remoteAddr(r *http.Request) netip.Addr {
 type handler struct {
 	idx      *Index
 	keys     KeyVerifier
+	authn    func(*http.Request) (*rbac.Principal, error)
 	az       rbac.Authorizer
 	accounts AccountResolver
 	failed   *rbac.FailureLimiter
@@ -254,8 +265,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route(r.Context(), w, r, t.Account, segs)
 }
 
-// authorize checks the key, finds the account the request is about and asks
-// the Authorizer whether the key's principal may do action on entity of it.
+// authorize finds the principal (HandlerConfig.Authenticate's, or the
+// key's), the account the request is about, and asks the Authorizer whether
+// the principal may do action on entity of it.
 // It returns the target: an account, or (Account "") every account, or with
 // wholeProvider, for a service provider's key naming no account, every
 // account of its service provider (Target.ServiceProvider set).
@@ -265,42 +277,25 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, entity rbac.
 		h.fail(w, r, http.StatusInternalServerError, "internal error", errors.New("insights: handler has no Index"))
 		return fail, false
 	}
-	// A source that failed too often waits, and what it sends meanwhile is
-	// not checked; a failed check keeps the reservation, anything else
-	// gives it back.
-	src := h.addr(r)
-	if ok, wait := h.failed.Reserve(src); !ok {
-		secs := max(1, int((wait+time.Second-1)/time.Second))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		h.fail(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many missing or invalid API keys from this address: retry in %d s", secs),
-			fmt.Errorf("%w: source %s throttled for %v", ErrUnauthorized, src, wait))
-		return fail, false
+	var p *rbac.Principal
+	if h.authn != nil {
+		var err error
+		if p, err = h.authn(r); err != nil {
+			h.unavailable(w, r, "the authenticator is unavailable, retry later", err)
+			return fail, false
+		}
+		if p != nil && (!p.Scope.Valid() || (p.Scope == rbac.ScopeAccount && p.Account == "")) {
+			h.fail(w, r, http.StatusUnauthorized, "invalid principal", fmt.Errorf("%w: the authenticated principal has no scope or no account", ErrUnauthorized))
+			return fail, false
+		}
 	}
-	key := Secret(strings.TrimSpace(r.Header.Get(KeyHeader)))
-	if key.IsZero() {
-		h.fail(w, r, http.StatusUnauthorized, "missing "+KeyHeader+" header", ErrUnauthorized)
-		return fail, false
-	}
-	if h.keys == nil {
-		h.failed.Refund(src) // the server's fault, not the client's
-		h.fail(w, r, http.StatusUnauthorized, "invalid API key", errors.New("insights: handler has no KeyVerifier"))
-		return fail, false
+	if p == nil {
+		var ok bool
+		if p, ok = h.keyPrincipal(w, r); !ok {
+			return fail, false
+		}
 	}
 	ctx := r.Context()
-	p, err := h.keys.VerifyKey(ctx, key)
-	switch {
-	case err != nil && (errors.Is(err, ErrUnauthorized) || errors.Is(err, rbac.ErrInvalidKey)):
-		h.fail(w, r, http.StatusUnauthorized, "invalid API key", err)
-		return fail, false
-	case err != nil:
-		h.failed.Refund(src)
-		h.unavailable(w, r, "the API key store is unavailable, retry later", err)
-		return fail, false
-	case p == nil || !p.Scope.Valid() || (p.Scope == rbac.ScopeAccount && p.Account == ""):
-		h.fail(w, r, http.StatusUnauthorized, "invalid API key", fmt.Errorf("%w: the key's principal has no scope or no account", ErrUnauthorized))
-		return fail, false
-	}
-	h.failed.Refund(src)
 	named := strings.TrimSpace(r.Header.Get(AccountHeader))
 	t := rbac.Target{ServiceProvider: p.ServiceProvider, Account: p.Account}
 	switch {
@@ -354,6 +349,48 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, entity rbac.
 		h.fail(w, r, http.StatusForbidden, msg, &rbac.DeniedError{Subject: p.Subject, Request: req, Decision: d})
 	}
 	return fail, false
+}
+
+// keyPrincipal checks the request's API key (rate-limited per source by
+// FailedKeys) and returns the principal holding it; false when it answered.
+func (h *handler) keyPrincipal(w http.ResponseWriter, r *http.Request) (*rbac.Principal, bool) {
+	// A source that failed too often waits, and what it sends meanwhile is
+	// not checked; a failed check keeps the reservation, anything else
+	// gives it back.
+	src := h.addr(r)
+	if ok, wait := h.failed.Reserve(src); !ok {
+		secs := max(1, int((wait+time.Second-1)/time.Second))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		h.fail(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many missing or invalid API keys from this address: retry in %d s", secs),
+			fmt.Errorf("%w: source %s throttled for %v", ErrUnauthorized, src, wait))
+		return nil, false
+	}
+	key := Secret(strings.TrimSpace(r.Header.Get(KeyHeader)))
+	if key.IsZero() {
+		h.fail(w, r, http.StatusUnauthorized, "missing "+KeyHeader+" header", ErrUnauthorized)
+		return nil, false
+	}
+	if h.keys == nil {
+		h.failed.Refund(src) // the server's fault, not the client's
+		h.fail(w, r, http.StatusUnauthorized, "invalid API key", errors.New("insights: handler has no KeyVerifier"))
+		return nil, false
+	}
+	ctx := r.Context()
+	p, err := h.keys.VerifyKey(ctx, key)
+	switch {
+	case err != nil && (errors.Is(err, ErrUnauthorized) || errors.Is(err, rbac.ErrInvalidKey)):
+		h.fail(w, r, http.StatusUnauthorized, "invalid API key", err)
+		return nil, false
+	case err != nil:
+		h.failed.Refund(src)
+		h.unavailable(w, r, "the API key store is unavailable, retry later", err)
+		return nil, false
+	case p == nil || !p.Scope.Valid() || (p.Scope == rbac.ScopeAccount && p.Account == ""):
+		h.fail(w, r, http.StatusUnauthorized, "invalid API key", fmt.Errorf("%w: the key's principal has no scope or no account", ErrUnauthorized))
+		return nil, false
+	}
+	h.failed.Refund(src)
+	return p, true
 }
 
 func (h *handler) search(ctx context.Context, w http.ResponseWriter, r *http.Request, account string, _ []string) {

@@ -36,6 +36,16 @@
 // sharing the store; *KeyStore is an insights.KeyVerifier as it is. Secrets
 // are sent by clients in the X-Vgai-Key header (see the insights package).
 //
+// # Member passwords
+//
+// Members sign in (to the console) with their email and a password:
+// MemberStore.SetPassword keeps only an Argon2id hash (RFC 9106, OWASP's
+// parameters by default, PHC string format) through the driver's optional
+// PasswordDriver, and VerifyPassword answers ErrWrongPassword alike, after
+// the same work, for an unknown email, a member without a password and a
+// wrong password. At most PasswordParams.MaxConcurrent hashes are computed
+// at once per store, so a burst of sign-ins cannot exhaust memory.
+//
 // FailureLimiter throttles failed credential checks per source address
 // (a token bucket per IPv4 address or IPv6 /64), for every API that checks
 // keys or passwords: the Insights API answers 429 with Retry-After once a

@@ -148,3 +148,26 @@ func ExampleFailureLimiter() {
 	// Output:
 	// 200 401 401 429, retry after 1s 429, retry after 1s
 }
+
+func ExampleMemberStore_VerifyPassword() {
+	ctx := context.Background()
+	members := memstore.NewMemberStore(nil)
+	defer members.Close()
+	ann, _ := members.CreateMember(ctx, &rbac.Member{Email: "ann@example.com", Scope: rbac.ScopeAccount, Account: "acct-a"})
+
+	// Only an Argon2id hash of the password is stored.
+	fmt.Println(members.SetPassword(ctx, ann.ID, "too short"))
+	fmt.Println(members.SetPassword(ctx, ann.ID, "correct horse battery"))
+
+	m, err := members.VerifyPassword(ctx, "Ann@Example.com", "correct horse battery")
+	fmt.Println(m.ID == ann.ID, err)
+	// A wrong password and an unknown email get the same answer.
+	_, wrong := members.VerifyPassword(ctx, "ann@example.com", "correct horse")
+	_, unknown := members.VerifyPassword(ctx, "bob@example.com", "correct horse battery")
+	fmt.Println(wrong, errors.Is(unknown, rbac.ErrWrongPassword))
+	// Output:
+	// rbac: member field password: 9 characters, want at least 12
+	// <nil>
+	// true <nil>
+	// rbac: wrong email or password true
+}

@@ -227,6 +227,10 @@ type StoreOptions struct {
 	// Logger receives debug records of changes (never secrets). Default:
 	// discard.
 	Logger *slog.Logger
+	// Passwords are the Argon2id parameters of members' password hashes
+	// (MemberStore.SetPassword); the zero value takes PasswordParams'
+	// defaults.
+	Passwords PasswordParams
 }
 
 func (o *StoreOptions) defaults() StoreOptions {
@@ -240,6 +244,7 @@ func (o *StoreOptions) defaults() StoreOptions {
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
 	}
+	out.Passwords = out.Passwords.withDefaults()
 	return out
 }
 
@@ -250,12 +255,18 @@ type MemberStore struct {
 	now    func() time.Time
 	log    *slog.Logger
 	closed atomic.Bool
+	// Passwords (password.go): hash parameters, hashing slots, and the
+	// hash checked when a member has none.
+	pw        PasswordParams
+	hashSlots chan struct{}
+	decoy     PasswordHash
 }
 
 // NewMemberStore returns a MemberStore over d. opts may be nil.
 func NewMemberStore(d MemberDriver, opts *StoreOptions) *MemberStore {
 	o := opts.defaults()
-	return &MemberStore{d: d, now: o.Clock, log: o.Logger}
+	return &MemberStore{d: d, now: o.Clock, log: o.Logger,
+		pw: o.Passwords, hashSlots: make(chan struct{}, o.Passwords.MaxConcurrent), decoy: decoyHash(o.Passwords)}
 }
 
 // Close closes the driver; later calls fail with ErrClosed.

@@ -38,9 +38,13 @@ func Allowed() map[string][]string {
 		// The top floor of DESIGN.md: the admin API lives under tenancy, the
 		// recording server under siprec.
 		"tenancy/admin": {"tenancy", "rbac", "storage", "insights", "internal"},
-		"siprec/srs":    {"media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
-		"internal":      {"internal"},
-		"examples":      {"*"},
+		// The console: built only on the admin and Insights APIs (their
+		// types come from tenancy, rbac and storage's bucket configuration);
+		// its tests use storage's test servers.
+		"tenancy/admin/console": {"tenancy/admin", "insights", "tenancy", "rbac", "storage/bucketconfig", "storage/storagetest", "internal"},
+		"siprec/srs":            {"media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
+		"internal":              {"internal"},
+		"examples":              {"*"},
 	}
 }
 

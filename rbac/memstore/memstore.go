@@ -24,21 +24,23 @@ type Driver struct {
 	roleNames map[string]string // account + "\x00" + name → id
 	members   map[string]*rbac.Member
 	emails    map[string]string // email → id
+	passwords map[string]string // member id → password hash (password.go)
 	keys      map[string]*rbac.APIKey
 	hashes    map[[32]byte]string
 	keyNames  map[string]string // owner + name → id
 }
 
 var (
-	_ rbac.MemberDriver = (*Driver)(nil)
-	_ rbac.KeyDriver    = (*Driver)(nil)
+	_ rbac.MemberDriver   = (*Driver)(nil)
+	_ rbac.KeyDriver      = (*Driver)(nil)
+	_ rbac.PasswordDriver = (*Driver)(nil)
 )
 
 // NewDriver returns an empty driver.
 func NewDriver() *Driver {
 	return &Driver{
 		roles: map[string]*rbac.Role{}, roleNames: map[string]string{},
-		members: map[string]*rbac.Member{}, emails: map[string]string{},
+		members: map[string]*rbac.Member{}, emails: map[string]string{}, passwords: map[string]string{},
 		keys: map[string]*rbac.APIKey{}, hashes: map[[32]byte]string{}, keyNames: map[string]string{},
 	}
 }
@@ -275,6 +277,7 @@ func (d *Driver) DeleteMember(ctx context.Context, id string) error {
 	}
 	delete(d.members, id)
 	delete(d.emails, cur.Email)
+	delete(d.passwords, id)
 	return nil
 }
 

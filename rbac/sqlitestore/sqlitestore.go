@@ -15,7 +15,8 @@
 // names per owner and API key hashes; checks that span tables (a member's
 // role, a role still held) run in IMMEDIATE transactions, so they hold under
 // concurrent writers, in one process or several sharing the file on one host.
-// Only hashes of API key secrets are stored.
+// Only hashes of API key secrets and of members' passwords (Argon2id, in
+// the member's row: deleting the member deletes it) are stored.
 package sqlitestore
 
 import (
@@ -76,7 +77,8 @@ CREATE TABLE rbac_api_keys (
 );`, `
 ALTER TABLE rbac_api_keys ADD COLUMN origin TEXT NOT NULL DEFAULT '';
 CREATE INDEX rbac_api_keys_origin ON rbac_api_keys(origin) WHERE origin <> '';
-CREATE INDEX rbac_api_keys_creator ON rbac_api_keys(creator_email);`}
+CREATE INDEX rbac_api_keys_creator ON rbac_api_keys(creator_email);`, `
+ALTER TABLE rbac_members ADD COLUMN password_hash TEXT NOT NULL DEFAULT '';`}
 
 // Driver is the SQLite rbac.MemberDriver and rbac.KeyDriver.
 type Driver struct {
@@ -85,8 +87,9 @@ type Driver struct {
 }
 
 var (
-	_ rbac.MemberDriver = (*Driver)(nil)
-	_ rbac.KeyDriver    = (*Driver)(nil)
+	_ rbac.MemberDriver   = (*Driver)(nil)
+	_ rbac.KeyDriver      = (*Driver)(nil)
+	_ rbac.PasswordDriver = (*Driver)(nil)
 )
 
 // MaxConns bounds the connections OpenDB keeps to one database (the same

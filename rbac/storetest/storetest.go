@@ -329,6 +329,8 @@ func RunMemberTests(t *testing.T, nd func(t *testing.T) rbac.MemberDriver) {
 			t.Fatalf("after Close: %v", err)
 		}
 	})
+
+	t.Run("Passwords", func(t *testing.T) { testPasswords(t, nd) })
 }
 
 // RunKeyTests runs the API key suite against drivers made by nd (each fresh

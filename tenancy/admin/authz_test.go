@@ -284,6 +284,9 @@ func TestPrivilegeMatrix(t *testing.T) {
 			m, _ := e.members.CreateMember(ctx, &rbac.Member{Email: "d" + randomSuffix() + "@example.com", Scope: rbac.ScopeAccount, Account: a1})
 			return call{"/members/" + m.ID, nil}
 		},
+		"PUT /members/{id}/password": func() call {
+			return call{"/members/" + member.ID + "/password", map[string]any{"password": "correct horse battery " + randomSuffix()}}
+		},
 		"GET /smtp": func() call { return call{"/smtp", nil} },
 		"PUT /smtp": func() call {
 			return call{"/smtp", map[string]any{"host": "smtp" + randomSuffix() + ".example.com", "mail_from": "noreply@example.com"}}

@@ -280,7 +280,11 @@ type SIPPatch struct {
 
 // UpdateAccount changes an account read at revision rev.
 func (c *Client) UpdateAccount(ctx context.Context, sid tenancy.SID, p AccountPatch, rev int64) (*tenancy.Account, error) {
-	return send[tenancy.Account](ctx, c, http.MethodPatch, "/accounts/"+seg(string(sid)), p, rev)
+	body, err := replacingBucket(p, "recording")
+	if err != nil {
+		return nil, err
+	}
+	return send[tenancy.Account](ctx, c, http.MethodPatch, "/accounts/"+seg(string(sid)), body, rev)
 }
 
 // DeleteAccount deletes an account with its applications, API keys,
@@ -303,7 +307,43 @@ func (c *Client) Recording(ctx context.Context, sid tenancy.SID) (*RecordingSett
 
 // UpdateRecording changes an account's recording configuration.
 func (c *Client) UpdateRecording(ctx context.Context, sid tenancy.SID, p RecordingPatch, rev int64) (*RecordingSettings, error) {
-	return send[RecordingSettings](ctx, c, http.MethodPatch, "/accounts/"+seg(string(sid))+"/recording", p, rev)
+	body, err := replacingBucket(p, "")
+	if err != nil {
+		return nil, err
+	}
+	return send[RecordingSettings](ctx, c, http.MethodPatch, "/accounts/"+seg(string(sid))+"/recording", body, rev)
+}
+
+// replacingBucket encodes a patch whose bucket (at path, "" for the top, or
+// "recording") replaces the stored one, as RecordingPatch says: a merge
+// patch merges objects, so the sections of the other vendors are sent as
+// null (removed).
+func replacingBucket(p any, path string) (any, error) {
+	b, err := marshalRevealed(p)
+	if err != nil {
+		return nil, fmt.Errorf("admin client: encoding the request: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("admin client: encoding the request: %w", err)
+	}
+	rec := m
+	if path != "" {
+		rec, _ = m[path].(map[string]any)
+	}
+	bucket, ok := rec["bucket"].(map[string]any)
+	if !ok {
+		return json.RawMessage(b), nil
+	}
+	for _, section := range []string{"s3", "s3_compatible", "gcs", "azure", "file", "memory"} {
+		if _, ok := bucket[section]; !ok {
+			bucket[section] = nil
+		}
+	}
+	if b, err = json.Marshal(m); err != nil {
+		return nil, fmt.Errorf("admin client: encoding the request: %w", err)
+	}
+	return json.RawMessage(b), nil
 }
 
 // TestRecording runs the bucket probe on rc (masked secrets taken from the
@@ -481,6 +521,13 @@ func (c *Client) UpdateMember(ctx context.Context, id string, p MemberPatch, rev
 // DeleteMember deletes a member.
 func (c *Client) DeleteMember(ctx context.Context, id string, rev int64) error {
 	return c.do(ctx, http.MethodDelete, "/members/"+seg(id), nil, nil, rev, nil)
+}
+
+// SetMemberPassword sets the password member id signs in with (only its
+// hash is stored). The caller must hold every privilege of the member's
+// role.
+func (c *Client) SetMemberPassword(ctx context.Context, id string, password tenancy.Secret) error {
+	return c.do(ctx, http.MethodPut, "/members/"+seg(id)+"/password", nil, MemberPassword{Password: password}, 0, nil)
 }
 
 // SMTP reads the platform's SMTP settings (password masked; revision 0 when

@@ -30,6 +30,7 @@
 //	GET    POST /api-keys; GET DELETE /api-keys/{id}; POST .../revoke (delete)  organization
 //	GET    POST /roles; GET PATCH DELETE /roles/{id}         organization
 //	GET    POST /members; GET PATCH DELETE /members/{id}     organization
+//	PUT    /members/{id}/password                           organization update
 //	GET    PUT /smtp, POST /smtp/test (platform: Admin)      organization read, update, update
 //	GET    /audit                                            organization read
 //

@@ -68,3 +68,35 @@ func Example() {
 	// changed: api_key create [] []
 	// 403 licensed_sessions
 }
+
+// A member gets the password it signs in to the console with; only its
+// Argon2id hash is stored.
+func ExampleClient_SetMemberPassword() {
+	ctx := context.Background()
+	rd := rbacmem.NewDriver()
+	keys := rbac.NewKeyStore(rd, nil)
+	members := rbac.NewMemberStore(rd, nil)
+	root, _ := keys.Create(ctx, rbac.NewAPIKey{Name: "bootstrap", ServiceType: "api", Scope: rbac.ScopeAdmin, CreatorEmail: "ops@example.com"}, nil)
+	h, err := admin.NewHandler(admin.Config{Tenants: tenancymem.NewStore(nil), Keys: keys, Members: members, Store: memstore.NewStore(nil)})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := admin.NewClient(srv.URL, root.Secret)
+
+	ann, err := c.CreateMember(ctx, rbac.Member{Email: "ann@example.com", Scope: rbac.ScopeAdmin})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(c.SetMemberPassword(ctx, ann.ID, "short"))
+	fmt.Println(c.SetMemberPassword(ctx, ann.ID, "correct horse battery"))
+	m, err := members.VerifyPassword(ctx, "ann@example.com", "correct horse battery")
+	fmt.Println(m.Email, err)
+	// Output:
+	// admin: 422 Unprocessable Entity: the request has invalid fields (password: 5 characters, want at least 12)
+	// <nil>
+	// ann@example.com <nil>
+}

@@ -123,6 +123,7 @@ func table(h *Handler) []*route {
 		r(get, "/members/{id}", "Read a member.", org, read, h.getMember),
 		r(patch, "/members/{id}", "Update a member (merge patch).", org, update, h.patchMember),
 		r(del, "/members/{id}", "Delete a member.", org, drop, h.deleteMember),
+		r(put, "/members/{id}/password", "Set the password a member signs in with (stored as an Argon2id hash).", org, update, h.setMemberPassword),
 
 		r(get, "/smtp", "Read the platform's SMTP settings (password masked).", org, read, h.getSMTP),
 		r(put, "/smtp", "Replace the platform's SMTP settings.", org, update, h.putSMTP),
