@@ -61,6 +61,8 @@
 // algorithm or a comma-separated list, offered in that order; the default
 // is SHA-512-256,SHA-256,MD5. sipp answers only MD5 and only the first
 // challenge: use -algorithm MD5 for it. Logs go to stderr with log/slog.
+// -pprof ADDR serves Go's profiles (net/http/pprof) on ADDR, for the load
+// harness (examples/registrar/loadtest -pprof DIR).
 package main
 
 import (
@@ -72,6 +74,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -140,6 +144,7 @@ type config struct {
 	msgTimeout   time.Duration
 	idleTimeout  time.Duration
 	maxMessage   int
+	pprof        string // empty: no profiling endpoint
 	warnings     []string // said once logging is up
 	usersSources []string
 }
@@ -172,6 +177,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	msgTimeout := fs.Duration("message-timeout", sip.DefaultMessageTimeout, "time a TCP connection has to deliver a complete message (the first from connecting)")
 	idleTimeout := fs.Duration("idle-timeout", sip.DefaultIdleTimeout, "TCP connections without a message or keep-alive for this long are closed (negative: never)")
 	maxMessage := fs.Int("max-message-size", sip.DefaultMaxMessageSize, "largest SIP message in bytes; larger ones are answered 513")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this `address` (a loopback one: it is unauthenticated), for profiling under load")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, err
@@ -187,6 +193,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	c := config{
 		listen: *listen, realm: *realm, users: sip.Users{}, usersFile: *usersFile, allow2069: *allow2069,
 		maxConns: *maxConns, perSource: *perSource, msgTimeout: *msgTimeout, idleTimeout: *idleTimeout, maxMessage: *maxMessage,
+		pprof: *pprofAddr,
 	}
 	if c.realm == "" {
 		return config{}, fmt.Errorf("%w: -realm is required", errUsage)
@@ -196,6 +203,11 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	}
 	if c.maxMessage <= 0 || c.maxMessage > 1<<24 {
 		return config{}, fmt.Errorf("%w: -max-message-size %d: want 1 to 16777216", errUsage, c.maxMessage)
+	}
+	if c.pprof != "" {
+		if _, _, err := net.SplitHostPort(c.pprof); err != nil {
+			return config{}, fmt.Errorf("%w: -pprof %q: %v", errUsage, c.pprof, err)
+		}
 	}
 	if c.msgTimeout <= 0 {
 		return config{}, fmt.Errorf("%w: -message-timeout %s: want a positive duration", errUsage, c.msgTimeout)
@@ -297,6 +309,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		}
 	}
 
+	if cfg.pprof != "" {
+		stopPprof, err := servePprof(cfg.pprof, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
+
 	guard, err := sip.NewGuard(sip.GuardConfig{
 		Tenants: sip.SingleTenant(sip.Tenant{
 			ID:          cfg.realm,
@@ -385,6 +405,23 @@ func answer(code int, reason string) sip.Handler {
 		}
 		_ = sip.RespondStateless(tx, sipgosip.NewResponseFromRequest(req, code, reason, nil))
 	}
+}
+
+// servePprof serves net/http/pprof's handlers on addr until the returned
+// function is called.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	log.Info("pprof listening", "addr", l.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // listenBoth listens for UDP and TCP on one address; with port 0 it takes a
