@@ -144,7 +144,7 @@ type config struct {
 	msgTimeout   time.Duration
 	idleTimeout  time.Duration
 	maxMessage   int
-	pprof        string // empty: no profiling endpoint
+	pprof        string   // empty: no profiling endpoint
 	warnings     []string // said once logging is up
 	usersSources []string
 }
