@@ -465,43 +465,52 @@ func (d *DigestServer) Verify(ctx context.Context, method, realm string, auth Au
 // response is checked, so it says nothing about the credentials and is no
 // failure of source's.
 func (d *DigestServer) VerifyFrom(ctx context.Context, method, realm string, source netip.Addr, auth Authorization, check ResponseChecker) error {
+	_, err := d.verify(ctx, method, realm, source, auth, check, 0)
+	return err
+}
+
+// verify is VerifyFrom for a request whose fingerprint is fp (see
+// requestFingerprint; 0 for none): an answer whose nonce count was
+// accepted before, with the same fingerprint, within retransmissionWindow,
+// is a retransmission of that request: accepted again (retrans true), not
+// refused as a replay.
+func (d *DigestServer) verify(ctx context.Context, method, realm string, source netip.Addr, auth Authorization, check ResponseChecker, fp uint64) (retrans bool, err error) {
 	ans := DigestAnswer{Method: method, Auth: auth}
 	if err := d.checkForm(auth); err != nil {
-		return err
+		return false, err
 	}
 	if auth.Realm != realm {
-		return fmt.Errorf("%w: answer for %q, expected %q", ErrRealmMismatch, auth.Realm, realm)
+		return false, fmt.Errorf("%w: answer for %q, expected %q", ErrRealmMismatch, auth.Realm, realm)
 	}
 	alg, err := d.algorithm(auth.Algorithm)
 	if err != nil {
-		return err
+		return false, err
 	}
 	ans.Algorithm = alg
 	key, issued, err := d.checkNonce(realm, source, auth.Nonce)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := check.CheckResponse(ctx, ans); err != nil {
-		return err
+		return false, err
 	}
 	now := d.now()
 	age := now.Sub(time.Unix(0, issued))
 	if age < -clockSkew {
-		return fmt.Errorf("%w: issued %s in the future", ErrBadNonce, -age)
+		return false, fmt.Errorf("%w: issued %s in the future", ErrBadNonce, -age)
 	}
 	if age > d.lifetime {
-		return fmt.Errorf("%w: %s old, lifetime %s", ErrStaleNonce, age.Round(time.Millisecond), d.lifetime)
+		return false, fmt.Errorf("%w: %s old, lifetime %s", ErrStaleNonce, age.Round(time.Millisecond), d.lifetime)
 	}
 	if auth.QOP == "" {
 		// an RFC 2069 answer (AllowRFC2069): good once
-		if err := d.rfc2069.accept(now, answerKey(key, auth.Response), issued, 1); errors.Is(err, ErrReplay) {
-			return fmt.Errorf("%w: the same qop-less (RFC 2069) answer was accepted before", ErrReplay)
-		} else if err != nil {
-			return err
+		retrans, err := d.rfc2069.accept(now, answerKey(key, auth.Response), issued, 1, fp)
+		if errors.Is(err, ErrReplay) {
+			return false, fmt.Errorf("%w: the same qop-less (RFC 2069) answer was accepted before", ErrReplay)
 		}
-		return nil
+		return retrans, err
 	}
-	return d.nc.accept(now, key, issued, auth.NC)
+	return d.nc.accept(now, key, issued, auth.NC, fp)
 }
 
 func (d *DigestServer) checkForm(a Authorization) error {
@@ -568,6 +577,21 @@ func answerKey(nonce [nonceMACLen]byte, response string) [nonceMACLen]byte {
 	return out
 }
 
+// retransmissionWindow is how long after accepting a request its
+// retransmissions are accepted too: 64·T1 (RFC 3261 Timer F and Timer B),
+// how long a client sends a request again for want of an answer.
+const retransmissionWindow = 32 * time.Second
+
+// ncEntry is what an ncTable keeps per nonce: the highest count accepted,
+// when (Unix seconds), and the fingerprint of the request that carried it
+// (0: none), by which a retransmission of that request is told from a
+// replay.
+type ncEntry struct {
+	nc uint32
+	at uint32
+	fp uint64
+}
+
 // ncTable remembers the highest nonce count accepted per nonce. Entries live
 // in two generations rotated every nonce lifetime, so an entry is kept at
 // least as long as its nonce is valid and at most about twice that.
@@ -575,51 +599,53 @@ type ncTable struct {
 	mu        sync.Mutex
 	lifetime  time.Duration
 	max       int
-	cur, prev map[[nonceMACLen]byte]uint32
+	cur, prev map[[nonceMACLen]byte]ncEntry
 	rotated   time.Time
 	// curNewest/prevNewest: newest issue time recorded in each generation;
 	// floor: nonces issued at or before it were forgotten early.
 	curNewest, prevNewest, floor int64
 }
 
-func (t *ncTable) belowFloor(issued int64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.floor != 0 && issued <= t.floor
-}
-
-func (t *ncTable) accept(now time.Time, key [nonceMACLen]byte, issued int64, nc uint32) error {
+// accept records nc for the nonce key (issued at issued), or refuses it
+// with ErrReplay when it is not higher than the count already accepted. A
+// count equal to it is accepted once more, as a retransmission (retrans
+// true, nothing recorded), when fp is not 0 and is the fingerprint of the
+// request that count was accepted with, within retransmissionWindow.
+func (t *ncTable) accept(now time.Time, key [nonceMACLen]byte, issued int64, nc uint32, fp uint64) (retrans bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.cur == nil {
-		t.cur, t.rotated = make(map[[nonceMACLen]byte]uint32), now
+		t.cur, t.rotated = make(map[[nonceMACLen]byte]ncEntry), now
 	}
 	switch since := now.Sub(t.rotated); {
 	case since >= 2*t.lifetime:
-		t.prev, t.cur, t.prevNewest, t.curNewest = nil, make(map[[nonceMACLen]byte]uint32), 0, 0
+		t.prev, t.cur, t.prevNewest, t.curNewest = nil, make(map[[nonceMACLen]byte]ncEntry), 0, 0
 		t.rotated = now
 	case since >= t.lifetime:
-		t.prev, t.cur, t.prevNewest, t.curNewest = t.cur, make(map[[nonceMACLen]byte]uint32), t.curNewest, 0
+		t.prev, t.cur, t.prevNewest, t.curNewest = t.cur, make(map[[nonceMACLen]byte]ncEntry), t.curNewest, 0
 		t.rotated = now
 	}
 	if t.floor != 0 && issued <= t.floor {
-		return fmt.Errorf("%w: forgotten to bound memory", ErrStaleNonce)
+		return false, fmt.Errorf("%w: forgotten to bound memory", ErrStaleNonce)
 	}
 	last, ok := t.cur[key]
 	if !ok {
 		last = t.prev[key]
 	}
-	if nc <= last {
-		return fmt.Errorf("%w: nc %08x after %08x", ErrReplay, nc, last)
+	if nc == last.nc && fp != 0 && fp == last.fp && now.Unix()-int64(last.at) <= int64(retransmissionWindow/time.Second) {
+		return true, nil
+	}
+	if nc <= last.nc {
+		return false, fmt.Errorf("%w: nc %08x after %08x", ErrReplay, nc, last.nc)
 	}
 	if len(t.cur) >= t.max/2 {
 		// forget the older generation early; everything it may have held
 		// becomes stale so none of it can be replayed
 		t.floor = max(t.floor, t.prevNewest)
-		t.prev, t.cur, t.prevNewest, t.curNewest = t.cur, make(map[[nonceMACLen]byte]uint32), t.curNewest, 0
+		t.prev, t.cur, t.prevNewest, t.curNewest = t.cur, make(map[[nonceMACLen]byte]ncEntry), t.curNewest, 0
 		t.rotated = now
 	}
-	t.cur[key] = nc
+	t.cur[key] = ncEntry{nc: nc, at: uint32(now.Unix()), fp: fp}
 	t.curNewest = max(t.curNewest, issued)
-	return nil
+	return false, nil
 }

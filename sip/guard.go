@@ -2,8 +2,10 @@ package sip
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -88,6 +90,16 @@ type Identity struct {
 	Algorithm Algorithm
 	// PassedBy says which check let the request through.
 	PassedBy PassedBy
+	// Retransmission: the request is a retransmission, over UDP, of one
+	// the Guard accepted moments ago (the same transaction — Call-ID,
+	// CSeq, top Via branch — from the same source with the same digest
+	// answer, within 32 s, 64·T1, of the first): its client did not get
+	// the answer and sent it again. A handler that answers statelessly (RespondStateless)
+	// gets such retransmissions, as a stateless server does (RFC 3261
+	// §8.2.7): it answers again and must not act on the request twice. Any
+	// other reuse of a digest answer is a replay, refused. (A handler that
+	// answers through its transaction never sees one: sipgo absorbs them.)
+	Retransmission bool
 }
 
 // LogValue implements slog.LogValuer.
@@ -319,6 +331,7 @@ var (
 //	no answer for the realm, non-Digest scheme      401/407 fresh challenge
 //	wrong password or unknown user (identical)      401/407 fresh challenge, counts a failure
 //	replayed nonce count                            401/407 fresh challenge, counts a failure
+//	retransmission over UDP of a request accepted   passes again, Identity.Retransmission (for 32 s)
 //	answer without qop (RFC 2069), by default       401/407 fresh challenge (Digest.AllowRFC2069)
 //	a qop-less answer accepted before               401/407 fresh challenge, counts a failure
 //	expired nonce with right credentials            401/407 with stale=true
@@ -352,6 +365,7 @@ type Guard struct {
 	onDecision   func(context.Context, *sipgosip.Request, Decision)
 	amplify      float64
 	tags         statelessTags
+	seed         maphash.Seed // of request fingerprints
 	methods      map[sipgosip.RequestMethod]bool
 	webhook      *WebhookClient
 	log          *slog.Logger
@@ -372,6 +386,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		onDecision:   cfg.OnDecision,
 		amplify:      cfg.MaxAmplification,
 		tags:         newStatelessTags(),
+		seed:         maphash.MakeSeed(),
 		methods:      map[sipgosip.RequestMethod]bool{},
 		log:          cfg.Logger,
 		now:          cfg.Now,
@@ -523,11 +538,11 @@ func (g *Guard) decide(ctx context.Context, req *sipgosip.Request) verdict {
 		return v
 	}
 
-	auth, ok := g.digestCheck(ctx, req, tenant, &v, log)
+	auth, retrans, ok := g.digestCheck(ctx, req, tenant, &v, log)
 	if !ok {
 		return v
 	}
-	v.id.User, v.id.Algorithm, v.id.PassedBy = auth.Username, algorithmOf(auth), PassedDigest
+	v.id.User, v.id.Algorithm, v.id.PassedBy, v.id.Retransmission = auth.Username, algorithmOf(auth), PassedDigest, retrans
 	log.Debug("authenticated")
 	return v
 }
@@ -556,10 +571,11 @@ func (g *Guard) decideInDialog(ctx context.Context, req *sipgosip.Request, v ver
 		log.Info("refused: ACK or CANCEL from another address than its authenticated dialog's", "dialog_source", owner.Source.String())
 		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonDialogSource, ErrDialogSource)
 	}
-	auth, ok := g.digestCheck(ctx, req, tenant, &v, log)
+	auth, retrans, ok := g.digestCheck(ctx, req, tenant, &v, log)
 	if !ok {
 		return v
 	}
+	passed.Retransmission = retrans
 	if auth.Username != owner.User {
 		log.Warn("refused: in-dialog request authenticated as another user than the dialog's", "dialog_user", owner.User)
 		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonDialogUser, ErrDialogUser)
@@ -593,18 +609,18 @@ func (g *Guard) tenant(ctx context.Context, req *sipgosip.Request, realm string,
 // digestCheck finds and verifies the request's digest answer for tenant.
 // When it is not a right answer it fills v with the refusal or challenge
 // and returns false.
-func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant Tenant, v *verdict, log *reqLog) (Authorization, bool) {
+func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant Tenant, v *verdict, log *reqLog) (auth Authorization, retrans, ok bool) {
 	src := v.id.Source
 	auth, err := g.findAnswer(req, tenant.Realm)
 	if err != nil {
 		if errors.Is(err, ErrNoCredentials) {
 			log.Debug("challenged: no credentials for the realm", "realm", tenant.Realm)
 			*v = v.challenge(g, req, tenant.Realm, false, ReasonCredentialsRequired, err)
-			return auth, false
+			return auth, false, false
 		}
 		log.Info("bad request: malformed credentials", "error", err)
 		*v = v.refuse(req, sipgosip.StatusBadRequest, "Bad Request", ReasonBadRequest, err)
-		return auth, false
+		return auth, false, false
 	}
 	if log.user == "" {
 		log.user = auth.Username
@@ -612,7 +628,7 @@ func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant T
 	if err := checkDigestURI(req, auth.URI, tenant.Realm); err != nil {
 		log.Info("bad request: digest uri", "uri", auth.URI, "error", err)
 		*v = v.refuse(req, sipgosip.StatusBadRequest, "Bad Request", ReasonBadRequest, err)
-		return auth, false
+		return auth, false, false
 	}
 
 	var check ResponseChecker
@@ -625,10 +641,10 @@ func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant T
 		log.Warn("tenant has neither credentials nor a webhook; nobody can authenticate")
 		check = CheckCredentials(Users{})
 	}
-	err = g.digest.VerifyFrom(ctx, string(req.Method), tenant.Realm, src.Addr(), auth, check)
+	retrans, err = g.digest.verify(ctx, string(req.Method), tenant.Realm, src.Addr(), auth, check, g.fingerprint(req, src, auth.Response))
 	switch {
 	case err == nil:
-		return auth, true
+		return auth, retrans, true
 	case errors.Is(err, ErrStaleNonce):
 		log.Debug("challenged: stale nonce", "reason", err.Error())
 		*v = v.challenge(g, req, tenant.Realm, true, ReasonStaleNonce, err)
@@ -655,7 +671,7 @@ func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant T
 		log.Error("credential check failed", "error", err)
 		*v = v.refuse(req, sipgosip.StatusInternalServerError, "Server Internal Error", ReasonServerError, err)
 	}
-	return auth, false
+	return auth, false, false
 }
 
 // refuse returns v refused with code (no answer to an ACK).
@@ -767,6 +783,46 @@ func checkDigestURI(req *sipgosip.Request, uri, realm string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: host %q is neither the Request-URI host %q nor the realm %q", ErrDigestURI, clip(host), req.Recipient.Host, realm)
+}
+
+// fingerprint identifies req's transaction and digest answer, for
+// telling a retransmission from a replay (Identity.Retransmission): its
+// Call-ID, CSeq, top Via branch, source and digest response, hashed with
+// the Guard's random seed; never 0. Over a reliable transport (TCP, TLS)
+// a client never retransmits (RFC 3261 §17.1.2.2): the fingerprint is 0,
+// and any repeat is a replay.
+func (g *Guard) fingerprint(req *sipgosip.Request, src netip.AddrPort, response string) uint64 {
+	if sipgosip.IsReliable(req.Transport()) {
+		return 0
+	}
+	var h maphash.Hash
+	h.SetSeed(g.seed)
+	if c := req.CallID(); c != nil {
+		h.WriteString(string(*c))
+	}
+	h.WriteByte(0)
+	if c := req.CSeq(); c != nil {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], c.SeqNo)
+		h.Write(n[:])
+		h.WriteString(string(c.MethodName))
+	}
+	h.WriteByte(0)
+	if v := req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		h.WriteString(b)
+	}
+	h.WriteByte(0)
+	a := src.Addr().As16()
+	h.Write(a[:])
+	var p [2]byte
+	binary.BigEndian.PutUint16(p[:], src.Port())
+	h.Write(p[:])
+	h.WriteString(strings.ToLower(response))
+	if sum := h.Sum64(); sum != 0 {
+		return sum
+	}
+	return 1
 }
 
 func algorithmOf(a Authorization) Algorithm {

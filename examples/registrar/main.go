@@ -50,9 +50,12 @@
 //     read whole (sipgo's 32 KiB read buffer is raised);
 //   - qop=auth is required; -allow-rfc2069 accepts the qop-less answers
 //     of old clients, each once;
-//   - the Guard's challenges and refusals go out once, never
-//     retransmitted, and over UDP never more than 1.5 times the size of
-//     the request;
+//   - every answer goes out once, statelessly, never retransmitted: the
+//     Guard's challenges and refusals (over UDP never more than 1.5 times
+//     the size of the request) and the registrar's own, the 200 included,
+//     so no transaction state is kept; a client that missed a 200 and
+//     sends its REGISTER again gets it again, and the retransmission is
+//     not applied twice (the Guard marks it Identity.Retransmission);
 //   - what sipgo logs is filtered: no digest material, bounded excerpts,
 //     repeated lines rate-limited.
 //
