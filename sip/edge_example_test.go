@@ -87,7 +87,7 @@ func ExampleNewPacketConn() {
 	// Output:
 	// "Call-ID: small"
 	// SIP/2.0 513 Message Too Large
-	// {Passed:1 Refused:0 TooLarge:1}
+	// {Passed:1 Refused:0 TooLarge:1 Answered:0 Handled:0}
 }
 
 // What the filter does to a message sipgo failed to parse.

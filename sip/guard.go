@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -366,6 +367,8 @@ type Guard struct {
 	amplify      float64
 	tags         statelessTags
 	seed         maphash.Seed // of request fingerprints
+	defaultRealm bool         // realm is RequestURIHost (the fast path reads it)
+	lastRealm    atomic.Pointer[string]
 	methods      map[sipgosip.RequestMethod]bool
 	webhook      *WebhookClient
 	log          *slog.Logger
@@ -392,7 +395,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		now:          cfg.Now,
 	}
 	if g.realm == nil {
-		g.realm = RequestURIHost
+		g.realm, g.defaultRealm = RequestURIHost, true
 	}
 	if g.amplify == 0 {
 		g.amplify = DefaultMaxAmplification
@@ -631,17 +634,16 @@ func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant T
 		return auth, false, false
 	}
 
-	var check ResponseChecker
+	var check ResponseChecker // nil: the tenant's credentials
+	creds := tenant.Credentials
 	switch {
 	case tenant.Webhook != nil:
 		check = g.webhook.Checker(*tenant.Webhook, src, registerExpires(req), tenant.ID)
-	case tenant.Credentials != nil:
-		check = CheckCredentials(tenant.Credentials)
-	default:
+	case creds == nil:
 		log.Warn("tenant has neither credentials nor a webhook; nobody can authenticate")
-		check = CheckCredentials(Users{})
+		creds = Users{}
 	}
-	retrans, err = g.digest.verify(ctx, string(req.Method), tenant.Realm, src.Addr(), auth, check, g.fingerprint(req, src, auth.Response))
+	retrans, err = g.digest.verify(ctx, string(req.Method), tenant.Realm, src.Addr(), auth, check, creds, g.fingerprint(req, src, auth.Response))
 	switch {
 	case err == nil:
 		return auth, retrans, true
@@ -732,10 +734,35 @@ func (g *Guard) challenge(req *sipgosip.Request, source netip.Addr, realm string
 		code, reason, header = sipgosip.StatusUnauthorized, "Unauthorized", "WWW-Authenticate"
 	}
 	res := sipgosip.NewResponseFromRequest(req, code, reason, nil)
-	for _, ch := range g.digest.ChallengesFor(realm, source, stale) {
-		res.AppendHeader(sipgosip.NewHeader(header, ch.String()))
+	var nonce [nonceEncodedLen]byte
+	g.digest.appendNonce(nonce[:0], realm, source)
+	var buf [256]byte
+	for _, alg := range g.digest.algs {
+		res.AppendHeader(sipgosip.NewHeader(header, string(appendChallenge(buf[:0], realm, nonce[:], stale, alg))))
 	}
 	return res
+}
+
+// appendChallenge appends the value of a challenge for realm with nonce
+// and alg, qop="auth": what Challenge.String writes for the challenges of
+// DigestServer.ChallengesFor.
+func appendChallenge(b []byte, realm string, nonce []byte, stale bool, alg Algorithm) []byte {
+	b = append(b, `Digest realm="`...)
+	for i := 0; i < len(realm); i++ {
+		if c := realm[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, realm[i])
+	}
+	b = append(b, `", nonce="`...)
+	b = append(b, nonce...)
+	b = append(b, '"')
+	if stale {
+		b = append(b, ", stale=true"...)
+	}
+	b = append(b, ", algorithm="...)
+	b = append(b, alg...)
+	return append(b, `, qop="auth"`...)
 }
 
 // findAnswer returns the Digest answer for realm among the request's
@@ -747,8 +774,14 @@ func (g *Guard) findAnswer(req *sipgosip.Request, realm string) (Authorization, 
 	if req.Method == sipgosip.REGISTER {
 		names[0], names[1] = names[1], names[0]
 	}
+	hs := req.Headers()
 	for _, name := range names {
-		for _, h := range req.GetHeaders(name) {
+		// by hand: sipgo's GetHeaders lower-cases the name, allocating for
+		// "proxy-authorization"
+		for _, h := range hs {
+			if !strings.EqualFold(h.Name(), name) {
+				continue
+			}
 			a, err := ParseAuthorization(h.Value())
 			switch {
 			case errors.Is(err, ErrNotDigest):
@@ -774,15 +807,61 @@ func checkDigestURI(req *sipgosip.Request, uri, realm string) error {
 	if !ok || (!strings.EqualFold(scheme, "sip") && !strings.EqualFold(scheme, "sips")) {
 		return fmt.Errorf("%w: %q is not a sip: or sips: URI", ErrDigestURI, clip(uri))
 	}
-	var u sipgosip.Uri
-	if err := sipgosip.ParseUri(uri, &u); err != nil || u.Host == "" {
+	host, ok := digestURIHost(uri)
+	if !ok {
 		return fmt.Errorf("%w: %q does not parse as a SIP URI", ErrDigestURI, clip(uri))
 	}
-	host := strings.Trim(u.Host, "[]")
 	if strings.EqualFold(host, strings.Trim(req.Recipient.Host, "[]")) || strings.EqualFold(host, realm) {
 		return nil
 	}
 	return fmt.Errorf("%w: host %q is neither the Request-URI host %q nor the realm %q", ErrDigestURI, clip(host), req.Recipient.Host, realm)
+}
+
+// digestURIHost returns the host of a sip: or sips: URI as sipgo's URI
+// parser reads it (brackets of an IPv6 reference removed), without
+// allocating; ok is false when sipgo would find no host or refuse the URI
+// (FuzzDigestURIHost compares the two).
+func digestURIHost(uri string) (host string, ok bool) {
+	_, rest, _ := strings.Cut(uri, ":")
+	// the user part ends at the last '@' before the parameters and headers
+	end := len(rest)
+	if i := strings.IndexAny(rest, ";?"); i >= 0 {
+		end = i
+	}
+	if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
+		rest = rest[at+1:]
+	}
+	if strings.HasPrefix(rest, "[") {
+		close := strings.IndexByte(rest, ']')
+		if close < 0 {
+			return "", false
+		}
+		host, rest = rest[1:close], rest[close+1:]
+	} else {
+		end := len(rest)
+		if i := strings.IndexAny(rest, ":;?"); i >= 0 {
+			end = i
+		}
+		host, rest = rest[:end], rest[end:]
+	}
+	if host == "" {
+		return "", false
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c <= ' ' || c == 0x7f || c == '@' || c == '<' || c == '>' || c == '"' || c == '/' {
+			return "", false
+		}
+	}
+	if strings.HasPrefix(rest, ":") {
+		end := len(rest)
+		if i := strings.IndexAny(rest, ";?"); i >= 0 {
+			end = i
+		}
+		if _, err := strconv.ParseUint(rest[1:end], 10, 16); err != nil {
+			return "", false
+		}
+	}
+	return host, true
 }
 
 // fingerprint identifies req's transaction and digest answer, for

@@ -352,8 +352,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}
 
 	reg := newRegistrar(cfg.realm, log.With("component", "registrar"))
-	srv.OnRegister(guard.Wrap(reg.handleRegister).Sipgo(ctx))
-	srv.OnOptions(guard.Wrap(answer(200, "OK")).Sipgo(ctx))
+	register, options := guard.Wrap(reg.handleRegister), guard.Wrap(answer(200, "OK"))
+	srv.OnRegister(register.Sipgo(ctx))
+	srv.OnOptions(options.Sipgo(ctx))
 	srv.OnAck(guard.Wrap(func(context.Context, *sipgosip.Request, sipgosip.ServerTransaction) {}).Sipgo(ctx))
 	srv.OnCancel(guard.Wrap(answer(481, "Call/Transaction Does Not Exist")).Sipgo(ctx))
 	srv.OnNoRoute(guard.Wrap(answer(501, "Not Implemented")).Sipgo(ctx))
@@ -367,7 +368,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		allow = cfg.allow.Allows
 	}
 	transportLog := log.With("component", "transport")
-	pc := sip.NewPacketConn(rawPC, sip.PacketConnConfig{Allow: allow, MaxMessageSize: cfg.maxMessage, Logger: transportLog})
+	// over UDP, the Guard's fast path answers challenges and refusals as
+	// datagrams arrive, before sipgo parses them, and REGISTER and OPTIONS
+	// are handled statelessly on the PacketConn's readers, without sipgo's
+	// transaction layer (over TCP, sipgo serves them as above)
+	pc := sip.NewPacketConn(rawPC, sip.PacketConnConfig{
+		Allow: allow, MaxMessageSize: cfg.maxMessage, Logger: transportLog,
+		Guard:     guard,
+		Stateless: map[sipgosip.RequestMethod]sip.Handler{sipgosip.REGISTER: register, sipgosip.OPTIONS: options},
+	})
 	l := sip.NewListener(rawL, sip.ListenerConfig{
 		Allow: allow, MaxConns: maxConns, MaxConnsPerSource: cfg.perSource,
 		MessageTimeout: cfg.msgTimeout, IdleTimeout: cfg.idleTimeout, MaxMessageSize: cfg.maxMessage,
