@@ -112,17 +112,17 @@ type PacketConn struct {
 	cutLog logEvery
 
 	passed, refused, tooLarge, answered, handled atomic.Uint64
-	bufs                                        sync.Pool // *[]byte for answers and queued datagrams
+	bufs                                         sync.Pool // *[]byte for answers and queued datagrams
 
 	// readers mode (Guard or Stateless set)
-	readers   bool
-	queue     chan queued
-	done      chan struct{} // closed when the readers stop
-	doneOnce  sync.Once
-	readErr   error         // why they stopped, set before done is closed
-	ctx       context.Context
-	cancel    context.CancelFunc
-	over      chan struct{} // closed: the Done of every stateless transaction
+	readers  bool
+	queue    chan queued
+	done     chan struct{} // closed when the readers stop
+	doneOnce sync.Once
+	readErr  error // why they stopped, set before done is closed
+	ctx      context.Context
+	cancel   context.CancelFunc
+	over     chan struct{} // closed: the Done of every stateless transaction
 }
 
 // queued is a datagram a reader hands to sipgo.
