@@ -148,6 +148,7 @@ type config struct {
 	idleTimeout  time.Duration
 	maxMessage   int
 	pprof        string   // empty: no profiling endpoint
+	udpReaders   int      // 0: the PacketConn's default
 	warnings     []string // said once logging is up
 	usersSources []string
 }
@@ -180,6 +181,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	msgTimeout := fs.Duration("message-timeout", sip.DefaultMessageTimeout, "time a TCP connection has to deliver a complete message (the first from connecting)")
 	idleTimeout := fs.Duration("idle-timeout", sip.DefaultIdleTimeout, "TCP connections without a message or keep-alive for this long are closed (negative: never)")
 	maxMessage := fs.Int("max-message-size", sip.DefaultMaxMessageSize, "largest SIP message in bytes; larger ones are answered 513")
+	udpReaders := fs.Int("udp-readers", 0, "goroutines reading the UDP socket (default 1; see sip.PacketConnConfig.Readers)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this `address` (a loopback one: it is unauthenticated), for profiling under load")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -196,7 +198,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	c := config{
 		listen: *listen, realm: *realm, users: sip.Users{}, usersFile: *usersFile, allow2069: *allow2069,
 		maxConns: *maxConns, perSource: *perSource, msgTimeout: *msgTimeout, idleTimeout: *idleTimeout, maxMessage: *maxMessage,
-		pprof: *pprofAddr,
+		pprof: *pprofAddr, udpReaders: *udpReaders,
 	}
 	if c.realm == "" {
 		return config{}, fmt.Errorf("%w: -realm is required", errUsage)
@@ -376,6 +378,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		Allow: allow, MaxMessageSize: cfg.maxMessage, Logger: transportLog,
 		Guard:     guard,
 		Stateless: map[sipgosip.RequestMethod]sip.Handler{sipgosip.REGISTER: register, sipgosip.OPTIONS: options},
+		Readers:   cfg.udpReaders,
 	})
 	l := sip.NewListener(rawL, sip.ListenerConfig{
 		Allow: allow, MaxConns: maxConns, MaxConnsPerSource: cfg.perSource,

@@ -134,6 +134,7 @@ type options struct {
 	kamailio  string
 	children  int
 	pprofDir  string
+	regFlags  []string
 }
 
 func parseOptions(args []string, out io.Writer) (options, error) {
@@ -150,12 +151,13 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	kam := fs.String("kamailio", "kamailio", "Kamailio binary")
 	children := fs.Int("kamailio-children", 2, "Kamailio worker processes per listen socket (children=, tcp_children=)")
 	pprofDir := fs.String("pprof", "", "write a CPU profile of the registrar for each of its steps into this directory")
+	regFlags := fs.String("registrar-flags", "", "more flags for the registrar, space-separated (-udp-readers 1…)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
 	o := options{
 		maxSocket: *maxSocket, stepDur: *stepDur, settle: *settle, scenario: *scenario,
-		kamailio: *kam, children: *children, pprofDir: *pprofDir,
+		kamailio: *kam, children: *children, pprofDir: *pprofDir, regFlags: strings.Fields(*regFlags),
 	}
 	switch *transport + *sippMode {
 	case "udp1":
@@ -226,7 +228,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				return err
 			}
 		case "registrar":
-			if s, err = startRegistrarServer(ctx, dir); err != nil {
+			if s, err = startRegistrarServer(ctx, dir, o.regFlags); err != nil {
 				return err
 			}
 		}
@@ -425,7 +427,7 @@ var pprofAddr = regexp.MustCompile(`msg="pprof listening" addr=(\S+)`)
 
 // startRegistrarServer builds the registrar, starts it on a free port with
 // its profiling endpoint on another, and waits for its "listening" line.
-func startRegistrarServer(ctx context.Context, dir string) (*server, error) {
+func startRegistrarServer(ctx context.Context, dir string, flags []string) (*server, error) {
 	bin := filepath.Join(dir, "registrar")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./examples/registrar")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -437,8 +439,8 @@ func startRegistrarServer(ctx context.Context, dir string) (*server, error) {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin, "-listen", addr, "-realm", realm,
-		"-allow", "127.0.0.1", "-algorithm", "MD5", "-pprof", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"-listen", addr, "-realm", realm,
+		"-allow", "127.0.0.1", "-algorithm", "MD5", "-pprof", "127.0.0.1:0"}, flags...)...)
 	cmd.Env = append(os.Environ(), "REGISTRAR_USERS="+user+":"+password)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
