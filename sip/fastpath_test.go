@@ -397,3 +397,145 @@ func TestFastPathChallengeDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%.1f allocations per challenge", allocs)
 	}
 }
+
+// FuzzRawRequest: the fast path reads a request the way sipgo does. For
+// every datagram readRawRequest takes that sipgo parses, sipgo reads the
+// same method, Request-URI host, Call-ID, CSeq, To tag, top Via (UDP, its
+// branch) and credentials. (sipgo may refuse a datagram whose other
+// headers, which the fast path neither reads nor copies, are malformed:
+// the fast path still answers its well-formed part.) And whatever it
+// takes, the answer appendRawAnswer builds parses back with sipgo as a
+// response carrying the request's Call-ID, CSeq, From and top Via branch,
+// with the Guard's To tag: a round trip.
+func FuzzRawRequest(f *testing.F) {
+	f.Add(sippRegister(nil, 5070, "1", "a", 1, nil))
+	f.Add(sippRegister(nil, 5070, "2", "b", 2, []byte(`Digest username="alice",realm="example.test",nonce="x",uri="sip:a",response="00",qop=auth,nc=00000001,cnonce="c"`)))
+	f.Add([]byte("INVITE sip:bob@Example.TEST:5060;transport=udp SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bK-7, SIP/2.0/UDP 10.0.0.2\r\n" +
+		"f: \"A, B\" <sip:a@x>;tag=1\r\nt: <sip:bob@example.test;user=phone>;x=y\r\ni: abc@10.0.0.1\r\nCSeq: 7 INVITE\r\nl: 0\r\n\r\n"))
+	f.Add([]byte("ACK sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: sip:b@x;tag=vg0123456789.00000000\r\nCall-ID: 1\r\nCSeq: 1 ACK\r\n\r\n"))
+	g, err := NewGuard(GuardConfig{Tenants: SingleTenant(Tenant{ID: "t", Realm: "example.test"})})
+	if err != nil {
+		f.Fatal(err)
+	}
+	parser := sipgosip.NewParser()
+	src := netip.MustParseAddrPort("192.0.2.1:5060")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r rawRequest
+		if !readRawRequest(data, &r) {
+			return
+		}
+		var req *sipgosip.Request
+		if msg, err := parser.ParseSIP(data); err == nil {
+			req, _ = msg.(*sipgosip.Request)
+			if req == nil {
+				t.Fatalf("not a request for sipgo:\n%q", data)
+			}
+			checkSameReading(t, &r, req, data)
+		}
+		out := g.appendRawAnswer(nil, &r, src, 401, "Unauthorized", "example.test", false)
+		rmsg, err := parser.ParseSIP(out)
+		if err != nil {
+			t.Fatalf("the answer does not parse (%v):\n%s", err, out)
+		}
+		res, ok := rmsg.(*sipgosip.Response)
+		if !ok || res.StatusCode != 401 {
+			t.Fatalf("answer %q", out)
+		}
+		rvia, rto := res.Via(), res.To()
+		if res.CallID() == nil || string(*res.CallID()) != string(r.callID) || res.CSeq() == nil ||
+			uint32(cseqNumber(r.cseq)) != res.CSeq().SeqNo || res.From() == nil || rvia == nil || rto == nil {
+			t.Fatalf("answer does not carry the request's headers:\n%s\nrequest:\n%q", out, data)
+		}
+		if b, _ := rvia.Params.Get("branch"); b != string(r.branch) {
+			t.Fatalf("answer's branch %q, request's %q", b, r.branch)
+		}
+		if tag, _ := rto.Params.Get("tag"); !r.hasTag && tag != string(appendTag(nil, g.tags.prefix, r.callID, r.branch)) {
+			t.Fatalf("answer's To tag %q, not the Guard's", tag)
+		}
+		if req != nil {
+			if f := res.From().Value(); f != req.From().Value() {
+				t.Fatalf("answer's From %q, request's %q", f, req.From().Value())
+			}
+			if tag, _ := rto.Params.Get("tag"); !r.hasTag && tag != g.tags.tag(req) {
+				t.Fatalf("answer's To tag %q, Check's %q", tag, g.tags.tag(req))
+			}
+		}
+	})
+}
+
+// cseqNumber is the number of a CSeq value.
+func cseqNumber(v []byte) int {
+	n, _, _ := bytes.Cut(v, []byte{' '})
+	return atoiBytes(n)
+}
+
+// checkSameReading fails t unless sipgo's req reads as r.
+func checkSameReading(t *testing.T, r *rawRequest, req *sipgosip.Request, data []byte) {
+	t.Helper()
+	via, cseq, to := req.Via(), req.CSeq(), req.To()
+	switch {
+	case req.Method != r.method:
+		t.Fatalf("method %q, sipgo %q", r.method, req.Method)
+	case !strings.EqualFold(req.Recipient.Host, string(r.host)):
+		t.Fatalf("host %q, sipgo %q", r.host, req.Recipient.Host)
+	case req.CallID() == nil || string(*req.CallID()) != string(r.callID):
+		t.Fatalf("Call-ID %q, sipgo %v", r.callID, req.CallID())
+	case cseq == nil || cseq.MethodName != r.method || uint32(cseqNumber(r.cseq)) != cseq.SeqNo:
+		t.Fatalf("CSeq %q, sipgo %v", r.cseq, cseq)
+	case via == nil || !strings.EqualFold(via.Transport, "UDP"):
+		t.Fatalf("top Via %q, sipgo %v", r.vias[0], via)
+	case to == nil || to.Params.Has("tag") != r.hasTag:
+		t.Fatalf("To tag %v %q, sipgo %v\n%q", r.hasTag, r.toTag, to, data)
+	}
+	if b, _ := via.Params.Get("branch"); b != string(r.branch) {
+		t.Fatalf("branch %q, sipgo %q", r.branch, b)
+	}
+	if tag, _ := to.Params.Get("tag"); r.hasTag && tag != string(r.toTag) {
+		t.Fatalf("To tag %q, sipgo %q", r.toTag, tag)
+	}
+	creds := false
+	for _, h := range req.Headers() {
+		creds = creds || strings.EqualFold(h.Name(), "Authorization") || strings.EqualFold(h.Name(), "Proxy-Authorization")
+	}
+	if creds != r.credentials {
+		t.Fatalf("credentials %v, sipgo %v", r.credentials, creds)
+	}
+}
+
+// FuzzDigestURIHost: where digestURIHost reads a host, sipgo's URI parser
+// reads the same one (it may refuse more: the Guard then answers 400, as
+// for a URI sipgo refuses; TestCheckDigestURI has the URIs clients send);
+// and the host it reads, written back into a URI, reads again the same (a
+// round trip).
+func FuzzDigestURIHost(f *testing.F) {
+	for _, s := range []string{"sip:example.test", "sip:127.0.0.1:5060", "sips:alice@[2001:db8::1]:5061;transport=tls",
+		"sip:a@b@c", "sip:alice:pw@host;lr?x=y", "sip:@", "sip:[::1", "sip:host:99999", "sip://x@y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		if !strings.HasPrefix(uri, "sip:") && !strings.HasPrefix(uri, "sips:") {
+			return
+		}
+		host, ok := digestURIHost(uri)
+		var u sipgosip.Uri
+		err := sipgosip.ParseUri(uri, &u)
+		sipgoHost := u.Host
+		if len(sipgoHost) >= 2 && sipgoHost[0] == '[' && sipgoHost[len(sipgoHost)-1] == ']' {
+			sipgoHost = sipgoHost[1 : len(sipgoHost)-1]
+		}
+
+		if ok && (err != nil || sipgoHost != host) {
+			t.Fatalf("%q: host %q, sipgo %q (%v)", uri, host, u.Host, err)
+		}
+		if !ok {
+			return
+		}
+		again := "sip:user@" + host + ":5060;transport=udp"
+		if strings.Contains(host, ":") {
+			again = "sip:user@[" + host + "]:5060;transport=udp"
+		}
+		if h2, ok2 := digestURIHost(again); !ok2 || h2 != host {
+			t.Fatalf("%q: host %q, written back as %q reads %q %v", uri, host, again, h2, ok2)
+		}
+	})
+}

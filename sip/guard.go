@@ -818,20 +818,21 @@ func checkDigestURI(req *sipgosip.Request, uri, realm string) error {
 }
 
 // digestURIHost returns the host of a sip: or sips: URI as sipgo's URI
-// parser reads it (brackets of an IPv6 reference removed), without
-// allocating; ok is false when sipgo would find no host or refuse the URI
-// (FuzzDigestURIHost compares the two).
+// parser reads it (the user part ends at the first '@'; brackets of an
+// IPv6 reference removed), without allocating; ok is false when there is
+// none, or when it holds characters no host has (where sipgo would read
+// one, FuzzDigestURIHost checks that the two agree).
 func digestURIHost(uri string) (host string, ok bool) {
 	_, rest, _ := strings.Cut(uri, ":")
-	// the user part ends at the last '@' before the parameters and headers
-	end := len(rest)
-	if i := strings.IndexAny(rest, ";?"); i >= 0 {
-		end = i
+	rest = strings.TrimPrefix(rest, "//")
+	at, bracket := strings.IndexByte(rest, '@'), strings.IndexByte(rest, '[')
+	if bracket >= 0 && bracket != 0 && bracket != at+1 {
+		return "", false // sipgo starts an IPv6 reference at any '['
 	}
-	if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
+	if at >= 0 && (bracket < 0 || at < bracket) {
 		rest = rest[at+1:]
 	}
-	if strings.HasPrefix(rest, "[") {
+	if i := strings.IndexByte(rest, '['); i == 0 {
 		close := strings.IndexByte(rest, ']')
 		if close < 0 {
 			return "", false
@@ -839,16 +840,19 @@ func digestURIHost(uri string) (host string, ok bool) {
 		host, rest = rest[1:close], rest[close+1:]
 	} else {
 		end := len(rest)
-		if i := strings.IndexAny(rest, ":;?"); i >= 0 {
+		if i := strings.IndexAny(rest, ":;?["); i >= 0 {
 			end = i
 		}
 		host, rest = rest[:end], rest[end:]
+		if strings.HasPrefix(rest, "[") {
+			return "", false // sipgo reads an IPv6 reference here, and fails
+		}
 	}
 	if host == "" {
 		return "", false
 	}
 	for i := 0; i < len(host); i++ {
-		if c := host[i]; c <= ' ' || c == 0x7f || c == '@' || c == '<' || c == '>' || c == '"' || c == '/' {
+		if c := host[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("@<>\"/[]?;", c) >= 0 {
 			return "", false
 		}
 	}

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bytes"
+	"strings"
 
 	sipgosip "github.com/emiago/sipgo/sip"
 )
@@ -111,7 +112,7 @@ func readRawRequest(data []byte, r *rawRequest) bool {
 		}
 		switch string(lower[:len(name)]) {
 		case "via", "v":
-			if r.nvia == maxRawVias || len(value) == 0 {
+			if r.nvia == maxRawVias || !validVia(value) {
 				return false
 			}
 			r.vias[r.nvia] = value
@@ -192,24 +193,39 @@ func knownMethod(b []byte) sipgosip.RequestMethod {
 	return ""
 }
 
-// requestURIHost returns the host of a plain sip: or sips: Request-URI
-// (letters, digits, '.', '-'; not an IPv6 reference), or nil.
+// requestURIHost returns the host of a Request-URI in the plain form the
+// fast path reads (sipURIHost), or nil.
 func requestURIHost(uri []byte) []byte {
-	var rest []byte
-	switch {
-	case len(uri) > 4 && asciiEqualFold(uri[:4], "sip:"):
-		rest = uri[4:]
-	case len(uri) > 5 && asciiEqualFold(uri[:5], "sips:"):
-		rest = uri[5:]
-	default:
+	host, ok := sipURIHost(uri)
+	if !ok {
 		return nil
 	}
-	if q := bytes.IndexByte(rest, '?'); q >= 0 {
-		rest = rest[:q]
+	return host
+}
+
+// sipURIHost reads a sip: or sips: URI of the plain form real user agents
+// write — [user[:password]@]host[:port][;name[=value]]…, the user part of
+// unreserved and escaped characters, a host name or IPv4 address, token
+// parameters, no headers — and returns its host. Any other URI (IPv6
+// references, '?' headers, quoting, other schemes) is not read: ok false.
+func sipURIHost(u []byte) (host []byte, ok bool) {
+	var rest []byte
+	switch {
+	case len(u) > 4 && asciiEqualFold(u[:4], "sip:"):
+		rest = u[4:]
+	case len(u) > 5 && asciiEqualFold(u[:5], "sips:"):
+		rest = u[5:]
+	default:
+		return nil, false
 	}
 	if at := bytes.IndexByte(rest, '@'); at >= 0 {
-		if bytes.IndexByte(rest[at+1:], '@') >= 0 {
-			return nil
+		if at == 0 {
+			return nil, false
+		}
+		for _, c := range rest[:at] {
+			if !isUserChar(c) {
+				return nil, false
+			}
 		}
 		rest = rest[at+1:]
 	}
@@ -217,70 +233,160 @@ func requestURIHost(uri []byte) []byte {
 	if i := bytes.IndexAny(rest, ":;"); i >= 0 {
 		end = i
 	}
-	host := rest[:end]
+	host, rest = rest[:end], rest[end:]
 	if len(host) == 0 {
-		return nil
+		return nil, false
 	}
 	for _, c := range host {
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
-			return nil
+			return nil, false
 		}
 	}
-	return host
+	if len(rest) > 0 && rest[0] == ':' {
+		end := len(rest)
+		if i := bytes.IndexByte(rest, ';'); i >= 0 {
+			end = i
+		}
+		if p := atoiBytes(rest[1:end]); p < 0 || p > 65535 || end > 6 {
+			return nil, false
+		}
+		rest = rest[end:]
+	}
+	if _, _, ok := readParams(rest); !ok {
+		return nil, false
+	}
+	return host, true
 }
 
-// headerTag returns the tag parameter of a From or To value: the header
-// parameters follow the URI's closing '>' (name-addr) or, without angle
-// brackets, its first ';' (addr-spec). ok is false for a value the fast
-// path does not read (unbalanced brackets, quotes outside a display name).
-func headerTag(v []byte) (tag []byte, has, ok bool) {
-	params := v
-	if lt := bytes.IndexByte(v, '<'); lt >= 0 {
-		if q := bytes.IndexByte(v[:lt], '"'); q >= 0 && bytes.Count(v[:lt], []byte{'"'}) != 2 {
-			return nil, false, false
-		}
-		gt := bytes.IndexByte(v[lt:], '>')
-		if gt < 0 {
-			return nil, false, false
-		}
-		params = v[lt+gt+1:]
-		if bytes.IndexAny(params, "<>\"") >= 0 {
-			return nil, false, false
-		}
-	} else {
-		if bytes.IndexAny(v, "<>\"") >= 0 {
-			return nil, false, false
-		}
-		semi := bytes.IndexByte(v, ';')
-		if semi < 0 {
-			return nil, false, true
-		}
-		params = v[semi:]
+// isUserChar reports whether c may appear in the user part (with its
+// password) of a URI the fast path reads: RFC 3261's unreserved and
+// user-unreserved characters, '%' of escapes, and ':'.
+func isUserChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
 	}
-	for len(params) > 0 {
-		params = bytes.TrimLeft(params, " \t")
-		if len(params) == 0 {
-			break
-		}
-		if params[0] != ';' {
+	return strings.IndexByte("-_.!~*'()%&=+$,:", c) >= 0
+}
+
+// readParams reads ;name[=value]… (tokens, no spaces) and returns the tag
+// parameter's value; ok is false for anything else.
+func readParams(p []byte) (tag []byte, hasTag, ok bool) {
+	for len(p) > 0 {
+		if p[0] != ';' {
 			return nil, false, false
 		}
-		params = params[1:]
-		end := bytes.IndexByte(params, ';')
-		if end < 0 {
-			end = len(params)
+		end := len(p)
+		if i := bytes.IndexByte(p[1:], ';'); i >= 0 {
+			end = i + 1
 		}
-		p := bytes.TrimSpace(params[:end])
-		params = params[end:]
-		name, value, _ := bytes.Cut(p, []byte{'='})
-		if asciiEqualFold(bytes.TrimSpace(name), "tag") {
-			if has {
+		name, value, hasValue := bytes.Cut(p[1:end], []byte{'='})
+		if !isTokenBytes(name) || (hasValue && !isTokenBytes(value)) {
+			return nil, false, false
+		}
+		if string(name) == "tag" { // case-sensitive, as sipgo reads it
+			if hasTag || !hasValue {
 				return nil, false, false
 			}
-			tag, has = bytes.TrimSpace(value), true
+			tag, hasTag = value, true
+		}
+		p = p[end:]
+	}
+	return tag, hasTag, true
+}
+
+// headerTag reads a From or To value of the plain form the fast path
+// reads — [display-name] <URI>;params, or URI;params, the URI as
+// sipURIHost reads it, the display name quoted without escapes or made of
+// tokens — and returns its tag parameter; ok is false for anything else.
+func headerTag(v []byte) (tag []byte, has, ok bool) {
+	lt := bytes.IndexByte(v, '<')
+	if lt < 0 {
+		if bytes.IndexByte(v, '"') >= 0 {
+			return nil, false, false
+		}
+		end := len(v)
+		if i := bytes.IndexByte(v, ';'); i >= 0 {
+			end = i
+		}
+		if _, ok := sipURIHost(v[:end]); !ok {
+			return nil, false, false
+		}
+		return readParams(v[end:])
+	}
+	if name := bytes.Trim(v[:lt], " \t"); len(name) > 0 {
+		if name[0] == '"' {
+			if len(name) < 2 || name[len(name)-1] != '"' || bytes.ContainsAny(name[1:len(name)-1], "\"\\") {
+				return nil, false, false
+			}
+		} else {
+			for _, c := range name {
+				if !isTokenChar(c) && c != ' ' {
+					return nil, false, false
+				}
+			}
 		}
 	}
-	return tag, has, true
+	gt := bytes.IndexByte(v[lt:], '>')
+	if gt < 0 {
+		return nil, false, false
+	}
+	if _, ok := sipURIHost(v[lt+1 : lt+gt]); !ok {
+		return nil, false, false
+	}
+	return readParams(v[lt+gt+1:])
+}
+
+// validVia reports whether every via-parm of a Via value is of the plain
+// form the fast path copies: SIP/2.0/transport, a host name or IPv4
+// address with an optional port, token parameters.
+func validVia(v []byte) bool {
+	for len(v) > 0 {
+		end := len(v)
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			end = i
+		}
+		parm := bytes.Trim(v[:end], " \t")
+		if end < len(v) {
+			v = v[end+1:]
+		} else {
+			v = nil
+		}
+		const proto = "SIP/2.0/"
+		if len(parm) <= len(proto) || !asciiEqualFold(parm[:len(proto)], proto) {
+			return false
+		}
+		parm = parm[len(proto):]
+		sp := bytes.IndexAny(parm, " \t")
+		if sp <= 0 || !isTokenBytes(parm[:sp]) {
+			return false
+		}
+		parm = bytes.TrimLeft(parm[sp:], " \t")
+		semi := len(parm)
+		if i := bytes.IndexByte(parm, ';'); i >= 0 {
+			semi = i
+		}
+		hostport := parm[:semi]
+		host := hostport
+		if c := bytes.IndexByte(hostport, ':'); c >= 0 {
+			host = hostport[:c]
+			if p := atoiBytes(hostport[c+1:]); p <= 0 || p > 65535 || len(hostport)-c-1 > 5 {
+				return false
+			}
+		}
+		if len(host) == 0 {
+			return false
+		}
+		for _, c := range host {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+				return false
+			}
+		}
+		if _, _, ok := readParams(parm[semi:]); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // readTopVia reads the first via-parm of the first Via line: SIP/2.0/UDP,
@@ -325,12 +431,12 @@ func readTopVia(r *rawRequest) bool {
 		}
 		value = bytes.TrimSpace(value)
 		switch {
-		case asciiEqualFold(name, "branch"):
+		case string(name) == "branch": // case-sensitive, as sipgo reads it
 			if r.branch != nil || len(value) == 0 {
 				return false
 			}
 			r.branch = value
-		case asciiEqualFold(name, "rport"):
+		case string(name) == "rport":
 			if r.rport >= 0 {
 				return false
 			}
