@@ -2,8 +2,8 @@ package sip
 
 import (
 	"errors"
-	"reflect"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
