@@ -35,6 +35,12 @@ type fastAnswer struct {
 // handlers decide it as before. parse turns the datagram into a sipgo
 // request for GuardConfig.OnDecision, only when that is set.
 func (g *Guard) answerRaw(ctx context.Context, data []byte, src netip.AddrPort, buf []byte, parse func([]byte) *sipgosip.Request) fastAnswer {
+	if mayHaveCredentials(data) {
+		// an answer to verify: the Guard decides it (what the fast path
+		// would do first, drop the ACK of its own answer or refuse a
+		// blocked source, it does first too), so do not read it twice
+		return fastAnswer{}
+	}
 	var r rawRequest
 	if !readRawRequest(data, &r) {
 		return fastAnswer{}
@@ -96,6 +102,28 @@ func (g *Guard) answerRaw(ctx context.Context, data []byte, src netip.AddrPort, 
 	ans.msg = g.appendRawAnswer(buf, &r, from, code, reason, tenant.Realm, false)
 	g.decidedRaw(ctx, data, parse, id, ErrNoCredentials, ReasonCredentialsRequired, code)
 	return ans
+}
+
+// mayHaveCredentials reports whether a datagram may hold an Authorization
+// or Proxy-Authorization header: its header section holds
+// "authorization:" in any case. It errs on the side of yes.
+func mayHaveCredentials(data []byte) bool {
+	end := bytes.Index(data, endOfHead)
+	if end < 0 {
+		end = len(data)
+	}
+	head := data[:end]
+	for i := 0; ; {
+		k := bytes.IndexAny(head[i:], "Aa")
+		if k < 0 {
+			return false
+		}
+		i += k
+		if len(head)-i >= len("authorization") && asciiEqualFold(head[i:i+len("authorization")], "authorization") {
+			return true
+		}
+		i++
+	}
 }
 
 // realmOf returns the lower-case realm of a Request-URI host, reusing the

@@ -66,6 +66,18 @@
 // challenge: use -algorithm MD5 for it. Logs go to stderr with log/slog.
 // -pprof ADDR serves Go's profiles (net/http/pprof) on ADDR, for the load
 // harness (examples/registrar/loadtest -pprof DIR).
+//
+// # Performance
+//
+// Over UDP the registrar answers from the sip.PacketConn's reading
+// goroutine, the way Kamailio's UDP workers do: the Guard's fast path
+// sends the 401 to a REGISTER without credentials before sipgo parses it,
+// and REGISTER and OPTIONS are handled statelessly (sip.PacketConnConfig
+// Guard and Stateless), so sipgo's transaction layer, its goroutine per
+// request and its timers are not used for them. -udp-readers sets the
+// reading goroutines (default 1, the least CPU per registration measured);
+// -gc-percent (default 400) the Go collector's target. BENCHMARKS.md has
+// the figures against Kamailio (examples/registrar/loadtest).
 package main
 
 import (
@@ -82,6 +94,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -114,8 +127,11 @@ func main() {
 	users := os.Getenv(usersEnv)
 	_ = os.Unsetenv(usersEnv) // not for the processes this one might start
 	err := run(ctx, os.Args[1:], func(k string) string {
-		if k == usersEnv {
+		switch k {
+		case usersEnv:
 			return users
+		case "GOGC":
+			return os.Getenv(k)
 		}
 		return ""
 	}, os.Stderr, nil)
@@ -147,8 +163,9 @@ type config struct {
 	msgTimeout   time.Duration
 	idleTimeout  time.Duration
 	maxMessage   int
-	pprof        string   // empty: no profiling endpoint
-	udpReaders   int      // 0: the PacketConn's default
+	pprof        string // empty: no profiling endpoint
+	udpReaders   int    // 0: the PacketConn's default
+	gcPercent    int
 	warnings     []string // said once logging is up
 	usersSources []string
 }
@@ -181,6 +198,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	msgTimeout := fs.Duration("message-timeout", sip.DefaultMessageTimeout, "time a TCP connection has to deliver a complete message (the first from connecting)")
 	idleTimeout := fs.Duration("idle-timeout", sip.DefaultIdleTimeout, "TCP connections without a message or keep-alive for this long are closed (negative: never)")
 	maxMessage := fs.Int("max-message-size", sip.DefaultMaxMessageSize, "largest SIP message in bytes; larger ones are answered 513")
+	gcPercent := fs.Int("gc-percent", 400, "Go's GC percentage (debug.SetGCPercent; the GOGC environment variable wins when set): the registrar's live heap is a few MB, so the default 100 collects many times a second under load; 400 trades a few MB for fewer collections")
 	udpReaders := fs.Int("udp-readers", 0, "goroutines reading the UDP socket (default 1; see sip.PacketConnConfig.Readers)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this `address` (a loopback one: it is unauthenticated), for profiling under load")
 	if err := fs.Parse(args); err != nil {
@@ -198,7 +216,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	c := config{
 		listen: *listen, realm: *realm, users: sip.Users{}, usersFile: *usersFile, allow2069: *allow2069,
 		maxConns: *maxConns, perSource: *perSource, msgTimeout: *msgTimeout, idleTimeout: *idleTimeout, maxMessage: *maxMessage,
-		pprof: *pprofAddr, udpReaders: *udpReaders,
+		pprof: *pprofAddr, udpReaders: *udpReaders, gcPercent: *gcPercent,
 	}
 	if c.realm == "" {
 		return config{}, fmt.Errorf("%w: -realm is required", errUsage)
@@ -208,6 +226,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	}
 	if c.maxMessage <= 0 || c.maxMessage > 1<<24 {
 		return config{}, fmt.Errorf("%w: -max-message-size %d: want 1 to 16777216", errUsage, c.maxMessage)
+	}
+	if c.gcPercent <= 0 {
+		return config{}, fmt.Errorf("%w: -gc-percent %d: want a positive percentage", errUsage, c.gcPercent)
 	}
 	if c.pprof != "" {
 		if _, _, err := net.SplitHostPort(c.pprof); err != nil {
@@ -285,7 +306,7 @@ func parseUsers(r io.Reader, origin string, users sip.Users) error {
 }
 
 // run parses args, serves until ctx is done, and returns. getenv reads the
-// environment (REGISTRAR_USERS). ready, when not nil, is called with the
+// environment (REGISTRAR_USERS, GOGC). ready, when not nil, is called with the
 // bound address once both transports listen.
 func run(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer, ready func(addr string)) error {
 	cfg, err := parseFlags(args, getenv, logOut)
@@ -314,6 +335,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		}
 	}
 
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.gcPercent)
+	}
 	if cfg.pprof != "" {
 		stopPprof, err := servePprof(cfg.pprof, log)
 		if err != nil {
