@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -538,4 +539,47 @@ func FuzzDigestURIHost(f *testing.F) {
 			t.Fatalf("%q: host %q, written back as %q reads %q %v", uri, host, again, h2, ok2)
 		}
 	})
+}
+
+// TestPacketConnCloseStopsReaders: closing a PacketConn with readers
+// (Guard or Stateless) ends them at once — on Linux they wait in the
+// kernel, and the close wakes them — and gives back every descriptor
+// (on Linux, the readers' duplicate of the socket's); sipgo's ReadFrom
+// then fails with net.ErrClosed.
+func TestPacketConnCloseStopsReaders(t *testing.T) {
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("no /proc/self/fd: %v", err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	_, pc, _ := statelessRegistrar(t, GuardConfig{})
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := pc.ReadFrom(make([]byte, 2048))
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the readers wait in recvfrom
+	start := time.Now()
+	if err := pc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("ReadFrom after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("ReadFrom still blocked 3 s after Close")
+	}
+	t.Logf("readers stopped %s after Close", time.Since(start).Round(time.Millisecond))
+	deadline := time.Now().Add(3 * time.Second)
+	for fds() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := fds(); n > before {
+		t.Fatalf("%d descriptors open after Close, %d before the PacketConn", n, before)
+	}
 }

@@ -125,6 +125,8 @@ type PacketConn struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	over     chan struct{} // closed: the Done of every stateless transaction
+	udp      *net.UDPConn  // the wrapped connection when it is one
+	kernel   *kernelSocket // readers blocking in the kernel (Linux), or nil
 }
 
 // queued is a datagram a reader hands to sipgo.
@@ -156,6 +158,10 @@ func NewPacketConn(pc net.PacketConn, cfg PacketConnConfig) *PacketConn {
 		p.ctx, p.cancel = context.WithCancel(context.Background())
 		p.over = make(chan struct{})
 		close(p.over)
+		p.udp, _ = pc.(*net.UDPConn)
+		if p.udp != nil {
+			p.kernel = newKernelSocket(p.udp, p.cfg.Readers)
+		}
 		for range p.cfg.Readers {
 			go p.read()
 		}
@@ -225,6 +231,9 @@ func (p *PacketConn) Close() error {
 	if p.cancel != nil {
 		p.cancel()
 	}
+	if p.kernel != nil {
+		p.kernel.close()
+	}
 	return p.PacketConn.Close()
 }
 
@@ -256,21 +265,12 @@ func (p *PacketConn) readQueued(b []byte) (int, net.Addr, error) {
 // those the fast path and the stateless handlers take, and queues the
 // rest for sipgo.
 func (p *PacketConn) read() {
-	u, isUDP := p.PacketConn.(*net.UDPConn)
+	if p.kernel != nil {
+		defer p.kernel.readerDone()
+	}
 	buf := make([]byte, 65536)
 	for {
-		var (
-			n   int
-			src netip.AddrPort
-			err error
-		)
-		if isUDP {
-			n, _, _, src, err = u.ReadMsgUDPAddrPort(buf, nil)
-		} else {
-			var a net.Addr
-			n, a, err = p.PacketConn.ReadFrom(buf)
-			src = addrPortOf(a)
-		}
+		n, src, err := p.readDatagram(buf)
 		if err != nil {
 			p.doneOnce.Do(func() {
 				p.readErr = err
@@ -291,12 +291,12 @@ func (p *PacketConn) read() {
 			p.refuseTooLarge(data, src, from, false, len(buf))
 			continue
 		}
-		if p.cfg.Guard != nil && p.answerFast(u, data, src) {
+		if p.cfg.Guard != nil && p.answerFast(data, src) {
 			p.answered.Add(1)
 			continue
 		}
 		if h := p.statelessHandler(data); h != nil {
-			p.handleStateless(u, h, data, src)
+			p.handleStateless(h, data, src)
 			continue
 		}
 		q := queued{buf: p.getBuf(n), src: src}
@@ -306,6 +306,21 @@ func (p *PacketConn) read() {
 		case <-p.done:
 			return
 		}
+	}
+}
+
+// readDatagram reads the next datagram for a reader: from the kernel
+// directly (Linux), or through Go's network poller.
+func (p *PacketConn) readDatagram(buf []byte) (int, netip.AddrPort, error) {
+	switch {
+	case p.kernel != nil:
+		return p.kernel.recv(buf)
+	case p.udp != nil:
+		n, _, _, src, err := p.udp.ReadMsgUDPAddrPort(buf, nil)
+		return n, src, err
+	default:
+		n, a, err := p.PacketConn.ReadFrom(buf)
+		return n, addrPortOf(a), err
 	}
 }
 
@@ -325,9 +340,8 @@ func (p *PacketConn) putBuf(bp *[]byte) {
 }
 
 // answerFast lets the Guard answer data from src (PacketConnConfig.Guard)
-// and reports whether it did; u is the wrapped connection when it is a
-// *net.UDPConn.
-func (p *PacketConn) answerFast(u *net.UDPConn, data []byte, src netip.AddrPort) bool {
+// and reports whether it did.
+func (p *PacketConn) answerFast(data []byte, src netip.AddrPort) bool {
 	bp := p.getBuf(0)
 	defer p.putBuf(bp)
 	ans := p.cfg.Guard.answerRaw(p.ctx, data, src, (*bp)[:0], p.parseForDecision)
@@ -336,18 +350,21 @@ func (p *PacketConn) answerFast(u *net.UDPConn, data []byte, src netip.AddrPort)
 	}
 	if ans.msg != nil {
 		*bp = ans.msg[:0] // keep a buffer grown for a large answer
-		if err := p.writeTo(u, ans.msg, ans.dst); err != nil {
+		if err := p.writeTo(ans.msg, ans.dst); err != nil {
 			p.log.Debug("sending the guard's answer failed", "to", ans.dst.String(), "error", err)
 		}
 	}
 	return true
 }
 
-func (p *PacketConn) writeTo(u *net.UDPConn, msg []byte, dst netip.AddrPort) error {
+func (p *PacketConn) writeTo(msg []byte, dst netip.AddrPort) error {
 	var err error
-	if u != nil {
-		_, err = u.WriteToUDPAddrPort(msg, dst)
-	} else {
+	switch {
+	case p.kernel != nil:
+		err = p.kernel.send(msg, dst)
+	case p.udp != nil:
+		_, err = p.udp.WriteToUDPAddrPort(msg, dst)
+	default:
 		_, err = p.PacketConn.WriteTo(msg, net.UDPAddrFromAddrPort(dst))
 	}
 	return err
@@ -371,7 +388,7 @@ func (p *PacketConn) statelessHandler(data []byte) Handler {
 }
 
 // handleStateless parses data and runs h with a stateless transaction.
-func (p *PacketConn) handleStateless(u *net.UDPConn, h Handler, data []byte, src netip.AddrPort) {
+func (p *PacketConn) handleStateless(h Handler, data []byte, src netip.AddrPort) {
 	msg, err := p.parser.ParseSIP(data)
 	req, ok := msg.(*sipgosip.Request)
 	if err != nil || !ok {
@@ -381,7 +398,7 @@ func (p *PacketConn) handleStateless(u *net.UDPConn, h Handler, data []byte, src
 	req.SetTransport("UDP")
 	req.SetSource(netip.AddrPortFrom(src.Addr().Unmap(), src.Port()).String())
 	p.handled.Add(1)
-	tx := &statelessTx{p: p, u: u, req: req, src: src}
+	tx := &statelessTx{p: p, req: req, src: src}
 	h(p.ctx, req, tx)
 }
 

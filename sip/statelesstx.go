@@ -2,7 +2,6 @@ package sip
 
 import (
 	"bytes"
-	"net"
 	"net/netip"
 	"strconv"
 
@@ -15,7 +14,6 @@ import (
 // from the start and never yields an ACK or a CANCEL.
 type statelessTx struct {
 	p   *PacketConn
-	u   *net.UDPConn // the wrapped connection when it is one
 	req *sipgosip.Request
 	src netip.AddrPort // the datagram's source, as read
 }
@@ -33,7 +31,7 @@ func (tx *statelessTx) Respond(res *sipgosip.Response) error {
 	if b.Len() > sipgosip.UDPMTUSize-200 {
 		return sipgosip.ErrUDPMTUCongestion
 	}
-	return tx.p.writeTo(tx.u, b.Bytes(), responseDestination(tx.req, tx.src))
+	return tx.p.writeTo(b.Bytes(), responseDestination(tx.req, tx.src))
 }
 
 // Acks never yields: a stateless server does not see ACKs of its answers.
