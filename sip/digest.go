@@ -369,7 +369,8 @@ type DigestConfig struct {
 	// with AllowRFC2069, separately, the qop-less answers). When it is
 	// reached the older half is forgotten and nonces issued before then
 	// are treated as expired (stale=true), so replays stay impossible.
-	// Default 1<<20 (about 50 MB at most per table).
+	// Default 1<<20 (about 64 MB at most per table: a count, when it was
+	// accepted and a fingerprint of its request per nonce).
 	MaxTrackedNonces int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time

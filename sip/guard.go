@@ -251,7 +251,9 @@ type GuardConfig struct {
 	// decides (by Check, and so by Wrap), before the answer is sent, with
 	// the outcome: a caller counts refusals by Decision.Reason and
 	// initial INVITEs without re-implementing Wrap. It runs on the request's
-	// goroutine and must not block. Default nil.
+	// goroutine (with PacketConnConfig.Guard, for the datagrams answered
+	// there, on the PacketConn's reading goroutine) and must not block.
+	// Default nil.
 	OnDecision func(ctx context.Context, req *sipgosip.Request, d Decision)
 	// AllowlistOnlyMethods pass after the allowlist without a challenge,
 	// for example OPTIONS keepalives. Default none.
