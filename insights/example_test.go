@@ -41,7 +41,7 @@ func ExampleParseURLQuery() {
 // What a recording gateway does at the end of a call, and a search.
 func ExampleNewCallSession() {
 	ctx := context.Background()
-	idx := memindex.New()
+	idx := memindex.NewIndex()
 	defer idx.Close()
 	start := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	for i, caller := range []string{"+15550001", "+15550002"} {
@@ -71,7 +71,7 @@ func ExampleNewCallSession() {
 
 // Serving the API: mount the handler and plug in the API keys.
 func ExampleNewHandler() {
-	idx := memindex.New()
+	idx := memindex.NewIndex()
 	mux := http.NewServeMux()
 	mux.Handle("/insights/", insights.NewHandler(insights.HandlerConfig{
 		Index: idx,

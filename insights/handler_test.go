@@ -26,7 +26,7 @@ import (
 // server starts the Insights API on loopback over the fixtures.
 func server(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	t.Helper()
-	idx := memindex.New()
+	idx := memindex.NewIndex()
 	t.Cleanup(func() { _ = idx.Close() })
 	if err := idx.Put(context.Background(), insightstest.Fixtures()...); err != nil {
 		t.Fatal(err)
@@ -315,7 +315,7 @@ func TestHandlerMisconfigured(t *testing.T) {
 		cfg    insights.HandlerConfig
 		status int
 	}{
-		{"no KeyVerifier", insights.HandlerConfig{Index: memindex.New()}, 401},
+		{"no KeyVerifier", insights.HandlerConfig{Index: memindex.NewIndex()}, 401},
 		{"no Index", insights.HandlerConfig{Keys: insights.StaticKeys{"k": "a"}}, 500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

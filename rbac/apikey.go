@@ -8,8 +8,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"hash"
-	"io"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -26,10 +26,16 @@ type Secret = secret.String
 // KeyPrefix starts every generated API key secret.
 const KeyPrefix = "vgk_"
 
-// Secret length limits for secrets given at creation (bootstrapping).
+// Limits of a secret chosen for Bootstrap (CheckSecretStrength). Generated
+// secrets are KeyPrefix and 43 base64url characters (256 random bits).
 const (
 	MinSecretLen = 20
 	MaxSecretLen = 256
+	// MinSecretBits is the least estimated strength of a chosen secret.
+	MinSecretBits = 96
+	// MinSecretDistinct is the fewest distinct characters a chosen secret
+	// may have ("aaaa…" and "abab…" are refused whatever their length).
+	MinSecretDistinct = 10
 )
 
 // APIKey is an API key as stored and listed (seed 002 "API"): everything but
@@ -56,6 +62,11 @@ type APIKey struct {
 	ValidUntil time.Time `json:"valid_until,omitzero"`
 	// RevokedAt is when the key was revoked; zero while it is not.
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// Origin is "" for a key made by Create (its secret generated), and
+	// the origin given to Bootstrap (for example "config") for a key whose
+	// secret a trusted configuration chose. Bootstrap owns the keys of its
+	// origin: it deletes those its list no longer holds.
+	Origin string `json:"origin,omitempty"`
 	// Masked is the form shown after creation: the first and last four
 	// characters of the secret around a fixed run of X.
 	Masked string `json:"api_key"`
@@ -75,6 +86,25 @@ type Owner struct {
 	Account         string
 }
 
+// KeyFilter selects keys for FindKeys; its zero fields select everything.
+type KeyFilter struct {
+	// Owner, when not nil, keeps the keys of that owner only.
+	Owner *Owner
+	// Origin, when not "", keeps the keys of that Bootstrap origin only.
+	Origin string
+	// CreatorEmail, when not "", keeps the keys that member created
+	// (lowercase, as stored).
+	CreatorEmail string
+}
+
+// Match reports whether k passes the filter (for drivers that filter in
+// Go).
+func (f *KeyFilter) Match(k *APIKey) bool {
+	return (f.Owner == nil || k.Owner() == *f.Owner) &&
+		(f.Origin == "" || k.Origin == f.Origin) &&
+		(f.CreatorEmail == "" || k.CreatorEmail == f.CreatorEmail)
+}
+
 // NewAPIKey is what KeyStore.Create needs.
 type NewAPIKey struct {
 	// Name is required; unique for the owner.
@@ -92,9 +122,13 @@ type NewAPIKey struct {
 	// ValidUntil is the expiry; zero means KeyStoreOptions.DefaultValidity
 	// from now (never, by default). It must lie in the future.
 	ValidUntil time.Time
-	// Secret, when set, is used instead of a generated one (bootstrapping a
-	// gateway from a configuration file): 20 to 256 printable ASCII
-	// characters without spaces.
+}
+
+// BootstrapKey is one key of a trusted configuration, whose secret the
+// configuration chose (see KeyStore.Bootstrap).
+type BootstrapKey struct {
+	NewAPIKey
+	// Secret is the chosen secret; it must pass CheckSecretStrength.
 	Secret Secret
 }
 
@@ -117,8 +151,9 @@ type KeyDriver interface {
 	// authenticated request, so it should be an indexed lookup.
 	KeyByHash(ctx context.Context, hash [32]byte) (*APIKey, error)
 	GetKey(ctx context.Context, id string) (*APIKey, error)
-	// ListKeys returns the owner's keys, by name.
-	ListKeys(ctx context.Context, owner Owner) ([]*APIKey, error)
+	// ListKeys returns the keys the filter selects (KeyFilter.Match),
+	// ordered by owner (scope, service provider, account) and name.
+	ListKeys(ctx context.Context, f KeyFilter) ([]*APIKey, error)
 	// RevokeKey sets RevokedAt (once; revoking again keeps the first time).
 	RevokeKey(ctx context.Context, id string, at time.Time) error
 	DeleteKey(ctx context.Context, id string) error
@@ -171,7 +206,7 @@ type KeyStoreOptions struct {
 type KeyStore struct {
 	d        KeyDriver
 	pepper   []byte
-	macs     sync.Pool // of hash.Hash: HMAC-SHA256 keyed with pepper
+	macs     sync.Pool // of *macState: HMAC-SHA256 keyed with pepper
 	services map[string]Privileges
 	validity time.Duration
 	now      func() time.Time
@@ -203,7 +238,7 @@ func NewKeyStore(d KeyDriver, opts *KeyStoreOptions) *KeyStore {
 		services[k] = v
 	}
 	ks := &KeyStore{d: d, pepper: pepper, services: services, validity: o.DefaultValidity, now: o.Clock, log: o.Logger}
-	ks.macs.New = func() any { return hmac.New(sha256.New, ks.pepper) }
+	ks.macs.New = func() any { return &macState{h: hmac.New(sha256.New, ks.pepper), in: make([]byte, 0, MaxSecretLen)} }
 	return ks
 }
 
@@ -222,13 +257,22 @@ func (s *KeyStore) ok() error {
 	return nil
 }
 
+// macState is a pooled HMAC with the buffers hashing a secret needs, so
+// that a key check allocates nothing to hash.
+type macState struct {
+	h   hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
+}
+
 // HashSecret returns the stored hash of a secret under this store's pepper.
 func (s *KeyStore) HashSecret(secret string) [32]byte {
-	m := s.macs.Get().(hash.Hash)
-	m.Reset()
-	_, _ = io.WriteString(m, secret)
-	var out [32]byte
-	m.Sum(out[:0])
+	m := s.macs.Get().(*macState)
+	m.h.Reset()
+	m.in = append(m.in[:0], secret...)
+	m.h.Write(m.in)
+	out := [32]byte(m.h.Sum(m.sum[:0]))
+	clear(m.in)
 	s.macs.Put(m)
 	return out
 }
@@ -243,6 +287,13 @@ func (s *KeyStore) ServiceTypes() []string {
 	return out
 }
 
+// ServiceTypePrivileges returns the privileges a key of service type name
+// grants, and false for a service type this store does not accept.
+func (s *KeyStore) ServiceTypePrivileges(name string) (Privileges, bool) {
+	p, ok := s.services[name]
+	return p, ok
+}
+
 // MaskSecret returns the form of a secret shown after creation: its first
 // and last four characters around eight X (the length is not revealed).
 func MaskSecret(secret string) string {
@@ -252,32 +303,70 @@ func MaskSecret(secret string) string {
 	return secret[:4] + strings.Repeat("X", 8) + secret[len(secret)-4:]
 }
 
-func checkGivenSecret(v string) string {
+// CheckSecretStrength applies the rule for secrets a configuration chooses
+// (Bootstrap): MinSecretLen to MaxSecretLen printable ASCII characters
+// without spaces, at least MinSecretDistinct distinct ones, and an
+// estimated strength of at least MinSecretBits bits, estimated as the
+// length times log2 of the alphabet the secret draws from (lowercase 26,
+// uppercase 26, digits 10, punctuation 32, summed over the classes it
+// uses). It refuses the obviously weak; a generated secret (Create, or 32
+// random bytes in base64url) is always better. The error, a *FieldError on
+// "secret" wrapping ErrWeakSecret, never quotes the secret; positions are
+// counted from 1.
+func CheckSecretStrength(secret string) error {
+	if reason := secretWeakness(secret); reason != "" {
+		return &FieldError{Entity: "api_key", Field: "secret", Reason: reason, Err: ErrWeakSecret}
+	}
+	return nil
+}
+
+func secretWeakness(v string) string {
 	if len(v) < MinSecretLen || len(v) > MaxSecretLen {
 		return fmt.Sprintf("must have %d to %d characters", MinSecretLen, MaxSecretLen)
 	}
+	var lower, upper, digit, punct bool
+	var seen [128]bool
+	distinct := 0
 	for i := 0; i < len(v); i++ {
-		if v[i] <= ' ' || v[i] > '~' {
-			return fmt.Sprintf("character at position %d is not printable ASCII (no spaces)", i)
+		c := v[i]
+		switch {
+		case c <= ' ' || c > '~':
+			return fmt.Sprintf("character at position %d is not printable ASCII (no spaces)", i+1)
+		case 'a' <= c && c <= 'z':
+			lower = true
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		case '0' <= c && c <= '9':
+			digit = true
+		default:
+			punct = true
 		}
+		if !seen[c] {
+			seen[c], distinct = true, distinct+1
+		}
+	}
+	if distinct < MinSecretDistinct {
+		return fmt.Sprintf("has %d distinct characters, fewer than %d", distinct, MinSecretDistinct)
+	}
+	alphabet := 0
+	for _, c := range []struct {
+		used bool
+		n    int
+	}{{lower, 26}, {upper, 26}, {digit, 10}, {punct, 32}} {
+		if c.used {
+			alphabet += c.n
+		}
+	}
+	if bits := float64(len(v)) * math.Log2(float64(alphabet)); bits < MinSecretBits {
+		return fmt.Sprintf("too weak (about %d bits, at least %d wanted): make it longer or mix letters, digits and punctuation", int(bits), MinSecretBits)
 	}
 	return ""
 }
 
-// Create creates an API key and returns it with its secret (generated, or
-// nk.Secret). When creator is not nil, the key's owner must lie within the
-// creator's reach, its scope must not be broader than the creator's, and
-// the privileges of its service type must all be held by the creator (a
-// member cannot mint a key that does more than the member may):
-// ErrForbidden otherwise, naming the first privilege the creator lacks. The
-// creator's Subject is the default CreatorEmail. A nil creator is the
-// trusted caller (configuration, bootstrapping) and is not checked.
-func (s *KeyStore) Create(ctx context.Context, nk NewAPIKey, creator *Principal) (*CreatedKey, error) {
-	if err := s.ok(); err != nil {
-		return nil, err
-	}
+// prepare normalizes and validates nk as a key to store at now, without
+// ID, hash or mask.
+func (s *KeyStore) prepare(nk NewAPIKey, creator *Principal, now time.Time, defaultValidity bool) (APIKey, []error) {
 	const e = "api_key"
-	now := stamp(s.now)
 	k := APIKey{
 		Name:            strings.TrimSpace(nk.Name),
 		ServiceType:     strings.TrimSpace(nk.ServiceType),
@@ -294,7 +383,7 @@ func (s *KeyStore) Create(ctx context.Context, nk NewAPIKey, creator *Principal)
 	if k.CreatorEmail == "" && creator != nil && checkEmail(strings.ToLower(creator.Subject)) == "" {
 		k.CreatorEmail = strings.ToLower(creator.Subject)
 	}
-	if nk.ValidUntil.IsZero() && s.validity > 0 {
+	if nk.ValidUntil.IsZero() && s.validity > 0 && defaultValidity {
 		k.ValidUntil = now.Add(s.validity)
 	}
 	var errs []error
@@ -314,16 +403,24 @@ func (s *KeyStore) Create(ctx context.Context, nk NewAPIKey, creator *Principal)
 	if !k.ValidUntil.IsZero() && !k.ValidUntil.After(now) {
 		errs = append(errs, invalid(e, "valid_until", k.ValidUntil.Format(time.RFC3339), "must lie in the future"))
 	}
-	plain := nk.Secret.Reveal()
-	if plain != "" {
-		if reason := checkGivenSecret(plain); reason != "" {
-			errs = append(errs, invalid(e, "secret", "", reason))
-		}
-	} else {
-		var b [32]byte
-		_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
-		plain = KeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return k, errs
+}
+
+// Create creates an API key with a generated secret (KeyPrefix and 256
+// random bits) and returns it with that secret, which is not available
+// anywhere afterwards. A caller cannot choose the secret: that happens only
+// through Bootstrap, from a trusted configuration. When creator is not nil,
+// the key's owner must lie within the creator's reach, its scope must not
+// be broader than the creator's, and the privileges of its service type
+// must all be held by the creator (a member cannot mint a key that does
+// more than the member may): ErrForbidden otherwise, naming the first
+// privilege the creator lacks. The creator's Subject is the default
+// CreatorEmail. A nil creator is the trusted caller and is not checked.
+func (s *KeyStore) Create(ctx context.Context, nk NewAPIKey, creator *Principal) (*CreatedKey, error) {
+	if err := s.ok(); err != nil {
+		return nil, err
 	}
+	k, errs := s.prepare(nk, creator, stamp(s.now), true)
 	if err := joinErrs(errs); err != nil {
 		return nil, err
 	}
@@ -337,25 +434,34 @@ func (s *KeyStore) Create(ctx context.Context, nk NewAPIKey, creator *Principal)
 				ErrForbidden, creator.Subject, k.ServiceType, lacking, creator.Subject)
 		}
 	}
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	plain := KeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
 	k.ID = newID()
 	k.Masked = MaskSecret(plain)
 	k.Hash = s.HashSecret(plain)
 	if err := s.d.CreateKey(ctx, &k); err != nil {
+		// A clash of 256 random bits does not happen; only the name can.
 		return nil, fmt.Errorf("create API key %q: %w", k.Name, err)
 	}
 	s.log.DebugContext(ctx, "rbac: API key created", "id", k.ID, "name", k.Name, "scope", k.Scope.String())
 	return &CreatedKey{APIKey: k, Secret: Secret(plain)}, nil
 }
 
-// Lookup returns the key whose secret is presented, after checking on this
-// call that it is neither revoked nor expired. It reads the driver every
-// time, so a key revoked or deleted by any process stops working at once.
-// Refusals wrap ErrInvalidKey (and ErrUnknownKey, ErrKeyRevoked or
-// ErrKeyExpired); they never contain the secret.
-func (s *KeyStore) Lookup(ctx context.Context, presented string) (*APIKey, error) {
+// VerifyKey checks a presented secret and returns the principal of its key:
+// its scope and tenant, with the privileges of its service type (none for a
+// service type no longer configured); Subject is "key:" and the key's ID
+// (Key gives the key itself). It is the one check of a presented key, and
+// makes *KeyStore an insights.KeyVerifier. It reads the driver on every
+// call (no cache), so a key revoked or deleted by any process sharing the
+// store fails on the very next request. Refusals wrap ErrInvalidKey (and
+// ErrUnknownKey, ErrKeyRevoked or ErrKeyExpired) and never contain the
+// secret; any other error means the store could not answer.
+func (s *KeyStore) VerifyKey(ctx context.Context, key Secret) (*Principal, error) {
 	if err := s.ok(); err != nil {
 		return nil, err
 	}
+	presented := key.Reveal()
 	if presented == "" || len(presented) > MaxSecretLen {
 		return nil, ErrUnknownKey
 	}
@@ -373,41 +479,13 @@ func (s *KeyStore) Lookup(ctx context.Context, presented string) (*APIKey, error
 	case !k.ValidUntil.IsZero() && !now.Before(k.ValidUntil):
 		return nil, fmt.Errorf("%w: key %s (%q) expired at %s", ErrKeyExpired, k.ID, k.Name, k.ValidUntil.Format(time.RFC3339))
 	}
-	return k, nil
-}
-
-// KeyAccount returns the account and scope of the key whose secret is
-// presented (the Insights API scopes its results with them: an Account key
-// sees only its account). It is Lookup with a narrower result; refusals wrap
-// ErrInvalidKey.
-func (s *KeyStore) KeyAccount(ctx context.Context, presented string) (account string, scope Scope, err error) {
-	k, err := s.Lookup(ctx, presented)
-	if err != nil {
-		return "", 0, err
-	}
-	return k.Account, k.Scope, nil
-}
-
-// Principal returns the principal of a key: its scope and tenant, with the
-// privileges of its service type (none for a service type no longer
-// configured).
-func (s *KeyStore) Principal(k *APIKey) *Principal {
 	return &Principal{
 		Subject:         "key:" + k.ID,
 		Scope:           k.Scope,
 		ServiceProvider: k.ServiceProvider,
 		Account:         k.Account,
 		Privileges:      s.services[k.ServiceType],
-	}
-}
-
-// Authenticate is Lookup followed by Principal.
-func (s *KeyStore) Authenticate(ctx context.Context, presented string) (*Principal, *APIKey, error) {
-	k, err := s.Lookup(ctx, presented)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s.Principal(k), k, nil
+	}, nil
 }
 
 // Key returns the key with that ID (revoked and expired keys included).
@@ -424,13 +502,24 @@ func (s *KeyStore) Key(ctx context.Context, id string) (*APIKey, error) {
 
 // Keys lists an owner's keys by name, masked (they never hold the secret).
 func (s *KeyStore) Keys(ctx context.Context, owner Owner) ([]*APIKey, error) {
+	return s.FindKeys(ctx, KeyFilter{Owner: &owner})
+}
+
+// FindKeys lists the keys the filter selects, by owner and name: every
+// key of a Bootstrap origin, or every key a member created, across owners.
+func (s *KeyStore) FindKeys(ctx context.Context, f KeyFilter) ([]*APIKey, error) {
 	if err := s.ok(); err != nil {
 		return nil, err
 	}
-	return s.d.ListKeys(ctx, owner)
+	if f.Owner != nil {
+		o := *f.Owner
+		f.Owner = &o
+	}
+	f.CreatorEmail = strings.ToLower(strings.TrimSpace(f.CreatorEmail))
+	return s.d.ListKeys(ctx, f)
 }
 
-// Revoke revokes a key: every later Lookup of its secret fails with
+// Revoke revokes a key: every later VerifyKey of its secret fails with
 // ErrKeyRevoked. The key stays listed, for the record.
 func (s *KeyStore) Revoke(ctx context.Context, id string) error {
 	if err := s.ok(); err != nil {

@@ -25,6 +25,9 @@ var (
 	ErrForbidden = errors.New("rbac: forbidden")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("rbac: store closed")
+	// ErrWeakSecret: a chosen API key secret fails CheckSecretStrength. It
+	// wraps ErrInvalid.
+	ErrWeakSecret = fmt.Errorf("%w: API key secret too weak", ErrInvalid)
 
 	// ErrInvalidKey is wrapped by every refusal of a presented API key;
 	// an HTTP API answers 401 to all of them alike.

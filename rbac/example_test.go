@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"time"
 
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/memstore"
@@ -62,15 +64,87 @@ func ExampleKeyStore() {
 	// An "api" key would do more than Ann may: refused.
 	_, err = keys.Create(ctx, rbac.NewAPIKey{Name: "everything", ServiceType: "api", Account: "acct-a"}, creator)
 	fmt.Println(errors.Is(err, rbac.ErrForbidden))
-	// ck.Secret.Reveal() is shown to the operator once; the store keeps a hash.
-	k, err := keys.Lookup(ctx, ck.Secret.Reveal())
-	fmt.Println(k.Name, k.Account, k.Scope, k.CreatorEmail, err)
+	// ck.Secret.Reveal() is shown to the operator once; the store keeps a
+	// hash. A client presents it; VerifyKey gives the key's principal.
+	p, err := keys.VerifyKey(ctx, ck.Secret)
+	fmt.Println(p.Subject == "key:"+ck.ID, p.Account, p.Scope, err)
 
 	_ = keys.Delete(ctx, ck.ID)
-	_, err = keys.Lookup(ctx, ck.Secret.Reveal())
+	_, err = keys.VerifyKey(ctx, ck.Secret)
 	fmt.Println(errors.Is(err, rbac.ErrInvalidKey))
 	// Output:
 	// true
-	// CRM sync acct-a account ann@example.com <nil>
+	// true acct-a account <nil>
 	// true
+}
+
+// A gateway's configuration file lists API keys with their secrets:
+// Bootstrap, at every start, makes the keys of the origin "config" exactly
+// those, so that a key removed from the file stops working.
+func ExampleKeyStore_Bootstrap() {
+	ctx := context.Background()
+	keys := memstore.NewKeyStore(nil)
+	defer keys.Close()
+	fromFile := func(secrets ...string) []rbac.BootstrapKey {
+		var out []rbac.BootstrapKey
+		for i, s := range secrets {
+			out = append(out, rbac.BootstrapKey{
+				NewAPIKey: rbac.NewAPIKey{Name: fmt.Sprint("reporting-", i), ServiceType: "insights", Account: "acct-a", CreatorEmail: "config@gateway.example.com"},
+				Secret:    rbac.Secret(s),
+			})
+		}
+		return out
+	}
+	res, err := keys.Bootstrap(ctx, "config", fromFile("Rep0rting-key-one-0123456789", "Rep0rting-key-two-0123456789"))
+	fmt.Println(len(res.Created), err)
+
+	// The next start: the second key left the file.
+	res, err = keys.Bootstrap(ctx, "config", fromFile("Rep0rting-key-one-0123456789"))
+	fmt.Println(len(res.Kept), len(res.Deleted), err)
+	_, err = keys.VerifyKey(ctx, "Rep0rting-key-two-0123456789")
+	fmt.Println(errors.Is(err, rbac.ErrUnknownKey))
+
+	// A weak secret is refused, naming the key; nothing changes.
+	_, err = keys.Bootstrap(ctx, "config", fromFile("Rep0rting-key-one-0123456789", "password-password-password"))
+	for _, ke := range rbac.BootstrapKeyErrors(err) {
+		fmt.Println(ke.Index, errors.Is(ke, rbac.ErrWeakSecret))
+	}
+	// Output:
+	// 2 <nil>
+	// 1 1 <nil>
+	// true
+	// 1 true
+}
+
+func ExampleCheckSecretStrength() {
+	for _, s := range []string{"change-me", "aaaaaaaaaaaaaaaaaaaaaaaa", "0123456789012345678901", "kR7-vq2p_Lx9#mB4wZ1t"} {
+		fmt.Println(rbac.CheckSecretStrength(s))
+	}
+	// Output:
+	// rbac: api_key field secret: must have 20 to 256 characters
+	// rbac: api_key field secret: has 1 distinct characters, fewer than 10
+	// rbac: api_key field secret: too weak (about 73 bits, at least 96 wanted): make it longer or mix letters, digits and punctuation
+	// <nil>
+}
+
+// An API that checks credentials throttles each source address's failures:
+// ten in a row, then one a second (the defaults); a valid credential gives
+// its reservation back.
+func ExampleFailureLimiter() {
+	failures := rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: 2})
+	src := netip.MustParseAddr("203.0.113.9")
+	check := func(valid bool) string {
+		ok, wait := failures.Reserve(src)
+		if !ok {
+			return fmt.Sprintf("429, retry after %v", wait.Round(time.Second))
+		}
+		if valid {
+			failures.Refund(src)
+			return "200"
+		}
+		return "401"
+	}
+	fmt.Println(check(true), check(false), check(false), check(false), check(true))
+	// Output:
+	// 200 401 401 429, retry after 1s 429, retry after 1s
 }

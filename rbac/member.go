@@ -2,8 +2,6 @@ package rbac
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/mail"
@@ -11,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+
+	"github.com/voicegw/voicegw/internal/uuid"
 )
 
 // Role is a named set of privileges (seed 002 "Access Control"). A role
@@ -59,14 +59,7 @@ type Member struct {
 }
 
 // newID returns a random (version 4) UUID string.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
+func newID() string { return uuid.New() }
 
 const maxNameLen = 128
 

@@ -151,6 +151,17 @@ func (a *Account) SessionLimit() int {
 	return limit
 }
 
+// DigestRealm returns the realm of the account's SIP digest challenges:
+// its SIPRealm, or its Name when it has none. The stored digests of its SIP
+// users (SIPUser.HA1) are for this realm, so changing it (or the name of
+// an account without SIPRealm) needs the users' passwords again.
+func (a *Account) DigestRealm() string {
+	if a.SIPRealm != "" {
+		return a.SIPRealm
+	}
+	return a.Name
+}
+
 // WebhookSecrets returns the secrets to sign a webhook with at now: the
 // current secret, and the previous one while the rotation overlap lasts.
 func (a *Account) WebhookSecrets(now time.Time) []Secret {
@@ -242,7 +253,7 @@ func (a *Account) Validate() error {
 			}
 		}
 	}
-	errs = append(errs, a.SIP.validate()...)
+	errs = append(errs, a.SIP.validate(a.DigestRealm())...)
 	errs = append(errs, a.Recording.validate()...)
 	if err := ValidateCallAttachedData(a.CallAttachedData); err != nil {
 		errs = append(errs, err)
@@ -280,7 +291,8 @@ func ChangedFields(old, updated *Account) []string {
 	add(old.QueueEventWebhook != updated.QueueEventWebhook, FieldQueueEventWebhook)
 	add(old.SessionWebhook != updated.SessionWebhook, FieldSessionWebhook)
 	sipAccess := updated.SIP.clone()
-	sipAccess.keepSecrets(&old.SIP) // masked passwords submitted back are no change
+	sipAccess.keepSecrets(&old.SIP)                               // passwords submitted empty are no change,
+	sipAccess.unchangedPasswords(&old.SIP, updated.DigestRealm()) // nor the same ones again
 	add(!old.SIP.equal(&sipAccess), FieldSIP)
 	rec := updated.Recording.clone()
 	if merged, err := old.Recording.Bucket.Merge(rec.Bucket); err == nil {

@@ -16,10 +16,14 @@
 //
 // Store is the portable type over a Driver (gocloud style): tenancy/memstore
 // keeps everything in memory, tenancy/sqlitestore in SQLite (the embedded
-// durable default), and both pass tenancy/storetest. Names and realms stay
-// unique under concurrent writers; updates carry a revision, so a concurrent
-// change fails with ErrConflict instead of being lost. The SIP guard finds an
-// account by realm with Store.AccountByRealm.
+// durable default), and both pass tenancy/storetest. Every driver package
+// has the same constructors: NewStore (memstore: in memory; SQL drivers:
+// over a database their OpenDB opened, perhaps shared), for SQL drivers
+// OpenStore (a database file of its own), and NewDriver / OpenDriver for the
+// bare driver. Names and realms stay unique under concurrent writers;
+// updates carry a revision, so a concurrent change fails with ErrConflict
+// instead of being lost. The SIP guard finds an account by realm with
+// Store.AccountByRealm.
 //
 // # SIP access
 //
@@ -27,11 +31,17 @@
 // account's SIP peers: the IP allowlist (entries as text, in package sip's
 // forms; this package checks their shape only and a SIP server parses them
 // with sip.ParseAllowlistEntries) and the SIP users with their digest
-// passwords (Secret; kept in plain form by the stores through
-// SIPAccess.MarshalStored, since a digest server needs them). Masked or empty
-// passwords submitted to Store.UpdateAccount keep the stored password of the
-// same username. Account.SessionWebhook is the URL a gateway notifies, signed,
-// of the account's recording sessions (one event when a session ends).
+// passwords. Passwords are never stored: the Store keeps their digests
+// for the account's digest realm (SIPUser.HA1, a DigestHA1 per user for
+// MD5, SHA-256 and SHA-512-256: Kamailio's ha1 model), which is what a
+// digest server needs (package sip's Credential takes them as HA1). Empty
+// passwords submitted to Store.UpdateAccount keep the stored digests of the
+// same username; when the digest realm changes (Account.DigestRealm: the
+// SIP realm, or the name of an account without one), the passwords are
+// needed again and an update without them fails with a FieldError per user
+// wrapping ErrPasswordNeeded. Account.SessionWebhook is the URL a gateway
+// notifies, signed, of the account's recording sessions (one event when a
+// session ends).
 //
 // # Recording policy
 //
@@ -48,8 +58,9 @@
 // call counts once. Past the limit it returns ErrLimitReached; SIPStatus maps
 // that to 486 Busy Here and a limiter failure to 503 Service Unavailable.
 // LocalLimiter serves one process; sqlitestore.Limiter keeps expiring leases
-// in a database file shared by several gateway processes; the interface
-// documents the contract for a shared server (Redis, SQL). UsageCounter and
+// in a database file shared by several gateway processes (renewing only the
+// leases of sessions still in progress, and retrying releases that failed);
+// the interface documents the contract for a shared server (Redis, SQL). UsageCounter and
 // CheckQuota do the same for accounts billed by minutes.
 //
 // # Webhooks
@@ -71,7 +82,13 @@
 // 3207), authenticates (AUTH PLAIN, RFC 4616, or LOGIN; RFC 4954) and can
 // send a test message (RFC 5321, 5322).
 //
+// # Secrets
+//
 // Secrets (webhook secrets, SMTP passwords, bucket credentials) are held in
-// Secret: redacted in every printed form, masked in JSON; stores keep them
-// through explicit durable encodings.
+// Secret: redacted in every printed form, masked in JSON. A durable store
+// keeps the ones that must stay usable sealed with a SealingKey
+// (AES-256-GCM, the key outside the database: a key file of mode 0600 or a
+// key from a secrets manager), and SIP passwords only as digests; see
+// tenancy/sqlitestore. SMTPSettings are not kept by Store today; a store
+// that keeps them seals SMTPSettings.Password the same way.
 package tenancy

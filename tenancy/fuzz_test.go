@@ -11,13 +11,15 @@ import (
 	"github.com/voicegw/voicegw/tenancy"
 )
 
-// sameSIPAccess compares two configurations, passwords included.
+// sameSIPAccess compares two configurations, passwords and digests
+// included.
 func sameSIPAccess(a, b *tenancy.SIPAccess) bool {
 	if !slices.Equal(a.Allowlist, b.Allowlist) || len(a.Users) != len(b.Users) {
 		return false
 	}
 	for i := range a.Users {
-		if a.Users[i].Username != b.Users[i].Username || a.Users[i].Password.Reveal() != b.Users[i].Password.Reveal() {
+		x, y := &a.Users[i], &b.Users[i]
+		if x.Username != y.Username || x.Password.Reveal() != y.Password.Reveal() || !x.HA1.Equal(y.HA1) {
 			return false
 		}
 	}
@@ -25,8 +27,10 @@ func sameSIPAccess(a, b *tenancy.SIPAccess) bool {
 }
 
 // FuzzSIPAccessUnmarshalStored checks that whatever UnmarshalStored accepts
-// survives MarshalStored and UnmarshalStored unchanged, and that the stored
-// form of a parsed value is a fixed point.
+// (its clear passwords of the first format hashed, as a store migrating it
+// does) survives MarshalStored and UnmarshalStored unchanged, that the
+// stored form of a parsed value is a fixed point, and that it never holds a
+// password.
 func FuzzSIPAccessUnmarshalStored(f *testing.F) {
 	for _, s := range []tenancy.SIPAccess{
 		{},
@@ -34,6 +38,7 @@ func FuzzSIPAccessUnmarshalStored(f *testing.F) {
 		{Users: []tenancy.SIPUser{{Username: "pbx-1", Password: "p\u00e4ss w\u00f6rd \"q\""}, {Username: "pbx-2", Password: "second-password"}}},
 		{Allowlist: []string{"203.0.113.*", "203.0.113.10-203.0.113.20"}},
 	} {
+		s.HashPasswords("sip.example.com")
 		b, err := s.MarshalStored()
 		if err != nil {
 			f.Fatal(err)
@@ -49,9 +54,13 @@ func FuzzSIPAccessUnmarshalStored(f *testing.F) {
 		if err := a.UnmarshalStored(data); err != nil {
 			return
 		}
+		a.HashPasswords("sip.example.com")
 		b, err := a.MarshalStored()
 		if err != nil {
 			t.Fatalf("MarshalStored of what %q parsed to: %v", data, err)
+		}
+		if bytes.Contains(b, []byte(`"password"`)) {
+			t.Fatalf("stored form %q holds a password", b)
 		}
 		var a2 tenancy.SIPAccess
 		if err := a2.UnmarshalStored(b); err != nil {
@@ -68,8 +77,8 @@ func FuzzSIPAccessUnmarshalStored(f *testing.F) {
 }
 
 // FuzzSIPAccessMarshalStored checks the other direction: a configuration
-// that validates comes back from its stored form exactly, passwords
-// included.
+// that validates, its passwords hashed, comes back from its stored form
+// exactly, digests included, and the digests are those of the password.
 func FuzzSIPAccessMarshalStored(f *testing.F) {
 	f.Add("alice", "alice-secret-password", "203.0.113.0/24")
 	f.Add("pbx_1;x=y", "p\u00e4ss w\u00f6rd \"q\" \\ <&>", "2001:db8::1")
@@ -81,6 +90,10 @@ func FuzzSIPAccessMarshalStored(f *testing.F) {
 		in := tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: user, Password: tenancy.Secret(password)}}, Allowlist: []string{allow}}
 		if err := (&tenancy.Account{Name: "Acme", SIP: in}).Validate(); err != nil {
 			return
+		}
+		in.HashPasswords("acme.example.com")
+		if want := tenancy.NewDigestHA1(user, "acme.example.com", tenancy.Secret(password)); !in.Users[0].HA1.Equal(want) || in.Users[0].Password != "" {
+			t.Fatalf("HashPasswords left %+v", in.Users[0])
 		}
 		b, err := in.MarshalStored()
 		if err != nil {

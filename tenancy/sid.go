@@ -1,10 +1,10 @@
 package tenancy
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/voicegw/voicegw/internal/uuid"
 )
 
 // SID identifies an account or an application: a random (version 4) UUID in
@@ -13,23 +13,7 @@ import (
 type SID string
 
 // NewSID returns a fresh random SID.
-func NewSID() SID {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return SID(s[:])
-}
+func NewSID() SID { return SID(uuid.New()) }
 
 // ParseSID parses a UUID in the 8-4-4-4-12 hex form (either case) and
 // returns it in canonical lowercase form. The error names the input.

@@ -1,9 +1,15 @@
 package tenancy
 
 import (
+	"crypto/md5"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,10 +31,22 @@ const (
 	maxAllowlistEntry = 100
 )
 
-// ErrNotStoredForm is returned by SIPAccess.UnmarshalStored for data that
-// is not the durable encoding (for example the JSON show-back form, whose
-// passwords are masked).
-var ErrNotStoredForm = errors.New("tenancy: not a stored SIP access configuration (its passwords may be masked)")
+// Errors of SIP access; match them with errors.Is.
+var (
+	// ErrNotStoredForm is returned by SIPAccess.UnmarshalStored for data
+	// that is not the durable encoding (for example the JSON show-back
+	// form).
+	ErrNotStoredForm = errors.New("tenancy: not a stored SIP access configuration (its passwords may be masked)")
+	// ErrPasswordNeeded: a SIP user's password is needed again because the
+	// account's digest realm changed, and only digests of the old realm are
+	// stored (see DigestHA1). Wrapped, with ErrInvalid, by a FieldError on
+	// the user's password naming the user.
+	ErrPasswordNeeded = errors.New("tenancy: the SIP password is needed again (the digest realm changed)")
+	// ErrClearPassword: SIPAccess.MarshalStored was given a user whose
+	// password has not been turned into digests (HashPasswords): stores
+	// never keep SIP passwords in clear.
+	ErrClearPassword = errors.New("tenancy: SIP password not hashed: stores keep only its digests")
+)
 
 // SIPAccess is how an account's SIP peers are let in (seed 002 "SIP": IP
 // whitelist, SIP username and password): the source addresses allowed, and
@@ -37,8 +55,10 @@ var ErrNotStoredForm = errors.New("tenancy: not a stored SIP access configuratio
 // allowlist first (403 outside it), then the digest.
 //
 // Passwords are held in Secret: redacted when printed, masked in JSON.
-// Stores keep them through MarshalStored, which writes them in plain form,
-// since a digest server needs the password (or an HA1 derived from it).
+// Stores never keep them: Store.CreateAccount and UpdateAccount turn each
+// password into its digests for the account's realm (SIPUser.HA1, the
+// ha1 column of Kamailio's subscriber table), which is what a digest server
+// needs, and MarshalStored refuses a password left in clear.
 type SIPAccess struct {
 	// Users are the SIP users of the account; usernames are unique.
 	// Empty: nobody authenticates by digest.
@@ -63,10 +83,102 @@ type SIPUser struct {
 	// user part (RFC 3261 §25.1: letters, digits and -_.!~*'()&=+$,;?/),
 	// unique in the account.
 	Username string `json:"username"`
-	// Password is the digest password: 8 to 256 characters, no control
-	// characters. Masked when marshalled; an update that submits it masked
-	// or empty keeps the stored password of the same username.
+	// Password is the digest password, given to create the user or change
+	// its password: 8 to 256 characters, no control characters. It is
+	// never stored: the Store keeps HA1 instead, so a user read back has an
+	// empty Password, and an update that submits it empty keeps the stored
+	// digests (while the account's digest realm stays the same).
 	Password Secret `json:"password"`
+	// HA1 holds the digests of the password that the stores keep, set by
+	// Store.CreateAccount and Store.UpdateAccount; a value submitted is
+	// ignored. Not part of the JSON form.
+	HA1 DigestHA1 `json:"-"`
+}
+
+// Digest algorithms of DigestHA1, named as in the WWW-Authenticate header
+// (RFC 7616 §3.3, RFC 8760) and as package sip names its Algorithm values.
+const (
+	DigestMD5       = "MD5"
+	DigestSHA256    = "SHA-256"
+	DigestSHA512256 = "SHA-512-256"
+)
+
+// DigestHA1 is what a digest server needs of a SIP password (RFC 7616
+// §3.4.2), for each algorithm a server may offer: hex(H(username ":"
+// realm ":" password)), in one realm. It is what Kamailio's subscriber
+// table keeps in its ha1 column. Whoever holds it can answer challenges of
+// that realm (keep it as secret as the password: the stores seal it too),
+// but it does not reveal the password, so a password reused elsewhere is
+// not exposed, and it is useless for any other realm. The same password in
+// another realm (the account's digest realm changed) needs the password
+// again. Kamailio's ha1b (the username with "@domain") is not kept: the
+// SIP guard looks users up by username alone.
+type DigestHA1 struct {
+	// Realm is the digest realm the values are for (Account.DigestRealm).
+	Realm string
+	// MD5, SHA256 and SHA512256 are the lowercase hex HA1 values.
+	MD5, SHA256, SHA512256 Secret
+}
+
+// NewDigestHA1 returns the digests of username's password in realm.
+func NewDigestHA1(username, realm string, password Secret) DigestHA1 {
+	h := func(hh hash.Hash) Secret {
+		hh.Write([]byte(username + ":" + realm + ":" + password.Reveal()))
+		return Secret(hex.EncodeToString(hh.Sum(nil)))
+	}
+	return DigestHA1{Realm: realm, MD5: h(md5.New()), SHA256: h(sha256.New()), SHA512256: h(sha512.New512_256())}
+}
+
+// IsZero reports whether no digest is held.
+func (h DigestHA1) IsZero() bool { return h.MD5 == "" && h.SHA256 == "" && h.SHA512256 == "" }
+
+// For returns the digest for an algorithm (DigestMD5, DigestSHA256,
+// DigestSHA512256; case-insensitively), and false for any other.
+func (h DigestHA1) For(algorithm string) (Secret, bool) {
+	switch {
+	case strings.EqualFold(algorithm, DigestMD5):
+		return h.MD5, h.MD5 != ""
+	case strings.EqualFold(algorithm, DigestSHA256):
+		return h.SHA256, h.SHA256 != ""
+	case strings.EqualFold(algorithm, DigestSHA512256):
+		return h.SHA512256, h.SHA512256 != ""
+	}
+	return "", false
+}
+
+// Equal compares two digests in constant time (per value).
+func (h DigestHA1) Equal(o DigestHA1) bool {
+	eq := subtle.ConstantTimeCompare([]byte(h.MD5), []byte(o.MD5)) &
+		subtle.ConstantTimeCompare([]byte(h.SHA256), []byte(o.SHA256)) &
+		subtle.ConstantTimeCompare([]byte(h.SHA512256), []byte(o.SHA512256))
+	return eq == 1 && h.Realm == o.Realm
+}
+
+// valid reports whether every value is a hex digest of the right length.
+func (h DigestHA1) valid() bool {
+	ok := func(s Secret, n int) bool {
+		v := s.Reveal()
+		if len(v) != n {
+			return false
+		}
+		_, err := hex.DecodeString(v)
+		return err == nil && strings.ToLower(v) == v
+	}
+	return ok(h.MD5, 2*md5.Size) && ok(h.SHA256, 2*sha256.Size) && ok(h.SHA512256, 2*sha512.Size256)
+}
+
+// HashPasswords replaces the password of every user that has one by its
+// digests in realm (NewDigestHA1). Store.CreateAccount and UpdateAccount
+// call it; a driver calls it only to migrate passwords it stored in clear
+// before.
+func (s *SIPAccess) HashPasswords(realm string) {
+	for i := range s.Users {
+		u := &s.Users[i]
+		if u.Password != "" {
+			u.HA1 = NewDigestHA1(u.Username, realm, u.Password)
+			u.Password = ""
+		}
+	}
 }
 
 // IsZero reports whether s configures nothing (no users, no allowlist).
@@ -101,31 +213,52 @@ func (s *SIPAccess) normalize() {
 	}
 }
 
-// equal compares s and o, passwords included (in constant time each).
+// equal compares s and o, passwords and digests included (in constant
+// time each).
 func (s *SIPAccess) equal(o *SIPAccess) bool {
 	if !slices.Equal(s.Allowlist, o.Allowlist) || len(s.Users) != len(o.Users) {
 		return false
 	}
 	for i := range s.Users {
-		if s.Users[i].Username != o.Users[i].Username || !s.Users[i].Password.Equal(o.Users[i].Password) {
+		a, b := &s.Users[i], &o.Users[i]
+		if a.Username != b.Username || !a.Password.Equal(b.Password) || !a.HA1.Equal(b.HA1) {
 			return false
 		}
 	}
 	return true
 }
 
-// keepSecrets gives every user submitted with a masked or empty password the
-// stored password of the same username (Secret.Keep). A new username gets
-// no stored password; validation then asks for one.
+// keepSecrets gives every user submitted without a password the stored
+// digests of the same username; a user submitted with a password gets no
+// digests (they are computed from it), and neither does a new username
+// without one (validation then asks for a password). Submitted digests are
+// never taken.
 func (s *SIPAccess) keepSecrets(stored *SIPAccess) {
 	for i := range s.Users {
-		if old, ok := stored.User(s.Users[i].Username); ok {
-			s.Users[i].Password = old.Password.Keep(s.Users[i].Password)
+		u := &s.Users[i]
+		u.HA1 = DigestHA1{}
+		if old, ok := stored.User(u.Username); ok && u.Password == "" {
+			u.HA1 = old.HA1
 		}
 	}
 }
 
-func (s *SIPAccess) validate() []error {
+// unchangedPasswords drops the password of every user whose digests in
+// realm equal the stored ones of the same username (the same password
+// submitted again), so that it counts as no change.
+func (s *SIPAccess) unchangedPasswords(stored *SIPAccess, realm string) {
+	for i := range s.Users {
+		u := &s.Users[i]
+		if u.Password == "" {
+			continue
+		}
+		if old, ok := stored.User(u.Username); ok && old.HA1.Realm == realm && NewDigestHA1(u.Username, realm, u.Password).Equal(old.HA1) {
+			u.Password, u.HA1 = "", old.HA1
+		}
+	}
+}
+
+func (s *SIPAccess) validate(realm string) []error {
 	const e = "account"
 	var errs []error
 	if len(s.Users) > MaxSIPUsers {
@@ -142,6 +275,15 @@ func (s *SIPAccess) validate() []error {
 		seen[u.Username] = true
 		pw := u.Password.Reveal()
 		switch {
+		case pw == "" && !u.HA1.IsZero() && u.HA1.Realm != realm:
+			errs = append(errs, &FieldError{Entity: e, Field: p + ".password",
+				Reason: fmt.Sprintf("user %q: the digest realm changes from %q to %q, and only the digests of %q are stored: give the password again",
+					u.Username, u.HA1.Realm, realm, u.HA1.Realm),
+				Err: errors.Join(ErrInvalid, ErrPasswordNeeded)})
+		case pw == "" && !u.HA1.IsZero():
+			if !u.HA1.valid() {
+				errs = append(errs, invalid(e, p+".password", "", "the stored digests are damaged: give the password again"))
+			}
 		case pw == "":
 			errs = append(errs, invalid(e, p+".password", "", "required"))
 		case !utf8.ValidString(pw) || hasControl(pw):
@@ -204,12 +346,21 @@ func checkAllowlistShape(entry string) string {
 	return ""
 }
 
-// storedSIPFormat versions the durable encoding of SIPAccess.
-const storedSIPFormat = 1
+// The durable encodings of SIPAccess: format 1 (before HA1) held the
+// passwords in clear; format 2 holds the digests only.
+const (
+	storedSIPFormatClear = 1
+	storedSIPFormat      = 2
+)
 
 type storedSIPUser struct {
 	Username string `json:"username"`
-	Password string `json:"password"`
+	// Password is format 1's clear password (read for migration only).
+	Password  string `json:"password,omitempty"`
+	Realm     string `json:"realm,omitempty"`
+	MD5       string `json:"ha1_md5,omitempty"`
+	SHA256    string `json:"ha1_sha256,omitempty"`
+	SHA512256 string `json:"ha1_sha512_256,omitempty"`
 }
 
 type storedSIPAccess struct {
@@ -218,21 +369,30 @@ type storedSIPAccess struct {
 	Allowlist []string        `json:"allowlist,omitempty"`
 }
 
-// MarshalStored returns the durable encoding of s: JSON with the passwords
-// in plain form and a "stored_format" marker. It is meant only for account
-// stores; never send it to a client or a log. UnmarshalStored reads it back.
+// MarshalStored returns the durable encoding of s: JSON with each user's
+// digests (DigestHA1) and a "stored_format" marker; never a password. A
+// user holding a password (not passed through HashPasswords) or no digests
+// is refused (ErrClearPassword). It is meant only for account stores, which
+// should seal it too (the digests are password-equivalent in their realm);
+// never send it to a client or a log. UnmarshalStored reads it back.
 func (s SIPAccess) MarshalStored() ([]byte, error) {
 	f := storedSIPFormat
 	st := storedSIPAccess{Format: &f, Allowlist: s.Allowlist}
 	for _, u := range s.Users {
-		st.Users = append(st.Users, storedSIPUser{Username: u.Username, Password: u.Password.Reveal()})
+		if u.Password != "" || u.HA1.IsZero() {
+			return nil, fmt.Errorf("%w: user %q", ErrClearPassword, u.Username)
+		}
+		st.Users = append(st.Users, storedSIPUser{Username: u.Username, Realm: u.HA1.Realm,
+			MD5: u.HA1.MD5.Reveal(), SHA256: u.HA1.SHA256.Reveal(), SHA512256: u.HA1.SHA512256.Reveal()})
 	}
 	return json.Marshal(st)
 }
 
 // UnmarshalStored reads the durable encoding written by MarshalStored into s.
 // Data without the stored marker fails with ErrNotStoredForm, so a masked
-// show-back form is never taken for real passwords.
+// show-back form is never taken for real credentials. The first format,
+// which held passwords in clear, is read with the passwords in
+// SIPUser.Password, for a store to migrate them (HashPasswords) at once.
 func (s *SIPAccess) UnmarshalStored(data []byte) error {
 	var st storedSIPAccess
 	if err := json.Unmarshal(data, &st); err != nil {
@@ -241,12 +401,24 @@ func (s *SIPAccess) UnmarshalStored(data []byte) error {
 	if st.Format == nil {
 		return ErrNotStoredForm
 	}
-	if *st.Format != storedSIPFormat {
+	if *st.Format != storedSIPFormat && *st.Format != storedSIPFormatClear {
 		return fmt.Errorf("tenancy: stored SIP access format %d, this program reads %d", *st.Format, storedSIPFormat)
 	}
 	out := SIPAccess{Allowlist: st.Allowlist}
 	for _, u := range st.Users {
-		out.Users = append(out.Users, SIPUser{Username: u.Username, Password: Secret(u.Password)})
+		su := SIPUser{Username: u.Username}
+		if *st.Format == storedSIPFormatClear {
+			su.Password = Secret(u.Password)
+			if su.Password == "" {
+				return fmt.Errorf("tenancy: stored SIP user %q has no password", u.Username)
+			}
+		} else {
+			su.HA1 = DigestHA1{Realm: u.Realm, MD5: Secret(u.MD5), SHA256: Secret(u.SHA256), SHA512256: Secret(u.SHA512256)}
+			if su.HA1.IsZero() {
+				return fmt.Errorf("tenancy: stored SIP user %q has no digests", u.Username)
+			}
+		}
+		out.Users = append(out.Users, su)
 	}
 	out.normalize()
 	*s = out

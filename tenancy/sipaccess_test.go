@@ -3,6 +3,8 @@ package tenancy_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,18 +16,25 @@ func TestSIPAccessStoredForm(t *testing.T) {
 		Users:     []tenancy.SIPUser{{Username: "alice", Password: "alice-secret-password"}},
 		Allowlist: []string{"203.0.113.0/24", "2001:db8::1"},
 	}
-	b, err := in.MarshalStored()
+	if _, err := in.MarshalStored(); !errors.Is(err, tenancy.ErrClearPassword) {
+		t.Fatalf("MarshalStored with a clear password = %v, want ErrClearPassword", err)
+	}
+	hashed := in
+	hashed.Users = slices.Clone(in.Users)
+	hashed.HashPasswords("sip.example.com")
+	b, err := hashed.MarshalStored()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "alice-secret-password") || !strings.Contains(string(b), `"stored_format":1`) {
-		t.Fatalf("stored form lacks the plain password or the marker: %s", b)
+	if strings.Contains(string(b), "alice-secret-password") || strings.Contains(string(b), `"password"`) || !strings.Contains(string(b), `"stored_format":2`) {
+		t.Fatalf("stored form holds a password, or lacks the marker: %s", b)
 	}
 	var out tenancy.SIPAccess
 	if err := out.UnmarshalStored(b); err != nil {
 		t.Fatal(err)
 	}
-	if u, ok := out.User("alice"); !ok || u.Password.Reveal() != "alice-secret-password" || len(out.Allowlist) != 2 {
+	want := tenancy.NewDigestHA1("alice", "sip.example.com", "alice-secret-password")
+	if u, ok := out.User("alice"); !ok || u.Password != "" || !u.HA1.Equal(want) || len(out.Allowlist) != 2 {
 		t.Fatalf("round trip: %+v", out)
 	}
 
@@ -41,6 +50,37 @@ func TestSIPAccessStoredForm(t *testing.T) {
 	}
 	if err := out.UnmarshalStored([]byte(`{"stored_format":7}`)); err == nil {
 		t.Fatal("unknown stored format accepted")
+	}
+	if err := out.UnmarshalStored([]byte(`{"stored_format":2,"users":[{"username":"bob"}]}`)); err == nil {
+		t.Fatal("a stored user without digests accepted")
+	}
+	// The first format held passwords in clear: read for migration.
+	if err := out.UnmarshalStored([]byte(`{"stored_format":1,"users":[{"username":"bob","password":"bob-old-password"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := out.User("bob"); u.Password.Reveal() != "bob-old-password" {
+		t.Fatalf("format 1: %+v", u)
+	}
+}
+
+// TestDigestHA1 checks the digests against Python's hashlib (an independent
+// implementation), for RFC 7616 §3.9.1's user.
+func TestDigestHA1(t *testing.T) {
+	h := tenancy.NewDigestHA1("Mufasa", "http-auth@example.org", "Circle of Life")
+	for _, tc := range []struct{ alg, want string }{
+		{"MD5", "3d78807defe7de2157e2b0b6573a855f"},
+		{"sha-256", "7987c64c30e25f1b74be53f966b49b90f2808aa92faf9a00262392d7b4794232"},
+		{"SHA-512-256", "fb174f5c3c7802721517cae13b98e2b8dae2e0118cb705d94ee29946319204ce"},
+	} {
+		if got, ok := h.For(tc.alg); !ok || got.Reveal() != tc.want {
+			t.Errorf("HA1 %s = %q, %v; want %s", tc.alg, got.Reveal(), ok, tc.want)
+		}
+	}
+	if _, ok := h.For("SHA-1"); ok {
+		t.Error("For accepted an algorithm it does not hold")
+	}
+	if h.Realm != "http-auth@example.org" || h.Equal(tenancy.NewDigestHA1("Mufasa", "other.example.org", "Circle of Life")) {
+		t.Error("digests of another realm compare equal")
 	}
 }
 
@@ -109,4 +149,15 @@ func TestBucketURLValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The digests a store keeps of a SIP password, for a digest server (package
+// sip's Credential.HA1 takes them by algorithm).
+func ExampleNewDigestHA1() {
+	acct := &tenancy.Account{Name: "Acme", SIPRealm: "sip.acme.example"}
+	h := tenancy.NewDigestHA1("alice", acct.DigestRealm(), "alice-secret-password")
+	md5, _ := h.For(tenancy.DigestMD5)
+	fmt.Println(h.Realm, len(md5.Reveal()), md5) // printed, a digest is redacted
+	// Output:
+	// sip.acme.example 32 [REDACTED]
 }

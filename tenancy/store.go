@@ -124,7 +124,8 @@ func (s *Store) ok() error {
 func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // CreateAccount validates a, gives it a new SID, a webhook secret when it has
-// none, revision 1 and timestamps, stores it and returns the stored account.
+// none, revision 1 and timestamps, turns its SIP users' passwords into
+// digests (SIPUser.HA1), stores it and returns the stored account.
 // a itself is not modified. Selected applications must be empty on create
 // (applications are created after their account).
 func (s *Store) CreateAccount(ctx context.Context, a *Account) (*Account, error) {
@@ -138,9 +139,13 @@ func (s *Store) CreateAccount(ctx context.Context, a *Account) (*Account, error)
 		n.WebhookSecret = NewWebhookSecret()
 	}
 	n.PreviousWebhookSecret, n.PreviousWebhookSecretUntil = "", time.Time{}
+	for i := range n.SIP.Users {
+		n.SIP.Users[i].HA1 = DigestHA1{} // digests come from passwords only
+	}
 	if err := n.Validate(); err != nil {
 		return nil, err
 	}
+	n.SIP.HashPasswords(n.DigestRealm())
 	if n.DeviceCallsApplication != "" {
 		return nil, NoSuchApplication(FieldDeviceCallsApplication, n.DeviceCallsApplication)
 	}
@@ -212,8 +217,12 @@ func (s *Store) Accounts(ctx context.Context, serviceProvider string) ([]*Accoun
 //
 // Secrets submitted in their masked form (as shown back to the operator) or
 // empty keep the stored value (the webhook secret, bucket credentials, and
-// the password of a SIP user of the same username), so a form saved without retyping a secret does
-// not erase it. The previous webhook secret is kept (only
+// the digests of a SIP user of the same username), so a form saved without
+// retyping a secret does not erase it. SIP passwords are stored as digests
+// of the account's digest realm (SIPUser.HA1): when the realm changes
+// (Account.DigestRealm), every SIP user needs its password again, and an
+// update without them fails with one FieldError per user wrapping
+// ErrPasswordNeeded. The previous webhook secret is kept (only
 // RotateWebhookSecret changes it). SID and CreatedAt cannot change.
 func (s *Store) UpdateAccount(ctx context.Context, a *Account) (*Account, error) {
 	if err := s.ok(); err != nil {
@@ -235,6 +244,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account) (*Account, error)
 	if err := n.Validate(); err != nil {
 		return nil, err
 	}
+	n.SIP.HashPasswords(n.DigestRealm())
 	want := a.Revision
 	n.Revision = want + 1
 	n.UpdatedAt = s.stamp()

@@ -28,7 +28,7 @@ func TestHTTPAPIKeyPrivileges(t *testing.T) {
 	ctx := context.Background()
 	tenants := tenancymem.NewStore(nil)
 	keys := rbacmem.NewKeyStore(nil)
-	idx := memindex.New()
+	idx := memindex.NewIndex()
 	t.Cleanup(func() { _ = tenants.Close(); _ = idx.Close() })
 	acct := func(name, sp string) tenancy.SID {
 		a, err := tenants.CreateAccount(ctx, &tenancy.Account{Name: name, ServiceProvider: sp, SIPRealm: name + ".voicegw.test"})

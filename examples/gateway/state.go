@@ -14,9 +14,9 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/sqliteindex"
-	"github.com/voicegw/voicegw/internal/sqlitedb"
 	"github.com/voicegw/voicegw/rbac"
 	rbacsqlite "github.com/voicegw/voicegw/rbac/sqlitestore"
+	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 	tenancysqlite "github.com/voicegw/voicegw/tenancy/sqlitestore"
@@ -44,7 +44,7 @@ type state struct {
 	tenants *tenancy.Store
 	keys    *rbac.KeyStore
 	limiter *tenancysqlite.Limiter
-	journal *journal
+	journal *srs.SQLiteJournal
 	index   *insights.Index
 }
 
@@ -60,35 +60,34 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (_ *state, er
 			s.close()
 		}
 	}()
-	if s.db, err = sqlitedb.Open(ctx, filepath.Join(cfg.DataDir, stateDBName)); err != nil {
+	if s.db, err = tenancysqlite.OpenDB(ctx, filepath.Join(cfg.DataDir, stateDBName)); err != nil {
 		return nil, err
 	}
-	td, err := tenancysqlite.New(ctx, s.db)
-	if err != nil {
-		return nil, err
-	}
-	s.tenants = tenancy.NewStore(td, &tenancy.StoreOptions{Logger: log.With("component", "tenancy")})
-	rd, err := rbacsqlite.New(ctx, s.db)
-	if err != nil {
+	// Secrets in state.db are sealed with the key in state.db.key.
+	if s.tenants, err = tenancysqlite.NewStore(ctx, s.db, &tenancysqlite.Options{
+		StoreOptions: tenancy.StoreOptions{Logger: log.With("component", "tenancy")},
+	}); err != nil {
 		return nil, err
 	}
 	pepper, err := loadPepper(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.keys = rbac.NewKeyStore(rd, &rbac.KeyStoreOptions{Pepper: pepper, Logger: log.With("component", "rbac")})
+	if s.keys, err = rbacsqlite.NewKeyStore(ctx, s.db, &rbac.KeyStoreOptions{Pepper: pepper, Logger: log.With("component", "rbac")}); err != nil {
+		return nil, err
+	}
 	if s.limiter, err = tenancysqlite.NewLimiter(ctx, s.db, &tenancysqlite.LimiterOptions{
 		TTL: cfg.Limiter.LeaseTTL, Logger: log.With("component", "limiter"),
 	}); err != nil {
 		return nil, err
 	}
-	if s.journal, err = openJournal(ctx, s.db); err != nil {
+	if s.journal, err = srs.NewSQLiteJournal(ctx, s.db); err != nil {
 		return nil, err
 	}
-	if s.idxDB, err = sqlitedb.Open(ctx, filepath.Join(cfg.DataDir, insightsDBName)); err != nil {
+	if s.idxDB, err = sqliteindex.OpenDB(ctx, filepath.Join(cfg.DataDir, insightsDBName)); err != nil {
 		return nil, err
 	}
-	if s.index, err = sqliteindex.OpenDB(ctx, s.idxDB); err != nil {
+	if s.index, err = sqliteindex.NewIndex(ctx, s.idxDB); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -152,13 +151,16 @@ type appliedAccount struct {
 	SIPREC  *tenancy.Application
 }
 
-// applyAccounts creates or updates every configured account, its
-// applications and its API keys. Problems are reported as a *ConfigError
-// naming the key (a realm taken by an account stored earlier, an API key
-// secret already used by another key).
+// applyAccounts creates or updates every configured account and its
+// applications, then makes the configured API keys the keys of origin
+// "config" (rbac.KeyStore.Bootstrap). Problems are reported as a
+// *ConfigError naming the key (a realm taken by an account stored earlier,
+// an API key secret already used by another key).
 func (s *state) applyAccounts(ctx context.Context, cfg *Config, log *slog.Logger) ([]appliedAccount, error) {
 	var out []appliedAccount
 	var probs []Problem
+	var keys []rbac.BootstrapKey
+	var keyPaths []string
 	for i := range cfg.Accounts {
 		prefix := fmt.Sprintf("accounts[%d]", i)
 		a, p, err := s.applyAccount(ctx, &cfg.Accounts[i], prefix, log)
@@ -168,12 +170,75 @@ func (s *state) applyAccounts(ctx context.Context, cfg *Config, log *slog.Logger
 		probs = append(probs, p...)
 		if a != nil {
 			out = append(out, *a)
+			for j, k := range cfg.Accounts[i].APIKeys {
+				keys = append(keys, configKey(a.Account, k))
+				keyPaths = append(keyPaths, fmt.Sprintf("%s.api_keys[%d]", prefix, j))
+			}
 		}
 	}
 	if len(probs) > 0 {
 		return nil, &ConfigError{Problems: probs}
 	}
+	if err := s.bootstrapKeys(ctx, keys, keyPaths, log); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// configKeyOrigin is the rbac origin of the API keys of the configuration
+// file: rbac.KeyStore.Bootstrap keeps them exactly as the file says, so a
+// key removed from the file stops working at the next start.
+const configKeyOrigin = "config"
+
+func configKey(acct *tenancy.Account, k APIKeyConfig) rbac.BootstrapKey {
+	st := k.ServiceType
+	if st == "" {
+		st = "insights"
+	}
+	return rbac.BootstrapKey{NewAPIKey: rbac.NewAPIKey{
+		Name: strings.TrimSpace(k.Name), ServiceType: st, Scope: rbac.ScopeAccount, Account: string(acct.SID), CreatorEmail: configCreator,
+	}, Secret: k.Secret}
+}
+
+// bootstrapKeys makes the configuration's API keys the keys of origin
+// "config". Keys made from the configuration before origins existed (same
+// account and name, no origin) give way to them first.
+func (s *state) bootstrapKeys(ctx context.Context, keys []rbac.BootstrapKey, paths []string, log *slog.Logger) error {
+	for _, k := range keys {
+		owner := rbac.Owner{Scope: rbac.ScopeAccount, Account: k.Account}
+		list, err := s.keys.Keys(ctx, owner)
+		if err != nil {
+			return err
+		}
+		for _, old := range list {
+			if old.Name == k.Name && old.Origin == "" && old.CreatorEmail == configCreator {
+				if err := s.keys.Delete(ctx, old.ID); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	res, err := s.keys.Bootstrap(ctx, configKeyOrigin, keys)
+	if kes := rbac.BootstrapKeyErrors(err); len(kes) > 0 {
+		var probs []Problem
+		for _, ke := range kes {
+			for _, fe := range rbac.FieldErrors(ke) {
+				msg := fe.Reason
+				if fe.Field == "secret" && errors.Is(fe, rbac.ErrExists) {
+					msg = "already the secret of another API key"
+				}
+				probs = append(probs, Problem{Key: paths[ke.Index] + "." + fe.Field, Message: msg})
+			}
+		}
+		return &ConfigError{Problems: probs}
+	}
+	if err != nil {
+		return err
+	}
+	for _, k := range res.Deleted {
+		log.Info("API key removed from the configuration: deleted", "name", k.Name, "account", k.Account)
+	}
+	return nil
 }
 
 func (s *state) applyAccount(ctx context.Context, ac *AccountConfig, prefix string, log *slog.Logger) (*appliedAccount, []Problem, error) {
@@ -278,56 +343,7 @@ func (s *state) applyAccount(ctx context.Context, ac *AccountConfig, prefix stri
 		}
 	}
 
-	// API keys
-	var probs []Problem
-	for i, k := range ac.APIKeys {
-		p := fmt.Sprintf("%s.api_keys[%d]", prefix, i)
-		if err := s.ensureKey(ctx, cur, k); err != nil {
-			fes := rbac.FieldErrors(err)
-			if len(fes) == 0 {
-				return nil, nil, fmt.Errorf("%s: %w", p, err)
-			}
-			for _, fe := range fes {
-				msg := fe.Reason
-				if fe.Field == "secret" && errors.Is(fe, rbac.ErrExists) {
-					msg = "already the secret of another API key"
-				}
-				probs = append(probs, Problem{Key: p + "." + fe.Field, Message: msg})
-			}
-		}
-	}
-	return &appliedAccount{Account: cur, SIPREC: siprecApp}, probs, nil
-}
-
-// ensureKey makes sure the account has an API key named k.Name whose secret
-// is k.Secret: an existing key of that name with another secret (the
-// configuration changed it) is deleted and made again.
-func (s *state) ensureKey(ctx context.Context, acct *tenancy.Account, k APIKeyConfig) error {
-	name := strings.TrimSpace(k.Name)
-	if got, err := s.keys.Lookup(ctx, k.Secret.Reveal()); err == nil && got.Account == string(acct.SID) && got.Name == name {
-		return nil
-	}
-	owner := rbac.Owner{Scope: rbac.ScopeAccount, Account: string(acct.SID)}
-	list, err := s.keys.Keys(ctx, owner)
-	if err != nil {
-		return err
-	}
-	for _, old := range list {
-		if old.Name == name {
-			if err := s.keys.Delete(ctx, old.ID); err != nil {
-				return err
-			}
-		}
-	}
-	st := k.ServiceType
-	if st == "" {
-		st = "insights"
-	}
-	_, err = s.keys.Create(ctx, rbac.NewAPIKey{
-		Name: name, ServiceType: st, Scope: rbac.ScopeAccount, Account: string(acct.SID),
-		CreatorEmail: configCreator, Secret: k.Secret,
-	}, nil)
-	return err
+	return &appliedAccount{Account: cur, SIPREC: siprecApp}, nil, nil
 }
 
 // demoAccountName is the name of the account made on a first start without

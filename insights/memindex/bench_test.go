@@ -32,7 +32,7 @@ func BenchmarkQuery1M(b *testing.B) {
 	ctx := context.Background()
 	n := benchSessions(b)
 	gen := insightstest.NewGenerator(1, n)
-	idx := memindex.New()
+	idx := memindex.NewIndex()
 	defer idx.Close()
 	t0, c0 := time.Now(), insightstest.CPUTime()
 	if err := gen.Load(ctx, idx, 2000, 2); err != nil {
@@ -67,7 +67,7 @@ func BenchmarkQuery1M(b *testing.B) {
 func BenchmarkIngest(b *testing.B) {
 	ctx := context.Background()
 	gen := insightstest.NewGenerator(2, 1<<30)
-	idx := memindex.New()
+	idx := memindex.NewIndex()
 	defer idx.Close()
 	next := 0
 	batch := make([]*insights.Session, 1000)

@@ -13,7 +13,7 @@ import (
 
 func ExampleNew() {
 	ctx := context.Background()
-	idx := memindex.New()
+	idx := memindex.NewIndex()
 	defer idx.Close()
 
 	start := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)

@@ -14,7 +14,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestAsAndLen(t *testing.T) {
-	idx := memindex.New()
+	idx := memindex.NewIndex()
 	defer idx.Close()
 	if err := idx.Put(context.Background(), insightstest.Fixtures()...); err != nil {
 		t.Fatal(err)

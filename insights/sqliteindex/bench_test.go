@@ -30,14 +30,22 @@ func benchSessions(b *testing.B) int {
 // it takes minutes, so it is kept in INSIGHTS_BENCH_DIR (default: the system
 // temporary directory) and reused while the generator's version is the same.
 func benchDB(b *testing.B, n int) *insights.Index {
+	return openBenchDB(b, fmt.Sprintf("voicegw-insights-bench-v1-%d.db", n), insightstest.NewGenerator(1, n))
+}
+
+// openBenchDB returns an index over the database named name in
+// INSIGHTS_BENCH_DIR, building it from gen's sessions when it is missing or
+// holds another number of sessions.
+func openBenchDB(b *testing.B, name string, gen *insightstest.Generator) *insights.Index {
 	ctx := context.Background()
+	n := gen.Len()
 	dir := os.Getenv("INSIGHTS_BENCH_DIR")
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	path := filepath.Join(dir, fmt.Sprintf("voicegw-insights-bench-v1-%d.db", n))
+	path := filepath.Join(dir, name)
 	if _, err := os.Stat(path); err == nil {
-		idx, err := sqliteindex.Open(ctx, path)
+		idx, err := sqliteindex.OpenIndex(ctx, path)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -53,12 +61,12 @@ func benchDB(b *testing.B, n int) *insights.Index {
 	for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm"} {
 		_ = os.Remove(p)
 	}
-	idx, err := sqliteindex.Open(ctx, tmp)
+	idx, err := sqliteindex.OpenIndex(ctx, tmp)
 	if err != nil {
 		b.Fatal(err)
 	}
 	t0, c0 := time.Now(), insightstest.CPUTime()
-	if err := insightstest.NewGenerator(1, n).Load(ctx, idx, 5000, 2); err != nil {
+	if err := gen.Load(ctx, idx, 5000, 2); err != nil {
 		b.Fatal(err)
 	}
 	var db *sql.DB
@@ -74,7 +82,7 @@ func benchDB(b *testing.B, n int) *insights.Index {
 	if err := os.Rename(tmp, path); err != nil {
 		b.Fatal(err)
 	}
-	idx, err = sqliteindex.Open(ctx, path)
+	idx, err = sqliteindex.OpenIndex(ctx, path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -109,7 +117,7 @@ func BenchmarkQuery1M(b *testing.B) {
 // transaction each) into a growing database file.
 func BenchmarkIngest(b *testing.B) {
 	ctx := context.Background()
-	idx, err := sqliteindex.Open(ctx, filepath.Join(b.TempDir(), "ingest.db"))
+	idx, err := sqliteindex.OpenIndex(ctx, filepath.Join(b.TempDir(), "ingest.db"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // The durable index: sessions put before a restart are found after it.
-func ExampleOpen() {
+func ExampleOpenIndex() {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "insights-example-")
 	if err != nil {
@@ -23,7 +23,7 @@ func ExampleOpen() {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "insights.db")
 
-	idx, err := sqliteindex.Open(ctx, path)
+	idx, err := sqliteindex.OpenIndex(ctx, path)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -39,7 +39,7 @@ func ExampleOpen() {
 	}
 	_ = idx.Close()
 
-	idx, err = sqliteindex.Open(ctx, path) // the next start of the gateway
+	idx, err = sqliteindex.OpenIndex(ctx, path) // the next start of the gateway
 	if err != nil {
 		fmt.Println(err)
 		return

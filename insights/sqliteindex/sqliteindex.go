@@ -1,6 +1,13 @@
 // Package sqliteindex is the durable session index driver on SQLite
 // (modernc.org/sqlite, pure Go, no cgo), opened through internal/sqlitedb
-// (WAL, busy timeout, versioned migrations).
+// (WAL, busy timeout, versioned migrations, files of mode 0600, a bounded
+// number of connections).
+//
+// Constructors, as in every voicegw driver package: OpenIndex opens a
+// database file and returns the portable *insights.Index (closing it closes
+// the file); NewIndex does the same on a database opened by OpenDB and
+// perhaps shared with other stores, which closing leaves open; OpenDriver
+// and NewDriver return the driver itself.
 //
 // Schema: insights_sessions holds one row per session (account, id, start
 // time in microseconds, the JSON document); insights_terms is an inverted
@@ -75,33 +82,43 @@ CREATE TABLE insights_tokens (
 ) WITHOUT ROWID;
 `
 
-// Open opens (creating if needed) the SQLite database at path (":memory:"
-// for a private in-memory one) and returns an index over it.
-func Open(ctx context.Context, path string) (*insights.Index, error) {
-	db, err := sqlitedb.Open(ctx, path)
+// MaxConns bounds the connections OpenDB keeps to one database (the same
+// bound in every voicegw SQLite package).
+const MaxConns = sqlitedb.MaxConns
+
+// OpenDB opens (creating if needed) the SQLite database at path the way
+// every voicegw store needs it (WAL journal, busy timeout, immediate
+// transactions, files of mode 0600 whatever the directory's, at most
+// MaxConns connections, kept open while idle), for NewIndex and
+// NewDriver, and for the other voicegw SQLite packages (rbac/sqlitestore,
+// tenancy/sqlitestore) that may share it. ":memory:" is a private in-memory
+// database (one connection).
+func OpenDB(ctx context.Context, path string) (*sql.DB, error) { return sqlitedb.Open(ctx, path) }
+
+// OpenIndex opens (creating if needed) the database at path (":memory:"
+// for a private in-memory one) and returns an index over it; closing the
+// index closes the database.
+func OpenIndex(ctx context.Context, path string) (*insights.Index, error) {
+	d, err := OpenDriver(ctx, path)
 	if err != nil {
-		return nil, err
-	}
-	d, err := newDriver(ctx, db, true)
-	if err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	return insights.NewIndex(d), nil
 }
 
-// OpenDB returns an index over an open database (for example one shared
-// with other voicegw stores); closing the index does not close db.
-func OpenDB(ctx context.Context, db *sql.DB) (*insights.Index, error) {
-	d, err := newDriver(ctx, db, false)
+// NewIndex returns an index over db, opened with OpenDB and perhaps shared
+// with other voicegw stores; closing the index leaves db open.
+func NewIndex(ctx context.Context, db *sql.DB) (*insights.Index, error) {
+	d, err := NewDriver(ctx, db)
 	if err != nil {
 		return nil, err
 	}
 	return insights.NewIndex(d), nil
 }
 
-// NewDriver opens the driver itself, for tests and wrapping.
-func NewDriver(ctx context.Context, path string) (*Driver, error) {
+// OpenDriver is OpenIndex's driver itself, for conformance suites and
+// wrapping; Close closes the database.
+func OpenDriver(ctx context.Context, path string) (*Driver, error) {
 	db, err := sqlitedb.Open(ctx, path)
 	if err != nil {
 		return nil, err
@@ -112,6 +129,11 @@ func NewDriver(ctx context.Context, path string) (*Driver, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// NewDriver is NewIndex's driver itself; Close leaves db open.
+func NewDriver(ctx context.Context, db *sql.DB) (*Driver, error) {
+	return newDriver(ctx, db, false)
 }
 
 func newDriver(ctx context.Context, db *sql.DB, own bool) (*Driver, error) {
@@ -636,7 +658,9 @@ const (
 	fromShould = -2
 )
 
-// source picks the smallest source of candidates.
+// source picks the smallest source of candidates. It counts the postings
+// of at most maxSourceProbes must clauses (any one of them is a correct
+// source; the first few are enough to find a selective one).
 func (d *Driver) source(ctx context.Context, conn *sql.Conn, q *driver.Query) (int, error) {
 	if len(q.Must) == 0 && (q.MinimumShouldMatch == 0 || len(q.Should) == 0) {
 		return fromRange, nil
@@ -659,6 +683,9 @@ func (d *Driver) source(ctx context.Context, conn *sql.Conn, q *driver.Query) (i
 		if !ok {
 			return i, nil // nothing can match: start from the empty clause
 		}
+		if i >= maxSourceProbes {
+			continue // still checked for clauses that cannot match
+		}
 		n, err := count(sub, cb.args)
 		if err != nil {
 			return 0, err
@@ -669,16 +696,11 @@ func (d *Driver) source(ctx context.Context, conn *sql.Conn, q *driver.Query) (i
 	}
 	if len(q.Must) == 0 {
 		var cb sqlBuilder
-		var subs []string
-		for i := range q.Should {
-			if sub, ok := cb.posting(d, &q.Should[i]); ok {
-				subs = append(subs, sub)
-			}
-		}
-		if len(subs) == 0 {
+		sub, ok := cb.shouldUnion(d, q)
+		if !ok {
 			return fromShould, nil
 		}
-		n, err := count(strings.Join(subs, " UNION "), cb.args)
+		n, err := count(sub, cb.args)
 		if err != nil {
 			return 0, err
 		}
@@ -716,8 +738,7 @@ func (b *sqlBuilder) posting(d *Driver, c *driver.Clause) (string, bool) {
 	}
 	table, col, vals := clauseValues(c)
 	b.args = append(b.args, pid)
-	b.args = append(b.args, vals...)
-	return "SELECT sid FROM " + table + " WHERE pid = ? AND " + col + " IN (" + placeholders(len(vals)) + ")", true
+	return "SELECT sid FROM " + table + " WHERE pid = ? AND " + col + " IN " + b.list(vals), true
 }
 
 // exists returns a boolean SQL expression: does session s match c.
@@ -728,8 +749,233 @@ func (b *sqlBuilder) exists(d *Driver, c *driver.Clause) string {
 	}
 	table, col, vals := clauseValues(c)
 	b.args = append(b.args, pid)
+	return "EXISTS (SELECT 1 FROM " + table + " p WHERE p.pid = ? AND p." + col + " IN " + b.list(vals) + " AND p.sid = s.sid)"
+}
+
+// SQLite's limits that a query at insights.MaxClauses would pass (see
+// SQLITE_MAX_COMPOUND_SELECT, SQLITE_MAX_EXPR_DEPTH and
+// SQLITE_MAX_VARIABLE_NUMBER in https://sqlite.org/limits.html), and how
+// the SQL stays within them.
+const (
+	// maxCompound bounds the SELECTs of one UNION (SQLite: 500); more are
+	// nested as UNIONs of UNIONs.
+	maxCompound = 250
+	// maxChain bounds the operands of one AND, OR or + chain, which SQLite
+	// parses into a tree as deep as the chain is long (at most 1000
+	// levels); longer chains are split into parenthesized groups.
+	maxChain = 64
+	// maxListParams bounds the values of an IN list passed as one
+	// parameter each; longer lists (the tokens of a long match text) are
+	// passed as one JSON array, so that MaxClauses clauses of any length
+	// stay under SQLite's 32,766 parameters.
+	maxListParams = 8
+)
+
+// list returns an IN list of vals: placeholders, or a JSON array read with
+// json_each when the list is long and holds only text (tokens).
+func (b *sqlBuilder) list(vals []any) string {
+	if len(vals) > maxListParams {
+		texts := make([]string, 0, len(vals))
+		for _, v := range vals {
+			t, ok := v.(string)
+			if !ok {
+				texts = nil
+				break
+			}
+			texts = append(texts, t)
+		}
+		if texts != nil {
+			j, _ := json.Marshal(texts) // strings always marshal
+			b.args = append(b.args, string(j))
+			return "(SELECT value FROM json_each(?))"
+		}
+	}
 	b.args = append(b.args, vals...)
-	return "EXISTS (SELECT 1 FROM " + table + " p WHERE p.pid = ? AND p." + col + " IN (" + placeholders(len(vals)) + ") AND p.sid = s.sid)"
+	return "(" + placeholders(len(vals)) + ")"
+}
+
+// chain joins parts with op (" AND ", " OR ", " + ") as a tree of
+// parenthesized groups of at most maxChain operands, so that its depth
+// stays far below SQLite's limit whatever the number of parts.
+func chain(parts []string, op string) string {
+	for len(parts) > maxChain {
+		var groups []string
+		for i := 0; i < len(parts); i += maxChain {
+			groups = append(groups, "("+strings.Join(parts[i:min(i+maxChain, len(parts))], op)+")")
+		}
+		parts = groups
+	}
+	return strings.Join(parts, op)
+}
+
+// maxClauseList is the longest must, must_not or should list compiled one
+// subquery per clause. SQLite opens a cursor per subquery and finds a
+// cursor's place in a list of all open ones, so a thousand subqueries cost
+// a thousand times a thousand; longer lists are compiled as clauseGroups,
+// one subquery per posting table and path.
+const maxClauseList = 16
+
+// maxSourceProbes bounds the must clauses whose postings source counts.
+const maxSourceProbes = 16
+
+// clauseGroup is the distinct clauses of a list that probe one posting
+// table at one path, with how often the list repeats each.
+type clauseGroup struct {
+	table, col string
+	pid        int64
+	vals       [][]any // per distinct clause, the SQL values it matches
+	weights    []int   // per distinct clause, its number in the list
+}
+
+// groups returns the distinct clauses of cs grouped by table and path;
+// never reports a clause that no session can match (an unknown path, a
+// match without tokens), which groups leave out.
+func (d *Driver) groups(cs []driver.Clause) (gs []clauseGroup, never bool) {
+	type at struct {
+		table string
+		pid   int64
+	}
+	byAt := map[at]int{}
+	seen := map[string][2]int{} // clause key → group, index in group
+	for i := range cs {
+		c := &cs[i]
+		pid, ok := d.pid(c.Path)
+		if !ok || len(c.Values) == 0 {
+			never = true
+			continue
+		}
+		table, col, vals := clauseValues(c)
+		key := fmt.Sprint(c.Kind, "\x00", c.Path)
+		for _, v := range c.Values {
+			key += "\x00" + v.Text
+		}
+		if pos, dup := seen[key]; dup {
+			gs[pos[0]].weights[pos[1]]++
+			continue
+		}
+		g, ok := byAt[at{table, pid}]
+		if !ok {
+			g = len(gs)
+			byAt[at{table, pid}] = g
+			gs = append(gs, clauseGroup{table: table, col: col, pid: pid})
+		}
+		seen[key] = [2]int{g, len(gs[g].vals)}
+		gs[g].vals = append(gs[g].vals, vals)
+		gs[g].weights = append(gs[g].weights, 1)
+	}
+	return gs, never
+}
+
+// anyOf returns a boolean SQL expression: session s matches some clause
+// of g. The postings are read once for the query (an uncorrelated IN), not
+// once per session.
+func (b *sqlBuilder) anyOf(g *clauseGroup) string {
+	return "s.sid IN (" + b.anyPosting(g) + ")"
+}
+
+// anyPosting returns a SELECT of the sessions matching some clause of g.
+func (b *sqlBuilder) anyPosting(g *clauseGroup) string {
+	var all []any
+	for _, v := range g.vals {
+		all = append(all, v...)
+	}
+	b.args = append(b.args, g.pid)
+	return "SELECT sid FROM " + g.table + " WHERE pid = ? AND " + g.col + " IN " + b.list(all)
+}
+
+// matched returns a SELECT of the sessions matching some clause of g, one
+// row per session (sid) and distinct clause it matches (c, with its weight
+// w): a table of (value, clause, weight) rows joined to the postings, once
+// for the query. Tokens (text only) travel as one JSON parameter, so that
+// long match texts stay within SQLite's parameter limit; term values keep
+// their SQL types as VALUES rows.
+func (b *sqlBuilder) matched(g *clauseGroup) string {
+	var with, m string
+	if g.table == "insights_tokens" {
+		var rows [][3]any
+		for i, vals := range g.vals {
+			for _, v := range vals {
+				rows = append(rows, [3]any{v, i, g.weights[i]})
+			}
+		}
+		j, _ := json.Marshal(rows) // tokens and ints always marshal
+		b.args = append(b.args, string(j))
+		// Materialized: each element parsed once, not once per posting.
+		with = "WITH m AS MATERIALIZED (SELECT value->>0 AS column1, value->>1 AS column2, value->>2 AS column3 FROM json_each(?)) "
+		m = "m"
+	} else {
+		var rows []string
+		for i, vals := range g.vals {
+			for _, v := range vals {
+				rows = append(rows, "(?, ?, ?)")
+				b.args = append(b.args, v, i, g.weights[i])
+			}
+		}
+		m = "(VALUES " + strings.Join(rows, ", ") + ")"
+	}
+	b.args = append(b.args, g.pid)
+	// CROSS JOIN keeps m the outer loop: each row read once, its postings
+	// found by the primary key (pid, value).
+	return with + "SELECT DISTINCT p.sid AS sid, m.column2 AS c, m.column3 AS w FROM " + m + " m CROSS JOIN " +
+		g.table + " p ON p.pid = ? AND p." + g.col + " = m.column1"
+}
+
+// allOf returns a boolean SQL expression: session s matches every clause
+// of g.
+func (b *sqlBuilder) allOf(g *clauseGroup) string {
+	return "s.sid IN (SELECT sid FROM (" + b.matched(g) + ") GROUP BY sid HAVING count(*) = " + strconv.Itoa(len(g.vals)) + ")"
+}
+
+// scoreJoins returns the LEFT JOINs that give each session its score from
+// a long should list, one table sc<i> (sid, score) per group, when the
+// query sorts by score; order sums them. Repeated clauses count as often
+// as the list has them.
+func (b *sqlBuilder) scoreJoins(d *Driver, q *driver.Query) string {
+	if len(q.Should) <= maxClauseList || !slices.ContainsFunc(q.Sort, func(k driver.SortKey) bool { return k.Path == driver.ScorePath }) {
+		return ""
+	}
+	gs, _ := d.groups(q.Should)
+	var out strings.Builder
+	for i := range gs {
+		n := strconv.Itoa(i)
+		out.WriteString(" LEFT JOIN (SELECT sid, total(w) AS score FROM (" + b.matched(&gs[i]) + ") GROUP BY sid) sc" + n + " ON sc" + n + ".sid = s.sid")
+	}
+	return out.String()
+}
+
+// shouldUnion returns a SELECT of the sessions matching some should
+// clause; ok is false when none can match.
+func (b *sqlBuilder) shouldUnion(d *Driver, q *driver.Query) (string, bool) {
+	var subs []string
+	if len(q.Should) > maxClauseList {
+		gs, _ := d.groups(q.Should)
+		for i := range gs {
+			subs = append(subs, b.anyPosting(&gs[i]))
+		}
+	} else {
+		for i := range q.Should {
+			if sub, ok := b.posting(d, &q.Should[i]); ok {
+				subs = append(subs, sub)
+			}
+		}
+	}
+	if len(subs) == 0 {
+		return "", false
+	}
+	return union(subs), true
+}
+
+// union returns the UNION of SELECTs of one sid column, nested so that no
+// compound has more than maxCompound members.
+func union(subs []string) string {
+	for len(subs) > maxCompound {
+		var groups []string
+		for i := 0; i < len(subs); i += maxCompound {
+			groups = append(groups, "SELECT sid FROM ("+strings.Join(subs[i:min(i+maxCompound, len(subs))], " UNION ")+")")
+		}
+		subs = groups
+	}
+	return strings.Join(subs, " UNION ")
 }
 
 func clauseValues(c *driver.Clause) (table, col string, vals []any) {
@@ -760,48 +1006,71 @@ func (b *sqlBuilder) rangeCond(q *driver.Query) string {
 func (b *sqlBuilder) from(d *Driver, q *driver.Query, src int) string {
 	var sub string
 	switch src {
-	case fromRange:
-		return "insights_sessions s"
 	case fromShould:
-		var subs []string
-		for i := range q.Should {
-			if p, ok := b.posting(d, &q.Should[i]); ok {
-				subs = append(subs, p)
-			}
+		if u, ok := b.shouldUnion(d, q); ok {
+			// A posting lists a session once per matching value (a match
+			// clause's tokens); UNION removes repeats only between clauses.
+			sub = "SELECT DISTINCT sid FROM (" + u + ")"
 		}
-		if len(subs) == 0 {
-			return "insights_sessions s"
-		}
-		sub = strings.Join(subs, " UNION ")
+	case fromRange:
 	default:
-		p, ok := b.posting(d, &q.Must[src])
-		if !ok {
-			return "insights_sessions s"
+		if p, ok := b.posting(d, &q.Must[src]); ok {
+			sub = "SELECT DISTINCT sid FROM (" + p + ")"
 		}
-		sub = "SELECT DISTINCT sid FROM (" + p + ")"
 	}
-	return "(" + sub + ") c CROSS JOIN insights_sessions s ON s.sid = c.sid"
+	if sub == "" {
+		return "insights_sessions s" + b.scoreJoins(d, q)
+	}
+	return "(" + sub + ") c CROSS JOIN insights_sessions s ON s.sid = c.sid" + b.scoreJoins(d, q)
 }
 
 func (b *sqlBuilder) where(d *Driver, q *driver.Query, src int) string {
 	parts := []string{b.rangeCond(q)}
-	for i := range q.Must {
-		if i == src {
-			if _, ok := d.pid(q.Must[i].Path); ok && len(q.Must[i].Values) > 0 {
-				continue // the source itself
-			}
+	if len(q.Must) > maxClauseList {
+		// The source clause is checked again with the others: harmless.
+		gs, never := d.groups(q.Must)
+		if never {
+			return "0"
 		}
-		parts = append(parts, b.exists(d, &q.Must[i]))
+		for i := range gs {
+			parts = append(parts, b.allOf(&gs[i]))
+		}
+	} else {
+		for i := range q.Must {
+			if i == src {
+				if _, ok := d.pid(q.Must[i].Path); ok && len(q.Must[i].Values) > 0 {
+					continue // the source itself
+				}
+			}
+			parts = append(parts, b.exists(d, &q.Must[i]))
+		}
 	}
-	for i := range q.MustNot {
-		parts = append(parts, "NOT "+b.exists(d, &q.MustNot[i]))
+	if len(q.MustNot) > maxClauseList {
+		gs, _ := d.groups(q.MustNot)
+		for i := range gs {
+			parts = append(parts, "NOT "+b.anyOf(&gs[i]))
+		}
+	} else {
+		for i := range q.MustNot {
+			parts = append(parts, "NOT "+b.exists(d, &q.MustNot[i]))
+		}
 	}
 	if q.MinimumShouldMatch > 0 && len(q.Should) > 0 && src != fromShould {
 		var or []string
-		for i := range q.Should {
-			or = append(or, b.exists(d, &q.Should[i]))
+		if len(q.Should) > maxClauseList {
+			gs, _ := d.groups(q.Should)
+			for i := range gs {
+				or = append(or, b.anyOf(&gs[i]))
+			}
+			if len(or) == 0 {
+				or = append(or, "0")
+			}
+		} else {
+			for i := range q.Should {
+				or = append(or, b.exists(d, &q.Should[i]))
+			}
 		}
-		parts = append(parts, "("+strings.Join(or, " OR ")+")")
+		parts = append(parts, "("+chain(or, " OR ")+")")
 	}
 	if src == fromShould {
 		any := false
@@ -814,7 +1083,7 @@ func (b *sqlBuilder) where(d *Driver, q *driver.Query, src int) string {
 			parts = append(parts, "0")
 		}
 	}
-	return strings.Join(parts, " AND ")
+	return chain(parts, " AND ")
 }
 
 func (b *sqlBuilder) order(d *Driver, q *driver.Query) string {
@@ -831,10 +1100,20 @@ func (b *sqlBuilder) order(d *Driver, q *driver.Query) string {
 				continue // every score is 0
 			}
 			var sum []string
-			for i := range q.Should {
-				sum = append(sum, b.exists(d, &q.Should[i]))
+			if len(q.Should) > maxClauseList {
+				gs, _ := d.groups(q.Should) // as scoreJoins joined them
+				for i := range gs {
+					sum = append(sum, "coalesce(sc"+strconv.Itoa(i)+".score, 0)")
+				}
+				if len(sum) == 0 {
+					continue // nothing can match: every score is 0
+				}
+			} else {
+				for i := range q.Should {
+					sum = append(sum, b.exists(d, &q.Should[i]))
+				}
 			}
-			keys = append(keys, "("+strings.Join(sum, " + ")+")"+dir)
+			keys = append(keys, "("+chain(sum, " + ")+")"+dir)
 		case "session_start_time":
 			keys = append(keys, "s.start"+dir)
 		case "id":
@@ -863,7 +1142,8 @@ func (d *Driver) As(i any) bool {
 	return ok
 }
 
-// Close implements driver.Driver; it closes the database if Open opened it.
+// Close implements driver.Driver; it closes the database if OpenDriver (or
+// OpenIndex) opened it.
 func (d *Driver) Close() error {
 	if !d.own {
 		return nil

@@ -11,12 +11,11 @@ import (
 	"github.com/voicegw/voicegw/insights/driver"
 	"github.com/voicegw/voicegw/insights/insightstest"
 	"github.com/voicegw/voicegw/insights/sqliteindex"
-	"github.com/voicegw/voicegw/internal/sqlitedb"
 )
 
 func TestConformance(t *testing.T) {
 	insightstest.RunConformanceTests(t, func(t *testing.T) driver.Driver {
-		d, err := sqliteindex.NewDriver(context.Background(), filepath.Join(t.TempDir(), "insights.db"))
+		d, err := sqliteindex.OpenDriver(context.Background(), filepath.Join(t.TempDir(), "insights.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -26,7 +25,7 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceInMemory(t *testing.T) {
 	insightstest.RunConformanceTests(t, func(t *testing.T) driver.Driver {
-		d, err := sqliteindex.NewDriver(context.Background(), ":memory:")
+		d, err := sqliteindex.OpenDriver(context.Background(), ":memory:")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +38,7 @@ func TestConformanceInMemory(t *testing.T) {
 func TestDurable(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "durable.db")
-	idx, err := sqliteindex.Open(ctx, path)
+	idx, err := sqliteindex.OpenIndex(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +51,12 @@ func TestDurable(t *testing.T) {
 	if err := idx.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlitedb.Open(ctx, path)
+	db, err := sqliteindex.OpenDB(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	idx, err = sqliteindex.OpenDB(ctx, db)
+	idx, err = sqliteindex.NewIndex(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}

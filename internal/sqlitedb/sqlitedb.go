@@ -1,7 +1,12 @@
 // Package sqlitedb opens SQLite databases (modernc.org/sqlite, pure Go, no
 // cgo) configured the same way for every store of voicegw: WAL journal, a busy
-// timeout so concurrent writers wait instead of failing, foreign keys on, and
-// a schema applied in versioned steps.
+// timeout so concurrent writers wait instead of failing, foreign keys on, at
+// most MaxConns connections, files readable by their owner only, and a schema
+// applied in versioned steps.
+//
+// The public drivers (rbac/sqlitestore, tenancy/sqlitestore,
+// insights/sqliteindex) each export an OpenDB that calls Open, so callers
+// outside the module open databases the same way.
 package sqlitedb
 
 import (
@@ -9,7 +14,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -21,15 +28,42 @@ const DriverName = "sqlite"
 // ErrEmptyPath is returned by Open for an empty path.
 var ErrEmptyPath = errors.New("sqlitedb: empty database path (use \":memory:\" for a private in-memory database)")
 
+// MaxConns bounds the connections of one database opened by Open (a
+// ":memory:" database has exactly one). SQLite has one writer at a time, so
+// more connections only add readers; a bound keeps a burst of concurrent
+// callers (300 calls ending at once) waiting for a connection instead of
+// opening one each. The pool keeps its connections open while idle: a
+// connection closed while another one of the process holds a lock on the
+// same file leaves its descriptor open until every lock is gone (SQLite's
+// POSIX-lock rule), which under steady load is never, so churning
+// connections leaks descriptors. Each connection holds two descriptors (the
+// database and its WAL) besides the one shared -shm mapping.
+const MaxConns = 4
+
+// FileMode is the mode of the database files Open creates or finds: the
+// database, its -wal and its -shm, which hold the same data. A file found
+// with a wider mode is narrowed to it, whatever the directory's mode.
+const FileMode fs.FileMode = 0o600
+
 // Open opens (creating if needed) the database at path. ":memory:" opens a
 // private in-memory database held by a single connection.
+//
+// The database file and its -wal and -shm files are made FileMode (SQLite
+// creates -wal and -shm with the mode of the database). The returned pool
+// holds at most MaxConns connections and keeps them while idle; do not raise
+// the bound above the idle bound (SetMaxIdleConns), for the reason MaxConns
+// gives.
 func Open(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" {
 		return nil, ErrEmptyPath
 	}
+	memory := path == ":memory:"
 	pragmas := []string{"busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"}
-	if path != ":memory:" {
+	if !memory {
 		pragmas = append(pragmas, "journal_mode(WAL)")
+		if err := restrictFiles(path, true); err != nil {
+			return nil, fmt.Errorf("sqlitedb: open %q: %w", path, err)
+		}
 	}
 	q := url.Values{}
 	for _, p := range pragmas {
@@ -41,15 +75,67 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedb: open %q: %w", path, err)
 	}
-	if path == ":memory:" {
-		// Every connection would see its own empty database.
-		db.SetMaxOpenConns(1)
+	conns := MaxConns
+	if memory {
+		conns = 1 // every connection would see its own empty database
 	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlitedb: open %q: %w", path, err)
 	}
+	if !memory {
+		// WAL mode made the -wal and -shm files; narrow them if an older
+		// database left them wider.
+		if err := restrictFiles(path, false); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("sqlitedb: open %q: %w", path, err)
+		}
+	}
 	return db, nil
+}
+
+// restrictFiles gives the database file (created when create is true and
+// it is missing) and its -wal, -shm and -journal files FileMode.
+func restrictFiles(path string, create bool) error {
+	if create {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, FileMode)
+		if err != nil {
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != FileMode {
+			if err := os.Chmod(p, FileMode); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// FilePath returns the file of db's main database ("" for an in-memory
+// one), so a store can keep a companion file (a key) beside it.
+func FilePath(ctx context.Context, db *sql.DB) (string, error) {
+	var file string
+	err := db.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file)
+	if err != nil {
+		return "", fmt.Errorf("sqlitedb: database file: %w", err)
+	}
+	return file, nil
 }
 
 // escapePath percent-encodes the characters that would end or change the

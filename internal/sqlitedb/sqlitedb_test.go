@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -159,5 +160,60 @@ func TestOpenPathWithURICharacters(t *testing.T) {
 		if _, err := os.Stat(path); err != nil {
 			t.Fatalf("Open(%q) did not create that file: %v", path, err)
 		}
+	}
+}
+
+// TestFileModes: under a directory anyone may read (0755) and with the
+// usual umask, the database and its -wal and -shm files are readable by
+// their owner only; a database left 0644 by an older version is narrowed
+// when opened.
+func TestFileModes(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	check := func(path string) {
+		t.Helper()
+		for _, f := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(f)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if fi.Mode().Perm() != FileMode {
+				t.Fatalf("%s has mode %v, want %v", f, fi.Mode().Perm(), FileMode)
+			}
+		}
+	}
+	path := filepath.Join(dir, "state.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Migrate(ctx, db, "m", []string{`CREATE TABLE m (v TEXT)`}); err != nil {
+		t.Fatal(err)
+	}
+	check(path)
+	db.Close()
+
+	// A database written before this rule, world-readable.
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(f, 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `INSERT INTO m VALUES ('x')`); err != nil {
+		t.Fatal(err)
+	}
+	check(path)
+	if got, err := FilePath(ctx, db); err != nil || got != path {
+		t.Fatalf("FilePath = %q, %v; want %q", got, err, path)
 	}
 }

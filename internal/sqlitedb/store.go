@@ -3,6 +3,7 @@ package sqlitedb
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -69,4 +70,40 @@ func NullString(s string) any {
 		return nil
 	}
 	return s
+}
+
+// Scrub runs fn in one IMMEDIATE transaction on a connection whose deleted
+// content SQLite overwrites (secure_delete), then checkpoints the WAL into
+// the database and truncates it, so that values fn replaces (a secret
+// stored in clear before) leave no copy in the files. Backups taken before
+// still hold them.
+func Scrub(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var was int
+	if err := conn.QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&was); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+		return err
+	}
+	defer func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA secure_delete = `+strconv.Itoa(was))
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	_, _ = conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`) // readers may hold it back; the next checkpoint does it
+	return nil
 }

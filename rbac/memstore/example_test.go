@@ -58,11 +58,11 @@ func ExampleNewKeyStore() {
 		return
 	}
 	// The secret is returned once; the store keeps only its hash.
-	account, scope, err := keys.KeyAccount(ctx, ck.Secret.Reveal())
-	fmt.Println(account, scope, err)
+	p, err := keys.VerifyKey(ctx, ck.Secret)
+	fmt.Println(p.Account, p.Scope, err)
 
 	_ = keys.Revoke(ctx, ck.ID)
-	_, _, err = keys.KeyAccount(ctx, ck.Secret.Reveal())
+	_, err = keys.VerifyKey(ctx, ck.Secret)
 	fmt.Println(errors.Is(err, rbac.ErrInvalidKey))
 	// Output:
 	// acct-a account <nil>

@@ -15,7 +15,8 @@ import (
 )
 
 // Driver is an in-memory rbac.MemberDriver and rbac.KeyDriver. Create it
-// with New.
+// with NewDriver (for a conformance suite or your own wrapping); NewKeyStore
+// and NewMemberStore return the portable stores over a fresh one.
 type Driver struct {
 	mu        sync.RWMutex
 	closed    bool
@@ -33,8 +34,8 @@ var (
 	_ rbac.KeyDriver    = (*Driver)(nil)
 )
 
-// New returns an empty driver.
-func New() *Driver {
+// NewDriver returns an empty driver.
+func NewDriver() *Driver {
 	return &Driver{
 		roles: map[string]*rbac.Role{}, roleNames: map[string]string{},
 		members: map[string]*rbac.Member{}, emails: map[string]string{},
@@ -42,13 +43,17 @@ func New() *Driver {
 	}
 }
 
-// NewMemberStore is rbac.NewMemberStore(New(), opts).
+// NewMemberStore returns an empty member store in memory:
+// rbac.NewMemberStore(NewDriver(), opts). opts may be nil.
 func NewMemberStore(opts *rbac.StoreOptions) *rbac.MemberStore {
-	return rbac.NewMemberStore(New(), opts)
+	return rbac.NewMemberStore(NewDriver(), opts)
 }
 
-// NewKeyStore is rbac.NewKeyStore(New(), opts).
-func NewKeyStore(opts *rbac.KeyStoreOptions) *rbac.KeyStore { return rbac.NewKeyStore(New(), opts) }
+// NewKeyStore returns an empty API key store in memory:
+// rbac.NewKeyStore(NewDriver(), opts). opts may be nil.
+func NewKeyStore(opts *rbac.KeyStoreOptions) *rbac.KeyStore {
+	return rbac.NewKeyStore(NewDriver(), opts)
+}
 
 func (d *Driver) check(ctx context.Context) error {
 	if d.closed {
@@ -326,7 +331,7 @@ func (d *Driver) GetKey(ctx context.Context, id string) (*rbac.APIKey, error) {
 }
 
 // ListKeys implements rbac.KeyDriver.
-func (d *Driver) ListKeys(ctx context.Context, o rbac.Owner) ([]*rbac.APIKey, error) {
+func (d *Driver) ListKeys(ctx context.Context, f rbac.KeyFilter) ([]*rbac.APIKey, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if err := d.check(ctx); err != nil {
@@ -334,11 +339,11 @@ func (d *Driver) ListKeys(ctx context.Context, o rbac.Owner) ([]*rbac.APIKey, er
 	}
 	out := []*rbac.APIKey{}
 	for _, k := range d.keys {
-		if k.Owner() == o {
+		if f.Match(k) {
 			out = append(out, cloneKey(k))
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool { return keyName(out[i]) < keyName(out[j]) })
 	return out, nil
 }
 

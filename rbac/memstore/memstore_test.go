@@ -9,9 +9,9 @@ import (
 )
 
 func TestMemberConformance(t *testing.T) {
-	storetest.RunMemberTests(t, func(*testing.T) rbac.MemberDriver { return memstore.New() })
+	storetest.RunMemberTests(t, func(*testing.T) rbac.MemberDriver { return memstore.NewDriver() })
 }
 
 func TestKeyConformance(t *testing.T) {
-	storetest.RunKeyTests(t, func(*testing.T) rbac.KeyDriver { return memstore.New() })
+	storetest.RunKeyTests(t, func(*testing.T) rbac.KeyDriver { return memstore.NewDriver() })
 }

@@ -1,6 +1,16 @@
 // Package sqlitestore holds rbac's members, roles and API keys in SQLite
 // (modernc.org/sqlite, pure Go): the embedded durable default.
 //
+// Constructors, as in every voicegw driver package: OpenKeyStore and
+// OpenMemberStore open a database file and return the portable store
+// (closing it closes the file); NewKeyStore and NewMemberStore do the same
+// on a database opened by OpenDB and perhaps shared with other stores (the
+// tenancy stores, the session limiter), which closing leaves open;
+// OpenDriver and NewDriver return the driver itself, for conformance suites
+// and wrapping. The database files are readable by their owner only (mode
+// 0600, whatever the directory's) and at most a few connections are open
+// per database (see OpenDB).
+//
 // UNIQUE indexes enforce role names per account, member emails, API key
 // names per owner and API key hashes; checks that span tables (a member's
 // role, a role still held) run in IMMEDIATE transactions, so they hold under
@@ -63,7 +73,10 @@ CREATE TABLE rbac_api_keys (
 	masked           TEXT NOT NULL,
 	hash             BLOB NOT NULL UNIQUE,
 	UNIQUE(scope, service_provider, account_sid, name)
-);`}
+);`, `
+ALTER TABLE rbac_api_keys ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+CREATE INDEX rbac_api_keys_origin ON rbac_api_keys(origin) WHERE origin <> '';
+CREATE INDEX rbac_api_keys_creator ON rbac_api_keys(creator_email);`}
 
 // Driver is the SQLite rbac.MemberDriver and rbac.KeyDriver.
 type Driver struct {
@@ -76,9 +89,24 @@ var (
 	_ rbac.KeyDriver    = (*Driver)(nil)
 )
 
-// Open opens (creating if needed) the database at path (":memory:" for a
-// private in-memory one) and brings the schema up to date. Close closes it.
-func Open(ctx context.Context, path string) (*Driver, error) {
+// MaxConns bounds the connections OpenDB keeps to one database (the same
+// bound in every voicegw SQLite package).
+const MaxConns = sqlitedb.MaxConns
+
+// OpenDB opens (creating if needed) the SQLite database at path the way
+// every voicegw store needs it (WAL journal, busy timeout, foreign keys,
+// immediate transactions, files of mode 0600, at most MaxConns connections
+// kept open), for the New* constructors of this package and of the other
+// voicegw SQLite packages (tenancy/sqlitestore, insights/sqliteindex), which
+// may share it. ":memory:" is a private in-memory database (one
+// connection). Do not raise its connection bound past its idle bound: a
+// connection SQLite closes while others hold locks keeps its descriptor.
+func OpenDB(ctx context.Context, path string) (*sql.DB, error) { return sqlitedb.Open(ctx, path) }
+
+// OpenDriver opens (creating if needed) the database at path (":memory:"
+// for a private in-memory one) and brings the schema up to date. Close
+// closes it.
+func OpenDriver(ctx context.Context, path string) (*Driver, error) {
 	st, err := sqlitedb.OpenStore(ctx, path, SchemaName, schema)
 	if err != nil {
 		return nil, err
@@ -86,14 +114,55 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 	return &Driver{db: st.DB(), st: st}, nil
 }
 
-// New uses db, opened with internal/sqlitedb.Open (the tenancy stores may
-// share it), and brings the schema up to date. Close leaves db open.
-func New(ctx context.Context, db *sql.DB) (*Driver, error) {
+// NewDriver uses db, opened with OpenDB (other stores may share it), and
+// brings the schema up to date. Close leaves db open.
+func NewDriver(ctx context.Context, db *sql.DB) (*Driver, error) {
 	st, err := sqlitedb.NewStore(ctx, db, SchemaName, schema)
 	if err != nil {
 		return nil, err
 	}
 	return &Driver{db: db, st: st}, nil
+}
+
+// OpenKeyStore returns the API keys of the database at path (created if
+// needed); closing the store closes the database. opts may be nil.
+func OpenKeyStore(ctx context.Context, path string, opts *rbac.KeyStoreOptions) (*rbac.KeyStore, error) {
+	d, err := OpenDriver(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return rbac.NewKeyStore(d, opts), nil
+}
+
+// NewKeyStore returns the API keys of db, opened with OpenDB; closing the
+// store leaves db open. opts may be nil.
+func NewKeyStore(ctx context.Context, db *sql.DB, opts *rbac.KeyStoreOptions) (*rbac.KeyStore, error) {
+	d, err := NewDriver(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return rbac.NewKeyStore(d, opts), nil
+}
+
+// OpenMemberStore returns the members and roles of the database at path
+// (created if needed); closing the store closes the database. opts may be
+// nil.
+func OpenMemberStore(ctx context.Context, path string, opts *rbac.StoreOptions) (*rbac.MemberStore, error) {
+	d, err := OpenDriver(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return rbac.NewMemberStore(d, opts), nil
+}
+
+// NewMemberStore returns the members and roles of db, opened with OpenDB;
+// closing the store leaves db open. opts may be nil.
+func NewMemberStore(ctx context.Context, db *sql.DB, opts *rbac.StoreOptions) (*rbac.MemberStore, error) {
+	d, err := NewDriver(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return rbac.NewMemberStore(d, opts), nil
 }
 
 // DB returns the database.
@@ -396,7 +465,7 @@ func (d *Driver) DeleteMember(ctx context.Context, id string) error {
 	return nil
 }
 
-const keyCols = `id, name, service_type, scope, service_provider, account_sid, creator_email, created_at, valid_until, revoked_at, masked, hash`
+const keyCols = `id, name, service_type, scope, service_provider, account_sid, creator_email, created_at, valid_until, revoked_at, masked, hash, origin`
 
 func scanKey(row scanner) (*rbac.APIKey, error) {
 	var k rbac.APIKey
@@ -405,7 +474,7 @@ func scanKey(row scanner) (*rbac.APIKey, error) {
 	var valid, revoked sql.NullInt64
 	var hash []byte
 	if err := row.Scan(&k.ID, &k.Name, &k.ServiceType, &scope, &k.ServiceProvider, &k.Account, &k.CreatorEmail,
-		&created, &valid, &revoked, &k.Masked, &hash); err != nil {
+		&created, &valid, &revoked, &k.Masked, &hash, &k.Origin); err != nil {
 		return nil, err
 	}
 	if len(hash) != len(k.Hash) {
@@ -422,9 +491,9 @@ func (d *Driver) CreateKey(ctx context.Context, k *rbac.APIKey) error {
 	if err := d.check(); err != nil {
 		return err
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO rbac_api_keys(`+keyCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := d.db.ExecContext(ctx, `INSERT INTO rbac_api_keys(`+keyCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		k.ID, k.Name, k.ServiceType, uint8(k.Scope), k.ServiceProvider, k.Account, k.CreatorEmail,
-		sqlitedb.Micros(k.CreatedAt), nullTime(k.ValidUntil), nullTime(k.RevokedAt), k.Masked, k.Hash[:])
+		sqlitedb.Micros(k.CreatedAt), nullTime(k.ValidUntil), nullTime(k.RevokedAt), k.Masked, k.Hash[:], k.Origin)
 	if sqlitedb.IsConstraint(err) {
 		if strings.Contains(err.Error(), "rbac_api_keys.hash") {
 			return rbac.Taken("api_key", "secret", "")
@@ -456,12 +525,29 @@ func (d *Driver) GetKey(ctx context.Context, id string) (*rbac.APIKey, error) {
 }
 
 // ListKeys implements rbac.KeyDriver.
-func (d *Driver) ListKeys(ctx context.Context, o rbac.Owner) ([]*rbac.APIKey, error) {
+func (d *Driver) ListKeys(ctx context.Context, f rbac.KeyFilter) ([]*rbac.APIKey, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT `+keyCols+` FROM rbac_api_keys
-		WHERE scope = ? AND service_provider = ? AND account_sid = ? ORDER BY name`, uint8(o.Scope), o.ServiceProvider, o.Account)
+	var where []string
+	var args []any
+	if f.Owner != nil {
+		where = append(where, `scope = ? AND service_provider = ? AND account_sid = ?`)
+		args = append(args, uint8(f.Owner.Scope), f.Owner.ServiceProvider, f.Owner.Account)
+	}
+	if f.Origin != "" {
+		where = append(where, `origin = ?`)
+		args = append(args, f.Origin)
+	}
+	if f.CreatorEmail != "" {
+		where = append(where, `creator_email = ?`)
+		args = append(args, f.CreatorEmail)
+	}
+	q := `SELECT ` + keyCols + ` FROM rbac_api_keys`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	rows, err := d.db.QueryContext(ctx, q+` ORDER BY scope, service_provider, account_sid, name`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 
 func open(t *testing.T, path string) *sqlitestore.Driver {
 	t.Helper()
-	d, err := sqlitestore.Open(context.Background(), path)
+	d, err := sqlitestore.OpenDriver(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,20 +44,20 @@ func TestKeysAcrossConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Lookup(ctx, ck.Secret.Reveal()); err != nil {
+	if _, err := b.VerifyKey(ctx, ck.Secret); err != nil {
 		t.Fatalf("other process: %v", err)
 	}
 	if err := a.Delete(ctx, ck.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Lookup(ctx, ck.Secret.Reveal()); !errors.Is(err, rbac.ErrUnknownKey) {
+	if _, err := b.VerifyKey(ctx, ck.Secret); !errors.Is(err, rbac.ErrUnknownKey) {
 		t.Fatalf("other process after Delete: %v", err)
 	}
 	ck2, _ := a.Create(ctx, rbac.NewAPIKey{Name: "k2", ServiceType: "insights", Account: "acct-a", CreatorEmail: "ann@example.com"}, nil)
 	if err := b.Revoke(ctx, ck2.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Lookup(ctx, ck2.Secret.Reveal()); !errors.Is(err, rbac.ErrKeyRevoked) {
+	if _, err := a.VerifyKey(ctx, ck2.Secret); !errors.Is(err, rbac.ErrKeyRevoked) {
 		t.Fatalf("after Revoke by another process: %v", err)
 	}
 	_ = a.Close()

@@ -56,7 +56,7 @@ func serviceTypes() map[string]rbac.Privileges {
 
 func newEnv(t *testing.T, edit ...func(*admin.Config)) *env {
 	t.Helper()
-	rd := rbacmem.New()
+	rd := rbacmem.NewDriver()
 	e := &env{
 		t:       t,
 		tenants: tenancymem.NewStore(nil),

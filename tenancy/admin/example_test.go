@@ -20,7 +20,7 @@ import (
 func Example() {
 	ctx := context.Background()
 	tenants := tenancymem.NewStore(nil)
-	rd := rbacmem.New()
+	rd := rbacmem.NewDriver()
 	keys := rbac.NewKeyStore(rd, nil)
 	members := rbac.NewMemberStore(rd, nil)
 

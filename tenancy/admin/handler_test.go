@@ -47,8 +47,8 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("added user %+v (password must come back masked)", user)
 	}
 	stored, _ := e.tenants.Account(ctx, acct.SID)
-	if u, ok := stored.SIP.User("alice"); !ok || u.Password.Reveal() != "alice-Passw0rd" {
-		t.Fatalf("stored SIP users %+v: the plain password did not reach the store", stored.SIP.Users)
+	if u, ok := stored.SIP.User("alice"); !ok || !u.HA1.Equal(tenancy.NewDigestHA1("alice", stored.DigestRealm(), "alice-Passw0rd")) {
+		t.Fatalf("stored SIP users %+v: the password's digests did not reach the store", stored.SIP.Users)
 	}
 	rec, err := c.UpdateRecording(ctx, acct.SID, admin.RecordingPatch{Enabled: ptr(true), BucketURL: ptr("mem://")}, 0)
 	if err != nil {

@@ -123,7 +123,7 @@ func TestCrossTenantIsolation(t *testing.T) {
 	if b.Name != "B1" || b.Revision != w.b1.Revision {
 		t.Fatalf("account B changed: %+v", b)
 	}
-	if _, err := e.keys.Lookup(ctx, keyB.Secret.Reveal()); err != nil {
+	if _, err := e.keys.VerifyKey(ctx, keyB.Secret); err != nil {
 		t.Fatalf("B's key was touched: %v", err)
 	}
 	// An account caller may not create or delete accounts, even its own:

@@ -64,8 +64,8 @@ func (h *Handler) serviceTypes(rc *reqCtx) {
 	out := List[ServiceType]{Items: []ServiceType{}}
 	for _, name := range h.cfg.Keys.ServiceTypes() {
 		// The privileges a key of this type holds.
-		p := h.cfg.Keys.Principal(&rbac.APIKey{ServiceType: name})
-		out.Items = append(out.Items, ServiceType{Name: name, Privileges: p.Privileges})
+		p, _ := h.cfg.Keys.ServiceTypePrivileges(name)
+		out.Items = append(out.Items, ServiceType{Name: name, Privileges: p})
 	}
 	rc.respond(http.StatusOK, 0, out)
 }

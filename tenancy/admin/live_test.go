@@ -122,15 +122,15 @@ func TestOnSQLite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		td, err := tenancysqlite.New(ctx, db)
+		td, err := tenancysqlite.NewDriver(ctx, db, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd, err := rbacsqlite.New(ctx, db)
+		rd, err := rbacsqlite.NewDriver(ctx, db)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ad, err := adminsqlite.New(ctx, db)
+		ad, err := adminsqlite.NewDriver(ctx, db, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestOnSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, ok := a.SIP.User("alice"); !ok || u.Password.Reveal() != "alice-Passw0rd" {
+	if u, ok := a.SIP.User("alice"); !ok || !u.HA1.Equal(tenancy.NewDigestHA1("alice", a.DigestRealm(), "alice-Passw0rd")) {
 		t.Fatalf("after reopen: %+v", a.SIP)
 	}
 	recs, err := store.Audit(ctx, admin.AuditQuery{})

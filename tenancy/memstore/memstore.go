@@ -13,7 +13,8 @@ import (
 )
 
 // Driver is the in-memory tenancy.Driver. The zero value is not usable; call
-// New.
+// NewDriver (for a conformance suite or your own wrapping), or NewStore for
+// the portable store over a fresh one.
 type Driver struct {
 	mu      sync.RWMutex
 	closed  bool
@@ -27,8 +28,8 @@ type Driver struct {
 
 var _ tenancy.Driver = (*Driver)(nil)
 
-// New returns an empty in-memory driver.
-func New() *Driver {
+// NewDriver returns an empty in-memory driver.
+func NewDriver() *Driver {
 	return &Driver{
 		accts:    map[tenancy.SID]*tenancy.Account{},
 		byName:   map[string]tenancy.SID{},
@@ -38,8 +39,13 @@ func New() *Driver {
 	}
 }
 
-// NewStore is tenancy.NewStore(New(), opts).
-func NewStore(opts *tenancy.StoreOptions) *tenancy.Store { return tenancy.NewStore(New(), opts) }
+// NewStore returns an empty account store in memory:
+// tenancy.NewStore(NewDriver(), opts). opts may be nil. It keeps secrets as
+// the process holds them (SIP passwords as digests, the others usable);
+// nothing reaches a disk.
+func NewStore(opts *tenancy.StoreOptions) *tenancy.Store {
+	return tenancy.NewStore(NewDriver(), opts)
+}
 
 func appKey(account tenancy.SID, name string) string { return string(account) + "\x00" + name }
 

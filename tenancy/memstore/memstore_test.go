@@ -9,5 +9,5 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.RunConformanceTests(t, func(t *testing.T) tenancy.Driver { return memstore.New() })
+	storetest.RunConformanceTests(t, func(t *testing.T) tenancy.Driver { return memstore.NewDriver() })
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/voicegw/voicegw/internal/sqlitedb"
@@ -55,9 +56,16 @@ type LimiterOptions struct {
 // Each Acquire inserts a lease (account, session, holder, expiry) in an
 // IMMEDIATE transaction that first drops the account's expired leases and
 // counts the live ones, so concurrent instances never exceed the limit. A
-// lease lives TTL; call Renew periodically (or run Run in a goroutine) to
-// keep this instance's leases alive. When an instance dies without releasing,
-// its sessions free themselves once their leases expire.
+// lease lives TTL; run Run in a goroutine (or call Renew and RetryReleases
+// periodically) for the life of the gateway. When an instance dies without
+// releasing, its sessions free themselves once their leases expire.
+//
+// The Limiter remembers which sessions it acquired and has not released:
+// Renew extends those leases only, so the lease of a session that ended is
+// never renewed, even when its release failed (a full disk, a locked
+// database). A failed release is kept and retried by Run (RetryReleases)
+// until it succeeds; should the process die first, the lease expires within
+// TTL.
 //
 // Gateways on several hosts share a limiter by implementing
 // tenancy.SessionLimiter with the same contract over a shared server (for
@@ -69,12 +77,21 @@ type Limiter struct {
 	ttl    time.Duration
 	now    func() time.Time
 	log    *slog.Logger
+
+	mu      sync.Mutex
+	held    map[lease]struct{} // acquired and not released: renewed
+	pending map[lease]struct{} // released, but not yet from the database: retried, never renewed
+}
+
+type lease struct {
+	account tenancy.SID
+	session string
 }
 
 var _ tenancy.SessionLimiter = (*Limiter)(nil)
 
-// NewLimiter returns a Limiter over db (opened with internal/sqlitedb.Open,
-// possibly shared with the stores) and brings its schema up to date.
+// NewLimiter returns a Limiter over db (opened with OpenDB, possibly shared
+// with the stores) and brings its schema up to date.
 func NewLimiter(ctx context.Context, db *sql.DB, opts *LimiterOptions) (*Limiter, error) {
 	var o LimiterOptions
 	if opts != nil {
@@ -95,16 +112,45 @@ func NewLimiter(ctx context.Context, db *sql.DB, opts *LimiterOptions) (*Limiter
 	if err := sqlitedb.Migrate(ctx, db, LimitsSchemaName, limitsSchema); err != nil {
 		return nil, err
 	}
-	return &Limiter{db: db, holder: o.Holder, ttl: o.TTL, now: o.Clock, log: o.Logger}, nil
+	return &Limiter{db: db, holder: o.Holder, ttl: o.TTL, now: o.Clock, log: o.Logger,
+		held: map[lease]struct{}{}, pending: map[lease]struct{}{}}, nil
 }
 
 // Holder returns this instance's holder name.
 func (l *Limiter) Holder() string { return l.holder }
 
+// Held returns the number of sessions this Limiter acquired and has not
+// released (the leases Renew extends).
+func (l *Limiter) Held() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.held)
+}
+
+// PendingReleases returns the number of sessions released whose lease could
+// not be removed yet (RetryReleases retries them).
+func (l *Limiter) PendingReleases() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pending)
+}
+
 func unavailable(err error) error { return fmt.Errorf("%w: %w", tenancy.ErrLimiterUnavailable, err) }
 
 // Acquire implements tenancy.SessionLimiter.
 func (l *Limiter) Acquire(ctx context.Context, account tenancy.SID, session string, limit int) error {
+	if err := l.acquire(ctx, account, session, limit); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	k := lease{account, session}
+	l.held[k] = struct{}{}
+	delete(l.pending, k)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *Limiter) acquire(ctx context.Context, account tenancy.SID, session string, limit int) error {
 	now := l.now()
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -140,13 +186,57 @@ func (l *Limiter) Acquire(ctx context.Context, account tenancy.SID, session stri
 	return nil
 }
 
-// Release implements tenancy.SessionLimiter.
+// Release implements tenancy.SessionLimiter. From this call on the lease is
+// never renewed. When it cannot be removed from the database, Release
+// returns an error wrapping tenancy.ErrLimiterUnavailable and keeps the
+// release, which RetryReleases (and so Run) retries until it succeeds.
 func (l *Limiter) Release(ctx context.Context, account tenancy.SID, session string) error {
+	k := lease{account, session}
+	l.mu.Lock()
+	delete(l.held, k)
+	l.mu.Unlock()
+	if err := l.release(ctx, k); err != nil {
+		l.mu.Lock()
+		l.pending[k] = struct{}{}
+		l.mu.Unlock()
+		return fmt.Errorf("%w (the release is retried until it succeeds)", err)
+	}
+	l.mu.Lock()
+	delete(l.pending, k)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *Limiter) release(ctx context.Context, k lease) error {
 	if _, err := l.db.ExecContext(ctx, `DELETE FROM tenancy_session_leases WHERE account_sid = ? AND session_id = ?`,
-		string(account), session); err != nil {
+		string(k.account), k.session); err != nil {
 		return unavailable(err)
 	}
 	return nil
+}
+
+// RetryReleases retries the releases that failed and returns how many now
+// succeeded, and the errors of those that failed again (they stay pending).
+func (l *Limiter) RetryReleases(ctx context.Context) (int, error) {
+	l.mu.Lock()
+	todo := make([]lease, 0, len(l.pending))
+	for k := range l.pending {
+		todo = append(todo, k)
+	}
+	l.mu.Unlock()
+	done := 0
+	var errs []error
+	for _, k := range todo {
+		if err := l.release(ctx, k); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		l.mu.Lock()
+		delete(l.pending, k)
+		l.mu.Unlock()
+		done++
+	}
+	return done, errors.Join(errs...)
 }
 
 // InUse implements tenancy.SessionLimiter: the live leases of account.
@@ -160,21 +250,51 @@ func (l *Limiter) InUse(ctx context.Context, account tenancy.SID) (int, error) {
 	return n, nil
 }
 
-// Renew extends every lease this instance holds by TTL from now and returns
-// how many it renewed.
+// Renew extends by TTL from now the leases of the sessions this Limiter
+// acquired and has not released, and returns how many it renewed. A lease
+// that expired meanwhile is not brought back (its place may have been
+// given to another session).
 func (l *Limiter) Renew(ctx context.Context) (int, error) {
+	l.mu.Lock()
+	held := make([]lease, 0, len(l.held))
+	for k := range l.held {
+		held = append(held, k)
+	}
+	l.mu.Unlock()
+	if len(held) == 0 {
+		return 0, nil
+	}
 	now := l.now()
-	res, err := l.db.ExecContext(ctx, `UPDATE tenancy_session_leases SET expires_at = ? WHERE holder = ? AND expires_at > ?`,
-		now.Add(l.ttl).UnixMicro(), l.holder, now.UnixMicro())
+	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, unavailable(err)
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	defer func() { _ = tx.Rollback() }()
+	upd, err := tx.PrepareContext(ctx, `UPDATE tenancy_session_leases SET expires_at = ?
+		WHERE account_sid = ? AND session_id = ? AND holder = ? AND expires_at > ?`)
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	defer upd.Close()
+	renewed := 0
+	for _, k := range held {
+		res, err := upd.ExecContext(ctx, now.Add(l.ttl).UnixMicro(), string(k.account), k.session, l.holder, now.UnixMicro())
+		if err != nil {
+			return 0, unavailable(err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			renewed++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, unavailable(err)
+	}
+	return renewed, nil
 }
 
-// Run renews this instance's leases every TTL/3 until ctx is done; run it in
-// a goroutine for the life of the gateway. It returns ctx's error.
+// Run retries the failed releases and renews this instance's leases every
+// TTL/3 until ctx is done; run it in a goroutine for the life of the
+// gateway. It returns ctx's error.
 func (l *Limiter) Run(ctx context.Context) error {
 	t := time.NewTicker(l.ttl / 3)
 	defer t.Stop()
@@ -183,6 +303,12 @@ func (l *Limiter) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+			if n, err := l.RetryReleases(ctx); err != nil && ctx.Err() == nil {
+				l.log.WarnContext(ctx, "tenancy: releasing session leases failed again; retrying", "holder", l.holder,
+					"pending", l.PendingReleases(), "err", err)
+			} else if n > 0 {
+				l.log.InfoContext(ctx, "tenancy: session leases released after a failure", "holder", l.holder, "released", n)
+			}
 			if _, err := l.Renew(ctx); err != nil && ctx.Err() == nil {
 				l.log.WarnContext(ctx, "tenancy: renewing session leases failed", "holder", l.holder, "err", err)
 			}
@@ -199,8 +325,8 @@ type UsageCounter struct {
 
 var _ tenancy.UsageCounter = (*UsageCounter)(nil)
 
-// NewUsageCounter returns a UsageCounter over db and brings its schema up to
-// date.
+// NewUsageCounter returns a UsageCounter over db (opened with OpenDB,
+// possibly shared with the stores) and brings its schema up to date.
 func NewUsageCounter(ctx context.Context, db *sql.DB) (*UsageCounter, error) {
 	if err := sqlitedb.Migrate(ctx, db, LimitsSchemaName, limitsSchema); err != nil {
 		return nil, err

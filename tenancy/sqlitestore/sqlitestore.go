@@ -1,22 +1,58 @@
 // Package sqlitestore is the SQLite driver of tenancy.Store
-// (modernc.org/sqlite, pure Go): the embedded durable default.
+// (modernc.org/sqlite, pure Go): the embedded durable default, with the
+// licensed-session Limiter and the UsageCounter on the same database.
+//
+// Constructors, as in every voicegw driver package: OpenStore opens a
+// database file and returns the portable *tenancy.Store (closing it closes
+// the file); NewStore does the same on a database opened by OpenDB and
+// perhaps shared with other stores (rbac's keys, the Limiter, the insights
+// index), which closing leaves open; OpenDriver and NewDriver return the
+// driver itself, for conformance suites and wrapping.
 //
 // Uniqueness of account names, SIP realms and application names is enforced
 // by UNIQUE indexes; revision checks, the checks on selected applications and
 // deletions run in IMMEDIATE transactions, so they hold under concurrent
 // writers in one process and across processes sharing the database file on
-// one host (WAL mode). Secrets are stored in plain form (webhook secrets,
-// bucket credentials through bucketconfig.Config.MarshalStored, SIP passwords
-// through tenancy.SIPAccess.MarshalStored): protect the file as you would a
-// credentials file.
+// one host (WAL mode).
+//
+// # Secrets at rest
+//
+// Nothing secret is in the database in clear. SIP passwords are not stored
+// at all: the Store keeps their digests for the account's realm
+// (tenancy.DigestHA1), so a database and its key together still do not
+// give the passwords back, at the price that a change of the digest realm
+// needs the passwords again (tenancy.ErrPasswordNeeded names the users).
+// What must stay usable — webhook secrets (HMAC signing), bucket
+// credentials, and the SIP digests, which are password-equivalent in their
+// realm — is sealed with a tenancy.SealingKey (AES-256-GCM) kept outside the
+// database: by default a key file beside it ("state.db.key", mode 0600,
+// made on first use), or a key the caller gives (Options.SealingKey, from a
+// secrets manager, or Options.KeyFile on another volume). The database
+// records the key's fingerprint: opening it with another key fails at once
+// with tenancy.ErrWrongSealingKey, and without its key file with
+// tenancy.ErrNoSealingKey (a new key is never made for a database that
+// holds sealed secrets). The database files and the key file are mode 0600
+// whatever the directory's mode.
+//
+// A database written before sealing is migrated when opened: its clear
+// secrets are sealed, its SIP passwords replaced by their digests, the old
+// bytes overwritten (SQLite's secure_delete) and the WAL checkpointed.
+// Backups taken before still hold them.
+//
+// A key kept beside the database protects a database file that travels
+// alone (a backup, a copy sent for support, a file read through another
+// bug); whoever can read the whole data directory reads the key too. Give
+// the key from elsewhere to protect against that.
 package sqlitestore
 
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/voicegw/voicegw/internal/sqlitedb"
@@ -66,35 +102,241 @@ CREATE TABLE tenancy_applications (
 );`, `
 ALTER TABLE tenancy_accounts ADD COLUMN session_webhook TEXT NOT NULL DEFAULT '';
 ALTER TABLE tenancy_accounts ADD COLUMN sip TEXT NOT NULL DEFAULT '';
-ALTER TABLE tenancy_accounts ADD COLUMN rec_bucket_url TEXT NOT NULL DEFAULT '';`}
+ALTER TABLE tenancy_accounts ADD COLUMN rec_bucket_url TEXT NOT NULL DEFAULT '';`, `
+ALTER TABLE tenancy_accounts ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;`}
 
 // Driver is the SQLite tenancy.Driver.
 type Driver struct {
-	db *sql.DB
-	st *sqlitedb.Store
+	db  *sql.DB
+	st  *sqlitedb.Store
+	key *tenancy.SealingKey
 }
 
 var _ tenancy.Driver = (*Driver)(nil)
 
-// Open opens (creating if needed) the database file at path (":memory:" for
-// a private in-memory database) and brings its schema up to date. Close
-// closes the database.
-func Open(ctx context.Context, path string) (*Driver, error) {
+// Options configures the driver and the store over it. The zero value (or
+// nil) works.
+type Options struct {
+	// StoreOptions configure the tenancy.Store of OpenStore and NewStore;
+	// its Logger also receives the driver's record of a migration.
+	tenancy.StoreOptions
+	// SealingKey seals the secrets kept in the database. Default: the key
+	// in KeyFile.
+	SealingKey *tenancy.SealingKey
+	// KeyFile holds the sealing key when SealingKey is nil: read when it
+	// exists (narrowed to mode 0600), made (mode 0600, 32 random bytes) when
+	// it does not and the database holds no sealed secret yet. Default: the
+	// database file's path with ".key" appended ("state.db.key"); a
+	// private in-memory database gets a random key that lives as long as
+	// it does.
+	KeyFile string
+}
+
+// MaxConns bounds the connections OpenDB keeps to one database (the same
+// bound in every voicegw SQLite package).
+const MaxConns = sqlitedb.MaxConns
+
+// OpenDB opens (creating if needed) the SQLite database at path the way
+// every voicegw store needs it (WAL journal, busy timeout, foreign keys,
+// immediate transactions, files of mode 0600 whatever the directory's, at
+// most MaxConns connections, kept open while idle), for NewStore, NewDriver,
+// NewLimiter and NewUsageCounter, and for the other voicegw SQLite packages
+// (rbac/sqlitestore, insights/sqliteindex), which may share it. ":memory:"
+// is a private in-memory database (one connection).
+func OpenDB(ctx context.Context, path string) (*sql.DB, error) { return sqlitedb.Open(ctx, path) }
+
+// OpenStore opens (creating if needed) the database file at path
+// (":memory:" for a private in-memory one) and returns the account store
+// over it; closing the store closes the database. opts may be nil.
+func OpenStore(ctx context.Context, path string, opts *Options) (*tenancy.Store, error) {
+	d, err := OpenDriver(ctx, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return tenancy.NewStore(d, opts.storeOptions()), nil
+}
+
+// NewStore returns the account store over db, opened with OpenDB (other
+// stores may share it); closing the store leaves db open. opts may be nil.
+func NewStore(ctx context.Context, db *sql.DB, opts *Options) (*tenancy.Store, error) {
+	d, err := NewDriver(ctx, db, opts)
+	if err != nil {
+		return nil, err
+	}
+	return tenancy.NewStore(d, opts.storeOptions()), nil
+}
+
+// OpenDriver is OpenStore's driver itself; Close closes the database.
+func OpenDriver(ctx context.Context, path string, opts *Options) (*Driver, error) {
 	st, err := sqlitedb.OpenStore(ctx, path, SchemaName, schema)
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{db: st.DB(), st: st}, nil
+	d, err := newDriver(ctx, st, opts)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
-// New uses db, opened with internal/sqlitedb.Open (other stores may share it),
-// and brings the schema up to date. Close leaves db open.
-func New(ctx context.Context, db *sql.DB) (*Driver, error) {
+// NewDriver is NewStore's driver itself; Close leaves db open.
+func NewDriver(ctx context.Context, db *sql.DB, opts *Options) (*Driver, error) {
 	st, err := sqlitedb.NewStore(ctx, db, SchemaName, schema)
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{db: db, st: st}, nil
+	return newDriver(ctx, st, opts)
+}
+
+func (o *Options) storeOptions() *tenancy.StoreOptions {
+	if o == nil {
+		return nil
+	}
+	so := o.StoreOptions
+	return &so
+}
+
+func newDriver(ctx context.Context, st *sqlitedb.Store, opts *Options) (*Driver, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	d := &Driver{db: st.DB(), st: st}
+	key, err := SealingKeyFor(ctx, d.db, &o)
+	if err != nil {
+		return nil, err
+	}
+	d.key = key
+	n, err := d.sealClearRows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 && o.Logger != nil {
+		o.Logger.InfoContext(ctx, "tenancy: sealed the secrets of accounts stored in clear, and replaced their SIP passwords by digests", "accounts", n)
+	}
+	return d, nil
+}
+
+// sealingSchema is the table where a database records the fingerprint of
+// its sealing key; every store that seals secrets in the database (this
+// driver, tenancy/admin's SQLite driver) shares it, and so the key.
+const sealingSchema = `CREATE TABLE IF NOT EXISTS tenancy_sealing (
+	id     INTEGER PRIMARY KEY CHECK (id = 1),
+	key_id TEXT NOT NULL
+)`
+
+// recordedKey returns the fingerprint of the key the database's secrets are
+// sealed with, "" before the first sealing.
+func recordedKey(ctx context.Context, db *sql.DB) (string, error) {
+	var id string
+	err := db.QueryRowContext(ctx, `SELECT key_id FROM tenancy_sealing WHERE id = 1`).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
+// SealingKeyFor returns the key that seals the secrets of db (opened with
+// OpenDB), found as Options says (the key given, or the key file, by default
+// beside the database, made on first use), after checking it against the
+// fingerprint the database records (recording it on first use). Another
+// store of the same database that seals secrets (tenancy/admin's SQLite
+// driver) uses it to share the key. Errors: tenancy.ErrWrongSealingKey,
+// tenancy.ErrNoSealingKey. opts may be nil.
+func SealingKeyFor(ctx context.Context, db *sql.DB, opts *Options) (*tenancy.SealingKey, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if _, err := db.ExecContext(ctx, sealingSchema); err != nil {
+		return nil, fmt.Errorf("sqlitestore: sealing key: %w", err)
+	}
+	recorded, err := recordedKey(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: sealing key: %w", err)
+	}
+	key := o.SealingKey
+	if key == nil {
+		file, err := sqlitedb.FilePath(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		path := o.KeyFile
+		if path == "" && file != "" {
+			path = file + ".key"
+		}
+		switch {
+		case path == "":
+			key = tenancy.NewRandomSealingKey() // an in-memory database
+		default:
+			key, err = tenancy.LoadSealingKey(path)
+			if errors.Is(err, tenancy.ErrNoSealingKey) {
+				if recorded != "" {
+					return nil, fmt.Errorf("%w: the database %s holds secrets sealed with key %s, and its key file %s is missing: restore it (a new key cannot open them)",
+						tenancy.ErrNoSealingKey, file, recorded, path)
+				}
+				key, err = tenancy.CreateSealingKey(path)
+				if errors.Is(err, fs.ErrExist) { // another process made it meanwhile
+					key, err = tenancy.LoadSealingKey(path)
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if recorded == "" {
+		// First use: record the key (another process may have won the race).
+		if _, err := db.ExecContext(ctx, `INSERT INTO tenancy_sealing(id, key_id) VALUES (1, ?) ON CONFLICT(id) DO NOTHING`, key.ID()); err != nil {
+			return nil, fmt.Errorf("sqlitestore: sealing key: %w", err)
+		}
+		if recorded, err = recordedKey(ctx, db); err != nil {
+			return nil, fmt.Errorf("sqlitestore: sealing key: %w", err)
+		}
+	}
+	if recorded != key.ID() {
+		return nil, fmt.Errorf("%w: the database's secrets are sealed with key %s, and the key given is %s", tenancy.ErrWrongSealingKey, recorded, key.ID())
+	}
+	return key, nil
+}
+
+// sealClearRows seals the secrets of the accounts stored before sealing and
+// replaces their SIP passwords by digests, overwriting the old bytes, and
+// returns how many accounts it changed.
+func (d *Driver) sealClearRows(ctx context.Context) (int, error) {
+	var pending int
+	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM tenancy_accounts WHERE sealed = 0`).Scan(&pending); err != nil || pending == 0 {
+		return 0, err
+	}
+	n := 0
+	err := sqlitedb.Scrub(ctx, d.db, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+accountCols+` FROM tenancy_accounts WHERE sealed = 0`)
+		if err != nil {
+			return err
+		}
+		var clear []*tenancy.Account
+		for rows.Next() {
+			a, err := d.scanAccount(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			clear = append(clear, a)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, a := range clear {
+			if err := d.updateRow(ctx, tx, a); err != nil {
+				return fmt.Errorf("sqlitestore: sealing account %s: %w", a.SID, err)
+			}
+		}
+		n = len(clear)
+		return nil
+	})
+	return n, err
 }
 
 // DB returns the database.
@@ -112,11 +354,32 @@ func (d *Driver) check() error {
 	return nil
 }
 
+// seal returns the stored form of a secret column value: "" for "", else
+// the value sealed for this column of this account, in base64.
+func (d *Driver) seal(v []byte, col string, sid tenancy.SID) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(d.key.Seal(v, "tenancy_accounts."+col+"/"+string(sid)))
+}
+
+// open reads what seal stored.
+func (d *Driver) open(v, col string, sid tenancy.SID) ([]byte, error) {
+	if v == "" {
+		return nil, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: tenancy_accounts.%s/%s: not a sealed value", tenancy.ErrWrongSealingKey, col, sid)
+	}
+	return d.key.Open(raw, "tenancy_accounts."+col+"/"+string(sid))
+}
+
 const accountCols = `sid, name, service_provider, unit, max_units, licensed_sessions, sip_realm,
 	webhook_secret, prev_webhook_secret, prev_webhook_secret_until, device_calls_application,
 	siprec_application, registration_webhook, queue_event_webhook, rec_enabled, rec_format,
 	rec_bucket, rec_all_calls, call_attached_data, revision, created_at, updated_at,
-	session_webhook, sip, rec_bucket_url`
+	session_webhook, sip, rec_bucket_url, sealed`
 
 func b2i(b bool) int {
 	if b {
@@ -125,15 +388,16 @@ func b2i(b bool) int {
 	return 0
 }
 
-// accountArgs returns the column values of a, in accountCols order.
-func accountArgs(a *tenancy.Account) ([]any, error) {
-	bucket := ""
+// accountArgs returns the column values of a, in accountCols order, its
+// secrets sealed.
+func (d *Driver) accountArgs(a *tenancy.Account) ([]any, error) {
+	var bucket []byte
 	if !a.Recording.Bucket.IsZero() {
 		b, err := a.Recording.Bucket.MarshalStored()
 		if err != nil {
 			return nil, err
 		}
-		bucket = string(b)
+		bucket = b
 	}
 	cad := a.CallAttachedData
 	if cad == nil {
@@ -143,13 +407,13 @@ func accountArgs(a *tenancy.Account) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sipAccess := ""
+	var sipAccess []byte
 	if !a.SIP.IsZero() {
-		b, err := a.SIP.MarshalStored()
+		b, err := a.SIP.MarshalStored() // digests only: never a password
 		if err != nil {
 			return nil, err
 		}
-		sipAccess = string(b)
+		sipAccess = b
 	}
 	var prevUntil any
 	if !a.PreviousWebhookSecretUntil.IsZero() {
@@ -157,17 +421,22 @@ func accountArgs(a *tenancy.Account) ([]any, error) {
 	}
 	return []any{
 		string(a.SID), a.Name, a.ServiceProvider, string(a.Unit), a.MaxUnits, a.LicensedSessions,
-		sqlitedb.NullString(a.SIPRealm), a.WebhookSecret.Reveal(), a.PreviousWebhookSecret.Reveal(), prevUntil,
+		sqlitedb.NullString(a.SIPRealm),
+		d.seal([]byte(a.WebhookSecret.Reveal()), "webhook_secret", a.SID),
+		d.seal([]byte(a.PreviousWebhookSecret.Reveal()), "prev_webhook_secret", a.SID), prevUntil,
 		string(a.DeviceCallsApplication), string(a.SIPRECApplication), a.RegistrationWebhook,
-		a.QueueEventWebhook, b2i(a.Recording.Enabled), string(a.Recording.Format), bucket,
+		a.QueueEventWebhook, b2i(a.Recording.Enabled), string(a.Recording.Format),
+		d.seal(bucket, "rec_bucket", a.SID),
 		b2i(a.Recording.RecordAllCalls), string(cadJSON), a.Revision, sqlitedb.Micros(a.CreatedAt), sqlitedb.Micros(a.UpdatedAt),
-		a.SessionWebhook, sipAccess, a.Recording.BucketURL,
+		a.SessionWebhook, d.seal(sipAccess, "sip", a.SID), a.Recording.BucketURL, 1,
 	}, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanAccount(row scanner) (*tenancy.Account, error) {
+// scanAccount reads a row, opening its sealed secrets (a row written before
+// sealing is read in clear, its SIP passwords turned into digests).
+func (d *Driver) scanAccount(row scanner) (*tenancy.Account, error) {
 	var (
 		a                 tenancy.Account
 		sid, unit, format string
@@ -178,16 +447,26 @@ func scanAccount(row scanner) (*tenancy.Account, error) {
 		bucket, cad       string
 		sipAccess         string
 		enabled, all      int
+		sealed            int
 		created, updated  int64
 	)
 	err := row.Scan(&sid, &a.Name, &a.ServiceProvider, &unit, &a.MaxUnits, &a.LicensedSessions, &realm,
 		&secret, &prev, &prevUntil, &device, &siprec, &a.RegistrationWebhook, &a.QueueEventWebhook,
 		&enabled, &format, &bucket, &all, &cad, &a.Revision, &created, &updated,
-		&a.SessionWebhook, &sipAccess, &a.Recording.BucketURL)
+		&a.SessionWebhook, &sipAccess, &a.Recording.BucketURL, &sealed)
 	if err != nil {
 		return nil, err
 	}
 	a.SID, a.Unit, a.SIPRealm = tenancy.SID(sid), tenancy.Unit(unit), realm.String
+	if sealed != 0 {
+		var plain [4][]byte
+		for i, c := range []struct{ v, col string }{{secret, "webhook_secret"}, {prev, "prev_webhook_secret"}, {bucket, "rec_bucket"}, {sipAccess, "sip"}} {
+			if plain[i], err = d.open(c.v, c.col, a.SID); err != nil {
+				return nil, fmt.Errorf("sqlitestore: account %s: %w", sid, err)
+			}
+		}
+		secret, prev, bucket, sipAccess = string(plain[0]), string(plain[1]), string(plain[2]), string(plain[3])
+	}
 	a.WebhookSecret, a.PreviousWebhookSecret = tenancy.Secret(secret), tenancy.Secret(prev)
 	if prevUntil.Valid {
 		a.PreviousWebhookSecretUntil = sqlitedb.FromMicros(prevUntil.Int64)
@@ -206,6 +485,7 @@ func scanAccount(row scanner) (*tenancy.Account, error) {
 		if err := a.SIP.UnmarshalStored([]byte(sipAccess)); err != nil {
 			return nil, fmt.Errorf("sqlitestore: account %s: SIP access: %w", sid, err)
 		}
+		a.SIP.HashPasswords(a.DigestRealm()) // passwords stored in clear before digests
 	}
 	if err := json.Unmarshal([]byte(cad), &a.CallAttachedData); err != nil {
 		return nil, fmt.Errorf("sqlitestore: account %s: call attached data: %w", sid, err)
@@ -215,6 +495,22 @@ func scanAccount(row scanner) (*tenancy.Account, error) {
 	}
 	a.CreatedAt, a.UpdatedAt = sqlitedb.FromMicros(created), sqlitedb.FromMicros(updated)
 	return &a, nil
+}
+
+// updateRow writes every column of a over its row, inside tx.
+func (d *Driver) updateRow(ctx context.Context, tx *sql.Tx, a *tenancy.Account) error {
+	args, err := d.accountArgs(a)
+	if err != nil {
+		return err
+	}
+	cols := strings.Split(accountCols, ",")
+	set := make([]string, 0, len(cols))
+	for _, c := range cols[1:] {
+		set = append(set, strings.TrimSpace(c)+" = ?")
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE tenancy_accounts SET `+strings.Join(set, ", ")+` WHERE sid = ?`,
+		append(args[1:], args[0])...)
+	return err
 }
 
 // mapErr turns a UNIQUE violation into the FieldError naming the field.
@@ -239,12 +535,12 @@ func (d *Driver) CreateAccount(ctx context.Context, a *tenancy.Account) error {
 	if err := d.check(); err != nil {
 		return err
 	}
-	args, err := accountArgs(a)
+	args, err := d.accountArgs(a)
 	if err != nil {
 		return err
 	}
 	_, err = d.db.ExecContext(ctx, `INSERT INTO tenancy_accounts(`+accountCols+`)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
 	return mapErr(err, "account", a.Name, a.SIPRealm)
 }
 
@@ -253,7 +549,7 @@ func (d *Driver) GetAccount(ctx context.Context, sid tenancy.SID) (*tenancy.Acco
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	a, err := scanAccount(d.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM tenancy_accounts WHERE sid = ?`, string(sid)))
+	a, err := d.scanAccount(d.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM tenancy_accounts WHERE sid = ?`, string(sid)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("account %q: %w", sid, tenancy.ErrNotFound)
 	}
@@ -274,7 +570,7 @@ func (d *Driver) FindAccount(ctx context.Context, field, value string) (*tenancy
 	default:
 		return nil, fmt.Errorf("sqlitestore: cannot find accounts by %q: %w", field, tenancy.ErrInvalid)
 	}
-	a, err := scanAccount(d.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM tenancy_accounts WHERE `+col+` = ?`, value))
+	a, err := d.scanAccount(d.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM tenancy_accounts WHERE `+col+` = ?`, value))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("account with %s %q: %w", field, value, tenancy.ErrNotFound)
 	}
@@ -299,7 +595,7 @@ func (d *Driver) ListAccounts(ctx context.Context, serviceProvider string) ([]*t
 	defer rows.Close()
 	out := []*tenancy.Account{}
 	for rows.Next() {
-		a, err := scanAccount(rows)
+		a, err := d.scanAccount(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -311,10 +607,6 @@ func (d *Driver) ListAccounts(ctx context.Context, serviceProvider string) ([]*t
 // UpdateAccount implements tenancy.Driver.
 func (d *Driver) UpdateAccount(ctx context.Context, a *tenancy.Account, wantRevision int64) error {
 	if err := d.check(); err != nil {
-		return err
-	}
-	args, err := accountArgs(a)
-	if err != nil {
 		return err
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
@@ -348,14 +640,7 @@ func (d *Driver) UpdateAccount(ctx context.Context, a *tenancy.Account, wantRevi
 			return tenancy.NoSuchApplication(f.name, f.sid)
 		}
 	}
-	cols := strings.Split(accountCols, ",")
-	set := make([]string, 0, len(cols))
-	for _, c := range cols[1:] {
-		set = append(set, strings.TrimSpace(c)+" = ?")
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE tenancy_accounts SET `+strings.Join(set, ", ")+` WHERE sid = ?`,
-		append(args[1:], args[0])...)
-	if err != nil {
+	if err := d.updateRow(ctx, tx, a); err != nil {
 		return mapErr(err, "account", a.Name, a.SIPRealm)
 	}
 	return tx.Commit()

@@ -19,7 +19,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.RunConformanceTests(t, func(t *testing.T) tenancy.Driver {
-		d, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "tenancy.db"))
+		d, err := sqlitestore.OpenDriver(context.Background(), filepath.Join(t.TempDir(), "tenancy.db"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,7 +29,7 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceInMemoryDatabase(t *testing.T) {
 	storetest.RunConformanceTests(t, func(t *testing.T) tenancy.Driver {
-		d, err := sqlitestore.Open(context.Background(), ":memory:")
+		d, err := sqlitestore.OpenDriver(context.Background(), ":memory:", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,11 +40,10 @@ func TestConformanceInMemoryDatabase(t *testing.T) {
 func TestDurableAcrossReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tenancy.db")
-	d, err := sqlitestore.Open(ctx, path)
+	s, err := sqlitestore.OpenStore(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := tenancy.NewStore(d, nil)
 	in := storetest.FullAccount()
 	a, err := s.CreateAccount(ctx, in)
 	if err != nil {
@@ -58,11 +57,10 @@ func TestDurableAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d2, err := sqlitestore.Open(ctx, path)
+	s2, err := sqlitestore.OpenStore(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2 := tenancy.NewStore(d2, nil)
 	defer s2.Close()
 	got, err := s2.AccountByRealm(ctx, in.SIPRealm)
 	if err != nil {
@@ -86,11 +84,10 @@ func TestUniqueAcrossConnections(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tenancy.db")
 	var stores []*tenancy.Store
 	for range 2 {
-		d, err := sqlitestore.Open(ctx, path)
+		s, err := sqlitestore.OpenStore(ctx, path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := tenancy.NewStore(d, nil)
 		t.Cleanup(func() { _ = s.Close() })
 		stores = append(stores, s)
 	}
@@ -120,7 +117,7 @@ func TestUniqueAcrossConnections(t *testing.T) {
 
 func openDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := sqlitedb.Open(context.Background(), path)
+	db, err := sqlitestore.OpenDB(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,11 +264,10 @@ func TestMigrationFromVersion1(t *testing.T) {
 		'whsec_old_secret_0123456789', 0, 'wav', 0, 1, 0, 0)`); err != nil {
 		t.Fatal(err)
 	}
-	d, err := sqlitestore.New(ctx, db)
+	s, err := sqlitestore.NewStore(ctx, db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := tenancy.NewStore(d, nil)
 	a, err := s.AccountByName(ctx, "old")
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +281,7 @@ func TestMigrationFromVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := s.AccountByName(ctx, "old")
-	if got.SessionWebhook != "https://example.com/hook" || got.SIP.Users[0].Password.Reveal() != "password-123" {
+	if got.SessionWebhook != "https://example.com/hook" || !got.SIP.Users[0].HA1.Equal(tenancy.NewDigestHA1("u", "old.example.com", "password-123")) {
 		t.Fatalf("after update: %+v", got)
 	}
 	_ = db.Close()

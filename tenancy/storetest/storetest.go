@@ -322,21 +322,26 @@ func testUpdate(t *testing.T, nd NewDriver) {
 	testUpdateSIPPasswords(t, s)
 }
 
-// testUpdateSIPPasswords: SIP passwords submitted masked or empty keep the
-// stored password of the same username; a new one replaces it; a new user
-// needs a password.
+// testUpdateSIPPasswords: SIP passwords are stored as digests of the
+// account's realm, never in clear; submitted empty they keep the stored
+// digests of the same username, and the same password again is no change;
+// a new one replaces them; a new user needs a password; a change of the
+// digest realm needs every password again, naming each user, and changes
+// nothing without them.
 func testUpdateSIPPasswords(t *testing.T, s *tenancy.Store) {
 	ctx := context.Background()
-	a := mustCreate(t, s, &tenancy.Account{Name: "SIP users", SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{
-		{Username: "alice", Password: "alice-password-1"}, {Username: "bob", Password: "bob-password-22"}}}})
+	in := &tenancy.Account{Name: "SIP users", SIPRealm: "sip.users.example.com", SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{
+		{Username: "alice", Password: "alice-password-1"}, {Username: "bob", Password: "bob-password-22"}}}}
+	a := mustCreate(t, s, in)
+	CheckSIPSecrets(t, in, a)
 	if tenancy.ChangedFields(a, a.Clone()) != nil {
 		t.Fatalf("no change reported as %v", tenancy.ChangedFields(a, a.Clone()))
 	}
 	upd := a.Clone()
-	upd.SIP.Users[0].Password = tenancy.Secret(a.SIP.Users[0].Password.Mask())
+	upd.SIP.Users[0].Password = "alice-password-1" // the configuration file says it again
 	upd.SIP.Users[1].Password = ""
 	if ch := tenancy.ChangedFields(a, upd); len(ch) != 0 {
-		t.Fatalf("masked and empty passwords reported as changes: %v", ch)
+		t.Fatalf("the same and empty passwords reported as changes: %v", ch)
 	}
 	upd.SIP.Users[1].Password = "bob-new-password"
 	upd.SIP.Allowlist = []string{"127.0.0.1"}
@@ -347,11 +352,11 @@ func testUpdateSIPPasswords(t *testing.T, s *tenancy.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.SIP.Users[0].Password.Reveal() != "alice-password-1" || got.SIP.Users[1].Password.Reveal() != "bob-new-password" {
-		t.Fatal("SIP passwords after update: masked one not kept, or new one not stored")
-	}
+	want := &tenancy.Account{SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{
+		{Username: "alice", Password: "alice-password-1"}, {Username: "bob", Password: "bob-new-password"}}}}
+	CheckSIPSecrets(t, want, got)
 	stored, _ := s.Account(ctx, a.SID)
-	CheckSIPSecrets(t, got, stored)
+	CheckSIPSecrets(t, want, stored)
 	if len(stored.SIP.Allowlist) != 1 || stored.SIP.Allowlist[0] != "127.0.0.1" {
 		t.Fatalf("allowlist %q", stored.SIP.Allowlist)
 	}
@@ -359,6 +364,34 @@ func testUpdateSIPPasswords(t *testing.T, s *tenancy.Store) {
 	nu.SIP.Users = append(nu.SIP.Users, tenancy.SIPUser{Username: "carol"})
 	_, err = s.UpdateAccount(ctx, nu)
 	wantField(t, err, tenancy.ErrInvalid, "sip.users[2].password")
+	// Submitted digests are never taken for a password.
+	nu.SIP.Users[2].HA1 = stored.SIP.Users[0].HA1
+	_, err = s.UpdateAccount(ctx, nu)
+	wantField(t, err, tenancy.ErrInvalid, "sip.users[2].password")
+
+	// The realm changes: the digests of the old one are of no use.
+	moved := stored.Clone()
+	moved.SIPRealm = "sip.moved.example.com"
+	_, err = s.UpdateAccount(ctx, moved)
+	wantField(t, err, tenancy.ErrPasswordNeeded, "sip.users[0].password")
+	wantField(t, err, tenancy.ErrPasswordNeeded, "sip.users[1].password")
+	for _, user := range []string{`"alice"`, `"bob"`} {
+		if !strings.Contains(err.Error(), user) {
+			t.Fatalf("the error does not name user %s: %v", user, err)
+		}
+	}
+	if after, _ := s.Account(ctx, a.SID); after.SIPRealm != "sip.users.example.com" || after.Revision != stored.Revision {
+		t.Fatal("a refused realm change changed the account")
+	}
+	moved.SIP.Users[0].Password, moved.SIP.Users[1].Password = "alice-password-1", "bob-new-password"
+	got, err = s.UpdateAccount(ctx, moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckSIPSecrets(t, want, got)
+	if got.SIP.Users[0].HA1.Realm != "sip.moved.example.com" {
+		t.Fatalf("digests of realm %q after the move", got.SIP.Users[0].HA1.Realm)
+	}
 }
 
 func testRotate(t *testing.T, nd NewDriver) {
@@ -537,7 +570,7 @@ func testRoundTrip(t *testing.T, nd NewDriver) {
 		t.Fatalf("round trip:\n got %#v\nwant %#v", got, a)
 	}
 	if got.WebhookSecret.Reveal() != a.WebhookSecret.Reveal() || got.PreviousWebhookSecret.Reveal() != in.WebhookSecret.Reveal() {
-		t.Fatal("secrets were not kept in plain form")
+		t.Fatal("webhook secrets did not come back usable")
 	}
 	CheckRecordingSecrets(t, in, got)
 	CheckSIPSecrets(t, in, got)

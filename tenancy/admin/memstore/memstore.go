@@ -14,7 +14,8 @@ import (
 	"github.com/voicegw/voicegw/tenancy/admin"
 )
 
-// Driver is the in-memory admin.Driver. Call New.
+// Driver is the in-memory admin.Driver. Call NewDriver, or NewStore for the
+// portable store over a fresh one.
 type Driver struct {
 	mu        sync.Mutex
 	closed    bool
@@ -26,13 +27,13 @@ type Driver struct {
 
 var _ admin.Driver = (*Driver)(nil)
 
-// New returns an empty driver.
-func New() *Driver {
+// NewDriver returns an empty driver.
+func NewDriver() *Driver {
 	return &Driver{providers: map[string]*admin.ServiceProvider{}, smtp: map[string]*admin.SMTPConfig{}}
 }
 
-// NewStore is admin.NewStore(New(), opts).
-func NewStore(opts *admin.StoreOptions) *admin.Store { return admin.NewStore(New(), opts) }
+// NewStore returns an empty store in memory: admin.NewStore(NewDriver(), opts).
+func NewStore(opts *admin.StoreOptions) *admin.Store { return admin.NewStore(NewDriver(), opts) }
 
 func (d *Driver) check(ctx context.Context) error {
 	if d.closed {

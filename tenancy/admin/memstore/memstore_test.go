@@ -9,5 +9,5 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.RunConformanceTests(t, func(*testing.T) admin.Driver { return memstore.New() })
+	storetest.RunConformanceTests(t, func(*testing.T) admin.Driver { return memstore.NewDriver() })
 }

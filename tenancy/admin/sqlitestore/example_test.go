@@ -9,14 +9,13 @@ import (
 	"github.com/voicegw/voicegw/tenancy/admin/sqlitestore"
 )
 
-func ExampleOpen() {
+func ExampleOpenStore() {
 	ctx := context.Background()
-	d, err := sqlitestore.Open(ctx, ":memory:") // a file path in production
+	s, err := sqlitestore.OpenStore(ctx, ":memory:", nil) // a file path in production
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	s := admin.NewStore(d, nil)
 	defer s.Close()
 	c, err := s.PutSMTP(ctx, "", &admin.SMTPConfig{SMTPSettings: tenancy.SMTPSettings{Host: "smtp.example.com", MailFrom: "noreply@example.com"}})
 	fmt.Println(c.Revision, err)

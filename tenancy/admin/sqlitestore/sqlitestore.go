@@ -7,14 +7,24 @@
 // UNIQUE indexes keep service provider IDs and names unique; revision checks
 // run in IMMEDIATE transactions (internal/sqlitedb opens every transaction
 // so), so they hold under concurrent writers in one process or several
-// sharing the file on one host. The SMTP password is stored in plain form (an
-// SMTP client must present it): protect the file as a credentials file.
-// Audit records keep the API's masked form of secrets only.
+// sharing the file on one host. The SMTP password, which an SMTP client
+// must present, is sealed with the database's tenancy.SealingKey (the one
+// tenancy/sqlitestore uses: see tenancy/sqlitestore.SealingKeyFor), never
+// stored in clear; SMTP settings written before sealing are sealed when the
+// database is opened. Audit records keep the API's masked form of secrets
+// only.
+//
+// Constructors, as in every voicegw driver package: OpenStore opens a
+// database file and returns the portable *admin.Store (closing it closes the
+// file); NewStore does the same on a database opened by OpenDB and shared
+// with tenancy's and rbac's stores; OpenDriver and NewDriver return the
+// driver itself.
 package sqlitestore
 
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,6 +32,7 @@ import (
 	"github.com/voicegw/voicegw/internal/sqlitedb"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
+	tenancysqlite "github.com/voicegw/voicegw/tenancy/sqlitestore"
 )
 
 // SchemaName versions the schema in the database's schema_versions table.
@@ -65,36 +76,159 @@ CREATE TABLE admin_audit (
 	after_json       TEXT
 );
 CREATE INDEX admin_audit_account ON admin_audit(account_sid, id);
-CREATE INDEX admin_audit_sp ON admin_audit(service_provider, id);`}
+CREATE INDEX admin_audit_sp ON admin_audit(service_provider, id);`, `
+ALTER TABLE admin_smtp ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;`}
 
 // Driver is the SQLite admin.Driver.
 type Driver struct {
-	db *sql.DB
-	st *sqlitedb.Store
+	db  *sql.DB
+	st  *sqlitedb.Store
+	key *tenancy.SealingKey
 }
 
 var _ admin.Driver = (*Driver)(nil)
 
-// Open opens (creating if needed) the database file at path (":memory:" for
-// a private in-memory database) and brings the schema up to date. Close
-// closes the database.
-func Open(ctx context.Context, path string) (*Driver, error) {
+// Options configures the driver and the store over it. The zero value (or
+// nil) works.
+type Options struct {
+	// StoreOptions configure the admin.Store of OpenStore and NewStore.
+	admin.StoreOptions
+	// SealingKey and KeyFile find the key that seals the SMTP passwords,
+	// as for tenancy/sqlitestore (whose Options these fields mean the same
+	// in): by default the key file beside the database, shared with the
+	// tenancy store of the same database.
+	SealingKey *tenancy.SealingKey
+	KeyFile    string
+}
+
+// OpenDB opens (creating if needed) the SQLite database at path as every
+// voicegw store needs it (tenancy/sqlitestore.OpenDB).
+func OpenDB(ctx context.Context, path string) (*sql.DB, error) { return sqlitedb.Open(ctx, path) }
+
+// OpenStore opens (creating if needed) the database file at path
+// (":memory:" for a private in-memory one) and returns the store over it;
+// closing the store closes the database. opts may be nil.
+func OpenStore(ctx context.Context, path string, opts *Options) (*admin.Store, error) {
+	d, err := OpenDriver(ctx, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return admin.NewStore(d, opts.storeOptions()), nil
+}
+
+// NewStore returns the store over db, opened with OpenDB (tenancy's and
+// rbac's stores may share it); closing the store leaves db open.
+func NewStore(ctx context.Context, db *sql.DB, opts *Options) (*admin.Store, error) {
+	d, err := NewDriver(ctx, db, opts)
+	if err != nil {
+		return nil, err
+	}
+	return admin.NewStore(d, opts.storeOptions()), nil
+}
+
+// OpenDriver is OpenStore's driver itself; Close closes the database.
+func OpenDriver(ctx context.Context, path string, opts *Options) (*Driver, error) {
 	st, err := sqlitedb.OpenStore(ctx, path, SchemaName, schema)
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{db: st.DB(), st: st}, nil
+	d, err := newDriver(ctx, st, opts)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
-// New uses db, opened with internal/sqlitedb.Open (tenancy's and rbac's
-// drivers may share it), and brings the schema up to date. Close leaves db
-// open.
-func New(ctx context.Context, db *sql.DB) (*Driver, error) {
+// NewDriver is NewStore's driver itself; Close leaves db open.
+func NewDriver(ctx context.Context, db *sql.DB, opts *Options) (*Driver, error) {
 	st, err := sqlitedb.NewStore(ctx, db, SchemaName, schema)
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{db: db, st: st}, nil
+	return newDriver(ctx, st, opts)
+}
+
+func (o *Options) storeOptions() *admin.StoreOptions {
+	if o == nil {
+		return nil
+	}
+	so := o.StoreOptions
+	return &so
+}
+
+func newDriver(ctx context.Context, st *sqlitedb.Store, opts *Options) (*Driver, error) {
+	var ko tenancysqlite.Options
+	if opts != nil {
+		ko.SealingKey, ko.KeyFile = opts.SealingKey, opts.KeyFile
+	}
+	key, err := tenancysqlite.SealingKeyFor(ctx, st.DB(), &ko)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{db: st.DB(), st: st, key: key}
+	if err := d.sealClearRows(ctx); err != nil {
+		return nil, fmt.Errorf("sqlitestore: sealing SMTP passwords: %w", err)
+	}
+	return d, nil
+}
+
+// where names the place a password is sealed for.
+func where(owner string) string { return "admin_smtp.password/" + owner }
+
+func (d *Driver) seal(password tenancy.Secret, owner string) string {
+	if password.IsZero() {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(d.key.Seal([]byte(password.Reveal()), where(owner)))
+}
+
+func (d *Driver) open(stored, owner string) (tenancy.Secret, error) {
+	if stored == "" {
+		return "", nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(stored)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: not a sealed value", tenancy.ErrWrongSealingKey, where(owner))
+	}
+	plain, err := d.key.Open(raw, where(owner))
+	return tenancy.Secret(plain), err
+}
+
+// sealClearRows seals the SMTP passwords stored before sealing,
+// overwriting the old bytes.
+func (d *Driver) sealClearRows(ctx context.Context) error {
+	var pending int
+	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM admin_smtp WHERE sealed = 0`).Scan(&pending); err != nil || pending == 0 {
+		return err
+	}
+	return sqlitedb.Scrub(ctx, d.db, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT owner, password FROM admin_smtp WHERE sealed = 0`)
+		if err != nil {
+			return err
+		}
+		type row struct{ owner, password string }
+		var clear []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.owner, &r.password); err != nil {
+				rows.Close()
+				return err
+			}
+			clear = append(clear, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range clear {
+			if _, err := tx.ExecContext(ctx, `UPDATE admin_smtp SET password = ?, sealed = 1 WHERE owner = ?`,
+				d.seal(tenancy.Secret(r.password), r.owner), r.owner); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // DB returns the database.
@@ -235,12 +369,12 @@ func (d *Driver) GetSMTP(ctx context.Context, owner string) (*admin.SMTPConfig, 
 		return nil, err
 	}
 	var c admin.SMTPConfig
-	var secure, skip int
+	var secure, skip, sealed int
 	var password string
 	var updated int64
 	err := d.db.QueryRowContext(ctx, `SELECT host, port, secure, skip_certificate_check, username, password, mail_from,
-		notification_bcc, support_email, revision, updated_at FROM admin_smtp WHERE owner = ?`, owner).Scan(
-		&c.Host, &c.Port, &secure, &skip, &c.Username, &password, &c.MailFrom, &c.NotificationBCC, &c.SupportEmail, &c.Revision, &updated)
+		notification_bcc, support_email, revision, updated_at, sealed FROM admin_smtp WHERE owner = ?`, owner).Scan(
+		&c.Host, &c.Port, &secure, &skip, &c.Username, &password, &c.MailFrom, &c.NotificationBCC, &c.SupportEmail, &c.Revision, &updated, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("SMTP settings of %q: %w", owner, admin.ErrNotFound)
 	} else if err != nil {
@@ -248,6 +382,11 @@ func (d *Driver) GetSMTP(ctx context.Context, owner string) (*admin.SMTPConfig, 
 	}
 	c.Secure, c.SkipCertificateCheck = secure != 0, skip != 0
 	c.Password = tenancy.Secret(password)
+	if sealed != 0 {
+		if c.Password, err = d.open(password, owner); err != nil {
+			return nil, fmt.Errorf("sqlitestore: SMTP settings of %q: %w", owner, err)
+		}
+	}
 	c.UpdatedAt = sqlitedb.FromMicros(updated)
 	return &c, nil
 }
@@ -271,12 +410,12 @@ func (d *Driver) PutSMTP(ctx context.Context, owner string, c *admin.SMTPConfig,
 		return fmt.Errorf("SMTP settings of %q at revision %d, not %d: %w", owner, have, wantRevision, admin.ErrConflict)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO admin_smtp(owner, host, port, secure, skip_certificate_check, username, password,
-		mail_from, notification_bcc, support_email, revision, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		mail_from, notification_bcc, support_email, revision, updated_at, sealed) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 		ON CONFLICT(owner) DO UPDATE SET host = excluded.host, port = excluded.port, secure = excluded.secure,
 		skip_certificate_check = excluded.skip_certificate_check, username = excluded.username, password = excluded.password,
 		mail_from = excluded.mail_from, notification_bcc = excluded.notification_bcc, support_email = excluded.support_email,
-		revision = excluded.revision, updated_at = excluded.updated_at`,
-		owner, c.Host, c.Port, b2i(c.Secure), b2i(c.SkipCertificateCheck), c.Username, c.Password.Reveal(),
+		revision = excluded.revision, updated_at = excluded.updated_at, sealed = 1`,
+		owner, c.Host, c.Port, b2i(c.Secure), b2i(c.SkipCertificateCheck), c.Username, d.seal(c.Password, owner),
 		c.MailFrom, c.NotificationBCC, c.SupportEmail, c.Revision, sqlitedb.Micros(c.UpdatedAt))
 	if err != nil {
 		return err

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/voicegw/voicegw/rbac"
+)
+
+// TestConfigKeyRemovedIsRevoked: an API key removed from the configuration
+// file stops working at the next start (issue 14 item 10), while the keys
+// still listed keep their secrets, and the state files are 0600.
+func TestConfigKeyRemovedIsRevoked(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	const kept, removed = "kept-reporting-key-0123456789", "removed-reporting-key-0123456789"
+	start := func(keys string) *state {
+		t.Helper()
+		cfg, err := parseConfig("x.yaml", []byte(fmt.Sprintf(`
+data_dir: %s
+accounts:
+  - name: acme
+    sip_realm: acme.test
+    api_keys: [%s]
+`, dir, keys)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := openState(ctx, cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.applyAccounts(ctx, cfg, log); err != nil {
+			st.close()
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := start(fmt.Sprintf(`{name: kept, secret: %s}, {name: removed, secret: %s}`, kept, removed))
+	for _, k := range []string{kept, removed} {
+		if _, err := st.keys.VerifyKey(ctx, rbac.Secret(k)); err != nil {
+			t.Fatalf("configured key: %v", err)
+		}
+	}
+	st.close()
+
+	st = start(fmt.Sprintf(`{name: kept, secret: %s}`, kept))
+	defer st.close()
+	if _, err := st.keys.VerifyKey(ctx, rbac.Secret(kept)); err != nil {
+		t.Fatalf("the key still configured: %v", err)
+	}
+	if _, err := st.keys.VerifyKey(ctx, rbac.Secret(removed)); !errors.Is(err, rbac.ErrUnknownKey) {
+		t.Fatalf("the key removed from the file: %v, want ErrUnknownKey", err)
+	}
+	for _, f := range []string{stateDBName, stateDBName + ".key", insightsDBName} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s has mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+}
