@@ -39,8 +39,16 @@
 // achieved rate is at least 95% of the offered one. A server that fails
 // two steps in a row is not tried at higher rates. The summary gives, per
 // server, the highest clean rate (the throughput at zero retransmissions)
-// and the CPU per registration at the highest rate both ran clean, and the
-// registrar's ratio to Kamailio for each.
+// and the registrar's ratio to Kamailio's; then the ratio of their CPU
+// per registration at every rate both ran (saying where a step was not
+// clean: retransmitted requests are answered again, which inflates it).
+//
+// -baseline DIR measures an older registrar too, in the same run (built
+// from another checkout of the module, with its own defaults), so the
+// before and after figures share their conditions:
+//
+//	mkdir /tmp/base && git archive b14ac3e | tar -x -C /tmp/base
+//	go run ./examples/registrar/loadtest -baseline /tmp/base
 //
 // The machine is shared: run the final figures when it is quiet (the
 // header prints the load average before and after).
@@ -135,6 +143,7 @@ type options struct {
 	children  int
 	pprofDir  string
 	regFlags  []string
+	baseline  string // module directory of a registrar to measure too, as "baseline"
 }
 
 func parseOptions(args []string, out io.Writer) (options, error) {
@@ -152,12 +161,14 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	children := fs.Int("kamailio-children", 2, "Kamailio worker processes per listen socket (children=, tcp_children=)")
 	pprofDir := fs.String("pprof", "", "write a CPU profile of the registrar for each of its steps into this directory")
 	regFlags := fs.String("registrar-flags", "", "more flags for the registrar, space-separated (-udp-readers 1…)")
+	baseline := fs.String("baseline", "", "also measure, as \"baseline\", examples/registrar built from this module `directory` (an older checkout: git archive REV | tar -x -C DIR), with its defaults")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
 	o := options{
 		maxSocket: *maxSocket, stepDur: *stepDur, settle: *settle, scenario: *scenario,
 		kamailio: *kam, children: *children, pprofDir: *pprofDir, regFlags: strings.Fields(*regFlags),
+		baseline: *baseline,
 	}
 	switch *transport + *sippMode {
 	case "udp1":
@@ -186,6 +197,9 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 		default:
 			return o, fmt.Errorf("-servers: %q is neither kamailio nor registrar", s)
 		}
+	}
+	if o.baseline != "" {
+		o.servers = append(o.servers, "baseline")
 	}
 	if o.stepDur < time.Second {
 		return o, fmt.Errorf("-step %s: at least 1s", o.stepDur)
@@ -228,7 +242,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				return err
 			}
 		case "registrar":
-			if s, err = startRegistrarServer(ctx, dir, o.regFlags); err != nil {
+			if s, err = startRegistrarServer(ctx, dir, ".", "registrar", o.regFlags, o.pprofDir != ""); err != nil {
+				return err
+			}
+		case "baseline":
+			if s, err = startRegistrarServer(ctx, dir, o.baseline, "baseline", nil, false); err != nil {
 				return err
 			}
 		}
@@ -329,25 +347,48 @@ func summarize(out io.Writer, steps []step, order []string) {
 		}
 	}
 	k, kok := best["kamailio"]
-	r, rok := best["registrar"]
-	if !kok || !rok {
+	if !kok {
 		return
 	}
-	// the highest rate both ran clean: CPU per registration compared at
-	// the same work
-	common := 0
-	for rate := range clean["kamailio"] {
-		if _, ok := clean["registrar"][rate]; ok && rate > common {
-			common = rate
+	for _, name := range []string{"registrar", "baseline"} {
+		if _, ran := clean[name]; !ran {
+			continue
 		}
-	}
-	fmt.Fprintf(out, "registrar / kamailio, throughput at zero retransmissions: %d / %d = %.2f× (goal ≥ 1.0×; achieved %.0f / %.0f)\n",
-		r.rate, k.rate, float64(r.rate)/float64(k.rate), r.achieved(), k.achieved())
-	if common > 0 {
-		kc, rc := clean["kamailio"][common], clean["registrar"][common]
-		fmt.Fprintf(out, "registrar / kamailio, CPU per registration at %d/s (highest rate both clean): %.1f / %.1f µs = %.2f× (goal ≤ 1.0×)\n",
-			common, float64(rc.perReg())/float64(time.Microsecond), float64(kc.perReg())/float64(time.Microsecond),
-			float64(rc.perReg())/float64(kc.perReg()))
+		r, rok := best[name]
+		if rok {
+			fmt.Fprintf(out, "%s / kamailio, throughput at zero retransmissions: %d / %d = %.2f× (goal ≥ 1.0×; achieved %.0f / %.0f)\n",
+				name, r.rate, k.rate, float64(r.rate)/float64(k.rate), r.achieved(), k.achieved())
+		} else {
+			fmt.Fprintf(out, "%s / kamailio, throughput at zero retransmissions: no clean step / %d\n", name, k.rate)
+		}
+		// CPU per registration compared at the same work: every rate both ran
+		var rates []int
+		for _, s := range steps {
+			if s.server == name {
+				rates = append(rates, s.rate)
+			}
+		}
+		for _, rate := range rates {
+			var ks, rs *step
+			for i := range steps {
+				switch {
+				case steps[i].server == "kamailio" && steps[i].rate == rate && ks == nil:
+					ks = &steps[i]
+				case steps[i].server == name && steps[i].rate == rate && rs == nil:
+					rs = &steps[i]
+				}
+			}
+			if ks == nil || rs == nil || ks.perReg() == 0 {
+				continue
+			}
+			note := "both clean"
+			if !ks.clean() || !rs.clean() {
+				note = "not both clean: retransmissions or failures inflate it"
+			}
+			fmt.Fprintf(out, "%s / kamailio, CPU per registration at %d/s: %.1f / %.1f µs = %.2f× (goal ≤ 1.0×; %s)\n",
+				name, rate, float64(rs.perReg())/float64(time.Microsecond), float64(ks.perReg())/float64(time.Microsecond),
+				float64(rs.perReg())/float64(ks.perReg()), note)
+		}
 	}
 }
 
@@ -427,9 +468,10 @@ var pprofAddr = regexp.MustCompile(`msg="pprof listening" addr=(\S+)`)
 
 // startRegistrarServer builds the registrar, starts it on a free port with
 // its profiling endpoint on another, and waits for its "listening" line.
-func startRegistrarServer(ctx context.Context, dir string, flags []string) (*server, error) {
-	bin := filepath.Join(dir, "registrar")
+func startRegistrarServer(ctx context.Context, dir, module, name string, flags []string, pprof bool) (*server, error) {
+	bin := filepath.Join(dir, name)
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./examples/registrar")
+	build.Dir = module
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("building the registrar (run from the module root): %w", err)
@@ -439,8 +481,11 @@ func startRegistrarServer(ctx context.Context, dir string, flags []string) (*ser
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin, append([]string{"-listen", addr, "-realm", realm,
-		"-allow", "127.0.0.1", "-algorithm", "MD5", "-pprof", "127.0.0.1:0"}, flags...)...)
+	args := []string{"-listen", addr, "-realm", realm, "-allow", "127.0.0.1", "-algorithm", "MD5"}
+	if pprof {
+		args = append(args, "-pprof", "127.0.0.1:0")
+	}
+	cmd := exec.Command(bin, append(args, flags...)...)
 	cmd.Env = append(os.Environ(), "REGISTRAR_USERS="+user+":"+password)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -468,7 +513,7 @@ func startRegistrarServer(ctx context.Context, dir string, flags []string) (*ser
 				sent = true
 			}
 			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
-				fmt.Fprintln(os.Stderr, "registrar:", line)
+				fmt.Fprintln(os.Stderr, name+":", line)
 			}
 		}
 		if !sent {
@@ -485,7 +530,7 @@ func startRegistrarServer(ctx context.Context, dir string, flags []string) (*ser
 		stop()
 		return nil, errors.New("registrar did not start within 30 s")
 	}
-	s := &server{name: "registrar", addr: addr, stop: stop, pids: func() []int { return []int{cmd.Process.Pid} }}
+	s := &server{name: name, addr: addr, stop: stop, pids: func() []int { return []int{cmd.Process.Pid} }}
 	select {
 	case pa := <-pprofAt:
 		s.profile = func(ctx context.Context, d time.Duration, path string) error {
