@@ -361,24 +361,12 @@ func summarize(out io.Writer, steps []step, order []string) {
 		} else {
 			fmt.Fprintf(out, "%s / kamailio, throughput at zero retransmissions: no clean step / %d\n", name, k.rate)
 		}
-		// CPU per registration compared at the same work: every rate both ran
-		var rates []int
-		for _, s := range steps {
-			if s.server == name {
-				rates = append(rates, s.rate)
-			}
-		}
-		for _, rate := range rates {
-			var ks, rs *step
-			for i := range steps {
-				switch {
-				case steps[i].server == "kamailio" && steps[i].rate == rate && ks == nil:
-					ks = &steps[i]
-				case steps[i].server == name && steps[i].rate == rate && rs == nil:
-					rs = &steps[i]
-				}
-			}
-			if ks == nil || rs == nil || ks.perReg() == 0 {
+		// CPU per registration compared at the same work: each step of
+		// name with the step of Kamailio at the same rate (the n-th of
+		// that rate with the n-th)
+		for _, p := range pairSteps(steps, "kamailio", name) {
+			ks, rs := p[0], p[1]
+			if ks.perReg() == 0 {
 				continue
 			}
 			note := "both clean"
@@ -386,10 +374,35 @@ func summarize(out io.Writer, steps []step, order []string) {
 				note = "not both clean: retransmissions or failures inflate it"
 			}
 			fmt.Fprintf(out, "%s / kamailio, CPU per registration at %d/s: %.1f / %.1f µs = %.2f× (goal ≤ 1.0×; %s)\n",
-				name, rate, float64(rs.perReg())/float64(time.Microsecond), float64(ks.perReg())/float64(time.Microsecond),
+				name, rs.rate, float64(rs.perReg())/float64(time.Microsecond), float64(ks.perReg())/float64(time.Microsecond),
 				float64(rs.perReg())/float64(ks.perReg()), note)
 		}
 	}
+}
+
+// pairSteps pairs the steps of server b with those of server a at the same
+// rate, the n-th step of a rate with the n-th, in b's order.
+func pairSteps(steps []step, a, b string) [][2]step {
+	seen := map[int]int{}
+	var out [][2]step
+	for _, sb := range steps {
+		if sb.server != b {
+			continue
+		}
+		n := seen[sb.rate]
+		seen[sb.rate]++
+		for _, sa := range steps {
+			if sa.server != a || sa.rate != sb.rate {
+				continue
+			}
+			if n == 0 {
+				out = append(out, [2]step{sa, sb})
+				break
+			}
+			n--
+		}
+	}
+	return out
 }
 
 // runStep runs sipp against s at rate for o.stepDur.
