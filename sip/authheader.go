@@ -63,31 +63,32 @@ type Authorization struct {
 // verifier decides what it needs.
 func ParseAuthorization(v string) (Authorization, error) {
 	var a Authorization
-	params, err := parseDigest(v)
+	var buf [maxDigestParams]Param
+	params, err := parseDigest(v, buf[:0])
 	if err != nil {
 		return a, err
 	}
 	for _, p := range params {
-		switch strings.ToLower(p.Name) {
-		case "username":
+		switch {
+		case strings.EqualFold(p.Name, "username"):
 			a.Username = p.Value
-		case "realm":
+		case strings.EqualFold(p.Name, "realm"):
 			a.Realm = p.Value
-		case "nonce":
+		case strings.EqualFold(p.Name, "nonce"):
 			a.Nonce = p.Value
-		case "uri":
+		case strings.EqualFold(p.Name, "uri"):
 			a.URI = p.Value
-		case "response":
+		case strings.EqualFold(p.Name, "response"):
 			a.Response = p.Value
-		case "algorithm":
+		case strings.EqualFold(p.Name, "algorithm"):
 			a.Algorithm = p.Value
-		case "cnonce":
+		case strings.EqualFold(p.Name, "cnonce"):
 			a.CNonce = p.Value
-		case "opaque":
+		case strings.EqualFold(p.Name, "opaque"):
 			a.Opaque = p.Value
-		case "qop":
+		case strings.EqualFold(p.Name, "qop"):
 			a.QOP = p.Value
-		case "nc":
+		case strings.EqualFold(p.Name, "nc"):
 			n, ok := parseNC(p.Value)
 			if !ok {
 				return Authorization{}, fmt.Errorf("%w: nc %q is not 8 hex digits counting from 00000001", ErrMalformedHeader, p.Value)
@@ -181,7 +182,8 @@ type Challenge struct {
 // the Digest scheme. Errors are those of ParseAuthorization.
 func ParseChallenge(v string) (Challenge, error) {
 	var c Challenge
-	params, err := parseDigest(v)
+	var buf [maxDigestParams]Param
+	params, err := parseDigest(v, buf[:0])
 	if err != nil {
 		return c, err
 	}
@@ -282,8 +284,13 @@ func writeParam(b *strings.Builder, name, value string, quoted bool) {
 	b.WriteByte('"')
 }
 
-// parseDigest parses `Digest` LWS auth-param *(COMMA auth-param).
-func parseDigest(v string) ([]Param, error) {
+// maxDigestParams bounds the parameters of a Digest header: real ones
+// have a dozen at most, and each is checked against those before it.
+const maxDigestParams = 32
+
+// parseDigest parses `Digest` LWS auth-param *(COMMA auth-param),
+// appending the parameters to params.
+func parseDigest(v string, params []Param) ([]Param, error) {
 	if len(v) > maxAuthHeaderLen {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformedHeader, len(v), maxAuthHeaderLen)
 	}
@@ -303,8 +310,7 @@ func parseDigest(v string) ([]Param, error) {
 		return nil, fmt.Errorf("%w: no parameters after Digest", ErrMalformedHeader)
 	}
 	p := digestParser{s: s, base: len(v) - len(s)}
-	var params []Param
-	seen := make(map[string]bool, 10)
+	first := len(params)
 	for {
 		p.skipWS()
 		name, err := p.token()
@@ -327,11 +333,14 @@ func parseDigest(v string) ([]Param, error) {
 		if err != nil {
 			return nil, err
 		}
-		lower := strings.ToLower(name)
-		if seen[lower] {
-			return nil, fmt.Errorf("%w: parameter %q appears twice", ErrMalformedHeader, name)
+		for _, q := range params[first:] {
+			if strings.EqualFold(q.Name, name) {
+				return nil, fmt.Errorf("%w: parameter %q appears twice", ErrMalformedHeader, name)
+			}
 		}
-		seen[lower] = true
+		if len(params)-first == maxDigestParams {
+			return nil, fmt.Errorf("%w: more than %d parameters", ErrMalformedHeader, maxDigestParams)
+		}
 		params = append(params, prm)
 		p.skipWS()
 		if p.done() {

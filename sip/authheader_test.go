@@ -2,6 +2,7 @@ package sip
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -68,6 +69,7 @@ func TestParseAuthorizationErrors(t *testing.T) {
 		{`Digest username="abc`, ErrMalformedHeader, "unterminated"},
 		{`Digest username="abc\`, ErrMalformedHeader, "backslash"},
 		{"Digest username=\"a\x00b\"", ErrMalformedHeader, "control character"},
+		{"Digest " + manyParams(33), ErrMalformedHeader, "more than 32 parameters"},
 		{"Digest username=\"a\\\rb\"", ErrMalformedHeader, "control character"},
 		{`Digest nc=1`, ErrMalformedHeader, `nc "1"`},
 		{`Digest nc=00000000`, ErrMalformedHeader, `nc "00000000"`},
@@ -161,4 +163,13 @@ func FuzzParseChallenge(f *testing.F) {
 			t.Fatalf("round trip of %q:\n%#v\n%#v", s, c, d)
 		}
 	})
+}
+
+// manyParams is n distinct parameters p0=1, p1=1…
+func manyParams(n int) string {
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = fmt.Sprintf("p%d=1", i)
+	}
+	return strings.Join(ps, ", ")
 }

@@ -192,6 +192,12 @@ type localChecker struct {
 const dummyPassword = "voicegw-dummy-password"
 
 func (c localChecker) CheckResponse(ctx context.Context, a DigestAnswer) error {
+	return c.check(ctx, a, &digestScratch{})
+}
+
+// check is CheckResponse with working memory from s (the DigestServer's,
+// reused: nothing is allocated here on the usual path).
+func (c localChecker) check(ctx context.Context, a DigestAnswer, s *digestScratch) error {
 	known := true
 	cred, err := c.src.Credential(ctx, a.Auth.Realm, a.Auth.Username)
 	switch {
@@ -200,13 +206,15 @@ func (c localChecker) CheckResponse(ctx context.Context, a DigestAnswer) error {
 	case err != nil:
 		return fmt.Errorf("sip: credential lookup: %w", err)
 	}
-	newHash := c.newHash
-	if newHash == nil {
-		newHash = Algorithm.newHash
+	var h hash.Hash
+	if c.newHash != nil {
+		h = c.newHash(a.Algorithm)
+	} else {
+		h = s.hash(a.Algorithm)
 	}
-	h := newHash(a.Algorithm)
+	size := a.Algorithm.size()
 	stored, haveHA1 := cred.HA1[a.Algorithm]
-	haveHA1 = haveHA1 && len(stored) == 2*a.Algorithm.size()
+	haveHA1 = haveHA1 && len(stored) == 2*size
 	password := cred.Password.Reveal()
 	if haveHA1 || password == "" {
 		if !haveHA1 {
@@ -215,41 +223,120 @@ func (c localChecker) CheckResponse(ctx context.Context, a DigestAnswer) error {
 		password = dummyPassword
 	}
 	// exactly one HA1 hash on every path
-	ha1 := hashHex(h, a.Auth.Username, ":", a.Auth.Realm, ":", password)
+	ha1 := sumHex(h, s, s.hexA[:0], a.Auth.Username, ":", a.Auth.Realm, ":", password)
 	if haveHA1 {
-		ha1 = strings.ToLower(stored.Reveal())
+		ha1 = s.hexA[:0]
+		for _, c := range []byte(stored.Reveal()) {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			ha1 = append(ha1, c)
+		}
 	}
-	want := expectedResponse(h, a, ha1)
-	got := make([]byte, a.Algorithm.size())
-	n, err := hex.Decode(got, []byte(a.Auth.Response))
-	match := subtle.ConstantTimeCompare(want, got) == 1 && err == nil && n == len(got) && len(a.Auth.Response) == 2*len(got)
+	want := expectedResponse(h, s, a, ha1)
+	got, ok := decodeHex(s.got[:0], a.Auth.Response)
+	match := subtle.ConstantTimeCompare(want, got) == 1 && ok && len(got) == size
 	if !match || !known {
 		return ErrBadCredentials
 	}
 	return nil
 }
 
-// expectedResponse computes the response of RFC 7616 §3.4.1 (qop=auth) or
-// RFC 2069 (no qop), with A2 = method ":" digest-uri as written.
-func expectedResponse(h hash.Hash, a DigestAnswer, ha1 string) []byte {
-	ha2 := hashHex(h, a.Method, ":", a.Auth.URI)
+// sumHex appends to dst the hex of H(parts...) computed with h (reset
+// first), the parts written at once from s.buf when they fit.
+func sumHex(h hash.Hash, s *digestScratch, dst []byte, parts ...string) []byte {
 	h.Reset()
-	h.Write([]byte(ha1))
-	h.Write([]byte{':'})
-	h.Write([]byte(a.Auth.Nonce))
-	h.Write([]byte{':'})
-	if a.Auth.QOP != "" {
-		var nc [8]byte
-		hex.Encode(nc[:], binary.BigEndian.AppendUint32(nil, a.Auth.NC))
-		h.Write(nc[:])
-		h.Write([]byte{':'})
-		h.Write([]byte(a.Auth.CNonce))
-		h.Write([]byte{':'})
-		h.Write([]byte(a.Auth.QOP))
-		h.Write([]byte{':'})
+	writeParts(h, s, parts...)
+	sum := h.Sum(s.sum[:0])
+	return hex.AppendEncode(dst, sum)
+}
+
+// writeParts writes the parts to h, through s.buf when they fit in it.
+func writeParts(h hash.Hash, s *digestScratch, parts ...string) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
 	}
-	h.Write([]byte(ha2))
-	return h.Sum(nil)
+	if n <= len(s.buf) {
+		b := s.buf[:0]
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		h.Write(b)
+		return
+	}
+	for _, p := range parts {
+		h.Write([]byte(p))
+	}
+}
+
+// decodeHex appends the bytes of the hex string v to dst; ok is false when v
+// is not hex of at most cap(dst) bytes.
+func decodeHex(dst []byte, v string) ([]byte, bool) {
+	if len(v)%2 != 0 || len(v)/2 > cap(dst)-len(dst) {
+		return dst, false
+	}
+	for i := 0; i < len(v); i += 2 {
+		hi, ok1 := fromHexChar(v[i])
+		lo, ok2 := fromHexChar(v[i+1])
+		if !ok1 || !ok2 {
+			return dst, false
+		}
+		dst = append(dst, hi<<4|lo)
+	}
+	return dst, true
+}
+
+func fromHexChar(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// expectedResponse computes the response of RFC 7616 §3.4.1 (qop=auth) or
+// RFC 2069 (no qop), with A2 = method ":" digest-uri as written, into
+// s.want.
+func expectedResponse(h hash.Hash, s *digestScratch, a DigestAnswer, ha1 []byte) []byte {
+	ha2 := sumHex(h, s, s.hexB[:0], a.Method, ":", a.Auth.URI)
+	h.Reset()
+	b := append(s.buf[:0], ha1...)
+	b = append(b, ':')
+	if len(b)+len(a.Auth.Nonce)+len(a.Auth.CNonce)+len(a.Auth.QOP)+len(ha2)+16 > len(s.buf) {
+		// a long nonce or cnonce: write the parts one by one
+		h.Write(b)
+		h.Write([]byte(a.Auth.Nonce))
+		h.Write([]byte{':'})
+		if a.Auth.QOP != "" {
+			var nc [9]byte
+			hex.Encode(nc[:8], binary.BigEndian.AppendUint32(nil, a.Auth.NC))
+			nc[8] = ':'
+			h.Write(nc[:])
+			h.Write([]byte(a.Auth.CNonce + ":" + a.Auth.QOP + ":"))
+		}
+		h.Write(ha2)
+		return h.Sum(s.want[:0])
+	}
+	b = append(b, a.Auth.Nonce...)
+	b = append(b, ':')
+	if a.Auth.QOP != "" {
+		var nc [4]byte
+		binary.BigEndian.PutUint32(nc[:], a.Auth.NC)
+		b = hex.AppendEncode(b, nc[:])
+		b = append(b, ':')
+		b = append(b, a.Auth.CNonce...)
+		b = append(b, ':')
+		b = append(b, a.Auth.QOP...)
+		b = append(b, ':')
+	}
+	b = append(b, ha2...)
+	h.Write(b)
+	return h.Sum(s.want[:0])
 }
 
 // DigestConfig configures a DigestServer. The zero value works.
@@ -282,7 +369,8 @@ type DigestConfig struct {
 	// with AllowRFC2069, separately, the qop-less answers). When it is
 	// reached the older half is forgotten and nonces issued before then
 	// are treated as expired (stale=true), so replays stay impossible.
-	// Default 1<<20 (about 50 MB at most per table).
+	// Default 1<<20 (about 64 MB at most per table: a count, when it was
+	// accepted and a fingerprint of its request per nonce).
 	MaxTrackedNonces int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -310,6 +398,45 @@ type DigestServer struct {
 	// rfc2069 remembers the qop-less answers accepted (AllowRFC2069): key
 	// SHA-256(nonce MAC, response)[:16], count 1.
 	rfc2069 ncTable
+	// scratch holds *digestScratch: the nonce HMAC and the checker's hashes
+	// and buffers, reused so that verifying allocates nothing of its own.
+	scratch sync.Pool
+}
+
+// digestScratch is the working memory of one nonce or verification.
+type digestScratch struct {
+	mac    hash.Hash // HMAC-SHA256 with the server's key
+	hashes [3]hash.Hash
+	buf    [512]byte
+	sum    [sha256.Size]byte
+	want   [sha256.Size]byte
+	got    [sha256.Size]byte
+	hexA   [2 * sha256.Size]byte
+	hexB   [2 * sha256.Size]byte
+}
+
+// hash returns the scratch's hash of a, reset.
+func (s *digestScratch) hash(a Algorithm) hash.Hash {
+	i := 0
+	switch a {
+	case SHA256:
+		i = 1
+	case SHA512256:
+		i = 2
+	}
+	if s.hashes[i] == nil {
+		s.hashes[i] = a.newHash()
+	}
+	h := s.hashes[i]
+	h.Reset()
+	return h
+}
+
+func (d *DigestServer) getScratch() *digestScratch {
+	if s, ok := d.scratch.Get().(*digestScratch); ok {
+		return s
+	}
+	return &digestScratch{mac: hmac.New(sha256.New, d.key)}
 }
 
 // DefaultAlgorithms is the offer when DigestConfig.Algorithms is empty.
@@ -380,44 +507,64 @@ func (d *DigestServer) NewNonce(realm string) string { return d.NewNonceFor(real
 // ignored). The zero netip.Addr binds it to no source: it is then good only
 // in answers verified without a source (Verify).
 func (d *DigestServer) NewNonceFor(realm string, source netip.Addr) string {
-	var raw [nonceRawLen]byte
+	var b [nonceEncodedLen]byte
+	return string(d.appendNonce(b[:0], realm, source))
+}
+
+// nonceEncodedLen is the length of a nonce as sent (unpadded base64url).
+const nonceEncodedLen = (nonceRawLen*8 + 5) / 6
+
+// appendNonce appends a fresh nonce for realm and source to b.
+func (d *DigestServer) appendNonce(b []byte, realm string, source netip.Addr) []byte {
+	s := d.getScratch()
+	defer d.scratch.Put(s)
+	raw := s.buf[:nonceRawLen]
 	binary.BigEndian.PutUint64(raw[:8], uint64(d.now().UnixNano()))
 	_, _ = rand.Read(raw[8:16])
-	copy(raw[16:], d.mac(realm, source, raw[:16]))
-	return nonceEncoding.EncodeToString(raw[:])
+	copy(raw[16:], d.mac(s, realm, source, raw[:16]))
+	return nonceEncoding.AppendEncode(b, raw)
 }
 
 // mac is HMAC-SHA256(key, body || source || realm), truncated, where source
 // is one byte (0 none, 4 or 6) and the 16 bytes of the address, so the
-// fields cannot run into each other.
-func (d *DigestServer) mac(realm string, source netip.Addr, body []byte) []byte {
-	var src [17]byte
+// fields cannot run into each other. It is s.sum's first nonceMACLen bytes.
+func (d *DigestServer) mac(s *digestScratch, realm string, source netip.Addr, body []byte) []byte {
+	in := s.buf[nonceRawLen:nonceRawLen]
+	in = append(in, body...)
 	if source.IsValid() {
 		source = source.Unmap()
-		src[0] = 6
+		kind := byte(6)
 		if source.Is4() {
-			src[0] = 4
+			kind = 4
 		}
 		a16 := source.As16()
-		copy(src[1:], a16[:])
+		in = append(append(in, kind), a16[:]...)
+	} else {
+		var none [17]byte
+		in = append(in, none[:]...)
 	}
-	m := hmac.New(sha256.New, d.key)
-	m.Write(body)
-	m.Write(src[:])
-	m.Write([]byte(realm))
-	return m.Sum(nil)[:nonceMACLen]
+	m := s.mac
+	m.Reset()
+	if len(in)+len(realm) <= cap(in) {
+		m.Write(append(in, realm...))
+	} else {
+		m.Write(in)
+		m.Write([]byte(realm))
+	}
+	return m.Sum(s.sum[:0])[:nonceMACLen]
 }
 
 // checkNonce returns the nonce's MAC (the key of its count) and issue time.
-func (d *DigestServer) checkNonce(realm string, source netip.Addr, nonce string) (key [nonceMACLen]byte, issued int64, err error) {
-	var raw [nonceRawLen]byte
+func (d *DigestServer) checkNonce(s *digestScratch, realm string, source netip.Addr, nonce string) (key [nonceMACLen]byte, issued int64, err error) {
 	if nonceEncoding.EncodedLen(nonceRawLen) != len(nonce) {
 		return key, 0, ErrBadNonce
 	}
-	if n, err := nonceEncoding.Decode(raw[:], []byte(nonce)); err != nil || n != nonceRawLen {
+	var raw [nonceRawLen]byte
+	enc := append(s.buf[nonceRawLen:nonceRawLen], nonce...)
+	if n, err := nonceEncoding.Decode(raw[:], enc); err != nil || n != nonceRawLen {
 		return key, 0, ErrBadNonce
 	}
-	if !hmac.Equal(raw[16:], d.mac(realm, source, raw[:16])) {
+	if !hmac.Equal(raw[16:], d.mac(s, realm, source, raw[:16])) {
 		return key, 0, ErrBadNonce
 	}
 	copy(key[:], raw[16:])
@@ -465,43 +612,63 @@ func (d *DigestServer) Verify(ctx context.Context, method, realm string, auth Au
 // response is checked, so it says nothing about the credentials and is no
 // failure of source's.
 func (d *DigestServer) VerifyFrom(ctx context.Context, method, realm string, source netip.Addr, auth Authorization, check ResponseChecker) error {
+	_, err := d.verify(ctx, method, realm, source, auth, check, nil, 0)
+	return err
+}
+
+// verify is VerifyFrom for a request whose fingerprint is fp (see
+// Guard.fingerprint; 0 for none): an answer whose nonce count was
+// accepted before, with the same fingerprint, within retransmissionWindow,
+// is a retransmission of that request: accepted again (retrans true), not
+// refused as a replay. A nil check is CheckCredentials(creds), without
+// making one.
+func (d *DigestServer) verify(ctx context.Context, method, realm string, source netip.Addr, auth Authorization, check ResponseChecker, creds CredentialSource, fp uint64) (retrans bool, err error) {
 	ans := DigestAnswer{Method: method, Auth: auth}
 	if err := d.checkForm(auth); err != nil {
-		return err
+		return false, err
 	}
 	if auth.Realm != realm {
-		return fmt.Errorf("%w: answer for %q, expected %q", ErrRealmMismatch, auth.Realm, realm)
+		return false, fmt.Errorf("%w: answer for %q, expected %q", ErrRealmMismatch, auth.Realm, realm)
 	}
 	alg, err := d.algorithm(auth.Algorithm)
 	if err != nil {
-		return err
+		return false, err
 	}
 	ans.Algorithm = alg
-	key, issued, err := d.checkNonce(realm, source, auth.Nonce)
+	s := d.getScratch()
+	defer d.scratch.Put(s)
+	key, issued, err := d.checkNonce(s, realm, source, auth.Nonce)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if err := check.CheckResponse(ctx, ans); err != nil {
-		return err
+	switch lc, ok := check.(localChecker); {
+	case check == nil:
+		err = localChecker{src: creds}.check(ctx, ans, s)
+	case ok:
+		err = lc.check(ctx, ans, s)
+	default:
+		err = check.CheckResponse(ctx, ans)
+	}
+	if err != nil {
+		return false, err
 	}
 	now := d.now()
 	age := now.Sub(time.Unix(0, issued))
 	if age < -clockSkew {
-		return fmt.Errorf("%w: issued %s in the future", ErrBadNonce, -age)
+		return false, fmt.Errorf("%w: issued %s in the future", ErrBadNonce, -age)
 	}
 	if age > d.lifetime {
-		return fmt.Errorf("%w: %s old, lifetime %s", ErrStaleNonce, age.Round(time.Millisecond), d.lifetime)
+		return false, fmt.Errorf("%w: %s old, lifetime %s", ErrStaleNonce, age.Round(time.Millisecond), d.lifetime)
 	}
 	if auth.QOP == "" {
 		// an RFC 2069 answer (AllowRFC2069): good once
-		if err := d.rfc2069.accept(now, answerKey(key, auth.Response), issued, 1); errors.Is(err, ErrReplay) {
-			return fmt.Errorf("%w: the same qop-less (RFC 2069) answer was accepted before", ErrReplay)
-		} else if err != nil {
-			return err
+		retrans, err := d.rfc2069.accept(now, answerKey(key, auth.Response), issued, 1, fp)
+		if errors.Is(err, ErrReplay) {
+			return false, fmt.Errorf("%w: the same qop-less (RFC 2069) answer was accepted before", ErrReplay)
 		}
-		return nil
+		return retrans, err
 	}
-	return d.nc.accept(now, key, issued, auth.NC)
+	return d.nc.accept(now, key, issued, auth.NC, fp)
 }
 
 func (d *DigestServer) checkForm(a Authorization) error {
@@ -553,19 +720,34 @@ func (d *DigestServer) algorithm(s string) (Algorithm, error) {
 // answerKey identifies a qop-less answer: its nonce (by MAC) and response,
 // case-insensitively (hex digits).
 func answerKey(nonce [nonceMACLen]byte, response string) [nonceMACLen]byte {
-	h := sha256.New()
-	h.Write(nonce[:])
-	var buf [128]byte
-	r := append(buf[:0], response...)
-	for i, c := range r {
+	var buf [nonceMACLen + 128]byte
+	b := append(buf[:0], nonce[:]...)
+	for i := 0; i < len(response) && i < 128; i++ {
+		c := response[i]
 		if 'A' <= c && c <= 'Z' {
-			r[i] = c + 'a' - 'A'
+			c += 'a' - 'A'
 		}
+		b = append(b, c)
 	}
-	h.Write(r)
+	sum := sha256.Sum256(b)
 	var out [nonceMACLen]byte
-	copy(out[:], h.Sum(buf[:0]))
+	copy(out[:], sum[:])
 	return out
+}
+
+// retransmissionWindow is how long after accepting a request its
+// retransmissions are accepted too: 64·T1 (RFC 3261 Timer F and Timer B),
+// how long a client sends a request again for want of an answer.
+const retransmissionWindow = 32 * time.Second
+
+// ncEntry is what an ncTable keeps per nonce: the highest count accepted,
+// when (Unix seconds), and the fingerprint of the request that carried it
+// (0: none), by which a retransmission of that request is told from a
+// replay.
+type ncEntry struct {
+	nc uint32
+	at uint32
+	fp uint64
 }
 
 // ncTable remembers the highest nonce count accepted per nonce. Entries live
@@ -575,51 +757,53 @@ type ncTable struct {
 	mu        sync.Mutex
 	lifetime  time.Duration
 	max       int
-	cur, prev map[[nonceMACLen]byte]uint32
+	cur, prev map[[nonceMACLen]byte]ncEntry
 	rotated   time.Time
 	// curNewest/prevNewest: newest issue time recorded in each generation;
 	// floor: nonces issued at or before it were forgotten early.
 	curNewest, prevNewest, floor int64
 }
 
-func (t *ncTable) belowFloor(issued int64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.floor != 0 && issued <= t.floor
-}
-
-func (t *ncTable) accept(now time.Time, key [nonceMACLen]byte, issued int64, nc uint32) error {
+// accept records nc for the nonce key (issued at issued), or refuses it
+// with ErrReplay when it is not higher than the count already accepted. A
+// count equal to it is accepted once more, as a retransmission (retrans
+// true, nothing recorded), when fp is not 0 and is the fingerprint of the
+// request that count was accepted with, within retransmissionWindow.
+func (t *ncTable) accept(now time.Time, key [nonceMACLen]byte, issued int64, nc uint32, fp uint64) (retrans bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.cur == nil {
-		t.cur, t.rotated = make(map[[nonceMACLen]byte]uint32), now
+		t.cur, t.rotated = make(map[[nonceMACLen]byte]ncEntry), now
 	}
 	switch since := now.Sub(t.rotated); {
 	case since >= 2*t.lifetime:
-		t.prev, t.cur, t.prevNewest, t.curNewest = nil, make(map[[nonceMACLen]byte]uint32), 0, 0
+		t.prev, t.cur, t.prevNewest, t.curNewest = nil, make(map[[nonceMACLen]byte]ncEntry), 0, 0
 		t.rotated = now
 	case since >= t.lifetime:
-		t.prev, t.cur, t.prevNewest, t.curNewest = t.cur, make(map[[nonceMACLen]byte]uint32), t.curNewest, 0
+		t.prev, t.cur, t.prevNewest, t.curNewest = t.cur, make(map[[nonceMACLen]byte]ncEntry), t.curNewest, 0
 		t.rotated = now
 	}
 	if t.floor != 0 && issued <= t.floor {
-		return fmt.Errorf("%w: forgotten to bound memory", ErrStaleNonce)
+		return false, fmt.Errorf("%w: forgotten to bound memory", ErrStaleNonce)
 	}
 	last, ok := t.cur[key]
 	if !ok {
 		last = t.prev[key]
 	}
-	if nc <= last {
-		return fmt.Errorf("%w: nc %08x after %08x", ErrReplay, nc, last)
+	if nc == last.nc && fp != 0 && fp == last.fp && now.Unix()-int64(last.at) <= int64(retransmissionWindow/time.Second) {
+		return true, nil
+	}
+	if nc <= last.nc {
+		return false, fmt.Errorf("%w: nc %08x after %08x", ErrReplay, nc, last.nc)
 	}
 	if len(t.cur) >= t.max/2 {
 		// forget the older generation early; everything it may have held
 		// becomes stale so none of it can be replayed
 		t.floor = max(t.floor, t.prevNewest)
-		t.prev, t.cur, t.prevNewest, t.curNewest = t.cur, make(map[[nonceMACLen]byte]uint32), t.curNewest, 0
+		t.prev, t.cur, t.prevNewest, t.curNewest = t.cur, make(map[[nonceMACLen]byte]ncEntry), t.curNewest, 0
 		t.rotated = now
 	}
-	t.cur[key] = nc
+	t.cur[key] = ncEntry{nc: nc, at: uint32(now.Unix()), fp: fp}
 	t.curNewest = max(t.curNewest, issued)
-	return nil
+	return false, nil
 }

@@ -36,7 +36,8 @@
 //     Guard for every answer it gives.
 //   - Listener and PacketConn: the TCP listener and UDP socket handed to
 //     sipgo, which keep a flood, a refused source or an oversized message
-//     from reaching it (see "At the edge").
+//     from reaching it (see "At the edge"); the PacketConn also carries
+//     the Guard's fast path and stateless handlers (see "The fast path").
 //   - NewLogFilter and FilterLogger: the logger handed to sipgo, with
 //     digest material redacted and peer input bounded.
 //
@@ -149,6 +150,16 @@
 // form in the test) gets the smallest answer, with one challenge: 2.35
 // times its size, where it was 12 answers of 2.3 times.
 //
+// Retransmissions are not replays. An answer sent statelessly keeps no
+// copy: a client that misses it sends its request again. Over UDP the
+// Guard passes a retransmission of a request it accepted (the same
+// Call-ID, CSeq, top Via branch, source and digest answer, within 32 s,
+// 64·T1) again, marked Identity.Retransmission, so a stateless handler
+// answers it again without acting twice (examples/registrar does not
+// apply a retransmitted REGISTER again); any other reuse of a nonce count
+// is a replay (401, counted towards the lockout), and over TCP, where
+// clients never retransmit, every reuse is.
+//
 // Digest replay. An answer without qop (RFC 2069) has no nonce count: the
 // same header is valid for every copy of the request until its nonce
 // expires. qop=auth is required unless DigestConfig.AllowRFC2069 is set,
@@ -188,4 +199,24 @@
 // connection. Within N, the handlers apply their own limits (the SIPREC
 // server answers 413 for metadata over its MaxMetadataSize, which N must
 // exceed for that answer to be possible).
+//
+// # The fast path
+//
+// Most of what reaches a registrar over UDP needs no transaction: the
+// first REGISTER of every registration is challenged, a refused one is
+// answered 403, the authenticated one 200. Through sipgo, each costs a
+// full parse, a goroutine, a server transaction with its timers and a
+// response object, and a 200 sent through the transaction is kept for
+// 32 s. A PacketConn with PacketConnConfig.Guard answers the Guard's own
+// cases from the datagram as it arrives, before sipgo: it reads the few
+// headers the answer needs (only in the plain forms sipgo reads the same
+// way; FuzzRawRequest compares the two), builds the same answer Wrap would
+// send, and allocates nothing on the way. With PacketConnConfig.Stateless,
+// requests of the methods given (REGISTER, OPTIONS) are parsed by sipgo's
+// parser and handed to their handlers (Guard.Wrap in front) on the
+// PacketConn's reading goroutine, with a transaction that keeps no state;
+// everything else goes to sipgo as before. On Linux the readers wait in
+// the kernel's recvfrom(2), as Kamailio's UDP workers do, rather than in
+// Go's network poller. BENCHMARKS.md ("SIP: registrar vs Kamailio") has
+// the figures and the profiles they were chosen from.
 package sip

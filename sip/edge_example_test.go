@@ -87,7 +87,7 @@ func ExampleNewPacketConn() {
 	// Output:
 	// "Call-ID: small"
 	// SIP/2.0 513 Message Too Large
-	// {Passed:1 Refused:0 TooLarge:1}
+	// {Passed:1 Refused:0 TooLarge:1 Answered:0 Handled:0}
 }
 
 // What the filter does to a message sipgo failed to parse.
@@ -165,4 +165,47 @@ func ExampleTransportEventKind() {
 	cfg.OnEvent(sip.TransportEvent{Kind: sip.EventOverSourceLimit})
 	fmt.Println(counts)
 	// Output: map[over_source_limit:1]
+}
+
+// A registrar's UDP path without sipgo's transaction layer: the Guard's
+// fast path answers a REGISTER without credentials with its 401 as the
+// datagram arrives, and a stateless REGISTER handler behind Guard.Wrap
+// answers the rest (here, every request that got through: 200). Give
+// sipgo the same PacketConn (sipgo.Server.ServeUDP) for everything else.
+func ExamplePacketConnConfig_stateless() {
+	guard, err := sip.NewGuard(sip.GuardConfig{
+		Tenants: sip.SingleTenant(sip.Tenant{ID: "t", Realm: "example.test", Credentials: sip.Users{"alice": "secret"}}),
+		Digest:  sip.DigestConfig{Algorithms: []sip.Algorithm{sip.MD5}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	register := guard.Wrap(func(_ context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		_ = sip.RespondStateless(tx, sipgosip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pc := sip.NewPacketConn(udp, sip.PacketConnConfig{
+		Guard:     guard,
+		Stateless: map[sipgosip.RequestMethod]sip.Handler{sipgosip.REGISTER: register},
+	})
+	defer pc.Close()
+
+	client, _ := net.Dial("udp", udp.LocalAddr().String())
+	defer client.Close()
+	port := client.LocalAddr().(*net.UDPAddr).Port
+	_, _ = fmt.Fprintf(client, "REGISTER sip:example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK1\r\n"+
+		"From: <sip:alice@example.test>;tag=1\r\nTo: <sip:alice@example.test>\r\nCall-ID: reg-1\r\nCSeq: 1 REGISTER\r\n"+
+		"Contact: <sip:alice@127.0.0.1:%d>\r\nContent-Length: 0\r\n\r\n", port, port)
+	buf := make([]byte, 2048)
+	n, _ := client.Read(buf)
+	fmt.Println(strings.SplitN(string(buf[:n]), "\r\n", 2)[0])
+	fmt.Printf("%+v\n", pc.Stats())
+	// Output:
+	// SIP/2.0 401 Unauthorized
+	// {Passed:0 Refused:0 TooLarge:0 Answered:1 Handled:0}
 }

@@ -2,12 +2,15 @@ package sip
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -88,6 +91,16 @@ type Identity struct {
 	Algorithm Algorithm
 	// PassedBy says which check let the request through.
 	PassedBy PassedBy
+	// Retransmission: the request is a retransmission, over UDP, of one
+	// the Guard accepted moments ago (the same transaction — Call-ID,
+	// CSeq, top Via branch — from the same source with the same digest
+	// answer, within 32 s, 64·T1, of the first): its client did not get
+	// the answer and sent it again. A handler that answers statelessly (RespondStateless)
+	// gets such retransmissions, as a stateless server does (RFC 3261
+	// §8.2.7): it answers again and must not act on the request twice. Any
+	// other reuse of a digest answer is a replay, refused. (A handler that
+	// answers through its transaction never sees one: sipgo absorbs them.)
+	Retransmission bool
 }
 
 // LogValue implements slog.LogValuer.
@@ -238,7 +251,9 @@ type GuardConfig struct {
 	// decides (by Check, and so by Wrap), before the answer is sent, with
 	// the outcome: a caller counts refusals by Decision.Reason and
 	// initial INVITEs without re-implementing Wrap. It runs on the request's
-	// goroutine and must not block. Default nil.
+	// goroutine (with PacketConnConfig.Guard, for the datagrams answered
+	// there, on the PacketConn's reading goroutine) and must not block.
+	// Default nil.
 	OnDecision func(ctx context.Context, req *sipgosip.Request, d Decision)
 	// AllowlistOnlyMethods pass after the allowlist without a challenge,
 	// for example OPTIONS keepalives. Default none.
@@ -319,6 +334,7 @@ var (
 //	no answer for the realm, non-Digest scheme      401/407 fresh challenge
 //	wrong password or unknown user (identical)      401/407 fresh challenge, counts a failure
 //	replayed nonce count                            401/407 fresh challenge, counts a failure
+//	retransmission over UDP of a request accepted   passes again, Identity.Retransmission (for 32 s)
 //	answer without qop (RFC 2069), by default       401/407 fresh challenge (Digest.AllowRFC2069)
 //	a qop-less answer accepted before               401/407 fresh challenge, counts a failure
 //	expired nonce with right credentials            401/407 with stale=true
@@ -352,6 +368,9 @@ type Guard struct {
 	onDecision   func(context.Context, *sipgosip.Request, Decision)
 	amplify      float64
 	tags         statelessTags
+	seed         maphash.Seed // of request fingerprints
+	defaultRealm bool         // realm is RequestURIHost (the fast path reads it)
+	lastRealm    atomic.Pointer[string]
 	methods      map[sipgosip.RequestMethod]bool
 	webhook      *WebhookClient
 	log          *slog.Logger
@@ -372,12 +391,13 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		onDecision:   cfg.OnDecision,
 		amplify:      cfg.MaxAmplification,
 		tags:         newStatelessTags(),
+		seed:         maphash.MakeSeed(),
 		methods:      map[sipgosip.RequestMethod]bool{},
 		log:          cfg.Logger,
 		now:          cfg.Now,
 	}
 	if g.realm == nil {
-		g.realm = RequestURIHost
+		g.realm, g.defaultRealm = RequestURIHost, true
 	}
 	if g.amplify == 0 {
 		g.amplify = DefaultMaxAmplification
@@ -523,11 +543,11 @@ func (g *Guard) decide(ctx context.Context, req *sipgosip.Request) verdict {
 		return v
 	}
 
-	auth, ok := g.digestCheck(ctx, req, tenant, &v, log)
+	auth, retrans, ok := g.digestCheck(ctx, req, tenant, &v, log)
 	if !ok {
 		return v
 	}
-	v.id.User, v.id.Algorithm, v.id.PassedBy = auth.Username, algorithmOf(auth), PassedDigest
+	v.id.User, v.id.Algorithm, v.id.PassedBy, v.id.Retransmission = auth.Username, algorithmOf(auth), PassedDigest, retrans
 	log.Debug("authenticated")
 	return v
 }
@@ -556,10 +576,11 @@ func (g *Guard) decideInDialog(ctx context.Context, req *sipgosip.Request, v ver
 		log.Info("refused: ACK or CANCEL from another address than its authenticated dialog's", "dialog_source", owner.Source.String())
 		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonDialogSource, ErrDialogSource)
 	}
-	auth, ok := g.digestCheck(ctx, req, tenant, &v, log)
+	auth, retrans, ok := g.digestCheck(ctx, req, tenant, &v, log)
 	if !ok {
 		return v
 	}
+	passed.Retransmission = retrans
 	if auth.Username != owner.User {
 		log.Warn("refused: in-dialog request authenticated as another user than the dialog's", "dialog_user", owner.User)
 		return v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonDialogUser, ErrDialogUser)
@@ -593,18 +614,18 @@ func (g *Guard) tenant(ctx context.Context, req *sipgosip.Request, realm string,
 // digestCheck finds and verifies the request's digest answer for tenant.
 // When it is not a right answer it fills v with the refusal or challenge
 // and returns false.
-func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant Tenant, v *verdict, log *reqLog) (Authorization, bool) {
+func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant Tenant, v *verdict, log *reqLog) (auth Authorization, retrans, ok bool) {
 	src := v.id.Source
 	auth, err := g.findAnswer(req, tenant.Realm)
 	if err != nil {
 		if errors.Is(err, ErrNoCredentials) {
 			log.Debug("challenged: no credentials for the realm", "realm", tenant.Realm)
 			*v = v.challenge(g, req, tenant.Realm, false, ReasonCredentialsRequired, err)
-			return auth, false
+			return auth, false, false
 		}
 		log.Info("bad request: malformed credentials", "error", err)
 		*v = v.refuse(req, sipgosip.StatusBadRequest, "Bad Request", ReasonBadRequest, err)
-		return auth, false
+		return auth, false, false
 	}
 	if log.user == "" {
 		log.user = auth.Username
@@ -612,23 +633,22 @@ func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant T
 	if err := checkDigestURI(req, auth.URI, tenant.Realm); err != nil {
 		log.Info("bad request: digest uri", "uri", auth.URI, "error", err)
 		*v = v.refuse(req, sipgosip.StatusBadRequest, "Bad Request", ReasonBadRequest, err)
-		return auth, false
+		return auth, false, false
 	}
 
-	var check ResponseChecker
+	var check ResponseChecker // nil: the tenant's credentials
+	creds := tenant.Credentials
 	switch {
 	case tenant.Webhook != nil:
 		check = g.webhook.Checker(*tenant.Webhook, src, registerExpires(req), tenant.ID)
-	case tenant.Credentials != nil:
-		check = CheckCredentials(tenant.Credentials)
-	default:
+	case creds == nil:
 		log.Warn("tenant has neither credentials nor a webhook; nobody can authenticate")
-		check = CheckCredentials(Users{})
+		creds = Users{}
 	}
-	err = g.digest.VerifyFrom(ctx, string(req.Method), tenant.Realm, src.Addr(), auth, check)
+	retrans, err = g.digest.verify(ctx, string(req.Method), tenant.Realm, src.Addr(), auth, check, creds, g.fingerprint(req, src, auth.Response))
 	switch {
 	case err == nil:
-		return auth, true
+		return auth, retrans, true
 	case errors.Is(err, ErrStaleNonce):
 		log.Debug("challenged: stale nonce", "reason", err.Error())
 		*v = v.challenge(g, req, tenant.Realm, true, ReasonStaleNonce, err)
@@ -655,7 +675,7 @@ func (g *Guard) digestCheck(ctx context.Context, req *sipgosip.Request, tenant T
 		log.Error("credential check failed", "error", err)
 		*v = v.refuse(req, sipgosip.StatusInternalServerError, "Server Internal Error", ReasonServerError, err)
 	}
-	return auth, false
+	return auth, false, false
 }
 
 // refuse returns v refused with code (no answer to an ACK).
@@ -716,10 +736,35 @@ func (g *Guard) challenge(req *sipgosip.Request, source netip.Addr, realm string
 		code, reason, header = sipgosip.StatusUnauthorized, "Unauthorized", "WWW-Authenticate"
 	}
 	res := sipgosip.NewResponseFromRequest(req, code, reason, nil)
-	for _, ch := range g.digest.ChallengesFor(realm, source, stale) {
-		res.AppendHeader(sipgosip.NewHeader(header, ch.String()))
+	var nonce [nonceEncodedLen]byte
+	g.digest.appendNonce(nonce[:0], realm, source)
+	var buf [256]byte
+	for _, alg := range g.digest.algs {
+		res.AppendHeader(sipgosip.NewHeader(header, string(appendChallenge(buf[:0], realm, nonce[:], stale, alg))))
 	}
 	return res
+}
+
+// appendChallenge appends the value of a challenge for realm with nonce
+// and alg, qop="auth": what Challenge.String writes for the challenges of
+// DigestServer.ChallengesFor.
+func appendChallenge(b []byte, realm string, nonce []byte, stale bool, alg Algorithm) []byte {
+	b = append(b, `Digest realm="`...)
+	for i := 0; i < len(realm); i++ {
+		if c := realm[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, realm[i])
+	}
+	b = append(b, `", nonce="`...)
+	b = append(b, nonce...)
+	b = append(b, '"')
+	if stale {
+		b = append(b, ", stale=true"...)
+	}
+	b = append(b, ", algorithm="...)
+	b = append(b, alg...)
+	return append(b, `, qop="auth"`...)
 }
 
 // findAnswer returns the Digest answer for realm among the request's
@@ -731,8 +776,14 @@ func (g *Guard) findAnswer(req *sipgosip.Request, realm string) (Authorization, 
 	if req.Method == sipgosip.REGISTER {
 		names[0], names[1] = names[1], names[0]
 	}
+	hs := req.Headers()
 	for _, name := range names {
-		for _, h := range req.GetHeaders(name) {
+		// by hand: sipgo's GetHeaders lower-cases the name, allocating for
+		// "proxy-authorization"
+		for _, h := range hs {
+			if !strings.EqualFold(h.Name(), name) {
+				continue
+			}
 			a, err := ParseAuthorization(h.Value())
 			switch {
 			case errors.Is(err, ErrNotDigest):
@@ -758,15 +809,105 @@ func checkDigestURI(req *sipgosip.Request, uri, realm string) error {
 	if !ok || (!strings.EqualFold(scheme, "sip") && !strings.EqualFold(scheme, "sips")) {
 		return fmt.Errorf("%w: %q is not a sip: or sips: URI", ErrDigestURI, clip(uri))
 	}
-	var u sipgosip.Uri
-	if err := sipgosip.ParseUri(uri, &u); err != nil || u.Host == "" {
+	host, ok := digestURIHost(uri)
+	if !ok {
 		return fmt.Errorf("%w: %q does not parse as a SIP URI", ErrDigestURI, clip(uri))
 	}
-	host := strings.Trim(u.Host, "[]")
 	if strings.EqualFold(host, strings.Trim(req.Recipient.Host, "[]")) || strings.EqualFold(host, realm) {
 		return nil
 	}
 	return fmt.Errorf("%w: host %q is neither the Request-URI host %q nor the realm %q", ErrDigestURI, clip(host), req.Recipient.Host, realm)
+}
+
+// digestURIHost returns the host of a sip: or sips: URI as sipgo's URI
+// parser reads it (the user part ends at the first '@'; brackets of an
+// IPv6 reference removed), without allocating; ok is false when there is
+// none, or when it holds characters no host has (where sipgo would read
+// one, FuzzDigestURIHost checks that the two agree).
+func digestURIHost(uri string) (host string, ok bool) {
+	_, rest, _ := strings.Cut(uri, ":")
+	rest = strings.TrimPrefix(rest, "//")
+	at, bracket := strings.IndexByte(rest, '@'), strings.IndexByte(rest, '[')
+	if bracket >= 0 && bracket != 0 && bracket != at+1 {
+		return "", false // sipgo starts an IPv6 reference at any '['
+	}
+	if at >= 0 && (bracket < 0 || at < bracket) {
+		rest = rest[at+1:]
+	}
+	if i := strings.IndexByte(rest, '['); i == 0 {
+		close := strings.IndexByte(rest, ']')
+		if close < 0 {
+			return "", false
+		}
+		host, rest = rest[1:close], rest[close+1:]
+	} else {
+		end := len(rest)
+		if i := strings.IndexAny(rest, ":;?["); i >= 0 {
+			end = i
+		}
+		host, rest = rest[:end], rest[end:]
+		if strings.HasPrefix(rest, "[") {
+			return "", false // sipgo reads an IPv6 reference here, and fails
+		}
+	}
+	if host == "" {
+		return "", false
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("@<>\"/[]?;", c) >= 0 {
+			return "", false
+		}
+	}
+	if strings.HasPrefix(rest, ":") {
+		end := len(rest)
+		if i := strings.IndexAny(rest, ";?"); i >= 0 {
+			end = i
+		}
+		if _, err := strconv.ParseUint(rest[1:end], 10, 16); err != nil {
+			return "", false
+		}
+	}
+	return host, true
+}
+
+// fingerprint identifies req's transaction and digest answer, for
+// telling a retransmission from a replay (Identity.Retransmission): its
+// Call-ID, CSeq, top Via branch, source and digest response, hashed with
+// the Guard's random seed; never 0. Over a reliable transport (TCP, TLS)
+// a client never retransmits (RFC 3261 §17.1.2.2): the fingerprint is 0,
+// and any repeat is a replay.
+func (g *Guard) fingerprint(req *sipgosip.Request, src netip.AddrPort, response string) uint64 {
+	if sipgosip.IsReliable(req.Transport()) {
+		return 0
+	}
+	var h maphash.Hash
+	h.SetSeed(g.seed)
+	if c := req.CallID(); c != nil {
+		h.WriteString(string(*c))
+	}
+	h.WriteByte(0)
+	if c := req.CSeq(); c != nil {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], c.SeqNo)
+		h.Write(n[:])
+		h.WriteString(string(c.MethodName))
+	}
+	h.WriteByte(0)
+	if v := req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		h.WriteString(b)
+	}
+	h.WriteByte(0)
+	a := src.Addr().As16()
+	h.Write(a[:])
+	var p [2]byte
+	binary.BigEndian.PutUint16(p[:], src.Port())
+	h.Write(p[:])
+	h.WriteString(strings.ToLower(response))
+	if sum := h.Sum64(); sum != 0 {
+		return sum
+	}
+	return 1
 }
 
 func algorithmOf(a Authorization) Algorithm {

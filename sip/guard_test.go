@@ -617,3 +617,85 @@ func BenchmarkGuardCheck(b *testing.B) {
 		})
 	}
 }
+
+// TestGuardRetransmissionIsNotReplay: a handler that answers statelessly
+// gets the retransmissions of a request it accepted (its client did not
+// get the answer). The Guard passes them again, marked
+// Identity.Retransmission, without counting a failure, for 32 s (64·T1);
+// the same digest answer in another transaction, from another port, or
+// later, is a replay: refused with a fresh challenge and counted. Over TCP
+// (TestGuardRFC2069Replay) nothing is a retransmission.
+func TestGuardRetransmissionIsNotReplay(t *testing.T) {
+	clock := newFakeClock()
+	tenants := Tenants{"b.test": {ID: "b", Realm: "b.test", Credentials: Users{"alice": testPassword}}}
+	g, err := NewGuard(GuardConfig{Tenants: tenants, Digest: DigestConfig{Algorithms: []Algorithm{MD5}},
+		Lockout: LockoutConfig{MaxFailures: 4, Block: time.Hour}, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	request := func(source, branch string, cseq uint32, header string) *sipgosip.Request {
+		req := sipgosip.NewRequest(sipgosip.REGISTER, sipgosip.Uri{Scheme: "sip", Host: "b.test"})
+		req.SetSource(source)
+		via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "192.0.2.1", Port: 5060}
+		via.Params.Add("branch", branch)
+		req.AppendHeader(via)
+		from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "alice", Host: "b.test"}}
+		from.Params.Add("tag", "1")
+		req.AppendHeader(from)
+		req.AppendHeader(&sipgosip.ToHeader{Address: sipgosip.Uri{Scheme: "sip", User: "alice", Host: "b.test"}})
+		cid := sipgosip.CallIDHeader("retrans")
+		req.AppendHeader(&cid)
+		req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: cseq, MethodName: sipgosip.REGISTER})
+		req.AppendHeader(&sipgosip.ContactHeader{Address: sipgosip.Uri{Scheme: "sip", User: "alice", Host: "192.0.2.1", Port: 5060}})
+		if header != "" {
+			req.AppendHeader(sipgosip.NewHeader("Authorization", header))
+		}
+		return req
+	}
+	const src = "192.0.2.1:5060"
+	_, res, err := g.Check(ctx, request(src, "z9hG4bK1", 1, ""))
+	if !errors.Is(err, ErrNoCredentials) || res == nil {
+		t.Fatalf("first REGISTER: %v", err)
+	}
+	ch, err := ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := answer(t, ch, "REGISTER", "sip:b.test", "alice", testPassword, 1, true).String()
+
+	id, _, err := g.Check(ctx, request(src, "z9hG4bK2", 2, auth))
+	if err != nil || id.Retransmission || id.PassedBy != PassedDigest {
+		t.Fatalf("the answer: %+v, %v; want a first acceptance", id, err)
+	}
+	// the client's retransmissions (Timer E: 0.5 s, 1 s, 2 s, 4 s, 4 s…),
+	// more of them than the lockout allows failures
+	for i, after := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second} {
+		clock.Advance(after)
+		id, res, err := g.Check(ctx, request(src, "z9hG4bK2", 2, auth))
+		if err != nil || !id.Retransmission || id.User != "alice" || res != nil {
+			t.Fatalf("retransmission %d: %+v, %v, %v; want it passed as a retransmission", i, id, res, err)
+		}
+	}
+	src4 := netip.MustParseAddr("192.0.2.1")
+	replays := []struct {
+		name   string
+		req    *sipgosip.Request
+		before time.Duration
+	}{
+		{"another transaction", request(src, "z9hG4bK3", 2, auth), 0},
+		{"another CSeq", request(src, "z9hG4bK2", 3, auth), 0},
+		{"another port", request("192.0.2.1:5062", "z9hG4bK2", 2, auth), 0},
+		{"after 64·T1", request(src, "z9hG4bK2", 2, auth), 25 * time.Second},
+	}
+	for i, r := range replays {
+		clock.Advance(r.before)
+		_, res, err := g.Check(ctx, r.req)
+		if !errors.Is(err, ErrReplay) || res == nil || res.StatusCode != 401 {
+			t.Fatalf("%s: %v, %v; want ErrReplay and a fresh challenge", r.name, res, err)
+		}
+		if blocked := g.Blocked(src4); blocked != (i >= 3) {
+			t.Fatalf("after %d replays, blocked = %v; each replay counts a failure (4 block)", i+1, blocked)
+		}
+	}
+}

@@ -1,9 +1,12 @@
 package sip
 
 import (
+	"bytes"
+	"context"
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +35,51 @@ type PacketConnConfig struct {
 	// datagram (EventRefused, EventTooLarge), on sipgo's reading
 	// goroutine: count, do not block. Default nil.
 	OnEvent func(TransportEvent)
+	// Guard, when set, is the fast path of the Guard that wraps the
+	// server's handlers: the requests it answers without a handler and
+	// without state are answered here, on the reading goroutine, before
+	// sipgo parses them — a request without credentials gets its
+	// challenge (401 or 407), one from a blocked source, for an unknown
+	// realm or from outside its tenant's allowlist its 403, and the ACK of
+	// such an answer is dropped. The answers are those Guard.Wrap sends
+	// (the same headers, To tag, nonce binding, amplification bound,
+	// decisions and log lines), built from the datagram without sipgo's
+	// parser, its transaction layer or a goroutine, and without allocating
+	// on the challenge path. Everything else reaches sipgo and the Guard
+	// in front of the handlers as before: answers to verify, in-dialog
+	// requests, ACK and CANCEL, methods and tenants that pass without
+	// digest, a GuardConfig.Realm of the caller's, a failing tenant
+	// lookup, and anything the fast path does not read (folded lines, a
+	// header it needs written twice, a top Via not over UDP…). The Guard's
+	// TenantLookup and OnDecision then also run on the reading goroutine:
+	// they must not block (Tenants and SingleTenant do not); with
+	// OnDecision set, the datagrams answered here are parsed by sipgo for
+	// it. Default nil: every datagram goes to sipgo.
+	Guard *Guard
+	// Stateless maps request methods to handlers that answer statelessly
+	// (RFC 3261 §8.2.7): a request of one of these methods is parsed (by
+	// sipgo's parser) and handled on a reading goroutine, with a server
+	// transaction that keeps no state: Respond sends the answer once to
+	// where sipgo would (RespondStateless does the same), Acks never
+	// yields, the transaction is done at once. sipgo's transaction layer,
+	// its goroutine per request and its timers are not involved; a
+	// retransmitted request is handled again (the Guard marks one it
+	// accepted before Identity.Retransmission). For requests answered at
+	// once and never ACKed: REGISTER, OPTIONS, a registrar's or a
+	// keepalive's; never INVITE. Give it the same handlers the sipgo server
+	// has for TCP, Guard.Wrap included. The handlers' context is done when
+	// the PacketConn is closed. Default nil.
+	Stateless map[sipgosip.RequestMethod]Handler
+	// Readers is how many goroutines read the socket when Guard or
+	// Stateless is set: each reads a datagram, answers it when the fast
+	// path or a stateless handler takes it (as Kamailio's UDP workers do),
+	// and hands the rest to sipgo. Reads of one socket take turns (Go
+	// serializes them), so more readers overlap one's reading with the
+	// others' work at the price of a hand-over between them per datagram:
+	// measured with the registrar, one reader cost the least CPU per
+	// registration. A handler that blocks (a tenant checked by webhook)
+	// holds its reader meanwhile: give such servers more. Default 1.
+	Readers int
 }
 
 // PacketConnStats counts what a PacketConn did since it was made.
@@ -43,14 +91,21 @@ type PacketConnStats struct {
 	// TooLarge is the datagrams over the size limit (answered 513 when
 	// they were requests).
 	TooLarge uint64
+	// Answered is the datagrams the Guard's fast path answered or dropped
+	// (PacketConnConfig.Guard) before sipgo.
+	Answered uint64
+	// Handled is the requests given to a Stateless handler.
+	Handled uint64
 }
 
 // PacketConn is a net.PacketConn for SIP over UDP in front of sipgo
 // (sipgo.Server.ServeUDP): it drops datagrams from sources Allow refuses
 // before sipgo parses them, and answers datagrams over the size limit
 // with 513 instead of handing sipgo a cut message. Writes go through
-// unchanged. Reading allocates no more than the wrapped connection's
-// ReadFrom does.
+// unchanged. Without Guard and Stateless, reading allocates no more than
+// the wrapped connection's ReadFrom does; with either, Readers goroutines
+// read the socket, answer what those take, and queue the rest for sipgo's
+// ReadFrom.
 type PacketConn struct {
 	net.PacketConn
 	cfg    PacketConnConfig
@@ -58,7 +113,26 @@ type PacketConn struct {
 	parser *sipgosip.Parser
 	cutLog logEvery
 
-	passed, refused, tooLarge atomic.Uint64
+	passed, refused, tooLarge, answered, handled atomic.Uint64
+	bufs                                         sync.Pool // *[]byte for answers and queued datagrams
+
+	// readers mode (Guard or Stateless set)
+	readers  bool
+	queue    chan queued
+	done     chan struct{} // closed when the readers stop
+	doneOnce sync.Once
+	readErr  error // why they stopped, set before done is closed
+	ctx      context.Context
+	cancel   context.CancelFunc
+	over     chan struct{} // closed: the Done of every stateless transaction
+	udp      *net.UDPConn  // the wrapped connection when it is one
+	kernel   *kernelSocket // readers blocking in the kernel (Linux), or nil
+}
+
+// queued is a datagram a reader hands to sipgo.
+type queued struct {
+	buf *[]byte
+	src netip.AddrPort
 }
 
 // NewPacketConn wraps pc.
@@ -73,17 +147,40 @@ func NewPacketConn(pc net.PacketConn, cfg PacketConnConfig) *PacketConn {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &PacketConn{PacketConn: pc, cfg: cfg, log: log, parser: sipgosip.NewParser(), cutLog: logEvery{interval: cfg.LogInterval}}
+	p := &PacketConn{PacketConn: pc, cfg: cfg, log: log, parser: sipgosip.NewParser(), cutLog: logEvery{interval: cfg.LogInterval}}
+	if cfg.Guard != nil || len(cfg.Stateless) > 0 {
+		if p.cfg.Readers <= 0 {
+			p.cfg.Readers = 1
+		}
+		p.readers = true
+		p.queue = make(chan queued, 256)
+		p.done = make(chan struct{})
+		p.ctx, p.cancel = context.WithCancel(context.Background())
+		p.over = make(chan struct{})
+		close(p.over)
+		p.udp, _ = pc.(*net.UDPConn)
+		if p.udp != nil {
+			p.kernel = newKernelSocket(p.udp, p.cfg.Readers)
+		}
+		for range p.cfg.Readers {
+			go p.read()
+		}
+	}
+	return p
 }
 
 // Stats returns the PacketConn's counts.
 func (p *PacketConn) Stats() PacketConnStats {
-	return PacketConnStats{Passed: p.passed.Load(), Refused: p.refused.Load(), TooLarge: p.tooLarge.Load()}
+	return PacketConnStats{Passed: p.passed.Load(), Refused: p.refused.Load(), TooLarge: p.tooLarge.Load(),
+		Answered: p.answered.Load(), Handled: p.handled.Load()}
 }
 
 // ReadFrom returns the next datagram that passes Allow and the size
-// limit.
+// limit (and, with Guard or Stateless, that they leave to sipgo).
 func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if p.readers {
+		return p.readQueued(b)
+	}
 	u, isUDP := p.PacketConn.(*net.UDPConn)
 	for {
 		var (
@@ -126,6 +223,194 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		}
 		return n, a, nil
 	}
+}
+
+// Close closes the connection; with Guard or Stateless, the readers stop
+// and the stateless handlers' context is done.
+func (p *PacketConn) Close() error {
+	if p.cancel != nil {
+		p.cancel()
+	}
+	if p.kernel != nil {
+		p.kernel.close()
+	}
+	return p.PacketConn.Close()
+}
+
+// readQueued is ReadFrom in readers mode: the next datagram a reader
+// queued for sipgo.
+func (p *PacketConn) readQueued(b []byte) (int, net.Addr, error) {
+	for {
+		select {
+		case q := <-p.queue:
+			data := *q.buf
+			if len(data) > len(b) {
+				// larger than sipgo's buffer: it would get it cut
+				from := netip.AddrPortFrom(q.src.Addr().Unmap(), q.src.Port())
+				p.refuseTooLarge(data, q.src, from, true, len(b))
+				p.putBuf(q.buf)
+				continue
+			}
+			n := copy(b, data)
+			p.putBuf(q.buf)
+			p.passed.Add(1)
+			return n, net.UDPAddrFromAddrPort(q.src), nil
+		case <-p.done:
+			return 0, nil, p.readErr
+		}
+	}
+}
+
+// read is one reader: it reads datagrams until the socket fails, answers
+// those the fast path and the stateless handlers take, and queues the
+// rest for sipgo.
+func (p *PacketConn) read() {
+	if p.kernel != nil {
+		defer p.kernel.readerDone()
+	}
+	buf := make([]byte, 65536)
+	for {
+		n, src, err := p.readDatagram(buf)
+		if err != nil {
+			p.doneOnce.Do(func() {
+				p.readErr = err
+				close(p.done)
+			})
+			return
+		}
+		from := netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		if p.cfg.Allow != nil && !p.cfg.Allow(from.Addr()) {
+			p.refused.Add(1)
+			if p.cfg.OnEvent != nil {
+				p.cfg.OnEvent(TransportEvent{Kind: EventRefused, Remote: from})
+			}
+			continue
+		}
+		data := buf[:n]
+		if n > p.cfg.MaxMessageSize {
+			p.refuseTooLarge(data, src, from, false, len(buf))
+			continue
+		}
+		if p.cfg.Guard != nil && p.answerFast(data, src) {
+			p.answered.Add(1)
+			continue
+		}
+		if h := p.statelessHandler(data); h != nil {
+			p.handleStateless(h, data, src)
+			continue
+		}
+		q := queued{buf: p.getBuf(n), src: src}
+		*q.buf = append((*q.buf)[:0], data...)
+		select {
+		case p.queue <- q:
+		case <-p.done:
+			return
+		}
+	}
+}
+
+// readDatagram reads the next datagram for a reader: from the kernel
+// directly (Linux), or through Go's network poller.
+func (p *PacketConn) readDatagram(buf []byte) (int, netip.AddrPort, error) {
+	switch {
+	case p.kernel != nil:
+		return p.kernel.recv(buf)
+	case p.udp != nil:
+		n, _, _, src, err := p.udp.ReadMsgUDPAddrPort(buf, nil)
+		return n, src, err
+	default:
+		n, a, err := p.PacketConn.ReadFrom(buf)
+		return n, addrPortOf(a), err
+	}
+}
+
+func (p *PacketConn) getBuf(n int) *[]byte {
+	bp, _ := p.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, max(n, 2048))
+		bp = &b
+	}
+	return bp
+}
+
+func (p *PacketConn) putBuf(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		p.bufs.Put(bp)
+	}
+}
+
+// answerFast lets the Guard answer data from src (PacketConnConfig.Guard)
+// and reports whether it did.
+func (p *PacketConn) answerFast(data []byte, src netip.AddrPort) bool {
+	bp := p.getBuf(0)
+	defer p.putBuf(bp)
+	ans := p.cfg.Guard.answerRaw(p.ctx, data, src, (*bp)[:0], p.parseForDecision)
+	if !ans.handled {
+		return false
+	}
+	if ans.msg != nil {
+		*bp = ans.msg[:0] // keep a buffer grown for a large answer
+		if err := p.writeTo(ans.msg, ans.dst); err != nil {
+			p.log.Debug("sending the guard's answer failed", "to", ans.dst.String(), "error", err)
+		}
+	}
+	return true
+}
+
+func (p *PacketConn) writeTo(msg []byte, dst netip.AddrPort) error {
+	var err error
+	switch {
+	case p.kernel != nil:
+		err = p.kernel.send(msg, dst)
+	case p.udp != nil:
+		_, err = p.udp.WriteToUDPAddrPort(msg, dst)
+	default:
+		_, err = p.PacketConn.WriteTo(msg, net.UDPAddrFromAddrPort(dst))
+	}
+	return err
+}
+
+// statelessHandler returns the Stateless handler of the request in data,
+// by its method, or nil.
+func (p *PacketConn) statelessHandler(data []byte) Handler {
+	if len(p.cfg.Stateless) == 0 {
+		return nil
+	}
+	sp := bytes.IndexByte(data, ' ')
+	if sp <= 0 || sp > 16 {
+		return nil
+	}
+	m := knownMethod(data[:sp])
+	if m == "" {
+		return nil
+	}
+	return p.cfg.Stateless[m]
+}
+
+// handleStateless parses data and runs h with a stateless transaction.
+func (p *PacketConn) handleStateless(h Handler, data []byte, src netip.AddrPort) {
+	msg, err := p.parser.ParseSIP(data)
+	req, ok := msg.(*sipgosip.Request)
+	if err != nil || !ok {
+		p.log.Debug("a request for a stateless handler does not parse", "source", src.String(), "error", err)
+		return
+	}
+	req.SetTransport("UDP")
+	req.SetSource(netip.AddrPortFrom(src.Addr().Unmap(), src.Port()).String())
+	p.handled.Add(1)
+	tx := &statelessTx{p: p, req: req, src: src}
+	h(p.ctx, req, tx)
+}
+
+// parseForDecision parses a datagram the fast path answered, for
+// GuardConfig.OnDecision.
+func (p *PacketConn) parseForDecision(data []byte) *sipgosip.Request {
+	msg, err := p.parser.ParseSIP(data)
+	if err != nil {
+		return nil
+	}
+	req, _ := msg.(*sipgosip.Request)
+	return req
 }
 
 // refuseTooLarge answers a datagram over the limit (data is all of it, or

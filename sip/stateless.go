@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"hash/fnv"
 	"strings"
 
 	sipgosip "github.com/emiago/sipgo/sip"
@@ -46,27 +45,28 @@ var ErrStatelessACK = errors.New("sip: ACK of an answer the Guard sent stateless
 // answers, so their ACKs can be dropped before any other work: a random
 // prefix per Guard, then a hash of the request's Call-ID and branch (a
 // retransmitted request gets the same tag, RFC 3261 §8.2.6.2).
-type statelessTags struct{ prefix string }
+type statelessTags struct {
+	prefix      string
+	prefixBytes []byte
+}
 
 func newStatelessTags() statelessTags {
 	var b [5]byte
 	_, _ = rand.Read(b[:])
-	return statelessTags{prefix: "vg" + hex.EncodeToString(b[:]) + "."}
+	prefix := "vg" + hex.EncodeToString(b[:]) + "."
+	return statelessTags{prefix: prefix, prefixBytes: []byte(prefix)}
 }
 
 func (s statelessTags) tag(req *sipgosip.Request) string {
-	h := fnv.New32a()
+	var callID, branch string
 	if c := req.CallID(); c != nil {
-		h.Write([]byte(*c))
+		callID = string(*c)
 	}
 	if v := req.Via(); v != nil {
-		b, _ := v.Params.Get("branch")
-		h.Write([]byte(b))
+		branch, _ = v.Params.Get("branch")
 	}
-	var sum [4]byte
-	var out [8]byte
-	hex.Encode(out[:], h.Sum(sum[:0]))
-	return s.prefix + string(out[:])
+	var buf [32]byte
+	return string(appendTag(buf[:0], s.prefix, callID, branch))
 }
 
 // mark gives res (an answer to req) the Guard's To tag, unless the request

@@ -18,6 +18,7 @@ import (
 
 	"github.com/voicegw/voicegw/internal/secret"
 	"github.com/voicegw/voicegw/media"
+	vsip "github.com/voicegw/voicegw/sip"
 )
 
 // Secret is a password whose every printed form (fmt, slog, errors, JSON)
@@ -333,6 +334,21 @@ func (c *Client) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 	}
 }
 
+// respondStateless sends a refusal that creates no state (481 for a
+// dialog the Client does not know, 403 to an INVITE it does not take,
+// 405) statelessly, once: such requests come from anyone, and over UDP a
+// spoofed source must not get the answer retransmitted until an ACK that
+// never comes.
+func (c *Client) respondStateless(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := vsip.RespondStateless(tx, res); err != nil {
+		c.log.Debug("siprec client: cannot send response", "code", code, "method", req.Method.String(), "error", err)
+	}
+}
+
 const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
 
 func (c *Client) onInvite(req *sip.Request, tx sip.ServerTransaction) {
@@ -341,11 +357,11 @@ func (c *Client) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		c.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+		c.respondStateless(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	// A recording client does not take calls (no SRS-initiated recording).
-	c.respond(req, tx, 403, "Forbidden", nil)
+	c.respondStateless(req, tx, 403, "Forbidden")
 }
 
 func (c *Client) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
@@ -353,7 +369,7 @@ func (c *Client) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 		d.onUpdate(req, tx)
 		return
 	}
-	c.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+	c.respondStateless(req, tx, 481, "Call/Transaction Does Not Exist")
 }
 
 func (c *Client) onAck(req *sip.Request, _ sip.ServerTransaction) {
@@ -365,7 +381,7 @@ func (c *Client) onAck(req *sip.Request, _ sip.ServerTransaction) {
 func (c *Client) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	d := c.lookup(req)
 	if d == nil {
-		c.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+		c.respondStateless(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	if !d.checkCSeq(req) {
@@ -382,7 +398,7 @@ func (c *Client) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		c.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+		c.respondStateless(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	// An out-of-dialog OPTIONS is a keep-alive ping: say what we do.
@@ -405,10 +421,10 @@ func (c *Client) onOther(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if req.Method == sip.CANCEL {
-		c.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+		c.respondStateless(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	c.respond(req, tx, 405, "Method Not Allowed", nil, sip.NewHeader("Allow", allowMethods))
+	c.respondStateless(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowMethods))
 }
 
 // noBuild keeps sipgo from adding headers: our requests are complete.

@@ -372,10 +372,10 @@ func (s *Server) Handle(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 			return
 		}
 		if req.IsCancel() || inDialog {
-			s.respond(tx, req, 481, "", nil)
+			s.respondStateless(tx, req, 481)
 			return
 		}
-		s.respond(tx, req, 405, "", nil, sipgosip.NewHeader("Allow", allowValue))
+		s.respondStateless(tx, req, 405, sipgosip.NewHeader("Allow", allowValue))
 	}
 }
 
@@ -388,7 +388,7 @@ func (s *Server) inDialog(ctx context.Context, req *sipgosip.Request, tx sipgosi
 			s.cfg.Next(ctx, req, tx)
 			return
 		}
-		s.respond(tx, req, 481, "", nil)
+		s.respondStateless(tx, req, 481)
 		return
 	}
 	switch req.Method {
@@ -591,6 +591,26 @@ func (s *Server) respond(tx sipgosip.ServerTransaction, req *sipgosip.Request, c
 		res.AppendHeader(h)
 	}
 	if err := tx.Respond(res); err != nil {
+		s.log.Debug("siprec: response not sent", "code", code, "method", string(req.Method), "call_id", callID(req), "error", err)
+	}
+}
+
+// respondStateless sends a refusal that creates no state (481 for a
+// dialog the Server does not know, 405) statelessly, once
+// (sip.RespondStateless): such requests reach the Server without digest
+// (the Guard passes in-dialog requests of unknown dialogs on), so over UDP
+// a spoofed source must not get the answer retransmitted until an ACK
+// that never comes (11 copies of a 481 to an INVITE). A retransmitted
+// request is answered again.
+func (s *Server) respondStateless(tx sipgosip.ServerTransaction, req *sipgosip.Request, code int, headers ...sipgosip.Header) {
+	if req.IsAck() {
+		return
+	}
+	res := sipgosip.NewResponseFromRequest(req, code, statusPhrase(code), nil)
+	for _, h := range headers {
+		res.AppendHeader(h)
+	}
+	if err := sip.RespondStateless(tx, res); err != nil {
 		s.log.Debug("siprec: response not sent", "code", code, "method", string(req.Method), "call_id", callID(req), "error", err)
 	}
 }

@@ -336,7 +336,7 @@ func (s *Server) reoffer(_ context.Context, sess *Session, req *sipgosip.Request
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if sess.ended {
-		s.respond(tx, req, 481, "", nil)
+		s.respondStateless(tx, req, 481)
 		return
 	}
 	n := cseq(req)

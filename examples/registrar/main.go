@@ -50,9 +50,12 @@
 //     read whole (sipgo's 32 KiB read buffer is raised);
 //   - qop=auth is required; -allow-rfc2069 accepts the qop-less answers
 //     of old clients, each once;
-//   - the Guard's challenges and refusals go out once, never
-//     retransmitted, and over UDP never more than 1.5 times the size of
-//     the request;
+//   - every answer goes out once, statelessly, never retransmitted: the
+//     Guard's challenges and refusals (over UDP never more than 1.5 times
+//     the size of the request) and the registrar's own, the 200 included,
+//     so no transaction state is kept; a client that missed a 200 and
+//     sends its REGISTER again gets it again, and the retransmission is
+//     not applied twice (the Guard marks it Identity.Retransmission);
 //   - what sipgo logs is filtered: no digest material, bounded excerpts,
 //     repeated lines rate-limited.
 //
@@ -61,6 +64,20 @@
 // algorithm or a comma-separated list, offered in that order; the default
 // is SHA-512-256,SHA-256,MD5. sipp answers only MD5 and only the first
 // challenge: use -algorithm MD5 for it. Logs go to stderr with log/slog.
+// -pprof ADDR serves Go's profiles (net/http/pprof) on ADDR, for the load
+// harness (examples/registrar/loadtest -pprof DIR).
+//
+// # Performance
+//
+// Over UDP the registrar answers from the sip.PacketConn's reading
+// goroutine, the way Kamailio's UDP workers do: the Guard's fast path
+// sends the 401 to a REGISTER without credentials before sipgo parses it,
+// and REGISTER and OPTIONS are handled statelessly (sip.PacketConnConfig
+// Guard and Stateless), so sipgo's transaction layer, its goroutine per
+// request and its timers are not used for them. -udp-readers sets the
+// reading goroutines (default 1, the least CPU per registration measured);
+// -gc-percent (default 400) the Go collector's target. BENCHMARKS.md has
+// the figures against Kamailio (examples/registrar/loadtest).
 package main
 
 import (
@@ -72,9 +89,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -107,8 +127,11 @@ func main() {
 	users := os.Getenv(usersEnv)
 	_ = os.Unsetenv(usersEnv) // not for the processes this one might start
 	err := run(ctx, os.Args[1:], func(k string) string {
-		if k == usersEnv {
+		switch k {
+		case usersEnv:
 			return users
+		case "GOGC":
+			return os.Getenv(k)
 		}
 		return ""
 	}, os.Stderr, nil)
@@ -140,6 +163,9 @@ type config struct {
 	msgTimeout   time.Duration
 	idleTimeout  time.Duration
 	maxMessage   int
+	pprof        string // empty: no profiling endpoint
+	udpReaders   int    // 0: the PacketConn's default
+	gcPercent    int
 	warnings     []string // said once logging is up
 	usersSources []string
 }
@@ -172,6 +198,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	msgTimeout := fs.Duration("message-timeout", sip.DefaultMessageTimeout, "time a TCP connection has to deliver a complete message (the first from connecting)")
 	idleTimeout := fs.Duration("idle-timeout", sip.DefaultIdleTimeout, "TCP connections without a message or keep-alive for this long are closed (negative: never)")
 	maxMessage := fs.Int("max-message-size", sip.DefaultMaxMessageSize, "largest SIP message in bytes; larger ones are answered 513")
+	gcPercent := fs.Int("gc-percent", 400, "Go's GC percentage (debug.SetGCPercent; the GOGC environment variable wins when set): the registrar's live heap is a few MB, so the default 100 collects many times a second under load; 400 trades a few MB for fewer collections")
+	udpReaders := fs.Int("udp-readers", 0, "goroutines reading the UDP socket (default 1; see sip.PacketConnConfig.Readers)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this `address` (a loopback one: it is unauthenticated), for profiling under load")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, err
@@ -187,6 +216,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	c := config{
 		listen: *listen, realm: *realm, users: sip.Users{}, usersFile: *usersFile, allow2069: *allow2069,
 		maxConns: *maxConns, perSource: *perSource, msgTimeout: *msgTimeout, idleTimeout: *idleTimeout, maxMessage: *maxMessage,
+		pprof: *pprofAddr, udpReaders: *udpReaders, gcPercent: *gcPercent,
 	}
 	if c.realm == "" {
 		return config{}, fmt.Errorf("%w: -realm is required", errUsage)
@@ -196,6 +226,14 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	}
 	if c.maxMessage <= 0 || c.maxMessage > 1<<24 {
 		return config{}, fmt.Errorf("%w: -max-message-size %d: want 1 to 16777216", errUsage, c.maxMessage)
+	}
+	if c.gcPercent <= 0 {
+		return config{}, fmt.Errorf("%w: -gc-percent %d: want a positive percentage", errUsage, c.gcPercent)
+	}
+	if c.pprof != "" {
+		if _, _, err := net.SplitHostPort(c.pprof); err != nil {
+			return config{}, fmt.Errorf("%w: -pprof %q: %v", errUsage, c.pprof, err)
+		}
 	}
 	if c.msgTimeout <= 0 {
 		return config{}, fmt.Errorf("%w: -message-timeout %s: want a positive duration", errUsage, c.msgTimeout)
@@ -268,7 +306,7 @@ func parseUsers(r io.Reader, origin string, users sip.Users) error {
 }
 
 // run parses args, serves until ctx is done, and returns. getenv reads the
-// environment (REGISTRAR_USERS). ready, when not nil, is called with the
+// environment (REGISTRAR_USERS, GOGC). ready, when not nil, is called with the
 // bound address once both transports listen.
 func run(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer, ready func(addr string)) error {
 	cfg, err := parseFlags(args, getenv, logOut)
@@ -295,6 +333,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		if lim.Soft > 0 {
 			maxConns = min(maxConns, fdlimit.ConnBudget(lim, 64))
 		}
+	}
+
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.gcPercent)
+	}
+	if cfg.pprof != "" {
+		stopPprof, err := servePprof(cfg.pprof, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 
 	guard, err := sip.NewGuard(sip.GuardConfig{
@@ -329,8 +378,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}
 
 	reg := newRegistrar(cfg.realm, log.With("component", "registrar"))
-	srv.OnRegister(guard.Wrap(reg.handleRegister).Sipgo(ctx))
-	srv.OnOptions(guard.Wrap(answer(200, "OK")).Sipgo(ctx))
+	register, options := guard.Wrap(reg.handleRegister), guard.Wrap(answer(200, "OK"))
+	srv.OnRegister(register.Sipgo(ctx))
+	srv.OnOptions(options.Sipgo(ctx))
 	srv.OnAck(guard.Wrap(func(context.Context, *sipgosip.Request, sipgosip.ServerTransaction) {}).Sipgo(ctx))
 	srv.OnCancel(guard.Wrap(answer(481, "Call/Transaction Does Not Exist")).Sipgo(ctx))
 	srv.OnNoRoute(guard.Wrap(answer(501, "Not Implemented")).Sipgo(ctx))
@@ -344,7 +394,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		allow = cfg.allow.Allows
 	}
 	transportLog := log.With("component", "transport")
-	pc := sip.NewPacketConn(rawPC, sip.PacketConnConfig{Allow: allow, MaxMessageSize: cfg.maxMessage, Logger: transportLog})
+	// over UDP, the Guard's fast path answers challenges and refusals as
+	// datagrams arrive, before sipgo parses them, and REGISTER and OPTIONS
+	// are handled statelessly on the PacketConn's readers, without sipgo's
+	// transaction layer (over TCP, sipgo serves them as above)
+	pc := sip.NewPacketConn(rawPC, sip.PacketConnConfig{
+		Allow: allow, MaxMessageSize: cfg.maxMessage, Logger: transportLog,
+		Guard:     guard,
+		Stateless: map[sipgosip.RequestMethod]sip.Handler{sipgosip.REGISTER: register, sipgosip.OPTIONS: options},
+		Readers:   cfg.udpReaders,
+	})
 	l := sip.NewListener(rawL, sip.ListenerConfig{
 		Allow: allow, MaxConns: maxConns, MaxConnsPerSource: cfg.perSource,
 		MessageTimeout: cfg.msgTimeout, IdleTimeout: cfg.idleTimeout, MaxMessageSize: cfg.maxMessage,
@@ -385,6 +444,23 @@ func answer(code int, reason string) sip.Handler {
 		}
 		_ = sip.RespondStateless(tx, sipgosip.NewResponseFromRequest(req, code, reason, nil))
 	}
+}
+
+// servePprof serves net/http/pprof's handlers on addr until the returned
+// function is called.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	log.Info("pprof listening", "addr", l.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // listenBoth listens for UDP and TCP on one address; with port 0 it takes a

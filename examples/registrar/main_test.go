@@ -46,6 +46,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-realm", "x", "-algorithm", "SHA-1"}, "", `unknown digest algorithm "SHA-1"`},
 		{[]string{"-realm", "x", "-listen", "nowhere"}, "", `-listen "nowhere"`},
 		{[]string{"-realm", "x", "-max-message-size", "0"}, "", `-max-message-size 0`},
+		{[]string{"-realm", "x", "-gc-percent", "0"}, "", `-gc-percent 0`},
+		{[]string{"-realm", "x", "-pprof", "nope"}, "", `-pprof "nope"`},
 		{[]string{"-realm", "x", "extra"}, "", `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {

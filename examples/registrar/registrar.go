@@ -43,8 +43,14 @@ func newRegistrar(realm string, log *slog.Logger) *registrar {
 	return &registrar{realm: realm, log: log, now: time.Now, bindings: map[string]map[string]*binding{}}
 }
 
+// respond answers statelessly (sip.RespondStateless): none of the
+// registrar's answers needs transaction state, so none is kept (a
+// transaction would hold the request and its answer for 32 s after a 200
+// over UDP). A client that misses the answer sends the REGISTER again; the
+// Guard passes that retransmission marked Identity.Retransmission, and it
+// is answered again without being applied twice.
 func (r *registrar) respond(tx sipgosip.ServerTransaction, res *sipgosip.Response) {
-	if err := tx.Respond(res); err != nil {
+	if err := sip.RespondStateless(tx, res); err != nil {
 		r.log.Warn("sending response failed", "status", res.StatusCode, "error", err)
 	}
 }
@@ -97,11 +103,13 @@ func (r *registrar) handleRegister(ctx context.Context, req *sipgosip.Request, t
 				r.respond(tx, sipgosip.NewResponseFromRequest(req, 400, "Bad Request (Contact: * needs Expires: 0 and no other Contact)", nil))
 				return
 			}
-			r.mu.Lock()
-			n := len(r.bindings[aor])
-			delete(r.bindings, aor)
-			r.mu.Unlock()
-			r.log.Info("removed all bindings", "aor", aor, "count", n, "source", id.Source.String())
+			if !id.Retransmission {
+				r.mu.Lock()
+				n := len(r.bindings[aor])
+				delete(r.bindings, aor)
+				r.mu.Unlock()
+				r.log.Info("removed all bindings", "aor", aor, "count", n, "source", id.Source.String())
+			}
 			r.respond(tx, r.ok(req, aor, now))
 			return
 		}
@@ -135,6 +143,11 @@ func (r *registrar) handleRegister(ctx context.Context, req *sipgosip.Request, t
 		changes = append(changes, change{c.Address, min(exp, maxExpires)})
 	}
 
+	if id.Retransmission {
+		// applied when it first came: answer with the bindings as they are
+		r.respond(tx, r.ok(req, aor, now))
+		return
+	}
 	r.mu.Lock()
 	r.purgeLocked(aor, now)
 	set := r.bindings[aor]

@@ -651,3 +651,49 @@ func TestSecuritySizeLimits(t *testing.T) {
 	p.registers(sipptest.TCP)
 	q.registers(sipptest.UDP)
 }
+
+// TestSecurityRetransmissionNotReplayed: the registrar answers REGISTER
+// statelessly, so a client that missed the 200 and retransmits its
+// REGISTER reaches the Guard again. Over real UDP: the retransmission gets
+// one 200 again (a transaction used to answer it from its copy); after
+// the user unregisters, the earlier REGISTER sent again (as an attacker
+// who captured it would, within the 32 s a retransmission is accepted)
+// gets a 200 but does not bring the binding back; and the same digest
+// answer in a new transaction is a replay, challenged.
+func TestSecurityRetransmissionNotReplayed(t *testing.T) {
+	p := startBinary(t, 0, "-allow", "127.0.0.0/8")
+	u := udpFrom(t, "127.0.0.5", p.addr)
+	msg := func(branch string, cseq, expires int, auth string) string {
+		return "REGISTER sip:example.test SIP/2.0\r\n" +
+			fmt.Sprintf("Via: SIP/2.0/UDP 127.0.0.5:%d;branch=z9hG4bK-%s\r\n", u.port(), branch) +
+			"Max-Forwards: 70\r\nFrom: <sip:alice@example.test>;tag=rt\r\nTo: <sip:alice@example.test>\r\n" +
+			fmt.Sprintf("Call-ID: retrans-1\r\nCSeq: %d REGISTER\r\nContact: <sip:alice@127.0.0.5:%d>\r\n", cseq, u.port()) +
+			"Authorization: " + auth + "\r\n" +
+			fmt.Sprintf("Expires: %d\r\nContent-Length: 0\r\n\r\n", expires)
+	}
+	bound := func(res string) bool { return strings.Contains(res, "\r\nContact: <sip:alice@127.0.0.5") }
+	ch := u.exchange(registerRequest(u.port(), "retrans-0", ""))
+	register := msg("a", 2, 3600, digestAnswer(t, ch, "sip:example.test", secUser, secPass, true, 1))
+
+	if res := u.exchange(register); statusOf(res) != 200 || !bound(res) {
+		t.Fatalf("REGISTER: %q", res)
+	}
+	if res := u.exchange(register); statusOf(res) != 200 || !bound(res) {
+		t.Fatalf("its retransmission: %q; want the 200 again", res)
+	}
+	// unregistering with a fresh nonce (with the same one, nc 2 would make
+	// nc 1 a replay)
+	ch2 := u.exchange(registerRequest(u.port(), "retrans-00", ""))
+	unregister := msg("b", 3, 0, digestAnswer(t, ch2, "sip:example.test", secUser, secPass, true, 1))
+	if res := u.exchange(unregister); statusOf(res) != 200 || bound(res) {
+		t.Fatalf("unREGISTER: %q", res)
+	}
+	if res := u.exchange(register); statusOf(res) != 200 || bound(res) {
+		t.Fatalf("the first REGISTER again after the unREGISTER: %q; want a 200 with no binding", res)
+	}
+	replay := strings.Replace(register, "branch=z9hG4bK-a", "branch=z9hG4bK-c", 1)
+	if res := u.exchange(replay); statusOf(res) != 401 {
+		t.Fatalf("the same answer in a new transaction: %q; want a 401", res)
+	}
+	p.registers(sipptest.UDP)
+}

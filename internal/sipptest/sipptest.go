@@ -104,6 +104,14 @@ type Result struct {
 	// Successful and Failed are the final call counters from sipp's
 	// statistics file (-1 when sipp wrote none).
 	Successful, Failed int
+	// Retransmissions is sipp's cumulative count of messages it sent again
+	// because no answer came in time (the Retransmissions(C) column of its
+	// statistics file; -1 when sipp wrote none). Over UDP a server that
+	// keeps up causes none.
+	Retransmissions int
+	// CPU is the user and system CPU time sipp used (its rusage), so a
+	// load harness can tell when sipp, not the server, is the limit.
+	CPU time.Duration
 	// Elapsed is the wall time of the run.
 	Elapsed time.Duration
 	// Dir is the working directory sipp ran in.
@@ -332,12 +340,18 @@ func (p *Process) Wait() (*Result, error) {
 			LocalPort:  p.opts.LocalPort,
 			Successful: -1,
 			Failed:     -1,
+
+			Retransmissions: -1,
+		}
+		if st := p.cmd.ProcessState; st != nil {
+			r.CPU = st.UserTime() + st.SystemTime()
 		}
 		if b, err := os.ReadFile(filepath.Join(p.opts.Dir, "errors.log")); err == nil {
 			r.ErrorLog = string(b)
 		}
 		if b, err := os.ReadFile(filepath.Join(p.opts.Dir, "stat.csv")); err == nil {
-			r.Successful, r.Failed = parseStats(b)
+			st := parseStats(b)
+			r.Successful, r.Failed, r.Retransmissions = st.successful, st.failed, st.retransmissions
 		}
 		p.res = r
 		switch {
@@ -356,29 +370,35 @@ func (p *Process) Kill() {
 	_, _ = p.Wait()
 }
 
+// stats are the cumulative counters of the last line of sipp's
+// -trace_stat file; -1 for a counter it did not write.
+type stats struct{ successful, failed, retransmissions int }
+
 // parseStats reads the last line of sipp's -trace_stat file (semicolon
-// separated, a header line first) and returns the cumulative successful
-// and failed call counts, or -1s.
-func parseStats(b []byte) (successful, failed int) {
+// separated, a header line first).
+func parseStats(b []byte) stats {
+	st := stats{-1, -1, -1}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) < 2 {
-		return -1, -1
+		return st
 	}
 	head := strings.Split(lines[0], ";")
 	last := strings.Split(lines[len(lines)-1], ";")
-	successful, failed = -1, -1
 	for i, h := range head {
 		if i >= len(last) {
 			break
 		}
+		v := strings.TrimSpace(last[i])
 		switch strings.TrimSpace(h) {
 		case "SuccessfulCall(C)":
-			successful, _ = strconv.Atoi(strings.TrimSpace(last[i]))
+			st.successful, _ = strconv.Atoi(v)
 		case "FailedCall(C)":
-			failed, _ = strconv.Atoi(strings.TrimSpace(last[i]))
+			st.failed, _ = strconv.Atoi(v)
+		case "Retransmissions(C)":
+			st.retransmissions, _ = strconv.Atoi(v)
 		}
 	}
-	return successful, failed
+	return st
 }
 
 func maskPassword(args []string) []string {

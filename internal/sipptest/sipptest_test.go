@@ -25,6 +25,10 @@ func TestUACAgainstUAS(t *testing.T) {
 			if res.ExitCode != 0 || res.Successful != 1 || res.Failed != 0 {
 				t.Fatalf("UAC result: exit %d, successful %d, failed %d", res.ExitCode, res.Successful, res.Failed)
 			}
+			// a UAS that answers at once causes no retransmission; sipp used some CPU
+			if res.Retransmissions != 0 || res.CPU <= 0 {
+				t.Fatalf("UAC result: %d retransmissions, CPU %s", res.Retransmissions, res.CPU)
+			}
 			ures, err := uas.Wait()
 			if err != nil {
 				t.Fatal(err)
@@ -102,12 +106,15 @@ func TestOptionsErrors(t *testing.T) {
 }
 
 func TestParseStats(t *testing.T) {
-	s, f := parseStats([]byte("A;SuccessfulCall(C);FailedCall(C);\n1;2;3;\n4;5;6;\n"))
-	if s != 5 || f != 6 {
-		t.Fatalf("parseStats = %d, %d", s, f)
+	st := parseStats([]byte("A;SuccessfulCall(C);FailedCall(C);Retransmissions(C);\n1;2;3;0;\n4;5;6;7;\n"))
+	if st != (stats{5, 6, 7}) {
+		t.Fatalf("parseStats = %+v, want the last line's 5, 6, 7", st)
 	}
-	if s, f := parseStats([]byte("header only")); s != -1 || f != -1 {
-		t.Fatalf("parseStats(header only) = %d, %d", s, f)
+	if st := parseStats([]byte("A;SuccessfulCall(C);\n1;9;\n")); st != (stats{9, -1, -1}) {
+		t.Fatalf("parseStats without the failed and retransmission columns = %+v", st)
+	}
+	if st := parseStats([]byte("header only")); st != (stats{-1, -1, -1}) {
+		t.Fatalf("parseStats(header only) = %+v", st)
 	}
 }
 
