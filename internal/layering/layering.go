@@ -36,8 +36,14 @@ func Allowed() map[string][]string {
 		"insights":  {"rbac", "internal"},
 		// The admin API (the top floor of DESIGN.md) lives under tenancy.
 		"tenancy/admin": {"tenancy", "rbac", "storage", "insights", "internal"},
-		"internal":      {"internal"},
-		"examples":      {"*"},
+		// The PostgreSQL drivers (DESIGN.md): their parent package and
+		// internal; the admin API's shares the sealing key of tenancy's.
+		"tenancy/pgstore":       {"tenancy", "internal"},
+		"rbac/pgstore":          {"rbac", "internal"},
+		"insights/pgindex":      {"insights", "internal"},
+		"tenancy/admin/pgstore": {"tenancy/admin", "tenancy/pgstore", "tenancy", "internal"},
+		"internal":              {"internal"},
+		"examples":              {"*"},
 	}
 }
 
