@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/driver"
@@ -16,12 +17,19 @@ import (
 // GIN: one per distinct leaf value (term) and per distinct analyzed token
 // (match) of each path. A key is
 //
-//	uvarint(path ID) | kind | payload
+//	uvarint(path ID) | kind | month | payload
 //
-// where kind is kindNumber, kindString or kindBool for a leaf and
-// kindToken for a token. The path ID is prefix-free, so the keys of one
-// path are exactly those between prefix|kindNumber and prefix|kindToken.
-// Payloads order as driver.Compare orders values, so the smallest and the
+// where kind is kindNumber, kindString or kindBool for a leaf and kindToken
+// for a token, and month is the UTC calendar month of the session's start
+// (2 bytes, months since January 1970). The month makes a key's posting list
+// hold the sessions of one month only: every query has a date range (at
+// most 60 days, so at most three months), and probes the keys of its months,
+// so the lists the index reads are about a twelfth of what a year's would
+// be. The path ID is prefix-free, so the keys of one path kind are exactly
+// those between prefix|kind and prefix|kind+1.
+//
+// Payloads order as driver.Compare orders values, so that, once the month
+// is cut out (every key of a session has the same), the smallest and the
 // largest key of a path are the values a sort picks:
 //
 //	number: 8 bytes that order as the float64 does (sign bit flipped for
@@ -35,6 +43,11 @@ import (
 //	        digest instead of by the rest
 //	bool:   0 or 1
 //	token:  as a string
+//
+// A session's facets (column facets) are its leaf keys without month, of
+// the paths whose values are not free text: ID fields (insights.IsIDField),
+// numbers and booleans. Aggregations and sorts on such paths read them: a
+// few dozen keys instead of every key and token.
 const (
 	kindNumber byte = 1
 	kindString byte = 2
@@ -45,7 +58,30 @@ const (
 // maxPayload bounds the text kept in a key.
 const maxPayload = 1024
 
+// monthLen is the length of the month in a key.
+const monthLen = 2
+
 func pathPrefix(pid int64) []byte { return binary.AppendUvarint(nil, uint64(pid)) }
+
+// month returns the month of an instant in microseconds: months since
+// January 1970, UTC (0 before).
+func month(us int64) uint16 {
+	t := time.UnixMicro(us).UTC()
+	m := (t.Year()-1970)*12 + int(t.Month()) - 1
+	return uint16(min(max(m, 0), math.MaxUint16))
+}
+
+// months returns the months of [from, to].
+func months(from, to int64) []uint16 {
+	var out []uint16
+	for m, last := month(from), month(to); m <= last; m++ {
+		out = append(out, m)
+		if m == math.MaxUint16 {
+			break
+		}
+	}
+	return out
+}
 
 func appendText(b []byte, s string) []byte {
 	if len(s) <= maxPayload {
@@ -70,59 +106,95 @@ func sortableBits(b []byte, f float64) []byte {
 	return binary.BigEndian.AppendUint64(b, bits)
 }
 
-// valueKey appends the key of leaf value v at the path whose prefix b is.
-func valueKey(b []byte, v driver.Value) []byte {
+// valueKind returns the key kind of a leaf value.
+func valueKind(v driver.Value) byte {
 	switch v.Kind {
 	case driver.Number:
-		b = append(b, kindNumber)
+		return kindNumber
+	case driver.Bool:
+		return kindBool
+	}
+	return kindString
+}
+
+// appendPayload appends the payload of leaf value v.
+func appendPayload(b []byte, v driver.Value) []byte {
+	switch v.Kind {
+	case driver.Number:
 		b = sortableBits(b, v.Num)
 		return append(b, v.Text...)
 	case driver.Bool:
 		if v.Text == "true" {
-			return append(b, kindBool, 1)
+			return append(b, 1)
 		}
-		return append(b, kindBool, 0)
+		return append(b, 0)
 	}
-	return appendText(append(b, kindString), v.Text)
+	return appendText(b, v.Text)
 }
 
-func tokenKey(b []byte, tok string) []byte { return appendText(append(b, kindToken), tok) }
+// valueKey returns the key of leaf value v in month m at the path whose
+// prefix p is.
+func valueKey(p []byte, m uint16, v driver.Value) []byte {
+	b := append(slices.Clip(p), valueKind(v))
+	b = binary.BigEndian.AppendUint16(b, m)
+	return appendPayload(b, v)
+}
 
-// termProbes returns the keys a term clause of text t matches at the path of
-// prefix p: the string t, and the number or boolean that t is the canonical
-// text of (a term compares texts whatever the kinds).
-func termProbes(p []byte, t string) [][]byte {
-	out := [][]byte{valueKey(slices.Clone(p), driver.Value{Kind: driver.String, Text: t})}
+// facetKey returns the key of leaf value v at the path of prefix p,
+// without month.
+func facetKey(p []byte, v driver.Value) []byte {
+	return appendPayload(append(slices.Clip(p), valueKind(v)), v)
+}
+
+func tokenKey(p []byte, m uint16, tok string) []byte {
+	b := append(slices.Clip(p), kindToken)
+	b = binary.BigEndian.AppendUint16(b, m)
+	return appendText(b, tok)
+}
+
+// termValues returns the values a term clause of text t matches: the
+// string t, and the number or boolean that t is the canonical text of (a
+// term compares texts whatever the kinds).
+func termValues(t string) []driver.Value {
+	out := []driver.Value{{Kind: driver.String, Text: t}}
 	switch t {
 	case "true", "false":
-		out = append(out, valueKey(slices.Clone(p), driver.Value{Kind: driver.Bool, Text: t}))
+		out = append(out, driver.Value{Kind: driver.Bool, Text: t})
 	}
 	if n := insights.ValueOf(json.Number(t)); n.Kind == driver.Number && n.Text == t {
-		out = append(out, valueKey(slices.Clone(p), n))
+		out = append(out, n)
 	}
 	return out
 }
 
-// sortKey is the part of a leaf key (without its path prefix) that orders
-// it: a number's 9 bytes (its text does not order), anything else whole.
-func sortKey(k []byte) []byte {
-	if len(k) > 9 && k[0] == kindNumber {
-		return k[:9]
+// sortKey is the part of a leaf key after the path prefix and without the
+// month that orders it: kind and payload, a number's text left out (it does
+// not order).
+func sortKey(kind byte, payload []byte) []byte {
+	if kind == kindNumber && len(payload) > 8 {
+		payload = payload[:8]
 	}
-	return k
+	return append([]byte{kind}, payload...)
 }
 
-// docKeys returns the sorted, distinct keys of a document, given its paths'
-// prefixes, and the smallest and largest sort key of the path sortPath
-// (without prefix; nil when the document has no value there).
-func docKeys(doc *driver.Document, prefixes map[string][]byte, sortPath string) (keys [][]byte, lo, hi []byte) {
+// isFacet reports whether a leaf of path is a facet: not free text.
+func isFacet(path string, v driver.Value) bool {
+	return v.Kind != driver.String || insights.IsIDField(path)
+}
+
+// docKeys returns the sorted, distinct keys and facets of a document in
+// month m, given its paths' prefixes, and the smallest and largest sort
+// key of the path sortPath (nil when the document has no value there).
+func docKeys(doc *driver.Document, prefixes map[string][]byte, m uint16, sortPath string) (keys, facets [][]byte, lo, hi []byte) {
 	keys = make([][]byte, 0, len(doc.Terms)+len(doc.Tokens))
 	for _, f := range doc.Terms {
 		p := prefixes[f.Path]
-		k := valueKey(slices.Clip(p), f.Value)
-		keys = append(keys, k)
+		keys = append(keys, valueKey(p, m, f.Value))
+		if isFacet(f.Path, f.Value) {
+			facets = append(facets, facetKey(p, f.Value))
+		}
 		if f.Path == sortPath {
-			sk := sortKey(k[len(p):])
+			sk := sortKey(valueKind(f.Value), appendPayload(nil, f.Value))
 			if lo == nil || bytes.Compare(sk, lo) < 0 {
 				lo = sk
 			}
@@ -132,16 +204,21 @@ func docKeys(doc *driver.Document, prefixes map[string][]byte, sortPath string) 
 		}
 	}
 	for _, f := range doc.Tokens {
-		keys = append(keys, tokenKey(slices.Clip(prefixes[f.Path]), f.Value.Text))
+		keys = append(keys, tokenKey(prefixes[f.Path], m, f.Value.Text))
 	}
-	slices.SortFunc(keys, bytes.Compare)
-	keys = slices.CompactFunc(keys, bytes.Equal)
-	return keys, lo, hi
+	for _, ks := range []*[][]byte{&keys, &facets} {
+		slices.SortFunc(*ks, bytes.Compare)
+		*ks = slices.CompactFunc(*ks, bytes.Equal)
+	}
+	if facets == nil {
+		facets = [][]byte{}
+	}
+	return keys, facets, lo, hi
 }
 
-// decodeValue reads a leaf key's value back (without its path prefix), for
+// decodeFacet reads a facet's value back (after its path prefix), for
 // aggregations' bucket keys.
-func decodeValue(k []byte) (driver.Value, bool) {
+func decodeFacet(k []byte) (driver.Value, bool) {
 	if len(k) == 0 {
 		return driver.Value{}, false
 	}

@@ -75,16 +75,17 @@ CREATE TABLE insights_sessions (
 	dur_lo  bytea,
 	dur_hi  bytea,
 	keys    bytea[] NOT NULL,
+	facets  bytea[] NOT NULL,
 	doc     json NOT NULL,
 	CONSTRAINT insights_sessions_account_id_key UNIQUE (account, id)
 );
 COMMENT ON COLUMN insights_sessions.start IS 'session_start_time, microseconds since the Unix epoch';
-COMMENT ON COLUMN insights_sessions.keys IS 'uvarint(insights_paths.pid) | kind | value: every leaf value (kinds 1 number, 2 string, 3 bool) and analyzed token (kind 4)';
+COMMENT ON COLUMN insights_sessions.keys IS 'uvarint(insights_paths.pid) | kind | month | value: every leaf value (kinds 1 number, 2 string, 3 bool) and analyzed token (kind 4)';
+COMMENT ON COLUMN insights_sessions.facets IS 'uvarint(insights_paths.pid) | kind | value: the leaf values of ID fields, numbers and booleans';
 CREATE INDEX insights_sessions_account_start ON insights_sessions (account, start);
 CREATE INDEX insights_sessions_start ON insights_sessions (start);
 CREATE INDEX insights_sessions_id ON insights_sessions (id);
-CREATE INDEX insights_sessions_keys ON insights_sessions USING gin (keys);
-ALTER TABLE insights_sessions ALTER COLUMN keys SET STATISTICS 1000;`}
+CREATE INDEX insights_sessions_keys ON insights_sessions USING gin (keys);`}
 
 // durationPath is the path with sort columns of its own (dur_lo, dur_hi).
 const durationPath = "channel_data.duration"
@@ -262,6 +263,7 @@ type row struct {
 	start       int64
 	lo, hi      []byte
 	keys        [][]byte
+	facets      [][]byte
 	doc         []byte
 }
 
@@ -292,8 +294,8 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 		if last[[2]string{doc.AccountID, doc.ID}] != i {
 			continue
 		}
-		keys, lo, hi := docKeys(doc, pre, durationPath)
-		rows = append(rows, row{account: doc.AccountID, id: doc.ID, start: doc.Start, lo: lo, hi: hi, keys: keys, doc: doc.JSON})
+		keys, facets, lo, hi := docKeys(doc, pre, month(doc.Start), durationPath)
+		rows = append(rows, row{account: doc.AccountID, id: doc.ID, start: doc.Start, lo: lo, hi: hi, keys: keys, facets: facets, doc: doc.JSON})
 	}
 	if len(rows) < copyThreshold {
 		return d.upsert(ctx, rows)
@@ -308,14 +310,14 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 	}
 }
 
-const upsertSQL = `INSERT INTO insights_sessions(account, id, start, dur_lo, dur_hi, keys, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)
+const upsertSQL = `INSERT INTO insights_sessions(account, id, start, dur_lo, dur_hi, keys, facets, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 	ON CONFLICT (account, id) DO UPDATE SET start = excluded.start, dur_lo = excluded.dur_lo, dur_hi = excluded.dur_hi,
-	keys = excluded.keys, doc = excluded.doc`
+	keys = excluded.keys, facets = excluded.facets, doc = excluded.doc`
 
 func (d *Driver) upsert(ctx context.Context, rows []row) error {
 	var b pgx.Batch
 	for _, r := range rows {
-		b.Queue(upsertSQL, r.account, r.id, r.start, r.lo, r.hi, r.keys, r.doc)
+		b.Queue(upsertSQL, r.account, r.id, r.start, r.lo, r.hi, r.keys, r.facets, r.doc)
 	}
 	// A batch runs as one implicit transaction.
 	if err := d.pool.SendBatch(ctx, &b).Close(); err != nil {
@@ -337,14 +339,14 @@ func (d *Driver) copyIn(ctx context.Context, rows []row) error {
 		}
 		i := 0
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"insights_sessions"},
-			[]string{"account", "id", "start", "dur_lo", "dur_hi", "keys", "doc"},
+			[]string{"account", "id", "start", "dur_lo", "dur_hi", "keys", "facets", "doc"},
 			pgx.CopyFromFunc(func() ([]any, error) {
 				if i == len(rows) {
 					return nil, nil
 				}
 				r := &rows[i]
 				i++
-				return []any{r.account, r.id, r.start, r.lo, r.hi, r.keys, r.doc}, nil
+				return []any{r.account, r.id, r.start, r.lo, r.hi, r.keys, r.facets, r.doc}, nil
 			}))
 		return err
 	})
@@ -408,20 +410,11 @@ func (d *Driver) Delete(ctx context.Context, account, id string, from, to int64)
 
 // Search implements driver.Driver.
 func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, error) {
-	b, err := d.compile(ctx, q)
+	sql, args, err := d.searchSQL(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	order := b.order(q)
-	limit, offset := b.arg(q.Limit), b.arg(q.Offset)
-	// The page's sessions and the total in one pass (a window over every
-	// match); the documents of the page only are read.
-	sql := `SELECT p.total, d.doc FROM (
-		SELECT s.sid, count(*) OVER () AS total, row_number() OVER (ORDER BY ` + order + `) AS rn
-		FROM insights_sessions s ` + b.joins + ` WHERE ` + b.where() + `
-		ORDER BY rn LIMIT ` + limit + ` OFFSET ` + offset + `
-	) p JOIN insights_sessions d ON d.sid = p.sid ORDER BY p.rn`
-	rows, err := d.pool.Query(ctx, sql, b.args...)
+	rows, err := d.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("pgindex: search: %w", err)
 	}
@@ -451,6 +444,24 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	return res, nil
 }
 
+// searchSQL returns the statement of a search and its arguments: the
+// page's sessions and the total in one pass (a window over every match),
+// the documents of the page only.
+func (d *Driver) searchSQL(ctx context.Context, q *driver.Query) (string, []any, error) {
+	b, err := d.compile(ctx, q)
+	if err != nil {
+		return "", nil, err
+	}
+	order := b.order(q)
+	limit, offset := b.arg(q.Limit), b.arg(q.Offset)
+	sql := `SELECT p.total, d.doc FROM (
+		SELECT s.sid, count(*) OVER () AS total, row_number() OVER (ORDER BY ` + order + `) AS rn
+		FROM insights_sessions s ` + b.joins + ` WHERE ` + b.where() + `
+		ORDER BY rn LIMIT ` + limit + ` OFFSET ` + offset + `
+	) p JOIN insights_sessions d ON d.sid = p.sid ORDER BY p.rn`
+	return sql, b.args, nil
+}
+
 // builder collects a statement's conditions and arguments.
 type builder struct {
 	args  []any
@@ -458,6 +469,8 @@ type builder struct {
 	joins string
 	// pre holds the prefixes of the query's paths that some session has.
 	pre map[string][]byte
+	// months are the months of the query's range.
+	months []uint16
 	// score is the expression of the relevance score, "" when every score
 	// is 0.
 	score string
@@ -475,18 +488,23 @@ func (b *builder) where() string {
 	return strings.Join(b.conds, " AND ")
 }
 
-// probes returns the keys a clause matches (none: it matches nothing).
+// probes returns the keys a clause matches in the query's months (none: it
+// matches nothing).
 func (b *builder) probes(c *driver.Clause) [][]byte {
 	p, ok := b.pre[c.Path]
 	if !ok {
 		return nil
 	}
 	var out [][]byte
-	for _, v := range c.Values {
-		if c.Kind == driver.Match {
-			out = append(out, tokenKey(slices.Clone(p), v.Text))
-		} else {
-			out = append(out, termProbes(p, v.Text)...)
+	for _, m := range b.months {
+		for _, v := range c.Values {
+			if c.Kind == driver.Match {
+				out = append(out, tokenKey(p, m, v.Text))
+				continue
+			}
+			for _, tv := range termValues(v.Text) {
+				out = append(out, valueKey(p, m, tv))
+			}
 		}
 	}
 	slices.SortFunc(out, bytes.Compare)
@@ -508,7 +526,7 @@ func (d *Driver) compile(ctx context.Context, q *driver.Query) (*builder, error)
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{pre: pre}
+	b := &builder{pre: pre, months: months(q.From, q.To)}
 	if q.AccountID != "" {
 		b.conds = append(b.conds, "s.account = "+b.arg(q.AccountID))
 	}
@@ -606,17 +624,27 @@ func (b *builder) order(q *driver.Query) string {
 			if !ok {
 				continue // nobody has the field
 			}
-			lo := b.arg(append(slices.Clone(p), kindNumber))
-			hi := b.arg(append(slices.Clone(p), kindToken))
-			n := strconv.Itoa(len(p))
-			// The smallest or largest key of the path; a number's text
-			// does not order.
-			keys = append(keys, `(SELECT CASE WHEN get_byte(e, `+n+`) = 1 THEN substr(e, 1, `+n+` + 9) ELSE e END
-				FROM unnest(s.keys) e WHERE e >= `+lo+` AND e < `+hi+` ORDER BY e`+dir+` LIMIT 1)`+dir+" NULLS LAST")
+			keys = append(keys, b.pathSortKey(k.Path, p, dir)+dir+" NULLS LAST")
 		}
 	}
 	keys = append(keys, "s.sid")
 	return strings.Join(keys, ", ")
+}
+
+// pathSortKey returns the expression of a session's sort key at a path of
+// prefix p: its smallest (ascending) or largest (descending) leaf key of the
+// path, as kind and payload (without path, month, or a number's text).
+// Facets hold every leaf of an ID field, keys the others (and free text).
+func (b *builder) pathSortKey(path string, p []byte, dir string) string {
+	lo := b.arg(append(slices.Clone(p), kindNumber))
+	hi := b.arg(append(slices.Clone(p), kindToken))
+	n := strconv.Itoa(len(p))
+	if insights.IsIDField(path) {
+		return `(SELECT CASE WHEN get_byte(e, ` + n + `) = 1 THEN substr(e, ` + n + ` + 1, 9) ELSE substr(e, ` + n + ` + 1) END
+			FROM unnest(s.facets) e WHERE e >= ` + lo + ` AND e < ` + hi + ` ORDER BY e` + dir + ` LIMIT 1)`
+	}
+	return `(SELECT substr(e, ` + n + ` + 1, 1) || CASE WHEN get_byte(e, ` + n + `) = 1 THEN substr(e, ` + n + ` + 4, 8) ELSE substr(e, ` + n + ` + 4) END
+		FROM unnest(s.keys) e WHERE e >= ` + lo + ` AND e < ` + hi + ` ORDER BY e` + dir + ` LIMIT 1)`
 }
 
 // As implements driver.Driver: **pgxpool.Pool gives the pool.
