@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/voicegw/voicegw/insights"
@@ -44,10 +46,16 @@ import (
 //	bool:   0 or 1
 //	token:  as a string
 //
-// A session's facets (column facets) are its leaf keys without month, of
-// the paths whose values are not free text: ID fields (insights.IsIDField),
-// numbers and booleans. Aggregations and sorts on such paths read them: a
-// few dozen keys instead of every key and token.
+// A session's facets (column facets, jsonb) are the values of its leaves
+// that are not free text — ID fields (insights.IsIDField), numbers and
+// booleans — by path number: {"12": ["2ended"], "31": ["1c0fd4c0000000000120000"]}.
+// Each value is a string whose bytewise order (COLLATE "C") is
+// driver.Compare's order: a kind digit, then a number's 16 hex digits of
+// sortable bits and its canonical text, a string (NUL and \x01 escaped
+// without changing the order: jsonb has no NUL), or 0/1 for a boolean. A
+// path's values are distinct and sorted, so a sort reads its first or last
+// value with ->>0 or ->>-1, and an aggregation groups by the path's array,
+// without expanding every session's keys.
 const (
 	kindNumber byte = 1
 	kindString byte = 2
@@ -140,12 +148,6 @@ func valueKey(p []byte, m uint16, v driver.Value) []byte {
 	return appendPayload(b, v)
 }
 
-// facetKey returns the key of leaf value v at the path of prefix p,
-// without month.
-func facetKey(p []byte, v driver.Value) []byte {
-	return appendPayload(append(slices.Clip(p), valueKind(v)), v)
-}
-
 func tokenKey(p []byte, m uint16, tok string) []byte {
 	b := append(slices.Clip(p), kindToken)
 	b = binary.BigEndian.AppendUint16(b, m)
@@ -167,86 +169,83 @@ func termValues(t string) []driver.Value {
 	return out
 }
 
-// sortKey is the part of a leaf key after the path prefix and without the
-// month that orders it: kind and payload, a number's text left out (it does
-// not order).
-func sortKey(kind byte, payload []byte) []byte {
-	if kind == kindNumber && len(payload) > 8 {
-		payload = payload[:8]
-	}
-	return append([]byte{kind}, payload...)
-}
-
 // isFacet reports whether a leaf of path is a facet: not free text.
 func isFacet(path string, v driver.Value) bool {
 	return v.Kind != driver.String || insights.IsIDField(path)
 }
 
-// docKeys returns the sorted, distinct keys and facets of a document in
-// month m, given its paths' prefixes, and the smallest and largest sort
-// key of the path sortPath (nil when the document has no value there).
-func docKeys(doc *driver.Document, prefixes map[string][]byte, m uint16, sortPath string) (keys, facets [][]byte, lo, hi []byte) {
-	keys = make([][]byte, 0, len(doc.Terms)+len(doc.Tokens))
-	for _, f := range doc.Terms {
-		p := prefixes[f.Path]
-		keys = append(keys, valueKey(p, m, f.Value))
-		if isFacet(f.Path, f.Value) {
-			facets = append(facets, facetKey(p, f.Value))
+var (
+	escapeNUL   = strings.NewReplacer("\x01", "\x01\x02", "\x00", "\x01\x01")
+	unescapeNUL = strings.NewReplacer("\x01\x02", "\x01", "\x01\x01", "\x00")
+)
+
+// facetText is the facet form of leaf value v.
+func facetText(v driver.Value) string {
+	switch v.Kind {
+	case driver.Number:
+		return "1" + hex.EncodeToString(sortableBits(nil, v.Num)) + v.Text
+	case driver.Bool:
+		if v.Text == "true" {
+			return "31"
 		}
-		if f.Path == sortPath {
-			sk := sortKey(valueKind(f.Value), appendPayload(nil, f.Value))
-			if lo == nil || bytes.Compare(sk, lo) < 0 {
-				lo = sk
-			}
-			if hi == nil || bytes.Compare(sk, hi) > 0 {
-				hi = sk
-			}
-		}
+		return "30"
 	}
-	for _, f := range doc.Tokens {
-		keys = append(keys, tokenKey(prefixes[f.Path], m, f.Value.Text))
-	}
-	for _, ks := range []*[][]byte{&keys, &facets} {
-		slices.SortFunc(*ks, bytes.Compare)
-		*ks = slices.CompactFunc(*ks, bytes.Equal)
-	}
-	if facets == nil {
-		facets = [][]byte{}
-	}
-	return keys, facets, lo, hi
+	return "2" + escapeNUL.Replace(v.Text)
 }
 
-// decodeFacet reads a facet's value back (after its path prefix), for
+// decodeFacetText reads a value back from its facet form, for
 // aggregations' bucket keys.
-func decodeFacet(k []byte) (driver.Value, bool) {
-	if len(k) == 0 {
+func decodeFacetText(s string) (driver.Value, bool) {
+	if s == "" {
 		return driver.Value{}, false
 	}
-	switch k[0] {
-	case kindNumber:
-		if len(k) < 9 {
+	switch s[0] {
+	case '1':
+		if len(s) < 17 {
 			return driver.Value{}, false
 		}
-		bits := binary.BigEndian.Uint64(k[1:9])
+		raw, err := hex.DecodeString(s[1:17])
+		if err != nil {
+			return driver.Value{}, false
+		}
+		bits := binary.BigEndian.Uint64(raw)
 		if bits>>63 == 1 {
 			bits &^= 1 << 63
 		} else {
 			bits = ^bits
 		}
-		return driver.Value{Kind: driver.Number, Num: math.Float64frombits(bits), Text: string(k[9:])}, true
-	case kindString:
-		if len(k) > 1+maxPayload {
-			return driver.Value{}, false // a digest: the whole text is not in the key
-		}
-		return driver.Value{Kind: driver.String, Text: string(k[1:])}, true
-	case kindBool:
-		if len(k) != 2 {
-			return driver.Value{}, false
-		}
-		if k[1] == 1 {
+		return driver.Value{Kind: driver.Number, Num: math.Float64frombits(bits), Text: s[17:]}, true
+	case '2':
+		return driver.Value{Kind: driver.String, Text: unescapeNUL.Replace(s[1:])}, true
+	case '3':
+		if s == "31" {
 			return driver.Value{Kind: driver.Bool, Text: "true", Num: 1}, true
 		}
 		return driver.Value{Kind: driver.Bool, Text: "false"}, true
 	}
 	return driver.Value{}, false
+}
+
+// docKeys returns the sorted, distinct keys of a document in month m, given
+// its paths' prefixes and numbers, and its facets as jsonb.
+func docKeys(doc *driver.Document, prefixes map[string][]byte, pids map[string]string, m uint16) (keys [][]byte, facets []byte, err error) {
+	keys = make([][]byte, 0, len(doc.Terms)+len(doc.Tokens))
+	fs := map[string][]string{}
+	for _, f := range doc.Terms {
+		keys = append(keys, valueKey(prefixes[f.Path], m, f.Value))
+		if isFacet(f.Path, f.Value) {
+			fs[pids[f.Path]] = append(fs[pids[f.Path]], facetText(f.Value))
+		}
+	}
+	for _, f := range doc.Tokens {
+		keys = append(keys, tokenKey(prefixes[f.Path], m, f.Value.Text))
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	keys = slices.CompactFunc(keys, bytes.Equal)
+	for p, vs := range fs {
+		slices.Sort(vs)
+		fs[p] = slices.Compact(vs)
+	}
+	facets, err = json.Marshal(fs)
+	return keys, facets, err
 }

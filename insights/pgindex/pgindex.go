@@ -72,23 +72,22 @@ CREATE TABLE insights_sessions (
 	start   bigint NOT NULL,
 	account text COLLATE "C" NOT NULL,
 	id      text COLLATE "C" NOT NULL,
-	dur_lo  bytea,
-	dur_hi  bytea,
 	keys    bytea[] NOT NULL,
-	facets  bytea[] NOT NULL,
+	facets  jsonb NOT NULL,
 	doc     json NOT NULL,
 	CONSTRAINT insights_sessions_account_id_key UNIQUE (account, id)
 );
 COMMENT ON COLUMN insights_sessions.start IS 'session_start_time, microseconds since the Unix epoch';
 COMMENT ON COLUMN insights_sessions.keys IS 'uvarint(insights_paths.pid) | kind | month | value: every leaf value (kinds 1 number, 2 string, 3 bool) and analyzed token (kind 4)';
-COMMENT ON COLUMN insights_sessions.facets IS 'uvarint(insights_paths.pid) | kind | value: the leaf values of ID fields, numbers and booleans';
+COMMENT ON COLUMN insights_sessions.facets IS '{"<insights_paths.pid>": ["<kind digit><value, ordered as C text>", ...]}: the values of ID fields, numbers and booleans';
+-- Rows stay narrow (documents and keys out of line, facets in line): scans
+-- that read facets, starts and accounts read fewer pages.
+ALTER TABLE insights_sessions SET (toast_tuple_target = 256);
+ALTER TABLE insights_sessions ALTER COLUMN facets SET STORAGE MAIN;
 CREATE INDEX insights_sessions_account_start ON insights_sessions (account, start);
 CREATE INDEX insights_sessions_start ON insights_sessions (start);
 CREATE INDEX insights_sessions_id ON insights_sessions (id);
 CREATE INDEX insights_sessions_keys ON insights_sessions USING gin (keys);`}
-
-// durationPath is the path with sort columns of its own (dur_lo, dur_hi).
-const durationPath = "channel_data.duration"
 
 // OpenPool opens a connection pool as every voicegw PostgreSQL store needs
 // it (see tenancy/pgstore.OpenPool, which it is). dsn is a postgres:// URL
@@ -143,7 +142,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 func newDriver(ctx context.Context, st *pgdb.Store) (*Driver, error) {
-	d := &Driver{pool: st.Pool(), st: st, paths: map[string][]byte{}}
+	d := &Driver{pool: st.Pool(), st: st, paths: map[string]pathID{}}
 	if err := d.loadPaths(ctx, nil); err != nil {
 		return nil, err
 	}
@@ -156,7 +155,13 @@ type Driver struct {
 	st   *pgdb.Store
 
 	mu    sync.RWMutex      // guards paths
-	paths map[string][]byte // path → its keys' prefix; never changes once known
+	paths map[string]pathID // never changes once known
+}
+
+// pathID is a path's number: as its keys' prefix and as its facets' key.
+type pathID struct {
+	prefix []byte
+	key    string
 }
 
 // loadPaths reads the numbers of paths (every path when names is nil)
@@ -171,14 +176,14 @@ func (d *Driver) loadPaths(ctx context.Context, names []string) error {
 		return fmt.Errorf("pgindex: paths: %w", err)
 	}
 	defer rows.Close()
-	found := map[string][]byte{}
+	found := map[string]pathID{}
 	for rows.Next() {
 		var pid int64
 		var p string
 		if err := rows.Scan(&pid, &p); err != nil {
 			return fmt.Errorf("pgindex: paths: %w", err)
 		}
-		found[p] = pathPrefix(pid)
+		found[p] = pathID{prefix: pathPrefix(pid), key: strconv.FormatInt(pid, 10)}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("pgindex: paths: %w", err)
@@ -194,8 +199,8 @@ func (d *Driver) loadPaths(ctx context.Context, names []string) error {
 // prefixes returns the prefixes of names, asking the database for those
 // the cache lacks (another process may have numbered them); a path nobody
 // stored is absent from the result.
-func (d *Driver) prefixes(ctx context.Context, names []string) (map[string][]byte, error) {
-	out := make(map[string][]byte, len(names))
+func (d *Driver) prefixes(ctx context.Context, names []string) (map[string]pathID, error) {
+	out := make(map[string]pathID, len(names))
 	var missing []string
 	d.mu.RLock()
 	for _, n := range names {
@@ -223,8 +228,8 @@ func (d *Driver) prefixes(ctx context.Context, names []string) (map[string][]byt
 }
 
 // number gives every path of docs a number, committing new ones on their
-// own (a number never changes once given), and returns the prefixes.
-func (d *Driver) number(ctx context.Context, docs []driver.Document) (map[string][]byte, error) {
+// own (a number never changes once given), and returns them.
+func (d *Driver) number(ctx context.Context, docs []driver.Document) (map[string]pathID, error) {
 	seen := map[string]bool{}
 	var names []string
 	for i := range docs {
@@ -261,9 +266,8 @@ func (d *Driver) number(ctx context.Context, docs []driver.Document) (map[string
 type row struct {
 	account, id string
 	start       int64
-	lo, hi      []byte
 	keys        [][]byte
-	facets      [][]byte
+	facets      []byte
 	doc         []byte
 }
 
@@ -279,9 +283,14 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 	if len(docs) == 0 {
 		return nil
 	}
-	pre, err := d.number(ctx, docs)
+	ids, err := d.number(ctx, docs)
 	if err != nil {
 		return err
+	}
+	prefixes := make(map[string][]byte, len(ids))
+	keys := make(map[string]string, len(ids))
+	for p, id := range ids {
+		prefixes[p], keys[p] = id.prefix, id.key
 	}
 	// The last of several documents of one session wins, as in order.
 	last := make(map[[2]string]int, len(docs))
@@ -294,8 +303,11 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 		if last[[2]string{doc.AccountID, doc.ID}] != i {
 			continue
 		}
-		keys, facets, lo, hi := docKeys(doc, pre, month(doc.Start), durationPath)
-		rows = append(rows, row{account: doc.AccountID, id: doc.ID, start: doc.Start, lo: lo, hi: hi, keys: keys, facets: facets, doc: doc.JSON})
+		dk, facets, err := docKeys(doc, prefixes, keys, month(doc.Start))
+		if err != nil {
+			return fmt.Errorf("pgindex: put %q: %w", doc.ID, err)
+		}
+		rows = append(rows, row{account: doc.AccountID, id: doc.ID, start: doc.Start, keys: dk, facets: facets, doc: doc.JSON})
 	}
 	if len(rows) < copyThreshold {
 		return d.upsert(ctx, rows)
@@ -310,14 +322,13 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 	}
 }
 
-const upsertSQL = `INSERT INTO insights_sessions(account, id, start, dur_lo, dur_hi, keys, facets, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-	ON CONFLICT (account, id) DO UPDATE SET start = excluded.start, dur_lo = excluded.dur_lo, dur_hi = excluded.dur_hi,
-	keys = excluded.keys, facets = excluded.facets, doc = excluded.doc`
+const upsertSQL = `INSERT INTO insights_sessions(account, id, start, keys, facets, doc) VALUES ($1, $2, $3, $4, $5, $6)
+	ON CONFLICT (account, id) DO UPDATE SET start = excluded.start, keys = excluded.keys, facets = excluded.facets, doc = excluded.doc`
 
 func (d *Driver) upsert(ctx context.Context, rows []row) error {
 	var b pgx.Batch
 	for _, r := range rows {
-		b.Queue(upsertSQL, r.account, r.id, r.start, r.lo, r.hi, r.keys, r.facets, r.doc)
+		b.Queue(upsertSQL, r.account, r.id, r.start, r.keys, r.facets, r.doc)
 	}
 	// A batch runs as one implicit transaction.
 	if err := d.pool.SendBatch(ctx, &b).Close(); err != nil {
@@ -339,14 +350,14 @@ func (d *Driver) copyIn(ctx context.Context, rows []row) error {
 		}
 		i := 0
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"insights_sessions"},
-			[]string{"account", "id", "start", "dur_lo", "dur_hi", "keys", "facets", "doc"},
+			[]string{"account", "id", "start", "keys", "facets", "doc"},
 			pgx.CopyFromFunc(func() ([]any, error) {
 				if i == len(rows) {
 					return nil, nil
 				}
 				r := &rows[i]
 				i++
-				return []any{r.account, r.id, r.start, r.lo, r.hi, r.keys, r.facets, r.doc}, nil
+				return []any{r.account, r.id, r.start, r.keys, r.facets, r.doc}, nil
 			}))
 		return err
 	})
@@ -467,8 +478,8 @@ type builder struct {
 	args  []any
 	conds []string
 	joins string
-	// pre holds the prefixes of the query's paths that some session has.
-	pre map[string][]byte
+	// pre holds the numbers of the query's paths that some session has.
+	pre map[string]pathID
 	// months are the months of the query's range.
 	months []uint16
 	// score is the expression of the relevance score, "" when every score
@@ -491,10 +502,11 @@ func (b *builder) where() string {
 // probes returns the keys a clause matches in the query's months (none: it
 // matches nothing).
 func (b *builder) probes(c *driver.Clause) [][]byte {
-	p, ok := b.pre[c.Path]
+	id, ok := b.pre[c.Path]
 	if !ok {
 		return nil
 	}
+	p := id.prefix
 	var out [][]byte
 	for _, m := range b.months {
 		for _, v := range c.Values {
@@ -613,36 +625,39 @@ func (b *builder) order(q *driver.Query) string {
 			keys = append(keys, "s.id"+dir)
 		case "account_id":
 			keys = append(keys, "NULLIF(s.account, '')"+dir+" NULLS LAST")
-		case durationPath:
-			col := "s.dur_lo"
-			if k.Desc {
-				col = "s.dur_hi"
-			}
-			keys = append(keys, col+dir+" NULLS LAST")
 		default:
-			p, ok := b.pre[k.Path]
+			id, ok := b.pre[k.Path]
 			if !ok {
 				continue // nobody has the field
 			}
-			keys = append(keys, b.pathSortKey(k.Path, p, dir)+dir+" NULLS LAST")
+			keys = append(keys, b.pathSortKey(k.Path, id, k.Desc)+dir+" NULLS LAST")
 		}
 	}
 	keys = append(keys, "s.sid")
 	return strings.Join(keys, ", ")
 }
 
-// pathSortKey returns the expression of a session's sort key at a path of
-// prefix p: its smallest (ascending) or largest (descending) leaf key of the
-// path, as kind and payload (without path, month, or a number's text).
-// Facets hold every leaf of an ID field, keys the others (and free text).
-func (b *builder) pathSortKey(path string, p []byte, dir string) string {
+// pathSortKey returns the expression of a session's sort key at a path:
+// its smallest (ascending) or largest (descending) value. An ID field's
+// values are its facets, sorted: the first or the last. Other paths (free
+// text) take their smallest or largest leaf key, as kind and payload
+// (without path, month, or a number's text, which does not order).
+func (b *builder) pathSortKey(path string, id pathID, desc bool) string {
+	if insights.IsIDField(path) {
+		at := "0"
+		if desc {
+			at = "-1"
+		}
+		return `(s.facets->` + b.arg(id.key) + `::text->>` + at + `) COLLATE "C"`
+	}
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	p := id.prefix
 	lo := b.arg(append(slices.Clone(p), kindNumber))
 	hi := b.arg(append(slices.Clone(p), kindToken))
 	n := strconv.Itoa(len(p))
-	if insights.IsIDField(path) {
-		return `(SELECT CASE WHEN get_byte(e, ` + n + `) = 1 THEN substr(e, ` + n + ` + 1, 9) ELSE substr(e, ` + n + ` + 1) END
-			FROM unnest(s.facets) e WHERE e >= ` + lo + ` AND e < ` + hi + ` ORDER BY e` + dir + ` LIMIT 1)`
-	}
 	return `(SELECT substr(e, ` + n + ` + 1, 1) || CASE WHEN get_byte(e, ` + n + `) = 1 THEN substr(e, ` + n + ` + 4, 8) ELSE substr(e, ` + n + ` + 4) END
 		FROM unnest(s.keys) e WHERE e >= ` + lo + ` AND e < ` + hi + ` ORDER BY e` + dir + ` LIMIT 1)`
 }

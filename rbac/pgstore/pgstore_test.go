@@ -18,12 +18,12 @@ import (
 	"github.com/voicegw/voicegw/rbac/storetest"
 )
 
-func newDSN(t *testing.T) string {
+func newDSN(t testing.TB) string {
 	t.Helper()
 	return pgtest.Shared(t).NewDatabase(t)
 }
 
-func newPool(t *testing.T, dsn string) *pgxpool.Pool {
+func newPool(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgstore.OpenPool(t.Context(), dsn)
 	if err != nil {

@@ -29,7 +29,7 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newLimiter(t *testing.T, pool *pgxpool.Pool, opts *pgstore.LimiterOptions) *pgstore.Limiter {
+func newLimiter(t testing.TB, pool *pgxpool.Pool, opts *pgstore.LimiterOptions) *pgstore.Limiter {
 	t.Helper()
 	l, err := pgstore.NewLimiter(t.Context(), pool, opts)
 	if err != nil {

@@ -18,14 +18,14 @@ import (
 
 // newDSN returns a fresh database of the test binary's PostgreSQL server
 // (skipped, naming the package, when PostgreSQL is not installed).
-func newDSN(t *testing.T) string {
+func newDSN(t testing.TB) string {
 	t.Helper()
 	return pgtest.Shared(t).NewDatabase(t)
 }
 
 // newPool opens a pool to dsn, closed when the test ends: one pool stands
 // for one gateway process.
-func newPool(t *testing.T, dsn string) *pgxpool.Pool {
+func newPool(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgstore.OpenPool(t.Context(), dsn)
 	if err != nil {
