@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,18 +45,30 @@ type AnswerConfig struct {
 	// (ErrNoFreePort stays matchable); the caller then releases whatever
 	// Port allocated for earlier lines. Required.
 	Port func(i int, offered *Media) (int, error)
+
+	// SDES, when set, accepts SRTP lines keyed by SDES (RTP/SAVP with
+	// a=crypto, RFC 4568) and can require them; see SDESConfig. An
+	// accepted RTP/SAVP line is answered with one a=crypto line: the tag
+	// and suite of the first usable offered line and a fresh key of this
+	// side (NewCrypto). NegotiatedSDES then gives the keys of each line.
+	// Default nil: only RTP/AVP is accepted.
+	SDES *SDESConfig
 }
 
 // Answer builds the answer to offer (RFC 3264 §6): one m= line per offered
-// line, in order. An audio line on RTP/AVP with a non-zero port and at least
+// line, in order. An audio line on RTP/AVP (or RTP/SAVP with a usable
+// a=crypto line, when cfg.SDES is set) with a non-zero port and at least
 // one common audio codec (PCMU or PCMA) is accepted: it gets the port from
 // cfg.Port, the common codecs in the offer's order (telephone-event
-// included when offered), the offer's ptime and label, and the mirrored
-// direction. Every other line is rejected: port 0, the offered formats, its
-// label, inactive.
+// included when offered), the offer's ptime and label, the mirrored
+// direction, and for RTP/SAVP this side's a=crypto line. Every other line
+// is rejected: port 0, the offered formats, its label, inactive.
 //
 // When no line can be accepted Answer returns an error wrapping
-// ErrNoUsableCodec that says why for each line (a SIP server answers 488).
+// ErrNoUsableCodec that says why for each line (a SIP server answers 488);
+// it wraps ErrUnsupportedCrypto too when a line was refused for its
+// a=crypto lines, and ErrSRTPRequired when one was refused for being in
+// clear.
 func Answer(offer *SessionDescription, cfg AnswerConfig) (*SessionDescription, error) {
 	if !cfg.Address.IsValid() {
 		return nil, fmt.Errorf("%w: AnswerConfig.Address is required", ErrInvalidConfig)
@@ -91,10 +104,18 @@ func Answer(offer *SessionDescription, cfg AnswerConfig) (*SessionDescription, e
 		Media:       make([]Media, len(offer.Media)),
 	}
 	var reasons []string
+	kinds := []error{ErrNoUsableCodec}
 	accepted := 0
 	for i := range offer.Media {
 		om := &offer.Media[i]
-		codecs, why := negotiate(om, supported)
+		codecs, why := negotiate(om, supported, cfg.SDES != nil)
+		var keys []Crypto
+		if why == "" {
+			var kind error
+			if keys, why, kind = answerSDES(om, cfg.SDES); kind != nil && !slices.Contains(kinds, kind) {
+				kinds = append(kinds, kind)
+			}
+		}
 		if why != "" {
 			reasons = append(reasons, fmt.Sprintf("m-line %d (%s %s): %s", i, om.Type, om.Label, why))
 			formats := om.Formats
@@ -135,6 +156,7 @@ func Answer(offer *SessionDescription, cfg AnswerConfig) (*SessionDescription, e
 			Label:     om.Label,
 			Direction: dir,
 			PTime:     om.PTime,
+			Crypto:    keys,
 		}
 		accepted++
 	}
@@ -142,10 +164,20 @@ func Answer(offer *SessionDescription, cfg AnswerConfig) (*SessionDescription, e
 		if len(reasons) == 0 {
 			reasons = append(reasons, "the offer has no m= lines")
 		}
-		return nil, fmt.Errorf("%w: %s", ErrNoUsableCodec, strings.Join(reasons, "; "))
+		return nil, &answerError{msg: ErrNoUsableCodec.Error() + ": " + strings.Join(reasons, "; "), kinds: kinds}
 	}
 	return ans, nil
 }
+
+// answerError is Answer's refusal: ErrNoUsableCodec, and the classes of
+// the reasons (ErrUnsupportedCrypto, ErrSRTPRequired).
+type answerError struct {
+	msg   string
+	kinds []error
+}
+
+func (e *answerError) Error() string   { return e.msg }
+func (e *answerError) Unwrap() []error { return e.kinds }
 
 // staticCodecs returns the codecs a parser infers for formats written
 // without a=rtpmap lines: those of RFC 3551's static payload types.
@@ -163,14 +195,16 @@ func staticCodecs(formats []string) []Codec {
 
 // negotiate returns the codecs of om this side accepts, in the offer's order,
 // or why the line must be rejected.
-func negotiate(om *Media, supported []Codec) ([]Codec, string) {
+func negotiate(om *Media, supported []Codec, srtp bool) ([]Codec, string) {
 	switch {
 	case om.Type != "audio":
 		return nil, "not audio"
 	case om.Port == 0:
 		return nil, "disabled in the offer (port 0)"
-	case om.Protocol != "RTP/AVP":
-		return nil, fmt.Sprintf("protocol %s is not supported (only RTP/AVP)", om.Protocol)
+	case om.Protocol == ProtoSRTP && !srtp:
+		return nil, fmt.Sprintf("protocol %s is not enabled (AnswerConfig.SDES)", om.Protocol)
+	case om.Protocol != ProtoRTP && om.Protocol != ProtoSRTP:
+		return nil, fmt.Sprintf("protocol %s is not supported (only %s and %s)", om.Protocol, ProtoRTP, ProtoSRTP)
 	}
 	var out []Codec
 	audio := false

@@ -101,6 +101,10 @@ type Gap struct {
 	// (lost or late packets of any payload type); 0 unless Reason is
 	// GapLoss.
 	Missing int
+	// Arrival is the arrival time of the packet that ended the gap (the
+	// Audio delivered next, unless it was dropped for running ahead of the
+	// arrival clock: see Stats.Ahead).
+	Arrival time.Time
 }
 
 // Duration returns the length of the gap as a duration.
@@ -180,7 +184,9 @@ func (f HandlerFuncs) HandleDTMF(d DTMF) {
 // Stats are the statistics of one received stream, in the terms of RFC 3550
 // §6.4.1 and Appendix A.1/A.8, summed over every source the stream had.
 type Stats struct {
-	// Source is the latched remote address; invalid before the first packet.
+	// Source is the latched remote address; invalid until a source latched
+	// (ReceiverConfig.LatchPackets valid packets in a row from an address
+	// the Latching mode allows).
 	Source netip.AddrPort
 	// SSRC is the current synchronization source.
 	SSRC uint32
@@ -209,8 +215,14 @@ type Stats struct {
 	// had given up on them: they were dropped and are part of a GapLoss.
 	Late uint64
 
-	// Strangers counts packets from addresses other than the latched source,
-	// dropped.
+	// Strangers counts packets dropped for where they came from: from
+	// another address than the latched source; before a source latched,
+	// from an address the Latching mode does not allow (not the SDP's
+	// Remote in LatchStrict mode); and the held packets of an address that
+	// lost the latch to another before it sent LatchPackets in a row. A
+	// high count with Received near zero is a stream whose sender is not
+	// where its SDP says (a NAT: see LatchRelaxed), or someone else sending
+	// to the port.
 	Strangers uint64
 	// Malformed counts datagrams that are not valid RTP version 2 (or whose
 	// telephone-event payload is too short), dropped.
@@ -223,6 +235,14 @@ type Stats struct {
 	// first source.
 	SourceChanges uint64
 
+	// AuthFailures, Replayed and KeyExpired count SRTP packets dropped
+	// (ReceiverConfig.SRTP): their authentication tag did not verify
+	// (forged, corrupted, another key); their index was already received
+	// or is older than the replay window — with SRTP a duplicate is caught
+	// here, before Duplicates; the master key's lifetime was used up.
+	// None of them is delivered, counted in Received or latches a source.
+	AuthFailures, Replayed, KeyExpired uint64
+
 	// Jitter is the RFC 3550 A.8 interarrival jitter of audio packets, of
 	// the current source (it starts again from zero when the SSRC changes).
 	Jitter time.Duration
@@ -232,6 +252,15 @@ type Stats struct {
 	// Samples counts samples delivered as Audio; GapSamples samples
 	// delivered as Gap. Their sum is the current length of the timeline.
 	Samples, GapSamples int64
+	// Ahead counts audio packets dropped because their timestamp would
+	// have placed them more than ReceiverConfig.MaxTimestampSkew ahead of
+	// their arrival time on the timeline (a sender whose timestamps run
+	// faster than time, or that sends faster than real time); AheadSamples
+	// counts the samples dropped: those packets' audio, and the part of
+	// gaps cut for the same reason. The timeline of a stream never runs
+	// further ahead of the arrival clock than MaxTimestampSkew.
+	Ahead        uint64
+	AheadSamples int64
 	// DTMFEvents counts DTMF deliveries.
 	DTMFEvents uint64
 

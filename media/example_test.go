@@ -293,3 +293,57 @@ func ExampleTelephoneEvent() {
 	// 0b 8a 03 20
 	// # end=true 800 samples
 }
+
+// A Receiver that answered an SDP offer takes RTP only from the address the
+// offer gave (Remote): a stranger who sends to the port first, from another
+// address or port, is dropped and counted, and the offer's sender latches.
+func ExampleLatching() {
+	ep, err := media.Listen(netip.MustParseAddr("127.0.0.1")) // in a server: pool.Allocate()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	src, err := media.Listen(netip.MustParseAddr("127.0.0.1")) // the sender the SDP offer names
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer src.Close()
+	stranger, err := media.Listen(netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stranger.Close()
+
+	rx, err := media.NewReceiver(ep, media.ReceiverConfig{
+		Remote:   src.LocalAddr(),   // the offer's Media[i].RTPAddr()
+		Latching: media.LatchStrict, // the default; media.LatchRelaxed for NATed senders (set Signalling)
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	go func() { _ = rx.Run(context.Background()) }()
+	wait := func(cond func(media.Stats) bool) {
+		for deadline := time.Now().Add(5 * time.Second); !cond(rx.Stats()) && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	spoof, _ := media.NewSender(stranger, rx.LocalAddr(), media.SenderConfig{})
+	_ = spoof.WritePCM(make([]int16, 1600)) // 10 packets, first
+	wait(func(st media.Stats) bool { return st.Strangers == 10 })
+	tx, _ := media.NewSender(src, rx.LocalAddr(), media.SenderConfig{})
+	_ = tx.WritePCM(make([]int16, 800)) // 5 packets
+	wait(func(st media.Stats) bool { return st.Received == 5 })
+	// A re-INVITE that moves the sender: rx.SetRemote(newOffer.Media[i].RTPAddr()).
+	_ = rx.Close()
+
+	st := rx.Stats()
+	fmt.Println("latched the offer's address:", st.Source == src.LocalAddr())
+	fmt.Println("received", st.Received, "dropped from strangers", st.Strangers)
+	// Output:
+	// latched the offer's address: true
+	// received 5 dropped from strangers 10
+}

@@ -19,12 +19,16 @@ func FuzzSDP(f *testing.F) {
 		f.Add([]byte(body))
 		f.Add([]byte(crlf(body)))
 	}
+	for _, c := range cryptoExamples { // SRTP offers (RFC 4568)
+		f.Add([]byte("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:" + c + "\r\na=crypto:9 AES_CM_128_HMAC_SHA1_32 inline:" + rfcKey2 + "\r\n"))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		d, err := ParseSDP(body)
 		if err != nil {
 			return
 		}
 		checkRoundTrip(t, d)
+		checkSDESAnswer(t, d)
 		ans, err := Answer(d, AnswerConfig{
 			Address:   netip.MustParseAddr("192.0.2.99"),
 			Direction: RecvOnly,
@@ -58,6 +62,44 @@ func FuzzSDP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkSDESAnswer: an answer with SDES, when there is one, marshals and
+// parses back; each accepted RTP/SAVP line holds one usable a=crypto line
+// with the tag and suite of an offered one and a key of its own, and the
+// offerer's check of it (NegotiatedSDES) passes; every other accepted line
+// is in clear without a=crypto.
+func checkSDESAnswer(t *testing.T, d *SessionDescription) {
+	t.Helper()
+	ans, err := Answer(d, AnswerConfig{
+		Address: netip.MustParseAddr("192.0.2.99"), Direction: RecvOnly, SDES: &SDESConfig{},
+		Port: func(i int, _ *Media) (int, error) { return 20000 + 2*i, nil },
+	})
+	if err != nil {
+		return
+	}
+	checkRoundTrip(t, ans)
+	for i := range ans.Media {
+		am, om := &ans.Media[i], &d.Media[i]
+		switch {
+		case am.Rejected():
+			continue
+		case am.Protocol != om.Protocol:
+			t.Fatalf("line %d: %s answered with %s", i, om.Protocol, am.Protocol)
+		case am.Protocol != ProtoSRTP:
+			if len(am.Crypto) != 0 {
+				t.Fatalf("line %d: a=crypto in a clear answer", i)
+			}
+			continue
+		}
+		keys, err := NegotiatedSDES(om, am)
+		if err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		if keys.Offer.Keys[0].Key.Equal(keys.Answer.Keys[0].Key) {
+			t.Fatalf("line %d: the answer reuses the offer's key", i)
+		}
+	}
 }
 
 // FuzzTelephoneEvent: a payload that unmarshals marshals back to its first

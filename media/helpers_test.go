@@ -117,8 +117,16 @@ func (r *recorder) check(t testing.TB) {
 // startReceiver allocates an endpoint and runs a Receiver on it until the
 // test ends. Its Handler is cfg.Handler, or a recorder it returns (set
 // the recorder's fields before: the Handler runs on another goroutine).
+//
+// The tests that use it are about the receive path, not about latching:
+// unless cfg sets LatchPackets, the Receiver latches at the first packet
+// (LatchPackets 1), so that a test can wait for the first packets it
+// sends. Latching has its own tests (latch_test.go), which set it.
 func startReceiver(t testing.TB, cfg ReceiverConfig) (*Receiver, *recorder) {
 	t.Helper()
+	if cfg.LatchPackets == 0 {
+		cfg.LatchPackets = 1
+	}
 	rec, ok := cfg.Handler.(*recorder)
 	if !ok {
 		rec = &recorder{}
@@ -197,6 +205,12 @@ func newPeer(t testing.TB, to netip.AddrPort) *peer {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return &peer{t: t, conn: c, to: to}
+}
+
+// addr returns the address the peer sends from.
+func (p *peer) addr() netip.AddrPort {
+	a := p.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }
 
 func (p *peer) raw(b []byte) {

@@ -74,7 +74,10 @@ func TestPollerDrainsBurst(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = p.Close() })
 			w := p.workers[0]
-			rx, rec := startReceiver(t, ReceiverConfig{ReorderDepth: 64, ReorderWait: 30 * time.Millisecond, Poller: p, Handler: &recorder{strict: true}})
+			// 60 packets (1.2 s of audio) arrive within milliseconds: a skew
+			// of 2 s keeps them all on the timeline (see Stats.Ahead).
+			rx, rec := startReceiver(t, ReceiverConfig{ReorderDepth: 64, ReorderWait: 30 * time.Millisecond, Poller: p, Handler: &recorder{strict: true},
+				MaxTimestampSkew: 2 * time.Second})
 			pe := newPeer(t, rx.LocalAddr())
 			send := func(seq uint16) { pe.raw(rtpPacket(t, ssrcA, seq, uint32(seq)*160, 0, false, pattern(seq, 160))) }
 			send(1)
@@ -107,7 +110,7 @@ func TestPollerDrainsBurst(t *testing.T) {
 func TestPollerRegisterErrors(t *testing.T) {
 	t.Run("zero Poller", func(t *testing.T) {
 		p := &Poller{}
-		rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p})
+		rx, err := NewReceiver(allocate(t), ReceiverConfig{LatchPackets: 1, Poller: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +125,7 @@ func TestPollerRegisterErrors(t *testing.T) {
 	t.Run("every worker failed", func(t *testing.T) {
 		p := newTestPoller(t, 1)
 		w := p.workers[0]
-		rx1, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p})
+		rx1, err := NewReceiver(allocate(t), ReceiverConfig{LatchPackets: 1, Poller: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +161,7 @@ func TestPollerRegisterErrors(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("Run did not return after its worker failed")
 		}
-		rx2, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p})
+		rx2, err := NewReceiver(allocate(t), ReceiverConfig{LatchPackets: 1, Poller: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +197,7 @@ func TestPollerStopBeforePollerClose(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			p := newTestPoller(t, 1)
 			w := p.workers[0]
-			rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p})
+			rx, err := NewReceiver(allocate(t), ReceiverConfig{LatchPackets: 1, Poller: p})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,7 +259,7 @@ func TestPollerStopReadsWhatCame(t *testing.T) {
 			p := newTestPoller(t, 1)
 			w := p.workers[0]
 			rec := &recorder{}
-			rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p, Handler: rec})
+			rx, err := NewReceiver(allocate(t), ReceiverConfig{LatchPackets: 1, Poller: p, Handler: rec})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -183,7 +183,7 @@ func TestPollerCloseWhilePacketsArrive(t *testing.T) {
 	var rxs []live
 	for range n {
 		h := &countHandler{}
-		rx, err := NewReceiver(allocate(t), ReceiverConfig{Handler: h, Poller: p})
+		rx, err := NewReceiver(allocate(t), ReceiverConfig{LatchPackets: 1, Handler: h, Poller: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +242,7 @@ func TestPollerCloseWhilePacketsArrive(t *testing.T) {
 		}
 	}
 	// A Receiver on a closed Poller does not run.
-	rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p})
+	rx, err := NewReceiver(allocate(t), ReceiverConfig{LatchPackets: 1, Poller: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func (h *countHandler) HandleDTMF(DTMF)   { h.calls.Add(1) }
 func TestPollerContextCancel(t *testing.T) {
 	p := newTestPoller(t, 1)
 	rec := &recorder{}
-	rx, err := NewReceiver(allocate(t), ReceiverConfig{Handler: rec, ReorderWait: time.Minute, Poller: p})
+	rx, err := NewReceiver(allocate(t), ReceiverConfig{LatchPackets: 1, Handler: rec, ReorderWait: time.Minute, Poller: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestPollerTimersManyReceivers(t *testing.T) {
 func TestPollerEndpointClosed(t *testing.T) {
 	receivePaths(t, func(t *testing.T, p *Poller) {
 		ep := allocate(t)
-		rx, err := NewReceiver(ep, ReceiverConfig{Poller: p})
+		rx, err := NewReceiver(ep, ReceiverConfig{LatchPackets: 1, Poller: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +379,7 @@ func TestPollerIPv6(t *testing.T) {
 	}
 	p := newTestPoller(t, 1)
 	rec := &recorder{}
-	rx, err := NewReceiver(ep, ReceiverConfig{Handler: rec, Poller: p})
+	rx, err := NewReceiver(ep, ReceiverConfig{LatchPackets: 1, Handler: rec, Poller: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestPolledEndpointSends(t *testing.T) {
 		ep := allocate(t)
 		rx, rec := func() (*Receiver, *recorder) {
 			rec := &recorder{}
-			rx, err := NewReceiver(ep, ReceiverConfig{Handler: rec, Poller: p})
+			rx, err := NewReceiver(ep, ReceiverConfig{LatchPackets: 1, Handler: rec, Poller: p})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,8 @@
 package media
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,19 +28,29 @@ type PortPoolConfig struct {
 
 // PortPool hands out RTP endpoints from a port range: each Endpoint is an
 // even RTP port bound to a UDP socket with the next odd port bound too,
-// reserved for RTCP. Allocation goes round the range, so a port just released
-// is the last to be reused (late packets of a finished call do not reach the
-// next one), and skips ports that another process holds. It is safe for
-// concurrent use.
+// reserved for RTCP. It is safe for concurrent use.
+//
+// Allocation picks a pair at random (crypto/rand) among the free pairs
+// that have been free the longest, the older half of them, so that:
+//   - the next port cannot be guessed from the ports of earlier calls (a
+//     stranger who guesses where the next call's RTP goes can race its
+//     sender for the latch; see Latching);
+//   - a pair just released is reused only when no other pair is free,
+//     and in general only after about half the free pairs were handed out
+//     since (late packets of a finished call do not reach the next one).
+//
+// Pairs that another process holds are skipped.
 type PortPool struct {
-	addr   netip.Addr
-	min    int // first even RTP port
-	pairs  int
-	log    *slog.Logger
-	mu     sync.Mutex
-	used   []bool
-	cursor int
-	inUse  int
+	addr  netip.Addr
+	min   int // first even RTP port
+	pairs int
+	log   *slog.Logger
+	mu    sync.Mutex
+	// free holds the indexes of the free pairs, those free the longest
+	// first: Allocate takes one from the first half, release appends.
+	free  []int32
+	inUse int
+	rnd   [8]byte
 }
 
 // NewPortPool validates cfg and returns a pool. No port is bound until
@@ -60,7 +72,11 @@ func NewPortPool(cfg PortPoolConfig) (*PortPool, error) {
 	if pairs < 1 {
 		return nil, fmt.Errorf("%w: RTP port range %d-%d holds no even RTP port with its RTCP port", ErrInvalidConfig, lo, hi)
 	}
-	return &PortPool{addr: addr, min: first, pairs: pairs, log: logger(cfg.Logger), used: make([]bool, pairs)}, nil
+	p := &PortPool{addr: addr, min: first, pairs: pairs, log: logger(cfg.Logger), free: make([]int32, pairs)}
+	for i := range p.free {
+		p.free[i] = int32(i)
+	}
+	return p, nil
 }
 
 // Size returns the number of RTP/RTCP pairs in the range.
@@ -73,38 +89,53 @@ func (p *PortPool) InUse() int {
 	return p.inUse
 }
 
-// Allocate binds the next free even port of the range and the odd port after
-// it, and returns them as an Endpoint. When every pair is in use (by this
-// pool or another process) it returns an error wrapping ErrNoFreePort.
+// Allocate binds a free even port of the range, picked at random (see
+// PortPool), and the odd port after it, and returns them as an Endpoint.
+// When every pair is in use (by this pool or another process) it returns
+// an error wrapping ErrNoFreePort.
 func (p *PortPool) Allocate() (*Endpoint, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i := range p.pairs {
-		idx := (p.cursor + i) % p.pairs
-		if p.used[idx] {
-			continue
+	// Candidates are free[:k], the older half; a pair another process
+	// holds is swapped to the end of the candidates and k shrinks. When
+	// no candidate binds, the younger half is tried in order.
+	k := (len(p.free) + 1) / 2
+	for tried := 0; tried < len(p.free); tried++ {
+		j := tried // the younger half, in order, once every candidate failed
+		if k > 0 {
+			j = p.random(k)
 		}
+		idx := int(p.free[j])
 		port := p.min + 2*idx
 		rtp, rtcp, err := bindPair(p.addr, port)
-		if err != nil {
-			continue // held by another process
+		if err != nil { // held by another process
+			if k > 0 {
+				p.free[j], p.free[k-1] = p.free[k-1], p.free[j]
+				k--
+			}
+			continue
 		}
-		p.used[idx] = true
+		p.free = append(p.free[:j], p.free[j+1:]...)
 		p.inUse++
-		p.cursor = (idx + 1) % p.pairs
 		return &Endpoint{rtp: rtp, rtcp: rtcp, local: netip.AddrPortFrom(p.addr, uint16(port)), pool: p, idx: idx}, nil
 	}
 	p.log.Warn("media: RTP port pool exhausted", "address", p.addr, "min", p.min, "pairs", p.pairs, "in_use", p.inUse)
 	return nil, fmt.Errorf("%w: all %d RTP/RTCP pairs of %v ports %d-%d are in use", ErrNoFreePort, p.pairs, p.addr, p.min, p.min+2*p.pairs-1)
 }
 
+// random returns a uniformly distributed number in [0, n), n > 0, from
+// crypto/rand.
+func (p *PortPool) random(n int) int {
+	_, _ = rand.Read(p.rnd[:]) // never fails (crypto/rand, Go 1.24)
+	// 64 random bits modulo n ≤ 32768: the bias is below 2^-48.
+	return int(binary.LittleEndian.Uint64(p.rnd[:]) % uint64(n))
+}
+
 func (p *PortPool) release(idx int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.used[idx] {
-		p.used[idx] = false
-		p.inUse--
-	}
+	p.free = append(p.free, int32(idx))
+	p.inUse--
 }
 
 func bindPair(addr netip.Addr, port int) (rtp, rtcp *net.UDPConn, err error) {

@@ -12,7 +12,7 @@ import (
 )
 
 // freeRange finds n free even/odd pairs in a row on loopback.
-func freeRange(t *testing.T, pairs int) int {
+func freeRange(t testing.TB, pairs int) int {
 	t.Helper()
 	for range 100 {
 		p := testenv.FreeUDPPortPair(t)
@@ -95,24 +95,111 @@ func TestPortPool(t *testing.T) {
 	}
 }
 
-// TestPortPoolRoundRobin: a released pair is the last to be reused.
-func TestPortPoolRoundRobin(t *testing.T) {
+// TestPortPoolReuse: a pair just released is not reused while another
+// pair is free, and with alloc/close cycles on a range of 8 pairs no pair
+// comes back within 4 cycles (it waits in the younger half of the free
+// pairs).
+func TestPortPoolReuse(t *testing.T) {
 	p := freeRange(t, 3)
 	pool, err := NewPortPool(PortPoolConfig{Address: loopback, MinPort: p, MaxPort: p + 5})
 	if err != nil {
 		t.Fatal(err)
 	}
+	x, err := pool.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := pool.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = x.Close()
+	z, err := pool.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.Port() == x.Port() || z.Port() == y.Port() {
+		t.Errorf("allocated %d: the pair just released (%d) or one in use (%d)", z.Port(), x.Port(), y.Port())
+	}
+	_ = y.Close()
+	_ = z.Close()
+
+	p8 := freeRange(t, 8)
+	pool8, err := NewPortPool(PortPoolConfig{Address: loopback, MinPort: p8, MaxPort: p8 + 15})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []int
-	for range 4 {
+	for range 100 {
+		e, err := pool8.Allocate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Port())
+		_ = e.Close()
+	}
+	for i, port := range got {
+		for _, q := range got[max(0, i-4):i] {
+			if q == port {
+				t.Fatalf("port %d reused within 4 cycles: %v", port, got[max(0, i-4):i+1])
+			}
+		}
+	}
+}
+
+// TestPortPoolUnpredictable: the next port cannot be told from the last
+// one. Round robin (the pool's old order, which an attacker used to send
+// RTP to the next call's ports before its sender) gives prev+2 every time;
+// a random pick among 32 candidates does about once in 32. Every pair of
+// the range is used. (A chance failure needs 60 hits of a 1-in-32 event in
+// 300 draws: far below 10^-20.)
+func TestPortPoolUnpredictable(t *testing.T) {
+	p := freeRange(t, 64)
+	pool, err := NewPortPool(PortPoolConfig{Address: loopback, MinPort: p, MaxPort: p + 127})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	next, prev := 0, -1
+	for range 300 {
 		e, err := pool.Allocate()
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, e.Port()-p)
+		port := e.Port()
+		if port%2 != 0 || port < p || port > p+126 {
+			t.Fatalf("port %d outside the even ports of %d-%d", port, p, p+127)
+		}
+		if port == prev+2 {
+			next++
+		}
+		seen[port] = true
+		prev = port
 		_ = e.Close()
 	}
-	if want := []int{0, 2, 4, 0}; !equalInts(got, want) {
-		t.Errorf("offsets %v, want %v", got, want)
+	if next >= 60 {
+		t.Errorf("the next port was the previous one + 2 in %d of 300 allocations", next)
+	}
+	if len(seen) != 64 {
+		t.Errorf("%d of 64 pairs used in 300 allocations", len(seen))
+	}
+}
+
+// BenchmarkPortPoolAllocate: one Allocate and Close (two binds, two
+// closes) on a range of 64 pairs.
+func BenchmarkPortPoolAllocate(b *testing.B) {
+	p := freeRange(b, 64)
+	pool, err := NewPortPool(PortPoolConfig{Address: loopback, MinPort: p, MaxPort: p + 127})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := pool.Allocate()
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = e.Close()
 	}
 }
 

@@ -13,9 +13,41 @@ import (
 )
 
 // ReceiverConfig configures a Receiver. The zero value works: it accepts
-// PCMU/0, PCMA/8 and telephone-event/101, reorders up to 5 packets and
-// discards what it decodes (statistics only).
+// PCMU/0, PCMA/8 and telephone-event/101 from the first source that sends
+// 4 valid packets in a row, reorders up to 5 packets and discards what it
+// decodes (statistics only). A server that answered an SDP offer sets
+// Remote (and, for relaxed latching, Signalling).
 type ReceiverConfig struct {
+	// Remote is where the stream's RTP is expected from: the address and
+	// port of the SDP offer's c= and m= lines (the offer's
+	// Media.RTPAddr()). With the default LatchStrict, only packets from
+	// exactly this address and port are accepted; every other packet is
+	// dropped and counted in Stats.Strangers. Leave it unset only where no
+	// SDP names the sender (a test, a client receiving whatever its peer
+	// sends back): without a Remote there is nothing to check against, and
+	// any source may latch (as with LatchAny). Receiver.SetRemote changes
+	// it on a running Receiver (a re-INVITE that moved the remote).
+	Remote netip.AddrPort
+
+	// Signalling is the address the SIP request that offered the stream
+	// came from (the INVITE's transport source, not its Via or Contact).
+	// LatchRelaxed accepts RTP from any port of this address as well as
+	// from Remote; the other modes ignore it.
+	Signalling netip.Addr
+
+	// Latching says which addresses may become the stream's source:
+	// LatchStrict (the default), LatchRelaxed or LatchAny; see Latching.
+	Latching Latching
+
+	// LatchPackets is how many consecutive valid packets (a usable payload
+	// type, from one address, no packet of another allowed address in
+	// between) a source must send before it latches; default
+	// DefaultLatchPackets (4), at most 64. The packets of the source that
+	// latches are delivered, none is lost to the wait; a stream that
+	// stops before LatchPackets packets is delivered when the Receiver
+	// stops, if no other address competed.
+	LatchPackets int
+
 	// Handler receives the decoded audio, the gaps and the DTMF events; nil
 	// discards them.
 	Handler Handler
@@ -40,7 +72,11 @@ type ReceiverConfig struct {
 	// the arrival time before the arrival time wins (see Gap and
 	// GapResync); default 1 s. A sender that resets its clock, or stops it
 	// during a pause, then gives a gap of the wall-clock time that passed,
-	// not of what its timestamps claim.
+	// not of what its timestamps claim. It also bounds the timeline as a
+	// whole: no packet is placed more than MaxTimestampSkew ahead of its
+	// arrival time (counted from the arrival of the timeline's first
+	// sample), whatever its timestamp says; what would be is dropped and
+	// counted in Stats.Ahead and Stats.AheadSamples.
 	MaxTimestampSkew time.Duration
 
 	// Now returns the arrival time of a packet; default time.Now. Tests and
@@ -55,14 +91,25 @@ type ReceiverConfig struct {
 	// instead of in the goroutine running Run; the Handler is then called
 	// from that worker (see Poller). Default nil: Run reads the socket.
 	Poller *Poller
+
+	// SRTP, when set, makes the stream SRTP (RFC 3711): every packet is
+	// authenticated and decrypted with this context, made from the
+	// remote's a=crypto line, before anything else looks at it; forged,
+	// replayed and expired-key packets are dropped and counted in Stats
+	// (AuthFailures, Replayed, KeyExpired) and never latch the source.
+	// The context belongs to this Receiver from now on. Default nil:
+	// plain RTP.
+	SRTP *SRTPContext
 }
 
 // rtpBufSize is the largest datagram read; longer ones are truncated (and
 // are not RTP this package can use).
 const rtpBufSize = 2048
 
-// Receiver receives one RTP stream (RFC 3550) on an Endpoint: it latches the
-// first valid source and drops packets from other addresses, follows SSRC
+// Receiver receives one RTP stream (RFC 3550) on an Endpoint: it latches a
+// source the Latching mode allows (by default only the SDP's Remote) once it
+// sent LatchPackets valid packets in a row, drops packets from other
+// addresses, follows SSRC
 // changes and sequence wrap-around, reorders and removes duplicates, decodes
 // G.711 to PCM, decodes RFC 4733 DTMF, and delivers audio, gaps and events
 // on a continuous per-stream sample timeline to its Handler.
@@ -95,6 +142,8 @@ type Receiver struct {
 	newCodecs []Codec
 	hasCodecs bool
 	relatch   bool
+	newRemote netip.AddrPort
+	hasRemote bool
 	running   bool
 	gen       int // counts Runs, so a late cancellation stops only its own
 	closed    bool
@@ -115,6 +164,11 @@ func NewReceiver(ep *Endpoint, cfg ReceiverConfig) (*Receiver, error) {
 	if now == nil {
 		now = time.Now
 	}
+	if cfg.SRTP != nil {
+		if err := cfg.SRTP.claim(); err != nil {
+			return nil, err
+		}
+	}
 	r := &Receiver{ep: ep, s: newStream(sc, codecs), now: now, poller: cfg.Poller}
 	if r.poller != nil && r.poller.native() {
 		r.polled = true
@@ -124,7 +178,7 @@ func NewReceiver(ep *Endpoint, cfg ReceiverConfig) (*Receiver, error) {
 }
 
 func resolveConfig(cfg ReceiverConfig) (streamConfig, []Codec, error) {
-	sc := streamConfig{handler: cfg.Handler, log: logger(cfg.Logger)}
+	sc := streamConfig{handler: cfg.Handler, log: logger(cfg.Logger), srtp: cfg.SRTP}
 	if sc.handler == nil {
 		sc.handler = HandlerFuncs{}
 	}
@@ -145,6 +199,16 @@ func resolveConfig(cfg ReceiverConfig) (streamConfig, []Codec, error) {
 	sc.skew = cfg.MaxTimestampSkew
 	if sc.skew <= 0 {
 		sc.skew = time.Second
+	}
+	if cfg.Latching > LatchAny {
+		return sc, nil, fmt.Errorf("%w: Latching %d", ErrInvalidConfig, uint8(cfg.Latching))
+	}
+	sc.latch = latchConfig{mode: cfg.Latching, remote: unmapAddrPort(cfg.Remote), signalling: cfg.Signalling.Unmap(), need: cfg.LatchPackets}
+	switch {
+	case cfg.LatchPackets == 0:
+		sc.latch.need = DefaultLatchPackets
+	case cfg.LatchPackets < 0 || cfg.LatchPackets > maxLatchPackets:
+		return sc, nil, fmt.Errorf("%w: LatchPackets %d (want 1 to %d)", ErrInvalidConfig, cfg.LatchPackets, maxLatchPackets)
 	}
 	codecs := cfg.Codecs
 	if len(codecs) == 0 {
@@ -174,13 +238,26 @@ func (r *Receiver) SetCodecs(codecs []Codec) {
 	r.ctl.Store(true)
 }
 
-// Relatch forgets the latched source address: the next valid packet from
-// any address becomes the source. Call it when a re-INVITE changed the
-// remote address or port. A new address with the same SSRC continues the
-// stream seamlessly; a new SSRC is a source change.
+// Relatch forgets the latched source address: the next source allowed by
+// the Latching mode that sends LatchPackets valid packets in a row becomes
+// the source. A new address with the same SSRC continues the stream
+// seamlessly; a new SSRC is a source change. When a re-INVITE changed the
+// remote address or port, call SetRemote instead, which also changes what
+// LatchStrict accepts.
 func (r *Receiver) Relatch() {
 	r.mu.Lock()
 	r.relatch = true
+	r.mu.Unlock()
+	r.ctl.Store(true)
+}
+
+// SetRemote changes the address and port the RTP is expected from
+// (ReceiverConfig.Remote) and relatches: call it when a re-INVITE's offer
+// gave another c= address or m= port. It takes effect before the next
+// packet; from then on the old address is a stranger.
+func (r *Receiver) SetRemote(remote netip.AddrPort) {
+	r.mu.Lock()
+	r.newRemote, r.hasRemote = remote, true
 	r.mu.Unlock()
 	r.ctl.Store(true)
 }
@@ -329,6 +406,10 @@ func (r *Receiver) applyControl() {
 	if r.hasCodecs {
 		r.s.setCodecs(r.newCodecs)
 		r.hasCodecs, r.newCodecs = false, nil
+	}
+	if r.hasRemote {
+		r.s.setRemote(r.newRemote)
+		r.hasRemote, r.relatch = false, false
 	}
 	if r.relatch {
 		r.s.relatch()

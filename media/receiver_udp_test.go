@@ -1,6 +1,7 @@
 package media
 
 import (
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -104,16 +105,18 @@ func TestReceiverScenarios(t *testing.T) {
 			stats: map[string]uint64{"Received": 3, "Strangers": 2, "Lost": 0, "Datagrams": 5},
 		},
 		{
-			name: "first valid source wins",
+			name: "the expected source latches, whoever sends first",
 			steps: []step{
+				{from: 1, seq: 500, ts: 0, ssrc: ssrcB}, // peer 1 is not the SDP's address
 				{raw: []byte("not rtp")},                // peer 0, malformed: does not latch
 				{from: 0, seq: 1, ts: 0, pt: 18, n: 20}, // peer 0, unknown payload type: does not latch
-				{from: 1, seq: 500, ts: 0, ssrc: ssrcB}, // peer 1 latches
-				{from: 0, seq: 101, ts: 160},            // peer 0 is now a stranger
 				{from: 1, seq: 501, ts: 160, ssrc: ssrcB},
+				{from: 0, seq: 101, ts: 160},
+				{from: 1, seq: 502, ts: 320, ssrc: ssrcB},
+				{from: 0, seq: 102, ts: 320},
 			},
-			trace: "a500@0 a501@160",
-			stats: map[string]uint64{"Received": 2, "Strangers": 1, "Malformed": 1, "Ignored": 1},
+			trace: "a101@0 a102@160",
+			stats: map[string]uint64{"Received": 2, "Strangers": 3, "Malformed": 1, "Ignored": 1},
 		},
 		{
 			name: "malformed packets dropped",
@@ -292,8 +295,11 @@ func TestReceiverScenarios(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
 				clk := newFakeClock()
-				rx, rec := startReceiver(t, ReceiverConfig{ReorderDepth: tc.depth, Now: clk.Now, Poller: poller, Handler: &recorder{strict: true}})
-				sendSteps(t, rx, clk, tc.steps)
+				peers := newPeers(t)
+				// As a server configures it: peer 0 is the SDP's address.
+				rx, rec := startReceiver(t, ReceiverConfig{ReorderDepth: tc.depth, Now: clk.Now, Poller: poller, Handler: &recorder{strict: true},
+					Remote: peers[0].addr(), LatchPackets: DefaultLatchPackets})
+				sendSteps(t, rx, clk, tc.steps, peers...)
 				if err := rx.Close(); err != nil {
 					t.Fatal(err)
 				}
@@ -307,13 +313,24 @@ func TestReceiverScenarios(t *testing.T) {
 	})
 }
 
-// checkStats compares the named fields of st.
-// sendSteps sends steps to rx from two peers, one datagram at a time,
-// advancing clk by each step's after (default 20 ms) before it, so that each
-// packet has a known arrival time.
-func sendSteps(t *testing.T, rx *Receiver, clk *fakeClock, steps []step) {
+// newPeers returns the two peers of a scenario, not yet aimed at a
+// Receiver (sendSteps aims them).
+func newPeers(t *testing.T) []*peer {
+	return []*peer{newPeer(t, netip.AddrPort{}), newPeer(t, netip.AddrPort{})}
+}
+
+// sendSteps sends steps to rx from two peers (new ones unless given), one
+// datagram at a time, advancing clk by each step's after (default 20 ms)
+// before it, so that each packet has a known arrival time.
+func sendSteps(t *testing.T, rx *Receiver, clk *fakeClock, steps []step, peers ...*peer) {
 	t.Helper()
-	peers := []*peer{newPeer(t, rx.LocalAddr()), newPeer(t, rx.LocalAddr())}
+	if len(peers) == 0 {
+		peers = newPeers(t)
+	}
+	for _, p := range peers {
+		p.to = rx.LocalAddr()
+	}
+	base := rx.Stats().Datagrams
 	for i, s := range steps {
 		after := s.after
 		if after == 0 {
@@ -336,7 +353,7 @@ func sendSteps(t *testing.T, rx *Receiver, clk *fakeClock, steps []step) {
 		}
 		peers[s.from].raw(b)
 		// One packet at a time, so that each has its arrival time.
-		want := uint64(i + 1)
+		want := base + uint64(i+1)
 		waitStats(t, rx, "the datagram processed", func(st Stats) bool { return st.Datagrams == want })
 	}
 }

@@ -131,7 +131,8 @@ type Media struct {
 	// Port is the RTP port. Port 0 marks an m= line that is disabled in an
 	// offer or rejected in an answer (RFC 3264 §6).
 	Port int
-	// Protocol is the transport, usually "RTP/AVP".
+	// Protocol is the transport, usually "RTP/AVP", or "RTP/SAVP" for SRTP
+	// keyed by SDES (see Crypto).
 	Protocol string
 	// Formats is the format list of the m= line as written (payload type
 	// numbers for RTP). Marshal writes the payload types of Codecs when it
@@ -151,9 +152,14 @@ type Media struct {
 	Direction Direction
 	// PTime is the a=ptime packetization time; 0 when not given.
 	PTime time.Duration
+	// Crypto holds the a=crypto lines (RFC 4568 SDES keys for SRTP), in
+	// order: an offer lists one per acceptable suite, most preferred
+	// first; an answer holds exactly one. A line that does not parse stays
+	// in Attributes. The lines carry keys: a description holding any must
+	// travel over TLS only.
+	Crypto []Crypto
 	// Attributes holds the media-level a= lines this package does not model
-	// (a=rtcp, a=crypto, a=maxptime, rtpmap lines of unknown codecs...), in
-	// order.
+	// (a=rtcp, a=maxptime, rtpmap lines of unknown codecs...), in order.
 	Attributes []Attribute
 }
 
@@ -368,6 +374,11 @@ func parseMedia(md *psdp.MediaDescription, sessAddr netip.Addr, sessDir Directio
 				m.Label = v
 				labelSeen, consumed[i] = true, true
 			}
+		case "crypto":
+			if c, err := ParseCrypto(a.Value); err == nil {
+				m.Crypto = append(m.Crypto, c)
+				consumed[i] = true
+			}
 		default:
 			if dir, ok := parseDirection(a.Key); ok && !dirSeen {
 				m.Direction = dir
@@ -429,8 +440,9 @@ func parseRtpmap(pt uint8, value string) (Codec, bool) {
 
 // Marshal writes d as an SDP body with CRLF line endings (v=0, o=, s=, c=,
 // t=0 0, then each m= line with its c= when it differs from the session's,
-// a=rtpmap and a=fmtp for every codec, a=ptime, a=label, the direction and
-// the kept attributes). Errors wrap ErrMalformedSDP and name the bad field.
+// a=rtpmap and a=fmtp for every codec, a=ptime, a=label, the direction, the
+// a=crypto lines — keys included — and the kept attributes). Errors wrap
+// ErrMalformedSDP and name the bad field.
 func (d *SessionDescription) Marshal() ([]byte, error) {
 	if err := checkLine("origin username", d.Origin.Username); err != nil {
 		return nil, err
@@ -575,6 +587,13 @@ func (d *SessionDescription) marshalMedia(m *Media) (*psdp.MediaDescription, err
 		return nil, fmt.Errorf("%w: direction %v", ErrMalformedSDP, m.Direction)
 	}
 	md.Attributes = append(md.Attributes, psdp.Attribute{Key: m.Direction.String()})
+	for _, c := range m.Crypto {
+		v, err := c.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		md.Attributes = append(md.Attributes, psdp.Attribute{Key: "crypto", Value: v})
+	}
 	var err error
 	md.Attributes, err = marshalAttributes(md.Attributes, m.Attributes)
 	return md, err

@@ -35,6 +35,11 @@ type SenderConfig struct {
 	SSRC      uint32
 	Sequence  uint16
 	Timestamp uint32
+	// SRTP, when set, makes the stream SRTP (RFC 3711): every packet, DTMF
+	// included, is encrypted and authenticated with this context, made from
+	// this side's a=crypto line. The context belongs to this Sender from
+	// now on. Default nil: plain RTP.
+	SRTP *SRTPContext
 }
 
 // Sender packetizes audio into RTP (RFC 3550, RFC 3551): PCM or G.711 bytes
@@ -53,7 +58,8 @@ type Sender struct {
 	hdr     rtp.Header
 	marker  bool   // the next audio packet starts a talkspurt
 	frame   []byte // encoded samples waiting for a full packet
-	pkt     []byte
+	pkt     []byte // the packet, with room for the SRTP tag
+	srtp    *SRTPContext
 	packets uint64
 	octets  uint64
 }
@@ -95,7 +101,15 @@ func NewSender(w PacketWriter, remote netip.AddrPort, cfg SenderConfig) (*Sender
 	if eventPT > 127 {
 		return nil, fmt.Errorf("%w: event payload type %d", ErrInvalidConfig, eventPT)
 	}
+	overhead := 0
+	if cfg.SRTP != nil {
+		if err := cfg.SRTP.claim(); err != nil {
+			return nil, err
+		}
+		overhead = srtpMaxOverhead // whatever key a Rekey brings
+	}
 	s := &Sender{
+		srtp:    cfg.SRTP,
 		w:       w,
 		remote:  remote,
 		codec:   codec,
@@ -112,7 +126,7 @@ func NewSender(w PacketWriter, remote netip.AddrPort, cfg SenderConfig) (*Sender
 		Timestamp:      orRandom32(cfg.Timestamp),
 	}
 	s.frame = make([]byte, 0, s.spp)
-	s.pkt = make([]byte, 12+s.spp)
+	s.pkt = make([]byte, 12+s.spp, 12+s.spp+overhead)
 	return s, nil
 }
 
@@ -220,7 +234,13 @@ func (s *Sender) send(payload []byte) error {
 	n, err := s.hdr.MarshalTo(s.pkt)
 	if err == nil {
 		n += copy(s.pkt[n:], payload)
-		_, err = s.w.WriteToUDPAddrPort(s.pkt[:n], s.remote)
+		out := s.pkt[:n]
+		if s.srtp != nil {
+			out, err = s.srtp.Encrypt(s.pkt[:0], out) // in place: pkt has room for the tag
+		}
+		if err == nil {
+			_, err = s.w.WriteToUDPAddrPort(out, s.remote)
+		}
 	}
 	s.hdr.SequenceNumber++
 	if err != nil {

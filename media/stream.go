@@ -45,7 +45,9 @@ type streamConfig struct {
 	depth   int
 	wait    time.Duration
 	skew    time.Duration
+	latch   latchConfig
 	log     *slog.Logger
+	srtp    *SRTPContext // decrypts before parsing; nil: plain RTP
 }
 
 // stream is the socket-free receive path of one RTP stream: latching,
@@ -57,9 +59,14 @@ type stream struct {
 	codecs [128]Encoding // by payload type; 0 is unknown
 	rp     rtp.Packet    // reused for parsing
 
-	// source
+	// source (see latch.go)
+	latch   latchConfig
 	latched bool
 	source  netip.AddrPort
+	cand    netip.AddrPort // the address whose packets probe holds
+	candN   int            // packets held in probe
+	candOK  int            // of which usable (a payload type in the table)
+	probe   []probePkt
 	hasSSRC bool
 	ssrc    uint32
 	oldSSRC uint32
@@ -102,7 +109,7 @@ func newStream(cfg streamConfig, codecs []Codec) *stream {
 	for size < 2*(cfg.depth+1) {
 		size <<= 1
 	}
-	s := &stream{streamConfig: cfg, slots: make([]slot, size), mask: int64(size - 1), badSeq: -1}
+	s := &stream{streamConfig: cfg, slots: make([]slot, size), mask: int64(size - 1), badSeq: -1, latch: cfg.latch}
 	s.tl.skew = int64(cfg.skew / (time.Second / SampleRate))
 	s.setCodecs(codecs)
 	return s
@@ -117,20 +124,29 @@ func (s *stream) setCodecs(codecs []Codec) {
 	}
 }
 
-// relatch makes the next valid packet from any address the source.
-func (s *stream) relatch() { s.latched = false }
-
 // process handles one datagram read at time at from address from.
 func (s *stream) process(b []byte, from netip.AddrPort, at time.Time) {
 	s.st.Datagrams++
+	// The address first, before any parsing: a stranger's flood costs a
+	// comparison per packet.
+	if s.latched {
+		if from != s.source {
+			s.stranger(from)
+			return
+		}
+	} else if !s.allowed(from) {
+		s.stranger(from)
+		return
+	}
 	// RTCP multiplexed on the RTP port (RFC 5761 §4): packet types 192-223.
 	if len(b) >= 2 && b[0]>>6 == 2 && b[1] >= 192 && b[1] <= 223 {
-		if s.latched && from != s.source {
-			s.st.Strangers++
-		} else {
-			s.st.Ignored++
-		}
+		s.st.Ignored++
 		return
+	}
+	if s.srtp != nil {
+		if b = s.unprotect(b, from); b == nil {
+			return // dropped and counted: forged, replayed, malformed
+		}
 	}
 	// The cheap checks first: pion's errors allocate, and junk may flood.
 	if len(b) < 12 || b[0]>>6 != 2 || s.rp.Unmarshal(b) != nil {
@@ -140,23 +156,17 @@ func (s *stream) process(b []byte, from netip.AddrPort, at time.Time) {
 		}
 		return
 	}
-	h := &s.rp.Header
-	enc := s.codecs[h.PayloadType&0x7f]
 	if !s.latched {
-		if enc == 0 {
-			s.st.Ignored++ // an unusable packet does not latch
-			return
-		}
-		s.latched, s.source = true, from
-		s.st.Source = from
-		s.log.Info("media: RTP source latched", "source", from, "ssrc", h.SSRC, "payload_type", h.PayloadType)
-	} else if from != s.source {
-		s.st.Strangers++
-		if s.st.Strangers == 1 {
-			s.log.Debug("media: RTP packet from a stranger dropped", "from", from, "source", s.source)
-		}
+		s.probation(b, from, at, s.codecs[s.rp.PayloadType&0x7f] != 0)
 		return
 	}
+	s.receive(at)
+}
+
+// receive handles the packet parsed in s.rp, of the latched source.
+func (s *stream) receive(at time.Time) {
+	h := &s.rp.Header
+	enc := s.codecs[h.PayloadType&0x7f]
 	if !s.hasSSRC {
 		s.hasSSRC, s.ssrc, s.st.SSRC = true, h.SSRC, h.SSRC
 	} else if h.SSRC != s.ssrc {
@@ -337,8 +347,13 @@ func (s *stream) flushHeld() {
 	}
 }
 
-// flush delivers everything pending: held packets and an unfinished event.
+// flush delivers everything pending: the packets of a candidate source
+// that no other source contested (a stream shorter than LatchPackets),
+// held packets and an unfinished event.
 func (s *stream) flush() {
+	if !s.latched && s.candN > 0 {
+		s.latchCandidate()
+	}
 	s.flushHeld()
 	if s.dt.active && !s.dt.reported {
 		s.reportDTMF(false)
@@ -443,14 +458,12 @@ func (s *stream) deliverAudio(p *pkt, enc Encoding) {
 	if n == 0 {
 		return
 	}
-	if cap(s.pcm) < n {
-		s.pcm = make([]int16, n)
-	}
-	pcm := s.pcm[:n]
-	decode(enc, pcm, p.payload)
 	first := !s.tl.started
-	gap, pos := s.tl.place(p.ts, n, p.arrival, s.missing)
+	gap, pos, cut, ok := s.tl.place(p.ts, n, p.arrival, s.missing)
 	s.missing = 0
+	if cut > 0 {
+		s.st.AheadSamples += cut
+	}
 	if first {
 		s.st.FirstArrival = p.arrival
 	}
@@ -458,6 +471,20 @@ func (s *stream) deliverAudio(p *pkt, enc Encoding) {
 		s.st.GapSamples += gap.Samples
 		s.handler.HandleGap(gap)
 	}
+	if !ok {
+		s.st.Ahead++
+		s.st.AheadSamples += int64(n)
+		if s.st.Ahead == 1 {
+			s.log.Info("media: RTP timestamps run ahead of the arrival clock; audio dropped",
+				"ssrc", s.ssrc, "seq", p.seq, "position", pos, "max_skew", SamplesToDuration(s.tl.skew))
+		}
+		return
+	}
+	if cap(s.pcm) < n {
+		s.pcm = make([]int16, n)
+	}
+	pcm := s.pcm[:n]
+	decode(enc, pcm, p.payload)
 	s.st.Samples += int64(n)
 	s.handler.HandleAudio(Audio{
 		Position:       pos,
@@ -496,24 +523,36 @@ type timeline struct {
 	lastSamples int
 	newSource   bool  // size the next gap by arrival: the source changed
 	skew        int64 // MaxTimestampSkew in samples
+	// first is the arrival of position 0 and latest the latest arrival
+	// placed: together the arrival clock that positions may not run
+	// ahead of by more than skew.
+	first, latest time.Time
 }
 
 // place returns the gap before a packet of n samples with timestamp ts
-// arriving at at, and the packet's position.
+// arriving at at, and the packet's position; ok is false when the packet
+// must be dropped because it would start more than the skew ahead of the
+// arrival clock, and cut is how many samples of the gap were cut for the
+// same reason.
 //
 // The rule: the gap is the timestamp difference from the end of the previous
 // packet (exact, whatever was lost), unless the source changed, the
 // timestamp went backwards, or it disagrees with the arrival-time estimate by
 // more than the skew; then the arrival-time estimate is used, rounded to a
-// whole number of packets.
-func (t *timeline) place(ts uint32, n int, at time.Time, missing int) (Gap, int64) {
+// whole number of packets. Each of those is checked against the previous
+// packet only, so a sender could otherwise gain up to the skew with every
+// packet: a cap keeps every position within the skew of the arrival clock,
+// (latest arrival − first arrival), whatever the timestamps say. A dropped
+// packet still moves the timestamp reference, so that the stream's next
+// packet follows on where the dropped one would have been.
+func (t *timeline) place(ts uint32, n int, at time.Time, missing int) (g Gap, pos, cut int64, ok bool) {
 	if !t.started {
 		t.started = true
 		t.next = 0
+		t.first, t.latest = at, at
 	} else {
 		d := int64(int32(ts - t.expectTS))
-		est := int64(at.Sub(t.lastArrival))*SampleRate/int64(time.Second) - int64(t.lastSamples)
-		var g Gap
+		est := durationSamples(at.Sub(t.lastArrival)) - int64(t.lastSamples)
 		switch {
 		case t.newSource:
 			g = Gap{Samples: roundFrames(est, t.lastSamples), Reason: GapSourceChange}
@@ -525,19 +564,43 @@ func (t *timeline) place(ts uint32, n int, at time.Time, missing int) (Gap, int6
 			g = Gap{Samples: d, Reason: GapSilence}
 		}
 		t.newSource = false
-		if g.Samples > 0 {
-			g.Position = t.next
-			t.next += g.Samples
-			t.commit(ts, n, at)
-			pos := t.next
-			t.next += int64(n)
-			return g, pos
+		if at.After(t.latest) {
+			t.latest = at
 		}
 	}
+	limit := t.limit()
+	if g.Samples > 0 {
+		if end := t.next + g.Samples; end > limit {
+			cut = min(g.Samples, end-limit)
+			g.Samples -= cut
+		}
+	}
+	if g.Samples > 0 {
+		g.Position = t.next
+		g.Arrival = at
+		t.next += g.Samples
+	} else {
+		g = Gap{}
+	}
 	t.commit(ts, n, at)
-	pos := t.next
+	pos = t.next
+	if pos > limit {
+		return g, pos, cut, false
+	}
 	t.next += int64(n)
-	return Gap{}, pos
+	return g, pos, cut, true
+}
+
+// limit is the furthest position a packet may start at: the arrival clock
+// plus the skew.
+func (t *timeline) limit() int64 {
+	return durationSamples(t.latest.Sub(t.first)) + t.skew
+}
+
+// durationSamples converts d to samples at SampleRate, without overflow
+// for the longest durations.
+func durationSamples(d time.Duration) int64 {
+	return int64(d/time.Second)*SampleRate + int64(d%time.Second)*SampleRate/int64(time.Second)
 }
 
 func (t *timeline) commit(ts uint32, n int, at time.Time) {

@@ -2,7 +2,9 @@ package media
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -179,7 +181,7 @@ func TestRelatchAndSetCodecs(t *testing.T) {
 
 func TestReceiverLifecycle(t *testing.T) {
 	receivePaths(t, func(t *testing.T, poller *Poller) {
-		rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: poller})
+		rx, err := NewReceiver(allocate(t), ReceiverConfig{LatchPackets: 1, Poller: poller})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,6 +218,133 @@ func TestReceiverLifecycle(t *testing.T) {
 		}
 		if _, err := NewReceiver(allocate(t), ReceiverConfig{ReorderDepth: 5000}); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("ReorderDepth 5000: %v", err)
+		}
+	})
+}
+
+// TestTimelineNotAhead runs issue 14 item 3's attack on the receive path:
+// timestamps that each jump nearly the skew limit (500 packets in 0.56 s
+// made a 499 s recording), and packets sent twenty times faster than real
+// time with consecutive timestamps. Neither moves the timeline more than
+// MaxTimestampSkew ahead of the arrival clock; what would is dropped and
+// counted.
+func TestTimelineNotAhead(t *testing.T) {
+	tests := []struct {
+		name   string
+		tsStep uint32
+		every  time.Duration
+		n      int
+	}{
+		{"timestamps jump 0.975 s a packet", 7800 + 160, 1120 * time.Microsecond, 500},
+		{"twenty times real time", 160, time.Millisecond, 1000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, rec := newTestStream(t, 5)
+			t0 := time.Unix(1700000000, 0)
+			at := t0
+			for i := range tc.n {
+				at = t0.Add(time.Duration(i) * tc.every)
+				s.process(rtpPacket(t, ssrcA, uint16(i), uint32(i)*tc.tsStep, 0, false, pattern(uint16(i), 160)), srcAddr, at)
+			}
+			s.flush()
+			rec.check(t)
+			st := s.stats()
+			limit := durationSamples(at.Sub(t0)) + 8000 + 160 // skew 1 s, the last packet's own samples
+			if rec.pos > limit {
+				t.Errorf("timeline of %v after %v of arrivals, want at most %v", SamplesToDuration(rec.pos), at.Sub(t0), SamplesToDuration(limit))
+			}
+			if st.Ahead == 0 || st.AheadSamples == 0 || st.Samples+st.GapSamples != rec.pos {
+				t.Errorf("stats: %d packets, %d samples dropped ahead; %d + %d samples delivered, timeline %d", st.Ahead, st.AheadSamples, st.Samples, st.GapSamples, rec.pos)
+			}
+			if int(st.Ahead)+len(rec.audio) != tc.n {
+				t.Errorf("%d packets delivered + %d dropped ahead != %d sent", len(rec.audio), st.Ahead, tc.n)
+			}
+		})
+	}
+}
+
+// FuzzTimeline: whatever the sequence numbers, timestamps, SSRCs, sizes
+// and arrival times (forwards, backwards, bursts), no packet is placed
+// more than MaxTimestampSkew ahead of the arrival clock (the latest
+// arrival so far, from the arrival of position 0), the timeline stays
+// continuous, and the statistics add up. Each 10 bytes of input are one
+// packet: sequence number (2), timestamp (4), arrival step in 0.1 ms
+// (int16, may be negative), payload length (1), flags (1: SSRC change,
+// payload type 8 or 101, marker).
+func FuzzTimeline(f *testing.F) {
+	pkt := func(seq uint16, ts uint32, step int16, n, flags byte) []byte {
+		b := make([]byte, 10)
+		binary.BigEndian.PutUint16(b, seq)
+		binary.BigEndian.PutUint32(b[2:], ts)
+		binary.BigEndian.PutUint16(b[6:], uint16(step))
+		b[8], b[9] = n, flags
+		return b
+	}
+	var steady, attack, backwards []byte
+	for i := range 20 {
+		steady = append(steady, pkt(uint16(i), uint32(i*160), 200, 160, 0)...)
+		attack = append(attack, pkt(uint16(i), uint32(i*7960), 11, 160, 0)...)
+		backwards = append(backwards, pkt(uint16(i), uint32(i*160), int16(200-40*(i%3)*(i%5)), 160, byte(i%4))...)
+	}
+	f.Add(steady)
+	f.Add(attack)
+	f.Add(backwards)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const skew = 8000
+		var first, latest time.Time
+		var errs []string
+		rec := &recorder{}
+		check := HandlerFuncs{
+			Audio: func(a Audio) {
+				if a.Position == 0 {
+					first = a.Arrival
+				}
+				if limit := durationSamples(latest.Sub(first)) + skew; a.Position > limit {
+					errs = append(errs, fmt.Sprintf("audio at %d, limit %d", a.Position, limit))
+				}
+				rec.HandleAudio(a)
+			},
+			Gap: func(g Gap) {
+				if limit := durationSamples(latest.Sub(first)) + skew; g.Position+g.Samples > limit {
+					errs = append(errs, fmt.Sprintf("gap to %d, limit %d", g.Position+g.Samples, limit))
+				}
+				rec.HandleGap(g)
+			},
+		}
+		sc, codecs, err := resolveConfig(ReceiverConfig{Handler: check, MaxTimestampSkew: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newStream(sc, codecs)
+		at := time.Unix(1700000000, 0)
+		for ; len(data) >= 10; data = data[10:] {
+			seq, ts := binary.BigEndian.Uint16(data), binary.BigEndian.Uint32(data[2:])
+			at = at.Add(time.Duration(int16(binary.BigEndian.Uint16(data[6:]))) * 100 * time.Microsecond)
+			if at.After(latest) {
+				latest = at
+			}
+			ssrc, pt := uint32(ssrcA), uint8(0)
+			if data[9]&1 != 0 {
+				ssrc = ssrcB
+			}
+			switch data[9] >> 1 & 3 {
+			case 1:
+				pt = 8
+			case 2:
+				pt = PayloadTypeTelephoneEvent
+			}
+			s.process(rtpPacket(t, ssrc, seq, ts, pt, data[9]&8 != 0, pattern(seq, int(data[8]))), srcAddr, at)
+		}
+		s.expire(latest.Add(time.Hour))
+		s.flush()
+		for _, e := range errs {
+			t.Fatal(e)
+		}
+		rec.check(t)
+		st := s.stats()
+		if st.Samples+st.GapSamples != rec.pos {
+			t.Fatalf("samples %d + gaps %d != timeline %d", st.Samples, st.GapSamples, rec.pos)
 		}
 	})
 }

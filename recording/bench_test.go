@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,7 +182,7 @@ func BenchmarkEncodeRawFile(b *testing.B) {
 		if v, err := strconv.Atoi(os.Getenv("RECORDING_BENCH_LOWPASS")); err == nil {
 			lowpass = v
 		}
-		enc, err := l.newEncoder(16000, 2, 48, 5, lowpass, frames)
+		enc, err := l.newEncoder(lameParams{rate: 16000, channels: 2, kbps: 48, quality: 5, lowpass: lowpass, maxFrames: frames})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -225,10 +226,15 @@ func BenchmarkEncodeRawFile(b *testing.B) {
 }
 
 // BenchmarkRecordRawFile records raw 8 kHz stereo PCM16 as a two-party call
-// to MP3 through the whole recorder (two streams fed 20 ms packets, mixed,
-// upsampled to 16 kHz by this package, encoded like BenchmarkEncodeRawFile):
-// the full cost of an MP3 recording, to compare with lame encoding the same
-// audio already at 16 kHz with the same lowpass (--lowpass 3.8).
+// to MP3 through the whole recorder with the default MP3Config (two streams
+// fed 20 ms packets, mixed, encoded at 8 kHz, 48 kbit/s, quality 7, 1152
+// frames per LAME call): the full cost of an MP3 recording, to compare with
+// lame encoding the same audio with the same settings,
+//
+//	lame -r -s 8 --bitwidth 16 --signed --little-endian -m s -b 48 -q 7 --noreplaygain in8k.raw out.mp3
+//
+// (RECORDING_BENCH_RATE=16000 records at 16 kHz, this package upsampling,
+// to compare with lame given that PCM; see BenchmarkUpsampleRawFile).
 //
 //	RECORDING_BENCH_IN=in8k.raw RECORDING_BENCH_OUT=out.mp3 recording.test -test.run='^$' -test.bench=BenchmarkRecordRawFile -test.benchtime=1x
 func BenchmarkRecordRawFile(b *testing.B) {
@@ -243,7 +249,11 @@ func BenchmarkRecordRawFile(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := New(out, Config{Format: MP3, LAME: l, Streams: twoStreams(), Start: time.Now()})
+		var mc MP3Config
+		if v, err := strconv.Atoi(os.Getenv("RECORDING_BENCH_RATE")); err == nil {
+			mc.SampleRate = v
+		}
+		r, err := New(out, Config{Format: MP3, LAME: l, MP3: mc, Streams: twoStreams(), Start: time.Now()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -383,7 +393,7 @@ func BenchmarkRTPToWAV(b *testing.B) {
 	media.EncodePCMU(g711, tone(1000, 8000, rate8k, 0, 160))
 	for _, mode := range []string{"discard", "record"} {
 		b.Run("handler="+mode, func(b *testing.B) {
-			r, err := New(filepath.Join(b.TempDir(), "rtp.wav"), Config{Streams: twoStreams()})
+			r, err := New(filepath.Join(b.TempDir(), "rtp.wav"), Config{Streams: twoStreams(), Start: t0})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -391,7 +401,16 @@ func BenchmarkRTPToWAV(b *testing.B) {
 			var rxs [2]*media.Receiver
 			var txs [2]*media.Sender
 			var runs sync.WaitGroup
+			// The packets go many times faster than real time: each
+			// receiver's clock moves 20 ms per packet sent, so that the
+			// timeline is not ahead of it (media drops what would be:
+			// media.Stats.Ahead). A packet is stamped when it is read, up
+			// to the window of packets in flight later than it was sent,
+			// the first one too: the skew allows 10 s.
+			var clocks [2]atomic.Int64
 			for i := range rxs {
+				clocks[i].Store(t0.UnixNano())
+				clock := &clocks[i]
 				var h media.Handler = media.HandlerFuncs{}
 				if mode == "record" {
 					h, _ = r.Stream(i).MediaHandler()
@@ -400,18 +419,19 @@ func BenchmarkRTPToWAV(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h})
+				conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer conn.Close()
+				rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h, Remote: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+					Now: func() time.Time { return time.Unix(0, clock.Load()) }, MaxTimestampSkew: 10 * time.Second})
 				if err != nil {
 					b.Fatal(err)
 				}
 				rxs[i] = rx
 				runs.Add(1)
 				go func() { defer runs.Done(); _ = rx.Run(context.Background()) }()
-				conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer conn.Close()
 				if txs[i], err = media.NewSender(conn, rx.LocalAddr(), media.SenderConfig{}); err != nil {
 					b.Fatal(err)
 				}
@@ -428,6 +448,7 @@ func BenchmarkRTPToWAV(b *testing.B) {
 			b.ResetTimer()
 			cpu0 := cpuTime()
 			for i := range b.N {
+				clocks[i&1].Add(int64(20 * time.Millisecond))
 				if err := txs[i&1].WriteEncoded(g711); err != nil {
 					b.Fatal(err)
 				}
@@ -444,6 +465,11 @@ func BenchmarkRTPToWAV(b *testing.B) {
 			used := cpuTime() - cpu0
 			if got := received(); got < uint64(b.N) {
 				b.Logf("%d of %d packets arrived", got, b.N)
+			}
+			if mode == "record" && b.N > 200 {
+				if st := rxs[0].Stats(); st.Ahead > 0 {
+					b.Fatalf("%d packets dropped as ahead of the clock", st.Ahead)
+				}
 			}
 			perPacket := float64(used.Microseconds()) / float64(b.N)
 			b.ReportMetric(perPacket, "cpu-µs/packet")

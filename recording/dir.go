@@ -115,9 +115,11 @@ func (d *Dir) FilePath(id ID, f Format) string {
 
 // Create starts recording id: it creates PATH/ACCOUNT/APPLICATION/
 // SESSION.wav.part (or .mp3.part, by cfg.Format) and returns its recorder.
-// Finish uploads it under the key ID.Key(cfg.Format). A recording of the
-// same ID and format, in progress or waiting for upload, is an error
-// wrapping fs.ErrExist.
+// Finish uploads it under the key ID.Key(cfg.Format). A stream with
+// StreamConfig.Separate gets SESSION.LABEL.wav.part, uploaded under the key
+// ACCOUNT/APPLICATION/SESSION.LABEL.wav (Recover finds it the same way). A
+// recording of the same ID and format, in progress or waiting for upload,
+// is an error wrapping fs.ErrExist.
 func (d *Dir) Create(id ID, cfg Config) (*Recorder, error) {
 	if err := id.Validate(); err != nil {
 		return nil, err
@@ -129,8 +131,16 @@ func (d *Dir) Create(id ID, cfg Config) (*Recorder, error) {
 	}
 	d.lock()
 	defer d.unlock()
-	if _, err := os.Lstat(final); err == nil {
-		return nil, fmt.Errorf("recording: %s is finished and waiting for upload: %w", final, fs.ErrExist)
+	finals := []string{final}
+	for i, sc := range cfg.Streams {
+		if sc.Separate {
+			finals = append(finals, withSuffix(final, separateSuffix(i, sc.Label)))
+		}
+	}
+	for _, f := range finals {
+		if _, err := os.Lstat(f); err == nil {
+			return nil, fmt.Errorf("recording: %s is finished and waiting for upload: %w", f, fs.ErrExist)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = d.log
@@ -139,7 +149,9 @@ func (d *Dir) Create(id ID, cfg Config) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.active[part] = true
+	for _, f := range r.out.files {
+		d.active[f.path] = true
+	}
 	return r, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func TestDirFinishUploads(t *testing.T) {
 			}
 			// Finishing again is harmless and reported; nothing is enqueued twice.
 			res2, err := r.Finish(t.Context())
-			if !errors.Is(err, ErrStopped) || res2 != res || sp.Len() != 0 {
+			if !errors.Is(err, ErrStopped) || !reflect.DeepEqual(res2, res) || sp.Len() != 0 {
 				t.Errorf("second Finish: %+v, %v, %d items spooled", res2, err, sp.Len())
 			}
 		})

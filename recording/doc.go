@@ -80,6 +80,22 @@
 // Positions given to Stream.Write and Stream.Gap directly are taken as
 // given.
 //
+// # The wall clock bounds the timeline
+//
+// What is checked: a MediaHandler writes no audio or gap more than the
+// Window (1.024 s by default) ahead of its arrival time on the recording's
+// timeline, whatever the RTP timestamps say; the excess is dropped and
+// counted in StreamStats.Ahead and Stats.Ahead. A recording fed by
+// MediaHandlers is therefore never longer than the wall-clock time from
+// Config.Start to the latest packet's arrival plus the Window: 500 packets
+// in 0.56 s whose timestamps each jumped almost a second once made a
+// 499 s, 16 MB file; now it is at most 1.6 s. The fuzz target
+// FuzzRTPTimeline checks the bound for arbitrary sequence numbers,
+// timestamps and arrival times through a real media.Receiver. The
+// operator's knob is Config.Window (which also bounds how far streams may
+// run apart); package media's ReceiverConfig.MaxTimestampSkew bounds the
+// receive path's own timeline the same way.
+//
 // The recorder writes a stretch of the timeline out once every stream
 // that has not ended has delivered it; when one stream gets a Window
 // ahead of another (or of a stream declared but not yet started), the
@@ -94,6 +110,32 @@
 // StreamConfig.Channel says otherwise. LayoutMono mixes every stream into
 // one channel. Mixed samples are summed and saturate at the int16 limits
 // instead of wrapping around.
+//
+// A SIPREC session may carry, besides each party's own stream, a mixed
+// stream: one stream whose metadata lists several participants (RFC 7865),
+// the parties already mixed by the recording client. Mixing it into both
+// parties' channels, what LayoutAuto does with a third stream, loses the
+// separation of the parties. Two layouts keep it:
+//
+//   - LayoutPerStream: one channel per stream, in the order of
+//     Config.Streams, nothing mixed. Parties A and B and the mixed stream
+//     M make a 3-channel WAV (A, B, M). At most 8 channels; MP3 holds 2.
+//   - StreamConfig.Separate: the stream goes to a mono file of its own,
+//     call.LABEL.wav beside call.wav (in a Dir: SESSION.LABEL.wav, key
+//     ACCOUNT/APPLICATION/SESSION.LABEL.wav), on the same timeline, with
+//     the same pauses, flushes, crash repair and upload; Result.Separate
+//     describes it. Parties A and B stay a stereo file and M is its own.
+//     Works for WAV and MP3.
+//
+// The layout is the caller's choice, made per recording when the streams
+// are declared: a SIPREC gateway reads the metadata, and for a stream with
+// several participants declares it Separate (or lists it last with
+// LayoutPerStream); a stream per participant keeps the stereo layout:
+//
+//	rec, _ := dir.Create(id, recording.Config{Streams: []recording.StreamConfig{
+//		{Label: "1"}, {Label: "2"},          // the parties: left and right
+//		{Label: "3", Separate: true},        // the mixed stream: SESSION.3.wav
+//	}})
 //
 // # Pause and resume
 //
@@ -129,12 +171,31 @@
 // it cannot be loaded, asking for MP3 fails with ErrMP3Unavailable, which
 // names the package to install; WAV keeps working. Open the library once
 // with OpenLAME and share the *LAME between recordings; each recording has
-// its own LAME handle, so recordings run concurrently. Files are 16 kHz by
-// default: 8 kHz streams are upsampled 2× by this package (a half-band
-// filter), because 8 kHz MP3 is MPEG-2.5, which hajimehoshi/go-mp3 and
-// some players cannot decode. At Stop the LAME/Info tag is written over
-// its placeholder frame, so decoders know the exact length and skip the
-// encoder delay.
+// its own LAME handle, so recordings run concurrently. Files are at the
+// streams' rate by default, 8 kHz for G.711 (MPEG-2.5: nothing is
+// resampled), constant 48 kbit/s, LAME quality 7: a third of the CPU of the
+// 16 kHz, quality 5 files of earlier versions, with speech measured no
+// worse (see MP3Config). Browsers (Chromium is checked by the tests), ffmpeg,
+// lame and sox play 8 kHz MP3; hajimehoshi/go-mp3 cannot, and
+// MP3Config.SampleRate 16000 makes an MPEG-2 file it reads, this package
+// upsampling 2× itself (a half-band filter). At Stop the LAME/Info tag is
+// written over its placeholder frame, so decoders know the exact length
+// and skip the encoder delay.
+//
+// # Write failures
+//
+// A recording whose file can no longer be written (a full disk, an I/O
+// error, a WAV at its 4 GiB limit) fails at once and says so:
+// Recorder.Failed is closed, Recorder.Err returns an error wrapping
+// ErrWrite (or ErrTooLarge) and the system's error, every later call
+// returns it, and MediaHandlers refuse further audio. The file keeps what
+// reached it (valid up to the last flush) and Stop still finalizes it; if
+// even that fails, it stays as NAME.part for Dir.Recover, which a gateway
+// may run again once space returns. Failures show as soon as a write is
+// refused: within the 16 KiB write buffer and Config.FlushInterval of
+// audio. A gateway waits on Failed and ends the session, for SIPREC with a
+// BYE carrying a Reason (RFC 3326), so that the recording client can fail
+// over to another recorder.
 //
 // # Directory, upload and recovery
 //
@@ -163,7 +224,7 @@
 //
 // Per-packet calls (Stream.Write, Stream.Gap, and MediaHandler's, and so
 // the whole path from media's socket to the file) do not allocate. An active two-party recording holds
-// about 53 KiB of Go heap for WAV and 57 KiB for MP3 (with the default
+// about 53 KiB of Go heap for WAV and 54 KiB for MP3 (with the default
 // 1 s Window), plus, for MP3, LAME's own memory. One core records WAV at
 // over 10,000 times real time; MP3 runs at the speed of the lame command
 // itself. See BENCHMARKS.md.

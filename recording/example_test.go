@@ -192,3 +192,104 @@ func ExampleOpenLAME() {
 	}
 	_ = recording.Config{Format: recording.MP3, LAME: lame}
 }
+
+// A gateway watches each recording for a write failure (a full disk) and
+// ends the call's recording session when it happens, so that the
+// recording client hears of it (a SIPREC BYE with a Reason) instead of
+// streaming to a recorder that writes nothing.
+func ExampleRecorder_Failed() {
+	dir, err := os.MkdirTemp("", "recording-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	rec, err := recording.New(filepath.Join(dir, "call.wav"), recording.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sessionEnded := make(chan struct{})
+	watched := make(chan string)
+	go func() {
+		select {
+		case <-rec.Failed():
+			// errors.Is(rec.Err(), recording.ErrWrite): end the session,
+			// e.g. siprec's sess.Hangup(ctx, 500, "recording failed").
+			watched <- "recording failed: " + rec.Err().Error()
+		case <-sessionEnded:
+			watched <- "session ended; recording error: " + fmt.Sprint(rec.Err())
+		}
+	}()
+	_ = rec.Stream(0).StartAt(0)
+	_ = rec.Stream(0).Write(0, make([]int16, 8000)) // 1 s of audio
+	close(sessionEnded)                             // the BYE
+	fmt.Println(<-watched)
+	res, err := rec.Stop()
+	fmt.Println(res.Duration, err)
+	// Output:
+	// session ended; recording error: <nil>
+	// 1s <nil>
+}
+
+// A SIPREC session with a mixed stream (one stream, several participants)
+// beside the parties' own streams: the parties stay one per channel of
+// the stereo file, and the mixed stream goes to a mono file of its own.
+func ExampleStreamConfig_separate() {
+	dir, err := os.MkdirTemp("", "recording-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	rec, err := recording.New(filepath.Join(dir, "call.wav"), recording.Config{
+		Streams: []recording.StreamConfig{
+			{Label: "1"},                 // caller: left
+			{Label: "2"},                 // callee: right
+			{Label: "3", Separate: true}, // the mixed stream: call.3.wav
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range rec.Streams() {
+		_ = s.StartAt(0)
+		_ = s.Write(0, make([]int16, 8000)) // 1 s each
+	}
+	res, err := rec.Stop()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(filepath.Base(res.Path), res.Channels, "channels,", res.Duration)
+	for _, sep := range res.Separate {
+		fmt.Println(filepath.Base(sep.Path), sep.Channels, "channel,", sep.Duration, "label", sep.Label)
+	}
+	// Output:
+	// call.wav 2 channels, 1s
+	// call.3.wav 1 channel, 1s label 3
+}
+
+// The same session with one channel per stream: a 3-channel WAV, the
+// mixed stream on the third channel.
+func ExampleLayout_perStream() {
+	dir, err := os.MkdirTemp("", "recording-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	rec, err := recording.New(filepath.Join(dir, "call.wav"), recording.Config{
+		Layout:  recording.LayoutPerStream,
+		Streams: []recording.StreamConfig{{Label: "1"}, {Label: "2"}, {Label: "3"}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range rec.Streams() {
+		_ = s.StartAt(0)
+		_ = s.Write(0, make([]int16, 8000))
+	}
+	res, err := rec.Stop()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Channels, "channels,", res.Duration)
+	// Output:
+	// 3 channels, 1s
+}

@@ -50,24 +50,17 @@ func (w wavFile) Frames() int { return w.frames() }
 // Rate returns the sample rate.
 func (w wavFile) Rate() int { return w.rate }
 
-// MP3Audio is an MP3 file decoded by go-mp3.
+// MP3Audio is an MP3 file decoded by `lame --decode` (see decodeMP3).
 type MP3Audio struct {
 	Rate        int
 	Left, Right []int16
 }
 
-// DecodeGoMP3 decodes path with go-mp3 as it is (see decodeGoMP3).
-func DecodeGoMP3(t testing.TB, path string) MP3Audio {
+// DecodeMP3 decodes path with `lame --decode` (see decodeMP3): exact
+// length and no encoder delay when the file has its LAME tag.
+func DecodeMP3(t testing.TB, path string) MP3Audio {
 	t.Helper()
-	m := decodeGoMP3(t, path)
-	return MP3Audio{m.rate, m.left, m.right}
-}
-
-// GoMP3Audio decodes path with go-mp3 and removes the decoder's extra
-// samples (see goMP3Audio).
-func GoMP3Audio(t *testing.T, path string) MP3Audio {
-	t.Helper()
-	m, _ := goMP3Audio(t, path)
+	m := decodeMP3(t, path)
 	return MP3Audio{m.rate, m.left, m.right}
 }
 

@@ -34,10 +34,13 @@ var (
 	ErrStreamEnded = errors.New("recording: stream ended")
 	// ErrWrite reports that the recording file could not be written (disk
 	// full, I/O error). It is sticky: every later call returns it too, and
-	// the file holds what was written before the failure.
+	// the file holds what was written before the failure. Recorder.Failed
+	// is closed when it happens and Recorder.Err returns it, so a gateway
+	// ends the session at once rather than at its next call.
 	ErrWrite = errors.New("recording: writing the recording file failed")
 	// ErrTooLarge reports that a WAV file would exceed the 4 GiB limit of
-	// its 32-bit RIFF sizes (about 37 hours of 8 kHz stereo).
+	// its 32-bit RIFF sizes (about 37 hours of 8 kHz stereo). Like
+	// ErrWrite it is sticky and closes Recorder.Failed.
 	ErrTooLarge = errors.New("recording: WAV file would exceed 4 GiB")
 	// ErrNoUploader is returned by Finish when the recording has nowhere to
 	// be uploaded (created by New, or by a Dir without an Uploader). The
@@ -60,7 +63,8 @@ type Format uint8
 const (
 	// WAV is RIFF WAVE with 16-bit linear PCM at the streams' sample rate.
 	WAV Format = iota
-	// MP3 is MPEG audio layer III encoded by LAME (16 kHz by default).
+	// MP3 is MPEG audio layer III encoded by LAME (at the streams' rate by
+	// default: 8 kHz MPEG-2.5 for G.711; see MP3Config).
 	MP3
 )
 
@@ -134,9 +138,21 @@ const (
 	// both channels (a third party, an announcement or a conference bridge
 	// is heard on both sides). Sums saturate like LayoutMono.
 	LayoutStereo
+	// LayoutPerStream writes one channel per stream, in the order of
+	// Config.Streams, nothing mixed: a two-party call with a SIPREC mixed
+	// stream (one stream, several participants) is a 3-channel file, both
+	// parties apart and the mix on its own channel. At most 8 channels
+	// (WAV); MP3 holds at most 2. StreamConfig.Channel must be ChannelAuto.
+	// Streams recorded to a file of their own (StreamConfig.Separate) have
+	// no channel here.
+	LayoutPerStream
 )
 
-// String returns "auto", "mono" or "stereo".
+// maxChannels is the most channels a file of LayoutPerStream may have
+// (what WAV readers, and this package's Repair, take for PCM).
+const maxChannels = 8
+
+// String returns "auto", "mono", "stereo" or "per-stream".
 func (l Layout) String() string {
 	switch l {
 	case LayoutAuto:
@@ -145,6 +161,8 @@ func (l Layout) String() string {
 		return "mono"
 	case LayoutStereo:
 		return "stereo"
+	case LayoutPerStream:
+		return "per-stream"
 	}
 	return fmt.Sprintf("Layout(%d)", uint8(l))
 }

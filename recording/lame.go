@@ -124,12 +124,19 @@ type lameEncoder struct {
 	args *[6]uintptr
 }
 
-// newEncoder creates a LAME handle for interleaved PCM16 at rate with the
-// given channels, encoding CBR at kbps with LAME's quality q and a lowpass
-// at lowpass Hz (0: LAME's default for the bitrate), able to take maxFrames
-// frames per call. The stream starts with a placeholder for the LAME/Info
-// tag (see lametag).
-func (l *LAME) newEncoder(rate, channels, kbps, q, lowpass, maxFrames int) (*lameEncoder, error) {
+// lameParams are the settings of one encoder handle.
+type lameParams struct {
+	rate, channels int
+	kbps           int // constant bitrate
+	quality        int // lame_set_quality: 0 best .. 9 fastest
+	lowpass        int // Hz; 0: LAME's default for the bitrate
+	maxFrames      int // frames per encode call, at most
+}
+
+// newEncoder creates a LAME handle for interleaved PCM16 with the given
+// parameters. The stream starts with a placeholder for the LAME/Info tag
+// (see lametag).
+func (l *LAME) newEncoder(p lameParams) (*lameEncoder, error) {
 	l.initMu.Lock()
 	defer l.initMu.Unlock()
 	gfp, _, _ := purego.SyscallN(l.fn.init)
@@ -137,29 +144,29 @@ func (l *LAME) newEncoder(rate, channels, kbps, q, lowpass, maxFrames int) (*lam
 		return nil, fmt.Errorf("%w: lame_init failed (out of memory?)", ErrMP3Unavailable)
 	}
 	mode := lameStereo
-	if channels == 1 {
+	if p.channels == 1 {
 		mode = lameMono
 	}
 	set := func(fn uintptr, v int) { purego.SyscallN(fn, gfp, uintptr(v)) }
-	set(l.fn.setInRate, rate)
-	set(l.fn.setOutRate, rate)
-	set(l.fn.setChannels, channels)
+	set(l.fn.setInRate, p.rate)
+	set(l.fn.setOutRate, p.rate)
+	set(l.fn.setChannels, p.channels)
 	set(l.fn.setMode, mode)
-	set(l.fn.setVBR, 0) // vbr_off: constant bit rate
-	set(l.fn.setBrate, kbps)
-	set(l.fn.setQuality, q)
+	set(l.fn.setVBR, 0) // vbr_off: constant bit rate (VBR measured slower and no better on speech)
+	set(l.fn.setBrate, p.kbps)
+	set(l.fn.setQuality, p.quality)
 	set(l.fn.setVbrTag, 1) // Info tag: exact length and gapless playback
 	set(l.fn.setID3, 0)    // no ID3 tags: the first frame is at offset 0
-	if lowpass > 0 {
-		set(l.fn.setLowpass, lowpass)
+	if p.lowpass > 0 {
+		set(l.fn.setLowpass, p.lowpass)
 	}
 	if rc, _, _ := purego.SyscallN(l.fn.initParams, gfp); int32(rc) < 0 {
 		purego.SyscallN(l.fn.close, gfp)
 		return nil, fmt.Errorf("%w: lame_init_params refused %d Hz, %d channels, %d kbps, quality %d (code %d)",
-			ErrBadConfig, rate, channels, kbps, q, int32(rc))
+			ErrBadConfig, p.rate, p.channels, p.kbps, p.quality, int32(rc))
 	}
 	// LAME's worst case for n samples is 1.25n + 7200 bytes.
-	return &lameEncoder{l: l, gfp: gfp, channels: channels, mp3: make([]byte, maxFrames*5/4+7200), args: new([6]uintptr)}, nil
+	return &lameEncoder{l: l, gfp: gfp, channels: p.channels, mp3: make([]byte, p.maxFrames*5/4+7200), args: new([6]uintptr)}, nil
 }
 
 // encode encodes the interleaved frames of pcm and returns the MP3 bytes

@@ -24,7 +24,11 @@ func (l *LAME) Version() string { return "" }
 
 type lameEncoder struct{}
 
-func (l *LAME) newEncoder(rate, channels, kbps, q, lowpass, maxFrames int) (*lameEncoder, error) {
+type lameParams struct {
+	rate, channels, kbps, quality, lowpass, maxFrames int
+}
+
+func (l *LAME) newEncoder(p lameParams) (*lameEncoder, error) {
 	return nil, ErrMP3Unavailable
 }
 

@@ -60,6 +60,25 @@ import (
 // packets). Audio without an Arrival (zero time) is taken as given, and a
 // negative Config.MaxDrift turns the correction off.
 //
+// # Never ahead of the wall clock
+//
+// Whatever the stream's positions say, the handler writes nothing more than
+// the Window ahead of the wall clock: a sample at stream position p that
+// arrived at Arrival lies at Offset+p on the recording's timeline, and must
+// not lie past position(Arrival)+Window (the recording's jitter window,
+// Config.Window rounded up to a power of two samples). What would is
+// dropped and counted (StreamStats.Ahead, Stats.Ahead); a gap is cut the
+// same way (its Arrival is that of the packet after it, or else the
+// latest Audio's). A sender whose timestamps run ahead of time, or that
+// sends faster than real time, therefore cannot make a file longer than
+// the call: the recording is at most the wall-clock time from Config.Start
+// to the latest arrival, plus the Window (FuzzRTPTimeline checks it for
+// arbitrary packets through a real media.Receiver). package media bounds
+// its own timeline too (media.ReceiverConfig.MaxTimestampSkew); this bound
+// holds whatever that is set to. The drift correction above keeps an
+// honest stream within MaxDrift of the wall clock, far inside the Window,
+// so it never meets the bound. Audio without an Arrival is taken as given.
+//
 // DTMF events are counted and otherwise ignored: RFC 4733 events replace
 // audio, and the Receiver reports the stretch they covered as a Gap, so it
 // is silence in the file. A gateway that wants the digits wraps the handler:
@@ -77,6 +96,7 @@ import (
 // from any goroutine.
 type MediaHandler struct {
 	s        *Stream
+	last     time.Time // Arrival of the latest audio; guarded by the recorder's lock
 	audio    atomic.Int64
 	gaps     atomic.Int64
 	dtmf     atomic.Int64
@@ -215,6 +235,12 @@ func (h *MediaHandler) HandleAudio(a media.Audio) {
 			h.dropped.Add(-c)
 		}
 	}
+	if err == nil && s.started && !a.Arrival.IsZero() {
+		h.last = a.Arrival
+		if keep := h.ahead(a.Arrival, pos, int64(len(pcm))); keep < int64(len(pcm)) {
+			pcm = pcm[:keep]
+		}
+	}
 	if err == nil {
 		err = s.write(pos, pcm)
 	}
@@ -224,6 +250,22 @@ func (h *MediaHandler) HandleAudio(a media.Audio) {
 	}
 }
 
+// ahead returns how many of n samples at stream position pos, arrived at
+// at, may be written: the recorded timeline does not run more than the
+// Window ahead of the wall clock (the arrival), whatever positions the
+// stream's timestamps gave. The rest is counted in StreamStats.Ahead.
+// The recorder's lock is held.
+func (h *MediaHandler) ahead(at time.Time, pos, n int64) int64 {
+	s := h.s
+	limit := s.r.position(at) + s.r.w - s.offset // furthest stream position
+	if pos+n <= limit {
+		return n
+	}
+	keep := max(0, limit-pos)
+	s.ahead += n - keep
+	return keep
+}
+
 // HandleGap makes g.Samples samples from g.Position silence, at once (the
 // recorder need not wait for them). It implements media.Handler.
 func (h *MediaHandler) HandleGap(g media.Gap) {
@@ -231,13 +273,25 @@ func (h *MediaHandler) HandleGap(g media.Gap) {
 	s := h.s
 	s.r.mu.Lock()
 	// A Receiver delivers a Gap just before the Audio that follows it, never
-	// first; should a source do so, the sample after the gap is now.
+	// first; should a source do so, the sample after the gap arrived at
+	// g.Arrival, or now.
+	at := g.Arrival
+	if at.IsZero() {
+		at = h.last
+	}
 	var err error
 	if !s.started {
-		err = h.place(time.Now(), g.Position+g.Samples)
+		if at.IsZero() {
+			at = time.Now()
+		}
+		err = h.place(at, g.Position+g.Samples)
+	}
+	pos, n := g.Position+h.drift.shift, g.Samples
+	if err == nil && s.started && !at.IsZero() {
+		n = h.ahead(at, pos, n)
 	}
 	if err == nil {
-		err = s.gap(g.Position+h.drift.shift, int(g.Samples))
+		err = s.gap(pos, int(n))
 	}
 	s.r.mu.Unlock()
 	if err != nil {
@@ -255,7 +309,7 @@ func (h *MediaHandler) HandleDTMF(media.DTMF) { h.dtmf.Add(1) }
 // allocation for each refused packet).
 func (h *MediaHandler) place(at time.Time, pos int64) error {
 	s, r := h.s, h.s.r
-	if s.started || s.ended || r.stopped || r.err != nil {
+	if s.started || s.ended || r.stopped || r.out.err != nil {
 		return nil
 	}
 	return s.startAt(r.position(at) - pos)
@@ -270,7 +324,7 @@ func (h *MediaHandler) refuse(err error) {
 	}
 	s := h.s
 	s.r.log.Warn("recording: media refused by the stream; further refusals are counted, not logged",
-		"path", s.r.path, "stream", s.index, "label", s.label, "err", err)
+		"path", s.r.Path(), "stream", s.index, "label", s.label, "err", err)
 }
 
 // MediaStats counts what a MediaHandler received.

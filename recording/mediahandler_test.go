@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,28 +234,35 @@ func TestRTPPathNoAllocations(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage instrumentation allocates")
 	}
-	r, _ := newTestRecorder(t, Config{Start: time.Now(), FlushInterval: 100 * time.Millisecond})
+	// The packets go as fast as the loop turns, many times real time: the
+	// receiver's clock advances 20 ms per packet, so that the timeline is
+	// not ahead of it (see media.Stats.Ahead).
+	var clock atomic.Int64
+	clock.Store(t0.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	r, _ := newTestRecorder(t, Config{Start: t0, FlushInterval: 100 * time.Millisecond})
 	h, _ := r.Stream(0).MediaHandler()
 	ep, err := media.Listen(loopback)
 	must(t, err)
-	rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h})
-	must(t, err)
-	done := make(chan error, 1)
-	go func() { done <- rx.Run(context.Background()) }()
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
 	must(t, err)
 	defer conn.Close()
+	rx, err := media.NewReceiver(ep, media.ReceiverConfig{Handler: h, Now: now, Remote: conn.LocalAddr().(*net.UDPAddr).AddrPort()})
+	must(t, err)
+	done := make(chan error, 1)
+	go func() { done <- rx.Run(context.Background()) }()
 	tx, err := media.NewSender(conn, rx.LocalAddr(), media.SenderConfig{})
 	must(t, err)
 	g711 := make([]byte, 160)
 	media.EncodePCMU(g711, tone(1000, 8000, rate8k, 0, 160))
 	sent := uint64(0)
 	send := func() {
+		clock.Add(int64(20 * time.Millisecond))
 		if err := tx.WriteEncoded(g711); err != nil {
 			t.Fatal(err)
 		}
 		sent++
-		for rx.Stats().Received < sent {
+		for rx.Stats().Datagrams < sent { // the first packets wait for the latch (media.DefaultLatchPackets)
 			time.Sleep(50 * time.Microsecond)
 		}
 	}

@@ -10,26 +10,35 @@ import (
 )
 
 // MP3Config configures MP3 recordings. The zero value gives, for 8 kHz
-// streams, 16 kHz constant bit rate at 48 kbit/s with LAME quality 5.
+// streams, an 8 kHz file (MPEG-2.5) at a constant 48 kbit/s with LAME
+// quality 7: a two-party call costs LAME about a third of what the 16 kHz,
+// quality 5 default of earlier versions did, and the speech measures no
+// worse (BENCHMARKS.md, "MP3 settings").
 type MP3Config struct {
-	// SampleRate of the MP3 file: the streams' rate or twice it. Default
-	// twice the streams' rate, 16000 for 8 kHz streams: this package
-	// upsamples 2× itself, so the file is MPEG-2, which every decoder reads
-	// (8 kHz would be MPEG-2.5, which hajimehoshi/go-mp3 and some players
-	// cannot decode), and sets LAME's lowpass to 95% of the streams'
+	// SampleRate of the MP3 file: the streams' rate (the default) or twice
+	// it. At the streams' rate nothing is resampled; for 8 kHz streams the
+	// file is MPEG-2.5, which browsers (Chromium checked by this package's
+	// tests), ffmpeg, lame and sox decode but hajimehoshi/go-mp3 does not.
+	// Twice the rate (16000 for 8 kHz streams) makes an MPEG-2 file that
+	// every decoder reads, for about twice LAME's time: this package then
+	// upsamples 2× itself and sets LAME's lowpass to 95% of the streams'
 	// Nyquist frequency (3.8 kHz for 8 kHz streams), where the audio ends.
 	// Other rates are refused: LAME's own resampler would make the file's
 	// length inexact.
 	SampleRate int
 	// Bitrate in kbit/s, constant. Default 48. It must be a Layer III
 	// bitrate of the file's MPEG version: 8–160 for 24 kHz and below,
-	// 32–320 for 32–48 kHz. At 16 kHz, below 40 kbit/s a frame has no room
-	// for LAME's tag, so the file does not record its exact length and
-	// players add about 70 ms (encoder delay and padding).
+	// 32–320 for 32–48 kHz. Below 24 kbit/s at 8 kHz, or 40 kbit/s at
+	// 16 kHz, a frame has no room for LAME's tag, so the file does not
+	// record its exact length and players add about 70–140 ms (encoder
+	// delay and padding).
 	Bitrate int
 	// Quality is LAME's algorithm quality, 1 (best, slowest) to 9 (fastest);
-	// 0 means the default, 5. (LAME's own -q 0 is not offered: it costs
-	// several times more CPU for no audible gain on speech.)
+	// 0 means the default, 7. At 7 LAME skips its noise-shaping iterations:
+	// on telephone speech that halves its time and measures no worse (at
+	// constant bit rate LAME 3.100 encodes 8 and 9 exactly as 7). LAME's
+	// own -q 0 is not offered: it costs several times more CPU for no
+	// audible gain on speech.
 	Quality int
 }
 
@@ -82,13 +91,13 @@ func mp3VersionForRate(rate int) int {
 
 func (c MP3Config) withDefaults(streamRate int) MP3Config {
 	if c.SampleRate == 0 {
-		c.SampleRate = 2 * streamRate
+		c.SampleRate = streamRate
 	}
 	if c.Bitrate == 0 {
 		c.Bitrate = 48
 	}
 	if c.Quality == 0 {
-		c.Quality = 5
+		c.Quality = 7
 	}
 	return c
 }
@@ -422,7 +431,7 @@ func newMP3Sink(f *os.File, l *LAME, c MP3Config, channels, rate, maxFrames, buf
 		lowpass = rate / 2 * 95 / 100
 	}
 	s.pcm = make([]int16, 0, (mp3Batch+most)*channels)
-	enc, err := l.newEncoder(c.SampleRate, channels, c.Bitrate, c.Quality, lowpass, mp3Batch+most)
+	enc, err := l.newEncoder(lameParams{rate: c.SampleRate, channels: channels, kbps: c.Bitrate, quality: c.Quality, lowpass: lowpass, maxFrames: mp3Batch + most})
 	if err != nil {
 		return nil, err
 	}

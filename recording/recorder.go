@@ -1,14 +1,15 @@
 package recording
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"math/bits"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -20,7 +21,9 @@ type Config struct {
 	Format Format
 	// Layout of the channels. Default LayoutAuto: mono for one stream,
 	// stereo with one party per channel for two, and for more the rule of
-	// LayoutStereo (third and later streams on both channels).
+	// LayoutStereo (third and later streams on both channels);
+	// LayoutPerStream gives each stream a channel of its own. Streams
+	// with StreamConfig.Separate are not in this file and do not count.
 	Layout Layout
 	// Streams declares the streams, in order; the first is the left
 	// channel of a stereo file. Default: one stream. At most 64.
@@ -90,6 +93,19 @@ type StreamConfig struct {
 	// Channel places the stream in a stereo file (ignored in a mono one).
 	// Default ChannelAuto (see LayoutStereo).
 	Channel Channel
+	// Separate records the stream to a mono file of its own instead of
+	// into the recording's file: for a SIPREC mixed stream (one stream
+	// carrying several participants) next to the parties' own streams, so
+	// that it is kept without being mixed into the parties' channels. The
+	// file is the recording's, with ".LABEL" before the extension
+	// (call.wav: call.LABEL.wav; in a Dir, SESSION.LABEL.wav, uploaded
+	// under the key ACCOUNT/APPLICATION/SESSION.LABEL.wav), or ".sN" (N the
+	// stream's index) when the label is empty, longer than 64 bytes, or
+	// holds anything but letters, digits, '-', '_' and '+'. It is written,
+	// flushed, paused, finalized, uploaded and recovered like the
+	// recording's file, on the same timeline; Result.Separate describes it.
+	// At least one stream must not be Separate.
+	Separate bool
 }
 
 const (
@@ -118,77 +134,25 @@ const (
 type Recorder struct {
 	mu sync.Mutex
 
-	log       *slog.Logger
-	path      string // file being written
-	finalPath string // where Stop moves it ("" to leave it at path)
-	dir       *Dir
-	id        ID
-	format    Format
-	channels  int
-	rate      int // timeline and stream rate
-	fileRate  int
-	start     time.Time
-	pauseMode PauseMode
+	log    *slog.Logger
+	format Format
+	rate   int // timeline and stream rate
+	start  time.Time
 
 	streams []*Stream
-	// route[c] lists the streams mixed into channel c.
-	route [2][]int
 
-	w, mask int64 // ring size (a power of two) and w-1
-	head    int64 // next timeline position to write out
-	out     int64 // frames written to the file
-	paused  int64 // frames of the timeline spent paused
-	pauses  []span
-	inPause bool
+	// The timeline: the streams' rings hold its positions [head, head+w).
+	w, mask  int64 // ring size (a power of two) and w-1
+	head     int64 // next timeline position to write out
+	maxDrift int64 // Config.MaxDrift in samples; 0: no drift correction
+	pauses   pauseTimeline
 
-	flushFrames int64
-	sinceFlush  int64
-	maxDrift    int64 // Config.MaxDrift in samples; 0: no drift correction
-	mix         []int16
-	sink        sink
-	err         error // sticky write failure
+	out writer // the files
 
 	stopped bool
 	result  Result
 
-	finishMu sync.Mutex // serializes Finish's upload
-	uploaded bool
-}
-
-// span is a paused stretch [from, to) of the timeline.
-type span struct{ from, to int64 }
-
-// sink is a file encoder: WAV or MP3.
-type sink interface {
-	write(interleaved []int16) error
-	flush() error
-	close() (size int64, err error)
-	abort()
-}
-
-// Stream is one stream of a recording: one party's audio, on its own
-// continuous timeline of samples. Place it on the recording's timeline with
-// Start or StartAt, then feed it with Write and Gap.
-type Stream struct {
-	r     *Recorder
-	index int
-	label string
-	ring  []int16
-	// cov has one bit per ring position: set when the position was
-	// delivered (by Write or Gap) and not yet written out.
-	cov    []uint64
-	offset int64 // timeline position of the stream's sample 0
-	// front is the timeline position up to which the stream has delivered
-	// every position (the recorder may write out up to there); hwm is the
-	// furthest position it delivered.
-	front, hwm int64
-	started    bool
-	ended      bool
-	samples    int64
-	late       int64
-	dup        int64
-	// media feeds the stream from a media.Receiver (see MediaHandler).
-	media MediaHandler
+	up upload // where Finish sends the file
 }
 
 // New creates the file at path (which must not exist) and returns a
@@ -211,45 +175,114 @@ func newRecorder(path, finalPath string, d *Dir, id ID, cfg Config) (*Recorder, 
 		}
 	}
 	r := &Recorder{
-		log: cfg.Logger, path: path, finalPath: finalPath, dir: d, id: id,
-		format: cfg.Format, rate: cfg.SampleRate, fileRate: cfg.SampleRate,
-		start: cfg.Start, pauseMode: cfg.PauseMode,
+		log: cfg.Logger, format: cfg.Format, rate: cfg.SampleRate, start: cfg.Start,
+		pauses: pauseTimeline{mode: cfg.PauseMode, spans: make([]span, 0, 4)},
+		up:     upload{dir: d, id: id},
 	}
-	r.setLayout(cfg)
 	wf := max(64, durationToFrames(cfg.Window, cfg.SampleRate))
 	r.w = int64(1) << bits.Len64(uint64(wf-1))
 	r.mask = r.w - 1
-	r.flushFrames = max(1, durationToFrames(cfg.FlushInterval, cfg.SampleRate))
 	if cfg.MaxDrift > 0 {
 		r.maxDrift = max(1, durationToFrames(cfg.MaxDrift, cfg.SampleRate))
 	}
-	r.mix = make([]int16, chunkFrames*r.channels)
-	r.pauses = make([]span, 0, 4)
 	for i, sc := range cfg.Streams {
 		s := &Stream{r: r, index: i, label: sc.Label, ring: make([]int16, r.w), cov: make([]uint64, r.w/64)}
 		s.media.s = s
 		r.streams = append(r.streams, s)
 	}
+	r.out = writer{log: cfg.Logger, flushFrames: max(1, durationToFrames(cfg.FlushInterval, cfg.SampleRate)), failed: make(chan struct{})}
+	f, err := createFile(path, finalPath, newMixer(routes(cfg)), cfg, lame)
+	if err != nil {
+		return nil, err
+	}
+	f.id = id
+	r.out.files = append(r.out.files, f)
+	for i, sc := range cfg.Streams {
+		if !sc.Separate {
+			continue
+		}
+		suffix := separateSuffix(i, sc.Label)
+		f, err := createFile(withSuffix(path, suffix), withSuffix(finalPath, suffix), newMixer([][]int{{i}}), cfg, lame)
+		if err != nil {
+			r.out.abort()
+			return nil, err
+		}
+		f.label, f.id = sc.Label, id
+		if id != (ID{}) {
+			f.id.Session += "." + suffix
+		}
+		r.out.files = append(r.out.files, f)
+	}
+	r.log.Debug("recording started", "path", path, "format", r.format.String(), "channels", f.mix.channels,
+		"streams", len(r.streams), "files", len(r.out.files), "rate", r.rate)
+	return r, nil
+}
 
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+// mainStreams returns the indexes of the streams recorded into the
+// recording's own file.
+func mainStreams(streams []StreamConfig) []int {
+	var main []int
+	for i, s := range streams {
+		if !s.Separate {
+			main = append(main, i)
+		}
+	}
+	return main
+}
+
+// separateSuffix names the file of Separate stream i: its label when that
+// is a safe name (letters, digits, '-', '_', '+'; at most 64 bytes), else
+// "sN". A label comes from the peer's SDP: it never reaches a path as is.
+func separateSuffix(i int, label string) string {
+	ok := label != "" && len(label) <= 64
+	for j := 0; ok && j < len(label); j++ {
+		c := label[j]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '+'
+	}
+	if ok {
+		return label
+	}
+	return "s" + strconv.Itoa(i)
+}
+
+// withSuffix inserts "."+suffix before the extension of p (and before a
+// ".part" that follows it): call.wav → call.LABEL.wav. An empty p stays
+// empty.
+func withSuffix(p, suffix string) string {
+	if p == "" {
+		return ""
+	}
+	part := strings.HasSuffix(p, partExt)
+	p = strings.TrimSuffix(p, partExt)
+	ext := filepath.Ext(p)
+	p = strings.TrimSuffix(p, ext) + "." + suffix + ext
+	if part {
+		p += partExt
+	}
+	return p
+}
+
+// createFile creates the file at path (which must not exist) and its
+// encoder.
+func createFile(path, finalPath string, mix mixer, cfg Config, lame *LAME) (*recFile, error) {
+	fd, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("recording: creating %s: %w", path, err)
 	}
+	f := &recFile{path: path, finalPath: finalPath, mix: mix, rate: cfg.SampleRate}
 	switch cfg.Format {
 	case WAV:
-		r.sink, err = newWAVSink(f, r.channels, r.rate, wavBufSize, cfg.Sync)
+		f.sink, err = newWAVSink(fd, mix.channels, cfg.SampleRate, wavBufSize, cfg.Sync)
 	case MP3:
-		r.fileRate = cfg.MP3.SampleRate
-		r.sink, err = newMP3Sink(f, lame, cfg.MP3, r.channels, r.rate, chunkFrames, mp3BufSize, cfg.Sync)
+		f.rate = cfg.MP3.SampleRate
+		f.sink, err = newMP3Sink(fd, lame, cfg.MP3, mix.channels, cfg.SampleRate, chunkFrames, mp3BufSize, cfg.Sync)
 	}
 	if err != nil {
-		_ = f.Close()
+		_ = fd.Close()
 		_ = os.Remove(path)
 		return nil, fmt.Errorf("recording: starting %s: %w", path, err)
 	}
-	r.log.Debug("recording started", "path", path, "format", r.format.String(), "channels", r.channels,
-		"streams", len(r.streams), "rate", r.rate)
-	return r, nil
+	return f, nil
 }
 
 // resolve fills in defaults and validates.
@@ -257,7 +290,7 @@ func (c Config) resolve() (Config, error) {
 	if !c.Format.valid() {
 		return c, fmt.Errorf("%w: Format %d", ErrBadConfig, uint8(c.Format))
 	}
-	if c.Layout > LayoutStereo {
+	if c.Layout > LayoutPerStream {
 		return c, fmt.Errorf("%w: Layout %d", ErrBadConfig, uint8(c.Layout))
 	}
 	if c.PauseMode > PauseCut {
@@ -283,6 +316,32 @@ func (c Config) resolve() (Config, error) {
 		if s.Channel > ChannelBoth {
 			return c, fmt.Errorf("%w: Streams[%d] (%q) Channel %d", ErrBadConfig, i, s.Label, uint8(s.Channel))
 		}
+		if c.Layout == LayoutPerStream && s.Channel != ChannelAuto && !s.Separate {
+			return c, fmt.Errorf("%w: Streams[%d] (%q) Channel %v: LayoutPerStream gives each stream its own channel",
+				ErrBadConfig, i, s.Label, s.Channel)
+		}
+	}
+	main := mainStreams(c.Streams)
+	switch {
+	case len(main) == 0:
+		return c, fmt.Errorf("%w: every one of the %d Streams is Separate: the recording's file would have no channel", ErrBadConfig, len(c.Streams))
+	case c.Layout == LayoutPerStream && len(main) > maxChannels:
+		return c, fmt.Errorf("%w: LayoutPerStream with %d streams (at most %d channels)", ErrBadConfig, len(main), maxChannels)
+	case c.Layout == LayoutPerStream && c.Format == MP3 && len(main) > 2:
+		return c, fmt.Errorf("%w: LayoutPerStream with %d streams in an MP3 file (at most 2 channels; record the others Separate, or use WAV)",
+			ErrBadConfig, len(main))
+	}
+	seen := map[string]int{}
+	for i, s := range c.Streams {
+		if !s.Separate {
+			continue
+		}
+		suffix := separateSuffix(i, s.Label)
+		if j, dup := seen[suffix]; dup {
+			return c, fmt.Errorf("%w: Streams[%d] and Streams[%d] are both Separate with the label %q: their files would have the same name",
+				ErrBadConfig, j, i, s.Label)
+		}
+		seen[suffix] = i
 	}
 	if c.Start.IsZero() {
 		c.Start = time.Now()
@@ -317,44 +376,6 @@ func (c Config) resolve() (Config, error) {
 	return c, nil
 }
 
-// setLayout decides the channel count and which streams feed each channel.
-func (r *Recorder) setLayout(cfg Config) {
-	layout := cfg.Layout
-	if layout == LayoutAuto {
-		layout = LayoutStereo
-		if len(cfg.Streams) == 1 {
-			layout = LayoutMono
-		}
-	}
-	if layout == LayoutMono {
-		r.channels = 1
-		for i := range cfg.Streams {
-			r.route[0] = append(r.route[0], i)
-		}
-		return
-	}
-	r.channels = 2
-	for i, s := range cfg.Streams {
-		ch := s.Channel
-		if ch == ChannelAuto {
-			switch i {
-			case 0:
-				ch = ChannelLeft
-			case 1:
-				ch = ChannelRight
-			default:
-				ch = ChannelBoth
-			}
-		}
-		if ch == ChannelLeft || ch == ChannelBoth {
-			r.route[0] = append(r.route[0], i)
-		}
-		if ch == ChannelRight || ch == ChannelBoth {
-			r.route[1] = append(r.route[1], i)
-		}
-	}
-}
-
 // Streams returns the recording's streams in the order of Config.Streams.
 func (r *Recorder) Streams() []*Stream { return r.streams }
 
@@ -367,13 +388,48 @@ func (r *Recorder) Stream(i int) *Stream {
 }
 
 // Path returns the file being written.
-func (r *Recorder) Path() string { return r.path }
+func (r *Recorder) Path() string { return r.out.files[0].path }
 
-// Channels returns 1 or 2.
-func (r *Recorder) Channels() int { return r.channels }
+// Channels returns the number of channels of the recording's file: 1 or 2,
+// or with LayoutPerStream one per stream (Separate streams excluded).
+func (r *Recorder) Channels() int { return r.out.files[0].mix.channels }
 
 // Format returns the file format.
 func (r *Recorder) Format() Format { return r.format }
+
+// Failed returns a channel that is closed when the recording can no longer
+// be written: writing its file failed (a full disk, an I/O error; Err
+// wraps ErrWrite and the operating system's error) or the WAV file reached
+// its 4 GiB limit (ErrTooLarge). From then on the recording takes no more
+// audio (MediaHandler counts refusals) and every call returns the error;
+// the file holds what was written before, and Stop still finalizes it. A
+// gateway ends the call's recording session when it fires, for a SIPREC
+// session with a BYE carrying a Reason, so that the recording client knows
+// (and can fail over to another recorder) instead of talking to a recorder
+// that writes nothing:
+//
+//	select {
+//	case <-rec.Failed():
+//		// e.g. siprec: sess.Hangup(ctx, 500, "recording failed")
+//		log.Error("recording failed", "err", rec.Err())
+//	case <-sessionEnded:
+//	}
+//
+// The failure shows as soon as a write is refused: audio goes to the file
+// through a 16 KiB buffer (half a second of 8 kHz stereo WAV) and at every
+// Config.FlushInterval, so within FlushInterval of audio of the disk
+// filling up. Stop's own failures to finalize the file are what Stop
+// returns; they do not close the channel. The channel is the same for
+// every call.
+func (r *Recorder) Failed() <-chan struct{} { return r.out.failed }
+
+// Err returns why the recording can no longer be written (an error
+// wrapping ErrWrite or ErrTooLarge), or nil while it can; see Failed.
+func (r *Recorder) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out.err
+}
 
 // Start returns the wall-clock time of the file's first sample.
 func (r *Recorder) Start() time.Time { return r.start }
@@ -383,278 +439,12 @@ func (r *Recorder) position(t time.Time) int64 {
 	return durationToFrames(t.Sub(r.start), r.rate)
 }
 
-// Label returns the stream's label.
-func (s *Stream) Label() string { return s.label }
-
-// Index returns the stream's position in Config.Streams.
-func (s *Stream) Index() int { return s.index }
-
-// Start places the stream on the recording's timeline: t is the wall-clock
-// time of the stream's sample 0 (the first sample received, in the usual
-// case). Calling it again returns ErrStreamStarted and changes nothing.
-func (s *Stream) Start(t time.Time) error {
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return s.startAt(r.position(t))
-}
-
-// StartAt places the stream's sample 0 at the given sample offset on the
-// recording's timeline (0 is the file's first sample). Calling it again
-// returns ErrStreamStarted and changes nothing.
-func (s *Stream) StartAt(offset int64) error {
-	s.r.mu.Lock()
-	defer s.r.mu.Unlock()
-	return s.startAt(offset)
-}
-
-func (s *Stream) startAt(offset int64) error {
-	r := s.r
-	if err := r.usable(); err != nil {
-		return err
-	}
-	if s.ended {
-		return fmt.Errorf("stream %d (%q): %w", s.index, s.label, ErrStreamEnded)
-	}
-	if s.started {
-		return fmt.Errorf("stream %d (%q) starts at sample %d: %w", s.index, s.label, s.offset, ErrStreamStarted)
-	}
-	s.started = true
-	s.offset = offset
-	// Before its start the stream is silent: it holds nothing back there.
-	s.hwm = offset
-	s.front = offset
-	return r.advance(r.target())
-}
-
 // usable reports ErrStopped or a sticky write failure.
 func (r *Recorder) usable() error {
 	if r.stopped {
 		return ErrStopped
 	}
-	return r.err
-}
-
-func (s *Stream) check() error {
-	if err := s.r.usable(); err != nil {
-		return err
-	}
-	if s.ended {
-		return ErrStreamEnded
-	}
-	if !s.started {
-		return ErrStreamNotStarted
-	}
-	return nil
-}
-
-// Write delivers decoded samples: pcm[0] is the sample at position pos of
-// the stream's own timeline (samples since its sample 0; for RTP, the
-// unwrapped timestamp minus the first one). Packets may come in any order
-// within the Window; positions never delivered are silence of exactly
-// their length (the recorder writes them out as such once the stream got a
-// Window past them, or at once after a Gap for them). Samples whose
-// positions were already written to the file, and packets whose every
-// position was already delivered, are dropped and counted in
-// Stream.Stats (Late, Duplicate). Write keeps no reference to pcm.
-func (s *Stream) Write(pos int64, pcm []int16) error {
-	s.r.mu.Lock()
-	defer s.r.mu.Unlock()
-	return s.write(pos, pcm)
-}
-
-// write is Write with the recorder's lock held.
-func (s *Stream) write(pos int64, pcm []int16) error {
-	r := s.r
-	if err := s.check(); err != nil {
-		return err
-	}
-	t, ok, err := s.place(pos, int64(len(pcm)))
-	if !ok || err != nil {
-		return err
-	}
-	pcm = pcm[t-(s.offset+pos):]
-	end := t + int64(len(pcm))
-	if s.covered(t, end) {
-		s.dup += int64(len(pcm))
-		return nil
-	}
-	i := t & r.mask
-	n := copy(s.ring[i:], pcm)
-	copy(s.ring, pcm[n:])
-	s.cover(t, end)
-	s.samples += int64(len(pcm))
-	return r.advance(r.target())
-}
-
-// Gap tells the recorder that the stream has no audio for n samples from
-// position pos (lost packets, silence suppression, a timestamp jump): they
-// are silence, and the recorder need not wait for them. Audio delivered for
-// those positions, before or after the Gap, is kept.
-func (s *Stream) Gap(pos int64, n int) error {
-	s.r.mu.Lock()
-	defer s.r.mu.Unlock()
-	return s.gap(pos, n)
-}
-
-// gap is Gap with the recorder's lock held.
-func (s *Stream) gap(pos int64, n int) error {
-	r := s.r
-	if err := s.check(); err != nil {
-		return err
-	}
-	if n < 0 {
-		return fmt.Errorf("%w: gap of %d samples", ErrBadConfig, n)
-	}
-	t, ok, err := s.place(pos, int64(n))
-	if !ok || err != nil {
-		return err
-	}
-	s.cover(t, s.offset+pos+int64(n))
-	return r.advance(r.target())
-}
-
-// place maps n samples at stream position pos to the timeline, writes out
-// old audio when they would run past the Window, and returns the first
-// timeline position still writable (ok false when nothing is).
-func (s *Stream) place(pos, n int64) (int64, bool, error) {
-	r := s.r
-	if n == 0 {
-		return 0, false, nil
-	}
-	t := s.offset + pos
-	end := t + n
-	if end <= r.head {
-		s.late += n
-		return 0, false, nil
-	}
-	if end > r.head+r.w {
-		if err := r.advance(end - r.w); err != nil {
-			return 0, false, err
-		}
-	}
-	if t < r.head {
-		s.late += r.head - t
-		t = r.head
-	}
-	return t, true, nil
-}
-
-// cover marks timeline positions [a, b) as delivered (b-a <= Window) and
-// moves the stream's front over them.
-func (s *Stream) cover(a, b int64) {
-	mask := s.r.mask
-	if i, j := a&mask, (b-1)&mask+1; i < j {
-		setBits(s.cov, i, j)
-	} else {
-		setBits(s.cov, i, s.r.w)
-		setBits(s.cov, 0, j)
-	}
-	s.hwm = max(s.hwm, b)
-	s.advanceFront()
-}
-
-// covered reports whether every position of [a, b) was delivered.
-func (s *Stream) covered(a, b int64) bool {
-	mask := s.r.mask
-	if i, j := a&mask, (b-1)&mask+1; i < j {
-		return allBits(s.cov, i, j)
-	} else {
-		return allBits(s.cov, i, s.r.w) && allBits(s.cov, 0, j)
-	}
-}
-
-// advanceFront moves front over delivered positions.
-func (s *Stream) advanceFront() {
-	r := s.r
-	if s.front < r.head {
-		s.front = r.head
-	}
-	for s.front < s.hwm {
-		i := s.front & r.mask
-		run := int64(bits.TrailingZeros64(^(s.cov[i>>6] >> uint(i&63))))
-		if run == 0 {
-			return
-		}
-		run = min(run, 64-i&63)
-		s.front = min(s.front+run, s.hwm)
-	}
-}
-
-// setBits sets bits [i, j) of m.
-func setBits(m []uint64, i, j int64) {
-	for i < j {
-		n := min(64-i&63, j-i)
-		m[i>>6] |= (^uint64(0) >> uint(64-n)) << uint(i&63)
-		i += n
-	}
-}
-
-// clearBits clears bits [i, j) of m.
-func clearBits(m []uint64, i, j int64) {
-	for i < j {
-		n := min(64-i&63, j-i)
-		m[i>>6] &^= (^uint64(0) >> uint(64-n)) << uint(i&63)
-		i += n
-	}
-}
-
-// allBits reports whether bits [i, j) of m are all set.
-func allBits(m []uint64, i, j int64) bool {
-	for i < j {
-		n := min(64-i&63, j-i)
-		mk := (^uint64(0) >> uint(64-n)) << uint(i&63)
-		if m[i>>6]&mk != mk {
-			return false
-		}
-		i += n
-	}
-	return true
-}
-
-// End says the stream will deliver nothing more (its party left, its
-// m-line was removed): the recorder stops waiting for it, and it is silent
-// from where it ended. Calling it again returns ErrStreamEnded.
-func (s *Stream) End() error {
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.usable(); err != nil {
-		return err
-	}
-	if s.ended {
-		return ErrStreamEnded
-	}
-	s.ended = true
-	return r.advance(r.target())
-}
-
-// StreamStats counts what one stream delivered.
-type StreamStats struct {
-	// Label of the stream.
-	Label string
-	// Started and Offset tell where the stream's sample 0 is on the
-	// timeline.
-	Started bool
-	Offset  int64
-	// Samples accepted by Write (late and duplicate ones not counted).
-	Samples int64
-	// Late counts samples dropped because their position was already
-	// written to the file: packets later than the Window, or duplicates of
-	// packets already written.
-	Late int64
-	// Duplicate counts samples dropped because the packet's every position
-	// had been delivered already (and not yet written out).
-	Duplicate int64
-	// Ended is true after End.
-	Ended bool
-}
-
-// Stats returns the stream's counters.
-func (s *Stream) Stats() StreamStats {
-	s.r.mu.Lock()
-	defer s.r.mu.Unlock()
-	return StreamStats{Label: s.label, Started: s.started, Offset: s.offset, Samples: s.samples, Late: s.late, Duplicate: s.dup, Ended: s.ended}
+	return r.out.err
 }
 
 // target is the timeline position up to which every stream has delivered
@@ -694,75 +484,37 @@ func (r *Recorder) end() int64 {
 	return e
 }
 
-// pausedAt says whether timeline position p is paused and where the next
-// change of state is.
-func (r *Recorder) pausedAt(p int64) (paused bool, until int64) {
-	until = math.MaxInt64
-	for _, sp := range r.pauses {
-		if p < sp.from {
-			until = min(until, sp.from)
-		} else if p < sp.to {
-			return true, sp.to
-		}
-	}
-	return false, until
-}
-
 // advance writes the timeline out up to target: it mixes the streams'
-// rings into frames, applies pauses, and hands the frames to the file.
+// rings into frames, applies pauses, and hands the frames to the files.
 func (r *Recorder) advance(target int64) error {
-	if r.err != nil {
-		return r.err
+	if r.out.err != nil {
+		return r.out.err
 	}
-	ch := int64(r.channels)
 	for r.head < target {
 		ri := r.head & r.mask
 		n := min(target-r.head, chunkFrames, r.w-ri)
-		paused, until := r.pausedAt(r.head)
+		paused, until := r.pauses.at(r.head)
 		n = min(n, until-r.head)
-		frames := r.mix[:n*ch]
 		if paused {
-			r.paused += n
-			if r.pauseMode == PauseCut {
+			r.pauses.total += n
+			if r.pauses.mode == PauseCut {
 				r.consume(ri, n)
 				r.head += n
-				r.prunePauses()
+				r.pauses.prune(r.head)
 				continue
 			}
-			clear(frames)
-		} else {
-			r.mixFrames(ri, n, frames)
 		}
+		r.out.mix(r.streams, ri, n, paused)
 		r.consume(ri, n)
 		r.head += n
-		if err := r.sink.write(frames); err != nil {
-			return r.fail(err)
-		}
-		r.out += n
-		r.sinceFlush += n
-		if r.sinceFlush >= r.flushFrames {
-			r.sinceFlush = 0
-			if err := r.sink.flush(); err != nil {
-				return r.fail(err)
-			}
+		if err := r.out.write(n); err != nil {
+			return err
 		}
 		if paused {
-			r.prunePauses()
+			r.pauses.prune(r.head)
 		}
 	}
 	return nil
-}
-
-// prunePauses forgets pauses that lie wholly behind the head.
-func (r *Recorder) prunePauses() {
-	k := 0
-	for _, sp := range r.pauses {
-		if sp.to > r.head {
-			r.pauses[k] = sp
-			k++
-		}
-	}
-	r.pauses = r.pauses[:k]
 }
 
 // consume clears n ring positions from ri in every stream, so that the
@@ -772,132 +524,6 @@ func (r *Recorder) consume(ri, n int64) {
 		clear(s.ring[ri : ri+n])
 		clearBits(s.cov, ri, ri+n)
 	}
-}
-
-// mixFrames fills frames (n interleaved frames) from the rings at ri.
-func (r *Recorder) mixFrames(ri, n int64, frames []int16) {
-	ch := r.channels
-	if ch == 2 && len(r.route[0]) == 1 && len(r.route[1]) == 1 {
-		// One stream per channel, the usual two-party call: interleave.
-		a := r.streams[r.route[0][0]].ring[ri : ri+n]
-		b := r.streams[r.route[1][0]].ring[ri : ri+n]
-		b = b[:len(a)]
-		for i, v := range a {
-			f := frames[2*i : 2*i+2 : 2*i+2]
-			f[0], f[1] = v, b[i]
-		}
-		return
-	}
-	for c := 0; c < ch; c++ {
-		route := r.route[c]
-		switch len(route) {
-		case 0:
-			for i := int64(0); i < n; i++ {
-				frames[int(i)*ch+c] = 0
-			}
-		case 1:
-			src := r.streams[route[0]].ring[ri : ri+n]
-			if ch == 1 {
-				copy(frames, src)
-				continue
-			}
-			for i, v := range src {
-				frames[i*ch+c] = v
-			}
-		case 2:
-			a := r.streams[route[0]].ring[ri : ri+n]
-			b := r.streams[route[1]].ring[ri : ri+n]
-			for i := range a {
-				frames[i*ch+c] = sat16(int32(a[i]) + int32(b[i]))
-			}
-		default:
-			for i := int64(0); i < n; i++ {
-				var sum int32
-				for _, si := range route {
-					sum += int32(r.streams[si].ring[ri+i])
-				}
-				frames[int(i)*ch+c] = sat16(sum)
-			}
-		}
-	}
-}
-
-// sat16 clips a sum of samples to the int16 range instead of letting it
-// wrap around.
-func sat16(v int32) int16 {
-	if v > math.MaxInt16 {
-		return math.MaxInt16
-	}
-	if v < math.MinInt16 {
-		return math.MinInt16
-	}
-	return int16(v)
-}
-
-// fail records a write failure; it is returned from then on.
-func (r *Recorder) fail(err error) error {
-	if !errors.Is(err, ErrTooLarge) {
-		err = fmt.Errorf("%w: %s: %w", ErrWrite, r.path, err)
-	}
-	r.err = err
-	r.log.Warn("recording write failed", "path", r.path, "err", err)
-	return err
-}
-
-// Pause pauses the recording at wall-clock time at (zero means now): from
-// there the file gets silence (PauseSilence) or nothing (PauseCut) until
-// Resume. A time already written out is moved forward to the first one
-// that is not. Pausing a paused recording returns ErrAlreadyPaused and
-// changes nothing.
-func (r *Recorder) Pause(at time.Time) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.usable(); err != nil {
-		return err
-	}
-	if r.inPause {
-		return ErrAlreadyPaused
-	}
-	p := max(r.position(orNow(at)), r.head)
-	if k := len(r.pauses); k > 0 {
-		p = max(p, r.pauses[k-1].to)
-	}
-	r.pauses = append(r.pauses, span{from: p, to: math.MaxInt64})
-	r.inPause = true
-	r.log.Debug("recording paused", "path", r.path, "at", framesToDuration(p, r.rate))
-	return nil
-}
-
-// Resume ends a pause at wall-clock time at (zero means now). Resuming a
-// recording that is not paused returns ErrNotPaused and changes nothing.
-func (r *Recorder) Resume(at time.Time) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.usable(); err != nil {
-		return err
-	}
-	if !r.inPause {
-		return ErrNotPaused
-	}
-	sp := &r.pauses[len(r.pauses)-1]
-	sp.to = max(r.position(orNow(at)), r.head, sp.from)
-	r.inPause = false
-	r.log.Debug("recording resumed", "path", r.path, "at", framesToDuration(sp.to, r.rate))
-	return nil
-}
-
-// Paused reports whether the recording is paused.
-func (r *Recorder) Paused() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.inPause
-}
-
-func orNow(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Now()
-	}
-	return t
 }
 
 // Flush writes out the audio that every stream has delivered and makes the
@@ -911,11 +537,7 @@ func (r *Recorder) Flush() error {
 	if err := r.advance(r.target()); err != nil {
 		return err
 	}
-	r.sinceFlush = 0
-	if err := r.sink.flush(); err != nil {
-		return r.fail(err)
-	}
-	return nil
+	return r.out.flush()
 }
 
 // Stats describes a recording in progress.
@@ -929,141 +551,27 @@ type Stats struct {
 	Paused time.Duration
 	// Late counts samples of every stream dropped as late or duplicate.
 	Late int64
+	// Ahead counts samples of every stream dropped for lying more than the
+	// Window ahead of the wall clock (StreamStats.Ahead).
+	Ahead int64
 }
 
 // Stats returns the recording's counters.
 func (r *Recorder) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var late int64
+	var late, ahead int64
 	for _, s := range r.streams {
 		late += s.late
+		ahead += s.ahead
 	}
 	return Stats{
-		Written:  framesToDuration(r.out, r.rate),
+		Written:  framesToDuration(r.out.frames, r.rate),
 		Timeline: framesToDuration(r.head, r.rate),
-		Paused:   framesToDuration(r.paused, r.rate),
+		Paused:   framesToDuration(r.pauses.total, r.rate),
 		Late:     late,
+		Ahead:    ahead,
 	}
-}
-
-// Result describes a finished recording, for the session record.
-type Result struct {
-	// ID and Key of a recording made through a Dir; zero otherwise.
-	ID  ID
-	Key string
-	// Path of the finished file. After a successful upload the file has
-	// been removed from there.
-	Path string
-	// Format, Channels and SampleRate of the file.
-	Format     Format
-	Channels   int
-	SampleRate int
-	// Duration of the audio in the file: the call's length from the
-	// recording's start to the last sample delivered by any stream, less
-	// the paused time when PauseMode is PauseCut.
-	Duration time.Duration
-	// Paused is the time spent paused.
-	Paused time.Duration
-	// Size of the file in bytes.
-	Size int64
-	// Uploaded is true once the Uploader has accepted the file (Finish
-	// succeeded). With package recording/spool's Uploader that means the
-	// file is in the storage spool, synced to disk, and the spool uploads
-	// it in the background until the bucket confirms it: the object will
-	// be at Key, but may not be yet. SpoolConfig.OnUploaded (or the
-	// Uploader's Wait) tells when the bucket has it.
-	Uploaded bool
-}
-
-// Stop ends the recording: it writes out everything the streams delivered
-// (up to the furthest position any stream reached), finalizes the file
-// (WAV header, MP3 flush and LAME tag), fsyncs and closes it. For a
-// recording of a Dir the file is then renamed from NAME.part to NAME. A
-// second Stop returns the same Result and ErrStopped. After a write
-// failure Stop still closes the file and returns the failure.
-func (r *Recorder) Stop() (Result, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		return r.result, ErrStopped
-	}
-	werr := r.advance(r.end())
-	r.stopped = true
-	size, cerr := r.sink.close()
-	if cerr != nil && werr == nil {
-		werr = fmt.Errorf("%w: finalizing %s: %w", ErrWrite, r.path, cerr)
-	}
-	path := r.path
-	if r.finalPath != "" && cerr == nil {
-		if err := os.Rename(r.path, r.finalPath); err != nil {
-			werr = errors.Join(werr, fmt.Errorf("recording: %w", err))
-		} else {
-			path = r.finalPath
-		}
-	}
-	if r.dir != nil {
-		r.dir.release(r.path)
-	}
-	r.result = Result{
-		ID: r.id, Path: path, Format: r.format, Channels: r.channels, SampleRate: r.fileRate,
-		Duration: framesToDuration(r.out, r.rate), Paused: framesToDuration(r.paused, r.rate), Size: size,
-	}
-	if r.dir != nil {
-		r.result.Key = r.id.Key(r.format)
-	}
-	r.log.Info("recording stopped", "path", path, "duration", r.result.Duration, "size", size, "err", werr)
-	return r.result, werr
-}
-
-// Finish stops the recording (see Stop) and uploads the file through its
-// Dir's Uploader under its key ACCOUNT/APPLICATION/SESSION.wav|mp3; the
-// local file is removed only after the Uploader accepted it. When the
-// upload fails the finalized file stays in the Dir and the error wraps
-// ErrUpload: call Finish again, or Dir.Recover later. After a successful
-// Finish, another Finish or Stop returns the Result and ErrStopped. A
-// recording made by New has nowhere to go: Finish returns ErrNoUploader.
-func (r *Recorder) Finish(ctx context.Context) (Result, error) {
-	r.finishMu.Lock()
-	defer r.finishMu.Unlock()
-	res, err := r.Stop()
-	if errors.Is(err, ErrStopped) {
-		if r.uploaded {
-			return res, err
-		}
-		err = nil
-	}
-	if err != nil {
-		return res, err
-	}
-	if r.dir == nil || r.dir.up == nil {
-		return res, ErrNoUploader
-	}
-	if err := r.dir.upload(ctx, r.id, res.Format, res.Path, res.Size); err != nil {
-		return res, err
-	}
-	r.mu.Lock()
-	r.uploaded = true
-	r.result.Uploaded = true
-	res = r.result
-	r.mu.Unlock()
-	return res, nil
-}
-
-// Abort stops the recording without finalizing it and removes its file.
-// It is for a recording that must not be kept; a crash-safe stop is Stop.
-func (r *Recorder) Abort() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		return ErrStopped
-	}
-	r.stopped = true
-	r.sink.abort()
-	if r.dir != nil {
-		r.dir.release(r.path)
-	}
-	return os.Remove(r.path)
 }
 
 // durationToFrames converts d to samples at rate, rounding to nearest.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -463,7 +464,7 @@ func TestReported(t *testing.T) {
 	res1, err := r.Stop()
 	must(t, err)
 	res2, err := r.Stop()
-	if !errors.Is(err, ErrStopped) || res2 != res1 {
+	if !errors.Is(err, ErrStopped) || !reflect.DeepEqual(res2, res1) {
 		t.Errorf("second Stop: %+v, %v; want the first result and ErrStopped", res2, err)
 	}
 	for name, err := range map[string]error{
@@ -506,8 +507,16 @@ func TestConfigErrors(t *testing.T) {
 		{"mp3 rate", Config{Format: MP3, MP3: MP3Config{SampleRate: 17000}}, "MP3.SampleRate 17000"},
 		{"mp3 rate not 1× or 2×", Config{Format: MP3, MP3: MP3Config{SampleRate: 22050}}, "MP3.SampleRate 22050 is neither"},
 		{"mp3 bitrate", Config{Format: MP3, MP3: MP3Config{Bitrate: 33}}, "MP3.Bitrate 33"},
-		{"mp3 bitrate for the rate", Config{Format: MP3, SampleRate: 16000, MP3: MP3Config{Bitrate: 8}}, "MP3.Bitrate 8 kbit/s is not a Layer III bitrate at 32000 Hz"},
+		{"mp3 bitrate for the rate", Config{Format: MP3, SampleRate: 16000, MP3: MP3Config{SampleRate: 32000, Bitrate: 8}}, "MP3.Bitrate 8 kbit/s is not a Layer III bitrate at 32000 Hz"},
 		{"mp3 quality", Config{Format: MP3, MP3: MP3Config{Quality: 10}}, "MP3.Quality 10"},
+		{"every stream separate", Config{Streams: []StreamConfig{{Separate: true}, {Separate: true}}}, "every one of the 2 Streams is Separate"},
+		{"separate files with one name", Config{Streams: []StreamConfig{{}, {Label: "m", Separate: true}, {Label: "m", Separate: true}}},
+			`Streams[1] and Streams[2] are both Separate with the label "m"`},
+		{"per stream with a channel", Config{Layout: LayoutPerStream, Streams: []StreamConfig{{}, {Label: "b", Channel: ChannelLeft}}},
+			`Streams[1] ("b") Channel left: LayoutPerStream`},
+		{"per stream, 3 channels of MP3", Config{Format: MP3, Layout: LayoutPerStream, Streams: make([]StreamConfig, 3)},
+			"LayoutPerStream with 3 streams in an MP3 file"},
+		{"per stream, 9 channels", Config{Layout: LayoutPerStream, Streams: make([]StreamConfig, 9)}, "LayoutPerStream with 9 streams (at most 8 channels)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,8 +1,9 @@
 package recording
 
 // upsampler2 doubles the sample rate of interleaved PCM16 (8 kHz → 16 kHz
-// for MP3, so that the file is MPEG-2 rather than the MPEG-2.5 that
-// hajimehoshi/go-mp3 and some players cannot decode).
+// for an MP3 whose MP3Config.SampleRate asks for twice the streams' rate,
+// so that the file is MPEG-2 rather than the MPEG-2.5 that
+// hajimehoshi/go-mp3 cannot decode).
 //
 // It is a half-band interpolator: even output samples are the input samples
 // themselves, odd ones a 24-tap symmetric FIR (a Kaiser-windowed sinc,

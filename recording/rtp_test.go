@@ -573,34 +573,34 @@ func checkRTPWAV(t *testing.T, path string, m Model, stretches []stretch) {
 	}
 }
 
-// checkRTPMP3 checks the MP3 object decoded by go-mp3 and by lame
-// --decode (measured by sox): exact length, tones and silences, and the
-// late party's onset to the millisecond.
+// checkRTPMP3 checks the MP3 object (8 kHz, the default) decoded by lame
+// --decode, sample by sample and measured by sox: exact length, tones and
+// silences, and the late party's onset to the millisecond.
 func checkRTPMP3(t *testing.T, path string, frames, lateOffset int64, stretches []stretch) {
 	// MP3 smears a transient over a long block's window (1152 samples,
-	// 72 ms at 16 kHz, so up to 36 ms either side of it): stretches are
-	// checked 40 ms inside their edges, and only those long enough.
-	const edge = 0.04
-	long := func(s stretch) bool { return s.to-s.from >= 0.1 }
-	t.Run("go-mp3", func(t *testing.T) {
-		m := GoMP3Audio(t, path)
-		if m.Rate != 16000 || int64(len(m.Left)) != 2*frames {
-			t.Fatalf("go-mp3: %d Hz, %d samples; want 16000 Hz, %d", m.Rate, len(m.Left), 2*frames)
+	// 144 ms at 8 kHz, so up to 72 ms either side of it): stretches are
+	// checked 80 ms inside their edges, and only those long enough.
+	const edge = 0.08
+	long := func(s stretch) bool { return s.to-s.from >= 0.2 }
+	t.Run("lame --decode", func(t *testing.T) {
+		m := DecodeMP3(t, path)
+		if m.Rate != 8000 || int64(len(m.Left)) != frames {
+			t.Fatalf("lame --decode: %d Hz, %d samples; want 8000 Hz, %d", m.Rate, len(m.Left), frames)
 		}
 		chans := [][]int16{m.Left, m.Right}
 		for _, s := range stretches {
 			if !long(s) {
 				continue
 			}
-			x := Window(chans[s.ch], 16000, s.from+edge, s.to-edge)
-			other := Level(Window(chans[1-s.ch], 16000, s.from+edge, s.to-edge), 16000, s.freq)
-			if l := Level(x, 16000, s.freq); s.on && (l < 0.75*rtpAmp || other > 300) {
-				t.Errorf("go-mp3: %s: %.0f Hz level %.0f in channel %d (want ~%d), %.0f in the other", s.what, s.freq, l, s.ch, rtpAmp, other)
+			x := Window(chans[s.ch], 8000, s.from+edge, s.to-edge)
+			other := Level(Window(chans[1-s.ch], 8000, s.from+edge, s.to-edge), 8000, s.freq)
+			if l := Level(x, 8000, s.freq); s.on && (l < 0.75*rtpAmp || other > 300) {
+				t.Errorf("lame --decode: %s: %.0f Hz level %.0f in channel %d (want ~%d), %.0f in the other", s.what, s.freq, l, s.ch, rtpAmp, other)
 			}
 			// Silence: no trace of the party's tone, and only the codec's
 			// noise (its peaks near a transient reach a few hundred).
-			if l, r := Level(x, 16000, s.freq), rms(x); !s.on && (l > 100 || r > 150) {
-				t.Errorf("go-mp3: %s: %.0f Hz level %.0f, RMS %.0f in channel %d, want silence", s.what, s.freq, l, r, s.ch)
+			if l, r := Level(x, 8000, s.freq), rms(x); !s.on && (l > 100 || r > 150) {
+				t.Errorf("lame --decode: %s: %.0f Hz level %.0f, RMS %.0f in channel %d, want silence", s.what, s.freq, l, r, s.ch)
 			}
 		}
 		onset := -1
@@ -610,15 +610,15 @@ func checkRTPMP3(t *testing.T, path string, frames, lateOffset int64, stretches 
 				break
 			}
 		}
-		if d := int64(onset) - 2*lateOffset; d < -16 || d > 16 {
-			t.Errorf("callee onset at sample %d (%.4f s), want %.4f s ± 1 ms", onset, float64(onset)/16000, float64(lateOffset)/Rate8k)
+		if d := int64(onset) - lateOffset; d < -8 || d > 8 {
+			t.Errorf("callee onset at sample %d (%.4f s), want %.4f s ± 1 ms", onset, float64(onset)/8000, float64(lateOffset)/Rate8k)
 		}
 	})
 	t.Run("lame --decode and sox", func(t *testing.T) {
 		dec := LameDecode(t, path)
 		rate, ch, n := SoxInfo(t, dec)
-		if rate != 16000 || ch != 2 || n != 2*frames {
-			t.Errorf("sox --i of lame's output: %d Hz, %d channels, %d samples; want 16000, 2, %d", rate, ch, n, 2*frames)
+		if rate != 8000 || ch != 2 || n != frames {
+			t.Errorf("sox --i of lame's output: %d Hz, %d channels, %d samples; want 8000, 2, %d", rate, ch, n, frames)
 		}
 		for _, s := range stretches {
 			if !long(s) {

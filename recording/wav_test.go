@@ -284,14 +284,17 @@ func TestInspectCutWAV(t *testing.T) {
 }
 
 // TestWriteFailureIsSticky: a full disk fails the recording with ErrWrite,
-// every later call says so, and Stop still closes the file.
+// Failed is closed, every later call says so, and Stop still closes the
+// file. The disk is /dev/full (writes fail with ENOSPC in the kernel)
+// swapped in for the file's descriptor, since New creates its file;
+// TestWriteFailureFileSizeLimit fails the recording's own file.
 func TestWriteFailureIsSticky(t *testing.T) {
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {
 		t.Skip("no /dev/full on this system")
 	}
 	r, _ := newTestRecorder(t, Config{})
-	ws := r.sink.(*wavSink)
+	ws := r.out.files[0].sink.(*wavSink)
 	good := ws.out.f
 	ws.out.f = full // the disk is full from now on
 	s := r.Stream(0)
@@ -302,6 +305,14 @@ func TestWriteFailureIsSticky(t *testing.T) {
 	}
 	if !errors.Is(werr, ErrWrite) || !strings.Contains(werr.Error(), "no space") {
 		t.Fatalf("Write on a full disk: %v, want ErrWrite (no space left)", werr)
+	}
+	select {
+	case <-r.Failed():
+	default:
+		t.Fatal("Failed() not closed after the write failure")
+	}
+	if err := r.Err(); err != werr {
+		t.Errorf("Err() = %v, want the failure %v", err, werr)
 	}
 	if err := s.Write(1<<20, make([]int16, 160)); !errors.Is(err, ErrWrite) {
 		t.Errorf("next Write: %v, want ErrWrite again", err)
@@ -319,7 +330,7 @@ func TestWriteFailureIsSticky(t *testing.T) {
 // TestWAVTooLarge: a WAV never grows past what its 32-bit sizes describe.
 func TestWAVTooLarge(t *testing.T) {
 	r, path := newTestRecorder(t, Config{})
-	ws := r.sink.(*wavSink)
+	ws := r.out.files[0].sink.(*wavSink)
 	ws.data = maxWAVData - 100 // as if 37 hours were written
 	s := r.Stream(0)
 	must(t, s.StartAt(0))

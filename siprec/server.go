@@ -110,9 +110,19 @@ type Config struct {
 	// Codecs are the codecs accepted; default media.DefaultCodecs() (PCMU,
 	// PCMA, telephone-event).
 	Codecs []media.Codec
+	// Latching says which senders each stream's RTP is accepted from:
+	// media.LatchStrict (the default) only the address and port of the
+	// offer's c= and m= lines; media.LatchRelaxed also any port of the
+	// address the INVITE came from (its transport source: behind a SIP
+	// proxy, the proxy's), for recording clients behind a NAT;
+	// media.LatchAny any address (trusted networks only). A re-INVITE that
+	// changes the offer's address moves the expected source with it. See
+	// media.Latching.
+	Latching media.Latching
 	// Receiver is the template of every stream's media.ReceiverConfig
-	// (reorder depth and wait, timestamp skew, clock, Poller). Its Handler,
-	// Codecs and Logger are set by the Server. Set Receiver.Poller to
+	// (reorder depth and wait, timestamp skew, latch count, clock, Poller).
+	// Its Handler, Codecs, Logger, Remote, Signalling and Latching are set
+	// by the Server. Set Receiver.Poller to
 	// receive every stream on a media.Poller's few workers rather than a
 	// goroutine per stream (much less CPU per packet on Linux); close the
 	// Poller after Shutdown.
@@ -237,6 +247,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.cfg.Receiver.Latching = cfg.Latching
 	s.rxNow = cfg.Receiver.Now
 	if s.rxNow == nil {
 		s.rxNow = time.Now

@@ -556,7 +556,7 @@ func (st *Stream) follow(answered, offered *media.Media, resumeAt time.Time) {
 		st.rx.SetCodecs(answered.Codecs)
 	}
 	if moved {
-		st.rx.Relatch()
+		st.rx.SetRemote(remote)
 	}
 	switch receives := answered.Direction.Receives(); {
 	case receives && st.paused.Load():

@@ -371,6 +371,7 @@ func (s *Server) newStream(sess *Session, i int, answered, offered *media.Media,
 	rc.Handler = gate{st}
 	rc.Codecs = answered.Codecs
 	rc.Logger = s.log.With("session", sess.id, "label", st.label)
+	rc.Remote, rc.Signalling = st.remote, sess.source.Addr() // only the offer's sender latches (Config.Latching)
 	rx, err := media.NewReceiver(ep, rc)
 	if err != nil {
 		return nil, fmt.Errorf("siprec: receiver for m-line %d (label %q): %w", i, st.label, err)

@@ -51,6 +51,11 @@ type SpoolConfig struct {
 	// OnUploaded, when set, is called (from a worker goroutine) after an
 	// item landed and its files were removed from the spool.
 	OnUploaded func(Item)
+	// OnFailed, when set, is called (from a worker goroutine) after a try
+	// failed: the item, with its Attempts, LastError (no secrets), Reason
+	// and NextAttempt, waits for its next try. A try cut short by Run's
+	// end is not a failure.
+	OnFailed func(Item)
 }
 
 // EnqueueOptions describe what to do with an enqueued file.
@@ -635,6 +640,10 @@ func (s *Spool) fail(it *Item, err error, uncounted bool) {
 	s.release(it)
 	s.log.Warn("storage: recording upload failed; will retry", slog.String("id", snap.ID), slog.String("key", snap.Key),
 		slog.Int("attempts", snap.Attempts), slog.Duration("retry_in", wait), slog.String("error", snap.LastError))
+	if s.cfg.OnFailed != nil {
+		snap.Uploading = false
+		s.cfg.OnFailed(snap)
+	}
 }
 
 // spoolBackoff is min*2^(n-1) capped at max, with "equal jitter" (half

@@ -139,11 +139,15 @@ func TestSpoolBucketDownThenBack(t *testing.T) {
 	srv.CreateBucket("recordings")
 	b := openS3(t, srv, "recordings")
 	dir, src := t.TempDir(), t.TempDir()
-	var landed []storage.Item
+	var landed, failed []storage.Item
 	var mu sync.Mutex
 	sp := openSpool(t, dir, storage.SpoolConfig{Bucket: b, OnUploaded: func(it storage.Item) {
 		mu.Lock()
 		landed = append(landed, it)
+		mu.Unlock()
+	}, OnFailed: func(it storage.Item) {
+		mu.Lock()
+		failed = append(failed, it)
 		mu.Unlock()
 	}})
 	defer sp.Close()
@@ -176,6 +180,14 @@ func TestSpoolBucketDownThenBack(t *testing.T) {
 	if list := sp.List(); len(list) != 1 || list[0].ID != it.ID {
 		t.Fatalf("List = %+v", list)
 	}
+	waitFor(t, "two OnFailed calls", func() bool { mu.Lock(); defer mu.Unlock(); return len(failed) >= 2 })
+	mu.Lock()
+	if len(failed) < 2 || failed[0].ID != it.ID || failed[0].Attempts != 1 || failed[1].Attempts != 2 ||
+		failed[0].LastError == "" || failed[0].Reason != storage.ErrUnreachable.Error() || failed[0].Uploading {
+		t.Fatalf("OnFailed calls: %+v", failed)
+	}
+	failures := len(failed)
+	mu.Unlock()
 
 	srv.Start()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -200,6 +212,9 @@ func TestSpoolBucketDownThenBack(t *testing.T) {
 	defer mu.Unlock()
 	if len(landed) != 1 || landed[0].ID != it.ID {
 		t.Fatalf("OnUploaded calls: %+v", landed)
+	}
+	if len(failed) > failures+1 {
+		t.Fatalf("OnFailed called %d more times after the bucket came back", len(failed)-failures)
 	}
 }
 

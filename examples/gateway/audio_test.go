@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/binary"
-	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -14,7 +11,6 @@ import (
 	"time"
 
 	"github.com/go-audio/wav"
-	mp3 "github.com/hajimehoshi/go-mp3"
 
 	"github.com/voicegw/voicegw/internal/testenv"
 )
@@ -52,29 +48,6 @@ func decodeWAV(t *testing.T, path string) pcm {
 	out := pcm{rate: buf.Format.SampleRate, channels: make([][]float64, n)}
 	for i, v := range buf.Data {
 		out.channels[i%n] = append(out.channels[i%n], float64(v)/32768)
-	}
-	return out
-}
-
-// decodeMP3 reads an MP3 file with go-mp3 (which always gives two channels).
-func decodeMP3(t *testing.T, path string) pcm {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := mp3.NewDecoder(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	raw, err := io.ReadAll(d)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	out := pcm{rate: d.SampleRate(), channels: make([][]float64, 2)}
-	for i := 0; i+3 < len(raw); i += 4 {
-		out.channels[0] = append(out.channels[0], float64(int16(binary.LittleEndian.Uint16(raw[i:])))/32768)
-		out.channels[1] = append(out.channels[1], float64(int16(binary.LittleEndian.Uint16(raw[i+2:])))/32768)
 	}
 	return out
 }

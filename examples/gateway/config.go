@@ -526,7 +526,7 @@ func (c *Config) validate() []Problem {
 	}
 	switch {
 	case c.Record.MP3Bitrate < 8 || c.Record.MP3Bitrate > 160:
-		add("recording.mp3_bitrate", "%d: want 8 to 160 kbit/s (16 kHz MP3)", c.Record.MP3Bitrate)
+		add("recording.mp3_bitrate", "%d: want 8 to 160 kbit/s (8 kHz MP3)", c.Record.MP3Bitrate)
 	}
 	if c.Record.FlushInterval < 10*time.Millisecond || c.Record.FlushInterval > time.Minute {
 		add("recording.flush_interval", "%s: want 10ms to 1m", c.Record.FlushInterval)
@@ -614,12 +614,6 @@ func (a *AccountConfig) validate(prefix string) []Problem {
 			add("recording.bucket."+fe.Field, "%s", msg)
 		}
 	}
-	switch rec.Format {
-	case "", "wav", "mp3":
-	default:
-		// reported by tenancy as recording.format
-	}
-
 	apps := map[string]int{}
 	for i, app := range a.Applications {
 		n := strings.TrimSpace(app.Name)
@@ -652,8 +646,10 @@ func (a *AccountConfig) validate(prefix string) []Problem {
 		} else {
 			keys[n] = i
 		}
-		if reason := checkAPISecret(k.Secret.Reveal()); reason != "" {
-			add(p+".secret", "%s", reason)
+		if k.Secret.IsZero() {
+			add(p+".secret", "missing")
+		} else if fes := rbac.FieldErrors(rbac.CheckSecretStrength(k.Secret.Reveal())); len(fes) > 0 {
+			add(p+".secret", "%s", fes[0].Reason) // rbac's rule, the one Bootstrap applies
 		}
 		if k.ServiceType != "" {
 			if _, ok := types[k.ServiceType]; !ok {
@@ -667,22 +663,6 @@ func (a *AccountConfig) validate(prefix string) []Problem {
 		}
 	}
 	return probs
-}
-
-// checkAPISecret applies rbac's rule for given secrets.
-func checkAPISecret(v string) string {
-	if v == "" {
-		return "missing"
-	}
-	if len(v) < rbac.MinSecretLen || len(v) > rbac.MaxSecretLen {
-		return fmt.Sprintf("must have %d to %d characters", rbac.MinSecretLen, rbac.MaxSecretLen)
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] <= ' ' || v[i] > '~' {
-			return fmt.Sprintf("character at position %d is not printable ASCII (no spaces)", i+1)
-		}
-	}
-	return ""
 }
 
 // tenancyAccount returns the account a declares, without SID, applications

@@ -252,6 +252,24 @@ func (p *gwProc) metric(t *testing.T, sample string) float64 {
 	return 0
 }
 
+// waitMetric waits up to 5 s for a sample of /metrics to reach want (a
+// refusal is counted just after its answer is sent) and fails with the
+// value it has.
+func (p *gwProc) waitMetric(t *testing.T, sample string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v := p.metric(t, sample)
+		if v == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v, want %v", sample, v, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

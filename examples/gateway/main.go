@@ -18,14 +18,12 @@
 // in the spool for the next start). A second signal exits at once; the next
 // start repairs what was cut off.
 //
-// The code is split by concern: config.go (configuration, defaults.yaml),
+// The recording server itself is the SDK's (siprec/srs); this program is its
+// configuration and wiring: config.go (configuration, defaults.yaml),
 // state.go (SQLite stores, accounts from the configuration, the demo
-// account), welcome.go (what a first start prints), tenants.go and sipwire.go
-// (SIP access control per account), srs.go (the SIPREC policy and the
-// recording sink), journal.go (what a crash must not lose), finish.go
-// (session documents and webhooks), recover.go (after a crash), buckets.go
-// (each account's bucket), httpapi.go and metrics.go (HTTP), gateway.go
-// (wiring and shutdown). capacity/ is the capacity harness.
+// account), welcome.go (what a first start prints), gateway.go (the
+// recording server, wiring and shutdown), httpapi.go and metrics.go (HTTP,
+// the server's Observer). capacity/ is the capacity harness.
 package main
 
 import (
@@ -42,6 +40,8 @@ import (
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/voicegw/voicegw/sip"
 )
 
 func main() {
@@ -106,7 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := newLogger(cfg.Log, stderr)
 	// sipgo's package-level settings: a program may set them, a library may not
 	sipgosip.UDPMTUSize = cfg.SIP.MaxUDPMessageSize + 200 // sipgo refuses len > UDPMTUSize-200
-	sipgosip.SetDefaultLogger(newLogger(LogConfig{Level: "warn", Format: cfg.Log.Format}, stderr).With("component", "sipgo"))
+	sipgosip.TransportBufferReadSize = 65535              // read datagrams whole: sip.PacketConn answers 513 past the limit
+	sipgosip.SetDefaultLogger(sip.FilterLogger(newLogger(LogConfig{Level: "warn", Format: cfg.Log.Format}, stderr).With("component", "sipgo"), sip.LogFilterConfig{}))
 
 	g, err := newGateway(ctx, cfg, log, stdout)
 	if err != nil {

@@ -2,18 +2,22 @@ package main
 
 import (
 	"context"
-	"sync"
-	"time"
+	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/siprec"
+	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/storage"
 )
 
 // metrics are the gateway's Prometheus metrics, in a registry of its own
-// (never the global default one), served at /metrics.
+// (never the global default one), served at /metrics. It is the recording
+// server's srs.Observer: every count comes from what the server reports.
 type metrics struct {
+	srs.NopObserver
 	reg *prometheus.Registry
 
 	sessionsActive     prometheus.Gauge
@@ -25,12 +29,10 @@ type metrics struct {
 	uploadErrors       prometheus.Counter
 	lateSamples        prometheus.Counter
 	webhooks           *prometheus.CounterVec // result
-	rtp                *rtpCollector
 }
 
 func newMetrics() *metrics {
-	m := &metrics{reg: prometheus.NewRegistry(), rtp: newRTPCollector()}
-	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
+	m := &metrics{reg: prometheus.NewRegistry()}
 	m.sessionsActive = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "voicegw_sessions_active", Help: "SIPREC recording sessions in progress.",
 	})
@@ -48,7 +50,7 @@ func newMetrics() *metrics {
 		Name: "voicegw_recordings_uploaded_total", Help: "Recordings the bucket confirmed (uploaded from the spool).",
 	})
 	m.recordingErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "voicegw_recording_errors_total", Help: "Recording failures by stage (create, finish, spool).",
+		Name: "voicegw_recording_errors_total", Help: "Recording failures by stage (create, finish, spool, recover).",
 	}, []string{"stage"})
 	m.uploadErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "voicegw_upload_errors_total", Help: "Failed upload attempts of spooled recordings (each is retried until the bucket has it).",
@@ -60,117 +62,86 @@ func newMetrics() *metrics {
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegw_webhooks_total", Help: "Session webhooks sent, by result (ok, failed).",
 	}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.sessionsActive, m.calls, m.sessionsEnded, m.recordingsWritten,
-		m.recordingsUploaded, m.recordingErrors, m.uploadErrors, m.lateSamples, m.webhooks, m.rtp,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
-		f(c)
-	}
+	m.reg.MustRegister(m.sessionsActive, m.calls, m.sessionsEnded, m.recordingsWritten, m.recordingsUploaded,
+		m.recordingErrors, m.uploadErrors, m.lateSamples, m.webhooks,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// watchSpool exports the spool's length and counts failed upload attempts
-// until ctx ends. The spool reports failures only in its items (Attempts,
-// LastError), so they are counted by looking at it every interval.
-func (m *metrics) watchSpool(ctx context.Context, sp *storage.Spool, every time.Duration) {
+// watch exports what the recording server counts itself: the recordings in
+// its spool and the RTP packets of every stream it received.
+func (m *metrics) watch(s *srs.Server) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "voicegw_recordings_spooled", Help: "Recordings waiting in the spool for their bucket.",
-	}, func() float64 { return float64(sp.Len()) }))
-	counted := map[string]int{} // item ID → failed attempts counted
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		seen := map[string]bool{}
-		for _, it := range sp.List() {
-			seen[it.ID] = true
-			failed := 0
-			if it.LastError != "" {
-				failed = it.Attempts
-				if it.Uploading {
-					failed-- // the attempt running now has not failed (yet)
-				}
-			}
-			if d := failed - counted[it.ID]; d > 0 {
-				m.uploadErrors.Add(float64(d))
-				counted[it.ID] = failed
-			}
-		}
-		for id := range counted {
-			if !seen[id] {
-				delete(counted, id)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	}, func() float64 { return float64(s.Spool().Len()) }))
+	for _, c := range []struct {
+		name, help string
+		v          func(srs.RTPStats) uint64
+	}{
+		{"voicegw_rtp_packets_received_total", "RTP packets received from recording clients (RFC 3550 received).", func(r srs.RTPStats) uint64 { return r.Received }},
+		{"voicegw_rtp_packets_lost_total", "RTP packets lost: sequence numbers that never arrived (RFC 3550).", func(r srs.RTPStats) uint64 { return r.Lost }},
+		{"voicegw_rtp_packets_late_total", "RTP packets that arrived too late for the reorder buffer and were dropped.", func(r srs.RTPStats) uint64 { return r.Late }},
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(c.v(s.Stats().RTP)) }))
 	}
 }
 
-// rtpCollector exports RTP packet counters summed over every stream the
-// gateway received: the live statistics of streams in progress plus the
-// final ones of streams that ended, so the counters only grow.
-type rtpCollector struct {
-	received, lost, late *prometheus.Desc
-
-	mu                         sync.Mutex
-	live                       map[any]func() rtpCounts
-	doneRx, doneLost, doneLate uint64
-}
-
-// rtpCounts are one stream's counters.
-type rtpCounts struct{ Received, Lost, Late uint64 }
-
-func newRTPCollector() *rtpCollector {
-	return &rtpCollector{
-		received: prometheus.NewDesc("voicegw_rtp_packets_received_total", "RTP packets received from recording clients (RFC 3550 received).", nil, nil),
-		lost:     prometheus.NewDesc("voicegw_rtp_packets_lost_total", "RTP packets lost: sequence numbers that never arrived (RFC 3550).", nil, nil),
-		late:     prometheus.NewDesc("voicegw_rtp_packets_late_total", "RTP packets that arrived too late for the reorder buffer and were dropped.", nil, nil),
-		live:     map[any]func() rtpCounts{},
+// CallRefused counts a call refused or challenged, with its reason.
+func (m *metrics) CallRefused(_ context.Context, r srs.Refusal) {
+	m.calls.WithLabelValues(string(r.Result), string(r.Reason)).Inc()
+	if r.Reason == srs.ReasonRecordingFailed {
+		m.recordingErrors.WithLabelValues("create").Inc()
 	}
 }
 
-// add starts exporting a stream's live counters under key.
-func (c *rtpCollector) add(key any, f func() rtpCounts) {
-	c.mu.Lock()
-	c.live[key] = f
-	c.mu.Unlock()
+// SessionStarted counts an accepted call.
+func (m *metrics) SessionStarted(*srs.Session) {
+	m.calls.WithLabelValues("accepted", "").Inc()
+	m.sessionsActive.Inc()
 }
 
-// done moves a stream's final counters into the totals.
-func (c *rtpCollector) done(key any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f, ok := c.live[key]
-	if !ok {
-		return
+// SessionEnded counts an ended session by why it ended.
+func (m *metrics) SessionEnded(_ *srs.Session, reason siprec.EndReason) {
+	m.sessionsActive.Dec()
+	m.sessionsEnded.WithLabelValues(reason.String()).Inc()
+}
+
+// RecordingFinished counts a finalized recording, or its failure by stage.
+func (m *metrics) RecordingFinished(_ *srs.Session, r srs.RecordingReport) {
+	m.lateSamples.Add(float64(r.Late))
+	switch {
+	case r.Err == nil:
+		m.recordingsWritten.WithLabelValues(r.Result.Format.String()).Inc()
+	case errors.Is(r.Err, recording.ErrUpload):
+		m.recordingsWritten.WithLabelValues(r.Result.Format.String()).Inc()
+		m.recordingErrors.WithLabelValues("spool").Inc()
+	default:
+		m.recordingErrors.WithLabelValues("finish").Inc()
 	}
-	delete(c.live, key)
-	n := f()
-	c.doneRx += n.Received
-	c.doneLost += n.Lost
-	c.doneLate += n.Late
 }
 
-// Describe implements prometheus.Collector.
-func (c *rtpCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.received
-	ch <- c.lost
-	ch <- c.late
-}
-
-// Collect implements prometheus.Collector.
-func (c *rtpCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	rx, lost, late := c.doneRx, c.doneLost, c.doneLate
-	for _, f := range c.live {
-		n := f()
-		rx += n.Received
-		lost += n.Lost
-		late += n.Late
+// RecordingRecovered counts a recording repaired at start, or its failure.
+func (m *metrics) RecordingRecovered(r recording.Recovered) {
+	switch {
+	case r.Err != nil:
+		m.recordingErrors.WithLabelValues("recover").Inc()
+	case r.Repair != nil:
+		m.recordingsWritten.WithLabelValues(r.Info.Format.String()).Inc()
 	}
-	c.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(c.received, prometheus.CounterValue, float64(rx))
-	ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(lost))
-	ch <- prometheus.MustNewConstMetric(c.late, prometheus.CounterValue, float64(late))
+}
+
+// RecordingUploaded counts a recording the bucket confirmed.
+func (m *metrics) RecordingUploaded(storage.Item) { m.recordingsUploaded.Inc() }
+
+// UploadFailed counts a failed upload attempt.
+func (m *metrics) UploadFailed(storage.Item) { m.uploadErrors.Inc() }
+
+// WebhookSent counts a session webhook by result.
+func (m *metrics) WebhookSent(_ *srs.Session, err error) {
+	result := "ok"
+	if err != nil {
+		result = "failed"
+	}
+	m.webhooks.WithLabelValues(result).Inc()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/voicegw/voicegw/insights/sqliteindex"
 	"github.com/voicegw/voicegw/rbac"
 	rbacsqlite "github.com/voicegw/voicegw/rbac/sqlitestore"
+	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 	tenancysqlite "github.com/voicegw/voicegw/tenancy/sqlitestore"
@@ -43,7 +44,7 @@ type state struct {
 	tenants *tenancy.Store
 	keys    *rbac.KeyStore
 	limiter *tenancysqlite.Limiter
-	journal *journal
+	journal *srs.SQLiteJournal
 	index   *insights.Index
 }
 
@@ -80,7 +81,7 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (_ *state, er
 	}); err != nil {
 		return nil, err
 	}
-	if s.journal, err = openJournal(ctx, s.db); err != nil {
+	if s.journal, err = srs.NewSQLiteJournal(ctx, s.db); err != nil {
 		return nil, err
 	}
 	if s.idxDB, err = sqliteindex.OpenDB(ctx, filepath.Join(cfg.DataDir, insightsDBName)); err != nil {

@@ -23,7 +23,8 @@ const Module = "github.com/voicegw/voicegw"
 // DESIGN.md living under a lower package): its rule then governs it and the
 // packages under it instead of its top level's. The most specific key wins,
 // and packages governed by different keys are checked against each other
-// like different top levels (tenancy may not import tenancy/admin).
+// like different top levels (tenancy may not import tenancy/admin, siprec
+// may not import siprec/srs).
 func Allowed() map[string][]string {
 	return map[string][]string{
 		"media":     {"internal"},
@@ -34,8 +35,10 @@ func Allowed() map[string][]string {
 		"tenancy":   {"storage/bucketconfig", "internal"}, // storage's config types only
 		"rbac":      {"internal"},
 		"insights":  {"rbac", "internal"},
-		// The admin API (the top floor of DESIGN.md) lives under tenancy.
+		// The top floor of DESIGN.md: the admin API lives under tenancy, the
+		// recording server under siprec.
 		"tenancy/admin": {"tenancy", "rbac", "storage", "insights", "internal"},
+		"siprec/srs":    {"media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
 		// The PostgreSQL drivers (DESIGN.md): their parent package and
 		// internal; the admin API's shares the sealing key of tenancy's.
 		"tenancy/pgstore":       {"tenancy", "internal"},
@@ -106,6 +109,11 @@ func Check(pkgs []Package) []Violation {
 	})
 	return out
 }
+
+// Layer returns the key of Allowed that governs a package of the module
+// (see ruleKey): "siprec/srs" for siprec/srs/x, "siprec" for
+// siprec/metadata; "" outside the module, "." for its root.
+func Layer(importPath string) string { return ruleKey(Allowed(), importPath) }
 
 // ruleKey returns the key of rules that governs importPath: the longest
 // key that is the package's path relative to the module or a path prefix of

@@ -50,6 +50,23 @@ func TestModuleFollowsImportRules(t *testing.T) {
 	}
 }
 
+func TestLayer(t *testing.T) {
+	for path, want := range map[string]string{
+		Module:                          ".",
+		Module + "/siprec":              "siprec",
+		Module + "/siprec/metadata":     "siprec",
+		Module + "/siprec/srs":          "siprec/srs",
+		Module + "/siprec/srs/internal": "siprec/srs",
+		Module + "/siprec/srsx":         "siprec",
+		Module + "/examples/gateway":    "examples",
+		"github.com/emiago/sipgo":       "",
+	} {
+		if got := Layer(path); got != want {
+			t.Errorf("Layer(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
 func TestCheck(t *testing.T) {
 	m := Module + "/"
 	for _, tc := range []struct {
@@ -95,6 +112,20 @@ func TestCheck(t *testing.T) {
 		}, []string{m + "insights/pgindex>" + m + "rbac", m + "rbac/pgstore>" + m + "tenancy/pgstore",
 			m + "tenancy/admin/pgstore>" + m + "rbac/pgstore", m + "tenancy/pgstore>" + m + "storage"}},
 		{"insights may not import tenancy", []Package{{m + "insights", []string{m + "tenancy"}}}, []string{m + "insights>" + m + "tenancy"}},
+		{"the recording server builds on the layers below it", []Package{
+			{m + "siprec/srs", []string{m + "siprec", m + "siprec/metadata", m + "recording", m + "recording/spool", m + "storage",
+				m + "tenancy", m + "rbac", m + "insights", m + "media", m + "sip", m + "internal/sqlitedb"}},
+			{m + "siprec/srs/x", []string{m + "siprec/srs", m + "insights/memindex"}},
+			{m + "examples/gateway", []string{m + "siprec/srs"}},
+		}, nil},
+		{"siprec may not import the recording server above it", []Package{
+			{m + "siprec", []string{m + "siprec/srs"}},
+			{m + "siprec/metadata", []string{m + "siprec/srs/x"}},
+		}, []string{m + "siprec>" + m + "siprec/srs", m + "siprec/metadata>" + m + "siprec/srs/x"}},
+		{"siprec keeps its own rule beside siprec/srs", []Package{{m + "siprec", []string{m + "tenancy", m + "recording"}}},
+			[]string{m + "siprec>" + m + "recording", m + "siprec>" + m + "tenancy"}},
+		{"the recording server may not import examples", []Package{{m + "siprec/srs", []string{m + "examples/gateway"}}},
+			[]string{m + "siprec/srs>" + m + "examples/gateway"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string

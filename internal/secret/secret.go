@@ -5,7 +5,8 @@
 // slog, JSON and text marshalling. The plain value is reached only through
 // Reveal, so code that needs it says so where it happens. Public packages
 // expose String under their own name (for example storage.Secret) with a
-// type alias.
+// type alias. Bytes is the same for binary key material (media.MasterKey),
+// never shown in part.
 package secret
 
 import (

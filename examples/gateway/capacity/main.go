@@ -65,7 +65,6 @@ import (
 	"time"
 
 	"github.com/go-audio/wav"
-	"github.com/hajimehoshi/go-mp3"
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/recording"
@@ -111,6 +110,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if o.format != "wav" && o.format != "mp3" {
 		return fmt.Errorf("-format %q: want wav or mp3", o.format)
+	}
+	if _, err := exec.LookPath("lame"); o.format == "mp3" && err != nil {
+		return fmt.Errorf("-format mp3 checks the recordings with the lame command: install the Debian package lame")
 	}
 	if o.pin {
 		if runtime.NumCPU() < 2 {
@@ -509,11 +511,20 @@ func middleRMS(path string, info recording.Info) ([2]float64, error) {
 		}
 		pcm = d.PCMChunk
 	case recording.MP3:
-		d, err := mp3.NewDecoder(f) // always 16-bit stereo at the file's rate
+		// The lame command decodes it (go-mp3 cannot read the 8 kHz
+		// MPEG-2.5 files recording writes by default): raw 16-bit stereo
+		// at the file's rate, the LAME tag's delay and padding removed.
+		cmd := exec.Command("lame", "--decode", "-t", "--quiet", path, "-")
+		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return rms, err
 		}
-		rate, pcm = d.SampleRate(), d
+		if err := cmd.Start(); err != nil {
+			return rms, fmt.Errorf("lame (Debian package lame) decodes the MP3 recordings: %w", err)
+		}
+		defer func() { _ = cmd.Wait() }()
+		defer io.Copy(io.Discard, out)
+		pcm = out
 	default:
 		return rms, fmt.Errorf("format %v", info.Format)
 	}

@@ -1,0 +1,119 @@
+package srs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/voicegw/voicegw/storage"
+	"github.com/voicegw/voicegw/tenancy"
+)
+
+// ErrNoBucket is matched by the error of AccountBuckets.Resolve for an
+// account that has no recording bucket configured.
+var ErrNoBucket = errors.New("srs: account has no recording bucket")
+
+// AccountSource returns an account by SID: a *tenancy.Store, or a
+// *TenantCache in front of one.
+type AccountSource interface {
+	Account(ctx context.Context, sid tenancy.SID) (*tenancy.Account, error)
+}
+
+// AccountBuckets opens each account's recording bucket for the upload spool
+// (its Resolve is a storage.SpoolConfig.Resolve whose target is the account
+// SID) and keeps it open while the account's configuration stays the same:
+// a new revision of the account opens the bucket again, so recordings that
+// wait in the spool go where the account's configuration says at each try.
+// A bucket is named by the account's vendor fields or by its bucket URL.
+type AccountBuckets struct {
+	accounts AccountSource
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	open    map[tenancy.SID]openBucket
+	retired []*storage.Bucket // replaced; closed by Close (an upload may still use one)
+}
+
+type openBucket struct {
+	revision int64
+	bucket   *storage.Bucket
+}
+
+// NewAccountBuckets returns the buckets of the accounts of src. logger (nil
+// discards) receives the buckets' own events.
+func NewAccountBuckets(src AccountSource, logger *slog.Logger) *AccountBuckets {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &AccountBuckets{accounts: src, log: logger, open: map[tenancy.SID]openBucket{}}
+}
+
+// Resolve returns the bucket of the account whose SID is target.
+func (b *AccountBuckets) Resolve(ctx context.Context, target string) (*storage.Bucket, error) {
+	acct, err := b.accounts.Account(ctx, tenancy.SID(target))
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ob, ok := b.open[acct.SID]; ok && ob.revision == acct.Revision {
+		return ob.bucket, nil
+	}
+	bk, err := OpenAccountBucket(ctx, acct, b.log)
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := b.open[acct.SID]; ok {
+		b.retired = append(b.retired, old.bucket)
+	}
+	b.open[acct.SID] = openBucket{revision: acct.Revision, bucket: bk}
+	b.log.Debug("bucket opened", "account", acct.SID, "bucket", bk.String())
+	return bk, nil
+}
+
+// Invalidate reopens the buckets of the accounts sids at their next use,
+// even if their revision is the same (after a credential was rotated
+// outside the account, for example).
+func (b *AccountBuckets) Invalidate(sids ...tenancy.SID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, sid := range sids {
+		if ob, ok := b.open[sid]; ok {
+			b.retired = append(b.retired, ob.bucket)
+			delete(b.open, sid)
+		}
+	}
+}
+
+// Close closes every bucket it opened.
+func (b *AccountBuckets) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, ob := range b.open {
+		errs = append(errs, ob.bucket.Close())
+	}
+	for _, r := range b.retired {
+		errs = append(errs, r.Close())
+	}
+	clear(b.open)
+	b.retired = nil
+	return errors.Join(errs...)
+}
+
+// OpenAccountBucket opens the bucket an account's recording configuration
+// names: its bucket URL, else its vendor fields. An account with neither
+// gets an error wrapping ErrNoBucket.
+func OpenAccountBucket(ctx context.Context, acct *tenancy.Account, logger *slog.Logger) (*storage.Bucket, error) {
+	opts := &storage.Options{Logger: logger}
+	rc := acct.Recording
+	switch {
+	case rc.BucketURL != "":
+		return storage.OpenURL(ctx, rc.BucketURL, opts)
+	case !rc.Bucket.IsZero():
+		return storage.Open(ctx, rc.Bucket, opts)
+	}
+	return nil, fmt.Errorf("account %s: %w", acct.SID, ErrNoBucket)
+}

@@ -1,0 +1,201 @@
+package srs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/siprec"
+	"github.com/voicegw/voicegw/tenancy"
+)
+
+// WebhookEventSessionEnded is the Event of the webhook sent when a session
+// ends.
+const WebhookEventSessionEnded = "session.ended"
+
+// WebhookEvent is the body POSTed to an account's session webhook when one
+// of its sessions ends, signed with the account's webhook secret
+// (tenancy.SignatureHeader; check it with tenancy.WebhookVerifier).
+type WebhookEvent struct {
+	// Event is WebhookEventSessionEnded.
+	Event string `json:"event"`
+	// AccountSID and SessionID say whose session it is.
+	AccountSID string `json:"account_sid"`
+	SessionID  string `json:"session_id"`
+	// OccurredAt is when the session ended (UTC).
+	OccurredAt time.Time `json:"occurred_at"`
+	// Recording describes the recording, when the session was recorded.
+	Recording *RecordingSummary `json:"recording,omitempty"`
+	// Session is the session document, as the Insights API returns it.
+	Session *insights.Session `json:"session"`
+}
+
+// RecordingSummary describes the recording of an ended session.
+type RecordingSummary struct {
+	// Key is the object key in the account's bucket:
+	// ACCOUNT_SID/APPLICATION_SID/SESSION_ID.wav|mp3.
+	Key string `json:"key"`
+	// Format is "wav" or "mp3".
+	Format string `json:"format"`
+	// Channels of the file (0 when unknown).
+	Channels int `json:"channels,omitempty"`
+	// DurationMS is the audio's length in milliseconds.
+	DurationMS int64 `json:"duration_ms"`
+	// Size of the file in bytes (0 when unknown).
+	Size int64 `json:"size,omitempty"`
+	// Spooled is true when the file was handed to the upload spool (it is
+	// in the bucket, or will be once the bucket is reachable).
+	Spooled bool `json:"spooled"`
+}
+
+// statusOf is the session document's status code for how a session ended.
+func statusOf(reason siprec.EndReason) int {
+	switch reason {
+	case siprec.EndBye:
+		return insights.StatusCodeOK
+	case siprec.EndShutdown, siprec.EndMediaTimeout, siprec.EndNoAck:
+		return insights.StatusCodeWarning
+	}
+	return insights.StatusCodeError
+}
+
+// finish completes a session that ended: its recording is finalized and
+// handed to the spool, its document stored and the account's webhook told.
+// It runs on its own goroutine (counted by beginFinish) so the SIP side never waits for
+// it. A step that fails is logged and reported; the journal entry stays
+// until the document is stored, so a retry (RetryInterval, or the next
+// start) completes what was left.
+func (s *Server) finish(ss *Session, end time.Time, reason string, status int) {
+	ctx, cancel := context.WithTimeout(s.bg, s.cfg.FinishTimeout)
+	defer cancel()
+	s.inFlight.Store(ss.ID(), struct{}{})
+	defer s.inFlight.Delete(ss.ID())
+	ss.mu.Lock()
+	ss.entry.End, ss.entry.EndReason, ss.entry.StatusCode = end, reason, status
+	e := ss.entry
+	ss.mu.Unlock()
+	if err := s.journal.Save(ctx, &e); err != nil {
+		ss.log.Warn("journal: recording the end failed", "error", err)
+	}
+
+	s.dirMu.RLock()
+	res, err := ss.rec.Finish(ctx)
+	s.dirMu.RUnlock()
+	rep := RecordingReport{Result: res, Err: err, Late: ss.rec.Stats().Late}
+	if res.Key == "" {
+		rep.Result.Key = recording.ID{Account: e.Account, Application: e.Application, Session: e.SessionID}.Key(ss.rec.Format())
+		rep.Result.Format = ss.rec.Format()
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, recording.ErrUpload):
+		// finalized, but the spool did not take it: it stays in the
+		// recording directory, handed over by the next retry or start
+		s.unspooled.Store(true)
+		ss.log.Error("recording finalized but not spooled; it is retried", "error", err)
+		status = max(status, insights.StatusCodeWarning)
+	default:
+		ss.log.Error("recording failed", "error", err)
+		status = insights.StatusCodeError
+	}
+	s.obs.RecordingFinished(ss, rep)
+	sum := &RecordingSummary{Key: rep.Result.Key, Format: rep.Result.Format.String(), Channels: res.Channels,
+		DurationMS: res.Duration.Milliseconds(), Size: res.Size, Spooled: res.Uploaded}
+	ss.log.Info("session ended", "reason", reason, "key", sum.Key, "duration", res.Duration, "size", res.Size)
+	if status != e.StatusCode {
+		ss.mu.Lock()
+		ss.entry.StatusCode = status
+		e = ss.entry
+		ss.mu.Unlock()
+		if err := s.journal.Save(ctx, &e); err != nil {
+			ss.log.Warn("journal: recording the status failed", "error", err)
+		}
+	}
+	s.complete(ctx, ss, &e, sum)
+}
+
+// complete stores the session document of e, sends the webhook and forgets
+// e: what finish, a retry and a start after a crash have in common.
+// Issue 17 updates here the document stored "in_progress" at the start,
+// and a later successful upload (RecordingUploaded) updates its status.
+func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *RecordingSummary) {
+	doc := insights.NewCallSession(insights.CallRecord{
+		SessionID: e.SessionID, AccountID: e.Account, ApplicationID: e.Application,
+		Source: e.Source, Destination: e.Destination, Start: e.Start, End: e.End,
+		Format: e.Format, StatusCode: e.StatusCode, RecordingID: e.RecordingID, SIPCallID: e.CallID,
+	})
+	if s.cfg.Index != nil {
+		if err := s.cfg.Index.Put(ctx, doc); err != nil {
+			ss.log.Error("storing the session document failed; it is retried", "error", err)
+			s.obs.SessionCompleted(ss, err)
+			return
+		}
+	}
+	s.obs.SessionCompleted(ss, nil)
+	s.sendWebhook(ctx, ss, e, doc, sum)
+	if err := s.journal.Delete(ctx, e.SessionID); err != nil {
+		ss.log.Warn("journal: forgetting the session failed (its document would be stored again)", "error", err)
+	}
+}
+
+// sendWebhook POSTs the session.ended event to the account's session
+// webhook, signed with the account's webhook secret, retrying a few times.
+// A live session uses the account its admission read; a recovered one
+// reads it.
+func (s *Server) sendWebhook(ctx context.Context, ss *Session, e *Entry, doc *insights.Session, sum *RecordingSummary) {
+	var acct *tenancy.Account
+	if ss.adm != nil {
+		acct = ss.adm.Account
+	} else {
+		var err error
+		if acct, err = s.tenants.Account(ctx, tenancy.SID(e.Account)); err != nil {
+			if !errors.Is(err, tenancy.ErrNotFound) {
+				ss.log.Warn("session webhook: reading the account failed", "error", err)
+			}
+			return
+		}
+	}
+	if acct.SessionWebhook == "" {
+		return
+	}
+	body, err := json.Marshal(WebhookEvent{Event: WebhookEventSessionEnded, AccountSID: e.Account, SessionID: e.SessionID,
+		OccurredAt: e.End.UTC(), Recording: sum, Session: doc})
+	if err != nil {
+		return
+	}
+	wait := 500 * time.Millisecond
+	for try := 1; ; try++ {
+		_, err = s.hooks.PostAccount(ctx, acct, acct.SessionWebhook, "application/json", body)
+		if err == nil {
+			s.obs.WebhookSent(ss, nil)
+			return
+		}
+		if try == s.cfg.WebhookTries || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait *= 4
+	}
+	ss.log.Warn("session webhook failed", "tries", s.cfg.WebhookTries, "error", err)
+	s.obs.WebhookSent(ss, err)
+}
+
+// summaryOf describes the recording of a journal entry from the entry
+// alone (no file at hand): its key, format and the session's length.
+func summaryOf(e *Entry) *RecordingSummary {
+	if e.Format == "" {
+		return nil
+	}
+	f, err := recording.ParseFormat(e.Format)
+	if err != nil {
+		return nil
+	}
+	id := recording.ID{Account: e.Account, Application: e.Application, Session: e.SessionID}
+	return &RecordingSummary{Key: id.Key(f), Format: f.String(), DurationMS: e.End.Sub(e.Start).Milliseconds()}
+}

@@ -1,0 +1,240 @@
+package srs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/storage/bucketconfig"
+	"github.com/voicegw/voicegw/tenancy"
+	"github.com/voicegw/voicegw/tenancy/memstore"
+)
+
+// countingDriver counts the reads of accounts that reach the store.
+type countingDriver struct {
+	tenancy.Driver
+	mu    sync.Mutex
+	reads int
+}
+
+func (d *countingDriver) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.reads
+}
+
+func (d *countingDriver) add() {
+	d.mu.Lock()
+	d.reads++
+	d.mu.Unlock()
+}
+
+func (d *countingDriver) GetAccount(ctx context.Context, sid tenancy.SID) (*tenancy.Account, error) {
+	d.add()
+	return d.Driver.GetAccount(ctx, sid)
+}
+
+func (d *countingDriver) FindAccount(ctx context.Context, field, value string) (*tenancy.Account, error) {
+	d.add()
+	return d.Driver.FindAccount(ctx, field, value)
+}
+
+// clock is a settable clock for the cache.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newStore(t *testing.T) (*tenancy.Store, *countingDriver) {
+	t.Helper()
+	d := &countingDriver{Driver: memstore.NewDriver()}
+	st := tenancy.NewStore(d, nil)
+	t.Cleanup(func() { _ = st.Close() })
+	return st, d
+}
+
+func createAccount(t *testing.T, st *tenancy.Store, a *tenancy.Account) *tenancy.Account {
+	t.Helper()
+	got, err := st.CreateAccount(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestTenantCache: a realm is read from the store once per TTL; a change
+// to the account is seen at once after Invalidate (not only when the TTL
+// runs out); unknown realms go to the default account, or are refused.
+func TestTenantCache(t *testing.T) {
+	ctx := context.Background()
+	st, drv := newStore(t)
+	acme := createAccount(t, st, &tenancy.Account{Name: "acme", SIPRealm: "acme.test",
+		SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "sbc", Password: "correct-horse-battery"}}, Allowlist: []string{"10.0.0.0/8"}}})
+	clk := &clock{t: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}
+	c := NewTenantCache(st, &TenantCacheOptions{TTL: 5 * time.Second, Now: clk.now})
+
+	tn, err := c.LookupTenant(ctx, "acme.test")
+	if err != nil || tn.ID != string(acme.SID) || tn.Realm != "acme.test" || !tn.Allowlist.Allows(netip.MustParseAddr("10.1.2.3")) ||
+		tn.Allowlist.Allows(netip.MustParseAddr("192.0.2.1")) {
+		t.Fatalf("LookupTenant = %+v, %v", tn, err)
+	}
+	if _, err := tn.Credentials.Credential(ctx, "acme.test", "sbc"); err != nil {
+		t.Fatalf("the account's SIP user: %v", err)
+	}
+	if _, err := tn.Credentials.Credential(ctx, "acme.test", "nobody"); !errors.Is(err, sip.ErrUnknownUser) {
+		t.Fatalf("an unknown user: %v", err)
+	}
+	reads := drv.count()
+	for range 3 {
+		if _, err := c.LookupTenant(ctx, "acme.test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Account(ctx, acme.SID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if drv.count() != reads {
+		t.Fatalf("%d store reads within the TTL, want 0", drv.count()-reads)
+	}
+
+	// the allowlist changes: Invalidate makes it count at once
+	upd := acme.Clone()
+	upd.SIP.Allowlist = []string{"192.0.2.0/24"}
+	if _, err := st.UpdateAccount(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	tn, _ = c.LookupTenant(ctx, "acme.test")
+	if !tn.Allowlist.Allows(netip.MustParseAddr("10.1.2.3")) {
+		t.Fatal("the cache should still hold the old allowlist before Invalidate (the test proves nothing)")
+	}
+	c.Invalidate(acme.SID)
+	tn, _ = c.LookupTenant(ctx, "acme.test")
+	if tn.Allowlist.Allows(netip.MustParseAddr("10.1.2.3")) || !tn.Allowlist.Allows(netip.MustParseAddr("192.0.2.1")) {
+		t.Fatal("after Invalidate the old allowlist still applies")
+	}
+	a, _ := c.Account(ctx, acme.SID)
+	if len(a.SIP.Allowlist) != 1 || a.SIP.Allowlist[0] != "192.0.2.0/24" {
+		t.Fatalf("Account after Invalidate: %v", a.SIP.Allowlist)
+	}
+
+	// and without Invalidate, once the TTL ran out
+	upd = a.Clone()
+	upd.LicensedSessions = 7
+	if _, err := st.UpdateAccount(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(6 * time.Second)
+	if a, _ := c.Account(ctx, acme.SID); a.LicensedSessions != 7 {
+		t.Fatalf("after the TTL: licensed sessions %d", a.LicensedSessions)
+	}
+
+	// unknown realm: refused, then served by the default account
+	if _, err := c.LookupTenant(ctx, "192.0.2.10"); !errors.Is(err, sip.ErrUnknownTenant) {
+		t.Fatalf("unknown realm: %v", err)
+	}
+	c.SetDefault(acme.SID)
+	if tn, err := c.LookupTenant(ctx, "192.0.2.10"); err != nil || tn.ID != string(acme.SID) {
+		t.Fatalf("unknown realm with a default account: %+v, %v", tn, err)
+	}
+
+	// a store failure is returned, and not cached
+	_ = st.Close()
+	c.InvalidateAll()
+	if _, err := c.LookupTenant(ctx, "acme.test"); err == nil || errors.Is(err, sip.ErrUnknownTenant) {
+		t.Fatalf("closed store: %v, want the store's error", err)
+	}
+}
+
+// TestTenantOfBrokenAllowlist checks that an account whose stored allowlist
+// does not parse refuses every source address, and that a good one (or none)
+// is applied as written.
+func TestTenantOfBrokenAllowlist(t *testing.T) {
+	c := NewTenantCache(nil, &TenantCacheOptions{Logger: slog.New(slog.DiscardHandler)})
+	probes := []string{"127.0.0.1", "0.0.0.0", "10.0.0.1", "::1", "2001:db8::1"}
+	for _, tc := range []struct {
+		name  string
+		list  []string
+		allow map[string]bool
+	}{
+		{"broken", []string{"10.0.0.1", "not-an-address"}, map[string]bool{}},
+		{"none", nil, map[string]bool{"127.0.0.1": true, "0.0.0.0": true, "10.0.0.1": true, "::1": true, "2001:db8::1": true}},
+		{"good", []string{"10.0.0.1"}, map[string]bool{"10.0.0.1": true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tn := c.tenantOf(&tenancy.Account{Name: "acme", SIP: tenancy.SIPAccess{Allowlist: tc.list}})
+			for _, p := range probes {
+				if got := tn.Allowlist.Allows(netip.MustParseAddr(p)); got != tc.allow[p] {
+					t.Errorf("Allows(%s) = %v, want %v", p, got, tc.allow[p])
+				}
+			}
+		})
+	}
+}
+
+// TestAccountBuckets: the bucket of an account is opened once and reused
+// while the account's revision stays; a changed bucket configuration is
+// used at the next Resolve; an account without a bucket says so.
+func TestAccountBuckets(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t)
+	d1, d2 := t.TempDir(), t.TempDir()
+	acme := createAccount(t, st, &tenancy.Account{Name: "acme", Recording: tenancy.RecordingConfig{Enabled: true,
+		Bucket: bucketconfig.Config{Vendor: bucketconfig.VendorFile, File: &bucketconfig.File{Dir: d1}}}})
+	bare := createAccount(t, st, &tenancy.Account{Name: "bare"})
+	b := NewAccountBuckets(st, nil)
+	t.Cleanup(func() { _ = b.Close() })
+
+	k1, err := b.Resolve(ctx, string(acme.SID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := b.Resolve(ctx, string(acme.SID)); again != k1 {
+		t.Fatal("the same revision opened the bucket again")
+	}
+	if err := k1.Blob().WriteAll(ctx, "probe", []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d1, "probe")); err != nil {
+		t.Fatalf("the first bucket is not the account's directory: %v", err)
+	}
+
+	upd := acme.Clone()
+	upd.Recording.Bucket.File.Dir = d2
+	if _, err := st.UpdateAccount(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	k2, err := b.Resolve(ctx, string(acme.SID))
+	if err != nil || k2 == k1 {
+		t.Fatalf("after the change: %v, %v (same bucket: %v)", k2, err, k2 == k1)
+	}
+	if err := k2.Blob().WriteAll(ctx, "probe2", []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d2, "probe2")); err != nil {
+		t.Fatalf("the new bucket is not the new directory: %v", err)
+	}
+	b.Invalidate(acme.SID)
+	if k3, _ := b.Resolve(ctx, string(acme.SID)); k3 == k2 {
+		t.Fatal("Invalidate did not reopen the bucket")
+	}
+	if _, err := b.Resolve(ctx, string(bare.SID)); !errors.Is(err, ErrNoBucket) {
+		t.Fatalf("an account without a bucket: %v", err)
+	}
+	if _, err := b.Resolve(ctx, "AC-nobody"); !errors.Is(err, tenancy.ErrNotFound) {
+		t.Fatalf("an unknown account: %v", err)
+	}
+}
