@@ -21,6 +21,9 @@ type Client struct {
 	BaseURL string
 	// Key is sent as X-Vgai-Key.
 	Key Secret
+	// Account, when set, is sent as X-Vgai-Account: the account a service
+	// provider's or administrator's key acts on (see AccountHeader).
+	Account string
 	// HTTPClient makes the requests; nil means http.DefaultClient.
 	HTTPClient *http.Client
 }
@@ -73,7 +76,8 @@ func (e *APIError) Retryable() bool {
 }
 
 // Search runs a query (validated locally first, so a bad query fails with
-// the same typed errors as Query.Validate, without a request).
+// the same typed errors as Query.Validate, without a request). With Aggs,
+// the result's Aggregations carry their kinds from the request.
 func (c *Client) Search(ctx context.Context, q *Query) (*Result, error) {
 	if q == nil {
 		return nil, invalid(ErrMissingRange, "insights: nil query")
@@ -85,6 +89,7 @@ func (c *Client) Search(ctx context.Context, q *Query) (*Result, error) {
 	if err := c.do(ctx, http.MethodGet, basePath, q.Encode(), &res); err != nil {
 		return nil, err
 	}
+	res.Aggregations.applyKinds(q.Aggs)
 	return &res, nil
 }
 
@@ -126,6 +131,9 @@ func (c *Client) do(ctx context.Context, method, path, rawQuery string, out any)
 		return fmt.Errorf("insights: %s %s: %w", method, path, err)
 	}
 	req.Header.Set(KeyHeader, c.Key.Reveal())
+	if c.Account != "" {
+		req.Header.Set(AccountHeader, c.Account)
+	}
 	req.Header.Set("Accept", "application/json")
 	hc := c.HTTPClient
 	if hc == nil {

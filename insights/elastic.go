@@ -25,6 +25,13 @@ import (
 // are: term clauses expect keyword fields and match clauses text fields (with
 // a dynamic mapping, term on text fields needs their .keyword sub-field).
 // No tiebreak is added to the sort, since it depends on the mapping.
+//
+// Aggregations go to "aggs" as they are (they are already in
+// Elasticsearch's shape: terms on keyword fields, date_histogram with
+// calendar_interval and time_zone on session_start_time, which must be
+// mapped as a date); with NoHits, "size" is 0. Elasticsearch's terms counts
+// are per shard and its percentiles approximate (TDigest), where this
+// package's indexes are exact.
 func (q *Query) ElasticsearchRequest(accountID string) ([]byte, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
@@ -65,6 +72,14 @@ func (q *Query) ElasticsearchRequest(accountID string) ([]byte, error) {
 	}
 	if len(q.Fields) > 0 {
 		body["_source"] = obj{"includes": q.Fields}
+	}
+	if q.NoHits {
+		body["from"], body["size"] = 0, 0
+		delete(body, "sort")
+		delete(body, "_source")
+	}
+	if len(q.Aggs) > 0 {
+		body["aggs"] = q.Aggs // marshals in Elasticsearch's request shape
 	}
 	return json.Marshal(body)
 }

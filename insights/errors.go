@@ -35,6 +35,11 @@ var (
 	ErrMatchOnIDField = errors.New("insights: ID fields accept only term")
 	// ErrInvalidFields: project_fields that is not a list of field paths.
 	ErrInvalidFields = errors.New("insights: invalid project_fields")
+	// ErrInvalidAggregation: aggs that are not valid JSON of the
+	// supported aggregations, name a field that kind cannot aggregate, or
+	// could return more than MaxBuckets buckets. The message names the
+	// aggregation by its path (outer>inner).
+	ErrInvalidAggregation = errors.New("insights: invalid aggregation")
 	// ErrInvalidSession: a session that cannot be indexed (no ID or no
 	// start time).
 	ErrInvalidSession = errors.New("insights: invalid session")

@@ -72,11 +72,11 @@ func project(v any, paths [][]string) (any, bool) {
 // Evaluate runs q over sessions by a full scan, without an index: the
 // reference semantics every index driver must agree with (the conformance
 // suite compares drivers with it), and a simple way to query a few sessions
-// held in memory. accountID restricts to one account when not empty. As
+// held in memory. Aggregations are evaluated too, with maps and loops. accountID restricts to one account when not empty. As
 // with Index.Put, a later session with the same account ID and ID replaces an
 // earlier one.
 func Evaluate(sessions []*Session, accountID string, q *Query) (*Result, error) {
-	cq, err := Compile(accountID, q)
+	cq, plans, err := compile(accountID, q)
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +164,25 @@ func Evaluate(sessions []*Session, accountID string, q *Query) (*Result, error) 
 		return 0
 	})
 	res := &driver.Result{Total: len(cands)}
-	for i := cq.Offset; i < len(cands) && i < cq.Offset+cq.Limit; i++ {
+	for i := cq.Offset; i < len(cands) && i < cq.Offset+cq.Limit && !q.NoHits; i++ {
 		res.Docs = append(res.Docs, cands[i].doc.JSON)
 	}
-	return finish(q, res)
+	if len(cq.Aggs) > 0 {
+		docs := make([]*refDoc, len(cands))
+		for i, c := range cands {
+			d := &refDoc{start: c.doc.Start, vals: make(map[string][]driver.Value, len(c.vals))}
+			for p, vs := range c.vals {
+				seen := map[driver.Value]bool{}
+				for _, v := range vs {
+					if k := (driver.Value{Kind: v.Kind, Text: v.Text}); !seen[k] {
+						seen[k] = true
+						d.vals[p] = append(d.vals[p], v)
+					}
+				}
+			}
+			docs[i] = d
+		}
+		res.Aggs = refAggregate(docs, cq.Aggs)
+	}
+	return finish(q, plans, res)
 }

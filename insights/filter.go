@@ -379,8 +379,11 @@ func (f Filter) Validate() error {
 // ErrInvalidFields error naming the offset and what is there.
 func jsonError(param string, b []byte, err error) error {
 	kind := ErrInvalidFilter
-	if param == "project_fields" {
+	switch param {
+	case ParamProjectFields:
 		kind = ErrInvalidFields
+	case ParamAggs:
+		kind = ErrInvalidAggregation
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {

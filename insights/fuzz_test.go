@@ -3,6 +3,7 @@ package insights
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"reflect"
 	"slices"
@@ -29,6 +30,8 @@ func FuzzParseURLQuery(f *testing.F) {
 		`from_date=2020-08-20&to_date=2020-08-20&filter_by={"should" [{"term": {"agent_id": "a1"}}]}`,
 		`from_date=2021-01-15T08:09:43.377776&to_date=2021-01-16&sort_by=agent_information.name:asc,status:desc&project_fields=a,b`,
 		`from_date=2020-09-15&to_date=2020-09-17&filter_by={"must_not":{"match":{"transcription.client":{"query":"Grüße 1.5"}}}}`,
+		`from_date=2020-09-01&to_date=2020-09-30&page_size=0&aggs=` + callsPerDayByStatus,
+		`from_date=2020-09-01&to_date=2020-09-30&aggs=` + avgDurationPerApp,
 	} {
 		f.Add(s)
 	}
@@ -199,4 +202,51 @@ func sortedFields(fs []driver.Field) []driver.Field {
 		return strings.Compare(a.Value.Text, b.Value.Text)
 	})
 	return out
+}
+
+// FuzzParseAggregations checks the aggs decoder: whatever it accepts
+// encodes to JSON that parses to the same aggregations (parse → encode →
+// parse equal), that JSON is stable, and the aggregations compile for a
+// query (or fail with ErrInvalidAggregation: the bucket bound depends on
+// the range).
+func FuzzParseAggregations(f *testing.F) {
+	for _, s := range []string{
+		callsPerDayByStatus,
+		avgDurationPerApp,
+		`{"d": {"aggregations": {"p": {"percentiles": {"field": "channel_data.duration", "percents": [50, 99.9, 0, 1e2]}}}, "date_histogram": {"field": "session_start_time", "calendar_interval": "1w", "time_zone": "Europe/Paris", "min_doc_count": 1, "extended_bounds": {"min": "2020-09-01", "max": 1600560000000}}}}`,
+		`{"t": {"terms": {"field": "flow_data.collected_tags.tag", "size": 3}, "aggs": {"s": {"sum": {"field": "tags.animals.cat"}}, "m": {"min": {"field": "channel_data.status_code"}}, "x": {"max": {"field": "flow_path.execution_time"}}}}}`,
+		`{"h": {"date_histogram": {"field": "session_start_time", "calendar_interval": "hour", "time_zone": "-05:30", "extended_bounds": {"max": "2020-09-16T10:00:00.5"}}}}`,
+		`{"a\u00e9": {"sum": {"field": "channel_data.duration"}}, "a": {"avg": {"field": "channel_data.duration"}}}`,
+		`{"a": {"terms": {"field": "status"}, "aggs": {}}}`,
+		`{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		as, err := ParseAggregations(b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidAggregation) {
+				t.Fatalf("error %v does not wrap ErrInvalidAggregation", err)
+			}
+			return
+		}
+		out, err := json.Marshal(as)
+		if err != nil {
+			t.Fatal(err)
+		}
+		as2, err := ParseAggregations(out)
+		if err != nil {
+			t.Fatalf("%s parsed to %+v, whose JSON %s fails: %v", b, as, out, err)
+		}
+		if !reflect.DeepEqual(as, as2) {
+			t.Fatalf("round trip changed the aggregations:\n%+v\n%+v", as, as2)
+		}
+		if out2, _ := json.Marshal(as2); !bytes.Equal(out, out2) {
+			t.Fatalf("JSON not stable: %s then %s", out, out2)
+		}
+		q := &Query{From: Day(2020, 9, 1), To: Day(2020, 9, 30), Aggs: as}
+		if _, err := Compile("", q); err != nil && !errors.Is(err, ErrInvalidAggregation) {
+			t.Fatalf("compile: %v", err)
+		}
+	})
 }

@@ -57,7 +57,8 @@ func (f KeyVerifierFunc) VerifyKey(ctx context.Context, key Secret) (*rbac.Princ
 
 // StaticKeys is a KeyVerifier over a fixed map from key to account ID, for
 // tests and small deployments. Each key may read and delete its account's
-// sessions (AllAccounts: every account's, as an administrator). Comparison is
+// sessions and read its usage (AllAccounts: every account's, as an
+// administrator). Comparison is
 // constant time per key.
 type StaticKeys map[string]string
 
@@ -76,7 +77,7 @@ func (m StaticKeys) VerifyKey(_ context.Context, key Secret) (*rbac.Principal, e
 	if account == AllAccounts {
 		p.Scope, p.Account = rbac.ScopeAdmin, ""
 	}
-	p.Privileges.Grant(rbac.EntityInteraction, rbac.ActionRead|rbac.ActionDelete)
+	p.Privileges.Grant(rbac.EntityInteraction, rbac.ActionRead|rbac.ActionDelete).Grant(rbac.EntityUsage, rbac.ActionRead)
 	return p, nil
 }
 
@@ -131,12 +132,21 @@ type HandlerConfig struct {
 }
 
 // NewHandler returns the Insights HTTP API of seed 004, to mount at the
-// server's root (its paths start with /insights/sessions):
+// server's root (its paths start with /insights/):
 //
-//	GET    /insights/sessions?from_date=…&to_date=…&page_number=…&page_size=…&sort_by=…&project_fields=…&filter_by=…
+//	GET    /insights/sessions?from_date=…&to_date=…&page_number=…&page_size=…&sort_by=…&project_fields=…&filter_by=…&aggs=…
 //	GET    /insights/sessions/{id}/parameters?session_start_time=…
 //	GET    /insights/sessions/search/{id}
 //	DELETE /insights/sessions/{id}?session_start_time=…
+//	GET    /insights/usage?from_date=…&to_date=…
+//
+// A search with aggs (ParamAggs: JSON in Elasticsearch's request shape, see
+// ParseAggregations) answers "aggregations" beside the hits, computed over
+// every matching session; page_size=0 leaves the hits out. Aggregations
+// need what searching needs (Interaction Read): they count what a search
+// could list. /insights/usage answers the minutes and sessions per account
+// per day (see Index.Usage) and needs Usage Read; there a service
+// provider's key without AccountHeader sees every account of its provider.
 //
 // Every request needs X-Vgai-Key; the key's principal scopes it, so a key
 // never sees another account's sessions: an account key works on its own
@@ -197,6 +207,10 @@ type handler struct {
 const basePath = "/insights/sessions"
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.EscapedPath(); p == usagePath || p == usagePath+"/" {
+		h.serveUsage(w, r)
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), basePath)
 	if !ok || (rest != "" && rest[0] != '/') {
 		h.fail(w, r, http.StatusNotFound, "no such endpoint", nil)
@@ -233,20 +247,23 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed here", nil)
 		return
 	}
-	account, ok := h.authorize(w, r, action)
+	t, ok := h.authorize(w, r, rbac.EntityInteraction, action, false)
 	if !ok {
 		return
 	}
-	route(r.Context(), w, r, account, segs)
+	route(r.Context(), w, r, t.Account, segs)
 }
 
 // authorize checks the key, finds the account the request is about and asks
-// the Authorizer whether the key's principal may do action on its sessions.
-// It returns the account to scope the index with ("" for every account).
-func (h *handler) authorize(w http.ResponseWriter, r *http.Request, action rbac.Action) (string, bool) {
+// the Authorizer whether the key's principal may do action on entity of it.
+// It returns the target: an account, or (Account "") every account, or with
+// wholeProvider, for a service provider's key naming no account, every
+// account of its service provider (Target.ServiceProvider set).
+func (h *handler) authorize(w http.ResponseWriter, r *http.Request, entity rbac.Entity, action rbac.Action, wholeProvider bool) (rbac.Target, bool) {
+	fail := rbac.Target{}
 	if h.idx == nil {
 		h.fail(w, r, http.StatusInternalServerError, "internal error", errors.New("insights: handler has no Index"))
-		return "", false
+		return fail, false
 	}
 	// A source that failed too often waits, and what it sends meanwhile is
 	// not checked; a failed check keeps the reservation, anything else
@@ -257,31 +274,31 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, action rbac.
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		h.fail(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many missing or invalid API keys from this address: retry in %d s", secs),
 			fmt.Errorf("%w: source %s throttled for %v", ErrUnauthorized, src, wait))
-		return "", false
+		return fail, false
 	}
 	key := Secret(strings.TrimSpace(r.Header.Get(KeyHeader)))
 	if key.IsZero() {
 		h.fail(w, r, http.StatusUnauthorized, "missing "+KeyHeader+" header", ErrUnauthorized)
-		return "", false
+		return fail, false
 	}
 	if h.keys == nil {
 		h.failed.Refund(src) // the server's fault, not the client's
 		h.fail(w, r, http.StatusUnauthorized, "invalid API key", errors.New("insights: handler has no KeyVerifier"))
-		return "", false
+		return fail, false
 	}
 	ctx := r.Context()
 	p, err := h.keys.VerifyKey(ctx, key)
 	switch {
 	case err != nil && (errors.Is(err, ErrUnauthorized) || errors.Is(err, rbac.ErrInvalidKey)):
 		h.fail(w, r, http.StatusUnauthorized, "invalid API key", err)
-		return "", false
+		return fail, false
 	case err != nil:
 		h.failed.Refund(src)
 		h.unavailable(w, r, "the API key store is unavailable, retry later", err)
-		return "", false
+		return fail, false
 	case p == nil || !p.Scope.Valid() || (p.Scope == rbac.ScopeAccount && p.Account == ""):
 		h.fail(w, r, http.StatusUnauthorized, "invalid API key", fmt.Errorf("%w: the key's principal has no scope or no account", ErrUnauthorized))
-		return "", false
+		return fail, false
 	}
 	h.failed.Refund(src)
 	named := strings.TrimSpace(r.Header.Get(AccountHeader))
@@ -291,15 +308,17 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, action rbac.
 		t = rbac.Target{} // every account: the platform, which only admins reach
 	case p.Scope == rbac.ScopeAccount && (named == "" || named == p.Account):
 		// its own account
+	case named == "" && wholeProvider && p.Scope == rbac.ScopeServiceProvider:
+		t = rbac.Target{ServiceProvider: p.ServiceProvider} // every account of its provider
 	case named == "":
 		h.fail(w, r, http.StatusForbidden, "a service provider's API key must name an account in the "+AccountHeader+" header",
 			fmt.Errorf("%w: %s without %s", ErrForbidden, p.Subject, AccountHeader))
-		return "", false
+		return fail, false
 	case p.Scope == rbac.ScopeServiceProvider:
 		if h.accounts == nil {
 			h.fail(w, r, http.StatusForbidden, "this server does not accept service provider API keys",
 				fmt.Errorf("%w: no AccountResolver configured", ErrForbidden))
-			return "", false
+			return fail, false
 		}
 		sp, err := h.accounts.ServiceProvider(ctx, named)
 		switch {
@@ -307,22 +326,25 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, action rbac.
 			sp = "" // answered as out of reach below: existence is not revealed
 		case err != nil:
 			h.unavailable(w, r, "the account store is unavailable, retry later", err)
-			return "", false
+			return fail, false
 		}
 		t = rbac.Target{ServiceProvider: sp, Account: named}
 	default: // an admin naming an account, or an account key naming another one
 		t = rbac.Target{Account: named}
 	}
-	req := rbac.Request{Target: t, Entity: rbac.EntityInteraction, Action: action}
+	req := rbac.Request{Target: t, Entity: entity, Action: action}
 	switch d := h.az.Decide(p, req); d {
 	case rbac.Allow:
-		return t.Account, true
+		return t, true
 	case rbac.DenyPrivilege:
-		verb := "read"
+		verb, what, on := "read", "sessions", "interactions"
 		if action == rbac.ActionDelete {
 			verb = "delete"
 		}
-		h.fail(w, r, http.StatusForbidden, "this API key may not "+verb+" sessions (its service type does not grant "+action.String()+" on interactions)",
+		if entity != rbac.EntityInteraction {
+			what, on = entity.String(), entity.String()
+		}
+		h.fail(w, r, http.StatusForbidden, "this API key may not "+verb+" "+what+" (its service type does not grant "+action.String()+" on "+on+")",
 			&rbac.DeniedError{Subject: p.Subject, Request: req, Decision: d})
 	default:
 		msg := "account " + strconv.Quote(t.Account) + " is outside this API key's reach"
@@ -331,7 +353,7 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, action rbac.
 		}
 		h.fail(w, r, http.StatusForbidden, msg, &rbac.DeniedError{Subject: p.Subject, Request: req, Decision: d})
 	}
-	return "", false
+	return fail, false
 }
 
 func (h *handler) search(ctx context.Context, w http.ResponseWriter, r *http.Request, account string, _ []string) {

@@ -38,28 +38,34 @@ type Result struct {
 	// Hits are the sessions of the page, projected when the query has
 	// Fields.
 	Hits []Hit
-	// PageSize and PageNumber echo the query's (effective) values.
+	// PageSize and PageNumber echo the query's (effective) values
+	// (PageSize 0 for a query with NoHits).
 	PageSize, PageNumber int
+	// Aggregations holds the results of the query's Aggs, by name; nil
+	// when it has none.
+	Aggregations AggregationResults
 }
 
 // resultJSON is the wire form; seed 004 writes page_size and page_number
 // as strings ("10", "0"), so this package does too.
 type resultJSON struct {
-	Total      int     `json:"total"`
-	Hits       []Hit   `json:"hits"`
-	PageSize   flexInt `json:"page_size"`
-	PageNumber flexInt `json:"page_number"`
+	Total        int                `json:"total"`
+	Hits         []Hit              `json:"hits"`
+	PageSize     flexInt            `json:"page_size"`
+	PageNumber   flexInt            `json:"page_number"`
+	Aggregations AggregationResults `json:"aggregations,omitempty"`
 }
 
 // MarshalJSON writes {"total": N, "hits": [...], "page_size": "10",
 // "page_number": "0"}: page_size and page_number as strings, as in seed
-// 004's example output.
+// 004's example output; with aggregations, "aggregations": {...} as
+// Elasticsearch writes them.
 func (r Result) MarshalJSON() ([]byte, error) {
 	hits := r.Hits
 	if hits == nil {
 		hits = []Hit{}
 	}
-	return json.Marshal(resultJSON{Total: r.Total, Hits: hits, PageSize: flexInt(r.PageSize), PageNumber: flexInt(r.PageNumber)})
+	return json.Marshal(resultJSON{Total: r.Total, Hits: hits, PageSize: flexInt(r.PageSize), PageNumber: flexInt(r.PageNumber), Aggregations: r.Aggregations})
 }
 
 // UnmarshalJSON reads a result; page_size and page_number may be strings
@@ -69,7 +75,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return fmt.Errorf("insights: search result: %w", err)
 	}
-	*r = Result{Total: v.Total, Hits: v.Hits, PageSize: int(v.PageSize), PageNumber: int(v.PageNumber)}
+	*r = Result{Total: v.Total, Hits: v.Hits, PageSize: int(v.PageSize), PageNumber: int(v.PageNumber), Aggregations: v.Aggregations}
 	return nil
 }
 
@@ -245,25 +251,49 @@ func (x *Index) Delete(ctx context.Context, accountID, id string, start Bound) e
 }
 
 // Search validates q, runs it in the account (all accounts when empty) and
-// returns one page, projected when q.Fields is set.
+// returns one page, projected when q.Fields is set, and the results of
+// q.Aggs over every matching session (the page alone with NoHits).
 func (x *Index) Search(ctx context.Context, accountID string, q *Query) (*Result, error) {
 	if x.closed.Load() {
 		return nil, ErrClosed
 	}
-	cq, err := Compile(accountID, q)
+	cq, plans, err := compile(accountID, q)
 	if err != nil {
 		return nil, err
 	}
-	res, err := x.drv.Search(ctx, cq)
-	if err != nil {
-		return nil, fmt.Errorf("insights: search: %w", err)
+	res := &driver.Result{}
+	if !q.NoHits {
+		if res, err = x.drv.Search(ctx, cq); err != nil {
+			return nil, fmt.Errorf("insights: search: %w", err)
+		}
 	}
-	return finish(q, res)
+	if len(cq.Aggs) > 0 {
+		ar, err := x.drv.Aggregate(ctx, cq)
+		if err != nil {
+			return nil, fmt.Errorf("insights: aggregate: %w", err)
+		}
+		if q.NoHits {
+			res.Total = ar.Total
+		}
+		res.Aggs = ar.Aggs
+	}
+	return finish(q, plans, res)
 }
 
-// finish projects the driver's documents into a Result.
-func finish(q *Query, res *driver.Result) (*Result, error) {
+// finish projects the driver's documents into a Result and finishes its
+// aggregations.
+func finish(q *Query, plans []aggPlan, res *driver.Result) (*Result, error) {
 	out := &Result{Total: res.Total, PageSize: q.pageSize(), PageNumber: q.PageNumber, Hits: make([]Hit, 0, len(res.Docs))}
+	if q.NoHits {
+		out.PageSize = 0
+	}
+	if len(plans) > 0 {
+		aggs, err := finishAggs(plans, res.Aggs)
+		if err != nil {
+			return nil, err
+		}
+		out.Aggregations = aggs
+	}
 	for _, d := range res.Docs {
 		if len(q.Fields) > 0 {
 			p, err := Project(d, q.Fields)
@@ -293,13 +323,27 @@ func (x *Index) Close() error {
 // Compile validates q and compiles it for a driver: the date range in
 // microseconds, analyzed match clauses, the minimum should match, the sort
 // with its default (score, then newest first) and tiebreak (id, then
-// account_id), and the page's offset and limit.
+// account_id), the page's offset and limit, and the aggregations (in name
+// order, with their intervals and time zones as driver.Interval).
 func Compile(accountID string, q *Query) (*driver.Query, error) {
+	cq, _, err := compile(accountID, q)
+	return cq, err
+}
+
+func compile(accountID string, q *Query) (*driver.Query, []aggPlan, error) {
 	if q == nil {
-		return nil, invalid(ErrMissingRange, "insights: nil query")
+		return nil, nil, invalid(ErrMissingRange, "insights: nil query")
 	}
 	if err := q.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var plans []aggPlan
+	var aggs []driver.Agg
+	if len(q.Aggs) > 0 {
+		var err error
+		if plans, aggs, err = compileAggs(q.Aggs, q.From.Start(), q.To.End()); err != nil {
+			return nil, nil, err
+		}
 	}
 	cq := &driver.Query{
 		AccountID: accountID,
@@ -310,6 +354,7 @@ func Compile(accountID string, q *Query) (*driver.Query, error) {
 		Should:    compileClauses(q.Filter.Should),
 		Offset:    q.PageNumber * q.pageSize(),
 		Limit:     q.pageSize(),
+		Aggs:      aggs,
 	}
 	if len(cq.Should) > 0 && len(cq.Must) == 0 {
 		cq.MinimumShouldMatch = 1
@@ -321,7 +366,7 @@ func Compile(accountID string, q *Query) (*driver.Query, error) {
 		cq.Sort = append(cq.Sort, driver.SortKey{Path: s.Field, Desc: s.Desc})
 	}
 	cq.Sort = append(cq.Sort, driver.SortKey{Path: "id"}, driver.SortKey{Path: "account_id"})
-	return cq, nil
+	return cq, plans, nil
 }
 
 func compileClauses(cs []Clause) []driver.Clause {

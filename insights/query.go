@@ -43,6 +43,15 @@ type Query struct {
 	Fields []string
 	// Filter is the bool filter of term and match clauses.
 	Filter Filter
+	// Aggs are aggregations computed over every matching session (not
+	// only the page), in Elasticsearch's request and result shapes: see
+	// Aggregation and Result.Aggregations. nil computes none.
+	Aggs Aggregations
+	// NoHits asks for the total and the aggregations only, without hits
+	// (page_size=0 in the URL query, as Elasticsearch's "size": 0). It
+	// needs Aggs, and PageSize 0; PageNumber, Sort and Fields are then
+	// checked but unused.
+	NoHits bool
 }
 
 // SortField is one item of sort_by: field:asc or field:desc.
@@ -149,7 +158,10 @@ func (q *Query) pageSize() int {
 // Validate checks the query and returns the first problem as an error that
 // wraps ErrInvalidQuery and one specific error (ErrMissingRange,
 // ErrReversedRange, ErrRangeTooLong, ErrInvalidPage, ErrInvalidSort,
-// ErrInvalidFields, ErrInvalidFilter or ErrMatchOnIDField).
+// ErrInvalidFields, ErrInvalidFilter, ErrMatchOnIDField or
+// ErrInvalidAggregation). Aggregations are checked against the range too:
+// the buckets they could return (at most MaxBuckets) and their
+// extended_bounds.
 func (q *Query) Validate() error {
 	if q.From.IsZero() || q.To.IsZero() {
 		return invalid(ErrMissingRange, "insights: from_date and to_date are required")
@@ -162,6 +174,12 @@ func (q *Query) Validate() error {
 	}
 	if q.PageNumber < 0 {
 		return invalid(ErrInvalidPage, fmt.Sprintf("insights: page_number %d is negative (pages count from 0)", q.PageNumber))
+	}
+	if q.NoHits && len(q.Aggs) == 0 {
+		return invalid(ErrInvalidPage, fmt.Sprintf("insights: page_size 0 (no hits) asks for aggregations only, and the query has no aggs; page_size is 1..%d", MaxPageSize))
+	}
+	if q.NoHits && q.PageSize != 0 {
+		return invalid(ErrInvalidPage, fmt.Sprintf("insights: page_size %d with no hits", q.PageSize))
 	}
 	if q.PageSize < 0 || q.PageSize > MaxPageSize {
 		return invalid(ErrInvalidPage, fmt.Sprintf("insights: page_size %d is outside 1..%d", q.PageSize, MaxPageSize))
@@ -182,7 +200,15 @@ func (q *Query) Validate() error {
 			return invalid(ErrInvalidFields, fmt.Sprintf("insights: project_fields item %d: %v", i+1, err))
 		}
 	}
-	return q.Filter.Validate()
+	if err := q.Filter.Validate(); err != nil {
+		return err
+	}
+	if len(q.Aggs) > 0 {
+		if _, _, err := compileAggs(q.Aggs, q.From.Start(), q.To.End()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func fmtSpan(d time.Duration) string {

@@ -17,6 +17,10 @@ const (
 	ParamSortBy        = "sort_by"
 	ParamProjectFields = "project_fields"
 	ParamFilterBy      = "filter_by"
+	// ParamAggs carries aggregations as JSON in Elasticsearch's request
+	// shape (see ParseAggregations); with it, page_size may be 0 for the
+	// aggregations without hits. A voicegw extension of seed 004.
+	ParamAggs = "aggs"
 	// ParamSessionStartTime is the parameter of get and delete.
 	ParamSessionStartTime = "session_start_time"
 )
@@ -40,6 +44,9 @@ func (q *Query) Values() url.Values {
 	if q.PageSize != 0 {
 		v.Set(ParamPageSize, strconv.Itoa(q.PageSize))
 	}
+	if q.NoHits {
+		v.Set(ParamPageSize, "0")
+	}
 	if len(q.Sort) > 0 {
 		v.Set(ParamSortBy, FormatSort(q.Sort))
 	}
@@ -50,6 +57,11 @@ func (q *Query) Values() url.Values {
 	if !q.Filter.IsZero() {
 		b, _ := q.Filter.MarshalJSON()
 		v.Set(ParamFilterBy, string(b))
+	}
+	if len(q.Aggs) > 0 {
+		if b, err := q.Aggs.MarshalJSON(); err == nil {
+			v.Set(ParamAggs, string(b))
+		}
 	}
 	return v
 }
@@ -81,6 +93,8 @@ func ParseURLQuery(rawQuery string) (*Query, error) {
 //   - project_fields: a JSON array of strings, or a plain comma-separated
 //     list.
 //   - filter_by: strict JSON (see ParseFilter); an empty value is no filter.
+//   - aggs: strict JSON (see ParseAggregations); an empty value or {} is no
+//     aggregation. With aggs, page_size=0 asks for no hits (NoHits).
 //
 // A parameter given twice is an error, as are parameters this API does not
 // know (so a misspelt filter does not silently return everything).
@@ -88,7 +102,7 @@ func QueryFromValues(v url.Values) (*Query, error) {
 	q := &Query{}
 	for k, vs := range v {
 		switch k {
-		case ParamFromDate, ParamToDate, ParamPageNumber, ParamPageSize, ParamSortBy, ParamProjectFields, ParamFilterBy:
+		case ParamFromDate, ParamToDate, ParamPageNumber, ParamPageSize, ParamSortBy, ParamProjectFields, ParamFilterBy, ParamAggs:
 		default:
 			return nil, invalid(ErrInvalidQuery, fmt.Sprintf("insights: unknown parameter %q", k))
 		}
@@ -112,12 +126,20 @@ func QueryFromValues(v url.Values) (*Query, error) {
 			return nil, err
 		}
 	}
+	if s := strings.TrimSpace(v.Get(ParamAggs)); s != "" {
+		if q.Aggs, err = ParseAggregations([]byte(s)); err != nil {
+			return nil, err
+		}
+	}
 	if s, ok := v[ParamPageSize]; ok {
 		if q.PageSize, err = parseInt(ParamPageSize, s[0]); err != nil {
 			return nil, err
 		}
 		if q.PageSize == 0 {
-			return nil, invalid(ErrInvalidPage, fmt.Sprintf("insights: page_size 0 is outside 1..%d", MaxPageSize))
+			if len(q.Aggs) == 0 {
+				return nil, invalid(ErrInvalidPage, fmt.Sprintf("insights: page_size 0 is outside 1..%d (0, for no hits, needs aggs)", MaxPageSize))
+			}
+			q.NoHits = true
 		}
 	}
 	if s := v.Get(ParamSortBy); s != "" {

@@ -1,9 +1,10 @@
 // Package driver defines the interface that session index backends
 // implement, in the style of gocloud.dev's driver packages: the portable type
 // insights.Index owns validation, query compilation (text analysis, default
-// sort, tiebreak, paging) and projection, and hands a driver documents that
-// are already flattened and queries that are already analyzed. A driver only
-// stores, filters, counts, sorts and pages.
+// sort, tiebreak, paging, aggregation intervals and time zones) and
+// projection, and hands a driver documents that are already flattened and
+// queries that are already analyzed. A driver only stores, filters, counts,
+// sorts, pages and aggregates (groups and counts, sums, percentiles).
 //
 // Every driver must pass insights/insightstest.RunConformanceTests.
 package driver
@@ -139,6 +140,9 @@ type Query struct {
 	MinimumShouldMatch int
 	Sort               []SortKey
 	Offset, Limit      int
+	// Aggs are the aggregations Aggregate evaluates over every matching
+	// document (Search ignores them).
+	Aggs []Agg
 }
 
 // Result is one page of a search.
@@ -147,6 +151,8 @@ type Result struct {
 	Total int
 	// Docs holds the JSON of the documents of the page, in order.
 	Docs [][]byte
+	// Aggs holds Aggregate's results, one per Query.Aggs, in order.
+	Aggs []AggResult
 }
 
 // Driver is a session index backend. Methods may be called concurrently.
@@ -166,6 +172,12 @@ type Driver interface {
 	Delete(ctx context.Context, accountID, id string, from, to int64) error
 	// Search runs a compiled query.
 	Search(ctx context.Context, q *Query) (*Result, error)
+	// Aggregate counts the documents q matches (Total) and evaluates
+	// q.Aggs over them (Aggs, one result per aggregation); it ignores
+	// Sort, Offset and Limit and returns no Docs. See Agg for what each
+	// kind computes. A SQL driver runs it as GROUP BY queries, one per
+	// aggregation of the tree, joining each bucket level's field.
+	Aggregate(ctx context.Context, q *Query) (*Result, error)
 	// As gives access to the backend's own handle (see each driver).
 	As(i any) bool
 	// Close releases the driver's resources.

@@ -69,3 +69,38 @@ func ExamplePick() {
 	// 1 x
 	// false -1
 }
+
+// What Aggregate receives and returns: a daily histogram (slots of 24 h in
+// UTC, numbered from the epoch) with a terms sub-aggregation. insights.Index
+// compiles the request and turns slots into dates.
+func Example_aggregate() {
+	ctx := context.Background()
+	d := memindex.NewDriver()
+	defer d.Close()
+	const day = int64(24 * 3600 * 1e6)
+	status := func(id string, start int64, s string) driver.Document {
+		v := driver.Value{Kind: driver.String, Text: s}
+		return driver.Document{ID: id, Start: start, JSON: []byte(`{}`), Terms: []driver.Field{{Path: "status", Value: v}}}
+	}
+	_ = d.Put(ctx, []driver.Document{status("a", 10*day+5, "ended"), status("b", 10*day+9, "ended"), status("c", 12*day, "in_progress")})
+	res, err := d.Aggregate(ctx, &driver.Query{From: 0, To: 20 * day, Aggs: []driver.Agg{{
+		Kind: driver.AggDateHistogram, Interval: driver.Interval{Width: day},
+		Subs: []driver.Agg{{Kind: driver.AggTerms, Path: "status", Size: 10}},
+	}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("total", res.Total)
+	for _, b := range res.Aggs[0].Buckets {
+		fmt.Print("slot ", b.Slot, ": ", b.DocCount)
+		for _, s := range b.Subs[0].Buckets {
+			fmt.Printf(" %s=%d", s.Key.Text, s.DocCount)
+		}
+		fmt.Println()
+	}
+	// Output:
+	// total 3
+	// slot 10: 2 ended=2
+	// slot 12: 1 in_progress=1
+}

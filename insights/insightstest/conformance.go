@@ -34,6 +34,10 @@ func RunConformanceTests(t *testing.T, open Opener) {
 	t.Run("MatchesEvaluate", func(t *testing.T) { testRandom(t, open) })
 	t.Run("Close", func(t *testing.T) { testClose(t, open) })
 	t.Run("ResultsAreCopies", func(t *testing.T) { testCopies(t, open) })
+	t.Run("Aggregations", func(t *testing.T) { testAggregations(t, open) })
+	t.Run("AggregationTimeZones", func(t *testing.T) { testAggregationTimeZones(t, open) })
+	t.Run("AggregationsMatchEvaluate", func(t *testing.T) { testAggregationsMatchEvaluate(t, open) })
+	t.Run("Usage", func(t *testing.T) { testUsage(t, open) })
 	t.Run("ClauseLimits", func(t *testing.T) { testClauseLimits(t, open) })
 }
 
@@ -137,6 +141,9 @@ func semanticCases() []queryCase {
 			raw: f(`{"must":[{"term":{"no.such.field":"x"}}]}`), ids: nil, total: 0},
 		{name: "should without must requires one", account: Account,
 			raw: f(`{"should":[{"term":{"request_ids":"22"}},{"term":{"request_ids":"44"}}]}`), ids: []string{"s-a4", "s-a2", "s-a1"}, total: 3},
+		// One should clause whose tokens a session holds twice over: one hit.
+		{name: "should match with several tokens of one session", account: Account,
+			raw: f(`{"should":[{"match":{"transcription.client":"please listen"}}]}`), ids: []string{"s-a1"}, total: 1},
 		{name: "should with must_not and no must requires one", account: Account,
 			raw: f(`{"must_not":[{"term":{"flow_data.collected_tags.tag":"invalid"}}],"should":[{"term":{"flow_data.collected_tags.tag":"cat"}}]}`), ids: []string{"s-a2", "s-a1"}, total: 2},
 		{name: "single clause object instead of a list", account: Account,
@@ -462,6 +469,8 @@ func testConcurrent(t *testing.T, open Opener) {
 	idx := newIndex(t, open)
 	ctx := context.Background()
 	q := parseRaw(t, `from_date=2020-07-01&to_date=2020-07-01&sort_by=channel_data.duration:desc&filter_by={"must":[{"match":{"transcription.client":"hello"}}]}`)
+	aq := parseRaw(t, `from_date=2020-07-01&to_date=2020-07-01&page_size=0&filter_by={"must":[{"match":{"transcription.client":"hello"}}]}`+
+		`&aggs={"hours":{"date_histogram":{"field":"session_start_time","calendar_interval":"hour"},"aggs":{"d":{"terms":{"field":"channel_data.duration","size":1}},"sum":{"sum":{"field":"channel_data.duration"}}}}}`)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := range 4 {
@@ -478,8 +487,12 @@ func testConcurrent(t *testing.T, open Opener) {
 			}
 		})
 		wg.Go(func() {
-			for range 25 {
-				if _, err := idx.Search(ctx, Account, q); err != nil {
+			for i := range 25 {
+				qq := q
+				if i%2 == 1 {
+					qq = aq
+				}
+				if _, err := idx.Search(ctx, Account, qq); err != nil {
 					errs <- err
 					return
 				}
@@ -494,6 +507,20 @@ func testConcurrent(t *testing.T, open Opener) {
 	res, err := idx.Search(ctx, Account, q)
 	if err != nil || res.Total != 100 {
 		t.Fatalf("after concurrent puts: %v, total %d", err, res.Total)
+	}
+	res, err = idx.Search(ctx, Account, aq)
+	if err != nil || res.Total != 100 {
+		t.Fatalf("aggregations after concurrent puts: %v, total %d", err, res.Total)
+	}
+	var per []string
+	for _, b := range res.Aggregations["hours"].Buckets {
+		per = append(per, fmt.Sprintf("%d:%d:%v", b.DocCount, b.Aggregations["d"].Buckets[0].DocCount, *b.Aggregations["sum"].Value))
+	}
+	// Hour w holds minutes 0..24 of writer w: durations 0..24 (24 with a
+	// duration, since 0 is omitted), summing to 300; the top duration has
+	// one session.
+	if !slices.Equal(per, []string{"25:1:300", "25:1:300", "25:1:300", "25:1:300"}) {
+		t.Fatalf("aggregations after concurrent puts: %v", per)
 	}
 }
 

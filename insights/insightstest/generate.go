@@ -15,8 +15,8 @@ import (
 // tests, deterministically: Session(i) depends only on the seed and i, so
 // several goroutines can generate one set in parallel.
 //
-// The set: sessions spread evenly over 2025 in order of i (as a gateway
-// writes them), 10 accounts (AC00…AC09), 100 applications (agent_id
+// The set: sessions spread evenly over 2025 (or the span of Within) in
+// order of i (as a gateway writes them), 10 accounts (AC00…AC09), 100 applications (agent_id
 // AP000…AP099), 100,000 callers, 95% ended, a transcription of 2–6
 // utterances of 4–12 words drawn (Zipf) from a 2,000-word vocabulary in
 // which "refund" is the 20th most frequent word, 0–2 collected tags, and a
@@ -25,6 +25,8 @@ type Generator struct {
 	seed  uint64
 	n     int
 	words []string
+	from  time.Time
+	span  time.Duration
 }
 
 // NewGenerator returns a generator of n sessions.
@@ -37,7 +39,17 @@ func NewGenerator(seed uint64, n int) *Generator {
 	for i := 0; len(words) < 2000; i++ {
 		words = append(words, syll[i%15]+syll[(i/15)%15]+syll[(i/225)%15])
 	}
-	return &Generator{seed: seed, n: n, words: words}
+	return &Generator{seed: seed, n: n, words: words,
+		from: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), span: 365 * 24 * time.Hour}
+}
+
+// Within returns a generator of the same sessions spread evenly over
+// [from, from+span) instead of 2025: with a span of at most 60 days, one
+// query's range holds all of them (the aggregation benchmarks).
+func (g *Generator) Within(from time.Time, span time.Duration) *Generator {
+	c := *g
+	c.from, c.span = from.UTC(), span
+	return &c
 }
 
 // Len returns the number of sessions.
@@ -45,8 +57,8 @@ func (g *Generator) Len() int { return g.n }
 
 // Start returns the start time of session i.
 func (g *Generator) Start(i int) time.Time {
-	step := 365 * 24 * time.Hour / time.Duration(max(g.n, 1))
-	return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * step)
+	step := g.span / time.Duration(max(g.n, 1))
+	return g.from.Add(time.Duration(i) * step)
 }
 
 // Session returns session i.
@@ -176,5 +188,30 @@ func BenchmarkQueries() []NamedQuery {
 		{"term+match+range+sort+page/selective", "AC03", q1},
 		{"term+match+range+sort+page/broad", "AC03", q2},
 		{"should+must_not+60days+sort", "AC03", q3},
+	}
+}
+
+// AggregationSpan is where the aggregation benchmarks put their sessions
+// (Generator.Within): the 60 days of 2025-01-01 to 2025-03-01, the longest
+// range a query may have, so each query aggregates every session.
+func AggregationSpan() (from time.Time, span time.Duration) {
+	return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), 60 * 24 * time.Hour
+}
+
+// AggregationBenchmarkQueries are the aggregation queries the index
+// benchmarks run on a Generator's sessions Within AggregationSpan (the
+// same on every driver), without hits: the total and the aggregations.
+func AggregationBenchmarkQueries() []NamedQuery {
+	q := func(aggs insights.Aggregations) *insights.Query {
+		return &insights.Query{From: insights.Day(2025, 1, 1), To: insights.Day(2025, 3, 1), NoHits: true, Aggs: aggs}
+	}
+	perDay := insights.Aggregations{"calls_per_day": insights.DateHistogramAgg("session_start_time", insights.IntervalDay).
+		Sub("by_status", insights.TermsAgg("status", 10))}
+	perApp := insights.Aggregations{"per_application": insights.TermsAgg("agent_id", 100).
+		Sub("avg_duration", insights.AvgAgg("channel_data.duration"))}
+	return []NamedQuery{
+		{"date_histogram(day)>terms(status)/every account", "", q(perDay)},
+		{"date_histogram(day)>terms(status)/one account", "AC03", q(perDay)},
+		{"terms(agent_id,100)>avg(duration)/every account", "", q(perApp)},
 	}
 }

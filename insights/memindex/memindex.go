@@ -1,8 +1,9 @@
 // Package memindex is the in-memory session index driver: inverted indexes
 // of every leaf value (term) and of every analyzed token (match) per field
-// path, a time-ordered list of sessions, and sort columns built on demand, so
-// a query touches only the sessions its most selective clause (or its date
-// range) names, and never decodes JSON. It holds everything in memory and
+// path, a time-ordered list of sessions, and sort columns and per-session
+// value lists (for aggregations) built on demand, so a query touches only the
+// sessions its most selective clause (or its date range) names, and never
+// decodes JSON. It holds everything in memory and
 // loses it on exit: use it for tests, development and caches, and
 // insights/sqliteindex for durable storage.
 //
@@ -33,6 +34,7 @@ func NewDriver() *Driver {
 		accounts: map[string]uint32{"": 0},
 		accNames: []string{""},
 		cols:     map[uint32]*column{},
+		fwd:      map[uint32]*forward{},
 	}
 }
 
@@ -76,6 +78,12 @@ type Driver struct {
 	pending []uint32
 
 	cols map[uint32]*column
+	// fwd holds, per path ID, every document's values (for aggregations),
+	// built on first use and kept up to date by put.
+	fwd map[uint32]*forward
+	// bufs holds *[]uint32 for aggregations' lists of documents, reused
+	// so that a large query does not allocate (and fault in) fresh memory.
+	bufs sync.Pool
 }
 
 func (d *Driver) pathID(p string) uint32 {
@@ -151,6 +159,9 @@ func (d *Driver) put(doc *driver.Document) {
 				c.add(ord, f.Value)
 			}
 		}
+	}
+	if len(d.fwd) > 0 {
+		d.putForward(doc)
 	}
 	if n := len(d.byTime); len(d.pending) == 0 && (n == 0 || d.start[d.byTime[n-1]] <= doc.Start) {
 		d.byTime = append(d.byTime, ord)
@@ -346,12 +357,28 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	if d.closed {
 		return nil, insights.ErrClosed
 	}
+	var hits []hit
+	d.match(q, func(ord uint32, score int) { hits = append(hits, hit{ord, score}) })
+	res := &driver.Result{Total: len(hits)}
+	if q.Offset >= len(hits) {
+		return res, nil
+	}
+	d.sort(hits, q)
+	for _, h := range hits[q.Offset:min(len(hits), q.Offset+q.Limit)] {
+		res.Docs = append(res.Docs, d.docs[h.ord])
+	}
+	return res, nil
+}
+
+// match calls fn with every live document q matches and its score. The
+// caller holds the read lock.
+func (d *Driver) match(q *driver.Query, fn func(ord uint32, score int)) {
 	acc, accOK := uint32(0), true
 	if q.AccountID != "" {
 		acc, accOK = d.accounts[q.AccountID]
 	}
 	if !accOK {
-		return &driver.Result{}, nil
+		return
 	}
 	must := make([][][]uint32, len(q.Must))
 	for i := range q.Must {
@@ -399,7 +426,6 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 		cands = union(must[src])
 	}
 
-	var hits []hit
 	for _, ord := range cands {
 		if !d.alive[ord] || (q.AccountID != "" && d.account[ord] != acc) || d.start[ord] < q.From || d.start[ord] > q.To {
 			continue
@@ -431,17 +457,8 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 		if score < q.MinimumShouldMatch {
 			continue
 		}
-		hits = append(hits, hit{ord, score})
+		fn(ord, score)
 	}
-	res := &driver.Result{Total: len(hits)}
-	if q.Offset >= len(hits) {
-		return res, nil
-	}
-	d.sort(hits, q)
-	for _, h := range hits[q.Offset:min(len(hits), q.Offset+q.Limit)] {
-		res.Docs = append(res.Docs, d.docs[h.ord])
-	}
-	return res, nil
 }
 
 // sort orders hits by q.Sort (which ends with a unique tiebreak).
@@ -610,6 +627,6 @@ func (d *Driver) Close() error {
 	defer d.mu.Unlock()
 	d.closed = true
 	d.start, d.account, d.ids, d.docs, d.alive = nil, nil, nil, nil, nil
-	d.keys, d.paths, d.terms, d.tokens, d.byTime, d.pending, d.cols = nil, nil, nil, nil, nil, nil, nil
+	d.keys, d.paths, d.terms, d.tokens, d.byTime, d.pending, d.cols, d.fwd = nil, nil, nil, nil, nil, nil, nil, nil
 	return nil
 }

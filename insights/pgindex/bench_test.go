@@ -29,14 +29,15 @@ func benchSessions(b *testing.B) int {
 	return 1_000_000
 }
 
-// benchIndex returns an index of n generated sessions, and the pool it
-// uses (one connection, so the server's CPU per query can be read). The
-// database is INSIGHTS_BENCH_PG (a connection string), reused when it holds
-// the n sessions already and loaded otherwise, or a fresh database of the
-// test server (internal/pgtest: fsync off).
-func benchIndex(b *testing.B, n int) (*insights.Index, *pgxpool.Pool) {
+// benchIndex returns an index of gen's sessions, and the pool it uses (one
+// connection, so the server's CPU per query can be read). The database is
+// the connection string in the environment variable env, reused when it
+// holds the sessions already and loaded otherwise, or a fresh database of
+// the test server (internal/pgtest: fsync off).
+func benchIndex(b *testing.B, gen *insightstest.Generator, env string) (*insights.Index, *pgxpool.Pool) {
 	ctx := context.Background()
-	dsn := os.Getenv("INSIGHTS_BENCH_PG")
+	n := gen.Len()
+	dsn := os.Getenv(env)
 	if dsn == "" {
 		dsn = pgtest.Shared(b).NewDatabase(b)
 	}
@@ -57,7 +58,7 @@ func benchIndex(b *testing.B, n int) (*insights.Index, *pgxpool.Pool) {
 			b.Fatal(err)
 		}
 		t0, c0, s0 := time.Now(), insightstest.CPUTime(), serverCPU(b)
-		if err := insightstest.NewGenerator(1, n).Load(ctx, load, 5000, 2); err != nil {
+		if err := gen.Load(ctx, load, 5000, 2); err != nil {
 			b.Fatal(err)
 		}
 		el := time.Since(t0)
@@ -94,9 +95,9 @@ func benchIndex(b *testing.B, n int) (*insights.Index, *pgxpool.Pool) {
 }
 
 // serverCPU returns the CPU time used so far by every process of the test
-// server (0 when the server is not the test server of this process).
+// server (0 when the benchmarks use another server).
 func serverCPU(b *testing.B) time.Duration {
-	if os.Getenv("INSIGHTS_BENCH_PG") != "" {
+	if os.Getenv("INSIGHTS_BENCH_PG") != "" || os.Getenv("INSIGHTS_BENCH_PG_60D") != "" {
 		return 0
 	}
 	return pgtest.Shared(b).CPUTime()
@@ -117,7 +118,7 @@ func backendCPU(b *testing.B, pool *pgxpool.Pool) time.Duration {
 // wall time per query, this process's CPU and the server backend's CPU.
 func BenchmarkQuery1M(b *testing.B) {
 	ctx := context.Background()
-	idx, pool := benchIndex(b, benchSessions(b))
+	idx, pool := benchIndex(b, insightstest.NewGenerator(1, benchSessions(b)), "INSIGHTS_BENCH_PG")
 	defer idx.Close()
 	for _, nq := range insightstest.BenchmarkQueries() {
 		b.Run(nq.Name, func(b *testing.B) {
@@ -198,4 +199,36 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(float64(len(batch))*float64(b.N)/b.Elapsed().Seconds(), "sessions/s")
 	b.ReportMetric(float64(cpu)/float64(len(batch)*b.N)/1e3, "cpu-µs/session")
 	b.ReportMetric(float64(serverCPU(b)-srv0)/float64(len(batch)*b.N)/1e3, "server-cpu-µs/session")
+}
+
+// BenchmarkAggregate1M times the queries of
+// insightstest.AggregationBenchmarkQueries on a PostgreSQL index of
+// 1,000,000 generated sessions inside the 60 days of
+// insightstest.AggregationSpan (INSIGHTS_BENCH_SESSIONS to change; the
+// database is INSIGHTS_BENCH_PG_60D when set, see benchIndex), over one
+// connection.
+func BenchmarkAggregate1M(b *testing.B) {
+	ctx := context.Background()
+	gen := insightstest.NewGenerator(1, benchSessions(b)).Within(insightstest.AggregationSpan())
+	idx, pool := benchIndex(b, gen, "INSIGHTS_BENCH_PG_60D")
+	defer idx.Close()
+	for _, nq := range insightstest.AggregationBenchmarkQueries() {
+		b.Run(nq.Name, func(b *testing.B) {
+			res, err := idx.Search(ctx, nq.Account, nq.Query)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for name, r := range res.Aggregations {
+				b.Logf("%s: %d sessions, %s: %d buckets", nq.Name, res.Total, name, len(r.Buckets))
+			}
+			cpu, srv := insightstest.CPUTime(), backendCPU(b, pool)
+			for b.Loop() {
+				if _, err := idx.Search(ctx, nq.Account, nq.Query); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(insightstest.CPUTime()-cpu)/float64(b.N)/1e3, "cpu-µs/op")
+			b.ReportMetric(float64(backendCPU(b, pool)-srv)/float64(b.N)/1e3, "server-cpu-µs/op")
+		})
+	}
 }

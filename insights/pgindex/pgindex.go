@@ -81,7 +81,7 @@ COMMENT ON COLUMN insights_sessions.start IS 'session_start_time, microseconds s
 COMMENT ON COLUMN insights_sessions.keys IS 'uvarint(insights_paths.pid) | kind | month | value: every leaf value (kinds 1 number, 2 string, 3 bool) and analyzed token (kind 4)';
 COMMENT ON COLUMN insights_sessions.facets IS '{"<insights_paths.pid>": ["<kind digit><value, ordered as C text>", ...]}: the values of ID fields, numbers and booleans';
 -- Rows stay narrow (documents and keys out of line, facets in line): scans
--- that read facets, starts and accounts read fewer pages.
+-- that read facets, starts and accounts read few pages.
 ALTER TABLE insights_sessions SET (toast_tuple_target = 256);
 ALTER TABLE insights_sessions ALTER COLUMN facets SET STORAGE MAIN;
 CREATE INDEX insights_sessions_account_start ON insights_sessions (account, start);
@@ -321,6 +321,9 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 		}
 	}
 }
+
+// facetsSQL reads a session's facets.
+const facetsSQL = "s.facets"
 
 const upsertSQL = `INSERT INTO insights_sessions(account, id, start, keys, facets, doc) VALUES ($1, $2, $3, $4, $5, $6)
 	ON CONFLICT (account, id) DO UPDATE SET start = excluded.start, keys = excluded.keys, facets = excluded.facets, doc = excluded.doc`
@@ -648,7 +651,7 @@ func (b *builder) pathSortKey(path string, id pathID, desc bool) string {
 		if desc {
 			at = "-1"
 		}
-		return `(s.facets->` + b.arg(id.key) + `::text->>` + at + `) COLLATE "C"`
+		return `(` + facetsSQL + `->` + b.arg(id.key) + `::text->>` + at + `) COLLATE "C"`
 	}
 	dir := " ASC"
 	if desc {

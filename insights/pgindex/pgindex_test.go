@@ -2,6 +2,7 @@ package pgindex_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -137,6 +138,38 @@ func TestSameAsMemory(t *testing.T) {
 	if found < 10 {
 		t.Fatalf("only %d of %d queries find something: the test tests little", found, len(queries))
 	}
+	// Aggregations: the benchmarks' and a tree over tags, durations and
+	// percentiles, on every account and one.
+	aggs := insightstest.AggregationBenchmarkQueries()
+	tree := insights.Aggregations{"by_tag": insights.TermsAgg("flow_data.collected_tags.tag", 5).
+		Sub("by_agent", insights.TermsAgg("agent_id", 3).Sub("p", insights.PercentilesAgg("channel_data.duration"))).
+		Sub("longest", insights.MaxAgg("channel_data.duration")).
+		Sub("weekly", insights.DateHistogramAgg("session_start_time", insights.IntervalWeek))}
+	for _, acct := range []string{"", "AC07"} {
+		q := &insights.Query{From: insights.Day(2025, 7, 1), To: insights.Day(2025, 8, 29), NoHits: true, Aggs: tree,
+			Filter: insights.Filter{MustNot: []insights.Clause{insights.Match("transcription.client", "refund")}}}
+		aggs = append(aggs, insightstest.NamedQuery{Name: "tree/" + acct, Account: acct, Query: q})
+	}
+	for _, nq := range aggs {
+		t.Run(nq.Name, func(t *testing.T) {
+			got, err := idx.Search(ctx, nq.Account, nq.Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := mem.Search(ctx, nq.Account, nq.Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if string(g) != string(w) {
+				t.Fatalf("aggregations differ from memindex's:\n%s\n%s", g, w)
+			}
+			if want.Total == 0 {
+				t.Fatal("nothing to aggregate: the test tests nothing")
+			}
+		})
+	}
 }
 
 // TestConcurrentGateways: four gateways (pools) write batches, some of them
@@ -243,6 +276,57 @@ func TestLongValues(t *testing.T) {
 		res, err := idx.Search(ctx, "AC", q)
 		if err != nil || res.Total != tc.want {
 			t.Fatalf("%s %d bytes: %v, %d hits; want %d", tc.clause.Kind, len(tc.clause.Value.Text), err, res.Total, tc.want)
+		}
+	}
+}
+
+// TestLargeFacets: a session with hundreds of ID-field values (facets
+// compressed, or out of the row) sorts and aggregates as in memindex.
+func TestLargeFacets(t *testing.T) {
+	ctx := t.Context()
+	idx, err := pgindex.OpenIndex(ctx, newDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	mem := memindex.NewIndex()
+	day := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	var ss []*insights.Session
+	for i := range 5 {
+		s := &insights.Session{ID: fmt.Sprint("s", i), AccountID: "AC", SessionStartTime: insights.TimeOf(day.Add(time.Duration(i) * time.Hour)),
+			ChannelData: insights.ChannelData{Duration: int64(1000 * i)}}
+		n := 2
+		if i == 3 {
+			n = 300
+		}
+		for j := range n {
+			s.FlowData.CollectedTags = append(s.FlowData.CollectedTags, insights.Tag{Tag: fmt.Sprintf("tag-%03d", (j+i)%301), Category: "c"})
+		}
+		ss = append(ss, s)
+	}
+	for _, x := range []*insights.Index{idx, mem} {
+		if err := x.Put(ctx, ss...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []*insights.Query{
+		{From: insights.Day(2024, 5, 1), To: insights.Day(2024, 5, 1), Sort: []insights.SortField{insights.Desc("flow_data.collected_tags.tag")}},
+		{From: insights.Day(2024, 5, 1), To: insights.Day(2024, 5, 1), Sort: []insights.SortField{insights.Asc("flow_data.collected_tags.tag")}},
+		{From: insights.Day(2024, 5, 1), To: insights.Day(2024, 5, 1), NoHits: true, Aggs: insights.Aggregations{
+			"tags": insights.TermsAgg("flow_data.collected_tags.tag", 7).Sub("d", insights.SumAgg("channel_data.duration"))}},
+	} {
+		got, err := idx.Search(ctx, "AC", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := mem.Search(ctx, "AC", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Fatalf("differs from memindex:\n%s\n%s", g, w)
 		}
 	}
 }

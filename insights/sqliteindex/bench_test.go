@@ -30,12 +30,20 @@ func benchSessions(b *testing.B) int {
 // it takes minutes, so it is kept in INSIGHTS_BENCH_DIR (default: the system
 // temporary directory) and reused while the generator's version is the same.
 func benchDB(b *testing.B, n int) *insights.Index {
+	return openBenchDB(b, fmt.Sprintf("voicegw-insights-bench-v1-%d.db", n), insightstest.NewGenerator(1, n))
+}
+
+// openBenchDB returns an index over the database named name in
+// INSIGHTS_BENCH_DIR, building it from gen's sessions when it is missing or
+// holds another number of sessions.
+func openBenchDB(b *testing.B, name string, gen *insightstest.Generator) *insights.Index {
 	ctx := context.Background()
+	n := gen.Len()
 	dir := os.Getenv("INSIGHTS_BENCH_DIR")
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	path := filepath.Join(dir, fmt.Sprintf("voicegw-insights-bench-v1-%d.db", n))
+	path := filepath.Join(dir, name)
 	if _, err := os.Stat(path); err == nil {
 		idx, err := sqliteindex.OpenIndex(ctx, path)
 		if err != nil {
@@ -58,7 +66,7 @@ func benchDB(b *testing.B, n int) *insights.Index {
 		b.Fatal(err)
 	}
 	t0, c0 := time.Now(), insightstest.CPUTime()
-	if err := insightstest.NewGenerator(1, n).Load(ctx, idx, 5000, 2); err != nil {
+	if err := gen.Load(ctx, idx, 5000, 2); err != nil {
 		b.Fatal(err)
 	}
 	var db *sql.DB

@@ -1008,7 +1008,9 @@ func (b *sqlBuilder) from(d *Driver, q *driver.Query, src int) string {
 	switch src {
 	case fromShould:
 		if u, ok := b.shouldUnion(d, q); ok {
-			sub = u
+			// A posting lists a session once per matching value (a match
+			// clause's tokens); UNION removes repeats only between clauses.
+			sub = "SELECT DISTINCT sid FROM (" + u + ")"
 		}
 	case fromRange:
 	default:
