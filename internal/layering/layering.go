@@ -43,6 +43,12 @@ func Allowed() map[string][]string {
 		// its tests use storage's test servers.
 		"tenancy/admin/console": {"tenancy/admin", "insights", "tenancy", "rbac", "storage/bucketconfig", "storage/storagetest", "internal"},
 		"siprec/srs":            {"media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
+		// The PostgreSQL drivers (DESIGN.md): their parent package and
+		// internal; the admin API's shares the sealing key of tenancy's.
+		"tenancy/pgstore":       {"tenancy", "internal"},
+		"rbac/pgstore":          {"rbac", "internal"},
+		"insights/pgindex":      {"insights", "internal"},
+		"tenancy/admin/pgstore": {"tenancy/admin", "tenancy/pgstore", "tenancy", "internal"},
 		"internal":              {"internal"},
 		"examples":              {"*"},
 	}

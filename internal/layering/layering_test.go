@@ -98,6 +98,19 @@ func TestCheck(t *testing.T) {
 			{m + "tenancy/memstore", []string{m + "tenancy/admin"}},
 			{m + "tenancy/admin", []string{m + "sip"}},
 		}, []string{m + "tenancy/admin>" + m + "sip", m + "tenancy/memstore>" + m + "tenancy/admin"}},
+		{"the PostgreSQL drivers take their parent and internal", []Package{
+			{m + "tenancy/pgstore", []string{m + "tenancy", m + "tenancy/storetest", m + "internal/pgdb"}},
+			{m + "rbac/pgstore", []string{m + "rbac", m + "internal/pgnotify"}},
+			{m + "insights/pgindex", []string{m + "insights", m + "insights/driver", m + "internal/pgdb"}},
+			{m + "tenancy/admin/pgstore", []string{m + "tenancy/admin", m + "tenancy/pgstore", m + "tenancy"}},
+		}, nil},
+		{"the PostgreSQL drivers take nothing else", []Package{
+			{m + "rbac/pgstore", []string{m + "tenancy/pgstore"}},
+			{m + "insights/pgindex", []string{m + "rbac"}},
+			{m + "tenancy/pgstore", []string{m + "storage"}},
+			{m + "tenancy/admin/pgstore", []string{m + "rbac/pgstore"}},
+		}, []string{m + "insights/pgindex>" + m + "rbac", m + "rbac/pgstore>" + m + "tenancy/pgstore",
+			m + "tenancy/admin/pgstore>" + m + "rbac/pgstore", m + "tenancy/pgstore>" + m + "storage"}},
 		{"insights may not import tenancy", []Package{{m + "insights", []string{m + "tenancy"}}}, []string{m + "insights>" + m + "tenancy"}},
 		{"the recording server builds on the layers below it", []Package{
 			{m + "siprec/srs", []string{m + "siprec", m + "siprec/metadata", m + "recording", m + "recording/spool", m + "storage",

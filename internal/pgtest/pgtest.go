@@ -50,6 +50,74 @@ type Server struct {
 	stop func() // closes the pipe: the wrapper stops the server and removes Dir
 }
 
+// CPUTime returns the CPU time (user and system) the server's processes
+// have used so far, those that ended included: for benchmarks that report
+// the server's share (Linux; 0 elsewhere).
+func (s *Server) CPUTime() time.Duration {
+	// The postmaster and its children (the backends, which lead sessions
+	// of their own); the postmaster's cutime and cstime hold the children
+	// that ended.
+	b, err := os.ReadFile(filepath.Join(s.Dir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		fields := procStat(f)
+		if len(fields) < 17 {
+			continue
+		}
+		pid, _ := strconv.Atoi(fields[0])
+		if ppid, _ := strconv.Atoi(fields[3]); pid != pm && ppid != pm {
+			continue
+		}
+		total += ticks(fields[13:17]...) // utime, stime, cutime, cstime
+	}
+	return total
+}
+
+// ProcessCPUTime returns the CPU time (user and system) process pid has
+// used so far, for example a server backend's (pg_backend_pid()); 0 when it
+// cannot be read.
+func ProcessCPUTime(pid int) time.Duration {
+	fields := procStat(fmt.Sprintf("/proc/%d/stat", pid))
+	if len(fields) < 15 {
+		return 0
+	}
+	return ticks(fields[13:15]...)
+}
+
+// procStat returns the fields of a /proc/PID/stat file, the command name
+// (which may hold spaces) as one.
+func procStat(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return nil
+	}
+	return append([]string{s[:open-1], s[open+1 : end]}, strings.Fields(s[end+1:])...)
+}
+
+// ticks sums clock ticks (USER_HZ, 100 on Linux).
+func ticks(fields ...string) time.Duration {
+	var n int64
+	for _, f := range fields {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		n += v
+	}
+	return time.Duration(n) * 10 * time.Millisecond
+}
+
 // DSN returns the connection string of database db on the server, as the
 // superuser `postgres` (trust authentication on loopback).
 func (s *Server) DSN(db string) string {

@@ -1,0 +1,332 @@
+package pgindex_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/insights/driver"
+	"github.com/voicegw/voicegw/insights/insightstest"
+	"github.com/voicegw/voicegw/insights/memindex"
+	"github.com/voicegw/voicegw/insights/pgindex"
+	"github.com/voicegw/voicegw/internal/pgtest"
+)
+
+func newDSN(t *testing.T) string {
+	t.Helper()
+	return pgtest.Shared(t).NewDatabase(t)
+}
+
+func TestConformance(t *testing.T) {
+	insightstest.RunConformanceTests(t, func(t *testing.T) driver.Driver {
+		d, err := pgindex.OpenDriver(context.Background(), newDSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+// TestDurableAndShared: what one gateway's index wrote, another gateway's
+// (its own pool) finds, before and after the first closes; a pool the
+// caller gave stays open after the index closes.
+func TestDurableAndShared(t *testing.T) {
+	ctx := t.Context()
+	dsn := newDSN(t)
+	one, err := pgindex.OpenIndex(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := one.Put(ctx, insightstest.Fixtures()...); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgindex.OpenPool(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	two, err := pgindex.NewIndex(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := one.Delete(ctx, insightstest.Account, "s-a2", insights.Day(2020, 9, 15)); err != nil {
+		t.Fatal(err)
+	}
+	_ = one.Close()
+	q, err := insights.ParseURLQuery(`from_date=2020-09-15&to_date=2020-09-18&filter_by={"must":[{"match":{"transcription.client":"shut"}}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := two.Search(ctx, insightstest.Account, q)
+	if err != nil || res.Total != 4 {
+		t.Fatalf("the other gateway: %v, %d hits", err, res.Total)
+	}
+	if _, err := two.Get(ctx, insightstest.Account, "s-a2", insights.Day(2020, 9, 15)); !errors.Is(err, insights.ErrNotFound) {
+		t.Fatalf("deleted session came back: %v", err)
+	}
+	var got *pgxpool.Pool
+	if !two.As(&got) || got != pool {
+		t.Fatal("As(**pgxpool.Pool) does not give the pool")
+	}
+	_ = two.Close()
+	if err := pool.Ping(ctx); err != nil {
+		t.Fatalf("closing the index closed the caller's pool: %v", err)
+	}
+}
+
+// TestSameAsMemory: 3,000 generated sessions (the benchmarks' data, with
+// real transcriptions) loaded with COPY, and the benchmark queries plus a
+// set of random ones, give on PostgreSQL exactly what memindex gives: the
+// same total and the same documents in the same order.
+func TestSameAsMemory(t *testing.T) {
+	ctx := t.Context()
+	idx, err := pgindex.OpenIndex(ctx, newDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	mem := memindex.NewIndex()
+	gen := insightstest.NewGenerator(3, 3000)
+	if err := gen.Load(ctx, idx, 500, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.Load(ctx, mem, 500, 2); err != nil {
+		t.Fatal(err)
+	}
+	queries := insightstest.BenchmarkQueries()
+	for _, w := range []string{"refund", "please help", "the", "kalomi", "order cancel"} {
+		for _, acct := range []string{"AC01", ""} {
+			q := &insights.Query{From: insights.Day(2025, 3, 1), To: insights.Day(2025, 4, 15), PageSize: 25, PageNumber: 1,
+				Filter: insights.Filter{Must: []insights.Clause{insights.Match("transcription.client", w)},
+					MustNot: []insights.Clause{insights.Term("status", "in_progress")}},
+				Sort: []insights.SortField{insights.Desc("channel_data.duration"), insights.Asc("agent_id")}}
+			queries = append(queries, insightstest.NamedQuery{Name: w + "/" + acct, Account: acct, Query: q})
+		}
+	}
+	found := 0
+	for _, nq := range queries {
+		t.Run(nq.Name, func(t *testing.T) {
+			got, err := idx.Search(ctx, nq.Account, nq.Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := mem.Search(ctx, nq.Account, nq.Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Total != want.Total || len(got.Hits) != len(want.Hits) {
+				t.Fatalf("total %d, %d hits; memindex %d, %d", got.Total, len(got.Hits), want.Total, len(want.Hits))
+			}
+			if want.Total > 0 {
+				found++
+			}
+			for i := range got.Hits {
+				if string(got.Hits[i]) != string(want.Hits[i]) {
+					t.Fatalf("hit %d differs:\n%s\n%s", i, got.Hits[i], want.Hits[i])
+				}
+			}
+		})
+	}
+	if found < 10 {
+		t.Fatalf("only %d of %d queries find something: the test tests little", found, len(queries))
+	}
+	// Aggregations: the benchmarks' and a tree over tags, durations and
+	// percentiles, on every account and one.
+	aggs := insightstest.AggregationBenchmarkQueries()
+	tree := insights.Aggregations{"by_tag": insights.TermsAgg("flow_data.collected_tags.tag", 5).
+		Sub("by_agent", insights.TermsAgg("agent_id", 3).Sub("p", insights.PercentilesAgg("channel_data.duration"))).
+		Sub("longest", insights.MaxAgg("channel_data.duration")).
+		Sub("weekly", insights.DateHistogramAgg("session_start_time", insights.IntervalWeek))}
+	for _, acct := range []string{"", "AC07"} {
+		q := &insights.Query{From: insights.Day(2025, 7, 1), To: insights.Day(2025, 8, 29), NoHits: true, Aggs: tree,
+			Filter: insights.Filter{MustNot: []insights.Clause{insights.Match("transcription.client", "refund")}}}
+		aggs = append(aggs, insightstest.NamedQuery{Name: "tree/" + acct, Account: acct, Query: q})
+	}
+	for _, nq := range aggs {
+		t.Run(nq.Name, func(t *testing.T) {
+			got, err := idx.Search(ctx, nq.Account, nq.Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := mem.Search(ctx, nq.Account, nq.Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if string(g) != string(w) {
+				t.Fatalf("aggregations differ from memindex's:\n%s\n%s", g, w)
+			}
+			if want.Total == 0 {
+				t.Fatal("nothing to aggregate: the test tests nothing")
+			}
+		})
+	}
+}
+
+// TestConcurrentGateways: four gateways (pools) write batches, some of them
+// the same sessions, while searching: every session is stored once, in its
+// last version.
+func TestConcurrentGateways(t *testing.T) {
+	ctx := t.Context()
+	dsn := newDSN(t)
+	var idxs []*insights.Index
+	for range 4 {
+		idx, err := pgindex.OpenIndex(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = idx.Close() })
+		idxs = append(idxs, idx)
+	}
+	day := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	session := func(i, version int) *insights.Session {
+		return &insights.Session{ID: fmt.Sprintf("c-%03d", i), AccountID: "AC",
+			SessionStartTime: insights.TimeOf(day.Add(time.Duration(i) * time.Minute)),
+			ChannelData:      insights.ChannelData{Duration: int64(version)},
+			Transcription:    []insights.Utterance{{Speaker: "client", Text: fmt.Sprintf("version v%d", version)}}}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g, idx := range idxs {
+		wg.Go(func() {
+			// Each gateway writes all 100 sessions (batches of 100: COPY;
+			// then one at a time: upserts), version g.
+			batch := make([]*insights.Session, 100)
+			for i := range batch {
+				batch[i] = session(i, g)
+			}
+			if err := idx.Put(ctx, batch...); err != nil {
+				errs <- err
+				return
+			}
+			for i := range 20 {
+				if err := idx.Put(ctx, session(i, g)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	q := &insights.Query{From: insights.Day(2024, 5, 1), To: insights.Day(2024, 5, 1), PageSize: 200}
+	res, err := idxs[0].Search(ctx, "AC", q)
+	if err != nil || res.Total != 100 {
+		t.Fatalf("%v, %d sessions; want 100, each once", err, res.Total)
+	}
+	for _, h := range res.Hits {
+		s, err := h.Session()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The stored version is one the writers wrote, and its keys agree
+		// with its document.
+		v := s.ChannelData.Duration
+		q := &insights.Query{From: q.From, To: q.To, Filter: insights.Filter{Must: []insights.Clause{
+			insights.Term("id", s.ID), insights.Match("transcription.client", fmt.Sprintf("v%d", v))}}}
+		if r, err := idxs[1].Search(ctx, "AC", q); err != nil || r.Total != 1 {
+			t.Fatalf("session %s (version %d): its tokens do not match its document: %v, %d", s.ID, v, err, r.Total)
+		}
+	}
+}
+
+// TestLongValues: values longer than an index key may hold are matched
+// exactly by term, and their tokens by match.
+func TestLongValues(t *testing.T) {
+	ctx := t.Context()
+	idx, err := pgindex.OpenIndex(ctx, newDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	long := strings.Repeat("abcdefgh ", 400) // 3,600 bytes
+	word := strings.Repeat("x", 5000)        // one token of 5,000 bytes
+	day := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	mk := func(id, text string) *insights.Session {
+		return &insights.Session{ID: id, AccountID: "AC", SessionStartTime: insights.TimeOf(day),
+			Transcription: []insights.Utterance{{Speaker: "client", Text: text}}}
+	}
+	if err := idx.Put(ctx, mk("long", long), mk("longer", long+"z"), mk("word", word+" tail")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		clause insights.Clause
+		want   int
+	}{
+		{insights.Term("transcription.client", long), 1},
+		{insights.Term("transcription.client", long+"z"), 1},
+		{insights.Term("transcription.client", long[:2000]), 0},
+		{insights.Match("transcription.client", word), 1},
+		{insights.Match("transcription.client", word+"x"), 0},
+		{insights.Match("transcription.client", "abcdefgh"), 2},
+	} {
+		q := &insights.Query{From: insights.Day(2024, 5, 1), To: insights.Day(2024, 5, 1), Filter: insights.Filter{Must: []insights.Clause{tc.clause}}}
+		res, err := idx.Search(ctx, "AC", q)
+		if err != nil || res.Total != tc.want {
+			t.Fatalf("%s %d bytes: %v, %d hits; want %d", tc.clause.Kind, len(tc.clause.Value.Text), err, res.Total, tc.want)
+		}
+	}
+}
+
+// TestLargeFacets: a session with hundreds of ID-field values (facets
+// compressed, or out of the row) sorts and aggregates as in memindex.
+func TestLargeFacets(t *testing.T) {
+	ctx := t.Context()
+	idx, err := pgindex.OpenIndex(ctx, newDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	mem := memindex.NewIndex()
+	day := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	var ss []*insights.Session
+	for i := range 5 {
+		s := &insights.Session{ID: fmt.Sprint("s", i), AccountID: "AC", SessionStartTime: insights.TimeOf(day.Add(time.Duration(i) * time.Hour)),
+			ChannelData: insights.ChannelData{Duration: int64(1000 * i)}}
+		n := 2
+		if i == 3 {
+			n = 300
+		}
+		for j := range n {
+			s.FlowData.CollectedTags = append(s.FlowData.CollectedTags, insights.Tag{Tag: fmt.Sprintf("tag-%03d", (j+i)%301), Category: "c"})
+		}
+		ss = append(ss, s)
+	}
+	for _, x := range []*insights.Index{idx, mem} {
+		if err := x.Put(ctx, ss...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []*insights.Query{
+		{From: insights.Day(2024, 5, 1), To: insights.Day(2024, 5, 1), Sort: []insights.SortField{insights.Desc("flow_data.collected_tags.tag")}},
+		{From: insights.Day(2024, 5, 1), To: insights.Day(2024, 5, 1), Sort: []insights.SortField{insights.Asc("flow_data.collected_tags.tag")}},
+		{From: insights.Day(2024, 5, 1), To: insights.Day(2024, 5, 1), NoHits: true, Aggs: insights.Aggregations{
+			"tags": insights.TermsAgg("flow_data.collected_tags.tag", 7).Sub("d", insights.SumAgg("channel_data.duration"))}},
+	} {
+		got, err := idx.Search(ctx, "AC", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := mem.Search(ctx, "AC", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Fatalf("differs from memindex:\n%s\n%s", g, w)
+		}
+	}
+}
