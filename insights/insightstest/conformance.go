@@ -35,6 +35,7 @@ func RunConformanceTests(t *testing.T, open Opener) {
 	t.Run("Close", func(t *testing.T) { testClose(t, open) })
 	t.Run("ResultsAreCopies", func(t *testing.T) { testCopies(t, open) })
 	t.Run("ClauseLimits", func(t *testing.T) { testClauseLimits(t, open) })
+	t.Run("RecordedCalls", func(t *testing.T) { testRecordedCalls(t, open) })
 }
 
 // newIndex opens a driver, wraps it and indexes the fixtures.
