@@ -60,6 +60,8 @@ type CallRecord struct {
 	RecordingStatus string
 	// StatusReason explains a warning or error StatusCode.
 	StatusReason string
+	// RecordingRepaired: the recording was repaired after a crash.
+	RecordingRepaired bool
 }
 
 // AudioURL returns the object key of a recording,
@@ -88,14 +90,15 @@ func NewCallSession(c CallRecord) *Session {
 		AgentInformation: AgentInformation{ID: c.ApplicationID},
 		Status:           StatusInProgress,
 		ChannelData: ChannelData{
-			CallStatus:      StatusInProgress,
-			RecordingID:     c.RecordingID,
-			SIPCallID:       c.SIPCallID,
-			SIPSessionIDs:   c.SIPSessionIDs,
-			EndReason:       c.EndReason,
-			RecordingStatus: c.RecordingStatus,
-			Participants:    c.Participants,
-			ExtensionData:   c.ExtensionData,
+			CallStatus:        StatusInProgress,
+			RecordingID:       c.RecordingID,
+			SIPCallID:         c.SIPCallID,
+			SIPSessionIDs:     c.SIPSessionIDs,
+			EndReason:         c.EndReason,
+			RecordingStatus:   c.RecordingStatus,
+			RecordingRepaired: c.RecordingRepaired,
+			Participants:      c.Participants,
+			ExtensionData:     c.ExtensionData,
 		},
 		CallAttachedData: c.CallAttachedData,
 	}

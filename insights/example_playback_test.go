@@ -46,7 +46,7 @@ func ExamplePlaybackConfig() {
 	defer idx.Close()
 	start := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	_ = idx.Put(ctx, insights.NewCallSession(insights.CallRecord{SessionID: "S1", AccountID: "AC1", ApplicationID: "AP1",
-		Start: start, End: start.Add(time.Minute), Format: "wav"}))
+		Start: start, End: start.Add(time.Minute), Format: "wav", RecordingStatus: insights.RecordingStatusUploaded}))
 
 	srv := httptest.NewServer(insights.NewHandler(insights.HandlerConfig{
 		Index: idx, Keys: insights.StaticKeys{"key-1": "AC1"},

@@ -457,6 +457,10 @@ func (h *handler) withPlayback(ctx context.Context, r *http.Request, doc []byte)
 	if _, has := cd["playback_url"]; has {
 		return doc
 	}
+	var status string
+	if err := json.Unmarshal(cd["recording_status"], &status); err == nil && status != RecordingStatusUploaded {
+		return doc // not in the bucket (yet): a link would answer 404
+	}
 	keyAccount, err := recordingAccount(key)
 	if err != nil || (account != "" && account != keyAccount) {
 		return doc

@@ -97,9 +97,14 @@ func startPlayback(t *testing.T, cfg insights.PlaybackConfig) *playbackServer {
 	t.Cleanup(func() { _ = idx.Close() })
 	start := time.Date(2020, 9, 15, 9, 0, 0, 0, time.UTC)
 	for _, c := range []insights.CallRecord{
-		{SessionID: "s1", AccountID: "acct-1", ApplicationID: "AP1", Start: start, End: start.Add(5 * time.Minute), Format: "wav"},
-		{SessionID: "s2", AccountID: "acct-2", ApplicationID: "AP2", Start: start, End: start.Add(time.Minute), Format: "mp3"},
+		{SessionID: "s1", AccountID: "acct-1", ApplicationID: "AP1", Start: start, End: start.Add(5 * time.Minute), Format: "wav",
+			RecordingStatus: insights.RecordingStatusUploaded},
+		{SessionID: "s2", AccountID: "acct-2", ApplicationID: "AP2", Start: start, End: start.Add(time.Minute), Format: "mp3",
+			RecordingStatus: insights.RecordingStatusUploaded},
 		{SessionID: "s3", AccountID: "acct-1", ApplicationID: "AP1", Start: start.Add(time.Hour), End: start.Add(2 * time.Hour)}, // not recorded
+		{SessionID: "s4", AccountID: "acct-1", ApplicationID: "AP1", Start: start.Add(3 * time.Hour), End: start.Add(4 * time.Hour), Format: "wav",
+			RecordingStatus: insights.RecordingStatusUploadFailing}, // not in the bucket
+		{SessionID: "s5", AccountID: "acct-1", ApplicationID: "AP1", Start: start.Add(5 * time.Hour), Format: "wav"}, // in progress
 	} {
 		s := insights.NewCallSession(c)
 		if c.SessionID == "s1" {
@@ -336,8 +341,10 @@ func TestPlaybackLinks(t *testing.T) {
 	if l := ps.link(t, "key-1", "s1"); l != "https://bucket.example/acct-1/AP1/s1.wav?X-Expires=600" {
 		t.Fatalf("signed bucket: playback_url %q", l)
 	}
-	if l := ps.link(t, "key-1", "s3"); l != "" {
-		t.Fatalf("a session without recording has playback_url %q", l)
+	for _, id := range []string{"s3", "s4", "s5"} { // no recording, upload failing, in progress
+		if l := ps.link(t, "key-1", id); l != "" {
+			t.Fatalf("session %s, whose recording is not in the bucket, has playback_url %q", id, l)
+		}
 	}
 	proxied := startPlayback(t, insights.PlaybackConfig{Recordings: &memRecordings{sign: true, objects: map[string][]byte{}}, Proxy: true,
 		BaseURL: "https://gw.example.com/voice/"})
@@ -365,7 +372,7 @@ func TestPlaybackLinks(t *testing.T) {
 		return cd["playback_url"]
 	}
 	hits := search("")
-	if len(hits) != 3 || playbackOf(hits[0]) != "https://bucket.example/acct-1/AP1/s1.wav?X-Expires=600" ||
+	if len(hits) != 5 || playbackOf(hits[0]) != "https://bucket.example/acct-1/AP1/s1.wav?X-Expires=600" ||
 		playbackOf(hits[1]) != "https://bucket.example/acct-2/AP2/s2.mp3?X-Expires=600" || playbackOf(hits[2]) != nil {
 		t.Fatalf("hits %v", hits)
 	}

@@ -129,14 +129,19 @@ type ChannelData struct {
 	// A voicegw extension; an ID field.
 	PlaybackURL string `json:"playback_url,omitempty"`
 	// EndReason says how the call ended, in the words of
-	// siprec.EndReason.String ("bye", "cancel", "media_timeout",
-	// "no_ack", "shutdown", "server_hangup"…), or "interrupted" for a
-	// session a crash cut off. A voicegw extension; an ID field.
+	// siprec.EndReason.String ("bye", "cancel", "shutdown", "no-ack",
+	// "media-timeout", "media-error", "hangup" (the server ended it),
+	// "error"), or "interrupted" for a session a crash or a shutdown cut
+	// off. A voicegw extension; an ID field.
 	EndReason string `json:"end_reason,omitempty"`
 	// RecordingStatus is where the recording is: one of the
 	// RecordingStatus constants (recording, uploading, uploaded,
 	// upload_failing, failed). A voicegw extension; an ID field.
 	RecordingStatus string `json:"recording_status,omitempty"`
+	// RecordingRepaired is true when the recording was cut off by a crash
+	// and repaired at the next start (it holds the audio flushed before
+	// the crash). A voicegw extension.
+	RecordingRepaired bool `json:"recording_repaired,omitempty"`
 	// StatusReason says in words why StatusCode is a warning or an error
 	// ("recording repaired after a crash", "upload failing (4 tries):
 	// endpoint unreachable"…); "" when it is successful. A voicegw
