@@ -44,6 +44,24 @@ type CallRecord struct {
 	Channel string
 	// Language is the call's language, if known.
 	Language string
+	// SIPSessionIDs are the recorded call's Session-ID values (RFC 7989).
+	SIPSessionIDs []string
+	// Participants are the parties of the recording metadata.
+	Participants []Participant
+	// ExtensionData holds the metadata's vendor extensions as key/values.
+	ExtensionData map[string][]string
+	// CallAttachedData is the account's call attached data of the call.
+	CallAttachedData map[string]any
+	// EndReason says how the call ended (ChannelData.EndReason).
+	EndReason string
+	// RecordingStatus is one of the RecordingStatus constants; empty
+	// means RecordingStatusRecording while the call is in progress and
+	// RecordingStatusUploading once it ended (when Format is set).
+	RecordingStatus string
+	// StatusReason explains a warning or error StatusCode.
+	StatusReason string
+	// RecordingRepaired: the recording was repaired after a crash.
+	RecordingRepaired bool
 }
 
 // AudioURL returns the object key of a recording,
@@ -54,9 +72,11 @@ func AudioURL(accountID, applicationID, sessionID, format string) string {
 
 // NewCallSession returns the session document of a recorded call: id,
 // account, source and destination, start and end time, duration in
-// milliseconds, audio_url, status and call_status (ended when End is set),
-// status_code, the application as agent_id and agent_information.id, and
-// the recording ID and SIP Call-ID in channel_data.
+// milliseconds, audio_url, status and call_status (in_progress, or ended
+// when End is set), status_code (once ended; nil while in progress), the
+// application as agent_id and agent_information.id, the recording ID, SIP
+// Call-ID, Session-IDs, participants, extension data, end reason and
+// recording status in channel_data, and the call attached data.
 func NewCallSession(c CallRecord) *Session {
 	s := &Session{
 		ID:               c.SessionID,
@@ -70,10 +90,17 @@ func NewCallSession(c CallRecord) *Session {
 		AgentInformation: AgentInformation{ID: c.ApplicationID},
 		Status:           StatusInProgress,
 		ChannelData: ChannelData{
-			CallStatus:  StatusInProgress,
-			RecordingID: c.RecordingID,
-			SIPCallID:   c.SIPCallID,
+			CallStatus:        StatusInProgress,
+			RecordingID:       c.RecordingID,
+			SIPCallID:         c.SIPCallID,
+			SIPSessionIDs:     c.SIPSessionIDs,
+			EndReason:         c.EndReason,
+			RecordingStatus:   c.RecordingStatus,
+			RecordingRepaired: c.RecordingRepaired,
+			Participants:      c.Participants,
+			ExtensionData:     c.ExtensionData,
 		},
+		CallAttachedData: c.CallAttachedData,
 	}
 	if s.Channel == "" {
 		s.Channel = ChannelVoice
@@ -87,7 +114,18 @@ func NewCallSession(c CallRecord) *Session {
 	}
 	if c.Format != "" {
 		s.ChannelData.AudioURL = AudioURL(c.AccountID, c.ApplicationID, c.SessionID, c.Format)
+		if s.ChannelData.RecordingStatus == "" {
+			s.ChannelData.RecordingStatus = RecordingStatusRecording
+			if !c.End.IsZero() {
+				s.ChannelData.RecordingStatus = RecordingStatusUploading
+			}
+		}
 	}
-	s.ChannelData.SetStatusCode(c.StatusCode)
+	if !c.End.IsZero() {
+		s.ChannelData.SetStatusCode(c.StatusCode)
+		if c.StatusCode != StatusCodeOK {
+			s.ChannelData.StatusReason = c.StatusReason
+		}
+	}
 	return s
 }

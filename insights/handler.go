@@ -136,6 +136,11 @@ type HandlerConfig struct {
 	// address the proxy reports, and only when the request comes from a
 	// proxy you trust.
 	ClientAddr func(r *http.Request) netip.Addr
+	// Playback, when set, adds a playback link (channel_data.playback_url)
+	// to every document returned with an audio_url, and serves the
+	// recording endpoint GET /insights/recordings/{key} (see
+	// PlaybackConfig). Default nil: neither.
+	Playback *PlaybackConfig
 	// Logger receives one line per failed request (never the key); nil
 	// discards.
 	Logger *slog.Logger
@@ -149,6 +154,20 @@ type HandlerConfig struct {
 //	GET    /insights/sessions/search/{id}
 //	DELETE /insights/sessions/{id}?session_start_time=…
 //	GET    /insights/usage?from_date=…&to_date=…
+//	GET    /insights/recordings/{account}/{application}/{session}.wav|mp3   (with HandlerConfig.Playback)
+//
+// With Playback, every document returned with a channel_data.audio_url
+// (search hits whose projection keeps it, get, find) also has a
+// channel_data.playback_url: a link a browser plays for PlaybackConfig.Expiry
+// without credentials, the bucket's signed URL where the bucket signs (S3,
+// GCS, Azure with an account key) or else a signed link to the recording
+// endpoint. The recording endpoint answers GET and HEAD with the recording
+// (Content-Type audio/wav or audio/mpeg, Accept-Ranges, Range and multi-range
+// requests answered 206, If-Range, ETag and Last-Modified conditionals, as
+// http.ServeContent does), reading the bucket with one ranged read per
+// range; it takes a playback link's expires and signature (403 when invalid
+// or expired) or an X-Vgai-Key that may read the interactions of the
+// recording's account (the key's first segment), as a search would.
 //
 // A search with aggs (ParamAggs: JSON in Elasticsearch's request shape, see
 // ParseAggregations) answers "aggregations" beside the hits, computed over
@@ -192,7 +211,8 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	if addr == nil {
 		addr = remoteAddr
 	}
-	return &handler{idx: cfg.Index, keys: cfg.Keys, authn: cfg.Authenticate, az: az, accounts: cfg.Accounts, failed: failed, addr: addr, log: log}
+	return &handler{idx: cfg.Index, keys: cfg.Keys, authn: cfg.Authenticate, az: az, accounts: cfg.Accounts, failed: failed, addr: addr, log: log,
+		play: newPlayback(cfg.Playback)}
 }
 
 // remoteAddr is the IP address of r.RemoteAddr.
@@ -213,11 +233,16 @@ type handler struct {
 	failed   *rbac.FailureLimiter
 	addr     func(*http.Request) netip.Addr
 	log      *slog.Logger
+	play     *playback // nil: no playback
 }
 
 const basePath = "/insights/sessions"
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.EscapedPath(), recordingsPath) {
+		h.serveRecording(w, r)
+		return
+	}
 	if p := r.URL.EscapedPath(); p == usagePath || p == usagePath+"/" {
 		h.serveUsage(w, r)
 		return
@@ -404,6 +429,9 @@ func (h *handler) search(ctx context.Context, w http.ResponseWriter, r *http.Req
 		h.error(w, r, err)
 		return
 	}
+	for i, hit := range res.Hits {
+		res.Hits[i] = h.withPlayback(ctx, r, hit)
+	}
 	h.json(w, res)
 }
 
@@ -426,7 +454,7 @@ func (h *handler) get(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		h.error(w, r, err)
 		return
 	}
-	h.raw(w, raw)
+	h.raw(w, h.withPlayback(ctx, r, raw))
 }
 
 func (h *handler) find(ctx context.Context, w http.ResponseWriter, r *http.Request, account string, segs []string) {
@@ -435,7 +463,7 @@ func (h *handler) find(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		h.error(w, r, err)
 		return
 	}
-	h.raw(w, raw)
+	h.raw(w, h.withPlayback(ctx, r, raw))
 }
 
 func (h *handler) delete(ctx context.Context, w http.ResponseWriter, r *http.Request, account string, segs []string) {

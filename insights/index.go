@@ -160,6 +160,12 @@ func Document(s *Session) (driver.Document, error) {
 	if s.SessionStartTime.IsZero() {
 		return driver.Document{}, fmt.Errorf("%w: session %q has no session_start_time", ErrInvalidSession, s.ID)
 	}
+	if s.ChannelData.PlaybackURL != "" {
+		// a link expires: the API makes a new one for each answer
+		c := *s
+		c.ChannelData.PlaybackURL = ""
+		s = &c
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return driver.Document{}, fmt.Errorf("%w: session %q: %v", ErrInvalidSession, s.ID, err)

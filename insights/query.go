@@ -238,17 +238,34 @@ func checkPath(p string) error {
 
 // IDFields returns the ID fields of seed 004, which accept only term
 // clauses, plus the ID fields voicegw adds (agent_id,
-// channel_data.recording_id, channel_data.sip_call_id). Paths under tags.
-// and parameters. are ID fields too (seed 004's tags.<tag_name> and
-// parameters.<parameter_name>).
+// channel_data.recording_id, channel_data.sip_call_id and the other
+// channel_data fields of a recorded call: see ChannelData and
+// Participant). Paths under tags. and parameters. are ID fields too (seed
+// 004's tags.<tag_name> and parameters.<parameter_name>), and so are those
+// under IDPrefixes (vendor extension data and call attached data).
 func IDFields() []string {
-	return []string{"api_key", "id", "source", "destination", "account_id", "channel", "agent_information.id", "agent_information.version_id", "agent_information.name", "agent_information.voice", "agent_information.language", "flow_data.collected_tags.tag", "flow_data.collected_tags.category", "flow_data.collected_parameters.name", "flow_data.collected_parameters.type", "flow_data.collected_parameters.audio_url", "flow_path.node_id", "flow_path.request_id", "flow_path.type", "flow_path.tags.tag", "flow_path.tags.category", "flow_path.context.execution_parameters.name", "flow_path.context.execution_parameters.type", "flow_path.context.execution_parameters.audio_url", "flow_path.context.url", "flow_path.request.payload", "flow_path.request.url", "flow_path.request.headers", "flow_path.request.verb", "flow_path.response.payload", "tags_list.tag", "tags_list.category", "tags_list.count", "params_list.name", "params_list.type", "params_list.value", "params_list.audio_url", "flow_path.context.altered_parameters.alteration_source", "flow_path.context.altered_parameters.audio_duration", "flow_path.context.altered_parameters.audio_url", "flow_path.context.altered_parameters.entity", "flow_path.context.altered_parameters.name", "flow_path.context.altered_parameters.value", "flow_path.context.altered_parameters.value_text", "channel_data.audio_url", "channel_data.call_status", "channel_data.duration", "channel_data.status_code", "status", "session_end_time", "agent_id", "channel_data.recording_id", "channel_data.sip_call_id"}
+	return []string{"api_key", "id", "source", "destination", "account_id", "channel", "agent_information.id", "agent_information.version_id", "agent_information.name", "agent_information.voice", "agent_information.language", "flow_data.collected_tags.tag", "flow_data.collected_tags.category", "flow_data.collected_parameters.name", "flow_data.collected_parameters.type", "flow_data.collected_parameters.audio_url", "flow_path.node_id", "flow_path.request_id", "flow_path.type", "flow_path.tags.tag", "flow_path.tags.category", "flow_path.context.execution_parameters.name", "flow_path.context.execution_parameters.type", "flow_path.context.execution_parameters.audio_url", "flow_path.context.url", "flow_path.request.payload", "flow_path.request.url", "flow_path.request.headers", "flow_path.request.verb", "flow_path.response.payload", "tags_list.tag", "tags_list.category", "tags_list.count", "params_list.name", "params_list.type", "params_list.value", "params_list.audio_url", "flow_path.context.altered_parameters.alteration_source", "flow_path.context.altered_parameters.audio_duration", "flow_path.context.altered_parameters.audio_url", "flow_path.context.altered_parameters.entity", "flow_path.context.altered_parameters.name", "flow_path.context.altered_parameters.value", "flow_path.context.altered_parameters.value_text", "channel_data.audio_url", "channel_data.call_status", "channel_data.duration", "channel_data.status_code", "status", "session_end_time", "agent_id", "channel_data.recording_id", "channel_data.sip_call_id",
+		"channel_data.sip_session_ids", "channel_data.playback_url", "channel_data.end_reason", "channel_data.recording_status",
+		"channel_data.participants.id", "channel_data.participants.aor", "channel_data.participants.user", "channel_data.participants.aors",
+		"channel_data.participants.send", "channel_data.participants.recv"}
+}
+
+// IDPrefixes returns the path prefixes under which every field is an ID
+// field: seed 004's tags. and parameters., and voicegw's vendor extension
+// data (channel_data.extension_data.<key>,
+// channel_data.participants.extension_data.<key>) and call attached data
+// (call_attached_data.<name>).
+func IDPrefixes() []string {
+	return []string{"tags.", "parameters.", "channel_data.extension_data.", "channel_data.participants.extension_data.", "call_attached_data."}
 }
 
 // IsIDField reports whether path is an ID field: match clauses on it are
 // refused with ErrMatchOnIDField.
 func IsIDField(path string) bool {
-	if strings.HasPrefix(path, "tags.") || strings.HasPrefix(path, "parameters.") {
+	// the prefixes of IDPrefixes, without allocating (flatten calls this
+	// for every leaf)
+	if strings.HasPrefix(path, "tags.") || strings.HasPrefix(path, "parameters.") || strings.HasPrefix(path, "call_attached_data.") ||
+		strings.HasPrefix(path, "channel_data.extension_data.") || strings.HasPrefix(path, "channel_data.participants.extension_data.") {
 		return true
 	}
 	switch path {
@@ -304,7 +321,17 @@ func IsIDField(path string) bool {
 		"session_end_time",
 		"agent_id",
 		"channel_data.recording_id",
-		"channel_data.sip_call_id":
+		"channel_data.sip_call_id",
+		"channel_data.sip_session_ids",
+		"channel_data.playback_url",
+		"channel_data.end_reason",
+		"channel_data.recording_status",
+		"channel_data.participants.id",
+		"channel_data.participants.aor",
+		"channel_data.participants.user",
+		"channel_data.participants.aors",
+		"channel_data.participants.send",
+		"channel_data.participants.recv":
 		return true
 	}
 	return false
@@ -352,6 +379,14 @@ func objectLeaf(p string) (string, bool) {
 		return "params.<name>.value", true
 	case "params_list":
 		return "params_list.name", true
+	case "channel_data.participants":
+		return "channel_data.participants.aor", true
+	case "channel_data.extension_data":
+		return "channel_data.extension_data.<key>", true
+	case "channel_data.participants.extension_data":
+		return "channel_data.participants.extension_data.<key>", true
+	case "call_attached_data":
+		return "call_attached_data.<name>", true
 	}
 	return "", false
 }

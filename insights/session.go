@@ -47,6 +47,12 @@ type Session struct {
 	AgentID          string           `json:"agent_id,omitempty"`
 	AgentInformation AgentInformation `json:"agent_information,omitzero"`
 	ChannelData      ChannelData      `json:"channel_data,omitzero"`
+	// CallAttachedData is the account's Call Attached Data (seed 002): one
+	// key per configured field, whose value (a string, number, boolean or
+	// null) was taken from the session's variables. Its paths
+	// call_attached_data.<name> are ID fields (term only). A voicegw
+	// extension.
+	CallAttachedData map[string]any `json:"call_attached_data,omitzero"`
 	// Transcription holds what each party said, in order.
 	Transcription []Utterance `json:"transcription,omitzero"`
 	// Tags counts collected tags per category: tags.<category>.<tag>.
@@ -104,7 +110,101 @@ type ChannelData struct {
 	RecordingID string `json:"recording_id,omitempty"`
 	// SIPCallID is the SIP Call-ID of the recorded call. A voicegw
 	// extension; an ID field.
+	//
+	// For a SIPREC session it is the Call-ID of the SIPREC dialog (the
+	// recording client's INVITE): standard recording metadata does not carry
+	// the recorded call's own Call-ID. The recorded call is identified by
+	// SIPSessionIDs (RFC 7989, end to end) and by the vendor's ExtensionData
+	// (UCID, GUID…).
 	SIPCallID string `json:"sip_call_id,omitempty"`
+	// SIPSessionIDs are the Session-ID values (RFC 7989) of the recorded
+	// call, from the recording metadata's <sipSessionID> elements. A voicegw
+	// extension; an ID field.
+	SIPSessionIDs []string `json:"sip_session_ids,omitzero"`
+	// PlaybackURL is a link a browser plays the recording with, for a
+	// limited time: a signed URL of the bucket (S3, GCS, Azure) or a link to
+	// the Insights API's recording endpoint (see PlaybackConfig). The
+	// Insights API adds it to each document it returns that has an
+	// AudioURL; it is never stored (Index.Put drops it), since it expires.
+	// A voicegw extension; an ID field.
+	PlaybackURL string `json:"playback_url,omitempty"`
+	// EndReason says how the call ended, in the words of
+	// siprec.EndReason.String ("bye", "cancel", "shutdown", "no-ack",
+	// "media-timeout", "media-error", "hangup" (the server ended it),
+	// "error"), or "interrupted" for a session a crash or a shutdown cut
+	// off. A voicegw extension; an ID field.
+	EndReason string `json:"end_reason,omitempty"`
+	// RecordingStatus is where the recording is: one of the
+	// RecordingStatus constants (recording, uploading, uploaded,
+	// upload_failing, failed). A voicegw extension; an ID field.
+	RecordingStatus string `json:"recording_status,omitempty"`
+	// RecordingRepaired is true when the recording was cut off by a crash
+	// and repaired at the next start (it holds the audio flushed before
+	// the crash). A voicegw extension.
+	RecordingRepaired bool `json:"recording_repaired,omitempty"`
+	// StatusReason says in words why StatusCode is a warning or an error
+	// ("recording repaired after a crash", "upload failing (4 tries):
+	// endpoint unreachable"…); "" when it is successful. A voicegw
+	// extension, searchable with match.
+	StatusReason string `json:"status_reason,omitempty"`
+	// Participants are every participant of the recording metadata (RFC
+	// 7865), in document order. A voicegw extension.
+	Participants []Participant `json:"participants,omitzero"`
+	// ExtensionData holds the vendor extension elements of the recording
+	// metadata's <recording> and <session> elements as searchable key/values
+	// (UCID, Cisco session GUID…; see the srs package for how elements
+	// become keys): channel_data.extension_data.<key> is an ID field. A
+	// voicegw extension.
+	ExtensionData map[string][]string `json:"extension_data,omitzero"`
+}
+
+// Recording statuses (ChannelData.RecordingStatus).
+const (
+	// RecordingStatusRecording: the call is in progress and recorded.
+	RecordingStatusRecording = "recording"
+	// RecordingStatusUploading: the file is finished and on its way to the
+	// bucket (in the upload spool, not yet confirmed).
+	RecordingStatusUploading = "uploading"
+	// RecordingStatusUploaded: the bucket confirmed the file; AudioURL
+	// names it.
+	RecordingStatusUploaded = "uploaded"
+	// RecordingStatusUploadFailing: uploads of the file fail; it waits in
+	// the spool and is retried until the bucket takes it.
+	RecordingStatusUploadFailing = "upload_failing"
+	// RecordingStatusFailed: there is no recording (it could not be
+	// written or finalized).
+	RecordingStatusFailed = "failed"
+)
+
+// Participant is one party of a recorded call, from the recording metadata
+// (RFC 7865 participant, its nameIDs and the streams it sends and
+// receives). Every field but Name is an ID field (term only) under
+// channel_data.participants.
+type Participant struct {
+	// ID is the metadata's participant_id.
+	ID string `json:"id,omitempty"`
+	// Name is the first display name of the participant (searchable with
+	// match).
+	Name string `json:"name,omitempty"`
+	// AOR is the participant's first address of record, as the metadata
+	// writes it ("sip:+14085550100@198.51.100.10", "tel:+3222001").
+	AOR string `json:"aor,omitempty"`
+	// User is the user part of AOR: the number or user name
+	// ("+14085550100", "alice").
+	User string `json:"user,omitempty"`
+	// AORs lists every address of record when the participant has more
+	// than one.
+	AORs []string `json:"aors,omitzero"`
+	// Send and Recv are the labels (SDP a=label) of the streams the
+	// participant sends and receives.
+	Send []string `json:"send,omitzero"`
+	Recv []string `json:"recv,omitzero"`
+	// Left is true once the participant left the call (every association
+	// of it has a disassociate-time).
+	Left bool `json:"left,omitempty"`
+	// ExtensionData holds the vendor extension elements of the
+	// participant, as ChannelData.ExtensionData does for the call.
+	ExtensionData map[string][]string `json:"extension_data,omitzero"`
 }
 
 // SetStatusCode sets StatusCode to code.
@@ -241,7 +341,7 @@ type StepStatus struct {
 // isSessionField reports whether k is a top-level JSON name of Session.
 func isSessionField(k string) bool {
 	switch k {
-	case "id", "account_id", "api_key", "status", "language", "channel", "source", "destination", "session_start_time", "session_end_time", "agent_id", "agent_information", "channel_data", "transcription", "tags", "tags_list", "params", "params_list", "request_ids", "flow_data", "flow_path":
+	case "id", "account_id", "api_key", "status", "language", "channel", "source", "destination", "session_start_time", "session_end_time", "agent_id", "agent_information", "channel_data", "call_attached_data", "transcription", "tags", "tags_list", "params", "params_list", "request_ids", "flow_data", "flow_path":
 		return true
 	}
 	return false

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -199,13 +200,89 @@ func TestNewCallSession(t *testing.T) {
 	want := `{"id":"s1","account_id":"AC1","status":"ended","channel":"voice","source":"+15551230001",
 	"destination":"+15551230002","session_start_time":"2025-03-01T10:00:00","session_end_time":"2025-03-01T10:00:27",
 	"agent_id":"AP1","agent_information":{"id":"AP1"},"channel_data":{"duration":27000,"audio_url":"AC1/AP1/s1.mp3",
-	"call_status":"ended","status_code":0,"recording_id":"rec-9","sip_call_id":"abc@10.0.0.1"}}`
+	"call_status":"ended","status_code":0,"recording_id":"rec-9","sip_call_id":"abc@10.0.0.1","recording_status":"uploading"}}`
 	if !jsonEqual(t, b, []byte(want)) {
 		t.Fatalf("got %s", b)
 	}
 	inProgress := NewCallSession(CallRecord{SessionID: "s2", Start: start})
-	if inProgress.Status != StatusInProgress || inProgress.ChannelData.AudioURL != "" || inProgress.ChannelData.Duration != 0 {
-		t.Fatalf("in-progress call: %+v", inProgress)
+	if inProgress.Status != StatusInProgress || inProgress.ChannelData.AudioURL != "" || inProgress.ChannelData.Duration != 0 ||
+		inProgress.ChannelData.StatusCode != nil || inProgress.ChannelData.RecordingStatus != "" {
+		t.Fatalf("in-progress call without recording: %+v", inProgress)
+	}
+	recorded := NewCallSession(CallRecord{SessionID: "s3", AccountID: "AC1", ApplicationID: "AP1", Start: start, Format: "wav",
+		StatusCode: StatusCodeWarning, StatusReason: "not yet"})
+	if cd := recorded.ChannelData; cd.RecordingStatus != RecordingStatusRecording || cd.StatusCode != nil || cd.StatusReason != "" ||
+		cd.CallStatus != StatusInProgress || cd.AudioURL != "AC1/AP1/s3.wav" {
+		t.Fatalf("in-progress recorded call: %+v", cd)
+	}
+}
+
+// The fields of a recorded call a contact centre correlates with: every
+// participant, the vendor extension data, the call attached data, the end
+// reason and the honest status with its reason.
+func TestNewCallSessionRecordedCall(t *testing.T) {
+	start := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	s := NewCallSession(CallRecord{
+		SessionID: "s1", AccountID: "AC1", ApplicationID: "AP1", Start: start, End: start.Add(2 * time.Second), Format: "wav",
+		SIPSessionIDs: []string{"ab30317f1a784dc48ff824d0d3715d86"},
+		Participants: []Participant{
+			{ID: "p1", Name: "Agent 2001", AOR: "sip:2001@pbx.example.net", User: "2001", AORs: []string{"sip:2001@pbx.example.net", "tel:+3222001"},
+				Send: []string{"10"}, Recv: []string{"11"}, ExtensionData: map[string][]string{"agentId": {"2001"}}},
+			{ID: "p2", AOR: "sip:+3225551234@carrier.example.net", User: "+3225551234", Send: []string{"11"}, Recv: []string{"10"}, Left: true},
+		},
+		ExtensionData:    map[string][]string{"ucid": {"00FA080018A2C45F61811A2B"}},
+		CallAttachedData: map[string]any{"tenant_field_org_id": "AC1", "missing": nil},
+		EndReason:        "media_timeout", StatusCode: StatusCodeError, StatusReason: "upload failing", RecordingStatus: RecordingStatusUploadFailing,
+	})
+	b, _ := json.Marshal(s)
+	want := `{"id":"s1","account_id":"AC1","status":"ended","channel":"voice","session_start_time":"2025-03-01T10:00:00",
+	"session_end_time":"2025-03-01T10:00:02","agent_id":"AP1","agent_information":{"id":"AP1"},
+	"channel_data":{"duration":2000,"audio_url":"AC1/AP1/s1.wav","call_status":"ended","status_code":200,
+	"sip_session_ids":["ab30317f1a784dc48ff824d0d3715d86"],"end_reason":"media_timeout","recording_status":"upload_failing",
+	"status_reason":"upload failing","participants":[
+	{"id":"p1","name":"Agent 2001","aor":"sip:2001@pbx.example.net","user":"2001","aors":["sip:2001@pbx.example.net","tel:+3222001"],
+	 "send":["10"],"recv":["11"],"extension_data":{"agentId":["2001"]}},
+	{"id":"p2","aor":"sip:+3225551234@carrier.example.net","user":"+3225551234","send":["11"],"recv":["10"],"left":true}],
+	"extension_data":{"ucid":["00FA080018A2C45F61811A2B"]}},
+	"call_attached_data":{"missing":null,"tenant_field_org_id":"AC1"}}`
+	if !jsonEqual(t, b, []byte(want)) {
+		t.Fatalf("got %s", b)
+	}
+	var back Session
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if b2, _ := json.Marshal(&back); !bytes.Equal(b, b2) {
+		t.Fatalf("round trip:\n%s\n%s", b, b2)
+	}
+	d, err := Document(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	terms := map[string][]string{}
+	for _, f := range d.Terms {
+		terms[f.Path] = append(terms[f.Path], f.Value.Text)
+	}
+	for path, want := range map[string]string{
+		"channel_data.participants.user":                   "+3225551234",
+		"channel_data.participants.aors":                   "tel:+3222001",
+		"channel_data.participants.extension_data.agentId": "2001",
+		"channel_data.extension_data.ucid":                 "00FA080018A2C45F61811A2B",
+		"channel_data.sip_session_ids":                     "ab30317f1a784dc48ff824d0d3715d86",
+		"call_attached_data.tenant_field_org_id":           "AC1",
+		"channel_data.recording_status":                    "upload_failing",
+	} {
+		if !slices.Contains(terms[path], want) {
+			t.Errorf("terms of %s = %q, want %q among them", path, terms[path], want)
+		}
+		if !IsIDField(path) {
+			t.Errorf("%s is not an ID field", path)
+		}
+	}
+	for _, f := range d.Tokens {
+		if IsIDField(f.Path) {
+			t.Errorf("token %q of ID field %s", f.Value.Text, f.Path)
+		}
 	}
 }
 

@@ -381,6 +381,10 @@ type Attributes struct {
 	ContentType string
 	// ModTime is when the object was last written.
 	ModTime time.Time
+	// ETag is the vendor's entity tag of the object's content, quoted as
+	// HTTP writes it (RFC 9110 §8.8.3), for example "\"9bb58f26\""; it
+	// changes when the object is rewritten. "" when the vendor gives none.
+	ETag string
 	// Metadata holds the object's metadata (for GCS, file and memory also
 	// the tags, which are stored as metadata). Keys are lowercase.
 	Metadata map[string]string
@@ -393,13 +397,42 @@ func (b *Bucket) Attributes(ctx context.Context, key string) (Attributes, error)
 	if err != nil {
 		return Attributes{}, b.opError("attributes", key, err)
 	}
-	return Attributes{Size: a.Size, ContentType: a.ContentType, ModTime: a.ModTime, Metadata: a.Metadata}, nil
+	return Attributes{Size: a.Size, ContentType: a.ContentType, ModTime: a.ModTime, ETag: quoteETag(a.ETag), Metadata: a.Metadata}, nil
+}
+
+// quoteETag returns an entity tag in its quoted HTTP form: vendors give it
+// quoted (S3, Azure, files) or bare (GCS through gocloud.dev).
+func quoteETag(e string) string {
+	switch {
+	case e == "":
+		return ""
+	case strings.HasPrefix(e, `"`) && strings.HasSuffix(e, `"`) && len(e) >= 2,
+		strings.HasPrefix(e, `W/"`) && strings.HasSuffix(e, `"`):
+		return e
+	}
+	return `"` + strings.ReplaceAll(e, `"`, "") + `"`
 }
 
 // NewReader opens key for reading (playback through the gateway itself, for
 // vendors without signed URLs). The caller closes it.
 func (b *Bucket) NewReader(ctx context.Context, key string) (io.ReadCloser, error) {
 	r, err := b.bkt.NewReader(ctx, key, nil)
+	if err != nil {
+		return nil, b.opError("read", key, err)
+	}
+	return r, nil
+}
+
+// NewRangeReader reads length bytes of key from offset (length < 0: to the
+// end of the object): one ranged request to the vendor (an HTTP Range
+// header for S3, GCS and Azure), so serving part of a long recording reads
+// only that part. A missing object is an error matching ErrNotFound. The caller closes the reader.
+func (b *Bucket) NewRangeReader(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, &OpError{Op: "read", Bucket: b.String(), Key: key, Kind: ErrInvalidConfig,
+			Err: fmt.Errorf("%w: negative offset %d", ErrInvalidConfig, offset)}
+	}
+	r, err := b.bkt.NewRangeReader(ctx, key, offset, length, nil)
 	if err != nil {
 		return nil, b.opError("read", key, err)
 	}

@@ -35,7 +35,11 @@
 //     metadata), retries with backoff on transient failures only, ctx
 //     cancellation honoured (no partial object is left).
 //   - SignedURL: a playback link (S3 presigned, GCS V4 signed, Azure SAS), or
-//     ErrNotSupported for the local directory and memory.
+//     ErrNotSupported for the local directory and memory; the links answer
+//     Range requests (a browser's audio element seeks with them).
+//   - NewRangeReader and Attributes (size, content type, ETag): what a
+//     gateway needs to serve a recording itself with HTTP Range semantics
+//     (one ranged request to the vendor per range read).
 //
 // Requests are signed as each vendor requires: AWS Signature Version 4,
 // OAuth 2.0 bearer tokens obtained with a JWT assertion (RFC 7523,

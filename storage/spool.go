@@ -392,6 +392,26 @@ func (s *Spool) Inspect(id string) (Item, bool) {
 	return c, true
 }
 
+// InspectKey returns the waiting item whose object key is key (the oldest
+// when several wait for it); false when none does: it landed, or was never
+// enqueued.
+func (s *Spool) InspectKey(key string) (Item, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found *Item
+	for _, it := range s.items {
+		if it.Key == key && (found == nil || it.Enqueued.Before(found.Enqueued)) {
+			found = it
+		}
+	}
+	if found == nil {
+		return Item{}, false
+	}
+	c := *found
+	c.Tags = append(Tags(nil), found.Tags...)
+	return c, true
+}
+
 // Len returns how many items wait.
 func (s *Spool) Len() int {
 	s.mu.Lock()

@@ -180,6 +180,12 @@ func TestSpoolBucketDownThenBack(t *testing.T) {
 	if list := sp.List(); len(list) != 1 || list[0].ID != it.ID {
 		t.Fatalf("List = %+v", list)
 	}
+	if byKey, ok := sp.InspectKey(key); !ok || byKey.ID != it.ID || byKey.Attempts < 2 {
+		t.Fatalf("InspectKey(%s) = %+v, %v", key, byKey, ok)
+	}
+	if _, ok := sp.InspectKey("AC1/AP1/other.wav"); ok {
+		t.Fatal("InspectKey found a key that was never enqueued")
+	}
 	waitFor(t, "two OnFailed calls", func() bool { mu.Lock(); defer mu.Unlock(); return len(failed) >= 2 })
 	mu.Lock()
 	if len(failed) < 2 || failed[0].ID != it.ID || failed[0].Attempts != 1 || failed[1].Attempts != 2 ||
@@ -197,6 +203,9 @@ func TestSpoolBucketDownThenBack(t *testing.T) {
 	}
 	if n := srv.Writes("recordings", key); n != 1 {
 		t.Fatalf("object written %d times, want exactly once", n)
+	}
+	if _, ok := sp.InspectKey(key); ok {
+		t.Fatal("InspectKey still finds the landed recording")
 	}
 	if !bytes.Equal(objectBytes(t, b, key), content) {
 		t.Fatal("landed object differs from the recording")

@@ -39,6 +39,7 @@ func RunConformanceTests(t *testing.T, open Opener) {
 	t.Run("AggregationsMatchEvaluate", func(t *testing.T) { testAggregationsMatchEvaluate(t, open) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open) })
 	t.Run("ClauseLimits", func(t *testing.T) { testClauseLimits(t, open) })
+	t.Run("RecordedCalls", func(t *testing.T) { testRecordedCalls(t, open) })
 }
 
 // newIndex opens a driver, wraps it and indexes the fixtures.

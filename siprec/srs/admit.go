@@ -93,11 +93,14 @@ func (s *Server) refuse(o *siprec.Offer, sid tenancy.SID, reason Reason, rej *si
 // newSession starts recording a session the admission took: one file for
 // the session and a journal entry, so that a crash cannot lose it.
 func (s *Server) newSession(ctx context.Context, sess *siprec.Session, adm *Admission) (siprec.SessionSink, error) {
-	src, dst := parties(sess.Participants())
+	md := sess.Metadata()
+	src, dst := parties(md.ParticipantStreams())
+	details := DetailsOf(md)
+	details.Headers = sipHeaders(adm.Account.CallAttachedData, sess.Request())
 	ss := &Session{adm: adm, sess: sess, entry: Entry{
 		SessionID: sess.ID(), Account: string(adm.Account.SID), Application: adm.applicationSID(),
 		Format: string(adm.Format), CallID: sess.CallID(), RecordingID: sess.RecordingID(),
-		Source: src, Destination: dst, Start: sess.Start(), Lease: adm.Lease,
+		Source: src, Destination: dst, Start: sess.Start(), Lease: adm.Lease, Details: details,
 	}}
 	ss.log = s.log.With(logAttrs(&ss.entry, adm.Account.Name)...)
 	refuse := func(reason Reason, code int, err error) (siprec.SessionSink, error) {
@@ -124,8 +127,9 @@ func (s *Server) newSession(ctx context.Context, sess *siprec.Session, adm *Admi
 	k.watchFailure(s.bg, sess)
 	s.active.Add(1)
 	s.obs.SessionStarted(ss)
-	// Issue 17: the session document "in_progress" is stored here, when
-	// the 200 is sent (and completed by complete at the end).
+	// the document "in_progress", stored as the 200 is sent (complete
+	// replaces it at the end)
+	s.storeInProgress(ss)
 	ss.log.Info("session started", "source", src, "destination", dst, "format", adm.Format,
 		"streams", len(sess.Streams()), "paused", sess.Paused(), "recording_id", ss.entry.RecordingID)
 	return k, nil
@@ -139,11 +143,14 @@ type sessionSink struct {
 	ss  *Session
 }
 
-// UpdateMetadata keeps the journal's participants and recording ID current.
+// UpdateMetadata keeps the journal's participants, extension data and
+// recording ID current, and the in-progress document with them.
 func (k *sessionSink) UpdateMetadata(_ []metadata.Change, current *metadata.Recording) {
 	src, dst := parties(current.ParticipantStreams())
+	d := DetailsOf(current)
 	k.ss.mu.Lock()
 	k.ss.entry.Source, k.ss.entry.Destination, k.ss.entry.RecordingID = src, dst, k.ss.sess.RecordingID()
+	k.ss.entry.Details.Participants, k.ss.entry.Details.ExtensionData, k.ss.entry.Details.SIPSessionIDs = d.Participants, d.ExtensionData, d.SIPSessionIDs
 	e := k.ss.entry
 	k.ss.mu.Unlock()
 	ctx, cancel := context.WithTimeout(k.srv.bg, releaseTimeout)
@@ -151,6 +158,7 @@ func (k *sessionSink) UpdateMetadata(_ []metadata.Change, current *metadata.Reco
 	if err := k.srv.journal.Save(ctx, &e); err != nil {
 		k.ss.log.Warn("journal: updating the participants failed", "error", err)
 	}
+	k.srv.storeInProgress(k.ss)
 }
 
 // End finishes the session in the background: every receiver has stopped,
@@ -171,7 +179,6 @@ func (k *sessionSink) End(reason siprec.EndReason, at time.Time) {
 	}
 	// Counted as finishing before anyone hears of the end, so that a
 	// Shutdown called on hearing of it waits for the finishing.
-	status := statusOf(reason)
 	finishing := s.beginFinish()
 	s.obs.SessionEnded(ss, reason)
 	if !finishing {
@@ -180,7 +187,7 @@ func (k *sessionSink) End(reason siprec.EndReason, at time.Time) {
 	}
 	go func() {
 		defer s.finDone()
-		s.finish(ss, at, reason.String(), status)
+		s.finish(ss, at, reason.String())
 	}()
 }
 

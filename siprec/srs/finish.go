@@ -8,7 +8,6 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/recording"
-	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -17,19 +16,29 @@ import (
 const WebhookEventSessionEnded = "session.ended"
 
 // WebhookEvent is the body POSTed to an account's session webhook when one
-// of its sessions ends, signed with the account's webhook secret
-// (tenancy.SignatureHeader; check it with tenancy.WebhookVerifier).
+// of its sessions ends (WebhookEventSessionEnded), and again when the
+// status code of its document changes afterwards (WebhookEventSessionUpdated:
+// the upload of its recording failed, or landed after failing), signed with
+// the account's webhook secret (tenancy.SignatureHeader; check it with
+// tenancy.WebhookVerifier).
 type WebhookEvent struct {
-	// Event is WebhookEventSessionEnded.
+	// Event is WebhookEventSessionEnded or WebhookEventSessionUpdated.
 	Event string `json:"event"`
 	// AccountSID and SessionID say whose session it is.
 	AccountSID string `json:"account_sid"`
 	SessionID  string `json:"session_id"`
-	// OccurredAt is when the session ended (UTC).
+	// OccurredAt is when the session ended (session.ended) or when its
+	// document changed (session.updated), UTC.
 	OccurredAt time.Time `json:"occurred_at"`
-	// Recording describes the recording, when the session was recorded.
+	// Recording describes the recording, when the session was recorded
+	// (session.ended only).
 	Recording *RecordingSummary `json:"recording,omitempty"`
-	// Session is the session document, as the Insights API returns it.
+	// CallAttachedData is the account's call attached data of the session
+	// (seed 002), as in Session.CallAttachedData; absent when the account
+	// configures none.
+	CallAttachedData map[string]any `json:"call_attached_data,omitempty"`
+	// Session is the session document, as the Insights API returns it
+	// (without playback_url: a link expires, ask the API for one).
 	Session *insights.Session `json:"session"`
 }
 
@@ -51,30 +60,19 @@ type RecordingSummary struct {
 	Spooled bool `json:"spooled"`
 }
 
-// statusOf is the session document's status code for how a session ended.
-func statusOf(reason siprec.EndReason) int {
-	switch reason {
-	case siprec.EndBye:
-		return insights.StatusCodeOK
-	case siprec.EndShutdown, siprec.EndMediaTimeout, siprec.EndNoAck:
-		return insights.StatusCodeWarning
-	}
-	return insights.StatusCodeError
-}
-
 // finish completes a session that ended: its recording is finalized and
 // handed to the spool, its document stored and the account's webhook told.
 // It runs on its own goroutine (counted by beginFinish) so the SIP side never waits for
 // it. A step that fails is logged and reported; the journal entry stays
 // until the document is stored, so a retry (RetryInterval, or the next
 // start) completes what was left.
-func (s *Server) finish(ss *Session, end time.Time, reason string, status int) {
+func (s *Server) finish(ss *Session, end time.Time, reason string) {
 	ctx, cancel := context.WithTimeout(s.bg, s.cfg.FinishTimeout)
 	defer cancel()
 	s.inFlight.Store(ss.ID(), struct{}{})
 	defer s.inFlight.Delete(ss.ID())
 	ss.mu.Lock()
-	ss.entry.End, ss.entry.EndReason, ss.entry.StatusCode = end, reason, status
+	ss.entry.End, ss.entry.EndReason = end, reason
 	e := ss.entry
 	ss.mu.Unlock()
 	if err := s.journal.Save(ctx, &e); err != nil {
@@ -96,56 +94,64 @@ func (s *Server) finish(ss *Session, end time.Time, reason string, status int) {
 		// recording directory, handed over by the next retry or start
 		s.unspooled.Store(true)
 		ss.log.Error("recording finalized but not spooled; it is retried", "error", err)
-		status = max(status, insights.StatusCodeWarning)
 	default:
 		ss.log.Error("recording failed", "error", err)
-		status = insights.StatusCodeError
 	}
 	s.obs.RecordingFinished(ss, rep)
 	sum := &RecordingSummary{Key: rep.Result.Key, Format: rep.Result.Format.String(), Channels: res.Channels,
 		DurationMS: res.Duration.Milliseconds(), Size: res.Size, Spooled: res.Uploaded}
 	ss.log.Info("session ended", "reason", reason, "key", sum.Key, "duration", res.Duration, "size", res.Size)
-	if status != e.StatusCode {
+	if err != nil {
 		ss.mu.Lock()
-		ss.entry.StatusCode = status
+		if errors.Is(err, recording.ErrUpload) {
+			ss.entry.Details.Unspooled = true
+		} else {
+			ss.entry.Details.RecordingError = cut(err.Error(), MaxExtensionValueLen)
+		}
 		e = ss.entry
 		ss.mu.Unlock()
 		if err := s.journal.Save(ctx, &e); err != nil {
-			ss.log.Warn("journal: recording the status failed", "error", err)
+			ss.log.Warn("journal: recording the recording's failure failed", "error", err)
 		}
 	}
 	s.complete(ctx, ss, &e, sum)
 }
 
 // complete stores the session document of e, sends the webhook and forgets
-// e: what finish, a retry and a start after a crash have in common.
-// Issue 17 updates here the document stored "in_progress" at the start,
-// and a later successful upload (RecordingUploaded) updates its status.
+// e: what finish, a retry and a start after a crash have in common. The
+// document replaces the one stored in progress; its status says how the
+// call ended and where its recording is, as the spool says now (the spool's
+// later reports update it: recordingChanged).
 func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *RecordingSummary) {
-	doc := insights.NewCallSession(insights.CallRecord{
-		SessionID: e.SessionID, AccountID: e.Account, ApplicationID: e.Application,
-		Source: e.Source, Destination: e.Destination, Start: e.Start, End: e.End,
-		Format: e.Format, StatusCode: e.StatusCode, RecordingID: e.RecordingID, SIPCallID: e.CallID,
-	})
+	unlock := s.docs.lock(e.SessionID)
+	doc := s.document(ctx, ss, e)
+	ss.mu.Lock()
+	ss.docDone = true
+	ss.mu.Unlock()
+	if cd := doc.ChannelData; cd.StatusCode != nil {
+		e.StatusCode = *cd.StatusCode
+	}
 	if s.cfg.Index != nil {
 		if err := s.cfg.Index.Put(ctx, doc); err != nil {
+			unlock()
 			ss.log.Error("storing the session document failed; it is retried", "error", err)
 			s.obs.SessionCompleted(ss, err)
 			return
 		}
 	}
+	unlock()
 	s.obs.SessionCompleted(ss, nil)
-	s.sendWebhook(ctx, ss, e, doc, sum)
+	s.sendWebhook(ctx, ss, e, WebhookEventSessionEnded, doc, sum)
 	if err := s.journal.Delete(ctx, e.SessionID); err != nil {
 		ss.log.Warn("journal: forgetting the session failed (its document would be stored again)", "error", err)
 	}
 }
 
-// sendWebhook POSTs the session.ended event to the account's session
-// webhook, signed with the account's webhook secret, retrying a few times.
-// A live session uses the account its admission read; a recovered one
-// reads it.
-func (s *Server) sendWebhook(ctx context.Context, ss *Session, e *Entry, doc *insights.Session, sum *RecordingSummary) {
+// sendWebhook POSTs an event (session.ended, session.updated) to the
+// account's session webhook, signed with the account's webhook secret,
+// retrying a few times. A live session uses the account its admission read;
+// others read it.
+func (s *Server) sendWebhook(ctx context.Context, ss *Session, e *Entry, event string, doc *insights.Session, sum *RecordingSummary) {
 	var acct *tenancy.Account
 	if ss.adm != nil {
 		acct = ss.adm.Account
@@ -161,8 +167,12 @@ func (s *Server) sendWebhook(ctx context.Context, ss *Session, e *Entry, doc *in
 	if acct.SessionWebhook == "" {
 		return
 	}
-	body, err := json.Marshal(WebhookEvent{Event: WebhookEventSessionEnded, AccountSID: e.Account, SessionID: e.SessionID,
-		OccurredAt: e.End.UTC(), Recording: sum, Session: doc})
+	occurred := e.End.UTC()
+	if event != WebhookEventSessionEnded {
+		occurred = time.Now().UTC()
+	}
+	body, err := json.Marshal(WebhookEvent{Event: event, AccountSID: e.Account, SessionID: e.SessionID,
+		OccurredAt: occurred, Recording: sum, CallAttachedData: doc.CallAttachedData, Session: doc})
 	if err != nil {
 		return
 	}
@@ -182,7 +192,7 @@ func (s *Server) sendWebhook(ctx context.Context, ss *Session, e *Entry, doc *in
 		}
 		wait *= 4
 	}
-	ss.log.Warn("session webhook failed", "tries", s.cfg.WebhookTries, "error", err)
+	ss.log.Warn("session webhook failed", "event", event, "tries", s.cfg.WebhookTries, "error", err)
 	s.obs.WebhookSent(ss, err)
 }
 

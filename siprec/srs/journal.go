@@ -3,6 +3,7 @@ package srs
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -54,6 +55,9 @@ type Entry struct {
 	// Lease is the session's key in the licensed-sessions limiter, released
 	// at the next start if a crash kept the session from releasing it.
 	Lease string
+	// Details are the participants, extension data and headers of the
+	// call, and what became of its recording (see CallDetails).
+	Details CallDetails
 }
 
 // memoryJournal is the Journal of NewMemoryJournal.
@@ -110,7 +114,9 @@ CREATE TABLE gateway_sessions (
 	status_code     INTEGER NOT NULL DEFAULT 0,
 	end_reason      TEXT NOT NULL DEFAULT '',
 	lease           TEXT NOT NULL DEFAULT ''
-);`}
+);`,
+	// v2: the call's details (CallDetails as JSON)
+	`ALTER TABLE gateway_sessions ADD COLUMN details TEXT NOT NULL DEFAULT '';`}
 
 // SQLiteJournal is a Journal in an SQLite database (table gateway_sessions).
 type SQLiteJournal struct {
@@ -161,15 +167,19 @@ func (j *SQLiteJournal) Save(ctx context.Context, e *Entry) error {
 	if !e.End.IsZero() {
 		end = e.End.UnixMicro()
 	}
-	_, err := j.db.ExecContext(ctx, `INSERT INTO gateway_sessions(session_id, account_sid, application_sid, format,
-		call_id, recording_id, source, destination, started_at, ended_at, status_code, end_reason, lease)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)
+	details, err := json.Marshal(&e.Details)
+	if err != nil {
+		return fmt.Errorf("srs: journal: saving session %s: %w", e.SessionID, err)
+	}
+	_, err = j.db.ExecContext(ctx, `INSERT INTO gateway_sessions(session_id, account_sid, application_sid, format,
+		call_id, recording_id, source, destination, started_at, ended_at, status_code, end_reason, lease, details)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(session_id) DO UPDATE SET account_sid = excluded.account_sid, application_sid = excluded.application_sid,
 		format = excluded.format, call_id = excluded.call_id, recording_id = excluded.recording_id, source = excluded.source,
 		destination = excluded.destination, started_at = excluded.started_at, ended_at = excluded.ended_at,
-		status_code = excluded.status_code, end_reason = excluded.end_reason, lease = excluded.lease`,
+		status_code = excluded.status_code, end_reason = excluded.end_reason, lease = excluded.lease, details = excluded.details`,
 		e.SessionID, e.Account, e.Application, e.Format, e.CallID, e.RecordingID, e.Source, e.Destination,
-		e.Start.UnixMicro(), end, e.StatusCode, e.EndReason, e.Lease)
+		e.Start.UnixMicro(), end, e.StatusCode, e.EndReason, e.Lease, string(details))
 	if err != nil {
 		return fmt.Errorf("srs: journal: saving session %s: %w", e.SessionID, err)
 	}
@@ -187,7 +197,7 @@ func (j *SQLiteJournal) Delete(ctx context.Context, id string) error {
 // Pending implements Journal.
 func (j *SQLiteJournal) Pending(ctx context.Context) ([]*Entry, error) {
 	rows, err := j.db.QueryContext(ctx, `SELECT session_id, account_sid, application_sid, format, call_id, recording_id,
-		source, destination, started_at, ended_at, status_code, end_reason, lease FROM gateway_sessions ORDER BY started_at`)
+		source, destination, started_at, ended_at, status_code, end_reason, lease, details FROM gateway_sessions ORDER BY started_at`)
 	if err != nil {
 		return nil, fmt.Errorf("srs: journal: %w", err)
 	}
@@ -197,9 +207,15 @@ func (j *SQLiteJournal) Pending(ctx context.Context) ([]*Entry, error) {
 		var e Entry
 		var start int64
 		var end sql.NullInt64
+		var details string
 		if err := rows.Scan(&e.SessionID, &e.Account, &e.Application, &e.Format, &e.CallID, &e.RecordingID,
-			&e.Source, &e.Destination, &start, &end, &e.StatusCode, &e.EndReason, &e.Lease); err != nil {
+			&e.Source, &e.Destination, &start, &end, &e.StatusCode, &e.EndReason, &e.Lease, &details); err != nil {
 			return nil, fmt.Errorf("srs: journal: %w", err)
+		}
+		if details != "" {
+			if err := json.Unmarshal([]byte(details), &e.Details); err != nil {
+				return nil, fmt.Errorf("srs: journal: details of session %s: %w", e.SessionID, err)
+			}
 		}
 		e.Start = time.UnixMicro(start).UTC()
 		if end.Valid {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -33,14 +32,23 @@ func (s *Server) recover(ctx context.Context) {
 		if hasFile {
 			sum = &RecordingSummary{Key: r.Key, Format: r.Info.Format.String(), Channels: r.Info.Channels,
 				DurationMS: r.Info.Duration.Milliseconds(), Size: r.Info.Size, Spooled: r.Uploaded}
+			switch {
+			case r.Err != nil && !errors.Is(r.Err, recording.ErrUpload):
+				e.Details.RecordingError = cut(r.Err.Error(), MaxExtensionValueLen)
+			case r.Repair != nil:
+				e.Details.Repaired = true
+			}
 		}
 		if e.End.IsZero() {
 			// cut off: the session lasted as long as its recording
 			e.End, e.EndReason = e.Start, "interrupted"
 			if hasFile {
 				e.End = e.Start.Add(r.Info.Duration)
+			} else if key := recordingKey(e); key != "" && !s.uploadOf(key).inSpool {
+				// recorded while it lasted, yet neither in the recording
+				// directory nor in the spool
+				e.Details.Missing = true
 			}
-			e.StatusCode = max(e.StatusCode, insights.StatusCodeWarning)
 			if sum != nil {
 				sum.DurationMS = e.End.Sub(e.Start).Milliseconds()
 			}

@@ -186,6 +186,8 @@ type Server struct {
 	ua      *sipgo.UserAgent // ours to close, nil when Config.SIP was given
 	sip     *sipgo.Server
 	buckets *AccountBuckets // ours to close, nil when Config.Buckets was given
+	// recordings serves the accounts' recordings for playback
+	recordings *Recordings
 
 	// bg is the Server's lifetime: request handlers, background work and
 	// finishing derive from it; Close cancels it.
@@ -205,6 +207,7 @@ type Server struct {
 	// Recorder.Finish: both hand finished files to the spool.
 	dirMu     sync.RWMutex
 	unspooled atomic.Bool // a finished recording stayed in the directory
+	docs      *docLocks   // orders the document writes of each session
 	inFlight  sync.Map    // session ID → struct{}: being finished now
 	refusals  sync.Map    // *sipgosip.Request → Refusal: why the admission refused it
 
@@ -290,7 +293,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("%w: SpoolDir is required", ErrConfig)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ready: make(chan struct{}), stopped: make(chan struct{}),
-		rtpLive: map[*siprec.Stream]struct{}{}}
+		rtpLive: map[*siprec.Stream]struct{}{}, docs: newDocLocks()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -331,6 +334,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.buckets = NewAccountBuckets(s.tenants, s.log.With("component", "bucket"))
 		resolve = s.buckets.Resolve
 	}
+	s.recordings = &Recordings{Buckets: resolve}
 	if s.spool, err = storage.OpenSpool(storage.SpoolConfig{
 		Dir:        cfg.SpoolDir,
 		Resolve:    resolve,
@@ -339,9 +343,13 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:     s.log.With("component", "spool"),
 		OnUploaded: func(it storage.Item) {
 			s.log.Info("recording uploaded", "key", it.Key, "size", it.Size, "attempts", it.Attempts)
+			s.recordingChanged(it, true)
 			s.obs.RecordingUploaded(it)
 		},
-		OnFailed: s.obs.UploadFailed,
+		OnFailed: func(it storage.Item) {
+			s.recordingChanged(it, false)
+			s.obs.UploadFailed(it)
+		},
 	}); err != nil {
 		return nil, fmt.Errorf("srs: spool: %w", err)
 	}

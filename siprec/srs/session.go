@@ -53,6 +53,9 @@ type Session struct {
 
 	mu    sync.Mutex
 	entry Entry
+	// docDone: the document of the session's end was written (an
+	// in-progress write that comes later is dropped)
+	docDone bool
 }
 
 // ID returns the session ID (siprec.Session.ID): the recording's name.
