@@ -292,4 +292,3 @@ func (s *Server) recordingChanged(it storage.Item, landed bool) {
 		s.sendWebhook(ctx, ss, e, WebhookEventSessionUpdated, doc, nil)
 	}
 }
-

@@ -307,6 +307,12 @@ func (ts *testServer) dial(t *testing.T, host, user, password, recordingID strin
 
 func (ts *testServer) dialCall(t *testing.T, host, user, password, recordingID string, parties []metadata.Party) (*call, []siprec.RecorderResult, error) {
 	t.Helper()
+	return ts.dialMetadata(t, host, user, password, recordingID, metadata.Call{Parties: parties})
+}
+
+// dialMetadata is dialCall with the whole call the metadata describes.
+func (ts *testServer) dialMetadata(t *testing.T, host, user, password, recordingID string, mc metadata.Call) (*call, []siprec.RecorderResult, error) {
+	t.Helper()
 	cl, err := siprec.NewClient(siprec.ClientConfig{
 		ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),
 		Username:   user, Password: siprec.Secret(password),
@@ -319,7 +325,7 @@ func (ts *testServer) dialCall(t *testing.T, host, user, password, recordingID s
 	t.Cleanup(func() { _ = cl.Close() })
 	c := &call{client: cl, ended: make(chan siprec.RecorderStatus, 1)}
 	c.m, err = cl.NewManager(siprec.ManagerConfig{
-		Call:            metadata.Call{Parties: parties},
+		Call:            mc,
 		OnRecorderEnded: func(st siprec.RecorderStatus) { c.hungUp.Store(true); c.ended <- st },
 	})
 	if err != nil {
