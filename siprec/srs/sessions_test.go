@@ -258,7 +258,6 @@ func webhookEvents(t *testing.T, w *webhooks) []WebhookEvent {
 	return out
 }
 
-
 // dayOf is the bound of the UTC day n days from today.
 func dayOf(n int) insights.Bound {
 	d := time.Now().UTC().AddDate(0, 0, n)
