@@ -77,8 +77,10 @@ func (s *Server) finish(ss *Session, end time.Time, reason string, status int) {
 	ss.entry.End, ss.entry.EndReason, ss.entry.StatusCode = end, reason, status
 	e := ss.entry
 	ss.mu.Unlock()
+	endSaved := true
 	if err := s.journal.Save(ctx, &e); err != nil {
-		ss.log.Warn("journal: recording the end failed", "error", err)
+		ss.log.Warn("journal: recording the end failed; it is retried", "error", err)
+		endSaved = false
 	}
 
 	s.dirMu.RLock()
@@ -114,14 +116,19 @@ func (s *Server) finish(ss *Session, end time.Time, reason string, status int) {
 			ss.log.Warn("journal: recording the status failed", "error", err)
 		}
 	}
-	s.complete(ctx, ss, &e, sum)
+	if !s.complete(ctx, ss, &e, sum) && !endSaved {
+		// the journal's row has no end, which the retry loop would take for
+		// a session in progress: keep the end here for it
+		s.unjournaled.Store(e.SessionID, e)
+	}
 }
 
 // complete stores the session document of e, sends the webhook and forgets
-// e: what finish, a retry and a start after a crash have in common.
+// e: what finish, a retry and a start after a crash have in common. It
+// reports whether the document was stored.
 // Issue 17 updates here the document stored "in_progress" at the start,
 // and a later successful upload (RecordingUploaded) updates its status.
-func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *RecordingSummary) {
+func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *RecordingSummary) bool {
 	doc := insights.NewCallSession(insights.CallRecord{
 		SessionID: e.SessionID, AccountID: e.Account, ApplicationID: e.Application,
 		Source: e.Source, Destination: e.Destination, Start: e.Start, End: e.End,
@@ -131,7 +138,7 @@ func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *Recor
 		if err := s.cfg.Index.Put(ctx, doc); err != nil {
 			ss.log.Error("storing the session document failed; it is retried", "error", err)
 			s.obs.SessionCompleted(ss, err)
-			return
+			return false
 		}
 	}
 	s.obs.SessionCompleted(ss, nil)
@@ -139,6 +146,7 @@ func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *Recor
 	if err := s.journal.Delete(ctx, e.SessionID); err != nil {
 		ss.log.Warn("journal: forgetting the session failed (its document would be stored again)", "error", err)
 	}
+	return true
 }
 
 // sendWebhook POSTs the session.ended event to the account's session
