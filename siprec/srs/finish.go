@@ -99,6 +99,12 @@ func (s *Server) finish(ss *Session, end time.Time, reason string, status int) {
 		s.unspooled.Store(true)
 		ss.log.Error("recording finalized but not spooled; it is retried", "error", err)
 		status = max(status, insights.StatusCodeWarning)
+	case errors.Is(err, recording.ErrWrite):
+		// the file holds what was written before the disk filled: the
+		// retry loop repairs it and hands it to the spool (Dir.Recover)
+		s.unspooled.Store(true)
+		ss.log.Error("recording failed; what was written is uploaded once it can be repaired", "error", err)
+		status = insights.StatusCodeError
 	default:
 		ss.log.Error("recording failed", "error", err)
 		status = insights.StatusCodeError

@@ -297,7 +297,9 @@ const diskFullChild = "VOICEGW_SRS_DISKFULL_CHILD"
 // TestServerHangsUpWhenDiskFull: when a recording can no longer be written
 // mid-call (the disk is full), the Server ends the session with a BYE (the
 // client hears of it while it is still sending, so it can fail over), the
-// session ends as EndHangup and its document says the recording failed.
+// session ends as EndHangup and its document says the recording failed;
+// what was written before is repaired and uploaded while the Server runs
+// (the retry loop), not only at the next start.
 // The test runs itself again in a child process whose file size limit
 // (RLIMIT_FSIZE, which needs no privilege) is 96 KiB, about 3 s of 8 kHz
 // stereo WAV: the kernel refuses the write past it, as a full disk does.
@@ -317,7 +319,8 @@ func TestServerHangsUpWhenDiskFull(t *testing.T) {
 	}
 	acct := recordingAccount("full", "", "")
 	acct.Recording.Bucket = bucketconfig.Config{Vendor: bucketconfig.VendorMemory, Memory: &bucketconfig.Memory{}}
-	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{acct}, Default: "full", ContactIP: true, Journal: NewMemoryJournal()})
+	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{acct}, Default: "full", ContactIP: true, Journal: NewMemoryJournal(),
+		Edit: func(c *Config) { c.RetryInterval = 100 * time.Millisecond }})
 	c, _, err := ts.dial(t, "full.test", "src", "full-password-1", "")
 	if err != nil {
 		t.Fatal(err)
@@ -346,6 +349,13 @@ func TestServerHangsUpWhenDiskFull(t *testing.T) {
 	doc, err := ts.index.Find(context.Background(), string(acct.SID), id)
 	if err != nil || doc.ChannelData.StatusCode == nil || *doc.ChannelData.StatusCode != insights.StatusCodeError {
 		t.Fatalf("document %+v, %v; want status error", doc, err)
+	}
+	waitFor(t, "the audio written before the failure uploaded", func() bool { return ts.events.has("uploaded") })
+	ts.events.mu.Lock()
+	up := ts.events.uploaded[0]
+	ts.events.mu.Unlock()
+	if up.Size < 32<<10 || up.Size > limit {
+		t.Fatalf("uploaded %d bytes, want what was written before the %d-byte limit", up.Size, limit)
 	}
 	<-sent
 }
