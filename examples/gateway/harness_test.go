@@ -92,6 +92,8 @@ type gwOptions struct {
 	Args []string
 	// HTTP is YAML added to the generated http mapping ("pprof: true").
 	HTTP string
+	// LogLevel is log.level; default debug.
+	LogLevel string
 	// RTPPorts is the size of the RTP port range; default 400.
 	RTPPorts int
 	// Wrap runs the gateway through this command (its arguments follow),
@@ -121,7 +123,7 @@ func startGateway(t *testing.T, o gwOptions) *gwProc {
 		p.rtpLo, p.rtpHi = freeRTPRange(cmp.Or(o.RTPPorts, 400))
 	}
 	cfg := fmt.Sprintf(`data_dir: %s
-log: {level: debug}
+log: {level: %s}
 sip:
   listen: 127.0.0.1:%d
 %s
@@ -130,7 +132,7 @@ http:
 %s
 rtp: {address: 127.0.0.1, ports: %d-%d}
 shutdown: {timeout: %s}
-`, p.dataDir, p.sipPort, indent(o.SIP, "  "), p.httpPort, indent(o.HTTP, "  "), p.rtpLo, p.rtpHi, cmp.Or(o.ShutdownTimeout, 20*time.Second)) + o.Config
+`, p.dataDir, cmp.Or(o.LogLevel, "debug"), p.sipPort, indent(o.SIP, "  "), p.httpPort, indent(o.HTTP, "  "), p.rtpLo, p.rtpHi, cmp.Or(o.ShutdownTimeout, 20*time.Second)) + o.Config
 	p.cfgPath = filepath.Join(t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(p.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
