@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
@@ -77,9 +78,17 @@ type SIPConfig struct {
 	// requests get 403.
 	DefaultAccount string `yaml:"default_account"`
 	// MediaAddress is written on the c= line of answers; default rtp.address.
-	MediaAddress string       `yaml:"media_address"`
-	Digest       DigestConfig `yaml:"digest"`
-	Lockout      struct {
+	MediaAddress string `yaml:"media_address"`
+	// Allowlist is the transport allowlist (sip.ListenerConfig.Allow,
+	// sip.PacketConnConfig.Allow): a source outside it has its TCP
+	// connections closed at accept and its datagrams dropped unanswered,
+	// before a byte is parsed. Each account's own allowlist is still
+	// checked. Empty: every address.
+	Allowlist []string `yaml:"allowlist"`
+	// TCP bounds SIP over TCP (sip.ListenerConfig).
+	TCP     TCPConfig    `yaml:"tcp"`
+	Digest  DigestConfig `yaml:"digest"`
+	Lockout struct {
 		MaxFailures int           `yaml:"max_failures"`
 		Window      time.Duration `yaml:"window"`
 		Block       time.Duration `yaml:"block"`
@@ -95,6 +104,29 @@ type DigestConfig struct {
 	// challenge and only MD5, so MD5 comes first by default.
 	Algorithms    []string      `yaml:"algorithms"`
 	NonceLifetime time.Duration `yaml:"nonce_lifetime"`
+	// AllowRFC2069 accepts digest answers without qop from clients too old
+	// for qop=auth, each answer once (sip.DigestConfig.AllowRFC2069).
+	AllowRFC2069 bool `yaml:"allow_rfc2069"`
+}
+
+// TCPConfig bounds SIP over TCP (sip.ListenerConfig): what one peer, or
+// many, can hold of the gateway before they are authenticated.
+type TCPConfig struct {
+	// MaxConns caps the connections open at once; 0: 4096 or half the
+	// open-file limit, whichever is smaller; negative: no cap.
+	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerSource caps the connections of one source address (IPv6:
+	// one /64); negative: no cap.
+	MaxConnsPerSource int `yaml:"max_conns_per_source"`
+	// MessageTimeout closes a connection that delivers no complete SIP
+	// message in this long (from accept, or from a message's first byte).
+	MessageTimeout time.Duration `yaml:"message_timeout"`
+	// IdleTimeout closes a connection quiet for this long, unless a
+	// session in progress came over it.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxMessageSize is the largest SIP message over TCP; a larger request
+	// gets 513 Message Too Large.
+	MaxMessageSize int `yaml:"max_message_size"`
 }
 
 // RTPConfig configures the RTP port pool.
@@ -110,6 +142,11 @@ type RTPConfig struct {
 	// PollerWorkers is the number of workers; default 0: one per core
 	// (GOMAXPROCS).
 	PollerWorkers int `yaml:"poller_workers"`
+	// Latching says whom a stream's RTP is accepted from (media.Latching):
+	// strict (the offer's c= address and m= port), relaxed (also any port
+	// of the INVITE's source address, for clients behind NAT) or any
+	// (trusted networks only).
+	Latching string `yaml:"latching"`
 }
 
 // HTTPConfig configures the HTTP API.
@@ -118,6 +155,13 @@ type HTTPConfig struct {
 	// PProf serves Go's profiler at /debug/pprof/ (for capacity work; do
 	// not expose it beyond the host).
 	PProf bool `yaml:"pprof"`
+	// FailedKeys throttles wrong or missing API keys per source address
+	// (rbac.FailureLimiter): Burst failures in a row, then one per Every;
+	// past it 429 Too Many Requests.
+	FailedKeys struct {
+		Burst int           `yaml:"burst"`
+		Every time.Duration `yaml:"every"`
+	} `yaml:"failed_keys"`
 }
 
 // RecordingGlobal holds the recording settings shared by every account.
@@ -129,6 +173,10 @@ type RecordingGlobal struct {
 	// LAMEPath is where libmp3lame is loaded from; default the dynamic
 	// linker's search for libmp3lame.so.0.
 	LAMEPath string `yaml:"lame_path"`
+	// RetryInterval is how often, while the gateway runs, finishing work
+	// that failed (a session document, a recording the spool did not take,
+	// for example on a full disk) is tried again (srs.Config.RetryInterval).
+	RetryInterval time.Duration `yaml:"retry_interval"`
 }
 
 // ShutdownConfig bounds a graceful shutdown.
@@ -493,6 +541,24 @@ func (c *Config) validate() []Problem {
 		}
 		seenAlg[alg] = true
 	}
+	if _, err := sip.ParseAllowlistEntries(c.SIP.Allowlist); err != nil {
+		add("sip.allowlist", "%v", err)
+	}
+	if t := c.SIP.TCP; t.MaxConns > 1<<20 {
+		add("sip.tcp.max_conns", "%d: want at most 1048576 (0: half the open-file limit, negative: no cap)", t.MaxConns)
+	}
+	if t := c.SIP.TCP; t.MaxConnsPerSource == 0 || t.MaxConnsPerSource > 1<<20 {
+		add("sip.tcp.max_conns_per_source", "%d: want 1 to 1048576 (negative: no cap)", t.MaxConnsPerSource)
+	}
+	if t := c.SIP.TCP; t.MessageTimeout < 100*time.Millisecond || t.MessageTimeout > 10*time.Minute {
+		add("sip.tcp.message_timeout", "%s: want 100ms to 10m", t.MessageTimeout)
+	}
+	if t := c.SIP.TCP; t.IdleTimeout < t.MessageTimeout {
+		add("sip.tcp.idle_timeout", "%s: want at least sip.tcp.message_timeout (%s)", t.IdleTimeout, t.MessageTimeout)
+	}
+	if t := c.SIP.TCP; t.MaxMessageSize < 1300 || t.MaxMessageSize > 1<<20 {
+		add("sip.tcp.max_message_size", "%d: want 1300 to 1048576 bytes", t.MaxMessageSize)
+	}
 	if c.SIP.Digest.NonceLifetime < 10*time.Second {
 		add("sip.digest.nonce_lifetime", "%s: want at least 10s", c.SIP.Digest.NonceLifetime)
 	}
@@ -517,6 +583,9 @@ func (c *Config) validate() []Problem {
 	if _, _, err := parsePortRange(c.RTP.Ports); err != "" {
 		add("rtp.ports", "%q: %s", c.RTP.Ports, err)
 	}
+	if _, err := media.ParseLatching(c.RTP.Latching); err != nil {
+		add("rtp.latching", "%q: want strict, relaxed or any", c.RTP.Latching)
+	}
 	if c.RTP.PollerWorkers < 0 || c.RTP.PollerWorkers > 1024 {
 		add("rtp.poller_workers", "%d: want 1 to 1024, or 0 for one per core", c.RTP.PollerWorkers)
 	}
@@ -530,6 +599,12 @@ func (c *Config) validate() []Problem {
 	}
 	if c.Record.FlushInterval < 10*time.Millisecond || c.Record.FlushInterval > time.Minute {
 		add("recording.flush_interval", "%s: want 10ms to 1m", c.Record.FlushInterval)
+	}
+	if c.Record.RetryInterval < time.Second && c.Record.RetryInterval >= 0 {
+		add("recording.retry_interval", "%s: want at least 1s (negative: only at the next start)", c.Record.RetryInterval)
+	}
+	if k := c.HTTP.FailedKeys; k.Burst < 1 || k.Every <= 0 {
+		add("http.failed_keys", "burst %d, every %s: want a burst of at least 1 and a positive every", k.Burst, k.Every)
 	}
 	if c.Shutdown.Timeout < time.Second {
 		add("shutdown.timeout", "%s: want at least 1s", c.Shutdown.Timeout)

@@ -36,6 +36,12 @@ func TestConfigDefaults(t *testing.T) {
 		!c.RTP.Poller || c.RTP.PollerWorkers != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
+	// the edge defences are on by default (SECURITY.md)
+	if c.SIP.Digest.AllowRFC2069 || c.RTP.Latching != "strict" || c.SIP.TCP.MaxConnsPerSource != 128 ||
+		c.SIP.TCP.MessageTimeout != 30*time.Second || c.SIP.TCP.MaxMessageSize != 65535 || c.HTTP.FailedKeys.Burst != 10 ||
+		c.Record.RetryInterval != time.Minute {
+		t.Fatalf("edge defaults: %+v %+v %+v", c.SIP, c.RTP, c.HTTP)
+	}
 	if c.SIP.Digest.Algorithms[0] != "MD5" {
 		t.Fatalf("MD5 must be offered first (sipp answers the first challenge only): %v", c.SIP.Digest.Algorithms)
 	}
@@ -109,6 +115,16 @@ func TestConfigErrors(t *testing.T) {
 		{"no transport", "sip:\n  transports: []", "sip.transports", "missing"},
 		{"udp size", "sip:\n  max_udp_message_size: 100", "sip.max_udp_message_size", "1300 to 65507"},
 		{"algorithm", "sip:\n  digest:\n    algorithms: [MD5, SHA-1]", "sip.digest.algorithms[1]", `"SHA-1"`},
+		{"rfc2069", "sip:\n  digest:\n    allow_rfc2069: often", "sip.digest.allow_rfc2069", "not a valid boolean"},
+		{"transport allowlist", "sip:\n  allowlist: [127.0.0.1, intranet]", "sip.allowlist", "intranet"},
+		{"tcp max conns", "sip:\n  tcp: {max_conns: 2000000}", "sip.tcp.max_conns", "at most 1048576"},
+		{"tcp per source", "sip:\n  tcp: {max_conns_per_source: 0}", "sip.tcp.max_conns_per_source", "1 to 1048576"},
+		{"tcp message timeout", "sip:\n  tcp: {message_timeout: 0s}", "sip.tcp.message_timeout", "100ms to 10m"},
+		{"tcp idle timeout", "sip:\n  tcp: {message_timeout: 1m, idle_timeout: 30s}", "sip.tcp.idle_timeout", "at least sip.tcp.message_timeout"},
+		{"tcp message size", "sip:\n  tcp: {max_message_size: 100}", "sip.tcp.max_message_size", "1300 to 1048576"},
+		{"rtp latching", "rtp:\n  latching: loose", "rtp.latching", "strict, relaxed or any"},
+		{"failed keys", "http:\n  failed_keys: {burst: 0}", "http.failed_keys", "burst of at least 1"},
+		{"retry interval", "recording:\n  retry_interval: 10ms", "recording.retry_interval", "at least 1s"},
 		{"media address", "sip:\n  media_address: 0.0.0.0", "sip.media_address", "specific IP"},
 		{"rtp address", "rtp:\n  address: here", "rtp.address", "IP address"},
 		{"rtp on every address", "rtp:\n  address: 0.0.0.0", "sip.media_address", "missing"},

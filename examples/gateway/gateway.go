@@ -16,6 +16,7 @@ import (
 
 	"github.com/voicegw/voicegw/internal/fdlimit"
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec"
@@ -111,6 +112,11 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if mediaAddr == "" {
 		mediaAddr = cfg.RTP.Address
 	}
+	latching, _ := media.ParseLatching(cfg.RTP.Latching) // validated
+	var allow func(netip.Addr) bool                      // the transport allowlist: nil allows every address
+	if al, _ := sip.ParseAllowlistEntries(cfg.SIP.Allowlist); !al.IsEmpty() {
+		allow = al.Allows
+	}
 	algs := make([]sip.Algorithm, 0, len(cfg.SIP.Digest.Algorithms))
 	for _, a := range cfg.SIP.Digest.Algorithms {
 		alg, _ := sip.ParseAlgorithm(a) // validated
@@ -127,15 +133,20 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		UploadWorkers:    4,
 		UploadMaxBackoff: time.Minute,
 		UserAgent:        "voicegw-gateway",
-		UDP:              sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize},
+		RetryInterval:    cfg.Record.RetryInterval,
+		UDP:              sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize, Allow: allow},
+		TCP: sip.ListenerConfig{Allow: allow, MaxConns: cfg.SIP.TCP.MaxConns, MaxConnsPerSource: cfg.SIP.TCP.MaxConnsPerSource,
+			MessageTimeout: cfg.SIP.TCP.MessageTimeout, IdleTimeout: cfg.SIP.TCP.IdleTimeout, MaxMessageSize: cfg.SIP.TCP.MaxMessageSize},
 		Guard: sip.GuardConfig{
-			Digest:               sip.DigestConfig{Algorithms: algs, NonceLifetime: cfg.SIP.Digest.NonceLifetime},
+			Digest: sip.DigestConfig{Algorithms: algs, NonceLifetime: cfg.SIP.Digest.NonceLifetime,
+				AllowRFC2069: cfg.SIP.Digest.AllowRFC2069},
 			Lockout:              sip.LockoutConfig{MaxFailures: cfg.SIP.Lockout.MaxFailures, Window: cfg.SIP.Lockout.Window, Block: cfg.SIP.Lockout.Block},
 			AllowlistOnlyMethods: []sipgosip.RequestMethod{sipgosip.OPTIONS},
 		},
 		SIPREC: siprec.Config{
 			Ports:        ports,
 			MediaAddress: netip.MustParseAddr(mediaAddr),
+			Latching:     latching,
 			Receiver:     media.ReceiverConfig{Poller: g.poller},
 			AckTimeout:   cfg.SIP.AckTimeout,
 			MediaTimeout: cfg.SIP.MediaTimeout,
@@ -219,7 +230,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err := <-srsErr:
 		return err
 	}
-	httpSrv := newHTTPServer(newHTTPHandler(g.st.index, g.st.keys, g.st.tenants, g.metrics, g.health, g.cfg.HTTP.PProf, g.log), g.log.With("component", "http"))
+	failedKeys := rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
+	httpSrv := newHTTPServer(newHTTPHandler(g.st.index, g.st.keys, g.st.tenants, failedKeys, g.metrics, g.health, g.cfg.HTTP.PProf, g.log), g.log.With("component", "http"))
 	errc := make(chan error, 1)
 	go func() {
 		if err := httpSrv.Serve(g.httpLis); !errors.Is(err, http.ErrServerClosed) {

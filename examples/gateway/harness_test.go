@@ -90,6 +90,15 @@ type gwOptions struct {
 	SIP string
 	// Args are extra command-line arguments.
 	Args []string
+	// HTTP is YAML added to the generated http mapping ("pprof: true").
+	HTTP string
+	// LogLevel is log.level; default debug.
+	LogLevel string
+	// RTPPorts is the size of the RTP port range; default 400.
+	RTPPorts int
+	// Wrap runs the gateway through this command (its arguments follow),
+	// for example unshare(1).
+	Wrap []string
 }
 
 // freeRTPRange returns a range of RTP ports that is unlikely to be used by
@@ -111,22 +120,30 @@ func startGateway(t *testing.T, o gwOptions) *gwProc {
 		p.sipPort, p.httpPort, p.rtpLo, p.rtpHi = o.Ports.sipPort, o.Ports.httpPort, o.Ports.rtpLo, o.Ports.rtpHi
 	} else {
 		p.sipPort, p.httpPort = testenv.FreePort(t), testenv.FreePort(t)
-		p.rtpLo, p.rtpHi = freeRTPRange(400)
+		p.rtpLo, p.rtpHi = freeRTPRange(cmp.Or(o.RTPPorts, 400))
 	}
 	cfg := fmt.Sprintf(`data_dir: %s
-log: {level: debug}
+log: {level: %s}
 sip:
   listen: 127.0.0.1:%d
 %s
-http: {listen: 127.0.0.1:%d}
+http:
+  listen: 127.0.0.1:%d
+%s
 rtp: {address: 127.0.0.1, ports: %d-%d}
 shutdown: {timeout: %s}
-`, p.dataDir, p.sipPort, indent(o.SIP, "  "), p.httpPort, p.rtpLo, p.rtpHi, cmp.Or(o.ShutdownTimeout, 20*time.Second)) + o.Config
+`, p.dataDir, cmp.Or(o.LogLevel, "debug"), p.sipPort, indent(o.SIP, "  "), p.httpPort, indent(o.HTTP, "  "), p.rtpLo, p.rtpHi, cmp.Or(o.ShutdownTimeout, 20*time.Second)) + o.Config
 	p.cfgPath = filepath.Join(t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(p.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(gatewayBin, append([]string{"-config", p.cfgPath}, o.Args...)...)
+	args := append([]string{"-config", p.cfgPath}, o.Args...)
+	if len(o.Wrap) > 0 {
+		args = append(append(o.Wrap[1:len(o.Wrap):len(o.Wrap)], gatewayBin), args...)
+		p.cmd = exec.Command(o.Wrap[0], args...)
+	} else {
+		p.cmd = exec.Command(gatewayBin, args...)
+	}
 	p.cmd.Dir = p.dataDir
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {

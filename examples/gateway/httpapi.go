@@ -31,7 +31,10 @@ type health struct {
 //	GET /healthz                  200 {"status":"ok",…}; 503 while shutting down
 //	GET /metrics                  Prometheus metrics
 //	/debug/pprof/…                Go's profiler, with http.pprof only
-func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, tenants *tenancy.Store, m *metrics, healthOf func() health, withPProf bool, log *slog.Logger) http.Handler {
+//
+// failedKeys throttles wrong and missing keys per source (429); share it with
+// any other API of the process that checks keys.
+func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, tenants *tenancy.Store, failedKeys *rbac.FailureLimiter, m *metrics, healthOf func() health, withPProf bool, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	if withPProf {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -40,10 +43,11 @@ func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, tenants *tenancy.S
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	}
 	mux.Handle("/insights/", insights.NewHandler(insights.HandlerConfig{
-		Index:    idx,
-		Keys:     apiKeyVerifier(keys),
-		Accounts: accountResolver(tenants),
-		Logger:   log.With("component", "insights"),
+		Index:      idx,
+		Keys:       apiKeyVerifier(keys),
+		Accounts:   accountResolver(tenants),
+		FailedKeys: failedKeys,
+		Logger:     log.With("component", "insights"),
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := healthOf()

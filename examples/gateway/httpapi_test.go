@@ -57,7 +57,7 @@ func TestHTTPAPIKeyPrivileges(t *testing.T) {
 	sip := key("sip", "sip", rbac.ScopeAccount, "", a1)
 	api2 := key("api2", "api", rbac.ScopeAccount, "", a2)
 	provider := key("provider", "api", rbac.ScopeServiceProvider, "sp-1", "")
-	srv := httptest.NewServer(newHTTPHandler(idx, keys, tenants, newMetrics(), func() health { return health{Status: "ok"} }, false, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(newHTTPHandler(idx, keys, tenants, nil, newMetrics(), func() health { return health{Status: "ok"} }, false, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
 
 	get := "/insights/sessions/search/s1"

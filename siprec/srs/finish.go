@@ -75,8 +75,10 @@ func (s *Server) finish(ss *Session, end time.Time, reason string) {
 	ss.entry.End, ss.entry.EndReason = end, reason
 	e := ss.entry
 	ss.mu.Unlock()
+	endSaved := true
 	if err := s.journal.Save(ctx, &e); err != nil {
-		ss.log.Warn("journal: recording the end failed", "error", err)
+		ss.log.Warn("journal: recording the end failed; it is retried", "error", err)
+		endSaved = false
 	}
 
 	s.dirMu.RLock()
@@ -94,6 +96,11 @@ func (s *Server) finish(ss *Session, end time.Time, reason string) {
 		// recording directory, handed over by the next retry or start
 		s.unspooled.Store(true)
 		ss.log.Error("recording finalized but not spooled; it is retried", "error", err)
+	case errors.Is(err, recording.ErrWrite):
+		// the file holds what was written before the disk filled: the
+		// retry loop repairs it and hands it to the spool (Dir.Recover)
+		s.unspooled.Store(true)
+		ss.log.Error("recording failed; what was written is uploaded once it can be repaired", "error", err)
 	default:
 		ss.log.Error("recording failed", "error", err)
 	}
@@ -114,15 +121,20 @@ func (s *Server) finish(ss *Session, end time.Time, reason string) {
 			ss.log.Warn("journal: recording the recording's failure failed", "error", err)
 		}
 	}
-	s.complete(ctx, ss, &e, sum)
+	if !s.complete(ctx, ss, &e, sum) && !endSaved {
+		// the journal's row has no end, which the retry loop would take for
+		// a session in progress: keep the end here for it
+		s.unjournaled.Store(e.SessionID, e)
+	}
 }
 
 // complete stores the session document of e, sends the webhook and forgets
 // e: what finish, a retry and a start after a crash have in common. The
 // document replaces the one stored in progress; its status says how the
 // call ended and where its recording is, as the spool says now (the spool's
-// later reports update it: recordingChanged).
-func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *RecordingSummary) {
+// later reports update it: recordingChanged). It reports whether the
+// document was stored.
+func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *RecordingSummary) bool {
 	unlock := s.docs.lock(e.SessionID)
 	doc := s.document(ctx, ss, e)
 	ss.mu.Lock()
@@ -136,7 +148,7 @@ func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *Recor
 			unlock()
 			ss.log.Error("storing the session document failed; it is retried", "error", err)
 			s.obs.SessionCompleted(ss, err)
-			return
+			return false
 		}
 	}
 	unlock()
@@ -145,6 +157,7 @@ func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *Recor
 	if err := s.journal.Delete(ctx, e.SessionID); err != nil {
 		ss.log.Warn("journal: forgetting the session failed (its document would be stored again)", "error", err)
 	}
+	return true
 }
 
 // sendWebhook POSTs an event (session.ended, session.updated) to the

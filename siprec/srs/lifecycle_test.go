@@ -184,6 +184,67 @@ func TestServerRetriesWhileRunning(t *testing.T) {
 	}
 }
 
+// endFailingJournal is a journal whose saves of an ended session fail
+// while down is set (a full disk: the row was written at the start, its
+// end cannot be), as an SQLite journal's would.
+type endFailingJournal struct {
+	Journal
+	down atomic.Bool
+}
+
+func (j *endFailingJournal) Save(ctx context.Context, e *Entry) error {
+	if !e.End.IsZero() && j.down.Load() {
+		return errIndexDown
+	}
+	return j.Journal.Save(ctx, e)
+}
+
+// TestServerRetriesUnjournaledEnd: when neither the journal can record a
+// session's end nor the index its document (a full disk under both), the
+// Server still completes the session while it runs once they work again
+// (issue 14 item 14), instead of taking the journal's row, which has no
+// end, for a session in progress until the next start.
+func TestServerRetriesUnjournaledEnd(t *testing.T) {
+	bucket := t.TempDir()
+	acct := recordingAccount("full", bucket, "")
+	drv := &failingDriver{Driver: memindex.NewDriver()}
+	drv.failures.Store(1 << 20)
+	idx := insights.NewIndex(drv)
+	t.Cleanup(func() { _ = idx.Close() })
+	j := &endFailingJournal{Journal: NewMemoryJournal()}
+	j.down.Store(true)
+	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{acct}, Default: "full", ContactIP: true, Index: idx, Journal: j,
+		Edit: func(c *Config) { c.RetryInterval = 50 * time.Millisecond }})
+
+	c, _, err := ts.dial(t, "full.test", "src", "full-password-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(200 * time.Millisecond)
+	c.stop(t)
+	waitFor(t, "the failed completion", func() bool { return ts.events.count("completed err=true") == 1 })
+	time.Sleep(200 * time.Millisecond) // retry rounds while the disk is full
+	if n := ts.events.count("completed err=true"); n != 1 {
+		t.Fatalf("%d tries while the journal had no end, want 1", n)
+	}
+	j.down.Store(false)
+	drv.failures.Store(0)
+	waitFor(t, "the document stored by a retry", func() bool { return ts.events.count("completed err=false") == 1 })
+	if p, _ := j.Pending(context.Background()); len(p) != 0 {
+		t.Fatalf("%d sessions left in the journal", len(p))
+	}
+	ts.events.mu.Lock()
+	var id string
+	for k := range ts.events.completed {
+		id = k
+	}
+	ts.events.mu.Unlock()
+	doc, err := ts.index.Find(context.Background(), string(acct.SID), id)
+	if err != nil || doc.SessionEndTime.IsZero() {
+		t.Fatalf("document %+v, %v; want one with the session's end", doc, err)
+	}
+}
+
 // TestServerShutdown: Shutdown during a call sends the client a BYE, has
 // the recording finalized and uploaded and its document stored (with a
 // warning: the server ended it), waits for all of it, and makes Serve
@@ -237,7 +298,9 @@ const diskFullChild = "VOICEGW_SRS_DISKFULL_CHILD"
 // TestServerHangsUpWhenDiskFull: when a recording can no longer be written
 // mid-call (the disk is full), the Server ends the session with a BYE (the
 // client hears of it while it is still sending, so it can fail over), the
-// session ends as EndHangup and its document says the recording failed.
+// session ends as EndHangup and its document says the recording failed;
+// what was written before is repaired and uploaded while the Server runs
+// (the retry loop), not only at the next start.
 // The test runs itself again in a child process whose file size limit
 // (RLIMIT_FSIZE, which needs no privilege) is 96 KiB, about 3 s of 8 kHz
 // stereo WAV: the kernel refuses the write past it, as a full disk does.
@@ -257,7 +320,8 @@ func TestServerHangsUpWhenDiskFull(t *testing.T) {
 	}
 	acct := recordingAccount("full", "", "")
 	acct.Recording.Bucket = bucketconfig.Config{Vendor: bucketconfig.VendorMemory, Memory: &bucketconfig.Memory{}}
-	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{acct}, Default: "full", ContactIP: true, Journal: NewMemoryJournal()})
+	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{acct}, Default: "full", ContactIP: true, Journal: NewMemoryJournal(),
+		Edit: func(c *Config) { c.RetryInterval = 100 * time.Millisecond }})
 	c, _, err := ts.dial(t, "full.test", "src", "full-password-1", "")
 	if err != nil {
 		t.Fatal(err)
@@ -286,6 +350,13 @@ func TestServerHangsUpWhenDiskFull(t *testing.T) {
 	doc, err := ts.index.Find(context.Background(), string(acct.SID), id)
 	if err != nil || doc.ChannelData.StatusCode == nil || *doc.ChannelData.StatusCode != insights.StatusCodeError {
 		t.Fatalf("document %+v, %v; want status error", doc, err)
+	}
+	waitFor(t, "the audio written before the failure uploaded", func() bool { return ts.events.has("uploaded") })
+	ts.events.mu.Lock()
+	up := ts.events.uploaded[0]
+	ts.events.mu.Unlock()
+	if up.Size < 32<<10 || up.Size > limit {
+		t.Fatalf("uploaded %d bytes, want what was written before the %d-byte limit", up.Size, limit)
 	}
 	<-sent
 }

@@ -98,9 +98,10 @@ func recoveredSession(s *Server, e *Entry) *Session {
 }
 
 // retryLoop, every RetryInterval while the Server runs, hands to the spool
-// the recordings it did not take at their end, and completes the sessions
-// whose document could not be stored (their journal entry has an end and
-// no finishing is under way).
+// the recordings it did not take at their end, saves the ends the journal
+// could not record (a full disk), and completes the sessions whose document
+// could not be stored (their journal entry has an end and no finishing is
+// under way).
 func (s *Server) retryLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.RetryInterval)
 	defer t.Stop()
@@ -113,6 +114,13 @@ func (s *Server) retryLoop(ctx context.Context) {
 		if s.unspooled.Load() {
 			s.recoverRecordings(ctx)
 		}
+		s.unjournaled.Range(func(id, v any) bool {
+			e := v.(Entry)
+			if err := s.journal.Save(ctx, &e); err == nil {
+				s.unjournaled.Delete(id)
+			}
+			return ctx.Err() == nil
+		})
 		pending, err := s.journal.Pending(ctx)
 		if err != nil {
 			s.log.Warn("reading the session journal failed", "error", err)

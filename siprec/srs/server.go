@@ -209,7 +209,11 @@ type Server struct {
 	unspooled atomic.Bool // a finished recording stayed in the directory
 	docs      *docLocks   // orders the document writes of each session
 	inFlight  sync.Map    // session ID → struct{}: being finished now
-	refusals  sync.Map    // *sipgosip.Request → Refusal: why the admission refused it
+	// unjournaled holds, by session ID, the ended sessions whose end the
+	// journal could not record (a full disk) and that are not completed:
+	// the retry loop saves the end first, then completes them
+	unjournaled sync.Map // session ID → Entry
+	refusals    sync.Map // *sipgosip.Request → Refusal: why the admission refused it
 
 	// ended sessions being finished (beginFinish, finDone)
 	finMu      sync.Mutex
