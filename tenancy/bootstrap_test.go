@@ -154,15 +154,15 @@ func TestValidateDeclared(t *testing.T) {
 	c.SIPRECApplication = "y"
 	err := tenancy.ValidateDeclared([]tenancy.DeclaredAccount{acme(), b, c})
 	want := map[string]string{
-		"accounts[1].name":                      "also the name of accounts[0]",
-		"accounts[1].sip_realm":                 "also the realm of accounts[0]",
-		"accounts[2].licensed_sessions":         "must not be negative",
+		"accounts[1].name":                       "also the name of accounts[0]",
+		"accounts[1].sip_realm":                  "also the realm of accounts[0]",
+		"accounts[2].licensed_sessions":          "must not be negative",
 		"accounts[2].recording.bucket.s3.region": "missing",
-		"accounts[2].service_provider":          "not a setting",
-		"accounts[2].colour":                    "not a setting",
-		"accounts[2].applications[1].name":      "also the name of applications[0]",
-		"accounts[2].applications[2].name":      "required",
-		"accounts[2].siprec_application":        "no application of that name",
+		"accounts[2].service_provider":           "not a setting",
+		"accounts[2].colour":                     "not a setting",
+		"accounts[2].applications[1].name":       "also the name of applications[0]",
+		"accounts[2].applications[2].name":       "required",
+		"accounts[2].siprec_application":         "no application of that name",
 	}
 	fes := tenancy.FieldErrors(err)
 	for _, fe := range fes {
