@@ -63,8 +63,8 @@ type Config struct {
 
 // AdminConfig configures the admin API.
 type AdminConfig struct {
-	// APIKeys are Admin-scope keys with a known secret (service type "api"
-	// by default: every privilege), kept exactly as listed at every start.
+	// APIKeys are Admin-scope keys with a known secret (service type
+	// "admin" by default: every privilege), kept as listed at every start.
 	APIKeys []APIKeyConfig `yaml:"api_keys"`
 }
 
@@ -644,7 +644,7 @@ func checkKeys(prefix string, keys []APIKeyConfig) []Problem {
 		probs = append(probs, Problem{Key: prefix + key, Message: fmt.Sprintf(format, args...)})
 	}
 	names := map[string]int{}
-	types := rbac.DefaultServiceTypes()
+	types := keyServiceTypes()
 	for i, k := range keys {
 		p := fmt.Sprintf("[%d]", i)
 		n := strings.TrimSpace(k.Name)

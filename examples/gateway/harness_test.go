@@ -90,6 +90,8 @@ type gwOptions struct {
 	SIP string
 	// Args are extra command-line arguments.
 	Args []string
+	// Env is added to the child's environment (SSL_CERT_FILE=...).
+	Env []string
 }
 
 // freeRTPRange returns a range of RTP ports that is unlikely to be used by
@@ -128,6 +130,7 @@ shutdown: {timeout: %s}
 	}
 	p.cmd = exec.Command(gatewayBin, append([]string{"-config", p.cfgPath}, o.Args...)...)
 	p.cmd.Dir = p.dataDir
+	p.cmd.Env = append(os.Environ(), o.Env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -80,7 +80,7 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (_ *state, er
 			return nil, err
 		}
 	}
-	if s.keys, err = rbacsqlite.NewKeyStore(ctx, s.db, &rbac.KeyStoreOptions{Pepper: pepper, Logger: log.With("component", "rbac")}); err != nil {
+	if s.keys, err = rbacsqlite.NewKeyStore(ctx, s.db, &rbac.KeyStoreOptions{Pepper: pepper, ServiceTypes: keyServiceTypes(), Logger: log.With("component", "rbac")}); err != nil {
 		return nil, err
 	}
 	if s.members, err = rbacsqlite.NewMemberStore(ctx, s.db, nil); err != nil {
@@ -163,7 +163,7 @@ func (s *state) applyAccounts(ctx context.Context, cfg *Config, log *slog.Logger
 	keys := make([]rbac.BootstrapKey, 0, len(cfg.Admin.APIKeys))
 	paths := make([]string, 0, len(cfg.Admin.APIKeys))
 	for j, k := range cfg.Admin.APIKeys {
-		keys = append(keys, configKey(rbac.ScopeAdmin, "", k, "api"))
+		keys = append(keys, configKey(rbac.ScopeAdmin, "", k, "admin"))
 		paths = append(paths, fmt.Sprintf("admin.api_keys[%d]", j))
 	}
 	for i, a := range applied {
@@ -176,6 +176,16 @@ func (s *state) applyAccounts(ctx context.Context, cfg *Config, log *slog.Logger
 		return nil, err
 	}
 	return applied, nil
+}
+
+// keyServiceTypes are rbac's service types and "admin": every privilege,
+// the advanced ones too, for the keys that run the gateway (admin.api_keys,
+// the demo's admin key). An "api" key lacks the advanced privileges, so it
+// could not make an "insights" key, for one.
+func keyServiceTypes() map[string]rbac.Privileges {
+	st := rbac.DefaultServiceTypes()
+	st["admin"] = rbac.AllPrivileges()
+	return st
 }
 
 // configKeyOrigin is the rbac origin of the API keys of the configuration
@@ -281,7 +291,7 @@ func (s *state) ensureDemo(ctx context.Context, cfg *Config) (*demoCredentials, 
 		what string
 	}{
 		{&d.APIKey, rbac.NewAPIKey{Name: "demo", ServiceType: "insights", Scope: rbac.ScopeAccount, Account: string(d.Account.SID)}, "demo API key"},
-		{&d.AdminKey, rbac.NewAPIKey{Name: "first admin", ServiceType: "api", Scope: rbac.ScopeAdmin}, "first admin API key"},
+		{&d.AdminKey, rbac.NewAPIKey{Name: "first admin", ServiceType: "admin", Scope: rbac.ScopeAdmin}, "first admin API key"},
 	} {
 		k.new.CreatorEmail = configCreator
 		ck, err := s.keys.Create(ctx, k.new, nil)

@@ -37,7 +37,7 @@ voicegw gateway — demo account created. Its secrets are shown this once.
   SIP user       %s
   SIP password   %s
   API key        %s  (X-Vgai-Key, Insights API of this account)
-  Admin API key  %s  (Authorization: Bearer, admin API, every privilege)
+  Admin API key  %s  (Authorization: Bearer, the admin API)
 
 Place a recorded test call (two tones, 5 s) from another terminal:
 
