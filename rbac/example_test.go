@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/voicegw/voicegw/rbac"
@@ -170,4 +172,20 @@ func ExampleMemberStore_VerifyPassword() {
 	// <nil>
 	// true <nil>
 	// rbac: wrong email or password true
+}
+
+func ExamplePepperFile() {
+	dir, _ := os.MkdirTemp("", "pepper")
+	defer os.RemoveAll(dir)
+	// made on the first start, read on every later one
+	pepper, err := rbac.PepperFile(filepath.Join(dir, "secrets", "api-key-pepper"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	keys := rbac.NewKeyStore(memstore.NewDriver(), &rbac.KeyStoreOptions{Pepper: pepper})
+	defer keys.Close()
+	again, _ := rbac.PepperFile(filepath.Join(dir, "secrets", "api-key-pepper"))
+	fmt.Println(len(pepper.Reveal()), again.Equal(pepper))
+	// Output: 43 true
 }

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,9 +53,20 @@ type Config struct {
 	// APIKeyPepper keys the hashes of stored API keys (rbac); default: a
 	// random pepper kept in DATA_DIR/secrets/api-key-pepper.
 	APIKeyPepper tenancy.Secret `yaml:"api_key_pepper"`
-	// Accounts are created or brought up to date at every start; accounts
-	// stored earlier and not listed are left alone.
+	// Admin configures the admin API (/admin/v1): its bootstrap keys.
+	Admin AdminConfig `yaml:"admin"`
+	// Accounts are declarations applied at every start (tenancy's
+	// Store.Bootstrap): created when missing, the keys a declaration gives
+	// brought to its values, the others kept as stored (changed through
+	// the admin API); accounts stored and not declared are left alone.
 	Accounts []AccountConfig `yaml:"accounts"`
+}
+
+// AdminConfig configures the admin API.
+type AdminConfig struct {
+	// APIKeys are Admin-scope keys with a known secret (service type
+	// "admin" by default: every privilege), kept as listed at every start.
+	APIKeys []APIKeyConfig `yaml:"api_keys"`
 }
 
 // LogConfig configures the log.
@@ -191,25 +203,32 @@ type LimiterConfig struct {
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
-// AccountConfig declares one account.
+// AccountConfig declares one account (gateway.example.yaml says what each
+// key means and which settings only the admin API sets).
 type AccountConfig struct {
-	Name             string `yaml:"name"`
-	SIPRealm         string `yaml:"sip_realm"`
-	LicensedSessions int    `yaml:"licensed_sessions"`
+	Name             string       `yaml:"name"`
+	SIPRealm         string       `yaml:"sip_realm"`
+	Unit             tenancy.Unit `yaml:"unit"`
+	MaxUnits         int          `yaml:"max_units"`
+	LicensedSessions int          `yaml:"licensed_sessions"`
 	SIP              struct {
 		Users     []SIPUserConfig `yaml:"users"`
 		Allowlist []string        `yaml:"allowlist"`
 	} `yaml:"sip"`
 	Recording    RecordingConfig     `yaml:"recording"`
 	Applications []ApplicationConfig `yaml:"applications"`
-	// SIPRECApplication names the application of SIPREC calls; default the
-	// first application, or an application "siprec" made for it.
-	SIPRECApplication string `yaml:"siprec_application"`
-	// SessionWebhook is POSTed a signed event when a session ends.
-	SessionWebhook string `yaml:"session_webhook"`
-	// WebhookSecret signs webhooks; default generated and kept in the store.
-	WebhookSecret tenancy.Secret `yaml:"webhook_secret"`
-	APIKeys       []APIKeyConfig `yaml:"api_keys"`
+	// SIPRECApplication and DeviceCallsApplication name declared
+	// applications; by default the first application handles SIPREC calls.
+	SIPRECApplication      string             `yaml:"siprec_application"`
+	DeviceCallsApplication string             `yaml:"device_calls_application"`
+	SessionWebhook         string             `yaml:"session_webhook"`
+	RegistrationWebhook    string             `yaml:"registration_webhook"`
+	QueueEventWebhook      string             `yaml:"queue_event_webhook"`
+	WebhookSecret          tenancy.Secret     `yaml:"webhook_secret"`
+	CallAttachedData       []tenancy.CADField `yaml:"call_attached_data"`
+	APIKeys                []APIKeyConfig     `yaml:"api_keys"`
+
+	set []string // the keys the file gives, below the account's
 }
 
 // SIPUserConfig is one SIP user.
@@ -247,7 +266,7 @@ func (b BucketConfig) vendorConfig() bucketconfig.Config {
 // ApplicationConfig declares one application of an account.
 type ApplicationConfig struct {
 	Name           string `yaml:"name"`
-	RecordAllCalls bool   `yaml:"record_all_calls"`
+	RecordAllCalls *bool  `yaml:"record_all_calls"` // nil: as stored
 }
 
 // APIKeyConfig declares an API key with a known secret (bootstrapping).
@@ -309,13 +328,15 @@ func parseConfig(name string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("built-in defaults: %w", err)
 	}
 	if len(bytes.TrimSpace(data)) > 0 {
-		if err := decodeStrict(data, &c); err != nil {
+		root, err := decodeStrict(data, &c)
+		if err != nil {
 			var ce *ConfigError
 			if errors.As(err, &ce) {
 				ce.File = name
 			}
 			return nil, err
 		}
+		c.recordSet(root)
 	}
 	c.absPaths()
 	if probs := c.validate(); len(probs) > 0 {
@@ -332,20 +353,20 @@ var (
 
 // decodeStrict decodes data over c, refusing unknown keys, and turns yaml's
 // errors into Problems naming the key's path.
-func decodeStrict(data []byte, c *Config) error {
+func decodeStrict(data []byte, c *Config) (*yaml.Node, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return &ConfigError{Problems: []Problem{{Key: "(file)", Message: strings.TrimPrefix(err.Error(), "yaml: ")}}}
+		return nil, &ConfigError{Problems: []Problem{{Key: "(file)", Message: strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	err := dec.Decode(c)
 	if err == nil || errors.Is(err, io.EOF) {
-		return nil
+		return &root, nil
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return &ConfigError{Problems: []Problem{{Key: "(file)", Message: strings.TrimPrefix(err.Error(), "yaml: ")}}}
+		return nil, &ConfigError{Problems: []Problem{{Key: "(file)", Message: strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
 	paths := keyPaths(&root)
 	var probs []Problem
@@ -377,7 +398,54 @@ func decodeStrict(data []byte, c *Config) error {
 		}
 		probs = append(probs, Problem{Key: "(file)", Message: msg})
 	}
-	return &ConfigError{Problems: probs}
+	return nil, &ConfigError{Problems: probs}
+}
+
+// recordSet notes, for each account, the keys the file gives (their paths
+// below the account; merge keys followed): the settings each start brings
+// to the file's values.
+func (c *Config) recordSet(root *yaml.Node) {
+	budget := 1 << 20 // nodes: yaml bounds alias expansion already, and so does this
+	var walk func(n *yaml.Node, path string, a *AccountConfig)
+	walk = func(n *yaml.Node, path string, a *AccountConfig) {
+		if budget--; budget < 0 {
+			return
+		}
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.AliasNode:
+			for _, x := range append(n.Content, n.Alias) {
+				if x != nil {
+					walk(x, path, a)
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i].Value, n.Content[i+1]
+				switch {
+				case k == "<<" && v.Kind == yaml.SequenceNode: // <<: [*a, *b]
+					for _, x := range v.Content {
+						walk(x, path, a)
+					}
+				case k == "<<":
+					walk(v, path, a)
+				case a != nil:
+					a.set = append(a.set, path+k)
+					walk(v, path+k+".", a)
+				case path == "" && k == "accounts" && v.Kind == yaml.SequenceNode:
+					for j, x := range v.Content {
+						if j < len(c.Accounts) {
+							walk(x, "", &c.Accounts[j])
+						}
+					}
+				}
+			}
+		case yaml.SequenceNode:
+			for i, x := range n.Content {
+				walk(x, fmt.Sprintf("%s[%d].", strings.TrimSuffix(path, "."), i), a)
+			}
+		}
+	}
+	walk(root, "", nil)
 }
 
 // describeType turns a Go type in a yaml error into words.
@@ -616,152 +684,107 @@ func (c *Config) validate() []Problem {
 		add("api_key_pepper", "at least 16 characters")
 	}
 
-	names := map[string]int{}
-	realms := map[string]int{}
-	for i := range c.Accounts {
-		probs = append(probs, c.Accounts[i].validate(fmt.Sprintf("accounts[%d]", i))...)
-		a := &c.Accounts[i]
-		if n := strings.TrimSpace(a.Name); n != "" {
-			if j, dup := names[n]; dup {
-				add(fmt.Sprintf("accounts[%d].name", i), "%q: also the name of accounts[%d]", n, j)
-			} else {
-				names[n] = i
-			}
-		}
-		if r := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(a.SIPRealm)), "."); r != "" {
-			if j, dup := realms[r]; dup {
-				add(fmt.Sprintf("accounts[%d].sip_realm", i), "%q: also the realm of accounts[%d]", r, j)
-			} else {
-				realms[r] = i
-			}
-		}
+	probs = append(probs, fieldProblems(tenancy.ValidateDeclared(c.declared()))...)
+	probs = append(probs, checkKeys("admin.api_keys", c.Admin.APIKeys)...)
+	for i, a := range c.Accounts {
+		probs = append(probs, checkKeys(fmt.Sprintf("accounts[%d].api_keys", i), a.APIKeys)...)
 	}
 	// A default account may also be one stored earlier or the demo: that is
-	// checked at start against the store (see applyConfig).
+	// checked at start against the store (see defaultAccount).
 	return probs
 }
 
-// validate checks one account; prefix is its key, like accounts[1].
-func (a *AccountConfig) validate(prefix string) []Problem {
+// fieldProblems turns tenancy's field errors (named by the declaration's
+// path) into Problems named by the file's keys.
+func fieldProblems(err error) []Problem {
 	var probs []Problem
-	add := func(key, format string, args ...any) {
-		probs = append(probs, Problem{Key: prefix + "." + key, Message: fmt.Sprintf(format, args...)})
-	}
-	acct, _ := a.tenancyAccount()
-	acct.Normalize()
-	for _, fe := range tenancy.FieldErrors(acct.Validate()) {
-		if strings.HasPrefix(fe.Field, "recording.bucket") {
-			continue // checked below, with storage's own errors (missing vs invalid)
+	for _, fe := range tenancy.FieldErrors(err) {
+		key := strings.Replace(fe.Field, "recording.bucket_url", "recording.bucket.url", 1)
+		msg := strings.ReplaceAll(fe.Reason, "bucket_url", "bucket.url")
+		if rest, ok := strings.CutPrefix(msg, "required"); ok {
+			msg = "missing" + rest
 		}
-		key := fe.Field
-		msg := fe.Reason
 		if fe.Value != "" && !isSecretKey(key) {
 			msg = strconv.Quote(fe.Value) + ": " + msg
 		}
-		if fe.Reason == "required" {
-			msg = "missing"
-		}
-		add(key, "%s", msg)
+		probs = append(probs, Problem{Key: key, Message: msg})
 	}
-	rec := &a.Recording
-	b := rec.Bucket
-	vc := b.vendorConfig()
-	switch {
-	case b.URL != "" && !vc.IsZero():
-		add("recording.bucket", "give either url or vendor fields, not both")
-	case b.URL != "":
-		probe := tenancy.Account{Name: "x", Recording: tenancy.RecordingConfig{BucketURL: b.URL}}
-		for _, fe := range tenancy.FieldErrors(probe.Validate()) {
-			add("recording.bucket.url", "%s", fe.Reason)
-		}
-	case vc.IsZero():
-		if rec.Enabled {
-			add("recording.bucket", "missing: recording is enabled (give vendor fields or url)")
-		}
-	default:
-		for _, fe := range bucketconfig.FieldErrors(vc.Validate()) {
-			msg := fe.Reason
-			if errors.Is(fe, bucketconfig.ErrMissingField) {
-				msg = "missing (" + fe.Reason + ")"
-			} else if fe.Value != "" {
-				msg = strconv.Quote(fe.Value) + ": " + fe.Reason
-			}
-			add("recording.bucket."+fe.Field, "%s", msg)
-		}
+	return probs
+}
+
+// checkKeys checks API keys of the file the way rbac's Bootstrap will.
+func checkKeys(prefix string, keys []APIKeyConfig) []Problem {
+	var probs []Problem
+	add := func(key, format string, args ...any) {
+		probs = append(probs, Problem{Key: prefix + key, Message: fmt.Sprintf(format, args...)})
 	}
-	apps := map[string]int{}
-	for i, app := range a.Applications {
-		n := strings.TrimSpace(app.Name)
-		switch {
-		case n == "":
-			add(fmt.Sprintf("applications[%d].name", i), "missing")
-		case len(n) > 128:
-			add(fmt.Sprintf("applications[%d].name", i), "longer than 128 bytes")
-		default:
-			if j, dup := apps[n]; dup {
-				add(fmt.Sprintf("applications[%d].name", i), "%q: also the name of applications[%d]", n, j)
-			}
-			apps[n] = i
-		}
-	}
-	if s := strings.TrimSpace(a.SIPRECApplication); s != "" {
-		if _, ok := apps[s]; !ok {
-			add("siprec_application", "%q: no application of that name in this account", s)
-		}
-	}
-	keys := map[string]int{}
-	types := rbac.DefaultServiceTypes()
-	for i, k := range a.APIKeys {
-		p := fmt.Sprintf("api_keys[%d]", i)
+	names := map[string]int{}
+	types := keyServiceTypes()
+	for i, k := range keys {
+		p := fmt.Sprintf("[%d]", i)
 		n := strings.TrimSpace(k.Name)
 		if n == "" {
 			add(p+".name", "missing")
-		} else if j, dup := keys[n]; dup {
-			add(p+".name", "%q: also the name of api_keys[%d]", n, j)
+		} else if j, dup := names[n]; dup {
+			add(p+".name", "%q: also the name of %s[%d]", n, prefix, j)
 		} else {
-			keys[n] = i
+			names[n] = i
 		}
 		if k.Secret.IsZero() {
 			add(p+".secret", "missing")
 		} else if fes := rbac.FieldErrors(rbac.CheckSecretStrength(k.Secret.Reveal())); len(fes) > 0 {
 			add(p+".secret", "%s", fes[0].Reason) // rbac's rule, the one Bootstrap applies
 		}
-		if k.ServiceType != "" {
-			if _, ok := types[k.ServiceType]; !ok {
-				list := make([]string, 0, len(types))
-				for t := range types {
-					list = append(list, t)
-				}
-				sort.Strings(list)
-				add(p+".service_type", "%q: want one of %s", k.ServiceType, strings.Join(list, ", "))
-			}
+		if _, ok := types[k.ServiceType]; k.ServiceType != "" && !ok {
+			list := slices.Sorted(maps.Keys(types))
+			add(p+".service_type", "%q: want one of %s", k.ServiceType, strings.Join(list, ", "))
 		}
 	}
 	return probs
 }
 
-// tenancyAccount returns the account a declares, without SID, applications
-// selected, or generated secrets.
-func (a *AccountConfig) tenancyAccount() (*tenancy.Account, error) {
-	acct := &tenancy.Account{
-		Name:             a.Name,
-		SIPRealm:         a.SIPRealm,
-		LicensedSessions: a.LicensedSessions,
-		SessionWebhook:   a.SessionWebhook,
-		WebhookSecret:    a.WebhookSecret,
-		Recording: tenancy.RecordingConfig{
-			Enabled:        a.Recording.Enabled,
-			Format:         tenancy.AudioFormat(strings.ToLower(a.Recording.Format)),
-			RecordAllCalls: a.Recording.RecordAllCalls,
-			BucketURL:      a.Recording.Bucket.URL,
-			Bucket:         a.Recording.Bucket.vendorConfig(),
-		},
-		SIP: tenancy.SIPAccess{Allowlist: append([]string(nil), a.SIP.Allowlist...)},
+// declared returns the accounts of the file as tenancy declarations.
+func (c *Config) declared() []tenancy.DeclaredAccount {
+	out := make([]tenancy.DeclaredAccount, len(c.Accounts))
+	for i := range c.Accounts {
+		out[i] = c.Accounts[i].declared(fmt.Sprintf("accounts[%d]", i))
 	}
+	return out
+}
+
+// declared returns the account as a tenancy declaration: its values, and
+// the settings the file gives (its keys, but those of applications and API
+// keys, which are declared apart).
+func (a *AccountConfig) declared(path string) tenancy.DeclaredAccount {
+	d := tenancy.DeclaredAccount{Path: path, SIPRECApplication: a.SIPRECApplication, DeviceCallsApplication: a.DeviceCallsApplication,
+		Account: tenancy.Account{
+			Name: a.Name, SIPRealm: a.SIPRealm, Unit: a.Unit, MaxUnits: a.MaxUnits, LicensedSessions: a.LicensedSessions,
+			SessionWebhook: a.SessionWebhook, RegistrationWebhook: a.RegistrationWebhook, QueueEventWebhook: a.QueueEventWebhook,
+			WebhookSecret: a.WebhookSecret, CallAttachedData: a.CallAttachedData,
+			Recording: tenancy.RecordingConfig{
+				Enabled:        a.Recording.Enabled,
+				Format:         tenancy.AudioFormat(strings.ToLower(a.Recording.Format)),
+				RecordAllCalls: a.Recording.RecordAllCalls,
+				BucketURL:      a.Recording.Bucket.URL,
+				Bucket:         a.Recording.Bucket.vendorConfig(),
+			},
+			SIP: tenancy.SIPAccess{Allowlist: a.SIP.Allowlist},
+		}}
 	for _, u := range a.SIP.Users {
-		acct.SIP.Users = append(acct.SIP.Users, tenancy.SIPUser{Username: u.Username, Password: u.Password})
+		d.Account.SIP.Users = append(d.Account.SIP.Users, tenancy.SIPUser{Username: u.Username, Password: u.Password})
 	}
-	return acct, nil
+	for _, app := range a.Applications {
+		d.Applications = append(d.Applications, tenancy.DeclaredApplication{Name: app.Name, RecordAllCalls: app.RecordAllCalls})
+	}
+	if len(d.Applications) == 0 { // SIPREC calls' objects are named after an application
+		d.Applications = []tenancy.DeclaredApplication{{Name: "siprec"}}
+	}
+	for _, k := range a.set {
+		if !strings.HasPrefix(k, "applications") && !strings.HasPrefix(k, "api_keys") && !strings.HasSuffix(k, "_application") {
+			d.Set = append(d.Set, k)
+		}
+	}
+	return d
 }
 
 // checkListen returns why s is not a host:port to listen on, or "".

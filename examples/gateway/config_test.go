@@ -150,7 +150,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bucket vendor", acct("vendor: file", "vendor: dropbox"), "accounts[0].recording.bucket.vendor", "dropbox"},
 		{"s3 region", acct("{vendor: file, file: {dir: /tmp}}", "{vendor: s3, s3: {bucket: recs, access_key_id: AKIAX, secret_access_key: very-secret-key-value}}"),
 			"accounts[0].recording.bucket.s3.region", "missing"},
-		{"url and vendor", acct("{vendor: file, file: {dir: /tmp}}", "{url: 'mem://', vendor: memory}"), "accounts[0].recording.bucket", "not both"},
+		{"url and vendor", acct("{vendor: file, file: {dir: /tmp}}", "{url: 'mem://', vendor: memory}"), "accounts[0].recording.bucket.url", "not both"},
 		{"bucket url", acct("{vendor: file, file: {dir: /tmp}}", "{url: 'http://bucket'}"), "accounts[0].recording.bucket.url", "scheme"},
 		{"application name", acct("[{name: siprec}]", "[{name: ''}]"), "accounts[0].applications[0].name", "missing"},
 		{"application twice", acct("[{name: siprec}]", "[{name: a}, {name: a}]"), "accounts[0].applications[1].name", "also the name"},

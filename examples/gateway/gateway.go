@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
@@ -22,6 +25,7 @@ import (
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/tenancy"
+	"github.com/voicegw/voicegw/tenancy/admin"
 )
 
 // Gateway is the reference voice gateway: the SDK's recording server
@@ -35,9 +39,12 @@ type Gateway struct {
 	started time.Time
 
 	st      *state
+	applied []tenancy.BootstrappedAccount // the configured accounts, as stored
 	metrics *metrics
 	srs     *srs.Server
-	poller  *media.Poller // nil when rtp.poller is off
+	admin   *admin.Handler
+	failed  *rbac.FailureLimiter // failed API key checks, shared by the HTTP APIs
+	poller  *media.Poller        // nil when rtp.poller is off
 
 	// listeners, bound before anything else so that a port in use fails
 	// the start before any state changes
@@ -76,8 +83,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.st, err = openState(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	applied, err := g.st.applyAccounts(ctx, cfg, log)
-	if err != nil {
+	if g.applied, err = g.st.applyAccounts(ctx, cfg, log); err != nil {
 		return nil, err
 	}
 	if cfg.Demo {
@@ -89,7 +95,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if err != nil {
 		return nil, err
 	}
-	lame, err := openLAME(cfg, applied)
+	lame, err := openLAME(cfg, g.applied)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +173,61 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	g.metrics.watch(g.srs)
-	return g, nil
+	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
+	g.admin, err = admin.NewHandler(admin.Config{
+		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
+		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: log.With("component", "admin"),
+	})
+	return g, err
+}
+
+// adminChanged makes a change made through the admin API count at once (its
+// Notifier, called before the API answers): a change of an account or of
+// its applications drops what the recording server cached of the account —
+// its tenant for the SIP guard (realm, allowlist, SIP users), the account
+// its admission reads, its open bucket — so the next request sees it. API
+// keys need nothing: both APIs read the key store on every request.
+//
+// A deleted account's realm stops resolving: its new calls are refused (or,
+// when sip.default_account is set, judged by that account's allowlist and
+// SIP users). Its sessions in progress are not cut: they go on until their
+// BYE and get their session documents, but their recordings wait in the
+// spool, since the account's bucket went with it; this says which.
+func (g *Gateway) adminChanged(_ context.Context, c admin.Change) {
+	if (c.Resource != admin.ResourceAccount && c.Resource != admin.ResourceApplication) || c.Account == "" {
+		return
+	}
+	g.srs.Invalidate(tenancy.SID(c.Account))
+	if ids := g.metrics.sessionsOf(c.Account); c.Resource == admin.ResourceAccount && c.Op == admin.OpDelete && len(ids) > 0 {
+		g.log.Warn("account deleted during sessions: they go on until their BYE; their recordings will wait in "+spoolDir+" (no bucket)",
+			"account", c.Account, "sessions", ids)
+	}
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// probeBuckets runs the storage probe (write, read back, delete) on the
+// recording bucket of each account that records (all at once, 20 s each)
+// and returns one Problem per bucket that fails, with storage's error,
+// which says what to check.
+func probeBuckets(ctx context.Context, accounts []*tenancy.Account) []Problem {
+	probs := make([]Problem, len(accounts))
+	var wg sync.WaitGroup
+	for i, a := range accounts {
+		rc := a.Recording
+		if f := rc.Bucket.File; !rc.Enabled || (rc.BucketURL == "" && rc.Bucket.IsZero()) || f != nil && !exists(f.Dir) {
+			continue // a local directory that does not exist yet is made at start
+		}
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if err := admin.TestRecordingBucket(pctx, rc, nil); err != nil {
+				probs[i] = Problem{Key: fmt.Sprintf("accounts[%d].recording.bucket", i), Message: "the bucket test failed: " + err.Error()}
+			}
+		})
+	}
+	wg.Wait()
+	return slices.DeleteFunc(probs, func(p Problem) bool { return p.Key == "" })
 }
 
 // path returns a path under the data directory.
@@ -200,7 +260,7 @@ func (g *Gateway) defaultAccount(ctx context.Context) (tenancy.SID, error) {
 // MP3 needs it: the start fails naming the account's key when it is missing.
 // Without one the recording server warns (stored accounts asking for MP3
 // then record WAV).
-func openLAME(cfg *Config, applied []appliedAccount) (*recording.LAME, error) {
+func openLAME(cfg *Config, applied []tenancy.BootstrappedAccount) (*recording.LAME, error) {
 	lame, err := recording.OpenLAME(cfg.Record.LAMEPath)
 	if err == nil {
 		return lame, nil
@@ -230,8 +290,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err := <-srsErr:
 		return err
 	}
-	failedKeys := rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
-	httpSrv := newHTTPServer(newHTTPHandler(g.st.index, g.st.keys, g.st.tenants, failedKeys, g.metrics, g.health, g.cfg.HTTP.PProf, g.log), g.log.With("component", "http"))
+	api := httpAPI{index: g.st.index, keys: g.st.keys, tenants: g.srs.TenantCache(), admin: g.admin, failed: g.failed,
+		metrics: g.metrics, health: g.health, pprof: g.cfg.HTTP.PProf, log: g.log}
+	httpSrv := newHTTPServer(api.handler(), g.log.With("component", "http"))
 	errc := make(chan error, 1)
 	go func() {
 		if err := httpSrv.Serve(g.httpLis); !errors.Is(err, http.ErrServerClosed) {
@@ -241,6 +302,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.log.Info("gateway ready", "sip", g.sipAddr(), "http", g.httpLis.Addr().String(),
 		"rtp", g.cfg.RTP.Address+" "+g.cfg.RTP.Ports, "data_dir", g.cfg.DataDir)
 	g.printWelcome()
+	go func() { // a broken bucket shows now, not at the first upload
+		accounts := make([]*tenancy.Account, len(g.applied))
+		for i, a := range g.applied {
+			accounts[i] = a.Account
+		}
+		for _, p := range probeBuckets(bg, accounts) {
+			g.log.Error("recording bucket test failed: the account's recordings wait in the spool until the bucket works", "key", p.Key, "error", p.Message)
+		}
+	}()
 
 	var runErr error
 	select {

@@ -99,6 +99,8 @@ type gwOptions struct {
 	// Wrap runs the gateway through this command (its arguments follow),
 	// for example unshare(1).
 	Wrap []string
+	// Env is added to the child's environment (SSL_CERT_FILE=...).
+	Env []string
 }
 
 // freeRTPRange returns a range of RTP ports that is unlikely to be used by
@@ -145,6 +147,7 @@ shutdown: {timeout: %s}
 		p.cmd = exec.Command(gatewayBin, args...)
 	}
 	p.cmd.Dir = p.dataDir
+	p.cmd.Env = append(os.Environ(), o.Env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

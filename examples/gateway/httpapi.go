@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -14,7 +11,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/rbac"
-	"github.com/voicegw/voicegw/tenancy"
+	"github.com/voicegw/voicegw/siprec/srs"
 )
 
 // health is what GET /healthz reports.
@@ -25,32 +22,52 @@ type health struct {
 	UptimeSeconds  int64  `json:"uptime_seconds"`
 }
 
-// newHTTPHandler returns the gateway's HTTP API:
+// httpAPI is what the gateway serves over HTTP.
+type httpAPI struct {
+	index   *insights.Index
+	keys    *rbac.KeyStore
+	tenants *srs.TenantCache     // accounts' service providers, for the Insights API
+	admin   http.Handler         // the admin API; nil: not served
+	failed  *rbac.FailureLimiter // failed key checks, shared by the APIs
+	metrics *metrics
+	health  func() health
+	pprof   bool
+	log     *slog.Logger
+}
+
+// handler returns the gateway's HTTP API:
 //
+//	/admin/v1/…                   the admin API (tenancy/admin; Authorization: Bearer or X-Vgai-Key)
 //	GET /insights/sessions…       the Insights API of seed 004 (X-Vgai-Key)
 //	GET /healthz                  200 {"status":"ok",…}; 503 while shutting down
 //	GET /metrics                  Prometheus metrics
 //	/debug/pprof/…                Go's profiler, with http.pprof only
 //
-// failedKeys throttles wrong and missing keys per source (429); share it with
-// any other API of the process that checks keys.
-func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, tenants *tenancy.Store, failedKeys *rbac.FailureLimiter, m *metrics, healthOf func() health, withPProf bool, log *slog.Logger) http.Handler {
+// Both APIs check the key on every request (rbac's KeyStore caches
+// nothing: a revoked key fails on its next request) and count failed
+// checks per source address in one rbac.FailureLimiter (429 past it).
+func (a httpAPI) handler() http.Handler {
 	mux := http.NewServeMux()
-	if withPProf {
+	if a.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	}
+	if a.admin != nil {
+		mux.Handle("/admin/", a.admin)
+	}
+	// The console (tenancy/admin/console) is mounted here, at /console/,
+	// on the admin API's configuration and the same failure limiter.
 	mux.Handle("/insights/", insights.NewHandler(insights.HandlerConfig{
-		Index:      idx,
-		Keys:       apiKeyVerifier(keys),
-		Accounts:   accountResolver(tenants),
-		FailedKeys: failedKeys,
-		Logger:     log.With("component", "insights"),
+		Index:      a.index,
+		Keys:       a.keys, // every key's principal, with its service type's privileges
+		Accounts:   a.tenants,
+		FailedKeys: a.failed,
+		Logger:     a.log.With("component", "insights"),
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		h := healthOf()
+		h := a.health()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		if h.Status != "ok" {
@@ -58,31 +75,8 @@ func newHTTPHandler(idx *insights.Index, keys *rbac.KeyStore, tenants *tenancy.S
 		}
 		_ = json.NewEncoder(w).Encode(h)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, ErrorLog: slogPrinter{log}}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{Registry: a.metrics.reg, ErrorLog: slogPrinter{a.log}}))
 	return mux
-}
-
-// apiKeyVerifier checks X-Vgai-Key against rbac's API keys and returns the
-// key's principal: the Insights handler authorizes every request with its
-// scope and the privileges of its service type (an "insights" or "webhook"
-// key reads, only a key granting Interaction Delete deletes). A key store
-// that fails answers 503 (its errors do not wrap rbac.ErrInvalidKey).
-func apiKeyVerifier(keys *rbac.KeyStore) insights.KeyVerifier { return keys }
-
-// accountResolver tells the Insights handler an account's service provider,
-// so a service provider's key may query the accounts of its provider (named
-// in X-Vgai-Account).
-func accountResolver(tenants *tenancy.Store) insights.AccountResolver {
-	return insights.AccountResolverFunc(func(ctx context.Context, account string) (string, error) {
-		a, err := tenants.Account(ctx, tenancy.SID(account))
-		if errors.Is(err, tenancy.ErrNotFound) {
-			return "", fmt.Errorf("%w: %w", insights.ErrNotFound, err)
-		}
-		if err != nil {
-			return "", err
-		}
-		return a.ServiceProvider, nil
-	})
 }
 
 // slogPrinter lets promhttp log through slog.

@@ -15,6 +15,7 @@ import (
 	"github.com/voicegw/voicegw/insights/memindex"
 	"github.com/voicegw/voicegw/rbac"
 	rbacmem "github.com/voicegw/voicegw/rbac/memstore"
+	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/tenancy"
 	tenancymem "github.com/voicegw/voicegw/tenancy/memstore"
 )
@@ -57,7 +58,8 @@ func TestHTTPAPIKeyPrivileges(t *testing.T) {
 	sip := key("sip", "sip", rbac.ScopeAccount, "", a1)
 	api2 := key("api2", "api", rbac.ScopeAccount, "", a2)
 	provider := key("provider", "api", rbac.ScopeServiceProvider, "sp-1", "")
-	srv := httptest.NewServer(newHTTPHandler(idx, keys, tenants, nil, newMetrics(), func() health { return health{Status: "ok"} }, false, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(httpAPI{index: idx, keys: keys, tenants: srs.NewTenantCache(tenants, nil), metrics: newMetrics(),
+		health: func() health { return health{Status: "ok"} }, log: slog.New(slog.DiscardHandler)}.handler())
 	t.Cleanup(srv.Close)
 
 	get := "/insights/sessions/search/s1"

@@ -5,13 +5,14 @@
 //
 //	go run ./examples/gateway                      # built-in defaults, demo account
 //	go run ./examples/gateway -config gateway.yaml # see gateway.example.yaml
-//	go run ./examples/gateway -config gateway.yaml -check
+//	go run ./examples/gateway -config gateway.yaml -check  # and test its buckets
 //
 // With no configuration it listens for SIP on 127.0.0.1:5060 (UDP and TCP),
 // takes RTP ports from 127.0.0.1:20000-39999, serves HTTP on 127.0.0.1:8080
-// (the Insights API, /healthz, /metrics) and keeps its state in ./data. On
-// the first start it creates a demo account and prints, once, its SIP
-// credentials, an API key and the commands to place a test call and query it.
+// (the admin API, the Insights API, /healthz, /metrics) and keeps its state
+// in ./data. On the first start it creates a demo account and prints, once,
+// its SIP credentials, an Insights API key, an admin API key and the
+// commands to place a test call and query it.
 //
 // SIGINT or SIGTERM shuts it down gracefully: new calls are refused, active
 // sessions get a BYE and their recordings are finalized and uploaded (or left
@@ -20,10 +21,11 @@
 //
 // The recording server itself is the SDK's (siprec/srs); this program is its
 // configuration and wiring: config.go (configuration, defaults.yaml),
-// state.go (SQLite stores, accounts from the configuration, the demo
-// account), welcome.go (what a first start prints), gateway.go (the
-// recording server, wiring and shutdown), httpapi.go and metrics.go (HTTP,
-// the server's Observer). capacity/ is the capacity harness.
+// state.go (SQLite stores, accounts and keys from the configuration, the
+// demo account), welcome.go (what a first start prints), gateway.go (the
+// recording server, the admin API's change notifier, bucket tests, wiring
+// and shutdown), httpapi.go and metrics.go (HTTP, the server's Observer).
+// capacity/ is the capacity harness.
 package main
 
 import (
@@ -42,6 +44,7 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/tenancy"
 )
 
 func main() {
@@ -85,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration `file` (YAML or JSON, see examples/gateway/gateway.example.yaml); default: built-in defaults")
-	check := fs.Bool("check", false, "check the configuration, print the problems or \"configuration OK\", and exit")
+	check := fs.Bool("check", false, "check the configuration and test the recording bucket of each account it declares, print the problems or \"configuration OK\", and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -100,6 +103,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *check {
+		accounts := make([]*tenancy.Account, len(cfg.Accounts))
+		for i, d := range cfg.declared() {
+			accounts[i] = &d.Account
+		}
+		if probs := probeBuckets(ctx, accounts); len(probs) > 0 {
+			return &ConfigError{File: *configPath, Problems: probs}
+		}
 		fmt.Fprintln(stdout, "configuration OK")
 		return nil
 	}

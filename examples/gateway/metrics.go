@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,7 +19,8 @@ import (
 // server's srs.Observer: every count comes from what the server reports.
 type metrics struct {
 	srs.NopObserver
-	reg *prometheus.Registry
+	reg    *prometheus.Registry
+	active sync.Map // session ID → account SID of the sessions in progress
 
 	sessionsActive     prometheus.Gauge
 	calls              *prometheus.CounterVec // result, reason
@@ -96,13 +98,27 @@ func (m *metrics) CallRefused(_ context.Context, r srs.Refusal) {
 }
 
 // SessionStarted counts an accepted call.
-func (m *metrics) SessionStarted(*srs.Session) {
+func (m *metrics) SessionStarted(s *srs.Session) {
 	m.calls.WithLabelValues("accepted", "").Inc()
 	m.sessionsActive.Inc()
+	m.active.Store(s.ID(), string(s.AccountSID()))
+}
+
+// sessionsOf returns the IDs of the account's sessions in progress.
+func (m *metrics) sessionsOf(account string) []string {
+	var ids []string
+	m.active.Range(func(id, acct any) bool {
+		if acct == account {
+			ids = append(ids, id.(string))
+		}
+		return true
+	})
+	return ids
 }
 
 // SessionEnded counts an ended session by why it ended.
-func (m *metrics) SessionEnded(_ *srs.Session, reason siprec.EndReason) {
+func (m *metrics) SessionEnded(s *srs.Session, reason siprec.EndReason) {
+	m.active.Delete(s.ID())
 	m.sessionsActive.Dec()
 	m.sessionsEnded.WithLabelValues(reason.String()).Inc()
 }

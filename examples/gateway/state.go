@@ -19,6 +19,8 @@ import (
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
+	"github.com/voicegw/voicegw/tenancy/admin"
+	adminsqlite "github.com/voicegw/voicegw/tenancy/admin/sqlitestore"
 	tenancysqlite "github.com/voicegw/voicegw/tenancy/sqlitestore"
 )
 
@@ -37,12 +39,15 @@ const (
 const configCreator = "config@gateway.voicegw.invalid"
 
 // state is what the gateway keeps in SQLite: the tenancy store, the API keys,
+// members and roles, the admin API's store (service providers, SMTP, audit),
 // the licensed-sessions limiter, the session journal and the insights index.
 type state struct {
 	db      *sql.DB
 	idxDB   *sql.DB
 	tenants *tenancy.Store
 	keys    *rbac.KeyStore
+	members *rbac.MemberStore
+	admin   *admin.Store
 	limiter *tenancysqlite.Limiter
 	journal *srs.SQLiteJournal
 	index   *insights.Index
@@ -69,11 +74,20 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (_ *state, er
 	}); err != nil {
 		return nil, err
 	}
-	pepper, err := loadPepper(cfg)
-	if err != nil {
+	pepper := cfg.APIKeyPepper // or the one kept in DATA_DIR/secrets, made on first start
+	if pepper.IsZero() {
+		if pepper, err = rbac.PepperFile(filepath.Join(cfg.DataDir, pepperFile)); err != nil {
+			return nil, err
+		}
+	}
+	if s.keys, err = rbacsqlite.NewKeyStore(ctx, s.db, &rbac.KeyStoreOptions{Pepper: pepper, ServiceTypes: keyServiceTypes(), Logger: log.With("component", "rbac")}); err != nil {
 		return nil, err
 	}
-	if s.keys, err = rbacsqlite.NewKeyStore(ctx, s.db, &rbac.KeyStoreOptions{Pepper: pepper, Logger: log.With("component", "rbac")}); err != nil {
+	if s.members, err = rbacsqlite.NewMemberStore(ctx, s.db, nil); err != nil {
+		return nil, err
+	}
+	// sealed with the tenancy store's key (SMTP passwords)
+	if s.admin, err = adminsqlite.NewStore(ctx, s.db, nil); err != nil {
 		return nil, err
 	}
 	if s.limiter, err = tenancysqlite.NewLimiter(ctx, s.db, &tenancysqlite.LimiterOptions{
@@ -103,39 +117,18 @@ func (s *state) close() {
 	if s.keys != nil {
 		_ = s.keys.Close()
 	}
+	if s.members != nil {
+		_ = s.members.Close()
+	}
+	if s.admin != nil {
+		_ = s.admin.Close()
+	}
 	if s.tenants != nil {
 		_ = s.tenants.Close()
 	}
 	if s.db != nil {
 		_ = s.db.Close()
 	}
-}
-
-// loadPepper returns the configured API key pepper, or the one kept in the
-// data directory (made on first start).
-func loadPepper(cfg *Config) (tenancy.Secret, error) {
-	if !cfg.APIKeyPepper.IsZero() {
-		return cfg.APIKeyPepper, nil
-	}
-	path := filepath.Join(cfg.DataDir, pepperFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if p := strings.TrimSpace(string(b)); len(p) >= 16 {
-			return tenancy.Secret(p), nil
-		}
-		return "", fmt.Errorf("%s: too short to be a pepper; remove it to make a new one (every API key then stops working)", path)
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	p := randomToken(32)
-	if err := os.WriteFile(path, []byte(p+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	return tenancy.Secret(p), nil
 }
 
 // randomToken returns n random bytes in base64url (no padding).
@@ -145,44 +138,54 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// appliedAccount is a configured account as stored.
-type appliedAccount struct {
-	Account *tenancy.Account
-	SIPREC  *tenancy.Application
-}
-
-// applyAccounts creates or updates every configured account and its
-// applications, then makes the configured API keys the keys of origin
-// "config" (rbac.KeyStore.Bootstrap). Problems are reported as a
-// *ConfigError naming the key (a realm taken by an account stored earlier,
-// an API key secret already used by another key).
-func (s *state) applyAccounts(ctx context.Context, cfg *Config, log *slog.Logger) ([]appliedAccount, error) {
-	var out []appliedAccount
+// applyAccounts applies the configured accounts (tenancy's Store.Bootstrap:
+// created when missing, the keys the file gives brought to its values, the
+// others kept as stored), then makes the configured API keys the keys of
+// origin "config" (rbac.KeyStore.Bootstrap). Problems are reported as a
+// *ConfigError naming the key (a realm taken by an account made through
+// the admin API, an API key secret already used by another key).
+func (s *state) applyAccounts(ctx context.Context, cfg *Config, log *slog.Logger) ([]tenancy.BootstrappedAccount, error) {
 	var probs []Problem
-	var keys []rbac.BootstrapKey
-	var keyPaths []string
-	for i := range cfg.Accounts {
-		prefix := fmt.Sprintf("accounts[%d]", i)
-		a, p, err := s.applyAccount(ctx, &cfg.Accounts[i], prefix, log)
-		if err != nil {
-			return nil, err
-		}
-		probs = append(probs, p...)
-		if a != nil {
-			out = append(out, *a)
-			for j, k := range cfg.Accounts[i].APIKeys {
-				keys = append(keys, configKey(a.Account, k))
-				keyPaths = append(keyPaths, fmt.Sprintf("%s.api_keys[%d]", prefix, j))
+	for i, a := range cfg.Accounts {
+		if f := a.Recording.Bucket.File; f != nil { // a local bucket's directory must exist; make it
+			if err := os.MkdirAll(f.Dir, 0o750); err != nil {
+				probs = append(probs, Problem{Key: fmt.Sprintf("accounts[%d].recording.bucket.file.dir", i), Message: err.Error()})
 			}
 		}
 	}
-	if len(probs) > 0 {
+	applied, err := s.tenants.Bootstrap(ctx, cfg.declared())
+	if probs = append(probs, fieldProblems(err)...); len(probs) > 0 {
 		return nil, &ConfigError{Problems: probs}
 	}
-	if err := s.bootstrapKeys(ctx, keys, keyPaths, log); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	keys := make([]rbac.BootstrapKey, 0, len(cfg.Admin.APIKeys))
+	paths := make([]string, 0, len(cfg.Admin.APIKeys))
+	for j, k := range cfg.Admin.APIKeys {
+		keys = append(keys, configKey(rbac.ScopeAdmin, "", k, "admin"))
+		paths = append(paths, fmt.Sprintf("admin.api_keys[%d]", j))
+	}
+	for i, a := range applied {
+		for j, k := range cfg.Accounts[i].APIKeys {
+			keys = append(keys, configKey(rbac.ScopeAccount, string(a.Account.SID), k, "insights"))
+			paths = append(paths, fmt.Sprintf("accounts[%d].api_keys[%d]", i, j))
+		}
+	}
+	if err := s.bootstrapKeys(ctx, keys, paths, log); err != nil {
+		return nil, err
+	}
+	return applied, nil
+}
+
+// keyServiceTypes are rbac's service types and "admin": every privilege,
+// the advanced ones too, for the keys that run the gateway (admin.api_keys,
+// the demo's admin key). An "api" key lacks the advanced privileges, so it
+// could not make an "insights" key, for one.
+func keyServiceTypes() map[string]rbac.Privileges {
+	st := rbac.DefaultServiceTypes()
+	st["admin"] = rbac.AllPrivileges()
+	return st
 }
 
 // configKeyOrigin is the rbac origin of the API keys of the configuration
@@ -190,13 +193,13 @@ func (s *state) applyAccounts(ctx context.Context, cfg *Config, log *slog.Logger
 // key removed from the file stops working at the next start.
 const configKeyOrigin = "config"
 
-func configKey(acct *tenancy.Account, k APIKeyConfig) rbac.BootstrapKey {
+func configKey(scope rbac.Scope, account string, k APIKeyConfig, defaultType string) rbac.BootstrapKey {
 	st := k.ServiceType
 	if st == "" {
-		st = "insights"
+		st = defaultType
 	}
 	return rbac.BootstrapKey{NewAPIKey: rbac.NewAPIKey{
-		Name: strings.TrimSpace(k.Name), ServiceType: st, Scope: rbac.ScopeAccount, Account: string(acct.SID), CreatorEmail: configCreator,
+		Name: strings.TrimSpace(k.Name), ServiceType: st, Scope: scope, Account: account, CreatorEmail: configCreator,
 	}, Secret: k.Secret}
 }
 
@@ -205,8 +208,7 @@ func configKey(acct *tenancy.Account, k APIKeyConfig) rbac.BootstrapKey {
 // account and name, no origin) give way to them first.
 func (s *state) bootstrapKeys(ctx context.Context, keys []rbac.BootstrapKey, paths []string, log *slog.Logger) error {
 	for _, k := range keys {
-		owner := rbac.Owner{Scope: rbac.ScopeAccount, Account: k.Account}
-		list, err := s.keys.Keys(ctx, owner)
+		list, err := s.keys.Keys(ctx, rbac.Owner{Scope: k.Scope, Account: k.Account})
 		if err != nil {
 			return err
 		}
@@ -236,114 +238,9 @@ func (s *state) bootstrapKeys(ctx context.Context, keys []rbac.BootstrapKey, pat
 		return err
 	}
 	for _, k := range res.Deleted {
-		log.Info("API key removed from the configuration: deleted", "name", k.Name, "account", k.Account)
+		log.Info("API key removed from the configuration: deleted", "name", k.Name, "scope", k.Scope, "account", k.Account)
 	}
 	return nil
-}
-
-func (s *state) applyAccount(ctx context.Context, ac *AccountConfig, prefix string, log *slog.Logger) (*appliedAccount, []Problem, error) {
-	want, _ := ac.tenancyAccount()
-	if f := want.Recording.Bucket.File; f != nil {
-		// a local bucket's directory must exist; make it
-		if err := os.MkdirAll(f.Dir, 0o750); err != nil {
-			return nil, []Problem{{Key: prefix + ".recording.bucket.file.dir", Message: err.Error()}}, nil
-		}
-	}
-	storeProblems := func(err error) ([]Problem, error) {
-		fes := tenancy.FieldErrors(err)
-		if len(fes) == 0 {
-			return nil, err
-		}
-		var probs []Problem
-		for _, fe := range fes {
-			key := prefix + "." + strings.Replace(fe.Field, "recording.bucket_url", "recording.bucket.url", 1)
-			msg := fe.Reason
-			if errors.Is(fe, tenancy.ErrExists) {
-				msg = fmt.Sprintf("%q is already used by another account stored in %s", fe.Value, stateDBName)
-			}
-			probs = append(probs, Problem{Key: key, Message: msg})
-		}
-		return probs, nil
-	}
-
-	cur, err := s.tenants.AccountByName(ctx, want.Name)
-	created := false
-	switch {
-	case errors.Is(err, tenancy.ErrNotFound):
-		cur, err = s.tenants.CreateAccount(ctx, want)
-		if err != nil {
-			p, err := storeProblems(err)
-			return nil, p, err
-		}
-		created = true
-		log.Info("account created from the configuration", "account", cur.Name, "sid", cur.SID, "realm", cur.SIPRealm)
-	case err != nil:
-		return nil, nil, err
-	}
-
-	// applications
-	apps, err := s.tenants.Applications(ctx, cur.SID)
-	if err != nil {
-		return nil, nil, err
-	}
-	byName := map[string]*tenancy.Application{}
-	for _, app := range apps {
-		byName[app.Name] = app
-	}
-	appCfgs := ac.Applications
-	if len(appCfgs) == 0 {
-		appCfgs = []ApplicationConfig{{Name: "siprec"}}
-		if old, ok := byName["siprec"]; ok {
-			appCfgs[0].RecordAllCalls = old.RecordAllCalls
-		}
-	}
-	for _, c := range appCfgs {
-		name := strings.TrimSpace(c.Name)
-		if old, ok := byName[name]; ok {
-			if old.RecordAllCalls != c.RecordAllCalls {
-				upd := old.Clone()
-				upd.RecordAllCalls = c.RecordAllCalls
-				if byName[name], err = s.tenants.UpdateApplication(ctx, upd); err != nil {
-					return nil, nil, err
-				}
-			}
-			continue
-		}
-		app, err := s.tenants.CreateApplication(ctx, &tenancy.Application{Account: cur.SID, Name: name, RecordAllCalls: c.RecordAllCalls})
-		if err != nil {
-			return nil, nil, err
-		}
-		byName[name] = app
-	}
-	siprecName := strings.TrimSpace(ac.SIPRECApplication)
-	if siprecName == "" {
-		siprecName = strings.TrimSpace(appCfgs[0].Name)
-	}
-	siprecApp := byName[siprecName]
-
-	// account fields
-	upd := cur.Clone()
-	upd.SIPRealm = want.SIPRealm
-	upd.LicensedSessions = want.LicensedSessions
-	upd.SessionWebhook = want.SessionWebhook
-	upd.SIP = want.SIP
-	upd.Recording = want.Recording
-	if !want.WebhookSecret.IsZero() {
-		upd.WebhookSecret = want.WebhookSecret
-	}
-	upd.SIPRECApplication = siprecApp.SID
-	upd.Normalize()
-	if changed := tenancy.ChangedFields(cur, upd); len(changed) > 0 {
-		if cur, err = s.tenants.UpdateAccount(ctx, upd); err != nil {
-			p, err := storeProblems(err)
-			return nil, p, err
-		}
-		if !created {
-			log.Info("account updated from the configuration", "account", cur.Name, "fields", changed)
-		}
-	}
-
-	return &appliedAccount{Account: cur, SIPREC: siprecApp}, nil, nil
 }
 
 // demoAccountName is the name of the account made on a first start without
@@ -353,15 +250,15 @@ const demoAccountName = "demo"
 // demoCredentials is what a first start prints once.
 type demoCredentials struct {
 	Account  *tenancy.Account
-	App      *tenancy.Application
 	User     string
 	Password tenancy.Secret
-	APIKey   tenancy.Secret
+	APIKey   tenancy.Secret // Insights, of the demo account
+	AdminKey tenancy.Secret // the admin API's, every privilege
 }
 
-// ensureDemo makes the demo account when the store holds no account at all.
-// It returns the credentials when it made it (to print once), nil when there
-// was an account already.
+// ensureDemo makes the demo account and an Admin API key when the store
+// holds no account at all. It returns the credentials when it made them (to
+// print once), nil when there was an account already.
 func (s *state) ensureDemo(ctx context.Context, cfg *Config) (*demoCredentials, error) {
 	all, err := s.tenants.Accounts(ctx, "")
 	if err != nil || len(all) > 0 {
@@ -375,31 +272,33 @@ func (s *state) ensureDemo(ctx context.Context, cfg *Config) (*demoCredentials, 
 		return nil, err
 	}
 	pw := tenancy.Secret(randomToken(15))
-	acct, err := s.tenants.CreateAccount(ctx, &tenancy.Account{
-		Name:     demoAccountName,
-		SIPRealm: "demo.voicegw.test",
-		SIP:      tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "demo", Password: pw}}},
-		Recording: tenancy.RecordingConfig{
-			Enabled: true, Format: tenancy.FormatWAV, RecordAllCalls: true,
-			Bucket: bucketconfig.Config{Vendor: bucketconfig.VendorFile, File: &bucketconfig.File{Dir: dir}},
+	made, err := s.tenants.Bootstrap(ctx, []tenancy.DeclaredAccount{{Set: []string{"sip", "recording"},
+		Account: tenancy.Account{
+			Name: demoAccountName, SIPRealm: "demo.voicegw.test",
+			SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "demo", Password: pw}}},
+			Recording: tenancy.RecordingConfig{Enabled: true, Format: tenancy.FormatWAV, RecordAllCalls: true,
+				Bucket: bucketconfig.Config{Vendor: bucketconfig.VendorFile, File: &bucketconfig.File{Dir: dir}}},
 		},
-	})
+		Applications: []tenancy.DeclaredApplication{{Name: "siprec", RecordAllCalls: &[]bool{true}[0]}},
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("demo account: %w", err)
 	}
-	app, err := s.tenants.CreateApplication(ctx, &tenancy.Application{Account: acct.SID, Name: "siprec", RecordAllCalls: true})
-	if err != nil {
-		return nil, fmt.Errorf("demo application: %w", err)
+	d := &demoCredentials{Account: made[0].Account, User: "demo", Password: pw}
+	for _, k := range []struct {
+		key  *tenancy.Secret
+		new  rbac.NewAPIKey
+		what string
+	}{
+		{&d.APIKey, rbac.NewAPIKey{Name: "demo", ServiceType: "insights", Scope: rbac.ScopeAccount, Account: string(d.Account.SID)}, "demo API key"},
+		{&d.AdminKey, rbac.NewAPIKey{Name: "first admin", ServiceType: "admin", Scope: rbac.ScopeAdmin}, "first admin API key"},
+	} {
+		k.new.CreatorEmail = configCreator
+		ck, err := s.keys.Create(ctx, k.new, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k.what, err)
+		}
+		*k.key = tenancy.Secret(ck.Secret.Reveal())
 	}
-	acct.SIPRECApplication = app.SID
-	if acct, err = s.tenants.UpdateAccount(ctx, acct); err != nil {
-		return nil, fmt.Errorf("demo account: %w", err)
-	}
-	key, err := s.keys.Create(ctx, rbac.NewAPIKey{
-		Name: "demo", ServiceType: "insights", Scope: rbac.ScopeAccount, Account: string(acct.SID), CreatorEmail: configCreator,
-	}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("demo API key: %w", err)
-	}
-	return &demoCredentials{Account: acct, App: app, User: "demo", Password: pw, APIKey: tenancy.Secret(key.Secret.Reveal())}, nil
+	return d, nil
 }

@@ -37,6 +37,7 @@ voicegw gateway — demo account created. Its secrets are shown this once.
   SIP user       %s
   SIP password   %s
   API key        %s  (X-Vgai-Key, Insights API of this account)
+  Admin API key  %s  (Authorization: Bearer, the admin API)
 
 Place a recorded test call (two tones, 5 s) from another terminal:
 
@@ -50,8 +51,12 @@ Query the session through the Insights API:
 
   curl -s -H 'X-Vgai-Key: %s' 'http://%s/insights/sessions?from_date=%s&to_date=%s'
 
-`, d.Account.SIPRealm, d.User, d.Password.Reveal(), d.APIKey.Reveal(),
+Manage accounts, SIP users, buckets and keys through the admin API:
+
+  curl -s -H 'Authorization: Bearer %s' http://%s/admin/v1/accounts
+
+`, d.Account.SIPRealm, d.User, d.Password.Reveal(), d.APIKey.Reveal(), d.AdminKey.Reveal(),
 		sipHost, sipPort, d.User, d.Password.Reveal(), filepath.Join(bucket, string(d.Account.SID)),
-		d.APIKey.Reveal(), httpAddr, today, today)
+		d.APIKey.Reveal(), httpAddr, today, today, d.AdminKey.Reveal(), httpAddr)
 	g.demo = nil
 }

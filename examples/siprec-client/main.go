@@ -5,7 +5,7 @@
 //
 //	go run ./examples/siprec-client -srs "sip:127.0.0.1:5060;transport=tcp" \
 //	    [-user src -password secret] [-duration 5s] [-audio tone|FILE.wav] \
-//	    [-recording-id ID] [-pause-at 2s -resume-at 3s]
+//	    [-recording-id ID] [-pause-at 2s -resume-at 3s] [-resolve HOST=ADDR]
 //
 // -srs is one SIP URI or a comma-separated list (sip: or sips:, as the Call
 // Recording Node takes them); each recorder gets its own dialog. -audio tone
@@ -14,6 +14,11 @@
 // left channel on stream 1 and right on stream 2 when it is stereo, looped
 // for the duration. -pause-at and -resume-at are times from the start of
 // the recording. -user and -password answer a recorder's digest challenge.
+// -resolve sends requests for HOST to the IP address ADDR instead of looking
+// HOST up (as curl's --resolve does): a multi-tenant recorder finds the
+// account by the Request-URI's host, its SIP realm, which need not be in the
+// DNS while you try it ("-srs sip:acme.example.com:5060;transport=tcp
+// -resolve acme.example.com=127.0.0.1").
 //
 // It prints one line per recorder for every operation (start, pause,
 // resume, stop) and the RTP packets sent per stream, and exits 1 when no
@@ -28,6 +33,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -59,10 +66,42 @@ type config struct {
 	audio             string
 	recordingID       string
 	pauseAt, resumeAt time.Duration
+	resolve           hostsResolver
 }
 
+// hostsResolver answers the hosts of -resolve with their addresses, and any
+// other name through the system's resolver.
+type hostsResolver map[string]netip.Addr
+
+func (h hostsResolver) LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	if _, ok := h[strings.ToLower(name)]; ok {
+		return "", nil, &net.DNSError{Err: "no SRV record (-resolve)", Name: name, IsNotFound: true}
+	}
+	return net.DefaultResolver.LookupSRV(ctx, service, proto, name)
+}
+
+func (h hostsResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if a, ok := h[strings.ToLower(host)]; ok {
+		return []netip.Addr{a}, nil
+	}
+	return net.DefaultResolver.LookupNetIP(ctx, network, host)
+}
+
+// Set implements flag.Value for -resolve HOST=ADDR (repeatable).
+func (h hostsResolver) Set(v string) error {
+	host, addr, ok := strings.Cut(v, "=")
+	a, err := netip.ParseAddr(strings.TrimSpace(addr))
+	if !ok || strings.TrimSpace(host) == "" || err != nil {
+		return fmt.Errorf("want HOST=IP_ADDRESS, like acme.example.com=127.0.0.1")
+	}
+	h[strings.ToLower(strings.TrimSpace(host))] = a
+	return nil
+}
+
+func (h hostsResolver) String() string { return "" }
+
 func parseFlags(args []string, stderr io.Writer) (config, error) {
-	var c config
+	c := config{resolve: hostsResolver{}}
 	var srs string
 	fs := flag.NewFlagSet("siprec-client", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -77,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.recordingID, "recording-id", "", "recording ID forwarded to the recorders")
 	fs.DurationVar(&c.pauseAt, "pause-at", 0, "pause the recording at this time (0: no pause)")
 	fs.DurationVar(&c.resumeAt, "resume-at", 0, "resume the recording at this time (0: no resume)")
+	fs.Var(c.resolve, "resolve", "send requests for `HOST=ADDR`'s host to its IP address instead of looking it up (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -120,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	client, err := siprec.NewClient(siprec.ClientConfig{Username: cfg.user, Password: siprec.Secret(cfg.password), Logger: log})
+	client, err := siprec.NewClient(siprec.ClientConfig{Username: cfg.user, Password: siprec.Secret(cfg.password), Resolver: cfg.resolve, Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "siprec-client:", err)
 		return 1

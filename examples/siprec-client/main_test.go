@@ -167,6 +167,17 @@ func TestStartFails(t *testing.T) {
 	}
 }
 
+// -resolve: the URI names a host no DNS knows, and the INVITE reaches the
+// address given for it (the recorder's refusal is its answer).
+func TestResolve(t *testing.T) {
+	_, uri := recorder(t, "srs_refuse.xml")
+	named := strings.Replace(uri, "127.0.0.1", "srs.example.invalid", 1)
+	code, out, errs := runClient(t, "-srs", named, "-resolve", "SRS.example.invalid=127.0.0.1", "-duration", "1s")
+	if code != 1 || !strings.Contains(out, "start   "+named+"  failed:") || !strings.Contains(out, "488 Not Acceptable Here") {
+		t.Errorf("exit %d, want 1 with the recorder's 488\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -179,6 +190,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"-srs", "sip:127.0.0.1", "-resume-at", "2s"}, "-resume-at needs -pause-at"},
 		{[]string{"-srs", "sip:127.0.0.1", "-duration", "2s", "-pause-at", "3s"}, "must be within -duration"},
 		{[]string{"-srs", "sip:127.0.0.1", "-audio", "/nonexistent.wav"}, "-audio"},
+		{[]string{"-srs", "sip:127.0.0.1", "-resolve", "srs.example.com"}, "want HOST=IP_ADDRESS"},
 	} {
 		code, _, errs := runClient(t, tc.args...)
 		if code != 2 || !strings.Contains(errs, tc.want) {

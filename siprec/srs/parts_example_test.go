@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/tenancy"
@@ -44,6 +45,25 @@ func ExampleTenantCache() {
 	// Output:
 	// true true
 	// false
+	// true
+}
+
+// The Insights API asks which service provider an account belongs to, so
+// that a provider's key reaches its accounts only: the cache answers.
+func ExampleTenantCache_ServiceProvider() {
+	ctx := context.Background()
+	tenants := memstore.NewStore(nil)
+	acct, err := tenants.CreateAccount(ctx, &tenancy.Account{Name: "acme", ServiceProvider: "sp-1"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var resolver insights.AccountResolver = srs.NewTenantCache(tenants, nil) // insights.HandlerConfig.Accounts
+	sp, _ := resolver.ServiceProvider(ctx, string(acct.SID))
+	fmt.Println(sp)
+	_, err = resolver.ServiceProvider(ctx, string(tenancy.NewSID()))
+	fmt.Println(errors.Is(err, insights.ErrNotFound))
+	// Output:
+	// sp-1
 	// true
 }
 

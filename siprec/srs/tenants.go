@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -191,6 +192,22 @@ func (c *TenantCache) Account(ctx context.Context, sid tenancy.SID) (*tenancy.Ac
 	}
 	c.mu.Unlock()
 	return acct, nil
+}
+
+// ServiceProvider returns the service provider of the account (its SID):
+// the TenantCache is an insights.AccountResolver, so the Insights API of the
+// same program learns which accounts a service provider's key reaches from
+// the accounts the cache keeps. A missing account matches
+// insights.ErrNotFound and tenancy.ErrNotFound.
+func (c *TenantCache) ServiceProvider(ctx context.Context, account string) (string, error) {
+	a, err := c.Account(ctx, tenancy.SID(account))
+	if errors.Is(err, tenancy.ErrNotFound) {
+		return "", fmt.Errorf("%w: %w", insights.ErrNotFound, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return a.ServiceProvider, nil
 }
 
 // tenantOf turns an account into what the Guard needs. An allowlist that

@@ -10,6 +10,7 @@ import (
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
+	"github.com/voicegw/voicegw/tenancy/admin/admintest"
 )
 
 // TestSeed000ScopeTable: every setting of seed 000's table, set by a caller
@@ -25,77 +26,19 @@ func TestSeed000ScopeTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	callers := map[string]string{
-		"admin":            e.admin,
-		"service_provider": e.key(rbac.ScopeServiceProvider, "sp1", "", "all"),
-		"account":          e.key(rbac.ScopeAccount, "", string(w.a1.SID), "all"),
+		admintest.Admin:           e.admin,
+		admintest.ServiceProvider: e.key(rbac.ScopeServiceProvider, "sp1", "", "all"),
+		admintest.Account:         e.key(rbac.ScopeAccount, "", string(w.a1.SID), "all"),
 	}
-	all := []string{"admin", "service_provider", "account"}
-	adminOnly := []string{"admin"}
 	acct := "/accounts/" + string(w.a1.SID)
-	type setting struct {
-		name    string
-		allowed []string // scopes of seed 000's Scope column
-		field   string   // the field a refusal names
-		send    func(scope string) response
-	}
 	patch := func(key string, body map[string]any) response { return e.do(http.MethodPatch, acct, key, body) }
-	settings := []setting{
-		{"Account name", all, "name", func(s string) response { return patch(callers[s], map[string]any{"name": "Name by " + s}) }},
-		{"Unit", adminOnly, "unit", func(s string) response {
-			unit := "sessions" // the admin (first) sets minutes: the others' sessions is a change
-			if s == "admin" {
-				unit = "minutes"
-			}
-			return patch(callers[s], map[string]any{"unit": unit})
-		}},
-		{"Unit (maximum)", adminOnly, "max_units", func(s string) response { return patch(callers[s], map[string]any{"max_units": 100 + len(s)}) }},
-		{"Licensed sessions", adminOnly, "licensed_sessions", func(s string) response {
-			return patch(callers[s], map[string]any{"licensed_sessions": 10 + len(s)})
-		}},
-		{"SIP Realm", all, "sip_realm", func(s string) response {
-			return patch(callers[s], map[string]any{"sip_realm": strings.ReplaceAll(s, "_", "-") + ".a1.example.com"})
-		}},
-		{"Webhook Secret (set)", all, "webhook_secret", func(s string) response {
-			return patch(callers[s], map[string]any{"webhook_secret": "whsec_set_by_" + s + "_0123456789"})
-		}},
-		{"Webhook Secret (rotate)", all, "webhook_secret", func(s string) response {
-			return e.do(http.MethodPost, acct+"/webhook-secret/rotate", callers[s], nil)
-		}},
-		{"Application for SIP device calls", all, "device_calls_application", func(s string) response {
-			v := any(string(app.SID))
-			if s == "service_provider" {
-				v = nil
-			}
-			return patch(callers[s], map[string]any{"device_calls_application": v})
-		}},
-		{"Application for SIPREC calls", all, "siprec_application", func(s string) response {
-			v := any(string(app.SID))
-			if s == "service_provider" {
-				v = nil
-			}
-			return patch(callers[s], map[string]any{"siprec_application": v})
-		}},
-		{"Registration Webhook", all, "registration_webhook", func(s string) response {
-			return patch(callers[s], map[string]any{"registration_webhook": "https://hooks.example.com/reg/" + s})
-		}},
-		{"Queue Event Webhook", all, "queue_event_webhook", func(s string) response {
-			return patch(callers[s], map[string]any{"queue_event_webhook": "https://hooks.example.com/queue/" + s})
-		}},
-		{"Call recording configuration", all, "recording", func(s string) response {
-			return e.do(http.MethodPatch, acct+"/recording", callers[s], map[string]any{
-				"enabled": true, "format": "mp3", "record_all_calls": s != "account",
-				"bucket": map[string]any{"vendor": "memory", "memory": map[string]any{"tags": []any{map[string]any{"name": "by", "value": s}}}}})
-		}},
-		{"Account API keys", all, "", func(s string) response {
-			return e.do(http.MethodPost, "/api-keys", callers[s], map[string]any{"name": "key by " + s, "service_type": "insights", "account_sid": string(w.a1.SID)})
-		}},
-	}
-	for _, st := range settings {
-		for _, scope := range all {
-			t.Run(st.name+"/"+scope, func(t *testing.T) {
-				r := st.send(scope)
-				allowed := strings.Contains(strings.Join(st.allowed, " "), scope)
-				if allowed {
+	target := admintest.Target{Account: string(w.a1.SID), Application: string(app.SID)}
+	for _, st := range admintest.Seed000Settings() {
+		for _, scope := range admintest.Scopes() {
+			t.Run(st.Name+"/"+scope, func(t *testing.T) {
+				req := st.Request(scope, target)
+				r := e.do(req.Method, req.Path, callers[scope], req.Body)
+				if st.AllowedFor(scope) {
 					if r.status != http.StatusOK && r.status != http.StatusCreated {
 						t.Fatalf("seed 000 allows %s scope; got %d %s", scope, r.status, r.body)
 					}
@@ -103,8 +46,8 @@ func TestSeed000ScopeTable(t *testing.T) {
 				}
 				r.must(t, http.StatusForbidden)
 				p := r.problem(t)
-				if _, ok := p.Field(st.field); p.Code != admin.CodeForbiddenField || !ok {
-					t.Fatalf("refusal does not name %q: %+v", st.field, p)
+				if _, ok := p.Field(st.Field); p.Code != admin.CodeForbiddenField || !ok {
+					t.Fatalf("refusal does not name %q: %+v", st.Field, p)
 				}
 			})
 		}
@@ -122,14 +65,14 @@ func TestSeed000ScopeTable(t *testing.T) {
 		t.Fatalf("licensed sessions %d, max units %d: a refused write got through", cur.LicensedSessions, cur.MaxUnits)
 	}
 	// A service provider cannot move its account to another provider.
-	spKey := callers["service_provider"]
+	spKey := callers[admintest.ServiceProvider]
 	r = patch(spKey, map[string]any{"service_provider": "sp2"}).must(t, http.StatusForbidden)
 	if _, ok := r.problem(t).Field("service_provider"); !ok {
 		t.Fatalf("moving an account: %s", r.body)
 	}
 	// Sending back what was read (unchanged Admin-only values) is not a change.
-	read := e.do(http.MethodGet, acct, callers["account"], nil).must(t, http.StatusOK)
-	e.do(http.MethodPatch, acct, callers["account"], read.body).must(t, http.StatusOK)
+	read := e.do(http.MethodGet, acct, callers[admintest.Account], nil).must(t, http.StatusOK)
+	e.do(http.MethodPatch, acct, callers[admintest.Account], read.body).must(t, http.StatusOK)
 }
 
 // TestBucketChoicesThatReachTheHost: a bucket URL uses the gateway's own

@@ -62,7 +62,8 @@
 // Errors are RFC 9457 problem documents (Problem, application/problem+json)
 // whose "errors" member names each field at fault by its path in the request
 // body: 400 malformed, 401, 403, 404, 405, 409 (exists, in_use, conflict),
-// 412, 413, 415, 422 invalid values, 428, 503. Resources carry a revision,
+// 412, 413, 415, 422 invalid values, 428, 429 (a source address that sent
+// too many missing or invalid keys: Config.FailedKeys), 503. Resources carry a revision,
 // answered as the ETag; updates and deletes honour If-Match (412 on a
 // mismatch). If-Match is optional unless Config.RequireIfMatch (then 428
 // without it): without it an update applies to the revision the handler

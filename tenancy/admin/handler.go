@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -72,6 +73,18 @@ type Config struct {
 	// DefaultPageSize and MaxPageSize bound list pages. Defaults: 50 and
 	// 500.
 	DefaultPageSize, MaxPageSize int
+	// FailedKeys throttles failed credential checks (a missing or refused
+	// key) per source address: past its allowance a source gets 429 Too
+	// Many Requests with Retry-After, and its requests are not
+	// authenticated at all until it has waited. Share one limiter with the
+	// process's other APIs (insights.HandlerConfig.FailedKeys), so that a
+	// source's failures count across them. Default: rbac.NewFailureLimiter
+	// with its defaults, private to this handler.
+	FailedKeys *rbac.FailureLimiter
+	// ClientAddr returns the address FailedKeys counts a request by.
+	// Default: the IP address of r.RemoteAddr. Behind a reverse proxy,
+	// return the client address a trusted proxy reports.
+	ClientAddr func(r *http.Request) netip.Addr
 	// Logger receives one record per failed request (never a secret) and
 	// audit write failures. Default: discard.
 	Logger *slog.Logger
@@ -145,6 +158,15 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	if h.cfg.FailedKeys == nil {
+		h.cfg.FailedKeys = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{})
+	}
+	if h.cfg.ClientAddr == nil {
+		h.cfg.ClientAddr = func(r *http.Request) netip.Addr {
+			ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+			return ap.Addr()
+		}
+	}
 	h.routes = table(h)
 	return h, nil
 }
@@ -214,9 +236,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := &reqCtx{h: h, w: w, r: r, ctx: r.Context(), rt: rt, params: params}
 	if !rt.Public {
+		// A source that failed too often is not authenticated until it has
+		// waited; a failed check keeps its reservation, anything else gives
+		// it back.
+		src := h.cfg.ClientAddr(r)
+		if ok, wait := h.cfg.FailedKeys.Reserve(src); !ok {
+			secs := max(1, int((wait+time.Second-1)/time.Second))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			h.fail(w, r, newProblem(http.StatusTooManyRequests, CodeTooManyRequests,
+				fmt.Sprintf("too many missing or invalid API keys from this address: retry in %d s", secs)), nil)
+			return
+		}
 		c, err := h.auth.Authenticate(r)
+		failed := err != nil && (errors.Is(err, ErrUnauthorized) || errors.Is(err, rbac.ErrInvalidKey) || errors.Is(err, insights.ErrUnauthorized))
+		if !failed {
+			h.cfg.FailedKeys.Refund(src)
+		}
 		switch {
-		case err != nil && (errors.Is(err, ErrUnauthorized) || errors.Is(err, rbac.ErrInvalidKey) || errors.Is(err, insights.ErrUnauthorized)):
+		case failed:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="voicegw admin"`)
 			detail := "invalid API key"
 			if errors.Is(err, ErrUnauthorized) {

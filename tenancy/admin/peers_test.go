@@ -2,23 +2,15 @@ package admin_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/voicegw/voicegw/internal/smtptest"
 	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/storage"
@@ -34,131 +26,24 @@ import (
 // in-process S3 and GCS servers and Azurite (npm).
 
 const (
-	smtpUser = "notify@example.test"
-	smtpPass = "s3cret-Passw0rd-for-test"
+	smtpUser = smtptest.User
+	smtpPass = smtptest.Password
 )
-
-func writeCert(t *testing.T, certPath, keyPath string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	_ = os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	_ = os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return pool
-}
-
-func waitListening(t *testing.T, addr string, done <-chan struct{}, logPath string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("server exited before listening on %s:\n%s", addr, log)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(logPath)
-	t.Fatalf("server not listening on %s after 15 s:\n%s", addr, log)
-}
-
-type chasquid struct {
-	port  int
-	roots *x509.CertPool
-	inbox string
-}
-
-// startChasquid runs chasquid on loopback with one user and a delivery
-// agent that appends local mail to an inbox file (as tenancy's tests do).
-func startChasquid(t *testing.T) *chasquid {
-	t.Helper()
-	bin := testenv.RequireTool(t, "chasquid", "apt-get install -y chasquid")
-	util := testenv.RequireTool(t, "chasquid-util", "apt-get install -y chasquid")
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "conf")
-	for _, d := range []string{"certs/localhost", "domains/example.test"} {
-		if err := os.MkdirAll(filepath.Join(conf, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cq := &chasquid{roots: writeCert(t, filepath.Join(conf, "certs/localhost/fullchain.pem"), filepath.Join(conf, "certs/localhost/privkey.pem")),
-		port: testenv.FreePort(t), inbox: filepath.Join(dir, "inbox")}
-	cfg := fmt.Sprintf(`hostname: "localhost"
-smtp_address: "127.0.0.1:%d"
-submission_address: "127.0.0.1:%d"
-submission_over_tls_address: "127.0.0.1:%d"
-data_dir: %q
-mail_log_path: %q
-mail_delivery_agent_bin: "/bin/sh"
-mail_delivery_agent_args: "-c"
-mail_delivery_agent_args: "cat >> %s"
-`, testenv.FreePort(t), cq.port, testenv.FreePort(t), filepath.Join(dir, "data"), filepath.Join(dir, "mail.log"), cq.inbox)
-	if err := os.WriteFile(filepath.Join(conf, "chasquid.conf"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(util, "-C="+conf, "user-add", smtpUser, "--password="+smtpPass).CombinedOutput(); err != nil {
-		t.Fatalf("chasquid-util user-add: %v\n%s", err, out)
-	}
-	logPath := filepath.Join(dir, "chasquid.log")
-	logf, _ := os.Create(logPath)
-	cmd := exec.Command(bin, "-config_dir="+conf, "-logfile="+logPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done; logf.Close() })
-	waitListening(t, fmt.Sprintf("127.0.0.1:%d", cq.port), done, logPath)
-	return cq
-}
 
 func TestSMTPSettingsAgainstChasquid(t *testing.T) {
 	testenv.Short(t, "starts an SMTP server")
-	cq := startChasquid(t)
-	e := newEnv(t, func(c *admin.Config) { c.SMTPTestOptions = &tenancy.SMTPTestOptions{RootCAs: cq.roots} })
+	cq := smtptest.StartChasquid(t)
+	e := newEnv(t, func(c *admin.Config) { c.SMTPTestOptions = &tenancy.SMTPTestOptions{RootCAs: cq.Roots} })
 	ctx := context.Background()
 	c := e.client(e.admin)
 
-	settings := tenancy.SMTPSettings{Host: "localhost", Port: cq.port, Username: smtpUser, Password: smtpPass, MailFrom: "Voice Gateway <" + smtpUser + ">"}
+	settings := tenancy.SMTPSettings{Host: "localhost", Port: cq.Port, Username: smtpUser, Password: smtpPass, MailFrom: "Voice Gateway <" + smtpUser + ">"}
 	// Test before saving, with delivery.
 	res, err := c.TestSMTP(ctx, admin.SMTPTestRequest{Settings: &settings, To: smtpUser})
 	if err != nil || !res.OK || !res.TLS || res.AuthMechanism != "PLAIN" || !res.Sent {
 		t.Fatalf("TestSMTP = %+v, %v", res, err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		b, _ := os.ReadFile(cq.inbox)
-		if strings.Contains(string(b), "Subject: voicegw SMTP settings test") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("test message not delivered; inbox:\n%s", b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	cq.WaitDelivered(t, "Subject: voicegw SMTP settings test")
 	// Save, read back masked, test the stored settings.
 	saved, err := c.SetSMTP(ctx, settings, 0)
 	if err != nil || saved.Revision != 1 {
@@ -236,7 +121,7 @@ func TestSMTPInsecureServer(t *testing.T) {
 	py := findAiosmtpd(t)
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeCert(t, certPath, keyPath)
+	smtptest.WriteCert(t, certPath, keyPath)
 	port := testenv.FreePort(t)
 	cmd := exec.Command(py, "../testdata/aiosmtpd_server.py", "plain", fmt.Sprint(port), certPath, keyPath, smtpUser, smtpPass)
 	stdin, _ := cmd.StdinPipe()
@@ -249,7 +134,7 @@ func TestSMTPInsecureServer(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Process.Kill(); <-done; logf.Close() })
-	waitListening(t, fmt.Sprintf("127.0.0.1:%d", port), done, logPath)
+	smtptest.WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), done, logPath)
 
 	e := newEnv(t)
 	s := tenancy.SMTPSettings{Host: "127.0.0.1", Port: port, Username: smtpUser, Password: smtpPass, MailFrom: smtpUser}

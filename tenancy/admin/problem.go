@@ -54,6 +54,7 @@ const (
 	CodePreconditionFailed   = "precondition_failed"
 	CodePreconditionRequired = "precondition_required"
 	CodeInvalid              = "invalid"
+	CodeTooManyRequests      = "too_many_requests"
 	CodeUnavailable          = "unavailable"
 	CodeInternal             = "internal"
 )
