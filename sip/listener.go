@@ -227,6 +227,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err != nil {
 			select {
 			case <-l.done:
+				if !errors.Is(err, net.ErrClosed) {
+					err = net.ErrClosed // a failure of the inner listener met after Close
+				}
 				return nil, err
 			default:
 			}
