@@ -161,7 +161,6 @@ func TestListenerTLS(t *testing.T) {
 	}
 }
 
-
 func srsEventuallyTrue(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -42,7 +42,10 @@ type Gateway struct {
 	// the start before any state changes
 	sipUDP  net.PacketConn
 	sipTCP  net.Listener
+	sipTLS  net.Listener // SIP over TLS (tls.go), with tlsFiles
 	httpLis net.Listener
+
+	tlsFiles *sip.TLSFiles
 
 	demo *demoCredentials
 }
@@ -61,8 +64,13 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	for _, t := range cfg.SIP.Transports {
 		udp, tcp = udp || t == "udp", tcp || t == "tcp"
 	}
-	if g.sipUDP, g.sipTCP, err = srs.ListenSIP(cfg.SIP.Listen, udp, tcp); err != nil {
-		return nil, fmt.Errorf("sip.listen: %w", err)
+	if udp || tcp {
+		if g.sipUDP, g.sipTCP, err = srs.ListenSIP(cfg.SIP.Listen, udp, tcp); err != nil {
+			return nil, fmt.Errorf("sip.listen: %w", err)
+		}
+	}
+	if err := g.openTLS(); err != nil {
+		return nil, err
 	}
 	if g.httpLis, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
@@ -139,7 +147,9 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 			Receiver:     media.ReceiverConfig{Poller: g.poller},
 			AckTimeout:   cfg.SIP.AckTimeout,
 			MediaTimeout: cfg.SIP.MediaTimeout,
+			SRTP:         cfg.siprecSRTP(),
 		},
+		TCP: sip.ListenerConfig{HandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout, OnEvent: g.metrics.transportEvent},
 		Recording: recording.Config{FlushInterval: cfg.Record.FlushInterval, MP3: recording.MP3Config{Bitrate: cfg.Record.MP3Bitrate},
 			LAME: lame, LAMEPath: cfg.Record.LAMEPath},
 		Webhooks: &tenancy.WebhookSender{Logger: log.With("component", "webhook"), UserAgent: "voicegw-gateway/1"},
@@ -151,6 +161,9 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	}
 	if g.sipTCP != nil {
 		sc.Listeners = []net.Listener{g.sipTCP}
+	}
+	if g.sipTLS != nil {
+		sc.TLSListeners, sc.TLS = []net.Listener{g.sipTLS}, g.tlsFiles.ServerConfig()
 	}
 	if g.srs, err = srs.New(ctx, sc); err != nil {
 		return nil, err
@@ -214,6 +227,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// it interrupted and uploads what waits, then takes calls.
 	srsErr := make(chan error, 1)
 	go func() { srsErr <- g.srs.Serve(bg) }()
+	go g.reloadTLS(bg)
 	select {
 	case <-g.srs.Ready():
 	case err := <-srsErr:
@@ -226,7 +240,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
-	g.log.Info("gateway ready", "sip", g.sipAddr(), "http", g.httpLis.Addr().String(),
+	g.log.Info("gateway ready", "sip", g.sipAddr(), "sips_port", g.tlsPort(), "http", g.httpLis.Addr().String(),
 		"rtp", g.cfg.RTP.Address+" "+g.cfg.RTP.Ports, "data_dir", g.cfg.DataDir)
 	g.printWelcome()
 
@@ -261,10 +275,13 @@ func (g *Gateway) health() health {
 
 // sipAddr returns the address SIP is served on.
 func (g *Gateway) sipAddr() string {
-	if g.sipUDP != nil {
+	switch {
+	case g.sipUDP != nil:
 		return g.sipUDP.LocalAddr().String()
+	case g.sipTCP != nil:
+		return g.sipTCP.Addr().String()
 	}
-	return g.sipTCP.Addr().String()
+	return g.sipTLS.Addr().String()
 }
 
 // close releases everything newGateway opened.
@@ -272,7 +289,7 @@ func (g *Gateway) close() {
 	if g.srs != nil {
 		_ = g.srs.Close() // closes the SIP listeners
 	} else {
-		for _, c := range []io.Closer{g.sipUDP, g.sipTCP} {
+		for _, c := range []io.Closer{g.sipUDP, g.sipTCP, g.sipTLS} {
 			if c != nil {
 				_ = c.Close()
 			}
