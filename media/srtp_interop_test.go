@@ -13,12 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegw/voicegw/internal/srtppeer"
 	"github.com/voicegw/voicegw/internal/testenv"
 )
 
 // The tests in this file check SRTP against libsrtp2, the reference
 // implementation, through Debian's python3-pylibsrtp
-// (testdata/srtp_peer.py): pion/srtp on both ends would prove nothing.
+// (internal/srtppeer): pion/srtp on both ends would prove nothing.
 
 const systemPython = "/usr/bin/python3" // Debian's, where python3-pylibsrtp lives
 
@@ -34,7 +35,7 @@ func requireLibsrtp(t *testing.T) {
 	}
 }
 
-// libsrtpPeer is one run of testdata/srtp_peer.py.
+// libsrtpPeer is one run of internal/srtppeer's srtp_peer.py.
 type libsrtpPeer struct {
 	cmd *exec.Cmd
 	out *bufio.Scanner
@@ -46,7 +47,7 @@ func startLibsrtpPeer(t *testing.T, req map[string]any) *libsrtpPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(systemPython, "testdata/srtp_peer.py")
+	cmd := exec.Command(systemPython, srtppeer.Script(t))
 	cmd.Stdin = bytes.NewReader(append(body, '\n'))
 	cmd.Stderr = &testWriter{t}
 	stdout, err := cmd.StdoutPipe()

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -23,6 +24,7 @@ const (
 	DefaultIdleTimeout       = 2 * time.Hour
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultMaxAcceptBackoff  = time.Second
+	DefaultHandshakeTimeout  = 10 * time.Second
 )
 
 // ListenerConfig configures a Listener. The zero value works: every field
@@ -91,6 +93,21 @@ type ListenerConfig struct {
 	// TransportEventKind), on the goroutine of Accept or of the
 	// connection's reader: count, do not block. Default nil.
 	OnEvent func(TransportEvent)
+	// TLS, when set, makes the Listener one for SIP over TLS (RFC 3261
+	// §26.2; serve it with sipgo.Server.ServeTLS). The layers stay in the
+	// order that keeps a peer's cost low: Allow and the connection caps
+	// apply to the TCP connection at accept, before any handshake; the
+	// handshake runs on the connection's first read (not in Accept, so a
+	// slow one holds no other), bounded by HandshakeTimeout; the message
+	// and idle timeouts, the size limit and the write timeout apply to the
+	// decrypted stream, where the SIP framing is. Set ClientAuth and
+	// ClientCAs for mutual TLS; TLSFiles.ServerConfig gives a
+	// configuration whose certificate files reload. Default nil: plain TCP.
+	TLS *tls.Config
+	// HandshakeTimeout bounds the TLS handshake, counted from accept; a
+	// connection that has not completed it by then is closed
+	// (EventHandshakeFailed). Default DefaultHandshakeTimeout (10 s).
+	HandshakeTimeout time.Duration
 }
 
 // ListenerStats counts what a Listener did since it was made.
@@ -99,14 +116,19 @@ type ListenerStats struct {
 	Open int
 	// The counts of each TransportEventKind.
 	Accepted, Refused, OverLimit, OverSourceLimit, AcceptErrors, MessageTimeouts, IdleTimeouts, TooLarge, Closed uint64
+	// HandshakeFailures counts failed TLS handshakes (EventHandshakeFailed).
+	HandshakeFailures uint64
 }
 
 // Listener is a net.Listener for SIP over TCP in front of sipgo
 // (sipgo.Server.ServeTCP), which on its own returns on the first failed
 // Accept (a flood of connections that exhausts the file descriptors stops
 // the server) and never closes a connection: see ListenerConfig for what
-// it adds. Accept returns only when the Listener is closed. It is for
-// plain TCP: its connections read SIP framing, which TLS would hide.
+// it adds. Accept returns only when the Listener is closed. Wrap the TCP
+// listener itself, not a tls.Listener (whose connections hide the SIP
+// framing): with ListenerConfig.TLS the Listener does the TLS itself,
+// between its accept-time checks and its framing (serve it with
+// sipgo.Server.ServeTLS).
 type Listener struct {
 	inner  net.Listener
 	cfg    ListenerConfig
@@ -120,7 +142,7 @@ type Listener struct {
 	perSource map[netip.Addr]int
 
 	acceptLog, limitLog, largeLog logEvery
-	counts                        [EventClosed + 1]atomic.Uint64
+	counts                        [EventHandshakeFailed + 1]atomic.Uint64
 }
 
 // NewListener wraps l.
@@ -148,6 +170,9 @@ func NewListener(l net.Listener, cfg ListenerConfig) *Listener {
 	}
 	if cfg.LogInterval <= 0 {
 		cfg.LogInterval = DefaultLogInterval
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -179,6 +204,7 @@ func (l *Listener) Stats() ListenerStats {
 		Open: open, Accepted: c(EventAccepted), Refused: c(EventRefused), OverLimit: c(EventOverLimit),
 		OverSourceLimit: c(EventOverSourceLimit), AcceptErrors: c(EventAcceptError), MessageTimeouts: c(EventMessageTimeout),
 		IdleTimeouts: c(EventIdleTimeout), TooLarge: c(EventTooLarge), Closed: c(EventClosed),
+		HandshakeFailures: c(EventHandshakeFailed),
 	}
 }
 
@@ -201,6 +227,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err != nil {
 			select {
 			case <-l.done:
+				if !errors.Is(err, net.ErrClosed) {
+					err = net.ErrClosed // a failure of the inner listener met after Close
+				}
 				return nil, err
 			default:
 			}
@@ -241,6 +270,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 		l.event(EventAccepted, src, nil)
 		now := time.Now()
 		lc := &limitedConn{Conn: c, l: l, src: src, key: key, accepted: now, lastActive: now}
+		if l.cfg.TLS != nil {
+			lc.tls = tls.Server(c, l.cfg.TLS)
+			lc.Conn = lc.tls
+		}
 		lc.fr.max = l.cfg.MaxMessageSize
 		return lc, nil
 	}
@@ -310,6 +343,8 @@ type limitedConn struct {
 	dead     bool // the stream cannot go on: close at the next Read
 	readSet  time.Time
 	accepted time.Time
+	tls      *tls.Conn // over TLS: Conn is this, around the TCP connection
+	shook    bool      // the TLS handshake is done
 
 	msgStart, lastActive time.Time
 	hadMessage           bool
@@ -332,6 +367,11 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 		if c.dead {
 			_ = c.Close()
 			return 0, io.EOF
+		}
+		if c.tls != nil && !c.shook {
+			if err := c.handshake(); err != nil {
+				return 0, io.EOF
+			}
 		}
 		ours, kind := c.deadline()
 		if err := c.armRead(ours); err != nil {
@@ -362,6 +402,38 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 		}
 		return 0, err
 	}
+}
+
+// handshake runs the TLS handshake within HandshakeTimeout of accept;
+// a failure is counted and closes the connection.
+func (c *limitedConn) handshake() error {
+	d := c.accepted.Add(c.l.cfg.HandshakeTimeout)
+	c.mu.Lock()
+	d = earliest(d, c.userRead)
+	c.mu.Unlock()
+	_ = c.Conn.SetDeadline(d)
+	err := c.tls.Handshake()
+	_ = c.Conn.SetWriteDeadline(time.Time{})
+	c.readSet = d
+	if err != nil {
+		c.l.event(EventHandshakeFailed, c.src, err)
+		c.l.log.Debug("closing a connection: TLS handshake failed", "remote", c.src.String(), "error", err)
+		_ = c.Close()
+		return err
+	}
+	c.shook = true
+	return nil
+}
+
+// ConnectionState returns the TLS state of a connection of a Listener
+// with ListenerConfig.TLS (the peer's certificates under mutual TLS), and
+// false for a plain TCP one or before the handshake.
+func (c *limitedConn) ConnectionState() (tls.ConnectionState, bool) {
+	if c.tls == nil {
+		return tls.ConnectionState{}, false
+	}
+	st := c.tls.ConnectionState()
+	return st, st.HandshakeComplete
 }
 
 // deadline is when the connection's current wait must end, and what it
@@ -426,7 +498,11 @@ func (c *limitedConn) tooLarge(head []byte, final bool) {
 	if n, ok := c.l.largeLog.due(time.Now()); ok {
 		c.l.log.Info("refused a message over the size limit with 513", "remote", c.src.String(), "max_message_size", c.l.cfg.MaxMessageSize, "refused_since_last_line", n)
 	}
-	if res := tooLargeReply(c.l.parser, head, c.src, "TCP"); res != nil {
+	transport := "TCP"
+	if c.tls != nil {
+		transport = "TLS"
+	}
+	if res := tooLargeReply(c.l.parser, head, c.src, transport); res != nil {
 		_, _ = c.Write(res)
 	}
 	if final {

@@ -39,6 +39,11 @@ const (
 	EventTooLarge
 	// EventClosed: a connection handed to sipgo was closed, by either side.
 	EventClosed
+	// EventHandshakeFailed: a TLS connection did not complete its
+	// handshake within HandshakeTimeout, or the handshake failed (not TLS,
+	// no common version or cipher, no or an untrusted client certificate
+	// under mutual TLS); it is closed. Err is the handshake's error.
+	EventHandshakeFailed
 )
 
 // String returns the event's name, fit for a metric label.
@@ -62,6 +67,8 @@ func (k TransportEventKind) String() string {
 		return "too_large"
 	case EventClosed:
 		return "closed"
+	case EventHandshakeFailed:
+		return "handshake_failed"
 	}
 	return "unknown"
 }
@@ -72,7 +79,8 @@ type TransportEvent struct {
 	Kind TransportEventKind
 	// Remote is the peer's address (zero for EventAcceptError).
 	Remote netip.AddrPort
-	// Err is the error of EventAcceptError, nil otherwise.
+	// Err is the error of EventAcceptError and EventHandshakeFailed, nil
+	// otherwise.
 	Err error
 }
 

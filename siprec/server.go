@@ -72,6 +72,15 @@ const (
 	RejectTooManyStreams = "too_many_streams"
 	// RejectNoUsableCodec: 488, no m-line with a codec of Config.Codecs.
 	RejectNoUsableCodec = "no_usable_codec"
+	// RejectClearSDES: 488, a=crypto keys over clear signalling
+	// (ErrClearSDES).
+	RejectClearSDES = "sdes_over_clear_transport"
+	// RejectSRTPRequired: 488, SRTP is required and the offer records a
+	// line in clear (ErrSRTPRequired).
+	RejectSRTPRequired = "srtp_required"
+	// RejectUnsupportedCrypto: 488, no RTP/SAVP line with a usable
+	// a=crypto line (media.ErrUnsupportedCrypto).
+	RejectUnsupportedCrypto = "unsupported_crypto"
 	// RejectPolicy: the Policy refused (its Rejection's code, or 500 for
 	// another error).
 	RejectPolicy = "policy"
@@ -127,6 +136,10 @@ type Config struct {
 	// goroutine per stream (much less CPU per packet on Linux); close the
 	// Poller after Shutdown.
 	Receiver media.ReceiverConfig
+	// SRTP says how SRTP offers keyed by SDES (RTP/SAVP with a=crypto) are
+	// taken: accepted over TLS by default, refused over clear signalling
+	// (488), required when asked. See SRTPConfig.
+	SRTP SRTPConfig
 	// Policy admits or rejects each SIPREC INVITE. Default: admit all.
 	Policy Policy
 	// Sinks creates the sink of each session whose Admission has no Sink
@@ -161,7 +174,10 @@ type Config struct {
 	// Contact is the URI of the Contact header of the Server's answers,
 	// written with the +sip.srs feature tag (RFC 7866 §6.1.2). Default:
 	// sip:srs@ the INVITE's Request-URI host and port, with the transport
-	// parameter for transports other than UDP. The client sends its
+	// parameter for transports other than UDP; for an INVITE that came over
+	// TLS, sips:srs@… ;transport=tls, so that the client's in-dialog
+	// requests come back over TLS (RFC 3261 §12.1.1). A fixed Contact is
+	// used whatever the transport. The client sends its
 	// in-dialog requests to this URI: behind a sip.Guard that picks the
 	// tenant by Request-URI host and is not given the Server as its dialog
 	// owner, a fixed Contact must name a host of the session's own tenant,
@@ -316,7 +332,8 @@ func (s *Server) Register(ctx context.Context, srv *sipgo.Server, wrap ...func(s
 //	400 Bad Request     no metadata, unparseable metadata, malformed body or SDP, no SDP
 //	413                 metadata over Config.MaxMetadataSize
 //	415                 a body type that is neither SDP, metadata nor multipart
-//	488                 more m-lines than Config.MaxStreams, or no m-line with a usable codec
+//	488                 more m-lines than Config.MaxStreams, no m-line with a usable codec (or a=crypto),
+//	                    a=crypto over clear signalling (ErrClearSDES), a line in clear when SRTP is required
 //	the Policy's code   the Policy (or the sink constructor) rejected it (*Rejection; other errors 500)
 //	503                 no free RTP port, or the Server is shutting down (with Retry-After)
 //	513                 over UDP, an answer larger than sipgo sends over UDP (ErrAnswerTooLarge)
@@ -658,6 +675,12 @@ func rejectReason(err error, by string) string {
 		return RejectUnsupportedBody
 	case errors.Is(err, ErrTooManyStreams):
 		return RejectTooManyStreams
+	case errors.Is(err, ErrClearSDES):
+		return RejectClearSDES
+	case errors.Is(err, media.ErrSRTPRequired):
+		return RejectSRTPRequired
+	case errors.Is(err, media.ErrUnsupportedCrypto):
+		return RejectUnsupportedCrypto
 	case errors.Is(err, media.ErrNoUsableCodec):
 		return RejectNoUsableCodec
 	case errors.Is(err, media.ErrNoFreePort):
@@ -682,6 +705,9 @@ func responseFor(err error) (int, string, []sipgosip.Header) {
 		if rej.RetryAfter > 0 {
 			hs = append(hs, sipgosip.NewHeader("Retry-After", strconv.Itoa(int((rej.RetryAfter+time.Second-1)/time.Second))))
 		}
+		if rej.Warning != "" {
+			hs = append(hs, warning(rej.Warning))
+		}
 		return rej.Code, rej.Reason, hs
 	}
 	code := 500
@@ -694,7 +720,8 @@ func responseFor(err error) (int, string, []sipgosip.Header) {
 		errors.Is(err, ErrBadMetadata), errors.Is(err, media.ErrMalformedSDP), errors.Is(err, errLabels),
 		errors.Is(err, errBadRequest):
 		code = 400
-	case errors.Is(err, ErrTooManyStreams), errors.Is(err, media.ErrNoUsableCodec):
+	case errors.Is(err, ErrTooManyStreams), errors.Is(err, media.ErrNoUsableCodec),
+		errors.Is(err, ErrClearSDES), errors.Is(err, media.ErrSRTPRequired), errors.Is(err, media.ErrUnsupportedCrypto):
 		code = 488
 	case errors.Is(err, media.ErrNoFreePort):
 		return 503, "", []sipgosip.Header{sipgosip.NewHeader("Retry-After", "5")}

@@ -361,6 +361,10 @@ func (s *Server) reoffer(_ context.Context, sess *Session, req *sipgosip.Request
 			s.reject(tx, req, fmt.Errorf("%w: the offer has %d m-lines, the limit is %d", ErrTooManyStreams, k, s.cfg.MaxStreams))
 			return
 		}
+		if err := s.checkSDESTransport(req, offer); err != nil {
+			s.reject(tx, req, err)
+			return
+		}
 		if plan, err = s.plan(sess, offer); err != nil {
 			s.reject(tx, req, err)
 			return
@@ -430,10 +434,12 @@ type mediaPlan struct {
 	fresh  map[int]*media.Endpoint // ports allocated for new streams, by m-line
 }
 
-// plan answers a new offer: existing streams (same m-line, same label) keep
-// their port, new ones get one. The o= version stays when the answer is the
-// same as the last one (a session refresh) and goes up by one otherwise
-// (RFC 3264 §8).
+// plan answers a new offer: existing streams (same m-line, same label, same
+// protocol) keep their port and, under SRTP, the key they answered with;
+// new ones get a port. A line that moves between RTP/AVP and RTP/SAVP is a
+// new stream (its Receiver decrypts or not from its first packet). The o=
+// version stays when the answer is the same as the last one (a session
+// refresh) and goes up by one otherwise (RFC 3264 §8).
 func (s *Server) plan(sess *Session, offer *media.SessionDescription) (*mediaPlan, error) {
 	p := &mediaPlan{offer: offer, fresh: make(map[int]*media.Endpoint)}
 	sess.info.RLock()
@@ -444,8 +450,9 @@ func (s *Server) plan(sess *Session, offer *media.SessionDescription) (*mediaPla
 		Origin:    sess.origin,
 		Codecs:    s.cfg.Codecs,
 		Direction: media.RecvOnly,
+		SDES:      s.sdes(),
 		Port: func(i int, m *media.Media) (int, error) {
-			if i < len(current) && current[i] != nil && current[i].label == m.Label {
+			if i < len(current) && current[i] != nil && current[i].label == m.Label && current[i].protocol == m.Protocol {
 				return current[i].ep.Port(), nil
 			}
 			ep, err := s.ports.Allocate()
@@ -456,6 +463,14 @@ func (s *Server) plan(sess *Session, offer *media.SessionDescription) (*mediaPla
 			return ep.Port(), nil
 		},
 	})
+	if err == nil {
+		for i := range answer.Media {
+			if _, fresh := p.fresh[i]; !fresh && i < len(current) && !answer.Media[i].Rejected() {
+				keepAnswerKey(current[i], &answer.Media[i])
+			}
+		}
+		err = checkRequired(sess.requireSRTP, offer, answer)
+	}
 	if err == nil {
 		p.body, err = answer.Marshal()
 		if err == nil && !bytes.Equal(p.body, sess.answerBody) {
@@ -516,7 +531,9 @@ func (s *Server) commit(sess *Session, p *mediaPlan) {
 			added = append(added, st)
 			continue
 		}
-		o.follow(m, om, gateResume)
+		if err := o.follow(m, om, gateResume); err != nil {
+			s.log.Warn("siprec: stream not re-keyed", "session", sess.id, "label", o.label, "error", err)
+		}
 		next[i] = o
 	}
 	sess.info.Lock()
@@ -544,8 +561,24 @@ func (s *Server) commit(sess *Session, p *mediaPlan) {
 }
 
 // follow applies a new answer to a kept stream: codecs, remote address,
-// direction.
-func (st *Stream) follow(answered, offered *media.Media, resumeAt time.Time) {
+// direction, and under SRTP the client's key of the new offer (the same key
+// is no change; a new one takes over from its first packet). An error
+// (keys that cannot be used) leaves the old key in use.
+func (st *Stream) follow(answered, offered *media.Media, resumeAt time.Time) error {
+	var rekeyErr error
+	if st.srtp != nil {
+		keys, err := media.NegotiatedSDES(offered, answered)
+		if err == nil {
+			err = st.srtp.Rekey(keys.Offer)
+		}
+		if err != nil {
+			rekeyErr = err
+		} else {
+			st.mu.Lock()
+			st.answerCrypto = keys.Answer
+			st.mu.Unlock()
+		}
+	}
 	st.mu.Lock()
 	codecsChanged := !equalCodecs(st.codecs, answered.Codecs)
 	remote := offered.RTPAddr()
@@ -565,6 +598,7 @@ func (st *Stream) follow(answered, offered *media.Media, resumeAt time.Time) {
 	case !receives:
 		st.paused.Store(true)
 	}
+	return rekeyErr
 }
 
 func equalCodecs(a, b []media.Codec) bool {

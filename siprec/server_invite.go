@@ -91,8 +91,14 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 		adm.Release()
 		return
 	}
+	if err := checkRequired(adm.RequireSRTP, o.SDP, answer); err != nil {
+		adm.Release()
+		s.refuse(ctx, tx, req, err, "")
+		return
+	}
 
 	sess := s.newSession(req, o, adm.Release, received)
+	sess.requireSRTP = adm.RequireSRTP || s.cfg.SRTP.Require
 	sess.identity, sess.hasIdentity = sip.IdentityFrom(ctx)
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
@@ -136,6 +142,9 @@ func (s *Server) checkInvite(req *sipgosip.Request) (*Offer, *media.SessionDescr
 	if n := len(offer.Media); n > s.cfg.MaxStreams {
 		return nil, nil, fmt.Errorf("%w: the offer has %d m-lines, the limit is %d", ErrTooManyStreams, n, s.cfg.MaxStreams)
 	}
+	if err := s.checkSDESTransport(req, offer); err != nil {
+		return nil, nil, err
+	}
 	origin := media.Origin{Username: "-", SessionID: randomSessionID(), SessionVersion: 1}
 	answer, err := media.Answer(offer, media.AnswerConfig{
 		Address:   netip.IPv4Unspecified(),
@@ -143,8 +152,12 @@ func (s *Server) checkInvite(req *sipgosip.Request) (*Offer, *media.SessionDescr
 		Codecs:    s.cfg.Codecs,
 		Direction: media.RecvOnly,
 		Port:      func(int, *media.Media) (int, error) { return placeholderPort, nil },
+		SDES:      s.sdes(),
 	})
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkRequired(s.cfg.SRTP.Require, offer, answer); err != nil {
 		return nil, nil, err
 	}
 	md := body.Metadata
@@ -161,6 +174,7 @@ func (s *Server) checkInvite(req *sipgosip.Request) (*Offer, *media.SessionDescr
 		SDP:         offer,
 		Metadata:    md,
 		RecordingID: recordingIDOf(req, md.RecordingID()),
+		Secure:      secureTransport(req),
 	}, answer, nil
 }
 
@@ -367,7 +381,16 @@ func (s *Server) newStream(sess *Session, i int, answered, offered *media.Media,
 		direction: answered.Direction,
 	}
 	st.paused.Store(!answered.Direction.Receives())
+	srtp, err := s.streamSRTP(answered, offered)
+	if err != nil {
+		return nil, fmt.Errorf("siprec: SRTP for m-line %d (label %q): %w", i, st.label, err)
+	}
+	st.srtp, st.protocol = srtp, answered.Protocol
+	if len(answered.Crypto) == 1 {
+		st.answerCrypto = answered.Crypto[0]
+	}
 	rc := s.cfg.Receiver
+	rc.SRTP = srtp // one context per stream: never in the shared template
 	rc.Handler = gate{st}
 	rc.Codecs = answered.Codecs
 	rc.Logger = s.log.With("session", sess.id, "label", st.label)
@@ -436,6 +459,12 @@ func (s *Server) contactHeader(req *sipgosip.Request) sipgosip.ContactHeader {
 		}
 		if uri.Scheme == "" {
 			uri.Scheme = "sip"
+		}
+		if secureTransport(req) {
+			// RFC 3261 §12.1.1: the Contact of a dialog set up over TLS
+			// is a SIPS URI, so the client's in-dialog requests (and
+			// our BYE's route back) stay on TLS.
+			uri.Scheme = "sips"
 		}
 		if tp := strings.ToLower(req.Transport()); tp != "" && tp != "udp" {
 			uri.UriParams = sipgosip.NewParams()

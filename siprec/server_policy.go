@@ -49,6 +49,9 @@ type Offer struct {
 	// RecordingID is the recording ID the client forwarded, as
 	// Session.RecordingID reads it, or "".
 	RecordingID string
+	// Secure reports whether the INVITE came over an encrypted transport
+	// (TLS or WSS): a Policy requiring TLS refuses the others.
+	Secure bool
 }
 
 // Admission is a Policy's acceptance of an Offer.
@@ -63,6 +66,11 @@ type Admission struct {
 	// 500, or with the code of a *Rejection it wraps; a nil sink is a
 	// NopSink.
 	Sink func(ctx context.Context, s *Session) (SessionSink, error)
+	// RequireSRTP makes the session SRTP-only (an account's policy): an
+	// offer that records a line in clear is answered 488 with a Warning
+	// (ErrSRTPRequired), now and at every re-INVITE or UPDATE of the
+	// session. SRTPConfig.Require does the same for every session.
+	RequireSRTP bool
 	// Release, when set, is called exactly once when the admitted offer is
 	// over, however it ended: the session's End, or a failure or CANCEL
 	// between admission and answer. A gateway counting licensed sessions
@@ -81,6 +89,10 @@ type Rejection struct {
 	// RetryAfter, when positive, adds a Retry-After header (seconds), for
 	// 480, 486, 503 or 600.
 	RetryAfter time.Duration
+	// Warning, when set, is sent in a Warning header (code 399, RFC 3261
+	// §20.43): the reason a client's operator reads, such as "the account
+	// requires SIP over TLS". Keep it free of secrets.
+	Warning string
 	// Cause is a stable, machine-readable name of why (such as
 	// "licensed_sessions"), reported to Config.OnReject as its reason, for
 	// metrics and logs. Default: RejectPolicy for a Policy's rejection,

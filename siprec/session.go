@@ -31,6 +31,7 @@ type Session struct {
 	identity    sip.Identity
 	hasIdentity bool
 	transport   string
+	requireSRTP bool // no line in clear, at the INVITE and every re-offer
 	source      netip.AddrPort
 	key         dialogID // in Server.sessions
 	localTag    string
@@ -164,10 +165,14 @@ type Stream struct {
 	paused   atomic.Bool
 	resumeAt atomic.Int64 // UnixNano of the last resume; audio that arrived before is gapped
 
-	mu        sync.Mutex
-	remote    netip.AddrPort
-	codecs    []media.Codec
-	direction media.Direction
+	srtp     *media.SRTPContext // the Receiver's, nil in clear
+	protocol string             // media.ProtoRTP or media.ProtoSRTP
+
+	mu           sync.Mutex
+	remote       netip.AddrPort
+	codecs       []media.Codec
+	direction    media.Direction
+	answerCrypto media.Crypto // our a=crypto line of the last answer (SRTP)
 }
 
 // Session returns the session the stream belongs to.
@@ -206,6 +211,21 @@ func (st *Stream) Direction() media.Direction {
 
 // Paused reports whether the stream is paused (answered inactive).
 func (st *Stream) Paused() bool { return st.paused.Load() }
+
+// SRTP returns the crypto-suite the stream's SRTP was keyed with (the
+// latest, after a re-key), or "" when the stream is RTP in clear. Its
+// Stats count the packets dropped for failed authentication
+// (AuthFailures) and replays (Replayed).
+func (st *Stream) SRTP() media.CryptoSuite {
+	if st.srtp == nil {
+		return ""
+	}
+	return st.srtp.Suite()
+}
+
+// Secure reports whether the session's SIP came over an encrypted
+// transport (TLS, WSS).
+func (s *Session) Secure() bool { return secureTransport(s.invite) }
 
 // Stats returns the stream's RTP statistics (RFC 3550), final once the
 // stream was removed or the session ended.

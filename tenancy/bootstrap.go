@@ -74,6 +74,8 @@ var declarable = map[string]func(dst, src *Account){
 	FieldSIP:                     func(d, s *Account) { d.SIP = s.SIP.clone() },
 	"sip.users":                  func(d, s *Account) { d.SIP.Users = s.SIP.clone().Users },
 	"sip.allowlist":              func(d, s *Account) { d.SIP.Allowlist = slices.Clone(s.SIP.Allowlist) },
+	"sip.require_tls":            func(d, s *Account) { d.SIP.RequireTLS = s.SIP.RequireTLS },
+	"sip.require_srtp":           func(d, s *Account) { d.SIP.RequireSRTP = s.SIP.RequireSRTP },
 	FieldRecording:               func(d, s *Account) { d.Recording = s.Recording.clone() },
 	"recording.enabled":          func(d, s *Account) { d.Recording.Enabled = s.Recording.Enabled },
 	"recording.format":           func(d, s *Account) { d.Recording.Format = s.Recording.Format },
@@ -87,7 +89,7 @@ var declarable = map[string]func(dst, src *Account){
 
 // DeclarableFields returns the settings a DeclaredAccount may give, sorted:
 // the account fields of seed 000 but its service provider, and the parts of
-// "sip" (sip.users, sip.allowlist) and "recording" (recording.enabled,
+// "sip" (sip.users, sip.allowlist, sip.require_tls, sip.require_srtp) and "recording" (recording.enabled,
 // recording.format, recording.record_all_calls, recording.bucket — vendor
 // fields or URL) one by one.
 func DeclarableFields() []string {

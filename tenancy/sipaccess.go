@@ -75,6 +75,16 @@ type SIPAccess struct {
 	// refuse every request of an account whose list does not parse (never
 	// treat it as empty).
 	Allowlist []string `json:"allowlist,omitempty"`
+	// RequireTLS refuses the account's SIPREC sessions whose SIP does not
+	// come over TLS (SIPS): a recording server answers such an INVITE 488
+	// with a Warning saying so. Default false.
+	RequireTLS bool `json:"require_tls,omitempty"`
+	// RequireSRTP refuses the account's SIPREC offers that record a stream
+	// in clear (RTP/AVP rather than RTP/SAVP with SDES keys): 488 with a
+	// Warning naming the line. SDES keys travel in the SDP, so SRTP needs
+	// TLS too (a recording server refuses keys over clear signalling).
+	// Default false.
+	RequireSRTP bool `json:"require_srtp,omitempty"`
 }
 
 // SIPUser is one set of SIP digest credentials of an account.
@@ -181,8 +191,11 @@ func (s *SIPAccess) HashPasswords(realm string) {
 	}
 }
 
-// IsZero reports whether s configures nothing (no users, no allowlist).
-func (s SIPAccess) IsZero() bool { return len(s.Users) == 0 && len(s.Allowlist) == 0 }
+// IsZero reports whether s configures nothing (no users, no allowlist, no
+// requirement).
+func (s SIPAccess) IsZero() bool {
+	return len(s.Users) == 0 && len(s.Allowlist) == 0 && !s.RequireTLS && !s.RequireSRTP
+}
 
 // User returns the user named username, compared exactly.
 func (s *SIPAccess) User(username string) (SIPUser, bool) {
@@ -195,7 +208,7 @@ func (s *SIPAccess) User(username string) (SIPUser, bool) {
 }
 
 func (s *SIPAccess) clone() SIPAccess {
-	return SIPAccess{Users: slices.Clone(s.Users), Allowlist: slices.Clone(s.Allowlist)}
+	return SIPAccess{Users: slices.Clone(s.Users), Allowlist: slices.Clone(s.Allowlist), RequireTLS: s.RequireTLS, RequireSRTP: s.RequireSRTP}
 }
 
 func (s *SIPAccess) normalize() {
@@ -216,7 +229,7 @@ func (s *SIPAccess) normalize() {
 // equal compares s and o, passwords and digests included (in constant
 // time each).
 func (s *SIPAccess) equal(o *SIPAccess) bool {
-	if !slices.Equal(s.Allowlist, o.Allowlist) || len(s.Users) != len(o.Users) {
+	if !slices.Equal(s.Allowlist, o.Allowlist) || len(s.Users) != len(o.Users) || s.RequireTLS != o.RequireTLS || s.RequireSRTP != o.RequireSRTP {
 		return false
 	}
 	for i := range s.Users {
@@ -367,6 +380,10 @@ type storedSIPAccess struct {
 	Format    *int            `json:"stored_format"`
 	Users     []storedSIPUser `json:"users,omitempty"`
 	Allowlist []string        `json:"allowlist,omitempty"`
+	// RequireTLS and RequireSRTP: absent in data written before them
+	// (false).
+	RequireTLS  bool `json:"require_tls,omitempty"`
+	RequireSRTP bool `json:"require_srtp,omitempty"`
 }
 
 // MarshalStored returns the durable encoding of s: JSON with each user's
@@ -377,7 +394,7 @@ type storedSIPAccess struct {
 // never send it to a client or a log. UnmarshalStored reads it back.
 func (s SIPAccess) MarshalStored() ([]byte, error) {
 	f := storedSIPFormat
-	st := storedSIPAccess{Format: &f, Allowlist: s.Allowlist}
+	st := storedSIPAccess{Format: &f, Allowlist: s.Allowlist, RequireTLS: s.RequireTLS, RequireSRTP: s.RequireSRTP}
 	for _, u := range s.Users {
 		if u.Password != "" || u.HA1.IsZero() {
 			return nil, fmt.Errorf("%w: user %q", ErrClearPassword, u.Username)
@@ -404,7 +421,7 @@ func (s *SIPAccess) UnmarshalStored(data []byte) error {
 	if *st.Format != storedSIPFormat && *st.Format != storedSIPFormatClear {
 		return fmt.Errorf("tenancy: stored SIP access format %d, this program reads %d", *st.Format, storedSIPFormat)
 	}
-	out := SIPAccess{Allowlist: st.Allowlist}
+	out := SIPAccess{Allowlist: st.Allowlist, RequireTLS: st.RequireTLS, RequireSRTP: st.RequireSRTP}
 	for _, u := range st.Users {
 		su := SIPUser{Username: u.Username}
 		if *st.Format == storedSIPFormatClear {

@@ -13,8 +13,9 @@ import (
 
 func TestSIPAccessStoredForm(t *testing.T) {
 	in := tenancy.SIPAccess{
-		Users:     []tenancy.SIPUser{{Username: "alice", Password: "alice-secret-password"}},
-		Allowlist: []string{"203.0.113.0/24", "2001:db8::1"},
+		Users:      []tenancy.SIPUser{{Username: "alice", Password: "alice-secret-password"}},
+		Allowlist:  []string{"203.0.113.0/24", "2001:db8::1"},
+		RequireTLS: true, RequireSRTP: true,
 	}
 	if _, err := in.MarshalStored(); !errors.Is(err, tenancy.ErrClearPassword) {
 		t.Fatalf("MarshalStored with a clear password = %v, want ErrClearPassword", err)
@@ -34,7 +35,7 @@ func TestSIPAccessStoredForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := tenancy.NewDigestHA1("alice", "sip.example.com", "alice-secret-password")
-	if u, ok := out.User("alice"); !ok || u.Password != "" || !u.HA1.Equal(want) || len(out.Allowlist) != 2 {
+	if u, ok := out.User("alice"); !ok || u.Password != "" || !u.HA1.Equal(want) || len(out.Allowlist) != 2 || !out.RequireTLS || !out.RequireSRTP {
 		t.Fatalf("round trip: %+v", out)
 	}
 

@@ -77,10 +77,14 @@ type LogConfig struct {
 
 // SIPConfig configures the SIP side.
 type SIPConfig struct {
-	// Listen is the address of both transports, host:port.
+	// Listen is the address of UDP and TCP, host:port.
 	Listen string `yaml:"listen"`
-	// Transports are "udp" and/or "tcp".
+	// Transports are "udp", "tcp" and/or "tls" (SIP over TLS on tls.listen).
 	Transports []string `yaml:"transports"`
+	// TLS configures SIP over TLS (tls.go).
+	TLS TLSConfig `yaml:"tls"`
+	// SRTP configures SRTP keyed by SDES (tls.go).
+	SRTP SRTPConfig `yaml:"srtp"`
 	// MaxUDPMessageSize raises sipgo's limit on UDP messages (SIPREC INVITEs
 	// with metadata are 3 KB and more, over the 1300 bytes RFC 3261 §18.1.1
 	// advises for UDP).
@@ -214,6 +218,10 @@ type AccountConfig struct {
 	SIP              struct {
 		Users     []SIPUserConfig `yaml:"users"`
 		Allowlist []string        `yaml:"allowlist"`
+		// RequireTLS and RequireSRTP: the account's SIPREC only over TLS,
+		// its media only as SRTP (tenancy.SIPAccess).
+		RequireTLS  bool `yaml:"require_tls"`
+		RequireSRTP bool `yaml:"require_srtp"`
 	} `yaml:"sip"`
 	Recording    RecordingConfig     `yaml:"recording"`
 	Applications []ApplicationConfig `yaml:"applications"`
@@ -573,20 +581,21 @@ func (c *Config) validate() []Problem {
 		add("sip.listen", "%q: %s", c.SIP.Listen, err)
 	}
 	if len(c.SIP.Transports) == 0 {
-		add("sip.transports", "missing: give udp, tcp or both")
+		add("sip.transports", "missing: give udp, tcp, tls or several")
 	}
 	seenTr := map[string]bool{}
 	for i, t := range c.SIP.Transports {
 		switch t {
-		case "udp", "tcp":
+		case "udp", "tcp", "tls":
 			if seenTr[t] {
 				add(fmt.Sprintf("sip.transports[%d]", i), "%q given twice", t)
 			}
 			seenTr[t] = true
 		default:
-			add(fmt.Sprintf("sip.transports[%d]", i), "%q: want udp or tcp", t)
+			add(fmt.Sprintf("sip.transports[%d]", i), "%q: want udp, tcp or tls", t)
 		}
 	}
+	c.checkTLS(seenTr["tls"], add)
 	if c.SIP.MaxUDPMessageSize < 1300 || c.SIP.MaxUDPMessageSize > 65507 {
 		add("sip.max_udp_message_size", "%d: want 1300 to 65507 bytes", c.SIP.MaxUDPMessageSize)
 	}
@@ -768,7 +777,7 @@ func (a *AccountConfig) declared(path string) tenancy.DeclaredAccount {
 				BucketURL:      a.Recording.Bucket.URL,
 				Bucket:         a.Recording.Bucket.vendorConfig(),
 			},
-			SIP: tenancy.SIPAccess{Allowlist: a.SIP.Allowlist},
+			SIP: tenancy.SIPAccess{Allowlist: a.SIP.Allowlist, RequireTLS: a.SIP.RequireTLS, RequireSRTP: a.SIP.RequireSRTP},
 		}}
 	for _, u := range a.SIP.Users {
 		d.Account.SIP.Users = append(d.Account.SIP.Users, tenancy.SIPUser{Username: u.Username, Password: u.Password})

@@ -111,7 +111,7 @@ func TestConfigErrors(t *testing.T) {
 		{"syntax", "sip: [", "(file)", "did not find expected"},
 		{"sip listen", "sip:\n  listen: localhost", "sip.listen", "want host:port"},
 		{"sip listen host", "sip:\n  listen: example.com:5060", "sip.listen", "IP address"},
-		{"transport", "sip:\n  transports: [udp, sctp]", "sip.transports[1]", `"sctp": want udp or tcp`},
+		{"transport", "sip:\n  transports: [udp, sctp]", "sip.transports[1]", `"sctp": want udp, tcp or tls`},
 		{"no transport", "sip:\n  transports: []", "sip.transports", "missing"},
 		{"udp size", "sip:\n  max_udp_message_size: 100", "sip.max_udp_message_size", "1300 to 65507"},
 		{"algorithm", "sip:\n  digest:\n    algorithms: [MD5, SHA-1]", "sip.digest.algorithms[1]", `"SHA-1"`},

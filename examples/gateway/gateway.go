@@ -50,7 +50,10 @@ type Gateway struct {
 	// the start before any state changes
 	sipUDP  net.PacketConn
 	sipTCP  net.Listener
+	sipTLS  net.Listener // SIP over TLS (tls.go), with tlsFiles
 	httpLis net.Listener
+
+	tlsFiles *sip.TLSFiles
 
 	demo *demoCredentials
 }
@@ -69,8 +72,13 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	for _, t := range cfg.SIP.Transports {
 		udp, tcp = udp || t == "udp", tcp || t == "tcp"
 	}
-	if g.sipUDP, g.sipTCP, err = srs.ListenSIP(cfg.SIP.Listen, udp, tcp); err != nil {
-		return nil, fmt.Errorf("sip.listen: %w", err)
+	if udp || tcp {
+		if g.sipUDP, g.sipTCP, err = srs.ListenSIP(cfg.SIP.Listen, udp, tcp); err != nil {
+			return nil, fmt.Errorf("sip.listen: %w", err)
+		}
+	}
+	if err := g.openTLS(); err != nil {
+		return nil, err
 	}
 	if g.httpLis, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
@@ -142,7 +150,8 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		RetryInterval:    cfg.Record.RetryInterval,
 		UDP:              sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize, Allow: allow},
 		TCP: sip.ListenerConfig{Allow: allow, MaxConns: cfg.SIP.TCP.MaxConns, MaxConnsPerSource: cfg.SIP.TCP.MaxConnsPerSource,
-			MessageTimeout: cfg.SIP.TCP.MessageTimeout, IdleTimeout: cfg.SIP.TCP.IdleTimeout, MaxMessageSize: cfg.SIP.TCP.MaxMessageSize},
+			MessageTimeout: cfg.SIP.TCP.MessageTimeout, IdleTimeout: cfg.SIP.TCP.IdleTimeout, MaxMessageSize: cfg.SIP.TCP.MaxMessageSize,
+			HandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout, OnEvent: g.metrics.transportEvent},
 		Guard: sip.GuardConfig{
 			Digest: sip.DigestConfig{Algorithms: algs, NonceLifetime: cfg.SIP.Digest.NonceLifetime,
 				AllowRFC2069: cfg.SIP.Digest.AllowRFC2069},
@@ -156,6 +165,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 			Receiver:     media.ReceiverConfig{Poller: g.poller},
 			AckTimeout:   cfg.SIP.AckTimeout,
 			MediaTimeout: cfg.SIP.MediaTimeout,
+			SRTP:         cfg.siprecSRTP(),
 		},
 		Recording: recording.Config{FlushInterval: cfg.Record.FlushInterval, MP3: recording.MP3Config{Bitrate: cfg.Record.MP3Bitrate},
 			LAME: lame, LAMEPath: cfg.Record.LAMEPath},
@@ -168,6 +178,9 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	}
 	if g.sipTCP != nil {
 		sc.Listeners = []net.Listener{g.sipTCP}
+	}
+	if g.sipTLS != nil {
+		sc.TLSListeners, sc.TLS = []net.Listener{g.sipTLS}, g.tlsFiles.ServerConfig()
 	}
 	if g.srs, err = srs.New(ctx, sc); err != nil {
 		return nil, err
@@ -285,6 +298,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// it interrupted and uploads what waits, then takes calls.
 	srsErr := make(chan error, 1)
 	go func() { srsErr <- g.srs.Serve(bg) }()
+	go g.reloadTLS(bg)
 	select {
 	case <-g.srs.Ready():
 	case err := <-srsErr:
@@ -299,7 +313,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
-	g.log.Info("gateway ready", "sip", g.sipAddr(), "http", g.httpLis.Addr().String(),
+	g.log.Info("gateway ready", "sip", g.sipAddr(), "sips_port", g.tlsPort(), "http", g.httpLis.Addr().String(),
 		"rtp", g.cfg.RTP.Address+" "+g.cfg.RTP.Ports, "data_dir", g.cfg.DataDir)
 	g.printWelcome()
 	go func() { // a broken bucket shows now, not at the first upload
@@ -343,10 +357,13 @@ func (g *Gateway) health() health {
 
 // sipAddr returns the address SIP is served on.
 func (g *Gateway) sipAddr() string {
-	if g.sipUDP != nil {
+	switch {
+	case g.sipUDP != nil:
 		return g.sipUDP.LocalAddr().String()
+	case g.sipTCP != nil:
+		return g.sipTCP.Addr().String()
 	}
-	return g.sipTCP.Addr().String()
+	return g.sipTLS.Addr().String()
 }
 
 // close releases everything newGateway opened.
@@ -354,7 +371,7 @@ func (g *Gateway) close() {
 	if g.srs != nil {
 		_ = g.srs.Close() // closes the SIP listeners
 	} else {
-		for _, c := range []io.Closer{g.sipUDP, g.sipTCP} {
+		for _, c := range []io.Closer{g.sipUDP, g.sipTCP, g.sipTLS} {
 			if c != nil {
 				_ = c.Close()
 			}

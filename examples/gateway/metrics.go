@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/storage"
@@ -31,6 +32,7 @@ type metrics struct {
 	uploadErrors       prometheus.Counter
 	lateSamples        prometheus.Counter
 	webhooks           *prometheus.CounterVec // result
+	tlsHandshakeFails  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -64,8 +66,12 @@ func newMetrics() *metrics {
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegw_webhooks_total", Help: "Session webhooks sent, by result (ok, failed).",
 	}, []string{"result"})
+	m.tlsHandshakeFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "voicegw_sip_tls_handshake_failures_total",
+		Help: "SIP over TLS connections closed because their handshake failed or timed out (not TLS, no or an untrusted client certificate under mutual TLS).",
+	})
 	m.reg.MustRegister(m.sessionsActive, m.calls, m.sessionsEnded, m.recordingsWritten, m.recordingsUploaded,
-		m.recordingErrors, m.uploadErrors, m.lateSamples, m.webhooks,
+		m.recordingErrors, m.uploadErrors, m.lateSamples, m.webhooks, m.tlsHandshakeFails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -83,9 +89,18 @@ func (m *metrics) watch(s *srs.Server) {
 		{"voicegw_rtp_packets_received_total", "RTP packets received from recording clients (RFC 3550 received).", func(r srs.RTPStats) uint64 { return r.Received }},
 		{"voicegw_rtp_packets_lost_total", "RTP packets lost: sequence numbers that never arrived (RFC 3550).", func(r srs.RTPStats) uint64 { return r.Lost }},
 		{"voicegw_rtp_packets_late_total", "RTP packets that arrived too late for the reorder buffer and were dropped.", func(r srs.RTPStats) uint64 { return r.Late }},
+		{"voicegw_srtp_auth_failures_total", "SRTP packets dropped because their authentication tag did not verify (forged or corrupted): never recorded.", func(r srs.RTPStats) uint64 { return r.AuthFailures }},
+		{"voicegw_srtp_replayed_total", "SRTP packets dropped as replays (seen already, or older than the replay window): never recorded.", func(r srs.RTPStats) uint64 { return r.Replayed }},
 	} {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
 			func() float64 { return float64(c.v(s.Stats().RTP)) }))
+	}
+}
+
+// transportEvent counts what the SIP listeners report (sip.ListenerConfig.OnEvent).
+func (m *metrics) transportEvent(ev sip.TransportEvent) {
+	if ev.Kind == sip.EventHandshakeFailed {
+		m.tlsHandshakeFails.Inc()
 	}
 }
 

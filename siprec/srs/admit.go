@@ -43,6 +43,10 @@ func (s *Server) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, 
 			return s.refuse(o, sid, ReasonServerError, siprec.Reject(500, ""))
 		}
 	}
+	if acct.SIP.RequireTLS && !o.Secure {
+		return s.refuse(o, sid, ReasonTLSRequired, &siprec.Rejection{Code: 488,
+			Warning: "the account requires SIP over TLS (sips:) for recording: the INVITE came over " + o.Request.Transport()})
+	}
 	dec := tenancy.Decide(acct, app)
 	if !dec.Record {
 		s.log.Info("not recording", "account", sid, "account_name", acct.Name, "why", dec.Reason)
@@ -73,7 +77,7 @@ func (s *Server) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, 
 	sink := func(ctx context.Context, sess *siprec.Session) (siprec.SessionSink, error) {
 		return s.newSession(ctx, sess, adm)
 	}
-	return siprec.Admission{Sink: sink, Release: func() {
+	return siprec.Admission{Sink: sink, RequireSRTP: acct.SIP.RequireSRTP, Release: func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
 		if err := s.limiter.Release(ctx, acct.SID, lease); err != nil {

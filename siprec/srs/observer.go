@@ -123,6 +123,7 @@ const (
 	ReasonLimiterUnavailable Reason = "limiter_unavailable" // 503: the limiter could not decide
 	ReasonRecordingFailed    Reason = "recording_failed"    // 500: the recording file could not be created
 	ReasonServerError        Reason = "server_error"        // 500: a store or journal failed
+	ReasonTLSRequired        Reason = "tls_required"        // 488: the account requires SIP over TLS (tenancy.SIPAccess.RequireTLS)
 )
 
 // Refusal describes an initial INVITE that was not taken.

@@ -2,6 +2,7 @@ package srs
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,6 +110,22 @@ type Config struct {
 	// (sipgo.Server.ServeUDP and friends).
 	PacketConns []net.PacketConn
 	Listeners   []net.Listener
+	// TLSListeners are TCP listeners served as SIP over TLS (SIPS, port
+	// 5061 by convention) with TLS: each is put behind a sip.Listener
+	// configured by TCP with TLS set (allowlist and caps at accept, then
+	// the handshake within TCP.HandshakeTimeout, then the framing and
+	// timeouts on the decrypted stream) and served with
+	// sipgo.Server.ServeTLS. Pass plain TCP listeners, not tls.Listeners.
+	// Digest identity and allowlist rules are the same as over TCP; a
+	// session set up over TLS answers with a sips: Contact
+	// (;transport=tls), so the client's in-dialog requests and the
+	// Server's BYE stay on TLS. Default none.
+	TLSListeners []net.Listener
+	// TLS is the server configuration of TLSListeners (required with
+	// them): sip.TLSFiles.ServerConfig gives one whose certificate files
+	// reload without dropping calls, with mutual TLS when it has a client
+	// CA file.
+	TLS *tls.Config
 	// TCP is the template of the sip.Listener in front of each listener:
 	// connection caps in total and per source, message and idle timeouts,
 	// the size limit. Its zero value is sip's defaults, but for MaxConns:
@@ -233,7 +250,7 @@ type Stats struct {
 	ActiveSessions int
 	// Spooled are the recordings waiting in the spool for their bucket.
 	Spooled int
-	// RTP sums the packet counters (RFC 3550) of every stream the Server
+	// RTP sums the packet counters (RFC 3550, and SRTP's drops) of every stream the Server
 	// received since New: those in progress and those that ended, so
 	// each only grows.
 	RTP RTPStats
@@ -247,6 +264,10 @@ type RTPStats struct {
 	Lost uint64
 	// Late counts packets that came too late for the reorder buffer.
 	Late uint64
+	// AuthFailures counts SRTP packets dropped because their
+	// authentication tag did not verify (forged or corrupted), Replayed
+	// those dropped as replays (media.Stats): never recorded.
+	AuthFailures, Replayed uint64
 }
 
 func (r *RTPStats) add(st *siprec.Stream) {
@@ -254,6 +275,8 @@ func (r *RTPStats) add(st *siprec.Stream) {
 	r.Received += x.Received
 	r.Lost += x.Lost
 	r.Late += x.Late
+	r.AuthFailures += x.AuthFailures
+	r.Replayed += x.Replayed
 }
 
 // Stats returns the Server's counters.
@@ -295,6 +318,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("%w: RecordingDir is required", ErrConfig)
 	case cfg.SpoolDir == "":
 		return nil, fmt.Errorf("%w: SpoolDir is required", ErrConfig)
+	case len(cfg.TLSListeners) > 0 && cfg.TLS == nil:
+		return nil, fmt.Errorf("%w: TLS is required with TLSListeners", ErrConfig)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ready: make(chan struct{}), stopped: make(chan struct{}),
 		rtpLive: map[*siprec.Stream]struct{}{}, docs: newDocLocks()}
@@ -544,7 +569,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.cfg.RetryInterval > 0 {
 		s.goBackground(s.retryLoop)
 	}
-	errc := make(chan error, len(s.cfg.PacketConns)+len(s.cfg.Listeners))
+	errc := make(chan error, len(s.cfg.PacketConns)+len(s.cfg.Listeners)+len(s.cfg.TLSListeners))
 	for i, pc := range s.cfg.PacketConns {
 		if _, ok := pc.(*sip.PacketConn); !ok {
 			uc := s.cfg.UDP
@@ -558,26 +583,20 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	for i, l := range s.cfg.Listeners {
 		if _, ok := l.(*sip.Listener); !ok {
-			tc := s.cfg.TCP
-			if tc.Logger == nil {
-				tc.Logger = s.log.With("component", "transport")
-			}
-			if tc.InUse == nil {
-				tc.InUse = s.hasSessionFrom
-			}
-			if tc.MaxConns == 0 {
-				tc.MaxConns = sip.DefaultMaxConns
-				if lim, err := fdlimit.Get(); err == nil && lim.Soft > 0 {
-					tc.MaxConns = min(tc.MaxConns, fdlimit.ConnBudget(lim, int(lim.Soft/2)))
-				}
-			}
-			l = sip.NewListener(l, tc)
+			l = sip.NewListener(l, s.listenerConfig(nil))
 			s.cfg.Listeners[i] = l
 		}
 		go func() { errc <- s.sip.ServeTCP(l) }()
 	}
+	for i, l := range s.cfg.TLSListeners {
+		if _, ok := l.(*sip.Listener); !ok {
+			l = sip.NewListener(l, s.listenerConfig(s.cfg.TLS))
+			s.cfg.TLSListeners[i] = l
+		}
+		go func() { errc <- s.sip.ServeTLS(l) }()
+	}
 	close(s.ready)
-	s.log.Info("recording server ready", "udp", len(s.cfg.PacketConns), "tcp", len(s.cfg.Listeners))
+	s.log.Info("recording server ready", "udp", len(s.cfg.PacketConns), "tcp", len(s.cfg.Listeners), "tls", len(s.cfg.TLSListeners))
 	select {
 	case <-s.stopped:
 		return ErrServerClosed
@@ -594,6 +613,26 @@ func (s *Server) Serve(ctx context.Context) error {
 		_ = s.Close()
 		return ctx.Err()
 	}
+}
+
+// listenerConfig is the sip.Listener configuration of a TCP listener, or
+// of a TLS one with tc.
+func (s *Server) listenerConfig(tc *tls.Config) sip.ListenerConfig {
+	c := s.cfg.TCP
+	if c.Logger == nil {
+		c.Logger = s.log.With("component", "transport")
+	}
+	if c.InUse == nil {
+		c.InUse = s.hasSessionFrom
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = sip.DefaultMaxConns
+		if lim, err := fdlimit.Get(); err == nil && lim.Soft > 0 {
+			c.MaxConns = min(c.MaxConns, fdlimit.ConnBudget(lim, int(lim.Soft/2)))
+		}
+	}
+	c.TLS = tc
+	return c
 }
 
 // Run is Serve with a graceful end: when ctx ends it calls Shutdown with
@@ -657,6 +696,9 @@ func (s *Server) stopServing() {
 			_ = pc.Close()
 		}
 		for _, l := range s.cfg.Listeners {
+			_ = l.Close()
+		}
+		for _, l := range s.cfg.TLSListeners {
 			_ = l.Close()
 		}
 		s.stopBG()

@@ -276,6 +276,10 @@ type RecordingPatch struct {
 type SIPPatch struct {
 	Users     *[]tenancy.SIPUser `json:"users,omitempty"`
 	Allowlist *[]string          `json:"allowlist,omitempty"`
+	// RequireTLS and RequireSRTP set the account's SIPREC policy (see
+	// tenancy.SIPAccess).
+	RequireTLS  *bool `json:"require_tls,omitempty"`
+	RequireSRTP *bool `json:"require_srtp,omitempty"`
 }
 
 // UpdateAccount changes an account read at revision rev.

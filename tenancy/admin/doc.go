@@ -47,7 +47,9 @@
 //     account's service provider, Admin-only too): an account-scope caller
 //     setting licensed_sessions gets 403 with code forbidden_field naming
 //     "licensed_sessions". Unchanged values sent back are no change.
-//   - Changing an account's "sip" field also needs phone update.
+//   - Changing an account's "sip" field also needs phone update: its SIP
+//     users, its IP allowlist, and its require_tls and require_srtp
+//     policy (SIPREC only over TLS, media only as SRTP).
 //   - A bucket URL (credentials from the gateway's environment) and a local
 //     directory bucket (the gateway's disk) are Admin-only.
 //   - A caller never learns of a resource outside its reach: 404, exactly

@@ -50,6 +50,14 @@ func TestWalkthrough(t *testing.T) {
 	if u, ok := stored.SIP.User("alice"); !ok || !u.HA1.Equal(tenancy.NewDigestHA1("alice", stored.DigestRealm(), "alice-Passw0rd")) {
 		t.Fatalf("stored SIP users %+v: the password's digests did not reach the store", stored.SIP.Users)
 	}
+	// The account's SIPREC policy: SIP over TLS and SRTP required.
+	sipSet, err := c.UpdateSIP(ctx, acct.SID, admin.SIPPatch{RequireTLS: ptr(true), RequireSRTP: ptr(true)}, 0)
+	if err != nil || !sipSet.RequireTLS || !sipSet.RequireSRTP {
+		t.Fatalf("UpdateSIP(require_tls, require_srtp) = %+v, %v", sipSet, err)
+	}
+	if stored, _ := e.tenants.Account(ctx, acct.SID); !stored.SIP.RequireTLS || !stored.SIP.RequireSRTP || len(stored.SIP.Users) != 1 {
+		t.Fatalf("stored SIP access %+v: the requirements (and the user) must be kept", stored.SIP)
+	}
 	rec, err := c.UpdateRecording(ctx, acct.SID, admin.RecordingPatch{Enabled: ptr(true), BucketURL: ptr("mem://")}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +92,7 @@ func TestWalkthrough(t *testing.T) {
 	for _, ch := range e.takeChanges() {
 		ops = append(ops, ch.Resource+"."+ch.Op+strings.Join(ch.Fields, "+"))
 	}
-	want := []string{"service_provider.create", "account.create", "account.updatesip", "account.updaterecording", "api_key.create", "api_key.delete"}
+	want := []string{"service_provider.create", "account.create", "account.updatesip", "account.updatesip", "account.updaterecording", "api_key.create", "api_key.delete"}
 	if !slices.Equal(ops, want) {
 		t.Fatalf("changes notified %v, want %v", ops, want)
 	}
@@ -102,7 +110,7 @@ func TestWalkthrough(t *testing.T) {
 			t.Fatalf("audit record without who/when: %+v", r)
 		}
 	}
-	wantActions := []string{"api_key.delete", "api_key.create", "account.recording.update", "account.sip.user.create", "account.create", "service_provider.create"}
+	wantActions := []string{"api_key.delete", "api_key.create", "account.recording.update", "account.sip.update", "account.sip.user.create", "account.create", "service_provider.create"}
 	if !slices.Equal(actions, wantActions) {
 		t.Fatalf("audit %v, want %v", actions, wantActions)
 	}

@@ -92,7 +92,7 @@ func table(h *Handler) []*route {
 		r(post, "/accounts/{sid}/recording/test", "Test the recording bucket: write, read back and delete a probe object.", org, update, h.testRecording),
 
 		r(get, "/accounts/{sid}/sip", "Read the SIP users and IP allowlist.", phone, read, h.getSIP),
-		r(patch, "/accounts/{sid}/sip", "Update the SIP users and IP allowlist (merge patch).", phone, update, h.patchSIP),
+		r(patch, "/accounts/{sid}/sip", "Update the SIP users, IP allowlist and TLS/SRTP requirements (merge patch).", phone, update, h.patchSIP),
 		r(post, "/accounts/{sid}/sip/users", "Add a SIP user.", phone, create, h.addSIPUser),
 		r(put, "/accounts/{sid}/sip/users/{username}", "Set a SIP user's password.", phone, update, h.setSIPUser),
 		r(del, "/accounts/{sid}/sip/users/{username}", "Remove a SIP user.", phone, drop, h.deleteSIPUser),

@@ -19,11 +19,17 @@ protects every RTP packet with libsrtp in order, then plays the script:
   ["sleep", ms]
 and prints {"sent": N}.
 
+With "from": PORT, it sends from that UDP port of 127.0.0.1 (the address
+its SDP named, for a receiver that latches strictly).
+
   {"mode": "recv", "suite": S, "key": B64, "count": N, "idle_ms": MS, "mki": HEX}
 
 binds a UDP socket on 127.0.0.1, prints {"port": P}, receives until N
 datagrams came or none came for idle_ms, unprotects each with libsrtp and
 prints {"packets": [HEX of the RTP packet, or null], "errors": [...]}.
+Without "key" (and "suite"), it reads them after printing the port, as a
+second line {"suite": S, "key": B64}: the key of an SDP offer that names
+the port.
 
 With "mki", the MKI bytes are inserted into (send) or removed from (recv)
 each packet where RFC 3711 section 3.1 places them (before the
@@ -78,6 +84,8 @@ def send(req):
         start = req["key2_from"]
         prot2 = [None] * start + protect_all(req, req["key2"], clear[start:])
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if req.get("from"):
+        sock.bind(("127.0.0.1", req["from"]))
     to = (req["to"][0], req["to"][1])
     sent = 0
     for op, i in req["script"]:
@@ -104,12 +112,14 @@ def send(req):
 
 
 def recv(req):
-    s, tag = session(req, pylibsrtp.Policy.SSRC_ANY_INBOUND)
     mki = bytes.fromhex(req.get("mki", ""))
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     sock.bind(("127.0.0.1", 0))
     emit({"port": sock.getsockname()[1]})
+    if "key" not in req:
+        req.update(json.loads(sys.stdin.readline()))
+    s, tag = session(req, pylibsrtp.Policy.SSRC_ANY_INBOUND)
     sock.settimeout(req.get("idle_ms", 2000) / 1000)
     out, errors = [], []
     while len(out) < req["count"]:

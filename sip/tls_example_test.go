@@ -1,0 +1,54 @@
+package sip_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/emiago/sipgo"
+
+	"github.com/voicegw/voicegw/sip"
+)
+
+// SIP over TLS behind the Listener's defences, with certificate files that
+// reload without a restart: the Listener wraps the TCP listener (allowlist
+// and caps at accept), does the handshake (bounded), then frames the
+// decrypted SIP. A development certificate is made when there is none.
+func ExampleTLSFiles() {
+	dir, _ := os.MkdirTemp("", "sips")
+	defer os.RemoveAll(dir)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if _, err := os.Stat(certFile); err != nil {
+		cert, err := sip.WriteSelfSigned(certFile, keyFile, []string{"localhost", "127.0.0.1"}, 0)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		_ = sip.Fingerprint(cert) // print it for the operators of the peers
+	}
+	files, err := sip.LoadTLSFiles(sip.TLSFilesConfig{CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go files.Watch(ctx, 10*time.Second) // or call files.Reload on SIGHUP
+
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	l := sip.NewListener(tcp, sip.ListenerConfig{TLS: files.ServerConfig(), HandshakeTimeout: 5 * time.Second})
+	defer l.Close()
+	ua, _ := sipgo.NewUA()
+	defer ua.Close()
+	srv, _ := sipgo.NewServer(ua)
+	go func() { _ = srv.ServeTLS(l) }()
+	fmt.Println(files.Certificate().Subject.CommonName)
+	// Output: localhost
+}
