@@ -64,4 +64,9 @@ var (
 
 	// ErrClosed reports use of a Receiver, Sender or Endpoint after Close.
 	ErrClosed = errors.New("media: closed")
+
+	// ErrSteeringUnavailable is what NewPoller returns, wrapped with the
+	// system's reason, when PollerConfig.Steering is SteerOn and the kernel
+	// cannot steer (see Steering).
+	ErrSteeringUnavailable = errors.New("media: RTP steering unavailable")
 )

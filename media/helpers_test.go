@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -152,18 +153,46 @@ func startReceiver(t testing.TB, cfg ReceiverConfig) (*Receiver, *recorder) {
 }
 
 // receivePaths runs f once for each way a Receiver reads its socket: in
-// the goroutine running Run (p is nil), and on a Poller's workers (one
-// Poller with two workers, shared by every Receiver of the subtest).
+// the goroutine running Run (p is nil), on a Poller's workers reading each
+// stream's socket (one Poller with two workers, shared by every Receiver of
+// the subtest), and on a Poller that steers the datagrams to its workers'
+// shared sockets (skipped where steering is unavailable).
 func receivePaths(t *testing.T, f func(t *testing.T, p *Poller)) {
 	t.Helper()
 	t.Run("goroutine", func(t *testing.T) { f(t, nil) })
 	t.Run("poller", func(t *testing.T) { f(t, newTestPoller(t, 2)) })
+	t.Run("steered", func(t *testing.T) { f(t, newSteeredPoller(t, 2)) })
 }
 
-// newTestPoller returns a Poller closed when the test ends.
+// newTestPoller returns a Poller, without steering, closed when the test
+// ends.
 func newTestPoller(t testing.TB, workers int) *Poller {
 	t.Helper()
-	p, err := NewPoller(PollerConfig{Workers: workers})
+	return newPollerMode(t, workers, SteerOff)
+}
+
+// newSteeredPoller returns a steering Poller closed when the test ends, or
+// skips the test where steering is unavailable (no CAP_BPF and
+// CAP_NET_ADMIN, a kernel before 5.9, not Linux).
+func newSteeredPoller(t testing.TB, workers int) *Poller {
+	t.Helper()
+	p, err := NewPoller(PollerConfig{Workers: workers, Steering: SteerOn})
+	if errors.Is(err, ErrSteeringUnavailable) {
+		t.Skipf("steering needs Linux 5.9+ and CAP_BPF with CAP_NET_ADMIN (root): %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	if !p.Steered() {
+		t.Fatal("a Poller made with SteerOn does not steer")
+	}
+	return p
+}
+
+func newPollerMode(t testing.TB, workers int, mode Steering) *Poller {
+	t.Helper()
+	p, err := NewPoller(PollerConfig{Workers: workers, Steering: mode})
 	if err != nil {
 		t.Fatal(err)
 	}

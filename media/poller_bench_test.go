@@ -25,16 +25,20 @@ import (
 // sending call, so it is counted on the sender's side, as it would be by a
 // network card's interrupt on a real host). "goroutine" is a Receiver per
 // stream reading its own socket, "poller" the same Receivers on a Poller
-// with one worker per GOMAXPROCS.
+// with one worker per GOMAXPROCS, "steered" that Poller steering the
+// datagrams to its workers' shared sockets (see Steering).
 //
 //	go test ./media -run '^$' -bench ReceiveStreams -benchtime 400000x
 func BenchmarkReceiveStreams(b *testing.B) {
 	for _, streams := range []int{1000, 2000} {
-		for _, path := range []string{"goroutine", "poller"} {
+		for _, path := range []string{"goroutine", "poller", "steered"} {
 			b.Run(fmt.Sprintf("%s/streams=%d", path, streams), func(b *testing.B) {
 				var p *Poller
-				if path == "poller" {
+				switch path {
+				case "poller":
 					p = newTestPoller(b, runtime.GOMAXPROCS(0))
+				case "steered":
+					p = newSteeredPoller(b, runtime.GOMAXPROCS(0))
 				}
 				benchStreams(b, streams, p)
 			})

@@ -5,6 +5,7 @@ package media
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -61,6 +62,18 @@ import (
 const (
 	pollEvents = 512 // ready sockets taken per epoll_wait
 	wakeSlot   = -1  // epoll data of the eventfd that wakes a worker to stop
+	// sharedSlot4 and sharedSlot6 are the epoll data of a worker's shared
+	// sockets (IPv4, IPv6) when steering.
+	sharedSlot4 = -2
+	sharedSlot6 = -3
+	// sharedBatch is the most datagrams one recvmmsg takes from a shared
+	// socket; sharedDrainMax the most a round takes from it (the rest, in
+	// the next round).
+	sharedBatch    = 64
+	sharedDrainMax = 4096
+	// oobSize holds the control message of a datagram's original
+	// destination (an IPv6 one is 16 + 28 bytes).
+	oobSize = 64
 )
 
 // rawSocket is a UDP socket's descriptor outside Go's network poller.
@@ -201,6 +214,15 @@ type pollSlot struct {
 	due     time.Time // wall-clock time the Receiver's timers are due; zero when none
 	pending bool      // the slot is in the worker's pending list
 	last    uint64    // the round that last read the socket
+	// Steering: the stream's datagrams go to the worker's shared socket of
+	// family index fam (0 IPv4, 1 IPv6) under key. fresh: its own socket
+	// may still hold datagrams from before, to be read before the first
+	// steered one. dirty: in the worker's dirty list.
+	steered bool
+	fresh   bool
+	dirty   bool
+	fam     uint8
+	key     steerKey
 }
 
 type pollWorker struct {
@@ -238,6 +260,18 @@ type pollWorker struct {
 	idleErr   error              // its error
 	idleWaits atomic.Uint64      // waits that parked, for tests
 
+	// Steering: the shared sockets (IPv4, IPv6; nil until needed) and the
+	// state of their reads, used under mu.
+	shared [2]*sharedSocket
+	smsgs  []unix.Mmsghdr
+	siovs  []unix.Iovec
+	snames []unix.RawSockaddrInet6
+	soob   [][oobSize]byte
+	sbufs  [][]byte
+	dirty  []int32 // slots whose Receivers processed steered datagrams this read
+	strays uint64  // steered datagrams for no registered stream
+	taken  uint64  // steered datagrams handed to their streams
+
 	count   int   // Receivers registered; guarded by p.mu
 	failure error // why the worker stopped (it takes no Receiver); guarded by p.mu
 
@@ -253,6 +287,188 @@ type pollWorker struct {
 }
 
 func (p *Poller) native() bool { return true }
+
+func (p *Poller) startSteering() (*steerer, error) { return newSteerer() }
+
+// initShared makes the read state of the shared sockets; w.mu is held.
+func (w *pollWorker) initShared() {
+	if w.smsgs != nil {
+		return
+	}
+	w.smsgs = make([]unix.Mmsghdr, sharedBatch)
+	w.siovs = make([]unix.Iovec, sharedBatch)
+	w.snames = make([]unix.RawSockaddrInet6, sharedBatch)
+	w.soob = make([][oobSize]byte, sharedBatch)
+	w.sbufs = make([][]byte, sharedBatch)
+	slab := make([]byte, sharedBatch*rtpBufSize)
+	for i := range sharedBatch {
+		w.sbufs[i] = slab[i*rtpBufSize : (i+1)*rtpBufSize : (i+1)*rtpBufSize]
+		w.siovs[i].Base = &w.sbufs[i][0]
+		w.siovs[i].SetLen(rtpBufSize)
+		w.smsgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&w.snames[i]))
+		w.smsgs[i].Hdr.Iov = &w.siovs[i]
+		w.smsgs[i].Hdr.SetIovlen(1)
+		w.smsgs[i].Hdr.Control = &w.soob[i][0]
+	}
+	w.dirty = make([]int32, 0, 256)
+}
+
+// steerSlot makes slot idx's stream steered, if it can be: its datagrams
+// go to the worker's shared socket of its address family from now on. A
+// stream that cannot be steered (no shared socket, a port another stream
+// of the worker has, a full map) is read on its own socket. w.mu is held.
+func (w *pollWorker) steerSlot(idx int32, sl *pollSlot) {
+	local := sl.r.ep.LocalAddr()
+	fam := uint8(0)
+	family := unix.AF_INET
+	if a := local.Addr(); a.Is6() && !a.Is4In6() {
+		fam, family = 1, unix.AF_INET6
+	}
+	ss := w.shared[fam]
+	if ss == nil {
+		var err error
+		if ss, err = w.openShared(fam, family); err != nil {
+			w.p.log.Debug("media: poller: no shared socket; the stream's socket is read", "family", family, "error", err)
+			return
+		}
+	}
+	port := local.Port()
+	if ss.demux[port] != 0 {
+		return // another stream of this worker has the port, on another address
+	}
+	sl.key = makeSteerKey(local)
+	if err := w.p.steer.set(sl.key, ss.fd); err != nil {
+		w.p.log.Debug("media: poller: stream not steered; its socket is read", "local", local, "error", err)
+		return
+	}
+	ss.demux[port] = idx + 1
+	sl.steered, sl.fresh, sl.fam = true, true, fam
+}
+
+// openShared opens the worker's shared socket of a family and adds it to
+// the epoll set; w.mu is held.
+func (w *pollWorker) openShared(fam uint8, family int) (*sharedSocket, error) {
+	ss, err := newSharedSocket(family)
+	if err != nil {
+		return nil, err
+	}
+	w.epmu.RLock()
+	defer w.epmu.RUnlock()
+	if w.epfd < 0 {
+		_ = unix.Close(ss.fd)
+		return nil, os.ErrClosed
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	ev.Fd = sharedSlot4
+	if fam == 1 {
+		ev.Fd = sharedSlot6
+	}
+	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, ss.fd, &ev); err != nil {
+		_ = unix.Close(ss.fd)
+		return nil, err
+	}
+	w.initShared()
+	w.shared[fam] = ss
+	return ss, nil
+}
+
+// unsteer ends the steering of slot idx: the map entry goes, so that new
+// datagrams go to the stream's own socket, and, when drain is set, the
+// shared socket is read, so that the stream's datagrams already there are
+// processed before those its own socket receives from now on. w.mu is held.
+func (w *pollWorker) unsteer(idx int32, sl *pollSlot, drain bool) {
+	if !sl.steered {
+		return
+	}
+	w.p.steer.del(sl.key)
+	sl.steered = false
+	ss := w.shared[sl.fam]
+	if ss == nil {
+		return // closed with the Poller
+	}
+	if drain {
+		sl.steered = true // its datagrams there are still its own
+		w.serveShared(ss, math.MaxInt)
+		sl.steered = false
+	}
+	if ss.demux[sl.key.portFamily&0xffff] == idx+1 {
+		ss.demux[sl.key.portFamily&0xffff] = 0
+	}
+	sl.fresh = false
+}
+
+// serveShared reads and processes up to limit datagrams (more when a batch
+// read overshoots) from a shared socket, handing each to the stream of its
+// original destination port; w.mu is held.
+func (w *pollWorker) serveShared(ss *sharedSocket, limit int) {
+	got := 0
+	for got < limit {
+		for i := range w.smsgs {
+			w.smsgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+			w.smsgs[i].Hdr.SetControllen(oobSize)
+			w.smsgs[i].Hdr.Flags = 0
+		}
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(ss.fd), uintptr(unsafe.Pointer(&w.smsgs[0])), uintptr(len(w.smsgs)), unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			break // drained (EAGAIN); a failing shared socket leaves the streams to their own sockets' reads
+		}
+		at := time.Now()
+		for i := range int(n) {
+			m := &w.smsgs[i]
+			dst, ok := origDst(w.soob[i][:], int(m.Hdr.Controllen))
+			if !ok {
+				w.strays++
+				continue
+			}
+			j := ss.demux[dst.Port()]
+			if j == 0 {
+				w.strays++ // its stream ended meanwhile
+				continue
+			}
+			idx := j - 1
+			sl := &w.slots[idx]
+			r := sl.r
+			if sl.fresh {
+				// What reached the stream's own socket before steering
+				// began comes first.
+				sl.fresh = false
+				w.serveUpTo(idx, sl, drainMax)
+				if r = sl.r; r == nil {
+					continue
+				}
+			}
+			if r.ctl.Load() {
+				r.applyControl()
+			}
+			when := at
+			if !r.sysClock {
+				when = r.now()
+			}
+			r.s.process(w.sbufs[i][:m.Len], sockaddrAddrPort(&w.snames[i]), when)
+			w.taken++
+			if !sl.dirty {
+				sl.dirty = true
+				w.dirty = append(w.dirty, idx)
+			}
+		}
+		got += int(n)
+		if int(n) < len(w.smsgs) {
+			break
+		}
+	}
+	for _, idx := range w.dirty {
+		sl := &w.slots[idx]
+		sl.dirty = false
+		if sl.r != nil {
+			sl.r.publish()
+			w.schedule(idx, sl)
+		}
+	}
+	w.dirty = w.dirty[:0]
+}
 
 func (p *Poller) start(n int) error {
 	for range n {
@@ -339,9 +555,19 @@ func (w *pollWorker) closeFDs() {
 		_ = unix.Close(w.wakefd)
 		w.epfd, w.wakefd, w.idlefd = -1, -1, -1
 	}
+	for i, ss := range w.shared {
+		if ss != nil {
+			_ = unix.Close(ss.fd)
+			w.shared[i] = nil
+		}
+	}
 }
 
 func (p *Poller) stop() {
+	if p.steer != nil {
+		// From now on every datagram goes to its stream's own socket.
+		p.steer.close()
+	}
 	for _, w := range p.workers {
 		w.stop.Store(true)
 		one := [8]byte{1}
@@ -421,6 +647,13 @@ func (p *Poller) register(r *Receiver) (bool, error) {
 		}
 		return false, fmt.Errorf("media: poller: registering RTP socket %v: %w", r.ep.LocalAddr(), err)
 	}
+	if p.steer != nil {
+		w.mu.Lock()
+		if !r.ps.gone && w.slots[idx].r == r {
+			w.steerSlot(idx, &w.slots[idx])
+		}
+		w.mu.Unlock()
+	}
 	return true, nil
 }
 
@@ -450,6 +683,9 @@ func (p *Poller) deregister(r *Receiver) error {
 		// What reached the socket before the stop is part of the stream:
 		// a worker that had not come round to it yet reads it now (a
 		// Receiver reading its own socket would have read it already).
+		// A steered stream's datagrams in the shared socket came before
+		// those in its own.
+		w.unsteer(idx, &w.slots[idx], true)
 		w.serveUpTo(idx, &w.slots[idx], drainMax)
 	}
 	if !r.ps.gone {
@@ -500,6 +736,7 @@ func (w *pollWorker) alloc(r *Receiver) int32 {
 // list (with its pending flag), which the next sweep cleans up.
 func (w *pollWorker) release(idx int32) {
 	sl := &w.slots[idx]
+	w.unsteer(idx, sl, false)
 	sl.r, sl.due = nil, time.Time{}
 	w.free = append(w.free, idx)
 }
@@ -675,7 +912,13 @@ func (w *pollWorker) round(n int) {
 	for i := range n {
 		ev := &w.events[i]
 		idx := ev.Fd
-		if idx < 0 || int(idx) >= len(w.slots) {
+		switch {
+		case idx == sharedSlot4 || idx == sharedSlot6:
+			if ss := w.shared[sharedSlot4-idx]; ss != nil {
+				w.serveShared(ss, sharedDrainMax)
+			}
+			continue
+		case idx < 0 || int(idx) >= len(w.slots):
 			continue // wakeSlot: stop is set
 		}
 		if sl := &w.slots[idx]; sl.r != nil && sl.gen == ev.Pad {

@@ -302,3 +302,39 @@ func TestPollerStopReadsWhatCame(t *testing.T) {
 		})
 	}
 }
+
+// steeredDatagrams returns how many datagrams p's workers took from their
+// shared sockets.
+func steeredDatagrams(p *Poller) uint64 { return taken(p) }
+
+// waitSteered waits until rx is registered with its Poller and steered.
+func waitSteered(t *testing.T, rx *Receiver) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if w := rx.poller.workerOf(rx); w != nil {
+			w.mu.Lock()
+			ok := rx.ps.w == w && w.slots[rx.ps.slot].steered
+			w.mu.Unlock()
+			if ok {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Receiver was not steered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// workerOf returns the worker rx is registered with, or nil.
+func (p *Poller) workerOf(rx *Receiver) *pollWorker {
+	for _, w := range p.workers {
+		w.mu.Lock()
+		ok := rx.ps.w == w
+		w.mu.Unlock()
+		if ok {
+			return w
+		}
+	}
+	return nil
+}

@@ -2,7 +2,10 @@
 
 package media
 
-import "net/netip"
+import (
+	"errors"
+	"net/netip"
+)
 
 // Without Linux's epoll a Poller has no workers and each Receiver reads its
 // own socket (through Go's network poller).
@@ -27,3 +30,11 @@ func (p *Poller) stop() {}
 func (p *Poller) register(*Receiver) (bool, error) { return false, nil }
 
 func (p *Poller) deregister(*Receiver) error { return nil }
+
+type steerer struct{}
+
+func (*steerer) close() {}
+
+func (p *Poller) startSteering() (*steerer, error) {
+	return nil, errors.ErrUnsupported
+}

@@ -16,7 +16,7 @@ import (
 
 func TestNewPollerConfig(t *testing.T) {
 	for _, cfg := range []PollerConfig{
-		{Workers: -1}, {Workers: 1025}, {Batch: -1}, {Batch: 65},
+		{Workers: -1}, {Workers: 1025}, {Batch: -1}, {Batch: 65}, {Steering: SteerOn + 1},
 	} {
 		if p, err := NewPoller(cfg); !errors.Is(err, ErrInvalidConfig) {
 			if p != nil {
@@ -47,7 +47,8 @@ func TestNewPollerConfig(t *testing.T) {
 // statistics.
 func TestPollerManyStreams(t *testing.T) {
 	const streams, packets = 200, 40
-	pollers := []*Poller{newTestPoller(t, 2), newTestPoller(t, 2)}
+	// One Poller reads each stream's socket, the other steers where it can.
+	pollers := []*Poller{newTestPoller(t, 2), newPollerMode(t, 2, SteerAuto)}
 	type plan struct {
 		rx       *Receiver
 		rec      *recorder
@@ -373,11 +374,16 @@ func TestPollerBatch(t *testing.T) {
 // TestPollerIPv6 receives on ::1: the source address read by the worker is
 // the sender's.
 func TestPollerIPv6(t *testing.T) {
+	t.Run("poller", func(t *testing.T) { testPollerIPv6(t, newTestPoller) })
+	t.Run("steered", func(t *testing.T) { testPollerIPv6(t, newSteeredPoller) })
+}
+
+func testPollerIPv6(t *testing.T, newPoller func(testing.TB, int) *Poller) {
 	ep, err := Listen(netip.IPv6Loopback())
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	p := newTestPoller(t, 1)
+	p := newPoller(t, 1)
 	rec := &recorder{}
 	rx, err := NewReceiver(ep, ReceiverConfig{LatchPackets: 1, Handler: rec, Poller: p})
 	if err != nil {
@@ -385,6 +391,9 @@ func TestPollerIPv6(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- rx.Run(context.Background()) }()
+	if p.Steered() {
+		waitSteered(t, rx)
+	}
 	c, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.IPv6Loopback(), 0)))
 	if err != nil {
 		t.Fatal(err)
@@ -396,6 +405,9 @@ func TestPollerIPv6(t *testing.T) {
 		}
 	}
 	waitStats(t, rx, "3 packets", func(st Stats) bool { return st.Received == 3 })
+	if n := steeredDatagrams(p); p.Steered() && n == 0 {
+		t.Error("the steering Poller took no datagram from its IPv6 shared socket")
+	}
 	if got, want := rx.Stats().Source, c.LocalAddr().(*net.UDPAddr).AddrPort(); got != want {
 		t.Errorf("source %v, want %v", got, want)
 	}

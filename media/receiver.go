@@ -125,14 +125,17 @@ const rtpBufSize = 2048
 //	...
 //	rx.Close()                            // stops Run, flushes, frees the port
 type Receiver struct {
-	ep     *Endpoint
-	s      *stream // owned by the goroutine in Run, or by the Poller's worker while registered
-	now    func() time.Time
-	buf    []byte // read buffer without a Poller, made by the first Run
-	poller *Poller
-	polled bool          // the Poller's workers read the socket
-	wake   chan struct{} // with a Poller: ends Run's wait (Close, a failed socket)
-	ps     pollState     // registration with the Poller; guarded by the worker's mu
+	ep  *Endpoint
+	s   *stream // owned by the goroutine in Run, or by the Poller's worker while registered
+	now func() time.Time
+	// sysClock: now is time.Now, so a Poller may stamp a batch of
+	// datagrams with one reading.
+	sysClock bool
+	buf      []byte // read buffer without a Poller, made by the first Run
+	poller   *Poller
+	polled   bool          // the Poller's workers read the socket
+	wake     chan struct{} // with a Poller: ends Run's wait (Close, a failed socket)
+	ps       pollState     // registration with the Poller; guarded by the worker's mu
 
 	ctl      atomic.Bool // control changes are pending
 	stopping atomic.Bool
@@ -169,7 +172,7 @@ func NewReceiver(ep *Endpoint, cfg ReceiverConfig) (*Receiver, error) {
 			return nil, err
 		}
 	}
-	r := &Receiver{ep: ep, s: newStream(sc, codecs), now: now, poller: cfg.Poller}
+	r := &Receiver{ep: ep, s: newStream(sc, codecs), now: now, sysClock: cfg.Now == nil, poller: cfg.Poller}
 	if r.poller != nil && r.poller.native() {
 		r.polled = true
 		r.wake = make(chan struct{}, 1)

@@ -479,3 +479,59 @@ func BenchmarkRTPToWAV(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRecordMany feeds many two-party WAV recordings at once through
+// their MediaHandlers, round robin, one 20 ms packet of each party of a
+// call in turn (as a gateway's worker takes them from the network), with
+// arrival times: each recording's state, windows and file buffer are cold
+// in the caches when its packets come, as in a gateway with thousands of
+// calls. One op is one packet (one party's 20 ms); cpu-ns/packet is the
+// process's CPU time per packet (user + system: the file writes count).
+//
+//	go test ./recording -run '^$' -bench RecordMany -benchtime 2000000x
+func BenchmarkRecordMany(b *testing.B) {
+	for _, calls := range []int{2000} {
+		b.Run(fmt.Sprintf("calls=%d", calls), func(b *testing.B) {
+			dir := b.TempDir()
+			pa, pb := tone(400, 8000, rate8k, 0, 160), tone(600, 8000, rate8k, 0, 160)
+			recs := make([]*Recorder, calls)
+			hs := make([][2]media.Handler, calls)
+			for i := range recs {
+				r, err := New(filepath.Join(dir, fmt.Sprintf("r%d.wav", i)), Config{Streams: twoStreams(), Start: t0})
+				must(b, err)
+				recs[i] = r
+				for s := range 2 {
+					h, err := r.Stream(s).MediaHandler()
+					must(b, err)
+					hs[i][s] = h
+				}
+			}
+			defer func() {
+				for _, r := range recs {
+					_, _ = r.Stop()
+				}
+			}()
+			runtime.GC()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			packets := 0
+			for k := int64(0); packets < b.N; k++ {
+				at := t0.Add(time.Duration(k) * 20 * time.Millisecond)
+				for i := range recs {
+					hs[i][0].HandleAudio(media.Audio{Position: k * 160, PCM: pa, Arrival: at})
+					hs[i][1].HandleAudio(media.Audio{Position: k * 160, PCM: pb, Arrival: at})
+				}
+				packets += 2 * calls
+			}
+			used := cpuTime() - cpu0
+			b.StopTimer()
+			b.ReportMetric(float64(used.Nanoseconds())/float64(packets), "cpu-ns/packet")
+			for _, r := range recs[:1] {
+				if st := r.Stream(0).Stats(); st.Late != 0 || st.Ahead != 0 {
+					b.Fatalf("late or ahead samples: %+v", st)
+				}
+			}
+		})
+	}
+}

@@ -62,8 +62,14 @@ func routes(cfg Config) [][]int {
 // mix fills the first n frames of m.frames from the rings at ri and
 // returns them.
 func (m *mixer) mix(streams []*Stream, ri, n int64) []int16 {
+	frames := m.frames[:n*int64(m.channels)]
+	m.mixTo(frames, streams, ri, n)
+	return frames
+}
+
+// mixTo fills frames (n frames) from the rings at ri.
+func (m *mixer) mixTo(frames []int16, streams []*Stream, ri, n int64) {
 	ch := m.channels
-	frames := m.frames[:n*int64(ch)]
 	if ch == 2 && len(m.route[0]) == 1 && len(m.route[1]) == 1 {
 		// One stream per channel, the usual two-party call: interleave.
 		a := streams[m.route[0][0]].ring[ri : ri+n]
@@ -73,7 +79,7 @@ func (m *mixer) mix(streams []*Stream, ri, n int64) []int16 {
 			f := frames[2*i : 2*i+2 : 2*i+2]
 			f[0], f[1] = v, b[i]
 		}
-		return frames
+		return
 	}
 	for c := 0; c < ch; c++ {
 		route := m.route[c]
@@ -107,7 +113,6 @@ func (m *mixer) mix(streams []*Stream, ri, n int64) []int16 {
 			}
 		}
 	}
-	return frames
 }
 
 // silence returns the first n frames of m.frames, cleared.

@@ -504,10 +504,10 @@ func (r *Recorder) advance(target int64) error {
 				continue
 			}
 		}
-		r.out.mix(r.streams, ri, n, paused)
+		err := r.out.emit(r.streams, ri, n, paused)
 		r.consume(ri, n)
 		r.head += n
-		if err := r.out.write(n); err != nil {
+		if err != nil {
 			return err
 		}
 		if paused {

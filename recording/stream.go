@@ -116,7 +116,8 @@ func (s *Stream) write(pos int64, pcm []int16) error {
 	}
 	pcm = pcm[t-(s.offset+pos):]
 	end := t + int64(len(pcm))
-	if s.covered(t, end) {
+	// Nothing at or past the furthest position delivered is covered yet.
+	if t < s.hwm && s.covered(t, end) {
 		s.dup += int64(len(pcm))
 		return nil
 	}

@@ -219,6 +219,34 @@ func (s *wavSink) write(pcm []int16) error {
 	return nil
 }
 
+// direct reports whether samples interleaved samples can be mixed straight
+// into the write buffer (reserve): on a little-endian machine, when they
+// fit in it.
+func (s *wavSink) direct(samples int) bool {
+	return littleEndian() && 2*samples <= cap(s.out.buf)
+}
+
+// reserve returns room for samples samples at the end of the write buffer
+// (writing the buffer out first if it has less), as PCM16 samples that are
+// the file's little-endian bytes; commit then adds them to the file. The
+// buffer's length is always even (whole samples), so the room is aligned.
+func (s *wavSink) reserve(samples int) ([]int16, error) {
+	if s.data+int64(2*samples) > maxWAVData {
+		return nil, ErrTooLarge
+	}
+	space, err := s.out.free(2 * samples)
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*int16)(unsafe.Pointer(&space[0])), samples), nil
+}
+
+// commit adds the samples written to the room reserve returned.
+func (s *wavSink) commit(samples int) {
+	s.out.commit(2 * samples)
+	s.data += int64(2 * samples)
+}
+
 // putPCM16LE stores pcm in dst (2×len(pcm) bytes) as little-endian 16-bit
 // samples: a copy on a little-endian machine, byte by byte elsewhere.
 func putPCM16LE(dst []byte, pcm []int16) {

@@ -76,23 +76,34 @@ type writer struct {
 	failed      chan struct{} // closed with the first failure
 }
 
-// mix fills each file's frames for n timeline positions from ring index
-// ri, or with silence.
-func (w *writer) mix(streams []*Stream, ri, n int64, silent bool) {
+// emit mixes n timeline positions from ring index ri (or silence) into
+// every file, and flushes them when FlushInterval is due. A WAV file's
+// frames are mixed straight into its write buffer, where they are the
+// file's bytes already on a little-endian machine; other encoders take
+// them from the mixer's frame buffer.
+func (w *writer) emit(streams []*Stream, ri, n int64, silent bool) error {
 	for _, f := range w.files {
-		if silent {
-			f.mix.silence(n)
-		} else {
-			f.mix.mix(streams, ri, n)
+		samples := int(n) * f.mix.channels
+		if ws, ok := f.sink.(*wavSink); ok && ws.direct(samples) {
+			dst, err := ws.reserve(samples)
+			if err != nil {
+				return w.fail(f, err)
+			}
+			if silent {
+				clear(dst)
+			} else {
+				f.mix.mixTo(dst, streams, ri, n)
+			}
+			ws.commit(samples)
+			continue
 		}
-	}
-}
-
-// write hands the n frames mixed last to every file, and flushes them
-// when FlushInterval is due.
-func (w *writer) write(n int64) error {
-	for _, f := range w.files {
-		if err := f.sink.write(f.mix.frames[:n*int64(f.mix.channels)]); err != nil {
+		frames := f.mix.frames[:samples]
+		if silent {
+			clear(frames)
+		} else {
+			f.mix.mixTo(frames, streams, ri, n)
+		}
+		if err := f.sink.write(frames); err != nil {
 			return w.fail(f, err)
 		}
 	}

@@ -1,0 +1,206 @@
+package media
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// taken returns how many datagrams p's workers took from their shared
+// sockets and handed to their streams.
+func taken(p *Poller) uint64 {
+	var n uint64
+	for _, w := range p.workers {
+		w.mu.Lock()
+		n += w.taken
+		w.mu.Unlock()
+	}
+	return n
+}
+
+// waitRegistered waits until p's workers serve n Receivers.
+func waitRegistered(t *testing.T, p *Poller, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		got := 0
+		for _, c := range workerLoads(p) {
+			got += c
+		}
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d Receivers registered, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSteeringSteers checks that a steering Poller takes a registered
+// stream's datagrams from its worker's shared socket, every one of them, in
+// order, with the stream's own source address (for latching) and
+// statistics; and that a stranger sending to the stream's port is refused
+// as on the stream's own socket.
+func TestSteeringSteers(t *testing.T) {
+	p := newSteeredPoller(t, 1)
+	pe := newPeer(t, netip.AddrPort{})
+	rx, rec := startReceiver(t, ReceiverConfig{Poller: p, Handler: &recorder{strict: true}, Remote: pe.addr(), LatchPackets: DefaultLatchPackets})
+	pe.to = rx.LocalAddr()
+	waitRegistered(t, p, 1)
+	stranger := newPeer(t, rx.LocalAddr())
+	const n = 20
+	for seq := range uint16(n) {
+		pe.raw(rtpPacket(t, ssrcA, seq, uint32(seq)*160, 0, false, pattern(seq, 160)))
+		if seq%5 == 2 {
+			stranger.raw(rtpPacket(t, ssrcB, seq, uint32(seq)*160, 0, false, pattern(seq, 160)))
+		}
+	}
+	waitStats(t, rx, "20 packets and 4 strangers", func(st Stats) bool { return st.Datagrams == n+4 })
+	if got := taken(p); got != n+4 {
+		t.Errorf("%d datagrams taken from the shared socket, want %d (every one)", got, n+4)
+	}
+	st := rx.Stats()
+	checkStats(t, st, map[string]uint64{"Received": n, "Strangers": 4, "Lost": 0, "Late": 0, "OutOfOrder": 0, "Samples": n * 160})
+	if st.Source != pe.addr() {
+		t.Errorf("source %v, want the sender %v", st.Source, pe.addr())
+	}
+	rec.check(t)
+}
+
+// TestSteeringOrderAtStart sends datagrams before the Receiver runs (they
+// wait in its own socket) and after it is steered (they go to the shared
+// socket): the first ones are delivered first, none late or out of order.
+func TestSteeringOrderAtStart(t *testing.T) {
+	p := newSteeredPoller(t, 1)
+	rec := &recorder{strict: true}
+	rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p, Handler: rec, LatchPackets: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe := newPeer(t, rx.LocalAddr())
+	send := func(seq uint16) { pe.raw(rtpPacket(t, ssrcA, seq, uint32(seq)*160, 0, false, pattern(seq, 160))) }
+	for seq := range uint16(5) {
+		send(seq)
+	}
+	w := p.workers[0]
+	w.mu.Lock() // the worker reads nothing until the later datagrams are in the shared socket
+	done := make(chan error, 1)
+	go func() { done <- rx.Run(context.Background()) }()
+	for deadline := time.Now().Add(5 * time.Second); rx.ps.w == nil || !w.slots[rx.ps.slot].steered; {
+		w.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the Receiver was not steered")
+		}
+		time.Sleep(time.Millisecond)
+		w.mu.Lock()
+	}
+	for seq := uint16(5); seq < 10; seq++ {
+		send(seq)
+	}
+	w.mu.Unlock()
+	waitStats(t, rx, "10 packets", func(st Stats) bool { return st.Received == 10 })
+	if err := rx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	checkStats(t, rx.Stats(), map[string]uint64{"Late": 0, "OutOfOrder": 0, "Lost": 0})
+	if got := taken(p); got != 5 {
+		t.Errorf("%d datagrams taken from the shared socket, want the 5 sent after steering began", got)
+	}
+	rec.check(t)
+}
+
+// TestSteeringStopReadsWhatCame stops a steered Receiver while its last
+// datagrams wait in the worker's shared socket: the stop delivers them, as
+// it does those in the stream's own socket.
+func TestSteeringStopReadsWhatCame(t *testing.T) {
+	for _, how := range []string{"context", "Close"} {
+		t.Run(how, func(t *testing.T) {
+			p := newSteeredPoller(t, 1)
+			w := p.workers[0]
+			rx, err := NewReceiver(allocate(t), ReceiverConfig{LatchPackets: 1, Poller: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rx.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- rx.Run(ctx) }()
+			pe := newPeer(t, rx.LocalAddr())
+			pe.raw(rtpPacket(t, ssrcA, 1, 0, 0, false, pattern(1, 160)))
+			waitStats(t, rx, "the first packet", func(st Stats) bool { return st.Received == 1 })
+			w.mu.Lock() // no round reads the shared socket from now on
+			const more = 5
+			for i := range uint16(more) {
+				seq := 2 + i
+				pe.raw(rtpPacket(t, ssrcA, seq, uint32(seq-1)*160, 0, false, pattern(seq, 160)))
+			}
+			if how == "context" {
+				cancel()
+			} else {
+				go func() { _ = rx.Close() }()
+			}
+			for !rx.stopping.Load() && how == "Close" {
+				time.Sleep(100 * time.Microsecond)
+			}
+			w.mu.Unlock()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Run = %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Run did not return")
+			}
+			if st := rx.Stats(); st.Received != 1+more || st.Lost != 0 {
+				t.Fatalf("after the stop: received %d, lost %d; want %d and 0", st.Received, st.Lost, 1+more)
+			}
+		})
+	}
+}
+
+// TestSteeringTakesOnlyItsStreams: datagrams for a socket of the same
+// address that no Receiver of the Poller registered reach that socket, and
+// once a steered Receiver is closed its port is no longer steered: a socket
+// bound to it later receives what is sent there.
+func TestSteeringTakesOnlyItsStreams(t *testing.T) {
+	p := newSteeredPoller(t, 1)
+	rx, _ := startReceiver(t, ReceiverConfig{Poller: p})
+	waitRegistered(t, p, 1)
+	other, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	pe := newPeer(t, other.LocalAddr().(*net.UDPAddr).AddrPort())
+	expect := func(c *net.UDPConn, what string) {
+		t.Helper()
+		pe.raw([]byte(what))
+		buf := make([]byte, 64)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil || string(buf[:n]) != what {
+			t.Fatalf("read %q, %v; want %q", buf[:n], err, what)
+		}
+	}
+	expect(other, "not steered")
+	port := rx.LocalAddr()
+	if err := rx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	pe.to = port
+	expect(again, "no longer steered")
+	if got := taken(p); got != 0 {
+		t.Errorf("%d datagrams taken from the shared socket, want none", got)
+	}
+}
