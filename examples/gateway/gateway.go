@@ -17,6 +17,7 @@ import (
 
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/internal/fdlimit"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac"
@@ -186,6 +187,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	g.metrics.watch(g.srs)
+	g.metrics.registerBuildInfo(buildinfo.Read(version, commit))
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	g.admin, err = admin.NewHandler(admin.Config{
 		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
@@ -305,7 +307,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	api := httpAPI{index: g.st.index, keys: g.st.keys, tenants: g.srs.TenantCache(), admin: g.admin, failed: g.failed,
-		metrics: g.metrics, health: g.health, pprof: g.cfg.HTTP.PProf, log: g.log}
+		metrics: g.metrics, health: g.health, ready: &readiness{checks: g.readyChecks()}, pprof: g.cfg.HTTP.PProf, log: g.log}
 	httpSrv := newHTTPServer(api.handler(), g.log.With("component", "http"))
 	errc := make(chan error, 1)
 	go func() {

@@ -31,6 +31,7 @@ type httpAPI struct {
 	failed  *rbac.FailureLimiter // failed key checks, shared by the APIs
 	metrics *metrics
 	health  func() health
+	ready   http.Handler // /readyz (ops.go)
 	pprof   bool
 	log     *slog.Logger
 }
@@ -39,7 +40,8 @@ type httpAPI struct {
 //
 //	/admin/v1/…                   the admin API (tenancy/admin; Authorization: Bearer or X-Vgai-Key)
 //	GET /insights/sessions…       the Insights API of seed 004 (X-Vgai-Key)
-//	GET /healthz                  200 {"status":"ok",…}; 503 while shutting down
+//	GET /healthz                  200 {"status":"ok",…}; 503 while shutting down (liveness)
+//	GET /readyz                   200 {"status":"ready",…}; 503 and the failing checks (readiness, ops.go)
 //	GET /metrics                  Prometheus metrics
 //	/debug/pprof/…                Go's profiler, with http.pprof only
 //
@@ -75,6 +77,9 @@ func (a httpAPI) handler() http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(h)
 	})
+	if a.ready != nil {
+		mux.Handle("GET /readyz", a.ready)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{Registry: a.metrics.reg, ErrorLog: slogPrinter{a.log}}))
 	return mux
 }

@@ -44,6 +44,7 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 	"github.com/go-audio/wav"
 
+	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/metadata"
@@ -117,8 +118,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.pauseAt, "pause-at", 0, "pause the recording at this time (0: no pause)")
 	fs.DurationVar(&c.resumeAt, "resume-at", 0, "resume the recording at this time (0: no resume)")
 	fs.Var(c.resolve, "resolve", "send requests for `HOST=ADDR`'s host to its IP address instead of looking it up (repeatable)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if *showVersion {
+		fmt.Fprintln(fs.Output(), "siprec-client", buildinfo.Read(version, commit))
+		return c, flag.ErrHelp
 	}
 	if strings.TrimSpace(srs) != "" {
 		list, err := siprec.ParseURIList(srs)
@@ -371,3 +377,7 @@ func tone(hz float64) []int16 {
 	}
 	return pcm
 }
+
+// version and commit describe the build, set by the linker
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=..."); see -version.
+var version, commit string

@@ -46,6 +46,7 @@ import (
 
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/metadata"
@@ -101,8 +102,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.duration, "duration", c.duration, "how long to run, from the start")
 	fs.StringVar(&c.user, "user", "", "digest user name for recorders that challenge")
 	fs.StringVar(&c.password, "password", "", "digest password")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if *showVersion {
+		fmt.Fprintln(fs.Output(), "siprec-load", buildinfo.Read(version, commit))
+		return c, flag.ErrHelp
 	}
 	if strings.TrimSpace(srs) != "" {
 		list, err := siprec.ParseURIList(srs) // its errors mask a password
@@ -436,3 +442,7 @@ func (l *load) progress(ctx context.Context, cpu0 time.Duration, wall0 time.Time
 		}
 	}
 }
+
+// version and commit describe the build, set by the linker
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=..."); see -version.
+var version, commit string

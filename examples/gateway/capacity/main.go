@@ -67,6 +67,7 @@ import (
 	"github.com/go-audio/wav"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/recording"
 )
 
@@ -105,8 +106,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.format, "format", "wav", "recording format: wav or mp3")
 	fs.BoolVar(&o.poller, "poller", true, "receive RTP on the gateway's media.Poller (rtp.poller); false: a goroutine per stream")
 	fs.BoolVar(&o.pin, "pin", false, "give the gateway one core of its own (taskset -c 0, GOMAXPROCS=1) and siprec-load the others: the level found is the calls one core records")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		fmt.Fprintln(out, "capacity", buildinfo.Read(version, commit))
+		return nil
 	}
 	if o.format != "wav" && o.format != "mp3" {
 		return fmt.Errorf("-format %q: want wav or mp3", o.format)
@@ -721,3 +727,7 @@ func repoRoot() (string, error) {
 	}
 	return filepath.Dir(mod), nil
 }
+
+// version and commit describe the build, set by the linker
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=..."); see -version.
+var version, commit string

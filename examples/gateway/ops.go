@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/voicegw/voicegw/internal/buildinfo"
+)
+
+// What an operator needs besides the recording server: the build (-version,
+// voicegw_build_info), readiness (/readyz) and the log level changed
+// without a restart (SIGHUP).
+
+// version and commit describe the build, set by the linker:
+//
+//	go build -ldflags "-X main.version=v1.2.3 -X main.commit=$(git rev-parse HEAD)" ./examples/gateway
+//
+// Without them: "devel", and the commit the go command stamped, if any.
+var version, commit string
+
+// registerBuildInfo adds voicegw_build_info: 1, labelled with the build.
+func (m *metrics) registerBuildInfo(in buildinfo.Info) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "voicegw_build_info",
+		Help: "Always 1; its labels say which build is running (version, VCS commit, Go toolchain).",
+		ConstLabels: prometheus.Labels{
+			"version": in.Version, "commit": in.Commit, "goversion": in.GoVersion,
+		},
+	})
+	g.Set(1)
+	m.reg.MustRegister(g)
+}
+
+// readyCheck is one thing the gateway needs to take calls: check returns
+// nil when it is usable, else an error that says what is wrong.
+type readyCheck struct {
+	name  string
+	check func(ctx context.Context) error
+}
+
+// readiness answers /readyz: ready when every check passes. Results are
+// kept for readyCacheFor, so that probes (or anyone who reaches the HTTP
+// listener) cannot make it query the databases at will.
+type readiness struct {
+	checks []readyCheck
+
+	mu   sync.Mutex
+	at   time.Time
+	last readyReport
+}
+
+// readyCacheFor is how long a /readyz answer is reused.
+const readyCacheFor = time.Second
+
+// readyCheckTimeout bounds each check.
+const readyCheckTimeout = 2 * time.Second
+
+// readyReport is what GET /readyz answers: status "ready" (200) or
+// "not_ready" (503), and each check's "ok" or what is wrong.
+type readyReport struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// report runs the checks (at once, each bounded by readyCheckTimeout), or
+// returns the last report when it is recent.
+func (r *readiness) report(ctx context.Context) readyReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.at.IsZero() && time.Since(r.at) < readyCacheFor {
+		return r.last
+	}
+	rep := readyReport{Status: "ready", Checks: make(map[string]string, len(r.checks))}
+	errs := make([]error, len(r.checks))
+	var wg sync.WaitGroup
+	for i, c := range r.checks {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, readyCheckTimeout)
+			defer cancel()
+			errs[i] = c.check(cctx)
+		})
+	}
+	wg.Wait()
+	for i, c := range r.checks {
+		rep.Checks[c.name] = "ok"
+		if errs[i] != nil {
+			rep.Status, rep.Checks[c.name] = "not_ready", errs[i].Error()
+		}
+	}
+	r.at, r.last = time.Now(), rep
+	return rep
+}
+
+// ServeHTTP answers GET /readyz.
+func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	rep := r.report(req.Context())
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if rep.Status != "ready" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(rep)
+}
+
+// readyChecks are what /readyz checks: the recording server takes calls on
+// its SIP listeners, the state database and the session index answer a
+// query and are still the files opened at start, and the spool and the
+// recording directory can be written.
+func (g *Gateway) readyChecks() []readyCheck {
+	checks := []readyCheck{{"sip", func(context.Context) error {
+		select {
+		case <-g.srs.Ready():
+		default:
+			return errors.New("not serving yet (repairing and uploading what the last run left)")
+		}
+		if g.srs.ShuttingDown() {
+			return errors.New("shutting down")
+		}
+		return nil
+	}}}
+	if g.st.db != nil {
+		checks = append(checks, readyCheck{"state_db", sqliteCheck(g.st.db, g.cfg.path(stateDBName))})
+	}
+	if g.st.idxDB != nil {
+		checks = append(checks, readyCheck{"session_index", sqliteCheck(g.st.idxDB, g.cfg.path(insightsDBName))})
+	}
+	return append(checks,
+		readyCheck{"spool", dirWritable(g.cfg.path(spoolDir))},
+		readyCheck{"recordings", dirWritable(g.cfg.path(recordingsDir))})
+}
+
+// sqliteCheck checks that the SQLite database at path answers a query and
+// is still the file opened at start: a file moved, deleted or replaced
+// under a running gateway would be created anew, empty, by the next
+// connection of the pool.
+func sqliteCheck(db *sql.DB, path string) func(context.Context) error {
+	opened, openErr := os.Stat(path)
+	return func(ctx context.Context) error {
+		fi, err := os.Stat(path)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s: %w", path, err)
+		case openErr == nil && !os.SameFile(opened, fi):
+			return fmt.Errorf("%s: replaced since the start (restart the gateway)", path)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	}
+}
+
+// dirWritable checks that a file can be made in dir.
+func dirWritable(dir string) func(context.Context) error {
+	return func(context.Context) error {
+		f, err := os.CreateTemp(dir, ".readyz-*")
+		if err != nil {
+			return err
+		}
+		name := f.Name()
+		err = f.Close()
+		if rerr := os.Remove(name); err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(dir), err)
+		}
+		return nil
+	}
+}
+
+// parseLevel returns the slog level of log.level (validated: debug, info,
+// warn, error).
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(strings.ToUpper(s)))
+	return l
+}
+
+// newLeveledLogger returns the gateway's logger, whose level is lv's.
+func newLeveledLogger(c LogConfig, w io.Writer, lv slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: lv}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// reloadLogLevel sets lv to the log.level of the configuration file each
+// time the process gets SIGHUP, until ctx ends. Nothing else of the file is
+// applied; a file that does not load leaves the level as it was.
+func reloadLogLevel(ctx context.Context, path string, lv *slog.LevelVar, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := LoadConfig(path)
+		if err != nil {
+			log.Warn("SIGHUP: the configuration does not load: log level unchanged", "config", path, "error", err)
+			continue
+		}
+		from, to := lv.Level(), parseLevel(cfg.Log.Level)
+		lv.Set(min(from, to)) // the change shows at either level
+		log.Info("SIGHUP: log level set", "from", from.String(), "to", to.String(), "config", path)
+		lv.Set(to)
+	}
+}
