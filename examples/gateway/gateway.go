@@ -46,6 +46,7 @@ type Gateway struct {
 	admin   *admin.Handler
 	failed  *rbac.FailureLimiter // failed API key checks, shared by the HTTP APIs
 	poller  *media.Poller        // nil when rtp.poller is off
+	ready   *readiness           // /readyz and voicegw_ready (ops.go)
 
 	// listeners, bound before anything else so that a port in use fails
 	// the start before any state changes
@@ -63,7 +64,7 @@ type Gateway struct {
 // accounts (and makes the demo account on a first start), and builds the
 // recording server. Nothing is served until Run.
 func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (_ *Gateway, err error) {
-	g := &Gateway{cfg: cfg, log: log, out: out, started: time.Now(), metrics: newMetrics()}
+	g := &Gateway{cfg: cfg, log: log, out: out, started: time.Now(), metrics: newMetrics(cfg.Metrics.MaxAccounts)}
 	defer func() {
 		if err != nil {
 			g.close()
@@ -188,6 +189,8 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	}
 	g.metrics.watch(g.srs)
 	g.metrics.registerBuildInfo(buildinfo.Read(version, commit))
+	g.ready = &readiness{checks: g.readyChecks()}
+	g.metrics.registerReady(g.ready)
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	g.admin, err = admin.NewHandler(admin.Config{
 		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
@@ -307,7 +310,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	api := httpAPI{index: g.st.index, keys: g.st.keys, tenants: g.srs.TenantCache(), admin: g.admin, failed: g.failed,
-		metrics: g.metrics, health: g.health, ready: &readiness{checks: g.readyChecks()}, pprof: g.cfg.HTTP.PProf, log: g.log}
+		metrics: g.metrics, health: g.health, ready: g.ready, pprof: g.cfg.HTTP.PProf, log: g.log}
 	httpSrv := newHTTPServer(api.handler(), g.log.With("component", "http"))
 	errc := make(chan error, 1)
 	go func() {

@@ -46,6 +46,19 @@ func (m *metrics) registerBuildInfo(in buildinfo.Info) {
 	m.reg.MustRegister(g)
 }
 
+// registerReady adds voicegw_ready: 1 while /readyz would answer ready.
+func (m *metrics) registerReady(r *readiness) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "voicegw_ready",
+		Help: "1 when the gateway is ready to take calls (what /readyz answers: SIP served, state database, session index, spool and recording directory usable), else 0.",
+	}, func() float64 {
+		if r.report(context.Background()).Status == "ready" {
+			return 1
+		}
+		return 0
+	}))
+}
+
 // readyCheck is one thing the gateway needs to take calls: check returns
 // nil when it is usable, else an error that says what is wrong.
 type readyCheck struct {
