@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,5 +201,43 @@ func TestMetricsPromtool(t *testing.T) {
 		if !strings.Contains(body, "\n# TYPE "+fam+" ") {
 			t.Errorf("alerts.yaml uses %s, which the gateway does not serve", name)
 		}
+	}
+}
+
+// TestLogLevelSIGHUP: at log.level warn a refused call is not logged; after
+// the file says info and the gateway gets SIGHUP (which does not stop it),
+// the next refused call is.
+func TestLogLevelSIGHUP(t *testing.T) {
+	sipptest.Path(t)
+	gw := startGateway(t, gwOptions{LogLevel: "warn", Config: refusalAccounts}) // no default account: unknown realms are refused
+	dir := sippDir(t)
+	if _, err := sippCall(t, gw, dir, "siprec_refused_403.xml", "first.test", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	gw.waitMetric(t, `voicegw_calls_total{reason="unknown_realm",result="refused"}`, 1)
+	if strings.Contains(gw.stderr.String(), `msg="call refused"`) {
+		t.Fatal("a refused call was logged at log.level warn")
+	}
+	cfg, err := os.ReadFile(gw.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, gw.cfgPath, strings.Replace(string(cfg), "log: {level: warn}", "log: {level: info}", 1))
+	if err := gw.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the level change to be logged", func() bool {
+		return strings.Contains(gw.stderr.String(), `msg="SIGHUP: log level set" from=WARN to=INFO`)
+	})
+	if _, err := sippCall(t, gw, dir, "siprec_refused_403.xml", "second.test", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the refused call to be logged at info", func() bool {
+		return strings.Contains(gw.stderr.String(), `msg="call refused" reason=unknown_realm`)
+	})
+	select {
+	case <-gw.done:
+		t.Fatalf("the gateway exited after SIGHUP: %v", gw.waitErr)
+	default:
 	}
 }
