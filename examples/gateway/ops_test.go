@@ -241,3 +241,33 @@ func TestLogLevelSIGHUP(t *testing.T) {
 	default:
 	}
 }
+
+// TestWrongPasswordLoggedOnce: a call with a wrong password (sipp, over
+// TCP: challenged, then refused for its bad credentials) is counted once as
+// refused and makes exactly one log line at info or above — the recording
+// server's "call refused" with its reason; the Guard's own line about it is
+// at debug — and nothing is logged at ERROR.
+func TestWrongPasswordLoggedOnce(t *testing.T) {
+	sipptest.Path(t)
+	gw := startGateway(t, gwOptions{LogLevel: "info", Config: refusalAccounts})
+	if _, err := sippCall(t, gw, sippDir(t), "siprec_refused_auth.xml", "single.test", "sbc", "not-the-password"); err != nil {
+		t.Fatal(err)
+	}
+	gw.waitMetric(t, `voicegw_calls_total{reason="bad_credentials",result="refused"}`, 1)
+	if v := gw.metric(t, `voicegw_calls_total{reason="credentials_required",result="challenged"}`); v != 1 {
+		t.Errorf("challenges = %v, want 1 (the first INVITE)", v)
+	}
+	gw.stop() // what the gateway logs late (at shutdown) counts too
+	var lines []string
+	for _, l := range strings.Split(gw.stderr.String(), "\n") {
+		if strings.Contains(l, "call_id=") {
+			lines = append(lines, l)
+		}
+		if strings.Contains(l, "level=ERROR") {
+			t.Errorf("logged at ERROR: %s", l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], `msg="call refused" reason=bad_credentials`) {
+		t.Fatalf("log lines about the call: %d, want the one \"call refused\" line:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+}

@@ -145,6 +145,9 @@ type Config struct {
 	// TenantCache and Logger to Logger; Dialogs is the SIPREC server (an
 	// in-dialog request is checked against its session's account); an
 	// OnDecision of the template is called after the Server's.
+	// QuietInitialInvites is always set: the Server logs each refused
+	// initial INVITE once ("call refused", with its reason), the Guard's
+	// own line about it goes to Debug.
 	Guard sip.GuardConfig
 	// SIPREC is the template of the siprec.Server: RTP ports, media
 	// address, RTP latching, receiver (set Receiver.Poller for a
@@ -405,6 +408,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	gc.Dialogs = s.rec
 	gc.OnDecision = s.onDecision(gc.OnDecision)
+	gc.QuietInitialInvites = true // onDecision logs each refused call once
 	if gc.Logger == nil {
 		gc.Logger = s.log.With("component", "guard")
 	}
