@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/internal/fdlimit"
@@ -185,23 +187,30 @@ type Config struct {
 	// Logger receives the Server's events, each session's with session_id,
 	// call_id and account; nil discards.
 	Logger *slog.Logger
+	// TracerProvider makes the spans of each session (see tracing.go's
+	// list: session, admission, streams, finalize, document, webhook,
+	// upload). Default: none are made.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the multi-tenant SIPREC recording server. Make it with New,
 // start it with Serve or Run, stop it with Shutdown (graceful) or Close.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	obs     Observer
-	tenants *TenantCache
-	limiter tenancy.SessionLimiter
-	journal Journal
-	dir     *recording.Dir
-	spool   *storage.Spool
-	guard   *sip.Guard
-	rec     *siprec.Server
-	lame    *recording.LAME // nil: MP3 unavailable
-	hooks   *tenancy.WebhookSender
+	cfg    Config
+	log    *slog.Logger
+	tracer trace.Tracer
+	// upload key → span context of its session (tracing.go)
+	uploadSpans sync.Map
+	obs         Observer
+	tenants     *TenantCache
+	limiter     tenancy.SessionLimiter
+	journal     Journal
+	dir         *recording.Dir
+	spool       *storage.Spool
+	guard       *sip.Guard
+	rec         *siprec.Server
+	lame        *recording.LAME // nil: MP3 unavailable
+	hooks       *tenancy.WebhookSender
 
 	ua      *sipgo.UserAgent // ours to close, nil when Config.SIP was given
 	sip     *sipgo.Server
@@ -298,6 +307,7 @@ func (s *Server) streamAdded(ss *Session, st *siprec.Stream) {
 	s.rtpMu.Lock()
 	s.rtpLive[st] = struct{}{}
 	s.rtpMu.Unlock()
+	s.streamSpan(ss, st.Label(), true)
 	s.obs.StreamAdded(ss, st)
 }
 
@@ -308,6 +318,7 @@ func (s *Server) streamRemoved(ss *Session, st *siprec.Stream) {
 		s.rtpDone.add(st)
 	}
 	s.rtpMu.Unlock()
+	s.streamSpan(ss, st.Label(), false)
 	s.obs.StreamRemoved(ss, st)
 }
 
@@ -332,6 +343,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.obs == nil {
 		s.obs = NopObserver{}
 	}
+	s.tracer = newTracer(cfg.TracerProvider)
 	s.bg, s.stopBG = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
@@ -351,6 +363,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if s.hooks = cfg.Webhooks; s.hooks == nil {
 		s.hooks = &tenancy.WebhookSender{UserAgent: DefaultUserAgent + "/1", Logger: s.log.With("component", "webhook")}
+		if cfg.TracerProvider != nil {
+			s.hooks.Client = &http.Client{Timeout: 10 * time.Second, Transport: TraceContextTransport(nil)}
+		}
 	}
 	s.lame = cfg.Recording.LAME
 	if s.lame == nil {
@@ -376,6 +391,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		OnUploaded: func(it storage.Item) {
 			s.log.Info("recording uploaded", "key", it.Key, "size", it.Size, "attempts", it.Attempts)
 			s.recordingChanged(it, true)
+			s.uploadSpan(it.Key, it.Size, it.Enqueued, it.Attempts)
 			s.obs.RecordingUploaded(it)
 		},
 		OnFailed: func(it storage.Item) {
