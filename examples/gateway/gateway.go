@@ -16,6 +16,7 @@ import (
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/internal/fdlimit"
@@ -47,6 +48,9 @@ type Gateway struct {
 	failed  *rbac.FailureLimiter // failed API key checks, shared by the HTTP APIs
 	poller  *media.Poller        // nil when rtp.poller is off
 	ready   *readiness           // /readyz and voicegw_ready (ops.go)
+
+	// tracer exports the recording server's spans; nil: tracing off (ops.go)
+	tracer *sdktrace.TracerProvider
 
 	// listeners, bound before anything else so that a port in use fails
 	// the start before any state changes
@@ -183,6 +187,9 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	}
 	if g.sipTLS != nil {
 		sc.TLSListeners, sc.TLS = []net.Listener{g.sipTLS}, g.tlsFiles.ServerConfig()
+	}
+	if err := g.startTracing(ctx, &sc); err != nil {
+		return nil, err
 	}
 	if g.srs, err = srs.New(ctx, sc); err != nil {
 		return nil, err
@@ -391,4 +398,5 @@ func (g *Gateway) close() {
 	if g.poller != nil {
 		_ = g.poller.Close() // after the sessions: their receivers have stopped
 	}
+	g.stopTracing()
 }

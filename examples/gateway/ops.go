@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,8 +20,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/voicegw/voicegw/internal/buildinfo"
+	"github.com/voicegw/voicegw/siprec/srs"
 )
 
 // What an operator needs besides the recording server: the build (-version,
@@ -237,5 +244,61 @@ func reloadLogLevel(ctx context.Context, path string, lv *slog.LevelVar, log *sl
 		lv.Set(min(from, to)) // the change shows at either level
 		log.Info("SIGHUP: log level set", "from", from.String(), "to", to.String(), "config", path)
 		lv.Set(to)
+	}
+}
+
+// TracingConfig configures tracing (OpenTelemetry). Off by default.
+type TracingConfig struct {
+	// OTLPEndpoint is the OTLP/HTTP URL spans are exported to, for example
+	// http://127.0.0.1:4318/v1/traces; empty: no spans are made.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// ServiceName is the service.name of the spans. Default voicegw-gateway.
+	ServiceName string `yaml:"service_name"`
+}
+
+// problems checks the configuration.
+func (c TracingConfig) problems() []Problem {
+	if c.OTLPEndpoint == "" {
+		return nil
+	}
+	u, err := url.Parse(c.OTLPEndpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return []Problem{{Key: "tracing.otlp_endpoint", Message: fmt.Sprintf("%q: want an http:// or https:// URL (http://collector:4318/v1/traces)", c.OTLPEndpoint)}}
+	}
+	return nil
+}
+
+// startTracing makes the recording server trace each session (srs'
+// spans), exported over OTLP/HTTP, and its webhooks carry traceparent.
+// Nothing when tracing.otlp_endpoint is empty.
+func (g *Gateway) startTracing(ctx context.Context, sc *srs.Config) error {
+	c := g.cfg.Tracing
+	if c.OTLPEndpoint == "" {
+		return nil
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(c.OTLPEndpoint))
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(cmp.Or(c.ServiceName, "voicegw-gateway")),
+		semconv.ServiceVersion(buildinfo.Read(version, commit).Version))
+	g.tracer = sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	sc.TracerProvider = g.tracer
+	if sc.Webhooks != nil {
+		sc.Webhooks.Client = &http.Client{Timeout: 10 * time.Second, Transport: srs.TraceContextTransport(nil)}
+	}
+	g.log.Info("tracing: spans exported over OTLP/HTTP", "endpoint", c.OTLPEndpoint)
+	return nil
+}
+
+// stopTracing exports the spans still buffered (at most 5 s).
+func (g *Gateway) stopTracing() {
+	if g.tracer == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.tracer.Shutdown(ctx); err != nil {
+		g.log.Warn("tracing: exporting the last spans failed", "error", err)
 	}
 }

@@ -3,15 +3,22 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/voicegw/voicegw/internal/sipptest"
 	"github.com/voicegw/voicegw/internal/testenv"
@@ -269,5 +276,92 @@ func TestWrongPasswordLoggedOnce(t *testing.T) {
 	}
 	if len(lines) != 1 || !strings.Contains(lines[0], `msg="call refused" reason=bad_credentials`) {
 		t.Fatalf("log lines about the call: %d, want the one \"call refused\" line:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+}
+
+// otlpReceiver is an OTLP/HTTP trace receiver: what it was sent, decoded.
+type otlpReceiver struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	spans map[string][]*tracepb.Span // by name
+}
+
+func newOTLPReceiver(t *testing.T) *otlpReceiver {
+	r := &otlpReceiver{spans: map[string][]*tracepb.Span{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(req.Body)
+		var msg coltracepb.ExportTraceServiceRequest
+		if err == nil {
+			err = proto.Unmarshal(body, &msg)
+		}
+		if err != nil || req.URL.Path != "/v1/traces" {
+			t.Errorf("OTLP request %s %s: %v", req.Method, req.URL.Path, err)
+			w.WriteHeader(400)
+			return
+		}
+		r.mu.Lock()
+		for _, rs := range msg.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					r.spans[sp.Name] = append(r.spans[sp.Name], sp)
+				}
+			}
+		}
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		b, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *otlpReceiver) named(name string) []*tracepb.Span {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.spans[name]
+}
+
+// TestTracingOTLP: with tracing.otlp_endpoint set, a call recorded by the
+// built gateway (sipp) reaches an OTLP/HTTP receiver as one trace: the
+// srs.session span, with the call's Call-ID, and its admission, two
+// stream, finalize, document and upload children pointing to it.
+func TestTracingOTLP(t *testing.T) {
+	sipptest.Path(t)
+	otlp := newOTLPReceiver(t)
+	gw := startGateway(t, gwOptions{Config: refusalAccounts + "tracing: {otlp_endpoint: " + otlp.srv.URL + "/v1/traces}\n"})
+	dir := sippDir(t)
+	if _, err := sipptest.Run(t, sipptest.Options{
+		Scenario: filepath.Join(dir, "siprec_src_auth.xml"), Remote: gw.sipAddr(), Transport: sipptest.TCP, Dir: dir,
+		Args: append(sippKeys(t, "single.test", "sbc", "single-password-1"), "-key", "hold", "300"),
+	}); err != nil {
+		t.Fatalf("a recorded call: %v", err)
+	}
+	gw.waitMetric(t, "voicegw_upload_duration_seconds_count", 1)
+	gw.stop() // exports what the batch still holds
+	roots := otlp.named("srs.session")
+	if len(roots) != 1 {
+		t.Fatalf("%d srs.session spans, want 1", len(roots))
+	}
+	root := roots[0]
+	var callID string
+	for _, a := range root.Attributes {
+		if a.Key == "sip.call_id" {
+			callID = a.Value.GetStringValue()
+		}
+	}
+	if !strings.Contains(callID, "@127.0.0.1") {
+		t.Errorf("srs.session's sip.call_id = %q, want sipp's Call-ID", callID)
+	}
+	for name, n := range map[string]int{"srs.admission": 1, "srs.stream": 2, "srs.recording.finalize": 1, "srs.session.document": 1, "srs.upload": 1} {
+		spans := otlp.named(name)
+		if len(spans) != n {
+			t.Errorf("%d %s spans, want %d", len(spans), name, n)
+		}
+		for _, sp := range spans {
+			if string(sp.ParentSpanId) != string(root.SpanId) || string(sp.TraceId) != string(root.TraceId) {
+				t.Errorf("%s is not a child of srs.session", name)
+			}
+		}
 	}
 }
