@@ -605,3 +605,63 @@ func (c *chromium) shot(name string) {
 		c.t.Fatal(err)
 	}
 }
+
+// TestConsoleChangesLiveAndAudited: a SIP user added through the console
+// (as the signed-in member, through the admin API in-process) is let in on
+// the gateway's next call without a restart, and the admin API's audit
+// lists the change under the member's email with the password masked.
+// Failed sign-ins count in the failure limiter the APIs share: past
+// http.failed_keys.burst of them, the source's next admin API request gets
+// 429 whatever key it sends.
+func TestConsoleChangesLiveAndAudited(t *testing.T) {
+	siprecClient(t)
+	gw := startGateway(t, gwOptions{HTTP: "failed_keys: {burst: 4, every: 1h}"})
+	waitFor(t, 10*time.Second, "the welcome text", func() bool { return strings.Contains(gw.stdout.String(), "Manage accounts") })
+	w := parseWelcome(t, gw.stdout.String())
+	ctx := t.Context()
+	ac := gw.client(w.adminKey)
+	demo := must[*admin.List[tenancy.Account]](t)(ac.Accounts(ctx, nil)).Items[0]
+	const user, pw = "carol", "carol-Passw0rd-42"
+
+	if code, out := sipCall(t, gw, "demo.voicegw.test", user, pw, time.Second); code == 0 {
+		t.Fatalf("a call of a SIP user that does not exist yet: exit 0\n%s", out)
+	}
+	b := newConsoleClient(t, gw)
+	b.mustSignIn(w.email, w.password)
+	tok := b.get("/console/sip").csrf(t)
+	if r := b.do(http.MethodPost, "/console/sip/users", url.Values{"csrf": {tok}, "account": {string(demo.SID)}, "username": {user}, "password": {pw}}); r.status != http.StatusSeeOther {
+		t.Fatalf("adding a SIP user in the console: %d %.400s", r.status, r.body)
+	}
+	if code, out := sipCall(t, gw, "demo.voicegw.test", user, pw, time.Second); code != 0 || !strings.Contains(out, "stop ") || strings.Contains(out, "failed") {
+		t.Fatalf("the call of the SIP user the console just added: exit %d\n%s", code, out)
+	}
+
+	list := must[*admin.List[admin.AuditRecord]](t)(ac.Audit(ctx, &admin.AuditListOptions{AccountSID: string(demo.SID)}))
+	var rec *admin.AuditRecord
+	for i, r := range list.Items {
+		if r.Actor == w.email || r.ActorEmail == w.email {
+			rec = &list.Items[i]
+			break
+		}
+	}
+	if rec == nil {
+		t.Fatalf("no audit record of the console's change: %+v", list.Items)
+	}
+	raw, _ := json.Marshal(rec)
+	if !strings.Contains(string(raw), user) || strings.Contains(string(raw), pw) {
+		t.Fatalf("the audit record of the console's change: %s", raw)
+	}
+
+	// Failed sign-ins and the APIs share one limiter per source address.
+	anon := newConsoleClient(t, gw)
+	for range 4 {
+		anon.signIn(w.email, "not-the-password-123")
+	}
+	status, body := httpGetKey(t, gw.url("/admin/v1/accounts"), w.adminKey)
+	if status != http.StatusTooManyRequests {
+		t.Fatalf("the admin API after 4 failed sign-ins from the address: %d %.200s, want 429", status, body)
+	}
+	if strings.Contains(gw.stderr.String(), "not-the-password-123") || strings.Contains(gw.stderr.String(), pw) {
+		t.Fatal("the gateway logged a password")
+	}
+}
