@@ -266,7 +266,8 @@ func TestConsoleInBrowserThroughBinary(t *testing.T) {
 }
 
 // TestConsoleSecurityThroughBinary: against the built gateway, no console
-// page or form works without a session; every form needs the session's
+// page or form works without a session, and a session is no credential of
+// the admin or Insights API; every form needs the session's
 // CSRF token; and a member of one account, editing URLs, reaches nothing of
 // another account's calls or recordings (both recorded by real calls),
 // while the other account's member does.
@@ -334,6 +335,34 @@ func TestConsoleSecurityThroughBinary(t *testing.T) {
 		}
 		if n := keysOfDemo(); n != keysBefore {
 			t.Fatalf("forms without a session made %d keys", n-keysBefore)
+		}
+	})
+
+	t.Run("SessionIsNoAPICredential", func(t *testing.T) {
+		ann := newConsoleClient(t, gw)
+		ann.mustSignIn(w.email, w.password)
+		u, _ := url.Parse(gw.url("/console/"))
+		var cookie string
+		for _, c := range ann.jar.Cookies(u) {
+			if c.Name == "voicegw_console" {
+				cookie = c.String()
+			}
+		}
+		if cookie == "" {
+			t.Fatal("no session cookie after sign-in")
+		}
+		for _, p := range []string{"/admin/v1/accounts", "/admin/v1/accounts/" + string(demo.SID), "/insights/sessions?from_date=" + today + "&to_date=" + today} {
+			req, _ := http.NewRequest(http.MethodGet, gw.url(p), nil)
+			req.Header.Set("Cookie", cookie)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusUnauthorized || strings.Contains(string(body), callA) {
+				t.Errorf("GET %s with the console's session cookie: %d %.200s, want 401", p, res.StatusCode, body)
+			}
 		}
 	})
 
