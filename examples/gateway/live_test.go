@@ -32,11 +32,10 @@ import (
 //   - a new bucket (the suite's S3 server) receives the next recording;
 //   - an allowlist entry removed refuses the next INVITE (403);
 //   - a revoked key is refused (401) on the next Insights request;
-//   - a deleted account's next call is refused (403).
-//
-// Not covered: a call in progress while its account is deleted. Its BYE
-// is refused today (the guard finds no tenant for the dialog owner's realm,
-// 403), so the session lasts until sip.media_timeout (off by default).
+//   - a deleted account's next call is refused (403), while its call in
+//     progress goes on to its end (its peer's BYE passes the guard), and
+//     its recording waits in the spool (the account's bucket went with
+//     it), which the gateway logs.
 func TestAdminChangesLive(t *testing.T) {
 	siprecClient(t)
 	store := storagetest.NewS3Server(t)
@@ -109,17 +108,49 @@ func TestAdminChangesLive(t *testing.T) {
 		t.Fatalf("Insights with the key just revoked: %d %s", status, body)
 	}
 
-	// A deleted account: its next call is refused (its realm no longer
-	// resolves), and its key with it.
+	// Deleting the account during a call: the call goes on to its end (its
+	// peer's BYE is let in though the account is gone), its recording
+	// waits in the spool (the account's bucket went with it), which the
+	// gateway logs; the next call is refused.
+	must[*admin.SIPSettings](t)(c.UpdateSIP(ctx, acct.SID, admin.SIPPatch{Allowlist: &[]string{}}, 0))
+	done := make(chan string, 1)
+	go func() {
+		code, out := sipCall(t, gw, realm, user, password, 4*time.Second)
+		if code != 0 {
+			out = fmt.Sprintf("exit %d\n%s", code, out)
+		}
+		done <- out
+	}()
+	waitFor(t, 10*time.Second, "the call in progress", func() bool { return gw.health(t).SessionsActive == 1 })
 	if err := c.DeleteAccount(ctx, acct.SID, 0); err != nil {
 		t.Fatal(err)
 	}
 	if code, out := sipCall(t, gw, realm, user, password, time.Second); code == 0 || !strings.Contains(out, "403") {
 		t.Fatalf("a call to the deleted account: exit %d\n%s", code, out)
 	}
-	if log := gw.stderr.String(); !strings.Contains(log, "reason=unknown_realm") {
-		t.Fatalf("the gateway did not say why the call was refused:\n%s", tail(log, 4<<10))
+	out := <-done
+	if strings.HasPrefix(out, "exit") || !strings.Contains(out, "stop    ") || strings.Contains(out, "failed") {
+		t.Fatalf("the call in progress during the deletion did not end normally:\n%s", out)
 	}
+	waitFor(t, 10*time.Second, "the deleted account's recording in the spool", func() bool {
+		h := gw.health(t)
+		return h.SessionsActive == 0 && h.Spooled == 1
+	})
+	if log := gw.stderr.String(); !strings.Contains(log, "account deleted during sessions") || !strings.Contains(log, string(acct.SID)) ||
+		!strings.Contains(log, "reason=unknown_realm") {
+		t.Fatalf("the gateway did not say what became of the session in progress, or why the next call was refused:\n%s", tail(log, 4<<10))
+	}
+}
+
+// health reads /healthz.
+func (p *gwProc) health(t *testing.T) health {
+	t.Helper()
+	_, body := httpGet(t, p.url("/healthz"))
+	var h health
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatalf("/healthz: %v: %s", err, body)
+	}
+	return h
 }
 
 // TestREADMEAdminWalkthrough runs the README's curl walkthrough of the
