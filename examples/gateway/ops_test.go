@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/voicegw/voicegw/internal/sipptest"
 	"github.com/voicegw/voicegw/internal/testenv"
+	"github.com/voicegw/voicegw/storage"
 )
 
 // readyz returns /readyz's status code and report.
@@ -363,5 +365,46 @@ func TestTracingOTLP(t *testing.T) {
 				t.Errorf("%s is not a child of srs.session", name)
 			}
 		}
+	}
+}
+
+// TestOpsConfigErrors: a bad metrics.max_accounts or tracing.otlp_endpoint
+// stops the start with a problem naming the key and the value.
+func TestOpsConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ yaml, key, want string }{
+		{"metrics: {max_accounts: -1}", "metrics.max_accounts", "-1"},
+		{"tracing: {otlp_endpoint: 'collector:4318'}", "tracing.otlp_endpoint", `"collector:4318"`},
+		{"tracing: {otlp_endpoint: 'ftp://collector/v1/traces'}", "tracing.otlp_endpoint", "ftp://"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			_, err := parseConfig("test.yaml", []byte(tc.yaml))
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("parseConfig = %v, want a ConfigError", err)
+			}
+			found := false
+			for _, p := range ce.Problems {
+				found = found || p.Key == tc.key && strings.Contains(p.Message, tc.want)
+			}
+			if !found {
+				t.Fatalf("problems %v, want %s naming %s", ce.Problems, tc.key, tc.want)
+			}
+		})
+	}
+	if _, err := parseConfig("test.yaml", []byte("tracing: {otlp_endpoint: 'http://127.0.0.1:4318/v1/traces'}\nmetrics: {max_accounts: 0}")); err != nil {
+		t.Fatalf("a valid tracing and metrics configuration: %v", err)
+	}
+}
+
+// TestOldestAge: voicegw_spool_oldest_age_seconds is the age of the
+// earliest enqueued item, 0 for an empty spool.
+func TestOldestAge(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	items := []storage.Item{{Enqueued: now.Add(-time.Minute)}, {Enqueued: now.Add(-time.Hour)}, {}}
+	if got := oldestAge(items, now); got != 3600 {
+		t.Errorf("oldestAge = %v, want 3600", got)
+	}
+	if got := oldestAge(nil, now); got != 0 {
+		t.Errorf("oldestAge(empty) = %v, want 0", got)
 	}
 }
