@@ -327,7 +327,7 @@ func (r *otlpReceiver) named(name string) []*tracepb.Span {
 
 // TestTracingOTLP: with tracing.otlp_endpoint set, a call recorded by the
 // built gateway (sipp) reaches an OTLP/HTTP receiver as one trace: the
-// srs.session span, with the call's Call-ID, and its admission, two
+// srs.session span, with the call's Call-ID, and its authentication, admission, two
 // stream, finalize, document and upload children pointing to it.
 func TestTracingOTLP(t *testing.T) {
 	sipptest.Path(t)
@@ -356,7 +356,7 @@ func TestTracingOTLP(t *testing.T) {
 	if !strings.Contains(callID, "@127.0.0.1") {
 		t.Errorf("srs.session's sip.call_id = %q, want sipp's Call-ID", callID)
 	}
-	for name, n := range map[string]int{"srs.admission": 1, "srs.stream": 2, "srs.recording.finalize": 1, "srs.session.document": 1, "srs.upload": 1} {
+	for name, n := range map[string]int{"srs.authentication": 1, "srs.admission": 1, "srs.stream": 2, "srs.recording.finalize": 1, "srs.session.document": 1, "srs.upload": 1} {
 		spans := otlp.named(name)
 		if len(spans) != n {
 			t.Errorf("%d %s spans, want %d", len(spans), name, n)

@@ -437,7 +437,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("srs: sip: %w", err)
 		}
 	}
-	if err := s.rec.Register(s.bg, s.sip, s.guard.Wrap); err != nil {
+	if err := s.rec.Register(s.bg, s.sip, s.timeGuard(s.guard.Wrap)); err != nil {
 		return nil, fmt.Errorf("srs: %w", err)
 	}
 	return s, nil

@@ -6,11 +6,15 @@ import (
 	"sync"
 	"time"
 
+	sipgosip "github.com/emiago/sipgo/sip"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/voicegw/voicegw/sip"
 )
 
 // Tracing: with Config.TracerProvider set, each recording session is one
@@ -18,6 +22,7 @@ import (
 // ends once the session is completed (document stored, webhook sent); its
 // children are
 //
+//	srs.authentication      the Guard's check of the INVITE (allowlist, digest)
 //	srs.admission           INVITE received → the 200 OK about to be sent
 //	srs.stream              one per recorded stream (label), added → removed
 //	srs.recording.finalize  the file finalized and handed to the spool
@@ -58,12 +63,54 @@ type sessionTrace struct {
 	streams map[string]trace.Span // by label
 }
 
-// startSessionTrace starts the root span of ss, back-dated to the INVITE,
+// authTiming is when the Guard's check of a request started and ended: the
+// Server's wrapper of the Guard puts it in the request's context, the
+// Guard's OnDecision sets its end, the session's trace reads it.
+type authTiming struct {
+	start, end time.Time
+}
+
+type authTimingKey struct{}
+
+// timeGuard wraps the Guard's handler wrapper so that each request's
+// context carries an authTiming (only when tracing).
+func (s *Server) timeGuard(wrap func(sip.Handler) sip.Handler) func(sip.Handler) sip.Handler {
+	if s.cfg.TracerProvider == nil {
+		return wrap
+	}
+	return func(next sip.Handler) sip.Handler {
+		guarded := wrap(next)
+		return func(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+			guarded(context.WithValue(ctx, authTimingKey{}, &authTiming{start: time.Now()}), req, tx)
+		}
+	}
+}
+
+// authDecided notes the end of the Guard's check (OnDecision).
+func authDecided(ctx context.Context) {
+	if at, ok := ctx.Value(authTimingKey{}).(*authTiming); ok {
+		at.end = time.Now()
+	}
+}
+
+// startSessionTrace starts the root span of ss, back-dated to the INVITE
+// (to the Guard's check of it, when known), with its authentication span
 // and its admission span, which ends now (the answer is being sent).
 func (s *Server) startSessionTrace(ctx context.Context, ss *Session) {
 	attrs := trace.WithAttributes(AttrCallID.String(ss.entry.CallID), AttrSessionID.String(ss.entry.SessionID),
 		AttrAccount.String(ss.entry.Account))
-	ctx, root := s.tracer.Start(ctx, "srs.session", trace.WithTimestamp(ss.entry.Start), attrs, trace.WithSpanKind(trace.SpanKindServer))
+	start := ss.entry.Start
+	at, _ := ctx.Value(authTimingKey{}).(*authTiming)
+	if at != nil && !at.end.IsZero() && at.start.Before(start) {
+		start = at.start
+	}
+	ctx, root := s.tracer.Start(ctx, "srs.session", trace.WithTimestamp(start), attrs, trace.WithSpanKind(trace.SpanKindServer))
+	if at != nil && !at.end.IsZero() {
+		id, _ := sip.IdentityFrom(ctx)
+		_, auth := s.tracer.Start(ctx, "srs.authentication", trace.WithTimestamp(at.start),
+			trace.WithAttributes(attribute.String("sip.auth.passed_by", id.PassedBy.String()), attribute.String("sip.auth.username", id.User)))
+		auth.End(trace.WithTimestamp(at.end))
+	}
 	_, adm := s.tracer.Start(ctx, "srs.admission", trace.WithTimestamp(ss.entry.Start), attrs)
 	adm.End()
 	ss.trace = &sessionTrace{root: root, streams: map[string]trace.Span{}}

@@ -16,6 +16,7 @@ import (
 // TestServerTracesSession: with a TracerProvider, a recorded call makes one
 // trace (the SDK's in-memory exporter): the root srs.session with the
 // call's Call-ID, session ID and account, and as its children the
+// authentication (the Guard's check of the INVITE that passed), the
 // admission, one srs.stream per label, the finalize, the session document,
 // the webhook and the upload; the webhook request carries the webhook
 // span's W3C traceparent.
@@ -66,7 +67,7 @@ func TestServerTracesSession(t *testing.T) {
 	if root.Parent.IsValid() {
 		t.Errorf("the session span has a parent: %v", root.Parent)
 	}
-	for name, n := range map[string]int{"srs.admission": 1, "srs.stream": 2, "srs.recording.finalize": 1,
+	for name, n := range map[string]int{"srs.authentication": 1, "srs.admission": 1, "srs.stream": 2, "srs.recording.finalize": 1,
 		"srs.session.document": 1, "srs.webhook": 1, "srs.upload": 1} {
 		if got := len(spans[name]); got != n {
 			t.Errorf("%d %s spans, want %d", got, name, n)
@@ -77,6 +78,19 @@ func TestServerTracesSession(t *testing.T) {
 				t.Errorf("%s: parent %v, want the session span %v", name, s.Parent.SpanID(), root.SpanContext.SpanID())
 			}
 		}
+	}
+	auth := spans["srs.authentication"][0]
+	if auth.StartTime.Before(root.StartTime) || auth.EndTime.Before(auth.StartTime) {
+		t.Errorf("authentication %v–%v outside the session from %v", auth.StartTime, auth.EndTime, root.StartTime)
+	}
+	var user string
+	for _, a := range auth.Attributes {
+		if a.Key == "sip.auth.username" {
+			user = a.Value.AsString()
+		}
+	}
+	if user != "src" {
+		t.Errorf("authentication's sip.auth.username = %q, want src", user)
 	}
 	labels := map[string]bool{}
 	for _, s := range spans["srs.stream"] {
@@ -89,8 +103,8 @@ func TestServerTracesSession(t *testing.T) {
 	if !labels["1"] || !labels["2"] {
 		t.Errorf("stream span labels %v, want 1 and 2", labels)
 	}
-	if adm := spans["srs.admission"][0]; !adm.StartTime.Equal(root.StartTime) || adm.EndTime.Before(adm.StartTime) {
-		t.Errorf("admission %v–%v, want from the session's start %v", adm.StartTime, adm.EndTime, root.StartTime)
+	if adm := spans["srs.admission"][0]; adm.StartTime.Before(auth.EndTime) || adm.EndTime.Before(adm.StartTime) {
+		t.Errorf("admission %v–%v, want after the authentication (ended %v)", adm.StartTime, adm.EndTime, auth.EndTime)
 	}
 	mu.Lock()
 	defer mu.Unlock()
