@@ -86,7 +86,10 @@ func (b *BatchWriter) send() {
 // fill sets message i for queued datagram q; false when its address cannot
 // be sent to from this socket.
 func (b *BatchWriter) fill(i int, q queued) bool {
-	b.iovs[i].Base = &b.slab[q.off]
+	b.iovs[i].Base = nil // an empty datagram
+	if q.n > 0 {
+		b.iovs[i].Base = &b.slab[q.off]
+	}
 	b.iovs[i].SetLen(q.n)
 	sa := &b.names[i]
 	ip := q.to.Addr()

@@ -84,9 +84,10 @@ func TestBatchWriter(t *testing.T) {
 	waitStats(t, rx, "3 packets", func(st Stats) bool { return st.Received == 3 })
 }
 
-// TestBatchWriterErrors: a datagram the socket cannot send (an IPv6
-// destination from an IPv4 socket) is reported by Flush and skipped, the
-// others of the batch are sent; a closed socket is reported.
+// TestBatchWriterErrors: an empty datagram is sent; a datagram the socket
+// cannot send (an IPv6 destination from an IPv4 socket) is reported by
+// Flush and skipped, the others of the batch are sent; a closed socket is
+// reported.
 func TestBatchWriterErrors(t *testing.T) {
 	if _, err := NewBatchWriter(nil); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("NewBatchWriter(nil) = %v, want ErrInvalidConfig", err)
@@ -105,6 +106,17 @@ func TestBatchWriterErrors(t *testing.T) {
 	}
 	defer rx.Close()
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	// An empty datagram is sent as one.
+	if _, err := bw.WriteToUDPAddrPort(nil, to); err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatalf("Flush of an empty datagram: %v", err)
+	}
+	_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _, err := rx.ReadFromUDPAddrPort(make([]byte, 8)); err != nil || n != 0 {
+		t.Fatalf("empty datagram: read %d bytes, %v", n, err)
+	}
 	bad := netip.MustParseAddrPort("[2001:db8::1]:4000")
 	for _, dst := range []netip.AddrPort{to, bad, to} {
 		if _, err := bw.WriteToUDPAddrPort([]byte("x"), dst); err != nil {
