@@ -140,6 +140,8 @@ type load struct {
 	frames                  atomic.Int64 // frames written to forks (one per stream per 20 ms)
 	late                    atomic.Int64 // frames skipped because a sender fell behind
 	endedPackets            atomic.Int64 // RTP packets sent to recorders that hung up
+	sendErrors              atomic.Int64 // batches whose Flush reported a datagram not sent
+	lastSendErr             atomic.Pointer[string]
 	lastErr                 atomic.Pointer[string]
 }
 
@@ -272,6 +274,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if e := l.lastErr.Load(); e != nil {
 		fmt.Fprintln(stdout, "last start error:", *e)
 	}
+	if e := l.lastSendErr.Load(); e != nil {
+		fmt.Fprintf(stdout, "RTP send errors: %d batches had a datagram not sent (last: %s)\n", l.sendErrors.Load(), *e)
+	}
 	if l.started.Load() == 0 {
 		return 1
 	}
@@ -400,7 +405,13 @@ func (l *load) send(ctx context.Context, sh *shard) {
 			for _, f := range forks {
 				_ = f.WriteEncoded(media.EncodingPCMU, frame)
 			}
-			_ = sh.rtp.Flush()
+			if err := sh.rtp.Flush(); err != nil {
+				// Counted as sent by the forks: say so, or the recorder
+				// would be blamed for packets that never left.
+				l.sendErrors.Add(1)
+				s := err.Error()
+				l.lastSendErr.Store(&s)
+			}
 			l.frames.Add(int64(len(forks)))
 		}
 	}
