@@ -156,6 +156,16 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			return nil, fmt.Errorf("siprec: ClientConfig.Codecs: %v is not PCMU or PCMA", c)
 		}
 	}
+	switch c := cfg.RTPConn.(type) { // a typed nil is no socket, as before RTPConn was an interface
+	case *net.UDPConn:
+		if c == nil {
+			cfg.RTPConn = nil
+		}
+	case *media.BatchWriter:
+		if c == nil {
+			cfg.RTPConn = nil
+		}
+	}
 	if cfg.RTPConn != nil {
 		if _, ok := cfg.RTPConn.LocalAddr().(*net.UDPAddr); !ok {
 			return nil, fmt.Errorf("siprec: ClientConfig.RTPConn: local address %v is not a UDP address", cfg.RTPConn.LocalAddr())

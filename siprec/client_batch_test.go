@@ -88,6 +88,13 @@ func TestClientBatchWriterRTPConn(t *testing.T) {
 	if _, err := NewClient(ClientConfig{RTPConn: notUDP{tcp}}); err == nil {
 		t.Error("NewClient took an RTPConn with a TCP address")
 	}
+	// A typed nil is no RTPConn: each stream gets a port of its own.
+	for _, rc := range []RTPConn{(*net.UDPConn)(nil), (*media.BatchWriter)(nil)} {
+		c, _ := newTestClient(t, ClientConfig{RTPConn: rc})
+		if c.cfg.RTPConn != nil {
+			t.Errorf("RTPConn %T(nil) kept", rc)
+		}
+	}
 }
 
 // notUDP is an RTPConn whose local address is a TCP one.
