@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -644,4 +645,74 @@ func TestTLSMutualAndReload(t *testing.T) {
 	if !strings.Contains(gw.stderr.String(), "TLS certificate files reloaded") {
 		t.Error("the gateway did not log the reload")
 	}
+}
+
+// TestTLSDevCertSiprecClient: without certificate files the gateway makes
+// a self-signed development certificate on its first start (key mode 0600,
+// its fingerprint printed), and examples/siprec-client trusting that file
+// (-tls-ca) records over sips: with SRTP, which the gateway requires here
+// (sip.srtp.require): the call is recorded whole, and the same client with
+// -srtp off is refused.
+func TestTLSDevCertSiprecClient(t *testing.T) {
+	open := t.TempDir()
+	tlsPort := testenv.FreePort(t)
+	gw := startGateway(t, gwOptions{
+		SIP:    fmt.Sprintf("transports: [udp, tcp, tls]\ntls: {listen: 127.0.0.1:%d}\nsrtp: {require: true}\ndefault_account: open", tlsPort),
+		Config: fmt.Sprintf(srtpAccounts, tlsPassword, open, t.TempDir()),
+	})
+	certFile, keyFile := filepath.Join(gw.dataDir, "tls", "cert.pem"), filepath.Join(gw.dataDir, "tls", "key.pem")
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatalf("no development certificate: %v", err)
+	}
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("development key %v: want mode 0600", fi)
+	}
+	cert, _ := tls.X509KeyPair(pem, mustRead(t, keyFile))
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := gw.stdout.String(); !strings.Contains(out, sip.Fingerprint(leaf)) || !strings.Contains(out, certFile) {
+		t.Errorf("the gateway did not print the development certificate's file and fingerprint:\n%s", out)
+	}
+	if strings.Contains(gw.stdout.String()+gw.stderr.String(), "PRIVATE KEY") {
+		t.Error("the development key was printed")
+	}
+
+	srs := fmt.Sprintf("sips:127.0.0.1:%d", tlsPort)
+	client := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, siprecClient(t), append([]string{"-srs", srs, "-tls-ca", certFile,
+			"-user", "sbc", "-password", tlsPassword, "-duration", "2s"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := client(); err != nil {
+		t.Fatalf("siprec-client over sips: with SRTP: %v\n%s", err, out)
+	}
+	waitFor(t, 20*time.Second, "the recording", func() bool { return len(recordings(t, open)) == 1 })
+	for _, p := range recordings(t, open) {
+		for ch, f := range []float64{440, 880} {
+			if got := soxFrequency(t, p, ch+1); !near(got, f, f*0.05) {
+				t.Errorf("channel %d: %.0f Hz, want %.0f", ch+1, got, f)
+			}
+		}
+		if n := len(trimmed(decodeWAV(t, p).channels[0])); n < 12000 {
+			t.Errorf("%d samples of audio, want about 2 s", n)
+		}
+	}
+	if out, err := client("-srtp", "off"); err == nil || !strings.Contains(out, "488") {
+		t.Fatalf("siprec-client -srtp off to a gateway requiring SRTP: %v\n%s", err, out)
+	}
+	gw.waitMetric(t, `voicegw_calls_total{reason="srtp_required",result="refused"}`, 1)
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
