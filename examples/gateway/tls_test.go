@@ -519,7 +519,14 @@ func TestSIPREC_TLS_SRTP(t *testing.T) {
 	call(sdesCall{Realm: "open.test", Expect: 200, HoldMS: 2500, Ports: ports()}, [2]*media.Crypto{}, false)
 	waitFor(t, 20*time.Second, "the clear call's recording", func() bool { return len(recordings(t, open)) == 1 })
 	clearFiles := recordings(t, open)
-	keys, lines := newKeys(t, media.SuiteAESCM128HMACSHA1_80)
+	var offered []string // the inline key material of every offer
+	keyed := func(keys [2]*media.Crypto, lines [2]string) ([2]*media.Crypto, [2]string) {
+		for _, l := range lines {
+			offered = append(offered, strings.SplitN(l[strings.Index(l, "inline:")+len("inline:"):], "|", 2)[0])
+		}
+		return keys, lines
+	}
+	keys, lines := keyed(newKeys(t, media.SuiteAESCM128HMACSHA1_80))
 	call(sdesCall{Realm: "open.test", Crypto: lines, Expect: 200, HoldMS: 2500, Ports: ports()}, keys, true)
 	waitFor(t, 20*time.Second, "the SRTP call's recording", func() bool { return len(recordings(t, open)) == 2 })
 	var clearPath, srtpPath string
@@ -541,7 +548,7 @@ func TestSIPREC_TLS_SRTP(t *testing.T) {
 	gw.waitMetric(t, "voicegw_srtp_replayed_total", 2)
 
 	// an account that requires TLS and SRTP
-	keys, lines = newKeys(t, media.SuiteAEADAES128GCM)
+	keys, lines = keyed(newKeys(t, media.SuiteAEADAES128GCM))
 	call(sdesCall{Realm: "strict.test", Crypto: lines, Expect: 200, HoldMS: 2500, Ports: ports()}, keys, false)
 	waitFor(t, 20*time.Second, "the strict account's recording", func() bool { return len(recordings(t, strict)) == 1 })
 	for _, p := range recordings(t, strict) {
@@ -566,6 +573,15 @@ func TestSIPREC_TLS_SRTP(t *testing.T) {
 	gw.waitMetric(t, `voicegw_calls_total{reason="srtp_required",result="refused"}`, 1)
 	gw.waitMetric(t, `voicegw_calls_total{reason="tls_required",result="refused"}`, 1)
 	gw.waitMetric(t, `voicegw_calls_total{reason="sdes_over_clear_transport",result="refused"}`, 1)
+
+	// at debug level, not one key offered (the SRTP calls', the one over
+	// TCP's) nor the password is in the gateway's logs
+	logs := gw.stdout.String() + gw.stderr.String()
+	for _, secret := range append(offered, tlsPassword, "inline:") {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the gateway logged %q", secret)
+		}
+	}
 }
 
 // TestTLSMutualAndReload: with a client CA file the gateway refuses a TLS
@@ -600,6 +616,33 @@ func TestTLSMutualAndReload(t *testing.T) {
 	if v := gw.metric(t, "voicegw_sip_tls_handshake_failures_total"); v < 1 {
 		t.Fatalf("handshake failures %v, want at least 1", v)
 	}
+
+	// a certificate of another authority: refused at the handshake too,
+	// before a byte of SIP is read (no answer to the OPTIONS)
+	strangerCert, strangerKey := filepath.Join(dir, "stranger.pem"), filepath.Join(dir, "stranger-key.pem")
+	if _, err := sip.WriteSelfSigned(strangerCert, strangerKey, []string{"sbc.example.test"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := tls.LoadX509KeyPair(strangerCert, strangerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failures := gw.metric(t, "voicegw_sip_tls_handshake_failures_total")
+	roots := x509.NewCertPool()
+	roots.AddCert(first)
+	conn, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{stranger}})
+	if err == nil { // TLS 1.3: the server's refusal comes with the first read
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = fmt.Fprintf(conn, "OPTIONS sip:open.test SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-stranger\r\n"+
+			"From: <sip:x@open.test>;tag=1\r\nTo: <sip:open.test>\r\nCall-ID: stranger\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+		b := make([]byte, 512)
+		n, rerr := conn.Read(b)
+		conn.Close()
+		if rerr == nil {
+			t.Fatalf("a client certificate of another authority got an answer: %q", b[:n])
+		}
+	}
+	gw.waitMetric(t, "voicegw_sip_tls_handshake_failures_total", failures+1)
 
 	// the SBC's certificate: a call, during which the certificate changes
 	sbc := socatTLS(t, tlsAddr, certFile, caFile, caKey)
