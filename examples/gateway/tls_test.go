@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -290,10 +291,12 @@ var sdesScenario = template.Must(template.New("sdes").Parse(`<?xml version="1.0"
   <recv response="200"/>
 {{- else}}
   <recv response="{{.Expect}}">
+{{- if .Warning}}
     <action>
       <ereg regexp="{{.Warning}}" search_in="hdr" header="Warning:" check_it="true" assign_to="w"/>
       <log message="WARNING [$w]"/>
     </action>
+{{- end}}
   </recv>
 
   <send>
@@ -472,6 +475,10 @@ accounts:
     sip_realm: strict.test
     sip: {users: [{username: sbc, password: %[1]s}], require_tls: true, require_srtp: true}
     recording: {enabled: true, format: wav, record_all_calls: true, bucket: {vendor: file, file: {dir: %[3]s}}}
+  - name: fenced
+    sip_realm: fenced.test
+    sip: {users: [{username: sbc, password: %[1]s}], allowlist: [192.0.2.0/24]}
+    recording: {enabled: true, format: wav, record_all_calls: true, bucket: {vendor: file, file: {dir: %[3]s}}}
 `
 )
 
@@ -489,7 +496,11 @@ accounts:
 //     with a Warning naming the line, and over plain TCP 488 saying the
 //     account requires TLS;
 //   - SDES keys offered over plain TCP get 488 with a Warning about clear
-//     signalling.
+//     signalling;
+//   - over TLS a wrong password is challenged again (407) and a source
+//     outside an account's allowlist refused (403), as over TCP;
+//   - at debug level the gateway logs no offered key, no a=crypto line and
+//     no password.
 func TestSIPREC_TLS_SRTP(t *testing.T) {
 	srtppeer.Require(t)
 	sipptest.Path(t)
@@ -573,6 +584,17 @@ func TestSIPREC_TLS_SRTP(t *testing.T) {
 	gw.waitMetric(t, `voicegw_calls_total{reason="srtp_required",result="refused"}`, 1)
 	gw.waitMetric(t, `voicegw_calls_total{reason="tls_required",result="refused"}`, 1)
 	gw.waitMetric(t, `voicegw_calls_total{reason="sdes_over_clear_transport",result="refused"}`, 1)
+
+	// digest and allowlists as over TCP: a wrong password is challenged
+	// again, a source outside the account's allowlist refused
+	if _, err := startSdesCall(t, tlsAddr, sdesCall{Realm: "open.test", Expect: 407, Ports: ports()}, "sbc", "wrong-password-1").proc.Wait(); err != nil {
+		t.Fatalf("a wrong password over TLS: %v", err)
+	}
+	if got := tlsExchange(t, fmt.Sprintf("127.0.0.1:%d", tlsPort), certFile, "INVITE sip:srs@fenced.test SIP/2.0\r\n"+
+		"Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-fenced\r\nFrom: <sip:src@127.0.0.1>;tag=1\r\nTo: <sip:srs@fenced.test>\r\n"+
+		"Call-ID: fenced-1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:src@127.0.0.1;transport=tls>\r\nContent-Length: 0\r\n\r\n"); !strings.HasPrefix(got, "SIP/2.0 403") {
+		t.Errorf("an INVITE over TLS from outside the account's allowlist: answered %q, want 403", got)
+	}
 
 	// at debug level, not one key offered (the SRTP calls', the one over
 	// TCP's) nor the password is in the gateway's logs
@@ -758,4 +780,32 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// tlsExchange sends one SIP request over a new TLS connection to addr
+// (trusting caFile) and returns the first line of the first answer other
+// than 100 Trying.
+func tlsExchange(t *testing.T, addr, caFile, req string) string {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(mustRead(t, caFile))
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		if strings.HasPrefix(line, "SIP/2.0 ") && !strings.HasPrefix(line, "SIP/2.0 100") {
+			return strings.TrimSpace(line)
+		}
+	}
 }
