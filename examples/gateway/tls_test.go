@@ -809,3 +809,48 @@ func tlsExchange(t *testing.T, addr, caFile, req string) string {
 		}
 	}
 }
+
+// TestTLSReloadOnFileChange: without a SIGHUP, new certificate files are
+// served to new connections within the reload interval; a certificate file
+// that does not load (half written) keeps the certificate in use, logged,
+// and the next good files are taken.
+func TestTLSReloadOnFileChange(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, first := tlsTestCert(t, dir)
+	tlsPort := testenv.FreePort(t)
+	tlsAddr := fmt.Sprintf("127.0.0.1:%d", tlsPort)
+	gw := startGateway(t, gwOptions{
+		SIP:    fmt.Sprintf("transports: [tcp, tls]\ntls: {listen: %s, cert_file: %s, key_file: %s, reload_interval: 100ms}", tlsAddr, certFile, keyFile),
+		Config: fmt.Sprintf(srtpAccounts, tlsPassword, t.TempDir(), t.TempDir()),
+	})
+	served := func() *x509.Certificate {
+		conn, err := tls.Dial("tcp", tlsAddr, &tls.Config{InsecureSkipVerify: true}) // the test reads what is served
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+	if !served().Equal(first) {
+		t.Fatal("the gateway does not serve its certificate file")
+	}
+	next, err := sip.WriteSelfSigned(certFile, keyFile, []string{"localhost", "127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the changed files served", func() bool { return served().Equal(next) })
+
+	failed := strings.Count(gw.stderr.String(), "TLS files not reloaded") // a rotation may meet a new certificate with the old key
+	writeFile(t, certFile, "-----BEGIN CERTIFICATE-----\nhalf written")
+	waitFor(t, 10*time.Second, "the failed reload logged", func() bool {
+		return strings.Count(gw.stderr.String(), "TLS files not reloaded") > failed
+	})
+	if !served().Equal(next) {
+		t.Fatal("a certificate file that does not load replaced the certificate in use")
+	}
+	last, err := sip.WriteSelfSigned(certFile, keyFile, []string{"localhost", "127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the repaired files served", func() bool { return served().Equal(last) })
+}
