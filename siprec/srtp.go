@@ -190,3 +190,20 @@ func (c ClientSRTPConfig) Offers(t Target) bool {
 	}
 	return c.AllowClearSignalling || strings.EqualFold(t.Transport, TransportTLS)
 }
+
+// srtpSuites names the crypto-suite of each stream, "RTP" for one in
+// clear, for the logs (never a key).
+func srtpSuites(streams []*Stream) string {
+	var b strings.Builder
+	for i, st := range streams {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if suite := st.SRTP(); suite != "" {
+			b.WriteString(string(suite))
+		} else {
+			b.WriteString("RTP")
+		}
+	}
+	return b.String()
+}

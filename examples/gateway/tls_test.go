@@ -478,7 +478,6 @@ accounts:
   - name: fenced
     sip_realm: fenced.test
     sip: {users: [{username: sbc, password: %[1]s}], allowlist: [192.0.2.0/24]}
-    recording: {enabled: true, format: wav, record_all_calls: true, bucket: {vendor: file, file: {dir: %[3]s}}}
 `
 )
 
@@ -594,6 +593,13 @@ func TestSIPREC_TLS_SRTP(t *testing.T) {
 		"Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-fenced\r\nFrom: <sip:src@127.0.0.1>;tag=1\r\nTo: <sip:srs@fenced.test>\r\n"+
 		"Call-ID: fenced-1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:src@127.0.0.1;transport=tls>\r\nContent-Length: 0\r\n\r\n"); !strings.HasPrefix(got, "SIP/2.0 403") {
 		t.Errorf("an INVITE over TLS from outside the account's allowlist: answered %q, want 403", got)
+	}
+
+	// each session's streams logged with their suite, never a key
+	for _, want := range []string{"srtp=RTP,RTP", "srtp=AES_CM_128_HMAC_SHA1_80,AES_CM_128_HMAC_SHA1_80", "srtp=AEAD_AES_128_GCM,AEAD_AES_128_GCM"} {
+		if !strings.Contains(gw.stderr.String(), want) {
+			t.Errorf("no session started with %s in the logs", want)
+		}
 	}
 
 	// at debug level, not one key offered (the SRTP calls', the one over
@@ -738,7 +744,8 @@ func TestTLSDevCertSiprecClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out := gw.stdout.String(); !strings.Contains(out, sip.Fingerprint(leaf)) || !strings.Contains(out, certFile) {
+	if out := gw.stdout.String(); !strings.Contains(out, sip.Fingerprint(leaf)) || !strings.Contains(out, certFile) ||
+		!strings.Contains(out, fmt.Sprintf(`-srs "sips:127.0.0.1:%d" -tls-ca %s`, tlsPort, certFile)) {
 		t.Errorf("the gateway did not print the development certificate's file and fingerprint:\n%s", out)
 	}
 	if strings.Contains(gw.stdout.String()+gw.stderr.String(), "PRIVATE KEY") {
