@@ -48,8 +48,8 @@
 // server side with a BYE carrying a Reason header (RFC 3326), so that the
 // client can fail over when the recording cannot go on.
 //
-// Encrypted recording: served over TLS ([Server.ServeTLS] with a sip.Listener
-// doing the handshake), the Server takes SRTP keyed by SDES (RFC 3711, RFC
+// Encrypted recording: behind a sipgo server's ServeTLS on a sip.Listener (which
+// does the TLS handshake), the Server takes SRTP keyed by SDES (RFC 3711, RFC
 // 4568): RTP/SAVP lines with a=crypto are answered with a key of its own and
 // each stream is decrypted before the sink, forged and replayed packets
 // dropped and counted ([SRTPConfig]). a=crypto over clear signalling is
