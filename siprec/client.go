@@ -92,6 +92,9 @@ type ClientConfig struct {
 	// TLSConfig is used for sips: recording servers; nil means sipgo's
 	// default (the system's roots).
 	TLSConfig *tls.Config
+	// SRTP says which recorders get SRTP; the zero value offers it to those
+	// reached over TLS (sips: URIs, transport=tls). See ClientSRTPConfig.
+	SRTP ClientSRTPConfig
 	// Logger receives dialog events (recorders accepting, refusing, hanging
 	// up) and sipgo's own logs; nil discards.
 	Logger *slog.Logger
@@ -150,6 +153,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			{PayloadType: media.PayloadTypePCMU, Encoding: media.EncodingPCMU, ClockRate: media.SampleRate},
 			{PayloadType: media.PayloadTypePCMA, Encoding: media.EncodingPCMA, ClockRate: media.SampleRate},
 		}
+	}
+	if cfg.SRTP.Suite == "" {
+		cfg.SRTP.Suite = media.SuiteAESCM128HMACSHA1_80
+	}
+	if _, err := media.NewCrypto(1, cfg.SRTP.Suite); err != nil {
+		return nil, fmt.Errorf("siprec: ClientConfig.SRTP.Suite: %w", err)
 	}
 	for _, c := range cfg.Codecs {
 		if !c.Encoding.IsAudio() {
