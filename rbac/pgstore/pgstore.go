@@ -93,7 +93,13 @@ CREATE INDEX rbac_api_keys_creator ON rbac_api_keys(creator_email);
 	pgnotify.Trigger(pgnotify.Table{Name: "rbac_api_keys", Resource: "api_key", ID: "id", Account: "account_sid", ServiceProvider: "service_provider"}),
 	// Version 2: members' password hashes (rbac.PasswordDriver).
 	`ALTER TABLE rbac_members ADD COLUMN password_hash text NOT NULL DEFAULT '';
-COMMENT ON COLUMN rbac_members.password_hash IS 'Argon2id PHC string of the member''s password; never in a Member';`}
+COMMENT ON COLUMN rbac_members.password_hash IS 'Argon2id PHC string of the member''s password; never in a Member';`,
+	// Version 3: the pepper's check value (CheckPepper).
+	`CREATE TABLE rbac_pepper (
+	id    smallint PRIMARY KEY CHECK (id = 1),
+	check_hmac bytea NOT NULL
+);
+COMMENT ON COLUMN rbac_pepper.check_hmac IS 'HMAC of a fixed text under the API key pepper: tells a gateway with another pepper, never the pepper';`}
 
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := pgdb.Migrate(ctx, pool, pgnotify.SchemaName, pgnotify.Schema); err != nil {
