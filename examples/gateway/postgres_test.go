@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/internal/pgtest"
+	"github.com/voicegw/voicegw/internal/sipptest"
+	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/tenancy/admin"
+	tenancypg "github.com/voicegw/voicegw/tenancy/pgstore"
+)
+
+// Two gateway processes on one PostgreSQL database (issue 18), through the
+// built binary, with sipp as the SIPREC client.
+
+const (
+	pgAccountKey = "shared-insights-key-7fQ2mX9vL3pR8tN4"
+	pgLeaseTTL   = 10 * time.Second
+)
+
+// pgGatewayConfig is the configuration both gateways share: the database,
+// its sealing key file and API key pepper, a 10 s lease TTL, one account
+// with 3 licensed sessions recording into a local directory.
+func pgGatewayConfig(dsn, keyFile, bucket string) string {
+	return fmt.Sprintf(`
+database: '%s'
+database_key_file: %s
+api_key_pepper: two-gateways-shared-pepper-1
+limiter: {lease_ttl: %s}
+demo: false
+admin:
+  api_keys: [{name: ops, secret: %s}]
+accounts:
+  - name: shared
+    sip_realm: shared.test
+    licensed_sessions: 3
+    sip: {users: [{username: sbc, password: shared-password-1}]}
+    recording: {enabled: true, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
+    api_keys: [{name: insights, secret: %s}]
+`, dsn, keyFile, pgLeaseTTL, adminKey, bucket, pgAccountKey)
+}
+
+// TestTwoGatewaysOnPostgres: gateways A and B share one database. A call
+// recorded by A is found through B's Insights API; an API key made and
+// revoked through A's admin API is refused by B's Insights API on the very
+// next request; an allowlist edited through A's admin API is applied by B's
+// recording server at once (LISTEN/NOTIFY: B had the account cached, for
+// 5 s); the account's 3 licensed sessions are shared (2 calls on A and 1
+// on B: a 4th gets 486 on either); killing A (SIGKILL) frees its 2
+// sessions within the lease TTL, and B takes calls again.
+func TestTwoGatewaysOnPostgres(t *testing.T) {
+	sipptest.Path(t)
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "database-sealing-key")
+	bucket := t.TempDir()
+	cfg := pgGatewayConfig(dsn, keyFile, bucket)
+	a := startGateway(t, gwOptions{Config: cfg})
+	b := startGateway(t, gwOptions{Config: cfg})
+	ctx := context.Background()
+	ops := a.client(adminKey)
+
+	accts, err := ops.Accounts(ctx, nil)
+	if err != nil || len(accts.Items) != 1 {
+		t.Fatalf("accounts through A: %v, %v", accts, err)
+	}
+	sid := accts.Items[0].SID
+	call := func(t *testing.T, gw *gwProc, scenario string, hold time.Duration) {
+		t.Helper()
+		if _, err := sippCall(t, gw, sippDir(t), scenario, "shared.test", "sbc", "shared-password-1", "-key", "hold", fmt.Sprint(hold.Milliseconds())); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var session string
+	t.Run("a call recorded by A is found through B", func(t *testing.T) {
+		call(t, a, "siprec_src_auth.xml", 500*time.Millisecond)
+		waitFor(t, 20*time.Second, "the recording in the bucket", func() bool { return len(recordings(t, bucket)) == 1 })
+		for key := range recordings(t, bucket) {
+			id, _, err := recording.ParseKey(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			session = id.Session
+		}
+		cl := insights.NewClient(b.url(""), insights.Secret(pgAccountKey))
+		var s *insights.Session
+		waitFor(t, 20*time.Second, "the session document through B", func() bool {
+			s, err = cl.Find(ctx, session)
+			return err == nil
+		})
+		if s.AccountID != string(sid) || s.Status != insights.StatusEnded {
+			t.Fatalf("session through B: %+v", s)
+		}
+	})
+
+	t.Run("a key revoked through A is refused by B at once", func(t *testing.T) {
+		ck, err := ops.CreateAPIKey(ctx, admin.CreateAPIKeyRequest{Name: "temporary", ServiceType: "insights", Scope: rbac.ScopeAccount, AccountSID: string(sid)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := insights.NewClient(b.url(""), insights.Secret(ck.Secret))
+		if _, err := cl.Find(ctx, session); err != nil {
+			t.Fatalf("a key made through A, used on B: %v", err)
+		}
+		if _, err := ops.RevokeAPIKey(ctx, ck.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Find(ctx, session); !errors.Is(err, insights.ErrUnauthorized) {
+			t.Fatalf("the key revoked through A, on B's next request: %v, want 401", err)
+		}
+		ck2, err := ops.CreateAPIKey(ctx, admin.CreateAPIKeyRequest{Name: "deleted", ServiceType: "insights", Scope: rbac.ScopeAccount, AccountSID: string(sid)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ops.DeleteAPIKey(ctx, ck2.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := insights.NewClient(b.url(""), insights.Secret(ck2.Secret)).Find(ctx, session); !errors.Is(err, insights.ErrUnauthorized) {
+			t.Fatalf("the key deleted through A, on B's next request: %v, want 401", err)
+		}
+	})
+
+	t.Run("an allowlist edited through A is applied by B at once", func(t *testing.T) {
+		setAllowlist := func(list []string) {
+			t.Helper()
+			cur, err := ops.SIP(ctx, sid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ops.UpdateSIP(ctx, sid, admin.SIPPatch{Allowlist: &list}, cur.Revision); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// B reads the account for this call and keeps it 5 s (its tenant
+		// cache): the 403 below, within those 5 s, is the notification's.
+		call(t, b, "siprec_src_auth.xml", 0)
+		before := strings.Count(b.stderr.String(), `msg="database change" component=database resource=account`)
+		setAllowlist([]string{"10.0.0.0/8"})
+		if _, err := sippCall(t, b, sippDir(t), "siprec_refused_403.xml", "shared.test", "", ""); err != nil {
+			t.Fatalf("B after the allowlist change through A: %v", err)
+		}
+		if after := strings.Count(b.stderr.String(), `msg="database change" component=database resource=account`); after <= before {
+			t.Fatalf("B logged no database change of the account (%d before, %d after)", before, after)
+		}
+		setAllowlist([]string{})
+		call(t, b, "siprec_src_auth.xml", 0)
+	})
+
+	t.Run("licensed sessions across both gateways, and a dead gateway's freed", func(t *testing.T) {
+		pool, err := tenancypg.OpenPool(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		leases, err := tenancypg.NewLimiter(ctx, pool, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inUse := func() int {
+			n, err := leases.InUse(ctx, sid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		hold := func(gw *gwProc) {
+			dir := sippDir(t)
+			sipptest.Start(t, sipptest.Options{
+				Scenario: filepath.Join(dir, "siprec_src_auth.xml"), Remote: gw.sipAddr(), Transport: sipptest.TCP, Dir: dir,
+				Args: append(sippKeys(t, "shared.test", "sbc", "shared-password-1"), "-key", "hold", "120000"), Timeout: 3 * time.Minute,
+			})
+		}
+		hold(a)
+		hold(a)
+		hold(b)
+		waitFor(t, 15*time.Second, "2 calls on A and 1 on B", func() bool {
+			return a.metric(t, "voicegw_sessions_active") == 2 && b.metric(t, "voicegw_sessions_active") == 1
+		})
+		if n := inUse(); n != 3 {
+			t.Fatalf("%d leases in the database, want 3", n)
+		}
+		call(t, a, "siprec_refused_486.xml", 0)
+		call(t, b, "siprec_refused_486.xml", 0)
+		a.waitMetric(t, `voicegw_calls_total{reason="licensed_sessions",result="refused"}`, 1)
+		b.waitMetric(t, `voicegw_calls_total{reason="licensed_sessions",result="refused"}`, 1)
+
+		a.kill()
+		killed := time.Now()
+		// A's leases expire at most one TTL after their last renewal,
+		// which was before the kill; one second for the poll.
+		waitFor(t, pgLeaseTTL+time.Second, "A's leases to expire", func() bool { return inUse() == 1 })
+		t.Logf("A's 2 leases freed %s after its SIGKILL (lease TTL %s)", time.Since(killed).Round(100*time.Millisecond), pgLeaseTTL)
+		// B holds 1 of 3: two more calls fit, a third does not.
+		hold(b)
+		hold(b)
+		waitFor(t, 15*time.Second, "3 calls on B", func() bool { return b.metric(t, "voicegw_sessions_active") == 3 })
+		call(t, b, "siprec_refused_486.xml", 0)
+		b.waitMetric(t, `voicegw_calls_total{reason="licensed_sessions",result="refused"}`, 2)
+	})
+}
+
+// TestDatabaseConfig: the database key takes postgres:// URLs (parts left
+// out come from PG* variables); anything else is refused with a message
+// that names the key and never holds the password.
+func TestDatabaseConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, value, want string
+	}{
+		{"not a URL", "db.example.net:5432", "want a postgres:// URL"},
+		{"another scheme", "mysql://u:s3cret-pw@db/x", "want a postgres:// URL"},
+		{"bad port", "postgres://u:s3cret-pw@db.example.net:notaport/x", "database:"},
+		{"bad sslmode", "postgres://u:s3cret-pw@db.example.net/x?sslmode=sometimes", "database:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig("t.yaml", []byte("database: '"+tc.value+"'\n"))
+			var ce *ConfigError
+			if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Key != "database" || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one problem of key database saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret-pw") {
+				t.Fatalf("the error %q holds the password", err)
+			}
+		})
+	}
+	for _, ok := range []string{"postgres://", "postgresql://voicegw:pw@db.example.net:5433/voicegw?sslmode=verify-full", "postgres:///voicegw?host=/run/postgresql"} {
+		c, err := parseConfig("t.yaml", []byte("database: '"+ok+"'\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", ok, err)
+		}
+		if c.Database.Reveal() != ok || c.keyFile() != filepath.Join(c.DataDir, databaseKeyFile) {
+			t.Fatalf("%s: database %q, key file %q", ok, c.Database.Reveal(), c.keyFile())
+		}
+	}
+	_, err := parseConfig("t.yaml", []byte("database_key_file: /k\n"))
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Problems[0].Key != "database_key_file" {
+		t.Fatalf("a key file without a database: %v", err)
+	}
+	if _, err := parseConfig("t.yaml", nil); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+}
