@@ -95,9 +95,10 @@ func (s *state) openPostgres(ctx context.Context, cfg *Config, log *slog.Logger)
 	}); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	pepper := cfg.APIKeyPepper
+	pepper, pepperFrom := cfg.APIKeyPepper, "api_key_pepper"
 	if pepper.IsZero() {
-		if pepper, err = rbac.PepperFile(filepath.Join(cfg.DataDir, pepperFile)); err != nil {
+		pepperFrom = filepath.Join(cfg.DataDir, pepperFile)
+		if pepper, err = rbac.PepperFile(pepperFrom); err != nil {
 			return err
 		}
 	}
@@ -105,8 +106,8 @@ func (s *state) openPostgres(ctx context.Context, cfg *Config, log *slog.Logger)
 		return fmt.Errorf("database: %w", err)
 	}
 	if err := rbacpg.CheckPepper(ctx, s.pg.pool, s.keys); errors.Is(err, rbacpg.ErrPepperMismatch) {
-		return fmt.Errorf("database: this gateway's API key pepper (api_key_pepper, or %s) is not the one of the database's other gateways: give every gateway the same: %w",
-			filepath.Join(cfg.DataDir, pepperFile), err)
+		return fmt.Errorf("database: this gateway's API key pepper (%s) is not the one of the database's other gateways: give every gateway the same (api_key_pepper, or the file DATA_DIR/%s): %w",
+			pepperFrom, pepperFile, err)
 	} else if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}

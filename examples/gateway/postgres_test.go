@@ -12,6 +12,7 @@ import (
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/internal/pgtest"
 	"github.com/voicegw/voicegw/internal/sipptest"
+	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/tenancy/admin"
@@ -247,4 +248,50 @@ func TestDatabaseConfig(t *testing.T) {
 	if _, err := parseConfig("t.yaml", nil); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
+}
+
+// TestPostgresStartRefused: a gateway that cannot share the database's state
+// refuses to start, saying why, and never prints the database's password:
+// the server unreachable; a pepper other than the one of the database's
+// first gateway (its API keys would fail on the others); the sealing key
+// file missing while the database holds secrets sealed with the first
+// gateway's key.
+func TestPostgresStartRefused(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "database-sealing-key")
+	first := startGateway(t, gwOptions{Config: pgGatewayConfig(dsn, keyFile, t.TempDir())})
+	first.stop()
+
+	run := func(t *testing.T, extra string) string {
+		t.Helper()
+		dir := t.TempDir()
+		lo, hi := freeRTPRange(10)
+		cfg := filepath.Join(dir, "gateway.yaml")
+		writeFile(t, cfg, fmt.Sprintf("data_dir: %s\nsip: {listen: 127.0.0.1:%d}\nhttp: {listen: 127.0.0.1:%d}\nrtp: {address: 127.0.0.1, ports: %d-%d}\ndemo: false\n",
+			filepath.Join(dir, "data"), testenv.FreePort(t), testenv.FreePort(t), lo, hi)+extra)
+		code, _, stderr := runGateway(t, "-config", cfg)
+		if code == 0 {
+			t.Fatalf("the gateway started; stderr:\n%s", stderr)
+		}
+		t.Logf("refused (exit %d): %s", code, strings.TrimSpace(stderr))
+		return stderr
+	}
+	t.Run("server unreachable", func(t *testing.T) {
+		stderr := run(t, "database: 'postgres://voicegw:s3cret-db-pw@127.0.0.1:1/voicegw?connect_timeout=5'\n")
+		if !strings.Contains(stderr, "database") || !strings.Contains(stderr, "127.0.0.1") || strings.Contains(stderr, "s3cret-db-pw") {
+			t.Fatalf("stderr does not name the database, or holds its password:\n%s", stderr)
+		}
+	})
+	t.Run("another pepper", func(t *testing.T) {
+		stderr := run(t, fmt.Sprintf("database: '%s'\ndatabase_key_file: %s\napi_key_pepper: not-the-pepper-of-the-others\n", dsn, keyFile))
+		if !strings.Contains(stderr, "api_key_pepper") || strings.Contains(stderr, "not-the-pepper-of-the-others") {
+			t.Fatalf("stderr does not name the pepper, or quotes it:\n%s", stderr)
+		}
+	})
+	t.Run("sealing key missing", func(t *testing.T) {
+		stderr := run(t, fmt.Sprintf("database: '%s'\napi_key_pepper: two-gateways-shared-pepper-1\n", dsn))
+		if !strings.Contains(stderr, "database-sealing-key is missing") {
+			t.Fatalf("stderr does not say the key file is missing:\n%s", stderr)
+		}
+	})
 }
