@@ -91,11 +91,11 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.st, err = openState(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	if g.applied, err = g.st.applyAccounts(ctx, cfg, log); err != nil {
+	if err = g.st.retryShared(ctx, log, func() (err error) { g.applied, err = g.st.applyAccounts(ctx, cfg, log); return err }); err != nil {
 		return nil, err
 	}
 	if cfg.Demo {
-		if g.demo, err = g.st.ensureDemo(ctx, cfg); err != nil {
+		if err = g.st.retryShared(ctx, log, func() (err error) { g.demo, err = g.st.ensureDemo(ctx, cfg); return err }); err != nil {
 			return nil, err
 		}
 	}

@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -195,4 +197,24 @@ func (g *Gateway) invalidateAll(ctx context.Context, log *slog.Logger) {
 		sids = append(sids, a.SID)
 	}
 	g.srs.Invalidate(sids...)
+}
+
+// retryShared runs fn (applying the declared accounts and keys, or making
+// the demo account) until it succeeds, up to 4 times on PostgreSQL: gateways
+// starting at the same moment apply the same declarations to one database,
+// and the loser of a race (a revision conflict, a name or secret just
+// taken by the other) finds the winner's rows the next time. An error that
+// is no race repeats and is returned. On SQLite fn runs once.
+func (s *state) retryShared(ctx context.Context, log *slog.Logger, fn func() error) error {
+	err := fn()
+	for attempt := 1; err != nil && s.pg != nil && attempt < 4; attempt++ {
+		log.Info("applying the configuration to the database again (another gateway may be applying it at once)", "attempt", attempt+1, "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(50+rand.IntN(200)) * time.Millisecond):
+		}
+		err = fn()
+	}
+	return err
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 	tenancypg "github.com/voicegw/voicegw/tenancy/pgstore"
 )
@@ -294,4 +297,70 @@ func TestPostgresStartRefused(t *testing.T) {
 			t.Fatalf("stderr does not say the key file is missing:\n%s", stderr)
 		}
 	})
+}
+
+// TestTwoGatewaysStartAtOnce: two gateways started at the same moment on
+// an empty database both come up: the schemas are made once (migrations
+// under an advisory lock), the declared account and keys once, and each
+// serves the other's account.
+func TestTwoGatewaysStartAtOnce(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	cfg := pgGatewayConfig(dsn, filepath.Join(t.TempDir(), "database-sealing-key"), t.TempDir())
+	type proc struct {
+		url    string
+		stderr *syncBuffer
+		done   chan error
+	}
+	var procs []*proc
+	for range 2 {
+		dir := t.TempDir()
+		lo, hi := freeRTPRange(10)
+		httpPort := testenv.FreePort(t)
+		path := filepath.Join(dir, "gateway.yaml")
+		writeFile(t, path, fmt.Sprintf("data_dir: %s\nsip: {listen: 127.0.0.1:%d}\nhttp: {listen: 127.0.0.1:%d}\nrtp: {address: 127.0.0.1, ports: %d-%d}\n",
+			filepath.Join(dir, "data"), testenv.FreePort(t), httpPort, lo, hi)+cfg)
+		p := &proc{url: fmt.Sprintf("http://127.0.0.1:%d", httpPort), stderr: &syncBuffer{}, done: make(chan error, 1)}
+		cmd := exec.Command(gatewayBin, "-config", path)
+		cmd.Stderr = p.stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.done <- cmd.Wait() }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			<-p.done
+			if t.Failed() {
+				t.Logf("gateway stderr:\n%s", tail(p.stderr.String(), 4<<10))
+			}
+		})
+		procs = append(procs, p)
+	}
+	for i, p := range procs {
+		waitFor(t, 30*time.Second, fmt.Sprintf("gateway %d to be healthy", i), func() bool {
+			select {
+			case err := <-p.done:
+				p.done <- err
+				t.Fatalf("gateway %d exited at start: %v", i, err)
+			default:
+			}
+			res, err := http.Get(p.url + "/healthz")
+			if err != nil {
+				return false
+			}
+			res.Body.Close()
+			return res.StatusCode == 200
+		})
+	}
+	for i, p := range procs {
+		t.Logf("gateway %d applied the configuration again %d times", i, strings.Count(p.stderr.String(), "applying the configuration to the database again"))
+		cl := admin.NewClient(p.url, tenancy.Secret(adminKey))
+		accts, err := cl.Accounts(context.Background(), nil)
+		if err != nil || len(accts.Items) != 1 || accts.Items[0].Name != "shared" {
+			t.Fatalf("accounts through gateway %d: %+v, %v; want the one declared account", i, accts, err)
+		}
+		keys, err := cl.APIKeys(context.Background(), admin.Owner{Scope: rbac.ScopeAccount, AccountSID: string(accts.Items[0].SID)}, nil)
+		if err != nil || len(keys.Items) != 1 {
+			t.Fatalf("account keys through gateway %d: %+v, %v; want the one declared key", i, keys, err)
+		}
+	}
 }
