@@ -22,6 +22,11 @@
 // transaction); tenancy/pgstore.Watch delivers the changes of every voicegw
 // store of the database, these included (resources "api_key", "member",
 // "role"; a revocation is Op "revoke").
+//
+// The Driver is also an rbac.PasswordDriver: members' Argon2id password
+// hashes are a column of their row (so the console's sign-in works on
+// PostgreSQL), never part of a Member nor of a notification. CheckPepper
+// makes every gateway of a database hash API keys with the same pepper.
 package pgstore
 
 import (
