@@ -218,3 +218,25 @@ func (s *state) retryShared(ctx context.Context, log *slog.Logger, fn func() err
 	}
 	return err
 }
+
+// checkDatabase is -check's test of the database: it connects (20 s at
+// most) and returns a Problem saying why it could not, never with the
+// password.
+func (c *Config) checkDatabase(ctx context.Context) []Problem {
+	dsn := c.Database.Reveal()
+	if dsn == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	pool, err := pgdb.Open(ctx, dsn)
+	if err != nil {
+		msg := err.Error()
+		if u, perr := url.Parse(dsn); perr == nil {
+			msg = scrub(msg, u)
+		}
+		return []Problem{{Key: "database", Message: "cannot connect: " + msg}}
+	}
+	pool.Close()
+	return nil
+}

@@ -365,3 +365,21 @@ func TestTwoGatewaysStartAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresCheck: -check connects to the database: "configuration OK"
+// when it answers, a problem of the key database (without the password)
+// when it does not.
+func TestPostgresCheck(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	writeFile(t, path, fmt.Sprintf("database: '%s'\n", dsn))
+	if code, stdout, stderr := runGateway(t, "-config", path, "-check"); code != 0 || !strings.Contains(stdout, "configuration OK") {
+		t.Fatalf("-check with the database up: exit %d\n%s%s", code, stdout, stderr)
+	}
+	writeFile(t, path, "database: 'postgres://voicegw:s3cret-db-pw@127.0.0.1:1/voicegw?connect_timeout=5'\n")
+	code, stdout, stderr := runGateway(t, "-config", path, "-check")
+	if code == 0 || !strings.Contains(stderr, "database: cannot connect") || strings.Contains(stdout+stderr, "s3cret-db-pw") {
+		t.Fatalf("-check with the database down: exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Logf("refused: %s", strings.TrimSpace(stderr))
+}
