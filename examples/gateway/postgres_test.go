@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -303,16 +304,61 @@ func TestPostgresStartRefused(t *testing.T) {
 // TestTwoGatewaysStartAtOnce: two gateways started at the same moment on
 // an empty database both come up: the schemas are made once (migrations
 // under an advisory lock), the declared account and keys once, and each
-// serves the other's account.
+// serves the other's account. Without declared accounts, the demo account
+// is made once, and only the gateway that made it prints its credentials.
 func TestTwoGatewaysStartAtOnce(t *testing.T) {
-	dsn := pgtest.Shared(t).NewDatabase(t)
-	cfg := pgGatewayConfig(dsn, filepath.Join(t.TempDir(), "database-sealing-key"), t.TempDir())
-	type proc struct {
-		url    string
-		stderr *syncBuffer
-		done   chan error
-	}
-	var procs []*proc
+	t.Run("declared accounts", func(t *testing.T) {
+		dsn := pgtest.Shared(t).NewDatabase(t)
+		procs := startAtOnce(t, pgGatewayConfig(dsn, filepath.Join(t.TempDir(), "database-sealing-key"), t.TempDir()))
+		for i, p := range procs {
+			cl := admin.NewClient(p.url, tenancy.Secret(adminKey))
+			accts, err := cl.Accounts(context.Background(), nil)
+			if err != nil || len(accts.Items) != 1 || accts.Items[0].Name != "shared" {
+				t.Fatalf("accounts through gateway %d: %+v, %v; want the one declared account", i, accts, err)
+			}
+			keys, err := cl.APIKeys(context.Background(), admin.Owner{Scope: rbac.ScopeAccount, AccountSID: string(accts.Items[0].SID)}, nil)
+			if err != nil || len(keys.Items) != 1 {
+				t.Fatalf("account keys through gateway %d: %+v, %v; want the one declared key", i, keys, err)
+			}
+		}
+	})
+	t.Run("demo", func(t *testing.T) {
+		dsn := pgtest.Shared(t).NewDatabase(t)
+		procs := startAtOnce(t, fmt.Sprintf("database: '%s'\ndatabase_key_file: %s\napi_key_pepper: two-gateways-shared-pepper-1\ndemo: true\n",
+			dsn, filepath.Join(t.TempDir(), "database-sealing-key")))
+		var key string
+		printed := 0
+		for _, p := range procs {
+			if m := reAdminKey.FindStringSubmatch(p.stdout.String()); m != nil {
+				printed++
+				key = m[1]
+			}
+		}
+		if printed != 1 {
+			t.Fatalf("%d gateways printed the demo's credentials, want 1", printed)
+		}
+		for i, p := range procs {
+			accts, err := admin.NewClient(p.url, tenancy.Secret(key)).Accounts(context.Background(), nil)
+			if err != nil || len(accts.Items) != 1 || accts.Items[0].Name != demoAccountName {
+				t.Fatalf("accounts through gateway %d: %+v, %v; want the demo account", i, accts, err)
+			}
+		}
+	})
+}
+
+var reAdminKey = regexp.MustCompile(`Admin API key\s+(\S+)`)
+
+// atOnce is a gateway of startAtOnce.
+type atOnce struct {
+	url            string
+	stdout, stderr *syncBuffer
+	done           chan error
+}
+
+// startAtOnce starts two gateways with cfg at the same moment and waits
+// until both are healthy.
+func startAtOnce(t *testing.T, cfg string) []*atOnce {
+	var procs []*atOnce
 	for range 2 {
 		dir := t.TempDir()
 		lo, hi := freeRTPRange(10)
@@ -320,9 +366,10 @@ func TestTwoGatewaysStartAtOnce(t *testing.T) {
 		path := filepath.Join(dir, "gateway.yaml")
 		writeFile(t, path, fmt.Sprintf("data_dir: %s\nsip: {listen: 127.0.0.1:%d}\nhttp: {listen: 127.0.0.1:%d}\nrtp: {address: 127.0.0.1, ports: %d-%d}\n",
 			filepath.Join(dir, "data"), testenv.FreePort(t), httpPort, lo, hi)+cfg)
-		p := &proc{url: fmt.Sprintf("http://127.0.0.1:%d", httpPort), stderr: &syncBuffer{}, done: make(chan error, 1)}
+		p := &atOnce{url: fmt.Sprintf("http://127.0.0.1:%d", httpPort), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 		cmd := exec.Command(gatewayBin, "-config", path)
-		cmd.Stderr = p.stderr
+		cmd.Dir = dir
+		cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -351,19 +398,9 @@ func TestTwoGatewaysStartAtOnce(t *testing.T) {
 			res.Body.Close()
 			return res.StatusCode == 200
 		})
-	}
-	for i, p := range procs {
 		t.Logf("gateway %d applied the configuration again %d times", i, strings.Count(p.stderr.String(), "applying the configuration to the database again"))
-		cl := admin.NewClient(p.url, tenancy.Secret(adminKey))
-		accts, err := cl.Accounts(context.Background(), nil)
-		if err != nil || len(accts.Items) != 1 || accts.Items[0].Name != "shared" {
-			t.Fatalf("accounts through gateway %d: %+v, %v; want the one declared account", i, accts, err)
-		}
-		keys, err := cl.APIKeys(context.Background(), admin.Owner{Scope: rbac.ScopeAccount, AccountSID: string(accts.Items[0].SID)}, nil)
-		if err != nil || len(keys.Items) != 1 {
-			t.Fatalf("account keys through gateway %d: %+v, %v; want the one declared key", i, keys, err)
-		}
 	}
+	return procs
 }
 
 // TestPostgresCheck: -check connects to the database: "configuration OK"
