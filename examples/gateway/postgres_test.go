@@ -420,3 +420,28 @@ func TestPostgresCheck(t *testing.T) {
 	}
 	t.Logf("refused: %s", strings.TrimSpace(stderr))
 }
+
+// TestConsoleSignInAcrossGateways: the console's members and their
+// passwords (Argon2id hashes, rbac/pgstore's PasswordDriver) live in the
+// database: the sign-in printed by gateway A's first start works on
+// gateway B's console, and a wrong password fails there.
+func TestConsoleSignInAcrossGateways(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	cfg := fmt.Sprintf("database: '%s'\ndatabase_key_file: %s\napi_key_pepper: two-gateways-shared-pepper-1\n",
+		dsn, filepath.Join(t.TempDir(), "database-sealing-key"))
+	a := startGateway(t, gwOptions{Config: cfg})
+	waitFor(t, 10*time.Second, "the welcome text", func() bool { return strings.Contains(a.stdout.String(), "Manage accounts") })
+	w := parseWelcome(t, a.stdout.String())
+	b := startGateway(t, gwOptions{Config: cfg})
+	if strings.Contains(b.stdout.String(), "password") {
+		t.Fatalf("the second gateway printed a sign-in:\n%s", b.stdout.String())
+	}
+	cb := newConsoleClient(t, b)
+	if r := cb.signIn(w.email, w.password+"x"); r.status == http.StatusSeeOther {
+		t.Fatal("a wrong password signed in on B")
+	}
+	cb.mustSignIn(w.email, w.password)
+	if r := cb.get("/console/"); r.status != http.StatusOK || !strings.Contains(r.body, "Dashboard") {
+		t.Fatalf("B's dashboard after sign-in: %d %.300s", r.status, r.body)
+	}
+}
