@@ -172,6 +172,7 @@ func (g *Gateway) watchDatabase() {
 		_ = tenancypg.Watch(ctx, g.st.pg.pool, func(c tenancypg.Change) {
 			switch {
 			case c.All:
+				log.Info("watching the database's changes (from the start, or again after a lost connection): cached accounts dropped")
 				g.srs.TenantCache().InvalidateAll()
 				go g.invalidateAll(ctx, log) // fn must return quickly
 			case (c.Resource == tenancypg.ResourceAccount || c.Resource == tenancypg.ResourceApplication) && c.Account != "":

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/internal/pgnotify"
 	"github.com/voicegw/voicegw/internal/pgtest"
 	"github.com/voicegw/voicegw/internal/sipptest"
 	"github.com/voicegw/voicegw/internal/testenv"
@@ -444,4 +445,47 @@ func TestConsoleSignInAcrossGateways(t *testing.T) {
 	if r := cb.get("/console/"); r.status != http.StatusOK || !strings.Contains(r.body, "Dashboard") {
 		t.Fatalf("B's dashboard after sign-in: %d %.300s", r.status, r.body)
 	}
+}
+
+// TestWatchReconnects: when the gateways' listening connections are cut
+// (pg_terminate_backend, as in a failover), each gateway listens again,
+// drops what it cached (changes may have been missed meanwhile), and hears
+// the next change made through the other.
+func TestWatchReconnects(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	cfg := pgGatewayConfig(dsn, filepath.Join(t.TempDir(), "database-sealing-key"), t.TempDir())
+	a := startGateway(t, gwOptions{Config: cfg})
+	b := startGateway(t, gwOptions{Config: cfg})
+	const watching = "watching the database's changes"
+	waitFor(t, 10*time.Second, "B to watch the database", func() bool { return strings.Count(b.stderr.String(), watching) == 1 })
+
+	pool, err := tenancypg.OpenPool(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var cut int
+	if err := pool.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`, pgnotify.ListenerApplicationName).Scan(&cut); err != nil || cut != 2 {
+		t.Fatalf("cut %d listening connections, %v; want the 2 gateways'", cut, err)
+	}
+	waitFor(t, 20*time.Second, "B to watch the database again", func() bool { return strings.Count(b.stderr.String(), watching) >= 2 })
+
+	ops := a.client(adminKey)
+	accts, err := ops.Accounts(context.Background(), nil)
+	if err != nil || len(accts.Items) != 1 {
+		t.Fatalf("accounts: %v, %v", accts, err)
+	}
+	sid := accts.Items[0].SID
+	cur, err := ops.SIP(context.Background(), sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := []string{"10.0.0.0/8"}
+	if _, err := ops.UpdateSIP(context.Background(), sid, admin.SIPPatch{Allowlist: &list}, cur.Revision); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "B to hear the change made through A", func() bool {
+		return strings.Contains(b.stderr.String(), `msg="database change" component=database resource=account op=update account=`+string(sid))
+	})
 }
