@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -488,4 +489,29 @@ func TestWatchReconnects(t *testing.T) {
 	waitFor(t, 10*time.Second, "B to hear the change made through A", func() bool {
 		return strings.Contains(b.stderr.String(), `msg="database change" component=database resource=account op=update account=`+string(sid))
 	})
+}
+
+// TestDatabaseFromPGEnvironment: "database: postgres://" takes every part
+// from the standard PG* variables: the gateway runs on the database they
+// name (its declared account is there).
+func TestDatabaseFromPGEnvironment(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(pgGatewayConfig(dsn, filepath.Join(t.TempDir(), "database-sealing-key"), t.TempDir()),
+		"database: '"+dsn+"'", "database: 'postgres://'", 1)
+	gw := startGateway(t, gwOptions{Config: cfg, Env: []string{"PGHOST=" + u.Hostname(), "PGPORT=" + u.Port(), "PGUSER=" + u.User.Username(),
+		"PGDATABASE=" + strings.TrimPrefix(u.Path, "/"), "PGSSLMODE=disable"}})
+	pool, err := tenancypg.OpenPool(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM tenancy_accounts`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("accounts in the database the PG* variables name: %d, %v", n, err)
+	}
+	gw.stop()
 }
