@@ -118,6 +118,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	lo, hi, _ := parsePortRange(cfg.RTP.Ports)
 	ports, err := media.NewPortPool(media.PortPoolConfig{
 		Address: netip.MustParseAddr(cfg.RTP.Address), MinPort: lo, MaxPort: hi, Logger: log.With("component", "rtp"),
+		NoRTCPSocket: !cfg.RTP.ReserveRTCP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rtp: %w", err)
