@@ -53,6 +53,16 @@ type Config struct {
 	// APIKeyPepper keys the hashes of stored API keys (rbac); default: a
 	// random pepper kept in DATA_DIR/secrets/api-key-pepper.
 	APIKeyPepper tenancy.Secret `yaml:"api_key_pepper"`
+	// Database, a postgres:// URL, keeps the state shared by several
+	// gateways in PostgreSQL (postgres.go): accounts, API keys, members,
+	// the admin store, licensed-session leases and session documents.
+	// Parts the URL leaves out (all of them for "postgres://") come from
+	// the PG* environment variables. Default "": SQLite under data_dir.
+	Database tenancy.Secret `yaml:"database"`
+	// DatabaseKeyFile is the key sealing the database's secrets, the same
+	// file on every gateway of the database. Default:
+	// DATA_DIR/secrets/database-sealing-key (made by the first gateway).
+	DatabaseKeyFile string `yaml:"database_key_file"`
 	// Admin configures the admin API (/admin/v1): its bootstrap keys.
 	Admin AdminConfig `yaml:"admin"`
 	// Accounts are declarations applied at every start (tenancy's
@@ -555,6 +565,11 @@ func (p nodePaths) value(line int) string {
 // absPaths makes the relative directories of local buckets absolute (from
 // the current directory), as package storage wants them.
 func (c *Config) absPaths() {
+	if c.DatabaseKeyFile != "" && !filepath.IsAbs(c.DatabaseKeyFile) {
+		if abs, err := filepath.Abs(c.DatabaseKeyFile); err == nil {
+			c.DatabaseKeyFile = abs
+		}
+	}
 	for i := range c.Accounts {
 		if f := c.Accounts[i].Recording.Bucket.File; f != nil && f.Dir != "" && !filepath.IsAbs(f.Dir) {
 			if abs, err := filepath.Abs(f.Dir); err == nil {
@@ -700,6 +715,7 @@ func (c *Config) validate() []Problem {
 		add("api_key_pepper", "at least 16 characters")
 	}
 
+	probs = append(probs, c.databaseProblems()...) // postgres.go
 	probs = append(probs, fieldProblems(tenancy.ValidateDeclared(c.declared()))...)
 	probs = append(probs, checkKeys("admin.api_keys", c.Admin.APIKeys)...)
 	for i, a := range c.Accounts {
