@@ -139,8 +139,9 @@ func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // readyChecks are what /readyz checks: the recording server takes calls on
 // its SIP listeners, the state database and the session index answer a
-// query and are still the files opened at start, and the spool and the
-// recording directory can be written.
+// query and are still the files opened at start (on PostgreSQL: state.db,
+// which holds the journal, and the database answering a ping), and the
+// spool and the recording directory can be written.
 func (g *Gateway) readyChecks() []readyCheck {
 	checks := []readyCheck{{"sip", func(context.Context) error {
 		select {
@@ -158,6 +159,14 @@ func (g *Gateway) readyChecks() []readyCheck {
 	}
 	if g.st.idxDB != nil {
 		checks = append(checks, readyCheck{"session_index", sqliteCheck(g.st.idxDB, g.cfg.path(insightsDBName))})
+	}
+	if g.st.pg != nil { // the stores and the session index on PostgreSQL (postgres.go)
+		checks = append(checks, readyCheck{"database", func(ctx context.Context) error {
+			if err := g.st.pg.pool.Ping(ctx); err != nil {
+				return fmt.Errorf("postgres: %w", err)
+			}
+			return nil
+		}})
 	}
 	return append(checks,
 		readyCheck{"spool", dirWritable(g.cfg.path(spoolDir))},

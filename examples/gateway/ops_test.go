@@ -21,6 +21,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/voicegw/voicegw/internal/pgtest"
 	"github.com/voicegw/voicegw/internal/sipptest"
 	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/storage"
@@ -407,5 +408,26 @@ func TestOldestAge(t *testing.T) {
 	}
 	if got := oldestAge(nil, now); got != 0 {
 		t.Errorf("oldestAge(empty) = %v, want 0", got)
+	}
+}
+
+// TestReadyzPostgres: on PostgreSQL /readyz checks the database (a ping)
+// instead of the SQLite session index, and turns 503 naming it when the
+// database server stops.
+func TestReadyzPostgres(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t)
+	gw := startGateway(t, gwOptions{Config: pgGatewayConfig(dsn, filepath.Join(t.TempDir(), "key"), t.TempDir())})
+	rep := gw.waitReady(t, http.StatusOK)
+	if rep.Checks["database"] != "ok" || rep.Checks["state_db"] != "ok" {
+		t.Fatalf("report %+v: want database and state_db (the journal) ok", rep)
+	}
+	if _, ok := rep.Checks["session_index"]; ok {
+		t.Errorf("report %+v: the session index is in PostgreSQL, not a SQLite file", rep)
+	}
+	srv.Stop()
+	rep = gw.waitReady(t, http.StatusServiceUnavailable)
+	if !strings.HasPrefix(rep.Checks["database"], "postgres: ") {
+		t.Errorf("report %+v: want the database check failing", rep)
 	}
 }
