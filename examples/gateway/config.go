@@ -17,13 +17,13 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
+	"gopkg.in/yaml.v3"
 )
 
 // defaultsYAML is the built-in configuration; a -config file is laid over it
@@ -52,7 +52,7 @@ type Config struct {
 	Demo bool `yaml:"demo"`
 	// APIKeyPepper keys the hashes of stored API keys (rbac); default: a
 	// random pepper kept in DATA_DIR/secrets/api-key-pepper.
-	APIKeyPepper tenancy.Secret `yaml:"api_key_pepper"`
+	APIKeyPepper secret.String `yaml:"api_key_pepper"`
 	// Admin configures the admin API (/admin/v1): its bootstrap keys.
 	Admin AdminConfig `yaml:"admin"`
 	// Accounts are declarations applied at every start (tenancy's
@@ -232,7 +232,7 @@ type AccountConfig struct {
 	SessionWebhook         string             `yaml:"session_webhook"`
 	RegistrationWebhook    string             `yaml:"registration_webhook"`
 	QueueEventWebhook      string             `yaml:"queue_event_webhook"`
-	WebhookSecret          tenancy.Secret     `yaml:"webhook_secret"`
+	WebhookSecret          secret.String      `yaml:"webhook_secret"`
 	CallAttachedData       []tenancy.CADField `yaml:"call_attached_data"`
 	APIKeys                []APIKeyConfig     `yaml:"api_keys"`
 
@@ -241,8 +241,8 @@ type AccountConfig struct {
 
 // SIPUserConfig is one SIP user.
 type SIPUserConfig struct {
-	Username string         `yaml:"username"`
-	Password tenancy.Secret `yaml:"password"`
+	Username string        `yaml:"username"`
+	Password secret.String `yaml:"password"`
 }
 
 // RecordingConfig is an account's recording configuration.
@@ -279,9 +279,9 @@ type ApplicationConfig struct {
 
 // APIKeyConfig declares an API key with a known secret (bootstrapping).
 type APIKeyConfig struct {
-	Name        string         `yaml:"name"`
-	Secret      tenancy.Secret `yaml:"secret"`
-	ServiceType string         `yaml:"service_type"`
+	Name        string        `yaml:"name"`
+	Secret      secret.String `yaml:"secret"`
+	ServiceType string        `yaml:"service_type"`
 }
 
 // ConfigError lists every problem of a configuration, each naming its key.

@@ -45,6 +45,7 @@ import (
 	"github.com/go-audio/wav"
 
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/metadata"
 )
@@ -160,7 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	client, err := siprec.NewClient(siprec.ClientConfig{Username: cfg.user, Password: siprec.Secret(cfg.password), Resolver: cfg.resolve, Logger: log})
+	client, err := siprec.NewClient(siprec.ClientConfig{Username: cfg.user, Password: secret.String(cfg.password), Resolver: cfg.resolve, Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "siprec-client:", err)
 		return 1

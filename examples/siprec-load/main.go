@@ -47,6 +47,7 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/metadata"
 )
@@ -197,7 +198,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer rtp.Close()
 		_ = rtp.SetWriteBuffer(4 << 20)
 		client, err := siprec.NewClient(siprec.ClientConfig{
-			Username: cfg.user, Password: siprec.Secret(cfg.password),
+			Username: cfg.user, Password: secret.String(cfg.password),
 			RTPConn: rtp,
 			Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		})

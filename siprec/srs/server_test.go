@@ -17,6 +17,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec"
@@ -30,7 +31,7 @@ import (
 func recordingAccount(name, dir, hook string) *tenancy.Account {
 	return &tenancy.Account{
 		Name: name, SIPRealm: name + ".test", SessionWebhook: hook,
-		SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "src", Password: tenancy.Secret(name + "-password-1")}}},
+		SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "src", Password: secret.String(name + "-password-1")}}},
 		Recording: tenancy.RecordingConfig{Enabled: true, Format: tenancy.FormatWAV,
 			Bucket: bucketconfig.Config{Vendor: bucketconfig.VendorFile, File: &bucketconfig.File{Dir: dir}}},
 	}
@@ -45,7 +46,7 @@ func recordingAccount(name, dir, hook string) *tenancy.Account {
 // step once.
 func TestServerRecordsCall(t *testing.T) {
 	bucket := t.TempDir()
-	secret := tenancy.Secret("whsec_srs_test_secret_0123456789")
+	secret := secret.String("whsec_srs_test_secret_0123456789")
 	hooks := newWebhooks(t, secret)
 	hooks.fail = 1
 	acct := recordingAccount("acme", bucket, hooks.srv.URL)
