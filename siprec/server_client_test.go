@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/uuid"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/siprec/metadata"
 )
@@ -68,7 +69,7 @@ func newSRSClientAt(t *testing.T, e *srsEnv, ip string) *srsClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := &srsClient{t: t, e: e, c: c, callID: newSessionID(), fromTag: newTag(), cseq: 1}
+	cl := &srsClient{t: t, e: e, c: c, callID: uuid.New(), fromTag: newTag(), cseq: 1}
 	// The client's own server, for the BYEs the recording server sends.
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(srsDiscard))
 	if err != nil {
