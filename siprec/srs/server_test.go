@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/internal/siptest"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
@@ -274,15 +274,7 @@ func TestServerMixedStream(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ua.Close() })
-	client, err := sipgo.NewClient(ua)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, _ := siptest.NewClient(t, siptest.Config{})
 	invite := sipgosip.NewRequest(sipgosip.INVITE, sipgosip.Uri{Scheme: "sip", User: "srs", Host: "127.0.0.1", Port: int(ts.sipAddr.Port())})
 	invite.SetTransport("TCP")
 	invite.AppendHeader(&sipgosip.ContactHeader{Address: sipgosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5064},
