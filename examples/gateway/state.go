@@ -255,6 +255,9 @@ type demoCredentials struct {
 	Password secret.String
 	APIKey   secret.String // Insights, of the demo account
 	AdminKey secret.String // the admin API's, every privilege
+
+	ConsoleEmail    string        // the console member of the demo account (console.go)
+	ConsolePassword secret.String // its password, printed once
 }
 
 // ensureDemo makes the demo account and an Admin API key when the store
