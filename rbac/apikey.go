@@ -19,9 +19,6 @@ import (
 	"github.com/voicegw/voicegw/rbac/secret"
 )
 
-// Secret is a string whose printed forms are redacted and whose JSON form is
-// masked; Reveal returns the plain value. API key secrets are held in it.
-
 // KeyPrefix starts every generated API key secret.
 const KeyPrefix = "vgk_"
 

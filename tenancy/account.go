@@ -9,10 +9,6 @@ import (
 	"github.com/voicegw/voicegw/rbac/secret"
 )
 
-// Secret is a string whose printed forms (fmt, slog, errors) are redacted and
-// whose JSON form is masked; Reveal returns the plain value. Webhook secrets
-// and SMTP passwords are held in it.
-
 // Unit is what an account is billed by: sessions or minutes.
 type Unit string
 

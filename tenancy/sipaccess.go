@@ -56,7 +56,7 @@ var (
 // A SIP server (package sip's Guard, wired by the gateway) checks the
 // allowlist first (403 outside it), then the digest.
 //
-// Passwords are held in Secret: redacted when printed, masked in JSON.
+// Passwords are held in [secret.String]: redacted when printed, masked in JSON.
 // Stores never keep them: Store.CreateAccount and UpdateAccount turn each
 // password into its digests for the account's realm (SIPUser.HA1, the
 // ha1 column of Kamailio's subscriber table), which is what a digest server

@@ -14,7 +14,7 @@
 // # Secrets
 //
 // Secret fields (S3 secret access key, GCS service key JSON, Azure connection
-// string) have type Secret: every printed form is redacted, JSON, YAML and
+// string) have type [secret.String]: every printed form is redacted, JSON, YAML and
 // text marshalling give the masked form (first characters then X), and
 // unmarshalling takes the plain value. So a Config marshalled with
 // encoding/json is the show-back form, never the durable one; stores call
