@@ -38,8 +38,7 @@ type ListenerConfig struct {
 	Allow func(netip.Addr) bool
 	// MaxConns caps the connections open at once; one more is closed at
 	// accept. Keep it below the process's file descriptor limit
-	// (RLIMIT_NOFILE: Go raises the soft limit to the hard one at start on
-	// Unix; examples/gateway logs it and sizes MaxConns below it), or
+	// (RLIMIT_NOFILE: see sip/fdlimit, whose ConnBudget sizes it), or
 	// Accept meets "too many open files" first (which it survives, but then
 	// the kernel's backlog, not this cap, decides who waits). Default
 	// DefaultMaxConns (4096); negative: no cap.

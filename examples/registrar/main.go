@@ -102,9 +102,9 @@ import (
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
-	"github.com/voicegw/voicegw/internal/fdlimit"
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/sip/fdlimit"
 )
 
 // usersEnv is the environment variable that may hold users.
