@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/internal/siptest"
@@ -45,6 +46,7 @@ type srsEnv struct {
 	sinks *srsSinks
 	addr  string // 127.0.0.1:port
 	port  int
+	sipgo *sipgo.Server // serves more listeners (TLS)
 }
 
 // srsPool returns a port pool of n pairs on 127.0.0.1 at a random place
@@ -114,6 +116,7 @@ func newSRSEnv(t *testing.T, cfg Config, wrap ...func(sip.Handler) sip.Handler) 
 	if err := srs.Register(t.Context(), server, wrap...); err != nil {
 		t.Fatal(err)
 	}
+	e.sipgo = server
 	pc, l := siptest.ListenBoth(t)
 	e.port = pc.LocalAddr().(*net.UDPAddr).Port
 	e.addr = pc.LocalAddr().String()

@@ -324,7 +324,7 @@ func (s *Server) answer(ctx context.Context, sess *Session, tx sipgosip.ServerTr
 	sess.touch()
 	s.log.Info("siprec: session started", "session", sess.id, "call_id", sess.callID,
 		"streams", len(sess.Streams()), "paused", sess.paused, "recording_id", sess.recordingID,
-		"transport", sess.transport, "source", sess.source)
+		"transport", sess.transport, "source", sess.source, "srtp", srtpSuites(sess.Streams()))
 	s.goroutine(func() { s.await2xx(sess, tx, res, p) })
 	if s.cfg.MediaTimeout > 0 {
 		s.goroutine(func() { s.watchMedia(sess) })

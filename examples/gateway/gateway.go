@@ -95,11 +95,11 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.st, err = openState(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	if g.applied, err = g.st.applyAccounts(ctx, cfg, log); err != nil {
+	if err = g.st.retryShared(ctx, log, func() (err error) { g.applied, err = g.st.applyAccounts(ctx, cfg, log); return err }); err != nil {
 		return nil, err
 	}
 	if cfg.Demo {
-		if g.demo, err = g.st.ensureDemo(ctx, cfg); err != nil {
+		if err = g.st.retryShared(ctx, log, func() (err error) { g.demo, err = g.st.ensureDemo(ctx, cfg); return err }); err != nil {
 			return nil, err
 		}
 		if err := g.ensureDemoMember(ctx); err != nil {
@@ -118,6 +118,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	lo, hi, _ := parsePortRange(cfg.RTP.Ports)
 	ports, err := media.NewPortPool(media.PortPoolConfig{
 		Address: netip.MustParseAddr(cfg.RTP.Address), MinPort: lo, MaxPort: hi, Logger: log.With("component", "rtp"),
+		NoRTCPSocket: !cfg.RTP.ReserveRTCP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rtp: %w", err)
@@ -193,6 +194,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	g.metrics.watch(g.srs)
+	g.watchDatabase() // other gateways' changes, on PostgreSQL (postgres.go)
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	acfg := admin.Config{
 		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,

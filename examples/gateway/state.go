@@ -39,7 +39,8 @@ const (
 // configuration file.
 const configCreator = "config@gateway.voicegw.invalid"
 
-// state is what the gateway keeps in SQLite: the tenancy store, the API keys,
+// state is what the gateway keeps in SQLite, or in PostgreSQL when
+// `database` is set (postgres.go; the journal stays in SQLite): the tenancy store, the API keys,
 // members and roles, the admin API's store (service providers, SMTP, audit),
 // the licensed-sessions limiter, the session journal and the insights index.
 type state struct {
@@ -49,9 +50,10 @@ type state struct {
 	keys    *rbac.KeyStore
 	members *rbac.MemberStore
 	admin   *admin.Store
-	limiter *tenancysqlite.Limiter
+	limiter tenancy.SessionLimiter
 	journal *srs.SQLiteJournal
 	index   *insights.Index
+	pg      *pgState // the pool and the watch when on PostgreSQL (postgres.go)
 }
 
 // openState opens (creating them on first start) the databases under
@@ -66,6 +68,12 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (_ *state, er
 			s.close()
 		}
 	}()
+	if cfg.Database.Reveal() != "" {
+		if err := s.openPostgres(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if s.db, err = tenancysqlite.OpenDB(ctx, filepath.Join(cfg.DataDir, stateDBName)); err != nil {
 		return nil, err
 	}
@@ -130,6 +138,7 @@ func (s *state) close() {
 	if s.db != nil {
 		_ = s.db.Close()
 	}
+	s.closePostgres()
 }
 
 // randomToken returns n random bytes in base64url (no padding).

@@ -5,7 +5,12 @@
 // own CPU use. It is the harness for a recording server's capacity figure.
 //
 //	go run ./examples/siprec-load -srs "sip:127.0.0.1:5060;transport=tcp" \
-//	    -calls 1000 -rate 100/s -duration 60s [-user src -password secret]
+//	    -calls 1000 -rate 100/s -duration 60s [-user src -password secret] \
+//	    [-tls-ca FILE] [-srtp auto|off]
+//
+// A sips: recorder is reached over TLS (trusting the system's roots or the
+// PEM certificates of -tls-ca) and its streams go as SRTP keyed by SDES
+// (siprec.ClientSRTPConfig), unless -srtp off.
 //
 // Sessions are started at -rate (per second) until -calls are up, and a
 // session that fails to start or that the recorder hangs up is replaced at
@@ -16,10 +21,12 @@
 //
 // It is built to scale on a small machine: one shard per core (GOMAXPROCS),
 // each with one Client (one SIP socket), one UDP socket that every stream of
-// its sessions is sent from (ClientConfig.RTPConn), and one sender
-// goroutine ticking every 20 ms that writes every stream's frame from one
-// pre-encoded buffer through Forks that do not allocate; no goroutine or
-// timer per stream, and no socket shared between cores. A sender that falls more than 60 ms behind skips the
+// its sessions is sent from (ClientConfig.RTPConn, through a
+// media.BatchWriter: each tick's packets leave with sendmmsg, up to 1,024 a
+// system call), and one sender goroutine ticking every 20 ms that writes
+// every stream's frame from one pre-encoded buffer through Forks that do
+// not allocate; no goroutine or timer per stream, and no socket shared
+// between cores. A sender that falls more than 60 ms behind skips the
 // frames it cannot send (Fork.Skip keeps the RTP timestamps true) and
 // reports them as "late": the machine is then over capacity. CPU is the
 // process's user and system time (getrusage), as a share of one core.
@@ -27,6 +34,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,6 +77,7 @@ type config struct {
 	duration       time.Duration
 	user, password string
 	report         time.Duration
+	tlsCA, srtp    string
 }
 
 // rateFlag reads "100" or "100/s".
@@ -102,6 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.duration, "duration", c.duration, "how long to run, from the start")
 	fs.StringVar(&c.user, "user", "", "digest user name for recorders that challenge")
 	fs.StringVar(&c.password, "password", "", "digest password")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM `FILE` of the certificates trusted for sips: recorders (default: the system's roots)")
+	fs.StringVar(&c.srtp, "srtp", "auto", "`auto`: SRTP to sips: recorders, RTP to others; off: RTP to every recorder")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -117,6 +129,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case len(c.srs) == 0:
 		return c, fmt.Errorf("-srs is required: %w", siprec.ErrNoRecorderURL)
+	case c.srtp != "auto" && c.srtp != "off":
+		return c, fmt.Errorf("-srtp %q: want auto or off", c.srtp)
 	case c.calls < 1:
 		return c, fmt.Errorf("-calls %d must be at least 1", c.calls)
 	case c.duration <= 0:
@@ -139,13 +153,17 @@ type load struct {
 	frames                  atomic.Int64 // frames written to forks (one per stream per 20 ms)
 	late                    atomic.Int64 // frames skipped because a sender fell behind
 	endedPackets            atomic.Int64 // RTP packets sent to recorders that hung up
+	sendErrors              atomic.Int64 // batches whose Flush reported a datagram not sent
+	lastSendErr             atomic.Pointer[string]
 	lastErr                 atomic.Pointer[string]
 }
 
 // shard is the sessions one sender goroutine feeds, with their Client and
-// RTP socket.
+// RTP socket (through a BatchWriter: each tick's packets leave in a few
+// sendmmsg calls).
 type shard struct {
 	client *siprec.Client
+	rtp    *media.BatchWriter
 	mu     sync.Mutex
 	live   []*siprec.Manager
 }
@@ -189,6 +207,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	l := &load{cfg: cfg, out: stdout}
+	var tlsConfig *tls.Config
+	if cfg.tlsCA != "" {
+		pem, err := os.ReadFile(cfg.tlsCA)
+		roots := x509.NewCertPool()
+		if err != nil || !roots.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(stderr, "siprec-load: -tls-ca %s: no PEM certificate (%v)\n", cfg.tlsCA, err)
+			return 2
+		}
+		tlsConfig = &tls.Config{RootCAs: roots}
+	}
 	for range runtime.GOMAXPROCS(0) {
 		rtp, err := net.ListenUDP("udp", &net.UDPAddr{})
 		if err != nil {
@@ -197,17 +225,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer rtp.Close()
 		_ = rtp.SetWriteBuffer(4 << 20)
+		bw, err := media.NewBatchWriter(rtp)
+		if err != nil {
+			fmt.Fprintln(stderr, "siprec-load:", err)
+			return 1
+		}
 		client, err := siprec.NewClient(siprec.ClientConfig{
 			Username: cfg.user, Password: secret.String(cfg.password),
-			RTPConn: rtp,
-			Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+			RTPConn:   bw,
+			TLSConfig: tlsConfig, SRTP: siprec.ClientSRTPConfig{Disable: cfg.srtp == "off"},
+			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		})
 		if err != nil {
 			fmt.Fprintln(stderr, "siprec-load:", err)
 			return 1
 		}
 		defer client.Close()
-		l.shards = append(l.shards, &shard{client: client})
+		l.shards = append(l.shards, &shard{client: client, rtp: bw})
 	}
 
 	cpu0, wall0 := cpuTime(), time.Now()
@@ -263,6 +297,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "rtp stopped: %s\n", rtpStopped.Format(time.RFC3339Nano))
 	if e := l.lastErr.Load(); e != nil {
 		fmt.Fprintln(stdout, "last start error:", *e)
+	}
+	if e := l.lastSendErr.Load(); e != nil {
+		fmt.Fprintf(stdout, "RTP send errors: %d batches had a datagram not sent (last: %s)\n", l.sendErrors.Load(), *e)
 	}
 	if l.started.Load() == 0 {
 		return 1
@@ -391,6 +428,13 @@ func (l *load) send(ctx context.Context, sh *shard) {
 		for ; done < due; done++ {
 			for _, f := range forks {
 				_ = f.WriteEncoded(media.EncodingPCMU, frame)
+			}
+			if err := sh.rtp.Flush(); err != nil {
+				// Counted as sent by the forks: say so, or the recorder
+				// would be blamed for packets that never left.
+				l.sendErrors.Add(1)
+				s := err.Error()
+				l.lastSendErr.Store(&s)
 			}
 			l.frames.Add(int64(len(forks)))
 		}

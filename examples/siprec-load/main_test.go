@@ -62,6 +62,9 @@ func TestLoadAgainstSipp(t *testing.T) {
 	if !strings.Contains(out.String(), "live=20") || !strings.Contains(out.String(), "CPU ") {
 		t.Errorf("progress or CPU missing:\n%s", out.String())
 	}
+	if strings.Contains(out.String(), "RTP send errors") {
+		t.Errorf("the batched sends failed:\n%s", out.String())
+	}
 	if _, err := p.Wait(); err != nil {
 		t.Error(err)
 	}
@@ -76,6 +79,8 @@ func TestLoadUsage(t *testing.T) {
 		{[]string{"-srs", "https://srs.example.com"}, "HTTP URLs"},
 		{[]string{"-srs", "sip:127.0.0.1", "-rate", "fast"}, "not a positive rate"},
 		{[]string{"-srs", "sip:127.0.0.1", "-calls", "0"}, "-calls 0"},
+		{[]string{"-srs", "sips:127.0.0.1", "-srtp", "maybe"}, `-srtp "maybe": want auto or off`},
+		{[]string{"-srs", "sips:127.0.0.1", "-tls-ca", "/nonexistent.pem"}, "-tls-ca"},
 		{[]string{"-srs", "sip:src:hunter2@127.0.0.1"}, "password"},
 	} {
 		var out, errs strings.Builder
