@@ -16,14 +16,10 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/voicegw/voicegw/internal/secret"
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	vsip "github.com/voicegw/voicegw/sip"
 )
-
-// Secret is a password whose every printed form (fmt, slog, errors, JSON)
-// is redacted; Reveal gives the value. See ClientConfig.Password.
-type Secret = secret.String
 
 // Defaults of ClientConfig.
 const (
@@ -61,7 +57,7 @@ type ClientConfig struct {
 	// (401 or 407, RFC 3261 §22.2; MD5, SHA-256, SHA-512-256). Empty: no
 	// credentials, a challenge is a refusal.
 	Username string
-	Password Secret // a Secret: masked in every printed form
+	Password secret.String // redacted in every printed form, masked in JSON
 	// FromUser is the user part of the From and Contact URIs; default
 	// DefaultFromUser ("src").
 	FromUser string

@@ -71,7 +71,7 @@ func ExampleManager() {
 
 	client, err := siprec.NewClient(siprec.ClientConfig{
 		ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"), // a port the system picks
-		// Username, Password: siprec.Secret(...) for recorders that challenge.
+		// Username, Password: secret.String(...) for recorders that challenge.
 	})
 	if err != nil {
 		log.Fatal(err)

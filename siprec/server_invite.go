@@ -12,6 +12,7 @@ import (
 
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/uuid"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec/metadata"
@@ -345,7 +346,7 @@ func (s *Server) notSIPREC(ctx context.Context, req *sipgosip.Request, tx sipgos
 func (s *Server) newSession(req *sipgosip.Request, o *Offer, release func(), received time.Time) *Session {
 	sess := &Session{
 		srv:          s,
-		id:           newSessionID(),
+		id:           uuid.New(),
 		callID:       o.CallID,
 		start:        received,
 		invite:       req,

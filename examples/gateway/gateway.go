@@ -20,11 +20,11 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/internal/buildinfo"
-	"github.com/voicegw/voicegw/internal/fdlimit"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/sip/fdlimit"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/tenancy"

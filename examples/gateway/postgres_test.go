@@ -19,8 +19,8 @@ import (
 	"github.com/voicegw/voicegw/internal/sipptest"
 	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
-	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 	tenancypg "github.com/voicegw/voicegw/tenancy/pgstore"
 )
@@ -97,7 +97,7 @@ func TestTwoGatewaysOnPostgres(t *testing.T) {
 			}
 			session = id.Session
 		}
-		cl := insights.NewClient(b.url(""), insights.Secret(pgAccountKey))
+		cl := insights.NewClient(b.url(""), secret.String(pgAccountKey))
 		var s *insights.Session
 		waitFor(t, 20*time.Second, "the session document through B", func() bool {
 			s, err = cl.Find(ctx, session)
@@ -113,7 +113,7 @@ func TestTwoGatewaysOnPostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cl := insights.NewClient(b.url(""), insights.Secret(ck.Secret))
+		cl := insights.NewClient(b.url(""), secret.String(ck.Secret))
 		if _, err := cl.Find(ctx, session); err != nil {
 			t.Fatalf("a key made through A, used on B: %v", err)
 		}
@@ -130,7 +130,7 @@ func TestTwoGatewaysOnPostgres(t *testing.T) {
 		if err := ops.DeleteAPIKey(ctx, ck2.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := insights.NewClient(b.url(""), insights.Secret(ck2.Secret)).Find(ctx, session); !errors.Is(err, insights.ErrUnauthorized) {
+		if _, err := insights.NewClient(b.url(""), secret.String(ck2.Secret)).Find(ctx, session); !errors.Is(err, insights.ErrUnauthorized) {
 			t.Fatalf("the key deleted through A, on B's next request: %v, want 401", err)
 		}
 	})
@@ -313,7 +313,7 @@ func TestTwoGatewaysStartAtOnce(t *testing.T) {
 		dsn := pgtest.Shared(t).NewDatabase(t)
 		procs := startAtOnce(t, pgGatewayConfig(dsn, filepath.Join(t.TempDir(), "database-sealing-key"), t.TempDir()))
 		for i, p := range procs {
-			cl := admin.NewClient(p.url, tenancy.Secret(adminKey))
+			cl := admin.NewClient(p.url, secret.String(adminKey))
 			accts, err := cl.Accounts(context.Background(), nil)
 			if err != nil || len(accts.Items) != 1 || accts.Items[0].Name != "shared" {
 				t.Fatalf("accounts through gateway %d: %+v, %v; want the one declared account", i, accts, err)
@@ -340,7 +340,7 @@ func TestTwoGatewaysStartAtOnce(t *testing.T) {
 			t.Fatalf("%d gateways printed the demo's credentials, want 1", printed)
 		}
 		for i, p := range procs {
-			accts, err := admin.NewClient(p.url, tenancy.Secret(key)).Accounts(context.Background(), nil)
+			accts, err := admin.NewClient(p.url, secret.String(key)).Accounts(context.Background(), nil)
 			if err != nil || len(accts.Items) != 1 || accts.Items[0].Name != demoAccountName {
 				t.Fatalf("accounts through gateway %d: %+v, %v; want the demo account", i, accts, err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/sqliteindex"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	rbacsqlite "github.com/voicegw/voicegw/rbac/sqlitestore"
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
@@ -260,12 +261,12 @@ const demoAccountName = "demo"
 type demoCredentials struct {
 	Account  *tenancy.Account
 	User     string
-	Password tenancy.Secret
-	APIKey   tenancy.Secret // Insights, of the demo account
-	AdminKey tenancy.Secret // the admin API's, every privilege
+	Password secret.String
+	APIKey   secret.String // Insights, of the demo account
+	AdminKey secret.String // the admin API's, every privilege
 
-	ConsoleEmail    string      // the console member of the demo account (console.go)
-	ConsolePassword rbac.Secret // its password, printed once
+	ConsoleEmail    string        // the console member of the demo account (console.go)
+	ConsolePassword secret.String // its password, printed once
 }
 
 // ensureDemo makes the demo account and an Admin API key when the store
@@ -283,7 +284,7 @@ func (s *state) ensureDemo(ctx context.Context, cfg *Config) (*demoCredentials, 
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	pw := tenancy.Secret(randomToken(15))
+	pw := secret.String(randomToken(15))
 	made, err := s.tenants.Bootstrap(ctx, []tenancy.DeclaredAccount{{Set: []string{"sip", "recording"},
 		Account: tenancy.Account{
 			Name: demoAccountName, SIPRealm: "demo.voicegw.test",
@@ -298,7 +299,7 @@ func (s *state) ensureDemo(ctx context.Context, cfg *Config) (*demoCredentials, 
 	}
 	d := &demoCredentials{Account: made[0].Account, User: "demo", Password: pw}
 	for _, k := range []struct {
-		key  *tenancy.Secret
+		key  *secret.String
 		new  rbac.NewAPIKey
 		what string
 	}{
@@ -310,7 +311,7 @@ func (s *state) ensureDemo(ctx context.Context, cfg *Config) (*demoCredentials, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k.what, err)
 		}
-		*k.key = tenancy.Secret(ck.Secret.Reveal())
+		*k.key = secret.String(ck.Secret.Reveal())
 	}
 	return d, nil
 }

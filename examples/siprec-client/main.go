@@ -54,6 +54,7 @@ import (
 
 	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/metadata"
 )
@@ -185,7 +186,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "siprec-client:", err)
 		return 2
 	}
-	client, err := siprec.NewClient(siprec.ClientConfig{Username: cfg.user, Password: siprec.Secret(cfg.password), Resolver: cfg.resolve, Logger: log,
+	client, err := siprec.NewClient(siprec.ClientConfig{Username: cfg.user, Password: secret.String(cfg.password), Resolver: cfg.resolve, Logger: log,
 		TLSConfig: tlsConfig, SRTP: siprec.ClientSRTPConfig{Disable: cfg.srtp == "off"}})
 	if err != nil {
 		fmt.Fprintln(stderr, "siprec-client:", err)

@@ -57,6 +57,7 @@ import (
 
 	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/metadata"
 )
@@ -236,7 +237,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		client, err := siprec.NewClient(siprec.ClientConfig{
-			Username: cfg.user, Password: siprec.Secret(cfg.password),
+			Username: cfg.user, Password: secret.String(cfg.password),
 			RTPConn:   bw,
 			TLSConfig: tlsConfig, SRTP: siprec.ClientSRTPConfig{Disable: cfg.srtp == "off"},
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),

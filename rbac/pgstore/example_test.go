@@ -9,6 +9,7 @@ import (
 
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/pgstore"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // API keys shared by every gateway of a deployment: one revoked through any
@@ -21,7 +22,7 @@ func ExampleNewKeyStore() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	keys, err := pgstore.NewKeyStore(ctx, pool, &rbac.KeyStoreOptions{Pepper: rbac.Secret(os.Getenv("VOICEGW_KEY_PEPPER"))})
+	keys, err := pgstore.NewKeyStore(ctx, pool, &rbac.KeyStoreOptions{Pepper: secret.String(os.Getenv("VOICEGW_KEY_PEPPER"))})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func ExampleCheckPepper() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	keys, err := pgstore.NewKeyStore(ctx, pool, &rbac.KeyStoreOptions{Pepper: rbac.Secret(os.Getenv("VOICEGW_KEY_PEPPER"))})
+	keys, err := pgstore.NewKeyStore(ctx, pool, &rbac.KeyStoreOptions{Pepper: secret.String(os.Getenv("VOICEGW_KEY_PEPPER"))})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/pgstore"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // TestCheckPepper: gateways of one database with the same pepper pass;
@@ -17,8 +18,8 @@ import (
 func TestCheckPepper(t *testing.T) {
 	ctx := t.Context()
 	dsn := newDSN(t)
-	const pepper = rbac.Secret("the gateways' shared pepper")
-	keys := func(p rbac.Secret) (*rbac.KeyStore, *pgxpool.Pool) {
+	const pepper = secret.String("the gateways' shared pepper")
+	keys := func(p secret.String) (*rbac.KeyStore, *pgxpool.Pool) {
 		pool := newPool(t, dsn)
 		ks, err := pgstore.NewKeyStore(ctx, pool, &rbac.KeyStoreOptions{Pepper: p})
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -34,7 +35,7 @@ func TestServerTracesSession(t *testing.T) {
 	}))
 	t.Cleanup(hook.Close)
 	acct := recordingAccount("traced", t.TempDir(), hook.URL)
-	acct.WebhookSecret = tenancy.Secret("whsec_srs_trace_secret_0123456789")
+	acct.WebhookSecret = secret.String("whsec_srs_trace_secret_0123456789")
 	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{acct}, Default: "traced", ContactIP: true,
 		Edit: func(c *Config) { c.TracerProvider = tp }})
 

@@ -72,6 +72,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/internal/buildinfo"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
 )
 
@@ -461,7 +462,7 @@ func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, 
 		r.problems = append(r.problems, "siprec-load did not say when it stopped the RTP")
 		return 0, nil
 	}
-	cl := insights.NewClient(base, insights.Secret(apiKey))
+	cl := insights.NewClient(base, secret.String(apiKey))
 	bad, complete := 0, 0
 	report := func(rel, problem string) {
 		if bad++; bad <= 5 {
