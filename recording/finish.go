@@ -89,8 +89,13 @@ func (r *Recorder) Stop() (Result, error) {
 			r.result.Separate = append(r.result.Separate, res)
 		}
 	}
-	r.log.Info("recording stopped", "path", r.result.Path, "duration", r.result.Duration, "size", r.result.Size,
-		"separate", len(r.result.Separate), "err", werr)
+	if werr != nil {
+		r.log.Warn("recording stopped", "path", r.result.Path, "duration", r.result.Duration, "size", r.result.Size,
+			"separate", len(r.result.Separate), "error", werr)
+	} else {
+		r.log.Info("recording stopped", "path", r.result.Path, "duration", r.result.Duration, "size", r.result.Size,
+			"separate", len(r.result.Separate))
+	}
 	return r.resultLocked(), werr
 }
 

@@ -287,6 +287,13 @@ type GuardConfig struct {
 	// Logger receives the Guard's log lines. Nil discards. Passwords, HA1,
 	// nonce keys and the response parameter are never logged.
 	Logger *slog.Logger
+	// QuietInitialInvites logs the Guard's refusals of initial INVITEs
+	// (its Info lines: "refused: …", "authentication failed", "bad
+	// request: …") at Debug, for a caller whose OnDecision logs each
+	// refused call itself (siprec/srs does), so that one refused call
+	// makes one line at Info. Warnings (a source blocked) stay warnings.
+	// Default false: the Guard logs them at Info.
+	QuietInitialInvites bool
 	// Now is the clock of the lockout and, unless Digest.Now is set, of the
 	// nonces. Default time.Now.
 	Now func() time.Time
@@ -378,6 +385,7 @@ type Guard struct {
 	methods      map[sipgosip.RequestMethod]bool
 	webhook      *WebhookClient
 	log          *slog.Logger
+	quietInvites bool // GuardConfig.QuietInitialInvites
 	now          func() time.Time
 }
 
@@ -398,6 +406,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		seed:         maphash.MakeSeed(),
 		methods:      map[sipgosip.RequestMethod]bool{},
 		log:          cfg.Logger,
+		quietInvites: cfg.QuietInitialInvites,
 		now:          cfg.Now,
 	}
 	if g.realm == nil {
@@ -501,7 +510,7 @@ func (g *Guard) decide(ctx context.Context, req *sipgosip.Request) verdict {
 	src := SourceOf(req)
 	v := verdict{id: Identity{Source: src}}
 	now := g.now()
-	log := &reqLog{g: g, ctx: ctx, req: req, src: src}
+	log := &reqLog{g: g, ctx: ctx, req: req, src: src, quiet: g.quietInvites && initialInvite(req)}
 
 	if g.tags.ackOfOurs(req) {
 		log.Debug("dropped: ACK of an answer sent statelessly")
@@ -721,6 +730,7 @@ type reqLog struct {
 	src    netip.AddrPort
 	tenant string
 	user   string
+	quiet  bool // Info lines at Debug (GuardConfig.QuietInitialInvites)
 }
 
 func (l *reqLog) log(level slog.Level, msg string, args ...any) {
@@ -739,7 +749,13 @@ func (l *reqLog) log(level slog.Level, msg string, args ...any) {
 }
 
 func (l *reqLog) Debug(msg string, args ...any) { l.log(slog.LevelDebug, msg, args...) }
-func (l *reqLog) Info(msg string, args ...any)  { l.log(slog.LevelInfo, msg, args...) }
+func (l *reqLog) Info(msg string, args ...any) {
+	if l.quiet {
+		l.log(slog.LevelDebug, msg, args...)
+		return
+	}
+	l.log(slog.LevelInfo, msg, args...)
+}
 func (l *reqLog) Warn(msg string, args ...any)  { l.log(slog.LevelWarn, msg, args...) }
 func (l *reqLog) Error(msg string, args ...any) { l.log(slog.LevelError, msg, args...) }
 

@@ -26,6 +26,11 @@ type LogFilterConfig struct {
 	Interval time.Duration
 	// Now is the clock of the rate limit. Default time.Now.
 	Now func() time.Time
+	// Demote returns the level a record with this level and message is
+	// written at, for a caller that knows some of a library's lines for
+	// routine (sipgo's transport errors about one peer). Only a lower
+	// level is taken; nil keeps every record's level.
+	Demote func(level slog.Level, msg string) slog.Level
 }
 
 // Defaults of LogFilterConfig. DefaultLogInterval is also the least time
@@ -75,7 +80,7 @@ func NewLogFilter(next slog.Handler, cfg LogFilterConfig) slog.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &logFilter{next: next, max: cfg.MaxValueLen, lim: &logLimiter{burst: cfg.Burst, interval: cfg.Interval, now: cfg.Now}}
+	return &logFilter{next: next, max: cfg.MaxValueLen, demote: cfg.Demote, lim: &logLimiter{burst: cfg.Burst, interval: cfg.Interval, now: cfg.Now}}
 }
 
 // FilterLogger returns a logger writing through NewLogFilter to l's
@@ -88,9 +93,10 @@ func FilterLogger(l *slog.Logger, cfg LogFilterConfig) *slog.Logger {
 }
 
 type logFilter struct {
-	next slog.Handler
-	max  int
-	lim  *logLimiter // shared by the handlers derived with WithAttrs/WithGroup
+	next   slog.Handler
+	max    int
+	demote func(slog.Level, string) slog.Level
+	lim    *logLimiter // shared by the handlers derived with WithAttrs/WithGroup
 }
 
 func (f *logFilter) Enabled(ctx context.Context, level slog.Level) bool {
@@ -98,11 +104,20 @@ func (f *logFilter) Enabled(ctx context.Context, level slog.Level) bool {
 }
 
 func (f *logFilter) Handle(ctx context.Context, r slog.Record) error {
+	level := r.Level
+	if f.demote != nil {
+		if l := f.demote(r.Level, r.Message); l < level {
+			if !f.next.Enabled(ctx, l) {
+				return nil
+			}
+			level = l
+		}
+	}
 	suppressed, ok := f.lim.allow(r.Message)
 	if !ok {
 		return nil
 	}
-	out := slog.NewRecord(r.Time, r.Level, f.clean(r.Message), r.PC)
+	out := slog.NewRecord(r.Time, level, f.clean(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(f.cleanAttr(a))
 		return true
@@ -118,11 +133,11 @@ func (f *logFilter) WithAttrs(as []slog.Attr) slog.Handler {
 	for i, a := range as {
 		clean[i] = f.cleanAttr(a)
 	}
-	return &logFilter{next: f.next.WithAttrs(clean), max: f.max, lim: f.lim}
+	return &logFilter{next: f.next.WithAttrs(clean), max: f.max, demote: f.demote, lim: f.lim}
 }
 
 func (f *logFilter) WithGroup(name string) slog.Handler {
-	return &logFilter{next: f.next.WithGroup(f.clean(name)), max: f.max, lim: f.lim}
+	return &logFilter{next: f.next.WithGroup(f.clean(name)), max: f.max, demote: f.demote, lim: f.lim}
 }
 
 // cleanAttr returns a with every string in it redacted and bounded; values

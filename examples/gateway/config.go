@@ -47,6 +47,8 @@ type Config struct {
 	Record   RecordingGlobal `yaml:"recording"`
 	Shutdown ShutdownConfig  `yaml:"shutdown"`
 	Limiter  LimiterConfig   `yaml:"limiter"`
+	Metrics  MetricsConfig   `yaml:"metrics"` // metrics.go
+	Tracing  TracingConfig   `yaml:"tracing"` // ops.go
 	// Demo creates a demo account on a start that finds no account at all
 	// (neither configured nor stored) and prints its credentials once.
 	Demo bool `yaml:"demo"`
@@ -592,6 +594,10 @@ func (c *Config) validate() []Problem {
 	case "debug", "info", "warn", "error":
 	default:
 		add("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	}
+	probs = append(probs, c.Tracing.problems()...)
+	if c.Metrics.MaxAccounts < 0 {
+		add("metrics.max_accounts", "%d: want 0 or more", c.Metrics.MaxAccounts)
 	}
 	switch c.Log.Format {
 	case "text", "json":

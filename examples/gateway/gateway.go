@@ -16,8 +16,10 @@ import (
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/recording"
@@ -49,6 +51,10 @@ type Gateway struct {
 	insight insights.HandlerConfig
 	console *console.Console // console.go
 	poller  *media.Poller    // nil when rtp.poller is off
+	ready   *readiness       // /readyz and voicegw_ready (ops.go)
+
+	// tracer exports the recording server's spans; nil: tracing off (ops.go)
+	tracer *sdktrace.TracerProvider
 
 	// listeners, bound before anything else so that a port in use fails
 	// the start before any state changes
@@ -66,7 +72,7 @@ type Gateway struct {
 // accounts (and makes the demo account on a first start), and builds the
 // recording server. Nothing is served until Run.
 func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (_ *Gateway, err error) {
-	g := &Gateway{cfg: cfg, log: log, out: out, started: time.Now(), metrics: newMetrics()}
+	g := &Gateway{cfg: cfg, log: log, out: out, started: time.Now(), metrics: newMetrics(cfg.Metrics.MaxAccounts)}
 	defer func() {
 		if err != nil {
 			g.close()
@@ -190,11 +196,17 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.sipTLS != nil {
 		sc.TLSListeners, sc.TLS = []net.Listener{g.sipTLS}, g.tlsFiles.ServerConfig()
 	}
+	if err := g.startTracing(ctx, &sc); err != nil {
+		return nil, err
+	}
 	if g.srs, err = srs.New(ctx, sc); err != nil {
 		return nil, err
 	}
 	g.metrics.watch(g.srs)
 	g.watchDatabase() // other gateways' changes, on PostgreSQL (postgres.go)
+	g.metrics.registerBuildInfo(buildinfo.Read(version, commit))
+	g.ready = &readiness{checks: g.readyChecks()}
+	g.metrics.registerReady(g.ready)
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	acfg := admin.Config{
 		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
@@ -319,7 +331,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	api := httpAPI{insights: g.insight, admin: g.admin, console: g.console,
-		metrics: g.metrics, health: g.health, pprof: g.cfg.HTTP.PProf, log: g.log}
+		metrics: g.metrics, health: g.health, ready: g.ready, pprof: g.cfg.HTTP.PProf, log: g.log}
 	httpSrv := newHTTPServer(api.handler(), g.log.With("component", "http"))
 	errc := make(chan error, 1)
 	go func() {
@@ -400,4 +412,5 @@ func (g *Gateway) close() {
 	if g.poller != nil {
 		_ = g.poller.Close() // after the sessions: their receivers have stopped
 	}
+	g.stopTracing()
 }

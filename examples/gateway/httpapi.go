@@ -27,6 +27,7 @@ type httpAPI struct {
 	console  http.Handler           // the console (console.go); nil: not served
 	metrics  *metrics
 	health   func() health
+	ready    http.Handler // /readyz (ops.go)
 	pprof    bool
 	log      *slog.Logger
 }
@@ -36,7 +37,8 @@ type httpAPI struct {
 //	/admin/v1/…                   the admin API (tenancy/admin; Authorization: Bearer or X-Vgai-Key)
 //	/console/…                    the console (tenancy/admin/console; members sign in)
 //	GET /insights/sessions…       the Insights API of seed 004 (X-Vgai-Key)
-//	GET /healthz                  200 {"status":"ok",…}; 503 while shutting down
+//	GET /healthz                  200 {"status":"ok",…}; 503 while shutting down (liveness)
+//	GET /readyz                   200 {"status":"ready",…}; 503 and the failing checks (readiness, ops.go)
 //	GET /metrics                  Prometheus metrics
 //	/debug/pprof/…                Go's profiler, with http.pprof only
 //
@@ -68,6 +70,9 @@ func (a httpAPI) handler() http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(h)
 	})
+	if a.ready != nil {
+		mux.Handle("GET /readyz", a.ready)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{Registry: a.metrics.reg, ErrorLog: slogPrinter{a.log}}))
 	return mux
 }

@@ -39,12 +39,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -90,6 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration `file` (YAML or JSON, see examples/gateway/gateway.example.yaml); default: built-in defaults")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	check := fs.Bool("check", false, "check the configuration and test the recording bucket of each account it declares, print the problems or \"configuration OK\", and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -99,6 +100,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "gateway", buildinfo.Read(version, commit))
+		return nil
 	}
 	cfg, err := LoadConfig(*configPath)
 	if err != nil {
@@ -117,11 +122,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "configuration OK")
 		return nil
 	}
-	log := newLogger(cfg.Log, stderr)
+	level := new(slog.LevelVar) // SIGHUP sets it to the file's log.level
+	level.Set(parseLevel(cfg.Log.Level))
+	log := newLeveledLogger(cfg.Log, stderr, level)
+	if *configPath != "" {
+		go reloadLogLevel(ctx, *configPath, level, log)
+	}
 	// sipgo's package-level settings: a program may set them, a library may not
 	sipgosip.UDPMTUSize = cfg.SIP.MaxUDPMessageSize + 200 // sipgo refuses len > UDPMTUSize-200
 	sipgosip.TransportBufferReadSize = 65535              // read datagrams whole: sip.PacketConn answers 513 past the limit
-	sipgosip.SetDefaultLogger(sip.FilterLogger(newLogger(LogConfig{Level: "warn", Format: cfg.Log.Format}, stderr).With("component", "sipgo"), sip.LogFilterConfig{}))
+	sipgosip.SetDefaultLogger(sip.FilterLogger(newLogger(LogConfig{Level: "warn", Format: cfg.Log.Format}, stderr).With("component", "sipgo"), sip.LogFilterConfig{Demote: sipgoNoise}))
 
 	g, err := newGateway(ctx, cfg, log, stdout)
 	if err != nil {
@@ -131,13 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return g.Run(ctx)
 }
 
-// newLogger returns the gateway's logger.
+// newLogger returns a logger at the fixed level c.Level.
 func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return newLeveledLogger(c, w, parseLevel(c.Level))
 }

@@ -102,6 +102,7 @@ import (
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/sip/fdlimit"
@@ -202,11 +203,16 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	gcPercent := fs.Int("gc-percent", 400, "Go's GC percentage (debug.SetGCPercent; the GOGC environment variable wins when set): the registrar's live heap is a few MB, so the default 100 collects many times a second under load; 400 trades a few MB for fewer collections")
 	udpReaders := fs.Int("udp-readers", 0, "goroutines reading the UDP socket (default 1; see sip.PacketConnConfig.Readers)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this `address` (a loopback one: it is unauthenticated), for profiling under load")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, err
 		}
 		return config{}, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *showVersion {
+		fmt.Fprintln(fs.Output(), "registrar", buildinfo.Read(version, commit))
+		return config{}, flag.ErrHelp
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
@@ -496,3 +502,7 @@ func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
 	}
 	return nil, nil, fmt.Errorf("no port free for both UDP and TCP on %s", host)
 }
+
+// version and commit describe the build, set by the linker
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=..."); see -version.
+var version, commit string

@@ -52,6 +52,7 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 	"github.com/go-audio/wav"
 
+	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec"
@@ -130,8 +131,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM `FILE` of the certificates trusted for sips: recorders (default: the system's roots)")
 	fs.StringVar(&c.srtp, "srtp", "auto", "`auto`: SRTP to sips: recorders, RTP to others; off: RTP to every recorder")
 	fs.Var(c.resolve, "resolve", "send requests for `HOST=ADDR`'s host to its IP address instead of looking it up (repeatable)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if *showVersion {
+		fmt.Fprintln(fs.Output(), "siprec-client", buildinfo.Read(version, commit))
+		return c, flag.ErrHelp
 	}
 	if strings.TrimSpace(srs) != "" {
 		list, err := siprec.ParseURIList(srs)
@@ -417,3 +423,7 @@ func loadTLSCA(file string) (*tls.Config, error) {
 	}
 	return &tls.Config{RootCAs: roots}, nil
 }
+
+// version and commit describe the build, set by the linker
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=..."); see -version.
+var version, commit string

@@ -55,6 +55,7 @@ import (
 
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec"
@@ -114,8 +115,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.password, "password", "", "digest password")
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM `FILE` of the certificates trusted for sips: recorders (default: the system's roots)")
 	fs.StringVar(&c.srtp, "srtp", "auto", "`auto`: SRTP to sips: recorders, RTP to others; off: RTP to every recorder")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if *showVersion {
+		fmt.Fprintln(fs.Output(), "siprec-load", buildinfo.Read(version, commit))
+		return c, flag.ErrHelp
 	}
 	if strings.TrimSpace(srs) != "" {
 		list, err := siprec.ParseURIList(srs) // its errors mask a password
@@ -481,3 +487,7 @@ func (l *load) progress(ctx context.Context, cpu0 time.Duration, wall0 time.Time
 		}
 	}
 }
+
+// version and commit describe the build, set by the linker
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=..."); see -version.
+var version, commit string

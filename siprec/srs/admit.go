@@ -130,6 +130,7 @@ func (s *Server) newSession(ctx context.Context, sess *siprec.Session, adm *Admi
 	k.removed = func(st *siprec.Stream) { s.streamRemoved(ss, st) }
 	k.watchFailure(s.bg, sess)
 	s.active.Add(1)
+	s.startSessionTrace(ctx, ss)
 	s.obs.SessionStarted(ss)
 	// the document "in_progress", stored as the 200 is sent (complete
 	// replaces it at the end)
@@ -172,6 +173,7 @@ func (k *sessionSink) End(reason siprec.EndReason, at time.Time) {
 	k.endStreams()
 	s.active.Add(-1)
 	if reason == siprec.EndCancel {
+		ss.endSessionTrace(nil)
 		s.obs.SessionEnded(ss, reason)
 		// never answered: no call to record
 		_ = ss.rec.Abort()
@@ -186,6 +188,7 @@ func (k *sessionSink) End(reason siprec.EndReason, at time.Time) {
 	finishing := s.beginFinish()
 	s.obs.SessionEnded(ss, reason)
 	if !finishing {
+		ss.endSessionTrace(nil)
 		ss.log.Warn("the server stopped: the session is completed at the next start")
 		return
 	}

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/tenancy"
@@ -81,6 +84,8 @@ func (s *Server) finish(ss *Session, end time.Time, reason string) {
 		endSaved = false
 	}
 
+	ctx = ss.spanContext(ctx)
+	_, fin := s.tracer.Start(ctx, "srs.recording.finalize")
 	s.dirMu.RLock()
 	res, err := ss.rec.Finish(ctx)
 	s.dirMu.RUnlock()
@@ -89,6 +94,11 @@ func (s *Server) finish(ss *Session, end time.Time, reason string) {
 		rep.Result.Key = recording.ID{Account: e.Account, Application: e.Application, Session: e.SessionID}.Key(ss.rec.Format())
 		rep.Result.Format = ss.rec.Format()
 	}
+	fin.SetAttributes(AttrKey.String(rep.Result.Key))
+	if res.Uploaded {
+		s.noteUpload(ss, rep.Result.Key)
+	}
+	endSpan(fin, err)
 	switch {
 	case err == nil:
 	case errors.Is(err, recording.ErrUpload):
@@ -121,7 +131,9 @@ func (s *Server) finish(ss *Session, end time.Time, reason string) {
 			ss.log.Warn("journal: recording the recording's failure failed", "error", err)
 		}
 	}
-	if !s.complete(ctx, ss, &e, sum) && !endSaved {
+	completed := s.complete(ctx, ss, &e, sum)
+	ss.endSessionTrace(nil)
+	if !completed && !endSaved {
 		// the journal's row has no end, which the retry loop would take for
 		// a session in progress: keep the end here for it
 		s.unjournaled.Store(e.SessionID, e)
@@ -144,7 +156,10 @@ func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *Recor
 		e.StatusCode = *cd.StatusCode
 	}
 	if s.cfg.Index != nil {
-		if err := s.cfg.Index.Put(ctx, doc); err != nil {
+		_, sp := s.tracer.Start(ss.spanContext(ctx), "srs.session.document")
+		err := s.cfg.Index.Put(ctx, doc)
+		endSpan(sp, err)
+		if err != nil {
 			unlock()
 			ss.log.Error("storing the session document failed; it is retried", "error", err)
 			s.obs.SessionCompleted(ss, err)
@@ -189,6 +204,9 @@ func (s *Server) sendWebhook(ctx context.Context, ss *Session, e *Entry, event s
 	if err != nil {
 		return
 	}
+	ctx, sp := s.tracer.Start(ss.spanContext(ctx), "srs.webhook", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("voicegw.webhook.event", event)))
+	defer func() { endSpan(sp, err) }()
 	wait := 500 * time.Millisecond
 	for try := 1; ; try++ {
 		_, err = s.hooks.PostAccount(ctx, acct, acct.SessionWebhook, "application/json", body)

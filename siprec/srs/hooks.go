@@ -13,6 +13,7 @@ import (
 // Guard refuses or challenges, then calls the template's hook.
 func (s *Server) onDecision(next func(context.Context, *sipgosip.Request, sip.Decision)) func(context.Context, *sipgosip.Request, sip.Decision) {
 	return func(ctx context.Context, req *sipgosip.Request, d sip.Decision) {
+		authDecided(ctx)
 		if d.InitialInvite && !d.Passed() {
 			r := Refusal{Result: Refused, Reason: Reason(d.Reason), Code: d.Code, Err: d.Err, Request: req,
 				Source: d.Identity.Source, Account: tenancy.SID(d.Identity.Tenant), CallID: callID(req)}

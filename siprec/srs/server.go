@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/recording"
@@ -145,6 +147,9 @@ type Config struct {
 	// TenantCache and Logger to Logger; Dialogs is the SIPREC server (an
 	// in-dialog request is checked against its session's account); an
 	// OnDecision of the template is called after the Server's.
+	// QuietInitialInvites is always set: the Server logs each refused
+	// initial INVITE once ("call refused", with its reason), the Guard's
+	// own line about it goes to Debug.
 	Guard sip.GuardConfig
 	// SIPREC is the template of the siprec.Server: RTP ports, media
 	// address, RTP latching, receiver (set Receiver.Poller for a
@@ -182,23 +187,30 @@ type Config struct {
 	// Logger receives the Server's events, each session's with session_id,
 	// call_id and account; nil discards.
 	Logger *slog.Logger
+	// TracerProvider makes the spans of each session (see tracing.go's
+	// list: session, admission, streams, finalize, document, webhook,
+	// upload). Default: none are made.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the multi-tenant SIPREC recording server. Make it with New,
 // start it with Serve or Run, stop it with Shutdown (graceful) or Close.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	obs     Observer
-	tenants *TenantCache
-	limiter tenancy.SessionLimiter
-	journal Journal
-	dir     *recording.Dir
-	spool   *storage.Spool
-	guard   *sip.Guard
-	rec     *siprec.Server
-	lame    *recording.LAME // nil: MP3 unavailable
-	hooks   *tenancy.WebhookSender
+	cfg    Config
+	log    *slog.Logger
+	tracer trace.Tracer
+	// upload key → span context of its session (tracing.go)
+	uploadSpans sync.Map
+	obs         Observer
+	tenants     *TenantCache
+	limiter     tenancy.SessionLimiter
+	journal     Journal
+	dir         *recording.Dir
+	spool       *storage.Spool
+	guard       *sip.Guard
+	rec         *siprec.Server
+	lame        *recording.LAME // nil: MP3 unavailable
+	hooks       *tenancy.WebhookSender
 
 	ua      *sipgo.UserAgent // ours to close, nil when Config.SIP was given
 	sip     *sipgo.Server
@@ -295,6 +307,7 @@ func (s *Server) streamAdded(ss *Session, st *siprec.Stream) {
 	s.rtpMu.Lock()
 	s.rtpLive[st] = struct{}{}
 	s.rtpMu.Unlock()
+	s.streamSpan(ss, st.Label(), true)
 	s.obs.StreamAdded(ss, st)
 }
 
@@ -305,6 +318,7 @@ func (s *Server) streamRemoved(ss *Session, st *siprec.Stream) {
 		s.rtpDone.add(st)
 	}
 	s.rtpMu.Unlock()
+	s.streamSpan(ss, st.Label(), false)
 	s.obs.StreamRemoved(ss, st)
 }
 
@@ -329,6 +343,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.obs == nil {
 		s.obs = NopObserver{}
 	}
+	s.tracer = newTracer(cfg.TracerProvider)
 	s.bg, s.stopBG = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
@@ -348,6 +363,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if s.hooks = cfg.Webhooks; s.hooks == nil {
 		s.hooks = &tenancy.WebhookSender{UserAgent: DefaultUserAgent + "/1", Logger: s.log.With("component", "webhook")}
+		if cfg.TracerProvider != nil {
+			s.hooks.Client = &http.Client{Timeout: 10 * time.Second, Transport: TraceContextTransport(nil)}
+		}
 	}
 	s.lame = cfg.Recording.LAME
 	if s.lame == nil {
@@ -373,6 +391,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		OnUploaded: func(it storage.Item) {
 			s.log.Info("recording uploaded", "key", it.Key, "size", it.Size, "attempts", it.Attempts)
 			s.recordingChanged(it, true)
+			s.uploadSpan(it.Key, it.Size, it.Enqueued, it.Attempts)
 			s.obs.RecordingUploaded(it)
 		},
 		OnFailed: func(it storage.Item) {
@@ -405,6 +424,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	gc.Dialogs = s.rec
 	gc.OnDecision = s.onDecision(gc.OnDecision)
+	gc.QuietInitialInvites = true // onDecision logs each refused call once
 	if gc.Logger == nil {
 		gc.Logger = s.log.With("component", "guard")
 	}
@@ -417,7 +437,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("srs: sip: %w", err)
 		}
 	}
-	if err := s.rec.Register(s.bg, s.sip, s.guard.Wrap); err != nil {
+	if err := s.rec.Register(s.bg, s.sip, s.timeGuard(s.guard.Wrap)); err != nil {
 		return nil, fmt.Errorf("srs: %w", err)
 	}
 	return s, nil
@@ -491,11 +511,17 @@ func ListenSIP(addr string, udp, tcp bool) (net.PacketConn, net.Listener, error)
 	return nil, nil, fmt.Errorf("srs: no port free for both UDP and TCP on %s", host)
 }
 
+// sipgoLevel is the level sipgo's lines are written at: its errors are a
+// peer's routine failures, warnings.
+func sipgoLevel(level slog.Level, _ string) slog.Level { return min(level, slog.LevelWarn) }
+
 // newSIPServer makes a sipgo user agent and server logging to log through
 // sip's filter (no digest material, bounded excerpts, rate-limited), with a
-// parser for messages up to maxMessage bytes.
+// parser for messages up to maxMessage bytes. sipgo's ERROR lines are
+// written as warnings: they are about one peer (a response it no longer
+// takes, a connection it closed), not about the server.
 func newSIPServer(name string, maxMessage int, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
-	log = sip.FilterLogger(log, sip.LogFilterConfig{})
+	log = sip.FilterLogger(log, sip.LogFilterConfig{Demote: sipgoLevel})
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(name),
 		sipgo.WithUserAgentParser(sip.NewSipgoParser(maxMessage)),

@@ -50,6 +50,8 @@ type Session struct {
 	sess *siprec.Session
 	log  *slog.Logger
 	rec  *recording.Recorder
+	// trace is the session's spans; nil for a recovered session
+	trace *sessionTrace
 
 	mu    sync.Mutex
 	entry Entry

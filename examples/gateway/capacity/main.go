@@ -71,6 +71,7 @@ import (
 	"github.com/go-audio/wav"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
 )
@@ -112,8 +113,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.poller, "poller", true, "receive RTP on the gateway's media.Poller (rtp.poller); false: a goroutine per stream")
 	fs.BoolVar(&o.pin, "pin", false, "give the gateway one core of its own (taskset -c 0, GOMAXPROCS=1) and siprec-load the others: the level found is the calls one core records")
 	fs.BoolVar(&o.srtp, "srtp", false, "SIPREC over TLS with SRTP media (AES_CM_128_HMAC_SHA1_80) instead of TCP and RTP")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		fmt.Fprintln(out, "capacity", buildinfo.Read(version, commit))
+		return nil
 	}
 	if o.format != "wav" && o.format != "mp3" {
 		return fmt.Errorf("-format %q: want wav or mp3", o.format)
@@ -736,3 +742,7 @@ func repoRoot() (string, error) {
 	}
 	return filepath.Dir(mod), nil
 }
+
+// version and commit describe the build, set by the linker
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=..."); see -version.
+var version, commit string
