@@ -211,7 +211,10 @@ type Config struct {
 	// to the transaction, and must return quickly. Default nil.
 	OnReject func(ctx context.Context, req *sipgosip.Request, code int, reason string)
 	// Logger receives session starts and ends, rejections and failures;
-	// nil discards.
+	// nil discards. The lines of rejected requests, whose number peers
+	// decide, go through sip.NewLogFilter with its defaults (each kind at
+	// most sip.DefaultLogBurst times per sip.DefaultLogInterval, the rest
+	// counted in the next one's "suppressed").
 	Logger *slog.Logger
 	// Now is the clock of session times and pause/resume events. Default
 	// time.Now.
@@ -228,6 +231,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
+	peerLog *slog.Logger // log through sip.NewLogFilter: lines peers can multiply
 	ports   *media.PortPool
 	now     func() time.Time
 	rxNow   func() time.Time // the receivers' clock, which stamps Arrival
@@ -251,6 +255,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.peerLog = sip.FilterLogger(s.log, sip.LogFilterConfig{})
 	s.ports = cfg.Ports
 	if s.ports == nil {
 		p, err := media.NewPortPool(media.PortPoolConfig{Logger: cfg.Logger})
@@ -506,7 +511,7 @@ func (s *Server) dialogOf(ctx context.Context, req *sipgosip.Request) *Session {
 	if ok == sess.hasIdentity && (!ok || id.Tenant == sess.identity.Tenant) {
 		return sess
 	}
-	s.log.Warn("siprec: in-dialog request for another tenant's session refused", "method", string(req.Method),
+	s.peerLog.Warn("siprec: in-dialog request for another tenant's session refused", "method", string(req.Method),
 		"call_id", sess.callID, "session", sess.id, "session_tenant", sess.identity.Tenant,
 		"request_tenant", id.Tenant, "source", sip.SourceOf(req))
 	return nil
@@ -635,7 +640,7 @@ func (s *Server) respondStateless(tx sipgosip.ServerTransaction, req *sipgosip.R
 // reject answers req with the response err maps to, and logs why.
 func (s *Server) reject(tx sipgosip.ServerTransaction, req *sipgosip.Request, err error) {
 	code, reason, headers := responseFor(err)
-	s.log.Info("siprec: request rejected", "method", string(req.Method), "call_id", callID(req),
+	s.peerLog.Info("siprec: request rejected", "method", string(req.Method), "call_id", callID(req),
 		"code", code, "error", err)
 	s.respond(tx, req, code, reason, nil, headers...)
 }

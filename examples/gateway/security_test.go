@@ -914,3 +914,59 @@ accounts:
 	d2.bye(t)
 	waitFor(t, 30*time.Second, "the next call's recording", func() bool { return len(recordings(t, bucket)) == 2 })
 }
+
+// TestSecurityRefusedFloodLogs: 2,000 crafted INVITEs from a source inside
+// sip.allowlist but outside the victim account's allowlist, each refused
+// with 403 by the SIP guard, carrying digest material. Before the Guard's
+// lines went through sip.NewLogFilter each wrote ~430 bytes of log (860 KB
+// for 330 KB sent); now each kind of line is written a bounded number of
+// times a minute, the digest material never, and the gateway still answers
+// (a 403 to the last one, a legitimate call recorded).
+func TestSecurityRefusedFloodLogs(t *testing.T) {
+	requireLinux(t)
+	bucket := t.TempDir()
+	gw := startGateway(t, gwOptions{SIP: secSIP, HTTP: "pprof: true", RTPPorts: 40, Config: securityAccounts(bucket, true)})
+	victim := &recorded{bucket: bucket, seen: map[string]bool{}}
+	legitCall(t, gw, victim)
+	base := gw.resources(t)
+
+	const flood = 2000
+	const nonce, response = "FLOOD-NONCE-5d1c0e", "f1f2f3f4f5f6f7f8f9f0e1e2e3e4e5e6"
+	invite := func(i int) string {
+		return fmt.Sprintf("INVITE sip:srs@victim.test SIP/2.0\r\nv: SIP/2.0/UDP LOCAL;branch=z9hG4bKflood%d\r\n"+
+			"f: <sip:a@b>;tag=1\r\nt: <sip:srs@victim.test>\r\ni: flood-%d\r\nCSeq: 1 INVITE\r\n"+
+			`Proxy-Authorization: Digest username="sbc", realm="victim.test", nonce="`+nonce+`", uri="sip:srs@victim.test", response="`+response+`"`+
+			"\r\nl: 0\r\n\r\n", i, i)
+	}
+	u := dialSIP(t, gw, "127.0.0.2", "udp")
+	before := len(gw.stderr.String())
+	var answered int
+	for i := range flood {
+		u.send(invite(i))
+		for len(u.resps) > 0 {
+			if m := <-u.resps; m.status == 403 {
+				answered++
+			}
+		}
+		if i%50 == 49 {
+			time.Sleep(5 * time.Millisecond) // loopback's socket buffers, not the gateway, would drop
+		}
+	}
+	u.send(strings.Replace(invite(flood), "flood-", "last-", 1))
+	if m := u.response("1 INVITE", 5*time.Second); m == nil || m.status != 403 {
+		t.Fatalf("after %d refused INVITEs the next one got %v, want 403", flood, m)
+	}
+	time.Sleep(time.Second)
+	gw.alive(t)
+	logs := gw.stderr.String()[before:]
+	t.Logf("%d INVITEs (%d bytes) refused, %d 403s read during the flood, %d bytes of log (level debug)", flood+1, u.in, answered, len(logs))
+	for _, s := range []string{nonce, response} {
+		if strings.Contains(logs, s) {
+			t.Fatalf("digest material %q in the log:\n%s", s, tail(logs, 4096))
+		}
+	}
+	if len(logs) > 32<<10 {
+		t.Fatalf("%d bytes of log for %d refused INVITEs:\n%s", len(logs), flood, tail(logs, 4096))
+	}
+	survives(t, gw, victim, base)
+}

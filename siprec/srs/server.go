@@ -180,7 +180,11 @@ type Config struct {
 	// and webhook. Default NopObserver.
 	Observer Observer
 	// Logger receives the Server's events, each session's with session_id,
-	// call_id and account; nil discards.
+	// call_id and account; nil discards. The "call refused" lines of
+	// INVITEs refused before a session exists, whose number peers decide,
+	// go through sip.NewLogFilter with its defaults (at most
+	// sip.DefaultLogBurst per sip.DefaultLogInterval, the rest counted in
+	// the next one's "suppressed"); the Observer still sees each refusal.
 	Logger *slog.Logger
 }
 
@@ -189,6 +193,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
+	peerLog *slog.Logger // log through sip.NewLogFilter: lines peers can multiply
 	obs     Observer
 	tenants *TenantCache
 	limiter tenancy.SessionLimiter
@@ -326,6 +331,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.peerLog = sip.FilterLogger(s.log, sip.LogFilterConfig{})
 	if s.obs == nil {
 		s.obs = NopObserver{}
 	}
