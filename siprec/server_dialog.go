@@ -164,10 +164,13 @@ func (sess *Session) lastActivity() time.Time {
 	return last
 }
 
-// bye handles the client's BYE: 200, then the end of the session.
+// bye handles the client's BYE: the end of the session, then 200.
 func (s *Server) bye(sess *Session, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
-	s.respond(tx, req, 200, "", nil)
+	// The session ends first, so a shutdown racing the BYE cannot report
+	// the client's hang-up as EndShutdown: the 200 then confirms an end
+	// that the sink has already been told.
 	sess.end(EndBye)
+	s.respond(tx, req, 200, "", nil)
 }
 
 // end ends the session: its receivers stop (delivering what they hold),
