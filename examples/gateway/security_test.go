@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"fmt"
 	"io"
@@ -968,5 +969,78 @@ func TestSecurityRefusedFloodLogs(t *testing.T) {
 	if len(logs) > 32<<10 {
 		t.Fatalf("%d bytes of log for %d refused INVITEs:\n%s", len(logs), flood, tail(logs, 4096))
 	}
+	survives(t, gw, victim, base)
+}
+
+// TestSecurityTLSFloods attacks SIP over TLS (sip.transports tls, a
+// handshake_timeout of 2 s): one source opens 300 connections and never
+// says hello (the per-source cap of 128 closes the rest at accept, before
+// any handshake; the handshake timeout, counted from accept, the others);
+// a ClientHello trickled a byte every 250 ms is cut at the handshake
+// timeout, whatever it sends; SIP trickled over a completed handshake is
+// cut at sip.tcp.message_timeout (3 s); a source outside sip.allowlist
+// gets no handshake. Then the gateway takes a call and its files and
+// goroutines are back to their baseline.
+func TestSecurityTLSFloods(t *testing.T) {
+	requireLinux(t)
+	bucket := t.TempDir()
+	tlsPort := testenv.FreePort(t)
+	sipCfg := secSIP + fmt.Sprintf("\ntransports: [udp, tcp, tls]\ntls: {listen: 127.0.0.1:%d, handshake_timeout: 2s}", tlsPort)
+	gw := startGateway(t, gwOptions{SIP: sipCfg, HTTP: "pprof: true", RTPPorts: 40, Config: securityAccounts(bucket, true)})
+	victim := &recorded{bucket: bucket, seen: map[string]bool{}}
+	legitCall(t, gw, victim)
+	base := gw.resources(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", tlsPort)
+	from := func(ip string) *net.Dialer {
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	}
+
+	var silent []net.Conn
+	for range 300 {
+		c, err := from("127.0.0.2").Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("connecting: %v", err)
+		}
+		silent = append(silent, c)
+	}
+	if n := closedBy(silent, time.Second); n < 300-128 {
+		t.Fatalf("300 silent TLS connections from one source: %d closed at accept, want at least %d", n, 300-128)
+	}
+	if n := closedBy(silent, 4*time.Second); n != 300 {
+		t.Fatalf("%d of 300 silent TLS connections closed after the handshake timeout (2 s)", n)
+	}
+
+	trickle := func(c net.Conn, msg []byte, max time.Duration) time.Duration {
+		start := time.Now()
+		for i := 0; time.Since(start) < max; i++ {
+			if _, err := c.Write(msg[i%len(msg) : i%len(msg)+1]); err != nil {
+				return time.Since(start)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		return 0
+	}
+	c, err := from("127.0.0.2").Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03} // a ClientHello's first bytes
+	if d := trickle(c, hello, 10*time.Second); d == 0 || d > 4*time.Second {
+		t.Fatalf("a ClientHello trickled for 10 s: cut after %v, want the handshake timeout (2 s)", d)
+	}
+	c.Close()
+	tc, err := tls.DialWithDialer(from("127.0.0.2"), "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("a TLS handshake: %v", err)
+	}
+	if d := trickle(tc, []byte("OPTIONS sip:victim.test SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.2:5061;branch=z9hG4bKt\r\n"), 15*time.Second); d == 0 || d > 6*time.Second {
+		t.Fatalf("SIP trickled over TLS for 15 s: cut after %v, want sip.tcp.message_timeout (3 s)", d)
+	}
+	tc.Close()
+	if oc, err := tls.DialWithDialer(from(secOutsideEveryone), "tcp", addr, &tls.Config{InsecureSkipVerify: true}); err == nil {
+		oc.Close()
+		t.Fatal("a TLS handshake from outside sip.allowlist succeeded")
+	}
+	gw.alive(t)
 	survives(t, gw, victim, base)
 }
