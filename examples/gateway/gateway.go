@@ -83,6 +83,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.httpLis, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
+	g.httpLis = newConnLimitListener(g.httpLis, cfg.HTTP.MaxConns, cfg.HTTP.MaxConnsPerSource, log.With("component", "http"))
 	// as many file descriptors as the system lets the process have (the
 	// recording server caps SIP connections within half of them)
 	if lim, err := fdlimit.Raise(); err != nil && !errors.Is(err, fdlimit.ErrUnsupported) {

@@ -1044,3 +1044,71 @@ func TestSecurityTLSFloods(t *testing.T) {
 	gw.alive(t)
 	survives(t, gw, victim, base)
 }
+
+// TestSecurityHTTPConnectionFlood attacks the HTTP API's listener: one
+// source opens 600 idle connections (before http.max_conns_per_source,
+// each was held up to the server's ReadHeaderTimeout and the source could
+// take every file descriptor of the process); the cap of 128 closes the
+// rest at accept, while another source's /healthz and a SIP call are still
+// served. A request whose headers are trickled a byte every 250 ms is cut
+// at ReadHeaderTimeout (10 s). Afterwards files and goroutines are back to
+// their baseline.
+func TestSecurityHTTPConnectionFlood(t *testing.T) {
+	requireLinux(t)
+	bucket := t.TempDir()
+	gw := startGateway(t, gwOptions{SIP: secSIP, HTTP: "pprof: true\nmax_conns_per_source: 128", RTPPorts: 40, Config: securityAccounts(bucket, true)})
+	victim := &recorded{bucket: bucket, seen: map[string]bool{}}
+	legitCall(t, gw, victim)
+	base := gw.resources(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", gw.httpPort)
+	from := func(ip string) *net.Dialer {
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	}
+
+	slow, err := from("127.0.0.5").Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowCut := make(chan time.Duration, 1)
+	go func() {
+		start, req := time.Now(), "GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Padding: "+strings.Repeat("a", 200)
+		for i := 0; time.Since(start) < 20*time.Second; i++ {
+			if _, err := slow.Write([]byte{req[i%len(req)]}); err != nil {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		slowCut <- time.Since(start)
+	}()
+
+	var idle []net.Conn
+	for range 600 {
+		c, err := from("127.0.0.2").Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("connecting: %v", err)
+		}
+		idle = append(idle, c)
+	}
+	if n := closedBy(idle, time.Second); n < 600-128 {
+		t.Fatalf("600 idle HTTP connections from one source: %d closed at accept, want at least %d", n, 600-128)
+	}
+	held := gw.resources(t)
+	if held.fds > base.fds+128+16 {
+		t.Fatalf("the gateway holds %d files during the flood (baseline %d): the per-source cap does not hold", held.fds, base.fds)
+	}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: from("127.0.0.3").DialContext}}
+	res, err := c.Get(gw.url("/healthz"))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("/healthz from another source during the flood: %v %v", res, err)
+	}
+	res.Body.Close()
+	legitCall(t, gw, victim)
+	t.Logf("600 idle connections from one source: %s held (baseline %s); /healthz and a call served meanwhile", held, base)
+	for _, c := range idle {
+		c.Close()
+	}
+	if d := <-slowCut; d > 14*time.Second {
+		t.Fatalf("headers trickled for %v before the gateway cut the connection, want ReadHeaderTimeout (10 s)", d)
+	}
+	survives(t, gw, victim, base)
+}
