@@ -190,7 +190,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	g.admin, err = admin.NewHandler(admin.Config{
 		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
-		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: log.With("component", "admin"),
+		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: requestLog(log, "admin"),
 	})
 	return g, err
 }

@@ -64,7 +64,7 @@ func (a httpAPI) handler() http.Handler {
 		Keys:       a.keys, // every key's principal, with its service type's privileges
 		Accounts:   a.tenants,
 		FailedKeys: a.failed,
-		Logger:     a.log.With("component", "insights"),
+		Logger:     requestLog(a.log, "insights"),
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := a.health()

@@ -1112,3 +1112,56 @@ func TestSecurityHTTPConnectionFlood(t *testing.T) {
 	}
 	survives(t, gw, victim, base)
 }
+
+// TestSecurityHTTPRefusalsLogs: requests an attacker can send without a
+// key, each refused — 2,000 wrong keys to the admin API (401, then 429 from
+// the shared failure limiter), 2,000 to the Insights API, 2,000 requests
+// for routes that do not exist (404 before any key check) — wrote a log
+// line each (750 KB for the first 4,000); now each kind of line is written
+// a bounded number of times a minute. The throttled source gets 429 even
+// with the right key; another source is served.
+func TestSecurityHTTPRefusalsLogs(t *testing.T) {
+	requireLinux(t)
+	gw := startGateway(t, gwOptions{SIP: secSIP, HTTP: "pprof: true", RTPPorts: 40, Config: securityAccounts(t.TempDir(), true) + adminConfig})
+	from := func(ip string) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}}
+	}
+	get := func(c *http.Client, path string, hdr ...string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", gw.url(path), nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	before := len(gw.stderr.String())
+	attacker := from("127.0.0.4")
+	codes := map[string]map[int]int{"admin": {}, "insights": {}, "no route": {}}
+	for i := range 2000 {
+		codes["admin"][get(attacker, "/admin/v1/accounts", "Authorization", fmt.Sprintf("Bearer wrong-%d", i))]++
+		codes["insights"][get(attacker, "/insights/sessions?from_date=2020-01-01&to_date=2020-01-02", "X-Vgai-Key", fmt.Sprintf("wrong-%d", i))]++
+		codes["no route"][get(attacker, fmt.Sprintf("/admin/v1/nothing-%d", i))]++
+	}
+	logs := gw.stderr.String()[before:]
+	t.Logf("6,000 refused requests %v: %d bytes of log (level debug)", codes, len(logs))
+	if codes["admin"][429] < 1900 || codes["insights"][429] < 1900 || codes["no route"][404] != 2000 {
+		t.Fatalf("answers %v: want 429 for the wrong keys past the burst, 404 for the routes", codes)
+	}
+	if len(logs) > 32<<10 {
+		t.Fatalf("%d bytes of log for 6,000 refused requests:\n%s", len(logs), tail(logs, 4096))
+	}
+	if s := get(attacker, "/admin/v1/me", "Authorization", "Bearer "+adminKey); s != 429 {
+		t.Fatalf("the right key from the throttled source: %d, want 429", s)
+	}
+	if s := get(from("127.0.0.1"), "/admin/v1/me", "Authorization", "Bearer "+adminKey); s != 200 {
+		t.Fatalf("the right key from another source: %d, want 200", s)
+	}
+	gw.alive(t)
+}
