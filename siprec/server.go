@@ -387,7 +387,7 @@ func (s *Server) Handle(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 			s.inDialog(ctx, req, tx)
 			return
 		}
-		s.respond(tx, req, 200, "", nil, s.capabilityHeaders()...)
+		s.answerOptions(tx, req)
 	default: // CANCEL of no pending INVITE (sipgo answers the others), other methods
 		if s.cfg.Next != nil {
 			s.cfg.Next(ctx, req, tx)
@@ -417,7 +417,7 @@ func (s *Server) inDialog(ctx context.Context, req *sipgosip.Request, tx sipgosi
 	case sipgosip.BYE:
 		s.bye(sess, req, tx)
 	case sipgosip.OPTIONS:
-		s.respond(tx, req, 200, "", nil, s.capabilityHeaders()...)
+		s.answerOptions(tx, req)
 	default: // INVITE, UPDATE
 		s.reoffer(ctx, sess, req, tx)
 	}
@@ -600,6 +600,26 @@ func (s *Server) capabilityHeaders() []sipgosip.Header {
 		sipgosip.NewHeader("Allow", allowValue),
 		sipgosip.NewHeader("Accept", "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"),
 		sipgosip.NewHeader("Supported", "siprec"),
+	}
+}
+
+// answerOptions answers OPTIONS 200 with the capability headers, except
+// over UDP when they would make the answer more than 1.5 times the request
+// (as sipgo writes it back, compact header names expanded): an OPTIONS
+// needs no credentials, so a crafted 154-byte one from a spoofed source
+// would otherwise reflect 2.4 times its size (issue 14, item 7). A real
+// keep-alive is large enough to get them.
+func (s *Server) answerOptions(tx sipgosip.ServerTransaction, req *sipgosip.Request) {
+	res := sipgosip.NewResponseFromRequest(req, 200, statusPhrase(200), nil)
+	bare := res.Clone()
+	for _, h := range s.capabilityHeaders() {
+		res.AppendHeader(h)
+	}
+	if req.Transport() == "UDP" && 2*len(res.String()) > 3*len(req.String()) {
+		res = bare
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("siprec: response not sent", "code", 200, "method", string(req.Method), "call_id", callID(req), "error", err)
 	}
 }
 

@@ -551,6 +551,22 @@ func amplification(t *testing.T, gw *gwProc, r *recorded, base resources) {
 			t.Fatalf("%s: amplification %.2fx", c.name, ratio)
 		}
 	}
+	// An OPTIONS needs no credentials: a crafted compact one to an account
+	// without an allowlist got a 200 with the capability headers, 2.4 times
+	// its size.
+	u := dialSIP(t, gw, "127.0.0.7", "udp")
+	u.send("OPTIONS sip:other.test SIP/2.0\r\nv: SIP/2.0/UDP LOCAL;branch=z9hG4bKamp\r\nf: <sip:a@b>;tag=1\r\nt: <sip:other.test>\r\ni: amp-options\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n")
+	if res := u.mustResponse("1 OPTIONS"); res.status != 200 {
+		t.Fatalf("a crafted OPTIONS: %s", res)
+	}
+	time.Sleep(time.Second)
+	u.mu.Lock()
+	in, out := u.in, u.out
+	u.mu.Unlock()
+	t.Logf("crafted OPTIONS: %d bytes in, %d bytes out: %.2fx", in, out, float64(out)/float64(in))
+	if 2*out > 3*in {
+		t.Fatalf("crafted OPTIONS: amplification %.2fx", float64(out)/float64(in))
+	}
 	survives(t, gw, r, base)
 }
 
