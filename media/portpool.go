@@ -22,6 +22,15 @@ type PortPoolConfig struct {
 	// port for RTCP (RFC 3550 §11), so the range must hold at least one
 	// pair: MinPort rounded up to even, plus one, at most MaxPort.
 	MinPort, MaxPort int
+	// NoRTCPSocket leaves the RTCP port of each pair unbound: for
+	// receivers that never read RTCP, such as a SIPREC recording server, it
+	// saves one file descriptor per stream (a two-party call then holds
+	// two sockets, not four: at 4,000 calls, 8,000 descriptors of the
+	// 20,000 a process may often open). Pairs are still handed out whole
+	// (an RTP port is always even), but another process may bind the RTCP
+	// port meanwhile, and RTCP sent there is refused by the system.
+	// Default false: the RTCP port is bound and reserved (RFC 3550 §11).
+	NoRTCPSocket bool
 	// Logger receives allocation failures; nil discards.
 	Logger *slog.Logger
 }
@@ -48,9 +57,10 @@ type PortPool struct {
 	mu    sync.Mutex
 	// free holds the indexes of the free pairs, those free the longest
 	// first: Allocate takes one from the first half, release appends.
-	free  []int32
-	inUse int
-	rnd   [8]byte
+	free   []int32
+	inUse  int
+	rnd    [8]byte
+	noRTCP bool
 }
 
 // NewPortPool validates cfg and returns a pool. No port is bound until
@@ -72,7 +82,7 @@ func NewPortPool(cfg PortPoolConfig) (*PortPool, error) {
 	if pairs < 1 {
 		return nil, fmt.Errorf("%w: RTP port range %d-%d holds no even RTP port with its RTCP port", ErrInvalidConfig, lo, hi)
 	}
-	p := &PortPool{addr: addr, min: first, pairs: pairs, log: logger(cfg.Logger), free: make([]int32, pairs)}
+	p := &PortPool{addr: addr, min: first, pairs: pairs, log: logger(cfg.Logger), free: make([]int32, pairs), noRTCP: cfg.NoRTCPSocket}
 	for i := range p.free {
 		p.free[i] = int32(i)
 	}
@@ -107,7 +117,7 @@ func (p *PortPool) Allocate() (*Endpoint, error) {
 		}
 		idx := int(p.free[j])
 		port := p.min + 2*idx
-		rtp, rtcp, err := bindPair(p.addr, port)
+		rtp, rtcp, err := bindPair(p.addr, port, !p.noRTCP)
 		if err != nil { // held by another process
 			if k > 0 {
 				p.free[j], p.free[k-1] = p.free[k-1], p.free[j]
@@ -138,13 +148,14 @@ func (p *PortPool) release(idx int) {
 	p.inUse--
 }
 
-func bindPair(addr netip.Addr, port int) (rtp, rtcp *net.UDPConn, err error) {
+// bindPair binds the RTP port, and the RTCP port after it when withRTCP.
+func bindPair(addr netip.Addr, port int, withRTCP bool) (rtp, rtcp *net.UDPConn, err error) {
 	network := "udp4"
 	if addr.Is6() && !addr.Is4In6() {
 		network = "udp6"
 	}
 	rtp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port))))
-	if err != nil || port == 0 {
+	if err != nil || port == 0 || !withRTCP {
 		return rtp, nil, err
 	}
 	rtcp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port+1))))
@@ -164,7 +175,7 @@ func Listen(addr netip.Addr) (*Endpoint, error) {
 		addr = netip.IPv4Unspecified()
 	}
 	for range 100 {
-		rtp, _, err := bindPair(addr, 0)
+		rtp, _, err := bindPair(addr, 0, false)
 		if err != nil {
 			return nil, fmt.Errorf("media: binding an RTP port on %v: %w", addr, err)
 		}
@@ -173,7 +184,7 @@ func Listen(addr netip.Addr) (*Endpoint, error) {
 		if port%2 != 0 || port >= 65535 {
 			continue
 		}
-		rtp, rtcp, err := bindPair(addr, port)
+		rtp, rtcp, err := bindPair(addr, port, true)
 		if err != nil {
 			continue // taken meanwhile, or its RTCP port is busy
 		}
@@ -182,7 +193,8 @@ func Listen(addr netip.Addr) (*Endpoint, error) {
 	return nil, fmt.Errorf("%w: no even port with a free RTCP port on %v after 100 tries", ErrNoFreePort, addr)
 }
 
-// Endpoint is one allocated RTP port with its RTCP port reserved. A Receiver
+// Endpoint is one allocated RTP port with its RTCP port reserved (unless
+// PortPoolConfig.NoRTCPSocket). A Receiver
 // reads from it; a Sender may send from it (symmetric RTP, so the far end
 // sees packets come from the port the SDP advertised). Close returns both
 // ports to the pool.
@@ -230,7 +242,10 @@ func (e *Endpoint) Close() error {
 			err1 = e.rtp.Close()
 		}
 		e.mu.Unlock()
-		err2 := e.rtcp.Close()
+		var err2 error
+		if e.rtcp != nil {
+			err2 = e.rtcp.Close()
+		}
 		if e.pool != nil {
 			e.pool.release(e.idx)
 		}

@@ -320,3 +320,49 @@ func TestListen(t *testing.T) {
 		}
 	}
 }
+
+// TestPortPoolNoRTCPSocket: with NoRTCPSocket the pool binds only the RTP
+// port of each pair (the RTCP port stays bindable, so no descriptor is
+// spent on it), still hands out even ports only, and Close releases the
+// pair.
+func TestPortPoolNoRTCPSocket(t *testing.T) {
+	p := freeRange(t, 2)
+	pool, err := NewPortPool(PortPoolConfig{Address: loopback, MinPort: p, MaxPort: p + 3, NoRTCPSocket: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eps []*Endpoint
+	for range 2 {
+		ep, err := pool.Allocate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps = append(eps, ep)
+		if ep.Port()%2 != 0 {
+			t.Errorf("RTP port %d is odd", ep.Port())
+		}
+		if bindable(ep.Port()) {
+			t.Errorf("RTP port %d is not held", ep.Port())
+		}
+		if !bindable(ep.Port() + 1) {
+			t.Errorf("RTCP port %d is held: NoRTCPSocket binds it", ep.Port()+1)
+		}
+	}
+	if _, err := pool.Allocate(); !errors.Is(err, ErrNoFreePort) {
+		t.Fatalf("exhausted pool: %v, want ErrNoFreePort", err)
+	}
+	for _, ep := range eps {
+		if err := ep.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := ep.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		if !bindable(ep.Port()) {
+			t.Errorf("Close did not release RTP port %d", ep.Port())
+		}
+	}
+	if pool.InUse() != 0 {
+		t.Errorf("in use %d after closing everything", pool.InUse())
+	}
+}

@@ -223,7 +223,11 @@ func resolveConfig(cfg ReceiverConfig) (streamConfig, []Codec, error) {
 // LocalAddr returns the address the Receiver listens on.
 func (r *Receiver) LocalAddr() netip.AddrPort { return r.ep.LocalAddr() }
 
-// Stats returns the stream's statistics as of the last packet processed.
+// Stats returns the stream's statistics as of the last packet processed;
+// on a Poller whose datagrams are steered (PollerConfig.Steering), as of at
+// most 100 ms ago while packets keep coming (the counters are published
+// once per 100 ms, not after each packet), and of the last packet 100 ms
+// after it. When Run has returned they are final.
 // It is safe to call at any time, from any goroutine, including a Handler.
 func (r *Receiver) Stats() Stats {
 	r.mu.Lock()

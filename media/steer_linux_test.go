@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -203,4 +204,27 @@ func TestSteeringTakesOnlyItsStreams(t *testing.T) {
 	if got := taken(p); got != 0 {
 		t.Errorf("%d datagrams taken from the shared socket, want none", got)
 	}
+}
+
+// TestSteeringPublishesLastStats: a steered stream's counters are
+// published at most once per publishLag while packets come, and the last
+// packets' counters are published by a timer though no packet follows and
+// the Receiver keeps running (Stats is never left behind for good).
+func TestSteeringPublishesLastStats(t *testing.T) {
+	p := newSteeredPoller(t, 1)
+	pe := newPeer(t, netip.AddrPort{})
+	rx, _ := startReceiver(t, ReceiverConfig{Poller: p, Handler: &recorder{strict: true}, Remote: pe.addr(), LatchPackets: 1})
+	pe.to = rx.LocalAddr()
+	waitRegistered(t, p, 1)
+	send := func(seq uint16) { pe.raw(rtpPacket(t, ssrcA, seq, uint32(seq)*160, 0, false, pattern(seq, 160))) }
+	send(0)
+	waitStats(t, rx, "the first packet", func(st Stats) bool { return st.Received == 1 })
+	for round := range 3 {
+		for seq := uint16(1 + 4*round); seq < uint16(5+4*round); seq++ {
+			send(seq)
+		}
+		want := uint64(5 + 4*round)
+		waitStats(t, rx, fmt.Sprintf("%d packets, the last ones published by the timer", want), func(st Stats) bool { return st.Received == want })
+	}
+	checkStats(t, rx.Stats(), map[string]uint64{"Received": 13, "Lost": 0, "Late": 0, "Samples": 13 * 160})
 }

@@ -88,6 +88,8 @@ func TestGuardDialogs(t *testing.T) {
 		"auth": {User: "alice", Tenant: "acme", Realm: "acme.test", Source: netip.MustParseAddrPort("192.0.2.10:5060"), Algorithm: SHA512256, PassedBy: PassedDigest},
 		// acme dialog that passed on the allowlist alone
 		"open": {Tenant: "acme", Realm: "acme.test", Source: netip.MustParseAddrPort("192.0.2.10:5060"), PassedBy: PassedNoDigest},
+		// a dialog of a tenant deleted since (no "gone.test" in tenants)
+		"gone": {User: "carol", Tenant: "gone", Realm: "gone.test", Source: netip.MustParseAddrPort("192.0.2.10:5060"), Algorithm: SHA512256, PassedBy: PassedDigest},
 	}
 	var rec decisions
 	g, err := NewGuard(GuardConfig{
@@ -179,6 +181,21 @@ func TestGuardDialogs(t *testing.T) {
 			name: "ACK from another address of an authenticated dialog: dropped",
 			req:  func() *sipgosip.Request { return testRequest(sipgosip.ACK, "acme.test", "192.0.2.99:5060", "auth") },
 			code: 0, err: ErrDialogSource, reason: ReasonDialogSource,
+		},
+		{
+			name: "tenant gone: a BYE from the dialog's source ends it",
+			req:  func() *sipgosip.Request { return testRequest(sipgosip.BYE, "gone.test", "192.0.2.10:5070", "gone") },
+			want: Identity{User: "carol", Tenant: "gone", Realm: "gone.test", Source: netip.MustParseAddrPort("192.0.2.10:5070"), Algorithm: SHA512256, PassedBy: PassedInDialog},
+		},
+		{
+			name: "tenant gone: a BYE from another address",
+			req:  func() *sipgosip.Request { return testRequest(sipgosip.BYE, "gone.test", "192.0.2.99:5060", "gone") },
+			code: 403, err: ErrUnknownTenant, reason: ReasonUnknownRealm,
+		},
+		{
+			name: "tenant gone: a re-INVITE from the dialog's source",
+			req:  func() *sipgosip.Request { return testRequest(sipgosip.INVITE, "gone.test", "192.0.2.10:5060", "gone") },
+			code: 403, err: ErrUnknownTenant, reason: ReasonUnknownRealm,
 		},
 		{
 			name: "unknown dialog passes to its owner, which answers 481",

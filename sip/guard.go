@@ -245,7 +245,11 @@ type GuardConfig struct {
 	// cannot be challenged, is refused). It then passes with the owner's
 	// Identity, Source set to the request's and PassedBy PassedInDialog.
 	// A request for a dialog the owner does not know passes as
-	// PassedInDialog with no tenant: the owner answers it 481. Default nil.
+	// PassedInDialog with no tenant: the owner answers it 481. A dialog
+	// whose tenant no longer exists (ErrUnknownTenant: its account was
+	// deleted during the call) can only be ended: a BYE from the address
+	// of its initial request passes with the owner's Identity; anything
+	// else of it is refused (403, ReasonUnknownRealm). Default nil.
 	Dialogs DialogOwner
 	// OnDecision, when set, is called once for every request the Guard
 	// decides (by Check, and so by Wrap), before the answer is sent, with
@@ -568,6 +572,18 @@ func (g *Guard) decide(ctx context.Context, req *sipgosip.Request) verdict {
 // owner's tenant (GuardConfig.Dialogs).
 func (g *Guard) decideInDialog(ctx context.Context, req *sipgosip.Request, v verdict, owner Identity, log *reqLog) verdict {
 	src := v.id.Source
+	sameSource := src.Addr() == owner.Source.Addr().Unmap().WithZone("")
+	if req.Method == sipgosip.BYE && sameSource {
+		// A dialog whose tenant is gone (its account deleted during the
+		// call) may still be ended by its own peer, from the address of
+		// its initial request; nothing else of it passes.
+		if _, err := g.tenants.LookupTenant(ctx, owner.Realm); errors.Is(err, ErrUnknownTenant) {
+			log.Info("in-dialog BYE of a dialog whose tenant is gone, from the dialog's source: passed", "realm", owner.Realm)
+			passed := owner
+			passed.Source, passed.PassedBy = src, PassedInDialog
+			return verdict{id: passed}
+		}
+	}
 	tenant, ok := g.tenant(ctx, req, owner.Realm, &v, log)
 	if !ok {
 		return v
@@ -578,7 +594,7 @@ func (g *Guard) decideInDialog(ctx context.Context, req *sipgosip.Request, v ver
 	}
 	passed := owner
 	passed.Tenant, passed.Realm, passed.Source, passed.PassedBy = tenant.ID, tenant.Realm, src, PassedInDialog
-	if owner.User == "" || src.Addr() == owner.Source.Addr().Unmap().WithZone("") {
+	if owner.User == "" || sameSource {
 		return verdict{id: passed}
 	}
 	// an authenticated dialog, reached from another address: the request

@@ -78,8 +78,10 @@ type ClientConfig struct {
 	// one socket and puts its port on every m= line. Recording servers
 	// receive only, so nothing needs a port of its own; this saves two file
 	// descriptors per stream, which a load generator with thousands of
-	// sessions needs. The Client does not close it.
-	RTPConn *net.UDPConn
+	// sessions needs. A *net.UDPConn, or a *media.BatchWriter over one
+	// (the forks' packets then leave at its Flush, many per system call).
+	// The Client does not close it.
+	RTPConn RTPConn
 	// Codecs are the codecs offered for every forked stream, in order of
 	// preference; default PCMU/0 then PCMA/8. Forks transcode between them.
 	Codecs []media.Codec
@@ -93,6 +95,13 @@ type ClientConfig struct {
 	// Logger receives dialog events (recorders accepting, refusing, hanging
 	// up) and sipgo's own logs; nil discards.
 	Logger *slog.Logger
+}
+
+// RTPConn is the socket ClientConfig.RTPConn sends the forked streams
+// from: *net.UDPConn and *media.BatchWriter implement it.
+type RTPConn interface {
+	media.PacketWriter
+	LocalAddr() net.Addr
 }
 
 // Client is the SIP side of a recording client (SRC, RFC 7866): one SIP
@@ -145,6 +154,21 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	for _, c := range cfg.Codecs {
 		if !c.Encoding.IsAudio() {
 			return nil, fmt.Errorf("siprec: ClientConfig.Codecs: %v is not PCMU or PCMA", c)
+		}
+	}
+	switch c := cfg.RTPConn.(type) { // a typed nil is no socket, as before RTPConn was an interface
+	case *net.UDPConn:
+		if c == nil {
+			cfg.RTPConn = nil
+		}
+	case *media.BatchWriter:
+		if c == nil {
+			cfg.RTPConn = nil
+		}
+	}
+	if cfg.RTPConn != nil {
+		if _, ok := cfg.RTPConn.LocalAddr().(*net.UDPAddr); !ok {
+			return nil, fmt.Errorf("siprec: ClientConfig.RTPConn: local address %v is not a UDP address", cfg.RTPConn.LocalAddr())
 		}
 	}
 	if cfg.Resolver == nil {
@@ -309,7 +333,7 @@ func (c *Client) hostFor(dst netip.AddrPort) (netip.Addr, error) {
 // port for its m= line; release frees it (nil for the shared RTPConn).
 func (c *Client) rtpEndpoint() (w media.PacketWriter, port int, release func(), err error) {
 	if c.cfg.RTPConn != nil {
-		return c.cfg.RTPConn, c.cfg.RTPConn.LocalAddr().(*net.UDPAddr).Port, nil, nil
+		return c.cfg.RTPConn, c.cfg.RTPConn.LocalAddr().(*net.UDPAddr).Port, nil, nil // checked by NewClient
 	}
 	var ep *media.Endpoint
 	if c.cfg.Ports != nil {

@@ -177,10 +177,19 @@ func (d *dialog) newRequest(method sip.RequestMethod) *sip.Request {
 		}
 	}
 	req.SetTransport(d.transport)
-	if !d.confirmed || len(d.routes) == 0 && d.target.Host == "" {
+	if !d.confirmed || len(d.routes) == 0 && (d.target.Host == "" || d.sameHostAsInvite(d.target)) {
 		req.SetDestination(d.dest)
 	}
 	return req
+}
+
+// sameHostAsInvite reports whether a remote target names the host and port
+// of the initial Request-URI, which the client already resolved to d.dest
+// (through Config.Resolver, which sipgo's own lookup would not consult: a
+// recording server answering with its own name in Contact, as a
+// multi-tenant one does, would be looked up again, or not found).
+func (d *dialog) sameHostAsInvite(target sip.Uri) bool {
+	return strings.EqualFold(target.Host, d.reqURI.Host) && target.Port == d.reqURI.Port
 }
 
 func (d *dialog) via() *sip.ViaHeader {

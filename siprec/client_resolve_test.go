@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -299,5 +302,54 @@ func TestClientResolvesRecorderByName(t *testing.T) {
 	srv.wait(t)
 	if msgs := srv.messages(); !strings.Contains(msgs, "INVITE sip:recorder.test;transport=tcp SIP/2.0") {
 		t.Errorf("the Request-URI is not the recorder's URI:\n%s", tail(msgs, 3000))
+	}
+}
+
+// hostsOnly resolves the names it holds, like a hosts file (or
+// siprec-client's -resolve), and nothing else: no SRV, no DNS.
+type hostsOnly map[string]netip.Addr
+
+func (h hostsOnly) LookupSRV(_ context.Context, _, _, name string) (string, []*net.SRV, error) {
+	return "", nil, &net.DNSError{Err: "no SRV record", Name: name, IsNotFound: true}
+}
+
+func (h hostsOnly) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := h[host]; ok {
+		return []netip.Addr{a}, nil
+	}
+	return nil, &net.DNSError{Err: "not in hostsOnly", Name: host, IsNotFound: true}
+}
+
+// A recorder that answers with its own name in Contact (as a multi-tenant
+// one does, by the Request-URI's realm) gets its in-dialog requests where
+// the INVITE went, though only Config.Resolver knows the name: the BYE of
+// Stop reaches it.
+func TestClientInDialogToRecorderNamedInContact(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "srs_uas.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario := filepath.Join(t.TempDir(), "srs_uas_named.xml")
+	named := strings.ReplaceAll(string(b), "Contact: <sip:srs@[local_ip]:[local_port];", "Contact: <sip:srs@recorder.test:[local_port];")
+	if named == string(b) {
+		t.Fatal("srs_uas.xml has no Contact to rename")
+	}
+	if err := os.WriteFile(scenario, []byte(named), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newTestClient(t, ClientConfig{Resolver: hostsOnly{"recorder.test": netip.MustParseAddr("127.0.0.1")}})
+	s1, s2 := newSink(t), newSink(t)
+	srv := startSRS(t, scenario, map[string]string{"srs_p1": itoa(s1.port()), "srs_p2": itoa(s2.port())})
+	m := newTestManager(t, c, ManagerConfig{})
+	uri := fmt.Sprintf("sip:recorder.test:%d;transport=tcp", srv.p.LocalPort())
+	if _, err := m.Start(t.Context(), StartRequest{Recorders: mustParseURIList(uri)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Stop(t.Context()); err != nil {
+		t.Fatalf("Stop (the BYE to the Contact recorder.test): %v", err)
+	}
+	srv.wait(t)
+	if msgs := srv.messages(); !strings.Contains(msgs, "BYE sip:srs@recorder.test:") {
+		t.Errorf("no BYE to the Contact reached the recorder:\n%s", tail(msgs, 3000))
 	}
 }

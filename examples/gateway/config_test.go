@@ -33,8 +33,12 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if c.SIP.Listen != "127.0.0.1:5060" || c.HTTP.Listen != "127.0.0.1:8080" || c.DataDir != "./data" ||
 		c.RTP.Address != "127.0.0.1" || !c.Demo || len(c.SIP.Transports) != 2 || c.SIP.MaxUDPMessageSize <= 1300 ||
-		!c.RTP.Poller || c.RTP.PollerWorkers != 0 {
+		!c.RTP.Poller || c.RTP.PollerWorkers != 0 || !c.RTP.ReserveRTCP {
 		t.Fatalf("defaults: %+v", c)
+	}
+	// rtp.reserve_rtcp: false is what the capacity harness runs with.
+	if c, err := parseConfig("x.yaml", []byte("rtp: {reserve_rtcp: false}\naccounts:"+validAccount)); err != nil || c.RTP.ReserveRTCP || !c.RTP.Poller {
+		t.Fatalf("rtp.reserve_rtcp: false: %v, %+v", err, c.RTP)
 	}
 	// the edge defences are on by default (SECURITY.md)
 	if c.SIP.Digest.AllowRFC2069 || c.RTP.Latching != "strict" || c.SIP.TCP.MaxConnsPerSource != 128 ||

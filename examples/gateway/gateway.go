@@ -17,6 +17,7 @@ import (
 
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/internal/fdlimit"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac"
@@ -26,6 +27,7 @@ import (
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
+	"github.com/voicegw/voicegw/tenancy/admin/console"
 )
 
 // Gateway is the reference voice gateway: the SDK's recording server
@@ -44,7 +46,9 @@ type Gateway struct {
 	srs     *srs.Server
 	admin   *admin.Handler
 	failed  *rbac.FailureLimiter // failed API key checks, shared by the HTTP APIs
-	poller  *media.Poller        // nil when rtp.poller is off
+	insight insights.HandlerConfig
+	console *console.Console // console.go
+	poller  *media.Poller    // nil when rtp.poller is off
 
 	// listeners, bound before anything else so that a port in use fails
 	// the start before any state changes
@@ -99,6 +103,9 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		if g.demo, err = g.st.ensureDemo(ctx, cfg); err != nil {
 			return nil, err
 		}
+		if err := g.ensureDemoMember(ctx); err != nil {
+			return nil, err
+		}
 	}
 	def, err := g.defaultAccount(ctx)
 	if err != nil {
@@ -112,6 +119,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	lo, hi, _ := parsePortRange(cfg.RTP.Ports)
 	ports, err := media.NewPortPool(media.PortPoolConfig{
 		Address: netip.MustParseAddr(cfg.RTP.Address), MinPort: lo, MaxPort: hi, Logger: log.With("component", "rtp"),
+		NoRTCPSocket: !cfg.RTP.ReserveRTCP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rtp: %w", err)
@@ -188,10 +196,15 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	}
 	g.metrics.watch(g.srs)
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
-	g.admin, err = admin.NewHandler(admin.Config{
+	acfg := admin.Config{
 		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
 		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: requestLog(log, "admin"),
-	})
+	}
+	if g.admin, err = admin.NewHandler(acfg); err != nil {
+		return nil, err
+	}
+	g.insight = g.insightsConfig()
+	g.console, err = g.newConsole(acfg, g.insight)
 	return g, err
 }
 
@@ -305,7 +318,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err := <-srsErr:
 		return err
 	}
-	api := httpAPI{index: g.st.index, keys: g.st.keys, tenants: g.srs.TenantCache(), admin: g.admin, failed: g.failed,
+	api := httpAPI{insights: g.insight, admin: g.admin, console: g.console,
 		metrics: g.metrics, health: g.health, pprof: g.cfg.HTTP.PProf, log: g.log}
 	httpSrv := newHTTPServer(api.handler(), g.log.With("component", "http"))
 	errc := make(chan error, 1)

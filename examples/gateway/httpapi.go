@@ -10,8 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/voicegw/voicegw/insights"
-	"github.com/voicegw/voicegw/rbac"
-	"github.com/voicegw/voicegw/siprec/srs"
 )
 
 // health is what GET /healthz reports.
@@ -24,20 +22,19 @@ type health struct {
 
 // httpAPI is what the gateway serves over HTTP.
 type httpAPI struct {
-	index   *insights.Index
-	keys    *rbac.KeyStore
-	tenants *srs.TenantCache     // accounts' service providers, for the Insights API
-	admin   http.Handler         // the admin API; nil: not served
-	failed  *rbac.FailureLimiter // failed key checks, shared by the APIs
-	metrics *metrics
-	health  func() health
-	pprof   bool
-	log     *slog.Logger
+	insights insights.HandlerConfig // the Insights API (console.go)
+	admin    http.Handler           // the admin API; nil: not served
+	console  http.Handler           // the console (console.go); nil: not served
+	metrics  *metrics
+	health   func() health
+	pprof    bool
+	log      *slog.Logger
 }
 
 // handler returns the gateway's HTTP API:
 //
 //	/admin/v1/…                   the admin API (tenancy/admin; Authorization: Bearer or X-Vgai-Key)
+//	/console/…                    the console (tenancy/admin/console; members sign in)
 //	GET /insights/sessions…       the Insights API of seed 004 (X-Vgai-Key)
 //	GET /healthz                  200 {"status":"ok",…}; 503 while shutting down
 //	GET /metrics                  Prometheus metrics
@@ -45,7 +42,8 @@ type httpAPI struct {
 //
 // Both APIs check the key on every request (rbac's KeyStore caches
 // nothing: a revoked key fails on its next request) and count failed
-// checks per source address in one rbac.FailureLimiter (429 past it).
+// checks per source address in one rbac.FailureLimiter (429 past it), in
+// which the console's failed sign-ins count too.
 func (a httpAPI) handler() http.Handler {
 	mux := http.NewServeMux()
 	if a.pprof {
@@ -57,15 +55,10 @@ func (a httpAPI) handler() http.Handler {
 	if a.admin != nil {
 		mux.Handle("/admin/", a.admin)
 	}
-	// The console (tenancy/admin/console) is mounted here, at /console/,
-	// on the admin API's configuration and the same failure limiter.
-	mux.Handle("/insights/", insights.NewHandler(insights.HandlerConfig{
-		Index:      a.index,
-		Keys:       a.keys, // every key's principal, with its service type's privileges
-		Accounts:   a.tenants,
-		FailedKeys: a.failed,
-		Logger:     requestLog(a.log, "insights"),
-	}))
+	if a.console != nil {
+		mux.Handle("/console/", a.console)
+	}
+	mux.Handle("/insights/", insights.NewHandler(a.insights))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := a.health()
 		w.Header().Set("Content-Type", "application/json")

@@ -58,7 +58,7 @@ func TestHTTPAPIKeyPrivileges(t *testing.T) {
 	sip := key("sip", "sip", rbac.ScopeAccount, "", a1)
 	api2 := key("api2", "api", rbac.ScopeAccount, "", a2)
 	provider := key("provider", "api", rbac.ScopeServiceProvider, "sp-1", "")
-	srv := httptest.NewServer(httpAPI{index: idx, keys: keys, tenants: srs.NewTenantCache(tenants, nil), metrics: newMetrics(),
+	srv := httptest.NewServer(httpAPI{insights: insights.HandlerConfig{Index: idx, Keys: keys, Accounts: srs.NewTenantCache(tenants, nil)}, metrics: newMetrics(),
 		health: func() health { return health{Status: "ok"} }, log: slog.New(slog.DiscardHandler)}.handler())
 	t.Cleanup(srv.Close)
 

@@ -9,10 +9,11 @@
 //
 // With no configuration it listens for SIP on 127.0.0.1:5060 (UDP and TCP),
 // takes RTP ports from 127.0.0.1:20000-39999, serves HTTP on 127.0.0.1:8080
-// (the admin API, the Insights API, /healthz, /metrics) and keeps its state
-// in ./data. On the first start it creates a demo account and prints, once,
-// its SIP credentials, an Insights API key, an admin API key and the
-// commands to place a test call and query it.
+// (the admin API, the Insights API, the console at /console/, /healthz,
+// /metrics) and keeps its state in ./data. On the first start it creates a
+// demo account and prints, once, its SIP credentials, an Insights API key,
+// an admin API key, a console sign-in and the commands to place a test call
+// and query it.
 //
 // SIGINT or SIGTERM shuts it down gracefully: new calls are refused, active
 // sessions get a BYE and their recordings are finalized and uploaded (or left
@@ -24,7 +25,8 @@
 // state.go (SQLite stores, accounts and keys from the configuration, the
 // demo account), welcome.go (what a first start prints), gateway.go (the
 // recording server, the admin API's change notifier, bucket tests, wiring
-// and shutdown), httpapi.go and metrics.go (HTTP, the server's Observer).
+// and shutdown), httpapi.go and metrics.go (HTTP, the server's Observer),
+// console.go (the console, its recordings, the demo's console member).
 // capacity/ is the capacity harness.
 package main
 

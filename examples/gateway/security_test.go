@@ -18,6 +18,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1132,8 +1134,9 @@ func TestSecurityHTTPConnectionFlood(t *testing.T) {
 // TestSecurityHTTPRefusalsLogs: requests an attacker can send without a
 // key, each refused — 2,000 wrong keys to the admin API (401, then 429 from
 // the shared failure limiter), 2,000 to the Insights API, 2,000 requests
-// for routes that do not exist (404 before any key check) — wrote a log
-// line each (750 KB for the first 4,000); now each kind of line is written
+// for routes that do not exist (404 before any key check), 500 wrong
+// passwords to the console's sign-in — wrote a log line each (750 KB for
+// the first 4,000); now each kind of line is written
 // a bounded number of times a minute. The throttled source gets 429 even
 // with the right key; another source is served.
 func TestSecurityHTTPRefusalsLogs(t *testing.T) {
@@ -1165,19 +1168,47 @@ func TestSecurityHTTPRefusalsLogs(t *testing.T) {
 		codes["insights"][get(attacker, "/insights/sessions?from_date=2020-01-01&to_date=2020-01-02", "X-Vgai-Key", fmt.Sprintf("wrong-%d", i))]++
 		codes["no route"][get(attacker, fmt.Sprintf("/admin/v1/nothing-%d", i))]++
 	}
-	logs := gw.stderr.String()[before:]
-	t.Logf("6,000 refused requests %v: %d bytes of log (level debug)", codes, len(logs))
-	if codes["admin"][429] < 1900 || codes["insights"][429] < 1900 || codes["no route"][404] != 2000 {
-		t.Fatalf("answers %v: want 429 for the wrong keys past the burst, 404 for the routes", codes)
-	}
-	if len(logs) > 32<<10 {
-		t.Fatalf("%d bytes of log for 6,000 refused requests:\n%s", len(logs), tail(logs, 4096))
-	}
 	if s := get(attacker, "/admin/v1/me", "Authorization", "Bearer "+adminKey); s != 429 {
 		t.Fatalf("the right key from the throttled source: %d, want 429", s)
 	}
 	if s := get(from("127.0.0.1"), "/admin/v1/me", "Authorization", "Bearer "+adminKey); s != 200 {
 		t.Fatalf("the right key from another source: %d, want 200", s)
+	}
+	// the console's sign-in form, with its token and cookie, posted with
+	// wrong passwords (401, then 429 from the same limiter)
+	jar, _ := cookiejar.New(nil)
+	console := from("127.0.0.9")
+	console.Jar = jar
+	res, err := console.Get(gw.url("/console/signin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := consoleCSRF.FindStringSubmatch(string(page))
+	if m == nil {
+		t.Fatalf("no sign-in form at /console/signin (%d)", res.StatusCode)
+	}
+	codes["console"] = map[int]int{}
+	for i := range 500 {
+		res, err := console.PostForm(gw.url("/console/signin"), url.Values{"csrf": {m[1]}, "email": {fmt.Sprintf("victim-%d@example.com", i)}, "password": {"guess"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		codes["console"][res.StatusCode]++
+		if m = consoleCSRF.FindStringSubmatch(string(page)); m == nil { // each answer renders a fresh form
+			t.Fatalf("no sign-in form in the answer %d", res.StatusCode)
+		}
+	}
+	logs := gw.stderr.String()[before:]
+	t.Logf("6,500 refused requests %v: %d bytes of log (level debug)", codes, len(logs))
+	if codes["admin"][429] < 1900 || codes["insights"][429] < 1900 || codes["no route"][404] != 2000 || codes["console"][429] < 450 {
+		t.Fatalf("answers %v: want 429 for the wrong keys and passwords past the burst, 404 for the routes", codes)
+	}
+	if len(logs) > 32<<10 {
+		t.Fatalf("%d bytes of log for 6,500 refused requests:\n%s", len(logs), tail(logs, 4096))
 	}
 	gw.alive(t)
 }

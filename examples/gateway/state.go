@@ -254,6 +254,9 @@ type demoCredentials struct {
 	Password tenancy.Secret
 	APIKey   tenancy.Secret // Insights, of the demo account
 	AdminKey tenancy.Secret // the admin API's, every privilege
+
+	ConsoleEmail    string      // the console member of the demo account (console.go)
+	ConsolePassword rbac.Secret // its password, printed once
 }
 
 // ensureDemo makes the demo account and an Admin API key when the store

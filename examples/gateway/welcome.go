@@ -38,7 +38,7 @@ voicegw gateway — demo account created. Its secrets are shown this once.
   SIP password   %s
   API key        %s  (X-Vgai-Key, Insights API of this account)
   Admin API key  %s  (Authorization: Bearer, the admin API)
-
+%s
 Place a recorded test call (two tones, 5 s) from another terminal:
 
   go run ./examples/siprec-client -srs "sip:%s:%s;transport=tcp" -user %s -password '%s' -duration 5s
@@ -55,8 +55,21 @@ Manage accounts, SIP users, buckets and keys through the admin API:
 
   curl -s -H 'Authorization: Bearer %s' http://%s/admin/v1/accounts
 
-`, d.Account.SIPRealm, d.User, d.Password.Reveal(), d.APIKey.Reveal(), d.AdminKey.Reveal(),
+`, d.Account.SIPRealm, d.User, d.Password.Reveal(), d.APIKey.Reveal(), d.AdminKey.Reveal(), consoleLines(d, httpAddr),
 		sipHost, sipPort, d.User, d.Password.Reveal(), filepath.Join(bucket, string(d.Account.SID)),
 		d.APIKey.Reveal(), httpAddr, today, today, d.AdminKey.Reveal(), httpAddr)
 	g.demo = nil
+}
+
+// consoleLines are the welcome's lines of the console sign-in, when the
+// demo's console member was made on this start.
+func consoleLines(d *demoCredentials, httpAddr string) string {
+	if d.ConsoleEmail == "" {
+		return ""
+	}
+	return fmt.Sprintf(`
+  Console        http://%s/console/
+    email        %s
+    password     %s
+`, httpAddr, d.ConsoleEmail, d.ConsolePassword.Reveal())
 }

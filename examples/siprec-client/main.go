@@ -237,6 +237,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "stop    every recorder had hung up")
 	} else {
 		report(stdout, "stop", results)
+		// A recorder that did not get the BYE keeps recording until its
+		// own timeout: the call did not end as asked.
+		for _, r := range results {
+			if !r.OK() {
+				fmt.Fprintln(stderr, "siprec-client: stop failed at", r.URI.String())
+				status = 1
+			}
+		}
 	}
 	for _, r := range live {
 		var parts []string

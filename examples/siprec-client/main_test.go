@@ -201,3 +201,25 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// A BYE that cannot reach the recorder (its Contact names a host nobody
+// resolves) is a failed call: exit 1, saying where the stop failed.
+func TestStopFails(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(scenarios, "srs_uas.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario := filepath.Join(t.TempDir(), "srs_uas_lost.xml")
+	lost := strings.ReplaceAll(string(b), "Contact: <sip:srs@[local_ip]:[local_port];", "Contact: <sip:srs@recorder.invalid:[local_port];")
+	if err := os.WriteFile(scenario, []byte(lost), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := newSink(t), newSink(t)
+	p := sipptest.Start(t, sipptest.Options{Scenario: scenario, Transport: sipptest.TCP, Args: []string{"-key", "srs_p1", s1.port(), "-key", "srs_p2", s2.port()}})
+	time.Sleep(300 * time.Millisecond) // sipp binds its port
+	uri := fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", p.LocalPort())
+	code, out, errs := runClient(t, "-srs", uri, "-duration", "500ms")
+	if code != 1 || !strings.Contains(out, "start   "+uri+"  accepted: 200") || !strings.Contains(out, "stop    "+uri+"  failed:") || !strings.Contains(errs, "stop failed at "+uri) {
+		t.Errorf("exit %d, want 1 after a stop that failed\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}

@@ -62,6 +62,9 @@ func TestLoadAgainstSipp(t *testing.T) {
 	if !strings.Contains(out.String(), "live=20") || !strings.Contains(out.String(), "CPU ") {
 		t.Errorf("progress or CPU missing:\n%s", out.String())
 	}
+	if strings.Contains(out.String(), "RTP send errors") {
+		t.Errorf("the batched sends failed:\n%s", out.String())
+	}
 	if _, err := p.Wait(); err != nil {
 		t.Error(err)
 	}

@@ -231,7 +231,7 @@ func trial(ctx context.Context, bin string, n int, o options) (*result, error) {
 log: {level: warn}
 sip: {listen: 127.0.0.1:%d, transports: [tcp, udp], default_account: %s}
 http: {listen: 127.0.0.1:%d, pprof: %v}
-rtp: {address: 127.0.0.1, ports: %s, poller: %v}
+rtp: {address: 127.0.0.1, ports: %s, poller: %v, reserve_rtcp: false}
 shutdown: {timeout: 120s}
 accounts:
   - name: %s
