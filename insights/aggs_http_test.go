@@ -18,6 +18,7 @@ import (
 	"github.com/voicegw/voicegw/insights/memindex"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/memstore"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // rbacServer starts the Insights API over the fixtures on loopback, with
@@ -148,7 +149,7 @@ func TestHTTPUsage(t *testing.T) {
 	}
 
 	// The Go client.
-	c := insights.NewClient(srv.URL, insights.Secret(keys["provider"]))
+	c := insights.NewClient(srv.URL, secret.String(keys["provider"]))
 	rep, err := c.Usage(ctx, from, to)
 	if err != nil || !reflect.DeepEqual(rep.Days, only(insightstest.Account, insightstest.SeedAccount)) {
 		t.Fatalf("Client.Usage: %v %+v", err, rep)
@@ -157,7 +158,7 @@ func TestHTTPUsage(t *testing.T) {
 	if _, err := c.Usage(ctx, from, to); !errors.Is(err, insights.ErrForbidden) {
 		t.Fatalf("Client.Usage of another provider's account: %v", err)
 	}
-	c = insights.NewClient(srv.URL, insights.Secret(keys["hooks"]))
+	c = insights.NewClient(srv.URL, secret.String(keys["hooks"]))
 	if _, err := c.Usage(ctx, from, to); !errors.Is(err, insights.ErrForbidden) {
 		t.Fatalf("Client.Usage without Usage Read: %v", err)
 	}
@@ -228,7 +229,7 @@ func TestHTTPAggregations(t *testing.T) {
 	}
 
 	// The Go client: the results carry their kinds.
-	c := insights.NewClient(srv.URL, insights.Secret(keys["analytics"]))
+	c := insights.NewClient(srv.URL, secret.String(keys["analytics"]))
 	q.NoHits = true
 	res, err := c.Search(ctx, q)
 	if err != nil {

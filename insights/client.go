@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // Client calls the Insights HTTP API (NewHandler's, or any server of seed
@@ -20,7 +22,7 @@ type Client struct {
 	// the client appends /insights/sessions….
 	BaseURL string
 	// Key is sent as X-Vgai-Key.
-	Key Secret
+	Key secret.String
 	// Account, when set, is sent as X-Vgai-Account: the account a service
 	// provider's or administrator's key acts on (see AccountHeader).
 	Account string
@@ -29,7 +31,7 @@ type Client struct {
 }
 
 // NewClient returns a client of the API at baseURL with an API key.
-func NewClient(baseURL string, key Secret) *Client {
+func NewClient(baseURL string, key secret.String) *Client {
 	return &Client{BaseURL: baseURL, Key: key}
 }
 

@@ -14,13 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/voicegw/voicegw/internal/secret"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
-
-// Secret is a string that never prints: API keys travel in it (see
-// internal/secret: fmt, slog and errors show it redacted).
-type Secret = secret.String
 
 // KeyHeader is the header that carries the API key (seed 004).
 const KeyHeader = "X-Vgai-Key"
@@ -44,14 +40,14 @@ const AllAccounts = "*"
 // clients retry rather than drop a valid key. rbac's *KeyStore is a
 // KeyVerifier as it is (HandlerConfig{Keys: keyStore}).
 type KeyVerifier interface {
-	VerifyKey(ctx context.Context, key Secret) (*rbac.Principal, error)
+	VerifyKey(ctx context.Context, key secret.String) (*rbac.Principal, error)
 }
 
 // KeyVerifierFunc adapts a function to KeyVerifier.
-type KeyVerifierFunc func(ctx context.Context, key Secret) (*rbac.Principal, error)
+type KeyVerifierFunc func(ctx context.Context, key secret.String) (*rbac.Principal, error)
 
 // VerifyKey calls f.
-func (f KeyVerifierFunc) VerifyKey(ctx context.Context, key Secret) (*rbac.Principal, error) {
+func (f KeyVerifierFunc) VerifyKey(ctx context.Context, key secret.String) (*rbac.Principal, error) {
 	return f(ctx, key)
 }
 
@@ -63,10 +59,10 @@ func (f KeyVerifierFunc) VerifyKey(ctx context.Context, key Secret) (*rbac.Princ
 type StaticKeys map[string]string
 
 // VerifyKey looks the key up.
-func (m StaticKeys) VerifyKey(_ context.Context, key Secret) (*rbac.Principal, error) {
+func (m StaticKeys) VerifyKey(_ context.Context, key secret.String) (*rbac.Principal, error) {
 	account := ""
 	for k, a := range m {
-		if key.Equal(Secret(k)) {
+		if key.Equal(secret.String(k)) {
 			account = a
 		}
 	}
@@ -390,7 +386,7 @@ func (h *handler) keyPrincipal(w http.ResponseWriter, r *http.Request) (*rbac.Pr
 			fmt.Errorf("%w: source %s throttled for %v", ErrUnauthorized, src, wait))
 		return nil, false
 	}
-	key := Secret(strings.TrimSpace(r.Header.Get(KeyHeader)))
+	key := secret.String(strings.TrimSpace(r.Header.Get(KeyHeader)))
 	if key.IsZero() {
 		h.fail(w, r, http.StatusUnauthorized, "missing "+KeyHeader+" header", ErrUnauthorized)
 		return nil, false

@@ -21,6 +21,7 @@ import (
 	"github.com/voicegw/voicegw/insights/insightstest"
 	"github.com/voicegw/voicegw/insights/memindex"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // server starts the Insights API on loopback over the fixtures.
@@ -50,7 +51,7 @@ func server(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	var logs bytes.Buffer
 	h := insights.NewHandler(insights.HandlerConfig{
 		Index: idx,
-		Keys: insights.KeyVerifierFunc(func(ctx context.Context, key insights.Secret) (*rbac.Principal, error) {
+		Keys: insights.KeyVerifierFunc(func(ctx context.Context, key secret.String) (*rbac.Principal, error) {
 			switch key.Reveal() {
 			case "key-broken-store":
 				return nil, errors.New("key store unavailable: connection refused")

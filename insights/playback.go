@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // DefaultPlaybackExpiry is how long a playback link works by default.
@@ -88,7 +89,7 @@ type PlaybackConfig struct {
 	// every gateway of a deployment the same secret, of 32 random bytes or
 	// more, so that a link works on any of them. Default: a random secret
 	// of the handler, so links stop working when the process restarts.
-	Secret Secret
+	Secret secret.String
 	// Expiry is how long a link works. Default DefaultPlaybackExpiry; at
 	// most MaxPlaybackExpiry.
 	Expiry time.Duration

@@ -17,6 +17,7 @@ import (
 	"github.com/voicegw/voicegw/insights/memindex"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/memstore"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // rbac's key store plugs into the handler as it is.
@@ -40,7 +41,7 @@ type countingKeys struct {
 	checked atomic.Int32
 }
 
-func (c *countingKeys) VerifyKey(ctx context.Context, key insights.Secret) (*rbac.Principal, error) {
+func (c *countingKeys) VerifyKey(ctx context.Context, key secret.String) (*rbac.Principal, error) {
 	c.checked.Add(1)
 	return c.KeyStore.VerifyKey(ctx, key)
 }

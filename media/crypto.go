@@ -10,8 +10,7 @@ import (
 	"strings"
 
 	"github.com/pion/srtp/v3"
-
-	"github.com/voicegw/voicegw/internal/secret"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // CryptoSuite names the SRTP transform of an a=crypto line (RFC 4568 §6.2,
@@ -84,19 +83,16 @@ func SupportedCryptoSuites() []CryptoSuite {
 	return []CryptoSuite{SuiteAESCM128HMACSHA1_80, SuiteAESCM128HMACSHA1_32, SuiteAEADAES128GCM, SuiteAEADAES256GCM}
 }
 
-// MasterKey is SRTP key material: the master key followed by the master salt
-// (RFC 3711 §8.2), as the inline: key-params of a=crypto carry it once
-// base64-decoded. Every printed form is redacted (fmt, slog, JSON, text);
-// Reveal returns the bytes. Keys reach the wire only through Crypto.Marshal
-// and SessionDescription.Marshal.
-type MasterKey = secret.Bytes
-
 // CryptoKey is one key-params of an a=crypto line (RFC 4568 §9.1):
 // "inline:" key||salt ["|" lifetime] ["|" MKI ":" length].
 type CryptoKey struct {
-	// Key is the master key and salt. Secret: never log it, and send it only
-	// over signalling protected by TLS (see the package documentation).
-	Key MasterKey
+	// Key is the master key followed by the master salt (RFC 3711 §8.2), as
+	// the inline: key-params carry it once base64-decoded. Every printed
+	// form is redacted (fmt, slog, JSON, text); Reveal returns the bytes.
+	// Never log it, and send it only over signalling protected by TLS (see
+	// the package documentation): keys reach the wire only through
+	// Crypto.Marshal and SessionDescription.Marshal.
+	Key secret.Bytes
 	// Lifetime is the number of packets the key may protect (RFC 4568
 	// §6.1); 0 when the line gives none, which means 2^48, the maximum of
 	// RFC 3711 §9.2. Marshal writes a power of two as "2^n".

@@ -162,7 +162,7 @@
 // travel over TLS (SIPS). This package cannot see the signalling; the SIP
 // layer (siprec) refuses a=crypto received over clear signalling and never
 // sends it there, unless explicitly allowed for testing. Keys never reach a
-// log or an error from here: Crypto, CryptoKey and MasterKey print
+// log or an error from here: Crypto, CryptoKey and the key itself ([secret.Bytes]) print
 // redacted under fmt, slog and JSON; only Crypto.Marshal and
 // SessionDescription.Marshal write them.
 //

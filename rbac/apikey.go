@@ -16,12 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/voicegw/voicegw/internal/secret"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
-
-// Secret is a string whose printed forms are redacted and whose JSON form is
-// masked; Reveal returns the plain value. API key secrets are held in it.
-type Secret = secret.String
 
 // KeyPrefix starts every generated API key secret.
 const KeyPrefix = "vgk_"
@@ -129,7 +125,7 @@ type NewAPIKey struct {
 type BootstrapKey struct {
 	NewAPIKey
 	// Secret is the chosen secret; it must pass CheckSecretStrength.
-	Secret Secret
+	Secret secret.String
 }
 
 // CreatedKey is the result of KeyStore.Create: the stored key and its secret,
@@ -137,7 +133,7 @@ type BootstrapKey struct {
 type CreatedKey struct {
 	APIKey
 	// Secret is the plain secret; show it to the operator now.
-	Secret Secret `json:"secret"`
+	Secret secret.String `json:"secret"`
 }
 
 // KeyDriver is what a backend implements to hold API keys. A driver must be
@@ -188,7 +184,7 @@ type KeyStoreOptions struct {
 	// (configuration, secrets manager): a stolen database then cannot be
 	// used to test guesses offline. Changing it invalidates every key.
 	// Default: a fixed, public key (secrets are still never stored).
-	Pepper Secret
+	Pepper secret.String
 	// ServiceTypes are the accepted service types and the privileges each
 	// grants. Default: DefaultServiceTypes().
 	ServiceTypes map[string]Privileges
@@ -445,7 +441,7 @@ func (s *KeyStore) Create(ctx context.Context, nk NewAPIKey, creator *Principal)
 		return nil, fmt.Errorf("create API key %q: %w", k.Name, err)
 	}
 	s.log.DebugContext(ctx, "rbac: API key created", "id", k.ID, "name", k.Name, "scope", k.Scope.String())
-	return &CreatedKey{APIKey: k, Secret: Secret(plain)}, nil
+	return &CreatedKey{APIKey: k, Secret: secret.String(plain)}, nil
 }
 
 // VerifyKey checks a presented secret and returns the principal of its key:
@@ -457,7 +453,7 @@ func (s *KeyStore) Create(ctx context.Context, nk NewAPIKey, creator *Principal)
 // store fails on the very next request. Refusals wrap ErrInvalidKey (and
 // ErrUnknownKey, ErrKeyRevoked or ErrKeyExpired) and never contain the
 // secret; any other error means the store could not answer.
-func (s *KeyStore) VerifyKey(ctx context.Context, key Secret) (*Principal, error) {
+func (s *KeyStore) VerifyKey(ctx context.Context, key secret.String) (*Principal, error) {
 	if err := s.ok(); err != nil {
 		return nil, err
 	}

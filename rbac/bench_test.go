@@ -7,6 +7,7 @@ import (
 
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/memstore"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/rbac/sqlitestore"
 )
 
@@ -71,7 +72,7 @@ func BenchmarkKeyLookup(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			s := rbac.NewKeyStore(bc.open(b), nil)
 			defer s.Close()
-			var secret rbac.Secret
+			var secret secret.String
 			for i := range 1000 {
 				ck, err := s.Create(ctx, rbac.NewAPIKey{Name: "k" + string(rune('a'+i%26)) + itoa(i), ServiceType: "insights",
 					Account: "acct-" + itoa(i%50), CreatorEmail: "ann@example.com"}, nil)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/memstore"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 func ExamplePolicy_Decide() {
@@ -92,7 +93,7 @@ func ExampleKeyStore_Bootstrap() {
 		for i, s := range secrets {
 			out = append(out, rbac.BootstrapKey{
 				NewAPIKey: rbac.NewAPIKey{Name: fmt.Sprint("reporting-", i), ServiceType: "insights", Account: "acct-a", CreatorEmail: "config@gateway.example.com"},
-				Secret:    rbac.Secret(s),
+				Secret:    secret.String(s),
 			})
 		}
 		return out

@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -162,14 +163,14 @@ func (h PasswordHash) String() string {
 }
 
 // Verify reports, in constant time over the key, whether password hashes to h.
-func (h PasswordHash) Verify(password Secret) bool {
+func (h PasswordHash) Verify(password secret.String) bool {
 	k := argon2.IDKey([]byte(password.Reveal()), h.Salt, h.Time, h.Memory, h.Threads, uint32(len(h.Key)))
 	return subtle.ConstantTimeCompare(k, h.Key) == 1
 }
 
 // HashPassword returns the Argon2id hash of password with a fresh random
 // salt and params (zero fields take their defaults).
-func HashPassword(password Secret, params PasswordParams) PasswordHash {
+func HashPassword(password secret.String, params PasswordParams) PasswordHash {
 	p := params.withDefaults()
 	salt := make([]byte, saltLen)
 	_, _ = rand.Read(salt) // crypto/rand.Read never fails (Go 1.24+)
@@ -181,7 +182,7 @@ func HashPassword(password Secret, params PasswordParams) PasswordHash {
 // MinPasswordLen characters), too long (more than MaxPasswordLen bytes), not
 // UTF-8, holding a control character, or made of fewer than 5 distinct
 // characters. The error wraps ErrWeakPassword and never holds the password.
-func CheckPassword(password Secret) error {
+func CheckPassword(password secret.String) error {
 	s := password.Reveal()
 	n := utf8.RuneCountInString(s)
 	distinct := map[rune]bool{}
@@ -226,7 +227,7 @@ func (s *MemberStore) hashing(ctx context.Context, f func()) error {
 
 // SetPassword checks password (CheckPassword) and stores its Argon2id hash
 // as the member's password, replacing any. Errors never hold the password.
-func (s *MemberStore) SetPassword(ctx context.Context, memberID string, password Secret) error {
+func (s *MemberStore) SetPassword(ctx context.Context, memberID string, password secret.String) error {
 	if err := s.ok(); err != nil {
 		return err
 	}
@@ -284,7 +285,7 @@ func (s *MemberStore) HasPassword(ctx context.Context, memberID string) (bool, e
 // and a wrong password all fail with ErrWrongPassword after the same work
 // (a hash is computed in each case), so neither the answer nor its time
 // tells which emails exist. Other errors mean the store could not answer.
-func (s *MemberStore) VerifyPassword(ctx context.Context, email string, password Secret) (*Member, error) {
+func (s *MemberStore) VerifyPassword(ctx context.Context, email string, password secret.String) (*Member, error) {
 	if err := s.ok(); err != nil {
 		return nil, err
 	}

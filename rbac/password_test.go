@@ -9,6 +9,7 @@ import (
 
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/memstore"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 func TestCheckPassword(t *testing.T) {
@@ -25,7 +26,7 @@ func TestCheckPassword(t *testing.T) {
 		{strings.Repeat("abcdefgh", 33), false}, // 264 bytes
 		{"\xff\xfe invalid utf-8 bytes", false},
 	} {
-		err := rbac.CheckPassword(rbac.Secret(tc.pw))
+		err := rbac.CheckPassword(secret.String(tc.pw))
 		if (err == nil) != tc.ok {
 			t.Errorf("CheckPassword(%q) = %v, want ok=%v", tc.pw, err, tc.ok)
 		}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // MinPepperLen is the shortest pepper PepperFile accepts from a file.
@@ -24,11 +26,11 @@ var ErrBadPepper = errors.New("rbac: the pepper file holds no usable pepper")
 // with 0700). A file that holds less than MinPepperLen characters is an
 // error matching ErrBadPepper: replacing the pepper would make every API
 // key fail, so that is left to the operator.
-func PepperFile(path string) (Secret, error) {
+func PepperFile(path string) (secret.String, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if p := strings.TrimSpace(string(b)); len(p) >= MinPepperLen {
-			return Secret(p), nil
+			return secret.String(p), nil
 		}
 		return "", fmt.Errorf("%w: %s is shorter than %d characters; remove it to make a new one (every API key then stops working)", ErrBadPepper, path, MinPepperLen)
 	}
@@ -58,5 +60,5 @@ func PepperFile(path string) (Secret, error) {
 		_ = os.Remove(path)
 		return "", fmt.Errorf("rbac: pepper: %w", err)
 	}
-	return Secret(p), nil
+	return secret.String(p), nil
 }

@@ -5,7 +5,7 @@
 #   ./scripts/test.sh              # everything
 #   ./scripts/test.sh ./media/...  # one package tree
 #
-# Tools: sipp (Debian sip-tester), lame + libmp3lame0, sox, espeak-ng, chasquid and
+# Tools: sipp (Debian sip-tester), socat, lame + libmp3lame0, sox, espeak-ng, chasquid and
 # python3-aiosmtpd (real SMTP servers for tenancy's tests; Debian), postgresql
 # (the PostgreSQL drivers' tests start their own server), chromium (the
 # console's browser tests), python3-pylibsrtp (libsrtp2, the independent SRTP
@@ -31,6 +31,8 @@ apt_missing=()
 command -v sipp >/dev/null 2>&1 || apt_missing+=(sip-tester)
 command -v lame >/dev/null 2>&1 || apt_missing+=(lame)
 command -v sox >/dev/null 2>&1 || apt_missing+=(sox)
+# socat (OpenSSL) carries sipp's TCP over TLS to the gateway: Debian's sipp has no TLS.
+command -v socat >/dev/null 2>&1 || apt_missing+=(socat)
 # espeak-ng speaks the call whose MP3 speech quality recording's tests measure.
 command -v espeak-ng >/dev/null 2>&1 || apt_missing+=(espeak-ng)
 command -v chasquid >/dev/null 2>&1 || apt_missing+=(chasquid)

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/voicegw/voicegw/internal/siptest"
 )
 
 // rawUDP is a client socket that counts what it sends and receives.
@@ -108,17 +108,7 @@ func TestGuardAmplification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(sipgoLog)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(sipgoLog)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sipgoLog))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _ := siptest.NewServer(t, siptest.Config{NoHost: true, Logger: sipgoLog})
 	h := g.Wrap(func(_ context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 		handled.Add(1)
 		if !req.IsAck() {
@@ -133,7 +123,7 @@ func TestGuardAmplification(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.ServeUDP(pc) }()
-	t.Cleanup(func() { _ = ua.Close(); _ = pc.Close() })
+	t.Cleanup(func() { _ = pc.Close() })
 	server := pc.LocalAddr().String()
 	const watch = 2500 * time.Millisecond
 

@@ -19,12 +19,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/voicegw/voicegw/internal/secret"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
-
-// Secret is a string whose printed forms are redacted: passwords, stored
-// HA1 values, nonce keys and webhook secrets. See internal/secret.
-type Secret = secret.String
 
 // Algorithm is a digest algorithm (RFC 7616 §3.2, RFC 8760).
 type Algorithm string
@@ -71,8 +67,8 @@ func (a Algorithm) size() int {
 
 // HA1 returns hex(H(username ":" realm ":" password)), the value a
 // credential store may keep instead of the password (RFC 7616 §3.4.2).
-func (a Algorithm) HA1(username, realm string, password Secret) Secret {
-	return Secret(hashHex(a.newHash(), username, ":", realm, ":", password.Reveal()))
+func (a Algorithm) HA1(username, realm string, password secret.String) secret.String {
+	return secret.String(hashHex(a.newHash(), username, ":", realm, ":", password.Reveal()))
 }
 
 func hashHex(h hash.Hash, parts ...string) string {
@@ -116,11 +112,11 @@ var (
 // the plaintext password, or HA1 values per algorithm, or both (HA1 wins).
 type Credential struct {
 	// Password is the plaintext password; empty when only HA1 is stored.
-	Password Secret
+	Password secret.String
 	// HA1 maps an algorithm to hex(H(username:realm:password)) for it (see
 	// Algorithm.HA1). A store that keeps HA1 only must keep it for every
 	// algorithm the server offers; an answer with another algorithm fails.
-	HA1 map[Algorithm]Secret
+	HA1 map[Algorithm]secret.String
 }
 
 // CredentialSource looks up users' credentials; a tenant store can back it.
@@ -141,7 +137,7 @@ func (f CredentialFunc) Credential(ctx context.Context, realm, username string) 
 // Users is a CredentialSource of plaintext passwords by username, the same
 // in every realm (seed 002's one "SIP Username" and "SIP Password" per
 // account, or a small static list).
-type Users map[string]Secret
+type Users map[string]secret.String
 
 // Credential implements CredentialSource.
 func (u Users) Credential(_ context.Context, _, username string) (Credential, error) {
@@ -349,7 +345,7 @@ type DigestConfig struct {
 	// accept each other's nonces. Default: 32 random bytes, new each time
 	// the server is created (nonces issued before a restart then get a
 	// fresh challenge).
-	NonceKey Secret
+	NonceKey secret.String
 	// NonceLifetime is how long a nonce is good for; after it, a right
 	// answer gets stale=true. Default: 60 s. The memory kept for nonce
 	// counts grows with the authentication rate times twice this lifetime.

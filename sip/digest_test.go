@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/icholy/digest"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // fakeClock is a settable clock for nonce expiry tests.
@@ -74,9 +75,9 @@ func TestDigestRFCVectors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ans := DigestAnswer{Method: "GET", Algorithm: tt.alg, Auth: tt.auth}
 			for name, src := range map[string]CredentialSource{
-				"password": Users{"Mufasa": Secret(tt.pass)},
+				"password": Users{"Mufasa": secret.String(tt.pass)},
 				"HA1": CredentialFunc(func(_ context.Context, realm, user string) (Credential, error) {
-					return Credential{HA1: map[Algorithm]Secret{tt.alg: Secret(strings.ToUpper(tt.alg.HA1(user, realm, Secret(tt.pass)).Reveal()))}}, nil
+					return Credential{HA1: map[Algorithm]secret.String{tt.alg: secret.String(strings.ToUpper(tt.alg.HA1(user, realm, secret.String(tt.pass)).Reveal()))}}, nil
 				}),
 			} {
 				if err := CheckCredentials(src).CheckResponse(context.Background(), ans); err != nil {
@@ -319,7 +320,7 @@ func TestDigestRFC2069(t *testing.T) {
 func TestDigestHA1OnlyForOtherAlgorithm(t *testing.T) {
 	d := newTestDigest(t, DigestConfig{})
 	src := CredentialFunc(func(_ context.Context, realm, user string) (Credential, error) {
-		return Credential{HA1: map[Algorithm]Secret{MD5: MD5.HA1(user, realm, "secret")}}, nil
+		return Credential{HA1: map[Algorithm]secret.String{MD5: MD5.HA1(user, realm, "secret")}}, nil
 	})
 	chs := d.Challenges("example.test", false)
 	if err := d.Verify(context.Background(), "INVITE", "example.test", answer(t, chs[2], "INVITE", "sip:x@example.test", "alice", "secret", 1, true), CheckCredentials(src)); err != nil {
@@ -472,7 +473,7 @@ func TestCheckCredentialsSameWorkForUnknownUser(t *testing.T) {
 		if user != "alice" {
 			return Credential{}, ErrUnknownUser
 		}
-		return Credential{HA1: map[Algorithm]Secret{MD5: MD5.HA1(user, realm, "secret"), SHA256: SHA256.HA1(user, realm, "secret"), SHA512256: SHA512256.HA1(user, realm, "secret")}}, nil
+		return Credential{HA1: map[Algorithm]secret.String{MD5: MD5.HA1(user, realm, "secret"), SHA256: SHA256.HA1(user, realm, "secret"), SHA512256: SHA512256.HA1(user, realm, "secret")}}, nil
 	})
 	for _, alg := range []Algorithm{MD5, SHA256, SHA512256} {
 		for _, c := range []struct {

@@ -73,8 +73,8 @@
 //     source (UDP) gets a fresh challenge and counts no failure against it.
 //   - sipp answers only MD5 and only the first challenge: offer MD5 first
 //     (DigestConfig.Algorithms) for it.
-//   - Passwords, HA1 values, nonce keys and webhook secrets are Secret
-//     values, redacted in every printed form; the Authorization response is
+//   - Passwords, HA1 values, nonce keys and webhook secrets are
+//     [secret.String] values, redacted in every printed form; the Authorization response is
 //     not logged either.
 //
 // # In-dialog requests

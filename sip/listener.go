@@ -37,11 +37,11 @@ type ListenerConfig struct {
 	// Default nil: every address.
 	Allow func(netip.Addr) bool
 	// MaxConns caps the connections open at once; one more is closed at
-	// accept. Keep it below the process's file descriptor limit (see
-	// internal/fdlimit in the examples), or Accept meets "too many open
-	// files" first (which it survives, but then the kernel's backlog, not
-	// this cap, decides who waits). Default DefaultMaxConns (4096);
-	// negative: no cap.
+	// accept. Keep it below the process's file descriptor limit
+	// (RLIMIT_NOFILE: see sip/fdlimit, whose ConnBudget sizes it), or
+	// Accept meets "too many open files" first (which it survives, but then
+	// the kernel's backlog, not this cap, decides who waits). Default
+	// DefaultMaxConns (4096); negative: no cap.
 	MaxConns int
 	// MaxConnsPerSource caps the connections of one source (an IPv4
 	// address, or an IPv6 /64), so one peer cannot take them all.

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/voicegw/voicegw/internal/siptest"
 )
 
 // failingListener fails its first n Accepts with err, then accepts from
@@ -303,17 +303,7 @@ func sipgoTCP(t *testing.T, cfg ListenerConfig) (string, *Listener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(discard)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(discard)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(discard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _ := siptest.NewServer(t, siptest.Config{NoHost: true})
 	h := g.Wrap(func(_ context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 		_ = tx.Respond(sipgosip.NewResponseFromRequest(req, 200, "OK", nil))
 	}).Sipgo(t.Context())
@@ -325,7 +315,7 @@ func sipgoTCP(t *testing.T, cfg ListenerConfig) (string, *Listener) {
 	}
 	l := NewListener(inner, cfg)
 	go func() { _ = srv.ServeTCP(l) }()
-	t.Cleanup(func() { _ = ua.Close(); _ = l.Close() })
+	t.Cleanup(func() { _ = l.Close() })
 	return inner.Addr().String(), l
 }
 

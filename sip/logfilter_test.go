@@ -12,8 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/voicegw/voicegw/internal/siptest"
 )
 
 // The digest material of the tests: none of it may reach a filtered log.
@@ -161,25 +161,11 @@ func sipgoLogTarget(t *testing.T, w *logBuffer, filter bool) string {
 	if filter {
 		log = FilterLogger(log, LogFilterConfig{})
 	}
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(log)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(log)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _ := siptest.NewServer(t, siptest.Config{NoHost: true, Logger: log})
 	srv.OnRegister(func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 		_ = tx.Respond(sipgosip.NewResponseFromRequest(req, 401, "Unauthorized", nil))
 	})
-	pc, l := listenBoth(t)
-	go func() { _ = srv.ServeUDP(pc) }()
-	go func() { _ = srv.ServeTCP(l) }()
-	t.Cleanup(func() { _ = ua.Close(); _ = pc.Close(); _ = l.Close() })
-	return pc.LocalAddr().String()
+	return siptest.Serve(t, srv)
 }
 
 // logAttack sends what made sipgo log digest material and 1 MB of log for

@@ -9,25 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/voicegw/voicegw/internal/siptest"
 )
 
 // sipgoUDP runs a sipgo server on a PacketConn for cfg; every request is
 // answered 200 by a handler that counts them.
 func sipgoUDP(t *testing.T, cfg PacketConnConfig) (string, *PacketConn, *atomic.Int32) {
 	t.Helper()
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(discard)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(discard)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(discard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _ := siptest.NewServer(t, siptest.Config{NoHost: true})
 	var handled atomic.Int32
 	for _, m := range []sipgosip.RequestMethod{sipgosip.OPTIONS, sipgosip.INVITE, sipgosip.MESSAGE} {
 		srv.OnRequest(m, func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
@@ -41,7 +31,7 @@ func sipgoUDP(t *testing.T, cfg PacketConnConfig) (string, *PacketConn, *atomic.
 	}
 	pc := NewPacketConn(inner, cfg)
 	go func() { _ = srv.ServeUDP(pc) }()
-	t.Cleanup(func() { _ = ua.Close(); _ = pc.Close() })
+	t.Cleanup(func() { _ = pc.Close() })
 	return inner.LocalAddr().String(), pc, &handled
 }
 

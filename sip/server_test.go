@@ -12,6 +12,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/voicegw/voicegw/internal/siptest"
 )
 
 // Test password: distinctive, so the log check can look for it.
@@ -38,8 +39,6 @@ func (l *logBuffer) String() string {
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
-
-var discard = slog.New(slog.DiscardHandler)
 
 // seen is what the test handler saw.
 type seen struct {
@@ -92,19 +91,8 @@ func startServer(t *testing.T, cfg GuardConfig) *testServer {
 		t.Fatal(err)
 	}
 	s.guard = g
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentHostname("127.0.0.1"),
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(discard)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(discard)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, l := listenBoth(t)
+	srv, _ := siptest.NewServer(t, siptest.Config{})
+	pc, l := siptest.ListenBoth(t)
 	s.port = pc.LocalAddr().(*net.UDPAddr).Port
 	s.addr = pc.LocalAddr().String()
 	h := g.Wrap(func(ctx context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
@@ -126,31 +114,7 @@ func startServer(t *testing.T, cfg GuardConfig) *testServer {
 	}
 	go func() { _ = srv.ServeUDP(pc) }()
 	go func() { _ = srv.ServeTCP(l) }()
-	t.Cleanup(func() {
-		_ = ua.Close()
-		_ = pc.Close()
-		_ = l.Close()
-	})
 	return s
-}
-
-// listenBoth listens on one loopback port for UDP and TCP (port 0 first,
-// then TCP on the same number; retried if another test holds it).
-func listenBoth(t *testing.T) (net.PacketConn, net.Listener) {
-	t.Helper()
-	for range 50 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, l
-		}
-		_ = pc.Close()
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return nil, nil
 }
 
 type testClient struct {
@@ -162,19 +126,7 @@ type testClient struct {
 
 func newClient(t *testing.T, s *testServer, transport string) *testClient {
 	t.Helper()
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentHostname("127.0.0.1"),
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(discard)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(discard)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientLogger(discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ua.Close() })
+	c, _ := siptest.NewClient(t, siptest.Config{})
 	return &testClient{t: t, c: c, tr: transport, s: s}
 }
 

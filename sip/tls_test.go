@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/siptest"
 	"github.com/voicegw/voicegw/internal/testenv"
 )
 
@@ -41,17 +41,7 @@ func tlsFiles(t *testing.T, dir string, clientCA string) *TLSFiles {
 // answering OPTIONS 200.
 func sipgoTLS(t *testing.T, cfg ListenerConfig) (string, *Listener) {
 	t.Helper()
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(discard)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(discard)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(discard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _ := siptest.NewServer(t, siptest.Config{NoHost: true})
 	var seen string
 	srv.OnOptions(func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 		seen = req.Transport()
@@ -65,7 +55,7 @@ func sipgoTLS(t *testing.T, cfg ListenerConfig) (string, *Listener) {
 	}
 	l := NewListener(inner, cfg)
 	go func() { _ = srv.ServeTLS(l) }()
-	t.Cleanup(func() { _ = ua.Close(); _ = l.Close() })
+	t.Cleanup(func() { _ = l.Close() })
 	return inner.Addr().String(), l
 }
 

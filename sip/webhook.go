@@ -16,6 +16,7 @@ import (
 
 	"github.com/voicegw/voicegw/internal/redact"
 	"github.com/voicegw/voicegw/internal/signing"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // ErrWebhookFailed is returned when a registration webhook could not give
@@ -36,7 +37,7 @@ type Webhook struct {
 	URL string
 	// Secret signs each request (header Voicegw-Signature). Empty sends
 	// requests unsigned.
-	Secret Secret
+	Secret secret.String
 }
 
 // WebhookRequest is the JSON body POSTed to a registration webhook. It

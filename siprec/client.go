@@ -16,14 +16,10 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/voicegw/voicegw/internal/secret"
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	vsip "github.com/voicegw/voicegw/sip"
 )
-
-// Secret is a password whose every printed form (fmt, slog, errors, JSON)
-// is redacted; Reveal gives the value. See ClientConfig.Password.
-type Secret = secret.String
 
 // Defaults of ClientConfig.
 const (
@@ -61,7 +57,7 @@ type ClientConfig struct {
 	// (401 or 407, RFC 3261 §22.2; MD5, SHA-256, SHA-512-256). Empty: no
 	// credentials, a challenge is a refusal.
 	Username string
-	Password Secret // a Secret: masked in every printed form
+	Password secret.String // redacted in every printed form, masked in JSON
 	// FromUser is the user part of the From and Contact URIs; default
 	// DefaultFromUser ("src").
 	FromUser string
@@ -92,6 +88,9 @@ type ClientConfig struct {
 	// TLSConfig is used for sips: recording servers; nil means sipgo's
 	// default (the system's roots).
 	TLSConfig *tls.Config
+	// SRTP says which recorders get SRTP; the zero value offers it to those
+	// reached over TLS (sips: URIs, transport=tls). See ClientSRTPConfig.
+	SRTP ClientSRTPConfig
 	// Logger receives dialog events (recorders accepting, refusing, hanging
 	// up) and sipgo's own logs; nil discards.
 	Logger *slog.Logger
@@ -150,6 +149,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			{PayloadType: media.PayloadTypePCMU, Encoding: media.EncodingPCMU, ClockRate: media.SampleRate},
 			{PayloadType: media.PayloadTypePCMA, Encoding: media.EncodingPCMA, ClockRate: media.SampleRate},
 		}
+	}
+	if cfg.SRTP.Suite == "" {
+		cfg.SRTP.Suite = media.SuiteAESCM128HMACSHA1_80
+	}
+	if _, err := media.NewCrypto(1, cfg.SRTP.Suite); err != nil {
+		return nil, fmt.Errorf("siprec: ClientConfig.SRTP.Suite: %w", err)
 	}
 	for _, c := range cfg.Codecs {
 		if !c.Encoding.IsAudio() {

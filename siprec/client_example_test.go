@@ -71,7 +71,7 @@ func ExampleManager() {
 
 	client, err := siprec.NewClient(siprec.ClientConfig{
 		ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"), // a port the system picks
-		// Username, Password: siprec.Secret(...) for recorders that challenge.
+		// Username, Password: secret.String(...) for recorders that challenge.
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -335,4 +335,31 @@ func sendInfo(ctx context.Context, sbc netip.AddrPort, callID, reason, srsURL st
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	return c.Do(ctx, req)
+}
+
+// SRTP keyed by SDES goes to recorders reached over TLS: a sips: URI (or
+// transport=tls) gets RTP/SAVP lines with a key per stream, other
+// transports plain RTP, unless the keys may cross clear signalling
+// (tests only) or SRTP is disabled.
+func ExampleClientSRTPConfig() {
+	for _, cfg := range []siprec.ClientSRTPConfig{{}, {AllowClearSignalling: true}, {Disable: true}} {
+		for _, s := range []string{"sips:192.0.2.10", "sip:192.0.2.10;transport=tcp"} {
+			uri, err := siprec.ParseURI(s)
+			if err != nil {
+				log.Fatal(err)
+			}
+			targets, err := siprec.Resolve(context.Background(), nil, uri)
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Printf("%+v %s: SRTP %v\n", cfg, s, cfg.Offers(targets[0]))
+		}
+	}
+	// Output:
+	// {Disable:false Suite: AllowClearSignalling:false} sips:192.0.2.10: SRTP true
+	// {Disable:false Suite: AllowClearSignalling:false} sip:192.0.2.10;transport=tcp: SRTP false
+	// {Disable:false Suite: AllowClearSignalling:true} sips:192.0.2.10: SRTP true
+	// {Disable:false Suite: AllowClearSignalling:true} sip:192.0.2.10;transport=tcp: SRTP true
+	// {Disable:true Suite: AllowClearSignalling:false} sips:192.0.2.10: SRTP false
+	// {Disable:true Suite: AllowClearSignalling:false} sip:192.0.2.10;transport=tcp: SRTP false
 }

@@ -639,6 +639,7 @@ type recorder struct {
 	version uint64
 	dir     media.Direction // our negotiated direction: SendOnly or Inactive
 	gone    bool            // released
+	srtp    bool            // the streams are offered as SRTP (ClientSRTPConfig)
 
 	sending atomic.Bool // dir is SendOnly: the forks may send
 }
@@ -655,6 +656,8 @@ type recStream struct {
 	codec  media.Codec // the fields below: r.mu held
 	ptime  time.Duration
 	dst    netip.AddrPort
+	key    *media.Crypto // SRTP: our a=crypto line, the key we send with
+	keyed  *media.Crypto // SRTP: the key of the current leg's Sender
 }
 
 // allocate gets an RTP endpoint per stream.
@@ -695,15 +698,27 @@ func (r *recorder) sdpLocked(dir media.Direction) ([]byte, error) {
 		SessionName: "voicegw SIPREC",
 		Address:     r.host,
 	}
+	r.srtp = r.m.c.cfg.SRTP.Offers(r.target)
 	for _, s := range r.streams {
 		codecs := r.m.c.cfg.Codecs
 		if l := s.leg.Load(); l != nil {
 			codecs = []media.Codec{s.codec} // keep what was negotiated
 		}
-		sd.Media = append(sd.Media, media.Media{
-			Type: "audio", Port: s.port, Protocol: "RTP/AVP", Codecs: codecs,
+		line := media.Media{
+			Type: "audio", Port: s.port, Protocol: media.ProtoRTP, Codecs: codecs,
 			PTime: 20 * time.Millisecond, Label: s.fork.label, Direction: dir,
-		})
+		}
+		if r.srtp {
+			if s.key == nil {
+				k, err := media.NewCrypto(1, r.m.c.cfg.SRTP.Suite)
+				if err != nil {
+					return nil, err
+				}
+				s.key = &k
+			}
+			line.Protocol, line.Crypto = media.ProtoSRTP, []media.Crypto{*s.key}
+		}
+		sd.Media = append(sd.Media, line)
 	}
 	return sd.Marshal()
 }
@@ -738,6 +753,13 @@ func (r *recorder) applyAnswer(body []byte, ctype string) error {
 			s.remote.Store(false)
 			continue
 		}
+		if r.srtp {
+			// never in clear to a recorder offered SRTP
+			offered := media.Media{Protocol: media.ProtoSRTP, Crypto: []media.Crypto{*s.key}}
+			if _, err := media.NegotiatedSDES(&offered, line); err != nil {
+				return fmt.Errorf("%w: stream %q: %w", ErrBadAnswer, s.fork.label, err)
+			}
+		}
 		accepted++
 		if err := r.route(s, line.RTPAddr(), codec, line.PTime); err != nil {
 			return fmt.Errorf("%w: stream %q: %w", ErrBadAnswer, s.fork.label, err)
@@ -750,30 +772,47 @@ func (r *recorder) applyAnswer(body []byte, ctype string) error {
 	return nil
 }
 
-// route points stream s at dst in codec (a new Sender when the codec or
-// ptime changes, continuing the SSRC, sequence and timestamps); r.mu held.
+// route points stream s at dst in codec (a new Sender when the codec,
+// ptime or SRTP key changes, continuing the SSRC, sequence and
+// timestamps); r.mu held.
 func (r *recorder) route(s *recStream, dst netip.AddrPort, codec media.Codec, ptime time.Duration) error {
 	if ptime <= 0 || ptime%time.Millisecond != 0 {
 		ptime = 20 * time.Millisecond
 	}
 	old := s.leg.Load()
-	if old != nil && s.codec.PayloadType == codec.PayloadType && s.codec.Encoding == codec.Encoding && s.ptime == ptime {
+	rekey := r.srtp && s.keyed != s.key
+	if old != nil && !rekey && s.codec.PayloadType == codec.PayloadType && s.codec.Encoding == codec.Encoding && s.ptime == ptime {
 		if s.dst != dst {
 			old.s.SetRemote(dst)
 			s.dst = dst
 		}
 		return nil
 	}
+	if old != nil && r.srtp && !rekey {
+		// A new context for the same key would start its rollover counter
+		// again and could repeat a keystream already used.
+		return fmt.Errorf("siprec: SRTP stream: a new codec or ptime needs a new key")
+	}
 	cfg := media.SenderConfig{Codec: codec, PTime: ptime}
 	if old != nil {
 		st := old.s.Stats()
 		cfg.SSRC, cfg.Sequence, cfg.Timestamp = st.SSRC, st.Sequence, st.Timestamp
+	}
+	if r.srtp {
+		ctx, err := media.NewSRTPContext(*s.key, media.SRTPConfig{})
+		if err != nil {
+			return err
+		}
+		cfg.SRTP = ctx
 	}
 	snd, err := media.NewSender(s.w, dst, cfg)
 	if err != nil {
 		return err
 	}
 	s.codec, s.ptime, s.dst = codec, ptime, dst
+	if r.srtp {
+		s.keyed = s.key
+	}
 	s.leg.Store(&forkLeg{stream: s, s: snd, enc: codec.Encoding})
 	return nil
 }
@@ -897,7 +936,12 @@ func (r *recorder) answer(body []byte, ctype string) ([]byte, string, int) {
 		}
 		return nil
 	}
+	var sdes *media.SDESConfig
+	if r.srtp {
+		sdes = &media.SDESConfig{Require: true}
+	}
 	ans, err := media.Answer(offer, media.AnswerConfig{
+		SDES:        sdes,
 		Address:     r.host,
 		Origin:      media.Origin{Username: "voicegw", SessionID: r.sessID, SessionVersion: r.version, Address: r.host.String()},
 		SessionName: "voicegw SIPREC",
@@ -918,6 +962,13 @@ func (r *recorder) answer(body []byte, ctype string) ([]byte, string, int) {
 		s := streamOf(i, &offer.Media[i])
 		if s == nil || a.Rejected() {
 			continue
+		}
+		if r.srtp {
+			keys, err := media.NegotiatedSDES(&offer.Media[i], a)
+			if err != nil {
+				continue
+			}
+			s.key = &keys.Answer // the new key we send with
 		}
 		if codec, ok := a.AudioCodec(); ok {
 			_ = r.route(s, offer.Media[i].RTPAddr(), codec, a.PTime)

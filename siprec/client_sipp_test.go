@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/internal/testenv"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // One recorder (sipp) accepts; both streams reach the recorder's media
@@ -321,7 +322,7 @@ func TestClientDigest(t *testing.T) {
 		{"wrong password", "not-the-password", 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, logs := newTestClient(t, ClientConfig{Username: "src", Password: Secret(tc.password)})
+			c, logs := newTestClient(t, ClientConfig{Username: "src", Password: secret.String(tc.password)})
 			s1, s2 := newSink(t), newSink(t)
 			srv := startSRS(t, "srs_auth.xml", map[string]string{"srs_p1": itoa(s1.port()), "srs_p2": itoa(s2.port())})
 			m := newTestManager(t, c, ManagerConfig{})

@@ -48,6 +48,14 @@
 // server side with a BYE carrying a Reason header (RFC 3326), so that the
 // client can fail over when the recording cannot go on.
 //
+// Encrypted recording: behind a sipgo server's ServeTLS on a sip.Listener (which
+// does the TLS handshake), the Server takes SRTP keyed by SDES (RFC 3711, RFC
+// 4568): RTP/SAVP lines with a=crypto are answered with a key of its own and
+// each stream is decrypted before the sink, forged and replayed packets
+// dropped and counted ([SRTPConfig]). a=crypto over clear signalling is
+// refused (488, [ErrClearSDES]); SRTP can be required for every session or
+// per Admission (488 with a Warning, [ErrSRTPRequired]).
+//
 // A request sent in a session's dialog acts on it only when it speaks for
 // the session's tenant (the sip.Identity the INVITE was admitted with);
 // others are answered as for an unknown dialog (481). The Server is a
@@ -82,6 +90,9 @@
 // call controller's startCallRecording / stopCallRecording / pauseCallRecording
 // / resumeCallRecording INFO requests. A recorded call stays one licensed
 // session: nothing here counts the recording dialogs or streams.
+// Recorders reached over TLS (sips:) get every stream as SRTP with a key
+// of its own, and an answer that would take one in clear is refused
+// ([ClientSRTPConfig]).
 // RFC 3263: https://www.rfc-editor.org/rfc/rfc3263.
 //
 // RFC 7866: https://www.rfc-editor.org/rfc/rfc7866 ·

@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/siptest"
 	vsip "github.com/voicegw/voicegw/sip"
 )
 
@@ -30,15 +31,7 @@ type sbc struct {
 func startSBC(t *testing.T, c *Client) *sbc {
 	t.Helper()
 	s := &sbc{logs: &logBuffer{}, ms: map[string]*Manager{}}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(discardLogger)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(discardLogger)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(discardLogger))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _ := siptest.NewServer(t, siptest.Config{NoHost: true})
 	a := &InfoAdapter{
 		Logger: s.logs.logger(),
 		Manager: func(_ context.Context, req *sipgosip.Request) (*Manager, error) {
@@ -63,11 +56,9 @@ func startSBC(t *testing.T, c *Client) *sbc {
 	}
 	s.addr = pc.LocalAddr().String()
 	go func() { _ = srv.ServeUDP(pc) }()
-	t.Cleanup(func() { _ = ua.Close(); _ = pc.Close() })
+	t.Cleanup(func() { _ = pc.Close() })
 	return s
 }
-
-var discardLogger = (&logBuffer{}).logger()
 
 // controller is the call controller: it sends INFO requests to the SBC.
 type controller struct {
@@ -77,17 +68,7 @@ type controller struct {
 }
 
 func newController(t *testing.T, s *sbc) *controller {
-	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"),
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(discardLogger)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(discardLogger)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientLogger(discardLogger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ua.Close() })
+	c, _ := siptest.NewClient(t, siptest.Config{})
 	return &controller{t: t, c: c, sbc: s}
 }
 

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/internal/sipptest"
+	"github.com/voicegw/voicegw/internal/siptest"
 	"github.com/voicegw/voicegw/media"
 )
 
@@ -266,18 +266,7 @@ func BenchmarkServerSippLoad(b *testing.B) {
 // srsServe serves srs on a sipgo server on 127.0.0.1 (UDP and TCP) for
 // the rest of the benchmark or test, and returns its address.
 func srsServe(tb testing.TB, srs *Server) string {
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentHostname("127.0.0.1"),
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(srsDiscard)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(srsDiscard)),
-	)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	server, err := sipgo.NewServer(ua, sipgo.WithServerLogger(srsDiscard))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	server, _ := siptest.NewServer(tb, siptest.Config{})
 	if err := srs.Register(context.Background(), server); err != nil {
 		tb.Fatal(err)
 	}
@@ -286,10 +275,7 @@ func srsServe(tb testing.TB, srs *Server) string {
 		tb.Fatal(err)
 	}
 	go func() { _ = server.ServeUDP(pc) }()
-	tb.Cleanup(func() {
-		_ = ua.Close()
-		_ = pc.Close()
-	})
+	tb.Cleanup(func() { _ = pc.Close() })
 	return pc.LocalAddr().String()
 }
 

@@ -13,6 +13,8 @@ import (
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/siptest"
+	"github.com/voicegw/voicegw/internal/uuid"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/siprec/metadata"
 )
@@ -52,28 +54,11 @@ func newSRSClient(t *testing.T, e *srsEnv) *srsClient {
 // loopback address: 127.0.0.2 stands for another host.
 func newSRSClientAt(t *testing.T, e *srsEnv, ip string) *srsClient {
 	t.Helper()
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentHostname(ip),
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(srsDiscard)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(srsDiscard)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []sipgo.ClientOption{sipgo.WithClientHostname(ip), sipgo.WithClientLogger(srsDiscard)}
-	if ip != "127.0.0.1" {
-		opts = append(opts, sipgo.WithClientConnectionAddr(ip+":0"))
-	}
-	c, err := sipgo.NewClient(ua, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := &srsClient{t: t, e: e, c: c, callID: newSessionID(), fromTag: newTag(), cseq: 1}
+	sc := siptest.Config{Host: ip}
+	c, ua := siptest.NewClient(t, sc)
+	cl := &srsClient{t: t, e: e, c: c, callID: uuid.New(), fromTag: newTag(), cseq: 1}
 	// The client's own server, for the BYEs the recording server sends.
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(srsDiscard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := siptest.ServerOn(t, ua, sc)
 	srv.OnBye(func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 		cl.mu.Lock()
 		cl.byes = append(cl.byes, req)
@@ -88,8 +73,7 @@ func newSRSClientAt(t *testing.T, e *srsEnv, ip string) *srsClient {
 	cl.port = l.Addr().(*net.TCPAddr).Port
 	go func() { _ = srv.ServeTCP(l) }()
 	t.Cleanup(func() {
-		e.shutdown() // first, so that the server's BYEs find the client
-		_ = ua.Close()
+		e.shutdown() // first (before siptest closes ua), so that the server's BYEs find the client
 		_ = l.Close()
 	})
 	return cl

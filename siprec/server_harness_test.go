@@ -17,6 +17,7 @@ import (
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/siptest"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec/metadata"
@@ -45,6 +46,7 @@ type srsEnv struct {
 	sinks *srsSinks
 	addr  string // 127.0.0.1:port
 	port  int
+	sipgo *sipgo.Server // serves more listeners (TLS)
 }
 
 // srsPool returns a port pool of n pairs on 127.0.0.1 at a random place
@@ -110,32 +112,17 @@ func newSRSEnv(t *testing.T, cfg Config, wrap ...func(sip.Handler) sip.Handler) 
 		t.Fatal(err)
 	}
 	e.srs = srs
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentHostname("127.0.0.1"),
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(srsDiscard)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(srsDiscard)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := sipgo.NewServer(ua, sipgo.WithServerLogger(srsDiscard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	server, _ := siptest.NewServer(t, siptest.Config{})
 	if err := srs.Register(t.Context(), server, wrap...); err != nil {
 		t.Fatal(err)
 	}
-	pc, l := srsListenBoth(t)
+	e.sipgo = server
+	pc, l := siptest.ListenBoth(t)
 	e.port = pc.LocalAddr().(*net.UDPAddr).Port
 	e.addr = pc.LocalAddr().String()
 	go func() { _ = server.ServeUDP(pc) }()
 	go func() { _ = server.ServeTCP(l) }()
-	t.Cleanup(func() {
-		e.shutdown()
-		_ = ua.Close()
-		_ = pc.Close()
-		_ = l.Close()
-	})
+	t.Cleanup(e.shutdown) // runs before siptest closes the listeners and the user agent
 	return e
 }
 
@@ -145,24 +132,6 @@ func (e *srsEnv) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = e.srs.Shutdown(ctx)
-}
-
-// srsListenBoth listens on one loopback port for UDP and TCP.
-func srsListenBoth(t *testing.T) (net.PacketConn, net.Listener) {
-	t.Helper()
-	for range 50 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, l
-		}
-		_ = pc.Close()
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return nil, nil
 }
 
 // waitPortsFree fails t unless every port of the pool is back within a few

@@ -239,3 +239,30 @@ func ExampleConfig_onReject() {
 	// client: 400 Bad Request
 	// metrics: INVITE refused: 400 bad_request
 }
+
+// A recording server that takes SRTP only: an offer that would record a
+// stream in clear gets 488 with a Warning naming the line (an SRTP offer
+// over TLS, RTP/SAVP with a=crypto, is answered with the server's own key
+// per line and decrypted before the sink).
+func ExampleSRTPConfig() {
+	reported := make(chan string, 1)
+	_, port, stop := exampleSRS(siprec.Config{
+		SRTP: siprec.SRTPConfig{Require: true},
+		OnReject: func(_ context.Context, _ *sipgosip.Request, code int, reason string) {
+			reported <- fmt.Sprintf("%d %s", code, reason)
+		},
+	})
+	defer stop()
+	src := newExampleSRC()
+	defer src.stop()
+	_, res := src.invite("127.0.0.1", port, true) // RTP/AVP over TCP
+	fmt.Println("client:", res.StatusCode, res.Reason)
+	if w := res.GetHeader("Warning"); w != nil {
+		fmt.Println("Warning:", w.Value())
+	}
+	fmt.Println("metrics:", <-reported)
+	// Output:
+	// client: 488 Not Acceptable Here
+	// Warning: 399 voicegw "siprec: media: SRTP required: SRTP is required and m-line 0 (label '1') offers RTP/AVP"
+	// metrics: 488 srtp_required
+}

@@ -12,6 +12,7 @@ import (
 
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/uuid"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec/metadata"
@@ -323,7 +324,7 @@ func (s *Server) answer(ctx context.Context, sess *Session, tx sipgosip.ServerTr
 	sess.touch()
 	s.log.Info("siprec: session started", "session", sess.id, "call_id", sess.callID,
 		"streams", len(sess.Streams()), "paused", sess.paused, "recording_id", sess.recordingID,
-		"transport", sess.transport, "source", sess.source)
+		"transport", sess.transport, "source", sess.source, "srtp", srtpSuites(sess.Streams()))
 	s.goroutine(func() { s.await2xx(sess, tx, res, p) })
 	if s.cfg.MediaTimeout > 0 {
 		s.goroutine(func() { s.watchMedia(sess) })
@@ -345,7 +346,7 @@ func (s *Server) notSIPREC(ctx context.Context, req *sipgosip.Request, tx sipgos
 func (s *Server) newSession(req *sipgosip.Request, o *Offer, release func(), received time.Time) *Session {
 	sess := &Session{
 		srv:          s,
-		id:           newSessionID(),
+		id:           uuid.New(),
 		callID:       o.CallID,
 		start:        received,
 		invite:       req,

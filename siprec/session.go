@@ -275,25 +275,6 @@ func (g gate) HandleDTMF(d media.DTMF) {
 	st.handler.HandleDTMF(d)
 }
 
-// newSessionID returns a random UUID (version 4, RFC 9562 §5.4).
-func newSessionID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
-
 // randomSessionID returns a random o= session ID below 2^62 (RFC 4566
 // §5.2 only asks for a numeric string; this keeps it a positive int64).
 func randomSessionID() uint64 {

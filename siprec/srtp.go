@@ -151,3 +151,59 @@ func keepAnswerKey(st *Stream, answered *media.Media) {
 		answered.Crypto[0].SessionParams = prev.SessionParams
 	}
 }
+
+// ClientSRTPConfig says which recorders a Client sends SRTP keyed by SDES
+// (RFC 3711, RFC 4568). The zero value offers SRTP, and only SRTP, to every
+// recorder the INVITE reaches over TLS (a sips: URI, or transport=tls), and
+// plain RTP to the others: SDES keys travel in the SDP, so they are never
+// sent over clear signalling unless AllowClearSignalling says so.
+//
+// An SRTP offer has one RTP/SAVP line per forked stream, each with one
+// a=crypto line of Suite and a master key of its own (media.NewCrypto),
+// kept for the dialog's re-INVITEs. Each stream is encrypted with its key
+// (media.SenderConfig.SRTP) once the recorder's answer accepted it over
+// RTP/SAVP with an a=crypto line of the offered tag and suite
+// (media.NegotiatedSDES); an answer that accepts a line in clear, or
+// without a usable a=crypto line, is refused (ErrBadAnswer): nothing is
+// ever sent in clear to a recorder that was offered SRTP. A recorder's
+// re-INVITE offer is answered with a new key of the Client's per SRTP line
+// (and must keep every line SRTP: a line in clear gets port 0).
+type ClientSRTPConfig struct {
+	// Disable offers plain RTP (RTP/AVP) to every recorder, TLS or not.
+	// Default false.
+	Disable bool
+	// Suite is the crypto-suite offered; default AES_CM_128_HMAC_SHA1_80
+	// (RFC 4568's mandatory suite). One of media.SupportedCryptoSuites.
+	Suite media.CryptoSuite
+	// AllowClearSignalling offers SRTP to recorders reached over UDP or TCP
+	// as well. INSECURE: whoever sees the SIP can decrypt the media; meant
+	// for tests and trusted networks only (the recorder must accept keys in
+	// clear too). Default false.
+	AllowClearSignalling bool
+}
+
+// Offers reports whether a Client with this configuration offers SRTP
+// (and only SRTP) to a recorder reached at t.
+func (c ClientSRTPConfig) Offers(t Target) bool {
+	if c.Disable {
+		return false
+	}
+	return c.AllowClearSignalling || strings.EqualFold(t.Transport, TransportTLS)
+}
+
+// srtpSuites names the crypto-suite of each stream, "RTP" for one in
+// clear, for the logs (never a key).
+func srtpSuites(streams []*Stream) string {
+	var b strings.Builder
+	for i, st := range streams {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if suite := st.SRTP(); suite != "" {
+			b.WriteString(string(suite))
+		} else {
+			b.WriteString("RTP")
+		}
+	}
+	return b.String()
+}

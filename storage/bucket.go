@@ -34,6 +34,7 @@ import (
 	"golang.org/x/oauth2/google"
 	"google.golang.org/api/option"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 )
 
@@ -203,7 +204,7 @@ func Open(ctx context.Context, cfg Config, opts *Options) (*Bucket, error) {
 // newS3Client builds an S3 client with static credentials. The SDK's own
 // retries are off: Upload and the Spool retry with their own policy, so a
 // failure is not retried twice over.
-func newS3Client(region, keyID string, secretKey Secret, endpoint string, pathStyle, amazon bool, hc *http.Client, log *slog.Logger) *s3.Client {
+func newS3Client(region, keyID string, secretKey secret.String, endpoint string, pathStyle, amazon bool, hc *http.Client, log *slog.Logger) *s3.Client {
 	cfg := aws.Config{
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider(keyID, secretKey.Reveal(), ""),

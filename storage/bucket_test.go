@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/storage/storagetest"
 )
@@ -330,7 +331,7 @@ func TestOpenURL(t *testing.T) {
 
 func TestErrorsNeverShowSecrets(t *testing.T) {
 	// A SAS connection string: its signature would travel in request URLs.
-	cs := storage.Secret("BlobEndpoint=" + storagetest.UnreachableEndpoint(t) + "/acct;SharedAccessSignature=sv=2022-11-02&ss=b&srt=sco&sp=rwdlac&se=2099-01-01T00:00:00Z&sig=SECRETSIGNATUREVALUE%3D")
+	cs := secret.String("BlobEndpoint=" + storagetest.UnreachableEndpoint(t) + "/acct;SharedAccessSignature=sv=2022-11-02&ss=b&srt=sco&sp=rwdlac&se=2099-01-01T00:00:00Z&sig=SECRETSIGNATUREVALUE%3D")
 	cfg := storage.Config{Vendor: storage.VendorAzure, Azure: &storage.AzureConfig{Container: "recordings", ConnectionString: cs}}
 	err := storage.Test(context.Background(), cfg, &storage.Options{Retry: storage.RetryPolicy{Attempts: 1}})
 	if !errors.Is(err, storage.ErrUnreachable) {

@@ -1,6 +1,8 @@
 package storage
 
-import "github.com/voicegw/voicegw/storage/bucketconfig"
+import (
+	"github.com/voicegw/voicegw/storage/bucketconfig"
+)
 
 // The configuration types live in package bucketconfig, which imports only
 // the standard library, so configuration stores can embed them without the
@@ -31,9 +33,6 @@ type (
 	Tags = bucketconfig.Tags
 	// FieldError names one bad field of a configuration.
 	FieldError = bucketconfig.FieldError
-	// Secret is a credential that is redacted when printed and masked when
-	// marshalled.
-	Secret = bucketconfig.Secret
 )
 
 // The vendors.

@@ -11,6 +11,7 @@ import (
 
 	"gocloud.dev/blob/fileblob"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/storage/storagetest"
 )
@@ -62,7 +63,7 @@ func TestConformanceAzure(t *testing.T) {
 	wrong := az.Config("recordings", confTags)
 	wrong.Azure.ConnectionString = az.WrongConnectionString()
 	unreach := az.Config("recordings", confTags)
-	unreach.Azure.ConnectionString = storage.Secret("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" +
+	unreach.Azure.ConnectionString = secret.String("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" +
 		"Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=" +
 		storagetest.UnreachableEndpoint(t) + "/devstoreaccount1;")
 	storagetest.RunConformance(t, storagetest.Harness{

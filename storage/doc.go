@@ -13,7 +13,7 @@
 // key JSON and tags for GCS; container, connection string and tags for
 // Azure; a directory; memory. Validate names every bad field (*FieldError,
 // matching ErrInvalidConfig and ErrMissingField or ErrInvalidField).
-// Secrets are Secret values: redacted in logs and errors, masked in JSON and
+// Secrets are [secret.String] values: redacted in logs and errors, masked in JSON and
 // YAML (Masked, the show-back form), kept when a masked value is submitted
 // back (Merge), and written for real only by MarshalStored, which is for
 // durable configuration stores alone.

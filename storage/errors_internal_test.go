@@ -21,6 +21,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"golang.org/x/oauth2"
 	"google.golang.org/api/googleapi"
 )
@@ -211,7 +212,7 @@ func TestAmazonChecksumModeUploads(t *testing.T) {
 
 type testS3 struct {
 	endpoint, keyID string
-	secret          Secret
+	secret          secret.String
 }
 
 // newTestS3 starts gofakes3 without the signature check of storagetest

@@ -6,13 +6,8 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/internal/redact"
-	"github.com/voicegw/voicegw/internal/secret"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
-
-// Secret is a string whose printed forms (fmt, slog, errors) are redacted and
-// whose JSON form is masked; Reveal returns the plain value. Webhook secrets
-// and SMTP passwords are held in it.
-type Secret = secret.String
 
 // Unit is what an account is billed by: sessions or minutes.
 type Unit string
@@ -79,11 +74,11 @@ type Account struct {
 	SIPRealm string `json:"sip_realm,omitempty"`
 	// WebhookSecret signs the account's webhook calls. Generated on create
 	// when empty; replaced by Store.RotateWebhookSecret.
-	WebhookSecret Secret `json:"webhook_secret"`
+	WebhookSecret secret.String `json:"webhook_secret"`
 	// PreviousWebhookSecret is the secret replaced by the last rotation; the
 	// sender keeps signing with it too until PreviousWebhookSecretUntil, so
 	// receivers can switch secrets without dropping a request.
-	PreviousWebhookSecret Secret `json:"previous_webhook_secret,omitempty"`
+	PreviousWebhookSecret secret.String `json:"previous_webhook_secret,omitempty"`
 	// PreviousWebhookSecretUntil ends the rotation overlap.
 	PreviousWebhookSecretUntil time.Time `json:"previous_webhook_secret_until,omitzero"`
 	// DeviceCallsApplication handles incoming calls from SIP users registered
@@ -164,8 +159,8 @@ func (a *Account) DigestRealm() string {
 
 // WebhookSecrets returns the secrets to sign a webhook with at now: the
 // current secret, and the previous one while the rotation overlap lasts.
-func (a *Account) WebhookSecrets(now time.Time) []Secret {
-	out := make([]Secret, 0, 2)
+func (a *Account) WebhookSecrets(now time.Time) []secret.String {
+	out := make([]secret.String, 0, 2)
 	if !a.WebhookSecret.IsZero() {
 		out = append(out, a.WebhookSecret)
 	}
@@ -305,8 +300,8 @@ func ChangedFields(old, updated *Account) []string {
 
 // NewWebhookSecret returns a fresh random webhook secret: "whsec_" and 43
 // base64url characters (256 bits).
-func NewWebhookSecret() Secret {
+func NewWebhookSecret() secret.String {
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
-	return Secret("whsec_" + b64.EncodeToString(b[:]))
+	return secret.String("whsec_" + b64.EncodeToString(b[:]))
 }

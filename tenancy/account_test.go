@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/memstore"
@@ -309,7 +310,7 @@ func TestChangedFields(t *testing.T) {
 		{"realm and recording", func(a *tenancy.Account) { a.SIPRealm = "x.example.com"; a.Recording.Bucket = s3Bucket() }, []string{"sip_realm", "recording"}},
 		{"webhook secret", func(a *tenancy.Account) { a.WebhookSecret = "whsec_bbbbbbbbbbbbbbbbbbbb" }, []string{"webhook_secret"}},
 		{"webhook secret left empty", func(a *tenancy.Account) { a.WebhookSecret = "" }, nil},
-		{"webhook secret submitted masked", func(a *tenancy.Account) { a.WebhookSecret = tenancy.Secret(a.WebhookSecret.Mask()) }, nil},
+		{"webhook secret submitted masked", func(a *tenancy.Account) { a.WebhookSecret = secret.String(a.WebhookSecret.Mask()) }, nil},
 		{"CAD", func(a *tenancy.Account) { a.CallAttachedData = []tenancy.CADField{{Name: "x", Value: "A.b"}} }, []string{"call_attached_data"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -85,7 +85,7 @@
 // # Secrets
 //
 // Secrets (webhook secrets, SMTP passwords, bucket credentials) are held in
-// Secret: redacted in every printed form, masked in JSON. A durable store
+// [secret.String]: redacted in every printed form, masked in JSON. A durable store
 // keeps the ones that must stay usable sealed with a SealingKey
 // (AES-256-GCM, the key outside the database: a key file of mode 0600 or a
 // key from a secrets manager), and SIP passwords only as digests; see

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/memstore"
 )
@@ -91,15 +92,15 @@ func ExampleSignWebhook() {
 }
 
 func ExampleWebhookVerifier_Middleware() {
-	secret := tenancy.Secret("whsec_0123456789abcdef")
-	v := &tenancy.WebhookVerifier{Secrets: []tenancy.Secret{secret}}
+	hook := secret.String("whsec_0123456789abcdef")
+	v := &tenancy.WebhookVerifier{Secrets: []secret.String{hook}}
 	srv := httptest.NewServer(v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "verified")
 	})))
 	defer srv.Close()
 
 	s := &tenancy.WebhookSender{}
-	resp, err := s.Post(context.Background(), srv.URL, "application/json", []byte(`{"ok":true}`), secret)
+	resp, err := s.Post(context.Background(), srv.URL, "application/json", []byte(`{"ok":true}`), hook)
 	fmt.Println(resp.StatusCode, string(resp.Body), err)
 	resp, err = s.Post(context.Background(), srv.URL, "application/json", []byte(`{"ok":true}`), "whsec_wrong_secret_000")
 	fmt.Println(resp.StatusCode, errors.Is(err, tenancy.ErrWebhookStatus))

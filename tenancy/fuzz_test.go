@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -87,12 +88,12 @@ func FuzzSIPAccessMarshalStored(f *testing.F) {
 		f.Fatalf("the seed configuration does not validate, so the target checks nothing: %v", err)
 	}
 	f.Fuzz(func(t *testing.T, user, password, allow string) {
-		in := tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: user, Password: tenancy.Secret(password)}}, Allowlist: []string{allow}}
+		in := tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: user, Password: secret.String(password)}}, Allowlist: []string{allow}}
 		if err := (&tenancy.Account{Name: "Acme", SIP: in}).Validate(); err != nil {
 			return
 		}
 		in.HashPasswords("acme.example.com")
-		if want := tenancy.NewDigestHA1(user, "acme.example.com", tenancy.Secret(password)); !in.Users[0].HA1.Equal(want) || in.Users[0].Password != "" {
+		if want := tenancy.NewDigestHA1(user, "acme.example.com", secret.String(password)); !in.Users[0].HA1.Equal(want) || in.Users[0].Password != "" {
 			t.Fatalf("HashPasswords left %+v", in.Users[0])
 		}
 		b, err := in.MarshalStored()

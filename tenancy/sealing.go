@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // Errors of sealing; match them with errors.Is.
@@ -68,7 +70,7 @@ func NewSealingKey(key []byte) (*SealingKey, error) {
 
 // ParseSealingKey reads a key in the form of a key file: SealingKeySize
 // bytes in standard base64 (spaces and newlines around are ignored).
-func ParseSealingKey(text Secret) (*SealingKey, error) {
+func ParseSealingKey(text secret.String) (*SealingKey, error) {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text.Reveal()))
 	if err != nil || len(raw) != SealingKeySize {
 		return nil, fmt.Errorf("%w: not a sealing key (want %d bytes in base64)", ErrWrongSealingKey, SealingKeySize)
@@ -92,7 +94,7 @@ func LoadSealingKey(path string) (*SealingKey, error) {
 			return nil, fmt.Errorf("tenancy: sealing key: %w", err)
 		}
 	}
-	k, err := ParseSealingKey(Secret(b))
+	k, err := ParseSealingKey(secret.String(b))
 	if err != nil {
 		return nil, fmt.Errorf("key file %s: %w", path, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // Limits of SIP access fields.
@@ -54,7 +56,7 @@ var (
 // A SIP server (package sip's Guard, wired by the gateway) checks the
 // allowlist first (403 outside it), then the digest.
 //
-// Passwords are held in Secret: redacted when printed, masked in JSON.
+// Passwords are held in [secret.String]: redacted when printed, masked in JSON.
 // Stores never keep them: Store.CreateAccount and UpdateAccount turn each
 // password into its digests for the account's realm (SIPUser.HA1, the
 // ha1 column of Kamailio's subscriber table), which is what a digest server
@@ -98,7 +100,7 @@ type SIPUser struct {
 	// never stored: the Store keeps HA1 instead, so a user read back has an
 	// empty Password, and an update that submits it empty keeps the stored
 	// digests (while the account's digest realm stays the same).
-	Password Secret `json:"password"`
+	Password secret.String `json:"password"`
 	// HA1 holds the digests of the password that the stores keep, set by
 	// Store.CreateAccount and Store.UpdateAccount; a value submitted is
 	// ignored. Not part of the JSON form.
@@ -127,14 +129,14 @@ type DigestHA1 struct {
 	// Realm is the digest realm the values are for (Account.DigestRealm).
 	Realm string
 	// MD5, SHA256 and SHA512256 are the lowercase hex HA1 values.
-	MD5, SHA256, SHA512256 Secret
+	MD5, SHA256, SHA512256 secret.String
 }
 
 // NewDigestHA1 returns the digests of username's password in realm.
-func NewDigestHA1(username, realm string, password Secret) DigestHA1 {
-	h := func(hh hash.Hash) Secret {
+func NewDigestHA1(username, realm string, password secret.String) DigestHA1 {
+	h := func(hh hash.Hash) secret.String {
 		hh.Write([]byte(username + ":" + realm + ":" + password.Reveal()))
-		return Secret(hex.EncodeToString(hh.Sum(nil)))
+		return secret.String(hex.EncodeToString(hh.Sum(nil)))
 	}
 	return DigestHA1{Realm: realm, MD5: h(md5.New()), SHA256: h(sha256.New()), SHA512256: h(sha512.New512_256())}
 }
@@ -144,7 +146,7 @@ func (h DigestHA1) IsZero() bool { return h.MD5 == "" && h.SHA256 == "" && h.SHA
 
 // For returns the digest for an algorithm (DigestMD5, DigestSHA256,
 // DigestSHA512256; case-insensitively), and false for any other.
-func (h DigestHA1) For(algorithm string) (Secret, bool) {
+func (h DigestHA1) For(algorithm string) (secret.String, bool) {
 	switch {
 	case strings.EqualFold(algorithm, DigestMD5):
 		return h.MD5, h.MD5 != ""
@@ -166,7 +168,7 @@ func (h DigestHA1) Equal(o DigestHA1) bool {
 
 // valid reports whether every value is a hex digest of the right length.
 func (h DigestHA1) valid() bool {
-	ok := func(s Secret, n int) bool {
+	ok := func(s secret.String, n int) bool {
 		v := s.Reveal()
 		if len(v) != n {
 			return false
@@ -425,12 +427,12 @@ func (s *SIPAccess) UnmarshalStored(data []byte) error {
 	for _, u := range st.Users {
 		su := SIPUser{Username: u.Username}
 		if *st.Format == storedSIPFormatClear {
-			su.Password = Secret(u.Password)
+			su.Password = secret.String(u.Password)
 			if su.Password == "" {
 				return fmt.Errorf("tenancy: stored SIP user %q has no password", u.Username)
 			}
 		} else {
-			su.HA1 = DigestHA1{Realm: u.Realm, MD5: Secret(u.MD5), SHA256: Secret(u.SHA256), SHA512256: Secret(u.SHA512256)}
+			su.HA1 = DigestHA1{Realm: u.Realm, MD5: secret.String(u.MD5), SHA256: secret.String(u.SHA256), SHA512256: secret.String(u.SHA512256)}
 			if su.HA1.IsZero() {
 				return fmt.Errorf("tenancy: stored SIP user %q has no digests", u.Username)
 			}

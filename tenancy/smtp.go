@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // Errors of SMTPSettings.Test; match them with errors.Is.
@@ -55,7 +57,7 @@ type SMTPSettings struct {
 	// "" for a server that needs no authentication.
 	Username string `json:"username,omitempty"`
 	// Password goes with Username; masked when marshalled.
-	Password Secret `json:"password,omitempty"`
+	Password secret.String `json:"password,omitempty"`
 	// MailFrom is the sender address: "noreply@example.com" or
 	// "Example <noreply@example.com>" (RFC 5322 mailbox). Required.
 	MailFrom string `json:"mail_from"`
@@ -335,7 +337,7 @@ func (s *SMTPSettings) sendTest(c *smtp.Client, to string) error {
 // connection.
 type plainAuth struct {
 	user string
-	pass Secret
+	pass secret.String
 }
 
 // Start implements smtp.Auth: the initial response carries the credentials.
@@ -355,7 +357,7 @@ func (a *plainAuth) Next(_ []byte, more bool) ([]byte, error) {
 // prompts "Username:" then "Password:".
 type loginAuth struct {
 	user string
-	pass Secret
+	pass secret.String
 	step int
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/voicegw/voicegw/internal/redact"
 	"github.com/voicegw/voicegw/internal/signing"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // SignatureHeader is the HTTP header that carries a webhook signature:
@@ -52,7 +53,7 @@ var (
 // digits); elements of other schemes are ignored. Errors name the bad element.
 func ParseSignatureHeader(h string) (Signature, error) { return signing.ParseHeader(h) }
 
-func reveal(secrets []Secret) [][]byte {
+func reveal(secrets []secret.String) [][]byte {
 	out := make([][]byte, 0, len(secrets))
 	for _, s := range secrets {
 		if !s.IsZero() {
@@ -64,7 +65,7 @@ func reveal(secrets []Secret) [][]byte {
 
 // SignWebhook returns the signature header value for body signed at t with
 // every secret given (one, or two during a rotation).
-func SignWebhook(t time.Time, body []byte, secrets ...Secret) string {
+func SignWebhook(t time.Time, body []byte, secrets ...secret.String) string {
 	return signing.Sign(t, body, reveal(secrets)...)
 }
 
@@ -72,7 +73,7 @@ func SignWebhook(t time.Time, body []byte, secrets ...Secret) string {
 // within tolerance of now in either direction (DefaultTolerance when
 // tolerance <= 0) and some v1 must match some secret (several secrets are
 // accepted during a rotation). MACs are compared in constant time.
-func VerifyWebhook(header string, body []byte, now time.Time, tolerance time.Duration, secrets ...Secret) error {
+func VerifyWebhook(header string, body []byte, now time.Time, tolerance time.Duration, secrets ...secret.String) error {
 	return signing.Verify(header, body, now, tolerance, reveal(secrets)...)
 }
 
@@ -129,7 +130,7 @@ func (s *WebhookSender) client() *http.Client {
 // Post signs body with secrets (at least one) at the current time and POSTs
 // it to url with the given content type. A status outside 2xx returns the
 // response and a *WebhookStatusError.
-func (s *WebhookSender) Post(ctx context.Context, url, contentType string, body []byte, secrets ...Secret) (*WebhookResponse, error) {
+func (s *WebhookSender) Post(ctx context.Context, url, contentType string, body []byte, secrets ...secret.String) (*WebhookResponse, error) {
 	keys := reveal(secrets)
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("webhook %s: %w", redact.URL(url), ErrNoSecret)
@@ -189,11 +190,11 @@ func (s *WebhookSender) PostAccount(ctx context.Context, acct *Account, url, con
 type WebhookVerifier struct {
 	// Secrets are accepted for every request: the current secret, plus the
 	// previous one while a rotation is under way.
-	Secrets []Secret
+	Secrets []secret.String
 	// SecretsFor, when set, returns the secrets for a request instead (for
 	// example the account's, found by a path segment). An error refuses the
 	// request with 401.
-	SecretsFor func(r *http.Request) ([]Secret, error)
+	SecretsFor func(r *http.Request) ([]secret.String, error)
 	// Tolerance is how far the timestamp may lie from the receiver's clock,
 	// in either direction. Default: DefaultTolerance (5 minutes).
 	Tolerance time.Duration

@@ -13,12 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
 var (
-	oldSecret = tenancy.Secret("whsec_old_0123456789abcdef")
-	newSecret = tenancy.Secret("whsec_new_fedcba9876543210")
+	oldSecret = secret.String("whsec_old_0123456789abcdef")
+	newSecret = secret.String("whsec_new_fedcba9876543210")
 	hookBody  = []byte(`{"event":"session.ended","session_id":"8ae433e8"}`)
 	t0        = time.Unix(1700000000, 0)
 )
@@ -41,26 +42,26 @@ func TestVerifyWebhook(t *testing.T) {
 		body    []byte
 		now     time.Time
 		tol     time.Duration
-		secrets []tenancy.Secret
+		secrets []secret.String
 		want    error
 	}{
-		{"valid", h, hookBody, t0, 0, []tenancy.Secret{oldSecret}, nil},
-		{"4m59s late", h, hookBody, t0.Add(299 * time.Second), 0, []tenancy.Secret{oldSecret}, nil},
-		{"4m59s early (sender clock ahead)", h, hookBody, t0.Add(-299 * time.Second), 0, []tenancy.Secret{oldSecret}, nil},
-		{"too old", h, hookBody, t0.Add(301 * time.Second), 0, []tenancy.Secret{oldSecret}, tenancy.ErrTimestampTooOld},
-		{"too new", h, hookBody, t0.Add(-301 * time.Second), 0, []tenancy.Secret{oldSecret}, tenancy.ErrTimestampTooNew},
-		{"tight tolerance, old", h, hookBody, t0.Add(11 * time.Second), 10 * time.Second, []tenancy.Secret{oldSecret}, tenancy.ErrTimestampTooOld},
-		{"tight tolerance, new", h, hookBody, t0.Add(-11 * time.Second), 10 * time.Second, []tenancy.Secret{oldSecret}, tenancy.ErrTimestampTooNew},
-		{"tight tolerance, inside", h, hookBody, t0.Add(-9 * time.Second), 10 * time.Second, []tenancy.Secret{oldSecret}, nil},
-		{"body re-encoded", h, []byte(`{"event": "session.ended","session_id":"8ae433e8"}`), t0, 0, []tenancy.Secret{oldSecret}, tenancy.ErrNoMatch},
-		{"wrong secret", h, hookBody, t0, 0, []tenancy.Secret{newSecret}, tenancy.ErrNoMatch},
-		{"rotation: receiver holds new and old", h, hookBody, t0, 0, []tenancy.Secret{newSecret, oldSecret}, nil},
-		{"rotation: sender signs with both, receiver moved on", both, hookBody, t0, 0, []tenancy.Secret{newSecret}, nil},
-		{"rotation: sender signs with both, receiver not yet", both, hookBody, t0, 0, []tenancy.Secret{oldSecret}, nil},
+		{"valid", h, hookBody, t0, 0, []secret.String{oldSecret}, nil},
+		{"4m59s late", h, hookBody, t0.Add(299 * time.Second), 0, []secret.String{oldSecret}, nil},
+		{"4m59s early (sender clock ahead)", h, hookBody, t0.Add(-299 * time.Second), 0, []secret.String{oldSecret}, nil},
+		{"too old", h, hookBody, t0.Add(301 * time.Second), 0, []secret.String{oldSecret}, tenancy.ErrTimestampTooOld},
+		{"too new", h, hookBody, t0.Add(-301 * time.Second), 0, []secret.String{oldSecret}, tenancy.ErrTimestampTooNew},
+		{"tight tolerance, old", h, hookBody, t0.Add(11 * time.Second), 10 * time.Second, []secret.String{oldSecret}, tenancy.ErrTimestampTooOld},
+		{"tight tolerance, new", h, hookBody, t0.Add(-11 * time.Second), 10 * time.Second, []secret.String{oldSecret}, tenancy.ErrTimestampTooNew},
+		{"tight tolerance, inside", h, hookBody, t0.Add(-9 * time.Second), 10 * time.Second, []secret.String{oldSecret}, nil},
+		{"body re-encoded", h, []byte(`{"event": "session.ended","session_id":"8ae433e8"}`), t0, 0, []secret.String{oldSecret}, tenancy.ErrNoMatch},
+		{"wrong secret", h, hookBody, t0, 0, []secret.String{newSecret}, tenancy.ErrNoMatch},
+		{"rotation: receiver holds new and old", h, hookBody, t0, 0, []secret.String{newSecret, oldSecret}, nil},
+		{"rotation: sender signs with both, receiver moved on", both, hookBody, t0, 0, []secret.String{newSecret}, nil},
+		{"rotation: sender signs with both, receiver not yet", both, hookBody, t0, 0, []secret.String{oldSecret}, nil},
 		{"no secret", h, hookBody, t0, 0, nil, tenancy.ErrNoSecret},
-		{"empty secrets only", h, hookBody, t0, 0, []tenancy.Secret{""}, tenancy.ErrNoSecret},
-		{"no header", "", hookBody, t0, 0, []tenancy.Secret{oldSecret}, tenancy.ErrNoSignature},
-		{"malformed", "t=abc,v1=00", hookBody, t0, 0, []tenancy.Secret{oldSecret}, tenancy.ErrMalformedHeader},
+		{"empty secrets only", h, hookBody, t0, 0, []secret.String{""}, tenancy.ErrNoSecret},
+		{"no header", "", hookBody, t0, 0, []secret.String{oldSecret}, tenancy.ErrNoSignature},
+		{"malformed", "t=abc,v1=00", hookBody, t0, 0, []secret.String{oldSecret}, tenancy.ErrMalformedHeader},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tenancy.VerifyWebhook(tc.header, tc.body, tc.now, tc.tol, tc.secrets...)
@@ -102,20 +103,20 @@ func TestSenderToVerifierMiddleware(t *testing.T) {
 	ctx := context.Background()
 	now := t0
 	clock := func() time.Time { return now }
-	rc := newReceiver(t, &tenancy.WebhookVerifier{Secrets: []tenancy.Secret{newSecret, oldSecret}, Clock: clock})
+	rc := newReceiver(t, &tenancy.WebhookVerifier{Secrets: []secret.String{newSecret, oldSecret}, Clock: clock})
 	for _, tc := range []struct {
 		name       string
 		sendAt     time.Time
-		secrets    []tenancy.Secret
+		secrets    []secret.String
 		wantStatus int
 	}{
-		{"current secret", t0, []tenancy.Secret{newSecret}, 200},
-		{"previous secret during rotation", t0, []tenancy.Secret{oldSecret}, 200},
-		{"both secrets", t0, []tenancy.Secret{newSecret, oldSecret}, 200},
-		{"unknown secret", t0, []tenancy.Secret{"whsec_someone_else_123456"}, 401},
-		{"sent 6 minutes ago (replay)", t0.Add(-6 * time.Minute), []tenancy.Secret{newSecret}, 401},
-		{"sender clock 6 minutes ahead", t0.Add(6 * time.Minute), []tenancy.Secret{newSecret}, 401},
-		{"sender clock 2 minutes ahead", t0.Add(2 * time.Minute), []tenancy.Secret{newSecret}, 200},
+		{"current secret", t0, []secret.String{newSecret}, 200},
+		{"previous secret during rotation", t0, []secret.String{oldSecret}, 200},
+		{"both secrets", t0, []secret.String{newSecret, oldSecret}, 200},
+		{"unknown secret", t0, []secret.String{"whsec_someone_else_123456"}, 401},
+		{"sent 6 minutes ago (replay)", t0.Add(-6 * time.Minute), []secret.String{newSecret}, 401},
+		{"sender clock 6 minutes ahead", t0.Add(6 * time.Minute), []secret.String{newSecret}, 401},
+		{"sender clock 2 minutes ahead", t0.Add(2 * time.Minute), []secret.String{newSecret}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(rc.seen())
@@ -146,7 +147,7 @@ func TestSenderToVerifierMiddleware(t *testing.T) {
 }
 
 func TestVerifierRefusesTamperingAndSize(t *testing.T) {
-	rc := newReceiver(t, &tenancy.WebhookVerifier{Secrets: []tenancy.Secret{newSecret}, MaxBodyBytes: 64})
+	rc := newReceiver(t, &tenancy.WebhookVerifier{Secrets: []secret.String{newSecret}, MaxBodyBytes: 64})
 	send := func(body []byte, header string) int {
 		req, _ := http.NewRequest(http.MethodPost, rc.srv.URL, bytes.NewReader(body))
 		if header != "" {
@@ -188,13 +189,13 @@ func TestVerifierRefusesTamperingAndSize(t *testing.T) {
 
 func TestVerifierSecretsPerRequest(t *testing.T) {
 	// Secrets chosen per request: each account verifies with its own.
-	accounts := map[string]tenancy.Secret{"/a": oldSecret, "/b": newSecret}
-	rc := newReceiver(t, &tenancy.WebhookVerifier{SecretsFor: func(r *http.Request) ([]tenancy.Secret, error) {
+	accounts := map[string]secret.String{"/a": oldSecret, "/b": newSecret}
+	rc := newReceiver(t, &tenancy.WebhookVerifier{SecretsFor: func(r *http.Request) ([]secret.String, error) {
 		s, ok := accounts[r.URL.Path]
 		if !ok {
 			return nil, errors.New("unknown account")
 		}
-		return []tenancy.Secret{s}, nil
+		return []secret.String{s}, nil
 	}})
 	s := &tenancy.WebhookSender{}
 	ctx := context.Background()
@@ -222,7 +223,7 @@ func TestPostAccountDuringRotation(t *testing.T) {
 	clock := func() time.Time { return now }
 	acct := &tenancy.Account{WebhookSecret: newSecret, PreviousWebhookSecret: oldSecret, PreviousWebhookSecretUntil: t0.Add(time.Hour)}
 	// A receiver that still holds only the old secret.
-	rc := newReceiver(t, &tenancy.WebhookVerifier{Secrets: []tenancy.Secret{oldSecret}, Clock: clock})
+	rc := newReceiver(t, &tenancy.WebhookVerifier{Secrets: []secret.String{oldSecret}, Clock: clock})
 	s := &tenancy.WebhookSender{Clock: clock}
 	if _, err := s.PostAccount(ctx, acct, rc.srv.URL, "application/json", hookBody); err != nil {
 		t.Fatalf("during the overlap the old secret still verifies: %v", err)
@@ -302,7 +303,7 @@ func TestSenderErrorHidesURLSecrets(t *testing.T) {
 	l.Close() // nothing listens: the POST fails with connection refused
 	url := "http://hook-user:hook-pass@" + addr + "/events?token=tok-s3cret"
 	var s tenancy.WebhookSender
-	_, err = s.Post(context.Background(), url, "application/json", []byte(`{}`), tenancy.Secret("whsec_0123456789"))
+	_, err = s.Post(context.Background(), url, "application/json", []byte(`{}`), secret.String("whsec_0123456789"))
 	if err == nil {
 		t.Fatal("POST to a closed port succeeded")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/voicegw/voicegw/internal/smtptest"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/storage/storagetest"
 	"github.com/voicegw/voicegw/tenancy"
@@ -83,7 +84,7 @@ func (r apiResult) problem(t *testing.T) admin.Problem {
 
 // client returns the admin API's Go client for gw with key.
 func (p *gwProc) client(key string) *admin.Client {
-	return admin.NewClient(p.url(""), tenancy.Secret(key))
+	return admin.NewClient(p.url(""), secret.String(key))
 }
 
 // must fails the test on err.

@@ -17,13 +17,13 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
+	"gopkg.in/yaml.v3"
 )
 
 // defaultsYAML is the built-in configuration; a -config file is laid over it
@@ -52,7 +52,17 @@ type Config struct {
 	Demo bool `yaml:"demo"`
 	// APIKeyPepper keys the hashes of stored API keys (rbac); default: a
 	// random pepper kept in DATA_DIR/secrets/api-key-pepper.
-	APIKeyPepper tenancy.Secret `yaml:"api_key_pepper"`
+	APIKeyPepper secret.String `yaml:"api_key_pepper"`
+	// Database, a postgres:// URL, keeps the state shared by several
+	// gateways in PostgreSQL (postgres.go): accounts, API keys, members,
+	// the admin store, licensed-session leases and session documents.
+	// Parts the URL leaves out (all of them for "postgres://") come from
+	// the PG* environment variables. Default "": SQLite under data_dir.
+	Database secret.String `yaml:"database"`
+	// DatabaseKeyFile is the key sealing the database's secrets, the same
+	// file on every gateway of the database. Default:
+	// DATA_DIR/secrets/database-sealing-key (made by the first gateway).
+	DatabaseKeyFile string `yaml:"database_key_file"`
 	// Admin configures the admin API (/admin/v1): its bootstrap keys.
 	Admin AdminConfig `yaml:"admin"`
 	// Accounts are declarations applied at every start (tenancy's
@@ -246,7 +256,7 @@ type AccountConfig struct {
 	SessionWebhook         string             `yaml:"session_webhook"`
 	RegistrationWebhook    string             `yaml:"registration_webhook"`
 	QueueEventWebhook      string             `yaml:"queue_event_webhook"`
-	WebhookSecret          tenancy.Secret     `yaml:"webhook_secret"`
+	WebhookSecret          secret.String      `yaml:"webhook_secret"`
 	CallAttachedData       []tenancy.CADField `yaml:"call_attached_data"`
 	APIKeys                []APIKeyConfig     `yaml:"api_keys"`
 
@@ -255,8 +265,8 @@ type AccountConfig struct {
 
 // SIPUserConfig is one SIP user.
 type SIPUserConfig struct {
-	Username string         `yaml:"username"`
-	Password tenancy.Secret `yaml:"password"`
+	Username string        `yaml:"username"`
+	Password secret.String `yaml:"password"`
 }
 
 // RecordingConfig is an account's recording configuration.
@@ -293,9 +303,9 @@ type ApplicationConfig struct {
 
 // APIKeyConfig declares an API key with a known secret (bootstrapping).
 type APIKeyConfig struct {
-	Name        string         `yaml:"name"`
-	Secret      tenancy.Secret `yaml:"secret"`
-	ServiceType string         `yaml:"service_type"`
+	Name        string        `yaml:"name"`
+	Secret      secret.String `yaml:"secret"`
+	ServiceType string        `yaml:"service_type"`
 }
 
 // ConfigError lists every problem of a configuration, each naming its key.
@@ -562,6 +572,11 @@ func (p nodePaths) value(line int) string {
 // absPaths makes the relative directories of local buckets absolute (from
 // the current directory), as package storage wants them.
 func (c *Config) absPaths() {
+	if c.DatabaseKeyFile != "" && !filepath.IsAbs(c.DatabaseKeyFile) {
+		if abs, err := filepath.Abs(c.DatabaseKeyFile); err == nil {
+			c.DatabaseKeyFile = abs
+		}
+	}
 	for i := range c.Accounts {
 		if f := c.Accounts[i].Recording.Bucket.File; f != nil && f.Dir != "" && !filepath.IsAbs(f.Dir) {
 			if abs, err := filepath.Abs(f.Dir); err == nil {
@@ -710,6 +725,7 @@ func (c *Config) validate() []Problem {
 		add("api_key_pepper", "at least 16 characters")
 	}
 
+	probs = append(probs, c.databaseProblems()...) // postgres.go
 	probs = append(probs, fieldProblems(tenancy.ValidateDeclared(c.declared()))...)
 	probs = append(probs, checkKeys("admin.api_keys", c.Admin.APIKeys)...)
 	for i, a := range c.Accounts {

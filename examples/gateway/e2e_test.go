@@ -20,6 +20,7 @@ import (
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/internal/sipptest"
 	"github.com/voicegw/voicegw/internal/testenv"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/tenancy"
@@ -64,9 +65,9 @@ type webhookReceiver struct {
 	bad    int
 }
 
-func newWebhookReceiver(t *testing.T, secret string) *webhookReceiver {
+func newWebhookReceiver(t *testing.T, hookSecret string) *webhookReceiver {
 	w := &webhookReceiver{}
-	v := &tenancy.WebhookVerifier{Secrets: []tenancy.Secret{tenancy.Secret(secret)}}
+	v := &tenancy.WebhookVerifier{Secrets: []secret.String{secret.String(hookSecret)}}
 	verified := v.Middleware(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		var ev srs.WebhookEvent
@@ -249,7 +250,7 @@ accounts:
 
 	t.Run("insights", func(t *testing.T) {
 		for _, c := range calls {
-			cl := insights.NewClient(gw.url(""), insights.Secret(c.apiKey))
+			cl := insights.NewClient(gw.url(""), secret.String(c.apiKey))
 			s, err := cl.Find(context.Background(), c.id.Session)
 			if err != nil {
 				t.Fatalf("%s: Find(%s): %v", c.name, c.id.Session, err)
@@ -276,7 +277,7 @@ accounts:
 			if c.apiKey == wavKey {
 				other = mp3Key
 			}
-			_, err = insights.NewClient(gw.url(""), insights.Secret(other)).Find(context.Background(), c.id.Session)
+			_, err = insights.NewClient(gw.url(""), secret.String(other)).Find(context.Background(), c.id.Session)
 			if !errors.Is(err, insights.ErrNotFound) {
 				t.Errorf("%s: another account's key: %v, want ErrNotFound", c.name, err)
 			}

@@ -11,25 +11,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"gopkg.in/yaml.v3"
-
-	"github.com/voicegw/voicegw/tenancy"
 )
 
 var (
-	secretType   = reflect.TypeFor[tenancy.Secret]()
+	secretType   = reflect.TypeFor[secret.String]()
 	durationType = reflect.TypeFor[time.Duration]()
 )
 
 // plainTree turns a configuration value into the generic tree that
 // yaml.Marshal writes as the configuration file holding it: every key
 // written (a key left out would keep its built-in default), secrets in clear
-// (tenancy.Secret marshals to its masked form, which is right for show-back
+// (secret.String marshals to its masked form, which is right for show-back
 // but not for a configuration file), durations in Go's form.
 func plainTree(v reflect.Value) any {
 	switch {
 	case v.Type() == secretType:
-		return v.Interface().(tenancy.Secret).Reveal()
+		return v.Interface().(secret.String).Reveal()
 	case v.Type() == durationType:
 		return time.Duration(v.Int()).String()
 	}

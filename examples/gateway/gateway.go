@@ -18,11 +18,11 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/insights"
-	"github.com/voicegw/voicegw/internal/fdlimit"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/sip/fdlimit"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/tenancy"
@@ -96,11 +96,11 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.st, err = openState(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	if g.applied, err = g.st.applyAccounts(ctx, cfg, log); err != nil {
+	if err = g.st.retryShared(ctx, log, func() (err error) { g.applied, err = g.st.applyAccounts(ctx, cfg, log); return err }); err != nil {
 		return nil, err
 	}
 	if cfg.Demo {
-		if g.demo, err = g.st.ensureDemo(ctx, cfg); err != nil {
+		if err = g.st.retryShared(ctx, log, func() (err error) { g.demo, err = g.st.ensureDemo(ctx, cfg); return err }); err != nil {
 			return nil, err
 		}
 		if err := g.ensureDemoMember(ctx); err != nil {
@@ -195,6 +195,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	g.metrics.watch(g.srs)
+	g.watchDatabase() // other gateways' changes, on PostgreSQL (postgres.go)
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	acfg := admin.Config{
 		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,

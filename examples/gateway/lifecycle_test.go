@@ -14,6 +14,7 @@ import (
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/internal/sipptest"
 	"github.com/voicegw/voicegw/internal/testenv"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
 )
 
@@ -102,7 +103,7 @@ accounts:
 		t.Fatal("a .part file is left after recovery")
 	}
 
-	s, err := insights.NewClient(gw2.url(""), insights.Secret(key)).Find(context.Background(), id.Session)
+	s, err := insights.NewClient(gw2.url(""), secret.String(key)).Find(context.Background(), id.Session)
 	if err != nil {
 		t.Fatalf("the interrupted session's document: %v", err)
 	}

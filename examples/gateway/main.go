@@ -109,7 +109,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		for i, d := range cfg.declared() {
 			accounts[i] = &d.Account
 		}
-		if probs := probeBuckets(ctx, accounts); len(probs) > 0 {
+		probs := probeBuckets(ctx, accounts)
+		probs = append(probs, cfg.checkDatabase(ctx)...) // postgres.go
+		if len(probs) > 0 {
 			return &ConfigError{File: *configPath, Problems: probs}
 		}
 		fmt.Fprintln(stdout, "configuration OK")

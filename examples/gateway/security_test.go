@@ -35,6 +35,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/internal/testenv"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // Secrets of the suite's accounts, searched for in logs and state files.
@@ -619,7 +620,7 @@ func insightsClauseLimit(t *testing.T, gw *gwProc) {
 		q.Filter.Should = append(q.Filter.Should, insights.Term("source", fmt.Sprintf("+1555%07d", i)))
 	}
 	q.Filter.Should[0] = insights.Term("destination", "bob@example.com")
-	res, err := insights.NewClient(gw.url(""), insights.Secret(secKeptKey)).Search(context.Background(), q)
+	res, err := insights.NewClient(gw.url(""), secret.String(secKeptKey)).Search(context.Background(), q)
 	if err != nil {
 		t.Fatalf("a search with %d should clauses: %v", insights.MaxClauses, err)
 	}
@@ -917,7 +918,7 @@ accounts:
 	var doc *insights.Session
 	waitFor(t, 30*time.Second, "the session's document", func() bool {
 		q := &insights.Query{From: insights.At(time.Now().Add(-24 * time.Hour)), To: insights.At(time.Now().Add(time.Hour))}
-		res, err := insights.NewClient(gw.url(""), insights.Secret(secKeptKey)).Search(context.Background(), q)
+		res, err := insights.NewClient(gw.url(""), secret.String(secKeptKey)).Search(context.Background(), q)
 		if err != nil || len(res.Hits) == 0 {
 			return false
 		}

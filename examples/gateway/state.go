@@ -15,6 +15,7 @@ import (
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/sqliteindex"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	rbacsqlite "github.com/voicegw/voicegw/rbac/sqlitestore"
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
@@ -38,7 +39,8 @@ const (
 // configuration file.
 const configCreator = "config@gateway.voicegw.invalid"
 
-// state is what the gateway keeps in SQLite: the tenancy store, the API keys,
+// state is what the gateway keeps in SQLite, or in PostgreSQL when
+// `database` is set (postgres.go; the journal stays in SQLite): the tenancy store, the API keys,
 // members and roles, the admin API's store (service providers, SMTP, audit),
 // the licensed-sessions limiter, the session journal and the insights index.
 type state struct {
@@ -48,9 +50,10 @@ type state struct {
 	keys    *rbac.KeyStore
 	members *rbac.MemberStore
 	admin   *admin.Store
-	limiter *tenancysqlite.Limiter
+	limiter tenancy.SessionLimiter
 	journal *srs.SQLiteJournal
 	index   *insights.Index
+	pg      *pgState // the pool and the watch when on PostgreSQL (postgres.go)
 }
 
 // openState opens (creating them on first start) the databases under
@@ -65,6 +68,12 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (_ *state, er
 			s.close()
 		}
 	}()
+	if cfg.Database.Reveal() != "" {
+		if err := s.openPostgres(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if s.db, err = tenancysqlite.OpenDB(ctx, filepath.Join(cfg.DataDir, stateDBName)); err != nil {
 		return nil, err
 	}
@@ -129,6 +138,7 @@ func (s *state) close() {
 	if s.db != nil {
 		_ = s.db.Close()
 	}
+	s.closePostgres()
 }
 
 // randomToken returns n random bytes in base64url (no padding).
@@ -251,12 +261,12 @@ const demoAccountName = "demo"
 type demoCredentials struct {
 	Account  *tenancy.Account
 	User     string
-	Password tenancy.Secret
-	APIKey   tenancy.Secret // Insights, of the demo account
-	AdminKey tenancy.Secret // the admin API's, every privilege
+	Password secret.String
+	APIKey   secret.String // Insights, of the demo account
+	AdminKey secret.String // the admin API's, every privilege
 
-	ConsoleEmail    string      // the console member of the demo account (console.go)
-	ConsolePassword rbac.Secret // its password, printed once
+	ConsoleEmail    string        // the console member of the demo account (console.go)
+	ConsolePassword secret.String // its password, printed once
 }
 
 // ensureDemo makes the demo account and an Admin API key when the store
@@ -274,7 +284,7 @@ func (s *state) ensureDemo(ctx context.Context, cfg *Config) (*demoCredentials, 
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	pw := tenancy.Secret(randomToken(15))
+	pw := secret.String(randomToken(15))
 	made, err := s.tenants.Bootstrap(ctx, []tenancy.DeclaredAccount{{Set: []string{"sip", "recording"},
 		Account: tenancy.Account{
 			Name: demoAccountName, SIPRealm: "demo.voicegw.test",
@@ -289,7 +299,7 @@ func (s *state) ensureDemo(ctx context.Context, cfg *Config) (*demoCredentials, 
 	}
 	d := &demoCredentials{Account: made[0].Account, User: "demo", Password: pw}
 	for _, k := range []struct {
-		key  *tenancy.Secret
+		key  *secret.String
 		new  rbac.NewAPIKey
 		what string
 	}{
@@ -301,7 +311,7 @@ func (s *state) ensureDemo(ctx context.Context, cfg *Config) (*demoCredentials, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k.what, err)
 		}
-		*k.key = tenancy.Secret(ck.Secret.Reveal())
+		*k.key = secret.String(ck.Secret.Reveal())
 	}
 	return d, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -111,6 +112,7 @@ func (g *Gateway) openTLS() error {
 	}
 	t := cfg.SIP.TLS
 	certFile, keyFile := t.CertFile, t.KeyFile
+	var made *x509.Certificate // the development certificate made now
 	if certFile == "" {
 		dir := cfg.path(devCertDir)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -127,9 +129,7 @@ func (g *Gateway) openTLS() error {
 			if err != nil {
 				return fmt.Errorf("sip.tls: development certificate: %w", err)
 			}
-			fmt.Fprintf(g.out, "\nSIP over TLS: made a self-signed development certificate (not for production: set sip.tls.cert_file and key_file)\n"+
-				"  file     %s\n  SHA-256  %s\nTrust it in the recording clients (siprec-client -tls-ca %s).\n",
-				certFile, sip.Fingerprint(cert), certFile)
+			made = cert
 		}
 	}
 	files, err := sip.LoadTLSFiles(sip.TLSFilesConfig{CertFile: certFile, KeyFile: keyFile, ClientCAFile: t.ClientCAFile,
@@ -142,6 +142,16 @@ func (g *Gateway) openTLS() error {
 		return fmt.Errorf("sip.tls.listen: %w", err)
 	}
 	g.tlsFiles, g.sipTLS = files, l
+	if made != nil {
+		host, _, _ := net.SplitHostPort(cfg.tlsListen())
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		fmt.Fprintf(g.out, "\nSIP over TLS: made a self-signed development certificate (not for production: set sip.tls.cert_file and key_file)\n"+
+			"  file     %s\n  SHA-256  %s\nTrust it in the recording clients, for example (SRTP media over sips:):\n\n"+
+			"  go run ./examples/siprec-client -srs \"sips:%s\" -tls-ca %s -user USER -password PASSWORD -duration 5s\n",
+			certFile, sip.Fingerprint(made), net.JoinHostPort(host, g.tlsPort()), certFile)
+	}
 	g.log.Info("SIP over TLS", "listen", l.Addr().String(), "certificate", certFile, "sha256", sip.Fingerprint(files.Certificate()),
 		"mutual_tls", t.ClientCAFile != "")
 	return nil

@@ -102,8 +102,9 @@ import (
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
-	"github.com/voicegw/voicegw/internal/fdlimit"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/sip/fdlimit"
 )
 
 // usersEnv is the environment variable that may hold users.
@@ -296,7 +297,7 @@ func parseUsers(r io.Reader, origin string, users sip.Users) error {
 		case dup:
 			errs = append(errs, fmt.Errorf("%s line %d: user %q given twice", origin, n, name))
 		default:
-			users[name] = sip.Secret(pw)
+			users[name] = secret.String(pw)
 		}
 	}
 	if err := sc.Err(); err != nil {

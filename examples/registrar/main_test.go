@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/internal/sipptest"
+	"github.com/voicegw/voicegw/internal/siptest"
 	"github.com/voicegw/voicegw/sip"
 )
 
@@ -161,18 +161,7 @@ type client struct {
 }
 
 func newClient(t *testing.T, addr string) *client {
-	discard := slog.New(slog.DiscardHandler)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"),
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(discard)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(discard)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ua.Close() })
-	c, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientLogger(discard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := siptest.NewClient(t, siptest.Config{})
 	_, p, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(p)
 	return &client{t: t, c: c, addr: addr, port: port}

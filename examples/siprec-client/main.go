@@ -5,7 +5,8 @@
 //
 //	go run ./examples/siprec-client -srs "sip:127.0.0.1:5060;transport=tcp" \
 //	    [-user src -password secret] [-duration 5s] [-audio tone|FILE.wav] \
-//	    [-recording-id ID] [-pause-at 2s -resume-at 3s] [-resolve HOST=ADDR]
+//	    [-recording-id ID] [-pause-at 2s -resume-at 3s] [-resolve HOST=ADDR] \
+//	    [-tls-ca FILE] [-srtp auto|off]
 //
 // -srs is one SIP URI or a comma-separated list (sip: or sips:, as the Call
 // Recording Node takes them); each recorder gets its own dialog. -audio tone
@@ -20,6 +21,11 @@
 // DNS while you try it ("-srs sip:acme.example.com:5060;transport=tcp
 // -resolve acme.example.com=127.0.0.1").
 //
+// A sips: recorder (or transport=tls) is reached over TLS, verified against
+// the system's roots or the PEM certificates of -tls-ca (a gateway's
+// development certificate, data/tls/cert.pem); its streams go as SRTP
+// keyed by SDES (RTP/SAVP, a=crypto, a key per stream) unless -srtp off.
+//
 // It prints one line per recorder for every operation (start, pause,
 // resume, stop) and the RTP packets sent per stream, and exits 1 when no
 // recorder accepted the start (2 for a usage error).
@@ -27,6 +33,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +53,7 @@ import (
 	"github.com/go-audio/wav"
 
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/metadata"
 )
@@ -67,6 +76,8 @@ type config struct {
 	recordingID       string
 	pauseAt, resumeAt time.Duration
 	resolve           hostsResolver
+	tlsCA             string
+	srtp              string
 }
 
 // hostsResolver answers the hosts of -resolve with their addresses, and any
@@ -116,6 +127,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.recordingID, "recording-id", "", "recording ID forwarded to the recorders")
 	fs.DurationVar(&c.pauseAt, "pause-at", 0, "pause the recording at this time (0: no pause)")
 	fs.DurationVar(&c.resumeAt, "resume-at", 0, "resume the recording at this time (0: no resume)")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM `FILE` of the certificates trusted for sips: recorders (default: the system's roots)")
+	fs.StringVar(&c.srtp, "srtp", "auto", "`auto`: SRTP to sips: recorders, RTP to others; off: RTP to every recorder")
 	fs.Var(c.resolve, "resolve", "send requests for `HOST=ADDR`'s host to its IP address instead of looking it up (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -132,6 +145,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case len(c.srs) == 0:
 		return c, fmt.Errorf("-srs is required: %w", siprec.ErrNoRecorderURL)
+	case c.srtp != "auto" && c.srtp != "off":
+		return c, fmt.Errorf("-srtp %q: want auto or off", c.srtp)
 	case c.duration <= 0:
 		return c, fmt.Errorf("-duration %v must be positive", c.duration)
 	case c.resumeAt > 0 && c.pauseAt == 0:
@@ -160,7 +175,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	client, err := siprec.NewClient(siprec.ClientConfig{Username: cfg.user, Password: siprec.Secret(cfg.password), Resolver: cfg.resolve, Logger: log})
+	tlsConfig, err := loadTLSCA(cfg.tlsCA)
+	if err != nil {
+		fmt.Fprintln(stderr, "siprec-client:", err)
+		return 2
+	}
+	client, err := siprec.NewClient(siprec.ClientConfig{Username: cfg.user, Password: secret.String(cfg.password), Resolver: cfg.resolve, Logger: log,
+		TLSConfig: tlsConfig, SRTP: siprec.ClientSRTPConfig{Disable: cfg.srtp == "off"}})
 	if err != nil {
 		fmt.Fprintln(stderr, "siprec-client:", err)
 		return 1
@@ -378,4 +399,21 @@ func tone(hz float64) []int16 {
 		pcm[i] = int16(16000 * math.Sin(2*math.Pi*hz*float64(i)/media.SampleRate))
 	}
 	return pcm
+}
+
+// loadTLSCA returns the TLS configuration trusting the certificates of the
+// PEM file (nil: the system's roots).
+func loadTLSCA(file string) (*tls.Config, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("-tls-ca: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-tls-ca %s: no PEM certificate in the file", file)
+	}
+	return &tls.Config{RootCAs: roots}, nil
 }

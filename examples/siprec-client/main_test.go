@@ -191,6 +191,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"-srs", "sip:127.0.0.1", "-duration", "2s", "-pause-at", "3s"}, "must be within -duration"},
 		{[]string{"-srs", "sip:127.0.0.1", "-audio", "/nonexistent.wav"}, "-audio"},
 		{[]string{"-srs", "sip:127.0.0.1", "-resolve", "srs.example.com"}, "want HOST=IP_ADDRESS"},
+		{[]string{"-srs", "sips:127.0.0.1", "-srtp", "maybe"}, `-srtp "maybe": want auto or off`},
+		{[]string{"-srs", "sips:127.0.0.1", "-tls-ca", "/nonexistent.pem"}, "-tls-ca"},
 	} {
 		code, _, errs := runClient(t, tc.args...)
 		if code != 2 || !strings.Contains(errs, tc.want) {

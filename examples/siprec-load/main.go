@@ -5,7 +5,12 @@
 // own CPU use. It is the harness for a recording server's capacity figure.
 //
 //	go run ./examples/siprec-load -srs "sip:127.0.0.1:5060;transport=tcp" \
-//	    -calls 1000 -rate 100/s -duration 60s [-user src -password secret]
+//	    -calls 1000 -rate 100/s -duration 60s [-user src -password secret] \
+//	    [-tls-ca FILE] [-srtp auto|off]
+//
+// A sips: recorder is reached over TLS (trusting the system's roots or the
+// PEM certificates of -tls-ca) and its streams go as SRTP keyed by SDES
+// (siprec.ClientSRTPConfig), unless -srtp off.
 //
 // Sessions are started at -rate (per second) until -calls are up, and a
 // session that fails to start or that the recorder hangs up is replaced at
@@ -29,6 +34,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +56,7 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/metadata"
 )
@@ -69,6 +77,7 @@ type config struct {
 	duration       time.Duration
 	user, password string
 	report         time.Duration
+	tlsCA, srtp    string
 }
 
 // rateFlag reads "100" or "100/s".
@@ -103,6 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.duration, "duration", c.duration, "how long to run, from the start")
 	fs.StringVar(&c.user, "user", "", "digest user name for recorders that challenge")
 	fs.StringVar(&c.password, "password", "", "digest password")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM `FILE` of the certificates trusted for sips: recorders (default: the system's roots)")
+	fs.StringVar(&c.srtp, "srtp", "auto", "`auto`: SRTP to sips: recorders, RTP to others; off: RTP to every recorder")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -118,6 +129,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case len(c.srs) == 0:
 		return c, fmt.Errorf("-srs is required: %w", siprec.ErrNoRecorderURL)
+	case c.srtp != "auto" && c.srtp != "off":
+		return c, fmt.Errorf("-srtp %q: want auto or off", c.srtp)
 	case c.calls < 1:
 		return c, fmt.Errorf("-calls %d must be at least 1", c.calls)
 	case c.duration <= 0:
@@ -194,6 +207,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	l := &load{cfg: cfg, out: stdout}
+	var tlsConfig *tls.Config
+	if cfg.tlsCA != "" {
+		pem, err := os.ReadFile(cfg.tlsCA)
+		roots := x509.NewCertPool()
+		if err != nil || !roots.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(stderr, "siprec-load: -tls-ca %s: no PEM certificate (%v)\n", cfg.tlsCA, err)
+			return 2
+		}
+		tlsConfig = &tls.Config{RootCAs: roots}
+	}
 	for range runtime.GOMAXPROCS(0) {
 		rtp, err := net.ListenUDP("udp", &net.UDPAddr{})
 		if err != nil {
@@ -208,9 +231,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		client, err := siprec.NewClient(siprec.ClientConfig{
-			Username: cfg.user, Password: siprec.Secret(cfg.password),
-			RTPConn: bw,
-			Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+			Username: cfg.user, Password: secret.String(cfg.password),
+			RTPConn:   bw,
+			TLSConfig: tlsConfig, SRTP: siprec.ClientSRTPConfig{Disable: cfg.srtp == "off"},
+			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		})
 		if err != nil {
 			fmt.Fprintln(stderr, "siprec-load:", err)

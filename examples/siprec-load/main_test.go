@@ -79,6 +79,8 @@ func TestLoadUsage(t *testing.T) {
 		{[]string{"-srs", "https://srs.example.com"}, "HTTP URLs"},
 		{[]string{"-srs", "sip:127.0.0.1", "-rate", "fast"}, "not a positive rate"},
 		{[]string{"-srs", "sip:127.0.0.1", "-calls", "0"}, "-calls 0"},
+		{[]string{"-srs", "sips:127.0.0.1", "-srtp", "maybe"}, `-srtp "maybe": want auto or off`},
+		{[]string{"-srs", "sips:127.0.0.1", "-tls-ca", "/nonexistent.pem"}, "-tls-ca"},
 		{[]string{"-srs", "sip:src:hunter2@127.0.0.1"}, "password"},
 	} {
 		var out, errs strings.Builder

@@ -51,8 +51,19 @@ func Allowed() map[string][]string {
 		"tenancy/admin/pgstore": {"tenancy/admin", "tenancy/pgstore", "tenancy", "internal"},
 		"internal":              {"internal"},
 		"examples":              {"*"},
+		// The public leaves (see Leaves): nothing of the module.
+		"rbac/secret": {},
 	}
 }
+
+// Leaves returns the public leaf packages, relative to the module: every
+// package of the module may import them (media, storage and sip included,
+// whatever their rule in Allowed says), and they import only the standard
+// library, nothing of the module and no other module. rbac/secret, the one
+// secret type, is the only one: it sits under rbac because secrets are what
+// access control is made of, and is a leaf so that storage, sip and media use
+// it without depending on rbac.
+func Leaves() []string { return []string{"rbac/secret"} }
 
 // Package is what the checker needs to know of one package.
 type Package struct {
@@ -89,15 +100,24 @@ func TopLevel(importPath string) string {
 func Check(pkgs []Package) []Violation {
 	var out []Violation
 	rules := Allowed()
+	leaves := Leaves()
 	for _, p := range pkgs {
 		from := ruleKey(rules, p.ImportPath)
 		if from == "" {
 			continue
 		}
 		allowed, known := rules[from]
+		leaf := permits(leaves, strings.TrimPrefix(p.ImportPath, Module+"/"))
 		for _, imp := range p.Imports {
 			to := ruleKey(rules, imp)
+			if leaf && to == "" && !isStd(imp) {
+				out = append(out, Violation{From: p.ImportPath, To: imp})
+				continue
+			}
 			if to == "" || (known && to == from) {
+				continue
+			}
+			if permits(leaves, strings.TrimPrefix(imp, Module+"/")) {
 				continue
 			}
 			if !known || !permits(allowed, strings.TrimPrefix(imp, Module+"/")) {
@@ -135,6 +155,13 @@ func ruleKey(rules map[string][]string, importPath string) string {
 		}
 	}
 	return best
+}
+
+// isStd reports whether an import path outside the module is of the
+// standard library: its first element has no dot.
+func isStd(importPath string) bool {
+	first, _, _ := strings.Cut(importPath, "/")
+	return !strings.Contains(first, ".")
 }
 
 // permits reports whether rel, an import path relative to the module, is

@@ -58,6 +58,8 @@ func TestLayer(t *testing.T) {
 		Module + "/siprec/srs":          "siprec/srs",
 		Module + "/siprec/srs/internal": "siprec/srs",
 		Module + "/siprec/srsx":         "siprec",
+		Module + "/rbac/secret":         "rbac/secret",
+		Module + "/rbac/memstore":       "rbac",
 		Module + "/examples/gateway":    "examples",
 		"github.com/emiago/sipgo":       "",
 	} {
@@ -75,7 +77,7 @@ func TestCheck(t *testing.T) {
 		want []string
 	}{
 		{"allowed imports", []Package{
-			{m + "recording", []string{m + "media", m + "storage", m + "internal/secret", "fmt"}},
+			{m + "recording", []string{m + "media", m + "storage", m + "internal/uuid", "fmt"}},
 			{m + "siprec/metadata", []string{m + "siprec", m + "sip", m + "media/sdp"}},
 			{m + "examples/gateway", []string{m + "recording", m + "insights", m + "tenancy"}},
 			{m + "insights", []string{m + "rbac"}},
@@ -124,6 +126,20 @@ func TestCheck(t *testing.T) {
 		}, []string{m + "siprec>" + m + "siprec/srs", m + "siprec/metadata>" + m + "siprec/srs/x"}},
 		{"siprec keeps its own rule beside siprec/srs", []Package{{m + "siprec", []string{m + "tenancy", m + "recording"}}},
 			[]string{m + "siprec>" + m + "recording", m + "siprec>" + m + "tenancy"}},
+		{"every layer may import the secret leaf", []Package{
+			{m + "media", []string{m + "rbac/secret"}},
+			{m + "storage/bucketconfig", []string{m + "rbac/secret"}},
+			{m + "sip", []string{m + "rbac/secret"}},
+			{m + "rbac", []string{m + "rbac/secret"}},
+			{m + "internal/x", []string{m + "rbac/secret"}},
+			{m + "rbac/secret", []string{"crypto/subtle", "log/slog", m + "rbac/secret"}},
+		}, nil},
+		{"the secret leaf imports only the standard library", []Package{
+			{m + "rbac/secret", []string{m + "internal/uuid", m + "rbac", "github.com/emiago/sipgo", "fmt"}},
+		}, []string{m + "rbac/secret>github.com/emiago/sipgo", m + "rbac/secret>" + m + "internal/uuid", m + "rbac/secret>" + m + "rbac"}},
+		{"only the leaf is open to all, not the rest of rbac", []Package{
+			{m + "media", []string{m + "rbac", m + "rbac/secretx", m + "rbac/memstore"}},
+		}, []string{m + "media>" + m + "rbac", m + "media>" + m + "rbac/memstore", m + "media>" + m + "rbac/secretx"}},
 		{"the recording server may not import examples", []Package{{m + "siprec/srs", []string{m + "examples/gateway"}}},
 			[]string{m + "siprec/srs>" + m + "examples/gateway"}},
 	} {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/pgstore"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // BenchmarkKeyLookup measures KeyStore.VerifyKey of a valid key among 1,000
@@ -25,7 +26,7 @@ func BenchmarkKeyLookup(b *testing.B) {
 		b.Fatal(err)
 	}
 	owner := rbac.NewAPIKey{ServiceType: "insights", CreatorEmail: "ann@example.com"}
-	var secret rbac.Secret
+	var secret secret.String
 	run := rand.Text()[:8] // distinct names per run on a shared server
 	for i := range 1000 {
 		nk := owner

@@ -22,6 +22,11 @@
 // transaction); tenancy/pgstore.Watch delivers the changes of every voicegw
 // store of the database, these included (resources "api_key", "member",
 // "role"; a revocation is Op "revoke").
+//
+// The Driver is also an rbac.PasswordDriver: members' Argon2id password
+// hashes are a column of their row (so the console's sign-in works on
+// PostgreSQL), never part of a Member nor of a notification. CheckPepper
+// makes every gateway of a database hash API keys with the same pepper.
 package pgstore
 
 import (
@@ -90,7 +95,16 @@ CREATE INDEX rbac_api_keys_origin ON rbac_api_keys(origin) WHERE origin <> '';
 CREATE INDEX rbac_api_keys_creator ON rbac_api_keys(creator_email);
 ` + pgnotify.Trigger(pgnotify.Table{Name: "rbac_roles", Resource: "role", ID: "id", Account: "account_sid"}) +
 	pgnotify.Trigger(pgnotify.Table{Name: "rbac_members", Resource: "member", ID: "id", Account: "account_sid", ServiceProvider: "service_provider"}) +
-	pgnotify.Trigger(pgnotify.Table{Name: "rbac_api_keys", Resource: "api_key", ID: "id", Account: "account_sid", ServiceProvider: "service_provider"})}
+	pgnotify.Trigger(pgnotify.Table{Name: "rbac_api_keys", Resource: "api_key", ID: "id", Account: "account_sid", ServiceProvider: "service_provider"}),
+	// Version 2: members' password hashes (rbac.PasswordDriver).
+	`ALTER TABLE rbac_members ADD COLUMN password_hash text NOT NULL DEFAULT '';
+COMMENT ON COLUMN rbac_members.password_hash IS 'Argon2id PHC string of the member''s password; never in a Member';`,
+	// Version 3: the pepper's check value (CheckPepper).
+	`CREATE TABLE rbac_pepper (
+	id    smallint PRIMARY KEY CHECK (id = 1),
+	check_hmac bytea NOT NULL
+);
+COMMENT ON COLUMN rbac_pepper.check_hmac IS 'HMAC of a fixed text under the API key pepper: tells a gateway with another pepper, never the pepper';`}
 
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := pgdb.Migrate(ctx, pool, pgnotify.SchemaName, pgnotify.Schema); err != nil {
@@ -99,15 +113,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgdb.Migrate(ctx, pool, SchemaName, schema)
 }
 
-// Driver is the PostgreSQL rbac.MemberDriver and rbac.KeyDriver.
+// Driver is the PostgreSQL rbac.MemberDriver (and rbac.PasswordDriver:
+// members' Argon2id password hashes, a column of the member's row) and
+// rbac.KeyDriver.
 type Driver struct {
 	pool *pgxpool.Pool
 	st   *pgdb.Store
 }
 
 var (
-	_ rbac.MemberDriver = (*Driver)(nil)
-	_ rbac.KeyDriver    = (*Driver)(nil)
+	_ rbac.MemberDriver   = (*Driver)(nil)
+	_ rbac.KeyDriver      = (*Driver)(nil)
+	_ rbac.PasswordDriver = (*Driver)(nil)
 )
 
 // OpenPool opens a connection pool as every voicegw PostgreSQL store needs

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/rbac/sqlitestore"
 )
 
@@ -36,7 +37,7 @@ func ExampleOpenKeyStore() {
 		fmt.Println(err)
 		return
 	}
-	secret := ck.Secret.Reveal() // shown to the operator once
+	plain := ck.Secret.Reveal() // shown to the operator once
 	_ = keys.Close()
 
 	keys, err = sqlitestore.OpenKeyStore(ctx, path, opts) // the next start of the gateway
@@ -45,10 +46,10 @@ func ExampleOpenKeyStore() {
 		return
 	}
 	defer keys.Close()
-	p, err := keys.VerifyKey(ctx, rbac.Secret(secret))
+	p, err := keys.VerifyKey(ctx, secret.String(plain))
 	fmt.Println(p.Account, err)
 	_ = keys.Delete(ctx, ck.ID)
-	_, err = keys.VerifyKey(ctx, rbac.Secret(secret))
+	_, err = keys.VerifyKey(ctx, secret.String(plain))
 	fmt.Println(errors.Is(err, rbac.ErrInvalidKey))
 	// Output:
 	// acct-a <nil>

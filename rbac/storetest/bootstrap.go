@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // testBootstrap: keys whose secret a configuration chose are made, kept,
@@ -20,9 +21,9 @@ import (
 func testBootstrap(t *testing.T, open func(*testing.T, *rbac.KeyStoreOptions) (*rbac.KeyStore, *clock)) {
 	ctx := context.Background()
 	const creator = "config@gateway.example.com"
-	key := func(account, name, secret string) rbac.BootstrapKey {
+	key := func(account, name, plain string) rbac.BootstrapKey {
 		return rbac.BootstrapKey{NewAPIKey: rbac.NewAPIKey{Name: name, ServiceType: "insights", Account: account, CreatorEmail: creator},
-			Secret: rbac.Secret(secret)}
+			Secret: secret.String(plain)}
 	}
 	const (
 		s1 = "config-secret-one-Aa0123456789"
@@ -30,16 +31,16 @@ func testBootstrap(t *testing.T, open func(*testing.T, *rbac.KeyStoreOptions) (*
 		s3 = "config-secret-three-Cc01234567"
 		s4 = "config-secret-four-Dd012345678"
 	)
-	works := func(t *testing.T, s *rbac.KeyStore, secret, account string) {
+	works := func(t *testing.T, s *rbac.KeyStore, plain, account string) {
 		t.Helper()
-		p, err := s.VerifyKey(ctx, rbac.Secret(secret))
+		p, err := s.VerifyKey(ctx, secret.String(plain))
 		if err != nil || p.Account != account {
 			t.Fatalf("a configured key does not work: %+v, %v", p, err)
 		}
 	}
-	fails := func(t *testing.T, s *rbac.KeyStore, secret string) {
+	fails := func(t *testing.T, s *rbac.KeyStore, plain string) {
 		t.Helper()
-		if _, err := s.VerifyKey(ctx, rbac.Secret(secret)); !errors.Is(err, rbac.ErrUnknownKey) {
+		if _, err := s.VerifyKey(ctx, secret.String(plain)); !errors.Is(err, rbac.ErrUnknownKey) {
 			t.Fatalf("a key no longer configured still answers: %v", err)
 		}
 	}

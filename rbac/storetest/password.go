@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // testPasswords checks a driver's rbac.PasswordDriver through MemberStore:
@@ -29,7 +30,7 @@ func testPasswords(t *testing.T, nd func(t *testing.T) rbac.MemberDriver) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const pw = rbac.Secret("correct horse battery")
+	const pw = secret.String("correct horse battery")
 
 	if _, err := s.VerifyPassword(ctx, ann.Email, pw); !errors.Is(err, rbac.ErrWrongPassword) {
 		t.Fatalf("VerifyPassword before any password = %v, want ErrWrongPassword", err)
@@ -67,7 +68,7 @@ func testPasswords(t *testing.T, nd func(t *testing.T) rbac.MemberDriver) {
 		{ann.Email, ""},
 		{"bob@example.com", pw.Reveal()},
 	} {
-		if m, err := s.VerifyPassword(ctx, tc.email, rbac.Secret(tc.pw)); !errors.Is(err, rbac.ErrWrongPassword) || m != nil {
+		if m, err := s.VerifyPassword(ctx, tc.email, secret.String(tc.pw)); !errors.Is(err, rbac.ErrWrongPassword) || m != nil {
 			t.Fatalf("VerifyPassword(%q, wrong) = %v, %v; want ErrWrongPassword", tc.email, m, err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 type clock struct {
@@ -391,7 +392,7 @@ func RunKeyTests(t *testing.T, nd func(t *testing.T) rbac.KeyDriver) {
 			t.Fatalf("VerifyKey = %+v, %v", p, err)
 		}
 		for _, bad := range []string{"", plain + "x", plain[:len(plain)-1], strings.ToUpper(plain), strings.Repeat("a", 300)} {
-			if _, err := s.VerifyKey(ctx, rbac.Secret(bad)); !errors.Is(err, rbac.ErrUnknownKey) || !errors.Is(err, rbac.ErrInvalidKey) {
+			if _, err := s.VerifyKey(ctx, secret.String(bad)); !errors.Is(err, rbac.ErrUnknownKey) || !errors.Is(err, rbac.ErrInvalidKey) {
 				t.Fatalf("VerifyKey(wrong secret) = %v", err)
 			}
 		}

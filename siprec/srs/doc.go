@@ -48,6 +48,27 @@
 // each session of a plain [siprec.Server] to a WAV or MP3 file, or upload it
 // to one bucket.
 //
+// # Recording layout
+//
+// Each m-line of the initial offer is a stream of the session's recording,
+// in m-line order, laid out as recording's LayoutAuto does:
+//
+//   - one stream: a mono file, SESSION.wav (or .mp3);
+//   - two streams: a stereo file, the first m-line on the left, the second
+//     on the right (the two parties, kept apart);
+//   - a further stream sent by one participant (an announcement, a third
+//     party) is mixed into both channels;
+//   - a mixed stream, one whose metadata (RFC 7865) lists several
+//     participants sending on it, next to other streams, is recorded to a
+//     mono file of its own, SESSION.LABEL.wav, on the same timeline with
+//     the same pauses, and uploaded beside the main file under
+//     ACCOUNT/APPLICATION/SESSION.LABEL.wav; the parties' channels stay
+//     unmixed. A session whose only streams are mixed records them as
+//     above (they are the recording).
+//
+// recording's package documentation describes the layouts (LayoutPerStream,
+// StreamConfig.Separate) for callers who lay out files of their own.
+//
 // # Where it sits
 //
 // srs is the top floor of voicegw's recording side: it may import media, sip,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/memindex"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/srs"
@@ -209,7 +210,7 @@ func recordACall(srsURI, user, password string) {
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
 	client, err := siprec.NewClient(siprec.ClientConfig{ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"), Logger: quiet,
-		Username: user, Password: siprec.Secret(password)})
+		Username: user, Password: secret.String(password)})
 	if err != nil {
 		log.Fatal(err)
 	}

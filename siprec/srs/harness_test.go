@@ -26,6 +26,7 @@ import (
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/memindex"
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/metadata"
@@ -315,7 +316,7 @@ func (ts *testServer) dialMetadata(t *testing.T, host, user, password, recording
 	t.Helper()
 	cl, err := siprec.NewClient(siprec.ClientConfig{
 		ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),
-		Username:   user, Password: siprec.Secret(password),
+		Username:   user, Password: secret.String(password),
 		Resolver: loopbackResolver{},
 		Logger:   testLogger(t),
 	})
@@ -447,9 +448,9 @@ type webhooks struct {
 	fail   int // answer 500 to this many requests first
 }
 
-func newWebhooks(t *testing.T, secret tenancy.Secret) *webhooks {
+func newWebhooks(t *testing.T, hook secret.String) *webhooks {
 	w := &webhooks{}
-	v := &tenancy.WebhookVerifier{Secrets: []tenancy.Secret{secret}}
+	v := &tenancy.WebhookVerifier{Secrets: []secret.String{hook}}
 	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, err := v.Verify(r)
 		w.mu.Lock()

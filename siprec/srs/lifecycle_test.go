@@ -17,6 +17,7 @@ import (
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/driver"
 	"github.com/voicegw/voicegw/insights/memindex"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
@@ -32,7 +33,7 @@ import (
 func TestServerRecoversAfterCrash(t *testing.T) {
 	ctx := context.Background()
 	data, bucket := t.TempDir(), t.TempDir()
-	secret := tenancy.Secret("whsec_srs_crash_secret_0123456789")
+	secret := secret.String("whsec_srs_crash_secret_0123456789")
 	hooks := newWebhooks(t, secret)
 	st, _ := newStore(t)
 	acct := recordingAccount("crash", bucket, hooks.srv.URL)
@@ -153,7 +154,7 @@ func (d *failingDriver) Put(ctx context.Context, docs []driver.Document) error {
 // when the document is stored.
 func TestServerRetriesWhileRunning(t *testing.T) {
 	bucket := t.TempDir()
-	secret := tenancy.Secret("whsec_srs_retry_secret_0123456789")
+	secret := secret.String("whsec_srs_retry_secret_0123456789")
 	hooks := newWebhooks(t, secret)
 	acct := recordingAccount("retry", bucket, hooks.srv.URL)
 	acct.WebhookSecret = secret

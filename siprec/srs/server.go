@@ -16,10 +16,10 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/insights"
-	"github.com/voicegw/voicegw/internal/fdlimit"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/recording/spool"
 	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/sip/fdlimit"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/tenancy"

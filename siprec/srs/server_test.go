@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/internal/siptest"
 	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec"
@@ -30,7 +31,7 @@ import (
 func recordingAccount(name, dir, hook string) *tenancy.Account {
 	return &tenancy.Account{
 		Name: name, SIPRealm: name + ".test", SessionWebhook: hook,
-		SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "src", Password: tenancy.Secret(name + "-password-1")}}},
+		SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: "src", Password: secret.String(name + "-password-1")}}},
 		Recording: tenancy.RecordingConfig{Enabled: true, Format: tenancy.FormatWAV,
 			Bucket: bucketconfig.Config{Vendor: bucketconfig.VendorFile, File: &bucketconfig.File{Dir: dir}}},
 	}
@@ -45,7 +46,7 @@ func recordingAccount(name, dir, hook string) *tenancy.Account {
 // step once.
 func TestServerRecordsCall(t *testing.T) {
 	bucket := t.TempDir()
-	secret := tenancy.Secret("whsec_srs_test_secret_0123456789")
+	secret := secret.String("whsec_srs_test_secret_0123456789")
 	hooks := newWebhooks(t, secret)
 	hooks.fail = 1
 	acct := recordingAccount("acme", bucket, hooks.srv.URL)
@@ -273,15 +274,7 @@ func TestServerMixedStream(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ua.Close() })
-	client, err := sipgo.NewClient(ua)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, _ := siptest.NewClient(t, siptest.Config{})
 	invite := sipgosip.NewRequest(sipgosip.INVITE, sipgosip.Uri{Scheme: "sip", User: "srs", Host: "127.0.0.1", Port: int(ts.sipAddr.Port())})
 	invite.SetTransport("TCP")
 	invite.AppendHeader(&sipgosip.ContactHeader{Address: sipgosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5064},

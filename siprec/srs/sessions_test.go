@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec/metadata"
 	"github.com/voicegw/voicegw/storage/storagetest"
 	"github.com/voicegw/voicegw/tenancy"
@@ -58,7 +59,7 @@ func findDoc(t *testing.T, idx *insights.Index, account tenancy.SID, id string) 
 func TestSessionDocumentLifecycle(t *testing.T) {
 	ctx := context.Background()
 	bucket := t.TempDir()
-	secret := tenancy.Secret("whsec_srs_sessions_secret_012345")
+	secret := secret.String("whsec_srs_sessions_secret_012345")
 	hooks := newWebhooks(t, secret)
 	acct := recordingAccount("live", bucket, hooks.srv.URL)
 	acct.WebhookSecret, acct.CallAttachedData = secret, cadFields
@@ -150,7 +151,7 @@ func TestUploadStatusFollowsTheSpool(t *testing.T) {
 	ctx := context.Background()
 	s3 := storagetest.NewS3Server(t)
 	s3.CreateBucket("recordings")
-	secret := tenancy.Secret("whsec_srs_spool_secret_0123456789")
+	secret := secret.String("whsec_srs_spool_secret_0123456789")
 	hooks := newWebhooks(t, secret)
 	acct := recordingAccount("down", t.TempDir(), hooks.srv.URL)
 	acct.WebhookSecret, acct.CallAttachedData = secret, []tenancy.CADField{{Name: "code", Value: "Interaction.statusCode"}}

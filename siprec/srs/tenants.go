@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -234,7 +235,7 @@ type sipUsers []tenancy.SIPUser
 func (u sipUsers) Credential(_ context.Context, _, username string) (sip.Credential, error) {
 	for _, x := range u {
 		if x.Username == username {
-			return sip.Credential{HA1: map[sip.Algorithm]sip.Secret{
+			return sip.Credential{HA1: map[sip.Algorithm]secret.String{
 				sip.MD5: x.HA1.MD5, sip.SHA256: x.HA1.SHA256, sip.SHA512256: x.HA1.SHA512256}}, nil
 		}
 	}

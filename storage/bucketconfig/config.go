@@ -14,7 +14,7 @@
 // # Secrets
 //
 // Secret fields (S3 secret access key, GCS service key JSON, Azure connection
-// string) have type Secret: every printed form is redacted, JSON, YAML and
+// string) have type [secret.String]: every printed form is redacted, JSON, YAML and
 // text marshalling give the masked form (first characters then X), and
 // unmarshalling takes the plain value. So a Config marshalled with
 // encoding/json is the show-back form, never the durable one; stores call
@@ -37,12 +37,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/voicegw/voicegw/internal/errwalk"
-	"github.com/voicegw/voicegw/internal/secret"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
-
-// Secret is a credential: redacted when printed or logged, masked when
-// marshalled, plain when unmarshalled. See internal/secret.
-type Secret = secret.String
 
 // Vendor names a bucket vendor. Its values are what the JSON and YAML forms
 // of Config hold in "vendor".
@@ -232,7 +228,7 @@ type S3 struct {
 	// tenant write with another's rights.
 	AccessKeyID string `json:"access_key_id" yaml:"access_key_id"`
 	// SecretAccessKey is the secret of AccessKeyID. Required.
-	SecretAccessKey Secret `json:"secret_access_key" yaml:"secret_access_key"`
+	SecretAccessKey secret.String `json:"secret_access_key" yaml:"secret_access_key"`
 	// Tags are applied to every object as S3 object tagging (at most 10
 	// tags in all, including those of an upload).
 	Tags Tags `json:"tags,omitempty" yaml:"tags,omitempty"`
@@ -255,7 +251,7 @@ type S3Compatible struct {
 	// AccessKeyID is the access key. Required.
 	AccessKeyID string `json:"access_key_id" yaml:"access_key_id"`
 	// SecretAccessKey is the secret of AccessKeyID. Required.
-	SecretAccessKey Secret `json:"secret_access_key" yaml:"secret_access_key"`
+	SecretAccessKey secret.String `json:"secret_access_key" yaml:"secret_access_key"`
 	// Tags are applied to every object as S3 object tagging (at most 10).
 	Tags Tags `json:"tags,omitempty" yaml:"tags,omitempty"`
 }
@@ -272,7 +268,7 @@ type GCS struct {
 	// read and delete objects in the bucket (as downloaded from the Google
 	// Cloud console). Required. Its client_email and private_key also sign
 	// playback URLs.
-	ServiceKey Secret `json:"service_key" yaml:"service_key"`
+	ServiceKey secret.String `json:"service_key" yaml:"service_key"`
 	// Tags are applied to every object as custom object metadata
 	// (x-goog-meta-NAME; names are lowercased).
 	Tags Tags `json:"tags,omitempty" yaml:"tags,omitempty"`
@@ -290,7 +286,7 @@ type Azure struct {
 	// ConnectionString is the storage account's connection string
 	// ("DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;...",
 	// or one with a SharedAccessSignature). Required.
-	ConnectionString Secret `json:"connection_string" yaml:"connection_string"`
+	ConnectionString secret.String `json:"connection_string" yaml:"connection_string"`
 	// Tags are applied to every blob as blob index tags (at most 10).
 	Tags Tags `json:"tags,omitempty" yaml:"tags,omitempty"`
 }
@@ -706,7 +702,7 @@ func validateAccessKey(field, k string, aws bool) []*FieldError {
 }
 
 // validateSecretToken never quotes the value.
-func validateSecretToken(field string, s Secret, what string) []*FieldError {
+func validateSecretToken(field string, s secret.String, what string) []*FieldError {
 	if s.IsZero() {
 		return []*FieldError{missing(field, "enter the "+what)}
 	}
@@ -850,7 +846,7 @@ type ServiceKey struct {
 	// PrivateKeyID names the key pair.
 	PrivateKeyID string `json:"private_key_id"`
 	// PrivateKey is the PEM private key; it signs token requests and URLs.
-	PrivateKey Secret `json:"private_key"`
+	PrivateKey secret.String `json:"private_key"`
 	// ClientEmail is the service account's address.
 	ClientEmail string `json:"client_email"`
 	// TokenURI is the OAuth 2.0 token endpoint the key is exchanged at.
@@ -859,7 +855,7 @@ type ServiceKey struct {
 
 // ParseServiceKey checks that k is the JSON key of a service account and
 // returns its fields. Its errors never quote the key.
-func ParseServiceKey(k Secret) (ServiceKey, error) {
+func ParseServiceKey(k secret.String) (ServiceKey, error) {
 	var sk ServiceKey
 	if err := json.Unmarshal([]byte(k.Reveal()), &sk); err != nil {
 		var se *json.SyntaxError
@@ -901,7 +897,7 @@ func (c ConnectionString) Get(key string) string {
 // pairs separated by ';' with an AccountName and either an AccountKey or a
 // SharedAccessSignature, or a BlobEndpoint with a SharedAccessSignature. Its
 // errors name keys, never values.
-func ParseConnectionString(s Secret) (ConnectionString, error) {
+func ParseConnectionString(s secret.String) (ConnectionString, error) {
 	cs := ConnectionString{Fields: map[string]string{}}
 	for i, part := range strings.Split(s.Reveal(), ";") {
 		part = strings.TrimSpace(part)

@@ -9,17 +9,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"gopkg.in/yaml.v3"
 )
 
 const testPEM = "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----\n"
 
-func serviceKeyJSON(email string) Secret {
+func serviceKeyJSON(email string) secret.String {
 	b, _ := json.Marshal(map[string]string{
 		"type": "service_account", "project_id": "p", "private_key_id": "k1",
 		"private_key": testPEM, "client_email": email, "token_uri": "https://oauth2.googleapis.com/token",
 	})
-	return Secret(b)
+	return secret.String(b)
 }
 
 const azureCS = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
@@ -262,7 +263,7 @@ func TestMaskedAndMerge(t *testing.T) {
 	t.Run("vendor change keeps nothing", func(t *testing.T) {
 		sub := validConfigs()[VendorAzure].Masked()
 		m, err := stored.Merge(sub)
-		if err != nil || m.Azure.ConnectionString.Reveal() != Secret(azureCS).Mask() {
+		if err != nil || m.Azure.ConnectionString.Reveal() != secret.String(azureCS).Mask() {
 			t.Fatalf("merge = %v %v", m.Azure, err)
 		}
 	})
@@ -350,7 +351,7 @@ func TestStoredRoundTripKeepsEveryField(t *testing.T) {
 	for _, sec := range []any{c.S3, c.S3Compatible, c.GCS, c.Azure, c.File, c.Memory} {
 		rv := reflect.ValueOf(sec).Elem()
 		for i := range rv.NumField() {
-			if rv.Field(i).Type() == reflect.TypeOf(Secret("")) {
+			if rv.Field(i).Type() == reflect.TypeOf(secret.String("")) {
 				n++
 			}
 		}
@@ -385,9 +386,9 @@ func FuzzStoredRoundTrip(f *testing.F) {
 	f.Add("azure", "c", azureCS, "k", "\u00e9\x00")
 	f.Fuzz(func(t *testing.T, vendor, bucket, sec, tn, tv string) {
 		c := Config{Vendor: Vendor(vendor),
-			S3:    &S3{Bucket: bucket, SecretAccessKey: Secret(sec), Tags: Tags{{tn, tv}}},
-			GCS:   &GCS{Bucket: bucket, ServiceKey: Secret(sec)},
-			Azure: &Azure{Container: bucket, ConnectionString: Secret(sec)},
+			S3:    &S3{Bucket: bucket, SecretAccessKey: secret.String(sec), Tags: Tags{{tn, tv}}},
+			GCS:   &GCS{Bucket: bucket, ServiceKey: secret.String(sec)},
+			Azure: &Azure{Container: bucket, ConnectionString: secret.String(sec)},
 		}
 		b, err := c.MarshalStored()
 		if err != nil {
@@ -449,7 +450,7 @@ func TestParseConnectionString(t *testing.T) {
 		{"AccountName=a;AccountKey=k;BlobEndpoint=ftp://x", false, ""},
 	} {
 		t.Run(tc.cs, func(t *testing.T) {
-			got, err := ParseConnectionString(Secret(tc.cs))
+			got, err := ParseConnectionString(secret.String(tc.cs))
 			if (err == nil) != tc.ok {
 				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
 			}
@@ -465,7 +466,7 @@ func FuzzParseConnectionString(f *testing.F) {
 	f.Add("UseDevelopmentStorage=true")
 	f.Add("BlobEndpoint=https://a.blob.core.windows.net/;SharedAccessSignature=sv=2022&sig=x")
 	f.Fuzz(func(t *testing.T, s string) {
-		cs, err := ParseConnectionString(Secret(s))
+		cs, err := ParseConnectionString(secret.String(s))
 		if err != nil {
 			if strings.Contains(err.Error(), s) && len(s) > 3 {
 				t.Fatalf("error quotes the input: %v", err)
@@ -477,7 +478,7 @@ func FuzzParseConnectionString(f *testing.F) {
 		for k, v := range cs.Fields {
 			parts = append(parts, k+"="+v)
 		}
-		again, err := ParseConnectionString(Secret(strings.Join(parts, ";")))
+		again, err := ParseConnectionString(secret.String(strings.Join(parts, ";")))
 		if err != nil || !reflect.DeepEqual(again.Fields, cs.Fields) {
 			t.Fatalf("round trip of %q: %v %v vs %v", s, err, again.Fields, cs.Fields)
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // Clone returns a deep copy of c: changing the copy's sections or tags does
@@ -72,7 +74,7 @@ func (c *Config) secrets() []namedSecret {
 
 type namedSecret struct {
 	section, field string
-	s              *Secret
+	s              *secret.String
 }
 
 // Masked returns the show-back form of c: a copy whose secrets hold their
@@ -82,7 +84,7 @@ type namedSecret struct {
 func (c Config) Masked() Config {
 	out := c.Clone()
 	for _, ns := range out.secrets() {
-		*ns.s = Secret(ns.s.Mask())
+		*ns.s = secret.String(ns.s.Mask())
 	}
 	return out
 }
@@ -103,7 +105,7 @@ func (c Config) Merge(submitted Config) (Config, error) {
 		return out, nil
 	}
 	stored := c.Clone()
-	old := map[string]*Secret{}
+	old := map[string]*secret.String{}
 	for _, ns := range stored.secrets() {
 		old[ns.section] = ns.s
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/voicegw/voicegw/internal/testenv"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage"
 )
 
@@ -91,17 +92,17 @@ func waitListening(port int, exited <-chan error, timeout time.Duration) error {
 }
 
 // ConnectionString returns the development account's connection string.
-func (a *Azurite) ConnectionString() storage.Secret { return a.connectionString(azuriteKey) }
+func (a *Azurite) ConnectionString() secret.String { return a.connectionString(azuriteKey) }
 
 // WrongConnectionString returns a connection string with a wrong account key.
-func (a *Azurite) WrongConnectionString() storage.Secret {
+func (a *Azurite) WrongConnectionString() secret.String {
 	k := make([]byte, 64)
 	_, _ = rand.Read(k)
 	return a.connectionString(base64.StdEncoding.EncodeToString(k))
 }
 
-func (a *Azurite) connectionString(key string) storage.Secret {
-	return storage.Secret(fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=http://127.0.0.1:%d/%s;",
+func (a *Azurite) connectionString(key string) secret.String {
+	return secret.String(fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=http://127.0.0.1:%d/%s;",
 		azuriteAccount, key, a.Port, azuriteAccount))
 }
 

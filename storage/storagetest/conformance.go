@@ -26,6 +26,7 @@ import (
 
 	"gocloud.dev/blob"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage"
 )
 
@@ -440,7 +441,7 @@ func httpGetRange(t *testing.T, c *http.Client, link, rng string) (int, []byte, 
 
 func secretsOf(c storage.Config) []string {
 	var out []string
-	add := func(s storage.Secret) {
+	add := func(s secret.String) {
 		if len(s.Reveal()) >= 8 {
 			out = append(out, s.Reveal(), s.Reveal()[len(s.Reveal())/2:])
 		}
@@ -463,7 +464,7 @@ func secretsOf(c storage.Config) []string {
 	return out
 }
 
-func storageParseKey(s storage.Secret) (string, error) {
+func storageParseKey(s secret.String) (string, error) {
 	for _, part := range strings.Split(s.Reveal(), ";") {
 		if k, v, ok := strings.Cut(part, "="); ok && strings.EqualFold(k, "AccountKey") {
 			return v, nil

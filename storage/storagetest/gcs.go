@@ -24,6 +24,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/option"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage"
 )
 
@@ -86,13 +87,13 @@ func NewGCSServer(t testing.TB) *GCSServer {
 func (s *GCSServer) Endpoint() string { return s.srv.URL + "/storage/v1/" }
 
 // ServiceKey returns the JSON key of the service account the server knows.
-func (s *GCSServer) ServiceKey() storage.Secret { return s.serviceKey(s.key) }
+func (s *GCSServer) ServiceKey() secret.String { return s.serviceKey(s.key) }
 
 // WrongServiceKey returns a well-formed key of the same account with a
 // private key the server does not know.
-func (s *GCSServer) WrongServiceKey() storage.Secret { return s.serviceKey(s.other) }
+func (s *GCSServer) WrongServiceKey() secret.String { return s.serviceKey(s.other) }
 
-func (s *GCSServer) serviceKey(k *rsa.PrivateKey) storage.Secret {
+func (s *GCSServer) serviceKey(k *rsa.PrivateKey) secret.String {
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
 		s.t.Fatal(err)
@@ -107,7 +108,7 @@ func (s *GCSServer) serviceKey(k *rsa.PrivateKey) storage.Secret {
 		"auth_uri":       "https://accounts.google.com/o/oauth2/auth",
 		"token_uri":      s.srv.URL + "/token",
 	})
-	return storage.Secret(b)
+	return secret.String(b)
 }
 
 // Config returns a GCS configuration of bucket on this server.

@@ -27,6 +27,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage"
 )
 
@@ -56,7 +57,7 @@ type S3Server struct {
 	// KeyID is the one access key ID the server accepts.
 	KeyID string
 	// SecretKey is its secret access key.
-	SecretKey storage.Secret
+	SecretKey secret.String
 	// Region is the region signatures must name.
 	Region string
 

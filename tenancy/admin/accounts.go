@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
@@ -620,8 +621,8 @@ func (h *Handler) patchSIP(rc *reqCtx) {
 // SIPUserRequest is the body of POST .../sip/users (username and password)
 // and of PUT .../sip/users/{username} (password).
 type SIPUserRequest struct {
-	Username string         `json:"username,omitempty"`
-	Password tenancy.Secret `json:"password"`
+	Username string        `json:"username,omitempty"`
+	Password secret.String `json:"password"`
 }
 
 // userRename names a SIP user's fields as the one-user routes' bodies do

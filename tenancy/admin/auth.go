@@ -9,6 +9,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // KeyHeader is the header that carries an API key, as in the Insights API.
@@ -59,7 +60,7 @@ type KeyAuthenticator struct {
 // PresentedKey returns the API key of r: the Bearer token or X-Vgai-Key.
 // It fails with ErrUnauthorized when there is none, the Authorization
 // scheme is not Bearer, or both headers are present and differ.
-func PresentedKey(r *http.Request) (insights.Secret, error) {
+func PresentedKey(r *http.Request) (secret.String, error) {
 	header := strings.TrimSpace(r.Header.Get(KeyHeader))
 	bearer := ""
 	if a := strings.TrimSpace(r.Header.Get("Authorization")); a != "" {
@@ -72,12 +73,12 @@ func PresentedKey(r *http.Request) (insights.Secret, error) {
 	switch {
 	case header == "" && bearer == "":
 		return "", fmt.Errorf("%w: send the API key as \"Authorization: Bearer API_KEY\" or in the %s header", ErrUnauthorized, KeyHeader)
-	case header != "" && bearer != "" && !insights.Secret(header).Equal(insights.Secret(bearer)):
+	case header != "" && bearer != "" && !secret.String(header).Equal(secret.String(bearer)):
 		return "", fmt.Errorf("%w: Authorization and %s carry different keys", ErrUnauthorized, KeyHeader)
 	case bearer != "":
-		return insights.Secret(bearer), nil
+		return secret.String(bearer), nil
 	}
-	return insights.Secret(header), nil
+	return secret.String(header), nil
 }
 
 // Authenticate implements Authenticator.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -32,13 +33,13 @@ type Client struct {
 	// BaseURL is the server's URL, without BasePath: "http://127.0.0.1:8080".
 	BaseURL string
 	// Key is the API key, sent as "Authorization: Bearer".
-	Key tenancy.Secret
+	Key secret.String
 	// HTTPClient sends the requests. Default: http.DefaultClient.
 	HTTPClient *http.Client
 }
 
 // NewClient returns a client of the API at baseURL with key.
-func NewClient(baseURL string, key tenancy.Secret) *Client {
+func NewClient(baseURL string, key secret.String) *Client {
 	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Key: key}
 }
 
@@ -372,12 +373,12 @@ func (c *Client) UpdateSIP(ctx context.Context, sid tenancy.SID, p SIPPatch, rev
 }
 
 // AddSIPUser adds a SIP user to an account.
-func (c *Client) AddSIPUser(ctx context.Context, sid tenancy.SID, username string, password tenancy.Secret) (*tenancy.SIPUser, error) {
+func (c *Client) AddSIPUser(ctx context.Context, sid tenancy.SID, username string, password secret.String) (*tenancy.SIPUser, error) {
 	return send[tenancy.SIPUser](ctx, c, http.MethodPost, "/accounts/"+seg(string(sid))+"/sip/users", SIPUserRequest{Username: username, Password: password}, 0)
 }
 
 // SetSIPPassword sets a SIP user's password.
-func (c *Client) SetSIPPassword(ctx context.Context, sid tenancy.SID, username string, password tenancy.Secret) (*tenancy.SIPUser, error) {
+func (c *Client) SetSIPPassword(ctx context.Context, sid tenancy.SID, username string, password secret.String) (*tenancy.SIPUser, error) {
 	return send[tenancy.SIPUser](ctx, c, http.MethodPut, "/accounts/"+seg(string(sid))+"/sip/users/"+seg(username), SIPUserRequest{Password: password}, 0)
 }
 
@@ -530,7 +531,7 @@ func (c *Client) DeleteMember(ctx context.Context, id string, rev int64) error {
 // SetMemberPassword sets the password member id signs in with (only its
 // hash is stored). The caller must hold every privilege of the member's
 // role.
-func (c *Client) SetMemberPassword(ctx context.Context, id string, password tenancy.Secret) error {
+func (c *Client) SetMemberPassword(ctx context.Context, id string, password secret.String) error {
 	return c.do(ctx, http.MethodPut, "/members/"+seg(id)+"/password", nil, MemberPassword{Password: password}, 0, nil)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/voicegw/voicegw/rbac"
 	rbacmem "github.com/voicegw/voicegw/rbac/memstore"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 	"github.com/voicegw/voicegw/tenancy/admin/memstore"
@@ -118,7 +119,7 @@ func itoa(n int) string {
 }
 
 func (e *env) client(key string) *admin.Client {
-	return admin.NewClient(e.srv.URL, tenancy.Secret(key))
+	return admin.NewClient(e.srv.URL, secret.String(key))
 }
 
 // response is one answer of the server.

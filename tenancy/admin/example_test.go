@@ -9,6 +9,7 @@ import (
 
 	"github.com/voicegw/voicegw/rbac"
 	rbacmem "github.com/voicegw/voicegw/rbac/memstore"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 	"github.com/voicegw/voicegw/tenancy/admin/memstore"
@@ -57,7 +58,7 @@ func Example() {
 	}
 	// An account key may not raise its licensed sessions (seed 000: Admin).
 	ak, _ := c.CreateAPIKey(ctx, admin.CreateAPIKeyRequest{Name: "acme ops", ServiceType: "api", AccountSID: string(acct.SID)})
-	_, err = admin.NewClient(srv.URL, tenancy.Secret(ak.Secret)).UpdateAccount(ctx, acct.SID, admin.AccountPatch{LicensedSessions: ptr(100)}, 0)
+	_, err = admin.NewClient(srv.URL, secret.String(ak.Secret)).UpdateAccount(ctx, acct.SID, admin.AccountPatch{LicensedSessions: ptr(100)}, 0)
 	var p *admin.Problem
 	if errors.As(err, &p) {
 		fmt.Println(p.Status, p.Errors[0].Field)

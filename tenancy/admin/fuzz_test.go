@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -69,10 +70,10 @@ func FuzzMarshalRevealed(f *testing.F) {
 	f.Add("名前", "x\"y\\z", "u;?", "p\x00w", "\u2028")
 	f.Fuzz(func(t *testing.T, name, webhook, user, pass, bucketSecret string) {
 		a := tenancy.Account{
-			Name: name, WebhookSecret: tenancy.Secret(webhook), LicensedSessions: len(name),
-			SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: user, Password: tenancy.Secret(pass)}}, Allowlist: []string{name}},
+			Name: name, WebhookSecret: secret.String(webhook), LicensedSessions: len(name),
+			SIP: tenancy.SIPAccess{Users: []tenancy.SIPUser{{Username: user, Password: secret.String(pass)}}, Allowlist: []string{name}},
 			Recording: tenancy.RecordingConfig{Enabled: true, Bucket: bucketconfig.Config{Vendor: bucketconfig.VendorS3,
-				S3: &bucketconfig.S3{Bucket: "b", Region: "r", AccessKeyID: user, SecretAccessKey: bucketconfig.Secret(bucketSecret)}}},
+				S3: &bucketconfig.S3{Bucket: "b", Region: "r", AccessKeyID: user, SecretAccessKey: secret.String(bucketSecret)}}},
 		}
 		b, err := marshalRevealed(a)
 		if err != nil {
@@ -89,11 +90,11 @@ func FuzzMarshalRevealed(f *testing.F) {
 		}{name, webhook, user, pass, bucketSecret})
 		var fields struct{ N, W, U, P, S string }
 		_ = json.Unmarshal(plain, &fields)
-		want.Name, want.WebhookSecret = fields.N, tenancy.Secret(fields.W)
-		want.SIP.Users[0] = tenancy.SIPUser{Username: fields.U, Password: tenancy.Secret(fields.P)}
+		want.Name, want.WebhookSecret = fields.N, secret.String(fields.W)
+		want.SIP.Users[0] = tenancy.SIPUser{Username: fields.U, Password: secret.String(fields.P)}
 		want.SIP.Allowlist = []string{fields.N}
 		want.Recording.Bucket.S3.AccessKeyID = fields.U
-		want.Recording.Bucket.S3.SecretAccessKey = bucketconfig.Secret(fields.S)
+		want.Recording.Bucket.S3.SecretAccessKey = secret.String(fields.S)
 		if !reflect.DeepEqual(back, want) {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", back, want)
 		}

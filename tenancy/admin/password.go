@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/voicegw/voicegw/rbac"
-	"github.com/voicegw/voicegw/tenancy"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // MemberPassword is the body of PUT /members/{id}/password: the password
@@ -13,7 +13,7 @@ import (
 // rbac.MaxPasswordLen. Only its Argon2id hash is stored
 // (rbac.MemberStore.SetPassword); it is never answered, logged or audited.
 type MemberPassword struct {
-	Password tenancy.Secret `json:"password"`
+	Password secret.String `json:"password"`
 }
 
 // setMemberPassword sets a member's sign-in password. Besides organization
@@ -49,7 +49,7 @@ func (h *Handler) setMemberPassword(rc *reqCtx) {
 			return
 		}
 	}
-	err := h.cfg.Members.SetPassword(rc.ctx, cur.ID, rbac.Secret(in.Password.Reveal()))
+	err := h.cfg.Members.SetPassword(rc.ctx, cur.ID, secret.String(in.Password.Reveal()))
 	if errors.Is(err, rbac.ErrNoPasswords) {
 		rc.problem(newProblem(http.StatusInternalServerError, CodeInternal, "this gateway's member store keeps no passwords"), err)
 		return

@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/voicegw/voicegw/internal/secret"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 var (
@@ -16,8 +16,8 @@ var (
 	zeroerType    = reflect.TypeFor[interface{ IsZero() bool }]()
 )
 
-// marshalRevealed is json.Marshal except that secrets (internal/secret.String:
-// tenancy.Secret, rbac.Secret, storage.Secret) are written in plain form.
+// marshalRevealed is json.Marshal except that secrets ([secret.String]:
+// webhook secrets, API keys, bucket credentials) are written in plain form.
 // json.Marshal writes them masked, the form shown back to operators; a client
 // sending a new SIP password or bucket credential must send the real value.
 // It follows encoding/json's field rules as far as this package's types use

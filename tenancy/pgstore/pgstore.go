@@ -51,11 +51,12 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/voicegw/voicegw/internal/pgdb"
 	"github.com/voicegw/voicegw/internal/pgnotify"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -369,14 +370,14 @@ func (d *Driver) scanAccount(row pgx.Row) (*tenancy.Account, error) {
 		sid, unit, format      string
 		maxUnits, licensed     int64
 		realm                  *string
-		secret, prev           []byte
+		hook, prev             []byte
 		prevUntil              *time.Time
 		device, siprec         string
 		bucket, sipAccess, cad []byte
 		created, updated       time.Time
 	)
 	err := row.Scan(&sid, &a.Name, &a.ServiceProvider, &unit, &maxUnits, &licensed, &realm,
-		&secret, &prev, &prevUntil, &device, &siprec, &a.RegistrationWebhook, &a.QueueEventWebhook,
+		&hook, &prev, &prevUntil, &device, &siprec, &a.RegistrationWebhook, &a.QueueEventWebhook,
 		&a.SessionWebhook, &a.Recording.Enabled, &format, &bucket, &a.Recording.BucketURL,
 		&a.Recording.RecordAllCalls, &sipAccess, &cad, &a.Revision, &created, &updated)
 	if err != nil {
@@ -390,12 +391,12 @@ func (d *Driver) scanAccount(row pgx.Row) (*tenancy.Account, error) {
 	for i, c := range []struct {
 		v   []byte
 		col string
-	}{{secret, "webhook_secret"}, {prev, "prev_webhook_secret"}, {bucket, "rec_bucket"}, {sipAccess, "sip"}} {
+	}{{hook, "webhook_secret"}, {prev, "prev_webhook_secret"}, {bucket, "rec_bucket"}, {sipAccess, "sip"}} {
 		if plain[i], err = d.open(c.v, c.col, a.SID); err != nil {
 			return nil, fmt.Errorf("pgstore: account %s: %w", sid, err)
 		}
 	}
-	a.WebhookSecret, a.PreviousWebhookSecret = tenancy.Secret(plain[0]), tenancy.Secret(plain[1])
+	a.WebhookSecret, a.PreviousWebhookSecret = secret.String(plain[0]), secret.String(plain[1])
 	a.PreviousWebhookSecretUntil = pgdb.UTC(prevUntil)
 	a.DeviceCallsApplication, a.SIPRECApplication = tenancy.SID(device), tenancy.SID(siprec)
 	a.Recording.Format = tenancy.AudioFormat(format)

@@ -56,6 +56,7 @@ import (
 	"strings"
 
 	"github.com/voicegw/voicegw/internal/sqlitedb"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -441,7 +442,7 @@ func (d *Driver) scanAccount(row scanner) (*tenancy.Account, error) {
 		a                 tenancy.Account
 		sid, unit, format string
 		realm             sql.NullString
-		secret, prev      string
+		hook, prev        string
 		prevUntil         sql.NullInt64
 		device, siprec    string
 		bucket, cad       string
@@ -451,7 +452,7 @@ func (d *Driver) scanAccount(row scanner) (*tenancy.Account, error) {
 		created, updated  int64
 	)
 	err := row.Scan(&sid, &a.Name, &a.ServiceProvider, &unit, &a.MaxUnits, &a.LicensedSessions, &realm,
-		&secret, &prev, &prevUntil, &device, &siprec, &a.RegistrationWebhook, &a.QueueEventWebhook,
+		&hook, &prev, &prevUntil, &device, &siprec, &a.RegistrationWebhook, &a.QueueEventWebhook,
 		&enabled, &format, &bucket, &all, &cad, &a.Revision, &created, &updated,
 		&a.SessionWebhook, &sipAccess, &a.Recording.BucketURL, &sealed)
 	if err != nil {
@@ -460,14 +461,14 @@ func (d *Driver) scanAccount(row scanner) (*tenancy.Account, error) {
 	a.SID, a.Unit, a.SIPRealm = tenancy.SID(sid), tenancy.Unit(unit), realm.String
 	if sealed != 0 {
 		var plain [4][]byte
-		for i, c := range []struct{ v, col string }{{secret, "webhook_secret"}, {prev, "prev_webhook_secret"}, {bucket, "rec_bucket"}, {sipAccess, "sip"}} {
+		for i, c := range []struct{ v, col string }{{hook, "webhook_secret"}, {prev, "prev_webhook_secret"}, {bucket, "rec_bucket"}, {sipAccess, "sip"}} {
 			if plain[i], err = d.open(c.v, c.col, a.SID); err != nil {
 				return nil, fmt.Errorf("sqlitestore: account %s: %w", sid, err)
 			}
 		}
-		secret, prev, bucket, sipAccess = string(plain[0]), string(plain[1]), string(plain[2]), string(plain[3])
+		hook, prev, bucket, sipAccess = string(plain[0]), string(plain[1]), string(plain[2]), string(plain[3])
 	}
-	a.WebhookSecret, a.PreviousWebhookSecret = tenancy.Secret(secret), tenancy.Secret(prev)
+	a.WebhookSecret, a.PreviousWebhookSecret = secret.String(hook), secret.String(prev)
 	if prevUntil.Valid {
 		a.PreviousWebhookSecretUntil = sqlitedb.FromMicros(prevUntil.Int64)
 	}

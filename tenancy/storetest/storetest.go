@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -279,11 +280,11 @@ func testUpdate(t *testing.T, nd NewDriver) {
 	ctx := context.Background()
 	s, c := open(t, nd)
 	a := mustCreate(t, s, &tenancy.Account{Name: "Acme"})
-	secret := a.WebhookSecret
+	kept := a.WebhookSecret
 	c.Add(time.Minute)
 	upd := a.Clone()
 	upd.LicensedSessions = 25
-	upd.WebhookSecret = tenancy.Secret(secret.Mask()) // the form shown back, saved as is
+	upd.WebhookSecret = secret.String(kept.Mask()) // the form shown back, saved as is
 	upd.CreatedAt = time.Time{}
 	got, err := s.UpdateAccount(ctx, upd)
 	if err != nil {
@@ -292,7 +293,7 @@ func testUpdate(t *testing.T, nd NewDriver) {
 	if got.Revision != 2 || got.LicensedSessions != 25 || !got.UpdatedAt.Equal(c.Now()) || !got.CreatedAt.Equal(a.CreatedAt) {
 		t.Fatalf("update: %+v", got)
 	}
-	if !got.WebhookSecret.Equal(secret) {
+	if !got.WebhookSecret.Equal(kept) {
 		t.Fatal("a masked secret submitted back replaced the stored secret")
 	}
 	// Stale revision.

@@ -37,6 +37,10 @@
 // -pprof DIR writes a 20 s CPU profile of the gateway during the steady state
 // of each level (go tool pprof DIR/gateway-N.pprof). -poller=false runs the
 // gateway with rtp.poller off (a goroutine per stream), for comparison.
+// -srtp records encrypted calls: SIPREC over TLS (the gateway's development
+// certificate, trusted by siprec-load) with every stream as SRTP keyed by
+// SDES (AES_CM_128_HMAC_SHA1_80, a key per stream), decrypted by the
+// gateway before recording; its figures compare with a run without.
 package main
 
 import (
@@ -67,6 +71,7 @@ import (
 	"github.com/go-audio/wav"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
 )
 
@@ -90,6 +95,7 @@ type options struct {
 	format     string
 	poller     bool
 	pin        bool
+	srtp       bool
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -105,6 +111,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.format, "format", "wav", "recording format: wav or mp3")
 	fs.BoolVar(&o.poller, "poller", true, "receive RTP on the gateway's media.Poller (rtp.poller); false: a goroutine per stream")
 	fs.BoolVar(&o.pin, "pin", false, "give the gateway one core of its own (taskset -c 0, GOMAXPROCS=1) and siprec-load the others: the level found is the calls one core records")
+	fs.BoolVar(&o.srtp, "srtp", false, "SIPREC over TLS with SRTP media (AES_CM_128_HMAC_SHA1_80) instead of TCP and RTP")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -152,8 +159,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.pin {
 		cores = fmt.Sprintf("%d cores: the gateway on core 0 (GOMAXPROCS=1), siprec-load on the others", runtime.NumCPU())
 	}
-	fmt.Fprintf(out, "machine: %s, %s/%s; each call: 2 streams of 20 ms PCMU, stereo %s, digest over TCP; RTP poller %v\n",
-		cores, runtime.GOOS, runtime.GOARCH, strings.ToUpper(o.format), o.poller)
+	signalling := "digest over TCP"
+	if o.srtp {
+		signalling = "digest over TLS, SRTP AES_CM_128_HMAC_SHA1_80"
+	}
+	fmt.Fprintf(out, "machine: %s, %s/%s; each call: 2 streams of 20 ms PCMU, stereo %s, %s; RTP poller %v\n",
+		cores, runtime.GOOS, runtime.GOARCH, strings.ToUpper(o.format), signalling, o.poller)
 	fmt.Fprintf(out, "%-7s %-7s %-6s %-9s %-6s %-7s %-10s %-12s %-13s %-10s %-8s %-9s %s\n",
 		"calls", "started", "failed", "rtp lost", "late", "ld late", "recordings", "gateway CPU", "CPU s/call·s", "calls/core", "RSS MiB", "load CPU", "result")
 	best := 0
@@ -226,10 +237,15 @@ func trial(ctx context.Context, bin string, n int, o options) (*result, error) {
 		defer os.RemoveAll(data)
 	}
 	bucket := filepath.Join(data, "bucket")
-	sipPort, httpPort := freePort(), freePort()
+	sipPort, httpPort, tlsPort := freePort(), freePort(), freePort()
+	transports, srs := "[tcp, udp]", []string{"-srs", fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", sipPort)}
+	if o.srtp { // the development certificate made at start, trusted by siprec-load
+		transports = fmt.Sprintf("[tcp, udp, tls], tls: {listen: 127.0.0.1:%d}", tlsPort)
+		srs = []string{"-srs", fmt.Sprintf("sips:127.0.0.1:%d", tlsPort), "-tls-ca", filepath.Join(data, "tls", "cert.pem")}
+	}
 	cfg := fmt.Sprintf(`data_dir: %s
 log: {level: warn}
-sip: {listen: 127.0.0.1:%d, transports: [tcp, udp], default_account: %s}
+sip: {listen: 127.0.0.1:%d, transports: %s, default_account: %s}
 http: {listen: 127.0.0.1:%d, pprof: %v}
 rtp: {address: 127.0.0.1, ports: %s, poller: %v, reserve_rtcp: false}
 shutdown: {timeout: 120s}
@@ -239,7 +255,7 @@ accounts:
     sip: {users: [{username: %s, password: %s}]}
     recording: {enabled: true, format: %s, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
     api_keys: [{name: capacity, secret: %s}]
-`, data, sipPort, account, httpPort, o.pprof != "", o.rtpPorts, o.poller, account, user, password, o.format, bucket, apiKey)
+`, data, sipPort, transports, account, httpPort, o.pprof != "", o.rtpPorts, o.poller, account, user, password, o.format, bucket, apiKey)
 	cfgPath := filepath.Join(data, "gateway.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -269,10 +285,9 @@ accounts:
 	}
 
 	// the load
-	load := pinned(o.pin, fmt.Sprintf("1-%d", runtime.NumCPU()-1), filepath.Join(bin, "siprec-load"),
-		"-srs", fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", sipPort),
+	load := pinned(o.pin, fmt.Sprintf("1-%d", runtime.NumCPU()-1), filepath.Join(bin, "siprec-load"), append(srs,
 		"-calls", strconv.Itoa(n), "-rate", strconv.FormatFloat(o.rate, 'f', -1, 64),
-		"-duration", o.duration.String(), "-user", user, "-password", password)
+		"-duration", o.duration.String(), "-user", user, "-password", password)...)
 	if o.pin {
 		load.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", runtime.NumCPU()-1))
 	}
@@ -441,7 +456,7 @@ func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, 
 		r.problems = append(r.problems, "siprec-load did not say when it stopped the RTP")
 		return 0, nil
 	}
-	cl := insights.NewClient(base, insights.Secret(apiKey))
+	cl := insights.NewClient(base, secret.String(apiKey))
 	bad, complete := 0, 0
 	report := func(rel, problem string) {
 		if bad++; bad <= 5 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy/admin"
 )
 
@@ -185,7 +186,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			"Too many failed sign-ins from your address. Try again in %s.", roundUp(wait))})
 		return
 	}
-	m, err := c.members.VerifyPassword(ctx, email, rbac.Secret(r.PostForm.Get("password")))
+	m, err := c.members.VerifyPassword(ctx, email, secret.String(r.PostForm.Get("password")))
 	switch {
 	case errors.Is(err, rbac.ErrWrongPassword):
 		if c.lockout.fail(email) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 )
 
 // FirstMember describes the member FirstSignIn makes sure of.
@@ -37,7 +38,7 @@ var ErrFirstMember = errors.New("console: invalid first member")
 // member exists it changes nothing and returns created false (its password
 // is never shown again). Like rbac.KeyStore.Bootstrap it is for trusted
 // configuration code, not for requests.
-func FirstSignIn(ctx context.Context, members *rbac.MemberStore, m FirstMember) (password rbac.Secret, created bool, err error) {
+func FirstSignIn(ctx context.Context, members *rbac.MemberStore, m FirstMember) (password secret.String, created bool, err error) {
 	if members == nil || strings.TrimSpace(m.Email) == "" {
 		return "", false, fmt.Errorf("%w: Email and a member store are required", ErrFirstMember)
 	}
@@ -91,7 +92,7 @@ func FirstSignIn(ctx context.Context, members *rbac.MemberStore, m FirstMember) 
 
 // generatePassword returns 20 random characters of an alphabet without
 // look-alikes, in groups of five: "xk7Pq-…".
-func generatePassword() rbac.Secret {
+func generatePassword() secret.String {
 	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789" // 57 symbols, 5.8 bits each
 	var b strings.Builder
 	buf := make([]byte, 1)
@@ -106,5 +107,5 @@ func generatePassword() rbac.Secret {
 		b.WriteByte(alphabet[int(buf[0])%len(alphabet)])
 		n++
 	}
-	return rbac.Secret(b.String())
+	return secret.String(b.String())
 }

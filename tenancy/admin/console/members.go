@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 )
@@ -167,7 +168,7 @@ func (c *Console) createMember(q *req) {
 	}
 	text := "Member " + created.Email + " added."
 	if pw := f.Get("password"); pw != "" {
-		if err := cl.SetMemberPassword(q.ctx, created.ID, tenancy.Secret(pw)); err != nil {
+		if err := cl.SetMemberPassword(q.ctx, created.ID, secret.String(pw)); err != nil {
 			c.renderMembers(q, http.StatusOK, membersView{}, problemOf(err))
 			return
 		}
@@ -191,7 +192,7 @@ func (c *Console) saveMember(q *req) {
 func (c *Console) setMemberPassword(q *req) {
 	_, sid := q.memberOwner()
 	id := q.r.PathValue("id")
-	if err := c.adminClient().SetMemberPassword(q.ctx, id, tenancy.Secret(q.r.PostForm.Get("password"))); err != nil {
+	if err := c.adminClient().SetMemberPassword(q.ctx, id, secret.String(q.r.PostForm.Get("password"))); err != nil {
 		c.renderMembers(q, http.StatusOK, membersView{}, problemOf(err))
 		return
 	}

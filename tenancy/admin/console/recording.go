@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
@@ -115,9 +116,9 @@ func recordingFromForm(f url.Values, cur tenancy.RecordingConfig) tenancy.Record
 	if v, ok := f["bucket_url"]; ok {
 		rc.BucketURL = strings.TrimSpace(v[0])
 	}
-	secret := func(name string, stored bucketconfig.Secret) bucketconfig.Secret {
+	submitted := func(name string, stored secret.String) secret.String {
 		if v := f.Get(name); v != "" {
-			return bucketconfig.Secret(v)
+			return secret.String(v)
 		}
 		return stored
 	}
@@ -125,33 +126,33 @@ func recordingFromForm(f url.Values, cur tenancy.RecordingConfig) tenancy.Record
 	b := bucketconfig.Config{Vendor: bucketconfig.Vendor(f.Get("vendor"))}
 	switch b.Vendor {
 	case bucketconfig.VendorS3:
-		var stored bucketconfig.Secret
+		var stored secret.String
 		if cb.S3 != nil {
 			stored = cb.S3.SecretAccessKey
 		}
 		b.S3 = &bucketconfig.S3{Bucket: strings.TrimSpace(f.Get("s3.bucket")), Region: strings.TrimSpace(f.Get("s3.region")),
-			AccessKeyID: strings.TrimSpace(f.Get("s3.access_key_id")), SecretAccessKey: secret("s3.secret_access_key", stored), Tags: parseTags(f.Get("s3.tags"))}
+			AccessKeyID: strings.TrimSpace(f.Get("s3.access_key_id")), SecretAccessKey: submitted("s3.secret_access_key", stored), Tags: parseTags(f.Get("s3.tags"))}
 	case bucketconfig.VendorS3Compatible:
-		var stored bucketconfig.Secret
+		var stored secret.String
 		if cb.S3Compatible != nil {
 			stored = cb.S3Compatible.SecretAccessKey
 		}
 		b.S3Compatible = &bucketconfig.S3Compatible{Endpoint: strings.TrimSpace(f.Get("s3c.endpoint")), PathStyle: f.Get("s3c.path_style") != "",
 			Bucket: strings.TrimSpace(f.Get("s3c.bucket")), Region: strings.TrimSpace(f.Get("s3c.region")),
-			AccessKeyID: strings.TrimSpace(f.Get("s3c.access_key_id")), SecretAccessKey: secret("s3c.secret_access_key", stored), Tags: parseTags(f.Get("s3c.tags"))}
+			AccessKeyID: strings.TrimSpace(f.Get("s3c.access_key_id")), SecretAccessKey: submitted("s3c.secret_access_key", stored), Tags: parseTags(f.Get("s3c.tags"))}
 	case bucketconfig.VendorGCS:
-		var stored bucketconfig.Secret
+		var stored secret.String
 		if cb.GCS != nil {
 			stored = cb.GCS.ServiceKey
 		}
-		b.GCS = &bucketconfig.GCS{Bucket: strings.TrimSpace(f.Get("gcs.bucket")), ServiceKey: secret("gcs.service_key", stored),
+		b.GCS = &bucketconfig.GCS{Bucket: strings.TrimSpace(f.Get("gcs.bucket")), ServiceKey: submitted("gcs.service_key", stored),
 			Endpoint: strings.TrimSpace(f.Get("gcs.endpoint")), Tags: parseTags(f.Get("gcs.tags"))}
 	case bucketconfig.VendorAzure:
-		var stored bucketconfig.Secret
+		var stored secret.String
 		if cb.Azure != nil {
 			stored = cb.Azure.ConnectionString
 		}
-		b.Azure = &bucketconfig.Azure{Container: strings.TrimSpace(f.Get("azure.container")), ConnectionString: secret("azure.connection_string", stored),
+		b.Azure = &bucketconfig.Azure{Container: strings.TrimSpace(f.Get("azure.container")), ConnectionString: submitted("azure.connection_string", stored),
 			Tags: parseTags(f.Get("azure.tags"))}
 	case bucketconfig.VendorFile:
 		b.File = &bucketconfig.File{Dir: strings.TrimSpace(f.Get("file.dir")), Tags: parseTags(f.Get("file.tags"))}

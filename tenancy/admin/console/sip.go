@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 )
@@ -51,7 +52,7 @@ func (c *Console) addSIPUser(q *req) {
 		return
 	}
 	user := strings.TrimSpace(q.r.PostForm.Get("username"))
-	if _, err := c.adminClient().AddSIPUser(q.ctx, sid, user, tenancy.Secret(q.r.PostForm.Get("password"))); err != nil {
+	if _, err := c.adminClient().AddSIPUser(q.ctx, sid, user, secret.String(q.r.PostForm.Get("password"))); err != nil {
 		c.renderSIP(q, http.StatusOK, sid, &sipView{Username: user}, problemOf(err))
 		return
 	}
@@ -64,7 +65,7 @@ func (c *Console) setSIPPassword(q *req) {
 		return
 	}
 	user := q.r.PathValue("user")
-	if _, err := c.adminClient().SetSIPPassword(q.ctx, sid, user, tenancy.Secret(q.r.PostForm.Get("password"))); err != nil {
+	if _, err := c.adminClient().SetSIPPassword(q.ctx, sid, user, secret.String(q.r.PostForm.Get("password"))); err != nil {
 		c.renderSIP(q, http.StatusOK, sid, nil, problemOf(err))
 		return
 	}

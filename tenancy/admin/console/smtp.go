@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 )
@@ -46,7 +47,7 @@ func smtpFromForm(f url.Values, stored tenancy.SMTPSettings) (tenancy.SMTPSettin
 	n, _ := strconv.Atoi(port)
 	s := tenancy.SMTPSettings{
 		Host: strings.TrimSpace(f.Get("host")), Port: n, Secure: f.Get("secure") != "", SkipCertificateCheck: f.Get("skip_certificate_check") != "",
-		Username: strings.TrimSpace(f.Get("username")), Password: tenancy.Secret(f.Get("password")),
+		Username: strings.TrimSpace(f.Get("username")), Password: secret.String(f.Get("password")),
 		MailFrom: strings.TrimSpace(f.Get("mail_from")), NotificationBCC: strings.TrimSpace(f.Get("notification_bcc")),
 		SupportEmail: strings.TrimSpace(f.Get("support_email")),
 	}

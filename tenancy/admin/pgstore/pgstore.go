@@ -29,11 +29,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/voicegw/voicegw/internal/pgdb"
 	"github.com/voicegw/voicegw/internal/pgnotify"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 	tenancypg "github.com/voicegw/voicegw/tenancy/pgstore"
@@ -182,19 +183,19 @@ func newDriver(ctx context.Context, st *pgdb.Store, opts *Options) (*Driver, err
 // where names the place a password is sealed for.
 func where(owner string) string { return "admin_smtp.password/" + owner }
 
-func (d *Driver) seal(password tenancy.Secret, owner string) []byte {
+func (d *Driver) seal(password secret.String, owner string) []byte {
 	if password.IsZero() {
 		return nil
 	}
 	return d.key.Seal([]byte(password.Reveal()), where(owner))
 }
 
-func (d *Driver) open(stored []byte, owner string) (tenancy.Secret, error) {
+func (d *Driver) open(stored []byte, owner string) (secret.String, error) {
 	if len(stored) == 0 {
 		return "", nil
 	}
 	plain, err := d.key.Open(stored, where(owner))
-	return tenancy.Secret(plain), err
+	return secret.String(plain), err
 }
 
 // Pool returns the pool.

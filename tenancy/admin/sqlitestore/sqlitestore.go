@@ -30,6 +30,7 @@ import (
 	"strings"
 
 	"github.com/voicegw/voicegw/internal/sqlitedb"
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 	tenancysqlite "github.com/voicegw/voicegw/tenancy/sqlitestore"
@@ -176,14 +177,14 @@ func newDriver(ctx context.Context, st *sqlitedb.Store, opts *Options) (*Driver,
 // where names the place a password is sealed for.
 func where(owner string) string { return "admin_smtp.password/" + owner }
 
-func (d *Driver) seal(password tenancy.Secret, owner string) string {
+func (d *Driver) seal(password secret.String, owner string) string {
 	if password.IsZero() {
 		return ""
 	}
 	return base64.StdEncoding.EncodeToString(d.key.Seal([]byte(password.Reveal()), where(owner)))
 }
 
-func (d *Driver) open(stored, owner string) (tenancy.Secret, error) {
+func (d *Driver) open(stored, owner string) (secret.String, error) {
 	if stored == "" {
 		return "", nil
 	}
@@ -192,7 +193,7 @@ func (d *Driver) open(stored, owner string) (tenancy.Secret, error) {
 		return "", fmt.Errorf("%w: %s: not a sealed value", tenancy.ErrWrongSealingKey, where(owner))
 	}
 	plain, err := d.key.Open(raw, where(owner))
-	return tenancy.Secret(plain), err
+	return secret.String(plain), err
 }
 
 // sealClearRows seals the SMTP passwords stored before sealing,
@@ -223,7 +224,7 @@ func (d *Driver) sealClearRows(ctx context.Context) error {
 		}
 		for _, r := range clear {
 			if _, err := tx.ExecContext(ctx, `UPDATE admin_smtp SET password = ?, sealed = 1 WHERE owner = ?`,
-				d.seal(tenancy.Secret(r.password), r.owner), r.owner); err != nil {
+				d.seal(secret.String(r.password), r.owner), r.owner); err != nil {
 				return err
 			}
 		}
@@ -381,7 +382,7 @@ func (d *Driver) GetSMTP(ctx context.Context, owner string) (*admin.SMTPConfig, 
 		return nil, err
 	}
 	c.Secure, c.SkipCertificateCheck = secure != 0, skip != 0
-	c.Password = tenancy.Secret(password)
+	c.Password = secret.String(password)
 	if sealed != 0 {
 		if c.Password, err = d.open(password, owner); err != nil {
 			return nil, fmt.Errorf("sqlitestore: SMTP settings of %q: %w", owner, err)

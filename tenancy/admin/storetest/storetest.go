@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 )
@@ -188,7 +189,7 @@ func testSMTP(t *testing.T, nd NewDriver) {
 	}
 	// Saved back with the masked password: the stored one is kept.
 	masked := *got
-	masked.Password = tenancy.Secret(got.Password.Mask())
+	masked.Password = secret.String(got.Password.Mask())
 	masked.SupportEmail = "support@example.com"
 	again, err := s.PutSMTP(ctx, "", &masked)
 	if err != nil || again.Revision != 2 || again.Password.Reveal() != "plain-Passw0rd" || again.SupportEmail != "support@example.com" {
@@ -196,7 +197,7 @@ func testSMTP(t *testing.T, nd NewDriver) {
 	}
 	// The masked password is not kept for another server.
 	moved := *again
-	moved.Password = tenancy.Secret(got.Password.Mask())
+	moved.Password = secret.String(got.Password.Mask())
 	moved.Port = 587
 	if _, err := s.PutSMTP(ctx, "", &moved); !errors.Is(err, tenancy.ErrInvalid) {
 		t.Fatalf("masked password with another port = %v, want tenancy.ErrInvalid", err)

@@ -1,12 +1,34 @@
 // Package secret holds values that must never appear in logs, errors or API
-// output: passwords, API keys, bucket credentials, webhook secrets.
+// output: passwords, API keys, HA1 digests, nonce keys, webhook secrets,
+// bucket credentials and SRTP keys. It is the one secret type of voicegw:
+// every package that takes or returns a secret uses String or Bytes from
+// here (tenancy's webhook secrets, rbac's API keys, sip's passwords and HA1
+// values, storage's bucket credentials, media's SRTP keys, the clients of
+// siprec and insights).
 //
-// String is a string type whose every printed form is redacted: fmt verbs,
-// slog, JSON and text marshalling. The plain value is reached only through
-// Reveal, so code that needs it says so where it happens. Public packages
-// expose String under their own name (for example storage.Secret) with a
-// type alias. Bytes is the same for binary key material (media.MasterKey),
-// never shown in part.
+// It lives under rbac because secrets are what access control is made of,
+// but it is a leaf: it imports only the standard library, and every package
+// of the module may import it (internal/layering holds that rule), so
+// storage, sip and media use it without depending on rbac.
+//
+// String is a string type whose every printed form is redacted: fmt with any
+// verb (%v, %s, %q, %x, %#v ...), slog (LogValue) and errors built with fmt.
+// JSON and text marshalling give the masked show-back form (Mask: the first
+// four characters of a secret longer than eight, then X; shorter secrets
+// entirely X), so a configuration can be shown back to the operator who
+// entered it, and Keep recognises that form when it is submitted back.
+// Unmarshalling takes the plain value. The plain value is reached only
+// through Reveal, so code that needs it says so where it happens; stores that
+// must keep the real value serialize Reveal() explicitly.
+//
+// Bytes is the same for binary key material (media's SRTP master keys),
+// redacted in every form, JSON and text included: never shown, not even in
+// part.
+//
+// One limit: fmt cannot call methods on unexported struct fields, so a
+// struct holding a secret in an unexported field prints it plainly under
+// %v. Keep secrets in exported fields of anything that may be printed, or do
+// not print the struct.
 package secret
 
 import (

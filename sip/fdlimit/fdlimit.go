@@ -10,8 +10,10 @@
 // the record, and returns the figures to log and to size
 // sip.ListenerConfig.MaxConns with (ConnBudget).
 //
-// The limit is process-wide state: programs (examples/...) call this,
-// libraries never do.
+// The limit is process-wide state: programs call Raise (examples/gateway
+// does at start), libraries never do; a library may read it with Get (the
+// recording server of siprec/srs caps its SIP connections within half of
+// it).
 package fdlimit
 
 import "errors"

@@ -3,6 +3,7 @@ package secret
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -117,5 +118,62 @@ func TestEqual(t *testing.T) {
 func TestEmptyPrintsEmpty(t *testing.T) {
 	if got := fmt.Sprint(String("")); got != "" {
 		t.Fatalf("empty secret prints %q", got)
+	}
+}
+
+// TestMarshalledFormsRevealAtMostTheMaskPrefix checks every marshalled form
+// (JSON, text, XML, a pointer inside a struct, a map value) of secrets of
+// several lengths: a secret of eight characters or fewer shows nothing of
+// itself, a longer one only its first four characters.
+func TestMarshalledFormsRevealAtMostTheMaskPrefix(t *testing.T) {
+	for _, plain := range []string{"a", "pass1234", "pass12345", "AKIAIOSFODNN7EXAMPLE", "ключ-секрет-длинный"} {
+		s := String(plain)
+		text, _ := s.MarshalText()
+		js, err := json.Marshal(map[string]any{"v": s, "p": &s, "m": map[string]String{"k": s}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		type doc struct{ V String }
+		x, err := xml.Marshal(doc{s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := []rune(plain)
+		if len(shown) <= 8 {
+			shown = nil
+		} else {
+			shown = shown[:4]
+		}
+		hidden := string([]rune(plain)[len(shown):])
+		for name, got := range map[string]string{"text": string(text), "JSON": string(js), "XML": string(x)} {
+			if strings.Contains(got, plain) || strings.Contains(got, hidden) {
+				t.Errorf("%s of %q leaks it: %s", name, plain, got)
+			}
+			if !strings.Contains(got, string(shown)+strings.Repeat("X", len([]rune(hidden)))) {
+				t.Errorf("%s of %q = %s, want the mask %q", name, plain, got, string(shown)+strings.Repeat("X", len([]rune(hidden))))
+			}
+		}
+	}
+}
+
+// TestPointersAndNestingAreRedacted: fmt reaches the methods through
+// pointers, slices, maps and exported struct fields.
+func TestPointersAndNestingAreRedacted(t *testing.T) {
+	s := String(plain)
+	type inner struct{ Pass *String }
+	v := struct {
+		In   inner
+		List []String
+		Map  map[string]String
+	}{inner{&s}, []String{s}, map[string]String{"k": s}}
+	for _, got := range []string{fmt.Sprintf("%v", v), fmt.Sprintf("%+v", &v), fmt.Sprintf("%#v", v), fmt.Sprint(&s)} {
+		if strings.Contains(got, plain) {
+			t.Errorf("leak: %s", got)
+		}
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "v", v, "p", &s)
+	if strings.Contains(buf.String(), plain) || !strings.Contains(buf.String(), Redacted) {
+		t.Errorf("slog text: %s", buf.String())
 	}
 }
