@@ -390,3 +390,52 @@ func TestPlaybackLinks(t *testing.T) {
 		t.Fatalf("recording endpoint without Playback: %d", status)
 	}
 }
+
+// TestPlaybackLinkAttacks (security review): a recording's path written to
+// reach another one (dot-dot segments escaped, slashes escaped inside a
+// segment), a valid link's signature on the same key in another case, and a
+// stream of forged signatures, which the failed-key limiter throttles (429
+// with Retry-After; then even the valid link waits).
+func TestPlaybackLinkAttacks(t *testing.T) {
+	ps := startPlayback(t, insights.PlaybackConfig{Secret: "0123456789abcdef0123456789abcdef"})
+	link := ps.link(t, "key-1", "s1")
+	u, _ := url.Parse(link)
+	sig := "?" + u.RawQuery
+	base := ps.srv.URL + "/insights/recordings/"
+	for _, c := range []struct{ name, u string }{
+		{"escaped dot-dot", base + "acct-1/%2e%2e/acct-2/AP2/s2.mp3"},
+		{"escaped dot-dot in the last segment", base + "acct-1/AP1/%2e%2e%2facct-2%2fAP2%2fs2.mp3"},
+		{"escaped slashes", base + "acct-1%2FAP1%2Fs1.wav%2F..%2F..%2F..%2Facct-2/AP2/s2.mp3"},
+		{"a NUL byte", base + "acct-1/AP1/s1.wav%00.mp3"},
+	} {
+		for _, key := range []string{"key-1", "key-admin"} {
+			if resp, body := get(t, http.MethodGet, c.u, map[string]string{insights.KeyHeader: key}); resp.StatusCode != 404 {
+				t.Errorf("%s with %s: %d %.100s, want 404", c.name, key, resp.StatusCode, body)
+			}
+		}
+		if resp, _ := get(t, http.MethodGet, c.u+sig, nil); resp.StatusCode != 404 && resp.StatusCode != 403 {
+			t.Errorf("%s with s1's link: %d, want 404 or 403", c.name, resp.StatusCode)
+		}
+	}
+	if resp, _ := get(t, http.MethodGet, base+"ACCT-1/AP1/s1.wav"+sig, nil); resp.StatusCode != 403 {
+		t.Errorf("s1's signature on its key in capitals: %d, want 403", resp.StatusCode)
+	}
+	q := u.Query()
+	throttled := 0
+	for i := range 40 {
+		q.Set(insights.ParamSignature, fmt.Sprintf("forged-%d", i))
+		resp, _ := get(t, http.MethodGet, base+"acct-1/AP1/s1.wav?"+q.Encode(), nil)
+		switch {
+		case resp.StatusCode == 429 && resp.Header.Get("Retry-After") != "":
+			throttled++
+		case resp.StatusCode != 403:
+			t.Fatalf("forged signature %d: %d, want 403 or 429", i, resp.StatusCode)
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("40 forged signatures from one address: never throttled")
+	}
+	if resp, _ := get(t, http.MethodGet, link, nil); resp.StatusCode != 429 {
+		t.Fatalf("the valid link from the throttled address: %d, want 429", resp.StatusCode)
+	}
+}

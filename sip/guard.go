@@ -285,7 +285,9 @@ type GuardConfig struct {
 	// Webhook calls tenants' registration webhooks.
 	Webhook WebhookClient
 	// Logger receives the Guard's log lines. Nil discards. Passwords, HA1,
-	// nonce keys and the response parameter are never logged.
+	// nonce keys and the response parameter are never logged. The lines
+	// go through NewLogFilter configured by LogFilter: peers decide how
+	// many requests are refused, and so how many lines are written.
 	Logger *slog.Logger
 	// QuietInitialInvites logs the Guard's refusals of initial INVITEs
 	// (its Info lines: "refused: …", "authentication failed", "bad
@@ -294,6 +296,14 @@ type GuardConfig struct {
 	// makes one line at Info. Warnings (a source blocked) stay warnings.
 	// Default false: the Guard logs them at Info.
 	QuietInitialInvites bool
+	// LogFilter bounds the Guard's log lines (NewLogFilter): each kind of
+	// line (its message) is written at most Burst times per Interval, the
+	// rest counted in the next one's "suppressed" attribute, and values
+	// are cut to excerpts. Unbounded, 2,000 crafted 166-byte INVITEs from
+	// a refused source made 430 bytes of log each. The zero value is
+	// NewLogFilter's defaults (10 lines a minute per message); Burst
+	// negative lets every line through.
+	LogFilter LogFilterConfig
 	// Now is the clock of the lockout and, unless Digest.Now is set, of the
 	// nonces. Default time.Now.
 	Now func() time.Time
@@ -417,6 +427,8 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
+	} else {
+		g.log = slog.New(NewLogFilter(g.log.Handler(), cfg.LogFilter))
 	}
 	if g.now == nil {
 		g.now = time.Now

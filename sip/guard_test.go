@@ -1,9 +1,11 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -696,6 +698,71 @@ func TestGuardRetransmissionIsNotReplay(t *testing.T) {
 		}
 		if blocked := g.Blocked(src4); blocked != (i >= 3) {
 			t.Fatalf("after %d replays, blocked = %v; each replay counts a failure (4 block)", i+1, blocked)
+		}
+	}
+}
+
+// TestGuardLogsBounded: a flood of requests the Guard refuses (a source
+// outside the tenant's allowlist, crafted Authorization headers) writes at
+// most LogFilter.Burst lines of each kind per interval, the rest counted in
+// the next line's "suppressed"; the crafted header's values never appear,
+// and the Guard still answers every request.
+func TestGuardLogsBounded(t *testing.T) {
+	allow, err := ParseAllowlist("10.0.0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	clock := newFakeClock()
+	g, err := NewGuard(GuardConfig{
+		Tenants:   Tenants{"a.test": {ID: "a", Realm: "a.test", Allowlist: allow, Credentials: Users{"pbx": testPassword}}},
+		Logger:    slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		LogFilter: LogFilterConfig{Burst: 5, Interval: time.Minute, Now: clock.Now},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flood = 2000
+	for i := range flood {
+		req := sipgosip.NewRequest(sipgosip.REGISTER, sipgosip.Uri{Scheme: "sip", Host: "a.test"})
+		req.SetSource(fmt.Sprintf("192.0.2.%d:5060", 1+i%200))
+		via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "192.0.2.1", Port: 5060}
+		via.Params.Add("branch", fmt.Sprintf("z9hG4bK%d", i))
+		req.AppendHeader(via)
+		from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "x", Host: "a.test"}}
+		from.Params.Add("tag", "1")
+		req.AppendHeader(from)
+		req.AppendHeader(&sipgosip.ToHeader{Address: sipgosip.Uri{Scheme: "sip", User: "x", Host: "a.test"}})
+		cid := sipgosip.CallIDHeader(fmt.Sprintf("flood-%d", i))
+		req.AppendHeader(&cid)
+		req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: 1, MethodName: sipgosip.REGISTER})
+		req.AppendHeader(sipgosip.NewHeader("Authorization", `Digest username="pbx", realm="a.test", nonce="NONCE-FLOOD", uri="sip:a.test", response="0123456789abcdef0123456789abcdef"`))
+		_, res, err := g.Check(context.Background(), req)
+		if !errors.Is(err, ErrSourceRefused) || res == nil || res.StatusCode != 403 {
+			t.Fatalf("request %d: %v, %v; want 403 and ErrSourceRefused", i, res, err)
+		}
+	}
+	lines := strings.Count(buf.String(), "\n")
+	if lines > 5 {
+		t.Fatalf("%d log lines for %d refused requests, want at most the burst of 5:\n%s", lines, flood, buf.String())
+	}
+	clock.Advance(time.Minute)
+	buf.Reset()
+	req := sipgosip.NewRequest(sipgosip.REGISTER, sipgosip.Uri{Scheme: "sip", Host: "a.test"})
+	req.SetSource("192.0.2.1:5060")
+	via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "192.0.2.1", Port: 5060}
+	via.Params.Add("branch", "z9hG4bKlast")
+	req.AppendHeader(via)
+	req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: 1, MethodName: sipgosip.REGISTER})
+	if _, _, err := g.Check(context.Background(), req); !errors.Is(err, ErrSourceRefused) {
+		t.Fatalf("after the interval: %v, want ErrSourceRefused", err)
+	}
+	if want := fmt.Sprintf("suppressed=%d", flood-5); !strings.Contains(buf.String(), want) {
+		t.Fatalf("after the interval: %q, want %s", buf.String(), want)
+	}
+	for _, s := range []string{"NONCE-FLOOD", "0123456789abcdef0123456789abcdef"} {
+		if strings.Contains(buf.String(), s) {
+			t.Fatalf("%q logged", s)
 		}
 	}
 }

@@ -211,7 +211,10 @@ type Config struct {
 	// to the transaction, and must return quickly. Default nil.
 	OnReject func(ctx context.Context, req *sipgosip.Request, code int, reason string)
 	// Logger receives session starts and ends, rejections and failures;
-	// nil discards.
+	// nil discards. The lines of rejected requests, whose number peers
+	// decide, go through sip.NewLogFilter with its defaults (each kind at
+	// most sip.DefaultLogBurst times per sip.DefaultLogInterval, the rest
+	// counted in the next one's "suppressed").
 	Logger *slog.Logger
 	// Now is the clock of session times and pause/resume events. Default
 	// time.Now.
@@ -228,6 +231,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
+	peerLog *slog.Logger // log through sip.NewLogFilter: lines peers can multiply
 	ports   *media.PortPool
 	now     func() time.Time
 	rxNow   func() time.Time // the receivers' clock, which stamps Arrival
@@ -251,6 +255,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.peerLog = sip.FilterLogger(s.log, sip.LogFilterConfig{})
 	s.ports = cfg.Ports
 	if s.ports == nil {
 		p, err := media.NewPortPool(media.PortPoolConfig{Logger: cfg.Logger})
@@ -382,7 +387,7 @@ func (s *Server) Handle(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 			s.inDialog(ctx, req, tx)
 			return
 		}
-		s.respond(tx, req, 200, "", nil, s.capabilityHeaders()...)
+		s.answerOptions(tx, req)
 	default: // CANCEL of no pending INVITE (sipgo answers the others), other methods
 		if s.cfg.Next != nil {
 			s.cfg.Next(ctx, req, tx)
@@ -412,7 +417,7 @@ func (s *Server) inDialog(ctx context.Context, req *sipgosip.Request, tx sipgosi
 	case sipgosip.BYE:
 		s.bye(sess, req, tx)
 	case sipgosip.OPTIONS:
-		s.respond(tx, req, 200, "", nil, s.capabilityHeaders()...)
+		s.answerOptions(tx, req)
 	default: // INVITE, UPDATE
 		s.reoffer(ctx, sess, req, tx)
 	}
@@ -506,7 +511,7 @@ func (s *Server) dialogOf(ctx context.Context, req *sipgosip.Request) *Session {
 	if ok == sess.hasIdentity && (!ok || id.Tenant == sess.identity.Tenant) {
 		return sess
 	}
-	s.log.Warn("siprec: in-dialog request for another tenant's session refused", "method", string(req.Method),
+	s.peerLog.Warn("siprec: in-dialog request for another tenant's session refused", "method", string(req.Method),
 		"call_id", sess.callID, "session", sess.id, "session_tenant", sess.identity.Tenant,
 		"request_tenant", id.Tenant, "source", sip.SourceOf(req))
 	return nil
@@ -598,6 +603,26 @@ func (s *Server) capabilityHeaders() []sipgosip.Header {
 	}
 }
 
+// answerOptions answers OPTIONS 200 with the capability headers, except
+// over UDP when they would make the answer more than 1.5 times the request
+// (as sipgo writes it back, compact header names expanded): an OPTIONS
+// needs no credentials, so a crafted 154-byte one from a spoofed source
+// would otherwise reflect 2.4 times its size (issue 14, item 7). A real
+// keep-alive is large enough to get them.
+func (s *Server) answerOptions(tx sipgosip.ServerTransaction, req *sipgosip.Request) {
+	res := sipgosip.NewResponseFromRequest(req, 200, statusPhrase(200), nil)
+	bare := res.Clone()
+	for _, h := range s.capabilityHeaders() {
+		res.AppendHeader(h)
+	}
+	if req.Transport() == "UDP" && 2*len(res.String()) > 3*len(req.String()) {
+		res = bare
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("siprec: response not sent", "code", 200, "method", string(req.Method), "call_id", callID(req), "error", err)
+	}
+}
+
 // respond sends a response built from req; reason "" is the standard phrase.
 func (s *Server) respond(tx sipgosip.ServerTransaction, req *sipgosip.Request, code int, reason string, body []byte, headers ...sipgosip.Header) {
 	if reason == "" {
@@ -635,7 +660,7 @@ func (s *Server) respondStateless(tx sipgosip.ServerTransaction, req *sipgosip.R
 // reject answers req with the response err maps to, and logs why.
 func (s *Server) reject(tx sipgosip.ServerTransaction, req *sipgosip.Request, err error) {
 	code, reason, headers := responseFor(err)
-	s.log.Info("siprec: request rejected", "method", string(req.Method), "call_id", callID(req),
+	s.peerLog.Info("siprec: request rejected", "method", string(req.Method), "call_id", callID(req),
 		"code", code, "error", err)
 	s.respond(tx, req, code, reason, nil, headers...)
 }

@@ -46,7 +46,7 @@ func (s *Server) invite(ctx context.Context, req *sipgosip.Request, tx sipgosip.
 		return
 	}
 	if bad := unsupported(req); len(bad) > 0 {
-		s.log.Info("siprec: request rejected", "method", "INVITE", "call_id", callID(req), "code", 420, "unsupported", bad)
+		s.peerLog.Info("siprec: request rejected", "method", "INVITE", "call_id", callID(req), "code", 420, "unsupported", bad)
 		s.respond(tx, req, 420, "", nil, sipgosip.NewHeader("Unsupported", strings.Join(bad, ", ")))
 		s.rejected(ctx, req, 420, RejectBadExtension)
 		return
@@ -166,7 +166,7 @@ func (s *Server) checkInvite(req *sipgosip.Request) (*Offer, *media.SessionDescr
 		if s.cfg.StrictLabels {
 			return nil, nil, fmt.Errorf("%w: %w", errLabels, err)
 		}
-		s.log.Warn("siprec: metadata and SDP labels disagree", "call_id", callID(req), "error", err)
+		s.peerLog.Warn("siprec: metadata and SDP labels disagree", "call_id", callID(req), "error", err)
 	}
 	return &Offer{
 		Request:     req,

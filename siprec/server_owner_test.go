@@ -229,7 +229,7 @@ func FuzzInDialogMatch(f *testing.F) {
 			return // not a message sipgo would read
 		}
 
-		srv := &Server{log: srsDiscard, sessions: map[dialogID]*Session{}}
+		srv := &Server{log: srsDiscard, peerLog: srsDiscard, sessions: map[dialogID]*Session{}}
 		for _, k := range sessions {
 			sess := &Session{srv: srv, id: k.tenant + "/" + k.id.callID, key: k.id, callID: k.id.callID,
 				source: netip.MustParseAddrPort("192.0.2.1:5060")}

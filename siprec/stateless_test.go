@@ -128,3 +128,43 @@ func TestClientRefusalsStateless(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionsNotAmplified (issue 14, item 7): an OPTIONS needs no
+// credentials, so over UDP its answer must not reflect much more than it
+// costs a spoofing sender: a crafted compact one gets a 200 within 1.5
+// times its bytes (no capability headers), a keep-alive as SBCs send it
+// gets the capability headers.
+func TestOptionsNotAmplified(t *testing.T) {
+	e := newSRSEnv(t, Config{})
+	c, err := net.Dial("udp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	local := c.LocalAddr().String()
+	ask := func(msg string) string {
+		t.Helper()
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		return string(buf[:n])
+	}
+	crafted := "OPTIONS sip:srs@127.0.0.1 SIP/2.0\r\nv: SIP/2.0/UDP " + local + ";branch=z9hG4bKamp1\r\nf: <sip:a@b>;tag=1\r\nt: <sip:srs@127.0.0.1>\r\ni: amp1\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n"
+	res := ask(crafted)
+	if !strings.HasPrefix(res, "SIP/2.0 200") || 2*len(res) > 3*len(crafted) {
+		t.Fatalf("a %d-byte OPTIONS got %d bytes (%.2fx):\n%s", len(crafted), len(res), float64(len(res))/float64(len(crafted)), res)
+	}
+	keepAlive := "OPTIONS sip:srs@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP " + local + ";branch=z9hG4bKamp2;rport\r\nMax-Forwards: 70\r\n" +
+		"From: \"SBC keep-alive\" <sip:ping@sbc.example.com>;tag=8c1f2a\r\nTo: <sip:srs@127.0.0.1:5060>\r\nCall-ID: 5f0c2a9e-2b1d-4f4e-9c2b-3a1e0d9b7c6a@sbc.example.com\r\n" +
+		"CSeq: 1 OPTIONS\r\nContact: <sip:ping@" + local + ">\r\nUser-Agent: Example SBC 9.1\r\nAccept: application/sdp\r\nContent-Length: 0\r\n\r\n"
+	res = ask(keepAlive)
+	if !strings.HasPrefix(res, "SIP/2.0 200") || !strings.Contains(res, "Allow: ") || !strings.Contains(res, "application/rs-metadata+xml") {
+		t.Fatalf("a keep-alive OPTIONS: answer without the capability headers:\n%s", res)
+	}
+}

@@ -197,6 +197,13 @@ type HTTPConfig struct {
 		Burst int           `yaml:"burst"`
 		Every time.Duration `yaml:"every"`
 	} `yaml:"failed_keys"`
+	// MaxConns caps the HTTP connections open at once, and
+	// MaxConnsPerSource those of one source address (an IPv4 address or
+	// an IPv6 /64); one more is closed at accept (httplimit.go). Behind a
+	// reverse proxy every connection comes from the proxy: raise
+	// MaxConnsPerSource to MaxConns there. 0: no cap of that kind.
+	MaxConns          int `yaml:"max_conns"`
+	MaxConnsPerSource int `yaml:"max_conns_per_source"`
 }
 
 // RecordingGlobal holds the recording settings shared by every account.
@@ -707,6 +714,9 @@ func (c *Config) validate() []Problem {
 	}
 	if c.Record.RetryInterval < time.Second && c.Record.RetryInterval >= 0 {
 		add("recording.retry_interval", "%s: want at least 1s (negative: only at the next start)", c.Record.RetryInterval)
+	}
+	if h := c.HTTP; h.MaxConns < 0 || h.MaxConnsPerSource < 0 || (h.MaxConns > 0 && h.MaxConnsPerSource > h.MaxConns) {
+		add("http.max_conns_per_source", "%d (max_conns %d): want 0 or more, and at most max_conns", h.MaxConnsPerSource, h.MaxConns)
 	}
 	if k := c.HTTP.FailedKeys; k.Burst < 1 || k.Every <= 0 {
 		add("http.failed_keys", "burst %d, every %s: want a burst of at least 1 and a positive every", k.Burst, k.Every)

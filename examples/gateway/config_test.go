@@ -128,6 +128,7 @@ func TestConfigErrors(t *testing.T) {
 		{"tcp message size", "sip:\n  tcp: {max_message_size: 100}", "sip.tcp.max_message_size", "1300 to 1048576"},
 		{"rtp latching", "rtp:\n  latching: loose", "rtp.latching", "strict, relaxed or any"},
 		{"failed keys", "http:\n  failed_keys: {burst: 0}", "http.failed_keys", "burst of at least 1"},
+		{"http connection caps", "http:\n  max_conns: 10\n  max_conns_per_source: 20", "http.max_conns_per_source", "at most max_conns"},
 		{"retry interval", "recording:\n  retry_interval: 10ms", "recording.retry_interval", "at least 1s"},
 		{"media address", "sip:\n  media_address: 0.0.0.0", "sip.media_address", "specific IP"},
 		{"rtp address", "rtp:\n  address: here", "rtp.address", "IP address"},

@@ -33,7 +33,7 @@ func (g *Gateway) insightsConfig() insights.HandlerConfig {
 		Keys:       g.st.keys, // every key's principal, with its service type's privileges
 		Accounts:   g.srs.TenantCache(),
 		FailedKeys: g.failed,
-		Logger:     g.log.With("component", "insights"),
+		Logger:     requestLog(g.log, "insights"),
 	}
 }
 
@@ -41,13 +41,13 @@ func (g *Gateway) insightsConfig() insights.HandlerConfig {
 // Insights API's. Failed sign-ins count in the failure limiter the APIs
 // share, by source address.
 func (g *Gateway) newConsole(acfg admin.Config, icfg insights.HandlerConfig) (*console.Console, error) {
-	acfg.Logger = g.log.With("component", "console-admin")
+	acfg.Logger = requestLog(g.log, "console-admin")
 	return console.New(console.Config{
 		Admin:         acfg,
 		Insights:      icfg,
 		Playback:      console.StoredPlayback{Open: g.openRecording},
 		FailedSignIns: g.failed,
-		Logger:        g.log.With("component", "console"),
+		Logger:        requestLog(g.log, "console"),
 	})
 }
 

@@ -93,6 +93,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.httpLis, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
+	g.httpLis = newConnLimitListener(g.httpLis, cfg.HTTP.MaxConns, cfg.HTTP.MaxConnsPerSource, log.With("component", "http"))
 	// as many file descriptors as the system lets the process have (the
 	// recording server caps SIP connections within half of them)
 	if lim, err := fdlimit.Raise(); err != nil && !errors.Is(err, fdlimit.ErrUnsupported) {
@@ -210,7 +211,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	acfg := admin.Config{
 		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
-		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: log.With("component", "admin"),
+		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: requestLog(log, "admin"),
 	}
 	if g.admin, err = admin.NewHandler(acfg); err != nil {
 		return nil, err

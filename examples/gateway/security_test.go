@@ -11,12 +11,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -551,6 +554,22 @@ func amplification(t *testing.T, gw *gwProc, r *recorded, base resources) {
 			t.Fatalf("%s: amplification %.2fx", c.name, ratio)
 		}
 	}
+	// An OPTIONS needs no credentials: a crafted compact one to an account
+	// without an allowlist got a 200 with the capability headers, 2.4 times
+	// its size.
+	u := dialSIP(t, gw, "127.0.0.7", "udp")
+	u.send("OPTIONS sip:other.test SIP/2.0\r\nv: SIP/2.0/UDP LOCAL;branch=z9hG4bKamp\r\nf: <sip:a@b>;tag=1\r\nt: <sip:other.test>\r\ni: amp-options\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n")
+	if res := u.mustResponse("1 OPTIONS"); res.status != 200 {
+		t.Fatalf("a crafted OPTIONS: %s", res)
+	}
+	time.Sleep(time.Second)
+	u.mu.Lock()
+	in, out := u.in, u.out
+	u.mu.Unlock()
+	t.Logf("crafted OPTIONS: %d bytes in, %d bytes out: %.2fx", in, out, float64(out)/float64(in))
+	if 2*out > 3*in {
+		t.Fatalf("crafted OPTIONS: amplification %.2fx", float64(out)/float64(in))
+	}
 	survives(t, gw, r, base)
 }
 
@@ -914,4 +933,283 @@ accounts:
 	d2.sendAudio(context.Background(), time.Second, nil)
 	d2.bye(t)
 	waitFor(t, 30*time.Second, "the next call's recording", func() bool { return len(recordings(t, bucket)) == 2 })
+}
+
+// TestSecurityRefusedFloodLogs: 2,000 crafted INVITEs from a source inside
+// sip.allowlist but outside the victim account's allowlist, each refused
+// with 403 by the SIP guard, carrying digest material. Before the Guard's
+// lines went through sip.NewLogFilter each wrote ~430 bytes of log (860 KB
+// for 330 KB sent); now each kind of line is written a bounded number of
+// times a minute, the digest material never, and the gateway still answers
+// (a 403 to the last one, a legitimate call recorded).
+func TestSecurityRefusedFloodLogs(t *testing.T) {
+	requireLinux(t)
+	bucket := t.TempDir()
+	gw := startGateway(t, gwOptions{SIP: secSIP, HTTP: "pprof: true", RTPPorts: 40, Config: securityAccounts(bucket, true)})
+	victim := &recorded{bucket: bucket, seen: map[string]bool{}}
+	legitCall(t, gw, victim)
+	base := gw.resources(t)
+
+	const flood = 2000
+	const nonce, response = "FLOOD-NONCE-5d1c0e", "f1f2f3f4f5f6f7f8f9f0e1e2e3e4e5e6"
+	invite := func(i int) string {
+		return fmt.Sprintf("INVITE sip:srs@victim.test SIP/2.0\r\nv: SIP/2.0/UDP LOCAL;branch=z9hG4bKflood%d\r\n"+
+			"f: <sip:a@b>;tag=1\r\nt: <sip:srs@victim.test>\r\ni: flood-%d\r\nCSeq: 1 INVITE\r\n"+
+			`Proxy-Authorization: Digest username="sbc", realm="victim.test", nonce="`+nonce+`", uri="sip:srs@victim.test", response="`+response+`"`+
+			"\r\nl: 0\r\n\r\n", i, i)
+	}
+	u := dialSIP(t, gw, "127.0.0.2", "udp")
+	before := len(gw.stderr.String())
+	var answered int
+	for i := range flood {
+		u.send(invite(i))
+		for len(u.resps) > 0 {
+			if m := <-u.resps; m.status == 403 {
+				answered++
+			}
+		}
+		if i%50 == 49 {
+			time.Sleep(5 * time.Millisecond) // loopback's socket buffers, not the gateway, would drop
+		}
+	}
+	u.send(strings.Replace(invite(flood), "flood-", "last-", 1))
+	if m := u.response("1 INVITE", 5*time.Second); m == nil || m.status != 403 {
+		t.Fatalf("after %d refused INVITEs the next one got %v, want 403", flood, m)
+	}
+	time.Sleep(time.Second)
+	gw.alive(t)
+	logs := gw.stderr.String()[before:]
+	t.Logf("%d INVITEs (%d bytes) refused, %d 403s read during the flood, %d bytes of log (level debug)", flood+1, u.in, answered, len(logs))
+	for _, s := range []string{nonce, response} {
+		if strings.Contains(logs, s) {
+			t.Fatalf("digest material %q in the log:\n%s", s, tail(logs, 4096))
+		}
+	}
+	if len(logs) > 32<<10 {
+		t.Fatalf("%d bytes of log for %d refused INVITEs:\n%s", len(logs), flood, tail(logs, 4096))
+	}
+	survives(t, gw, victim, base)
+}
+
+// TestSecurityTLSFloods attacks SIP over TLS (sip.transports tls, a
+// handshake_timeout of 2 s): one source opens 300 connections and never
+// says hello (the per-source cap of 128 closes the rest at accept, before
+// any handshake; the handshake timeout, counted from accept, the others);
+// a ClientHello trickled a byte every 250 ms is cut at the handshake
+// timeout, whatever it sends; SIP trickled over a completed handshake is
+// cut at sip.tcp.message_timeout (3 s); a source outside sip.allowlist
+// gets no handshake. Then the gateway takes a call and its files and
+// goroutines are back to their baseline.
+func TestSecurityTLSFloods(t *testing.T) {
+	requireLinux(t)
+	bucket := t.TempDir()
+	tlsPort := testenv.FreePort(t)
+	sipCfg := secSIP + fmt.Sprintf("\ntransports: [udp, tcp, tls]\ntls: {listen: 127.0.0.1:%d, handshake_timeout: 2s}", tlsPort)
+	gw := startGateway(t, gwOptions{SIP: sipCfg, HTTP: "pprof: true", RTPPorts: 40, Config: securityAccounts(bucket, true)})
+	victim := &recorded{bucket: bucket, seen: map[string]bool{}}
+	legitCall(t, gw, victim)
+	base := gw.resources(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", tlsPort)
+	from := func(ip string) *net.Dialer {
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	}
+
+	var silent []net.Conn
+	for range 300 {
+		c, err := from("127.0.0.2").Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("connecting: %v", err)
+		}
+		silent = append(silent, c)
+	}
+	if n := closedBy(silent, time.Second); n < 300-128 {
+		t.Fatalf("300 silent TLS connections from one source: %d closed at accept, want at least %d", n, 300-128)
+	}
+	if n := closedBy(silent, 4*time.Second); n != 300 {
+		t.Fatalf("%d of 300 silent TLS connections closed after the handshake timeout (2 s)", n)
+	}
+
+	trickle := func(c net.Conn, msg []byte, max time.Duration) time.Duration {
+		start := time.Now()
+		for i := 0; time.Since(start) < max; i++ {
+			if _, err := c.Write(msg[i%len(msg) : i%len(msg)+1]); err != nil {
+				return time.Since(start)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		return 0
+	}
+	c, err := from("127.0.0.2").Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03} // a ClientHello's first bytes
+	if d := trickle(c, hello, 10*time.Second); d == 0 || d > 4*time.Second {
+		t.Fatalf("a ClientHello trickled for 10 s: cut after %v, want the handshake timeout (2 s)", d)
+	}
+	c.Close()
+	tc, err := tls.DialWithDialer(from("127.0.0.2"), "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("a TLS handshake: %v", err)
+	}
+	if d := trickle(tc, []byte("OPTIONS sip:victim.test SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.2:5061;branch=z9hG4bKt\r\n"), 15*time.Second); d == 0 || d > 6*time.Second {
+		t.Fatalf("SIP trickled over TLS for 15 s: cut after %v, want sip.tcp.message_timeout (3 s)", d)
+	}
+	tc.Close()
+	if oc, err := tls.DialWithDialer(from(secOutsideEveryone), "tcp", addr, &tls.Config{InsecureSkipVerify: true}); err == nil {
+		oc.Close()
+		t.Fatal("a TLS handshake from outside sip.allowlist succeeded")
+	}
+	gw.alive(t)
+	survives(t, gw, victim, base)
+}
+
+// TestSecurityHTTPConnectionFlood attacks the HTTP API's listener: one
+// source opens 600 idle connections (before http.max_conns_per_source,
+// each was held up to the server's ReadHeaderTimeout and the source could
+// take every file descriptor of the process); the cap of 128 closes the
+// rest at accept, while another source's /healthz and a SIP call are still
+// served. A request whose headers are trickled a byte every 250 ms is cut
+// at ReadHeaderTimeout (10 s). Afterwards files and goroutines are back to
+// their baseline.
+func TestSecurityHTTPConnectionFlood(t *testing.T) {
+	requireLinux(t)
+	bucket := t.TempDir()
+	gw := startGateway(t, gwOptions{SIP: secSIP, HTTP: "pprof: true\nmax_conns_per_source: 128", RTPPorts: 40, Config: securityAccounts(bucket, true)})
+	victim := &recorded{bucket: bucket, seen: map[string]bool{}}
+	legitCall(t, gw, victim)
+	base := gw.resources(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", gw.httpPort)
+	from := func(ip string) *net.Dialer {
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	}
+
+	slow, err := from("127.0.0.5").Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowCut := make(chan time.Duration, 1)
+	go func() {
+		start, req := time.Now(), "GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Padding: "+strings.Repeat("a", 200)
+		for i := 0; time.Since(start) < 20*time.Second; i++ {
+			if _, err := slow.Write([]byte{req[i%len(req)]}); err != nil {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		slowCut <- time.Since(start)
+	}()
+
+	var idle []net.Conn
+	for range 600 {
+		c, err := from("127.0.0.2").Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("connecting: %v", err)
+		}
+		idle = append(idle, c)
+	}
+	if n := closedBy(idle, time.Second); n < 600-128 {
+		t.Fatalf("600 idle HTTP connections from one source: %d closed at accept, want at least %d", n, 600-128)
+	}
+	held := gw.resources(t)
+	if held.fds > base.fds+128+16 {
+		t.Fatalf("the gateway holds %d files during the flood (baseline %d): the per-source cap does not hold", held.fds, base.fds)
+	}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: from("127.0.0.3").DialContext}}
+	res, err := c.Get(gw.url("/healthz"))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("/healthz from another source during the flood: %v %v", res, err)
+	}
+	res.Body.Close()
+	legitCall(t, gw, victim)
+	t.Logf("600 idle connections from one source: %s held (baseline %s); /healthz and a call served meanwhile", held, base)
+	for _, c := range idle {
+		c.Close()
+	}
+	if d := <-slowCut; d > 14*time.Second {
+		t.Fatalf("headers trickled for %v before the gateway cut the connection, want ReadHeaderTimeout (10 s)", d)
+	}
+	survives(t, gw, victim, base)
+}
+
+// TestSecurityHTTPRefusalsLogs: requests an attacker can send without a
+// key, each refused — 2,000 wrong keys to the admin API (401, then 429 from
+// the shared failure limiter), 2,000 to the Insights API, 2,000 requests
+// for routes that do not exist (404 before any key check), 500 wrong
+// passwords to the console's sign-in — wrote a log line each (750 KB for
+// the first 4,000); now each kind of line is written
+// a bounded number of times a minute. The throttled source gets 429 even
+// with the right key; another source is served.
+func TestSecurityHTTPRefusalsLogs(t *testing.T) {
+	requireLinux(t)
+	gw := startGateway(t, gwOptions{SIP: secSIP, HTTP: "pprof: true", RTPPorts: 40, Config: securityAccounts(t.TempDir(), true) + adminConfig})
+	from := func(ip string) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}}
+	}
+	get := func(c *http.Client, path string, hdr ...string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", gw.url(path), nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	before := len(gw.stderr.String())
+	attacker := from("127.0.0.4")
+	codes := map[string]map[int]int{"admin": {}, "insights": {}, "no route": {}}
+	for i := range 2000 {
+		codes["admin"][get(attacker, "/admin/v1/accounts", "Authorization", fmt.Sprintf("Bearer wrong-%d", i))]++
+		codes["insights"][get(attacker, "/insights/sessions?from_date=2020-01-01&to_date=2020-01-02", "X-Vgai-Key", fmt.Sprintf("wrong-%d", i))]++
+		codes["no route"][get(attacker, fmt.Sprintf("/admin/v1/nothing-%d", i))]++
+	}
+	if s := get(attacker, "/admin/v1/me", "Authorization", "Bearer "+adminKey); s != 429 {
+		t.Fatalf("the right key from the throttled source: %d, want 429", s)
+	}
+	if s := get(from("127.0.0.1"), "/admin/v1/me", "Authorization", "Bearer "+adminKey); s != 200 {
+		t.Fatalf("the right key from another source: %d, want 200", s)
+	}
+	// the console's sign-in form, with its token and cookie, posted with
+	// wrong passwords (401, then 429 from the same limiter)
+	jar, _ := cookiejar.New(nil)
+	console := from("127.0.0.9")
+	console.Jar = jar
+	res, err := console.Get(gw.url("/console/signin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := consoleCSRF.FindStringSubmatch(string(page))
+	if m == nil {
+		t.Fatalf("no sign-in form at /console/signin (%d)", res.StatusCode)
+	}
+	codes["console"] = map[int]int{}
+	for i := range 500 {
+		res, err := console.PostForm(gw.url("/console/signin"), url.Values{"csrf": {m[1]}, "email": {fmt.Sprintf("victim-%d@example.com", i)}, "password": {"guess"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		codes["console"][res.StatusCode]++
+		if m = consoleCSRF.FindStringSubmatch(string(page)); m == nil { // each answer renders a fresh form
+			t.Fatalf("no sign-in form in the answer %d", res.StatusCode)
+		}
+	}
+	logs := gw.stderr.String()[before:]
+	t.Logf("6,500 refused requests %v: %d bytes of log (level debug)", codes, len(logs))
+	if codes["admin"][429] < 1900 || codes["insights"][429] < 1900 || codes["no route"][404] != 2000 || codes["console"][429] < 450 {
+		t.Fatalf("answers %v: want 429 for the wrong keys and passwords past the burst, 404 for the routes", codes)
+	}
+	if len(logs) > 32<<10 {
+		t.Fatalf("%d bytes of log for 6,500 refused requests:\n%s", len(logs), tail(logs, 4096))
+	}
+	gw.alive(t)
 }

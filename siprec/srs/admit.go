@@ -90,7 +90,7 @@ func (s *Server) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, 
 // Cause the SIPREC server reports to the Observer (onReject).
 func (s *Server) refuse(o *siprec.Offer, sid tenancy.SID, reason Reason, rej *siprec.Rejection) (siprec.Admission, error) {
 	rej.Cause = string(reason)
-	s.log.Info("call refused", "reason", reason, "code", rej.Code, "call_id", o.CallID, "source", o.Source, "account", sid)
+	s.peerLog.Info("call refused", "reason", reason, "code", rej.Code, "call_id", o.CallID, "source", o.Source, "account", sid)
 	return siprec.Admission{}, rej
 }
 

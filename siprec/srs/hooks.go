@@ -21,7 +21,7 @@ func (s *Server) onDecision(next func(context.Context, *sipgosip.Request, sip.De
 			case sip.ReasonCredentialsRequired, sip.ReasonStaleNonce, sip.ReasonCredentialsNotForUs:
 				r.Result = Challenged
 			default:
-				s.log.Info("call refused", "reason", r.Reason, "code", r.Code, "call_id", r.CallID, "source", r.Source,
+				s.peerLog.Info("call refused", "reason", r.Reason, "code", r.Code, "call_id", r.CallID, "source", r.Source,
 					"account", r.Account, "error", d.Err)
 			}
 			s.obs.CallRefused(ctx, r)

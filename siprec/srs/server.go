@@ -185,7 +185,11 @@ type Config struct {
 	// and webhook. Default NopObserver.
 	Observer Observer
 	// Logger receives the Server's events, each session's with session_id,
-	// call_id and account; nil discards.
+	// call_id and account; nil discards. The "call refused" lines of
+	// INVITEs refused before a session exists, whose number peers decide,
+	// go through sip.NewLogFilter with its defaults (at most
+	// sip.DefaultLogBurst per sip.DefaultLogInterval, the rest counted in
+	// the next one's "suppressed"); the Observer still sees each refusal.
 	Logger *slog.Logger
 	// TracerProvider makes the spans of each session (see tracing.go's
 	// list: session, admission, streams, finalize, document, webhook,
@@ -196,9 +200,10 @@ type Config struct {
 // Server is the multi-tenant SIPREC recording server. Make it with New,
 // start it with Serve or Run, stop it with Shutdown (graceful) or Close.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	tracer trace.Tracer
+	cfg     Config
+	log     *slog.Logger
+	peerLog *slog.Logger // log through sip.NewLogFilter: lines peers can multiply
+	tracer  trace.Tracer
 	// upload key → span context of its session (tracing.go)
 	uploadSpans sync.Map
 	obs         Observer
@@ -340,6 +345,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.peerLog = sip.FilterLogger(s.log, sip.LogFilterConfig{})
 	if s.obs == nil {
 		s.obs = NopObserver{}
 	}

@@ -58,6 +58,14 @@ func TestCrossTenantIsolation(t *testing.T) {
 		{"GET", "/members/" + memberB.ID, nil},
 		{"DELETE", "/members/" + memberB.ID, nil},
 		{"GET", "/members?account_sid=" + string(w.b1.SID), nil},
+		// every other route that takes another tenant's ID (security review)
+		{"PATCH", "/members/" + memberB.ID, map[string]any{"email": "eve@example.com"}},
+		{"PUT", "/members/" + memberB.ID + "/password", map[string]any{"password": "Eve-takes-0ver-the-member"}},
+		{"DELETE", "/roles/" + roleB.ID, nil},
+		{"PUT", b1 + "/sip/users/eve", map[string]any{"password": "eve-Passw0rd"}},
+		{"PUT", b1 + "/call-attached-data", []any{}},
+		{"PATCH", b1 + "/applications/" + string(appB.SID), map[string]any{"name": "evil"}},
+		{"DELETE", "/service-providers/sp2", nil},
 		{"GET", "/service-providers/sp2", nil},
 		{"PATCH", "/service-providers/sp2", map[string]any{"name": "stolen"}},
 		{"GET", "/audit?account_sid=" + string(w.b1.SID), nil},
@@ -175,5 +183,28 @@ func TestNoEscalation(t *testing.T) {
 	// Within its privileges it works.
 	if _, err := c.CreateRole(ctx, rbac.Role{Account: a1, Name: "small", Privileges: *(&rbac.Privileges{}).Grant(rbac.EntityOrganization, rbac.ActionCreate)}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKeySecretsAreGenerated (issue 14, item 10): a caller cannot choose an
+// API key's secret (the field is refused, 400 naming it), two keys of
+// different owners may share a name (no existence oracle across tenants),
+// and each created key gets a fresh secret of its own.
+func TestKeySecretsAreGenerated(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	a1, b1 := string(w.a1.SID), string(w.b1.SID)
+	a1Key := e.key(rbac.ScopeAccount, "", a1, "all")
+	b1Key := e.key(rbac.ScopeAccount, "", b1, "all")
+	r := e.do(http.MethodPost, "/api-keys", a1Key, map[string]any{"name": "chosen", "service_type": "insights", "account_sid": a1, "secret": "my-own-chosen-secret-0123456789"})
+	r.must(t, http.StatusBadRequest)
+	if _, ok := r.problem(t).Field("secret"); !ok {
+		t.Fatalf("a chosen secret refused without naming the field: %+v", r.problem(t))
+	}
+	var ka, kb admin.CreatedAPIKey
+	e.do(http.MethodPost, "/api-keys", a1Key, map[string]any{"name": "ops", "service_type": "insights", "account_sid": a1}).must(t, http.StatusCreated).decode(t, &ka)
+	e.do(http.MethodPost, "/api-keys", b1Key, map[string]any{"name": "ops", "service_type": "insights", "account_sid": b1}).must(t, http.StatusCreated).decode(t, &kb)
+	if ka.Secret == "" || kb.Secret == "" || ka.Secret == kb.Secret || len(ka.Secret) < 32 {
+		t.Fatalf("generated secrets %q and %q", ka.Secret, kb.Secret)
 	}
 }
