@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		for i, d := range cfg.declared() {
 			accounts[i] = &d.Account
 		}
-		probs := probeBuckets(ctx, accounts)
+		probs := probeBuckets(ctx, accounts, cfg.Egress)
 		probs = append(probs, cfg.checkDatabase(ctx)...) // postgres.go
 		if len(probs) > 0 {
 			return &ConfigError{File: *configPath, Problems: probs}
