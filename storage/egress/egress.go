@@ -2,8 +2,10 @@
 // chooses (an S3-compatible bucket endpoint, a webhook URL) against
 // server-side request forgery: a Policy refuses, at connect time, loopback,
 // link-local (169.254.0.0/16 holds the cloud metadata endpoints),
-// unspecified, multicast and broadcast addresses and, when asked, the
-// private ranges, except the prefixes and addresses an operator allows.
+// unspecified, multicast and broadcast addresses, the cloud metadata
+// endpoints that lie outside link-local (fd00:ec2::254, 100.100.100.200)
+// and, when asked, the private ranges, except the prefixes and addresses
+// an operator allows.
 //
 // The check runs in net.Dialer.Control, on the address the dialer is about
 // to connect to after name resolution, so a host name that resolves to
@@ -42,7 +44,8 @@ type RefusedError struct {
 	// Addr is the address the dialer was about to connect to.
 	Addr netip.AddrPort
 	// Range names why it is refused: "loopback", "link-local",
-	// "unspecified", "multicast", "broadcast", "private", "reserved".
+	// "unspecified", "multicast", "broadcast", "cloud metadata",
+	// "private", "reserved".
 	Range string
 }
 
@@ -56,8 +59,9 @@ func (e *RefusedError) Unwrap() error { return ErrRefused }
 
 // Policy decides which addresses outbound connections may reach. The zero
 // value refuses loopback, link-local, unspecified (0.0.0.0/8, ::),
-// multicast, broadcast and the other IPv4-compatible (::/96) addresses,
-// and permits everything else, private ranges included. A nil *Policy
+// multicast, broadcast and the other IPv4-compatible (::/96) addresses and
+// the cloud metadata endpoints fd00:ec2::254 and 100.100.100.200, and
+// permits everything else, private ranges included. A nil *Policy
 // permits everything. A Policy must not be changed once in use.
 type Policy struct {
 	// RefusePrivate also refuses the private ranges: 10.0.0.0/8,
@@ -109,6 +113,9 @@ var (
 		netip.MustParsePrefix("fc00::/7"),
 		netip.MustParsePrefix("fec0::/10"),
 	}
+	// Cloud metadata endpoints outside link-local: AWS's over IPv6 (in
+	// fc00::/7) and Alibaba Cloud's (in 100.64.0.0/10).
+	metadata  = []netip.Addr{netip.MustParseAddr("fd00:ec2::254"), netip.MustParseAddr("100.100.100.200")}
 	thisNet   = netip.MustParsePrefix("0.0.0.0/8")
 	broadcast = netip.MustParseAddr("255.255.255.255")
 )
@@ -165,6 +172,11 @@ func (p *Policy) refused(a netip.Addr) string {
 		return "broadcast"
 	case a.Is6() && v4compat.Contains(a):
 		return "reserved" // ::a.b.c.d: deprecated IPv4-compatible
+	}
+	for _, m := range metadata {
+		if a == m {
+			return "cloud metadata"
+		}
 	}
 	if p.RefusePrivate {
 		for _, pf := range private {

@@ -35,7 +35,9 @@ func TestCheck(t *testing.T) {
 		{&egress.Policy{}, "169.254.169.254:80", "link-local"},
 		{&egress.Policy{}, "[::ffff:169.254.169.254]:80", "link-local"},
 		{&egress.Policy{}, "[fe80::1%eth0]:80", "link-local"},
-		{&egress.Policy{}, "[fd00:ec2::254]:80", ""}, // unique local: private, permitted by default
+		{&egress.Policy{}, "[fd00:ec2::254]:80", "cloud metadata"}, // AWS, over IPv6
+		{&egress.Policy{}, "100.100.100.200:80", "cloud metadata"}, // Alibaba Cloud
+		{&egress.Policy{}, "[fd00::1]:80", ""},                     // unique local: private, permitted by default
 		{&egress.Policy{}, "0.0.0.0:80", "unspecified"},
 		{&egress.Policy{}, "0.1.2.3:80", "unspecified"},
 		{&egress.Policy{}, "[::]:80", "unspecified"},
