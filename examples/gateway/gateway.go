@@ -217,6 +217,9 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	g.insight = g.insightsConfig()
+	if g.insight.Playback, err = g.playbackConfig(); err != nil {
+		return nil, err
+	}
 	g.console, err = g.newConsole(acfg, g.insight)
 	return g, err
 }
