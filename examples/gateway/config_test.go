@@ -131,7 +131,7 @@ func TestConfigErrors(t *testing.T) {
 		{"http connection caps", "http:\n  max_conns: 10\n  max_conns_per_source: 20", "http.max_conns_per_source", "at most max_conns"},
 		{"retry interval", "recording:\n  retry_interval: 10ms", "recording.retry_interval", "at least 1s"},
 		{"playback expiry", "playback:\n  expiry: 8d", "playback.expiry", ""},
-		{"playback expiry long", "playback:\n  expiry: 200h", "playback.expiry", "1m to 168h"},
+		{"playback expiry long", "playback:\n  expiry: 200h", "playback.expiry", "1s to 168h"},
 		{"playback base url", "playback:\n  base_url: gw.example.com", "playback.base_url", "http:// or https://"},
 		{"playback secret", "playback:\n  secret: short", "playback.secret", "at least 32"},
 		{"media address", "sip:\n  media_address: 0.0.0.0", "sip.media_address", "specific IP"},

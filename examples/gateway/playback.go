@@ -50,8 +50,8 @@ type PlaybackConfig struct {
 // playbackProblems checks the playback keys.
 func (c *Config) playbackProblems(add func(key, format string, args ...any)) {
 	p := c.Playback
-	if p.Expiry < time.Minute || p.Expiry > insights.MaxPlaybackExpiry {
-		add("playback.expiry", "%s: want 1m to %s", p.Expiry, insights.MaxPlaybackExpiry)
+	if p.Expiry < time.Second || p.Expiry > insights.MaxPlaybackExpiry {
+		add("playback.expiry", "%s: want 1s to %s", p.Expiry, insights.MaxPlaybackExpiry)
 	}
 	if p.BaseURL != "" && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 		add("playback.base_url", "%q: want an http:// or https:// URL", p.BaseURL)

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/rbac/secret"
+)
+
+// TestPlaybackEndToEnd is issue 17's "Must show" through the gateway
+// binary: a call in progress is listed as in_progress and then ended; its
+// document's playback_url plays without an API key (a ranged GET answers
+// 206 with exactly those bytes of the file in the bucket, a full GET
+// decodes) and stops working with a changed signature or once expired; a
+// call recorded while the bucket is down is erroneous (upload_failing) and
+// flips to uploaded (a warning: late) when the spool uploads it after the
+// bucket comes back; participants and call attached data are in the
+// document and a search on a participant finds it.
+func TestPlaybackEndToEnd(t *testing.T) {
+	siprecClient(t)
+	bucket := filepath.Join(t.TempDir(), "bucket")
+	if err := os.Mkdir(bucket, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		key      = "playback-account-key-0123456789"
+		password = "playback-password-1"
+		expiry   = 4 * time.Second
+	)
+	gw := startGateway(t, gwOptions{SIP: "default_account: pb", Config: fmt.Sprintf(`
+recording: {retry_interval: 1s}
+playback: {expiry: %s}
+accounts:
+  - name: pb
+    sip_realm: pb.test
+    sip: {users: [{username: src, password: %s}]}
+    recording: {enabled: true, format: wav, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
+    call_attached_data: [{name: rec_id, value: Interaction.recordingId}, {name: caller, value: Interaction.source}]
+    api_keys: [{name: t, secret: %s}]
+`, expiry, password, bucket, key)})
+	if fi, err := os.Stat(filepath.Join(gw.dataDir, playbackSecretFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the playback secret file: %v, %v; want mode 0600", fi, err)
+	}
+	api := insights.NewClient(gw.url(""), secret.String(key))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	// search returns today's sessions matching the clauses.
+	search := func(must ...insights.Clause) []insights.Session {
+		t.Helper()
+		q := &insights.Query{From: insights.At(time.Now().Add(-time.Hour)), To: insights.At(time.Now().Add(time.Hour)), Filter: insights.Filter{Must: must}}
+		res, err := api.Search(ctx, q)
+		if err != nil {
+			t.Fatalf("search: %v", err)
+		}
+		out := make([]insights.Session, len(res.Hits))
+		for i, h := range res.Hits {
+			if err := json.Unmarshal(h, &out[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	find := func(id string) *insights.Session {
+		t.Helper()
+		s, err := api.Find(ctx, id)
+		if err != nil {
+			t.Fatalf("Find(%s): %v", id, err)
+		}
+		return s
+	}
+	call := func(recID string, d time.Duration) (*strings.Builder, func()) {
+		var out strings.Builder
+		cl := runClient(ctx, t, gw, "-user", "src", "-password", password, "-duration", d.String(), "-recording-id", recID)
+		cl.Stdout, cl.Stderr = &out, &out
+		if err := cl.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return &out, func() {
+			if err := cl.Wait(); err != nil {
+				t.Fatalf("siprec-client: %v\n%s", err, out.String())
+			}
+		}
+	}
+
+	// 1. in progress, then ended
+	_, wait := call("pb-rec-1", 6*time.Second)
+	var id string
+	waitFor(t, 5*time.Second, "the call listed as in_progress", func() bool {
+		for _, s := range search(insights.Term("status", insights.StatusInProgress)) {
+			id = s.ID
+		}
+		return id != ""
+	})
+	live := find(id)
+	if live.Status != insights.StatusInProgress || live.ChannelData.RecordingStatus != insights.RecordingStatusRecording {
+		t.Fatalf("while the call is in progress: status %q, recording_status %q", live.Status, live.ChannelData.RecordingStatus)
+	}
+	t.Logf("in progress: %s, recording_status %s", live.Status, live.ChannelData.RecordingStatus)
+	wait()
+	var doc *insights.Session
+	waitFor(t, 20*time.Second, "the call ended and uploaded", func() bool {
+		doc = find(id)
+		return doc.Status == insights.StatusEnded && doc.ChannelData.RecordingStatus == insights.RecordingStatusUploaded
+	})
+	cd := doc.ChannelData
+	if cd.StatusCode == nil || *cd.StatusCode != insights.StatusCodeOK || cd.Duration < 5000 || cd.AudioURL == "" {
+		t.Fatalf("ended call: status_code %v, duration %d ms, audio_url %q", cd.StatusCode, cd.Duration, cd.AudioURL)
+	}
+	if n := len(search(insights.Term("status", insights.StatusInProgress))); n != 0 {
+		t.Fatalf("%d sessions still listed in_progress", n)
+	}
+
+	// 2. participants and call attached data, searchable
+	t.Run("participants and CAD", func(t *testing.T) {
+		var users, names []string
+		for _, p := range cd.Participants {
+			users, names = append(users, p.User), append(names, p.Name)
+		}
+		if strings.Join(users, ",") != "caller,callee" || strings.Join(names, ",") != "Caller,Callee" {
+			t.Errorf("participants %+v; want Caller (caller) and Callee (callee)", cd.Participants)
+		}
+		if doc.CallAttachedData["rec_id"] != "pb-rec-1" || doc.CallAttachedData["caller"] == nil {
+			t.Errorf("call_attached_data %v; want rec_id pb-rec-1 and caller", doc.CallAttachedData)
+		}
+		for _, c := range []insights.Clause{
+			insights.Term("channel_data.participants.user", "callee"),
+			insights.Term("channel_data.participants.aor", "sip:callee@example.invalid"),
+			insights.Match("channel_data.participants.name", "Callee"),
+			insights.Term("call_attached_data.rec_id", "pb-rec-1"),
+		} {
+			hits := search(c)
+			if len(hits) != 1 || hits[0].ID != id {
+				t.Errorf("search %+v: %d hits, want the call", c, len(hits))
+			}
+		}
+		if hits := search(insights.Term("channel_data.participants.user", "nobody")); len(hits) != 0 {
+			t.Errorf("a participant not in the call: %d hits", len(hits))
+		}
+	})
+
+	// 3. the playback link
+	file := objectBytes(t, bucket, cd.AudioURL)
+	t.Run("playback", func(t *testing.T) {
+		link := find(id).ChannelData.PlaybackURL
+		if !strings.HasPrefix(link, gw.url("/insights/recordings/"+cd.AudioURL+"?")) {
+			t.Fatalf("playback_url %q; want a signed link to the gateway's recording endpoint", link)
+		}
+		code, h, body := fetch(t, link, "bytes=100-199")
+		if code != http.StatusPartialContent || !bytes.Equal(body, file[100:200]) ||
+			h.Get("Content-Range") != fmt.Sprintf("bytes 100-199/%d", len(file)) {
+			t.Fatalf("ranged GET: %d, Content-Range %q, %d bytes (equal to the file's 100-199: %v)",
+				code, h.Get("Content-Range"), len(body), bytes.Equal(body, file[100:200]))
+		}
+		code, h, body = fetch(t, link, "")
+		if code != http.StatusOK || h.Get("Content-Type") != "audio/wav" || !bytes.Equal(body, file) {
+			t.Fatalf("full GET: %d, Content-Type %q, %d bytes of %d", code, h.Get("Content-Type"), len(body), len(file))
+		}
+		played := filepath.Join(t.TempDir(), "played.wav")
+		if err := os.WriteFile(played, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := decodeWAV(t, played)
+		if p.rate != 8000 || len(p.channels) != 2 || p.duration() < 5*time.Second {
+			t.Fatalf("the played recording: %d channels at %d Hz, %s", len(p.channels), p.rate, p.duration())
+		}
+		checkTone(t, "played", p, 0, 440, 880, time.Second, 4*time.Second)
+
+		// a changed signature
+		i := strings.LastIndex(link, "=") + 1
+		flip := "A"
+		if link[i:i+1] == "A" {
+			flip = "B"
+		}
+		if code, _, _ := fetch(t, link[:i]+flip+link[i+1:], "bytes=100-199"); code != http.StatusForbidden {
+			t.Fatalf("a link with a changed signature: %d, want 403", code)
+		}
+		// another recording's path with this link's signature
+		other := strings.Replace(link, ".wav?", "x.wav?", 1)
+		if code, _, _ := fetch(t, other, ""); code != http.StatusForbidden {
+			t.Fatalf("another key with this link's signature: %d, want 403", code)
+		}
+		// expired: the same link, once its expiry has passed
+		time.Sleep(expiry + 1500*time.Millisecond)
+		if code, _, _ := fetch(t, link, "bytes=100-199"); code != http.StatusForbidden {
+			t.Fatalf("the link after its expiry: %d, want 403", code)
+		}
+	})
+
+	// 4. a call recorded while the bucket is down: the bucket's directory
+	// is replaced by a file (the tests run as root, so modes do not stop
+	// writes), then put back
+	t.Run("bucket down", func(t *testing.T) {
+		away := bucket + ".away"
+		if err := os.Rename(bucket, away); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, bucket, "not a directory")
+		_, wait := call("pb-rec-2", 2*time.Second)
+		wait()
+		var id2 string
+		waitFor(t, 10*time.Second, "the second call's document", func() bool {
+			hits := search(insights.Term("channel_data.recording_id", "pb-rec-2"))
+			if len(hits) == 1 {
+				id2 = hits[0].ID
+			}
+			return id2 != ""
+		})
+		var d *insights.Session
+		waitFor(t, 30*time.Second, "the call ended with its upload failing", func() bool {
+			d = find(id2)
+			return d.Status == insights.StatusEnded && d.ChannelData.RecordingStatus == insights.RecordingStatusUploadFailing
+		})
+		if c := d.ChannelData.StatusCode; c == nil || *c != insights.StatusCodeError {
+			t.Fatalf("upload failing: status_code %v (%q), want %d", c, d.ChannelData.StatusReason, insights.StatusCodeError)
+		}
+		t.Logf("bucket down: status_code %d, recording_status %s, reason %q", *d.ChannelData.StatusCode, d.ChannelData.RecordingStatus, d.ChannelData.StatusReason)
+		if err := os.Remove(bucket); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(away, bucket); err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		waitFor(t, 90*time.Second, "the spool's upload after the bucket came back", func() bool {
+			d = find(id2)
+			return d.ChannelData.RecordingStatus == insights.RecordingStatusUploaded
+		})
+		if c := d.ChannelData.StatusCode; c == nil || *c != insights.StatusCodeWarning {
+			t.Fatalf("uploaded late: status_code %v (%q), want %d", c, d.ChannelData.StatusReason, insights.StatusCodeWarning)
+		}
+		t.Logf("uploaded %s after the bucket came back: status_code %d, reason %q", time.Since(back).Round(100*time.Millisecond), *d.ChannelData.StatusCode, d.ChannelData.StatusReason)
+		f2 := objectBytes(t, bucket, d.ChannelData.AudioURL)
+		code, _, body := fetch(t, d.ChannelData.PlaybackURL, "bytes=100-199")
+		if code != http.StatusPartialContent || !bytes.Equal(body, f2[100:200]) {
+			t.Fatalf("the late recording's ranged GET: %d, %d bytes", code, len(body))
+		}
+	})
+}
+
+// objectBytes returns the object key of the file bucket in dir.
+func objectBytes(t *testing.T, dir, key string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(key)))
+	if err != nil {
+		t.Fatalf("the recording in the bucket: %v", err)
+	}
+	if len(b) < 200 {
+		t.Fatalf("the recording in the bucket has %d bytes", len(b))
+	}
+	return b
+}
+
+// fetch GETs url without an API key, with a Range header unless rng is "".
+func fetch(t *testing.T, url, rng string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rng != "" {
+		req.Header.Set("Range", rng)
+	}
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, res.Header, body
+}
+
+// TestPlaybackSecretFile: the playback secret is made once (0600, 32
+// random bytes), read back the same at the next start, and a file too short
+// to be a secret is refused rather than used.
+func TestPlaybackSecretFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secrets", "playback-link-secret")
+	s1, err := secretFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 || len(s1.Reveal()) != 43 {
+		t.Fatalf("made %v (%v), %d characters; want mode 0600 and 43 characters (32 bytes)", fi, err, len(s1.Reveal()))
+	}
+	if s2, err := secretFile(path); err != nil || s2.Reveal() != s1.Reveal() {
+		t.Fatalf("read back: %v; want the same secret", err)
+	}
+	writeFile(t, path, "short\n")
+	if _, err := secretFile(path); err == nil || !strings.Contains(err.Error(), "shorter than 32") {
+		t.Fatalf("a short file: %v", err)
+	}
+}
