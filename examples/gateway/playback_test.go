@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/storage/storagetest"
 )
 
 // TestPlaybackEndToEnd is issue 17's "Must show" through the gateway
@@ -55,43 +58,9 @@ accounts:
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	// search returns today's sessions matching the clauses.
-	search := func(must ...insights.Clause) []insights.Session {
-		t.Helper()
-		q := &insights.Query{From: insights.At(time.Now().Add(-time.Hour)), To: insights.At(time.Now().Add(time.Hour)), Filter: insights.Filter{Must: must}}
-		res, err := api.Search(ctx, q)
-		if err != nil {
-			t.Fatalf("search: %v", err)
-		}
-		out := make([]insights.Session, len(res.Hits))
-		for i, h := range res.Hits {
-			if err := json.Unmarshal(h, &out[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return out
-	}
-	find := func(id string) *insights.Session {
-		t.Helper()
-		s, err := api.Find(ctx, id)
-		if err != nil {
-			t.Fatalf("Find(%s): %v", id, err)
-		}
-		return s
-	}
-	call := func(recID string, d time.Duration) (*strings.Builder, func()) {
-		var out strings.Builder
-		cl := runClient(ctx, t, gw, "-user", "src", "-password", password, "-duration", d.String(), "-recording-id", recID)
-		cl.Stdout, cl.Stderr = &out, &out
-		if err := cl.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return &out, func() {
-			if err := cl.Wait(); err != nil {
-				t.Fatalf("siprec-client: %v\n%s", err, out.String())
-			}
-		}
-	}
+	e := &pbEnv{gw: gw, api: api, ctx: ctx, password: password}
+	search, find := e.searcher(t), e.finder(t)
+	call := func(recID string, d time.Duration) (*strings.Builder, func()) { return e.call(t, recID, d) }
 
 	// 1. in progress, then ended
 	_, wait := call("pb-rec-1", 6*time.Second)
@@ -123,6 +92,7 @@ accounts:
 
 	// 2. participants and call attached data, searchable
 	t.Run("participants and CAD", func(t *testing.T) {
+		search := e.searcher(t)
 		var users, names []string
 		for _, p := range cd.Participants {
 			users, names = append(users, p.User), append(names, p.Name)
@@ -152,6 +122,7 @@ accounts:
 	// 3. the playback link
 	file := objectBytes(t, bucket, cd.AudioURL)
 	t.Run("playback", func(t *testing.T) {
+		find := e.finder(t)
 		link := find(id).ChannelData.PlaybackURL
 		if !strings.HasPrefix(link, gw.url("/insights/recordings/"+cd.AudioURL+"?")) {
 			t.Fatalf("playback_url %q; want a signed link to the gateway's recording endpoint", link)
@@ -201,12 +172,13 @@ accounts:
 	// is replaced by a file (the tests run as root, so modes do not stop
 	// writes), then put back
 	t.Run("bucket down", func(t *testing.T) {
+		search, find := e.searcher(t), e.finder(t)
 		away := bucket + ".away"
 		if err := os.Rename(bucket, away); err != nil {
 			t.Fatal(err)
 		}
 		writeFile(t, bucket, "not a directory")
-		_, wait := call("pb-rec-2", 2*time.Second)
+		_, wait := e.call(t, "pb-rec-2", 2*time.Second)
 		wait()
 		var id2 string
 		waitFor(t, 10*time.Second, "the second call's document", func() bool {
@@ -246,6 +218,192 @@ accounts:
 			t.Fatalf("the late recording's ranged GET: %d, %d bytes", code, len(body))
 		}
 	})
+}
+
+// TestPlaybackS3EndToEnd is TestPlaybackEndToEnd's playback and bucket
+// down on an S3-compatible bucket (storagetest's S3 server, which checks
+// SigV4 signatures and presigned expiries as S3 does): the document's
+// playback_url is the bucket's presigned URL, ranged and full GETs of it
+// answer the object's bytes, a changed signature and an expired URL get 403;
+// a call recorded while the server is stopped is upload_failing (200) and
+// uploaded late (100) once it is started again.
+func TestPlaybackS3EndToEnd(t *testing.T) {
+	siprecClient(t)
+	store := storagetest.NewS3Server(t)
+	store.CreateBucket("recs")
+	const (
+		key      = "playback-s3-account-key-0123456789"
+		password = "playback-s3-password-1"
+		expiry   = 4 * time.Second
+	)
+	gw := startGateway(t, gwOptions{SIP: "default_account: pbs3", Config: fmt.Sprintf(`
+recording: {retry_interval: 1s}
+playback: {expiry: %s}
+accounts:
+  - name: pbs3
+    sip_realm: pbs3.test
+    sip: {users: [{username: src, password: %s}]}
+    recording:
+      enabled: true
+      format: wav
+      record_all_calls: true
+      bucket: {vendor: s3-compatible, s3_compatible: {endpoint: "%s", path_style: true, bucket: recs, region: %s, access_key_id: %s, secret_access_key: "%s"}}
+    api_keys: [{name: t, secret: %s}]
+`, expiry, password, store.Endpoint(), store.Region, store.KeyID, store.SecretKey.Reveal(), key)})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e := &pbEnv{gw: gw, api: insights.NewClient(gw.url(""), secret.String(key)), ctx: ctx, password: password}
+	object := func(t *testing.T, k string) []byte {
+		t.Helper()
+		out, err := store.Client().GetObject(ctx, &s3.GetObjectInput{Bucket: ptrTo("recs"), Key: ptrTo(k)})
+		if err != nil {
+			t.Fatalf("the recording in the bucket: %v", err)
+		}
+		defer out.Body.Close()
+		b, err := io.ReadAll(out.Body)
+		if err != nil || len(b) < 200 {
+			t.Fatalf("the recording in the bucket: %d bytes, %v", len(b), err)
+		}
+		return b
+	}
+	// ended waits for the call forwarding recID to end with its recording
+	// in status rs, and returns its document.
+	ended := func(t *testing.T, recID, rs string) *insights.Session {
+		t.Helper()
+		search, find := e.searcher(t), e.finder(t)
+		var d *insights.Session
+		waitFor(t, 30*time.Second, recID+" ended, recording "+rs, func() bool {
+			hits := search(insights.Term("channel_data.recording_id", recID))
+			if len(hits) != 1 {
+				return false
+			}
+			d = find(hits[0].ID)
+			return d.Status == insights.StatusEnded && d.ChannelData.RecordingStatus == rs
+		})
+		return d
+	}
+
+	t.Run("presigned playback", func(t *testing.T) {
+		_, wait := e.call(t, "pb-s3-1", 3*time.Second)
+		wait()
+		d := ended(t, "pb-s3-1", insights.RecordingStatusUploaded)
+		cd := d.ChannelData
+		if cd.StatusCode == nil || *cd.StatusCode != insights.StatusCodeOK {
+			t.Fatalf("status_code %v (%q)", cd.StatusCode, cd.StatusReason)
+		}
+		link := cd.PlaybackURL
+		if !strings.HasPrefix(link, store.Endpoint()+"/recs/"+cd.AudioURL+"?") || !strings.Contains(link, "X-Amz-Signature=") {
+			t.Fatalf("playback_url %q; want the bucket's presigned URL", link)
+		}
+		file := object(t, cd.AudioURL)
+		code, h, body := fetch(t, link, "bytes=100-199")
+		if code != http.StatusPartialContent || !bytes.Equal(body, file[100:200]) {
+			t.Fatalf("ranged GET: %d, Content-Range %q, %d bytes", code, h.Get("Content-Range"), len(body))
+		}
+		code, _, body = fetch(t, link, "")
+		if code != http.StatusOK || !bytes.Equal(body, file) {
+			t.Fatalf("full GET: %d, %d bytes of %d", code, len(body), len(file))
+		}
+		played := filepath.Join(t.TempDir(), "played.wav")
+		if err := os.WriteFile(played, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if p := decodeWAV(t, played); p.rate != 8000 || len(p.channels) != 2 || p.duration() < 2500*time.Millisecond {
+			t.Fatalf("the played recording: %d channels at %d Hz, %s", len(p.channels), p.rate, p.duration())
+		}
+		i := strings.Index(link, "X-Amz-Signature=") + len("X-Amz-Signature=")
+		flip := "0"
+		if link[i] == '0' {
+			flip = "1"
+		}
+		if code, _, _ := fetch(t, link[:i]+flip+link[i+1:], "bytes=100-199"); code != http.StatusForbidden {
+			t.Fatalf("a presigned URL with a changed signature: %d, want 403", code)
+		}
+		time.Sleep(expiry + 1500*time.Millisecond)
+		if code, _, _ := fetch(t, link, "bytes=100-199"); code != http.StatusForbidden {
+			t.Fatalf("the presigned URL after its expiry: %d, want 403", code)
+		}
+	})
+
+	t.Run("bucket down", func(t *testing.T) {
+		store.Stop()
+		_, wait := e.call(t, "pb-s3-2", 2*time.Second)
+		wait()
+		d := ended(t, "pb-s3-2", insights.RecordingStatusUploadFailing)
+		if c := d.ChannelData.StatusCode; c == nil || *c != insights.StatusCodeError {
+			t.Fatalf("upload failing: status_code %v (%q), want %d", c, d.ChannelData.StatusReason, insights.StatusCodeError)
+		}
+		t.Logf("S3 server stopped: status_code %d, reason %q", *d.ChannelData.StatusCode, d.ChannelData.StatusReason)
+		store.Start()
+		back := time.Now()
+		d = ended(t, "pb-s3-2", insights.RecordingStatusUploaded)
+		if c := d.ChannelData.StatusCode; c == nil || *c != insights.StatusCodeWarning {
+			t.Fatalf("uploaded late: status_code %v (%q), want %d", c, d.ChannelData.StatusReason, insights.StatusCodeWarning)
+		}
+		t.Logf("uploaded %s after the S3 server came back: status_code %d, reason %q", time.Since(back).Round(100*time.Millisecond), *d.ChannelData.StatusCode, d.ChannelData.StatusReason)
+		file := object(t, d.ChannelData.AudioURL)
+		if code, _, body := fetch(t, d.ChannelData.PlaybackURL, "bytes=100-199"); code != http.StatusPartialContent || !bytes.Equal(body, file[100:200]) {
+			t.Fatalf("the late recording's ranged GET: %d, %d bytes", code, len(body))
+		}
+	})
+}
+
+// pbEnv is a gateway with one account calling as src, and its Insights API.
+type pbEnv struct {
+	gw       *gwProc
+	api      *insights.Client
+	ctx      context.Context
+	password string
+}
+
+// searcher returns a function returning today's sessions matching the
+// clauses (failing t).
+func (e *pbEnv) searcher(t *testing.T) func(must ...insights.Clause) []insights.Session {
+	return func(must ...insights.Clause) []insights.Session {
+		t.Helper()
+		q := &insights.Query{From: insights.At(time.Now().Add(-time.Hour)), To: insights.At(time.Now().Add(time.Hour)), Filter: insights.Filter{Must: must}}
+		res, err := e.api.Search(e.ctx, q)
+		if err != nil {
+			t.Fatalf("search: %v", err)
+		}
+		out := make([]insights.Session, len(res.Hits))
+		for i, h := range res.Hits {
+			if err := json.Unmarshal(h, &out[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+}
+
+// finder returns a function returning the document of a session (failing t).
+func (e *pbEnv) finder(t *testing.T) func(id string) *insights.Session {
+	return func(id string) *insights.Session {
+		t.Helper()
+		s, err := e.api.Find(e.ctx, id)
+		if err != nil {
+			t.Fatalf("Find(%s): %v", id, err)
+		}
+		return s
+	}
+}
+
+// call starts a siprec-client call of d forwarding recID; the function
+// returned waits for its end.
+func (e *pbEnv) call(t *testing.T, recID string, d time.Duration) (*strings.Builder, func()) {
+	t.Helper()
+	var out strings.Builder
+	cl := runClient(e.ctx, t, e.gw, "-user", "src", "-password", e.password, "-duration", d.String(), "-recording-id", recID)
+	cl.Stdout, cl.Stderr = &out, &out
+	if err := cl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &out, func() {
+		t.Helper()
+		if err := cl.Wait(); err != nil {
+			t.Fatalf("siprec-client: %v\n%s", err, out.String())
+		}
+	}
 }
 
 // objectBytes returns the object key of the file bucket in dir.
