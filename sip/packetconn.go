@@ -292,7 +292,6 @@ func (p *PacketConn) read() {
 			continue
 		}
 		if p.cfg.Guard != nil && p.answerFast(data, src) {
-			p.answered.Add(1)
 			continue
 		}
 		if h := p.statelessHandler(data); h != nil {
@@ -340,7 +339,8 @@ func (p *PacketConn) putBuf(bp *[]byte) {
 }
 
 // answerFast lets the Guard answer data from src (PacketConnConfig.Guard)
-// and reports whether it did.
+// and reports whether it did. It counts the datagram in Stats.Answered
+// before the answer leaves, so a peer that has the answer sees it counted.
 func (p *PacketConn) answerFast(data []byte, src netip.AddrPort) bool {
 	bp := p.getBuf(0)
 	defer p.putBuf(bp)
@@ -348,6 +348,7 @@ func (p *PacketConn) answerFast(data []byte, src netip.AddrPort) bool {
 	if !ans.handled {
 		return false
 	}
+	p.answered.Add(1)
 	if ans.msg != nil {
 		*bp = ans.msg[:0] // keep a buffer grown for a large answer
 		if err := p.writeTo(ans.msg, ans.dst); err != nil {
