@@ -17,6 +17,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/storage/storagetest"
 )
 
@@ -27,8 +28,9 @@ import (
 // decodes) and stops working with a changed signature or once expired; a
 // call recorded while the bucket is down is erroneous (upload_failing) and
 // flips to uploaded (a warning: late) when the spool uploads it after the
-// bucket comes back; participants and call attached data are in the
-// document and a search on a participant finds it.
+// bucket comes back (and a signed session.updated webhook says so);
+// participants and call attached data are in the document and in the
+// session.ended webhook, and a search on a participant finds it.
 func TestPlaybackEndToEnd(t *testing.T) {
 	siprecClient(t)
 	bucket := filepath.Join(t.TempDir(), "bucket")
@@ -40,6 +42,7 @@ func TestPlaybackEndToEnd(t *testing.T) {
 		password = "playback-password-1"
 		expiry   = 4 * time.Second
 	)
+	hooks := newWebhookReceiver(t, hookSecret)
 	gw := startGateway(t, gwOptions{SIP: "default_account: pb", Config: fmt.Sprintf(`
 recording: {retry_interval: 1s}
 playback: {expiry: %s}
@@ -49,8 +52,10 @@ accounts:
     sip: {users: [{username: src, password: %s}]}
     recording: {enabled: true, format: wav, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
     call_attached_data: [{name: rec_id, value: Interaction.recordingId}, {name: caller, value: Interaction.source}]
+    session_webhook: %s/hooks/sessions
+    webhook_secret: %s
     api_keys: [{name: t, secret: %s}]
-`, expiry, password, bucket, key)})
+`, expiry, password, bucket, hooks.srv.URL, hookSecret, key)})
 	if fi, err := os.Stat(filepath.Join(gw.dataDir, playbackSecretFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the playback secret file: %v, %v; want mode 0600", fi, err)
 	}
@@ -116,6 +121,11 @@ accounts:
 		}
 		if hits := search(insights.Term("channel_data.participants.user", "nobody")); len(hits) != 0 {
 			t.Errorf("a participant not in the call: %d hits", len(hits))
+		}
+		waitFor(t, 10*time.Second, "the session.ended webhook", func() bool { return hookEvent(hooks, id, srs.WebhookEventSessionEnded) != nil })
+		ev := hookEvent(hooks, id, srs.WebhookEventSessionEnded)
+		if ev.Session == nil || ev.Session.CallAttachedData["rec_id"] != "pb-rec-1" || len(ev.Session.ChannelData.Participants) != 2 {
+			t.Errorf("session.ended webhook: %+v; want the call attached data and both participants", ev.Session)
 		}
 	})
 
@@ -212,6 +222,13 @@ accounts:
 			t.Fatalf("uploaded late: status_code %v (%q), want %d", c, d.ChannelData.StatusReason, insights.StatusCodeWarning)
 		}
 		t.Logf("uploaded %s after the bucket came back: status_code %d, reason %q", time.Since(back).Round(100*time.Millisecond), *d.ChannelData.StatusCode, d.ChannelData.StatusReason)
+		waitFor(t, 10*time.Second, "a session.updated webhook with the upload", func() bool {
+			ev := hookEvent(hooks, id2, srs.WebhookEventSessionUpdated)
+			return ev != nil && ev.Session != nil && ev.Session.ChannelData.RecordingStatus == insights.RecordingStatusUploaded
+		})
+		if ev := hookEvent(hooks, id2, srs.WebhookEventSessionUpdated); ev.Session.ChannelData.StatusCode == nil || *ev.Session.ChannelData.StatusCode != insights.StatusCodeWarning {
+			t.Fatalf("session.updated webhook: status_code %v, want %d", ev.Session.ChannelData.StatusCode, insights.StatusCodeWarning)
+		}
 		f2 := objectBytes(t, bucket, d.ChannelData.AudioURL)
 		code, _, body := fetch(t, d.ChannelData.PlaybackURL, "bytes=100-199")
 		if code != http.StatusPartialContent || !bytes.Equal(body, f2[100:200]) {
@@ -404,6 +421,24 @@ func (e *pbEnv) call(t *testing.T, recID string, d time.Duration) (*strings.Buil
 			t.Fatalf("siprec-client: %v\n%s", err, out.String())
 		}
 	}
+}
+
+// hookEvent returns the last event of type typ about session id that hooks
+// received, nil when none.
+func hookEvent(hooks *webhookReceiver, id, typ string) *srs.WebhookEvent {
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	var last *srs.WebhookEvent
+	for i, e := range hooks.events {
+		if e.SessionID == id && e.Event == typ {
+			last = &hooks.events[i]
+		}
+	}
+	if last == nil {
+		return nil
+	}
+	c := *last
+	return &c
 }
 
 // objectBytes returns the object key of the file bucket in dir.
