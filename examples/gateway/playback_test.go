@@ -176,6 +176,14 @@ accounts:
 		if code, _, _ := fetch(t, link, "bytes=100-199"); code != http.StatusForbidden {
 			t.Fatalf("the link after its expiry: %d, want 403", code)
 		}
+		waitFor(t, 2*time.Second, "the log's reason for the 403", func() bool {
+			return strings.Contains(gw.stderr.String(), "playback link expired")
+		})
+		// the log names refused links without their signature (a bearer
+		// credential until it expires)
+		if sig := link[i:]; strings.Contains(gw.stderr.String(), sig) || strings.Contains(gw.stdout.String(), sig) {
+			t.Fatal("a playback link's signature is in the gateway's log")
+		}
 	})
 
 	// 4. a call recorded while the bucket is down: the bucket's directory
