@@ -16,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/storage/storagetest"
 )
@@ -371,6 +373,62 @@ accounts:
 			t.Fatalf("the late recording's ranged GET: %d, %d bytes", code, len(body))
 		}
 	})
+}
+
+// TestPlaybackMP3 plays an MP3 recording through the gateway's link: served
+// as audio/mpeg, a ranged GET answers those bytes of the object, and the
+// full GET decodes (lame) to the call's length.
+func TestPlaybackMP3(t *testing.T) {
+	if _, err := recording.OpenLAME(""); err != nil {
+		testenv.Missing(t, "LAME's shared library (MP3 recordings)", "apt-get install -y libmp3lame0")
+	}
+	siprecClient(t)
+	bucket := t.TempDir()
+	const key, password = "playback-mp3-account-key-0123456789", "playback-mp3-password-1"
+	gw := startGateway(t, gwOptions{SIP: "default_account: pbmp3", Config: fmt.Sprintf(`
+accounts:
+  - name: pbmp3
+    sip_realm: pbmp3.test
+    sip: {users: [{username: src, password: %s}]}
+    recording: {enabled: true, format: mp3, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
+    api_keys: [{name: t, secret: %s}]
+`, password, bucket, key)})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := &pbEnv{gw: gw, api: insights.NewClient(gw.url(""), secret.String(key)), ctx: ctx, password: password}
+	_, wait := e.call(t, "pb-mp3-1", 3*time.Second)
+	wait()
+	search, find := e.searcher(t), e.finder(t)
+	var d *insights.Session
+	waitFor(t, 20*time.Second, "the MP3 call uploaded", func() bool {
+		hits := search(insights.Term("channel_data.recording_id", "pb-mp3-1"))
+		if len(hits) != 1 {
+			return false
+		}
+		d = find(hits[0].ID)
+		return d.ChannelData.RecordingStatus == insights.RecordingStatusUploaded
+	})
+	cd := d.ChannelData
+	if !strings.HasSuffix(cd.AudioURL, ".mp3") || !strings.HasPrefix(cd.PlaybackURL, gw.url("/insights/recordings/"+cd.AudioURL+"?")) {
+		t.Fatalf("audio_url %q, playback_url %q", cd.AudioURL, cd.PlaybackURL)
+	}
+	file := objectBytes(t, bucket, cd.AudioURL)
+	code, h, body := fetch(t, cd.PlaybackURL, "bytes=100-199")
+	if code != http.StatusPartialContent || !bytes.Equal(body, file[100:200]) || h.Get("Content-Type") != "audio/mpeg" {
+		t.Fatalf("ranged GET: %d, Content-Type %q, %d bytes", code, h.Get("Content-Type"), len(body))
+	}
+	code, h, body = fetch(t, cd.PlaybackURL, "")
+	if code != http.StatusOK || !bytes.Equal(body, file) || h.Get("Content-Type") != "audio/mpeg" {
+		t.Fatalf("full GET: %d, Content-Type %q, %d bytes of %d", code, h.Get("Content-Type"), len(body), len(file))
+	}
+	played := filepath.Join(t.TempDir(), "played.mp3")
+	if err := os.WriteFile(played, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := decodeWAV(t, lameDecode(t, played))
+	if len(p.channels) != 2 || p.rate != 8000 || p.duration() < 2500*time.Millisecond || p.duration() > 4*time.Second {
+		t.Fatalf("the played MP3 decodes to %d channels at %d Hz, %s; want the 3 s stereo call", len(p.channels), p.rate, p.duration())
+	}
 }
 
 // pbEnv is a gateway with one account calling as src, and its Insights API.
