@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/internal/pgtest"
+	"github.com/voicegw/voicegw/internal/sipptest"
 	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/recording"
@@ -561,5 +563,61 @@ func TestPlaybackSecretFile(t *testing.T) {
 	writeFile(t, path, "short\n")
 	if _, err := secretFile(path); err == nil || !strings.Contains(err.Error(), "shorter than 32") {
 		t.Fatalf("a short file: %v", err)
+	}
+}
+
+// TestPlaybackLinkAcrossGateways: gateways of one PostgreSQL database play
+// each other's playback links once they share the playback secret (B has
+// A's DATA_DIR/secrets/playback-link-secret copied, as the configuration's
+// documentation says); C, with a secret of its own, refuses them with 403.
+func TestPlaybackLinkAcrossGateways(t *testing.T) {
+	sipptest.Path(t)
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "database-sealing-key")
+	bucket := t.TempDir()
+	cfg := pgGatewayConfig(dsn, keyFile, bucket)
+	a := startGateway(t, gwOptions{Config: cfg})
+	bDir := t.TempDir()
+	sec, err := os.ReadFile(filepath.Join(a.dataDir, playbackSecretFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(bDir, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bDir, playbackSecretFile), sec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startGateway(t, gwOptions{Config: cfg, DataDir: bDir})
+	c := startGateway(t, gwOptions{Config: cfg})
+
+	if _, err := sippCall(t, a, sippDir(t), "siprec_src_auth.xml", "shared.test", "sbc", "shared-password-1", "-key", "hold", "1000"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the recording in the bucket", func() bool { return len(recordings(t, bucket)) == 1 })
+	var objKey string
+	for k := range recordings(t, bucket) {
+		objKey = k
+	}
+	id, _, err := recording.ParseKey(objKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s *insights.Session
+	waitFor(t, 20*time.Second, "the session document through A", func() bool {
+		s, err = insights.NewClient(a.url(""), secret.String(pgAccountKey)).Find(context.Background(), id.Session)
+		return err == nil && s.ChannelData.PlaybackURL != ""
+	})
+	link := s.ChannelData.PlaybackURL
+	if !strings.HasPrefix(link, a.url("/insights/recordings/")) {
+		t.Fatalf("playback_url %q", link)
+	}
+	file := objectBytes(t, bucket, objKey)
+	on := func(gw *gwProc) string { return gw.url("") + strings.TrimPrefix(link, a.url("")) }
+	if code, _, body := fetch(t, on(b), "bytes=100-199"); code != http.StatusPartialContent || !bytes.Equal(body, file[100:200]) {
+		t.Fatalf("A's link on B (same secret): %d, %d bytes", code, len(body))
+	}
+	if code, _, _ := fetch(t, on(c), "bytes=100-199"); code != http.StatusForbidden {
+		t.Fatalf("A's link on C (a secret of its own): %d, want 403", code)
 	}
 }
