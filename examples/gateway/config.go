@@ -49,6 +49,9 @@ type Config struct {
 	Limiter  LimiterConfig   `yaml:"limiter"`
 	Metrics  MetricsConfig   `yaml:"metrics"` // metrics.go
 	Tracing  TracingConfig   `yaml:"tracing"` // ops.go
+	// Playback configures the playback links of the Insights API
+	// (playback.go).
+	Playback PlaybackConfig `yaml:"playback"`
 	// Demo creates a demo account on a start that finds no account at all
 	// (neither configured nor stored) and prints its credentials once.
 	Demo bool `yaml:"demo"`
@@ -702,6 +705,7 @@ func (c *Config) validate() []Problem {
 		add("rtp.poller_workers", "%d: want 1 to 1024, or 0 for one per core", c.RTP.PollerWorkers)
 	}
 
+	c.playbackProblems(add)
 	if err := checkListen(c.HTTP.Listen); err != "" {
 		add("http.listen", "%q: %s", c.HTTP.Listen, err)
 	}
