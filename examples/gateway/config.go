@@ -50,6 +50,9 @@ type Config struct {
 	Metrics  MetricsConfig   `yaml:"metrics"` // metrics.go
 	Tracing  TracingConfig   `yaml:"tracing"` // ops.go
 	Egress   EgressConfig    `yaml:"egress"`  // egress.go
+	// Playback configures the playback links of the Insights API
+	// (playback.go).
+	Playback PlaybackConfig `yaml:"playback"`
 	// Demo creates a demo account on a start that finds no account at all
 	// (neither configured nor stored) and prints its credentials once.
 	Demo bool `yaml:"demo"`
@@ -704,6 +707,7 @@ func (c *Config) validate() []Problem {
 		add("rtp.poller_workers", "%d: want 1 to 1024, or 0 for one per core", c.RTP.PollerWorkers)
 	}
 
+	c.playbackProblems(add)
 	if err := checkListen(c.HTTP.Listen); err != "" {
 		add("http.listen", "%q: %s", c.HTTP.Listen, err)
 	}

@@ -221,7 +221,14 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	g.insight = g.insightsConfig()
-	g.console, err = g.newConsole(acfg, g.insight)
+	// The console gets the Insights API without playback links: it plays
+	// recordings through its own route (console.StoredPlayback, the
+	// member's session), and its in-process calls have no Host a browser
+	// could follow (links would name console.invalid).
+	if g.console, err = g.newConsole(acfg, g.insight); err != nil {
+		return nil, err
+	}
+	g.insight.Playback, err = g.playbackConfig()
 	return g, err
 }
 
