@@ -138,8 +138,8 @@ func TestCheck(t *testing.T) {
 			{m + "tenancy", []string{m + "storage/egress"}},
 			{m + "sip", []string{m + "storage/egress"}},
 			{m + "storage", []string{m + "storage/egress"}},
-			{m + "storage/egress", []string{"net", m + "storage", m + "rbac/secret"}},
-		}, []string{m + "storage/egress>" + m + "rbac/secret", m + "storage/egress>" + m + "storage"}},
+			{m + "storage/egress", []string{"net", m + "storage", m + "internal/uuid"}},
+		}, []string{m + "storage/egress>" + m + "internal/uuid", m + "storage/egress>" + m + "storage"}},
 		{"the secret leaf imports only the standard library", []Package{
 			{m + "rbac/secret", []string{m + "internal/uuid", m + "rbac", "github.com/emiago/sipgo", "fmt"}},
 		}, []string{m + "rbac/secret>github.com/emiago/sipgo", m + "rbac/secret>" + m + "internal/uuid", m + "rbac/secret>" + m + "rbac"}},
