@@ -76,7 +76,10 @@ type WebhookResponse struct {
 // WebhookClient calls registration webhooks. The zero value works.
 type WebhookClient struct {
 	// HTTPClient sends the requests. Default: a client that does not follow
-	// redirects (a redirect is a bad answer).
+	// redirects (a redirect is a bad answer). A registration webhook URL
+	// is a tenant's choice: give a client whose transport comes from
+	// storage/egress (Policy.Transport), so that it cannot reach loopback,
+	// link-local (cloud metadata) or other internal addresses.
 	HTTPClient *http.Client
 	// Timeout bounds one call, connection included. Default 5 s.
 	Timeout time.Duration

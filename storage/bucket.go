@@ -36,6 +36,7 @@ import (
 
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
+	"github.com/voicegw/voicegw/storage/egress"
 )
 
 // Options tune how a bucket is reached. The zero value (or nil) works.
@@ -48,6 +49,15 @@ type Options struct {
 	// response headers, with no overall timeout (an upload of a long
 	// recording takes as long as it takes; use ctx to bound it).
 	HTTPClient *http.Client
+	// Egress, when set, checks every connection of the default HTTPClient
+	// (see storage/egress): give it for buckets whose endpoint a tenant
+	// chooses (an S3-compatible endpoint, a bucket URL, a service key's
+	// token endpoint), so that they cannot reach loopback, link-local
+	// (cloud metadata) or other refused addresses. A refused connection
+	// fails with ErrEgressRefused, at once, without retries. Ignored when
+	// HTTPClient is set: give that client a transport from
+	// Egress.Transport. Default: nil, no check.
+	Egress *egress.Policy
 	// Retry decides how often a transient failure is retried.
 	Retry RetryPolicy
 	// ChunkSize is the buffer a GCS or Azure upload holds in memory: one
@@ -91,7 +101,7 @@ func (o *Options) resolved() Options {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
 	if r.HTTPClient == nil {
-		r.HTTPClient = defaultHTTPClient()
+		r.HTTPClient = defaultHTTPClient(r.Egress)
 	}
 	if r.Retry.Attempts <= 0 {
 		r.Retry.Attempts = 4
@@ -117,9 +127,13 @@ func (o *Options) resolved() Options {
 	return r
 }
 
-func defaultHTTPClient() *http.Client {
+func defaultHTTPClient(p *egress.Policy) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	t.DialContext = d.DialContext
+	if p != nil {
+		t = p.Transport(t)
+	}
 	t.TLSHandshakeTimeout = 10 * time.Second
 	t.ResponseHeaderTimeout = 60 * time.Second
 	t.MaxIdleConnsPerHost = 16

@@ -20,6 +20,8 @@ import (
 	"github.com/aws/smithy-go"
 	"golang.org/x/oauth2"
 	"google.golang.org/api/googleapi"
+
+	"github.com/voicegw/voicegw/storage/egress"
 )
 
 // Errors a caller can match with errors.Is. Errors of Test, Upload and the
@@ -52,6 +54,10 @@ var (
 	ErrVerifyFailed = errors.New("read back differs from what was written")
 	// ErrClosed: the bucket or spool was closed.
 	ErrClosed = errors.New("closed")
+	// ErrEgressRefused: the endpoint's address is one Options.Egress
+	// refuses (loopback, link-local, ...); nothing was sent to it. It is
+	// egress.ErrRefused, so either matches.
+	ErrEgressRefused = egress.ErrRefused
 )
 
 // errServer is the kind of a server-side (5xx, throttling) failure; it is
@@ -65,9 +71,9 @@ func classify(err error) (kind error, transient bool) {
 	if err == nil {
 		return nil, false
 	}
-	for _, k := range []error{ErrBadCredentials, ErrPermissionDenied, ErrNoSuchBucket, ErrWrongRegion, ErrUnreachable, ErrNotFound, ErrNotSupported, ErrInvalidKey, ErrInvalidConfig, ErrClosed} {
+	for _, k := range []error{ErrEgressRefused, ErrBadCredentials, ErrPermissionDenied, ErrNoSuchBucket, ErrWrongRegion, ErrUnreachable, ErrNotFound, ErrNotSupported, ErrInvalidKey, ErrInvalidConfig, ErrClosed} {
 		if errors.Is(err, k) {
-			return k, k == ErrUnreachable
+			return k, k == ErrUnreachable // never ErrEgressRefused: a policy does not change between tries
 		}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -258,6 +264,8 @@ func hintFor(kind error) string {
 		return "set the region the bucket was created in"
 	case ErrUnreachable:
 		return "check the endpoint, the network and the firewall"
+	case ErrEgressRefused:
+		return "the endpoint resolves to an address outbound connections may not reach; an operator may allow it"
 	}
 	return ""
 }
@@ -296,6 +304,10 @@ func describe(err error) string {
 	var oe *OpError
 	if errors.As(err, &oe) {
 		return scrub(oe.Error())
+	}
+	var refused *egress.RefusedError
+	if errors.As(err, &refused) {
+		return refused.Error() // an address and a range: nothing to scrub
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

@@ -52,7 +52,7 @@ func (b *Bucket) Test(ctx context.Context) error {
 	if !bytes.Equal(got, body) {
 		b.cleanupProbe(ctx, key)
 		return &OpError{Op: StepRead, Bucket: b.String(), Key: key, Kind: ErrVerifyFailed,
-			Err: fmt.Errorf("wrote %d bytes, read back %d different bytes", len(body), len(got))}
+			Err: fmt.Errorf("read back different bytes than the %d written", len(body))}
 	}
 	if err := b.bkt.Delete(ctx, key); err != nil {
 		return b.stepError(StepDelete, key, err)

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"time"
 
 	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/storage/egress"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/memstore"
 )
@@ -99,7 +101,10 @@ func ExampleWebhookVerifier_Middleware() {
 	})))
 	defer srv.Close()
 
-	s := &tenancy.WebhookSender{}
+	// The default client refuses loopback (webhook URLs are an account's
+	// choice); this receiver is a test server on 127.0.0.1, so allow it.
+	allow := &egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	s := &tenancy.WebhookSender{Client: allow.Client(10 * time.Second)}
 	resp, err := s.Post(context.Background(), srv.URL, "application/json", []byte(`{"ok":true}`), hook)
 	fmt.Println(resp.StatusCode, string(resp.Body), err)
 	resp, err = s.Post(context.Background(), srv.URL, "application/json", []byte(`{"ok":true}`), "whsec_wrong_secret_000")

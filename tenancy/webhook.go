@@ -14,6 +14,7 @@ import (
 	"github.com/voicegw/voicegw/internal/redact"
 	"github.com/voicegw/voicegw/internal/signing"
 	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/storage/egress"
 )
 
 // SignatureHeader is the HTTP header that carries a webhook signature:
@@ -80,7 +81,12 @@ func VerifyWebhook(header string, body []byte, now time.Time, tolerance time.Dur
 // WebhookSender signs and POSTs webhook requests. The zero value works.
 type WebhookSender struct {
 	// Client sends the requests. Default: an http.Client with a 10-second
-	// timeout, created for this sender.
+	// timeout, created for this sender, that connects through an
+	// &egress.Policy{} (storage/egress): webhook URLs are chosen by
+	// accounts, so loopback, link-local (cloud metadata), unspecified and
+	// multicast addresses are refused at connect time (errors.Is
+	// egress.ErrRefused), redirects included. Give a client from
+	// Policy.Client to allow a private receiver.
 	Client *http.Client
 	// Clock returns the signing time. Default: time.Now.
 	Clock func() time.Time
@@ -123,7 +129,7 @@ func (s *WebhookSender) client() *http.Client {
 	if s.Client != nil {
 		return s.Client
 	}
-	s.once.Do(func() { s.defaultClient = &http.Client{Timeout: 10 * time.Second} })
+	s.once.Do(func() { s.defaultClient = (&egress.Policy{}).Client(10 * time.Second) })
 	return s.defaultClient
 }
 

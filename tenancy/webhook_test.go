@@ -14,8 +14,43 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/storage/egress"
 	"github.com/voicegw/voicegw/tenancy"
 )
+
+// loopbackClient is a webhook client whose egress policy allows the test
+// receivers on loopback (the default sender refuses them).
+func loopbackClient(t *testing.T) *http.Client {
+	var p egress.Policy
+	if err := p.AddAllow("127.0.0.0/8", "::1/128"); err != nil {
+		t.Fatal(err)
+	}
+	return p.Client(10 * time.Second)
+}
+
+// TestSenderRefusesInternalAddresses: the zero sender (the URL is an
+// account's) does not reach loopback, a host name resolving to it, nor a
+// link-local address; the receiver sees nothing, and the error names the
+// address.
+func TestSenderRefusesInternalAddresses(t *testing.T) {
+	var n int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { mu.Lock(); n++; mu.Unlock() }))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	s := &tenancy.WebhookSender{}
+	for _, u := range []string{srv.URL + "/hook", "http://localhost:" + port + "/hook", "http://[::ffff:127.0.0.1]:" + port + "/hook", "http://169.254.169.254/latest/meta-data/"} {
+		_, err := s.Post(context.Background(), u, "application/json", hookBody, newSecret)
+		if !errors.Is(err, egress.ErrRefused) || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("Post %s = %v, want egress.ErrRefused", u, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d webhooks reached the loopback receiver", n)
+	}
+}
 
 var (
 	oldSecret = secret.String("whsec_old_0123456789abcdef")
@@ -120,7 +155,7 @@ func TestSenderToVerifierMiddleware(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(rc.seen())
-			s := &tenancy.WebhookSender{Clock: func() time.Time { return tc.sendAt }}
+			s := &tenancy.WebhookSender{Clock: func() time.Time { return tc.sendAt }, Client: loopbackClient(t)}
 			resp, err := s.Post(ctx, rc.srv.URL+"/hook", "application/json", hookBody, tc.secrets...)
 			if tc.wantStatus == 200 {
 				if err != nil || resp.StatusCode != 200 || string(resp.Body) != `{"status":"ok"}` {
@@ -197,7 +232,7 @@ func TestVerifierSecretsPerRequest(t *testing.T) {
 		}
 		return []secret.String{s}, nil
 	}})
-	s := &tenancy.WebhookSender{}
+	s := &tenancy.WebhookSender{Client: loopbackClient(t)}
 	ctx := context.Background()
 	if _, err := s.Post(ctx, rc.srv.URL+"/a", "application/json", hookBody, oldSecret); err != nil {
 		t.Fatal(err)
@@ -224,7 +259,7 @@ func TestPostAccountDuringRotation(t *testing.T) {
 	acct := &tenancy.Account{WebhookSecret: newSecret, PreviousWebhookSecret: oldSecret, PreviousWebhookSecretUntil: t0.Add(time.Hour)}
 	// A receiver that still holds only the old secret.
 	rc := newReceiver(t, &tenancy.WebhookVerifier{Secrets: []secret.String{oldSecret}, Clock: clock})
-	s := &tenancy.WebhookSender{Clock: clock}
+	s := &tenancy.WebhookSender{Clock: clock, Client: loopbackClient(t)}
 	if _, err := s.PostAccount(ctx, acct, rc.srv.URL, "application/json", hookBody); err != nil {
 		t.Fatalf("during the overlap the old secret still verifies: %v", err)
 	}

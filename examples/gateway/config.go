@@ -49,6 +49,7 @@ type Config struct {
 	Limiter  LimiterConfig   `yaml:"limiter"`
 	Metrics  MetricsConfig   `yaml:"metrics"` // metrics.go
 	Tracing  TracingConfig   `yaml:"tracing"` // ops.go
+	Egress   EgressConfig    `yaml:"egress"`  // egress.go
 	// Playback configures the playback links of the Insights API
 	// (playback.go).
 	Playback PlaybackConfig `yaml:"playback"`
@@ -606,6 +607,7 @@ func (c *Config) validate() []Problem {
 		add("log.level", "%q: want debug, info, warn or error", c.Log.Level)
 	}
 	probs = append(probs, c.Tracing.problems()...)
+	probs = append(probs, c.Egress.problems()...)
 	if c.Metrics.MaxAccounts < 0 {
 		add("metrics.max_accounts", "%d: want 0 or more", c.Metrics.MaxAccounts)
 	}

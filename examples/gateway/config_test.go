@@ -145,6 +145,7 @@ func TestConfigErrors(t *testing.T) {
 		{"log level", "log:\n  level: loud", "log.level", "debug, info"},
 		{"mp3 bitrate", "recording:\n  mp3_bitrate: 320", "recording.mp3_bitrate", "8 to 160"},
 		{"data dir", "data_dir: ''", "data_dir", "missing"},
+		{"egress allow", "egress:\n  allow: [10.0.0.0/8, localhost]", "egress.allow[1]", "want a prefix"},
 		{"pepper", "api_key_pepper: short", "api_key_pepper", "at least 16"},
 		{"account name", acct("- name: acme", "- name: ''"), "accounts[0].name", "missing"},
 		{"duplicate name", "accounts:" + validAccount + strings.Replace(validAccount, "acme.example.com", "b.example.com", 1), "accounts[1].name", "also the name of accounts[0]"},

@@ -27,6 +27,7 @@ import (
 	"github.com/voicegw/voicegw/sip/fdlimit"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/srs"
+	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 	"github.com/voicegw/voicegw/tenancy/admin/console"
@@ -184,7 +185,9 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		},
 		Recording: recording.Config{FlushInterval: cfg.Record.FlushInterval, MP3: recording.MP3Config{Bitrate: cfg.Record.MP3Bitrate},
 			LAME: lame, LAMEPath: cfg.Record.LAMEPath},
+		// Client nil: srs gives it one that connects through Egress.
 		Webhooks: &tenancy.WebhookSender{Logger: log.With("component", "webhook"), UserAgent: "voicegw-gateway/1"},
+		Egress:   cfg.Egress.policy(),
 		Observer: g.metrics,
 		Logger:   log,
 	}
@@ -212,6 +215,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	acfg := admin.Config{
 		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
 		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: requestLog(log, "admin"),
+		Egress: sc.Egress,
 	}
 	if g.admin, err = admin.NewHandler(acfg); err != nil {
 		return nil, err
@@ -257,7 +261,8 @@ func exists(path string) bool { _, err := os.Stat(path); return err == nil }
 // recording bucket of each account that records (all at once, 20 s each)
 // and returns one Problem per bucket that fails, with storage's error,
 // which says what to check.
-func probeBuckets(ctx context.Context, accounts []*tenancy.Account) []Problem {
+func probeBuckets(ctx context.Context, accounts []*tenancy.Account, eg EgressConfig) []Problem {
+	opts := &storage.Options{Egress: eg.policy()}
 	probs := make([]Problem, len(accounts))
 	var wg sync.WaitGroup
 	for i, a := range accounts {
@@ -268,7 +273,7 @@ func probeBuckets(ctx context.Context, accounts []*tenancy.Account) []Problem {
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			if err := admin.TestRecordingBucket(pctx, rc, nil); err != nil {
+			if err := admin.TestRecordingBucket(pctx, rc, opts); err != nil {
 				probs[i] = Problem{Key: fmt.Sprintf("accounts[%d].recording.bucket", i), Message: "the bucket test failed: " + err.Error()}
 			}
 		})
@@ -355,7 +360,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		for i, a := range g.applied {
 			accounts[i] = a.Account
 		}
-		for _, p := range probeBuckets(bg, accounts) {
+		for _, p := range probeBuckets(bg, accounts, g.cfg.Egress) {
 			g.log.Error("recording bucket test failed: the account's recordings wait in the spool until the bucket works", "key", p.Key, "error", p.Message)
 		}
 	}()

@@ -101,7 +101,16 @@ type gwOptions struct {
 	Wrap []string
 	// Env is added to the child's environment (SSL_CERT_FILE=...).
 	Env []string
+	// NoLoopbackEgress leaves out the egress allowance every other test
+	// gateway gets (egress.allow: loopback, where the suite's S3 and GCS
+	// servers, Azurite and webhook receivers listen), so that the
+	// gateway's default policy applies (TestSecuritySSRF...).
+	NoLoopbackEgress bool
 }
+
+// loopbackEgress lets a test gateway reach the suite's servers on
+// loopback, which the default egress policy refuses.
+const loopbackEgress = "egress: {allow: [127.0.0.0/8, '::1/128']}\n"
 
 // freeRTPRange returns a range of RTP ports that is unlikely to be used by
 // other tests running at the same time; the port pool skips ports that are
@@ -134,7 +143,11 @@ http:
 %s
 rtp: {address: 127.0.0.1, ports: %d-%d}
 shutdown: {timeout: %s}
-`, p.dataDir, cmp.Or(o.LogLevel, "debug"), p.sipPort, indent(o.SIP, "  "), p.httpPort, indent(o.HTTP, "  "), p.rtpLo, p.rtpHi, cmp.Or(o.ShutdownTimeout, 20*time.Second)) + o.Config
+`, p.dataDir, cmp.Or(o.LogLevel, "debug"), p.sipPort, indent(o.SIP, "  "), p.httpPort, indent(o.HTTP, "  "), p.rtpLo, p.rtpHi, cmp.Or(o.ShutdownTimeout, 20*time.Second))
+	if !o.NoLoopbackEgress {
+		cfg += loopbackEgress
+	}
+	cfg += o.Config
 	p.cfgPath = filepath.Join(t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(p.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -26,7 +26,8 @@
 // demo account), welcome.go (what a first start prints), gateway.go (the
 // recording server, the admin API's change notifier, bucket tests, wiring
 // and shutdown), httpapi.go and metrics.go (HTTP, the server's Observer),
-// console.go (the console, its recordings, the demo's console member).
+// console.go (the console, its recordings, the demo's console member),
+// egress.go (the egress policy for accounts' bucket endpoints and webhooks).
 // capacity/ is the capacity harness.
 package main
 
@@ -114,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		for i, d := range cfg.declared() {
 			accounts[i] = &d.Account
 		}
-		probs := probeBuckets(ctx, accounts)
+		probs := probeBuckets(ctx, accounts, cfg.Egress)
 		probs = append(probs, cfg.checkDatabase(ctx)...) // postgres.go
 		if len(probs) > 0 {
 			return &ConfigError{File: *configPath, Problems: probs}

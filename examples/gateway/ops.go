@@ -292,10 +292,7 @@ func (g *Gateway) startTracing(ctx context.Context, sc *srs.Config) error {
 	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(cmp.Or(c.ServiceName, "voicegw-gateway")),
 		semconv.ServiceVersion(buildinfo.Read(version, commit).Version))
 	g.tracer = sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	sc.TracerProvider = g.tracer
-	if sc.Webhooks != nil {
-		sc.Webhooks.Client = &http.Client{Timeout: 10 * time.Second, Transport: srs.TraceContextTransport(nil)}
-	}
+	sc.TracerProvider = g.tracer // srs' webhook client then carries traceparent (through sc.Egress)
 	g.log.Info("tracing: spans exported over OTLP/HTTP", "endpoint", c.OTLPEndpoint)
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -36,6 +37,9 @@ import (
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/storage/bucketconfig"
+	"github.com/voicegw/voicegw/tenancy"
+	"github.com/voicegw/voicegw/tenancy/admin"
 )
 
 // Secrets of the suite's accounts, searched for in logs and state files.
@@ -1212,4 +1216,100 @@ func TestSecurityHTTPRefusalsLogs(t *testing.T) {
 		t.Fatalf("%d bytes of log for 6,500 refused requests:\n%s", len(logs), tail(logs, 4096))
 	}
 	gw.alive(t)
+}
+
+// TestSecuritySSRFTenantEndpoints (SECURITY.md, "tenant-set endpoints reach
+// internal addresses"): an account's own API key points its bucket endpoint
+// and its session webhook at loopback servers — stand-ins for the cloud
+// metadata endpoint or an internal service — on a gateway with the default
+// egress policy (no egress.allow). The bucket Test answers egress_refused
+// naming the address, for the literal address, a host name resolving to
+// it, its IPv4-mapped IPv6 form and 169.254.169.254; no connection reaches
+// the server and nothing it would answer (nor a byte count) is in the
+// answer. The account's calls are still recorded, and the session webhook
+// is refused at connect time: the receiver gets nothing.
+func TestSecuritySSRFTenantEndpoints(t *testing.T) {
+	siprecClient(t)
+	const password = "ssrf-Sip-Password-42ab"
+	var conns atomic.Int64
+	internal := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ami-id\ninstance-id\niam/security-credentials/")
+	}))
+	internal.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	internal.Start()
+	t.Cleanup(internal.Close)
+	hooks := newWebhookReceiver(t, hookSecret)
+	bucket := t.TempDir()
+	gw := startGateway(t, gwOptions{NoLoopbackEgress: true, Config: adminConfig + fmt.Sprintf(`
+accounts:
+  - name: tenant
+    sip_realm: tenant.test
+    sip: {users: [{username: sbc, password: %s}]}
+    recording: {enabled: true, format: wav, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
+    webhook_secret: %s
+`, password, bucket, hookSecret)})
+	ctx := t.Context()
+	c := gw.client(adminKey)
+	var sid tenancy.SID
+	for _, a := range must[*admin.List[tenancy.Account]](t)(c.Accounts(ctx, nil)).Items {
+		if a.Name == "tenant" {
+			sid = a.SID
+		}
+	}
+	owner := gw.client(must[*admin.CreatedAPIKey](t)(c.CreateAPIKey(ctx, admin.CreateAPIKeyRequest{
+		Name: "owner", ServiceType: "admin", AccountSID: string(sid)})).Secret)
+
+	_, port, _ := net.SplitHostPort(internal.Listener.Addr().String())
+	for _, endpoint := range []string{internal.URL, "http://localhost:" + port, "http://[::ffff:127.0.0.1]:" + port, "http://169.254.169.254"} {
+		cfg := bucketconfig.Config{Vendor: bucketconfig.VendorS3Compatible, S3Compatible: &bucketconfig.S3Compatible{
+			Endpoint: endpoint, PathStyle: true, Bucket: "latest", AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "ssrfBucketSecretAccessKey0123456789"}}
+		res := must[*admin.BucketTestResult](t)(owner.TestRecording(ctx, sid, &tenancy.RecordingConfig{Bucket: cfg}))
+		if res.OK || res.Code != "egress_refused" || !strings.Contains(res.Error, "refused") {
+			t.Fatalf("bucket test of %s: %+v, want egress_refused", endpoint, res)
+		}
+		if strings.Contains(res.Error, "instance-id") || strings.Contains(res.Error, "bytes") {
+			t.Fatalf("bucket test of %s tells what the server answered: %s", endpoint, res.Error)
+		}
+		t.Logf("%s: %s", endpoint, res.Error)
+	}
+	must[*tenancy.Account](t)(owner.UpdateAccount(ctx, sid, admin.AccountPatch{SessionWebhook: ptrTo(hooks.srv.URL + "/hooks/sessions")}, 0))
+	if code, out := sipCall(t, gw, "tenant.test", "sbc", password, time.Second); code != 0 {
+		t.Fatalf("the tenant's call: exit %d\n%s", code, out)
+	}
+	waitFor(t, 20*time.Second, "the call's recording", func() bool { return len(recordings(t, bucket)) == 1 })
+	waitFor(t, 20*time.Second, "the refused session webhook in the log", func() bool {
+		return strings.Contains(gw.stderr.String(), "session webhook failed")
+	})
+	if !strings.Contains(gw.stderr.String(), "egress") {
+		t.Fatalf("the webhook failure does not say the egress policy refused it:\n%s", tail(gw.stderr.String(), 4<<10))
+	}
+	hooks.mu.Lock()
+	got, bad := len(hooks.events), hooks.bad
+	hooks.mu.Unlock()
+	if got != 0 || bad != 0 {
+		t.Fatalf("the loopback webhook receiver got %d events (%d refused)", got, bad)
+	}
+
+	// The endpoint saved as the account's bucket: tested as stored, the
+	// same answer; the next call is recorded and its upload refused (it
+	// waits in the spool), still without a connection.
+	saved := bucketconfig.Config{Vendor: bucketconfig.VendorS3Compatible, S3Compatible: &bucketconfig.S3Compatible{
+		Endpoint: "http://localhost:" + port, PathStyle: true, Bucket: "latest", AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "ssrfBucketSecretAccessKey0123456789"}}
+	must[*admin.RecordingSettings](t)(owner.UpdateRecording(ctx, sid, admin.RecordingPatch{Bucket: &saved}, 0))
+	if res := must[*admin.BucketTestResult](t)(owner.TestRecording(ctx, sid, nil)); res.OK || res.Code != "egress_refused" {
+		t.Fatalf("bucket test of the stored configuration: %+v", res)
+	}
+	if code, out := sipCall(t, gw, "tenant.test", "sbc", password, time.Second); code != 0 {
+		t.Fatalf("the tenant's second call: exit %d\n%s", code, out)
+	}
+	waitFor(t, 20*time.Second, "the refused upload in the log", func() bool {
+		return strings.Contains(gw.stderr.String(), "recording upload failed")
+	})
+	if n := conns.Load(); n != 0 {
+		t.Fatalf("%d connections reached the internal server", n)
+	}
 }

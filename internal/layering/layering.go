@@ -52,7 +52,8 @@ func Allowed() map[string][]string {
 		"internal":              {"internal"},
 		"examples":              {"*"},
 		// The public leaves (see Leaves): nothing of the module.
-		"rbac/secret": {},
+		"rbac/secret":    {},
+		"storage/egress": {},
 	}
 }
 
@@ -60,10 +61,13 @@ func Allowed() map[string][]string {
 // package of the module may import them (media, storage and sip included,
 // whatever their rule in Allowed says), and they import only the standard
 // library, nothing of the module and no other module. rbac/secret, the one
-// secret type, is the only one: it sits under rbac because secrets are what
+// secret type, sits under rbac because secrets are what
 // access control is made of, and is a leaf so that storage, sip and media use
-// it without depending on rbac.
-func Leaves() []string { return []string{"rbac/secret"} }
+// it without depending on rbac. storage/egress, the outbound address policy
+// against server-side request forgery, sits under storage (buckets are the
+// first endpoints tenants choose) and is a leaf so that tenancy's webhooks
+// and every layer above use the same one.
+func Leaves() []string { return []string{"rbac/secret", "storage/egress"} }
 
 // Package is what the checker needs to know of one package.
 type Package struct {

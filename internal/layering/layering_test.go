@@ -134,6 +134,12 @@ func TestCheck(t *testing.T) {
 			{m + "internal/x", []string{m + "rbac/secret"}},
 			{m + "rbac/secret", []string{"crypto/subtle", "log/slog", m + "rbac/secret"}},
 		}, nil},
+		{"tenancy, sip and storage may import the egress leaf, which imports only the standard library", []Package{
+			{m + "tenancy", []string{m + "storage/egress"}},
+			{m + "sip", []string{m + "storage/egress"}},
+			{m + "storage", []string{m + "storage/egress"}},
+			{m + "storage/egress", []string{"net", m + "storage", m + "internal/uuid"}},
+		}, []string{m + "storage/egress>" + m + "internal/uuid", m + "storage/egress>" + m + "storage"}},
 		{"the secret leaf imports only the standard library", []Package{
 			{m + "rbac/secret", []string{m + "internal/uuid", m + "rbac", "github.com/emiago/sipgo", "fmt"}},
 		}, []string{m + "rbac/secret>github.com/emiago/sipgo", m + "rbac/secret>" + m + "internal/uuid", m + "rbac/secret>" + m + "rbac"}},

@@ -29,6 +29,7 @@ type AccountSource interface {
 // A bucket is named by the account's vendor fields or by its bucket URL.
 type AccountBuckets struct {
 	accounts AccountSource
+	opts     storage.Options
 	log      *slog.Logger
 
 	mu      sync.Mutex
@@ -41,13 +42,20 @@ type openBucket struct {
 	bucket   *storage.Bucket
 }
 
-// NewAccountBuckets returns the buckets of the accounts of src. logger (nil
-// discards) receives the buckets' own events.
-func NewAccountBuckets(src AccountSource, logger *slog.Logger) *AccountBuckets {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// NewAccountBuckets returns the buckets of the accounts of src, opened with
+// opts (nil: storage's defaults). Give opts.Egress: an account's bucket
+// endpoint is chosen by the account, and the policy keeps it off loopback,
+// link-local (cloud metadata) and other internal addresses; the Server
+// does. opts.Logger (nil discards) receives the buckets' own events.
+func NewAccountBuckets(src AccountSource, opts *storage.Options) *AccountBuckets {
+	var o storage.Options
+	if opts != nil {
+		o = *opts
 	}
-	return &AccountBuckets{accounts: src, log: logger, open: map[tenancy.SID]openBucket{}}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &AccountBuckets{accounts: src, opts: o, log: o.Logger, open: map[tenancy.SID]openBucket{}}
 }
 
 // Resolve returns the bucket of the account whose SID is target.
@@ -61,7 +69,7 @@ func (b *AccountBuckets) Resolve(ctx context.Context, target string) (*storage.B
 	if ob, ok := b.open[acct.SID]; ok && ob.revision == acct.Revision {
 		return ob.bucket, nil
 	}
-	bk, err := OpenAccountBucket(ctx, acct, b.log)
+	bk, err := OpenAccountBucket(ctx, acct, &b.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -104,10 +112,10 @@ func (b *AccountBuckets) Close() error {
 }
 
 // OpenAccountBucket opens the bucket an account's recording configuration
-// names: its bucket URL, else its vendor fields. An account with neither
+// names: its bucket URL, else its vendor fields, with opts (nil: storage's
+// defaults; see NewAccountBuckets for opts.Egress). An account with neither
 // gets an error wrapping ErrNoBucket.
-func OpenAccountBucket(ctx context.Context, acct *tenancy.Account, logger *slog.Logger) (*storage.Bucket, error) {
-	opts := &storage.Options{Logger: logger}
+func OpenAccountBucket(ctx context.Context, acct *tenancy.Account, opts *storage.Options) (*storage.Bucket, error) {
 	rc := acct.Recording
 	switch {
 	case rc.BucketURL != "":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/recording"
+	"github.com/voicegw/voicegw/storage/egress"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -214,8 +215,8 @@ func (s *Server) sendWebhook(ctx context.Context, ss *Session, e *Entry, event s
 			s.obs.WebhookSent(ss, nil)
 			return
 		}
-		if try == s.cfg.WebhookTries || ctx.Err() != nil {
-			break
+		if try == s.cfg.WebhookTries || ctx.Err() != nil || errors.Is(err, egress.ErrRefused) {
+			break // a refused address stays refused: no retries
 		}
 		select {
 		case <-ctx.Done():

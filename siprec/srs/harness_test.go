@@ -31,6 +31,7 @@ import (
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/metadata"
 	"github.com/voicegw/voicegw/storage"
+	"github.com/voicegw/voicegw/storage/egress"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -238,6 +239,9 @@ func startServer(t *testing.T, o serverOptions) *testServer {
 		UploadMaxBackoff: 200 * time.Millisecond,
 		Observer:         ts.events,
 		Logger:           testLogger(t),
+		// The test buckets and webhook receivers listen on loopback, which
+		// the default egress policy refuses (TestEgressRefusesAccountEndpoints).
+		Egress: &egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 	}
 	if o.ContactIP {
 		cfg.SIPREC.Contact = sipgosip.Uri{Scheme: "sip", User: "srs", Host: "127.0.0.1", Port: int(ts.sipAddr.Port()),

@@ -24,6 +24,7 @@ import (
 	"github.com/voicegw/voicegw/sip/fdlimit"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/storage"
+	"github.com/voicegw/voicegw/storage/egress"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -164,8 +165,22 @@ type Config struct {
 	// cannot, accounts asking for MP3 are recorded as WAV (logged).
 	Recording recording.Config
 	// Webhooks sends the session webhooks. Default: a tenancy.WebhookSender
-	// with User-Agent "voicegw-srs/1" logging to Logger.
+	// with User-Agent "voicegw-srs/1" logging to Logger, whose client
+	// connects through Egress. A sender given here with a nil Client gets
+	// that client too (New sets it); one with its own Client uses it as is:
+	// give it a transport from Egress.Transport.
 	Webhooks *tenancy.WebhookSender
+	// Egress checks every connection to an address an account chooses:
+	// its bucket's endpoint (or bucket URL, or service key's token
+	// endpoint) and its session webhook URL, at connect time, redirects
+	// included (see storage/egress). Refused buckets fail with
+	// storage.ErrEgressRefused (the recording waits in the spool); refused
+	// webhooks are not sent. Default: &egress.Policy{}, which refuses
+	// loopback, link-local (cloud metadata), unspecified, multicast and
+	// broadcast addresses and permits the rest; allow a private object
+	// store or a test server with Policy.Allow. To check nothing, allow
+	// 0.0.0.0/0 and ::/0.
+	Egress *egress.Policy
 	// WebhookTries is how often a session webhook is tried before giving
 	// up (0.5 s, then 2 s, 8 s… between tries). Default DefaultWebhookTries.
 	WebhookTries int
@@ -216,6 +231,7 @@ type Server struct {
 	rec         *siprec.Server
 	lame        *recording.LAME // nil: MP3 unavailable
 	hooks       *tenancy.WebhookSender
+	egress      *egress.Policy
 
 	ua      *sipgo.UserAgent // ours to close, nil when Config.SIP was given
 	sip     *sipgo.Server
@@ -367,11 +383,18 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.journal = cfg.Journal; s.journal == nil {
 		s.journal = NewMemoryJournal()
 	}
+	if s.egress = cfg.Egress; s.egress == nil {
+		s.egress = &egress.Policy{}
+	}
 	if s.hooks = cfg.Webhooks; s.hooks == nil {
 		s.hooks = &tenancy.WebhookSender{UserAgent: DefaultUserAgent + "/1", Logger: s.log.With("component", "webhook")}
+	}
+	if s.hooks.Client == nil {
+		var rt http.RoundTripper = s.egress.Transport(nil)
 		if cfg.TracerProvider != nil {
-			s.hooks.Client = &http.Client{Timeout: 10 * time.Second, Transport: TraceContextTransport(nil)}
+			rt = TraceContextTransport(rt)
 		}
+		s.hooks.Client = &http.Client{Timeout: 10 * time.Second, Transport: rt}
 	}
 	s.lame = cfg.Recording.LAME
 	if s.lame == nil {
@@ -384,7 +407,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	resolve := cfg.Buckets
 	if resolve == nil {
-		s.buckets = NewAccountBuckets(s.tenants, s.log.With("component", "bucket"))
+		s.buckets = NewAccountBuckets(s.tenants, &storage.Options{Logger: s.log.With("component", "bucket"), Egress: s.egress})
 		resolve = s.buckets.Resolve
 	}
 	s.recordings = &Recordings{Buckets: resolve}

@@ -488,9 +488,11 @@ func (h *Handler) patchRecording(rc *reqCtx) {
 
 // BucketTestResult is the answer of POST .../recording/test: whether the
 // probe (write, read back, delete) passed, and if not, which step failed,
-// why (Code: bad_credentials, permission_denied, no_such_bucket,
-// wrong_region, unreachable, verify_failed, invalid_config, failed) and what
-// to check (Error, which holds no secret).
+// why (Code: egress_refused, bad_credentials, permission_denied,
+// no_such_bucket, wrong_region, unreachable, verify_failed, invalid_config,
+// failed) and what to check (Error, which holds no secret). egress_refused:
+// the endpoint resolves to an address the egress policy refuses (loopback,
+// link-local, ...); nothing was sent to it.
 type BucketTestResult struct {
 	OK     bool   `json:"ok"`
 	Bucket string `json:"bucket,omitempty"`
@@ -508,6 +510,7 @@ var bucketErrorCodes = []struct {
 	err  error
 	code string
 }{
+	{storage.ErrEgressRefused, "egress_refused"},
 	{storage.ErrBadCredentials, "bad_credentials"},
 	{storage.ErrPermissionDenied, "permission_denied"},
 	{storage.ErrNoSuchBucket, "no_such_bucket"},

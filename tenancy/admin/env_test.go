@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/voicegw/voicegw/rbac"
 	rbacmem "github.com/voicegw/voicegw/rbac/memstore"
 	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/storage/egress"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
 	"github.com/voicegw/voicegw/tenancy/admin/memstore"
@@ -67,6 +69,9 @@ func newEnv(t *testing.T, edit ...func(*admin.Config)) *env {
 	}
 	cfg := admin.Config{
 		Tenants: e.tenants, Keys: e.keys, Members: e.members, Store: e.store,
+		// The test buckets listen on loopback, which the default egress
+		// policy refuses (TestRecordingBucketEgressRefused).
+		Egress: &egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 		Notifier: admin.NotifierFunc(func(_ context.Context, c admin.Change) {
 			e.mu.Lock()
 			e.changes = append(e.changes, c)

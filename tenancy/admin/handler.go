@@ -17,6 +17,7 @@ import (
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/storage"
+	"github.com/voicegw/voicegw/storage/egress"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
@@ -58,6 +59,14 @@ type Config struct {
 	// StorageOptions are given to the default TestBucket (an HTTP client
 	// for a proxy, ...). The probe never retries. Default: nil.
 	StorageOptions *storage.Options
+	// Egress checks the connections of the default TestBucket when
+	// StorageOptions has neither an HTTPClient nor an Egress of its own:
+	// the bucket endpoint is the account's choice, so loopback,
+	// link-local (cloud metadata), unspecified and multicast endpoints are
+	// refused at connect time (code egress_refused), nothing being sent.
+	// Give the process's policy, with its allowlist. Default:
+	// &egress.Policy{}.
+	Egress *egress.Policy
 	// SMTPTestOptions are the base options of POST /smtp/test (trusted
 	// roots, timeout, EHLO name); the request supplies the recipient.
 	// Default: nil (system roots, 15 s).
@@ -137,9 +146,17 @@ func NewHandler(cfg Config) (*Handler, error) {
 		cfg.DefaultPageSize = cfg.MaxPageSize
 	}
 	if cfg.TestBucket == nil {
-		opts := cfg.StorageOptions
+		var opts storage.Options
+		if cfg.StorageOptions != nil {
+			opts = *cfg.StorageOptions
+		}
+		if opts.HTTPClient == nil && opts.Egress == nil {
+			if opts.Egress = cfg.Egress; opts.Egress == nil {
+				opts.Egress = &egress.Policy{}
+			}
+		}
 		cfg.TestBucket = func(ctx context.Context, rc tenancy.RecordingConfig) error {
-			return TestRecordingBucket(ctx, rc, opts)
+			return TestRecordingBucket(ctx, rc, &opts)
 		}
 	}
 	h := &Handler{cfg: cfg, auth: cfg.Authenticator, az: cfg.Authorizer, log: cfg.Logger}

@@ -3,11 +3,14 @@ package admin_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/voicegw/voicegw/internal/smtptest"
@@ -141,6 +144,44 @@ func TestSMTPInsecureServer(t *testing.T) {
 	res, err := e.client(e.admin).TestSMTP(context.Background(), admin.SMTPTestRequest{Settings: &s})
 	if err != nil || res.OK || res.Code != "insecure" {
 		t.Fatalf("cleartext server: %+v, %v", res, err)
+	}
+}
+
+// TestRecordingBucketEgressRefused: with the default egress policy, an
+// account key that points its bucket at a loopback server (a stand-in for
+// an internal service or the cloud metadata endpoint) and runs the test
+// gets egress_refused naming the address, the server sees no connection,
+// and nothing it would have answered is in the result.
+func TestRecordingBucketEgressRefused(t *testing.T) {
+	var conns atomic.Int64
+	internal := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ami-id instance-id iam/security-credentials"))
+	}))
+	internal.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	internal.Start()
+	defer internal.Close()
+	e := newEnv(t, func(c *admin.Config) { c.Egress = nil })
+	w := e.world()
+	c := e.client(e.key(rbac.ScopeAccount, "", string(w.a1.SID), "all"))
+	cfg := storage.Config{Vendor: storage.VendorS3Compatible, S3Compatible: &storage.S3CompatibleConfig{
+		Endpoint: internal.URL, PathStyle: true, Bucket: "b", AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "not-a-real-secret-0123456789"}}
+	res, err := c.TestRecording(context.Background(), w.a1.SID, &tenancy.RecordingConfig{Bucket: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := internal.Listener.Addr().String()
+	if res.OK || res.Code != "egress_refused" || !strings.Contains(res.Error, host) {
+		t.Fatalf("probe = %+v, want egress_refused naming %s", res, host)
+	}
+	if strings.Contains(res.Error, "ami-id") || strings.Contains(res.Error, "bytes") {
+		t.Fatalf("the result tells what the internal server holds: %s", res.Error)
+	}
+	if n := conns.Load(); n != 0 {
+		t.Fatalf("%d connections reached the internal server", n)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -20,6 +21,7 @@ import (
 	"github.com/voicegw/voicegw/insights/sqliteindex"
 	"github.com/voicegw/voicegw/rbac"
 	rbacsqlite "github.com/voicegw/voicegw/rbac/sqlitestore"
+	"github.com/voicegw/voicegw/storage/egress"
 	"github.com/voicegw/voicegw/storage/storagetest"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
@@ -135,7 +137,9 @@ func newWorld(t *testing.T, opts ...worldOptions) *world {
 	w.wav = storagetest.WAV(8000, 2, 3*time.Second)
 
 	failed := rbac.NewFailureLimiter(rbac.FailureLimiterConfig{})
-	acfg := admin.Config{Tenants: w.tenants, Keys: w.keys, Members: w.members, Store: store}
+	acfg := admin.Config{Tenants: w.tenants, Keys: w.keys, Members: w.members, Store: store,
+		// the test buckets listen on loopback, which the default refuses
+		Egress: &egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
 	icfg := insights.HandlerConfig{Index: w.idx, Keys: w.keys, FailedKeys: failed,
 		Accounts: insights.AccountResolverFunc(func(ctx context.Context, account string) (string, error) {
 			a, err := w.tenants.Account(ctx, tenancy.SID(account))
