@@ -782,9 +782,10 @@ func failedRelease(t *testing.T, gw *gwProc, r *recorded, base resources) {
 // in two rounds of 150 started within a second each; afterwards the
 // gateway's open files and goroutines are back to their baseline (the
 // connections to state.db were unbounded: each call end opened one), and
-// the second round leaves no more threads than the first (Go keeps the
+// the second round leaves the threads near the first's (Go keeps the
 // threads a burst made parked, so threads are bounded by the burst, not
-// back to the idle count). SECURITY_SOAK_CALLS changes the number of calls.
+// back to the idle count; a third of a round of slack, far below one thread
+// per call). SECURITY_SOAK_CALLS changes the number of calls.
 func TestSecuritySoak(t *testing.T) {
 	requireLinux(t)
 	calls := 300
@@ -823,7 +824,13 @@ accounts:
 	run(round, fmt.Sprintf("%d/s", round), "3s")
 	first := gw.backToBaseline(t, resources{fds: base.fds, goroutines: base.goroutines, threads: 1 << 20})
 	run(round, fmt.Sprintf("%d/s", round), "3s")
-	second := gw.backToBaseline(t, resources{fds: base.fds, goroutines: base.goroutines, threads: first.threads})
+	// Threads: the Go runtime keeps the threads a burst of blocking system
+	// calls made, and how many a burst makes depends on how slow the
+	// machine's disk and CPU are at that moment (47 against 16 seen on a
+	// loaded machine). A leak grows with the calls: one thread per call
+	// would add 150 in the second round; round/3 of slack catches that
+	// while a busier second burst passes.
+	second := gw.backToBaseline(t, resources{fds: base.fds, goroutines: base.goroutines, threads: first.threads + round/3})
 	t.Logf("%d calls in two rounds: %s after the first, %s after the second (baseline %s)", 2*round, first, second, base)
 }
 
