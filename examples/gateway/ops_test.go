@@ -281,6 +281,10 @@ func TestWrongPasswordLoggedOnce(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(lines[0], `msg="call refused" reason=bad_credentials`) {
 		t.Fatalf("log lines about the call: %d, want the one \"call refused\" line:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
+	// the log vocabulary: the account as its SID and its name
+	if !regexp.MustCompile(`account=\S+ account_name=single `).MatchString(lines[0]) {
+		t.Errorf("the refusal names no account SID and name: %s", lines[0])
+	}
 }
 
 // otlpReceiver is an OTLP/HTTP trace receiver: what it was sent, decoded.

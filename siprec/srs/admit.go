@@ -24,33 +24,33 @@ const releaseTimeout = 5 * time.Second
 // session (the limiter; 486 past the limit, 503 when it cannot decide).
 func (s *Server) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, error) {
 	if s.closing.Load() {
-		return s.refuse(o, "", ReasonShuttingDown, &siprec.Rejection{Code: 503, RetryAfter: 30 * time.Second})
+		return s.refuse(o, "", "", ReasonShuttingDown, &siprec.Rejection{Code: 503, RetryAfter: 30 * time.Second})
 	}
 	id, ok := sip.IdentityFrom(ctx)
 	if !ok || id.Tenant == "" {
-		return s.refuse(o, "", ReasonNoTenant, siprec.Reject(403, ""))
+		return s.refuse(o, "", "", ReasonNoTenant, siprec.Reject(403, ""))
 	}
 	sid := tenancy.SID(id.Tenant)
 	acct, err := s.tenants.Account(ctx, sid)
 	if err != nil {
 		s.log.Error("reading the account failed", "account", sid, "error", err)
-		return s.refuse(o, sid, ReasonServerError, siprec.Reject(500, ""))
+		return s.refuse(o, sid, "", ReasonServerError, siprec.Reject(500, ""))
 	}
 	var app *tenancy.Application
 	if acct.SIPRECApplication != "" {
 		if app, err = s.cfg.Tenants.Application(ctx, acct.SIPRECApplication); err != nil && !errors.Is(err, tenancy.ErrNotFound) {
 			s.log.Error("reading the application failed", "account", sid, "account_name", acct.Name, "error", err)
-			return s.refuse(o, sid, ReasonServerError, siprec.Reject(500, ""))
+			return s.refuse(o, sid, acct.Name, ReasonServerError, siprec.Reject(500, ""))
 		}
 	}
 	if acct.SIP.RequireTLS && !o.Secure {
-		return s.refuse(o, sid, ReasonTLSRequired, &siprec.Rejection{Code: 488,
+		return s.refuse(o, sid, acct.Name, ReasonTLSRequired, &siprec.Rejection{Code: 488,
 			Warning: "the account requires SIP over TLS (sips:) for recording: the INVITE came over " + o.Request.Transport()})
 	}
 	dec := tenancy.Decide(acct, app)
 	if !dec.Record {
 		s.log.Info("not recording", "account", sid, "account_name", acct.Name, "why", dec.Reason)
-		return s.refuse(o, sid, ReasonNotRecorded, siprec.Reject(403, "Recording Not Enabled"))
+		return s.refuse(o, sid, acct.Name, ReasonNotRecorded, siprec.Reject(403, "Recording Not Enabled"))
 	}
 	if app == nil {
 		// the account records all calls but has no SIPREC application: the
@@ -66,7 +66,7 @@ func (s *Server) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, 
 		} else {
 			s.log.Error("licensed-sessions limiter failed", "account", sid, "account_name", acct.Name, "error", err)
 		}
-		return s.refuse(o, sid, reason, siprec.Reject(code, phrase))
+		return s.refuse(o, sid, acct.Name, reason, siprec.Reject(code, phrase))
 	}
 	format := dec.Format
 	if format == tenancy.FormatMP3 && s.lame == nil {
@@ -88,9 +88,9 @@ func (s *Server) admit(ctx context.Context, o *siprec.Offer) (siprec.Admission, 
 
 // refuse logs why the admission refused o and returns the rejection, whose
 // Cause the SIPREC server reports to the Observer (onReject).
-func (s *Server) refuse(o *siprec.Offer, sid tenancy.SID, reason Reason, rej *siprec.Rejection) (siprec.Admission, error) {
+func (s *Server) refuse(o *siprec.Offer, sid tenancy.SID, name string, reason Reason, rej *siprec.Rejection) (siprec.Admission, error) {
 	rej.Cause = string(reason)
-	s.peerLog.Info("call refused", "reason", reason, "code", rej.Code, "call_id", o.CallID, "source", o.Source, "account", sid)
+	s.peerLog.Info("call refused", "reason", reason, "code", rej.Code, "call_id", o.CallID, "source", o.Source, "account", sid, "account_name", name)
 	return siprec.Admission{}, rej
 }
 
