@@ -195,6 +195,17 @@ func (c *TenantCache) Account(ctx context.Context, sid tenancy.SID) (*tenancy.Ac
 	return acct, nil
 }
 
+// cachedName is the name of account sid as the cache holds it, stale or
+// not, without reading the store; "" when it holds none.
+func (c *TenantCache) cachedName(sid tenancy.SID) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ca, ok := c.accounts[sid]; ok {
+		return ca.acct.Name
+	}
+	return ""
+}
+
 // ServiceProvider returns the service provider of the account (its SID):
 // the TenantCache is an insights.AccountResolver, so the Insights API of the
 // same program learns which accounts a service provider's key reaches from
