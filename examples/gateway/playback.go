@@ -1,12 +1,8 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -80,41 +76,12 @@ func (g *Gateway) playbackConfig() (*insights.PlaybackConfig, error) {
 	}, nil
 }
 
-// secretFile returns the secret kept in path, making a random one (32
-// bytes, base64url, mode 0600) when the file does not exist.
+// secretFile returns the link secret kept in path, made on the first start
+// (secret.File).
 func secretFile(path string) (secret.String, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if s := strings.TrimSpace(string(b)); len(s) >= minPlaybackSecret {
-			return secret.String(s), nil
-		}
+	s, err := secret.File(path, minPlaybackSecret)
+	if errors.Is(err, secret.ErrShortFile) {
 		return "", fmt.Errorf("%s is shorter than %d characters; remove it to make a new one (links already given out then stop working)", path, minPlaybackSecret)
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:]) // never fails (Go 1.24+)
-	s := base64.RawURLEncoding.EncodeToString(raw[:])
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) { // made by another process meanwhile
-		return secretFile(path)
-	}
-	if err != nil {
-		return "", err
-	}
-	if _, err = f.WriteString(s + "\n"); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(path)
-		return "", err
-	}
-	return secret.String(s), nil
+	return s, err
 }

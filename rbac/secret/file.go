@@ -1,0 +1,60 @@
+package secret
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrShortFile is matched by File's error for a file that holds fewer
+// characters than the caller's minimum.
+var ErrShortFile = errors.New("secret: the file holds too short a secret")
+
+// File returns the secret kept in the file at path, and makes one when the
+// file does not exist: 32 random bytes in base64url (43 characters), written
+// with mode 0600, its directory made with 0700. Two processes starting
+// together get the same secret (the file is created exclusively). A file
+// holding fewer than minLen characters (surrounding space aside) is an
+// error matching ErrShortFile: replacing a secret others rely on (API key
+// peppers, link signatures) is left to the operator. Errors name the path,
+// never the secret.
+func File(path string, minLen int) (String, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= minLen {
+			return String(s), nil
+		}
+		return "", fmt.Errorf("%w: %s is shorter than %d characters", ErrShortFile, path, minLen)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	var raw [32]byte
+	_, _ = rand.Read(raw[:]) // never fails (Go 1.24+)
+	s := base64.RawURLEncoding.EncodeToString(raw[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) { // made by another process meanwhile
+		return File(path, minLen)
+	}
+	if err != nil {
+		return "", err
+	}
+	if _, err = f.WriteString(s + "\n"); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", err
+	}
+	return String(s), nil
+}

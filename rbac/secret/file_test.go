@@ -1,0 +1,36 @@
+package secret_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/voicegw/voicegw/rbac/secret"
+)
+
+func TestFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dir", "link-secret")
+	s, err := secret.File(path, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Reveal()) != 43 {
+		t.Fatalf("made a secret of %d characters, want 43", len(s.Reveal()))
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("file mode: %v %v, want 0600", fi.Mode(), err)
+	}
+	again, err := secret.File(path, 32)
+	if err != nil || !again.Equal(s) {
+		t.Fatalf("second read: %v, same secret %v", err, again.Equal(s))
+	}
+	if err := os.WriteFile(path, []byte("short-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = secret.File(path, 32)
+	if !errors.Is(err, secret.ErrShortFile) || strings.Contains(err.Error(), "short-secret") {
+		t.Fatalf("short file: %v, want ErrShortFile naming the path, not the secret", err)
+	}
+}
