@@ -97,11 +97,11 @@ func (w *writer) emit(streams []*Stream, ri, n int64, silent bool) error {
 			ws.commit(samples)
 			continue
 		}
-		frames := f.mix.frames[:samples]
+		var frames []int16
 		if silent {
-			clear(frames)
+			frames = f.mix.silence(n)
 		} else {
-			f.mix.mixTo(frames, streams, ri, n)
+			frames = f.mix.mix(streams, ri, n)
 		}
 		if err := f.sink.write(frames); err != nil {
 			return w.fail(f, err)
