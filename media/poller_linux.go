@@ -280,7 +280,6 @@ type pollWorker struct {
 	soob   [][oobSize]byte
 	sbufs  [][]byte
 	dirty  []int32 // slots whose Receivers processed steered datagrams this read
-	strays uint64  // steered datagrams for no registered stream
 	taken  uint64  // steered datagrams handed to their streams
 
 	count   int   // Receivers registered; guarded by p.mu
@@ -431,13 +430,11 @@ func (w *pollWorker) serveShared(ss *sharedSocket, limit int) {
 			m := &w.smsgs[i]
 			dst, ok := origDst(w.soob[i][:], int(m.Hdr.Controllen))
 			if !ok {
-				w.strays++
-				continue
+				continue // no original destination: not one of ours
 			}
 			j := ss.demux[dst.Port()]
 			if j == 0 {
-				w.strays++ // its stream ended meanwhile
-				continue
+				continue // its stream ended meanwhile
 			}
 			idx := j - 1
 			sl := &w.slots[idx]

@@ -321,8 +321,7 @@ func (s *steerer) close() {
 // sharedSocket is a worker's socket that the steered datagrams of one
 // address family go to.
 type sharedSocket struct {
-	fd     int
-	family int
+	fd int
 	// demux maps a local port to the slot of the stream bound to it, plus
 	// one; 0: none.
 	demux *[1 << 16]int32
@@ -359,7 +358,7 @@ func newSharedSocket(family int) (*sharedSocket, error) {
 		_ = unix.Close(fd)
 		return nil, err
 	}
-	return &sharedSocket{fd: fd, family: family, demux: new([1 << 16]int32)}, nil
+	return &sharedSocket{fd: fd, demux: new([1 << 16]int32)}, nil
 }
 
 // sharedRcvBuf is the receive buffer asked for a shared socket (the kernel

@@ -60,7 +60,7 @@ func (g *Guard) answerRaw(ctx context.Context, data []byte, src netip.AddrPort, 
 	}
 	refuse := func(reason string, err error) fastAnswer {
 		ans := fastAnswer{handled: true, dst: r.destination(src)}
-		ans.msg = g.appendRawAnswer(buf, &r, from, sipgosip.StatusForbidden, "Forbidden", "", false)
+		ans.msg = g.appendRawAnswer(buf, &r, from, sipgosip.StatusForbidden, "Forbidden", "")
 		g.decidedRaw(ctx, data, parse, id, err, reason, sipgosip.StatusForbidden)
 		return ans
 	}
@@ -99,7 +99,7 @@ func (g *Guard) answerRaw(ctx context.Context, data []byte, src netip.AddrPort, 
 		g.logRaw(ctx, slog.LevelDebug, &r, from, tenant.ID, "challenged: no credentials for the realm", "realm", tenant.Realm)
 	}
 	ans := fastAnswer{handled: true, dst: r.destination(src)}
-	ans.msg = g.appendRawAnswer(buf, &r, from, code, reason, tenant.Realm, false)
+	ans.msg = g.appendRawAnswer(buf, &r, from, code, reason, tenant.Realm)
 	g.decidedRaw(ctx, data, parse, id, ErrNoCredentials, ReasonCredentialsRequired, code)
 	return ans
 }
@@ -192,7 +192,7 @@ func (r *rawRequest) destination(src netip.AddrPort) netip.AddrPort {
 // challenge (realm not empty), one challenge per offered algorithm that
 // fits within GuardConfig.MaxAmplification times the request's size,
 // at least one.
-func (g *Guard) appendRawAnswer(b []byte, r *rawRequest, src netip.AddrPort, code int, reason, realm string, stale bool) []byte {
+func (g *Guard) appendRawAnswer(b []byte, r *rawRequest, src netip.AddrPort, code int, reason, realm string) []byte {
 	start := len(b)
 	b = append(b, "SIP/2.0 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
@@ -239,7 +239,7 @@ func (g *Guard) appendRawAnswer(b []byte, r *rawRequest, src netip.AddrPort, cod
 		for i, alg := range g.digest.algs {
 			before := len(b)
 			b = append(b, header...)
-			b = appendChallenge(b, realm, nonce[:], stale, alg)
+			b = appendChallenge(b, realm, nonce[:], false, alg)
 			b = append(b, "\r\n"...)
 			if i > 0 && len(b) > budget {
 				b = b[:before]

@@ -455,7 +455,7 @@ func FuzzRawRequest(f *testing.F) {
 			}
 			checkSameReading(t, &r, req, data)
 		}
-		out := g.appendRawAnswer(nil, &r, src, 401, "Unauthorized", "example.test", false)
+		out := g.appendRawAnswer(nil, &r, src, 401, "Unauthorized", "example.test")
 		rmsg, err := parser.ParseSIP(out)
 		if err != nil {
 			t.Fatalf("the answer does not parse (%v):\n%s", err, out)
