@@ -311,17 +311,26 @@ func TestFastPathMatchesCheck(t *testing.T) {
 			t.Fatalf("%s: sent to %s, sipgo would send to %s", name, ans.dst, want)
 		}
 	}
-	for _, c := range answered {
-		check(c.name, []byte(c.msg), src)
+	for i, c := range answered {
+		// a source of its own per case: an unknown realm counts towards its
+		// source's block (MaxFailures 1), which would answer the next cases
+		from := src
+		if i > 0 {
+			from = netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(100 + i)}), src.Port())
+		}
+		check(c.name, []byte(c.msg), from)
 	}
 	check("source off the allowlist", []byte(base), netip.MustParseAddrPort("198.51.100.1:5070"))
-	// a source blocked after a wrong password gets 403 without a look at the realm
-	ch := g.digest.ChallengesFor("example.test", src.Addr(), false)[0]
+	// a source blocked after a wrong password gets 403 without a look at the
+	// realm (another source than src, which the unknown realms above count
+	// towards its own block)
+	other := netip.MustParseAddrPort("192.0.2.77:5060")
+	ch := g.digest.ChallengesFor("example.test", other.Addr(), false)[0]
 	wrong := edit("Content-Length", "Authorization: "+answer(t, ch, "REGISTER", "sip:example.test", "alice", "guess", 1, true).String()+"\r\nContent-Length")
-	if _, _, err := g.Check(context.Background(), parse([]byte(wrong), src)); !errors.Is(err, ErrBadCredentials) || !g.Blocked(src.Addr()) {
-		t.Fatalf("wrong password: %v, blocked %v", err, g.Blocked(src.Addr()))
+	if _, _, err := g.Check(context.Background(), parse([]byte(wrong), other)); !errors.Is(err, ErrBadCredentials) || !g.Blocked(other.Addr()) {
+		t.Fatalf("wrong password: %v, blocked %v", err, g.Blocked(other.Addr()))
 	}
-	check("blocked source", []byte(base), src)
+	check("blocked source", []byte(base), other)
 
 	g2, err := NewGuard(GuardConfig{Tenants: tenants, AllowlistOnlyMethods: []sipgosip.RequestMethod{sipgosip.OPTIONS}})
 	if err != nil {

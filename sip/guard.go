@@ -199,8 +199,8 @@ func FromHost(req *sipgosip.Request) string {
 // repeated failures. The zero value gives the defaults.
 type LockoutConfig struct {
 	// MaxFailures is how many failed digest answers (wrong password,
-	// unknown user, replayed nonce count) from one source within Window
-	// start a block. Default 5; negative disables blocking.
+	// unknown user, replayed nonce count) and requests for a realm no
+	// tenant serves from one source within Window start a block. Default 5; negative disables blocking.
 	MaxFailures int
 	// Window is the period failures are counted in, from the first one.
 	// Default 1 minute.
@@ -632,6 +632,12 @@ func (g *Guard) tenant(ctx context.Context, req *sipgosip.Request, realm string,
 	tenant, err := g.tenants.LookupTenant(ctx, realm)
 	if err != nil {
 		if errors.Is(err, ErrUnknownTenant) {
+			// Counted as a failure: a source naming realm after unknown
+			// realm (a scanner) is blocked before it costs more lookups,
+			// which a store behind Tenants may answer by reading.
+			if g.lock.fail(SourceOf(req).Addr(), g.now()) {
+				log.Warn("source blocked after repeated requests for unknown realms", "for", g.lock.block.String())
+			}
 			log.Info("refused: no tenant for realm", "realm", realm)
 			*v = v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonUnknownRealm, err)
 			return Tenant{}, false
