@@ -114,19 +114,9 @@ func CreateSealingKey(path string) (*SealingKey, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("tenancy: sealing key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, SealingKeyFileMode)
-	if err != nil {
-		return nil, fmt.Errorf("tenancy: sealing key: %w", err)
-	}
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(raw) + "\n")
-	if err == nil {
-		err = f.Chmod(SealingKeyFileMode) // whatever the umask took away
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(path)
+	// written whole before it appears: a gateway starting beside this one
+	// reads the key, never an empty file
+	if err := secret.WriteNewFile(path, []byte(base64.StdEncoding.EncodeToString(raw)+"\n"), SealingKeyFileMode); err != nil {
 		return nil, fmt.Errorf("tenancy: sealing key: %w", err)
 	}
 	return k, nil

@@ -39,22 +39,38 @@ func File(path string, minLen int) (String, error) {
 	var raw [32]byte
 	_, _ = rand.Read(raw[:]) // never fails (Go 1.24+)
 	s := base64.RawURLEncoding.EncodeToString(raw[:])
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err = WriteNewFile(path, []byte(s+"\n"), 0o600)
 	if errors.Is(err, os.ErrExist) { // made by another process meanwhile
 		return File(path, minLen)
 	}
 	if err != nil {
 		return "", err
 	}
-	if _, err = f.WriteString(s + "\n"); err == nil {
-		err = f.Sync()
+	return String(s), nil
+}
+
+// WriteNewFile creates the file at path holding data with mode perm, all at
+// once: the data is written and synced to a temporary file in the same
+// directory, which is then linked to path, so another process never reads
+// it empty or half-written. It never replaces a file: when path exists it
+// returns an error matching os.ErrExist.
+func WriteNewFile(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err = f.Chmod(perm); err == nil {
+		if _, err = f.Write(data); err == nil {
+			err = f.Sync()
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		_ = os.Remove(path)
-		return "", err
+		return err
 	}
-	return String(s), nil
+	return os.Link(tmp, path)
 }
