@@ -84,11 +84,6 @@ type TransportEvent struct {
 	Err error
 }
 
-// sourceKey is what per-source limits count by: an IPv4 address, or the
-// /64 of an IPv6 one (the block a single host usually controls, as for
-// the lockout).
-func sourceKey(a netip.Addr) netip.Addr { return lockoutKey(a) }
-
 // addrPortOf returns a's address and port, IPv4-mapped addresses unmapped.
 func addrPortOf(a net.Addr) netip.AddrPort {
 	var ap netip.AddrPort

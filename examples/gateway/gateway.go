@@ -24,6 +24,7 @@ import (
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/sip/connlimit"
 	"github.com/voicegw/voicegw/sip/fdlimit"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/srs"
@@ -94,7 +95,8 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.httpLis, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
-	g.httpLis = newConnLimitListener(g.httpLis, cfg.HTTP.MaxConns, cfg.HTTP.MaxConnsPerSource, log.With("component", "http"))
+	g.httpLis = connlimit.NewListener(g.httpLis, connlimit.Config{MaxConns: cfg.HTTP.MaxConns,
+		MaxConnsPerSource: cfg.HTTP.MaxConnsPerSource, Logger: log.With("component", "http")})
 	// as many file descriptors as the system lets the process have (the
 	// recording server caps SIP connections within half of them)
 	if lim, err := fdlimit.Raise(); err != nil && !errors.Is(err, fdlimit.ErrUnsupported) {

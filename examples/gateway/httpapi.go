@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/sip"
 )
 
 // health is what GET /healthz reports.
@@ -81,6 +82,16 @@ func (a httpAPI) handler() http.Handler {
 type slogPrinter struct{ log *slog.Logger }
 
 func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics", "error", v) }
+
+// requestLog is the logger of an HTTP handler that logs a line per failed
+// request (admin.Config.Logger, insights.HandlerConfig.Logger): through
+// sip.NewLogFilter, each kind of line at most sip.DefaultLogBurst times a
+// minute, the rest counted in the next one's "suppressed". Clients decide
+// how many requests fail: 2,000 wrong keys (401, then 429) wrote 330 KB of
+// log to the admin API and 420 KB to the Insights API, in half a second.
+func requestLog(log *slog.Logger, component string) *slog.Logger {
+	return sip.FilterLogger(log.With("component", component), sip.LogFilterConfig{})
+}
 
 // newHTTPServer returns the server of the HTTP API, with timeouts.
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {

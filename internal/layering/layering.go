@@ -54,6 +54,7 @@ func Allowed() map[string][]string {
 		// The public leaves (see Leaves): nothing of the module.
 		"rbac/secret":    {},
 		"storage/egress": {},
+		"sip/connlimit":  {},
 	}
 }
 
@@ -66,8 +67,11 @@ func Allowed() map[string][]string {
 // it without depending on rbac. storage/egress, the outbound address policy
 // against server-side request forgery, sits under storage (buckets are the
 // first endpoints tenants choose) and is a leaf so that tenancy's webhooks
-// and every layer above use the same one.
-func Leaves() []string { return []string{"rbac/secret", "storage/egress"} }
+// and every layer above use the same one. sip/connlimit, the connection
+// caps in total and per source, sits under sip (whose TCP listener counts
+// with it) and is a leaf so that any layer's HTTP server (the admin and
+// Insights APIs of a gateway) caps its connections the same way.
+func Leaves() []string { return []string{"rbac/secret", "storage/egress", "sip/connlimit"} }
 
 // Package is what the checker needs to know of one package.
 type Package struct {
