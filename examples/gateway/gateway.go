@@ -19,7 +19,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/voicegw/voicegw/insights"
-	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/recording"
@@ -53,7 +52,7 @@ type Gateway struct {
 	insight insights.HandlerConfig
 	console *console.Console // console.go
 	poller  *media.Poller    // nil when rtp.poller is off
-	ready   *readiness       // /readyz and voicegw_ready (ops.go)
+	ready   *srs.Readiness   // /readyz and voicegw_ready (ops.go)
 
 	// tracer exports the recording server's spans; nil: tracing off (ops.go)
 	tracer *sdktrace.TracerProvider
@@ -169,7 +168,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		UDP:              sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize, Allow: allow},
 		TCP: sip.ListenerConfig{Allow: allow, MaxConns: cfg.SIP.TCP.MaxConns, MaxConnsPerSource: cfg.SIP.TCP.MaxConnsPerSource,
 			MessageTimeout: cfg.SIP.TCP.MessageTimeout, IdleTimeout: cfg.SIP.TCP.IdleTimeout, MaxMessageSize: cfg.SIP.TCP.MaxMessageSize,
-			HandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout, OnEvent: g.metrics.transportEvent},
+			HandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout, OnEvent: g.metrics.TransportEvent},
 		Guard: sip.GuardConfig{
 			Digest: sip.DigestConfig{Algorithms: algs, NonceLifetime: cfg.SIP.Digest.NonceLifetime,
 				AllowRFC2069: cfg.SIP.Digest.AllowRFC2069},
@@ -208,11 +207,11 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.srs, err = srs.New(ctx, sc); err != nil {
 		return nil, err
 	}
-	g.metrics.watch(g.srs)
+	g.ready = srs.NewReadiness(srs.ReadinessConfig{Checks: g.readyChecks()})
+	if err := errors.Join(g.metrics.Watch(g.srs), g.metrics.WatchReadiness(g.ready)); err != nil {
+		return nil, err
+	}
 	g.watchDatabase() // other gateways' changes, on PostgreSQL (postgres.go)
-	g.metrics.registerBuildInfo(buildinfo.Read(version, commit))
-	g.ready = &readiness{checks: g.readyChecks()}
-	g.metrics.registerReady(g.ready)
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	acfg := admin.Config{
 		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
@@ -251,7 +250,7 @@ func (g *Gateway) adminChanged(_ context.Context, c admin.Change) {
 		return
 	}
 	g.srs.Invalidate(tenancy.SID(c.Account))
-	if ids := g.metrics.sessionsOf(c.Account); c.Resource == admin.ResourceAccount && c.Op == admin.OpDelete && len(ids) > 0 {
+	if ids := g.srs.SessionsOf(tenancy.SID(c.Account)); c.Resource == admin.ResourceAccount && c.Op == admin.OpDelete && len(ids) > 0 {
 		g.log.Warn("account deleted during sessions: they go on until their BYE; their recordings will wait in "+spoolDir+" (no bucket)",
 			"account", c.Account, "sessions", ids)
 	}
@@ -339,7 +338,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// it interrupted and uploads what waits, then takes calls.
 	srsErr := make(chan error, 1)
 	go func() { srsErr <- g.srs.Serve(bg) }()
-	go g.reloadTLS(bg)
+	g.watchTLS(bg)
 	select {
 	case <-g.srs.Ready():
 	case err := <-srsErr:

@@ -123,12 +123,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "configuration OK")
 		return nil
 	}
+	// SIGHUP reloads the log level (of the file) and the TLS certificate
+	// files; caught from here on, so that one during the start does not
+	// end the process (its default action)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	level := new(slog.LevelVar) // SIGHUP sets it to the file's log.level
 	level.Set(parseLevel(cfg.Log.Level))
 	log := newLeveledLogger(cfg.Log, stderr, level)
-	if *configPath != "" {
-		go reloadLogLevel(ctx, *configPath, level, log)
-	}
 	// sipgo's package-level settings: a program may set them, a library may not
 	sipgosip.UDPMTUSize = cfg.SIP.MaxUDPMessageSize + 200 // sipgo refuses len > UDPMTUSize-200
 	sipgosip.TransportBufferReadSize = 65535              // read datagrams whole: sip.PacketConn answers 513 past the limit
@@ -139,6 +142,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer g.close()
+	go onHangup(ctx, hup, func() {
+		if *configPath != "" {
+			reloadLogLevel(*configPath, level, log)
+		}
+	}, g.reloadTLS)
 	return g.Run(ctx)
 }
 

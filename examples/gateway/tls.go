@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/voicegw/voicegw/sip"
@@ -157,25 +155,21 @@ func (g *Gateway) openTLS() error {
 	return nil
 }
 
-// reloadTLS reloads the certificate files on SIGHUP and when they change,
-// until ctx ends: calls in progress keep their connections.
-func (g *Gateway) reloadTLS(ctx context.Context) {
+// watchTLS reloads the certificate files when they change, until ctx
+// ends: calls in progress keep their connections.
+func (g *Gateway) watchTLS(ctx context.Context) {
+	if g.tlsFiles != nil {
+		go g.tlsFiles.Watch(ctx, g.cfg.SIP.TLS.ReloadInterval)
+	}
+}
+
+// reloadTLS reloads the certificate files (at SIGHUP: onHangup).
+func (g *Gateway) reloadTLS() {
 	if g.tlsFiles == nil {
 		return
 	}
-	go g.tlsFiles.Watch(ctx, g.cfg.SIP.TLS.ReloadInterval)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := g.tlsFiles.Reload(); err == nil {
-				g.log.Info("SIGHUP: TLS certificate files reloaded", "sha256", sip.Fingerprint(g.tlsFiles.Certificate()))
-			}
-		}
+	if err := g.tlsFiles.Reload(); err == nil {
+		g.log.Info("SIGHUP: TLS certificate files reloaded", "sha256", sip.Fingerprint(g.tlsFiles.Certificate()))
 	}
 }
 

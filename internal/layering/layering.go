@@ -43,6 +43,11 @@ func Allowed() map[string][]string {
 		// its tests use storage's test servers.
 		"tenancy/admin/console": {"tenancy/admin", "insights", "tenancy", "rbac", "storage/bucketconfig", "storage/storagetest", "internal"},
 		"siprec/srs":            {"media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
+		// The recording server's Prometheus metrics: above siprec/srs (it
+		// observes the Server), a layer of its own so that siprec/srs, and
+		// every program that embeds it, needs no metrics library; its tests
+		// run a real Server (accounts, index and bucket of the lower floors).
+		"siprec/srs/srsprom": {"siprec/srs", "media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
 		// The PostgreSQL drivers (DESIGN.md): their parent package and
 		// internal; the admin API's shares the sealing key of tenancy's.
 		"tenancy/pgstore":       {"tenancy", "internal"},
