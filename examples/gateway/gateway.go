@@ -38,10 +38,9 @@ import (
 // upload, journal, recovery, documents and webhooks) on the SQLite state
 // of state.go, with the Insights API, health and metrics over HTTP.
 type Gateway struct {
-	cfg     *Config
-	log     *slog.Logger
-	out     io.Writer // where first-start credentials are printed
-	started time.Time
+	cfg *Config
+	log *slog.Logger
+	out io.Writer // where first-start credentials are printed
 
 	st      *state
 	applied []tenancy.BootstrappedAccount // the configured accounts, as stored
@@ -73,7 +72,7 @@ type Gateway struct {
 // accounts (and makes the demo account on a first start), and builds the
 // recording server. Nothing is served until Run.
 func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (_ *Gateway, err error) {
-	g := &Gateway{cfg: cfg, log: log, out: out, started: time.Now(), metrics: newMetrics(cfg.Metrics.MaxAccounts)}
+	g := &Gateway{cfg: cfg, log: log, out: out, metrics: newMetrics(cfg.Metrics.MaxAccounts)}
 	defer func() {
 		if err != nil {
 			g.close()
@@ -345,7 +344,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	api := httpAPI{insights: g.insight, admin: g.admin, console: g.console,
-		metrics: g.metrics, health: g.health, ready: g.ready, pprof: g.cfg.HTTP.PProf, log: g.log}
+		metrics: g.metrics, health: g.srs.HealthHandler(), ready: g.ready, pprof: g.cfg.HTTP.PProf, log: g.log}
 	httpSrv := newHTTPServer(api.handler(), g.log.With("component", "http"))
 	errc := make(chan error, 1)
 	go func() {
@@ -383,16 +382,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	_ = httpSrv.Shutdown(hctx)
 	hcancel()
 	return runErr
-}
-
-// health reports the gateway's state for /healthz.
-func (g *Gateway) health() health {
-	h := health{Status: "ok", SessionsActive: g.srs.ActiveSessions(), Spooled: g.srs.Spool().Len(),
-		UptimeSeconds: int64(time.Since(g.started) / time.Second)}
-	if g.srs.ShuttingDown() {
-		h.Status = "shutting_down"
-	}
-	return h
 }
 
 // sipAddr returns the address SIP is served on.

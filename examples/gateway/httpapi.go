@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -13,21 +12,13 @@ import (
 	"github.com/voicegw/voicegw/sip"
 )
 
-// health is what GET /healthz reports.
-type health struct {
-	Status         string `json:"status"` // "ok", or "shutting_down" (503)
-	SessionsActive int    `json:"sessions_active"`
-	Spooled        int    `json:"recordings_spooled"`
-	UptimeSeconds  int64  `json:"uptime_seconds"`
-}
-
 // httpAPI is what the gateway serves over HTTP.
 type httpAPI struct {
 	insights insights.HandlerConfig // the Insights API (console.go)
 	admin    http.Handler           // the admin API; nil: not served
 	console  http.Handler           // the console (console.go); nil: not served
 	metrics  *metrics
-	health   func() health
+	health   http.Handler // /healthz (srs.Server.HealthHandler)
 	ready    http.Handler // /readyz (ops.go)
 	pprof    bool
 	log      *slog.Logger
@@ -62,15 +53,7 @@ func (a httpAPI) handler() http.Handler {
 		mux.Handle("/console/", a.console)
 	}
 	mux.Handle("/insights/", insights.NewHandler(a.insights))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		h := a.health()
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		if h.Status != "ok" {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_ = json.NewEncoder(w).Encode(h)
-	})
+	mux.Handle("GET /healthz", a.health)
 	if a.ready != nil {
 		mux.Handle("GET /readyz", a.ready)
 	}

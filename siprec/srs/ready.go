@@ -122,6 +122,41 @@ func (r *Readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	_ = json.NewEncoder(w).Encode(rep)
 }
 
+// Health is what a liveness probe (GET /healthz of a gateway) answers:
+// the process runs; Status is "ok", or "shutting_down" once Shutdown or
+// Close was called (HTTP 503, so a load balancer stops sending calls while
+// the sessions in progress finish). Unlike readiness it checks nothing
+// outside the process: a database down is no reason to restart it.
+type Health struct {
+	Status         string `json:"status"`
+	SessionsActive int    `json:"sessions_active"`
+	Spooled        int    `json:"recordings_spooled"` // recordings waiting for their bucket
+	UptimeSeconds  int64  `json:"uptime_seconds"`     // since New
+}
+
+// Health returns the Server's liveness report.
+func (s *Server) Health() Health {
+	h := Health{Status: "ok", SessionsActive: s.ActiveSessions(), Spooled: s.spool.Len(),
+		UptimeSeconds: int64(time.Since(s.created) / time.Second)}
+	if s.ShuttingDown() {
+		h.Status = "shutting_down"
+	}
+	return h
+}
+
+// HealthHandler answers Health as JSON: 200 while "ok", else 503.
+func (s *Server) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := s.Health()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if h.Status != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(h)
+	})
+}
+
 // ReadyCheck is the check named "sip": the Server serves SIP (Serve has
 // recovered what the last run left) and is not shutting down.
 func (s *Server) ReadyCheck() ReadyCheck {

@@ -131,17 +131,38 @@ func TestSQLiteFile(t *testing.T) {
 }
 
 // TestServerReadyCheck: "sip" passes while the Server serves and fails
-// once it shuts down.
+// once it shuts down; its Health turns 503 "shutting_down" then.
 func TestServerReadyCheck(t *testing.T) {
 	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{recordingAccount("acme", t.TempDir(), "")}, Default: "acme"})
 	c := ts.ReadyCheck()
 	if err := c.Check(context.Background()); c.Name != "sip" || err != nil {
 		t.Fatalf("serving: %s %v", c.Name, err)
 	}
+	health := func() (int, Health) {
+		t.Helper()
+		srv := httptest.NewServer(ts.HealthHandler())
+		defer srv.Close()
+		res, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var h Health
+		if err := json.NewDecoder(res.Body).Decode(&h); err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, h
+	}
+	if code, h := health(); code != 200 || h.Status != "ok" || h.SessionsActive != 0 || h.UptimeSeconds < 0 {
+		t.Fatalf("health while serving: %d %+v", code, h)
+	}
 	if err := ts.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Check(context.Background()); err == nil || err.Error() != "shutting down" {
 		t.Fatalf("after Shutdown: %v, want shutting down", err)
+	}
+	if code, h := health(); code != 503 || h.Status != "shutting_down" {
+		t.Fatalf("health after Shutdown: %d %+v", code, h)
 	}
 }

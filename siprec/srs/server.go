@@ -245,6 +245,7 @@ type Server struct {
 	stopBG context.CancelFunc
 	bgWG   sync.WaitGroup
 
+	created   time.Time     // New's time: the Health's uptime
 	closing   atomic.Bool   // Shutdown or Close called: new calls are refused
 	serving   atomic.Bool   // Serve was called
 	active    atomic.Int64  // sessions in progress
@@ -356,7 +357,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	case len(cfg.TLSListeners) > 0 && cfg.TLS == nil:
 		return nil, fmt.Errorf("%w: TLS is required with TLSListeners", ErrConfig)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ready: make(chan struct{}), stopped: make(chan struct{}),
+	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ready: make(chan struct{}), stopped: make(chan struct{}), created: time.Now(),
 		rtpLive: map[*siprec.Stream]struct{}{}, docs: newDocLocks()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
