@@ -25,7 +25,8 @@
 // state.go (SQLite stores, accounts and keys from the configuration, the
 // demo account), welcome.go (what a first start prints), gateway.go (the
 // recording server, the admin API's change notifier, bucket tests, wiring
-// and shutdown), httpapi.go and metrics.go (HTTP, the server's Observer),
+// and shutdown), httpapi.go and metrics.go (HTTP; siprec/srs/srsprom's
+// metrics), ops.go (readiness checks, SIGHUP, tracing),
 // console.go (the console, its recordings, the demo's console member),
 // egress.go (the egress policy for accounts' bucket endpoints and webhooks).
 // capacity/ is the capacity harness.
