@@ -156,13 +156,3 @@ func (g *Gateway) stopTracing() {
 		g.log.Warn("tracing: exporting the last spans failed", "error", err)
 	}
 }
-
-// sipgoNoise is the level of sipgo's package-level lines: "TCP ref went
-// negative" (and its UDP and WS forms), which sipgo writes at every
-// shutdown, is debug; its errors are a peer's routine failures, warnings.
-func sipgoNoise(level slog.Level, msg string) slog.Level {
-	if strings.Contains(msg, "ref went negative") {
-		return slog.LevelDebug
-	}
-	return min(level, slog.LevelWarn)
-}
