@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -112,22 +111,9 @@ func (g *Gateway) openTLS() error {
 	certFile, keyFile := t.CertFile, t.KeyFile
 	var made *x509.Certificate // the development certificate made now
 	if certFile == "" {
-		dir := cfg.path(devCertDir)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("sip.tls: %w", err)
-		}
-		certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
-			host, _, _ := net.SplitHostPort(cfg.tlsListen())
-			hosts := []string{"localhost", "127.0.0.1"}
-			if host != "" && host != "localhost" && host != "127.0.0.1" && host != "0.0.0.0" && host != "::" {
-				hosts = append([]string{host}, hosts...)
-			}
-			cert, err := sip.WriteSelfSigned(certFile, keyFile, hosts, 365*24*time.Hour)
-			if err != nil {
-				return fmt.Errorf("sip.tls: development certificate: %w", err)
-			}
-			made = cert
+		var err error
+		if certFile, keyFile, made, err = sip.DevCertificate(cfg.path(devCertDir), cfg.tlsListen()); err != nil {
+			return fmt.Errorf("sip.tls: development certificate: %w", err)
 		}
 	}
 	files, err := sip.LoadTLSFiles(sip.TLSFilesConfig{CertFile: certFile, KeyFile: keyFile, ClientCAFile: t.ClientCAFile,
