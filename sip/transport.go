@@ -3,6 +3,8 @@ package sip
 import (
 	"net"
 	"net/netip"
+
+	"github.com/voicegw/voicegw/sip/connlimit"
 )
 
 // TransportEventKind says what happened at a Listener or PacketConn.
@@ -85,18 +87,4 @@ type TransportEvent struct {
 }
 
 // addrPortOf returns a's address and port, IPv4-mapped addresses unmapped.
-func addrPortOf(a net.Addr) netip.AddrPort {
-	var ap netip.AddrPort
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		ap = a.AddrPort()
-	case *net.UDPAddr:
-		ap = a.AddrPort()
-	default:
-		if a == nil {
-			return netip.AddrPort{}
-		}
-		ap, _ = netip.ParseAddrPort(a.String())
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
+func addrPortOf(a net.Addr) netip.AddrPort { return connlimit.AddrPortOf(a) }

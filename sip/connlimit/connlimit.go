@@ -49,10 +49,14 @@ func Source(a netip.Addr) netip.Prefix {
 	return p
 }
 
-// SourceOf returns the Source of a network address (a *net.TCPAddr or
-// *net.UDPAddr, or any address whose String is host:port); the zero Prefix
-// when it has no IP address.
-func SourceOf(a net.Addr) netip.Prefix {
+// SourceOf returns the Source of a network address (see AddrPortOf); the
+// zero Prefix when it has no IP address.
+func SourceOf(a net.Addr) netip.Prefix { return Source(AddrPortOf(a).Addr()) }
+
+// AddrPortOf returns the address and port of a *net.TCPAddr or
+// *net.UDPAddr, or of any address whose String is host:port, IPv4-mapped
+// addresses unmapped; the zero AddrPort when it has none.
+func AddrPortOf(a net.Addr) netip.AddrPort {
 	var ap netip.AddrPort
 	switch a := a.(type) {
 	case *net.TCPAddr:
@@ -60,11 +64,11 @@ func SourceOf(a net.Addr) netip.Prefix {
 	case *net.UDPAddr:
 		ap = a.AddrPort()
 	case nil:
-		return netip.Prefix{}
+		return netip.AddrPort{}
 	default:
 		ap, _ = netip.ParseAddrPort(a.String())
 	}
-	return Source(ap.Addr())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // Limits are a Counter's caps. The zero value caps nothing.

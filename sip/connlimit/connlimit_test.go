@@ -31,6 +31,12 @@ func TestSource(t *testing.T) {
 	if got := SourceOf(&net.TCPAddr{IP: net.ParseIP("192.0.2.9"), Port: 5060}); got.String() != "192.0.2.9/32" {
 		t.Errorf("SourceOf(TCPAddr) = %s", got)
 	}
+	if got := AddrPortOf(&net.UDPAddr{IP: net.ParseIP("::ffff:192.0.2.9"), Port: 5060}); got.String() != "192.0.2.9:5060" {
+		t.Errorf("AddrPortOf(IPv4-mapped UDPAddr) = %s, want 192.0.2.9:5060", got)
+	}
+	if got := AddrPortOf(fakeAddr("[2001:db8::1]:5061")); got.String() != "[2001:db8::1]:5061" {
+		t.Errorf("AddrPortOf(host:port String) = %s", got)
+	}
 	if got := SourceOf(nil); got.IsValid() {
 		t.Errorf("SourceOf(nil) = %s, want the zero Prefix", got)
 	}
@@ -210,3 +216,9 @@ func TestListenerOtherSource(t *testing.T) {
 		t.Fatal("a fifth connection past MaxConns 4 was served")
 	}
 }
+
+// fakeAddr is a net.Addr of another kind than TCP or UDP.
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "fake" }
+func (a fakeAddr) String() string  { return string(a) }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -106,38 +105,28 @@ func ExampleNew() {
 	// voicegw_sessions_ended_total [reason=bye] 1
 }
 
-// recordACall records one second of two tones through srsURI, as a
+// recordACall records one second of silence through srsURI, as a
 // recording client (siprec's) with digest credentials.
 func recordACall(srsURI, user, password string) {
 	ctx := context.Background()
+	uri, _ := siprec.ParseURI(srsURI)
 	client, err := siprec.NewClient(siprec.ClientConfig{ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),
 		Logger: slog.New(slog.DiscardHandler), Username: user, Password: secret.String(password)})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer client.Close()
-	m, err := client.NewManager(siprec.ManagerConfig{})
-	if err != nil {
+	calls, _ := client.NewManager(siprec.ManagerConfig{})
+	if _, err := calls.Start(ctx, siprec.StartRequest{Recorders: siprec.URIList{uri}}); err != nil {
 		log.Fatal(err)
 	}
-	uri, err := siprec.ParseURI(srsURI)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if _, err := m.Start(ctx, siprec.StartRequest{Recorders: siprec.URIList{uri}}); err != nil {
-		log.Fatal(err)
-	}
-	pcm := make([]int16, 160)
-	for i := range 50 {
-		for k, f := range m.Forks() {
-			for j := range pcm {
-				pcm[j] = int16(8000 * math.Sin(2*math.Pi*440*float64(k+1)*float64(i*160+j)/8000))
-			}
-			_ = f.WritePCM(pcm)
+	for range 50 { // 20 ms packets
+		for _, fork := range calls.Forks() {
+			_ = fork.WritePCM(make([]int16, 160))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := m.Stop(ctx); err != nil {
+	if _, err := calls.Stop(ctx); err != nil {
 		log.Fatal(err)
 	}
 }
