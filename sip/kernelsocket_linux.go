@@ -18,22 +18,31 @@ import (
 // each datagram cost a failed read, an epoll_wait and a hand-over between
 // goroutines more (measured, registrar under sipp: see BENCHMARKS.md).
 //
-// It reads and writes a duplicate of the socket's descriptor, its own
-// until the last reader has returned, so a descriptor number closed and
-// reused elsewhere is never read. The socket is put in blocking mode
-// (shared with the wrapped connection: its writes still go through, a UDP
-// send blocks only while the send buffer is full) with a receive timeout
-// of one second, after which a reader looks whether the PacketConn was
-// closed; close also shuts reading down, which wakes the readers at once.
+// It takes the socket over: it reads and writes a duplicate of the
+// socket's descriptor and closes the wrapped connection, which takes the
+// socket out of Go's network poller. Left in it, every datagram arriving
+// woke the poller's idle thread from epoll_wait for an event nobody waits
+// for — one epoll_wait and a scheduler round per datagram, 15% of the
+// registrar's CPU under sipp (BENCHMARKS.md). The duplicate stays open
+// until the PacketConn is closed and the last reader and writer are done
+// with it (refs), so a descriptor number closed and reused elsewhere is
+// never read or written. The socket is put in blocking mode with a
+// receive timeout of one second, after which a reader looks whether the
+// PacketConn was closed; close also shuts reading down, which wakes the
+// readers at once. A UDP send blocks only while the send buffer is full.
 type kernelSocket struct {
 	fd      int
 	inet6   bool // the socket is AF_INET6: IPv4 destinations as mapped addresses
 	closing atomic.Bool
-	readers atomic.Int32
+	// refs counts the users of fd: one per reader still running, one per
+	// send in progress, and one for the PacketConn until it is closed.
+	// Whoever drops it to zero closes fd.
+	refs atomic.Int32
 }
 
-// newKernelSocket prepares u for readers blocking in the kernel, or
-// returns nil when it cannot (readers then use Go's poller).
+// newKernelSocket prepares u's socket for readers blocking in the
+// kernel and closes u, or returns nil, u untouched, when it cannot
+// (readers then use Go's poller).
 func newKernelSocket(u *net.UDPConn, readers int) *kernelSocket {
 	rc, err := u.SyscallConn()
 	if err != nil {
@@ -62,7 +71,10 @@ func newKernelSocket(u *net.UDPConn, readers int) *kernelSocket {
 	if cerr != nil || k.fd < 0 {
 		return nil
 	}
-	k.readers.Store(int32(readers))
+	k.refs.Store(int32(readers) + 1)
+	// out of Go's poller: net's Close removes the descriptor from epoll
+	// (the duplicate, never registered, keeps the socket open)
+	_ = u.Close()
 	return k
 }
 
@@ -92,11 +104,21 @@ func (k *kernelSocket) recv(buf []byte) (int, netip.AddrPort, error) {
 	}
 }
 
-// send writes msg to dst.
+// send writes msg to dst; after close it returns net.ErrClosed.
 func (k *kernelSocket) send(msg []byte, dst netip.AddrPort) error {
 	if len(msg) == 0 {
 		return nil
 	}
+	for {
+		n := k.refs.Load()
+		if n <= 0 || k.closing.Load() {
+			return &net.OpError{Op: "write", Net: "udp", Err: net.ErrClosed}
+		}
+		if k.refs.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	defer k.release()
 	var errno syscall.Errno
 	if k.inet6 {
 		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.Addr().As16()}
@@ -119,18 +141,24 @@ func (k *kernelSocket) send(msg []byte, dst netip.AddrPort) error {
 	return nil
 }
 
-// close wakes the readers and makes them return; the last one closes the
-// duplicate descriptor.
-func (k *kernelSocket) close() {
+// close wakes the readers and makes them return; the last user of the
+// duplicate descriptor closes it. It reports whether it was the first
+// call.
+func (k *kernelSocket) close() bool {
 	if k.closing.Swap(true) {
-		return
+		return false
 	}
 	_ = unix.Shutdown(k.fd, unix.SHUT_RD)
+	k.release()
+	return true
 }
 
 // readerDone is called by each reader as it returns.
-func (k *kernelSocket) readerDone() {
-	if k.readers.Add(-1) == 0 {
+func (k *kernelSocket) readerDone() { k.release() }
+
+// release drops one reference to fd, closing it with the last.
+func (k *kernelSocket) release() {
+	if k.refs.Add(-1) == 0 {
 		_ = unix.Close(k.fd)
 	}
 }

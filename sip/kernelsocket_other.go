@@ -17,5 +17,5 @@ func (*kernelSocket) recv([]byte) (int, netip.AddrPort, error) {
 	return 0, netip.AddrPort{}, net.ErrClosed
 }
 func (*kernelSocket) send([]byte, netip.AddrPort) error { return net.ErrClosed }
-func (*kernelSocket) close()                            {}
+func (*kernelSocket) close() bool                       { return false }
 func (*kernelSocket) readerDone()                       {}

@@ -135,7 +135,15 @@ type queued struct {
 	src netip.AddrPort
 }
 
-// NewPacketConn wraps pc.
+// NewPacketConn wraps pc. With Guard or Stateless set and pc a
+// *net.UDPConn on Linux, the PacketConn takes pc's socket over: it reads
+// and writes a duplicate of its descriptor (readers blocking in the
+// kernel) and closes pc, which takes the socket out of Go's network
+// poller (left there, every datagram would wake an idle thread for
+// nothing). Use the PacketConn from then on: its ReadFrom, WriteTo,
+// LocalAddr and Close work as pc's did; pc's other methods (deadlines,
+// buffer sizes) fail as on a closed connection, so set socket options
+// before.
 func NewPacketConn(pc net.PacketConn, cfg PacketConnConfig) *PacketConn {
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
@@ -225,6 +233,23 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	}
 }
 
+// WriteTo sends b to addr: through the wrapped connection, or, when the
+// PacketConn took its socket over (readers on Linux), through the
+// PacketConn's own descriptor.
+func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if p.kernel == nil {
+		return p.PacketConn.WriteTo(b, addr)
+	}
+	dst := addrPortOf(addr)
+	if !dst.IsValid() {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: net.InvalidAddrError("not a UDP address")}
+	}
+	if err := p.kernel.send(b, dst); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
 // Close closes the connection; with Guard or Stateless, the readers stop
 // and the stateless handlers' context is done.
 func (p *PacketConn) Close() error {
@@ -232,7 +257,11 @@ func (p *PacketConn) Close() error {
 		p.cancel()
 	}
 	if p.kernel != nil {
-		p.kernel.close()
+		// the wrapped connection is closed already (newKernelSocket)
+		if !p.kernel.close() {
+			return &net.OpError{Op: "close", Net: "udp", Err: net.ErrClosed}
+		}
+		return nil
 	}
 	return p.PacketConn.Close()
 }
@@ -430,6 +459,6 @@ func (p *PacketConn) refuseTooLarge(data []byte, to, from netip.AddrPort, cut bo
 		}
 	}
 	if res := tooLargeReply(p.parser, data, from, "UDP"); res != nil {
-		_, _ = p.PacketConn.WriteTo(res, net.UDPAddrFromAddrPort(to))
+		_ = p.writeTo(res, to)
 	}
 }

@@ -1,8 +1,11 @@
 package sip
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -167,4 +170,47 @@ func newRawUDPFrom(t *testing.T, ip, server string) *rawUDP {
 		t.Fatal(err)
 	}
 	return &rawUDP{t: t, c: c, to: to}
+}
+
+// TestPacketConnTakesTheSocketOver: with readers (here Stateless) on
+// Linux, the PacketConn closes the wrapped connection (out of Go's network
+// poller) and serves on its own descriptor: sipgo's answers, written
+// through the PacketConn, still leave from the server's address, LocalAddr
+// still answers; after Close, writes fail with net.ErrClosed and a second
+// Close says it is closed.
+func TestPacketConnTakesTheSocketOver(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the PacketConn takes the socket over on Linux only")
+	}
+	stateless := map[sipgosip.RequestMethod]Handler{sipgosip.MESSAGE: func(context.Context, *sipgosip.Request, sipgosip.ServerTransaction) {}}
+	addr, pc, handled := sipgoUDP(t, PacketConnConfig{Stateless: stateless})
+	if pc.LocalAddr().String() != addr {
+		t.Fatalf("LocalAddr %v, want %s", pc.LocalAddr(), addr)
+	}
+	if _, err := pc.PacketConn.WriteTo([]byte("x"), pc.LocalAddr()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("the wrapped connection still writes (%v): it was not taken over", err)
+	}
+	c := newRawUDP(t, addr)
+	c.send(udpRequest("OPTIONS", "o1", c.port(), ""))
+	if got := c.collect(time.Second); len(got) != 1 || !strings.HasPrefix(got[0], "SIP/2.0 200 OK") || handled.Load() != 1 {
+		t.Fatalf("sipgo's answer through the PacketConn: %q (%d handled)", got, handled.Load())
+	}
+	if _, err := pc.WriteTo([]byte("direct"), c.c.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	_ = c.c.SetReadDeadline(time.Now().Add(time.Second))
+	n, from, err := c.c.ReadFromUDP(buf)
+	if err != nil || string(buf[:n]) != "direct" || from.String() != addr {
+		t.Fatalf("PacketConn.WriteTo: read %q from %v (%v), want \"direct\" from %s", buf[:n], from, err, addr)
+	}
+	if err := pc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.WriteTo([]byte("late"), c.c.LocalAddr()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("WriteTo after Close: %v, want net.ErrClosed", err)
+	}
+	if err := pc.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close: %v, want net.ErrClosed", err)
+	}
 }
