@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,6 +129,10 @@ type PacketConn struct {
 	udp      *net.UDPConn  // the wrapped connection when it is one
 	kernel   *kernelSocket // readers blocking in the kernel (Linux), or nil
 }
+
+// readerYieldInterval is how often a reader blocking in the kernel
+// yields to the scheduler: well under sysmon's 10 ms time slice.
+const readerYieldInterval = 2 * time.Millisecond
 
 // queued is a datagram a reader hands to sipgo.
 type queued struct {
@@ -298,6 +303,7 @@ func (p *PacketConn) read() {
 		defer p.kernel.readerDone()
 	}
 	buf := make([]byte, 65536)
+	yielded := time.Now()
 	for {
 		n, src, err := p.readDatagram(buf)
 		if err != nil {
@@ -306,6 +312,19 @@ func (p *PacketConn) read() {
 				close(p.done)
 			})
 			return
+		}
+		if p.kernel != nil {
+			// A reader blocking in the kernel never parks, so to the
+			// scheduler it runs without a break: after 10 ms, Go's sysmon
+			// takes its processor away in the middle of a recvfrom, hands
+			// it to another thread, and goes back to waking every 20 µs —
+			// 600 wake-ups a second, 7% of the registrar's CPU under sipp
+			// (BENCHMARKS.md). Yielding now and then is a scheduling
+			// round instead, and sysmon sleeps its 10 ms.
+			if now := time.Now(); now.Sub(yielded) >= readerYieldInterval {
+				yielded = now
+				runtime.Gosched()
+			}
 		}
 		from := netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 		if p.cfg.Allow != nil && !p.cfg.Allow(from.Addr()) {
