@@ -614,3 +614,25 @@ func TestPacketConnCloseStopsReaders(t *testing.T) {
 		t.Fatalf("%d descriptors open after Close, %d before the PacketConn", n, before)
 	}
 }
+
+// FuzzMayHaveCredentials: mayHaveCredentials, which looks only around z
+// and Z, says yes exactly when the header section holds "authorization"
+// in any case (the reference: lower-case the section and search), so no
+// request with credentials is taken by the fast path for one without.
+func FuzzMayHaveCredentials(f *testing.F) {
+	f.Add(sippRegister(nil, 5070, "1", "a", 1, nil))
+	f.Add(sippRegister(nil, 5070, "2", "b", 2, []byte(`Digest username="alice"`)))
+	f.Add([]byte("OPTIONS sip:x SIP/2.0\r\nPROXY-AUTHORIZATION: Digest\r\n\r\n"))
+	f.Add([]byte("authorizatioN"))
+	f.Add([]byte("x: authorizaZ\r\n\r\nAuthorization: in the body"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		head := data
+		if end := bytes.Index(data, endOfHead); end >= 0 {
+			head = data[:end]
+		}
+		want := bytes.Contains(bytes.ToLower(head), []byte("authorization"))
+		if got := mayHaveCredentials(data); got != want {
+			t.Fatalf("mayHaveCredentials(%q) = %v, want %v", data, got, want)
+		}
+	})
+}
