@@ -38,6 +38,8 @@ type kernelSocket struct {
 	// send in progress, and one for the PacketConn until it is closed.
 	// Whoever drops it to zero closes fd.
 	refs atomic.Int32
+	// reads counts the readers' recvmmsg calls (for tests).
+	reads atomic.Uint64
 }
 
 // newKernelSocket prepares u's socket for readers blocking in the
@@ -78,28 +80,76 @@ func newKernelSocket(u *net.UDPConn, readers int) *kernelSocket {
 	return k
 }
 
-// recv reads the next datagram, blocking in the kernel; after close it
-// returns net.ErrClosed.
-func (k *kernelSocket) recv(buf []byte) (int, netip.AddrPort, error) {
+// kernelBatch is the most datagrams one recvmmsg(2) of a reader takes.
+const kernelBatch = 8
+
+// kernelReader is one reader's receive batch: it blocks in recvmmsg(2)
+// until a datagram comes and takes, in the same call, up to kernelBatch
+// of those already queued behind it (MSG_WAITFORONE), then hands them out
+// one by one. Idle, a call brings one datagram, as recvfrom(2) would;
+// under load, one system call where there were several.
+type kernelReader struct {
+	k       *kernelSocket
+	msgs    []unix.Mmsghdr
+	iovs    []unix.Iovec
+	names   []unix.RawSockaddrAny
+	bufs    [][]byte
+	n, next int // datagrams in the batch, and the next to hand out
+}
+
+// kernelSlot is the size of a reader's buffer per datagram: more than the
+// largest UDP payload, so none is cut.
+const kernelSlot = 65536
+
+func (k *kernelSocket) newReader() *kernelReader {
+	r := &kernelReader{k: k, msgs: make([]unix.Mmsghdr, kernelBatch), iovs: make([]unix.Iovec, kernelBatch),
+		names: make([]unix.RawSockaddrAny, kernelBatch), bufs: make([][]byte, kernelBatch)}
+	slab := make([]byte, kernelBatch*kernelSlot)
+	for i := range kernelBatch {
+		r.bufs[i] = slab[i*kernelSlot : (i+1)*kernelSlot : (i+1)*kernelSlot]
+		r.iovs[i].Base = &r.bufs[i][0]
+		r.iovs[i].SetLen(kernelSlot)
+		r.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		r.msgs[i].Hdr.Iov = &r.iovs[i]
+		r.msgs[i].Hdr.SetIovlen(1)
+	}
+	return r
+}
+
+// recv returns the next datagram, valid until the next call, blocking in
+// the kernel when the batch is spent; after close it returns
+// net.ErrClosed.
+func (r *kernelReader) recv() ([]byte, netip.AddrPort, error) {
 	for {
-		var rsa unix.RawSockaddrAny
-		rsaLen := uint32(unsafe.Sizeof(rsa))
-		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, uintptr(k.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-			0, uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&rsaLen)))
-		if k.closing.Load() {
-			return 0, netip.AddrPort{}, net.ErrClosed
-		}
-		switch errno {
-		case 0:
-			src := addrPortOfRaw(&rsa)
+		for r.next < r.n {
+			i := r.next
+			r.next++
+			n := int(r.msgs[i].Len)
+			src := addrPortOfRaw(&r.names[i])
 			if n == 0 || !src.IsValid() {
 				continue // an empty datagram, or no address to answer
 			}
-			return int(n), src, nil
+			return r.bufs[i][:n], src, nil
+		}
+		for i := range r.msgs {
+			r.msgs[i].Hdr.Namelen = uint32(unsafe.Sizeof(r.names[i]))
+			r.msgs[i].Hdr.Flags = 0
+			r.msgs[i].Len = 0
+		}
+		r.k.reads.Add(1)
+		n, _, errno := syscall.Syscall6(unix.SYS_RECVMMSG, uintptr(r.k.fd), uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)),
+			unix.MSG_WAITFORONE, 0, 0)
+		if r.k.closing.Load() {
+			return nil, netip.AddrPort{}, net.ErrClosed
+		}
+		switch errno {
+		case 0:
+			r.n, r.next = int(n), 0
 		case syscall.EAGAIN, syscall.EINTR:
-			continue // the receive timeout: look at closing again
+			r.n, r.next = 0, 0 // the receive timeout: look at closing again
 		default:
-			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: errno}
+			r.n, r.next = 0, 0
+			return nil, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: errno}
 		}
 	}
 }

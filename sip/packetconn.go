@@ -302,10 +302,22 @@ func (p *PacketConn) read() {
 	if p.kernel != nil {
 		defer p.kernel.readerDone()
 	}
-	buf := make([]byte, 65536)
+	var (
+		buf []byte
+		kr  *kernelReader
+	)
+	if p.kernel != nil {
+		kr = p.kernel.newReader()
+	} else {
+		buf = make([]byte, 65536)
+	}
+	bufSize := len(buf)
+	if kr != nil {
+		bufSize = kernelSlot
+	}
 	yielded := time.Now()
 	for {
-		n, src, err := p.readDatagram(buf)
+		data, src, err := p.readDatagram(buf, kr)
 		if err != nil {
 			p.doneOnce.Do(func() {
 				p.readErr = err
@@ -334,9 +346,8 @@ func (p *PacketConn) read() {
 			}
 			continue
 		}
-		data := buf[:n]
-		if n > p.cfg.MaxMessageSize {
-			p.refuseTooLarge(data, src, from, false, len(buf))
+		if len(data) > p.cfg.MaxMessageSize {
+			p.refuseTooLarge(data, src, from, false, bufSize)
 			continue
 		}
 		if p.cfg.Guard != nil && p.answerFast(data, src) {
@@ -346,7 +357,7 @@ func (p *PacketConn) read() {
 			p.handleStateless(h, data, src)
 			continue
 		}
-		q := queued{buf: p.getBuf(n), src: src}
+		q := queued{buf: p.getBuf(len(data)), src: src}
 		*q.buf = append((*q.buf)[:0], data...)
 		select {
 		case p.queue <- q:
@@ -356,18 +367,18 @@ func (p *PacketConn) read() {
 	}
 }
 
-// readDatagram reads the next datagram for a reader: from the kernel
-// directly (Linux), or through Go's network poller.
-func (p *PacketConn) readDatagram(buf []byte) (int, netip.AddrPort, error) {
+// readDatagram reads the next datagram for a reader: from its batch
+// read in the kernel (Linux: kr), or through Go's network poller into buf.
+func (p *PacketConn) readDatagram(buf []byte, kr *kernelReader) ([]byte, netip.AddrPort, error) {
 	switch {
-	case p.kernel != nil:
-		return p.kernel.recv(buf)
+	case kr != nil:
+		return kr.recv()
 	case p.udp != nil:
 		n, _, _, src, err := p.udp.ReadMsgUDPAddrPort(buf, nil)
-		return n, src, err
+		return buf[:n], src, err
 	default:
 		n, a, err := p.PacketConn.ReadFrom(buf)
-		return n, addrPortOf(a), err
+		return buf[:n], addrPortOf(a), err
 	}
 }
 
