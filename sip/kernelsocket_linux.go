@@ -11,7 +11,7 @@ import (
 )
 
 // kernelSocket lets a PacketConn's readers wait for datagrams in the
-// kernel, each blocked in recvfrom(2) on the socket as Kamailio's UDP
+// kernel, each blocked in recvmmsg(2) on the socket as Kamailio's UDP
 // worker processes are: the kernel wakes one waiting reader per datagram.
 // Through Go's network poller, a reader that finds the socket empty parks
 // and is woken by epoll, and readers of one socket take turns on its lock:

@@ -79,7 +79,10 @@ type PacketConnConfig struct {
 	// others' work at the price of a hand-over between them per datagram:
 	// measured with the registrar, one reader cost the least CPU per
 	// registration. A handler that blocks (a tenant checked by webhook)
-	// holds its reader meanwhile: give such servers more. Default 1.
+	// holds its reader meanwhile: give such servers more; so does a
+	// machine shared with busy processes, where the kernel gives each
+	// thread its share of the cores and one reader gets one share.
+	// Default 1.
 	Readers int
 }
 
@@ -328,7 +331,7 @@ func (p *PacketConn) read() {
 		if p.kernel != nil {
 			// A reader blocking in the kernel never parks, so to the
 			// scheduler it runs without a break: after 10 ms, Go's sysmon
-			// takes its processor away in the middle of a recvfrom, hands
+			// takes its processor away in the middle of a read, hands
 			// it to another thread, and goes back to waking every 20 µs —
 			// 600 wake-ups a second, 7% of the registrar's CPU under sipp
 			// (BENCHMARKS.md). Yielding now and then is a scheduling
