@@ -2,6 +2,7 @@ package srsprom_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -64,7 +65,10 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	defer server.Close()
-	if err := metrics.Watch(server); err != nil {
+	// /readyz (mounted on the program's mux) and voicegw_ready: the SIP
+	// check here; a program adds its stores' and directories'
+	ready := srs.NewReadiness(srs.ReadinessConfig{Checks: []srs.ReadyCheck{server.ReadyCheck()}, CacheFor: -1})
+	if err := errors.Join(metrics.Watch(server), metrics.WatchReadiness(ready)); err != nil {
 		log.Fatal(err)
 	}
 	go server.Serve(ctx)
@@ -77,7 +81,7 @@ func ExampleNew() {
 	for _, f := range families {
 		switch f.GetName() {
 		case "voicegw_calls_total", "voicegw_account_calls_total", "voicegw_sessions_ended_total",
-			"voicegw_recordings_written_total", "voicegw_recordings_uploaded_total", "voicegw_sessions_active":
+			"voicegw_recordings_written_total", "voicegw_recordings_uploaded_total", "voicegw_sessions_active", "voicegw_ready":
 			for _, m := range f.GetMetric() {
 				var labels []string
 				for _, l := range m.GetLabel() {
@@ -93,16 +97,19 @@ func ExampleNew() {
 			fmt.Println(f.GetName(), "> 0:", f.GetMetric()[0].GetCounter().GetValue() > 0)
 		}
 	}
+	fmt.Println("health after Shutdown:", server.Health().Status)
 	// Output:
 	// voicegw_account_calls_total [account=ACME_SID result=accepted] 1
 	// voicegw_account_calls_total [account=ACME_SID result=challenged] 1
 	// voicegw_calls_total [reason= result=accepted] 1
 	// voicegw_calls_total [reason=credentials_required result=challenged] 1
+	// voicegw_ready [] 0
 	// voicegw_recordings_uploaded_total [] 1
 	// voicegw_recordings_written_total [format=wav] 1
 	// voicegw_rtp_packets_received_total > 0: true
 	// voicegw_sessions_active [] 0
 	// voicegw_sessions_ended_total [reason=bye] 1
+	// health after Shutdown: shutting_down
 }
 
 // recordACall records one second of silence through srsURI, as a
