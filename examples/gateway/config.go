@@ -6,21 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/voicegw/voicegw/media"
-	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/siprec/srs/srsstate"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 	"gopkg.in/yaml.v3"
@@ -738,11 +736,7 @@ func (c *Config) validate() []Problem {
 	}
 
 	probs = append(probs, c.databaseProblems()...) // postgres.go
-	probs = append(probs, fieldProblems(tenancy.ValidateDeclared(c.declared()))...)
-	probs = append(probs, checkKeys("admin.api_keys", c.Admin.APIKeys)...)
-	for i, a := range c.Accounts {
-		probs = append(probs, checkKeys(fmt.Sprintf("accounts[%d].api_keys", i), a.APIKeys)...)
-	}
+	probs = append(probs, fieldProblems(srsstate.Validate(c.declaration(), nil))...)
 	// A default account may also be one stored earlier or the demo: that is
 	// checked at start against the store (see defaultAccount).
 	return probs
@@ -766,44 +760,21 @@ func fieldProblems(err error) []Problem {
 	return probs
 }
 
-// checkKeys checks API keys of the file the way rbac's Bootstrap will.
-func checkKeys(prefix string, keys []APIKeyConfig) []Problem {
-	var probs []Problem
-	add := func(key, format string, args ...any) {
-		probs = append(probs, Problem{Key: prefix + key, Message: fmt.Sprintf(format, args...)})
+// declaration returns the accounts and API keys of the file as srsstate
+// declarations.
+func (c *Config) declaration() srsstate.Declaration {
+	keys := func(ks []APIKeyConfig) []srsstate.DeclaredKey {
+		out := make([]srsstate.DeclaredKey, len(ks))
+		for i, k := range ks {
+			out[i] = srsstate.DeclaredKey{Name: k.Name, Secret: k.Secret, ServiceType: k.ServiceType}
+		}
+		return out
 	}
-	names := map[string]int{}
-	types := keyServiceTypes()
-	for i, k := range keys {
-		p := fmt.Sprintf("[%d]", i)
-		n := strings.TrimSpace(k.Name)
-		if n == "" {
-			add(p+".name", "missing")
-		} else if j, dup := names[n]; dup {
-			add(p+".name", "%q: also the name of %s[%d]", n, prefix, j)
-		} else {
-			names[n] = i
-		}
-		if k.Secret.IsZero() {
-			add(p+".secret", "missing")
-		} else if fes := rbac.FieldErrors(rbac.CheckSecretStrength(k.Secret.Reveal())); len(fes) > 0 {
-			add(p+".secret", "%s", fes[0].Reason) // rbac's rule, the one Bootstrap applies
-		}
-		if _, ok := types[k.ServiceType]; k.ServiceType != "" && !ok {
-			list := slices.Sorted(maps.Keys(types))
-			add(p+".service_type", "%q: want one of %s", k.ServiceType, strings.Join(list, ", "))
-		}
-	}
-	return probs
-}
-
-// declared returns the accounts of the file as tenancy declarations.
-func (c *Config) declared() []tenancy.DeclaredAccount {
-	out := make([]tenancy.DeclaredAccount, len(c.Accounts))
+	d := srsstate.Declaration{AdminKeys: keys(c.Admin.APIKeys), Accounts: make([]srsstate.DeclaredAccount, len(c.Accounts))}
 	for i := range c.Accounts {
-		out[i] = c.Accounts[i].declared(fmt.Sprintf("accounts[%d]", i))
+		d.Accounts[i] = srsstate.DeclaredAccount{DeclaredAccount: c.Accounts[i].declared(fmt.Sprintf("accounts[%d]", i)), APIKeys: keys(c.Accounts[i].APIKeys)}
 	}
-	return out
+	return d
 }
 
 // declared returns the account as a tenancy declaration: its values, and

@@ -103,11 +103,11 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.st, err = openState(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	if err = g.st.retryShared(ctx, log, func() (err error) { g.applied, err = g.st.applyAccounts(ctx, cfg, log); return err }); err != nil {
+	if g.applied, err = g.st.applyAccounts(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Demo {
-		if err = g.st.retryShared(ctx, log, func() (err error) { g.demo, err = g.st.ensureDemo(ctx, cfg); return err }); err != nil {
+		if err = g.ensureDemo(ctx); err != nil {
 			return nil, err
 		}
 		if err := g.ensureDemoMember(ctx); err != nil {
@@ -153,11 +153,11 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		algs = append(algs, alg)
 	}
 	sc := srs.Config{
-		Tenants:          g.st.tenants,
+		Tenants:          g.st.Tenants,
 		DefaultAccount:   def,
-		Limiter:          g.st.limiter,
-		Index:            g.st.index,
-		Journal:          g.st.journal,
+		Limiter:          g.st.Limiter,
+		Index:            g.st.Index,
+		Journal:          g.st.Journal,
 		RecordingDir:     cfg.path(recordingsDir),
 		SpoolDir:         cfg.path(spoolDir),
 		UploadWorkers:    4,
@@ -207,13 +207,15 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	g.metrics.watch(g.srs)
-	g.watchDatabase() // other gateways' changes, on PostgreSQL (postgres.go)
+	if err := g.watchDatabase(); err != nil { // other gateways' changes, on PostgreSQL (state.go)
+		return nil, err
+	}
 	g.metrics.registerBuildInfo(buildinfo.Read(version, commit))
 	g.ready = &readiness{checks: g.readyChecks()}
 	g.metrics.registerReady(g.ready)
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	acfg := admin.Config{
-		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
+		Tenants: g.st.Tenants, Keys: g.st.Keys, Members: g.st.Members, Store: g.st.Admin,
 		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: requestLog(log, "admin"),
 		Egress: sc.Egress,
 	}
@@ -296,7 +298,7 @@ func (g *Gateway) defaultAccount(ctx context.Context) (tenancy.SID, error) {
 		}
 		name = demoAccountName
 	}
-	a, err := g.st.tenants.AccountByName(ctx, name)
+	a, err := g.st.Tenants.AccountByName(ctx, name)
 	switch {
 	case errors.Is(err, tenancy.ErrNotFound) && g.cfg.SIP.DefaultAccount == "":
 		return "", nil

@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *check {
 		accounts := make([]*tenancy.Account, len(cfg.Accounts))
-		for i, d := range cfg.declared() {
+		for i, d := range cfg.declaration().Accounts {
 			accounts[i] = &d.Account
 		}
 		probs := probeBuckets(ctx, accounts, cfg.Egress)
