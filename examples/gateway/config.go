@@ -184,6 +184,8 @@ type RTPConfig struct {
 	// of calls under a limit of open files needs (4,000 calls: 8,000
 	// descriptors fewer).
 	ReserveRTCP bool `yaml:"reserve_rtcp"`
+
+	minPort, maxPort int // Ports, parsed at validation
 }
 
 // HTTPConfig configures the HTTP API.
@@ -605,7 +607,7 @@ func (c *Config) validate() []Problem {
 		add("log.level", "%q: want debug, info, warn or error", c.Log.Level)
 	}
 	probs = append(probs, c.Tracing.problems()...)
-	probs = append(probs, c.Egress.problems()...)
+	probs = append(probs, c.Egress.parse()...)
 	if c.Metrics.MaxAccounts < 0 {
 		add("metrics.max_accounts", "%d: want 0 or more", c.Metrics.MaxAccounts)
 	}
@@ -695,7 +697,8 @@ func (c *Config) validate() []Problem {
 	if a, err := netip.ParseAddr(c.RTP.Address); err == nil && a.IsUnspecified() && c.SIP.MediaAddress == "" {
 		add("sip.media_address", "missing: rtp.address %s listens on every address, so the address to put in SDP answers must be given", c.RTP.Address)
 	}
-	if _, _, err := parsePortRange(c.RTP.Ports); err != "" {
+	var err string
+	if c.RTP.minPort, c.RTP.maxPort, err = parsePortRange(c.RTP.Ports); err != "" {
 		add("rtp.ports", "%q: %s", c.RTP.Ports, err)
 	}
 	if _, err := media.ParseLatching(c.RTP.Latching); err != nil {

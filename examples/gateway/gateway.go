@@ -123,9 +123,8 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 
-	lo, hi, _ := parsePortRange(cfg.RTP.Ports)
 	ports, err := media.NewPortPool(media.PortPoolConfig{
-		Address: netip.MustParseAddr(cfg.RTP.Address), MinPort: lo, MaxPort: hi, Logger: log.With("component", "rtp"),
+		Address: netip.MustParseAddr(cfg.RTP.Address), MinPort: cfg.RTP.minPort, MaxPort: cfg.RTP.maxPort, Logger: log.With("component", "rtp"),
 		NoRTCPSocket: !cfg.RTP.ReserveRTCP,
 	})
 	if err != nil {
