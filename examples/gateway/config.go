@@ -80,7 +80,7 @@ type Config struct {
 type AdminConfig struct {
 	// APIKeys are Admin-scope keys with a known secret (service type
 	// "admin" by default: every privilege), kept as listed at every start.
-	APIKeys []APIKeyConfig `yaml:"api_keys"`
+	APIKeys []srsstate.DeclaredKey `yaml:"api_keys"`
 }
 
 // LogConfig configures the log.
@@ -240,39 +240,26 @@ type LimiterConfig struct {
 // AccountConfig declares one account (gateway.example.yaml says what each
 // key means and which settings only the admin API sets).
 type AccountConfig struct {
-	Name             string       `yaml:"name"`
-	SIPRealm         string       `yaml:"sip_realm"`
-	Unit             tenancy.Unit `yaml:"unit"`
-	MaxUnits         int          `yaml:"max_units"`
-	LicensedSessions int          `yaml:"licensed_sessions"`
-	SIP              struct {
-		Users     []SIPUserConfig `yaml:"users"`
-		Allowlist []string        `yaml:"allowlist"`
-		// RequireTLS and RequireSRTP: the account's SIPREC only over TLS,
-		// its media only as SRTP (tenancy.SIPAccess).
-		RequireTLS  bool `yaml:"require_tls"`
-		RequireSRTP bool `yaml:"require_srtp"`
-	} `yaml:"sip"`
-	Recording    RecordingConfig     `yaml:"recording"`
-	Applications []ApplicationConfig `yaml:"applications"`
+	Name             string                        `yaml:"name"`
+	SIPRealm         string                        `yaml:"sip_realm"`
+	Unit             tenancy.Unit                  `yaml:"unit"`
+	MaxUnits         int                           `yaml:"max_units"`
+	LicensedSessions int                           `yaml:"licensed_sessions"`
+	SIP              tenancy.SIPAccess             `yaml:"sip"` // users, allowlist, require_tls, require_srtp
+	Recording        RecordingConfig               `yaml:"recording"`
+	Applications     []tenancy.DeclaredApplication `yaml:"applications"`
 	// SIPRECApplication and DeviceCallsApplication name declared
 	// applications; by default the first application handles SIPREC calls.
-	SIPRECApplication      string             `yaml:"siprec_application"`
-	DeviceCallsApplication string             `yaml:"device_calls_application"`
-	SessionWebhook         string             `yaml:"session_webhook"`
-	RegistrationWebhook    string             `yaml:"registration_webhook"`
-	QueueEventWebhook      string             `yaml:"queue_event_webhook"`
-	WebhookSecret          secret.String      `yaml:"webhook_secret"`
-	CallAttachedData       []tenancy.CADField `yaml:"call_attached_data"`
-	APIKeys                []APIKeyConfig     `yaml:"api_keys"`
+	SIPRECApplication      string                 `yaml:"siprec_application"`
+	DeviceCallsApplication string                 `yaml:"device_calls_application"`
+	SessionWebhook         string                 `yaml:"session_webhook"`
+	RegistrationWebhook    string                 `yaml:"registration_webhook"`
+	QueueEventWebhook      string                 `yaml:"queue_event_webhook"`
+	WebhookSecret          secret.String          `yaml:"webhook_secret"`
+	CallAttachedData       []tenancy.CADField     `yaml:"call_attached_data"`
+	APIKeys                []srsstate.DeclaredKey `yaml:"api_keys"`
 
 	set []string // the keys the file gives, below the account's
-}
-
-// SIPUserConfig is one SIP user.
-type SIPUserConfig struct {
-	Username string        `yaml:"username"`
-	Password secret.String `yaml:"password"`
 }
 
 // RecordingConfig is an account's recording configuration.
@@ -286,32 +273,8 @@ type RecordingConfig struct {
 // BucketConfig is a bucket given by vendor fields (storage's configuration)
 // or by a gocloud.dev URL.
 type BucketConfig struct {
-	URL          string                     `yaml:"url"`
-	Vendor       bucketconfig.Vendor        `yaml:"vendor"`
-	S3           *bucketconfig.S3           `yaml:"s3"`
-	S3Compatible *bucketconfig.S3Compatible `yaml:"s3_compatible"`
-	GCS          *bucketconfig.GCS          `yaml:"gcs"`
-	Azure        *bucketconfig.Azure        `yaml:"azure"`
-	File         *bucketconfig.File         `yaml:"file"`
-	Memory       *bucketconfig.Memory       `yaml:"memory"`
-}
-
-func (b BucketConfig) vendorConfig() bucketconfig.Config {
-	return bucketconfig.Config{Vendor: b.Vendor, S3: b.S3, S3Compatible: b.S3Compatible, GCS: b.GCS,
-		Azure: b.Azure, File: b.File, Memory: b.Memory}
-}
-
-// ApplicationConfig declares one application of an account.
-type ApplicationConfig struct {
-	Name           string `yaml:"name"`
-	RecordAllCalls *bool  `yaml:"record_all_calls"` // nil: as stored
-}
-
-// APIKeyConfig declares an API key with a known secret (bootstrapping).
-type APIKeyConfig struct {
-	Name        string        `yaml:"name"`
-	Secret      secret.String `yaml:"secret"`
-	ServiceType string        `yaml:"service_type"`
+	URL                 string `yaml:"url"`
+	bucketconfig.Config `yaml:",inline"`
 }
 
 // ConfigError lists every problem of a configuration, each naming its key.
@@ -497,7 +460,8 @@ func describeType(t string) string {
 		return "boolean (true or false)"
 	case strings.HasPrefix(t, "[]"):
 		return "list"
-	case strings.HasPrefix(t, "main."), strings.HasPrefix(t, "map["), strings.Contains(t, "Config"):
+	case strings.HasPrefix(t, "main."), strings.HasPrefix(t, "map["), strings.Contains(t, "Config"),
+		t == "tenancy.SIPAccess", t == "tenancy.SIPUser", t == "tenancy.DeclaredApplication", t == "srsstate.DeclaredKey":
 		return "mapping"
 	}
 	return "string"
@@ -766,16 +730,9 @@ func fieldProblems(err error) []Problem {
 // declaration returns the accounts and API keys of the file as srsstate
 // declarations.
 func (c *Config) declaration() srsstate.Declaration {
-	keys := func(ks []APIKeyConfig) []srsstate.DeclaredKey {
-		out := make([]srsstate.DeclaredKey, len(ks))
-		for i, k := range ks {
-			out[i] = srsstate.DeclaredKey{Name: k.Name, Secret: k.Secret, ServiceType: k.ServiceType}
-		}
-		return out
-	}
-	d := srsstate.Declaration{AdminKeys: keys(c.Admin.APIKeys), Accounts: make([]srsstate.DeclaredAccount, len(c.Accounts))}
+	d := srsstate.Declaration{AdminKeys: c.Admin.APIKeys, Accounts: make([]srsstate.DeclaredAccount, len(c.Accounts))}
 	for i := range c.Accounts {
-		d.Accounts[i] = srsstate.DeclaredAccount{DeclaredAccount: c.Accounts[i].declared(fmt.Sprintf("accounts[%d]", i)), APIKeys: keys(c.Accounts[i].APIKeys)}
+		d.Accounts[i] = srsstate.DeclaredAccount{DeclaredAccount: c.Accounts[i].declared(fmt.Sprintf("accounts[%d]", i)), APIKeys: c.Accounts[i].APIKeys}
 	}
 	return d
 }
@@ -794,16 +751,10 @@ func (a *AccountConfig) declared(path string) tenancy.DeclaredAccount {
 				Format:         tenancy.AudioFormat(strings.ToLower(a.Recording.Format)),
 				RecordAllCalls: a.Recording.RecordAllCalls,
 				BucketURL:      a.Recording.Bucket.URL,
-				Bucket:         a.Recording.Bucket.vendorConfig(),
+				Bucket:         a.Recording.Bucket.Config,
 			},
-			SIP: tenancy.SIPAccess{Allowlist: a.SIP.Allowlist, RequireTLS: a.SIP.RequireTLS, RequireSRTP: a.SIP.RequireSRTP},
-		}}
-	for _, u := range a.SIP.Users {
-		d.Account.SIP.Users = append(d.Account.SIP.Users, tenancy.SIPUser{Username: u.Username, Password: u.Password})
-	}
-	for _, app := range a.Applications {
-		d.Applications = append(d.Applications, tenancy.DeclaredApplication{Name: app.Name, RecordAllCalls: app.RecordAllCalls})
-	}
+			SIP: a.SIP,
+		}, Applications: a.Applications}
 	if len(d.Applications) == 0 { // SIPREC calls' objects are named after an application
 		d.Applications = []tenancy.DeclaredApplication{{Name: "siprec"}}
 	}

@@ -27,16 +27,17 @@ const DeclaredKeyOrigin = "config"
 // EnsureDemo make.
 const DeclaredKeyCreator = "config@gateway.voicegw.invalid"
 
-// DeclaredKey is an API key whose secret a declaration chose.
+// DeclaredKey is an API key whose secret a declaration chose. Its YAML
+// tags let a configuration file declare it as is.
 type DeclaredKey struct {
 	// Name identifies the key among its owner's; required.
-	Name string
+	Name string `yaml:"name"`
 	// Secret must pass rbac.CheckSecretStrength; required.
-	Secret secret.String
+	Secret secret.String `yaml:"secret"`
 	// ServiceType is one of Options.ServiceTypes. Default:
 	// ServiceTypeAdmin for Declaration.AdminKeys, "insights" for an
 	// account's keys.
-	ServiceType string
+	ServiceType string `yaml:"service_type"`
 }
 
 // DeclaredAccount is an account's declaration (tenancy's) with its API
