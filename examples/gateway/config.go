@@ -3,14 +3,11 @@ package main
 import (
 	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -329,214 +326,25 @@ func parseConfig(name string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("built-in defaults: %w", err)
 	}
 	if len(bytes.TrimSpace(data)) > 0 {
-		root, err := decodeStrict(data, &c)
+		doc, err := srsstate.DecodeYAML(data, &c)
 		if err != nil {
-			var ce *ConfigError
-			if errors.As(err, &ce) {
-				ce.File = name
+			ce := &ConfigError{File: name}
+			for _, e := range srsstate.YAMLErrors(err) {
+				ce.Problems = append(ce.Problems, Problem{Key: e.Path, Message: e.Reason})
 			}
-			return nil, err
+			return nil, ce
 		}
-		c.recordSet(root)
+		for i, set := range doc.Given("accounts") { // the keys the file gives: each start brings them to its values
+			if i < len(c.Accounts) {
+				c.Accounts[i].set = set
+			}
+		}
 	}
 	c.absPaths()
 	if probs := c.validate(); len(probs) > 0 {
 		return nil, &ConfigError{File: name, Problems: probs}
 	}
 	return &c, nil
-}
-
-var (
-	reUnknownKey = regexp.MustCompile(`^line (\d+): field (\S+) not found in type`)
-	reBadValue   = regexp.MustCompile(`^line (\d+): cannot unmarshal (\S+) ` + "`" + `(.*)` + "`" + ` into (.+)$`)
-	reLine       = regexp.MustCompile(`^line (\d+): (.*)$`)
-)
-
-// decodeStrict decodes data over c, refusing unknown keys, and turns yaml's
-// errors into Problems naming the key's path.
-func decodeStrict(data []byte, c *Config) (*yaml.Node, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ConfigError{Problems: []Problem{{Key: "(file)", Message: strings.TrimPrefix(err.Error(), "yaml: ")}}}
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	err := dec.Decode(c)
-	if err == nil || errors.Is(err, io.EOF) {
-		return &root, nil
-	}
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return nil, &ConfigError{Problems: []Problem{{Key: "(file)", Message: strings.TrimPrefix(err.Error(), "yaml: ")}}}
-	}
-	paths := keyPaths(&root)
-	var probs []Problem
-	for _, msg := range te.Errors {
-		if m := reUnknownKey.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			probs = append(probs, Problem{Key: paths.key(line, m[2]), Message: fmt.Sprintf("unknown key (line %d)", line)})
-			continue
-		}
-		if m := reBadValue.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			key := paths.value(line)
-			val := m[3]
-			if isSecretKey(key) {
-				val = "(secret)"
-			}
-			probs = append(probs, Problem{Key: key, Message: fmt.Sprintf("%s is not a valid %s (line %d)", strconv.Quote(val), describeType(m[4]), line)})
-			continue
-		}
-		if m := reLine.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			key := paths.value(line)
-			text := m[2]
-			if isSecretKey(key) {
-				text = "invalid value"
-			}
-			probs = append(probs, Problem{Key: key, Message: fmt.Sprintf("%s (line %d)", text, line)})
-			continue
-		}
-		probs = append(probs, Problem{Key: "(file)", Message: msg})
-	}
-	return nil, &ConfigError{Problems: probs}
-}
-
-// recordSet notes, for each account, the keys the file gives (their paths
-// below the account; merge keys followed): the settings each start brings
-// to the file's values.
-func (c *Config) recordSet(root *yaml.Node) {
-	budget := 1 << 20 // nodes: yaml bounds alias expansion already, and so does this
-	var walk func(n *yaml.Node, path string, a *AccountConfig)
-	walk = func(n *yaml.Node, path string, a *AccountConfig) {
-		if budget--; budget < 0 {
-			return
-		}
-		switch n.Kind {
-		case yaml.DocumentNode, yaml.AliasNode:
-			for _, x := range append(n.Content, n.Alias) {
-				if x != nil {
-					walk(x, path, a)
-				}
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i].Value, n.Content[i+1]
-				switch {
-				case k == "<<" && v.Kind == yaml.SequenceNode: // <<: [*a, *b]
-					for _, x := range v.Content {
-						walk(x, path, a)
-					}
-				case k == "<<":
-					walk(v, path, a)
-				case a != nil:
-					a.set = append(a.set, path+k)
-					walk(v, path+k+".", a)
-				case path == "" && k == "accounts" && v.Kind == yaml.SequenceNode:
-					for j, x := range v.Content {
-						if j < len(c.Accounts) {
-							walk(x, "", &c.Accounts[j])
-						}
-					}
-				}
-			}
-		case yaml.SequenceNode:
-			for i, x := range n.Content {
-				walk(x, fmt.Sprintf("%s[%d].", strings.TrimSuffix(path, "."), i), a)
-			}
-		}
-	}
-	walk(root, "", nil)
-}
-
-// describeType turns a Go type in a yaml error into words.
-func describeType(t string) string {
-	switch {
-	case t == "time.Duration":
-		return "duration (like 30s or 5m)"
-	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
-		return "whole number"
-	case t == "bool":
-		return "boolean (true or false)"
-	case strings.HasPrefix(t, "[]"):
-		return "list"
-	case strings.HasPrefix(t, "main."), strings.HasPrefix(t, "map["), strings.Contains(t, "Config"),
-		t == "tenancy.SIPAccess", t == "tenancy.SIPUser", t == "tenancy.DeclaredApplication", t == "srsstate.DeclaredKey":
-		return "mapping"
-	}
-	return "string"
-}
-
-// isSecretKey reports whether a key holds a secret, whose value must not
-// appear in messages.
-func isSecretKey(key string) bool {
-	for _, s := range []string{"password", "secret", "pepper", "connection_string", "service_key"} {
-		if strings.Contains(key, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// nodePaths maps lines of a YAML document to key paths.
-type nodePaths struct {
-	keys   map[string]string // "line\x00key" → path of that key
-	values map[int]string    // line → path of the value (scalar) starting there
-}
-
-func keyPaths(root *yaml.Node) nodePaths {
-	p := nodePaths{keys: map[string]string{}, values: map[int]string{}}
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				kp := k.Value
-				if path != "" {
-					kp = path + "." + k.Value
-				}
-				p.keys[strconv.Itoa(k.Line)+"\x00"+k.Value] = kp
-				if _, ok := p.values[v.Line]; !ok || v.Kind == yaml.ScalarNode {
-					p.values[v.Line] = kp
-				}
-				walk(v, kp)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				ip := fmt.Sprintf("%s[%d]", path, i)
-				if _, ok := p.values[c.Line]; !ok || c.Kind == yaml.ScalarNode {
-					p.values[c.Line] = ip
-				}
-				walk(c, ip)
-			}
-		case yaml.AliasNode:
-			// Not followed: an alias may refer to a node that holds it
-			// (endless) or repeat one many times over (a few lines
-			// expanding to billions of nodes). Its anchor, which comes
-			// first in the file, was walked already and maps its lines.
-		}
-	}
-	walk(root, "")
-	return p
-}
-
-func (p nodePaths) key(line int, key string) string {
-	if k, ok := p.keys[strconv.Itoa(line)+"\x00"+key]; ok {
-		return k
-	}
-	return key
-}
-
-func (p nodePaths) value(line int) string {
-	if k, ok := p.values[line]; ok {
-		return k
-	}
-	return fmt.Sprintf("(line %d)", line)
 }
 
 // absPaths makes the relative directories of local buckets absolute (from
@@ -719,7 +527,7 @@ func fieldProblems(err error) []Problem {
 		if rest, ok := strings.CutPrefix(msg, "required"); ok {
 			msg = "missing" + rest
 		}
-		if fe.Value != "" && !isSecretKey(key) {
+		if fe.Value != "" && !srsstate.IsSecretPath(key) {
 			msg = strconv.Quote(fe.Value) + ": " + msg
 		}
 		probs = append(probs, Problem{Key: key, Message: msg})

@@ -40,6 +40,14 @@
 // empty store. On PostgreSQL both retry a few times when another process
 // applies the same declarations at the same moment.
 //
+// A configuration file holding such declarations is read by [DecodeYAML]:
+// strictly (an unknown key is an error), every problem a [YAMLError] named
+// by its key's path and line, secrets never quoted; [YAMLDoc.Given] lists
+// the keys each declared account gives (tenancy.DeclaredAccount.Set).
+// tenancy's SIPAccess, SIPUser and DeclaredApplication, bucketconfig's
+// types and [DeclaredKey] carry YAML tags, so a file declares them as they
+// are.
+//
 // Errors name what they refuse: a declaration's problems are
 // [tenancy.FieldError] values whose Field is the declaration's path
 // ("accounts[0].sip_realm", "admin.api_keys[1].secret"), and no error holds

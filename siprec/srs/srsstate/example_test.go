@@ -156,3 +156,30 @@ func ExampleServiceTypes() {
 	// Output:
 	// true
 }
+
+// Read a configuration file strictly: every problem named by its key's
+// path, and the keys each declared account gives (its Set).
+func ExampleDecodeYAML() {
+	var cfg struct {
+		Workers  int `yaml:"workers"`
+		Accounts []struct {
+			Name string            `yaml:"name"`
+			SIP  tenancy.SIPAccess `yaml:"sip"`
+		} `yaml:"accounts"`
+	}
+	_, err := srsstate.DecodeYAML([]byte("workers: many\naccounts: [{name: a, sip: {alowlist: []}}]\n"), &cfg)
+	for _, e := range srsstate.YAMLErrors(err) {
+		fmt.Println(e)
+	}
+	doc, err := srsstate.DecodeYAML([]byte("accounts:\n  - name: a\n    sip: {require_tls: true}\n"), &cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(doc.Given("accounts")[0])
+	fmt.Println(srsstate.IsSecretPath("accounts[0].sip.users[0].password"))
+	// Output:
+	// workers: "many" is not a valid whole number (line 1)
+	// accounts[0].sip.alowlist: unknown key (line 2)
+	// [name sip sip.require_tls]
+	// true
+}
