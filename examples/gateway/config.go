@@ -55,7 +55,7 @@ type Config struct {
 	// random pepper kept in DATA_DIR/secrets/api-key-pepper.
 	APIKeyPepper secret.String `yaml:"api_key_pepper"`
 	// Database, a postgres:// URL, keeps the state shared by several
-	// gateways in PostgreSQL (postgres.go): accounts, API keys, members,
+	// gateways in PostgreSQL (srsstate): accounts, API keys, members,
 	// the admin store, licensed-session leases and session documents.
 	// Parts the URL leaves out (all of them for "postgres://") come from
 	// the PG* environment variables. Default "": SQLite under data_dir.
@@ -510,7 +510,7 @@ func (c *Config) validate() []Problem {
 		add("api_key_pepper", "at least 16 characters")
 	}
 
-	probs = append(probs, c.databaseProblems()...) // postgres.go
+	probs = append(probs, c.databaseProblems()...) // state.go
 	probs = append(probs, fieldProblems(srsstate.Validate(c.declaration(), nil))...)
 	// A default account may also be one stored earlier or the demo: that is
 	// checked at start against the store (see defaultAccount).

@@ -35,8 +35,8 @@ import (
 
 // Gateway is the reference voice gateway: the SDK's recording server
 // (siprec/srs: SIP access control per account, admission, recording,
-// upload, journal, recovery, documents and webhooks) on the SQLite state
-// of state.go, with the Insights API, health and metrics over HTTP.
+// upload, journal, recovery, documents and webhooks) on the state of
+// siprec/srs/srsstate (state.go), with the Insights API, health and metrics over HTTP.
 type Gateway struct {
 	cfg     *Config
 	log     *slog.Logger
