@@ -123,6 +123,9 @@ type SIPConfig struct {
 	// AckTimeout and MediaTimeout are the SIPREC server's (siprec.Config).
 	AckTimeout   time.Duration `yaml:"ack_timeout"`
 	MediaTimeout time.Duration `yaml:"media_timeout"`
+
+	allowlist  sip.Allowlist   // Allowlist, parsed at validation
+	algorithms []sip.Algorithm // Digest.Algorithms, parsed at validation
 }
 
 // DigestConfig configures digest authentication.
@@ -182,7 +185,8 @@ type RTPConfig struct {
 	// descriptors fewer).
 	ReserveRTCP bool `yaml:"reserve_rtcp"`
 
-	minPort, maxPort int // Ports, parsed at validation
+	minPort, maxPort int            // Ports, parsed at validation
+	latching         media.Latching // Latching, parsed at validation
 }
 
 // HTTPConfig configures the HTTP API.
@@ -420,6 +424,7 @@ func (c *Config) validate() []Problem {
 		add("sip.digest.algorithms", "missing: give MD5, SHA-256 and/or SHA-512-256")
 	}
 	seenAlg := map[sip.Algorithm]bool{}
+	c.SIP.algorithms = nil
 	for i, a := range c.SIP.Digest.Algorithms {
 		alg, err := sip.ParseAlgorithm(a)
 		switch {
@@ -429,9 +434,11 @@ func (c *Config) validate() []Problem {
 			add(fmt.Sprintf("sip.digest.algorithms[%d]", i), "%q given twice", a)
 		}
 		seenAlg[alg] = true
+		c.SIP.algorithms = append(c.SIP.algorithms, alg)
 	}
-	if _, err := sip.ParseAllowlistEntries(c.SIP.Allowlist); err != nil {
-		add("sip.allowlist", "%v", err)
+	var aerr error
+	if c.SIP.allowlist, aerr = sip.ParseAllowlistEntries(c.SIP.Allowlist); aerr != nil {
+		add("sip.allowlist", "%v", aerr)
 	}
 	if t := c.SIP.TCP; t.MaxConns > 1<<20 {
 		add("sip.tcp.max_conns", "%d: want at most 1048576 (0: half the open-file limit, negative: no cap)", t.MaxConns)
@@ -473,7 +480,7 @@ func (c *Config) validate() []Problem {
 	if c.RTP.minPort, c.RTP.maxPort, err = parsePortRange(c.RTP.Ports); err != "" {
 		add("rtp.ports", "%q: %s", c.RTP.Ports, err)
 	}
-	if _, err := media.ParseLatching(c.RTP.Latching); err != nil {
+	if c.RTP.latching, aerr = media.ParseLatching(c.RTP.Latching); aerr != nil {
 		add("rtp.latching", "%q: want strict, relaxed or any", c.RTP.Latching)
 	}
 	if c.RTP.PollerWorkers < 0 || c.RTP.PollerWorkers > 1024 {

@@ -141,15 +141,10 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if mediaAddr == "" {
 		mediaAddr = cfg.RTP.Address
 	}
-	latching, _ := media.ParseLatching(cfg.RTP.Latching) // validated
-	var allow func(netip.Addr) bool                      // the transport allowlist: nil allows every address
-	if al, _ := sip.ParseAllowlistEntries(cfg.SIP.Allowlist); !al.IsEmpty() {
-		allow = al.Allows
-	}
-	algs := make([]sip.Algorithm, 0, len(cfg.SIP.Digest.Algorithms))
-	for _, a := range cfg.SIP.Digest.Algorithms {
-		alg, _ := sip.ParseAlgorithm(a) // validated
-		algs = append(algs, alg)
+	latching, algs := cfg.RTP.latching, cfg.SIP.algorithms // parsed at validation
+	var allow func(netip.Addr) bool                        // the transport allowlist: nil allows every address
+	if !cfg.SIP.allowlist.IsEmpty() {
+		allow = cfg.SIP.allowlist.Allows
 	}
 	sc := srs.Config{
 		Tenants:          g.st.Tenants,
