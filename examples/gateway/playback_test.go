@@ -549,7 +549,7 @@ func fetch(t *testing.T, url, rng string) (int, http.Header, []byte) {
 // to be a secret is refused rather than used.
 func TestPlaybackSecretFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "secrets", "playback-link-secret")
-	s1, err := secretFile(path)
+	s1, err := secret.File(path, minPlaybackSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,11 +557,11 @@ func TestPlaybackSecretFile(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 || len(s1.Reveal()) != 43 {
 		t.Fatalf("made %v (%v), %d characters; want mode 0600 and 43 characters (32 bytes)", fi, err, len(s1.Reveal()))
 	}
-	if s2, err := secretFile(path); err != nil || s2.Reveal() != s1.Reveal() {
+	if s2, err := secret.File(path, minPlaybackSecret); err != nil || s2.Reveal() != s1.Reveal() {
 		t.Fatalf("read back: %v; want the same secret", err)
 	}
 	writeFile(t, path, "short\n")
-	if _, err := secretFile(path); err == nil || !strings.Contains(err.Error(), "shorter than 32") {
+	if _, err := secret.File(path, minPlaybackSecret); err == nil || !strings.Contains(err.Error(), "shorter than 32") {
 		t.Fatalf("a short file: %v", err)
 	}
 }
