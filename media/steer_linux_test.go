@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -238,4 +239,52 @@ func TestSteeringPublishesLastStats(t *testing.T) {
 		waitStats(t, rx, fmt.Sprintf("%d packets, the last ones published by the timer", want), func(st Stats) bool { return st.Received == want })
 	}
 	checkStats(t, rx.Stats(), map[string]uint64{"Received": 13, "Lost": 0, "Late": 0, "Samples": 13 * 160})
+}
+
+// TestRunReadyAfterSteering checks RunReady's promise: when ready is
+// called, the Receiver's port is steered already, so every datagram sent
+// from then on (as a peer does once it has the SDP answer) is taken from
+// the worker's shared socket, none from the stream's own socket; and ready
+// is called also when Run returns at once (ErrRunning, ErrClosed).
+func TestRunReadyAfterSteering(t *testing.T) {
+	p := newSteeredPoller(t, 1)
+	rec := &recorder{strict: true}
+	rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p, Handler: rec, LatchPackets: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- rx.RunReady(context.Background(), func() { close(ready) }) }()
+	<-ready
+	w := p.workers[0]
+	w.mu.Lock()
+	steered := rx.ps.w == w && w.slots[rx.ps.slot].steered
+	w.mu.Unlock()
+	if !steered {
+		t.Fatal("ready was called before the Receiver's port was steered")
+	}
+	if err := rx.RunReady(context.Background(), func() {}); !errors.Is(err, ErrRunning) {
+		t.Errorf("a second RunReady returned %v, want ErrRunning", err)
+	}
+	pe := newPeer(t, rx.LocalAddr())
+	const n = 10
+	for seq := range uint16(n) {
+		pe.raw(rtpPacket(t, ssrcA, seq, uint32(seq)*160, 0, false, pattern(seq, 160)))
+	}
+	waitStats(t, rx, "every packet", func(st Stats) bool { return st.Received == n })
+	if got := taken(p); got != n {
+		t.Errorf("%d of %d datagrams taken from the shared socket, want every one", got, n)
+	}
+	if err := rx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	if err := rx.RunReady(context.Background(), func() { called = true }); !errors.Is(err, ErrClosed) || !called {
+		t.Errorf("RunReady after Close: %v, ready called %v; want ErrClosed, true", err, called)
+	}
+	rec.check(t)
 }
