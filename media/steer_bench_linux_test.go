@@ -4,14 +4,12 @@ package media
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,33 +41,15 @@ func BenchmarkSteeredBursts(b *testing.B) {
 
 func benchSteeredBursts(b *testing.B, streams, bursts int, starting bool) {
 	p := newSteeredPoller(b, 1)
-	rxs := make([]*Receiver, streams)
+	rs := newBenchReceivers(b, streams, p)
+	defer rs.stop()
+	rxs := rs.rxs
 	ports := map[uint16]bool{}
-	for i := range rxs {
-		rx, err := NewReceiver(allocate(b), ReceiverConfig{Handler: &nopHandler{}, Poller: p})
-		if err != nil {
-			b.Fatal(err)
-		}
-		rxs[i] = rx
+	for _, rx := range rxs {
 		ports[rx.LocalAddr().Port()] = true
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	start := func() {
-		for _, rx := range rxs {
-			wg.Add(1)
-			go func() { defer wg.Done(); _ = rx.Run(ctx) }()
-		}
-	}
-	defer func() {
-		cancel()
-		wg.Wait()
-		for _, rx := range rxs {
-			_ = rx.Close()
-		}
-	}()
 	if !starting {
-		start()
+		rs.run()
 		for _, rx := range rxs {
 			waitSteered(b, rx)
 		}
@@ -98,8 +78,11 @@ func benchSteeredBursts(b *testing.B, streams, bursts int, starting bool) {
 	ticks := (b.N + streams - 1) / streams
 	total := uint64(ticks * streams)
 	b.ResetTimer()
+	started := make(chan struct{})
 	if starting {
-		go start()
+		go func() { rs.run(); close(started) }()
+	} else {
+		close(started)
 	}
 	next := time.Now()
 	for tk := range ticks {
@@ -113,13 +96,8 @@ func benchSteeredBursts(b *testing.B, streams, bursts int, starting bool) {
 			time.Sleep(time.Until(next))
 		}
 	}
-	received := func() uint64 {
-		var n uint64
-		for _, rx := range rxs {
-			n += rx.Stats().Datagrams
-		}
-		return n
-	}
+	<-started
+	received := rs.received
 	for deadline := time.Now().Add(5 * time.Second); received() < total && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
