@@ -40,6 +40,19 @@ type MP3Config struct {
 	// own -q 0 is not offered: it costs several times more CPU for no
 	// audible gain on speech.
 	Quality int
+
+	// tune holds settings the benchmarks compare (BenchmarkMP3Tune) that
+	// are not offered: the zero value is what recordings use.
+	tune mp3Tune
+}
+
+// mp3Tune are LAME settings measured by the benchmarks, not offered.
+type mp3Tune struct {
+	joint       bool // joint stereo instead of stereo
+	noShort     bool // no short blocks (lame --noshort)
+	noReservoir bool // no bit reservoir (lame --nores)
+	lowpass     int  // Hz, 0: the default
+	batch       int  // frames per LAME call, 0: mp3Batch
 }
 
 // MPEG Layer III bitrates (kbit/s) by bitrate index, for MPEG-1 and for
@@ -420,8 +433,12 @@ type mp3Sink struct {
 const mp3Batch = 1152
 
 func newMP3Sink(f *os.File, l *LAME, c MP3Config, channels, rate, maxFrames, bufSize int, sync bool) (*mp3Sink, error) {
-	s := &mp3Sink{out: fileOut{f: f, buf: make([]byte, 0, bufSize)}, sync: sync, batch: mp3Batch * channels}
-	lowpass := 0
+	batch := mp3Batch
+	if c.tune.batch > 0 {
+		batch = c.tune.batch
+	}
+	s := &mp3Sink{out: fileOut{f: f, buf: make([]byte, 0, bufSize)}, sync: sync, batch: batch * channels}
+	lowpass := c.tune.lowpass
 	most := maxFrames // frames one write adds at the file rate
 	if c.SampleRate == 2*rate {
 		s.up = newUpsampler2(channels, maxFrames)
@@ -430,8 +447,9 @@ func newMP3Sink(f *os.File, l *LAME, c MP3Config, channels, rate, maxFrames, buf
 		// of the upsampling images: LAME need not spend bits or time there.
 		lowpass = rate / 2 * 95 / 100
 	}
-	s.pcm = make([]int16, 0, (mp3Batch+most)*channels)
-	enc, err := l.newEncoder(lameParams{rate: c.SampleRate, channels: channels, kbps: c.Bitrate, quality: c.Quality, lowpass: lowpass, maxFrames: mp3Batch + most})
+	s.pcm = make([]int16, 0, (batch+most)*channels)
+	enc, err := l.newEncoder(lameParams{rate: c.SampleRate, channels: channels, kbps: c.Bitrate, quality: c.Quality, lowpass: lowpass,
+		maxFrames: batch + most, joint: c.tune.joint, noShort: c.tune.noShort, noReservoir: c.tune.noReservoir})
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,9 @@ type browserAudio struct {
 	Duration float64 `json:"duration"` // seconds, at loadedmetadata
 	Ended    bool    `json:"ended"`    // the 'ended' event fired
 	EndTime  float64 `json:"endTime"`  // currentTime at 'ended'
+	// Advances counts the 'timeupdate' events whose currentTime was later
+	// than the previous one's: the clock of playback moved.
+	Advances int `json:"advances"`
 	// What Web Audio's decodeAudioData made of the file (resampled to
 	// 16 kHz): channels, seconds, and the amplitude of 440 and 880 Hz in
 	// each channel over the middle second.
@@ -65,7 +68,12 @@ func chromiumAudio(t *testing.T, page string, urls []string) []browserAudio {
 	for i, u := range urls {
 		js := fmt.Sprintf(`new Promise((resolve) => {
 	const a = new Audio();
-	const r = {error: "", duration: NaN, ended: false, endTime: NaN};
+	const r = {error: "", duration: NaN, ended: false, endTime: NaN, advances: 0};
+	let last = -1;
+	a.addEventListener("timeupdate", () => {
+		if (a.currentTime > last && a.currentTime > 0) { r.advances++; }
+		last = a.currentTime;
+	});
 	const fail = (what) => { r.error = what; resolve(r); };
 	a.addEventListener("error", () => fail(a.error ? ("MediaError " + a.error.code + ": " + a.error.message) : "error"));
 	a.addEventListener("loadedmetadata", () => {
@@ -112,7 +120,8 @@ func chromiumAudio(t *testing.T, page string, urls []string) []browserAudio {
 
 // TestMP3PlaysInChromium: recordings in every output rate this package
 // writes, and one repaired after a crash (no LAME tag), load in Chromium's
-// <audio> element with the duration the file declares and play to the end.
+// <audio> element with the duration the file declares, play (timeupdate
+// events advance currentTime) and reach the end.
 func TestMP3PlaysInChromium(t *testing.T) {
 	l := requireLAME(t)
 	testenv.Short(t, "starts a headless Chromium")
@@ -186,6 +195,9 @@ func TestMP3PlaysInChromium(t *testing.T) {
 		if g.Error != "" || !g.Ended {
 			t.Errorf("%s (%d Hz): Chromium did not play it to the end: %+v", f.name, f.info.SampleRate, g)
 			continue
+		}
+		if g.Advances < 2 {
+			t.Errorf("%s: %d timeupdate events advanced currentTime; want several while it plays", f.name, g.Advances)
 		}
 		want := f.info.Duration.Seconds()
 		tol := 0.01

@@ -1,0 +1,166 @@
+//go:build linux
+
+package recording
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// mp3Tuned is one candidate of BenchmarkMP3Tune: an MP3Config (with the
+// unexported LAME settings that are measured but not offered) and a layout
+// (LayoutMono: both parties mixed into one channel).
+type mp3Tuned struct {
+	name   string
+	c      MP3Config
+	layout Layout
+}
+
+var mp3Tunes = []mp3Tuned{
+	{name: "8k-cbr48-q7", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7}}, // the default before the mp3b branch
+	{name: "8k-cbr48-q2", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 2}},
+	{name: "8k-cbr48-q5", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 5}},
+	{name: "8k-cbr48-q9", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 9}},
+	{name: "16k-cbr48-q7", c: MP3Config{SampleRate: 16000, Bitrate: 48, Quality: 7}},
+	{name: "8k-cbr32-q7", c: MP3Config{SampleRate: 8000, Bitrate: 32, Quality: 7}},
+	{name: "8k-cbr40-q7", c: MP3Config{SampleRate: 8000, Bitrate: 40, Quality: 7}},
+	{name: "8k-cbr56-q7", c: MP3Config{SampleRate: 8000, Bitrate: 56, Quality: 7}},
+	{name: "8k-cbr48-q7-joint", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{joint: true}}},
+	{name: "8k-cbr48-q7-noshort", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{noShort: true}}},
+	{name: "8k-cbr48-q7-nores", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{noReservoir: true}}},
+	{name: "8k-cbr48-q7-lp3600", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{lowpass: 3600}}},
+	{name: "8k-cbr48-q7-batch4608", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{batch: 4608}}},
+	{name: "8k-cbr48-q7-batch9216", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{batch: 9216}}},
+	{name: "8k-cbr48-q7-batch2304", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{batch: 2304}}},
+	{name: "8k-cbr48-q7-batch4608-noshort-lp3600", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{batch: 4608, noShort: true, lowpass: 3600}}},
+	{name: "8k-cbr48-q7-batch4608-noshort-nores-lp3600", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{batch: 4608, noShort: true, noReservoir: true, lowpass: 3600}}},
+	{name: "8k-mono-cbr24-q7", c: MP3Config{SampleRate: 8000, Bitrate: 24, Quality: 7}, layout: LayoutMono},
+	{name: "8k-mono-cbr32-q7", c: MP3Config{SampleRate: 8000, Bitrate: 32, Quality: 7}, layout: LayoutMono},
+}
+
+// BenchmarkMP3Tune scores the speech of each candidate of mp3Tunes: the
+// 20 s two-party call of speechCall recorded once per op, decoded by
+// `lame --decode` and compared with the PCM the recorder was given
+// (compareSpeech; mean of the two parties; for the mono mix, against the
+// saturated sum of the parties). The scores are deterministic; the speed
+// is BenchmarkMP3TuneAB's (many recordings at once, against the default in
+// the same loop). kbit/s is the file's size over the call's length.
+//
+//	go test ./recording/ -run '^$' -bench 'BenchmarkMP3Tune$' -benchtime 1x
+func BenchmarkMP3Tune(b *testing.B) {
+	l := requireLAME(b)
+	left, right := speechCall(b)
+	for _, st := range mp3Tunes {
+		b.Run(st.name, func(b *testing.B) {
+			var q speechScore
+			var kbps float64
+			for range b.N {
+				q, kbps = tunedQuality(b, l, filepath.Join(b.TempDir(), "q.mp3"), st, left, right)
+			}
+			b.ReportMetric(q.SegSNR, "segSNR-dB")
+			b.ReportMetric(q.BandSNR, "bandSNR-dB")
+			b.ReportMetric(q.LSD, "LSD-dB")
+			b.ReportMetric(kbps, "kbit/s")
+		})
+	}
+}
+
+// tunedQuality records the speech call once with st and scores the decoded
+// file (mean of the parties, or the mono mix against the parties' sum).
+func tunedQuality(t testing.TB, l *LAME, path string, st mp3Tuned, left, right []int16) (speechScore, float64) {
+	t.Helper()
+	r, err := New(path, Config{Format: MP3, LAME: l, MP3: st.c, Layout: st.layout, Streams: twoStreams(), Start: t0})
+	must(t, err)
+	must(t, r.Stream(0).StartAt(0))
+	must(t, r.Stream(1).StartAt(0))
+	for i := 0; i+160 <= len(left); i += 160 {
+		must(t, r.Stream(0).Write(int64(i), left[i:i+160]))
+		must(t, r.Stream(1).Write(int64(i), right[i:i+160]))
+	}
+	res, err := r.Stop()
+	must(t, err)
+	kbps := float64(res.Size) * 8 / res.Duration.Seconds() / 1000
+	w := decode8k(t, res.Path)
+	if len(w.ch) == 1 {
+		sum := make([]int16, len(left))
+		for i := range sum {
+			sum[i] = int16(max(-32768, min(32767, int(left[i])+int(right[i]))))
+		}
+		return compareSpeech(sum, w.ch[0][:min(len(sum), len(w.ch[0]))]), kbps
+	}
+	var mean speechScore
+	for ch, ref := range [][]int16{left, right} {
+		s := compareSpeech(ref, w.ch[ch][:min(len(ref), len(w.ch[ch]))])
+		if s.Lag != 0 {
+			t.Errorf("%s channel %d: decoded audio %d samples off", st.name, ch, s.Lag)
+		}
+		mean.SegSNR += s.SegSNR / 2
+		mean.BandSNR += s.BandSNR / 2
+		mean.LSD += s.LSD / 2
+	}
+	return mean, kbps
+}
+
+// BenchmarkMP3TuneAB measures each candidate of mp3Tunes against the
+// default in the same loop, so that what other processes do to the machine
+// weighs on both alike: 100 two-party recordings of each, fed in turns (one
+// 20 ms packet pair to every recording of one group, then of the other,
+// the order swapped every tick), the CPU time of the feeding thread counted
+// per group. One op is one tick (20 ms of call for every recording): give
+// 1,000 (20 s of call) or more so that every recording encodes many LAME
+// batches. Reported: both groups' CPU seconds per second of two-party call
+// and their ratio (candidate / default).
+//
+//	go test ./recording/ -run '^$' -bench 'BenchmarkMP3TuneAB' -benchtime 1000x
+func BenchmarkMP3TuneAB(b *testing.B) {
+	l := requireLAME(b)
+	left, right := speechCall(b)
+	const n = 100
+	open := func(dir string, st mp3Tuned) []*Recorder {
+		recs := make([]*Recorder, n)
+		for i := range recs {
+			r, err := New(filepath.Join(dir, fmt.Sprintf("%s-%d.mp3", st.name, i)), Config{Format: MP3, LAME: l, MP3: st.c, Layout: st.layout, Streams: twoStreams(), Start: t0})
+			must(b, err)
+			must(b, r.Stream(0).StartAt(0))
+			must(b, r.Stream(1).StartAt(0))
+			recs[i] = r
+		}
+		return recs
+	}
+	base := mp3Tuned{name: "default", c: MP3Config{}}
+	for _, st := range mp3Tunes {
+		b.Run(st.name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			dir := b.TempDir()
+			groups := [2][]*Recorder{open(dir, base), open(dir, st)}
+			var used [2]time.Duration
+			b.ResetTimer()
+			for k := range int64(b.N) {
+				off := int(k*160) % (len(left) - 160)
+				for j := range 2 {
+					g := (j + int(k)) % 2
+					c0 := threadCPU()
+					for _, r := range groups[g] {
+						_ = r.Stream(0).Write(k*160, left[off:off+160])
+						_ = r.Stream(1).Write(k*160, right[off:off+160])
+					}
+					used[g] += threadCPU() - c0
+				}
+			}
+			b.StopTimer()
+			for _, g := range groups {
+				for _, r := range g {
+					_, _ = r.Stop()
+				}
+			}
+			callSecs := float64(b.N) * 0.02 * n
+			b.ReportMetric(used[0].Seconds()/callSecs, "default-cpu-s/call-s")
+			b.ReportMetric(used[1].Seconds()/callSecs, "cpu-s/call-s")
+			b.ReportMetric(used[1].Seconds()/used[0].Seconds(), "ratio")
+		})
+	}
+}
