@@ -143,8 +143,8 @@ type lameParams struct {
 	lowpass        int  // Hz; 0: LAME's default for the bitrate
 	maxFrames      int  // frames per encode call, at most
 	joint          bool // joint stereo (mid/side) instead of stereo
-	noShort        bool // no short blocks
-	noReservoir    bool // no bit reservoir
+	noShort        bool // long blocks only (lame --noshort)
+	noReservoir    bool // no bit reservoir (lame --nores)
 }
 
 // newEncoder creates a LAME handle for interleaved PCM16 with the given
@@ -177,18 +177,12 @@ func (l *LAME) newEncoder(p lameParams) (*lameEncoder, error) {
 	if p.lowpass > 0 {
 		set(l.fn.setLowpass, p.lowpass)
 	}
-	if p.noShort {
-		if l.fn.setNoShort == 0 {
-			purego.SyscallN(l.fn.close, gfp)
-			return nil, fmt.Errorf("%w: %q has no lame_set_no_short_blocks", ErrMP3Unavailable, l.path)
-		}
+	// Without these setters (a LAME older than 3.93) the file is the same
+	// format, only dearer to encode.
+	if p.noShort && l.fn.setNoShort != 0 {
 		set(l.fn.setNoShort, 1)
 	}
-	if p.noReservoir {
-		if l.fn.setNoReservoir == 0 {
-			purego.SyscallN(l.fn.close, gfp)
-			return nil, fmt.Errorf("%w: %q has no lame_set_disable_reservoir", ErrMP3Unavailable, l.path)
-		}
+	if p.noReservoir && l.fn.setNoReservoir != 0 {
 		set(l.fn.setNoReservoir, 1)
 	}
 	if rc, _, _ := purego.SyscallN(l.fn.initParams, gfp); int32(rc) < 0 {

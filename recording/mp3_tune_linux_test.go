@@ -19,26 +19,36 @@ type mp3Tuned struct {
 	layout Layout
 }
 
+// before is the default before the mp3b branch: LAME's short blocks, and
+// its own lowpass (none at 8 kHz, 48 kbit/s).
+var before = mp3Tune{shortBlocks: true, lowpass: -1}
+
 var mp3Tunes = []mp3Tuned{
-	{name: "8k-cbr48-q7", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7}}, // the default before the mp3b branch
-	{name: "8k-cbr48-q2", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 2}},
-	{name: "8k-cbr48-q5", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 5}},
-	{name: "8k-cbr48-q9", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 9}},
-	{name: "16k-cbr48-q7", c: MP3Config{SampleRate: 16000, Bitrate: 48, Quality: 7}},
-	{name: "8k-cbr32-q7", c: MP3Config{SampleRate: 8000, Bitrate: 32, Quality: 7}},
-	{name: "8k-cbr40-q7", c: MP3Config{SampleRate: 8000, Bitrate: 40, Quality: 7}},
-	{name: "8k-cbr56-q7", c: MP3Config{SampleRate: 8000, Bitrate: 56, Quality: 7}},
-	{name: "8k-cbr48-q7-joint", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{joint: true}}},
-	{name: "8k-cbr48-q7-noshort", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{noShort: true}}},
-	{name: "8k-cbr48-q7-nores", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{noReservoir: true}}},
-	{name: "8k-cbr48-q7-lp3600", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{lowpass: 3600}}},
-	{name: "8k-cbr48-q7-batch4608", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{batch: 4608}}},
-	{name: "8k-cbr48-q7-batch9216", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{batch: 9216}}},
-	{name: "8k-cbr48-q7-batch2304", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{batch: 2304}}},
-	{name: "8k-cbr48-q7-batch4608-noshort-lp3600", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{batch: 4608, noShort: true, lowpass: 3600}}},
-	{name: "8k-cbr48-q7-batch4608-noshort-nores-lp3600", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: mp3Tune{batch: 4608, noShort: true, noReservoir: true, lowpass: 3600}}},
-	{name: "8k-mono-cbr24-q7", c: MP3Config{SampleRate: 8000, Bitrate: 24, Quality: 7}, layout: LayoutMono},
-	{name: "8k-mono-cbr32-q7", c: MP3Config{SampleRate: 8000, Bitrate: 32, Quality: 7}, layout: LayoutMono},
+	{name: "before", c: MP3Config{SampleRate: 8000, Bitrate: 48, Quality: 7, tune: before}}, // 8 kHz, 48 kbit/s, q7
+	{name: "default", c: MP3Config{}}, // the same, long blocks only, lowpass 3.6 kHz
+	{name: "before-q2", c: MP3Config{Quality: 2, tune: before}},
+	{name: "before-q5", c: MP3Config{Quality: 5, tune: before}},
+	{name: "before-q9", c: MP3Config{Quality: 9, tune: before}}, // LAME 3.100 encodes it as q7: the benchmarks' control
+	{name: "before-16k", c: MP3Config{SampleRate: 16000, tune: mp3Tune{shortBlocks: true}}},
+	{name: "before-cbr32", c: MP3Config{Bitrate: 32, tune: before}},
+	{name: "before-cbr40", c: MP3Config{Bitrate: 40, tune: before}},
+	{name: "before-cbr56", c: MP3Config{Bitrate: 56, tune: before}},
+	{name: "before-joint", c: MP3Config{tune: mp3Tune{shortBlocks: true, lowpass: -1, joint: true}}},
+	{name: "before-nores", c: MP3Config{tune: mp3Tune{shortBlocks: true, lowpass: -1, noReservoir: true}}},
+	{name: "before-lp3600", c: MP3Config{tune: mp3Tune{shortBlocks: true, lowpass: 3600}}},
+	{name: "before-batch2304", c: MP3Config{tune: mp3Tune{shortBlocks: true, lowpass: -1, batch: 2304}}},
+	{name: "before-batch4608", c: MP3Config{tune: mp3Tune{shortBlocks: true, lowpass: -1, batch: 4608}}},
+	{name: "before-batch9216", c: MP3Config{tune: mp3Tune{shortBlocks: true, lowpass: -1, batch: 9216}}},
+	{name: "noshort", c: MP3Config{tune: mp3Tune{lowpass: -1}}},
+	{name: "noshort-nores", c: MP3Config{tune: mp3Tune{lowpass: -1, noReservoir: true}}},
+	{name: "noshort-lp3400", c: MP3Config{tune: mp3Tune{lowpass: 3400}}},
+	{name: "noshort-lp3800", c: MP3Config{tune: mp3Tune{lowpass: 3800}}},
+	{name: "default-batch4608", c: MP3Config{tune: mp3Tune{batch: 4608}}},
+	{name: "default-cbr40", c: MP3Config{Bitrate: 40}},
+	{name: "mono-cbr24-before", c: MP3Config{Bitrate: 24, tune: before}, layout: LayoutMono},
+	{name: "mono-cbr32-before", c: MP3Config{Bitrate: 32, tune: before}, layout: LayoutMono},
+	{name: "mono-cbr24", c: MP3Config{Bitrate: 24}, layout: LayoutMono},
+	{name: "mono-cbr32", c: MP3Config{Bitrate: 32}, layout: LayoutMono},
 }
 
 // BenchmarkMP3Tune scores the speech of each candidate of mp3Tunes: the
@@ -105,14 +115,14 @@ func tunedQuality(t testing.TB, l *LAME, path string, st mp3Tuned, left, right [
 }
 
 // BenchmarkMP3TuneAB measures each candidate of mp3Tunes against the
-// default in the same loop, so that what other processes do to the machine
-// weighs on both alike: 100 two-party recordings of each, fed in turns (one
+// default before the mp3b branch ("before") in the same loop, so that what
+// other processes do to the machine weighs on both alike: 100 two-party recordings of each, fed in turns (one
 // 20 ms packet pair to every recording of one group, then of the other,
 // the order swapped every tick), the CPU time of the feeding thread counted
 // per group. One op is one tick (20 ms of call for every recording): give
 // 1,000 (20 s of call) or more so that every recording encodes many LAME
 // batches. Reported: both groups' CPU seconds per second of two-party call
-// and their ratio (candidate / default).
+// and their ratio (candidate / before).
 //
 //	go test ./recording/ -run '^$' -bench 'BenchmarkMP3TuneAB' -benchtime 1000x
 func BenchmarkMP3TuneAB(b *testing.B) {
@@ -130,7 +140,7 @@ func BenchmarkMP3TuneAB(b *testing.B) {
 		}
 		return recs
 	}
-	base := mp3Tuned{name: "default", c: MP3Config{}}
+	base := mp3Tunes[0] // before
 	for _, st := range mp3Tunes {
 		b.Run(st.name, func(b *testing.B) {
 			runtime.LockOSThread()
@@ -158,7 +168,7 @@ func BenchmarkMP3TuneAB(b *testing.B) {
 				}
 			}
 			callSecs := float64(b.N) * 0.02 * n
-			b.ReportMetric(used[0].Seconds()/callSecs, "default-cpu-s/call-s")
+			b.ReportMetric(used[0].Seconds()/callSecs, "before-cpu-s/call-s")
 			b.ReportMetric(used[1].Seconds()/callSecs, "cpu-s/call-s")
 			b.ReportMetric(used[1].Seconds()/used[0].Seconds(), "ratio")
 		})
