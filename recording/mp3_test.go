@@ -224,6 +224,47 @@ func TestMP3Mono(t *testing.T) {
 	}
 }
 
+// TestMP3ConfigMono: MP3Config.Mono mixes a two-party call (LayoutAuto)
+// into one channel that holds both parties, leaves a WAV recording of the
+// same Config in stereo, and is refused with LayoutPerStream.
+func TestMP3ConfigMono(t *testing.T) {
+	l := requireLAME(t)
+	mc := MP3Config{Mono: true, Bitrate: 32}
+	r, path := newTestRecorder(t, Config{Format: MP3, LAME: l, MP3: mc, Streams: twoStreams()})
+	a := feeder{t, r.Stream(0), rate8k, 1000, 6000}
+	b := feeder{t, r.Stream(1), rate8k, 600, 6000}
+	must(t, a.s.StartAt(0))
+	must(t, b.s.StartAt(0))
+	for k := int64(0); k < 100; k++ {
+		a.send(k*160, 160)
+		b.send(k*160, 160)
+	}
+	res, err := r.Stop()
+	must(t, err)
+	if res.Channels != 1 || res.Duration != 2*time.Second {
+		t.Fatalf("Result %+v, want mono 2 s", res)
+	}
+	if info, err := Inspect(path); err != nil || info.Channels != 1 || info.Bitrate != 32 {
+		t.Errorf("Inspect: %+v, %v; want a mono file at 32 kbit/s", info, err)
+	}
+	m := decodeMP3(t, path)
+	x := window(m.left, 8000, 0.1, 1.9)
+	if l1, l2 := level(x, 8000, 1000), level(x, 8000, 600); l1 < 5000 || l2 < 5000 {
+		t.Errorf("mix levels: 1 kHz %.0f, 600 Hz %.0f; want both ~6000", l1, l2)
+	}
+
+	w, _ := newTestRecorder(t, Config{Format: WAV, MP3: mc, Streams: twoStreams()})
+	if w.Channels() != 2 {
+		t.Errorf("WAV with MP3.Mono: %d channels; want 2 (Mono is for MP3 files)", w.Channels())
+	}
+	_ = w.Abort()
+
+	_, err = New(filepath.Join(t.TempDir(), "x.mp3"), Config{Format: MP3, LAME: l, MP3: mc, Layout: LayoutPerStream, Streams: twoStreams()})
+	if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "MP3.Mono") {
+		t.Errorf("MP3.Mono with LayoutPerStream: %v; want ErrBadConfig naming MP3.Mono", err)
+	}
+}
+
 // TestMP3Rates: both output rates (the streams' and twice it), for 8 and
 // 16 kHz streams, and configured bitrate and quality.
 func TestMP3Rates(t *testing.T) {
