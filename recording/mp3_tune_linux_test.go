@@ -4,6 +4,8 @@ package recording
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -57,18 +59,28 @@ var mp3Tunes = []mp3Tuned{
 // (compareSpeech; mean of the two parties; for the mono mix, against the
 // saturated sum of the parties). The scores are deterministic; the speed
 // is BenchmarkMP3TuneAB's (many recordings at once, against the default in
-// the same loop). kbit/s is the file's size over the call's length.
+// the same loop). kbit/s is the file's size over the call's length. With
+// RECORDING_TUNE_OUT=DIR the files (NAME.mp3) and the reference (ref.wav,
+// the two parties; mix.wav, their sum) stay in DIR, for sox.
 //
 //	go test ./recording/ -run '^$' -bench 'BenchmarkMP3Tune$' -benchtime 1x
 func BenchmarkMP3Tune(b *testing.B) {
 	l := requireLAME(b)
 	left, right := speechCall(b)
+	if keep := os.Getenv("RECORDING_TUNE_OUT"); keep != "" {
+		writeRefs(b, keep, left, right)
+	}
 	for _, st := range mp3Tunes {
 		b.Run(st.name, func(b *testing.B) {
 			var q speechScore
 			var kbps float64
+			dir := b.TempDir()
+			if keep := os.Getenv("RECORDING_TUNE_OUT"); keep != "" {
+				dir = keep
+			}
 			for range b.N {
-				q, kbps = tunedQuality(b, l, filepath.Join(b.TempDir(), "q.mp3"), st, left, right)
+				_ = os.Remove(filepath.Join(dir, st.name+".mp3"))
+				q, kbps = tunedQuality(b, l, filepath.Join(dir, st.name+".mp3"), st, left, right)
 			}
 			b.ReportMetric(q.SegSNR, "segSNR-dB")
 			b.ReportMetric(q.BandSNR, "bandSNR-dB")
@@ -172,5 +184,31 @@ func BenchmarkMP3TuneAB(b *testing.B) {
 			b.ReportMetric(used[1].Seconds()/callSecs, "cpu-s/call-s")
 			b.ReportMetric(used[1].Seconds()/used[0].Seconds(), "ratio")
 		})
+	}
+}
+
+// writeRefs writes the speech call the tuning benchmarks record as WAV
+// files in dir: ref.wav (a party per channel) and mix.wav (their sum).
+func writeRefs(t testing.TB, dir string, left, right []int16) {
+	t.Helper()
+	raw := make([]byte, 0, 4*len(left))
+	mix := make([]byte, 0, 2*len(left))
+	for i := range left {
+		sum := int16(max(-32768, min(32767, int(left[i])+int(right[i]))))
+		raw = append(raw, byte(left[i]), byte(uint16(left[i])>>8), byte(right[i]), byte(uint16(right[i])>>8))
+		mix = append(mix, byte(sum), byte(uint16(sum)>>8))
+	}
+	for _, f := range []struct {
+		name string
+		ch   string
+		b    []byte
+	}{{"ref", "2", raw}, {"mix", "1", mix}} {
+		p := filepath.Join(dir, f.name+".raw")
+		must(t, os.WriteFile(p, f.b, 0o644))
+		if out, err := exec.Command(requireSox(t), "-r", "8000", "-c", f.ch, "-b", "16", "-e", "signed-integer", "-t", "raw", p,
+			filepath.Join(dir, f.name+".wav")).CombinedOutput(); err != nil {
+			t.Fatalf("sox: %v: %s", err, out)
+		}
+		_ = os.Remove(p)
 	}
 }
