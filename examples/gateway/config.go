@@ -215,6 +215,11 @@ type HTTPConfig struct {
 type RecordingGlobal struct {
 	// MP3Bitrate in kbit/s (recording.MP3Config.Bitrate).
 	MP3Bitrate int `yaml:"mp3_bitrate"`
+	// MP3Mono records MP3 calls in one channel, both parties mixed
+	// (recording.MP3Config.Mono): LAME's CPU per call about halves, but the
+	// parties are no longer on channels of their own. Default false
+	// (stereo, a party per channel). WAV recordings are not affected.
+	MP3Mono bool `yaml:"mp3_mono"`
 	// FlushInterval bounds the audio a crash can lose.
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// LAMEPath is where libmp3lame is loaded from; default the dynamic

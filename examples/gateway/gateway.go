@@ -177,7 +177,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 			MediaTimeout: cfg.SIP.MediaTimeout,
 			SRTP:         cfg.siprecSRTP(),
 		},
-		Recording: recording.Config{FlushInterval: cfg.Record.FlushInterval, MP3: recording.MP3Config{Bitrate: cfg.Record.MP3Bitrate},
+		Recording: recording.Config{FlushInterval: cfg.Record.FlushInterval, MP3: recording.MP3Config{Bitrate: cfg.Record.MP3Bitrate, Mono: cfg.Record.MP3Mono},
 			LAME: lame, LAMEPath: cfg.Record.LAMEPath},
 		// Client nil: srs gives it one that connects through Egress.
 		Webhooks: &tenancy.WebhookSender{Logger: log.With("component", "webhook"), UserAgent: "voicegw-gateway/1"},

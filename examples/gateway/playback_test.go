@@ -379,12 +379,25 @@ accounts:
 
 // TestPlaybackMP3 plays an MP3 recording through the gateway's link: served
 // as audio/mpeg, a ranged GET answers those bytes of the object, and the
-// full GET decodes (lame) to the call's length.
+// full GET decodes (lame) to the call's length, in stereo by default and
+// in one channel with recording.mp3_mono (the key reaches the recorder).
 func TestPlaybackMP3(t *testing.T) {
 	if _, err := recording.OpenLAME(""); err != nil {
 		testenv.Missing(t, "LAME's shared library (MP3 recordings)", "apt-get install -y libmp3lame0")
 	}
 	siprecClient(t)
+	for _, tc := range []struct {
+		name, global string
+		channels     int
+	}{
+		{"stereo", "", 2},
+		{"mono", "recording: {mp3_mono: true, mp3_bitrate: 32}\n", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testPlaybackMP3(t, tc.global, tc.channels) })
+	}
+}
+
+func testPlaybackMP3(t *testing.T, global string, channels int) {
 	bucket := t.TempDir()
 	const key, password = "playback-mp3-account-key-0123456789", "playback-mp3-password-1"
 	gw := startGateway(t, gwOptions{SIP: "default_account: pbmp3", Config: fmt.Sprintf(`
@@ -394,7 +407,7 @@ accounts:
     sip: {users: [{username: src, password: %s}]}
     recording: {enabled: true, format: mp3, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
     api_keys: [{name: t, secret: %s}]
-`, password, bucket, key)})
+`, password, bucket, key) + global})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	e := &pbEnv{gw: gw, api: insights.NewClient(gw.url(""), secret.String(key)), ctx: ctx, password: password}
@@ -428,8 +441,8 @@ accounts:
 		t.Fatal(err)
 	}
 	p := decodeWAV(t, lameDecode(t, played))
-	if len(p.channels) != 2 || p.rate != 8000 || p.duration() < 2500*time.Millisecond || p.duration() > 4*time.Second {
-		t.Fatalf("the played MP3 decodes to %d channels at %d Hz, %s; want the 3 s stereo call", len(p.channels), p.rate, p.duration())
+	if len(p.channels) != channels || p.rate != 8000 || p.duration() < 2500*time.Millisecond || p.duration() > 4*time.Second {
+		t.Fatalf("the played MP3 decodes to %d channels at %d Hz, %s; want the 3 s call in %d channels", len(p.channels), p.rate, p.duration(), channels)
 	}
 }
 
