@@ -48,6 +48,10 @@ func Allowed() map[string][]string {
 		// every program that embeds it, needs no metrics library; its tests
 		// run a real Server (accounts, index and bucket of the lower floors).
 		"siprec/srs/srsprom": {"siprec/srs", "media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
+		// The state a recording gateway opens (srsstate): every store of
+		// tenancy, rbac, insights and tenancy/admin on SQLite or PostgreSQL,
+		// and siprec/srs's journal; above them all, so none may import it.
+		"siprec/srs/srsstate": {"siprec/srs", "tenancy", "rbac", "insights", "storage/bucketconfig", "internal"},
 		// The PostgreSQL drivers (DESIGN.md): their parent package and
 		// internal; the admin API's shares the sealing key of tenancy's.
 		"tenancy/pgstore":       {"tenancy", "internal"},
