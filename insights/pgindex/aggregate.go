@@ -46,7 +46,7 @@ func (d *Driver) Aggregate(ctx context.Context, q *driver.Query) (*driver.Result
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM insights_sessions s `+b.joins+` WHERE `+b.where(), b.args...).Scan(&res.Total); err != nil {
 			return fmt.Errorf("count: %w", err)
 		}
-		e := &aggEval{tx: tx, b: b, paths: paths}
+		e := &aggEval{tx: tx, b: b, paths: paths, noDims: d.noDims}
 		for i := range q.Aggs {
 			if err := e.node(ctx, nil, &q.Aggs[i], map[string]*driver.AggResult{"": &res.Aggs[i]}); err != nil {
 				return err
@@ -72,9 +72,19 @@ func aggPaths(aggs []driver.Agg, fn func(string)) {
 
 // aggEval evaluates one request's aggregations.
 type aggEval struct {
-	tx    pgx.Tx
-	b     *builder
-	paths map[string]pathID
+	tx     pgx.Tx
+	b      *builder
+	paths  map[string]pathID
+	noDims bool // read every path from the facets (Driver.noDims)
+}
+
+// dimColumn returns the dimension column of path, "" when it has none (or
+// when the columns are not to be read).
+func (e *aggEval) dimColumn(path string) string {
+	if e.noDims {
+		return ""
+	}
+	return dimColumn(path)
 }
 
 // level is one bucket level above an aggregation: the values of a path
@@ -297,7 +307,7 @@ func (e *aggEval) buckets(ctx context.Context, levels []level, a *driver.Agg, ta
 		if !ok {
 			return nil // no session has the field: no buckets
 		}
-		own = level{key: id.key, col: dimColumn(a.Path)}
+		own = level{key: id.key, col: e.dimColumn(a.Path)}
 	}
 	groups, err := e.query(ctx, levels, &own, "count(*)", "")
 	if err != nil {
@@ -452,8 +462,8 @@ func (e *aggEval) metrics(ctx context.Context, levels []level, a *driver.Agg, ta
 	saved := e.b.args
 	defer func() { e.b.args = saved }()
 	args := slices.Clone(e.b.args)
-	from, fa := "", columnFacets(dimColumn(a.Path))
-	if dimColumn(a.Path) == "" {
+	from, fa := "", columnFacets(e.dimColumn(a.Path))
+	if e.dimColumn(a.Path) == "" {
 		from, fa = e.facetsOf(id.key, &args), jsonbFacets
 	}
 	e.b.args = args
@@ -495,7 +505,7 @@ func (e *aggEval) percentiles(ctx context.Context, levels []level, a *driver.Agg
 	saved := e.b.args
 	defer func() { e.b.args = saved }()
 	args := slices.Clone(e.b.args)
-	from := e.numbersOf(id.key, dimColumn(a.Path), &args)
+	from := e.numbersOf(id.key, e.dimColumn(a.Path), &args)
 	e.b.args = args
 	groups, err := e.query(ctx, levels, nil, "array_agg(x.v)", from)
 	if err != nil {

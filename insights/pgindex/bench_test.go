@@ -65,7 +65,8 @@ func benchSet(b *testing.B, gen *insightstest.Generator) (lo, hi int, indexes, d
 	default:
 		b.Fatalf("INSIGHTS_BENCH_INDEXES=%q: want keep or nogin", indexes)
 	}
-	return lo, hi, indexes, fmt.Sprintf("%s: sessions [%d, %d) of %d, indexes %q", b.Name(), lo, hi, gen.Len(), indexes)
+	return lo, hi, indexes, fmt.Sprintf("sessions [%d, %d) of %d from %s every %s, indexes %q",
+		lo, hi, gen.Len(), gen.Start(0).Format(time.RFC3339), gen.Start(1).Sub(gen.Start(0)), indexes)
 }
 
 // benchIndex returns an index of gen's sessions (see benchSet), and the
@@ -332,29 +333,68 @@ func BenchmarkIngest(b *testing.B) {
 // 1,000,000 generated sessions inside the 60 days of
 // insightstest.AggregationSpan (INSIGHTS_BENCH_SESSIONS to change; the
 // database is INSIGHTS_BENCH_PG_60D when set, see benchIndex), over one
-// connection.
+// connection. With INSIGHTS_BENCH_FACETS=1, each query also runs as
+// "facets/…" on an index that reads every path from the facets, as
+// schema version 1 did.
 func BenchmarkAggregate1M(b *testing.B) {
-	ctx := context.Background()
 	gen := insightstest.NewGenerator(1, benchSessions(b)).Within(insightstest.AggregationSpan())
 	idx, pool := benchIndex(b, gen, "INSIGHTS_BENCH_PG_60D")
 	defer idx.Close()
+	benchAggregations(b, idx, pool, insightstest.AggregationBenchmarkQueries())
+}
+
+// BenchmarkAggregateWindow times the aggregation queries of
+// BenchmarkAggregate1M over the 60 days of 1 May to 29 June 2025 in the
+// index of BenchmarkQuery1M (INSIGHTS_BENCH_PG): with
+// INSIGHTS_BENCH_SESSIONS=10000000 and INSIGHTS_BENCH_WINDOW, the 1.64
+// million sessions that 60 days of a 10-million-session year hold.
+func BenchmarkAggregateWindow(b *testing.B) {
+	idx, pool := benchIndex(b, insightstest.NewGenerator(1, benchSessions(b)), "INSIGHTS_BENCH_PG")
+	defer idx.Close()
+	var qs []insightstest.NamedQuery
 	for _, nq := range insightstest.AggregationBenchmarkQueries() {
-		b.Run(nq.Name, func(b *testing.B) {
-			res, err := idx.Search(ctx, nq.Account, nq.Query)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for name, r := range res.Aggregations {
-				b.Logf("%s: %d sessions, %s: %d buckets", nq.Name, res.Total, name, len(r.Buckets))
-			}
-			cpu, srv := insightstest.CPUTime(), backendCPU(b, pool)
-			for b.Loop() {
-				if _, err := idx.Search(ctx, nq.Account, nq.Query); err != nil {
+		q := *nq.Query
+		q.From, q.To = insights.Day(2025, 5, 1), insights.Day(2025, 6, 29)
+		qs = append(qs, insightstest.NamedQuery{Name: nq.Name, Account: nq.Account, Query: &q})
+	}
+	benchAggregations(b, idx, pool, qs)
+}
+
+func benchAggregations(b *testing.B, idx *insights.Index, pool *pgxpool.Pool, qs []insightstest.NamedQuery) {
+	ctx := context.Background()
+	variants := []struct {
+		prefix string
+		idx    *insights.Index
+	}{{"", idx}}
+	if os.Getenv("INSIGHTS_BENCH_FACETS") == "1" {
+		facets, err := pgindex.NewIndexReadingFacets(ctx, pool)
+		if err != nil {
+			b.Fatal(err)
+		}
+		variants = append(variants, struct {
+			prefix string
+			idx    *insights.Index
+		}{"facets/", facets})
+	}
+	for _, v := range variants {
+		for _, nq := range qs {
+			b.Run(v.prefix+nq.Name, func(b *testing.B) {
+				res, err := v.idx.Search(ctx, nq.Account, nq.Query)
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.ReportMetric(float64(insightstest.CPUTime()-cpu)/float64(b.N)/1e3, "cpu-µs/op")
-			b.ReportMetric(float64(backendCPU(b, pool)-srv)/float64(b.N)/1e3, "server-cpu-µs/op")
-		})
+				for name, r := range res.Aggregations {
+					b.Logf("%s: %d sessions, %s: %d buckets", nq.Name, res.Total, name, len(r.Buckets))
+				}
+				cpu, srv := insightstest.CPUTime(), backendCPU(b, pool)
+				for b.Loop() {
+					if _, err := v.idx.Search(ctx, nq.Account, nq.Query); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(insightstest.CPUTime()-cpu)/float64(b.N)/1e3, "cpu-µs/op")
+				b.ReportMetric(float64(backendCPU(b, pool)-srv)/float64(b.N)/1e3, "server-cpu-µs/op")
+			})
+		}
 	}
 }

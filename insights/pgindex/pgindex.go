@@ -201,6 +201,10 @@ type Driver struct {
 
 	mu    sync.RWMutex      // guards paths
 	paths map[string]pathID // never changes once known
+
+	// noDims makes aggregations read every path from the facets, as
+	// before schema version 2 (the benchmarks' comparison; tests only).
+	noDims bool
 }
 
 // pathID is a path's number: as its keys' prefix and as its facets' key.
