@@ -43,7 +43,7 @@ func (d *Driver) Aggregate(ctx context.Context, q *driver.Query) (*driver.Result
 	}
 	res := &driver.Result{Aggs: make([]driver.AggResult, len(q.Aggs))}
 	err = pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM insights_sessions s `+b.joins+` WHERE `+b.where(), b.args...).Scan(&res.Total); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM insights_sessions s `+b.joins+` WHERE `+b.where(), oneShot(b.args)...).Scan(&res.Total); err != nil {
 			return fmt.Errorf("count: %w", err)
 		}
 		e := &aggEval{tx: tx, b: b, paths: paths, noDims: d.noDims}
@@ -157,7 +157,7 @@ func (e *aggEval) query(ctx context.Context, levels []level, own *level, cols st
 		}
 		sql += ` GROUP BY ` + strings.Join(pos, ", ")
 	}
-	rows, err := e.tx.Query(ctx, sql, args...)
+	rows, err := e.tx.Query(ctx, sql, oneShot(args)...)
 	if err != nil {
 		return nil, err
 	}

@@ -504,7 +504,7 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	if err != nil {
 		return nil, err
 	}
-	rows, err := d.pool.Query(ctx, sql, args...)
+	rows, err := d.pool.Query(ctx, sql, oneShot(args)...)
 	if err != nil {
 		return nil, fmt.Errorf("pgindex: search: %w", err)
 	}
@@ -527,11 +527,22 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 		if err != nil {
 			return nil, err
 		}
-		if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM insights_sessions s `+cb.joins+` WHERE `+cb.where(), cb.args...).Scan(&res.Total); err != nil {
+		if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM insights_sessions s `+cb.joins+` WHERE `+cb.where(), oneShot(cb.args)...).Scan(&res.Total); err != nil {
 			return nil, fmt.Errorf("pgindex: count: %w", err)
 		}
 	}
 	return res, nil
+}
+
+// oneShot returns the arguments of a search or aggregation statement that
+// runs unprepared (pgx.QueryExecModeExec): PostgreSQL plans it for these
+// values. A prepared statement (pgx's default) gets a generic plan after
+// five runs, which cannot see the keys and the range: it would start from
+// the (account, start) index, reading every session of the account in the
+// range, where the plan for the values reads the GIN posting lists of a
+// few keys only.
+func oneShot(args []any) []any {
+	return append([]any{pgx.QueryExecModeExec}, args...)
 }
 
 // searchSQL returns the statement of a search and its arguments: the
