@@ -347,3 +347,37 @@ func ExampleLatching() {
 	// latched the offer's address: true
 	// received 5 dropped from strangers 10
 }
+
+// A server that answers an offer starts the stream's Receiver first and
+// gives its port to the peer once the Receiver reads its socket (with a
+// Poller: once a worker has it, and its port is steered), so that nothing
+// the peer sends waits in a socket that nothing reads yet.
+func ExampleReceiver_RunReady() {
+	poller, err := media.NewPoller(media.PollerConfig{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer poller.Close()
+	ep, err := media.Listen(netip.MustParseAddr("127.0.0.1")) // in a server: pool.Allocate()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rx, err := media.NewReceiver(ep, media.ReceiverConfig{Poller: poller})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- rx.RunReady(context.Background(), func() { close(ready) }) }()
+	<-ready
+	// Now send the answer with m=audio rx.LocalAddr().Port() ...
+	fmt.Println("answer: port given once the socket is read")
+	_ = rx.Close()
+	fmt.Println("Run:", <-done)
+	// Output:
+	// answer: port given once the socket is read
+	// Run: <nil>
+}

@@ -47,34 +47,10 @@ func BenchmarkReceiveStreams(b *testing.B) {
 }
 
 func benchStreams(b *testing.B, streams int, p *Poller) {
-	rxs := make([]*Receiver, streams)
-	hs := make([]*nopHandler, streams)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := range rxs {
-		hs[i] = &nopHandler{}
-		rx, err := NewReceiver(allocate(b), ReceiverConfig{Handler: hs[i], Poller: p})
-		if err != nil {
-			b.Fatal(err)
-		}
-		rxs[i] = rx
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = rx.Run(ctx) }()
-	}
-	defer func() {
-		cancel()
-		wg.Wait()
-		for _, rx := range rxs {
-			_ = rx.Close()
-		}
-	}()
-	received := func() uint64 {
-		var n uint64
-		for _, rx := range rxs {
-			n += rx.Stats().Datagrams
-		}
-		return n
-	}
+	rs := newBenchReceivers(b, streams, p)
+	defer rs.stop()
+	rs.run()
+	rxs, received := rs.rxs, rs.received
 	ticks := (b.N + streams - 1) / streams
 	total := uint64(ticks * streams)
 	b.ResetTimer()
@@ -149,6 +125,54 @@ func paceStreams(b *testing.B, rxs []*Receiver, ticks int) time.Duration {
 		time.Sleep(time.Until(next))
 	}
 	return threadCPU() - cpu0
+}
+
+// benchReceivers are a benchmark's Receivers, on a Poller or not, each
+// with a nopHandler.
+type benchReceivers struct {
+	rxs    []*Receiver
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newBenchReceivers(b *testing.B, n int, p *Poller) *benchReceivers {
+	rs := &benchReceivers{rxs: make([]*Receiver, n)}
+	rs.ctx, rs.cancel = context.WithCancel(context.Background())
+	for i := range rs.rxs {
+		rx, err := NewReceiver(allocate(b), ReceiverConfig{Handler: &nopHandler{}, Poller: p})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs.rxs[i] = rx
+	}
+	return rs
+}
+
+// run starts every Receiver's Run in a goroutine of its own.
+func (rs *benchReceivers) run() {
+	for _, rx := range rs.rxs {
+		rs.wg.Add(1)
+		go func() { defer rs.wg.Done(); _ = rx.Run(rs.ctx) }()
+	}
+}
+
+// stop ends the Runs and closes the Receivers.
+func (rs *benchReceivers) stop() {
+	rs.cancel()
+	rs.wg.Wait()
+	for _, rx := range rs.rxs {
+		_ = rx.Close()
+	}
+}
+
+// received returns the datagrams the Receivers read.
+func (rs *benchReceivers) received() uint64 {
+	var n uint64
+	for _, rx := range rs.rxs {
+		n += rx.Stats().Datagrams
+	}
+	return n
 }
 
 func processCPU() time.Duration { return rusage(unix.RUSAGE_SELF) }

@@ -441,9 +441,12 @@ func (w *pollWorker) serveShared(ss *sharedSocket, limit int) {
 			r := sl.r
 			if sl.fresh {
 				// What reached the stream's own socket before steering
-				// began comes first.
+				// began comes first, all of it: what a round would leave
+				// there (drainMax) would be read after the steered
+				// datagrams, late. The socket holds at most its receive
+				// buffer (about 255 datagrams), all older than this one.
 				sl.fresh = false
-				w.serveUpTo(idx, sl, drainMax)
+				w.serveUpTo(idx, sl, math.MaxInt)
 				if r = sl.r; r == nil {
 					continue
 				}

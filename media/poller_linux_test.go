@@ -308,7 +308,7 @@ func TestPollerStopReadsWhatCame(t *testing.T) {
 func steeredDatagrams(p *Poller) uint64 { return taken(p) }
 
 // waitSteered waits until rx is registered with its Poller and steered.
-func waitSteered(t *testing.T, rx *Receiver) {
+func waitSteered(t testing.TB, rx *Receiver) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if w := rx.poller.workerOf(rx); w != nil {

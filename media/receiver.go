@@ -276,7 +276,42 @@ func (r *Receiver) SetRemote(remote netip.AddrPort) {
 // wrapping ErrClosed). Handler methods are called from Run's goroutine, or
 // from a worker of ReceiverConfig.Poller. Run may be called again after it
 // returned; it returns ErrRunning while running and ErrClosed after Close.
-func (r *Receiver) Run(ctx context.Context) error {
+//
+// Datagrams that reach the socket before Run takes it over wait there, up
+// to the socket's receive buffer (about 255 packets of G.711); with a
+// Poller they are read once the worker has the socket. A caller that gives
+// the Receiver's port to a peer (in an SDP answer) should do so once it is
+// read: see RunReady.
+func (r *Receiver) Run(ctx context.Context) error { return r.RunReady(ctx, nil) }
+
+// RunReady is Run that calls ready (when not nil) once the Receiver reads
+// its socket: with a Poller, once a worker has the socket and, when the
+// Poller steers, the stream's port is steered to the worker's shared
+// socket; without one, when Run's goroutine starts reading. ready is called
+// exactly once, from Run's goroutine, also when Run returns without getting
+// there (an error, ErrRunning, ErrClosed). A server that starts its
+// Receivers with RunReady in goroutines and waits for ready before sending
+// the SDP answer that gives their ports has every datagram of the peer
+// read from the first, none waiting in a socket that nothing reads yet
+// (which overflows when the registration comes late, and whose datagrams
+// would be read after later ones). ready must not block, nor call the
+// Receiver's methods other than Stats.
+func (r *Receiver) RunReady(ctx context.Context, ready func()) error {
+	if ready != nil {
+		called := false
+		once := func() {
+			if !called {
+				called = true
+				ready()
+			}
+		}
+		defer once()
+		return r.run(ctx, once)
+	}
+	return r.run(ctx, func() {})
+}
+
+func (r *Receiver) run(ctx context.Context, ready func()) error {
 	r.mu.Lock()
 	switch {
 	case r.closed:
@@ -305,7 +340,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 		r.mu.Unlock()
 	}()
 	if r.polled {
-		return r.runPolled(ctx)
+		return r.runPolled(ctx, ready)
 	}
 	stop := context.AfterFunc(ctx, func() {
 		r.mu.Lock()
@@ -315,6 +350,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 		}
 	})
 	defer stop()
+	ready()
 	return r.runSocket()
 }
 
@@ -369,12 +405,13 @@ func (r *Receiver) runSocket() error {
 
 // runPolled is Run with a Poller: a worker reads the socket and processes
 // the packets while this goroutine waits for the end.
-func (r *Receiver) runPolled(ctx context.Context) error {
+func (r *Receiver) runPolled(ctx context.Context, ready func()) error {
 	if ok, err := r.poller.register(r); !ok {
 		r.s.flush()
 		r.publish()
 		return err
 	}
+	ready()
 	select {
 	case <-ctx.Done():
 	case <-r.wake:

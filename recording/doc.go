@@ -173,9 +173,11 @@
 // with OpenLAME and share the *LAME between recordings; each recording has
 // its own LAME handle, so recordings run concurrently. Files are at the
 // streams' rate by default, 8 kHz for G.711 (MPEG-2.5: nothing is
-// resampled), constant 48 kbit/s, LAME quality 7: a third of the CPU of the
-// 16 kHz, quality 5 files of earlier versions, with speech measured no
-// worse (see MP3Config). Browsers (Chromium is checked by the tests), ffmpeg,
+// resampled), constant 48 kbit/s, LAME quality 7, long blocks only and a
+// 3.6 kHz lowpass: under a third of the CPU of the 16 kHz, quality 5 files
+// of earlier versions, with speech measured better (see MP3Config).
+// MP3Config.Mono mixes a call's parties into one channel for about half
+// of LAME's CPU per call. Browsers (Chromium is checked by the tests), ffmpeg,
 // lame and sox play 8 kHz MP3; hajimehoshi/go-mp3 cannot, and
 // MP3Config.SampleRate 16000 makes an MPEG-2 file it reads, this package
 // upsampling 2× itself (a half-band filter). At Stop the LAME/Info tag is

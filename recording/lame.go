@@ -32,8 +32,11 @@ type lameFuncs struct {
 	setInRate, setOutRate, setChannels, setMode     uintptr
 	setBrate, setQuality, setVBR, setVbrTag, setID3 uintptr
 	setLowpass                                      uintptr
-	encode, encodeInterleaved, flush, lametag       uintptr
-	delay, padding                                  uintptr
+	// Optional (0 when the library lacks them): used only when a setting
+	// asks for them.
+	setNoShort, setNoReservoir                uintptr
+	encode, encodeInterleaved, flush, lametag uintptr
+	delay, padding                            uintptr
 }
 
 // lameLibraryNames are tried in order when OpenLAME is given no path.
@@ -91,6 +94,13 @@ func OpenLAME(path string) (*LAME, error) {
 		}
 		*s.p = p
 	}
+	// Optional setters: a library without them still encodes the defaults.
+	if p, err := purego.Dlsym(h, "lame_set_no_short_blocks"); err == nil {
+		l.fn.setNoShort = p
+	}
+	if p, err := purego.Dlsym(h, "lame_set_disable_reservoir"); err == nil {
+		l.fn.setNoReservoir = p
+	}
 	var version func() string
 	if _, err := purego.Dlsym(h, "get_lame_version"); err == nil {
 		purego.RegisterLibFunc(&version, h, "get_lame_version")
@@ -107,8 +117,9 @@ func (l *LAME) Version() string { return l.version }
 
 // LAME's MPEG_mode values.
 const (
-	lameStereo = 0
-	lameMono   = 3
+	lameStereo      = 0
+	lameJointStereo = 1
+	lameMono        = 3
 )
 
 // lameEncoder is one LAME handle: one per recording, used by one goroutine
@@ -127,10 +138,13 @@ type lameEncoder struct {
 // lameParams are the settings of one encoder handle.
 type lameParams struct {
 	rate, channels int
-	kbps           int // constant bitrate
-	quality        int // lame_set_quality: 0 best .. 9 fastest
-	lowpass        int // Hz; 0: LAME's default for the bitrate
-	maxFrames      int // frames per encode call, at most
+	kbps           int  // constant bitrate
+	quality        int  // lame_set_quality: 0 best .. 9 fastest
+	lowpass        int  // Hz; 0: LAME's default for the bitrate
+	maxFrames      int  // frames per encode call, at most
+	joint          bool // joint stereo (mid/side) instead of stereo
+	noShort        bool // long blocks only (lame --noshort)
+	noReservoir    bool // no bit reservoir (lame --nores)
 }
 
 // newEncoder creates a LAME handle for interleaved PCM16 with the given
@@ -144,8 +158,11 @@ func (l *LAME) newEncoder(p lameParams) (*lameEncoder, error) {
 		return nil, fmt.Errorf("%w: lame_init failed (out of memory?)", ErrMP3Unavailable)
 	}
 	mode := lameStereo
-	if p.channels == 1 {
+	switch {
+	case p.channels == 1:
 		mode = lameMono
+	case p.joint:
+		mode = lameJointStereo
 	}
 	set := func(fn uintptr, v int) { purego.SyscallN(fn, gfp, uintptr(v)) }
 	set(l.fn.setInRate, p.rate)
@@ -159,6 +176,14 @@ func (l *LAME) newEncoder(p lameParams) (*lameEncoder, error) {
 	set(l.fn.setID3, 0)    // no ID3 tags: the first frame is at offset 0
 	if p.lowpass > 0 {
 		set(l.fn.setLowpass, p.lowpass)
+	}
+	// Without these setters (a LAME older than 3.93) the file is the same
+	// format, only dearer to encode.
+	if p.noShort && l.fn.setNoShort != 0 {
+		set(l.fn.setNoShort, 1)
+	}
+	if p.noReservoir && l.fn.setNoReservoir != 0 {
+		set(l.fn.setNoReservoir, 1)
 	}
 	if rc, _, _ := purego.SyscallN(l.fn.initParams, gfp); int32(rc) < 0 {
 		purego.SyscallN(l.fn.close, gfp)

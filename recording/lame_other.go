@@ -26,6 +26,7 @@ type lameEncoder struct{}
 
 type lameParams struct {
 	rate, channels, kbps, quality, lowpass, maxFrames int
+	joint, noShort, noReservoir                       bool
 }
 
 func (l *LAME) newEncoder(p lameParams) (*lameEncoder, error) {

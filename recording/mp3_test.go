@@ -193,34 +193,60 @@ func testMP3Checked(t *testing.T, mc MP3Config, fr int) {
 	})
 }
 
-// TestMP3Mono: a mono mix is a one-channel MP3.
+// TestMP3Mono: a mono mix is a one-channel MP3 holding both parties, made
+// by LayoutMono or by MP3Config.Mono (whatever the Layout, here LayoutAuto).
+// MP3Config.Mono leaves a WAV recording of the same Config in stereo and is
+// refused with LayoutPerStream.
 func TestMP3Mono(t *testing.T) {
 	l := requireLAME(t)
-	r, path := newTestRecorder(t, Config{Format: MP3, LAME: l, Layout: LayoutMono, Streams: twoStreams()})
-	a := feeder{t, r.Stream(0), rate8k, 1000, 6000}
-	b := feeder{t, r.Stream(1), rate8k, 600, 6000}
-	must(t, a.s.StartAt(0))
-	must(t, b.s.StartAt(0))
-	for k := int64(0); k < 100; k++ {
-		a.send(k*160, 160)
-		b.send(k*160, 160)
+	mc := MP3Config{Mono: true, Bitrate: 32}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		kbps int
+	}{
+		{"LayoutMono", Config{Format: MP3, LAME: l, Layout: LayoutMono, Streams: twoStreams()}, 48},
+		{"MP3Config.Mono", Config{Format: MP3, LAME: l, MP3: mc, Streams: twoStreams()}, 32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, path := newTestRecorder(t, tc.cfg)
+			a := feeder{t, r.Stream(0), rate8k, 1000, 6000}
+			b := feeder{t, r.Stream(1), rate8k, 600, 6000}
+			must(t, a.s.StartAt(0))
+			must(t, b.s.StartAt(0))
+			for k := int64(0); k < 100; k++ {
+				a.send(k*160, 160)
+				b.send(k*160, 160)
+			}
+			res, err := r.Stop()
+			must(t, err)
+			if res.Channels != 1 || res.Duration != 2*time.Second {
+				t.Fatalf("Result %+v, want mono 2 s", res)
+			}
+			if info, err := Inspect(path); err != nil || info.Channels != 1 || info.SampleRate != 8000 || info.Bitrate != tc.kbps {
+				t.Errorf("Inspect: %+v, %v; want a mono 8 kHz file at %d kbit/s", info, err, tc.kbps)
+			}
+			dec := lameDecode(t, path)
+			if _, ch, n := soxInfo(t, dec); ch != 1 || n != 16000 {
+				t.Errorf("lame --decode: %d channels, %d samples; want 1, 16000", ch, n)
+			}
+			m := decodeMP3(t, path)
+			x := window(m.left, 8000, 0.1, 1.9)
+			if l1, l2 := level(x, 8000, 1000), level(x, 8000, 600); l1 < 5000 || l2 < 5000 {
+				t.Errorf("mix levels: 1 kHz %.0f, 600 Hz %.0f; want both ~6000", l1, l2)
+			}
+		})
 	}
-	res, err := r.Stop()
-	must(t, err)
-	if res.Channels != 1 || res.Duration != 2*time.Second {
-		t.Fatalf("Result %+v, want mono 2 s", res)
+
+	w, _ := newTestRecorder(t, Config{Format: WAV, MP3: mc, Streams: twoStreams()})
+	if w.Channels() != 2 {
+		t.Errorf("WAV with MP3.Mono: %d channels; want 2 (Mono is for MP3 files)", w.Channels())
 	}
-	if info, err := Inspect(path); err != nil || info.Channels != 1 || info.SampleRate != 8000 {
-		t.Errorf("Inspect: %+v, %v; want a mono 8 kHz file", info, err)
-	}
-	dec := lameDecode(t, path)
-	if _, ch, n := soxInfo(t, dec); ch != 1 || n != 16000 {
-		t.Errorf("lame --decode: %d channels, %d samples; want 1, 16000", ch, n)
-	}
-	m := decodeMP3(t, path)
-	x := window(m.left, 8000, 0.1, 1.9)
-	if l1, l2 := level(x, 8000, 1000), level(x, 8000, 600); l1 < 5000 || l2 < 5000 {
-		t.Errorf("mix levels: 1 kHz %.0f, 600 Hz %.0f; want both ~6000", l1, l2)
+	_ = w.Abort()
+
+	_, err := New(filepath.Join(t.TempDir(), "x.mp3"), Config{Format: MP3, LAME: l, MP3: mc, Layout: LayoutPerStream, Streams: twoStreams()})
+	if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "MP3.Mono") {
+		t.Errorf("MP3.Mono with LayoutPerStream: %v; want ErrBadConfig naming MP3.Mono", err)
 	}
 }
 

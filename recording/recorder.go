@@ -293,6 +293,12 @@ func (c Config) resolve() (Config, error) {
 	if c.Layout > LayoutPerStream {
 		return c, fmt.Errorf("%w: Layout %d", ErrBadConfig, uint8(c.Layout))
 	}
+	if c.Format == MP3 && c.MP3.Mono {
+		if c.Layout == LayoutPerStream {
+			return c, fmt.Errorf("%w: MP3.Mono with LayoutPerStream (a channel per stream, or one for all: choose one)", ErrBadConfig)
+		}
+		c.Layout = LayoutMono
+	}
 	if c.PauseMode > PauseCut {
 		return c, fmt.Errorf("%w: PauseMode %d", ErrBadConfig, uint8(c.PauseMode))
 	}

@@ -215,8 +215,9 @@
 // requests of the methods given (REGISTER, OPTIONS) are parsed by sipgo's
 // parser and handed to their handlers (Guard.Wrap in front) on the
 // PacketConn's reading goroutine, with a transaction that keeps no state;
-// everything else goes to sipgo as before. On Linux the readers wait in
-// the kernel's recvfrom(2), as Kamailio's UDP workers do, rather than in
-// Go's network poller. BENCHMARKS.md ("SIP: registrar vs Kamailio") has
-// the figures and the profiles they were chosen from.
+// everything else goes to sipgo as before. On Linux the PacketConn takes
+// the socket out of Go's network poller, and the readers wait in the
+// kernel's recvmmsg(2), as Kamailio's UDP workers wait in recvfrom(2),
+// taking up to 8 queued datagrams per call. BENCHMARKS.md ("CPU per
+// registration") has the figures and the profiles they were chosen from.
 package sip

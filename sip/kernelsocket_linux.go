@@ -11,29 +11,40 @@ import (
 )
 
 // kernelSocket lets a PacketConn's readers wait for datagrams in the
-// kernel, each blocked in recvfrom(2) on the socket as Kamailio's UDP
+// kernel, each blocked in recvmmsg(2) on the socket as Kamailio's UDP
 // worker processes are: the kernel wakes one waiting reader per datagram.
 // Through Go's network poller, a reader that finds the socket empty parks
 // and is woken by epoll, and readers of one socket take turns on its lock:
 // each datagram cost a failed read, an epoll_wait and a hand-over between
 // goroutines more (measured, registrar under sipp: see BENCHMARKS.md).
 //
-// It reads and writes a duplicate of the socket's descriptor, its own
-// until the last reader has returned, so a descriptor number closed and
-// reused elsewhere is never read. The socket is put in blocking mode
-// (shared with the wrapped connection: its writes still go through, a UDP
-// send blocks only while the send buffer is full) with a receive timeout
-// of one second, after which a reader looks whether the PacketConn was
-// closed; close also shuts reading down, which wakes the readers at once.
+// It takes the socket over: it reads and writes a duplicate of the
+// socket's descriptor and closes the wrapped connection, which takes the
+// socket out of Go's network poller. Left in it, every datagram arriving
+// woke the poller's idle thread from epoll_wait for an event nobody waits
+// for — one epoll_wait and a scheduler round per datagram, 15% of the
+// registrar's CPU under sipp (BENCHMARKS.md). The duplicate stays open
+// until the PacketConn is closed and the last reader and writer are done
+// with it (refs), so a descriptor number closed and reused elsewhere is
+// never read or written. The socket is put in blocking mode with a
+// receive timeout of one second, after which a reader looks whether the
+// PacketConn was closed; close also shuts reading down, which wakes the
+// readers at once. A UDP send blocks only while the send buffer is full.
 type kernelSocket struct {
 	fd      int
 	inet6   bool // the socket is AF_INET6: IPv4 destinations as mapped addresses
 	closing atomic.Bool
-	readers atomic.Int32
+	// refs counts the users of fd: one per reader still running, one per
+	// send in progress, and one for the PacketConn until it is closed.
+	// Whoever drops it to zero closes fd.
+	refs atomic.Int32
+	// reads counts the readers' recvmmsg calls (for tests).
+	reads atomic.Uint64
 }
 
-// newKernelSocket prepares u for readers blocking in the kernel, or
-// returns nil when it cannot (readers then use Go's poller).
+// newKernelSocket prepares u's socket for readers blocking in the
+// kernel and closes u, or returns nil, u untouched, when it cannot
+// (readers then use Go's poller).
 func newKernelSocket(u *net.UDPConn, readers int) *kernelSocket {
 	rc, err := u.SyscallConn()
 	if err != nil {
@@ -62,41 +73,102 @@ func newKernelSocket(u *net.UDPConn, readers int) *kernelSocket {
 	if cerr != nil || k.fd < 0 {
 		return nil
 	}
-	k.readers.Store(int32(readers))
+	k.refs.Store(int32(readers) + 1)
+	// out of Go's poller: net's Close removes the descriptor from epoll
+	// (the duplicate, never registered, keeps the socket open)
+	_ = u.Close()
 	return k
 }
 
-// recv reads the next datagram, blocking in the kernel; after close it
-// returns net.ErrClosed.
-func (k *kernelSocket) recv(buf []byte) (int, netip.AddrPort, error) {
+// kernelBatch is the most datagrams one recvmmsg(2) of a reader takes.
+const kernelBatch = 8
+
+// kernelReader is one reader's receive batch: it blocks in recvmmsg(2)
+// until a datagram comes and takes, in the same call, up to kernelBatch
+// of those already queued behind it (MSG_WAITFORONE), then hands them out
+// one by one. Idle, a call brings one datagram, as recvfrom(2) would;
+// under load, one system call where there were several.
+type kernelReader struct {
+	k       *kernelSocket
+	msgs    []unix.Mmsghdr
+	iovs    []unix.Iovec
+	names   []unix.RawSockaddrAny
+	bufs    [][]byte
+	n, next int // datagrams in the batch, and the next to hand out
+}
+
+// kernelSlot is the size of a reader's buffer per datagram: more than the
+// largest UDP payload, so none is cut.
+const kernelSlot = 65536
+
+func (k *kernelSocket) newReader() *kernelReader {
+	r := &kernelReader{k: k, msgs: make([]unix.Mmsghdr, kernelBatch), iovs: make([]unix.Iovec, kernelBatch),
+		names: make([]unix.RawSockaddrAny, kernelBatch), bufs: make([][]byte, kernelBatch)}
+	slab := make([]byte, kernelBatch*kernelSlot)
+	for i := range kernelBatch {
+		r.bufs[i] = slab[i*kernelSlot : (i+1)*kernelSlot : (i+1)*kernelSlot]
+		r.iovs[i].Base = &r.bufs[i][0]
+		r.iovs[i].SetLen(kernelSlot)
+		r.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		r.msgs[i].Hdr.Iov = &r.iovs[i]
+		r.msgs[i].Hdr.SetIovlen(1)
+	}
+	return r
+}
+
+// recv returns the next datagram, valid until the next call, blocking in
+// the kernel when the batch is spent; after close it returns
+// net.ErrClosed.
+func (r *kernelReader) recv() ([]byte, netip.AddrPort, error) {
 	for {
-		var rsa unix.RawSockaddrAny
-		rsaLen := uint32(unsafe.Sizeof(rsa))
-		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, uintptr(k.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-			0, uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&rsaLen)))
-		if k.closing.Load() {
-			return 0, netip.AddrPort{}, net.ErrClosed
-		}
-		switch errno {
-		case 0:
-			src := addrPortOfRaw(&rsa)
+		for r.next < r.n {
+			i := r.next
+			r.next++
+			n := int(r.msgs[i].Len)
+			src := addrPortOfRaw(&r.names[i])
 			if n == 0 || !src.IsValid() {
 				continue // an empty datagram, or no address to answer
 			}
-			return int(n), src, nil
+			return r.bufs[i][:n], src, nil
+		}
+		for i := range r.msgs {
+			r.msgs[i].Hdr.Namelen = uint32(unsafe.Sizeof(r.names[i]))
+			r.msgs[i].Hdr.Flags = 0
+			r.msgs[i].Len = 0
+		}
+		r.k.reads.Add(1)
+		n, _, errno := syscall.Syscall6(unix.SYS_RECVMMSG, uintptr(r.k.fd), uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)),
+			unix.MSG_WAITFORONE, 0, 0)
+		if r.k.closing.Load() {
+			return nil, netip.AddrPort{}, net.ErrClosed
+		}
+		switch errno {
+		case 0:
+			r.n, r.next = int(n), 0
 		case syscall.EAGAIN, syscall.EINTR:
-			continue // the receive timeout: look at closing again
+			r.n, r.next = 0, 0 // the receive timeout: look at closing again
 		default:
-			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: errno}
+			r.n, r.next = 0, 0
+			return nil, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: errno}
 		}
 	}
 }
 
-// send writes msg to dst.
+// send writes msg to dst; after close it returns net.ErrClosed.
 func (k *kernelSocket) send(msg []byte, dst netip.AddrPort) error {
 	if len(msg) == 0 {
 		return nil
 	}
+	for {
+		n := k.refs.Load()
+		if n <= 0 || k.closing.Load() {
+			return &net.OpError{Op: "write", Net: "udp", Err: net.ErrClosed}
+		}
+		if k.refs.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	defer k.release()
 	var errno syscall.Errno
 	if k.inet6 {
 		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.Addr().As16()}
@@ -119,18 +191,24 @@ func (k *kernelSocket) send(msg []byte, dst netip.AddrPort) error {
 	return nil
 }
 
-// close wakes the readers and makes them return; the last one closes the
-// duplicate descriptor.
-func (k *kernelSocket) close() {
+// close wakes the readers and makes them return; the last user of the
+// duplicate descriptor closes it. It reports whether it was the first
+// call.
+func (k *kernelSocket) close() bool {
 	if k.closing.Swap(true) {
-		return
+		return false
 	}
 	_ = unix.Shutdown(k.fd, unix.SHUT_RD)
+	k.release()
+	return true
 }
 
 // readerDone is called by each reader as it returns.
-func (k *kernelSocket) readerDone() {
-	if k.readers.Add(-1) == 0 {
+func (k *kernelSocket) readerDone() { k.release() }
+
+// release drops one reference to fd, closing it with the last.
+func (k *kernelSocket) release() {
+	if k.refs.Add(-1) == 0 {
 		_ = unix.Close(k.fd)
 	}
 }

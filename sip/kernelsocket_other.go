@@ -5,17 +5,28 @@ package sip
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 )
 
 // kernelSocket is Linux only: elsewhere a PacketConn's readers use Go's
 // network poller.
-type kernelSocket struct{}
+type kernelSocket struct{ reads atomic.Uint64 }
 
 func newKernelSocket(*net.UDPConn, int) *kernelSocket { return nil }
 
-func (*kernelSocket) recv([]byte) (int, netip.AddrPort, error) {
-	return 0, netip.AddrPort{}, net.ErrClosed
+type kernelReader struct{}
+
+// kernelSlot is unused elsewhere than on Linux.
+const kernelSlot = 65536
+
+// kernelBatch is unused elsewhere than on Linux.
+const kernelBatch = 1
+
+func (*kernelSocket) newReader() *kernelReader { return nil }
+
+func (*kernelReader) recv() ([]byte, netip.AddrPort, error) {
+	return nil, netip.AddrPort{}, net.ErrClosed
 }
 func (*kernelSocket) send([]byte, netip.AddrPort) error { return net.ErrClosed }
-func (*kernelSocket) close()                            {}
+func (*kernelSocket) close() bool                       { return false }
 func (*kernelSocket) readerDone()                       {}

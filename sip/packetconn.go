@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +79,10 @@ type PacketConnConfig struct {
 	// others' work at the price of a hand-over between them per datagram:
 	// measured with the registrar, one reader cost the least CPU per
 	// registration. A handler that blocks (a tenant checked by webhook)
-	// holds its reader meanwhile: give such servers more. Default 1.
+	// holds its reader meanwhile: give such servers more; so does a
+	// machine shared with busy processes, where the kernel gives each
+	// thread its share of the cores and one reader gets one share.
+	// Default 1.
 	Readers int
 }
 
@@ -129,13 +133,25 @@ type PacketConn struct {
 	kernel   *kernelSocket // readers blocking in the kernel (Linux), or nil
 }
 
+// readerYieldInterval is how often a reader blocking in the kernel
+// yields to the scheduler: well under sysmon's 10 ms time slice.
+const readerYieldInterval = 2 * time.Millisecond
+
 // queued is a datagram a reader hands to sipgo.
 type queued struct {
 	buf *[]byte
 	src netip.AddrPort
 }
 
-// NewPacketConn wraps pc.
+// NewPacketConn wraps pc. With Guard or Stateless set and pc a
+// *net.UDPConn on Linux, the PacketConn takes pc's socket over: it reads
+// and writes a duplicate of its descriptor (readers blocking in the
+// kernel) and closes pc, which takes the socket out of Go's network
+// poller (left there, every datagram would wake an idle thread for
+// nothing). Use the PacketConn from then on: its ReadFrom, WriteTo,
+// LocalAddr and Close work as pc's did; pc's other methods (deadlines,
+// buffer sizes) fail as on a closed connection, so set socket options
+// before.
 func NewPacketConn(pc net.PacketConn, cfg PacketConnConfig) *PacketConn {
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
@@ -225,6 +241,23 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	}
 }
 
+// WriteTo sends b to addr: through the wrapped connection, or, when the
+// PacketConn took its socket over (readers on Linux), through the
+// PacketConn's own descriptor.
+func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if p.kernel == nil {
+		return p.PacketConn.WriteTo(b, addr)
+	}
+	dst := addrPortOf(addr)
+	if !dst.IsValid() {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: net.InvalidAddrError("not a UDP address")}
+	}
+	if err := p.kernel.send(b, dst); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
 // Close closes the connection; with Guard or Stateless, the readers stop
 // and the stateless handlers' context is done.
 func (p *PacketConn) Close() error {
@@ -232,7 +265,11 @@ func (p *PacketConn) Close() error {
 		p.cancel()
 	}
 	if p.kernel != nil {
-		p.kernel.close()
+		// the wrapped connection is closed already (newKernelSocket)
+		if !p.kernel.close() {
+			return &net.OpError{Op: "close", Net: "udp", Err: net.ErrClosed}
+		}
+		return nil
 	}
 	return p.PacketConn.Close()
 }
@@ -268,15 +305,41 @@ func (p *PacketConn) read() {
 	if p.kernel != nil {
 		defer p.kernel.readerDone()
 	}
-	buf := make([]byte, 65536)
+	var (
+		buf []byte
+		kr  *kernelReader
+	)
+	if p.kernel != nil {
+		kr = p.kernel.newReader()
+	} else {
+		buf = make([]byte, 65536)
+	}
+	bufSize := len(buf)
+	if kr != nil {
+		bufSize = kernelSlot
+	}
+	yielded := time.Now()
 	for {
-		n, src, err := p.readDatagram(buf)
+		data, src, err := p.readDatagram(buf, kr)
 		if err != nil {
 			p.doneOnce.Do(func() {
 				p.readErr = err
 				close(p.done)
 			})
 			return
+		}
+		if p.kernel != nil {
+			// A reader blocking in the kernel never parks, so to the
+			// scheduler it runs without a break: after 10 ms, Go's sysmon
+			// takes its processor away in the middle of a read, hands
+			// it to another thread, and goes back to waking every 20 µs —
+			// 600 wake-ups a second, 7% of the registrar's CPU under sipp
+			// (BENCHMARKS.md). Yielding now and then is a scheduling
+			// round instead, and sysmon sleeps its 10 ms.
+			if now := time.Now(); now.Sub(yielded) >= readerYieldInterval {
+				yielded = now
+				runtime.Gosched()
+			}
 		}
 		from := netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 		if p.cfg.Allow != nil && !p.cfg.Allow(from.Addr()) {
@@ -286,9 +349,8 @@ func (p *PacketConn) read() {
 			}
 			continue
 		}
-		data := buf[:n]
-		if n > p.cfg.MaxMessageSize {
-			p.refuseTooLarge(data, src, from, false, len(buf))
+		if len(data) > p.cfg.MaxMessageSize {
+			p.refuseTooLarge(data, src, from, false, bufSize)
 			continue
 		}
 		if p.cfg.Guard != nil && p.answerFast(data, src) {
@@ -298,7 +360,7 @@ func (p *PacketConn) read() {
 			p.handleStateless(h, data, src)
 			continue
 		}
-		q := queued{buf: p.getBuf(n), src: src}
+		q := queued{buf: p.getBuf(len(data)), src: src}
 		*q.buf = append((*q.buf)[:0], data...)
 		select {
 		case p.queue <- q:
@@ -308,18 +370,18 @@ func (p *PacketConn) read() {
 	}
 }
 
-// readDatagram reads the next datagram for a reader: from the kernel
-// directly (Linux), or through Go's network poller.
-func (p *PacketConn) readDatagram(buf []byte) (int, netip.AddrPort, error) {
+// readDatagram reads the next datagram for a reader: from its batch
+// read in the kernel (Linux: kr), or through Go's network poller into buf.
+func (p *PacketConn) readDatagram(buf []byte, kr *kernelReader) ([]byte, netip.AddrPort, error) {
 	switch {
-	case p.kernel != nil:
-		return p.kernel.recv(buf)
+	case kr != nil:
+		return kr.recv()
 	case p.udp != nil:
 		n, _, _, src, err := p.udp.ReadMsgUDPAddrPort(buf, nil)
-		return n, src, err
+		return buf[:n], src, err
 	default:
 		n, a, err := p.PacketConn.ReadFrom(buf)
-		return n, addrPortOf(a), err
+		return buf[:n], addrPortOf(a), err
 	}
 }
 
@@ -430,6 +492,6 @@ func (p *PacketConn) refuseTooLarge(data []byte, to, from netip.AddrPort, cut bo
 		}
 	}
 	if res := tooLargeReply(p.parser, data, from, "UDP"); res != nil {
-		_, _ = p.PacketConn.WriteTo(res, net.UDPAddrFromAddrPort(to))
+		_ = p.writeTo(res, to)
 	}
 }

@@ -1,8 +1,11 @@
 package sip
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -167,4 +170,111 @@ func newRawUDPFrom(t *testing.T, ip, server string) *rawUDP {
 		t.Fatal(err)
 	}
 	return &rawUDP{t: t, c: c, to: to}
+}
+
+// TestPacketConnTakesTheSocketOver: with readers (here Stateless) on
+// Linux, the PacketConn closes the wrapped connection (out of Go's network
+// poller) and serves on its own descriptor: sipgo's answers, written
+// through the PacketConn, still leave from the server's address, LocalAddr
+// still answers; after Close, writes fail with net.ErrClosed and a second
+// Close says it is closed.
+func TestPacketConnTakesTheSocketOver(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the PacketConn takes the socket over on Linux only")
+	}
+	stateless := map[sipgosip.RequestMethod]Handler{sipgosip.MESSAGE: func(context.Context, *sipgosip.Request, sipgosip.ServerTransaction) {}}
+	addr, pc, handled := sipgoUDP(t, PacketConnConfig{Stateless: stateless})
+	if pc.LocalAddr().String() != addr {
+		t.Fatalf("LocalAddr %v, want %s", pc.LocalAddr(), addr)
+	}
+	if _, err := pc.PacketConn.WriteTo([]byte("x"), pc.LocalAddr()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("the wrapped connection still writes (%v): it was not taken over", err)
+	}
+	c := newRawUDP(t, addr)
+	c.send(udpRequest("OPTIONS", "o1", c.port(), ""))
+	if got := c.collect(time.Second); len(got) != 1 || !strings.HasPrefix(got[0], "SIP/2.0 200 OK") || handled.Load() != 1 {
+		t.Fatalf("sipgo's answer through the PacketConn: %q (%d handled)", got, handled.Load())
+	}
+	if _, err := pc.WriteTo([]byte("direct"), c.c.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	_ = c.c.SetReadDeadline(time.Now().Add(time.Second))
+	n, from, err := c.c.ReadFromUDP(buf)
+	if err != nil || string(buf[:n]) != "direct" || from.String() != addr {
+		t.Fatalf("PacketConn.WriteTo: read %q from %v (%v), want \"direct\" from %s", buf[:n], from, err, addr)
+	}
+	if err := pc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.WriteTo([]byte("late"), c.c.LocalAddr()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("WriteTo after Close: %v, want net.ErrClosed", err)
+	}
+	if err := pc.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestPacketConnReadsQueuedDatagramsInBatches: datagrams queued while the
+// reader is busy are read several per system call on Linux (recvmmsg),
+// and each is still answered to its own source: 24 requests from 4
+// sources, queued behind a handler that holds the reader, take at most 4
+// reads (batches of 8), and every source gets the answers to its own
+// requests, once each.
+func TestPacketConnReadsQueuedDatagramsInBatches(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("batched reads are Linux only")
+	}
+	release := make(chan struct{})
+	var first atomic.Bool
+	started := make(chan struct{})
+	stateless := map[sipgosip.RequestMethod]Handler{sipgosip.OPTIONS: func(_ context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		if first.CompareAndSwap(false, true) {
+			close(started)
+			<-release
+		}
+		_ = RespondStateless(tx, sipgosip.NewResponseFromRequest(req, 200, "OK", nil))
+	}}
+	addr, pc, _ := sipgoUDP(t, PacketConnConfig{Stateless: stateless})
+	clients := make([]*rawUDP, 4)
+	for i := range clients {
+		clients[i] = newRawUDP(t, addr)
+	}
+	clients[0].send(udpRequest("OPTIONS", "hold", clients[0].port(), ""))
+	<-started
+	before := pc.kernel.reads.Load()
+	for n := range 24 {
+		c := clients[n%4]
+		c.send(udpRequest("OPTIONS", "c"+strconv.Itoa(n%4)+"-"+strconv.Itoa(n), c.port(), ""))
+	}
+	close(release)
+	for i, c := range clients {
+		want := 6
+		if i == 0 {
+			want = 7 // and the one that held the reader
+		}
+		buf := make([]byte, 4096)
+		_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for range want {
+			n, err := c.c.Read(buf)
+			if err != nil {
+				t.Fatalf("client %d: %v", i, err)
+			}
+			res := string(buf[:n])
+			if !strings.Contains(res, "Call-ID: c"+strconv.Itoa(i)+"-") && (i != 0 || !strings.Contains(res, "Call-ID: hold")) {
+				t.Fatalf("client %d got another's answer: %q", i, res)
+			}
+		}
+	}
+	reads := pc.kernel.reads.Load() - before
+	for i, c := range clients {
+		if got := c.collect(100 * time.Millisecond); len(got) != 0 {
+			t.Fatalf("client %d: more answers than requests: %q", i, got)
+		}
+	}
+	// the reads after the first: 3 batches for 24 datagrams, the one that
+	// waits for more, and perhaps one woken by the receive timeout
+	if reads > 5 {
+		t.Fatalf("%d reads for 24 queued datagrams, want at most 5 (batches of %d)", reads, kernelBatch)
+	}
 }

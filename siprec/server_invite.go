@@ -404,12 +404,19 @@ func (s *Server) newStream(sess *Session, i int, answered, offered *media.Media,
 	return st, nil
 }
 
-// run starts a stream's receiver. A socket failure ends the session.
+// run starts a stream's receiver and returns once it reads its socket
+// (with a Poller: registered with a worker and, when steering, its port
+// steered), so that the answer giving the port is sent after that: RTP the
+// client sends as soon as it has the answer is read from the first packet,
+// not left in a socket nothing reads yet (which a late registration let
+// overflow, and whose packets were read after later ones). A socket
+// failure ends the session.
 func (s *Server) run(sess *Session, st *Stream) {
 	sess.runs.Add(1)
+	ready := make(chan struct{})
 	s.goroutine(func() {
 		defer sess.runs.Done()
-		if err := st.rx.Run(context.Background()); err != nil && !errors.Is(err, media.ErrClosed) {
+		if err := st.rx.RunReady(context.Background(), func() { close(ready) }); err != nil && !errors.Is(err, media.ErrClosed) {
 			s.log.Warn("siprec: RTP receive failed", "session", sess.id, "label", st.label, "error", err)
 			s.goroutine(func() {
 				if sess.end(EndMediaError) {
@@ -418,6 +425,7 @@ func (s *Server) run(sess *Session, st *Stream) {
 			})
 		}
 	})
+	<-ready
 }
 
 // mediaAddress returns the address of the answer's c= line.

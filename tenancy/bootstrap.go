@@ -50,13 +50,14 @@ type DeclaredAccount struct {
 	DeviceCallsApplication string
 }
 
-// DeclaredApplication is one application of a DeclaredAccount.
+// DeclaredApplication is one application of a DeclaredAccount; its YAML
+// tags (name, record_all_calls) let a configuration file declare it as is.
 type DeclaredApplication struct {
 	// Name identifies the application within its account.
-	Name string
+	Name string `yaml:"name"`
 	// RecordAllCalls, when not nil, is the application's "record all calls"
 	// at every start; nil keeps the stored value (false when created).
-	RecordAllCalls *bool
+	RecordAllCalls *bool `yaml:"record_all_calls"`
 }
 
 // declarable maps each setting a declaration may give to what copies it.

@@ -61,10 +61,13 @@ var (
 // password into its digests for the account's realm (SIPUser.HA1, the
 // ha1 column of Kamailio's subscriber table), which is what a digest server
 // needs, and MarshalStored refuses a password left in clear.
+//
+// SIPAccess and SIPUser carry YAML tags (the JSON names; HA1 left out) so
+// that a configuration file declares them as they are.
 type SIPAccess struct {
 	// Users are the SIP users of the account; usernames are unique.
 	// Empty: nobody authenticates by digest.
-	Users []SIPUser `json:"users,omitempty"`
+	Users []SIPUser `json:"users,omitempty" yaml:"users"`
 	// Allowlist lists the source addresses allowed to send SIP requests
 	// for the account, one entry per element, in the forms of package
 	// sip's allowlist: a single IPv4 or IPv6 address (203.0.113.7), an
@@ -76,17 +79,17 @@ type SIPAccess struct {
 	// SIP server parses the list with sip.ParseAllowlistEntries and must
 	// refuse every request of an account whose list does not parse (never
 	// treat it as empty).
-	Allowlist []string `json:"allowlist,omitempty"`
+	Allowlist []string `json:"allowlist,omitempty" yaml:"allowlist"`
 	// RequireTLS refuses the account's SIPREC sessions whose SIP does not
 	// come over TLS (SIPS): a recording server answers such an INVITE 488
 	// with a Warning saying so. Default false.
-	RequireTLS bool `json:"require_tls,omitempty"`
+	RequireTLS bool `json:"require_tls,omitempty" yaml:"require_tls"`
 	// RequireSRTP refuses the account's SIPREC offers that record a stream
 	// in clear (RTP/AVP rather than RTP/SAVP with SDES keys): 488 with a
 	// Warning naming the line. SDES keys travel in the SDP, so SRTP needs
 	// TLS too (a recording server refuses keys over clear signalling).
 	// Default false.
-	RequireSRTP bool `json:"require_srtp,omitempty"`
+	RequireSRTP bool `json:"require_srtp,omitempty" yaml:"require_srtp"`
 }
 
 // SIPUser is one set of SIP digest credentials of an account.
@@ -94,17 +97,17 @@ type SIPUser struct {
 	// Username is the digest username: 1 to 64 characters of the SIP URI
 	// user part (RFC 3261 §25.1: letters, digits and -_.!~*'()&=+$,;?/),
 	// unique in the account.
-	Username string `json:"username"`
+	Username string `json:"username" yaml:"username"`
 	// Password is the digest password, given to create the user or change
 	// its password: 8 to 256 characters, no control characters. It is
 	// never stored: the Store keeps HA1 instead, so a user read back has an
 	// empty Password, and an update that submits it empty keeps the stored
 	// digests (while the account's digest realm stays the same).
-	Password secret.String `json:"password"`
+	Password secret.String `json:"password" yaml:"password"`
 	// HA1 holds the digests of the password that the stores keep, set by
 	// Store.CreateAccount and Store.UpdateAccount; a value submitted is
 	// ignored. Not part of the JSON form.
-	HA1 DigestHA1 `json:"-"`
+	HA1 DigestHA1 `json:"-" yaml:"-"`
 }
 
 // Digest algorithms of DigestHA1, named as in the WWW-Authenticate header

@@ -3,24 +3,19 @@ package main
 import (
 	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
-	"io"
-	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/voicegw/voicegw/media"
-	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/siprec/srs/srsstate"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 	"gopkg.in/yaml.v3"
@@ -60,7 +55,7 @@ type Config struct {
 	// random pepper kept in DATA_DIR/secrets/api-key-pepper.
 	APIKeyPepper secret.String `yaml:"api_key_pepper"`
 	// Database, a postgres:// URL, keeps the state shared by several
-	// gateways in PostgreSQL (postgres.go): accounts, API keys, members,
+	// gateways in PostgreSQL (srsstate): accounts, API keys, members,
 	// the admin store, licensed-session leases and session documents.
 	// Parts the URL leaves out (all of them for "postgres://") come from
 	// the PG* environment variables. Default "": SQLite under data_dir.
@@ -82,7 +77,7 @@ type Config struct {
 type AdminConfig struct {
 	// APIKeys are Admin-scope keys with a known secret (service type
 	// "admin" by default: every privilege), kept as listed at every start.
-	APIKeys []APIKeyConfig `yaml:"api_keys"`
+	APIKeys []srsstate.DeclaredKey `yaml:"api_keys"`
 }
 
 // LogConfig configures the log.
@@ -128,6 +123,9 @@ type SIPConfig struct {
 	// AckTimeout and MediaTimeout are the SIPREC server's (siprec.Config).
 	AckTimeout   time.Duration `yaml:"ack_timeout"`
 	MediaTimeout time.Duration `yaml:"media_timeout"`
+
+	allowlist  sip.Allowlist   // Allowlist, parsed at validation
+	algorithms []sip.Algorithm // Digest.Algorithms, parsed at validation
 }
 
 // DigestConfig configures digest authentication.
@@ -186,6 +184,9 @@ type RTPConfig struct {
 	// of calls under a limit of open files needs (4,000 calls: 8,000
 	// descriptors fewer).
 	ReserveRTCP bool `yaml:"reserve_rtcp"`
+
+	minPort, maxPort int            // Ports, parsed at validation
+	latching         media.Latching // Latching, parsed at validation
 }
 
 // HTTPConfig configures the HTTP API.
@@ -214,6 +215,11 @@ type HTTPConfig struct {
 type RecordingGlobal struct {
 	// MP3Bitrate in kbit/s (recording.MP3Config.Bitrate).
 	MP3Bitrate int `yaml:"mp3_bitrate"`
+	// MP3Mono records MP3 calls in one channel, both parties mixed
+	// (recording.MP3Config.Mono): LAME's CPU per call about halves, but the
+	// parties are no longer on channels of their own. Default false
+	// (stereo, a party per channel). WAV recordings are not affected.
+	MP3Mono bool `yaml:"mp3_mono"`
 	// FlushInterval bounds the audio a crash can lose.
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// LAMEPath is where libmp3lame is loaded from; default the dynamic
@@ -240,39 +246,26 @@ type LimiterConfig struct {
 // AccountConfig declares one account (gateway.example.yaml says what each
 // key means and which settings only the admin API sets).
 type AccountConfig struct {
-	Name             string       `yaml:"name"`
-	SIPRealm         string       `yaml:"sip_realm"`
-	Unit             tenancy.Unit `yaml:"unit"`
-	MaxUnits         int          `yaml:"max_units"`
-	LicensedSessions int          `yaml:"licensed_sessions"`
-	SIP              struct {
-		Users     []SIPUserConfig `yaml:"users"`
-		Allowlist []string        `yaml:"allowlist"`
-		// RequireTLS and RequireSRTP: the account's SIPREC only over TLS,
-		// its media only as SRTP (tenancy.SIPAccess).
-		RequireTLS  bool `yaml:"require_tls"`
-		RequireSRTP bool `yaml:"require_srtp"`
-	} `yaml:"sip"`
-	Recording    RecordingConfig     `yaml:"recording"`
-	Applications []ApplicationConfig `yaml:"applications"`
+	Name             string                        `yaml:"name"`
+	SIPRealm         string                        `yaml:"sip_realm"`
+	Unit             tenancy.Unit                  `yaml:"unit"`
+	MaxUnits         int                           `yaml:"max_units"`
+	LicensedSessions int                           `yaml:"licensed_sessions"`
+	SIP              tenancy.SIPAccess             `yaml:"sip"` // users, allowlist, require_tls, require_srtp
+	Recording        RecordingConfig               `yaml:"recording"`
+	Applications     []tenancy.DeclaredApplication `yaml:"applications"`
 	// SIPRECApplication and DeviceCallsApplication name declared
 	// applications; by default the first application handles SIPREC calls.
-	SIPRECApplication      string             `yaml:"siprec_application"`
-	DeviceCallsApplication string             `yaml:"device_calls_application"`
-	SessionWebhook         string             `yaml:"session_webhook"`
-	RegistrationWebhook    string             `yaml:"registration_webhook"`
-	QueueEventWebhook      string             `yaml:"queue_event_webhook"`
-	WebhookSecret          secret.String      `yaml:"webhook_secret"`
-	CallAttachedData       []tenancy.CADField `yaml:"call_attached_data"`
-	APIKeys                []APIKeyConfig     `yaml:"api_keys"`
+	SIPRECApplication      string                 `yaml:"siprec_application"`
+	DeviceCallsApplication string                 `yaml:"device_calls_application"`
+	SessionWebhook         string                 `yaml:"session_webhook"`
+	RegistrationWebhook    string                 `yaml:"registration_webhook"`
+	QueueEventWebhook      string                 `yaml:"queue_event_webhook"`
+	WebhookSecret          secret.String          `yaml:"webhook_secret"`
+	CallAttachedData       []tenancy.CADField     `yaml:"call_attached_data"`
+	APIKeys                []srsstate.DeclaredKey `yaml:"api_keys"`
 
 	set []string // the keys the file gives, below the account's
-}
-
-// SIPUserConfig is one SIP user.
-type SIPUserConfig struct {
-	Username string        `yaml:"username"`
-	Password secret.String `yaml:"password"`
 }
 
 // RecordingConfig is an account's recording configuration.
@@ -286,32 +279,8 @@ type RecordingConfig struct {
 // BucketConfig is a bucket given by vendor fields (storage's configuration)
 // or by a gocloud.dev URL.
 type BucketConfig struct {
-	URL          string                     `yaml:"url"`
-	Vendor       bucketconfig.Vendor        `yaml:"vendor"`
-	S3           *bucketconfig.S3           `yaml:"s3"`
-	S3Compatible *bucketconfig.S3Compatible `yaml:"s3_compatible"`
-	GCS          *bucketconfig.GCS          `yaml:"gcs"`
-	Azure        *bucketconfig.Azure        `yaml:"azure"`
-	File         *bucketconfig.File         `yaml:"file"`
-	Memory       *bucketconfig.Memory       `yaml:"memory"`
-}
-
-func (b BucketConfig) vendorConfig() bucketconfig.Config {
-	return bucketconfig.Config{Vendor: b.Vendor, S3: b.S3, S3Compatible: b.S3Compatible, GCS: b.GCS,
-		Azure: b.Azure, File: b.File, Memory: b.Memory}
-}
-
-// ApplicationConfig declares one application of an account.
-type ApplicationConfig struct {
-	Name           string `yaml:"name"`
-	RecordAllCalls *bool  `yaml:"record_all_calls"` // nil: as stored
-}
-
-// APIKeyConfig declares an API key with a known secret (bootstrapping).
-type APIKeyConfig struct {
-	Name        string        `yaml:"name"`
-	Secret      secret.String `yaml:"secret"`
-	ServiceType string        `yaml:"service_type"`
+	URL                 string `yaml:"url"`
+	bucketconfig.Config `yaml:",inline"`
 }
 
 // ConfigError lists every problem of a configuration, each naming its key.
@@ -366,213 +335,25 @@ func parseConfig(name string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("built-in defaults: %w", err)
 	}
 	if len(bytes.TrimSpace(data)) > 0 {
-		root, err := decodeStrict(data, &c)
+		doc, err := srsstate.DecodeYAML(data, &c)
 		if err != nil {
-			var ce *ConfigError
-			if errors.As(err, &ce) {
-				ce.File = name
+			ce := &ConfigError{File: name}
+			for _, e := range srsstate.YAMLErrors(err) {
+				ce.Problems = append(ce.Problems, Problem{Key: e.Path, Message: e.Reason})
 			}
-			return nil, err
+			return nil, ce
 		}
-		c.recordSet(root)
+		for i, set := range doc.Given("accounts") { // the keys the file gives: each start brings them to its values
+			if i < len(c.Accounts) {
+				c.Accounts[i].set = set
+			}
+		}
 	}
 	c.absPaths()
 	if probs := c.validate(); len(probs) > 0 {
 		return nil, &ConfigError{File: name, Problems: probs}
 	}
 	return &c, nil
-}
-
-var (
-	reUnknownKey = regexp.MustCompile(`^line (\d+): field (\S+) not found in type`)
-	reBadValue   = regexp.MustCompile(`^line (\d+): cannot unmarshal (\S+) ` + "`" + `(.*)` + "`" + ` into (.+)$`)
-	reLine       = regexp.MustCompile(`^line (\d+): (.*)$`)
-)
-
-// decodeStrict decodes data over c, refusing unknown keys, and turns yaml's
-// errors into Problems naming the key's path.
-func decodeStrict(data []byte, c *Config) (*yaml.Node, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ConfigError{Problems: []Problem{{Key: "(file)", Message: strings.TrimPrefix(err.Error(), "yaml: ")}}}
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	err := dec.Decode(c)
-	if err == nil || errors.Is(err, io.EOF) {
-		return &root, nil
-	}
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return nil, &ConfigError{Problems: []Problem{{Key: "(file)", Message: strings.TrimPrefix(err.Error(), "yaml: ")}}}
-	}
-	paths := keyPaths(&root)
-	var probs []Problem
-	for _, msg := range te.Errors {
-		if m := reUnknownKey.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			probs = append(probs, Problem{Key: paths.key(line, m[2]), Message: fmt.Sprintf("unknown key (line %d)", line)})
-			continue
-		}
-		if m := reBadValue.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			key := paths.value(line)
-			val := m[3]
-			if isSecretKey(key) {
-				val = "(secret)"
-			}
-			probs = append(probs, Problem{Key: key, Message: fmt.Sprintf("%s is not a valid %s (line %d)", strconv.Quote(val), describeType(m[4]), line)})
-			continue
-		}
-		if m := reLine.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			key := paths.value(line)
-			text := m[2]
-			if isSecretKey(key) {
-				text = "invalid value"
-			}
-			probs = append(probs, Problem{Key: key, Message: fmt.Sprintf("%s (line %d)", text, line)})
-			continue
-		}
-		probs = append(probs, Problem{Key: "(file)", Message: msg})
-	}
-	return nil, &ConfigError{Problems: probs}
-}
-
-// recordSet notes, for each account, the keys the file gives (their paths
-// below the account; merge keys followed): the settings each start brings
-// to the file's values.
-func (c *Config) recordSet(root *yaml.Node) {
-	budget := 1 << 20 // nodes: yaml bounds alias expansion already, and so does this
-	var walk func(n *yaml.Node, path string, a *AccountConfig)
-	walk = func(n *yaml.Node, path string, a *AccountConfig) {
-		if budget--; budget < 0 {
-			return
-		}
-		switch n.Kind {
-		case yaml.DocumentNode, yaml.AliasNode:
-			for _, x := range append(n.Content, n.Alias) {
-				if x != nil {
-					walk(x, path, a)
-				}
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i].Value, n.Content[i+1]
-				switch {
-				case k == "<<" && v.Kind == yaml.SequenceNode: // <<: [*a, *b]
-					for _, x := range v.Content {
-						walk(x, path, a)
-					}
-				case k == "<<":
-					walk(v, path, a)
-				case a != nil:
-					a.set = append(a.set, path+k)
-					walk(v, path+k+".", a)
-				case path == "" && k == "accounts" && v.Kind == yaml.SequenceNode:
-					for j, x := range v.Content {
-						if j < len(c.Accounts) {
-							walk(x, "", &c.Accounts[j])
-						}
-					}
-				}
-			}
-		case yaml.SequenceNode:
-			for i, x := range n.Content {
-				walk(x, fmt.Sprintf("%s[%d].", strings.TrimSuffix(path, "."), i), a)
-			}
-		}
-	}
-	walk(root, "", nil)
-}
-
-// describeType turns a Go type in a yaml error into words.
-func describeType(t string) string {
-	switch {
-	case t == "time.Duration":
-		return "duration (like 30s or 5m)"
-	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
-		return "whole number"
-	case t == "bool":
-		return "boolean (true or false)"
-	case strings.HasPrefix(t, "[]"):
-		return "list"
-	case strings.HasPrefix(t, "main."), strings.HasPrefix(t, "map["), strings.Contains(t, "Config"):
-		return "mapping"
-	}
-	return "string"
-}
-
-// isSecretKey reports whether a key holds a secret, whose value must not
-// appear in messages.
-func isSecretKey(key string) bool {
-	for _, s := range []string{"password", "secret", "pepper", "connection_string", "service_key"} {
-		if strings.Contains(key, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// nodePaths maps lines of a YAML document to key paths.
-type nodePaths struct {
-	keys   map[string]string // "line\x00key" → path of that key
-	values map[int]string    // line → path of the value (scalar) starting there
-}
-
-func keyPaths(root *yaml.Node) nodePaths {
-	p := nodePaths{keys: map[string]string{}, values: map[int]string{}}
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				kp := k.Value
-				if path != "" {
-					kp = path + "." + k.Value
-				}
-				p.keys[strconv.Itoa(k.Line)+"\x00"+k.Value] = kp
-				if _, ok := p.values[v.Line]; !ok || v.Kind == yaml.ScalarNode {
-					p.values[v.Line] = kp
-				}
-				walk(v, kp)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				ip := fmt.Sprintf("%s[%d]", path, i)
-				if _, ok := p.values[c.Line]; !ok || c.Kind == yaml.ScalarNode {
-					p.values[c.Line] = ip
-				}
-				walk(c, ip)
-			}
-		case yaml.AliasNode:
-			// Not followed: an alias may refer to a node that holds it
-			// (endless) or repeat one many times over (a few lines
-			// expanding to billions of nodes). Its anchor, which comes
-			// first in the file, was walked already and maps its lines.
-		}
-	}
-	walk(root, "")
-	return p
-}
-
-func (p nodePaths) key(line int, key string) string {
-	if k, ok := p.keys[strconv.Itoa(line)+"\x00"+key]; ok {
-		return k
-	}
-	return key
-}
-
-func (p nodePaths) value(line int) string {
-	if k, ok := p.values[line]; ok {
-		return k
-	}
-	return fmt.Sprintf("(line %d)", line)
 }
 
 // absPaths makes the relative directories of local buckets absolute (from
@@ -607,7 +388,7 @@ func (c *Config) validate() []Problem {
 		add("log.level", "%q: want debug, info, warn or error", c.Log.Level)
 	}
 	probs = append(probs, c.Tracing.problems()...)
-	probs = append(probs, c.Egress.problems()...)
+	probs = append(probs, c.Egress.parse()...)
 	if c.Metrics.MaxAccounts < 0 {
 		add("metrics.max_accounts", "%d: want 0 or more", c.Metrics.MaxAccounts)
 	}
@@ -648,6 +429,7 @@ func (c *Config) validate() []Problem {
 		add("sip.digest.algorithms", "missing: give MD5, SHA-256 and/or SHA-512-256")
 	}
 	seenAlg := map[sip.Algorithm]bool{}
+	c.SIP.algorithms = nil
 	for i, a := range c.SIP.Digest.Algorithms {
 		alg, err := sip.ParseAlgorithm(a)
 		switch {
@@ -657,9 +439,11 @@ func (c *Config) validate() []Problem {
 			add(fmt.Sprintf("sip.digest.algorithms[%d]", i), "%q given twice", a)
 		}
 		seenAlg[alg] = true
+		c.SIP.algorithms = append(c.SIP.algorithms, alg)
 	}
-	if _, err := sip.ParseAllowlistEntries(c.SIP.Allowlist); err != nil {
-		add("sip.allowlist", "%v", err)
+	var aerr error
+	if c.SIP.allowlist, aerr = sip.ParseAllowlistEntries(c.SIP.Allowlist); aerr != nil {
+		add("sip.allowlist", "%v", aerr)
 	}
 	if t := c.SIP.TCP; t.MaxConns > 1<<20 {
 		add("sip.tcp.max_conns", "%d: want at most 1048576 (0: half the open-file limit, negative: no cap)", t.MaxConns)
@@ -697,10 +481,11 @@ func (c *Config) validate() []Problem {
 	if a, err := netip.ParseAddr(c.RTP.Address); err == nil && a.IsUnspecified() && c.SIP.MediaAddress == "" {
 		add("sip.media_address", "missing: rtp.address %s listens on every address, so the address to put in SDP answers must be given", c.RTP.Address)
 	}
-	if _, _, err := parsePortRange(c.RTP.Ports); err != "" {
+	var err string
+	if c.RTP.minPort, c.RTP.maxPort, err = parsePortRange(c.RTP.Ports); err != "" {
 		add("rtp.ports", "%q: %s", c.RTP.Ports, err)
 	}
-	if _, err := media.ParseLatching(c.RTP.Latching); err != nil {
+	if c.RTP.latching, aerr = media.ParseLatching(c.RTP.Latching); aerr != nil {
 		add("rtp.latching", "%q: want strict, relaxed or any", c.RTP.Latching)
 	}
 	if c.RTP.PollerWorkers < 0 || c.RTP.PollerWorkers > 1024 {
@@ -737,12 +522,8 @@ func (c *Config) validate() []Problem {
 		add("api_key_pepper", "at least 16 characters")
 	}
 
-	probs = append(probs, c.databaseProblems()...) // postgres.go
-	probs = append(probs, fieldProblems(tenancy.ValidateDeclared(c.declared()))...)
-	probs = append(probs, checkKeys("admin.api_keys", c.Admin.APIKeys)...)
-	for i, a := range c.Accounts {
-		probs = append(probs, checkKeys(fmt.Sprintf("accounts[%d].api_keys", i), a.APIKeys)...)
-	}
+	probs = append(probs, c.databaseProblems()...) // state.go
+	probs = append(probs, fieldProblems(srsstate.Validate(c.declaration(), nil))...)
 	// A default account may also be one stored earlier or the demo: that is
 	// checked at start against the store (see defaultAccount).
 	return probs
@@ -758,7 +539,7 @@ func fieldProblems(err error) []Problem {
 		if rest, ok := strings.CutPrefix(msg, "required"); ok {
 			msg = "missing" + rest
 		}
-		if fe.Value != "" && !isSecretKey(key) {
+		if fe.Value != "" && !srsstate.IsSecretPath(key) {
 			msg = strconv.Quote(fe.Value) + ": " + msg
 		}
 		probs = append(probs, Problem{Key: key, Message: msg})
@@ -766,44 +547,14 @@ func fieldProblems(err error) []Problem {
 	return probs
 }
 
-// checkKeys checks API keys of the file the way rbac's Bootstrap will.
-func checkKeys(prefix string, keys []APIKeyConfig) []Problem {
-	var probs []Problem
-	add := func(key, format string, args ...any) {
-		probs = append(probs, Problem{Key: prefix + key, Message: fmt.Sprintf(format, args...)})
-	}
-	names := map[string]int{}
-	types := keyServiceTypes()
-	for i, k := range keys {
-		p := fmt.Sprintf("[%d]", i)
-		n := strings.TrimSpace(k.Name)
-		if n == "" {
-			add(p+".name", "missing")
-		} else if j, dup := names[n]; dup {
-			add(p+".name", "%q: also the name of %s[%d]", n, prefix, j)
-		} else {
-			names[n] = i
-		}
-		if k.Secret.IsZero() {
-			add(p+".secret", "missing")
-		} else if fes := rbac.FieldErrors(rbac.CheckSecretStrength(k.Secret.Reveal())); len(fes) > 0 {
-			add(p+".secret", "%s", fes[0].Reason) // rbac's rule, the one Bootstrap applies
-		}
-		if _, ok := types[k.ServiceType]; k.ServiceType != "" && !ok {
-			list := slices.Sorted(maps.Keys(types))
-			add(p+".service_type", "%q: want one of %s", k.ServiceType, strings.Join(list, ", "))
-		}
-	}
-	return probs
-}
-
-// declared returns the accounts of the file as tenancy declarations.
-func (c *Config) declared() []tenancy.DeclaredAccount {
-	out := make([]tenancy.DeclaredAccount, len(c.Accounts))
+// declaration returns the accounts and API keys of the file as srsstate
+// declarations.
+func (c *Config) declaration() srsstate.Declaration {
+	d := srsstate.Declaration{AdminKeys: c.Admin.APIKeys, Accounts: make([]srsstate.DeclaredAccount, len(c.Accounts))}
 	for i := range c.Accounts {
-		out[i] = c.Accounts[i].declared(fmt.Sprintf("accounts[%d]", i))
+		d.Accounts[i] = srsstate.DeclaredAccount{DeclaredAccount: c.Accounts[i].declared(fmt.Sprintf("accounts[%d]", i)), APIKeys: c.Accounts[i].APIKeys}
 	}
-	return out
+	return d
 }
 
 // declared returns the account as a tenancy declaration: its values, and
@@ -820,16 +571,10 @@ func (a *AccountConfig) declared(path string) tenancy.DeclaredAccount {
 				Format:         tenancy.AudioFormat(strings.ToLower(a.Recording.Format)),
 				RecordAllCalls: a.Recording.RecordAllCalls,
 				BucketURL:      a.Recording.Bucket.URL,
-				Bucket:         a.Recording.Bucket.vendorConfig(),
+				Bucket:         a.Recording.Bucket.Config,
 			},
-			SIP: tenancy.SIPAccess{Allowlist: a.SIP.Allowlist, RequireTLS: a.SIP.RequireTLS, RequireSRTP: a.SIP.RequireSRTP},
-		}}
-	for _, u := range a.SIP.Users {
-		d.Account.SIP.Users = append(d.Account.SIP.Users, tenancy.SIPUser{Username: u.Username, Password: u.Password})
-	}
-	for _, app := range a.Applications {
-		d.Applications = append(d.Applications, tenancy.DeclaredApplication{Name: app.Name, RecordAllCalls: app.RecordAllCalls})
-	}
+			SIP: a.SIP,
+		}, Applications: a.Applications}
 	if len(d.Applications) == 0 { // SIPREC calls' objects are named after an application
 		d.Applications = []tenancy.DeclaredApplication{{Name: "siprec"}}
 	}

@@ -26,14 +26,17 @@ type EgressConfig struct {
 	// 192.168/16, 100.64/10, fc00::/7) except what Allow lists. Default
 	// false: private addresses are reachable.
 	RefusePrivate bool `yaml:"refuse_private"`
+
+	parsed *egress.Policy // by parse, at validation
 }
 
-// problems checks the allowlist's entries.
-func (c EgressConfig) problems() []Problem {
+// parse makes the policy (policy returns it), reporting the allowlist's
+// entries it refuses.
+func (c *EgressConfig) parse() []Problem {
 	var probs []Problem
+	c.parsed = &egress.Policy{RefusePrivate: c.RefusePrivate}
 	for i, e := range c.Allow {
-		var p egress.Policy
-		if err := p.AddAllow(e); err != nil {
+		if err := c.parsed.AddAllow(e); err != nil {
 			probs = append(probs, Problem{Key: fmt.Sprintf("egress.allow[%d]", i),
 				Message: fmt.Sprintf("%q: want a prefix (10.0.0.0/8), an address or an address:port", e)})
 		}
@@ -41,9 +44,5 @@ func (c EgressConfig) problems() []Problem {
 	return probs
 }
 
-// policy returns the validated configuration as a policy.
-func (c EgressConfig) policy() *egress.Policy {
-	p := &egress.Policy{RefusePrivate: c.RefusePrivate}
-	_ = p.AddAllow(c.Allow...) // validated
-	return p
-}
+// policy returns the policy of the validated configuration.
+func (c EgressConfig) policy() *egress.Policy { return c.parsed }

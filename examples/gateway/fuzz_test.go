@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"runtime/debug"
@@ -42,8 +43,12 @@ func plainTree(v reflect.Value) any {
 		m := map[string]any{}
 		for i := 0; i < v.NumField(); i++ {
 			f := v.Type().Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			name, flags, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if flags == "inline" { // its keys are the struct's own
+				maps.Copy(m, plainTree(v.Field(i)).(map[string]any))
 				continue
 			}
 			if name == "" {

@@ -35,8 +35,8 @@ import (
 
 // Gateway is the reference voice gateway: the SDK's recording server
 // (siprec/srs: SIP access control per account, admission, recording,
-// upload, journal, recovery, documents and webhooks) on the SQLite state
-// of state.go, with the Insights API, health and metrics over HTTP.
+// upload, journal, recovery, documents and webhooks) on the state of
+// siprec/srs/srsstate (state.go), with the Insights API, health and metrics over HTTP.
 type Gateway struct {
 	cfg     *Config
 	log     *slog.Logger
@@ -103,11 +103,11 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.st, err = openState(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	if err = g.st.retryShared(ctx, log, func() (err error) { g.applied, err = g.st.applyAccounts(ctx, cfg, log); return err }); err != nil {
+	if g.applied, err = g.st.applyAccounts(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Demo {
-		if err = g.st.retryShared(ctx, log, func() (err error) { g.demo, err = g.st.ensureDemo(ctx, cfg); return err }); err != nil {
+		if err = g.ensureDemo(ctx); err != nil {
 			return nil, err
 		}
 		if err := g.ensureDemoMember(ctx); err != nil {
@@ -123,9 +123,8 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 
-	lo, hi, _ := parsePortRange(cfg.RTP.Ports)
 	ports, err := media.NewPortPool(media.PortPoolConfig{
-		Address: netip.MustParseAddr(cfg.RTP.Address), MinPort: lo, MaxPort: hi, Logger: log.With("component", "rtp"),
+		Address: netip.MustParseAddr(cfg.RTP.Address), MinPort: cfg.RTP.minPort, MaxPort: cfg.RTP.maxPort, Logger: log.With("component", "rtp"),
 		NoRTCPSocket: !cfg.RTP.ReserveRTCP,
 	})
 	if err != nil {
@@ -142,22 +141,17 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if mediaAddr == "" {
 		mediaAddr = cfg.RTP.Address
 	}
-	latching, _ := media.ParseLatching(cfg.RTP.Latching) // validated
-	var allow func(netip.Addr) bool                      // the transport allowlist: nil allows every address
-	if al, _ := sip.ParseAllowlistEntries(cfg.SIP.Allowlist); !al.IsEmpty() {
-		allow = al.Allows
-	}
-	algs := make([]sip.Algorithm, 0, len(cfg.SIP.Digest.Algorithms))
-	for _, a := range cfg.SIP.Digest.Algorithms {
-		alg, _ := sip.ParseAlgorithm(a) // validated
-		algs = append(algs, alg)
+	latching, algs := cfg.RTP.latching, cfg.SIP.algorithms // parsed at validation
+	var allow func(netip.Addr) bool                        // the transport allowlist: nil allows every address
+	if !cfg.SIP.allowlist.IsEmpty() {
+		allow = cfg.SIP.allowlist.Allows
 	}
 	sc := srs.Config{
-		Tenants:          g.st.tenants,
+		Tenants:          g.st.Tenants,
 		DefaultAccount:   def,
-		Limiter:          g.st.limiter,
-		Index:            g.st.index,
-		Journal:          g.st.journal,
+		Limiter:          g.st.Limiter,
+		Index:            g.st.Index,
+		Journal:          g.st.Journal,
 		RecordingDir:     cfg.path(recordingsDir),
 		SpoolDir:         cfg.path(spoolDir),
 		UploadWorkers:    4,
@@ -183,7 +177,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 			MediaTimeout: cfg.SIP.MediaTimeout,
 			SRTP:         cfg.siprecSRTP(),
 		},
-		Recording: recording.Config{FlushInterval: cfg.Record.FlushInterval, MP3: recording.MP3Config{Bitrate: cfg.Record.MP3Bitrate},
+		Recording: recording.Config{FlushInterval: cfg.Record.FlushInterval, MP3: recording.MP3Config{Bitrate: cfg.Record.MP3Bitrate, Mono: cfg.Record.MP3Mono},
 			LAME: lame, LAMEPath: cfg.Record.LAMEPath},
 		// Client nil: srs gives it one that connects through Egress.
 		Webhooks: &tenancy.WebhookSender{Logger: log.With("component", "webhook"), UserAgent: "voicegw-gateway/1"},
@@ -207,13 +201,15 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	g.metrics.watch(g.srs)
-	g.watchDatabase() // other gateways' changes, on PostgreSQL (postgres.go)
+	if err := g.watchDatabase(); err != nil { // other gateways' changes, on PostgreSQL (state.go)
+		return nil, err
+	}
 	g.metrics.registerBuildInfo(buildinfo.Read(version, commit))
 	g.ready = &readiness{checks: g.readyChecks()}
 	g.metrics.registerReady(g.ready)
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	acfg := admin.Config{
-		Tenants: g.st.tenants, Keys: g.st.keys, Members: g.st.members, Store: g.st.admin,
+		Tenants: g.st.Tenants, Keys: g.st.Keys, Members: g.st.Members, Store: g.st.Admin,
 		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: requestLog(log, "admin"),
 		Egress: sc.Egress,
 	}
@@ -296,7 +292,7 @@ func (g *Gateway) defaultAccount(ctx context.Context) (tenancy.SID, error) {
 		}
 		name = demoAccountName
 	}
-	a, err := g.st.tenants.AccountByName(ctx, name)
+	a, err := g.st.Tenants.AccountByName(ctx, name)
 	switch {
 	case errors.Is(err, tenancy.ErrNotFound) && g.cfg.SIP.DefaultAccount == "":
 		return "", nil

@@ -22,8 +22,9 @@
 //
 // The recording server itself is the SDK's (siprec/srs); this program is its
 // configuration and wiring: config.go (configuration, defaults.yaml),
-// state.go (SQLite stores, accounts and keys from the configuration, the
-// demo account), welcome.go (what a first start prints), gateway.go (the
+// state.go (the state on SQLite or PostgreSQL through siprec/srs/srsstate:
+// the configuration's accounts and keys, the demo account, the database's
+// changes), welcome.go (what a first start prints), gateway.go (the
 // recording server, the admin API's change notifier, bucket tests, wiring
 // and shutdown), httpapi.go and metrics.go (HTTP, the server's Observer),
 // console.go (the console, its recordings, the demo's console member),
@@ -112,11 +113,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *check {
 		accounts := make([]*tenancy.Account, len(cfg.Accounts))
-		for i, d := range cfg.declared() {
+		for i, d := range cfg.declaration().Accounts {
 			accounts[i] = &d.Account
 		}
 		probs := probeBuckets(ctx, accounts, cfg.Egress)
-		probs = append(probs, cfg.checkDatabase(ctx)...) // postgres.go
+		probs = append(probs, cfg.checkDatabase(ctx)...) // state.go
 		if len(probs) > 0 {
 			return &ConfigError{File: *configPath, Problems: probs}
 		}

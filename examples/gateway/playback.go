@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -63,7 +62,7 @@ func (g *Gateway) playbackConfig() (*insights.PlaybackConfig, error) {
 	sec := g.cfg.Playback.Secret
 	if sec.IsZero() {
 		var err error
-		if sec, err = secretFile(g.cfg.path(playbackSecretFile)); err != nil {
+		if sec, err = secret.File(g.cfg.path(playbackSecretFile), minPlaybackSecret); err != nil {
 			return nil, fmt.Errorf("playback: %w", err)
 		}
 	}
@@ -74,14 +73,4 @@ func (g *Gateway) playbackConfig() (*insights.PlaybackConfig, error) {
 		BaseURL:    g.cfg.Playback.BaseURL,
 		Proxy:      g.cfg.Playback.Proxy,
 	}, nil
-}
-
-// secretFile returns the link secret kept in path, made on the first start
-// (secret.File).
-func secretFile(path string) (secret.String, error) {
-	s, err := secret.File(path, minPlaybackSecret)
-	if errors.Is(err, secret.ErrShortFile) {
-		return "", fmt.Errorf("%s is shorter than %d characters; remove it to make a new one (links already given out then stop working)", path, minPlaybackSecret)
-	}
-	return s, err
 }

@@ -379,12 +379,25 @@ accounts:
 
 // TestPlaybackMP3 plays an MP3 recording through the gateway's link: served
 // as audio/mpeg, a ranged GET answers those bytes of the object, and the
-// full GET decodes (lame) to the call's length.
+// full GET decodes (lame) to the call's length, in stereo by default and
+// in one channel with recording.mp3_mono (the key reaches the recorder).
 func TestPlaybackMP3(t *testing.T) {
 	if _, err := recording.OpenLAME(""); err != nil {
 		testenv.Missing(t, "LAME's shared library (MP3 recordings)", "apt-get install -y libmp3lame0")
 	}
 	siprecClient(t)
+	for _, tc := range []struct {
+		name, global string
+		channels     int
+	}{
+		{"stereo", "", 2},
+		{"mono", "recording: {mp3_mono: true, mp3_bitrate: 32}\n", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testPlaybackMP3(t, tc.global, tc.channels) })
+	}
+}
+
+func testPlaybackMP3(t *testing.T, global string, channels int) {
 	bucket := t.TempDir()
 	const key, password = "playback-mp3-account-key-0123456789", "playback-mp3-password-1"
 	gw := startGateway(t, gwOptions{SIP: "default_account: pbmp3", Config: fmt.Sprintf(`
@@ -394,7 +407,7 @@ accounts:
     sip: {users: [{username: src, password: %s}]}
     recording: {enabled: true, format: mp3, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
     api_keys: [{name: t, secret: %s}]
-`, password, bucket, key)})
+`, password, bucket, key) + global})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	e := &pbEnv{gw: gw, api: insights.NewClient(gw.url(""), secret.String(key)), ctx: ctx, password: password}
@@ -428,8 +441,8 @@ accounts:
 		t.Fatal(err)
 	}
 	p := decodeWAV(t, lameDecode(t, played))
-	if len(p.channels) != 2 || p.rate != 8000 || p.duration() < 2500*time.Millisecond || p.duration() > 4*time.Second {
-		t.Fatalf("the played MP3 decodes to %d channels at %d Hz, %s; want the 3 s stereo call", len(p.channels), p.rate, p.duration())
+	if len(p.channels) != channels || p.rate != 8000 || p.duration() < 2500*time.Millisecond || p.duration() > 4*time.Second {
+		t.Fatalf("the played MP3 decodes to %d channels at %d Hz, %s; want the 3 s call in %d channels", len(p.channels), p.rate, p.duration(), channels)
 	}
 }
 
@@ -549,7 +562,7 @@ func fetch(t *testing.T, url, rng string) (int, http.Header, []byte) {
 // to be a secret is refused rather than used.
 func TestPlaybackSecretFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "secrets", "playback-link-secret")
-	s1, err := secretFile(path)
+	s1, err := secret.File(path, minPlaybackSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,11 +570,11 @@ func TestPlaybackSecretFile(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 || len(s1.Reveal()) != 43 {
 		t.Fatalf("made %v (%v), %d characters; want mode 0600 and 43 characters (32 bytes)", fi, err, len(s1.Reveal()))
 	}
-	if s2, err := secretFile(path); err != nil || s2.Reveal() != s1.Reveal() {
+	if s2, err := secret.File(path, minPlaybackSecret); err != nil || s2.Reveal() != s1.Reveal() {
 		t.Fatalf("read back: %v; want the same secret", err)
 	}
 	writeFile(t, path, "short\n")
-	if _, err := secretFile(path); err == nil || !strings.Contains(err.Error(), "shorter than 32") {
+	if _, err := secret.File(path, minPlaybackSecret); err == nil || !strings.Contains(err.Error(), "shorter than 32") {
 		t.Fatalf("a short file: %v", err)
 	}
 }

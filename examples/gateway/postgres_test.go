@@ -330,6 +330,11 @@ func TestTwoGatewaysStartAtOnce(t *testing.T) {
 			dsn, filepath.Join(t.TempDir(), "database-sealing-key")))
 		var key string
 		printed := 0
+		for i, p := range procs { // healthy comes before the welcome is printed
+			waitFor(t, 10*time.Second, fmt.Sprintf("gateway %d to print the demo's credentials or say it did not make them", i), func() bool {
+				return reAdminKey.MatchString(p.stdout.String()) || strings.Contains(p.stderr.String(), "demo account ready")
+			})
+		}
 		for _, p := range procs {
 			if m := reAdminKey.FindStringSubmatch(p.stdout.String()); m != nil {
 				printed++

@@ -37,7 +37,7 @@ accounts:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.applyAccounts(ctx, cfg, log); err != nil {
+		if _, err := st.applyAccounts(ctx, cfg); err != nil {
 			st.close()
 			t.Fatal(err)
 		}

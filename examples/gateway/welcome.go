@@ -15,7 +15,7 @@ import (
 func (g *Gateway) printWelcome() {
 	d := g.demo
 	if d == nil {
-		if a, err := g.st.tenants.AccountByName(context.Background(), demoAccountName); err == nil && len(g.cfg.Accounts) == 0 {
+		if a, err := g.st.Tenants.AccountByName(context.Background(), demoAccountName); err == nil && len(g.cfg.Accounts) == 0 {
 			g.log.Info("demo account ready (its credentials were printed when it was created; delete the data directory for new ones)",
 				"realm", a.SIPRealm, "sip_user", "demo", "bucket", a.Recording.Bucket.BucketName())
 		}

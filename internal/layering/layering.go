@@ -43,6 +43,10 @@ func Allowed() map[string][]string {
 		// its tests use storage's test servers.
 		"tenancy/admin/console": {"tenancy/admin", "insights", "tenancy", "rbac", "storage/bucketconfig", "storage/storagetest", "internal"},
 		"siprec/srs":            {"media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
+		// The state a recording gateway opens (srsstate): every store of
+		// tenancy, rbac, insights and tenancy/admin on SQLite or PostgreSQL,
+		// and siprec/srs's journal; above them all, so none may import it.
+		"siprec/srs/srsstate": {"siprec/srs", "tenancy", "rbac", "insights", "storage/bucketconfig", "internal"},
 		// The PostgreSQL drivers (DESIGN.md): their parent package and
 		// internal; the admin API's shares the sealing key of tenancy's.
 		"tenancy/pgstore":       {"tenancy", "internal"},

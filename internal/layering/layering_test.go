@@ -57,6 +57,7 @@ func TestLayer(t *testing.T) {
 		Module + "/siprec/metadata":     "siprec",
 		Module + "/siprec/srs":          "siprec/srs",
 		Module + "/siprec/srs/internal": "siprec/srs",
+		Module + "/siprec/srs/srsstate": "siprec/srs/srsstate",
 		Module + "/siprec/srsx":         "siprec",
 		Module + "/rbac/secret":         "rbac/secret",
 		Module + "/rbac/memstore":       "rbac",

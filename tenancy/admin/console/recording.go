@@ -59,11 +59,7 @@ func (c *Console) renderRecording(q *req, status int, sid tenancy.SID, rev int64
 		"gcs": tagsOf(b.GCS != nil, func() bucketconfig.Tags { return b.GCS.Tags }), "azure": tagsOf(b.Azure != nil, func() bucketconfig.Tags { return b.Azure.Tags }),
 		"file": tagsOf(b.File != nil, func() bucketconfig.Tags { return b.File.Tags }), "memory": tagsOf(b.Memory != nil, func() bucketconfig.Tags { return b.Memory.Tags }),
 	} {
-		var lines []string
-		for _, t := range tags {
-			lines = append(lines, t.Name+"="+t.Value)
-		}
-		v.Tags[vendor] = strings.Join(lines, "\n")
+		v.Tags[vendor] = formatTags(tags)
 	}
 	// Empty sections so the template can read every vendor's fields.
 	if v.Config.Bucket.S3 == nil {
@@ -91,7 +87,18 @@ func tagsOf(ok bool, f func() bucketconfig.Tags) bucketconfig.Tags {
 	return f()
 }
 
-// parseTags reads "name=value" lines.
+// formatTags writes tags as the "name=value" lines parseTags reads.
+func formatTags(tags bucketconfig.Tags) string {
+	lines := make([]string, 0, len(tags))
+	for _, t := range tags {
+		lines = append(lines, t.Name+"="+t.Value)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// parseTags reads "name=value" lines: blank lines are skipped, spaces
+// around a line, a name and a value are trimmed, and a line without "="
+// is a name with an empty value.
 func parseTags(text string) bucketconfig.Tags {
 	var out bucketconfig.Tags
 	for l := range strings.Lines(text) {

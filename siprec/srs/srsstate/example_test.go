@@ -1,0 +1,185 @@
+package srsstate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/siprec/srs/srsstate"
+	"github.com/voicegw/voicegw/tenancy"
+)
+
+// Open the state of a gateway on SQLite in a data directory (with
+// DatabaseURL set, the same call opens it on PostgreSQL), and hand its
+// stores to the recording server (srs.Config's Tenants, Limiter, Index,
+// Journal) and the admin API (admin.Config's Tenants, Keys, Members, Store).
+func ExampleOpen() {
+	dir, _ := os.MkdirTemp("", "gw")
+	defer os.RemoveAll(dir)
+	st, err := srsstate.Open(context.Background(), srsstate.Options{
+		DataDir:  dir,
+		LeaseTTL: time.Minute,
+		// DatabaseURL: "postgres://voicegw:PASSWORD@db.internal/voicegw",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	for _, f := range []string{srsstate.StateDB, srsstate.IndexDB, srsstate.PepperFile} {
+		_, err := os.Stat(filepath.Join(dir, f))
+		fmt.Println(f, err == nil)
+	}
+	fmt.Println("shared:", st.Shared())
+	// Output:
+	// state.db true
+	// insights.db true
+	// secrets/api-key-pepper true
+	// shared: false
+}
+
+// Apply what a configuration file declares, at every start: an account
+// and an Insights key of it, an admin key.
+func ExampleState_Apply() {
+	dir, _ := os.MkdirTemp("", "gw")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	st, err := srsstate.Open(ctx, srsstate.Options{DataDir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	applied, err := st.Apply(ctx, srsstate.Declaration{
+		AdminKeys: []srsstate.DeclaredKey{{Name: "ops", Secret: "ops-key-from-the-vault-0123456789"}},
+		Accounts: []srsstate.DeclaredAccount{{
+			DeclaredAccount: tenancy.DeclaredAccount{Set: []string{"sip_realm"},
+				Account: tenancy.Account{Name: "acme", SIPRealm: "acme.example.com"}},
+			APIKeys: []srsstate.DeclaredKey{{Name: "reports", Secret: "reports-key-from-the-vault-0123"}},
+		}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(applied[0].Account.Name, applied[0].Created)
+	p, err := st.Keys.VerifyKey(ctx, "reports-key-from-the-vault-0123")
+	fmt.Println(p.Account == string(applied[0].Account.SID), err)
+	// Output:
+	// acme true
+	// true <nil>
+}
+
+// Check a declaration before applying it: every problem, named by its path.
+func ExampleValidate() {
+	err := srsstate.Validate(srsstate.Declaration{
+		AdminKeys: []srsstate.DeclaredKey{{Name: "ops", Secret: "short"}},
+	}, nil)
+	for _, fe := range tenancy.FieldErrors(err) {
+		fmt.Println(fe.Field)
+	}
+	// Output:
+	// admin.api_keys[0].secret
+}
+
+// Make a demo account on a first start, and show its secrets once.
+func ExampleState_EnsureDemo() {
+	dir, _ := os.MkdirTemp("", "gw")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	st, err := srsstate.Open(ctx, srsstate.Options{DataDir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	d, err := st.EnsureDemo(ctx, srsstate.DemoOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(d.Account.SIPRealm, d.User, d.Account.Recording.Format)
+	again, _ := st.EnsureDemo(ctx, srsstate.DemoOptions{})
+	fmt.Println(again == nil)
+	// Output:
+	// demo.voicegw.test demo wav
+	// true
+}
+
+// Drop what a recording server cached of the accounts other gateways
+// change (on SQLite there are none: Watch does nothing).
+func ExampleState_Watch() {
+	dir, _ := os.MkdirTemp("", "gw")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	st, err := srsstate.Open(ctx, srsstate.Options{DataDir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	err = st.Watch(ctx, func(c srsstate.Change) {
+		// with an *srs.Server srv:
+		// if c.All { srv.TenantCache().InvalidateAll() }
+		// srv.Invalidate(c.Accounts...)
+	})
+	fmt.Println(err)
+	// Output:
+	// <nil>
+}
+
+// Check a configuration's database URL without connecting; the error never
+// holds the password.
+func ExampleCheckDatabaseURL() {
+	err := srsstate.CheckDatabaseURL("mysql://gw:s3cret@db/voicegw")
+	fmt.Println(errors.Is(err, srsstate.ErrBadDatabaseURL))
+	fmt.Println(srsstate.CheckDatabaseURL("postgres://gw:s3cret@db.internal/voicegw?sslmode=verify-full"))
+	// Output:
+	// true
+	// <nil>
+}
+
+// Test that the database answers (a configuration check): nil, or why not.
+func ExamplePingDatabase() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := srsstate.PingDatabase(ctx, secret.String("postgres://gw:s3cret@127.0.0.1:1/voicegw?connect_timeout=5"))
+	fmt.Println(err != nil)
+	// Output:
+	// true
+}
+
+// The API key service types of a gateway: rbac's, and "admin" with every
+// privilege.
+func ExampleServiceTypes() {
+	_, ok := srsstate.ServiceTypes()[srsstate.ServiceTypeAdmin]
+	fmt.Println(ok)
+	// Output:
+	// true
+}
+
+// Read a configuration file strictly: every problem named by its key's
+// path, and the keys each declared account gives (its Set).
+func ExampleDecodeYAML() {
+	var cfg struct {
+		Workers  int `yaml:"workers"`
+		Accounts []struct {
+			Name string            `yaml:"name"`
+			SIP  tenancy.SIPAccess `yaml:"sip"`
+		} `yaml:"accounts"`
+	}
+	_, err := srsstate.DecodeYAML([]byte("workers: many\naccounts: [{name: a, sip: {alowlist: []}}]\n"), &cfg)
+	for _, e := range srsstate.YAMLErrors(err) {
+		fmt.Println(e)
+	}
+	doc, err := srsstate.DecodeYAML([]byte("accounts:\n  - name: a\n    sip: {require_tls: true}\n"), &cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(doc.Given("accounts")[0])
+	fmt.Println(srsstate.IsSecretPath("accounts[0].sip.users[0].password"))
+	// Output:
+	// workers: "many" is not a valid whole number (line 1)
+	// accounts[0].sip.alowlist: unknown key (line 2)
+	// [name sip sip.require_tls]
+	// true
+}

@@ -1,0 +1,206 @@
+package srsstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/voicegw/voicegw/insights/pgindex"
+	"github.com/voicegw/voicegw/internal/pgdb"
+	rbacpg "github.com/voicegw/voicegw/rbac/pgstore"
+	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/tenancy"
+	adminpg "github.com/voicegw/voicegw/tenancy/admin/pgstore"
+	tenancypg "github.com/voicegw/voicegw/tenancy/pgstore"
+)
+
+// CheckDatabaseURL reports whether dsn is a postgres:// (or postgresql://)
+// URL that the PostgreSQL drivers accept, without connecting: nil, or an
+// error matching ErrBadDatabaseURL that says why (never with the password).
+func CheckDatabaseURL(dsn secret.String) error {
+	u, err := url.Parse(dsn.Reveal())
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return fmt.Errorf("%w: want a postgres:// URL (postgres:// alone takes everything from the PG* environment variables)", ErrBadDatabaseURL)
+	}
+	if _, err := pgdb.ParseConfig(dsn.Reveal()); err != nil {
+		return fmt.Errorf("%w: %s (in %s)", ErrBadDatabaseURL, scrub(err.Error(), dsn), u.Redacted())
+	}
+	return nil
+}
+
+// PingDatabase connects to the database of dsn once, as Open would, and
+// returns why it could not (never with the password); nil when the server
+// answered. It bounds nothing itself: give ctx a deadline.
+func PingDatabase(ctx context.Context, dsn secret.String) error {
+	pool, err := tenancypg.OpenPool(ctx, dsn.Reveal())
+	if err != nil {
+		return errors.New(scrub(err.Error(), dsn))
+	}
+	pool.Close()
+	return nil
+}
+
+// scrub removes dsn's password from msg, should a driver's message quote
+// it.
+func scrub(msg string, dsn secret.String) string {
+	u, err := url.Parse(dsn.Reveal())
+	if err != nil {
+		return msg
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	}
+	return msg
+}
+
+// dbErr wraps an error of the database's stores, scrubbed of the URL's
+// password (the chain is kept for errors.Is only when nothing was
+// scrubbed).
+func (s *State) dbErr(err error) error {
+	if msg := scrub(err.Error(), s.opts.DatabaseURL); msg != err.Error() {
+		return errors.New("srsstate: database: " + msg)
+	}
+	return fmt.Errorf("srsstate: database: %w", err)
+}
+
+// openPostgres opens the stores on the database of DatabaseURL (one pool
+// for all) and brings their schemas up to date.
+func (s *State) openPostgres(ctx context.Context) (err error) {
+	if err := CheckDatabaseURL(s.opts.DatabaseURL); err != nil {
+		return err
+	}
+	if s.pool, err = tenancypg.OpenPool(ctx, s.opts.DatabaseURL.Reveal()); err != nil {
+		return s.dbErr(err)
+	}
+	keyFile := s.opts.KeyFile
+	if keyFile == "" {
+		keyFile = s.path(SealingKeyFile)
+	}
+	if s.Tenants, err = tenancypg.NewStore(ctx, s.pool, &tenancypg.Options{
+		StoreOptions: tenancy.StoreOptions{Logger: s.log.With("component", "tenancy")},
+		KeyFile:      keyFile,
+	}); err != nil {
+		return s.dbErr(err)
+	}
+	ko, pepperFrom, err := s.keyStoreOptions()
+	if err != nil {
+		return err
+	}
+	if s.Keys, err = rbacpg.NewKeyStore(ctx, s.pool, ko); err != nil {
+		return s.dbErr(err)
+	}
+	if err := rbacpg.CheckPepper(ctx, s.pool, s.Keys); errors.Is(err, rbacpg.ErrPepperMismatch) {
+		return fmt.Errorf("srsstate: database: this process's API key pepper (%s) is not the one of the database's other processes: %w", pepperFrom, err)
+	} else if err != nil {
+		return s.dbErr(err)
+	}
+	if s.Members, err = rbacpg.NewMemberStore(ctx, s.pool, nil); err != nil {
+		return s.dbErr(err)
+	}
+	if s.Admin, err = adminpg.NewStore(ctx, s.pool, &adminpg.Options{KeyFile: keyFile}); err != nil {
+		return s.dbErr(err)
+	}
+	if s.Limiter, err = tenancypg.NewLimiter(ctx, s.pool, &tenancypg.LimiterOptions{
+		TTL: s.opts.LeaseTTL, Logger: s.log.With("component", "limiter"),
+	}); err != nil {
+		return s.dbErr(err)
+	}
+	if s.Index, err = pgindex.NewIndex(ctx, s.pool); err != nil {
+		return s.dbErr(err)
+	}
+	return nil
+}
+
+// Change is what Watch reports: accounts whose row or applications changed
+// in the database, or — All — that changes may have been missed, so
+// everything cached of every account must be dropped.
+type Change struct {
+	// All: drop everything cached; Accounts then lists every account the
+	// database holds (none when they could not be listed).
+	All bool
+	// Accounts are the accounts to drop from caches.
+	Accounts []tenancy.SID
+}
+
+// Watch reports to fn the changes to accounts and applications committed
+// to a PostgreSQL database by any process (this one included), until ctx
+// ends or Close: fn drops what it cached of them (an srs.Server's
+// Invalidate). It returns at once; the watch runs in the background. fn
+// must return quickly and may be called from two goroutines at once.
+//
+// Bound (tenancy/pgstore.Watch's): milliseconds after the commit; after a
+// lost connection, a Change with All set once it is back (at most 15 s for
+// a silently dropped connection). Watch reports All once when it starts
+// listening. API keys and members need no watch: their stores read the
+// database on every request.
+//
+// On SQLite Watch does nothing and returns nil: the state is this
+// process's own. A second call returns ErrWatching; after Close, ErrClosed.
+func (s *State) Watch(ctx context.Context, fn func(Change)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.watching:
+		return ErrWatching
+	case s.pool == nil:
+		return nil
+	}
+	s.watching = true
+	ctx, s.stop = context.WithCancel(ctx)
+	log := s.log.With("component", "database")
+	s.wg.Go(func() {
+		_ = tenancypg.Watch(ctx, s.pool, func(c tenancypg.Change) {
+			switch {
+			case c.All:
+				log.Info("watching the database's changes (from the start, or again after a lost connection): cached accounts dropped")
+				s.wg.Go(func() { fn(Change{All: true, Accounts: s.allAccounts(ctx)}) }) // listing them takes a query
+			case (c.Resource == tenancypg.ResourceAccount || c.Resource == tenancypg.ResourceApplication) && c.Account != "":
+				log.Debug("database change", "resource", c.Resource, "op", c.Op, "account", c.Account)
+				fn(Change{Accounts: []tenancy.SID{tenancy.SID(c.Account)}})
+			}
+		}, &tenancypg.WatchOptions{Logger: log})
+	})
+	return nil
+}
+
+// allAccounts lists every account's SID (nil when they cannot be listed).
+func (s *State) allAccounts(ctx context.Context) []tenancy.SID {
+	all, err := s.Tenants.Accounts(ctx, "")
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("could not list the accounts to drop what was cached of them", "component", "database", "error", err)
+		}
+		return nil
+	}
+	sids := make([]tenancy.SID, 0, len(all))
+	for _, a := range all {
+		sids = append(sids, a.SID)
+	}
+	return sids
+}
+
+// retry runs fn until it succeeds, up to 4 times on PostgreSQL: processes
+// starting at the same moment apply the same declarations to one
+// database, and the loser of a race (a revision conflict, a name or
+// secret just taken by the other) finds the winner's rows the next time.
+// An error that is no race repeats and is returned. On SQLite fn runs
+// once.
+func (s *State) retry(ctx context.Context, fn func() error) error {
+	err := fn()
+	for attempt := 1; err != nil && s.pool != nil && attempt < 4; attempt++ {
+		s.log.Info("applying the configuration to the database again (another gateway may be applying it at once)", "attempt", attempt+1, "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(50+rand.IntN(200)) * time.Millisecond):
+		}
+		err = fn()
+	}
+	return err
+}

@@ -1,0 +1,132 @@
+package srsstate_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voicegw/voicegw/internal/pgtest"
+	rbacpg "github.com/voicegw/voicegw/rbac/pgstore"
+	"github.com/voicegw/voicegw/rbac/secret"
+	"github.com/voicegw/voicegw/siprec/srs/srsstate"
+	"github.com/voicegw/voicegw/tenancy"
+)
+
+// TestTwoStatesOnPostgres: two processes' states on one database (each its
+// own data directory, the same key file and pepper) share the accounts,
+// keys and leases, keep their journals apart, apply the same declarations
+// at once without failing, and each hears the other's changes through
+// Watch (All first, then the account changed); a third given another
+// pepper is refused with ErrPepperMismatch, never quoting it.
+func TestTwoStatesOnPostgres(t *testing.T) {
+	ctx := t.Context()
+	dsn := secret.String(pgtest.Shared(t).NewDatabase(t))
+	keyFile := filepath.Join(t.TempDir(), "sealing-key")
+	const pepper = "two-processes-shared-pepper-1"
+	opts := func() srsstate.Options {
+		return srsstate.Options{DataDir: t.TempDir(), DatabaseURL: dsn, KeyFile: keyFile, Pepper: pepper, LeaseTTL: 10 * time.Second}
+	}
+	a := open(t, opts())
+	b := open(t, opts())
+	if !a.Shared() || a.Pool() == nil || a.IndexDB() != nil || a.DB() == nil {
+		t.Fatalf("PostgreSQL state: shared %v, pool %v, index db %v, db %v", a.Shared(), a.Pool(), a.IndexDB(), a.DB())
+	}
+
+	changes := make(chan srsstate.Change, 64)
+	if err := b.Watch(ctx, func(c srsstate.Change) { changes <- c }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Watch(ctx, func(srsstate.Change) {}); !errors.Is(err, srsstate.ErrWatching) {
+		t.Fatalf("second Watch: %v, want ErrWatching", err)
+	}
+	if c := next(t, changes); !c.All {
+		t.Fatalf("first change %+v, want All", c)
+	}
+
+	d := declaration(t.TempDir(), srsstate.DeclaredKey{Name: "kept", Secret: keptKey})
+	errc := make(chan error, 2)
+	for _, st := range []*srsstate.State{a, b} {
+		go func() { _, err := st.Apply(ctx, d); errc <- err }()
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatalf("applying at once: %v", err)
+		}
+	}
+	acct, err := b.Tenants.AccountByName(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := b.Keys.VerifyKey(ctx, keptKey); err != nil || p.Account != string(acct.SID) {
+		t.Fatalf("the key applied through a, verified through b: %+v, %v", p, err)
+	}
+	for c := next(t, changes); !slices.Contains(c.Accounts, acct.SID); c = next(t, changes) {
+	}
+
+	// one licensed session across both
+	if err := a.Limiter.Acquire(ctx, acct.SID, "s1", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Limiter.Acquire(ctx, acct.SID, "s2", 1); !errors.Is(err, tenancy.ErrLimitReached) {
+		t.Fatalf("the second session through b: %v, want ErrLimitReached", err)
+	}
+	if a.Journal == b.Journal || a.DB() == b.DB() {
+		t.Fatal("the two processes share a journal")
+	}
+
+	o := opts()
+	o.Pepper = "not-the-pepper-of-the-others"
+	_, err = srsstate.Open(ctx, o)
+	if !errors.Is(err, rbacpg.ErrPepperMismatch) || strings.Contains(err.Error(), string(o.Pepper)) {
+		t.Fatalf("another pepper: %v, want ErrPepperMismatch without the pepper", err)
+	}
+}
+
+func next(t *testing.T, ch <-chan srsstate.Change) srsstate.Change {
+	t.Helper()
+	select {
+	case c := <-ch:
+		return c
+	case <-time.After(15 * time.Second):
+		t.Fatal("no change reported within 15 s")
+		return srsstate.Change{}
+	}
+}
+
+// TestDatabaseURLNeverInErrors: a URL that does not parse, a server that
+// does not answer: errors say why and never hold the password.
+func TestDatabaseURLNeverInErrors(t *testing.T) {
+	const pw = "s3cret-db-pw"
+	for _, tc := range []struct{ dsn, want string }{
+		{"db.example.net:5432", "want a postgres:// URL"},
+		{"mysql://u:" + pw + "@db/x", "want a postgres:// URL"},
+		{"postgres://u:" + pw + "@db.example.net:notaport/x", "want a postgres:// URL"},
+		{"postgres://u:" + pw + "@db.example.net/x?sslmode=sometimes", "sslmode"},
+	} {
+		err := srsstate.CheckDatabaseURL(secret.String(tc.dsn))
+		if !errors.Is(err, srsstate.ErrBadDatabaseURL) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), pw) {
+			t.Errorf("CheckDatabaseURL(%q) = %v, want ErrBadDatabaseURL saying %q without the password", tc.dsn, err, tc.want)
+		}
+		if _, err := srsstate.Open(t.Context(), srsstate.Options{DataDir: t.TempDir(), DatabaseURL: secret.String(tc.dsn)}); !errors.Is(err, srsstate.ErrBadDatabaseURL) {
+			t.Errorf("Open(%q) = %v, want ErrBadDatabaseURL", tc.dsn, err)
+		}
+	}
+	for _, ok := range []string{"postgres://", "postgresql://voicegw:pw@db.example.net:5433/voicegw?sslmode=verify-full"} {
+		if err := srsstate.CheckDatabaseURL(secret.String(ok)); err != nil {
+			t.Errorf("CheckDatabaseURL(%q) = %v", ok, err)
+		}
+	}
+	down := secret.String("postgres://voicegw:" + pw + "@127.0.0.1:1/voicegw?connect_timeout=5")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := srsstate.PingDatabase(ctx, down); err == nil || !strings.Contains(err.Error(), "127.0.0.1") || strings.Contains(err.Error(), pw) {
+		t.Errorf("PingDatabase to a closed port: %v, want an error naming the server without the password", err)
+	}
+	if _, err := srsstate.Open(ctx, srsstate.Options{DataDir: t.TempDir(), DatabaseURL: down}); err == nil || strings.Contains(err.Error(), pw) {
+		t.Errorf("Open to a closed port: %v, want an error without the password", err)
+	}
+}
