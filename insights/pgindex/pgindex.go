@@ -15,8 +15,8 @@
 //
 // insights_sessions holds one row per session: account, id, start time in
 // microseconds, the document as given (type json: its own bytes, returned
-// as is, and readable in SQL with ->, ->> or ::jsonb), the smallest and
-// largest sort key of channel_data.duration, and keys, a bytea[] of every
+// as is, and readable in SQL with ->, ->> or ::jsonb), its facets (see
+// keys.go), and keys, a bytea[] of every
 // distinct leaf value and every distinct analyzed token of the document
 // (see keys.go for their encoding), indexed by GIN. The tokens are those of
 // insights.Analyze, computed by the portable type, not PostgreSQL's text
