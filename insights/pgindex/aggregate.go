@@ -22,7 +22,9 @@ import (
 // terms level groups by the path's facets (the session's distinct values
 // there, one jsonb array: no expansion of every session's keys in SQL) and
 // is expanded here, a session counting in the bucket of each of its
-// values, before the top buckets are kept (driver.TopTerms); metrics are
+// values, before the top buckets are kept (driver.TopTerms); a path with a
+// dimension column (dimPaths) is read from it instead of from the facets,
+// so that a date range's aggregation is an index-only scan; metrics are
 // count, sum, min and max of the numbers of the path's facets, computed per
 // group; percentiles gather the sorted numbers of each group.
 func (d *Driver) Aggregate(ctx context.Context, q *driver.Query) (*driver.Result, error) {
@@ -41,10 +43,10 @@ func (d *Driver) Aggregate(ctx context.Context, q *driver.Query) (*driver.Result
 	}
 	res := &driver.Result{Aggs: make([]driver.AggResult, len(q.Aggs))}
 	err = pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM insights_sessions s `+b.joins+` WHERE `+b.where(), b.args...).Scan(&res.Total); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM insights_sessions s `+b.joins+` WHERE `+b.where(), oneShot(b.args)...).Scan(&res.Total); err != nil {
 			return fmt.Errorf("count: %w", err)
 		}
-		e := &aggEval{tx: tx, b: b, paths: paths}
+		e := &aggEval{tx: tx, b: b, paths: paths, noDims: d.noDims}
 		for i := range q.Aggs {
 			if err := e.node(ctx, nil, &q.Aggs[i], map[string]*driver.AggResult{"": &res.Aggs[i]}); err != nil {
 				return err
@@ -70,20 +72,34 @@ func aggPaths(aggs []driver.Agg, fn func(string)) {
 
 // aggEval evaluates one request's aggregations.
 type aggEval struct {
-	tx    pgx.Tx
-	b     *builder
-	paths map[string]pathID
+	tx     pgx.Tx
+	b      *builder
+	paths  map[string]pathID
+	noDims bool // read every path from the facets (Driver.noDims)
+}
+
+// dimColumn returns the dimension column of path, "" when it has none (or
+// when the columns are not to be read).
+func (e *aggEval) dimColumn(path string) string {
+	if e.noDims {
+		return ""
+	}
+	return dimColumn(path)
 }
 
 // level is one bucket level above an aggregation: the values of a path
 // (terms) or a date histogram's slot.
 type level struct {
 	key string           // terms: the path's facets key
+	col string           // terms: the path's dimension column, "" when none
 	iv  *driver.Interval // date histogram
 }
 
 // expr is the SQL of a level's group key.
 func (l level) expr(args *[]any) string {
+	if l.iv == nil && l.col != "" {
+		return "s." + l.col
+	}
 	if l.iv == nil {
 		*args = append(*args, l.key)
 		return facetsSQL + "->$" + strconv.Itoa(len(*args)) + "::text"
@@ -141,7 +157,7 @@ func (e *aggEval) query(ctx context.Context, levels []level, own *level, cols st
 		}
 		sql += ` GROUP BY ` + strings.Join(pos, ", ")
 	}
-	rows, err := e.tx.Query(ctx, sql, args...)
+	rows, err := e.tx.Query(ctx, sql, oneShot(args)...)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +307,7 @@ func (e *aggEval) buckets(ctx context.Context, levels []level, a *driver.Agg, ta
 		if !ok {
 			return nil // no session has the field: no buckets
 		}
-		own = level{key: id.key}
+		own = level{key: id.key, col: e.dimColumn(a.Path)}
 	}
 	groups, err := e.query(ctx, levels, &own, "count(*)", "")
 	if err != nil {
@@ -380,8 +396,12 @@ func cmpInt(a, b int64) int {
 }
 
 // numbersOf returns the SQL of a lateral join of the numbers among the
-// facets of path key k: x.v, float8, one row per distinct number.
-func (e *aggEval) numbersOf(k string, args *[]any) string {
+// facets of path key k (or of the dimension column col): x.v, float8, one
+// row per distinct number.
+func (e *aggEval) numbersOf(k, col string, args *[]any) string {
+	if col != "" {
+		return ` CROSS JOIN LATERAL (SELECT substr(f, 18)::float8 AS v FROM unnest(s.` + col + `) f WHERE f < '2') x`
+	}
 	*args = append(*args, k)
 	return ` CROSS JOIN LATERAL (SELECT substr(f, 18)::float8 AS v FROM jsonb_array_elements_text(` + facetsSQL + `->$` +
 		strconv.Itoa(len(*args)) + `::text) f WHERE f < '2') x`
@@ -394,13 +414,26 @@ func (e *aggEval) facetsOf(k string, args *[]any) string {
 	return ` CROSS JOIN LATERAL (SELECT ` + facetsSQL + `->$` + strconv.Itoa(len(*args)) + `::text AS arr OFFSET 0) m`
 }
 
-// metricCols returns count, sum, min and max of the numbers of m.arr per
+// facetArray is the SQL of a session's facets at one path: a jsonb array
+// (facetsOf's m.arr) or a dimension column (text[]).
+type facetArray struct {
+	arr, first, length, elems string
+}
+
+var jsonbFacets = facetArray{arr: "m.arr", first: "(m.arr->>0)", length: "jsonb_array_length(m.arr)", elems: "jsonb_array_elements_text(m.arr)"}
+
+func columnFacets(col string) facetArray {
+	c := "s." + col
+	return facetArray{arr: c, first: c + "[1]", length: "cardinality(" + c + ")", elems: "unnest(" + c + ")"}
+}
+
+// metricCols returns count, sum, min and max of the numbers of fa per
 // group. A session's one value (the usual case) is read directly; only a
 // session with several values expands them.
-func metricCols(a *driver.Agg) string {
-	const first = `(m.arr->>0)`
-	const one = `substr(` + first + `, 18)::float8`
-	const many = ` FROM jsonb_array_elements_text(m.arr) f WHERE f < '2')`
+func metricCols(a *driver.Agg, fa facetArray) string {
+	first := fa.first
+	one := `substr(` + first + `, 18)::float8`
+	many := ` FROM ` + fa.elems + ` f WHERE f < '2')`
 	const each = `substr(f, 18)::float8`
 	sum := func(v string) string {
 		if a.RoundUp <= 0 {
@@ -410,7 +443,7 @@ func metricCols(a *driver.Agg) string {
 		return "(CASE WHEN " + v + " > 0 THEN ceil(" + v + " / " + r + ") ELSE 0 END)"
 	}
 	col := func(agg, single, multi string) string {
-		return agg + `(CASE WHEN m.arr IS NULL THEN NULL WHEN jsonb_array_length(m.arr) = 1 THEN (CASE WHEN ` + first +
+		return agg + `(CASE WHEN ` + fa.arr + ` IS NULL THEN NULL WHEN ` + fa.length + ` = 1 THEN (CASE WHEN ` + first +
 			` < '2' THEN ` + single + ` END) ELSE (SELECT ` + multi + many + ` END)`
 	}
 	return strings.Join([]string{
@@ -429,9 +462,12 @@ func (e *aggEval) metrics(ctx context.Context, levels []level, a *driver.Agg, ta
 	saved := e.b.args
 	defer func() { e.b.args = saved }()
 	args := slices.Clone(e.b.args)
-	from := e.facetsOf(id.key, &args)
+	from, fa := "", columnFacets(e.dimColumn(a.Path))
+	if e.dimColumn(a.Path) == "" {
+		from, fa = e.facetsOf(id.key, &args), jsonbFacets
+	}
 	e.b.args = args
-	groups, err := e.query(ctx, levels, nil, metricCols(a), from)
+	groups, err := e.query(ctx, levels, nil, metricCols(a, fa), from)
 	if err != nil {
 		return err
 	}
@@ -469,7 +505,7 @@ func (e *aggEval) percentiles(ctx context.Context, levels []level, a *driver.Agg
 	saved := e.b.args
 	defer func() { e.b.args = saved }()
 	args := slices.Clone(e.b.args)
-	from := e.numbersOf(id.key, &args)
+	from := e.numbersOf(id.key, e.dimColumn(a.Path), &args)
 	e.b.args = args
 	groups, err := e.query(ctx, levels, nil, "array_agg(x.v)", from)
 	if err != nil {

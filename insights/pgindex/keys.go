@@ -227,8 +227,9 @@ func decodeFacetText(s string) (driver.Value, bool) {
 }
 
 // docKeys returns the sorted, distinct keys of a document in month m, given
-// its paths' prefixes and numbers, and its facets as jsonb.
-func docKeys(doc *driver.Document, prefixes map[string][]byte, pids map[string]string, m uint16) (keys [][]byte, facets []byte, err error) {
+// its paths' prefixes and numbers, its facets as jsonb, and the facets of
+// each of dimPaths (nil when it has none there): the dimension columns.
+func docKeys(doc *driver.Document, prefixes map[string][]byte, pids map[string]string, m uint16) (keys [][]byte, facets []byte, dims [][]string, err error) {
 	keys = make([][]byte, 0, len(doc.Terms)+len(doc.Tokens))
 	fs := map[string][]string{}
 	for _, f := range doc.Terms {
@@ -246,6 +247,12 @@ func docKeys(doc *driver.Document, prefixes map[string][]byte, pids map[string]s
 		slices.Sort(vs)
 		fs[p] = slices.Compact(vs)
 	}
+	dims = make([][]string, len(dimPaths))
+	for i, d := range dimPaths {
+		if pid, ok := pids[d.path]; ok {
+			dims[i] = fs[pid]
+		}
+	}
 	facets, err = json.Marshal(fs)
-	return keys, facets, err
+	return keys, facets, dims, err
 }

@@ -15,8 +15,8 @@
 //
 // insights_sessions holds one row per session: account, id, start time in
 // microseconds, the document as given (type json: its own bytes, returned
-// as is, and readable in SQL with ->, ->> or ::jsonb), the smallest and
-// largest sort key of channel_data.duration, and keys, a bytea[] of every
+// as is, and readable in SQL with ->, ->> or ::jsonb), its facets (see
+// keys.go), and keys, a bytea[] of every
 // distinct leaf value and every distinct analyzed token of the document
 // (see keys.go for their encoding), indexed by GIN. The tokens are those of
 // insights.Analyze, computed by the portable type, not PostgreSQL's text
@@ -24,7 +24,12 @@
 // insights/memindex and insights/sqliteindex. Paths are numbered in
 // insights_paths (a key starts with its path's number), shared by every
 // process of the database. B-tree indexes on (account, start), start and id
-// serve the date range, the sort on time and Get/Find.
+// serve the date range, the sort on time and Get/Find. The facets of
+// status, agent_id and channel_data.duration have columns of their own too
+// (f_status, f_agent_id, f_duration: text[], the same values), which the
+// index on start covers: an aggregation grouping or averaging by them over
+// a date range reads that index only (schema version 2; its migration
+// fills them for the sessions already stored, rewriting each row once).
 //
 // # Queries
 //
@@ -87,7 +92,51 @@ ALTER TABLE insights_sessions ALTER COLUMN facets SET STORAGE MAIN;
 CREATE INDEX insights_sessions_account_start ON insights_sessions (account, start);
 CREATE INDEX insights_sessions_start ON insights_sessions (start);
 CREATE INDEX insights_sessions_id ON insights_sessions (id);
-CREATE INDEX insights_sessions_keys ON insights_sessions USING gin (keys);`}
+CREATE INDEX insights_sessions_keys ON insights_sessions USING gin (keys);`,
+	// 2: dimension columns (see dimPaths), filled from the facets of the
+	// sessions already stored, and the start index covering them: an
+	// aggregation over a date range reads that index only.
+	`
+ALTER TABLE insights_sessions ADD COLUMN f_status text[] COLLATE "C", ADD COLUMN f_agent_id text[] COLLATE "C", ADD COLUMN f_duration text[] COLLATE "C";
+-- In the row, uncompressed: with toast_tuple_target 256 the default
+-- (extended) moved these small arrays to the TOAST table, one fetch each
+-- per session read (100 µs and more a session in an aggregation).
+ALTER TABLE insights_sessions ALTER COLUMN f_status SET STORAGE PLAIN, ALTER COLUMN f_agent_id SET STORAGE PLAIN, ALTER COLUMN f_duration SET STORAGE PLAIN;
+COMMENT ON COLUMN insights_sessions.f_status IS 'the facets of status (as in facets), NULL when none';
+COMMENT ON COLUMN insights_sessions.f_agent_id IS 'the facets of agent_id (as in facets), NULL when none';
+COMMENT ON COLUMN insights_sessions.f_duration IS 'the facets of channel_data.duration (as in facets), NULL when none';
+WITH p AS (SELECT
+	(SELECT pid::text FROM insights_paths WHERE path = 'status') AS st,
+	(SELECT pid::text FROM insights_paths WHERE path = 'agent_id') AS ag,
+	(SELECT pid::text FROM insights_paths WHERE path = 'channel_data.duration') AS du)
+UPDATE insights_sessions s SET
+	f_status = CASE WHEN s.facets ? p.st THEN ARRAY(SELECT e FROM jsonb_array_elements_text(s.facets->p.st) WITH ORDINALITY x(e, i) ORDER BY i) END,
+	f_agent_id = CASE WHEN s.facets ? p.ag THEN ARRAY(SELECT e FROM jsonb_array_elements_text(s.facets->p.ag) WITH ORDINALITY x(e, i) ORDER BY i) END,
+	f_duration = CASE WHEN s.facets ? p.du THEN ARRAY(SELECT e FROM jsonb_array_elements_text(s.facets->p.du) WITH ORDINALITY x(e, i) ORDER BY i) END
+FROM p WHERE s.facets ?| array_remove(ARRAY[p.st, p.ag, p.du], NULL);
+DROP INDEX IF EXISTS insights_sessions_start;
+CREATE INDEX insights_sessions_start ON insights_sessions (start) INCLUDE (account, f_status, f_agent_id, f_duration);`}
+
+// dimPaths are the paths whose facets have a column of their own too
+// (text[], the same values in the same order as in facets): the paths
+// dashboards group and average by. A terms level, metric or percentile on
+// one reads the column, which the start index covers, instead of
+// decoding every matching session's facets.
+var dimPaths = []struct{ path, col string }{
+	{"status", "f_status"},
+	{"agent_id", "f_agent_id"},
+	{"channel_data.duration", "f_duration"},
+}
+
+// dimColumn returns the column of path, "" when it has none.
+func dimColumn(path string) string {
+	for _, d := range dimPaths {
+		if d.path == path {
+			return d.col
+		}
+	}
+	return ""
+}
 
 // OpenPool opens a connection pool as every voicegw PostgreSQL store needs
 // it (see tenancy/pgstore.OpenPool, which it is). dsn is a postgres:// URL
@@ -156,6 +205,10 @@ type Driver struct {
 
 	mu    sync.RWMutex      // guards paths
 	paths map[string]pathID // never changes once known
+
+	// noDims makes aggregations read every path from the facets, as
+	// before schema version 2 (the benchmarks' comparison; tests only).
+	noDims bool
 }
 
 // pathID is a path's number: as its keys' prefix and as its facets' key.
@@ -268,7 +321,17 @@ type row struct {
 	start       int64
 	keys        [][]byte
 	facets      []byte
+	dims        [][]string // per dimPaths
 	doc         []byte
+}
+
+// values returns the row's columns in the order of sessionColumns.
+func (r *row) values() []any {
+	v := []any{r.account, r.id, r.start, r.keys, r.facets, r.doc}
+	for _, d := range r.dims {
+		v = append(v, d)
+	}
+	return v
 }
 
 // copyThreshold is the batch size from which Put writes with COPY instead
@@ -303,11 +366,11 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 		if last[[2]string{doc.AccountID, doc.ID}] != i {
 			continue
 		}
-		dk, facets, err := docKeys(doc, prefixes, keys, month(doc.Start))
+		dk, facets, dims, err := docKeys(doc, prefixes, keys, month(doc.Start))
 		if err != nil {
 			return fmt.Errorf("pgindex: put %q: %w", doc.ID, err)
 		}
-		rows = append(rows, row{account: doc.AccountID, id: doc.ID, start: doc.Start, keys: dk, facets: facets, doc: doc.JSON})
+		rows = append(rows, row{account: doc.AccountID, id: doc.ID, start: doc.Start, keys: dk, facets: facets, dims: dims, doc: doc.JSON})
 	}
 	if len(rows) < copyThreshold {
 		return d.upsert(ctx, rows)
@@ -325,13 +388,31 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 // facetsSQL reads a session's facets.
 const facetsSQL = "s.facets"
 
-const upsertSQL = `INSERT INTO insights_sessions(account, id, start, keys, facets, doc) VALUES ($1, $2, $3, $4, $5, $6)
-	ON CONFLICT (account, id) DO UPDATE SET start = excluded.start, keys = excluded.keys, facets = excluded.facets, doc = excluded.doc`
+// sessionColumns are the columns Put writes, in the order of row.values.
+var sessionColumns = func() []string {
+	cols := []string{"account", "id", "start", "keys", "facets", "doc"}
+	for _, d := range dimPaths {
+		cols = append(cols, d.col)
+	}
+	return cols
+}()
+
+var upsertSQL = func() string {
+	var params, sets []string
+	for i, c := range sessionColumns {
+		params = append(params, "$"+strconv.Itoa(i+1))
+		if c != "account" && c != "id" {
+			sets = append(sets, c+" = excluded."+c)
+		}
+	}
+	return `INSERT INTO insights_sessions(` + strings.Join(sessionColumns, ", ") + `) VALUES (` + strings.Join(params, ", ") + `)
+	ON CONFLICT (account, id) DO UPDATE SET ` + strings.Join(sets, ", ")
+}()
 
 func (d *Driver) upsert(ctx context.Context, rows []row) error {
 	var b pgx.Batch
 	for _, r := range rows {
-		b.Queue(upsertSQL, r.account, r.id, r.start, r.keys, r.facets, r.doc)
+		b.Queue(upsertSQL, r.values()...)
 	}
 	// A batch runs as one implicit transaction.
 	if err := d.pool.SendBatch(ctx, &b).Close(); err != nil {
@@ -352,15 +433,14 @@ func (d *Driver) copyIn(ctx context.Context, rows []row) error {
 			return err
 		}
 		i := 0
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"insights_sessions"},
-			[]string{"account", "id", "start", "keys", "facets", "doc"},
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"insights_sessions"}, sessionColumns,
 			pgx.CopyFromFunc(func() ([]any, error) {
 				if i == len(rows) {
 					return nil, nil
 				}
 				r := &rows[i]
 				i++
-				return []any{r.account, r.id, r.start, r.keys, r.facets, r.doc}, nil
+				return r.values(), nil
 			}))
 		return err
 	})
@@ -428,7 +508,7 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 	if err != nil {
 		return nil, err
 	}
-	rows, err := d.pool.Query(ctx, sql, args...)
+	rows, err := d.pool.Query(ctx, sql, oneShot(args)...)
 	if err != nil {
 		return nil, fmt.Errorf("pgindex: search: %w", err)
 	}
@@ -451,11 +531,22 @@ func (d *Driver) Search(ctx context.Context, q *driver.Query) (*driver.Result, e
 		if err != nil {
 			return nil, err
 		}
-		if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM insights_sessions s `+cb.joins+` WHERE `+cb.where(), cb.args...).Scan(&res.Total); err != nil {
+		if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM insights_sessions s `+cb.joins+` WHERE `+cb.where(), oneShot(cb.args)...).Scan(&res.Total); err != nil {
 			return nil, fmt.Errorf("pgindex: count: %w", err)
 		}
 	}
 	return res, nil
+}
+
+// oneShot returns the arguments of a search or aggregation statement that
+// runs unprepared (pgx.QueryExecModeExec): PostgreSQL plans it for these
+// values. A prepared statement (pgx's default) gets a generic plan after
+// five runs, which cannot see the keys and the range: it would start from
+// the (account, start) index, reading every session of the account in the
+// range, where the plan for the values reads the GIN posting lists of a
+// few keys only.
+func oneShot(args []any) []any {
+	return append([]any{pgx.QueryExecModeExec}, args...)
 }
 
 // searchSQL returns the statement of a search and its arguments: the

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/voicegw/voicegw/insights"
@@ -330,3 +331,110 @@ func TestLargeFacets(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationFillsDimensions: sessions stored under schema version 1 (no
+// dimension columns) get their columns filled by the migration to version
+// 2, equal to those Put writes; aggregations over them then give the same
+// results from the columns as from the facets, and as memindex.
+func TestMigrationFillsDimensions(t *testing.T) {
+	ctx := t.Context()
+	srv := pgtest.Shared(t)
+	// current: the sessions written by Put under the current schema.
+	current, err := pgindex.OpenIndex(ctx, srv.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer current.Close()
+	var cur *pgxpool.Pool
+	current.As(&cur)
+	mem := memindex.NewIndex()
+	gen := insightstest.NewGenerator(5, 1500)
+	for _, idx := range []*insights.Index{current, mem} {
+		if err := idx.Put(ctx, insightstest.Fixtures()...); err != nil {
+			t.Fatal(err)
+		}
+		if err := gen.Load(ctx, idx, 500, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// old: the same rows under schema version 1, as it stored them.
+	old, err := pgindex.OpenPool(ctx, srv.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := pgindex.MigrateTo(ctx, old, 1); err != nil {
+		t.Fatal(err)
+	}
+	copyRows := func(table string, cols ...string) {
+		rows, err := cur.Query(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+table+` ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.CopyFrom(ctx, pgx.Identifier{table}, cols, &rowsSource{rows: rows}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyRows("insights_paths", "pid", "path")
+	copyRows("insights_sessions", "account", "id", "start", "keys", "facets", "doc")
+	migrated, err := pgindex.NewIndex(ctx, old) // migrates to version 2
+	if err != nil {
+		t.Fatal(err)
+	}
+	dims := func(p *pgxpool.Pool) string {
+		var s string
+		if err := p.QueryRow(ctx, `SELECT string_agg(concat_ws('|', account, id, f_status::text, f_agent_id::text, f_duration::text), E'\n' ORDER BY account, id)
+			FROM insights_sessions`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	want, got := dims(cur), dims(old)
+	if got != want {
+		t.Fatalf("columns after the migration differ from Put's:\n%.2000s\n---\n%.2000s", got, want)
+	}
+	var filled, agents int
+	if err := old.QueryRow(ctx, `SELECT count(f_status), count(f_agent_id) FROM insights_sessions`).Scan(&filled, &agents); err != nil {
+		t.Fatal(err)
+	}
+	if filled < 1500 || agents < 1500 {
+		t.Fatalf("only %d sessions with f_status, %d with f_agent_id", filled, agents)
+	}
+	facets, err := pgindex.NewIndexReadingFacets(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aggs := append(insightstest.AggregationBenchmarkQueries(), insightstest.NamedQuery{Name: "fixtures", Account: insightstest.Account,
+		Query: &insights.Query{From: insights.Day(2020, 9, 1), To: insights.Day(2020, 10, 1), NoHits: true,
+			Aggs: insights.Aggregations{"s": insights.TermsAgg("status", 5).Sub("d", insights.PercentilesAgg("channel_data.duration")).
+				Sub("a", insights.AvgAgg("channel_data.duration"))}}})
+	for i, nq := range aggs {
+		if i < len(aggs)-1 { // the generator's sessions are in 2025
+			q := *nq.Query
+			q.From, q.To = insights.Day(2025, 1, 1), insights.Day(2025, 3, 1)
+			nq.Query = &q
+		}
+		var out []string
+		for _, idx := range []*insights.Index{migrated, facets, mem} {
+			res, err := idx.Search(ctx, nq.Account, nq.Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Total == 0 {
+				t.Fatalf("%s: nothing to aggregate", nq.Name)
+			}
+			b, _ := json.Marshal(res)
+			out = append(out, string(b))
+		}
+		if out[0] != out[2] || out[1] != out[2] {
+			t.Fatalf("%s: columns, facets and memindex differ:\n%s\n%s\n%s", nq.Name, out[0], out[1], out[2])
+		}
+	}
+}
+
+// rowsSource feeds the rows of a query to CopyFrom.
+type rowsSource struct{ rows pgx.Rows }
+
+func (r *rowsSource) Next() bool             { return r.rows.Next() }
+func (r *rowsSource) Values() ([]any, error) { return r.rows.Values() }
+func (r *rowsSource) Err() error             { return r.rows.Err() }
