@@ -74,3 +74,25 @@ func ExamplePlaybackConfig() {
 	fmt.Println(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Range"), string(b))
 	// Output: 206 audio/wav bytes 0-3/19 RIFF
 }
+
+// A player of one's own (the console's): a seekable reader over a
+// recording, which reads the bytes it is asked for with one ranged read
+// per seek.
+func ExampleOpenRecording() {
+	ctx := context.Background()
+	store := bytesRecordings{"AC1/AP1/S1.wav": []byte("RIFF....WAVEfmt data")}
+	r, info, err := insights.OpenRecording(ctx, store, "AC1", "AC1/AP1/S1.wav")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	_, _ = r.Seek(-4, io.SeekEnd)
+	tail, _ := io.ReadAll(r)
+	fmt.Println(info.Size, string(tail))
+	_, _, err = insights.OpenRecording(ctx, store, "AC1", "AC1/AP1/S2.wav")
+	fmt.Println(errors.Is(err, insights.ErrNotFound))
+	// Output:
+	// 20 data
+	// true
+}

@@ -299,8 +299,8 @@ func (h *handler) serveRecording(w http.ResponseWriter, r *http.Request) {
 	if e := info.ETag; len(e) >= 2 && strings.HasSuffix(e, `"`) && !strings.ContainsAny(e, "\r\n") {
 		hd.Set("ETag", e)
 	}
-	obj := &objectReader{ctx: ctx, store: h.play.store, account: account, key: key, size: info.Size, spans: rangeSpans(r.Header.Get("Range"), info.Size)}
-	defer obj.close()
+	obj := &RecordingReader{ctx: ctx, store: h.play.store, account: account, key: key, size: info.Size, spans: rangeSpans(r.Header.Get("Range"), info.Size)}
+	defer obj.Close()
 	http.ServeContent(w, r, path.Base(key), info.ModTime, obj)
 	if obj.err != nil {
 		h.log.WarnContext(ctx, "insights: reading a recording failed", "key", key, "error", obj.err)
@@ -311,7 +311,7 @@ func (h *handler) serveRecording(w http.ResponseWriter, r *http.Request) {
 type span struct{ from, to int64 }
 
 // rangeSpans reads the ranges of a Range header (RFC 9110 §14.1.2) as
-// hints: the objectReader reads each range with one ranged read that ends
+// hints: the RecordingReader reads each range with one ranged read that ends
 // where the range ends. http.ServeContent decides what is answered; a
 // header it would refuse gives no hints.
 func rangeSpans(h string, size int64) []span {
@@ -355,11 +355,14 @@ func rangeSpans(h string, size int64) []span {
 	return out
 }
 
-// objectReader is an io.ReadSeeker over a recording in a RecordingStore:
-// seeking costs nothing, and reading opens one ranged read from the
-// position to the end of the requested range that holds it (or of the
-// object), so http.ServeContent reads what it answers and no more.
-type objectReader struct {
+// RecordingReader is an io.ReadSeekCloser over a recording in a
+// RecordingStore: seeking costs nothing, and reading opens one ranged read
+// from the position to the end of the object (or, in the recording
+// endpoint, of the requested range that holds it), so http.ServeContent
+// reads what it answers and no more. A player that seeks costs one ranged
+// read per seek. OpenRecording returns one; it is not safe for concurrent
+// use.
+type RecordingReader struct {
 	ctx            context.Context
 	store          RecordingStore
 	account, key   string
@@ -370,7 +373,8 @@ type objectReader struct {
 	err            error
 }
 
-func (o *objectReader) Seek(offset int64, whence int) (int64, error) {
+// Seek sets the position of the next Read (io.Seeker); it reads nothing.
+func (o *RecordingReader) Seek(offset int64, whence int) (int64, error) {
 	switch whence {
 	case io.SeekStart:
 	case io.SeekCurrent:
@@ -387,12 +391,14 @@ func (o *objectReader) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-func (o *objectReader) Read(p []byte) (int, error) {
+// Read reads from the position, through the ranged read open there or a
+// new one; a recording that ends before its size is io.ErrUnexpectedEOF.
+func (o *RecordingReader) Read(p []byte) (int, error) {
 	if o.pos >= o.size {
 		return 0, io.EOF
 	}
 	if o.rc != nil && (o.rcPos != o.pos || o.rcPos >= o.rcLimit) {
-		o.close()
+		_ = o.Close()
 	}
 	if o.rc == nil {
 		end := o.size
@@ -416,7 +422,7 @@ func (o *objectReader) Read(p []byte) (int, error) {
 	o.pos += int64(n)
 	o.rcPos += int64(n)
 	if err == io.EOF {
-		o.close()
+		_ = o.Close()
 		if o.pos < o.size && n == 0 {
 			o.err = fmt.Errorf("insights: recording %s ended at byte %d of %d", o.key, o.pos, o.size)
 			return 0, io.ErrUnexpectedEOF
@@ -429,11 +435,27 @@ func (o *objectReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (o *objectReader) close() {
-	if o.rc != nil {
-		_ = o.rc.Close()
-		o.rc = nil
+// Close ends the ranged read in progress, if any. The reader can go on
+// after it: the next Read opens another.
+func (o *RecordingReader) Close() error {
+	if o.rc == nil {
+		return nil
 	}
+	err := o.rc.Close()
+	o.rc = nil
+	return err
+}
+
+// OpenRecording returns a reader over the recording key of account in
+// store, and what the store knows of it (its size and modification time,
+// for http.ServeContent). A recording that does not exist is an error
+// wrapping ErrNotFound. Nothing is read before the first Read.
+func OpenRecording(ctx context.Context, store RecordingStore, account, key string) (*RecordingReader, RecordingInfo, error) {
+	info, err := store.StatRecording(ctx, account, key)
+	if err != nil {
+		return nil, RecordingInfo{}, err
+	}
+	return &RecordingReader{ctx: ctx, store: store, account: account, key: key, size: info.Size}, info, nil
 }
 
 // withPlayback returns doc (a session document or a projection of one) with

@@ -439,3 +439,45 @@ func TestPlaybackLinkAttacks(t *testing.T) {
 		t.Fatalf("the valid link from the throttled address: %d, want 429", resp.StatusCode)
 	}
 }
+
+// TestOpenRecording: the reader reads from where it was sought with one
+// ranged read each time (no more bytes than it hands out when reading to
+// the end), goes on after Close, and refuses to seek before the start.
+func TestOpenRecording(t *testing.T) {
+	ctx := context.Background()
+	obj := bytes.Repeat([]byte("0123456789"), 1000)
+	store := &memRecordings{objects: map[string][]byte{"AC1/AP1/S1.wav": obj}}
+	r, info, err := insights.OpenRecording(ctx, store, "AC1", "AC1/AP1/S1.wav")
+	if err != nil || info.Size != int64(len(obj)) {
+		t.Fatalf("OpenRecording: %v %+v", err, info)
+	}
+	if read, reads := store.counters(); read != 0 || reads != 0 {
+		t.Fatalf("opening read %d bytes in %d reads, want nothing", read, reads)
+	}
+	if _, err := r.Seek(9000, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, obj[9000:]) {
+		t.Fatalf("from 9000: %d bytes, %v", len(got), err)
+	}
+	if read, reads := store.counters(); read != 1000 || reads != 1 {
+		t.Fatalf("reading the last 1000 bytes: %d bytes in %d reads", read, reads)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Seek(-10, io.SeekCurrent); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(r)
+	if string(got) != "0123456789" {
+		t.Fatalf("after Close and a seek back: %q", got)
+	}
+	if _, err := r.Seek(-1, io.SeekStart); err == nil {
+		t.Fatal("a seek before the start: no error")
+	}
+	if _, _, err := insights.OpenRecording(ctx, store, "AC2", "AC1/AP1/S1.wav"); !errors.Is(err, insights.ErrNotFound) {
+		t.Fatalf("another account's key: %v, want ErrNotFound", err)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/voicegw/voicegw/sip/connlimit"
 )
 
 // Defaults of ListenerConfig (and of MaxMessageSize: DefaultMaxMessageSize;
@@ -137,9 +139,7 @@ type Listener struct {
 	done   chan struct{}
 	once   sync.Once
 
-	mu        sync.Mutex
-	open      int
-	perSource map[netip.Addr]int
+	conns *connlimit.Counter // MaxConns and MaxConnsPerSource
 
 	acceptLog, limitLog, largeLog logEvery
 	counts                        [EventHandshakeFailed + 1]atomic.Uint64
@@ -180,7 +180,7 @@ func NewListener(l net.Listener, cfg ListenerConfig) *Listener {
 	}
 	return &Listener{
 		inner: l, cfg: cfg, log: log, parser: sipgosip.NewParser(), done: make(chan struct{}),
-		perSource: make(map[netip.Addr]int),
+		conns:     connlimit.NewCounter(connlimit.Limits{Max: cfg.MaxConns, PerSource: cfg.MaxConnsPerSource}),
 		acceptLog: logEvery{interval: cfg.LogInterval}, limitLog: logEvery{interval: cfg.LogInterval}, largeLog: logEvery{interval: cfg.LogInterval},
 	}
 }
@@ -196,9 +196,7 @@ func (l *Listener) Close() error {
 
 // Stats returns the Listener's counts.
 func (l *Listener) Stats() ListenerStats {
-	l.mu.Lock()
-	open := l.open
-	l.mu.Unlock()
+	open, _ := l.conns.Open(netip.Prefix{})
 	c := func(k TransportEventKind) uint64 { return l.counts[k].Load() }
 	return ListenerStats{
 		Open: open, Accepted: c(EventAccepted), Refused: c(EventRefused), OverLimit: c(EventOverLimit),
@@ -257,7 +255,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.event(EventRefused, src, nil)
 			continue
 		}
-		key := sourceKey(src.Addr())
+		key := connlimit.Source(src.Addr())
 		if k := l.reserve(key); k != 0 {
 			_ = c.Close()
 			l.event(k, src, nil)
@@ -281,27 +279,14 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // reserve takes a place for a connection from key, or says which limit
 // refuses it.
-func (l *Listener) reserve(key netip.Addr) TransportEventKind {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cfg.MaxConns > 0 && l.open >= l.cfg.MaxConns {
+func (l *Listener) reserve(key netip.Prefix) TransportEventKind {
+	switch l.conns.Acquire(key) {
+	case nil:
+		return 0
+	case connlimit.ErrOverLimit:
 		return EventOverLimit
 	}
-	if l.cfg.MaxConnsPerSource > 0 && l.perSource[key] >= l.cfg.MaxConnsPerSource {
-		return EventOverSourceLimit
-	}
-	l.open++
-	l.perSource[key]++
-	return 0
-}
-
-func (l *Listener) release(key netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open--
-	if l.perSource[key]--; l.perSource[key] <= 0 {
-		delete(l.perSource, key)
-	}
+	return EventOverSourceLimit
 }
 
 // logEvery lets a kind of log line through at most once per interval,
@@ -335,7 +320,7 @@ type limitedConn struct {
 	net.Conn
 	l        *Listener
 	src      netip.AddrPort
-	key      netip.Addr
+	key      netip.Prefix
 	closeMu  sync.Once
 	fr       streamFramer
 	out      []byte // framer output still to hand out
@@ -563,7 +548,7 @@ func (c *limitedConn) Close() error {
 	var err error
 	c.closeMu.Do(func() {
 		err = c.Conn.Close()
-		c.l.release(c.key)
+		c.l.conns.Release(c.key)
 		c.l.event(EventClosed, c.src, nil)
 	})
 	return err

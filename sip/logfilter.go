@@ -33,6 +33,19 @@ type LogFilterConfig struct {
 	Demote func(level slog.Level, msg string) slog.Level
 }
 
+// DemoteSipgo is a LogFilterConfig.Demote for sipgo's lines (its
+// transport and transaction layers' loggers, and the program's
+// sipgosip.SetDefaultLogger): its errors are about one peer (a response it
+// no longer takes, a connection it closed), so they are written as
+// warnings; "TCP ref went negative" (and its UDP and WS forms), which
+// sipgo v1.x writes at every shutdown, as debug.
+func DemoteSipgo(level slog.Level, msg string) slog.Level {
+	if strings.Contains(msg, "ref went negative") {
+		return slog.LevelDebug
+	}
+	return min(level, slog.LevelWarn)
+}
+
 // Defaults of LogFilterConfig. DefaultLogInterval is also the least time
 // between two lines of one kind of a Listener's and a PacketConn's.
 const (

@@ -38,3 +38,23 @@ func TestLogFilterDemote(t *testing.T) {
 		t.Errorf("a record demoted below the handler's level was written:\n%s", got)
 	}
 }
+
+// TestDemoteSipgo: sipgo's errors are written as warnings, its shutdown
+// noise as debug; lower levels stay.
+func TestDemoteSipgo(t *testing.T) {
+	for _, tc := range []struct {
+		level slog.Level
+		msg   string
+		want  slog.Level
+	}{
+		{slog.LevelError, "failed to parse", slog.LevelWarn},
+		{slog.LevelError, "TCP ref went negative", slog.LevelDebug},
+		{slog.LevelWarn, "UDP ref went negative", slog.LevelDebug},
+		{slog.LevelInfo, "listening", slog.LevelInfo},
+		{slog.LevelDebug, "read", slog.LevelDebug},
+	} {
+		if got := DemoteSipgo(tc.level, tc.msg); got != tc.want {
+			t.Errorf("DemoteSipgo(%v, %q) = %v, want %v", tc.level, tc.msg, got, tc.want)
+		}
+	}
+}

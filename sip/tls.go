@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,6 +278,34 @@ func WriteSelfSigned(certFile, keyFile string, hosts []string, validFor time.Dur
 		return nil, err
 	}
 	return x509.ParseCertificate(der)
+}
+
+// DevCertificate returns the development certificate kept in dir
+// (cert.pem and key.pem), making dir (mode 0700) and the certificate
+// (WriteSelfSigned, valid a year) when there is none yet: made is the new
+// certificate then, nil when the files were there. The certificate names
+// localhost and 127.0.0.1, and before them the host of listen (host:port)
+// when it is a specific one (not empty, 0.0.0.0, :: or one of those two),
+// so that a client that dials that address can verify it. For a program's
+// first start without configured certificate files; errors wrap
+// ErrTLSFiles.
+func DevCertificate(dir, listen string) (certFile, keyFile string, made *x509.Certificate, err error) {
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", nil, fmt.Errorf("%w: %v", ErrTLSFiles, err)
+	}
+	if _, err := os.Stat(certFile); !errors.Is(err, os.ErrNotExist) {
+		return certFile, keyFile, nil, nil
+	}
+	hosts := []string{"localhost", "127.0.0.1"}
+	if host, _, _ := net.SplitHostPort(listen); host != "" && host != "0.0.0.0" && host != "::" && !slices.Contains(hosts, host) {
+		hosts = append([]string{host}, hosts...)
+	}
+	made, err = WriteSelfSigned(certFile, keyFile, hosts, 365*24*time.Hour)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return certFile, keyFile, made, nil
 }
 
 // writePEM writes one PEM block to path, mode 0600, atomically.

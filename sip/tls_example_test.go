@@ -52,3 +52,25 @@ func ExampleTLSFiles() {
 	fmt.Println(files.Certificate().Subject.CommonName)
 	// Output: localhost
 }
+
+// A program's first start without certificate files: a development
+// certificate in its data directory, made once, its fingerprint printed
+// for the operators of the peers; later starts find it.
+func ExampleDevCertificate() {
+	dir, _ := os.MkdirTemp("", "sips")
+	defer os.RemoveAll(dir)
+	for range 2 {
+		certFile, _, made, err := sip.DevCertificate(filepath.Join(dir, "tls"), "127.0.0.1:5061")
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if made != nil {
+			_ = sip.Fingerprint(made) // print it
+		}
+		fmt.Println(filepath.Base(certFile), "made:", made != nil)
+	}
+	// Output:
+	// cert.pem made: true
+	// cert.pem made: false
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +278,37 @@ func TestWriteSelfSigned(t *testing.T) {
 	}
 	if _, err := LoadTLSFiles(TLSFilesConfig{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "missing.pem")}); !errors.Is(err, ErrTLSFiles) {
 		t.Fatalf("missing key: %v", err)
+	}
+}
+
+// TestDevCertificate: the first call makes the directory (0700) and a
+// certificate naming the listen host; the second finds it and makes none;
+// a wildcard listen host is not named.
+func TestDevCertificate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	cert, key, made, err := DevCertificate(dir, "192.0.2.10:5061")
+	if err != nil || made == nil {
+		t.Fatalf("first call: %v, made %v", err, made)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the directory: %v %v", fi.Mode(), err)
+	}
+	if len(made.IPAddresses) != 2 || made.IPAddresses[0].String() != "192.0.2.10" || !slices.Contains(made.DNSNames, "localhost") {
+		t.Fatalf("names: %v %v", made.IPAddresses, made.DNSNames)
+	}
+	files, err := LoadTLSFiles(TLSFilesConfig{CertFile: cert, KeyFile: key})
+	if err != nil || !files.Certificate().Equal(made) {
+		t.Fatalf("the files do not load as the certificate made: %v", err)
+	}
+	if c2, k2, again, err := DevCertificate(dir, "0.0.0.0:5061"); err != nil || again != nil || c2 != cert || k2 != key {
+		t.Fatalf("second call: %v, made again %v", err, again != nil)
+	}
+	wild, _, _, err := DevCertificate(t.TempDir(), "[::]:5061")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err = LoadTLSFiles(TLSFilesConfig{CertFile: wild, KeyFile: filepath.Join(filepath.Dir(wild), "key.pem")})
+	if err != nil || len(files.Certificate().IPAddresses) != 1 {
+		t.Fatalf("a wildcard host is named: %v %v", err, files.Certificate().IPAddresses)
 	}
 }

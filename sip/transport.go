@@ -3,6 +3,8 @@ package sip
 import (
 	"net"
 	"net/netip"
+
+	"github.com/voicegw/voicegw/sip/connlimit"
 )
 
 // TransportEventKind says what happened at a Listener or PacketConn.
@@ -84,24 +86,5 @@ type TransportEvent struct {
 	Err error
 }
 
-// sourceKey is what per-source limits count by: an IPv4 address, or the
-// /64 of an IPv6 one (the block a single host usually controls, as for
-// the lockout).
-func sourceKey(a netip.Addr) netip.Addr { return lockoutKey(a) }
-
 // addrPortOf returns a's address and port, IPv4-mapped addresses unmapped.
-func addrPortOf(a net.Addr) netip.AddrPort {
-	var ap netip.AddrPort
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		ap = a.AddrPort()
-	case *net.UDPAddr:
-		ap = a.AddrPort()
-	default:
-		if a == nil {
-			return netip.AddrPort{}
-		}
-		ap, _ = netip.ParseAddrPort(a.String())
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
+func addrPortOf(a net.Addr) netip.AddrPort { return connlimit.AddrPortOf(a) }

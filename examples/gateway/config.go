@@ -204,7 +204,7 @@ type HTTPConfig struct {
 	} `yaml:"failed_keys"`
 	// MaxConns caps the HTTP connections open at once, and
 	// MaxConnsPerSource those of one source address (an IPv4 address or
-	// an IPv6 /64); one more is closed at accept (httplimit.go). Behind a
+	// an IPv6 /64); one more is closed at accept (sip/connlimit). Behind a
 	// reverse proxy every connection comes from the proxy: raise
 	// MaxConnsPerSource to MaxConns there. 0: no cap of that kind.
 	MaxConns          int `yaml:"max_conns"`

@@ -19,11 +19,11 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/voicegw/voicegw/insights"
-	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/rbac"
 	"github.com/voicegw/voicegw/recording"
 	"github.com/voicegw/voicegw/sip"
+	"github.com/voicegw/voicegw/sip/connlimit"
 	"github.com/voicegw/voicegw/sip/fdlimit"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/srs"
@@ -38,10 +38,9 @@ import (
 // upload, journal, recovery, documents and webhooks) on the state of
 // siprec/srs/srsstate (state.go), with the Insights API, health and metrics over HTTP.
 type Gateway struct {
-	cfg     *Config
-	log     *slog.Logger
-	out     io.Writer // where first-start credentials are printed
-	started time.Time
+	cfg *Config
+	log *slog.Logger
+	out io.Writer // where first-start credentials are printed
 
 	st      *state
 	applied []tenancy.BootstrappedAccount // the configured accounts, as stored
@@ -52,7 +51,7 @@ type Gateway struct {
 	insight insights.HandlerConfig
 	console *console.Console // console.go
 	poller  *media.Poller    // nil when rtp.poller is off
-	ready   *readiness       // /readyz and voicegw_ready (ops.go)
+	ready   *srs.Readiness   // /readyz and voicegw_ready (ops.go)
 
 	// tracer exports the recording server's spans; nil: tracing off (ops.go)
 	tracer *sdktrace.TracerProvider
@@ -73,7 +72,7 @@ type Gateway struct {
 // accounts (and makes the demo account on a first start), and builds the
 // recording server. Nothing is served until Run.
 func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (_ *Gateway, err error) {
-	g := &Gateway{cfg: cfg, log: log, out: out, started: time.Now(), metrics: newMetrics(cfg.Metrics.MaxAccounts)}
+	g := &Gateway{cfg: cfg, log: log, out: out, metrics: newMetrics(cfg.Metrics.MaxAccounts)}
 	defer func() {
 		if err != nil {
 			g.close()
@@ -94,7 +93,8 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.httpLis, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
-	g.httpLis = newConnLimitListener(g.httpLis, cfg.HTTP.MaxConns, cfg.HTTP.MaxConnsPerSource, log.With("component", "http"))
+	g.httpLis = connlimit.NewListener(g.httpLis, connlimit.Config{MaxConns: cfg.HTTP.MaxConns,
+		MaxConnsPerSource: cfg.HTTP.MaxConnsPerSource, Logger: log.With("component", "http")})
 	// as many file descriptors as the system lets the process have (the
 	// recording server caps SIP connections within half of them)
 	if lim, err := fdlimit.Raise(); err != nil && !errors.Is(err, fdlimit.ErrUnsupported) {
@@ -161,7 +161,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		UDP:              sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize, Allow: allow},
 		TCP: sip.ListenerConfig{Allow: allow, MaxConns: cfg.SIP.TCP.MaxConns, MaxConnsPerSource: cfg.SIP.TCP.MaxConnsPerSource,
 			MessageTimeout: cfg.SIP.TCP.MessageTimeout, IdleTimeout: cfg.SIP.TCP.IdleTimeout, MaxMessageSize: cfg.SIP.TCP.MaxMessageSize,
-			HandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout, OnEvent: g.metrics.transportEvent},
+			HandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout, OnEvent: g.metrics.TransportEvent},
 		Guard: sip.GuardConfig{
 			Digest: sip.DigestConfig{Algorithms: algs, NonceLifetime: cfg.SIP.Digest.NonceLifetime,
 				AllowRFC2069: cfg.SIP.Digest.AllowRFC2069},
@@ -200,13 +200,13 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.srs, err = srs.New(ctx, sc); err != nil {
 		return nil, err
 	}
-	g.metrics.watch(g.srs)
+	g.ready = srs.NewReadiness(srs.ReadinessConfig{Checks: g.readyChecks()})
+	if err := errors.Join(g.metrics.Watch(g.srs), g.metrics.WatchReadiness(g.ready)); err != nil {
+		return nil, err
+	}
 	if err := g.watchDatabase(); err != nil { // other gateways' changes, on PostgreSQL (state.go)
 		return nil, err
 	}
-	g.metrics.registerBuildInfo(buildinfo.Read(version, commit))
-	g.ready = &readiness{checks: g.readyChecks()}
-	g.metrics.registerReady(g.ready)
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	acfg := admin.Config{
 		Tenants: g.st.Tenants, Keys: g.st.Keys, Members: g.st.Members, Store: g.st.Admin,
@@ -245,7 +245,7 @@ func (g *Gateway) adminChanged(_ context.Context, c admin.Change) {
 		return
 	}
 	g.srs.Invalidate(tenancy.SID(c.Account))
-	if ids := g.metrics.sessionsOf(c.Account); c.Resource == admin.ResourceAccount && c.Op == admin.OpDelete && len(ids) > 0 {
+	if ids := g.srs.SessionsOf(tenancy.SID(c.Account)); c.Resource == admin.ResourceAccount && c.Op == admin.OpDelete && len(ids) > 0 {
 		g.log.Warn("account deleted during sessions: they go on until their BYE; their recordings will wait in "+spoolDir+" (no bucket)",
 			"account", c.Account, "sessions", ids)
 	}
@@ -333,14 +333,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// it interrupted and uploads what waits, then takes calls.
 	srsErr := make(chan error, 1)
 	go func() { srsErr <- g.srs.Serve(bg) }()
-	go g.reloadTLS(bg)
+	g.watchTLS(bg)
 	select {
 	case <-g.srs.Ready():
 	case err := <-srsErr:
 		return err
 	}
 	api := httpAPI{insights: g.insight, admin: g.admin, console: g.console,
-		metrics: g.metrics, health: g.health, ready: g.ready, pprof: g.cfg.HTTP.PProf, log: g.log}
+		metrics: g.metrics, health: g.srs.HealthHandler(), ready: g.ready, pprof: g.cfg.HTTP.PProf, log: g.log}
 	httpSrv := newHTTPServer(api.handler(), g.log.With("component", "http"))
 	errc := make(chan error, 1)
 	go func() {
@@ -378,16 +378,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	_ = httpSrv.Shutdown(hctx)
 	hcancel()
 	return runErr
-}
-
-// health reports the gateway's state for /healthz.
-func (g *Gateway) health() health {
-	h := health{Status: "ok", SessionsActive: g.srs.ActiveSessions(), Spooled: g.srs.Spool().Len(),
-		UptimeSeconds: int64(time.Since(g.started) / time.Second)}
-	if g.srs.ShuttingDown() {
-		h.Status = "shutting_down"
-	}
-	return h
 }
 
 // sipAddr returns the address SIP is served on.

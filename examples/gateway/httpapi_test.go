@@ -59,7 +59,7 @@ func TestHTTPAPIKeyPrivileges(t *testing.T) {
 	api2 := key("api2", "api", rbac.ScopeAccount, "", a2)
 	provider := key("provider", "api", rbac.ScopeServiceProvider, "sp-1", "")
 	srv := httptest.NewServer(httpAPI{insights: insights.HandlerConfig{Index: idx, Keys: keys, Accounts: srs.NewTenantCache(tenants, nil)}, metrics: newMetrics(0),
-		health: func() health { return health{Status: "ok"} }, log: slog.New(slog.DiscardHandler)}.handler())
+		health: http.NotFoundHandler(), log: slog.New(slog.DiscardHandler)}.handler())
 	t.Cleanup(srv.Close)
 
 	get := "/insights/sessions/search/s1"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/voicegw/voicegw/internal/testenv"
 	"github.com/voicegw/voicegw/rbac"
+	"github.com/voicegw/voicegw/siprec/srs"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/storage/storagetest"
 	"github.com/voicegw/voicegw/tenancy"
@@ -143,10 +144,10 @@ func TestAdminChangesLive(t *testing.T) {
 }
 
 // health reads /healthz.
-func (p *gwProc) health(t *testing.T) health {
+func (p *gwProc) health(t *testing.T) srs.Health {
 	t.Helper()
 	_, body := httpGet(t, p.url("/healthz"))
-	var h health
+	var h srs.Health
 	if err := json.Unmarshal([]byte(body), &h); err != nil {
 		t.Fatalf("/healthz: %v: %s", err, body)
 	}

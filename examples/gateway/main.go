@@ -26,7 +26,8 @@
 // the configuration's accounts and keys, the demo account, the database's
 // changes), welcome.go (what a first start prints), gateway.go (the
 // recording server, the admin API's change notifier, bucket tests, wiring
-// and shutdown), httpapi.go and metrics.go (HTTP, the server's Observer),
+// and shutdown), httpapi.go and metrics.go (HTTP; siprec/srs/srsprom's
+// metrics), ops.go (readiness checks, SIGHUP, tracing),
 // console.go (the console, its recordings, the demo's console member),
 // egress.go (the egress policy for accounts' bucket endpoints and webhooks).
 // capacity/ is the capacity harness.
@@ -124,22 +125,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "configuration OK")
 		return nil
 	}
+	// SIGHUP reloads the log level (of the file) and the TLS certificate
+	// files; caught from here on, so that one during the start does not
+	// end the process (its default action)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	level := new(slog.LevelVar) // SIGHUP sets it to the file's log.level
 	level.Set(parseLevel(cfg.Log.Level))
 	log := newLeveledLogger(cfg.Log, stderr, level)
-	if *configPath != "" {
-		go reloadLogLevel(ctx, *configPath, level, log)
-	}
 	// sipgo's package-level settings: a program may set them, a library may not
 	sipgosip.UDPMTUSize = cfg.SIP.MaxUDPMessageSize + 200 // sipgo refuses len > UDPMTUSize-200
 	sipgosip.TransportBufferReadSize = 65535              // read datagrams whole: sip.PacketConn answers 513 past the limit
-	sipgosip.SetDefaultLogger(sip.FilterLogger(newLogger(LogConfig{Level: "warn", Format: cfg.Log.Format}, stderr).With("component", "sipgo"), sip.LogFilterConfig{Demote: sipgoNoise}))
+	sipgosip.SetDefaultLogger(sip.FilterLogger(newLogger(LogConfig{Level: "warn", Format: cfg.Log.Format}, stderr).With("component", "sipgo"), sip.LogFilterConfig{Demote: sip.DemoteSipgo}))
 
 	g, err := newGateway(ctx, cfg, log, stdout)
 	if err != nil {
 		return err
 	}
 	defer g.close()
+	go onHangup(ctx, hup, func() {
+		if *configPath != "" {
+			reloadLogLevel(*configPath, level, log)
+		}
+	}, g.reloadTLS)
 	return g.Run(ctx)
 }
 

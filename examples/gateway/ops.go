@@ -3,23 +3,14 @@ package main
 import (
 	"cmp"
 	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -40,178 +31,29 @@ import (
 // Without them: "devel", and the commit the go command stamped, if any.
 var version, commit string
 
-// registerBuildInfo adds voicegw_build_info: 1, labelled with the build.
-func (m *metrics) registerBuildInfo(in buildinfo.Info) {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "voicegw_build_info",
-		Help: "Always 1; its labels say which build is running (version, VCS commit, Go toolchain).",
-		ConstLabels: prometheus.Labels{
-			"version": in.Version, "commit": in.Commit, "goversion": in.GoVersion,
-		},
-	})
-	g.Set(1)
-	m.reg.MustRegister(g)
-}
-
-// registerReady adds voicegw_ready: 1 while /readyz would answer ready.
-func (m *metrics) registerReady(r *readiness) {
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "voicegw_ready",
-		Help: "1 when the gateway is ready to take calls (what /readyz answers: SIP served, state database, session index, spool and recording directory usable), else 0.",
-	}, func() float64 {
-		if r.report(context.Background()).Status == "ready" {
-			return 1
-		}
-		return 0
-	}))
-}
-
-// readyCheck is one thing the gateway needs to take calls: check returns
-// nil when it is usable, else an error that says what is wrong.
-type readyCheck struct {
-	name  string
-	check func(ctx context.Context) error
-}
-
-// readiness answers /readyz: ready when every check passes. Results are
-// kept for readyCacheFor, so that probes (or anyone who reaches the HTTP
-// listener) cannot make it query the databases at will.
-type readiness struct {
-	checks []readyCheck
-
-	mu   sync.Mutex
-	at   time.Time
-	last readyReport
-}
-
-// readyCacheFor is how long a /readyz answer is reused.
-const readyCacheFor = time.Second
-
-// readyCheckTimeout bounds each check.
-const readyCheckTimeout = 2 * time.Second
-
-// readyReport is what GET /readyz answers: status "ready" (200) or
-// "not_ready" (503), and each check's "ok" or what is wrong.
-type readyReport struct {
-	Status string            `json:"status"`
-	Checks map[string]string `json:"checks"`
-}
-
-// report runs the checks (at once, each bounded by readyCheckTimeout), or
-// returns the last report when it is recent.
-func (r *readiness) report(ctx context.Context) readyReport {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.at.IsZero() && time.Since(r.at) < readyCacheFor {
-		return r.last
-	}
-	rep := readyReport{Status: "ready", Checks: make(map[string]string, len(r.checks))}
-	errs := make([]error, len(r.checks))
-	var wg sync.WaitGroup
-	for i, c := range r.checks {
-		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, readyCheckTimeout)
-			defer cancel()
-			errs[i] = c.check(cctx)
-		})
-	}
-	wg.Wait()
-	for i, c := range r.checks {
-		rep.Checks[c.name] = "ok"
-		if errs[i] != nil {
-			rep.Status, rep.Checks[c.name] = "not_ready", errs[i].Error()
-		}
-	}
-	r.at, r.last = time.Now(), rep
-	return rep
-}
-
-// ServeHTTP answers GET /readyz.
-func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	rep := r.report(req.Context())
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	if rep.Status != "ready" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	_ = json.NewEncoder(w).Encode(rep)
-}
-
-// readyChecks are what /readyz checks: the recording server takes calls on
-// its SIP listeners, the state database and the session index answer a
-// query and are still the files opened at start (on PostgreSQL: state.db,
-// which holds the journal, and the database answering a ping), and the
-// spool and the recording directory can be written.
-func (g *Gateway) readyChecks() []readyCheck {
-	checks := []readyCheck{{"sip", func(context.Context) error {
-		select {
-		case <-g.srs.Ready():
-		default:
-			return errors.New("not serving yet (repairing and uploading what the last run left)")
-		}
-		if g.srs.ShuttingDown() {
-			return errors.New("shutting down")
-		}
-		return nil
-	}}}
+// readyChecks are what /readyz checks (and voicegw_ready reports): the
+// recording server takes calls on its SIP listeners, the state database and
+// the session index answer a query and are still the files opened at start
+// (on PostgreSQL: state.db, which holds the journal, and the database
+// answering a ping), and the spool and the recording directory can be
+// written.
+func (g *Gateway) readyChecks() []srs.ReadyCheck {
+	checks := []srs.ReadyCheck{g.srs.ReadyCheck()}
 	if g.st.db != nil {
-		checks = append(checks, readyCheck{"state_db", sqliteCheck(g.st.db, g.cfg.path(stateDBName))})
+		checks = append(checks, srs.SQLiteFile("state_db", g.st.db, g.cfg.path(stateDBName)))
 	}
 	if g.st.idxDB != nil {
-		checks = append(checks, readyCheck{"session_index", sqliteCheck(g.st.idxDB, g.cfg.path(insightsDBName))})
+		checks = append(checks, srs.SQLiteFile("session_index", g.st.idxDB, g.cfg.path(insightsDBName)))
 	}
 	if g.st.pg != nil { // the stores and the session index on PostgreSQL (postgres.go)
-		checks = append(checks, readyCheck{"database", func(ctx context.Context) error {
+		checks = append(checks, srs.ReadyCheck{Name: "database", Check: func(ctx context.Context) error {
 			if err := g.st.pg.pool.Ping(ctx); err != nil {
 				return fmt.Errorf("postgres: %w", err)
 			}
 			return nil
 		}})
 	}
-	return append(checks,
-		readyCheck{"spool", dirWritable(g.cfg.path(spoolDir))},
-		readyCheck{"recordings", dirWritable(g.cfg.path(recordingsDir))})
-}
-
-// sqliteCheck checks that the SQLite database at path answers a query and
-// is still the file opened at start: a file moved, deleted or replaced
-// under a running gateway would be created anew, empty, by the next
-// connection of the pool.
-func sqliteCheck(db *sql.DB, path string) func(context.Context) error {
-	opened, openErr := os.Stat(path)
-	return func(ctx context.Context) error {
-		fi, err := os.Stat(path)
-		switch {
-		case err != nil:
-			return fmt.Errorf("%s: %w", path, err)
-		case openErr == nil && !os.SameFile(opened, fi):
-			return fmt.Errorf("%s: replaced since the start (restart the gateway)", path)
-		}
-		var n int
-		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		return nil
-	}
-}
-
-// dirWritable checks that a file can be made in dir.
-func dirWritable(dir string) func(context.Context) error {
-	return func(context.Context) error {
-		f, err := os.CreateTemp(dir, ".readyz-*")
-		if err != nil {
-			return err
-		}
-		name := f.Name()
-		err = f.Close()
-		if rerr := os.Remove(name); err == nil {
-			err = rerr
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", filepath.Base(dir), err)
-		}
-		return nil
-	}
+	return append(checks, srs.DirWritable("spool", g.cfg.path(spoolDir)), srs.DirWritable("recordings", g.cfg.path(recordingsDir)))
 }
 
 // parseLevel returns the slog level of log.level (validated: debug, info,
@@ -231,29 +73,35 @@ func newLeveledLogger(c LogConfig, w io.Writer, lv slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// reloadLogLevel sets lv to the log.level of the configuration file each
-// time the process gets SIGHUP, until ctx ends. Nothing else of the file is
-// applied; a file that does not load leaves the level as it was.
-func reloadLogLevel(ctx context.Context, path string, lv *slog.LevelVar, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// onHangup calls each of reload at every SIGHUP that hup delivers, until
+// ctx ends: one loop for everything SIGHUP reloads (the log level, the TLS
+// certificate files).
+func onHangup(ctx context.Context, hup <-chan os.Signal, reload ...func()) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 		}
-		cfg, err := LoadConfig(path)
-		if err != nil {
-			log.Warn("SIGHUP: the configuration does not load: log level unchanged", "config", path, "error", err)
-			continue
+		for _, f := range reload {
+			f()
 		}
-		from, to := lv.Level(), parseLevel(cfg.Log.Level)
-		lv.Set(min(from, to)) // the change shows at either level
-		log.Info("SIGHUP: log level set", "from", from.String(), "to", to.String(), "config", path)
-		lv.Set(to)
 	}
+}
+
+// reloadLogLevel sets lv to the log.level of the configuration file at
+// path. Nothing else of the file is applied; a file that does not load
+// leaves the level as it was.
+func reloadLogLevel(path string, lv *slog.LevelVar, log *slog.Logger) {
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		log.Warn("SIGHUP: the configuration does not load: log level unchanged", "config", path, "error", err)
+		return
+	}
+	from, to := lv.Level(), parseLevel(cfg.Log.Level)
+	lv.Set(min(from, to)) // the change shows at either level
+	log.Info("SIGHUP: log level set", "from", from.String(), "to", to.String(), "config", path)
+	lv.Set(to)
 }
 
 // TracingConfig configures tracing (OpenTelemetry). Off by default.
@@ -307,14 +155,4 @@ func (g *Gateway) stopTracing() {
 	if err := g.tracer.Shutdown(ctx); err != nil {
 		g.log.Warn("tracing: exporting the last spans failed", "error", err)
 	}
-}
-
-// sipgoNoise is the level of sipgo's package-level lines: "TCP ref went
-// negative" (and its UDP and WS forms), which sipgo writes at every
-// shutdown, is debug; its errors are a peer's routine failures, warnings.
-func sipgoNoise(level slog.Level, msg string) slog.Level {
-	if strings.Contains(msg, "ref went negative") {
-		return slog.LevelDebug
-	}
-	return min(level, slog.LevelWarn)
 }

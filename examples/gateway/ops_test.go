@@ -24,14 +24,14 @@ import (
 	"github.com/voicegw/voicegw/internal/pgtest"
 	"github.com/voicegw/voicegw/internal/sipptest"
 	"github.com/voicegw/voicegw/internal/testenv"
-	"github.com/voicegw/voicegw/storage"
+	"github.com/voicegw/voicegw/siprec/srs"
 )
 
 // readyz returns /readyz's status code and report.
-func (p *gwProc) readyz(t *testing.T) (int, readyReport) {
+func (p *gwProc) readyz(t *testing.T) (int, srs.ReadyReport) {
 	t.Helper()
 	code, body := httpGet(t, p.url("/readyz"))
-	var rep readyReport
+	var rep srs.ReadyReport
 	if err := json.Unmarshal([]byte(body), &rep); err != nil {
 		t.Fatalf("/readyz %d: %v: %q", code, err, body)
 	}
@@ -40,9 +40,9 @@ func (p *gwProc) readyz(t *testing.T) (int, readyReport) {
 
 // waitReady waits (the answer is cached for a second) until /readyz answers
 // code, and returns its report.
-func (p *gwProc) waitReady(t *testing.T, code int) readyReport {
+func (p *gwProc) waitReady(t *testing.T, code int) srs.ReadyReport {
 	t.Helper()
-	var rep readyReport
+	var rep srs.ReadyReport
 	var got int
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -399,19 +399,6 @@ func TestOpsConfigErrors(t *testing.T) {
 	}
 	if _, err := parseConfig("test.yaml", []byte("tracing: {otlp_endpoint: 'http://127.0.0.1:4318/v1/traces'}\nmetrics: {max_accounts: 0}")); err != nil {
 		t.Fatalf("a valid tracing and metrics configuration: %v", err)
-	}
-}
-
-// TestOldestAge: voicegw_spool_oldest_age_seconds is the age of the
-// earliest enqueued item, 0 for an empty spool.
-func TestOldestAge(t *testing.T) {
-	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	items := []storage.Item{{Enqueued: now.Add(-time.Minute)}, {Enqueued: now.Add(-time.Hour)}, {}}
-	if got := oldestAge(items, now); got != 3600 {
-		t.Errorf("oldestAge = %v, want 3600", got)
-	}
-	if got := oldestAge(nil, now); got != 0 {
-		t.Errorf("oldestAge(empty) = %v, want 0", got)
 	}
 }
 

@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/voicegw/voicegw/sip"
@@ -114,22 +111,9 @@ func (g *Gateway) openTLS() error {
 	certFile, keyFile := t.CertFile, t.KeyFile
 	var made *x509.Certificate // the development certificate made now
 	if certFile == "" {
-		dir := cfg.path(devCertDir)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("sip.tls: %w", err)
-		}
-		certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
-			host, _, _ := net.SplitHostPort(cfg.tlsListen())
-			hosts := []string{"localhost", "127.0.0.1"}
-			if host != "" && host != "localhost" && host != "127.0.0.1" && host != "0.0.0.0" && host != "::" {
-				hosts = append([]string{host}, hosts...)
-			}
-			cert, err := sip.WriteSelfSigned(certFile, keyFile, hosts, 365*24*time.Hour)
-			if err != nil {
-				return fmt.Errorf("sip.tls: development certificate: %w", err)
-			}
-			made = cert
+		var err error
+		if certFile, keyFile, made, err = sip.DevCertificate(cfg.path(devCertDir), cfg.tlsListen()); err != nil {
+			return fmt.Errorf("sip.tls: development certificate: %w", err)
 		}
 	}
 	files, err := sip.LoadTLSFiles(sip.TLSFilesConfig{CertFile: certFile, KeyFile: keyFile, ClientCAFile: t.ClientCAFile,
@@ -157,25 +141,21 @@ func (g *Gateway) openTLS() error {
 	return nil
 }
 
-// reloadTLS reloads the certificate files on SIGHUP and when they change,
-// until ctx ends: calls in progress keep their connections.
-func (g *Gateway) reloadTLS(ctx context.Context) {
+// watchTLS reloads the certificate files when they change, until ctx
+// ends: calls in progress keep their connections.
+func (g *Gateway) watchTLS(ctx context.Context) {
+	if g.tlsFiles != nil {
+		go g.tlsFiles.Watch(ctx, g.cfg.SIP.TLS.ReloadInterval)
+	}
+}
+
+// reloadTLS reloads the certificate files (at SIGHUP: onHangup).
+func (g *Gateway) reloadTLS() {
 	if g.tlsFiles == nil {
 		return
 	}
-	go g.tlsFiles.Watch(ctx, g.cfg.SIP.TLS.ReloadInterval)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := g.tlsFiles.Reload(); err == nil {
-				g.log.Info("SIGHUP: TLS certificate files reloaded", "sha256", sip.Fingerprint(g.tlsFiles.Certificate()))
-			}
-		}
+	if err := g.tlsFiles.Reload(); err == nil {
+		g.log.Info("SIGHUP: TLS certificate files reloaded", "sha256", sip.Fingerprint(g.tlsFiles.Certificate()))
 	}
 }
 

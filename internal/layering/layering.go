@@ -43,6 +43,11 @@ func Allowed() map[string][]string {
 		// its tests use storage's test servers.
 		"tenancy/admin/console": {"tenancy/admin", "insights", "tenancy", "rbac", "storage/bucketconfig", "storage/storagetest", "internal"},
 		"siprec/srs":            {"media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
+		// The recording server's Prometheus metrics: above siprec/srs (it
+		// observes the Server), a layer of its own so that siprec/srs, and
+		// every program that embeds it, needs no metrics library; its tests
+		// run a real Server (accounts, index and bucket of the lower floors).
+		"siprec/srs/srsprom": {"siprec/srs", "media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
 		// The state a recording gateway opens (srsstate): every store of
 		// tenancy, rbac, insights and tenancy/admin on SQLite or PostgreSQL,
 		// and siprec/srs's journal; above them all, so none may import it.
@@ -58,6 +63,7 @@ func Allowed() map[string][]string {
 		// The public leaves (see Leaves): nothing of the module.
 		"rbac/secret":    {},
 		"storage/egress": {},
+		"sip/connlimit":  {},
 	}
 }
 
@@ -70,8 +76,11 @@ func Allowed() map[string][]string {
 // it without depending on rbac. storage/egress, the outbound address policy
 // against server-side request forgery, sits under storage (buckets are the
 // first endpoints tenants choose) and is a leaf so that tenancy's webhooks
-// and every layer above use the same one.
-func Leaves() []string { return []string{"rbac/secret", "storage/egress"} }
+// and every layer above use the same one. sip/connlimit, the connection
+// caps in total and per source, sits under sip (whose TCP listener counts
+// with it) and is a leaf so that any layer's HTTP server (the admin and
+// Insights APIs of a gateway) caps its connections the same way.
+func Leaves() []string { return []string{"rbac/secret", "storage/egress", "sip/connlimit"} }
 
 // Package is what the checker needs to know of one package.
 type Package struct {

@@ -33,7 +33,11 @@
 //   - finishes it: an [insights.Session] document in the [insights.Index],
 //     a signed session webhook ([WebhookEvent], retried), the licence back;
 //   - reports it: an [Observer] is told every refusal, session, stream,
-//     recording, upload and webhook, so metrics need no wrapper.
+//     recording, upload and webhook, so metrics need no wrapper
+//     (siprec/srs/srsprom is one, for Prometheus); [Server.HealthHandler]
+//     answers a liveness probe, a [Readiness] over [ReadyCheck]s
+//     ([Server.ReadyCheck], [DirWritable], [SQLiteFile] and the program's
+//     own) a readiness probe.
 //
 // A change to an account counts at the next call once [Server.Invalidate]
 // is called (an admin API's change notifier calls it); the cache's TTL only

@@ -119,7 +119,7 @@ func ExampleRecordAndUpload() {
 // memory here; tenancy/sqlitestore on disk), each with its SIP users,
 // recording settings and bucket; a session document per call in an
 // Insights index. The Observer is where a program counts what happens (see
-// examples/gateway's metrics).
+// siprec/srs/srsprom for Prometheus).
 func ExampleNew() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "srs-example-")

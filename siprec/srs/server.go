@@ -245,6 +245,7 @@ type Server struct {
 	stopBG context.CancelFunc
 	bgWG   sync.WaitGroup
 
+	created   time.Time     // New's time: the Health's uptime
 	closing   atomic.Bool   // Shutdown or Close called: new calls are refused
 	serving   atomic.Bool   // Serve was called
 	active    atomic.Int64  // sessions in progress
@@ -356,7 +357,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	case len(cfg.TLSListeners) > 0 && cfg.TLS == nil:
 		return nil, fmt.Errorf("%w: TLS is required with TLSListeners", ErrConfig)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ready: make(chan struct{}), stopped: make(chan struct{}),
+	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ready: make(chan struct{}), stopped: make(chan struct{}), created: time.Now(),
 		rtpLive: map[*siprec.Stream]struct{}{}, docs: newDocLocks()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -540,17 +541,13 @@ func ListenSIP(addr string, udp, tcp bool) (net.PacketConn, net.Listener, error)
 	return nil, nil, fmt.Errorf("srs: no port free for both UDP and TCP on %s", host)
 }
 
-// sipgoLevel is the level sipgo's lines are written at: its errors are a
-// peer's routine failures, warnings.
-func sipgoLevel(level slog.Level, _ string) slog.Level { return min(level, slog.LevelWarn) }
-
 // newSIPServer makes a sipgo user agent and server logging to log through
 // sip's filter (no digest material, bounded excerpts, rate-limited), with a
 // parser for messages up to maxMessage bytes. sipgo's ERROR lines are
 // written as warnings: they are about one peer (a response it no longer
 // takes, a connection it closed), not about the server.
 func newSIPServer(name string, maxMessage int, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
-	log = sip.FilterLogger(log, sip.LogFilterConfig{Demote: sipgoLevel})
+	log = sip.FilterLogger(log, sip.LogFilterConfig{Demote: sip.DemoteSipgo})
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(name),
 		sipgo.WithUserAgentParser(sip.NewSipgoParser(maxMessage)),

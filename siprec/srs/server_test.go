@@ -62,6 +62,12 @@ func TestServerRecordsCall(t *testing.T) {
 		t.Fatalf("Start: %v %v", res, err)
 	}
 	waitFor(t, "the session", func() bool { return ts.ActiveSessions() == 1 })
+	if ids := ts.SessionsOf(acct.SID); len(ids) != 1 || ids[0] == "" {
+		t.Fatalf("SessionsOf(acme) = %q during its call, want its one session", ids)
+	}
+	if ids := ts.SessionsOf("AC-none"); len(ids) != 0 {
+		t.Fatalf("SessionsOf(another account) = %q, want none", ids)
+	}
 	c.send(1500 * time.Millisecond)
 	c.stop(t)
 	waitFor(t, "the upload", func() bool { return len(filesIn(t, bucket)) == 1 })

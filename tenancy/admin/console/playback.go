@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -132,6 +133,25 @@ type StoredPlayback struct {
 	// modification time; an error matching ErrNoRecording answers 404.
 	// Required.
 	Open func(ctx context.Context, doc *SessionDocument) (io.ReadSeekCloser, time.Time, error)
+}
+
+// RecordingStorePlayback returns a StoredPlayback that reads each
+// recording from store (siprec/srs.Recordings reads the accounts' buckets,
+// refusing a key outside the document's account) by the document's
+// account and audio_url: one ranged read from wherever the player seeks
+// (insights.OpenRecording). A recording the store does not have answers
+// 404.
+func RecordingStorePlayback(store insights.RecordingStore) StoredPlayback {
+	return StoredPlayback{Open: func(ctx context.Context, doc *SessionDocument) (io.ReadSeekCloser, time.Time, error) {
+		r, info, err := insights.OpenRecording(ctx, store, doc.AccountID, doc.ChannelData.AudioURL)
+		switch {
+		case errors.Is(err, insights.ErrNotFound):
+			return nil, time.Time{}, fmt.Errorf("%w: %v", ErrNoRecording, err)
+		case err != nil:
+			return nil, time.Time{}, err
+		}
+		return r, info.ModTime, nil
+	}}
 }
 
 // ErrNoRecording is what a StoredPlayback's Open returns for a session
