@@ -32,27 +32,12 @@ import (
 var version, commit string
 
 // readyChecks are what /readyz checks (and voicegw_ready reports): the
-// recording server takes calls on its SIP listeners, the state database and
-// the session index answer a query and are still the files opened at start
-// (on PostgreSQL: state.db, which holds the journal, and the database
-// answering a ping), and the spool and the recording directory can be
-// written.
+// recording server takes calls on its SIP listeners, the state's databases
+// answer (srsstate.State.ReadyChecks: SQLite files still the ones opened
+// at start, PostgreSQL answering a ping), and the spool and the recording
+// directory can be written.
 func (g *Gateway) readyChecks() []srs.ReadyCheck {
-	checks := []srs.ReadyCheck{g.srs.ReadyCheck()}
-	if g.st.db != nil {
-		checks = append(checks, srs.SQLiteFile("state_db", g.st.db, g.cfg.path(stateDBName)))
-	}
-	if g.st.idxDB != nil {
-		checks = append(checks, srs.SQLiteFile("session_index", g.st.idxDB, g.cfg.path(insightsDBName)))
-	}
-	if g.st.pg != nil { // the stores and the session index on PostgreSQL (postgres.go)
-		checks = append(checks, srs.ReadyCheck{Name: "database", Check: func(ctx context.Context) error {
-			if err := g.st.pg.pool.Ping(ctx); err != nil {
-				return fmt.Errorf("postgres: %w", err)
-			}
-			return nil
-		}})
-	}
+	checks := append([]srs.ReadyCheck{g.srs.ReadyCheck()}, g.st.ReadyChecks()...)
 	return append(checks, srs.DirWritable("spool", g.cfg.path(spoolDir)), srs.DirWritable("recordings", g.cfg.path(recordingsDir)))
 }
 

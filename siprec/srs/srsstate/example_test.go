@@ -183,3 +183,22 @@ func ExampleDecodeYAML() {
 	// [name sip sip.require_tls]
 	// true
 }
+
+// Check the state's databases for a readiness endpoint, with the
+// recording server's own checks (srs.NewReadiness(srs.ReadinessConfig{
+// Checks: append(st.ReadyChecks(), srv.ReadyCheck())})).
+func ExampleState_ReadyChecks() {
+	dir, _ := os.MkdirTemp("", "gw")
+	defer os.RemoveAll(dir)
+	st, err := srsstate.Open(context.Background(), srsstate.Options{DataDir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	for _, c := range st.ReadyChecks() {
+		fmt.Println(c.Name, c.Check(context.Background()) == nil)
+	}
+	// Output:
+	// state_db true
+	// session_index true
+}
