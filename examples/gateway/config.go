@@ -4,7 +4,6 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -399,7 +398,7 @@ func (c *Config) validate() []Problem {
 	}
 
 	if err := checkListen(c.SIP.Listen); err != "" {
-		add("sip.listen", "%q: %s", c.SIP.Listen, err)
+		add("sip.listen", "%s", err)
 	}
 	if len(c.SIP.Transports) == 0 {
 		add("sip.transports", "missing: give udp, tcp, tls or several")
@@ -494,7 +493,7 @@ func (c *Config) validate() []Problem {
 
 	c.playbackProblems(add)
 	if err := checkListen(c.HTTP.Listen); err != "" {
-		add("http.listen", "%q: %s", c.HTTP.Listen, err)
+		add("http.listen", "%s", err)
 	}
 	switch {
 	case c.Record.MP3Bitrate < 8 || c.Record.MP3Bitrate > 160:
@@ -586,18 +585,11 @@ func (a *AccountConfig) declared(path string) tenancy.DeclaredAccount {
 	return d
 }
 
-// checkListen returns why s is not a host:port to listen on, or "".
+// checkListen returns why s is not a host:port to listen on
+// (sip.CheckListenAddress), naming s, or "".
 func checkListen(s string) string {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return "want host:port"
-	}
-	if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
-		return "the host must be an IP address (or localhost)"
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 0 || n > 65535 {
-		return "the port must be 0 to 65535"
+	if err := sip.CheckListenAddress(s); err != nil {
+		return strings.TrimPrefix(err.Error(), sip.ErrListenAddress.Error()+" ")
 	}
 	return ""
 }

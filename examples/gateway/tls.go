@@ -57,7 +57,7 @@ func (c *Config) checkTLS(on bool, add func(key, format string, args ...any)) {
 	}
 	if t.Listen != "" {
 		if err := checkListen(t.Listen); err != "" {
-			add("sip.tls.listen", "%q: %s", t.Listen, err)
+			add("sip.tls.listen", "%s", err)
 		}
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
