@@ -15,7 +15,6 @@ import (
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec/srs/srsstate"
-	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
 	"gopkg.in/yaml.v3"
 )
@@ -243,44 +242,9 @@ type LimiterConfig struct {
 }
 
 // AccountConfig declares one account (gateway.example.yaml says what each
-// key means and which settings only the admin API sets).
-type AccountConfig struct {
-	Name             string                        `yaml:"name"`
-	SIPRealm         string                        `yaml:"sip_realm"`
-	Unit             tenancy.Unit                  `yaml:"unit"`
-	MaxUnits         int                           `yaml:"max_units"`
-	LicensedSessions int                           `yaml:"licensed_sessions"`
-	SIP              tenancy.SIPAccess             `yaml:"sip"` // users, allowlist, require_tls, require_srtp
-	Recording        RecordingConfig               `yaml:"recording"`
-	Applications     []tenancy.DeclaredApplication `yaml:"applications"`
-	// SIPRECApplication and DeviceCallsApplication name declared
-	// applications; by default the first application handles SIPREC calls.
-	SIPRECApplication      string                 `yaml:"siprec_application"`
-	DeviceCallsApplication string                 `yaml:"device_calls_application"`
-	SessionWebhook         string                 `yaml:"session_webhook"`
-	RegistrationWebhook    string                 `yaml:"registration_webhook"`
-	QueueEventWebhook      string                 `yaml:"queue_event_webhook"`
-	WebhookSecret          secret.String          `yaml:"webhook_secret"`
-	CallAttachedData       []tenancy.CADField     `yaml:"call_attached_data"`
-	APIKeys                []srsstate.DeclaredKey `yaml:"api_keys"`
-
-	set []string // the keys the file gives, below the account's
-}
-
-// RecordingConfig is an account's recording configuration.
-type RecordingConfig struct {
-	Enabled        bool         `yaml:"enabled"`
-	Format         string       `yaml:"format"`
-	RecordAllCalls bool         `yaml:"record_all_calls"`
-	Bucket         BucketConfig `yaml:"bucket"`
-}
-
-// BucketConfig is a bucket given by vendor fields (storage's configuration)
-// or by a gocloud.dev URL.
-type BucketConfig struct {
-	URL                 string `yaml:"url"`
-	bucketconfig.Config `yaml:",inline"`
-}
+// key means and which settings only the admin API sets): srsstate's
+// declaration of an account in a file.
+type AccountConfig = srsstate.AccountConfig
 
 // ConfigError lists every problem of a configuration, each naming its key.
 type ConfigError struct {
@@ -344,7 +308,7 @@ func parseConfig(name string, data []byte) (*Config, error) {
 		}
 		for i, set := range doc.Given("accounts") { // the keys the file gives: each start brings them to its values
 			if i < len(c.Accounts) {
-				c.Accounts[i].set = set
+				c.Accounts[i].Given = set
 			}
 		}
 	}
@@ -551,36 +515,7 @@ func fieldProblems(err error) []Problem {
 func (c *Config) declaration() srsstate.Declaration {
 	d := srsstate.Declaration{AdminKeys: c.Admin.APIKeys, Accounts: make([]srsstate.DeclaredAccount, len(c.Accounts))}
 	for i := range c.Accounts {
-		d.Accounts[i] = srsstate.DeclaredAccount{DeclaredAccount: c.Accounts[i].declared(fmt.Sprintf("accounts[%d]", i)), APIKeys: c.Accounts[i].APIKeys}
-	}
-	return d
-}
-
-// declared returns the account as a tenancy declaration: its values, and
-// the settings the file gives (its keys, but those of applications and API
-// keys, which are declared apart).
-func (a *AccountConfig) declared(path string) tenancy.DeclaredAccount {
-	d := tenancy.DeclaredAccount{Path: path, SIPRECApplication: a.SIPRECApplication, DeviceCallsApplication: a.DeviceCallsApplication,
-		Account: tenancy.Account{
-			Name: a.Name, SIPRealm: a.SIPRealm, Unit: a.Unit, MaxUnits: a.MaxUnits, LicensedSessions: a.LicensedSessions,
-			SessionWebhook: a.SessionWebhook, RegistrationWebhook: a.RegistrationWebhook, QueueEventWebhook: a.QueueEventWebhook,
-			WebhookSecret: a.WebhookSecret, CallAttachedData: a.CallAttachedData,
-			Recording: tenancy.RecordingConfig{
-				Enabled:        a.Recording.Enabled,
-				Format:         tenancy.AudioFormat(strings.ToLower(a.Recording.Format)),
-				RecordAllCalls: a.Recording.RecordAllCalls,
-				BucketURL:      a.Recording.Bucket.URL,
-				Bucket:         a.Recording.Bucket.Config,
-			},
-			SIP: a.SIP,
-		}, Applications: a.Applications}
-	if len(d.Applications) == 0 { // SIPREC calls' objects are named after an application
-		d.Applications = []tenancy.DeclaredApplication{{Name: "siprec"}}
-	}
-	for _, k := range a.set {
-		if !strings.HasPrefix(k, "applications") && !strings.HasPrefix(k, "api_keys") && !strings.HasSuffix(k, "_application") {
-			d.Set = append(d.Set, k)
-		}
+		d.Accounts[i] = c.Accounts[i].Declared(fmt.Sprintf("accounts[%d]", i))
 	}
 	return d
 }

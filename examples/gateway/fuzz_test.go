@@ -194,7 +194,7 @@ func checkConfigRoundTrip(t *testing.T, data []byte, c *Config) {
 	// What the file gives is not a value: the written form gives every key.
 	for _, x := range []*Config{c, c2} {
 		for i := range x.Accounts {
-			x.Accounts[i].set = nil
+			x.Accounts[i].Given = nil
 		}
 	}
 	if !reflect.DeepEqual(c, c2) {
