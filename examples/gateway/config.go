@@ -15,7 +15,6 @@ import (
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec/srs/srsstate"
-	"github.com/voicegw/voicegw/tenancy"
 	"gopkg.in/yaml.v3"
 )
 
@@ -300,11 +299,7 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	if len(bytes.TrimSpace(data)) > 0 {
 		doc, err := srsstate.DecodeYAML(data, &c)
 		if err != nil {
-			ce := &ConfigError{File: name}
-			for _, e := range srsstate.YAMLErrors(err) {
-				ce.Problems = append(ce.Problems, Problem{Key: e.Path, Message: e.Reason})
-			}
-			return nil, ce
+			return nil, &ConfigError{File: name, Problems: problemsOf(srsstate.YAMLErrors(err))}
 		}
 		for i, set := range doc.Given("accounts") { // the keys the file gives: each start brings them to its values
 			if i < len(c.Accounts) {
@@ -492,20 +487,15 @@ func (c *Config) validate() []Problem {
 	return probs
 }
 
-// fieldProblems turns tenancy's field errors (named by the declaration's
-// path) into Problems named by the file's keys.
-func fieldProblems(err error) []Problem {
-	var probs []Problem
-	for _, fe := range tenancy.FieldErrors(err) {
-		key := strings.Replace(fe.Field, "recording.bucket_url", "recording.bucket.url", 1)
-		msg := strings.ReplaceAll(fe.Reason, "bucket_url", "bucket.url")
-		if rest, ok := strings.CutPrefix(msg, "required"); ok {
-			msg = "missing" + rest
-		}
-		if fe.Value != "" && !srsstate.IsSecretPath(key) {
-			msg = strconv.Quote(fe.Value) + ": " + msg
-		}
-		probs = append(probs, Problem{Key: key, Message: msg})
+// fieldProblems turns the field errors of the accounts' declaration into
+// Problems named by the file's keys (srsstate.FileErrors).
+func fieldProblems(err error) []Problem { return problemsOf(srsstate.FileErrors(err)) }
+
+// problemsOf returns srsstate's problems of the file as Problems.
+func problemsOf(errs []*srsstate.YAMLError) []Problem {
+	probs := make([]Problem, len(errs))
+	for i, e := range errs {
+		probs[i] = Problem{Key: e.Path, Message: e.Reason}
 	}
 	return probs
 }

@@ -1,6 +1,7 @@
 package srsstate
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/voicegw/voicegw/rbac/secret"
@@ -85,4 +86,26 @@ func (a *AccountConfig) Declared(path string) DeclaredAccount {
 		}
 	}
 	return DeclaredAccount{DeclaredAccount: d, APIKeys: a.APIKeys}
+}
+
+// FileErrors returns the problems of a declaration made of AccountConfigs
+// (the tenancy.FieldErrors of Validate or Apply) as YAMLErrors named by
+// the file's keys: "recording.bucket.url" where tenancy says
+// "recording.bucket_url", "missing" where it says "required", and the
+// value quoted before the reason unless the key names a secret
+// (IsSecretPath).
+func FileErrors(err error) []*YAMLError {
+	var out []*YAMLError
+	for _, fe := range tenancy.FieldErrors(err) {
+		key := strings.Replace(fe.Field, "recording.bucket_url", "recording.bucket.url", 1)
+		msg := strings.ReplaceAll(fe.Reason, "bucket_url", "bucket.url")
+		if rest, ok := strings.CutPrefix(msg, "required"); ok {
+			msg = "missing" + rest
+		}
+		if fe.Value != "" && !IsSecretPath(key) {
+			msg = strconv.Quote(fe.Value) + ": " + msg
+		}
+		out = append(out, &YAMLError{Path: key, Reason: msg})
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package srsstate_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/voicegw/voicegw/siprec/srs/srsstate"
@@ -55,5 +56,32 @@ func TestAccountConfigDeclared(t *testing.T) {
 	}
 	if err := srsstate.Validate(srsstate.Declaration{Accounts: []srsstate.DeclaredAccount{acme, bolt}}, nil); err != nil {
 		t.Fatalf("the declarations do not validate: %v", err)
+	}
+}
+
+// TestFileErrors: the problems of declarations read from a file are named
+// by the file's keys, "missing" for a required one, the value quoted but
+// never a secret's.
+func TestFileErrors(t *testing.T) {
+	a := srsstate.AccountConfig{Name: "acme", Recording: srsstate.RecordingConfig{Enabled: true, Bucket: srsstate.BucketConfig{URL: "nope://x"}},
+		APIKeys: []srsstate.DeclaredKey{{Name: "k", Secret: "short-secret-value"}}}
+	err := srsstate.Validate(srsstate.Declaration{Accounts: []srsstate.DeclaredAccount{a.Declared("accounts[0]"), {}}}, nil)
+	got := map[string]string{}
+	for _, e := range srsstate.FileErrors(err) {
+		got[e.Path] = e.Reason
+	}
+	if r := got["accounts[0].recording.bucket.url"]; !strings.HasPrefix(r, `"nope://x": `) {
+		t.Errorf("bucket url: %q (all: %v)", r, got)
+	}
+	if r := got["accounts[1].name"]; !strings.HasPrefix(r, "missing") {
+		t.Errorf("name: %q (all: %v)", r, got)
+	}
+	if _, ok := got["accounts[0].api_keys[0].secret"]; !ok {
+		t.Errorf("no problem for the weak key secret: %v", got)
+	}
+	for k, r := range got {
+		if strings.Contains(r, "short-secret-value") {
+			t.Errorf("%s quotes the secret: %q", k, r)
+		}
 	}
 }
