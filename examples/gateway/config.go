@@ -383,23 +383,13 @@ func (c *Config) validate() []Problem {
 			add("sip.media_address", "%q: want a specific IP address", c.SIP.MediaAddress)
 		}
 	}
-	if len(c.SIP.Digest.Algorithms) == 0 {
+	var aerr error
+	if c.SIP.algorithms, aerr = sip.ParseAlgorithms(c.SIP.Digest.Algorithms); len(c.SIP.Digest.Algorithms) == 0 {
 		add("sip.digest.algorithms", "missing: give MD5, SHA-256 and/or SHA-512-256")
 	}
-	seenAlg := map[sip.Algorithm]bool{}
-	c.SIP.algorithms = nil
-	for i, a := range c.SIP.Digest.Algorithms {
-		alg, err := sip.ParseAlgorithm(a)
-		switch {
-		case err != nil:
-			add(fmt.Sprintf("sip.digest.algorithms[%d]", i), "%q: want MD5, SHA-256 or SHA-512-256", a)
-		case seenAlg[alg]:
-			add(fmt.Sprintf("sip.digest.algorithms[%d]", i), "%q given twice", a)
-		}
-		seenAlg[alg] = true
-		c.SIP.algorithms = append(c.SIP.algorithms, alg)
+	for _, e := range sip.AlgorithmErrors(aerr) {
+		add(fmt.Sprintf("sip.digest.algorithms[%d]", e.Index), "%q: %s", e.Name, e.Reason)
 	}
-	var aerr error
 	if c.SIP.allowlist, aerr = sip.ParseAllowlistEntries(c.SIP.Allowlist); aerr != nil {
 		add("sip.allowlist", "%v", aerr)
 	}
