@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -429,9 +428,14 @@ func (c *Config) validate() []Problem {
 	if a, err := netip.ParseAddr(c.RTP.Address); err == nil && a.IsUnspecified() && c.SIP.MediaAddress == "" {
 		add("sip.media_address", "missing: rtp.address %s listens on every address, so the address to put in SDP answers must be given", c.RTP.Address)
 	}
-	var err string
-	if c.RTP.minPort, c.RTP.maxPort, err = parsePortRange(c.RTP.Ports); err != "" {
-		add("rtp.ports", "%q: %s", c.RTP.Ports, err)
+	if lo, hi, err := media.ParsePortRange(c.RTP.Ports); err != nil {
+		add("rtp.ports", "%s", strings.TrimPrefix(err.Error(), media.ErrPortRange.Error()+" "))
+	} else if lo < 1024 {
+		add("rtp.ports", "%q: ports must lie within 1024-65535", c.RTP.Ports)
+	} else if hi-lo < 3 {
+		add("rtp.ports", "%q: the range must hold at least two RTP/RTCP pairs", c.RTP.Ports)
+	} else {
+		c.RTP.minPort, c.RTP.maxPort = lo, hi
 	}
 	if c.RTP.latching, aerr = media.ParseLatching(c.RTP.Latching); aerr != nil {
 		add("rtp.latching", "%q: want strict, relaxed or any", c.RTP.Latching)
@@ -507,23 +511,4 @@ func checkListen(s string) string {
 		return strings.TrimPrefix(err.Error(), sip.ErrListenAddress.Error()+" ")
 	}
 	return ""
-}
-
-// parsePortRange parses "MIN-MAX".
-func parsePortRange(s string) (lo, hi int, problem string) {
-	a, b, ok := strings.Cut(strings.TrimSpace(s), "-")
-	if !ok {
-		return 0, 0, "want MIN-MAX, like 20000-39999"
-	}
-	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
-	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
-	switch {
-	case err1 != nil || err2 != nil:
-		return 0, 0, "want MIN-MAX, like 20000-39999"
-	case lo < 1024 || hi > 65535:
-		return 0, 0, "ports must lie within 1024-65535"
-	case hi-lo < 3:
-		return 0, 0, "the range must hold at least two RTP/RTCP pairs"
-	}
-	return lo, hi, ""
 }
