@@ -3,10 +3,13 @@ package media
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -263,4 +266,31 @@ func logger(l *slog.Logger) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return l
+}
+
+// ErrPortRange is matched by the error of ParsePortRange.
+var ErrPortRange = errors.New("media: bad port range")
+
+// ParsePortRange parses a port range written "MIN-MAX" (spaces around
+// either number allowed), as configurations give PortPoolConfig's MinPort
+// and MaxPort. The range must lie within 1-65535, MIN first, and hold one
+// even RTP port with its RTCP port at least (NewPortPool's rule); otherwise
+// the error wraps ErrPortRange and names s.
+func ParsePortRange(s string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(s), "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	why := ""
+	switch {
+	case !ok || err1 != nil || err2 != nil:
+		why = "want MIN-MAX, like 20000-39999"
+	case lo < 1 || hi > 65535 || lo > hi:
+		why = "ports must lie within 1-65535, MIN first"
+	case (hi-(lo+lo%2)+1)/2 < 1:
+		why = "the range holds no even RTP port with its RTCP port"
+	}
+	if why != "" {
+		return 0, 0, fmt.Errorf("%w %q: %s", ErrPortRange, s, why)
+	}
+	return lo, hi, nil
 }

@@ -33,8 +33,18 @@ var ErrTLSFiles = errors.New("sip: TLS certificate files")
 // TLSFilesConfig names the PEM files of a SIP over TLS server.
 type TLSFilesConfig struct {
 	// CertFile holds the server's certificate chain (leaf first) and
-	// KeyFile its private key (PKCS #8, PKCS #1 or SEC 1). Required.
+	// KeyFile its private key (PKCS #8, PKCS #1 or SEC 1). Required,
+	// unless DevCertDir is set.
 	CertFile, KeyFile string
+	// DevCertDir, when CertFile and KeyFile are both empty, is where a
+	// development certificate is kept (DevCertificate: made on first use,
+	// naming the host of DevListen); TLSFiles.MadeDevCertificate says
+	// whether LoadTLSFiles made it now, for the program to show its
+	// fingerprint. Default "": CertFile and KeyFile are required.
+	DevCertDir string
+	// DevListen is the host:port the server listens on, for the
+	// development certificate's names.
+	DevListen string
 	// ClientCAFile, when set, holds the certificates of the authorities
 	// that sign the clients' certificates: every client must then present
 	// a certificate one of them signed (mutual TLS, the way SBCs and
@@ -58,7 +68,8 @@ type TLSFiles struct {
 	cfg TLSFilesConfig
 	log *slog.Logger
 
-	cur atomic.Pointer[tlsMaterial]
+	cur  atomic.Pointer[tlsMaterial]
+	made *x509.Certificate // the development certificate LoadTLSFiles made
 
 	mu    sync.Mutex // one Reload at a time
 	stamp string     // the files' sizes and times at the last load
@@ -73,13 +84,20 @@ type tlsMaterial struct {
 
 // LoadTLSFiles reads the files of cfg. Errors wrap ErrTLSFiles.
 func LoadTLSFiles(cfg TLSFilesConfig) (*TLSFiles, error) {
+	var made *x509.Certificate
+	if cfg.CertFile == "" && cfg.KeyFile == "" && cfg.DevCertDir != "" {
+		var err error
+		if cfg.CertFile, cfg.KeyFile, made, err = DevCertificate(cfg.DevCertDir, cfg.DevListen); err != nil {
+			return nil, fmt.Errorf("development certificate: %w", err)
+		}
+	}
 	if cfg.CertFile == "" || cfg.KeyFile == "" {
 		return nil, fmt.Errorf("%w: the certificate and key files are required", ErrTLSFiles)
 	}
 	if cfg.MinVersion == 0 {
 		cfg.MinVersion = tls.VersionTLS12
 	}
-	f := &TLSFiles{cfg: cfg, log: cfg.Logger}
+	f := &TLSFiles{cfg: cfg, log: cfg.Logger, made: made}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -182,6 +200,14 @@ func (f *TLSFiles) Watch(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// CertFile returns the certificate file: TLSFilesConfig.CertFile, or the
+// development certificate's.
+func (f *TLSFiles) CertFile() string { return f.cfg.CertFile }
+
+// MadeDevCertificate returns the development certificate LoadTLSFiles made
+// (TLSFilesConfig.DevCertDir), or nil when it loaded files that were there.
+func (f *TLSFiles) MadeDevCertificate() *x509.Certificate { return f.made }
 
 // Certificate returns the leaf certificate in use.
 func (f *TLSFiles) Certificate() *x509.Certificate { return f.cur.Load().leaf }

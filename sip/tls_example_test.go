@@ -74,3 +74,25 @@ func ExampleDevCertificate() {
 	// cert.pem made: true
 	// cert.pem made: false
 }
+
+// Serve SIP over TLS with the operator's certificate files, or, when none
+// are configured, a development certificate made on the first start.
+func ExampleLoadTLSFiles_devCertificate() {
+	dir, _ := os.MkdirTemp("", "sips")
+	defer os.RemoveAll(dir)
+	for range 2 {
+		files, err := sip.LoadTLSFiles(sip.TLSFilesConfig{CertFile: "", KeyFile: "", // none configured
+			DevCertDir: filepath.Join(dir, "tls"), DevListen: "127.0.0.1:5061"})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if made := files.MadeDevCertificate(); made != nil {
+			_ = sip.Fingerprint(made) // show it, for clients to trust
+		}
+		fmt.Println(filepath.Base(files.CertFile()), "made:", files.MadeDevCertificate() != nil)
+	}
+	// Output:
+	// cert.pem made: true
+	// cert.pem made: false
+}

@@ -312,3 +312,22 @@ func TestDevCertificate(t *testing.T) {
 		t.Fatalf("a wildcard host is named: %v %v", err, files.Certificate().IPAddresses)
 	}
 }
+
+// TestLoadTLSFilesDevCertDir: without certificate files, DevCertDir makes
+// a development certificate on the first load (MadeDevCertificate says so)
+// and finds it on the next; without DevCertDir the files are required.
+func TestLoadTLSFilesDevCertDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	files, err := LoadTLSFiles(TLSFilesConfig{DevCertDir: dir, DevListen: "192.0.2.10:5061"})
+	if err != nil || files.MadeDevCertificate() == nil || !files.Certificate().Equal(files.MadeDevCertificate()) ||
+		files.CertFile() != filepath.Join(dir, "cert.pem") || files.Certificate().IPAddresses[0].String() != "192.0.2.10" {
+		t.Fatalf("first load: %v (made %v, file %q)", err, files != nil && files.MadeDevCertificate() != nil, files.CertFile())
+	}
+	again, err := LoadTLSFiles(TLSFilesConfig{DevCertDir: dir, DevListen: "192.0.2.10:5061"})
+	if err != nil || again.MadeDevCertificate() != nil || !again.Certificate().Equal(files.Certificate()) {
+		t.Fatalf("second load: %v, made again %v", err, again != nil && again.MadeDevCertificate() != nil)
+	}
+	if _, err := LoadTLSFiles(TLSFilesConfig{}); !errors.Is(err, ErrTLSFiles) {
+		t.Fatalf("no files and no DevCertDir: %v", err)
+	}
+}

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,8 +14,6 @@ import (
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec/srs/srsstate"
-	"github.com/voicegw/voicegw/storage/bucketconfig"
-	"github.com/voicegw/voicegw/tenancy"
 	"gopkg.in/yaml.v3"
 )
 
@@ -244,44 +240,9 @@ type LimiterConfig struct {
 }
 
 // AccountConfig declares one account (gateway.example.yaml says what each
-// key means and which settings only the admin API sets).
-type AccountConfig struct {
-	Name             string                        `yaml:"name"`
-	SIPRealm         string                        `yaml:"sip_realm"`
-	Unit             tenancy.Unit                  `yaml:"unit"`
-	MaxUnits         int                           `yaml:"max_units"`
-	LicensedSessions int                           `yaml:"licensed_sessions"`
-	SIP              tenancy.SIPAccess             `yaml:"sip"` // users, allowlist, require_tls, require_srtp
-	Recording        RecordingConfig               `yaml:"recording"`
-	Applications     []tenancy.DeclaredApplication `yaml:"applications"`
-	// SIPRECApplication and DeviceCallsApplication name declared
-	// applications; by default the first application handles SIPREC calls.
-	SIPRECApplication      string                 `yaml:"siprec_application"`
-	DeviceCallsApplication string                 `yaml:"device_calls_application"`
-	SessionWebhook         string                 `yaml:"session_webhook"`
-	RegistrationWebhook    string                 `yaml:"registration_webhook"`
-	QueueEventWebhook      string                 `yaml:"queue_event_webhook"`
-	WebhookSecret          secret.String          `yaml:"webhook_secret"`
-	CallAttachedData       []tenancy.CADField     `yaml:"call_attached_data"`
-	APIKeys                []srsstate.DeclaredKey `yaml:"api_keys"`
-
-	set []string // the keys the file gives, below the account's
-}
-
-// RecordingConfig is an account's recording configuration.
-type RecordingConfig struct {
-	Enabled        bool         `yaml:"enabled"`
-	Format         string       `yaml:"format"`
-	RecordAllCalls bool         `yaml:"record_all_calls"`
-	Bucket         BucketConfig `yaml:"bucket"`
-}
-
-// BucketConfig is a bucket given by vendor fields (storage's configuration)
-// or by a gocloud.dev URL.
-type BucketConfig struct {
-	URL                 string `yaml:"url"`
-	bucketconfig.Config `yaml:",inline"`
-}
+// key means and which settings only the admin API sets): srsstate's
+// declaration of an account in a file.
+type AccountConfig = srsstate.AccountConfig
 
 // ConfigError lists every problem of a configuration, each naming its key.
 type ConfigError struct {
@@ -337,15 +298,11 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	if len(bytes.TrimSpace(data)) > 0 {
 		doc, err := srsstate.DecodeYAML(data, &c)
 		if err != nil {
-			ce := &ConfigError{File: name}
-			for _, e := range srsstate.YAMLErrors(err) {
-				ce.Problems = append(ce.Problems, Problem{Key: e.Path, Message: e.Reason})
-			}
-			return nil, ce
+			return nil, &ConfigError{File: name, Problems: problemsOf(srsstate.YAMLErrors(err))}
 		}
 		for i, set := range doc.Given("accounts") { // the keys the file gives: each start brings them to its values
 			if i < len(c.Accounts) {
-				c.Accounts[i].set = set
+				c.Accounts[i].Given = set
 			}
 		}
 	}
@@ -399,7 +356,7 @@ func (c *Config) validate() []Problem {
 	}
 
 	if err := checkListen(c.SIP.Listen); err != "" {
-		add("sip.listen", "%q: %s", c.SIP.Listen, err)
+		add("sip.listen", "%s", err)
 	}
 	if len(c.SIP.Transports) == 0 {
 		add("sip.transports", "missing: give udp, tcp, tls or several")
@@ -425,23 +382,13 @@ func (c *Config) validate() []Problem {
 			add("sip.media_address", "%q: want a specific IP address", c.SIP.MediaAddress)
 		}
 	}
-	if len(c.SIP.Digest.Algorithms) == 0 {
+	var aerr error
+	if c.SIP.algorithms, aerr = sip.ParseAlgorithms(c.SIP.Digest.Algorithms); len(c.SIP.Digest.Algorithms) == 0 {
 		add("sip.digest.algorithms", "missing: give MD5, SHA-256 and/or SHA-512-256")
 	}
-	seenAlg := map[sip.Algorithm]bool{}
-	c.SIP.algorithms = nil
-	for i, a := range c.SIP.Digest.Algorithms {
-		alg, err := sip.ParseAlgorithm(a)
-		switch {
-		case err != nil:
-			add(fmt.Sprintf("sip.digest.algorithms[%d]", i), "%q: want MD5, SHA-256 or SHA-512-256", a)
-		case seenAlg[alg]:
-			add(fmt.Sprintf("sip.digest.algorithms[%d]", i), "%q given twice", a)
-		}
-		seenAlg[alg] = true
-		c.SIP.algorithms = append(c.SIP.algorithms, alg)
+	for _, e := range sip.AlgorithmErrors(aerr) {
+		add(fmt.Sprintf("sip.digest.algorithms[%d]", e.Index), "%q: %s", e.Name, e.Reason)
 	}
-	var aerr error
 	if c.SIP.allowlist, aerr = sip.ParseAllowlistEntries(c.SIP.Allowlist); aerr != nil {
 		add("sip.allowlist", "%v", aerr)
 	}
@@ -481,9 +428,14 @@ func (c *Config) validate() []Problem {
 	if a, err := netip.ParseAddr(c.RTP.Address); err == nil && a.IsUnspecified() && c.SIP.MediaAddress == "" {
 		add("sip.media_address", "missing: rtp.address %s listens on every address, so the address to put in SDP answers must be given", c.RTP.Address)
 	}
-	var err string
-	if c.RTP.minPort, c.RTP.maxPort, err = parsePortRange(c.RTP.Ports); err != "" {
-		add("rtp.ports", "%q: %s", c.RTP.Ports, err)
+	if lo, hi, err := media.ParsePortRange(c.RTP.Ports); err != nil {
+		add("rtp.ports", "%s", strings.TrimPrefix(err.Error(), media.ErrPortRange.Error()+" "))
+	} else if lo < 1024 {
+		add("rtp.ports", "%q: ports must lie within 1024-65535", c.RTP.Ports)
+	} else if hi-lo < 3 {
+		add("rtp.ports", "%q: the range must hold at least two RTP/RTCP pairs", c.RTP.Ports)
+	} else {
+		c.RTP.minPort, c.RTP.maxPort = lo, hi
 	}
 	if c.RTP.latching, aerr = media.ParseLatching(c.RTP.Latching); aerr != nil {
 		add("rtp.latching", "%q: want strict, relaxed or any", c.RTP.Latching)
@@ -494,7 +446,7 @@ func (c *Config) validate() []Problem {
 
 	c.playbackProblems(add)
 	if err := checkListen(c.HTTP.Listen); err != "" {
-		add("http.listen", "%q: %s", c.HTTP.Listen, err)
+		add("http.listen", "%s", err)
 	}
 	switch {
 	case c.Record.MP3Bitrate < 8 || c.Record.MP3Bitrate > 160:
@@ -529,20 +481,15 @@ func (c *Config) validate() []Problem {
 	return probs
 }
 
-// fieldProblems turns tenancy's field errors (named by the declaration's
-// path) into Problems named by the file's keys.
-func fieldProblems(err error) []Problem {
-	var probs []Problem
-	for _, fe := range tenancy.FieldErrors(err) {
-		key := strings.Replace(fe.Field, "recording.bucket_url", "recording.bucket.url", 1)
-		msg := strings.ReplaceAll(fe.Reason, "bucket_url", "bucket.url")
-		if rest, ok := strings.CutPrefix(msg, "required"); ok {
-			msg = "missing" + rest
-		}
-		if fe.Value != "" && !srsstate.IsSecretPath(key) {
-			msg = strconv.Quote(fe.Value) + ": " + msg
-		}
-		probs = append(probs, Problem{Key: key, Message: msg})
+// fieldProblems turns the field errors of the accounts' declaration into
+// Problems named by the file's keys (srsstate.FileErrors).
+func fieldProblems(err error) []Problem { return problemsOf(srsstate.FileErrors(err)) }
+
+// problemsOf returns srsstate's problems of the file as Problems.
+func problemsOf(errs []*srsstate.YAMLError) []Problem {
+	probs := make([]Problem, len(errs))
+	for i, e := range errs {
+		probs[i] = Problem{Key: e.Path, Message: e.Reason}
 	}
 	return probs
 }
@@ -552,71 +499,16 @@ func fieldProblems(err error) []Problem {
 func (c *Config) declaration() srsstate.Declaration {
 	d := srsstate.Declaration{AdminKeys: c.Admin.APIKeys, Accounts: make([]srsstate.DeclaredAccount, len(c.Accounts))}
 	for i := range c.Accounts {
-		d.Accounts[i] = srsstate.DeclaredAccount{DeclaredAccount: c.Accounts[i].declared(fmt.Sprintf("accounts[%d]", i)), APIKeys: c.Accounts[i].APIKeys}
+		d.Accounts[i] = c.Accounts[i].Declared(fmt.Sprintf("accounts[%d]", i))
 	}
 	return d
 }
 
-// declared returns the account as a tenancy declaration: its values, and
-// the settings the file gives (its keys, but those of applications and API
-// keys, which are declared apart).
-func (a *AccountConfig) declared(path string) tenancy.DeclaredAccount {
-	d := tenancy.DeclaredAccount{Path: path, SIPRECApplication: a.SIPRECApplication, DeviceCallsApplication: a.DeviceCallsApplication,
-		Account: tenancy.Account{
-			Name: a.Name, SIPRealm: a.SIPRealm, Unit: a.Unit, MaxUnits: a.MaxUnits, LicensedSessions: a.LicensedSessions,
-			SessionWebhook: a.SessionWebhook, RegistrationWebhook: a.RegistrationWebhook, QueueEventWebhook: a.QueueEventWebhook,
-			WebhookSecret: a.WebhookSecret, CallAttachedData: a.CallAttachedData,
-			Recording: tenancy.RecordingConfig{
-				Enabled:        a.Recording.Enabled,
-				Format:         tenancy.AudioFormat(strings.ToLower(a.Recording.Format)),
-				RecordAllCalls: a.Recording.RecordAllCalls,
-				BucketURL:      a.Recording.Bucket.URL,
-				Bucket:         a.Recording.Bucket.Config,
-			},
-			SIP: a.SIP,
-		}, Applications: a.Applications}
-	if len(d.Applications) == 0 { // SIPREC calls' objects are named after an application
-		d.Applications = []tenancy.DeclaredApplication{{Name: "siprec"}}
-	}
-	for _, k := range a.set {
-		if !strings.HasPrefix(k, "applications") && !strings.HasPrefix(k, "api_keys") && !strings.HasSuffix(k, "_application") {
-			d.Set = append(d.Set, k)
-		}
-	}
-	return d
-}
-
-// checkListen returns why s is not a host:port to listen on, or "".
+// checkListen returns why s is not a host:port to listen on
+// (sip.CheckListenAddress), naming s, or "".
 func checkListen(s string) string {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return "want host:port"
-	}
-	if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
-		return "the host must be an IP address (or localhost)"
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 0 || n > 65535 {
-		return "the port must be 0 to 65535"
+	if err := sip.CheckListenAddress(s); err != nil {
+		return strings.TrimPrefix(err.Error(), sip.ErrListenAddress.Error()+" ")
 	}
 	return ""
-}
-
-// parsePortRange parses "MIN-MAX".
-func parsePortRange(s string) (lo, hi int, problem string) {
-	a, b, ok := strings.Cut(strings.TrimSpace(s), "-")
-	if !ok {
-		return 0, 0, "want MIN-MAX, like 20000-39999"
-	}
-	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
-	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
-	switch {
-	case err1 != nil || err2 != nil:
-		return 0, 0, "want MIN-MAX, like 20000-39999"
-	case lo < 1024 || hi > 65535:
-		return 0, 0, "ports must lie within 1024-65535"
-	case hi-lo < 3:
-		return 0, 0, "the range must hold at least two RTP/RTCP pairs"
-	}
-	return lo, hi, ""
 }

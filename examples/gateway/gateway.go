@@ -9,10 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
@@ -251,31 +248,18 @@ func (g *Gateway) adminChanged(_ context.Context, c admin.Change) {
 	}
 }
 
-func exists(path string) bool { _, err := os.Stat(path); return err == nil }
-
-// probeBuckets runs the storage probe (write, read back, delete) on the
-// recording bucket of each account that records (all at once, 20 s each)
-// and returns one Problem per bucket that fails, with storage's error,
-// which says what to check.
+// probeBuckets probes the recording bucket of each account that records
+// (srs.ProbeAccountBuckets: write, read back, delete; all at once, 20 s
+// each) and returns one Problem per bucket that fails, with storage's
+// error, which says what to check.
 func probeBuckets(ctx context.Context, accounts []*tenancy.Account, eg EgressConfig) []Problem {
-	opts := &storage.Options{Egress: eg.policy()}
-	probs := make([]Problem, len(accounts))
-	var wg sync.WaitGroup
-	for i, a := range accounts {
-		rc := a.Recording
-		if f := rc.Bucket.File; !rc.Enabled || (rc.BucketURL == "" && rc.Bucket.IsZero()) || f != nil && !exists(f.Dir) {
-			continue // a local directory that does not exist yet is made at start
+	var probs []Problem
+	for i, err := range srs.ProbeAccountBuckets(ctx, accounts, &storage.Options{Egress: eg.policy()}, 0) {
+		if err != nil {
+			probs = append(probs, Problem{Key: fmt.Sprintf("accounts[%d].recording.bucket", i), Message: "the bucket test failed: " + err.Error()})
 		}
-		wg.Go(func() {
-			pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			defer cancel()
-			if err := admin.TestRecordingBucket(pctx, rc, opts); err != nil {
-				probs[i] = Problem{Key: fmt.Sprintf("accounts[%d].recording.bucket", i), Message: "the bucket test failed: " + err.Error()}
-			}
-		})
 	}
-	wg.Wait()
-	return slices.DeleteFunc(probs, func(p Problem) bool { return p.Key == "" })
+	return probs
 }
 
 // path returns a path under the data directory.

@@ -6,15 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
-
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/voicegw/voicegw/internal/buildinfo"
 	"github.com/voicegw/voicegw/siprec/srs"
@@ -32,27 +26,12 @@ import (
 var version, commit string
 
 // readyChecks are what /readyz checks (and voicegw_ready reports): the
-// recording server takes calls on its SIP listeners, the state database and
-// the session index answer a query and are still the files opened at start
-// (on PostgreSQL: state.db, which holds the journal, and the database
-// answering a ping), and the spool and the recording directory can be
-// written.
+// recording server takes calls on its SIP listeners, the state's databases
+// answer (srsstate.State.ReadyChecks: SQLite files still the ones opened
+// at start, PostgreSQL answering a ping), and the spool and the recording
+// directory can be written.
 func (g *Gateway) readyChecks() []srs.ReadyCheck {
-	checks := []srs.ReadyCheck{g.srs.ReadyCheck()}
-	if g.st.db != nil {
-		checks = append(checks, srs.SQLiteFile("state_db", g.st.db, g.cfg.path(stateDBName)))
-	}
-	if g.st.idxDB != nil {
-		checks = append(checks, srs.SQLiteFile("session_index", g.st.idxDB, g.cfg.path(insightsDBName)))
-	}
-	if g.st.pg != nil { // the stores and the session index on PostgreSQL (postgres.go)
-		checks = append(checks, srs.ReadyCheck{Name: "database", Check: func(ctx context.Context) error {
-			if err := g.st.pg.pool.Ping(ctx); err != nil {
-				return fmt.Errorf("postgres: %w", err)
-			}
-			return nil
-		}})
-	}
+	checks := append([]srs.ReadyCheck{g.srs.ReadyCheck()}, g.st.ReadyChecks()...)
 	return append(checks, srs.DirWritable("spool", g.cfg.path(spoolDir)), srs.DirWritable("recordings", g.cfg.path(recordingsDir)))
 }
 
@@ -115,31 +94,25 @@ type TracingConfig struct {
 
 // problems checks the configuration.
 func (c TracingConfig) problems() []Problem {
-	if c.OTLPEndpoint == "" {
-		return nil
-	}
-	u, err := url.Parse(c.OTLPEndpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return []Problem{{Key: "tracing.otlp_endpoint", Message: fmt.Sprintf("%q: want an http:// or https:// URL (http://collector:4318/v1/traces)", c.OTLPEndpoint)}}
+	if err := (srs.OTLPConfig{Endpoint: c.OTLPEndpoint}).Validate(); c.OTLPEndpoint != "" && err != nil {
+		return []Problem{{Key: "tracing.otlp_endpoint", Message: strings.TrimPrefix(err.Error(), srs.ErrBadOTLPEndpoint.Error()+" ")}}
 	}
 	return nil
 }
 
 // startTracing makes the recording server trace each session (srs'
-// spans), exported over OTLP/HTTP, and its webhooks carry traceparent.
-// Nothing when tracing.otlp_endpoint is empty.
-func (g *Gateway) startTracing(ctx context.Context, sc *srs.Config) error {
+// spans), exported over OTLP/HTTP (srs.NewOTLPTracerProvider), and its
+// webhooks carry traceparent. Nothing when tracing.otlp_endpoint is empty.
+func (g *Gateway) startTracing(ctx context.Context, sc *srs.Config) (err error) {
 	c := g.cfg.Tracing
 	if c.OTLPEndpoint == "" {
 		return nil
 	}
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(c.OTLPEndpoint))
+	g.tracer, err = srs.NewOTLPTracerProvider(ctx, srs.OTLPConfig{Endpoint: c.OTLPEndpoint,
+		ServiceName: cmp.Or(c.ServiceName, "voicegw-gateway"), ServiceVersion: buildinfo.Read(version, commit).Version})
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
-	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(cmp.Or(c.ServiceName, "voicegw-gateway")),
-		semconv.ServiceVersion(buildinfo.Read(version, commit).Version))
-	g.tracer = sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	sc.TracerProvider = g.tracer // srs' webhook client then carries traceparent (through sc.Egress)
 	g.log.Info("tracing: spans exported over OTLP/HTTP", "endpoint", c.OTLPEndpoint)
 	return nil

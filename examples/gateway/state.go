@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/rbac"
@@ -35,14 +32,10 @@ const (
 // the names console.go and ops.go read.
 type state struct {
 	*srsstate.State
-	keys      *rbac.KeyStore
-	members   *rbac.MemberStore
-	index     *insights.Index
-	db, idxDB *sql.DB
-	pg        *pgState // nil on SQLite
+	keys    *rbac.KeyStore
+	members *rbac.MemberStore
+	index   *insights.Index
 }
-
-type pgState struct{ pool *pgxpool.Pool }
 
 // openState opens (creating them on first start) the state cfg names. A
 // gateway given another pepper than the database's other gateways refuses
@@ -55,11 +48,7 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (*state, erro
 	} else if err != nil {
 		return nil, err
 	}
-	s := &state{State: st, keys: st.Keys, members: st.Members, index: st.Index, db: st.DB(), idxDB: st.IndexDB()}
-	if st.Shared() {
-		s.pg = &pgState{pool: st.Pool()}
-	}
-	return s, nil
+	return &state{State: st, keys: st.Keys, members: st.Members, index: st.Index}, nil
 }
 
 func (s *state) close() { _ = s.Close() }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -57,7 +56,7 @@ func (c *Config) checkTLS(on bool, add func(key, format string, args ...any)) {
 	}
 	if t.Listen != "" {
 		if err := checkListen(t.Listen); err != "" {
-			add("sip.tls.listen", "%q: %s", t.Listen, err)
+			add("sip.tls.listen", "%s", err)
 		}
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
@@ -108,19 +107,13 @@ func (g *Gateway) openTLS() error {
 		return nil
 	}
 	t := cfg.SIP.TLS
-	certFile, keyFile := t.CertFile, t.KeyFile
-	var made *x509.Certificate // the development certificate made now
-	if certFile == "" {
-		var err error
-		if certFile, keyFile, made, err = sip.DevCertificate(cfg.path(devCertDir), cfg.tlsListen()); err != nil {
-			return fmt.Errorf("sip.tls: development certificate: %w", err)
-		}
-	}
-	files, err := sip.LoadTLSFiles(sip.TLSFilesConfig{CertFile: certFile, KeyFile: keyFile, ClientCAFile: t.ClientCAFile,
-		Logger: g.log.With("component", "tls")})
+	// without configured files: the development certificate of DATA_DIR/tls
+	files, err := sip.LoadTLSFiles(sip.TLSFilesConfig{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile,
+		DevCertDir: cfg.path(devCertDir), DevListen: cfg.tlsListen(), Logger: g.log.With("component", "tls")})
 	if err != nil {
 		return fmt.Errorf("sip.tls: %w", err)
 	}
+	certFile, made := files.CertFile(), files.MadeDevCertificate()
 	l, err := net.Listen("tcp", cfg.tlsListen())
 	if err != nil {
 		return fmt.Errorf("sip.tls.listen: %w", err)

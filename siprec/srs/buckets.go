@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/tenancy"
+	"github.com/voicegw/voicegw/tenancy/admin"
 )
 
 // ErrNoBucket is matched by the error of AccountBuckets.Resolve for an
@@ -124,4 +127,39 @@ func OpenAccountBucket(ctx context.Context, acct *tenancy.Account, opts *storage
 		return storage.Open(ctx, rc.Bucket, opts)
 	}
 	return nil, fmt.Errorf("account %s: %w", acct.SID, ErrNoBucket)
+}
+
+// ProbeAccountBuckets runs storage's probe (write an object, read it
+// back, delete it: admin.TestRecordingBucket) on the recording bucket of
+// each account that records, all at once, each within timeout (0: 20 s),
+// so that a broken bucket shows at start rather than at the first upload.
+// It returns one error per account, at the account's index: nil for a
+// bucket that works, for an account that does not record or has no bucket,
+// and for a local directory that does not exist yet (the recording server
+// makes it). The errors are storage's, which say what to check; they never
+// hold the bucket's secrets.
+func ProbeAccountBuckets(ctx context.Context, accounts []*tenancy.Account, opts *storage.Options, timeout time.Duration) []error {
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	errs := make([]error, len(accounts))
+	var wg sync.WaitGroup
+	for i, a := range accounts {
+		rc := a.Recording
+		if !rc.Enabled || (rc.BucketURL == "" && rc.Bucket.IsZero()) {
+			continue
+		}
+		if f := rc.Bucket.File; f != nil {
+			if _, err := os.Stat(f.Dir); err != nil {
+				continue // made at start
+			}
+		}
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			errs[i] = admin.TestRecordingBucket(pctx, rc, opts)
+		})
+	}
+	wg.Wait()
+	return errs
 }

@@ -37,7 +37,9 @@
 //     (siprec/srs/srsprom is one, for Prometheus); [Server.HealthHandler]
 //     answers a liveness probe, a [Readiness] over [ReadyCheck]s
 //     ([Server.ReadyCheck], [DirWritable], [SQLiteFile] and the program's
-//     own) a readiness probe.
+//     own) a readiness probe; [NewOTLPTracerProvider] exports each
+//     session's trace (Config.TracerProvider) to an OTLP/HTTP collector;
+//     [ProbeAccountBuckets] tests each account's bucket at start.
 //
 // A change to an account counts at the next call once [Server.Invalidate]
 // is called (an admin API's change notifier calls it); the cache's TTL only

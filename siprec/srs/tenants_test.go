@@ -238,3 +238,37 @@ func TestAccountBuckets(t *testing.T) {
 		t.Fatalf("an unknown account: %v", err)
 	}
 }
+
+// TestProbeAccountBuckets: a working bucket, an account that does not
+// record and a local directory not made yet pass (the last is not made by
+// the probe); a "directory" that is a file fails, at its account's index.
+func TestProbeAccountBuckets(t *testing.T) {
+	file := func(dir string) tenancy.RecordingConfig {
+		return tenancy.RecordingConfig{Enabled: true, Bucket: bucketconfig.Config{Vendor: bucketconfig.VendorFile, File: &bucketconfig.File{Dir: dir}}}
+	}
+	notYet := filepath.Join(t.TempDir(), "not", "yet")
+	notDir := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok := t.TempDir()
+	accounts := []*tenancy.Account{{Recording: file(ok)}, {}, {Recording: file(notYet)}, {Recording: file(notDir)}}
+	errs := ProbeAccountBuckets(t.Context(), accounts, nil, 0)
+	if len(errs) != 4 || errs[0] != nil || errs[1] != nil || errs[2] != nil || errs[3] == nil {
+		t.Fatalf("errors %v, want only the fourth", errs)
+	}
+	if _, err := os.Stat(notYet); !os.IsNotExist(err) {
+		t.Fatalf("the probe made the missing directory: %v", err)
+	}
+	written := 0 // the probe's object, written and deleted (its empty directory stays)
+	_ = filepath.WalkDir(ok, func(p string, d os.DirEntry, _ error) error {
+		if d != nil && !d.IsDir() {
+			t.Errorf("the probe left %s in the working bucket", p)
+		}
+		written++
+		return nil
+	})
+	if written < 2 {
+		t.Fatal("nothing was written to the working bucket")
+	}
+}

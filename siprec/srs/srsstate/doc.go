@@ -46,7 +46,12 @@
 // the keys each declared account gives (tenancy.DeclaredAccount.Set).
 // tenancy's SIPAccess, SIPUser and DeclaredApplication, bucketconfig's
 // types and [DeclaredKey] carry YAML tags, so a file declares them as they
-// are.
+// are; [AccountConfig] is a whole account as a file declares it, made a
+// declaration by [AccountConfig.Declared], and [FileErrors] names the
+// problems of such declarations by the file's keys.
+//
+// [State.ReadyChecks] are the readiness checks of the databases, for
+// srs.ReadinessConfig.
 //
 // Errors name what they refuse: a declaration's problems are
 // [tenancy.FieldError] values whose Field is the declaration's path

@@ -183,3 +183,46 @@ func ExampleDecodeYAML() {
 	// [name sip sip.require_tls]
 	// true
 }
+
+// Check the state's databases for a readiness endpoint, with the
+// recording server's own checks (srs.NewReadiness(srs.ReadinessConfig{
+// Checks: append(st.ReadyChecks(), srv.ReadyCheck())})).
+func ExampleState_ReadyChecks() {
+	dir, _ := os.MkdirTemp("", "gw")
+	defer os.RemoveAll(dir)
+	st, err := srsstate.Open(context.Background(), srsstate.Options{DataDir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	for _, c := range st.ReadyChecks() {
+		fmt.Println(c.Name, c.Check(context.Background()) == nil)
+	}
+	// Output:
+	// state_db true
+	// session_index true
+}
+
+// Read the accounts of a configuration file and declare them: each
+// start then brings the keys the file gives to its values.
+func ExampleAccountConfig_Declared() {
+	var cfg struct {
+		Accounts []srsstate.AccountConfig `yaml:"accounts"`
+	}
+	doc, err := srsstate.DecodeYAML([]byte("accounts:\n  - name: acme\n    sip_realm: acme.test\n    recording: {enabled: true, format: WAV, bucket: {url: 'mem://'}}\n"), &cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	d := srsstate.Declaration{}
+	for i, given := range doc.Given("accounts") {
+		cfg.Accounts[i].Given = given
+		d.Accounts = append(d.Accounts, cfg.Accounts[i].Declared(fmt.Sprintf("accounts[%d]", i)))
+	}
+	fmt.Println(d.Accounts[0].Account.Recording.Format, d.Accounts[0].Applications[0].Name)
+	fmt.Println(d.Accounts[0].Set)
+	fmt.Println(srsstate.Validate(d, nil))
+	// Output:
+	// wav siprec
+	// [name sip_realm recording recording.enabled recording.format recording.bucket recording.bucket.url]
+	// <nil>
+}

@@ -35,6 +35,11 @@ func TestTwoStatesOnPostgres(t *testing.T) {
 	if !a.Shared() || a.Pool() == nil || a.IndexDB() != nil || a.DB() == nil {
 		t.Fatalf("PostgreSQL state: shared %v, pool %v, index db %v, db %v", a.Shared(), a.Pool(), a.IndexDB(), a.DB())
 	}
+	if checks := a.ReadyChecks(); len(checks) != 2 || checks[0].Name != "state_db" || checks[1].Name != "database" {
+		t.Fatalf("ready checks on PostgreSQL: %+v, want state_db and database", checks)
+	} else if err := checks[1].Check(ctx); err != nil {
+		t.Fatalf("database check: %v", err)
+	}
 
 	changes := make(chan srsstate.Change, 64)
 	if err := b.Watch(ctx, func(c srsstate.Change) { changes <- c }); err != nil {

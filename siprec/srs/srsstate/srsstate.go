@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -121,9 +122,10 @@ type State struct {
 
 	opts  Options
 	log   *slog.Logger
-	db    *sql.DB       // DataDir/StateDB
-	idxDB *sql.DB       // DataDir/IndexDB; nil on PostgreSQL
-	pool  *pgxpool.Pool // nil on SQLite
+	db    *sql.DB          // DataDir/StateDB
+	idxDB *sql.DB          // DataDir/IndexDB; nil on PostgreSQL
+	pool  *pgxpool.Pool    // nil on SQLite
+	ready []srs.ReadyCheck // made as the databases open (ReadyChecks)
 
 	mu       sync.Mutex
 	closed   bool
@@ -175,8 +177,28 @@ func Open(ctx context.Context, opts Options) (_ *State, err error) {
 	if s.Journal, err = srs.NewSQLiteJournal(ctx, s.db); err != nil {
 		return nil, err
 	}
+	s.ready = []srs.ReadyCheck{srs.SQLiteFile("state_db", s.db, s.path(StateDB))}
+	if s.idxDB != nil {
+		s.ready = append(s.ready, srs.SQLiteFile("session_index", s.idxDB, s.path(IndexDB)))
+	}
+	if s.pool != nil {
+		s.ready = append(s.ready, srs.ReadyCheck{Name: "database", Check: func(ctx context.Context) error {
+			if err := s.pool.Ping(ctx); err != nil {
+				return fmt.Errorf("postgres: %w", err)
+			}
+			return nil
+		}})
+	}
 	return s, nil
 }
+
+// ReadyChecks returns the readiness checks of the state, for
+// srs.ReadinessConfig.Checks: "state_db" (DataDir/StateDB, which holds
+// the journal, answers a query and is still the file opened), on SQLite
+// "session_index" (DataDir/IndexDB, likewise), and on PostgreSQL
+// "database" (the database answers a ping). The files are recorded when
+// Open opened them, so a file moved or replaced since fails its check.
+func (s *State) ReadyChecks() []srs.ReadyCheck { return slices.Clone(s.ready) }
 
 // path returns a path under DataDir.
 func (s *State) path(name string) string { return filepath.Join(s.opts.DataDir, name) }

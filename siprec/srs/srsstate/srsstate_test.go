@@ -225,3 +225,35 @@ func TestEnsureDemo(t *testing.T) {
 		t.Fatalf("second EnsureDemo: %+v, %v; want nothing made", again, err)
 	}
 }
+
+// TestReadyChecks: the state's checks pass on a fresh state and name the
+// database whose file was replaced under the running state.
+func TestReadyChecks(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	st := open(t, srsstate.Options{DataDir: dir})
+	checks := st.ReadyChecks()
+	var names []string
+	for _, c := range checks {
+		names = append(names, c.Name)
+		if err := c.Check(ctx); err != nil {
+			t.Fatalf("%s on a fresh state: %v", c.Name, err)
+		}
+	}
+	if strings.Join(names, ",") != "state_db,session_index" {
+		t.Fatalf("checks %v, want state_db,session_index", names)
+	}
+	idx := filepath.Join(dir, srsstate.IndexDB)
+	if err := os.Rename(idx, idx+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(idx, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := checks[1].Check(ctx); err == nil || !strings.Contains(err.Error(), "replaced") {
+		t.Fatalf("session_index after its file was replaced: %v, want replaced", err)
+	}
+	if err := checks[0].Check(ctx); err != nil {
+		t.Fatalf("state_db untouched: %v", err)
+	}
+}

@@ -1,0 +1,34 @@
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+)
+
+// ErrListenAddress is matched by the error of CheckListenAddress.
+var ErrListenAddress = errors.New("sip: bad listen address")
+
+// CheckListenAddress returns nil when s is an address a listener can bind
+// as given, without a name lookup: host:port whose host is an IP address
+// (0.0.0.0 or [::] for every address) or localhost, and whose port is 0
+// (the system picks one) to 65535. Otherwise its error wraps
+// ErrListenAddress and names s and what is wrong, for a configuration's
+// listen keys to be checked before anything is bound.
+func CheckListenAddress(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	why := ""
+	if err != nil {
+		why = "want host:port"
+	} else if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
+		why = "the host must be an IP address (or localhost)"
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		why = "the port must be 0 to 65535"
+	}
+	if why != "" {
+		return fmt.Errorf("%w %q: %s", ErrListenAddress, s, why)
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package srs
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+)
+
+// ErrBadOTLPEndpoint is matched by the error of OTLPConfig.Validate and
+// NewOTLPTracerProvider for an endpoint that is not an http:// or
+// https:// URL.
+var ErrBadOTLPEndpoint = errors.New("srs: bad OTLP endpoint")
+
+// OTLPConfig configures NewOTLPTracerProvider.
+type OTLPConfig struct {
+	// Endpoint is the OTLP/HTTP URL spans are exported to, for example
+	// http://127.0.0.1:4318/v1/traces. Required.
+	Endpoint string
+	// ServiceName is the service.name of the spans; default "voicegw".
+	ServiceName string
+	// ServiceVersion is their service.version; default none.
+	ServiceVersion string
+}
+
+// Validate returns an error wrapping ErrBadOTLPEndpoint, naming the
+// endpoint, when it is not an http:// or https:// URL with a host.
+func (c OTLPConfig) Validate() error {
+	u, err := url.Parse(c.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w %q: want an http:// or https:// URL (http://collector:4318/v1/traces)", ErrBadOTLPEndpoint, c.Endpoint)
+	}
+	return nil
+}
+
+// NewOTLPTracerProvider returns a TracerProvider for Config.TracerProvider
+// that batches the Server's spans (see the package's tracing) and exports
+// them over OTLP/HTTP to c.Endpoint. Nothing is sent until the first span
+// ends; the caller calls its Shutdown at exit, which exports what is still
+// buffered.
+func NewOTLPTracerProvider(ctx context.Context, c OTLPConfig) (*sdktrace.TracerProvider, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(c.Endpoint))
+	if err != nil {
+		return nil, fmt.Errorf("srs: OTLP exporter: %w", err)
+	}
+	attrs := []attribute.KeyValue{semconv.ServiceName(cmp.Or(c.ServiceName, "voicegw"))}
+	if c.ServiceVersion != "" {
+		attrs = append(attrs, semconv.ServiceVersion(c.ServiceVersion))
+	}
+	res := resource.NewWithAttributes(semconv.SchemaURL, attrs...)
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
+}
