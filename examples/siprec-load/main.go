@@ -178,11 +178,18 @@ type shard struct {
 // that it skips (the media is real time: a burst of old audio helps nobody).
 const maxBehind = 3
 
-// paceGroups is how many bursts a sender spreads each frame over within
-// its 20 ms (every 2 ms a tenth of the streams): a recorder then sees the
-// packets of many calls arrive spread out, as from real call legs, not
-// every stream's packet in the same instant.
-const paceGroups = 10
+// paceGroups is how many bursts a sender spreads each frame over, within
+// the first paceSpan of its 20 ms (every millisecond a tenth of the
+// streams): a recorder then sees the packets of many calls arrive spread
+// out, as from real call legs, not every stream's packet in the same
+// instant. The rest of the frame is slack for the sends themselves: with
+// the bursts spread over the whole 20 ms, the last one started at 18 ms
+// and a sender busy for more than 2 ms of it finished late, and fell
+// behind, at about two thirds of its core.
+const (
+	paceGroups = 10
+	paceSpan   = 10 * time.Millisecond
+)
 
 // live returns the number of sessions up.
 func (l *load) live() int {
@@ -448,7 +455,7 @@ func (l *load) send(ctx context.Context, sh *shard) {
 			}
 			for g := range groups {
 				if g > 0 {
-					if d := time.Until(base.Add(time.Duration(g) * 20 * time.Millisecond / paceGroups)); d > 0 {
+					if d := time.Until(base.Add(time.Duration(g) * paceSpan / paceGroups)); d > 0 {
 						time.Sleep(d)
 					}
 				}
