@@ -11,7 +11,6 @@ import (
 
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/tenancy"
-	"github.com/voicegw/voicegw/tenancy/admin"
 )
 
 // ErrNoBucket is matched by the error of AccountBuckets.Resolve for an
@@ -130,7 +129,7 @@ func OpenAccountBucket(ctx context.Context, acct *tenancy.Account, opts *storage
 }
 
 // ProbeAccountBuckets runs storage's probe (write an object, read it
-// back, delete it: admin.TestRecordingBucket) on the recording bucket of
+// back, delete it: storage.Bucket.Test) on the recording bucket of
 // each account that records, all at once, each within timeout (0: 20 s),
 // so that a broken bucket shows at start rather than at the first upload.
 // It returns one error per account, at the account's index: nil for a
@@ -157,9 +156,19 @@ func ProbeAccountBuckets(ctx context.Context, accounts []*tenancy.Account, opts 
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			errs[i] = admin.TestRecordingBucket(pctx, rc, opts)
+			errs[i] = probeAccountBucket(pctx, a, opts)
 		})
 	}
 	wg.Wait()
 	return errs
+}
+
+// probeAccountBucket opens the bucket OpenAccountBucket names and probes it.
+func probeAccountBucket(ctx context.Context, acct *tenancy.Account, opts *storage.Options) error {
+	b, err := OpenAccountBucket(ctx, acct, opts)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return b.Test(ctx)
 }
