@@ -544,7 +544,7 @@ func (g *Guard) decide(ctx context.Context, req *sipgosip.Request) verdict {
 		return g.decideInDialog(ctx, req, v, owner, log)
 	}
 	realm := g.realm(req)
-	tenant, ok := g.tenant(ctx, req, realm, &v, log)
+	tenant, ok := g.tenant(ctx, req, realm, connected(req), &v, log)
 	if !ok {
 		return v
 	}
@@ -593,7 +593,7 @@ func (g *Guard) decideInDialog(ctx context.Context, req *sipgosip.Request, v ver
 			return verdict{id: passed}
 		}
 	}
-	tenant, ok := g.tenant(ctx, req, owner.Realm, &v, log)
+	tenant, ok := g.tenant(ctx, req, owner.Realm, false, &v, log)
 	if !ok {
 		return v
 	}
@@ -626,16 +626,33 @@ func (g *Guard) decideInDialog(ctx context.Context, req *sipgosip.Request, v ver
 	return verdict{id: passed}
 }
 
+// connected reports whether req came over a connection (TCP, TLS,
+// WebSocket), as the transport that received it says: its source address
+// cannot be forged, unlike a datagram's.
+func connected(req *sipgosip.Request) bool {
+	switch strings.ToUpper(req.MessageData.Transport()) {
+	case "TCP", "TLS", "WS", "WSS":
+		return true
+	}
+	return false
+}
+
 // tenant looks up the tenant of realm into v (ID and realm of v.id); when
-// that fails it fills v with the refusal and returns false.
-func (g *Guard) tenant(ctx context.Context, req *sipgosip.Request, realm string, v *verdict, log *reqLog) (Tenant, bool) {
+// that fails it fills v with the refusal and returns false. With
+// countUnknown, an unknown realm counts as a failure of the request's
+// source (Lockout).
+func (g *Guard) tenant(ctx context.Context, req *sipgosip.Request, realm string, countUnknown bool, v *verdict, log *reqLog) (Tenant, bool) {
 	tenant, err := g.tenants.LookupTenant(ctx, realm)
 	if err != nil {
 		if errors.Is(err, ErrUnknownTenant) {
-			// Counted as a failure: a source naming realm after unknown
-			// realm (a scanner) is blocked before it costs more lookups,
-			// which a store behind Tenants may answer by reading.
-			if g.lock.fail(SourceOf(req).Addr(), g.now()) {
+			// Counted as a failure over a connection only: a source naming
+			// realm after unknown realm (a scanner) is blocked before it
+			// costs more lookups, which a store behind Tenants may answer
+			// by reading. A datagram's source can be forged, and counting
+			// it would let anyone block a customer's SBC with five
+			// datagrams naming it; in-dialog requests of a dialog whose
+			// tenant was deleted are an honest peer's and do not count.
+			if countUnknown && g.lock.fail(SourceOf(req).Addr(), g.now()) {
 				log.Warn("source blocked after repeated requests for unknown realms", "for", g.lock.block.String())
 			}
 			log.Info("refused: no tenant for realm", "realm", realm)
