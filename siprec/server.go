@@ -183,6 +183,12 @@ type Config struct {
 	// owner, a fixed Contact must name a host of the session's own tenant,
 	// or those requests speak for another tenant and get 481 (see Handle).
 	Contact sipgosip.Uri
+	// ReadyTimeout bounds how long the answer to an INVITE or re-INVITE
+	// adding streams waits for their sockets to be read (with a Poller:
+	// registered with a worker and steered) before it is sent anyway, so a
+	// worker held up by a slow Handler cannot hold INVITEs (and their
+	// sessions' locks) for as long as it is held. Default 1 s.
+	ReadyTimeout time.Duration
 	// AckTimeout is how long a 2xx answer to an INVITE or re-INVITE waits
 	// for its ACK (retransmitted over UDP meanwhile) before the session is
 	// ended with EndNoAck and a BYE. Default 64×T1 (32 s), RFC 3261
@@ -237,6 +243,8 @@ type Server struct {
 	rxNow   func() time.Time // the receivers' clock, which stamps Arrival
 	client  atomic.Pointer[sipgo.Client]
 	ackWait time.Duration
+	// readyWait is Config.ReadyTimeout with its default.
+	readyWait time.Duration
 
 	mu       sync.Mutex
 	sessions map[dialogID]*Session
@@ -278,6 +286,10 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if s.cfg.Codecs == nil {
 		s.cfg.Codecs = media.DefaultCodecs()
+	}
+	s.readyWait = cfg.ReadyTimeout
+	if s.readyWait <= 0 {
+		s.readyWait = time.Second
 	}
 	s.ackWait = cfg.AckTimeout
 	if s.ackWait <= 0 {

@@ -409,8 +409,9 @@ func (s *Server) newStream(sess *Session, i int, answered, offered *media.Media,
 // steered), so that the answer giving the port is sent after that: RTP the
 // client sends as soon as it has the answer is read from the first packet,
 // not left in a socket nothing reads yet (which a late registration let
-// overflow, and whose packets were read after later ones). A socket
-// failure ends the session.
+// overflow, and whose packets were read after later ones), or once
+// Config.ReadyTimeout has passed (a worker held up by a slow Handler). A
+// socket failure ends the session.
 func (s *Server) run(sess *Session, st *Stream) {
 	sess.runs.Add(1)
 	ready := make(chan struct{})
@@ -425,7 +426,13 @@ func (s *Server) run(sess *Session, st *Stream) {
 			})
 		}
 	})
-	<-ready
+	t := time.NewTimer(s.readyWait)
+	defer t.Stop()
+	select {
+	case <-ready:
+	case <-t.C:
+		s.log.Warn("siprec: answering before the stream's socket is read (its Poller worker is held up)", "session", sess.id, "label", st.label, "waited", s.readyWait)
+	}
 }
 
 // mediaAddress returns the address of the answer's c= line.

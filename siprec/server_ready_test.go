@@ -31,53 +31,7 @@ func TestSRSAnswersOnceStreamsAreRead(t *testing.T) {
 		t.Skip("the Poller has no workers on this system: each Receiver reads its own socket")
 	}
 
-	// Hold the worker: a Receiver of the same Poller whose Handler waits.
-	held, hold := make(chan struct{}), make(chan struct{})
-	bep := srsListen(t)
-	blocker, err := media.NewReceiver(bep, media.ReceiverConfig{Poller: p, LatchPackets: 1, Handler: media.HandlerFuncs{
-		Audio: func(media.Audio) {
-			select {
-			case <-held:
-			default:
-				close(held)
-				<-hold
-			}
-		},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bdone := make(chan error, 1)
-	go func() { bdone <- blocker.Run(context.Background()) }()
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(hold)
-		}
-	}
-	t.Cleanup(func() {
-		release()
-		_ = blocker.Close()
-		<-bdone
-	})
-	src := srsListen(t)
-	tx, err := media.NewSender(src, blocker.LocalAddr(), media.SenderConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for seq := 0; ; seq++ {
-		_ = tx.WritePCM(make([]int16, 160))
-		select {
-		case <-held:
-		case <-time.After(10 * time.Millisecond):
-			if seq > 500 {
-				t.Fatal("the blocking Receiver got no packet")
-			}
-			continue
-		}
-		break
-	}
+	release := holdWorker(t, p)
 
 	e := newSRSEnv(t, Config{Receiver: media.ReceiverConfig{Poller: p}})
 	cl := newSRSClient(t, e)
@@ -119,4 +73,96 @@ func TestSRSAnswersOnceStreamsAreRead(t *testing.T) {
 	srsEventually(t, "the audio", func() bool { return k.audioSamples("1") >= len(tone) })
 	cl.do(cl.request(sipgosip.BYE, "", nil), false)
 	k.waitEnd(t)
+}
+
+// holdWorker holds the only worker of p: a Receiver of p whose Handler
+// waits until release is called (or the test ends).
+func holdWorker(t *testing.T, p *media.Poller) (release func()) {
+	// Hold the worker: a Receiver of the same Poller whose Handler waits.
+	held, hold := make(chan struct{}), make(chan struct{})
+	bep := srsListen(t)
+	blocker, err := media.NewReceiver(bep, media.ReceiverConfig{Poller: p, LatchPackets: 1, Handler: media.HandlerFuncs{
+		Audio: func(media.Audio) {
+			select {
+			case <-held:
+			default:
+				close(held)
+				<-hold
+			}
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdone := make(chan error, 1)
+	go func() { bdone <- blocker.Run(context.Background()) }()
+	released := false
+	release = func() {
+		if !released {
+			released = true
+			close(hold)
+		}
+	}
+	t.Cleanup(func() {
+		release()
+		_ = blocker.Close()
+		<-bdone
+	})
+	src := srsListen(t)
+	tx, err := media.NewSender(src, blocker.LocalAddr(), media.SenderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := 0; ; seq++ {
+		_ = tx.WritePCM(make([]int16, 160))
+		select {
+		case <-held:
+		case <-time.After(10 * time.Millisecond):
+			if seq > 500 {
+				t.Fatal("the blocking Receiver got no packet")
+			}
+			continue
+		}
+		break
+	}
+
+	return release
+}
+
+// TestSRSAnswersWhenWorkerStaysHeld: a worker held up for good (a Handler
+// that never returns) does not hold INVITEs for as long: after
+// Config.ReadyTimeout the answer goes anyway (as before RunReady). Ending
+// the session needs the worker (its Receivers leave it), so the BYE comes
+// after the release.
+func TestSRSAnswersWhenWorkerStaysHeld(t *testing.T) {
+	t.Parallel()
+	p, err := media.NewPoller(media.PollerConfig{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	if !p.Native() {
+		t.Skip("the Poller has no workers on this system: each Receiver reads its own socket")
+	}
+	release := holdWorker(t, p)
+	defer release()
+
+	e := newSRSEnv(t, Config{Receiver: media.ReceiverConfig{Poller: p}, ReadyTimeout: 50 * time.Millisecond})
+	cl := newSRSClient(t, e)
+	legs := srsLegs(t, "1", "2")
+	req := cl.offerRequest(sipgosip.INVITE, srsOfferOf(1, legs...), srsMetadataFor("", "1", "2"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cl.c.Do(ctx, req) // the worker is never released before this returns
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("INVITE with the worker held for good: %v, %v; want a 200 after ReadyTimeout", res, err)
+	}
+	cl.to = sipgosip.HeaderClone(res.To()).(*sipgosip.ToHeader)
+	ack := cl.request(sipgosip.ACK, "", nil)
+	ack.CSeq().SeqNo = req.CSeq().SeqNo
+	if err := cl.c.WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	cl.do(cl.request(sipgosip.BYE, "", nil), false)
 }
