@@ -31,6 +31,17 @@
 // a date range reads that index only (schema version 2; its migration
 // fills them for the sessions already stored, rewriting each row once).
 //
+// Upgrading a database with sessions to schema 2: the migration rewrites
+// insights_sessions in one transaction holding the table's ACCESS
+// EXCLUSIVE lock (ADD COLUMN) and the migration advisory lock, so every
+// Put, Search and Aggregate on it, and every other gateway starting
+// meanwhile, waits until it ends, and the table needs about its size again
+// in free disk; a start killed midway rolls it back and the next start
+// does it again. The columns are filled by Put, not by the database: stop
+// the gateways of older versions before the first one of schema 2 starts,
+// or sessions they store afterwards lack the columns and are left out of
+// aggregations by status, agent_id and duration.
+//
 // # Queries
 //
 // A query is one statement: the date range (and account) on the b-tree,
@@ -115,7 +126,14 @@ UPDATE insights_sessions s SET
 	f_duration = CASE WHEN s.facets ? p.du THEN ARRAY(SELECT e FROM jsonb_array_elements_text(s.facets->p.du) WITH ORDINALITY x(e, i) ORDER BY i) END
 FROM p WHERE s.facets ?| array_remove(ARRAY[p.st, p.ag, p.du], NULL);
 DROP INDEX IF EXISTS insights_sessions_start;
-CREATE INDEX insights_sessions_start ON insights_sessions (start) INCLUDE (account, f_status, f_agent_id, f_duration);`}
+CREATE INDEX insights_sessions_start ON insights_sessions (start) INCLUDE (account, f_status, f_agent_id, f_duration);`,
+	// 3: the dimension columns stored MAIN (as facets) instead of PLAIN:
+	// still in the row, uncompressed below toast_tuple_target in the
+	// common case, but a value past a page (an agent_id of 9 kB) is
+	// compressed or moved out instead of failing the Put ("row is too
+	// big", a whole COPY batch with it). Future rows only: no rewrite.
+	`
+ALTER TABLE insights_sessions ALTER COLUMN f_status SET STORAGE MAIN, ALTER COLUMN f_agent_id SET STORAGE MAIN, ALTER COLUMN f_duration SET STORAGE MAIN;`}
 
 // dimPaths are the paths whose facets have a column of their own too
 // (text[], the same values in the same order as in facets): the paths

@@ -438,3 +438,31 @@ type rowsSource struct{ rows pgx.Rows }
 func (r *rowsSource) Next() bool             { return r.rows.Next() }
 func (r *rowsSource) Values() ([]any, error) { return r.rows.Values() }
 func (r *rowsSource) Err() error             { return r.rows.Err() }
+
+// TestLongAgentID: a session whose agent_id (a dimension column, kept in
+// the row) is longer than a page is stored, alone and in a COPY batch, and
+// found and aggregated by it.
+func TestLongAgentID(t *testing.T) {
+	ctx := t.Context()
+	idx, err := pgindex.OpenIndex(ctx, newDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	agent := strings.Repeat("agent-0123456789", 600) // 9,600 bytes, more than a page
+	day := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	batch := make([]*insights.Session, 0, 100)
+	for i := range 100 {
+		batch = append(batch, &insights.Session{ID: fmt.Sprintf("s%03d", i), AccountID: "AC", AgentID: agent, SessionStartTime: insights.TimeOf(day)})
+	}
+	if err := idx.Put(ctx, batch[0]); err != nil {
+		t.Fatalf("Put of one session with a %d-byte agent_id: %v", len(agent), err)
+	}
+	if err := idx.Put(ctx, batch[1:]...); err != nil {
+		t.Fatalf("Put of 99 sessions with a %d-byte agent_id: %v", len(agent), err)
+	}
+	q := &insights.Query{From: insights.Day(2024, 5, 1), To: insights.Day(2024, 5, 1), Filter: insights.Filter{Must: []insights.Clause{insights.Term("agent_id", agent)}}}
+	if res, err := idx.Search(ctx, "AC", q); err != nil || res.Total != 100 {
+		t.Fatalf("search by the long agent_id: %v, %v; want 100", res, err)
+	}
+}
