@@ -109,10 +109,11 @@ CREATE INDEX insights_sessions_keys ON insights_sessions USING gin (keys);`,
 	// aggregation over a date range reads that index only.
 	`
 ALTER TABLE insights_sessions ADD COLUMN f_status text[] COLLATE "C", ADD COLUMN f_agent_id text[] COLLATE "C", ADD COLUMN f_duration text[] COLLATE "C";
--- In the row, uncompressed: with toast_tuple_target 256 the default
--- (extended) moved these small arrays to the TOAST table, one fetch each
--- per session read (100 µs and more a session in an aggregation).
-ALTER TABLE insights_sessions ALTER COLUMN f_status SET STORAGE PLAIN, ALTER COLUMN f_agent_id SET STORAGE PLAIN, ALTER COLUMN f_duration SET STORAGE PLAIN;
+-- In the row: with toast_tuple_target 256 the default (extended) moved
+-- these small arrays to the TOAST table, one fetch each per session read
+-- (100 µs and more a session in an aggregation). MAIN, not PLAIN: a value
+-- past a page must not fail the UPDATE below (see step 3).
+ALTER TABLE insights_sessions ALTER COLUMN f_status SET STORAGE MAIN, ALTER COLUMN f_agent_id SET STORAGE MAIN, ALTER COLUMN f_duration SET STORAGE MAIN;
 COMMENT ON COLUMN insights_sessions.f_status IS 'the facets of status (as in facets), NULL when none';
 COMMENT ON COLUMN insights_sessions.f_agent_id IS 'the facets of agent_id (as in facets), NULL when none';
 COMMENT ON COLUMN insights_sessions.f_duration IS 'the facets of channel_data.duration (as in facets), NULL when none';
@@ -127,7 +128,8 @@ UPDATE insights_sessions s SET
 FROM p WHERE s.facets ?| array_remove(ARRAY[p.st, p.ag, p.du], NULL);
 DROP INDEX IF EXISTS insights_sessions_start;
 CREATE INDEX insights_sessions_start ON insights_sessions (start) INCLUDE (account, f_status, f_agent_id, f_duration);`,
-	// 3: the dimension columns stored MAIN (as facets) instead of PLAIN:
+	// 3: for databases migrated by step 2's first version (PLAIN, never
+	// released): the dimension columns stored MAIN (as facets):
 	// still in the row, uncompressed below toast_tuple_target in the
 	// common case, but a value past a page (an agent_id of 9 kB) is
 	// compressed or moved out instead of failing the Put ("row is too
