@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/voicegw/voicegw/internal/redact"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -27,7 +28,7 @@ func CheckDatabaseURL(dsn secret.String) error {
 		return fmt.Errorf("%w: want a postgres:// URL (postgres:// alone takes everything from the PG* environment variables)", ErrBadDatabaseURL)
 	}
 	if _, err := pgdb.ParseConfig(dsn.Reveal()); err != nil {
-		return fmt.Errorf("%w: %s (in %s)", ErrBadDatabaseURL, scrub(err.Error(), dsn), u.Redacted())
+		return fmt.Errorf("%w: %s (in %s)", ErrBadDatabaseURL, scrub(err.Error(), dsn), redact.URL(dsn.Reveal()))
 	}
 	return nil
 }
@@ -44,15 +45,27 @@ func PingDatabase(ctx context.Context, dsn secret.String) error {
 	return nil
 }
 
-// scrub removes dsn's password from msg, should a driver's message quote
-// it.
+// scrub removes dsn's secrets from msg, should a driver's message quote
+// them: the URL whole (redact.URL: no user information, no query), then
+// each password it carries on its own, in the user information or in the
+// query (password=, sslpassword=).
 func scrub(msg string, dsn secret.String) string {
-	u, err := url.Parse(dsn.Reveal())
+	raw := dsn.Reveal()
+	if raw != "" {
+		msg = strings.ReplaceAll(msg, raw, redact.URL(raw))
+	}
+	u, err := url.Parse(raw)
 	if err != nil {
 		return msg
 	}
-	if pw, ok := u.User.Password(); ok && pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	pws := []string{u.Query().Get("password"), u.Query().Get("sslpassword")}
+	if pw, ok := u.User.Password(); ok {
+		pws = append(pws, pw)
+	}
+	for _, pw := range pws {
+		if pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
 	}
 	return msg
 }

@@ -111,6 +111,8 @@ func TestDatabaseURLNeverInErrors(t *testing.T) {
 		{"mysql://u:" + pw + "@db/x", "want a postgres:// URL"},
 		{"postgres://u:" + pw + "@db.example.net:notaport/x", "want a postgres:// URL"},
 		{"postgres://u:" + pw + "@db.example.net/x?sslmode=sometimes", "sslmode"},
+		{"postgres://u@db.example.net/x?password=" + pw + "&sslmode=bogus", "sslmode"},
+		{"postgres://u@db.example.net/x?sslpassword=" + pw + "&sslmode=bogus", "sslmode"},
 	} {
 		err := srsstate.CheckDatabaseURL(secret.String(tc.dsn))
 		if !errors.Is(err, srsstate.ErrBadDatabaseURL) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), pw) {
@@ -125,7 +127,7 @@ func TestDatabaseURLNeverInErrors(t *testing.T) {
 			t.Errorf("CheckDatabaseURL(%q) = %v", ok, err)
 		}
 	}
-	down := secret.String("postgres://voicegw:" + pw + "@127.0.0.1:1/voicegw?connect_timeout=5")
+	down := secret.String("postgres://voicegw@127.0.0.1:1/voicegw?connect_timeout=5&password=" + pw)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	if err := srsstate.PingDatabase(ctx, down); err == nil || !strings.Contains(err.Error(), "127.0.0.1") || strings.Contains(err.Error(), pw) {
