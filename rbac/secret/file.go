@@ -23,6 +23,21 @@ var ErrShortFile = errors.New("secret: the file holds too short a secret")
 // peppers, link signatures) is left to the operator. Errors name the path,
 // never the secret.
 func File(path string, minLen int) (String, error) {
+	s, err := file(path, minLen)
+	if errors.Is(err, os.ErrExist) {
+		// Made by another process meanwhile: read it once more. Still not
+		// readable then, the path is a link to nothing (a dangling
+		// symlink), which is not this function's to replace.
+		if s, err = file(path, minLen); errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("secret file %s exists but cannot be read (a link to a missing file?): %w", path, err)
+		}
+	}
+	return s, err
+}
+
+// file reads the secret at path, or makes it when it does not exist; an
+// error matching os.ErrExist means another process made it meanwhile.
+func file(path string, minLen int) (String, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if s := strings.TrimSpace(string(b)); len(s) >= minLen {
@@ -39,11 +54,7 @@ func File(path string, minLen int) (String, error) {
 	var raw [32]byte
 	_, _ = rand.Read(raw[:]) // never fails (Go 1.24+)
 	s := base64.RawURLEncoding.EncodeToString(raw[:])
-	err = WriteNewFile(path, []byte(s+"\n"), 0o600)
-	if errors.Is(err, os.ErrExist) { // made by another process meanwhile
-		return File(path, minLen)
-	}
-	if err != nil {
+	if err := WriteNewFile(path, []byte(s+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	return String(s), nil

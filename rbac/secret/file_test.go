@@ -34,3 +34,18 @@ func TestFile(t *testing.T) {
 		t.Fatalf("short file: %v, want ErrShortFile naming the path, not the secret", err)
 	}
 }
+
+// A path that is a link to a missing file (a secret mount whose target is
+// gone) is an error naming the path, not an endless retry: reading says it
+// does not exist, making it says it exists.
+func TestFileDanglingSymlink(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pepper")
+	if err := os.Symlink(filepath.Join(dir, "..data", "pepper"), path); err != nil {
+		t.Fatal(err)
+	}
+	s, err := secret.File(path, 16)
+	if err == nil || s != "" || !strings.Contains(err.Error(), path) {
+		t.Fatalf("File(dangling symlink) = %q, %v; want an error naming the path", s.Reveal(), err)
+	}
+}
