@@ -51,6 +51,19 @@ func ExampleTest() {
 	// Output: true true
 }
 
+// TestURL probes the bucket a URL names; a bucket that cannot be opened
+// fails at the open step, as Test's does.
+func ExampleTestURL() {
+	ctx := context.Background()
+	fmt.Println(storage.TestURL(ctx, "mem://", nil))
+	err := storage.TestURL(ctx, "file:///nonexistent/recordings", nil)
+	var oe *storage.OpError
+	fmt.Println(errors.Is(err, storage.ErrNoSuchBucket), errors.As(err, &oe) && oe.Op == storage.StepOpen)
+	// Output:
+	// <nil>
+	// true true
+}
+
 // The show-back form masks secrets; a form submitted back unchanged keeps
 // the stored secret; stores use the explicit durable encoding.
 func ExampleConfig_Merge() {

@@ -64,6 +64,18 @@ func (b *Bucket) Test(ctx context.Context) error {
 // configuration fails with ErrInvalidConfig before anything is sent.
 func Test(ctx context.Context, cfg Config, opts *Options) error {
 	b, err := Open(ctx, cfg, opts)
+	return testOpened(ctx, b, err)
+}
+
+// TestURL is Test for the bucket a URL names (OpenURL).
+func TestURL(ctx context.Context, url string, opts *Options) error {
+	b, err := OpenURL(ctx, url, opts)
+	return testOpened(ctx, b, err)
+}
+
+// testOpened tests b, opened with err; an open failure is the probe's
+// StepOpen.
+func testOpened(ctx context.Context, b *Bucket, err error) error {
 	if err != nil {
 		var oe *OpError
 		if errors.As(err, &oe) {

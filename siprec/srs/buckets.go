@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -149,7 +150,7 @@ func ProbeAccountBuckets(ctx context.Context, accounts []*tenancy.Account, opts 
 			continue
 		}
 		if f := rc.Bucket.File; f != nil {
-			if _, err := os.Stat(f.Dir); err != nil {
+			if _, err := os.Stat(f.Dir); errors.Is(err, fs.ErrNotExist) {
 				continue // made at start
 			}
 		}
@@ -163,12 +164,10 @@ func ProbeAccountBuckets(ctx context.Context, accounts []*tenancy.Account, opts 
 	return errs
 }
 
-// probeAccountBucket opens the bucket OpenAccountBucket names and probes it.
+// probeAccountBucket probes the bucket OpenAccountBucket would open.
 func probeAccountBucket(ctx context.Context, acct *tenancy.Account, opts *storage.Options) error {
-	b, err := OpenAccountBucket(ctx, acct, opts)
-	if err != nil {
-		return err
+	if rc := acct.Recording; rc.BucketURL != "" {
+		return storage.TestURL(ctx, rc.BucketURL, opts)
 	}
-	defer b.Close()
-	return b.Test(ctx)
+	return storage.Test(ctx, acct.Recording.Bucket, opts)
 }

@@ -92,7 +92,10 @@ func (r *Readiness) Report(ctx context.Context) ReadyReport {
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+			// Not cancelled with ctx: the report is cached for every
+			// prober, so one whose client hung up must not make it
+			// "context canceled" for the others.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 			defer cancel()
 			errs[i] = c.Check(cctx)
 		})

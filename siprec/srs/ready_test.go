@@ -84,6 +84,22 @@ func TestReadinessCached(t *testing.T) {
 	}
 }
 
+// A prober that hung up does not make the cached report "context
+// canceled" for the others: the checks run on a context of their own.
+func TestReadinessProberGone(t *testing.T) {
+	r := NewReadiness(ReadinessConfig{CacheFor: time.Hour, Checks: []ReadyCheck{
+		{"db", func(ctx context.Context) error { return ctx.Err() }},
+	}})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if rep := r.Report(gone); rep.Status != StatusReady {
+		t.Fatalf("report for a prober that hung up: %+v, want ready", rep)
+	}
+	if !r.Ready(context.Background()) {
+		t.Fatal("the next prober got a cached not_ready")
+	}
+}
+
 func TestDirWritable(t *testing.T) {
 	dir := t.TempDir()
 	c := DirWritable("spool", dir)

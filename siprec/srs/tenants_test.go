@@ -252,10 +252,13 @@ func TestProbeAccountBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := t.TempDir()
-	accounts := []*tenancy.Account{{Recording: file(ok)}, {}, {Recording: file(notYet)}, {Recording: file(notDir)}}
+	// under a plain file: Stat fails with "not a directory", which is no
+	// directory to make at start but a broken bucket
+	underFile := filepath.Join(notDir, "recordings")
+	accounts := []*tenancy.Account{{Recording: file(ok)}, {}, {Recording: file(notYet)}, {Recording: file(notDir)}, {Recording: file(underFile)}}
 	errs := ProbeAccountBuckets(t.Context(), accounts, nil, 0)
-	if len(errs) != 4 || errs[0] != nil || errs[1] != nil || errs[2] != nil || errs[3] == nil {
-		t.Fatalf("errors %v, want only the fourth", errs)
+	if len(errs) != 5 || errs[0] != nil || errs[1] != nil || errs[2] != nil || errs[3] == nil || errs[4] == nil {
+		t.Fatalf("errors %v, want the fourth and fifth only", errs)
 	}
 	if _, err := os.Stat(notYet); !os.IsNotExist(err) {
 		t.Fatalf("the probe made the missing directory: %v", err)

@@ -194,12 +194,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 // what to check and holds no secret.
 func TestRecordingBucket(ctx context.Context, rc tenancy.RecordingConfig, opts *storage.Options) error {
 	if rc.BucketURL != "" {
-		b, err := storage.OpenURL(ctx, rc.BucketURL, opts)
-		if err != nil {
-			return err
-		}
-		defer b.Close()
-		return b.Test(ctx)
+		return storage.TestURL(ctx, rc.BucketURL, opts)
 	}
 	return storage.Test(ctx, rc.Bucket, opts)
 }
