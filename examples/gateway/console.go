@@ -25,8 +25,8 @@ const demoMemberEmail = "admin@demo.voicegw.test"
 // providers, the shared failure limiter.
 func (g *Gateway) insightsConfig() insights.HandlerConfig {
 	return insights.HandlerConfig{
-		Index:      g.st.index,
-		Keys:       g.st.keys, // every key's principal, with its service type's privileges
+		Index:      g.st.Index,
+		Keys:       g.st.Keys, // every key's principal, with its service type's privileges
 		Accounts:   g.srs.TenantCache(),
 		FailedKeys: g.failed,
 		Logger:     requestLog(g.log, "insights"),
@@ -55,7 +55,7 @@ func (g *Gateway) ensureDemoMember(ctx context.Context) error {
 	if g.demo == nil {
 		return nil
 	}
-	pw, created, err := console.FirstSignIn(ctx, g.st.members, console.FirstMember{Email: demoMemberEmail, Account: string(g.demo.Account.SID)})
+	pw, created, err := console.FirstSignIn(ctx, g.st.Members, console.FirstMember{Email: demoMemberEmail, Account: string(g.demo.Account.SID)})
 	if err != nil {
 		return fmt.Errorf("demo console member: %w", err)
 	}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/voicegw/voicegw/insights"
-	"github.com/voicegw/voicegw/rbac"
 	rbacpg "github.com/voicegw/voicegw/rbac/pgstore"
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec/srs/srsstate"
@@ -28,13 +26,9 @@ const (
 )
 
 // state is the gateway's state (srsstate: SQLite under data_dir, or the
-// PostgreSQL database of `database` for everything but the journal), with
-// the names console.go and ops.go read.
+// PostgreSQL database of `database` for everything but the journal).
 type state struct {
 	*srsstate.State
-	keys    *rbac.KeyStore
-	members *rbac.MemberStore
-	index   *insights.Index
 }
 
 // openState opens (creating them on first start) the state cfg names. A
@@ -48,7 +42,7 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (*state, erro
 	} else if err != nil {
 		return nil, err
 	}
-	return &state{State: st, keys: st.Keys, members: st.Members, index: st.Index}, nil
+	return &state{State: st}, nil
 }
 
 func (s *state) close() { _ = s.Close() }

@@ -45,7 +45,7 @@ accounts:
 	}
 	st := start(fmt.Sprintf(`{name: kept, secret: %s}, {name: removed, secret: %s}`, kept, removed))
 	for _, k := range []string{kept, removed} {
-		if _, err := st.keys.VerifyKey(ctx, secret.String(k)); err != nil {
+		if _, err := st.Keys.VerifyKey(ctx, secret.String(k)); err != nil {
 			t.Fatalf("configured key: %v", err)
 		}
 	}
@@ -53,10 +53,10 @@ accounts:
 
 	st = start(fmt.Sprintf(`{name: kept, secret: %s}`, kept))
 	defer st.close()
-	if _, err := st.keys.VerifyKey(ctx, secret.String(kept)); err != nil {
+	if _, err := st.Keys.VerifyKey(ctx, secret.String(kept)); err != nil {
 		t.Fatalf("the key still configured: %v", err)
 	}
-	if _, err := st.keys.VerifyKey(ctx, secret.String(removed)); !errors.Is(err, rbac.ErrUnknownKey) {
+	if _, err := st.Keys.VerifyKey(ctx, secret.String(removed)); !errors.Is(err, rbac.ErrUnknownKey) {
 		t.Fatalf("the key removed from the file: %v, want ErrUnknownKey", err)
 	}
 	for _, f := range []string{stateDBName, stateDBName + ".key", insightsDBName} {
