@@ -45,8 +45,9 @@ type MP3Config struct {
 	// audible gain on speech.
 	Quality int
 	// Mono mixes the streams of an MP3 file into one channel, as
-	// LayoutMono does (sums saturate), whatever Config.Layout says
-	// (LayoutPerStream is refused with it): a two-party call no longer has
+	// LayoutMono does (sums saturate), with Config.Layout LayoutAuto or
+	// LayoutMono (LayoutStereo and LayoutPerStream, which ask for channels
+	// of their own, are refused with it): a two-party call no longer has
 	// a party per channel, and LAME's time per call about halves
 	// (BenchmarkMP3TuneAB: 0.55 of the stereo default's CPU before this
 	// option; the speech of the mix scores better at 32 kbit/s than each

@@ -244,9 +244,11 @@ func TestMP3Mono(t *testing.T) {
 	}
 	_ = w.Abort()
 
-	_, err := New(filepath.Join(t.TempDir(), "x.mp3"), Config{Format: MP3, LAME: l, MP3: mc, Layout: LayoutPerStream, Streams: twoStreams()})
-	if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "MP3.Mono") {
-		t.Errorf("MP3.Mono with LayoutPerStream: %v; want ErrBadConfig naming MP3.Mono", err)
+	for _, layout := range []Layout{LayoutPerStream, LayoutStereo} {
+		_, err := New(filepath.Join(t.TempDir(), "x.mp3"), Config{Format: MP3, LAME: l, MP3: mc, Layout: layout, Streams: twoStreams()})
+		if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "MP3.Mono") {
+			t.Errorf("MP3.Mono with %v: %v; want ErrBadConfig naming MP3.Mono", layout, err)
+		}
 	}
 }
 

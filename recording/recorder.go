@@ -294,8 +294,8 @@ func (c Config) resolve() (Config, error) {
 		return c, fmt.Errorf("%w: Layout %d", ErrBadConfig, uint8(c.Layout))
 	}
 	if c.Format == MP3 && c.MP3.Mono {
-		if c.Layout == LayoutPerStream {
-			return c, fmt.Errorf("%w: MP3.Mono with LayoutPerStream (a channel per stream, or one for all: choose one)", ErrBadConfig)
+		if c.Layout == LayoutPerStream || c.Layout == LayoutStereo {
+			return c, fmt.Errorf("%w: MP3.Mono with Layout %v (channels of their own, or one for all: choose one)", ErrBadConfig, c.Layout)
 		}
 		c.Layout = LayoutMono
 	}
