@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"github.com/voicegw/voicegw/sip/connlimit"
 	"net/netip"
 	"sync"
 	"time"
@@ -45,14 +46,9 @@ func newLockout(cfg LockoutConfig) *lockout {
 	return l
 }
 
-func lockoutKey(a netip.Addr) netip.Addr {
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.Addr()
-	}
-	return a
-}
+// lockoutKey is the source a failure counts for: connlimit.Source's
+// (an IPv4 address, an IPv6 /64), as the connection caps count.
+func lockoutKey(a netip.Addr) netip.Addr { return connlimit.Source(a).Addr() }
 
 // blocked reports whether addr is blocked at now.
 func (l *lockout) blocked(addr netip.Addr, now time.Time) bool {
