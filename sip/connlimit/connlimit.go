@@ -115,13 +115,21 @@ func (c *Counter) Acquire(src netip.Prefix) error {
 	return nil
 }
 
-// Release gives back a place Acquire took for src.
+// Release gives back a place Acquire took for src. A Release for a
+// source that holds no place changes nothing (it would otherwise lower
+// the total below the connections open, letting one more past Max).
 func (c *Counter) Release(src netip.Prefix) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	n, ok := c.sources[src]
+	if !ok {
+		return
+	}
 	c.open--
-	if c.sources[src]--; c.sources[src] <= 0 {
+	if n <= 1 {
 		delete(c.sources, src)
+	} else {
+		c.sources[src] = n - 1
 	}
 }
 

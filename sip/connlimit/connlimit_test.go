@@ -77,6 +77,28 @@ func TestCounter(t *testing.T) {
 
 // TestCounterNoAlloc: counting a connection of a known source costs no
 // allocation (the SIP listener counts at every accept).
+// A Release without its Acquire (a caller's double close) does not free a
+// place that is still taken: the total cap still holds.
+func TestCounterUnmatchedRelease(t *testing.T) {
+	c := NewCounter(Limits{Max: 2})
+	a, b := Source(netip.MustParseAddr("192.0.2.1")), Source(netip.MustParseAddr("192.0.2.2"))
+	c.Release(a) // never acquired
+	if total, _ := c.Open(a); total != 0 {
+		t.Fatalf("after a Release without Acquire: %d open, want 0", total)
+	}
+	if c.Acquire(a) != nil || c.Acquire(b) != nil {
+		t.Fatal("two places under Max 2 refused")
+	}
+	c.Release(b)
+	c.Release(b) // the second one has nothing to give back
+	if err := c.Acquire(a); err != nil {
+		t.Fatalf("a third place after b's one release: %v", err)
+	}
+	if err := c.Acquire(b); !errors.Is(err, ErrOverLimit) {
+		t.Fatalf("a place past Max after a double Release: %v, want ErrOverLimit", err)
+	}
+}
+
 func TestCounterNoAlloc(t *testing.T) {
 	c := NewCounter(Limits{Max: 10, PerSource: 10})
 	src := Source(netip.MustParseAddr("2001:db8::1"))
