@@ -71,6 +71,10 @@
 //     within a window block the source (403) for a while. A nonce is good
 //     only from the address it was sent to, so an answer under a spoofed
 //     source (UDP) gets a fresh challenge and counts no failure against it.
+//     A request naming a realm no tenant serves counts too, but only over
+//     a connection (TCP, TLS, WS: a source that cannot be forged) and
+//     never in a dialog, so a scanner naming realm after realm costs at
+//     most MaxFailures tenant lookups.
 //   - sipp answers only MD5 and only the first challenge: offer MD5 first
 //     (DigestConfig.Algorithms) for it.
 //   - Passwords, HA1 values, nonce keys and webhook secrets are
