@@ -39,8 +39,9 @@
 // in free disk; a start killed midway rolls it back and the next start
 // does it again. The columns are filled by Put, not by the database: stop
 // the gateways of older versions before the first one of schema 2 starts,
-// or sessions they store afterwards lack the columns and are left out of
-// aggregations by status, agent_id and duration.
+// or sessions they store afterwards lack the columns: they are left out of
+// aggregations by status, agent_id and duration, and sort as if they had
+// no value there.
 //
 // # Queries
 //
@@ -50,9 +51,11 @@
 // must_not clauses as one NOT &&, the should clauses (when one is required)
 // as one &&; PostgreSQL's planner picks where to start from the statistics
 // of keys' elements. Sorting on session_start_time, id and account_id reads
-// columns, on channel_data.duration its two columns, on any other path the
-// smallest (ascending) or largest (descending) of the document's keys of
-// that path, which order as driver.Compare orders values. The first page
+// columns, on status, agent_id and channel_data.duration their dimension
+// columns (in the row: no TOAST fetch per matching session), on any other
+// ID field its facets, on any other path the smallest (ascending) or
+// largest (descending) of the document's keys of that path; each orders as
+// driver.Compare orders values. The first page
 // gets its rows and the total in one pass; the documents of the page only
 // are read.
 package pgindex
@@ -226,8 +229,9 @@ type Driver struct {
 	mu    sync.RWMutex      // guards paths
 	paths map[string]pathID // never changes once known
 
-	// noDims makes aggregations read every path from the facets, as
-	// before schema version 2 (the benchmarks' comparison; tests only).
+	// noDims makes aggregations and sorts read every path from the
+	// facets and keys, as before schema version 2 (the benchmarks'
+	// comparison; tests only).
 	noDims bool
 }
 
@@ -599,6 +603,9 @@ type builder struct {
 	// score is the expression of the relevance score, "" when every score
 	// is 0.
 	score string
+	// noDims: sort by the facets and keys, not the dimension columns
+	// (Driver.noDims).
+	noDims bool
 }
 
 func (b *builder) arg(v any) string {
@@ -652,7 +659,7 @@ func (d *Driver) compile(ctx context.Context, q *driver.Query) (*builder, error)
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{pre: pre, months: months(q.From, q.To)}
+	b := &builder{pre: pre, months: months(q.From, q.To), noDims: d.noDims}
 	if q.AccountID != "" {
 		b.conds = append(b.conds, "s.account = "+b.arg(q.AccountID))
 	}
@@ -744,11 +751,48 @@ func (b *builder) order(q *driver.Query) string {
 			if !ok {
 				continue // nobody has the field
 			}
+			if col := b.dimColumn(k.Path); col != "" {
+				keys = append(keys, dimSortKey(k.Path, col, k.Desc)+dir+" NULLS LAST")
+				continue
+			}
 			keys = append(keys, b.pathSortKey(k.Path, id, k.Desc)+dir+" NULLS LAST")
 		}
 	}
 	keys = append(keys, "s.sid")
 	return strings.Join(keys, ", ")
+}
+
+// dimColumn returns the dimension column of path, "" when it has none or
+// when the columns are not to be read (Driver.noDims).
+func (b *builder) dimColumn(path string) string {
+	if b.noDims {
+		return ""
+	}
+	return dimColumn(path)
+}
+
+// dimSortKey returns the expression of a session's sort key at a path
+// with a dimension column: its first (ascending) or last (descending)
+// element, the column holding the path's facets sorted. An ID field's
+// facets are every value there, compared whole, as pathSortKey compares
+// them. Another path's (channel_data.duration) are its numbers and
+// booleans, compared without a number's text (kind digit and 16 hex
+// digits: numerically, as driver.Compare and the keys pathSortKey reads
+// do); a string there is not in the column, so a session would sort as if
+// it had none at that path — insights.Document never gives one
+// (Session.ChannelData.Duration is an int64). Reading the column, in the
+// row, instead of the keys (TOASTed, several buffer reads a session) is
+// what makes a sort by duration over thousands of matches cheap.
+func dimSortKey(path, col string, desc bool) string {
+	c := "s." + col
+	at := c + "[1]"
+	if desc {
+		at = c + "[array_upper(" + c + ", 1)]"
+	}
+	if insights.IsIDField(path) {
+		return "(" + at + `) COLLATE "C"`
+	}
+	return "substr(" + at + `, 1, 17) COLLATE "C"`
 }
 
 // pathSortKey returns the expression of a session's sort key at a path:
