@@ -10,12 +10,13 @@ import (
 )
 
 // SearchSQL returns the statement and arguments Search runs for q, for the
-// benchmarks' EXPLAIN.
-func SearchSQL(ctx context.Context, pool *pgxpool.Pool, account string, q *insights.Query) (string, []any, error) {
+// benchmarks' EXPLAIN; facets: as NewIndexReadingFacets's Search.
+func SearchSQL(ctx context.Context, pool *pgxpool.Pool, account string, q *insights.Query, facets bool) (string, []any, error) {
 	d, err := NewDriver(ctx, pool)
 	if err != nil {
 		return "", nil, err
 	}
+	d.noDims = facets
 	cq, err := insights.Compile(account, q)
 	if err != nil {
 		return "", nil, err
