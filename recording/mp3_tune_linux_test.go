@@ -52,6 +52,8 @@ var mp3Tunes = []mp3Tuned{
 	{name: "mono-cbr32-before", c: MP3Config{Bitrate: 32, tune: before}, layout: LayoutMono},
 	{name: "mono-cbr24", c: MP3Config{Bitrate: 24}, layout: LayoutMono},
 	{name: "mono-cbr32", c: MP3Config{Bitrate: 32}, layout: LayoutMono},
+	{name: "mono-cbr40", c: MP3Config{Bitrate: 40}, layout: LayoutMono},
+	{name: "mono-cbr48", c: MP3Config{Bitrate: 48}, layout: LayoutMono},
 	// The mp3c branch: LAME's remaining knobs on top of the default (run
 	// with RECORDING_TUNE_BASE=default to compare with it in the loop).
 	{name: "default-q9", c: MP3Config{Quality: 9}}, // LAME 3.100: q8 and q9 are q7 at CBR
