@@ -51,13 +51,13 @@
 // must_not clauses as one NOT &&, the should clauses (when one is required)
 // as one &&; PostgreSQL's planner picks where to start from the statistics
 // of keys' elements. Sorting on session_start_time, id and account_id reads
-// columns, on status, agent_id and channel_data.duration their dimension
-// columns (in the row: no TOAST fetch per matching session), on any other
-// ID field its facets, on any other path the smallest (ascending) or
-// largest (descending) of the document's keys of that path; each orders as
-// driver.Compare orders values. The first page
-// gets its rows and the total in one pass; the documents of the page only
-// are read.
+// columns (id and account kept in the row since schema version 4: every
+// sort breaks ties by them), on status, agent_id and channel_data.duration
+// their dimension columns, on any other ID field its facets, on any other
+// path the smallest (ascending) or largest (descending) of the document's
+// keys of that path; each orders as driver.Compare orders values. The
+// first page gets its rows and the total in one pass; the documents of the
+// page only are read.
 package pgindex
 
 import (
@@ -138,7 +138,16 @@ CREATE INDEX insights_sessions_start ON insights_sessions (start) INCLUDE (accou
 	// compressed or moved out instead of failing the Put ("row is too
 	// big", a whole COPY batch with it). Future rows only: no rewrite.
 	`
-ALTER TABLE insights_sessions ALTER COLUMN f_status SET STORAGE MAIN, ALTER COLUMN f_agent_id SET STORAGE MAIN, ALTER COLUMN f_duration SET STORAGE MAIN;`}
+ALTER TABLE insights_sessions ALTER COLUMN f_status SET STORAGE MAIN, ALTER COLUMN f_agent_id SET STORAGE MAIN, ALTER COLUMN f_duration SET STORAGE MAIN;`,
+	// 4: id and account in the row (MAIN, as facets). With the default
+	// (extended) and toast_tuple_target 256, a row whose facets keep it
+	// above 256 bytes had its 36-byte id moved to the TOAST table too: a
+	// sort that breaks ties by id (every search: insights.Compile adds
+	// id and account_id) fetched it from TOAST at each comparison, about
+	// 18 buffer reads per matching session (BENCHMARKS.md). Future rows
+	// only: no rewrite (VACUUM FULL or an UPDATE moves stored ids back).
+	`
+ALTER TABLE insights_sessions ALTER COLUMN id SET STORAGE MAIN, ALTER COLUMN account SET STORAGE MAIN;`}
 
 // dimPaths are the paths whose facets have a column of their own too
 // (text[], the same values in the same order as in facets): the paths
@@ -751,8 +760,8 @@ func (b *builder) order(q *driver.Query) string {
 			if !ok {
 				continue // nobody has the field
 			}
-			if col := b.dimColumn(k.Path); col != "" {
-				keys = append(keys, dimSortKey(k.Path, col, k.Desc)+dir+" NULLS LAST")
+			if col := b.dimColumn(k.Path); col != "" && insights.IsIDField(k.Path) {
+				keys = append(keys, dimSortKey(col, k.Desc)+dir+" NULLS LAST")
 				continue
 			}
 			keys = append(keys, b.pathSortKey(k.Path, id, k.Desc)+dir+" NULLS LAST")
@@ -773,26 +782,16 @@ func (b *builder) dimColumn(path string) string {
 
 // dimSortKey returns the expression of a session's sort key at a path
 // with a dimension column: its first (ascending) or last (descending)
-// element, the column holding the path's facets sorted. An ID field's
-// facets are every value there, compared whole, as pathSortKey compares
-// them. Another path's (channel_data.duration) are its numbers and
-// booleans, compared without a number's text (kind digit and 16 hex
-// digits: numerically, as driver.Compare and the keys pathSortKey reads
-// do); a string there is not in the column, so a session would sort as if
-// it had none at that path — insights.Document never gives one
-// (Session.ChannelData.Duration is an int64). Reading the column, in the
-// row, instead of the keys (TOASTed, several buffer reads a session) is
-// what makes a sort by duration over thousands of matches cheap.
-func dimSortKey(path, col string, desc bool) string {
+// element. Every dimension path is an ID field, whose column holds exactly
+// its facets (every value there, sorted), so this is the key pathSortKey
+// reads from the facets, read from the column instead.
+func dimSortKey(col string, desc bool) string {
 	c := "s." + col
 	at := c + "[1]"
 	if desc {
 		at = c + "[array_upper(" + c + ", 1)]"
 	}
-	if insights.IsIDField(path) {
-		return "(" + at + `) COLLATE "C"`
-	}
-	return "substr(" + at + `, 1, 17) COLLATE "C"`
+	return "(" + at + `) COLLATE "C"`
 }
 
 // pathSortKey returns the expression of a session's sort key at a path:

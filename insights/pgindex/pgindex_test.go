@@ -563,3 +563,45 @@ func values(t *testing.T, hits []insights.Hit, path string) []string {
 	}
 	return out
 }
+
+// TestIDInRow: a session's id is stored in its row, not in the TOAST table
+// (schema version 4), so that a sort's tiebreak by id reads no TOAST. The
+// check (an id's bytes as a TOAST chunk) finds them there when the column
+// has the storage of versions 1–3.
+func TestIDInRow(t *testing.T) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		storage string
+		inToast bool
+	}{{"", false}, {"EXTENDED", true}} {
+		t.Run("storage="+tc.storage, func(t *testing.T) {
+			idx, err := pgindex.OpenIndex(ctx, newDSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idx.Close()
+			var pool *pgxpool.Pool
+			idx.As(&pool)
+			if tc.storage != "" {
+				if _, err := pool.Exec(ctx, `ALTER TABLE insights_sessions ALTER COLUMN id SET STORAGE `+tc.storage); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := insightstest.NewGenerator(4, 300).Load(ctx, idx, 100, 1); err != nil {
+				t.Fatal(err)
+			}
+			var toast string
+			if err := pool.QueryRow(ctx, `SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'insights_sessions'::regclass`).Scan(&toast); err != nil {
+				t.Fatal(err)
+			}
+			var sessions, inToast int
+			if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM insights_sessions),
+				(SELECT count(*) FROM insights_sessions s WHERE EXISTS (SELECT 1 FROM `+toast+` c WHERE c.chunk_data = convert_to(s.id, 'UTF8')))`).Scan(&sessions, &inToast); err != nil {
+				t.Fatal(err)
+			}
+			if sessions != 300 || (inToast > 0) != tc.inToast {
+				t.Fatalf("%d sessions, %d of their ids in the TOAST table (want some: %v)", sessions, inToast, tc.inToast)
+			}
+		})
+	}
+}
