@@ -145,7 +145,9 @@ ALTER TABLE insights_sessions ALTER COLUMN f_status SET STORAGE MAIN, ALTER COLU
 	// sort that breaks ties by id (every search: insights.Compile adds
 	// id and account_id) fetched it from TOAST at each comparison, about
 	// 18 buffer reads per matching session (BENCHMARKS.md). Future rows
-	// only: no rewrite (VACUUM FULL or an UPDATE moves stored ids back).
+	// only: no rewrite (VACUUM FULL, or an UPDATE writing a new value —
+	// SET id = id || '', not id = id, which keeps the TOAST pointer —
+	// moves stored ids back into their rows).
 	`
 ALTER TABLE insights_sessions ALTER COLUMN id SET STORAGE MAIN, ALTER COLUMN account SET STORAGE MAIN;`}
 
