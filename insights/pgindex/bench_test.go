@@ -243,37 +243,65 @@ func backendCPU(b *testing.B, pool *pgxpool.Pool) time.Duration {
 // BenchmarkQuery1M times the queries of insightstest.BenchmarkQueries on a
 // PostgreSQL index of 1,000,000 generated sessions, over one connection:
 // wall time per query, this process's CPU and the server backend's CPU.
+// With INSIGHTS_BENCH_FACETS=1, each query also runs as "facets/…" on an
+// index that sorts as schema version 1 did (a sort by
+// channel_data.duration from the keys, by status or agent_id from the
+// facets), and go test -v logs both plans.
 func BenchmarkQuery1M(b *testing.B) {
 	ctx := context.Background()
 	idx, pool := benchIndex(b, insightstest.NewGenerator(1, benchSessions(b)), "INSIGHTS_BENCH_PG")
 	defer idx.Close()
-	for _, nq := range insightstest.BenchmarkQueries() {
-		b.Run(nq.Name, func(b *testing.B) {
-			res, err := idx.Search(ctx, nq.Account, nq.Query)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("%s: %d hits", nq.Name, res.Total)
-			cpu, srv := insightstest.CPUTime(), backendCPU(b, pool)
-			for b.Loop() {
-				if _, err := idx.Search(ctx, nq.Account, nq.Query); err != nil {
+	for _, v := range benchVariants(b, idx, pool) {
+		for _, nq := range insightstest.BenchmarkQueries() {
+			b.Run(v.prefix+nq.Name, func(b *testing.B) {
+				res, err := v.idx.Search(ctx, nq.Account, nq.Query)
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.ReportMetric(float64(insightstest.CPUTime()-cpu)/float64(b.N)/1e3, "cpu-µs/op")
-			b.ReportMetric(float64(backendCPU(b, pool)-srv)/float64(b.N)/1e3, "server-cpu-µs/op")
-		})
-	}
-	if testing.Verbose() {
-		explain(b, pool)
+				b.Logf("%s: %d hits", nq.Name, res.Total)
+				cpu, srv := insightstest.CPUTime(), backendCPU(b, pool)
+				for b.Loop() {
+					if _, err := v.idx.Search(ctx, nq.Account, nq.Query); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(insightstest.CPUTime()-cpu)/float64(b.N)/1e3, "cpu-µs/op")
+				b.ReportMetric(float64(backendCPU(b, pool)-srv)/float64(b.N)/1e3, "server-cpu-µs/op")
+			})
+		}
+		if testing.Verbose() {
+			explain(b, pool, v.prefix != "")
+		}
 	}
 }
 
-// explain logs the plans of the benchmark queries (go test -v).
-func explain(b *testing.B, pool *pgxpool.Pool) {
+// benchVariant is an index the benchmarks time, and the prefix of its
+// sub-benchmarks' names.
+type benchVariant struct {
+	prefix string
+	idx    *insights.Index
+}
+
+// benchVariants returns idx and, with INSIGHTS_BENCH_FACETS=1, an index
+// over pool running schema version 1's SQL ("facets/").
+func benchVariants(b *testing.B, idx *insights.Index, pool *pgxpool.Pool) []benchVariant {
+	vs := []benchVariant{{"", idx}}
+	if os.Getenv("INSIGHTS_BENCH_FACETS") == "1" {
+		facets, err := pgindex.NewIndexReadingFacets(context.Background(), pool)
+		if err != nil {
+			b.Fatal(err)
+		}
+		vs = append(vs, benchVariant{"facets/", facets})
+	}
+	return vs
+}
+
+// explain logs the plans of the benchmark queries (go test -v), as
+// schema version 1 ran them when facets is true.
+func explain(b *testing.B, pool *pgxpool.Pool, facets bool) {
 	ctx := context.Background()
 	for _, nq := range insightstest.BenchmarkQueries() {
-		sql, args, err := pgindex.SearchSQL(ctx, pool, nq.Account, nq.Query)
+		sql, args, err := pgindex.SearchSQL(ctx, pool, nq.Account, nq.Query, facets)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -290,7 +318,7 @@ func explain(b *testing.B, pool *pgxpool.Pool) {
 			plan = append(plan, line)
 		}
 		rows.Close()
-		b.Logf("plan of %s:\n%s", nq.Name, strings.Join(plan, "\n"))
+		b.Logf("plan of %s (facets %v):\n%s", nq.Name, facets, strings.Join(plan, "\n"))
 	}
 }
 
@@ -362,21 +390,7 @@ func BenchmarkAggregateWindow(b *testing.B) {
 
 func benchAggregations(b *testing.B, idx *insights.Index, pool *pgxpool.Pool, qs []insightstest.NamedQuery) {
 	ctx := context.Background()
-	variants := []struct {
-		prefix string
-		idx    *insights.Index
-	}{{"", idx}}
-	if os.Getenv("INSIGHTS_BENCH_FACETS") == "1" {
-		facets, err := pgindex.NewIndexReadingFacets(ctx, pool)
-		if err != nil {
-			b.Fatal(err)
-		}
-		variants = append(variants, struct {
-			prefix string
-			idx    *insights.Index
-		}{"facets/", facets})
-	}
-	for _, v := range variants {
+	for _, v := range benchVariants(b, idx, pool) {
 		for _, nq := range qs {
 			b.Run(v.prefix+nq.Name, func(b *testing.B) {
 				res, err := v.idx.Search(ctx, nq.Account, nq.Query)

@@ -27,9 +27,12 @@
 // serve the date range, the sort on time and Get/Find. The facets of
 // status, agent_id and channel_data.duration have columns of their own too
 // (f_status, f_agent_id, f_duration: text[], the same values), which the
-// index on start covers: an aggregation grouping or averaging by them over
-// a date range reads that index only (schema version 2; its migration
-// fills them for the sessions already stored, rewriting each row once).
+// index on start and one on (account, start) cover: an aggregation
+// grouping or averaging by them over a date range, of every account or
+// one, reads an index only (schema versions 2 and 5; the migration to 2
+// fills them for the sessions already stored, rewriting each row once; 5
+// builds an index, holding off writes to the table while it does: 7.7 s
+// for 1.67 million sessions, BENCHMARKS.md).
 //
 // Upgrading a database with sessions to schema 2: the migration rewrites
 // insights_sessions in one transaction holding the table's ACCESS
@@ -39,8 +42,9 @@
 // in free disk; a start killed midway rolls it back and the next start
 // does it again. The columns are filled by Put, not by the database: stop
 // the gateways of older versions before the first one of schema 2 starts,
-// or sessions they store afterwards lack the columns and are left out of
-// aggregations by status, agent_id and duration.
+// or sessions they store afterwards lack the columns: they are left out of
+// aggregations by status, agent_id and duration, and sort as if they had
+// no value there.
 //
 // # Queries
 //
@@ -50,11 +54,13 @@
 // must_not clauses as one NOT &&, the should clauses (when one is required)
 // as one &&; PostgreSQL's planner picks where to start from the statistics
 // of keys' elements. Sorting on session_start_time, id and account_id reads
-// columns, on channel_data.duration its two columns, on any other path the
-// smallest (ascending) or largest (descending) of the document's keys of
-// that path, which order as driver.Compare orders values. The first page
-// gets its rows and the total in one pass; the documents of the page only
-// are read.
+// columns (id and account kept in the row since schema version 4: every
+// sort breaks ties by them), on status, agent_id and channel_data.duration
+// their dimension columns, on any other ID field its facets, on any other
+// path the smallest (ascending) or largest (descending) of the document's
+// keys of that path; each orders as driver.Compare orders values. The
+// first page gets its rows and the total in one pass; the documents of the
+// page only are read.
 package pgindex
 
 import (
@@ -135,7 +141,25 @@ CREATE INDEX insights_sessions_start ON insights_sessions (start) INCLUDE (accou
 	// compressed or moved out instead of failing the Put ("row is too
 	// big", a whole COPY batch with it). Future rows only: no rewrite.
 	`
-ALTER TABLE insights_sessions ALTER COLUMN f_status SET STORAGE MAIN, ALTER COLUMN f_agent_id SET STORAGE MAIN, ALTER COLUMN f_duration SET STORAGE MAIN;`}
+ALTER TABLE insights_sessions ALTER COLUMN f_status SET STORAGE MAIN, ALTER COLUMN f_agent_id SET STORAGE MAIN, ALTER COLUMN f_duration SET STORAGE MAIN;`,
+	// 4: id and account in the row (MAIN, as facets). With the default
+	// (extended) and toast_tuple_target 256, a row whose facets keep it
+	// above 256 bytes had its 36-byte id moved to the TOAST table too: a
+	// sort that breaks ties by id (every search: insights.Compile adds
+	// id and account_id) fetched it from TOAST at each comparison, about
+	// 18 buffer reads per matching session (BENCHMARKS.md). Future rows
+	// only: no rewrite (VACUUM FULL, or an UPDATE writing a new value —
+	// SET id = id || '', not id = id, which keeps the TOAST pointer —
+	// moves stored ids back into their rows).
+	`
+ALTER TABLE insights_sessions ALTER COLUMN id SET STORAGE MAIN, ALTER COLUMN account SET STORAGE MAIN;`,
+	// 5: an aggregation of one account reads an index only too: (account,
+	// start) covering the dimension columns. Without it, the plan was a
+	// bitmap scan of the heap (an account's sessions are spread over most
+	// of its pages). The slim (account, start) index stays: counts and
+	// day histograms of every account scan it, a fifth of this one's size.
+	`
+CREATE INDEX insights_sessions_account_start_dims ON insights_sessions (account, start) INCLUDE (f_status, f_agent_id, f_duration);`}
 
 // dimPaths are the paths whose facets have a column of their own too
 // (text[], the same values in the same order as in facets): the paths
@@ -226,8 +250,9 @@ type Driver struct {
 	mu    sync.RWMutex      // guards paths
 	paths map[string]pathID // never changes once known
 
-	// noDims makes aggregations read every path from the facets, as
-	// before schema version 2 (the benchmarks' comparison; tests only).
+	// noDims makes aggregations and sorts read every path from the
+	// facets and keys, as before schema version 2 (the benchmarks'
+	// comparison; tests only).
 	noDims bool
 }
 
@@ -392,14 +417,17 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 		}
 		rows = append(rows, row{account: doc.AccountID, id: doc.ID, start: doc.Start, keys: dk, facets: facets, dims: dims, doc: doc.JSON})
 	}
+	write := d.copyIn
 	if len(rows) < copyThreshold {
-		return d.upsert(ctx, rows)
+		write = d.upsert
 	}
 	for attempt := 0; ; attempt++ {
-		err := d.copyIn(ctx, rows)
+		err := write(ctx, rows)
 		// Two processes put the same new session at once: the second
 		// COPY fails on the unique key; its retry deletes the first's.
-		if err == nil || attempt == 3 || pgdb.Code(err) != "23505" {
+		// Two batches replacing the same sessions in different orders
+		// deadlock; PostgreSQL rolls one back, which is done again.
+		if err == nil || attempt == 3 || (pgdb.Code(err) != "23505" && pgdb.Code(err) != "40P01") {
 			return err
 		}
 	}
@@ -599,6 +627,9 @@ type builder struct {
 	// score is the expression of the relevance score, "" when every score
 	// is 0.
 	score string
+	// noDims: sort by the facets and keys, not the dimension columns
+	// (Driver.noDims).
+	noDims bool
 }
 
 func (b *builder) arg(v any) string {
@@ -652,7 +683,7 @@ func (d *Driver) compile(ctx context.Context, q *driver.Query) (*builder, error)
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{pre: pre, months: months(q.From, q.To)}
+	b := &builder{pre: pre, months: months(q.From, q.To), noDims: d.noDims}
 	if q.AccountID != "" {
 		b.conds = append(b.conds, "s.account = "+b.arg(q.AccountID))
 	}
@@ -744,11 +775,38 @@ func (b *builder) order(q *driver.Query) string {
 			if !ok {
 				continue // nobody has the field
 			}
+			if col := b.dimColumn(k.Path); col != "" && insights.IsIDField(k.Path) {
+				keys = append(keys, dimSortKey(col, k.Desc)+dir+" NULLS LAST")
+				continue
+			}
 			keys = append(keys, b.pathSortKey(k.Path, id, k.Desc)+dir+" NULLS LAST")
 		}
 	}
 	keys = append(keys, "s.sid")
 	return strings.Join(keys, ", ")
+}
+
+// dimColumn returns the dimension column of path, "" when it has none or
+// when the columns are not to be read (Driver.noDims).
+func (b *builder) dimColumn(path string) string {
+	if b.noDims {
+		return ""
+	}
+	return dimColumn(path)
+}
+
+// dimSortKey returns the expression of a session's sort key at a path
+// with a dimension column: its first (ascending) or last (descending)
+// element. Every dimension path is an ID field, whose column holds exactly
+// its facets (every value there, sorted), so this is the key pathSortKey
+// reads from the facets, read from the column instead.
+func dimSortKey(col string, desc bool) string {
+	c := "s." + col
+	at := c + "[1]"
+	if desc {
+		at = c + "[array_upper(" + c + ", 1)]"
+	}
+	return "(" + at + `) COLLATE "C"`
 }
 
 // pathSortKey returns the expression of a session's sort key at a path:

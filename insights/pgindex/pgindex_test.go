@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -464,5 +466,142 @@ func TestLongAgentID(t *testing.T) {
 	q := &insights.Query{From: insights.Day(2024, 5, 1), To: insights.Day(2024, 5, 1), Filter: insights.Filter{Must: []insights.Clause{insights.Term("agent_id", agent)}}}
 	if res, err := idx.Search(ctx, "AC", q); err != nil || res.Total != 100 {
 		t.Fatalf("search by the long agent_id: %v, %v; want 100", res, err)
+	}
+}
+
+// TestSortReadsDimensionColumns: a sort by status, agent_id or
+// channel_data.duration (ascending and descending, with ties, sessions
+// without the field, pages) gives memindex's order, read from the
+// dimension columns alone: the sessions' keys and facets are emptied in
+// the database after the load, and the order stays; the SQL before the
+// columns (NewIndexReadingFacets), which reads them, then differs.
+func TestSortReadsDimensionColumns(t *testing.T) {
+	ctx := t.Context()
+	idx, err := pgindex.OpenIndex(ctx, newDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	mem := memindex.NewIndex()
+	seen := map[[2]string]bool{}
+	var ss []*insights.Session // one version of each session: ties keep the order of the load
+	for _, s := range insightstest.RandomSessions(rand.New(rand.NewPCG(18, 2)), 600) {
+		if k := [2]string{s.AccountID, s.ID}; !seen[k] {
+			seen[k] = true
+			ss = append(ss, s)
+		}
+	}
+	for _, x := range []*insights.Index{idx, mem} {
+		if err := x.Put(ctx, ss...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pool *pgxpool.Pool
+	idx.As(&pool)
+	if _, err := pool.Exec(ctx, `UPDATE insights_sessions SET keys = '{}', facets = '{}'`); err != nil {
+		t.Fatal(err)
+	}
+	old, err := pgindex.NewIndexReadingFacets(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldDiffers := 0
+	for _, path := range []string{"channel_data.duration", "status", "agent_id"} {
+		for _, desc := range []bool{false, true} {
+			for _, acct := range []string{"acct-r0", "acct-r1"} {
+				for page := range 3 {
+					name := fmt.Sprintf("%s/desc=%v/%s/page%d", path, desc, acct, page)
+					q := &insights.Query{From: insights.Day(2021, 3, 1), To: insights.Day(2021, 3, 12), PageSize: 40, PageNumber: page,
+						Sort: []insights.SortField{{Field: path, Desc: desc}, insights.Asc("id")}}
+					got, err := idx.Search(ctx, acct, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := mem.Search(ctx, acct, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want.Total < 100 || len(want.Hits) != 40 {
+						t.Fatalf("%s: memindex %d hits, %d on the page: the test tests little", name, want.Total, len(want.Hits))
+					}
+					if got.Total != want.Total || !slices.EqualFunc(got.Hits, want.Hits, func(a, b insights.Hit) bool { return string(a) == string(b) }) {
+						t.Fatalf("%s: %d hits %v; memindex %d %v", name, got.Total, values(t, got.Hits, path), want.Total, values(t, want.Hits, path))
+					}
+					was, err := old.Search(ctx, acct, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.EqualFunc(was.Hits, want.Hits, func(a, b insights.Hit) bool { return string(a) == string(b) }) {
+						oldDiffers++
+					}
+				}
+			}
+		}
+	}
+	if oldDiffers == 0 {
+		t.Fatal("the sort without the columns gives the same order with the keys and facets emptied: the test proves nothing")
+	}
+}
+
+// values returns each hit's value at a top-level or channel_data path, for
+// messages.
+func values(t *testing.T, hits []insights.Hit, path string) []string {
+	var out []string
+	for _, h := range hits {
+		s, err := h.Session()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch path {
+		case "status":
+			out = append(out, s.Status)
+		case "agent_id":
+			out = append(out, s.AgentID)
+		default:
+			out = append(out, fmt.Sprint(s.ChannelData.Duration))
+		}
+	}
+	return out
+}
+
+// TestIDInRow: a session's id is stored in its row, not in the TOAST table
+// (schema version 4), so that a sort's tiebreak by id reads no TOAST. The
+// check (an id's bytes as a TOAST chunk) finds them there when the column
+// has the storage of versions 1–3.
+func TestIDInRow(t *testing.T) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		storage string
+		inToast bool
+	}{{"", false}, {"EXTENDED", true}} {
+		t.Run("storage="+tc.storage, func(t *testing.T) {
+			idx, err := pgindex.OpenIndex(ctx, newDSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idx.Close()
+			var pool *pgxpool.Pool
+			idx.As(&pool)
+			if tc.storage != "" {
+				if _, err := pool.Exec(ctx, `ALTER TABLE insights_sessions ALTER COLUMN id SET STORAGE `+tc.storage); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := insightstest.NewGenerator(4, 300).Load(ctx, idx, 100, 1); err != nil {
+				t.Fatal(err)
+			}
+			var toast string
+			if err := pool.QueryRow(ctx, `SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'insights_sessions'::regclass`).Scan(&toast); err != nil {
+				t.Fatal(err)
+			}
+			var sessions, inToast int
+			if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM insights_sessions),
+				(SELECT count(*) FROM insights_sessions s WHERE EXISTS (SELECT 1 FROM `+toast+` c WHERE c.chunk_data = convert_to(s.id, 'UTF8')))`).Scan(&sessions, &inToast); err != nil {
+				t.Fatal(err)
+			}
+			if sessions != 300 || (inToast > 0) != tc.inToast {
+				t.Fatalf("%d sessions, %d of their ids in the TOAST table (want some: %v)", sessions, inToast, tc.inToast)
+			}
+		})
 	}
 }
