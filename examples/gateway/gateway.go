@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
@@ -197,7 +198,9 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.srs, err = srs.New(ctx, sc); err != nil {
 		return nil, err
 	}
-	g.ready = srs.NewReadiness(srs.ReadinessConfig{Checks: g.readyChecks()})
+	// /readyz and voicegw_ready: the recording server's checks (SIP served,
+	// spool and recording directory writable) and the state's (databases answer)
+	g.ready = srs.NewReadiness(srs.ReadinessConfig{Checks: slices.Concat(g.srs.ReadyChecks(), g.st.ReadyChecks())})
 	if err := errors.Join(g.metrics.Watch(g.srs), g.metrics.WatchReadiness(g.ready)); err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@
 // changes), welcome.go (what a first start prints), gateway.go (the
 // recording server, the admin API's change notifier, bucket tests, wiring
 // and shutdown), httpapi.go and metrics.go (HTTP; siprec/srs/srsprom's
-// metrics), ops.go (readiness checks, SIGHUP, tracing),
+// metrics), ops.go (build, SIGHUP, tracing),
 // console.go (the console, its recordings, the demo's console member),
 // egress.go (the egress policy for accounts' bucket endpoints and webhooks).
 // capacity/ is the capacity harness.
