@@ -477,7 +477,7 @@ func (c *Config) validate() []Problem {
 	probs = append(probs, c.databaseProblems()...) // state.go
 	probs = append(probs, fieldProblems(srsstate.Validate(c.declaration(), nil))...)
 	// A default account may also be one stored earlier or the demo: that is
-	// checked at start against the store (see defaultAccount).
+	// checked at start against the store (srsstate.State.DefaultAccount).
 	return probs
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/voicegw/voicegw/sip/fdlimit"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/srs"
+	"github.com/voicegw/voicegw/siprec/srs/srsstate"
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
@@ -112,8 +113,12 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 			return nil, err
 		}
 	}
-	def, err := g.defaultAccount(ctx)
-	if err != nil {
+	// requests for realms no account has: sip.default_account's (a stored
+	// account too), or the demo's when no account is configured
+	def, err := g.st.DefaultAccount(ctx, cfg.SIP.DefaultAccount, cfg.Demo && len(cfg.Accounts) == 0)
+	if errors.Is(err, srsstate.ErrNoSuchAccount) {
+		return nil, &ConfigError{Problems: []Problem{{Key: "sip.default_account", Message: fmt.Sprintf("%q: no such account", cfg.SIP.DefaultAccount)}}}
+	} else if err != nil {
 		return nil, err
 	}
 	lame, err := openLAME(cfg, g.applied)
@@ -267,29 +272,6 @@ func probeBuckets(ctx context.Context, accounts []*tenancy.Account, eg EgressCon
 
 // path returns a path under the data directory.
 func (c *Config) path(name string) string { return filepath.Join(c.DataDir, name) }
-
-// defaultAccount returns the SID of the account that serves requests for
-// realms no account has: sip.default_account, or the demo account when no
-// account is configured.
-func (g *Gateway) defaultAccount(ctx context.Context) (tenancy.SID, error) {
-	name := g.cfg.SIP.DefaultAccount
-	if name == "" {
-		if len(g.cfg.Accounts) > 0 || !g.cfg.Demo {
-			return "", nil
-		}
-		name = demoAccountName
-	}
-	a, err := g.st.Tenants.AccountByName(ctx, name)
-	switch {
-	case errors.Is(err, tenancy.ErrNotFound) && g.cfg.SIP.DefaultAccount == "":
-		return "", nil
-	case errors.Is(err, tenancy.ErrNotFound):
-		return "", &ConfigError{Problems: []Problem{{Key: "sip.default_account", Message: fmt.Sprintf("%q: no such account", name)}}}
-	case err != nil:
-		return "", err
-	}
-	return a.SID, nil
-}
 
 // openLAME loads LAME for MP3 recordings. A configured account that records
 // MP3 needs it: the start fails naming the account's key when it is missing.

@@ -314,6 +314,34 @@ func (s *State) ensureDemo(ctx context.Context, opts DemoOptions) (*Demo, error)
 	return d, nil
 }
 
+// DefaultAccount returns the SID of the account that serves requests for
+// realms no account has (srs.Config.DefaultAccount): the stored account
+// called name; or, when name is "" and demo is true, the demo account
+// (DemoAccountName) when the store holds it (a program passes demo when it
+// makes the demo account and declares no account of its own). "" when
+// there is none. A name no stored account has — an account to be made
+// through the admin API later is no default — is an error matching
+// ErrNoSuchAccount that quotes it.
+func (s *State) DefaultAccount(ctx context.Context, name string, demo bool) (tenancy.SID, error) {
+	lookup := name
+	if lookup == "" {
+		if !demo {
+			return "", nil
+		}
+		lookup = DemoAccountName
+	}
+	a, err := s.Tenants.AccountByName(ctx, lookup)
+	switch {
+	case errors.Is(err, tenancy.ErrNotFound) && name == "":
+		return "", nil
+	case errors.Is(err, tenancy.ErrNotFound):
+		return "", fmt.Errorf("%w: %q", ErrNoSuchAccount, name)
+	case err != nil:
+		return "", fmt.Errorf("srsstate: default account %q: %w", lookup, err)
+	}
+	return a.SID, nil
+}
+
 // randomToken returns n random bytes in base64url (no padding).
 func randomToken(n int) string {
 	b := make([]byte, n)

@@ -106,6 +106,27 @@ func ExampleState_EnsureDemo() {
 	// true
 }
 
+// The account serving requests for realms no account has: the one the
+// configuration names, or the demo account when the program made it.
+func ExampleState_DefaultAccount() {
+	dir, _ := os.MkdirTemp("", "gw")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	st, err := srsstate.Open(ctx, srsstate.Options{DataDir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	d, _ := st.EnsureDemo(ctx, srsstate.DemoOptions{})
+	sid, _ := st.DefaultAccount(ctx, "", true)
+	fmt.Println(sid == d.Account.SID)
+	_, err = st.DefaultAccount(ctx, "acme", false)
+	fmt.Println(err)
+	// Output:
+	// true
+	// srsstate: no such account: "acme"
+}
+
 // Drop what a recording server cached of the accounts other gateways
 // change (on SQLite there are none: Watch does nothing).
 func ExampleState_Watch() {
