@@ -41,16 +41,16 @@ type Gateway struct {
 	log *slog.Logger
 	out io.Writer // where first-start credentials are printed
 
-	st      *state
-	applied []tenancy.BootstrappedAccount // the configured accounts, as stored
-	metrics *metrics
-	srs     *srs.Server
-	admin   *admin.Handler
-	failed  *rbac.FailureLimiter // failed API key checks, shared by the HTTP APIs
-	insight insights.HandlerConfig
-	console *console.Console // console.go
-	poller  *media.Poller    // nil when rtp.poller is off
-	ready   *srs.Readiness   // /readyz and voicegw_ready (ops.go)
+	st       *state
+	accounts []*tenancy.Account // the configured accounts, as stored
+	metrics  *metrics
+	srs      *srs.Server
+	admin    *admin.Handler
+	failed   *rbac.FailureLimiter // failed API key checks, shared by the HTTP APIs
+	insight  insights.HandlerConfig
+	console  *console.Console // console.go
+	poller   *media.Poller    // nil when rtp.poller is off
+	ready    *srs.Readiness   // /readyz and voicegw_ready (ops.go)
 
 	// tracer exports the recording server's spans; nil: tracing off (ops.go)
 	tracer *sdktrace.TracerProvider
@@ -102,7 +102,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.st, err = openState(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	if g.applied, err = g.st.applyAccounts(ctx, cfg); err != nil {
+	if g.accounts, err = g.st.applyAccounts(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Demo {
@@ -121,8 +121,12 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	} else if err != nil {
 		return nil, err
 	}
-	lame, err := openLAME(cfg, g.applied)
-	if err != nil {
+	// LAME for MP3: a configured account that records MP3 fails the start
+	// without it; otherwise srs.New warns (stored MP3 accounts record WAV)
+	lame, err := srs.OpenLAME(cfg.Record.LAMEPath, g.accounts)
+	if noMP3 := (*srs.MP3UnavailableError)(nil); errors.As(err, &noMP3) {
+		return nil, &ConfigError{Problems: []Problem{{Key: fmt.Sprintf("accounts[%d].recording.format", noMP3.Index), Message: "mp3: " + noMP3.Err.Error()}}}
+	} else if err != nil {
 		return nil, err
 	}
 
@@ -273,23 +277,6 @@ func probeBuckets(ctx context.Context, accounts []*tenancy.Account, eg EgressCon
 // path returns a path under the data directory.
 func (c *Config) path(name string) string { return filepath.Join(c.DataDir, name) }
 
-// openLAME loads LAME for MP3 recordings. A configured account that records
-// MP3 needs it: the start fails naming the account's key when it is missing.
-// Without one the recording server warns (stored accounts asking for MP3
-// then record WAV).
-func openLAME(cfg *Config, applied []tenancy.BootstrappedAccount) (*recording.LAME, error) {
-	lame, err := recording.OpenLAME(cfg.Record.LAMEPath)
-	if err == nil {
-		return lame, nil
-	}
-	for i, a := range applied {
-		if a.Account.Recording.Enabled && a.Account.Recording.Format == tenancy.FormatMP3 {
-			return nil, &ConfigError{Problems: []Problem{{Key: fmt.Sprintf("accounts[%d].recording.format", i), Message: "mp3: " + err.Error()}}}
-		}
-	}
-	return nil, nil
-}
-
 // Run serves SIP and HTTP until ctx ends, then shuts down gracefully: new
 // calls are refused, active sessions are ended (BYE) and their recordings
 // finalized and handed to the spool, and the spool uploads for up to
@@ -321,11 +308,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		"rtp", g.cfg.RTP.Address+" "+g.cfg.RTP.Ports, "data_dir", g.cfg.DataDir)
 	g.printWelcome()
 	go func() { // a broken bucket shows now, not at the first upload
-		accounts := make([]*tenancy.Account, len(g.applied))
-		for i, a := range g.applied {
-			accounts[i] = a.Account
-		}
-		for _, p := range probeBuckets(bg, accounts, g.cfg.Egress) {
+		for _, p := range probeBuckets(bg, g.accounts, g.cfg.Egress) {
 			g.log.Error("recording bucket test failed: the account's recordings wait in the spool until the bucket works", "key", p.Key, "error", p.Message)
 		}
 	}()

@@ -51,12 +51,16 @@ func (s *state) close() { _ = s.Close() }
 // (srsstate.State.Apply); their problems are a *ConfigError naming the
 // file's keys (a realm taken by an account made through the admin API, an
 // API key secret already used by another key).
-func (s *state) applyAccounts(ctx context.Context, cfg *Config) ([]tenancy.BootstrappedAccount, error) {
+func (s *state) applyAccounts(ctx context.Context, cfg *Config) ([]*tenancy.Account, error) {
 	applied, err := s.Apply(ctx, cfg.declaration())
 	if probs := fieldProblems(err); len(probs) > 0 {
 		return nil, &ConfigError{Problems: probs}
 	}
-	return applied, err
+	accounts := make([]*tenancy.Account, len(applied))
+	for i, a := range applied {
+		accounts[i] = a.Account
+	}
+	return accounts, err
 }
 
 // demoCredentials is what a first start prints once: the demo account
