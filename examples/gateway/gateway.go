@@ -213,13 +213,13 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if err := errors.Join(g.metrics.Watch(g.srs), g.metrics.WatchReadiness(g.ready)); err != nil {
 		return nil, err
 	}
-	if err := g.watchDatabase(); err != nil { // other gateways' changes, on PostgreSQL (state.go)
+	if err := g.st.Follow(context.Background(), g.srs); err != nil { // other gateways' changes, on PostgreSQL
 		return nil, err
 	}
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	acfg := admin.Config{
 		Tenants: g.st.Tenants, Keys: g.st.Keys, Members: g.st.Members, Store: g.st.Admin,
-		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: requestLog(log, "admin"),
+		Notifier: srsstate.AdminNotifier(g.srs, log), FailedKeys: g.failed, Logger: requestLog(log, "admin"),
 		Egress: sc.Egress,
 	}
 	if g.admin, err = admin.NewHandler(acfg); err != nil {
@@ -235,29 +235,6 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	}
 	g.insight.Playback, err = g.playbackConfig()
 	return g, err
-}
-
-// adminChanged makes a change made through the admin API count at once (its
-// Notifier, called before the API answers): a change of an account or of
-// its applications drops what the recording server cached of the account —
-// its tenant for the SIP guard (realm, allowlist, SIP users), the account
-// its admission reads, its open bucket — so the next request sees it. API
-// keys need nothing: both APIs read the key store on every request.
-//
-// A deleted account's realm stops resolving: its new calls are refused (or,
-// when sip.default_account is set, judged by that account's allowlist and
-// SIP users). Its sessions in progress are not cut: they go on until their
-// BYE and get their session documents, but their recordings wait in the
-// spool, since the account's bucket went with it; this says which.
-func (g *Gateway) adminChanged(_ context.Context, c admin.Change) {
-	if (c.Resource != admin.ResourceAccount && c.Resource != admin.ResourceApplication) || c.Account == "" {
-		return
-	}
-	g.srs.Invalidate(tenancy.SID(c.Account))
-	if ids := g.srs.SessionsOf(tenancy.SID(c.Account)); c.Resource == admin.ResourceAccount && c.Op == admin.OpDelete && len(ids) > 0 {
-		g.log.Warn("account deleted during sessions: they go on until their BYE; their recordings will wait in "+spoolDir+" (no bucket)",
-			"account", c.Account, "sessions", ids)
-	}
 }
 
 // probeBuckets probes the recording bucket of each account that records

@@ -80,20 +80,6 @@ func (g *Gateway) ensureDemo(ctx context.Context) error {
 	return err
 }
 
-// watchDatabase makes the changes committed to a shared database by any
-// gateway count here too (srsstate.State.Watch): an account's or
-// application's change drops what the recording server cached of it, as
-// adminChanged does for this gateway's own; after a lost connection,
-// everything. The recording server's tenant cache TTL bounds the rest.
-func (g *Gateway) watchDatabase() error {
-	return g.st.Watch(context.Background(), func(c srsstate.Change) {
-		if c.All {
-			g.srs.TenantCache().InvalidateAll()
-		}
-		g.srs.Invalidate(c.Accounts...)
-	})
-}
-
 // keyFile returns the sealing key file of the database's secrets.
 func (c *Config) keyFile() string {
 	if c.DatabaseKeyFile != "" {
