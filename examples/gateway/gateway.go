@@ -41,7 +41,7 @@ type Gateway struct {
 	log *slog.Logger
 	out io.Writer // where first-start credentials are printed
 
-	st       *state
+	st       *srsstate.State
 	accounts []*tenancy.Account // the configured accounts, as stored
 	metrics  *metrics
 	srs      *srs.Server
@@ -102,7 +102,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.st, err = openState(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	if g.accounts, err = g.st.applyAccounts(ctx, cfg); err != nil {
+	if g.accounts, err = applyAccounts(ctx, g.st, cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Demo {
@@ -335,7 +335,7 @@ func (g *Gateway) close() {
 		_ = g.httpLis.Close()
 	}
 	if g.st != nil {
-		g.st.close()
+		_ = g.st.Close()
 	}
 	if g.poller != nil {
 		_ = g.poller.Close() // after the sessions: their receivers have stopped
