@@ -77,10 +77,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 			g.close()
 		}
 	}()
-	udp, tcp := false, false
-	for _, t := range cfg.SIP.Transports {
-		udp, tcp = udp || t == "udp", tcp || t == "tcp"
-	}
+	udp, tcp := slices.Contains(cfg.SIP.Transports, "udp"), slices.Contains(cfg.SIP.Transports, "tcp")
 	if udp || tcp {
 		if g.sipUDP, g.sipTCP, err = srs.ListenSIP(cfg.SIP.Listen, udp, tcp); err != nil {
 			return nil, fmt.Errorf("sip.listen: %w", err)
