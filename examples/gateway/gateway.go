@@ -121,7 +121,8 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	// LAME for MP3: a configured account that records MP3 fails the start
 	// without it; otherwise srs.New warns (stored MP3 accounts record WAV)
 	lame, err := srs.OpenLAME(cfg.Record.LAMEPath, g.accounts)
-	if noMP3 := (*srs.MP3UnavailableError)(nil); errors.As(err, &noMP3) {
+	var noMP3 *srs.MP3UnavailableError
+	if errors.As(err, &noMP3) {
 		return nil, &ConfigError{Problems: []Problem{{Key: fmt.Sprintf("accounts[%d].recording.format", noMP3.Index), Message: "mp3: " + noMP3.Err.Error()}}}
 	} else if err != nil {
 		return nil, err

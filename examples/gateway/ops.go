@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -84,8 +85,9 @@ type TracingConfig struct {
 
 // problems checks the configuration.
 func (c TracingConfig) problems() []Problem {
-	if err := (srs.OTLPConfig{Endpoint: c.OTLPEndpoint}).Validate(); c.OTLPEndpoint != "" && err != nil {
-		return []Problem{{Key: "tracing.otlp_endpoint", Message: strings.TrimPrefix(err.Error(), srs.ErrBadOTLPEndpoint.Error()+" ")}}
+	var oe *srs.OTLPEndpointError
+	if c.OTLPEndpoint != "" && errors.As((srs.OTLPConfig{Endpoint: c.OTLPEndpoint}).Validate(), &oe) {
+		return []Problem{{Key: "tracing.otlp_endpoint", Message: fmt.Sprintf("%q: %s", oe.Endpoint, oe.Reason)}}
 	}
 	return nil
 }

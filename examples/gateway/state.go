@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	rbacpg "github.com/voicegw/voicegw/rbac/pgstore"
@@ -81,8 +80,9 @@ func (c *Config) databaseProblems() []Problem {
 		}
 		return nil
 	}
-	if err := srsstate.CheckDatabaseURL(c.Database); err != nil {
-		return []Problem{{Key: "database", Message: strings.TrimPrefix(err.Error(), srsstate.ErrBadDatabaseURL.Error()+": ")}}
+	var ue *srsstate.DatabaseURLError
+	if errors.As(srsstate.CheckDatabaseURL(c.Database), &ue) {
+		return []Problem{{Key: "database", Message: ue.Reason}}
 	}
 	return nil
 }

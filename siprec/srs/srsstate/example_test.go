@@ -159,6 +159,16 @@ func ExampleCheckDatabaseURL() {
 	// <nil>
 }
 
+// Report a bad database URL under a configuration's own key: the Reason
+// names the URL without its password.
+func ExampleDatabaseURLError() {
+	var ue *srsstate.DatabaseURLError
+	if err := srsstate.CheckDatabaseURL("postgres://gw:s3cret@db.internal/voicegw?sslmode=sometimes"); errors.As(err, &ue) {
+		fmt.Println("database:", ue.Reason)
+	}
+	// Output: database: pgdb: bad connection string: sslmode is invalid (in postgres://db.internal/voicegw?REDACTED)
+}
+
 // Test that the database answers (a configuration check): nil, or why not.
 func ExamplePingDatabase() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
