@@ -64,7 +64,7 @@ type Gateway struct {
 
 	tlsFiles *sip.TLSFiles
 
-	demo *demoCredentials
+	demo *srsstate.Demo // made on this start: its secrets are printed once (welcome.go)
 }
 
 // newGateway binds the listeners, opens the state, applies the configured
@@ -102,11 +102,8 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.accounts, err = applyAccounts(ctx, g.st, cfg); err != nil {
 		return nil, err
 	}
-	if cfg.Demo {
-		if err = g.ensureDemo(ctx); err != nil {
-			return nil, err
-		}
-		if err := g.ensureDemoMember(ctx); err != nil {
+	if cfg.Demo { // the demo account, its keys and console member, when the store holds no account at all
+		if g.demo, err = g.st.EnsureDemo(ctx, srsstate.DemoOptions{}); err != nil {
 			return nil, err
 		}
 	}

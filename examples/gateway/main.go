@@ -28,7 +28,7 @@
 // to the admin API's and the database's changes by srsstate, bucket tests,
 // wiring and shutdown), httpapi.go and metrics.go (HTTP; siprec/srs/srsprom's
 // metrics), ops.go (build, SIGHUP, tracing),
-// console.go (the console, its recordings, the demo's console member),
+// console.go (the console and its recordings; the demo's console member is srsstate's),
 // egress.go (the egress policy for accounts' bucket endpoints and webhooks).
 // capacity/ is the capacity harness.
 package main

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	rbacpg "github.com/voicegw/voicegw/rbac/pgstore"
-	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec/srs/srsstate"
 	"github.com/voicegw/voicegw/tenancy"
 )
@@ -52,23 +51,6 @@ func applyAccounts(ctx context.Context, st *srsstate.State, cfg *Config) ([]*ten
 		accounts[i] = a.Account
 	}
 	return accounts, err
-}
-
-// demoCredentials is what a first start prints once: the demo account
-// srsstate made, and its console member (console.go).
-type demoCredentials struct {
-	*srsstate.Demo
-	ConsoleEmail    string
-	ConsolePassword secret.String
-}
-
-// ensureDemo makes the demo account when the store holds none at all.
-func (g *Gateway) ensureDemo(ctx context.Context) error {
-	d, err := g.st.EnsureDemo(ctx, srsstate.DemoOptions{})
-	if d != nil {
-		g.demo = &demoCredentials{Demo: d}
-	}
-	return err
 }
 
 // databaseProblems checks the database keys; messages never hold the

@@ -84,7 +84,8 @@ func ExampleValidate() {
 	// admin.api_keys[0].secret
 }
 
-// Make a demo account on a first start, and show its secrets once.
+// Make a demo account (SIP user, API keys, console member) on a first
+// start, and show its secrets once.
 func ExampleState_EnsureDemo() {
 	dir, _ := os.MkdirTemp("", "gw")
 	defer os.RemoveAll(dir)
@@ -98,11 +99,11 @@ func ExampleState_EnsureDemo() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(d.Account.SIPRealm, d.User, d.Account.Recording.Format)
+	fmt.Println(d.Account.SIPRealm, d.User, d.Account.Recording.Format, d.ConsoleEmail)
 	again, _ := st.EnsureDemo(ctx, srsstate.DemoOptions{})
 	fmt.Println(again == nil)
 	// Output:
-	// demo.voicegw.test demo wav
+	// demo.voicegw.test demo wav admin@demo.voicegw.test
 	// true
 }
 

@@ -299,3 +299,28 @@ func TestDefaultAccount(t *testing.T) {
 		t.Errorf("the demo not asked for: %q, %v; want none", got, err)
 	}
 }
+
+// TestEnsureDemoConsoleMember: the demo comes with a console member of
+// its account whose printed password signs in (only its hash is kept); a
+// second EnsureDemo makes nothing.
+func TestEnsureDemoConsoleMember(t *testing.T) {
+	ctx := t.Context()
+	st := open(t, srsstate.Options{DataDir: t.TempDir()})
+	d, err := st.EnsureDemo(ctx, srsstate.DemoOptions{BucketDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ConsoleEmail != srsstate.DemoConsoleEmail || d.ConsolePassword.IsZero() {
+		t.Fatalf("console member %q, password set %v", d.ConsoleEmail, !d.ConsolePassword.IsZero())
+	}
+	m, err := st.Members.VerifyPassword(ctx, d.ConsoleEmail, d.ConsolePassword)
+	if err != nil || m.Account != string(d.Account.SID) {
+		t.Fatalf("sign-in with the demo's password: %v, %+v; want a member of %s", err, m, d.Account.SID)
+	}
+	if _, err := st.Members.VerifyPassword(ctx, d.ConsoleEmail, "not-the-password-1234"); err == nil {
+		t.Fatal("another password signs in")
+	}
+	if again, err := st.EnsureDemo(ctx, srsstate.DemoOptions{}); again != nil || err != nil {
+		t.Fatalf("second EnsureDemo: %+v, %v; want nil, nil", again, err)
+	}
+}
