@@ -149,18 +149,16 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		allow = cfg.SIP.allowlist.Allows
 	}
 	sc := srs.Config{
-		Tenants:          g.st.Tenants,
-		DefaultAccount:   def,
-		Limiter:          g.st.Limiter,
-		Index:            g.st.Index,
-		Journal:          g.st.Journal,
-		RecordingDir:     cfg.path(recordingsDir),
-		SpoolDir:         cfg.path(spoolDir),
-		UploadWorkers:    4,
-		UploadMaxBackoff: time.Minute,
-		UserAgent:        "voicegw-gateway",
-		RetryInterval:    cfg.Record.RetryInterval,
-		UDP:              sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize, Allow: allow},
+		Tenants:        g.st.Tenants,
+		DefaultAccount: def,
+		Limiter:        g.st.Limiter,
+		Index:          g.st.Index,
+		Journal:        g.st.Journal,
+		RecordingDir:   cfg.path(recordingsDir),
+		SpoolDir:       cfg.path(spoolDir), // uploaded by srs.DefaultUploadWorkers, retried up to a minute apart
+		UserAgent:      "voicegw-gateway",
+		RetryInterval:  cfg.Record.RetryInterval,
+		UDP:            sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize, Allow: allow},
 		TCP: sip.ListenerConfig{Allow: allow, MaxConns: cfg.SIP.TCP.MaxConns, MaxConnsPerSource: cfg.SIP.TCP.MaxConnsPerSource,
 			MessageTimeout: cfg.SIP.TCP.MessageTimeout, IdleTimeout: cfg.SIP.TCP.IdleTimeout, MaxMessageSize: cfg.SIP.TCP.MaxMessageSize,
 			HandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout, OnEvent: g.metrics.TransportEvent},
