@@ -282,7 +282,7 @@ func (h *handler) serveRecording(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ctx := r.Context()
-	info, err := h.play.store.StatRecording(ctx, account, key)
+	obj, info, err := OpenRecording(ctx, h.play.store, account, key)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		h.fail(w, r, http.StatusNotFound, "no such recording", err)
@@ -299,7 +299,7 @@ func (h *handler) serveRecording(w http.ResponseWriter, r *http.Request) {
 	if e := info.ETag; len(e) >= 2 && strings.HasSuffix(e, `"`) && !strings.ContainsAny(e, "\r\n") {
 		hd.Set("ETag", e)
 	}
-	obj := &RecordingReader{ctx: ctx, store: h.play.store, account: account, key: key, size: info.Size, spans: rangeSpans(r.Header.Get("Range"), info.Size)}
+	obj.spans = rangeSpans(r.Header.Get("Range"), info.Size)
 	defer obj.Close()
 	http.ServeContent(w, r, path.Base(key), info.ModTime, obj)
 	if obj.err != nil {

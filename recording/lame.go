@@ -25,6 +25,7 @@ type LAME struct {
 	// shared by every handle of the process. Encoding runs concurrently.
 	initMu sync.Mutex
 	fn     lameFuncs
+	lib    uintptr // the dlopen handle, for the setters only benchmarks ask for (lameParams.extra)
 }
 
 type lameFuncs struct {
@@ -71,7 +72,7 @@ func OpenLAME(path string) (*LAME, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading %q: %v", ErrMP3Unavailable, names[len(names)-1], err)
 	}
-	l := &LAME{path: used}
+	l := &LAME{path: used, lib: h}
 	syms := []struct {
 		p    *uintptr
 		name string
@@ -145,6 +146,15 @@ type lameParams struct {
 	joint          bool // joint stereo (mid/side) instead of stereo
 	noShort        bool // long blocks only (lame --noshort)
 	noReservoir    bool // no bit reservoir (lame --nores)
+	// extra are further lame_set_NAME(gfp, value) calls, made after the
+	// others: only the benchmarks that measure LAME's settings use them.
+	extra []lameSet
+}
+
+// lameSet is one lame_set_NAME(gfp, Value) call.
+type lameSet struct {
+	Name  string // NAME in lame_set_NAME, for example "ATHonly"
+	Value int
 }
 
 // newEncoder creates a LAME handle for interleaved PCM16 with the given
@@ -184,6 +194,17 @@ func (l *LAME) newEncoder(p lameParams) (*lameEncoder, error) {
 	}
 	if p.noReservoir && l.fn.setNoReservoir != 0 {
 		set(l.fn.setNoReservoir, 1)
+	}
+	for _, x := range p.extra {
+		fn, err := purego.Dlsym(l.lib, "lame_set_"+x.Name)
+		if err != nil || fn == 0 {
+			purego.SyscallN(l.fn.close, gfp)
+			return nil, fmt.Errorf("%w: %q has no function lame_set_%s", ErrBadConfig, l.path, x.Name)
+		}
+		if rc, _, _ := purego.SyscallN(fn, gfp, uintptr(x.Value)); int32(rc) < 0 {
+			purego.SyscallN(l.fn.close, gfp)
+			return nil, fmt.Errorf("%w: lame_set_%s(%d) refused (code %d)", ErrBadConfig, x.Name, x.Value, int32(rc))
+		}
 	}
 	if rc, _, _ := purego.SyscallN(l.fn.initParams, gfp); int32(rc) < 0 {
 		purego.SyscallN(l.fn.close, gfp)

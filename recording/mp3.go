@@ -62,11 +62,12 @@ type MP3Config struct {
 // mp3Tune are LAME settings measured by the benchmarks, not offered. The
 // zero value is the default.
 type mp3Tune struct {
-	joint       bool // joint stereo instead of stereo
-	shortBlocks bool // let LAME switch to short blocks (the default before the mp3b branch)
-	noReservoir bool // no bit reservoir (lame --nores)
-	lowpass     int  // Hz; 0: the default (mp3Lowpass); -1: LAME's own choice
-	batch       int  // frames per LAME call, 0: mp3Batch
+	joint       bool      // joint stereo instead of stereo
+	shortBlocks bool      // let LAME switch to short blocks (the default before the mp3b branch)
+	noReservoir bool      // no bit reservoir (lame --nores)
+	lowpass     int       // Hz; 0: the default (mp3Lowpass); -1: LAME's own choice
+	batch       int       // frames per LAME call, 0: mp3Batch
+	extra       []lameSet // further lame_set_NAME calls
 }
 
 // mp3Lowpass returns the lowpass (Hz) LAME is given for streams at rate:
@@ -475,7 +476,7 @@ func newMP3Sink(f *os.File, l *LAME, c MP3Config, channels, rate, maxFrames, buf
 	}
 	s.pcm = make([]int16, 0, (batch+most)*channels)
 	enc, err := l.newEncoder(lameParams{rate: c.SampleRate, channels: channels, kbps: c.Bitrate, quality: c.Quality, lowpass: lowpass,
-		maxFrames: batch + most, joint: c.tune.joint, noShort: !c.tune.shortBlocks, noReservoir: c.tune.noReservoir})
+		maxFrames: batch + most, joint: c.tune.joint, noShort: !c.tune.shortBlocks, noReservoir: c.tune.noReservoir, extra: c.tune.extra})
 	if err != nil {
 		return nil, err
 	}

@@ -358,14 +358,18 @@ var mp3Settings = []mp3Setting{
 // once and feeds them round robin, one 20 ms packet per party per
 // recording in turn, as a gateway's receive loop does: every recording's
 // LAME state is cold in the caches when its turn comes, unlike in
-// BenchmarkRecord. xRT is seconds of call recorded per CPU second.
+// BenchmarkRecord. xRT is seconds of call recorded per CPU second. Audio:
+// "tone", 400 Hz from both parties (the capacity harness's stereo run);
+// "tones", 400 Hz and 1000 Hz (its -mp3-mono run); "speech", the call of
+// speechCall.
 func BenchmarkRecordManyMP3(b *testing.B) {
 	l := requireLAME(b)
 	left, right := speechCall(b)
 	pa := tone(400, 8000, rate8k, 0, 160)
+	pb := tone(1000, 8000, rate8k, 0, 160)
 	for _, n := range []int{500} {
 		for _, st := range manySettings {
-			for _, audio := range []string{"tone", "speech"} {
+			for _, audio := range []string{"tone", "tones", "speech"} {
 				b.Run(fmt.Sprintf("n=%d/%s/%s", n, st.name, audio), func(b *testing.B) {
 					dir := b.TempDir()
 					recs := make([]*Recorder, n)
@@ -383,7 +387,10 @@ func BenchmarkRecordManyMP3(b *testing.B) {
 						off := int(k*160) % (len(left) - 160)
 						for _, r := range recs {
 							x, y := pa, pa
-							if audio == "speech" {
+							switch audio {
+							case "tones": // capacity -mp3-mono: a tone per party
+								y = pb
+							case "speech":
 								x, y = left[off:off+160], right[off:off+160]
 							}
 							_ = r.Stream(0).Write(k*160, x)
@@ -406,6 +413,8 @@ func BenchmarkRecordManyMP3(b *testing.B) {
 var manySettings = []mp3Setting{
 	{"16k-cbr48-q5", MP3Config{SampleRate: 16000, Bitrate: 48, Quality: 5}}, // the default before
 	{"default", MP3Config{}},
+	{"mono-32", MP3Config{Mono: true, Bitrate: 32}}, // recording.mp3_mono: true, mp3_bitrate: 32
+	{"mono", MP3Config{Mono: true}},                 // 48 kbit/s
 }
 
 // TestCompareSpeech checks the measures themselves: a copy scores perfect,

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 )
@@ -51,6 +52,19 @@ var mp3Tunes = []mp3Tuned{
 	{name: "mono-cbr32-before", c: MP3Config{Bitrate: 32, tune: before}, layout: LayoutMono},
 	{name: "mono-cbr24", c: MP3Config{Bitrate: 24}, layout: LayoutMono},
 	{name: "mono-cbr32", c: MP3Config{Bitrate: 32}, layout: LayoutMono},
+	{name: "mono-cbr40", c: MP3Config{Bitrate: 40}, layout: LayoutMono},
+	{name: "mono-cbr48", c: MP3Config{Bitrate: 48}, layout: LayoutMono},
+	// The mp3c branch: LAME's remaining knobs on top of the default (run
+	// with RECORDING_TUNE_BASE=default to compare with it in the loop).
+	{name: "default-q9", c: MP3Config{Quality: 9}}, // LAME 3.100: q8 and q9 are q7 at CBR
+	{name: "default-athonly", c: MP3Config{tune: mp3Tune{extra: []lameSet{{"ATHonly", 1}}}}},
+	{name: "default-noath", c: MP3Config{tune: mp3Tune{extra: []lameSet{{"noATH", 1}}}}},
+	{name: "default-notemporal", c: MP3Config{tune: mp3Tune{extra: []lameSet{{"useTemporal", 0}}}}},
+	{name: "default-nspsytune0", c: MP3Config{tune: mp3Tune{extra: []lameSet{{"exp_nspsytune", 0}}}}},
+	{name: "default-quantcomp0", c: MP3Config{tune: mp3Tune{extra: []lameSet{{"experimentalX", 0}}}}},
+	{name: "default-dual", c: MP3Config{tune: mp3Tune{extra: []lameSet{{"mode", 2}}}}},
+	{name: "default-lp3400", c: MP3Config{tune: mp3Tune{lowpass: 3400}}},
+	{name: "default-athonly-notemporal", c: MP3Config{tune: mp3Tune{extra: []lameSet{{"ATHonly", 1}, {"useTemporal", 0}}}}},
 }
 
 // BenchmarkMP3Tune scores the speech of each candidate of mp3Tunes: the
@@ -152,7 +166,14 @@ func BenchmarkMP3TuneAB(b *testing.B) {
 		}
 		return recs
 	}
-	base := mp3Tunes[0] // before
+	base := mp3Tunes[0] // before, unless RECORDING_TUNE_BASE names another
+	if name := os.Getenv("RECORDING_TUNE_BASE"); name != "" {
+		i := slices.IndexFunc(mp3Tunes, func(st mp3Tuned) bool { return st.name == name })
+		if i < 0 {
+			b.Fatalf("RECORDING_TUNE_BASE=%q: no such setting", name)
+		}
+		base = mp3Tunes[i]
+	}
 	for _, st := range mp3Tunes {
 		b.Run(st.name, func(b *testing.B) {
 			runtime.LockOSThread()

@@ -3,8 +3,10 @@ package sip
 import (
 	"net"
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -38,8 +40,9 @@ type kernelSocket struct {
 	// send in progress, and one for the PacketConn until it is closed.
 	// Whoever drops it to zero closes fd.
 	refs atomic.Int32
-	// reads counts the readers' recvmmsg calls (for tests).
-	reads atomic.Uint64
+	// reads counts the readers' recvmmsg calls, sends the sendto and
+	// sendmmsg calls (for tests).
+	reads, sends atomic.Uint64
 }
 
 // newKernelSocket prepares u's socket for readers blocking in the
@@ -88,14 +91,40 @@ const kernelBatch = 8
 // of those already queued behind it (MSG_WAITFORONE), then hands them out
 // one by one. Idle, a call brings one datagram, as recvfrom(2) would;
 // under load, one system call where there were several.
+//
+// It also holds the reader's answers (queue) until the batch is spent,
+// and sends them with one sendmmsg(2) before it reads again: idle, one
+// answer and one system call, as sendto(2) was; under load, one call
+// for the batch's answers.
 type kernelReader struct {
 	k       *kernelSocket
 	msgs    []unix.Mmsghdr
 	iovs    []unix.Iovec
 	names   []unix.RawSockaddrAny
 	bufs    [][]byte
-	n, next int // datagrams in the batch, and the next to hand out
+	n, next int       // datagrams in the batch, and the next to hand out
+	yielded time.Time // when the reader last yielded to the scheduler
+
+	out kernelAnswers
 }
+
+// kernelAnswers are the answers a reader queued, up to kernelBatch; a
+// slot's buffer is kept (and grown) from one batch to the next.
+type kernelAnswers struct {
+	msgs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrAny
+	bufs  [][]byte
+	n     int
+	// failed counts the answers the kernel refused since the reader
+	// last asked (sendFailures), err is the last refusal.
+	failed int
+	err    error
+}
+
+// kernelAnswerKeep is the largest answer buffer a reader keeps for the
+// next batch.
+const kernelAnswerKeep = 64 << 10
 
 // kernelSlot is the size of a reader's buffer per datagram: more than the
 // largest UDP payload, so none is cut.
@@ -113,12 +142,105 @@ func (k *kernelSocket) newReader() *kernelReader {
 		r.msgs[i].Hdr.Iov = &r.iovs[i]
 		r.msgs[i].Hdr.SetIovlen(1)
 	}
+	o := &r.out
+	o.msgs, o.iovs = make([]unix.Mmsghdr, kernelBatch), make([]unix.Iovec, kernelBatch)
+	o.names, o.bufs = make([]unix.RawSockaddrAny, kernelBatch), make([][]byte, kernelBatch)
+	for i := range kernelBatch {
+		o.bufs[i] = make([]byte, 0, 2048)
+		o.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&o.names[i]))
+		o.msgs[i].Hdr.Iov = &o.iovs[i]
+		o.msgs[i].Hdr.SetIovlen(1)
+	}
 	return r
 }
 
+// queue copies msg, an answer for dst, to be sent with the batch's other
+// answers when the batch is spent (recv); with kernelBatch answers
+// queued already, those are sent first.
+func (r *kernelReader) queue(msg []byte, dst netip.AddrPort) error {
+	if len(msg) == 0 {
+		return nil
+	}
+	o := &r.out
+	i := o.n
+	if !putSockaddr(&o.names[i], r.k.inet6, dst) {
+		return &net.OpError{Op: "write", Net: "udp", Err: syscall.EAFNOSUPPORT}
+	}
+	o.bufs[i] = append(o.bufs[i][:0], msg...)
+	o.n++
+	if o.n == len(o.msgs) {
+		r.flush()
+	}
+	return nil
+}
+
+// flush sends the queued answers: one sendto(2) for one, one sendmmsg(2)
+// for several (more when the kernel takes only some at a time). An
+// answer the kernel refuses is counted (sendFailures) and skipped.
+func (r *kernelReader) flush() {
+	o := &r.out
+	if o.n == 0 {
+		return
+	}
+	defer func() {
+		for i := range o.n {
+			if cap(o.bufs[i]) > kernelAnswerKeep {
+				o.bufs[i] = make([]byte, 0, 2048)
+			}
+		}
+		o.n = 0
+	}()
+	if r.k.closing.Load() {
+		o.failed += o.n
+		o.err = &net.OpError{Op: "write", Net: "udp", Err: net.ErrClosed}
+		return
+	}
+	for i := range o.n {
+		o.iovs[i].Base = unsafe.SliceData(o.bufs[i])
+		o.iovs[i].SetLen(len(o.bufs[i]))
+		o.msgs[i].Hdr.Namelen = sockaddrLen(r.k.inet6)
+		o.msgs[i].Len = 0
+	}
+	for i := 0; i < o.n; {
+		r.k.sends.Add(1)
+		var (
+			sent  uintptr
+			errno syscall.Errno
+		)
+		if o.n-i == 1 {
+			_, _, errno = syscall.Syscall6(syscall.SYS_SENDTO, uintptr(r.k.fd), uintptr(unsafe.Pointer(o.iovs[i].Base)), uintptr(o.iovs[i].Len),
+				0, uintptr(unsafe.Pointer(&o.names[i])), uintptr(sockaddrLen(r.k.inet6)))
+			sent = 1
+		} else {
+			sent, _, errno = syscall.Syscall6(unix.SYS_SENDMMSG, uintptr(r.k.fd), uintptr(unsafe.Pointer(&o.msgs[i])), uintptr(o.n-i), 0, 0, 0)
+		}
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno != 0:
+			// sendmmsg reports an error only when the first message
+			// failed: skip that one
+			o.failed++
+			o.err = &net.OpError{Op: "write", Net: "udp", Err: errno}
+			i++
+		default:
+			i += max(int(sent), 1)
+		}
+	}
+}
+
+// sendFailures returns how many queued answers the kernel refused since
+// the last call, and the last refusal.
+func (r *kernelReader) sendFailures() (int, error) {
+	o := &r.out
+	n, err := o.failed, o.err
+	o.failed, o.err = 0, nil
+	return n, err
+}
+
 // recv returns the next datagram, valid until the next call, blocking in
-// the kernel when the batch is spent; after close it returns
-// net.ErrClosed.
+// the kernel when the batch is spent, after sending the answers queued
+// meanwhile; after close it returns net.ErrClosed.
 func (r *kernelReader) recv() ([]byte, netip.AddrPort, error) {
 	for {
 		for r.next < r.n {
@@ -130,6 +252,19 @@ func (r *kernelReader) recv() ([]byte, netip.AddrPort, error) {
 				continue // an empty datagram, or no address to answer
 			}
 			return r.bufs[i][:n], src, nil
+		}
+		r.flush()
+		// A reader blocking in the kernel never parks, so to the
+		// scheduler it runs without a break: after 10 ms, Go's sysmon
+		// takes its processor away in the middle of a read, hands it to
+		// another thread, and goes back to waking every 20 µs — 600
+		// wake-ups a second, 7% of the registrar's CPU under sipp
+		// (BENCHMARKS.md). Yielding now and then is a scheduling round
+		// instead, and sysmon sleeps its 10 ms. Looked at once a batch,
+		// not once a datagram.
+		if now := time.Now(); now.Sub(r.yielded) >= readerYieldInterval {
+			r.yielded = now
+			runtime.Gosched()
 		}
 		for i := range r.msgs {
 			r.msgs[i].Hdr.Namelen = uint32(unsafe.Sizeof(r.names[i]))
@@ -169,22 +304,13 @@ func (k *kernelSocket) send(msg []byte, dst netip.AddrPort) error {
 		}
 	}
 	defer k.release()
-	var errno syscall.Errno
-	if k.inet6 {
-		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.Addr().As16()}
-		putPort(&sa.Port, dst.Port())
-		_, _, errno = syscall.Syscall6(syscall.SYS_SENDTO, uintptr(k.fd), uintptr(unsafe.Pointer(&msg[0])), uintptr(len(msg)),
-			0, uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
-	} else {
-		a := dst.Addr().Unmap()
-		if !a.Is4() {
-			return &net.OpError{Op: "write", Net: "udp", Err: syscall.EAFNOSUPPORT}
-		}
-		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
-		putPort(&sa.Port, dst.Port())
-		_, _, errno = syscall.Syscall6(syscall.SYS_SENDTO, uintptr(k.fd), uintptr(unsafe.Pointer(&msg[0])), uintptr(len(msg)),
-			0, uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+	var sa unix.RawSockaddrAny
+	if !putSockaddr(&sa, k.inet6, dst) {
+		return &net.OpError{Op: "write", Net: "udp", Err: syscall.EAFNOSUPPORT}
 	}
+	k.sends.Add(1)
+	_, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(k.fd), uintptr(unsafe.Pointer(&msg[0])), uintptr(len(msg)),
+		0, uintptr(unsafe.Pointer(&sa)), uintptr(sockaddrLen(k.inet6)))
 	if errno != 0 {
 		return &net.OpError{Op: "write", Net: "udp", Err: errno}
 	}
@@ -211,6 +337,34 @@ func (k *kernelSocket) release() {
 	if k.refs.Add(-1) == 0 {
 		_ = unix.Close(k.fd)
 	}
+}
+
+// putSockaddr writes dst into sa for a socket of the family inet6 says:
+// an IPv4 destination as a mapped address on an AF_INET6 socket; it
+// reports false for an IPv6 destination on an AF_INET socket.
+func putSockaddr(sa *unix.RawSockaddrAny, inet6 bool, dst netip.AddrPort) bool {
+	if inet6 {
+		sa6 := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
+		*sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.Addr().As16()}
+		putPort(&sa6.Port, dst.Port())
+		return true
+	}
+	a := dst.Addr().Unmap()
+	if !a.Is4() {
+		return false
+	}
+	sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+	*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
+	putPort(&sa4.Port, dst.Port())
+	return true
+}
+
+// sockaddrLen is the length of the sockaddr putSockaddr writes.
+func sockaddrLen(inet6 bool) uint32 {
+	if inet6 {
+		return unix.SizeofSockaddrInet6
+	}
+	return unix.SizeofSockaddrInet4
 }
 
 // putPort stores p in network byte order into a sockaddr's port field.

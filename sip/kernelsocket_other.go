@@ -10,7 +10,7 @@ import (
 
 // kernelSocket is Linux only: elsewhere a PacketConn's readers use Go's
 // network poller.
-type kernelSocket struct{ reads atomic.Uint64 }
+type kernelSocket struct{ reads, sends atomic.Uint64 }
 
 func newKernelSocket(*net.UDPConn, int) *kernelSocket { return nil }
 
@@ -27,6 +27,8 @@ func (*kernelSocket) newReader() *kernelReader { return nil }
 func (*kernelReader) recv() ([]byte, netip.AddrPort, error) {
 	return nil, netip.AddrPort{}, net.ErrClosed
 }
-func (*kernelSocket) send([]byte, netip.AddrPort) error { return net.ErrClosed }
-func (*kernelSocket) close() bool                       { return false }
-func (*kernelSocket) readerDone()                       {}
+func (*kernelSocket) send([]byte, netip.AddrPort) error  { return net.ErrClosed }
+func (*kernelReader) queue([]byte, netip.AddrPort) error { return net.ErrClosed }
+func (*kernelReader) sendFailures() (int, error)         { return 0, nil }
+func (*kernelSocket) close() bool                        { return false }
+func (*kernelSocket) readerDone()                        {}

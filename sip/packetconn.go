@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +61,12 @@ type PacketConnConfig struct {
 	// sipgo's parser) and handled on a reading goroutine, with a server
 	// transaction that keeps no state: Respond sends the answer once to
 	// where sipgo would (RespondStateless does the same), Acks never
-	// yields, the transaction is done at once. sipgo's transaction layer,
+	// yields, the transaction is done at once. On Linux, an answer given
+	// before the handler returns leaves with the other answers of the
+	// reader's batch of datagrams, in one system call, before the reader
+	// reads again (a handler that blocks delays them); Respond then
+	// reports the errors it can see before sending (size, address family)
+	// and a refusal by the kernel is logged at Debug. sipgo's transaction layer,
 	// its goroutine per request and its timers are not involved; a
 	// retransmitted request is handled again (the Guard marks one it
 	// accepted before Identity.Retransmission). For requests answered at
@@ -134,8 +138,13 @@ type PacketConn struct {
 }
 
 // readerYieldInterval is how often a reader blocking in the kernel
-// yields to the scheduler: well under sysmon's 10 ms time slice.
-const readerYieldInterval = 2 * time.Millisecond
+// yields to the scheduler (kernelReader.recv): under sysmon's 10 ms time
+// slice with room for one blocking read and one batch's work. Each
+// yield costs a thread wake-up and sleep (Gosched wakes an idle
+// processor's thread, which may take the reader over): 5.7% of the
+// registrar's CPU at 4,000 registrations/s when it was 2 ms
+// (BENCHMARKS.md).
+const readerYieldInterval = 5 * time.Millisecond
 
 // queued is a datagram a reader hands to sipgo.
 type queued struct {
@@ -318,7 +327,6 @@ func (p *PacketConn) read() {
 	if kr != nil {
 		bufSize = kernelSlot
 	}
-	yielded := time.Now()
 	for {
 		data, src, err := p.readDatagram(buf, kr)
 		if err != nil {
@@ -328,17 +336,9 @@ func (p *PacketConn) read() {
 			})
 			return
 		}
-		if p.kernel != nil {
-			// A reader blocking in the kernel never parks, so to the
-			// scheduler it runs without a break: after 10 ms, Go's sysmon
-			// takes its processor away in the middle of a read, hands
-			// it to another thread, and goes back to waking every 20 µs —
-			// 600 wake-ups a second, 7% of the registrar's CPU under sipp
-			// (BENCHMARKS.md). Yielding now and then is a scheduling
-			// round instead, and sysmon sleeps its 10 ms.
-			if now := time.Now(); now.Sub(yielded) >= readerYieldInterval {
-				yielded = now
-				runtime.Gosched()
+		if kr != nil {
+			if n, err := kr.sendFailures(); n > 0 {
+				p.log.Debug("sending answers failed", "answers", n, "error", err)
 			}
 		}
 		from := netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
@@ -353,11 +353,11 @@ func (p *PacketConn) read() {
 			p.refuseTooLarge(data, src, from, false, bufSize)
 			continue
 		}
-		if p.cfg.Guard != nil && p.answerFast(data, src) {
+		if p.cfg.Guard != nil && p.answerFast(data, src, kr) {
 			continue
 		}
 		if h := p.statelessHandler(data); h != nil {
-			p.handleStateless(h, data, src)
+			p.handleStateless(h, data, src, kr)
 			continue
 		}
 		q := queued{buf: p.getBuf(len(data)), src: src}
@@ -403,7 +403,8 @@ func (p *PacketConn) putBuf(bp *[]byte) {
 // answerFast lets the Guard answer data from src (PacketConnConfig.Guard)
 // and reports whether it did. It counts the datagram in Stats.Answered
 // before the answer leaves, so a peer that has the answer sees it counted.
-func (p *PacketConn) answerFast(data []byte, src netip.AddrPort) bool {
+// With kr, the answer leaves with the others of kr's batch (answer).
+func (p *PacketConn) answerFast(data []byte, src netip.AddrPort, kr *kernelReader) bool {
 	bp := p.getBuf(0)
 	defer p.putBuf(bp)
 	ans := p.cfg.Guard.answerRaw(p.ctx, data, src, (*bp)[:0], p.parseForDecision)
@@ -413,11 +414,22 @@ func (p *PacketConn) answerFast(data []byte, src netip.AddrPort) bool {
 	p.answered.Add(1)
 	if ans.msg != nil {
 		*bp = ans.msg[:0] // keep a buffer grown for a large answer
-		if err := p.writeTo(ans.msg, ans.dst); err != nil {
+		if err := p.answer(kr, ans.msg, ans.dst); err != nil {
 			p.log.Debug("sending the guard's answer failed", "to", ans.dst.String(), "error", err)
 		}
 	}
 	return true
+}
+
+// answer sends msg, an answer a reader made, to dst: with kr (a reader
+// blocking in the kernel), queued to leave with the other answers of its
+// batch when the batch is spent, one sendmmsg(2) for them all; else at
+// once.
+func (p *PacketConn) answer(kr *kernelReader, msg []byte, dst netip.AddrPort) error {
+	if kr != nil {
+		return kr.queue(msg, dst)
+	}
+	return p.writeTo(msg, dst)
 }
 
 func (p *PacketConn) writeTo(msg []byte, dst netip.AddrPort) error {
@@ -450,8 +462,10 @@ func (p *PacketConn) statelessHandler(data []byte) Handler {
 	return p.cfg.Stateless[m]
 }
 
-// handleStateless parses data and runs h with a stateless transaction.
-func (p *PacketConn) handleStateless(h Handler, data []byte, src netip.AddrPort) {
+// handleStateless parses data and runs h with a stateless transaction;
+// what h answers before it returns leaves with the other answers of kr's
+// batch (answer).
+func (p *PacketConn) handleStateless(h Handler, data []byte, src netip.AddrPort, kr *kernelReader) {
 	msg, err := p.parser.ParseSIP(data)
 	req, ok := msg.(*sipgosip.Request)
 	if err != nil || !ok {
@@ -461,8 +475,14 @@ func (p *PacketConn) handleStateless(h Handler, data []byte, src netip.AddrPort)
 	req.SetTransport("UDP")
 	req.SetSource(netip.AddrPortFrom(src.Addr().Unmap(), src.Port()).String())
 	p.handled.Add(1)
-	tx := &statelessTx{p: p, req: req, src: src}
+	tx := &statelessTx{p: p, req: req, src: src, kr: kr}
 	h(p.ctx, req, tx)
+	if kr != nil {
+		// an answer given later (from another goroutine) is sent at once
+		tx.mu.Lock()
+		tx.kr = nil
+		tx.mu.Unlock()
+	}
 }
 
 // parseForDecision parses a datagram the fast path answered, for

@@ -217,10 +217,11 @@ func TestPacketConnTakesTheSocketOver(t *testing.T) {
 
 // TestPacketConnReadsQueuedDatagramsInBatches: datagrams queued while the
 // reader is busy are read several per system call on Linux (recvmmsg),
-// and each is still answered to its own source: 24 requests from 4
-// sources, queued behind a handler that holds the reader, take at most 4
-// reads (batches of 8), and every source gets the answers to its own
-// requests, once each.
+// their answers sent several per system call (sendmmsg), and each is
+// still answered to its own source: 24 requests from 4 sources, queued
+// behind a handler that holds the reader, take at most 4 reads (batches
+// of 8) and 4 sends (one for the held request's answer, one per batch),
+// and every source gets the answers to its own requests, once each.
 func TestPacketConnReadsQueuedDatagramsInBatches(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("batched reads are Linux only")
@@ -242,7 +243,7 @@ func TestPacketConnReadsQueuedDatagramsInBatches(t *testing.T) {
 	}
 	clients[0].send(udpRequest("OPTIONS", "hold", clients[0].port(), ""))
 	<-started
-	before := pc.kernel.reads.Load()
+	before, sendsBefore := pc.kernel.reads.Load(), pc.kernel.sends.Load()
 	for n := range 24 {
 		c := clients[n%4]
 		c.send(udpRequest("OPTIONS", "c"+strconv.Itoa(n%4)+"-"+strconv.Itoa(n), c.port(), ""))
@@ -266,7 +267,7 @@ func TestPacketConnReadsQueuedDatagramsInBatches(t *testing.T) {
 			}
 		}
 	}
-	reads := pc.kernel.reads.Load() - before
+	reads, sends := pc.kernel.reads.Load()-before, pc.kernel.sends.Load()-sendsBefore
 	for i, c := range clients {
 		if got := c.collect(100 * time.Millisecond); len(got) != 0 {
 			t.Fatalf("client %d: more answers than requests: %q", i, got)
@@ -276,5 +277,36 @@ func TestPacketConnReadsQueuedDatagramsInBatches(t *testing.T) {
 	// waits for more, and perhaps one woken by the receive timeout
 	if reads > 5 {
 		t.Fatalf("%d reads for 24 queued datagrams, want at most 5 (batches of %d)", reads, kernelBatch)
+	}
+	if sends > 4 {
+		t.Fatalf("%d sends for 25 answers, want at most 4 (batches of %d)", sends, kernelBatch)
+	}
+}
+
+// TestPacketConnAnswerAfterTheHandlerReturns: a Stateless handler that
+// answers later, from another goroutine, after it returned, has its
+// answer sent at once, not held for the reader's next batch (which would
+// not come before another datagram or the reader's 1 s receive timeout):
+// when Respond returns, the answer is in the client's socket.
+func TestPacketConnAnswerAfterTheHandlerReturns(t *testing.T) {
+	late := make(chan sipgosip.ServerTransaction, 1)
+	var req *sipgosip.Request
+	stateless := map[sipgosip.RequestMethod]Handler{sipgosip.OPTIONS: func(_ context.Context, r *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		req = r
+		late <- tx
+	}}
+	addr, _, _ := sipgoUDP(t, PacketConnConfig{Stateless: stateless})
+	c := newRawUDP(t, addr)
+	c.send(udpRequest("OPTIONS", "late", c.port(), ""))
+	tx := <-late
+	// the reader is back in its read, or on its way there
+	if err := tx.Respond(sipgosip.NewResponseFromRequest(req, 200, "OK", nil)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	_ = c.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	n, err := c.c.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200 OK") {
+		t.Fatalf("the late answer: %q, %v", buf[:n], err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"strconv"
+	"sync"
 
 	sipgosip "github.com/emiago/sipgo/sip"
 )
@@ -16,12 +17,20 @@ type statelessTx struct {
 	p   *PacketConn
 	req *sipgosip.Request
 	src netip.AddrPort // the datagram's source, as read
+
+	mu sync.Mutex
+	// kr is the reader running the handler, while it runs (Linux): an
+	// answer then leaves with its batch's (PacketConn.answer). Nil once
+	// the handler returned.
+	kr *kernelReader
 }
 
 var _ sipgosip.ServerTransaction = (*statelessTx)(nil)
 
-// Respond sends res once. Over sipgo's UDP size limit (UDPMTUSize less
-// 200 bytes) it fails with sipgo's ErrUDPMTUCongestion, as sipgo does.
+// Respond sends res once: while the handler runs on its reader, with the
+// other answers of the reader's batch (PacketConnConfig.Stateless). Over
+// sipgo's UDP size limit (UDPMTUSize less 200 bytes) it fails with
+// sipgo's ErrUDPMTUCongestion, as sipgo does.
 func (tx *statelessTx) Respond(res *sipgosip.Response) error {
 	bp := tx.p.getBuf(0)
 	defer tx.p.putBuf(bp)
@@ -31,7 +40,9 @@ func (tx *statelessTx) Respond(res *sipgosip.Response) error {
 	if b.Len() > sipgosip.UDPMTUSize-200 {
 		return sipgosip.ErrUDPMTUCongestion
 	}
-	return tx.p.writeTo(b.Bytes(), responseDestination(tx.req, tx.src))
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.p.answer(tx.kr, b.Bytes(), responseDestination(tx.req, tx.src))
 }
 
 // Acks never yields: a stateless server does not see ACKs of its answers.

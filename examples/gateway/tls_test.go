@@ -526,7 +526,9 @@ func TestSIPREC_TLS_SRTP(t *testing.T) {
 	ports := func() [2]int { return [2]int{testenv.FreeUDPPortPair(t), testenv.FreeUDPPortPair(t)} }
 
 	// the same call in clear, then as SRTP under attack
-	call(sdesCall{Realm: "open.test", Expect: 200, HoldMS: 2500, Ports: ports()}, [2]*media.Crypto{}, false)
+	// HoldMS: the second of audio, sent by two Python peers started after
+	// the answer, must be in before sipp's BYE even on a loaded machine.
+	call(sdesCall{Realm: "open.test", Expect: 200, HoldMS: 5000, Ports: ports()}, [2]*media.Crypto{}, false)
 	waitFor(t, 20*time.Second, "the clear call's recording", func() bool { return len(recordings(t, open)) == 1 })
 	clearFiles := recordings(t, open)
 	var offered []string // the inline key material of every offer
@@ -537,7 +539,7 @@ func TestSIPREC_TLS_SRTP(t *testing.T) {
 		return keys, lines
 	}
 	keys, lines := keyed(newKeys(t, media.SuiteAESCM128HMACSHA1_80))
-	call(sdesCall{Realm: "open.test", Crypto: lines, Expect: 200, HoldMS: 2500, Ports: ports()}, keys, true)
+	call(sdesCall{Realm: "open.test", Crypto: lines, Expect: 200, HoldMS: 5000, Ports: ports()}, keys, true)
 	waitFor(t, 20*time.Second, "the SRTP call's recording", func() bool { return len(recordings(t, open)) == 2 })
 	var clearPath, srtpPath string
 	for k, p := range recordings(t, open) {
@@ -559,7 +561,7 @@ func TestSIPREC_TLS_SRTP(t *testing.T) {
 
 	// an account that requires TLS and SRTP
 	keys, lines = keyed(newKeys(t, media.SuiteAEADAES128GCM))
-	call(sdesCall{Realm: "strict.test", Crypto: lines, Expect: 200, HoldMS: 2500, Ports: ports()}, keys, false)
+	call(sdesCall{Realm: "strict.test", Crypto: lines, Expect: 200, HoldMS: 5000, Ports: ports()}, keys, false)
 	waitFor(t, 20*time.Second, "the strict account's recording", func() bool { return len(recordings(t, strict)) == 1 })
 	for _, p := range recordings(t, strict) {
 		w := decodeWAV(t, p)
@@ -675,7 +677,9 @@ func TestTLSMutualAndReload(t *testing.T) {
 	// the SBC's certificate: a call, during which the certificate changes
 	sbc := socatTLS(t, tlsAddr, certFile, caFile, caKey)
 	keys, lines := newKeys(t, media.SuiteAESCM128HMACSHA1_80)
-	c = sdesCall{Realm: "open.test", Crypto: lines, Expect: 200, HoldMS: 4000, Ports: [2]int{testenv.FreeUDPPortPair(t), testenv.FreeUDPPortPair(t)}}
+	// HoldMS: the reload, the wait for the new certificate (up to 10 s on a
+	// loaded machine) and the second of audio all happen before sipp's BYE.
+	c = sdesCall{Realm: "open.test", Crypto: lines, Expect: 200, HoldMS: 12000, Ports: [2]int{testenv.FreeUDPPortPair(t), testenv.FreeUDPPortPair(t)}}
 	s := startSdesCall(t, sbc, c, "sbc", tlsPassword)
 	answered := s.ports(t)
 

@@ -6,7 +6,7 @@
 //
 //	go run ./examples/siprec-load -srs "sip:127.0.0.1:5060;transport=tcp" \
 //	    -calls 1000 -rate 100/s -duration 60s [-user src -password secret] \
-//	    [-tls-ca FILE] [-srtp auto|off]
+//	    [-tls-ca FILE] [-srtp auto|off] [-tones 400,1000]
 //
 // A sips: recorder is reached over TLS (trusting the system's roots or the
 // PEM certificates of -tls-ca) and its streams go as SRTP keyed by SDES
@@ -79,6 +79,7 @@ type config struct {
 	user, password string
 	report         time.Duration
 	tlsCA, srtp    string
+	tones          []int // Hz, per stream of a session; the last repeats
 }
 
 // rateFlag reads "100" or "100/s".
@@ -101,7 +102,7 @@ func (r rateFlag) Set(s string) error {
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
-	c := config{calls: 100, rate: 50, duration: 30 * time.Second, report: time.Second}
+	c := config{calls: 100, rate: 50, duration: 30 * time.Second, report: time.Second, tones: []int{400}}
 	fs := flag.NewFlagSet("siprec-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	// -srs is parsed after the flags, not as a flag.TextVar: the flag
@@ -115,9 +116,21 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.password, "password", "", "digest password")
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM `FILE` of the certificates trusted for sips: recorders (default: the system's roots)")
 	fs.StringVar(&c.srtp, "srtp", "auto", "`auto`: SRTP to sips: recorders, RTP to others; off: RTP to every recorder")
+	tones := fs.String("tones", "400", "comma-separated tone `frequencies` in Hz, one per stream of a session in order (the last repeats); each a multiple of 50 below 4000, so a 20 ms frame holds whole periods")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.tones = c.tones[:0]
+	for _, f := range strings.Split(*tones, ",") {
+		hz, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || hz <= 0 || hz >= media.SampleRate/2 || hz%50 != 0 {
+			return c, fmt.Errorf("-tones: %q is not a multiple of 50 Hz below 4000", f)
+		}
+		c.tones = append(c.tones, hz)
+	}
+	if len(c.tones) > 16 {
+		return c, fmt.Errorf("-tones: %d tones, at most 16", len(c.tones))
 	}
 	if *showVersion {
 		fmt.Fprintln(fs.Output(), "siprec-load", buildinfo.Read(version, commit))
@@ -410,16 +423,23 @@ func (l *load) remove(m *siprec.Manager) {
 }
 
 // send is one of the media goroutines: every 20 ms it writes one frame to
-// every fork of its shard's sessions, from one pre-encoded buffer and a
-// reused snapshot of the session list.
+// every fork of its shard's sessions, from a pre-encoded buffer per tone
+// and a reused snapshot of the session list.
 func (l *load) send(ctx context.Context, sh *shard) {
-	frame := make([]byte, 160)
+	// One pre-encoded frame per tone: a whole number of periods in 20 ms
+	// (400 Hz: 8), so every frame of a stream is the same.
+	frames := make([][]byte, len(l.cfg.tones))
 	pcm := make([]int16, 160)
-	for i := range pcm {
-		pcm[i] = int16(8000 * math.Sin(2*math.Pi*400*float64(i)/media.SampleRate)) // 8 periods in 20 ms
+	for t, hz := range l.cfg.tones {
+		for i := range pcm {
+			pcm[i] = int16(8000 * math.Sin(2*math.Pi*float64(hz)*float64(i)/media.SampleRate))
+		}
+		frames[t] = make([]byte, len(pcm))
+		media.EncodePCMU(frames[t], pcm)
 	}
-	media.EncodePCMU(frame, pcm)
+	frame := frames[0]
 	var forks []*siprec.Fork
+	var tone []uint8 // frames index of each fork's stream
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
@@ -430,10 +450,13 @@ func (l *load) send(ctx context.Context, sh *shard) {
 		case <-tick.C:
 		}
 		due := int(time.Since(start) / (20 * time.Millisecond))
-		forks = forks[:0]
+		forks, tone = forks[:0], tone[:0]
 		sh.mu.Lock()
 		for _, m := range sh.live {
-			forks = append(forks, m.Forks()...)
+			for i, f := range m.Forks() {
+				forks = append(forks, f)
+				tone = append(tone, uint8(min(i, len(frames)-1)))
+			}
 		}
 		sh.mu.Unlock()
 		if behind := due - done; behind > maxBehind {
@@ -459,8 +482,9 @@ func (l *load) send(ctx context.Context, sh *shard) {
 						time.Sleep(d)
 					}
 				}
-				for _, f := range forks[g*len(forks)/groups : (g+1)*len(forks)/groups] {
-					_ = f.WriteEncoded(media.EncodingPCMU, frame)
+				lo, hi := g*len(forks)/groups, (g+1)*len(forks)/groups
+				for i, f := range forks[lo:hi] {
+					_ = f.WriteEncoded(media.EncodingPCMU, frames[tone[lo+i]])
 				}
 				if err := sh.rtp.Flush(); err != nil {
 					// Counted as sent by the forks: say so, or the recorder

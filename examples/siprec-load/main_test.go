@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/voicegw/voicegw/internal/sipptest"
+	"github.com/voicegw/voicegw/media"
 )
 
 func TestMain(m *testing.M) {
@@ -82,6 +84,8 @@ func TestLoadUsage(t *testing.T) {
 		{[]string{"-srs", "sips:127.0.0.1", "-srtp", "maybe"}, `-srtp "maybe": want auto or off`},
 		{[]string{"-srs", "sips:127.0.0.1", "-tls-ca", "/nonexistent.pem"}, "-tls-ca"},
 		{[]string{"-srs", "sip:src:hunter2@127.0.0.1"}, "password"},
+		{[]string{"-srs", "sip:127.0.0.1", "-tones", "400,440"}, `-tones: "440" is not a multiple of 50 Hz`},
+		{[]string{"-srs", "sip:127.0.0.1", "-tones", "4000"}, `-tones: "4000"`},
 	} {
 		var out, errs strings.Builder
 		if code := run(t.Context(), tc.args, &out, &errs); code != 2 || !strings.Contains(errs.String(), tc.want) {
@@ -135,5 +139,80 @@ func TestLoadCountsPacketsOfHungUpSessions(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^rtp stopped: \S+$`).MatchString(out.String()) {
 		t.Errorf("no \"rtp stopped:\" line:\n%s", out.String())
+	}
+}
+
+// With -tones each stream of a session sends its own tone, in the order of
+// the session's streams: sipp answers the two m-lines on two ports, and
+// the RTP that arrives on each is the tone asked for it and not the other.
+func TestLoadTones(t *testing.T) {
+	var socks [2]*net.UDPConn
+	var ports [2]string
+	for i := range socks {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		socks[i], ports[i] = c, strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+	}
+	p := sipptest.Start(t, sipptest.Options{
+		Scenario:  filepath.Join("..", "..", "siprec", "testdata", "srs_uas.xml"),
+		Transport: sipptest.TCP,
+		Calls:     1,
+		Args:      []string{"-key", "srs_p1", ports[0], "-key", "srs_p2", ports[1]},
+	})
+	time.Sleep(300 * time.Millisecond)
+	uri := fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", p.LocalPort())
+
+	// 20 packets of each stream: 0.4 s, whole periods of both tones.
+	const packets = 20
+	var pcm [2][]int16
+	done := make(chan int, 2)
+	for i, c := range socks {
+		go func() {
+			defer func() { done <- i }()
+			buf := make([]byte, 1500)
+			out := make([]int16, 160)
+			for len(pcm[i]) < packets*160 {
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				if n != 12+160 || buf[1]&0x7f != 0 { // RTP header, PCMU, 20 ms
+					continue
+				}
+				media.DecodePCMU(out, buf[12:n])
+				pcm[i] = append(pcm[i], out...)
+			}
+		}()
+	}
+	var out, errs strings.Builder
+	if code := run(t.Context(), []string{"-srs", uri, "-calls", "1", "-rate", "100/s", "-duration", "1500ms", "-tones", "400,1000"}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errs.String())
+	}
+	<-done
+	<-done
+	level := func(x []int16, hz float64) float64 { // amplitude of the hz component
+		var re, im float64
+		for n, v := range x {
+			a := 2 * math.Pi * hz * float64(n) / 8000
+			re += float64(v) * math.Cos(a)
+			im += float64(v) * math.Sin(a)
+		}
+		return 2 * math.Hypot(re, im) / float64(len(x))
+	}
+	for i, want := range []float64{400, 1000} {
+		other := 1400 - want
+		if len(pcm[i]) < packets*160 {
+			t.Fatalf("stream %d: %d samples received, want %d", i, len(pcm[i]), packets*160)
+		}
+		if a, b := level(pcm[i], want), level(pcm[i], other); a < 7000 || b > 200 {
+			t.Errorf("stream %d: %v Hz at amplitude %.0f, %v Hz at %.0f; want about 8000 and 0", i, want, a, other, b)
+		}
+	}
+	if _, err := p.Wait(); err != nil {
+		t.Error(err)
 	}
 }

@@ -26,6 +26,16 @@
 //     within 0.3 s, and holds siprec-load's 400 Hz tone in both channels
 //     (its RMS over one second in the middle of the call).
 //
+// -format mp3 -mp3-mono records MP3 in one channel, the parties mixed (the
+// gateway's recording.mp3_mono), and -mp3-bitrate sets recording.mp3_bitrate
+// (default: the gateway's, 48 kbit/s). A mono recording cannot hold a tone per
+// channel, and the same tone twice would not tell a lost party (two 400 Hz
+// tones a few samples apart cancel out as much as they add up), so with
+// -mp3-mono siprec-load sends each party its own tone (-tones 400,1000) and
+// a complete mono recording holds both in its one channel: the amplitude of
+// each frequency over one second in the middle of the call, at least the
+// level asked of each channel in stereo. The other checks are the same.
+//
 // A level passes when every check holds; a counter the gateway does not
 // expose fails it. The report gives, per level, the gateway's CPU in % of
 // one core, its CPU seconds per call-second (calls per core = 1 / that),
@@ -97,7 +107,18 @@ type options struct {
 	poller     bool
 	pin        bool
 	srtp       bool
+	mp3Mono    bool // recording.mp3_mono: one channel, the parties mixed
+	mp3Bitrate int  // recording.mp3_bitrate; 0: the gateway's default
 }
+
+// The tones of the two parties with -mp3-mono (siprec-load -tones): each a
+// whole number of periods in a 20 ms frame and in the one second checked,
+// so the two are measured apart in the mix. Without -mp3-mono both parties
+// send the first.
+const (
+	toneFirst  = 400
+	toneSecond = 1000
+)
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	var o options
@@ -113,6 +134,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.poller, "poller", true, "receive RTP on the gateway's media.Poller (rtp.poller); false: a goroutine per stream")
 	fs.BoolVar(&o.pin, "pin", false, "give the gateway one core of its own (taskset -c 0, GOMAXPROCS=1) and siprec-load the others: the level found is the calls one core records")
 	fs.BoolVar(&o.srtp, "srtp", false, "SIPREC over TLS with SRTP media (AES_CM_128_HMAC_SHA1_80) instead of TCP and RTP")
+	fs.BoolVar(&o.mp3Mono, "mp3-mono", false, "with -format mp3: record in one channel, the parties mixed (recording.mp3_mono); each party then sends a tone of its own (400 and 1000 Hz), checked in the mix")
+	fs.IntVar(&o.mp3Bitrate, "mp3-bitrate", 0, "with -format mp3: recording.mp3_bitrate in kbit/s (default: the gateway's)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -123,6 +146,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if o.format != "wav" && o.format != "mp3" {
 		return fmt.Errorf("-format %q: want wav or mp3", o.format)
+	}
+	if o.format != "mp3" && (o.mp3Mono || o.mp3Bitrate != 0) {
+		return fmt.Errorf("-mp3-mono and -mp3-bitrate need -format mp3")
+	}
+	if o.mp3Bitrate < 0 {
+		return fmt.Errorf("-mp3-bitrate %d: want a bitrate in kbit/s", o.mp3Bitrate)
 	}
 	if _, err := exec.LookPath("lame"); o.format == "mp3" && err != nil {
 		return fmt.Errorf("-format mp3 checks the recordings with the lame command: install the Debian package lame")
@@ -169,8 +198,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.srtp {
 		signalling = "digest over TLS, SRTP AES_CM_128_HMAC_SHA1_80"
 	}
-	fmt.Fprintf(out, "machine: %s, %s/%s; each call: 2 streams of 20 ms PCMU, stereo %s, %s; RTP poller %v\n",
-		cores, runtime.GOOS, runtime.GOARCH, strings.ToUpper(o.format), signalling, o.poller)
+	layout := "stereo " + strings.ToUpper(o.format)
+	if o.mp3Mono {
+		layout = fmt.Sprintf("mono MP3 (parties mixed; tones %d and %d Hz)", toneFirst, toneSecond)
+	}
+	if o.mp3Bitrate != 0 {
+		layout += fmt.Sprintf(" at %d kbit/s", o.mp3Bitrate)
+	}
+	fmt.Fprintf(out, "machine: %s, %s/%s; each call: 2 streams of 20 ms PCMU, %s, %s; RTP poller %v\n",
+		cores, runtime.GOOS, runtime.GOARCH, layout, signalling, o.poller)
 	fmt.Fprintf(out, "%-7s %-7s %-6s %-9s %-6s %-7s %-10s %-12s %-13s %-10s %-8s %-9s %s\n",
 		"calls", "started", "failed", "rtp lost", "late", "ld late", "recordings", "gateway CPU", "CPU s/call·s", "calls/core", "RSS MiB", "load CPU", "result")
 	best := 0
@@ -262,6 +298,13 @@ accounts:
     recording: {enabled: true, format: %s, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
     api_keys: [{name: capacity, secret: %s}]
 `, data, sipPort, transports, account, httpPort, o.pprof != "", o.rtpPorts, o.poller, account, user, password, o.format, bucket, apiKey)
+	if o.mp3Mono || o.mp3Bitrate != 0 {
+		cfg += fmt.Sprintf("recording: {mp3_mono: %v", o.mp3Mono)
+		if o.mp3Bitrate != 0 {
+			cfg += fmt.Sprintf(", mp3_bitrate: %d", o.mp3Bitrate)
+		}
+		cfg += "}\n"
+	}
 	cfgPath := filepath.Join(data, "gateway.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -291,9 +334,13 @@ accounts:
 	}
 
 	// the load
-	load := pinned(o.pin, fmt.Sprintf("1-%d", runtime.NumCPU()-1), filepath.Join(bin, "siprec-load"), append(srs,
+	loadArgs := append(srs,
 		"-calls", strconv.Itoa(n), "-rate", strconv.FormatFloat(o.rate, 'f', -1, 64),
-		"-duration", o.duration.String(), "-user", user, "-password", password)...)
+		"-duration", o.duration.String(), "-user", user, "-password", password)
+	if o.mp3Mono {
+		loadArgs = append(loadArgs, "-tones", fmt.Sprintf("%d,%d", toneFirst, toneSecond))
+	}
+	load := pinned(o.pin, fmt.Sprintf("1-%d", runtime.NumCPU()-1), filepath.Join(bin, "siprec-load"), loadArgs...)
 	if o.pin {
 		load.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", runtime.NumCPU()-1))
 	}
@@ -421,7 +468,7 @@ loop:
 			r.notes = append(r.notes, msg)
 		}
 	}
-	r.complete, err = checkRecordings(ctx, base, bucket, r)
+	r.complete, err = checkRecordings(ctx, base, bucket, o.mp3Mono, r)
 	if err != nil {
 		return nil, err
 	}
@@ -456,8 +503,10 @@ func parseSummary(s string, r *result) {
 // length is exact through its LAME tag), and that holds siprec-load's
 // 400 Hz tone in both channels (checked over one second in the middle). A
 // recording cut short, or one whose audio stopped being written, ends
-// early; one that lost a stream is silent in its channel.
-func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, error) {
+// early; one that lost a stream is silent in its channel. With mono (MP3
+// mixed to one channel) the file has one channel that holds both parties'
+// tones (checkAudio).
+func checkRecordings(ctx context.Context, base, bucket string, mono bool, r *result) (int, error) {
 	if r.rtpStopped.IsZero() {
 		r.problems = append(r.problems, "siprec-load did not say when it stopped the RTP")
 		return 0, nil
@@ -483,8 +532,11 @@ func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, 
 		case err != nil:
 			report(rel, err.Error())
 			return nil
-		case info.Channels != 2:
-			report(rel, fmt.Sprintf("%d channels", info.Channels))
+		case mono && info.Channels != 1:
+			report(rel, fmt.Sprintf("%d channels, want 1 (mono)", info.Channels))
+			return nil
+		case !mono && info.Channels != 2:
+			report(rel, fmt.Sprintf("%d channels, want 2", info.Channels))
 			return nil
 		}
 		s, err := cl.Find(ctx, id.Session)
@@ -497,14 +549,13 @@ func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, 
 			report(rel, fmt.Sprintf("ends %v from the moment siprec-load stopped the RTP", d.Round(time.Millisecond)))
 			return nil
 		}
-		rms, err := middleRMS(path, info)
+		problem, err := checkAudio(path, info)
 		if err != nil {
 			report(rel, "reading the audio: "+err.Error())
 			return nil
 		}
-		// The tone is 8000 peak (RMS 5,657); G.711 and MP3 keep it within a few %.
-		if rms[0] < 4000 || rms[1] < 4000 {
-			report(rel, fmt.Sprintf("the tone is missing in the middle of the call: RMS %.0f left, %.0f right (want about 5,657)", rms[0], rms[1]))
+		if problem != "" {
+			report(rel, problem)
 			return nil
 		}
 		complete++
@@ -513,65 +564,121 @@ func checkRecordings(ctx context.Context, base, bucket string, r *result) (int, 
 	return complete, err
 }
 
-// middleRMS returns the RMS of each channel of a stereo recording over one
-// second in its middle.
-func middleRMS(path string, info recording.Info) ([2]float64, error) {
-	var rms [2]float64
+// minLevel is the RMS a tone must keep in a complete recording: siprec-load
+// sends it at 8000 peak (RMS 5,657); G.711 and MP3 keep it within a few %.
+const minLevel = 4000
+
+// checkAudio checks one second in the middle of a recording and returns
+// what is wrong with it ("" when nothing). Stereo: each channel's RMS is at
+// least minLevel (a channel whose party was lost is silent). Mono: the
+// level of each party's tone (toneFirst, toneSecond) in the mix is at least
+// minLevel; a lost party's tone is missing whatever the phase between the
+// two, and the mix's RMS (both tones) says nothing that these do not.
+func checkAudio(path string, info recording.Info) (string, error) {
+	ch, err := middleSecond(path, info)
+	if err != nil {
+		return "", err
+	}
+	switch len(ch) {
+	case 1:
+		first, second := toneLevel(ch[0], toneFirst, info.SampleRate), toneLevel(ch[0], toneSecond, info.SampleRate)
+		if first < minLevel || second < minLevel {
+			return fmt.Sprintf("a party's tone is missing in the middle of the mono mix: %d Hz at RMS %.0f, %d Hz at RMS %.0f (want about 5,657 each)",
+				toneFirst, first, toneSecond, second), nil
+		}
+	case 2:
+		rms := [2]float64{level(ch[0]), level(ch[1])}
+		if rms[0] < minLevel || rms[1] < minLevel {
+			return fmt.Sprintf("the tone is missing in the middle of the call: RMS %.0f left, %.0f right (want about 5,657)", rms[0], rms[1]), nil
+		}
+	default:
+		return fmt.Sprintf("%d channels", len(ch)), nil
+	}
+	return "", nil
+}
+
+// level returns the RMS of x.
+func level(x []float64) float64 {
+	sum := 0.0
+	for _, v := range x {
+		sum += v * v
+	}
+	return math.Sqrt(sum / float64(max(len(x), 1)))
+}
+
+// toneLevel returns the RMS of the sine at hz in x (sampled at rate): the
+// magnitude of that one DFT bin, which for a whole number of periods in x
+// no other such tone leaks into.
+func toneLevel(x []float64, hz, rate int) float64 {
+	var re, im float64
+	for n, v := range x {
+		a := 2 * math.Pi * float64(hz) * float64(n) / float64(rate)
+		re += v * math.Cos(a)
+		im += v * math.Sin(a)
+	}
+	return math.Sqrt2 * math.Hypot(re, im) / float64(max(len(x), 1))
+}
+
+// middleSecond returns one second of each channel of a recording, from its
+// middle.
+func middleSecond(path string, info recording.Info) ([][]float64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return rms, err
+		return nil, err
 	}
 	defer f.Close()
-	rate := info.SampleRate
-	var pcm io.Reader // interleaved 16-bit little-endian stereo at rate
+	rate, channels := info.SampleRate, info.Channels
+	if channels < 1 || channels > 2 {
+		return nil, fmt.Errorf("%d channels", channels)
+	}
+	var pcm io.Reader // interleaved 16-bit little-endian at rate
 	switch info.Format {
 	case recording.WAV:
 		d := wav.NewDecoder(f)
 		if err := d.FwdToPCM(); err != nil {
-			return rms, err
+			return nil, err
 		}
 		pcm = d.PCMChunk
 	case recording.MP3:
 		// The lame command decodes it (go-mp3 cannot read the 8 kHz
-		// MPEG-2.5 files recording writes by default): raw 16-bit stereo
-		// at the file's rate, the LAME tag's delay and padding removed.
+		// MPEG-2.5 files recording writes by default): raw 16-bit PCM
+		// (a mono file stays mono) at the file's rate, the LAME tag's
+		// delay and padding removed.
 		cmd := exec.Command("lame", "--decode", "-t", "--quiet", path, "-")
 		out, err := cmd.StdoutPipe()
 		if err != nil {
-			return rms, err
+			return nil, err
 		}
 		if err := cmd.Start(); err != nil {
-			return rms, fmt.Errorf("lame (Debian package lame) decodes the MP3 recordings: %w", err)
+			return nil, fmt.Errorf("lame (Debian package lame) decodes the MP3 recordings: %w", err)
 		}
 		defer func() { _ = cmd.Wait() }()
 		defer io.Copy(io.Discard, out)
 		pcm = out
 	default:
-		return rms, fmt.Errorf("format %v", info.Format)
+		return nil, fmt.Errorf("format %v", info.Format)
 	}
 	frames := int64(rate)
 	skip := (info.Frames - frames) / 2
 	if skip < 0 {
-		return rms, fmt.Errorf("%d frames: shorter than a second", info.Frames)
+		return nil, fmt.Errorf("%d frames: shorter than a second", info.Frames)
 	}
-	if _, err := io.CopyN(io.Discard, pcm, skip*4); err != nil {
-		return rms, err
+	size := int64(2 * channels)
+	if _, err := io.CopyN(io.Discard, pcm, skip*size); err != nil {
+		return nil, err
 	}
-	buf := make([]byte, frames*4)
+	buf := make([]byte, frames*size)
 	if _, err := io.ReadFull(pcm, buf); err != nil {
-		return rms, err
+		return nil, err
 	}
-	var sum [2]float64
-	for i := 0; i+3 < len(buf); i += 4 {
-		for c := range 2 {
-			v := float64(int16(binary.LittleEndian.Uint16(buf[i+2*c:])))
-			sum[c] += v * v
+	ch := make([][]float64, channels)
+	for c := range ch {
+		ch[c] = make([]float64, frames)
+		for i := range ch[c] {
+			ch[c][i] = float64(int16(binary.LittleEndian.Uint16(buf[int64(i)*size+int64(2*c):])))
 		}
 	}
-	for c := range 2 {
-		rms[c] = math.Sqrt(sum[c] / float64(frames))
-	}
-	return rms, nil
+	return ch, nil
 }
 
 // procCPU returns the CPU seconds (user + system) of process pid so far.
