@@ -19,7 +19,9 @@ func TestCheckListenAddress(t *testing.T) {
 		":5060": "IP address", "127.0.0.1:65536": "0 to 65535", "127.0.0.1:sip": "0 to 65535", "127.0.0.1:-1": "0 to 65535",
 	} {
 		err := CheckListenAddress(bad)
-		if !errors.Is(err, ErrListenAddress) || !strings.Contains(err.Error(), `"`+bad+`"`) || !strings.Contains(err.Error(), why) {
+		var le *ListenAddressError
+		if !errors.Is(err, ErrListenAddress) || !strings.Contains(err.Error(), `"`+bad+`"`) || !strings.Contains(err.Error(), why) ||
+			!errors.As(err, &le) || le.Address != bad || !strings.Contains(le.Reason, why) {
 			t.Errorf("CheckListenAddress(%q) = %v, want ErrListenAddress naming it: %s", bad, err, why)
 		}
 	}

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/voicegw/voicegw/internal/errwalk"
 )
 
 // ErrTLSFiles is matched by the errors of LoadTLSFiles, TLSFiles.Reload and
@@ -82,8 +84,63 @@ type tlsMaterial struct {
 	clients *x509.CertPool // nil: no client certificate asked for
 }
 
-// LoadTLSFiles reads the files of cfg. Errors wrap ErrTLSFiles.
+// TLSFileError is one problem TLSFilesConfig.Check finds: Field is the
+// field's name ("CertFile", "KeyFile" or "ClientCAFile"), File its value
+// (a path, "" when missing), Reason what is wrong. It matches ErrTLSFiles.
+type TLSFileError struct {
+	Field, File, Reason string
+}
+
+func (e *TLSFileError) Error() string {
+	if e.File == "" {
+		return fmt.Sprintf("%s: %s: %s", ErrTLSFiles, e.Field, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s %q: %s", ErrTLSFiles, e.Field, e.File, e.Reason)
+}
+
+// Unwrap makes the error match ErrTLSFiles.
+func (e *TLSFileError) Unwrap() error { return ErrTLSFiles }
+
+// TLSFileErrors returns every *TLSFileError in err (Check's).
+func TLSFileErrors(err error) []*TLSFileError { return errwalk.All[*TLSFileError](err) }
+
+// Check reports, without reading them, what LoadTLSFiles refuses in cfg's
+// file names: a certificate file without its key file or the reverse;
+// neither without DevCertDir; a file named that does not exist or cannot
+// be reached. Each problem is a *TLSFileError (TLSFileErrors returns them
+// all), so a program checks its configuration before it starts.
+// LoadTLSFiles checks this first, then the files' contents.
+func (cfg TLSFilesConfig) Check() error {
+	var errs []error
+	switch {
+	case cfg.CertFile != "" && cfg.KeyFile == "":
+		errs = append(errs, &TLSFileError{Field: "KeyFile", Reason: "missing: give the certificate and key files together"})
+	case cfg.CertFile == "" && cfg.KeyFile != "":
+		errs = append(errs, &TLSFileError{Field: "CertFile", Reason: "missing: give the certificate and key files together"})
+	case cfg.CertFile == "" && cfg.DevCertDir == "":
+		errs = append(errs, &TLSFileError{Field: "CertFile", Reason: "missing: the certificate and key files are required"})
+	}
+	for _, f := range []struct{ field, path string }{{"CertFile", cfg.CertFile}, {"KeyFile", cfg.KeyFile}, {"ClientCAFile", cfg.ClientCAFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			errs = append(errs, &TLSFileError{Field: f.field, File: f.path, Reason: err.Error()})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LoadTLSFiles checks cfg (Check), then reads its files. Errors wrap
+// ErrTLSFiles.
 func LoadTLSFiles(cfg TLSFilesConfig) (*TLSFiles, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
 	var made *x509.Certificate
 	if cfg.CertFile == "" && cfg.KeyFile == "" && cfg.DevCertDir != "" {
 		var err error

@@ -96,3 +96,24 @@ func ExampleLoadTLSFiles_devCertificate() {
 	// cert.pem made: true
 	// cert.pem made: false
 }
+
+// Check a configuration's certificate files before starting: every
+// problem at once, each naming its field, so a program reports them under
+// its own keys.
+func ExampleTLSFilesConfig_Check() {
+	dir, _ := os.MkdirTemp("", "tls-check-")
+	defer os.RemoveAll(dir)
+	err := sip.TLSFilesConfig{CertFile: filepath.Join(dir, "cert.pem"), ClientCAFile: filepath.Join(dir, "ca.pem")}.Check()
+	keys := map[string]string{"CertFile": "tls.cert_file", "KeyFile": "tls.key_file", "ClientCAFile": "tls.client_ca_file"}
+	for _, e := range sip.TLSFileErrors(err) {
+		if e.File != "" {
+			fmt.Printf("%s: %s: %s\n", keys[e.Field], filepath.Base(e.File), e.Reason)
+		} else {
+			fmt.Printf("%s: %s\n", keys[e.Field], e.Reason)
+		}
+	}
+	// Output:
+	// tls.key_file: missing: give the certificate and key files together
+	// tls.cert_file: cert.pem: no such file or directory
+	// tls.client_ca_file: ca.pem: no such file or directory
+}

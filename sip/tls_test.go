@@ -331,3 +331,49 @@ func TestLoadTLSFilesDevCertDir(t *testing.T) {
 		t.Fatalf("no files and no DevCertDir: %v", err)
 	}
 }
+
+// TestTLSFilesConfigCheck: each problem of the names is a TLSFileError
+// naming the field and the file (never the contents); a complete set of
+// existing files, or none with DevCertDir, passes; LoadTLSFiles refuses
+// what Check refuses, with the same errors.
+func TestTLSFilesConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if _, err := WriteSelfSigned(cert, key, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	type want struct{ field, file string }
+	for _, tc := range []struct {
+		name string
+		cfg  TLSFilesConfig
+		want []want
+	}{
+		{"complete", TLSFilesConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert}, nil},
+		{"development", TLSFilesConfig{DevCertDir: dir}, nil},
+		{"none", TLSFilesConfig{}, []want{{"CertFile", ""}}},
+		{"cert alone", TLSFilesConfig{CertFile: cert, DevCertDir: dir}, []want{{"KeyFile", ""}}},
+		{"key alone", TLSFilesConfig{KeyFile: key}, []want{{"CertFile", ""}}},
+		{"missing files", TLSFilesConfig{CertFile: missing, KeyFile: key, ClientCAFile: missing + "2"},
+			[]want{{"CertFile", missing}, {"ClientCAFile", missing + "2"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Check()
+			var got []want
+			for _, e := range TLSFileErrors(err) {
+				got = append(got, want{e.Field, e.File})
+				if e.File != "" && (!strings.Contains(e.Error(), e.File) || !strings.Contains(e.Reason, "no such file")) {
+					t.Errorf("%v: want the file named and why", e)
+				}
+			}
+			if !slices.Equal(got, tc.want) || (err != nil) != (tc.want != nil) || (err != nil && !errors.Is(err, ErrTLSFiles)) {
+				t.Fatalf("Check: %v (%v), want %v", err, got, tc.want)
+			}
+			if tc.want != nil {
+				if _, lerr := LoadTLSFiles(tc.cfg); lerr == nil || lerr.Error() != err.Error() {
+					t.Fatalf("LoadTLSFiles: %v, want Check's %v", lerr, err)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	_ "embed"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -477,7 +478,7 @@ func (c *Config) validate() []Problem {
 	probs = append(probs, c.databaseProblems()...) // state.go
 	probs = append(probs, fieldProblems(srsstate.Validate(c.declaration(), nil))...)
 	// A default account may also be one stored earlier or the demo: that is
-	// checked at start against the store (see defaultAccount).
+	// checked at start against the store (srsstate.State.DefaultAccount).
 	return probs
 }
 
@@ -507,8 +508,9 @@ func (c *Config) declaration() srsstate.Declaration {
 // checkListen returns why s is not a host:port to listen on
 // (sip.CheckListenAddress), naming s, or "".
 func checkListen(s string) string {
-	if err := sip.CheckListenAddress(s); err != nil {
-		return strings.TrimPrefix(err.Error(), sip.ErrListenAddress.Error()+" ")
+	var le *sip.ListenAddressError
+	if errors.As(sip.CheckListenAddress(s), &le) {
+		return fmt.Sprintf("%q: %s", le.Address, le.Reason)
 	}
 	return ""
 }

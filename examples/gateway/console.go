@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/tenancy/admin"
 	"github.com/voicegw/voicegw/tenancy/admin/console"
@@ -15,10 +12,6 @@ import (
 // limiter as the APIs the gateway serves. Members and their Argon2id
 // password hashes live in state.db (rbac/sqlitestore's member store is an
 // rbac.PasswordDriver).
-
-// demoMemberEmail is the console member a first start makes for the demo
-// account, and prints the password of once.
-const demoMemberEmail = "admin@demo.voicegw.test"
 
 // insightsConfig returns the configuration of the Insights API, shared by
 // /insights/ and the console: every key's principal, accounts' service
@@ -45,22 +38,4 @@ func (g *Gateway) newConsole(acfg admin.Config, icfg insights.HandlerConfig) (*c
 		FailedSignIns: g.failed,
 		Logger:        requestLog(g.log, "console"),
 	})
-}
-
-// ensureDemoMember makes, on the start that made the demo account, a
-// console member of it with every privilege of the account and a generated
-// password, which welcome.go prints once (console.FirstSignIn: only its
-// Argon2id hash is kept). Later starts make nothing and print nothing.
-func (g *Gateway) ensureDemoMember(ctx context.Context) error {
-	if g.demo == nil {
-		return nil
-	}
-	pw, created, err := console.FirstSignIn(ctx, g.st.Members, console.FirstMember{Email: demoMemberEmail, Account: string(g.demo.Account.SID)})
-	if err != nil {
-		return fmt.Errorf("demo console member: %w", err)
-	}
-	if created {
-		g.demo.ConsoleEmail, g.demo.ConsolePassword = demoMemberEmail, pw
-	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/voicegw/voicegw/siprec/srs/srsstate"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -101,7 +102,7 @@ func TestFirstStartPrintsConsoleSignInOnce(t *testing.T) {
 	gw := startGateway(t, gwOptions{DataDir: data})
 	waitFor(t, 10*time.Second, "the welcome text", func() bool { return strings.Contains(gw.stdout.String(), "Manage accounts") })
 	w := parseWelcome(t, gw.stdout.String())
-	if w.consoleURL != gw.url("/console/") || w.email != demoMemberEmail || len(w.password) < 20 {
+	if w.consoleURL != gw.url("/console/") || w.email != srsstate.DemoConsoleEmail || len(w.password) < 20 {
 		t.Fatalf("console sign-in printed: %+v", w)
 	}
 	b := newConsoleClient(t, gw)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
@@ -24,6 +25,7 @@ import (
 	"github.com/voicegw/voicegw/sip/fdlimit"
 	"github.com/voicegw/voicegw/siprec"
 	"github.com/voicegw/voicegw/siprec/srs"
+	"github.com/voicegw/voicegw/siprec/srs/srsstate"
 	"github.com/voicegw/voicegw/storage"
 	"github.com/voicegw/voicegw/tenancy"
 	"github.com/voicegw/voicegw/tenancy/admin"
@@ -39,16 +41,16 @@ type Gateway struct {
 	log *slog.Logger
 	out io.Writer // where first-start credentials are printed
 
-	st      *state
-	applied []tenancy.BootstrappedAccount // the configured accounts, as stored
-	metrics *metrics
-	srs     *srs.Server
-	admin   *admin.Handler
-	failed  *rbac.FailureLimiter // failed API key checks, shared by the HTTP APIs
-	insight insights.HandlerConfig
-	console *console.Console // console.go
-	poller  *media.Poller    // nil when rtp.poller is off
-	ready   *srs.Readiness   // /readyz and voicegw_ready (ops.go)
+	st       *srsstate.State
+	accounts []*tenancy.Account // the configured accounts, as stored
+	metrics  *metrics
+	srs      *srs.Server
+	admin    *admin.Handler
+	failed   *rbac.FailureLimiter // failed API key checks, shared by the HTTP APIs
+	insight  insights.HandlerConfig
+	console  *console.Console // console.go
+	poller   *media.Poller    // nil when rtp.poller is off
+	ready    *srs.Readiness   // /readyz and voicegw_ready (ops.go)
 
 	// tracer exports the recording server's spans; nil: tracing off (ops.go)
 	tracer *sdktrace.TracerProvider
@@ -62,7 +64,7 @@ type Gateway struct {
 
 	tlsFiles *sip.TLSFiles
 
-	demo *demoCredentials
+	demo *srsstate.Demo // made on this start: its secrets are printed once (welcome.go)
 }
 
 // newGateway binds the listeners, opens the state, applies the configured
@@ -75,10 +77,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 			g.close()
 		}
 	}()
-	udp, tcp := false, false
-	for _, t := range cfg.SIP.Transports {
-		udp, tcp = udp || t == "udp", tcp || t == "tcp"
-	}
+	udp, tcp := slices.Contains(cfg.SIP.Transports, "udp"), slices.Contains(cfg.SIP.Transports, "tcp")
 	if udp || tcp {
 		if g.sipUDP, g.sipTCP, err = srs.ListenSIP(cfg.SIP.Listen, udp, tcp); err != nil {
 			return nil, fmt.Errorf("sip.listen: %w", err)
@@ -100,23 +99,29 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.st, err = openState(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	if g.applied, err = g.st.applyAccounts(ctx, cfg); err != nil {
+	if g.accounts, err = applyAccounts(ctx, g.st, cfg); err != nil {
 		return nil, err
 	}
-	if cfg.Demo {
-		if err = g.ensureDemo(ctx); err != nil {
-			return nil, err
-		}
-		if err := g.ensureDemoMember(ctx); err != nil {
+	if cfg.Demo { // the demo account, its keys and console member, when the store holds no account at all
+		if g.demo, err = g.st.EnsureDemo(ctx, srsstate.DemoOptions{}); err != nil {
 			return nil, err
 		}
 	}
-	def, err := g.defaultAccount(ctx)
-	if err != nil {
+	// requests for realms no account has: sip.default_account's (a stored
+	// account too), or the demo's when no account is configured
+	def, err := g.st.DefaultAccount(ctx, cfg.SIP.DefaultAccount, cfg.Demo && len(cfg.Accounts) == 0)
+	if errors.Is(err, srsstate.ErrNoSuchAccount) {
+		return nil, &ConfigError{Problems: []Problem{{Key: "sip.default_account", Message: fmt.Sprintf("%q: no such account", cfg.SIP.DefaultAccount)}}}
+	} else if err != nil {
 		return nil, err
 	}
-	lame, err := openLAME(cfg, g.applied)
-	if err != nil {
+	// LAME for MP3: a configured account that records MP3 fails the start
+	// without it; otherwise srs.New warns (stored MP3 accounts record WAV)
+	lame, err := srs.OpenLAME(cfg.Record.LAMEPath, g.accounts)
+	var noMP3 *srs.MP3UnavailableError
+	if errors.As(err, &noMP3) {
+		return nil, &ConfigError{Problems: []Problem{{Key: fmt.Sprintf("accounts[%d].recording.format", noMP3.Index), Message: "mp3: " + noMP3.Err.Error()}}}
+	} else if err != nil {
 		return nil, err
 	}
 
@@ -144,18 +149,16 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		allow = cfg.SIP.allowlist.Allows
 	}
 	sc := srs.Config{
-		Tenants:          g.st.Tenants,
-		DefaultAccount:   def,
-		Limiter:          g.st.Limiter,
-		Index:            g.st.Index,
-		Journal:          g.st.Journal,
-		RecordingDir:     cfg.path(recordingsDir),
-		SpoolDir:         cfg.path(spoolDir),
-		UploadWorkers:    4,
-		UploadMaxBackoff: time.Minute,
-		UserAgent:        "voicegw-gateway",
-		RetryInterval:    cfg.Record.RetryInterval,
-		UDP:              sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize, Allow: allow},
+		Tenants:        g.st.Tenants,
+		DefaultAccount: def,
+		Limiter:        g.st.Limiter,
+		Index:          g.st.Index,
+		Journal:        g.st.Journal,
+		RecordingDir:   cfg.path(recordingsDir),
+		SpoolDir:       cfg.path(spoolDir), // uploaded by srs.DefaultUploadWorkers, retried up to a minute apart
+		UserAgent:      "voicegw-gateway",
+		RetryInterval:  cfg.Record.RetryInterval,
+		UDP:            sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize, Allow: allow},
 		TCP: sip.ListenerConfig{Allow: allow, MaxConns: cfg.SIP.TCP.MaxConns, MaxConnsPerSource: cfg.SIP.TCP.MaxConnsPerSource,
 			MessageTimeout: cfg.SIP.TCP.MessageTimeout, IdleTimeout: cfg.SIP.TCP.IdleTimeout, MaxMessageSize: cfg.SIP.TCP.MaxMessageSize,
 			HandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout, OnEvent: g.metrics.TransportEvent},
@@ -197,17 +200,19 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	if g.srs, err = srs.New(ctx, sc); err != nil {
 		return nil, err
 	}
-	g.ready = srs.NewReadiness(srs.ReadinessConfig{Checks: g.readyChecks()})
+	// /readyz and voicegw_ready: the recording server's checks (SIP served,
+	// spool and recording directory writable) and the state's (databases answer)
+	g.ready = srs.NewReadiness(srs.ReadinessConfig{Checks: slices.Concat(g.srs.ReadyChecks(), g.st.ReadyChecks())})
 	if err := errors.Join(g.metrics.Watch(g.srs), g.metrics.WatchReadiness(g.ready)); err != nil {
 		return nil, err
 	}
-	if err := g.watchDatabase(); err != nil { // other gateways' changes, on PostgreSQL (state.go)
+	if err := g.st.Follow(context.Background(), g.srs); err != nil { // other gateways' changes, on PostgreSQL
 		return nil, err
 	}
 	g.failed = rbac.NewFailureLimiter(rbac.FailureLimiterConfig{Burst: g.cfg.HTTP.FailedKeys.Burst, Every: g.cfg.HTTP.FailedKeys.Every})
 	acfg := admin.Config{
 		Tenants: g.st.Tenants, Keys: g.st.Keys, Members: g.st.Members, Store: g.st.Admin,
-		Notifier: admin.NotifierFunc(g.adminChanged), FailedKeys: g.failed, Logger: requestLog(log, "admin"),
+		Notifier: srsstate.AdminNotifier(g.srs, log), FailedKeys: g.failed, Logger: requestLog(log, "admin"),
 		Egress: sc.Egress,
 	}
 	if g.admin, err = admin.NewHandler(acfg); err != nil {
@@ -223,29 +228,6 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 	}
 	g.insight.Playback, err = g.playbackConfig()
 	return g, err
-}
-
-// adminChanged makes a change made through the admin API count at once (its
-// Notifier, called before the API answers): a change of an account or of
-// its applications drops what the recording server cached of the account —
-// its tenant for the SIP guard (realm, allowlist, SIP users), the account
-// its admission reads, its open bucket — so the next request sees it. API
-// keys need nothing: both APIs read the key store on every request.
-//
-// A deleted account's realm stops resolving: its new calls are refused (or,
-// when sip.default_account is set, judged by that account's allowlist and
-// SIP users). Its sessions in progress are not cut: they go on until their
-// BYE and get their session documents, but their recordings wait in the
-// spool, since the account's bucket went with it; this says which.
-func (g *Gateway) adminChanged(_ context.Context, c admin.Change) {
-	if (c.Resource != admin.ResourceAccount && c.Resource != admin.ResourceApplication) || c.Account == "" {
-		return
-	}
-	g.srs.Invalidate(tenancy.SID(c.Account))
-	if ids := g.srs.SessionsOf(tenancy.SID(c.Account)); c.Resource == admin.ResourceAccount && c.Op == admin.OpDelete && len(ids) > 0 {
-		g.log.Warn("account deleted during sessions: they go on until their BYE; their recordings will wait in "+spoolDir+" (no bucket)",
-			"account", c.Account, "sessions", ids)
-	}
 }
 
 // probeBuckets probes the recording bucket of each account that records
@@ -264,46 +246,6 @@ func probeBuckets(ctx context.Context, accounts []*tenancy.Account, eg EgressCon
 
 // path returns a path under the data directory.
 func (c *Config) path(name string) string { return filepath.Join(c.DataDir, name) }
-
-// defaultAccount returns the SID of the account that serves requests for
-// realms no account has: sip.default_account, or the demo account when no
-// account is configured.
-func (g *Gateway) defaultAccount(ctx context.Context) (tenancy.SID, error) {
-	name := g.cfg.SIP.DefaultAccount
-	if name == "" {
-		if len(g.cfg.Accounts) > 0 || !g.cfg.Demo {
-			return "", nil
-		}
-		name = demoAccountName
-	}
-	a, err := g.st.Tenants.AccountByName(ctx, name)
-	switch {
-	case errors.Is(err, tenancy.ErrNotFound) && g.cfg.SIP.DefaultAccount == "":
-		return "", nil
-	case errors.Is(err, tenancy.ErrNotFound):
-		return "", &ConfigError{Problems: []Problem{{Key: "sip.default_account", Message: fmt.Sprintf("%q: no such account", name)}}}
-	case err != nil:
-		return "", err
-	}
-	return a.SID, nil
-}
-
-// openLAME loads LAME for MP3 recordings. A configured account that records
-// MP3 needs it: the start fails naming the account's key when it is missing.
-// Without one the recording server warns (stored accounts asking for MP3
-// then record WAV).
-func openLAME(cfg *Config, applied []tenancy.BootstrappedAccount) (*recording.LAME, error) {
-	lame, err := recording.OpenLAME(cfg.Record.LAMEPath)
-	if err == nil {
-		return lame, nil
-	}
-	for i, a := range applied {
-		if a.Account.Recording.Enabled && a.Account.Recording.Format == tenancy.FormatMP3 {
-			return nil, &ConfigError{Problems: []Problem{{Key: fmt.Sprintf("accounts[%d].recording.format", i), Message: "mp3: " + err.Error()}}}
-		}
-	}
-	return nil, nil
-}
 
 // Run serves SIP and HTTP until ctx ends, then shuts down gracefully: new
 // calls are refused, active sessions are ended (BYE) and their recordings
@@ -336,11 +278,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		"rtp", g.cfg.RTP.Address+" "+g.cfg.RTP.Ports, "data_dir", g.cfg.DataDir)
 	g.printWelcome()
 	go func() { // a broken bucket shows now, not at the first upload
-		accounts := make([]*tenancy.Account, len(g.applied))
-		for i, a := range g.applied {
-			accounts[i] = a.Account
-		}
-		for _, p := range probeBuckets(bg, accounts, g.cfg.Egress) {
+		for _, p := range probeBuckets(bg, g.accounts, g.cfg.Egress) {
 			g.log.Error("recording bucket test failed: the account's recordings wait in the spool until the bucket works", "key", p.Key, "error", p.Message)
 		}
 	}()
@@ -390,7 +328,7 @@ func (g *Gateway) close() {
 		_ = g.httpLis.Close()
 	}
 	if g.st != nil {
-		g.st.close()
+		_ = g.st.Close()
 	}
 	if g.poller != nil {
 		_ = g.poller.Close() // after the sessions: their receivers have stopped

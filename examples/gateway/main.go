@@ -23,12 +23,12 @@
 // The recording server itself is the SDK's (siprec/srs); this program is its
 // configuration and wiring: config.go (configuration, defaults.yaml),
 // state.go (the state on SQLite or PostgreSQL through siprec/srs/srsstate:
-// the configuration's accounts and keys, the demo account, the database's
-// changes), welcome.go (what a first start prints), gateway.go (the
-// recording server, the admin API's change notifier, bucket tests, wiring
-// and shutdown), httpapi.go and metrics.go (HTTP; siprec/srs/srsprom's
-// metrics), ops.go (readiness checks, SIGHUP, tracing),
-// console.go (the console, its recordings, the demo's console member),
+// the configuration's accounts and keys, the demo account), welcome.go
+// (what a first start prints), gateway.go (the recording server, kept true
+// to the admin API's and the database's changes by srsstate, bucket tests,
+// wiring and shutdown), httpapi.go and metrics.go (HTTP; siprec/srs/srsprom's
+// metrics), ops.go (build, SIGHUP, tracing),
+// console.go (the console and its recordings; the demo's console member is srsstate's),
 // egress.go (the egress policy for accounts' bucket endpoints and webhooks).
 // capacity/ is the capacity harness.
 package main

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +16,7 @@ import (
 )
 
 // What an operator needs besides the recording server: the build (-version,
-// voicegw_build_info), readiness (/readyz) and the log level changed
+// voicegw_build_info), readiness (/readyz: gateway.go) and the log level changed
 // without a restart (SIGHUP).
 
 // version and commit describe the build, set by the linker:
@@ -24,16 +25,6 @@ import (
 //
 // Without them: "devel", and the commit the go command stamped, if any.
 var version, commit string
-
-// readyChecks are what /readyz checks (and voicegw_ready reports): the
-// recording server takes calls on its SIP listeners, the state's databases
-// answer (srsstate.State.ReadyChecks: SQLite files still the ones opened
-// at start, PostgreSQL answering a ping), and the spool and the recording
-// directory can be written.
-func (g *Gateway) readyChecks() []srs.ReadyCheck {
-	checks := append([]srs.ReadyCheck{g.srs.ReadyCheck()}, g.st.ReadyChecks()...)
-	return append(checks, srs.DirWritable("spool", g.cfg.path(spoolDir)), srs.DirWritable("recordings", g.cfg.path(recordingsDir)))
-}
 
 // parseLevel returns the slog level of log.level (validated: debug, info,
 // warn, error).
@@ -94,8 +85,9 @@ type TracingConfig struct {
 
 // problems checks the configuration.
 func (c TracingConfig) problems() []Problem {
-	if err := (srs.OTLPConfig{Endpoint: c.OTLPEndpoint}).Validate(); c.OTLPEndpoint != "" && err != nil {
-		return []Problem{{Key: "tracing.otlp_endpoint", Message: strings.TrimPrefix(err.Error(), srs.ErrBadOTLPEndpoint.Error()+" ")}}
+	var oe *srs.OTLPEndpointError
+	if c.OTLPEndpoint != "" && errors.As((srs.OTLPConfig{Endpoint: c.OTLPEndpoint}).Validate(), &oe) {
+		return []Problem{{Key: "tracing.otlp_endpoint", Message: fmt.Sprintf("%q: %s", oe.Endpoint, oe.Reason)}}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -74,6 +75,29 @@ accounts:
 	}
 	if strings.Contains(stderr, "wJalrXUtnFEMI-secret") || strings.Contains(stderr, "hunter2-is-long") {
 		t.Fatalf("a secret in the error:\n%s", stderr)
+	}
+	// a default account no account has is found out at start, against the
+	// store (srsstate.State.DefaultAccount)
+	writeFile(t, path, fmt.Sprintf("data_dir: %s\nsip: {listen: 127.0.0.1:0, default_account: nobody}\nhttp: {listen: 127.0.0.1:0}\n", filepath.Join(dir, "data")))
+	code, _, stderr = runGateway(t, "-config", path)
+	if code != 2 || !strings.Contains(stderr, `sip.default_account: "nobody": no such account`) {
+		t.Fatalf("unknown default account: exit %d, stderr:\n%s", code, stderr)
+	}
+	// an account recording MP3 without LAME (srs.OpenLAME)
+	writeFile(t, path, fmt.Sprintf(`data_dir: %s
+sip: {listen: 127.0.0.1:0}
+http: {listen: 127.0.0.1:0}
+recording: {lame_path: /nonexistent/libmp3lame.so.0}
+accounts:
+  - name: wav
+    sip_realm: wav.example.com
+  - name: mp3
+    sip_realm: mp3.example.com
+    recording: {enabled: true, format: mp3, bucket: {vendor: file, file: {dir: %s}}}
+`, filepath.Join(dir, "data2"), filepath.Join(dir, "bucket")))
+	code, _, stderr = runGateway(t, "-config", path)
+	if code != 2 || !strings.Contains(stderr, "accounts[1].recording.format: mp3: ") {
+		t.Fatalf("MP3 without LAME: exit %d, stderr:\n%s", code, stderr)
 	}
 	example, _ := filepath.Abs("gateway.example.yaml")
 	code, stdout, stderr := runGateway(t, "-config", example, "-check")

@@ -5,97 +5,52 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	rbacpg "github.com/voicegw/voicegw/rbac/pgstore"
-	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/siprec/srs/srsstate"
 	"github.com/voicegw/voicegw/tenancy"
 )
 
 // The files and directories under data_dir.
 const (
-	stateDBName     = srsstate.StateDB        // accounts, API keys, licence leases, session journal
-	insightsDBName  = srsstate.IndexDB        // session documents
-	databaseKeyFile = srsstate.SealingKeyFile // the sealing key of a database's secrets
-	recordingsDir   = "recordings"            // recording.Dir: files being recorded
-	spoolDir        = "spool"                 // storage.Spool: files waiting for their bucket
-	demoBucketDir   = "bucket"                // the demo account's local bucket
-	demoAccountName = srsstate.DemoAccountName
+	stateDBName     = srsstate.StateDB         // accounts, API keys, licence leases, session journal
+	insightsDBName  = srsstate.IndexDB         // session documents
+	recordingsDir   = "recordings"             // recording.Dir: files being recorded
+	spoolDir        = "spool"                  // storage.Spool: files waiting for their bucket
+	demoAccountName = srsstate.DemoAccountName // its local bucket: "bucket" (srsstate.DemoOptions)
 )
 
-// state is the gateway's state (srsstate: SQLite under data_dir, or the
-// PostgreSQL database of `database` for everything but the journal).
-type state struct {
-	*srsstate.State
-}
-
-// openState opens (creating them on first start) the state cfg names. A
-// gateway given another pepper than the database's other gateways refuses
-// to start, naming the key.
-func openState(ctx context.Context, cfg *Config, log *slog.Logger) (*state, error) {
-	st, err := srsstate.Open(ctx, srsstate.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.Database, KeyFile: cfg.keyFile(),
+// openState opens (creating them on first start) the state cfg names
+// (srsstate: SQLite under data_dir, or the PostgreSQL database of
+// `database` for everything but the journal). A gateway given another
+// pepper than the database's other gateways refuses to start, naming the
+// key.
+func openState(ctx context.Context, cfg *Config, log *slog.Logger) (*srsstate.State, error) {
+	st, err := srsstate.Open(ctx, srsstate.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.Database, KeyFile: cfg.DatabaseKeyFile,
 		Pepper: cfg.APIKeyPepper, LeaseTTL: cfg.Limiter.LeaseTTL, Logger: log})
 	if errors.Is(err, rbacpg.ErrPepperMismatch) {
 		return nil, fmt.Errorf("database: give every gateway of the database the same pepper (api_key_pepper, or the file DATA_DIR/%s): %w", srsstate.PepperFile, err)
 	} else if err != nil {
 		return nil, err
 	}
-	return &state{State: st}, nil
+	return st, nil
 }
-
-func (s *state) close() { _ = s.Close() }
 
 // applyAccounts applies the configured accounts and API keys
 // (srsstate.State.Apply); their problems are a *ConfigError naming the
 // file's keys (a realm taken by an account made through the admin API, an
 // API key secret already used by another key).
-func (s *state) applyAccounts(ctx context.Context, cfg *Config) ([]tenancy.BootstrappedAccount, error) {
-	applied, err := s.Apply(ctx, cfg.declaration())
+func applyAccounts(ctx context.Context, st *srsstate.State, cfg *Config) ([]*tenancy.Account, error) {
+	applied, err := st.Apply(ctx, cfg.declaration())
 	if probs := fieldProblems(err); len(probs) > 0 {
 		return nil, &ConfigError{Problems: probs}
 	}
-	return applied, err
-}
-
-// demoCredentials is what a first start prints once: the demo account
-// srsstate made, and its console member (console.go).
-type demoCredentials struct {
-	*srsstate.Demo
-	ConsoleEmail    string
-	ConsolePassword secret.String
-}
-
-// ensureDemo makes the demo account when the store holds none at all.
-func (g *Gateway) ensureDemo(ctx context.Context) error {
-	d, err := g.st.EnsureDemo(ctx, srsstate.DemoOptions{BucketDir: g.cfg.path(demoBucketDir)})
-	if d != nil {
-		g.demo = &demoCredentials{Demo: d}
+	accounts := make([]*tenancy.Account, len(applied))
+	for i, a := range applied {
+		accounts[i] = a.Account
 	}
-	return err
-}
-
-// watchDatabase makes the changes committed to a shared database by any
-// gateway count here too (srsstate.State.Watch): an account's or
-// application's change drops what the recording server cached of it, as
-// adminChanged does for this gateway's own; after a lost connection,
-// everything. The recording server's tenant cache TTL bounds the rest.
-func (g *Gateway) watchDatabase() error {
-	return g.st.Watch(context.Background(), func(c srsstate.Change) {
-		if c.All {
-			g.srs.TenantCache().InvalidateAll()
-		}
-		g.srs.Invalidate(c.Accounts...)
-	})
-}
-
-// keyFile returns the sealing key file of the database's secrets.
-func (c *Config) keyFile() string {
-	if c.DatabaseKeyFile != "" {
-		return c.DatabaseKeyFile
-	}
-	return c.path(databaseKeyFile)
+	return accounts, err
 }
 
 // databaseProblems checks the database keys; messages never hold the
@@ -107,8 +62,9 @@ func (c *Config) databaseProblems() []Problem {
 		}
 		return nil
 	}
-	if err := srsstate.CheckDatabaseURL(c.Database); err != nil {
-		return []Problem{{Key: "database", Message: strings.TrimPrefix(err.Error(), srsstate.ErrBadDatabaseURL.Error()+": ")}}
+	var ue *srsstate.DatabaseURLError
+	if errors.As(srsstate.CheckDatabaseURL(c.Database), &ue) {
+		return []Problem{{Key: "database", Message: ue.Reason}}
 	}
 	return nil
 }

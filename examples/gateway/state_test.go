@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/voicegw/voicegw/siprec/srs/srsstate"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,7 +22,7 @@ func TestConfigKeyRemovedIsRevoked(t *testing.T) {
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
 	const kept, removed = "kept-reporting-key-0123456789", "removed-reporting-key-0123456789"
-	start := func(keys string) *state {
+	start := func(keys string) *srsstate.State {
 		t.Helper()
 		cfg, err := parseConfig("x.yaml", []byte(fmt.Sprintf(`
 data_dir: %s
@@ -37,8 +38,8 @@ accounts:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.applyAccounts(ctx, cfg); err != nil {
-			st.close()
+		if _, err := applyAccounts(ctx, st, cfg); err != nil {
+			st.Close()
 			t.Fatal(err)
 		}
 		return st
@@ -49,10 +50,10 @@ accounts:
 			t.Fatalf("configured key: %v", err)
 		}
 	}
-	st.close()
+	st.Close()
 
 	st = start(fmt.Sprintf(`{name: kept, secret: %s}`, kept))
-	defer st.close()
+	defer st.Close()
 	if _, err := st.Keys.VerifyKey(ctx, secret.String(kept)); err != nil {
 		t.Fatalf("the key still configured: %v", err)
 	}

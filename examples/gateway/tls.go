@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net"
-	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -59,14 +59,13 @@ func (c *Config) checkTLS(on bool, add func(key, format string, args ...any)) {
 			add("sip.tls.listen", "%s", err)
 		}
 	}
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		add("sip.tls.cert_file", "give cert_file and key_file together (or neither, for a development certificate)")
-	}
-	for key, p := range map[string]string{"sip.tls.cert_file": t.CertFile, "sip.tls.key_file": t.KeyFile, "sip.tls.client_ca_file": t.ClientCAFile} {
-		if p != "" {
-			if _, err := os.Stat(p); err != nil {
-				add(key, "%q: %v", p, errors.Unwrap(err))
-			}
+	// the files LoadTLSFiles would refuse (neither: the development certificate)
+	keys := map[string]string{"CertFile": "sip.tls.cert_file", "KeyFile": "sip.tls.key_file", "ClientCAFile": "sip.tls.client_ca_file"}
+	for _, e := range sip.TLSFileErrors(c.tlsFiles(nil).Check()) {
+		if e.File == "" {
+			add(keys[e.Field], "%s", e.Reason)
+		} else {
+			add(keys[e.Field], "%q: %s", e.File, e.Reason)
 		}
 	}
 	if t.HandshakeTimeout <= 0 {
@@ -75,6 +74,14 @@ func (c *Config) checkTLS(on bool, add func(key, format string, args ...any)) {
 	if t.ReloadInterval <= 0 {
 		add("sip.tls.reload_interval", "%s: want a positive duration", t.ReloadInterval)
 	}
+}
+
+// tlsFiles names the certificate files of SIP over TLS: without cert_file
+// and key_file, the development certificate of DATA_DIR/tls.
+func (c *Config) tlsFiles(log *slog.Logger) sip.TLSFilesConfig {
+	t := c.SIP.TLS
+	return sip.TLSFilesConfig{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile,
+		DevCertDir: c.path(devCertDir), DevListen: c.tlsListen(), Logger: log}
 }
 
 // tlsListen returns the address SIP over TLS listens on.
@@ -99,17 +106,10 @@ func (c *Config) siprecSRTP() siprec.SRTPConfig {
 // transport.
 func (g *Gateway) openTLS() error {
 	cfg := g.cfg
-	on := false
-	for _, t := range cfg.SIP.Transports {
-		on = on || t == "tls"
-	}
-	if !on {
+	if !slices.Contains(cfg.SIP.Transports, "tls") {
 		return nil
 	}
-	t := cfg.SIP.TLS
-	// without configured files: the development certificate of DATA_DIR/tls
-	files, err := sip.LoadTLSFiles(sip.TLSFilesConfig{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile,
-		DevCertDir: cfg.path(devCertDir), DevListen: cfg.tlsListen(), Logger: g.log.With("component", "tls")})
+	files, err := sip.LoadTLSFiles(cfg.tlsFiles(g.log.With("component", "tls")))
 	if err != nil {
 		return fmt.Errorf("sip.tls: %w", err)
 	}
@@ -130,7 +130,7 @@ func (g *Gateway) openTLS() error {
 			certFile, sip.Fingerprint(made), net.JoinHostPort(host, g.tlsPort()), certFile)
 	}
 	g.log.Info("SIP over TLS", "listen", l.Addr().String(), "certificate", certFile, "sha256", sip.Fingerprint(files.Certificate()),
-		"mutual_tls", t.ClientCAFile != "")
+		"mutual_tls", cfg.SIP.TLS.ClientCAFile != "")
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/voicegw/voicegw/siprec/srs/srsstate"
 )
 
 // printWelcome prints, on the start that created the demo account and only
@@ -63,7 +65,7 @@ Manage accounts, SIP users, buckets and keys through the admin API:
 
 // consoleLines are the welcome's lines of the console sign-in, when the
 // demo's console member was made on this start.
-func consoleLines(d *demoCredentials, httpAddr string) string {
+func consoleLines(d *srsstate.Demo, httpAddr string) string {
 	if d.ConsoleEmail == "" {
 		return ""
 	}

@@ -50,7 +50,9 @@ func Allowed() map[string][]string {
 		"siprec/srs/srsprom": {"siprec/srs", "media", "sip", "siprec", "recording", "storage", "tenancy", "rbac", "insights", "internal"},
 		// The state a recording gateway opens (srsstate): every store of
 		// tenancy, rbac, insights and tenancy/admin on SQLite or PostgreSQL,
-		// and siprec/srs's journal; above them all, so none may import it.
+		// and siprec/srs's journal (the demo's console member through
+		// tenancy/admin/console.FirstSignIn); above them all, so none may
+		// import it.
 		"siprec/srs/srsstate": {"siprec/srs", "tenancy", "rbac", "insights", "storage/bucketconfig", "internal"},
 		// The PostgreSQL drivers (DESIGN.md): their parent package and
 		// internal; the admin API's shares the sealing key of tenancy's.

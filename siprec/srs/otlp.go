@@ -19,6 +19,20 @@ import (
 // https:// URL.
 var ErrBadOTLPEndpoint = errors.New("srs: bad OTLP endpoint")
 
+// OTLPEndpointError is the error of OTLPConfig.Validate (and
+// NewOTLPTracerProvider) for a bad endpoint: Endpoint is the value,
+// Reason what is wrong. It matches ErrBadOTLPEndpoint.
+type OTLPEndpointError struct {
+	Endpoint, Reason string
+}
+
+func (e *OTLPEndpointError) Error() string {
+	return fmt.Sprintf("%s %q: %s", ErrBadOTLPEndpoint, e.Endpoint, e.Reason)
+}
+
+// Unwrap makes the error match ErrBadOTLPEndpoint.
+func (e *OTLPEndpointError) Unwrap() error { return ErrBadOTLPEndpoint }
+
 // OTLPConfig configures NewOTLPTracerProvider.
 type OTLPConfig struct {
 	// Endpoint is the OTLP/HTTP URL spans are exported to, for example
@@ -30,12 +44,13 @@ type OTLPConfig struct {
 	ServiceVersion string
 }
 
-// Validate returns an error wrapping ErrBadOTLPEndpoint, naming the
-// endpoint, when it is not an http:// or https:// URL with a host.
+// Validate returns an *OTLPEndpointError (matching ErrBadOTLPEndpoint),
+// naming the endpoint, when it is not an http:// or https:// URL with a
+// host.
 func (c OTLPConfig) Validate() error {
 	u, err := url.Parse(c.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w %q: want an http:// or https:// URL (http://collector:4318/v1/traces)", ErrBadOTLPEndpoint, c.Endpoint)
+		return &OTLPEndpointError{Endpoint: c.Endpoint, Reason: "want an http:// or https:// URL (http://collector:4318/v1/traces)"}
 	}
 	return nil
 }

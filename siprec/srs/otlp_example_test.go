@@ -29,3 +29,12 @@ func ExampleNewOTLPTracerProvider() {
 	// true
 	// true
 }
+
+// Report a bad endpoint under a configuration's own key.
+func ExampleOTLPEndpointError() {
+	var oe *srs.OTLPEndpointError
+	if err := (srs.OTLPConfig{Endpoint: "ftp://collector/v1/traces"}).Validate(); errors.As(err, &oe) {
+		fmt.Printf("tracing.otlp_endpoint: %q: %s\n", oe.Endpoint, oe.Reason)
+	}
+	// Output: tracing.otlp_endpoint: "ftp://collector/v1/traces": want an http:// or https:// URL (http://collector:4318/v1/traces)
+}

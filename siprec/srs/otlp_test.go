@@ -17,7 +17,8 @@ import (
 func TestOTLPConfigValidate(t *testing.T) {
 	for _, bad := range []string{"", "collector:4318", "ftp://collector/v1/traces", "http:///v1/traces"} {
 		err := OTLPConfig{Endpoint: bad}.Validate()
-		if !errors.Is(err, ErrBadOTLPEndpoint) || !strings.Contains(err.Error(), `"`+bad+`"`) {
+		var oe *OTLPEndpointError
+		if !errors.Is(err, ErrBadOTLPEndpoint) || !strings.Contains(err.Error(), `"`+bad+`"`) || !errors.As(err, &oe) || oe.Endpoint != bad || oe.Reason == "" {
 			t.Errorf("Validate(%q) = %v, want ErrBadOTLPEndpoint naming it", bad, err)
 		}
 		if _, err := NewOTLPTracerProvider(t.Context(), OTLPConfig{Endpoint: bad}); !errors.Is(err, ErrBadOTLPEndpoint) {

@@ -176,6 +176,15 @@ func (s *Server) ReadyCheck() ReadyCheck {
 	}}
 }
 
+// ReadyChecks are the Server's own readiness checks, derived from its
+// Config: ReadyCheck ("sip"), then DirWritable of SpoolDir ("spool") and
+// of RecordingDir ("recordings"), which a full or read-only disk fails.
+// A program adds its stores' checks (srsstate.State.ReadyChecks) and makes
+// a Readiness of them all.
+func (s *Server) ReadyChecks() []ReadyCheck {
+	return []ReadyCheck{s.ReadyCheck(), DirWritable("spool", s.cfg.SpoolDir), DirWritable("recordings", s.cfg.RecordingDir)}
+}
+
 // DirWritable returns a check that a file can be made (and removed) in
 // dir: a recording directory or spool on a full or read-only disk fails it.
 func DirWritable(name, dir string) ReadyCheck {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -180,5 +181,25 @@ func TestServerReadyCheck(t *testing.T) {
 	}
 	if code, h := health(); code != 503 || h.Status != "shutting_down" {
 		t.Fatalf("health after Shutdown: %d %+v", code, h)
+	}
+}
+
+// TestServerReadyChecks: the Server's checks are "sip" and its two
+// directories, all passing while it serves; the recording directory gone
+// (a disk unmounted under it) fails "recordings" alone, naming it.
+func TestServerReadyChecks(t *testing.T) {
+	ts := startServer(t, serverOptions{Accounts: []*tenancy.Account{recordingAccount("acme", t.TempDir(), "")}, Default: "acme"})
+	rep := NewReadiness(ReadinessConfig{Checks: ts.ReadyChecks(), CacheFor: -1}).Report(context.Background())
+	want := map[string]string{"sip": "ok", "spool": "ok", "recordings": "ok"}
+	if rep.Status != StatusReady || !maps.Equal(rep.Checks, want) {
+		t.Fatalf("serving: %+v, want ready with %v", rep, want)
+	}
+	if err := os.RemoveAll(filepath.Join(ts.dataDir, "recordings")); err != nil {
+		t.Fatal(err)
+	}
+	rep = NewReadiness(ReadinessConfig{Checks: ts.ReadyChecks(), CacheFor: -1}).Report(context.Background())
+	if rep.Status != StatusNotReady || rep.Checks["sip"] != "ok" || rep.Checks["spool"] != "ok" ||
+		!strings.Contains(rep.Checks["recordings"], "recordings") {
+		t.Fatalf("recording directory removed: %+v, want recordings failing alone", rep)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/voicegw/voicegw/rbac/secret"
 	"github.com/voicegw/voicegw/storage/bucketconfig"
 	"github.com/voicegw/voicegw/tenancy"
+	"github.com/voicegw/voicegw/tenancy/admin/console"
 )
 
 // DeclaredKeyOrigin is the rbac origin (rbac.KeyStore.Bootstrap) of the
@@ -234,6 +235,8 @@ const (
 	DemoAccountName = "demo"
 	DemoRealm       = "demo.voicegw.test"
 	DemoUser        = "demo"
+	// DemoConsoleEmail is the demo account's console member.
+	DemoConsoleEmail = "admin@demo.voicegw.test"
 )
 
 // DemoOptions configures EnsureDemo. The zero value works.
@@ -256,15 +259,31 @@ type Demo struct {
 	// AdminKey is an Admin-scope key with every privilege
 	// (ServiceTypeAdmin).
 	AdminKey secret.String
+	// ConsoleEmail and ConsolePassword sign in to the console
+	// (tenancy/admin/console) as a member of the account with every
+	// privilege (console.FirstSignIn: only the password's Argon2id hash is
+	// kept). Empty when a member DemoConsoleEmail was there already.
+	ConsoleEmail    string
+	ConsolePassword secret.String
 }
 
-// EnsureDemo makes a demo account and its keys when the store holds no
-// account at all, and returns them (their secrets are not kept: show them
-// now); nil when there was an account already. On PostgreSQL it tries up
-// to 4 times when another process makes the demo at once.
+// EnsureDemo makes a demo account, its keys and its console member when
+// the store holds no account at all, and returns them (their secrets are
+// not kept: show them now); nil when there was an account already. On
+// PostgreSQL it tries up to 4 times when another process makes the demo at
+// once.
 func (s *State) EnsureDemo(ctx context.Context, opts DemoOptions) (d *Demo, err error) {
-	err = s.retry(ctx, func() (err error) { d, err = s.ensureDemo(ctx, opts); return err })
-	return d, err
+	if err = s.retry(ctx, func() (err error) { d, err = s.ensureDemo(ctx, opts); return err }); err != nil || d == nil {
+		return d, err
+	}
+	pw, created, err := console.FirstSignIn(ctx, s.Members, console.FirstMember{Email: DemoConsoleEmail, Account: string(d.Account.SID)})
+	if err != nil {
+		return nil, fmt.Errorf("srsstate: demo console member: %w", err)
+	}
+	if created {
+		d.ConsoleEmail, d.ConsolePassword = DemoConsoleEmail, pw
+	}
+	return d, nil
 }
 
 func (s *State) ensureDemo(ctx context.Context, opts DemoOptions) (*Demo, error) {
@@ -312,6 +331,34 @@ func (s *State) ensureDemo(ctx context.Context, opts DemoOptions) (*Demo, error)
 		*k.key = secret.String(ck.Secret.Reveal())
 	}
 	return d, nil
+}
+
+// DefaultAccount returns the SID of the account that serves requests for
+// realms no account has (srs.Config.DefaultAccount): the stored account
+// called name; or, when name is "" and demo is true, the demo account
+// (DemoAccountName) when the store holds it (a program passes demo when it
+// makes the demo account and declares no account of its own). "" when
+// there is none. A name no stored account has — an account to be made
+// through the admin API later is no default — is an error matching
+// ErrNoSuchAccount that quotes it.
+func (s *State) DefaultAccount(ctx context.Context, name string, demo bool) (tenancy.SID, error) {
+	lookup := name
+	if lookup == "" {
+		if !demo {
+			return "", nil
+		}
+		lookup = DemoAccountName
+	}
+	a, err := s.Tenants.AccountByName(ctx, lookup)
+	switch {
+	case errors.Is(err, tenancy.ErrNotFound) && name == "":
+		return "", nil
+	case errors.Is(err, tenancy.ErrNotFound):
+		return "", fmt.Errorf("%w: %q", ErrNoSuchAccount, name)
+	case err != nil:
+		return "", fmt.Errorf("srsstate: default account %q: %w", lookup, err)
+	}
+	return a.SID, nil
 }
 
 // randomToken returns n random bytes in base64url (no padding).

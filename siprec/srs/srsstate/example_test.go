@@ -84,7 +84,8 @@ func ExampleValidate() {
 	// admin.api_keys[0].secret
 }
 
-// Make a demo account on a first start, and show its secrets once.
+// Make a demo account (SIP user, API keys, console member) on a first
+// start, and show its secrets once.
 func ExampleState_EnsureDemo() {
 	dir, _ := os.MkdirTemp("", "gw")
 	defer os.RemoveAll(dir)
@@ -98,12 +99,33 @@ func ExampleState_EnsureDemo() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(d.Account.SIPRealm, d.User, d.Account.Recording.Format)
+	fmt.Println(d.Account.SIPRealm, d.User, d.Account.Recording.Format, d.ConsoleEmail)
 	again, _ := st.EnsureDemo(ctx, srsstate.DemoOptions{})
 	fmt.Println(again == nil)
 	// Output:
-	// demo.voicegw.test demo wav
+	// demo.voicegw.test demo wav admin@demo.voicegw.test
 	// true
+}
+
+// The account serving requests for realms no account has: the one the
+// configuration names, or the demo account when the program made it.
+func ExampleState_DefaultAccount() {
+	dir, _ := os.MkdirTemp("", "gw")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	st, err := srsstate.Open(ctx, srsstate.Options{DataDir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	d, _ := st.EnsureDemo(ctx, srsstate.DemoOptions{})
+	sid, _ := st.DefaultAccount(ctx, "", true)
+	fmt.Println(sid == d.Account.SID)
+	_, err = st.DefaultAccount(ctx, "acme", false)
+	fmt.Println(err)
+	// Output:
+	// true
+	// srsstate: no such account: "acme"
 }
 
 // Drop what a recording server cached of the accounts other gateways
@@ -136,6 +158,16 @@ func ExampleCheckDatabaseURL() {
 	// Output:
 	// true
 	// <nil>
+}
+
+// Report a bad database URL under a configuration's own key: the Reason
+// names the URL without its password.
+func ExampleDatabaseURLError() {
+	var ue *srsstate.DatabaseURLError
+	if err := srsstate.CheckDatabaseURL("postgres://gw:s3cret@db.internal/voicegw?sslmode=sometimes"); errors.As(err, &ue) {
+		fmt.Println("database:", ue.Reason)
+	}
+	// Output: database: pgdb: bad connection string: sslmode is invalid (in postgres://db.internal/voicegw?REDACTED)
 }
 
 // Test that the database answers (a configuration check): nil, or why not.

@@ -19,16 +19,28 @@ import (
 	tenancypg "github.com/voicegw/voicegw/tenancy/pgstore"
 )
 
+// DatabaseURLError is CheckDatabaseURL's error (and Open's for a URL that
+// does not parse): Reason says what is wrong, naming the URL without its
+// password, never the password. It matches ErrBadDatabaseURL.
+type DatabaseURLError struct {
+	Reason string
+}
+
+func (e *DatabaseURLError) Error() string { return ErrBadDatabaseURL.Error() + ": " + e.Reason }
+
+// Unwrap makes the error match ErrBadDatabaseURL.
+func (e *DatabaseURLError) Unwrap() error { return ErrBadDatabaseURL }
+
 // CheckDatabaseURL reports whether dsn is a postgres:// (or postgresql://)
-// URL that the PostgreSQL drivers accept, without connecting: nil, or an
-// error matching ErrBadDatabaseURL that says why (never with the password).
+// URL that the PostgreSQL drivers accept, without connecting: nil, or a
+// *DatabaseURLError that says why (never with the password).
 func CheckDatabaseURL(dsn secret.String) error {
 	u, err := url.Parse(dsn.Reveal())
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return fmt.Errorf("%w: want a postgres:// URL (postgres:// alone takes everything from the PG* environment variables)", ErrBadDatabaseURL)
+		return &DatabaseURLError{Reason: "want a postgres:// URL (postgres:// alone takes everything from the PG* environment variables)"}
 	}
 	if _, err := pgdb.ParseConfig(dsn.Reveal()); err != nil {
-		return fmt.Errorf("%w: %s (in %s)", ErrBadDatabaseURL, scrub(err.Error(), dsn), redact.URL(dsn.Reveal()))
+		return &DatabaseURLError{Reason: fmt.Sprintf("%s (in %s)", scrub(err.Error(), dsn), redact.URL(dsn.Reveal()))}
 	}
 	return nil
 }

@@ -117,7 +117,9 @@ func TestDatabaseURLNeverInErrors(t *testing.T) {
 		{"postgres://u@db.example.net/x?sslpassword=" + pw + "&sslmode=bogus", "sslmode"},
 	} {
 		err := srsstate.CheckDatabaseURL(secret.String(tc.dsn))
-		if !errors.Is(err, srsstate.ErrBadDatabaseURL) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), pw) {
+		var ue *srsstate.DatabaseURLError
+		if !errors.Is(err, srsstate.ErrBadDatabaseURL) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), pw) ||
+			!errors.As(err, &ue) || !strings.Contains(ue.Reason, tc.want) || strings.Contains(ue.Reason, pw) {
 			t.Errorf("CheckDatabaseURL(%q) = %v, want ErrBadDatabaseURL saying %q without the password", tc.dsn, err, tc.want)
 		}
 		if _, err := srsstate.Open(t.Context(), srsstate.Options{DataDir: t.TempDir(), DatabaseURL: secret.String(tc.dsn)}); !errors.Is(err, srsstate.ErrBadDatabaseURL) {

@@ -68,6 +68,9 @@ var (
 	ErrWatching = errors.New("srsstate: already watching")
 	// ErrClosed: the State was closed.
 	ErrClosed = errors.New("srsstate: closed")
+	// ErrNoSuchAccount: DefaultAccount was given a name no stored account
+	// has (the error quotes it).
+	ErrNoSuchAccount = errors.New("srsstate: no such account")
 )
 
 // Options configures Open. Only DataDir is required.

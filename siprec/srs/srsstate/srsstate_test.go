@@ -257,3 +257,70 @@ func TestReadyChecks(t *testing.T) {
 		t.Fatalf("state_db untouched: %v", err)
 	}
 }
+
+// TestDefaultAccount: a name is the stored account's SID, a name no
+// account has is ErrNoSuchAccount quoting it; without a name the demo
+// account serves only when demo is asked and the store holds it.
+func TestDefaultAccount(t *testing.T) {
+	ctx := t.Context()
+	st := open(t, srsstate.Options{DataDir: t.TempDir()})
+	applied, err := st.Apply(ctx, declaration(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme := applied[0].Account.SID
+	for _, tc := range []struct {
+		name string
+		demo bool
+		want tenancy.SID
+	}{
+		{"acme", false, acme},
+		{"acme", true, acme},
+		{"", false, ""},
+		{"", true, ""}, // no demo account stored
+	} {
+		if got, err := st.DefaultAccount(ctx, tc.name, tc.demo); err != nil || got != tc.want {
+			t.Errorf("DefaultAccount(%q, %v) = %q, %v; want %q", tc.name, tc.demo, got, err, tc.want)
+		}
+	}
+	if _, err := st.DefaultAccount(ctx, "nobody", false); !errors.Is(err, srsstate.ErrNoSuchAccount) || !strings.Contains(err.Error(), `"nobody"`) {
+		t.Errorf("an unknown name: %v, want ErrNoSuchAccount quoting it", err)
+	}
+
+	st2 := open(t, srsstate.Options{DataDir: t.TempDir()})
+	d, err := st2.EnsureDemo(ctx, srsstate.DemoOptions{BucketDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st2.DefaultAccount(ctx, "", true); err != nil || got != d.Account.SID {
+		t.Errorf("the demo: %q, %v; want %q", got, err, d.Account.SID)
+	}
+	if got, err := st2.DefaultAccount(ctx, "", false); err != nil || got != "" {
+		t.Errorf("the demo not asked for: %q, %v; want none", got, err)
+	}
+}
+
+// TestEnsureDemoConsoleMember: the demo comes with a console member of
+// its account whose printed password signs in (only its hash is kept); a
+// second EnsureDemo makes nothing.
+func TestEnsureDemoConsoleMember(t *testing.T) {
+	ctx := t.Context()
+	st := open(t, srsstate.Options{DataDir: t.TempDir()})
+	d, err := st.EnsureDemo(ctx, srsstate.DemoOptions{BucketDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ConsoleEmail != srsstate.DemoConsoleEmail || d.ConsolePassword.IsZero() {
+		t.Fatalf("console member %q, password set %v", d.ConsoleEmail, !d.ConsolePassword.IsZero())
+	}
+	m, err := st.Members.VerifyPassword(ctx, d.ConsoleEmail, d.ConsolePassword)
+	if err != nil || m.Account != string(d.Account.SID) {
+		t.Fatalf("sign-in with the demo's password: %v, %+v; want a member of %s", err, m, d.Account.SID)
+	}
+	if _, err := st.Members.VerifyPassword(ctx, d.ConsoleEmail, "not-the-password-1234"); err == nil {
+		t.Fatal("another password signs in")
+	}
+	if again, err := st.EnsureDemo(ctx, srsstate.DemoOptions{}); again != nil || err != nil {
+		t.Fatalf("second EnsureDemo: %+v, %v; want nil, nil", again, err)
+	}
+}
