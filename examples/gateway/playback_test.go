@@ -379,8 +379,9 @@ accounts:
 
 // TestPlaybackMP3 plays an MP3 recording through the gateway's link: served
 // as audio/mpeg, a ranged GET answers those bytes of the object, and the
-// full GET decodes (lame) to the call's length, in stereo by default and
-// in one channel with recording.mp3_mono (the key reaches the recorder).
+// full GET decodes (lame) to the call's length, in one channel by default
+// (recording.mp3_mono) and in stereo with mp3_mono: false (the key reaches
+// the recorder).
 func TestPlaybackMP3(t *testing.T) {
 	if _, err := recording.OpenLAME(""); err != nil {
 		testenv.Missing(t, "LAME's shared library (MP3 recordings)", "apt-get install -y libmp3lame0")
@@ -390,8 +391,8 @@ func TestPlaybackMP3(t *testing.T) {
 		name, global string
 		channels     int
 	}{
-		{"stereo", "", 2},
-		{"mono", "recording: {mp3_mono: true, mp3_bitrate: 32}\n", 1},
+		{"stereo", "recording: {mp3_mono: false}\n", 2},
+		{"mono (the default)", "", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) { testPlaybackMP3(t, tc.global, tc.channels) })
 	}
