@@ -389,7 +389,7 @@ func TestPlaybackMP3(t *testing.T) {
 	siprecClient(t)
 	for _, tc := range []struct {
 		name, global string
-		channels     int
+		channels     int // 1: 32 kbit/s, 2: 48 (mp3_bitrate 0)
 	}{
 		{"stereo", "recording: {mp3_mono: false}\n", 2},
 		{"mono (the default)", "", 1},
@@ -444,6 +444,10 @@ accounts:
 	p := decodeWAV(t, lameDecode(t, played))
 	if len(p.channels) != channels || p.rate != 8000 || p.duration() < 2500*time.Millisecond || p.duration() > 4*time.Second {
 		t.Fatalf("the played MP3 decodes to %d channels at %d Hz, %s; want the 3 s call in %d channels", len(p.channels), p.rate, p.duration(), channels)
+	}
+	// recording's default bitrate: 32 kbit/s for one channel, 48 for two
+	if info, err := recording.Inspect(played); err != nil || info.Bitrate != map[int]int{1: 32, 2: 48}[channels] {
+		t.Fatalf("the played MP3: %+v, %v; want the default bitrate for %d channels", info, err, channels)
 	}
 }
 
