@@ -293,3 +293,13 @@ func ExampleLayout_perStream() {
 	// Output:
 	// 3 channels, 1s
 }
+
+// MP3Config.Validate checks an MP3 configuration before any call is
+// recorded: 33 kbit/s is no MPEG-2.5 bitrate.
+func ExampleMP3Config_Validate() {
+	fmt.Println(recording.MP3Config{Mono: true}.Validate(8000))
+	fmt.Println(recording.MP3Config{Bitrate: 33}.Validate(8000))
+	// Output:
+	// <nil>
+	// recording: bad configuration: MP3.Bitrate 33 kbit/s is not a Layer III bitrate at 8000 Hz
+}

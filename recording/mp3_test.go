@@ -195,18 +195,20 @@ func testMP3Checked(t *testing.T, mc MP3Config, fr int) {
 
 // TestMP3Mono: a mono mix is a one-channel MP3 holding both parties, made
 // by LayoutMono or by MP3Config.Mono (whatever the Layout, here LayoutAuto).
-// MP3Config.Mono leaves a WAV recording of the same Config in stereo and is
-// refused with LayoutPerStream.
+// Its default bitrate is 32 kbit/s (48 for stereo). MP3Config.Mono leaves
+// a WAV recording of the same Config in stereo and is refused with
+// LayoutPerStream.
 func TestMP3Mono(t *testing.T) {
 	l := requireLAME(t)
-	mc := MP3Config{Mono: true, Bitrate: 32}
 	for _, tc := range []struct {
 		name string
 		cfg  Config
 		kbps int
 	}{
-		{"LayoutMono", Config{Format: MP3, LAME: l, Layout: LayoutMono, Streams: twoStreams()}, 48},
-		{"MP3Config.Mono", Config{Format: MP3, LAME: l, MP3: mc, Streams: twoStreams()}, 32},
+		// a file of one channel defaults to 32 kbit/s, a stereo one to 48
+		{"LayoutMono", Config{Format: MP3, LAME: l, Layout: LayoutMono, Streams: twoStreams()}, 32},
+		{"MP3Config.Mono", Config{Format: MP3, LAME: l, MP3: MP3Config{Mono: true}, Streams: twoStreams()}, 32},
+		{"MP3Config.Mono at 48", Config{Format: MP3, LAME: l, MP3: MP3Config{Mono: true, Bitrate: 48}, Streams: twoStreams()}, 48},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, path := newTestRecorder(t, tc.cfg)
@@ -238,6 +240,7 @@ func TestMP3Mono(t *testing.T) {
 		})
 	}
 
+	mc := MP3Config{Mono: true}
 	w, _ := newTestRecorder(t, Config{Format: WAV, MP3: mc, Streams: twoStreams()})
 	if w.Channels() != 2 {
 		t.Errorf("WAV with MP3.Mono: %d channels; want 2 (Mono is for MP3 files)", w.Channels())
@@ -285,7 +288,7 @@ func TestMP3Rates(t *testing.T) {
 			must(t, err)
 			info, err := Inspect(path)
 			must(t, err)
-			wantBR := tc.mp3.withDefaults(tc.streamRate).Bitrate
+			wantBR := tc.mp3.withDefaults(tc.streamRate, false).Bitrate
 			if res.SampleRate != tc.rate || info.SampleRate != tc.rate || info.Bitrate != wantBR {
 				t.Fatalf("Result %+v, Inspect %+v; want %d Hz, %d kbit/s", res, info, tc.rate, wantBR)
 			}
@@ -542,5 +545,32 @@ func (b *barrier) wait() {
 	}
 	for gen == b.gen {
 		b.c.Wait()
+	}
+}
+
+// TestMP3ConfigValidate: what New refuses, Validate reports first, naming
+// the value; defaults are valid for 8 and 16 kHz streams.
+func TestMP3ConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		c    MP3Config
+		rate int
+		want string // "" valid
+	}{
+		{MP3Config{}, 8000, ""},
+		{MP3Config{Mono: true}, 8000, ""},
+		{MP3Config{}, 16000, ""},
+		{MP3Config{Bitrate: 160}, 8000, ""},
+		{MP3Config{Bitrate: 33}, 8000, "MP3.Bitrate 33"},
+		{MP3Config{Bitrate: 320}, 8000, "MP3.Bitrate 320"},
+		{MP3Config{SampleRate: 11025}, 8000, "MP3.SampleRate 11025"},
+		{MP3Config{Quality: 10}, 8000, "MP3.Quality 10"},
+	} {
+		err := tc.c.Validate(tc.rate)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v at %d Hz: %v; want valid", tc.c, tc.rate, err)
+		case tc.want != "" && (!errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v at %d Hz: %v; want ErrBadConfig naming %q", tc.c, tc.rate, err, tc.want)
+		}
 	}
 }

@@ -371,7 +371,7 @@ func (c Config) resolve() (Config, error) {
 		return c, fmt.Errorf("%w: MaxDrift %v (want at most half the Window, %v)", ErrBadConfig, c.MaxDrift, c.Window/2)
 	}
 	if c.Format == MP3 {
-		c.MP3 = c.MP3.withDefaults(c.SampleRate)
+		c.MP3 = c.MP3.withDefaults(c.SampleRate, c.Layout == LayoutMono)
 		if err := c.MP3.validate(c.SampleRate); err != nil {
 			return c, err
 		}

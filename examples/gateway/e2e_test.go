@@ -166,6 +166,7 @@ accounts:
     sip: {users: [{username: src, password: %s}]}
     recording: {enabled: true, format: mp3, record_all_calls: true, bucket: {url: "file://%s"}}
     api_keys: [{name: e2e, secret: %s}]
+recording: {mp3_mono: false} # a party per channel, checked below (the default mixes them)
 `, wavPassword, wavBucket, hooks.srv.URL, hookSecret, wavKey, mp3Password, mp3Bucket, mp3Key)})
 
 	// both calls at once

@@ -379,8 +379,9 @@ accounts:
 
 // TestPlaybackMP3 plays an MP3 recording through the gateway's link: served
 // as audio/mpeg, a ranged GET answers those bytes of the object, and the
-// full GET decodes (lame) to the call's length, in stereo by default and
-// in one channel with recording.mp3_mono (the key reaches the recorder).
+// full GET decodes (lame) to the call's length, in one channel by default
+// (recording.mp3_mono) and in stereo with mp3_mono: false (the key reaches
+// the recorder).
 func TestPlaybackMP3(t *testing.T) {
 	if _, err := recording.OpenLAME(""); err != nil {
 		testenv.Missing(t, "LAME's shared library (MP3 recordings)", "apt-get install -y libmp3lame0")
@@ -388,10 +389,10 @@ func TestPlaybackMP3(t *testing.T) {
 	siprecClient(t)
 	for _, tc := range []struct {
 		name, global string
-		channels     int
+		channels     int // 1: 32 kbit/s, 2: 48 (mp3_bitrate 0)
 	}{
-		{"stereo", "", 2},
-		{"mono", "recording: {mp3_mono: true, mp3_bitrate: 32}\n", 1},
+		{"stereo", "recording: {mp3_mono: false}\n", 2},
+		{"mono (the default)", "", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) { testPlaybackMP3(t, tc.global, tc.channels) })
 	}
@@ -443,6 +444,10 @@ accounts:
 	p := decodeWAV(t, lameDecode(t, played))
 	if len(p.channels) != channels || p.rate != 8000 || p.duration() < 2500*time.Millisecond || p.duration() > 4*time.Second {
 		t.Fatalf("the played MP3 decodes to %d channels at %d Hz, %s; want the 3 s call in %d channels", len(p.channels), p.rate, p.duration(), channels)
+	}
+	// recording's default bitrate: 32 kbit/s for one channel, 48 for two
+	if info, err := recording.Inspect(played); err != nil || info.Bitrate != map[int]int{1: 32, 2: 48}[channels] {
+		t.Fatalf("the played MP3: %+v, %v; want the default bitrate for %d channels", info, err, channels)
 	}
 }
 

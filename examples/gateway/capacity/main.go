@@ -26,9 +26,10 @@
 //     within 0.3 s, and holds siprec-load's 400 Hz tone in both channels
 //     (its RMS over one second in the middle of the call).
 //
-// -format mp3 -mp3-mono records MP3 in one channel, the parties mixed (the
-// gateway's recording.mp3_mono), and -mp3-bitrate sets recording.mp3_bitrate
-// (default: the gateway's, 48 kbit/s). A mono recording cannot hold a tone per
+// -format mp3 records MP3 in one channel, the parties mixed (the gateway's
+// recording.mp3_mono, its default; -mp3-mono=false: stereo), and
+// -mp3-bitrate sets recording.mp3_bitrate (default: the gateway's, 32 kbit/s
+// mono, 48 stereo). A mono recording cannot hold a tone per
 // channel, and the same tone twice would not tell a lost party (two 400 Hz
 // tones a few samples apart cancel out as much as they add up), so with
 // -mp3-mono siprec-load sends each party its own tone (-tones 400,1000) and
@@ -134,7 +135,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.poller, "poller", true, "receive RTP on the gateway's media.Poller (rtp.poller); false: a goroutine per stream")
 	fs.BoolVar(&o.pin, "pin", false, "give the gateway one core of its own (taskset -c 0, GOMAXPROCS=1) and siprec-load the others: the level found is the calls one core records")
 	fs.BoolVar(&o.srtp, "srtp", false, "SIPREC over TLS with SRTP media (AES_CM_128_HMAC_SHA1_80) instead of TCP and RTP")
-	fs.BoolVar(&o.mp3Mono, "mp3-mono", false, "with -format mp3: record in one channel, the parties mixed (recording.mp3_mono); each party then sends a tone of its own (400 and 1000 Hz), checked in the mix")
+	fs.BoolVar(&o.mp3Mono, "mp3-mono", true, "with -format mp3: record in one channel, the parties mixed (recording.mp3_mono, the gateway's default); each party then sends a tone of its own (400 and 1000 Hz), checked in the mix; -mp3-mono=false: stereo")
 	fs.IntVar(&o.mp3Bitrate, "mp3-bitrate", 0, "with -format mp3: recording.mp3_bitrate in kbit/s (default: the gateway's)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -147,9 +148,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.format != "wav" && o.format != "mp3" {
 		return fmt.Errorf("-format %q: want wav or mp3", o.format)
 	}
-	if o.format != "mp3" && (o.mp3Mono || o.mp3Bitrate != 0) {
+	mp3Flag := false
+	fs.Visit(func(f *flag.Flag) { mp3Flag = mp3Flag || f.Name == "mp3-mono" || f.Name == "mp3-bitrate" })
+	if o.format != "mp3" && mp3Flag {
 		return fmt.Errorf("-mp3-mono and -mp3-bitrate need -format mp3")
 	}
+	o.mp3Mono = o.mp3Mono && o.format == "mp3"
 	if o.mp3Bitrate < 0 {
 		return fmt.Errorf("-mp3-bitrate %d: want a bitrate in kbit/s", o.mp3Bitrate)
 	}
@@ -298,7 +302,7 @@ accounts:
     recording: {enabled: true, format: %s, record_all_calls: true, bucket: {vendor: file, file: {dir: %s}}}
     api_keys: [{name: capacity, secret: %s}]
 `, data, sipPort, transports, account, httpPort, o.pprof != "", o.rtpPorts, o.poller, account, user, password, o.format, bucket, apiKey)
-	if o.mp3Mono || o.mp3Bitrate != 0 {
+	if o.format == "mp3" {
 		cfg += fmt.Sprintf("recording: {mp3_mono: %v", o.mp3Mono)
 		if o.mp3Bitrate != 0 {
 			cfg += fmt.Sprintf(", mp3_bitrate: %d", o.mp3Bitrate)

@@ -113,6 +113,7 @@ func TestFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"-mp3-mono"}, "need -format mp3"},
+		{[]string{"-format", "wav", "-mp3-mono=false"}, "need -format mp3"},
 		{[]string{"-format", "wav", "-mp3-bitrate", "32"}, "need -format mp3"},
 		{[]string{"-format", "mp3", "-mp3-bitrate", "-1"}, "-mp3-bitrate -1"},
 	} {
