@@ -222,8 +222,10 @@
 // everything else goes to sipgo as before. On Linux the PacketConn takes
 // the socket out of Go's network poller, and the readers wait in the
 // kernel's recvmmsg(2), as Kamailio's UDP workers wait in recvfrom(2),
-// taking up to 8 queued datagrams per call, and send the answers to one
-// such batch together with sendmmsg(2) before they read again.
+// taking up to 8 queued datagrams per call, and send the fast path's
+// answers to one such batch (and the Stateless handlers' with
+// PacketConnConfig.BatchStateless) together with sendmmsg(2), before a
+// handler that may block runs and before they read again.
 // BENCHMARKS.md ("CPU per registration") has the figures and the profiles
 // they were chosen from.
 package sip

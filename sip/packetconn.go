@@ -61,12 +61,10 @@ type PacketConnConfig struct {
 	// sipgo's parser) and handled on a reading goroutine, with a server
 	// transaction that keeps no state: Respond sends the answer once to
 	// where sipgo would (RespondStateless does the same), Acks never
-	// yields, the transaction is done at once. On Linux, an answer given
-	// before the handler returns leaves with the other answers of the
-	// reader's batch of datagrams, in one system call, before the reader
-	// reads again (a handler that blocks delays them); Respond then
-	// reports the errors it can see before sending (size, address family)
-	// and a refusal by the kernel is logged at Debug. sipgo's transaction layer,
+	// yields, the transaction is done at once. Answers the reader queued
+	// before (the Guard fast path's, on Linux) are sent before a handler
+	// runs, and a handler's answers are sent at once unless
+	// BatchStateless is set. sipgo's transaction layer,
 	// its goroutine per request and its timers are not involved; a
 	// retransmitted request is handled again (the Guard marks one it
 	// accepted before Identity.Retransmission). For requests answered at
@@ -75,6 +73,22 @@ type PacketConnConfig struct {
 	// has for TCP, Guard.Wrap included. The handlers' context is done when
 	// the PacketConn is closed. Default nil.
 	Stateless map[sipgosip.RequestMethod]Handler
+	// BatchStateless promises that the Stateless handlers never block
+	// (no I/O, no wait on anything that waits on I/O: a registrar's
+	// in-memory bindings): on Linux the answers they give while they run
+	// then leave with the other answers of the reader's batch of
+	// datagrams, in one system call, before the reader reads again —
+	// fewer system calls per answer under load — and Respond reports only
+	// the errors it can see before sending (size, address family); a
+	// refusal by the kernel is logged at Debug. A handler that blocks
+	// anyway delays the answers queued after its own in the batch (its
+	// own, and the fast path's to other sources) until it returns: an
+	// attacker whose request makes it block delays other clients'
+	// answers. A provisional answer is sent at once when the handler
+	// returns without a final one (a final answer from another goroutine
+	// must not overtake it). Default false: each handler's answer is sent
+	// at once, and what the reader queued is sent before a handler runs.
+	BatchStateless bool
 	// Readers is how many goroutines read the socket when Guard or
 	// Stateless is set: each reads a datagram, answers it when the fast
 	// path or a stateless handler takes it (as Kamailio's UDP workers do),
@@ -364,7 +378,20 @@ func (p *PacketConn) read() {
 		*q.buf = append((*q.buf)[:0], data...)
 		select {
 		case p.queue <- q:
+			continue
+		default:
+		}
+		// sipgo is behind: the answers queued so far leave before the
+		// reader waits for it
+		if kr != nil {
+			kr.flush()
+		}
+		select {
+		case p.queue <- q:
 		case <-p.done:
+			if kr != nil {
+				kr.flush()
+			}
 			return
 		}
 	}
@@ -475,13 +502,25 @@ func (p *PacketConn) handleStateless(h Handler, data []byte, src netip.AddrPort,
 	req.SetTransport("UDP")
 	req.SetSource(netip.AddrPortFrom(src.Addr().Unmap(), src.Port()).String())
 	p.handled.Add(1)
-	tx := &statelessTx{p: p, req: req, src: src, kr: kr}
-	h(p.ctx, req, tx)
+	tx := &statelessTx{p: p, req: req, src: src}
 	if kr != nil {
-		// an answer given later (from another goroutine) is sent at once
+		if p.cfg.BatchStateless {
+			tx.kr = kr
+		} else {
+			kr.flush() // h may block: what the reader queued leaves first
+		}
+	}
+	h(p.ctx, req, tx)
+	if tx.kr != nil {
+		// an answer given later (from another goroutine) is sent at once;
+		// a provisional one queued goes first, so that it is not overtaken
 		tx.mu.Lock()
 		tx.kr = nil
+		provisional := tx.queued && !tx.final
 		tx.mu.Unlock()
+		if provisional {
+			kr.flush()
+		}
 	}
 }
 

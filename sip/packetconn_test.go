@@ -236,7 +236,7 @@ func TestPacketConnReadsQueuedDatagramsInBatches(t *testing.T) {
 		}
 		_ = RespondStateless(tx, sipgosip.NewResponseFromRequest(req, 200, "OK", nil))
 	}}
-	addr, pc, _ := sipgoUDP(t, PacketConnConfig{Stateless: stateless})
+	addr, pc, _ := sipgoUDP(t, PacketConnConfig{Stateless: stateless, BatchStateless: true})
 	clients := make([]*rawUDP, 4)
 	for i := range clients {
 		clients[i] = newRawUDP(t, addr)
@@ -308,5 +308,68 @@ func TestPacketConnAnswerAfterTheHandlerReturns(t *testing.T) {
 	n, err := c.c.Read(buf)
 	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200 OK") {
 		t.Fatalf("the late answer: %q, %v", buf[:n], err)
+	}
+}
+
+// TestPacketConnBlockingHandlerHoldsNoOtherAnswer: without BatchStateless,
+// a Stateless handler that blocks (an attacker's request that makes it
+// wait) does not hold the answers given to the requests read with it in
+// the same batch: the victim's answer arrives while the slow handler is
+// still blocked. With BatchStateless (the registrar's promise that its
+// handlers never block) the answer would wait for it.
+func TestPacketConnBlockingHandlerHoldsNoOtherAnswer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("batched reads are Linux only")
+	}
+	hold, slow := make(chan struct{}), make(chan struct{})
+	held := make(chan struct{})
+	defer close(slow)
+	stateless := map[sipgosip.RequestMethod]Handler{sipgosip.OPTIONS: func(_ context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		switch req.CallID().Value() {
+		case "hold": // keeps the reader busy while the next datagrams queue up
+			close(held)
+			<-hold
+		case "slow":
+			<-slow
+		}
+		_ = RespondStateless(tx, sipgosip.NewResponseFromRequest(req, 200, "OK", nil))
+	}}
+	addr, _, _ := sipgoUDP(t, PacketConnConfig{Stateless: stateless, Readers: 1})
+	attacker, victim := newRawUDP(t, addr), newRawUDP(t, addr)
+	attacker.send(udpRequest("OPTIONS", "hold", attacker.port(), ""))
+	<-held
+	victim.send(udpRequest("OPTIONS", "victim", victim.port(), ""))
+	attacker.send(udpRequest("OPTIONS", "slow", attacker.port(), ""))
+	time.Sleep(50 * time.Millisecond) // both in the socket: one batch
+	close(hold)
+	buf := make([]byte, 4096)
+	_ = victim.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := victim.c.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "Call-ID: victim") {
+		t.Fatalf("the victim's answer while another request's handler blocks: %q, %v", buf[:n], err)
+	}
+}
+
+// TestPacketConnProvisionalNotOvertaken: with BatchStateless, a handler
+// that gives a provisional answer and returns, its final answer coming
+// later from another goroutine, has the provisional sent when it returns:
+// the client reads 100 then 200, not the final first.
+func TestPacketConnProvisionalNotOvertaken(t *testing.T) {
+	late := make(chan func(), 1)
+	stateless := map[sipgosip.RequestMethod]Handler{sipgosip.OPTIONS: func(_ context.Context, req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		_ = tx.Respond(sipgosip.NewResponseFromRequest(req, 100, "Trying", nil))
+		late <- func() { _ = tx.Respond(sipgosip.NewResponseFromRequest(req, 200, "OK", nil)) }
+	}}
+	addr, _, _ := sipgoUDP(t, PacketConnConfig{Stateless: stateless, BatchStateless: true})
+	c := newRawUDP(t, addr)
+	c.send(udpRequest("OPTIONS", "provisional", c.port(), ""))
+	(<-late)()
+	buf := make([]byte, 4096)
+	for _, want := range []string{"SIP/2.0 100 Trying", "SIP/2.0 200 OK"} {
+		_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.c.Read(buf)
+		if err != nil || !strings.HasPrefix(string(buf[:n]), want) {
+			t.Fatalf("got %q, %v; want %s next", buf[:n], err, want)
+		}
 	}
 }

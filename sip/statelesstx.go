@@ -19,16 +19,20 @@ type statelessTx struct {
 	src netip.AddrPort // the datagram's source, as read
 
 	mu sync.Mutex
-	// kr is the reader running the handler, while it runs (Linux): an
-	// answer then leaves with its batch's (PacketConn.answer). Nil once
-	// the handler returned.
+	// kr is the reader running the handler, while it runs (Linux, with
+	// BatchStateless): an answer then leaves with its batch's
+	// (PacketConn.answer). Nil once the handler returned.
 	kr *kernelReader
+	// queued: an answer was queued on kr; final: a final (2xx–6xx) one
+	// was given.
+	queued, final bool
 }
 
 var _ sipgosip.ServerTransaction = (*statelessTx)(nil)
 
-// Respond sends res once: while the handler runs on its reader, with the
-// other answers of the reader's batch (PacketConnConfig.Stateless). Over
+// Respond sends res once: at once, or while the handler runs on its
+// reader with the other answers of the reader's batch
+// (PacketConnConfig.BatchStateless). Over
 // sipgo's UDP size limit (UDPMTUSize less 200 bytes) it fails with
 // sipgo's ErrUDPMTUCongestion, as sipgo does.
 func (tx *statelessTx) Respond(res *sipgosip.Response) error {
@@ -42,6 +46,8 @@ func (tx *statelessTx) Respond(res *sipgosip.Response) error {
 	}
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
+	tx.queued = tx.queued || tx.kr != nil
+	tx.final = tx.final || res.StatusCode >= 200
 	return tx.p.answer(tx.kr, b.Bytes(), responseDestination(tx.req, tx.src))
 }
 

@@ -124,12 +124,15 @@ func (cfg TLSFilesConfig) Check() error {
 		if f.path == "" {
 			continue
 		}
-		if _, err := os.Stat(f.path); err != nil {
+		st, err := os.Stat(f.path)
+		if err != nil {
 			var pe *os.PathError
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
 			errs = append(errs, &TLSFileError{Field: f.field, File: f.path, Reason: err.Error()})
+		} else if !st.Mode().IsRegular() {
+			errs = append(errs, &TLSFileError{Field: f.field, File: f.path, Reason: "not a regular file"})
 		}
 	}
 	return errors.Join(errs...)

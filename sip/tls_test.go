@@ -356,13 +356,14 @@ func TestTLSFilesConfigCheck(t *testing.T) {
 		{"key alone", TLSFilesConfig{KeyFile: key}, []want{{"CertFile", ""}}},
 		{"missing files", TLSFilesConfig{CertFile: missing, KeyFile: key, ClientCAFile: missing + "2"},
 			[]want{{"CertFile", missing}, {"ClientCAFile", missing + "2"}}},
+		{"a directory", TLSFilesConfig{CertFile: cert, KeyFile: key, ClientCAFile: dir}, []want{{"ClientCAFile", dir}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Check()
 			var got []want
 			for _, e := range TLSFileErrors(err) {
 				got = append(got, want{e.Field, e.File})
-				if e.File != "" && (!strings.Contains(e.Error(), e.File) || !strings.Contains(e.Reason, "no such file")) {
+				if e.File != "" && (!strings.Contains(e.Error(), e.File) || !(strings.Contains(e.Reason, "no such file") || e.Reason == "not a regular file")) {
 					t.Errorf("%v: want the file named and why", e)
 				}
 			}

@@ -409,7 +409,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		Allow: allow, MaxMessageSize: cfg.maxMessage, Logger: transportLog,
 		Guard:     guard,
 		Stateless: map[sipgosip.RequestMethod]sip.Handler{sipgosip.REGISTER: register, sipgosip.OPTIONS: options},
-		Readers:   cfg.udpReaders,
+		// the handlers only read and write the in-memory bindings: their
+		// answers may wait for the end of the reader's batch
+		BatchStateless: true,
+		Readers:        cfg.udpReaders,
 	})
 	l := sip.NewListener(rawL, sip.ListenerConfig{
 		Allow: allow, MaxConns: maxConns, MaxConnsPerSource: cfg.perSource,

@@ -638,3 +638,90 @@ func TestIDInRow(t *testing.T) {
 		})
 	}
 }
+
+// TestPutRetriesDeadlock: a Put whose batch PostgreSQL rolls back to break
+// a deadlock (another transaction holds the batch's second session and
+// then asks for its first) is written again, whole: the Put succeeds and
+// both sessions hold what it wrote.
+func TestPutRetriesDeadlock(t *testing.T) {
+	ctx := t.Context()
+	dsn := newDSN(t)
+	idx, err := pgindex.OpenIndex(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	fx := insightstest.Fixtures()[:2]
+	if err := idx.Put(ctx, fx...); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgindex.OpenPool(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	deadlocks := func() int64 {
+		var n int64
+		if _, err := pool.Exec(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
+			t.Fatal(err)
+		}
+		if err := pool.QueryRow(ctx, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := deadlocks()
+
+	other, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Rollback(ctx) }()
+	if _, err := other.Exec(ctx, "SELECT 1 FROM insights_sessions WHERE id = $1 FOR UPDATE", fx[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	changed := make([]*insights.Session, len(fx))
+	for i, s := range fx {
+		c := *s
+		c.Status = "changed-" + s.ID
+		changed[i] = &c
+	}
+	done := make(chan error, 1)
+	go func() { done <- idx.Put(ctx, changed...) }() // holds the first, waits for the second
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var waiting int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Put never waited for the second session")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The cycle: PostgreSQL's check runs first in the Put's backend (it
+	// waited first), which rolls the Put's transaction back.
+	if _, err := other.Exec(ctx, "SELECT 1 FROM insights_sessions WHERE id = $1 FOR UPDATE", fx[0].ID); err != nil {
+		t.Fatalf("the other transaction was the one rolled back: %v", err)
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Put after a deadlock: %v", err)
+	}
+	for _, c := range changed {
+		got, err := idx.Get(ctx, c.AccountID, c.ID, insights.Day(2020, 9, 15))
+		if err != nil || got.Status != c.Status {
+			t.Fatalf("%s after the retried Put: %+v, %v; want status %q", c.ID, got, err, c.Status)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); deadlocks() == before; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("PostgreSQL reported no deadlock: the retry was not exercised")
+		}
+	}
+}

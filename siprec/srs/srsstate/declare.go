@@ -271,14 +271,15 @@ type Demo struct {
 // the store holds no account at all, and returns them (their secrets are
 // not kept: show them now); nil when there was an account already. On
 // PostgreSQL it tries up to 4 times when another process makes the demo at
-// once.
+// once. When the account was made but its console member could not be,
+// the Demo comes back with the error (its keys are shown only now).
 func (s *State) EnsureDemo(ctx context.Context, opts DemoOptions) (d *Demo, err error) {
 	if err = s.retry(ctx, func() (err error) { d, err = s.ensureDemo(ctx, opts); return err }); err != nil || d == nil {
 		return d, err
 	}
 	pw, created, err := console.FirstSignIn(ctx, s.Members, console.FirstMember{Email: DemoConsoleEmail, Account: string(d.Account.SID)})
 	if err != nil {
-		return nil, fmt.Errorf("srsstate: demo console member: %w", err)
+		return d, fmt.Errorf("srsstate: demo console member: %w", err)
 	}
 	if created {
 		d.ConsoleEmail, d.ConsolePassword = DemoConsoleEmail, pw
