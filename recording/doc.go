@@ -173,7 +173,7 @@
 // with OpenLAME and share the *LAME between recordings; each recording has
 // its own LAME handle, so recordings run concurrently. Files are at the
 // streams' rate by default, 8 kHz for G.711 (MPEG-2.5: nothing is
-// resampled), constant 48 kbit/s (32 for a mono file), LAME quality 7, long blocks only and a
+// resampled), constant 48 kbit/s (32 for an 8 kHz file of one channel), LAME quality 7, long blocks only and a
 // 3.6 kHz lowpass: under a third of the CPU of the 16 kHz, quality 5 files
 // of earlier versions, with speech measured better (see MP3Config).
 // MP3Config.Mono mixes a call's parties into one channel for about half

@@ -10,7 +10,7 @@ import (
 )
 
 // MP3Config configures MP3 recordings. The zero value gives, for 8 kHz
-// streams, an 8 kHz file (MPEG-2.5) at a constant 48 kbit/s (32 in mono) with LAME
+// streams, an 8 kHz file (MPEG-2.5) at a constant 48 kbit/s (32 for a file of one channel; see Bitrate) with LAME
 // quality 7, long blocks only (no switching to short blocks: for narrowband
 // speech it costs LAME time and the speech measures better without it) and
 // a lowpass at 90% of the streams' Nyquist frequency (3.6 kHz for G.711,
@@ -30,16 +30,20 @@ type MP3Config struct {
 	// Other rates are refused: LAME's own resampler would make the file's
 	// length inexact.
 	SampleRate int
-	// Bitrate in kbit/s, constant. Default 48 for a stereo file, 32 for a
-	// file of one channel (Mono or LayoutMono): the mix of a call at 32
-	// scores better than each party of a stereo file at 48 (segSNR 21.5 dB
-	// against 19.3) for less CPU than a mix at 48 (BENCHMARKS.md, "MP3,
-	// third round"). It must be a Layer III
-	// bitrate of the file's MPEG version: 8–160 for 24 kHz and below,
-	// 32–320 for 32–48 kHz. Below 24 kbit/s at 8 kHz, or 40 kbit/s at
-	// 16 kHz, a frame has no room for LAME's tag, so the file does not
-	// record its exact length and players add about 70–140 ms (encoder
-	// delay and padding).
+	// Bitrate in kbit/s, constant. Default 32 for a file of one channel
+	// below 16 kHz (the 8 kHz default for G.711), 48 otherwise (two
+	// channels, or a file of 16 kHz and up, where a 32 kbit/s frame has no
+	// room for LAME's tag). A file has one channel with Mono or
+	// LayoutMono, with LayoutAuto or LayoutPerStream when one stream goes
+	// into it (Separate streams do not count); every Separate stream's own
+	// file has one. A Bitrate set applies to every file. The mix of a call
+	// at 32 scores better than each party of a stereo file at 48 (segSNR
+	// 21.5 dB against 19.3) for less CPU than a mix at 48 (BENCHMARKS.md,
+	// "MP3, third round"). It must be a Layer III bitrate of the file's
+	// MPEG version: 8–160 for 24 kHz and below, 32–320 for 32–48 kHz.
+	// Below 24 kbit/s at 8 kHz, or 40 kbit/s at 16 kHz, a frame has no
+	// room for LAME's tag, so the file does not record its exact length and
+	// players add about 70–140 ms (encoder delay and padding).
 	Bitrate int
 	// Quality is LAME's algorithm quality, 1 (best, slowest) to 9 (fastest);
 	// 0 means the default, 7. At 7 LAME skips its noise-shaping iterations:
@@ -138,16 +142,16 @@ func (c MP3Config) Validate(streamRate int) error {
 	return c.withDefaults(streamRate, c.Mono).validate(streamRate)
 }
 
-// withDefaults fills the zero fields; mono: the file has one channel
-// (Mono, or Config.Layout LayoutMono).
+// withDefaults fills the zero fields; mono: the file has one channel (see
+// Bitrate).
 func (c MP3Config) withDefaults(streamRate int, mono bool) MP3Config {
 	if c.SampleRate == 0 {
 		c.SampleRate = streamRate
 	}
 	if c.Bitrate == 0 {
 		c.Bitrate = 48
-		if mono {
-			c.Bitrate = 32
+		if mono && c.SampleRate < 16000 {
+			c.Bitrate = 32 // at 16 kHz a 32 kbit/s frame has no room for LAME's tag
 		}
 	}
 	if c.Quality == 0 {

@@ -255,6 +255,61 @@ func TestMP3Mono(t *testing.T) {
 	}
 }
 
+// TestMP3BitrateByChannels: the default bitrate follows the channels each
+// file actually has, whatever the Layout that gave them: 32 kbit/s for an
+// 8 kHz one-channel file (one stream with LayoutAuto or LayoutPerStream,
+// the two-channel LayoutStereo file excepted; every Separate stream's
+// file), 48 for a two-channel one and for a 16 kHz file (where 32 would
+// leave no room for LAME's tag); a Bitrate set applies to every file.
+func TestMP3BitrateByChannels(t *testing.T) {
+	l := requireLAME(t)
+	type file struct {
+		suffix         string
+		channels, kbps int
+	}
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		files []file
+	}{
+		{"one stream LayoutAuto", Config{Format: MP3, LAME: l}, []file{{"", 1, 32}}},
+		{"one stream LayoutPerStream", Config{Format: MP3, LAME: l, Layout: LayoutPerStream}, []file{{"", 1, 32}}},
+		{"one stream LayoutStereo", Config{Format: MP3, LAME: l, Layout: LayoutStereo}, []file{{"", 2, 48}}},
+		{"one stream at 16 kHz (no room for LAME's tag at 32)", Config{Format: MP3, LAME: l, MP3: MP3Config{SampleRate: 16000}}, []file{{"", 1, 48}}},
+		{"MP3.Mono at 16 kHz", Config{Format: MP3, LAME: l, MP3: MP3Config{SampleRate: 16000, Mono: true}, Streams: twoStreams()}, []file{{"", 1, 48}}},
+		{"two streams LayoutAuto", Config{Format: MP3, LAME: l, Streams: twoStreams()}, []file{{"", 2, 48}}},
+		{"two streams and a Separate one", Config{Format: MP3, LAME: l,
+			Streams: []StreamConfig{{Label: "caller"}, {Label: "callee"}, {Label: "m", Separate: true}}},
+			[]file{{"", 2, 48}, {".m", 1, 32}}},
+		{"one stream and a Separate one", Config{Format: MP3, LAME: l,
+			Streams: []StreamConfig{{Label: "caller"}, {Label: "m", Separate: true}}},
+			[]file{{"", 1, 32}, {".m", 1, 32}}},
+		{"Bitrate set", Config{Format: MP3, LAME: l, MP3: MP3Config{Bitrate: 40},
+			Streams: []StreamConfig{{Label: "caller"}, {Label: "callee"}, {Label: "m", Separate: true}}},
+			[]file{{"", 2, 40}, {".m", 1, 40}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, path := newTestRecorder(t, tc.cfg)
+			for i, s := range r.Streams() {
+				f := feeder{t, s, rate8k, 600 + 200*float64(i), 6000}
+				must(t, f.s.StartAt(0))
+				for k := int64(0); k < 50; k++ {
+					f.send(k*160, 160)
+				}
+			}
+			if _, err := r.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tc.files {
+				p := strings.TrimSuffix(path, ".mp3") + f.suffix + ".mp3"
+				if info, err := Inspect(p); err != nil || info.Channels != f.channels || info.Bitrate != f.kbps {
+					t.Errorf("Inspect(%s): %+v, %v; want %d channel(s) at %d kbit/s", filepath.Base(p), info, err, f.channels, f.kbps)
+				}
+			}
+		})
+	}
+}
+
 // TestMP3Rates: both output rates (the streams' and twice it), for 8 and
 // 16 kHz streams, and configured bitrate and quality.
 func TestMP3Rates(t *testing.T) {
@@ -288,7 +343,7 @@ func TestMP3Rates(t *testing.T) {
 			must(t, err)
 			info, err := Inspect(path)
 			must(t, err)
-			wantBR := tc.mp3.withDefaults(tc.streamRate, false).Bitrate
+			wantBR := tc.mp3.withDefaults(tc.streamRate, true).Bitrate // one stream: one channel
 			if res.SampleRate != tc.rate || info.SampleRate != tc.rate || info.Bitrate != wantBR {
 				t.Fatalf("Result %+v, Inspect %+v; want %d Hz, %d kbit/s", res, info, tc.rate, wantBR)
 			}

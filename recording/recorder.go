@@ -164,10 +164,15 @@ func New(path string, cfg Config) (*Recorder, error) {
 }
 
 func newRecorder(path, finalPath string, d *Dir, id ID, cfg Config) (*Recorder, error) {
+	bitrate := cfg.MP3.Bitrate // as given: 0 is the default by channels
 	cfg, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
+	// a Separate stream's file has one channel: the default bitrate of one
+	sepCfg := cfg
+	sepCfg.MP3.Bitrate = bitrate
+	sepCfg.MP3 = sepCfg.MP3.withDefaults(cfg.SampleRate, true)
 	lame := cfg.LAME
 	if cfg.Format == MP3 && lame == nil {
 		if lame, err = OpenLAME(cfg.LAMEPath); err != nil {
@@ -202,7 +207,7 @@ func newRecorder(path, finalPath string, d *Dir, id ID, cfg Config) (*Recorder, 
 			continue
 		}
 		suffix := separateSuffix(i, sc.Label)
-		f, err := createFile(withSuffix(path, suffix), withSuffix(finalPath, suffix), newMixer([][]int{{i}}), cfg, lame)
+		f, err := createFile(withSuffix(path, suffix), withSuffix(finalPath, suffix), newMixer([][]int{{i}}), sepCfg, lame)
 		if err != nil {
 			r.out.abort()
 			return nil, err
@@ -371,7 +376,7 @@ func (c Config) resolve() (Config, error) {
 		return c, fmt.Errorf("%w: MaxDrift %v (want at most half the Window, %v)", ErrBadConfig, c.MaxDrift, c.Window/2)
 	}
 	if c.Format == MP3 {
-		c.MP3 = c.MP3.withDefaults(c.SampleRate, c.Layout == LayoutMono)
+		c.MP3 = c.MP3.withDefaults(c.SampleRate, len(routes(c)) == 1)
 		if err := c.MP3.validate(c.SampleRate); err != nil {
 			return c, err
 		}

@@ -222,9 +222,9 @@ func TestDatabaseConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, value, want string
 	}{
-		{"not a URL", "db.example.net:5432", "want a postgres:// URL"},
-		{"another scheme", "mysql://u:s3cret-pw@db/x", "want a postgres:// URL"},
-		{"bad port", "postgres://u:s3cret-pw@db.example.net:notaport/x", "database:"},
+		{"not a URL", "db.example.net:5432", "want postgres:// or postgresql://"},
+		{"another scheme", "mysql://u:s3cret-pw@db/x", `scheme "mysql": want postgres:// or postgresql://`},
+		{"bad port", "postgres://u:s3cret-pw@db.example.net:notaport/x", `invalid port ":notaport" after host`},
 		{"bad sslmode", "postgres://u:s3cret-pw@db.example.net/x?sslmode=sometimes", "database:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

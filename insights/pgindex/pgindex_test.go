@@ -334,6 +334,39 @@ func TestLargeFacets(t *testing.T) {
 	}
 }
 
+// TestMigrationFindsPrebuiltIndex: a database at schema version 4 whose
+// operator built step 5's index beforehand with CREATE INDEX CONCURRENTLY
+// (the statement the package doc gives) migrates to the current version
+// without error, keeping that one index.
+func TestMigrationFindsPrebuiltIndex(t *testing.T) {
+	ctx := t.Context()
+	pool, err := pgindex.OpenPool(ctx, pgtest.Shared(t).NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := pgindex.MigrateTo(ctx, pool, 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE INDEX CONCURRENTLY insights_sessions_account_start_dims ON insights_sessions (account, start) INCLUDE (f_status, f_agent_id, f_duration);`); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := pgindex.NewIndex(ctx, pool)
+	if err != nil {
+		t.Fatalf("migrating with the index built beforehand: %v", err)
+	}
+	if err := idx.Put(ctx, insightstest.Fixtures()...); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = 'insights_sessions' AND indexname LIKE 'insights_sessions_account_start%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 { // the slim (account, start) one and the prebuilt one
+		t.Fatalf("%d (account, start) indexes, want 2", n)
+	}
+}
+
 // TestMigrationFillsDimensions: sessions stored under schema version 1 (no
 // dimension columns) get their columns filled by the migration to version
 // 2, equal to those Put writes; aggregations over them then give the same

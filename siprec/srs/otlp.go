@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
+	"github.com/voicegw/voicegw/internal/redact"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -20,8 +22,9 @@ import (
 var ErrBadOTLPEndpoint = errors.New("srs: bad OTLP endpoint")
 
 // OTLPEndpointError is the error of OTLPConfig.Validate (and
-// NewOTLPTracerProvider) for a bad endpoint: Endpoint is the value,
-// Reason what is wrong. It matches ErrBadOTLPEndpoint.
+// NewOTLPTracerProvider) for a bad endpoint: Endpoint is the value
+// redacted (see redactEndpoint: never its user information, password or
+// query), Reason what is wrong. It matches ErrBadOTLPEndpoint.
 type OTLPEndpointError struct {
 	Endpoint, Reason string
 }
@@ -45,12 +48,12 @@ type OTLPConfig struct {
 }
 
 // Validate returns an *OTLPEndpointError (matching ErrBadOTLPEndpoint),
-// naming the endpoint, when it is not an http:// or https:// URL with a
+// naming the endpoint without its credentials, when it is not an http:// or https:// URL with a
 // host.
 func (c OTLPConfig) Validate() error {
 	u, err := url.Parse(c.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &OTLPEndpointError{Endpoint: c.Endpoint, Reason: "want an http:// or https:// URL (http://collector:4318/v1/traces)"}
+		return &OTLPEndpointError{Endpoint: redactEndpoint(c.Endpoint), Reason: "want an http:// or https:// URL (http://collector:4318/v1/traces)"}
 	}
 	return nil
 }
@@ -66,7 +69,7 @@ func NewOTLPTracerProvider(ctx context.Context, c OTLPConfig) (*sdktrace.TracerP
 	}
 	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(c.Endpoint))
 	if err != nil {
-		return nil, fmt.Errorf("srs: OTLP exporter: %w", err)
+		return nil, fmt.Errorf("srs: OTLP exporter: %w", redact.Error(err, c.Endpoint))
 	}
 	attrs := []attribute.KeyValue{semconv.ServiceName(cmp.Or(c.ServiceName, "voicegw"))}
 	if c.ServiceVersion != "" {
@@ -74,4 +77,22 @@ func NewOTLPTracerProvider(ctx context.Context, c OTLPConfig) (*sdktrace.TracerP
 	}
 	res := resource.NewWithAttributes(semconv.SchemaURL, attrs...)
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
+}
+
+// redactEndpoint is raw as an error may show it: a URL (with an authority)
+// without its user information, query and fragment (redact.URL); any other
+// value — one that does not parse, or parses as an opaque URL such as
+// "user:token@collector:4318" — without everything up to and including
+// its last '@' and from its first '?' or '#' on.
+func redactEndpoint(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Opaque == "" {
+		return redact.URL(raw)
+	}
+	if i := strings.LastIndexByte(raw, '@'); i >= 0 {
+		raw = raw[i+1:]
+	}
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	return raw
 }

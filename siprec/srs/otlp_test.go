@@ -30,6 +30,35 @@ func TestOTLPConfigValidate(t *testing.T) {
 	}
 }
 
+// TestOTLPEndpointErrorRedacted: an endpoint carrying credentials (a
+// password in a URL's user information, a token before an '@' in a value
+// that is not a URL with an authority, a query token) is refused without
+// them, in Error() and in the Endpoint field, still naming the host.
+func TestOTLPEndpointErrorRedacted(t *testing.T) {
+	const tok = "tok3n"
+	for _, tc := range []struct{ endpoint, want string }{
+		{"http://u:" + tok + "@/v1", "http:///v1"},
+		{"user:" + tok + "@collector:4318", "collector:4318"},
+		{"ftp://u:" + tok + "@collector/v1/traces", "ftp://collector/v1/traces"},
+		{"ftp://collector/v1/traces?token=" + tok, "ftp://collector/v1/traces?REDACTED"},
+		{"http://u:" + tok + "@coll ector:4318/v1", "coll ector:4318/v1"},
+		{"u:" + tok + "@collector:4318?token=" + tok, "collector:4318"},
+	} {
+		err := OTLPConfig{Endpoint: tc.endpoint}.Validate()
+		var oe *OTLPEndpointError
+		if !errors.As(err, &oe) || !errors.Is(err, ErrBadOTLPEndpoint) {
+			t.Errorf("Validate(%q) = %v, want an *OTLPEndpointError", tc.endpoint, err)
+			continue
+		}
+		if strings.Contains(err.Error(), tok) || strings.Contains(oe.Endpoint, tok) || oe.Endpoint != tc.want {
+			t.Errorf("Validate(%q): Error() %q, Endpoint %q; want Endpoint %q and no %q", tc.endpoint, err, oe.Endpoint, tc.want, tok)
+		}
+		if _, err := NewOTLPTracerProvider(t.Context(), OTLPConfig{Endpoint: tc.endpoint}); err == nil || strings.Contains(err.Error(), tok) {
+			t.Errorf("NewOTLPTracerProvider(%q) = %v, want an error without %q", tc.endpoint, err, tok)
+		}
+	}
+}
+
 // TestNewOTLPTracerProvider: a span ended is exported, at Shutdown at the
 // latest, to the endpoint over OTLP/HTTP, with the service's name and
 // version.

@@ -33,16 +33,76 @@ func (e *DatabaseURLError) Unwrap() error { return ErrBadDatabaseURL }
 
 // CheckDatabaseURL reports whether dsn is a postgres:// (or postgresql://)
 // URL that the PostgreSQL drivers accept, without connecting: nil, or a
-// *DatabaseURLError that says why (never with the password).
+// *DatabaseURLError that says why (never with the password): why it does
+// not parse as a URL (`invalid port ":x" after host`), the scheme it has
+// instead (`scheme "mysql": want postgres:// or postgresql://`), or what
+// the driver refuses.
 func CheckDatabaseURL(dsn secret.String) error {
 	u, err := url.Parse(dsn.Reveal())
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return &DatabaseURLError{Reason: "want a postgres:// URL (postgres:// alone takes everything from the PG* environment variables)"}
+	if err != nil {
+		return &DatabaseURLError{Reason: parseFailure(dsn, err)}
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		scheme := "no scheme"
+		if u.Scheme != "" {
+			scheme = fmt.Sprintf("scheme %q", u.Scheme)
+		}
+		return &DatabaseURLError{Reason: scheme + ": want postgres:// or postgresql:// (postgres:// alone takes everything from the PG* environment variables)"}
 	}
 	if _, err := pgdb.ParseConfig(dsn.Reveal()); err != nil {
 		return &DatabaseURLError{Reason: fmt.Sprintf("%s (in %s)", scrub(err.Error(), dsn), redact.URL(dsn.Reveal()))}
 	}
 	return nil
+}
+
+// parseFailure says why dsn, which url.Parse refused with err, is not a
+// URL, never quoting its user information: url.Parse's *url.Error quotes
+// the whole URL and its inner error may quote a piece of it (an escape
+// such as "%zz", a port), so the reason is the inner error of parsing dsn
+// without its user information — or, when that parses, that the user
+// information is bad (not shown) — with the password and user
+// information replaced by xxxxx should they still appear.
+func parseFailure(dsn secret.String, err error) string {
+	stripped, userinfo := stripUserinfo(dsn.Reveal())
+	if userinfo != "" {
+		_, err2 := url.Parse(stripped)
+		if err2 == nil {
+			return "bad user information (not shown)"
+		}
+		err = err2
+	}
+	msg := "not a URL"
+	if ue := (*url.Error)(nil); errors.As(err, &ue) && ue.Err != nil {
+		msg = ue.Err.Error()
+	}
+	if userinfo != "" {
+		msg = strings.ReplaceAll(msg, userinfo, "xxxxx")
+		if _, pw, ok := strings.Cut(userinfo, ":"); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return scrub(msg, dsn)
+}
+
+// stripUserinfo returns raw without the user information of its authority
+// (what url.Parse would take as such: after "://", before the last '@'
+// ahead of the first '/', '?' or '#'), and that user information; raw and
+// "" when it has none.
+func stripUserinfo(raw string) (stripped, userinfo string) {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw, ""
+	}
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest[:end], '@')
+	if at < 0 {
+		return raw, ""
+	}
+	return raw[:i+3] + rest[at+1:], rest[:at]
 }
 
 // PingDatabase connects to the database of dsn once, as Open would, and

@@ -104,14 +104,23 @@ func next(t *testing.T, ch <-chan srsstate.Change) srsstate.Change {
 	}
 }
 
-// TestDatabaseURLNeverInErrors: a URL that does not parse, a server that
-// does not answer: errors say why and never hold the password.
+// TestDatabaseURLNeverInErrors: a URL that does not parse (the reason is
+// url.Parse's inner error, never the *url.Error that quotes the URL), one
+// of another scheme (named), one the driver refuses, a server that does
+// not answer: errors say why and never hold the password, even when the
+// password is what url.Parse would quote (a port, a bad escape).
 func TestDatabaseURLNeverInErrors(t *testing.T) {
 	const pw = "s3cret-db-pw"
 	for _, tc := range []struct{ dsn, want string }{
-		{"db.example.net:5432", "want a postgres:// URL"},
-		{"mysql://u:" + pw + "@db/x", "want a postgres:// URL"},
-		{"postgres://u:" + pw + "@db.example.net:notaport/x", "want a postgres:// URL"},
+		{"db.example.net:5432", `scheme "db.example.net": want postgres:// or postgresql://`},
+		{"/var/run/postgresql", "no scheme: want postgres:// or postgresql://"},
+		{"mysql://u:" + pw + "@db/x", `scheme "mysql": want postgres:// or postgresql://`},
+		{"postgres://u:" + pw + "@db.example.net:notaport/x", `invalid port ":notaport" after host`},
+		{"postgresql://u:" + pw + "@db.example.net:" + pw + "/x", `invalid port ":xxxxx" after host`},
+		{"postgres://u:" + pw + "%zz@db.example.net/x", "bad user information (not shown)"},
+		{"postgres://u:" + pw + "@db.exa mple.net/x", `invalid character " " in host name`},
+		{"postgres://u:" + pw + "@db.example.net/x%zz", `invalid URL escape "%zz"`},
+		{"postgres://u:" + pw + "@db\x7f/x", "invalid control character in URL"},
 		{"postgres://u:" + pw + "@db.example.net/x?sslmode=sometimes", "sslmode"},
 		{"postgres://u@db.example.net/x?password=" + pw + "&sslmode=bogus", "sslmode"},
 		{"postgres://u@db.example.net/x?sslpassword=" + pw + "&sslmode=bogus", "sslmode"},
