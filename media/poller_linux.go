@@ -71,9 +71,10 @@ const (
 	// the next round).
 	sharedBatch    = 64
 	sharedDrainMax = 4096
-	// oobSize holds the control message of a datagram's original
-	// destination (an IPv6 one is 16 + 28 bytes).
-	oobSize = 64
+	// oobSize holds the control messages of a datagram on a shared
+	// socket: its receive time (16 + 16 bytes) and its original
+	// destination (an IPv6 one is 16 + 28 bytes, 48 aligned).
+	oobSize = 96
 )
 
 // rawSocket is a UDP socket's descriptor outside Go's network poller.
@@ -457,6 +458,14 @@ func (w *pollWorker) serveShared(ss *sharedSocket, limit int) {
 			when := at
 			if !r.sysClock {
 				when = r.now()
+			} else if t, ok := rxTime(w.soob[i][:], int(m.Hdr.Controllen)); ok && t.Before(at) {
+				// when it came, not when it was read; never before the
+				// stream's previous datagram (one read late from its own
+				// socket before steering began has its read time)
+				when = t
+				if last := r.s.st.LastArrival; when.Before(last) {
+					when = last
+				}
 			}
 			r.s.process(w.sbufs[i][:m.Len], sockaddrAddrPort(&w.snames[i]), when)
 			w.taken++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -341,6 +342,10 @@ func newSharedSocket(family int) (*sharedSocket, error) {
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sharedRcvBuf) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, sharedRcvBuf)
 	}
+	// Each datagram's arrival as the kernel saw it (rxTime): a worker
+	// that reads the socket late still places the audio by when it came.
+	// Without it, the time of the read.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	var sa unix.Sockaddr
 	if family == unix.AF_INET {
 		err = unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_RECVORIGDSTADDR, 1)
@@ -370,6 +375,28 @@ const sharedRcvBuf = 64 << 20
 
 // origDst reads the original destination port (and address) from the
 // control message of a datagram received on a shared socket.
+// rxTime returns the receive time in the SCM_TIMESTAMPNS control message
+// among the first n bytes of oob (SO_TIMESTAMPNS), false when there is none.
+func rxTime(oob []byte, n int) (time.Time, bool) {
+	for n >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > n {
+			return time.Time{}, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l-unix.SizeofCmsghdr >= int(unsafe.Sizeof(unix.Timespec{})) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.SizeofCmsghdr]))
+			return time.Unix(int64(ts.Sec), int64(ts.Nsec)), true
+		}
+		al := (l + unix.SizeofPtr - 1) &^ (unix.SizeofPtr - 1)
+		if al >= n {
+			break
+		}
+		oob, n = oob[al:], n-al
+	}
+	return time.Time{}, false
+}
+
 func origDst(oob []byte, n int) (netip.AddrPort, bool) {
 	for n >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))

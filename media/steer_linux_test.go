@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 )
@@ -287,4 +288,56 @@ func TestRunReadyAfterSteering(t *testing.T) {
 		t.Errorf("RunReady after Close: %v, ready called %v; want ErrClosed, true", err, called)
 	}
 	rec.check(t)
+}
+
+// TestSteeredArrivalIsWhenItCame: a datagram that waits in the shared
+// socket while the worker is busy (here: held in another stream's
+// Handler for 300 ms) is delivered with the time the kernel received it
+// as its Arrival, not the time the worker read it — so a recording places
+// a stream whose first packets were read late where they belong.
+func TestSteeredArrivalIsWhenItCame(t *testing.T) {
+	p := newSteeredPoller(t, 1)
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	blocking := HandlerFuncs{Audio: func(Audio) {
+		once.Do(func() {
+			close(held)
+			<-release
+		})
+	}}
+	late := &recorder{strict: true}
+	start := func(h Handler) *Receiver {
+		rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p, Handler: h, LatchPackets: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := make(chan struct{})
+		go func() { _ = rx.RunReady(context.Background(), func() { close(ready) }) }()
+		<-ready
+		t.Cleanup(func() { _ = rx.Close() })
+		return rx
+	}
+	rxA, rxB := start(blocking), start(late)
+	newPeer(t, rxA.LocalAddr()).raw(rtpPacket(t, ssrcA, 0, 0, 0, false, pattern(0, 160)))
+	<-held // the only worker is busy in A's Handler
+	sent := time.Now()
+	pb := newPeer(t, rxB.LocalAddr())
+	for seq := range uint16(3) {
+		pb.raw(rtpPacket(t, ssrcB, seq, uint32(seq)*160, 0, false, pattern(seq, 160)))
+	}
+	time.Sleep(300 * time.Millisecond)
+	read := time.Now()
+	close(release)
+	waitStats(t, rxB, "B's packets", func(st Stats) bool { return st.Received == 3 })
+	late.mu.Lock()
+	defer late.mu.Unlock()
+	if len(late.audio) == 0 {
+		t.Fatal("no audio delivered for B")
+	}
+	// Its arrival lies between the send and the moment the worker could
+	// read it (300 ms later); without the kernel's time it is after that.
+	if a := late.audio[0].Arrival; a.Before(sent.Add(-time.Millisecond)) || !a.Before(read) {
+		t.Fatalf("B's first Arrival %v after the send, %v before the worker could read it; want the send's time",
+			a.Sub(sent), read.Sub(a))
+	}
 }
