@@ -408,6 +408,12 @@ func (w *pollWorker) unsteer(idx int32, sl *pollSlot, drain bool) {
 	sl.fresh = false
 }
 
+// maxSocketWait bounds the wait in a shared socket that a datagram's
+// kernel receive time may show (rxTime): the socket holds about 1.3 s of
+// 1,000 calls; a larger difference from the read time is a step of the
+// wall clock, and the read time is kept.
+const maxSocketWait = 10 * time.Second
+
 // serveShared reads and processes up to limit datagrams (more when a batch
 // read overshoots) from a shared socket, handing each to the stream of its
 // original destination port; w.mu is held.
@@ -458,13 +464,19 @@ func (w *pollWorker) serveShared(ss *sharedSocket, limit int) {
 			when := at
 			if !r.sysClock {
 				when = r.now()
-			} else if t, ok := rxTime(w.soob[i][:], int(m.Hdr.Controllen)); ok && t.Before(at) {
-				// when it came, not when it was read; never before the
-				// stream's previous datagram (one read late from its own
-				// socket before steering began has its read time)
-				when = t
-				if last := r.s.st.LastArrival; when.Before(last) {
-					when = last
+			} else if t, ok := rxTime(w.soob[i][:], int(m.Hdr.Controllen)); ok {
+				// when it came, not when it was read: the read time less
+				// the wait in the socket, so that the Arrival keeps the
+				// monotonic clock (the kernel's time is the wall clock,
+				// which a clock step moves); a wait outside (0, maxSocketWait]
+				// is a clock step, not a wait. Never before the stream's
+				// previous datagram (one read late from its own socket
+				// before steering began has its read time).
+				if wait := at.Sub(t); wait > 0 && wait <= maxSocketWait {
+					when = at.Add(-wait)
+					if last := r.s.st.LastArrival; when.Before(last) {
+						when = last
+					}
 				}
 			}
 			r.s.process(w.sbufs[i][:m.Len], sockaddrAddrPort(&w.snames[i]), when)

@@ -340,4 +340,9 @@ func TestSteeredArrivalIsWhenItCame(t *testing.T) {
 		t.Fatalf("B's first Arrival %v after the send, %v before the worker could read it; want the send's time",
 			a.Sub(sent), read.Sub(a))
 	}
+	// and it keeps the monotonic clock (the kernel's time is the wall
+	// clock, which a step of the system clock moves)
+	if a := late.audio[0].Arrival; a == a.Round(0) {
+		t.Error("B's Arrival has no monotonic clock reading")
+	}
 }
