@@ -409,7 +409,7 @@ func (w *pollWorker) unsteer(idx int32, sl *pollSlot, drain bool) {
 }
 
 // maxSocketWait bounds the wait in a shared socket that a datagram's
-// kernel receive time may show (rxTime): the socket holds about 1.3 s of
+// kernel receive time may show (controlOf): the socket holds about 1.3 s of
 // 1,000 calls; a larger difference from the read time is a step of the
 // wall clock, and the read time is kept.
 const maxSocketWait = 10 * time.Second
@@ -435,7 +435,7 @@ func (w *pollWorker) serveShared(ss *sharedSocket, limit int) {
 		at := time.Now()
 		for i := range int(n) {
 			m := &w.smsgs[i]
-			dst, ok := origDst(w.soob[i][:], int(m.Hdr.Controllen))
+			dst, rxAt, ok := controlOf(w.soob[i][:], int(m.Hdr.Controllen))
 			if !ok {
 				continue // no original destination: not one of ours
 			}
@@ -464,7 +464,7 @@ func (w *pollWorker) serveShared(ss *sharedSocket, limit int) {
 			when := at
 			if !r.sysClock {
 				when = r.now()
-			} else if t, ok := rxTime(w.soob[i][:], int(m.Hdr.Controllen)); ok {
+			} else if !rxAt.IsZero() {
 				// when it came, not when it was read: the read time less
 				// the wait in the socket, so that the Arrival keeps the
 				// monotonic clock (the kernel's time is the wall clock,
@@ -472,7 +472,7 @@ func (w *pollWorker) serveShared(ss *sharedSocket, limit int) {
 				// is a clock step, not a wait. Never before the stream's
 				// previous datagram (one read late from its own socket
 				// before steering began has its read time).
-				if wait := at.Sub(t); wait > 0 && wait <= maxSocketWait {
+				if wait := at.Sub(rxAt); wait > 0 && wait <= maxSocketWait {
 					when = at.Add(-wait)
 					if last := r.s.st.LastArrival; when.Before(last) {
 						when = last

@@ -342,7 +342,7 @@ func newSharedSocket(family int) (*sharedSocket, error) {
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sharedRcvBuf) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, sharedRcvBuf)
 	}
-	// Each datagram's arrival as the kernel saw it (rxTime): a worker
+	// Each datagram's arrival as the kernel saw it (controlOf): a worker
 	// that reads the socket late still places the audio by when it came.
 	// Without it, the time of the read.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
@@ -373,47 +373,30 @@ func newSharedSocket(family int) (*sharedSocket, error) {
 // next; a stream's own socket held 255 packets, 5 s of that stream.
 const sharedRcvBuf = 64 << 20
 
-// origDst reads the original destination port (and address) from the
-// control message of a datagram received on a shared socket.
-// rxTime returns the receive time in the SCM_TIMESTAMPNS control message
-// among the first n bytes of oob (SO_TIMESTAMPNS), false when there is none.
-func rxTime(oob []byte, n int) (time.Time, bool) {
+// controlOf reads a shared socket's control messages, the first n bytes
+// of oob: the datagram's original destination (IP_ORIGDSTADDR,
+// IPV6_ORIGDSTADDR; ok false without one) and its receive time
+// (SO_TIMESTAMPNS; zero without one). One pass over the messages.
+func controlOf(oob []byte, n int) (dst netip.AddrPort, at time.Time, ok bool) {
 	for n >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		l := int(h.Len)
 		if l < unix.SizeofCmsghdr || l > n {
-			return time.Time{}, false
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l-unix.SizeofCmsghdr >= int(unsafe.Sizeof(unix.Timespec{})) {
-			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.SizeofCmsghdr]))
-			return time.Unix(int64(ts.Sec), int64(ts.Nsec)), true
-		}
-		al := (l + unix.SizeofPtr - 1) &^ (unix.SizeofPtr - 1)
-		if al >= n {
 			break
-		}
-		oob, n = oob[al:], n-al
-	}
-	return time.Time{}, false
-}
-
-func origDst(oob []byte, n int) (netip.AddrPort, bool) {
-	for n >= unix.SizeofCmsghdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < unix.SizeofCmsghdr || l > n {
-			return netip.AddrPort{}, false
 		}
 		data := oob[unix.SizeofCmsghdr:l]
 		switch {
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
+			ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
+			at = time.Unix(int64(ts.Sec), int64(ts.Nsec))
 		case h.Level == unix.SOL_IP && h.Type == unix.IP_ORIGDSTADDR && len(data) >= unix.SizeofSockaddrInet4:
 			sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&data[0]))
 			p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-			return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1])), true
+			dst, ok = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1])), true
 		case h.Level == unix.SOL_IPV6 && h.Type == unix.IPV6_ORIGDSTADDR && len(data) >= unix.SizeofSockaddrInet6:
 			sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&data[0]))
 			p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-			return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(p[0])<<8|uint16(p[1])), true
+			dst, ok = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(p[0])<<8|uint16(p[1])), true
 		}
 		al := (l + unix.SizeofPtr - 1) &^ (unix.SizeofPtr - 1)
 		if al >= n {
@@ -421,5 +404,5 @@ func origDst(oob []byte, n int) (netip.AddrPort, bool) {
 		}
 		oob, n = oob[al:], n-al
 	}
-	return netip.AddrPort{}, false
+	return dst, at, ok
 }

@@ -138,6 +138,10 @@ func mp3VersionForRate(rate int) int {
 // 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160), a quality out of 1–9.
 // The error wraps ErrBadConfig and names the bad value. A program checks
 // its configuration with it at start instead of at the first MP3 call.
+// A zero Bitrate is taken as the default of a file of c.Mono's channels;
+// New picks it from the channels each file really has (a one-stream
+// recording is one channel too): both defaults are valid at every rate,
+// so the answer is the same.
 func (c MP3Config) Validate(streamRate int) error {
 	return c.withDefaults(streamRate, c.Mono).validate(streamRate)
 }

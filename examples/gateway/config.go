@@ -454,7 +454,7 @@ func (c *Config) validate() []Problem {
 	if err := checkListen(c.HTTP.Listen); err != "" {
 		add("http.listen", "%s", err)
 	}
-	if err := (recording.MP3Config{Bitrate: c.Record.MP3Bitrate, Mono: c.Record.MP3Mono}).Validate(8000); err != nil || c.Record.MP3Bitrate < 0 {
+	if err := (recording.MP3Config{Bitrate: c.Record.MP3Bitrate, Mono: c.Record.MP3Mono}).Validate(8000); err != nil {
 		add("recording.mp3_bitrate", "%d: want an MPEG-2.5 bitrate (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144 or 160 kbit/s), or 0 for the default", c.Record.MP3Bitrate)
 	}
 	if c.Record.FlushInterval < 10*time.Millisecond || c.Record.FlushInterval > time.Minute {
