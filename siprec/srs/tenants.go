@@ -19,7 +19,10 @@ import (
 const DefaultTenantCacheTTL = 5 * time.Second
 
 // maxCachedRealms bounds the cache: realms probed at random must not grow
-// it without bound.
+// it without bound. Realms no account has are kept apart (misses), so a
+// peer naming random realms — before it authenticates, over UDP, where
+// the Guard does not count it — fills and clears only those, never
+// evicting the realms of accounts, whose calls would then read the store.
 const maxCachedRealms = 10000
 
 // TenantCache is the bridge from package tenancy to the sip.Guard: a
@@ -46,7 +49,8 @@ type TenantCache struct {
 
 	mu       sync.Mutex
 	def      tenancy.SID
-	realms   map[string]cachedTenant
+	realms   map[string]cachedTenant // realms of accounts
+	misses   map[string]cachedTenant // realms of no account (err set)
 	accounts map[tenancy.SID]cachedAccount
 	gen      uint64 // bumped by every invalidation: a read that started before is not cached
 }
@@ -85,7 +89,7 @@ func NewTenantCache(store *tenancy.Store, opts *TenantCacheOptions) *TenantCache
 		o = *opts
 	}
 	c := &TenantCache{store: store, ttl: o.TTL, log: o.Logger, now: o.Now, def: o.Default,
-		realms: map[string]cachedTenant{}, accounts: map[tenancy.SID]cachedAccount{}}
+		realms: map[string]cachedTenant{}, misses: map[string]cachedTenant{}, accounts: map[tenancy.SID]cachedAccount{}}
 	if c.ttl == 0 {
 		c.ttl = DefaultTenantCacheTTL
 	}
@@ -105,6 +109,7 @@ func (c *TenantCache) SetDefault(sid tenancy.SID) {
 	c.def = sid
 	c.gen++
 	clear(c.realms)
+	clear(c.misses)
 	c.mu.Unlock()
 }
 
@@ -118,6 +123,7 @@ func (c *TenantCache) Invalidate(sids ...tenancy.SID) {
 		delete(c.accounts, sid)
 	}
 	clear(c.realms)
+	clear(c.misses)
 	c.mu.Unlock()
 }
 
@@ -126,6 +132,7 @@ func (c *TenantCache) InvalidateAll() {
 	c.mu.Lock()
 	c.gen++
 	clear(c.realms)
+	clear(c.misses)
 	clear(c.accounts)
 	c.mu.Unlock()
 }
@@ -137,6 +144,9 @@ func (c *TenantCache) fresh(t time.Time) bool { return c.ttl > 0 && c.now().Sub(
 func (c *TenantCache) LookupTenant(ctx context.Context, realm string) (sip.Tenant, error) {
 	c.mu.Lock()
 	ct, ok := c.realms[realm]
+	if !ok {
+		ct, ok = c.misses[realm]
+	}
 	def, gen := c.def, c.gen
 	c.mu.Unlock()
 	if ok && c.fresh(ct.fetched) {
@@ -157,10 +167,14 @@ func (c *TenantCache) LookupTenant(ctx context.Context, realm string) (sip.Tenan
 	}
 	c.mu.Lock()
 	if c.gen == gen {
-		if len(c.realms) >= maxCachedRealms {
-			clear(c.realms)
+		m := c.realms
+		if ct.err != nil {
+			m = c.misses
 		}
-		c.realms[realm] = ct
+		if len(m) >= maxCachedRealms {
+			clear(m)
+		}
+		m[realm] = ct
 		if acct != nil {
 			c.accounts[acct.SID] = cachedAccount{acct: acct, fetched: now}
 		}

@@ -3,6 +3,7 @@ package srs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -273,5 +274,35 @@ func TestProbeAccountBuckets(t *testing.T) {
 	})
 	if written < 2 {
 		t.Fatal("nothing was written to the working bucket")
+	}
+}
+
+// TestTenantCacheRandomRealms: a peer that names realm after random realm
+// (more than the cache holds) before it authenticates never evicts an
+// account's realm: the account's next calls read no store, and a realm
+// seen again within the TTL is refused without a read.
+func TestTenantCacheRandomRealms(t *testing.T) {
+	ctx := context.Background()
+	st, drv := newStore(t)
+	createAccount(t, st, &tenancy.Account{Name: "acme", SIPRealm: "acme.test"})
+	clk := &clock{t: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}
+	c := NewTenantCache(st, &TenantCacheOptions{TTL: time.Minute, Now: clk.now})
+	if _, err := c.LookupTenant(ctx, "acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxCachedRealms + 10 {
+		if _, err := c.LookupTenant(ctx, fmt.Sprintf("probe-%d.test", i)); !errors.Is(err, sip.ErrUnknownTenant) {
+			t.Fatalf("a random realm: %v", err)
+		}
+	}
+	reads := drv.count()
+	if _, err := c.LookupTenant(ctx, "acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LookupTenant(ctx, fmt.Sprintf("probe-%d.test", maxCachedRealms+5)); !errors.Is(err, sip.ErrUnknownTenant) {
+		t.Fatalf("a realm probed again: %v", err)
+	}
+	if n := drv.count() - reads; n != 0 {
+		t.Fatalf("%d store reads after the probes for the account's realm and a recent probe, want 0", n)
 	}
 }
