@@ -209,15 +209,23 @@ func DirWritable(name, dir string) ReadyCheck {
 // path, answers a query and is still the file opened: a file moved,
 // deleted or replaced under a running server would be created anew,
 // empty, by the next connection of the pool. Make it right after opening
-// db (it records the file then).
+// db (it records the file then; a file not there yet is recorded by the
+// first check that finds it).
 func SQLiteFile(name string, db *sql.DB, path string) ReadyCheck {
-	opened, openErr := os.Stat(path)
+	var mu sync.Mutex
+	opened, _ := os.Stat(path)
 	return ReadyCheck{Name: name, Check: func(ctx context.Context) error {
 		fi, err := os.Stat(path)
-		switch {
-		case err != nil:
+		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
-		case openErr == nil && !os.SameFile(opened, fi):
+		}
+		mu.Lock()
+		if opened == nil {
+			opened = fi
+		}
+		same := os.SameFile(opened, fi)
+		mu.Unlock()
+		if !same {
 			return fmt.Errorf("%s: replaced since the start (restart the server)", path)
 		}
 		var n int

@@ -145,6 +145,30 @@ func TestSQLiteFile(t *testing.T) {
 	if err := c.Check(ctx); err == nil || !strings.Contains(err.Error(), "replaced since the start") {
 		t.Fatalf("another file in its place: %v", err)
 	}
+
+	// made before the file was there: the first check that finds it
+	// records it, and a replacement after that is still told
+	later := filepath.Join(t.TempDir(), "later.db")
+	c = SQLiteFile("later_db", db, later)
+	if err := c.Check(ctx); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("no file yet: %v, want ErrNotExist", err)
+	}
+	if err := os.WriteFile(later, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(ctx); err != nil {
+		t.Fatalf("the file once there: %v", err)
+	}
+	// another file (made while the first exists: another inode) moved over it
+	if err := os.WriteFile(later+".new", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(later+".new", later); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(ctx); err == nil || !strings.Contains(err.Error(), "replaced since the start") {
+		t.Fatalf("replaced after the first check found it: %v", err)
+	}
 }
 
 // TestServerReadyCheck: "sip" passes while the Server serves and fails
