@@ -64,6 +64,8 @@ type encoderPool struct {
 	// inline counts the batches a writer encoded itself because the
 	// queue was full (tests and benchmarks read it).
 	inline atomic.Int64
+	// ran counts the batches the pool's goroutines encoded.
+	ran atomic.Int64
 }
 
 func newEncoderPool(workers, queueBytes int) *encoderPool {

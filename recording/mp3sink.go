@@ -168,12 +168,12 @@ func (s *mp3Sink) queueErr() error {
 }
 
 // drain encodes up to max queued batches (all when max < 0), oldest
-// first; the caller holds busy. It reports whether batches remain. After
-// a failure (kept in err) or once done, batches are dropped.
-func (s *mp3Sink) drain(max int) (more bool) {
+// first; the caller holds busy. It returns how many it took. After a
+// failure (kept in err) or once done, batches are dropped.
+func (s *mp3Sink) drain(max int) (k int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k := 0; len(s.pending) > 0 && k != max; k++ {
+	for ; len(s.pending) > 0 && k != max; k++ {
 		b := s.pending[0]
 		n := copy(s.pending, s.pending[1:])
 		s.pending[n] = nil
@@ -194,7 +194,7 @@ func (s *mp3Sink) drain(max int) (more bool) {
 			s.free = append(s.free, b[:0])
 		}
 	}
-	return len(s.pending) > 0
+	return k
 }
 
 // run is a pool goroutine's turn: it encodes some of the queued batches
@@ -211,7 +211,7 @@ func (s *mp3Sink) run() bool {
 	}
 	s.busy = true
 	s.mu.Unlock()
-	s.drain(mp3RunBatches)
+	s.pool.ran.Add(int64(s.drain(mp3RunBatches)))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.busy = false
