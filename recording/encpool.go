@@ -39,7 +39,10 @@ const (
 	encoderLinger = 2 * time.Second
 	// mp3RunBatches is how many batches of one sink a pool goroutine
 	// encodes before it lets the other sinks waiting have their turn.
-	mp3RunBatches = 8
+	mp3RunBatches = 4
+	// yieldEvery is how long an encoder goroutine works, at most about,
+	// before it lets the scheduler poll the network (yielder).
+	yieldEvery = 200 * time.Microsecond
 )
 
 // encoderPool runs the queued batches of MP3 sinks (mp3Sink.run) on up to
@@ -51,6 +54,12 @@ const (
 type encoderPool struct {
 	max   int
 	limit int64 // bytes of queued PCM at most
+	// nice, when above 0, is added to the nice value of the encoder
+	// goroutines' threads (lowerPriority); measured by BenchmarkMP3Pool,
+	// not offered.
+	nice int
+	// noYield turns the yielder off (BenchmarkMP3Pool measures it).
+	noYield bool
 
 	mu      sync.Mutex
 	ready   []*mp3Sink // FIFO from head
@@ -123,11 +132,12 @@ func (p *encoderPool) push(s *mp3Sink) {
 }
 
 // next waits for a ready sink; nil when none came for encoderLinger (the
-// goroutine ends, uncounted).
-func (p *encoderPool) next(t *time.Timer) *mp3Sink {
+// goroutine ends, uncounted). waited: it had to wait.
+func (p *encoderPool) next(t *time.Timer) (s *mp3Sink, waited bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for p.head == len(p.ready) {
+		waited = true
 		p.idle++
 		p.mu.Unlock()
 		t.Reset(encoderLinger)
@@ -141,29 +151,44 @@ func (p *encoderPool) next(t *time.Timer) *mp3Sink {
 		p.idle--
 		if timedOut && p.head == len(p.ready) {
 			p.running--
-			return nil
+			return nil, true
 		}
 	}
-	s := p.ready[p.head]
+	s = p.ready[p.head]
 	p.ready[p.head] = nil
 	p.head++
 	if p.head == len(p.ready) {
 		p.ready, p.head = p.ready[:0], 0
 	}
-	return s
+	return s, waited
 }
 
-// worker is one encoder goroutine.
+// worker is one encoder goroutine. Every yieldEvery of work it yields
+// (yielder), so that a media worker waiting for its socket is not kept
+// from its P until the backlog is encoded.
 func (p *encoderPool) worker() {
+	if p.nice > 0 {
+		lowerPriority(p.nice)
+	}
+	y := newYielder()
+	defer y.close()
 	t := time.NewTimer(encoderLinger)
 	defer t.Stop()
+	var since time.Time
 	for {
-		s := p.next(t)
+		s, waited := p.next(t)
 		if s == nil {
 			return
 		}
+		if waited {
+			since = time.Now()
+		}
 		if s.run() {
 			p.push(s)
+		}
+		if !p.noYield && time.Since(since) >= yieldEvery {
+			y.yield()
+			since = time.Now()
 		}
 	}
 }

@@ -169,7 +169,7 @@ func (s *mp3Sink) queueErr() error {
 
 // drain encodes up to max queued batches (all when max < 0), oldest
 // first; the caller holds busy. It returns how many it took. After a
-// failure (kept in err) or once done, batches are dropped.
+// failure (kept in err) the rest are dropped, and once done not encoded.
 func (s *mp3Sink) drain(max int) (k int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -178,7 +178,7 @@ func (s *mp3Sink) drain(max int) (k int) {
 		n := copy(s.pending, s.pending[1:])
 		s.pending[n] = nil
 		s.pending = s.pending[:n]
-		skip := s.err != nil || s.done
+		skip := s.done
 		s.mu.Unlock()
 		s.pool.release(2 * len(b))
 		var err error
@@ -193,8 +193,20 @@ func (s *mp3Sink) drain(max int) (k int) {
 		if len(s.free) < mp3FreeBatches {
 			s.free = append(s.free, b[:0])
 		}
+		if s.err != nil {
+			s.dropLocked() // the writer stops at the failure: nothing more to do
+		}
 	}
 	return k
+}
+
+// dropLocked forgets the queued batches.
+func (s *mp3Sink) dropLocked() {
+	for i, b := range s.pending {
+		s.pool.release(2 * len(b))
+		s.pending[i] = nil
+	}
+	s.pending = s.pending[:0]
 }
 
 // run is a pool goroutine's turn: it encodes some of the queued batches
@@ -320,11 +332,7 @@ func (s *mp3Sink) abort() {
 	if s.pool != nil {
 		s.mu.Lock()
 		s.done = true
-		for i, b := range s.pending {
-			s.pool.release(2 * len(b))
-			s.pending[i] = nil
-		}
-		s.pending = s.pending[:0]
+		s.dropLocked()
 		for s.busy {
 			s.cond.Wait()
 		}
