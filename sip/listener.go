@@ -300,8 +300,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		key := connlimit.Source(src.Addr())
 		if l.rate != nil && !l.rate.allow(key, int64(time.Since(l.epoch))) {
+			l.event(EventOverRate, src, nil) // counted before the peer sees the close
 			_ = c.Close()
-			l.event(EventOverRate, src, nil)
 			if n, ok := l.rateLog.due(time.Now()); ok {
 				l.log.Warn("connection rate limit reached; closing new connections of the source", "source", src.String(),
 					"new_conn_rate", l.cfg.NewConnRate, "new_conn_burst", l.cfg.NewConnBurst, "refused_since_last_line", n)
