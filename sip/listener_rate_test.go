@@ -353,3 +353,19 @@ func BenchmarkRateTable(b *testing.B) {
 		}
 	})
 }
+
+// TestTransportEventKindNames: every kind has a name of its own (a metric
+// label), over_rate included.
+func TestTransportEventKindNames(t *testing.T) {
+	seen := map[string]TransportEventKind{}
+	for k := EventAccepted; k < eventKinds; k++ {
+		name := k.String()
+		if name == "unknown" || seen[name] != 0 {
+			t.Errorf("kind %d: name %q (also kind %d)", k, name, seen[name])
+		}
+		seen[name] = k
+	}
+	if EventOverRate.String() != "over_rate" || eventKinds.String() != "unknown" {
+		t.Errorf("EventOverRate %q, past the last kind %q", EventOverRate, eventKinds)
+	}
+}
