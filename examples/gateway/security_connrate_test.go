@@ -31,8 +31,10 @@ import (
 // connections the attacker saw refused) and logged once. Meanwhile a
 // SIPREC call over TLS with SRTP from another source (127.0.0.1, the same
 // host) is answered and recorded; after the flood the attacking source
-// gets a handshake again (throttled, not banned), and the gateway takes a
-// call and is back to its baseline of files, threads and goroutines.
+// gets a handshake again (throttled, not banned). A plain TCP connect
+// flood from a third source is held to the rate alike. The gateway then
+// takes a call and is back to its baseline of files, threads and
+// goroutines.
 func TestSecurityConnectRate(t *testing.T) {
 	requireLinux(t)
 	bucket := t.TempDir()
@@ -120,6 +122,21 @@ func TestSecurityConnectRate(t *testing.T) {
 	if err := handshake("127.0.0.2"); err != nil {
 		t.Fatalf("the attacking source, a second after its flood: %v", err)
 	}
+
+	// plain TCP: 300 connections from another source, held open; those
+	// past the burst and the rate are closed at once (the others wait for
+	// sip.tcp.message_timeout, 3 s)
+	refusedBefore := gw.metric(t, metric)
+	start = time.Now()
+	conns := dialMany(t, gw, "127.0.0.4", 300)
+	elapsed = time.Since(start)
+	closed := closedBy(conns, time.Second)
+	within = int64(sip.DefaultNewConnBurst + sip.DefaultNewConnRate*(elapsed+time.Second).Seconds() + 1)
+	t.Logf("one source, 300 TCP connections in %s: %d closed at accept", elapsed.Round(time.Millisecond), closed)
+	if int64(closed) < 300-within {
+		t.Fatalf("%d of 300 TCP connections closed at accept, want at least %d", closed, 300-within)
+	}
+	gw.waitMetric(t, metric, refusedBefore+float64(closed))
 	survives(t, gw, victim, base)
 }
 
