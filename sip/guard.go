@@ -942,9 +942,10 @@ func digestURIHost(uri string) (host string, ok bool) {
 // Call-ID, CSeq, top Via branch, source and digest response, hashed with
 // the Guard's random seed; never 0. Over a reliable transport (TCP, TLS)
 // a client never retransmits (RFC 3261 §17.1.2.2): the fingerprint is 0,
-// and any repeat is a replay.
+// and any repeat is a replay. The transport is the one that received req
+// (connected), never the Via header's, which the sender writes.
 func (g *Guard) fingerprint(req *sipgosip.Request, src netip.AddrPort, response string) uint64 {
-	if sipgosip.IsReliable(req.Transport()) {
+	if connected(req) {
 		return 0
 	}
 	var h maphash.Hash
