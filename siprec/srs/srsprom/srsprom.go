@@ -210,8 +210,10 @@ func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 }
 
 // Watch registers the gauges and counters read from s itself: the
-// recordings in its spool and the age of the oldest, and the RTP packet
-// counters of every stream it received. Call it once, after srs.New.
+// recordings in its spool and the age of the oldest, the RTP packet
+// counters of every stream it received, and the tenant lookups its
+// TenantCache declined (srs.TenantCacheOptions.LookupRate). Call it once,
+// after srs.New.
 func (m *Observer) Watch(s *srs.Server) error {
 	cs := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -221,6 +223,10 @@ func (m *Observer) Watch(s *srs.Server) error {
 			Name: "voicegw_spool_oldest_age_seconds",
 			Help: "Age of the oldest recording waiting in the spool for its bucket (0 when the spool is empty): grows while a bucket refuses uploads.",
 		}, func() float64 { return OldestAge(s.Spool().List(), time.Now()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "voicegw_tenant_lookups_declined_total",
+			Help: "SIP requests for realms the tenant cache did not hold that were answered 503 without reading the store: its budget of store reads (srs.TenantCacheOptions.LookupRate, default 100 per second) was spent, by a peer naming random realms.",
+		}, func() float64 { return float64(s.TenantCache().LookupsDeclined()) }),
 	}
 	for _, c := range []struct {
 		name, help string
