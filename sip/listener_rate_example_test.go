@@ -25,7 +25,7 @@ func ExampleListenerConfig_newConnRate() {
 			if err != nil {
 				return
 			}
-			defer c.Close()
+			_ = c.Close() // served, in a program
 		}
 	}()
 	for i := 1; i <= 3; i++ {
