@@ -51,14 +51,17 @@ func TestSecurityRandomRealmFlood(t *testing.T) {
 	declined := gw.metric(t, "voicegw_tenant_lookups_declined_total")
 	// the store reads the budget allows over the flood: a burst of 100,
 	// then 100 a second (the machine's speed loosens the bound, never the
-	// check that past it nothing is read)
+	// check that past it nothing is read). Each read gave a 403 (the realm
+	// is served by the default account, victim, whose allowlist refuses
+	// 127.0.0.2); a datagram lost on loopback is neither read nor
+	// declined, so the 403s read, not the INVITEs sent, count the reads.
 	allowed := 100 + 100*elapsed.Seconds()
 	t.Logf("%d INVITEs for random realms in %s: answers %v; %.0f declined without a store read (budget: %.0f reads)", flood+1, elapsed.Round(time.Millisecond), codes, declined, allowed)
-	if codes[503] == 0 {
-		t.Fatalf("no 503 among the answers %v: every random realm was read from the store", codes)
+	if codes[503] == 0 || declined < float64(codes[503]) {
+		t.Fatalf("answers %v, %.0f declined: want 503s, each counted", codes, declined)
 	}
-	if read := float64(flood+1) - declined; read > allowed+1 {
-		t.Fatalf("%.0f lookups read the store during the flood, budget %.0f", read, allowed)
+	if read := float64(codes[403]); read > allowed+1 {
+		t.Fatalf("%.0f lookups read the store during the flood (403s), budget %.0f", read, allowed)
 	}
 	gw.alive(t)
 	survives(t, gw, victim, base)
