@@ -81,7 +81,8 @@ const (
 	// ReasonBadRequest: malformed or incomplete credentials, or a digest
 	// uri of another server (400).
 	ReasonBadRequest = "bad_request"
-	// ReasonUnavailable: the tenant's registration webhook failed (503).
+	// ReasonUnavailable: the tenant's registration webhook failed, or the
+	// tenant lookup declined to look the realm up now (ErrTenantBusy) (503).
 	ReasonUnavailable = "unavailable"
 	// ReasonServerError: the tenant lookup or credential store failed (500).
 	ReasonServerError = "server_error"

@@ -126,10 +126,16 @@
 // quiet recording session; RFC 5626 CRLF keep-alives and any message
 // count as activity, and ListenerConfig.InUse can keep a connection that
 // carries live dialogs), and bounds writes (WriteTimeout, 10 s) so a peer
-// that does not read cannot hold the goroutines writing to it. (It reads
-// the SIP framing of plain TCP; TLS would need it above the TLS layer.) A program
-// raises its open-file limit to the hard limit at start and sets MaxConns
-// below it (examples/registrar does both).
+// that does not read cannot hold the goroutines writing to it. It also
+// limits the rate at which one source opens connections (NewConnRate, 10
+// a second with a burst of NewConnBurst, 20): a source that connects,
+// starts a TLS handshake (a key exchange and a signature of the server's)
+// and closes, thousands of times a second, stays under the per-source cap
+// but not under the rate; its connections past the rate are closed at
+// accept, before any handshake or read. (It reads the SIP framing of
+// plain TCP; TLS would need it above the TLS layer.) A program raises its
+// open-file limit to the hard limit at start and sets MaxConns below it
+// (examples/registrar does both).
 //
 // The allowlist at the transport. ListenerConfig.Allow and
 // PacketConnConfig.Allow refuse sources before sipgo parses a byte: a TCP

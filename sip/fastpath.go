@@ -75,7 +75,7 @@ func (g *Guard) answerRaw(ctx context.Context, data []byte, src netip.AddrPort, 
 	tenant, err := g.tenants.LookupTenant(ctx, realm)
 	if err != nil {
 		if !errors.Is(err, ErrUnknownTenant) {
-			return fastAnswer{} // the Guard logs it and answers 500
+			return fastAnswer{} // the Guard logs it and answers (500; 503 for ErrTenantBusy)
 		}
 		g.logRaw(ctx, slog.LevelInfo, &r, from, "", "refused: no tenant for realm", "realm", realm)
 		return refuse(ReasonUnknownRealm, err)

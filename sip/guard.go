@@ -127,6 +127,17 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 // ErrUnknownTenant is what a TenantLookup returns for a realm it does not serve.
 var ErrUnknownTenant = errors.New("sip: no tenant for realm")
 
+// ErrTenantBusy is what a TenantLookup returns (wrapped) when it declines
+// to look a realm up now: a lookup that would read a store whose budget of
+// reads is spent (srs.TenantCache's, against peers naming realm after
+// random realm). The Guard answers 503 Service Unavailable with
+// Retry-After (ReasonUnavailable) and counts no failure.
+var ErrTenantBusy = errors.New("sip: tenant lookups over their budget")
+
+// tenantBusyRetryAfter is the Retry-After, in seconds, of the answer to a
+// request whose tenant lookup was declined (ErrTenantBusy).
+const tenantBusyRetryAfter = "5"
+
 // Tenant is what the Guard needs to know of one tenant.
 type Tenant struct {
 	// ID identifies the tenant to handlers (Identity.Tenant).
@@ -151,7 +162,8 @@ type Tenant struct {
 type TenantLookup interface {
 	// LookupTenant returns the tenant for realm (lower case, as the
 	// GuardConfig.Realm function returned it) or an error wrapping
-	// ErrUnknownTenant. Other errors mean the lookup failed.
+	// ErrUnknownTenant, or ErrTenantBusy when it declines to look up now.
+	// Other errors mean the lookup failed.
 	LookupTenant(ctx context.Context, realm string) (Tenant, error)
 }
 
@@ -363,6 +375,7 @@ var (
 //	nonce issued to another source address          401/407 fresh challenge (no failure counted)
 //	malformed header, missing parameter, bad uri    400 Bad Request
 //	webhook timeout or bad answer                   503 Service Unavailable (logged with the reason)
+//	tenant lookup declined (ErrTenantBusy)          503 Service Unavailable, Retry-After: 5 (no failure counted)
 //	credential store or tenant lookup failure       500 Server Internal Error
 //
 // ACK is never answered; a refused ACK is dropped, and so, before anything
@@ -659,6 +672,14 @@ func (g *Guard) tenant(ctx context.Context, req *sipgosip.Request, realm string,
 			*v = v.refuse(req, sipgosip.StatusForbidden, "Forbidden", ReasonUnknownRealm, err)
 			return Tenant{}, false
 		}
+		if errors.Is(err, ErrTenantBusy) {
+			log.Info("refused for now: tenant lookups over their budget", "realm", realm)
+			*v = v.refuse(req, sipgosip.StatusServiceUnavailable, "Service Unavailable", ReasonUnavailable, err)
+			if v.res != nil {
+				v.res.AppendHeader(sipgosip.NewHeader("Retry-After", tenantBusyRetryAfter))
+			}
+			return Tenant{}, false
+		}
 		log.Error("tenant lookup failed", "realm", realm, "error", err)
 		*v = v.refuse(req, sipgosip.StatusInternalServerError, "Server Internal Error", ReasonServerError, fmt.Errorf("sip: tenant lookup for %q: %w", realm, err))
 		return Tenant{}, false
@@ -942,9 +963,10 @@ func digestURIHost(uri string) (host string, ok bool) {
 // Call-ID, CSeq, top Via branch, source and digest response, hashed with
 // the Guard's random seed; never 0. Over a reliable transport (TCP, TLS)
 // a client never retransmits (RFC 3261 §17.1.2.2): the fingerprint is 0,
-// and any repeat is a replay.
+// and any repeat is a replay. The transport is the one that received req
+// (connected), never the Via header's, which the sender writes.
 func (g *Guard) fingerprint(req *sipgosip.Request, src netip.AddrPort, response string) uint64 {
-	if sipgosip.IsReliable(req.Transport()) {
+	if connected(req) {
 		return 0
 	}
 	var h maphash.Hash

@@ -766,3 +766,49 @@ func TestGuardLogsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardTenantBusy: a lookup that declines (ErrTenantBusy) gets 503
+// Service Unavailable with Retry-After, the reason ReasonUnavailable, and
+// counts no failure of the source, even over a connection and many times:
+// a budget spent by someone else must not block a customer.
+func TestGuardTenantBusy(t *testing.T) {
+	var decided []Decision
+	g, err := NewGuard(GuardConfig{
+		Tenants: TenantFunc(func(_ context.Context, realm string) (Tenant, error) {
+			return Tenant{}, fmt.Errorf("realm %q: %w", realm, ErrTenantBusy)
+		}),
+		Lockout:    LockoutConfig{MaxFailures: 2, Block: time.Hour},
+		OnDecision: func(_ context.Context, _ *sipgosip.Request, d Decision) { decided = append(decided, d) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		req := sipgosip.NewRequest(sipgosip.OPTIONS, sipgosip.Uri{Scheme: "sip", Host: "new.test"})
+		req.SetSource("192.0.2.7:5060")
+		req.SetTransport("TCP")
+		via := &sipgosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "TCP", Host: "192.0.2.7", Port: 5060}
+		via.Params.Add("branch", fmt.Sprintf("z9hG4bKbusy%d", i))
+		req.AppendHeader(via)
+		from := &sipgosip.FromHeader{Address: sipgosip.Uri{Scheme: "sip", User: "x", Host: "new.test"}}
+		from.Params.Add("tag", "1")
+		req.AppendHeader(from)
+		req.AppendHeader(&sipgosip.ToHeader{Address: sipgosip.Uri{Scheme: "sip", Host: "new.test"}})
+		cid := sipgosip.CallIDHeader(fmt.Sprintf("busy-%d", i))
+		req.AppendHeader(&cid)
+		req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: 1, MethodName: sipgosip.OPTIONS})
+		_, res, err := g.Check(context.Background(), req)
+		if !errors.Is(err, ErrTenantBusy) || res == nil || res.StatusCode != sipgosip.StatusServiceUnavailable {
+			t.Fatalf("request %d: %v, %v; want 503 and ErrTenantBusy", i, res, err)
+		}
+		if h := res.GetHeader("Retry-After"); h == nil || h.Value() != tenantBusyRetryAfter {
+			t.Fatalf("request %d: Retry-After %v, want %s", i, h, tenantBusyRetryAfter)
+		}
+	}
+	if g.Blocked(netip.MustParseAddr("192.0.2.7")) {
+		t.Fatal("the source is blocked: a declined lookup counted as its failure")
+	}
+	if len(decided) != 5 || decided[0].Reason != ReasonUnavailable || decided[0].Code != sipgosip.StatusServiceUnavailable {
+		t.Fatalf("decisions %+v; want 5 with ReasonUnavailable and 503", decided)
+	}
+}

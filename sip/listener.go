@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -27,6 +28,8 @@ const (
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultMaxAcceptBackoff  = time.Second
 	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultNewConnRate       = 10
+	DefaultNewConnBurst      = 20
 )
 
 // ListenerConfig configures a Listener. The zero value works: every field
@@ -51,6 +54,28 @@ type ListenerConfig struct {
 	// that serves many. Default DefaultMaxConnsPerSource (128); negative:
 	// no cap.
 	MaxConnsPerSource int
+	// NewConnRate limits how fast one source (an IPv4 address, or an IPv6
+	// /64) opens connections, in connections a second, sustained: a token
+	// bucket per source holds NewConnBurst tokens, refills at NewConnRate
+	// a second, and each new connection takes one. A connection finding
+	// the bucket empty is closed at accept (EventOverRate), after Allow
+	// and before the connection caps, the TLS handshake or any read: a
+	// source cannot make the server do handshakes (an ECDHE exchange and a
+	// signature each) faster than this, however quickly it connects and
+	// closes, under the per-source cap. Real peers open a few connections
+	// and keep them; an SBC reconnecting after a failure opens a burst.
+	// The Listener tracks at most 16,384 sources at once (about 4.2 MB);
+	// past that it forgets the one seen least recently (which starts
+	// again with a full bucket), and sources idle long enough to have
+	// refilled are forgotten as new ones come; no source is refused for
+	// want of room. Phones behind one NAT share a source: raise it for a
+	// registrar that serves many. Default DefaultNewConnRate (10 a
+	// second); negative or +Inf: no limit (NaN: the default).
+	NewConnRate float64
+	// NewConnBurst is how many connections a source may open at once
+	// before NewConnRate applies (the size of its bucket). Default
+	// DefaultNewConnBurst (20); 0 or less: the default.
+	NewConnBurst int
 	// MessageTimeout is how long a connection may take to deliver a
 	// complete SIP message: the first one counted from accept (so a
 	// connection that sends nothing, or only keep-alives, is closed after
@@ -97,14 +122,15 @@ type ListenerConfig struct {
 	OnEvent func(TransportEvent)
 	// TLS, when set, makes the Listener one for SIP over TLS (RFC 3261
 	// §26.2; serve it with sipgo.Server.ServeTLS). The layers stay in the
-	// order that keeps a peer's cost low: Allow and the connection caps
-	// apply to the TCP connection at accept, before any handshake; the
-	// handshake runs on the connection's first read (not in Accept, so a
-	// slow one holds no other), bounded by HandshakeTimeout; the message
-	// and idle timeouts, the size limit and the write timeout apply to the
-	// decrypted stream, where the SIP framing is. Set ClientAuth and
-	// ClientCAs for mutual TLS; TLSFiles.ServerConfig gives a
-	// configuration whose certificate files reload. Default nil: plain TCP.
+	// order that keeps a peer's cost low: Allow, the rate limit and the
+	// connection caps apply to the TCP connection at accept, before any
+	// handshake; the handshake runs on the connection's first read (not in
+	// Accept, so a slow one holds no other), bounded by HandshakeTimeout;
+	// the message and idle timeouts, the size limit and the write timeout
+	// apply to the decrypted stream, where the SIP framing is. Set
+	// ClientAuth and ClientCAs for mutual TLS; TLSFiles.ServerConfig gives
+	// a configuration whose certificate files reload. Default nil: plain
+	// TCP.
 	TLS *tls.Config
 	// HandshakeTimeout bounds the TLS handshake, counted from accept; a
 	// connection that has not completed it by then is closed
@@ -120,6 +146,9 @@ type ListenerStats struct {
 	Accepted, Refused, OverLimit, OverSourceLimit, AcceptErrors, MessageTimeouts, IdleTimeouts, TooLarge, Closed uint64
 	// HandshakeFailures counts failed TLS handshakes (EventHandshakeFailed).
 	HandshakeFailures uint64
+	// OverRate counts connections closed at accept by the per-source
+	// rate limit (EventOverRate).
+	OverRate uint64
 }
 
 // Listener is a net.Listener for SIP over TCP in front of sipgo
@@ -140,9 +169,11 @@ type Listener struct {
 	once   sync.Once
 
 	conns *connlimit.Counter // MaxConns and MaxConnsPerSource
+	rate  *rateTable         // NewConnRate and NewConnBurst; nil: no limit
+	epoch time.Time          // the origin of rate's clock (monotonic)
 
-	acceptLog, limitLog, largeLog logEvery
-	counts                        [EventHandshakeFailed + 1]atomic.Uint64
+	acceptLog, limitLog, largeLog, rateLog logEvery
+	counts                                 [eventKinds]atomic.Uint64
 }
 
 // NewListener wraps l.
@@ -174,15 +205,27 @@ func NewListener(l net.Listener, cfg ListenerConfig) *Listener {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if cfg.NewConnRate == 0 || math.IsNaN(cfg.NewConnRate) {
+		cfg.NewConnRate = DefaultNewConnRate
+	}
+	if cfg.NewConnBurst <= 0 {
+		cfg.NewConnBurst = DefaultNewConnBurst
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Listener{
+	ln := &Listener{
 		inner: l, cfg: cfg, log: log, parser: sipgosip.NewParser(), done: make(chan struct{}),
 		conns:     connlimit.NewCounter(connlimit.Limits{Max: cfg.MaxConns, PerSource: cfg.MaxConnsPerSource}),
-		acceptLog: logEvery{interval: cfg.LogInterval}, limitLog: logEvery{interval: cfg.LogInterval}, largeLog: logEvery{interval: cfg.LogInterval},
+		acceptLog: logEvery{interval: cfg.LogInterval}, limitLog: logEvery{interval: cfg.LogInterval},
+		largeLog: logEvery{interval: cfg.LogInterval}, rateLog: logEvery{interval: cfg.LogInterval},
+		epoch: time.Now(),
 	}
+	if cfg.NewConnRate > 0 && !math.IsInf(cfg.NewConnRate, 1) {
+		ln.rate = newRateTable(cfg.NewConnRate, cfg.NewConnBurst, rateSources)
+	}
+	return ln
 }
 
 // Addr is the wrapped listener's address.
@@ -202,7 +245,7 @@ func (l *Listener) Stats() ListenerStats {
 		Open: open, Accepted: c(EventAccepted), Refused: c(EventRefused), OverLimit: c(EventOverLimit),
 		OverSourceLimit: c(EventOverSourceLimit), AcceptErrors: c(EventAcceptError), MessageTimeouts: c(EventMessageTimeout),
 		IdleTimeouts: c(EventIdleTimeout), TooLarge: c(EventTooLarge), Closed: c(EventClosed),
-		HandshakeFailures: c(EventHandshakeFailed),
+		HandshakeFailures: c(EventHandshakeFailed), OverRate: c(EventOverRate),
 	}
 }
 
@@ -256,6 +299,15 @@ func (l *Listener) Accept() (net.Conn, error) {
 			continue
 		}
 		key := connlimit.Source(src.Addr())
+		if l.rate != nil && !l.rate.allow(key, int64(time.Since(l.epoch))) {
+			l.event(EventOverRate, src, nil) // counted before the peer sees the close
+			_ = c.Close()
+			if n, ok := l.rateLog.due(time.Now()); ok {
+				l.log.Warn("connection rate limit reached; closing new connections of the source", "source", src.String(),
+					"new_conn_rate", l.cfg.NewConnRate, "new_conn_burst", l.cfg.NewConnBurst, "refused_since_last_line", n)
+			}
+			continue
+		}
 		if k := l.reserve(key); k != 0 {
 			_ = c.Close()
 			l.event(k, src, nil)

@@ -375,9 +375,10 @@ func TestListenerSizeLimitWithSipgo(t *testing.T) {
 
 // TestListenerFloodWithSipgo: idle connections from one source are capped
 // and closed after MessageTimeout, and the server answers a real request
-// meanwhile and after.
+// meanwhile and after. (The rate limit is off: it would close most of the
+// flood first; TestListenerNewConnRate tests it.)
 func TestListenerFloodWithSipgo(t *testing.T) {
-	addr, l := sipgoTCP(t, ListenerConfig{MaxConnsPerSource: 50, MessageTimeout: time.Second})
+	addr, l := sipgoTCP(t, ListenerConfig{MaxConnsPerSource: 50, MessageTimeout: time.Second, NewConnRate: -1})
 	var flood []net.Conn
 	for range 200 {
 		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).Dial("tcp", addr)

@@ -46,6 +46,12 @@ const (
 	// no common version or cipher, no or an untrusted client certificate
 	// under mutual TLS); it is closed. Err is the handshake's error.
 	EventHandshakeFailed
+	// EventOverRate: the source (IPv4 address, IPv6 /64) opened
+	// connections faster than NewConnRate (past NewConnBurst); the new one
+	// is closed at accept, before any TLS handshake or read.
+	EventOverRate
+
+	eventKinds // the number of kinds, plus one
 )
 
 // String returns the event's name, fit for a metric label.
@@ -71,6 +77,8 @@ func (k TransportEventKind) String() string {
 		return "closed"
 	case EventHandshakeFailed:
 		return "handshake_failed"
+	case EventOverRate:
+		return "over_rate"
 	}
 	return "unknown"
 }

@@ -146,6 +146,15 @@ type TCPConfig struct {
 	// MaxConnsPerSource caps the connections of one source address (IPv6:
 	// one /64); negative: no cap.
 	MaxConnsPerSource int `yaml:"max_conns_per_source"`
+	// NewConnRate limits how fast one source address (IPv6: one /64)
+	// opens connections, a second, sustained, after a burst of
+	// NewConnBurst: faster ones are closed at accept, before a TLS
+	// handshake or a read (sip.ListenerConfig.NewConnRate; counted in
+	// voicegw_sip_connections_refused_total{reason="over_rate"}). The TCP
+	// and the TLS listener count apart. Negative: no limit.
+	NewConnRate float64 `yaml:"new_conn_rate"`
+	// NewConnBurst is how many connections a source may open at once.
+	NewConnBurst int `yaml:"new_conn_burst"`
 	// MessageTimeout closes a connection that delivers no complete SIP
 	// message in this long (from accept, or from a message's first byte).
 	MessageTimeout time.Duration `yaml:"message_timeout"`
@@ -403,6 +412,12 @@ func (c *Config) validate() []Problem {
 	}
 	if t := c.SIP.TCP; t.MaxConnsPerSource == 0 || t.MaxConnsPerSource > 1<<20 {
 		add("sip.tcp.max_conns_per_source", "%d: want 1 to 1048576 (negative: no cap)", t.MaxConnsPerSource)
+	}
+	if t := c.SIP.TCP; !(t.NewConnRate < 0 || (t.NewConnRate > 0 && t.NewConnRate <= 1e6)) {
+		add("sip.tcp.new_conn_rate", "%v: want more than 0 and at most 1000000 connections a second (negative: no limit)", t.NewConnRate)
+	}
+	if t := c.SIP.TCP; t.NewConnBurst < 1 || t.NewConnBurst > 1<<20 {
+		add("sip.tcp.new_conn_burst", "%d: want 1 to 1048576", t.NewConnBurst)
 	}
 	if t := c.SIP.TCP; t.MessageTimeout < 100*time.Millisecond || t.MessageTimeout > 10*time.Minute {
 		add("sip.tcp.message_timeout", "%s: want 100ms to 10m", t.MessageTimeout)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voicegw/voicegw/sip"
 )
 
 // validAccount is an account section every test starts from.
@@ -42,6 +44,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	// the edge defences are on by default (SECURITY.md)
 	if c.SIP.Digest.AllowRFC2069 || c.RTP.Latching != "strict" || c.SIP.TCP.MaxConnsPerSource != 128 ||
+		c.SIP.TCP.NewConnRate != sip.DefaultNewConnRate || c.SIP.TCP.NewConnBurst != sip.DefaultNewConnBurst ||
 		c.SIP.TCP.MessageTimeout != 30*time.Second || c.SIP.TCP.MaxMessageSize != 65535 || c.HTTP.FailedKeys.Burst != 10 ||
 		c.Record.RetryInterval != time.Minute {
 		t.Fatalf("edge defaults: %+v %+v %+v", c.SIP, c.RTP, c.HTTP)
@@ -123,6 +126,10 @@ func TestConfigErrors(t *testing.T) {
 		{"transport allowlist", "sip:\n  allowlist: [127.0.0.1, intranet]", "sip.allowlist", "intranet"},
 		{"tcp max conns", "sip:\n  tcp: {max_conns: 2000000}", "sip.tcp.max_conns", "at most 1048576"},
 		{"tcp per source", "sip:\n  tcp: {max_conns_per_source: 0}", "sip.tcp.max_conns_per_source", "1 to 1048576"},
+		{"tcp new conn rate", "sip:\n  tcp: {new_conn_rate: 0}", "sip.tcp.new_conn_rate", "0: want more than 0"},
+		{"tcp new conn rate nan", "sip:\n  tcp: {new_conn_rate: .nan}", "sip.tcp.new_conn_rate", "NaN: want more than 0"},
+		{"tcp new conn rate high", "sip:\n  tcp: {new_conn_rate: 2e6}", "sip.tcp.new_conn_rate", "2e+06: want more than 0 and at most 1000000"},
+		{"tcp new conn burst", "sip:\n  tcp: {new_conn_burst: 0}", "sip.tcp.new_conn_burst", "0: want 1 to 1048576"},
 		{"tcp message timeout", "sip:\n  tcp: {message_timeout: 0s}", "sip.tcp.message_timeout", "100ms to 10m"},
 		{"tcp idle timeout", "sip:\n  tcp: {message_timeout: 1m, idle_timeout: 30s}", "sip.tcp.idle_timeout", "at least sip.tcp.message_timeout"},
 		{"tcp message size", "sip:\n  tcp: {max_message_size: 100}", "sip.tcp.max_message_size", "1300 to 1048576"},

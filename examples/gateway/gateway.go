@@ -160,6 +160,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger, out io.Write
 		RetryInterval:  cfg.Record.RetryInterval,
 		UDP:            sip.PacketConnConfig{MaxMessageSize: cfg.SIP.MaxUDPMessageSize, Allow: allow},
 		TCP: sip.ListenerConfig{Allow: allow, MaxConns: cfg.SIP.TCP.MaxConns, MaxConnsPerSource: cfg.SIP.TCP.MaxConnsPerSource,
+			NewConnRate: cfg.SIP.TCP.NewConnRate, NewConnBurst: cfg.SIP.TCP.NewConnBurst,
 			MessageTimeout: cfg.SIP.TCP.MessageTimeout, IdleTimeout: cfg.SIP.TCP.IdleTimeout, MaxMessageSize: cfg.SIP.TCP.MaxMessageSize,
 			HandshakeTimeout: cfg.SIP.TLS.HandshakeTimeout, OnEvent: g.metrics.TransportEvent},
 		Guard: sip.GuardConfig{

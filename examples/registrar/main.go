@@ -38,7 +38,11 @@
 //     its TCP connections below it (-max-conns, default the limit less 64,
 //     at most 4096), in total and per source (-max-conns-per-source,
 //     default 128); accept errors such as "too many open files" are
-//     survived;
+//     survived; one source opens at most -new-conn-rate connections a
+//     second (default 10) after a burst of -new-conn-burst (default 20),
+//     the others closed at accept (phones behind one NAT share a source:
+//     raise both, as -max-conns-per-source, for a registrar that serves
+//     many);
 //   - -allow is applied before sipgo parses anything: a refused source's
 //     TCP connection is closed at accept and its UDP datagrams are dropped
 //     unanswered;
@@ -162,6 +166,8 @@ type config struct {
 	allow2069    bool
 	maxConns     int // 0: from the open-file limit
 	perSource    int
+	connRate     float64
+	connBurst    int
 	msgTimeout   time.Duration
 	idleTimeout  time.Duration
 	maxMessage   int
@@ -197,6 +203,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	allow2069 := fs.Bool("allow-rfc2069", false, "accept digest answers without qop (RFC 2069) from old clients, each answer once (default: qop=auth required)")
 	maxConns := fs.Int("max-conns", 0, "most TCP connections open at once (default: the open-file limit less 64, at most 4096)")
 	perSource := fs.Int("max-conns-per-source", sip.DefaultMaxConnsPerSource, "most TCP connections of one source address (IPv6: /64)")
+	connRate := fs.Float64("new-conn-rate", sip.DefaultNewConnRate, "new TCP connections a second of one source address (IPv6: /64), after a burst of -new-conn-burst; faster ones are closed at accept (negative: no limit)")
+	connBurst := fs.Int("new-conn-burst", sip.DefaultNewConnBurst, "new TCP connections one source address may open at once")
 	msgTimeout := fs.Duration("message-timeout", sip.DefaultMessageTimeout, "time a TCP connection has to deliver a complete message (the first from connecting)")
 	idleTimeout := fs.Duration("idle-timeout", sip.DefaultIdleTimeout, "TCP connections without a message or keep-alive for this long are closed (negative: never)")
 	maxMessage := fs.Int("max-message-size", sip.DefaultMaxMessageSize, "largest SIP message in bytes; larger ones are answered 513")
@@ -222,7 +230,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	}
 	c := config{
 		listen: *listen, realm: *realm, users: sip.Users{}, usersFile: *usersFile, allow2069: *allow2069,
-		maxConns: *maxConns, perSource: *perSource, msgTimeout: *msgTimeout, idleTimeout: *idleTimeout, maxMessage: *maxMessage,
+		maxConns: *maxConns, perSource: *perSource, connRate: *connRate, connBurst: *connBurst, msgTimeout: *msgTimeout, idleTimeout: *idleTimeout, maxMessage: *maxMessage,
 		pprof: *pprofAddr, udpReaders: *udpReaders, gcPercent: *gcPercent,
 	}
 	if c.realm == "" {
@@ -241,6 +249,12 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 		if _, _, err := net.SplitHostPort(c.pprof); err != nil {
 			return config{}, fmt.Errorf("%w: -pprof %q: %v", errUsage, c.pprof, err)
 		}
+	}
+	if !(c.connRate < 0 || (c.connRate > 0 && c.connRate <= 1e6)) {
+		return config{}, fmt.Errorf("%w: -new-conn-rate %v: want more than 0 and at most 1000000 a second (negative: no limit)", errUsage, c.connRate)
+	}
+	if c.connBurst < 1 || c.connBurst > 1<<20 {
+		return config{}, fmt.Errorf("%w: -new-conn-burst %d: want 1 to 1048576", errUsage, c.connBurst)
 	}
 	if c.msgTimeout <= 0 {
 		return config{}, fmt.Errorf("%w: -message-timeout %s: want a positive duration", errUsage, c.msgTimeout)
@@ -415,7 +429,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		Readers:        cfg.udpReaders,
 	})
 	l := sip.NewListener(rawL, sip.ListenerConfig{
-		Allow: allow, MaxConns: maxConns, MaxConnsPerSource: cfg.perSource,
+		Allow: allow, MaxConns: maxConns, MaxConnsPerSource: cfg.perSource, NewConnRate: cfg.connRate, NewConnBurst: cfg.connBurst,
 		MessageTimeout: cfg.msgTimeout, IdleTimeout: cfg.idleTimeout, MaxMessageSize: cfg.maxMessage,
 		Logger: transportLog,
 	})
@@ -424,6 +438,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		"users", len(cfg.users), "users_from", strings.Join(cfg.usersSources, ","), "allowlist", cfg.allow.String(),
 		"algorithms", guard.DigestServer().Algorithms(), "rfc2069", cfg.allow2069,
 		"fd_soft", lim.Soft, "fd_hard", lim.Hard, "max_conns", maxConns, "max_conns_per_source", cfg.perSource,
+		"new_conn_rate", cfg.connRate, "new_conn_burst", cfg.connBurst,
 		"message_timeout", cfg.msgTimeout, "idle_timeout", cfg.idleTimeout, "max_message_size", cfg.maxMessage)
 
 	errc := make(chan error, 2)

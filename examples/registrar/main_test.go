@@ -47,6 +47,9 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-realm", "x", "-listen", "nowhere"}, "", `-listen "nowhere"`},
 		{[]string{"-realm", "x", "-max-message-size", "0"}, "", `-max-message-size 0`},
 		{[]string{"-realm", "x", "-gc-percent", "0"}, "", `-gc-percent 0`},
+		{[]string{"-realm", "x", "-new-conn-rate", "0"}, "", `-new-conn-rate 0: want more than 0`},
+		{[]string{"-realm", "x", "-new-conn-rate", "NaN"}, "", `-new-conn-rate NaN`},
+		{[]string{"-realm", "x", "-new-conn-burst", "0"}, "", `-new-conn-burst 0: want 1 to 1048576`},
 		{[]string{"-realm", "x", "-pprof", "nope"}, "", `-pprof "nope"`},
 		{[]string{"-realm", "x", "extra"}, "", `unexpected argument "extra"`},
 	}

@@ -219,7 +219,8 @@ func waitAllClosed(conns []net.Conn, within time.Duration) int {
 // stays up, registers a user over UDP during the flood, closes every idle
 // connection (-message-timeout 2s) and registers over TCP afterwards.
 func TestSecurityConnectionFlood(t *testing.T) {
-	p := startBinary(t, 256, "-allow", "127.0.0.0/8", "-max-conns", "5000", "-max-conns-per-source", "5000", "-message-timeout", "2s")
+	// no rate limit: it would close the flood before it exhausts the files
+	p := startBinary(t, 256, "-allow", "127.0.0.0/8", "-max-conns", "5000", "-max-conns-per-source", "5000", "-message-timeout", "2s", "-new-conn-rate", "-1")
 	var flood []net.Conn
 	defer func() {
 		for _, c := range flood {
@@ -268,7 +269,8 @@ func TestSecurityConnectionFlood(t *testing.T) {
 // TestSecurityPerSourceCap: one attacker (one source) holds at most
 // -max-conns-per-source connections; calls from elsewhere go on.
 func TestSecurityPerSourceCap(t *testing.T) {
-	p := startBinary(t, 0, "-allow", "127.0.0.0/8", "-max-conns-per-source", "100", "-message-timeout", "3s")
+	// no rate limit: it would close most of the 400 before the cap does
+	p := startBinary(t, 0, "-allow", "127.0.0.0/8", "-max-conns-per-source", "100", "-message-timeout", "3s", "-new-conn-rate", "-1")
 	var flood []net.Conn
 	defer func() {
 		for _, c := range flood {
@@ -292,6 +294,43 @@ func TestSecurityPerSourceCap(t *testing.T) {
 	if closed := waitAllClosed(flood, 30*time.Second); closed != 400 {
 		t.Fatalf("%d of 400 connections closed in the end", closed)
 	}
+}
+
+// TestSecurityConnectRate: one source connecting in a loop is held to
+// -new-conn-rate (default 10 a second after a burst of 20): of 300
+// connections opened as fast as it can, those past the burst and the rate
+// are closed at accept, with one log line; another source registers over
+// TCP meanwhile.
+func TestSecurityConnectRate(t *testing.T) {
+	p := startBinary(t, 0, "-allow", "127.0.0.0/8", "-message-timeout", "3s")
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			_ = c.Close()
+		}
+	}()
+	start := time.Now()
+	for range 300 {
+		c, err := dialTCPFrom(t, "127.0.0.2", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flood = append(flood, c)
+	}
+	elapsed := time.Since(start)
+	refused := waitAllClosed(flood, time.Second)
+	p.registers(sipptest.TCP)
+	// at most the burst and what the rate earned while dialling (and the
+	// second waited) got through
+	within := sip.DefaultNewConnBurst + int(sip.DefaultNewConnRate*(elapsed+time.Second).Seconds()) + 1
+	t.Logf("one source opened 300 connections in %s: %d closed at accept (at most %d let through); a user still registers over TCP", elapsed, refused, within)
+	if refused < 300-within {
+		t.Fatalf("%d of 300 connections closed at accept, want at least %d", refused, 300-within)
+	}
+	if n := strings.Count(p.logs.String(), "connection rate limit reached"); n != 1 {
+		t.Fatalf("%d log lines for the refusals, want 1 (at most one a minute):\n%s", n, tail(p.logs.String(), 4096))
+	}
+	p.alive()
 }
 
 // TestSecurityAllowlistAtTransport: a source outside -allow gets nothing:

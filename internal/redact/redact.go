@@ -11,11 +11,19 @@ import (
 
 // URL returns raw with its user information dropped, its query replaced by
 // "REDACTED" and its fragment dropped. A value that does not parse as a URL
-// is not echoed at all.
+// is not echoed at all. One that parses as an opaque URL — no "//" after
+// the scheme, as in "https:user:pass@host" or "user:token@collector:4318",
+// where url.Parse takes what precedes the first colon for the scheme and
+// keeps the rest, credentials included, as it is — is shown without
+// everything up to and including its last '@' and from its first '?' or
+// '#' on.
 func URL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
+	}
+	if u.Opaque != "" {
+		return Opaque(raw)
 	}
 	u.User = nil
 	if u.RawQuery != "" || u.ForceQuery {
@@ -64,3 +72,17 @@ type redacted struct {
 
 func (r *redacted) Error() string { return r.msg }
 func (r *redacted) Unwrap() error { return r.err }
+
+// Opaque returns raw, a value that may hold credentials without being a
+// URL with an authority, without everything up to and including its last
+// '@' and from its first '?' or '#' on: "user:token@collector:4318/x?k=v"
+// gives "collector:4318/x".
+func Opaque(raw string) string {
+	if i := strings.LastIndexByte(raw, '@'); i >= 0 {
+		raw = raw[i+1:]
+	}
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	return raw
+}

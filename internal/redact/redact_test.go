@@ -14,6 +14,10 @@ func TestURL(t *testing.T) {
 		{"https://u:p4ss@hooks.example.com/reg?token=s3cr3t#frag", "https://hooks.example.com/reg?REDACTED"},
 		{"http://host:8080/x?", "http://host:8080/x?REDACTED"},
 		{"::not a url", "(unparsable URL)"},
+		// opaque URLs: url.Parse keeps their credentials in Opaque
+		{"https:user:p4ss@hooks.example.com/reg?token=s3cr3t", "hooks.example.com/reg"},
+		{"user:t0ken@collector:4318", "collector:4318"},
+		{"collector:4318", "collector:4318"},
 	} {
 		if got := URL(tc.in); got != tc.want {
 			t.Errorf("URL(%q) = %q, want %q", tc.in, got, tc.want)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/voicegw/voicegw/internal/redact"
 	"go.opentelemetry.io/otel/attribute"
@@ -79,20 +78,12 @@ func NewOTLPTracerProvider(ctx context.Context, c OTLPConfig) (*sdktrace.TracerP
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
 }
 
-// redactEndpoint is raw as an error may show it: a URL (with an authority)
-// without its user information, query and fragment (redact.URL); any other
-// value — one that does not parse, or parses as an opaque URL such as
-// "user:token@collector:4318" — without everything up to and including
-// its last '@' and from its first '?' or '#' on.
+// redactEndpoint is raw as an error may show it: redact.URL, except that
+// a value that does not parse is shown as redact.Opaque leaves it (no user
+// information, query or fragment) rather than not at all.
 func redactEndpoint(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Opaque == "" {
-		return redact.URL(raw)
+	if _, err := url.Parse(raw); err != nil {
+		return redact.Opaque(raw)
 	}
-	if i := strings.LastIndexByte(raw, '@'); i >= 0 {
-		raw = raw[i+1:]
-	}
-	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		raw = raw[:i]
-	}
-	return raw
+	return redact.URL(raw)
 }

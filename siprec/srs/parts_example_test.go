@@ -48,6 +48,34 @@ func ExampleTenantCache() {
 	// true
 }
 
+// A peer naming realm after random realm costs store reads only within the
+// cache's budget: past it, a realm never seen is declined (the Guard
+// answers 503 with Retry-After) and counted, while the accounts' realms
+// read before are still served.
+func ExampleTenantCache_LookupsDeclined() {
+	ctx := context.Background()
+	tenants := memstore.NewStore(nil)
+	if _, err := tenants.CreateAccount(ctx, &tenancy.Account{Name: "acme", SIPRealm: "acme.example"}); err != nil {
+		log.Fatal(err)
+	}
+	cache := srs.NewTenantCache(tenants, &srs.TenantCacheOptions{LookupRate: 2})
+	_, err := cache.LookupTenant(ctx, "acme.example") // one read of two
+	fmt.Println(err)
+	for i := range 4 {
+		_, err := cache.LookupTenant(ctx, fmt.Sprintf("probe-%d.example", i))
+		fmt.Println(errors.Is(err, sip.ErrUnknownTenant), errors.Is(err, sip.ErrTenantBusy))
+	}
+	_, err = cache.LookupTenant(ctx, "acme.example")
+	fmt.Println(err, cache.LookupsDeclined())
+	// Output:
+	// <nil>
+	// true false
+	// false true
+	// false true
+	// false true
+	// <nil> 3
+}
+
 // The Insights API asks which service provider an account belongs to, so
 // that a provider's key reaches its accounts only: the cache answers.
 func ExampleTenantCache_ServiceProvider() {

@@ -19,11 +19,16 @@ import (
 const DefaultTenantCacheTTL = 5 * time.Second
 
 // maxCachedRealms bounds the cache: realms probed at random must not grow
-// it without bound. Realms no account has are kept apart (misses), so a
-// peer naming random realms — before it authenticates, over UDP, where
-// the Guard does not count it — fills and clears only those, never
-// evicting the realms of accounts, whose calls would then read the store.
+// it without bound. Realms no account has are kept apart (misses; with a
+// default account too, though they are then served), so a peer naming
+// random realms — before it authenticates, over UDP, where the Guard does
+// not count it — fills and clears only those, never evicting the realms
+// of accounts, whose calls would then read the store.
 const maxCachedRealms = 10000
+
+// DefaultTenantLookupRate is TenantCacheOptions.LookupRate when it is 0:
+// store reads per second for realms the cache does not hold.
+const DefaultTenantLookupRate = 100
 
 // TenantCache is the bridge from package tenancy to the sip.Guard: a
 // sip.TenantLookup whose tenant is the account whose SIP realm is the
@@ -53,6 +58,12 @@ type TenantCache struct {
 	misses   map[string]cachedTenant // realms of no account (err set)
 	accounts map[tenancy.SID]cachedAccount
 	gen      uint64 // bumped by every invalidation: a read that started before is not cached
+
+	// the budget of store reads for realms not held (LookupRate): a token
+	// bucket of rate per second holding up to burst, full at the start
+	rate, burst, tokens float64
+	filled              time.Time
+	declined            uint64
 }
 
 type cachedTenant struct {
@@ -78,6 +89,24 @@ type TenantCacheOptions struct {
 	// Logger receives accounts whose stored allowlist does not parse; nil
 	// discards.
 	Logger *slog.Logger
+	// LookupRate bounds the store reads for realms the cache does not
+	// hold — a realm not seen before, or one of no account whose entry is
+	// older than TTL — to this many per second, in bursts of up to as many
+	// (at least one). A peer naming random realms over UDP, whose source
+	// the Guard cannot block, would otherwise cost a store read per
+	// datagram — on a database that every gateway shares. Past the
+	// budget LookupTenant does not read: a realm it read before that no
+	// account had gets what it got then (refused, or served by the
+	// default account) until the budget allows a read, and a realm never
+	// seen is declined (sip.ErrTenantBusy: the Guard answers 503 with
+	// Retry-After). The realms of accounts read before are refreshed
+	// without counting, also after an Invalidate, which (a change made
+	// through the admin API, or one another gateway notified) takes
+	// effect at once as before. What it costs: while the budget is spent,
+	// the first request of a realm the gateway has not seen since it
+	// started may be declined until the budget refills. Default
+	// DefaultTenantLookupRate (100); negative: no budget.
+	LookupRate float64
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -99,7 +128,43 @@ func NewTenantCache(store *tenancy.Store, opts *TenantCacheOptions) *TenantCache
 	if c.now == nil {
 		c.now = time.Now
 	}
+	switch {
+	case o.LookupRate == 0:
+		c.rate = DefaultTenantLookupRate
+	case o.LookupRate > 0:
+		c.rate = o.LookupRate
+	}
+	c.burst = max(c.rate, 1)
+	c.tokens = c.burst
 	return c
+}
+
+// LookupsDeclined returns how many lookups the cache declined since it was
+// made (TenantCacheOptions.LookupRate).
+func (c *TenantCache) LookupsDeclined() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.declined
+}
+
+// spend takes one store read from the budget, reporting false (and
+// counting it) when none is left; c.mu is held.
+func (c *TenantCache) spend(now time.Time) bool {
+	if c.rate == 0 {
+		return true
+	}
+	if !c.filled.IsZero() {
+		if d := now.Sub(c.filled); d > 0 {
+			c.tokens = min(c.burst, c.tokens+d.Seconds()*c.rate)
+		}
+	}
+	c.filled = now
+	if c.tokens < 1 {
+		c.declined++
+		return false
+	}
+	c.tokens--
+	return true
 }
 
 // SetDefault changes the default account ("" for none) and forgets every
@@ -108,7 +173,7 @@ func (c *TenantCache) SetDefault(sid tenancy.SID) {
 	c.mu.Lock()
 	c.def = sid
 	c.gen++
-	clear(c.realms)
+	c.staleRealms()
 	clear(c.misses)
 	c.mu.Unlock()
 }
@@ -122,16 +187,26 @@ func (c *TenantCache) Invalidate(sids ...tenancy.SID) {
 	for _, sid := range sids {
 		delete(c.accounts, sid)
 	}
-	clear(c.realms)
+	c.staleRealms()
 	clear(c.misses)
 	c.mu.Unlock()
+}
+
+// staleRealms marks every realm of an account read before as to be read
+// again: the next request for it reads the store, outside the budget of
+// LookupRate, which only new realms spend; c.mu is held.
+func (c *TenantCache) staleRealms() {
+	for realm, ct := range c.realms {
+		ct.fetched = time.Time{}
+		c.realms[realm] = ct
+	}
 }
 
 // InvalidateAll forgets everything read.
 func (c *TenantCache) InvalidateAll() {
 	c.mu.Lock()
 	c.gen++
-	clear(c.realms)
+	c.staleRealms()
 	clear(c.misses)
 	clear(c.accounts)
 	c.mu.Unlock()
@@ -143,17 +218,28 @@ func (c *TenantCache) fresh(t time.Time) bool { return c.ttl > 0 && c.now().Sub(
 // as it is (the Guard answers 500) and not cached.
 func (c *TenantCache) LookupTenant(ctx context.Context, realm string) (sip.Tenant, error) {
 	c.mu.Lock()
-	ct, ok := c.realms[realm]
+	ct, known := c.realms[realm]
+	ok := known
 	if !ok {
 		ct, ok = c.misses[realm]
 	}
 	def, gen := c.def, c.gen
-	c.mu.Unlock()
 	if ok && c.fresh(ct.fetched) {
+		c.mu.Unlock()
 		return ct.tenant, ct.err
 	}
 	now := c.now()
+	if !known && !c.spend(now) {
+		c.mu.Unlock()
+		if ok {
+			// a realm of no account read before: what it was then
+			return ct.tenant, ct.err
+		}
+		return sip.Tenant{}, fmt.Errorf("realm %q: %w", realm, sip.ErrTenantBusy)
+	}
+	c.mu.Unlock()
 	acct, err := c.store.AccountByRealm(ctx, realm)
+	byRealm := err == nil
 	if errors.Is(err, tenancy.ErrNotFound) && def != "" {
 		acct, err = c.store.Account(ctx, def)
 	}
@@ -167,10 +253,11 @@ func (c *TenantCache) LookupTenant(ctx context.Context, realm string) (sip.Tenan
 	}
 	c.mu.Lock()
 	if c.gen == gen {
-		m := c.realms
-		if ct.err != nil {
-			m = c.misses
+		m, other := c.realms, c.misses
+		if !byRealm {
+			m, other = c.misses, c.realms
 		}
+		delete(other, realm)
 		if len(m) >= maxCachedRealms {
 			clear(m)
 		}

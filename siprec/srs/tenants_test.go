@@ -286,7 +286,8 @@ func TestTenantCacheRandomRealms(t *testing.T) {
 	st, drv := newStore(t)
 	createAccount(t, st, &tenancy.Account{Name: "acme", SIPRealm: "acme.test"})
 	clk := &clock{t: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}
-	c := NewTenantCache(st, &TenantCacheOptions{TTL: time.Minute, Now: clk.now})
+	// no budget (LookupRate: TestTenantCacheLookupBudget): every probe reads
+	c := NewTenantCache(st, &TenantCacheOptions{TTL: time.Minute, Now: clk.now, LookupRate: -1})
 	if _, err := c.LookupTenant(ctx, "acme.test"); err != nil {
 		t.Fatal(err)
 	}
@@ -304,5 +305,107 @@ func TestTenantCacheRandomRealms(t *testing.T) {
 	}
 	if n := drv.count() - reads; n != 0 {
 		t.Fatalf("%d store reads after the probes for the account's realm and a recent probe, want 0", n)
+	}
+}
+
+// TestTenantCacheLookupBudget: realms not held cost store reads within
+// LookupRate only: past it the cache declines (sip.ErrTenantBusy) without
+// reading, while an account's realm read before is refreshed after its TTL
+// and after an invalidation without spending the budget; a default
+// account's stand-ins for unknown realms do not evict the accounts'
+// realms; the budget refills with time.
+func TestTenantCacheLookupBudget(t *testing.T) {
+	ctx := context.Background()
+	st, drv := newStore(t)
+	createAccount(t, st, &tenancy.Account{Name: "acme", SIPRealm: "acme.test"})
+	createAccount(t, st, &tenancy.Account{Name: "later", SIPRealm: "later.test"})
+	clk := &clock{t: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}
+	c := NewTenantCache(st, &TenantCacheOptions{TTL: time.Second, Now: clk.now, LookupRate: 3})
+	if _, err := c.LookupTenant(ctx, "acme.test"); err != nil { // spends 1 of 3
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := c.LookupTenant(ctx, fmt.Sprintf("probe-%d.test", i)); !errors.Is(err, sip.ErrUnknownTenant) {
+			t.Fatalf("probe %d within the budget: %v", i, err)
+		}
+	}
+	reads := drv.count()
+	for i := range 50 {
+		if _, err := c.LookupTenant(ctx, fmt.Sprintf("flood-%d.test", i)); !errors.Is(err, sip.ErrTenantBusy) {
+			t.Fatalf("probe %d past the budget: %v, want sip.ErrTenantBusy", i, err)
+		}
+	}
+	if n := drv.count() - reads; n != 0 {
+		t.Fatalf("%d store reads for probes past the budget, want 0", n)
+	}
+	if n := c.LookupsDeclined(); n != 50 {
+		t.Fatalf("LookupsDeclined = %d, want 50", n)
+	}
+	// a new account's realm waits for the budget too
+	if _, err := c.LookupTenant(ctx, "later.test"); !errors.Is(err, sip.ErrTenantBusy) {
+		t.Fatalf("a realm not seen before, budget spent: %v", err)
+	}
+	// a realm of no account read before keeps its answer, past its TTL too,
+	// without a read
+	clk.add(1100 * time.Millisecond)
+	c.mu.Lock()
+	c.tokens, c.filled = 0, clk.now()
+	c.mu.Unlock()
+	reads = drv.count()
+	if _, err := c.LookupTenant(ctx, "probe-0.test"); !errors.Is(err, sip.ErrUnknownTenant) {
+		t.Fatalf("a stale probe, budget spent: %v, want sip.ErrUnknownTenant as before", err)
+	}
+	if n := drv.count() - reads; n != 0 {
+		t.Fatalf("%d store reads for a stale probe with the budget spent, want 0", n)
+	}
+	// the account's realm, past its TTL and after an invalidation, is read
+	// again although the budget is spent (the clock moved less than what
+	// refills one read)
+	clk.add(1100 * time.Millisecond)
+	c.mu.Lock()
+	c.tokens, c.filled = 0, clk.now()
+	c.mu.Unlock()
+	reads = drv.count()
+	if tn, err := c.LookupTenant(ctx, "acme.test"); err != nil || tn.Realm != "acme.test" {
+		t.Fatalf("the account's realm past its TTL: %+v, %v", tn, err)
+	}
+	c.InvalidateAll()
+	if _, err := c.LookupTenant(ctx, "acme.test"); err != nil {
+		t.Fatalf("the account's realm after InvalidateAll: %v", err)
+	}
+	if n := drv.count() - reads; n == 0 {
+		t.Fatal("no store read for the stale realm: it was served from the cache, not refreshed")
+	}
+	// the budget refills: a second later, three new realms are read
+	clk.add(time.Second)
+	if _, err := c.LookupTenant(ctx, "later.test"); err != nil {
+		t.Fatalf("a new account's realm after the refill: %v", err)
+	}
+}
+
+// TestTenantCacheDefaultDoesNotEvict: with a default account, realms of no
+// account are served by it but kept with the misses, so naming many of
+// them does not evict the accounts' realms.
+func TestTenantCacheDefaultDoesNotEvict(t *testing.T) {
+	ctx := context.Background()
+	st, drv := newStore(t)
+	acme := createAccount(t, st, &tenancy.Account{Name: "acme", SIPRealm: "acme.test"})
+	def := createAccount(t, st, &tenancy.Account{Name: "default"})
+	clk := &clock{t: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}
+	c := NewTenantCache(st, &TenantCacheOptions{TTL: time.Minute, Now: clk.now, LookupRate: -1, Default: def.SID})
+	if tn, err := c.LookupTenant(ctx, "acme.test"); err != nil || tn.ID != string(acme.SID) {
+		t.Fatalf("acme: %+v, %v", tn, err)
+	}
+	for i := range maxCachedRealms + 10 {
+		if tn, err := c.LookupTenant(ctx, fmt.Sprintf("10.0.%d.%d", i/250, i%250)); err != nil || tn.ID != string(def.SID) {
+			t.Fatalf("an address as realm: %+v, %v; want the default account", tn, err)
+		}
+	}
+	reads := drv.count()
+	if _, err := c.LookupTenant(ctx, "acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	if n := drv.count() - reads; n != 0 {
+		t.Fatalf("%d store reads for the account's realm after the default's realms, want 0 (evicted)", n)
 	}
 }

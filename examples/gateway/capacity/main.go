@@ -289,9 +289,13 @@ func trial(ctx context.Context, bin string, n int, o options) (*result, error) {
 		transports = fmt.Sprintf("[tcp, udp, tls], tls: {listen: 127.0.0.1:%d}", tlsPort)
 		srs = []string{"-srs", fmt.Sprintf("sips:127.0.0.1:%d", tlsPort), "-tls-ca", filepath.Join(data, "tls", "cert.pem")}
 	}
+	// siprec-load's shards (one per core) each open a connection from
+	// 127.0.0.1: a burst of 1024 keeps the per-source rate of new
+	// connections (sip.tcp.new_conn_rate) from refusing some on a machine
+	// of many cores
 	cfg := fmt.Sprintf(`data_dir: %s
 log: {level: warn}
-sip: {listen: 127.0.0.1:%d, transports: %s, default_account: %s}
+sip: {listen: 127.0.0.1:%d, transports: %s, default_account: %s, tcp: {new_conn_burst: 1024}}
 http: {listen: 127.0.0.1:%d, pprof: %v}
 rtp: {address: 127.0.0.1, ports: %s, poller: %v, reserve_rtcp: false}
 shutdown: {timeout: 120s}

@@ -242,7 +242,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				return err
 			}
 		case "registrar":
-			if s, err = startRegistrarServer(ctx, dir, ".", "registrar", o.regFlags, o.pprofDir != ""); err != nil {
+			flags := o.regFlags
+			if o.transport == "tn" {
+				// sipp opens a connection per call, all from 127.0.0.1:
+				// thousands a second, past the per-source rate limit
+				flags = append([]string{"-new-conn-rate", "-1"}, flags...)
+			}
+			if s, err = startRegistrarServer(ctx, dir, ".", "registrar", flags, o.pprofDir != ""); err != nil {
 				return err
 			}
 		case "baseline":

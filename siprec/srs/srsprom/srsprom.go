@@ -17,6 +17,8 @@
 //	voicegw_recording_late_samples_total        samples the recorders dropped as late
 //	voicegw_webhooks_total{result}              session webhooks: ok, failed
 //	voicegw_sip_tls_handshake_failures_total    SIP over TLS handshakes that failed
+//	voicegw_sip_connections_refused_total{reason} SIP TCP/TLS connections closed at accept: refused (allowlist),
+//	                                            over_limit, over_source_limit, over_rate
 //	voicegw_admission_duration_seconds          INVITE to 200 OK (histogram)
 //	voicegw_session_duration_seconds            INVITE to the end of the last stream (histogram)
 //	voicegw_recording_finalize_duration_seconds session end to recording in the spool (histogram)
@@ -87,6 +89,7 @@ type Observer struct {
 	lateSamples        prometheus.Counter
 	webhooks           *prometheus.CounterVec // result
 	tlsHandshakeFails  prometheus.Counter
+	connsRefused       *prometheus.CounterVec // reason: a sip.TransportEventKind
 
 	accountCalls     *prometheus.CounterVec // account, result
 	admission        prometheus.Histogram
@@ -139,6 +142,12 @@ func New(reg prometheus.Registerer, opts Options) (*Observer, error) {
 		Name: "voicegw_sip_tls_handshake_failures_total",
 		Help: "SIP over TLS connections closed because their handshake failed or timed out (not TLS, no or an untrusted client certificate under mutual TLS).",
 	})
+	m.connsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegw_sip_connections_refused_total",
+		Help: "SIP over TCP and TLS connections closed at accept, before any handshake or read, by reason: refused (outside the transport " +
+			"allowlist), over_limit (max_conns open), over_source_limit (the source's max_conns_per_source open), over_rate (the source " +
+			"connects faster than new_conn_rate).",
+	}, []string{"reason"})
 	m.accountCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegw_account_calls_total",
 		Help: "Initial SIPREC INVITEs per account (its SID) by result (accepted, refused, challenged). Accounts past the first " +
@@ -170,9 +179,12 @@ func New(reg prometheus.Registerer, opts Options) (*Observer, error) {
 		Buckets: prometheus.ExponentialBuckets(16<<10, 4, 9), // 16 KiB … 1 GiB
 	})
 	if err := register(reg, m.sessionsActive, m.calls, m.sessionsEnded, m.recordingsWritten, m.recordingsUploaded,
-		m.recordingErrors, m.uploadErrors, m.lateSamples, m.webhooks, m.tlsHandshakeFails,
+		m.recordingErrors, m.uploadErrors, m.lateSamples, m.webhooks, m.tlsHandshakeFails, m.connsRefused,
 		m.accountCalls, m.admission, m.sessionDuration, m.finalizeDuration, m.uploadDuration, m.uploadSize); err != nil {
 		return nil, err
+	}
+	for _, k := range []sip.TransportEventKind{sip.EventRefused, sip.EventOverLimit, sip.EventOverSourceLimit, sip.EventOverRate} {
+		m.connsRefused.WithLabelValues(k.String())
 	}
 	for _, stage := range []string{"create", "finish", "spool", "recover"} {
 		m.recordingErrors.WithLabelValues(stage)
@@ -198,8 +210,10 @@ func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 }
 
 // Watch registers the gauges and counters read from s itself: the
-// recordings in its spool and the age of the oldest, and the RTP packet
-// counters of every stream it received. Call it once, after srs.New.
+// recordings in its spool and the age of the oldest, the RTP packet
+// counters of every stream it received, and the tenant lookups its
+// TenantCache declined (srs.TenantCacheOptions.LookupRate). Call it once,
+// after srs.New.
 func (m *Observer) Watch(s *srs.Server) error {
 	cs := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -209,6 +223,10 @@ func (m *Observer) Watch(s *srs.Server) error {
 			Name: "voicegw_spool_oldest_age_seconds",
 			Help: "Age of the oldest recording waiting in the spool for its bucket (0 when the spool is empty): grows while a bucket refuses uploads.",
 		}, func() float64 { return OldestAge(s.Spool().List(), time.Now()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "voicegw_tenant_lookups_declined_total",
+			Help: "SIP requests for realms the tenant cache did not hold that were answered 503 without reading the store: its budget of store reads (srs.TenantCacheOptions.LookupRate, default 100 per second) was spent, by a peer naming random realms.",
+		}, func() float64 { return float64(s.TenantCache().LookupsDeclined()) }),
 	}
 	for _, c := range []struct {
 		name, help string
@@ -243,8 +261,11 @@ func (m *Observer) WatchReadiness(r *srs.Readiness) error {
 // TransportEvent counts what the SIP listeners report; give it as
 // sip.ListenerConfig.OnEvent.
 func (m *Observer) TransportEvent(ev sip.TransportEvent) {
-	if ev.Kind == sip.EventHandshakeFailed {
+	switch ev.Kind {
+	case sip.EventHandshakeFailed:
 		m.tlsHandshakeFails.Inc()
+	case sip.EventRefused, sip.EventOverLimit, sip.EventOverSourceLimit, sip.EventOverRate:
+		m.connsRefused.WithLabelValues(ev.Kind.String()).Inc()
 	}
 }
 

@@ -84,6 +84,9 @@ func TestCounts(t *testing.T) {
 	m.WebhookSent(nil, nil)
 	m.TransportEvent(sip.TransportEvent{Kind: sip.EventHandshakeFailed})
 	m.TransportEvent(sip.TransportEvent{Kind: sip.EventAccepted})
+	m.TransportEvent(sip.TransportEvent{Kind: sip.EventOverRate})
+	m.TransportEvent(sip.TransportEvent{Kind: sip.EventOverRate})
+	m.TransportEvent(sip.TransportEvent{Kind: sip.EventOverSourceLimit})
 	for _, c := range []struct {
 		name string
 		c    prometheus.Collector
@@ -98,6 +101,9 @@ func TestCounts(t *testing.T) {
 		{"webhooks failed", m.webhooks.WithLabelValues("failed"), 1},
 		{"webhooks ok", m.webhooks.WithLabelValues("ok"), 1},
 		{"tls handshakes", m.tlsHandshakeFails, 1},
+		{"refused over_rate", m.connsRefused.WithLabelValues("over_rate"), 2},
+		{"refused over_source_limit", m.connsRefused.WithLabelValues("over_source_limit"), 1},
+		{"refused over_limit", m.connsRefused.WithLabelValues("over_limit"), 0},
 	} {
 		if got := testutil.ToFloat64(c.c); got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, got, c.want)
@@ -105,6 +111,9 @@ func TestCounts(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.recordingsWritten); n != 0 {
 		t.Errorf("a recovery that repaired nothing counted %d recordings written", n)
+	}
+	if n := testutil.CollectAndCount(m.connsRefused); n != 4 {
+		t.Errorf("connections refused: %d series, want the 4 reasons from the start", n)
 	}
 	if n := testutil.CollectAndCount(m.uploadDuration); n != 1 {
 		t.Errorf("upload duration: %d series, want 1", n)
