@@ -24,7 +24,7 @@ type LAMEConfig struct {
 	// otherwise wait for the encoders' whole backlog, since the runtime
 	// polls the network only when a P has nothing else to run
 	// (BenchmarkMP3Pool, one core: 15 ms late at the 99th percentile
-	// without, about 5 with).
+	// without, 1 ms with).
 	Encoders int
 	// QueueBytes bounds the PCM waiting for the encoders, over all
 	// recordings of this LAME (2 bytes a sample). When a batch would pass
