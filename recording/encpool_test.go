@@ -404,9 +404,9 @@ func TestMP3PoolBound(t *testing.T) {
 }
 
 // TestMP3PoolManyRecordings: many recordings at once, each stream on its
-// own goroutine, on a pool of 3 encoders whose queue is short (the writer
-// and the pool both encode): every file is its inline twin. Run with
-// -race.
+// own goroutine, on a pool of 3 encoders whose queue is short (writers
+// and the pool both encode, and writers drain their queues at flushes):
+// every file is its inline twin. Run with -race.
 func TestMP3PoolManyRecordings(t *testing.T) {
 	requireLAME(t)
 	const n, packets = 10, 200
@@ -450,9 +450,9 @@ func TestMP3PoolManyRecordings(t *testing.T) {
 	}
 	wg.Wait()
 	must(t, errors.Join(errs...))
-	if p.ran.Load() == 0 {
-		t.Error("the pool encoded nothing")
-	}
+	// Which goroutine encoded what depends on the scheduling (writers
+	// that outrun the pool drain their queues at each flush); that the
+	// pool's goroutines encode is TestMP3PoolSameFile's to prove.
 	t.Logf("batches: %d by the pool, %d by writers past the bound", p.ran.Load(), p.inline.Load())
 	for i := range n {
 		ref := filepath.Join(dir, fmt.Sprintf("inline%d.mp3", i))
