@@ -61,8 +61,9 @@ type encoderPool struct {
 	max   int
 	limit int64 // bytes of queued PCM at most
 	// nice, when above 0, is added to the nice value of the encoder
-	// goroutines' threads (lowerPriority); measured by BenchmarkMP3Pool,
-	// not offered.
+	// goroutines' threads (lowerPriority); measured by BenchmarkMP3Pool
+	// ("pool-nice10", one core: no gain, the media worker's wait was the
+	// Go scheduler's, not the kernel's), not offered.
 	nice int
 	// noYield turns the yielder off (BenchmarkMP3Pool measures it).
 	noYield bool
