@@ -185,6 +185,23 @@
 // written over its placeholder frame, so decoders know the exact length
 // and skip the encoder delay.
 //
+// LAME's time is most of an MP3 recording's cost, so it is not spent on
+// the goroutine that delivers the audio: a media poller's worker reads
+// every call's RTP from one socket, and one that spends most of its time
+// in LAME falls behind and loses packets when a burst comes. A
+// recording's writer gathers a batch (a frame: 1,152 samples a channel)
+// and queues it; the encoder pool of the *LAME (LAMEConfig: GOMAXPROCS
+// goroutines by default, started when audio waits, ended when idle) runs
+// LAME and the file writes, each recording's batches in order and one at
+// a time. Flush and Stop first encode what is still queued, so the file
+// is exactly the one inline encoding writes, the periodic flush and the
+// LAME tag mean what they did, and a crash loses no more. A failure on a
+// pool goroutine is returned by the recording's next write, flush or
+// Stop (Recorder.Failed, Err). The queue is bounded (LAMEConfig.QueueBytes,
+// default 16 MiB): past it a writer encodes its recording's batches
+// itself, so the audio is late but never dropped. MP3Config.Inline
+// encodes on the writer's goroutine, as before the pool.
+//
 // # Write failures
 //
 // A recording whose file can no longer be written (a full disk, an I/O

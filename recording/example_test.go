@@ -1,6 +1,7 @@
 package recording_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -191,6 +192,55 @@ func ExampleOpenLAME() {
 		return
 	}
 	_ = recording.Config{Format: recording.MP3, LAME: lame}
+}
+
+// A gateway loads LAME once, with the encoder pool that runs its MP3
+// recordings' LAME calls and file writes off the media workers: here two
+// encoder goroutines (the default is GOMAXPROCS) and at most 8 MiB of
+// audio waiting for them. A program that records on one goroutine and
+// wants no other sets MP3Config.Inline.
+func ExampleOpenLAMEConfig() {
+	lame, err := recording.OpenLAMEConfig(recording.LAMEConfig{Encoders: 2, QueueBytes: 8 << 20})
+	if errors.Is(err, recording.ErrMP3Unavailable) {
+		log.Print(err) // says to install libmp3lame0; WAV still works
+		return
+	}
+	dir, err := os.MkdirTemp("", "recording-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	// The same call recorded both ways makes the same file.
+	var files [2][]byte
+	for i, mc := range []recording.MP3Config{{Mono: true}, {Mono: true, Inline: true}} {
+		path := filepath.Join(dir, fmt.Sprint(i, ".mp3"))
+		rec, err := recording.New(path, recording.Config{Format: recording.MP3, LAME: lame, MP3: mc,
+			Streams: []recording.StreamConfig{{Label: "caller"}, {Label: "callee"}}})
+		if err != nil {
+			log.Fatal(err)
+		}
+		_ = rec.Stream(0).StartAt(0)
+		_ = rec.Stream(1).StartAt(0)
+		pcm := make([]int16, 160)
+		for k := range 250 { // 5 s: the writer queues 34 batches
+			pcm[k%160] = 1000
+			_ = rec.Stream(0).Write(int64(k)*160, pcm)
+			_ = rec.Stream(1).Write(int64(k)*160, pcm)
+		}
+		res, err := rec.Stop() // waits for the queued batches
+		if err != nil {
+			log.Fatal(err)
+		}
+		if files[i], err = os.ReadFile(path); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(res.Format, res.Channels, "channel", res.Duration)
+	}
+	fmt.Println("same file:", bytes.Equal(files[0], files[1]))
+	// Output:
+	// mp3 1 channel 5s
+	// mp3 1 channel 5s
+	// same file: true
 }
 
 // A gateway watches each recording for a write failure (a full disk) and

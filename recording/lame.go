@@ -18,7 +18,13 @@ import (
 // Open it once with OpenLAME and share the value between recordings
 // (Config.LAME); it is safe for concurrent use. Every recording gets its
 // own encoder handle. The library stays loaded until the process exits.
+//
+// A LAME also holds the encoder pool of its recordings (LAMEConfig): up
+// to GOMAXPROCS goroutines by default that run LAME and the file writes
+// for them, started when audio waits and ending when idle, so there is
+// nothing to close (see MP3Config.Inline).
 type LAME struct {
+	pool    *encoderPool
 	path    string
 	version string
 	// initMu serializes lame_init and lame_init_params: they fill tables
@@ -53,6 +59,13 @@ func lameLibraryNames() []string {
 // When the library cannot be loaded or lacks a function this package calls,
 // the error wraps ErrMP3Unavailable and says what to install.
 func OpenLAME(path string) (*LAME, error) {
+	return OpenLAMEConfig(LAMEConfig{Path: path})
+}
+
+// OpenLAMEConfig loads LAME as OpenLAME does from c.Path, with the
+// encoder pool c describes.
+func OpenLAMEConfig(c LAMEConfig) (*LAME, error) {
+	path := c.Path
 	names := []string{path}
 	if path == "" {
 		names = lameLibraryNames()
@@ -72,7 +85,7 @@ func OpenLAME(path string) (*LAME, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading %q: %v", ErrMP3Unavailable, names[len(names)-1], err)
 	}
-	l := &LAME{path: used, lib: h}
+	l := &LAME{path: used, lib: h, pool: newEncoderPool(c.Encoders, c.QueueBytes)}
 	syms := []struct {
 		p    *uintptr
 		name string

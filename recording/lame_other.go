@@ -9,10 +9,18 @@ import (
 
 // LAME is LAME's MP3 encoder library. On this platform it cannot be loaded
 // without cgo, so OpenLAME always fails with ErrMP3Unavailable; WAV works.
-type LAME struct{}
+type LAME struct {
+	pool *encoderPool
+}
 
 // OpenLAME reports that MP3 encoding is not available on this platform.
 func OpenLAME(path string) (*LAME, error) {
+	return OpenLAMEConfig(LAMEConfig{Path: path})
+}
+
+// OpenLAMEConfig reports that MP3 encoding is not available on this
+// platform.
+func OpenLAMEConfig(c LAMEConfig) (*LAME, error) {
 	return nil, fmt.Errorf("%w: loading LAME at run time is not supported on %s/%s", ErrMP3Unavailable, runtime.GOOS, runtime.GOARCH)
 }
 
@@ -27,6 +35,12 @@ type lameEncoder struct{}
 type lameParams struct {
 	rate, channels, kbps, quality, lowpass, maxFrames int
 	joint, noShort, noReservoir                       bool
+	extra                                             []lameSet
+}
+
+type lameSet struct {
+	Name  string
+	Value int
 }
 
 func (l *LAME) newEncoder(p lameParams) (*lameEncoder, error) {

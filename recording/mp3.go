@@ -61,6 +61,18 @@ type MP3Config struct {
 	// option; the speech of the mix scores better at 32 kbit/s than each
 	// party in stereo at 48). WAV files are not affected. Default false.
 	Mono bool
+	// Inline encodes on the goroutine that writes the audio (Stream.Write,
+	// Gap, a MediaHandler: a media poller's worker), as before this
+	// option. Default false: the recording's writer only gathers a
+	// batch (a frame, 1,152 samples a channel) and the encoder pool of
+	// its LAME (LAMEConfig.Encoders) runs LAME and the file writes, a
+	// recording's batches in order, one at a time, so a worker serving
+	// many calls does not spend most of its time in LAME and fall behind
+	// its socket. Flush, Stop and Abort wait for the recording's queued
+	// batches; a failure in the pool is returned by the next write,
+	// flush or Stop. The files are the same either way. Inline suits a
+	// program that records on one goroutine and wants no other.
+	Inline bool
 
 	// tune holds settings the benchmarks compare (BenchmarkMP3Tune) that
 	// are not offered: the zero value is what recordings use.
@@ -461,127 +473,4 @@ func repairMP3(f *os.File, size int64) (RepairResult, error) {
 	}
 	res.Info = s.info(s.end)
 	return res, nil
-}
-
-// mp3Sink encodes interleaved PCM16 frames with LAME and appends the MP3
-// frames to a file. At close it writes the LAME/Info tag over the
-// placeholder frame at the start of the file.
-type mp3Sink struct {
-	out fileOut
-	enc *lameEncoder
-	up  *upsampler2 // nil unless the file rate is twice the stream rate
-	// pcm holds audio at the file rate waiting for LAME: it is encoded a
-	// frame's worth (1152 samples per channel) at a time, as the lame
-	// command does, which costs LAME less than a call per packet.
-	pcm   []int16
-	batch int
-	sync  bool
-}
-
-// mp3Batch is how many frames (samples per channel) go to LAME per call.
-const mp3Batch = 1152
-
-func newMP3Sink(f *os.File, l *LAME, c MP3Config, channels, rate, maxFrames, bufSize int, sync bool) (*mp3Sink, error) {
-	batch := mp3Batch
-	if c.tune.batch > 0 {
-		batch = c.tune.batch
-	}
-	s := &mp3Sink{out: fileOut{f: f, buf: make([]byte, 0, bufSize)}, sync: sync, batch: batch * channels}
-	lowpass := mp3Lowpass(rate)
-	most := maxFrames // frames one write adds at the file rate
-	if c.SampleRate == 2*rate {
-		s.up = newUpsampler2(channels, maxFrames)
-		most = 2 * (maxFrames + hbTaps)
-		// Above the streams' Nyquist frequency there is only what is left
-		// of the upsampling images: LAME need not spend bits or time there.
-		lowpass = rate / 2 * 95 / 100
-	}
-	switch {
-	case c.tune.lowpass > 0:
-		lowpass = c.tune.lowpass
-	case c.tune.lowpass < 0:
-		lowpass = 0
-	}
-	s.pcm = make([]int16, 0, (batch+most)*channels)
-	enc, err := l.newEncoder(lameParams{rate: c.SampleRate, channels: channels, kbps: c.Bitrate, quality: c.Quality, lowpass: lowpass,
-		maxFrames: batch + most, joint: c.tune.joint, noShort: !c.tune.shortBlocks, noReservoir: c.tune.noReservoir, extra: c.tune.extra})
-	if err != nil {
-		return nil, err
-	}
-	s.enc = enc
-	return s, nil
-}
-
-func (s *mp3Sink) write(pcm []int16) error {
-	if s.up != nil {
-		n := s.up.process(pcm, s.pcm[len(s.pcm):cap(s.pcm)])
-		s.pcm = s.pcm[:len(s.pcm)+n]
-	} else {
-		s.pcm = append(s.pcm, pcm...)
-	}
-	if len(s.pcm) >= s.batch {
-		return s.encode()
-	}
-	return nil
-}
-
-// encode hands the waiting audio to LAME and its output to the file.
-func (s *mp3Sink) encode() error {
-	b, err := s.enc.encode(s.pcm)
-	s.pcm = s.pcm[:0]
-	if err != nil {
-		return err
-	}
-	return s.out.write(b)
-}
-
-func (s *mp3Sink) flush() error {
-	if err := s.encode(); err != nil {
-		return err
-	}
-	if err := s.out.spill(); err != nil {
-		return err
-	}
-	if s.sync {
-		return s.out.f.Sync()
-	}
-	return nil
-}
-
-func (s *mp3Sink) close() (int64, error) {
-	defer s.enc.close()
-	err := func() error {
-		if s.up != nil {
-			n := s.up.flush(s.pcm[len(s.pcm):cap(s.pcm)])
-			s.pcm = s.pcm[:len(s.pcm)+n]
-		}
-		if err := s.encode(); err != nil {
-			return err
-		}
-		b, err := s.enc.flush()
-		if err != nil {
-			return err
-		}
-		if err := s.out.write(b); err != nil {
-			return err
-		}
-		if err := s.out.spill(); err != nil {
-			return err
-		}
-		if tag := s.enc.lametag(); len(tag) > 0 {
-			if _, err := s.out.f.WriteAt(tag, 0); err != nil {
-				return err
-			}
-		}
-		return s.out.f.Sync()
-	}()
-	if cerr := s.out.f.Close(); err == nil {
-		err = cerr
-	}
-	return s.out.end, err
-}
-
-func (s *mp3Sink) abort() {
-	_ = s.out.f.Close()
-	s.enc.close()
 }

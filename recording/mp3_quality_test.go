@@ -413,8 +413,9 @@ func BenchmarkRecordManyMP3(b *testing.B) {
 var manySettings = []mp3Setting{
 	{"16k-cbr48-q5", MP3Config{SampleRate: 16000, Bitrate: 48, Quality: 5}}, // the default before
 	{"default", MP3Config{}},
-	{"mono-32", MP3Config{Mono: true, Bitrate: 32}}, // recording.mp3_mono: true, mp3_bitrate: 32
-	{"mono", MP3Config{Mono: true}},                 // 48 kbit/s
+	{"mono-32", MP3Config{Mono: true, Bitrate: 32}},                      // recording.mp3_mono: true, mp3_bitrate: 32
+	{"mono-32-inline", MP3Config{Mono: true, Bitrate: 32, Inline: true}}, // without the encoder pool
+	{"mono", MP3Config{Mono: true}},                                      // 48 kbit/s
 }
 
 // TestCompareSpeech checks the measures themselves: a copy scores perfect,

@@ -74,7 +74,8 @@ type Config struct {
 	// LAME is the MP3 encoder library. Default: for an MP3 recording New
 	// opens it with OpenLAME(LAMEPath) (a cheap reference to the already
 	// loaded library after the first time). Open it once and set it here
-	// when many recordings are made.
+	// when many recordings are made: its encoder pool (LAMEConfig) is
+	// then shared by them, with one bound on the audio they queue.
 	LAME *LAME
 	// LAMEPath is where New looks for LAME when LAME is nil. Default:
 	// libmp3lame.so.0, found by the dynamic linker.

@@ -32,7 +32,9 @@ func (e *MP3UnavailableError) Unwrap() error { return e.Err }
 // (Recording.Enabled, FormatMP3) gets a *MP3UnavailableError naming the
 // first such; none gets nil, nil — New then tries again and, failing,
 // records the MP3 accounts made later (through an admin API) as WAV,
-// with a warning.
+// with a warning. The LAME has recording's default encoder pool
+// (recording.LAMEConfig: GOMAXPROCS goroutines run the MP3 encoding off
+// the media workers).
 func OpenLAME(path string, accounts []*tenancy.Account) (*recording.LAME, error) {
 	lame, err := recording.OpenLAME(path)
 	if err == nil {
