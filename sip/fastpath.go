@@ -74,8 +74,16 @@ func (g *Guard) answerRaw(ctx context.Context, data []byte, src netip.AddrPort, 
 	realm := g.realmOf(r.host)
 	tenant, err := g.tenants.LookupTenant(ctx, realm)
 	if err != nil {
+		if errors.Is(err, ErrTenantBusy) {
+			// answered here: the Guard would ask the lookup again
+			g.logRaw(ctx, slog.LevelInfo, &r, from, "", "refused for now: tenant lookups over their budget", "realm", realm)
+			ans := fastAnswer{handled: true, dst: r.destination(src)}
+			ans.msg = g.appendRawAnswer(buf, &r, from, sipgosip.StatusServiceUnavailable, "Service Unavailable", "")
+			g.decidedRaw(ctx, data, parse, id, err, ReasonUnavailable, sipgosip.StatusServiceUnavailable)
+			return ans
+		}
 		if !errors.Is(err, ErrUnknownTenant) {
-			return fastAnswer{} // the Guard logs it and answers (500; 503 for ErrTenantBusy)
+			return fastAnswer{} // the Guard logs it and answers 500
 		}
 		g.logRaw(ctx, slog.LevelInfo, &r, from, "", "refused: no tenant for realm", "realm", realm)
 		return refuse(ReasonUnknownRealm, err)
@@ -233,6 +241,9 @@ func (g *Guard) appendRawAnswer(b []byte, r *rawRequest, src netip.AddrPort, cod
 	b = append(b, "\r\nCSeq: "...)
 	b = append(b, r.cseq...)
 	b = append(b, "\r\nl: 0\r\n"...)
+	if code == sipgosip.StatusServiceUnavailable {
+		b = append(b, "Retry-After: "+tenantBusyRetryAfter+"\r\n"...)
+	}
 	if realm != "" {
 		header := "Proxy-Authenticate: "
 		if code == sipgosip.StatusUnauthorized {

@@ -646,3 +646,48 @@ func FuzzMayHaveCredentials(f *testing.F) {
 		}
 	})
 }
+
+// TestFastPathTenantBusy: a lookup that declines (ErrTenantBusy) is
+// answered by the fast path itself, 503 with Retry-After, after one lookup:
+// handing it to the Guard would ask the lookup again (a second budget
+// token, a second count).
+func TestFastPathTenantBusy(t *testing.T) {
+	lookups := 0
+	var reasons []string
+	g, err := NewGuard(GuardConfig{
+		Tenants: TenantFunc(func(_ context.Context, realm string) (Tenant, error) {
+			lookups++
+			return Tenant{}, fmt.Errorf("realm %q: %w", realm, ErrTenantBusy)
+		}),
+		OnDecision: func(_ context.Context, _ *sipgosip.Request, d Decision) { reasons = append(reasons, d.Reason) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := "REGISTER sip:new.test SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bK-1\r\n" +
+		"From: <sip:alice@new.test>;tag=f1\r\nTo: <sip:alice@new.test>\r\nCall-ID: c1@192.0.2.7\r\n" +
+		"CSeq: 1 REGISTER\r\nContact: <sip:alice@192.0.2.7:5070>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	parser := sipgosip.NewParser()
+	parse := func(data []byte) *sipgosip.Request {
+		m, err := parser.ParseSIP(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.(*sipgosip.Request)
+	}
+	ans := g.answerRaw(context.Background(), []byte(msg), netip.MustParseAddrPort("192.0.2.7:5070"), nil, parse)
+	if !ans.handled || ans.msg == nil {
+		t.Fatal("not answered by the fast path")
+	}
+	res, err := parser.ParseSIP(ans.msg)
+	if err != nil {
+		t.Fatalf("the answer does not parse: %v\n%s", err, ans.msg)
+	}
+	r := res.(*sipgosip.Response)
+	if r.StatusCode != sipgosip.StatusServiceUnavailable || r.GetHeader("Retry-After") == nil || r.GetHeader("Retry-After").Value() != tenantBusyRetryAfter {
+		t.Fatalf("answer:\n%s\nwant 503 with Retry-After %s", ans.msg, tenantBusyRetryAfter)
+	}
+	if lookups != 1 || len(reasons) != 1 || reasons[0] != ReasonUnavailable {
+		t.Fatalf("%d lookups, decisions %v; want one lookup and one decision %q", lookups, reasons, ReasonUnavailable)
+	}
+}

@@ -65,10 +65,12 @@ type ListenerConfig struct {
 	// closes, under the per-source cap. Real peers open a few connections
 	// and keep them; an SBC reconnecting after a failure opens a burst.
 	// The Listener tracks at most 16,384 sources at once (about 4.2 MB);
-	// past that it forgets the one seen least recently (which starts
-	// again with a full bucket), and sources idle long enough to have
-	// refilled are forgotten as new ones come; no source is refused for
-	// want of room. Phones behind one NAT share a source: raise it for a
+	// sources idle long enough to have refilled are forgotten as new ones
+	// come, and while the table is full of busy ones, every source not in
+	// it shares one more bucket of the same rate and burst (so cycling
+	// through more sources than the table holds never restores a full
+	// bucket; honest new sources then share that bucket with the
+	// spray's). Phones behind one NAT share a source: raise it for a
 	// registrar that serves many. Default DefaultNewConnRate (10 a
 	// second); negative or +Inf: no limit (NaN: the default).
 	NewConnRate float64

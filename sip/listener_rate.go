@@ -22,11 +22,18 @@ const rateSources = 16384
 // whose bucket has refilled is idle: forgetting it changes nothing (it
 // would start full again), so each call forgets up to two idle sources at
 // the tail, and the table holds about the sources seen in the last
-// burst/rate seconds. When it is full of busy ones, a new source forgets
-// the least recently seen one, which then starts again with a full bucket:
-// an attacker who makes more than max sources busy at once gets one burst
-// more per forgotten source (no more than those sources would give it
-// anyway), and no source is ever refused for want of room.
+// burst/rate seconds. When it is full of busy ones, a new source is not
+// tracked: every such source draws on one shared overflow bucket (the same
+// rate and burst). Forgetting a busy source instead would give it a full
+// bucket at its next connection, and an attacker cycling through more
+// than max sources would never be limited at all; this way the most a
+// spray of sources gets is max sources' rates plus one.
+//
+// What it does not bound: max busy sources at once (an IPv6 /50 holds
+// 16,384 /64s) get max times the rate (MaxConns and HandshakeTimeout
+// still bound the connections open and their handshakes); while they
+// hold the table, new honest sources share the overflow bucket with the
+// attacker's.
 //
 // Times are nanoseconds on the caller's monotonic clock (so tests give
 // theirs). allow does not allocate once the table has grown to its size.
@@ -36,6 +43,7 @@ type rateTable struct {
 	max   int
 
 	mu         sync.Mutex
+	overflow   rateEntry // the bucket of the sources not tracked (table full)
 	idx        map[netip.Prefix]int32
 	ents       []rateEntry
 	head, tail int32 // most and least recently seen; -1: none
@@ -52,7 +60,7 @@ type rateEntry struct {
 // newRateTable returns a table allowing rate connections a second per
 // source, burst at once, tracking at most max sources.
 func newRateTable(rate float64, burst, max int) *rateTable {
-	return &rateTable{perNS: rate / 1e9, burst: float64(burst), max: max,
+	return &rateTable{perNS: rate / 1e9, burst: float64(burst), max: max, overflow: rateEntry{tokens: float64(burst)},
 		idx: make(map[netip.Prefix]int32), head: -1, tail: -1, free: -1}
 }
 
@@ -68,18 +76,13 @@ func (t *rateTable) allow(src netip.Prefix, now int64) bool {
 		t.remove(t.tail)
 	}
 	if i, ok := t.idx[src]; ok {
-		e := &t.ents[i]
-		e.tokens, e.last = t.level(e, now), max(now, e.last)
 		t.unlink(i)
 		t.pushFront(i)
-		if e.tokens < 1 {
-			return false
-		}
-		e.tokens--
-		return true
+		return t.spend(&t.ents[i], now)
 	}
 	if len(t.idx) >= t.max {
-		t.remove(t.tail)
+		// full of busy sources: src shares the overflow bucket, untracked
+		return t.spend(&t.overflow, now)
 	}
 	var i int32
 	if t.free >= 0 {
@@ -91,6 +94,17 @@ func (t *rateTable) allow(src netip.Prefix, now int64) bool {
 	t.ents[i] = rateEntry{key: src, tokens: t.burst - 1, last: now}
 	t.idx[src] = i
 	t.pushFront(i)
+	return true
+}
+
+// spend takes a token of e's bucket at now, reporting whether there was
+// one.
+func (t *rateTable) spend(e *rateEntry, now int64) bool {
+	e.tokens, e.last = t.level(e, now), max(now, e.last)
+	if e.tokens < 1 {
+		return false
+	}
+	e.tokens--
 	return true
 }
 

@@ -19,6 +19,7 @@ var (
 	srcA = connlimit.Source(netip.MustParseAddr("192.0.2.1"))
 	srcB = connlimit.Source(netip.MustParseAddr("192.0.2.2"))
 	srcC = connlimit.Source(netip.MustParseAddr("192.0.2.3"))
+	srcD = connlimit.Source(netip.MustParseAddr("192.0.2.4"))
 )
 
 const ms = int64(time.Millisecond)
@@ -83,25 +84,27 @@ func TestRateTableBound(t *testing.T) {
 	if rt.allow(srcA, 0) { // A is now the most recently seen
 		t.Fatal("A's second connection allowed")
 	}
-	if !rt.allow(srcC, 0) { // full: B, least recently seen, is forgotten
-		t.Fatal("a new source refused in a full table")
+	if !rt.allow(srcC, 0) { // full of busy sources: C takes the overflow's one token
+		t.Fatal("a new source refused in a full table with the overflow bucket full")
 	}
-	if rt.allow(srcA, 0) {
-		t.Fatal("A kept its empty bucket through C's arrival, yet was allowed")
+	if rt.allow(srcD, 0) {
+		t.Fatal("a second untracked source allowed: the overflow bucket was spent")
 	}
-	if !rt.allow(srcB, 0) {
-		t.Fatal("B was forgotten (a full bucket again), yet refused")
+	if rt.allow(srcA, 0) || rt.allow(srcB, 0) {
+		t.Fatal("A or B, tracked with empty buckets, allowed")
 	}
 	if n := rt.len(); n != 2 {
 		t.Fatalf("%d sources tracked, want the bound of 2", n)
 	}
 
-	// an attacker spraying sources, all busy (no bucket has refilled)
+	// an attacker spraying sources, all busy (no bucket has refilled): the
+	// table stays bounded and its entries reused
 	rt = newRateTable(1, 2, 1000)
+	allowed := 0
 	for i := range 100_000 {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		if !rt.allow(connlimit.Source(a), int64(i)) {
-			t.Fatalf("new source %d refused", i)
+		if rt.allow(connlimit.Source(a), int64(i)) {
+			allowed++
 		}
 		if n := rt.len(); n > 1000 {
 			t.Fatalf("%d sources tracked after %d, want at most 1000", n, i+1)
@@ -109,6 +112,33 @@ func TestRateTableBound(t *testing.T) {
 	}
 	if n, c := rt.len(), cap(rt.ents); n != 1000 || c > 2048 {
 		t.Fatalf("after 100,000 sources: %d tracked, %d entries allocated; want 1000 and the entries reused", n, c)
+	}
+	if allowed > 1000+2 {
+		t.Fatalf("%d of 100,000 new sources allowed, want the 1,000 tracked and the overflow's burst of 2", allowed)
+	}
+}
+
+// TestRateTableRoundRobin: more busy sources than the table holds, each
+// coming back again and again (an IPv6 /48's /64s in turn), get no more
+// than the tracked sources' buckets and the overflow's: cycling through
+// them never restores a full bucket.
+func TestRateTableRoundRobin(t *testing.T) {
+	const max, burst, sources, rounds = 100, 20, 101, 10
+	rt := newRateTable(10, burst, max)
+	allowed, now := 0, int64(0)
+	for range rounds {
+		for s := range sources {
+			src := connlimit.Source(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, byte(s >> 8), byte(s)}))
+			for range burst {
+				now += 10 // 10 ns a connection: nothing refills
+				if rt.allow(src, now) {
+					allowed++
+				}
+			}
+		}
+	}
+	if want := max*burst + burst; allowed > want {
+		t.Fatalf("%d connections allowed from %d sources in %d rounds, want at most %d (each tracked source's burst, and the overflow's)", allowed, sources, rounds, want)
 	}
 }
 

@@ -14,15 +14,19 @@ import (
 // is not echoed at all. One that parses as an opaque URL — no "//" after
 // the scheme, as in "https:user:pass@host" or "user:token@collector:4318",
 // where url.Parse takes what precedes the first colon for the scheme and
-// keeps the rest, credentials included, as it is — is shown without
-// everything up to and including its last '@' and from its first '?' or
-// '#' on.
+// keeps the rest, credentials included, as it is — or that has an '@'
+// url.Parse did not read as the end of user information ("http:/u:p@host",
+// a password beginning with '/'), is shown without everything up to and
+// including its last '@' and from its first '?' or '#' on.
 func URL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
 	}
-	if u.Opaque != "" {
+	if u.Opaque != "" || (u.User == nil && strings.Contains(beforeQuery(raw), "@")) {
+		// an '@' that url.Parse did not take for the end of user
+		// information ("http:/user:pass@host", "///u:p@host", a password
+		// starting with '/'): it may be one all the same
 		return Opaque(raw)
 	}
 	u.User = nil
@@ -72,6 +76,14 @@ type redacted struct {
 
 func (r *redacted) Error() string { return r.msg }
 func (r *redacted) Unwrap() error { return r.err }
+
+// beforeQuery is raw up to its first '?' or '#'.
+func beforeQuery(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		return raw[:i]
+	}
+	return raw
+}
 
 // Opaque returns raw, a value that may hold credentials without being a
 // URL with an authority, without everything up to and including its last

@@ -18,6 +18,14 @@ func TestURL(t *testing.T) {
 		{"https:user:p4ss@hooks.example.com/reg?token=s3cr3t", "hooks.example.com/reg"},
 		{"user:t0ken@collector:4318", "collector:4318"},
 		{"collector:4318", "collector:4318"},
+		// an '@' url.Parse does not read as the end of user information
+		{"http:/user:pass@host", "host"},
+		{"///user:pass@host", "host"},
+		{"http:///user:pass@host", "host"},
+		{"http://user:/abc@host/x", "host/x"},
+		{"https://tok:2024/x+y==@collector:4318", "collector:4318"},
+		{"a/user:pass@host", "host"},
+		{"https://u:p@h/x@y?token=s", "https://h/x@y?REDACTED"},
 	} {
 		if got := URL(tc.in); got != tc.want {
 			t.Errorf("URL(%q) = %q, want %q", tc.in, got, tc.want)

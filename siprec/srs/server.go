@@ -617,6 +617,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	if r, ok := s.limiter.(interface{ Run(context.Context) error }); ok {
 		s.goBackground(func(ctx context.Context) { _ = r.Run(ctx) })
 	}
+	if err := s.tenants.Preload(ctx); err != nil {
+		s.log.Warn("could not read the accounts ahead: each is read at its first request", "error", err)
+	}
 	s.recover(ctx)
 	if s.cfg.RetryInterval > 0 {
 		s.goBackground(s.retryLoop)

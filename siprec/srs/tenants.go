@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,6 +140,46 @@ func NewTenantCache(store *tenancy.Store, opts *TenantCacheOptions) *TenantCache
 	return c
 }
 
+// canonicalRealm is realm as tenancy.Store.AccountByRealm compares it:
+// without surrounding spaces, case and a trailing dot.
+func canonicalRealm(realm string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(realm)), ".")
+}
+
+// Preload reads every account once and keeps their realms (TTL applies),
+// so that a realm of an account is never a realm the cache does not hold:
+// with the budget of LookupRate spent by a peer naming random realms, the
+// first request of an account after the start is served, not declined.
+// srs.Server calls it as it starts serving; an error leaves the cache as
+// it was (accounts are then read on demand).
+func (c *TenantCache) Preload(ctx context.Context) error {
+	c.mu.Lock()
+	gen := c.gen
+	c.mu.Unlock()
+	now := c.now()
+	accts, err := c.store.Accounts(ctx, "")
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return nil // invalidated meanwhile: what was read may be old
+	}
+	for _, a := range accts {
+		realm := canonicalRealm(a.SIPRealm)
+		if realm == "" {
+			continue
+		}
+		if len(c.realms) >= maxCachedRealms {
+			break
+		}
+		c.realms[realm] = cachedTenant{tenant: c.tenantOf(a), sid: a.SID, fetched: now}
+		c.accounts[a.SID] = cachedAccount{acct: a, fetched: now}
+	}
+	return nil
+}
+
 // LookupsDeclined returns how many lookups the cache declined since it was
 // made (TenantCacheOptions.LookupRate).
 func (c *TenantCache) LookupsDeclined() uint64 {
@@ -217,6 +258,9 @@ func (c *TenantCache) fresh(t time.Time) bool { return c.ttl > 0 && c.now().Sub(
 // LookupTenant implements sip.TenantLookup. A store failure is returned
 // as it is (the Guard answers 500) and not cached.
 func (c *TenantCache) LookupTenant(ctx context.Context, realm string) (sip.Tenant, error) {
+	// the key is the realm as the store compares it: spellings of one
+	// realm (case, spaces, a trailing dot) are one entry, not one each
+	realm = canonicalRealm(realm)
 	c.mu.Lock()
 	ct, known := c.realms[realm]
 	ok := known
@@ -239,9 +283,10 @@ func (c *TenantCache) LookupTenant(ctx context.Context, realm string) (sip.Tenan
 	}
 	c.mu.Unlock()
 	acct, err := c.store.AccountByRealm(ctx, realm)
-	byRealm := err == nil
+	// an account's realm only under the account's own spelling
+	byRealm := err == nil && canonicalRealm(acct.SIPRealm) == realm
 	if errors.Is(err, tenancy.ErrNotFound) && def != "" {
-		acct, err = c.store.Account(ctx, def)
+		acct, err = c.Account(ctx, def) // read within the TTL already, mostly
 	}
 	switch {
 	case errors.Is(err, tenancy.ErrNotFound):

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -407,5 +408,61 @@ func TestTenantCacheDefaultDoesNotEvict(t *testing.T) {
 	}
 	if n := drv.count() - reads; n != 0 {
 		t.Fatalf("%d store reads for the account's realm after the default's realms, want 0 (evicted)", n)
+	}
+}
+
+// TestTenantCacheRealmSpellings: spellings of an account's realm (case,
+// spaces and tabs, a trailing dot) are one cache entry, so naming them one
+// after another neither spends the budget once each nor grows the realms
+// kept, and cannot evict the accounts' realms.
+func TestTenantCacheRealmSpellings(t *testing.T) {
+	ctx := context.Background()
+	st, drv := newStore(t)
+	acme := createAccount(t, st, &tenancy.Account{Name: "acme", SIPRealm: "acme.test"})
+	clk := &clock{t: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}
+	c := NewTenantCache(st, &TenantCacheOptions{TTL: time.Minute, Now: clk.now, LookupRate: 3})
+	reads := drv.count()
+	for i := range 200 {
+		realm := strings.Repeat("\t", i%7) + strings.Repeat(" ", i/7%5) + "ACME.test" + strings.Repeat(".", i%2) + strings.Repeat("\t", i%3)
+		tn, err := c.LookupTenant(ctx, realm)
+		if err != nil || tn.ID != string(acme.SID) {
+			t.Fatalf("spelling %q: %+v, %v", realm, tn, err)
+		}
+	}
+	if n := drv.count() - reads; n != 1 {
+		t.Fatalf("%d store reads for 200 spellings of one realm, want 1", n)
+	}
+	c.mu.Lock()
+	kept := len(c.realms) + len(c.misses)
+	c.mu.Unlock()
+	if kept != 1 || c.LookupsDeclined() != 0 {
+		t.Fatalf("%d realms kept, %d declined; want 1 and 0", kept, c.LookupsDeclined())
+	}
+}
+
+// TestTenantCachePreload: after Preload every account's realm is held, so
+// with the budget spent (LookupRate) an account's first request is served
+// without a read, while a realm no account has is declined.
+func TestTenantCachePreload(t *testing.T) {
+	ctx := context.Background()
+	st, drv := newStore(t)
+	acme := createAccount(t, st, &tenancy.Account{Name: "acme", SIPRealm: "acme.test"})
+	clk := &clock{t: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}
+	c := NewTenantCache(st, &TenantCacheOptions{TTL: time.Minute, Now: clk.now, LookupRate: 1})
+	if err := c.Preload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LookupTenant(ctx, "probe.test"); !errors.Is(err, sip.ErrUnknownTenant) { // the one read of the budget
+		t.Fatal(err)
+	}
+	if _, err := c.LookupTenant(ctx, "probe2.test"); !errors.Is(err, sip.ErrTenantBusy) {
+		t.Fatalf("a second new realm: %v, want sip.ErrTenantBusy", err)
+	}
+	reads := drv.count()
+	if tn, err := c.LookupTenant(ctx, "acme.test"); err != nil || tn.ID != string(acme.SID) {
+		t.Fatalf("the account's first request, budget spent: %+v, %v", tn, err)
+	}
+	if n := drv.count() - reads; n != 0 {
+		t.Fatalf("%d store reads for a preloaded realm, want 0", n)
 	}
 }
