@@ -195,7 +195,9 @@
 // LAME and the file writes, each recording's batches in order and one at
 // a time. Flush and Stop first encode what is still queued, so the file
 // is exactly the one inline encoding writes, the periodic flush and the
-// LAME tag mean what they did, and a crash loses no more. A failure on a
+// LAME tag mean what they did; a crash loses what the periodic flush had
+// not written, plus the batches still queued (at most QueueBytes over all
+// recordings, about a second when the pool keeps up). A failure on a
 // pool goroutine is returned by the recording's next write, flush or
 // Stop (Recorder.Failed, Err). The queue is bounded (LAMEConfig.QueueBytes,
 // default 16 MiB): past it a writer encodes its recording's batches

@@ -5,7 +5,6 @@ package recording
 import (
 	"os"
 	"runtime"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,12 +40,6 @@ type yielder struct {
 	spec unix.ItimerSpec
 	buf  [8]byte
 }
-
-// yieldPark is how long a yield parks: long enough that the timer has
-// not fired before the read parks (setting it took up to 17 µs in a
-// virtual machine, and at 10 µs one yield in four did not park: see
-// TestYieldLetsNetworkPoll).
-const yieldPark = 50 * time.Microsecond
 
 func newYielder() *yielder {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)

@@ -2,15 +2,17 @@
 
 package recording
 
-import "runtime"
+import "time"
 
 // lowerPriority does nothing: thread priorities are set on Linux only.
 func lowerPriority(n int) {}
 
-// yielder lets other goroutines run (see the Linux version, which also
-// lets the scheduler poll the network).
+// yielder lets other goroutines run and the scheduler poll the network
+// (see the Linux version): a short sleep parks the goroutine, and a P with
+// nothing else to run then polls the network (runtime.Gosched would not:
+// the encoder would be run again at once).
 type yielder struct{}
 
 func newYielder() *yielder { return nil }
-func (y *yielder) yield()  { runtime.Gosched() }
+func (y *yielder) yield()  { time.Sleep(yieldPark) }
 func (y *yielder) close()  {}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -141,16 +142,17 @@ func TestMP3PoolSameFile(t *testing.T) {
 				name string
 				pool *encoderPool
 				ran  bool // some batches are encoded by the pool
+				any  bool // the pool may or may not get a batch (the writer, past the bound, holds the sink)
 			}{
-				{"pool", newEncoderPool(2, 0), true},
-				{"one encoder", newEncoderPool(1, 0), true},
-				{"queue of one batch", newEncoderPool(1, 2*2*(mp3Batch+2*(chunkFrames+hbTaps))), true},
-				{"never run", stalledPool(0), false},
+				{"pool", newEncoderPool(2, 0), true, false},
+				{"one encoder", newEncoderPool(1, 0), true, false},
+				{"queue of one batch", newEncoderPool(1, 2*2*(mp3Batch+2*(chunkFrames+hbTaps))), true, true},
+				{"never run", stalledPool(0), false, false},
 			} {
 				t.Run(pc.name, func(t *testing.T) {
 					path := filepath.Join(dir, pc.name+".mp3")
 					r := recordPool(t, lameWithPool(t, pc.pool), mc.c, path, 0, packets, nil)
-					if pc.ran {
+					if pc.ran && !pc.any {
 						mp3SinkOf(r).settled()
 					}
 					res, err := r.Stop()
@@ -159,7 +161,7 @@ func TestMP3PoolSameFile(t *testing.T) {
 					if fi, err := os.Stat(path); err != nil || fi.Size() != res.Size {
 						t.Errorf("Result.Size %d, file %v %v", res.Size, fi, err)
 					}
-					if pc.ran != (pc.pool.ran.Load() > 0) {
+					if !pc.any && pc.ran != (pc.pool.ran.Load() > 0) {
 						t.Errorf("pool ran %d batches; want some: %v", pc.pool.ran.Load(), pc.ran)
 					}
 					t.Logf("batches: %d by the pool, %d by the writer past the bound", pc.pool.ran.Load(), pc.pool.inline.Load())
@@ -497,4 +499,21 @@ func TestNoAllocationsPerPacketPool(t *testing.T) {
 	}
 	_, err := r.Stop()
 	must(t, err)
+}
+
+// TestOpenLAMEConfigRefusesNegative: negative sizes are refused before
+// anything is loaded, naming the field and the value.
+func TestOpenLAMEConfigRefusesNegative(t *testing.T) {
+	for _, tc := range []struct {
+		c    LAMEConfig
+		want string
+	}{
+		{LAMEConfig{Encoders: -1}, "LAMEConfig.Encoders -1"},
+		{LAMEConfig{QueueBytes: -5}, "LAMEConfig.QueueBytes -5"},
+	} {
+		_, err := OpenLAMEConfig(tc.c)
+		if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("OpenLAMEConfig(%+v) = %v, want ErrBadConfig naming %q", tc.c, err, tc.want)
+		}
+	}
 }

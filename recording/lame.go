@@ -65,6 +65,9 @@ func OpenLAME(path string) (*LAME, error) {
 // OpenLAMEConfig loads LAME as OpenLAME does from c.Path, with the
 // encoder pool c describes.
 func OpenLAMEConfig(c LAMEConfig) (*LAME, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
 	path := c.Path
 	names := []string{path}
 	if path == "" {

@@ -21,6 +21,9 @@ func OpenLAME(path string) (*LAME, error) {
 // OpenLAMEConfig reports that MP3 encoding is not available on this
 // platform.
 func OpenLAMEConfig(c LAMEConfig) (*LAME, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
 	return nil, fmt.Errorf("%w: loading LAME at run time is not supported on %s/%s", ErrMP3Unavailable, runtime.GOOS, runtime.GOARCH)
 }
 

@@ -68,8 +68,9 @@ type MP3Config struct {
 	// its LAME (LAMEConfig.Encoders) runs LAME and the file writes, a
 	// recording's batches in order, one at a time, so a worker serving
 	// many calls does not spend most of its time in LAME and fall behind
-	// its socket. Flush, Stop and Abort wait for the recording's queued
-	// batches; a failure in the pool is returned by the next write,
+	// its socket. Flush and Stop encode the recording's queued batches
+	// first; Abort drops them (waiting for the one being encoded); a
+	// failure in the pool is returned by the next write,
 	// flush or Stop. The files are the same either way. Inline suits a
 	// program that records on one goroutine and wants no other.
 	Inline bool

@@ -213,10 +213,11 @@ func (s *mp3Sink) dropLocked() {
 // and reports whether the sink must be queued again (it stays scheduled).
 func (s *mp3Sink) run() bool {
 	s.mu.Lock()
-	for s.busy && !s.done {
-		s.cond.Wait() // the writer encodes (flush, or a full queue)
-	}
-	if s.done {
+	if s.busy || s.done {
+		// The writer holds the sink (a flush, its fsync, a full queue):
+		// waiting for it would keep this goroutine from other sinks. It
+		// takes what is queued, and disown queues the sink again if
+		// batches came meanwhile.
 		s.scheduled = false
 		s.mu.Unlock()
 		return false
@@ -254,7 +255,14 @@ func (s *mp3Sink) disown() {
 	s.mu.Lock()
 	s.busy = false
 	s.cond.Broadcast()
+	schedule := len(s.pending) > 0 && !s.done && !s.scheduled
+	if schedule {
+		s.scheduled = true // a pool goroutine left it while the writer held it
+	}
 	s.mu.Unlock()
+	if schedule {
+		s.pool.push(s)
+	}
 }
 
 // flush waits for the queued batches, encodes what is waiting and writes
