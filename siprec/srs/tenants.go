@@ -65,6 +65,13 @@ type TenantCache struct {
 	rate, burst, tokens float64
 	filled              time.Time
 	declined            uint64
+	// changed are the accounts invalidated since (their realm may be new
+	// to the cache), reloadAll says InvalidateAll was called: with the
+	// budget spent, a lookup reads those accounts — changes made through
+	// the admin API or notified by another gateway, never what a peer
+	// names — rather than decline a realm one of them may hold.
+	changed   map[tenancy.SID]struct{}
+	reloadAll bool
 }
 
 type cachedTenant struct {
@@ -103,9 +110,12 @@ type TenantCacheOptions struct {
 	// Retry-After). The realms of accounts read before are refreshed
 	// without counting, also after an Invalidate, which (a change made
 	// through the admin API, or one another gateway notified) takes
-	// effect at once as before. What it costs: while the budget is spent,
-	// the first request of a realm the gateway has not seen since it
-	// started may be declined until the budget refills. Default
+	// effect at once as before; with the budget spent, the accounts
+	// invalidated since (a new account, a changed realm) are read rather
+	// than a realm one of them may hold declined. What it costs: an
+	// account added to the store without an Invalidate (another process,
+	// no notification) waits for the budget or its TTL. Every account is
+	// read when the Server starts (Preload). Default
 	// DefaultTenantLookupRate (100); negative: no budget.
 	LookupRate float64
 	// Now is the clock; default time.Now.
@@ -180,6 +190,35 @@ func (c *TenantCache) Preload(ctx context.Context) error {
 	return nil
 }
 
+// learnChanged reads the accounts invalidated since the last time (every
+// account after InvalidateAll) and keeps their realms; c.mu is held, and
+// released during the reads. Failures leave those accounts to be read on
+// demand.
+func (c *TenantCache) learnChanged(ctx context.Context) {
+	sids, all := c.changed, c.reloadAll
+	c.changed, c.reloadAll = nil, false
+	c.mu.Unlock()
+	if all {
+		_ = c.Preload(ctx)
+		c.mu.Lock()
+		return
+	}
+	now := c.now()
+	accts := make([]*tenancy.Account, 0, len(sids))
+	for sid := range sids {
+		if a, err := c.store.Account(ctx, sid); err == nil {
+			accts = append(accts, a)
+		}
+	}
+	c.mu.Lock()
+	for _, a := range accts {
+		if realm := canonicalRealm(a.SIPRealm); realm != "" && len(c.realms) < maxCachedRealms {
+			c.realms[realm] = cachedTenant{tenant: c.tenantOf(a), sid: a.SID, fetched: now}
+			c.accounts[a.SID] = cachedAccount{acct: a, fetched: now}
+		}
+	}
+}
+
 // LookupsDeclined returns how many lookups the cache declined since it was
 // made (TenantCacheOptions.LookupRate).
 func (c *TenantCache) LookupsDeclined() uint64 {
@@ -227,6 +266,14 @@ func (c *TenantCache) Invalidate(sids ...tenancy.SID) {
 	c.gen++
 	for _, sid := range sids {
 		delete(c.accounts, sid)
+		if c.changed == nil {
+			c.changed = map[tenancy.SID]struct{}{}
+		}
+		if len(c.changed) < maxCachedRealms {
+			c.changed[sid] = struct{}{}
+		} else {
+			c.reloadAll = true
+		}
 	}
 	c.staleRealms()
 	clear(c.misses)
@@ -250,6 +297,7 @@ func (c *TenantCache) InvalidateAll() {
 	c.staleRealms()
 	clear(c.misses)
 	clear(c.accounts)
+	c.reloadAll = true
 	c.mu.Unlock()
 }
 
@@ -274,6 +322,14 @@ func (c *TenantCache) LookupTenant(ctx context.Context, realm string) (sip.Tenan
 	}
 	now := c.now()
 	if !known && !c.spend(now) {
+		if !ok && (len(c.changed) > 0 || c.reloadAll) {
+			// accounts changed since: one of them may hold realm
+			c.learnChanged(ctx)
+			if ct, known = c.realms[realm]; known {
+				c.mu.Unlock()
+				return ct.tenant, nil
+			}
+		}
 		c.mu.Unlock()
 		if ok {
 			// a realm of no account read before: what it was then

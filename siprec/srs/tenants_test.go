@@ -466,3 +466,33 @@ func TestTenantCachePreload(t *testing.T) {
 		t.Fatalf("%d store reads for a preloaded realm, want 0", n)
 	}
 }
+
+// TestTenantCacheBudgetLearnsChanges: with the budget spent, an account
+// created and invalidated (the admin API, another gateway's notification)
+// is served at its first request: the cache reads the accounts it was told
+// changed instead of declining; one added behind its back is declined.
+func TestTenantCacheBudgetLearnsChanges(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t)
+	clk := &clock{t: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}
+	c := NewTenantCache(st, &TenantCacheOptions{TTL: time.Minute, Now: clk.now, LookupRate: 1})
+	if _, err := c.LookupTenant(ctx, "probe.test"); !errors.Is(err, sip.ErrUnknownTenant) { // the budget's one read
+		t.Fatal(err)
+	}
+	silent := createAccount(t, st, &tenancy.Account{Name: "silent", SIPRealm: "silent.test"})
+	if _, err := c.LookupTenant(ctx, "silent.test"); !errors.Is(err, sip.ErrTenantBusy) {
+		t.Fatalf("an account added without Invalidate, budget spent: %v, want sip.ErrTenantBusy", err)
+	}
+	fresh := createAccount(t, st, &tenancy.Account{Name: "fresh", SIPRealm: "fresh.test"})
+	c.Invalidate(fresh.SID)
+	if tn, err := c.LookupTenant(ctx, "fresh.test"); err != nil || tn.ID != string(fresh.SID) {
+		t.Fatalf("an account created and invalidated, budget spent: %+v, %v", tn, err)
+	}
+	c.InvalidateAll()
+	if tn, err := c.LookupTenant(ctx, "silent.test"); err != nil || tn.ID != string(silent.SID) {
+		t.Fatalf("after InvalidateAll, budget spent: %+v, %v", tn, err)
+	}
+	if _, err := c.LookupTenant(ctx, "probe2.test"); !errors.Is(err, sip.ErrTenantBusy) {
+		t.Fatalf("a realm no account has, budget spent: %v, want sip.ErrTenantBusy", err)
+	}
+}
