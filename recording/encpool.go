@@ -74,11 +74,6 @@ const (
 type encoderPool struct {
 	max   int
 	limit int64 // bytes of queued PCM at most
-	// nice, when above 0, is added to the nice value of the encoder
-	// goroutines' threads (lowerPriority); measured by BenchmarkMP3Pool
-	// ("pool-nice10", one core: no gain, the media worker's wait was the
-	// Go scheduler's, not the kernel's), not offered.
-	nice int
 	// noYield turns the yielder off (BenchmarkMP3Pool measures it).
 	noYield bool
 
@@ -188,9 +183,6 @@ func (p *encoderPool) next(t *time.Timer) (s *mp3Sink, waited bool) {
 // (yielder), so that a media worker waiting for its socket is not kept
 // from its P until the backlog is encoded.
 func (p *encoderPool) worker() {
-	if p.nice > 0 {
-		lowerPriority(p.nice)
-	}
 	y := newYielder()
 	defer y.close()
 	t := time.NewTimer(encoderLinger)

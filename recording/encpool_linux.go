@@ -9,20 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lowerPriority locks the calling goroutine to its thread and raises the
-// thread's nice value by n, so that the kernel favours the process's
-// other threads (a media poller's) when they compete for a core. The
-// thread ends with the goroutine (it stays locked), so no other goroutine
-// ever runs at that priority.
-func lowerPriority(n int) {
-	runtime.LockOSThread()
-	tid := unix.Gettid()
-	if cur, err := unix.Getpriority(unix.PRIO_PROCESS, tid); err == nil {
-		// The system call's value is 20 - nice.
-		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, min(19, 20-cur+n))
-	}
-}
-
 // yielder lets the scheduler poll the network. A goroutine that calls
 // LAME keeps its P across the calls (a cgo call is a system call the
 // runtime takes the P back from only when sysmon notices it, and sysmon,

@@ -4,8 +4,6 @@ package recording
 
 import "time"
 
-// lowerPriority does nothing: thread priorities are set on Linux only.
-func lowerPriority(n int) {}
 
 // yielder lets other goroutines run and the scheduler poll the network
 // (see the Linux version): a short sleep parks the goroutine, and a P with

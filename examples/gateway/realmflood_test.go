@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,6 +29,7 @@ func TestSecurityRandomRealmFlood(t *testing.T) {
 			"f: <sip:a@b>;tag=1\r\nt: <sip:srs@r%d.flood.test>\r\ni: realm-%d\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n", i, i, i, i)
 	}
 	u := dialSIP(t, gw, "127.0.0.2", "udp")
+	logBefore := len(gw.stderr.String())
 	codes := map[int]int{}
 	start := time.Now()
 	for i := range flood {
@@ -62,6 +64,11 @@ func TestSecurityRandomRealmFlood(t *testing.T) {
 	}
 	if read := float64(codes[403]); read > allowed+1 {
 		t.Fatalf("%.0f lookups read the store during the flood (403s), budget %.0f", read, allowed)
+	}
+	// every answer logs a line naming the attacker's realm: the Guard's
+	// log filter must keep them to a few
+	if logs := gw.stderr.String()[logBefore:]; len(logs) > 32<<10 || strings.Count(logs, "flood.test") > 40 {
+		t.Fatalf("%d bytes of log, %d lines naming a flood realm, for %d INVITEs:\n%s", len(logs), strings.Count(logs, "flood.test"), flood+1, tail(logs, 4096))
 	}
 	gw.alive(t)
 	survives(t, gw, victim, base)
