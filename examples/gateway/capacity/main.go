@@ -46,7 +46,9 @@
 // others: the largest level is then what one core records.
 //
 // -pprof DIR writes a 20 s CPU profile of the gateway during the steady state
-// of each level (go tool pprof DIR/gateway-N.pprof). -poller=false runs the
+// of each level (go tool pprof DIR/gateway-N.pprof), and one of the ramp-up
+// (DIR/gateway-N-ramp.pprof: up to 20 s from the first session set up, while
+// the sessions are being set up at -rate). -poller=false runs the
 // gateway with rtp.poller off (a goroutine per stream), for comparison.
 // -srtp records encrypted calls: SIPREC over TLS (the gateway's development
 // certificate, trusted by siprec-load) with every stream as SRTP keyed by
@@ -363,6 +365,12 @@ accounts:
 	}
 	stopLoad := context.AfterFunc(ctx, func() { _ = load.Process.Kill() })
 	defer stopLoad()
+	if o.pprof != "" {
+		// the ramp-up: sessions being set up while the media of those
+		// already up is received, the time the 2,000-call runs lost packets
+		ramp := min(20, max(1, int(float64(n)/o.rate)))
+		go profile(base, filepath.Join(o.pprof, fmt.Sprintf("gateway-%d-ramp.pprof", n)), ramp)
+	}
 	r := &result{}
 	// Steady state: from the first second all n sessions are up at the
 	// gateway, to a second before siprec-load stops them (it stops at
@@ -405,7 +413,7 @@ loop:
 					steadyFrom, cpuFrom = now, procCPU(gw.Process.Pid)
 					if o.pprof != "" && !profiled && stopAt.Sub(now) > 22*time.Second {
 						profiled = true
-						go profile(base, filepath.Join(o.pprof, fmt.Sprintf("gateway-%d.pprof", n)))
+						go profile(base, filepath.Join(o.pprof, fmt.Sprintf("gateway-%d.pprof", n)), 20)
 					}
 				}
 			}
@@ -783,9 +791,9 @@ func pinned(pin bool, cpus, name string, args ...string) *exec.Cmd {
 	return exec.Command(name, args...)
 }
 
-// profile saves a 20 s CPU profile of the gateway.
-func profile(base, path string) {
-	res, err := http.Get(base + "/debug/pprof/profile?seconds=20")
+// profile saves a CPU profile of the gateway over the next seconds.
+func profile(base, path string, seconds int) {
+	res, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, seconds))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		return
