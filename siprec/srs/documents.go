@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -207,29 +208,144 @@ func (s *Server) attachCAD(ctx context.Context, ss *Session, doc *insights.Sessi
 	doc.CallAttachedData = cad
 }
 
+// lockMany locks the documents of sessions ids (each lock once, in a
+// fixed order, so it cannot deadlock with lock) and returns their unlock.
+func (l *docLocks) lockMany(ids []string) func() {
+	idx := make([]int, 0, len(ids))
+	for _, id := range ids {
+		idx = append(idx, int(maphash.String(l.seed, id)%uint64(len(l.mu))))
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		l.mu[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			l.mu[i].Unlock()
+		}
+	}
+}
+
+// In-progress documents are written in groups: the documents of the
+// sessions set up within inProgressLinger of the first one waiting, up to
+// inProgressBatch, in one Index.Put. A session index writes one page per
+// indexed value of a document, most of them shared by the documents of a
+// group, so a burst of set-ups costs a fraction of one write per session.
+const (
+	inProgressLinger = 50 * time.Millisecond
+	inProgressBatch  = 256
+)
+
+// inProgressQueue holds the sessions whose in-progress document waits to
+// be written.
+type inProgressQueue struct {
+	mu      sync.Mutex
+	pending []*Session
+	queued  map[*Session]struct{}
+	writing bool // a writer goroutine runs
+}
+
 // storeInProgress stores the document of a session in progress, in the
 // background (the INVITE's answer does not wait for the index): at its start
-// and when its metadata changes. A document of the session's end stored
-// first wins: a late in-progress write is dropped.
+// and when its metadata changes. The documents of sessions set up in a
+// burst are written together, within inProgressLinger. A document of the
+// session's end stored first wins: a late in-progress write is dropped.
 func (s *Server) storeInProgress(ss *Session) {
 	if s.cfg.Index == nil {
 		return
 	}
-	s.goBackground(func(bg context.Context) {
-		unlock := s.docs.lock(ss.ID())
-		defer unlock()
+	q := &s.inProg
+	q.mu.Lock()
+	if q.queued == nil {
+		q.queued = map[*Session]struct{}{}
+	}
+	if _, ok := q.queued[ss]; !ok { // queued already: the write reads its latest entry
+		q.queued[ss] = struct{}{}
+		q.pending = append(q.pending, ss)
+	}
+	start := !q.writing
+	q.writing = true
+	q.mu.Unlock()
+	if start {
+		s.goBackground(s.writeInProgress)
+	}
+}
+
+// writeInProgress writes the queued in-progress documents, a group every
+// inProgressLinger, until none is left or the Server stops.
+func (s *Server) writeInProgress(bg context.Context) {
+	q := &s.inProg
+	t := time.NewTimer(inProgressLinger)
+	defer t.Stop()
+	for {
+		select {
+		case <-bg.Done():
+			// stopping: the sessions' completions write their documents
+			q.mu.Lock()
+			q.pending, q.queued, q.writing = nil, nil, false
+			q.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		q.mu.Lock()
+		n := min(len(q.pending), inProgressBatch)
+		group := slices.Clone(q.pending[:n])
+		q.pending = slices.Delete(q.pending, 0, n)
+		for _, ss := range group {
+			delete(q.queued, ss)
+		}
+		if len(group) == 0 {
+			q.writing = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		s.putInProgress(bg, group)
+		t.Reset(inProgressLinger)
+	}
+}
+
+// putInProgress writes the in-progress documents of group in one Put
+// (each alone when that fails, so a failure is the session's own), except
+// those whose end document is written already.
+func (s *Server) putInProgress(bg context.Context, group []*Session) {
+	ids := make([]string, len(group))
+	for i, ss := range group {
+		ids[i] = ss.ID()
+	}
+	unlock := s.docs.lockMany(ids)
+	defer unlock()
+	ctx, cancel := context.WithTimeout(bg, docTimeout)
+	defer cancel()
+	docs := make([]*insights.Session, 0, len(group))
+	live := make([]*Session, 0, len(group))
+	for _, ss := range group {
 		ss.mu.Lock()
 		done, e := ss.docDone, ss.entry
 		ss.mu.Unlock()
 		if done {
-			return
+			continue
 		}
-		ctx, cancel := context.WithTimeout(bg, docTimeout)
-		defer cancel()
-		if err := s.cfg.Index.Put(ctx, s.document(ctx, ss, &e)); err != nil {
-			ss.log.Warn("storing the in-progress session document failed", "error", err)
+		docs = append(docs, s.document(ctx, ss, &e))
+		live = append(live, ss)
+	}
+	if len(docs) == 0 {
+		return
+	}
+	err := s.cfg.Index.Put(ctx, docs...)
+	if err == nil {
+		return
+	}
+	if len(docs) == 1 {
+		live[0].log.Warn("storing the in-progress session document failed", "error", err)
+		return
+	}
+	for i, doc := range docs {
+		if err := s.cfg.Index.Put(ctx, doc); err != nil {
+			live[i].log.Warn("storing the in-progress session document failed", "error", err)
 		}
-	})
+	}
 }
 
 // recordingChanged updates the document of an ended session when the spool
