@@ -67,7 +67,7 @@ func benchIndex(b *testing.B, docs int) *insights.Index {
 func BenchmarkPutInProgress(b *testing.B) {
 	ctx := context.Background()
 	for _, docs := range []int{2000} {
-		for _, burst := range []int{1, 8} {
+		for _, burst := range []int{1, 8, 32} {
 			b.Run(fmt.Sprintf("docs=%d/burst=%d", docs, burst), func(b *testing.B) {
 				idx := benchIndex(b, docs)
 				next := 0

@@ -554,36 +554,39 @@ func (w *batchWriter) flush(ctx context.Context) error {
 		return cmp.Or(cmp.Compare(a.pid, b.pid), strings.Compare(a.tok, b.tok), cmp.Compare(a.sid, b.sid))
 	})
 	w.toks = slices.Compact(w.toks)
-	args := make([]any, 0, 3*chunkRows[0])
-	// insert runs the multi-row INSERTs of stmts over args (3 per row),
-	// the largest chunks first.
-	insert := func(stmts *[len(chunkRows)]*sql.Stmt) error {
-		rest := args
+	args := make([]any, 0, 3*min(max(len(w.terms), len(w.toks)), chunkRows[0]))
+	// insert runs the multi-row INSERTs of stmts over rows postings, the
+	// largest chunks first; row(i) appends the arguments of posting i.
+	insert := func(stmts *[len(chunkRows)]*sql.Stmt, rows int, row func(i int)) error {
+		next := 0
 		for i, n := range chunkRows {
 			var st *sql.Stmt
-			for len(rest) >= 3*n {
+			for rows-next >= n {
 				if st == nil {
 					st = w.tx.StmtContext(ctx, stmts[i])
 				}
-				if _, err := st.ExecContext(ctx, rest[:3*n]...); err != nil {
+				args = args[:0]
+				for j := next; j < next+n; j++ {
+					row(j)
+				}
+				if _, err := st.ExecContext(ctx, args...); err != nil {
 					return fmt.Errorf("sqliteindex: insert postings: %w", err)
 				}
-				rest = rest[3*n:]
+				next += n
 			}
 		}
-		args = args[:0]
 		return nil
 	}
-	for _, r := range w.terms {
+	if err := insert(&w.st.terms, len(w.terms), func(i int) {
+		r := &w.terms[i]
 		args = append(args, r.pid, r.v, r.sid)
-	}
-	if err := insert(&w.st.terms); err != nil {
+	}); err != nil {
 		return err
 	}
-	for _, r := range w.toks {
+	if err := insert(&w.st.tokens, len(w.toks), func(i int) {
+		r := &w.toks[i]
 		args = append(args, r.pid, r.tok, r.sid)
-	}
-	if err := insert(&w.st.tokens); err != nil {
+	}); err != nil {
 		return err
 	}
 	w.terms, w.toks = w.terms[:0], w.toks[:0]
