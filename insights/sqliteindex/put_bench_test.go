@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/voicegw/voicegw/insights"
+	"github.com/voicegw/voicegw/insights/insightstest"
 	"github.com/voicegw/voicegw/insights/sqliteindex"
 )
 
@@ -73,6 +74,7 @@ func BenchmarkPutInProgress(b *testing.B) {
 				next := 0
 				batch := make([]*insights.Session, burst)
 				b.ReportAllocs()
+				cpu := insightstest.CPUTime()
 				for b.Loop() {
 					for j := range batch {
 						batch[j] = callDoc(next, false)
@@ -83,6 +85,7 @@ func BenchmarkPutInProgress(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(next), "ns/doc")
+				b.ReportMetric(float64(insightstest.CPUTime()-cpu)/float64(next)/1e3, "cpu-µs/doc")
 			})
 		}
 	}
@@ -98,17 +101,23 @@ func BenchmarkPutEnded(b *testing.B) {
 			idx := benchIndex(b, docs)
 			next := 0
 			b.ReportAllocs()
+			var cpu time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				if err := idx.Put(ctx, callDoc(next, false)); err != nil {
 					b.Fatal(err)
 				}
+				c0 := insightstest.CPUTime()
 				b.StartTimer()
 				if err := idx.Put(ctx, callDoc(next, true)); err != nil {
 					b.Fatal(err)
 				}
+				b.StopTimer()
+				cpu += insightstest.CPUTime() - c0
+				b.StartTimer()
 				next++
 			}
+			b.ReportMetric(float64(cpu)/float64(next)/1e3, "cpu-µs/doc")
 		})
 	}
 }
