@@ -333,18 +333,108 @@ func (s *Server) putInProgress(bg context.Context, group []*Session) {
 	if len(docs) == 0 {
 		return
 	}
-	err := s.cfg.Index.Put(ctx, docs...)
-	if err == nil {
-		return
-	}
-	if len(docs) == 1 {
-		live[0].log.Warn("storing the in-progress session document failed", "error", err)
-		return
-	}
-	for i, doc := range docs {
-		if err := s.cfg.Index.Put(ctx, doc); err != nil {
+	errs := s.putDocs(ctx, true, docs...)
+	for i, err := range errs {
+		if err != nil {
 			live[i].log.Warn("storing the in-progress session document failed", "error", err)
 		}
+	}
+}
+
+// docLinger is how long an end document waits for others to be written
+// with (see putDocs).
+const docLinger = 50 * time.Millisecond
+
+// docBatch holds the documents waiting to be written together.
+type docBatch struct {
+	mu      sync.Mutex
+	pending []*docWrite
+	timer   *time.Timer // the flush scheduled, or nil
+}
+
+// docWrite is one document waiting in the docBatch; err is set before done
+// is closed.
+type docWrite struct {
+	doc  *insights.Session
+	err  error
+	done chan struct{}
+}
+
+// putDocs stores docs in the index with the documents other goroutines
+// store meanwhile, in one Index.Put: at once (with those waiting) when now
+// is true, else within docLinger. The documents of sessions ending in a
+// burst (or completed after a restart) are so written together, as the
+// in-progress ones are. It returns each document's error (a failed group is
+// written again one document at a time, so an error is the document's
+// own), or ctx's error for those still waiting when ctx ends.
+func (s *Server) putDocs(ctx context.Context, now bool, docs ...*insights.Session) []error {
+	ws := make([]*docWrite, len(docs))
+	for i, d := range docs {
+		ws[i] = &docWrite{doc: d, done: make(chan struct{})}
+	}
+	b := &s.docBatch
+	b.mu.Lock()
+	b.pending = append(b.pending, ws...)
+	if now {
+		group := b.pending
+		b.pending = nil
+		if b.timer != nil {
+			b.timer.Stop()
+			b.timer = nil
+		}
+		b.mu.Unlock()
+		s.writeDocs(group)
+	} else {
+		if b.timer == nil {
+			b.timer = time.AfterFunc(docLinger, s.flushDocs)
+		}
+		b.mu.Unlock()
+	}
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		select {
+		case <-w.done:
+			errs[i] = w.err
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+		}
+	}
+	return errs
+}
+
+// flushDocs writes the documents waiting in the docBatch.
+func (s *Server) flushDocs() {
+	b := &s.docBatch
+	b.mu.Lock()
+	group := b.pending
+	b.pending, b.timer = nil, nil
+	b.mu.Unlock()
+	s.writeDocs(group)
+}
+
+// writeDocs stores group in one Index.Put, or one by one when that fails,
+// and tells each writer.
+func (s *Server) writeDocs(group []*docWrite) {
+	if len(group) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.bg), docTimeout)
+	defer cancel()
+	docs := make([]*insights.Session, len(group))
+	for i, w := range group {
+		docs[i] = w.doc
+	}
+	err := s.cfg.Index.Put(ctx, docs...)
+	if err != nil && len(group) > 1 {
+		for _, w := range group {
+			w.err = s.cfg.Index.Put(ctx, w.doc)
+			close(w.done)
+		}
+		return
+	}
+	for _, w := range group {
+		w.err = err
+		close(w.done)
 	}
 }
 

@@ -115,3 +115,73 @@ func TestDocLocksMany(t *testing.T) {
 		l.lock(id)()
 	}
 }
+
+// TestPutDocsGrouped: documents stored by several goroutines meanwhile
+// (sessions ending in a burst) are written in one Put, each caller getting
+// its own document's result: when the group fails, the documents are
+// written one by one, so only the bad one fails. A write "now" (the
+// in-progress group) takes the documents waiting with it.
+func TestPutDocsGrouped(t *testing.T) {
+	ctx := context.Background()
+	drv := &putCountingDriver{Driver: memindex.NewDriver()}
+	idx := insights.NewIndex(drv)
+	defer idx.Close()
+	s := &Server{cfg: Config{Index: idx}, bg: ctx}
+	start := time.Date(2026, 12, 7, 21, 0, 0, 0, time.UTC)
+	doc := func(id string) *insights.Session {
+		return insights.NewCallSession(insights.CallRecord{SessionID: id, AccountID: "AC1", Start: start, End: start.Add(time.Minute)})
+	}
+	// waiting runs one putDocs per document, no flush scheduled, and waits
+	// until all of them wait.
+	waiting := func(docs []*insights.Session) []chan error {
+		s.docBatch.mu.Lock()
+		s.docBatch.timer = time.NewTimer(time.Hour) // a flush "scheduled": none starts
+		s.docBatch.timer.Stop()
+		s.docBatch.mu.Unlock()
+		res := make([]chan error, len(docs))
+		for i, d := range docs {
+			res[i] = make(chan error, 1)
+			go func() { res[i] <- s.putDocs(ctx, false, d)[0] }()
+		}
+		for {
+			s.docBatch.mu.Lock()
+			n := len(s.docBatch.pending)
+			s.docBatch.mu.Unlock()
+			if n == len(docs) {
+				return res
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var docs []*insights.Session
+	for i := range 10 {
+		docs = append(docs, doc(fmt.Sprint("end-", i)))
+	}
+	res := waiting(docs)
+	s.flushDocs()
+	for i, c := range res {
+		if err := <-c; err != nil {
+			t.Fatalf("document %d: %v", i, err)
+		}
+	}
+	bad := doc("")
+	res = waiting([]*insights.Session{doc("ok-1"), bad, doc("ok-2")})
+	if errs := s.putDocs(ctx, true, doc("now")); errs[0] != nil {
+		t.Fatalf("the document written now: %v", errs[0])
+	}
+	got := []error{<-res[0], <-res[1], <-res[2]}
+	if got[0] != nil || got[2] != nil || !errors.Is(got[1], insights.ErrInvalidSession) {
+		t.Fatalf("results %v; want nil, ErrInvalidSession, nil", got)
+	}
+	drv.mu.Lock()
+	puts := drv.puts
+	drv.mu.Unlock()
+	if len(puts) == 0 || puts[0] != 10 {
+		t.Fatalf("Puts of %v documents; the first should hold the 10 waiting", puts)
+	}
+	for _, id := range []string{"ok-1", "ok-2", "now", "end-7"} {
+		if _, err := idx.Find(ctx, "AC1", id); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+}

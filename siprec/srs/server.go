@@ -260,6 +260,7 @@ type Server struct {
 	unspooled atomic.Bool // a finished recording stayed in the directory
 	docs      *docLocks   // orders the document writes of each session
 	inProg    inProgressQueue
+	docBatch  docBatch
 	inFlight  sync.Map // session ID → struct{}: being finished now
 	// unjournaled holds, by session ID, the ended sessions whose end the
 	// journal could not record (a full disk) and that are not completed:
