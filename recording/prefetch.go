@@ -34,7 +34,9 @@ func (s *Stream) prefetch() uintptr {
 		}
 	}
 	for _, f := range r.out.files {
+		sum += prefetch.Object(f)
 		if ws, ok := f.sink.(*wavSink); ok {
+			sum += prefetch.Object(ws)
 			buf := ws.out.buf
 			n := f.mix.channels * prefetchFrames * 2
 			i := len(buf)
