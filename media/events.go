@@ -152,6 +152,23 @@ type Handler interface {
 	HandleDTMF(d DTMF)
 }
 
+// Prefetcher is implemented by a Handler that can read ahead the memory its
+// HandleAudio is about to use. A Poller worker that reads a batch of
+// datagrams for many streams calls each one's Prefetch before it handles
+// any of them: the state of thousands of streams is rarely in the
+// processor's cache, and reading it for the whole batch at once (loads
+// independent of one another, many misses in flight) costs much less than
+// waiting for each stream's misses in turn (see package
+// internal/prefetch's doc; BENCHMARKS.md, "media"). Prefetch must only read
+// — no locks, no writes, nothing that blocks — and may be called with no
+// audio following; it runs on the worker, concurrently with the handler's
+// other methods called from other goroutines. It returns anything derived
+// from what it read (a sum of the words read), which the caller keeps so
+// that the loads are not optimized away.
+type Prefetcher interface {
+	Prefetch() uintptr
+}
+
 // HandlerFuncs adapts functions to a Handler; a nil function ignores its
 // events.
 type HandlerFuncs struct {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -345,4 +346,73 @@ func TestSteeredArrivalIsWhenItCame(t *testing.T) {
 	if a := late.audio[0].Arrival; a == a.Round(0) {
 		t.Error("B's Arrival has no monotonic clock reading")
 	}
+}
+
+// prefetchRecorder is a recorder that is also a Prefetcher: it counts the
+// Prefetch calls and, in HandleAudio, that one came before each packet.
+type prefetchRecorder struct {
+	recorder
+	prefetches atomic.Int64
+	audio      atomic.Int64
+	early      atomic.Int64 // audio handled with no Prefetch before it
+}
+
+func (p *prefetchRecorder) Prefetch() uintptr { return uintptr(p.prefetches.Add(1)) }
+
+func (p *prefetchRecorder) HandleAudio(a Audio) {
+	if p.audio.Add(1) > p.prefetches.Load() {
+		p.early.Add(1)
+	}
+	p.recorder.HandleAudio(a)
+}
+
+// TestSteeringPrefetches: a worker reading a batch of steered datagrams
+// calls each one's stream handler's Prefetch before handling any, and the
+// streams of one worker decoding into the worker's one buffer still each
+// get their own packets' samples (recorder checks PCM against the payload
+// and the payload's pattern).
+func TestSteeringPrefetches(t *testing.T) {
+	p := newSteeredPoller(t, 1)
+	var recs [2]*prefetchRecorder
+	var rxs [2]*Receiver
+	for i := range rxs {
+		recs[i] = &prefetchRecorder{recorder: recorder{strict: true}}
+		rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p, Handler: recs[i], LatchPackets: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := make(chan struct{})
+		go func() { _ = rx.RunReady(context.Background(), func() { close(ready) }) }()
+		<-ready
+		t.Cleanup(func() { _ = rx.Close() })
+		rxs[i] = rx
+	}
+	w := p.workers[0]
+	w.mu.Lock()
+	shared := &rxs[0].s.pcm[0] == &w.pcm[0] && &rxs[1].s.pcm[0] == &w.pcm[0]
+	w.mu.Unlock()
+	if !shared {
+		t.Error("the worker's streams do not decode into the worker's buffer")
+	}
+	peers := [2]*peer{newPeer(t, rxs[0].LocalAddr()), newPeer(t, rxs[1].LocalAddr())}
+	const n = 50
+	for seq := range uint16(n) {
+		for i, pe := range peers {
+			sq := seq + uint16(i)*100 // the payload's pattern is its sequence number
+			pe.raw(rtpPacket(t, ssrcA+uint32(i), sq, uint32(seq)*160, 0, false, pattern(sq, 160)))
+		}
+	}
+	for i, rx := range rxs {
+		waitStats(t, rx, "every packet", func(st Stats) bool { return st.Received == n })
+		if got := recs[i].prefetches.Load(); got < n {
+			t.Errorf("stream %d: %d Prefetch calls for %d steered packets, want one each", i, got, n)
+		}
+		if got := recs[i].early.Load(); got != 0 {
+			t.Errorf("stream %d: %d packets handled before their Prefetch", i, got)
+		}
+	}
+	// the streams' patterns differ (seq and seq+100): samples decoded for
+	// the other stream would fail recorder's check of PCM against payload
+	recs[0].check(t)
+	recs[1].check(t)
 }

@@ -100,6 +100,7 @@ type stream struct {
 	tl    timeline
 	dt    dtmfTrack
 	pcm   []int16
+	pf    Prefetcher // the handler, if it is one
 	st    Stats
 	lastE time.Time // arrival of the latest packet of an unfinished event
 }
@@ -112,6 +113,7 @@ func newStream(cfg streamConfig, codecs []Codec) *stream {
 	s := &stream{streamConfig: cfg, slots: make([]slot, size), mask: int64(size - 1), badSeq: -1, latch: cfg.latch}
 	s.tl.skew = int64(cfg.skew / (time.Second / SampleRate))
 	s.setCodecs(codecs)
+	s.pf, _ = cfg.handler.(Prefetcher)
 	return s
 }
 

@@ -4,7 +4,6 @@ package recording
 
 import "time"
 
-
 // yielder lets other goroutines run and the scheduler poll the network
 // (see the Linux version): a short sleep parks the goroutine, and a P with
 // nothing else to run then polls the network (runtime.Gosched would not:

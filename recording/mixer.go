@@ -9,10 +9,19 @@ type mixer struct {
 	channels int
 	route    [][]int
 	frames   []int16 // chunkFrames × channels
+	// pair: two channels of one stream each (the usual two-party call),
+	// streams left and right; kept here so that mixing a packet's frames
+	// does not read route's slices, each an allocation of its own.
+	pair        bool
+	left, right int
 }
 
 func newMixer(route [][]int) mixer {
-	return mixer{channels: len(route), route: route, frames: make([]int16, chunkFrames*len(route))}
+	m := mixer{channels: len(route), route: route, frames: make([]int16, chunkFrames*len(route))}
+	if len(route) == 2 && len(route[0]) == 1 && len(route[1]) == 1 {
+		m.pair, m.left, m.right = true, route[0][0], route[1][0]
+	}
+	return m
 }
 
 // routes decides the channels of the recording's file and which streams
@@ -70,10 +79,10 @@ func (m *mixer) mix(streams []*Stream, ri, n int64) []int16 {
 // mixTo fills frames (n frames) from the rings at ri.
 func (m *mixer) mixTo(frames []int16, streams []*Stream, ri, n int64) {
 	ch := m.channels
-	if ch == 2 && len(m.route[0]) == 1 && len(m.route[1]) == 1 {
+	if m.pair {
 		// One stream per channel, the usual two-party call: interleave.
-		a := streams[m.route[0][0]].ring[ri : ri+n]
-		b := streams[m.route[1][0]].ring[ri : ri+n]
+		a := streams[m.left].ring[ri : ri+n]
+		b := streams[m.right].ring[ri : ri+n]
 		b = b[:len(a)]
 		for i, v := range a {
 			f := frames[2*i : 2*i+2 : 2*i+2]

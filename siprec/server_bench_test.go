@@ -315,3 +315,37 @@ func TestSRSGatePerPacket(t *testing.T) {
 		t.Error("audio that arrived during the pause was delivered after the resume")
 	}
 }
+
+// prefetchCount is a sink handler that prefetches.
+type prefetchCount struct {
+	srsCount
+	prefetches int
+}
+
+func (p *prefetchCount) Prefetch() uintptr { p.prefetches++; return 1 }
+
+// TestSRSGatePrefetch: the gate is a media.Prefetcher that passes the call
+// to a sink handler that prefetches (paused or not: a prefetch only reads),
+// and does nothing more for one that does not.
+func TestSRSGatePrefetch(t *testing.T) {
+	var g media.Handler = gate{&Stream{}}
+	pf, ok := g.(media.Prefetcher)
+	if !ok {
+		t.Fatal("the gate is not a media.Prefetcher: a Poller worker would not read its state ahead")
+	}
+	pf.Prefetch() // no handler yet: nothing to pass on
+	c := &prefetchCount{}
+	st := &Stream{handler: c}
+	g = gate{st}
+	g.(media.Prefetcher).Prefetch()
+	st.paused.Store(true)
+	g.(media.Prefetcher).Prefetch()
+	if c.prefetches != 2 {
+		t.Errorf("the sink handler's Prefetch ran %d times for 2 of the gate's", c.prefetches)
+	}
+	if c.audio != 0 || c.gap != 0 || c.dtmf != 0 {
+		t.Errorf("Prefetch delivered %+v", c.srsCount)
+	}
+	g = gate{&Stream{handler: &srsCount{}}}
+	g.(media.Prefetcher).Prefetch() // a handler that does not prefetch
+}

@@ -12,6 +12,7 @@ import (
 
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/voicegw/voicegw/internal/prefetch"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/sip"
 	"github.com/voicegw/voicegw/siprec/metadata"
@@ -256,6 +257,18 @@ func (g gate) HandleAudio(a media.Audio) {
 		return
 	}
 	st.handler.HandleAudio(a)
+}
+
+// Prefetch implements media.Prefetcher: the stream's gate state, then the
+// sink's handler's, if it prefetches (st.handler is set before the
+// stream's Receiver starts and not changed after).
+func (g gate) Prefetch() uintptr {
+	st := g.st
+	sum := prefetch.Object(st)
+	if p, ok := st.handler.(media.Prefetcher); ok {
+		sum += p.Prefetch()
+	}
+	return sum
 }
 
 // HandleGap passes gap to the sink's handler.

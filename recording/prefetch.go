@@ -1,0 +1,50 @@
+package recording
+
+import (
+	"github.com/voicegw/voicegw/internal/prefetch"
+	"github.com/voicegw/voicegw/media"
+)
+
+var _ media.Prefetcher = (*MediaHandler)(nil)
+
+// prefetchFrames is how many samples of a ring, and frames of a file's
+// buffer, Prefetch reads ahead: a 20 ms packet at 8 kHz.
+const prefetchFrames = 160
+
+// Prefetch implements media.Prefetcher: it reads the memory the next
+// HandleAudio is likely to use — the stream and its recorder, the stream's
+// ring where the next packet's samples go, the other streams' rings where
+// the next frames are mixed from, and the file buffer they are mixed into
+// — without the recorder's lock and without writing anything. The
+// positions it reads at are hints read while the worker may change them;
+// every index is kept inside its slice.
+func (h *MediaHandler) Prefetch() uintptr { return h.s.prefetch() }
+
+//go:norace
+func (s *Stream) prefetch() uintptr {
+	r := s.r
+	sum := prefetch.Object(s) + prefetch.Object(r)
+	mask := int(r.mask)
+	sum += prefetch.Slice(s.ring, int(s.front)&mask, prefetchFrames)
+	sum += prefetch.Slice(s.cov, (int(s.front)&mask)>>6, 1)
+	head := int(r.head) & mask
+	for _, o := range r.streams {
+		if o != s {
+			sum += prefetch.Slice(o.ring, head, prefetchFrames)
+		}
+	}
+	for _, f := range r.out.files {
+		sum += prefetch.Object(f)
+		if ws, ok := f.sink.(*wavSink); ok {
+			sum += prefetch.Object(ws)
+			buf := ws.out.buf
+			n := f.mix.channels * prefetchFrames * 2
+			i := len(buf)
+			if cap(buf)-i < n {
+				i = 0
+			}
+			sum += prefetch.Slice(buf[:cap(buf)], i, n)
+		}
+	}
+	return sum
+}
