@@ -22,7 +22,11 @@
 // clause, or the union of its should clauses), probes every other clause
 // with EXISTS on a posting's primary key, sorts on columns or on the
 // smallest/largest value of a path, and reads the documents of the page
-// only. Writes are serialized within the process.
+// only. Writes are serialized within the process, and Puts that wait for
+// the writer are written together in one transaction (group commit: an
+// inverted index writes one B-tree page per posting, most of them shared
+// by the documents of a group); the statements of the writes are prepared
+// once.
 //
 // Values keep their JSON type in SQLite (INTEGER/REAL, TEXT, and BLOB for
 // booleans), so sorting orders numbers numerically, and types sort numbers,
@@ -42,6 +46,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/voicegw/voicegw/insights"
 	"github.com/voicegw/voicegw/insights/driver"
@@ -140,7 +145,11 @@ func newDriver(ctx context.Context, db *sql.DB, own bool) (*Driver, error) {
 	if err := sqlitedb.Migrate(ctx, db, "insights", []string{schemaV1}); err != nil {
 		return nil, fmt.Errorf("sqliteindex: %w", err)
 	}
-	d := &Driver{db: db, own: own, paths: map[string]int64{}}
+	st, err := prepareStmts(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{db: db, own: own, paths: map[string]int64{}, st: st, sized: map[any]struct{}{}}
 	rows, err := db.QueryContext(ctx, `SELECT pid, path FROM insights_paths`)
 	if err != nil {
 		return nil, fmt.Errorf("sqliteindex: load paths: %w", err)
@@ -170,6 +179,15 @@ type Driver struct {
 	// keeps the WAL from being checkpointed, so it would grow without
 	// bound under concurrent Puts.
 	wmu sync.Mutex
+
+	qmu   sync.Mutex   // guards queue
+	queue []*putReq    // Puts waiting for wmu, written by the next writer
+	txs   atomic.Int64 // write transactions of Put, for tests
+
+	st *stmts
+
+	cmu   sync.Mutex       // guards sized
+	sized map[any]struct{} // driver connections whose page cache is set
 }
 
 // pathIDs makes sure every path of docs has an ID, committing new ones in
@@ -257,13 +275,74 @@ func probes(v driver.Value) []any {
 	return out
 }
 
-// Put implements driver.Driver, in one transaction.
+// putReq is one Put waiting for the writer.
+type putReq struct {
+	ctx  context.Context
+	docs []driver.Document
+	done bool
+	err  error
+}
+
+// Put implements driver.Driver. The documents of one call are written in
+// one transaction. Calls made while another one writes are grouped: the
+// next writer commits every call waiting in one transaction (a session
+// index is written by many goroutines at once: one per call starting or
+// ending), which writes each B-tree page the documents share once instead
+// of once per call. When a group's transaction fails, each of its calls is
+// written again alone, so a call fails only for its own documents (or its
+// own context).
 func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 	if len(docs) == 0 {
 		return nil
 	}
+	req := &putReq{ctx: ctx, docs: docs}
+	d.qmu.Lock()
+	d.queue = append(d.queue, req)
+	d.qmu.Unlock()
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
+	if req.done { // written by the writer before this one
+		return req.err
+	}
+	d.qmu.Lock()
+	queued := d.queue
+	d.queue = nil
+	d.qmu.Unlock()
+	group := queued[:0]
+	for _, r := range queued {
+		if err := r.ctx.Err(); err != nil { // given up while waiting
+			r.err, r.done = fmt.Errorf("sqliteindex: %w", err), true
+			continue
+		}
+		group = append(group, r)
+	}
+	if req.done {
+		return req.err
+	}
+	d.txs.Add(1)
+	if len(group) == 1 {
+		req.err, req.done = d.put(ctx, docs), true
+		return req.err
+	}
+	all := make([]driver.Document, 0, len(docs)*len(group))
+	for _, r := range group {
+		all = append(all, r.docs...)
+	}
+	if err := d.put(ctx, all); err == nil {
+		for _, r := range group {
+			r.done = true
+		}
+		return nil
+	}
+	for _, r := range group {
+		d.txs.Add(1)
+		r.err, r.done = d.put(r.ctx, r.docs), true
+	}
+	return req.err
+}
+
+// put writes docs in one transaction; the caller holds wmu.
+func (d *Driver) put(ctx context.Context, docs []driver.Document) error {
 	if err := d.pathIDs(ctx, docs); err != nil {
 		return fmt.Errorf("sqliteindex: %w", err)
 	}
@@ -277,17 +356,9 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 		return fmt.Errorf("sqliteindex: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	del, err := tx.PrepareContext(ctx, `DELETE FROM insights_sessions WHERE account = ? AND id = ? RETURNING sid, tokens`)
-	if err != nil {
-		return fmt.Errorf("sqliteindex: %w", err)
-	}
-	defer del.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO insights_sessions(account, id, start, doc, tokens) VALUES (?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("sqliteindex: %w", err)
-	}
-	defer ins.Close()
-	w := &batchWriter{tx: tx}
+	del := tx.StmtContext(ctx, d.st.replace)
+	ins := tx.StmtContext(ctx, d.st.insert)
+	w := &batchWriter{tx: tx, st: d.st}
 	for i := range docs {
 		doc := &docs[i]
 		var old int64
@@ -298,7 +369,7 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 			if err := w.flush(ctx); err != nil {
 				return err
 			}
-			if err := deletePostings(ctx, tx, old, oldTokens); err != nil {
+			if err := deletePostings(ctx, tx, d.st, old, oldTokens); err != nil {
 				return err
 			}
 		case !errors.Is(err, sql.ErrNoRows):
@@ -336,11 +407,75 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 	return nil
 }
 
+// stmts are the statements of the writes, prepared once on the database
+// (database/sql prepares each on a connection the first time it runs
+// there, and keeps it).
+type stmts struct {
+	replace, insert, delTerms, delToken *sql.Stmt
+	// terms[i] and tokens[i] insert chunkRows[i] postings.
+	terms, tokens [len(chunkRows)]*sql.Stmt
+}
+
+// chunkRows are the sizes of the multi-row posting INSERTs: a flush of n
+// rows runs the largest that fit, so it needs few statements, each
+// prepared once.
+var chunkRows = [...]int{256, 64, 16, 4, 1}
+
+func prepareStmts(ctx context.Context, db *sql.DB) (*stmts, error) {
+	st := &stmts{}
+	prep := func(dst **sql.Stmt, q string) error {
+		s, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqliteindex: prepare %q: %w", q, err)
+		}
+		*dst = s
+		return nil
+	}
+	if err := prep(&st.replace, `DELETE FROM insights_sessions WHERE account = ? AND id = ? RETURNING sid, tokens`); err != nil {
+		return nil, err
+	}
+	if err := prep(&st.insert, `INSERT INTO insights_sessions(account, id, start, doc, tokens) VALUES (?, ?, ?, ?, ?)`); err != nil {
+		st.close()
+		return nil, err
+	}
+	if err := prep(&st.delTerms, `DELETE FROM insights_terms WHERE sid = ?`); err != nil {
+		st.close()
+		return nil, err
+	}
+	if err := prep(&st.delToken, `DELETE FROM insights_tokens WHERE pid = ? AND tok = ? AND sid = ?`); err != nil {
+		st.close()
+		return nil, err
+	}
+	for i, n := range chunkRows {
+		rows := strings.TrimSuffix(strings.Repeat("(?,?,?),", n), ",")
+		if err := prep(&st.terms[i], "INSERT OR IGNORE INTO insights_terms(pid, v, sid) VALUES "+rows); err != nil {
+			st.close()
+			return nil, err
+		}
+		if err := prep(&st.tokens[i], "INSERT OR IGNORE INTO insights_tokens(pid, tok, sid) VALUES "+rows); err != nil {
+			st.close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+func (st *stmts) close() {
+	all := []*sql.Stmt{st.replace, st.insert, st.delTerms, st.delToken}
+	all = append(append(all, st.terms[:]...), st.tokens[:]...)
+	for _, s := range all {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
 // batchWriter buffers postings and inserts them in key order (B-tree
 // pages are then written in sequence, not at random), without duplicates,
 // with multi-row INSERTs.
 type batchWriter struct {
 	tx    *sql.Tx
+	st    *stmts
 	terms []termRow
 	toks  []tokenRow
 }
@@ -357,10 +492,8 @@ type tokenRow struct {
 	sid int64
 }
 
-const (
-	batchRows = 300     // rows per INSERT (900 parameters)
-	flushRows = 200_000 // rows buffered before a flush
-)
+// flushRows is the number of postings buffered before a flush.
+const flushRows = 200_000
 
 func (w *batchWriter) term(pid int64, v any, sid int64) {
 	w.terms = append(w.terms, termRow{pid, v, sid})
@@ -421,30 +554,40 @@ func (w *batchWriter) flush(ctx context.Context) error {
 		return cmp.Or(cmp.Compare(a.pid, b.pid), strings.Compare(a.tok, b.tok), cmp.Compare(a.sid, b.sid))
 	})
 	w.toks = slices.Compact(w.toks)
-	args := make([]any, 0, 3*batchRows)
-	insert := func(table string, n int) error {
-		q := "INSERT OR IGNORE INTO " + table + " VALUES " + strings.TrimSuffix(strings.Repeat("(?,?,?),", n), ",")
-		if _, err := w.tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("sqliteindex: insert postings: %w", err)
+	args := make([]any, 0, 3*min(max(len(w.terms), len(w.toks)), chunkRows[0]))
+	// insert runs the multi-row INSERTs of stmts over rows postings, the
+	// largest chunks first; row(i) appends the arguments of posting i.
+	insert := func(stmts *[len(chunkRows)]*sql.Stmt, rows int, row func(i int)) error {
+		next := 0
+		for i, n := range chunkRows {
+			var st *sql.Stmt
+			for rows-next >= n {
+				if st == nil {
+					st = w.tx.StmtContext(ctx, stmts[i])
+				}
+				args = args[:0]
+				for j := next; j < next+n; j++ {
+					row(j)
+				}
+				if _, err := st.ExecContext(ctx, args...); err != nil {
+					return fmt.Errorf("sqliteindex: insert postings: %w", err)
+				}
+				next += n
+			}
 		}
-		args = args[:0]
 		return nil
 	}
-	for i, r := range w.terms {
+	if err := insert(&w.st.terms, len(w.terms), func(i int) {
+		r := &w.terms[i]
 		args = append(args, r.pid, r.v, r.sid)
-		if len(args) == 3*batchRows || i == len(w.terms)-1 {
-			if err := insert("insights_terms(pid, v, sid)", len(args)/3); err != nil {
-				return err
-			}
-		}
+	}); err != nil {
+		return err
 	}
-	for i, r := range w.toks {
+	if err := insert(&w.st.tokens, len(w.toks), func(i int) {
+		r := &w.toks[i]
 		args = append(args, r.pid, r.tok, r.sid)
-		if len(args) == 3*batchRows || i == len(w.toks)-1 {
-			if err := insert("insights_tokens(pid, tok, sid)", len(args)/3); err != nil {
-				return err
-			}
-		}
+	}); err != nil {
+		return err
 	}
 	w.terms, w.toks = w.terms[:0], w.toks[:0]
 	return nil
@@ -464,10 +607,11 @@ func tokenKeys(paths map[string]int64, tokens []driver.Field) []byte {
 
 // deletePostings removes a session's terms (by the session index) and
 // tokens (by their keys).
-func deletePostings(ctx context.Context, tx *sql.Tx, sid int64, keys []byte) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM insights_terms WHERE sid = ?`, sid); err != nil {
+func deletePostings(ctx context.Context, tx *sql.Tx, st *stmts, sid int64, keys []byte) error {
+	if _, err := tx.StmtContext(ctx, st.delTerms).ExecContext(ctx, sid); err != nil {
 		return fmt.Errorf("sqliteindex: delete postings: %w", err)
 	}
+	delToken := tx.StmtContext(ctx, st.delToken)
 	for len(keys) > 0 {
 		pid, n := binary.Uvarint(keys)
 		if n <= 0 {
@@ -480,7 +624,7 @@ func deletePostings(ctx context.Context, tx *sql.Tx, sid int64, keys []byte) err
 		}
 		tok := string(keys[n : n+int(l)])
 		keys = keys[n+int(l):]
-		if _, err := tx.ExecContext(ctx, `DELETE FROM insights_tokens WHERE pid = ? AND tok = ? AND sid = ?`, int64(pid), tok, sid); err != nil {
+		if _, err := delToken.ExecContext(ctx, int64(pid), tok, sid); err != nil {
 			return fmt.Errorf("sqliteindex: delete postings: %w", err)
 		}
 	}
@@ -559,7 +703,7 @@ func (d *Driver) Delete(ctx context.Context, account, id string, from, to int64)
 		return driver.ErrNotFound
 	}
 	for i, sid := range sids {
-		if err := deletePostings(ctx, tx, sid, keys[i]); err != nil {
+		if err := deletePostings(ctx, tx, d.st, sid, keys[i]); err != nil {
 			return err
 		}
 	}
@@ -711,16 +855,31 @@ func (d *Driver) source(ctx context.Context, conn *sql.Conn, q *driver.Query) (i
 	return src, nil
 }
 
-// conn returns a connection with a page cache fit for large indexes.
+// conn returns a connection with a page cache fit for large indexes (set
+// once per connection: the pool keeps its connections).
 func (d *Driver) conn(ctx context.Context) (*sql.Conn, error) {
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqliteindex: %w", err)
 	}
+	var dc any
+	_ = conn.Raw(func(c any) error { dc = c; return nil })
+	d.cmu.Lock()
+	_, sized := d.sized[dc]
+	d.cmu.Unlock()
+	if sized {
+		return conn, nil
+	}
 	if _, err := conn.ExecContext(ctx, `PRAGMA cache_size = -65536`); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("sqliteindex: %w", err)
 	}
+	d.cmu.Lock()
+	if len(d.sized) >= 4*MaxConns { // connections replaced after errors: forget the old ones
+		clear(d.sized)
+	}
+	d.sized[dc] = struct{}{}
+	d.cmu.Unlock()
 	return conn, nil
 }
 
@@ -1145,6 +1304,7 @@ func (d *Driver) As(i any) bool {
 // Close implements driver.Driver; it closes the database if OpenDriver (or
 // OpenIndex) opened it.
 func (d *Driver) Close() error {
+	d.st.close()
 	if !d.own {
 		return nil
 	}

@@ -85,3 +85,33 @@ func BenchmarkLimiter(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLimiterAcquire measures one session set-up and tear-down
+// (Acquire + Release) on an account with active sessions in progress,
+// unlimited (limit=0) and limited (a limit above active).
+func BenchmarkLimiterAcquire(b *testing.B) {
+	ctx := context.Background()
+	dsn := benchDSN(b)
+	for _, active := range []int{0, 2000} {
+		for _, limit := range []int{0, 100_000} {
+			b.Run(fmt.Sprintf("active=%d/limit=%d", active, limit), func(b *testing.B) {
+				l := newLimiter(b, newPool(b, dsn), nil)
+				acct := tenancy.NewSID()
+				for i := range active {
+					if err := l.Acquire(ctx, acct, fmt.Sprintf("active-%06d", i), limit); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := l.Acquire(ctx, acct, "call", limit); err != nil {
+						b.Fatal(err)
+					}
+					if err := l.Release(ctx, acct, "call"); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -19,6 +19,11 @@ import (
 // LimitsSchemaName versions the tables of Limiter and UsageCounter.
 const LimitsSchemaName = "tenancy_limits"
 
+// limitsSchema's second step keeps a count of leases per account
+// (tenancy_session_counts, kept by triggers on every insert and delete of a
+// lease, whoever makes it) and indexes the leases by expiry, so Acquire
+// neither counts nor scans an account's leases; it drops the holder index
+// no query uses.
 var limitsSchema = []string{`
 CREATE TABLE tenancy_session_leases (
 	account_sid text NOT NULL,
@@ -35,7 +40,31 @@ CREATE TABLE tenancy_usage (
 	seconds     bigint NOT NULL,
 	minutes     bigint NOT NULL,
 	PRIMARY KEY (account_sid, session_id)
-);`}
+);`, `
+CREATE INDEX tenancy_session_leases_expiry ON tenancy_session_leases(account_sid, expires_at);
+DROP INDEX tenancy_session_leases_holder;
+CREATE TABLE tenancy_session_counts (
+	account_sid text PRIMARY KEY,
+	leases      bigint NOT NULL
+);
+INSERT INTO tenancy_session_counts(account_sid, leases)
+	SELECT account_sid, count(*) FROM tenancy_session_leases GROUP BY account_sid;
+CREATE FUNCTION tenancy_session_leases_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP IN ('DELETE', 'UPDATE') THEN
+		UPDATE tenancy_session_counts SET leases = leases - 1 WHERE account_sid = OLD.account_sid;
+	END IF;
+	IF TG_OP IN ('INSERT', 'UPDATE') THEN
+		INSERT INTO tenancy_session_counts(account_sid, leases) VALUES (NEW.account_sid, 1)
+			ON CONFLICT (account_sid) DO UPDATE SET leases = tenancy_session_counts.leases + 1;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER tenancy_session_leases_count AFTER INSERT OR DELETE ON tenancy_session_leases
+	FOR EACH ROW EXECUTE FUNCTION tenancy_session_leases_count();
+CREATE TRIGGER tenancy_session_leases_count_move AFTER UPDATE OF account_sid ON tenancy_session_leases
+	FOR EACH ROW WHEN (NEW.account_sid IS DISTINCT FROM OLD.account_sid) EXECUTE FUNCTION tenancy_session_leases_count();`}
 
 func migrateLimits(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgdb.Migrate(ctx, pool, LimitsSchemaName, limitsSchema)
@@ -46,9 +75,12 @@ func migrateLimits(ctx context.Context, pool *pgxpool.Pool) error {
 const leaseLockClass int32 = 0x76677761
 
 // dbNow is the database server's clock in microseconds since the epoch, or
-// the caller's ($n) when given.
+// the caller's ($n) when given. It is a scalar subquery, evaluated once per
+// statement (clock_timestamp() is volatile: compared directly with a column
+// it would be evaluated for every row, and no index could serve the
+// comparison).
 func dbNow(n int) string {
-	return fmt.Sprintf("coalesce($%d::bigint, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)", n)
+	return fmt.Sprintf("(SELECT coalesce($%d::bigint, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint))", n)
 }
 
 // LimiterOptions configures a Limiter. The zero value (or nil) works.
@@ -74,9 +106,12 @@ type LimiterOptions struct {
 //
 // Acquire is one round trip: a pipelined implicit transaction that takes a
 // transaction-level advisory lock for the account (pg_advisory_xact_lock,
-// keyed by a hash of the account SID), deletes the account's expired leases,
-// and inserts the session's lease only if the session is held already or
-// the live leases are fewer than the limit. The lock serializes the
+// keyed by a hash of the account SID), deletes the account's expired leases
+// (found by an index on account and expiry), and inserts the session's
+// lease only if the session is held already or the account's count of
+// leases is below the limit. The count is a row per account kept by
+// triggers of the lease table, so an Acquire costs the same whatever the
+// number of sessions in progress; without a limit it is not read. The lock serializes the
 // acquirers of one account across every process, and only them: other
 // accounts proceed in parallel, no row has to exist beforehand (a row lock
 // would need one per account), and unlike a SERIALIZABLE transaction
@@ -180,17 +215,22 @@ func (l *Limiter) Acquire(ctx context.Context, account tenancy.SID, session stri
 }
 
 // acquireSQL inserts (or refreshes) the lease when the session is held
-// already or the account's live leases are fewer than the limit ($5 <= 0:
-// none); it returns a row only then. The caller holds the account's lock.
+// already or the account's leases (its count, kept by triggers; the
+// expired ones were just deleted) are fewer than the limit ($5 <= 0: none,
+// and nothing is read); it returns a row only then. The caller holds the
+// account's lock.
 var acquireSQL = `
 WITH now AS (SELECT ` + dbNow(6) + ` AS t)
 INSERT INTO tenancy_session_leases(account_sid, session_id, holder, expires_at)
 SELECT $1, $2, $3, now.t + $4 FROM now
 WHERE $5 <= 0
    OR EXISTS (SELECT 1 FROM tenancy_session_leases WHERE account_sid = $1 AND session_id = $2)
-   OR (SELECT count(*) FROM tenancy_session_leases WHERE account_sid = $1) < $5
+   OR coalesce((SELECT leases FROM tenancy_session_counts WHERE account_sid = $1), 0) < $5
 ON CONFLICT (account_sid, session_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 RETURNING true`
+
+// countSQL is the account's count of leases.
+const countSQL = `SELECT coalesce((SELECT leases FROM tenancy_session_counts WHERE account_sid = $1), 0)`
 
 func (l *Limiter) acquire(ctx context.Context, account tenancy.SID, session string, limit int) error {
 	if err := ctx.Err(); err != nil {
@@ -203,7 +243,7 @@ func (l *Limiter) acquire(ctx context.Context, account tenancy.SID, session stri
 	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, leaseLockClass, string(account))
 	b.Queue(`DELETE FROM tenancy_session_leases WHERE account_sid = $1 AND expires_at <= `+dbNow(2), string(account), now)
 	b.Queue(acquireSQL, string(account), session, l.holder, l.ttl.Microseconds(), limit, now)
-	b.Queue(`SELECT count(*) FROM tenancy_session_leases WHERE account_sid = $1`, string(account))
+	b.Queue(countSQL, string(account))
 	br := l.pool.SendBatch(ctx, &b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
@@ -282,10 +322,12 @@ func (l *Limiter) RetryReleases(ctx context.Context) (int, error) {
 	return done, errors.Join(errs...)
 }
 
-// InUse implements tenancy.SessionLimiter: the live leases of account.
+// InUse implements tenancy.SessionLimiter: the live leases of account (its
+// count less the leases expired and not yet deleted).
 func (l *Limiter) InUse(ctx context.Context, account tenancy.SID) (int, error) {
 	var n int
-	err := l.pool.QueryRow(ctx, `SELECT count(*) FROM tenancy_session_leases WHERE account_sid = $1 AND expires_at > `+dbNow(2),
+	err := l.pool.QueryRow(ctx, `SELECT coalesce((SELECT leases FROM tenancy_session_counts WHERE account_sid = $1), 0)
+		- (SELECT count(*) FROM tenancy_session_leases WHERE account_sid = $1 AND expires_at <= `+dbNow(2)+`)`,
 		string(account), l.now()).Scan(&n)
 	if err != nil {
 		return 0, unavailable(err)

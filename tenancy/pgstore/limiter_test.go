@@ -379,3 +379,81 @@ func TestLimiterRun(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 }
+
+// checkCounts fails unless the per-account count the triggers keep equals
+// the leases in the table, for every account.
+func checkCounts(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	var bad int
+	err := pool.QueryRow(context.Background(), `SELECT count(*) FROM (
+		SELECT account_sid, count(*) AS n FROM tenancy_session_leases GROUP BY account_sid) l
+		FULL JOIN tenancy_session_counts c USING (account_sid)
+		WHERE coalesce(l.n, 0) != coalesce(c.leases, 0)`).Scan(&bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad != 0 {
+		t.Fatalf("%d accounts whose count differs from their leases", bad)
+	}
+}
+
+// TestLimiterCountStaysExact: Acquire reads the account's count of leases
+// (kept by triggers) instead of counting them; the count stays equal to the
+// leases through acquisitions by two gateways, a re-acquisition, renewals,
+// expiry (InUse leaves expired leases out before they are deleted, and the
+// next Acquire deletes them before it compares) and releases, including
+// the release of a lease deleted already.
+func TestLimiterCountStaysExact(t *testing.T) {
+	ctx := t.Context()
+	dsn := newDSN(t)
+	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	probe := newPool(t, dsn)
+	gw1 := newLimiter(t, newPool(t, dsn), &pgstore.LimiterOptions{Holder: "gw1", TTL: time.Minute, Clock: clk.Now})
+	gw2 := newLimiter(t, newPool(t, dsn), &pgstore.LimiterOptions{Holder: "gw2", TTL: time.Minute, Clock: clk.Now})
+	acct := tenancy.NewSID()
+	inUse := func(want int) {
+		t.Helper()
+		if n, err := gw2.InUse(ctx, acct); err != nil || n != want {
+			t.Fatalf("InUse = %d, %v; want %d", n, err, want)
+		}
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		if err := gw1.Acquire(ctx, acct, s, 0); err != nil { // unlimited: still counted
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []string{"d", "e", "d"} {
+		if err := gw2.Acquire(ctx, acct, s, 6); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inUse(5)
+	checkCounts(t, probe)
+	clk.Add(40 * time.Second)
+	if n, err := gw2.Renew(ctx); err != nil || n != 2 {
+		t.Fatalf("Renew = %d, %v; want 2", n, err)
+	}
+	clk.Add(30 * time.Second) // gw1's three leases expired, not yet deleted
+	inUse(2)
+	checkCounts(t, probe)
+	if err := gw2.Acquire(ctx, acct, "f", 3); err != nil {
+		t.Fatalf("after gw1's leases expired: %v", err)
+	}
+	checkCounts(t, probe)
+	var le *tenancy.LimitError
+	if err := gw2.Acquire(ctx, acct, "g", 3); !errors.As(err, &le) || le.InUse != 3 {
+		t.Fatalf("fourth session at limit 3: %v, want a LimitError with 3 in use", err)
+	}
+	if err := gw1.Release(ctx, acct, "a"); err != nil { // deleted already
+		t.Fatal(err)
+	}
+	if err := gw2.Release(ctx, acct, "d"); err != nil {
+		t.Fatal(err)
+	}
+	inUse(2)
+	checkCounts(t, probe)
+	if err := gw1.Acquire(ctx, acct, "g", 3); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	checkCounts(t, probe)
+}

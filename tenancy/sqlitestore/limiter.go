@@ -17,6 +17,11 @@ import (
 // LimitsSchemaName versions the tables of Limiter and UsageCounter.
 const LimitsSchemaName = "tenancy_limits"
 
+// limitsSchema's second step keeps a count of leases per account
+// (tenancy_session_counts, kept by triggers) and indexes the leases by
+// expiry, so Acquire neither counts nor scans an account's leases; it
+// also makes the lease table WITHOUT ROWID and drops its unused holder
+// index, so a lease is written in two B-trees instead of four.
 var limitsSchema = []string{`
 CREATE TABLE tenancy_session_leases (
 	account_sid TEXT NOT NULL,
@@ -32,7 +37,38 @@ CREATE TABLE tenancy_usage (
 	seconds     INTEGER NOT NULL,
 	minutes     INTEGER NOT NULL,
 	PRIMARY KEY (account_sid, session_id)
-);`}
+);`, `
+CREATE TABLE tenancy_session_leases_v2 (
+	account_sid TEXT NOT NULL,
+	session_id  TEXT NOT NULL,
+	holder      TEXT NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	PRIMARY KEY (account_sid, session_id)
+) WITHOUT ROWID;
+INSERT INTO tenancy_session_leases_v2(account_sid, session_id, holder, expires_at)
+	SELECT account_sid, session_id, holder, expires_at FROM tenancy_session_leases;
+DROP TABLE tenancy_session_leases;
+ALTER TABLE tenancy_session_leases_v2 RENAME TO tenancy_session_leases;
+CREATE INDEX tenancy_session_leases_expiry ON tenancy_session_leases(account_sid, expires_at);
+CREATE TABLE tenancy_session_counts (
+	account_sid TEXT PRIMARY KEY,
+	leases      INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO tenancy_session_counts(account_sid, leases)
+	SELECT account_sid, count(*) FROM tenancy_session_leases GROUP BY account_sid;
+CREATE TRIGGER tenancy_session_leases_count_ins AFTER INSERT ON tenancy_session_leases BEGIN
+	INSERT INTO tenancy_session_counts(account_sid, leases) VALUES (NEW.account_sid, 1)
+		ON CONFLICT(account_sid) DO UPDATE SET leases = leases + 1;
+END;
+CREATE TRIGGER tenancy_session_leases_count_del AFTER DELETE ON tenancy_session_leases BEGIN
+	UPDATE tenancy_session_counts SET leases = leases - 1 WHERE account_sid = OLD.account_sid;
+END;
+CREATE TRIGGER tenancy_session_leases_count_move AFTER UPDATE OF account_sid ON tenancy_session_leases
+	WHEN NEW.account_sid IS NOT OLD.account_sid BEGIN
+	UPDATE tenancy_session_counts SET leases = leases - 1 WHERE account_sid = OLD.account_sid;
+	INSERT INTO tenancy_session_counts(account_sid, leases) VALUES (NEW.account_sid, 1)
+		ON CONFLICT(account_sid) DO UPDATE SET leases = leases + 1;
+END;`}
 
 // LimiterOptions configures a Limiter. The zero value (or nil) works.
 type LimiterOptions struct {
@@ -54,9 +90,14 @@ type LimiterOptions struct {
 // shares one count per account.
 //
 // Each Acquire inserts a lease (account, session, holder, expiry) in an
-// IMMEDIATE transaction that first drops the account's expired leases and
-// counts the live ones, so concurrent instances never exceed the limit. A
-// lease lives TTL; run Run in a goroutine (or call Renew and RetryReleases
+// IMMEDIATE transaction that first drops the account's expired leases and,
+// for an account with a limit, reads its count of leases, so concurrent
+// instances never exceed the limit. The count is a row per account that
+// triggers of the lease table keep (every insert and delete of a lease, by
+// any process and any path: release, expiry sweep, migration), so an
+// Acquire costs the same whatever the number of sessions in progress; an
+// account without a limit (limit <= 0) is not counted at all. A lease
+// lives TTL; run Run in a goroutine (or call Renew and RetryReleases
 // periodically) for the life of the gateway. When an instance dies without
 // releasing, its sessions free themselves once their leases expire.
 //
@@ -77,6 +118,8 @@ type Limiter struct {
 	ttl    time.Duration
 	now    func() time.Time
 	log    *slog.Logger
+
+	q *limiterStmts
 
 	mu      sync.Mutex
 	held    map[lease]struct{} // acquired and not released: renewed
@@ -112,8 +155,45 @@ func NewLimiter(ctx context.Context, db *sql.DB, opts *LimiterOptions) (*Limiter
 	if err := sqlitedb.Migrate(ctx, db, LimitsSchemaName, limitsSchema); err != nil {
 		return nil, err
 	}
-	return &Limiter{db: db, holder: o.Holder, ttl: o.TTL, now: o.Clock, log: o.Logger,
+	q, err := prepareLimiter(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return &Limiter{db: db, holder: o.Holder, ttl: o.TTL, now: o.Clock, log: o.Logger, q: q,
 		held: map[lease]struct{}{}, pending: map[lease]struct{}{}}, nil
+}
+
+// limiterStmts are the Limiter's statements, prepared once (database/sql
+// prepares each again on every connection that runs it, once, and closes
+// them with the database).
+type limiterStmts struct {
+	sweep, take, count, upsert, release, inUse, renew *sql.Stmt
+}
+
+func prepareLimiter(ctx context.Context, db *sql.DB) (*limiterStmts, error) {
+	var q limiterStmts
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{
+		{&q.sweep, `DELETE FROM tenancy_session_leases WHERE account_sid = ? AND expires_at <= ?`},
+		{&q.take, `UPDATE tenancy_session_leases SET holder = ?, expires_at = ? WHERE account_sid = ? AND session_id = ?`},
+		{&q.count, `SELECT leases FROM tenancy_session_counts WHERE account_sid = ?`},
+		{&q.upsert, `INSERT INTO tenancy_session_leases(account_sid, session_id, holder, expires_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT(account_sid, session_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at`},
+		{&q.release, `DELETE FROM tenancy_session_leases WHERE account_sid = ? AND session_id = ?`},
+		{&q.inUse, `SELECT coalesce((SELECT leases FROM tenancy_session_counts WHERE account_sid = ?1), 0)
+			- (SELECT count(*) FROM tenancy_session_leases WHERE account_sid = ?1 AND expires_at <= ?2)`},
+		{&q.renew, `UPDATE tenancy_session_leases SET expires_at = ?
+			WHERE account_sid = ? AND session_id = ? AND holder = ? AND expires_at > ?`},
+	} {
+		st, err := db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: preparing the limiter's statements: %w", err)
+		}
+		*p.st = st
+	}
+	return &q, nil
 }
 
 // Holder returns this instance's holder name.
@@ -152,32 +232,41 @@ func (l *Limiter) Acquire(ctx context.Context, account tenancy.SID, session stri
 
 func (l *Limiter) acquire(ctx context.Context, account tenancy.SID, session string, limit int) error {
 	now := l.now()
+	expires := now.Add(l.ttl).UnixMicro()
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return unavailable(err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM tenancy_session_leases WHERE account_sid = ? AND expires_at <= ?`,
-		string(account), now.UnixMicro()); err != nil {
+	// The expired leases of the account, found by the expiry index: none
+	// in the common case, so this costs one index probe.
+	if _, err := tx.StmtContext(ctx, l.q.sweep).ExecContext(ctx, string(account), now.UnixMicro()); err != nil {
 		return unavailable(err)
 	}
-	expires := now.Add(l.ttl).UnixMicro()
-	res, err := tx.ExecContext(ctx, `UPDATE tenancy_session_leases SET holder = ?, expires_at = ? WHERE account_sid = ? AND session_id = ?`,
-		l.holder, expires, string(account), session)
-	if err != nil {
-		return unavailable(err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		var inUse int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tenancy_session_leases WHERE account_sid = ?`, string(account)).Scan(&inUse); err != nil {
+	if limit <= 0 {
+		// No limit: nothing to count; insert the lease, or take it over.
+		if _, err := tx.StmtContext(ctx, l.q.upsert).ExecContext(ctx, string(account), session, l.holder, expires); err != nil {
 			return unavailable(err)
 		}
-		if limit > 0 && inUse >= limit {
-			return &tenancy.LimitError{Account: account, Limit: limit, InUse: inUse}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tenancy_session_leases(account_sid, session_id, holder, expires_at) VALUES(?,?,?,?)`,
-			string(account), session, l.holder, expires); err != nil {
+	} else {
+		res, err := tx.StmtContext(ctx, l.q.take).ExecContext(ctx, l.holder, expires, string(account), session)
+		if err != nil {
 			return unavailable(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			// A new lease: the account's count (kept by triggers, so the
+			// expired leases swept above are out of it) decides.
+			var inUse int
+			err := tx.StmtContext(ctx, l.q.count).QueryRowContext(ctx, string(account)).Scan(&inUse)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return unavailable(err)
+			}
+			if inUse >= limit {
+				return &tenancy.LimitError{Account: account, Limit: limit, InUse: inUse}
+			}
+			if _, err := tx.StmtContext(ctx, l.q.upsert).ExecContext(ctx, string(account), session, l.holder, expires); err != nil {
+				return unavailable(err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -208,8 +297,7 @@ func (l *Limiter) Release(ctx context.Context, account tenancy.SID, session stri
 }
 
 func (l *Limiter) release(ctx context.Context, k lease) error {
-	if _, err := l.db.ExecContext(ctx, `DELETE FROM tenancy_session_leases WHERE account_sid = ? AND session_id = ?`,
-		string(k.account), k.session); err != nil {
+	if _, err := l.q.release.ExecContext(ctx, string(k.account), k.session); err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -239,11 +327,11 @@ func (l *Limiter) RetryReleases(ctx context.Context) (int, error) {
 	return done, errors.Join(errs...)
 }
 
-// InUse implements tenancy.SessionLimiter: the live leases of account.
+// InUse implements tenancy.SessionLimiter: the live leases of account (its
+// count less the leases expired and not yet swept).
 func (l *Limiter) InUse(ctx context.Context, account tenancy.SID) (int, error) {
 	var n int
-	err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM tenancy_session_leases WHERE account_sid = ? AND expires_at > ?`,
-		string(account), l.now().UnixMicro()).Scan(&n)
+	err := l.q.inUse.QueryRowContext(ctx, string(account), l.now().UnixMicro()).Scan(&n)
 	if err != nil {
 		return 0, unavailable(err)
 	}
@@ -270,12 +358,7 @@ func (l *Limiter) Renew(ctx context.Context) (int, error) {
 		return 0, unavailable(err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	upd, err := tx.PrepareContext(ctx, `UPDATE tenancy_session_leases SET expires_at = ?
-		WHERE account_sid = ? AND session_id = ? AND holder = ? AND expires_at > ?`)
-	if err != nil {
-		return 0, unavailable(err)
-	}
-	defer upd.Close()
+	upd := tx.StmtContext(ctx, l.q.renew)
 	renewed := 0
 	for _, k := range held {
 		res, err := upd.ExecContext(ctx, now.Add(l.ttl).UnixMicro(), string(k.account), k.session, l.holder, now.UnixMicro())
