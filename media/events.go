@@ -22,7 +22,8 @@ func SamplesToDuration(samples int64) time.Duration {
 // sample delivered: each Audio and Gap starts exactly where the previous one
 // ended, so Position+len(PCM) of one delivery is the Position of the next.
 // PCM and Payload are valid only during the HandleAudio call; copy what you
-// keep.
+// keep. (A Poller worker decodes the packets of all its streams into one
+// buffer: after HandleAudio returns, PCM holds another stream's audio.)
 type Audio struct {
 	// Position is the timeline position of PCM[0], in samples.
 	Position int64
@@ -153,18 +154,22 @@ type Handler interface {
 }
 
 // Prefetcher is implemented by a Handler that can read ahead the memory its
-// HandleAudio is about to use. A Poller worker that reads a batch of
-// datagrams for many streams calls each one's Prefetch before it handles
-// any of them: the state of thousands of streams is rarely in the
-// processor's cache, and reading it for the whole batch at once (loads
-// independent of one another, many misses in flight) costs much less than
-// waiting for each stream's misses in turn (see package
-// internal/prefetch's doc; BENCHMARKS.md, "media"). Prefetch must only read
-// — no locks, no writes, nothing that blocks — and may be called with no
-// audio following; it runs on the worker, concurrently with the handler's
-// other methods called from other goroutines. It returns anything derived
-// from what it read (a sum of the words read), which the caller keeps so
-// that the loads are not optimized away.
+// HandleAudio is about to use. A Poller that reads a batch of datagrams for
+// many streams calls each one's Prefetch before it handles any of them: the
+// state of thousands of streams is rarely in the processor's cache, and
+// reading it for the whole batch at once (loads independent of one
+// another, many misses in flight) costs much less than waiting for each
+// stream's misses in turn (BENCHMARKS.md, "Sixth session").
+//
+// Prefetch is called like the Handler's other methods: never concurrently
+// with them for the same Receiver (under the Poller worker's lock, on the
+// worker's goroutine or on the one closing the Receiver), and possibly with
+// no audio following. It must only read — no locks, no writes, nothing
+// that blocks — and only what is safe to read there: what this Receiver's
+// Handler calls write, atomics, fields fixed before the Receiver started.
+// Plain reads of fields that other goroutines write are data races. It
+// returns anything derived from what it read (a sum of the words read),
+// which the caller keeps so that the loads are not optimized away.
 type Prefetcher interface {
 	Prefetch() uintptr
 }

@@ -367,10 +367,9 @@ func (p *prefetchRecorder) HandleAudio(a Audio) {
 }
 
 // TestSteeringPrefetches: a worker reading a batch of steered datagrams
-// calls each one's stream handler's Prefetch before handling any, and the
-// streams of one worker decoding into the worker's one buffer still each
-// get their own packets' samples (recorder checks PCM against the payload
-// and the payload's pattern).
+// calls each one's stream handler's Prefetch before handling any; the
+// worker's streams decode into the worker's one buffer, and a Receiver
+// that leaves the worker stops using it.
 func TestSteeringPrefetches(t *testing.T) {
 	p := newSteeredPoller(t, 1)
 	var recs [2]*prefetchRecorder
@@ -411,8 +410,17 @@ func TestSteeringPrefetches(t *testing.T) {
 			t.Errorf("stream %d: %d packets handled before their Prefetch", i, got)
 		}
 	}
-	// the streams' patterns differ (seq and seq+100): samples decoded for
-	// the other stream would fail recorder's check of PCM against payload
 	recs[0].check(t)
 	recs[1].check(t)
+	// A Receiver that leaves the worker no longer decodes into its buffer
+	// (it would share it with the worker's streams from another goroutine).
+	if err := rxs[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	own := rxs[0].s.pcm == nil || &rxs[0].s.pcm[0] != &w.pcm[0]
+	w.mu.Unlock()
+	if !own {
+		t.Error("a closed Receiver's stream still decodes into the worker's buffer")
+	}
 }

@@ -6,9 +6,10 @@ import (
 	"unsafe"
 )
 
-// TestMixInterleave checks the two-party interleave against the general
-// mixing loop, into aligned and misaligned destinations and across the
-// ring's range, with the extreme sample values.
+// TestMixInterleave checks the two-party interleave against the rings'
+// samples, into aligned and misaligned destinations and across the ring's
+// range, with the extreme sample values, and that it writes nothing
+// outside the frames.
 func TestMixInterleave(t *testing.T) {
 	const w = 512
 	streams := []*Stream{{ring: make([]int16, w)}, {ring: make([]int16, w)}}

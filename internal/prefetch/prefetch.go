@@ -14,7 +14,8 @@ import "unsafe"
 // every 64 bytes covers).
 const Line = 64
 
-// Touch reads one word of every Line bytes of the size bytes at p and
+// Touch reads one word of every Line bytes of the size bytes at p (from
+// the first word-aligned address) and
 // returns their sum; the caller keeps it (adds it to a field), or the
 // compiler may drop the loads. The values mean nothing and may be read
 // while another goroutine writes them, so Touch is not instrumented by the
@@ -25,7 +26,11 @@ const Line = 64
 //go:nocheckptr
 func Touch(p unsafe.Pointer, size uintptr) uintptr {
 	var sum uintptr
-	for off := uintptr(0); off+unsafe.Sizeof(sum) <= size; off += Line {
+	const word = unsafe.Sizeof(sum)
+	// from the first aligned word: an unaligned load traps on some
+	// processors (mips, older arm)
+	off := (word - uintptr(p)%word) % word
+	for ; off+word <= size; off += Line {
 		sum += *(*uintptr)(unsafe.Add(p, off))
 	}
 	return sum

@@ -7,22 +7,23 @@ import (
 )
 
 func TestTouchReadsOneWordPerLine(t *testing.T) {
-	words := make([]uintptr, 64) // 512 bytes: 8 lines
+	const word = unsafe.Sizeof(uintptr(0))
+	words := make([]uintptr, 8*Line/word) // 8 lines
 	for i := range words {
 		words[i] = uintptr(i + 1)
 	}
-	per := Line / int(unsafe.Sizeof(uintptr(0)))
+	per := Line / int(word)
 	cases := []struct {
 		name string
 		size uintptr
 		want uintptr
 	}{
 		{"nothing", 0, 0},
-		{"less than a word", 4, 0},
-		{"one word", 8, words[0]},
+		{"less than a word", word - 1, 0},
+		{"one word", word, words[0]},
 		{"one line", Line, words[0]},
-		{"a line and a word", Line + 8, words[0] + words[per]},
-		{"all", uintptr(len(words)) * 8, 0},
+		{"a line and a word", Line + word, words[0] + words[per]},
+		{"all", uintptr(len(words)) * word, 0},
 	}
 	for i := 0; i < len(words); i += per {
 		cases[len(cases)-1].want += words[i]
@@ -37,7 +38,7 @@ func TestTouchReadsOneWordPerLine(t *testing.T) {
 func TestObjectAndSlice(t *testing.T) {
 	type state struct {
 		a uintptr
-		_ [Line - 8]byte
+		_ [Line - unsafe.Sizeof(uintptr(0))]byte
 		b uintptr
 	}
 	s := &state{a: 3, b: 4}
@@ -70,6 +71,20 @@ func TestObjectAndSlice(t *testing.T) {
 	}
 	if got := Slice([]byte(nil), 0, 10); got != 0 {
 		t.Errorf("Slice(nil) = %d, want 0", got)
+	}
+}
+
+// TestTouchUnaligned: from an address that is not word-aligned Touch
+// reads the aligned words inside the range only.
+func TestTouchUnaligned(t *testing.T) {
+	const word = unsafe.Sizeof(uintptr(0))
+	words := []uintptr{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}
+	p := unsafe.Add(unsafe.Pointer(&words[0]), 1)
+	if got := Touch(p, word); got != 0 {
+		t.Errorf("one word's size from an odd address: %d, want 0 (no aligned word inside)", got)
+	}
+	if got := Touch(p, 2*word); got != words[1] {
+		t.Errorf("two words' size from an odd address: %d, want the second word %d", got, words[1])
 	}
 }
 
