@@ -307,18 +307,7 @@ func TestSteeredArrivalIsWhenItCame(t *testing.T) {
 		})
 	}}
 	late := &recorder{strict: true}
-	start := func(h Handler) *Receiver {
-		rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p, Handler: h, LatchPackets: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ready := make(chan struct{})
-		go func() { _ = rx.RunReady(context.Background(), func() { close(ready) }) }()
-		<-ready
-		t.Cleanup(func() { _ = rx.Close() })
-		return rx
-	}
-	rxA, rxB := start(blocking), start(late)
+	rxA, rxB := startSteered(t, p, blocking), startSteered(t, p, late)
 	newPeer(t, rxA.LocalAddr()).raw(rtpPacket(t, ssrcA, 0, 0, 0, false, pattern(0, 160)))
 	<-held // the only worker is busy in A's Handler
 	sent := time.Now()
@@ -346,6 +335,21 @@ func TestSteeredArrivalIsWhenItCame(t *testing.T) {
 	if a := late.audio[0].Arrival; a == a.Round(0) {
 		t.Error("B's Arrival has no monotonic clock reading")
 	}
+}
+
+// startSteered starts a Receiver on p delivering to h, and returns once
+// its port is steered; it is closed at the test's end.
+func startSteered(t *testing.T, p *Poller, h Handler) *Receiver {
+	t.Helper()
+	rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p, Handler: h, LatchPackets: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() { _ = rx.RunReady(context.Background(), func() { close(ready) }) }()
+	<-ready
+	t.Cleanup(func() { _ = rx.Close() })
+	return rx
 }
 
 // prefetchRecorder is a recorder that is also a Prefetcher: it counts the
@@ -376,15 +380,7 @@ func TestSteeringPrefetches(t *testing.T) {
 	var rxs [2]*Receiver
 	for i := range rxs {
 		recs[i] = &prefetchRecorder{recorder: recorder{strict: true}}
-		rx, err := NewReceiver(allocate(t), ReceiverConfig{Poller: p, Handler: recs[i], LatchPackets: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ready := make(chan struct{})
-		go func() { _ = rx.RunReady(context.Background(), func() { close(ready) }) }()
-		<-ready
-		t.Cleanup(func() { _ = rx.Close() })
-		rxs[i] = rx
+		rxs[i] = startSteered(t, p, recs[i])
 	}
 	w := p.workers[0]
 	w.mu.Lock()
