@@ -170,13 +170,21 @@ func (a *Account) WebhookSecrets(now time.Time) []secret.String {
 	return out
 }
 
+// CanonicalRealm is realm as accounts hold it and AccountByRealm compares
+// it: without surrounding spaces, lowercased, without a trailing dot. A
+// cache of realms keyed by it holds every spelling of a realm as one
+// entry.
+func CanonicalRealm(realm string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(realm)), ".")
+}
+
 // Normalize puts a's fields in canonical form: names trimmed, the realm
 // lowercased without a trailing dot, an empty unit made UnitSessions, an
 // empty recording format made FormatWAV. Store calls it before Validate.
 func (a *Account) Normalize() {
 	a.Name = strings.TrimSpace(a.Name)
 	a.ServiceProvider = strings.TrimSpace(a.ServiceProvider)
-	a.SIPRealm = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(a.SIPRealm)), ".")
+	a.SIPRealm = CanonicalRealm(a.SIPRealm)
 	a.RegistrationWebhook = strings.TrimSpace(a.RegistrationWebhook)
 	a.QueueEventWebhook = strings.TrimSpace(a.QueueEventWebhook)
 	a.SessionWebhook = strings.TrimSpace(a.SessionWebhook)

@@ -411,3 +411,29 @@ func TestBucketFieldKeepsStorageSentinel(t *testing.T) {
 		t.Fatalf("message %q does not name the field and say it is missing", fe)
 	}
 }
+
+func TestCanonicalRealm(t *testing.T) {
+	for in, want := range map[string]string{
+		"Acme.Example.":   "acme.example",
+		" acme.example\t": "acme.example",
+		"ACME.EXAMPLE":    "acme.example",
+		"acme.example":    "acme.example",
+		".":               "",
+		"":                "",
+		"acme.example..":  "acme.example.", // one trailing dot, as AccountByRealm always did
+	} {
+		if got := tenancy.CanonicalRealm(in); got != want {
+			t.Errorf("CanonicalRealm(%q) = %q, want %q", in, got, want)
+		}
+	}
+	a := tenancy.Account{SIPRealm: " Acme.Example. "}
+	a.Normalize()
+	if a.SIPRealm != tenancy.CanonicalRealm(" Acme.Example. ") {
+		t.Errorf("Normalize keeps the realm %q, CanonicalRealm gives %q", a.SIPRealm, tenancy.CanonicalRealm(" Acme.Example. "))
+	}
+}
+
+func ExampleCanonicalRealm() {
+	fmt.Println(tenancy.CanonicalRealm(" Acme.Example. "))
+	// Output: acme.example
+}

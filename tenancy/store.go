@@ -181,7 +181,7 @@ func (s *Store) AccountByRealm(ctx context.Context, realm string) (*Account, err
 	if err := s.ok(); err != nil {
 		return nil, err
 	}
-	r := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(realm)), ".")
+	r := CanonicalRealm(realm)
 	if r == "" {
 		return nil, fmt.Errorf("account with realm %q: %w", realm, ErrNotFound)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -150,12 +149,6 @@ func NewTenantCache(store *tenancy.Store, opts *TenantCacheOptions) *TenantCache
 	return c
 }
 
-// canonicalRealm is realm as tenancy.Store.AccountByRealm compares it:
-// without surrounding spaces, case and a trailing dot.
-func canonicalRealm(realm string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(realm)), ".")
-}
-
 // Preload reads every account once and keeps their realms (TTL applies),
 // so that a realm of an account is never a realm the cache does not hold:
 // with the budget of LookupRate spent by a peer naming random realms, the
@@ -176,18 +169,19 @@ func (c *TenantCache) Preload(ctx context.Context) error {
 	if c.gen != gen {
 		return nil // invalidated meanwhile: what was read may be old
 	}
-	for _, a := range accts {
-		realm := canonicalRealm(a.SIPRealm)
-		if realm == "" {
-			continue
-		}
-		if len(c.realms) >= maxCachedRealms {
-			break
-		}
-		c.realms[realm] = cachedTenant{tenant: c.tenantOf(a), sid: a.SID, fetched: now}
-		c.accounts[a.SID] = cachedAccount{acct: a, fetched: now}
-	}
+	c.keep(accts, now)
 	return nil
+}
+
+// keep caches accts and their realms, read at now, within the cache's
+// bound; c.mu is held.
+func (c *TenantCache) keep(accts []*tenancy.Account, now time.Time) {
+	for _, a := range accts {
+		if realm := tenancy.CanonicalRealm(a.SIPRealm); realm != "" && len(c.realms) < maxCachedRealms {
+			c.realms[realm] = cachedTenant{tenant: c.tenantOf(a), sid: a.SID, fetched: now}
+			c.accounts[a.SID] = cachedAccount{acct: a, fetched: now}
+		}
+	}
 }
 
 // learnChanged reads the accounts invalidated since the last time (every
@@ -211,12 +205,7 @@ func (c *TenantCache) learnChanged(ctx context.Context) {
 		}
 	}
 	c.mu.Lock()
-	for _, a := range accts {
-		if realm := canonicalRealm(a.SIPRealm); realm != "" && len(c.realms) < maxCachedRealms {
-			c.realms[realm] = cachedTenant{tenant: c.tenantOf(a), sid: a.SID, fetched: now}
-			c.accounts[a.SID] = cachedAccount{acct: a, fetched: now}
-		}
-	}
+	c.keep(accts, now)
 }
 
 // LookupsDeclined returns how many lookups the cache declined since it was
@@ -308,7 +297,7 @@ func (c *TenantCache) fresh(t time.Time) bool { return c.ttl > 0 && c.now().Sub(
 func (c *TenantCache) LookupTenant(ctx context.Context, realm string) (sip.Tenant, error) {
 	// the key is the realm as the store compares it: spellings of one
 	// realm (case, spaces, a trailing dot) are one entry, not one each
-	realm = canonicalRealm(realm)
+	realm = tenancy.CanonicalRealm(realm)
 	c.mu.Lock()
 	ct, known := c.realms[realm]
 	ok := known
@@ -340,7 +329,7 @@ func (c *TenantCache) LookupTenant(ctx context.Context, realm string) (sip.Tenan
 	c.mu.Unlock()
 	acct, err := c.store.AccountByRealm(ctx, realm)
 	// an account's realm only under the account's own spelling
-	byRealm := err == nil && canonicalRealm(acct.SIPRealm) == realm
+	byRealm := err == nil && tenancy.CanonicalRealm(acct.SIPRealm) == realm
 	if errors.Is(err, tenancy.ErrNotFound) && def != "" {
 		acct, err = c.Account(ctx, def) // read within the TTL already, mostly
 	}
