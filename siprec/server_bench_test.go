@@ -335,7 +335,8 @@ func TestSRSGatePrefetch(t *testing.T) {
 	}
 	pf.Prefetch() // no handler yet: nothing to pass on
 	c := &prefetchCount{}
-	st := &Stream{handler: c}
+	st := &Stream{}
+	st.setHandler(c)
 	g = gate{st}
 	g.(media.Prefetcher).Prefetch()
 	st.paused.Store(true)
@@ -346,6 +347,10 @@ func TestSRSGatePrefetch(t *testing.T) {
 	if c.audio != 0 || c.gap != 0 || c.dtmf != 0 {
 		t.Errorf("Prefetch delivered %+v", c.srsCount)
 	}
-	g = gate{&Stream{handler: &srsCount{}}}
-	g.(media.Prefetcher).Prefetch() // a handler that does not prefetch
+	plain := &Stream{}
+	plain.setHandler(&srsCount{})
+	if plain.pf != nil {
+		t.Error("a handler that does not prefetch was taken for a Prefetcher")
+	}
+	gate{plain}.Prefetch() // nothing to pass on
 }

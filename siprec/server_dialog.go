@@ -550,7 +550,7 @@ func (s *Server) commit(sess *Session, p *mediaPlan) {
 		sess.sink.RemoveStream(st, at)
 	}
 	for _, st := range added {
-		st.handler = sess.sink.AddStream(st)
+		st.setHandler(sess.sink.AddStream(st))
 		s.run(sess, st)
 	}
 	switch {

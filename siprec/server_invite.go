@@ -274,7 +274,7 @@ func (s *Server) attachSink(ctx context.Context, sess *Session, newSink func(con
 	sess.sink = sink
 	for _, st := range sess.streams {
 		if st != nil {
-			st.handler = sink.AddStream(st)
+			st.setHandler(sink.AddStream(st))
 		}
 	}
 	return nil

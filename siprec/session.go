@@ -161,7 +161,8 @@ type Stream struct {
 	label   string
 	ep      *media.Endpoint
 	rx      *media.Receiver
-	handler media.Handler // the sink's
+	handler media.Handler    // the sink's
+	pf      media.Prefetcher // handler, if it is one (setHandler)
 
 	paused   atomic.Bool
 	resumeAt atomic.Int64 // UnixNano of the last resume; audio that arrived before is gapped
@@ -240,6 +241,13 @@ func (st *Stream) Senders() []metadata.Participant {
 	return st.session.state.Recording().SendersOf(st.label)
 }
 
+// setHandler gives the stream the sink's handler, before its Receiver
+// starts.
+func (st *Stream) setHandler(h media.Handler) {
+	st.handler = h
+	st.pf, _ = h.(media.Prefetcher)
+}
+
 // gate is the media.Handler a stream's Receiver delivers to: it passes
 // everything to the sink's handler, except what arrives during a pause.
 type gate struct{ st *Stream }
@@ -260,13 +268,13 @@ func (g gate) HandleAudio(a media.Audio) {
 }
 
 // Prefetch implements media.Prefetcher: the stream's gate state, then the
-// sink's handler's, if it prefetches (st.handler is set before the
-// stream's Receiver starts and not changed after).
+// sink's handler's, if it prefetches (set with the handler before the
+// stream's Receiver starts, not changed after).
 func (g gate) Prefetch() uintptr {
 	st := g.st
 	sum := prefetch.Object(st)
-	if p, ok := st.handler.(media.Prefetcher); ok {
-		sum += p.Prefetch()
+	if st.pf != nil {
+		sum += st.pf.Prefetch()
 	}
 	return sum
 }
