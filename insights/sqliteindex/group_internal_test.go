@@ -35,15 +35,7 @@ func putQueued(t *testing.T, d *Driver, calls []func() error) []error {
 	for i, call := range calls {
 		wg.Go(func() { errs[i] = call() })
 	}
-	for {
-		d.qmu.Lock()
-		n := len(d.queue)
-		d.qmu.Unlock()
-		if n == len(calls) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(d, len(calls))
 	d.wmu.Unlock()
 	wg.Wait()
 	return errs
@@ -110,5 +102,56 @@ func TestPutGroupsWaitingCalls(t *testing.T) {
 		if _, err := d.Find(ctx, "AC1", id); !errors.Is(err, driver.ErrNotFound) {
 			t.Fatalf("%s: %v, want ErrNotFound", id, err)
 		}
+	}
+}
+
+// TestPutCanceledLeaderWritesTheGroup: a call given up while it waited
+// that takes the queue still writes the others' documents (it once
+// returned its own error and left them unwritten, their Puts returning
+// nil). Each round queues the canceled call first, so it is most often
+// the one woken first.
+func TestPutCanceledLeaderWritesTheGroup(t *testing.T) {
+	ctx := context.Background()
+	d, err := OpenDriver(ctx, filepath.Join(t.TempDir(), "leader.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	for round := range 20 {
+		id := fmt.Sprint("kept-", round)
+		d.wmu.Lock()
+		var wg sync.WaitGroup
+		var errGone, errKept error
+		wg.Go(func() { errGone = d.Put(canceled, []driver.Document{groupDoc(t, fmt.Sprint("gone-", round))}) })
+		waitQueued(d, 1)
+		wg.Go(func() { errKept = d.Put(ctx, []driver.Document{groupDoc(t, id)}) })
+		waitQueued(d, 2)
+		time.Sleep(2 * time.Millisecond) // both blocked on wmu, the canceled one first
+		d.wmu.Unlock()
+		wg.Wait()
+		if !errors.Is(errGone, context.Canceled) {
+			t.Fatalf("round %d: the canceled call = %v, want context.Canceled", round, errGone)
+		}
+		if errKept != nil {
+			t.Fatalf("round %d: %v", round, errKept)
+		}
+		if _, err := d.Find(ctx, "AC1", id); err != nil {
+			t.Fatalf("round %d: Put returned nil but %s is not stored: %v", round, id, err)
+		}
+	}
+}
+
+// waitQueued waits until n calls wait in d's queue.
+func waitQueued(d *Driver, n int) {
+	for {
+		d.qmu.Lock()
+		got := len(d.queue)
+		d.qmu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
 }

@@ -316,27 +316,32 @@ func (d *Driver) Put(ctx context.Context, docs []driver.Document) error {
 		}
 		group = append(group, r)
 	}
-	if req.done {
-		return req.err
-	}
-	d.txs.Add(1)
-	if len(group) == 1 {
-		req.err, req.done = d.put(ctx, docs), true
-		return req.err
-	}
-	all := make([]driver.Document, 0, len(docs)*len(group))
-	for _, r := range group {
-		all = append(all, r.docs...)
-	}
-	if err := d.put(ctx, all); err == nil {
-		for _, r := range group {
-			r.done = true
-		}
-		return nil
-	}
-	for _, r := range group {
+	// Whoever took the queue writes it, even when its own call was given
+	// up: the others wait for their requests to be done.
+	switch len(group) {
+	case 0:
+	case 1:
 		d.txs.Add(1)
+		r := group[0]
 		r.err, r.done = d.put(r.ctx, r.docs), true
+	default:
+		all := make([]driver.Document, 0, len(docs)*len(group))
+		for _, r := range group {
+			all = append(all, r.docs...)
+		}
+		// the group's transaction is no one caller's: one cancelled
+		// while it runs must not fail the others' documents
+		d.txs.Add(1)
+		if err := d.put(context.WithoutCancel(ctx), all); err == nil {
+			for _, r := range group {
+				r.done = true
+			}
+			break
+		}
+		for _, r := range group {
+			d.txs.Add(1)
+			r.err, r.done = d.put(r.ctx, r.docs), true
+		}
 	}
 	return req.err
 }

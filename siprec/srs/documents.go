@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -208,234 +207,29 @@ func (s *Server) attachCAD(ctx context.Context, ss *Session, doc *insights.Sessi
 	doc.CallAttachedData = cad
 }
 
-// lockMany locks the documents of sessions ids (each lock once, in a
-// fixed order, so it cannot deadlock with lock) and returns their unlock.
-func (l *docLocks) lockMany(ids []string) func() {
-	idx := make([]int, 0, len(ids))
-	for _, id := range ids {
-		idx = append(idx, int(maphash.String(l.seed, id)%uint64(len(l.mu))))
-	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
-		l.mu[i].Lock()
-	}
-	return func() {
-		for _, i := range idx {
-			l.mu[i].Unlock()
-		}
-	}
-}
-
-// In-progress documents are written in groups: the documents of the
-// sessions set up within inProgressLinger of the first one waiting, up to
-// inProgressBatch, in one Index.Put. A session index writes one page per
-// indexed value of a document, most of them shared by the documents of a
-// group, so a burst of set-ups costs a fraction of one write per session.
-const (
-	inProgressLinger = 50 * time.Millisecond
-	inProgressBatch  = 256
-)
-
-// inProgressQueue holds the sessions whose in-progress document waits to
-// be written.
-type inProgressQueue struct {
-	mu      sync.Mutex
-	pending []*Session
-	queued  map[*Session]struct{}
-	writing bool // a writer goroutine runs
-}
-
 // storeInProgress stores the document of a session in progress, in the
 // background (the INVITE's answer does not wait for the index): at its start
-// and when its metadata changes. The documents of sessions set up in a
-// burst are written together, within inProgressLinger. A document of the
-// session's end stored first wins: a late in-progress write is dropped.
+// and when its metadata changes. A document of the session's end stored
+// first wins: a late in-progress write is dropped.
 func (s *Server) storeInProgress(ss *Session) {
 	if s.cfg.Index == nil {
 		return
 	}
-	q := &s.inProg
-	q.mu.Lock()
-	if q.queued == nil {
-		q.queued = map[*Session]struct{}{}
-	}
-	if _, ok := q.queued[ss]; !ok { // queued already: the write reads its latest entry
-		q.queued[ss] = struct{}{}
-		q.pending = append(q.pending, ss)
-	}
-	start := !q.writing
-	q.writing = true
-	q.mu.Unlock()
-	if start {
-		s.goBackground(s.writeInProgress)
-	}
-}
-
-// writeInProgress writes the queued in-progress documents, a group every
-// inProgressLinger, until none is left or the Server stops.
-func (s *Server) writeInProgress(bg context.Context) {
-	q := &s.inProg
-	t := time.NewTimer(inProgressLinger)
-	defer t.Stop()
-	for {
-		select {
-		case <-bg.Done():
-			// stopping: the sessions' completions write their documents
-			q.mu.Lock()
-			q.pending, q.queued, q.writing = nil, nil, false
-			q.mu.Unlock()
-			return
-		case <-t.C:
-		}
-		q.mu.Lock()
-		n := min(len(q.pending), inProgressBatch)
-		group := slices.Clone(q.pending[:n])
-		q.pending = slices.Delete(q.pending, 0, n)
-		for _, ss := range group {
-			delete(q.queued, ss)
-		}
-		if len(group) == 0 {
-			q.writing = false
-			q.mu.Unlock()
-			return
-		}
-		q.mu.Unlock()
-		s.putInProgress(bg, group)
-		t.Reset(inProgressLinger)
-	}
-}
-
-// putInProgress writes the in-progress documents of group in one Put
-// (each alone when that fails, so a failure is the session's own), except
-// those whose end document is written already.
-func (s *Server) putInProgress(bg context.Context, group []*Session) {
-	ids := make([]string, len(group))
-	for i, ss := range group {
-		ids[i] = ss.ID()
-	}
-	unlock := s.docs.lockMany(ids)
-	defer unlock()
-	ctx, cancel := context.WithTimeout(bg, docTimeout)
-	defer cancel()
-	docs := make([]*insights.Session, 0, len(group))
-	live := make([]*Session, 0, len(group))
-	for _, ss := range group {
+	s.goBackground(func(bg context.Context) {
+		unlock := s.docs.lock(ss.ID())
+		defer unlock()
 		ss.mu.Lock()
 		done, e := ss.docDone, ss.entry
 		ss.mu.Unlock()
 		if done {
-			continue
+			return
 		}
-		docs = append(docs, s.document(ctx, ss, &e))
-		live = append(live, ss)
-	}
-	if len(docs) == 0 {
-		return
-	}
-	errs := s.putDocs(ctx, true, docs...)
-	for i, err := range errs {
-		if err != nil {
-			live[i].log.Warn("storing the in-progress session document failed", "error", err)
+		ctx, cancel := context.WithTimeout(bg, docTimeout)
+		defer cancel()
+		if err := s.cfg.Index.Put(ctx, s.document(ctx, ss, &e)); err != nil {
+			ss.log.Warn("storing the in-progress session document failed", "error", err)
 		}
-	}
-}
-
-// docLinger is how long an end document waits for others to be written
-// with (see putDocs).
-const docLinger = 50 * time.Millisecond
-
-// docBatch holds the documents waiting to be written together.
-type docBatch struct {
-	mu      sync.Mutex
-	pending []*docWrite
-	timer   *time.Timer // the flush scheduled, or nil
-}
-
-// docWrite is one document waiting in the docBatch; err is set before done
-// is closed.
-type docWrite struct {
-	doc  *insights.Session
-	err  error
-	done chan struct{}
-}
-
-// putDocs stores docs in the index with the documents other goroutines
-// store meanwhile, in one Index.Put: at once (with those waiting) when now
-// is true, else within docLinger. The documents of sessions ending in a
-// burst (or completed after a restart) are so written together, as the
-// in-progress ones are. It returns each document's error (a failed group is
-// written again one document at a time, so an error is the document's
-// own), or ctx's error for those still waiting when ctx ends.
-func (s *Server) putDocs(ctx context.Context, now bool, docs ...*insights.Session) []error {
-	ws := make([]*docWrite, len(docs))
-	for i, d := range docs {
-		ws[i] = &docWrite{doc: d, done: make(chan struct{})}
-	}
-	b := &s.docBatch
-	b.mu.Lock()
-	b.pending = append(b.pending, ws...)
-	if now {
-		group := b.pending
-		b.pending = nil
-		if b.timer != nil {
-			b.timer.Stop()
-			b.timer = nil
-		}
-		b.mu.Unlock()
-		s.writeDocs(group)
-	} else {
-		if b.timer == nil {
-			b.timer = time.AfterFunc(docLinger, s.flushDocs)
-		}
-		b.mu.Unlock()
-	}
-	errs := make([]error, len(ws))
-	for i, w := range ws {
-		select {
-		case <-w.done:
-			errs[i] = w.err
-		case <-ctx.Done():
-			errs[i] = ctx.Err()
-		}
-	}
-	return errs
-}
-
-// flushDocs writes the documents waiting in the docBatch.
-func (s *Server) flushDocs() {
-	b := &s.docBatch
-	b.mu.Lock()
-	group := b.pending
-	b.pending, b.timer = nil, nil
-	b.mu.Unlock()
-	s.writeDocs(group)
-}
-
-// writeDocs stores group in one Index.Put, or one by one when that fails,
-// and tells each writer.
-func (s *Server) writeDocs(group []*docWrite) {
-	if len(group) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.bg), docTimeout)
-	defer cancel()
-	docs := make([]*insights.Session, len(group))
-	for i, w := range group {
-		docs[i] = w.doc
-	}
-	err := s.cfg.Index.Put(ctx, docs...)
-	if err != nil && len(group) > 1 {
-		for _, w := range group {
-			w.err = s.cfg.Index.Put(ctx, w.doc)
-			close(w.done)
-		}
-		return
-	}
-	for _, w := range group {
-		w.err = err
-		close(w.done)
-	}
+	})
 }
 
 // recordingChanged updates the document of an ended session when the spool

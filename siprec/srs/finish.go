@@ -158,7 +158,7 @@ func (s *Server) complete(ctx context.Context, ss *Session, e *Entry, sum *Recor
 	}
 	if s.cfg.Index != nil {
 		_, sp := s.tracer.Start(ss.spanContext(ctx), "srs.session.document")
-		err := s.putDocs(ctx, false, doc)[0]
+		err := s.cfg.Index.Put(ctx, doc)
 		endSpan(sp, err)
 		if err != nil {
 			unlock()

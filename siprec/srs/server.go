@@ -257,11 +257,9 @@ type Server struct {
 	// dirMu keeps Dir.Recover (retries while running) apart from
 	// Recorder.Finish: both hand finished files to the spool.
 	dirMu     sync.RWMutex
-	unspooled atomic.Bool     // a finished recording stayed in the directory
-	docs      *docLocks       // orders the document writes of each session
-	inProg    inProgressQueue // in-progress documents waiting for their group
-	docBatch  docBatch        // documents waiting to be written together
-	inFlight  sync.Map        // session ID → struct{}: being finished now
+	unspooled atomic.Bool // a finished recording stayed in the directory
+	docs      *docLocks   // orders the document writes of each session
+	inFlight  sync.Map    // session ID → struct{}: being finished now
 	// unjournaled holds, by session ID, the ended sessions whose end the
 	// journal could not record (a full disk) and that are not completed:
 	// the retry loop saves the end first, then completes them
