@@ -41,6 +41,10 @@ CREATE TABLE tenancy_usage (
 	minutes     bigint NOT NULL,
 	PRIMARY KEY (account_sid, session_id)
 );`, `
+-- no lease written by a process still running the old schema between the
+-- back-fill of the counts and the triggers (DROP INDEX below locks the
+-- table too; this says so)
+LOCK TABLE tenancy_session_leases IN SHARE ROW EXCLUSIVE MODE;
 CREATE INDEX tenancy_session_leases_expiry ON tenancy_session_leases(account_sid, expires_at);
 DROP INDEX tenancy_session_leases_holder;
 CREATE TABLE tenancy_session_counts (

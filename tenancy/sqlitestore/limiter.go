@@ -189,6 +189,11 @@ func prepareLimiter(ctx context.Context, db *sql.DB) (*limiterStmts, error) {
 	} {
 		st, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
+			for _, s := range []*sql.Stmt{q.sweep, q.take, q.count, q.upsert, q.release, q.inUse, q.renew} {
+				if s != nil {
+					_ = s.Close() // the ones prepared before
+				}
+			}
 			return nil, fmt.Errorf("sqlitestore: preparing the limiter's statements: %w", err)
 		}
 		*p.st = st
