@@ -1,10 +1,15 @@
 // Package prefetch brings memory into the processor's cache ahead of its
-// use. Go has no prefetch instruction; a load whose value is kept does the
-// same. Code that handles a batch of items, each with state far from the
+// use. Code that handles a batch of items, each with state far from the
 // others' (a Poller worker's datagrams, one per stream of thousands), can
-// first read every item's state in a loop of independent loads — the
-// processor then has many cache misses in flight at once — and handle the
-// items from cache after, instead of waiting for one miss after another.
+// first go over every item's state — the processor then has many cache
+// misses in flight at once — and handle the items from cache after,
+// instead of waiting for one miss after another.
+//
+// Two ways: Hint issues the processor's prefetch instructions (amd64,
+// arm64), which do not wait for the memory, for what the code only needs
+// later; Touch loads a word of each line, and waits for it, for what it
+// needs now (the next address is in it) or where Go has no prefetch
+// instruction.
 package prefetch
 
 import "unsafe"
