@@ -840,17 +840,19 @@ func (w *pollWorker) fetchStreams(ss *sharedSocket, from, to int) {
 		w.srxAt[i] = rxAt
 		w.sidx[i] = ss.demux[dst.Port()] - 1
 	}
+	// The Receivers and streams are hinted, not read (their lines come
+	// without holding the worker up); only the field with the stream's
+	// address is waited for.
 	var sum uintptr
 	for _, idx := range w.sidx[from:to] {
 		if idx >= 0 {
-			sum += uintptr(unsafe.Pointer(w.slots[idx].r))
+			prefetch.HintObject(w.slots[idx].r)
 		}
 	}
 	for _, idx := range w.sidx[from:to] {
 		if idx >= 0 {
 			if r := w.slots[idx].r; r != nil {
-				sum += prefetch.Object(r)
-				sum += prefetch.Object(r.s)
+				prefetch.HintObject(r.s)
 			}
 		}
 	}

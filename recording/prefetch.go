@@ -22,28 +22,35 @@ func (h *MediaHandler) Prefetch() uintptr { return h.s.prefetch() }
 
 //go:norace
 func (s *Stream) prefetch() uintptr {
+	// Every object is hinted whole (its lines come without holding the
+	// worker up); only the fields the next addresses are in are read, and
+	// only those reads wait. The rings and the file buffer are written and
+	// read after this: hinted only.
+	prefetch.HintObject(s)
 	r := s.r
-	sum := prefetch.Object(s) + prefetch.Object(r)
+	prefetch.HintObject(r)
 	mask := int(r.mask)
-	sum += prefetch.Slice(s.ring, int(s.front)&mask, prefetchFrames)
-	sum += prefetch.Slice(s.cov, (int(s.front)&mask)>>6, 1)
+	prefetch.HintSlice(s.ring, int(s.front)&mask, prefetchFrames)
+	prefetch.HintSlice(s.cov, (int(s.front)&mask)>>6, 1)
 	head := int(r.head) & mask
 	for _, o := range r.streams {
 		if o != s {
-			sum += prefetch.Slice(o.ring, head, prefetchFrames)
+			prefetch.HintSlice(o.ring, head, prefetchFrames)
 		}
 	}
+	var sum uintptr
 	for _, f := range r.out.files {
-		sum += prefetch.Object(f)
+		prefetch.HintObject(f)
 		if ws, ok := f.sink.(*wavSink); ok {
-			sum += prefetch.Object(ws)
+			prefetch.HintObject(ws)
 			buf := ws.out.buf
 			n := f.mix.channels * prefetchFrames * 2
 			i := len(buf)
 			if cap(buf)-i < n {
 				i = 0
 			}
-			sum += prefetch.Slice(buf[:cap(buf)], i, n)
+			prefetch.HintSlice(buf[:cap(buf)], i, n)
+			sum += uintptr(i)
 		}
 	}
 	return sum

@@ -272,11 +272,11 @@ func (g gate) HandleAudio(a media.Audio) {
 // stream's Receiver starts, not changed after).
 func (g gate) Prefetch() uintptr {
 	st := g.st
-	sum := prefetch.Object(st)
+	prefetch.HintObject(st)
 	if st.pf != nil {
-		sum += st.pf.Prefetch()
+		return st.pf.Prefetch()
 	}
-	return sum
+	return 0
 }
 
 // HandleGap passes gap to the sink's handler.
