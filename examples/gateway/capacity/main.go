@@ -45,6 +45,17 @@
 // gateway core 0 of its own (taskset, GOMAXPROCS=1) and siprec-load the
 // others: the largest level is then what one core records.
 //
+// -core-share F (with -pin) holds the gateway to the fraction F of its core
+// by a cgroup CPU quota (F × 10 ms of every 10 ms; the cgroup v1 cpu
+// controller or cgroup v2's, as root), for a machine where the load
+// generator cannot offer a whole core's worth of calls: on two cores its
+// sends, and the kernel delivering them on loopback (charged to the
+// sender), fill the other core first. A level that passes within F of a
+// core is then what F of a core records with the generator below its
+// limit, and the report gives the level / F per core. The quota's
+// throttling is noted per level. Caveat: the streams of N calls fit the
+// processor's caches better than those of N / F.
+//
 // -pprof DIR writes a 20 s CPU profile of the gateway during the steady state
 // of each level (go tool pprof DIR/gateway-N.pprof), and one of the ramp-up
 // (DIR/gateway-N-ramp.pprof: up to 20 s from the first session set up, while
@@ -109,6 +120,7 @@ type options struct {
 	format     string
 	poller     bool
 	pin        bool
+	share      float64 // -core-share: the fraction of core 0 the gateway may use (1: all of it)
 	srtp       bool
 	mp3Mono    bool // recording.mp3_mono: one channel, the parties mixed
 	mp3Bitrate int  // recording.mp3_bitrate; 0: the gateway's default
@@ -136,6 +148,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.format, "format", "wav", "recording format: wav or mp3")
 	fs.BoolVar(&o.poller, "poller", true, "receive RTP on the gateway's media.Poller (rtp.poller); false: a goroutine per stream")
 	fs.BoolVar(&o.pin, "pin", false, "give the gateway one core of its own (taskset -c 0, GOMAXPROCS=1) and siprec-load the others: the level found is the calls one core records")
+	fs.Float64Var(&o.share, "core-share", 1, "with -pin: hold the gateway to this fraction of its core (a cgroup CPU quota, e.g. 0.5), for when the load generator cannot fill a whole core; calls per core = the level / the share")
 	fs.BoolVar(&o.srtp, "srtp", false, "SIPREC over TLS with SRTP media (AES_CM_128_HMAC_SHA1_80) instead of TCP and RTP")
 	fs.BoolVar(&o.mp3Mono, "mp3-mono", true, "with -format mp3: record in one channel, the parties mixed (recording.mp3_mono, the gateway's default); each party then sends a tone of its own (400 and 1000 Hz), checked in the mix; -mp3-mono=false: stereo")
 	fs.IntVar(&o.mp3Bitrate, "mp3-bitrate", 0, "with -format mp3: recording.mp3_bitrate in kbit/s (default: the gateway's)")
@@ -171,6 +184,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		o.gomaxprocs = 1
 	}
+	if o.share != 1 {
+		if !o.pin {
+			return fmt.Errorf("-core-share %v needs -pin (a share of the gateway's own core)", o.share)
+		}
+		if o.share <= 0 || o.share > 1 {
+			return fmt.Errorf("-core-share %v: want a fraction of one core, above 0 and at most 1", o.share)
+		}
+		if dir, _ := cpuHierarchy(); dir == "" {
+			return fmt.Errorf("-core-share: %w", errNoCPUController)
+		}
+	}
 	for _, f := range strings.Split(*levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
@@ -199,6 +223,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	cores := fmt.Sprintf("%d cores shared by both programs", runtime.NumCPU())
 	if o.pin {
 		cores = fmt.Sprintf("%d cores: the gateway on core 0 (GOMAXPROCS=1), siprec-load on the others", runtime.NumCPU())
+		if o.share != 1 {
+			cores = fmt.Sprintf("%d cores: the gateway held to %.0f%% of core 0 (GOMAXPROCS=1; cgroup CPU quota %v per %v), siprec-load on the others",
+				runtime.NumCPU(), 100*o.share, time.Duration(o.share*float64(sharePeriod)), sharePeriod)
+		}
 	}
 	signalling := "digest over TCP"
 	if o.srtp {
@@ -237,7 +265,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		best = n
 	}
-	fmt.Fprintf(out, "largest level with no lost packet and every recording complete: %d concurrent calls\n", best)
+	fmt.Fprintf(out, "largest level with no lost packet and every recording complete: %d concurrent calls", best)
+	if o.share != 1 {
+		fmt.Fprintf(out, " in %.0f%% of a core: %.0f per core", 100*o.share, float64(best)/o.share)
+	}
+	fmt.Fprintln(out)
 	return nil
 }
 
@@ -330,14 +362,33 @@ accounts:
 	}
 	gwDone := make(chan error, 1)
 	go func() { gwDone <- gw.Wait() }()
+	var group *cpuGroup
 	defer func() {
 		_ = gw.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-gwDone:
 		case <-time.After(3 * time.Minute):
 			_ = gw.Process.Kill()
+			<-gwDone
+		}
+		if group != nil {
+			if err := group.remove(); err != nil {
+				fmt.Fprintln(os.Stderr, "capacity:", err)
+			}
 		}
 	}()
+	if o.share != 1 {
+		// taskset execs the gateway in its own process: the PID is the
+		// gateway's, and moving it moves every thread it has started
+		g, err := newCPUGroup(fmt.Sprintf("voicegw-capacity-%d", gw.Process.Pid), o.share)
+		if err != nil {
+			return nil, err
+		}
+		group = g
+		if err := group.add(gw.Process.Pid); err != nil {
+			return nil, err
+		}
+	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	if err := waitHealthy(ctx, base, gwDone); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, gwLog.String())
@@ -422,6 +473,11 @@ loop:
 				r.gatewayCPU = procCPU(gw.Process.Pid) - cpuFrom
 				r.callSeconds = float64(n) * r.steady.Seconds()
 				r.rssMiB = procRSS(gw.Process.Pid)
+				if group != nil {
+					periods, throttled, d := group.throttled()
+					r.notes = append(r.notes, fmt.Sprintf("the CPU quota held the gateway back in %d of %d periods of %v since it started, %v in all",
+						throttled, periods, sharePeriod, d.Round(time.Millisecond)))
+				}
 			}
 		case <-ctx.Done():
 			return nil, ctx.Err()

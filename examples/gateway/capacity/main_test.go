@@ -116,6 +116,9 @@ func TestFlags(t *testing.T) {
 		{[]string{"-format", "wav", "-mp3-mono=false"}, "need -format mp3"},
 		{[]string{"-format", "wav", "-mp3-bitrate", "32"}, "need -format mp3"},
 		{[]string{"-format", "mp3", "-mp3-bitrate", "-1"}, "-mp3-bitrate -1"},
+		{[]string{"-core-share", "0.5"}, "-core-share 0.5 needs -pin"},
+		{[]string{"-pin", "-core-share", "0"}, "-core-share 0: want a fraction of one core"},
+		{[]string{"-pin", "-core-share", "1.5"}, "-core-share 1.5: want a fraction of one core"},
 	} {
 		var out strings.Builder
 		if err := run(t.Context(), tc.args, &out); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCPUGroupHoldsAProcessBack runs a busy loop in a group with a fifth
+// of a core and checks that the kernel throttled it, and that the group
+// goes away after. It needs the cgroup CPU controller, writable (root).
+func TestCPUGroupHoldsAProcessBack(t *testing.T) {
+	if dir, _ := cpuHierarchy(); dir == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("-core-share: %v", errNoCPUController)
+		}
+		t.Skipf("-core-share: %v", errNoCPUController)
+	}
+	if _, err := newCPUGroup("voicegw-capacity-test", 0.05); err == nil || !strings.Contains(err.Error(), "below the kernel's 1 ms minimum") {
+		t.Errorf("share 0.05: %v, want the quota refused as below 1 ms", err)
+	}
+	g, err := newCPUGroup(fmt.Sprintf("voicegw-capacity-test-%d", os.Getpid()), 0.2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := exec.Command("sh", "-c", "while :; do :; done")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.add(busy.Process.Pid); err != nil {
+		_ = busy.Process.Kill()
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // 30 periods of 10 ms
+	_ = busy.Process.Kill()
+	_ = busy.Wait()
+	periods, throttled, d := g.throttled()
+	if throttled == 0 || d == 0 {
+		t.Errorf("a busy loop held to 20%% of a core: throttled in %d of %d periods, %v: want throttled", throttled, periods, d)
+	}
+	if err := g.remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(g.dir); !os.IsNotExist(err) {
+		t.Errorf("%s still there after remove: %v", g.dir, err)
+	}
+}
