@@ -817,10 +817,12 @@ func (w *pollWorker) drop(idx int32, err error) {
 const idleRounds = 32
 
 // fetchAhead is how many datagrams' streams fetchStreams reads at once:
-// enough misses in flight, few enough that what it reads (about 4 KiB per
-// stream with a recording behind it) is still in the first caches when the
-// datagrams are processed.
-const fetchAhead = 16
+// enough misses in flight, few enough that the first datagram's lines are
+// not queued behind all the others' (about 75 lines per datagram with a
+// recording behind it, hinted: the processor has a few dozen misses in
+// flight at most). BenchmarkRecordCalls at 2,000 calls, alternated: 2, 4,
+// 6 and 8 within the noise of one another, 16 a few percent slower.
+const fetchAhead = 8
 
 // fetchStreams finds the slots of datagrams [from, to) of the shared
 // socket's batch (w.sidx, w.srxAt) and reads the memory each one's
