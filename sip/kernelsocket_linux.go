@@ -208,7 +208,7 @@ func (r *kernelReader) flush() {
 			errno syscall.Errno
 		)
 		if o.n-i == 1 {
-			_, _, errno = syscall.Syscall6(syscall.SYS_SENDTO, uintptr(r.k.fd), uintptr(unsafe.Pointer(o.iovs[i].Base)), uintptr(o.iovs[i].Len),
+			_, _, errno = syscall.Syscall6(unix.SYS_SENDTO, uintptr(r.k.fd), uintptr(unsafe.Pointer(o.iovs[i].Base)), uintptr(o.iovs[i].Len),
 				0, uintptr(unsafe.Pointer(&o.names[i])), uintptr(sockaddrLen(r.k.inet6)))
 			sent = 1
 		} else {
@@ -309,7 +309,7 @@ func (k *kernelSocket) send(msg []byte, dst netip.AddrPort) error {
 		return &net.OpError{Op: "write", Net: "udp", Err: syscall.EAFNOSUPPORT}
 	}
 	k.sends.Add(1)
-	_, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(k.fd), uintptr(unsafe.Pointer(&msg[0])), uintptr(len(msg)),
+	_, _, errno := syscall.Syscall6(unix.SYS_SENDTO, uintptr(k.fd), uintptr(unsafe.Pointer(&msg[0])), uintptr(len(msg)),
 		0, uintptr(unsafe.Pointer(&sa)), uintptr(sockaddrLen(k.inet6)))
 	if errno != 0 {
 		return &net.OpError{Op: "write", Net: "udp", Err: errno}

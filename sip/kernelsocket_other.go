@@ -30,5 +30,6 @@ func (*kernelReader) recv() ([]byte, netip.AddrPort, error) {
 func (*kernelSocket) send([]byte, netip.AddrPort) error  { return net.ErrClosed }
 func (*kernelReader) queue([]byte, netip.AddrPort) error { return net.ErrClosed }
 func (*kernelReader) sendFailures() (int, error)         { return 0, nil }
+func (*kernelReader) flush()                             {}
 func (*kernelSocket) close() bool                        { return false }
 func (*kernelSocket) readerDone()                        {}

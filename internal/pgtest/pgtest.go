@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package pgtest starts a real PostgreSQL server for tests: Debian's
 // `postgresql` package, run from a temporary directory on a free loopback
 // port, removed afterwards. No Docker, nothing downloaded.

@@ -17,20 +17,25 @@ func get() (Limits, error) {
 }
 
 func raise() (Limits, error) {
-	l, err := get()
-	if err != nil {
-		return l, err
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return Limits{}, fmt.Errorf("fdlimit: getrlimit: %w", err)
 	}
-	want := l.Hard
-	if runtime.GOOS == "darwin" && want > 10240 {
-		want = 10240 // OPEN_MAX: the kernel refuses more for the soft limit
+	l := Limits{Soft: uint64(r.Cur), Hard: uint64(r.Max)}
+	// the field's own type (uint64 on Linux and darwin, int64 on the BSDs)
+	r.Cur = r.Max
+	if runtime.GOOS == "darwin" && l.Hard > darwinOpenMax {
+		r.Cur = darwinOpenMax // OPEN_MAX: the kernel refuses more for the soft limit
 	}
+	want := uint64(r.Cur)
 	if l.Soft >= want {
 		return l, nil
 	}
-	r := syscall.Rlimit{Cur: want, Max: l.Hard}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
 		return l, fmt.Errorf("fdlimit: raising the soft limit from %d to %d: %w", l.Soft, want, err)
 	}
 	return get()
 }
+
+// darwinOpenMax is darwin's OPEN_MAX, the most its soft limit may be.
+const darwinOpenMax = 10240
