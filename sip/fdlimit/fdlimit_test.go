@@ -15,11 +15,16 @@ func TestRaise(t *testing.T) {
 	if before.Hard < 64 {
 		t.Skipf("hard limit %d too low to lower the soft one", before.Hard)
 	}
-	t.Cleanup(func() {
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: before.Soft, Max: before.Hard})
-	})
+	// the limits as the kernel gave them (the fields are int64 on some BSDs)
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig) })
 	// lower the soft limit as a service manager might have left it
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: 64, Max: before.Hard}); err != nil {
+	low := orig
+	low.Cur = 64
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Raise()

@@ -175,6 +175,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if _, err := exec.LookPath("lame"); o.format == "mp3" && err != nil {
 		return fmt.Errorf("-format mp3 checks the recordings with the lame command: install the Debian package lame")
 	}
+	if o.share != 1 {
+		if !o.pin {
+			return fmt.Errorf("-core-share %v needs -pin (a share of the gateway's own core)", o.share)
+		}
+		if !(o.share > 0 && o.share <= 1) { // NaN too
+			return fmt.Errorf("-core-share %v: want a fraction of one core, above 0 and at most 1", o.share)
+		}
+		if min := float64(time.Millisecond) / float64(sharePeriod); o.share < min {
+			return fmt.Errorf("-core-share %v: below %v, a quota under the kernel's 1 ms minimum per %v", o.share, min, sharePeriod)
+		}
+		if err := cpuControllerWritable(); err != nil {
+			return fmt.Errorf("-core-share: %w", err)
+		}
+	}
 	if o.pin {
 		if runtime.NumCPU() < 2 {
 			return fmt.Errorf("-pin needs 2 cores or more, this machine has %d", runtime.NumCPU())
@@ -183,17 +197,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("-pin needs taskset (apt-get install -y util-linux): %w", err)
 		}
 		o.gomaxprocs = 1
-	}
-	if o.share != 1 {
-		if !o.pin {
-			return fmt.Errorf("-core-share %v needs -pin (a share of the gateway's own core)", o.share)
-		}
-		if o.share <= 0 || o.share > 1 {
-			return fmt.Errorf("-core-share %v: want a fraction of one core, above 0 and at most 1", o.share)
-		}
-		if dir, _ := cpuHierarchy(); dir == "" {
-			return fmt.Errorf("-core-share: %w", errNoCPUController)
-		}
 	}
 	for _, f := range strings.Split(*levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))

@@ -119,6 +119,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-core-share", "0.5"}, "-core-share 0.5 needs -pin"},
 		{[]string{"-pin", "-core-share", "0"}, "-core-share 0: want a fraction of one core"},
 		{[]string{"-pin", "-core-share", "1.5"}, "-core-share 1.5: want a fraction of one core"},
+		{[]string{"-pin", "-core-share", "NaN"}, "-core-share NaN: want a fraction of one core"},
+		{[]string{"-pin", "-core-share", "0.05"}, "-core-share 0.05: below 0.1"},
 	} {
 		var out strings.Builder
 		if err := run(t.Context(), tc.args, &out); err == nil || !strings.Contains(err.Error(), tc.want) {

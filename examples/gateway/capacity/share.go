@@ -40,7 +40,7 @@ var errNoCPUController = errors.New("no writable cgroup CPU controller (cgroup v
 // core (0 < share ≤ 1), in the cgroup v1 cpu hierarchy or else the cgroup
 // v2 one.
 func newCPUGroup(name string, share float64) (*cpuGroup, error) {
-	if share <= 0 || share > 1 {
+	if !(share > 0 && share <= 1) { // NaN too
 		return nil, fmt.Errorf("core share %v: want a fraction of one core, above 0 and at most 1", share)
 	}
 	period := sharePeriod.Microseconds()
@@ -106,6 +106,20 @@ func cpuHierarchy() (dir string, v2 bool) {
 		return "", false
 	}
 	return unified, true
+}
+
+// cpuControllerWritable reports errNoCPUController unless a group can be
+// made in the CPU hierarchy here (root, a writable cgroup file system).
+func cpuControllerWritable() error {
+	root, _ := cpuHierarchy()
+	if root == "" {
+		return errNoCPUController
+	}
+	probe := filepath.Join(root, fmt.Sprintf("voicegw-capacity-probe-%d", os.Getpid()))
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		return fmt.Errorf("%w: %v", errNoCPUController, err)
+	}
+	return os.Remove(probe)
 }
 
 func (g *cpuGroup) write(file, value string) error {
