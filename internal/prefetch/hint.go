@@ -9,9 +9,10 @@ import "unsafe"
 // follows runs while the lines come. Use it for memory whose contents the
 // code does not need to go on — the buffers a batch's items are about to
 // be written into or read from — and Touch, or plain reads, where the next
-// address is in what is read. A prefetch never faults, so a range that runs
-// past its object, or into memory not mapped, is harmless; on processors without a prefetch instruction in Go's
-// assembler (anything but amd64 and arm64) Hint does nothing.
+// address is in what is read. A prefetch never faults, so a range that
+// runs past its object, or into memory not mapped, is harmless; on
+// processors without a prefetch instruction in Go's assembler (anything
+// but amd64 and arm64) Hint does nothing.
 func Hint(p unsafe.Pointer, size uintptr) {
 	if size > 0 {
 		hint(uintptr(p), size)
