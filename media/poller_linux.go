@@ -287,7 +287,7 @@ type pollWorker struct {
 	// The batch's streams, found before any is processed (fetchStreams).
 	sidx  []int32     // slot of datagram i, -1: none
 	srxAt []time.Time // its kernel receive time (zero: none)
-	touch uintptr     // what fetchStreams read, so that its loads stay
+	touch uintptr     // what the handlers' Prefetch returned, so that their loads stay
 
 	// pcm is where the worker's streams decode their audio: one buffer for
 	// all, in cache, instead of one per stream (handlers do not keep
@@ -825,13 +825,14 @@ const idleRounds = 32
 const fetchAhead = 8
 
 // fetchStreams finds the slots of datagrams [from, to) of the shared
-// socket's batch (w.sidx, w.srxAt) and reads the memory each one's
-// processing starts with: the slot, the Receiver, the stream's state. The
-// streams of a batch are thousands of objects apart, rarely in cache; read
-// one after the other, as processing each datagram does, every miss waits
-// for the one before it. Here the loads of a pass are independent of one
-// another, so the processor has many in flight at once, and the datagrams
-// are then processed from cache.
+// socket's batch (w.sidx, w.srxAt) and brings into cache the memory each
+// one's processing starts with: the Receiver, the stream's state, then
+// what the handlers' Prefetch asks for. The streams of a batch are
+// thousands of objects apart, rarely in cache; read one after the other,
+// as processing each datagram does, every miss waits for the one before
+// it. Here they are hinted (prefetch instructions, which do not wait) for
+// the whole pass, so the processor has many misses in flight at once, and
+// the datagrams are then processed from cache.
 func (w *pollWorker) fetchStreams(ss *sharedSocket, from, to int) {
 	for i := from; i < to; i++ {
 		w.sidx[i] = -1

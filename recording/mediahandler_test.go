@@ -180,9 +180,10 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// TestMediaHandlerNoAllocations: a packet through the handler — audio,
-// gaps, drift correction, the mix and the file writes — allocates nothing, called through
-// the media.Handler interface as a Receiver calls it.
+// TestMediaHandlerNoAllocations: a packet through the handler — its
+// Prefetch, audio, gaps, drift correction, the mix and the file writes —
+// allocates nothing, called through the media.Handler interface as a
+// Receiver calls it.
 func TestMediaHandlerNoAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -194,6 +195,9 @@ func TestMediaHandlerNoAllocations(t *testing.T) {
 	pa, pb := tone(1000, 8000, rate8k, 0, 160), tone(600, 8000, rate8k, 0, 160)
 	var k int64
 	packet := func() {
+		// as a Poller worker does before it hands a batch's audio over
+		ha.Prefetch()
+		hb.Prefetch()
 		at := t0.Add(time.Duration(k) * 20 * time.Millisecond)
 		if k%40 == 39 {
 			a.HandleGap(media.Gap{Position: k * 160, Samples: 160, Reason: media.GapLoss, Missing: 1})

@@ -40,6 +40,49 @@ func TestHintNeverFaults(t *testing.T) {
 	t.Logf("%s: no fault", runtime.GOARCH)
 }
 
+func TestSliceSpan(t *testing.T) {
+	xs := make([]uint64, 32)
+	for _, c := range []struct {
+		i, n  int
+		first int // index of the first element; -1: nothing
+		size  uintptr
+	}{
+		{0, 32, 0, 256},
+		{8, 8, 8, 64},
+		{30, 100, 30, 16}, // clamped to the slice's end
+		{-1, 4, -1, 0},
+		{32, 4, -1, 0},
+		{4, 0, -1, 0},
+		{4, -3, -1, 0},
+	} {
+		p, size := sliceSpan(xs, c.i, c.n)
+		want := unsafe.Pointer(nil)
+		if c.first >= 0 {
+			want = unsafe.Pointer(&xs[c.first])
+		}
+		if p != want || size != c.size {
+			t.Errorf("sliceSpan(xs, %d, %d) = %p, %d; want %p, %d", c.i, c.n, p, size, want, c.size)
+		}
+	}
+	if p, size := sliceSpan([]int16(nil), 0, 10); p != nil || size != 0 {
+		t.Errorf("sliceSpan(nil) = %p, %d; want nothing", p, size)
+	}
+}
+
+// touch is the load-based read-ahead Hint replaced (a word of every line,
+// which holds up what follows until the line is there): the benchmarks'
+// baseline.
+//
+//go:norace
+//go:nocheckptr
+func touch(p unsafe.Pointer, size uintptr) uintptr {
+	var sum uintptr
+	for off := uintptr(0); off+8 <= size; off += Line {
+		sum += *(*uintptr)(unsafe.Add(p, off))
+	}
+	return sum
+}
+
 // scattered is a set of lines far apart, in a buffer much larger than the
 // caches, visited in an order the hardware prefetchers cannot guess.
 type scattered struct {
@@ -58,7 +101,7 @@ func newScattered() *scattered {
 }
 
 // The two benchmarks do the same: for each batch of 16 lines, fetch all
-// of them, then add up a word of each. With Touch the fetch waits for the
+// of them, then add up a word of each. With loads (touch) the fetch waits for the
 // lines; with Hint the adds start while they come. Their difference is
 // what a hint saves a batch's first items (run both with -benchtime=3x
 // or more on a quiet machine; the figures are in BENCHMARKS.md).
@@ -77,7 +120,7 @@ func benchBatch(b *testing.B, hint bool) {
 			if hint {
 				Hint(p, Line)
 			} else {
-				sum += Touch(p, Line)
+				sum += touch(p, Line)
 			}
 		}
 		for _, l := range o {
