@@ -9,20 +9,25 @@ import (
 )
 
 func get() (Limits, error) {
+	_, l, err := current()
+	return l, err
+}
+
+// current returns the limits as the kernel keeps them and as Limits.
+func current() (syscall.Rlimit, Limits, error) {
 	var r syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
-		return Limits{}, fmt.Errorf("fdlimit: getrlimit: %w", err)
+		return r, Limits{}, fmt.Errorf("fdlimit: getrlimit: %w", err)
 	}
-	return Limits{Soft: uint64(r.Cur), Hard: uint64(r.Max)}, nil
+	return r, Limits{Soft: uint64(r.Cur), Hard: uint64(r.Max)}, nil
 }
 
 func raise() (Limits, error) {
-	var r syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
-		return Limits{}, fmt.Errorf("fdlimit: getrlimit: %w", err)
+	r, l, err := current()
+	if err != nil {
+		return l, err
 	}
-	l := Limits{Soft: uint64(r.Cur), Hard: uint64(r.Max)}
-	// the field's own type (uint64 on Linux and darwin, int64 on the BSDs)
+	// the field's own type (uint64 on Linux, darwin, OpenBSD and NetBSD; int64 on FreeBSD and DragonFly)
 	r.Cur = r.Max
 	if runtime.GOOS == "darwin" && l.Hard > darwinOpenMax {
 		r.Cur = darwinOpenMax // OPEN_MAX: the kernel refuses more for the soft limit
