@@ -179,11 +179,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if !o.pin {
 			return fmt.Errorf("-core-share %v needs -pin (a share of the gateway's own core)", o.share)
 		}
-		if !(o.share > 0 && o.share <= 1) { // NaN too
-			return fmt.Errorf("-core-share %v: want a fraction of one core, above 0 and at most 1", o.share)
-		}
-		if min := float64(time.Millisecond) / float64(sharePeriod); o.share < min {
-			return fmt.Errorf("-core-share %v: below %v, a quota under the kernel's 1 ms minimum per %v", o.share, min, sharePeriod)
+		if err := checkShare(o.share); err != nil {
+			return fmt.Errorf("-core-share %w", err)
 		}
 		if err := cpuControllerWritable(); err != nil {
 			return fmt.Errorf("-core-share: %w", err)

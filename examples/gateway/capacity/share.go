@@ -40,14 +40,11 @@ var errNoCPUController = errors.New("no writable cgroup CPU controller (cgroup v
 // core (0 < share ≤ 1), in the cgroup v1 cpu hierarchy or else the cgroup
 // v2 one.
 func newCPUGroup(name string, share float64) (*cpuGroup, error) {
-	if !(share > 0 && share <= 1) { // NaN too
-		return nil, fmt.Errorf("core share %v: want a fraction of one core, above 0 and at most 1", share)
+	if err := checkShare(share); err != nil {
+		return nil, fmt.Errorf("core share %w", err)
 	}
 	period := sharePeriod.Microseconds()
 	quota := int64(share * float64(period))
-	if quota < 1000 {
-		return nil, fmt.Errorf("core share %v: a quota of %d µs per %d µs is below the kernel's 1 ms minimum", share, quota, period)
-	}
 	root, v2 := cpuHierarchy()
 	if root == "" {
 		return nil, errNoCPUController
@@ -67,6 +64,19 @@ func newCPUGroup(name string, share float64) (*cpuGroup, error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// checkShare says what is wrong with a core share, if anything: it is a
+// fraction of one core (NaN is not) whose quota is at least the kernel's
+// 1 ms per period.
+func checkShare(share float64) error {
+	if !(share > 0 && share <= 1) {
+		return fmt.Errorf("%v: want a fraction of one core, above 0 and at most 1", share)
+	}
+	if min := float64(time.Millisecond) / float64(sharePeriod); share < min {
+		return fmt.Errorf("%v: below %v, a quota under the kernel's 1 ms minimum per %v", share, min, sharePeriod)
+	}
+	return nil
 }
 
 // cpuHierarchy finds where CPU bandwidth can be set: the cgroup v1 cpu

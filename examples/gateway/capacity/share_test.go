@@ -19,7 +19,7 @@ func TestCPUGroupHoldsAProcessBack(t *testing.T) {
 		}
 		t.Skipf("-core-share: %v", err)
 	}
-	if _, err := newCPUGroup("voicegw-capacity-test", 0.05); err == nil || !strings.Contains(err.Error(), "below the kernel's 1 ms minimum") {
+	if _, err := newCPUGroup("voicegw-capacity-test", 0.05); err == nil || !strings.Contains(err.Error(), "core share 0.05: below 0.1") {
 		t.Errorf("share 0.05: %v, want the quota refused as below 1 ms", err)
 	}
 	g, err := newCPUGroup(fmt.Sprintf("voicegw-capacity-test-%d", os.Getpid()), 0.2)
